@@ -1,0 +1,51 @@
+// Lint = correctness rules plus the import boundaries of shared/STYLE.md:
+// the receiver entry stays runtime-neutral and small; drivers and SQL stay in their adapters.
+import tseslint from 'typescript-eslint';
+
+const drivers = ['better-sqlite3', 'pg', 'pg-*'];
+const sqlPattern = String.raw`/\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX))\b/i`;
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/storage/sqlite/**', 'src/storage/postgres/**'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: drivers.filter((name) => !name.includes('*')), patterns: [{ group: drivers, message: 'Drivers belong in src/storage/<adapter>/ only.' }] }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: `TemplateElement[value.raw=${sqlPattern}]`, message: 'SQL belongs in src/storage/<adapter>/ only.' },
+        { selector: `Literal[value=${sqlPattern}]`, message: 'SQL belongs in src/storage/<adapter>/ only.' },
+      ],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    rules: { 'no-console': 'error' },
+  },
+  {
+    // The ./receiver entry and the verify core it uses: only signing and errors, nothing node-only, no zod.
+    files: ['src/receiver/**/*.ts', 'src/signing/verify-signature.ts', 'src/signing/secret.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*'], message: 'The receiver runs in edge runtimes: no node: imports (type imports are fine).', allowTypeImports: true },
+            { group: ['zod', 'undici', 'ky', 'p-retry', 'eventemitter3', ...drivers], message: 'The receiver bundle carries no runtime dependency.' },
+            {
+              group: ['../*', '!../signing', '!../errors.js', '../signing/sign-webhook.js'],
+              message: 'The receiver imports only src/signing (the verify core) and src/errors.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+);

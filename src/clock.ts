@@ -1,0 +1,30 @@
+/**
+ * Time, injected. Every wait the library makes (retry schedules, polling, drain) goes
+ * through a {@link Clock}, so that a test of a 30-minute backoff takes milliseconds.
+ * HTTP timeouts are the one exception: they bound real sockets and use real timers.
+ */
+
+/** A handle returned by {@link Clock.setTimeout}. */
+export type TimerHandle = unknown;
+
+/** A source of time and timers. */
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Runs `callback` once `ms` milliseconds have passed on this clock. */
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** The wall clock. Its timers are unref'ed: a pending retry never keeps the process alive. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(callback, ms) {
+    const handle = setTimeout(callback, ms);
+    handle.unref?.();
+    return handle;
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+};

@@ -1,0 +1,398 @@
+/**
+ * `createWebhooks()`: composes the event bus, the subscription registry, the signer
+ * and the dispatcher over one storage adapter — the whole sending side.
+ */
+import { z } from 'zod';
+import { Dispatcher } from './delivery/dispatcher.js';
+import { privateNetworkGuard } from './delivery/ssrf-guard.js';
+import { createUndiciTransport } from './delivery/undici-transport.js';
+import { ConfigError, ValidationError, WebhookError, describeValue } from './errors.js';
+import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
+import type { EventCatalog, EventDataOf, EventInputOf, EventTypeOf } from './events/catalog.js';
+import { EventBus, type PublishedEvent } from './events/event-bus.js';
+import { createId } from './ids.js';
+import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
+import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
+import { createMemoryStorage } from './storage/memory/index.js';
+import type {
+  AttemptRecord,
+  DeliveryRecord,
+  DeliveryStatus,
+  EnqueueInput,
+  EnqueueResult,
+  EventRecord,
+  Page,
+} from './storage/storage-adapter.js';
+import { resolveWebhooksOptions, throwValidation, type WebhooksOptions } from './webhooks-options.js';
+
+/** Options of `publish`. */
+export interface PublishOptions {
+  /** Publishing again with the same key returns the first event and sends nothing new. */
+  idempotencyKey?: string;
+  /**
+   * The host's transaction (a `pg` client inside BEGIN; the better-sqlite3 database
+   * for `publishSync`): the event and its deliveries commit or roll back with it.
+   * With `tx`, the business event is not emitted on the bus (the commit is the host's).
+   */
+  tx?: unknown;
+}
+
+/** What `publish` resolves to. */
+export interface PublishResult<TType extends string = string, TData = unknown> extends PublishedEvent<TType, TData> {
+  /** False when the idempotency key was seen before: this is the first event, nothing new was stored. */
+  created: boolean;
+  /** Deliveries created (one per matching active subscription). */
+  deliveryCount: number;
+}
+
+/** A filter for `deliveries.list`. */
+export interface ListDeliveriesQuery {
+  subscriptionId?: string;
+  eventId?: string;
+  status?: DeliveryStatus;
+  /** Created at or after (Date or epoch ms). */
+  since?: Date | number;
+  /** Created before (Date or epoch ms). */
+  until?: Date | number;
+  /** @defaultValue 100 (at most 1000) */
+  limit?: number;
+  cursor?: string;
+}
+
+/** The input of `deliveries.replay`. */
+export interface ReplayOptions {
+  subscriptionId: string;
+  since: Date | number;
+  until?: Date | number;
+  /** Count what would be re-sent, change nothing. */
+  dryRun?: boolean;
+}
+
+/** The `webhooks.deliveries` API: the delivery log. Times are epoch ms. */
+export interface DeliveryLog {
+  list(query?: ListDeliveriesQuery): Promise<Page<DeliveryRecord>>;
+  get(id: string): Promise<DeliveryRecord | null>;
+  /** Attempts of a delivery, oldest first. */
+  attempts(deliveryId: string): Promise<AttemptRecord[]>;
+  /** Sends a delivery again now (a dead or delivered one, or a pending one ahead of its schedule), with a fresh attempt cycle. */
+  redeliver(id: string): Promise<DeliveryRecord>;
+  /** Re-sends to a subscription every event of the window it did not get (dead or missing deliveries). */
+  replay(options: ReplayOptions): Promise<{ count: number }>;
+}
+
+/** Options of `drain`. */
+export interface DrainOptions {
+  /**
+   * Give up after this long (wall clock) with `DRAIN_TIMEOUT`.
+   * @defaultValue 30000
+   */
+  timeoutMs?: number;
+}
+
+/** A webhooks instance: what `createWebhooks` returns. */
+export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> {
+  readonly events: TCatalog;
+  readonly bus: EventBus<TCatalog>;
+  readonly subscriptions: SubscriptionRegistry;
+  readonly deliveries: DeliveryLog;
+  /**
+   * Validates `data` against the catalog, stores the event and one delivery per matching
+   * active subscription atomically, and resolves once durable. Rejects with a coded
+   * `ValidationError` (unknown type, invalid data, payload too large) and stores nothing.
+   */
+  publish<TType extends EventTypeOf<TCatalog>>(
+    type: TType,
+    data: EventInputOf<TCatalog, TType>,
+    options?: PublishOptions,
+  ): Promise<PublishResult<TType, EventDataOf<TCatalog, TType>>>;
+  /**
+   * `publish` done synchronously, for a storage with synchronous transactions (SQLite):
+   * call it inside the host's `db.transaction(() => …)` with `{ tx: db }`, and the event
+   * commits or rolls back with the ledger write. Throws instead of rejecting.
+   */
+  publishSync<TType extends EventTypeOf<TCatalog>>(
+    type: TType,
+    data: EventInputOf<TCatalog, TType>,
+    options?: PublishOptions,
+  ): PublishResult<TType, EventDataOf<TCatalog, TType>>;
+  /** Starts the dispatcher (runs `storage.migrate()` first). */
+  start(): Promise<void>;
+  /** Stops claiming, waits for posts in flight and their settles. The storage stays open. */
+  stop(): Promise<void>;
+  /** `stop()`, then closes the transport (if the instance made it) and the storage. */
+  close(): Promise<void>;
+  /**
+   * Resolves when no delivery is pending (due, scheduled for a retry, or under a lease)
+   * and none is in flight; held deliveries (disabled subscriptions) do not count.
+   */
+  drain(options?: DrainOptions): Promise<void>;
+  /** A snapshot of delivery metrics and the backlog. */
+  metrics(): Promise<MetricsSnapshot>;
+}
+
+const publishOptionsSchema = z.strictObject({
+  idempotencyKey: z.string().min(1).max(255).optional(),
+  tx: z.unknown().optional(),
+});
+const drainSchema = z.strictObject({ timeoutMs: z.int().min(0).max(30 * 24 * 3_600_000).default(30_000) });
+const timeSchema = z.union([z.date(), z.int().min(0)]).transform((value) => (value instanceof Date ? value.getTime() : value));
+const listDeliveriesSchema = z.strictObject({
+  subscriptionId: z.string().min(1).max(255).optional(),
+  eventId: z.string().min(1).max(255).optional(),
+  status: z.enum(['pending', 'held', 'delivered', 'dead']).optional(),
+  since: timeSchema.optional(),
+  until: timeSchema.optional(),
+  limit: z.int().min(1).max(1000).default(100),
+  cursor: z.string().min(1).max(1000).optional(),
+});
+const replaySchema = z.strictObject({
+  subscriptionId: z.string().min(1).max(255),
+  since: timeSchema,
+  until: timeSchema.optional(),
+  dryRun: z.boolean().optional(),
+});
+
+function requireId(id: unknown, field: string): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
+    throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` to be a non-empty string, got ${describeValue(id)}`, { field });
+  }
+  return id;
+}
+
+/**
+ * Creates a webhooks instance.
+ *
+ * @example
+ * ```ts
+ * const webhooks = createWebhooks({ storage: createSqliteStorage({ filename: 'webhooks.db' }) });
+ * await webhooks.start();
+ * await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['payment.*'] });
+ * await webhooks.publish('payment.succeeded', { paymentId: 'pay_1', … });
+ * ```
+ */
+export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>(
+  options: WebhooksOptions<TCatalog> = {},
+): Webhooks<TCatalog> {
+  const resolved = resolveWebhooksOptions(options);
+  const catalog = (resolved.events ?? bookkeeperEvents) as unknown as TCatalog;
+  const storage = resolved.storage ?? createMemoryStorage();
+  const ownsTransport = resolved.transport === undefined;
+  const transport = resolved.transport ?? createUndiciTransport({ connectionsPerOrigin: resolved.concurrency });
+  const { clock, logger } = resolved;
+  const bus = new EventBus<TCatalog>();
+  bus.onListenerError = (error, eventName) => logger.error({ err: error, event: eventName }, 'webhooks: a bus listener threw');
+  const metrics = new DeliveryMetrics();
+  const dispatcher = new Dispatcher({
+    storage,
+    transport,
+    bus: bus as unknown as EventBus,
+    metrics,
+    clock,
+    random: resolved.random,
+    logger,
+    retry: resolved.retry,
+    guard: resolved.security.allowPrivateNetworks ? null : privateNetworkGuard,
+    concurrency: resolved.concurrency,
+    leaseMs: resolved.leaseMs,
+    pollIntervalMs: resolved.pollIntervalMs,
+    timeoutMs: resolved.http.timeoutMs,
+    maxResponseBytes: resolved.http.maxResponseBytes,
+    maxRetryAfterMs: resolved.http.maxRetryAfterMs,
+    userAgent: resolved.http.userAgent,
+  });
+  const subscriptions = createSubscriptionRegistry({
+    storage,
+    catalog,
+    clock,
+    security: resolved.security,
+    onChange: () => dispatcher.wake(),
+  });
+  let closed = false;
+  let migrated: Promise<void> | null = null;
+
+  const newDeliveryId = (): string => createId('dlv', clock.now());
+
+  /** Validates and serialises a publish: everything before storage, all synchronous. */
+  function prepare(type: unknown, data: unknown, publishOptions: unknown): { input: EnqueueInput; data: unknown } {
+    if (closed) throw new WebhookError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
+    if (typeof type !== 'string' || !catalog.has(type)) {
+      throw new ValidationError(
+        'EVENT_TYPE_UNKNOWN',
+        `Expected an event type of the catalog (${catalog.types.join(', ')}), got ${describeValue(type)}`,
+        { field: 'type' },
+      );
+    }
+    const parsedOptions = publishOptionsSchema.safeParse(publishOptions ?? {});
+    if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, 'options');
+    const schema = catalog.schemas[type]!;
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, 'data');
+    const now = clock.now();
+    const id = createId('evt', now);
+    const timestamp = new Date(now).toISOString();
+    const payload = JSON.stringify({ id, type, timestamp, data: parsed.data });
+    // Byte length, not characters: the cap protects receivers and storage rows.
+    const bytes = payload.length * 3 <= resolved.maxPayloadBytes ? payload.length : Buffer.byteLength(payload);
+    if (bytes > resolved.maxPayloadBytes) {
+      throw new ValidationError(
+        'PAYLOAD_TOO_LARGE',
+        `Expected the serialized event to be at most ${resolved.maxPayloadBytes} bytes, got ${bytes}`,
+        { field: 'data' },
+      );
+    }
+    const event: EventRecord = {
+      id,
+      type,
+      timestamp: now,
+      payload,
+      idempotencyKey: parsedOptions.data.idempotencyKey ?? null,
+    };
+    const input: EnqueueInput = { event, newDeliveryId, now };
+    if (parsedOptions.data.tx !== undefined) input.tx = parsedOptions.data.tx;
+    return { input, data: parsed.data };
+  }
+
+  function finish(prepared: { input: EnqueueInput; data: unknown }, result: EnqueueResult): PublishResult {
+    const { event } = result;
+    const data = result.created ? prepared.data : (JSON.parse(event.payload) as { data: unknown }).data;
+    const published: PublishResult = {
+      id: event.id,
+      type: event.type,
+      timestamp: new Date(event.timestamp).toISOString(),
+      data,
+      idempotencyKey: event.idempotencyKey,
+      created: result.created,
+      deliveryCount: result.deliveryCount,
+    };
+    if (result.created && result.deliveryCount > 0) dispatcher.wake();
+    return published;
+  }
+
+  function emitPublished(published: PublishResult): void {
+    if (!published.created) return;
+    const { created: _created, deliveryCount: _count, ...event } = published;
+    (bus as unknown as EventBus).safeEmit(event.type as never, event as never);
+  }
+
+  const webhooks: Webhooks<TCatalog> = {
+    events: catalog,
+    bus,
+    subscriptions,
+
+    publish(type, data, publishOptions) {
+      // No `await` before enqueue: the validation runs synchronously so that the
+      // storage sees the host's transaction in the same tick it was handed over.
+      let prepared: ReturnType<typeof prepare>;
+      try {
+        prepared = prepare(type, data, publishOptions);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return storage.enqueue(prepared.input).then((result) => {
+        const published = finish(prepared, result);
+        if (prepared.input.tx === undefined) emitPublished(published);
+        return published as never;
+      });
+    },
+
+    publishSync(type, data, publishOptions) {
+      if (!storage.enqueueSync) {
+        throw new ConfigError('TX_UNSUPPORTED', `Storage "${storage.name}" has no synchronous enqueue; use publish()`);
+      }
+      const prepared = prepare(type, data, publishOptions);
+      const result = storage.enqueueSync(prepared.input);
+      const published = finish(prepared, result);
+      if (prepared.input.tx === undefined) emitPublished(published);
+      return published as never;
+    },
+
+    deliveries: {
+      async list(query = {}) {
+        const parsed = listDeliveriesSchema.safeParse(query);
+        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query);
+        return storage.listDeliveries(parsed.data);
+      },
+      async get(id) {
+        return storage.getDelivery(requireId(id, 'id'));
+      },
+      async attempts(deliveryId) {
+        const id = requireId(deliveryId, 'deliveryId');
+        const delivery = await storage.getDelivery(id);
+        if (delivery === null) throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(id)}`, { field: 'deliveryId' });
+        return storage.listAttempts(id);
+      },
+      async redeliver(id) {
+        const deliveryId = requireId(id, 'id');
+        const result = await storage.redeliver(deliveryId, clock.now());
+        if (result === 'not_found') throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(deliveryId)}`, { field: 'id' });
+        if (result === 'in_flight') {
+          throw new ValidationError('DELIVERY_IN_FLIGHT', `Delivery ${deliveryId} is being attempted right now; try again when it settles`, { field: 'id' });
+        }
+        if (result === 'held') {
+          throw new ValidationError('SUBSCRIPTION_DISABLED', `Delivery ${deliveryId} is held: its subscription is disabled; enable it first`, { field: 'id' });
+        }
+        dispatcher.wake();
+        return result;
+      },
+      async replay(replayOptions) {
+        const parsed = replaySchema.safeParse(replayOptions);
+        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, replayOptions);
+        const subscription = await storage.getSubscription(parsed.data.subscriptionId);
+        if (subscription === null) {
+          throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(parsed.data.subscriptionId)}`, {
+            field: 'subscriptionId',
+          });
+        }
+        const result = await storage.replay({ ...parsed.data, now: clock.now(), newDeliveryId });
+        if (!parsed.data.dryRun && result.count > 0) dispatcher.wake();
+        return result;
+      },
+    },
+
+    async start() {
+      if (closed) throw new WebhookError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
+      migrated ??= storage.migrate();
+      await migrated;
+      await dispatcher.start();
+    },
+
+    async stop() {
+      await dispatcher.stop();
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await dispatcher.stop();
+      if (ownsTransport) await transport.close();
+      await storage.close();
+    },
+
+    async drain(drainOptions = {}) {
+      const parsed = drainSchema.safeParse(drainOptions);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, drainOptions);
+      const deadline = Date.now() + parsed.data.timeoutMs;
+      // Polls the storage (other processes may hold leases) on the wall clock: drain is an
+      // observer for scripts and tests, not a schedule, so it does not use the injected clock.
+      for (;;) {
+        await dispatcher.whenIdle();
+        const stats = await storage.stats(clock.now());
+        if (stats.pending === 0 && dispatcher.inFlight === 0) return;
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new WebhookError(
+            'DRAIN_TIMEOUT',
+            `Expected the backlog to drain within ${parsed.data.timeoutMs} ms, but ${stats.pending} deliveries are still pending`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(left, 10)));
+      }
+    },
+
+    async metrics() {
+      const now = clock.now();
+      return metrics.snapshot(dispatcher.inFlight, await storage.stats(now), now);
+    },
+  };
+  return webhooks;
+}

@@ -1,0 +1,394 @@
+/**
+ * The dispatcher: claims due deliveries under a lease, signs each attempt afresh,
+ * posts it through the transport, classifies the answer and settles the outcome
+ * fenced by the lease token — in batches, because a settle per delivery would make
+ * a durable storage pay one commit per webhook.
+ *
+ * Flow control: at most `concurrency` posts in flight. Claims are made in batches
+ * once a quarter of the slots are free (or none is busy), so a backlog is drained
+ * with few storage round trips while latency stays low when idle. When nothing is
+ * due, the dispatcher sleeps on the injected clock until the next due time, capped
+ * by `pollIntervalMs` (the backstop for work other processes enqueue); `wake()`
+ * (publish, enable, redeliver, NOTIFY) cuts the sleep short.
+ */
+import type { Clock, TimerHandle } from '../clock.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { Logger } from '../logger.js';
+import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
+import { activeSecrets } from '../registry/subscription-registry.js';
+import { createSigningKeys, signatureHeader, type SigningKeys } from '../signing/sign-webhook.js';
+import type { ClaimedDelivery, SettleResult, Settlement, StorageAdapter, SubscriptionRecord } from '../storage/storage-adapter.js';
+import { normalizeStoredRetryPolicy } from '../webhooks-options.js';
+import type { RetryPolicy } from './backoff.js';
+import { classifyResponse } from './classify-response.js';
+import type { AddressGuard } from './ssrf-guard.js';
+import type { Transport } from './transport.js';
+import { createId } from '../ids.js';
+
+export interface DispatcherOptions {
+  storage: StorageAdapter;
+  transport: Transport;
+  bus: EventBus;
+  metrics: DeliveryMetrics;
+  clock: Clock;
+  random: () => number;
+  logger: Logger;
+  retry: RetryPolicy;
+  guard: AddressGuard | null;
+  concurrency: number;
+  leaseMs: number;
+  pollIntervalMs: number;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  maxRetryAfterMs: number;
+  userAgent: string;
+}
+
+/** Attempt-log snippets keep the start of a response body, not all of it. */
+const responseSnippetChars = 1024;
+/** Settles written in one storage call at most. */
+const maxSettleBatch = 500;
+
+interface SubscriptionCache {
+  updatedAt: number;
+  secretsKey: string;
+  keys: SigningKeys;
+  policy: RetryPolicy | null;
+  secretsExpireAt: number;
+}
+
+interface CompletedAttempt {
+  claimed: ClaimedDelivery;
+  settlement: Settlement;
+}
+
+export class Dispatcher {
+  private readonly options: DispatcherOptions;
+  private running = false;
+  private sending = 0;
+  private pumping = false;
+  private pumpRequested = false;
+  /** True when the last claim found nothing more due: completions need not claim again. */
+  private exhausted = false;
+  private timer: TimerHandle | null = null;
+  private timerDueAt = Number.POSITIVE_INFINITY;
+  private readonly toSettle: CompletedAttempt[] = [];
+  private settling: Promise<void> | null = null;
+  private settleScheduled = false;
+  private readonly subscriptions = new Map<string, SubscriptionCache>();
+  private readonly idleWaiters = new Set<() => void>();
+  private unsubscribeWake: (() => Promise<void>) | null = null;
+  private readonly refillThreshold: number;
+
+  constructor(options: DispatcherOptions) {
+    this.options = options;
+    this.refillThreshold = Math.max(1, Math.floor(options.concurrency / 4));
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Posts in flight plus attempts not yet settled. */
+  get inFlight(): number {
+    return this.sending + this.toSettle.length;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.exhausted = false;
+    if (this.options.storage.subscribeWake) {
+      this.unsubscribeWake = await this.options.storage.subscribeWake(() => this.wake());
+    }
+    this.pump();
+  }
+
+  /** Stops claiming, waits for posts in flight and their settles. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.clearTimer();
+    const unsubscribe = this.unsubscribeWake;
+    this.unsubscribeWake = null;
+    await this.whenIdle();
+    if (unsubscribe) await unsubscribe();
+  }
+
+  /** Something may be due now: claim without waiting for the timer. */
+  wake(): void {
+    if (!this.running) return;
+    this.exhausted = false;
+    this.pump();
+  }
+
+  /** Resolves when no post is in flight and every attempt is settled. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.add(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.sending === 0 && this.toSettle.length === 0 && this.settling === null && !this.pumping;
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idleWaiters.size === 0 || !this.isIdle()) return;
+    const waiters = [...this.idleWaiters];
+    this.idleWaiters.clear();
+    for (const resolve of waiters) resolve();
+  }
+
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpRequested = true;
+      return;
+    }
+    this.pumping = true;
+    void this.runPump().finally(() => {
+      this.pumping = false;
+      // A wake that arrived after runPump's last check but before this callback must not be lost.
+      if (this.pumpRequested && this.running) this.pump();
+      else this.notifyIfIdle();
+    });
+  }
+
+  private async runPump(): Promise<void> {
+    const { storage, clock, concurrency, leaseMs, logger } = this.options;
+    do {
+      this.pumpRequested = false;
+      while (this.running) {
+        const free = concurrency - this.sending;
+        if (free <= 0 || (free < this.refillThreshold && this.sending > 0)) break;
+        let claimed: ClaimedDelivery[];
+        try {
+          claimed = await storage.claimDue({ limit: free, leaseMs, now: clock.now() });
+        } catch (error) {
+          logger.error({ err: error }, 'webhooks: claiming due deliveries failed; retrying after the poll interval');
+          this.armTimer(clock.now() + this.options.pollIntervalMs);
+          return;
+        }
+        if (!this.running) {
+          // Stopped while the claim was under way: give the leases back at once.
+          await this.release(claimed);
+          return;
+        }
+        for (const item of claimed) void this.send(item);
+        if (claimed.length < free) {
+          this.exhausted = true;
+          await this.scheduleNextDue();
+          break;
+        }
+      }
+    } while (this.pumpRequested && this.running);
+  }
+
+  private async release(claimed: ClaimedDelivery[]): Promise<void> {
+    if (claimed.length === 0) return;
+    try {
+      await this.options.storage.releaseLeases(
+        claimed.map((item) => ({ deliveryId: item.delivery.id, leaseToken: item.leaseToken })),
+        this.options.clock.now(),
+      );
+    } catch (error) {
+      // The leases expire on their own; another worker takes the deliveries then.
+      this.options.logger.warn({ err: error, count: claimed.length }, 'webhooks: releasing leases failed');
+    }
+  }
+
+  private async scheduleNextDue(): Promise<void> {
+    const { storage, clock, pollIntervalMs, logger } = this.options;
+    const now = clock.now();
+    let next = now + pollIntervalMs;
+    try {
+      const due = await storage.nextDueAt(now);
+      if (due !== null && due < next) next = due;
+    } catch (error) {
+      logger.warn({ err: error }, 'webhooks: reading the next due time failed');
+    }
+    this.armTimer(Math.max(next, clock.now()));
+  }
+
+  private armTimer(at: number): void {
+    if (!this.running) return;
+    if (this.timer !== null && this.timerDueAt <= at) return;
+    this.clearTimer();
+    const { clock } = this.options;
+    this.timerDueAt = at;
+    this.timer = clock.setTimeout(() => {
+      this.timer = null;
+      this.timerDueAt = Number.POSITIVE_INFINITY;
+      this.wake();
+    }, Math.max(0, at - clock.now()));
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) this.options.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.timerDueAt = Number.POSITIVE_INFINITY;
+  }
+
+  private cacheFor(subscription: SubscriptionRecord, now: number): SubscriptionCache {
+    const cached = this.subscriptions.get(subscription.id);
+    if (cached && cached.updatedAt === subscription.updatedAt && now < cached.secretsExpireAt) return cached;
+    const secrets = activeSecrets(subscription, now);
+    const secretsKey = secrets.map((secret) => secret.value).join(' ');
+    const expiries = secrets.map((secret) => secret.expiresAt).filter((at): at is number => at !== null);
+    const entry: SubscriptionCache = {
+      updatedAt: subscription.updatedAt,
+      secretsKey,
+      keys: cached && cached.secretsKey === secretsKey ? cached.keys : createSigningKeys(secrets.map((secret) => secret.value)),
+      policy: subscription.retry === null ? null : normalizeStoredRetryPolicy(subscription.retry),
+      secretsExpireAt: expiries.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...expiries),
+    };
+    this.subscriptions.set(subscription.id, entry);
+    return entry;
+  }
+
+  private async send(claimed: ClaimedDelivery): Promise<void> {
+    const { clock, transport, options } = { clock: this.options.clock, transport: this.options.transport, options: this.options };
+    const { delivery, event, subscription } = claimed;
+    this.sending += 1;
+    const startedAt = clock.now();
+    const cache = this.cacheFor(subscription, startedAt);
+    const attempt = delivery.attempts + 1;
+    const timestampSeconds = Math.floor(startedAt / 1000);
+    const headers: Record<string, string> = {
+      ...subscription.headers,
+      'content-type': 'application/json',
+      'user-agent': options.userAgent,
+      'webhook-id': event.id,
+      'webhook-timestamp': String(timestampSeconds),
+      // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
+      'webhook-signature': signatureHeader(cache.keys, event.id, timestampSeconds, event.payload),
+    };
+    const wallStart = performance.now();
+    let result;
+    try {
+      result = await transport.send({
+        url: subscription.url,
+        headers,
+        body: event.payload,
+        timeoutMs: options.timeoutMs,
+        maxResponseBytes: options.maxResponseBytes,
+        guard: options.guard,
+      });
+    } catch (error) {
+      // A transport must report failures as data; one that throws is treated as a network failure.
+      result = { kind: 'error' as const, errorClass: 'network' as const, message: error instanceof Error ? error.message : String(error) };
+    }
+    const durationMs = Math.round((performance.now() - wallStart) * 1000) / 1000;
+    const now = clock.now();
+    const classification = classifyResponse(result, {
+      attempt,
+      policy: cache.policy ?? options.retry,
+      now,
+      random: options.random,
+      maxRetryAfterMs: options.maxRetryAfterMs,
+    });
+    const body = result.kind === 'response' ? result.body : null;
+    this.toSettle.push({
+      claimed,
+      settlement: {
+        deliveryId: delivery.id,
+        leaseToken: claimed.leaseToken,
+        outcome: classification.outcome,
+        attempt: {
+          id: createId('att', startedAt),
+          startedAt,
+          durationMs,
+          statusCode: classification.statusCode,
+          errorClass: classification.errorClass,
+          errorMessage: classification.errorMessage,
+          responseSnippet: body === null || body === '' ? null : body.slice(0, responseSnippetChars),
+        },
+      },
+    });
+    this.sending -= 1;
+    this.scheduleSettle();
+    if (this.running && !this.exhausted) this.pump();
+  }
+
+  private scheduleSettle(): void {
+    if (this.settleScheduled || this.settling !== null) return;
+    this.settleScheduled = true;
+    // setImmediate lets every post that completes in this turn join the batch.
+    setImmediate(() => {
+      this.settleScheduled = false;
+      this.settling = this.flushSettles().finally(() => {
+        this.settling = null;
+        if (this.toSettle.length > 0) this.scheduleSettle();
+        this.notifyIfIdle();
+      });
+    });
+  }
+
+  private async flushSettles(): Promise<void> {
+    const { storage, clock, logger } = this.options;
+    while (this.toSettle.length > 0) {
+      const batch = this.toSettle.splice(0, maxSettleBatch);
+      let results: SettleResult[];
+      try {
+        results = await storage.settle(
+          batch.map((item) => item.settlement),
+          clock.now(),
+        );
+      } catch (error) {
+        // Keep the outcomes and try again later; if the storage stays down the leases
+        // expire and the deliveries are sent again (at-least-once, never lost).
+        logger.error({ err: error, count: batch.length }, 'webhooks: settling attempts failed; will retry');
+        this.toSettle.unshift(...batch);
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.min(1000, this.options.pollIntervalMs)));
+        if (!this.running && this.sending === 0) {
+          // Stopping with the storage unreachable: the leases will expire and the deliveries will be retried.
+          logger.warn({ count: this.toSettle.length }, 'webhooks: stopped with unsettled attempts; their leases will expire');
+          this.toSettle.length = 0;
+        }
+        return;
+      }
+      for (let index = 0; index < batch.length; index++) this.announce(batch[index]!, results[index]!);
+      if (this.running) this.wake();
+    }
+  }
+
+  /** Emits lifecycle events and feeds metrics for one settled attempt. */
+  private announce(item: CompletedAttempt, result: SettleResult): void {
+    const { bus, metrics, logger } = this.options;
+    const { settlement, claimed } = item;
+    if (!result.ok) {
+      metrics.recordLeaseLost();
+      logger.warn({ deliveryId: settlement.deliveryId }, 'webhooks: lease lost before settle; another worker owns the delivery');
+      return;
+    }
+    const attemptNumber = claimed.delivery.attempts + 1;
+    const { attempt, outcome } = settlement;
+    const base = {
+      deliveryId: claimed.delivery.id,
+      eventId: claimed.event.id,
+      eventType: claimed.event.type,
+      subscriptionId: claimed.subscription.id,
+      attempt: attemptNumber,
+      startedAt: attempt.startedAt,
+      durationMs: attempt.durationMs,
+      statusCode: attempt.statusCode,
+    };
+    if (outcome.kind === 'delivered') {
+      const latencyMs = attempt.startedAt + attempt.durationMs - claimed.event.timestamp;
+      metrics.recordAttempt('delivered', attemptNumber, attempt.statusCode, latencyMs);
+      bus.safeEmit('delivery:succeeded', { ...base, latencyMs });
+      return;
+    }
+    metrics.recordAttempt(outcome.kind, attemptNumber, attempt.statusCode, null);
+    const failure = { ...base, errorClass: attempt.errorClass, errorMessage: attempt.errorMessage };
+    const nextAttemptAt = outcome.kind === 'retry' && result.delivery.status === 'pending' ? outcome.nextAttemptAt : null;
+    bus.safeEmit('delivery:failed', { ...failure, nextAttemptAt });
+    if (outcome.kind === 'dead') bus.safeEmit('delivery:dead', failure);
+    if (outcome.kind === 'disable' && result.subscriptionDisabled) {
+      bus.safeEmit('subscription:disabled', {
+        subscriptionId: claimed.subscription.id,
+        reason: outcome.reason,
+        at: this.options.clock.now(),
+      });
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * A transport on `fetch`, through ky: for runtimes without undici (Bun, Deno, edge
+ * workers) and for hosts that want ky's hooks. Same rules as the undici transport:
+ * whole-request timeout, capped response body, redirects not followed, SSRF guard.
+ *
+ * The SSRF check differs in one respect: `fetch` offers no connect-time hook, so
+ * names are resolved and checked just before the request (where `node:dns` exists).
+ * A name that rebinds between that check and fetch's own lookup is only caught by
+ * the undici transport, which checks the address it actually connects to.
+ */
+import ky, { type Hooks } from 'ky';
+import { checkUrlHost, type AddressGuard } from './ssrf-guard.js';
+import {
+  classifyTransportError,
+  describeTransportError,
+  type Transport,
+  type TransportRequest,
+  type TransportResult,
+} from './transport.js';
+
+/** Options of {@link createFetchTransport}. */
+export interface FetchTransportOptions {
+  /**
+   * The fetch implementation.
+   * @defaultValue `globalThis.fetch`
+   */
+  fetch?: typeof globalThis.fetch;
+  /** ky hooks (`beforeRequest`, `afterResponse`), e.g. for tracing. Retries stay the dispatcher's. */
+  hooks?: Hooks;
+}
+
+interface DnsPromises {
+  lookup(hostname: string, options: { all: true }): Promise<Array<{ address: string }>>;
+}
+
+function nodeDns(): DnsPromises | null {
+  const getBuiltinModule = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+    ?.getBuiltinModule;
+  if (typeof getBuiltinModule !== 'function') return null;
+  const dns = getBuiltinModule('node:dns') as { promises?: DnsPromises } | undefined;
+  return dns?.promises ?? null;
+}
+
+async function refusedByDns(url: URL, guard: AddressGuard): Promise<string | null> {
+  const dns = nodeDns();
+  if (dns === null) return null;
+  const addresses = await dns.lookup(url.hostname, { all: true });
+  for (const { address } of addresses) {
+    if (!guard.allows(address)) return `${url.hostname} resolves to ${address}, a private or reserved address`;
+  }
+  return null;
+}
+
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < maxBytes) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const room = maxBytes - size;
+    chunks.push(value.length > room ? value.subarray(0, room) : value);
+    size += Math.min(value.length, room);
+  }
+  await reader.cancel().catch(() => undefined);
+  const joined = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(joined);
+}
+
+/** Creates a transport that posts with ky over `fetch`. */
+export function createFetchTransport(options: FetchTransportOptions = {}): Transport {
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') {
+    throw new TypeError('Expected `fetch` to be a function: this runtime has no global fetch, pass one');
+  }
+  const client = ky.create({
+    fetch: fetchImpl,
+    retry: 0,
+    timeout: false,
+    throwHttpErrors: false,
+    redirect: 'manual',
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+  });
+
+  return {
+    async send(request: TransportRequest): Promise<TransportResult> {
+      let url: URL;
+      try {
+        url = new URL(request.url);
+      } catch (error) {
+        return { kind: 'error', errorClass: 'network', message: `invalid URL: ${describeTransportError(error)}` };
+      }
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), request.timeoutMs);
+      try {
+        if (request.guard !== null) {
+          const refused = checkUrlHost(url, request.guard) ?? (await refusedByDns(url, request.guard));
+          if (refused !== null) {
+            return { kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` };
+          }
+        }
+        const response = await client.post(url, {
+          headers: request.headers,
+          body: request.body,
+          signal: controller.signal,
+        });
+        const body = await readCapped(response, request.maxResponseBytes);
+        return {
+          kind: 'response',
+          statusCode: response.status,
+          retryAfter: response.headers.get('retry-after'),
+          body,
+        };
+      } catch (error) {
+        const errorClass = controller.signal.aborted ? 'timeout' : classifyTransportError(error);
+        const message =
+          errorClass === 'timeout' ? `no complete response within ${request.timeoutMs} ms` : describeTransportError(error);
+        return { kind: 'error', errorClass, message };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close(): Promise<void> {
+      // fetch owns its connections; nothing to release.
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The seam between the dispatcher and the wire. A transport posts one signed body
+ * and reports what happened as data: a response (any status) or a classified
+ * failure. It never throws for a failed delivery — a failed delivery is data.
+ */
+import type { AttemptErrorClass } from '../storage/storage-adapter.js';
+import type { AddressGuard } from './ssrf-guard.js';
+
+export interface TransportRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** The whole request — connect, send, headers and body — must finish within this. */
+  timeoutMs: number;
+  /** Read at most this many bytes of the response body; the rest is discarded. */
+  maxResponseBytes: number;
+  /** The SSRF guard to apply at connect time; `null` allows every address. */
+  guard: AddressGuard | null;
+}
+
+export type TransportResult =
+  | {
+      kind: 'response';
+      statusCode: number;
+      /** The `Retry-After` header, when present. */
+      retryAfter: string | null;
+      /** The start of the body, decoded as UTF-8, at most `maxResponseBytes`. */
+      body: string;
+    }
+  | { kind: 'error'; errorClass: Exclude<AttemptErrorClass, 'http'>; message: string };
+
+/** Posts webhooks. Redirects are never followed; a 3xx is an answer like any other. */
+export interface Transport {
+  send(request: TransportRequest): Promise<TransportResult>;
+  /** Closes pooled connections. */
+  close(): Promise<void>;
+}
+
+/** Maps a low-level error (Node, undici, fetch) to an attempt error class. */
+export function classifyTransportError(error: unknown): Exclude<AttemptErrorClass, 'http'> {
+  let current: unknown = error;
+  // fetch wraps the socket error in `cause`; walk down to the first code we know.
+  for (let depth = 0; depth < 4 && current !== null && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    const name = (current as { name?: unknown }).name;
+    if (code === 'ERR_WEBHOOK_FORBIDDEN_ADDRESS') return 'ssrf';
+    if (
+      name === 'TimeoutError' ||
+      name === 'AbortError' ||
+      code === 'UND_ERR_CONNECT_TIMEOUT' ||
+      code === 'UND_ERR_HEADERS_TIMEOUT' ||
+      code === 'UND_ERR_BODY_TIMEOUT' ||
+      code === 'UND_ERR_ABORTED' ||
+      code === 'ETIMEDOUT'
+    ) {
+      return 'timeout';
+    }
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NODATA') return 'dns';
+    if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') {
+      return 'connect';
+    }
+    if (typeof code === 'string' && (code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code.includes('SSL'))) {
+      return 'tls';
+    }
+    if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {
+      return 'network';
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return 'network';
+}
+
+/** A short, secret-free description of a transport failure for the attempt log. */
+export function describeTransportError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 3 && current !== null && typeof current === 'object'; depth++) {
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    const text = typeof message === 'string' ? message : '';
+    parts.push(typeof code === 'string' && !text.includes(code) ? `${code}: ${text}` : text);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return parts.filter(Boolean).join(' <- ').slice(0, 500);
+}

@@ -1,0 +1,155 @@
+/**
+ * The error hierarchy of `@bookkeeper/webhooks`.
+ *
+ * Every error the library throws is a {@link WebhookError} with a stable string
+ * `code` (part of the public API; messages are not). Subclasses say who must act:
+ * {@link ConfigError} the developer, {@link ValidationError} the caller of a public
+ * function, {@link SignatureVerificationError} the receiver, {@link StorageError}
+ * the operator.
+ *
+ * This module is runtime-neutral: the `./receiver` entry imports it.
+ */
+
+/** Codes of {@link ConfigError}: options given to a factory are wrong. */
+export type ConfigErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_LEASE_TOO_SHORT'
+  | 'SECRET_INVALID'
+  | 'TX_UNSUPPORTED';
+
+/** Codes of {@link ValidationError}: input to a public call is wrong. */
+export type ValidationErrorCode =
+  | 'INPUT_INVALID'
+  | 'EVENT_TYPE_UNKNOWN'
+  | 'EVENT_DATA_INVALID'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'SUBSCRIPTION_URL_INVALID'
+  | 'SUBSCRIPTION_URL_FORBIDDEN'
+  | 'SUBSCRIPTION_FILTER_INVALID'
+  | 'SUBSCRIPTION_FILTER_UNMATCHED'
+  | 'SUBSCRIPTION_NOT_FOUND'
+  | 'SUBSCRIPTION_DISABLED'
+  | 'DELIVERY_NOT_FOUND'
+  | 'DELIVERY_IN_FLIGHT'
+  | 'CURSOR_INVALID';
+
+/** Codes of plain {@link WebhookError}s about the state of a webhooks instance. */
+export type StateErrorCode = 'WEBHOOKS_STOPPED' | 'DRAIN_TIMEOUT';
+
+/** Codes of {@link SignatureVerificationError}: one per failed check of a received webhook. */
+export type SignatureVerificationErrorCode =
+  | 'WEBHOOK_MISSING_HEADER'
+  | 'WEBHOOK_INVALID_TIMESTAMP'
+  | 'WEBHOOK_TIMESTAMP_TOO_OLD'
+  | 'WEBHOOK_TIMESTAMP_TOO_NEW'
+  | 'WEBHOOK_INVALID_SIGNATURE'
+  | 'WEBHOOK_NO_MATCHING_SIGNATURE'
+  | 'WEBHOOK_INVALID_PAYLOAD';
+
+/** Codes of {@link StorageError}: the storage could not do what was asked. */
+export type StorageErrorCode =
+  | 'STORAGE_LEASE_LOST'
+  | 'STORAGE_UNAVAILABLE'
+  | 'STORAGE_BUSY'
+  | 'STORAGE_CONFLICT'
+  | 'STORAGE_CLOSED'
+  | 'STORAGE_NOT_MIGRATED'
+  | 'STORAGE_SCHEMA_TOO_OLD'
+  | 'STORAGE_SCHEMA_TOO_NEW'
+  | 'STORAGE_FAILED';
+
+/** Every code the library can throw: one union, the one home of the codes. */
+export type WebhookErrorCode =
+  | ConfigErrorCode
+  | ValidationErrorCode
+  | SignatureVerificationErrorCode
+  | StorageErrorCode
+  | StateErrorCode;
+
+// A brand rather than `instanceof` alone, so that `isWebhookError()` holds across
+// two copies of the package in one process (ESM + CJS, or nested installs).
+const brand = Symbol.for('@bookkeeper/webhooks/error');
+
+/** Options shared by every error constructor. */
+export interface WebhookErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+  /** The field of the input that was wrong, e.g. `"url"` or `"retry.maxAttempts"`. */
+  field?: string;
+}
+
+/** Base class of every error thrown by `@bookkeeper/webhooks`. */
+export class WebhookError extends Error {
+  /** Stable machine-readable code; assert on this, never on `message`. */
+  readonly code: WebhookErrorCode;
+  /** The input field at fault, where there is one. */
+  readonly field: string | undefined;
+
+  constructor(code: WebhookErrorCode, message: string, options: WebhookErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WebhookError';
+    this.code = code;
+    this.field = options.field;
+    Object.defineProperty(this, brand, { value: true });
+  }
+}
+
+/** The options given to a factory are wrong: the developer must fix the code. */
+export class ConfigError extends WebhookError {
+  declare readonly code: ConfigErrorCode;
+  constructor(code: ConfigErrorCode, message: string, options?: WebhookErrorOptions) {
+    super(code, message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The input to a public call (publish, subscriptions.create, …) is wrong; nothing was stored. */
+export class ValidationError extends WebhookError {
+  declare readonly code: ValidationErrorCode;
+  constructor(code: ValidationErrorCode, message: string, options?: WebhookErrorOptions) {
+    super(code, message, options);
+    this.name = 'ValidationError';
+  }
+}
+
+/** A received webhook failed verification: answer 400/401 and do not act on it. */
+export class SignatureVerificationError extends WebhookError {
+  declare readonly code: SignatureVerificationErrorCode;
+  constructor(code: SignatureVerificationErrorCode, message: string, options?: WebhookErrorOptions) {
+    super(code, message, options);
+    this.name = 'SignatureVerificationError';
+  }
+}
+
+/** Options of a {@link StorageError}. */
+export interface StorageErrorOptions extends WebhookErrorOptions {
+  /** Whether the same call may succeed if tried again (busy, serialization failure, lost connection). */
+  retryable?: boolean;
+}
+
+/** The storage failed; `retryable` says whether trying again may help. No raw driver error escapes. */
+export class StorageError extends WebhookError {
+  declare readonly code: StorageErrorCode;
+  readonly retryable: boolean;
+  constructor(code: StorageErrorCode, message: string, options: StorageErrorOptions = {}) {
+    super(code, message, options);
+    this.name = 'StorageError';
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** True for any error thrown by this package, even from another copy of it. */
+export function isWebhookError(value: unknown): value is WebhookError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
+/** Renders a value for an error message: what came, briefly, never a secret. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return value.length > 60 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : value.toISOString();
+  return `a ${typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value}`;
+}

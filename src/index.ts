@@ -1,0 +1,88 @@
+/**
+ * `@bookkeeper/webhooks`: signed, retried, durable webhooks for financial events.
+ * The consumer side lives in `@bookkeeper/webhooks/receiver`.
+ */
+export { createWebhooks } from './create-webhooks.js';
+export type {
+  DeliveryLog,
+  DrainOptions,
+  ListDeliveriesQuery,
+  PublishOptions,
+  PublishResult,
+  ReplayOptions,
+  Webhooks,
+} from './create-webhooks.js';
+export type {
+  HttpOptions,
+  ResolvedWebhooksOptions,
+  RetryOptions,
+  SecurityOptions,
+  WebhooksOptions,
+} from './webhooks-options.js';
+
+export { defineEvents } from './events/catalog.js';
+export type { EventCatalog, EventDataOf, EventInputOf, EventSchemas, EventTypeOf } from './events/catalog.js';
+export { bookkeeperEvents, moneySchema } from './events/bookkeeper-events.js';
+export type { BookkeeperEvents } from './events/bookkeeper-events.js';
+export { EventBus, createEventBus } from './events/event-bus.js';
+export type {
+  BusEvents,
+  DeliveryDeadEvent,
+  DeliveryFailedEvent,
+  DeliveryLifecycleEvent,
+  DeliverySucceededEvent,
+  LifecycleEvents,
+  PublishedEvent,
+  SubscriptionDisabledEvent,
+} from './events/event-bus.js';
+
+export type {
+  CreateSubscriptionInput,
+  RotateSecretOptions,
+  Subscription,
+  SubscriptionRegistry,
+  SubscriptionSecrets,
+  SubscriptionWithSecret,
+  UpdateSubscriptionInput,
+} from './registry/subscription-registry.js';
+export { matchesEventType } from './registry/event-type-filter.js';
+
+export { generateSecret } from './signing/secret.js';
+export { signWebhook } from './signing/sign-webhook.js';
+export type { SignWebhookInput } from './signing/sign-webhook.js';
+
+export { computeBackoff, standardWebhooksDelaysMs } from './delivery/backoff.js';
+export type { RetryContext, RetryPolicy } from './delivery/backoff.js';
+export { createUndiciTransport } from './delivery/undici-transport.js';
+export type { UndiciTransportOptions } from './delivery/undici-transport.js';
+export { createFetchTransport } from './delivery/fetch-transport.js';
+export type { FetchTransportOptions } from './delivery/fetch-transport.js';
+export type { Transport, TransportRequest, TransportResult } from './delivery/transport.js';
+export { isForbiddenAddress } from './delivery/ssrf-guard.js';
+export type { AddressGuard } from './delivery/ssrf-guard.js';
+
+export { createMemoryStorage } from './storage/memory/index.js';
+export type * from './storage/storage-adapter.js';
+
+export type { MetricsSnapshot } from './metrics/delivery-metrics.js';
+export type { LatencySummary } from './metrics/latency-histogram.js';
+export type { Clock } from './clock.js';
+export { systemClock } from './clock.js';
+export type { Logger } from './logger.js';
+
+export {
+  ConfigError,
+  SignatureVerificationError,
+  StorageError,
+  ValidationError,
+  WebhookError,
+  isWebhookError,
+} from './errors.js';
+export type {
+  ConfigErrorCode,
+  SignatureVerificationErrorCode,
+  StateErrorCode,
+  StorageErrorCode,
+  ValidationErrorCode,
+  WebhookErrorCode,
+} from './errors.js';

@@ -1,0 +1,97 @@
+/**
+ * Delivery metrics of one webhooks instance (this process): the seed's delivery
+ * latency (publish → 2xx) and retry success rate, attempts by outcome and by status
+ * class, lease losses. Backlog figures come from the storage, across processes.
+ */
+import type { AttemptOutcome, StorageStats } from '../storage/storage-adapter.js';
+import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
+
+/** A snapshot returned by `webhooks.metrics()`. */
+export interface MetricsSnapshot {
+  /** Publish → 2xx, ms. */
+  deliveryLatencyMs: LatencySummary;
+  /**
+   * Deliveries that succeeded after ≥ 1 failed attempt / deliveries that had a failed
+   * attempt; `null` before any delivery failed.
+   */
+  retrySuccessRate: number | null;
+  deliveriesSucceeded: number;
+  deliveriesSucceededAfterRetry: number;
+  deliveriesWithFailedAttempt: number;
+  deliveriesDead: number;
+  attemptsByOutcome: Record<AttemptOutcome, number>;
+  /** `2xx`…`5xx` for HTTP answers, `error` for attempts without one (timeout, connect, …). */
+  attemptsByStatusClass: Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'error', number>;
+  /** Settles refused because another worker had taken the delivery over. */
+  leasesLost: number;
+  /** Posts in flight in this process now. */
+  inFlight: number;
+  /** From the storage: every process's deliveries. */
+  backlog: StorageStats;
+  /** Age of the oldest pending delivery in ms; `null` when none. */
+  oldestPendingAgeMs: number | null;
+}
+
+function statusClass(statusCode: number | null): keyof MetricsSnapshot['attemptsByStatusClass'] {
+  if (statusCode === null) return 'error';
+  if (statusCode < 200) return '1xx';
+  if (statusCode < 300) return '2xx';
+  if (statusCode < 400) return '3xx';
+  if (statusCode < 500) return '4xx';
+  return '5xx';
+}
+
+/** Counters fed by the dispatcher after each settle. */
+export class DeliveryMetrics {
+  readonly latency = new LatencyHistogram();
+  private succeeded = 0;
+  private succeededAfterRetry = 0;
+  private withFailure = 0;
+  private dead = 0;
+  private lost = 0;
+  private readonly byOutcome: Record<AttemptOutcome, number> = { delivered: 0, retry: 0, dead: 0, disable: 0 };
+  private readonly byStatus: MetricsSnapshot['attemptsByStatusClass'] = {
+    '1xx': 0,
+    '2xx': 0,
+    '3xx': 0,
+    '4xx': 0,
+    '5xx': 0,
+    error: 0,
+  };
+
+  /** Records a settled attempt. `attempt` is 1-based within the delivery's cycle. */
+  recordAttempt(outcome: AttemptOutcome, attempt: number, statusCode: number | null, latencyMs: number | null): void {
+    this.byOutcome[outcome] += 1;
+    this.byStatus[statusClass(statusCode)] += 1;
+    if (outcome === 'delivered') {
+      this.succeeded += 1;
+      if (attempt > 1) this.succeededAfterRetry += 1;
+      if (latencyMs !== null) this.latency.record(latencyMs);
+      return;
+    }
+    // A delivery counts once among those that had a failed attempt: at its first failure.
+    if (attempt === 1) this.withFailure += 1;
+    if (outcome === 'dead') this.dead += 1;
+  }
+
+  recordLeaseLost(): void {
+    this.lost += 1;
+  }
+
+  snapshot(inFlight: number, backlog: StorageStats, now: number): MetricsSnapshot {
+    return {
+      deliveryLatencyMs: this.latency.summary(),
+      retrySuccessRate: this.withFailure === 0 ? null : this.succeededAfterRetry / this.withFailure,
+      deliveriesSucceeded: this.succeeded,
+      deliveriesSucceededAfterRetry: this.succeededAfterRetry,
+      deliveriesWithFailedAttempt: this.withFailure,
+      deliveriesDead: this.dead,
+      attemptsByOutcome: { ...this.byOutcome },
+      attemptsByStatusClass: { ...this.byStatus },
+      leasesLost: this.lost,
+      inFlight,
+      backlog,
+      oldestPendingAgeMs: backlog.oldestPendingCreatedAt === null ? null : Math.max(0, now - backlog.oldestPendingCreatedAt),
+    };
+  }
+}

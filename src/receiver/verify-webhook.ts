@@ -1,0 +1,44 @@
+/**
+ * `verifyWebhook`: synchronous Standard Webhooks verification on node:crypto.
+ */
+import {
+  parseWebhookEvent,
+  resolveVerifyOptions,
+  verifySignature,
+  type VerifyWebhookOptions,
+  type WebhookEvent,
+  type WebhookMessage,
+} from '../signing/verify-signature.js';
+
+/**
+ * Verifies a received webhook and returns its event. Synchronous, on node:crypto
+ * (loaded lazily, so importing this module is safe in any runtime); elsewhere use
+ * `verifyWebhookAsync`, which takes the same arguments.
+ *
+ * Pass the raw body exactly as received: a body re-serialised after JSON parsing
+ * no longer matches its signature.
+ *
+ * @typeParam TEvent - the event type the caller expects (not checked at run time).
+ * @param message - `{ body, headers }`: the raw body (`string` or `Uint8Array`) and the
+ *   request headers (a `Headers` or a plain object such as Node's `req.headers`).
+ * @param options - `{ secrets, toleranceSeconds?, now? }`.
+ * @returns `{ id, type, timestamp, data }`, `id` from the `webhook-id` header.
+ * @throws SignatureVerificationError with the `code` of the failed check:
+ *   `WEBHOOK_MISSING_HEADER`, `WEBHOOK_INVALID_TIMESTAMP`, `WEBHOOK_TIMESTAMP_TOO_OLD`,
+ *   `WEBHOOK_TIMESTAMP_TOO_NEW`, `WEBHOOK_INVALID_SIGNATURE`, `WEBHOOK_NO_MATCHING_SIGNATURE`,
+ *   `WEBHOOK_INVALID_PAYLOAD`.
+ * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, and
+ *   `CONFIG_INVALID` in a runtime without node:crypto.
+ * @throws ValidationError `INPUT_INVALID` when `body` is not raw (e.g. already parsed).
+ *
+ * @example
+ * ```ts
+ * import { verifyWebhook } from '@bookkeeper/webhooks/receiver';
+ *
+ * const event = verifyWebhook({ body: rawBody, headers: req.headers }, { secrets: process.env.WEBHOOK_SECRET! });
+ * if (event.type === 'payment.succeeded') markPaid(event.data);
+ * ```
+ */
+export function verifyWebhook<TEvent extends WebhookEvent = WebhookEvent>(message: WebhookMessage, options: VerifyWebhookOptions): TEvent {
+  return parseWebhookEvent<TEvent>(verifySignature(message, resolveVerifyOptions(options)));
+}

@@ -1,0 +1,34 @@
+/**
+ * Event-type filters of a subscription: an exact type (`payment.succeeded`), a
+ * prefix wildcard (`payment.*`, matching every type that starts with `payment.`),
+ * or `*` (every type). The one home of the matching rule; storage adapters use it
+ * (or translate it to SQL with the same meaning).
+ */
+
+const segment = '[a-z0-9][a-z0-9_-]*';
+const exactPattern = new RegExp(`^${segment}(\\.${segment})*$`);
+const prefixPattern = new RegExp(`^${segment}(\\.${segment})*\\.\\*$`);
+
+/** The kinds of filter: `exact`, `prefix` (ends in `.*`), `all` (`*`), or `invalid`. */
+export type EventTypeFilterKind = 'exact' | 'prefix' | 'all' | 'invalid';
+
+/** Classifies a filter string; `invalid` for anything malformed (`payment*`, `a..b`, `*.x`, ``). */
+export function eventTypeFilterKind(filter: string): EventTypeFilterKind {
+  if (filter === '*') return 'all';
+  if (prefixPattern.test(filter)) return 'prefix';
+  if (exactPattern.test(filter)) return 'exact';
+  return 'invalid';
+}
+
+/** True when the event type matches the filter. */
+export function matchesEventType(filter: string, type: string): boolean {
+  if (filter === '*') return true;
+  if (filter.endsWith('.*')) return type.startsWith(filter.slice(0, -1));
+  return filter === type;
+}
+
+/** True when the type matches any of the filters. */
+export function matchesAnyEventType(filters: readonly string[], type: string): boolean {
+  for (const filter of filters) if (matchesEventType(filter, type)) return true;
+  return false;
+}

@@ -1,0 +1,400 @@
+/**
+ * The subscription registry: endpoints with their URL, event-type filters, secrets
+ * (with rotation), custom headers, description, metadata, status and an optional
+ * retry policy of their own — validated here, stored through the storage adapter.
+ *
+ * Every input is checked before anything is stored: a bad URL, a malformed filter,
+ * a filter that names no type of the catalog (a typo), reserved or malformed
+ * headers — each gets its own `ValidationError` code and leaves storage unchanged.
+ */
+import { z } from 'zod';
+import type { Clock } from '../clock.js';
+import { checkUrlHost, privateNetworkGuard } from '../delivery/ssrf-guard.js';
+import { ConfigError, ValidationError, describeValue } from '../errors.js';
+import type { EventCatalog } from '../events/catalog.js';
+import { createId } from '../ids.js';
+import { decodeSecret, generateSecret } from '../signing/secret.js';
+import type {
+  Page,
+  SecretRecord,
+  StorageAdapter,
+  StoredRetryPolicy,
+  SubscriptionPatch,
+  SubscriptionRecord,
+  SubscriptionStatus,
+} from '../storage/storage-adapter.js';
+import { storedRetryPolicySchema, throwValidation } from '../webhooks-options.js';
+import { eventTypeFilterKind, matchesEventType } from './event-type-filter.js';
+
+/** A subscription as the API shows it: everything but its secrets. Times are epoch ms. */
+export interface Subscription {
+  id: string;
+  url: string;
+  eventTypes: string[];
+  headers: Record<string, string>;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  status: SubscriptionStatus;
+  disabledReason: string | null;
+  disabledAt: number | null;
+  retry: StoredRetryPolicy | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A subscription with its current signing secret: what `create` and `rotateSecret` return. */
+export interface SubscriptionWithSecret extends Subscription {
+  /** The newest secret (`whsec_…`): give it to the receiver. */
+  secret: string;
+}
+
+/** The input of `subscriptions.create`. */
+export interface CreateSubscriptionInput {
+  /** Where to POST: `https://…` (or `http://` unless `security.requireHttps`). */
+  url: string;
+  /** Exact types (`payment.succeeded`), prefixes (`payment.*`) or `*`. */
+  eventTypes: string[];
+  /** Bring your own `whsec_…` secret (e.g. when migrating); default: a new random one. */
+  secret?: string;
+  /** Extra request headers (not `webhook-*`, `content-type`, `host`, …). */
+  headers?: Record<string, string>;
+  description?: string | null;
+  metadata?: Record<string, unknown>;
+  /** A retry policy for this endpoint, overriding the global one. */
+  retry?: StoredRetryPolicy | null;
+}
+
+/** The input of `subscriptions.update`: any of the create fields but the secret. */
+export type UpdateSubscriptionInput = Partial<Omit<CreateSubscriptionInput, 'secret'>>;
+
+/** Options of `rotateSecret`. */
+export interface RotateSecretOptions {
+  /**
+   * How long the previous secret keeps signing beside the new one, so receivers can
+   * switch over: during the overlap every request carries both signatures.
+   * @defaultValue 86400000 (24 hours)
+   */
+  overlapMs?: number;
+  /** The new secret; default: a new random one. */
+  secret?: string;
+}
+
+/** The secrets a subscription currently signs with. */
+export interface SubscriptionSecrets {
+  /** The newest secret. */
+  secret: string;
+  /** Older secrets still signing during a rotation overlap, with their expiry (epoch ms). */
+  previous: Array<{ secret: string; expiresAt: number | null }>;
+}
+
+/** The `webhooks.subscriptions` API. */
+export interface SubscriptionRegistry {
+  create(input: CreateSubscriptionInput): Promise<SubscriptionWithSecret>;
+  /** The subscription, or `null` when there is none with this id. */
+  get(id: string): Promise<Subscription | null>;
+  /** A page, oldest first: `limit` default 100, at most 1000. */
+  list(query?: { limit?: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<Subscription>>;
+  update(id: string, patch: UpdateSubscriptionInput): Promise<Subscription>;
+  /** Deletes the subscription with its deliveries and attempts. */
+  delete(id: string): Promise<void>;
+  /** Stops deliveries: pending ones are held (not dropped) until `enable`. */
+  disable(id: string, options?: { reason?: string }): Promise<Subscription>;
+  /** Resumes deliveries; held ones become due at once. */
+  enable(id: string): Promise<Subscription>;
+  rotateSecret(id: string, options?: RotateSecretOptions): Promise<SubscriptionWithSecret>;
+  /** The secrets — asked for explicitly; no other call returns them. */
+  getSecrets(id: string): Promise<SubscriptionSecrets>;
+}
+
+// Headers the library sets itself, or that would break the request if overridden.
+const reservedHeaders = new Set([
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+]);
+
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+const headersSchema = z
+  .record(z.string(), z.string().max(4096))
+  .superRefine((headers, context) => {
+    const names = Object.keys(headers);
+    if (names.length > 50) context.addIssue({ code: 'custom', message: 'at most 50 headers' });
+    for (const name of names) {
+      if (!headerName.test(name)) context.addIssue({ code: 'custom', message: `"${name}" is not a valid header name`, path: [name] });
+      else if (reservedHeaders.has(name.toLowerCase()) || name.toLowerCase().startsWith('webhook-')) {
+        context.addIssue({ code: 'custom', message: `"${name}" is set by the library and cannot be overridden`, path: [name] });
+      } else if (!headerValue.test(headers[name]!)) {
+        context.addIssue({ code: 'custom', message: 'a header value without control characters', path: [name] });
+      }
+    }
+  });
+
+const metadataSchema = z.record(z.string(), z.unknown()).superRefine((metadata, context) => {
+  let size: number;
+  try {
+    size = JSON.stringify(metadata).length;
+  } catch {
+    context.addIssue({ code: 'custom', message: 'JSON-serializable metadata' });
+    return;
+  }
+  if (size > 16_384) context.addIssue({ code: 'custom', message: `metadata of at most 16 KiB as JSON (got ${size} bytes)` });
+});
+
+const fieldsSchema = z.strictObject({
+  url: z.string().min(1).max(2048),
+  eventTypes: z.array(z.string().max(255)).min(1).max(100),
+  secret: z.string().optional(),
+  headers: headersSchema.optional(),
+  description: z.string().max(1000).nullable().optional(),
+  metadata: metadataSchema.optional(),
+  retry: storedRetryPolicySchema.nullable().optional(),
+});
+
+const createSchema = fieldsSchema;
+const updateSchema = fieldsSchema.omit({ secret: true }).partial();
+const listSchema = z.strictObject({
+  limit: z.int().min(1).max(1000).default(100),
+  cursor: z.string().min(1).max(1000).optional(),
+  status: z.enum(['active', 'disabled']).optional(),
+});
+const rotateSchema = z.strictObject({
+  overlapMs: z.int().min(0).max(30 * 24 * 3_600_000).default(24 * 3_600_000),
+  secret: z.string().optional(),
+});
+const disableSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() });
+
+export interface SubscriptionRegistryDeps {
+  storage: StorageAdapter;
+  catalog: EventCatalog;
+  clock: Clock;
+  security: { allowPrivateNetworks: boolean; requireHttps: boolean };
+  /** Called after a change that may make deliveries due (enable). */
+  onChange: () => void;
+}
+
+/** Strips the secrets: what every read returns. */
+export function toSubscription(record: SubscriptionRecord): Subscription {
+  const { secrets: _secrets, ...rest } = record;
+  return rest;
+}
+
+/** The secrets that sign at `now`, newest first. */
+export function activeSecrets(record: SubscriptionRecord, now: number): SecretRecord[] {
+  return record.secrets
+    .filter((secret) => secret.expiresAt === null || secret.expiresAt > now)
+    .sort((a, b) => b.createdAt - a.createdAt);
+}
+
+function requireId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
+    throw new ValidationError('INPUT_INVALID', `Expected \`id\` to be a non-empty string, got ${describeValue(id)}`, { field: 'id' });
+  }
+  return id;
+}
+
+/** Creates the registry over a storage adapter. */
+export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): SubscriptionRegistry {
+  const { storage, catalog, clock, security } = deps;
+
+  function checkUrl(url: string): string {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ValidationError('SUBSCRIPTION_URL_INVALID', `Expected \`url\` to be an absolute http(s) URL, got ${describeValue(url)}`, {
+        field: 'url',
+      });
+    }
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+      throw new ValidationError('SUBSCRIPTION_URL_INVALID', `Expected \`url\` to use http: or https:, got ${parsed.protocol}`, {
+        field: 'url',
+      });
+    }
+    if (security.requireHttps && parsed.protocol !== 'https:') {
+      throw new ValidationError('SUBSCRIPTION_URL_INVALID', 'Expected `url` to use https: (security.requireHttps is on), got http:', {
+        field: 'url',
+      });
+    }
+    if (parsed.username !== '' || parsed.password !== '') {
+      // Credentials in a URL end up in logs and attempt records; use `headers` instead.
+      throw new ValidationError('SUBSCRIPTION_URL_INVALID', 'Expected `url` without credentials: put them in `headers`', {
+        field: 'url',
+      });
+    }
+    if (parsed.hash !== '') {
+      throw new ValidationError('SUBSCRIPTION_URL_INVALID', 'Expected `url` without a #fragment', { field: 'url' });
+    }
+    const refused = checkUrlHost(parsed, security.allowPrivateNetworks ? null : privateNetworkGuard);
+    if (refused !== null) {
+      throw new ValidationError(
+        'SUBSCRIPTION_URL_FORBIDDEN',
+        `Expected \`url\` to point outside private networks (SSRF guard): ${refused}; set security.allowPrivateNetworks to allow it`,
+        { field: 'url' },
+      );
+    }
+    return parsed.href;
+  }
+
+  function checkFilters(filters: string[]): string[] {
+    const unique = [...new Set(filters)];
+    for (const filter of unique) {
+      const kind = eventTypeFilterKind(filter);
+      if (kind === 'invalid') {
+        throw new ValidationError(
+          'SUBSCRIPTION_FILTER_INVALID',
+          `Expected each of \`eventTypes\` to be an event type, "prefix.*" or "*", got ${describeValue(filter)}`,
+          { field: 'eventTypes' },
+        );
+      }
+      if (kind !== 'all' && !catalog.types.some((type) => matchesEventType(filter, type))) {
+        throw new ValidationError(
+          'SUBSCRIPTION_FILTER_UNMATCHED',
+          `Expected each of \`eventTypes\` to match an event type of the catalog, got ${describeValue(filter)} (known: ${catalog.types.join(', ')})`,
+          { field: 'eventTypes' },
+        );
+      }
+    }
+    return unique;
+  }
+
+  function checkSecret(secret: string | undefined): string {
+    if (secret === undefined) return generateSecret();
+    try {
+      decodeSecret(secret);
+    } catch (error) {
+      throw new ValidationError('INPUT_INVALID', 'Expected `secret` to be a `whsec_` + base64 secret', { field: 'secret', cause: error });
+    }
+    if (!secret.startsWith('whsec_') || decodeSecret(secret).length < 24) {
+      throw new ValidationError('INPUT_INVALID', 'Expected `secret` to be `whsec_` + base64 of at least 24 bytes', { field: 'secret' });
+    }
+    return secret;
+  }
+
+  async function requireRecord(id: string): Promise<SubscriptionRecord> {
+    const record = await storage.getSubscription(id);
+    if (record === null) throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(id)}`, { field: 'id' });
+    return record;
+  }
+
+  function notFound(id: string): never {
+    throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(id)}`, { field: 'id' });
+  }
+
+  return {
+    async create(input) {
+      const parsed = createSchema.safeParse(input);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input);
+      const fields = parsed.data;
+      const url = checkUrl(fields.url);
+      const eventTypes = checkFilters(fields.eventTypes);
+      const secret = checkSecret(fields.secret);
+      const now = clock.now();
+      const record: SubscriptionRecord = {
+        id: createId('sub', now),
+        url,
+        eventTypes,
+        secrets: [{ value: secret, createdAt: now, expiresAt: null }],
+        headers: fields.headers ?? {},
+        description: fields.description ?? null,
+        metadata: fields.metadata ?? {},
+        status: 'active',
+        disabledReason: null,
+        disabledAt: null,
+        retry: fields.retry ?? null,
+        createdAt: now,
+        updatedAt: now,
+      };
+      const stored = await storage.createSubscription(record);
+      return { ...toSubscription(stored), secret };
+    },
+
+    async get(id) {
+      const record = await storage.getSubscription(requireId(id));
+      return record === null ? null : toSubscription(record);
+    },
+
+    async list(query = {}) {
+      const parsed = listSchema.safeParse(query);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query);
+      const page = await storage.listSubscriptions(parsed.data);
+      return { items: page.items.map(toSubscription), nextCursor: page.nextCursor };
+    },
+
+    async update(id, patch) {
+      requireId(id);
+      const parsed = updateSchema.safeParse(patch);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch);
+      const fields = parsed.data;
+      const change: SubscriptionPatch = {};
+      if (fields.url !== undefined) change.url = checkUrl(fields.url);
+      if (fields.eventTypes !== undefined) change.eventTypes = checkFilters(fields.eventTypes);
+      if (fields.headers !== undefined) change.headers = fields.headers;
+      if (fields.description !== undefined) change.description = fields.description;
+      if (fields.metadata !== undefined) change.metadata = fields.metadata;
+      if (fields.retry !== undefined) change.retry = fields.retry;
+      const updated = await storage.updateSubscription(id, change, clock.now());
+      return updated === null ? notFound(id) : toSubscription(updated);
+    },
+
+    async delete(id) {
+      if (!(await storage.deleteSubscription(requireId(id)))) notFound(id);
+    },
+
+    async disable(id, options = {}) {
+      requireId(id);
+      const parsed = disableSchema.safeParse(options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      const updated = await storage.setSubscriptionStatus(
+        id,
+        { status: 'disabled', reason: parsed.data.reason ?? 'disabled by the operator' },
+        clock.now(),
+      );
+      return updated === null ? notFound(id) : toSubscription(updated);
+    },
+
+    async enable(id) {
+      const updated = await storage.setSubscriptionStatus(requireId(id), { status: 'active', reason: null }, clock.now());
+      if (updated === null) notFound(id);
+      deps.onChange();
+      return toSubscription(updated);
+    },
+
+    async rotateSecret(id, options = {}) {
+      requireId(id);
+      const parsed = rotateSchema.safeParse(options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      const record = await requireRecord(id);
+      const now = clock.now();
+      const secret = checkSecret(parsed.data.secret);
+      const overlapEnds = now + parsed.data.overlapMs;
+      // Old secrets keep signing until the overlap ends (never beyond an earlier expiry they had).
+      const previous = activeSecrets(record, now).map((old) => ({
+        ...old,
+        expiresAt: old.expiresAt === null ? overlapEnds : Math.min(old.expiresAt, overlapEnds),
+      }));
+      const secrets: SecretRecord[] = [{ value: secret, createdAt: now, expiresAt: null }, ...previous.filter((old) => old.expiresAt > now)];
+      const updated = await storage.updateSubscription(id, { secrets }, now);
+      if (updated === null) notFound(id);
+      return { ...toSubscription(updated), secret };
+    },
+
+    async getSecrets(id) {
+      const record = await requireRecord(requireId(id));
+      const [newest, ...previous] = activeSecrets(record, clock.now());
+      if (!newest) throw new ConfigError('SECRET_INVALID', `Subscription ${id} has no active secret`);
+      return { secret: newest.value, previous: previous.map((old) => ({ secret: old.value, expiresAt: old.expiresAt })) };
+    },
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * `@bookkeeper/webhooks/sqlite`: the SQLite storage on better-sqlite3, the embedded
+ * durable default.
+ *
+ * better-sqlite3 is an optional peer dependency. This module only imports its
+ * types; the driver is loaded at run time, and only when the adapter must open a
+ * file itself (`filename`). A host that hands in its own `database` never makes
+ * us load it.
+ */
+import type Database from 'better-sqlite3';
+import { z } from 'zod';
+import { ConfigError, describeValue } from '../../errors.js';
+import { loadBetterSqlite3, SqliteStorage, toStorageError } from './sqlite-storage.js';
+
+export { SqliteStorage, type SqliteStorageSettings } from './sqlite-storage.js';
+
+/**
+ * SQLite's `synchronous` level. With WAL, `NORMAL` never corrupts the database; a
+ * power loss (not a process crash) may lose the last transactions committed before
+ * it. `FULL` syncs the WAL on every commit and loses nothing, at the cost of an
+ * fsync per transaction. `OFF` leaves syncing to the OS; `EXTRA` also syncs the
+ * directory.
+ */
+export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+
+/** Options shared by both ways of creating the SQLite storage. */
+export interface SqliteStorageCommonOptions {
+  /**
+   * The `synchronous` pragma. WAL + `NORMAL` loses at most the last transactions on
+   * a power loss and never corrupts the database; choose `FULL` to lose nothing.
+   * With a handed-in `database`, applied only when given (the host's setting stays).
+   * @defaultValue `'NORMAL'` (when the adapter opens `filename`)
+   */
+  synchronous?: SqliteSynchronous;
+  /**
+   * How long a statement waits for another connection's write lock before failing
+   * with `STORAGE_BUSY`. With a handed-in `database`, applied only when given.
+   * @defaultValue `5000` (when the adapter opens `filename`)
+   */
+  busyTimeoutMs?: number;
+  /**
+   * Prefix of every table and index, so they live beside the host's own tables.
+   * Letters, digits and `_`, starting with a letter or `_`, at most 40 characters.
+   * @defaultValue `'webhook_'`
+   */
+  tablePrefix?: string;
+}
+
+/** The adapter opens (and on `close()` closes) this database file, in WAL mode. */
+export interface SqliteStorageFileOptions extends SqliteStorageCommonOptions {
+  /** Path of the database file (created if missing). */
+  filename: string;
+  database?: never;
+}
+
+/**
+ * The adapter works on the host's own better-sqlite3 connection (needed for the
+ * transactional outbox: `enqueueSync`/`publishSync` inside `db.transaction`). It
+ * does not close it and does not change its journal mode; switch it to WAL yourself
+ * (`db.pragma('journal_mode = WAL')`) for concurrent readers.
+ */
+export interface SqliteStorageDatabaseOptions extends SqliteStorageCommonOptions {
+  /** An open better-sqlite3 `Database`. */
+  database: Database.Database;
+  filename?: never;
+}
+
+/** Options of {@link createSqliteStorage}: exactly one of `filename` or `database`. */
+export type SqliteStorageOptions = SqliteStorageFileOptions | SqliteStorageDatabaseOptions;
+
+const optionKeys = ['filename', 'database', 'synchronous', 'busyTimeoutMs', 'tablePrefix'] as const;
+
+const expectations: Record<(typeof optionKeys)[number], string> = {
+  filename: 'a non-empty path string',
+  database: 'an open better-sqlite3 Database',
+  synchronous: "one of 'OFF', 'NORMAL', 'FULL', 'EXTRA'",
+  busyTimeoutMs: 'an integer number of milliseconds ≥ 0',
+  tablePrefix: 'an identifier prefix (letters, digits, _; not starting with a digit; ≤ 40 characters)',
+};
+
+function isDatabaseHandle(value: unknown): value is Database.Database {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<Record<'prepare' | 'transaction' | 'pragma' | 'exec', unknown>> & { open?: unknown };
+  return (
+    typeof candidate.prepare === 'function' &&
+    typeof candidate.transaction === 'function' &&
+    typeof candidate.pragma === 'function' &&
+    typeof candidate.exec === 'function' &&
+    candidate.open === true
+  );
+}
+
+// The one home of the defaults. `synchronous` and `busyTimeoutMs` defaults apply to
+// a file the adapter opens; a handed-in connection keeps the host's settings unless
+// the option is given (we must not quietly weaken a ledger's `synchronous = FULL`).
+const optionsSchema = z.strictObject({
+  filename: z.string().min(1).optional(),
+  database: z.custom<Database.Database>(isDatabaseHandle).optional(),
+  synchronous: z.enum(['OFF', 'NORMAL', 'FULL', 'EXTRA']).default('NORMAL'),
+  busyTimeoutMs: z.number().int().min(0).max(2_147_483_647).default(5000),
+  tablePrefix: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,39}$/)
+    .default('webhook_'),
+});
+
+// The hand-written options and the schema must name the same keys.
+type SchemaKeys = keyof z.input<typeof optionsSchema>;
+type OptionKeys = keyof SqliteStorageFileOptions | keyof SqliteStorageDatabaseOptions;
+const sameKeys: [SchemaKeys] extends [OptionKeys] ? ([OptionKeys] extends [SchemaKeys] ? true : never) : never = true;
+void sameKeys;
+
+/** The options after validation and defaults; frozen. */
+interface ResolvedSqliteOptions {
+  readonly source: { readonly filename: string } | { readonly database: Database.Database };
+  /** `undefined`: leave the connection's own setting alone. */
+  readonly synchronous: SqliteSynchronous | undefined;
+  readonly busyTimeoutMs: number | undefined;
+  readonly tablePrefix: string;
+}
+
+function resolveOptions(options: unknown): ResolvedSqliteOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ConfigError('CONFIG_INVALID', `Expected the options of createSqliteStorage() to be an object, got ${describeValue(options)}`);
+  }
+  const result = optionsSchema.safeParse(options);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    if (issue?.code === 'unrecognized_keys') {
+      const key = issue.keys[0] ?? '';
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `Unknown option \`${key}\` of createSqliteStorage(); expected one of ${optionKeys.join(', ')}`,
+        { field: key },
+      );
+    }
+    const field = String(issue?.path[0] ?? '');
+    const expected = field in expectations ? expectations[field as keyof typeof expectations] : 'a valid value';
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `Expected \`${field}\` to be ${expected}, got ${describeValue((options as Record<string, unknown>)[field])}`,
+      { field },
+    );
+  }
+  const parsed = result.data;
+  const given = options as Record<string, unknown>;
+  if ((parsed.filename === undefined) === (parsed.database === undefined)) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `Expected exactly one of \`filename\` or \`database\` in the options of createSqliteStorage(), got ${
+        parsed.filename === undefined ? 'neither' : 'both'
+      }`,
+      { field: parsed.filename === undefined ? 'filename' : 'database' },
+    );
+  }
+  const owns = parsed.filename !== undefined;
+  return Object.freeze({
+    source: parsed.filename !== undefined ? { filename: parsed.filename } : { database: parsed.database! },
+    synchronous: owns || given.synchronous !== undefined ? parsed.synchronous : undefined,
+    busyTimeoutMs: owns || given.busyTimeoutMs !== undefined ? parsed.busyTimeoutMs : undefined,
+    tablePrefix: parsed.tablePrefix,
+  });
+}
+
+/**
+ * Creates the SQLite storage adapter. Call `await storage.migrate()` before use.
+ *
+ * With `filename`, the adapter opens the file in WAL mode with the given
+ * `synchronous` level and busy timeout, and closes it on `close()`. With
+ * `database`, it works on the host's connection (and can then take part in the
+ * host's transactions: see {@link SqliteStorage.enqueueSync}); `close()` leaves it open.
+ *
+ * @example
+ * ```ts
+ * import { createSqliteStorage } from '@bookkeeper/webhooks/sqlite';
+ * const storage = createSqliteStorage({ filename: './webhooks.db' });
+ * await storage.migrate();
+ * ```
+ *
+ * @throws ConfigError `CONFIG_INVALID` for wrong or unknown options, or a missing driver.
+ * @throws StorageError when the file cannot be opened or configured.
+ */
+export function createSqliteStorage(options: SqliteStorageOptions): SqliteStorage {
+  const resolved = resolveOptions(options);
+  let database: Database.Database;
+  let owns: boolean;
+  if ('filename' in resolved.source) {
+    const Driver = loadBetterSqlite3();
+    try {
+      database = new Driver(resolved.source.filename, { timeout: resolved.busyTimeoutMs });
+    } catch (error) {
+      throw toStorageError(error, `open ${resolved.source.filename}`, true);
+    }
+    owns = true;
+  } else {
+    database = resolved.source.database;
+    owns = false;
+  }
+  try {
+    if (resolved.busyTimeoutMs !== undefined) database.pragma(`busy_timeout = ${resolved.busyTimeoutMs}`);
+    if (owns) {
+      // WAL: readers never block the writer nor the writer them, and a commit is one
+      // append to the log. An in-memory database answers 'memory' and stays so.
+      database.pragma('journal_mode = WAL');
+      // Our own file: enforce the schema's foreign keys. (A host's connection keeps its setting;
+      // the adapter deletes children before parents, so it is correct either way.)
+      database.pragma('foreign_keys = ON');
+    }
+    if (resolved.synchronous !== undefined) database.pragma(`synchronous = ${resolved.synchronous}`);
+  } catch (error) {
+    if (owns && database.open) database.close();
+    throw toStorageError(error, 'configure', database.open);
+  }
+  return new SqliteStorage({ database, ownsDatabase: owns, tablePrefix: resolved.tablePrefix });
+}

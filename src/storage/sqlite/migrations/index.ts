@@ -1,0 +1,28 @@
+/**
+ * The migrations of the SQLite storage, in order. Append-only: add a new module
+ * with the next number; never edit or reorder a released one. The SQL is compiled
+ * into the build as strings, so nothing is read from disk at run time.
+ */
+import { sql as initial } from './0001-initial.js';
+
+/** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
+export interface SqliteMigration {
+  /** Consecutive from 1; recorded in `<prefix>migrations`. */
+  readonly version: number;
+  readonly name: string;
+  /** The statements, with `{{prefix}}` where the table prefix goes. */
+  readonly sql: string;
+}
+
+/** Every migration this code knows, oldest first. */
+export const migrations: readonly SqliteMigration[] = Object.freeze([
+  { version: 1, name: '0001-initial', sql: initial },
+]);
+
+/** The schema version this code expects: the last migration's. */
+export const latestSchemaVersion: number = migrations[migrations.length - 1]?.version ?? 0;
+
+/** The SQL of a migration for a table prefix (already validated as an identifier). */
+export function renderMigration(migration: SqliteMigration, tablePrefix: string): string {
+  return migration.sql.replaceAll('{{prefix}}', tablePrefix);
+}

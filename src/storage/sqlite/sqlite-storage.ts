@@ -1,0 +1,1101 @@
+/**
+ * The SQLite storage adapter (better-sqlite3): the embedded durable default.
+ *
+ * Concurrency model. better-sqlite3 is synchronous, so within one process every
+ * statement runs to completion before another starts; across processes (or a
+ * second connection to the same file) SQLite allows one writer at a time. Every
+ * read-modify-write here runs under `BEGIN IMMEDIATE`, which takes the write lock
+ * up front: two claimers on two connections serialize on it and the second sees
+ * the first one's leases, so a delivery is never handed out twice while its
+ * lease holds. (A DEFERRED transaction would take the lock only at its first
+ * write and could fail with SQLITE_BUSY on the upgrade without waiting.)
+ *
+ * Inside a host's own transaction (`db.inTransaction`, the transactional outbox),
+ * better-sqlite3 turns our transaction into a SAVEPOINT, so the host's rollback
+ * removes what we wrote and our failure does not abort the host's transaction.
+ */
+import type Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import pRetry from 'p-retry';
+import { ConfigError, StorageError, ValidationError, isWebhookError, type WebhookError } from '../../errors.js';
+import type {
+  AttemptRecord,
+  ClaimInput,
+  ClaimedDelivery,
+  DeliveryQuery,
+  DeliveryRecord,
+  DeliveryStatus,
+  EnqueueInput,
+  EnqueueResult,
+  EventRecord,
+  Page,
+  PurgeInput,
+  PurgeResult,
+  ReplayInput,
+  SettleResult,
+  Settlement,
+  StorageAdapter,
+  StorageCapabilities,
+  StorageStats,
+  SubscriptionPatch,
+  SubscriptionRecord,
+  SubscriptionStatus,
+} from '../storage-adapter.js';
+import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
+
+type SqliteDatabase = Database.Database;
+type Statement<Row = unknown> = Database.Statement<unknown[], Row>;
+
+/** What {@link SqliteStorage} needs; built and validated by `createSqliteStorage`. */
+export interface SqliteStorageSettings {
+  /** An open better-sqlite3 connection, pragmas already applied. */
+  readonly database: SqliteDatabase;
+  /** True when the adapter opened the database (from `filename`) and so closes it. */
+  readonly ownsDatabase: boolean;
+  /** Validated identifier prefix of every table and index. */
+  readonly tablePrefix: string;
+}
+
+// SQLITE_BUSY is retried in place a few times on top of the busy timeout: the timeout
+// covers waiting for another writer, these retries cover the cases where SQLite
+// returns BUSY without waiting (a checkpoint or WAL recovery in another connection).
+const busyRetry = { retries: 3, factor: 2, minTimeout: 10, maxTimeout: 100, randomize: true } as const;
+
+const deliveryColumns =
+  'id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, last_attempt_at, ' +
+  'last_status_code, last_error, delivered_at, lease_expires_at, created_at, updated_at';
+
+interface DeliveryRow {
+  id: string;
+  event_id: string;
+  event_type: string;
+  subscription_id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+  lease_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ClaimedRow extends DeliveryRow {
+  lease_token: string;
+}
+
+interface SubscriptionRow {
+  id: string;
+  url: string;
+  event_types: string;
+  secrets: string;
+  headers: string;
+  description: string | null;
+  metadata: string;
+  status: SubscriptionStatus;
+  disabled_reason: string | null;
+  disabled_at: number | null;
+  retry: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface EventRow {
+  id: string;
+  type: string;
+  published_at: number;
+  payload: string;
+  idempotency_key: string | null;
+}
+
+interface AttemptRow {
+  id: string;
+  delivery_id: string;
+  attempt_number: number;
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  error_class: AttemptRecord['errorClass'];
+  error_message: string | null;
+  response_snippet: string | null;
+  outcome: AttemptRecord['outcome'];
+  next_attempt_at: number | null;
+}
+
+interface FenceRow {
+  attempts: number;
+  subscription_id: string;
+  subscription_status: SubscriptionStatus;
+}
+
+interface ProbeRow {
+  status: DeliveryStatus;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  subscription_status: SubscriptionStatus;
+}
+
+interface StatsRow {
+  pending: number;
+  leased: number;
+  held: number;
+  dead: number;
+  delivered: number;
+  oldest: number | null;
+}
+
+/**
+ * The filters that can match `type` under the rule of `matchesEventType`
+ * (src/registry/event-type-filter.ts): `*`, the type itself, and `p*` for every
+ * prefix `p` of the type that ends in a dot. A filter `f` matches iff it is one of
+ * these: `*` matches all; `x.*` matches iff the type starts with `x.`, i.e. iff
+ * `x.` is such a prefix; any other filter matches iff it equals the type (and a
+ * type that itself ends in `.*` is a prefix of itself, so that case agrees too).
+ * Publishing then looks these few strings up by primary key instead of testing
+ * every subscription's filters.
+ */
+export function candidateFilters(type: string): string[] {
+  const filters = ['*', type];
+  for (let i = 0; i < type.length; i++) if (type[i] === '.') filters.push(`${type.slice(0, i + 1)}*`);
+  return filters;
+}
+
+/**
+ * The same rule as `matchesEventType`, in SQL, for a filter column `f` and a type
+ * expression `t`: `*`; or ending in `.*` and `t` starts with the filter minus its
+ * `*` (compared with substr, never LIKE: `_` is a wildcard in LIKE and LIKE folds case);
+ * or equal.
+ */
+function filterMatchesSql(f: string, t: string): string {
+  return (
+    `(${f} = '*' OR ${f} = ${t} OR ` +
+    `(substr(${f}, -2) = '.*' AND substr(${t}, 1, length(${f}) - 1) = substr(${f}, 1, length(${f}) - 1)))`
+  );
+}
+
+/** A `require` function usable from both builds of this module. */
+function moduleRequire(): NodeJS.Require {
+  // tsup emits this module twice. In the CJS build `__filename` is the bundle's path
+  // (`import.meta` is not CJS; tsup shims it there, but we do not rely on the shim);
+  // in the ESM build `__filename` is undeclared, so `typeof` is safe, and
+  // `import.meta.url` is the bundle's URL. Either way better-sqlite3 is resolved from
+  // our own install location, as a peer dependency should be. A plain `require` would
+  // not exist in ESM, and `await import()` would force an async factory.
+  // (Checked by building both formats and loading them with and without the driver.)
+  return createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
+}
+
+/**
+ * Loads better-sqlite3's constructor. Internal (not part of the
+ * `./sqlite` entry); `load` is a seam for tests, which pass a stand-in `require`.
+ *
+ * @throws ConfigError `CONFIG_INVALID` when the driver is not installed or does not load.
+ */
+export function loadBetterSqlite3(load: (id: string) => unknown = moduleRequire()): typeof Database {
+  let loaded: unknown;
+  try {
+    loaded = load('better-sqlite3');
+  } catch (error) {
+    const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+    const missing = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND';
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      missing
+        ? 'createSqliteStorage({ filename }) needs the better-sqlite3 driver: run `npm install better-sqlite3`'
+        : 'better-sqlite3 is installed but did not load (a native build for another Node version?): run `npm rebuild better-sqlite3`',
+      { cause: error },
+    );
+  }
+  // A CJS module seen through an ESM-interop wrapper carries it on `default`.
+  const constructor = typeof loaded === 'function' ? loaded : (loaded as { default?: unknown } | null)?.default;
+  if (typeof constructor !== 'function') {
+    throw new ConfigError('CONFIG_INVALID', 'better-sqlite3 did not export a Database constructor; install better-sqlite3 12.x');
+  }
+  return constructor as typeof Database;
+}
+
+/**
+ * Maps anything a driver call threw to a coded error; no raw better-sqlite3 error
+ * escapes. Our own coded errors pass through unchanged.
+ */
+export function toStorageError(error: unknown, operation: string, databaseOpen: boolean): WebhookError {
+  if (isWebhookError(error)) return error;
+  // better-sqlite3 throws a TypeError ("The database connection is not open") on a closed handle.
+  if (!databaseOpen) {
+    return new StorageError('STORAGE_CLOSED', `SQLite storage: the database is closed (${operation})`, { cause: error });
+  }
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  if (typeof code === 'string') {
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      return new StorageError('STORAGE_BUSY', `SQLite storage: the database is locked by another connection (${operation}, ${code})`, {
+        cause: error,
+        retryable: true,
+      });
+    }
+    if (code.startsWith('SQLITE_CONSTRAINT')) {
+      return new StorageError('STORAGE_CONFLICT', `SQLite storage: a constraint failed (${operation}, ${code})`, { cause: error });
+    }
+  }
+  return new StorageError('STORAGE_FAILED', `SQLite storage: ${operation} failed${typeof code === 'string' ? ` (${code})` : ''}`, {
+    cause: error,
+  });
+}
+
+function toDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    id: row.id,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    subscriptionId: row.subscription_id,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastAttemptAt: row.last_attempt_at,
+    lastStatusCode: row.last_status_code,
+    lastError: row.last_error,
+    deliveredAt: row.delivered_at,
+    leaseExpiresAt: row.lease_expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toSubscription(row: SubscriptionRow): SubscriptionRecord {
+  return {
+    id: row.id,
+    url: row.url,
+    eventTypes: JSON.parse(row.event_types) as string[],
+    secrets: JSON.parse(row.secrets) as SubscriptionRecord['secrets'],
+    headers: JSON.parse(row.headers) as Record<string, string>,
+    description: row.description,
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    status: row.status,
+    disabledReason: row.disabled_reason,
+    disabledAt: row.disabled_at,
+    retry: row.retry === null ? null : (JSON.parse(row.retry) as SubscriptionRecord['retry']),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toEvent(row: EventRow): EventRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    timestamp: row.published_at,
+    payload: row.payload,
+    idempotencyKey: row.idempotency_key,
+  };
+}
+
+function toAttempt(row: AttemptRow): AttemptRecord {
+  return {
+    id: row.id,
+    deliveryId: row.delivery_id,
+    attemptNumber: row.attempt_number,
+    startedAt: row.started_at,
+    durationMs: row.duration_ms,
+    statusCode: row.status_code,
+    errorClass: row.error_class,
+    errorMessage: row.error_message,
+    responseSnippet: row.response_snippet,
+    outcome: row.outcome,
+    nextAttemptAt: row.next_attempt_at,
+  };
+}
+
+function subscriptionParams(record: SubscriptionRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    url: record.url,
+    event_types: JSON.stringify(record.eventTypes),
+    secrets: JSON.stringify(record.secrets),
+    headers: JSON.stringify(record.headers),
+    description: record.description,
+    metadata: JSON.stringify(record.metadata),
+    status: record.status,
+    disabled_reason: record.disabledReason,
+    disabled_at: record.disabledAt,
+    retry: record.retry === null || record.retry === undefined ? null : JSON.stringify(record.retry),
+    created_at: record.createdAt,
+    updated_at: record.updatedAt,
+  };
+}
+
+// Cursors are opaque to callers: a tag (so a subscription cursor is refused by the
+// delivery list) and the last id of the page, base64url-encoded.
+function encodeCursor(tag: string, id: string): string {
+  return Buffer.from(`${tag}:${id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(tag: string, cursor: unknown): string {
+  if (typeof cursor === 'string' && cursor.length > 0) {
+    const text = Buffer.from(cursor, 'base64url').toString('utf8');
+    // Re-encoding must give the cursor back: rejects strings that merely decode to something.
+    if (text.startsWith(`${tag}:`) && text.length > tag.length + 1 && encodeCursor(tag, text.slice(tag.length + 1)) === cursor) {
+      return text.slice(tag.length + 1);
+    }
+  }
+  throw new ValidationError('CURSOR_INVALID', 'Expected `cursor` to be a cursor returned by a previous page of this list', {
+    field: 'cursor',
+  });
+}
+
+/** Every statement, prepared once when the schema is known to be current. */
+function prepareStatements(db: SqliteDatabase, p: string) {
+  const S = `${p}subscriptions`;
+  const F = `${p}subscription_event_types`;
+  const E = `${p}events`;
+  const D = `${p}deliveries`;
+  const A = `${p}attempts`;
+  const prepare = <Row = unknown>(sql: string): Statement<Row> => db.prepare<unknown[], Row>(sql);
+
+  return {
+    insertSubscription: prepare(
+      `INSERT INTO ${S} (id, url, event_types, secrets, headers, description, metadata, status,
+         disabled_reason, disabled_at, retry, created_at, updated_at)
+       VALUES (@id, @url, @event_types, @secrets, @headers, @description, @metadata, @status,
+         @disabled_reason, @disabled_at, @retry, @created_at, @updated_at)`,
+    ),
+    updateSubscription: prepare(
+      `UPDATE ${S} SET url = @url, event_types = @event_types, secrets = @secrets, headers = @headers,
+         description = @description, metadata = @metadata, retry = @retry, updated_at = @updated_at
+       WHERE id = @id`,
+    ),
+    getSubscription: prepare<SubscriptionRow>(`SELECT * FROM ${S} WHERE id = ?`),
+    insertFilter: prepare(`INSERT OR IGNORE INTO ${F} (filter, subscription_id) VALUES (?, ?)`),
+    deleteFilters: prepare(`DELETE FROM ${F} WHERE subscription_id = ?`),
+    setSubscriptionStatus: prepare(
+      `UPDATE ${S} SET status = @status, disabled_reason = @reason, disabled_at = @disabled_at, updated_at = @now
+       WHERE id = @id`,
+    ),
+    // Only an active subscription is disabled, so the caller learns whether this call did it.
+    disableActiveSubscription: prepare(
+      `UPDATE ${S} SET status = 'disabled', disabled_reason = ?, disabled_at = ?, updated_at = ?
+       WHERE id = ? AND status = 'active'`,
+    ),
+    // Held rows keep their lease token: a worker still posting one can settle it.
+    holdPending: prepare(
+      `UPDATE ${D} SET status = 'held', next_attempt_at = NULL, due_at = NULL, updated_at = ?
+       WHERE subscription_id = ? AND status = 'pending'`,
+    ),
+    // Resumed rows are due at `now`, but a row still under a live lease stays
+    // unclaimable until that lease expires, so enabling cannot double-send it.
+    resumeHeld: prepare(
+      `UPDATE ${D} SET status = 'pending', next_attempt_at = @now,
+         due_at = MAX(@now, COALESCE(lease_expires_at, @now)), updated_at = @now
+       WHERE subscription_id = @id AND status = 'held'`,
+    ),
+    deleteSubscriptionAttempts: prepare(
+      `DELETE FROM ${A} WHERE delivery_id IN (SELECT id FROM ${D} WHERE subscription_id = ?)`,
+    ),
+    deleteSubscriptionDeliveries: prepare(`DELETE FROM ${D} WHERE subscription_id = ?`),
+    deleteSubscription: prepare(`DELETE FROM ${S} WHERE id = ?`),
+
+    // The idempotency key's UNIQUE index decides; under BEGIN IMMEDIATE a concurrent
+    // publish with the same key waits for us and then finds our row.
+    insertEvent: prepare(
+      `INSERT INTO ${E} (id, type, published_at, payload, idempotency_key) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+    ),
+    getEvent: prepare<EventRow>(`SELECT * FROM ${E} WHERE id = ?`),
+    getEventByKey: prepare<EventRow>(`SELECT * FROM ${E} WHERE idempotency_key = ?`),
+    // Fan-out: the candidate filters (see candidateFilters) are looked up through the
+    // (filter, subscription_id) primary key; DISTINCT because one subscription may hold
+    // several matching filters (`payment.*` and `payment.succeeded`) and gets one delivery.
+    matchingSubscriptions: prepare<string>(
+      `SELECT DISTINCT f.subscription_id FROM ${F} f JOIN ${S} s ON s.id = f.subscription_id
+       WHERE f.filter IN (SELECT value FROM json_each(?)) AND s.status = 'active'
+       ORDER BY f.subscription_id`,
+    ).pluck(),
+    // One statement for the whole fan-out: [deliveryId, subscriptionId] pairs as JSON.
+    insertDeliveries: prepare(
+      `INSERT INTO ${D} (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at,
+         due_at, created_at, updated_at)
+       SELECT j.value ->> 0, @event_id, @event_type, j.value ->> 1, @status, 0, @next, @next, @now, @now
+       FROM json_each(@pairs) j`,
+    ),
+
+    // The claim. Runs under BEGIN IMMEDIATE (the write lock), so no other connection
+    // can claim between our read of the due rows and our lease update. The inner
+    // SELECT walks the partial index deliveries_due (status = 'pending', by due_at, id)
+    // and stops after `limit` rows: O(limit) however many rows are pending. A row
+    // under a live lease has due_at = its lease expiry, so it is not in the range
+    // `due_at <= now` and is never stepped over. Each row gets its own random token.
+    // INDEXED BY: without it the planner prefers the (status, id) index for the
+    // equality on status, then sorts every pending row (measured with EXPLAIN QUERY
+    // PLAN); with it, a schema change that made the index unusable fails loudly
+    // instead of turning the claim into a scan.
+    claim: prepare<ClaimedRow>(
+      `UPDATE ${D} SET lease_token = lower(hex(randomblob(16))), lease_expires_at = @expires,
+         due_at = @expires, updated_at = @now
+       WHERE id IN (
+         SELECT d.id FROM ${D} AS d INDEXED BY ${p}deliveries_due
+         WHERE d.status = 'pending' AND d.due_at <= @now
+           AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = d.subscription_id AND s.status = 'active')
+         ORDER BY d.due_at, d.id
+         LIMIT @limit)
+       RETURNING ${deliveryColumns}, lease_token`,
+    ),
+    eventsByIds: prepare<EventRow>(`SELECT * FROM ${E} WHERE id IN (SELECT value FROM json_each(?))`),
+    subscriptionsByIds: prepare<SubscriptionRow>(`SELECT * FROM ${S} WHERE id IN (SELECT value FROM json_each(?))`),
+    nextDue: prepare<number>(
+      `SELECT d.due_at FROM ${D} AS d INDEXED BY ${p}deliveries_due
+       WHERE d.status = 'pending'
+         AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = d.subscription_id AND s.status = 'active')
+       ORDER BY d.due_at, d.id LIMIT 1`,
+    ).pluck(),
+
+    // The fence: a settle applies only while its token is still the row's token.
+    // Pending and held rows can carry one (a row held while in flight keeps it).
+    fence: prepare<FenceRow>(
+      `SELECT d.attempts, d.subscription_id, s.status AS subscription_status
+       FROM ${D} d JOIN ${S} s ON s.id = d.subscription_id
+       WHERE d.id = ? AND d.lease_token = ?`,
+    ),
+    insertAttempt: prepare(
+      `INSERT INTO ${A} (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class,
+         error_message, response_snippet, outcome, next_attempt_at)
+       VALUES (@id, @delivery_id, @attempt_number, @started_at, @duration_ms, @status_code, @error_class,
+         @error_message, @response_snippet, @outcome, @next_attempt_at)`,
+    ),
+    settleDelivery: prepare<DeliveryRow>(
+      `UPDATE ${D} SET status = @status, attempts = attempts + 1, next_attempt_at = @next, due_at = @next,
+         last_attempt_at = @started_at, last_status_code = @status_code, last_error = @error,
+         delivered_at = @delivered_at, lease_token = NULL, lease_expires_at = NULL, updated_at = @now
+       WHERE id = @id
+       RETURNING ${deliveryColumns}`,
+    ),
+    // Releasing gives the row back its place in line: due at its original time (≤ now).
+    releaseLease: prepare(
+      `UPDATE ${D} SET lease_token = NULL, lease_expires_at = NULL,
+         next_attempt_at = CASE WHEN status = 'pending' THEN MIN(COALESCE(next_attempt_at, @now), @now) ELSE next_attempt_at END,
+         due_at = CASE WHEN status = 'pending' THEN MIN(COALESCE(next_attempt_at, @now), @now) ELSE NULL END,
+         updated_at = @now
+       WHERE id = @id AND lease_token = @token`,
+    ),
+
+    getDelivery: prepare<DeliveryRow>(`SELECT ${deliveryColumns} FROM ${D} WHERE id = ?`),
+    listAttempts: prepare<AttemptRow>(`SELECT * FROM ${A} WHERE delivery_id = ? ORDER BY started_at, rowid`),
+    probeDelivery: prepare<ProbeRow>(
+      `SELECT d.status, d.lease_token, d.lease_expires_at, s.status AS subscription_status
+       FROM ${D} d JOIN ${S} s ON s.id = d.subscription_id WHERE d.id = ?`,
+    ),
+    redeliver: prepare<DeliveryRow>(
+      `UPDATE ${D} SET status = 'pending', attempts = 0, next_attempt_at = @now, due_at = @now,
+         delivered_at = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = @now
+       WHERE id = @id
+       RETURNING ${deliveryColumns}`,
+    ),
+
+    // Replay: dead deliveries of the window's events, and matching events of the window
+    // that have no delivery for this subscription (the unique (event_id, subscription_id)
+    // index answers NOT EXISTS per event).
+    replayCountDead: prepare<number>(
+      `SELECT COUNT(*) FROM ${D} d JOIN ${E} e ON e.id = d.event_id
+       WHERE d.subscription_id = @subscription_id AND d.status = 'dead'
+         AND e.published_at >= @since AND (@until IS NULL OR e.published_at < @until)`,
+    ).pluck(),
+    replayReviveDead: prepare(
+      `UPDATE ${D} SET status = @status, attempts = 0, next_attempt_at = @next, due_at = @next,
+         delivered_at = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = @now
+       WHERE subscription_id = @subscription_id AND status = 'dead'
+         AND event_id IN (SELECT id FROM ${E}
+                          WHERE published_at >= @since AND (@until IS NULL OR published_at < @until))`,
+    ),
+    replayMissing: prepare<{ id: string; type: string }>(
+      `SELECT e.id, e.type FROM ${E} e
+       WHERE e.published_at >= @since AND (@until IS NULL OR e.published_at < @until)
+         AND NOT EXISTS (SELECT 1 FROM ${D} d WHERE d.event_id = e.id AND d.subscription_id = @subscription_id)
+         AND EXISTS (SELECT 1 FROM ${F} f
+                     WHERE f.subscription_id = @subscription_id AND ${filterMatchesSql('f.filter', 'e.type')})
+       ORDER BY e.published_at, e.id`,
+    ),
+    insertReplayDeliveries: prepare(
+      `INSERT INTO ${D} (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at,
+         due_at, created_at, updated_at)
+       SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, @subscription_id, @status, 0, @next, @next, @now, @now
+       FROM json_each(@rows) j`,
+    ),
+
+    // One statement, so the counts come from one snapshot. `leased` reads the due index:
+    // a live lease has due_at = its expiry > now, so the due-now backlog is not scanned;
+    // `oldest` is the head of the pending_created partial index.
+    stats: prepare<StatsRow>(
+      `SELECT
+         (SELECT COUNT(*) FROM ${D} WHERE status = 'pending') AS pending,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_due WHERE status = 'pending' AND due_at > @now
+            AND lease_token IS NOT NULL AND lease_expires_at > @now) AS leased,
+         (SELECT COUNT(*) FROM ${D} WHERE status = 'held') AS held,
+         (SELECT COUNT(*) FROM ${D} WHERE status = 'dead') AS dead,
+         (SELECT COUNT(*) FROM ${D} WHERE status = 'delivered') AS delivered,
+         (SELECT created_at FROM ${D} INDEXED BY ${p}deliveries_pending_created
+            WHERE status = 'pending' ORDER BY created_at LIMIT 1) AS oldest`,
+    ),
+
+    // A final row's updated_at is when it became final: a delivery created long ago
+    // that finished recently is recent log. Walks the (status, id) index of final rows.
+    purgeAttempts: prepare(
+      `DELETE FROM ${A} WHERE delivery_id IN (
+         SELECT id FROM ${D} WHERE status IN ('delivered', 'dead') AND updated_at < ?)`,
+    ),
+    purgeDeliveries: prepare(`DELETE FROM ${D} WHERE status IN ('delivered', 'dead') AND updated_at < ?`),
+    purgeEvents: prepare(
+      `DELETE FROM ${E} WHERE published_at < ? AND NOT EXISTS (SELECT 1 FROM ${D} d WHERE d.event_id = ${E}.id)`,
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * The {@link StorageAdapter} on SQLite through better-sqlite3. Build it with
+ * `createSqliteStorage()` from `@bookkeeper/webhooks/sqlite`.
+ *
+ * Beyond the contract it offers {@link SqliteStorage.enqueueSync} for a
+ * transactional outbox on the host's own better-sqlite3 handle.
+ */
+export class SqliteStorage implements StorageAdapter {
+  /** `'sqlite'`. */
+  readonly name = 'sqlite';
+  /** Takes the host's better-sqlite3 handle as `tx`; lease times come from the caller's `now`. */
+  readonly capabilities: StorageCapabilities = Object.freeze({ transactions: true, databaseClock: false });
+  /** The better-sqlite3 connection the adapter works on (the host's, when handed in). */
+  readonly database: SqliteDatabase;
+
+  readonly #ownsDatabase: boolean;
+  readonly #prefix: string;
+  readonly #transaction: Database.Transaction<(fn: () => unknown) => unknown>;
+  readonly #listStatements = new Map<string, Statement>();
+  #statements: Statements | undefined;
+  #closed = false;
+
+  /** Use `createSqliteStorage()`; this constructor trusts its (validated) settings. */
+  constructor(settings: SqliteStorageSettings) {
+    this.database = settings.database;
+    this.#ownsDatabase = settings.ownsDatabase;
+    this.#prefix = settings.tablePrefix;
+    // One transaction wrapper for every unit of work; better-sqlite3 nests it as a
+    // SAVEPOINT when the connection is already inside a transaction.
+    this.#transaction = this.database.transaction((fn: () => unknown) => fn());
+  }
+
+  /**
+   * Applies the migrations this code knows and the database lacks, under BEGIN
+   * IMMEDIATE so that two processes migrating at once serialize on the write lock
+   * and the second finds nothing left to do.
+   *
+   * @throws StorageError `STORAGE_SCHEMA_TOO_NEW` when the database was migrated by newer code.
+   */
+  async migrate(): Promise<void> {
+    await this.#run('migrate', false, () => {
+      const db = this.database;
+      const table = `${this.#prefix}migrations`;
+      this.#immediate(() => {
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${table} (
+             version    INTEGER NOT NULL PRIMARY KEY,
+             name       TEXT    NOT NULL,
+             applied_at INTEGER NOT NULL
+           )`,
+        );
+        const current = db.prepare<unknown[], number>(`SELECT COALESCE(MAX(version), 0) FROM ${table}`).pluck().get() ?? 0;
+        this.#assertNotTooNew(current);
+        const record = db.prepare(`INSERT INTO ${table} (version, name, applied_at) VALUES (?, ?, ?)`);
+        for (const migration of migrations) {
+          if (migration.version <= current) continue;
+          db.exec(renderMigration(migration, this.#prefix));
+          // Wall-clock time: an audit field of the schema, not a delivery time.
+          record.run(migration.version, migration.name, Date.now());
+        }
+      });
+      this.#statements ??= prepareStatements(db, this.#prefix);
+    });
+  }
+
+  /** Closes the database if the adapter opened it (`filename`); a handed-in one stays open. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#statements = undefined;
+    this.#listStatements.clear();
+    if (this.#ownsDatabase && this.database.open) {
+      try {
+        this.database.close();
+      } catch (error) {
+        throw toStorageError(error, 'close', this.database.open);
+      }
+    }
+  }
+
+  /** Stores a subscription and its filters. @throws StorageError `STORAGE_CONFLICT` for an existing id. */
+  async createSubscription(record: SubscriptionRecord): Promise<SubscriptionRecord> {
+    return this.#run('createSubscription', true, (s) =>
+      this.#immediate(() => {
+        s.insertSubscription.run(subscriptionParams(record));
+        for (const filter of record.eventTypes) s.insertFilter.run(filter, record.id);
+        return this.#readSubscription(s, record.id)!;
+      }),
+    );
+  }
+
+  /** The subscription, or `null`. */
+  async getSubscription(id: string): Promise<SubscriptionRecord | null> {
+    return this.#run('getSubscription', true, (s) => this.#readSubscription(s, id));
+  }
+
+  /** Oldest first (ids ascending), optionally of one status. */
+  async listSubscriptions(query: { limit: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<SubscriptionRecord>> {
+    return this.#run('listSubscriptions', true, () => {
+      const params: Record<string, unknown> = { limit: query.limit + 1 };
+      const where: string[] = [];
+      if (query.cursor !== undefined) {
+        params.cursor = decodeCursor('s', query.cursor);
+        where.push('id > @cursor');
+      }
+      if (query.status !== undefined) {
+        params.status = query.status;
+        where.push('status = @status');
+      }
+      const statement = this.#listStatement<SubscriptionRow>(
+        `SELECT * FROM ${this.#prefix}subscriptions ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY id LIMIT @limit`,
+      );
+      return this.#page(statement.all(params).map(toSubscription), query.limit, 's');
+    });
+  }
+
+  /** Applies the patch (filters rewritten when `eventTypes` is in it); `null` when not found. */
+  async updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null> {
+    return this.#run('updateSubscription', true, (s) =>
+      this.#immediate(() => {
+        const current = this.#readSubscription(s, id);
+        if (current === null) return null;
+        const next: SubscriptionRecord = { ...current, updatedAt: now };
+        if (patch.url !== undefined) next.url = patch.url;
+        if (patch.eventTypes !== undefined) next.eventTypes = patch.eventTypes;
+        if (patch.secrets !== undefined) next.secrets = patch.secrets;
+        if (patch.headers !== undefined) next.headers = patch.headers;
+        if (patch.description !== undefined) next.description = patch.description;
+        if (patch.metadata !== undefined) next.metadata = patch.metadata;
+        if (patch.retry !== undefined) next.retry = patch.retry;
+        s.updateSubscription.run(subscriptionParams(next));
+        if (patch.eventTypes !== undefined) {
+          s.deleteFilters.run(id);
+          for (const filter of patch.eventTypes) s.insertFilter.run(filter, id);
+        }
+        return this.#readSubscription(s, id);
+      }),
+    );
+  }
+
+  /** Disables (pending deliveries become held) or enables (held become pending, due at `now`). */
+  async setSubscriptionStatus(
+    id: string,
+    change: { status: SubscriptionStatus; reason?: string | null },
+    now: number,
+  ): Promise<SubscriptionRecord | null> {
+    return this.#run('setSubscriptionStatus', true, (s) =>
+      this.#immediate(() => {
+        const current = this.#readSubscription(s, id);
+        if (current === null) return null;
+        if (change.status === 'disabled') {
+          const wasDisabled = current.status === 'disabled';
+          s.setSubscriptionStatus.run({
+            id,
+            status: 'disabled',
+            reason: change.reason === undefined && wasDisabled ? current.disabledReason : (change.reason ?? null),
+            disabled_at: wasDisabled ? current.disabledAt : now,
+            now,
+          });
+          s.holdPending.run(now, id);
+        } else {
+          s.setSubscriptionStatus.run({ id, status: 'active', reason: null, disabled_at: null, now });
+          s.resumeHeld.run({ id, now });
+        }
+        return this.#readSubscription(s, id);
+      }),
+    );
+  }
+
+  /** Deletes the subscription, its filters, deliveries and their attempts (events stay). */
+  async deleteSubscription(id: string): Promise<boolean> {
+    return this.#run('deleteSubscription', true, (s) =>
+      this.#immediate(() => {
+        // Children first, so the schema's foreign keys hold whether or not the host enforces them.
+        s.deleteSubscriptionAttempts.run(id);
+        s.deleteSubscriptionDeliveries.run(id);
+        s.deleteFilters.run(id);
+        return s.deleteSubscription.run(id).changes > 0;
+      }),
+    );
+  }
+
+  /**
+   * Stores the event and its fan-out atomically. With `tx` (which must be this
+   * adapter's own better-sqlite3 handle) inside the host's transaction, it joins that
+   * transaction through a SAVEPOINT.
+   */
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    return this.#run('enqueue', true, (s) => this.#enqueue(s, input));
+  }
+
+  /**
+   * `enqueue`, synchronously: for the transactional outbox on the host's own handle.
+   *
+   * @example
+   * ```ts
+   * db.transaction(() => {
+   *   db.prepare('INSERT INTO ledger …').run(…);
+   *   storage.enqueueSync({ event, newDeliveryId, now, tx: db });
+   * })();
+   * ```
+   * A throw after it rolls back the event and its deliveries with the ledger write.
+   *
+   * @throws ConfigError `TX_UNSUPPORTED` when `tx` is not this adapter's database handle.
+   */
+  enqueueSync(input: EnqueueInput): EnqueueResult {
+    return this.#runSync('enqueueSync', true, (s) => this.#enqueue(s, input));
+  }
+
+  /** The event, or `null`. */
+  async getEvent(id: string): Promise<EventRecord | null> {
+    return this.#run('getEvent', true, (s) => {
+      const row = s.getEvent.get(id);
+      return row === undefined ? null : toEvent(row);
+    });
+  }
+
+  /** Leases up to `limit` due deliveries (see the `claim` statement for the lock and the index). */
+  async claimDue(input: ClaimInput): Promise<ClaimedDelivery[]> {
+    return this.#run('claimDue', true, (s) =>
+      this.#immediate(() => {
+        if (input.limit <= 0) return [];
+        const rows = s.claim.all({ now: input.now, expires: input.now + input.leaseMs, limit: input.limit });
+        if (rows.length === 0) return [];
+        // RETURNING order is unspecified: hand them out oldest due first.
+        rows.sort((a, b) => (a.next_attempt_at ?? 0) - (b.next_attempt_at ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        const events = new Map(
+          s.eventsByIds.all(JSON.stringify([...new Set(rows.map((r) => r.event_id))])).map((r) => [r.id, toEvent(r)]),
+        );
+        const subscriptions = new Map(
+          s.subscriptionsByIds
+            .all(JSON.stringify([...new Set(rows.map((r) => r.subscription_id))]))
+            .map((r) => [r.id, toSubscription(r)]),
+        );
+        return rows.map((row) => {
+          const event = events.get(row.event_id);
+          const subscription = subscriptions.get(row.subscription_id);
+          if (event === undefined || subscription === undefined) {
+            // The foreign keys make this unreachable; refuse rather than hand out half a delivery.
+            throw new StorageError('STORAGE_FAILED', `SQLite storage: delivery ${row.id} lost its event or subscription`);
+          }
+          return { delivery: toDelivery(row), event, subscription, leaseToken: row.lease_token };
+        });
+      }),
+    );
+  }
+
+  /**
+   * Records a batch of attempts and outcomes in ONE transaction (one commit, one
+   * fsync, for the whole batch), each fenced by its lease token.
+   */
+  async settle(settlements: Settlement[], now: number): Promise<SettleResult[]> {
+    if (settlements.length === 0) return [];
+    return this.#run('settle', true, (s) =>
+      this.#immediate(() => settlements.map((settlement) => this.#settleOne(s, settlement, now))),
+    );
+  }
+
+  /** Gives leases back; the rows are due again at once (at their original due time). */
+  async releaseLeases(leases: Array<{ deliveryId: string; leaseToken: string }>, now: number): Promise<void> {
+    if (leases.length === 0) return;
+    await this.#run('releaseLeases', true, (s) =>
+      this.#immediate(() => {
+        for (const lease of leases) s.releaseLease.run({ id: lease.deliveryId, token: lease.leaseToken, now });
+      }),
+    );
+  }
+
+  /** Earliest claimable time of a pending delivery (the head of the due index); `null` if none. */
+  async nextDueAt(_now: number): Promise<number | null> {
+    return this.#run('nextDueAt', true, (s) => s.nextDue.get() ?? null);
+  }
+
+  /** The delivery, or `null`. */
+  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+    return this.#run('getDelivery', true, (s) => {
+      const row = s.getDelivery.get(id);
+      return row === undefined ? null : toDelivery(row);
+    });
+  }
+
+  /** Newest first (ids descending). @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
+  async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
+    return this.#run('listDeliveries', true, () => {
+      const params: Record<string, unknown> = { limit: query.limit + 1 };
+      const where: string[] = [];
+      const add = (key: keyof DeliveryQuery, clause: string): void => {
+        if (query[key] === undefined) return;
+        params[key] = query[key];
+        where.push(clause);
+      };
+      add('subscriptionId', 'subscription_id = @subscriptionId');
+      add('eventId', 'event_id = @eventId');
+      add('status', 'status = @status');
+      add('since', 'created_at >= @since');
+      add('until', 'created_at < @until');
+      if (query.cursor !== undefined) {
+        params.cursor = decodeCursor('d', query.cursor);
+        where.push('id < @cursor');
+      }
+      // The (subscription_id, id) and (status, id) indexes serve these in id order.
+      const statement = this.#listStatement<DeliveryRow>(
+        `SELECT ${deliveryColumns} FROM ${this.#prefix}deliveries
+         ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`,
+      );
+      return this.#page(statement.all(params).map(toDelivery), query.limit, 'd');
+    });
+  }
+
+  /** The attempts of a delivery, oldest first. */
+  async listAttempts(deliveryId: string): Promise<AttemptRecord[]> {
+    return this.#run('listAttempts', true, (s) => s.listAttempts.all(deliveryId).map(toAttempt));
+  }
+
+  /** Makes a delivery due again at `now` with a fresh attempt cycle, unless leased or held. */
+  async redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'in_flight' | 'held'> {
+    return this.#run('redeliver', true, (s) =>
+      this.#immediate(() => {
+        const probe = s.probeDelivery.get(id);
+        if (probe === undefined) return 'not_found' as const;
+        if (probe.status === 'held' || probe.subscription_status !== 'active') return 'held' as const;
+        if (probe.status === 'pending' && probe.lease_token !== null && (probe.lease_expires_at ?? 0) > now) {
+          return 'in_flight' as const;
+        }
+        return toDelivery(s.redeliver.get({ id, now })!);
+      }),
+    );
+  }
+
+  /** Re-queues the window's dead deliveries and creates the missing ones for one subscription. */
+  async replay(input: ReplayInput): Promise<{ count: number }> {
+    return this.#run('replay', true, (s) =>
+      this.#immediate(() => {
+        const subscription = this.#readSubscription(s, input.subscriptionId);
+        if (subscription === null) return { count: 0 };
+        const window = { subscription_id: input.subscriptionId, since: input.since, until: input.until ?? null };
+        const missing = s.replayMissing.all(window);
+        if (input.dryRun === true) return { count: (s.replayCountDead.get(window) ?? 0) + missing.length };
+        // A disabled subscription's deliveries are held, never pending: it resumes them on enable.
+        const active = subscription.status === 'active';
+        const queued = { status: active ? 'pending' : 'held', next: active ? input.now : null, now: input.now };
+        const revived = s.replayReviveDead.run({ ...window, ...queued }).changes;
+        if (missing.length > 0) {
+          s.insertReplayDeliveries.run({
+            subscription_id: input.subscriptionId,
+            ...queued,
+            rows: JSON.stringify(missing.map((event) => [input.newDeliveryId(), event.id, event.type])),
+          });
+        }
+        return { count: revived + missing.length };
+      }),
+    );
+  }
+
+  /** Counts by status, from one snapshot. */
+  async stats(now: number): Promise<StorageStats> {
+    return this.#run('stats', true, (s) => {
+      const row = s.stats.get({ now })!;
+      return {
+        pending: row.pending,
+        leased: row.leased,
+        held: row.held,
+        dead: row.dead,
+        delivered: row.delivered,
+        oldestPendingCreatedAt: row.oldest,
+      };
+    });
+  }
+
+  /** Removes deliveries that became final before `olderThan`, their attempts, and older events left without deliveries. */
+  async purge(input: PurgeInput): Promise<PurgeResult> {
+    return this.#run('purge', true, (s) =>
+      this.#immediate(() => {
+        const attempts = s.purgeAttempts.run(input.olderThan).changes;
+        const deliveries = s.purgeDeliveries.run(input.olderThan).changes;
+        const events = s.purgeEvents.run(input.olderThan).changes;
+        return { events, deliveries, attempts };
+      }),
+    );
+  }
+
+  #enqueue(s: Statements, input: EnqueueInput): EnqueueResult {
+    if (input.tx !== undefined && input.tx !== null && input.tx !== this.database) {
+      throw new ConfigError(
+        'TX_UNSUPPORTED',
+        'Expected `tx` to be the better-sqlite3 Database this storage was created with (the host transaction runs on that handle), got another object',
+        { field: 'tx' },
+      );
+    }
+    const { event } = input;
+    return this.#immediate((): EnqueueResult => {
+      const key = event.idempotencyKey ?? null;
+      const inserted = s.insertEvent.run(event.id, event.type, event.timestamp, event.payload, key).changes;
+      if (inserted === 0) {
+        const first = s.getEventByKey.get(key);
+        if (first === undefined) throw new StorageError('STORAGE_FAILED', 'SQLite storage: idempotency conflict without a stored event');
+        return { event: toEvent(first), created: false, deliveryCount: 0 };
+      }
+      const subscriptionIds = s.matchingSubscriptions.all(JSON.stringify(candidateFilters(event.type)));
+      if (subscriptionIds.length > 0) {
+        s.insertDeliveries.run({
+          event_id: event.id,
+          event_type: event.type,
+          status: 'pending',
+          next: input.now,
+          now: input.now,
+          pairs: JSON.stringify(subscriptionIds.map((id) => [input.newDeliveryId(), id])),
+        });
+      }
+      return {
+        event: { id: event.id, type: event.type, timestamp: event.timestamp, payload: event.payload, idempotencyKey: key },
+        created: true,
+        deliveryCount: subscriptionIds.length,
+      };
+    });
+  }
+
+  #settleOne(s: Statements, settlement: Settlement, now: number): SettleResult {
+    const fence = s.fence.get(settlement.deliveryId, settlement.leaseToken);
+    if (fence === undefined) return { ok: false, deliveryId: settlement.deliveryId, code: 'STORAGE_LEASE_LOST' };
+    const { attempt, outcome } = settlement;
+    let status: DeliveryStatus;
+    let next: number | null = null;
+    switch (outcome.kind) {
+      case 'delivered':
+        status = 'delivered';
+        break;
+      case 'dead':
+        status = 'dead';
+        break;
+      case 'retry':
+        // The subscription may have been disabled while this attempt was in flight.
+        if (fence.subscription_status === 'active') {
+          status = 'pending';
+          next = outcome.nextAttemptAt;
+        } else {
+          status = 'held';
+        }
+        break;
+      case 'disable':
+        status = 'held';
+        break;
+    }
+    s.insertAttempt.run({
+      id: attempt.id,
+      delivery_id: settlement.deliveryId,
+      attempt_number: fence.attempts + 1,
+      started_at: attempt.startedAt,
+      duration_ms: attempt.durationMs,
+      status_code: attempt.statusCode,
+      error_class: attempt.errorClass,
+      error_message: attempt.errorMessage,
+      response_snippet: attempt.responseSnippet,
+      outcome: outcome.kind,
+      next_attempt_at: outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
+    });
+    const row = s.settleDelivery.get({
+      id: settlement.deliveryId,
+      status,
+      next,
+      started_at: attempt.startedAt,
+      status_code: attempt.statusCode,
+      error: attempt.errorMessage,
+      delivered_at: status === 'delivered' ? now : null,
+      now,
+    })!;
+    let subscriptionDisabled = false;
+    if (outcome.kind === 'disable') {
+      subscriptionDisabled = s.disableActiveSubscription.run(outcome.reason, now, now, fence.subscription_id).changes > 0;
+      s.holdPending.run(now, fence.subscription_id);
+    }
+    return { ok: true, delivery: toDelivery(row), subscriptionDisabled };
+  }
+
+  #readSubscription(s: Statements, id: string): SubscriptionRecord | null {
+    const row = s.getSubscription.get(id);
+    return row === undefined ? null : toSubscription(row);
+  }
+
+  #page<T extends { id: string }>(rows: T[], limit: number, tag: string): Page<T> {
+    if (rows.length <= limit) return { items: rows, nextCursor: null };
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return { items, nextCursor: last === undefined ? null : encodeCursor(tag, last.id) };
+  }
+
+  // List queries vary with their filters; each shape is prepared once and kept.
+  #listStatement<Row>(sql: string): Statement<Row> {
+    let statement = this.#listStatements.get(sql);
+    if (statement === undefined) {
+      statement = this.database.prepare(sql);
+      this.#listStatements.set(sql, statement);
+    }
+    return statement as Statement<Row>;
+  }
+
+  #immediate<T>(fn: () => T): T {
+    return this.#transaction.immediate(fn) as T;
+  }
+
+  #assertNotTooNew(version: number): void {
+    if (version > latestSchemaVersion) {
+      throw new StorageError(
+        'STORAGE_SCHEMA_TOO_NEW',
+        `SQLite storage: the database schema is at version ${version}, this code knows up to ${latestSchemaVersion}; upgrade @bookkeeper/webhooks`,
+      );
+    }
+  }
+
+  // Checked once, on the first call: every statement is prepared against the current schema.
+  #ready(): Statements {
+    if (this.#statements !== undefined) return this.#statements;
+    const db = this.database;
+    const table = `${this.#prefix}migrations`;
+    const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(table) !== undefined;
+    const version = exists ? (db.prepare<unknown[], number>(`SELECT COALESCE(MAX(version), 0) FROM ${table}`).pluck().get() ?? 0) : 0;
+    if (version === 0) {
+      throw new StorageError('STORAGE_NOT_MIGRATED', 'SQLite storage: the database has no webhook tables yet; call `storage.migrate()` first');
+    }
+    this.#assertNotTooNew(version);
+    if (version < latestSchemaVersion) {
+      throw new StorageError(
+        'STORAGE_SCHEMA_TOO_OLD',
+        `SQLite storage: the database schema is at version ${version}, this code needs ${latestSchemaVersion}; call \`storage.migrate()\``,
+      );
+    }
+    this.#statements = prepareStatements(db, this.#prefix);
+    return this.#statements;
+  }
+
+  #runSync<T>(operation: string, needsSchema: boolean, fn: (s: Statements) => T): T {
+    if (this.#closed) throw new StorageError('STORAGE_CLOSED', `SQLite storage: ${operation} after close()`);
+    try {
+      return fn(needsSchema ? this.#ready() : (undefined as unknown as Statements));
+    } catch (error) {
+      throw toStorageError(error, operation, this.database.open);
+    }
+  }
+
+  #run<T>(operation: string, needsSchema: boolean, fn: (s: Statements) => T): Promise<T> {
+    return pRetry(() => this.#runSync(operation, needsSchema, fn), {
+      ...busyRetry,
+      // Inside the host's transaction a retry cannot help (the host holds the snapshot); surface it.
+      shouldRetry: ({ error }) =>
+        error instanceof StorageError && error.code === 'STORAGE_BUSY' && !this.database.inTransaction && !this.#closed,
+    });
+  }
+}

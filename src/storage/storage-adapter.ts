@@ -1,0 +1,367 @@
+/**
+ * The storage contract: one interface that memory, SQLite and PostgreSQL implement,
+ * and that one conformance suite (test/conformance/) checks unchanged on each.
+ *
+ * It speaks in intents — enqueue with fan-out, claim due deliveries under a lease,
+ * settle fenced by the lease token, query the log — never in SQL. Backoff is not
+ * computed here: the dispatcher decides the outcome of an attempt (with the one
+ * pure backoff function) and the storage records it, so every backend behaves alike.
+ *
+ * Time: every call that depends on time takes `now` (epoch milliseconds) from the
+ * caller's injected clock. An adapter whose database has a clock of its own may use
+ * it for lease expiry instead (PostgreSQL does, so that clock skew between hosts
+ * cannot shorten a lease); it says so with `capabilities.databaseClock`.
+ */
+
+/** A retry policy as data: what a subscription can store to override the global policy. */
+export type StoredRetryPolicy =
+  | {
+      /** The wait after the 1st, 2nd, … failed attempt; attempts = length + 1. */
+      delaysMs: number[];
+      /** Fraction of each delay to spread at random, ±; 0 = exact. */
+      jitter?: number;
+    }
+  | {
+      initialDelayMs: number;
+      factor?: number;
+      maxDelayMs?: number;
+      maxAttempts: number;
+      jitter?: number;
+    };
+
+/** A signing secret of a subscription. Several are active during a rotation. */
+export interface SecretRecord {
+  /**
+   * The secret as stored: a `whsec_…` string, or an opaque sealed form when
+   * secrets are encrypted at rest. The storage never interprets it.
+   */
+  value: string;
+  /** Epoch ms at which it was created. */
+  createdAt: number;
+  /** Epoch ms after which it no longer signs; `null` = no expiry. */
+  expiresAt: number | null;
+}
+
+export type SubscriptionStatus = 'active' | 'disabled';
+
+/** A subscription as the storage keeps it. */
+export interface SubscriptionRecord {
+  id: string;
+  url: string;
+  /** Filters: exact types, `prefix.*`, or `*`. */
+  eventTypes: string[];
+  secrets: SecretRecord[];
+  /** Extra request headers sent with every delivery. */
+  headers: Record<string, string>;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  status: SubscriptionStatus;
+  disabledReason: string | null;
+  disabledAt: number | null;
+  retry: StoredRetryPolicy | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The fields of a subscription that `updateSubscription` may change. */
+export type SubscriptionPatch = Partial<
+  Pick<
+    SubscriptionRecord,
+    'url' | 'eventTypes' | 'secrets' | 'headers' | 'description' | 'metadata' | 'retry'
+  >
+>;
+
+/** A published event. `payload` is the exact JSON body every attempt sends. */
+export interface EventRecord {
+  id: string;
+  type: string;
+  /** Epoch ms of publication (the envelope's `timestamp`). */
+  timestamp: number;
+  /** The serialized envelope `{ id, type, timestamp, data }`, byte for byte what is posted. */
+  payload: string;
+  idempotencyKey: string | null;
+}
+
+/**
+ * `pending`: waiting for its next attempt (due now, scheduled for a retry, or under a lease);
+ * `held`: its subscription is disabled — kept, not dropped, resumes on enable;
+ * `delivered` and `dead`: final until redelivered.
+ */
+export type DeliveryStatus = 'pending' | 'held' | 'delivered' | 'dead';
+
+export interface DeliveryRecord {
+  id: string;
+  eventId: string;
+  eventType: string;
+  subscriptionId: string;
+  status: DeliveryStatus;
+  /** Attempts made in the current cycle (reset by redeliver); drives the backoff. */
+  attempts: number;
+  /** Epoch ms of the next attempt when pending; `null` otherwise. */
+  nextAttemptAt: number | null;
+  lastAttemptAt: number | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  /** Epoch ms at which a 2xx was received. */
+  deliveredAt: number | null;
+  /** Epoch ms until which a worker holds it; `null` when not claimed. */
+  leaseExpiresAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** How an attempt failed, when it did not get an HTTP response (or got a bad one). */
+export type AttemptErrorClass =
+  | 'http'
+  | 'timeout'
+  | 'connect'
+  | 'dns'
+  | 'tls'
+  | 'ssrf'
+  | 'network';
+
+export type AttemptOutcome = 'delivered' | 'retry' | 'dead' | 'disable';
+
+/** One HTTP attempt of a delivery, as recorded in the log. */
+export interface AttemptRecord {
+  id: string;
+  deliveryId: string;
+  /** 1-based within the delivery's current cycle. */
+  attemptNumber: number;
+  /** Epoch ms at which the request started. */
+  startedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  errorClass: AttemptErrorClass | null;
+  errorMessage: string | null;
+  /** The start of the response body, capped. */
+  responseSnippet: string | null;
+  outcome: AttemptOutcome;
+  /** For `retry`: when the next attempt is due. */
+  nextAttemptAt: number | null;
+}
+
+/** A page of results: `nextCursor` is `null` on the last page. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface EnqueueInput {
+  event: EventRecord;
+  /** Generates ids for the deliveries the fan-out creates. */
+  newDeliveryId: () => string;
+  now: number;
+  /**
+   * The host's own transaction handle (a `pg` client inside BEGIN, a better-sqlite3
+   * database inside `db.transaction`). Adapters that do not support it reject it with
+   * `TX_UNSUPPORTED`.
+   */
+  tx?: unknown;
+}
+
+export interface EnqueueResult {
+  /** The stored event: the first one when the idempotency key was seen before. */
+  event: EventRecord;
+  /** False when the idempotency key matched an existing event (nothing new stored). */
+  created: boolean;
+  /** Deliveries created by this call (0 when `created` is false). */
+  deliveryCount: number;
+}
+
+export interface ClaimInput {
+  limit: number;
+  leaseMs: number;
+  now: number;
+}
+
+/** A delivery claimed under a lease, with everything needed to sign and send it. */
+export interface ClaimedDelivery {
+  delivery: DeliveryRecord;
+  event: EventRecord;
+  subscription: SubscriptionRecord;
+  /** Fencing token: settle succeeds only while it is still the delivery's token. */
+  leaseToken: string;
+}
+
+export interface AttemptInput {
+  id: string;
+  startedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  errorClass: AttemptErrorClass | null;
+  errorMessage: string | null;
+  responseSnippet: string | null;
+}
+
+export type SettleOutcome =
+  | { kind: 'delivered' }
+  | { kind: 'retry'; nextAttemptAt: number }
+  | { kind: 'dead' }
+  /** The receiver said the endpoint is gone: disable the subscription, hold this delivery. */
+  | { kind: 'disable'; reason: string };
+
+export interface Settlement {
+  deliveryId: string;
+  leaseToken: string;
+  attempt: AttemptInput;
+  outcome: SettleOutcome;
+}
+
+export type SettleResult =
+  | {
+      ok: true;
+      delivery: DeliveryRecord;
+      /** True when this settle disabled the subscription (it was active before). */
+      subscriptionDisabled: boolean;
+    }
+  /** The lease token is stale (the lease expired and another worker took it): nothing changed. */
+  | { ok: false; deliveryId: string; code: 'STORAGE_LEASE_LOST' };
+
+export interface DeliveryQuery {
+  subscriptionId?: string;
+  eventId?: string;
+  status?: DeliveryStatus;
+  /** Only deliveries created at or after this epoch ms. */
+  since?: number;
+  /** Only deliveries created before this epoch ms. */
+  until?: number;
+  limit: number;
+  cursor?: string;
+}
+
+export interface ReplayInput {
+  subscriptionId: string;
+  /** Epoch ms: events published at or after. */
+  since: number;
+  /** Epoch ms: events published before; default: no bound. */
+  until?: number;
+  now: number;
+  newDeliveryId: () => string;
+  /** Count only; change nothing. */
+  dryRun?: boolean;
+}
+
+/** Counts for drain, metrics and the operator. */
+export interface StorageStats {
+  /** Pending deliveries of active subscriptions: due, scheduled or leased. */
+  pending: number;
+  /** Of `pending`, those under an unexpired lease. */
+  leased: number;
+  held: number;
+  dead: number;
+  delivered: number;
+  /** Epoch ms of the oldest pending delivery's creation; `null` when none. */
+  oldestPendingCreatedAt: number | null;
+}
+
+export interface PurgeInput {
+  /** Remove delivered/dead deliveries, their attempts and fully finished events older than this epoch ms. */
+  olderThan: number;
+}
+
+export interface PurgeResult {
+  events: number;
+  deliveries: number;
+  attempts: number;
+}
+
+/** What an adapter can do beyond the contract. */
+export interface StorageCapabilities {
+  /** `enqueue` accepts the host's transaction in `tx`. */
+  transactions: boolean;
+  /** Lease expiry is measured by the database's clock rather than `now`. */
+  databaseClock: boolean;
+}
+
+/** The pluggable storage behind subscriptions, events, deliveries and attempts. */
+export interface StorageAdapter {
+  readonly name: string;
+  readonly capabilities: StorageCapabilities;
+
+  /** Creates or upgrades the schema; idempotent and safe when two run at once. */
+  migrate(): Promise<void>;
+  /** Releases connections the adapter opened itself (not a pool or database handed to it). */
+  close(): Promise<void>;
+
+  createSubscription(record: SubscriptionRecord): Promise<SubscriptionRecord>;
+  getSubscription(id: string): Promise<SubscriptionRecord | null>;
+  /** Oldest first (ids ascending); `cursor` is opaque, from a previous page. */
+  listSubscriptions(query: { limit: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<SubscriptionRecord>>;
+  /** Returns `null` when no such subscription exists. */
+  updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null>;
+  /**
+   * Disables (`status: 'disabled'`, its pending deliveries become `held`) or enables
+   * (`'active'`, its held deliveries become pending, due at `now`). Returns `null` when
+   * no such subscription exists.
+   */
+  setSubscriptionStatus(
+    id: string,
+    change: { status: SubscriptionStatus; reason?: string | null },
+    now: number,
+  ): Promise<SubscriptionRecord | null>;
+  /** Deletes the subscription and its deliveries and attempts; false when it did not exist. */
+  deleteSubscription(id: string): Promise<boolean>;
+
+  /**
+   * Stores the event and one pending delivery (due at `now`) per matching active
+   * subscription, atomically. With an idempotency key seen before: returns the first
+   * event and stores nothing.
+   */
+  enqueue(input: EnqueueInput): Promise<EnqueueResult>;
+  /**
+   * Optional: `enqueue` done synchronously, for a host whose transactions are synchronous
+   * (better-sqlite3's `db.transaction(fn)`): called inside `fn`, the event and its
+   * deliveries commit or roll back with the host's writes.
+   */
+  enqueueSync?(input: EnqueueInput): EnqueueResult;
+  getEvent(id: string): Promise<EventRecord | null>;
+
+  /**
+   * Claims up to `limit` due pending deliveries of active subscriptions (due time ≤ now,
+   * no lease or an expired one), oldest due first, each under a fresh lease token.
+   * Two concurrent claimers never receive the same delivery while its lease holds.
+   */
+  claimDue(input: ClaimInput): Promise<ClaimedDelivery[]>;
+  /**
+   * Records the attempts and outcomes, each fenced by its lease token; a stale token
+   * changes nothing and yields `{ ok: false, code: 'STORAGE_LEASE_LOST' }`. One result
+   * per settlement, in order. A `retry` on a subscription disabled meanwhile holds
+   * the delivery instead.
+   */
+  settle(settlements: Settlement[], now: number): Promise<SettleResult[]>;
+  /** Gives leases back (graceful stop): the deliveries are due again at once. */
+  releaseLeases(leases: Array<{ deliveryId: string; leaseToken: string }>, now: number): Promise<void>;
+  /** Earliest epoch ms at which a pending delivery of an active subscription becomes claimable; `null` if none. */
+  nextDueAt(now: number): Promise<number | null>;
+
+  getDelivery(id: string): Promise<DeliveryRecord | null>;
+  /**
+   * Newest first (ids descending: ids are time-sortable); `cursor` is opaque, from a
+   * previous page. An unreadable cursor throws `ValidationError` `CURSOR_INVALID`.
+   */
+  listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>>;
+  /** Attempts of a delivery, oldest first. */
+  listAttempts(deliveryId: string): Promise<AttemptRecord[]>;
+  /**
+   * Makes a delivery due again at `now` with a fresh attempt cycle. Final ones
+   * (delivered, dead) and waiting pending ones qualify; returns `'not_found'`,
+   * `'in_flight'` (under a lease) or `'held'` (subscription disabled) otherwise.
+   */
+  redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'in_flight' | 'held'>;
+  /**
+   * Re-sends to one subscription every event of the window that it did not get:
+   * dead deliveries become pending again, matching events without a delivery get one.
+   * Delivered and pending ones are left alone. Returns how many (would) be queued.
+   */
+  replay(input: ReplayInput): Promise<{ count: number }>;
+
+  stats(now: number): Promise<StorageStats>;
+  purge(input: PurgeInput): Promise<PurgeResult>;
+
+  /**
+   * Optional: calls `onWake` when another process enqueued work (LISTEN/NOTIFY).
+   * Returns a function that stops listening. Polling remains the backstop.
+   */
+  subscribeWake?(onWake: () => void): Promise<() => Promise<void>>;
+}

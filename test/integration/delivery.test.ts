@@ -1,0 +1,329 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWebhooks, type BookkeeperEvents, type LifecycleEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { verifyWebhook } from '../../src/receiver/index.js';
+import { Webhook } from 'standardwebhooks';
+import { FakeClock, flush } from '../support/fake-clock.js';
+import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
+
+const payment = (n = 1) => ({
+  paymentId: `pay_${n}`,
+  customerId: 'cus_1',
+  amount: { amount: 12_30, currency: 'EUR' },
+  method: 'card' as const,
+  occurredAt: '2026-11-26T12:00:00.000Z',
+});
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(options: WebhooksOptions<BookkeeperEvents> = {}, clockStart?: number) {
+  const clock = new FakeClock(clockStart);
+  const webhooks = createWebhooks({ security: { allowPrivateNetworks: true }, clock, pollIntervalMs: 60_000, ...options });
+  cleanups.push(() => webhooks.close());
+  return { clock, webhooks };
+}
+
+async function receiver(responder?: Responder) {
+  const server = await LoopbackReceiver.start(responder);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+/** Resolves with the payload of the next `delivery:*` event of the given name. */
+function next<K extends keyof LifecycleEvents>(webhooks: Webhooks, name: K): Promise<LifecycleEvents[K]> {
+  return new Promise((resolve) => webhooks.bus.once(name, resolve as never));
+}
+
+describe('delivery over loopback HTTP', () => {
+  it('posts the Standard Webhooks envelope with the three headers, verifiable by the receiver helper and the standardwebhooks package', async () => {
+    const server = await receiver();
+    const { webhooks, clock } = await setup({}, Date.now());
+    const { secret } = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    const published = await webhooks.publish('payment.succeeded', payment());
+    await server.waitFor(1);
+    const [request] = server.requests;
+    expect(request!.method).toBe('POST');
+    expect(request!.headers['content-type']).toBe('application/json');
+    expect(request!.headers['webhook-id']).toBe(published.id);
+    expect(request!.headers['webhook-timestamp']).toBe(String(Math.floor(clock.now() / 1000)));
+    const event = verifyWebhook({ body: request!.body, headers: request!.headers as Record<string, string> }, { secrets: secret, now: new Date(clock.now()) });
+    expect(event).toEqual({ id: published.id, type: 'payment.succeeded', timestamp: published.timestamp, data: payment() });
+    // The peer checks the timestamp against the wall clock, which is why this test's fake clock starts at the real time.
+    const verified = new Webhook(secret).verify(request!.body.toString(), {
+      'webhook-id': request!.headers['webhook-id'] as string,
+      'webhook-timestamp': request!.headers['webhook-timestamp'] as string,
+      'webhook-signature': request!.headers['webhook-signature'] as string,
+    });
+    expect(verified).toEqual({ id: published.id, type: 'payment.succeeded', timestamp: published.timestamp, data: payment() });
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const [delivery] = (await webhooks.deliveries.list()).items;
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 1, eventId: published.id });
+  });
+
+  it('retries at the scheduled times under an injected clock, with the same webhook-id and a fresh timestamp and signature', async () => {
+    const server = await receiver((_request, index) => (index < 2 ? { status: 500, body: 'down' } : undefined));
+    const { webhooks, clock } = await setup({ retry: { delaysMs: [5_000, 300_000] } });
+    const { secret } = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const t0 = clock.now();
+    const firstFailure = next(webhooks, 'delivery:failed');
+    const published = await webhooks.publish('payment.succeeded', payment());
+    await server.waitFor(1);
+    expect(await firstFailure).toMatchObject({ attempt: 1, statusCode: 500, nextAttemptAt: t0 + 5_000 });
+
+    await clock.advance(4_999);
+    expect(server.requests).toHaveLength(1);
+    const secondFailure = next(webhooks, 'delivery:failed');
+    await clock.advance(1);
+    await server.waitFor(2);
+    expect(await secondFailure).toMatchObject({ attempt: 2, nextAttemptAt: t0 + 5_000 + 300_000 });
+
+    await clock.advance(299_999);
+    expect(server.requests).toHaveLength(2);
+    const success = next(webhooks, 'delivery:succeeded');
+    await clock.advance(1);
+    await server.waitFor(3);
+    expect(await success).toMatchObject({ attempt: 3, statusCode: 204 });
+
+    const ids = server.requests.map((request) => request.headers['webhook-id']);
+    expect(new Set(ids)).toEqual(new Set([published.id]));
+    const timestamps = server.requests.map((request) => Number(request.headers['webhook-timestamp']));
+    expect(timestamps).toEqual([t0, t0 + 5_000, t0 + 305_000].map((ms) => Math.floor(ms / 1000)));
+    const signatures = server.requests.map((request) => request.headers['webhook-signature']);
+    expect(new Set(signatures).size).toBe(3);
+    for (const [index, request] of server.requests.entries()) {
+      expect(() =>
+        verifyWebhook({ body: request.body, headers: request.headers as Record<string, string> }, { secrets: secret, now: new Date(timestamps[index]! * 1000) }),
+      ).not.toThrow();
+    }
+    const [delivery] = (await webhooks.deliveries.list()).items;
+    const attempts = await webhooks.deliveries.attempts(delivery!.id);
+    expect(attempts.map((attempt) => [attempt.attemptNumber, attempt.startedAt, attempt.statusCode, attempt.outcome])).toEqual([
+      [1, t0, 500, 'retry'],
+      [2, t0 + 5_000, 500, 'retry'],
+      [3, t0 + 305_000, 204, 'delivered'],
+    ]);
+    expect(attempts[0]).toMatchObject({ errorClass: 'http', responseSnippet: 'down', nextAttemptAt: t0 + 5_000 });
+    const metrics = await webhooks.metrics();
+    expect(metrics.retrySuccessRate).toBe(1);
+    expect(metrics.attemptsByOutcome).toEqual({ delivered: 1, retry: 2, dead: 0, disable: 0 });
+  });
+
+  it('marks a delivery dead after the last attempt and emits delivery:dead', async () => {
+    const server = await receiver(() => ({ status: 503 }));
+    const { webhooks, clock } = await setup({ retry: { delaysMs: [1_000] } });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['*'] });
+    await webhooks.start();
+    const failed = next(webhooks, 'delivery:failed');
+    const dead = next(webhooks, 'delivery:dead');
+    await webhooks.publish('refund.initiated', { refundId: 'ref_1', paymentId: 'pay_1', amount: { amount: 500, currency: 'USD' }, reason: 'duplicate', occurredAt: '2026-11-26T12:00:00Z' });
+    await failed;
+    await clock.advance(1_000);
+    await server.waitFor(2);
+    expect(await dead).toMatchObject({ attempt: 2, statusCode: 503, errorClass: 'http' });
+    const [delivery] = (await webhooks.deliveries.list({ status: 'dead' })).items;
+    expect(delivery).toMatchObject({ status: 'dead', attempts: 2 });
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect((await webhooks.metrics()).deliveriesDead).toBe(1);
+  });
+
+  it('disables the subscription on 410 Gone, holds its deliveries and stops fanning out to it', async () => {
+    const server = await receiver(() => ({ status: 410 }));
+    const { webhooks } = await setup();
+    const subscription = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const disabled = next(webhooks, 'subscription:disabled');
+    await webhooks.publish('payment.succeeded', payment(1));
+    expect(await disabled).toMatchObject({ subscriptionId: subscription.id, reason: expect.stringContaining('410') });
+    expect(await webhooks.subscriptions.get(subscription.id)).toMatchObject({ status: 'disabled' });
+    const held = await webhooks.deliveries.list({ subscriptionId: subscription.id });
+    expect(held.items.map((delivery) => delivery.status)).toEqual(['held']);
+    const later = await webhooks.publish('payment.succeeded', payment(2));
+    expect(later.deliveryCount).toBe(0);
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('honours Retry-After on 429 and 503, clamped to http.maxRetryAfterMs', async () => {
+    const server = await receiver((_request, index) =>
+      index === 0 ? { status: 429, headers: { 'retry-after': '120' } } : index === 1 ? { status: 503, headers: { 'retry-after': '999999' } } : undefined,
+    );
+    const { webhooks, clock } = await setup({ retry: { delaysMs: [5_000, 5_000] }, http: { maxRetryAfterMs: 600_000 } });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const t0 = clock.now();
+    const first = next(webhooks, 'delivery:failed');
+    await webhooks.publish('payment.succeeded', payment());
+    expect(await first).toMatchObject({ statusCode: 429, nextAttemptAt: t0 + 120_000 });
+    await clock.advance(119_999);
+    expect(server.requests).toHaveLength(1);
+    const second = next(webhooks, 'delivery:failed');
+    await clock.advance(1);
+    expect(await second).toMatchObject({ statusCode: 503, nextAttemptAt: t0 + 120_000 + 600_000 });
+    const success = next(webhooks, 'delivery:succeeded');
+    await clock.advance(600_000);
+    expect(await success).toMatchObject({ attempt: 3 });
+  });
+
+  it('records a receiver that hangs past the timeout as a timeout attempt and keeps dispatching', async () => {
+    const server = await receiver((request) => (JSON.parse(request.body.toString()).data.paymentId === 'pay_1' ? 'hang' : undefined));
+    const { webhooks } = await setup({ http: { timeoutMs: 200 }, leaseMs: 5_000, retry: { delaysMs: [] } });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const dead = next(webhooks, 'delivery:dead');
+    await webhooks.publish('payment.succeeded', payment(1));
+    await webhooks.publish('payment.succeeded', payment(2));
+    expect(await dead).toMatchObject({ errorClass: 'timeout', statusCode: null });
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const statuses = (await webhooks.deliveries.list()).items.map((delivery) => delivery.status).sort();
+    expect(statuses).toEqual(['dead', 'delivered']);
+  });
+
+  it('does not follow redirects: a 302 is a failed attempt and the target never hears from us', async () => {
+    const target = await receiver();
+    const server = await receiver(() => ({ status: 302, headers: { location: target.url } }));
+    const { webhooks } = await setup({ retry: { delaysMs: [] } });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const dead = next(webhooks, 'delivery:dead');
+    await webhooks.publish('payment.succeeded', payment());
+    expect(await dead).toMatchObject({ statusCode: 302, errorClass: 'http' });
+    expect(target.requests).toHaveLength(0);
+  });
+
+  it('records a refused connection as a connect attempt', async () => {
+    const server = await receiver();
+    const url = server.url;
+    await server.close();
+    cleanups.pop();
+    const { webhooks } = await setup({ retry: { delaysMs: [] } });
+    await webhooks.subscriptions.create({ url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const dead = next(webhooks, 'delivery:dead');
+    await webhooks.publish('payment.succeeded', payment());
+    expect(await dead).toMatchObject({ errorClass: 'connect', statusCode: null });
+  });
+
+  it('uses a subscription retry policy over the global one', async () => {
+    const server = await receiver(() => ({ status: 500 }));
+    const { webhooks, clock } = await setup({ retry: { delaysMs: [1_000, 1_000, 1_000] } });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'], retry: { delaysMs: [42_000] } });
+    await webhooks.start();
+    const t0 = clock.now();
+    const failed = next(webhooks, 'delivery:failed');
+    await webhooks.publish('payment.succeeded', payment());
+    expect(await failed).toMatchObject({ nextAttemptAt: t0 + 42_000 });
+    const dead = next(webhooks, 'delivery:dead');
+    await clock.advance(42_000);
+    expect(await dead).toMatchObject({ attempt: 2 });
+  });
+
+  it('signs with both secrets during a rotation overlap and with the new one only afterwards', async () => {
+    const server = await receiver();
+    const { webhooks, clock } = await setup();
+    const created = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    const rotated = await webhooks.subscriptions.rotateSecret(created.id, { overlapMs: 60_000 });
+    expect(rotated.secret).not.toBe(created.secret);
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment(1));
+    await server.waitFor(1);
+    const during = server.requests[0]!;
+    expect(String(during.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    for (const secret of [created.secret, rotated.secret]) {
+      expect(() => verifyWebhook({ body: during.body, headers: during.headers as Record<string, string> }, { secrets: secret, now: new Date(clock.now()) })).not.toThrow();
+    }
+    await clock.advance(60_001);
+    await webhooks.publish('payment.succeeded', payment(2));
+    await server.waitFor(2);
+    const after = server.requests[1]!;
+    expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    expect(() => verifyWebhook({ body: after.body, headers: after.headers as Record<string, string> }, { secrets: rotated.secret, now: new Date(clock.now()) })).not.toThrow();
+    expect(() => verifyWebhook({ body: after.body, headers: after.headers as Record<string, string> }, { secrets: created.secret, now: new Date(clock.now()) })).toThrow(
+      expect.objectContaining({ code: 'WEBHOOK_NO_MATCHING_SIGNATURE' }),
+    );
+  });
+
+  it('redelivers a dead delivery on request with a fresh attempt cycle and the same webhook-id', async () => {
+    let healthy = false;
+    const server = await receiver(() => (healthy ? undefined : { status: 500 }));
+    const { webhooks } = await setup({ retry: { delaysMs: [] } });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const dead = next(webhooks, 'delivery:dead');
+    const published = await webhooks.publish('payment.succeeded', payment());
+    const { deliveryId } = await dead;
+    healthy = true;
+    const succeeded = next(webhooks, 'delivery:succeeded');
+    const redelivered = await webhooks.deliveries.redeliver(deliveryId);
+    expect(redelivered).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await succeeded).toMatchObject({ deliveryId, attempt: 1 });
+    expect(server.requests.map((request) => request.headers['webhook-id'])).toEqual([published.id, published.id]);
+    expect((await webhooks.deliveries.attempts(deliveryId)).map((attempt) => attempt.outcome)).toEqual(['dead', 'delivered']);
+  });
+
+  it('sends custom headers and fans out one delivery per matching subscription', async () => {
+    const erp = await receiver();
+    const crm = await receiver();
+    const { webhooks } = await setup();
+    await webhooks.subscriptions.create({ url: erp.url, eventTypes: ['payment.*'], headers: { 'x-tenant': 'acme' } });
+    await webhooks.subscriptions.create({ url: crm.url, eventTypes: ['refund.succeeded'] });
+    await webhooks.start();
+    const { method: _method, ...failed } = payment();
+    const published = await webhooks.publish('payment.failed', { ...failed, failureCode: 'card_declined' });
+    expect(published.deliveryCount).toBe(1);
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect(erp.requests).toHaveLength(1);
+    expect(erp.requests[0]!.headers['x-tenant']).toBe('acme');
+    expect(crm.requests).toHaveLength(0);
+  });
+
+  it('returns the first event for a repeated idempotency key and sends it once', async () => {
+    const server = await receiver();
+    const { webhooks } = await setup();
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const first = await webhooks.publish('payment.succeeded', payment(1), { idempotencyKey: 'ledger-42' });
+    const again = await webhooks.publish('payment.succeeded', payment(2), { idempotencyKey: 'ledger-42' });
+    expect(again).toMatchObject({ id: first.id, created: false, deliveryCount: 0, data: payment(1) });
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('stops gracefully: waits for the post in flight, then claims nothing more', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const server = await receiver((_request, _index, res) => {
+      void gate.then(() => res.writeHead(204).end());
+      return 'hang';
+    });
+    const { webhooks } = await setup();
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment(1));
+    await server.waitFor(1);
+    let stopped = false;
+    const stopping = webhooks.stop().then(() => (stopped = true));
+    await flush();
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect((await webhooks.deliveries.list()).items[0]).toMatchObject({ status: 'delivered' });
+    await webhooks.publish('payment.succeeded', payment(2));
+    await flush();
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('drain times out with DRAIN_TIMEOUT while a retry is scheduled in the future', async () => {
+    const server = await receiver(() => ({ status: 500 }));
+    const { webhooks } = await setup({ retry: { delaysMs: [60_000] } });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    const failed = next(webhooks, 'delivery:failed');
+    await webhooks.publish('payment.succeeded', payment());
+    await failed;
+    await expect(webhooks.drain({ timeoutMs: 50 })).rejects.toMatchObject({ code: 'DRAIN_TIMEOUT' });
+  });
+});

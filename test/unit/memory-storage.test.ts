@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import { createId } from '../../src/ids.js';
+import { createMemoryStorage, inspectMemoryStorage } from '../../src/storage/memory/memory-storage.js';
+import type { StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+
+const START_MS = 1_700_000_000_000;
+const LEASE_MS = 60_000;
+
+function subscription(now: number): SubscriptionRecord {
+  return {
+    id: createId('sub', now),
+    url: 'https://receiver.example.com/hooks',
+    eventTypes: ['*'],
+    secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: now, expiresAt: null }],
+    headers: {},
+    description: null,
+    metadata: {},
+    status: 'active',
+    disabledReason: null,
+    disabledAt: null,
+    retry: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+async function publish(storage: StorageAdapter, now: number, extra: { tx?: unknown } = {}) {
+  const id = createId('evt', now);
+  return storage.enqueue({
+    event: { id, type: 'payment.succeeded', timestamp: now, payload: `{"id":"${id}"}`, idempotencyKey: null },
+    newDeliveryId: () => createId('dlv', now),
+    now,
+    ...extra,
+  });
+}
+
+function probe(storage: StorageAdapter) {
+  const found = inspectMemoryStorage(storage);
+  if (found === null) throw new Error('expected a memory storage');
+  return found;
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  return expect.fail('expected the call to reject');
+}
+
+describe('memory storage', () => {
+  it('claims from a 200,000-delivery backlog by popping only `limit` heap entries, oldest due first', async () => {
+    const storage = createMemoryStorage();
+    await storage.createSubscription(subscription(START_MS));
+    const backlog = 200_000;
+    // Due times run backwards against creation order, so insertion order alone would be wrong.
+    for (let i = 0; i < backlog; i++) await publish(storage, START_MS + backlog - i);
+    const byDue = (await storage.listDeliveries({ limit: 1000, status: 'pending' })).items;
+    expect(byDue).toHaveLength(1000);
+
+    const now = START_MS + 10 * backlog;
+    const popsBefore = probe(storage).claimHeapPops;
+    const first = await storage.claimDue({ limit: 10, leaseMs: LEASE_MS, now });
+    expect(probe(storage).claimHeapPops - popsBefore).toBe(10);
+    expect(first.map((c) => c.delivery.nextAttemptAt)).toEqual(Array.from({ length: 10 }, (_, i) => START_MS + 1 + i));
+    // The newest deliveries were the ones due first.
+    expect(first.map((c) => c.delivery.id)).toEqual(byDue.slice(0, 10).map((d) => d.id));
+
+    const next = await storage.claimDue({ limit: 50, leaseMs: LEASE_MS, now });
+    expect(next.map((c) => c.delivery.nextAttemptAt)).toEqual(Array.from({ length: 50 }, (_, i) => START_MS + 11 + i));
+    expect(await storage.nextDueAt(now)).toBe(START_MS + 61);
+    expect(await storage.stats(now)).toMatchObject({ pending: backlog, leased: 60 });
+  });
+
+  it('skips stale heap entries lazily and keeps the heaps bounded across many claim and retry cycles', async () => {
+    const storage = createMemoryStorage();
+    await storage.createSubscription(subscription(START_MS));
+    for (let i = 0; i < 10; i++) await publish(storage, START_MS);
+    let now = START_MS;
+    for (let round = 0; round < 5_000; round++) {
+      const claimed = await storage.claimDue({ limit: 100, leaseMs: LEASE_MS, now });
+      expect(claimed).toHaveLength(10);
+      const results = await storage.settle(
+        claimed.map((c) => ({
+          deliveryId: c.delivery.id,
+          leaseToken: c.leaseToken,
+          attempt: { id: createId('att', now), startedAt: now, durationMs: 1, statusCode: 500, errorClass: 'http' as const, errorMessage: null, responseSnippet: null },
+          outcome: { kind: 'retry' as const, nextAttemptAt: now + 1 },
+        })),
+        now,
+      );
+      expect(results.every((r) => r.ok)).toBe(true);
+      now += 1;
+    }
+    // Each round leaves 10 stale lease entries that would not surface for a minute:
+    // without compaction the heap would hold 50,000 entries.
+    expect(probe(storage).claimHeapSize).toBeLessThan(2 * 10 + 1024 + 20);
+    expect(probe(storage).createdHeapSize).toBeLessThan(2 * 10 + 1024 + 20);
+    expect(await storage.stats(now)).toMatchObject({ pending: 10, leased: 0, oldestPendingCreatedAt: START_MS });
+  });
+
+  it('finds the oldest pending creation after an old delivery returns to pending', async () => {
+    const storage = createMemoryStorage();
+    await storage.createSubscription(subscription(START_MS));
+    const { event } = await publish(storage, START_MS);
+    await publish(storage, START_MS + 1000);
+    const [first] = (await storage.listDeliveries({ eventId: event.id, limit: 1 })).items;
+    const [claimed] = await storage.claimDue({ limit: 1, leaseMs: LEASE_MS, now: START_MS + 2000 });
+    expect(claimed!.delivery.id).toBe(first!.id);
+    await storage.settle(
+      [
+        {
+          deliveryId: first!.id,
+          leaseToken: claimed!.leaseToken,
+          attempt: { id: createId('att', START_MS), startedAt: START_MS, durationMs: 1, statusCode: 500, errorClass: 'http', errorMessage: null, responseSnippet: null },
+          outcome: { kind: 'dead' },
+        },
+      ],
+      START_MS + 2000,
+    );
+    expect((await storage.stats(START_MS + 2000)).oldestPendingCreatedAt).toBe(START_MS + 1000);
+    await storage.redeliver(first!.id, START_MS + 3000);
+    expect((await storage.stats(START_MS + 3000)).oldestPendingCreatedAt).toBe(START_MS);
+  });
+
+  it('refuses a tampered cursor and a subscription cursor handed to the delivery log', async () => {
+    const storage = createMemoryStorage();
+    const sub = await storage.createSubscription(subscription(START_MS));
+    await storage.createSubscription(subscription(START_MS + 1));
+    for (let i = 0; i < 3; i++) await publish(storage, START_MS + i);
+    const page = await storage.listDeliveries({ limit: 1 });
+    expect(page.nextCursor).not.toBeNull();
+    expect(await rejectionOf(storage.listDeliveries({ limit: 1, cursor: `${page.nextCursor!}A` }))).toHaveProperty(
+      'code',
+      'CURSOR_INVALID',
+    );
+    const subscriptions = await storage.listSubscriptions({ limit: 1 });
+    expect(subscriptions.items[0]!.id).toBe(sub.id);
+    expect(await rejectionOf(storage.listDeliveries({ limit: 1, cursor: subscriptions.nextCursor! }))).toHaveProperty(
+      'code',
+      'CURSOR_INVALID',
+    );
+    expect(await rejectionOf(storage.listSubscriptions({ limit: 1, cursor: page.nextCursor! }))).toHaveProperty(
+      'code',
+      'CURSOR_INVALID',
+    );
+  });
+
+  it('refuses a host transaction with TX_UNSUPPORTED and stores nothing', async () => {
+    const storage = createMemoryStorage();
+    expect(storage.capabilities).toEqual({ transactions: false, databaseClock: false });
+    expect(storage.name).toBe('memory');
+    await storage.createSubscription(subscription(START_MS));
+    const error = await rejectionOf(publish(storage, START_MS, { tx: {} }));
+    expect(error).toMatchObject({ name: 'ConfigError', code: 'TX_UNSUPPORTED' });
+    expect((await storage.listDeliveries({ limit: 10 })).items).toEqual([]);
+    expect((await storage.stats(START_MS)).pending).toBe(0);
+  });
+
+  it('rejects every call with STORAGE_CLOSED after close()', async () => {
+    const storage = createMemoryStorage();
+    const sub = await storage.createSubscription(subscription(START_MS));
+    await publish(storage, START_MS);
+    await storage.close();
+    await storage.close();
+    const now = START_MS;
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['migrate', () => storage.migrate()],
+      ['createSubscription', () => storage.createSubscription(subscription(now))],
+      ['getSubscription', () => storage.getSubscription(sub.id)],
+      ['listSubscriptions', () => storage.listSubscriptions({ limit: 10 })],
+      ['updateSubscription', () => storage.updateSubscription(sub.id, { url: 'https://x.example.com' }, now)],
+      ['setSubscriptionStatus', () => storage.setSubscriptionStatus(sub.id, { status: 'disabled' }, now)],
+      ['deleteSubscription', () => storage.deleteSubscription(sub.id)],
+      ['enqueue', () => publish(storage, now)],
+      ['getEvent', () => storage.getEvent('evt_x')],
+      ['claimDue', () => storage.claimDue({ limit: 1, leaseMs: LEASE_MS, now })],
+      ['settle', () => storage.settle([], now)],
+      ['releaseLeases', () => storage.releaseLeases([], now)],
+      ['nextDueAt', () => storage.nextDueAt(now)],
+      ['getDelivery', () => storage.getDelivery('dlv_x')],
+      ['listDeliveries', () => storage.listDeliveries({ limit: 10 })],
+      ['listAttempts', () => storage.listAttempts('dlv_x')],
+      ['redeliver', () => storage.redeliver('dlv_x', now)],
+      ['replay', () => storage.replay({ subscriptionId: sub.id, since: 0, now, newDeliveryId: () => createId('dlv', now) })],
+      ['stats', () => storage.stats(now)],
+      ['purge', () => storage.purge({ olderThan: now })],
+    ];
+    for (const [name, call] of calls) {
+      const error = await rejectionOf(call());
+      expect(error, name).toMatchObject({ name: 'StorageError', code: 'STORAGE_CLOSED' });
+    }
+  });
+
+  it('returns null from inspectMemoryStorage for another adapter', () => {
+    const other = { ...createMemoryStorage() };
+    expect(inspectMemoryStorage(other)).toBeNull();
+  });
+});

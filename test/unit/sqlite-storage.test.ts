@@ -1,0 +1,589 @@
+/**
+ * What is particular to the SQLite storage (the shared behaviour is in
+ * test/conformance/sqlite.test.ts): pragmas, migrations, the transactional outbox on
+ * the host's handle, the claim's query plan, error mapping, ownership of the handle,
+ * options, and the SQL translation of the event-type filter rule.
+ */
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isWebhookError, StorageError } from '../../src/errors.js';
+import { createId } from '../../src/ids.js';
+import { matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
+import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { candidateFilters, loadBetterSqlite3 } from '../../src/storage/sqlite/sqlite-storage.js';
+import type { EnqueueInput, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+
+const NOW = 1_700_000_000_000;
+
+let directory: string;
+const toClose: Array<{ close(): unknown }> = [];
+
+beforeEach(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'bookkeeper-webhooks-sqlite-unit-'));
+});
+
+afterEach(async () => {
+  for (const handle of toClose.splice(0).reverse()) {
+    try {
+      await handle.close();
+    } catch {
+      // already closed by the test
+    }
+  }
+  await rm(directory, { recursive: true, force: true });
+});
+
+function file(name = 'webhooks.db'): string {
+  return join(directory, name);
+}
+
+function openRaw(filename = file(), options?: Database.Options): Database.Database {
+  const db = new Database(filename, options);
+  toClose.push(db);
+  return db;
+}
+
+function track<T extends { close(): unknown }>(handle: T): T {
+  toClose.push(handle);
+  return handle;
+}
+
+function subscription(overrides: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
+  return {
+    id: createId('sub', NOW),
+    url: 'https://erp.example.com/hooks',
+    eventTypes: ['*'],
+    secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: NOW, expiresAt: null }],
+    headers: {},
+    description: null,
+    metadata: {},
+    status: 'active',
+    disabledReason: null,
+    disabledAt: null,
+    retry: null,
+    createdAt: NOW,
+    updatedAt: NOW,
+    ...overrides,
+  };
+}
+
+function enqueueInput(type = 'payment.succeeded', extra: Partial<EnqueueInput> = {}): EnqueueInput {
+  const id = createId('evt', NOW);
+  return {
+    event: { id, type, timestamp: NOW, payload: JSON.stringify({ id, type, data: {} }), idempotencyKey: null },
+    newDeliveryId: () => createId('dlv', NOW),
+    now: NOW,
+    ...extra,
+  };
+}
+
+function count(db: Database.Database, table: string): number {
+  return db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  return expect.fail('expected the call to reject');
+}
+
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return expect.fail('expected the call to throw');
+}
+
+async function migratedOnHandle(db: Database.Database): Promise<SqliteStorage> {
+  const storage = track(createSqliteStorage({ database: db }));
+  await storage.migrate();
+  return storage;
+}
+
+describe('pragmas', () => {
+  it('opens a file in WAL mode with synchronous NORMAL, a 5 s busy timeout and foreign keys on by default', async () => {
+    const storage = track(createSqliteStorage({ filename: file() }));
+    const db = storage.database;
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+  });
+
+  it('applies the configured synchronous level and busy timeout', async () => {
+    const storage = track(createSqliteStorage({ filename: file(), synchronous: 'FULL', busyTimeoutMs: 250 }));
+    expect(storage.database.pragma('synchronous', { simple: true })).toBe(2);
+    expect(storage.database.pragma('busy_timeout', { simple: true })).toBe(250);
+    const extra = track(createSqliteStorage({ filename: file(), synchronous: 'EXTRA' }));
+    expect(extra.database.pragma('synchronous', { simple: true })).toBe(3);
+  });
+
+  it("leaves a handed-in connection's journal mode and synchronous level alone unless told", async () => {
+    const db = openRaw();
+    db.pragma('synchronous = FULL');
+    track(createSqliteStorage({ database: db }));
+    expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    track(createSqliteStorage({ database: db, synchronous: 'NORMAL', busyTimeoutMs: 100 }));
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(100);
+  });
+});
+
+describe('migrations', () => {
+  it('records the applied migration, and running migrate again changes nothing', async () => {
+    const storage = track(createSqliteStorage({ filename: file() }));
+    await storage.migrate();
+    const db = storage.database;
+    const recorded = db.prepare('SELECT version, name FROM webhook_migrations').all();
+    expect(recorded).toEqual([{ version: 1, name: '0001-initial' }]);
+    const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
+    expect(schema.map((o) => (o as { name: string }).name)).toEqual(
+      expect.arrayContaining(['webhook_subscriptions', 'webhook_subscription_event_types', 'webhook_events', 'webhook_deliveries', 'webhook_attempts']),
+    );
+    await storage.migrate();
+    expect(db.prepare('SELECT version, name FROM webhook_migrations').all()).toEqual(recorded);
+    expect(db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all()).toEqual(schema);
+  });
+
+  it('refuses a database migrated by newer code with STORAGE_SCHEMA_TOO_NEW, in migrate and in any call', async () => {
+    const storage = track(createSqliteStorage({ filename: file() }));
+    await storage.migrate();
+    storage.database.prepare('INSERT INTO webhook_migrations (version, name, applied_at) VALUES (2, ?, 0)').run('0002-from-the-future');
+    expect(await rejectionOf(storage.migrate())).toMatchObject({ name: 'StorageError', code: 'STORAGE_SCHEMA_TOO_NEW' });
+    const later = track(createSqliteStorage({ filename: file() }));
+    expect(await rejectionOf(later.getSubscription('sub_x'))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_NEW' });
+  });
+
+  it('answers STORAGE_NOT_MIGRATED before migrate on an empty database, from async and sync calls alike', async () => {
+    const storage = track(createSqliteStorage({ filename: file() }));
+    expect(await rejectionOf(storage.getSubscription('sub_x'))).toMatchObject({ code: 'STORAGE_NOT_MIGRATED' });
+    expect(await rejectionOf(storage.claimDue({ limit: 1, leaseMs: 1000, now: NOW }))).toMatchObject({ code: 'STORAGE_NOT_MIGRATED' });
+    expect(thrownBy(() => storage.enqueueSync(enqueueInput()))).toMatchObject({ code: 'STORAGE_NOT_MIGRATED' });
+    await storage.migrate();
+    expect(await storage.getSubscription('sub_x')).toBeNull();
+  });
+
+  it('lets a second connection work on a file another connection migrated, without migrating itself', async () => {
+    const first = track(createSqliteStorage({ filename: file() }));
+    await first.migrate();
+    const sub = await first.createSubscription(subscription());
+    const second = track(createSqliteStorage({ filename: file() }));
+    expect(await second.getSubscription(sub.id)).toEqual(sub);
+  });
+
+  it('keeps two table prefixes apart in one database', async () => {
+    const db = openRaw();
+    const a = track(createSqliteStorage({ database: db, tablePrefix: 'acme_wh_' }));
+    const b = track(createSqliteStorage({ database: db }));
+    await a.migrate();
+    await b.migrate();
+    const sub = await a.createSubscription(subscription());
+    expect(await b.getSubscription(sub.id)).toBeNull();
+    expect(count(db, 'acme_wh_subscriptions')).toBe(1);
+    expect(count(db, 'webhook_subscriptions')).toBe(0);
+    expect(count(db, 'acme_wh_migrations')).toBe(1);
+  });
+});
+
+describe('transactional outbox on the host handle', () => {
+  function ledger(db: Database.Database): void {
+    db.exec('CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount_minor INTEGER NOT NULL)');
+  }
+
+  it('rolls the event and its deliveries back with the host transaction when the host throws after enqueueSync', async () => {
+    const db = openRaw();
+    ledger(db);
+    const storage = await migratedOnHandle(db);
+    await storage.createSubscription(subscription());
+    const write = db.transaction(() => {
+      db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1250);
+      const result = storage.enqueueSync(enqueueInput('payment.succeeded', { tx: db }));
+      expect(result).toMatchObject({ created: true, deliveryCount: 1 });
+      throw new Error('ledger check failed');
+    });
+    expect(() => write()).toThrow('ledger check failed');
+    expect(count(db, 'ledger')).toBe(0);
+    expect(count(db, 'webhook_events')).toBe(0);
+    expect(count(db, 'webhook_deliveries')).toBe(0);
+  });
+
+  it('commits the event and its deliveries with the host transaction', async () => {
+    const db = openRaw();
+    ledger(db);
+    const storage = await migratedOnHandle(db);
+    await storage.createSubscription(subscription());
+    await storage.createSubscription(subscription({ eventTypes: ['payment.*'] }));
+    const input = enqueueInput('payment.succeeded', { tx: db });
+    db.transaction(() => {
+      db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1250);
+      storage.enqueueSync(input);
+    })();
+    expect(count(db, 'ledger')).toBe(1);
+    expect(await storage.getEvent(input.event.id)).toEqual(input.event);
+    expect(count(db, 'webhook_deliveries')).toBe(2);
+    expect(await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW })).toHaveLength(2);
+  });
+
+  it('joins a transaction the host began by hand with the async enqueue and tx, and rolls back with it', async () => {
+    const db = openRaw();
+    const storage = await migratedOnHandle(db);
+    await storage.createSubscription(subscription());
+    db.exec('BEGIN');
+    await storage.enqueue(enqueueInput('payment.succeeded', { tx: db }));
+    expect(db.inTransaction).toBe(true);
+    expect(count(db, 'webhook_deliveries')).toBe(1);
+    db.exec('ROLLBACK');
+    expect(count(db, 'webhook_events')).toBe(0);
+    expect(count(db, 'webhook_deliveries')).toBe(0);
+  });
+
+  it('fails inside the host transaction through a savepoint, leaving the host free to carry on and commit', async () => {
+    const db = openRaw();
+    ledger(db);
+    const storage = await migratedOnHandle(db);
+    await storage.createSubscription(subscription());
+    const first = enqueueInput();
+    await storage.enqueue(first);
+    db.transaction(() => {
+      db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1);
+      // The same event id again: a constraint failure inside our savepoint.
+      const error = thrownBy(() => storage.enqueueSync({ ...enqueueInput(), event: { ...enqueueInput().event, id: first.event.id }, tx: db }));
+      expect(error).toMatchObject({ code: 'STORAGE_CONFLICT' });
+      db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(2);
+    })();
+    expect(count(db, 'ledger')).toBe(2);
+    expect(count(db, 'webhook_events')).toBe(1);
+  });
+
+  it('refuses a tx that is not its own database handle with TX_UNSUPPORTED, storing nothing', async () => {
+    const db = openRaw();
+    const storage = await migratedOnHandle(db);
+    const other = openRaw(file('other.db'));
+    expect(thrownBy(() => storage.enqueueSync(enqueueInput('payment.succeeded', { tx: other })))).toMatchObject({
+      name: 'ConfigError',
+      code: 'TX_UNSUPPORTED',
+    });
+    expect(await rejectionOf(storage.enqueue(enqueueInput('payment.succeeded', { tx: {} })))).toMatchObject({ code: 'TX_UNSUPPORTED' });
+    expect(count(db, 'webhook_events')).toBe(0);
+  });
+
+  it('says it takes the host transaction and measures leases with the caller clock', () => {
+    const storage = track(createSqliteStorage({ database: openRaw() }));
+    expect(storage.capabilities).toEqual({ transactions: true, databaseClock: false });
+  });
+});
+
+describe('query plans', () => {
+  /** Captures the SQL the adapter runs (expanded with its parameters) on a handed-in connection. */
+  async function capture(run: (storage: SqliteStorage, db: Database.Database) => Promise<unknown>): Promise<{ sql: string[]; db: Database.Database }> {
+    const sql: string[] = [];
+    const db = openRaw(file(), { verbose: (message) => sql.push(String(message)) });
+    const storage = await migratedOnHandle(db);
+    await run(storage, db);
+    return { sql, db };
+  }
+
+  function plan(db: Database.Database, sql: string): string[] {
+    return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((row) => row.detail);
+  }
+
+  it('claims through the partial due index, in index order, with no scan or sort of pending rows, even after ANALYZE', async () => {
+    const { sql, db } = await capture(async (storage, handle) => {
+      const sub = await storage.createSubscription(subscription());
+      // A backlog: 20,000 pending rows (plus 2,000 under live leases at the head).
+      handle.exec(`
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+        INSERT INTO webhook_events (id, type, published_at, payload)
+        SELECT printf('evt_%08d', i), 'payment.succeeded', ${NOW}, '{}' FROM n`);
+      handle.exec(`
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+        INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at,
+          due_at, lease_token, lease_expires_at, created_at, updated_at)
+        SELECT printf('dlv_%08d', i), printf('evt_%08d', i), 'payment.succeeded', '${sub.id}', 'pending', 0, ${NOW} - 20000 + i,
+          CASE WHEN i <= 2000 THEN ${NOW + 60_000} ELSE ${NOW} - 20000 + i END,
+          CASE WHEN i <= 2000 THEN 'held-by-another-worker' END,
+          CASE WHEN i <= 2000 THEN ${NOW + 60_000} END, ${NOW}, ${NOW}
+        FROM n`);
+      handle.exec('ANALYZE');
+      const claimed = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW });
+      // The rows under a live lease are not handed out; the oldest due unleased ones are.
+      expect(claimed.map((c) => c.delivery.id)).toEqual(Array.from({ length: 10 }, (_, i) => `dlv_${String(2001 + i).padStart(8, '0')}`));
+    });
+    const claim = sql.find((s) => /^\s*UPDATE webhook_deliveries SET lease_token/.test(s));
+    expect(claim).toBeDefined();
+    const details = plan(db, claim!);
+    expect(details).toContain('SEARCH d USING INDEX webhook_deliveries_due (due_at<?)');
+    expect(details.some((d) => d.includes('TEMP B-TREE'))).toBe(false);
+    expect(details.some((d) => /^SCAN (d|webhook_deliveries)\b/.test(d))).toBe(false);
+  });
+
+  it('answers nextDueAt and the oldest pending age from the heads of partial indexes', async () => {
+    const { sql, db } = await capture(async (storage) => {
+      await storage.nextDueAt(NOW);
+      await storage.stats(NOW);
+    });
+    const nextDue = sql.find((s) => s.includes('SELECT d.due_at'))!;
+    expect(plan(db, nextDue)).toContain('SCAN d USING INDEX webhook_deliveries_due');
+    expect(plan(db, nextDue).some((d) => d.includes('TEMP B-TREE'))).toBe(false);
+    const stats = plan(db, sql.find((s) => s.includes('AS pending'))!);
+    expect(stats).toContain('SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created');
+    expect(stats.some((d) => d.includes('TEMP B-TREE'))).toBe(false);
+  });
+
+  it('fans out by primary-key lookups of the candidate filters, not a scan of subscriptions', async () => {
+    const { sql, db } = await capture(async (storage) => {
+      await storage.enqueue(enqueueInput());
+    });
+    const fanOut = sql.find((s) => s.includes('SELECT DISTINCT f.subscription_id'))!;
+    expect(plan(db, fanOut)).toContain('SEARCH f USING PRIMARY KEY (filter=?)');
+  });
+});
+
+describe('the event-type filter rule in SQL', () => {
+  const segment = fc.constantFrom('a', 'b', 'ab', 'a_b', 'a%', 'A', '');
+  const type = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('.'));
+  const filter = fc.oneof(
+    fc.constant('*'),
+    type,
+    type.map((t) => `${t}.*`),
+    type.map((t) => `${t}*`),
+    type.map((t) => `*.${t}`),
+    type.map((t) => `${t}.`),
+  );
+
+  it('candidateFilters(type) holds exactly the filters that match the type', () => {
+    fc.assert(
+      fc.property(filter, type, (f, t) => {
+        expect(candidateFilters(t).includes(f)).toBe(matchesEventType(f, t));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('fans out and replays exactly as matchesAnyEventType decides', async () => {
+    const db = openRaw(':memory:');
+    const storage = await migratedOnHandle(db);
+    let now = NOW;
+    await fc.assert(
+      fc.asyncProperty(fc.array(filter, { minLength: 1, maxLength: 3 }), fc.array(type, { minLength: 1, maxLength: 5 }), async (filters, types) => {
+        now += 1000;
+        const sub = await storage.createSubscription(subscription({ id: createId('sub', now), eventTypes: filters }));
+        const since = now;
+        const fannedOut: string[] = [];
+        for (const t of types) {
+          const input = { ...enqueueInput(t), now };
+          input.event.timestamp = now;
+          const result = await storage.enqueue(input);
+          if (result.deliveryCount > 0) fannedOut.push(t);
+        }
+        expect(fannedOut).toEqual(types.filter((t) => matchesAnyEventType(filters, t)));
+        // Replay decides with the SQL form of the rule: delete the fan-out, replay, compare.
+        const deliveries = await storage.listDeliveries({ subscriptionId: sub.id, limit: 1000 });
+        db.prepare('DELETE FROM webhook_deliveries WHERE subscription_id = ?').run(sub.id);
+        const replayed = await storage.replay({ subscriptionId: sub.id, since, now, newDeliveryId: () => createId('dlv', now) });
+        expect(replayed.count).toBe(deliveries.items.length);
+        await storage.deleteSubscription(sub.id);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('driver errors', () => {
+  it('maps a database locked by another connection, with busy timeout 0, to a retryable STORAGE_BUSY', async () => {
+    const storage = track(createSqliteStorage({ filename: file(), busyTimeoutMs: 0 }));
+    await storage.migrate();
+    const other = openRaw();
+    other.exec('BEGIN IMMEDIATE');
+    const error = await rejectionOf(storage.createSubscription(subscription()));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'STORAGE_BUSY', retryable: true });
+    expect((error as StorageError).cause).toMatchObject({ code: 'SQLITE_BUSY' });
+    other.exec('ROLLBACK');
+  });
+
+  it('retries SQLITE_BUSY in place, so a lock released meanwhile does not surface', async () => {
+    const storage = track(createSqliteStorage({ filename: file(), busyTimeoutMs: 0 }));
+    await storage.migrate();
+    const other = openRaw();
+    other.exec('BEGIN IMMEDIATE');
+    // Released before the first retry (≥ 10 ms later) runs.
+    setTimeout(() => other.exec('ROLLBACK'), 0);
+    const sub = await storage.createSubscription(subscription());
+    expect(await storage.getSubscription(sub.id)).toEqual(sub);
+  });
+
+  it('maps a constraint failure to STORAGE_CONFLICT', async () => {
+    const storage = track(createSqliteStorage({ filename: file() }));
+    await storage.migrate();
+    const sub = await storage.createSubscription(subscription());
+    expect(await rejectionOf(storage.createSubscription(sub))).toMatchObject({ code: 'STORAGE_CONFLICT', retryable: false });
+  });
+
+  it('maps any other driver failure to STORAGE_FAILED with the driver error as cause', async () => {
+    const db = openRaw();
+    const storage = await migratedOnHandle(db);
+    await storage.getEvent('evt_x');
+    db.exec('DROP TABLE webhook_attempts');
+    const error = await rejectionOf(storage.listAttempts('dlv_x'));
+    expect(error).toMatchObject({ name: 'StorageError', code: 'STORAGE_FAILED', retryable: false });
+    expect((error as StorageError).cause).toMatchObject({ code: 'SQLITE_ERROR' });
+  });
+
+  /** Every method of the contract, with harmless arguments. */
+  function everyCall(storage: SqliteStorage): Array<[string, () => Promise<unknown>]> {
+    return [
+      ['migrate', () => storage.migrate()],
+      ['createSubscription', () => storage.createSubscription(subscription())],
+      ['getSubscription', () => storage.getSubscription('sub_x')],
+      ['listSubscriptions', () => storage.listSubscriptions({ limit: 10 })],
+      ['updateSubscription', () => storage.updateSubscription('sub_x', { url: 'https://x.example.com' }, NOW)],
+      ['setSubscriptionStatus', () => storage.setSubscriptionStatus('sub_x', { status: 'disabled' }, NOW)],
+      ['deleteSubscription', () => storage.deleteSubscription('sub_x')],
+      ['enqueue', () => storage.enqueue(enqueueInput())],
+      ['enqueueSync', async () => storage.enqueueSync(enqueueInput())],
+      ['getEvent', () => storage.getEvent('evt_x')],
+      ['claimDue', () => storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW })],
+      ['settle', () => storage.settle([{ deliveryId: 'dlv_x', leaseToken: 't', attempt: { id: 'att_x', startedAt: NOW, durationMs: 1, statusCode: 200, errorClass: null, errorMessage: null, responseSnippet: null }, outcome: { kind: 'delivered' } }], NOW)],
+      ['releaseLeases', () => storage.releaseLeases([{ deliveryId: 'dlv_x', leaseToken: 't' }], NOW)],
+      ['nextDueAt', () => storage.nextDueAt(NOW)],
+      ['getDelivery', () => storage.getDelivery('dlv_x')],
+      ['listDeliveries', () => storage.listDeliveries({ limit: 10 })],
+      ['listAttempts', () => storage.listAttempts('dlv_x')],
+      ['redeliver', () => storage.redeliver('dlv_x', NOW)],
+      ['replay', () => storage.replay({ subscriptionId: 'sub_x', since: 0, now: NOW, newDeliveryId: () => 'dlv_y' })],
+      ['stats', () => storage.stats(NOW)],
+      ['purge', () => storage.purge({ olderThan: NOW })],
+    ];
+  }
+
+  it('answers STORAGE_CLOSED from every method once the host closed its handle, never a raw driver error', async () => {
+    const db = openRaw();
+    const storage = await migratedOnHandle(db);
+    db.close();
+    for (const [name, call] of everyCall(storage)) {
+      const error = await rejectionOf(call());
+      expect(isWebhookError(error), name).toBe(true);
+      expect(error, name).toMatchObject({ code: 'STORAGE_CLOSED' });
+    }
+  });
+
+  it('answers STORAGE_CLOSED from every method after close()', async () => {
+    const storage = track(createSqliteStorage({ filename: file() }));
+    await storage.migrate();
+    await storage.close();
+    for (const [name, call] of everyCall(storage)) {
+      expect(await rejectionOf(call()), name).toMatchObject({ code: 'STORAGE_CLOSED' });
+    }
+  });
+
+  it('answers STORAGE_NOT_MIGRATED (a coded error, never a "no such table") from every data method of an unmigrated store', async () => {
+    const storage = track(createSqliteStorage({ filename: file() }));
+    for (const [name, call] of everyCall(storage).filter(([name]) => name !== 'migrate')) {
+      expect(await rejectionOf(call()), name).toMatchObject({ code: 'STORAGE_NOT_MIGRATED' });
+    }
+  });
+
+  it('maps a file that cannot be opened to a StorageError', () => {
+    const error = thrownBy(() => createSqliteStorage({ filename: join(directory, 'missing-dir', 'x.db') }));
+    expect(isWebhookError(error)).toBe(true);
+    expect(error).toMatchObject({ name: 'StorageError', code: 'STORAGE_FAILED' });
+  });
+});
+
+describe('ownership of the connection', () => {
+  it('does not close a handed-in database on close()', async () => {
+    const db = openRaw();
+    const storage = await migratedOnHandle(db);
+    await storage.close();
+    expect(db.open).toBe(true);
+    expect(db.prepare('SELECT COUNT(*) FROM webhook_migrations').pluck().get()).toBe(1);
+  });
+
+  it('closes the database it opened from a filename, once, however often close() is called', async () => {
+    const storage = createSqliteStorage({ filename: file() });
+    await storage.migrate();
+    await storage.close();
+    expect(storage.database.open).toBe(false);
+    await storage.close();
+  });
+});
+
+describe('options', () => {
+  it.each([
+    ['an unknown key', { filename: 'x.db', journalMode: 'WAL' }, 'journalMode'],
+    ['neither filename nor database', {}, 'filename'],
+    ['both filename and database', { filename: 'x.db', database: new Database(':memory:') }, 'database'],
+    ['a synchronous level SQLite lacks', { filename: 'x.db', synchronous: 'SOMETIMES' }, 'synchronous'],
+    ['a negative busy timeout', { filename: 'x.db', busyTimeoutMs: -1 }, 'busyTimeoutMs'],
+    ['a fractional busy timeout', { filename: 'x.db', busyTimeoutMs: 1.5 }, 'busyTimeoutMs'],
+    ['a table prefix that is not an identifier', { filename: 'x.db', tablePrefix: 'web-hook; DROP TABLE x;' }, 'tablePrefix'],
+    ['an empty filename', { filename: '' }, 'filename'],
+    ['a database that is not a better-sqlite3 handle', { database: { prepare: 1 } }, 'database'],
+  ])('refuses %s with CONFIG_INVALID naming the field', (_label, options, field) => {
+    const error = thrownBy(() => createSqliteStorage(options as never));
+    expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', field });
+  });
+
+  it('refuses options that are not an object', () => {
+    expect(thrownBy(() => createSqliteStorage(undefined as never))).toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('refuses a closed handed-in database', () => {
+    const db = new Database(':memory:');
+    db.close();
+    expect(thrownBy(() => createSqliteStorage({ database: db }))).toMatchObject({ code: 'CONFIG_INVALID', field: 'database' });
+  });
+
+  it('says to install better-sqlite3 when the driver is missing', () => {
+    const missing = Object.assign(new Error("Cannot find module 'better-sqlite3'"), { code: 'MODULE_NOT_FOUND' });
+    const error = thrownBy(() =>
+      loadBetterSqlite3(() => {
+        throw missing;
+      }),
+    );
+    expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', cause: missing });
+    expect((error as Error).message).toContain('npm install better-sqlite3');
+  });
+
+  it('refuses a driver that loads but fails, or exports no constructor, with CONFIG_INVALID', () => {
+    const broken = Object.assign(new Error('was compiled against a different Node.js version'), { code: 'ERR_DLOPEN_FAILED' });
+    expect(
+      thrownBy(() =>
+        loadBetterSqlite3(() => {
+          throw broken;
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFIG_INVALID', cause: broken });
+    expect(thrownBy(() => loadBetterSqlite3(() => ({})))).toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('loads the installed driver, also through an ESM-interop default export', () => {
+    expect(loadBetterSqlite3()).toBe(Database);
+    expect(loadBetterSqlite3(() => ({ default: Database }))).toBe(Database);
+  });
+});
+
+describe('cursors', () => {
+  it('refuses a subscription cursor on the delivery list', async () => {
+    const storage: StorageAdapter = track(createSqliteStorage({ database: openRaw() }));
+    await storage.migrate();
+    for (let i = 0; i < 2; i++) await storage.createSubscription(subscription({ id: createId('sub', NOW + i) }));
+    const page = await storage.listSubscriptions({ limit: 1 });
+    expect(page.nextCursor).not.toBeNull();
+    expect(await rejectionOf(storage.listDeliveries({ limit: 1, cursor: page.nextCursor! }))).toMatchObject({
+      name: 'ValidationError',
+      code: 'CURSOR_INVALID',
+    });
+  });
+});
