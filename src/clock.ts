@@ -16,13 +16,15 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The wall clock. Its timers are unref'ed: a pending retry never keeps the process alive. */
+/**
+ * The wall clock. Its timers keep the process alive, as a started dispatcher should:
+ * a worker process that only dispatches must not exit while retries are scheduled.
+ * `stop()` clears them.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(callback, ms) {
-    const handle = setTimeout(callback, ms);
-    handle.unref?.();
-    return handle;
+    return setTimeout(callback, ms);
   },
   clearTimeout(handle) {
     clearTimeout(handle as ReturnType<typeof setTimeout>);
