@@ -63,7 +63,9 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
     chunks.push(value.length > room ? value.subarray(0, room) : value);
     size += Math.min(value.length, room);
   }
-  await reader.cancel().catch(() => undefined);
+  // Not awaited: some stream sources settle a cancel only when their producer next runs,
+  // and the rest of the body is not worth waiting for.
+  reader.cancel().catch(() => undefined);
   const joined = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {

@@ -1,0 +1,130 @@
+import { lookup as dnsLookup } from 'node:dns';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFetchTransport, createUndiciTransport, createWebhooks, type Transport } from '../../src/index.js';
+import { privateNetworkGuard } from '../../src/delivery/ssrf-guard.js';
+import { LoopbackReceiver } from '../support/loopback-receiver.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function receiver(...args: Parameters<typeof LoopbackReceiver.start>) {
+  const server = await LoopbackReceiver.start(...args);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+function track<T extends Transport>(transport: T): T {
+  cleanups.push(() => transport.close());
+  return transport;
+}
+
+/** A resolver that says every name is 127.0.0.1: a DNS-rebinding attacker's, or an internal name. */
+const rebindingLookup = ((hostname: string, options: object, callback: (...args: unknown[]) => void) =>
+  dnsLookup('127.0.0.1', options as never, callback as never)) as unknown as typeof dnsLookup;
+
+const base = { headers: { 'content-type': 'application/json' }, body: '{"id":"evt_1"}', timeoutMs: 2_000, maxResponseBytes: 8, guard: null };
+
+for (const [name, make] of [
+  ['undici', () => createUndiciTransport()],
+  ['fetch (ky)', () => createFetchTransport()],
+] as const) {
+  describe(`${name} transport over loopback HTTP`, () => {
+    it('posts the exact body and headers and reads a capped response body', async () => {
+      const server = await receiver(() => ({ status: 201, body: 'accepted-and-more' }));
+      const transport = track(make());
+      const result = await transport.send({ ...base, url: server.url + '?tenant=7', headers: { ...base.headers, 'x-tenant': 'acme' } });
+      expect(result).toEqual({ kind: 'response', statusCode: 201, retryAfter: null, body: 'accepted' });
+      expect(server.requests[0]).toMatchObject({ method: 'POST', url: '/webhooks?tenant=7' });
+      expect(server.requests[0]!.body.toString()).toBe('{"id":"evt_1"}');
+      expect(server.requests[0]!.headers['x-tenant']).toBe('acme');
+    });
+
+    it('does not follow a redirect', async () => {
+      const target = await receiver();
+      const server = await receiver(() => ({ status: 307, headers: { location: target.url } }));
+      const transport = track(make());
+      await expect(transport.send({ ...base, url: server.url })).resolves.toMatchObject({ kind: 'response', statusCode: 307 });
+      expect(target.requests).toHaveLength(0);
+    });
+
+    it('gives up on a receiver that never answers after the timeout', async () => {
+      const server = await receiver(() => 'hang');
+      const transport = track(make());
+      const started = performance.now();
+      await expect(transport.send({ ...base, url: server.url, timeoutMs: 150 })).resolves.toMatchObject({ kind: 'error', errorClass: 'timeout' });
+      // Bounded by the timeout, not by the receiver: generous slack for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(5_000);
+    });
+
+    it('reports a connection reset mid-request as a network error', async () => {
+      const server = await receiver(() => 'reset');
+      const transport = track(make());
+      await expect(transport.send({ ...base, url: server.url })).resolves.toMatchObject({ kind: 'error', errorClass: 'network' });
+    });
+
+    it('refuses a loopback literal when the guard is on, before connecting', async () => {
+      const server = await receiver();
+      const transport = track(make());
+      await expect(transport.send({ ...base, url: server.url, guard: privateNetworkGuard })).resolves.toMatchObject({ kind: 'error', errorClass: 'ssrf' });
+      expect(server.requests).toHaveLength(0);
+    });
+  });
+}
+
+describe('SSRF guard at connect time (undici)', () => {
+  it('refuses a name that resolves to loopback when it connects, though the name passed registration', async () => {
+    const server = await receiver();
+    const port = new URL(server.url).port;
+    const transport = createUndiciTransport({ lookup: rebindingLookup });
+    const webhooks = createWebhooks({ transport, retry: { delaysMs: [] } });
+    cleanups.push(async () => {
+      await webhooks.close();
+      await transport.close();
+    });
+    // erp.bookkeeper-customer.test is not an IP literal nor a local name: registration accepts it.
+    const subscription = await webhooks.subscriptions.create({ url: `http://erp.bookkeeper-customer.test:${port}/webhooks`, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    const dead = new Promise((resolve) => webhooks.bus.once('delivery:dead', resolve));
+    await webhooks.publish('payment.succeeded', {
+      paymentId: 'pay_1',
+      customerId: 'cus_1',
+      amount: { amount: 100, currency: 'EUR' },
+      method: 'card',
+      occurredAt: '2026-11-26T12:00:00Z',
+    });
+    await expect(dead).resolves.toMatchObject({ subscriptionId: subscription.id, errorClass: 'ssrf', statusCode: null });
+    expect(server.requests).toHaveLength(0);
+    const [delivery] = (await webhooks.deliveries.list()).items;
+    const [attempt] = await webhooks.deliveries.attempts(delivery!.id);
+    expect(attempt).toMatchObject({ errorClass: 'ssrf', outcome: 'dead' });
+    expect(attempt!.errorMessage).toContain('127.0.0.1');
+  });
+
+  it('lets the same name through when private networks are allowed', async () => {
+    const server = await receiver();
+    const port = new URL(server.url).port;
+    const transport = track(createUndiciTransport({ lookup: rebindingLookup }));
+    const result = await transport.send({ ...base, url: `http://erp.bookkeeper-customer.test:${port}/webhooks`, guard: null });
+    expect(result).toMatchObject({ kind: 'response', statusCode: 204 });
+  });
+});
+
+describe('createWebhooks with the fetch transport', () => {
+  it('delivers end to end over ky', async () => {
+    const server = await receiver();
+    const webhooks = createWebhooks({ transport: createFetchTransport(), security: { allowPrivateNetworks: true } });
+    cleanups.push(() => webhooks.close());
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['*'] });
+    await webhooks.start();
+    const published = await webhooks.publish('balance.depleted', {
+      accountId: 'acc_1',
+      balance: { amount: 0, currency: 'EUR' },
+      threshold: { amount: 1_000, currency: 'EUR' },
+      occurredAt: '2026-11-26T12:00:00Z',
+    });
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect(server.requests.map((request) => request.headers['webhook-id'])).toEqual([published.id]);
+  });
+});
