@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { Dispatcher } from './delivery/dispatcher.js';
-import { privateNetworkGuard } from './delivery/ssrf-guard.js';
+import { createAddressGuard } from './delivery/ssrf-guard.js';
+import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { createUndiciTransport } from './delivery/undici-transport.js';
 import { ConfigError, ValidationError, WebhookError, describeValue } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
@@ -182,6 +183,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const bus = new EventBus<TCatalog>();
   bus.onListenerError = (error, eventName) => logger.error({ err: error, event: eventName }, 'webhooks: a bus listener threw');
   const metrics = new DeliveryMetrics();
+  const guard = resolved.security.allowPrivateNetworks ? null : createAddressGuard(resolved.security.allowedHosts);
+  const codec = createSecretCodec(resolved.security.secretsKey === undefined ? [] : normalizeSecretsKeys(resolved.security.secretsKey));
   const dispatcher = new Dispatcher({
     storage,
     transport,
@@ -191,7 +194,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     random: resolved.random,
     logger,
     retry: resolved.retry,
-    guard: resolved.security.allowPrivateNetworks ? null : privateNetworkGuard,
+    guard,
+    codec,
     concurrency: resolved.concurrency,
     leaseMs: resolved.leaseMs,
     pollIntervalMs: resolved.pollIntervalMs,
@@ -205,6 +209,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     catalog,
     clock,
     security: resolved.security,
+    guard,
+    codec,
     onChange: () => dispatcher.wake(),
   });
   let closed = false;
@@ -353,6 +359,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       if (closed) throw new WebhookError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
       migrated ??= storage.migrate();
       await migrated;
+      if (!codec.encrypts) {
+        logger.warn({}, 'webhooks: security.secretsKey is not set; subscription secrets are stored unencrypted');
+      }
       await dispatcher.start();
     },
 

@@ -14,6 +14,8 @@ import type { EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { StorageAdapter, StoredRetryPolicy } from './storage/storage-adapter.js';
+import { isValidAllowedHost } from './delivery/ssrf-guard.js';
+import type { SecretsKey } from './registry/secret-codec.js';
 
 /**
  * A retry policy:
@@ -66,6 +68,20 @@ export interface SecurityOptions {
    * @defaultValue false
    */
   requireHttps?: boolean;
+  /**
+   * Internal endpoints the host trusts despite the SSRF guard: hostnames
+   * (`erp.internal`), wildcard names (`*.corp.example`), IP addresses or CIDR ranges
+   * (`10.20.0.0/16`).
+   * @defaultValue []
+   */
+  allowedHosts?: string[];
+  /**
+   * Encrypts subscription secrets at rest (AES-256-GCM): a base64 key of 32 bytes, or
+   * a list `[{ id, key }]` — the first seals, all open (key rotation; then
+   * `subscriptions.resealSecrets()`). Without it secrets are stored as they are and
+   * `start()` logs a warning.
+   */
+  secretsKey?: string | SecretsKey[];
 }
 
 /** Options of `createWebhooks`. */
@@ -167,6 +183,16 @@ const optionsSchema = z.strictObject({
     .strictObject({
       allowPrivateNetworks: z.boolean().default(false),
       requireHttps: z.boolean().default(false),
+      allowedHosts: z
+        .array(z.string().max(255).refine(isValidAllowedHost, 'a hostname, *.wildcard name, IP address or CIDR range'))
+        .max(1000)
+        .default([]),
+      secretsKey: z
+        .union([
+          z.string().min(1),
+          z.array(z.strictObject({ id: z.string().min(1).max(64), key: z.string().min(1) })).min(1).max(100),
+        ])
+        .optional(),
     })
     .prefault({}),
   concurrency: z.int().min(1).max(10_000).default(50),
@@ -188,7 +214,7 @@ export interface ResolvedWebhooksOptions {
   readonly storage?: StorageAdapter;
   readonly retry: RetryPolicy;
   readonly http: Readonly<Required<HttpOptions>>;
-  readonly security: Readonly<Required<SecurityOptions>>;
+  readonly security: Readonly<Omit<Required<SecurityOptions>, 'secretsKey'> & Pick<SecurityOptions, 'secretsKey'>>;
   readonly concurrency: number;
   readonly leaseMs: number;
   readonly pollIntervalMs: number;

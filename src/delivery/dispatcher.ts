@@ -21,8 +21,9 @@ import type { ClaimedDelivery, SettleResult, Settlement, StorageAdapter, Subscri
 import { normalizeStoredRetryPolicy } from '../webhooks-options.js';
 import type { RetryPolicy } from './backoff.js';
 import { classifyResponse } from './classify-response.js';
+import type { SecretCodec } from '../registry/secret-codec.js';
 import type { AddressGuard } from './ssrf-guard.js';
-import type { Transport } from './transport.js';
+import type { Transport, TransportResult } from './transport.js';
 import { createId } from '../ids.js';
 
 export interface DispatcherOptions {
@@ -35,6 +36,7 @@ export interface DispatcherOptions {
   logger: Logger;
   retry: RetryPolicy;
   guard: AddressGuard | null;
+  codec: SecretCodec;
   concurrency: number;
   leaseMs: number;
   pollIntervalMs: number;
@@ -52,7 +54,9 @@ const maxSettleBatch = 500;
 interface SubscriptionCache {
   updatedAt: number;
   secretsKey: string;
-  keys: SigningKeys;
+  /** `null` when a secret does not open with the configured keys (see `keysError`). */
+  keys: SigningKeys | null;
+  keysError: string | null;
   policy: RetryPolicy | null;
   secretsExpireAt: number;
 }
@@ -234,10 +238,20 @@ export class Dispatcher {
     const secrets = activeSecrets(subscription, now);
     const secretsKey = secrets.map((secret) => secret.value).join(' ');
     const expiries = secrets.map((secret) => secret.expiresAt).filter((at): at is number => at !== null);
+    let keys: SigningKeys | null = cached && cached.secretsKey === secretsKey ? cached.keys : null;
+    let keysError: string | null = cached && cached.secretsKey === secretsKey ? cached.keysError : null;
+    if (keys === null && keysError === null) {
+      try {
+        keys = createSigningKeys(secrets.map((secret) => this.options.codec.open(secret.value, subscription.id)));
+      } catch (error) {
+        keysError = error instanceof Error ? error.message : String(error);
+      }
+    }
     const entry: SubscriptionCache = {
       updatedAt: subscription.updatedAt,
       secretsKey,
-      keys: cached && cached.secretsKey === secretsKey ? cached.keys : createSigningKeys(secrets.map((secret) => secret.value)),
+      keys,
+      keysError,
       policy: subscription.retry === null ? null : normalizeStoredRetryPolicy(subscription.retry),
       secretsExpireAt: expiries.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...expiries),
     };
@@ -253,29 +267,35 @@ export class Dispatcher {
     const cache = this.cacheFor(subscription, startedAt);
     const attempt = delivery.attempts + 1;
     const timestampSeconds = Math.floor(startedAt / 1000);
-    const headers: Record<string, string> = {
-      ...subscription.headers,
-      'content-type': 'application/json',
-      'user-agent': options.userAgent,
-      'webhook-id': event.id,
-      'webhook-timestamp': String(timestampSeconds),
-      // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
-      'webhook-signature': signatureHeader(cache.keys, event.id, timestampSeconds, event.payload),
-    };
     const wallStart = performance.now();
-    let result;
-    try {
-      result = await transport.send({
-        url: subscription.url,
-        headers,
-        body: event.payload,
-        timeoutMs: options.timeoutMs,
-        maxResponseBytes: options.maxResponseBytes,
-        guard: options.guard,
-      });
-    } catch (error) {
-      // A transport must report failures as data; one that throws is treated as a network failure.
-      result = { kind: 'error' as const, errorClass: 'network' as const, message: error instanceof Error ? error.message : String(error) };
+    let result: TransportResult;
+    if (cache.keys === null) {
+      // Nothing can be signed: an operator must fix `security.secretsKey`. The attempt
+      // fails (and is retried on the schedule) rather than sending an unsigned request.
+      result = { kind: 'error', errorClass: 'config', message: cache.keysError ?? 'no signing secret' };
+    } else {
+      const headers: Record<string, string> = {
+        ...subscription.headers,
+        'content-type': 'application/json',
+        'user-agent': options.userAgent,
+        'webhook-id': event.id,
+        'webhook-timestamp': String(timestampSeconds),
+        // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
+        'webhook-signature': signatureHeader(cache.keys, event.id, timestampSeconds, event.payload),
+      };
+      try {
+        result = await transport.send({
+          url: subscription.url,
+          headers,
+          body: event.payload,
+          timeoutMs: options.timeoutMs,
+          maxResponseBytes: options.maxResponseBytes,
+          guard: options.guard,
+        });
+      } catch (error) {
+        // A transport must report failures as data; one that throws is treated as a network failure.
+        result = { kind: 'error', errorClass: 'network', message: error instanceof Error ? error.message : String(error) };
+      }
     }
     const durationMs = Math.round((performance.now() - wallStart) * 1000) / 1000;
     const now = clock.now();

@@ -46,7 +46,7 @@ async function refusedByDns(url: URL, guard: AddressGuard): Promise<string | nul
   if (dns === null) return null;
   const addresses = await dns.lookup(url.hostname, { all: true });
   for (const { address } of addresses) {
-    if (!guard.allows(address)) return `${url.hostname} resolves to ${address}, a private or reserved address`;
+    if (!guard.allows(address, url.hostname)) return `${url.hostname} resolves to ${address}, a private or reserved address`;
   }
   return null;
 }

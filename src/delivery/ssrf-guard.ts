@@ -17,8 +17,12 @@ import { isIP } from 'node:net';
 
 /** Decides, for one resolved address, whether a delivery may connect to it. */
 export interface AddressGuard {
-  /** True when a connection to this IP address (v4 or v6 text form) is allowed. */
-  allows(address: string): boolean;
+  /**
+   * True when a connection to this IP address (v4 or v6 text form) is allowed;
+   * `hostname` is the name it was resolved from, if any (an allow-listed name may
+   * resolve inside).
+   */
+  allows(address: string, hostname?: string): boolean;
   /** True when a hostname (not an IP literal) may be used at all. */
   allowsHostname(hostname: string): boolean;
 }
@@ -137,6 +141,97 @@ export const privateNetworkGuard: AddressGuard = Object.freeze({
   allows: (address: string) => !isForbiddenAddress(address),
   allowsHostname: (hostname: string) => !isLocalHostname(hostname),
 });
+
+/** Parses an IPv4 or IPv6 address into 16 bytes (IPv4 as IPv4-mapped), or `null`. */
+function addressBytes(address: string): Uint8Array | null {
+  const text = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  const kind = isIP(text);
+  const bytes = new Uint8Array(16);
+  if (kind === 4) {
+    const n = ipv4ToNumber(text);
+    bytes.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    return bytes;
+  }
+  if (kind !== 6) return null;
+  const groups = parseIpv6(text);
+  if (groups === null) return null;
+  groups.forEach((group, index) => {
+    bytes[index * 2] = group >>> 8;
+    bytes[index * 2 + 1] = group & 0xff;
+  });
+  return bytes;
+}
+
+interface Cidr {
+  bytes: Uint8Array;
+  prefixBits: number;
+}
+
+function parseCidr(entry: string): Cidr | null {
+  const [address, prefix] = entry.split('/');
+  const bytes = addressBytes(address ?? '');
+  if (bytes === null) return null;
+  const isV4 = isIP(address ?? '') === 4;
+  const maxBits = isV4 ? 32 : 128;
+  const bits = prefix === undefined ? maxBits : Number(prefix);
+  if (!Number.isInteger(bits) || bits < 0 || bits > maxBits || (prefix !== undefined && !/^\d+$/.test(prefix))) return null;
+  return { bytes, prefixBits: isV4 ? 96 + bits : bits };
+}
+
+function inCidr(bytes: Uint8Array, cidr: Cidr): boolean {
+  let bits = cidr.prefixBits;
+  for (let index = 0; index < 16 && bits > 0; index++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((bytes[index]! & mask) !== (cidr.bytes[index]! & mask)) return false;
+  }
+  return true;
+}
+
+/**
+ * True when `entry` is a valid allow-list entry: an IP address, a CIDR range
+ * (`10.20.0.0/16`, `fd00::/8`), a hostname (`erp.internal`) or a wildcard name
+ * (`*.corp.example`, which matches subdomains, not the apex).
+ */
+export function isValidAllowedHost(entry: string): boolean {
+  if (entry.includes('/') || isIP(entry) !== 0) return parseCidr(entry) !== null;
+  return /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(entry);
+}
+
+/**
+ * The SSRF guard with an allow-list of internal endpoints the host trusts (an ERP on
+ * the company network): names and wildcard names may resolve anywhere, addresses in
+ * the listed ranges may be reached; everything else follows the private-network rules.
+ */
+export function createAddressGuard(allowedHosts: readonly string[]): AddressGuard {
+  if (allowedHosts.length === 0) return privateNetworkGuard;
+  const ranges: Cidr[] = [];
+  const names = new Set<string>();
+  const suffixes: string[] = [];
+  for (const entry of allowedHosts) {
+    if (entry.includes('/') || isIP(entry) !== 0) {
+      const cidr = parseCidr(entry);
+      if (cidr === null) throw new TypeError(`Invalid allow-list entry ${JSON.stringify(entry)}`);
+      ranges.push(cidr);
+    } else if (entry.startsWith('*.')) {
+      suffixes.push(entry.slice(1).toLowerCase());
+    } else {
+      names.add(entry.toLowerCase().replace(/\.$/, ''));
+    }
+  }
+  const nameAllowed = (hostname: string): boolean => {
+    const name = hostname.toLowerCase().replace(/\.$/, '');
+    return names.has(name) || suffixes.some((suffix) => name.endsWith(suffix));
+  };
+  return Object.freeze({
+    allows(address: string, hostname?: string): boolean {
+      if (hostname !== undefined && nameAllowed(hostname)) return true;
+      if (!isForbiddenAddress(address)) return true;
+      const bytes = addressBytes(address);
+      return bytes !== null && ranges.some((range) => inCidr(bytes, range));
+    },
+    allowsHostname: (hostname: string) => nameAllowed(hostname) || !isLocalHostname(hostname),
+  });
+}
 
 /** The IP literal inside a URL hostname (`[::1]` → `::1`), or `null` for a name. */
 export function ipLiteralOf(hostname: string): string | null {

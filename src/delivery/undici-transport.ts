@@ -44,7 +44,7 @@ function guardedLookup(guard: AddressGuard, lookup: typeof dnsLookup) {
       // Refuse the name outright if any of its addresses is internal: picking the
       // public one would let a rebinding name choose which one we connect to.
       for (const entry of addresses) {
-        if (!guard.allows(entry.address)) return callback(new ForbiddenAddressError(hostname, entry.address) as NodeJS.ErrnoException, '');
+        if (!guard.allows(entry.address, hostname)) return callback(new ForbiddenAddressError(hostname, entry.address) as NodeJS.ErrnoException, '');
       }
       if (options.all) return callback(null, addresses);
       const first = addresses[0];

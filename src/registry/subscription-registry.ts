@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
-import { checkUrlHost, privateNetworkGuard } from '../delivery/ssrf-guard.js';
+import { checkUrlHost, type AddressGuard } from '../delivery/ssrf-guard.js';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { EventCatalog } from '../events/catalog.js';
 import { createId } from '../ids.js';
@@ -25,6 +25,7 @@ import type {
 } from '../storage/storage-adapter.js';
 import { storedRetryPolicySchema, throwValidation } from '../webhooks-options.js';
 import { eventTypeFilterKind, matchesEventType } from './event-type-filter.js';
+import type { SecretCodec } from './secret-codec.js';
 
 /** A subscription as the API shows it: everything but its secrets. Times are epoch ms. */
 export interface Subscription {
@@ -104,6 +105,12 @@ export interface SubscriptionRegistry {
   rotateSecret(id: string, options?: RotateSecretOptions): Promise<SubscriptionWithSecret>;
   /** The secrets — asked for explicitly; no other call returns them. */
   getSecrets(id: string): Promise<SubscriptionSecrets>;
+  /**
+   * Re-encrypts every stored secret with the current `security.secretsKey` (after adding
+   * a new key first in the list, or after switching encryption on). Returns how many
+   * subscriptions were rewritten.
+   */
+  resealSecrets(): Promise<{ resealed: number }>;
 }
 
 // Headers the library sets itself, or that would break the request if overridden.
@@ -179,7 +186,10 @@ export interface SubscriptionRegistryDeps {
   storage: StorageAdapter;
   catalog: EventCatalog;
   clock: Clock;
-  security: { allowPrivateNetworks: boolean; requireHttps: boolean };
+  security: { requireHttps: boolean };
+  /** The SSRF guard for registration; `null` when private networks are allowed. */
+  guard: AddressGuard | null;
+  codec: SecretCodec;
   /** Called after a change that may make deliveries due (enable). */
   onChange: () => void;
 }
@@ -206,7 +216,7 @@ function requireId(id: unknown): string {
 
 /** Creates the registry over a storage adapter. */
 export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): SubscriptionRegistry {
-  const { storage, catalog, clock, security } = deps;
+  const { storage, catalog, clock, security, guard, codec } = deps;
 
   function checkUrl(url: string): string {
     let parsed: URL;
@@ -236,7 +246,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     if (parsed.hash !== '') {
       throw new ValidationError('SUBSCRIPTION_URL_INVALID', 'Expected `url` without a #fragment', { field: 'url' });
     }
-    const refused = checkUrlHost(parsed, security.allowPrivateNetworks ? null : privateNetworkGuard);
+    const refused = checkUrlHost(parsed, guard);
     if (refused !== null) {
       throw new ValidationError(
         'SUBSCRIPTION_URL_FORBIDDEN',
@@ -301,11 +311,12 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
       const eventTypes = checkFilters(fields.eventTypes);
       const secret = checkSecret(fields.secret);
       const now = clock.now();
+      const id = createId('sub', now);
       const record: SubscriptionRecord = {
-        id: createId('sub', now),
+        id,
         url,
         eventTypes,
-        secrets: [{ value: secret, createdAt: now, expiresAt: null }],
+        secrets: [{ value: codec.seal(secret, id), createdAt: now, expiresAt: null }],
         headers: fields.headers ?? {},
         description: fields.description ?? null,
         metadata: fields.metadata ?? {},
@@ -384,7 +395,10 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
         ...old,
         expiresAt: old.expiresAt === null ? overlapEnds : Math.min(old.expiresAt, overlapEnds),
       }));
-      const secrets: SecretRecord[] = [{ value: secret, createdAt: now, expiresAt: null }, ...previous.filter((old) => old.expiresAt > now)];
+      const secrets: SecretRecord[] = [
+        { value: codec.seal(secret, id), createdAt: now, expiresAt: null },
+        ...previous.filter((old) => old.expiresAt > now),
+      ];
       const updated = await storage.updateSubscription(id, { secrets }, now);
       if (updated === null) notFound(id);
       return { ...toSubscription(updated), secret };
@@ -394,7 +408,26 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
       const record = await requireRecord(requireId(id));
       const [newest, ...previous] = activeSecrets(record, clock.now());
       if (!newest) throw new ConfigError('SECRET_INVALID', `Subscription ${id} has no active secret`);
-      return { secret: newest.value, previous: previous.map((old) => ({ secret: old.value, expiresAt: old.expiresAt })) };
+      return {
+        secret: codec.open(newest.value, record.id),
+        previous: previous.map((old) => ({ secret: codec.open(old.value, record.id), expiresAt: old.expiresAt })),
+      };
+    },
+
+    async resealSecrets() {
+      let resealed = 0;
+      let cursor: string | undefined;
+      do {
+        const page = await storage.listSubscriptions({ limit: 500, ...(cursor === undefined ? {} : { cursor }) });
+        for (const record of page.items) {
+          if (!record.secrets.some((secret) => codec.needsReseal(secret.value))) continue;
+          const secrets = record.secrets.map((secret) => ({ ...secret, value: codec.seal(codec.open(secret.value, record.id), record.id) }));
+          await storage.updateSubscription(record.id, { secrets }, clock.now());
+          resealed += 1;
+        }
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor !== undefined);
+      return { resealed };
     },
   };
 }

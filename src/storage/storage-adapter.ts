@@ -118,7 +118,9 @@ export type AttemptErrorClass =
   | 'dns'
   | 'tls'
   | 'ssrf'
-  | 'network';
+  | 'network'
+  /** The attempt could not be made: the subscription's secret does not open with the configured keys. */
+  | 'config';
 
 export type AttemptOutcome = 'delivered' | 'retry' | 'dead' | 'disable';
 
