@@ -27,7 +27,9 @@ let lastRandom: Uint8Array = new Uint8Array(10);
  * A new id `prefix_<26 chars>`. Ids made within the same millisecond stay ordered
  * (the random part is incremented), as the ULID spec's monotonic mode does.
  */
-export function createId(prefix: string, nowMs: number = Date.now()): string {
+export function createId(prefix: string, timeMs: number = Date.now()): string {
+  // A host clock may be fractional (performance.now()-based); the id's time is whole ms.
+  let nowMs = Math.floor(timeMs);
   let random: Uint8Array;
   if (nowMs <= lastTime) {
     random = lastRandom;

@@ -249,9 +249,11 @@ export function normalizeStoredRetryPolicy(policy: StoredRetryPolicy): RetryPoli
 export function describeIssues(error: z.ZodError, input: unknown, prefix = ''): { message: string; field: string } {
   const issue = error.issues[0];
   if (!issue) return { message: 'invalid input', field: prefix };
-  const field = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  // zod reports an unknown key against the object holding it: name the key itself.
+  const path = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...issue.path, issue.keys[0]] : issue.path;
+  const field = [prefix, ...path.map(String)].filter(Boolean).join('.');
   let received: unknown = input;
-  for (const key of issue.path) {
+  for (const key of path) {
     received = received !== null && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
   }
   const unknownKeys = issue.code === 'unrecognized_keys' ? ` (unknown ${issue.keys.map((key) => `\`${key}\``).join(', ')})` : '';

@@ -101,6 +101,8 @@ function isForbiddenV6(groups: number[]): boolean {
   if (firstFiveZero && g5 === 0) return g6 === 0 && g7 <= 1 ? true : isForbiddenV4(embeddedV4);
   // ::ffff:a.b.c.d IPv4-mapped
   if (firstFiveZero && g5 === 0xffff) return isForbiddenV4(embeddedV4);
+  // ::ffff:0:a.b.c.d IPv4-translated (RFC 2765)
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0xffff && g5 === 0) return isForbiddenV4(embeddedV4);
   // 64:ff9b::/96 NAT64 (and 64:ff9b:1::/48 local-use NAT64)
   if (g0 === 0x64 && g1 === 0xff9b) return g2 === 1 ? true : isForbiddenV4(embeddedV4);
   // 2002::/16 6to4: the IPv4 address sits in groups 1–2

@@ -161,7 +161,8 @@ const metadataSchema = z.record(z.string(), z.unknown()).superRefine((metadata, 
 
 const fieldsSchema = z.strictObject({
   url: z.string().min(1).max(2048),
-  eventTypes: z.array(z.string().max(255)).min(1).max(100),
+  // Emptiness is checked with the filters, so that it gets the filter code.
+  eventTypes: z.array(z.string().max(255)).max(100),
   secret: z.string().optional(),
   headers: headersSchema.optional(),
   description: z.string().max(1000).nullable().optional(),
@@ -258,6 +259,11 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
   }
 
   function checkFilters(filters: string[]): string[] {
+    if (filters.length === 0) {
+      throw new ValidationError('SUBSCRIPTION_FILTER_INVALID', 'Expected `eventTypes` to name at least one event type, prefix.* or *, got none', {
+        field: 'eventTypes',
+      });
+    }
     const unique = [...new Set(filters)];
     for (const filter of unique) {
       const kind = eventTypeFilterKind(filter);

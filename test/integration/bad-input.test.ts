@@ -1,0 +1,648 @@
+/**
+ * Every public call of a webhooks instance, fed bad input: each case names the error
+ * class, `code` and `field` it must fail with, and the storage must be exactly as it
+ * was before the call (subscriptions, their secrets, the delivery log and the backlog).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  ValidationError,
+  createMemoryStorage,
+  createWebhooks,
+  isWebhookError,
+  type BookkeeperEvents,
+  type StorageAdapter,
+  type Webhooks,
+  type WebhooksOptions,
+} from '../../src/index.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+const payment = () => ({
+  paymentId: 'pay_1',
+  customerId: 'cus_1',
+  amount: { amount: 12_30, currency: 'EUR' },
+  method: 'card' as const,
+  occurredAt: '2026-11-26T12:00:00.000Z',
+});
+
+const SHORT_SECRET = 'whsec_' + Buffer.alloc(16, 7).toString('base64');
+const UNKNOWN_SUBSCRIPTION = 'sub_01KBZZZZZZZZZZZZZZZZZZZZZZ';
+const UNKNOWN_DELIVERY = 'dlv_01KBZZZZZZZZZZZZZZZZZZZZZZ';
+
+type InstanceName = 'guarded' | 'open' | 'https';
+
+const instanceOptions: Record<InstanceName, WebhooksOptions<BookkeeperEvents>> = {
+  // The defaults: the SSRF guard on.
+  guarded: {},
+  open: { security: { allowPrivateNetworks: true } },
+  https: { security: { requireHttps: true } },
+};
+
+interface Instance {
+  webhooks: Webhooks;
+  storage: StorageAdapter;
+  subscriptionId: string;
+  deliveryId: string;
+  /** A genuine cursor of the subscription list, which the delivery log must refuse. */
+  subscriptionCursor: string;
+}
+
+interface Case {
+  name: string;
+  /** Which instance the call is made on; default `guarded`. */
+  on?: InstanceName;
+  call: (instance: Instance) => unknown;
+  errorClass: typeof ValidationError | typeof ConfigError;
+  code: string;
+  field: string | undefined;
+  /** `throws` for synchronous calls (publishSync, createWebhooks); default `rejects`. */
+  fails?: 'throws' | 'rejects';
+}
+
+const clock = new FakeClock(Date.UTC(2026, 10, 26, 12, 0, 0));
+const instances = {} as Record<InstanceName, Instance>;
+
+beforeEach(async () => {
+  for (const name of Object.keys(instanceOptions) as InstanceName[]) {
+    const storage = createMemoryStorage();
+    const webhooks = createWebhooks({ ...instanceOptions[name], storage, clock });
+    const subscription = await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['payment.*'] });
+    await webhooks.subscriptions.create({ url: 'https://ledger.example.com/hooks', eventTypes: ['refund.*'] });
+    await webhooks.publish('payment.succeeded', payment());
+    const [delivery] = (await webhooks.deliveries.list()).items;
+    const { nextCursor } = await webhooks.subscriptions.list({ limit: 1 });
+    instances[name] = {
+      webhooks,
+      storage,
+      subscriptionId: subscription.id,
+      deliveryId: delivery!.id,
+      subscriptionCursor: nextCursor!,
+    };
+  }
+});
+
+afterEach(async () => {
+  for (const instance of Object.values(instances)) await instance.webhooks.close();
+});
+
+/** Everything a failed call must leave as it was. */
+async function stateOf({ webhooks, subscriptionId }: Instance) {
+  return {
+    subscriptions: await webhooks.subscriptions.list(),
+    secrets: await webhooks.subscriptions.getSecrets(subscriptionId),
+    deliveries: await webhooks.deliveries.list(),
+    backlog: (await webhooks.metrics()).backlog,
+  };
+}
+
+const publishCases: Case[] = [
+  {
+    name: 'publish with a type outside the catalog',
+    call: ({ webhooks }) => webhooks.publish('invoice.paid' as never, {} as never),
+    errorClass: ValidationError,
+    code: 'EVENT_TYPE_UNKNOWN',
+    field: 'type',
+  },
+  {
+    name: 'publish with a typo in the type',
+    call: ({ webhooks }) => webhooks.publish('payment.succeded' as never, payment() as never),
+    errorClass: ValidationError,
+    code: 'EVENT_TYPE_UNKNOWN',
+    field: 'type',
+  },
+  {
+    name: 'publish with a wildcard as the type',
+    call: ({ webhooks }) => webhooks.publish('payment.*' as never, payment() as never),
+    errorClass: ValidationError,
+    code: 'EVENT_TYPE_UNKNOWN',
+    field: 'type',
+  },
+  {
+    name: 'publish with a non-string type',
+    call: ({ webhooks }) => webhooks.publish(42 as never, payment() as never),
+    errorClass: ValidationError,
+    code: 'EVENT_TYPE_UNKNOWN',
+    field: 'type',
+  },
+  {
+    name: 'publish with data missing a required id',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', { ...payment(), paymentId: undefined } as never),
+    errorClass: ValidationError,
+    code: 'EVENT_DATA_INVALID',
+    field: 'data.paymentId',
+  },
+  {
+    name: 'publish with a float amount',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', { ...payment(), amount: { amount: 12.3, currency: 'EUR' } }),
+    errorClass: ValidationError,
+    code: 'EVENT_DATA_INVALID',
+    field: 'data.amount.amount',
+  },
+  {
+    name: 'publish with a lowercase currency',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', { ...payment(), amount: { amount: 1230, currency: 'eur' } }),
+    errorClass: ValidationError,
+    code: 'EVENT_DATA_INVALID',
+    field: 'data.amount.currency',
+  },
+  {
+    name: 'publish with an unknown key in the data',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', { ...payment(), amountEuros: 12.3 } as never),
+    errorClass: ValidationError,
+    code: 'EVENT_DATA_INVALID',
+    field: 'data.amountEuros',
+  },
+  {
+    name: 'publish with no data',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', undefined as never),
+    errorClass: ValidationError,
+    code: 'EVENT_DATA_INVALID',
+    field: 'data',
+  },
+  {
+    name: 'publish with an unknown option',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', payment(), { priority: 'high' } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'options.priority',
+  },
+  {
+    name: 'publish with an empty idempotency key',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', payment(), { idempotencyKey: '' }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'options.idempotencyKey',
+  },
+  {
+    name: 'publish with a payload above maxPayloadBytes',
+    call: ({ webhooks }) =>
+      webhooks.publish('payment.succeeded', {
+        ...payment(),
+        // 600 × 500 characters: about 300 KB against the 256 KiB default.
+        metadata: Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`k${i}`, 'x'.repeat(500)])),
+      }),
+    errorClass: ValidationError,
+    code: 'PAYLOAD_TOO_LARGE',
+    field: 'data',
+  },
+  {
+    name: 'publish with a host transaction on the memory storage',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', payment(), { tx: {} }),
+    errorClass: ConfigError,
+    code: 'TX_UNSUPPORTED',
+    field: 'tx',
+  },
+  {
+    name: 'publishSync on the memory storage',
+    call: ({ webhooks }) => webhooks.publishSync('payment.succeeded', payment()),
+    errorClass: ConfigError,
+    code: 'TX_UNSUPPORTED',
+    field: undefined,
+    fails: 'throws',
+  },
+];
+
+const create = (input: Record<string, unknown>) => (instance: Instance) =>
+  instance.webhooks.subscriptions.create({ url: 'https://crm.example.com/hooks', eventTypes: ['payment.succeeded'], ...input } as never);
+
+const urlCases: Case[] = [
+  ['not a URL', 'not a url', 'SUBSCRIPTION_URL_INVALID'],
+  ['a relative URL', '/hooks', 'SUBSCRIPTION_URL_INVALID'],
+  ['an ftp: URL', 'ftp://example.com/hooks', 'SUBSCRIPTION_URL_INVALID'],
+  ['a javascript: URL', 'javascript:alert(1)', 'SUBSCRIPTION_URL_INVALID'],
+  ['a file: URL', 'file:///etc/passwd', 'SUBSCRIPTION_URL_INVALID'],
+  ['credentials in the URL', 'https://user:secret@example.com/hooks', 'SUBSCRIPTION_URL_INVALID'],
+  ['a user name alone in the URL', 'https://user@example.com/hooks', 'SUBSCRIPTION_URL_INVALID'],
+  ['a #fragment', 'https://example.com/hooks#section', 'SUBSCRIPTION_URL_INVALID'],
+  ['the IPv4 loopback address', 'http://127.0.0.1/', 'SUBSCRIPTION_URL_FORBIDDEN'],
+  ['the IPv6 loopback address', 'http://[::1]/', 'SUBSCRIPTION_URL_FORBIDDEN'],
+  ['the cloud metadata address', 'http://169.254.169.254/', 'SUBSCRIPTION_URL_FORBIDDEN'],
+  ['loopback as a decimal number', 'http://2130706433/', 'SUBSCRIPTION_URL_FORBIDDEN'],
+  ['localhost', 'http://localhost/', 'SUBSCRIPTION_URL_FORBIDDEN'],
+  ['a private address over https', 'https://10.0.0.5:8443/hooks', 'SUBSCRIPTION_URL_FORBIDDEN'],
+  ['IPv4-mapped loopback', 'http://[::ffff:127.0.0.1]/', 'SUBSCRIPTION_URL_FORBIDDEN'],
+].map(([what, url, code]) => ({
+  name: `subscriptions.create with ${what} (${url})`,
+  call: create({ url }),
+  errorClass: ValidationError,
+  code: code!,
+  field: 'url',
+}));
+
+const createCases: Case[] = [
+  ...urlCases,
+  {
+    name: 'subscriptions.create with credentials in the URL, even with private networks allowed',
+    on: 'open',
+    call: create({ url: 'http://user:pw@127.0.0.1/hooks' }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_URL_INVALID',
+    field: 'url',
+  },
+  {
+    name: 'subscriptions.create with an ftp: URL, even with private networks allowed',
+    on: 'open',
+    call: create({ url: 'ftp://127.0.0.1/' }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_URL_INVALID',
+    field: 'url',
+  },
+  {
+    name: 'subscriptions.create with an http: URL while security.requireHttps is on',
+    on: 'https',
+    call: create({ url: 'http://erp.example.com/hooks' }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_URL_INVALID',
+    field: 'url',
+  },
+  {
+    name: 'subscriptions.create without a url',
+    call: (instance) => instance.webhooks.subscriptions.create({ eventTypes: ['payment.succeeded'] } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'url',
+  },
+  {
+    name: 'subscriptions.create with empty eventTypes',
+    call: create({ eventTypes: [] }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_FILTER_INVALID',
+    field: 'eventTypes',
+  },
+  {
+    name: 'subscriptions.create with a glued wildcard filter (payment*)',
+    call: create({ eventTypes: ['payment*'] }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_FILTER_INVALID',
+    field: 'eventTypes',
+  },
+  {
+    name: 'subscriptions.create with an empty filter',
+    call: create({ eventTypes: [''] }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_FILTER_INVALID',
+    field: 'eventTypes',
+  },
+  {
+    name: 'subscriptions.create with one malformed filter among good ones',
+    call: create({ eventTypes: ['payment.succeeded', 'a..b'] }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_FILTER_INVALID',
+    field: 'eventTypes',
+  },
+  {
+    name: 'subscriptions.create with a typo in a filter (payment.succeded)',
+    call: create({ eventTypes: ['payment.succeded'] }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_FILTER_UNMATCHED',
+    field: 'eventTypes',
+  },
+  {
+    name: 'subscriptions.create with a prefix no catalog type has (invoice.*)',
+    call: create({ eventTypes: ['invoice.*'] }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_FILTER_UNMATCHED',
+    field: 'eventTypes',
+  },
+  ...[
+    ['the reserved webhook-id header', { 'webhook-id': 'msg_1' }, 'headers.webhook-id'],
+    ['the reserved webhook-signature header in capitals', { 'Webhook-Signature': 'v1,x' }, 'headers.Webhook-Signature'],
+    ['a Content-Type header', { 'Content-Type': 'text/plain' }, 'headers.Content-Type'],
+    ['a host header', { host: 'internal.example' }, 'headers.host'],
+    ['a header value with CR/LF', { 'x-note': 'a\r\nx-injected: 1' }, 'headers.x-note'],
+    ['a header value with a bare LF', { 'x-note': 'a\nb' }, 'headers.x-note'],
+    ['a header name with a space', { 'x note': 'a' }, 'headers.x note'],
+  ].map(([what, headers, field]) => ({
+    name: `subscriptions.create with ${what as string}`,
+    call: create({ headers }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: field as string,
+  })),
+  {
+    name: 'subscriptions.create with a secret that is not base64',
+    call: create({ secret: 'not-a-secret!' }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.create with a secret of fewer than 24 bytes',
+    call: create({ secret: SHORT_SECRET }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.create with a non-string secret',
+    call: create({ secret: 42 }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.create with an unknown key',
+    call: create({ colour: 'red' }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'colour',
+  },
+  {
+    name: 'subscriptions.create with a bad retry policy',
+    call: create({ retry: { maxAttempts: 0, initialDelayMs: 100 } }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'retry.maxAttempts',
+  },
+];
+
+type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets';
+const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets'];
+
+function callSubscription(method: SubscriptionMethod, id: unknown) {
+  return ({ webhooks }: Instance) => {
+    const registry = webhooks.subscriptions as unknown as Record<SubscriptionMethod, (id: unknown, arg?: unknown) => unknown>;
+    return method === 'update' ? registry.update(id, { description: 'changed' }) : registry[method](id);
+  };
+}
+
+const subscriptionCases: Case[] = [
+  ...subscriptionMethods.map((method) => ({
+    name: `subscriptions.${method} on an unknown id`,
+    call: callSubscription(method, UNKNOWN_SUBSCRIPTION),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_NOT_FOUND',
+    field: 'id',
+  })),
+  ...subscriptionMethods.flatMap((method) =>
+    [42, null, ''].map((id) => ({
+      name: `subscriptions.${method} with ${JSON.stringify(id)} as the id`,
+      call: callSubscription(method, id),
+      errorClass: ValidationError,
+      code: 'INPUT_INVALID',
+      field: 'id',
+    })),
+  ),
+  {
+    name: 'subscriptions.get with a non-string id',
+    call: ({ webhooks }) => webhooks.subscriptions.get(42 as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'id',
+  },
+  {
+    name: 'subscriptions.update with a forbidden URL',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { url: 'http://127.0.0.1/' }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_URL_FORBIDDEN',
+    field: 'url',
+  },
+  {
+    name: 'subscriptions.update with a filter that matches nothing, after a valid description',
+    call: ({ webhooks, subscriptionId }) =>
+      webhooks.subscriptions.update(subscriptionId, { description: 'changed', eventTypes: ['invoice.*'] }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_FILTER_UNMATCHED',
+    field: 'eventTypes',
+  },
+  {
+    name: 'subscriptions.update trying to set the secret',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { secret: SHORT_SECRET } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.update with a reserved header',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: { 'content-length': '1' } }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'headers.content-length',
+  },
+  {
+    name: 'subscriptions.rotateSecret with a bad new secret',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.rotateSecret(subscriptionId, { secret: SHORT_SECRET }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.rotateSecret with a negative overlap',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.rotateSecret(subscriptionId, { overlapMs: -1 }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'overlapMs',
+  },
+  {
+    name: 'subscriptions.disable with an empty reason',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.disable(subscriptionId, { reason: '' }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'reason',
+  },
+  {
+    name: 'subscriptions.list with limit 0',
+    call: ({ webhooks }) => webhooks.subscriptions.list({ limit: 0 }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'limit',
+  },
+  {
+    name: 'subscriptions.list with a garbage cursor',
+    call: ({ webhooks }) => webhooks.subscriptions.list({ cursor: 'garbage' }),
+    errorClass: ValidationError,
+    code: 'CURSOR_INVALID',
+    field: 'cursor',
+  },
+];
+
+const deliveryCases: Case[] = [
+  ...[
+    ['limit 0', { limit: 0 }, 'limit'],
+    ['limit 1001', { limit: 1001 }, 'limit'],
+    ['a fractional limit', { limit: 1.5 }, 'limit'],
+    ['an unknown status', { status: 'failed' }, 'status'],
+    ['an unknown key', { subscription: 'sub_1' }, 'subscription'],
+    ['a negative since', { since: -1 }, 'since'],
+  ].map(([what, query, field]) => ({
+    name: `deliveries.list with ${what as string}`,
+    call: ({ webhooks }: Instance) => webhooks.deliveries.list(query as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: field as string,
+  })),
+  ...['garbage', 'zz-top_', 'Zm9v', 'not a cursor!'].map((cursor) => ({
+    name: `deliveries.list with the garbage cursor ${JSON.stringify(cursor)}`,
+    call: ({ webhooks }: Instance) => webhooks.deliveries.list({ cursor }),
+    errorClass: ValidationError,
+    code: 'CURSOR_INVALID',
+    field: 'cursor',
+  })),
+  {
+    name: 'deliveries.list with a cursor of the subscription list',
+    call: ({ webhooks, subscriptionCursor }) => webhooks.deliveries.list({ cursor: subscriptionCursor }),
+    errorClass: ValidationError,
+    code: 'CURSOR_INVALID',
+    field: 'cursor',
+  },
+  {
+    name: 'deliveries.get with a non-string id',
+    call: ({ webhooks }) => webhooks.deliveries.get(42 as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'id',
+  },
+  {
+    name: 'deliveries.attempts on an unknown id',
+    call: ({ webhooks }) => webhooks.deliveries.attempts(UNKNOWN_DELIVERY),
+    errorClass: ValidationError,
+    code: 'DELIVERY_NOT_FOUND',
+    field: 'deliveryId',
+  },
+  {
+    name: 'deliveries.attempts with a non-string id',
+    call: ({ webhooks }) => webhooks.deliveries.attempts(42 as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'deliveryId',
+  },
+  {
+    name: 'deliveries.redeliver on an unknown id',
+    call: ({ webhooks }) => webhooks.deliveries.redeliver(UNKNOWN_DELIVERY),
+    errorClass: ValidationError,
+    code: 'DELIVERY_NOT_FOUND',
+    field: 'id',
+  },
+  {
+    name: 'deliveries.redeliver with a non-string id',
+    call: ({ webhooks }) => webhooks.deliveries.redeliver(null as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'id',
+  },
+  {
+    name: 'deliveries.replay for an unknown subscription',
+    call: ({ webhooks }) => webhooks.deliveries.replay({ subscriptionId: UNKNOWN_SUBSCRIPTION, since: 0 }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_NOT_FOUND',
+    field: 'subscriptionId',
+  },
+  ...[
+    ['a word as since', 'yesterday'],
+    ['a negative since', -1],
+    ['an invalid Date as since', new Date('not a date')],
+    ['an ISO string as since', '2026-11-26T00:00:00Z'],
+    ['a missing since', undefined],
+  ].map(([what, since]) => ({
+    name: `deliveries.replay with ${what as string}`,
+    call: ({ webhooks, subscriptionId }: Instance) => webhooks.deliveries.replay({ subscriptionId, since } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'since',
+  })),
+  {
+    name: 'deliveries.replay with an unknown key',
+    call: ({ webhooks, subscriptionId }) => webhooks.deliveries.replay({ subscriptionId, since: 0, force: true } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'force',
+  },
+];
+
+const lifecycleCases: Case[] = [
+  {
+    name: 'drain with a negative timeout',
+    call: ({ webhooks }) => webhooks.drain({ timeoutMs: -1 }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'timeoutMs',
+  },
+  {
+    name: 'drain with an unknown option',
+    call: ({ webhooks }) => webhooks.drain({ timeout: 10 } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'timeout',
+  },
+  {
+    name: 'createWebhooks over the same storage with an unknown key',
+    call: ({ storage }) => createWebhooks({ storage, concurency: 10 } as never),
+    errorClass: ConfigError,
+    code: 'CONFIG_INVALID',
+    field: 'concurency',
+    fails: 'throws',
+  },
+  {
+    name: 'createWebhooks over the same storage with leaseMs not above http.timeoutMs',
+    call: ({ storage }) => createWebhooks({ storage, leaseMs: 20_000, http: { timeoutMs: 20_000 } }),
+    errorClass: ConfigError,
+    code: 'CONFIG_LEASE_TOO_SHORT',
+    field: 'leaseMs',
+    fails: 'throws',
+  },
+  {
+    name: 'createWebhooks over the same storage with concurrency 0',
+    call: ({ storage }) => createWebhooks({ storage, concurrency: 0 }),
+    errorClass: ConfigError,
+    code: 'CONFIG_INVALID',
+    field: 'concurrency',
+    fails: 'throws',
+  },
+];
+
+/** Runs the call, telling a synchronous throw from a rejection. */
+async function failureOf(run: () => unknown): Promise<{ how: 'throws' | 'rejects'; error: unknown }> {
+  let result: unknown;
+  try {
+    result = run();
+  } catch (error) {
+    return { how: 'throws', error };
+  }
+  expect(result, 'the call should fail, but returned a non-promise').toBeInstanceOf(Promise);
+  try {
+    await result;
+  } catch (error) {
+    return { how: 'rejects', error };
+  }
+  return expect.fail('expected the call to fail, it succeeded');
+}
+
+describe.each([
+  ['publish', publishCases],
+  ['subscriptions.create', createCases],
+  ['subscriptions', subscriptionCases],
+  ['deliveries', deliveryCases],
+  ['lifecycle and factory', lifecycleCases],
+] as const)('bad input to %s', (_group, cases) => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s fails with its code and leaves storage unchanged', async (_name, c) => {
+    const instance = instances[c.on ?? 'guarded'];
+    const before = await stateOf(instance);
+
+    const { how, error } = await failureOf(() => c.call(instance));
+
+    expect(how).toBe(c.fails ?? 'rejects');
+    expect(error).toBeInstanceOf(c.errorClass);
+    expect(isWebhookError(error)).toBe(true);
+    expect({ code: (error as ConfigError).code, field: (error as ConfigError).field }).toEqual({ code: c.code, field: c.field });
+    expect(await stateOf(instance)).toEqual(before);
+  });
+});
+
+describe('the private-network guard in bad-input terms', () => {
+  it.each(['http://127.0.0.1/', 'http://[::1]/', 'http://169.254.169.254/', 'http://2130706433/', 'http://localhost/'])(
+    'lets %s through once allowPrivateNetworks is on',
+    async (url) => {
+      const subscription = await instances.open.webhooks.subscriptions.create({ url, eventTypes: ['payment.succeeded'] });
+      expect(subscription.url).toBe(new URL(url).href);
+    },
+  );
+});
+
+describe('the seeded state the table compares against', () => {
+  it('has subscriptions, a pending delivery and a non-empty backlog, so an unwanted write would show', async () => {
+    const state = await stateOf(instances.guarded);
+    expect(state.subscriptions.items).toHaveLength(2);
+    expect(state.deliveries.items).toHaveLength(1);
+    expect(state.backlog.pending).toBe(1);
+  });
+});

@@ -1,0 +1,204 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError } from '../../src/errors.js';
+import { bookkeeperEvents, defineEvents, type EventDataOf, type EventInputOf } from '../../src/index.js';
+
+function configErrorOf(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  return expect.fail('expected a ConfigError, nothing was thrown');
+}
+
+describe('defineEvents', () => {
+  it('keeps the types in definition order and answers has()', () => {
+    const catalog = defineEvents({
+      'invoice.paid': z.object({ invoiceId: z.string() }),
+      'invoice.voided': z.object({ invoiceId: z.string() }),
+    });
+    expect(catalog.types).toEqual(['invoice.paid', 'invoice.voided']);
+    expect(catalog.has('invoice.paid')).toBe(true);
+    expect(catalog.has('invoice.*')).toBe(false);
+    expect(catalog.has('invoice')).toBe(false);
+    expect(catalog.has('toString')).toBe(false);
+  });
+
+  it('is frozen, so a catalog cannot grow after subscriptions were checked against it', () => {
+    const catalog = defineEvents({ 'invoice.paid': z.object({}) });
+    expect(Object.isFrozen(catalog)).toBe(true);
+    expect(Object.isFrozen(catalog.types)).toBe(true);
+    expect(Object.isFrozen(catalog.schemas)).toBe(true);
+  });
+
+  it.each([
+    ['an uppercase letter', 'Payment.succeeded'],
+    ['a wildcard', 'payment.*'],
+    ['a glued wildcard', 'payment*'],
+    ['"*"', '*'],
+    ['an empty segment', 'payment..succeeded'],
+    ['a space', 'payment succeeded'],
+    ['an empty name', ''],
+    ['a trailing dot', 'payment.'],
+  ])('refuses a type name with %s (%j), naming it as the field', (_name, type) => {
+    const error = configErrorOf(() => defineEvents({ 'payment.ok': z.object({}), [type]: z.object({}) }));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe(type);
+  });
+
+  it.each([
+    ['a plain object', {}],
+    ['a string', 'z.object()'],
+    ['null', null],
+    ['a number', 1],
+    ['a function', () => true],
+  ])('refuses %s in place of a zod schema', (_name, value) => {
+    const error = configErrorOf(() => defineEvents({ 'payment.ok': value as never }));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe('payment.ok');
+  });
+
+  it('refuses an empty catalog', () => {
+    expect(configErrorOf(() => defineEvents({})).code).toBe('CONFIG_INVALID');
+  });
+
+  it.each([
+    ['null', null],
+    ['an array', []],
+    ['a string', 'payment.succeeded'],
+  ])('refuses %s in place of an object of schemas', (_name, value) => {
+    expect(configErrorOf(() => defineEvents(value as never)).code).toBe('CONFIG_INVALID');
+  });
+});
+
+const occurredAt = '2026-01-15T10:30:00Z';
+const eur = (amount: number) => ({ amount, currency: 'EUR' });
+
+const validData = {
+  'payment.succeeded': { paymentId: 'pay_1', customerId: 'cus_1', amount: eur(1230), method: 'card', occurredAt },
+  'payment.failed': { paymentId: 'pay_1', customerId: 'cus_1', amount: eur(1230), failureCode: 'card_declined', occurredAt },
+  'refund.initiated': { refundId: 'ref_1', paymentId: 'pay_1', amount: eur(500), reason: 'requested_by_customer', occurredAt },
+  'refund.succeeded': { refundId: 'ref_1', paymentId: 'pay_1', amount: eur(500), occurredAt },
+  'refund.failed': { refundId: 'ref_1', paymentId: 'pay_1', amount: eur(500), failureCode: 'insufficient_funds', occurredAt },
+  'transaction.created': { transactionId: 'txn_1', accountId: 'acc_1', direction: 'credit', amount: eur(99), occurredAt },
+  'balance.depleted': { accountId: 'acc_1', balance: eur(-250), threshold: eur(0), occurredAt },
+} as const;
+
+type KnownType = keyof typeof validData;
+const knownTypes = Object.keys(validData) as KnownType[];
+
+function accepts(type: KnownType, data: unknown): boolean {
+  return bookkeeperEvents.schemas[type].safeParse(data).success;
+}
+
+/** The field holding money in an event that carries a positive amount. */
+const amountTypes = knownTypes.filter((type) => type !== 'balance.depleted');
+
+describe('bookkeeperEvents', () => {
+  it('holds the financial events the product needs', () => {
+    for (const type of knownTypes) expect(bookkeeperEvents.has(type)).toBe(true);
+  });
+
+  it.each(knownTypes)('accepts valid %s data', (type) => {
+    expect(accepts(type, validData[type])).toBe(true);
+  });
+
+  it.each(amountTypes)('refuses a float amount in %s (money is integer minor units)', (type) => {
+    expect(accepts(type, { ...validData[type], amount: eur(12.3) })).toBe(false);
+  });
+
+  it.each(amountTypes)('refuses a zero or negative amount in %s', (type) => {
+    expect(accepts(type, { ...validData[type], amount: eur(0) })).toBe(false);
+    expect(accepts(type, { ...validData[type], amount: eur(-100) })).toBe(false);
+  });
+
+  it.each(amountTypes)('refuses an amount given as a string in %s', (type) => {
+    expect(accepts(type, { ...validData[type], amount: { amount: '1230', currency: 'EUR' } })).toBe(false);
+  });
+
+  it.each(amountTypes)('refuses an amount beyond the safe integers in %s', (type) => {
+    expect(accepts(type, { ...validData[type], amount: eur(2 ** 53) })).toBe(false);
+  });
+
+  it.each([
+    ['lowercase', 'eur'],
+    ['four letters', 'EURO'],
+    ['two letters', 'EU'],
+    ['digits', '978'],
+    ['empty', ''],
+  ])('refuses a %s currency (%j)', (_name, currency) => {
+    for (const type of amountTypes) expect(accepts(type, { ...validData[type], amount: { amount: 100, currency } })).toBe(false);
+  });
+
+  it('refuses unknown keys inside the money object', () => {
+    expect(accepts('payment.succeeded', { ...validData['payment.succeeded'], amount: { amount: 1, currency: 'EUR', cents: true } })).toBe(
+      false,
+    );
+  });
+
+  it.each([
+    ['payment.succeeded', 'paymentId'],
+    ['payment.succeeded', 'customerId'],
+    ['payment.failed', 'paymentId'],
+    ['refund.initiated', 'refundId'],
+    ['refund.succeeded', 'paymentId'],
+    ['refund.failed', 'refundId'],
+    ['transaction.created', 'transactionId'],
+    ['balance.depleted', 'accountId'],
+  ] as const)('refuses %s without %s, or with it empty', (type, key) => {
+    const { [key]: _removed, ...without } = validData[type] as Record<string, unknown>;
+    expect(accepts(type, without)).toBe(false);
+    expect(accepts(type, { ...validData[type], [key]: '' })).toBe(false);
+  });
+
+  it.each(knownTypes)('refuses unknown keys in %s', (type) => {
+    expect(accepts(type, { ...validData[type], amountInEuros: 12.3 })).toBe(false);
+  });
+
+  it.each([
+    ['a date without time', '2026-01-15'],
+    ['a time without offset', '2026-01-15T10:30:00'],
+    ['a space instead of T', '2026-01-15 10:30:00Z'],
+    ['an HTTP date', 'Thu, 15 Jan 2026 10:30:00 GMT'],
+    ['a word', 'yesterday'],
+    ['an impossible month', '2026-13-15T10:30:00Z'],
+    ['epoch milliseconds', 1_768_473_000_000],
+  ])('refuses a timestamp that is not ISO 8601 with an offset: %s', (_name, value) => {
+    for (const type of knownTypes) expect(accepts(type, { ...validData[type], occurredAt: value })).toBe(false);
+  });
+
+  it('accepts ISO 8601 timestamps with Z, fractions and offsets', () => {
+    for (const value of ['2026-01-15T10:30:00Z', '2026-01-15T10:30:00.123Z', '2026-01-15T12:30:00+02:00']) {
+      expect(accepts('payment.succeeded', { ...validData['payment.succeeded'], occurredAt: value })).toBe(true);
+    }
+  });
+
+  it('refuses an unknown payment method or refund reason', () => {
+    expect(accepts('payment.succeeded', { ...validData['payment.succeeded'], method: 'bitcoin' })).toBe(false);
+    expect(accepts('refund.initiated', { ...validData['refund.initiated'], reason: 'because' })).toBe(false);
+  });
+
+  it('refuses balance.depleted when balance and threshold are in different currencies, pointing at the threshold currency', () => {
+    const result = bookkeeperEvents.schemas['balance.depleted'].safeParse({
+      ...validData['balance.depleted'],
+      threshold: { amount: 0, currency: 'USD' },
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((issue) => issue.path)).toContainEqual(['threshold', 'currency']);
+  });
+
+  it('accepts a zero or negative balance in balance.depleted (an overdrawn account)', () => {
+    expect(accepts('balance.depleted', { ...validData['balance.depleted'], balance: eur(0) })).toBe(true);
+    expect(accepts('balance.depleted', { ...validData['balance.depleted'], balance: eur(-1) })).toBe(true);
+  });
+
+  it('types the data of each event from its schema', () => {
+    expectTypeOf<EventDataOf<typeof bookkeeperEvents, 'payment.succeeded'>['amount']>().toEqualTypeOf<{
+      amount: number;
+      currency: string;
+    }>();
+    expectTypeOf<EventInputOf<typeof bookkeeperEvents, 'transaction.created'>['direction']>().toEqualTypeOf<'credit' | 'debit'>();
+  });
+});

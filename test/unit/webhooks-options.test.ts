@@ -1,0 +1,285 @@
+import { describe, expect, it } from 'vitest';
+import { standardWebhooksDelaysMs, type RetryContext } from '../../src/delivery/backoff.js';
+import { ConfigError, WebhookError, isWebhookError } from '../../src/errors.js';
+import { createMemoryStorage, createWebhooks, systemClock } from '../../src/index.js';
+import { resolveWebhooksOptions } from '../../src/webhooks-options.js';
+
+function configErrorOf(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  return expect.fail('expected a ConfigError, nothing was thrown');
+}
+
+describe('resolveWebhooksOptions defaults', () => {
+  const resolved = resolveWebhooksOptions({});
+
+  it('times requests out after 15 s', () => {
+    expect(resolved.http.timeoutMs).toBe(15_000);
+  });
+
+  it('leases a claimed delivery for 60 s', () => {
+    expect(resolved.leaseMs).toBe(60_000);
+  });
+
+  it('keeps 50 posts in flight at most', () => {
+    expect(resolved.concurrency).toBe(50);
+  });
+
+  it('refuses private networks and allows http:', () => {
+    expect(resolved.security).toMatchObject({ allowPrivateNetworks: false, requireHttps: false });
+  });
+
+  it('retries on the Standard Webhooks schedule with 10 % jitter', () => {
+    expect(resolved.retry).toEqual({ kind: 'schedule', delaysMs: [...standardWebhooksDelaysMs], jitter: 0.1 });
+  });
+
+  it('fills the remaining HTTP settings', () => {
+    expect(resolved.http).toEqual({
+      timeoutMs: 15_000,
+      maxResponseBytes: 65_536,
+      maxRetryAfterMs: 3_600_000,
+      userAgent: 'Bookkeeper-Webhooks/1',
+    });
+  });
+
+  it('polls every second and caps payloads at 256 KiB', () => {
+    expect(resolved.pollIntervalMs).toBe(1_000);
+    expect(resolved.maxPayloadBytes).toBe(262_144);
+  });
+
+  it('uses the wall clock and Math.random by default', () => {
+    // zod copies an object default, so compare what the clock does, not its identity.
+    expect(resolved.clock).toEqual(systemClock);
+    const before = Date.now();
+    const now = resolved.clock.now();
+    expect(now).toBeGreaterThanOrEqual(before);
+    expect(now).toBeLessThanOrEqual(Date.now());
+    expect(resolved.random).toBe(Math.random);
+  });
+
+  it('leaves events, storage and transport for the factory to default', () => {
+    expect(resolved.events).toBeUndefined();
+    expect(resolved.storage).toBeUndefined();
+    expect(resolved.transport).toBeUndefined();
+  });
+
+  it('resolves undefined like an empty object', () => {
+    expect(resolveWebhooksOptions(undefined)).toEqual(resolved);
+  });
+});
+
+describe('resolveWebhooksOptions result', () => {
+  it('is frozen, with frozen http and security objects', () => {
+    const resolved = resolveWebhooksOptions({ http: { timeoutMs: 1_000 }, security: { allowPrivateNetworks: true } });
+    expect(Object.isFrozen(resolved)).toBe(true);
+    expect(Object.isFrozen(resolved.http)).toBe(true);
+    expect(Object.isFrozen(resolved.security)).toBe(true);
+    expect(Object.isFrozen(resolved.retry)).toBe(true);
+  });
+
+  it('does not keep a reference to the caller’s objects', () => {
+    const http = { timeoutMs: 2_000 };
+    const resolved = resolveWebhooksOptions({ http });
+    http.timeoutMs = 1;
+    expect(resolved.http.timeoutMs).toBe(2_000);
+  });
+
+  it('keeps the given values over the defaults', () => {
+    const storage = createMemoryStorage();
+    const random = (): number => 0.25;
+    const resolved = resolveWebhooksOptions({
+      storage,
+      random,
+      concurrency: 7,
+      leaseMs: 120_000,
+      http: { timeoutMs: 30_000, userAgent: 'Test/1' },
+      security: { requireHttps: true },
+    });
+    expect(resolved.storage).toBe(storage);
+    expect(resolved.random).toBe(random);
+    expect(resolved.concurrency).toBe(7);
+    expect(resolved.leaseMs).toBe(120_000);
+    expect(resolved.http).toMatchObject({ timeoutMs: 30_000, userAgent: 'Test/1', maxResponseBytes: 65_536 });
+    expect(resolved.security).toMatchObject({ allowPrivateNetworks: false, requireHttps: true });
+  });
+});
+
+describe('resolveWebhooksOptions retry', () => {
+  it('normalises a fixed schedule, without jitter unless asked', () => {
+    expect(resolveWebhooksOptions({ retry: { delaysMs: [1_000, 2_000] } }).retry).toEqual({
+      kind: 'schedule',
+      delaysMs: [1_000, 2_000],
+      jitter: 0,
+    });
+    expect(resolveWebhooksOptions({ retry: { delaysMs: [1_000], jitter: 0.3 } }).retry).toEqual({
+      kind: 'schedule',
+      delaysMs: [1_000],
+      jitter: 0.3,
+    });
+  });
+
+  it('copies the schedule, so changing the caller’s array changes nothing', () => {
+    const delaysMs = [1_000, 2_000];
+    const resolved = resolveWebhooksOptions({ retry: { delaysMs } });
+    delaysMs[0] = 999_999;
+    expect(resolved.retry).toMatchObject({ delaysMs: [1_000, 2_000] });
+  });
+
+  it('fills the exponential defaults: factor 2, a 24 h cap, 20 % jitter', () => {
+    expect(resolveWebhooksOptions({ retry: { initialDelayMs: 500, maxAttempts: 8 } }).retry).toEqual({
+      kind: 'exponential',
+      initialDelayMs: 500,
+      factor: 2,
+      maxDelayMs: 24 * 3_600_000,
+      maxAttempts: 8,
+      jitter: 0.2,
+    });
+  });
+
+  it('keeps every exponential setting given', () => {
+    expect(
+      resolveWebhooksOptions({ retry: { initialDelayMs: 100, factor: 3, maxDelayMs: 10_000, maxAttempts: 4, jitter: 0 } }).retry,
+    ).toEqual({ kind: 'exponential', initialDelayMs: 100, factor: 3, maxDelayMs: 10_000, maxAttempts: 4, jitter: 0 });
+  });
+
+  it('accepts a function as a custom policy', () => {
+    const delayMs = (context: RetryContext): number | null => (context.attempt < 3 ? 1_000 : null);
+    const resolved = resolveWebhooksOptions({ retry: delayMs });
+    expect(resolved.retry).toEqual({ kind: 'custom', delayMs });
+  });
+});
+
+describe('resolveWebhooksOptions refusals', () => {
+  it.each([
+    ['an unknown top-level key (a typo)', { concurency: 10 }, 'concurency'],
+    ['an unknown key in http', { http: { timeout: 1_000 } }, 'http.timeout'],
+    ['an unknown key in security', { security: { allowPrivateNetwork: true } }, 'security.allowPrivateNetwork'],
+  ])('refuses %s with CONFIG_INVALID naming the key', (_name, options, field) => {
+    const error = configErrorOf(() => resolveWebhooksOptions(options));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe(field);
+  });
+
+  it.each([
+    ['concurrency 0', { concurrency: 0 }, 'concurrency'],
+    ['a fractional concurrency', { concurrency: 1.5 }, 'concurrency'],
+    ['concurrency as a string', { concurrency: '10' }, 'concurrency'],
+    ['a negative leaseMs', { leaseMs: -1 }, 'leaseMs'],
+    ['leaseMs as NaN', { leaseMs: Number.NaN }, 'leaseMs'],
+    ['http.timeoutMs 0', { http: { timeoutMs: 0 } }, 'http.timeoutMs'],
+    ['a negative http.maxResponseBytes', { http: { maxResponseBytes: -1 } }, 'http.maxResponseBytes'],
+    ['a user agent with a line break', { http: { userAgent: 'a\r\nb' } }, 'http.userAgent'],
+    ['allowPrivateNetworks as a string', { security: { allowPrivateNetworks: 'yes' } }, 'security.allowPrivateNetworks'],
+    ['http as a number', { http: 5 }, 'http'],
+    ['pollIntervalMs 0', { pollIntervalMs: 0 }, 'pollIntervalMs'],
+    ['maxPayloadBytes 0', { maxPayloadBytes: 0 }, 'maxPayloadBytes'],
+    ['a clock without timers', { clock: { now: () => 0 } }, 'clock'],
+    ['a logger without levels', { logger: {} }, 'logger'],
+    ['a storage that is not an adapter', { storage: {} }, 'storage'],
+    ['events that are not a catalog', { events: { 'payment.x': 1 } }, 'events'],
+    ['random that is not a function', { random: 0.5 }, 'random'],
+  ])('refuses %s with CONFIG_INVALID', (_name, options, field) => {
+    const error = configErrorOf(() => resolveWebhooksOptions(options));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe(field);
+  });
+
+  it.each([
+    ['delays given as strings', { delaysMs: ['5'] }],
+    ['a negative delay', { delaysMs: [-1] }],
+    ['a fractional delay', { delaysMs: [1.5] }],
+    ['maxAttempts 0', { initialDelayMs: 100, maxAttempts: 0 }],
+    ['a factor below 1', { initialDelayMs: 100, maxAttempts: 3, factor: 0.5 }],
+    ['jitter above 1', { delaysMs: [1_000], jitter: 1.5 }],
+    ['an unknown retry key', { delaysMs: [1_000], maxAttempts: 3 }],
+    ['a number', 5],
+  ])('refuses a retry policy with %s, naming retry as the field', (_name, retry) => {
+    const error = configErrorOf(() => resolveWebhooksOptions({ retry }));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toMatch(/^retry(\.|$)/);
+  });
+
+  it.each([
+    ['leaseMs equal to http.timeoutMs', { leaseMs: 15_000 }],
+    ['leaseMs below http.timeoutMs', { leaseMs: 10_000 }],
+    ['the default leaseMs below a longer timeout', { http: { timeoutMs: 90_000 } }],
+  ])('refuses %s with CONFIG_LEASE_TOO_SHORT', (_name, options) => {
+    const error = configErrorOf(() => resolveWebhooksOptions(options));
+    expect(error.code).toBe('CONFIG_LEASE_TOO_SHORT');
+    expect(error.field).toBe('leaseMs');
+  });
+
+  it('accepts a lease one millisecond longer than the timeout', () => {
+    expect(resolveWebhooksOptions({ leaseMs: 15_001 }).leaseMs).toBe(15_001);
+  });
+
+  it.each([null, 'options', 42, []])('refuses options that are not an object (%j)', (options) => {
+    if (options === null) {
+      // `null` reads as "no options", like undefined.
+      expect(resolveWebhooksOptions(options).concurrency).toBe(50);
+      return;
+    }
+    expect(configErrorOf(() => resolveWebhooksOptions(options)).code).toBe('CONFIG_INVALID');
+  });
+
+  it('throws an error that is a ConfigError, a WebhookError and recognised by isWebhookError', () => {
+    let caught: unknown;
+    try {
+      resolveWebhooksOptions({ concurrency: 0 });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect(caught).toBeInstanceOf(WebhookError);
+    expect(caught).toBeInstanceOf(Error);
+    expect(isWebhookError(caught)).toBe(true);
+    expect((caught as ConfigError).name).toBe('ConfigError');
+  });
+});
+
+describe('createWebhooks options', () => {
+  it('throws the same ConfigError synchronously for an unknown key', () => {
+    const error = configErrorOf(() => createWebhooks({ concurency: 10 } as never));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe('concurency');
+    expect(isWebhookError(error)).toBe(true);
+  });
+
+  it('throws CONFIG_LEASE_TOO_SHORT when the lease does not outlive the request', () => {
+    const error = configErrorOf(() => createWebhooks({ leaseMs: 5_000, http: { timeoutMs: 5_000 } }));
+    expect(error.code).toBe('CONFIG_LEASE_TOO_SHORT');
+    expect(error.field).toBe('leaseMs');
+  });
+
+  it('throws CONFIG_INVALID for a wrong type, naming the field', () => {
+    const error = configErrorOf(() => createWebhooks({ concurrency: 0 }));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe('concurrency');
+  });
+
+  it('accepts a retry function and a custom clock', async () => {
+    const webhooks = createWebhooks({
+      retry: (context) => (context.attempt < 5 ? 1_000 : null),
+      clock: systemClock,
+      storage: createMemoryStorage(),
+    });
+    try {
+      expect(webhooks.events.types).toContain('payment.succeeded');
+    } finally {
+      await webhooks.close();
+    }
+  });
+
+  it('works with no options at all', async () => {
+    const webhooks = createWebhooks();
+    try {
+      expect((await webhooks.subscriptions.list()).items).toEqual([]);
+    } finally {
+      await webhooks.close();
+    }
+  });
+});
