@@ -13,6 +13,7 @@ import type { EventCatalog, EventDataOf, EventInputOf, EventTypeOf } from './eve
 import { EventBus, type PublishedEvent } from './events/event-bus.js';
 import { createId } from './ids.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
+import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
 import { createMemoryStorage } from './storage/memory/index.js';
 import type {
@@ -204,6 +205,17 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     maxRetryAfterMs: resolved.http.maxRetryAfterMs,
     userAgent: resolved.http.userAgent,
   });
+  const meter = resolved.meter === false ? null : (resolved.meter ?? globalMeter());
+  if (meter !== null) {
+    metrics.otel = new OtelDeliveryMetrics(meter, {
+      retrySuccessRate: () => metrics.retrySuccessRate(),
+      inFlight: () => dispatcher.inFlight,
+      stats: async () => {
+        const now = clock.now();
+        return { stats: await storage.stats(now), now };
+      },
+    });
+  }
   const subscriptions = createSubscriptionRegistry({
     storage,
     catalog,

@@ -16,6 +16,7 @@ import { silentLogger } from './logger.js';
 import type { StorageAdapter, StoredRetryPolicy } from './storage/storage-adapter.js';
 import { isValidAllowedHost } from './delivery/ssrf-guard.js';
 import type { SecretsKey } from './registry/secret-codec.js';
+import type { MeterLike } from './metrics/otel-metrics.js';
 
 /**
  * A retry policy:
@@ -124,6 +125,12 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
   random?: () => number;
   /** Where the library logs (pino-compatible). @defaultValue silent */
   logger?: Logger;
+  /**
+   * An OpenTelemetry meter for the delivery metrics (`metrics.getMeter('bookkeeper')`),
+   * or `false` for none. @defaultValue the global meter of `@opentelemetry/api` when it
+   * is installed (a no-op until an SDK is registered), else none
+   */
+  meter?: MeterLike | false;
 }
 
 const nonNegativeMs = z.number().int().min(0).max(365 * 24 * 3_600_000);
@@ -206,6 +213,18 @@ const optionsSchema = z.strictObject({
   clock: clockSchema.default(systemClock),
   random: z.custom<() => number>(isFunction, { message: 'a function returning a number in [0, 1)' }).default(() => Math.random),
   logger: loggerSchema.default(silentLogger),
+  meter: z
+    .union([
+      z.literal(false),
+      z.custom<MeterLike>(
+        (value) =>
+          typeof value === 'object' &&
+          value !== null &&
+          ['createHistogram', 'createCounter', 'createObservableGauge'].every((method) => isFunction((value as Record<string, unknown>)[method])),
+        { message: 'an OpenTelemetry Meter (metrics.getMeter(name))' },
+      ),
+    ])
+    .optional(),
 });
 
 /** The options after parsing: every default filled in, frozen. */
@@ -223,6 +242,7 @@ export interface ResolvedWebhooksOptions {
   readonly clock: Clock;
   readonly random: () => number;
   readonly logger: Logger;
+  readonly meter?: MeterLike | false;
 }
 
 /** The default policy: the Standard Webhooks schedule with 10 % jitter. */

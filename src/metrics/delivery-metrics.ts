@@ -5,6 +5,7 @@
  */
 import type { AttemptOutcome, StorageStats } from '../storage/storage-adapter.js';
 import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
+import type { OtelDeliveryMetrics } from './otel-metrics.js';
 
 /** A snapshot returned by `webhooks.metrics()`. */
 export interface MetricsSnapshot {
@@ -44,6 +45,8 @@ function statusClass(statusCode: number | null): keyof MetricsSnapshot['attempts
 /** Counters fed by the dispatcher after each settle. */
 export class DeliveryMetrics {
   readonly latency = new LatencyHistogram();
+  /** Where the same figures go through OpenTelemetry, when a meter is available. */
+  otel: OtelDeliveryMetrics | null = null;
   private succeeded = 0;
   private succeededAfterRetry = 0;
   private withFailure = 0;
@@ -61,6 +64,7 @@ export class DeliveryMetrics {
 
   /** Records a settled attempt. `attempt` is 1-based within the delivery's cycle. */
   recordAttempt(outcome: AttemptOutcome, attempt: number, statusCode: number | null, latencyMs: number | null): void {
+    this.otel?.recordAttempt(outcome, attempt, statusCode, latencyMs);
     this.byOutcome[outcome] += 1;
     this.byStatus[statusClass(statusCode)] += 1;
     if (outcome === 'delivered') {
@@ -75,13 +79,19 @@ export class DeliveryMetrics {
   }
 
   recordLeaseLost(): void {
+    this.otel?.recordLeaseLost();
     this.lost += 1;
+  }
+
+  /** Deliveries that succeeded after ≥ 1 failed attempt / deliveries that had one; `null` before any failure. */
+  retrySuccessRate(): number | null {
+    return this.withFailure === 0 ? null : this.succeededAfterRetry / this.withFailure;
   }
 
   snapshot(inFlight: number, backlog: StorageStats, now: number): MetricsSnapshot {
     return {
       deliveryLatencyMs: this.latency.summary(),
-      retrySuccessRate: this.withFailure === 0 ? null : this.succeededAfterRetry / this.withFailure,
+      retrySuccessRate: this.retrySuccessRate(),
       deliveriesSucceeded: this.succeeded,
       deliveriesSucceededAfterRetry: this.succeededAfterRetry,
       deliveriesWithFailedAttempt: this.withFailure,

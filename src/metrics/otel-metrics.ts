@@ -1,0 +1,113 @@
+/**
+ * Delivery metrics through OpenTelemetry (DESIGN §7). `@opentelemetry/api` is an
+ * optional peer: the host passes a meter (`metrics.getMeter('bookkeeper')`), or, when
+ * the package is installed, the global meter provider is used — a no-op until the host
+ * registers an SDK. The types below are the structural part of the API we use, so
+ * neither our code nor our `.d.ts` needs the package.
+ *
+ * Instruments (all prefixed `webhooks.`):
+ * - `delivery.latency` (histogram, ms): publish → 2xx;
+ * - `delivery.attempts` (counter): attributes `outcome` (delivered|retry|dead|disable) and `status_class` (2xx…5xx|error);
+ * - `deliveries.completed` (counter): `result` (delivered|dead) and `after_retry` (true|false);
+ * - `delivery.retry_success_rate` (gauge): succeeded after ≥ 1 failure / had a failure;
+ * - `leases.lost` (counter);
+ * - `backlog` (gauge): `state` (pending|leased|held|dead), across every process on the storage;
+ * - `backlog.oldest_pending_age` (gauge, ms); `in_flight` (gauge): posts in flight in this process.
+ */
+import { createRequire } from 'node:module';
+import type { AttemptOutcome, StorageStats } from '../storage/storage-adapter.js';
+
+type Attributes = Record<string, string | number | boolean>;
+
+/** The part of an OpenTelemetry observable result we use. */
+export interface ObservableResultLike {
+  observe(value: number, attributes?: Attributes): void;
+}
+
+/** The part of an OpenTelemetry `Meter` (`@opentelemetry/api` 1.x) the sender uses. */
+export interface MeterLike {
+  createHistogram(name: string, options?: { description?: string; unit?: string }): { record(value: number, attributes?: Attributes): void };
+  createCounter(name: string, options?: { description?: string; unit?: string }): { add(value: number, attributes?: Attributes): void };
+  createObservableGauge(
+    name: string,
+    options?: { description?: string; unit?: string },
+  ): { addCallback(callback: (result: ObservableResultLike) => void | Promise<void>): void };
+}
+
+/** Loads the global meter of `@opentelemetry/api` when the package is installed; `null` otherwise. */
+export function globalMeter(): MeterLike | null {
+  try {
+    // See src/storage/sqlite/sqlite-storage.ts: one way to resolve a peer from both builds.
+    const load = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
+    const api = load('@opentelemetry/api') as { metrics?: { getMeter(name: string): MeterLike } };
+    return api.metrics?.getMeter('@bookkeeper/webhooks') ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function statusClass(statusCode: number | null): string {
+  return statusCode === null ? 'error' : `${Math.floor(statusCode / 100)}xx`;
+}
+
+/** The instruments, fed by the dispatcher and observed from the storage. */
+export class OtelDeliveryMetrics {
+  private readonly latency;
+  private readonly attempts;
+  private readonly completed;
+  private readonly leasesLost;
+
+  constructor(
+    meter: MeterLike,
+    observe: {
+      retrySuccessRate: () => number | null;
+      inFlight: () => number;
+      stats: () => Promise<{ stats: StorageStats; now: number }>;
+    },
+  ) {
+    this.latency = meter.createHistogram('webhooks.delivery.latency', { description: 'Publish to 2xx', unit: 'ms' });
+    this.attempts = meter.createCounter('webhooks.delivery.attempts', { description: 'HTTP attempts by outcome and status class' });
+    this.completed = meter.createCounter('webhooks.deliveries.completed', { description: 'Deliveries that ended delivered or dead' });
+    this.leasesLost = meter.createCounter('webhooks.leases.lost', { description: 'Settles refused: another worker had taken the delivery over' });
+    meter
+      .createObservableGauge('webhooks.delivery.retry_success_rate', {
+        description: 'Deliveries that succeeded after a failed attempt / deliveries that had a failed attempt',
+      })
+      .addCallback((result) => {
+        const rate = observe.retrySuccessRate();
+        if (rate !== null) result.observe(rate);
+      });
+    meter
+      .createObservableGauge('webhooks.in_flight', { description: 'Posts in flight in this process' })
+      .addCallback((result) => result.observe(observe.inFlight()));
+    meter
+      .createObservableGauge('webhooks.backlog', { description: 'Deliveries by state, across every process on the storage' })
+      .addCallback(async (result) => {
+        const { stats } = await observe.stats();
+        result.observe(stats.pending - stats.leased, { state: 'pending' });
+        result.observe(stats.leased, { state: 'leased' });
+        result.observe(stats.held, { state: 'held' });
+        result.observe(stats.dead, { state: 'dead' });
+      });
+    meter
+      .createObservableGauge('webhooks.backlog.oldest_pending_age', { description: 'Age of the oldest pending delivery', unit: 'ms' })
+      .addCallback(async (result) => {
+        const { stats, now } = await observe.stats();
+        result.observe(stats.oldestPendingCreatedAt === null ? 0 : Math.max(0, now - stats.oldestPendingCreatedAt));
+      });
+  }
+
+  recordAttempt(outcome: AttemptOutcome, attempt: number, statusCode: number | null, latencyMs: number | null): void {
+    this.attempts.add(1, { outcome, status_class: statusClass(statusCode) });
+    if (outcome === 'delivered') {
+      if (latencyMs !== null) this.latency.record(latencyMs);
+      this.completed.add(1, { result: 'delivered', after_retry: attempt > 1 });
+    } else if (outcome === 'dead') {
+      this.completed.add(1, { result: 'dead', after_retry: attempt > 1 });
+    }
+  }
+
+  recordLeaseLost(): void {
+    this.leasesLost.add(1);
+  }
+}

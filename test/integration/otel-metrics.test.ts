@@ -1,0 +1,107 @@
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWebhooks } from '../../src/index.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { LoopbackReceiver } from '../support/loopback-receiver.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const payment = (n: number) => ({
+  paymentId: `pay_${n}`,
+  customerId: 'cus_1',
+  amount: { amount: 100, currency: 'EUR' },
+  method: 'card' as const,
+  occurredAt: '2026-11-26T12:00:00Z',
+});
+
+async function collect(reader: PeriodicExportingMetricReader): Promise<Map<string, MetricData>> {
+  const { resourceMetrics } = await reader.collect();
+  const byName = new Map<string, MetricData>();
+  for (const scope of resourceMetrics.scopeMetrics) for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
+  return byName;
+}
+
+function points(metric: MetricData | undefined): Array<{ attributes: Record<string, unknown>; value: unknown }> {
+  return (metric?.dataPoints ?? []).map((point) => ({ attributes: point.attributes, value: point.value }));
+}
+
+describe('delivery metrics through OpenTelemetry', () => {
+  it('records latency, attempts by outcome and status class, completions, retry success rate and the backlog', async () => {
+    const reader = new PeriodicExportingMetricReader({
+      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+      exportIntervalMillis: 3_600_000,
+    });
+    const provider = new MeterProvider({ readers: [reader] });
+    cleanups.push(() => provider.shutdown());
+    // Request 1 fails once (503), the rest succeed; event 3 goes to a subscription that always fails → dead.
+    const server = await LoopbackReceiver.start((request, index) => (index === 0 ? { status: 503 } : request.url.includes('broken') ? { status: 500 } : undefined));
+    cleanups.push(() => server.close());
+    const clock = new FakeClock();
+    const webhooks = createWebhooks({
+      clock,
+      meter: provider.getMeter('bookkeeper'),
+      security: { allowPrivateNetworks: true },
+      retry: { delaysMs: [1_000] },
+    });
+    cleanups.push(() => webhooks.close());
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.subscriptions.create({ url: server.url.replace('/webhooks', '/broken'), eventTypes: ['payment.failed'] });
+    await webhooks.start();
+    let failures = 0;
+    let secondFailure: () => void = () => undefined;
+    const twoFailures = new Promise<void>((resolve) => (secondFailure = resolve));
+    webhooks.bus.on('delivery:failed', () => {
+      failures += 1;
+      if (failures === 2) secondFailure();
+    });
+    const firstFailure = new Promise((resolve) => webhooks.bus.once('delivery:failed', resolve));
+    await webhooks.publish('payment.succeeded', payment(1));
+    await firstFailure;
+    await webhooks.publish('payment.succeeded', payment(2));
+    const { method: _method, ...failed } = payment(3);
+    await webhooks.publish('payment.failed', { ...failed, failureCode: 'card_declined' });
+    // Both first attempts that fail must be settled (their retries scheduled) before time moves.
+    await twoFailures;
+    await clock.advance(1_000);
+    await webhooks.drain({ timeoutMs: 5_000 });
+
+    const metrics = await collect(reader);
+    const latency = metrics.get('webhooks.delivery.latency');
+    expect(latency?.descriptor.unit).toBe('ms');
+    expect((latency?.dataPoints[0]?.value as { count: number }).count).toBe(2);
+
+    expect(points(metrics.get('webhooks.delivery.attempts'))).toEqual(
+      expect.arrayContaining([
+        { attributes: { outcome: 'delivered', status_class: '2xx' }, value: 2 },
+        { attributes: { outcome: 'retry', status_class: '5xx' }, value: 2 },
+        { attributes: { outcome: 'dead', status_class: '5xx' }, value: 1 },
+      ]),
+    );
+    expect(points(metrics.get('webhooks.deliveries.completed'))).toEqual(
+      expect.arrayContaining([
+        { attributes: { result: 'delivered', after_retry: true }, value: 1 },
+        { attributes: { result: 'delivered', after_retry: false }, value: 1 },
+        { attributes: { result: 'dead', after_retry: true }, value: 1 },
+      ]),
+    );
+    // One delivery recovered (503 then 204), one died: 1 of 2 that had a failure.
+    expect(points(metrics.get('webhooks.delivery.retry_success_rate'))).toEqual([{ attributes: {}, value: 0.5 }]);
+    expect(points(metrics.get('webhooks.backlog'))).toEqual(
+      expect.arrayContaining([
+        { attributes: { state: 'pending' }, value: 0 },
+        { attributes: { state: 'dead' }, value: 1 },
+      ]),
+    );
+    expect((await webhooks.metrics()).retrySuccessRate).toBe(0.5);
+  });
+
+  it('uses no meter at all with meter: false', async () => {
+    const webhooks = createWebhooks({ meter: false });
+    cleanups.push(() => webhooks.close());
+    await webhooks.start();
+    expect((await webhooks.metrics()).deliveriesSucceeded).toBe(0);
+  });
+});
