@@ -40,8 +40,13 @@ export default tseslint.config(
             { group: ['node:*'], message: 'The receiver runs in edge runtimes: no node: imports (type imports are fine).', allowTypeImports: true },
             { group: ['zod', 'undici', 'ky', 'p-retry', 'eventemitter3', ...drivers], message: 'The receiver bundle carries no runtime dependency.' },
             {
-              group: ['../*', '!../signing', '!../errors.js', '../signing/sign-webhook.js'],
+              group: ['../*', '!../signing', '!../errors.js', '../signing/sign-webhook.js', '!../events', '../events/*', '!../events/catalog.js'],
               message: 'The receiver imports only src/signing (the verify core) and src/errors.ts.',
+            },
+            {
+              group: ['../events/catalog.js'],
+              allowTypeImports: true,
+              message: 'The receiver may name the event catalog types (import type), never load the catalog: it is built on zod.',
             },
           ],
         },

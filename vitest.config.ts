@@ -6,5 +6,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    typecheck: { enabled: true, include: ['test/types/**/*.test-d.ts'] },
   },
 });

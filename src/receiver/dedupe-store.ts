@@ -29,7 +29,7 @@ export type DedupeClaim =
  * Where received webhook ids are remembered. Implement it over Redis
  * (`SET key in-flight NX EX leaseSeconds`, see `examples/receivers/redis-dedupe.ts`)
  * or a database table with a unique key, so that every instance of a consumer app
- * shares it. Methods may be synchronous or return promises.
+ * shares it.
  *
  * A store that throws makes the adapter answer 500, so the sender retries later:
  * an unavailable store never lets a webhook through undeduplicated.
@@ -40,11 +40,11 @@ export interface DedupeStore {
    * `in-flight` for `leaseSeconds` and return `'claimed'`; otherwise return its
    * state, leaving it as it is.
    */
-  claim(id: string, leaseSeconds: number): DedupeClaim | Promise<DedupeClaim>;
+  claim(id: string, leaseSeconds: number): Promise<DedupeClaim>;
   /** The handler succeeded: remember `id` as `processed` for `ttlSeconds`. */
-  complete(id: string, ttlSeconds: number): void | Promise<void>;
+  complete(id: string, ttlSeconds: number): Promise<void>;
   /** The handler failed: forget `id`, so that the sender's retry processes it. */
-  release(id: string): void | Promise<void>;
+  release(id: string): Promise<void>;
 }
 
 /** The dedupe settings every adapter takes. */
@@ -80,8 +80,8 @@ export const DEFAULT_MAX_DEDUPE_ENTRIES = 100_000;
 /** Options of {@link createMemoryDedupeStore}. */
 export interface MemoryDedupeStoreOptions {
   /**
-   * Most ids kept. Past it the oldest entry is dropped (expired ones first), so
-   * memory stays bounded whatever arrives.
+   * Most ids kept. Past it, expired entries are swept, then the entry least recently
+   * claimed or completed is dropped, so memory stays bounded whatever arrives.
    * @defaultValue 100000
    */
   maxEntries?: number;
@@ -137,17 +137,17 @@ export function createMemoryDedupeStore(options: MemoryDedupeStoreOptions = {}):
   }
 
   return {
-    claim(id, leaseSeconds) {
+    async claim(id, leaseSeconds) {
       const now = clock.now();
       const entry = entries.get(id);
       if (entry !== undefined && entry.expiresAtMs > now) return entry.state;
       set(id, { state: 'in-flight', expiresAtMs: now + leaseSeconds * 1000 });
       return 'claimed';
     },
-    complete(id, ttlSeconds) {
+    async complete(id, ttlSeconds) {
       set(id, { state: 'processed', expiresAtMs: clock.now() + ttlSeconds * 1000 });
     },
-    release(id) {
+    async release(id) {
       entries.delete(id);
     },
   };

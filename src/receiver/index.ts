@@ -2,14 +2,59 @@
  * `@bookkeeper/webhooks/receiver`: verify and handle Standard Webhooks 1.0
  * webhooks in a consumer app.
  *
- * Runtime-neutral: no zod, no storage, no driver and no static `node:` import, so
- * it bundles for edge runtimes. `verifyWebhook` (sync) needs node:crypto at call
- * time; `verifyWebhookAsync` and the Fetch handler run anywhere with Web Crypto.
+ * Runtime-neutral: no zod, no storage, no driver, no framework and no static
+ * `node:` import, so it bundles for edge runtimes. `verifyWebhook` (sync) needs
+ * node:crypto at call time; `verifyWebhookAsync`, `createWebHandler` and
+ * `createWebhookReceiver` run anywhere with Web Crypto. The Express and Fastify
+ * adapters are typed structurally and import nothing from their frameworks.
  */
 export { verifyWebhook } from './verify-webhook.js';
 export { verifyWebhookAsync } from './verify-webhook-async.js';
+export {
+  createWebhookReceiver,
+  type ReceiverOptions,
+  type WebhookOutcome,
+  type WebhookReceipt,
+  type WebhookReceiver,
+  type WebhookReceiverOptions,
+} from './webhook-receiver.js';
 export { createNodeHandler, type NodeHandlerOptions } from './node-handler.js';
 export { createWebHandler, verifyWebRequest, type VerifyWebRequestOptions, type WebHandlerOptions } from './web-handler.js';
+export { expressWebhook, type ExpressNextFunction, type ExpressRequestLike, type ExpressWebhookOptions } from './express-middleware.js';
+export {
+  fastifyWebhook,
+  type FastifyErrorLike,
+  type FastifyInstanceLike,
+  type FastifyReplyLike,
+  type FastifyRequestLike,
+  type FastifyWebhookOptions,
+  type FastifyWebhookPlugin,
+} from './fastify-plugin.js';
+export {
+  createWebhookRouter,
+  type EventMapOf,
+  type EventTypesOf,
+  type WebhookEventHandler,
+  type WebhookEventOf,
+  type WebhookRouter,
+  type WebhookRouterOptions,
+} from './webhook-router.js';
+export {
+  DEFAULT_DEDUPE_LEASE_SECONDS,
+  DEFAULT_DEDUPE_TTL_SECONDS,
+  createMemoryDedupeStore,
+  type DedupeClaim,
+  type DedupeOptions,
+  type DedupeStore,
+  type MemoryDedupeStoreOptions,
+} from './dedupe-store.js';
+export {
+  SIGNATURE_VERIFICATION_FAILURES_METRIC,
+  type ReceiverCounter,
+  type ReceiverMeter,
+  type VerificationFailureHook,
+  type VerificationFailureOptions,
+} from './verification-failure-counter.js';
 export type {
   VerifyWebhookOptions,
   WebhookEvent,

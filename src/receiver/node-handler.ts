@@ -5,59 +5,56 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../errors.js';
-import { parseWebhookEvent, resolveVerifyOptions, verifySignature, type WebhookEvent } from '../signing/verify-signature.js';
+import type { WebhookEvent } from '../signing/verify-signature.js';
 import {
-  INTERNAL_ERROR,
+  DUPLICATE_BODY,
+  IN_FLIGHT_ERROR,
   concatChunks,
   declaredTooLarge,
   errorBody,
   failureOf,
+  handlerFailureOf,
   payloadTooLarge,
   report,
   resolveCallbacks,
   resolveMaxBodyBytes,
 } from './web-handler.js';
+import { createReceiverPipeline, isSuccessStatus, receiverKeys, type ReceiverOptions } from './webhook-receiver.js';
 
 /** Options of {@link createNodeHandler}. */
-export interface NodeHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> {
-  /** One `whsec_…` secret, or several during a rotation. */
-  secrets: string | readonly string[];
-  /**
-   * How far `webhook-timestamp` may be from now, either way, in seconds.
-   * @defaultValue 300
-   */
-  toleranceSeconds?: number;
+export interface NodeHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> extends ReceiverOptions {
   /**
    * Largest body read, in bytes; a longer one is answered 413 without being buffered.
    * @defaultValue 1048576 (1 MiB)
    */
   maxBodyBytes?: number;
   /**
-   * Called with each verified event. Resolve to answer 204 (unless the handler has
-   * already answered through `res`); throw to answer 500 (the sender retries).
+   * Called once with each verified event (never again for a duplicate `webhook-id`).
+   * Resolve to answer 204 (unless the handler has already answered through `res`);
+   * throw to answer 500 (the id is released and the sender retries).
    */
-  onEvent(event: TEvent, req: IncomingMessage, res: ServerResponse): void | Promise<void>;
+  onEvent(event: TEvent, req: IncomingMessage, res: ServerResponse): unknown;
   /**
    * Called with every failure (verification, oversize or unreadable body, a throwing
-   * `onEvent`), for logging and for counting verification failures by `code`.
-   * Its own errors are ignored.
+   * `onEvent`, a failing dedupe store), for logging. Its own errors are ignored.
    */
   onError?(error: unknown, req: IncomingMessage): void;
 }
 
-const handlerOptionKeys: ReadonlySet<string> = new Set(['secrets', 'toleranceSeconds', 'maxBodyBytes', 'onEvent', 'onError']);
+const handlerOptionKeys = receiverKeys('maxBodyBytes', 'onEvent', 'onError');
 
 /**
- * A Node `http` request listener that reads the raw body, verifies the webhook
- * and passes its event to `onEvent`.
+ * A Node `http` request listener that reads the raw body, verifies the webhook,
+ * drops duplicates by `webhook-id`, and passes each new event to `onEvent`.
  *
- * Answers: 204 once `onEvent` resolves; 405 to anything but POST; 413 to a body over
- * `maxBodyBytes`; 401 when a header, the timestamp or the signature fails; 400 for a
- * signed body that is not an event envelope; 500 when `onEvent` throws. Error
- * responses carry only `{ "error": "<code>" }`.
+ * Answers: 204 once `onEvent` resolves; 200 `{ "outcome": "duplicate" }` to an id already
+ * processed (without calling `onEvent`); 409 to an id being processed right now; 405 to
+ * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
+ * or the signature fails; 400 for a signed body that is not an event envelope; 500 when
+ * `onEvent` throws. Error responses carry only `{ "error": "<code>" }`.
  *
- * Mount it before any body parser: it needs the raw bytes (with Express, on the
- * route itself, not after `express.json()`).
+ * Mount it before any body parser: it needs the raw bytes (with Express, use
+ * `expressWebhook`, which also accepts a body from `express.raw()`).
  *
  * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, at creation.
  *
@@ -76,11 +73,30 @@ const handlerOptionKeys: ReadonlySet<string> = new Set(['secrets', 'toleranceSec
 export function createNodeHandler<TEvent extends WebhookEvent = WebhookEvent>(
   options: NodeHandlerOptions<TEvent>,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const resolved = resolveVerifyOptions(options, handlerOptionKeys);
+  const handle = createNodeFlow<TEvent, IncomingMessage, ServerResponse>(options, handlerOptionKeys, readNodeBody);
+  return (req, res) => void handle(req, res);
+}
+
+/**
+ * The request flow shared by the Node `http` handler and the Express middleware:
+ * read, verify, dedupe, handle, answer. Never rejects.
+ *
+ * @internal
+ */
+export function createNodeFlow<TEvent extends WebhookEvent, TReq extends IncomingMessage, TRes extends ServerResponse>(
+  options: ReceiverOptions & {
+    maxBodyBytes?: number;
+    onEvent(event: TEvent, req: TReq, res: TRes): unknown;
+    onError?(error: unknown, req: TReq): void;
+  },
+  allowedKeys: ReadonlySet<string>,
+  readBody: (req: TReq, maxBodyBytes: number) => Promise<Uint8Array>,
+): (req: TReq, res: TRes) => Promise<void> {
+  const pipeline = createReceiverPipeline(options, allowedKeys, 'node');
   const maxBodyBytes = resolveMaxBodyBytes(options.maxBodyBytes);
   const { onEvent, onError } = resolveCallbacks(options);
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: TReq, res: TRes): Promise<void> {
     if (req.method !== 'POST') {
       reply(res, 405, 'METHOD_NOT_ALLOWED', { allow: 'POST' });
       return;
@@ -88,7 +104,7 @@ export function createNodeHandler<TEvent extends WebhookEvent = WebhookEvent>(
     let event: TEvent;
     try {
       const body = await readBody(req, maxBodyBytes);
-      event = parseWebhookEvent<TEvent>(verifySignature({ body, headers: req.headers }, resolved));
+      event = (await pipeline.verify({ body, headers: req.headers })) as TEvent;
     } catch (error) {
       report(onError, error, req);
       if (req.destroyed && !req.complete) {
@@ -101,42 +117,63 @@ export function createNodeHandler<TEvent extends WebhookEvent = WebhookEvent>(
       reply(res, failure.status, failure.code, failure.status === 413 ? { connection: 'close' } : undefined);
       return;
     }
+    let processed;
     try {
-      await onEvent(event, req, res);
+      processed = await pipeline.process(
+        event,
+        () => onEvent(event, req, res),
+        () => !res.headersSent || isSuccessStatus(res.statusCode),
+        (error) => report(onError, error, req),
+      );
     } catch (error) {
       report(onError, error, req);
-      if (res.headersSent) res.destroy();
-      else reply(res, 500, INTERNAL_ERROR);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const failure = handlerFailureOf(error);
+      reply(res, failure.status, failure.code);
       return;
     }
-    if (!res.headersSent && !res.writableEnded) {
+    if (processed.outcome === 'duplicate') replyJson(res, 200, DUPLICATE_BODY);
+    else if (processed.outcome === 'in-flight') reply(res, 409, IN_FLIGHT_ERROR);
+    else if (!res.headersSent && !res.writableEnded) {
       res.statusCode = 204;
       res.end();
     }
   }
 
-  return (req, res) => {
+  return (req, res) =>
     handle(req, res).catch((error: unknown) => {
       // Only reached if answering itself failed (e.g. the socket closed under us).
       report(onError, error, req);
       res.destroy();
     });
-  };
 }
 
+/** Answers `{ "error": code }` with `status`, unless an answer was already started. */
 function reply(res: ServerResponse, status: number, code: string, headers?: Record<string, string>): void {
+  replyJson(res, status, errorBody(code), headers);
+}
+
+function replyJson(res: ServerResponse, status: number, body: string, headers?: Record<string, string>): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  const body = errorBody(code);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(body.length), ...headers });
   res.end(body);
 }
 
 const encoder = new TextEncoder();
 
-function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<Uint8Array> {
+/**
+ * Reads a Node request's raw body, up to `maxBodyBytes`.
+ *
+ * @internal Shared with the Express middleware.
+ * @throws ValidationError `PAYLOAD_TOO_LARGE`; ConfigError `CONFIG_INVALID` when the body was already consumed.
+ */
+export function readNodeBody(req: IncomingMessage, maxBodyBytes: number): Promise<Uint8Array> {
   if (declaredTooLarge(req.headers['content-length'], maxBodyBytes)) return Promise.reject(payloadTooLarge(maxBodyBytes));
   if (req.readableEnded) {
     return Promise.reject(

@@ -1,17 +1,12 @@
 /**
  * Receiving webhooks as Fetch `Request`s (Hono, Next.js route handlers, Bun,
  * Deno, Cloudflare Workers): `createWebHandler` and `verifyWebRequest`, on
- * `verifyWebhookAsync`. Also the HTTP rules both handlers share.
+ * `verifyWebhookAsync`. Also the HTTP rules every adapter shares.
  */
 import { ConfigError, ValidationError, describeValue, isWebhookError } from '../errors.js';
-import {
-  parseWebhookEvent,
-  resolveVerifyOptions,
-  type ResolvedVerifyOptions,
-  type VerifyWebhookOptions,
-  type WebhookEvent,
-} from '../signing/verify-signature.js';
+import { parseWebhookEvent, resolveVerifyOptions, type VerifyWebhookOptions, type WebhookEvent } from '../signing/verify-signature.js';
 import { verifySignatureAsync } from './verify-webhook-async.js';
+import { createReceiverPipeline, isSuccessStatus, receiverKeys, requireFunction, type ReceiverOptions } from './webhook-receiver.js';
 
 /** The default `maxBodyBytes`: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -26,38 +21,35 @@ export interface VerifyWebRequestOptions extends VerifyWebhookOptions {
 }
 
 /** Options of {@link createWebHandler}. */
-export interface WebHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> {
-  /** One `whsec_…` secret, or several during a rotation. */
-  secrets: string | readonly string[];
-  /**
-   * How far `webhook-timestamp` may be from now, either way, in seconds.
-   * @defaultValue 300
-   */
-  toleranceSeconds?: number;
+export interface WebHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> extends ReceiverOptions {
   /**
    * Largest body read, in bytes; a longer one is answered 413.
    * @defaultValue 1048576 (1 MiB)
    */
   maxBodyBytes?: number;
   /**
-   * Called with each verified event. Resolve to answer 204; return a `Response`
-   * to send it instead; throw to answer 500 (the sender retries).
+   * Called once with each verified event (never again for a duplicate `webhook-id`).
+   * Resolve to answer 204; return a `Response` to send it instead (a non-2xx one
+   * releases the id, so the sender's retry is processed); throw to answer 500.
    */
-  onEvent(event: TEvent, request: Request): void | Response | Promise<void | Response>;
+  onEvent(event: TEvent, request: Request): unknown;
   /**
-   * Called with every failure (verification, oversize body, a throwing `onEvent`),
-   * for logging and for counting verification failures by `code`. Its own errors are ignored.
+   * Called with every failure (verification, oversize body, a throwing `onEvent`,
+   * a failing dedupe store), for logging. Its own errors are ignored.
    */
   onError?(error: unknown, request: Request): void;
 }
 
 /**
- * A Fetch handler that verifies webhooks and passes their events to `onEvent`.
+ * A Fetch handler that verifies webhooks, drops duplicates by `webhook-id`, and
+ * passes each new event to `onEvent`. For Hono (`c.req.raw`), Next.js route
+ * handlers, Bun, Deno, Cloudflare Workers; verifies with Web Crypto.
  *
- * Answers: 204 once `onEvent` resolves; 405 to anything but POST; 413 to a body over
- * `maxBodyBytes`; 401 when a header, the timestamp or the signature fails; 400 for a
- * signed body that is not an event envelope; 500 when `onEvent` throws. Error
- * responses carry only `{ "error": "<code>" }`.
+ * Answers: 204 once `onEvent` resolves; 200 `{ "outcome": "duplicate" }` to an id already
+ * processed (without calling `onEvent`); 409 to an id being processed right now; 405 to
+ * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
+ * or the signature fails; 400 for a signed body that is not an event envelope; 500 when
+ * `onEvent` throws. Error responses carry only `{ "error": "<code>" }`.
  *
  * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, at creation.
  *
@@ -73,7 +65,7 @@ export interface WebHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> {
 export function createWebHandler<TEvent extends WebhookEvent = WebhookEvent>(
   options: WebHandlerOptions<TEvent>,
 ): (request: Request) => Promise<Response> {
-  const resolved = resolveVerifyOptions(options, handlerOptionKeys);
+  const pipeline = createReceiverPipeline(options, handlerOptionKeys, 'web');
   const maxBodyBytes = resolveMaxBodyBytes(options.maxBodyBytes);
   const { onEvent, onError } = resolveCallbacks(options);
 
@@ -81,30 +73,40 @@ export function createWebHandler<TEvent extends WebhookEvent = WebhookEvent>(
     if (request.method !== 'POST') return errorResponse(405, 'METHOD_NOT_ALLOWED', { allow: 'POST' });
     let event: TEvent;
     try {
-      event = await verifyResolved<TEvent>(request, resolved, maxBodyBytes);
+      const body = await readRequestBody(request, maxBodyBytes);
+      event = (await pipeline.verify({ body, headers: request.headers })) as TEvent;
     } catch (error) {
       report(onError, error, request);
       const failure = failureOf(error);
       return errorResponse(failure.status, failure.code);
     }
     try {
-      const response = await onEvent(event, request);
-      return response instanceof Response ? response : new Response(null, { status: 204 });
+      const processed = await pipeline.process(
+        event,
+        () => onEvent(event, request),
+        (result) => !(result instanceof Response) || isSuccessStatus(result.status),
+        (error) => report(onError, error, request),
+      );
+      if (processed.outcome === 'duplicate') return new Response(DUPLICATE_BODY, { status: 200, headers: { 'content-type': 'application/json' } });
+      if (processed.outcome === 'in-flight') return errorResponse(409, IN_FLIGHT_ERROR);
+      return processed.result instanceof Response ? processed.result : new Response(null, { status: 204 });
     } catch (error) {
       report(onError, error, request);
-      return errorResponse(500, INTERNAL_ERROR);
+      const failure = handlerFailureOf(error);
+      return errorResponse(failure.status, failure.code);
     }
   };
 }
 
 /**
  * Reads a Fetch `Request`'s raw body (up to `maxBodyBytes`) and verifies it with
- * `verifyWebhookAsync`, for frameworks that route requests themselves.
+ * `verifyWebhookAsync`, for frameworks that route requests themselves. It does not
+ * deduplicate: see `createWebhookReceiver` for verify + dedupe in one call.
  *
  * @returns the verified event.
  * @throws SignatureVerificationError with the code of the failed check.
  * @throws ValidationError `PAYLOAD_TOO_LARGE` for a body over `maxBodyBytes`.
- * @throws ConfigError for bad options.
+ * @throws ConfigError for bad options, or `CONFIG_INVALID` for a body already read.
  *
  * @example
  * ```ts
@@ -119,20 +121,19 @@ export async function verifyWebRequest<TEvent extends WebhookEvent = WebhookEven
   options: VerifyWebRequestOptions,
 ): Promise<TEvent> {
   const resolved = resolveVerifyOptions(options, verifyWebRequestOptionKeys);
-  return verifyResolved<TEvent>(request, resolved, resolveMaxBodyBytes(options.maxBodyBytes));
-}
-
-async function verifyResolved<TEvent extends WebhookEvent>(
-  request: Request,
-  options: ResolvedVerifyOptions,
-  maxBodyBytes: number,
-): Promise<TEvent> {
-  const body = await readRequestBody(request, maxBodyBytes);
-  return parseWebhookEvent<TEvent>(await verifySignatureAsync({ body, headers: request.headers }, options));
+  const body = await readRequestBody(request, resolveMaxBodyBytes(options.maxBodyBytes));
+  return parseWebhookEvent<TEvent>(await verifySignatureAsync({ body, headers: request.headers }, resolved));
 }
 
 async function readRequestBody(request: Request, maxBodyBytes: number): Promise<Uint8Array> {
   if (declaredTooLarge(request.headers.get('content-length'), maxBodyBytes)) throw payloadTooLarge(maxBodyBytes);
+  if (request.bodyUsed) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      'The request body was already read (by `c.req.json()`, a validator or a middleware?): verification needs the raw bytes; pass the untouched Request',
+      { field: 'body' },
+    );
+  }
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -151,11 +152,22 @@ async function readRequestBody(request: Request, maxBodyBytes: number): Promise<
   return concatChunks(chunks, size);
 }
 
-const handlerOptionKeys: ReadonlySet<string> = new Set(['secrets', 'toleranceSeconds', 'maxBodyBytes', 'onEvent', 'onError']);
+const handlerOptionKeys = receiverKeys('maxBodyBytes', 'onEvent', 'onError');
 const verifyWebRequestOptionKeys: ReadonlySet<string> = new Set(['secrets', 'toleranceSeconds', 'now', 'maxBodyBytes']);
 
 /** The code sent with a 500: nothing about the cause leaves the process. @internal */
 export const INTERNAL_ERROR = 'INTERNAL_ERROR';
+
+/**
+ * The code sent with a 409 to a request whose `webhook-id` is being handled right now:
+ * the sender retries later, and by then it is processed (a duplicate) or released.
+ *
+ * @internal
+ */
+export const IN_FLIGHT_ERROR = 'DUPLICATE_IN_FLIGHT';
+
+/** The body of the 200 sent for a duplicate: the sender's delivery log shows why nothing was done. @internal */
+export const DUPLICATE_BODY = JSON.stringify({ outcome: 'duplicate' });
 
 /**
  * The HTTP status and the code to answer for a failed request: 401 for a failed
@@ -170,6 +182,17 @@ export function failureOf(error: unknown): { status: number; code: string } {
     if (error.code.startsWith('WEBHOOK_')) return { status: 401, code: error.code };
     if (error.code === 'PAYLOAD_TOO_LARGE') return { status: 413, code: error.code };
   }
+  return { status: 500, code: INTERNAL_ERROR };
+}
+
+/**
+ * The HTTP status and code to answer when the handler failed: 400 for data the
+ * router's `validate` hook refused (`EVENT_DATA_INVALID`), 500 for anything else.
+ *
+ * @internal Shared by every adapter.
+ */
+export function handlerFailureOf(error: unknown): { status: number; code: string } {
+  if (isWebhookError(error) && error.code === 'EVENT_DATA_INVALID') return { status: 400, code: error.code };
   return { status: 500, code: INTERNAL_ERROR };
 }
 
@@ -241,17 +264,11 @@ export function resolveMaxBodyBytes(maxBodyBytes: number | undefined): number {
 /**
  * Validates the `onEvent` and `onError` callbacks of a handler.
  *
- * @internal Shared by the Node and Fetch handlers.
+ * @internal Shared by every adapter.
  * @throws ConfigError `CONFIG_INVALID` unless functions (`onError` may be absent).
  */
 export function resolveCallbacks<T extends { onEvent: unknown; onError?: unknown }>(options: T): Pick<T, 'onEvent' | 'onError'> {
-  if (typeof options.onEvent !== 'function') {
-    throw new ConfigError('CONFIG_INVALID', `Expected \`onEvent\` to be a function, got ${describeValue(options.onEvent)}`, { field: 'onEvent' });
-  }
-  if (options.onError !== undefined && typeof options.onError !== 'function') {
-    throw new ConfigError('CONFIG_INVALID', `Expected \`onError\` to be a function, got ${describeValue(options.onError)}`, { field: 'onError' });
-  }
-  return { onEvent: options.onEvent, onError: options.onError };
+  return { onEvent: requireFunction(options.onEvent, 'onEvent'), onError: requireFunction(options.onError, 'onError', true) };
 }
 
 /**

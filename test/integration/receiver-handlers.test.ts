@@ -15,14 +15,15 @@ const event = { id: 'evt_01JXYZ0000000000000000000B', type: 'payment.succeeded',
 const body = JSON.stringify(event);
 
 function signedHeaders(
-  options: { body?: string; secrets?: string | string[]; timestampSeconds?: number } = {},
+  options: { id?: string; body?: string; secrets?: string | string[]; timestampSeconds?: number } = {},
 ): Record<string, string> {
   const timestampSeconds = options.timestampSeconds ?? Math.floor(Date.now() / 1000);
+  const id = options.id ?? event.id;
   return {
     'content-type': 'application/json',
-    'webhook-id': event.id,
+    'webhook-id': id,
     'webhook-timestamp': String(timestampSeconds),
-    'webhook-signature': signWebhook({ id: event.id, timestamp: timestampSeconds, body: options.body ?? body, secrets: options.secrets ?? secret }),
+    'webhook-signature': signWebhook({ id, timestamp: timestampSeconds, body: options.body ?? body, secrets: options.secrets ?? secret }),
   };
 }
 
@@ -109,7 +110,8 @@ describe('createNodeHandler over loopback HTTP', () => {
   it('accepts a request signed with either secret during a rotation', async () => {
     const server = await serveHandler({ secrets: [secret, otherSecret] });
     for (const one of [secret, otherSecret]) {
-      const response = await fetch(server.url, { method: 'POST', headers: signedHeaders({ secrets: one }), body });
+      // Two events (two ids): the same id twice would be answered as a duplicate.
+      const response = await fetch(server.url, { method: 'POST', headers: signedHeaders({ id: `evt_rotation_${one === secret ? 1 : 2}`, secrets: one }), body });
       expect(response.status).toBe(204);
     }
     expect(server.events).toHaveLength(2);
@@ -241,6 +243,56 @@ describe('createNodeHandler over loopback HTTP', () => {
     expect(errors.map(codeOf)).toEqual(['CONFIG_INVALID']);
   });
 
+  it('answers a redelivered event 200 { outcome: duplicate } without calling onEvent again', async () => {
+    const server = await serveHandler();
+    expect((await fetch(server.url, { method: 'POST', headers: signedHeaders(), body })).status).toBe(204);
+    const again = await fetch(server.url, { method: 'POST', headers: signedHeaders(), body });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ outcome: 'duplicate' });
+    expect(server.events).toHaveLength(1);
+  });
+
+  it('answers 409 to a copy arriving while the first is still handled, and 200 once it is processed', async () => {
+    let finish!: () => void;
+    const gate = new Promise<void>((resolve) => (finish = resolve));
+    let calls = 0;
+    const server = await serveHandler({
+      onEvent: async () => {
+        calls += 1;
+        await gate;
+      },
+    });
+    const first = fetch(server.url, { method: 'POST', headers: signedHeaders(), body });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const concurrent = await fetch(server.url, { method: 'POST', headers: signedHeaders(), body });
+    expect(concurrent.status).toBe(409);
+    expect(await concurrent.json()).toEqual({ error: 'DUPLICATE_IN_FLIGHT' });
+    finish();
+    expect((await first).status).toBe(204);
+    expect((await fetch(server.url, { method: 'POST', headers: signedHeaders(), body })).status).toBe(200);
+    expect(calls).toBe(1);
+  });
+
+  it('releases the id when onEvent answers 503 itself, so the retry is processed', async () => {
+    let calls = 0;
+    const server = await serveHandler({
+      onEvent: (_event, _req, res) => {
+        calls += 1;
+        if (calls === 1) res.writeHead(503).end('busy');
+      },
+    });
+    expect((await fetch(server.url, { method: 'POST', headers: signedHeaders(), body })).status).toBe(503);
+    expect((await fetch(server.url, { method: 'POST', headers: signedHeaders(), body })).status).toBe(204);
+    expect(calls).toBe(2);
+  });
+
+  it('hands every copy to onEvent when dedupe is false', async () => {
+    const events: unknown[] = [];
+    const url = await serve(createNodeHandler({ secrets: secret, dedupe: false, onEvent: (received) => void events.push(received) }));
+    for (let i = 0; i < 2; i++) expect((await fetch(url, { method: 'POST', headers: signedHeaders(), body })).status).toBe(204);
+    expect(events).toHaveLength(2);
+  });
+
   it.each([
     ['no secret', { secrets: [] }, 'SECRET_INVALID'],
     ['a malformed secret', { secrets: 'whsec_!!' }, 'SECRET_INVALID'],
@@ -345,6 +397,40 @@ describe('createWebHandler with Fetch Request objects', () => {
     expect(response.status).toBe(500);
     expect(await response.text()).toBe(JSON.stringify({ error: 'INTERNAL_ERROR' }));
     expect(web.errors).toEqual([failure]);
+  });
+
+  it('answers a redelivered event 200 without calling onEvent again', async () => {
+    const web = webHandler();
+    expect((await web.handle(webRequest(signedHeaders(), body))).status).toBe(204);
+    const again = await web.handle(webRequest(signedHeaders(), body));
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ outcome: 'duplicate' });
+    expect(web.events).toHaveLength(1);
+  });
+
+  it('releases the id when onEvent returns a non-2xx Response, so the retry is processed', async () => {
+    let calls = 0;
+    const web = webHandler({
+      onEvent: () => {
+        calls += 1;
+        return new Response(null, { status: calls === 1 ? 503 : 202 });
+      },
+    });
+    expect((await web.handle(webRequest(signedHeaders(), body))).status).toBe(503);
+    expect((await web.handle(webRequest(signedHeaders(), body))).status).toBe(202);
+    expect((await web.handle(webRequest(signedHeaders(), body))).status).toBe(200);
+    expect(calls).toBe(2);
+  });
+
+  it('answers 500 and reports CONFIG_INVALID when the body was already read (c.req.json() before the handler)', async () => {
+    const web = webHandler();
+    const request = webRequest(signedHeaders(), body);
+    await request.json();
+    const response = await web.handle(request);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({ error: 'INTERNAL_ERROR' });
+    expect(web.errors.map(codeOf)).toEqual(['CONFIG_INVALID']);
+    expect(web.events).toEqual([]);
   });
 
   it('sends the Response onEvent returns', async () => {

@@ -1,0 +1,30 @@
+// Receiving Bookkeeper webhooks with Express 5.
+// `WEBHOOK_SECRET=whsec_… npx tsx examples/receivers/express5.ts`
+//
+// Here the route gets its raw body from express.raw(); expressWebhook uses the Buffer.
+// Either way, the webhook route must not sit behind express.json().
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { BookkeeperEvents } from '../../src/index.js';
+import { createWebhookRouter, expressWebhook } from '../../src/receiver/index.js';
+import { createLedger } from './ledger.js';
+import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
+
+export async function start({ secret, port, ledger = createLedger() }: ExampleOptions): Promise<RunningExample> {
+  const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
+
+  const app = express();
+  app.post('/webhooks', express.raw({ type: 'application/json' }), expressWebhook({ secrets: secret, onEvent: router.handle }));
+  app.use(express.json());
+
+  const server = app.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`,
+    ledger,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+runIfMain(import.meta.url, start);

@@ -1,0 +1,27 @@
+// Receiving Bookkeeper webhooks with Fastify 5.
+// `WEBHOOK_SECRET=whsec_… npx tsx examples/receivers/fastify.ts`
+//
+// The plugin keeps its route's body raw; the app's other routes still get parsed JSON.
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import type { BookkeeperEvents } from '../../src/index.js';
+import { createWebhookRouter, fastifyWebhook } from '../../src/receiver/index.js';
+import { createLedger } from './ledger.js';
+import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
+
+export async function start({ secret, port, ledger = createLedger() }: ExampleOptions): Promise<RunningExample> {
+  const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
+
+  const app = Fastify();
+  await app.register(fastifyWebhook({ path: '/webhooks', secrets: secret, onEvent: router.handle }));
+  app.post('/orders', async (request) => ({ received: request.body })); // JSON as usual
+
+  await app.listen({ port, host: '127.0.0.1' });
+  return {
+    url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/webhooks`,
+    ledger,
+    close: () => app.close(),
+  };
+}
+
+runIfMain(import.meta.url, start);

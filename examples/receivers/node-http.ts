@@ -1,0 +1,28 @@
+// Receiving Bookkeeper webhooks with Node's own http server, no framework.
+// `WEBHOOK_SECRET=whsec_… npx tsx examples/receivers/node-http.ts`
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BookkeeperEvents } from '../../src/index.js';
+import { createNodeHandler, createWebhookRouter } from '../../src/receiver/index.js';
+import { createLedger } from './ledger.js';
+import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
+
+export async function start({ secret, port, ledger = createLedger() }: ExampleOptions): Promise<RunningExample> {
+  const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
+  const webhook = createNodeHandler({ secrets: secret, onEvent: router.handle });
+
+  const server = createServer((req, res) => {
+    if (req.url === '/webhooks') webhook(req, res);
+    else res.writeHead(404).end();
+  });
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`,
+    ledger,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+runIfMain(import.meta.url, start);

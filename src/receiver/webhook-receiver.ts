@@ -1,0 +1,250 @@
+/**
+ * Verify + dedupe + handle in one call: `createWebhookReceiver`, and the pipeline
+ * every framework adapter runs (Node `http`, Express, Fastify, Fetch `Request`).
+ *
+ * The adapters differ only in how they read the raw body and write the answer;
+ * verification, failure counting, the dedupe claim and its settlement live here,
+ * once.
+ */
+import { ConfigError, describeValue } from '../errors.js';
+import {
+  parseWebhookEvent,
+  resolveVerifyOptions,
+  verifySignature,
+  type VerifyWebhookOptions,
+  type WebhookEvent,
+  type WebhookMessage,
+} from '../signing/verify-signature.js';
+import { resolveDedupe, type DedupeOptions } from './dedupe-store.js';
+import { createFailureRecorder, type VerificationFailureOptions } from './verification-failure-counter.js';
+import { verifySignatureAsync } from './verify-webhook-async.js';
+
+/** The options every receiver adapter shares: verification, dedupe and failure counting. */
+export interface ReceiverOptions extends DedupeOptions, VerificationFailureOptions {
+  /** One `whsec_…` secret, or several during a rotation. */
+  secrets: string | readonly string[];
+  /**
+   * How far `webhook-timestamp` may be from now, either way, in seconds.
+   * @defaultValue 300
+   */
+  toleranceSeconds?: number;
+}
+
+/**
+ * What happened to a verified webhook:
+ * - `processed`: the handler ran and succeeded; the id is remembered.
+ * - `duplicate`: the id was already processed; the handler did not run (answer 2xx).
+ * - `in-flight`: another request is handling the same id right now; the handler did
+ *   not run (adapters answer 409 so that the sender retries later).
+ */
+export type WebhookOutcome = 'processed' | 'duplicate' | 'in-flight';
+
+/** The result of {@link WebhookReceiver.receive}. */
+export interface WebhookReceipt<TEvent extends WebhookEvent = WebhookEvent> {
+  outcome: WebhookOutcome;
+  /** The verified event (also for a duplicate, e.g. to log it). */
+  event: TEvent;
+}
+
+/** Options of {@link createWebhookReceiver}. */
+export interface WebhookReceiverOptions<TEvent extends WebhookEvent = WebhookEvent> extends ReceiverOptions {
+  /**
+   * Called once per verified, not yet processed event. Throw to have the id released
+   * (so a retry processes it) and the error passed on to the caller of `receive`.
+   */
+  onEvent(event: TEvent): unknown;
+  /**
+   * Called with errors that do not change the outcome: the dedupe store failing to
+   * record a processed or released id. Its own errors are ignored.
+   */
+  onError?(error: unknown): void;
+}
+
+/** A verifier with dedupe, made by {@link createWebhookReceiver}. */
+export interface WebhookReceiver<TEvent extends WebhookEvent = WebhookEvent> {
+  /**
+   * Verifies the message, claims its `webhook-id`, runs `onEvent` unless it is a
+   * duplicate, and records the outcome.
+   *
+   * @throws SignatureVerificationError (counted by `onVerificationFailure` and `meter`),
+   *   ValidationError `INPUT_INVALID` for a body that is not raw, the error `onEvent`
+   *   threw (the id is released first), or the dedupe store's error.
+   */
+  receive(message: WebhookMessage): Promise<WebhookReceipt<TEvent>>;
+}
+
+const receiverOptionKeys = [
+  'secrets',
+  'toleranceSeconds',
+  'dedupe',
+  'dedupeTtlSeconds',
+  'dedupeLeaseSeconds',
+  'onVerificationFailure',
+  'meter',
+] as const;
+
+/**
+ * The option keys an adapter accepts: the shared ones plus its own.
+ *
+ * @internal
+ */
+export function receiverKeys(...own: string[]): ReadonlySet<string> {
+  return new Set<string>([...receiverOptionKeys, ...own]);
+}
+
+/**
+ * Verification, failure counting and dedupe, resolved once per adapter.
+ *
+ * @internal Shared by every adapter.
+ */
+export interface ReceiverPipeline {
+  /** Verifies and parses; a verification failure is counted, then rethrown. */
+  verify(message: WebhookMessage): Promise<WebhookEvent>;
+  /**
+   * Claims `event.id`, runs `run` if the claim was won, then completes the id when
+   * `acknowledged(result)` (the sender will see a 2xx) or releases it otherwise.
+   * Errors of `complete`/`release` go to `report`: the handler's verdict stands.
+   *
+   * @throws the store's error from `claim`; the error `run` threw (after releasing the id).
+   */
+  process<TResult>(
+    event: WebhookEvent,
+    run: () => TResult | Promise<TResult>,
+    acknowledged: (result: TResult) => boolean,
+    report: (error: unknown) => void,
+  ): Promise<{ outcome: 'processed'; result: TResult } | { outcome: 'duplicate' } | { outcome: 'in-flight' }>;
+}
+
+/**
+ * Resolves the shared options of an adapter.
+ *
+ * @param options - the adapter's options.
+ * @param allowedKeys - every key the adapter accepts (see {@link receiverKeys}).
+ * @param crypto - `node` verifies synchronously with node:crypto (Node adapters);
+ *   `web` with Web Crypto (every runtime).
+ * @throws ConfigError for bad options.
+ * @internal
+ */
+export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: ReadonlySet<string>, crypto: 'node' | 'web'): ReceiverPipeline {
+  const verifyOptions = resolveVerifyOptions(options as VerifyWebhookOptions, allowedKeys);
+  const recordFailure = createFailureRecorder(options);
+  const { store, ttlSeconds, leaseSeconds } = resolveDedupe(options);
+
+  async function settle(step: () => Promise<void>, report: (error: unknown) => void): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  return {
+    async verify(message) {
+      try {
+        const signed = crypto === 'node' ? verifySignature(message, verifyOptions) : await verifySignatureAsync(message, verifyOptions);
+        return parseWebhookEvent(signed);
+      } catch (error) {
+        recordFailure(error);
+        throw error;
+      }
+    },
+    async process(event, run, acknowledged, report) {
+      if (store !== undefined) {
+        const claim: unknown = await store.claim(event.id, leaseSeconds);
+        if (claim === 'processed') return { outcome: 'duplicate' };
+        if (claim === 'in-flight') return { outcome: 'in-flight' };
+        if (claim !== 'claimed') {
+          // A store answering `false` for "seen" must not be read as a won claim: that would book twice.
+          throw new ConfigError(
+            'CONFIG_INVALID',
+            `Expected the dedupe store's claim() to resolve to 'claimed', 'in-flight' or 'processed', got ${describeValue(claim)}`,
+            { field: 'dedupe' },
+          );
+        }
+      }
+      let result;
+      try {
+        result = await run();
+      } catch (error) {
+        if (store !== undefined) await settle(() => store.release(event.id), report);
+        throw error;
+      }
+      if (store !== undefined) {
+        // Processed means the sender is told 2xx. A handler that answered 503 itself
+        // wants a retry, and the retry must not be taken for a duplicate.
+        if (acknowledged(result)) await settle(() => store.complete(event.id, ttlSeconds), report);
+        else await settle(() => store.release(event.id), report);
+      }
+      return { outcome: 'processed', result };
+    },
+  };
+}
+
+/**
+ * True for a status the sender counts as delivered.
+ *
+ * @internal
+ */
+export function isSuccessStatus(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+/**
+ * Verify + dedupe + handle in one call, for any framework or queue consumer: give
+ * it the raw body and the headers, it tells you whether the event was `processed`,
+ * a `duplicate` (a redelivered payment is never booked twice) or `in-flight`.
+ * Verifies with Web Crypto, so it runs in every runtime.
+ *
+ * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, at creation.
+ *
+ * @example
+ * ```ts
+ * const receiver = createWebhookReceiver({ secrets: process.env.WEBHOOK_SECRET!, onEvent: router.handle });
+ * // Koa, with a raw-body parser:
+ * router.post('/webhooks', async (ctx) => {
+ *   try {
+ *     const { outcome } = await receiver.receive({ body: ctx.request.rawBody, headers: ctx.headers });
+ *     ctx.status = outcome === 'in-flight' ? 409 : 204;
+ *   } catch (error) {
+ *     ctx.status = isWebhookError(error) && error.code.startsWith('WEBHOOK_') ? 401 : 500;
+ *   }
+ * });
+ * ```
+ */
+export function createWebhookReceiver<TEvent extends WebhookEvent = WebhookEvent>(options: WebhookReceiverOptions<TEvent>): WebhookReceiver<TEvent> {
+  const pipeline = createReceiverPipeline(options, receiverKeys('onEvent', 'onError'), 'web');
+  const onEvent = requireFunction(options.onEvent, 'onEvent');
+  const onError = requireFunction(options.onError, 'onError', true);
+  const report = (error: unknown): void => {
+    try {
+      onError?.(error);
+    } catch {
+      // A logging hook that throws must not undo a processed event.
+    }
+  };
+  return {
+    async receive(message) {
+      const event = (await pipeline.verify(message)) as TEvent;
+      const processed = await pipeline.process(
+        event,
+        () => onEvent(event),
+        () => true,
+        report,
+      );
+      return { outcome: processed.outcome, event };
+    },
+  };
+}
+
+/**
+ * Validates a callback option.
+ *
+ * @internal
+ * @throws ConfigError `CONFIG_INVALID` unless a function (or absent, when optional).
+ */
+export function requireFunction<T>(value: T, field: string, optional = false): T {
+  if (typeof value !== 'function' && !(optional && value === undefined)) {
+    throw new ConfigError('CONFIG_INVALID', `Expected \`${field}\` to be a function, got ${describeValue(value)}`, { field });
+  }
+  return value;
+}

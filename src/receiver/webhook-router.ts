@@ -1,0 +1,161 @@
+/**
+ * Typed handlers per event type: `createWebhookRouter<BookkeeperEvents>()`.
+ *
+ * `event.data` is typed from the catalog's zod schemas (their output type) by the
+ * compiler alone: the receiver loads no zod. Consumers who also want the data
+ * checked at run time pass a `validate` hook, which they may back with zod
+ * themselves.
+ */
+import { ConfigError, ValidationError, describeValue } from '../errors.js';
+import type { WebhookEvent } from '../signing/verify-signature.js';
+import type { EventCatalog, EventDataOf } from './event-catalog-types.js';
+
+/**
+ * Event type → type of its `data`: from a catalog made by `defineEvents`
+ * (`BookkeeperEvents`, i.e. `typeof bookkeeperEvents`), or from a plain map you
+ * write, e.g. `{ 'order.created': { orderId: string } }`.
+ */
+export type EventMapOf<TEvents> =
+  TEvents extends EventCatalog<infer TSchemas>
+    ? { [TType in keyof TSchemas & string]: EventDataOf<TEvents, TType> }
+    : { [TType in keyof TEvents & string]: TEvents[TType] };
+
+/** The event types of a catalog or event map. */
+export type EventTypesOf<TEvents> = keyof EventMapOf<TEvents> & string;
+
+/**
+ * A verified event of a catalog or event map, as a union discriminated by `type`
+ * (narrow it with `switch (event.type)`), or of the types given.
+ *
+ * @example
+ * ```ts
+ * createNodeHandler<WebhookEventOf<BookkeeperEvents>>({ secrets, onEvent: (event) => {
+ *   if (event.type === 'payment.succeeded') book(event.data.amount); // typed
+ * } });
+ * ```
+ */
+export type WebhookEventOf<TEvents, TType extends EventTypesOf<TEvents> = EventTypesOf<TEvents>> = {
+  [K in TType]: WebhookEvent<K, EventMapOf<TEvents>[K]>;
+}[TType];
+
+/** A handler of one event type. Its result is ignored; throw to fail the request (500, retried). */
+export type WebhookEventHandler<TEvent extends WebhookEvent> = (event: TEvent) => unknown;
+
+/** Options of {@link createWebhookRouter}. */
+export interface WebhookRouterOptions<TEvents> {
+  /**
+   * Checks (and may transform) `data` before a handler sees it; returns the data to
+   * pass on, or a promise of it. A throw refuses the event: the request is answered
+   * 400 `EVENT_DATA_INVALID`, the id is released, and the sender retries it until it
+   * is dead in its delivery log. Called only for types that have a handler.
+   *
+   * @example
+   * ```ts
+   * import { bookkeeperEvents } from '@bookkeeper/webhooks'; // zod, on your side
+   * createWebhookRouter<BookkeeperEvents>({
+   *   validate: (type, data) => bookkeeperEvents.schemas[type].parse(data),
+   * });
+   * ```
+   */
+  validate?: (type: EventTypesOf<TEvents>, data: unknown) => unknown;
+  /**
+   * Called with an event whose type has no handler (e.g. a type the sender added
+   * after your catalog). Throw to refuse it (500, retried).
+   * @defaultValue none: the event is acknowledged (2xx) and ignored, as Standard
+   *   Webhooks senders expect, so a new event type never fails your endpoint.
+   */
+  onUnknown?: (event: WebhookEvent) => unknown;
+}
+
+/** Handlers by event type; pass `router.handle` as an adapter's `onEvent`. */
+export interface WebhookRouter<TEvents> {
+  /**
+   * Registers the handler of one event type; `event.data` is typed from the catalog.
+   *
+   * @throws ConfigError `CONFIG_INVALID` when the type already has a handler (one
+   *   handler per type, so a payment is never booked by two of them) or the handler
+   *   is not a function.
+   */
+  on<TType extends EventTypesOf<TEvents>>(type: TType, handler: WebhookEventHandler<WebhookEventOf<TEvents, TType>>): WebhookRouter<TEvents>;
+  /**
+   * Runs the handler of the event's type (after `validate`), or `onUnknown`.
+   * Bound: pass it as it is, `onEvent: router.handle`.
+   *
+   * @throws ValidationError `EVENT_DATA_INVALID` when `validate` throws (the original error as `cause`);
+   *   whatever the handler throws.
+   */
+  readonly handle: (event: WebhookEvent) => Promise<void>;
+}
+
+/**
+ * Creates a router of typed handlers. Name the catalog's type; nothing of it is
+ * loaded at run time.
+ *
+ * @example
+ * ```ts
+ * import type { BookkeeperEvents } from '@bookkeeper/webhooks';
+ * import { createNodeHandler, createWebhookRouter } from '@bookkeeper/webhooks/receiver';
+ *
+ * const router = createWebhookRouter<BookkeeperEvents>()
+ *   .on('payment.succeeded', async (event) => {
+ *     await ledger.book(event.data.paymentId, event.data.amount); // { amount: number; currency: string }
+ *   })
+ *   .on('refund.initiated', (event) => ledger.hold(event.data.refundId));
+ *
+ * createServer(createNodeHandler({ secrets, onEvent: router.handle }));
+ * ```
+ * @throws ConfigError `CONFIG_INVALID` for a `validate` or `onUnknown` that is not a function.
+ */
+export function createWebhookRouter<TEvents>(options: WebhookRouterOptions<TEvents> = {}): WebhookRouter<TEvents> {
+  const { validate, onUnknown } = options;
+  for (const [field, value] of [
+    ['validate', validate],
+    ['onUnknown', onUnknown],
+  ] as const) {
+    if (value !== undefined && typeof value !== 'function') {
+      throw new ConfigError('CONFIG_INVALID', `Expected \`${field}\` to be a function, got ${describeValue(value)}`, { field });
+    }
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'validate' && key !== 'onUnknown') throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\``, { field: key });
+  }
+  const handlers = new Map<string, (event: WebhookEvent) => unknown>();
+
+  const router: WebhookRouter<TEvents> = {
+    on(type, handler) {
+      if (typeof type !== 'string' || type.length === 0) {
+        throw new ConfigError('CONFIG_INVALID', `Expected an event type such as "payment.succeeded", got ${describeValue(type)}`, { field: 'type' });
+      }
+      if (typeof handler !== 'function') {
+        throw new ConfigError('CONFIG_INVALID', `Expected the handler of "${type}" to be a function, got ${describeValue(handler)}`, { field: type });
+      }
+      if (handlers.has(type)) {
+        throw new ConfigError('CONFIG_INVALID', `"${type}" already has a handler: one handler per event type`, { field: type });
+      }
+      handlers.set(type, handler as (event: WebhookEvent) => unknown);
+      return router;
+    },
+    handle: async (event) => {
+      const handler = handlers.get(event.type);
+      if (handler === undefined) {
+        await onUnknown?.(event);
+        return;
+      }
+      if (validate === undefined) {
+        await handler(event);
+        return;
+      }
+      let data: unknown;
+      try {
+        data = await validate(event.type as EventTypesOf<TEvents>, event.data);
+      } catch (cause) {
+        throw new ValidationError('EVENT_DATA_INVALID', `The data of event ${event.id} (${event.type}) failed the router's validate hook`, {
+          cause,
+          field: 'data',
+        });
+      }
+      await handler({ ...event, data });
+    },
+  };
+  return router;
+}
