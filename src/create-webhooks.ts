@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { createAddressGuard } from './delivery/ssrf-guard.js';
+import { FlowControl } from './delivery/flow-control.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { createUndiciTransport } from './delivery/undici-transport.js';
 import { ConfigError, ValidationError, WebhookError, describeValue } from './errors.js';
@@ -51,7 +52,8 @@ export interface PublishResult<TType extends string = string, TData = unknown> e
 export interface ListDeliveriesQuery {
   subscriptionId?: string;
   eventId?: string;
-  status?: DeliveryStatus;
+  /** One status or several. */
+  status?: DeliveryStatus | DeliveryStatus[];
   /** Created at or after (Date or epoch ms). */
   since?: Date | number;
   /** Created before (Date or epoch ms). */
@@ -73,6 +75,8 @@ export interface ReplayOptions {
 /** The `webhooks.deliveries` API: the delivery log. Times are epoch ms. */
 export interface DeliveryLog {
   list(query?: ListDeliveriesQuery): Promise<Page<DeliveryRecord>>;
+  /** What is not delivered: pending (due, scheduled, in flight), held and dead — newest first. */
+  undelivered(query?: Omit<ListDeliveriesQuery, 'status'>): Promise<Page<DeliveryRecord>>;
   get(id: string): Promise<DeliveryRecord | null>;
   /** Attempts of a delivery, oldest first. */
   attempts(deliveryId: string): Promise<AttemptRecord[]>;
@@ -128,8 +132,11 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> {
    * and none is in flight; held deliveries (disabled subscriptions) do not count.
    */
   drain(options?: DrainOptions): Promise<void>;
-  /** A snapshot of delivery metrics and the backlog. */
-  metrics(): Promise<MetricsSnapshot>;
+  /**
+   * A snapshot of delivery metrics (this process) and the backlog (every process); with
+   * `subscriptionId`, the backlog of that subscription.
+   */
+  metrics(options?: { subscriptionId?: string }): Promise<MetricsSnapshot>;
 }
 
 const publishOptionsSchema = z.strictObject({
@@ -138,15 +145,17 @@ const publishOptionsSchema = z.strictObject({
 });
 const drainSchema = z.strictObject({ timeoutMs: z.int().min(0).max(30 * 24 * 3_600_000).default(30_000) });
 const timeSchema = z.union([z.date(), z.int().min(0)]).transform((value) => (value instanceof Date ? value.getTime() : value));
+const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
 const listDeliveriesSchema = z.strictObject({
   subscriptionId: z.string().min(1).max(255).optional(),
   eventId: z.string().min(1).max(255).optional(),
-  status: z.enum(['pending', 'held', 'delivered', 'dead']).optional(),
+  status: z.union([deliveryStatus, z.array(deliveryStatus).min(1).max(4)]).optional(),
   since: timeSchema.optional(),
   until: timeSchema.optional(),
   limit: z.int().min(1).max(1000).default(100),
   cursor: z.string().min(1).max(1000).optional(),
 });
+const metricsSchema = z.strictObject({ subscriptionId: z.string().min(1).max(255).optional() });
 const replaySchema = z.strictObject({
   subscriptionId: z.string().min(1).max(255),
   since: timeSchema,
@@ -184,6 +193,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const bus = new EventBus<TCatalog>();
   bus.onListenerError = (error, eventName) => logger.error({ err: error, event: eventName }, 'webhooks: a bus listener threw');
   const metrics = new DeliveryMetrics();
+  const newDeliveryId = (): string => createId('dlv', clock.now());
   const guard = resolved.security.allowPrivateNetworks ? null : createAddressGuard(resolved.security.allowedHosts);
   const codec = createSecretCodec(resolved.security.secretsKey === undefined ? [] : normalizeSecretsKeys(resolved.security.secretsKey));
   const dispatcher = new Dispatcher({
@@ -197,6 +207,16 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     retry: resolved.retry,
     guard,
     codec,
+    flow: new FlowControl(
+      clock,
+      {
+        maxInFlight: resolved.flowControl.maxInFlightPerSubscription,
+        ratePerSecond: resolved.flowControl.ratePerSecond,
+        burst: resolved.flowControl.burst,
+      },
+      resolved.circuitBreaker === false ? { failureThreshold: 0, cooldownMs: 0, maxCooldownMs: 0 } : resolved.circuitBreaker,
+    ),
+    autoDisableAfterMs: resolved.autoDisableAfterMs,
     concurrency: resolved.concurrency,
     leaseMs: resolved.leaseMs,
     pollIntervalMs: resolved.pollIntervalMs,
@@ -224,11 +244,10 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     guard,
     codec,
     onChange: () => dispatcher.wake(),
+    newDeliveryId,
   });
   let closed = false;
   let migrated: Promise<void> | null = null;
-
-  const newDeliveryId = (): string => createId('dlv', clock.now());
 
   /** Validates and serialises a publish: everything before storage, all synchronous. */
   function prepare(type: unknown, data: unknown, publishOptions: unknown): { input: EnqueueInput; data: unknown } {
@@ -330,6 +349,12 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query);
         return storage.listDeliveries(parsed.data);
       },
+      async undelivered(query = {}) {
+        if (typeof query === 'object' && query !== null && 'status' in query) {
+          throw new ValidationError('INPUT_INVALID', 'Expected no `status` in `undelivered()`: it lists pending, held and dead', { field: 'status' });
+        }
+        return webhooks.deliveries.list({ ...query, status: ['pending', 'held', 'dead'] });
+      },
       async get(id) {
         return storage.getDelivery(requireId(id, 'id'));
       },
@@ -410,9 +435,12 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       }
     },
 
-    async metrics() {
+    async metrics(options = {}) {
+      const parsed = metricsSchema.safeParse(options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
       const now = clock.now();
-      return metrics.snapshot(dispatcher.inFlight, await storage.stats(now), now);
+      const backlog = await storage.stats(now, parsed.data.subscriptionId === undefined ? undefined : { subscriptionId: parsed.data.subscriptionId });
+      return metrics.snapshot(dispatcher.inFlight, backlog, now);
     },
   };
   return webhooks;

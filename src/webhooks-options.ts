@@ -56,6 +56,45 @@ export interface HttpOptions {
   userAgent?: string;
 }
 
+/** Flow-control defaults for every subscription. */
+export interface FlowControlOptions {
+  /**
+   * Posts in flight to one subscription at once, so that one slow receiver cannot hold
+   * every slot of `concurrency`.
+   * @defaultValue half of `concurrency` (at least 1)
+   */
+  maxInFlightPerSubscription?: number;
+  /**
+   * Sustained posts per second to one subscription; `null` for no limit.
+   * @defaultValue null
+   */
+  ratePerSecond?: number | null;
+  /**
+   * Posts allowed at once above the sustained rate.
+   * @defaultValue 10
+   */
+  burst?: number;
+}
+
+/** Circuit-breaker settings. */
+export interface CircuitBreakerOptions {
+  /**
+   * Consecutive failed attempts to one subscription that open the breaker.
+   * @defaultValue 10
+   */
+  failureThreshold?: number;
+  /**
+   * How long an open breaker holds deliveries before one probe; doubles after each failed probe.
+   * @defaultValue 30000
+   */
+  cooldownMs?: number;
+  /**
+   * The longest cool-down.
+   * @defaultValue 600000 (10 minutes)
+   */
+  maxCooldownMs?: number;
+}
+
 /** Security settings. */
 export interface SecurityOptions {
   /**
@@ -125,6 +164,19 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
   random?: () => number;
   /** Where the library logs (pino-compatible). @defaultValue silent */
   logger?: Logger;
+  /** Global flow-control defaults; a subscription's `flowControl` overrides them. */
+  flowControl?: FlowControlOptions;
+  /**
+   * The per-subscription circuit breaker, or `false` for none. Deliveries wait while it
+   * is open; the breaker never fails them.
+   */
+  circuitBreaker?: CircuitBreakerOptions | false;
+  /**
+   * Disable a subscription whose every attempt has failed for this long (emitting
+   * `subscription:disabled`; its deliveries are held), or `false` never to.
+   * @defaultValue 432000000 (5 days, as Svix)
+   */
+  autoDisableAfterMs?: number | false;
   /**
    * An OpenTelemetry meter for the delivery metrics (`metrics.getMeter('bookkeeper')`),
    * or `false` for none. @defaultValue the global meter of `@opentelemetry/api` when it
@@ -135,6 +187,13 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
 
 const nonNegativeMs = z.number().int().min(0).max(365 * 24 * 3_600_000);
 const jitter = z.number().min(0).max(1);
+
+/** The schema of a subscription's flow-control settings. */
+export const storedFlowControlSchema = z.strictObject({
+  maxInFlight: z.int().min(1).max(10_000).optional(),
+  ratePerSecond: z.number().positive().max(1_000_000).nullable().optional(),
+  burst: z.int().min(1).max(1_000_000).optional(),
+});
 
 /** The schema of a retry policy stored as data (global or per subscription). */
 export const storedRetryPolicySchema = z.union([
@@ -213,6 +272,24 @@ const optionsSchema = z.strictObject({
   clock: clockSchema.default(systemClock),
   random: z.custom<() => number>(isFunction, { message: 'a function returning a number in [0, 1)' }).default(() => Math.random),
   logger: loggerSchema.default(silentLogger),
+  flowControl: z
+    .strictObject({
+      maxInFlightPerSubscription: z.int().min(1).max(10_000).optional(),
+      ratePerSecond: z.number().positive().max(1_000_000).nullable().default(null),
+      burst: z.int().min(1).max(1_000_000).default(10),
+    })
+    .prefault({}),
+  circuitBreaker: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        failureThreshold: z.int().min(1).max(1_000_000).default(10),
+        cooldownMs: nonNegativeMs.default(30_000),
+        maxCooldownMs: nonNegativeMs.default(600_000),
+      }),
+    ])
+    .prefault({}),
+  autoDisableAfterMs: z.union([z.literal(false), z.int().min(1).max(365 * 24 * 3_600_000)]).default(5 * 24 * 3_600_000),
   meter: z
     .union([
       z.literal(false),
@@ -243,6 +320,9 @@ export interface ResolvedWebhooksOptions {
   readonly random: () => number;
   readonly logger: Logger;
   readonly meter?: MeterLike | false;
+  readonly flowControl: { readonly maxInFlightPerSubscription: number; readonly ratePerSecond: number | null; readonly burst: number };
+  readonly circuitBreaker: { readonly failureThreshold: number; readonly cooldownMs: number; readonly maxCooldownMs: number } | false;
+  readonly autoDisableAfterMs: number | false;
 }
 
 /** The default policy: the Standard Webhooks schedule with 10 % jitter. */
@@ -311,8 +391,14 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
       : typeof value.retry === 'function'
         ? { kind: 'custom', delayMs: value.retry }
         : normalizeStoredRetryPolicy(value.retry);
+  const flowControl = Object.freeze({
+    ...value.flowControl,
+    maxInFlightPerSubscription: value.flowControl.maxInFlightPerSubscription ?? Math.max(1, Math.floor(value.concurrency / 2)),
+  });
   return Object.freeze({
     ...value,
+    flowControl,
+    circuitBreaker: value.circuitBreaker === false ? false : Object.freeze(value.circuitBreaker),
     retry,
     http: Object.freeze(value.http),
     security: Object.freeze(value.security),

@@ -23,6 +23,7 @@ import type { RetryPolicy } from './backoff.js';
 import { classifyResponse } from './classify-response.js';
 import type { SecretCodec } from '../registry/secret-codec.js';
 import type { AddressGuard } from './ssrf-guard.js';
+import type { FlowControl } from './flow-control.js';
 import type { Transport, TransportResult } from './transport.js';
 import { createId } from '../ids.js';
 
@@ -37,6 +38,9 @@ export interface DispatcherOptions {
   retry: RetryPolicy;
   guard: AddressGuard | null;
   codec: SecretCodec;
+  flow: FlowControl;
+  /** Disable a subscription failing continuously for this long; `false` never. */
+  autoDisableAfterMs: number | false;
   concurrency: number;
   leaseMs: number;
   pollIntervalMs: number;
@@ -158,15 +162,21 @@ export class Dispatcher {
   }
 
   private async runPump(): Promise<void> {
-    const { storage, clock, concurrency, leaseMs, logger } = this.options;
+    const { storage, clock, concurrency, leaseMs, logger, flow } = this.options;
     do {
       this.pumpRequested = false;
       while (this.running) {
         const free = concurrency - this.sending;
         if (free <= 0 || (free < this.refillThreshold && this.sending > 0)) break;
+        const blocked = flow.blocked();
         let claimed: ClaimedDelivery[];
         try {
-          claimed = await storage.claimDue({ limit: free, leaseMs, now: clock.now() });
+          claimed = await storage.claimDue({
+            limit: free,
+            leaseMs,
+            now: clock.now(),
+            ...(blocked.subscriptionIds.length > 0 ? { excludeSubscriptionIds: blocked.subscriptionIds } : {}),
+          });
         } catch (error) {
           logger.error({ err: error }, 'webhooks: claiming due deliveries failed; retrying after the poll interval');
           this.armTimer(clock.now() + this.options.pollIntervalMs);
@@ -177,9 +187,29 @@ export class Dispatcher {
           await this.release(claimed);
           return;
         }
-        for (const item of claimed) void this.send(item);
+        // A claim may bring more deliveries for one subscription than it may take now
+        // (its cap, rate or breaker): those go straight back, due at once; the
+        // subscription is excluded from the next claim until it has room again.
+        const overflow: ClaimedDelivery[] = [];
+        for (const item of claimed) {
+          const { subscription } = item;
+          flow.configure(subscription.id, subscription.flowControl);
+          if (flow.canStart(subscription.id)) {
+            flow.start(subscription.id);
+            void this.send(item);
+          } else {
+            overflow.push(item);
+          }
+        }
+        await this.release(overflow);
         if (claimed.length < free) {
           this.exhausted = true;
+          await this.scheduleNextDue();
+          break;
+        }
+        if (overflow.length === claimed.length) {
+          // Everything claimed belonged to subscriptions that cannot take more now:
+          // wait for a post to finish or a subscription to unblock rather than spin.
           await this.scheduleNextDue();
           break;
         }
@@ -201,12 +231,20 @@ export class Dispatcher {
   }
 
   private async scheduleNextDue(): Promise<void> {
-    const { storage, clock, pollIntervalMs, logger } = this.options;
+    const { storage, clock, pollIntervalMs, logger, flow } = this.options;
     const now = clock.now();
     let next = now + pollIntervalMs;
     try {
       const due = await storage.nextDueAt(now);
-      if (due !== null && due < next) next = due;
+      const { subscriptionIds, nextUnblockAt } = flow.blocked();
+      if (due !== null && due > now) {
+        next = Math.min(next, due);
+      } else if (due !== null && subscriptionIds.length === 0) {
+        next = now;
+      }
+      // Work is due but held back by flow control: wake when a subscription unblocks by
+      // itself (rate refill, breaker cool-down); a finishing post wakes us sooner.
+      if (nextUnblockAt !== null) next = Math.min(next, nextUnblockAt);
     } catch (error) {
       logger.warn({ err: error }, 'webhooks: reading the next due time failed');
     }
@@ -306,6 +344,7 @@ export class Dispatcher {
       random: options.random,
       maxRetryAfterMs: options.maxRetryAfterMs,
     });
+    this.options.flow.finish(subscription.id, classification.outcome.kind !== 'delivered');
     const body = result.kind === 'response' ? result.body : null;
     this.toSettle.push({
       claimed,
@@ -326,7 +365,11 @@ export class Dispatcher {
     });
     this.sending -= 1;
     this.scheduleSettle();
-    if (this.running && !this.exhausted) this.pump();
+    // A finished post frees a slot, and maybe its subscription: claim again.
+    if (this.running) {
+      this.exhausted = false;
+      this.pump();
+    }
   }
 
   private scheduleSettle(): void {
@@ -366,8 +409,40 @@ export class Dispatcher {
         }
         return;
       }
-      for (let index = 0; index < batch.length; index++) this.announce(batch[index]!, results[index]!);
+      const failing = new Map<string, number>();
+      for (let index = 0; index < batch.length; index++) {
+        const result = results[index]!;
+        this.announce(batch[index]!, result);
+        if (result.ok && typeof result.failingSince === 'number' && result.delivery.status !== 'held') {
+          failing.set(batch[index]!.claimed.subscription.id, result.failingSince);
+        }
+      }
+      await this.autoDisable(failing);
       if (this.running) this.wake();
+    }
+  }
+
+  /**
+   * Disables subscriptions whose every attempt has failed for `autoDisableAfterMs`
+   * (Svix's rule: 5 days by default). Their deliveries are held, not dropped.
+   */
+  private async autoDisable(failingSince: Map<string, number>): Promise<void> {
+    const { autoDisableAfterMs, storage, clock, bus, logger } = this.options;
+    if (autoDisableAfterMs === false || failingSince.size === 0) return;
+    const now = clock.now();
+    for (const [subscriptionId, since] of failingSince) {
+      if (now - since < autoDisableAfterMs) continue;
+      const reason = `every attempt has failed since ${new Date(since).toISOString()} (auto-disabled after ${autoDisableAfterMs} ms)`;
+      try {
+        const before = await storage.getSubscription(subscriptionId);
+        if (before === null || before.status !== 'active') continue;
+        const updated = await storage.setSubscriptionStatus(subscriptionId, { status: 'disabled', reason }, now);
+        if (updated === null) continue;
+        logger.warn({ subscriptionId, failingSince: since }, 'webhooks: subscription auto-disabled after sustained failure');
+        bus.safeEmit('subscription:disabled', { subscriptionId, reason, at: now });
+      } catch (error) {
+        logger.error({ err: error, subscriptionId }, 'webhooks: auto-disabling a failing subscription failed');
+      }
     }
   }
 

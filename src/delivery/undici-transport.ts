@@ -4,6 +4,7 @@
  * is why the dispatcher does not use fetch (DESIGN §9).
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import { ForbiddenAddressError, checkUrlHost, type AddressGuard } from './ssrf-guard.js';
 import {
@@ -54,6 +55,61 @@ function guardedLookup(guard: AddressGuard, lookup: typeof dnsLookup) {
   };
 }
 
+function timedOut(timeoutMs: number): TransportResult {
+  return { kind: 'error', errorClass: 'timeout', message: `no complete response within ${timeoutMs} ms` };
+}
+
+/**
+ * Reads at most `maxBytes` of a response body, as UTF-8; `null` when the deadline
+ * passes first. Past the cap the rest is dropped with the connection rather than
+ * buffered. Plain `data` events: an async iterator per response cost measurably more.
+ */
+const ignore = (): void => undefined;
+
+function readCapped(body: Readable, maxBytes: number, deadline: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    let first: Buffer | null = null;
+    let chunks: Buffer[] | null = null;
+    let size = 0;
+    const done = (value: string | null): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      // Keep a listener: a destroyed body may still report an error, which must not go unhandled.
+      body.off('error', onError);
+      body.on('error', ignore);
+      resolve(value);
+    };
+    const text = (): string => {
+      if (chunks !== null) return Buffer.concat(chunks, size).toString('utf8');
+      return first === null ? '' : first.toString('utf8', 0, size);
+    };
+    const onData = (chunk: Buffer): void => {
+      const room = maxBytes - size;
+      const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      if (first === null) first = piece;
+      else (chunks ??= [first]).push(piece);
+      size += piece.length;
+      if (size >= maxBytes) {
+        body.destroy();
+        done(text());
+      } else if (Date.now() > deadline) {
+        // A body trickling in under the inactivity timeout still ends at the deadline.
+        body.destroy();
+        done(null);
+      }
+    };
+    const onEnd = (): void => done(text());
+    const onError = (error: unknown): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      reject(error);
+    };
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+  });
+}
+
 interface ParsedTarget {
   origin: string;
   path: string;
@@ -68,20 +124,26 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
   if (!Number.isInteger(connections) || connections < 1) {
     throw new RangeError(`Expected \`connectionsPerOrigin\` to be an integer ≥ 1, got ${String(connections)}`);
   }
-  // One Agent per guard: the connect-time lookup is a property of the Agent's sockets.
-  const agents = new Map<AddressGuard | null, Agent>();
+  // One Agent per guard and timeout: the connect-time lookup and the connect timeout
+  // are properties of the Agent's sockets.
+  const agents = new Map<AddressGuard | null, Map<number, Agent>>();
   const targets = new Map<string, ParsedTarget>();
 
-  function agentFor(guard: AddressGuard | null): Agent {
-    let agent = agents.get(guard);
+  function agentFor(guard: AddressGuard | null, timeoutMs: number): Agent {
+    let byTimeout = agents.get(guard);
+    if (!byTimeout) {
+      byTimeout = new Map();
+      agents.set(guard, byTimeout);
+    }
+    let agent = byTimeout.get(timeoutMs);
     if (!agent) {
       agent = new Agent({
         connections,
         pipelining: 1,
         keepAliveTimeout,
-        connect: { lookup: (guard ? guardedLookup(guard, lookup) : lookup) as never },
+        connect: { lookup: (guard ? guardedLookup(guard, lookup) : lookup) as never, timeout: timeoutMs },
       });
-      agents.set(guard, agent);
+      byTimeout.set(timeoutMs, agent);
     }
     return agent;
   }
@@ -110,51 +172,36 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
       const refused = checkUrlHost(target.url, request.guard);
       if (refused !== null) return { kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` };
 
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), request.timeoutMs);
+      // The whole request is bounded by undici's own timers (connect, headers, body
+      // inactivity) plus a deadline checked as the body arrives — no AbortController and
+      // timer per request: they were ~6 % of the dispatcher's main thread in the profile.
+      const deadline = Date.now() + request.timeoutMs;
       try {
-        const response = await agentFor(request.guard).request({
+        const response = await agentFor(request.guard, request.timeoutMs).request({
           origin: target.origin,
           path: target.path,
           method: 'POST',
           headers: request.headers,
           body: request.body,
-          signal: controller.signal,
           headersTimeout: request.timeoutMs,
           bodyTimeout: request.timeoutMs,
         });
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const chunk of response.body as AsyncIterable<Buffer>) {
-          const room = request.maxResponseBytes - size;
-          if (chunk.length >= room) {
-            chunks.push(chunk.subarray(0, room));
-            size += room;
-            // Past the cap: drop the rest (and the connection) rather than buffer a huge body.
-            response.body.destroy();
-            break;
-          }
-          chunks.push(chunk);
-          size += chunk.length;
-        }
         const retryAfter = response.headers['retry-after'];
+        const body = await readCapped(response.body, request.maxResponseBytes, deadline);
+        if (body === null) return timedOut(request.timeoutMs);
         return {
           kind: 'response',
           statusCode: response.statusCode,
           retryAfter: Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
-          body: chunks.length === 0 ? '' : Buffer.concat(chunks, size).toString('utf8'),
+          body,
         };
       } catch (error) {
-        const errorClass = controller.signal.aborted ? 'timeout' : classifyTransportError(error);
-        const message =
-          errorClass === 'timeout' ? `no complete response within ${request.timeoutMs} ms` : describeTransportError(error);
-        return { kind: 'error', errorClass, message };
-      } finally {
-        clearTimeout(timer);
+        const errorClass = classifyTransportError(error);
+        return errorClass === 'timeout' ? timedOut(request.timeoutMs) : { kind: 'error', errorClass, message: describeTransportError(error) };
       }
     },
     async close(): Promise<void> {
-      const closing = [...agents.values()].map((agent) => agent.close());
+      const closing = [...agents.values()].flatMap((byTimeout) => [...byTimeout.values()]).map((agent) => agent.close());
       agents.clear();
       await Promise.all(closing);
     },

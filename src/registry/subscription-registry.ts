@@ -18,12 +18,13 @@ import type {
   Page,
   SecretRecord,
   StorageAdapter,
+  StoredFlowControl,
   StoredRetryPolicy,
   SubscriptionPatch,
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage/storage-adapter.js';
-import { storedRetryPolicySchema, throwValidation } from '../webhooks-options.js';
+import { storedFlowControlSchema, storedRetryPolicySchema, throwValidation } from '../webhooks-options.js';
 import { eventTypeFilterKind, matchesEventType } from './event-type-filter.js';
 import type { SecretCodec } from './secret-codec.js';
 
@@ -39,6 +40,10 @@ export interface Subscription {
   disabledReason: string | null;
   disabledAt: number | null;
   retry: StoredRetryPolicy | null;
+  /** Flow control for this endpoint (concurrency cap, rate limit), over the global defaults. */
+  flowControl: StoredFlowControl | null;
+  /** Epoch ms since when every attempt has failed; `null` while healthy. */
+  failingSince: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -63,6 +68,8 @@ export interface CreateSubscriptionInput {
   metadata?: Record<string, unknown>;
   /** A retry policy for this endpoint, overriding the global one. */
   retry?: StoredRetryPolicy | null;
+  /** Concurrency cap and rate limit for this endpoint, overriding the global defaults. */
+  flowControl?: StoredFlowControl | null;
 }
 
 /** The input of `subscriptions.update`: any of the create fields but the secret. */
@@ -100,8 +107,14 @@ export interface SubscriptionRegistry {
   delete(id: string): Promise<void>;
   /** Stops deliveries: pending ones are held (not dropped) until `enable`. */
   disable(id: string, options?: { reason?: string }): Promise<Subscription>;
-  /** Resumes deliveries; held ones become due at once. */
-  enable(id: string): Promise<Subscription>;
+  /**
+   * Resumes deliveries: held ones become due at once. With `replayMissed`, events
+   * published while it was disabled (which it did not get) are sent too. See
+   * {@link SubscriptionRegistry.previewEnable} for the counts first.
+   */
+  enable(id: string, options?: { replayMissed?: boolean }): Promise<Subscription & { resumed: number; replayed: number }>;
+  /** What `enable` would send: held deliveries, and events missed while disabled. */
+  previewEnable(id: string): Promise<{ held: number; missed: number }>;
   rotateSecret(id: string, options?: RotateSecretOptions): Promise<SubscriptionWithSecret>;
   /** The secrets — asked for explicitly; no other call returns them. */
   getSecrets(id: string): Promise<SubscriptionSecrets>;
@@ -168,6 +181,7 @@ const fieldsSchema = z.strictObject({
   description: z.string().max(1000).nullable().optional(),
   metadata: metadataSchema.optional(),
   retry: storedRetryPolicySchema.nullable().optional(),
+  flowControl: storedFlowControlSchema.nullable().optional(),
 });
 
 const createSchema = fieldsSchema;
@@ -182,6 +196,7 @@ const rotateSchema = z.strictObject({
   secret: z.string().optional(),
 });
 const disableSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() });
+const enableSchema = z.strictObject({ replayMissed: z.boolean().optional() });
 
 export interface SubscriptionRegistryDeps {
   storage: StorageAdapter;
@@ -193,6 +208,8 @@ export interface SubscriptionRegistryDeps {
   codec: SecretCodec;
   /** Called after a change that may make deliveries due (enable). */
   onChange: () => void;
+  /** Ids for deliveries created by replay-on-enable. */
+  newDeliveryId: () => string;
 }
 
 /** Strips the secrets: what every read returns. */
@@ -330,6 +347,8 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
         disabledReason: null,
         disabledAt: null,
         retry: fields.retry ?? null,
+        flowControl: fields.flowControl ?? null,
+        failingSince: null,
         createdAt: now,
         updatedAt: now,
       };
@@ -361,6 +380,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
       if (fields.description !== undefined) change.description = fields.description;
       if (fields.metadata !== undefined) change.metadata = fields.metadata;
       if (fields.retry !== undefined) change.retry = fields.retry;
+      if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
       const updated = await storage.updateSubscription(id, change, clock.now());
       return updated === null ? notFound(id) : toSubscription(updated);
     },
@@ -381,11 +401,33 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
       return updated === null ? notFound(id) : toSubscription(updated);
     },
 
-    async enable(id) {
-      const updated = await storage.setSubscriptionStatus(requireId(id), { status: 'active', reason: null }, clock.now());
+    async enable(id, options = {}) {
+      requireId(id);
+      const parsed = enableSchema.safeParse(options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      const before = await requireRecord(id);
+      const now = clock.now();
+      const { held } = before.status === 'disabled' ? await storage.stats(now, { subscriptionId: id }) : { held: 0 };
+      const updated = await storage.setSubscriptionStatus(id, { status: 'active', reason: null }, now);
       if (updated === null) notFound(id);
+      let replayed = 0;
+      if (parsed.data.replayMissed && before.status === 'disabled' && before.disabledAt !== null) {
+        ({ count: replayed } = await storage.replay({ subscriptionId: id, since: before.disabledAt, now, newDeliveryId: deps.newDeliveryId }));
+      }
       deps.onChange();
-      return toSubscription(updated);
+      return { ...toSubscription(updated), resumed: held, replayed };
+    },
+
+    async previewEnable(id) {
+      const record = await requireRecord(requireId(id));
+      if (record.status !== 'disabled') return { held: 0, missed: 0 };
+      const now = clock.now();
+      const { held } = await storage.stats(now, { subscriptionId: id });
+      const missed =
+        record.disabledAt === null
+          ? 0
+          : (await storage.replay({ subscriptionId: id, since: record.disabledAt, now, newDeliveryId: deps.newDeliveryId, dryRun: true })).count;
+      return { held, missed };
     },
 
     async rotateSecret(id, options = {}) {

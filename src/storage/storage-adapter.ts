@@ -44,6 +44,16 @@ export interface SecretRecord {
 
 export type SubscriptionStatus = 'active' | 'disabled';
 
+/** Flow-control settings of a subscription; each field overrides the global default. */
+export interface StoredFlowControl {
+  /** Posts in flight to this subscription at once. */
+  maxInFlight?: number;
+  /** Sustained posts per second; `null` for no limit. */
+  ratePerSecond?: number | null;
+  /** Posts allowed at once above the sustained rate. */
+  burst?: number;
+}
+
 /** A subscription as the storage keeps it. */
 export interface SubscriptionRecord {
   id: string;
@@ -59,6 +69,12 @@ export interface SubscriptionRecord {
   disabledReason: string | null;
   disabledAt: number | null;
   retry: StoredRetryPolicy | null;
+  flowControl: StoredFlowControl | null;
+  /**
+   * Epoch ms of the first failed attempt since the last successful one; `null` while the
+   * endpoint is healthy. Maintained by `settle`; drives auto-disable after sustained failure.
+   */
+  failingSince: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -67,7 +83,7 @@ export interface SubscriptionRecord {
 export type SubscriptionPatch = Partial<
   Pick<
     SubscriptionRecord,
-    'url' | 'eventTypes' | 'secrets' | 'headers' | 'description' | 'metadata' | 'retry'
+    'url' | 'eventTypes' | 'secrets' | 'headers' | 'description' | 'metadata' | 'retry' | 'flowControl'
   >
 >;
 
@@ -175,6 +191,11 @@ export interface ClaimInput {
   limit: number;
   leaseMs: number;
   now: number;
+  /**
+   * Claim nothing for these subscriptions (the dispatcher's flow control: at their
+   * concurrency cap, out of rate tokens, or behind an open circuit breaker).
+   */
+  excludeSubscriptionIds?: readonly string[];
 }
 
 /** A delivery claimed under a lease, with everything needed to sign and send it. */
@@ -216,6 +237,8 @@ export type SettleResult =
       delivery: DeliveryRecord;
       /** True when this settle disabled the subscription (it was active before). */
       subscriptionDisabled: boolean;
+      /** The subscription's `failingSince` after this settle. */
+      failingSince: number | null;
     }
   /** The lease token is stale (the lease expired and another worker took it): nothing changed. */
   | { ok: false; deliveryId: string; code: 'STORAGE_LEASE_LOST' };
@@ -223,7 +246,8 @@ export type SettleResult =
 export interface DeliveryQuery {
   subscriptionId?: string;
   eventId?: string;
-  status?: DeliveryStatus;
+  /** One status, or several (e.g. `['pending', 'held', 'dead']`: what is undelivered). */
+  status?: DeliveryStatus | readonly DeliveryStatus[];
   /** Only deliveries created at or after this epoch ms. */
   since?: number;
   /** Only deliveries created before this epoch ms. */
@@ -321,7 +345,9 @@ export interface StorageAdapter {
 
   /**
    * Claims up to `limit` due pending deliveries of active subscriptions (due time ≤ now,
-   * no lease or an expired one), oldest due first, each under a fresh lease token.
+   * no lease or an expired one), oldest due first, each under a fresh lease token,
+   * skipping `excludeSubscriptionIds` (cheaply: a backlog of an excluded subscription
+   * must not make every claim walk over it — e.g. claim per subscription in due order).
    * Two concurrent claimers never receive the same delivery while its lease holds.
    */
   claimDue(input: ClaimInput): Promise<ClaimedDelivery[]>;
@@ -329,7 +355,9 @@ export interface StorageAdapter {
    * Records the attempts and outcomes, each fenced by its lease token; a stale token
    * changes nothing and yields `{ ok: false, code: 'STORAGE_LEASE_LOST' }`. One result
    * per settlement, in order. A `retry` on a subscription disabled meanwhile holds
-   * the delivery instead.
+   * the delivery instead. Maintains the subscription's `failingSince`: `delivered`
+   * clears it; `retry` and `dead` set it to the attempt's `startedAt` when it was
+   * `null` (settlements of one batch apply in order).
    */
   settle(settlements: Settlement[], now: number): Promise<SettleResult[]>;
   /** Gives leases back (graceful stop): the deliveries are due again at once. */
@@ -358,7 +386,8 @@ export interface StorageAdapter {
    */
   replay(input: ReplayInput): Promise<{ count: number }>;
 
-  stats(now: number): Promise<StorageStats>;
+  /** Counts across every subscription, or of one subscription with `subscriptionId`. */
+  stats(now: number, query?: { subscriptionId?: string }): Promise<StorageStats>;
   purge(input: PurgeInput): Promise<PurgeResult>;
 
   /**

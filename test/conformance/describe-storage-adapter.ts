@@ -89,6 +89,8 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
         disabledReason: null,
         disabledAt: null,
         retry: null,
+        flowControl: null,
+        failingSince: null,
         createdAt: now,
         updatedAt: now,
         ...overrides,
@@ -348,6 +350,31 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
         expect((await storage.stats(now)).pending).toBe(2);
         expect(await storage.deleteSubscription(sub.id)).toBe(false);
       });
+
+      it('stores flow control and returns it from create, get, list, update and a claim, as copies', async () => {
+        const flowControl = { maxInFlight: 4, ratePerSecond: null, burst: 8 };
+        const record = subscriptionRecord({ flowControl });
+        const created = await storage.createSubscription(record);
+        expect(created.flowControl).toEqual(flowControl);
+        created.flowControl!.maxInFlight = 99;
+        expect((await storage.getSubscription(record.id))!.flowControl).toEqual(flowControl);
+        expect((await storage.listSubscriptions({ limit: 10 })).items[0]!.flowControl).toEqual(flowControl);
+
+        now += 1000;
+        const rated = await storage.updateSubscription(record.id, { flowControl: { ratePerSecond: 2.5, burst: 5 } }, now);
+        expect(rated).toEqual({ ...record, flowControl: { ratePerSecond: 2.5, burst: 5 }, updatedAt: now });
+        // A patch without flowControl leaves it alone.
+        await storage.updateSubscription(record.id, { description: 'ERP' }, now);
+        const d = await publishFor(record.id);
+        const claimed = await claimOne(d.id);
+        expect(claimed.subscription.flowControl).toEqual({ ratePerSecond: 2.5, burst: 5 });
+        expect(claimed.subscription).toEqual(await storage.getSubscription(record.id));
+
+        const cleared = await storage.updateSubscription(record.id, { flowControl: null }, now);
+        expect(cleared!.flowControl).toBeNull();
+        expect((await storage.getSubscription(record.id))!.flowControl).toBeNull();
+        expect(await createSubscription()).toMatchObject({ flowControl: null, failingSince: null });
+      });
     });
 
     // ---- enqueue and fan-out ------------------------------------------------------
@@ -532,6 +559,53 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
         expect(await storage.nextDueAt(now)).toBeNull();
         expect(await claim()).toEqual([]);
       });
+
+      it('claims nothing of excluded subscriptions, the others still in due order, and the excluded ones once no longer excluded', async () => {
+        const slow = await createSubscription({ eventTypes: ['ledger.*'] });
+        const b = await createSubscription({ eventTypes: ['payment.*'] });
+        const c = await createSubscription({ eventTypes: ['refund.*'] });
+        // The excluded subscription's backlog comes first; b and c interleave after it.
+        const ofSlow: DeliveryRecord[] = [];
+        for (let i = 0; i < 5; i++) {
+          ofSlow.push(await publishFor(slow.id, 'ledger.posted'));
+          now += 1;
+        }
+        const b1 = await publishFor(b.id, 'payment.succeeded');
+        now += 1;
+        const c1 = await publishFor(c.id, 'refund.created');
+        now += 1;
+        const b2 = await publishFor(b.id, 'payment.succeeded');
+        const c2 = await publishFor(c.id, 'refund.created');
+        now += 1;
+        const b3 = await publishFor(b.id, 'payment.succeeded');
+        now += 100;
+
+        const excluding = (ids: string[], limit: number): Promise<ClaimedDelivery[]> =>
+          storage.claimDue({ limit, leaseMs: LEASE_MS, now, excludeSubscriptionIds: ids });
+        const sameTime = [b2, c2].sort((x, y) => (x.id < y.id ? -1 : 1));
+        expect((await excluding([slow.id], 2)).map((x) => x.delivery.id)).toEqual([b1.id, c1.id]);
+        expect((await excluding([slow.id, createId('sub', now)], 10)).map((x) => x.delivery.id)).toEqual([
+          ...sameTime.map((d) => d.id),
+          b3.id,
+        ]);
+        expect(await excluding([slow.id], 10)).toEqual([]);
+        expect((await storage.getDelivery(ofSlow[0]!.id))!.leaseExpiresAt).toBeNull();
+
+        const released = await excluding([], 3);
+        expect(released.map((x) => x.delivery.id)).toEqual(ofSlow.slice(0, 3).map((d) => d.id));
+        expect((await claim(10)).map((x) => x.delivery.id)).toEqual(ofSlow.slice(3).map((d) => d.id));
+      });
+
+      it('excludes every subscription named, and claims nothing when all with due work are excluded', async () => {
+        const a = await createSubscription({ eventTypes: ['payment.*'] });
+        const b = await createSubscription({ eventTypes: ['refund.*'] });
+        await publishFor(a.id, 'payment.succeeded');
+        await publishFor(b.id, 'refund.created');
+        expect(await storage.claimDue({ limit: 10, leaseMs: LEASE_MS, now, excludeSubscriptionIds: [a.id, b.id] })).toEqual([]);
+        expect(await storage.nextDueAt(now)).toBe(now);
+        const onlyB = await storage.claimDue({ limit: 10, leaseMs: LEASE_MS, now, excludeSubscriptionIds: [a.id, a.id] });
+        expect(onlyB.map((x) => x.subscription.id)).toEqual([b.id]);
+      });
     });
 
     // ---- leases --------------------------------------------------------------------
@@ -613,7 +687,7 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
           now,
         );
         const stored = await delivery(d.id);
-        expect(result).toEqual({ ok: true, delivery: stored, subscriptionDisabled: false });
+        expect(result).toEqual({ ok: true, delivery: stored, subscriptionDisabled: false, failingSince: null });
         expect(stored).toEqual({
           ...d,
           status: 'delivered',
@@ -790,6 +864,89 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
         await storage.deleteSubscription(sub.id);
         expect(await settle(claimed, { kind: 'delivered' })).toEqual({ ok: false, deliveryId: d.id, code: 'STORAGE_LEASE_LOST' });
       });
+
+      it('sets failingSince to the start of the first failed attempt, keeps it through more failures, clears it on success', async () => {
+        const sub = await createSubscription();
+        const other = await createSubscription({ eventTypes: ['refund.*'] });
+        const d1 = await publishFor(sub.id);
+        const d2 = await publishFor(sub.id);
+        expect((await storage.getSubscription(sub.id))!.failingSince).toBeNull();
+
+        const firstStart = now - 250;
+        const [c1, c2] = await claim(2);
+        expect([c1!.delivery.id, c2!.delivery.id]).toEqual([d1.id, d2.id]);
+        const failed = await settle(c1!, { kind: 'retry', nextAttemptAt: now + 1000 }, { startedAt: firstStart, statusCode: 503 });
+        expect(failed).toMatchObject({ ok: true, failingSince: firstStart });
+        expect((await storage.getSubscription(sub.id))!.failingSince).toBe(firstStart);
+        expect((await storage.getSubscription(other.id))!.failingSince).toBeNull();
+
+        now += 1000;
+        const again = await claimOne(d1.id);
+        const dead = await settle(again, { kind: 'dead' }, { startedAt: now, statusCode: 500 });
+        expect(dead).toMatchObject({ ok: true, failingSince: firstStart });
+        expect((await storage.getSubscription(sub.id))!.failingSince).toBe(firstStart);
+
+        const ok = await settle(c2!, { kind: 'delivered' }, { startedAt: now });
+        expect(ok).toMatchObject({ ok: true, failingSince: null });
+        expect((await storage.getSubscription(sub.id))!.failingSince).toBeNull();
+
+        now += 1000;
+        await storage.redeliver(d1.id, now);
+        const later = await settle(await claimOne(d1.id), { kind: 'dead' }, { startedAt: now - 5, statusCode: 500 });
+        expect(later).toMatchObject({ ok: true, failingSince: now - 5 });
+        expect((await storage.getSubscription(sub.id))!.failingSince).toBe(now - 5);
+      });
+
+      it('applies the settlements of one batch to failingSince in order, each result carrying the value after it', async () => {
+        const sub = await createSubscription();
+        for (let i = 0; i < 5; i++) await publishFor(sub.id);
+        const claimed = await claim(5);
+        expect(claimed).toHaveLength(5);
+        const item = (i: number, outcome: SettleOutcome, startedAt: number) => ({
+          deliveryId: claimed[i]!.delivery.id,
+          leaseToken: claimed[i]!.leaseToken,
+          attempt: attempt({ startedAt, statusCode: outcome.kind === 'delivered' ? 200 : 500 }),
+          outcome,
+        });
+        const first = await storage.settle(
+          [
+            item(0, { kind: 'retry', nextAttemptAt: now + 1000 }, now - 30),
+            item(1, { kind: 'dead' }, now - 20),
+            item(2, { kind: 'delivered' }, now - 10),
+          ],
+          now,
+        );
+        expect(first.map((r) => (r.ok ? r.failingSince : 'lost'))).toEqual([now - 30, now - 30, null]);
+        expect((await storage.getSubscription(sub.id))!.failingSince).toBeNull();
+
+        const second = await storage.settle([item(3, { kind: 'delivered' }, now - 9), item(4, { kind: 'dead' }, now - 8)], now);
+        expect(second.map((r) => (r.ok ? r.failingSince : 'lost'))).toEqual([null, now - 8]);
+        expect((await storage.getSubscription(sub.id))!.failingSince).toBe(now - 8);
+      });
+
+      it('leaves failingSince alone on a lost lease and on a disabling settle', async () => {
+        const sub = await createSubscription();
+        const healthy = await createSubscription({ eventTypes: ['refund.*'] });
+        const a = await publishFor(sub.id);
+        const b = await publishFor(sub.id);
+        const gone = await publishFor(healthy.id, 'refund.created');
+        const claimed = await claim(10);
+        const byId = (id: string) => claimed.find((x) => x.delivery.id === id)!;
+        const failingAt = now - 100;
+        await settle(byId(a.id), { kind: 'retry', nextAttemptAt: now + 1000 }, { startedAt: failingAt, statusCode: 500 });
+
+        const lost = await settle({ delivery: { id: b.id }, leaseToken: 'not-the-token' }, { kind: 'delivered' });
+        expect(lost).toEqual({ ok: false, deliveryId: b.id, code: 'STORAGE_LEASE_LOST' });
+        expect((await storage.getSubscription(sub.id))!.failingSince).toBe(failingAt);
+
+        const disabled = await settle(byId(b.id), { kind: 'disable', reason: 'HTTP 410 Gone' }, { statusCode: 410 });
+        expect(disabled).toMatchObject({ ok: true, subscriptionDisabled: true, failingSince: failingAt });
+        expect(await storage.getSubscription(sub.id)).toMatchObject({ status: 'disabled', failingSince: failingAt });
+
+        const healthyGone = await settle(byId(gone.id), { kind: 'disable', reason: 'HTTP 410 Gone' }, { statusCode: 410 });
+        expect(healthyGone).toMatchObject({ ok: true, subscriptionDisabled: true, failingSince: null });
+        expect((await storage.getSubscription(healthy.id))!.failingSince).toBeNull();
+      });
     });
 
     // ---- the delivery log -------------------------------------------------------------
@@ -888,6 +1045,40 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
         expect(attempts.map((a) => a.attemptNumber)).toEqual([1, 2, 3]);
         expect(attempts.map((a) => a.outcome)).toEqual(['retry', 'retry', 'delivered']);
         expect(await storage.listAttempts(createId('dlv', now))).toEqual([]);
+      });
+
+      it('lists by several statuses at once, alone or with a subscription, newest first, a cursor paging over each exactly once', async () => {
+        const a = await createSubscription({ eventTypes: ['payment.*'] });
+        const off = await createSubscription({ eventTypes: ['refund.*'] });
+        const ofA: DeliveryRecord[] = [];
+        for (let i = 0; i < 6; i++) {
+          now += 10;
+          ofA.push(await publishFor(a.id, 'payment.succeeded'));
+        }
+        const held = await publishFor(off.id, 'refund.created');
+        await storage.setSubscriptionStatus(off.id, { status: 'disabled', reason: 'manual' }, now);
+        const claimed = await claim(5);
+        expect(claimed.map((c) => c.delivery.id)).toEqual(ofA.slice(0, 5).map((d) => d.id));
+        const outcomes: SettleOutcome[] = [
+          { kind: 'delivered' },
+          { kind: 'dead' },
+          { kind: 'retry', nextAttemptAt: now + 1000 },
+          { kind: 'delivered' },
+          { kind: 'dead' },
+        ];
+        for (let i = 0; i < 5; i++) await settle(claimed[i]!, outcomes[i]!, { statusCode: i === 0 || i === 3 ? 200 : 500 });
+        // pending: ofA[2] (retry), ofA[5] (never claimed); dead: ofA[1], ofA[4]; held: the disabled one's.
+        const undelivered = [ofA[1]!, ofA[2]!, ofA[4]!, ofA[5]!, held];
+
+        const all = await listAllDeliveries({ status: ['pending', 'held', 'dead'], limit: 2 });
+        expect(all.map((d) => d.id)).toEqual(descendingIds(undelivered));
+        const ofOneSubscription = await listAllDeliveries({ subscriptionId: a.id, status: ['dead', 'pending'], limit: 1 });
+        expect(ofOneSubscription.map((d) => d.id)).toEqual(descendingIds([ofA[1]!, ofA[2]!, ofA[4]!, ofA[5]!]));
+        expect((await listAllDeliveries({ status: ['delivered'], limit: 10 })).map((d) => d.id)).toEqual(
+          (await listAllDeliveries({ status: 'delivered', limit: 10 })).map((d) => d.id),
+        );
+        expect((await listAllDeliveries({ status: ['dead', 'dead'], limit: 10 })).map((d) => d.id)).toEqual(descendingIds([ofA[1]!, ofA[4]!]));
+        expect((await storage.listDeliveries({ status: [], limit: 10 })).items).toEqual([]);
       });
     });
 
@@ -1038,6 +1229,43 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
         if (!usesDatabaseClock()) expect((await storage.stats(now)).leased).toBe(1);
         await letLeasesExpire();
         expect(await storage.stats(now)).toMatchObject({ pending: 1, leased: 0 });
+      });
+
+      it('counts one subscription with subscriptionId, and nothing of an unknown one', async () => {
+        const empty = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null };
+        const a = await createSubscription({ eventTypes: ['payment.*'] });
+        const b = await createSubscription({ eventTypes: ['refund.*'] });
+        const t0 = now;
+        const a1 = await publishFor(a.id, 'payment.succeeded');
+        const b1 = await publishFor(b.id, 'refund.created');
+        now += 1000;
+        const a2 = await publishFor(a.id, 'payment.succeeded');
+        const a3 = await publishFor(a.id, 'payment.succeeded');
+        const b2 = await publishFor(b.id, 'refund.created');
+        const a4 = await publishFor(a.id, 'payment.succeeded');
+        const claimed = await claim(10);
+        const byId = (id: string) => claimed.find((x) => x.delivery.id === id)!;
+        await settle(byId(a1.id), { kind: 'delivered' });
+        await settle(byId(a2.id), { kind: 'dead' }, { statusCode: 500 });
+        await settle(byId(a4.id), { kind: 'retry', nextAttemptAt: now + 1000 }, { statusCode: 500 });
+        await settle(byId(b1.id), { kind: 'delivered' });
+        // a: a3 leased, a4 waiting; b: b2 leased, then held by the disable.
+        expect(await storage.stats(now, { subscriptionId: a.id })).toEqual({
+          ...empty,
+          pending: 2,
+          leased: 1,
+          dead: 1,
+          delivered: 1,
+          oldestPendingCreatedAt: t0 + 1000,
+        });
+        expect(await storage.stats(now, { subscriptionId: b.id })).toEqual({ ...empty, pending: 1, leased: 1, delivered: 1, oldestPendingCreatedAt: t0 + 1000 });
+        await storage.setSubscriptionStatus(b.id, { status: 'disabled', reason: 'manual' }, now);
+        expect(await storage.stats(now, { subscriptionId: b.id })).toEqual({ ...empty, held: 1, delivered: 1 });
+        expect(await storage.stats(now)).toEqual({ pending: 2, leased: 1, held: 1, dead: 1, delivered: 2, oldestPendingCreatedAt: t0 + 1000 });
+        expect(await storage.stats(now, {})).toEqual(await storage.stats(now));
+        expect(await storage.stats(now, { subscriptionId: createId('sub', now) })).toEqual(empty);
+        expect((await delivery(b2.id)).status).toBe('held');
+        expect((await delivery(a3.id)).leaseExpiresAt).not.toBeNull();
       });
     });
 

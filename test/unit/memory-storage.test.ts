@@ -1,12 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
 import { createMemoryStorage, inspectMemoryStorage } from '../../src/storage/memory/memory-storage.js';
-import type { StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import type { DeliveryRecord, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 
 const START_MS = 1_700_000_000_000;
 const LEASE_MS = 60_000;
 
-function subscription(now: number): SubscriptionRecord {
+function subscription(now: number, overrides: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
   return {
     id: createId('sub', now),
     url: 'https://receiver.example.com/hooks',
@@ -19,18 +20,22 @@ function subscription(now: number): SubscriptionRecord {
     disabledReason: null,
     disabledAt: null,
     retry: null,
+    flowControl: null,
+    failingSince: null,
     createdAt: now,
     updatedAt: now,
+    ...overrides,
   };
 }
 
-async function publish(storage: StorageAdapter, now: number, extra: { tx?: unknown } = {}) {
+async function publish(storage: StorageAdapter, now: number, extra: { tx?: unknown; type?: string } = {}) {
   const id = createId('evt', now);
+  const { type = 'payment.succeeded', ...rest } = extra;
   return storage.enqueue({
-    event: { id, type: 'payment.succeeded', timestamp: now, payload: `{"id":"${id}"}`, idempotencyKey: null },
+    event: { id, type, timestamp: now, payload: `{"id":"${id}"}`, idempotencyKey: null },
     newDeliveryId: () => createId('dlv', now),
     now,
-    ...extra,
+    ...rest,
   });
 }
 
@@ -60,9 +65,10 @@ describe('memory storage', () => {
     expect(byDue).toHaveLength(1000);
 
     const now = START_MS + 10 * backlog;
-    const popsBefore = probe(storage).claimHeapPops;
+    const before = probe(storage);
     const first = await storage.claimDue({ limit: 10, leaseMs: LEASE_MS, now });
-    expect(probe(storage).claimHeapPops - popsBefore).toBe(10);
+    expect(probe(storage).claimHeapPops - before.claimHeapPops).toBe(10);
+    expect(probe(storage).subscriptionHeapPops - before.subscriptionHeapPops).toBeLessThanOrEqual(2 * 10);
     expect(first.map((c) => c.delivery.nextAttemptAt)).toEqual(Array.from({ length: 10 }, (_, i) => START_MS + 1 + i));
     // The newest deliveries were the ones due first.
     expect(first.map((c) => c.delivery.id)).toEqual(byDue.slice(0, 10).map((d) => d.id));
@@ -97,7 +103,135 @@ describe('memory storage', () => {
     // without compaction the heap would hold 50,000 entries.
     expect(probe(storage).claimHeapSize).toBeLessThan(2 * 10 + 1024 + 20);
     expect(probe(storage).createdHeapSize).toBeLessThan(2 * 10 + 1024 + 20);
+    expect(probe(storage).subscriptionHeapSize).toBeLessThan(2 * 1 + 1024 + 20);
     expect(await storage.stats(now)).toMatchObject({ pending: 10, leased: 0, oldestPendingCreatedAt: START_MS });
+  });
+
+  it("claims past an excluded subscription's 5,000-delivery backlog by touching O(limit) heap entries, never the backlog", async () => {
+    const storage = createMemoryStorage();
+    const slow = await storage.createSubscription(subscription(START_MS, { id: 'sub_slow', eventTypes: ['ledger.*'] }));
+    await storage.createSubscription(subscription(START_MS, { id: 'sub_a', eventTypes: ['payment.*'] }));
+    await storage.createSubscription(subscription(START_MS, { id: 'sub_b', eventTypes: ['payment.*'] }));
+    // The slow receiver's backlog is due before everything else.
+    for (let i = 0; i < 5000; i++) await publish(storage, START_MS + i, { type: 'ledger.posted' });
+    for (let i = 0; i < 500; i++) await publish(storage, START_MS + 10_000 + i);
+    const now = START_MS + 20_000;
+
+    const limit = 10;
+    const claimedIds: string[] = [];
+    for (let round = 0; round < 50; round++) {
+      const before = probe(storage);
+      const claimed = await storage.claimDue({ limit, leaseMs: LEASE_MS, now, excludeSubscriptionIds: [slow.id] });
+      expect(claimed).toHaveLength(limit);
+      expect(claimed.every((c) => c.subscription.id !== slow.id)).toBe(true);
+      claimedIds.push(...claimed.map((c) => c.delivery.id));
+      // One pop per claimed delivery; the excluded subscription costs one pop of the subscription heap.
+      expect(probe(storage).claimHeapPops - before.claimHeapPops).toBe(limit);
+      expect(probe(storage).subscriptionHeapPops - before.subscriptionHeapPops).toBeLessThanOrEqual(limit + 2);
+    }
+    // Due order across the two subscriptions: the events went out in order, a before b.
+    const expected = (await storage.listDeliveries({ status: 'pending', limit: 10_000 })).items
+      .filter((d) => d.subscriptionId !== slow.id)
+      .sort((x, y) => x.nextAttemptAt! - y.nextAttemptAt! || (x.id < y.id ? -1 : 1))
+      .slice(0, 500)
+      .map((d) => d.id);
+    expect(claimedIds).toEqual(expected);
+
+    const unblocked = await storage.claimDue({ limit, leaseMs: LEASE_MS, now });
+    expect(unblocked.map((c) => [c.subscription.id, c.delivery.nextAttemptAt])).toEqual(
+      Array.from({ length: limit }, (_, i) => [slow.id, START_MS + i]),
+    );
+  });
+
+  it('claims what a plain sort of the claimable deliveries would, through random publishes, exclusions, retries, releases and disables', async () => {
+    const subscriptionIds = ['sub_0', 'sub_1', 'sub_2', 'sub_3'];
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('publish' as const), type: fc.constantFrom('a.x', 'b.x', 'c.x') }),
+      fc.record({
+        kind: fc.constant('claim' as const),
+        limit: fc.integer({ min: 1, max: 6 }),
+        exclude: fc.subarray(subscriptionIds),
+        leaseMs: fc.constantFrom(0, 5, 50),
+        // What becomes of the claimed ones: retried at once or later, released, or delivered.
+        then: fc.constantFrom('retry-soon', 'retry-later', 'release', 'deliver', 'keep'),
+      }),
+      fc.record({ kind: fc.constant('toggle' as const), subscription: fc.constantFrom(...subscriptionIds) }),
+      fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 40 }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 60 }), async (steps) => {
+        const storage = createMemoryStorage();
+        let now = START_MS;
+        const filters = [['a.*'], ['b.*', 'c.*'], ['*'], ['c.*']];
+        for (let i = 0; i < subscriptionIds.length; i++) {
+          await storage.createSubscription(subscription(now, { id: subscriptionIds[i]!, eventTypes: filters[i]! }));
+        }
+        const claimKey = (d: DeliveryRecord): number => Math.max(d.nextAttemptAt!, d.leaseExpiresAt ?? d.nextAttemptAt!);
+        for (const s of steps) {
+          if (s.kind === 'publish') {
+            await publish(storage, now, { type: s.type });
+          } else if (s.kind === 'tick') {
+            now += s.ms;
+          } else if (s.kind === 'toggle') {
+            const current = await storage.getSubscription(s.subscription);
+            await storage.setSubscriptionStatus(s.subscription, { status: current!.status === 'active' ? 'disabled' : 'active' }, now);
+          } else {
+            const pending = (await storage.listDeliveries({ status: 'pending', limit: 10_000 })).items;
+            const expected = pending
+              .filter((d) => !s.exclude.includes(d.subscriptionId) && claimKey(d) <= now)
+              .sort((x, y) => claimKey(x) - claimKey(y) || (x.id < y.id ? -1 : 1))
+              .slice(0, s.limit)
+              .map((d) => d.id);
+            const nextDue = pending.length === 0 ? null : Math.min(...pending.map(claimKey));
+            expect(await storage.nextDueAt(now)).toBe(nextDue);
+            const claimed = await storage.claimDue({ limit: s.limit, leaseMs: s.leaseMs, now, excludeSubscriptionIds: s.exclude });
+            expect(claimed.map((c) => c.delivery.id)).toEqual(expected);
+            if (s.then === 'release') {
+              await storage.releaseLeases(claimed.map((c) => ({ deliveryId: c.delivery.id, leaseToken: c.leaseToken })), now);
+            } else if (s.then !== 'keep') {
+              await storage.settle(
+                claimed.map((c) => ({
+                  deliveryId: c.delivery.id,
+                  leaseToken: c.leaseToken,
+                  attempt: { id: createId('att', now), startedAt: now, durationMs: 1, statusCode: 500, errorClass: 'http' as const, errorMessage: null, responseSnippet: null },
+                  outcome:
+                    s.then === 'deliver'
+                      ? { kind: 'delivered' as const }
+                      : { kind: 'retry' as const, nextAttemptAt: now + (s.then === 'retry-soon' ? 1 : 30) },
+                })),
+                now,
+              );
+            }
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('bounds the claim heaps of many subscriptions by pending deliveries plus a margin per subscription', async () => {
+    const storage = createMemoryStorage();
+    const subscriptions = 200;
+    for (let i = 0; i < subscriptions; i++) await storage.createSubscription(subscription(START_MS + i));
+    await publish(storage, START_MS);
+    let now = START_MS;
+    for (let round = 0; round < 500; round++) {
+      const claimed = await storage.claimDue({ limit: 1000, leaseMs: LEASE_MS, now });
+      expect(claimed).toHaveLength(subscriptions);
+      await storage.settle(
+        claimed.map((c) => ({
+          deliveryId: c.delivery.id,
+          leaseToken: c.leaseToken,
+          attempt: { id: createId('att', now), startedAt: now, durationMs: 1, statusCode: 500, errorClass: 'http' as const, errorMessage: null, responseSnippet: null },
+          outcome: { kind: 'retry' as const, nextAttemptAt: now + 1 },
+        })),
+        now,
+      );
+      now += 1;
+    }
+    // 500 rounds leave 100,000 stale lease entries behind without compaction.
+    expect(probe(storage).claimHeapSize).toBeLessThanOrEqual(2 * subscriptions + 64 * subscriptions);
+    expect(probe(storage).subscriptionHeapSize).toBeLessThan(2 * subscriptions + 1024 + 20);
   });
 
   it('finds the oldest pending creation after an old delivery returns to pending', async () => {

@@ -14,6 +14,7 @@ import { isWebhookError, StorageError } from '../../src/errors.js';
 import { createId } from '../../src/ids.js';
 import { matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { latestSchemaVersion, migrations, renderMigration } from '../../src/storage/sqlite/migrations/index.js';
 import { candidateFilters, loadBetterSqlite3 } from '../../src/storage/sqlite/sqlite-storage.js';
 import type { EnqueueInput, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 
@@ -65,6 +66,8 @@ function subscription(overrides: Partial<SubscriptionRecord> = {}): Subscription
     disabledReason: null,
     disabledAt: null,
     retry: null,
+    flowControl: null,
+    failingSince: null,
     createdAt: NOW,
     updatedAt: NOW,
     ...overrides,
@@ -145,7 +148,10 @@ describe('migrations', () => {
     await storage.migrate();
     const db = storage.database;
     const recorded = db.prepare('SELECT version, name FROM webhook_migrations').all();
-    expect(recorded).toEqual([{ version: 1, name: '0001-initial' }]);
+    expect(recorded).toEqual([
+      { version: 1, name: '0001-initial' },
+      { version: 2, name: '0002-flow-control' },
+    ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
       expect.arrayContaining(['webhook_subscriptions', 'webhook_subscription_event_types', 'webhook_events', 'webhook_deliveries', 'webhook_attempts']),
@@ -158,7 +164,9 @@ describe('migrations', () => {
   it('refuses a database migrated by newer code with STORAGE_SCHEMA_TOO_NEW, in migrate and in any call', async () => {
     const storage = track(createSqliteStorage({ filename: file() }));
     await storage.migrate();
-    storage.database.prepare('INSERT INTO webhook_migrations (version, name, applied_at) VALUES (2, ?, 0)').run('0002-from-the-future');
+    storage.database
+      .prepare('INSERT INTO webhook_migrations (version, name, applied_at) VALUES (?, ?, 0)')
+      .run(latestSchemaVersion + 1, 'from-the-future');
     expect(await rejectionOf(storage.migrate())).toMatchObject({ name: 'StorageError', code: 'STORAGE_SCHEMA_TOO_NEW' });
     const later = track(createSqliteStorage({ filename: file() }));
     expect(await rejectionOf(later.getSubscription('sub_x'))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_NEW' });
@@ -191,7 +199,34 @@ describe('migrations', () => {
     expect(await b.getSubscription(sub.id)).toBeNull();
     expect(count(db, 'acme_wh_subscriptions')).toBe(1);
     expect(count(db, 'webhook_subscriptions')).toBe(0);
-    expect(count(db, 'acme_wh_migrations')).toBe(1);
+    expect(count(db, 'acme_wh_migrations')).toBe(migrations.length);
+  });
+
+  it('upgrades a version-1 database in place: its subscriptions read no flow control and no failure, its backlog stays claimable', async () => {
+    const db = openRaw();
+    // The schema as 0001 left it, with a subscription and a pending delivery in it.
+    db.exec('CREATE TABLE webhook_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    db.exec(renderMigration(migrations[0]!, 'webhook_'));
+    db.prepare('INSERT INTO webhook_migrations VALUES (1, ?, 0)').run('0001-initial');
+    const sub = subscription();
+    db.prepare(
+      `INSERT INTO webhook_subscriptions (id, url, event_types, secrets, headers, description, metadata, status,
+         disabled_reason, disabled_at, retry, created_at, updated_at)
+       VALUES (?, ?, '["*"]', ?, '{}', NULL, '{}', 'active', NULL, NULL, NULL, ?, ?)`,
+    ).run(sub.id, sub.url, JSON.stringify(sub.secrets), NOW, NOW);
+    db.exec(`INSERT INTO webhook_events (id, type, published_at, payload) VALUES ('evt_1', 'payment.succeeded', ${NOW}, '{}')`);
+    db.exec(
+      `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, due_at, created_at, updated_at)
+       VALUES ('dlv_1', 'evt_1', 'payment.succeeded', '${sub.id}', 'pending', 0, ${NOW}, ${NOW}, ${NOW}, ${NOW})`,
+    );
+
+    const storage = track(createSqliteStorage({ database: db }));
+    expect(await rejectionOf(storage.getSubscription(sub.id))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
+    await storage.migrate();
+    expect(await storage.getSubscription(sub.id)).toEqual(sub);
+    const claimed = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW, excludeSubscriptionIds: ['sub_other'] });
+    expect(claimed.map((c) => c.delivery.id)).toEqual(['dlv_1']);
+    expect(claimed[0]!.subscription).toMatchObject({ flowControl: null, failingSince: null });
   });
 });
 
@@ -322,9 +357,121 @@ describe('query plans', () => {
     const claim = sql.find((s) => /^\s*UPDATE webhook_deliveries SET lease_token/.test(s));
     expect(claim).toBeDefined();
     const details = plan(db, claim!);
-    expect(details).toContain('SEARCH d USING INDEX webhook_deliveries_due (due_at<?)');
+    expect(details).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_due (due_at<?)');
     expect(details.some((d) => d.includes('TEMP B-TREE'))).toBe(false);
     expect(details.some((d) => /^SCAN (d|webhook_deliveries)\b/.test(d))).toBe(false);
+  });
+
+  /** Inserts `count` pending deliveries of one subscription, due from `firstDueAt` on, one ms apart. */
+  function insertBacklog(db: Database.Database, subscriptionId: string, tag: string, count: number, firstDueAt: number): void {
+    db.exec(`
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
+      INSERT INTO webhook_events (id, type, published_at, payload)
+      SELECT printf('evt_${tag}%08d', i), 'payment.succeeded', ${NOW}, '{}' FROM n`);
+    db.exec(`
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
+      INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at,
+        due_at, created_at, updated_at)
+      SELECT printf('dlv_${tag}%08d', i), printf('evt_${tag}%08d', i), 'payment.succeeded', '${subscriptionId}', 'pending', 0,
+        ${firstDueAt} + i - 1, ${firstDueAt} + i - 1, ${NOW}, ${NOW}
+      FROM n`);
+  }
+
+  const claimStatement = (sql: string[]): string => {
+    const claims = sql.filter((s) => /^\s*UPDATE webhook_deliveries SET lease_token/.test(s));
+    expect(claims.length).toBeGreaterThan(0);
+    return claims[claims.length - 1]!;
+  };
+
+  it('claims past a 5,000-row due backlog of an excluded subscription per subscription, never stepping over its rows', async () => {
+    const { sql, db } = await capture(async (storage, handle) => {
+      const slow = await storage.createSubscription(subscription({ id: 'sub_slow' }));
+      const a = await storage.createSubscription(subscription({ id: 'sub_a' }));
+      const b = await storage.createSubscription(subscription({ id: 'sub_b' }));
+      // The slow receiver's 5,000 due deliveries come before everything else.
+      insertBacklog(handle, slow.id, 's', 5000, NOW - 100_000);
+      insertBacklog(handle, a.id, 'a', 300, NOW - 50_000);
+      insertBacklog(handle, b.id, 'b', 300, NOW - 50_000 + 2);
+      handle.exec('ANALYZE');
+      const claimed = await storage.claimDue({ limit: 6, leaseMs: 1000, now: NOW, excludeSubscriptionIds: [slow.id] });
+      // a's and b's interleave by due time, ties broken by id.
+      expect(claimed.map((c) => c.delivery.id)).toEqual([
+        'dlv_a00000001',
+        'dlv_a00000002',
+        'dlv_a00000003',
+        'dlv_b00000001',
+        'dlv_a00000004',
+        'dlv_b00000002',
+      ]);
+    });
+    const details = plan(db, claimStatement(sql));
+    expect(details).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_subscription_due (subscription_id=? AND due_at<?)');
+    expect(details.some((d) => d.includes('webhook_deliveries_due '))).toBe(false);
+    expect(details.some((d) => /^SCAN (d|webhook_deliveries)\b/.test(d))).toBe(false);
+    // Deciding between the plans counts the excluded rows no further than the budget, on their own index range.
+    const probe = plan(db, sql.find((s) => s.includes('SELECT COUNT(*) FROM (') && s.includes('LIMIT'))!);
+    expect(probe).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_subscription_due (subscription_id=? AND due_at<?)');
+  });
+
+  it('walks the due index past an excluded subscription that has only a few due rows', async () => {
+    const { sql, db } = await capture(async (storage, handle) => {
+      const slow = await storage.createSubscription(subscription({ id: 'sub_slow' }));
+      const a = await storage.createSubscription(subscription({ id: 'sub_a' }));
+      insertBacklog(handle, slow.id, 's', 20, NOW - 100_000);
+      insertBacklog(handle, a.id, 'a', 20, NOW - 50_000);
+      const claimed = await storage.claimDue({ limit: 3, leaseMs: 1000, now: NOW, excludeSubscriptionIds: [slow.id] });
+      expect(claimed.map((c) => c.delivery.id)).toEqual(['dlv_a00000001', 'dlv_a00000002', 'dlv_a00000003']);
+    });
+    const details = plan(db, claimStatement(sql));
+    expect(details).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_due (due_at<?)');
+    expect(details.some((d) => d.includes('TEMP B-TREE'))).toBe(false);
+  });
+
+  it('claims exactly the first due rows of the subscriptions not excluded, by either plan, ties included', async () => {
+    const db = openRaw(':memory:');
+    const storage = await migratedOnHandle(db);
+    const ids = ['sub_0', 'sub_1', 'sub_2', 'sub_3'];
+    for (const id of ids) await storage.createSubscription(subscription({ id }));
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        // Per subscription: how many due rows, over a narrow range of due times (many ties).
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 4, maxLength: 4 }),
+        fc.subarray(ids),
+        fc.integer({ min: 1, max: 12 }),
+        // A large backlog for the first excluded subscription forces the per-subscription plan.
+        fc.boolean(),
+        async (counts, excluded, limit, large) => {
+          run++;
+          db.exec('DELETE FROM webhook_deliveries');
+          db.exec('DELETE FROM webhook_events');
+          const rows: Array<{ id: string; subscriptionId: string; dueAt: number }> = [];
+          ids.forEach((subscriptionId, s) => {
+            const n = large && subscriptionId === excluded[0] ? 1000 : counts[s]!;
+            for (let i = 0; i < n; i++) rows.push({ id: `dlv_${run}_${s}_${String(i).padStart(4, '0')}`, subscriptionId, dueAt: NOW - ((i * 7 + s) % 9) });
+          });
+          const insertEvent = db.prepare(`INSERT INTO webhook_events (id, type, published_at, payload) VALUES (?, 't', ${NOW}, '{}')`);
+          const insertDelivery = db.prepare(
+            `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, due_at, created_at, updated_at)
+             VALUES (?, ?, 't', ?, 'pending', 0, ?, ?, ${NOW}, ${NOW})`,
+          );
+          db.transaction(() => {
+            for (const row of rows) {
+              insertEvent.run(`evt_${row.id}`);
+              insertDelivery.run(row.id, `evt_${row.id}`, row.subscriptionId, row.dueAt, row.dueAt);
+            }
+          })();
+          const expected = rows
+            .filter((row) => !excluded.includes(row.subscriptionId))
+            .sort((x, y) => x.dueAt - y.dueAt || (x.id < y.id ? -1 : 1))
+            .slice(0, limit)
+            .map((row) => row.id);
+          const claimed = await storage.claimDue({ limit, leaseMs: 1000, now: NOW, excludeSubscriptionIds: excluded });
+          expect(claimed.map((c) => c.delivery.id)).toEqual(expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('answers nextDueAt and the oldest pending age from the heads of partial indexes', async () => {
@@ -333,7 +480,7 @@ describe('query plans', () => {
       await storage.stats(NOW);
     });
     const nextDue = sql.find((s) => s.includes('SELECT d.due_at'))!;
-    expect(plan(db, nextDue)).toContain('SCAN d USING INDEX webhook_deliveries_due');
+    expect(plan(db, nextDue)).toContain('SCAN d USING COVERING INDEX webhook_deliveries_due');
     expect(plan(db, nextDue).some((d) => d.includes('TEMP B-TREE'))).toBe(false);
     const stats = plan(db, sql.find((s) => s.includes('AS pending'))!);
     expect(stats).toContain('SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created');
@@ -507,7 +654,7 @@ describe('ownership of the connection', () => {
     const storage = await migratedOnHandle(db);
     await storage.close();
     expect(db.open).toBe(true);
-    expect(db.prepare('SELECT COUNT(*) FROM webhook_migrations').pluck().get()).toBe(1);
+    expect(db.prepare('SELECT COUNT(*) FROM webhook_migrations').pluck().get()).toBe(migrations.length);
   });
 
   it('closes the database it opened from a filename, once, however often close() is called', async () => {

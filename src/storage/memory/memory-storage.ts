@@ -4,11 +4,16 @@
  *
  * It is on the dispatcher's hot path and holds the 1,000,000-delivery backlog of the
  * benchmark, so every per-delivery operation is O(log n) or better:
- * - a binary min-heap of claimable deliveries keyed by (claimable-at, id) answers
- *   `claimDue` and `nextDueAt` without scanning; entries are invalidated lazily by a
- *   per-delivery stamp rather than removed;
- * - a second heap keyed by (createdAt, id) answers `oldestPendingCreatedAt`;
- * - per-status sets keep the counts of `stats` and bound `purge` to final deliveries;
+ * - claimable deliveries sit in two levels of binary min-heaps: one heap per
+ *   subscription keyed by (claimable-at, id), and one heap of subscriptions keyed by
+ *   their head. `claimDue` pops subscriptions in order and takes one delivery at a time,
+ *   re-pushing the subscription at its new head, so a claim costs O(limit · log n) and a
+ *   subscription the caller excludes costs one pop, however large its backlog (a single
+ *   heap would have to pop through that backlog on every claim). Entries are invalidated
+ *   lazily by stamps rather than removed;
+ * - a heap keyed by (createdAt, id) answers `oldestPendingCreatedAt`;
+ * - per-status sets keep the counts of `stats` and bound `purge` to final deliveries,
+ *   and per-subscription counts answer `stats` of one subscription;
  * - per-subscription id-sorted arrays serve the delivery log and enable/disable.
  */
 import { Buffer } from 'node:buffer';
@@ -31,6 +36,7 @@ import type {
   Settlement,
   StorageAdapter,
   StorageStats,
+  StoredFlowControl,
   StoredRetryPolicy,
   SubscriptionPatch,
   SubscriptionRecord,
@@ -48,6 +54,20 @@ interface SubscriptionState {
   deliveries: DeliveryState[];
   /** Its pending and held deliveries: what enable/disable must visit. */
   readonly open: Set<DeliveryState>;
+  /** Its deliveries by status, for `stats` of one subscription. */
+  readonly counts: Record<DeliveryStatus, number>;
+  /** Its claimable deliveries keyed by (claimable-at, id), stale entries included. */
+  claimHeap: StampedHeap<DeliveryState>;
+  /**
+   * Bumped whenever its entry in the subscription heap is replaced or dropped: only the
+   * entry with the current stamp is live. While `queued`, that entry's (key, tie) is a
+   * lower bound of the subscription's head (a head only moves later as deliveries are
+   * taken or go stale; a delivery pushed below it re-queues the subscription).
+   */
+  queueStamp: number;
+  queued: boolean;
+  queuedKey: number;
+  queuedTie: string;
 }
 
 interface DeliveryState extends DeliveryRecord {
@@ -63,16 +83,19 @@ interface DeliveryState extends DeliveryRecord {
 }
 
 /**
- * A binary min-heap of deliveries keyed by (key, id), with a stamp per entry for lazy
- * invalidation. Parallel arrays rather than an object per entry: with a million
- * entries the per-entry allocation showed in GC time.
+ * A binary min-heap keyed by (key, tie), with a stamp per entry for lazy invalidation.
+ * Parallel arrays rather than an object per entry: with a million entries the
+ * per-entry allocation showed in GC time. The tie is stored rather than read off the
+ * ref: a subscription's entry is ordered by the id of its head at push time.
  */
-class StampedHeap {
+class StampedHeap<T> {
   private keys: number[] = [];
-  private refs: DeliveryState[] = [];
+  private ties: string[] = [];
+  private refs: T[] = [];
   private stamps: number[] = [];
-  /** Entries popped since creation: what a claim actually touched. */
-  pops = 0;
+
+  /** `counter.pops` counts the entries popped (live and stale): what claims actually touched. */
+  constructor(private readonly counter: { pops: number }) {}
 
   get size(): number {
     return this.keys.length;
@@ -82,7 +105,11 @@ class StampedHeap {
     return this.keys[0]!;
   }
 
-  topRef(): DeliveryState {
+  topTie(): string {
+    return this.ties[0]!;
+  }
+
+  topRef(): T {
     return this.refs[0]!;
   }
 
@@ -90,58 +117,67 @@ class StampedHeap {
     return this.stamps[0]!;
   }
 
-  push(key: number, ref: DeliveryState, stamp: number): void {
+  push(key: number, tie: string, ref: T, stamp: number): void {
     const keys = this.keys;
+    const ties = this.ties;
     const refs = this.refs;
     const stamps = this.stamps;
     let i = keys.length;
     keys.push(key);
+    ties.push(tie);
     refs.push(ref);
     stamps.push(stamp);
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const parentKey = keys[parent]!;
-      const parentRef = refs[parent]!;
-      if (parentKey < key || (parentKey === key && parentRef.id <= ref.id)) break;
+      const parentTie = ties[parent]!;
+      if (parentKey < key || (parentKey === key && parentTie <= tie)) break;
       keys[i] = parentKey;
-      refs[i] = parentRef;
+      ties[i] = parentTie;
+      refs[i] = refs[parent]!;
       stamps[i] = stamps[parent]!;
       i = parent;
     }
     keys[i] = key;
+    ties[i] = tie;
     refs[i] = ref;
     stamps[i] = stamp;
   }
 
   pop(): void {
-    this.pops++;
+    this.counter.pops++;
     const key = this.keys.pop()!;
+    const tie = this.ties.pop()!;
     const ref = this.refs.pop()!;
     const stamp = this.stamps.pop()!;
-    if (this.keys.length > 0) this.siftDown(0, key, ref, stamp);
+    if (this.keys.length > 0) this.siftDown(0, key, tie, ref, stamp);
   }
 
   /** Keeps only the entries `live` accepts and restores the heap order in O(n). */
-  retain(live: (ref: DeliveryState, stamp: number) => boolean): void {
+  retain(live: (ref: T, stamp: number) => boolean): void {
     const keys: number[] = [];
-    const refs: DeliveryState[] = [];
+    const ties: string[] = [];
+    const refs: T[] = [];
     const stamps: number[] = [];
     for (let i = 0; i < this.keys.length; i++) {
       const ref = this.refs[i]!;
       const stamp = this.stamps[i]!;
       if (!live(ref, stamp)) continue;
       keys.push(this.keys[i]!);
+      ties.push(this.ties[i]!);
       refs.push(ref);
       stamps.push(stamp);
     }
     this.keys = keys;
+    this.ties = ties;
     this.refs = refs;
     this.stamps = stamps;
-    for (let i = (keys.length >> 1) - 1; i >= 0; i--) this.siftDown(i, keys[i]!, refs[i]!, stamps[i]!);
+    for (let i = (keys.length >> 1) - 1; i >= 0; i--) this.siftDown(i, keys[i]!, ties[i]!, refs[i]!, stamps[i]!);
   }
 
-  private siftDown(start: number, key: number, ref: DeliveryState, stamp: number): void {
+  private siftDown(start: number, key: number, tie: string, ref: T, stamp: number): void {
     const keys = this.keys;
+    const ties = this.ties;
     const refs = this.refs;
     const stamps = this.stamps;
     const n = keys.length;
@@ -154,17 +190,19 @@ class StampedHeap {
       if (right < n) {
         const rk = keys[right]!;
         const lk = keys[left]!;
-        if (rk < lk || (rk === lk && refs[right]!.id < refs[left]!.id)) child = right;
+        if (rk < lk || (rk === lk && ties[right]! < ties[left]!)) child = right;
       }
       const childKey = keys[child]!;
-      const childRef = refs[child]!;
-      if (key < childKey || (key === childKey && ref.id <= childRef.id)) break;
+      const childTie = ties[child]!;
+      if (key < childKey || (key === childKey && tie <= childTie)) break;
       keys[i] = childKey;
-      refs[i] = childRef;
+      ties[i] = childTie;
+      refs[i] = refs[child]!;
       stamps[i] = stamps[child]!;
       i = child;
     }
     keys[i] = key;
+    ties[i] = tie;
     refs[i] = ref;
     stamps[i] = stamp;
   }
@@ -172,10 +210,14 @@ class StampedHeap {
 
 /** Counters of the memory storage's internals, for its own unit tests and the benchmark. */
 export interface MemoryStorageProbe {
-  /** Claim-heap entries popped so far (live and stale). */
+  /** Entries popped so far off the per-subscription claim heaps (live and stale). */
   claimHeapPops: number;
-  /** Entries in the claim heap, stale ones included. */
+  /** Entries in the per-subscription claim heaps together, stale ones included. */
   claimHeapSize: number;
+  /** Entries popped so far off the heap of subscriptions (live and stale). */
+  subscriptionHeapPops: number;
+  /** Entries in the heap of subscriptions, stale ones included. */
+  subscriptionHeapSize: number;
   /** Entries in the created-at heap, stale ones included. */
   createdHeapSize: number;
 }
@@ -195,6 +237,9 @@ export function inspectMemoryStorage(storage: StorageAdapter): MemoryStorageProb
 // Heaps are compacted once stale entries outnumber live ones by this margin: rebuilding
 // is O(n), so it must not happen more often than every ~n pushes.
 const compactionSlack = 1024;
+// The same rule per subscription's claim heap, with a margin small enough that many
+// subscriptions together hold at most 2 × pending + 64 × subscriptions entries.
+const subscriptionCompactionSlack = 64;
 
 /**
  * Creates the in-memory {@link StorageAdapter}: the default storage of `createWebhooks`.
@@ -218,8 +263,13 @@ export function createMemoryStorage(): StorageAdapter {
   let byStatus: Record<DeliveryStatus, Set<DeliveryState>> = emptyStatusSets();
   /** Deliveries holding a lease token (pending or held). */
   let leased = new Set<DeliveryState>();
-  let claimHeap = new StampedHeap();
-  let createdHeap = new StampedHeap();
+  const claimPops = { pops: 0 };
+  const subscriptionPops = { pops: 0 };
+  /** Entries of every subscription's claim heap together. */
+  let claimEntries = 0;
+  /** Subscriptions with claimable deliveries, keyed by (claimable-at, id) of their head. */
+  let subscriptionHeap = new StampedHeap<SubscriptionState>(subscriptionPops);
+  let createdHeap = new StampedHeap<DeliveryState>({ pops: 0 });
 
   function assertOpen(): void {
     if (closed) throw new StorageError('STORAGE_CLOSED', 'The memory storage is closed; create a new one.');
@@ -234,15 +284,85 @@ export function createMemoryStorage(): StorageAdapter {
   function reschedule(d: DeliveryState): void {
     d.claimStamp++;
     if (d.status !== 'pending') return;
-    claimHeap.push(claimKey(d), d, d.claimStamp);
-    if (claimHeap.size > 2 * byStatus.pending.size + compactionSlack) {
-      claimHeap.retain((ref, stamp) => ref.status === 'pending' && ref.claimStamp === stamp);
+    const sub = d.subscription;
+    const heap = sub.claimHeap;
+    const key = claimKey(d);
+    heap.push(key, d.id, d, d.claimStamp);
+    claimEntries++;
+    if (!sub.queued || key < sub.queuedKey || (key === sub.queuedKey && d.id < sub.queuedTie)) queueSubscription(sub, key, d.id);
+    if (heap.size > 2 * sub.counts.pending + subscriptionCompactionSlack) {
+      claimEntries -= heap.size;
+      heap.retain(isClaimEntryLive);
+      claimEntries += heap.size;
     }
+  }
+
+  /** Replaces the subscription's entry in the subscription heap with one at (key, tie). */
+  function queueSubscription(sub: SubscriptionState, key: number, tie: string): void {
+    sub.queueStamp++;
+    sub.queued = true;
+    sub.queuedKey = key;
+    sub.queuedTie = tie;
+    subscriptionHeap.push(key, tie, sub, sub.queueStamp);
+    if (subscriptionHeap.size > 2 * subscriptions.size + compactionSlack) {
+      subscriptionHeap.retain((ref, stamp) => ref.queued && ref.queueStamp === stamp);
+    }
+  }
+
+  function unqueueSubscription(sub: SubscriptionState): void {
+    sub.queueStamp++;
+    sub.queued = false;
+  }
+
+  /** Forgets every claim-heap entry of a subscription that has nothing claimable left (disabled, deleted). */
+  function clearClaimHeap(sub: SubscriptionState): void {
+    claimEntries -= sub.claimHeap.size;
+    sub.claimHeap = new StampedHeap(claimPops);
+    unqueueSubscription(sub);
+  }
+
+  /** The subscription's earliest claimable delivery after dropping stale entries off its heap; `null` when none. */
+  function liveHead(sub: SubscriptionState): DeliveryState | null {
+    const heap = sub.claimHeap;
+    while (heap.size > 0) {
+      const d = heap.topRef();
+      if (d.status === 'pending' && d.claimStamp === heap.topStamp()) return d;
+      heap.pop();
+      claimEntries--;
+    }
+    return null;
+  }
+
+  /**
+   * The subscription holding the earliest claimable delivery of all, its live entry on
+   * top of the subscription heap with exactly its head's (key, id); `null` when nothing
+   * is pending. An entry below its subscription's real head (the head went stale) is
+   * replaced at the real head, so what surfaces is the true minimum.
+   */
+  function earliestSubscription(): SubscriptionState | null {
+    while (subscriptionHeap.size > 0) {
+      const sub = subscriptionHeap.topRef();
+      if (sub.queueStamp !== subscriptionHeap.topStamp()) {
+        subscriptionHeap.pop();
+        continue;
+      }
+      const head = liveHead(sub);
+      if (head === null) {
+        subscriptionHeap.pop();
+        unqueueSubscription(sub);
+        continue;
+      }
+      const key = sub.claimHeap.topKey();
+      if (key === subscriptionHeap.topKey() && head.id === subscriptionHeap.topTie()) return sub;
+      subscriptionHeap.pop();
+      queueSubscription(sub, key, head.id);
+    }
+    return null;
   }
 
   function enterPending(d: DeliveryState): void {
     d.pendingStamp++;
-    createdHeap.push(d.createdAt, d, d.pendingStamp);
+    createdHeap.push(d.createdAt, d.id, d, d.pendingStamp);
     if (createdHeap.size > 2 * byStatus.pending.size + compactionSlack) {
       createdHeap.retain((ref, stamp) => ref.status === 'pending' && ref.pendingStamp === stamp);
     }
@@ -253,6 +373,8 @@ export function createMemoryStorage(): StorageAdapter {
     if (prev === next) return;
     byStatus[prev].delete(d);
     byStatus[next].add(d);
+    d.subscription.counts[prev]--;
+    d.subscription.counts[next]++;
     const isOpen = next === 'pending' || next === 'held';
     if (isOpen) d.subscription.open.add(d);
     else d.subscription.open.delete(d);
@@ -265,16 +387,6 @@ export function createMemoryStorage(): StorageAdapter {
     d.leaseToken = null;
     d.leaseExpiresAt = null;
     leased.delete(d);
-  }
-
-  /** Top of the claim heap after discarding stale entries; `null` when empty. */
-  function liveClaimTop(): DeliveryState | null {
-    while (claimHeap.size > 0) {
-      const d = claimHeap.topRef();
-      if (d.status === 'pending' && d.claimStamp === claimHeap.topStamp()) return d;
-      claimHeap.pop();
-    }
-    return null;
   }
 
   /** Links the delivery to every index but `ev.deliveries`, which the caller fills. */
@@ -312,6 +424,7 @@ export function createMemoryStorage(): StorageAdapter {
     insertById(deliveriesById, d);
     insertById(sub.deliveries, d);
     byStatus[status].add(d);
+    sub.counts[status]++;
     sub.open.add(d);
     if (status === 'pending') enterPending(d);
     reschedule(d);
@@ -333,6 +446,7 @@ export function createMemoryStorage(): StorageAdapter {
   function unlinkDelivery(d: DeliveryState): void {
     deliveries.delete(d.id);
     byStatus[d.status].delete(d);
+    d.subscription.counts[d.status]--;
     d.subscription.open.delete(d);
     dropLease(d);
     d.removed = true;
@@ -355,6 +469,8 @@ export function createMemoryStorage(): StorageAdapter {
       d.updatedAt = now;
       reschedule(d);
     }
+    // Nothing of it is claimable now: drop its stale entries at once rather than lazily.
+    clearClaimHeap(sub);
     return true;
   }
 
@@ -402,18 +518,22 @@ export function createMemoryStorage(): StorageAdapter {
     d.lastError = a.errorMessage;
     d.updatedAt = now;
     dropLease(d);
+    const sub = d.subscription.record;
     let subscriptionDisabled = false;
     switch (outcome.kind) {
       case 'delivered':
         setStatus(d, 'delivered');
         d.deliveredAt = now;
         d.nextAttemptAt = null;
+        sub.failingSince = null;
         break;
       case 'dead':
         setStatus(d, 'dead');
         d.nextAttemptAt = null;
+        sub.failingSince ??= a.startedAt;
         break;
       case 'retry':
+        sub.failingSince ??= a.startedAt;
         if (d.subscription.record.status === 'active') {
           setStatus(d, 'pending');
           d.nextAttemptAt = outcome.nextAttemptAt;
@@ -429,7 +549,7 @@ export function createMemoryStorage(): StorageAdapter {
         break;
     }
     reschedule(d);
-    return { ok: true, delivery: copyDelivery(d), subscriptionDisabled };
+    return { ok: true, delivery: copyDelivery(d), subscriptionDisabled, failingSince: sub.failingSince };
   }
 
   function enqueueNow(input: EnqueueInput): EnqueueResult {
@@ -468,18 +588,27 @@ export function createMemoryStorage(): StorageAdapter {
   function listDeliveriesNow(query: DeliveryQuery): Page<DeliveryRecord> {
     const limit = assertLimit(query.limit);
     const afterId = query.cursor === undefined ? null : decodeCursor('d', query.cursor);
-    const { subscriptionId, eventId, status, since, until } = query;
+    const { subscriptionId, eventId, since, until } = query;
+    const statuses =
+      query.status === undefined ? null : new Set<DeliveryStatus>(typeof query.status === 'string' ? [query.status] : query.status);
     let source: DeliveryState[];
     if (subscriptionId !== undefined) {
       source = subscriptions.get(subscriptionId)?.deliveries ?? [];
     } else if (eventId !== undefined) {
       source = (events.get(eventId)?.deliveries ?? []).slice().sort(compareIds);
-    } else if (status !== undefined) {
-      // Sorting the k deliveries of that status costs k·log k; walking the id order
+    } else if (statuses !== null) {
+      // Sorting the k deliveries of those statuses costs k·log k; walking the id order
       // until `limit` of them turn up costs about limit·n/k. Take the cheaper.
-      const k = byStatus[status].size;
+      let k = 0;
+      for (const status of statuses) k += byStatus[status].size;
       const n = deliveriesById.length;
-      source = k * Math.log2(k + 2) < (limit * n) / Math.max(k, 1) ? [...byStatus[status]].sort(compareIds) : deliveriesById;
+      if (k * Math.log2(k + 2) < (limit * n) / Math.max(k, 1)) {
+        source = [];
+        for (const status of statuses) for (const d of byStatus[status]) source.push(d);
+        source.sort(compareIds);
+      } else {
+        source = deliveriesById;
+      }
     } else {
       source = deliveriesById;
     }
@@ -489,7 +618,7 @@ export function createMemoryStorage(): StorageAdapter {
       const d = source[i]!;
       if (subscriptionId !== undefined && d.subscriptionId !== subscriptionId) continue;
       if (eventId !== undefined && d.eventId !== eventId) continue;
-      if (status !== undefined && d.status !== status) continue;
+      if (statuses !== null && !statuses.has(d.status)) continue;
       if (since !== undefined && d.createdAt < since) continue;
       if (until !== undefined && d.createdAt >= until) continue;
       if (items.length === limit) {
@@ -537,6 +666,34 @@ export function createMemoryStorage(): StorageAdapter {
       ev.deliveries = [...ev.deliveries, createDelivery(ev, sub, ids[i]!, status, now)];
     }
     return { count };
+  }
+
+  /**
+   * Counts of one subscription: O(1) but for the leases (the deliveries in flight) and the
+   * oldest pending creation, which visits the subscription's open deliveries — an
+   * operator's question, kept off the claim path rather than given a heap of its own.
+   */
+  function subscriptionStats(id: string, now: number): StorageStats {
+    const sub = subscriptions.get(id);
+    if (sub === undefined) return { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null };
+    let leasedNow = 0;
+    for (const d of leased) if (d.subscription === sub && d.status === 'pending' && d.leaseExpiresAt! > now) leasedNow++;
+    let oldestPendingCreatedAt: number | null = null;
+    if (sub.counts.pending > 0) {
+      for (const d of sub.open) {
+        if (d.status === 'pending' && (oldestPendingCreatedAt === null || d.createdAt < oldestPendingCreatedAt)) {
+          oldestPendingCreatedAt = d.createdAt;
+        }
+      }
+    }
+    return {
+      pending: sub.counts.pending,
+      leased: leasedNow,
+      held: sub.counts.held,
+      dead: sub.counts.dead,
+      delivered: sub.counts.delivered,
+      oldestPendingCreatedAt,
+    };
   }
 
   function purgeNow(olderThan: number): PurgeResult {
@@ -590,8 +747,9 @@ export function createMemoryStorage(): StorageAdapter {
       deliveriesById = [];
       byStatus = emptyStatusSets();
       leased = new Set();
-      claimHeap = new StampedHeap();
-      createdHeap = new StampedHeap();
+      claimEntries = 0;
+      subscriptionHeap = new StampedHeap(subscriptionPops);
+      createdHeap = new StampedHeap({ pops: 0 });
     },
 
     async createSubscription(record) {
@@ -599,7 +757,17 @@ export function createMemoryStorage(): StorageAdapter {
       if (subscriptions.has(record.id)) {
         throw new StorageError('STORAGE_CONFLICT', `Expected a new subscription id, got ${describeValue(record.id)} which exists.`);
       }
-      const sub: SubscriptionState = { record: copySubscription(record), deliveries: [], open: new Set() };
+      const sub: SubscriptionState = {
+        record: copySubscription(record),
+        deliveries: [],
+        open: new Set(),
+        counts: { pending: 0, held: 0, delivered: 0, dead: 0 },
+        claimHeap: new StampedHeap(claimPops),
+        queueStamp: 0,
+        queued: false,
+        queuedKey: 0,
+        queuedTie: '',
+      };
       flat(sub.record.id);
       subscriptions.set(record.id, sub);
       insertById(subscriptionsById, sub.record);
@@ -666,6 +834,7 @@ export function createMemoryStorage(): StorageAdapter {
         deliveriesById = deliveriesById.filter(isLive);
         for (const ev of touchedEvents) ev.deliveries = ev.deliveries.filter(isLive);
       }
+      clearClaimHeap(sub);
       subscriptions.delete(id);
       subscriptionsById = subscriptionsById.filter((record) => record !== sub.record);
       return true;
@@ -682,15 +851,30 @@ export function createMemoryStorage(): StorageAdapter {
       return ev === undefined ? null : copyEvent(ev.record);
     },
 
-    async claimDue({ limit, leaseMs, now }) {
+    async claimDue({ limit, leaseMs, now, excludeSubscriptionIds }) {
       assertOpen();
+      const excluded = excludeSubscriptionIds === undefined || excludeSubscriptionIds.length === 0 ? null : new Set(excludeSubscriptionIds);
       const taken: DeliveryState[] = [];
+      // Excluded subscriptions are popped once each and put back after the loop: their
+      // backlog is never walked.
+      const skipped: SubscriptionState[] = [];
       while (taken.length < limit) {
-        const d = liveClaimTop();
-        if (d === null || claimHeap.topKey() > now) break;
-        claimHeap.pop();
-        taken.push(d);
+        const sub = earliestSubscription();
+        if (sub === null || subscriptionHeap.topKey() > now) break;
+        subscriptionHeap.pop();
+        if (excluded !== null && excluded.has(sub.record.id)) {
+          skipped.push(sub);
+          continue;
+        }
+        // One delivery at a time: the next one may belong to another subscription.
+        taken.push(sub.claimHeap.topRef());
+        sub.claimHeap.pop();
+        claimEntries--;
+        const next = liveHead(sub);
+        if (next === null) unqueueSubscription(sub);
+        else queueSubscription(sub, sub.claimHeap.topKey(), next.id);
       }
+      for (const sub of skipped) queueSubscription(sub, sub.queuedKey, sub.queuedTie);
       // Leases are pushed back only after the loop, so a zero lease cannot hand the
       // same delivery out twice in one batch.
       const claimed: ClaimedDelivery[] = [];
@@ -734,7 +918,7 @@ export function createMemoryStorage(): StorageAdapter {
 
     async nextDueAt() {
       assertOpen();
-      return liveClaimTop() === null ? null : claimHeap.topKey();
+      return earliestSubscription() === null ? null : subscriptionHeap.topKey();
     },
 
     async getDelivery(id) {
@@ -776,8 +960,9 @@ export function createMemoryStorage(): StorageAdapter {
       return replayNow(input);
     },
 
-    async stats(now): Promise<StorageStats> {
+    async stats(now, query): Promise<StorageStats> {
       assertOpen();
+      if (query?.subscriptionId !== undefined) return subscriptionStats(query.subscriptionId, now);
       // Only deliveries under a lease are visited: as many as are in flight.
       let leasedNow = 0;
       for (const d of leased) if (d.status === 'pending' && d.leaseExpiresAt! > now) leasedNow++;
@@ -807,8 +992,10 @@ export function createMemoryStorage(): StorageAdapter {
   };
 
   probes.set(storage, () => ({
-    claimHeapPops: claimHeap.pops,
-    claimHeapSize: claimHeap.size,
+    claimHeapPops: claimPops.pops,
+    claimHeapSize: claimEntries,
+    subscriptionHeapPops: subscriptionPops.pops,
+    subscriptionHeapSize: subscriptionHeap.size,
     createdHeapSize: createdHeap.size,
   }));
   return storage;
@@ -830,6 +1017,10 @@ function emptyStatusSets(): Record<DeliveryStatus, Set<DeliveryState>> {
 
 function isLive(d: DeliveryState): boolean {
   return !d.removed;
+}
+
+function isClaimEntryLive(d: DeliveryState, stamp: number): boolean {
+  return d.status === 'pending' && d.claimStamp === stamp;
 }
 
 function compareIds(a: { id: string }, b: { id: string }): number {
@@ -925,9 +1116,15 @@ function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
     disabledReason: s.disabledReason,
     disabledAt: s.disabledAt,
     retry: copyRetry(s.retry),
+    flowControl: copyFlowControl(s.flowControl),
+    failingSince: s.failingSince ?? null,
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
   };
+}
+
+function copyFlowControl(f: StoredFlowControl | null): StoredFlowControl | null {
+  return f === null || f === undefined ? null : { ...f };
 }
 
 function copyRetry(r: StoredRetryPolicy | null): StoredRetryPolicy | null {
@@ -958,5 +1155,6 @@ function applyPatch(record: SubscriptionRecord, patch: SubscriptionPatch): void 
   if (patch.description !== undefined) record.description = patch.description;
   if (patch.metadata !== undefined) record.metadata = copyJson(patch.metadata) as Record<string, unknown>;
   if (patch.retry !== undefined) record.retry = copyRetry(patch.retry);
+  if (patch.flowControl !== undefined) record.flowControl = copyFlowControl(patch.flowControl);
 }
 

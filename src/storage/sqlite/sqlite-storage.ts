@@ -61,6 +61,12 @@ export interface SqliteStorageSettings {
 // returns BUSY without waiting (a checkpoint or WAL recovery in another connection).
 const busyRetry = { retries: 3, factor: 2, minTimeout: 10, maxTimeout: 100, randomize: true } as const;
 
+// A claim with exclusions walks deliveries_due while the excluded subscriptions hold
+// fewer due rows than this, and otherwise selects per subscription (see claimDue): the
+// measured break-even, ~16 stepped rows against one subscription's seeks.
+const walkBudgetRows = 256;
+const walkBudgetRowsPerSubscription = 16;
+
 const deliveryColumns =
   'id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, last_attempt_at, ' +
   'last_status_code, last_error, delivered_at, lease_expires_at, created_at, updated_at';
@@ -98,6 +104,8 @@ interface SubscriptionRow {
   disabled_reason: string | null;
   disabled_at: number | null;
   retry: string | null;
+  flow_control: string | null;
+  failing_since: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -128,6 +136,7 @@ interface FenceRow {
   attempts: number;
   subscription_id: string;
   subscription_status: SubscriptionStatus;
+  failing_since: number | null;
 }
 
 interface ProbeRow {
@@ -275,6 +284,8 @@ function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     disabledReason: row.disabled_reason,
     disabledAt: row.disabled_at,
     retry: row.retry === null ? null : (JSON.parse(row.retry) as SubscriptionRecord['retry']),
+    flowControl: row.flow_control === null ? null : (JSON.parse(row.flow_control) as SubscriptionRecord['flowControl']),
+    failingSince: row.failing_since,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -319,6 +330,8 @@ function subscriptionParams(record: SubscriptionRecord): Record<string, unknown>
     disabled_reason: record.disabledReason,
     disabled_at: record.disabledAt,
     retry: record.retry === null || record.retry === undefined ? null : JSON.stringify(record.retry),
+    flow_control: record.flowControl === null || record.flowControl === undefined ? null : JSON.stringify(record.flowControl),
+    failing_since: record.failingSince ?? null,
     created_at: record.createdAt,
     updated_at: record.updatedAt,
   };
@@ -355,13 +368,14 @@ function prepareStatements(db: SqliteDatabase, p: string) {
   return {
     insertSubscription: prepare(
       `INSERT INTO ${S} (id, url, event_types, secrets, headers, description, metadata, status,
-         disabled_reason, disabled_at, retry, created_at, updated_at)
+         disabled_reason, disabled_at, retry, flow_control, failing_since, created_at, updated_at)
        VALUES (@id, @url, @event_types, @secrets, @headers, @description, @metadata, @status,
-         @disabled_reason, @disabled_at, @retry, @created_at, @updated_at)`,
+         @disabled_reason, @disabled_at, @retry, @flow_control, @failing_since, @created_at, @updated_at)`,
     ),
     updateSubscription: prepare(
       `UPDATE ${S} SET url = @url, event_types = @event_types, secrets = @secrets, headers = @headers,
-         description = @description, metadata = @metadata, retry = @retry, updated_at = @updated_at
+         description = @description, metadata = @metadata, retry = @retry, flow_control = @flow_control,
+         updated_at = @updated_at
        WHERE id = @id`,
     ),
     getSubscription: prepare<SubscriptionRow>(`SELECT * FROM ${S} WHERE id = ?`),
@@ -439,6 +453,55 @@ function prepareStatements(db: SqliteDatabase, p: string) {
          LIMIT @limit)
        RETURNING ${deliveryColumns}, lease_token`,
     ),
+    // The claim with excluded subscriptions whose due backlog is small (see claimDue):
+    // the same walk, stepping over their rows. subscription_id is in deliveries_due, so
+    // both checks on it read the index entry, not the row.
+    claimWalkingExcluded: prepare<ClaimedRow>(
+      `UPDATE ${D} SET lease_token = lower(hex(randomblob(16))), lease_expires_at = @expires,
+         due_at = @expires, updated_at = @now
+       WHERE id IN (
+         SELECT d.id FROM ${D} AS d INDEXED BY ${p}deliveries_due
+         WHERE d.status = 'pending' AND d.due_at <= @now
+           AND d.subscription_id NOT IN (SELECT value FROM json_each(@excluded))
+           AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = d.subscription_id AND s.status = 'active')
+         ORDER BY d.due_at, d.id
+         LIMIT @limit)
+       RETURNING ${deliveryColumns}, lease_token`,
+    ),
+    // The claim with excluded subscriptions whose due backlog is large: per subscription,
+    // never touching the excluded ones' rows. For each active, not excluded subscription,
+    // its due rows up to its \`limit\`-th (the correlated cutoff is an index range bound,
+    // computed once per subscription) through deliveries_subscription_due; of those, the
+    // first \`limit\` in (due_at, id) order. Ties at the cutoff may add a few rows to the
+    // sort, never change the result: O(S · (log n + limit)) for S active subscriptions,
+    // whatever the excluded backlog.
+    claimPerSubscription: prepare<ClaimedRow>(
+      `UPDATE ${D} SET lease_token = lower(hex(randomblob(16))), lease_expires_at = @expires,
+         due_at = @expires, updated_at = @now
+       WHERE id IN (
+         SELECT d.id FROM ${S} AS s
+         JOIN ${D} AS d INDEXED BY ${p}deliveries_subscription_due
+           ON d.subscription_id = s.id AND d.status = 'pending'
+          AND d.due_at <= COALESCE(
+                (SELECT x.due_at FROM ${D} AS x INDEXED BY ${p}deliveries_subscription_due
+                 WHERE x.subscription_id = s.id AND x.status = 'pending' AND x.due_at <= @now
+                 ORDER BY x.due_at, x.id LIMIT 1 OFFSET @limit - 1),
+                @now)
+         WHERE s.status = 'active' AND s.id NOT IN (SELECT value FROM json_each(@excluded))
+         ORDER BY d.due_at, d.id
+         LIMIT @limit)
+       RETURNING ${deliveryColumns}, lease_token`,
+    ),
+    // How many due rows the excluded subscriptions hold, counted no further than @cap:
+    // what the walk would at most step over. Reads deliveries_subscription_due only.
+    excludedDueRows: prepare<number>(
+      `SELECT COUNT(*) FROM (
+         SELECT 1 FROM ${D} AS d INDEXED BY ${p}deliveries_subscription_due
+         WHERE d.subscription_id IN (SELECT value FROM json_each(@excluded))
+           AND d.status = 'pending' AND d.due_at <= @now
+         LIMIT @cap)`,
+    ).pluck(),
+    activeSubscriptions: prepare<number>(`SELECT COUNT(*) FROM ${S} WHERE status = 'active'`).pluck(),
     eventsByIds: prepare<EventRow>(`SELECT * FROM ${E} WHERE id IN (SELECT value FROM json_each(?))`),
     subscriptionsByIds: prepare<SubscriptionRow>(`SELECT * FROM ${S} WHERE id IN (SELECT value FROM json_each(?))`),
     nextDue: prepare<number>(
@@ -451,10 +514,11 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     // The fence: a settle applies only while its token is still the row's token.
     // Pending and held rows can carry one (a row held while in flight keeps it).
     fence: prepare<FenceRow>(
-      `SELECT d.attempts, d.subscription_id, s.status AS subscription_status
+      `SELECT d.attempts, d.subscription_id, s.status AS subscription_status, s.failing_since
        FROM ${D} d JOIN ${S} s ON s.id = d.subscription_id
        WHERE d.id = ? AND d.lease_token = ?`,
     ),
+    setFailingSince: prepare(`UPDATE ${S} SET failing_since = ? WHERE id = ?`),
     insertAttempt: prepare(
       `INSERT INTO ${A} (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class,
          error_message, response_snippet, outcome, next_attempt_at)
@@ -533,6 +597,27 @@ function prepareStatements(db: SqliteDatabase, p: string) {
          (SELECT COUNT(*) FROM ${D} WHERE status = 'delivered') AS delivered,
          (SELECT created_at FROM ${D} INDEXED BY ${p}deliveries_pending_created
             WHERE status = 'pending' ORDER BY created_at LIMIT 1) AS oldest`,
+    ),
+    // Of one subscription: pending, leased and the oldest from deliveries_subscription_due
+    // (its pending rows only), held from deliveries_subscription_held; dead and delivered
+    // walk its deliveries (the subscription's log up to the last purge).
+    subscriptionStats: prepare<StatsRow>(
+      `WITH final AS (
+         SELECT COALESCE(SUM(status = 'dead'), 0) AS dead, COALESCE(SUM(status = 'delivered'), 0) AS delivered
+         FROM ${D} WHERE subscription_id = @id AND status IN ('dead', 'delivered'))
+       SELECT
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_due
+            WHERE subscription_id = @id AND status = 'pending') AS pending,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_due
+            WHERE subscription_id = @id AND status = 'pending' AND due_at > @now
+              AND lease_token IS NOT NULL AND lease_expires_at > @now) AS leased,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_held
+            WHERE subscription_id = @id AND status = 'held') AS held,
+         final.dead AS dead,
+         final.delivered AS delivered,
+         (SELECT MIN(created_at) FROM ${D} INDEXED BY ${p}deliveries_subscription_due
+            WHERE subscription_id = @id AND status = 'pending') AS oldest
+       FROM final`,
     ),
 
     // A final row's updated_at is when it became final: a delivery created long ago
@@ -681,6 +766,7 @@ export class SqliteStorage implements StorageAdapter {
         if (patch.description !== undefined) next.description = patch.description;
         if (patch.metadata !== undefined) next.metadata = patch.metadata;
         if (patch.retry !== undefined) next.retry = patch.retry;
+        if (patch.flowControl !== undefined) next.flowControl = patch.flowControl;
         s.updateSubscription.run(subscriptionParams(next));
         if (patch.eventTypes !== undefined) {
           s.deleteFilters.run(id);
@@ -768,12 +854,35 @@ export class SqliteStorage implements StorageAdapter {
     });
   }
 
-  /** Leases up to `limit` due deliveries (see the `claim` statement for the lock and the index). */
+  /**
+   * Leases up to `limit` due deliveries (see the `claim` statement for the lock and the
+   * index), skipping `excludeSubscriptionIds`.
+   *
+   * With exclusions, one of two plans. Walking deliveries_due costs a step per excluded
+   * due row ahead of the claimed ones; selecting per subscription through
+   * deliveries_subscription_due costs a few seeks per active subscription, whatever the
+   * excluded backlog. The excluded subscriptions' due rows are counted up to the
+   * break-even (a bounded count on their own index range) and the cheaper plan runs.
+   * Measured (better-sqlite3 12, SQLite 3.53): the inner SELECT steps ~0.15–0.2 µs per
+   * excluded row and spends ~2–3 µs per subscription; a whole claimDue(10) behind a
+   * 5,000-row excluded backlog took 2.4 ms walking against 0.9 ms per subscription with
+   * 10 subscriptions (3.9 against 1.2 ms with 100; 0.7–0.8 ms with nothing excluded).
+   */
   async claimDue(input: ClaimInput): Promise<ClaimedDelivery[]> {
     return this.#run('claimDue', true, (s) =>
       this.#immediate(() => {
         if (input.limit <= 0) return [];
-        const rows = s.claim.all({ now: input.now, expires: input.now + input.leaseMs, limit: input.limit });
+        const params = { now: input.now, expires: input.now + input.leaseMs, limit: input.limit };
+        let rows: ClaimedRow[];
+        const excluded = input.excludeSubscriptionIds ?? [];
+        if (excluded.length === 0) {
+          rows = s.claim.all(params);
+        } else {
+          const json = JSON.stringify(excluded);
+          const cap = walkBudgetRows + walkBudgetRowsPerSubscription * (s.activeSubscriptions.get() ?? 0);
+          const walk = (s.excludedDueRows.get({ excluded: json, now: input.now, cap }) ?? 0) < cap;
+          rows = (walk ? s.claimWalkingExcluded : s.claimPerSubscription).all({ ...params, excluded: json });
+        }
         if (rows.length === 0) return [];
         // RETURNING order is unspecified: hand them out oldest due first.
         rows.sort((a, b) => (a.next_attempt_at ?? 0) - (b.next_attempt_at ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -844,7 +953,19 @@ export class SqliteStorage implements StorageAdapter {
       };
       add('subscriptionId', 'subscription_id = @subscriptionId');
       add('eventId', 'event_id = @eventId');
-      add('status', 'status = @status');
+      if (query.status !== undefined) {
+        // One placeholder per distinct status, sorted, so that a set of statuses always
+        // reads the same prepared statement. An empty set matches nothing (`IN ()`).
+        // The plan reads "SEARCH … (status=?) | USE TEMP B-TREE FOR ORDER BY", but SQLite
+        // ends each status's walk of the (status, id) index once it cannot reach the page:
+        // measured 0.1–0.3 ms a page over 200,000 rows (a UNION ALL per status, merged,
+        // was no faster alone and 30 ms with a subscription filter).
+        const statuses = typeof query.status === 'string' ? [query.status] : [...new Set(query.status)].sort();
+        statuses.forEach((status, i) => (params[`status${i}`] = status));
+        where.push(
+          statuses.length === 1 ? 'status = @status0' : `status IN (${statuses.map((_, i) => `@status${i}`).join(', ')})`,
+        );
+      }
       add('since', 'created_at >= @since');
       add('until', 'created_at < @until');
       if (query.cursor !== undefined) {
@@ -905,10 +1026,11 @@ export class SqliteStorage implements StorageAdapter {
     );
   }
 
-  /** Counts by status, from one snapshot. */
-  async stats(now: number): Promise<StorageStats> {
+  /** Counts by status, from one snapshot; of one subscription with `subscriptionId`. */
+  async stats(now: number, query?: { subscriptionId?: string }): Promise<StorageStats> {
     return this.#run('stats', true, (s) => {
-      const row = s.stats.get({ now })!;
+      const id = query?.subscriptionId;
+      const row = id === undefined ? s.stats.get({ now })! : s.subscriptionStats.get({ id, now })!;
       return {
         pending: row.pending,
         leased: row.leased,
@@ -1018,11 +1140,28 @@ export class SqliteStorage implements StorageAdapter {
       now,
     })!;
     let subscriptionDisabled = false;
-    if (outcome.kind === 'disable') {
-      subscriptionDisabled = s.disableActiveSubscription.run(outcome.reason, now, now, fence.subscription_id).changes > 0;
-      s.holdPending.run(now, fence.subscription_id);
+    let failingSince = fence.failing_since;
+    switch (outcome.kind) {
+      case 'disable':
+        subscriptionDisabled = s.disableActiveSubscription.run(outcome.reason, now, now, fence.subscription_id).changes > 0;
+        s.holdPending.run(now, fence.subscription_id);
+        break;
+      // The subscription row is written only when the value changes: a batch of 100
+      // successes to a healthy endpoint rewrites nothing. The fence read it inside this
+      // transaction, after the batch's earlier settlements, so they apply in order.
+      case 'delivered':
+        if (failingSince !== null) s.setFailingSince.run(null, fence.subscription_id);
+        failingSince = null;
+        break;
+      case 'retry':
+      case 'dead':
+        if (failingSince === null) {
+          failingSince = attempt.startedAt;
+          s.setFailingSince.run(failingSince, fence.subscription_id);
+        }
+        break;
     }
-    return { ok: true, delivery: toDelivery(row), subscriptionDisabled };
+    return { ok: true, delivery: toDelivery(row), subscriptionDisabled, failingSince };
   }
 
   #readSubscription(s: Statements, id: string): SubscriptionRecord | null {

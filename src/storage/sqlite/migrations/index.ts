@@ -4,6 +4,7 @@
  * into the build as strings, so nothing is read from disk at run time.
  */
 import { sql as initial } from './0001-initial.js';
+import { sql as flowControl } from './0002-flow-control.js';
 
 /** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
 export interface SqliteMigration {
@@ -17,6 +18,7 @@ export interface SqliteMigration {
 /** Every migration this code knows, oldest first. */
 export const migrations: readonly SqliteMigration[] = Object.freeze([
   { version: 1, name: '0001-initial', sql: initial },
+  { version: 2, name: '0002-flow-control', sql: flowControl },
 ]);
 
 /** The schema version this code expects: the last migration's. */

@@ -1,0 +1,203 @@
+/**
+ * Flow control per subscription, so that one slow or failing receiver cannot starve
+ * the others and a burst of financial events does not flood one receiver:
+ *
+ * - a concurrency cap: at most `maxInFlight` posts to one subscription at once;
+ * - a rate limit: a token bucket of `ratePerSecond` refilling up to `burst`;
+ * - a circuit breaker: after `failureThreshold` consecutive failed attempts, no post
+ *   for `cooldownMs` (doubling on each failed probe, up to `maxCooldownMs`), then one
+ *   probe; a success closes it.
+ *
+ * Nothing here fails a delivery: a blocked subscription's deliveries stay in storage
+ * and are simply not claimed (the dispatcher passes {@link FlowControl.blocked} to
+ * `claimDue`). The state is per process: with N instances on one database, each
+ * enforces its own cap and rate.
+ */
+import type { Clock } from '../clock.js';
+
+/** Flow-control settings of a subscription (stored with it; each field overrides the global default). */
+export interface SubscriptionFlowControl {
+  /** Posts in flight to this subscription at once. */
+  maxInFlight?: number;
+  /** Sustained posts per second; `null` for no limit. */
+  ratePerSecond?: number | null;
+  /** Posts allowed at once above the sustained rate (the bucket's size). */
+  burst?: number;
+}
+
+/** Global flow-control defaults. */
+export interface FlowControlDefaults {
+  maxInFlight: number;
+  ratePerSecond: number | null;
+  burst: number;
+}
+
+/** Circuit-breaker settings. */
+export interface CircuitBreakerSettings {
+  /** Consecutive failed attempts that open the breaker; 0 turns it off. */
+  failureThreshold: number;
+  cooldownMs: number;
+  maxCooldownMs: number;
+}
+
+type BreakerState = 'closed' | 'open' | 'half-open';
+
+interface SubscriptionState {
+  inFlight: number;
+  maxInFlight: number;
+  ratePerSecond: number | null;
+  burst: number;
+  tokens: number;
+  refilledAt: number;
+  breaker: BreakerState;
+  consecutiveFailures: number;
+  openUntil: number;
+  cooldownMs: number;
+}
+
+/** What the flow controller reports about a subscription, for metrics and tests. */
+export interface SubscriptionFlowStatus {
+  inFlight: number;
+  breaker: BreakerState;
+  /** Epoch ms at which an open breaker lets a probe through. */
+  openUntil: number | null;
+  tokens: number | null;
+}
+
+export class FlowControl {
+  private readonly states = new Map<string, SubscriptionState>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly defaults: FlowControlDefaults,
+    private readonly breaker: CircuitBreakerSettings,
+  ) {}
+
+  /** Applies a subscription's settings (from its stored record) over the defaults. */
+  configure(subscriptionId: string, settings: SubscriptionFlowControl | null): void {
+    const state = this.stateOf(subscriptionId);
+    const maxInFlight = settings?.maxInFlight ?? this.defaults.maxInFlight;
+    const ratePerSecond = settings?.ratePerSecond === undefined ? this.defaults.ratePerSecond : settings.ratePerSecond;
+    const burst = settings?.burst ?? this.defaults.burst;
+    state.tokens = Math.min(state.tokens, burst);
+    state.maxInFlight = maxInFlight;
+    state.ratePerSecond = ratePerSecond;
+    state.burst = burst;
+  }
+
+  private stateOf(subscriptionId: string): SubscriptionState {
+    let state = this.states.get(subscriptionId);
+    if (!state) {
+      state = {
+        inFlight: 0,
+        maxInFlight: this.defaults.maxInFlight,
+        ratePerSecond: this.defaults.ratePerSecond,
+        burst: this.defaults.burst,
+        tokens: this.defaults.burst,
+        refilledAt: this.clock.now(),
+        breaker: 'closed',
+        consecutiveFailures: 0,
+        openUntil: 0,
+        cooldownMs: this.breaker.cooldownMs,
+      };
+      this.states.set(subscriptionId, state);
+    }
+    return state;
+  }
+
+  private refill(state: SubscriptionState, now: number): void {
+    if (state.ratePerSecond === null) return;
+    const elapsed = Math.max(0, now - state.refilledAt);
+    state.tokens = Math.min(state.burst, state.tokens + (elapsed * state.ratePerSecond) / 1000);
+    state.refilledAt = now;
+  }
+
+  /** Why a subscription may not start a post now, or `null` when it may. */
+  private blockedUntil(state: SubscriptionState, now: number): number | null {
+    if (state.breaker === 'open') {
+      if (now < state.openUntil) return state.openUntil;
+      state.breaker = 'half-open';
+    }
+    // Half-open: exactly one probe at a time.
+    if (state.breaker === 'half-open' && state.inFlight > 0) return Number.POSITIVE_INFINITY;
+    if (state.inFlight >= state.maxInFlight) return Number.POSITIVE_INFINITY;
+    if (state.ratePerSecond !== null) {
+      this.refill(state, now);
+      if (state.tokens < 1) return now + Math.ceil(((1 - state.tokens) * 1000) / state.ratePerSecond);
+    }
+    return null;
+  }
+
+  /** True when a post to the subscription may start now. */
+  canStart(subscriptionId: string): boolean {
+    return this.blockedUntil(this.stateOf(subscriptionId), this.clock.now()) === null;
+  }
+
+  /** Records the start of a post (takes a slot and a token). */
+  start(subscriptionId: string): void {
+    const state = this.stateOf(subscriptionId);
+    state.inFlight += 1;
+    if (state.ratePerSecond !== null) {
+      this.refill(state, this.clock.now());
+      state.tokens -= 1;
+    }
+  }
+
+  /** Records the end of a post. `failed`: the attempt did not get a 2xx. */
+  finish(subscriptionId: string, failed: boolean): void {
+    const state = this.stateOf(subscriptionId);
+    state.inFlight = Math.max(0, state.inFlight - 1);
+    if (!failed) {
+      state.consecutiveFailures = 0;
+      state.breaker = 'closed';
+      state.cooldownMs = this.breaker.cooldownMs;
+      return;
+    }
+    state.consecutiveFailures += 1;
+    if (this.breaker.failureThreshold === 0) return;
+    if (state.breaker === 'half-open') {
+      // The probe failed: open again, waiting longer each time.
+      state.cooldownMs = Math.min(this.breaker.maxCooldownMs, state.cooldownMs * 2);
+      state.breaker = 'open';
+      state.openUntil = this.clock.now() + state.cooldownMs;
+    } else if (state.breaker === 'closed' && state.consecutiveFailures >= this.breaker.failureThreshold) {
+      state.breaker = 'open';
+      state.openUntil = this.clock.now() + state.cooldownMs;
+    }
+  }
+
+  /**
+   * Subscriptions that may not start a post now, and the earliest time one of them
+   * unblocks by itself (rate refill, breaker cool-down); subscriptions at their
+   * concurrency cap unblock when a post finishes instead.
+   */
+  blocked(): { subscriptionIds: string[]; nextUnblockAt: number | null } {
+    const now = this.clock.now();
+    const subscriptionIds: string[] = [];
+    let nextUnblockAt: number | null = null;
+    for (const [id, state] of this.states) {
+      const until = this.blockedUntil(state, now);
+      if (until === null) {
+        // Idle and unconstrained: forget it, so the map holds only subscriptions with state worth keeping.
+        if (state.inFlight === 0 && state.breaker === 'closed' && state.consecutiveFailures === 0 && (state.ratePerSecond === null || state.tokens >= state.burst)) {
+          this.states.delete(id);
+        }
+        continue;
+      }
+      subscriptionIds.push(id);
+      if (Number.isFinite(until) && (nextUnblockAt === null || until < nextUnblockAt)) nextUnblockAt = until;
+    }
+    return { subscriptionIds, nextUnblockAt };
+  }
+
+  status(subscriptionId: string): SubscriptionFlowStatus {
+    const state = this.states.get(subscriptionId);
+    if (!state) return { inFlight: 0, breaker: 'closed', openUntil: null, tokens: null };
+    return {
+      inFlight: state.inFlight,
+      breaker: state.breaker,
+      openUntil: state.breaker === 'open' ? state.openUntil : null,
+      tokens: state.ratePerSecond === null ? null : state.tokens,
+    };
+  }
+}

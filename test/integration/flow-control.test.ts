@@ -1,0 +1,183 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWebhooks, type BookkeeperEvents, type LifecycleEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { FakeClock, flush } from '../support/fake-clock.js';
+import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
+
+const payment = (n: number) => ({
+  paymentId: `pay_${n}`,
+  customerId: 'cus_1',
+  amount: { amount: 100 + n, currency: 'EUR' },
+  method: 'card' as const,
+  occurredAt: '2026-11-26T12:00:00Z',
+});
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function receiver(responder?: Responder) {
+  const server = await LoopbackReceiver.start(responder);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+function setup(options: WebhooksOptions<BookkeeperEvents>, clock = new FakeClock()) {
+  const webhooks = createWebhooks({ security: { allowPrivateNetworks: true }, clock, pollIntervalMs: 60_000, ...options });
+  cleanups.push(() => webhooks.close());
+  return { webhooks, clock };
+}
+
+function count(webhooks: Webhooks, name: keyof LifecycleEvents): { value: number } {
+  const counter = { value: 0 };
+  webhooks.bus.on(name, () => (counter.value += 1));
+  return counter;
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('flow control', () => {
+  it('keeps a slow receiver to its cap while a fast one gets all its deliveries of a 10,000-event burst', async () => {
+    const held: Array<() => void> = [];
+    // The slow receiver answers only when the test lets it: "slow" without wall-clock waits.
+    const slow = await receiver((_request, _index, res) => {
+      held.push(() => res.writeHead(204).end());
+      return 'hang';
+    });
+    const fast = await receiver();
+    const { webhooks } = setup({ concurrency: 20, flowControl: { maxInFlightPerSubscription: 5 }, http: { timeoutMs: 60_000 }, leaseMs: 120_000 });
+    const slowSubscription = await webhooks.subscriptions.create({ url: slow.url, eventTypes: ['payment.*'] });
+    const fastSubscription = await webhooks.subscriptions.create({ url: fast.url, eventTypes: ['payment.*'] });
+    // The whole burst is stored before dispatch starts: the slow receiver's deliveries are as old as the fast one's.
+    for (let n = 0; n < 10_000; n++) await webhooks.publish('payment.succeeded', payment(n));
+    const heapBefore = process.memoryUsage().heapUsed;
+    await webhooks.start();
+
+    await until(async () => (await webhooks.metrics({ subscriptionId: fastSubscription.id })).backlog.delivered === 10_000, 60_000);
+    // The slow one never got more than its cap of requests in flight, and holds no more than that now.
+    expect(slow.requests.length).toBe(5);
+    expect(fast.requests.length).toBe(10_000);
+    const slowBacklog = (await webhooks.metrics({ subscriptionId: slowSubscription.id })).backlog;
+    expect(slowBacklog).toMatchObject({ delivered: 0, pending: 10_000 });
+    // Memory stays bounded: 10,000 queued deliveries are data in storage, not requests held open.
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
+
+    // Release the slow receiver: it catches up, its cap still respected.
+    slow.responder = () => undefined;
+    for (const answer of held.splice(0)) answer();
+    await webhooks.drain({ timeoutMs: 60_000 });
+    expect(new Set(slow.requests.map((request) => request.headers['webhook-id'])).size).toBe(10_000);
+  }, 120_000);
+
+  it('rate-limits a subscription with a token bucket on the injected clock', async () => {
+    const server = await receiver();
+    const { webhooks, clock } = setup({});
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], flowControl: { ratePerSecond: 2, burst: 1 } });
+    await webhooks.start();
+    for (let n = 0; n < 4; n++) await webhooks.publish('payment.succeeded', payment(n));
+    await server.waitFor(1);
+    await flush();
+    expect(server.requests).toHaveLength(1);
+    await clock.advance(499);
+    expect(server.requests).toHaveLength(1);
+    await clock.advance(1);
+    await server.waitFor(2);
+    await clock.advance(500);
+    await server.waitFor(3);
+    await clock.advance(500);
+    await server.waitFor(4);
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const starts = (await Promise.all((await webhooks.deliveries.list()).items.map((delivery) => webhooks.deliveries.attempts(delivery.id))))
+      .map((attempts) => attempts[0]!.startedAt)
+      .sort((a, b) => a - b);
+    expect(starts.map((at) => at - starts[0]!)).toEqual([0, 500, 1_000, 1_500]);
+  });
+
+  it('opens the circuit breaker after consecutive failures: deliveries wait, unfailed, until one probe succeeds', async () => {
+    let healthy = false;
+    const server = await receiver(() => (healthy ? undefined : { status: 503 }));
+    const { webhooks, clock } = setup({
+      circuitBreaker: { failureThreshold: 3, cooldownMs: 10_000 },
+      retry: { delaysMs: [100, 100, 100, 100, 100] },
+      flowControl: { maxInFlightPerSubscription: 1 },
+    });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const failed = count(webhooks, 'delivery:failed');
+    const dead = count(webhooks, 'delivery:dead');
+    await webhooks.start();
+    for (let n = 0; n < 3; n++) await webhooks.publish('payment.succeeded', payment(n));
+    await until(() => failed.value === 3);
+    expect(server.requests).toHaveLength(3);
+
+    // Open: the retries come due, but nothing is sent during the cool-down.
+    await clock.advance(9_999);
+    expect(server.requests).toHaveLength(3);
+    const pending = await webhooks.deliveries.list({ status: 'pending' });
+    expect(pending.items).toHaveLength(3);
+    expect(dead.value).toBe(0);
+
+    // Cool-down over: exactly one probe; it succeeds, the breaker closes, the rest follow.
+    healthy = true;
+    await clock.advance(1);
+    await server.waitFor(4);
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect(server.requests).toHaveLength(6);
+    expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(3);
+  });
+
+  it('auto-disables a subscription failing continuously for autoDisableAfterMs, holds its deliveries, and re-enables with a preview and a replay of what it missed', async () => {
+    let healthy = false;
+    const server = await receiver(() => (healthy ? undefined : { status: 500 }));
+    const { webhooks, clock } = setup({
+      autoDisableAfterMs: 60_000,
+      circuitBreaker: false,
+      retry: { delaysMs: Array.from({ length: 20 }, () => 10_000) },
+    });
+    const subscription = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const disabled = new Promise<LifecycleEvents['subscription:disabled']>((resolve) => webhooks.bus.once('subscription:disabled', resolve));
+    const failed = count(webhooks, 'delivery:failed');
+    await webhooks.start();
+    const t0 = clock.now();
+    await webhooks.publish('payment.succeeded', payment(1));
+    for (let step = 1; step <= 6; step++) {
+      await until(() => failed.value === step);
+      expect((await webhooks.subscriptions.get(subscription.id))!.failingSince).toBe(t0);
+      await clock.advance(10_000);
+    }
+    await until(() => failed.value === 7);
+    await expect(disabled).resolves.toMatchObject({ subscriptionId: subscription.id, reason: expect.stringContaining('every attempt has failed since') });
+    expect(await webhooks.subscriptions.get(subscription.id)).toMatchObject({ status: 'disabled' });
+    expect((await webhooks.deliveries.list()).items.map((delivery) => delivery.status)).toEqual(['held']);
+
+    // While disabled: a new event does not fan out to it.
+    const missed = await webhooks.publish('payment.succeeded', payment(2));
+    expect(missed.deliveryCount).toBe(0);
+    expect(await webhooks.subscriptions.previewEnable(subscription.id)).toEqual({ held: 1, missed: 1 });
+
+    healthy = true;
+    const enabled = await webhooks.subscriptions.enable(subscription.id, { replayMissed: true });
+    expect(enabled).toMatchObject({ status: 'active', resumed: 1, replayed: 1 });
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(2);
+    expect((await webhooks.subscriptions.get(subscription.id))!.failingSince).toBeNull();
+  });
+
+  it('lists what is undelivered: pending, held and dead', async () => {
+    const server = await receiver((request) => (request.body.toString().includes('pay_1"') ? { status: 500 } : { status: 410 }));
+    const { webhooks } = setup({ retry: { delaysMs: [] } });
+    const a = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment(1));
+    await webhooks.drain({ timeoutMs: 5_000 });
+    await webhooks.publish('payment.succeeded', payment(2));
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const undelivered = await webhooks.deliveries.undelivered({ subscriptionId: a.id });
+    expect(undelivered.items.map((delivery) => delivery.status).sort()).toEqual(['dead', 'held']);
+  });
+});
