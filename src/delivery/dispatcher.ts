@@ -51,7 +51,21 @@ export interface DispatcherOptions {
 }
 
 /** Attempt-log snippets keep the start of a response body, not all of it. */
-const responseSnippetChars = 1024;
+const responseSnippetBytes = 1024;
+
+/**
+ * The first `maxBytes` of `text` as UTF-8, cut at a character boundary, as a new
+ * string: `text.slice()` would be a V8 sliced string keeping the whole response body
+ * (up to `http.maxResponseBytes`) alive for as long as the attempt record lives.
+ */
+export function utf8Snippet(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text.length > maxBytes ? text.slice(0, maxBytes) : text, 'utf8');
+  if (bytes.length <= maxBytes) return bytes.toString('utf8');
+  let end = maxBytes;
+  // Step back over continuation bytes (10xxxxxx) to the start of the cut character.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end -= 1;
+  return bytes.toString('utf8', 0, end);
+}
 /** Settles written in one storage call at most. */
 const maxSettleBatch = 500;
 
@@ -87,19 +101,24 @@ export class Dispatcher {
   private readonly idleWaiters = new Set<() => void>();
   private unsubscribeWake: (() => Promise<void>) | null = null;
   private readonly refillThreshold: number;
+  /** Deliveries claimed ahead of free slots. */
+  private readonly prefetch: number;
+  private ready: ClaimedDelivery[] = [];
+  private readonly bufferedBySubscription = new Map<string, number>();
 
   constructor(options: DispatcherOptions) {
     this.options = options;
     this.refillThreshold = Math.max(1, Math.floor(options.concurrency / 4));
+    this.prefetch = options.concurrency;
   }
 
   get isRunning(): boolean {
     return this.running;
   }
 
-  /** Posts in flight plus attempts not yet settled. */
+  /** Posts in flight, attempts not yet settled, and deliveries claimed ahead. */
   get inFlight(): number {
-    return this.sending + this.toSettle.length;
+    return this.sending + this.toSettle.length + this.readyCount();
   }
 
   async start(): Promise<void> {
@@ -117,6 +136,8 @@ export class Dispatcher {
     if (!this.running) return;
     this.running = false;
     this.clearTimer();
+    // Deliveries claimed ahead go back at once (a running pump does this itself when it ends).
+    if (!this.pumping) await this.release(this.takeReady());
     const unsubscribe = this.unsubscribeWake;
     this.unsubscribeWake = null;
     await this.whenIdle();
@@ -137,7 +158,7 @@ export class Dispatcher {
   }
 
   private isIdle(): boolean {
-    return this.sending === 0 && this.toSettle.length === 0 && this.settling === null && !this.pumping;
+    return this.sending === 0 && this.toSettle.length === 0 && this.settling === null && !this.pumping && this.readyCount() === 0;
   }
 
   private notifyIfIdle(): void {
@@ -161,18 +182,29 @@ export class Dispatcher {
     });
   }
 
+  /**
+   * Starts what the ready buffer holds, then claims more. The buffer (up to
+   * `concurrency` deliveries claimed ahead) hides the claim's round trip: posts keep
+   * going while the next batch is fetched, which is what a durable storage needs
+   * (one claim transaction per batch, not per delivery).
+   */
   private async runPump(): Promise<void> {
     const { storage, clock, concurrency, leaseMs, logger, flow } = this.options;
     do {
       this.pumpRequested = false;
       while (this.running) {
-        const free = concurrency - this.sending;
-        if (free <= 0 || (free < this.refillThreshold && this.sending > 0)) break;
-        const blocked = flow.blocked();
+        await this.startReady();
+        if (!this.running) break;
+        const wanted = concurrency - this.sending + this.prefetch - this.readyCount();
+        // Claim in batches: wait until a useful number of slots is free, unless idle.
+        if (wanted < this.refillThreshold && (this.sending > 0 || this.readyCount() > 0)) break;
+        if (wanted <= 0) break;
+        // Claimed ahead, a subscription may have up to its cap waiting beside its cap in flight.
+        const blocked = flow.blocked((id) => this.bufferedBySubscription.get(id) ?? 0, 2);
         let claimed: ClaimedDelivery[];
         try {
           claimed = await storage.claimDue({
-            limit: free,
+            limit: wanted,
             leaseMs,
             now: clock.now(),
             ...(blocked.subscriptionIds.length > 0 ? { excludeSubscriptionIds: blocked.subscriptionIds } : {}),
@@ -187,34 +219,72 @@ export class Dispatcher {
           await this.release(claimed);
           return;
         }
-        // A claim may bring more deliveries for one subscription than it may take now
-        // (its cap, rate or breaker): those go straight back, due at once; the
-        // subscription is excluded from the next claim until it has room again.
-        const overflow: ClaimedDelivery[] = [];
-        for (const item of claimed) {
-          const { subscription } = item;
-          flow.configure(subscription.id, subscription.flowControl);
-          if (flow.canStart(subscription.id)) {
-            flow.start(subscription.id);
-            void this.send(item);
-          } else {
-            overflow.push(item);
-          }
-        }
-        await this.release(overflow);
-        if (claimed.length < free) {
+        for (const item of claimed) this.buffer(item);
+        if (claimed.length < wanted) {
           this.exhausted = true;
-          await this.scheduleNextDue();
-          break;
-        }
-        if (overflow.length === claimed.length) {
-          // Everything claimed belonged to subscriptions that cannot take more now:
-          // wait for a post to finish or a subscription to unblock rather than spin.
+          await this.startReady();
           await this.scheduleNextDue();
           break;
         }
       }
     } while (this.pumpRequested && this.running);
+    if (!this.running) await this.release(this.takeReady());
+  }
+
+  private readyCount(): number {
+    return this.ready.length;
+  }
+
+  private buffer(item: ClaimedDelivery): void {
+    this.ready.push(item);
+    const id = item.subscription.id;
+    this.bufferedBySubscription.set(id, (this.bufferedBySubscription.get(id) ?? 0) + 1);
+  }
+
+  private unbuffer(item: ClaimedDelivery): void {
+    const id = item.subscription.id;
+    const left = (this.bufferedBySubscription.get(id) ?? 1) - 1;
+    if (left <= 0) this.bufferedBySubscription.delete(id);
+    else this.bufferedBySubscription.set(id, left);
+  }
+
+  private takeReady(): ClaimedDelivery[] {
+    const items = this.ready;
+    this.ready = [];
+    this.bufferedBySubscription.clear();
+    return items;
+  }
+
+  /**
+   * Starts buffered deliveries, in claim order, while slots are free. One whose
+   * subscription is at its cap waits in the buffer for that subscription's next free
+   * slot; one whose subscription is held (breaker open, out of rate tokens) goes back
+   * to storage, due at once, and the subscription is left out of claims until it unblocks.
+   */
+  private async startReady(): Promise<void> {
+    const { flow, concurrency } = this.options;
+    if (this.ready.length === 0) return;
+    const overflow: ClaimedDelivery[] = [];
+    const waiting: ClaimedDelivery[] = [];
+    let index = 0;
+    for (; index < this.ready.length && this.running && this.sending < concurrency; index++) {
+      const item = this.ready[index]!;
+      const { subscription } = item;
+      flow.configure(subscription.id, subscription.flowControl);
+      const verdict = flow.check(subscription.id);
+      if (verdict === 'ok') {
+        this.unbuffer(item);
+        flow.start(subscription.id);
+        void this.send(item);
+      } else if (verdict === 'cap') {
+        waiting.push(item);
+      } else {
+        this.unbuffer(item);
+        overflow.push(item);
+      }
+    }
+    this.ready = index === this.ready.length ? waiting : waiting.concat(this.ready.slice(index));
+    await this.release(overflow);
   }
 
   private async release(claimed: ClaimedDelivery[]): Promise<void> {
@@ -359,7 +429,7 @@ export class Dispatcher {
           statusCode: classification.statusCode,
           errorClass: classification.errorClass,
           errorMessage: classification.errorMessage,
-          responseSnippet: body === null || body === '' ? null : body.slice(0, responseSnippetChars),
+          responseSnippet: body === null || body === '' ? null : utf8Snippet(body, responseSnippetBytes),
         },
       },
     });

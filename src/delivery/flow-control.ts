@@ -112,15 +112,16 @@ export class FlowControl {
     state.refilledAt = now;
   }
 
-  /** Why a subscription may not start a post now, or `null` when it may. */
-  private blockedUntil(state: SubscriptionState, now: number): number | null {
+  /**
+   * Until when a subscription may not start a post for a reason other than its
+   * concurrency cap (breaker open, or out of rate tokens); `null` when none applies.
+   * Half-open counts as a cap of one.
+   */
+  private heldUntil(state: SubscriptionState, now: number): number | null {
     if (state.breaker === 'open') {
       if (now < state.openUntil) return state.openUntil;
       state.breaker = 'half-open';
     }
-    // Half-open: exactly one probe at a time.
-    if (state.breaker === 'half-open' && state.inFlight > 0) return Number.POSITIVE_INFINITY;
-    if (state.inFlight >= state.maxInFlight) return Number.POSITIVE_INFINITY;
     if (state.ratePerSecond !== null) {
       this.refill(state, now);
       if (state.tokens < 1) return now + Math.ceil(((1 - state.tokens) * 1000) / state.ratePerSecond);
@@ -128,9 +129,24 @@ export class FlowControl {
     return null;
   }
 
+  private capOf(state: SubscriptionState): number {
+    return state.breaker === 'half-open' ? 1 : state.maxInFlight;
+  }
+
+  /**
+   * Whether a post to the subscription may start now: `ok`; `cap` when its posts in
+   * flight fill its cap (a slot frees when one finishes); `held` when its breaker is
+   * open or it is out of rate tokens (it unblocks by itself later).
+   */
+  check(subscriptionId: string): 'ok' | 'cap' | 'held' {
+    const state = this.stateOf(subscriptionId);
+    if (this.heldUntil(state, this.clock.now()) !== null) return 'held';
+    return state.inFlight >= this.capOf(state) ? 'cap' : 'ok';
+  }
+
   /** True when a post to the subscription may start now. */
   canStart(subscriptionId: string): boolean {
-    return this.blockedUntil(this.stateOf(subscriptionId), this.clock.now()) === null;
+    return this.check(subscriptionId) === 'ok';
   }
 
   /** Records the start of a post (takes a slot and a token). */
@@ -167,25 +183,30 @@ export class FlowControl {
   }
 
   /**
-   * Subscriptions that may not start a post now, and the earliest time one of them
-   * unblocks by itself (rate refill, breaker cool-down); subscriptions at their
-   * concurrency cap unblock when a post finishes instead.
+   * Subscriptions to leave out of the next claim, and the earliest time one of them
+   * unblocks by itself (rate refill, breaker cool-down). Held ones (breaker, rate) are
+   * always left out; a capped one once its posts in flight plus `buffered(id)` — the
+   * deliveries already claimed for it and waiting — reach `capacityFactor` × its cap.
    */
-  blocked(): { subscriptionIds: string[]; nextUnblockAt: number | null } {
+  blocked(buffered: (subscriptionId: string) => number = () => 0, capacityFactor = 1): { subscriptionIds: string[]; nextUnblockAt: number | null } {
     const now = this.clock.now();
     const subscriptionIds: string[] = [];
     let nextUnblockAt: number | null = null;
     for (const [id, state] of this.states) {
-      const until = this.blockedUntil(state, now);
-      if (until === null) {
-        // Idle and unconstrained: forget it, so the map holds only subscriptions with state worth keeping.
-        if (state.inFlight === 0 && state.breaker === 'closed' && state.consecutiveFailures === 0 && (state.ratePerSecond === null || state.tokens >= state.burst)) {
-          this.states.delete(id);
-        }
+      const until = this.heldUntil(state, now);
+      if (until !== null) {
+        subscriptionIds.push(id);
+        if (nextUnblockAt === null || until < nextUnblockAt) nextUnblockAt = until;
         continue;
       }
-      subscriptionIds.push(id);
-      if (Number.isFinite(until) && (nextUnblockAt === null || until < nextUnblockAt)) nextUnblockAt = until;
+      if (state.inFlight + buffered(id) >= this.capOf(state) * capacityFactor) {
+        subscriptionIds.push(id);
+        continue;
+      }
+      // Idle and unconstrained: forget it, so the map holds only subscriptions with state worth keeping.
+      if (state.inFlight === 0 && state.breaker === 'closed' && state.consecutiveFailures === 0 && (state.ratePerSecond === null || state.tokens >= state.burst)) {
+        this.states.delete(id);
+      }
     }
     return { subscriptionIds, nextUnblockAt };
   }

@@ -1,0 +1,116 @@
+/**
+ * Command line and sizes of `npm run bench`.
+ *
+ *   npm run bench                     full run (under 10 minutes)
+ *   npm run bench -- --quick          reduced run (under a minute)
+ *   npm run bench -- --tiny           seconds; what the smoke test runs (or BENCH_SIZE=tiny)
+ *   --out <dir>                       where latest.json, latest.md, latency.svg go (default bench/results)
+ *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, end-to-end, backlog)
+ *   --storages memory,sqlite,…        storages to run (default: every one discovered)
+ *   --receiver raw|http               the loopback receiver's server (default raw: node:net)
+ */
+import { fileURLToPath } from 'node:url';
+import type { Section } from './report.js';
+import type { ReceiverKind } from './receiver.js';
+
+export type Mode = 'full' | 'quick' | 'tiny';
+
+export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'end-to-end', 'backlog'];
+
+/**
+ * Sizes at a storage factor of 1 (memory). Durable storages scale publish counts and
+ * dispatch rounds down by their `sizeFactor`; the dispatch backlog and the end-to-end
+ * scenarios are the same for every storage.
+ */
+export interface Sizes {
+  signing: { rounds: number; batchMs: number; warmupMs: number; messages: number };
+  /** Backlog drained per dispatch trial, rounds of (limit, each storage, peer). */
+  dispatch: { events: number; peerEvents: number; rounds: number; concurrency: number };
+  /** Sequential single publishes (half measured against bare enqueue), then batches of concurrent ones. */
+  publish: { single: number; batch: number; batchSize: number };
+  /** Steady: `rate` events/s for `seconds`; burst: `burst` events published at once. */
+  endToEnd: { rate: number; seconds: number; burst: number };
+  /** Pending-delivery counts tried (capped per storage), claim batches of 100 timed at each. */
+  backlog: { sizes: number[]; claims: number; useStorageCap: 'full' | 'quick' };
+}
+
+export const sizesByMode: Record<Mode, Sizes> = {
+  full: {
+    signing: { rounds: 41, batchMs: 20, warmupMs: 300, messages: 256 },
+    dispatch: { events: 20_000, peerEvents: 2_000, rounds: 3, concurrency: 50 },
+    publish: { single: 20_000, batch: 20_000, batchSize: 1_000 },
+    endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
+    backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },
+  },
+  quick: {
+    signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
+    dispatch: { events: 4_000, peerEvents: 600, rounds: 1, concurrency: 50 },
+    publish: { single: 3_000, batch: 3_000, batchSize: 1_000 },
+    endToEnd: { rate: 200, seconds: 1.5, burst: 500 },
+    backlog: { sizes: [5_000, 50_000], claims: 20, useStorageCap: 'quick' },
+  },
+  tiny: {
+    signing: { rounds: 3, batchMs: 2, warmupMs: 10, messages: 16 },
+    dispatch: { events: 200, peerEvents: 100, rounds: 1, concurrency: 50 },
+    publish: { single: 200, batch: 200, batchSize: 100 },
+    endToEnd: { rate: 200, seconds: 0.25, burst: 50 },
+    backlog: { sizes: [1_000, 2_000], claims: 3, useStorageCap: 'quick' },
+  },
+};
+
+export interface BenchOptions {
+  mode: Mode;
+  sizes: Sizes;
+  outDir: string;
+  sections: Section[];
+  storages: string[] | undefined;
+  receiver: ReceiverKind;
+}
+
+export const defaultOutDir = fileURLToPath(new URL('./results/', import.meta.url));
+
+function listArg(value: string | undefined, flag: string): string[] {
+  if (value === undefined || value.startsWith('--')) throw new Error(`Expected a comma-separated list after ${flag}`);
+  return value.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  let mode: Mode = env.BENCH_SIZE === 'tiny' ? 'tiny' : env.BENCH_SIZE === 'quick' ? 'quick' : 'full';
+  let outDir = defaultOutDir;
+  let sections: Section[] = [...allSections];
+  let storages: string[] | undefined;
+  let receiver: ReceiverKind = 'raw';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--quick') mode = 'quick';
+    else if (arg === '--tiny') mode = 'tiny';
+    else if (arg === '--full') mode = 'full';
+    else if (arg === '--out') {
+      const value = argv[++i];
+      if (value === undefined) throw new Error('Expected a folder after --out');
+      outDir = value;
+    } else if (arg === '--only') {
+      const names = listArg(argv[++i], '--only');
+      for (const name of names) {
+        if (!allSections.includes(name as Section)) throw new Error(`Unknown section "${name}"; expected some of ${allSections.join(', ')}`);
+      }
+      sections = names as Section[];
+    } else if (arg === '--storages') {
+      storages = listArg(argv[++i], '--storages');
+    } else if (arg === '--receiver') {
+      const value = argv[++i];
+      if (value !== 'raw' && value !== 'http') throw new Error(`Expected --receiver raw or http, got ${String(value)}`);
+      receiver = value;
+    } else if (arg === '--help' || arg === '-h') {
+      throw new Error('help');
+    } else {
+      throw new Error(`Unknown argument "${arg}"`);
+    }
+  }
+  return { mode, sizes: sizesByMode[mode], outDir, sections, storages, receiver };
+}
+
+/** `n` scaled by a storage's size factor, at least `min`. */
+export function scaled(n: number, factor: number, min = 50): number {
+  return Math.max(Math.min(n, min), Math.round(n * factor));
+}

@@ -1,0 +1,78 @@
+/**
+ * `latest.md`: the run's summary, the figures by section, the histogram, and how to reproduce.
+ */
+import { markdownTable, type Figure, type RunInfo, type Section } from './report.js';
+
+const sectionTitles: Record<Section, string> = {
+  signing: 'Sign and verify (1 KB body)',
+  dispatch: 'Dispatch throughput (loopback receiver in a separate process)',
+  publish: 'publish() latency and batch throughput',
+  'end-to-end': 'End-to-end latency (publish() → receiver got the body)',
+  backlog: 'Backlog scale (claimDue of 100, 1 KB payloads)',
+};
+
+const sectionNotes: Record<Section, string> = {
+  signing:
+    'Interleaved rounds, medians; the ratio is the median of per-round ratios. Limit = bare node:crypto doing the same work ' +
+    '(headers, timestamp window, HMAC-SHA256 + base64, `timingSafeEqual`, `JSON.parse`); peer = the `standardwebhooks` package.',
+  dispatch:
+    'Ours: `start()` → `drain()` over a stored backlog, the same for every storage (claim, sign, post, settle), default undici transport, ' +
+    'concurrency 50; durable storages run fewer rounds. Limit: `undici.request` loops over a Pool of 50 posting the same 1 KB bodies, ' +
+    'run beside each trial of ours. Peer: 50 loops of `ky.post`, once a round. Rates count only distinct deliveries the receiver process ' +
+    'reported; sender and receiver CPU shares are in the JSON detail.',
+  publish:
+    'Single: sequential `await publish()` with the dispatcher stopped (publish alone), one matching subscription. ' +
+    'Reference: the storage\'s bare `enqueue()` of a prepared record, in alternating blocks. Batch: 1,000 publishes in flight at a time.',
+  'end-to-end':
+    'Latency from just before `publish()` to the receiver process timestamping the fully arrived body, both on ' +
+    '`performance.timeOrigin + performance.now()`. Limit: a bare `undici.request` post of the same body, timed the same way. ' +
+    'The in-process `delivery:succeeded` `latencyMs` (ms clock, publish → 2xx at the sender) is in the JSON detail.',
+  backlog:
+    'Each size in a fresh child process: fill the storage (bypassing publish), then time `storage.claimDue({ limit: 100, leaseMs: 60000, now })`. ' +
+    'RSS is the process growth over the fill; for SQLite the database size is in the detail.',
+};
+
+export function markdownReport(info: RunInfo, figures: readonly Figure[]): string {
+  const out: string[] = [];
+  out.push('# Benchmark report', '');
+  out.push(
+    `${info.mode} run (\`npm run bench${info.mode === 'full' ? '' : ` -- --${info.mode}`}\`), ${info.date}, Node ${info.node}, ` +
+      `${info.cpuCount} × ${info.cpuModel}, ${info.platform}, ${info.durationSeconds} s. Storages: ${info.storages.available.join(', ') || 'none'}.`,
+    '',
+  );
+  for (const skipped of info.storages.skipped) out.push(`- ${skipped.name} skipped: ${skipped.reason}`);
+  if (info.storages.skipped.length > 0) out.push('');
+  out.push(
+    'Every figure is paired with its limit (the bare mechanism on this machine) or peer (what a user would pick instead), ' +
+      'measured in the same run: absolute numbers drift on a shared machine, ratios taken side by side hold. ' +
+      `The receiver is a ${info.receiver}.`,
+    '',
+  );
+  const targeted = figures.filter((f) => f.pass !== null);
+  const missed = targeted.filter((f) => f.pass === false);
+  const invalid = figures.filter((f) => !f.valid);
+  out.push(
+    `**Targets: ${targeted.length - missed.length} of ${targeted.length} met.**` +
+      `${missed.length > 0 ? ` Missed: ${missed.map((f) => `\`${f.id}\``).join(', ')}.` : ''}` +
+      `${invalid.length > 0 ? ` Invalid (a trial did not do what it claims): ${invalid.map((f) => `\`${f.id}\``).join(', ')}.` : ''}`,
+    '',
+  );
+  if (info.errors.length > 0) {
+    out.push('Errors during the run (their figures are missing):', '');
+    for (const error of info.errors) out.push(`- ${error.section}${error.storage ? ` (${error.storage})` : ''}: ${error.message}`);
+    out.push('');
+  }
+  out.push('![End-to-end latency histogram](latency.svg)', '');
+  for (const section of Object.keys(sectionTitles) as Section[]) {
+    const list = figures.filter((f) => f.section === section);
+    if (list.length === 0) continue;
+    out.push(`## ${sectionTitles[section]}`, '', sectionNotes[section], '', markdownTable(list), '');
+    const notes = list.filter((f) => f.note !== null);
+    for (const figure of notes) out.push(`- \`${figure.id}\`: ${figure.note}`);
+    if (notes.length > 0) out.push('');
+  }
+  out.push('## Reproduce', '');
+  out.push('```sh', 'npm ci', 'npm run bench -- --quick   # under a minute', 'npm run bench             # full, under 10 minutes', '```', '');
+  out.push(`Each figure, its limit/peer, the ratio, the target and the verdict are in \`latest.json\` (${figures.length} figures).`, '');
+  return out.join('\n');
+}

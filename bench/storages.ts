@@ -1,0 +1,234 @@
+/**
+ * The storages the bench runs against, discovered at start-up: add an entry to
+ * {@link storageEntries} and every suite picks it up without being rewritten.
+ *
+ * - memory: always;
+ * - sqlite: a fresh file in a temporary folder (WAL, the adapter's defaults), removed after;
+ * - postgres: when `src/storage/postgres/index.ts` exists and a database answers at
+ *   `BENCH_DATABASE_URL ?? TEST_DATABASE_URL ?? postgres://postgres@127.0.0.1:5432/test`;
+ *   each instance gets a fresh schema, dropped after.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { createMemoryStorage } from '../src/storage/memory/index.js';
+import type { EnqueueInput, StorageAdapter } from '../src/storage/storage-adapter.js';
+import { createSqliteStorage } from '../src/storage/sqlite/index.js';
+
+/** A storage instance made for one trial, and how to dispose of it. */
+export interface BenchStorageInstance {
+  storage: StorageAdapter;
+  /** Fills the storage fast (bypassing `publish`), for backlog trials. */
+  fill(inputs: Iterable<EnqueueInput>): Promise<void>;
+  /** Closes the storage and removes what it left (file, schema). Idempotent. */
+  dispose(): Promise<void>;
+  /** On-disk or in-database size of what is stored, bytes; `null` when not applicable. */
+  storedBytes(): Promise<number | null>;
+}
+
+export interface StorageEntry {
+  name: string;
+  /**
+   * How much of a suite's nominal size this storage runs (1 = all of it): a durable
+   * storage pays a commit per publish, and the full bench must stay under 10 minutes.
+   */
+  sizeFactor: number;
+  /** Largest backlog (pending deliveries) tried, in the full and in the quick run. */
+  maxBacklog: { full: number; quick: number };
+  /** `null` when usable here; otherwise why it is skipped. */
+  probe(): Promise<string | null>;
+  /** A fresh, migrated, empty storage. */
+  create(): Promise<BenchStorageInstance>;
+}
+
+const memory: StorageEntry = {
+  name: 'memory',
+  sizeFactor: 1,
+  maxBacklog: { full: 1_000_000, quick: 50_000 },
+  probe: async () => null,
+  async create() {
+    const storage = createMemoryStorage();
+    await storage.migrate();
+    let disposed = false;
+    return {
+      storage,
+      async fill(inputs) {
+        // The memory storage's enqueue is synchronous inside: awaiting one at a time costs a microtask each.
+        for (const input of inputs) await storage.enqueue(input);
+      },
+      async dispose() {
+        if (disposed) return;
+        disposed = true;
+        await storage.close();
+      },
+      storedBytes: async () => null,
+    };
+  },
+};
+
+const sqlite: StorageEntry = {
+  name: 'sqlite',
+  sizeFactor: 0.5,
+  maxBacklog: { full: 1_000_000, quick: 50_000 },
+  probe: async () => null,
+  async create() {
+    const folder = await mkdtemp(join(tmpdir(), 'webhooks-bench-'));
+    const filename = join(folder, 'webhooks.db');
+    const storage = createSqliteStorage({ filename });
+    await storage.migrate();
+    let disposed = false;
+    return {
+      storage,
+      async fill(inputs) {
+        // The host-transaction path (enqueueSync inside db.transaction), 5,000 events a
+        // commit: a million single-commit publishes would take most of the time budget.
+        const database = storage.database;
+        const batch: EnqueueInput[] = [];
+        const flush = database.transaction(() => {
+          for (const input of batch) storage.enqueueSync({ ...input, tx: database });
+        });
+        for (const input of inputs) {
+          batch.push(input);
+          if (batch.length === 5000) {
+            flush();
+            batch.length = 0;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        }
+        if (batch.length > 0) flush();
+      },
+      async dispose() {
+        if (disposed) return;
+        disposed = true;
+        await storage.close();
+        await rm(folder, { recursive: true, force: true });
+      },
+      async storedBytes() {
+        const pages = storage.database.pragma('page_count', { simple: true }) as number;
+        const size = storage.database.pragma('page_size', { simple: true }) as number;
+        return pages * size;
+      },
+    };
+  },
+};
+
+/** The PostgreSQL database the bench uses when the adapter exists. */
+export const postgresUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const postgresModule = fileURLToPath(new URL('../src/storage/postgres/index.ts', import.meta.url));
+
+interface PostgresModule {
+  createPostgresStorage(options: { connectionString: string; schema: string }): StorageAdapter;
+}
+
+async function withClient<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * `enqueue` with up to `inFlight` pending. (Measured here: the pool path with 32 in
+ * flight fills faster than batching 1,000 per host transaction over 4 clients.)
+ */
+async function fillConcurrently(storage: StorageAdapter, inputs: Iterable<EnqueueInput>, inFlight: number): Promise<void> {
+  const iterator = inputs[Symbol.iterator]();
+  let failure: unknown = null;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      for (let next = iterator.next(); !next.done && failure === null; next = iterator.next()) {
+        try {
+          await storage.enqueue(next.value);
+        } catch (error) {
+          failure = error;
+        }
+      }
+    }),
+  );
+  if (failure !== null) throw failure;
+}
+
+const postgres: StorageEntry = {
+  name: 'postgres',
+  sizeFactor: 0.1,
+  maxBacklog: { full: 100_000, quick: 5_000 },
+  async probe() {
+    if (!existsSync(postgresModule)) return 'src/storage/postgres/index.ts does not exist yet';
+    try {
+      await withClient((client) => client.query('select 1'));
+    } catch (error) {
+      return `no database at ${postgresUrl.replace(/\/\/[^@/]*@/, '//…@')}: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    const loaded = (await import(pathToFileURL(postgresModule).href)) as Partial<PostgresModule>;
+    if (typeof loaded.createPostgresStorage !== 'function') return 'src/storage/postgres/index.ts exports no createPostgresStorage';
+    return null;
+  },
+  async create() {
+    const { createPostgresStorage } = (await import(pathToFileURL(postgresModule).href)) as PostgresModule;
+    const schema = `webhooks_bench_${process.pid}_${Date.now().toString(36)}`;
+    const dropSchema = () => withClient((client) => client.query(`drop schema if exists "${schema}" cascade`));
+    const storage = createPostgresStorage({ connectionString: postgresUrl, schema });
+    try {
+      await storage.migrate();
+    } catch (error) {
+      await storage.close().catch(() => undefined);
+      await dropSchema().catch(() => undefined);
+      throw error;
+    }
+    let disposed = false;
+    return {
+      storage,
+      fill: (inputs) => fillConcurrently(storage, inputs, 32),
+      async dispose() {
+        if (disposed) return;
+        disposed = true;
+        await storage.close().catch(() => undefined);
+        await dropSchema();
+      },
+      storedBytes: () =>
+        withClient(async (client) => {
+          const result = await client.query<{ bytes: string | null }>(
+            `select sum(pg_total_relation_size(c.oid))::text as bytes from pg_class c
+             join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind = 'r'`,
+            [schema],
+          );
+          return result.rows[0]?.bytes == null ? null : Number(result.rows[0].bytes);
+        }),
+    };
+  },
+};
+
+/** Every storage the bench knows, in report order. */
+export const storageEntries: readonly StorageEntry[] = [memory, sqlite, postgres];
+
+export interface Discovery {
+  available: StorageEntry[];
+  skipped: Array<{ name: string; reason: string }>;
+}
+
+/** Probes every entry (optionally only the named ones). */
+export async function discoverStorages(only?: readonly string[]): Promise<Discovery> {
+  const discovery: Discovery = { available: [], skipped: [] };
+  for (const entry of storageEntries) {
+    if (only !== undefined && !only.includes(entry.name)) {
+      discovery.skipped.push({ name: entry.name, reason: 'not selected (--storages)' });
+      continue;
+    }
+    const reason = await entry.probe();
+    if (reason === null) discovery.available.push(entry);
+    else discovery.skipped.push({ name: entry.name, reason });
+  }
+  return discovery;
+}
+
+export function storageEntry(name: string): StorageEntry {
+  const entry = storageEntries.find((candidate) => candidate.name === name);
+  if (entry === undefined) throw new Error(`Unknown storage "${name}"; expected one of ${storageEntries.map((e) => e.name).join(', ')}`);
+  return entry;
+}

@@ -1,0 +1,112 @@
+/**
+ * Backlog scale: RSS and the time of one `claimDue` of 100 with 10k, 100k and
+ * 1,000,000 pending deliveries (capped per storage), each size in a fresh child
+ * process (bench/backlog-process.ts). Claim cost must stay flat as the backlog grows:
+ * the growth figure compares the largest backlog with the smallest.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { BacklogRequest, BacklogResult } from '../backlog-process.js';
+import type { BenchContext } from '../context.js';
+import { tsxLoader } from '../receiver.js';
+import { distribution } from '../stats.js';
+import type { StorageEntry } from '../storages.js';
+
+const script = fileURLToPath(new URL('../backlog-process.ts', import.meta.url));
+
+function runChild(request: BacklogRequest): Promise<BacklogResult> {
+  return new Promise((resolve, reject) => {
+    // A heap large enough for a million 1 KB events held in memory; --expose-gc so
+    // RSS is read after a full collection.
+    const child = fork(script, [JSON.stringify(request)], {
+      execArgv: ['--max-old-space-size=8192', '--expose-gc', '--import', tsxLoader],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let result: BacklogResult | null = null;
+    child.on('message', (message: BacklogResult) => {
+      if (message.type === 'result') result = message;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (result !== null) resolve(result);
+      else reject(new Error(`backlog trial ${request.storage}/${request.pending} exited with code ${String(code)} and no result`));
+    });
+  });
+}
+
+function label(pending: number): string {
+  return pending >= 1_000_000 ? `${pending / 1_000_000}M` : pending >= 1000 ? `${pending / 1000}k` : String(pending);
+}
+
+async function runStorage(context: BenchContext, entry: StorageEntry): Promise<void> {
+  const sizes = context.sizes.backlog;
+  const cap = entry.maxBacklog[sizes.useStorageCap];
+  const list = sizes.sizes.filter((n) => n <= cap);
+  const results: Array<{ result: BacklogResult; p50: number; p99: number }> = [];
+  for (const pending of list) {
+    context.log(`backlog: ${entry.name}, ${label(pending)} pending`);
+    const result = await runChild({ storage: entry.name, pending, claims: sizes.claims });
+    const claims = distribution(result.claimMs);
+    results.push({ result, p50: claims.p50, p99: claims.p99 });
+    const valid = result.claimedPerBatch.every((n) => n === 100);
+    const rssGrowth = result.rssAfterBytes - result.rssBeforeBytes;
+    context.add({
+      id: `backlog.${entry.name}.${label(pending)}.claim`,
+      section: 'backlog',
+      storage: entry.name,
+      title: `claimDue(100) median, ${entry.name}, ${label(pending)} pending`,
+      unit: 'ms',
+      better: 'lower',
+      value: claims.p50,
+      valid,
+      ...(valid ? {} : { note: `a claim returned fewer than 100: ${result.claimedPerBatch.join(',')}` }),
+      detail: { claims: result.claimMs.length, p99Ms: claims.p99, maxMs: claims.max, fillSeconds: Math.round(result.fillMs / 100) / 10 },
+    });
+    context.add({
+      id: `backlog.${entry.name}.${label(pending)}.rss`,
+      section: 'backlog',
+      storage: entry.name,
+      title: `RSS growth over the fill, ${entry.name}, ${label(pending)} pending`,
+      unit: 'MB',
+      better: 'lower',
+      value: rssGrowth / 1e6,
+      detail: {
+        bytesPerPendingDelivery: Math.round(rssGrowth / pending),
+        rssAfterMB: Math.round(result.rssAfterBytes / 1e6),
+        heapUsedAfterMB: Math.round(result.heapUsedAfterBytes / 1e6),
+        storedMB: result.storedBytes === null ? null : Math.round(result.storedBytes / 1e6),
+      },
+    });
+  }
+  if (results.length >= 2) {
+    const smallest = results[0]!;
+    const largest = results[results.length - 1]!;
+    context.add({
+      id: `backlog.${entry.name}.claim-growth`,
+      section: 'backlog',
+      storage: entry.name,
+      title: `claimDue(100) median at ${label(largest.result.pending)} vs ${label(smallest.result.pending)} pending, ${entry.name}`,
+      unit: 'ms',
+      better: 'lower',
+      value: largest.p50,
+      limit: {
+        kind: 'reference',
+        label: `at ${label(smallest.result.pending)} pending`,
+        value: smallest.p50,
+        // "Cost must stay flat": within 2× across a 100× larger backlog.
+        target: { on: 'ratio', op: '<=', value: 2 },
+      },
+      detail: { p99Ms: { [label(smallest.result.pending)]: smallest.p99, [label(largest.result.pending)]: largest.p99 } },
+    });
+  }
+}
+
+export async function runBacklog(context: BenchContext): Promise<void> {
+  for (const entry of context.storages) {
+    try {
+      await runStorage(context, entry);
+    } catch (error) {
+      context.fail('backlog', entry.name, error);
+    }
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * Sign and verify, 1 KB bodies: ours vs a bare node:crypto loop (the limit) and vs
+ * the `standardwebhooks` package (the peer), interleaved rounds, medians.
+ *
+ * The limit does the same work with nothing around it — verify: read the three
+ * headers, check the timestamp window, HMAC-SHA256 + base64, `timingSafeEqual`, and
+ * `JSON.parse` of the body (verify returns the parsed event); sign: HMAC + base64 and
+ * the `v1,` prefix. Each contestant consumes every result into a checksum.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { verifyWebhook, verifyWebhookAsync } from '../../src/receiver/index.js';
+import { generateSecret } from '../../src/signing/secret.js';
+import { createSigningKeys, signatureHeader, signWebhook } from '../../src/signing/sign-webhook.js';
+import type { BenchContext } from '../context.js';
+import { interleave, medianOps, pairedRatio, type Contestant } from '../interleave.js';
+import { signedSamples } from '../payload.js';
+
+const names = {
+  verifyOurs: 'ours: verifyWebhook',
+  verifyLimit: 'limit: node:crypto loop',
+  verifyPeer: 'peer: standardwebhooks verify',
+  verifyAsyncOurs: 'ours: verifyWebhookAsync',
+  verifyAsyncLimit: 'limit: Web Crypto loop',
+  signOurs: 'ours: signWebhook',
+  signHot: 'ours: signatureHeader (dispatcher path)',
+  signLimit: 'limit: node:crypto loop (sign)',
+  signPeer: 'peer: standardwebhooks sign',
+} as const;
+
+function headerOf(headers: Record<string, string>, name: string): string {
+  const value = headers[name];
+  if (value === undefined) throw new Error(`missing ${name}`);
+  return value;
+}
+
+export async function runSigning(context: BenchContext): Promise<void> {
+  const sizes = context.sizes.signing;
+  const secret = generateSecret();
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  const samples = signedSamples(sizes.messages, secret, nowSeconds);
+  const mask = samples.length - 1;
+  if ((samples.length & mask) !== 0) throw new Error('signing.messages must be a power of two');
+  const peer = new Webhook(secret);
+  const dates = samples.map((sample) => new Date(sample.timestampSeconds * 1000));
+  const keys = createSigningKeys([secret]);
+  const subtle = globalThis.crypto.subtle;
+  const cryptoKey = await subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const encoder = new TextEncoder();
+
+  const verifyContestants: Contestant[] = [
+    {
+      name: names.verifyOurs,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          const event = verifyWebhook({ body: sample.body, headers: sample.headers }, { secrets: secret });
+          sink += event.id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.verifyLimit,
+      run(ops) {
+        let sink = 0;
+        const now = Math.floor(Date.now() / 1000);
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          const headers = sample.headers;
+          const id = headerOf(headers, 'webhook-id');
+          const timestamp = Number(headerOf(headers, 'webhook-timestamp'));
+          const presented = headerOf(headers, 'webhook-signature');
+          if (Math.abs(now - timestamp) > 300) throw new Error('timestamp out of tolerance');
+          const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${sample.body}`).digest('base64');
+          const a = Buffer.from(expected);
+          const b = Buffer.from(presented.slice(3));
+          if (a.length !== b.length || !timingSafeEqual(a, b)) throw new Error('signature mismatch');
+          const event = JSON.parse(sample.body) as { type: string; data: unknown };
+          sink += id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.verifyPeer,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          const event = peer.verify(sample.body, sample.headers) as { id: string; type: string; data: unknown };
+          sink += event.id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.verifyAsyncOurs,
+      async run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          const event = await verifyWebhookAsync({ body: sample.body, headers: sample.headers }, { secrets: secret });
+          sink += event.id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.verifyAsyncLimit,
+      async run(ops) {
+        let sink = 0;
+        const now = Math.floor(Date.now() / 1000);
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          const headers = sample.headers;
+          const id = headerOf(headers, 'webhook-id');
+          const timestamp = Number(headerOf(headers, 'webhook-timestamp'));
+          const presented = headerOf(headers, 'webhook-signature');
+          if (Math.abs(now - timestamp) > 300) throw new Error('timestamp out of tolerance');
+          const mac = await subtle.sign('HMAC', cryptoKey, encoder.encode(`${id}.${timestamp}.${sample.body}`));
+          const a = Buffer.from(Buffer.from(mac).toString('base64'));
+          const b = Buffer.from(presented.slice(3));
+          if (a.length !== b.length || !timingSafeEqual(a, b)) throw new Error('signature mismatch');
+          const event = JSON.parse(sample.body) as { type: string; data: unknown };
+          sink += id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+  ];
+
+  const signContestants: Contestant[] = [
+    {
+      name: names.signOurs,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          sink += signWebhook({ id: sample.id, timestamp: sample.timestampSeconds, body: sample.body, secrets: secret }).charCodeAt(10);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.signHot,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          sink += signatureHeader(keys, sample.id, sample.timestampSeconds, sample.body).charCodeAt(10);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.signLimit,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          const header = 'v1,' + createHmac('sha256', key).update(`${sample.id}.${sample.timestampSeconds}.${sample.body}`).digest('base64');
+          sink += header.charCodeAt(10);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.signPeer,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          sink += peer.sign(sample.id, dates[i & mask]!, sample.body).charCodeAt(10);
+        }
+        return sink;
+      },
+    },
+  ];
+
+  // Every contestant must agree before anything is timed.
+  const first = samples[0]!;
+  const expectedHeader = first.headers['webhook-signature'];
+  for (const header of [
+    signWebhook({ id: first.id, timestamp: first.timestampSeconds, body: first.body, secrets: secret }),
+    signatureHeader(keys, first.id, first.timestampSeconds, first.body),
+    peer.sign(first.id, dates[0]!, first.body),
+  ]) {
+    if (header !== expectedHeader) throw new Error(`signatures disagree: ${header} vs ${String(expectedHeader)}`);
+  }
+
+  const interleaveOptions = { rounds: sizes.rounds, batchMs: sizes.batchMs, warmupMs: sizes.warmupMs };
+  context.log(`signing: verify, ${sizes.rounds} interleaved rounds`);
+  const verify = await interleave(verifyContestants, interleaveOptions);
+  context.log(`signing: sign, ${sizes.rounds} interleaved rounds`);
+  const sign = await interleave(signContestants, interleaveOptions);
+  const detail = (result: typeof verify, ...contestants: string[]) => ({
+    rounds: sizes.rounds,
+    payloadBytes: Buffer.byteLength(first.body),
+    medianOpsPerSecond: Object.fromEntries(contestants.map((name) => [name, Math.round(medianOps(result, name))])),
+    batchOps: Object.fromEntries(contestants.map((name) => [name, result.batchOps.get(name)])),
+    checksum: result.checksum,
+  });
+
+  context.add({
+    id: 'verify',
+    section: 'signing',
+    title: 'verifyWebhook (sync, node:crypto), 1 KB body',
+    unit: 'ops/s',
+    better: 'higher',
+    value: medianOps(verify, names.verifyOurs),
+    limit: {
+      label: 'bare node:crypto loop',
+      value: medianOps(verify, names.verifyLimit),
+      ratio: pairedRatio(verify, names.verifyOurs, names.verifyLimit),
+      target: { on: 'ratio', op: '>=', value: 0.8 },
+    },
+    peer: {
+      label: 'standardwebhooks',
+      value: medianOps(verify, names.verifyPeer),
+      ratio: pairedRatio(verify, names.verifyOurs, names.verifyPeer),
+      target: { on: 'ratio', op: '>=', value: 3.5 },
+    },
+    detail: {
+      ...detail(verify, names.verifyOurs, names.verifyLimit, names.verifyPeer),
+      limitVsPeer: pairedRatio(verify, names.verifyLimit, names.verifyPeer),
+    },
+  });
+  context.add({
+    id: 'verify.async',
+    section: 'signing',
+    title: 'verifyWebhookAsync (Web Crypto), 1 KB body',
+    unit: 'ops/s',
+    better: 'higher',
+    value: medianOps(verify, names.verifyAsyncOurs),
+    limit: {
+      label: 'bare Web Crypto loop',
+      value: medianOps(verify, names.verifyAsyncLimit),
+      ratio: pairedRatio(verify, names.verifyAsyncOurs, names.verifyAsyncLimit),
+    },
+    peer: {
+      label: 'standardwebhooks',
+      value: medianOps(verify, names.verifyPeer),
+      ratio: pairedRatio(verify, names.verifyAsyncOurs, names.verifyPeer),
+    },
+    note: 'no target; one await per verify, sequential',
+    detail: detail(verify, names.verifyAsyncOurs, names.verifyAsyncLimit),
+  });
+  context.add({
+    id: 'sign',
+    section: 'signing',
+    title: 'signWebhook (public API: validates input, decodes the secret), 1 KB body',
+    unit: 'ops/s',
+    better: 'higher',
+    value: medianOps(sign, names.signOurs),
+    limit: {
+      label: 'bare node:crypto loop',
+      value: medianOps(sign, names.signLimit),
+      ratio: pairedRatio(sign, names.signOurs, names.signLimit),
+      target: { on: 'ratio', op: '>=', value: 0.8 },
+    },
+    peer: {
+      label: 'standardwebhooks',
+      value: medianOps(sign, names.signPeer),
+      ratio: pairedRatio(sign, names.signOurs, names.signPeer),
+    },
+    detail: detail(sign, names.signOurs, names.signLimit, names.signPeer),
+  });
+  context.add({
+    id: 'sign.dispatcher',
+    section: 'signing',
+    title: 'signatureHeader (what the dispatcher calls: keys decoded once), 1 KB body',
+    unit: 'ops/s',
+    better: 'higher',
+    value: medianOps(sign, names.signHot),
+    limit: {
+      label: 'bare node:crypto loop',
+      value: medianOps(sign, names.signLimit),
+      ratio: pairedRatio(sign, names.signHot, names.signLimit),
+    },
+    peer: {
+      label: 'standardwebhooks',
+      value: medianOps(sign, names.signPeer),
+      ratio: pairedRatio(sign, names.signHot, names.signPeer),
+    },
+    note: 'no target; internal hot path, for diagnosis',
+    detail: detail(sign, names.signHot),
+  });
+}

@@ -1,0 +1,123 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The bench is not part of `npm test` and nothing here asserts on timing: this only
+// checks that a tiny run completes and writes a report with the expected figures.
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const tsx = import.meta.resolve('tsx');
+
+interface Report {
+  run: { mode: string; node: string; cpuCount: number; date: string; storages: { available: string[] }; errors: unknown[] };
+  figures: Array<{
+    id: string;
+    value: number;
+    unit: string;
+    valid: boolean;
+    pass: boolean | null;
+    limit: { kind: string; value: number; ratio: number; target: unknown; pass: boolean | null } | null;
+    peer: { kind: string; value: number; ratio: number; target: unknown; pass: boolean | null } | null;
+  }>;
+}
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', tsx, 'bench/run.ts', ...args], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run bench at the tiny size', () => {
+  let outDir: string;
+  let result: { code: number | null; stdout: string; stderr: string };
+
+  beforeAll(async () => {
+    outDir = await mkdtemp(join(tmpdir(), 'webhooks-bench-smoke-'));
+    // Only the storages that need nothing outside this machine: PostgreSQL has its own tests.
+    result = await runBench(['--tiny', '--out', outDir, '--storages', 'memory,sqlite']);
+  }, 180_000);
+
+  afterAll(async () => {
+    await rm(outDir, { recursive: true, force: true });
+  });
+
+  it('exits 0 and prints the table of figures', () => {
+    expect(result.stderr).not.toMatch(/ERROR in/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^figure\s+ours\s+limit/m);
+    expect(result.stdout).toMatch(/^dispatch\.memory\s/m);
+  });
+
+  it('writes latest.json with the run facts and every expected figure', async () => {
+    const report = JSON.parse(await readFile(join(outDir, 'latest.json'), 'utf8')) as Report;
+    expect(report.run.mode).toBe('tiny');
+    expect(report.run.node).toBe(process.version);
+    expect(report.run.cpuCount).toBeGreaterThan(0);
+    expect(Number.isNaN(Date.parse(report.run.date))).toBe(false);
+    expect(report.run.storages.available).toEqual(['memory', 'sqlite']);
+    expect(report.run.errors).toEqual([]);
+
+    const ids = report.figures.map((figure) => figure.id);
+    const expected = [
+      'verify',
+      'verify.async',
+      'sign',
+      'sign.dispatcher',
+      ...['memory', 'sqlite'].flatMap((storage) => [
+        `dispatch.${storage}`,
+        `publish.${storage}.p50`,
+        `publish.${storage}.p99`,
+        `publish.${storage}.max`,
+        `publish.${storage}.batch`,
+        `e2e.steady.${storage}.p50`,
+        `e2e.steady.${storage}.p99`,
+        `e2e.burst.${storage}.p50`,
+        `e2e.burst.${storage}.p99`,
+        `backlog.${storage}.claim-growth`,
+      ]),
+    ];
+    expect(ids).toEqual(expect.arrayContaining(expected));
+    expect(ids.filter((id) => /^backlog\.memory\.[^.]+\.(claim|rss)$/.test(id)).length).toBeGreaterThanOrEqual(4);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('gives each figure a finite value, and the targeted ones their baseline, ratio and verdict', async () => {
+    const report = JSON.parse(await readFile(join(outDir, 'latest.json'), 'utf8')) as Report;
+    for (const figure of report.figures) {
+      expect(Number.isFinite(figure.value), figure.id).toBe(true);
+      expect(figure.valid, figure.id).toBe(true);
+      for (const baseline of [figure.limit, figure.peer]) {
+        if (baseline === null) continue;
+        expect(Number.isFinite(baseline.value) && Number.isFinite(baseline.ratio), figure.id).toBe(true);
+        expect(typeof baseline.pass === 'boolean').toBe(baseline.target !== null);
+      }
+    }
+    const byId = new Map(report.figures.map((figure) => [figure.id, figure]));
+    expect(byId.get('verify')!.limit!.kind).toBe('limit');
+    expect(byId.get('verify')!.peer!.kind).toBe('peer');
+    expect(byId.get('dispatch.memory')!.limit!.target).toEqual({ on: 'ratio', op: '>=', value: 0.6 });
+    expect(byId.get('dispatch.memory')!.peer!.target).toEqual({ on: 'ratio', op: '>=', value: 5 });
+    expect(typeof byId.get('publish.memory.p99')!.pass).toBe('boolean');
+  });
+
+  it('writes latest.md embedding latency.svg, and the SVG it embeds', async () => {
+    const markdown = await readFile(join(outDir, 'latest.md'), 'utf8');
+    expect(markdown).toContain('](latency.svg)');
+    expect(markdown).toMatch(/\| dispatch\.memory \|/);
+    const svg = await readFile(join(outDir, 'latency.svg'), 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('<path d="M');
+  });
+});
