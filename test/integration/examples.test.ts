@@ -33,6 +33,19 @@ describe('examples', () => {
     expect(stdout).toContain('deliveries queued: 1 (payment.succeeded)');
   }, 60_000);
 
+  it('runs the audit-trail example: one JSON line per attempt with ids, attempt number, outcome and timing', async () => {
+    const { stdout } = await runExample('audit-trail.ts', {});
+    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => [line.lifecycle, line.attempt, line.statusCode])).toEqual([
+      ['delivery:failed', 1, 503],
+      ['delivery:succeeded', 2, 204],
+    ]);
+    for (const line of lines) {
+      expect(line).toMatchObject({ eventId: expect.stringMatching(/^evt_/), subscriptionId: expect.stringMatching(/^sub_/), deliveryId: expect.stringMatching(/^dlv_/) });
+      expect(typeof line.durationMs).toBe('number');
+    }
+  }, 60_000);
+
   it('runs the demo to completion on SQLite: nothing lost, the tampered request refused, a summary printed', async () => {
     const { stdout } = await runExample('demo.ts', { DEMO_EVENTS: '70', DEMO_DIR: dir });
     expect(stdout).toContain(`storage: SQLite (WAL) at ${join(dir, 'webhooks.db')}`);

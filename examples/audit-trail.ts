@@ -1,0 +1,39 @@
+// An audit trail from the lifecycle events: `npx tsx examples/audit-trail.ts`.
+// Every attempt's outcome, as one JSON line, with what an auditor needs to reconstruct it.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { createWebhooks, type LifecycleEvents } from '../src/index.js';
+
+const webhooks = createWebhooks({
+  security: { allowPrivateNetworks: true }, // the receiver below is on 127.0.0.1
+  retry: { delaysMs: [50] },
+});
+
+function audit<K extends keyof LifecycleEvents>(name: K) {
+  webhooks.bus.on(name, (event: LifecycleEvents[K]) => {
+    process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), lifecycle: name, ...event })}\n`);
+  });
+}
+audit('delivery:succeeded');
+audit('delivery:failed');
+audit('delivery:dead');
+audit('subscription:disabled');
+
+// An ERP that fails the first request, then accepts.
+let requests = 0;
+const erp = createServer((_req, res) => res.writeHead(++requests === 1 ? 503 : 204).end()).listen(0, '127.0.0.1');
+await once(erp, 'listening');
+const { port } = erp.address() as { port: number };
+
+await webhooks.subscriptions.create({ url: `http://127.0.0.1:${port}/webhooks`, eventTypes: ['refund.*'] });
+await webhooks.start();
+await webhooks.publish('refund.initiated', {
+  refundId: 'ref_7',
+  paymentId: 'pay_123',
+  amount: { amount: 4_500, currency: 'EUR' },
+  reason: 'requested_by_customer',
+  occurredAt: new Date().toISOString(),
+});
+await webhooks.drain({ timeoutMs: 10_000 });
+await webhooks.close();
+erp.close();
