@@ -29,24 +29,7 @@ import { eventTypeFilterKind, matchesEventType } from './event-type-filter.js';
 import type { SecretCodec } from './secret-codec.js';
 
 /** A subscription as the API shows it: everything but its secrets. Times are epoch ms. */
-export interface Subscription {
-  id: string;
-  url: string;
-  eventTypes: string[];
-  headers: Record<string, string>;
-  description: string | null;
-  metadata: Record<string, unknown>;
-  status: SubscriptionStatus;
-  disabledReason: string | null;
-  disabledAt: number | null;
-  retry: StoredRetryPolicy | null;
-  /** Flow control for this endpoint (concurrency cap, rate limit), over the global defaults. */
-  flowControl: StoredFlowControl | null;
-  /** Epoch ms since when every attempt has failed; `null` while healthy. */
-  failingSince: number | null;
-  createdAt: number;
-  updatedAt: number;
-}
+export type Subscription = Omit<SubscriptionRecord, 'secrets'>;
 
 /** A subscription with its current signing secret: what `create` and `rotateSecret` return. */
 export interface SubscriptionWithSecret extends Subscription {
