@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     'receiver/index': 'src/receiver/index.ts',
     'sqlite/index': 'src/storage/sqlite/index.ts',
+    'postgres/index': 'src/storage/postgres/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,0 +1,294 @@
+/**
+ * `@bookkeeper/webhooks/postgres`: the PostgreSQL storage on node-postgres (pg 8),
+ * for hosts that run several Bookkeeper instances on one database.
+ *
+ * pg is an optional peer dependency. This module only imports its types; the driver
+ * is loaded at run time, and only when the adapter must create a pool itself
+ * (`connectionString`). A host that hands in its own `pool` never makes us load it.
+ */
+import type { Client, Pool } from 'pg';
+import { z } from 'zod';
+import { ConfigError, describeValue } from '../../errors.js';
+import { latestSchemaVersion, migrationLockSql, migrations, migrationsTableSql, quoteIdentifier, quoteLiteral, renderMigration } from './migrations/index.js';
+import { loadPg, PostgresStorage } from './postgres-storage.js';
+
+export { PostgresStorage, type PostgresQueryable, type PostgresStorageSettings } from './postgres-storage.js';
+
+/** Options shared by both ways of creating the PostgreSQL storage. */
+export interface PostgresStorageCommonOptions {
+  /**
+   * The schema the webhook tables live in, created by `migrate()` if missing, so they
+   * sit in the same database as the ledger without mixing with its tables. Lower-case
+   * letters, digits and `_`, starting with a letter or `_`, at most 63 characters, not
+   * starting with `pg_`. Give each independent webhooks installation its own schema.
+   * @defaultValue `'webhooks'`
+   */
+  schema?: string;
+  /**
+   * The LISTEN/NOTIFY channel on which publishes wake the dispatchers. The payload is
+   * the schema name, so installations in different schemas may share a channel.
+   * Same identifier rules as `schema`.
+   * @defaultValue `'bookkeeper_webhooks'`
+   */
+  notifyChannel?: string;
+}
+
+/** The adapter creates (and on `close()` ends) its own pool. */
+export interface PostgresStorageConnectionOptions extends PostgresStorageCommonOptions {
+  /** A libpq-style URL, e.g. `postgres://user:password@db.internal:5432/bookkeeper`. */
+  connectionString: string;
+  /**
+   * Connections in the adapter's pool. The wake-up listener uses one more, outside it.
+   * @defaultValue `10`
+   */
+  poolSize?: number;
+  pool?: never;
+}
+
+/**
+ * The adapter works on the host's own pool and never ends it. The wake-up listener
+ * opens one extra connection with the pool's settings (outside its working set).
+ * Attach a `pool.on('error', …)` listener yourself: an idle client that loses its
+ * connection emits an error that would otherwise crash the process.
+ */
+export interface PostgresStoragePoolOptions extends PostgresStorageCommonOptions {
+  /** A node-postgres `Pool`. */
+  pool: Pool;
+  connectionString?: never;
+  poolSize?: never;
+}
+
+/** Options of {@link createPostgresStorage}: exactly one of `connectionString` or `pool`. */
+export type PostgresStorageOptions = PostgresStorageConnectionOptions | PostgresStoragePoolOptions;
+
+/** Options of {@link getMigrationSql}. */
+export interface PostgresMigrationSqlOptions {
+  /** @defaultValue `'webhooks'` — the same rules as the storage's `schema` option. */
+  schema?: string;
+  /**
+   * Emit only the migrations after this schema version (the highest `version` in
+   * `<schema>.migrations`), to upgrade a database migrated before.
+   * @defaultValue `0` (everything)
+   */
+  fromVersion?: number;
+}
+
+const optionKeys = ['connectionString', 'pool', 'poolSize', 'schema', 'notifyChannel'] as const;
+const migrationSqlKeys = ['schema', 'fromVersion'] as const;
+
+const identifierRule = 'a lower-case identifier (letters, digits, _; not starting with a digit or pg_; ≤ 63 characters)';
+const expectations: Record<(typeof optionKeys)[number] | 'fromVersion', string> = {
+  connectionString: 'a non-empty postgres:// connection string',
+  pool: 'a node-postgres Pool',
+  poolSize: 'an integer from 1 to 1000',
+  schema: identifierRule,
+  notifyChannel: identifierRule,
+  fromVersion: `an integer from 0 to ${latestSchemaVersion}`,
+};
+
+function isPool(value: unknown): value is Pool {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<Record<'query' | 'connect' | 'end' | 'on', unknown>>;
+  return (
+    typeof candidate.query === 'function' &&
+    typeof candidate.connect === 'function' &&
+    typeof candidate.end === 'function' &&
+    typeof candidate.on === 'function'
+  );
+}
+
+// Identifiers are spliced into SQL (quoted), so they are held to a strict shape:
+// lower-case, because PostgreSQL folds unquoted names, and a DBA typing
+// `SET search_path TO Webhooks` means `webhooks`; no `pg_` prefix, which is reserved.
+const identifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+  .refine((name) => !name.startsWith('pg_'));
+
+// The one home of the defaults.
+const optionsSchema = z.strictObject({
+  connectionString: z.string().min(1).optional(),
+  pool: z.custom<Pool>(isPool).optional(),
+  poolSize: z.int().min(1).max(1000).optional(),
+  schema: identifier.default('webhooks'),
+  notifyChannel: identifier.default('bookkeeper_webhooks'),
+});
+
+const migrationSqlSchema = z.strictObject({
+  schema: identifier.default('webhooks'),
+  fromVersion: z.int().min(0).max(latestSchemaVersion).default(0),
+});
+
+// The hand-written options and the schema must name the same keys.
+type SchemaKeys = keyof z.input<typeof optionsSchema>;
+type OptionKeys = keyof PostgresStorageConnectionOptions | keyof PostgresStoragePoolOptions;
+const sameKeys: [SchemaKeys] extends [OptionKeys] ? ([OptionKeys] extends [SchemaKeys] ? true : never) : never = true;
+void sameKeys;
+type MigrationSchemaKeys = keyof z.input<typeof migrationSqlSchema>;
+const sameMigrationKeys: [MigrationSchemaKeys] extends [keyof PostgresMigrationSqlOptions]
+  ? [keyof PostgresMigrationSqlOptions] extends [MigrationSchemaKeys]
+    ? true
+    : never
+  : never = true;
+void sameMigrationKeys;
+
+/** The options after validation and defaults; frozen. */
+interface ResolvedPostgresOptions {
+  readonly source: { readonly connectionString: string; readonly poolSize: number } | { readonly pool: Pool };
+  readonly schema: string;
+  readonly notifyChannel: string;
+}
+
+function parseWith<S extends z.ZodType>(schema: S, options: unknown, functionName: string, keys: readonly string[]): z.output<S> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ConfigError('CONFIG_INVALID', `Expected the options of ${functionName}() to be an object, got ${describeValue(options)}`);
+  }
+  const result = schema.safeParse(options);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue?.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\` of ${functionName}(); expected one of ${keys.join(', ')}`, {
+      field: key,
+    });
+  }
+  const field = String(issue?.path[0] ?? '');
+  const expected = field in expectations ? expectations[field as keyof typeof expectations] : 'a valid value';
+  throw new ConfigError(
+    'CONFIG_INVALID',
+    `Expected \`${field}\` to be ${expected}, got ${describeValue((options as Record<string, unknown>)[field])}`,
+    { field },
+  );
+}
+
+function resolveOptions(options: unknown): ResolvedPostgresOptions {
+  const parsed = parseWith(optionsSchema, options, 'createPostgresStorage', optionKeys);
+  if ((parsed.connectionString === undefined) === (parsed.pool === undefined)) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `Expected exactly one of \`connectionString\` or \`pool\` in the options of createPostgresStorage(), got ${
+        parsed.connectionString === undefined ? 'neither' : 'both'
+      }`,
+      { field: parsed.connectionString === undefined ? 'connectionString' : 'pool' },
+    );
+  }
+  if (parsed.pool !== undefined && parsed.poolSize !== undefined) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `Expected no \`poolSize\` with a handed-in \`pool\` (size it where you create it), got ${parsed.poolSize}`,
+      { field: 'poolSize' },
+    );
+  }
+  return Object.freeze({
+    source:
+      parsed.connectionString !== undefined
+        ? { connectionString: parsed.connectionString, poolSize: parsed.poolSize ?? 10 }
+        : { pool: parsed.pool! },
+    schema: parsed.schema,
+    notifyChannel: parsed.notifyChannel,
+  });
+}
+
+/** What node-postgres's Pool keeps of its construction, used to open the LISTEN connection alike. */
+interface PoolInternals {
+  Client?: unknown;
+  options?: unknown;
+}
+
+/**
+ * Creates the PostgreSQL storage adapter. Call `await storage.migrate()` before use
+ * (`createWebhooks().start()` does).
+ *
+ * With `connectionString`, the adapter creates a pool of `poolSize` connections and
+ * ends it on `close()`. With `pool`, it works on the host's pool, which `close()`
+ * leaves open. Either way `publish(type, data, { tx: client })` with the host's client
+ * inside its own BEGIN … COMMIT stores the event and its deliveries in that
+ * transaction (transactional outbox).
+ *
+ * @example
+ * ```ts
+ * import { createWebhooks } from '@bookkeeper/webhooks';
+ * import { createPostgresStorage } from '@bookkeeper/webhooks/postgres';
+ *
+ * const webhooks = createWebhooks({
+ *   storage: createPostgresStorage({ connectionString: process.env.DATABASE_URL!, schema: 'webhooks' }),
+ * });
+ * await webhooks.start(); // migrates, then dispatches; run it on every instance
+ * ```
+ *
+ * @throws ConfigError `CONFIG_INVALID` for wrong or unknown options, or a missing pg driver.
+ */
+export function createPostgresStorage(options: PostgresStorageOptions): PostgresStorage {
+  const resolved = resolveOptions(options);
+  if ('pool' in resolved.source) {
+    const pool = resolved.source.pool;
+    // node-postgres's Pool keeps its Client class and its settings: the LISTEN
+    // connection is made the same way, without loading the driver ourselves.
+    const internals = pool as unknown as PoolInternals;
+    const ClientClass = internals.Client;
+    const settings = internals.options;
+    const createListenClient =
+      typeof ClientClass === 'function' && typeof settings === 'object' && settings !== null
+        ? () => new (ClientClass as new (config: unknown) => Client)({ ...settings })
+        : null;
+    return new PostgresStorage({
+      pool,
+      ownsPool: false,
+      schema: resolved.schema,
+      notifyChannel: resolved.notifyChannel,
+      createListenClient,
+    });
+  }
+  const pg = loadPg();
+  const { connectionString, poolSize } = resolved.source;
+  // application_name marks our connections in pg_stat_activity; a value in the
+  // connection string wins over it (node-postgres lets the URL override).
+  const pool = new pg.Pool({ connectionString, max: poolSize, keepAlive: true, application_name: 'bookkeeper-webhooks' });
+  // An idle client whose connection drops (a restart, pg_terminate_backend) emits
+  // 'error' on the pool, which removes it; without a listener that would crash the
+  // process. The next query simply gets a fresh connection.
+  pool.on('error', () => undefined);
+  return new PostgresStorage({
+    pool,
+    ownsPool: true,
+    schema: resolved.schema,
+    notifyChannel: resolved.notifyChannel,
+    createListenClient: () =>
+      new pg.Client({ connectionString, keepAlive: true, application_name: 'bookkeeper-webhooks-listen' }),
+  });
+}
+
+/**
+ * The SQL that `migrate()` would run, for teams whose DBAs apply schema changes by
+ * hand: one transaction (BEGIN … COMMIT) that takes the same advisory lock, creates
+ * the schema and the `migrations` table if missing, applies each migration and
+ * records it. Feed it to `psql -v ON_ERROR_STOP=1 -f webhooks.sql`. A storage started
+ * afterwards finds the schema current and runs no DDL itself.
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from 'node:fs';
+ * import { getMigrationSql } from '@bookkeeper/webhooks/postgres';
+ * writeFileSync('webhooks.sql', getMigrationSql({ schema: 'webhooks' }));
+ * ```
+ *
+ * @throws ConfigError `CONFIG_INVALID` for an invalid schema name or version.
+ */
+export function getMigrationSql(options: PostgresMigrationSqlOptions = {}): string {
+  const { schema, fromVersion } = parseWith(migrationSqlSchema, options, 'getMigrationSql', migrationSqlKeys);
+  const table = `${quoteIdentifier(schema)}.migrations`;
+  const parts = [
+    `-- @bookkeeper/webhooks: PostgreSQL schema ${quoteIdentifier(schema)}, migrations ${fromVersion + 1} to ${latestSchemaVersion}.`,
+    `-- Generated by getMigrationSql(); apply once, in one transaction.`,
+    'BEGIN;',
+    migrationLockSql(schema).trimEnd(),
+    migrationsTableSql(schema).trimEnd(),
+  ];
+  for (const migration of migrations) {
+    if (migration.version <= fromVersion) continue;
+    parts.push(`-- ${migration.name}`, renderMigration(migration, schema).trim());
+    parts.push(`INSERT INTO ${table} (version, name) VALUES (${migration.version}, ${quoteLiteral(migration.name)});`);
+  }
+  parts.push('COMMIT;', '');
+  return parts.join('\n');
+}

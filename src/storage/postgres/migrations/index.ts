@@ -1,0 +1,64 @@
+/**
+ * The migrations of the PostgreSQL storage, in order. Append-only: add a new module
+ * with the next number; never edit or reorder a released one. The SQL is compiled
+ * into the build as strings, so nothing is read from disk at run time.
+ */
+import { sql as initial } from './0001-initial.js';
+
+/** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
+export interface PostgresMigration {
+  /** Consecutive from 1; recorded in `<schema>.migrations`. */
+  readonly version: number;
+  readonly name: string;
+  /** The statements, with `{{schema}}` where the quoted schema name goes. */
+  readonly sql: string;
+}
+
+/** Every migration this code knows, oldest first. */
+export const migrations: readonly PostgresMigration[] = Object.freeze([
+  { version: 1, name: '0001-initial', sql: initial },
+]);
+
+/** The schema version this code expects: the last migration's. */
+export const latestSchemaVersion: number = migrations[migrations.length - 1]?.version ?? 0;
+
+/** A schema name as an SQL identifier: double-quoted (the name is validated, so it holds no quote). */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The SQL of a migration for a schema (already validated as an identifier). */
+export function renderMigration(migration: PostgresMigration, schema: string): string {
+  return migration.sql.replaceAll('{{schema}}', quoteIdentifier(schema));
+}
+
+/**
+ * The table that records applied migrations. Created with IF NOT EXISTS, outside
+ * the numbered migrations, because reading it is how `migrate()` learns where it is.
+ */
+export function migrationsTableSql(schema: string): string {
+  const s = quoteIdentifier(schema);
+  return (
+    `CREATE SCHEMA IF NOT EXISTS ${s};\n` +
+    `CREATE TABLE IF NOT EXISTS ${s}.migrations (\n` +
+    `  version    integer     NOT NULL PRIMARY KEY,\n` +
+    `  name       text        NOT NULL,\n` +
+    `  applied_at timestamptz NOT NULL DEFAULT now()\n` +
+    `);\n`
+  );
+}
+
+/**
+ * The key of the transaction-level advisory lock that serializes migrations of one
+ * schema: `hashtextextended` of a text unique to the library and the schema, so two
+ * schemas in one database migrate independently and no other advisory-lock user of
+ * the host is likely to collide with it.
+ */
+export function migrationLockSql(schema: string): string {
+  return `SELECT pg_advisory_xact_lock(hashtextextended('@bookkeeper/webhooks:' || ${quoteLiteral(schema)}, 0));\n`;
+}
+
+/** A string as an SQL literal (for the validated schema name in hand-applied SQL). */
+export function quoteLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
