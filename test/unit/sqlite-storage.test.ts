@@ -6,17 +6,19 @@
  */
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
+import { execFile } from 'node:child_process';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isWebhookError, StorageError } from '../../src/errors.js';
 import { createId } from '../../src/ids.js';
 import { matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { latestSchemaVersion, migrations, renderMigration } from '../../src/storage/sqlite/migrations/index.js';
 import { candidateFilters, loadBetterSqlite3 } from '../../src/storage/sqlite/sqlite-storage.js';
-import type { EnqueueInput, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import type { EnqueueInput, SettleOutcome, Settlement, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -28,6 +30,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.useRealTimers();
   for (const handle of toClose.splice(0).reverse()) {
     try {
       await handle.close();
@@ -120,6 +123,8 @@ describe('pragmas', () => {
     expect(db.pragma('synchronous', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    // 64 MiB of 4 KiB pages: SQLite's own checkpoint is only the fallback of the adapter's timer.
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(16_384);
   });
 
   it('applies the configured synchronous level and busy timeout', async () => {
@@ -130,15 +135,27 @@ describe('pragmas', () => {
     expect(extra.database.pragma('synchronous', { simple: true })).toBe(3);
   });
 
-  it("leaves a handed-in connection's journal mode and synchronous level alone unless told", async () => {
+  it("leaves a handed-in connection's journal mode, synchronous level and auto-checkpoint alone unless told", async () => {
     const db = openRaw();
     db.pragma('synchronous = FULL');
+    db.pragma('wal_autocheckpoint = 500');
     track(createSqliteStorage({ database: db }));
     expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
-    track(createSqliteStorage({ database: db, synchronous: 'NORMAL', busyTimeoutMs: 100 }));
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(500);
+    track(createSqliteStorage({ database: db, synchronous: 'NORMAL', busyTimeoutMs: 100, walAutocheckpointBytes: 1024 * 1024 }));
     expect(db.pragma('synchronous', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(100);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(256);
+  });
+
+  it("keeps SQLite's own auto-checkpoint when the timer is off, and sets it in bytes when given (0: off, under a page: one page)", async () => {
+    const pragma = (options: Partial<Parameters<typeof createSqliteStorage>[0]>) =>
+      track(createSqliteStorage({ filename: file(), ...options } as never)).database.pragma('wal_autocheckpoint', { simple: true });
+    expect(pragma({ checkpointIntervalMs: false })).toBe(1000);
+    expect(pragma({ checkpointIntervalMs: false, walAutocheckpointBytes: 8 * 1024 * 1024 })).toBe(2048);
+    expect(pragma({ walAutocheckpointBytes: 0 })).toBe(0);
+    expect(pragma({ walAutocheckpointBytes: 100 })).toBe(1);
   });
 });
 
@@ -496,6 +513,264 @@ describe('query plans', () => {
   });
 });
 
+describe('settling in batches', () => {
+  const LATER = NOW + 60_000;
+
+  /** A storage on its own in-memory handle with subscriptions a and b and `events` events fanned out to both, all claimed. */
+  async function claimedFixture(events: number, failingSince: number | null, disableB: boolean) {
+    const storage = await migratedOnHandle(openRaw(':memory:'));
+    await storage.createSubscription(subscription({ id: 'sub_a', eventTypes: ['*'] }));
+    await storage.createSubscription(subscription({ id: 'sub_b', eventTypes: ['payment.*'], failingSince }));
+    let n = 0;
+    for (let i = 0; i < events; i++) {
+      const id = `evt_${String(i).padStart(4, '0')}`;
+      await storage.enqueue({
+        event: { id, type: 'payment.succeeded', timestamp: NOW, payload: JSON.stringify({ id }), idempotencyKey: null },
+        newDeliveryId: () => `dlv_${String(n++).padStart(4, '0')}`,
+        now: NOW,
+      });
+    }
+    const claimed = await storage.claimDue({ limit: 1000, leaseMs: 30_000, now: NOW });
+    // Disabled while the attempts were in flight: its rows are held and keep their tokens.
+    if (disableB) await storage.setSubscriptionStatus('sub_b', { status: 'disabled', reason: 'operator' }, NOW);
+    return { storage, tokens: new Map(claimed.map((c) => [c.delivery.id, c.leaseToken])) };
+  }
+
+  function storedState(storage: SqliteStorage) {
+    const db = storage.database;
+    return {
+      deliveries: db
+        .prepare(
+          `SELECT id, status, attempts, next_attempt_at, due_at, last_attempt_at, last_status_code, last_error,
+             delivered_at, lease_token IS NULL AS unleased, lease_expires_at, updated_at
+           FROM webhook_deliveries ORDER BY id`,
+        )
+        .all(),
+      attempts: db.prepare('SELECT * FROM webhook_attempts ORDER BY id').all(),
+      subscriptions: db.prepare('SELECT * FROM webhook_subscriptions ORDER BY id').all(),
+    };
+  }
+
+  const outcome: fc.Arbitrary<SettleOutcome> = fc.oneof(
+    fc.constant<SettleOutcome>({ kind: 'delivered' }),
+    fc.constant<SettleOutcome>({ kind: 'dead' }),
+    fc.integer({ min: 1, max: 5000 }).map<SettleOutcome>((ms) => ({ kind: 'retry', nextAttemptAt: LATER + ms })),
+    fc.constantFrom<SettleOutcome>({ kind: 'disable', reason: 'HTTP 410 Gone' }),
+  );
+
+  it('leaves the same results and the same stored state as settling the items one by one', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.constantFrom(null, NOW - 1000),
+        fc.boolean(),
+        // Items name a delivery by index (repeats and stale tokens included), with an outcome and a start time.
+        fc.array(fc.record({ delivery: fc.nat(), stale: fc.boolean(), outcome, startedAt: fc.integer({ min: 0, max: 50 }) }), {
+          minLength: 1,
+          maxLength: 16,
+        }),
+        async (events, failingSince, disableB, items) => {
+          const batch = await claimedFixture(events, failingSince, disableB);
+          const single = await claimedFixture(events, failingSince, disableB);
+          const ids = [...batch.tokens.keys()].sort();
+          const settlementsFor = (tokens: Map<string, string>): Settlement[] =>
+            items.map((item, i) => {
+              const deliveryId = ids[item.delivery % ids.length]!;
+              return {
+                deliveryId,
+                leaseToken: item.stale ? 'stale-token' : tokens.get(deliveryId)!,
+                attempt: {
+                  id: `att_${String(i).padStart(3, '0')}`,
+                  startedAt: NOW + item.startedAt,
+                  durationMs: 12.5,
+                  statusCode: item.outcome.kind === 'delivered' ? 200 : 500,
+                  errorClass: item.outcome.kind === 'delivered' ? null : 'http',
+                  errorMessage: item.outcome.kind === 'delivered' ? null : 'HTTP 500',
+                  responseSnippet: i % 2 === 0 ? 'body' : null,
+                },
+                outcome: item.outcome,
+              };
+            });
+          const together = await batch.storage.settle(settlementsFor(batch.tokens), LATER);
+          const oneByOne: unknown[] = [];
+          for (const settlement of settlementsFor(single.tokens)) oneByOne.push(...(await single.storage.settle([settlement], LATER)));
+          expect(together).toEqual(oneByOne);
+          expect(storedState(batch.storage)).toEqual(storedState(single.storage));
+          // The record a settle returns is the row as stored (when nothing later in the batch changed it).
+          for (const [i, result] of together.entries()) {
+            const later = together.slice(i + 1).some((r) => r.ok && r.delivery.subscriptionId === (result.ok ? result.delivery.subscriptionId : ''));
+            if (result.ok && !later) expect(result.delivery).toEqual(await batch.storage.getDelivery(result.delivery.id));
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('answers STORAGE_LEASE_LOST to a second settlement of one delivery in the same batch, recording one attempt', async () => {
+    const { storage, tokens } = await claimedFixture(1, null, false);
+    const [deliveryId, leaseToken] = [...tokens][0]!;
+    const attempt = (id: string) => ({ id, startedAt: NOW, durationMs: 1, statusCode: 200, errorClass: null, errorMessage: null, responseSnippet: null });
+    const results = await storage.settle(
+      [
+        { deliveryId, leaseToken, attempt: attempt('att_1'), outcome: { kind: 'delivered' } },
+        { deliveryId, leaseToken, attempt: attempt('att_2'), outcome: { kind: 'delivered' } },
+      ],
+      LATER,
+    );
+    expect(results.map((r) => r.ok)).toEqual([true, false]);
+    expect((await storage.listAttempts(deliveryId)).map((a) => a.id)).toEqual(['att_1']);
+  });
+
+  it('hands out claimed records equal to the stored rows, with one fresh token per claim', async () => {
+    const { storage, tokens } = await claimedFixture(3, null, false);
+    expect(new Set(tokens.values()).size).toBe(1);
+    // A retry gives the rows a history (last attempt, status code, error) for the next claim to read back.
+    await storage.settle(
+      [...tokens].map(([deliveryId, leaseToken], i) => ({
+        deliveryId,
+        leaseToken,
+        attempt: { id: `att_${i}`, startedAt: NOW + i, durationMs: 3, statusCode: 503, errorClass: 'http', errorMessage: 'HTTP 503', responseSnippet: null },
+        outcome: { kind: 'retry', nextAttemptAt: LATER - i },
+      })),
+      NOW + 100,
+    );
+    const claimed = await storage.claimDue({ limit: 100, leaseMs: 5000, now: LATER });
+    expect(claimed.map((c) => c.delivery.nextAttemptAt)).toEqual([...claimed.map((c) => c.delivery.nextAttemptAt!)].sort((a, b) => a - b));
+    for (const c of claimed) {
+      expect(c.delivery).toEqual(await storage.getDelivery(c.delivery.id));
+      expect(c.event).toEqual(await storage.getEvent(c.event.id));
+      expect(c.subscription).toEqual(await storage.getSubscription(c.subscription.id));
+      expect(c.leaseToken).not.toBe(tokens.get(c.delivery.id));
+    }
+    expect(new Set(claimed.map((c) => c.leaseToken)).size).toBe(1);
+  });
+
+  it('claims, settles, releases and publishes on statements prepared once, never on the way', async () => {
+    const storage = await migratedOnHandle(openRaw(':memory:'));
+    await storage.createSubscription(subscription());
+    const cycle = async (): Promise<void> => {
+      await storage.enqueue(enqueueInput());
+      await storage.enqueue(enqueueInput());
+      const [first, second] = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW });
+      await storage.settle(
+        [{ deliveryId: first!.delivery.id, leaseToken: first!.leaseToken, attempt: { id: createId('att', NOW), startedAt: NOW, durationMs: 1, statusCode: 200, errorClass: null, errorMessage: null, responseSnippet: null }, outcome: { kind: 'delivered' } }],
+        NOW,
+      );
+      await storage.releaseLeases([{ deliveryId: second!.delivery.id, leaseToken: second!.leaseToken }], NOW);
+      await storage.nextDueAt(NOW);
+    };
+    await cycle();
+    const prepare = vi.spyOn(storage.database, 'prepare');
+    await cycle();
+    expect(prepare).not.toHaveBeenCalled();
+  });
+});
+
+describe('WAL checkpoints', () => {
+  /** Bytes of `name` in the test directory, 0 when it does not exist. */
+  const size = (name: string): number => (existsSync(file(name)) ? statSync(file(name)).size : 0);
+
+  async function publishSome(storage: SqliteStorage, events: number): Promise<void> {
+    for (let i = 0; i < events; i++) await storage.enqueue(enqueueInput());
+  }
+
+  async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error('condition not reached in time');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  it('checkpoints on its timer, between calls: the database file takes the new pages and the log starts over', async () => {
+    // SQLite's own checkpoint off, so that only the timer can move the log.
+    const storage = track(createSqliteStorage({ filename: file(), checkpointIntervalMs: 20, walAutocheckpointBytes: 0 }));
+    await storage.migrate();
+    await storage.createSubscription(subscription());
+    await until(() => size('webhooks.db') > 0);
+    const before = size('webhooks.db');
+    await publishSome(storage, 50);
+    const log = size('webhooks.db-wal');
+    await until(() => size('webhooks.db') > before);
+    // The log was wholly checkpointed, so the next writes start again at its head.
+    await publishSome(storage, 50);
+    expect(size('webhooks.db-wal')).toBeLessThan(log * 1.5);
+  });
+
+  it('leaves the log growing without the timer and with SQLite checkpoints off (what the timer is measured against)', async () => {
+    const storage = track(createSqliteStorage({ filename: file(), checkpointIntervalMs: false, walAutocheckpointBytes: 0 }));
+    await storage.migrate();
+    await storage.createSubscription(subscription());
+    const before = size('webhooks.db');
+    await publishSome(storage, 50);
+    const log = size('webhooks.db-wal');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await publishSome(storage, 50);
+    expect(size('webhooks.db')).toBe(before);
+    expect(size('webhooks.db-wal')).toBeGreaterThan(log * 1.5);
+  });
+
+  it('runs one timer per file it opens, and stops it on close()', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const storage = createSqliteStorage({ filename: file() });
+    expect(vi.getTimerCount()).toBe(1);
+    await storage.close();
+    expect(vi.getTimerCount()).toBe(0);
+    track(createSqliteStorage({ filename: file(), checkpointIntervalMs: false }));
+    // An in-memory database has no log to checkpoint.
+    track(createSqliteStorage({ filename: ':memory:' }));
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('runs no timer on a handed-in connection unless asked, and stops it once the host closes its handle', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const db = new Database(':memory:');
+    track(createSqliteStorage({ database: db }));
+    expect(vi.getTimerCount()).toBe(0);
+    track(createSqliteStorage({ database: db, checkpointIntervalMs: 1000 }));
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(1000);
+    db.close();
+    vi.advanceTimersByTime(1000);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("ticks past the host's open transaction without throwing or disturbing it, and the host commits as usual", async () => {
+    const db = openRaw();
+    db.pragma('journal_mode = WAL');
+    const storage = track(createSqliteStorage({ database: db, checkpointIntervalMs: 5 }));
+    await storage.migrate();
+    db.exec('CREATE TABLE ledger (amount INTEGER)');
+    db.exec('BEGIN');
+    db.exec('INSERT INTO ledger VALUES (100)');
+    storage.enqueueSync(enqueueInput('payment.succeeded', { tx: db }));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(db.inTransaction).toBe(true);
+    db.exec('COMMIT');
+    expect(db.prepare('SELECT COUNT(*) FROM ledger').pluck().get()).toBe(1);
+    expect(count(db, 'webhook_events')).toBe(1);
+  });
+
+  it('never keeps the process alive: a script that opens a storage and does not close it exits', async () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const script = file('open-and-leave.mts');
+    writeFileSync(
+      script,
+      `import { createSqliteStorage } from ${JSON.stringify(join(root, 'src', 'storage', 'sqlite', 'index.ts'))};
+       const storage = createSqliteStorage({ filename: ${JSON.stringify(file())}, checkpointIntervalMs: 10 });
+       await storage.migrate();
+       console.log('migrated');`,
+    );
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--import', 'tsx', script], { cwd: root, timeout: 30_000 }, (error, stdout) =>
+        error === null ? resolve(stdout) : reject(error),
+      );
+    });
+    expect(output).toContain('migrated');
+  }, 40_000);
+});
+
 describe('the event-type filter rule in SQL', () => {
   const segment = fc.constantFrom('a', 'b', 'ab', 'a_b', 'a%', 'A', '');
   const type = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('.'));
@@ -677,6 +952,9 @@ describe('options', () => {
     ['a table prefix that is not an identifier', { filename: 'x.db', tablePrefix: 'web-hook; DROP TABLE x;' }, 'tablePrefix'],
     ['an empty filename', { filename: '' }, 'filename'],
     ['a database that is not a better-sqlite3 handle', { database: { prepare: 1 } }, 'database'],
+    ['a checkpoint interval of 0', { filename: 'x.db', checkpointIntervalMs: 0 }, 'checkpointIntervalMs'],
+    ['a checkpoint interval of true', { filename: 'x.db', checkpointIntervalMs: true }, 'checkpointIntervalMs'],
+    ['a negative WAL size', { filename: 'x.db', walAutocheckpointBytes: -1 }, 'walAutocheckpointBytes'],
   ])('refuses %s with CONFIG_INVALID naming the field', (_label, options, field) => {
     const error = thrownBy(() => createSqliteStorage(options as never));
     expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', field });
