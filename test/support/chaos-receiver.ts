@@ -40,6 +40,8 @@ export interface HugeResponse {
   status: number;
   bytesWritten: number;
   completed: boolean;
+  /** The server side of the response is closed (its socket buffers can be freed). */
+  closed: boolean;
 }
 
 const CHUNK_BYTES = 64 * 1024;
@@ -88,6 +90,15 @@ export class ChaosReceiver {
 
   get url(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/webhooks`;
+  }
+
+  /** Resolves once the server side of every huge response is closed (bounded wait). */
+  async hugeResponsesClosed(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.hugeResponses.some((response) => !response.closed)) {
+      if (Date.now() > deadline) throw new Error('huge responses still open on the server side');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   /** Requests seen for one `webhook-id`. */
@@ -158,8 +169,9 @@ export class ChaosReceiver {
 
   /** Streams a huge body with backpressure, stopping as soon as the client hangs up. */
   private streamHuge(res: ServerResponse, webhookId: string, status: number, chunk: Buffer): void {
-    const record: HugeResponse = { webhookId, status, bytesWritten: 0, completed: false };
+    const record: HugeResponse = { webhookId, status, bytesWritten: 0, completed: false, closed: false };
     this.hugeResponses.push(record);
+    res.once('close', () => (record.closed = true));
     const total = this.options.hugeBytes;
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(total) });
     const pump = (): void => {
