@@ -32,3 +32,14 @@ export function matchesAnyEventType(filters: readonly string[], type: string): b
   for (const filter of filters) if (matchesEventType(filter, type)) return true;
   return false;
 }
+
+/**
+ * Every filter that matches `type`: `*`, the type itself, and each of its prefixes
+ * with `.*` (`payment.card.failed` → `payment.*`, `payment.card.*`). Storage adapters
+ * look these up in an index instead of testing every subscription's filters.
+ */
+export function candidateFilters(type: string): string[] {
+  const filters = ['*', type];
+  for (let i = 0; i < type.length; i++) if (type[i] === '.') filters.push(`${type.slice(0, i + 1)}*`);
+  return filters;
+}

@@ -12,10 +12,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createWebhooks } from '../../src/create-webhooks.js';
 import { isWebhookError, StorageError } from '../../src/errors.js';
 import { createId } from '../../src/ids.js';
-import { matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
+import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
 import { createPostgresStorage, getMigrationSql, type PostgresStorage } from '../../src/storage/postgres/index.js';
 import { latestSchemaVersion } from '../../src/storage/postgres/migrations/index.js';
-import { candidateFilters, loadPg, postgresStatements, toStorageError } from '../../src/storage/postgres/postgres-storage.js';
+import { loadPg, postgresStatements, toStorageError } from '../../src/storage/postgres/postgres-storage.js';
 import type { EnqueueInput, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from '../support/postgres.js';
 

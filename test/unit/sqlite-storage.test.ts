@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isWebhookError, StorageError } from '../../src/errors.js';
 import { createId } from '../../src/ids.js';
-import { matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
+import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { latestSchemaVersion, migrations, renderMigration } from '../../src/storage/sqlite/migrations/index.js';
-import { candidateFilters, loadBetterSqlite3 } from '../../src/storage/sqlite/sqlite-storage.js';
+import { loadBetterSqlite3 } from '../../src/storage/sqlite/sqlite-storage.js';
 import type { EnqueueInput, SettleOutcome, Settlement, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 
 const NOW = 1_700_000_000_000;

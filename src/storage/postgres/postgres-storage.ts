@@ -27,6 +27,7 @@
  * Serialization failures and deadlocks are retried in place (p-retry), never
  * inside the host's transaction, whose fate is the host's.
  */
+import { candidateFilters } from '../../registry/event-type-filter.js';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import pRetry from 'p-retry';
@@ -275,17 +276,6 @@ function pgText(value: string | null): string | null {
   return value === null || !value.includes('\u0000') ? value : value.replaceAll('\u0000', '\uFFFD');
 }
 
-/**
- * The filters that can match `type` under the rule of `matchesEventType`
- * (src/registry/event-type-filter.ts): `*`, the type itself, and `p*` for every
- * prefix `p` of the type that ends in a dot. Fan-out looks these few strings up in
- * the (filter, subscription_id) primary key instead of testing every subscription.
- */
-export function candidateFilters(type: string): string[] {
-  const filters = ['*', type];
-  for (let i = 0; i < type.length; i++) if (type[i] === '.') filters.push(`${type.slice(0, i + 1)}*`);
-  return filters;
-}
 
 /** A `require` function usable from both builds of this module (see src/storage/sqlite for the why). */
 function moduleRequire(): NodeJS.Require {

@@ -14,6 +14,7 @@
  * better-sqlite3 turns our transaction into a SAVEPOINT, so the host's rollback
  * removes what we wrote and our failure does not abort the host's transaction.
  */
+import { candidateFilters } from '../../registry/event-type-filter.js';
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { close as closeFile, fdatasync, open as openFile } from 'node:fs';
@@ -189,21 +190,6 @@ interface StatsRow {
   oldest: number | null;
 }
 
-/**
- * The filters that can match `type` under the rule of `matchesEventType`
- * (src/registry/event-type-filter.ts): `*`, the type itself, and `p*` for every
- * prefix `p` of the type that ends in a dot. A filter `f` matches iff it is one of
- * these: `*` matches all; `x.*` matches iff the type starts with `x.`, i.e. iff
- * `x.` is such a prefix; any other filter matches iff it equals the type (and a
- * type that itself ends in `.*` is a prefix of itself, so that case agrees too).
- * Publishing then looks these few strings up by primary key instead of testing
- * every subscription's filters.
- */
-export function candidateFilters(type: string): string[] {
-  const filters = ['*', type];
-  for (let i = 0; i < type.length; i++) if (type[i] === '.') filters.push(`${type.slice(0, i + 1)}*`);
-  return filters;
-}
 
 /**
  * The same rule as `matchesEventType`, in SQL, for a filter column `f` and a type
