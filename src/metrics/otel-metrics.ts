@@ -14,7 +14,7 @@
  * - `backlog` (gauge): `state` (pending|leased|held|dead), across every process on the storage;
  * - `backlog.oldest_pending_age` (gauge, ms); `in_flight` (gauge): posts in flight in this process.
  */
-import { createRequire } from 'node:module';
+import { peerRequire } from '../peer-require.js';
 import type { AttemptOutcome, StorageStats } from '../storage/storage-adapter.js';
 
 type Attributes = Record<string, string | number | boolean>;
@@ -37,9 +37,7 @@ export interface MeterLike {
 /** Loads the global meter of `@opentelemetry/api` when the package is installed; `null` otherwise. */
 export function globalMeter(): MeterLike | null {
   try {
-    // See src/storage/sqlite/sqlite-storage.ts: one way to resolve a peer from both builds.
-    const load = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
-    const api = load('@opentelemetry/api') as { metrics?: { getMeter(name: string): MeterLike } };
+    const api = peerRequire()('@opentelemetry/api') as { metrics?: { getMeter(name: string): MeterLike } };
     return api.metrics?.getMeter('@bookkeeper/webhooks') ?? null;
   } catch {
     return null;

@@ -29,7 +29,7 @@
  */
 import { candidateFilters } from '../../registry/event-type-filter.js';
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { peerRequire } from '../../peer-require.js';
 import pRetry from 'p-retry';
 import type { Client, Pool, PoolClient } from 'pg';
 import {
@@ -277,10 +277,6 @@ function pgText(value: string | null): string | null {
 }
 
 
-/** A `require` function usable from both builds of this module (see src/storage/sqlite for the why). */
-function moduleRequire(): NodeJS.Require {
-  return createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
-}
 
 /**
  * Loads node-postgres. Internal (not part of the `./postgres` entry); `load` is a
@@ -288,7 +284,7 @@ function moduleRequire(): NodeJS.Require {
  *
  * @throws ConfigError `CONFIG_INVALID` when pg is not installed or is not node-postgres 8.
  */
-export function loadPg(load: (id: string) => unknown = moduleRequire()): PgModule {
+export function loadPg(load: (id: string) => unknown = peerRequire()): PgModule {
   let loaded: unknown;
   try {
     loaded = load('pg');

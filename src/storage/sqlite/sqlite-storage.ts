@@ -18,7 +18,7 @@ import { candidateFilters } from '../../registry/event-type-filter.js';
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { close as closeFile, fdatasync, open as openFile } from 'node:fs';
-import { createRequire } from 'node:module';
+import { peerRequire } from '../../peer-require.js';
 import { resolve as resolvePath } from 'node:path';
 import pRetry from 'p-retry';
 import { ConfigError, StorageError, ValidationError, isWebhookError, type WebhookError } from '../../errors.js';
@@ -204,17 +204,6 @@ function filterMatchesSql(f: string, t: string): string {
   );
 }
 
-/** A `require` function usable from both builds of this module. */
-function moduleRequire(): NodeJS.Require {
-  // tsup emits this module twice. In the CJS build `__filename` is the bundle's path
-  // (`import.meta` is not CJS; tsup shims it there, but we do not rely on the shim);
-  // in the ESM build `__filename` is undeclared, so `typeof` is safe, and
-  // `import.meta.url` is the bundle's URL. Either way better-sqlite3 is resolved from
-  // our own install location, as a peer dependency should be. A plain `require` would
-  // not exist in ESM, and `await import()` would force an async factory.
-  // (Checked by building both formats and loading them with and without the driver.)
-  return createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
-}
 
 /**
  * Loads better-sqlite3's constructor. Internal (not part of the
@@ -222,7 +211,7 @@ function moduleRequire(): NodeJS.Require {
  *
  * @throws ConfigError `CONFIG_INVALID` when the driver is not installed or does not load.
  */
-export function loadBetterSqlite3(load: (id: string) => unknown = moduleRequire()): typeof Database {
+export function loadBetterSqlite3(load: (id: string) => unknown = peerRequire()): typeof Database {
   let loaded: unknown;
   try {
     loaded = load('better-sqlite3');
