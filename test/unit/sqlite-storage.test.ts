@@ -18,6 +18,7 @@ import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../s
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { latestSchemaVersion, migrations, renderMigration } from '../../src/storage/sqlite/migrations/index.js';
 import { loadBetterSqlite3 } from '../../src/storage/sqlite/sqlite-storage.js';
+import { WalCheckpointer } from '../../src/storage/sqlite/wal-checkpointer.js';
 import type { EnqueueInput, SettleOutcome, Settlement, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 
 const NOW = 1_700_000_000_000;
@@ -168,6 +169,7 @@ describe('migrations', () => {
     expect(recorded).toEqual([
       { version: 1, name: '0001-initial' },
       { version: 2, name: '0002-flow-control' },
+      { version: 3, name: '0003-leases-in-place' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -244,6 +246,85 @@ describe('migrations', () => {
     const claimed = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW, excludeSubscriptionIds: ['sub_other'] });
     expect(claimed.map((c) => c.delivery.id)).toEqual(['dlv_1']);
     expect(claimed[0]!.subscription).toMatchObject({ flowControl: null, failingSince: null });
+  });
+});
+
+describe('leases in place (migration 0003)', () => {
+  /** A migrated in-memory storage with one subscription and `count` pending deliveries due at NOW - count + i. */
+  async function backlog(count: number) {
+    const storage = await migratedOnHandle(openRaw(':memory:'));
+    await storage.createSubscription(subscription({ id: 'sub_a' }));
+    for (let i = 0; i < count; i++) {
+      await storage.enqueue({
+        event: { id: `evt_${i}`, type: 'payment.succeeded', timestamp: NOW, payload: '{}', idempotencyKey: null },
+        newDeliveryId: () => `dlv_${String(i).padStart(4, '0')}`,
+        now: NOW - count + i,
+      });
+    }
+    return storage;
+  }
+  const dueOf = (storage: SqliteStorage, id: string) =>
+    storage.database.prepare('SELECT due_at, lease_expires_at FROM webhook_deliveries WHERE id = ?').get(id);
+
+  it('leaves a claimed row at its due time and steps over live leases at the head of the due index', async () => {
+    const storage = await backlog(6);
+    const first = await storage.claimDue({ limit: 2, leaseMs: 30_000, now: NOW });
+    expect(first.map((c) => c.delivery.id)).toEqual(['dlv_0000', 'dlv_0001']);
+    expect(dueOf(storage, 'dlv_0000')).toEqual({ due_at: NOW - 6, lease_expires_at: NOW + 30_000 });
+    // The leased rows still head the index; the next claim takes the rows behind them.
+    const second = await storage.claimDue({ limit: 3, leaseMs: 30_000, now: NOW + 1 });
+    expect(second.map((c) => c.delivery.id)).toEqual(['dlv_0002', 'dlv_0003', 'dlv_0004']);
+    expect((await storage.stats(NOW + 1)).leased).toBe(5);
+    expect((await storage.stats(NOW + 1, { subscriptionId: 'sub_a' })).leased).toBe(5);
+    // Only dlv_0005 is free: it is due now.
+    expect(await storage.nextDueAt(NOW + 1)).toBe(NOW - 1);
+    expect((await storage.claimDue({ limit: 5, leaseMs: 30_000, now: NOW + 1 })).map((c) => c.delivery.id)).toEqual(['dlv_0005']);
+    // Everything is leased: the next claimable time is the earliest lease expiry.
+    expect(await storage.nextDueAt(NOW + 2)).toBe(NOW + 30_000);
+    expect(await storage.claimDue({ limit: 5, leaseMs: 30_000, now: NOW + 29_999 })).toEqual([]);
+    // Expired, the first leases give their rows back in due order.
+    const again = await storage.claimDue({ limit: 1, leaseMs: 30_000, now: NOW + 30_000 });
+    expect(again.map((c) => c.delivery.id)).toEqual(['dlv_0000']);
+    expect(again[0]!.leaseToken).not.toBe(first[0]!.leaseToken);
+  });
+
+  it('answers nextDueAt with a lease expiry that comes before the first free row is due', async () => {
+    const storage = await backlog(2);
+    // dlv_0001 is due in the future; dlv_0000 is leased until NOW + 500.
+    storage.database.prepare('UPDATE webhook_deliveries SET due_at = ?, next_attempt_at = ? WHERE id = ?').run(NOW + 10_000, NOW + 10_000, 'dlv_0001');
+    await storage.claimDue({ limit: 1, leaseMs: 500, now: NOW });
+    expect(await storage.nextDueAt(NOW)).toBe(NOW + 500);
+    expect(await storage.nextDueAt(NOW + 500)).toBe(NOW - 2);
+  });
+
+  it('upgrades a version-2 database in place: a row leased under 0002 gets its due time back and keeps its lease', async () => {
+    const db = openRaw();
+    db.exec('CREATE TABLE webhook_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const migration of migrations.slice(0, 2)) {
+      db.exec(renderMigration(migration, 'webhook_'));
+      db.prepare('INSERT INTO webhook_migrations VALUES (?, ?, 0)').run(migration.version, migration.name);
+    }
+    const sub = subscription();
+    db.prepare(
+      `INSERT INTO webhook_subscriptions (id, url, event_types, secrets, headers, description, metadata, status,
+         disabled_reason, disabled_at, retry, created_at, updated_at)
+       VALUES (?, ?, '["*"]', ?, '{}', NULL, '{}', 'active', NULL, NULL, NULL, ?, ?)`,
+    ).run(sub.id, sub.url, JSON.stringify(sub.secrets), NOW, NOW);
+    db.exec(`INSERT INTO webhook_events (id, type, published_at, payload) VALUES ('evt_1', 't', ${NOW}, '{}'), ('evt_2', 't', ${NOW}, '{}')`);
+    // dlv_1 leased as 0002 leased (due_at = the lease expiry), dlv_2 free and due after it.
+    db.exec(
+      `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, due_at,
+         lease_token, lease_expires_at, created_at, updated_at)
+       VALUES ('dlv_1', 'evt_1', 't', '${sub.id}', 'pending', 0, ${NOW - 10}, ${NOW + 5000}, 'tok', ${NOW + 5000}, ${NOW}, ${NOW}),
+              ('dlv_2', 'evt_2', 't', '${sub.id}', 'pending', 0, ${NOW - 5}, ${NOW - 5}, NULL, NULL, ${NOW}, ${NOW})`,
+    );
+    const storage = track(createSqliteStorage({ database: db }));
+    expect(await rejectionOf(storage.getSubscription(sub.id))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
+    await storage.migrate();
+    expect(db.prepare("SELECT due_at, lease_token FROM webhook_deliveries WHERE id = 'dlv_1'").get()).toEqual({ due_at: NOW - 10, lease_token: 'tok' });
+    expect((await storage.claimDue({ limit: 5, leaseMs: 10_000, now: NOW })).map((c) => c.delivery.id)).toEqual(['dlv_2']);
+    // The old holder can still settle; once its lease is over, the row is first in line.
+    expect((await storage.claimDue({ limit: 5, leaseMs: 1000, now: NOW + 5000 })).map((c) => c.delivery.id)).toEqual(['dlv_1']);
   });
 });
 
@@ -496,9 +577,13 @@ describe('query plans', () => {
       await storage.nextDueAt(NOW);
       await storage.stats(NOW);
     });
-    const nextDue = sql.find((s) => s.includes('SELECT d.due_at'))!;
-    expect(plan(db, nextDue)).toContain('SCAN d USING COVERING INDEX webhook_deliveries_due');
+    const nextDue = sql.find((s) => s.includes('THEN d.lease_expires_at ELSE d.due_at'))!;
+    // The first row no live lease holds (a walk of the index head), then the rows due up to it.
+    expect(plan(db, nextDue)).toContain('SCAN f USING COVERING INDEX webhook_deliveries_due');
+    expect(plan(db, nextDue)).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_due (due_at<?)');
     expect(plan(db, nextDue).some((d) => d.includes('TEMP B-TREE'))).toBe(false);
+    const leased = plan(db, sql.find((s) => s.includes('AS leased') && s.includes('AS pending'))!);
+    expect(leased).toContain('SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_due');
     const stats = plan(db, sql.find((s) => s.includes('AS pending'))!);
     expect(stats).toContain('SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created');
     expect(stats.some((d) => d.includes('TEMP B-TREE'))).toBe(false);
@@ -698,6 +783,50 @@ describe('WAL checkpoints', () => {
     expect(size('webhooks.db-wal')).toBeLessThan(log * 1.5);
   });
 
+  it('checkpoints on a worker thread with a connection of its own, never through the main connection', async () => {
+    const storage = track(createSqliteStorage({ filename: file(), checkpointIntervalMs: 20, walAutocheckpointBytes: 0 }));
+    await storage.migrate();
+    const prepare = vi.spyOn(storage.database, 'prepare');
+    const before = size('webhooks.db');
+    await publishSome(storage, 50);
+    await until(() => storage.checkpointer!.completed >= 2 && size('webhooks.db') > before);
+    expect(storage.checkpointer!.offThread).toBe(true);
+    expect(storage.checkpointer!.lastError).toBeNull();
+    expect(prepare.mock.calls.filter(([sql]) => String(sql).includes('wal_checkpoint'))).toEqual([]);
+    // close() stops the worker first, so the main connection is the last and removes the log.
+    await storage.close();
+    expect(existsSync(file('webhooks.db-wal'))).toBe(false);
+  });
+
+  it('falls back to checkpointing on the main thread when the worker cannot load the driver', async () => {
+    const db = openRaw();
+    db.pragma('journal_mode = WAL');
+    db.pragma('wal_autocheckpoint = 0');
+    const storage = await migratedOnHandle(db);
+    const checkpointer = new WalCheckpointer({ database: db, intervalMs: 20, driverPath: file('no-such-driver.js') });
+    track({ close: () => checkpointer.stop() });
+    const before = size('webhooks.db');
+    await publishSome(storage, 50);
+    await until(() => checkpointer.offThread === false && checkpointer.completed >= 1 && size('webhooks.db') > before);
+    expect(checkpointer.lastError).toContain('no-such-driver');
+  });
+
+  it('checkpoints on the main thread when told to (no driver path), skipping ticks inside the host transaction', async () => {
+    const db = openRaw();
+    db.pragma('journal_mode = WAL');
+    db.pragma('wal_autocheckpoint = 0');
+    const storage = await migratedOnHandle(db);
+    const checkpointer = new WalCheckpointer({ database: db, intervalMs: 10, driverPath: null });
+    track({ close: () => checkpointer.stop() });
+    expect(checkpointer.offThread).toBe(false);
+    db.exec('BEGIN');
+    await publishSome(storage, 5);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(checkpointer.completed).toBe(0);
+    db.exec('COMMIT');
+    await until(() => checkpointer.completed >= 1);
+  });
+
   it('leaves the log growing without the timer and with SQLite checkpoints off (what the timer is measured against)', async () => {
     const storage = track(createSqliteStorage({ filename: file(), checkpointIntervalMs: false, walAutocheckpointBytes: 0 }));
     await storage.migrate();
@@ -725,8 +854,11 @@ describe('WAL checkpoints', () => {
 
   it('runs no timer on a handed-in connection unless asked, and stops it once the host closes its handle', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    const db = new Database(':memory:');
+    const db = new Database(file());
     track(createSqliteStorage({ database: db }));
+    expect(vi.getTimerCount()).toBe(0);
+    // Nothing to checkpoint in memory, even when asked.
+    track(createSqliteStorage({ database: new Database(':memory:'), checkpointIntervalMs: 1000 }));
     expect(vi.getTimerCount()).toBe(0);
     track(createSqliteStorage({ database: db, checkpointIntervalMs: 1000 }));
     expect(vi.getTimerCount()).toBe(1);
@@ -760,14 +892,16 @@ describe('WAL checkpoints', () => {
       `import { createSqliteStorage } from ${JSON.stringify(join(root, 'src', 'storage', 'sqlite', 'index.ts'))};
        const storage = createSqliteStorage({ filename: ${JSON.stringify(file())}, checkpointIntervalMs: 10 });
        await storage.migrate();
-       console.log('migrated');`,
+       // Wait for the worker thread to have checkpointed: it is running when the script ends.
+       while (storage.checkpointer.completed < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+       console.log('migrated', storage.checkpointer.offThread);`,
     );
     const output = await new Promise<string>((resolve, reject) => {
       execFile(process.execPath, ['--import', 'tsx', script], { cwd: root, timeout: 30_000 }, (error, stdout) =>
         error === null ? resolve(stdout) : reject(error),
       );
     });
-    expect(output).toContain('migrated');
+    expect(output).toContain('migrated true');
   }, 40_000);
 });
 

@@ -45,14 +45,16 @@ export interface SqliteStorageCommonOptions {
    */
   tablePrefix?: string;
   /**
-   * How often the adapter checkpoints the WAL itself (`PRAGMA wal_checkpoint(PASSIVE)` on
-   * an unref'ed timer), so that copying the log into the database file, and the fsyncs
-   * that go with it, happen between calls rather than inside the commit of whichever
-   * `publish()` or settle crosses SQLite's automatic threshold. The checkpoint still runs
-   * on the event loop, for a few milliseconds under load. Durability does not change: a
-   * commit is in the WAL whether or not a checkpoint followed. `false`: leave checkpoints
-   * to SQLite's automatic ones alone. With a handed-in `database`, runs only when given
-   * (then skipped while the host's transaction is open).
+   * How often the adapter checkpoints the WAL itself (`PRAGMA wal_checkpoint(PASSIVE)`),
+   * so that copying the log into the database file, and the fsyncs that go with it,
+   * happen neither inside the commit of whichever `publish()` or settle crosses SQLite's
+   * automatic threshold nor on the event loop: the checkpoint runs on a worker thread
+   * with a connection of its own to the file (started at the first tick, never keeping
+   * the process alive; if better-sqlite3 cannot be loaded there, on the main thread
+   * between calls). Durability does not change: a commit is in the WAL whether or not a
+   * checkpoint followed. `false`: leave checkpoints to SQLite's automatic ones alone.
+   * With a handed-in `database`, runs only when given. Nothing to do for a database in
+   * memory.
    * @defaultValue `1000` (when the adapter opens `filename`); off with a handed-in `database`
    */
   checkpointIntervalMs?: number | false;

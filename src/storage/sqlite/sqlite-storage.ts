@@ -17,9 +17,8 @@
 import { candidateFilters } from '../../registry/event-type-filter.js';
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { close as closeFile, fdatasync, open as openFile } from 'node:fs';
 import { peerRequire } from '../../peer-require.js';
-import { resolve as resolvePath } from 'node:path';
+import { WalCheckpointer } from './wal-checkpointer.js';
 import pRetry from 'p-retry';
 import { ConfigError, StorageError, ValidationError, isWebhookError, type WebhookError } from '../../errors.js';
 import type {
@@ -59,8 +58,9 @@ export interface SqliteStorageSettings {
   /** Validated identifier prefix of every table and index. */
   readonly tablePrefix: string;
   /**
-   * Run `PRAGMA wal_checkpoint(PASSIVE)` this often on an unref'ed timer; `false` (the
-   * default here) for never: checkpoints are then SQLite's automatic ones, inside commits.
+   * Run `PRAGMA wal_checkpoint(PASSIVE)` this often, on a worker thread with a connection
+   * of its own (see wal-checkpointer.ts); `false` (the default here) for never:
+   * checkpoints are then SQLite's automatic ones, inside commits. Ignored in memory.
    */
   readonly checkpointIntervalMs?: number | false;
 }
@@ -405,10 +405,9 @@ function prepareStatements(db: SqliteDatabase, p: string) {
        WHERE subscription_id = ? AND status = 'pending'`,
     ),
     // Resumed rows are due at `now`, but a row still under a live lease stays
-    // unclaimable until that lease expires, so enabling cannot double-send it.
+    // unclaimable until that lease expires (the claim checks it), so enabling cannot double-send it.
     resumeHeld: prepare(
-      `UPDATE ${D} SET status = 'pending', next_attempt_at = @now,
-         due_at = MAX(@now, COALESCE(lease_expires_at, @now)), updated_at = @now
+      `UPDATE ${D} SET status = 'pending', next_attempt_at = @now, due_at = @now, updated_at = @now
        WHERE subscription_id = @id AND status = 'held'`,
     ),
     deleteSubscriptionAttempts: prepare(
@@ -444,9 +443,10 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     // The claim. Runs under BEGIN IMMEDIATE (the write lock), so no other connection
     // can claim between our read of the due rows and our lease update. The inner
     // SELECT walks the partial index deliveries_due (status = 'pending', by due_at, id)
-    // and stops after `limit` rows: O(limit) however many rows are pending. A row
-    // under a live lease has due_at = its lease expiry, so it is not in the range
-    // `due_at <= now` and is never stepped over.
+    // and stops after `limit` rows: O(limit + leased) however many rows are pending. A
+    // lease leaves the row where it is (migration 0003): the rows under a live lease at
+    // the head are stepped over on the index entry alone (lease_expires_at is in it),
+    // and leasing rewrites the entries in place instead of moving them.
     // INDEXED BY: without it the planner prefers the (status, id) index for the
     // equality on status, then sorts every pending row (measured with EXPLAIN QUERY
     // PLAN); with it, a schema change that made the index unusable fails loudly
@@ -460,11 +460,11 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     // needs with the event in one join (each value handed to JavaScript costs ~0.1 µs
     // in the driver: returning every column here and the event apart was 25% slower).
     claim: prepare<number>(
-      `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires,
-         due_at = @expires, updated_at = @now
+      `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires, updated_at = @now
        WHERE rowid IN (
          SELECT d.rowid FROM ${D} AS d INDEXED BY ${p}deliveries_due
          WHERE d.status = 'pending' AND d.due_at <= @now
+           AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= @now)
            AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = d.subscription_id AND s.status = 'active')
          ORDER BY d.due_at, d.id
          LIMIT @limit)
@@ -474,11 +474,11 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     // the same walk, stepping over their rows. subscription_id is in deliveries_due, so
     // both checks on it read the index entry, not the row.
     claimWalkingExcluded: prepare<number>(
-      `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires,
-         due_at = @expires, updated_at = @now
+      `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires, updated_at = @now
        WHERE rowid IN (
          SELECT d.rowid FROM ${D} AS d INDEXED BY ${p}deliveries_due
          WHERE d.status = 'pending' AND d.due_at <= @now
+           AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= @now)
            AND d.subscription_id NOT IN (SELECT value FROM json_each(@excluded))
            AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = d.subscription_id AND s.status = 'active')
          ORDER BY d.due_at, d.id
@@ -493,8 +493,7 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     // sort, never change the result: O(S · (log n + limit)) for S active subscriptions,
     // whatever the excluded backlog.
     claimPerSubscription: prepare<number>(
-      `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires,
-         due_at = @expires, updated_at = @now
+      `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires, updated_at = @now
        WHERE rowid IN (
          SELECT d.rowid FROM ${S} AS s
          JOIN ${D} AS d INDEXED BY ${p}deliveries_subscription_due
@@ -502,8 +501,10 @@ function prepareStatements(db: SqliteDatabase, p: string) {
           AND d.due_at <= COALESCE(
                 (SELECT x.due_at FROM ${D} AS x INDEXED BY ${p}deliveries_subscription_due
                  WHERE x.subscription_id = s.id AND x.status = 'pending' AND x.due_at <= @now
+                   AND (x.lease_expires_at IS NULL OR x.lease_expires_at <= @now)
                  ORDER BY x.due_at, x.id LIMIT 1 OFFSET @limit - 1),
                 @now)
+          AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= @now)
          WHERE s.status = 'active' AND s.id NOT IN (SELECT value FROM json_each(@excluded))
          ORDER BY d.due_at, d.id
          LIMIT @limit)
@@ -532,11 +533,22 @@ function prepareStatements(db: SqliteDatabase, p: string) {
        CROSS JOIN ${D} AS d ON d.rowid = j.value
        CROSS JOIN ${E} AS e ON e.id = d.event_id`,
     ).raw(true),
+    // The earliest time a pending row becomes claimable: its due_at, or its lease expiry
+    // while a live lease holds it. The first row in due order that no live lease holds
+    // bounds the answer (every row after it is due no sooner); before it are only rows
+    // under live leases, whose expiries may come sooner. Both walks read deliveries_due
+    // alone and step over at most the leased rows at its head.
     nextDue: prepare<number>(
-      `SELECT d.due_at FROM ${D} AS d INDEXED BY ${p}deliveries_due
+      `SELECT MIN(CASE WHEN d.lease_expires_at > @now THEN d.lease_expires_at ELSE d.due_at END)
+       FROM ${D} AS d INDEXED BY ${p}deliveries_due
        WHERE d.status = 'pending'
-         AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = d.subscription_id AND s.status = 'active')
-       ORDER BY d.due_at, d.id LIMIT 1`,
+         AND d.due_at <= COALESCE(
+               (SELECT f.due_at FROM ${D} AS f INDEXED BY ${p}deliveries_due
+                WHERE f.status = 'pending' AND (f.lease_expires_at IS NULL OR f.lease_expires_at <= @now)
+                  AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = f.subscription_id AND s.status = 'active')
+                ORDER BY f.due_at, f.id LIMIT 1),
+               9007199254740991)
+         AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = d.subscription_id AND s.status = 'active')`,
     ).pluck(),
 
     // The fence of a whole settle batch in one read: a settlement applies only while its
@@ -621,14 +633,14 @@ function prepareStatements(db: SqliteDatabase, p: string) {
        FROM json_each(@rows) j`,
     ),
 
-    // One statement, so the counts come from one snapshot. `leased` reads the due index:
-    // a live lease has due_at = its expiry > now, so the due-now backlog is not scanned;
-    // `oldest` is the head of the pending_created partial index.
+    // One statement, so the counts come from one snapshot. `leased` reads the due index
+    // alone (lease_expires_at is in it), like `pending` reads pending_created: both walk
+    // the pending rows' entries, no row; `oldest` is the head of pending_created.
     stats: prepare<StatsRow>(
       `SELECT
          (SELECT COUNT(*) FROM ${D} WHERE status = 'pending') AS pending,
-         (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_due WHERE status = 'pending' AND due_at > @now
-            AND lease_token IS NOT NULL AND lease_expires_at > @now) AS leased,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_due
+            WHERE status = 'pending' AND lease_expires_at > @now) AS leased,
          (SELECT COUNT(*) FROM ${D} WHERE status = 'held') AS held,
          (SELECT COUNT(*) FROM ${D} WHERE status = 'dead') AS dead,
          (SELECT COUNT(*) FROM ${D} WHERE status = 'delivered') AS delivered,
@@ -646,8 +658,7 @@ function prepareStatements(db: SqliteDatabase, p: string) {
          (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_due
             WHERE subscription_id = @id AND status = 'pending') AS pending,
          (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_due
-            WHERE subscription_id = @id AND status = 'pending' AND due_at > @now
-              AND lease_token IS NOT NULL AND lease_expires_at > @now) AS leased,
+            WHERE subscription_id = @id AND status = 'pending' AND lease_expires_at > @now) AS leased,
          (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_held
             WHERE subscription_id = @id AND status = 'held') AS held,
          final.dead AS dead,
@@ -692,11 +703,8 @@ export class SqliteStorage implements StorageAdapter {
   readonly #transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   readonly #listStatements = new Map<string, Statement>();
   #statements: Statements | undefined;
-  #checkpointTimer: NodeJS.Timeout | undefined;
-  #checkpointStatement: Statement | undefined;
-  /** The WAL file of a file database (absolute, so a later chdir does not move it); else undefined. */
-  readonly #walPath: string | undefined;
-  #checkpointRunning = false;
+  /** Checkpoints the WAL of a file database on a worker thread; `null` when off or in memory. */
+  readonly #checkpointer: WalCheckpointer | null = null;
   #closed = false;
 
   /** Use `createSqliteStorage()`; this constructor trusts its (validated) settings. */
@@ -707,81 +715,15 @@ export class SqliteStorage implements StorageAdapter {
     // One transaction wrapper for every unit of work; better-sqlite3 nests it as a
     // SAVEPOINT when the connection is already inside a transaction.
     this.#transaction = this.database.transaction((fn: () => unknown) => fn());
-    const name = this.database.name;
-    this.#walPath = this.database.memory || name === '' ? undefined : `${resolvePath(name)}-wal`;
-    if (settings.checkpointIntervalMs !== undefined && settings.checkpointIntervalMs !== false) {
-      this.#checkpointStatement = this.database.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-      // Unref'ed: an idle storage must not keep the process alive.
-      this.#checkpointTimer = setInterval(() => this.#checkpointTick(), settings.checkpointIntervalMs).unref();
+    const inMemory = this.database.memory || this.database.name === '';
+    if (settings.checkpointIntervalMs !== undefined && settings.checkpointIntervalMs !== false && !inMemory) {
+      this.#checkpointer = new WalCheckpointer({ database: this.database, intervalMs: settings.checkpointIntervalMs });
     }
   }
 
-  /**
-   * One tick of the checkpoint timer: syncs the WAL file on libuv's thread pool, then
-   * checkpoints (see `#checkpoint`). The checkpoint's first step is to fsync the log,
-   * and that fsync was most of its time: after a second of dispatching (36 MB of log),
-   * 35 of its 44 ms, against 8 ms once the log had been synced beforehand. Syncing it
-   * first, off this thread, leaves the checkpoint only what was written meanwhile. The
-   * extra sync is an optimization, not a guarantee: the checkpoint syncs whatever it
-   * needs itself. The file is opened apart from SQLite's own handle, which is safe for
-   * the log (SQLite keeps no POSIX locks on it, so closing our descriptor releases none
-   * of SQLite's), and it is never written.
-   */
-  #checkpointTick(): void {
-    if (this.#checkpointRunning) return;
-    const walPath = this.#walPath;
-    if (walPath === undefined) {
-      this.#checkpoint();
-      return;
-    }
-    this.#checkpointRunning = true;
-    const done = (): void => {
-      this.#checkpointRunning = false;
-      this.#checkpoint();
-    };
-    // 'r+': never creates the file (no log yet, or removed by the last close: nothing to
-    // sync), and a handle that may write, which Windows requires for a flush.
-    openFile(walPath, 'r+', (openError, fd) => {
-      if (openError !== null) {
-        done();
-        return;
-      }
-      fdatasync(fd, () => closeFile(fd, done));
-    });
-  }
-
-  /**
-   * Moves what the WAL holds into the database file, between calls instead of inside a
-   * commit. With the WAL, a commit appends its pages to the log; a checkpoint copies them
-   * into the database file and, with `synchronous` NORMAL or above, fsyncs the log before
-   * and the file after. SQLite runs one inside whichever commit takes the log past
-   * `wal_autocheckpoint` pages, and that commit pays for it: measured with the bench,
-   * publish p99 was 4.3–4.6 ms at SQLite's default of 1,000 pages and 0.30–0.36 ms with
-   * this timer (the fallback raised to 64 MiB). Durability is
-   * unchanged: a commit is in the WAL (and survives a crash of the process) whether or
-   * not a checkpoint followed it; with NORMAL, a power loss may lose commits whose log
-   * pages were not yet synced, and a checkpoint every interval bounds that window in time
-   * (the automatic one bounds it only in size, so a quiet database could leave the log
-   * unsynced for long). PASSIVE never waits for readers or writers: it copies what it can,
-   * and whatever is left is taken by the next tick. It still runs on this thread, for as
-   * long as the copy and its fsyncs take, but between calls, never inside one.
-   */
-  #checkpoint(): void {
-    const db = this.database;
-    if (!db.open) {
-      // The host closed its handle: nothing left to checkpoint, ever.
-      clearInterval(this.#checkpointTimer);
-      this.#checkpointTimer = undefined;
-      return;
-    }
-    // Inside the host's own transaction a checkpoint would fail: the next tick tries again.
-    if (this.#closed || db.inTransaction) return;
-    try {
-      this.#checkpointStatement!.get();
-    } catch {
-      // A failed checkpoint loses nothing (the pages stay in the WAL); the next tick, or
-      // SQLite's automatic checkpoint at `wal_autocheckpoint` pages, tries again.
-    }
+  /** The WAL checkpointer (see wal-checkpointer.ts), for tests and diagnosis; `null` when off. */
+  get checkpointer(): WalCheckpointer | null {
+    return this.#checkpointer;
   }
 
   /**
@@ -818,14 +760,13 @@ export class SqliteStorage implements StorageAdapter {
   }
 
   /**
-   * Stops the checkpoint timer, and closes the database if the adapter opened it
+   * Stops the WAL checkpointer, and closes the database if the adapter opened it
    * (`filename`); a handed-in one stays open. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#checkpointTimer);
-    this.#checkpointTimer = undefined;
+    await this.#checkpointer?.stop();
     this.#statements = undefined;
     this.#listStatements.clear();
     if (this.#ownsDatabase && this.database.open) {
@@ -1077,9 +1018,9 @@ export class SqliteStorage implements StorageAdapter {
     );
   }
 
-  /** Earliest claimable time of a pending delivery (the head of the due index); `null` if none. */
-  async nextDueAt(_now: number): Promise<number | null> {
-    return this.#run('nextDueAt', true, (s) => s.nextDue.get() ?? null);
+  /** Earliest claimable time of a pending delivery, a lease counted (read at the head of the due index); `null` if none. */
+  async nextDueAt(now: number): Promise<number | null> {
+    return this.#run('nextDueAt', true, (s) => s.nextDue.get({ now }) ?? null);
   }
 
   /** The delivery, or `null`. */

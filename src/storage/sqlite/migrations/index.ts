@@ -5,6 +5,7 @@
  */
 import { sql as initial } from './0001-initial.js';
 import { sql as flowControl } from './0002-flow-control.js';
+import { sql as leasesInPlace } from './0003-leases-in-place.js';
 
 /** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
 export interface SqliteMigration {
@@ -19,6 +20,7 @@ export interface SqliteMigration {
 export const migrations: readonly SqliteMigration[] = Object.freeze([
   { version: 1, name: '0001-initial', sql: initial },
   { version: 2, name: '0002-flow-control', sql: flowControl },
+  { version: 3, name: '0003-leases-in-place', sql: leasesInPlace },
 ]);
 
 /** The schema version this code expects: the last migration's. */

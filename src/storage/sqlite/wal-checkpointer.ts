@@ -1,0 +1,210 @@
+/**
+ * WAL checkpoints of the SQLite storage, off the event loop.
+ *
+ * With the WAL, a commit appends its pages to the log, and a checkpoint copies them
+ * into the database file (with `synchronous` NORMAL or above, fsyncing the log before
+ * and the file after). SQLite runs one inside whichever commit takes the log past
+ * `wal_autocheckpoint` pages, and that commit pays for it: measured with the bench,
+ * publish p99 was 4.3–4.6 ms at SQLite's default of 1,000 pages and 0.30–0.36 ms with
+ * a timer of our own (the automatic one raised to 64 MiB as a fallback). On the main
+ * thread that timer's checkpoint still stopped the event loop for as long as the copy
+ * and its fsyncs took: ~54 ms a second while dispatching 8,000 deliveries a second
+ * (the `publish.sqlite.max` of the bench, and 8 µs per delivery).
+ *
+ * So the checkpoint runs on a worker thread, on a connection of its own to the same
+ * file. `PRAGMA wal_checkpoint(PASSIVE)` never waits for readers or writers and takes
+ * no lock the main connection needs to commit: it copies what no reader still needs,
+ * and whatever is left is taken by the next tick. The checkpointing connection gets
+ * the main connection's `synchronous` level, which decides the checkpoint's fsyncs.
+ * Durability does not change: a commit is in the WAL (and survives a crash of the
+ * process) whether or not a checkpoint followed it; with NORMAL, a power loss may lose
+ * commits whose log pages were not yet synced, and a checkpoint every interval bounds
+ * that window in time.
+ *
+ * The worker is started at the first tick (a storage opened for a moment never starts
+ * one), unref'ed (it never keeps the process alive), and loads better-sqlite3 from the
+ * file our own `require` resolves. When it cannot (the driver is not resolvable from
+ * here, or the worker fails), checkpoints fall back to the main thread, as before:
+ * slower, never skipped.
+ */
+import type Database from 'better-sqlite3';
+import { resolve as resolvePath } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { peerRequire } from '../../peer-require.js';
+
+/** The worker, as a CommonJS script (`eval`): no file of its own to ship or find. */
+const workerSource = /* js */ `
+const { parentPort, workerData } = require('node:worker_threads');
+let db = null;
+parentPort.on('message', (message) => {
+  if (message === 'close') {
+    try { if (db !== null) db.close(); } catch {}
+    db = null;
+    parentPort.close();
+    return;
+  }
+  try {
+    if (db === null) {
+      const Driver = require(workerData.driver);
+      db = new (typeof Driver === 'function' ? Driver : Driver.default)(workerData.filename, { fileMustExist: true, timeout: 0 });
+      db.pragma('synchronous = ' + workerData.synchronous);
+    }
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ ok: true, log: result.log, checkpointed: result.checkpointed });
+  } catch (error) {
+    parentPort.postMessage({ ok: false, message: String(error && error.message) });
+  }
+});
+`;
+
+/** What the worker answers to a checkpoint request. */
+type WorkerReply = { ok: true; log: number; checkpointed: number } | { ok: false; message: string };
+
+/** Options of {@link WalCheckpointer}. */
+export interface WalCheckpointerOptions {
+  /** The main connection; the checkpointer opens its own to the same file. */
+  database: Database.Database;
+  intervalMs: number;
+  /**
+   * Path of the better-sqlite3 module for the worker; `null` runs checkpoints on the
+   * main thread. Default: resolved by our own `require`.
+   */
+  driverPath?: string | null;
+}
+
+function resolveDriver(): string | null {
+  try {
+    return peerRequire().resolve('better-sqlite3');
+  } catch {
+    return null;
+  }
+}
+
+/** Checkpoints the WAL of one file database every `intervalMs`, on a worker thread. */
+export class WalCheckpointer {
+  readonly #database: Database.Database;
+  readonly #filename: string;
+  readonly #driverPath: string | null;
+  #timer: NodeJS.Timeout | undefined;
+  #worker: Worker | null = null;
+  /** True while the worker has a checkpoint to answer. */
+  #pending = false;
+  /** Set once the worker failed: checkpoints run on the main thread from then on. */
+  #inThread = false;
+  #inThreadStatement: Database.Statement | undefined;
+  #stopped = false;
+  /** The last worker failure (for diagnosis and tests); `null` while none. */
+  lastError: string | null = null;
+  /** Checkpoints completed (on either thread), for tests and diagnosis. */
+  completed = 0;
+
+  constructor(options: WalCheckpointerOptions) {
+    this.#database = options.database;
+    // Absolute: a later chdir must not point the worker at another file.
+    this.#filename = resolvePath(options.database.name);
+    this.#driverPath = options.driverPath === undefined ? resolveDriver() : options.driverPath;
+    this.#inThread = this.#driverPath === null;
+    // Unref'ed: an idle storage must not keep the process alive.
+    this.#timer = setInterval(() => this.#tick(), options.intervalMs).unref();
+  }
+
+  /** True when checkpoints run on a worker thread (started or still to start). */
+  get offThread(): boolean {
+    return !this.#inThread;
+  }
+
+  #tick(): void {
+    if (this.#stopped) return;
+    if (!this.#database.open) {
+      // The host closed its handle: nothing left to checkpoint, ever.
+      void this.stop();
+      return;
+    }
+    if (this.#inThread) {
+      this.#checkpointInThread();
+      return;
+    }
+    if (this.#pending) return;
+    const worker = this.#worker ?? this.#startWorker();
+    if (worker === null) return;
+    this.#pending = true;
+    worker.postMessage('checkpoint');
+  }
+
+  #startWorker(): Worker | null {
+    let worker: Worker;
+    try {
+      const synchronous = this.#database.pragma('synchronous', { simple: true }) as number;
+      worker = new Worker(workerSource, {
+        eval: true,
+        workerData: { driver: this.#driverPath, filename: this.#filename, synchronous },
+        // The worker only runs a pragma: keep its heap small.
+        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
+      });
+    } catch (error) {
+      this.#fallBack(error instanceof Error ? error.message : String(error));
+      return null;
+    }
+    worker.on('message', (reply: WorkerReply) => {
+      this.#pending = false;
+      if (reply.ok) {
+        this.completed += 1;
+        return;
+      }
+      // A busy file (another checkpoint, a recovery) is retried at the next tick; a
+      // driver that does not load is not.
+      this.lastError = reply.message;
+      if (!/busy|locked/i.test(reply.message)) this.#fallBack(reply.message);
+    });
+    worker.on('error', (error) => this.#fallBack(error.message));
+    worker.on('exit', () => {
+      if (this.#worker === worker) this.#worker = null;
+      this.#pending = false;
+    });
+    // After the listeners: attaching a 'message' listener refs the port again.
+    worker.unref();
+    this.#worker = worker;
+    return worker;
+  }
+
+  #fallBack(message: string): void {
+    this.lastError = message;
+    this.#inThread = true;
+    this.#pending = false;
+    const worker = this.#worker;
+    this.#worker = null;
+    if (worker !== null) void worker.terminate();
+  }
+
+  /** The main-thread checkpoint: between calls, never inside one. */
+  #checkpointInThread(): void {
+    const db = this.#database;
+    // Inside the host's own transaction a checkpoint would fail: the next tick tries again.
+    if (db.inTransaction) return;
+    try {
+      this.#inThreadStatement ??= db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+      this.#inThreadStatement.get();
+      this.completed += 1;
+    } catch {
+      // A failed checkpoint loses nothing (the pages stay in the WAL); the next tick, or
+      // SQLite's automatic checkpoint at `wal_autocheckpoint` pages, tries again.
+    }
+  }
+
+  /** Stops the timer and the worker (closing its connection first). Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    const worker = this.#worker;
+    this.#worker = null;
+    if (worker === null) return;
+    // Closing its connection lets the main one be the last, which removes the WAL on close.
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage('close');
+    const timer = setTimeout(() => void worker.terminate(), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
