@@ -160,6 +160,23 @@ describe('pragmas', () => {
   });
 });
 
+/** A file database migrated by hand up to `version` (as older code left it), with one active subscription row. */
+function databaseAtVersion(version: number): { db: Database.Database; sub: SubscriptionRecord } {
+  const db = openRaw();
+  db.exec('CREATE TABLE webhook_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  for (const migration of migrations.slice(0, version)) {
+    db.exec(renderMigration(migration, 'webhook_'));
+    db.prepare('INSERT INTO webhook_migrations VALUES (?, ?, 0)').run(migration.version, migration.name);
+  }
+  const sub = subscription();
+  db.prepare(
+    `INSERT INTO webhook_subscriptions (id, url, event_types, secrets, headers, description, metadata, status,
+       disabled_reason, disabled_at, retry, created_at, updated_at)
+     VALUES (?, ?, '["*"]', ?, '{}', NULL, '{}', 'active', NULL, NULL, NULL, ?, ?)`,
+  ).run(sub.id, sub.url, JSON.stringify(sub.secrets), NOW, NOW);
+  return { db, sub };
+}
+
 describe('migrations', () => {
   it('records the applied migration, and running migrate again changes nothing', async () => {
     const storage = track(createSqliteStorage({ filename: file() }));
@@ -222,17 +239,8 @@ describe('migrations', () => {
   });
 
   it('upgrades a version-1 database in place: its subscriptions read no flow control and no failure, its backlog stays claimable', async () => {
-    const db = openRaw();
     // The schema as 0001 left it, with a subscription and a pending delivery in it.
-    db.exec('CREATE TABLE webhook_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    db.exec(renderMigration(migrations[0]!, 'webhook_'));
-    db.prepare('INSERT INTO webhook_migrations VALUES (1, ?, 0)').run('0001-initial');
-    const sub = subscription();
-    db.prepare(
-      `INSERT INTO webhook_subscriptions (id, url, event_types, secrets, headers, description, metadata, status,
-         disabled_reason, disabled_at, retry, created_at, updated_at)
-       VALUES (?, ?, '["*"]', ?, '{}', NULL, '{}', 'active', NULL, NULL, NULL, ?, ?)`,
-    ).run(sub.id, sub.url, JSON.stringify(sub.secrets), NOW, NOW);
+    const { db, sub } = databaseAtVersion(1);
     db.exec(`INSERT INTO webhook_events (id, type, published_at, payload) VALUES ('evt_1', 'payment.succeeded', ${NOW}, '{}')`);
     db.exec(
       `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, due_at, created_at, updated_at)
@@ -298,18 +306,7 @@ describe('leases in place (migration 0003)', () => {
   });
 
   it('upgrades a version-2 database in place: a row leased under 0002 gets its due time back and keeps its lease', async () => {
-    const db = openRaw();
-    db.exec('CREATE TABLE webhook_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    for (const migration of migrations.slice(0, 2)) {
-      db.exec(renderMigration(migration, 'webhook_'));
-      db.prepare('INSERT INTO webhook_migrations VALUES (?, ?, 0)').run(migration.version, migration.name);
-    }
-    const sub = subscription();
-    db.prepare(
-      `INSERT INTO webhook_subscriptions (id, url, event_types, secrets, headers, description, metadata, status,
-         disabled_reason, disabled_at, retry, created_at, updated_at)
-       VALUES (?, ?, '["*"]', ?, '{}', NULL, '{}', 'active', NULL, NULL, NULL, ?, ?)`,
-    ).run(sub.id, sub.url, JSON.stringify(sub.secrets), NOW, NOW);
+    const { db, sub } = databaseAtVersion(2);
     db.exec(`INSERT INTO webhook_events (id, type, published_at, payload) VALUES ('evt_1', 't', ${NOW}, '{}'), ('evt_2', 't', ${NOW}, '{}')`);
     // dlv_1 leased as 0002 leased (due_at = the lease expiry), dlv_2 free and due after it.
     db.exec(
