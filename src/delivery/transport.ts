@@ -10,6 +10,12 @@ export interface TransportRequest {
   url: string;
   headers: Record<string, string>;
   body: string;
+  /**
+   * The same body as UTF-8 bytes, when the caller has them (the dispatcher always
+   * does: it signs these bytes). A transport that sends bytes should send these rather
+   * than encode `body` again.
+   */
+  bodyBytes?: Uint8Array;
   /** The whole request — connect, send, headers and body — must finish within this. */
   timeoutMs: number;
   /** Read at most this many bytes of the response body; the rest is discarded. */

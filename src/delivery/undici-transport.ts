@@ -4,8 +4,8 @@
  * is why the dispatcher does not use fetch (DESIGN §9).
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import type { Readable } from 'node:stream';
-import { Agent } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, type Dispatcher } from 'undici';
 import { ForbiddenAddressError, checkUrlHost, type AddressGuard } from './ssrf-guard.js';
 import {
   classifyTransportError,
@@ -59,55 +59,88 @@ function timedOut(timeoutMs: number): TransportResult {
   return { kind: 'error', errorClass: 'timeout', message: `no complete response within ${timeoutMs} ms` };
 }
 
-/**
- * Reads at most `maxBytes` of a response body, as UTF-8; `null` when the deadline
- * passes first. Past the cap the rest is dropped with the connection rather than
- * buffered. Plain `data` events: an async iterator per response cost measurably more.
- */
-const ignore = (): void => undefined;
+/** Why a collector stopped reading a body it did not need (never reported: the result is already out). */
+class ReadStopped extends Error {}
 
-function readCapped(body: Readable, maxBytes: number, deadline: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    let first: Buffer | null = null;
-    let chunks: Buffer[] | null = null;
-    let size = 0;
-    const done = (value: string | null): void => {
-      body.off('data', onData);
-      body.off('end', onEnd);
-      // Keep a listener: a destroyed body may still report an error, which must not go unhandled.
-      body.off('error', onError);
-      body.on('error', ignore);
-      resolve(value);
-    };
-    const text = (): string => {
-      if (chunks !== null) return Buffer.concat(chunks, size).toString('utf8');
-      return first === null ? '' : first.toString('utf8', 0, size);
-    };
-    const onData = (chunk: Buffer): void => {
-      const room = maxBytes - size;
-      const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
-      if (first === null) first = piece;
-      else (chunks ??= [first]).push(piece);
-      size += piece.length;
-      if (size >= maxBytes) {
-        body.destroy();
-        done(text());
-      } else if (Date.now() > deadline) {
-        // A body trickling in under the inactivity timeout still ends at the deadline.
-        body.destroy();
-        done(null);
-      }
-    };
-    const onEnd = (): void => done(text());
-    const onError = (error: unknown): void => {
-      body.off('data', onData);
-      body.off('end', onEnd);
-      reject(error);
-    };
-    body.on('data', onData);
-    body.on('end', onEnd);
-    body.on('error', onError);
-  });
+/**
+ * Collects one response as undici's dispatch handler: the status, `Retry-After`, and
+ * at most `maxBytes` of the body, as UTF-8. No response stream, no promise per
+ * request but the caller's one, no closure per request: `undici.request()` builds a
+ * Readable, an AsyncResource and a header object per response, which the dispatcher
+ * does not need. Past the cap
+ * (or the deadline) the request is aborted, which drops the connection rather than
+ * reading a body nobody wants.
+ */
+class ResponseCollector implements Dispatcher.DispatchHandler {
+  #statusCode = 0;
+  #retryAfter: string | null = null;
+  #first: Buffer | null = null;
+  #chunks: Buffer[] | null = null;
+  #size = 0;
+  #done = false;
+  readonly #resolve: (result: TransportResult) => void;
+  readonly #maxBytes: number;
+  readonly #deadline: number;
+  readonly #timeoutMs: number;
+
+  constructor(resolve: (result: TransportResult) => void, maxBytes: number, deadline: number, timeoutMs: number) {
+    this.#resolve = resolve;
+    this.#maxBytes = maxBytes;
+    this.#deadline = deadline;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  onRequestStart(): void {}
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // 1xx (other than 100, which undici handles) precede the final response.
+    if (statusCode < 200) return;
+    this.#statusCode = statusCode;
+    const retryAfter = headers['retry-after'];
+    this.#retryAfter = Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    const room = this.#maxBytes - this.#size;
+    const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (this.#first === null) this.#first = piece;
+    else (this.#chunks ??= [this.#first]).push(piece);
+    this.#size += piece.length;
+    if (this.#size >= this.#maxBytes) {
+      this.#respond();
+      controller.abort(new ReadStopped('response body cap reached'));
+    } else if (Date.now() > this.#deadline) {
+      // A body trickling in under the inactivity timeout still ends at the deadline.
+      this.#finish(timedOut(this.#timeoutMs));
+      controller.abort(new ReadStopped('deadline passed'));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#respond();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const errorClass = classifyTransportError(error);
+    this.#finish(errorClass === 'timeout' ? timedOut(this.#timeoutMs) : { kind: 'error', errorClass, message: describeTransportError(error) });
+  }
+
+  #respond(): void {
+    if (this.#done) return;
+    const chunks = this.#chunks;
+    const first = this.#first;
+    const body = chunks !== null ? Buffer.concat(chunks, this.#size).toString('utf8') : first === null ? '' : first.toString('utf8', 0, this.#size);
+    this.#finish({ kind: 'response', statusCode: this.#statusCode, retryAfter: this.#retryAfter, body });
+  }
+
+  #finish(result: TransportResult): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#first = null;
+    this.#chunks = null;
+    this.#resolve(result);
+  }
 }
 
 interface ParsedTarget {
@@ -161,44 +194,38 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
   }
 
   return {
-    async send(request: TransportRequest): Promise<TransportResult> {
+    // Not async: the promise the collector resolves is the one returned, not wrapped in another.
+    send(request: TransportRequest): Promise<TransportResult> {
       let target: ParsedTarget;
       try {
         target = targetOf(request.url);
       } catch (error) {
-        return { kind: 'error', errorClass: 'network', message: `invalid URL: ${describeTransportError(error)}` };
+        return Promise.resolve({ kind: 'error', errorClass: 'network', message: `invalid URL: ${describeTransportError(error)}` });
       }
       // IP literals never go through DNS, so the connect-time lookup cannot see them.
       const refused = checkUrlHost(target.url, request.guard);
-      if (refused !== null) return { kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` };
+      if (refused !== null) return Promise.resolve({ kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` });
 
       // The whole request is bounded by undici's own timers (connect, headers, body
       // inactivity) plus a deadline checked as the body arrives — no AbortController and
       // timer per request: they were ~6 % of the dispatcher's main thread in the profile.
       const deadline = Date.now() + request.timeoutMs;
-      try {
-        const response = await agentFor(request.guard, request.timeoutMs).request({
-          origin: target.origin,
-          path: target.path,
-          method: 'POST',
-          headers: request.headers,
-          body: request.body,
-          headersTimeout: request.timeoutMs,
-          bodyTimeout: request.timeoutMs,
-        });
-        const retryAfter = response.headers['retry-after'];
-        const body = await readCapped(response.body, request.maxResponseBytes, deadline);
-        if (body === null) return timedOut(request.timeoutMs);
-        return {
-          kind: 'response',
-          statusCode: response.statusCode,
-          retryAfter: Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
-          body,
-        };
-      } catch (error) {
-        const errorClass = classifyTransportError(error);
-        return errorClass === 'timeout' ? timedOut(request.timeoutMs) : { kind: 'error', errorClass, message: describeTransportError(error) };
-      }
+      const agent = agentFor(request.guard, request.timeoutMs);
+      return new Promise<TransportResult>((resolve) => {
+        // A synchronous failure of dispatch (bad header, closed agent) reaches onResponseError.
+        agent.dispatch(
+          {
+            origin: target.origin,
+            path: target.path,
+            method: 'POST',
+            headers: request.headers,
+            body: request.bodyBytes ?? request.body,
+            headersTimeout: request.timeoutMs,
+            bodyTimeout: request.timeoutMs,
+          },
+          new ResponseCollector(resolve, request.maxResponseBytes, deadline, request.timeoutMs),
+        );
+      });
     },
     async close(): Promise<void> {
       const closing = [...agents.values()].flatMap((byTimeout) => [...byTimeout.values()]).map((agent) => agent.close());

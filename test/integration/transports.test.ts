@@ -64,6 +64,51 @@ for (const [name, make] of [
       await expect(transport.send({ ...base, url: server.url })).resolves.toMatchObject({ kind: 'error', errorClass: 'network' });
     });
 
+    it('reports the status and Retry-After of a 429, and sends the body bytes when given', async () => {
+      const server = await receiver(() => ({ status: 429, headers: { 'retry-after': '120' }, body: 'slow down' }));
+      const transport = track(make());
+      const bytes = Buffer.from('{"id":"evt_2","note":"é"}');
+      const result = await transport.send({ ...base, url: server.url, body: bytes.toString('utf8'), bodyBytes: bytes });
+      expect(result).toEqual({ kind: 'response', statusCode: 429, retryAfter: '120', body: 'slow dow' });
+      expect(server.requests[0]!.body.equals(bytes)).toBe(true);
+    });
+
+    it('reads the final response after a 103 Early Hints', async () => {
+      const server = await receiver((_request, _index, res) => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        res.writeHead(202, { 'retry-after': '5' });
+        res.end('ok');
+      });
+      const transport = track(make());
+      await expect(transport.send({ ...base, url: server.url })).resolves.toEqual({ kind: 'response', statusCode: 202, retryAfter: '5', body: 'ok' });
+    });
+
+    it('stops reading a body past the cap and posts the next request on a working connection', async () => {
+      const server = await receiver(() => ({ status: 200, body: 'x'.repeat(1024 * 1024) }));
+      const transport = track(make());
+      await expect(transport.send({ ...base, url: server.url })).resolves.toEqual({ kind: 'response', statusCode: 200, retryAfter: null, body: 'xxxxxxxx' });
+      server.responder = () => ({ status: 200, body: 'second' });
+      await expect(transport.send({ ...base, url: server.url })).resolves.toEqual({ kind: 'response', statusCode: 200, retryAfter: null, body: 'second' });
+      expect(server.requests).toHaveLength(2);
+    });
+
+    it('ends a body that trickles in under the inactivity timeout at the deadline', async () => {
+      const timers: NodeJS.Timeout[] = [];
+      cleanups.push(async () => timers.forEach((timer) => clearInterval(timer)));
+      const server = await receiver((_request, _index, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        // A byte every 40 ms: never silent for the 300 ms timeout, never done either.
+        timers.push(setInterval(() => res.write('.'), 40));
+      });
+      const transport = track(make());
+      const started = performance.now();
+      await expect(transport.send({ ...base, url: server.url, timeoutMs: 300, maxResponseBytes: 1_000_000 })).resolves.toMatchObject({
+        kind: 'error',
+        errorClass: 'timeout',
+      });
+      expect(performance.now() - started).toBeLessThan(5_000);
+    });
+
     it('refuses a loopback literal when the guard is on, before connecting', async () => {
       const server = await receiver();
       const transport = track(make());

@@ -881,9 +881,12 @@ export function createMemoryStorage(): StorageAdapter {
       // One subscription copy per batch: callers may mutate it without touching the
       // stored record, and a batch of 100 for one busy endpoint copies it once, not 100 times.
       const subscriptionCopies = new Map<SubscriptionState, SubscriptionRecord>();
+      // One token per claim, as the SQL storages draw: a settle is fenced by (id, token),
+      // and every claim of a delivery draws a new one, so a stale holder is refused.
+      const token = taken.length === 0 ? '' : randomUUID();
       for (const d of taken) {
         if (d.leaseToken === null) leased.add(d);
-        d.leaseToken = randomUUID();
+        d.leaseToken = token;
         d.leaseExpiresAt = now + leaseMs;
         reschedule(d);
         let subscription = subscriptionCopies.get(d.subscription);
