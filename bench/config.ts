@@ -37,7 +37,7 @@ export interface Sizes {
 export const sizesByMode: Record<Mode, Sizes> = {
   full: {
     signing: { rounds: 41, batchMs: 20, warmupMs: 300, messages: 256 },
-    dispatch: { events: 20_000, peerEvents: 2_000, rounds: 3, concurrency: 50 },
+    dispatch: { events: 20_000, peerEvents: 2_000, rounds: 5, concurrency: 50 },
     publish: { single: 20_000, batch: 20_000, batchSize: 1_000 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
     backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },

@@ -5,6 +5,7 @@
  * same sampling profiler, started and stopped through node:inspector):
  *
  *   npx tsx bench/profile-target.ts dispatch memory [events] --profile /tmp/dispatch.cpuprofile
+ *   npx tsx bench/profile-target.ts bare [events] --profile /tmp/bare.cpuprofile   (the limit, for comparison)
  *   npx tsx bench/profile-target.ts publish sqlite [events] --profile /tmp/publish.cpuprofile
  *   npx tsx bench/profile-target.ts sign|verify [ops] --profile /tmp/sign.cpuprofile
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-target.ts dispatch memory
@@ -18,15 +19,16 @@ import { signWebhook } from '../src/signing/sign-webhook.js';
 import { eventType, signedSamples } from './payload.js';
 import { ReceiverProcess } from './receiver.js';
 import { storageEntry } from './storages.js';
-import { createInstance, dataObjects, publishAll } from './trial-helpers.js';
+import { bareRequests, bareUndiciLoop, createInstance, dataObjects, publishAll } from './trial-helpers.js';
 
 const argv = process.argv.slice(2);
 const profileAt = argv.indexOf('--profile');
 const profileFile = profileAt === -1 ? undefined : argv.splice(profileAt, 2)[1];
 const positional = argv;
 const target = positional[0] ?? 'dispatch';
-const storageName = target === 'sign' || target === 'verify' ? 'memory' : (positional[1] ?? 'memory');
-const count = target === 'sign' || target === 'verify' ? positional[1] : positional[2];
+const single = target === 'sign' || target === 'verify' || target === 'bare';
+const storageName = single ? 'memory' : (positional[1] ?? 'memory');
+const count = single ? positional[1] : positional[2];
 
 interface CallCount {
   calls: number;
@@ -120,8 +122,25 @@ async function main(): Promise<void> {
     await instance.close();
     return;
   }
-  if (target !== 'dispatch') throw new Error(`Unknown target "${target}": dispatch, publish, sign or verify`);
+  if (target !== 'dispatch' && target !== 'bare') throw new Error(`Unknown target "${target}": dispatch, bare, publish, sign or verify`);
   const receiver = await ReceiverProcess.start();
+  if (target === 'bare') {
+    // The limit the dispatcher is judged against, profiled the same way, for comparison.
+    try {
+      const requests = bareRequests(events);
+      for (let round = 0; round < 2; round++) {
+        await receiver.reset();
+        await profileStart();
+        const ms = await bareUndiciLoop(receiver.url, requests, 50);
+        await profileStop();
+        const report = await receiver.report();
+        process.stdout.write(`bare undici: ${report.distinctIds}/${events} arrived, ${Math.round((report.distinctIds / ms) * 1000)} posts/s\n`);
+      }
+    } finally {
+      await receiver.stop();
+    }
+    return;
+  }
   try {
     for (let round = 0; round < 2; round++) {
       const instance = await createInstance(entry, receiver.url, 50);
