@@ -2,9 +2,8 @@
  * `verifyWebhookAsync`: Standard Webhooks verification on Web Crypto, for every
  * runtime (edge workers, Deno, Bun, browsers, Node).
  */
-import { encodeBase64 } from '../signing/secret.js';
+import { encodeBase64, keyBytes } from '../signing/secret.js';
 import {
-  keyBytes,
   matchesAny,
   noMatchingSignature,
   parseWebhookEvent,

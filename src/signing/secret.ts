@@ -115,3 +115,25 @@ export function decodeBase64(text: string): Uint8Array | undefined {
   }
   return out;
 }
+
+// Decoded keys by secret string. Bounded so that a host verifying for many tenants
+// cannot grow it without limit; 64 covers every rotation of a sane deployment.
+const KEY_CACHE_SIZE = 64;
+// Typed over ArrayBuffer (what decodeSecret allocates) so Web Crypto accepts the bytes.
+const keyCache = new Map<string, Uint8Array<ArrayBuffer>>();
+
+/**
+ * The key bytes of a secret, decoded once and cached.
+ *
+ * @internal Shared by the verifiers and `signWebhook`.
+ * @throws ConfigError `SECRET_INVALID`.
+ */
+export function keyBytes(secret: string, field = 'secrets'): Uint8Array<ArrayBuffer> {
+  let key = keyCache.get(secret);
+  if (key === undefined) {
+    key = decodeSecret(secret, field) as Uint8Array<ArrayBuffer>;
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(secret, key);
+  }
+  return key;
+}

@@ -7,7 +7,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
-import { decodeSecret } from './secret.js';
+import { decodeSecret, keyBytes } from './secret.js';
 
 /** Input of {@link signWebhook}. */
 export interface SignWebhookInput {
@@ -113,8 +113,20 @@ export function signWebhook(input: SignWebhookInput): string {
   if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
     throw new ValidationError('INPUT_INVALID', `Expected \`body\` to be a string or a Uint8Array, got ${describeValue(body)}`, { field: 'body' });
   }
-  const keys = createSigningKeys(typeof secrets === 'string' ? [secrets] : secrets);
-  return signatureHeader(keys, id, timestampSeconds, body);
+  // Keys come from the decoded-secret cache the verifier uses: a host signing with the
+  // same secret again does not decode it again.
+  if (typeof secrets === 'string') return sign(keyBytes(secrets, 'secrets'), id, timestampSeconds, body);
+  if (!Array.isArray(secrets) || secrets.length === 0) {
+    throw new ConfigError('SECRET_INVALID', `Expected \`secrets\` to be a \`whsec_…\` string or a non-empty array of them, got ${describeValue(secrets)}`, {
+      field: 'secrets',
+    });
+  }
+  let header = '';
+  for (let i = 0; i < secrets.length; i++) {
+    if (i > 0) header += ' ';
+    header += sign(keyBytes(secrets[i]!, `secrets[${i}]`), id, timestampSeconds, body);
+  }
+  return header;
 }
 
 function toUnixSeconds(timestamp: unknown): number {

@@ -9,7 +9,7 @@
  * lazily through `process.getBuiltinModule`.
  */
 import { ConfigError, SignatureVerificationError, ValidationError, describeValue } from '../errors.js';
-import { decodeSecret } from './secret.js';
+import { keyBytes } from './secret.js';
 
 /** A header value as Node (`IncomingMessage.headers`) or a plain object gives it. */
 export type WebhookHeaderValue = string | readonly string[] | undefined;
@@ -122,28 +122,6 @@ export function resolveVerifyOptions(
     throw new ConfigError('CONFIG_INVALID', `Expected \`now\` to be a valid Date, got ${describeValue(now)}`, { field: 'now' });
   }
   return { secrets: list, toleranceSeconds, now };
-}
-
-// Decoded keys by secret string. Bounded so that a host verifying for many tenants
-// cannot grow it without limit; 64 covers every rotation of a sane deployment.
-const KEY_CACHE_SIZE = 64;
-// Typed over ArrayBuffer (what decodeSecret allocates) so Web Crypto accepts the bytes.
-const keyCache = new Map<string, Uint8Array<ArrayBuffer>>();
-
-/**
- * The key bytes of a secret, decoded once and cached.
- *
- * @internal Shared with `verifyWebhookAsync`.
- * @throws ConfigError `SECRET_INVALID`.
- */
-export function keyBytes(secret: string, field = 'secrets'): Uint8Array<ArrayBuffer> {
-  let key = keyCache.get(secret);
-  if (key === undefined) {
-    key = decodeSecret(secret, field) as Uint8Array<ArrayBuffer>;
-    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
-    keyCache.set(secret, key);
-  }
-  return key;
 }
 
 /**
