@@ -250,7 +250,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   let migrated: Promise<void> | null = null;
 
   /** Validates and serialises a publish: everything before storage, all synchronous. */
-  function prepare(type: unknown, data: unknown, publishOptions: unknown): { input: EnqueueInput; data: unknown } {
+  function prepare(type: unknown, data: unknown, publishOptions: unknown): { input: EnqueueInput; data: unknown; timestamp: string } {
     if (closed) throw new WebhookError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
     if (typeof type !== 'string' || !catalog.has(type)) {
       throw new ValidationError(
@@ -291,16 +291,17 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     };
     const input: EnqueueInput = { event, newDeliveryId, now };
     if (parsedOptions.data.tx !== undefined) input.tx = parsedOptions.data.tx;
-    return { input, data: parsed.data };
+    return { input, data: parsed.data, timestamp };
   }
 
-  function finish(prepared: { input: EnqueueInput; data: unknown }, result: EnqueueResult): PublishResult {
+  function finish(prepared: { input: EnqueueInput; data: unknown; timestamp: string }, result: EnqueueResult): PublishResult {
     const { event } = result;
     const data = result.created ? prepared.data : (JSON.parse(event.payload) as { data: unknown }).data;
     const published: PublishResult = {
       id: event.id,
       type: event.type,
-      timestamp: new Date(event.timestamp).toISOString(),
+      // The envelope's own timestamp string when this publish stored the event.
+      timestamp: result.created ? prepared.timestamp : new Date(event.timestamp).toISOString(),
       data,
       idempotencyKey: event.idempotencyKey,
       created: result.created,
@@ -311,7 +312,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   }
 
   function emitPublished(published: PublishResult): void {
-    if (!published.created) return;
+    if (!published.created || bus.listenerCount(published.type as never) === 0) return;
     const { created: _created, deliveryCount: _count, ...event } = published;
     (bus as unknown as EventBus).safeEmit(event.type as never, event as never);
   }
