@@ -795,6 +795,17 @@ describe('WAL checkpoints', () => {
     expect(existsSync(file('webhooks.db-wal'))).toBe(false);
   });
 
+  it("keeps checkpointing while the host awaits publishes in a loop that never lets the main thread's timers run", async () => {
+    const storage = track(createSqliteStorage({ filename: file(), checkpointIntervalMs: 10, walAutocheckpointBytes: 0 }));
+    await storage.migrate();
+    await storage.createSubscription(subscription());
+    const before = size('webhooks.db');
+    const deadline = Date.now() + 5_000;
+    // Awaited enqueues resolve as microtasks: no timer of this thread fires until the loop ends.
+    while (size('webhooks.db') === before && Date.now() < deadline) await publishSome(storage, 20);
+    expect(size('webhooks.db')).toBeGreaterThan(before);
+  });
+
   it('falls back to checkpointing on the main thread when the worker cannot load the driver', async () => {
     const db = openRaw();
     db.pragma('journal_mode = WAL');

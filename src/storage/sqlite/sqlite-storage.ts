@@ -1145,6 +1145,8 @@ export class SqliteStorage implements StorageAdapter {
   }
 
   #enqueue(s: Statements, input: EnqueueInput): EnqueueResult {
+    // The first publish (or settle) starts the WAL checkpointer's worker; cheap once it runs.
+    this.#checkpointer?.start();
     if (input.tx !== undefined && input.tx !== null && input.tx !== this.database) {
       throw new ConfigError(
         'TX_UNSUPPORTED',
@@ -1193,6 +1195,7 @@ export class SqliteStorage implements StorageAdapter {
    * this settle wrote, exactly the columns `settleDelivery` sets, so nothing is read back.
    */
   #settleBatch(s: Statements, settlements: Settlement[], now: number): SettleResult[] {
+    this.#checkpointer?.start();
     const fences = new Array<FenceTuple | undefined>(settlements.length);
     for (const row of s.settleFence.all(JSON.stringify(settlements.map((x) => [x.deliveryId, x.leaseToken])))) {
       fences[row[0]] = row;

@@ -21,8 +21,9 @@
  * commits whose log pages were not yet synced, and a checkpoint every interval bounds
  * that window in time.
  *
- * The worker is started at the first tick (a storage opened for a moment never starts
- * one), unref'ed (it never keeps the process alive), and loads better-sqlite3 from the
+ * The worker is started at the storage's first write or the timer's first tick (a
+ * storage opened for a moment never starts one), checkpoints on an interval of its own,
+ * is unref'ed (it never keeps the process alive), and loads better-sqlite3 from the
  * file our own `require` resolves. When it cannot (the driver is not resolvable from
  * here, or the worker fails), checkpoints fall back to the main thread, as before:
  * slower, never skipped.
@@ -32,17 +33,16 @@ import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { peerRequire } from '../../peer-require.js';
 
-/** The worker, as a CommonJS script (`eval`): no file of its own to ship or find. */
+/**
+ * The worker, as a CommonJS script (`eval`): no file of its own to ship or find. It
+ * keeps its own interval: the main thread's timers do not fire while a host awaits
+ * publishes in a loop that never yields to them (microtasks only), and the WAL would
+ * then grow to the automatic checkpoint's threshold inside some commit after all.
+ */
 const workerSource = /* js */ `
 const { parentPort, workerData } = require('node:worker_threads');
 let db = null;
-parentPort.on('message', (message) => {
-  if (message === 'close') {
-    try { if (db !== null) db.close(); } catch {}
-    db = null;
-    parentPort.close();
-    return;
-  }
+const checkpoint = () => {
   try {
     if (db === null) {
       const Driver = require(workerData.driver);
@@ -54,10 +54,18 @@ parentPort.on('message', (message) => {
   } catch (error) {
     parentPort.postMessage({ ok: false, message: String(error && error.message) });
   }
+};
+const timer = setInterval(checkpoint, workerData.intervalMs);
+parentPort.on('message', (message) => {
+  if (message !== 'close') return;
+  clearInterval(timer);
+  try { if (db !== null) db.close(); } catch {}
+  db = null;
+  parentPort.close();
 });
 `;
 
-/** What the worker answers to a checkpoint request. */
+/** What the worker reports after each checkpoint. */
 type WorkerReply = { ok: true; log: number; checkpointed: number } | { ok: false; message: string };
 
 /** Options of {@link WalCheckpointer}. */
@@ -85,10 +93,9 @@ export class WalCheckpointer {
   readonly #database: Database.Database;
   readonly #filename: string;
   readonly #driverPath: string | null;
+  readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #worker: Worker | null = null;
-  /** True while the worker has a checkpoint to answer. */
-  #pending = false;
   /** Set once the worker failed: checkpoints run on the main thread from then on. */
   #inThread = false;
   #inThreadStatement: Database.Statement | undefined;
@@ -103,6 +110,7 @@ export class WalCheckpointer {
     // Absolute: a later chdir must not point the worker at another file.
     this.#filename = resolvePath(options.database.name);
     this.#driverPath = options.driverPath === undefined ? resolveDriver() : options.driverPath;
+    this.#intervalMs = options.intervalMs;
     this.#inThread = this.#driverPath === null;
     // Unref'ed: an idle storage must not keep the process alive.
     this.#timer = setInterval(() => this.#tick(), options.intervalMs).unref();
@@ -124,11 +132,16 @@ export class WalCheckpointer {
       this.#checkpointInThread();
       return;
     }
-    if (this.#pending) return;
-    const worker = this.#worker ?? this.#startWorker();
-    if (worker === null) return;
-    this.#pending = true;
-    worker.postMessage('checkpoint');
+    this.start();
+  }
+
+  /**
+   * Starts the worker if it is not running yet (the storage calls this on its first
+   * write, the timer on its first tick). Cheap when running.
+   */
+  start(): void {
+    if (this.#worker !== null || this.#inThread || this.#stopped) return;
+    this.#startWorker();
   }
 
   #startWorker(): Worker | null {
@@ -137,7 +150,7 @@ export class WalCheckpointer {
       const synchronous = this.#database.pragma('synchronous', { simple: true }) as number;
       worker = new Worker(workerSource, {
         eval: true,
-        workerData: { driver: this.#driverPath, filename: this.#filename, synchronous },
+        workerData: { driver: this.#driverPath, filename: this.#filename, synchronous, intervalMs: this.#intervalMs },
         // The worker only runs a pragma: keep its heap small.
         resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
       });
@@ -146,7 +159,6 @@ export class WalCheckpointer {
       return null;
     }
     worker.on('message', (reply: WorkerReply) => {
-      this.#pending = false;
       if (reply.ok) {
         this.completed += 1;
         return;
@@ -159,7 +171,6 @@ export class WalCheckpointer {
     worker.on('error', (error) => this.#fallBack(error.message));
     worker.on('exit', () => {
       if (this.#worker === worker) this.#worker = null;
-      this.#pending = false;
     });
     // After the listeners: attaching a 'message' listener refs the port again.
     worker.unref();
@@ -170,7 +181,6 @@ export class WalCheckpointer {
   #fallBack(message: string): void {
     this.lastError = message;
     this.#inThread = true;
-    this.#pending = false;
     const worker = this.#worker;
     this.#worker = null;
     if (worker !== null) void worker.terminate();
