@@ -104,6 +104,8 @@ export class WalCheckpointer {
   lastError: string | null = null;
   /** Checkpoints completed (on either thread), for tests and diagnosis. */
   completed = 0;
+  /** Of those, the ones that copied the whole log (so the next write starts it over). */
+  completedWhole = 0;
 
   constructor(options: WalCheckpointerOptions) {
     this.#database = options.database;
@@ -160,7 +162,7 @@ export class WalCheckpointer {
     }
     worker.on('message', (reply: WorkerReply) => {
       if (reply.ok) {
-        this.completed += 1;
+        this.#count(reply.log, reply.checkpointed);
         return;
       }
       // A busy file (another checkpoint, a recovery) is retried at the next tick; a
@@ -186,6 +188,11 @@ export class WalCheckpointer {
     if (worker !== null) void worker.terminate();
   }
 
+  #count(log: number, checkpointed: number): void {
+    this.completed += 1;
+    if (log === checkpointed) this.completedWhole += 1;
+  }
+
   /** The main-thread checkpoint: between calls, never inside one. */
   #checkpointInThread(): void {
     const db = this.#database;
@@ -193,8 +200,8 @@ export class WalCheckpointer {
     if (db.inTransaction) return;
     try {
       this.#inThreadStatement ??= db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-      this.#inThreadStatement.get();
-      this.completed += 1;
+      const result = this.#inThreadStatement.get() as { log: number; checkpointed: number };
+      this.#count(result.log, result.checkpointed);
     } catch {
       // A failed checkpoint loses nothing (the pages stay in the WAL); the next tick, or
       // SQLite's automatic checkpoint at `wal_autocheckpoint` pages, tries again.
