@@ -57,7 +57,7 @@ interface SubscriptionState {
   /** Its deliveries by status, for `stats` of one subscription. */
   readonly counts: Record<DeliveryStatus, number>;
   /** Its claimable deliveries keyed by (claimable-at, id), stale entries included. */
-  claimHeap: StampedHeap<DeliveryState>;
+  claimHeap: ClaimQueue<DeliveryState>;
   /**
    * Bumped whenever its entry in the subscription heap is replaced or dropped: only the
    * entry with the current stamp is live. While `queued`, that entry's (key, tie) is a
@@ -208,6 +208,115 @@ class StampedHeap<T> {
   }
 }
 
+/**
+ * A subscription's claim entries: a sorted run beside a {@link StampedHeap}, the top being
+ * the smaller of their heads by (key, tie). Fresh deliveries arrive due at their creation
+ * time, with time-sortable ids, so they mostly come in (key, tie) order: such an entry is
+ * appended to the run and later popped off its head in O(1), without the ~20 levels of
+ * sift-down (and their cache misses) a heap of a million entries costs per pop. Whatever
+ * would break the run's order (a retry, a lease, an id out of order) goes to the heap,
+ * so the order served is exactly the heap's.
+ */
+export class ClaimQueue<T> {
+  private keys: number[] = [];
+  private ties: string[] = [];
+  private refs: (T | undefined)[] = [];
+  private stamps: number[] = [];
+  private head = 0;
+  private readonly heap: StampedHeap<T>;
+
+  constructor(private readonly counter: { pops: number }) {
+    this.heap = new StampedHeap(counter);
+  }
+
+  get size(): number {
+    return this.keys.length - this.head + this.heap.size;
+  }
+
+  /** True when the top comes from the run. */
+  private fromRun(): boolean {
+    if (this.head === this.keys.length) return false;
+    if (this.heap.size === 0) return true;
+    const key = this.keys[this.head]!;
+    const heapKey = this.heap.topKey();
+    return key < heapKey || (key === heapKey && this.ties[this.head]! <= this.heap.topTie());
+  }
+
+  topKey(): number {
+    return this.fromRun() ? this.keys[this.head]! : this.heap.topKey();
+  }
+
+  topRef(): T {
+    return this.fromRun() ? this.refs[this.head]! : this.heap.topRef();
+  }
+
+  topStamp(): number {
+    return this.fromRun() ? this.stamps[this.head]! : this.heap.topStamp();
+  }
+
+  /** `inOrder`: the entry is a fresh one, which may join the run if it keeps the run sorted. */
+  push(key: number, tie: string, ref: T, stamp: number, inOrder: boolean): void {
+    const last = this.keys.length - 1;
+    if (
+      inOrder &&
+      (last < this.head || key > this.keys[last]! || (key === this.keys[last]! && tie >= this.ties[last]!))
+    ) {
+      this.keys.push(key);
+      this.ties.push(tie);
+      this.refs.push(ref);
+      this.stamps.push(stamp);
+      return;
+    }
+    this.heap.push(key, tie, ref, stamp);
+  }
+
+  pop(): void {
+    if (!this.fromRun()) {
+      this.heap.pop();
+      return;
+    }
+    this.counter.pops++;
+    // Let go of the delivery at once; the slots themselves are reclaimed in bulk.
+    this.refs[this.head] = undefined;
+    this.head++;
+    if (this.head === this.keys.length) {
+      this.keys = [];
+      this.ties = [];
+      this.refs = [];
+      this.stamps = [];
+      this.head = 0;
+    } else if (this.head >= 4096 && this.head * 2 >= this.keys.length) {
+      this.keys = this.keys.slice(this.head);
+      this.ties = this.ties.slice(this.head);
+      this.refs = this.refs.slice(this.head);
+      this.stamps = this.stamps.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Keeps only the entries `live` accepts, in order. */
+  retain(live: (ref: T, stamp: number) => boolean): void {
+    const keys: number[] = [];
+    const ties: string[] = [];
+    const refs: T[] = [];
+    const stamps: number[] = [];
+    for (let i = this.head; i < this.keys.length; i++) {
+      const ref = this.refs[i]!;
+      if (!live(ref, this.stamps[i]!)) continue;
+      keys.push(this.keys[i]!);
+      ties.push(this.ties[i]!);
+      refs.push(ref);
+      stamps.push(this.stamps[i]!);
+    }
+    this.keys = keys;
+    this.ties = ties;
+    this.refs = refs;
+    this.stamps = stamps;
+    this.head = 0;
+    this.heap.retain(live);
+  }
+}
+
 /** Counters of the memory storage's internals, for its own unit tests and the benchmark. */
 export interface MemoryStorageProbe {
   /** Entries popped so far off the per-subscription claim heaps (live and stale). */
@@ -287,7 +396,8 @@ export function createMemoryStorage(): StorageAdapter {
     const sub = d.subscription;
     const heap = sub.claimHeap;
     const key = claimKey(d);
-    heap.push(key, d.id, d, d.claimStamp);
+    // A fresh delivery (never attempted, not leased) is due at its creation: in order, mostly.
+    heap.push(key, d.id, d, d.claimStamp, d.attempts === 0 && d.leaseExpiresAt === null);
     claimEntries++;
     if (!sub.queued || key < sub.queuedKey || (key === sub.queuedKey && d.id < sub.queuedTie)) queueSubscription(sub, key, d.id);
     if (heap.size > 2 * sub.counts.pending + subscriptionCompactionSlack) {
@@ -317,7 +427,7 @@ export function createMemoryStorage(): StorageAdapter {
   /** Forgets every claim-heap entry of a subscription that has nothing claimable left (disabled, deleted). */
   function clearClaimHeap(sub: SubscriptionState): void {
     claimEntries -= sub.claimHeap.size;
-    sub.claimHeap = new StampedHeap(claimPops);
+    sub.claimHeap = new ClaimQueue(claimPops);
     unqueueSubscription(sub);
   }
 
@@ -762,7 +872,7 @@ export function createMemoryStorage(): StorageAdapter {
         deliveries: [],
         open: new Set(),
         counts: { pending: 0, held: 0, delivered: 0, dead: 0 },
-        claimHeap: new StampedHeap(claimPops),
+        claimHeap: new ClaimQueue(claimPops),
         queueStamp: 0,
         queued: false,
         queuedKey: 0,
