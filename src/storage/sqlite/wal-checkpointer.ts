@@ -165,7 +165,7 @@ export class WalCheckpointer {
         this.#count(reply.log, reply.checkpointed);
         return;
       }
-      // A busy file (another checkpoint, a recovery) is retried at the next tick; a
+      // A busy file (another checkpoint, a recovery) is retried at the worker's next interval; a
       // driver that does not load is not.
       this.lastError = reply.message;
       if (!/busy|locked/i.test(reply.message)) this.#fallBack(reply.message);
