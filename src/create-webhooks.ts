@@ -143,6 +143,8 @@ const publishOptionsSchema = z.strictObject({
   idempotencyKey: z.string().min(1).max(255).optional(),
   tx: z.unknown().optional(),
 });
+/** `publish(type, data)` without options: nothing to parse. */
+const noPublishOptions: PublishOptions = Object.freeze({});
 const drainSchema = z.strictObject({ timeoutMs: z.int().min(0).max(30 * 24 * 3_600_000).default(30_000) });
 const timeSchema = z.union([z.date(), z.int().min(0)]).transform((value) => (value instanceof Date ? value.getTime() : value));
 const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
@@ -249,6 +251,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   let closed = false;
   let migrated: Promise<void> | null = null;
 
+  let lastTimestampMs = Number.NaN;
+  let lastTimestamp = '';
+
   /** Validates and serialises a publish: everything before storage, all synchronous. */
   function prepare(type: unknown, data: unknown, publishOptions: unknown): { input: EnqueueInput; data: unknown; timestamp: string } {
     if (closed) throw new WebhookError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
@@ -259,14 +264,23 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         { field: 'type' },
       );
     }
-    const parsedOptions = publishOptionsSchema.safeParse(publishOptions ?? {});
-    if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, 'options');
+    let options: PublishOptions = noPublishOptions;
+    if (publishOptions != null) {
+      const parsedOptions = publishOptionsSchema.safeParse(publishOptions);
+      if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, 'options');
+      options = parsedOptions.data;
+    }
     const schema = catalog.schemas[type]!;
     const parsed = schema.safeParse(data);
     if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, 'data');
     const now = clock.now();
     const id = createId('evt', now);
-    const timestamp = new Date(now).toISOString();
+    // Publishes of the same millisecond share the envelope's timestamp string.
+    if (now !== lastTimestampMs) {
+      lastTimestamp = new Date(now).toISOString();
+      lastTimestampMs = now;
+    }
+    const timestamp = lastTimestamp;
     const payload = JSON.stringify({ id, type, timestamp, data: parsed.data });
     // Byte length, not characters: the cap protects receivers and storage rows. Measured
     // on every payload, also for what it does to the string: JSON.stringify returns a rope
@@ -287,10 +301,10 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       type,
       timestamp: now,
       payload,
-      idempotencyKey: parsedOptions.data.idempotencyKey ?? null,
+      idempotencyKey: options.idempotencyKey ?? null,
     };
     const input: EnqueueInput = { event, newDeliveryId, now };
-    if (parsedOptions.data.tx !== undefined) input.tx = parsedOptions.data.tx;
+    if (options.tx !== undefined) input.tx = options.tx;
     return { input, data: parsed.data, timestamp };
   }
 

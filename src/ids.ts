@@ -23,13 +23,34 @@ function randomBytes10(): Uint8Array {
 let lastTime = -1;
 let lastRandom: Uint8Array = new Uint8Array(10);
 
+const codes = Array.from(alphabet, (char) => char.charCodeAt(0));
+/** The 10 time characters of `lastTime`, as char codes: ids of the same millisecond share them. */
+const timeCodes: number[] = new Array<number>(10).fill(48);
+/** The id's char codes, reused: one `String.fromCharCode` call then makes the string, flat. */
+const idCodes: number[] = [];
+
+/** Encodes a whole millisecond time (< 2^48) in 10 characters, 5 bits each, most significant first. */
+function encodeTime(timeMs: number): void {
+  // Split in two 25-bit halves so that the shifts stay in 32-bit integers.
+  let low = timeMs % 33_554_432;
+  let high = (timeMs - low) / 33_554_432;
+  for (let i = 9; i >= 5; i--) {
+    timeCodes[i] = codes[low & 31]!;
+    low >>>= 5;
+  }
+  for (let i = 4; i >= 0; i--) {
+    timeCodes[i] = codes[high & 31]!;
+    high >>>= 5;
+  }
+}
+
 /**
  * A new id `prefix_<26 chars>`. Ids made within the same millisecond stay ordered
  * (the random part is incremented), as the ULID spec's monotonic mode does.
  */
 export function createId(prefix: string, timeMs: number = Date.now()): string {
   // A host clock may be fractional (performance.now()-based); the id's time is whole ms.
-  let nowMs = Math.floor(timeMs);
+  const nowMs = Math.floor(timeMs);
   let random: Uint8Array;
   if (nowMs <= lastTime) {
     random = lastRandom;
@@ -41,33 +62,34 @@ export function createId(prefix: string, timeMs: number = Date.now()): string {
       }
       random[i] = 0;
     }
-    nowMs = lastTime;
   } else {
     random = new Uint8Array(randomBytes10());
     lastTime = nowMs;
+    encodeTime(nowMs);
   }
   lastRandom = random;
-  // Built in one array and joined once: `+=` leaves V8 a rope of pieces (~525 B an id
-  // instead of ~60 B), which dominated memory with a million pending deliveries.
-  const chars = new Array<string>(26);
-  let time = nowMs;
-  for (let i = 9; i >= 0; i--) {
-    chars[i] = alphabet[time % 32]!;
-    time = Math.floor(time / 32);
+  // Char codes first and one String.fromCharCode: joining pieces or `+=` leaves V8 a rope
+  // (~525 B an id instead of ~60 B, which dominated memory with a million pending
+  // deliveries), and the arithmetic stays in small integers — a tenth of the time of
+  // building it from one-character strings.
+  const out = idCodes;
+  let n = 0;
+  for (let i = 0; i < prefix.length; i++) out[n++] = prefix.charCodeAt(i);
+  out[n++] = 95; /* _ */
+  for (let i = 0; i < 10; i++) out[n++] = timeCodes[i]!;
+  // 80 random bits → 16 characters: two 40-bit halves of 8 characters each.
+  for (let h = 0; h < 10; h += 5) {
+    const a = ((random[h]! << 24) | (random[h + 1]! << 16) | (random[h + 2]! << 8) | random[h + 3]!) >>> 0;
+    const b = random[h + 4]!;
+    out[n++] = codes[a >>> 27]!;
+    out[n++] = codes[(a >>> 22) & 31]!;
+    out[n++] = codes[(a >>> 17) & 31]!;
+    out[n++] = codes[(a >>> 12) & 31]!;
+    out[n++] = codes[(a >>> 7) & 31]!;
+    out[n++] = codes[(a >>> 2) & 31]!;
+    out[n++] = codes[((a & 3) << 3) | (b >>> 5)]!;
+    out[n++] = codes[b & 31]!;
   }
-  // 80 bits → 16 base32 characters, 5 bits at a time.
-  let buffer = 0;
-  let bits = 0;
-  let next = 10;
-  for (let i = 0; i < 10; i++) {
-    buffer = (buffer << 8) | random[i]!;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      chars[next++] = alphabet[(buffer >> bits) & 31]!;
-    }
-    buffer &= (1 << bits) - 1;
-  }
-  const out = chars.join('');
-  return `${prefix}_${out}`;
+  out.length = n;
+  return String.fromCharCode.apply(null, out);
 }

@@ -467,6 +467,31 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
         expect((await storage.listDeliveries({ limit: 100 })).items).toHaveLength(1);
       });
 
+      it('refuses a delivery id that exists or repeats within the fan-out with STORAGE_CONFLICT, storing nothing', async () => {
+        const first = await createSubscription();
+        const stored = await publishFor(first.id);
+        await createSubscription();
+        const enqueueWithIds = (eventId: string, ids: string[]) => {
+          let next = 0;
+          return storage.enqueue({
+            event: { id: eventId, type: 'payment.succeeded', timestamp: now, payload: JSON.stringify({ id: eventId }), idempotencyKey: null },
+            newDeliveryId: () => ids[next++]!,
+            now,
+          });
+        };
+        const repeated = createId('dlv', now);
+        for (const ids of [[stored.id, createId('dlv', now)], [repeated, repeated]]) {
+          const eventId = createId('evt', now);
+          expect(await rejectionOf(enqueueWithIds(eventId, ids))).toMatchObject({ code: 'STORAGE_CONFLICT' });
+          expect(await storage.getEvent(eventId)).toBeNull();
+        }
+        expect((await storage.listDeliveries({ limit: 100 })).items.map((d) => d.id)).toEqual([stored.id]);
+        expect((await storage.stats(now)).pending).toBe(1);
+        // The ids were refused, not the storage: a fan-out with fresh ids goes in.
+        const fresh = [createId('dlv', now), createId('dlv', now)];
+        expect(await enqueueWithIds(createId('evt', now), fresh)).toMatchObject({ created: true, deliveryCount: 2 });
+      });
+
       it('returns a copy of the event: mutating it changes nothing stored', async () => {
         const { event } = await publish('payment.succeeded');
         const expected = { ...event };

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createWebhooks, type BookkeeperEvents, type LifecycleEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
+import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import { Webhook } from 'standardwebhooks';
 import { FakeClock, flush } from '../support/fake-clock.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
@@ -61,6 +62,27 @@ describe('delivery over loopback HTTP', () => {
     await webhooks.drain({ timeoutMs: 5_000 });
     const [delivery] = (await webhooks.deliveries.list()).items;
     expect(delivery).toMatchObject({ status: 'delivered', attempts: 1, eventId: published.id });
+  });
+
+  it("stamps each event with its own millisecond's ISO time in the result and in the stored envelope", async () => {
+    const storage = createMemoryStorage();
+    const { webhooks, clock } = await setup({ storage }, Date.UTC(2026, 10, 26, 12, 0, 0, 998));
+    const stamps: Array<{ expected: string; published: string; stored: string }> = [];
+    for (const step of [0, 0, 1, 1, 0, 1_000]) {
+      await clock.advance(step);
+      const published = await webhooks.publish('payment.succeeded', payment());
+      const stored = JSON.parse((await storage.getEvent(published.id))!.payload) as { timestamp: string };
+      stamps.push({ expected: new Date(clock.now()).toISOString(), published: published.timestamp, stored: stored.timestamp });
+    }
+    for (const stamp of stamps) expect(stamp).toEqual({ expected: stamp.expected, published: stamp.expected, stored: stamp.expected });
+    expect(stamps.map((s) => s.expected)).toEqual([
+      '2026-11-26T12:00:00.998Z',
+      '2026-11-26T12:00:00.998Z',
+      '2026-11-26T12:00:00.999Z',
+      '2026-11-26T12:00:01.000Z',
+      '2026-11-26T12:00:01.000Z',
+      '2026-11-26T12:00:02.000Z',
+    ]);
   });
 
   it('retries at the scheduled times under an injected clock, with the same webhook-id and a fresh timestamp and signature', async () => {

@@ -543,12 +543,13 @@ export function createMemoryStorage(): StorageAdapter {
 
   /** Checked before any write, so that a failing call leaves nothing half-stored. */
   function assertNewDeliveryIds(ids: string[]): void {
-    const seen = new Set<string>();
+    // The common case, one matching subscription, needs no set of its own.
+    const seen = ids.length > 1 ? new Set<string>() : null;
     for (const id of ids) {
-      if (typeof id !== 'string' || id === '' || deliveries.has(id) || seen.has(id)) {
+      if (typeof id !== 'string' || id === '' || deliveries.has(id) || (seen !== null && seen.has(id))) {
         throw new StorageError('STORAGE_CONFLICT', `Expected a new unique delivery id, got ${describeValue(id)}.`);
       }
-      seen.add(id);
+      seen?.add(id);
     }
   }
 
