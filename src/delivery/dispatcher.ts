@@ -94,6 +94,15 @@ interface SubscriptionCache {
   secretsExpireAt: number;
 }
 
+/** A delivery claimed ahead, waiting for a free slot. */
+interface ReadyDelivery {
+  readonly claimed: ClaimedDelivery;
+  /** The local time the claim that leased it was made: its lease started no earlier. */
+  readonly claimedAt: number;
+  /** True until the first pass that could not start it: a delivery that never waited is never stale. */
+  fresh: boolean;
+}
+
 interface CompletedAttempt {
   claimed: ClaimedDelivery;
   settlement: Settlement;
@@ -116,7 +125,7 @@ export class Dispatcher {
   private readonly idleWaiters = new Set<() => void>();
   private unsubscribeWake: (() => Promise<void>) | null = null;
   /** Deliveries claimed ahead of free slots: at most `concurrency`. */
-  private ready: ClaimedDelivery[] = [];
+  private ready: ReadyDelivery[] = [];
   private readonly bufferedBySubscription = new Map<string, number>();
 
   constructor(options: DispatcherOptions) {
@@ -216,11 +225,12 @@ export class Dispatcher {
         // Claimed ahead, a subscription may have up to its cap waiting beside its cap in flight.
         const blocked = flow.blocked((id) => this.bufferedBySubscription.get(id) ?? 0, 2);
         let claimed: ClaimedDelivery[];
+        const claimedAt = clock.now();
         try {
           claimed = await storage.claimDue({
             limit: wanted,
             leaseMs,
-            now: clock.now(),
+            now: claimedAt,
             ...(blocked.subscriptionIds.length > 0 ? { excludeSubscriptionIds: blocked.subscriptionIds } : {}),
           });
         } catch (error) {
@@ -233,7 +243,7 @@ export class Dispatcher {
           await this.release(claimed);
           return;
         }
-        for (const item of claimed) this.buffer(item);
+        for (const item of claimed) this.buffer(item, claimedAt);
         if (claimed.length < wanted) {
           this.exhausted = true;
           await this.startReady();
@@ -249,8 +259,8 @@ export class Dispatcher {
     return this.ready.length;
   }
 
-  private buffer(item: ClaimedDelivery): void {
-    this.ready.push(item);
+  private buffer(item: ClaimedDelivery, claimedAt: number): void {
+    this.ready.push({ claimed: item, claimedAt, fresh: true });
     const id = item.subscription.id;
     this.bufferedBySubscription.set(id, (this.bufferedBySubscription.get(id) ?? 0) + 1);
   }
@@ -263,7 +273,7 @@ export class Dispatcher {
   }
 
   private takeReady(): ClaimedDelivery[] {
-    const items = this.ready;
+    const items = this.ready.map((entry) => entry.claimed);
     this.ready = [];
     this.bufferedBySubscription.clear();
     return items;
@@ -274,16 +284,30 @@ export class Dispatcher {
    * subscription is at its cap waits in the buffer for that subscription's next free
    * slot; one whose subscription is held (breaker open, out of rate tokens) goes back
    * to storage, due at once, and the subscription is left out of claims until it unblocks.
+   *
+   * One that has waited longer than {@link maxBufferedMs} goes back too, however free
+   * the slots: its lease might no longer cover a whole post and its settle, and a post
+   * sent after the lease ran out can reach the receiver twice (another worker may have
+   * claimed it by then). A new claim gives it a whole lease.
    */
   private async startReady(): Promise<void> {
     const { flow, concurrency } = this.options;
     if (this.ready.length === 0) return;
     const overflow: ClaimedDelivery[] = [];
-    const waiting: ClaimedDelivery[] = [];
+    const waiting: ReadyDelivery[] = [];
+    const staleBefore = this.options.clock.now() - this.maxBufferedMs();
+    let stale = 0;
     let index = 0;
     for (; index < this.ready.length && this.running && this.sending < concurrency; index++) {
-      const item = this.ready[index]!;
+      const entry = this.ready[index]!;
+      const item = entry.claimed;
       const { subscription } = item;
+      if (!entry.fresh && entry.claimedAt < staleBefore) {
+        this.unbuffer(item);
+        overflow.push(item);
+        stale++;
+        continue;
+      }
       flow.configure(subscription.id, subscription.flowControl);
       const verdict = flow.check(subscription.id);
       if (verdict === 'ok') {
@@ -291,14 +315,29 @@ export class Dispatcher {
         flow.start(subscription.id);
         void this.send(item);
       } else if (verdict === 'cap') {
-        waiting.push(item);
+        entry.fresh = false;
+        waiting.push(entry);
       } else {
         this.unbuffer(item);
         overflow.push(item);
       }
     }
+    // What this pass did not reach waited too.
+    for (let rest = index; rest < this.ready.length; rest++) this.ready[rest]!.fresh = false;
     this.ready = index === this.ready.length ? waiting : waiting.concat(this.ready.slice(index));
+    if (stale > 0) {
+      this.options.logger.debug({ count: stale }, 'webhooks: deliveries that waited too long for a slot go back to storage for a fresh lease');
+    }
     await this.release(overflow);
+  }
+
+  /**
+   * How long a delivery may wait in the buffer before it is given back: half of what its
+   * lease holds beyond one request's timeout, so that the rest of the lease covers the
+   * post and the settle after it. With the defaults (60 s lease, 15 s timeout), 22.5 s.
+   */
+  private maxBufferedMs(): number {
+    return (this.options.leaseMs - this.options.timeoutMs) / 2;
   }
 
   private async release(claimed: ClaimedDelivery[]): Promise<void> {

@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createWebhooks, type BookkeeperEvents, type LifecycleEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import {
+  createMemoryStorage,
+  createWebhooks,
+  type BookkeeperEvents,
+  type LifecycleEvents,
+  type StorageAdapter,
+  type Webhooks,
+  type WebhooksOptions,
+} from '../../src/index.js';
+import type { Clock } from '../../src/clock.js';
 import { FakeClock, flush } from '../support/fake-clock.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
 
@@ -179,5 +188,93 @@ describe('flow control', () => {
     await webhooks.drain({ timeoutMs: 5_000 });
     const undelivered = await webhooks.deliveries.undelivered({ subscriptionId: a.id });
     expect(undelivered.items.map((delivery) => delivery.status).sort()).toEqual(['dead', 'held']);
+  });
+  describe('a delivery claimed ahead that waits for its subscription\'s slot', () => {
+    /** The memory storage, recording which deliveries each claim took and each release gave back. */
+    function recordingStorage(): { storage: StorageAdapter; claims: string[][]; releases: string[][] } {
+      const storage = createMemoryStorage();
+      const claims: string[][] = [];
+      const releases: string[][] = [];
+      const claimDue = storage.claimDue.bind(storage);
+      const releaseLeases = storage.releaseLeases.bind(storage);
+      storage.claimDue = async (query) => {
+        const claimed = await claimDue(query);
+        if (claimed.length > 0) claims.push(claimed.map((item) => item.delivery.id));
+        return claimed;
+      };
+      storage.releaseLeases = async (leases, now) => {
+        releases.push(leases.map((lease) => lease.deliveryId));
+        return releaseLeases(leases, now);
+      };
+      return { storage, claims, releases };
+    }
+
+    /**
+     * Two deliveries to one subscription capped at one in flight: both are claimed, the
+     * second waits in the buffer while the receiver holds the first, and the injected
+     * clock moves on by `waitMs` before the receiver answers.
+     */
+    async function run(waitMs: number) {
+      const held: Array<() => void> = [];
+      const server = await receiver((_request, index, res) => {
+        if (index > 0) return undefined;
+        held.push(() => res.writeHead(204).end());
+        return 'hang';
+      });
+      const { storage, claims, releases } = recordingStorage();
+      // Leases of 2 s over requests of at most 1 s: a delivery may wait (2,000 − 1,000) / 2 = 500 ms for a slot.
+      const { webhooks, clock } = setup({ storage, concurrency: 2, flowControl: { maxInFlightPerSubscription: 1 }, http: { timeoutMs: 1_000 }, leaseMs: 2_000 });
+      await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+      await webhooks.publish('payment.succeeded', payment(1));
+      const second = await webhooks.publish('payment.succeeded', payment(2));
+      await webhooks.start();
+      await server.waitFor(1);
+      expect(claims).toHaveLength(1);
+      expect(claims[0]).toHaveLength(2);
+      const secondDelivery = claims[0]![1]!;
+      await clock.advance(waitMs);
+      held.splice(0)[0]!();
+      await webhooks.drain({ timeoutMs: 10_000 });
+      expect(server.requests.map((request) => request.headers['webhook-id'])).toEqual([expect.any(String), second.id]);
+      const delivery = await storage.getDelivery(secondDelivery);
+      expect(delivery).toMatchObject({ status: 'delivered', attempts: 1 });
+      return { claimsOfSecond: claims.filter((ids) => ids.includes(secondDelivery)).length, releases, secondDelivery };
+    }
+
+    it('goes back to storage once it has waited past half its lease\'s slack, and is sent once on a fresh claim', async () => {
+      const { claimsOfSecond, releases, secondDelivery } = await run(600);
+      expect(releases).toEqual([[secondDelivery]]);
+      expect(claimsOfSecond).toBe(2);
+    });
+
+    it('is sent from a claim that itself took longer than that (a slow database), not given back at once', async () => {
+      const server = await receiver();
+      const { storage, claims, releases } = recordingStorage();
+      // The claim "takes" 600 ms of the injected clock: its deliveries are older than 500 ms
+      // when they first could start, yet their leases are as fresh as a claim can give.
+      const fake = new FakeClock();
+      let claimTime = 0;
+      const clock: Clock = { now: () => fake.now() + claimTime, setTimeout: (callback, ms) => fake.setTimeout(callback, ms), clearTimeout: (handle) => fake.clearTimeout(handle) };
+      const claimDue = storage.claimDue.bind(storage);
+      storage.claimDue = async (query) => {
+        const claimed = await claimDue(query);
+        claimTime += 600;
+        return claimed;
+      };
+      const { webhooks } = setup({ storage, clock, http: { timeoutMs: 1_000 }, leaseMs: 2_000 });
+      await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+      await webhooks.publish('payment.succeeded', payment(1));
+      await webhooks.start();
+      await webhooks.drain({ timeoutMs: 10_000 });
+      expect(server.requests).toHaveLength(1);
+      expect(claims).toHaveLength(1);
+      expect(releases).toEqual([]);
+    });
+
+    it('is sent on the lease it was claimed with when it waited less', async () => {
+      const { claimsOfSecond, releases } = await run(400);
+      expect(releases).toEqual([]);
+      expect(claimsOfSecond).toBe(1);
+    });
   });
 });
