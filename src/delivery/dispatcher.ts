@@ -99,8 +99,8 @@ interface ReadyDelivery {
   readonly claimed: ClaimedDelivery;
   /** The local time the claim that leased it was made: its lease started no earlier. */
   readonly claimedAt: number;
-  /** True until the first pass that could not start it: a delivery that never waited is never stale. */
-  fresh: boolean;
+  /** {@link Dispatcher.readyPasses} when it was buffered: until that pass is over it has not waited, and is never stale. */
+  readonly pass: number;
 }
 
 interface CompletedAttempt {
@@ -127,6 +127,8 @@ export class Dispatcher {
   /** Deliveries claimed ahead of free slots: at most `concurrency`. */
   private ready: ReadyDelivery[] = [];
   private readonly bufferedBySubscription = new Map<string, number>();
+  /** Passes of {@link startReady} over a non-empty buffer so far. */
+  private readyPasses = 0;
 
   constructor(options: DispatcherOptions) {
     this.options = options;
@@ -260,7 +262,7 @@ export class Dispatcher {
   }
 
   private buffer(item: ClaimedDelivery, claimedAt: number): void {
-    this.ready.push({ claimed: item, claimedAt, fresh: true });
+    this.ready.push({ claimed: item, claimedAt, pass: this.readyPasses });
     const id = item.subscription.id;
     this.bufferedBySubscription.set(id, (this.bufferedBySubscription.get(id) ?? 0) + 1);
   }
@@ -302,7 +304,7 @@ export class Dispatcher {
       const entry = this.ready[index]!;
       const item = entry.claimed;
       const { subscription } = item;
-      if (!entry.fresh && entry.claimedAt < staleBefore) {
+      if (entry.pass !== this.readyPasses && entry.claimedAt < staleBefore) {
         this.unbuffer(item);
         overflow.push(item);
         stale++;
@@ -315,15 +317,14 @@ export class Dispatcher {
         flow.start(subscription.id);
         void this.send(item);
       } else if (verdict === 'cap') {
-        entry.fresh = false;
         waiting.push(entry);
       } else {
         this.unbuffer(item);
         overflow.push(item);
       }
     }
-    // What this pass did not reach waited too.
-    for (let rest = index; rest < this.ready.length; rest++) this.ready[rest]!.fresh = false;
+    // Whatever is still buffered has now waited a pass.
+    this.readyPasses++;
     this.ready = index === this.ready.length ? waiting : waiting.concat(this.ready.slice(index));
     if (stale > 0) {
       this.options.logger.debug({ count: stale }, 'webhooks: deliveries that waited too long for a slot go back to storage for a fresh lease');
