@@ -22,7 +22,10 @@ const sectionNotes: Record<Section, string> = {
     'reported; sender and receiver CPU shares are in the JSON detail.',
   publish:
     'Single: sequential `await publish()` with the dispatcher stopped (publish alone), one matching subscription. ' +
-    'Reference: the storage\'s bare `enqueue()` of a prepared record, in alternating blocks. Batch: 1,000 publishes in flight at a time.',
+    'Reference: the storage\'s bare `enqueue()` of a prepared record, in alternating blocks. ' +
+    '`floor`: fixed native work (compares of two cached 16 KB buffers) sized to publish\'s median, in a third block each round: ' +
+    'its p99 is what this machine\'s own jitter does to any code that long. The p99 figure\'s detail has the garbage collections ' +
+    'that started during the publish blocks and the minor page faults per publish. Batch: 1,000 publishes in flight at a time.',
   'end-to-end':
     'Latency from just before `publish()` to the receiver process timestamping the fully arrived body, both on ' +
     '`performance.timeOrigin + performance.now()`. Limit: a bare `undici.request` post of the same body, timed the same way. ' +

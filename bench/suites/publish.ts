@@ -4,11 +4,18 @@
  * and batch throughput with 1,000 publishes in flight. The reference is the storage's
  * own `enqueue()` of a record prepared beforehand — what publish adds on top of it is
  * validation, serialization, ids and the bus — run in alternating blocks with publish.
+ *
+ * A third block per round times fixed work calibrated to publish's median: work that
+ * allocates nothing and never varies, so its p99 is what this machine's own
+ * jitter (interrupts, a virtualised clock, the other tenants) does to any code of that
+ * length — the floor under publish's p99, measured in the same run.
  */
+import { Buffer } from 'node:buffer';
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { BenchContext } from '../context.js';
 import { scaled } from '../config.js';
 import { enqueueInputs, eventType } from '../payload.js';
-import { collectGarbage, distribution, type Distribution } from '../stats.js';
+import { collectGarbage, distribution, sleep, type Distribution } from '../stats.js';
 import { createInstance, dataObjects, type Instance } from '../trial-helpers.js';
 import type { StorageEntry } from '../storages.js';
 
@@ -17,6 +24,33 @@ const blocks = 10;
 
 function rounded(d: Distribution): Record<string, number> {
   return Object.fromEntries(Object.entries(d).map(([k, v]) => [k, Math.round(v * 100) / 100]));
+}
+
+/**
+ * Fixed work: `calls` comparisons of two equal 16 KB buffers (a native memcmp over data
+ * that stays in cache; the same instructions every time, no allocation). A pure
+ * JavaScript loop was tried first and is no good as a yardstick: V8 ran the same
+ * optimised loop at 1.1 or 4.9 ns an iteration from one block to the next.
+ */
+const left = Buffer.alloc(16_384, 7);
+const right = Buffer.alloc(16_384, 7);
+let fixedWorkSink = 0;
+
+function fixedWork(calls: number): void {
+  let sum = 0;
+  for (let i = 0; i < calls; i++) sum += left.compare(right);
+  fixedWorkSink += sum;
+}
+
+/** Calls of {@link fixedWork} whose median time is `targetMicros`. */
+function calibrateFixedWork(targetMicros: number): number {
+  const micros: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const start = performance.now();
+    fixedWork(16);
+    micros.push((performance.now() - start) * 1000);
+  }
+  return Math.max(1, Math.round((16 * targetMicros) / distribution(micros.slice(500)).p50));
 }
 
 async function measure(context: BenchContext, entry: StorageEntry, instance: Instance): Promise<void> {
@@ -34,21 +68,54 @@ async function measure(context: BenchContext, entry: StorageEntry, instance: Ins
   const records = [...enqueueInputs(perBlock * blocks)];
   const publishMicros: number[] = [];
   const enqueueMicros: number[] = [];
+  const floorMicros: number[] = [];
+  let floorCalls = 0;
+  // What the publish blocks cost the process besides their own code, for the detail:
+  // garbage collections that started inside them, and minor page faults (all threads).
+  const publishWindows: Array<[number, number]> = [];
+  const collections: Array<[number, number]> = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const gc of list.getEntries()) collections.push([gc.startTime, gc.duration]);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  let publishFaults = 0;
   collectGarbage();
   for (let block = 0; block < blocks; block++) {
+    const faultsBefore = process.resourceUsage().minorPageFault;
+    const blockStart = performance.now();
     for (let i = block * perBlock; i < (block + 1) * perBlock; i++) {
       const start = performance.now();
       await webhooks.publish(eventType, data[i] as never);
       publishMicros.push((performance.now() - start) * 1000);
     }
+    publishWindows.push([blockStart, performance.now()]);
+    publishFaults += process.resourceUsage().minorPageFault - faultsBefore;
     for (let i = block * perBlock; i < (block + 1) * perBlock; i++) {
       const start = performance.now();
       await storage.storage.enqueue(records[i]!);
       enqueueMicros.push((performance.now() - start) * 1000);
     }
+    // Sized to publish's median of the first block (the warm-up's is not yet optimised code).
+    if (block === 0) floorCalls = calibrateFixedWork(distribution(publishMicros).p50);
+    for (let i = 0; i < perBlock; i++) {
+      const start = performance.now();
+      fixedWork(floorCalls);
+      floorMicros.push((performance.now() - start) * 1000);
+    }
   }
+  if (fixedWorkSink !== 0) throw new Error(`Equal buffers compared unequal (${fixedWorkSink})`);
+  // The observer's entries arrive on later turns of the event loop.
+  await sleep(50);
+  gcObserver.disconnect();
+  const publishGcs = collections.filter(([start]) => publishWindows.some(([from, to]) => start >= from && start < to));
+  const duringPublish = {
+    collections: publishGcs.length,
+    collectionMs: Math.round(publishGcs.reduce((sum, [, duration]) => sum + duration, 0) * 100) / 100,
+    minorPageFaultsPerPublish: Math.round((publishFaults / publishMicros.length) * 1000) / 1000,
+  };
   const ours = distribution(publishMicros);
   const bare = distribution(enqueueMicros);
+  const floor = distribution(floorMicros);
 
   // Batches: `batchSize` publishes in flight, then the next batch.
   const batchTotal = scaled(sizes.batch, entry.sizeFactor);
@@ -70,7 +137,7 @@ async function measure(context: BenchContext, entry: StorageEntry, instance: Ins
   const valid = stats.pending === expectedPending;
 
   const reference = (value: number) => ({ kind: 'reference' as const, label: 'storage.enqueue() alone', value });
-  const detail = { samples: publishMicros.length, publishMicros: rounded(ours), enqueueMicros: rounded(bare), pendingAfter: stats.pending, expectedPending };
+  const detail = { samples: publishMicros.length, publishMicros: rounded(ours), enqueueMicros: rounded(bare), duringPublish, pendingAfter: stats.pending, expectedPending };
   const note = valid ? undefined : `the storage holds ${stats.pending} pending deliveries, expected ${expectedPending}`;
   const target = p99TargetsMicros[entry.name];
   context.add({
@@ -97,6 +164,17 @@ async function measure(context: BenchContext, entry: StorageEntry, instance: Ins
     value: ours.p50,
     limit: reference(bare.p50),
     valid,
+  });
+  context.add({
+    id: `publish.${entry.name}.floor`,
+    section: 'publish',
+    storage: entry.name,
+    title: `fixed CPU work of publish()'s median, p99 (this machine's jitter), ${entry.name}`,
+    unit: 'µs',
+    better: 'lower',
+    value: floor.p99,
+    valid,
+    detail: { compares: floorCalls, samples: floorMicros.length, micros: rounded(floor), publishP99OverFloor: ours.p99 / floor.p99 },
   });
   context.add({
     id: `publish.${entry.name}.max`,

@@ -18,6 +18,7 @@ interface Report {
     unit: string;
     valid: boolean;
     pass: boolean | null;
+    detail: Record<string, unknown>;
     limit: { kind: string; value: number; ratio: number; target: unknown; pass: boolean | null } | null;
     peer: { kind: string; value: number; ratio: number; target: unknown; pass: boolean | null } | null;
   }>;
@@ -78,6 +79,7 @@ describe('npm run bench at the tiny size', () => {
         `dispatch.${storage}`,
         `publish.${storage}.p50`,
         `publish.${storage}.p99`,
+        `publish.${storage}.floor`,
         `publish.${storage}.max`,
         `publish.${storage}.batch`,
         `e2e.steady.${storage}.p50`,
@@ -109,6 +111,15 @@ describe('npm run bench at the tiny size', () => {
     expect(byId.get('dispatch.memory')!.limit!.target).toEqual({ on: 'ratio', op: '>=', value: 0.6 });
     expect(byId.get('dispatch.memory')!.peer!.target).toEqual({ on: 'ratio', op: '>=', value: 5 });
     expect(typeof byId.get('publish.memory.p99')!.pass).toBe('boolean');
+    // The jitter floor is sized to publish's median and explains its p99, it does not judge it.
+    const floor = byId.get('publish.memory.floor')!;
+    expect(floor.pass).toBeNull();
+    expect(floor.detail.compares).toBeGreaterThanOrEqual(1);
+    expect(byId.get('publish.memory.p99')!.detail.duringPublish).toEqual({
+      collections: expect.any(Number),
+      collectionMs: expect.any(Number),
+      minorPageFaultsPerPublish: expect.any(Number),
+    });
   });
 
   it('writes latest.md embedding latency.svg, and the SVG it embeds', async () => {
