@@ -82,6 +82,74 @@ interface DeliveryState extends DeliveryRecord {
   readonly subscription: SubscriptionState;
 }
 
+/*
+ * What the storage keeps is made by `new` of these classes, not by object literals. V8
+ * pretenures a literal's allocation site once nearly all it makes survives — what a store
+ * does — and from then on allocates it straight into old space, where each fresh page costs
+ * the caller a page fault on first touch: one publish in eight took one, ~11 µs each on
+ * the bench's VM. Class instances start young and are moved by the scavenger in batches:
+ * paired in one process, publish p90 8.5 µs instead of 20 and the bare enqueue's p99
+ * 5 µs instead of 20.
+ */
+
+class StoredEvent implements EventState {
+  deliveries: DeliveryState[] = [];
+  constructor(readonly record: EventRecord) {}
+}
+
+class StoredEventRecord implements EventRecord {
+  readonly id: string;
+  readonly type: string;
+  readonly timestamp: number;
+  readonly payload: string;
+  readonly idempotencyKey: string | null;
+  constructor(e: EventRecord) {
+    this.id = e.id;
+    this.type = e.type;
+    this.timestamp = e.timestamp;
+    this.payload = e.payload;
+    this.idempotencyKey = e.idempotencyKey ?? null;
+  }
+}
+
+class StoredDelivery implements DeliveryState {
+  readonly id: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly subscriptionId: string;
+  status: DeliveryStatus;
+  attempts = 0;
+  nextAttemptAt: number | null;
+  lastAttemptAt: number | null = null;
+  lastStatusCode: number | null = null;
+  lastError: string | null = null;
+  deliveredAt: number | null = null;
+  leaseExpiresAt: number | null = null;
+  readonly createdAt: number;
+  updatedAt: number;
+  leaseToken: string | null = null;
+  claimStamp = 0;
+  pendingStamp = 0;
+  removed = false;
+  log: AttemptRecord[] | null = null;
+  constructor(
+    readonly event: EventState,
+    readonly subscription: SubscriptionState,
+    id: string,
+    status: 'pending' | 'held',
+    now: number,
+  ) {
+    this.id = id;
+    this.eventId = event.record.id;
+    this.eventType = event.record.type;
+    this.subscriptionId = subscription.record.id;
+    this.status = status;
+    this.nextAttemptAt = status === 'pending' ? now : null;
+    this.createdAt = now;
+    this.updatedAt = now;
+  }
+}
+
 /**
  * A binary min-heap keyed by (key, tie), with a stamp per entry for lazy invalidation.
  * Parallel arrays rather than an object per entry: with a million entries the
@@ -507,29 +575,7 @@ export function createMemoryStorage(): StorageAdapter {
     status: 'pending' | 'held',
     now: number,
   ): DeliveryState {
-    const d: DeliveryState = {
-      id,
-      eventId: ev.record.id,
-      eventType: ev.record.type,
-      subscriptionId: sub.record.id,
-      status,
-      attempts: 0,
-      nextAttemptAt: status === 'pending' ? now : null,
-      lastAttemptAt: null,
-      lastStatusCode: null,
-      lastError: null,
-      deliveredAt: null,
-      leaseExpiresAt: null,
-      createdAt: now,
-      updatedAt: now,
-      leaseToken: null,
-      claimStamp: 0,
-      pendingStamp: 0,
-      removed: false,
-      log: null,
-      event: ev,
-      subscription: sub,
-    };
+    const d: DeliveryState = new StoredDelivery(ev, sub, id, status, now);
     deliveries.set(id, d);
     insertById(deliveriesById, d);
     insertById(sub.deliveries, d);
@@ -671,7 +717,7 @@ export function createMemoryStorage(): StorageAdapter {
         { field: 'tx' },
       );
     }
-    const event = copyEvent(input.event);
+    const event: EventRecord = new StoredEventRecord(input.event);
     flat(event.id);
     const key = event.idempotencyKey;
     if (key !== null) {
@@ -688,7 +734,7 @@ export function createMemoryStorage(): StorageAdapter {
     }
     const ids = targets.map(() => flat(input.newDeliveryId()));
     assertNewDeliveryIds(ids);
-    const ev: EventState = { record: event, deliveries: [] };
+    const ev: EventState = new StoredEvent(event);
     events.set(event.id, ev);
     if (key !== null) idempotencyKeys.set(key, event.id);
     // Built by map, not push: a pushed-to array reserves 17 slots, which a million events pay for.
