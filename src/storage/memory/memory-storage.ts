@@ -87,9 +87,9 @@ interface DeliveryState extends DeliveryRecord {
  * object literals. V8 pretenures a literal's allocation site once nearly all it makes
  * survives — what a store does — and from then on allocates it straight into old space,
  * where each fresh page costs the caller a page fault on first touch: one publish in eight
- * took one, ~11 µs each on the bench's VM. Class instances start young and are moved by the scavenger in batches:
- * paired in one process, publish p90 8.5 µs instead of 20 and the bare enqueue's p99
- * 5 µs instead of 20.
+ * took one, ~11 µs each on the bench's VM. Class instances start young and are moved by
+ * the scavenger in batches: paired in one process, publish p90 8.5 µs instead of 20 and
+ * the bare enqueue's p99 5 µs instead of 20.
  */
 
 class StoredEvent implements EventState {
