@@ -83,13 +83,14 @@ interface DeliveryState extends DeliveryRecord {
 }
 
 /*
- * The events and deliveries an enqueue stores are made by `new` of these classes, not by
- * object literals. V8 pretenures a literal's allocation site once nearly all it makes
- * survives — what a store does — and from then on allocates it straight into old space,
- * where each fresh page costs the caller a page fault on first touch: one publish in eight
- * took one, ~11 µs each on the bench's VM. Class instances start young and are moved by
- * the scavenger in batches: paired in one process, publish p90 8.5 µs instead of 20 and
- * the bare enqueue's p99 5 µs instead of 20.
+ * The events, deliveries and attempts the storage keeps are made by `new` of these
+ * classes, not by object literals. V8 pretenures a literal's allocation site once nearly
+ * all it makes survives — what a store does — and from then on allocates it straight into
+ * old space, where each fresh page costs the caller a page fault on first touch: one
+ * publish in eight took one, ~11 µs each on the bench's VM. Class instances start young
+ * and are moved by the scavenger in batches: paired in one process, publish p90 8.5 µs
+ * instead of 20, the bare enqueue's p99 5 µs instead of 20, and a claim of 100 plus its
+ * settle 220 µs instead of 260 at the median.
  */
 
 class StoredEvent implements EventState {
@@ -147,6 +148,33 @@ class StoredDelivery implements DeliveryState {
     this.nextAttemptAt = status === 'pending' ? now : null;
     this.createdAt = now;
     this.updatedAt = now;
+  }
+}
+
+class StoredAttempt implements AttemptRecord {
+  readonly id: string;
+  readonly deliveryId: string;
+  readonly attemptNumber: number;
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly statusCode: number | null;
+  readonly errorClass: AttemptRecord['errorClass'];
+  readonly errorMessage: string | null;
+  readonly responseSnippet: string | null;
+  readonly outcome: AttemptRecord['outcome'];
+  readonly nextAttemptAt: number | null;
+  constructor(id: string, deliveryId: string, attemptNumber: number, a: Settlement['attempt'], outcome: Settlement['outcome']) {
+    this.id = id;
+    this.deliveryId = deliveryId;
+    this.attemptNumber = attemptNumber;
+    this.startedAt = a.startedAt;
+    this.durationMs = a.durationMs;
+    this.statusCode = a.statusCode;
+    this.errorClass = a.errorClass;
+    this.errorMessage = a.errorMessage;
+    this.responseSnippet = a.responseSnippet;
+    this.outcome = outcome.kind;
+    this.nextAttemptAt = outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
   }
 }
 
@@ -654,19 +682,7 @@ export function createMemoryStorage(): StorageAdapter {
     }
     const outcome = s.outcome;
     const a = s.attempt;
-    const attempt: AttemptRecord = {
-      id: flat(a.id),
-      deliveryId: d.id,
-      attemptNumber: d.attempts + 1,
-      startedAt: a.startedAt,
-      durationMs: a.durationMs,
-      statusCode: a.statusCode,
-      errorClass: a.errorClass,
-      errorMessage: a.errorMessage,
-      responseSnippet: a.responseSnippet,
-      outcome: outcome.kind,
-      nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
-    };
+    const attempt: AttemptRecord = new StoredAttempt(flat(a.id), d.id, d.attempts + 1, a, outcome);
     if (d.log === null) d.log = [attempt];
     else d.log.push(attempt);
     d.attempts++;
