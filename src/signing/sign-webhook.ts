@@ -5,8 +5,9 @@
  * Used only by the sender (Node), so `node:crypto` is imported statically here;
  * the runtime-neutral verifier lives in `verify-signature.ts`.
  */
-import { createHmac } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
+import { hmacSha256Base64 } from './hmac-sha256.js';
 import { decodeSecret, keyBytes } from './secret.js';
 
 /** Input of {@link signWebhook}. */
@@ -75,12 +76,7 @@ export function signatureHeader(keys: SigningKeys, id: string, timestampSeconds:
 }
 
 function sign(key: Uint8Array, id: string, timestampSeconds: number, body: string | Uint8Array): string {
-  // Bytes are fed as they are, never decoded and re-encoded: bytes that are not valid
-  // UTF-8 would otherwise be signed differently from what is sent.
-  const hmac = createHmac('sha256', key);
-  if (typeof body === 'string') hmac.update(`${id}.${timestampSeconds}.${body}`);
-  else hmac.update(`${id}.${timestampSeconds}.`).update(body);
-  return 'v1,' + hmac.digest('base64');
+  return 'v1,' + hmacSha256Base64(nodeCrypto, key, `${id}.${timestampSeconds}.`, body);
 }
 
 /**

@@ -9,6 +9,7 @@
  * lazily through `process.getBuiltinModule`.
  */
 import { ConfigError, SignatureVerificationError, ValidationError, describeValue } from '../errors.js';
+import { hmacSha256Base64, type HmacCrypto } from './hmac-sha256.js';
 import { keyBytes } from './secret.js';
 
 /** A header value as Node (`IncomingMessage.headers`) or a plain object gives it. */
@@ -343,23 +344,14 @@ export function noMatchingSignature(): SignatureVerificationError {
   return new SignatureVerificationError('WEBHOOK_NO_MATCHING_SIGNATURE', 'No signature in `webhook-signature` matches any of the secrets');
 }
 
-interface NodeHmac {
-  update(data: string | Uint8Array): NodeHmac;
-  digest(encoding: 'base64'): string;
-}
+let nodeCrypto: HmacCrypto | undefined;
 
-interface NodeCrypto {
-  createHmac(algorithm: 'sha256', key: Uint8Array): NodeHmac;
-}
-
-let nodeCrypto: NodeCrypto | undefined;
-
-function loadNodeCrypto(): NodeCrypto {
+function loadNodeCrypto(): HmacCrypto {
   if (nodeCrypto !== undefined) return nodeCrypto;
   // Looked up at call time, never imported: a static `node:crypto` import would keep
   // the receiver entry from bundling for edge runtimes (Node ≥ 20.16, Bun and Deno have it).
   const process = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const loaded = typeof process?.getBuiltinModule === 'function' ? (process.getBuiltinModule('node:crypto') as NodeCrypto | undefined) : undefined;
+  const loaded = typeof process?.getBuiltinModule === 'function' ? (process.getBuiltinModule('node:crypto') as HmacCrypto | undefined) : undefined;
   if (loaded === undefined || typeof loaded.createHmac !== 'function') {
     throw new ConfigError(
       'CONFIG_INVALID',
@@ -383,13 +375,11 @@ export function verifySignature(message: WebhookMessage, options: ResolvedVerify
   const signed = readSignedMessage(message, options);
   const { id, timestampSeconds, body, signatures } = signed;
   const secrets = options.secrets;
+  const prefix = `${id}.${timestampSeconds}.`;
   for (let i = 0; i < secrets.length; i++) {
-    const hmac = crypto.createHmac('sha256', keyBytes(secrets[i]!));
     // Bytes are hashed as they came: decoding them to a string first would change
     // what is verified whenever they are not valid UTF-8.
-    if (typeof body === 'string') hmac.update(`${id}.${timestampSeconds}.${body}`);
-    else hmac.update(`${id}.${timestampSeconds}.`).update(body);
-    if (matchesAny(hmac.digest('base64'), signatures)) return signed;
+    if (matchesAny(hmacSha256Base64(crypto, keyBytes(secrets[i]!), prefix, body), signatures)) return signed;
   }
   throw noMatchingSignature();
 }
