@@ -10,7 +10,7 @@ import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec
 import { createUndiciTransport } from './delivery/undici-transport.js';
 import { ConfigError, ValidationError, WebhookError, describeValue } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
-import type { EventCatalog, EventDataOf, EventInputOf, EventTypeOf } from './events/catalog.js';
+import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
 import { EventBus, type PublishedEvent } from './events/event-bus.js';
 import { createId } from './ids.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
@@ -251,6 +251,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   let closed = false;
   let migrated: Promise<void> | null = null;
 
+  // Event type → the schema publish validates with (compiled on the first publish of the type).
+  const validators = new Map<string, z.ZodType>();
   let lastTimestampMs = Number.NaN;
   let lastTimestamp = '';
 
@@ -270,7 +272,11 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, 'options');
       options = parsedOptions.data;
     }
-    const schema = catalog.schemas[type]!;
+    let schema = validators.get(type);
+    if (schema === undefined) {
+      schema = compiledSchema(catalog.schemas[type]!);
+      validators.set(type, schema);
+    }
     const parsed = schema.safeParse(data);
     if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, 'data');
     const now = clock.now();

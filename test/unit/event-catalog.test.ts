@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError } from '../../src/errors.js';
+import { compiledSchema } from '../../src/events/catalog.js';
 import { bookkeeperEvents, defineEvents, type EventDataOf, type EventInputOf } from '../../src/index.js';
 
 function configErrorOf(run: () => unknown): ConfigError {
@@ -89,8 +90,19 @@ const validData = {
 type KnownType = keyof typeof validData;
 const knownTypes = Object.keys(validData) as KnownType[];
 
+/**
+ * Whether the schema accepts `data`. Every case is also put to the compiled schema that
+ * `publish` validates with, which must give the same answer: the same output, or the
+ * same issues.
+ */
 function accepts(type: KnownType, data: unknown): boolean {
-  return bookkeeperEvents.schemas[type].safeParse(data).success;
+  const schema = bookkeeperEvents.schemas[type];
+  const result = schema.safeParse(data);
+  const compiled = compiledSchema(schema).safeParse(data);
+  expect(compiled.success).toBe(result.success);
+  if (result.success) expect(compiled.data).toStrictEqual(result.data);
+  else expect(compiled.error?.issues).toStrictEqual(result.error.issues);
+  return result.success;
 }
 
 /** The field holding money in an event that carries a positive amount. */
@@ -200,5 +212,60 @@ describe('bookkeeperEvents', () => {
       currency: string;
     }>();
     expectTypeOf<EventInputOf<typeof bookkeeperEvents, 'transaction.created'>['direction']>().toEqualTypeOf<'credit' | 'debit'>();
+  });
+});
+
+describe('compiledSchema', () => {
+  it('compiles each Bookkeeper schema once, into an object of its own', () => {
+    for (const type of knownTypes) {
+      const schema = bookkeeperEvents.schemas[type];
+      const compiled = compiledSchema(schema);
+      expect(compiled).not.toBe(schema);
+      expect(compiledSchema(schema)).toBe(compiled);
+    }
+  });
+
+  it('returns fresh output and strips nothing the runtime keeps', () => {
+    const data = { ...validData['payment.succeeded'], metadata: { order: 'A-1' }, invoiceId: null };
+    const output = compiledSchema(bookkeeperEvents.schemas['payment.succeeded']).parse(data);
+    expect(output).toStrictEqual(bookkeeperEvents.schemas['payment.succeeded'].parse(data));
+    expect(output).not.toBe(data);
+  });
+
+  it('applies defaults and transforms of a host schema as the runtime does, and reports the same issues', () => {
+    const schema = z.object({ id: z.string().trim().min(1), count: z.int().default(1), tags: z.array(z.string()).max(2).optional() });
+    const compiled = compiledSchema(schema);
+    expect(compiled).not.toBe(schema);
+    for (const input of [{ id: '  a  ' }, { id: 'b', count: 3, tags: ['x'] }, { id: '' }, { id: 'c', tags: ['x', 'y', 'z'] }, { count: 'one' }, null]) {
+      expect(compiled.safeParse(input)).toStrictEqual(schema.safeParse(input));
+    }
+  });
+
+  it('leaves a recursive schema on the runtime parser, which still validates it', () => {
+    interface Node {
+      name: string;
+      children: Node[];
+    }
+    const node: z.ZodType<Node> = z.lazy(() => z.object({ name: z.string(), children: z.array(node) }));
+    const compiled = compiledSchema(node);
+    expect(compiled).toBe(node);
+    expect(compiled.safeParse({ name: 'a', children: [{ name: 'b', children: [] }] }).success).toBe(true);
+    expect(compiled.safeParse({ name: 'a', children: [{ name: 1, children: [] }] }).success).toBe(false);
+  });
+
+  it('does not compile a schema built by another copy of zod', () => {
+    const schema = z.object({ id: z.string() });
+    const foreign = Object.assign(Object.create(Object.getPrototypeOf(schema) as object) as z.ZodType, schema, {
+      _zod: { ...schema._zod, version: { major: 4, minor: 0, patch: 0 } },
+    });
+    expect(compiledSchema(foreign)).toBe(foreign);
+  });
+
+  it('keeps the catalog\'s public schemas the caller\'s own objects, metadata included', () => {
+    const schema = z.object({ id: z.string() }).meta({ description: 'An order' });
+    const catalog = defineEvents({ 'order.created': schema });
+    compiledSchema(catalog.schemas['order.created']);
+    expect(catalog.schemas['order.created']).toBe(schema);
+    expect(z.globalRegistry.get(catalog.schemas['order.created'])?.description).toBe('An order');
   });
 });
