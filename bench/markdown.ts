@@ -14,7 +14,8 @@ const sectionTitles: Record<Section, string> = {
 const sectionNotes: Record<Section, string> = {
   signing:
     'Interleaved rounds, medians; the ratio is the median of per-round ratios. Limit = bare node:crypto doing the same work ' +
-    '(headers, timestamp window, HMAC-SHA256 + base64, `timingSafeEqual`, `JSON.parse`); peer = the `standardwebhooks` package.',
+    '(headers, timestamp window, HMAC-SHA256 + base64, `timingSafeEqual`, `JSON.parse`), its HMAC from `createHmac`; peer = the `standardwebhooks` package. ' +
+    'Ours builds the HMAC from two one-shot `hash()` calls; the detail has a bare loop built the same way (`oursVsOneShotLoop`).',
   dispatch:
     'Ours: `start()` → `drain()` over a stored backlog, the same for every storage (claim, sign, post, settle), default undici transport, ' +
     'concurrency 50; durable storages run fewer rounds. Limit: `undici.request` loops over a Pool of 50 posting the same 1 KB bodies, ' +

@@ -108,6 +108,8 @@ describe('npm run bench at the tiny size', () => {
     const byId = new Map(report.figures.map((figure) => [figure.id, figure]));
     expect(byId.get('verify')!.limit!.kind).toBe('limit');
     expect(byId.get('verify')!.peer!.kind).toBe('peer');
+    // Ours against the bare loop that builds its HMAC as ours does.
+    for (const id of ['verify', 'sign']) expect(Number.isFinite(byId.get(id)!.detail.oursVsOneShotLoop), id).toBe(true);
     expect(byId.get('dispatch.memory')!.limit!.target).toEqual({ on: 'ratio', op: '>=', value: 0.6 });
     expect(byId.get('dispatch.memory')!.peer!.target).toEqual({ on: 'ratio', op: '>=', value: 5 });
     expect(typeof byId.get('publish.memory.p99')!.pass).toBe('boolean');
