@@ -8,8 +8,14 @@ function reference(key: Uint8Array, prefix: string, body: string | Uint8Array): 
   return nodeCrypto.createHmac('sha256', key).update(prefix).update(body).digest('base64');
 }
 
-/** node:crypto with the `createHmac` path counted, to tell which path a message took. */
-function counting(): HmacCrypto & { hmacCalls: number; hashCalls: number } {
+type HashFn = NonNullable<HmacCrypto['hash']>;
+
+/**
+ * node:crypto with both paths counted, to tell which one a message took. The first call
+ * with a new crypto module runs the known-answer test of its `hash()`; a warm-up call
+ * takes it out of the counts.
+ */
+function counting(hash: HashFn = nodeCrypto.hash): HmacCrypto & { hmacCalls: number; hashCalls: number } {
   const counted = {
     hmacCalls: 0,
     hashCalls: 0,
@@ -19,9 +25,12 @@ function counting(): HmacCrypto & { hmacCalls: number; hashCalls: number } {
     },
     hash(algorithm: 'sha256', data: Uint8Array, outputEncoding: 'binary' | 'base64') {
       counted.hashCalls++;
-      return nodeCrypto.hash(algorithm, data, outputEncoding);
+      return hash(algorithm, data, outputEncoding);
     },
   };
+  hmacSha256Base64(counted, key32, 'warm-up.', '');
+  counted.hmacCalls = 0;
+  counted.hashCalls = 0;
   return counted;
 }
 
@@ -111,6 +120,24 @@ describe('hmacSha256Base64', () => {
     const big = 'b'.repeat(SCRATCH_MESSAGE_BYTES - 10);
     hmacSha256Base64(nodeCrypto, key32, 'x.', big);
     expect(hmacSha256Base64(nodeCrypto, key32, 'x.', 'small')).toBe(reference(key32, 'x.', 'small'));
+  });
+
+  it('does not use a hash() that fails the known-answer test: one that ignores where a subarray starts', () => {
+    // A plausible bug in another runtime's node:crypto: hashing the view's whole buffer.
+    const wholeBuffer: HashFn = (algorithm, data, outputEncoding) =>
+      nodeCrypto.hash(algorithm, new Uint8Array(data.buffer), outputEncoding);
+    const crypto = counting(wholeBuffer);
+    expect(hmacSha256Base64(crypto, key32, 'msg_1.1.', 'body')).toBe(reference(key32, 'msg_1.1.', 'body'));
+    expect(crypto.hmacCalls).toBe(1);
+    expect(crypto.hashCalls).toBe(0);
+  });
+
+  it('does not use a hash() that throws on a typed array or on the binary encoding', () => {
+    const crypto = counting(() => {
+      throw new TypeError('unsupported');
+    });
+    expect(hmacSha256Base64(crypto, key32, 'msg_1.1.', 'body')).toBe(reference(key32, 'msg_1.1.', 'body'));
+    expect(crypto.hmacCalls).toBe(1);
   });
 
   it('uses createHmac alone in a runtime whose node:crypto has no hash()', () => {
