@@ -317,7 +317,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       );
     }
     // Byte length, not characters: the cap protects receivers and storage rows. Measured
-    // on every payload, also for what it does to the string: JSON.stringify returns a rope
+    // on every payload, also for what it does to the string: the payload is a rope
     // of pieces, and reading its bytes flattens it in place while it is hot in cache. The
     // dispatcher encodes the payload again for every attempt; on a rope left as it came, the
     // first encode flattened it cold — 5–12 µs per 1 KB payload in the dispatch profile,
