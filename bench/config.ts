@@ -18,9 +18,9 @@ export type Mode = 'full' | 'quick' | 'tiny';
 export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'end-to-end', 'backlog'];
 
 /**
- * Sizes at a storage factor of 1 (memory). Durable storages scale publish counts and
- * dispatch rounds down by their `sizeFactor`; the dispatch backlog and the end-to-end
- * scenarios are the same for every storage.
+ * Sizes at a storage factor of 1 (memory). Durable storages scale publish counts down
+ * by their `sizeFactor`; the dispatch backlog and rounds and the end-to-end scenarios
+ * are the same for every storage.
  */
 export interface Sizes {
   signing: { rounds: number; batchMs: number; warmupMs: number; messages: number };

@@ -18,7 +18,7 @@ const sectionNotes: Record<Section, string> = {
     'Ours builds the HMAC from two one-shot `hash()` calls; the detail has a bare loop built the same way (`oursVsOneShotLoop`).',
   dispatch:
     'Ours: `start()` → `drain()` over a stored backlog, the same for every storage (claim, sign, post, settle), default undici transport, ' +
-    'concurrency 50; durable storages run fewer rounds. Limit: `undici.request` loops over a Pool of 50 posting the same 1 KB bodies, ' +
+    'concurrency 50; every storage runs every round. Limit: `undici.request` loops over a Pool of 50 posting the same 1 KB bodies, ' +
     'run beside each trial of ours. Peer: 50 loops of `ky.post`, once a round. Rates count only distinct deliveries the receiver process ' +
     'reported; sender and receiver CPU shares are in the JSON detail.',
   publish:
@@ -33,7 +33,9 @@ const sectionNotes: Record<Section, string> = {
     'The in-process `delivery:succeeded` `latencyMs` (ms clock, publish → 2xx at the sender) is in the JSON detail.',
   backlog:
     'Each size in a fresh child process: fill the storage (bypassing publish), then time `storage.claimDue({ limit: 100, leaseMs: 60000, now })`. ' +
-    'RSS is the process growth over the fill; for SQLite the database size is in the detail.',
+    'RSS is the process growth over the fill; for SQLite the database size is in the detail. ' +
+    'Growth: in the largest size\'s process a second storage holds the smallest backlog, and the claims alternate between the two; ' +
+    'the ratio is the median of the pairs\' ratios (the ratio of the separate processes\' medians is in the detail).',
 };
 
 export function markdownReport(info: RunInfo, figures: readonly Figure[]): string {

@@ -120,6 +120,13 @@ describe('npm run bench at the tiny size', () => {
     const compares = floor.detail.compares as number[];
     expect(compares).toHaveLength(10);
     for (const size of compares) expect(size).toBeGreaterThanOrEqual(1);
+    // Claim growth from claims paired in one process: as many pairs as claims per trial (3 at this size).
+    for (const storage of ['memory', 'sqlite']) {
+      const growth = byId.get(`backlog.${storage}.claim-growth`)!;
+      expect(growth.detail.pairs, storage).toBe(3);
+      expect(growth.limit!.target).toEqual({ on: 'ratio', op: '<=', value: 2 });
+      expect(Number.isFinite(growth.detail.separateProcessesRatio), storage).toBe(true);
+    }
     expect(byId.get('publish.memory.p99')!.detail.duringPublish).toEqual({
       collections: expect.any(Number),
       collectionMs: expect.any(Number),
