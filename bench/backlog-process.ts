@@ -122,8 +122,9 @@ async function main(): Promise<void> {
     };
     await new Promise<void>((resolve, reject) => process.send!(result, (error: Error | null) => (error ? reject(error) : resolve())));
   } finally {
-    await reference?.dispose();
-    await instance.dispose();
+    // Both, even when one fails: a PostgreSQL trial drops its schemas here.
+    const disposed = await Promise.allSettled([reference?.dispose(), instance.dispose()]);
+    for (const outcome of disposed) if (outcome.status === 'rejected') throw outcome.reason;
   }
 }
 
