@@ -30,7 +30,8 @@ const sectionNotes: Record<Section, string> = {
   'end-to-end':
     'Latency from just before `publish()` to the receiver process timestamping the fully arrived body, both on ' +
     '`performance.timeOrigin + performance.now()`. Limit: a bare `undici.request` post of the same body, timed the same way. ' +
-    'The in-process `delivery:succeeded` `latencyMs` (ms clock, publish → 2xx at the sender) is in the JSON detail.',
+    'The in-process `delivery:succeeded` `latencyMs` (ms clock, publish → 2xx at the sender) and the time `publish()` took to resolve ' +
+    '(`publishResolvedMs`: a tail made by the storage commit, not the dispatch) are in the JSON detail.',
   backlog:
     'Each size in a fresh child process: fill the storage (bypassing publish), then time `storage.claimDue({ limit: 100, leaseMs: 60000, now })`. ' +
     'RSS is the process growth over the fill; for SQLite the database size is in the detail. ' +
