@@ -25,6 +25,7 @@ import type {
   EnqueueResult,
   EventRecord,
   Page,
+  StorageStats,
 } from './storage/storage-adapter.js';
 import { resolveWebhooksOptions, throwValidation, type WebhooksOptions } from './webhooks-options.js';
 
@@ -246,13 +247,20 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   });
   const meter = resolved.meter === false ? null : (resolved.meter ?? globalMeter());
   if (meter !== null) {
+    // The two backlog gauges are observed in the same collection: they share one read of
+    // the storage while it is under way, instead of counting twice.
+    let statsRead: Promise<{ stats: StorageStats; now: number }> | null = null;
+    const readStats = async () => {
+      const now = clock.now();
+      return { stats: await storage.stats(now), now };
+    };
     metrics.otel = new OtelDeliveryMetrics(meter, {
       retrySuccessRate: () => metrics.retrySuccessRate(),
       inFlight: () => dispatcher.inFlight,
-      stats: async () => {
-        const now = clock.now();
-        return { stats: await storage.stats(now), now };
-      },
+      stats: () =>
+        (statsRead ??= readStats().finally(() => {
+          statsRead = null;
+        })),
     });
   }
   const subscriptions = createSubscriptionRegistry({

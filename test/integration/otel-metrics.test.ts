@@ -1,6 +1,6 @@
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createWebhooks } from '../../src/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryStorage, createWebhooks } from '../../src/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
 
@@ -17,6 +17,17 @@ const payment = (n: number) => ({
   occurredAt: '2026-11-26T12:00:00Z',
 });
 
+/** A meter provider whose reader the test collects by hand (its export timer never fires). */
+function meterProvider(): { reader: PeriodicExportingMetricReader; provider: MeterProvider } {
+  const reader = new PeriodicExportingMetricReader({
+    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+    exportIntervalMillis: 3_600_000,
+  });
+  const provider = new MeterProvider({ readers: [reader] });
+  cleanups.push(() => provider.shutdown());
+  return { reader, provider };
+}
+
 async function collect(reader: PeriodicExportingMetricReader): Promise<Map<string, MetricData>> {
   const { resourceMetrics } = await reader.collect();
   const byName = new Map<string, MetricData>();
@@ -30,12 +41,7 @@ function points(metric: MetricData | undefined): Array<{ attributes: Record<stri
 
 describe('delivery metrics through OpenTelemetry', () => {
   it('records latency, attempts by outcome and status class, completions, retry success rate and the backlog', async () => {
-    const reader = new PeriodicExportingMetricReader({
-      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-      exportIntervalMillis: 3_600_000,
-    });
-    const provider = new MeterProvider({ readers: [reader] });
-    cleanups.push(() => provider.shutdown());
+    const { reader, provider } = meterProvider();
     // Request 1 fails once (503), the rest succeed; event 3 goes to a subscription that always fails → dead.
     const server = await LoopbackReceiver.start((request, index) => (index === 0 ? { status: 503 } : request.url.includes('broken') ? { status: 500 } : undefined));
     cleanups.push(() => server.close());
@@ -96,6 +102,28 @@ describe('delivery metrics through OpenTelemetry', () => {
       ]),
     );
     expect((await webhooks.metrics()).retrySuccessRate).toBe(0.5);
+  });
+
+  it('reads the storage once per collection for both backlog gauges, and again at the next collection', async () => {
+    const { reader, provider } = meterProvider();
+    const storage = createMemoryStorage();
+    const stats = vi.spyOn(storage, 'stats');
+    const clock = new FakeClock();
+    const webhooks = createWebhooks({ storage, clock, meter: provider.getMeter('bookkeeper') });
+    cleanups.push(() => webhooks.close());
+    await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['*'] });
+    await webhooks.publish('payment.succeeded', payment(1));
+    await clock.advance(250);
+
+    let metrics = await collect(reader);
+    expect(stats).toHaveBeenCalledTimes(1);
+    expect(points(metrics.get('webhooks.backlog'))).toContainEqual({ attributes: { state: 'pending' }, value: 1 });
+    expect(points(metrics.get('webhooks.backlog.oldest_pending_age'))).toEqual([{ attributes: {}, value: 250 }]);
+
+    await webhooks.publish('payment.succeeded', payment(2));
+    metrics = await collect(reader);
+    expect(stats).toHaveBeenCalledTimes(2);
+    expect(points(metrics.get('webhooks.backlog'))).toContainEqual({ attributes: { state: 'pending' }, value: 2 });
   });
 
   it('uses no meter at all with meter: false', async () => {

@@ -187,6 +187,7 @@ describe('migrations', () => {
       { version: 1, name: '0001-initial' },
       { version: 2, name: '0002-flow-control' },
       { version: 3, name: '0003-leases-in-place' },
+      { version: 4, name: '0004-delivery-counts' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -322,6 +323,147 @@ describe('leases in place (migration 0003)', () => {
     expect((await storage.claimDue({ limit: 5, leaseMs: 10_000, now: NOW })).map((c) => c.delivery.id)).toEqual(['dlv_2']);
     // The old holder can still settle; once its lease is over, the row is first in line.
     expect((await storage.claimDue({ limit: 5, leaseMs: 1000, now: NOW + 5000 })).map((c) => c.delivery.id)).toEqual(['dlv_1']);
+  });
+});
+
+describe('delivery counts (migration 0004)', () => {
+  /** The counts as a walk of the rows gives them: what the triggers must agree with. */
+  function counted(db: Database.Database, subscriptionId?: string): Record<'pending' | 'held' | 'dead' | 'delivered', number> {
+    const where = subscriptionId === undefined ? '' : 'WHERE subscription_id = ?';
+    const rows = db
+      .prepare(`SELECT status, COUNT(*) AS n FROM webhook_deliveries ${where} GROUP BY status`)
+      .all(...(subscriptionId === undefined ? [] : [subscriptionId])) as Array<{ status: string; n: number }>;
+    const byStatus = Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    return { pending: byStatus.pending ?? 0, held: byStatus.held ?? 0, dead: byStatus.dead ?? 0, delivered: byStatus.delivered ?? 0 };
+  }
+
+  type Step =
+    | { op: 'publish'; type: string }
+    | { op: 'publishRolledBack'; type: string }
+    | { op: 'claimAndSettle'; limit: number; outcomes: Array<SettleOutcome['kind']> }
+    | { op: 'disable' | 'enable' | 'delete'; sub: number }
+    | { op: 'replay'; sub: number }
+    | { op: 'redeliverFirst'; status: 'dead' | 'delivered' }
+    | { op: 'purge' };
+
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ op: fc.constant('publish' as const), type: fc.constantFrom('payment.succeeded', 'refund.initiated') }),
+    fc.record({ op: fc.constant('publishRolledBack' as const), type: fc.constant('payment.succeeded') }),
+    fc.record({
+      op: fc.constant('claimAndSettle' as const),
+      limit: fc.integer({ min: 1, max: 4 }),
+      outcomes: fc.array(fc.constantFrom('delivered', 'retry', 'dead', 'disable'), { minLength: 4, maxLength: 4 }),
+    }),
+    fc.record({ op: fc.constantFrom('disable' as const, 'enable' as const, 'delete' as const), sub: fc.integer({ min: 0, max: 2 }) }),
+    fc.record({ op: fc.constant('replay' as const), sub: fc.integer({ min: 0, max: 2 }) }),
+    fc.record({ op: fc.constant('redeliverFirst' as const), status: fc.constantFrom('dead' as const, 'delivered' as const) }),
+    fc.record({ op: fc.constant('purge' as const) }),
+  );
+
+  it('agree with a count of the rows after any sequence of publishes, settles, holds, replays, redeliveries, purges and deletions', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), async (steps) => {
+        const db = openRaw(':memory:');
+        const storage = await migratedOnHandle(db);
+        const subs = ['sub_a', 'sub_b', 'sub_c'];
+        await storage.createSubscription(subscription({ id: 'sub_a' }));
+        await storage.createSubscription(subscription({ id: 'sub_b', eventTypes: ['payment.*'] }));
+        await storage.createSubscription(subscription({ id: 'sub_c', eventTypes: ['refund.initiated'] }));
+        let clock = NOW;
+        for (const s of steps) {
+          clock += 1000;
+          const input = () => ({ ...enqueueInput(s.op === 'publish' || s.op === 'publishRolledBack' ? s.type : 'payment.succeeded'), now: clock });
+          switch (s.op) {
+            case 'publish':
+              await storage.enqueue(input());
+              break;
+            case 'publishRolledBack':
+              expect(() =>
+                db.transaction(() => {
+                  storage.enqueueSync({ ...input(), tx: db });
+                  throw new Error('the host changes its mind');
+                })(),
+              ).toThrow('the host changes its mind');
+              break;
+            case 'claimAndSettle': {
+              const claimed = await storage.claimDue({ limit: s.limit, leaseMs: 60_000, now: clock });
+              await storage.settle(
+                claimed.map((c, i) => ({
+                  deliveryId: c.delivery.id,
+                  leaseToken: c.leaseToken,
+                  attempt: { id: createId('att', clock), startedAt: clock, durationMs: 5, statusCode: 500, errorClass: null, errorMessage: null, responseSnippet: null },
+                  outcome:
+                    s.outcomes[i] === 'retry'
+                      ? { kind: 'retry', nextAttemptAt: clock + 500 }
+                      : s.outcomes[i] === 'disable'
+                        ? { kind: 'disable', reason: 'gone' }
+                        : { kind: s.outcomes[i] as 'delivered' | 'dead' },
+                })),
+                clock,
+              );
+              break;
+            }
+            case 'disable':
+            case 'enable':
+              await storage.setSubscriptionStatus(subs[s.sub]!, { status: s.op === 'disable' ? 'disabled' : 'active' }, clock);
+              break;
+            case 'delete':
+              await storage.deleteSubscription(subs[s.sub]!);
+              break;
+            case 'replay':
+              await storage.replay({ subscriptionId: subs[s.sub]!, since: 0, now: clock, newDeliveryId: () => createId('dlv', clock) });
+              break;
+            case 'redeliverFirst': {
+              const first = db.prepare('SELECT id FROM webhook_deliveries WHERE status = ? ORDER BY id LIMIT 1').pluck().get(s.status) as string | undefined;
+              if (first !== undefined) await storage.redeliver(first, clock);
+              break;
+            }
+            case 'purge':
+              await storage.purge({ olderThan: clock - 2500 });
+              break;
+          }
+          expect(await storage.stats(clock)).toMatchObject(counted(db));
+          for (const id of subs) expect(await storage.stats(clock, { subscriptionId: id })).toMatchObject(counted(db, id));
+        }
+        // A deleted subscription leaves no rows of zeros behind.
+        const left = db.prepare('SELECT DISTINCT subscription_id FROM webhook_delivery_counts').pluck().all();
+        const existing = db.prepare('SELECT id FROM webhook_subscriptions').pluck().all();
+        expect(left.every((id) => existing.includes(id))).toBe(true);
+        db.close();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('upgrades a version-3 database in place, counting the rows it already holds', async () => {
+    const { db, sub } = databaseAtVersion(3);
+    db.exec(`INSERT INTO webhook_events (id, type, published_at, payload) VALUES ('evt_1', 't', ${NOW}, '{}'), ('evt_2', 't', ${NOW}, '{}'), ('evt_3', 't', ${NOW}, '{}')`);
+    db.exec(
+      `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, due_at, created_at, updated_at)
+       VALUES ('dlv_1', 'evt_1', 't', '${sub.id}', 'pending', 0, ${NOW}, ${NOW}, ${NOW}, ${NOW}),
+              ('dlv_2', 'evt_2', 't', '${sub.id}', 'delivered', 1, NULL, NULL, ${NOW}, ${NOW}),
+              ('dlv_3', 'evt_3', 't', '${sub.id}', 'dead', 5, NULL, NULL, ${NOW}, ${NOW})`,
+    );
+    const storage = track(createSqliteStorage({ database: db }));
+    expect(await rejectionOf(storage.stats(NOW))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
+    await storage.migrate();
+    const expected = { pending: 1, leased: 0, held: 0, dead: 1, delivered: 1, oldestPendingCreatedAt: NOW };
+    expect(await storage.stats(NOW)).toEqual(expected);
+    expect(await storage.stats(NOW, { subscriptionId: sub.id })).toEqual(expected);
+    // And from there the triggers keep them.
+    const [claimed] = await storage.claimDue({ limit: 1, leaseMs: 1000, now: NOW });
+    await storage.settle(
+      [
+        {
+          deliveryId: claimed!.delivery.id,
+          leaseToken: claimed!.leaseToken,
+          attempt: { id: 'att_1', startedAt: NOW, durationMs: 3, statusCode: 200, errorClass: null, errorMessage: null, responseSnippet: null },
+          outcome: { kind: 'delivered' },
+        },
+      ],
+      NOW,
+    );
+    expect(await storage.stats(NOW)).toEqual({ ...expected, pending: 0, delivered: 2, oldestPendingCreatedAt: null });
   });
 });
 
@@ -584,6 +726,25 @@ describe('query plans', () => {
     const stats = plan(db, sql.find((s) => s.includes('AS pending'))!);
     expect(stats).toContain('SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created');
     expect(stats.some((d) => d.includes('TEMP B-TREE'))).toBe(false);
+  });
+
+  it('counts by status from the counts table, walking no delivery rows but the pending entries for live leases', async () => {
+    const { sql, db } = await capture(async (storage) => {
+      await storage.stats(NOW);
+      await storage.stats(NOW, { subscriptionId: 'sub_a' });
+    });
+    const all = plan(db, sql.find((s) => s.includes('AS delivered') && !s.includes('subscription_id ='))!);
+    // pending, held, dead, delivered: the counts table; leased: the due index; oldest: the head of pending_created.
+    expect(all.filter((d) => d.includes('webhook_delivery_counts'))).toHaveLength(4);
+    expect(all.filter((d) => /webhook_deliveries\b/.test(d))).toEqual([
+      'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_due',
+      'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created',
+    ]);
+    const one = plan(db, sql.find((s) => s.includes('AS delivered') && s.includes('subscription_id ='))!);
+    expect(one.filter((d) => d.includes('webhook_delivery_counts'))).toEqual(
+      Array(4).fill('SEARCH webhook_delivery_counts USING PRIMARY KEY (subscription_id=? AND status=?)'),
+    );
+    expect(one.filter((d) => /webhook_deliveries\b/.test(d)).every((d) => d.includes('webhook_deliveries_subscription_due (subscription_id=?)'))).toBe(true);
   });
 
   it('fans out by primary-key lookups of the candidate filters, not a scan of subscriptions', async () => {

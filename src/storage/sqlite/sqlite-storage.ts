@@ -372,6 +372,8 @@ function prepareStatements(db: SqliteDatabase, p: string) {
   const E = `${p}events`;
   const D = `${p}deliveries`;
   const A = `${p}attempts`;
+  // Deliveries by (subscription, status), kept by triggers (migration 0004).
+  const C = `${p}delivery_counts`;
   const prepare = <Row = unknown>(sql: string): Statement<Row> => db.prepare<unknown[], Row>(sql);
 
   return {
@@ -633,39 +635,34 @@ function prepareStatements(db: SqliteDatabase, p: string) {
        FROM json_each(@rows) j`,
     ),
 
-    // One statement, so the counts come from one snapshot. `leased` reads the due index
-    // alone (lease_expires_at is in it), like `pending` reads pending_created: both walk
-    // the pending rows' entries, no row; `oldest` is the head of pending_created.
+    // One statement, so the counts come from one snapshot. The counts by status come from
+    // the table the triggers keep (one row per subscription and status), not from walking
+    // the rows: the delivery log can hold millions. `leased` reads the due index alone
+    // (lease_expires_at is in it): a walk of the pending entries. `oldest` is the head of
+    // pending_created.
     stats: prepare<StatsRow>(
       `SELECT
-         (SELECT COUNT(*) FROM ${D} WHERE status = 'pending') AS pending,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'pending') AS pending,
          (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_due
             WHERE status = 'pending' AND lease_expires_at > @now) AS leased,
-         (SELECT COUNT(*) FROM ${D} WHERE status = 'held') AS held,
-         (SELECT COUNT(*) FROM ${D} WHERE status = 'dead') AS dead,
-         (SELECT COUNT(*) FROM ${D} WHERE status = 'delivered') AS delivered,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'held') AS held,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'dead') AS dead,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'delivered') AS delivered,
          (SELECT created_at FROM ${D} INDEXED BY ${p}deliveries_pending_created
             WHERE status = 'pending' ORDER BY created_at LIMIT 1) AS oldest`,
     ),
-    // Of one subscription: pending, leased and the oldest from deliveries_subscription_due
-    // (its pending rows only), held from deliveries_subscription_held; dead and delivered
-    // walk its deliveries (the subscription's log up to the last purge).
+    // Of one subscription: its counts by status through the counts' primary key; leased
+    // and the oldest from deliveries_subscription_due (its pending rows only).
     subscriptionStats: prepare<StatsRow>(
-      `WITH final AS (
-         SELECT COALESCE(SUM(status = 'dead'), 0) AS dead, COALESCE(SUM(status = 'delivered'), 0) AS delivered
-         FROM ${D} WHERE subscription_id = @id AND status IN ('dead', 'delivered'))
-       SELECT
-         (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_due
-            WHERE subscription_id = @id AND status = 'pending') AS pending,
+      `SELECT
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'pending') AS pending,
          (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_due
             WHERE subscription_id = @id AND status = 'pending' AND lease_expires_at > @now) AS leased,
-         (SELECT COUNT(*) FROM ${D} INDEXED BY ${p}deliveries_subscription_held
-            WHERE subscription_id = @id AND status = 'held') AS held,
-         final.dead AS dead,
-         final.delivered AS delivered,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'held') AS held,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'dead') AS dead,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'delivered') AS delivered,
          (SELECT MIN(created_at) FROM ${D} INDEXED BY ${p}deliveries_subscription_due
-            WHERE subscription_id = @id AND status = 'pending') AS oldest
-       FROM final`,
+            WHERE subscription_id = @id AND status = 'pending') AS oldest`,
     ),
 
     // A final row's updated_at is when it became final: a delivery created long ago

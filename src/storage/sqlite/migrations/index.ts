@@ -6,6 +6,7 @@
 import { sql as initial } from './0001-initial.js';
 import { sql as flowControl } from './0002-flow-control.js';
 import { sql as leasesInPlace } from './0003-leases-in-place.js';
+import { sql as deliveryCounts } from './0004-delivery-counts.js';
 
 /** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
 export interface SqliteMigration {
@@ -21,6 +22,7 @@ export const migrations: readonly SqliteMigration[] = Object.freeze([
   { version: 1, name: '0001-initial', sql: initial },
   { version: 2, name: '0002-flow-control', sql: flowControl },
   { version: 3, name: '0003-leases-in-place', sql: leasesInPlace },
+  { version: 4, name: '0004-delivery-counts', sql: deliveryCounts },
 ]);
 
 /** The schema version this code expects: the last migration's. */
