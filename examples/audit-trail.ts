@@ -9,13 +9,19 @@ const webhooks = createWebhooks({
   retry: { delaysMs: [50] },
 });
 
-function audit(lifecycle: string, event: object): void {
-  process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), lifecycle, ...event })}\n`);
-}
+const auditLog = process.stdout; // an append-only file or table in your app
+
+// #region audit
+const audit = (lifecycle: string, event: object) =>
+  auditLog.write(JSON.stringify({ at: new Date().toISOString(), lifecycle, ...event }) + '\n');
 webhooks.bus.on('delivery:succeeded', (event) => audit('delivery:succeeded', event));
 webhooks.bus.on('delivery:failed', (event) => audit('delivery:failed', event));
 webhooks.bus.on('delivery:dead', (event) => audit('delivery:dead', event));
 webhooks.bus.on('subscription:disabled', (event) => audit('subscription:disabled', event));
+// {"lifecycle":"delivery:failed","deliveryId":"dlv_…","eventId":"evt_…","eventType":"refund.initiated",
+//  "subscriptionId":"sub_…","attempt":1,"startedAt":…,"durationMs":33.9,"statusCode":503,"errorClass":"http",
+//  "errorMessage":"HTTP 503","nextAttemptAt":…}
+// #endregion audit
 
 // An ERP that fails the first request, then accepts.
 let requests = 0;

@@ -3,13 +3,16 @@
 // The ledger write and the webhook event share the host's own transaction, on the host's
 // own pg client: a rolled-back payment emits nothing, a committed one is delivered —
 // by this process or by any other Bookkeeper instance running a dispatcher on the database.
-import { once } from 'node:events';
-import { createServer } from 'node:http';
+// #region instance
 import pg from 'pg';
 import { createWebhooks } from '../src/index.js';
-import { verifyWebhook } from '../src/receiver/index.js';
 import { createPostgresStorage } from '../src/storage/postgres/index.js';
+// #endregion instance
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { verifyWebhook } from '../src/receiver/index.js';
 
+// #region instance
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
 pool.on('error', (error) => console.error('idle client lost:', error.message)); // a restart must not crash the app
 const ledger = process.env.LEDGER_TABLE ?? 'ledger_entries';
@@ -18,7 +21,8 @@ const webhooks = createWebhooks({
   storage: createPostgresStorage({ pool, schema: process.env.WEBHOOKS_SCHEMA ?? 'webhooks' }),
   security: { allowPrivateNetworks: true }, // only because the ERP below is on 127.0.0.1
 });
-await webhooks.start(); // migrates the webhooks schema (under an advisory lock), then dispatches
+await webhooks.start(); // on every instance: migrates the schema (under an advisory lock), then dispatches
+// #endregion instance
 await pool.query(`CREATE TABLE IF NOT EXISTS ${ledger} (id text PRIMARY KEY, amount_minor bigint NOT NULL, currency text NOT NULL)`);
 
 // ── The customer's ERP: verifies each webhook and books it ─────────
@@ -38,6 +42,7 @@ const { port } = erp.address() as { port: number };
 ({ secret } = await webhooks.subscriptions.create({ url: `http://127.0.0.1:${port}/webhooks`, eventTypes: ['payment.*'] }));
 
 // ── Bookkeeper: one transaction for the ledger row and its event ──
+// #region transaction
 async function recordPayment(paymentId: string, amountMinor: number, ledgerCheckFails: boolean): Promise<void> {
   const client = await pool.connect();
   try {
@@ -57,6 +62,7 @@ async function recordPayment(paymentId: string, amountMinor: number, ledgerCheck
     client.release();
   }
 }
+// #endregion transaction
 
 await recordPayment('pay_ok', 12_300, false);
 try {

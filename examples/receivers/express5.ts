@@ -5,18 +5,22 @@
 // Either way, the webhook route must not sit behind express.json().
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+// #region app
 import express from 'express';
 import type { BookkeeperEvents } from '../../src/index.js';
 import { createWebhookRouter, expressWebhook } from '../../src/receiver/index.js';
+// #endregion app
 import { createLedger } from './ledger.js';
 import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
 
 export async function start({ secret, port, ledger = createLedger() }: ExampleOptions): Promise<RunningExample> {
+  // #region app
   const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
 
   const app = express();
   app.post('/webhooks', express.raw({ type: 'application/json' }), expressWebhook({ secrets: secret, onEvent: router.handle }));
   app.use(express.json());
+  // #endregion app
 
   const server = app.listen(port, '127.0.0.1');
   await once(server, 'listening');

@@ -6,18 +6,22 @@
 // read the body (c.req.json(), a validator) before it.
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+// #region app
 import { Hono } from 'hono';
 import type { BookkeeperEvents } from '../../src/index.js';
 import { createWebHandler, createWebhookRouter } from '../../src/receiver/index.js';
+// #endregion app
 import { createLedger } from './ledger.js';
 import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
 
 export async function start({ secret, port, ledger = createLedger() }: ExampleOptions): Promise<RunningExample> {
+  // #region app
   const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
   const webhook = createWebHandler({ secrets: secret, onEvent: router.handle });
 
   const app = new Hono();
   app.post('/webhooks', (c) => webhook(c.req.raw));
+  // #endregion app
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const started = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(started));

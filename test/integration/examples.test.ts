@@ -3,7 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { generateSecret } from '../../src/signing/secret.js';
+import { signWebhook } from '../../src/signing/sign-webhook.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
@@ -26,12 +29,92 @@ describe('examples', () => {
     expect(stdout).toContain('delivery delivered after 1 attempt(s)');
   }, 60_000);
 
-  it('runs the SQLite outbox example: the rolled-back ledger write left no event, the committed one has its delivery', async () => {
-    const { stdout } = await runExample('sqlite-outbox.ts', { LEDGER_DB: join(dir, 'ledger.db') });
+  it('runs the SQLite outbox example: the rolled-back ledger write left no event, the committed one has its delivery, in a database switched to WAL', async () => {
+    const filename = join(dir, 'ledger.db');
+    const { stdout } = await runExample('sqlite-outbox.ts', { LEDGER_DB: filename });
     expect(stdout).toContain('ledger check failed: rolling back');
-    expect(stdout).toContain('ledger rows: pay_ok\n');
-    expect(stdout).toContain('deliveries queued: 1 (payment.succeeded)');
+    expect(stdout).toMatch(/^ledger rows: pay_\d+$/m);
+    expect(stdout).toContain('deliveries queued: 1 (payment.succeeded)\n');
+    expect(stdout).toContain('deliveries of the rolled-back event: 0\n');
+    // What the file holds: the ledger row and its event side by side, in WAL mode as the example set it.
+    const db = new Database(filename, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+      expect({ ledger: count('SELECT count(*) AS n FROM ledger'), events: count('SELECT count(*) AS n FROM webhook_events') }).toEqual({ ledger: 1, events: 1 });
+    } finally {
+      db.close();
+    }
   }, 60_000);
+
+  it('runs the custom catalog example: its own event types publish, bad data and unknown types are refused with codes', async () => {
+    const { stdout } = await runExample('custom-catalog.ts', {});
+    expect(stdout.trim().split('\n')).toEqual(['catalog: invoice.paid, invoice.voided', 'refused: EVENT_DATA_INVALID', 'refused: EVENT_TYPE_UNKNOWN']);
+  }, 60_000);
+
+  it('runs the typed router example: each type reaches its handler, and validate refuses a float amount before the handler', async () => {
+    const { stdout } = await runExample('typed-router.ts', {});
+    expect(stdout.trim().split('\n')).toEqual([
+      'booked pay_123: 12300 EUR minor units',
+      'held ref_7',
+      'booked pay_124: 12300 EUR minor units',
+      'refused evt_5: EVENT_DATA_INVALID',
+    ]);
+  }, 60_000);
+
+  it('runs the delivery log example: the dead deliveries are listed with their attempts, one redelivered, the rest replayed, all delivered', async () => {
+    const { stdout } = await runExample('delivery-log.ts', {});
+    expect(stdout).toContain('undelivered: 3, dead: dead, dead, dead\n');
+    expect(stdout).toMatch(/^attempts of dlv_\w+: 503 http, 503 http$/m);
+    expect(stdout).toContain('replay would re-send 2\n');
+    expect(stdout).toContain('3 of 3 events delivered');
+  }, 60_000);
+
+  it('runs the verification failures example: a forged and a stale request are refused 401 and counted by code', async () => {
+    const { stdout } = await runExample('verification-failures.ts', {});
+    expect(stdout).toContain('genuine: HTTP 204\n');
+    expect(stdout).toContain('forged: HTTP 401\n');
+    expect(stdout).toContain('stale: HTTP 401\n');
+    const counted = stdout.split('\n').filter((line) => line.startsWith('webhooks.signature_verification_failures'));
+    expect(counted.sort()).toEqual([
+      'webhooks.signature_verification_failures{code="WEBHOOK_NO_MATCHING_SIGNATURE"} 1',
+      'webhooks.signature_verification_failures{code="WEBHOOK_TIMESTAMP_TOO_OLD"} 1',
+    ]);
+  }, 60_000);
+
+  it('runs the Next.js route example: POST books a signed payment once, answers its redelivery 200 and refuses a tampered copy 401', async () => {
+    const secret = generateSecret();
+    vi.stubEnv('BOOKKEEPER_WEBHOOK_SECRET', secret);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      const { POST } = await import('../../examples/nextjs-route.js');
+      const request = (id: string, tamper = false) => {
+        const body = JSON.stringify({
+          id,
+          type: 'payment.succeeded',
+          timestamp: new Date().toISOString(),
+          data: { paymentId: 'pay_123', customerId: 'cus_42', amount: { amount: 12_300, currency: 'EUR' }, method: 'card', occurredAt: new Date().toISOString() },
+        });
+        const timestamp = Math.floor(Date.now() / 1000);
+        return new Request('https://erp.example.com/api/webhooks', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signWebhook({ id, timestamp, body, secrets: secret }) },
+          body: tamper ? body.replace('12300', '99900') : body,
+        });
+      };
+      expect((await POST(request('evt_next_1'))).status).toBe(204);
+      const redelivered = await POST(request('evt_next_1'));
+      expect(redelivered.status).toBe(200);
+      expect(await redelivered.json()).toEqual({ outcome: 'duplicate' });
+      const tampered = await POST(request('evt_next_2', true));
+      expect(tampered.status).toBe(401);
+      expect(await tampered.json()).toEqual({ error: 'WEBHOOK_NO_MATCHING_SIGNATURE' });
+      expect(log.mock.calls).toEqual([['booked pay_123: 12300 EUR']]);
+    } finally {
+      log.mockRestore();
+      vi.unstubAllEnvs();
+    }
+  });
 
   it('runs the audit-trail example: one JSON line per attempt with ids, attempt number, outcome and timing', async () => {
     const { stdout } = await runExample('audit-trail.ts', {});
