@@ -1,0 +1,193 @@
+/**
+ * The README is generated where it can drift: every TypeScript block comes from a file
+ * under examples/ (run by the integration tests), and the catalog reference from
+ * bookkeeperEvents. These tests fail when the README and its sources disagree.
+ */
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { catalogDocs } from '../../scripts/catalog-docs.js';
+import { catalogFields, codeLanguages, readmeCodeBlocks, renderCatalogReference, renderSnippet, root, updateReadme } from '../../scripts/readme.js';
+import { bookkeeperEvents, defineEvents } from '../../src/index.js';
+
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const blocks = readmeCodeBlocks(readme);
+const rerun = 'README.md is out of date: run `npm run docs`';
+
+describe('README snippets', () => {
+  it('binds every TypeScript and JavaScript block to a file under examples/', () => {
+    const code = blocks.filter((block) => codeLanguages.has(block.lang));
+    expect(code.length).toBeGreaterThan(10);
+    const unmarked = code.filter((block) => block.source === undefined).map((block) => `README.md:${block.line}`);
+    expect(unmarked, 'blocks without a <!-- snippet: examples/… --> line before them').toEqual([]);
+  });
+
+  it('shows each snippet exactly as its example file has it', () => {
+    for (const block of blocks) {
+      if (block.source === undefined) continue;
+      const where = `README.md:${block.line} (${block.source.file}${block.source.region === undefined ? '' : `#${block.source.region}`}): ${rerun}`;
+      expect(block.code, where).toBe(renderSnippet(block.source));
+    }
+  });
+
+  it('imports only the package entry points in snippets, never src/', () => {
+    const code = blocks.filter((block) => block.source !== undefined).map((block) => block.code);
+    expect(code.join('\n')).not.toMatch(/from '[./]*src\//);
+    expect(code.join('\n')).toContain("from '@bookkeeper/webhooks/sqlite'");
+  });
+
+  it('takes every snippet from an example that an integration test runs', () => {
+    const testDir = join(root, 'test', 'integration');
+    const tests = readdirSync(testDir)
+      .filter((name) => name.endsWith('.test.ts'))
+      .map((name) => readFileSync(join(testDir, name), 'utf8'))
+      .join('\n');
+    const files = [...new Set(blocks.flatMap((block) => (block.source === undefined ? [] : [block.source.file])))];
+    const unrun = files.filter((file) => {
+      const stem = file.replace(/^examples\//, '').replace(/\.ts$/, '');
+      return !tests.includes(`${stem}.ts'`) && !tests.includes(`${stem}.js'`);
+    });
+    expect(unrun, 'examples shown in the README that no test under test/integration runs').toEqual([]);
+  });
+
+  it('is what `npm run docs` writes, and a second run changes nothing', () => {
+    const updated = updateReadme(readme);
+    expect(updated === readme, rerun).toBe(true);
+    expect(updateReadme(updated)).toBe(updated);
+  });
+});
+
+describe('README catalog reference', () => {
+  it('holds exactly the reference generated from bookkeeperEvents', () => {
+    const reference = renderCatalogReference();
+    const start = readme.indexOf('<!-- catalog:start');
+    const end = readme.indexOf('<!-- catalog:end -->');
+    expect(start, 'the README has no catalog reference markers').toBeGreaterThan(-1);
+    const section = readme.slice(readme.indexOf('\n', start) + 1, end - 1);
+    expect(section === reference, rerun).toBe(true);
+  });
+
+  it('has a section for every event type, with an example each schema accepts as it is', () => {
+    expect(Object.keys(catalogDocs)).toEqual([...bookkeeperEvents.types]);
+    for (const type of bookkeeperEvents.types) {
+      const example = catalogDocs[type]!.example;
+      expect(readme.includes(`### \`${type}\``), `README.md has no section for ${type}: ${rerun}`).toBe(true);
+      expect(readme.includes(['```json', JSON.stringify(example, null, 2), '```'].join('\n')), `README.md lacks the example of ${type}: ${rerun}`).toBe(true);
+      // As it is: no default filled in, nothing stripped, so what the README shows is what is sent.
+      expect(bookkeeperEvents.schemas[type].parse(example), type).toEqual(example);
+    }
+  });
+
+  it('lists every field with its type and whether it is required, nested fields by path', () => {
+    const fields = catalogFields(bookkeeperEvents.schemas['payment.succeeded']);
+    expect(fields.map((field) => field.path)).toEqual([
+      'paymentId',
+      'customerId',
+      'invoiceId',
+      'amount',
+      'amount.amount',
+      'amount.currency',
+      'method',
+      'reference',
+      'occurredAt',
+      'metadata',
+    ]);
+    expect(fields.find((field) => field.path === 'invoiceId')).toEqual({ path: 'invoiceId', type: 'string, 1–255 chars or null', required: false });
+    expect(fields.find((field) => field.path === 'amount.amount')).toEqual({ path: 'amount.amount', type: 'integer', required: true });
+    expect(fields.find((field) => field.path === 'method')?.type).toBe('one of `card`, `bank_transfer`, `direct_debit`, `wallet`, `cash`, `other`');
+    expect(renderCatalogReference()).toContain('| `occurredAt` | string, ISO 8601 date-time with offset | yes |');
+  });
+
+  it('refuses to render a catalog whose types or fields have no docs, or docs of nothing', () => {
+    const doc = { summary: 'An invoice was paid.', fields: { invoiceId: 'the invoice' }, example: { invoiceId: 'inv_1' } };
+    const events = defineEvents({ 'invoice.paid': z.strictObject({ invoiceId: z.string(), paidAt: z.string() }) });
+    expect(() => renderCatalogReference(events, { 'invoice.paid': doc })).toThrow(/paidAt/);
+    expect(() => renderCatalogReference(events, {})).toThrow(/invoice\.paid/);
+    const documented = { 'invoice.paid': { ...doc, fields: { invoiceId: 'the invoice', paidAt: 'when', payer: 'who' } } };
+    expect(() => renderCatalogReference(events, documented)).toThrow(/payer/);
+  });
+});
+
+describe('the snippet renderer', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'readme-snippets-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'examples', 'nested'), { recursive: true });
+  writeFileSync(
+    join(dir, 'examples', 'nested', 'sample.ts'),
+    [
+      '// header, not shown',
+      '// #region part',
+      "import { createWebhooks } from '../../src/index.js';",
+      "import { verifyWebhook } from '../../src/receiver/index.js';",
+      '// #endregion part',
+      "import { hidden } from './hidden.js';",
+      '',
+      'export function start() {',
+      '  // #region part',
+      '  const webhooks = createWebhooks();',
+      '  if (webhooks) {',
+      '    verifyWebhook;',
+      '  }',
+      '  // #endregion part',
+      '  hidden();',
+      '}',
+      '// #region internal',
+      "import { signWebhook } from '../../src/signing/sign-webhook.js';",
+      '// #endregion internal',
+      '// #region open',
+    ].join('\n'),
+  );
+
+  it('joins the parts of a region, dedented, with the package entry points in the imports', () => {
+    expect(renderSnippet({ file: 'examples/nested/sample.ts', region: 'part' }, dir)).toBe(
+      [
+        "import { createWebhooks } from '@bookkeeper/webhooks';",
+        "import { verifyWebhook } from '@bookkeeper/webhooks/receiver';",
+        '',
+        'const webhooks = createWebhooks();',
+        'if (webhooks) {',
+        '  verifyWebhook;',
+        '}',
+      ].join('\n'),
+    );
+  });
+
+  it('refuses a snippet that imports a private module, a region never closed, and a region or file that does not exist', () => {
+    expect(() => renderSnippet({ file: 'examples/nested/sample.ts', region: 'internal' }, dir)).toThrow(/not a public entry point/);
+    expect(() => renderSnippet({ file: 'examples/nested/sample.ts', region: 'open' }, dir)).toThrow(/never closed/);
+    expect(() => renderSnippet({ file: 'examples/nested/sample.ts', region: 'missing' }, dir)).toThrow(/no such region/);
+    expect(() => renderSnippet({ file: 'examples/nested/gone.ts', region: undefined }, dir)).toThrow(/cannot read/);
+  });
+
+  it('rewrites a marked block from its source, an empty one too, and leaves unmarked blocks alone', () => {
+    const before = [
+      '# Title',
+      '<!-- snippet: examples/nested/sample.ts#part -->',
+      '```ts',
+      '```',
+      '',
+      'Between.',
+      '<!-- snippet: examples/nested/sample.ts#part -->',
+      '```ts',
+      'stale();',
+      '```',
+      '',
+      '```sh',
+      'npm test',
+      '```',
+      '<!-- catalog:start: generated by `npm run docs` from bookkeeperEvents; edit scripts/catalog-docs.ts, not this -->',
+      'stale catalog',
+      '<!-- catalog:end -->',
+      '',
+    ].join('\n');
+    const after = updateReadme(before, dir);
+    const part = renderSnippet({ file: 'examples/nested/sample.ts', region: 'part' }, dir);
+    expect(after).toContain(`# Title\n<!-- snippet: examples/nested/sample.ts#part -->\n\`\`\`ts\n${part}\n\`\`\`\n\nBetween.\n`);
+    expect(after).toContain(`\`\`\`ts\n${part}\n\`\`\`\n\n\`\`\`sh\nnpm test\n\`\`\``);
+    expect(after).toContain(`not this -->\n${renderCatalogReference()}\n<!-- catalog:end -->\n`);
+    expect(after).not.toContain('stale');
+    expect(updateReadme(after, dir)).toBe(after);
+  });
+});
