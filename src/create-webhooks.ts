@@ -10,9 +10,11 @@ import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec
 import { createUndiciTransport } from './delivery/undici-transport.js';
 import { ConfigError, ValidationError, WebhookError, describeValue } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
+import { eventDataCheck, type EventDataCheck } from './events/event-data-check.js';
 import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
 import { EventBus, type PublishedEvent } from './events/event-bus.js';
 import { createId } from './ids.js';
+import type { JsonValueProblem } from './json-value-problem.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
 import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
@@ -183,6 +185,28 @@ function envelopeJson(id: string, type: string, afterId: string, timestamp: stri
   return `{"id":"${id}${afterId}${timestamp}","data":${dataJson}}`;
 }
 
+/** Refuses data that JSON would store changed (see `eventDataCheck`) with `EVENT_DATA_INVALID`. */
+function checkEventData(check: EventDataCheck, input: unknown, output: unknown): void {
+  let problem: JsonValueProblem | null;
+  try {
+    problem = check(input, output, 'data');
+  } catch (cause) {
+    // A throwing toJSON or getter, or nesting deeper than the stack.
+    throw new ValidationError('EVENT_DATA_INVALID', `Expected \`data\` to serialize to JSON, got an error (${cause instanceof Error ? cause.message : String(cause)})`, {
+      field: 'data',
+      cause,
+    });
+  }
+  if (problem !== null) {
+    const field = ['data', ...problem.path].join('.');
+    throw new ValidationError(
+      'EVENT_DATA_INVALID',
+      `Expected \`${field}\` to have a JSON form that reads back the same, got ${problem.found}`,
+      { field },
+    );
+  }
+}
+
 function requireId(id: unknown, field: string): string {
   if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
     throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` to be a non-empty string, got ${describeValue(id)}`, { field });
@@ -277,8 +301,10 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   let migrated: Promise<void> | null = null;
 
   // Event type → what publish needs of it, made on the first publish of the type: the schema
-  // it validates with (compiled) and the envelope's text between the id and the timestamp.
-  const publishTypes = new Map<string, { schema: z.ZodType; afterId: string }>();
+  // it validates with (compiled), the check of what the schema lets through that JSON would
+  // change (null for a schema that cannot), and the envelope's text between the id and the
+  // timestamp.
+  const publishTypes = new Map<string, { schema: z.ZodType; check: EventDataCheck | null; afterId: string }>();
   let lastTimestampMs = Number.NaN;
   let lastTimestamp = '';
 
@@ -300,11 +326,17 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     }
     let publishType = publishTypes.get(type);
     if (publishType === undefined) {
-      publishType = { schema: compiledSchema(catalog.schemas[type]!), afterId: `","type":${JSON.stringify(type)},"timestamp":"` };
+      const schema = catalog.schemas[type]!;
+      publishType = {
+        schema: compiledSchema(schema),
+        check: eventDataCheck(schema),
+        afterId: `","type":${JSON.stringify(type)},"timestamp":"`,
+      };
       publishTypes.set(type, publishType);
     }
     const parsed = publishType.schema.safeParse(data);
     if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, 'data');
+    if (publishType.check !== null) checkEventData(publishType.check, data, parsed.data);
     const now = clock.now();
     const id = createId('evt', now);
     // Publishes of the same millisecond share the envelope's timestamp string.
