@@ -8,6 +8,7 @@ import { createAddressGuard } from './delivery/ssrf-guard.js';
 import { FlowControl } from './delivery/flow-control.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { createUndiciTransport } from './delivery/undici-transport.js';
+import { checkArgumentCount } from './check-argument-count.js';
 import { ConfigError, ValidationError, WebhookError, describeValue } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
 import { eventDataCheck, type EventDataCheck } from './events/event-data-check.js';
@@ -228,6 +229,7 @@ function requireId(id: unknown, field: string): string {
 export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>(
   options: WebhooksOptions<TCatalog> = {},
 ): Webhooks<TCatalog> {
+  checkArgumentCount(arguments.length, 1, 'createWebhooks(options?)', 'factory');
   const resolved = resolveWebhooksOptions(options);
   const catalog = (resolved.events ?? bookkeeperEvents) as unknown as TCatalog;
   const storage = resolved.storage ?? createMemoryStorage();
@@ -415,6 +417,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       // storage sees the host's transaction in the same tick it was handed over.
       let prepared: ReturnType<typeof prepare>;
       try {
+        checkArgumentCount(arguments.length, 3, 'publish(type, data, options?)', 'call');
         prepared = prepare(type, data, publishOptions);
       } catch (error) {
         return Promise.reject(error);
@@ -427,6 +430,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     },
 
     publishSync(type, data, publishOptions) {
+      checkArgumentCount(arguments.length, 3, 'publishSync(type, data, options?)', 'call');
       if (!storage.enqueueSync) {
         throw new ConfigError('TX_UNSUPPORTED', `Storage "${storage.name}" has no synchronous enqueue; use publish()`);
       }

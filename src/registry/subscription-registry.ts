@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { checkUrlHost, type AddressGuard } from '../delivery/ssrf-guard.js';
+import { checkArgumentCount } from '../check-argument-count.js';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { EventCatalog } from '../events/catalog.js';
 import { createId } from '../ids.js';
@@ -310,6 +311,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
 
   return {
     async create(input) {
+      checkArgumentCount(arguments.length, 1, 'subscriptions.create(input)', 'call');
       const parsed = createSchema.safeParse(input);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input);
       const fields = parsed.data;
@@ -352,6 +354,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     },
 
     async update(id, patch) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.update(id, patch)', 'call');
       requireId(id);
       const parsed = updateSchema.safeParse(patch);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch);

@@ -193,6 +193,21 @@ const publishCases: Case[] = [
     field: 'tx',
   },
   {
+    name: 'publish with a fourth argument (the options split over two objects)',
+    call: ({ webhooks }) => (webhooks.publish as (...args: unknown[]) => unknown)('payment.succeeded', payment(), { idempotencyKey: 'k1' }, { tx: {} }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
+  },
+  {
+    name: 'publishSync with a fourth argument',
+    call: ({ webhooks }) => (webhooks.publishSync as (...args: unknown[]) => unknown)('payment.succeeded', payment(), {}, {}),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
+    fails: 'throws',
+  },
+  {
     name: 'publishSync on the memory storage',
     call: ({ webhooks }) => webhooks.publishSync('payment.succeeded', payment()),
     errorClass: ConfigError,
@@ -348,6 +363,17 @@ const createCases: Case[] = [
     field: 'colour',
   },
   {
+    name: 'subscriptions.create with a second argument (the options split over two objects)',
+    call: ({ webhooks }) =>
+      (webhooks.subscriptions.create as (...args: unknown[]) => unknown)(
+        { url: 'https://crm.example.com/hooks', eventTypes: ['payment.succeeded'] },
+        { headers: { authorization: 'Bearer t' } },
+      ),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
+  },
+  {
     name: 'subscriptions.create with a bad retry policy',
     call: create({ retry: { maxAttempts: 0, initialDelayMs: 100 } }),
     errorClass: ValidationError,
@@ -418,6 +444,14 @@ const subscriptionCases: Case[] = [
     errorClass: ValidationError,
     code: 'INPUT_INVALID',
     field: 'headers.content-length',
+  },
+  {
+    name: 'subscriptions.update with a third argument (the patch split over two objects)',
+    call: ({ webhooks, subscriptionId }) =>
+      (webhooks.subscriptions.update as (...args: unknown[]) => unknown)(subscriptionId, { description: 'changed' }, { metadata: { a: '1' } }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
   },
   {
     name: 'subscriptions.rotateSecret with a bad new secret',
@@ -578,6 +612,14 @@ const lifecycleCases: Case[] = [
     errorClass: ConfigError,
     code: 'CONFIG_LEASE_TOO_SHORT',
     field: 'leaseMs',
+    fails: 'throws',
+  },
+  {
+    name: 'createWebhooks over the same storage with a second options argument',
+    call: ({ storage }) => (createWebhooks as (...args: unknown[]) => unknown)({ storage }, { concurrency: 5 }),
+    errorClass: ConfigError,
+    code: 'CONFIG_INVALID',
+    field: undefined,
     fails: 'throws',
   },
   {
