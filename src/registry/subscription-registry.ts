@@ -14,7 +14,7 @@ import { checkArgumentCount } from '../check-argument-count.js';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { EventCatalog } from '../events/catalog.js';
 import { createId } from '../ids.js';
-import { decodeSecret, generateSecret } from '../signing/secret.js';
+import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, generateSecret } from '../signing/secret.js';
 import type {
   Page,
   SecretRecord,
@@ -46,7 +46,14 @@ export interface CreateSubscriptionInput {
   eventTypes: string[];
   /** Bring your own `whsec_…` secret (e.g. when migrating); default: a new random one. */
   secret?: string;
-  /** Extra request headers (not `webhook-*`, `content-type`, `host`, …). */
+  /**
+   * Extra request headers. Names are matched without regard to case; refused (`INPUT_INVALID`):
+   * the ones the library sets (`webhook-*`, `content-type`, `user-agent` — set it with
+   * `http.userAgent`), framing and hop-by-hop ones (`host`, `content-length`,
+   * `transfer-encoding`, `content-encoding`, `connection`, `keep-alive`, `upgrade`, `te`,
+   * `trailer`, `expect`, `proxy-connection`, `http2-settings`), names that are not HTTP tokens
+   * and values with control characters (CR, LF, NUL).
+   */
   headers?: Record<string, string>;
   description?: string | null;
   metadata?: Record<string, unknown>;
@@ -110,13 +117,18 @@ export interface SubscriptionRegistry {
   resealSecrets(): Promise<{ resealed: number }>;
 }
 
-// Headers the library sets itself, or that would break the request if overridden.
+// Headers the library sets itself (a custom one beside it would be sent twice), or that
+// would break the request: framing, hop-by-hop, and an encoding the body does not have.
 const reservedHeaders = new Set([
   'webhook-id',
   'webhook-timestamp',
   'webhook-signature',
   'content-type',
+  'user-agent',
   'content-length',
+  'content-encoding',
+  'proxy-connection',
+  'http2-settings',
   'transfer-encoding',
   'host',
   'connection',
@@ -286,16 +298,30 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     return unique;
   }
 
+  // The longest `whsec_` string of at most SUBSCRIPTION_SECRET_BYTES.max bytes (base64 with padding).
+  const longestSecret = SECRET_PREFIX.length + 4 * Math.ceil(SUBSCRIPTION_SECRET_BYTES.max / 3);
+
   function checkSecret(secret: string | undefined): string {
     if (secret === undefined) return generateSecret();
+    const tooLong = (): never => {
+      throw new ValidationError(
+        'INPUT_INVALID',
+        `Expected \`secret\` to be \`whsec_\` + base64 of ${SUBSCRIPTION_SECRET_BYTES.min} to ${SUBSCRIPTION_SECRET_BYTES.max} bytes, got a string of ${secret.length} characters`,
+        { field: 'secret' },
+      );
+    };
+    // Measured before decoding: a 10 MB string is refused by its length, not decoded first.
+    if (secret.length > longestSecret) tooLong();
+    let bytes: Uint8Array;
     try {
-      decodeSecret(secret);
+      bytes = decodeSecret(secret);
     } catch (error) {
       throw new ValidationError('INPUT_INVALID', 'Expected `secret` to be a `whsec_` + base64 secret', { field: 'secret', cause: error });
     }
-    if (!secret.startsWith('whsec_') || decodeSecret(secret).length < 24) {
+    if (!secret.startsWith(SECRET_PREFIX) || bytes.length < SUBSCRIPTION_SECRET_BYTES.min) {
       throw new ValidationError('INPUT_INVALID', 'Expected `secret` to be `whsec_` + base64 of at least 24 bytes', { field: 'secret' });
     }
+    if (bytes.length > SUBSCRIPTION_SECRET_BYTES.max) tooLong();
     return secret;
   }
 

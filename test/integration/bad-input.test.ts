@@ -26,6 +26,7 @@ const payment = () => ({
 });
 
 const SHORT_SECRET = 'whsec_' + Buffer.alloc(16, 7).toString('base64');
+const secretOf = (bytes: number) => 'whsec_' + Buffer.alloc(bytes, 7).toString('base64');
 const UNKNOWN_SUBSCRIPTION = 'sub_01KBZZZZZZZZZZZZZZZZZZZZZZ';
 const UNKNOWN_DELIVERY = 'dlv_01KBZZZZZZZZZZZZZZZZZZZZZZ';
 
@@ -324,6 +325,13 @@ const createCases: Case[] = [
     ['the reserved webhook-signature header in capitals', { 'Webhook-Signature': 'v1,x' }, 'headers.Webhook-Signature'],
     ['a Content-Type header', { 'Content-Type': 'text/plain' }, 'headers.Content-Type'],
     ['a host header', { host: 'internal.example' }, 'headers.host'],
+    ['a User-Agent header, which the library sets (http.userAgent)', { 'User-Agent': 'mine/1' }, 'headers.User-Agent'],
+    ['a user-agent header in lower case', { 'user-agent': 'mine/1' }, 'headers.user-agent'],
+    ['a Transfer-Encoding header', { 'Transfer-Encoding': 'chunked' }, 'headers.Transfer-Encoding'],
+    ['a Content-Encoding header the body does not have', { 'Content-Encoding': 'gzip' }, 'headers.Content-Encoding'],
+    ['a Connection header', { Connection: 'close' }, 'headers.Connection'],
+    ['a Proxy-Connection header', { 'Proxy-Connection': 'keep-alive' }, 'headers.Proxy-Connection'],
+    ['a header value with a NUL', { 'x-note': 'a\u0000b' }, 'headers.x-note'],
     ['a header value with CR/LF', { 'x-note': 'a\r\nx-injected: 1' }, 'headers.x-note'],
     ['a header value with a bare LF', { 'x-note': 'a\nb' }, 'headers.x-note'],
     ['a header name with a space', { 'x note': 'a' }, 'headers.x note'],
@@ -344,6 +352,27 @@ const createCases: Case[] = [
   {
     name: 'subscriptions.create with a secret of fewer than 24 bytes',
     call: create({ secret: SHORT_SECRET }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.create with a secret of 65 bytes, one above the spec\'s 64',
+    call: create({ secret: secretOf(65) }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.create with a 10 MB secret',
+    call: create({ secret: secretOf(10 * 1024 * 1024) }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.create with a secret of 66 bytes written without padding',
+    call: create({ secret: secretOf(66).replace(/=+$/, '') }),
     errorClass: ValidationError,
     code: 'INPUT_INVALID',
     field: 'secret',
@@ -439,6 +468,13 @@ const subscriptionCases: Case[] = [
     field: 'secret',
   },
   {
+    name: 'subscriptions.update with a User-Agent header',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: { 'USER-AGENT': 'mine/1' } }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'headers.USER-AGENT',
+  },
+  {
     name: 'subscriptions.update with a reserved header',
     call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: { 'content-length': '1' } }),
     errorClass: ValidationError,
@@ -456,6 +492,13 @@ const subscriptionCases: Case[] = [
   {
     name: 'subscriptions.rotateSecret with a bad new secret',
     call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.rotateSecret(subscriptionId, { secret: SHORT_SECRET }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.rotateSecret with a 10 MB new secret',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.rotateSecret(subscriptionId, { secret: secretOf(10 * 1024 * 1024) }),
     errorClass: ValidationError,
     code: 'INPUT_INVALID',
     field: 'secret',
@@ -678,6 +721,16 @@ describe('the private-network guard in bad-input terms', () => {
       expect(subscription.url).toBe(new URL(url).href);
     },
   );
+});
+
+describe('the secret length bounds in bad-input terms', () => {
+  it.each([24, 64])('accepts a secret of %i bytes, a bound of the spec\'s range', async (bytes) => {
+    const { webhooks } = instances.guarded;
+    const subscription = await webhooks.subscriptions.create({ url: 'https://crm.example.com/hooks', eventTypes: ['payment.succeeded'], secret: secretOf(bytes) });
+    expect((await webhooks.subscriptions.getSecrets(subscription.id)).secret).toBe(secretOf(bytes));
+    const rotated = await webhooks.subscriptions.rotateSecret(subscription.id, { secret: secretOf(bytes) });
+    expect(rotated.secret).toBe(secretOf(bytes));
+  });
 });
 
 describe('the seeded state the table compares against', () => {
