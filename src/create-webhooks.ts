@@ -16,6 +16,7 @@ import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf,
 import { EventBus, type PublishedEvent } from './events/event-bus.js';
 import { createId } from './ids.js';
 import type { JsonValueProblem } from './json-value-problem.js';
+import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
 import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
@@ -144,26 +145,27 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> {
 }
 
 const publishOptionsSchema = z.strictObject({
-  idempotencyKey: z.string().min(1).max(255).optional(),
+  idempotencyKey: z.string().min(1).max(255).refine(isStorableText, storableTextMessage).optional(),
   tx: z.unknown().optional(),
 });
 /** `publish(type, data)` without options: nothing to parse. */
 const noPublishOptions: PublishOptions = Object.freeze({});
 const drainSchema = z.strictObject({ timeoutMs: z.int().min(0).max(30 * 24 * 3_600_000).default(30_000) });
+const storableId = z.string().min(1).max(255).refine(isStorableText, storableTextMessage);
 const timeSchema = z.union([z.date(), z.int().min(0)]).transform((value) => (value instanceof Date ? value.getTime() : value));
 const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
 const listDeliveriesSchema = z.strictObject({
-  subscriptionId: z.string().min(1).max(255).optional(),
-  eventId: z.string().min(1).max(255).optional(),
+  subscriptionId: storableId.optional(),
+  eventId: storableId.optional(),
   status: z.union([deliveryStatus, z.array(deliveryStatus).min(1).max(4)]).optional(),
   since: timeSchema.optional(),
   until: timeSchema.optional(),
   limit: z.int().min(1).max(1000).default(100),
   cursor: z.string().min(1).max(1000).optional(),
 });
-const metricsSchema = z.strictObject({ subscriptionId: z.string().min(1).max(255).optional() });
+const metricsSchema = z.strictObject({ subscriptionId: storableId.optional() });
 const replaySchema = z.strictObject({
-  subscriptionId: z.string().min(1).max(255),
+  subscriptionId: storableId,
   since: timeSchema,
   until: timeSchema.optional(),
   dryRun: z.boolean().optional(),
@@ -206,13 +208,6 @@ function checkEventData(check: EventDataCheck, input: unknown, output: unknown):
       { field },
     );
   }
-}
-
-function requireId(id: unknown, field: string): string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
-    throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` to be a non-empty string, got ${describeValue(id)}`, { field });
-  }
-  return id;
 }
 
 /**

@@ -161,6 +161,13 @@ const publishCases: Case[] = [
     field: 'data',
   },
   {
+    name: 'publish with a __proto__ key in the event metadata, which zod\'s record would drop',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', { ...payment(), metadata: JSON.parse('{"__proto__":"x","order":"o_1"}') as Record<string, string> }),
+    errorClass: ValidationError,
+    code: 'EVENT_DATA_INVALID',
+    field: 'data.metadata.__proto__',
+  },
+  {
     name: 'publish with an unknown option',
     call: ({ webhooks }) => webhooks.publish('payment.succeeded', payment(), { priority: 'high' } as never),
     errorClass: ValidationError,
@@ -402,6 +409,34 @@ const createCases: Case[] = [
     code: 'INPUT_INVALID',
     field: undefined,
   },
+  ...[
+    ['a __proto__ key in metadata, which zod\'s record would drop', '{"__proto__":{"admin":true},"team":"ops"}', 'metadata.__proto__'],
+    ['a __proto__ key deep in metadata', '{"owner":{"tags":[{"__proto__":"x"}]}}', 'metadata.owner.tags.0.__proto__'],
+  ].map(([what, json, field]) => ({
+    name: `subscriptions.create with ${what!}`,
+    call: create({ metadata: JSON.parse(json!) as unknown }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: field!,
+  })),
+  {
+    name: 'subscriptions.create with a __proto__ header, which zod\'s record would drop',
+    call: create({ headers: JSON.parse('{"__proto__":"x","x-team":"ops"}') as unknown }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'headers.__proto__',
+  },
+  ...[
+    ['NaN in metadata, which JSON stores as null', { rate: NaN }, 'metadata.rate'],
+    ['undefined in metadata, which JSON drops', { gone: undefined }, 'metadata.gone'],
+    ['a Map in metadata, which JSON stores as {}', { lookup: new Map([['a', 1]]) }, 'metadata.lookup'],
+  ].map(([what, metadata, field]) => ({
+    name: `subscriptions.create with ${what as string}`,
+    call: create({ metadata }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: field as string,
+  })),
   {
     name: 'subscriptions.create with a bad retry policy',
     call: create({ retry: { maxAttempts: 0, initialDelayMs: 100 } }),
@@ -466,6 +501,20 @@ const subscriptionCases: Case[] = [
     errorClass: ValidationError,
     code: 'INPUT_INVALID',
     field: 'secret',
+  },
+  {
+    name: 'subscriptions.update with a __proto__ key in metadata',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { metadata: JSON.parse('{"__proto__":{"x":1}}') as Record<string, unknown> }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'metadata.__proto__',
+  },
+  {
+    name: 'subscriptions.update with a __proto__ header',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: JSON.parse('{"__proto__":"x"}') as Record<string, string> }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'headers.__proto__',
   },
   {
     name: 'subscriptions.update with a User-Agent header',
