@@ -8,11 +8,15 @@ import { createAddressGuard } from './delivery/ssrf-guard.js';
 import { FlowControl } from './delivery/flow-control.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { createUndiciTransport } from './delivery/undici-transport.js';
+import { checkArgumentCount } from './check-argument-count.js';
 import { ConfigError, ValidationError, WebhookError, describeValue } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
+import { eventDataCheck, type EventDataCheck } from './events/event-data-check.js';
 import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
 import { EventBus, type PublishedEvent } from './events/event-bus.js';
 import { createId } from './ids.js';
+import type { JsonValueProblem } from './json-value-problem.js';
+import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
 import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
@@ -141,26 +145,27 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> {
 }
 
 const publishOptionsSchema = z.strictObject({
-  idempotencyKey: z.string().min(1).max(255).optional(),
+  idempotencyKey: z.string().min(1).max(255).refine(isStorableText, storableTextMessage).optional(),
   tx: z.unknown().optional(),
 });
 /** `publish(type, data)` without options: nothing to parse. */
 const noPublishOptions: PublishOptions = Object.freeze({});
 const drainSchema = z.strictObject({ timeoutMs: z.int().min(0).max(30 * 24 * 3_600_000).default(30_000) });
+const storableId = z.string().min(1).max(255).refine(isStorableText, storableTextMessage);
 const timeSchema = z.union([z.date(), z.int().min(0)]).transform((value) => (value instanceof Date ? value.getTime() : value));
 const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
 const listDeliveriesSchema = z.strictObject({
-  subscriptionId: z.string().min(1).max(255).optional(),
-  eventId: z.string().min(1).max(255).optional(),
+  subscriptionId: storableId.optional(),
+  eventId: storableId.optional(),
   status: z.union([deliveryStatus, z.array(deliveryStatus).min(1).max(4)]).optional(),
   since: timeSchema.optional(),
   until: timeSchema.optional(),
   limit: z.int().min(1).max(1000).default(100),
   cursor: z.string().min(1).max(1000).optional(),
 });
-const metricsSchema = z.strictObject({ subscriptionId: z.string().min(1).max(255).optional() });
+const metricsSchema = z.strictObject({ subscriptionId: storableId.optional() });
 const replaySchema = z.strictObject({
-  subscriptionId: z.string().min(1).max(255),
+  subscriptionId: storableId,
   since: timeSchema,
   until: timeSchema.optional(),
   dryRun: z.boolean().optional(),
@@ -183,11 +188,26 @@ function envelopeJson(id: string, type: string, afterId: string, timestamp: stri
   return `{"id":"${id}${afterId}${timestamp}","data":${dataJson}}`;
 }
 
-function requireId(id: unknown, field: string): string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
-    throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` to be a non-empty string, got ${describeValue(id)}`, { field });
+/** Refuses data that JSON would store changed (see `eventDataCheck`) with `EVENT_DATA_INVALID`. */
+function checkEventData(check: EventDataCheck, input: unknown, output: unknown): void {
+  let problem: JsonValueProblem | null;
+  try {
+    problem = check(input, output, 'data');
+  } catch (cause) {
+    // A throwing toJSON or getter, or nesting deeper than the stack.
+    throw new ValidationError('EVENT_DATA_INVALID', `Expected \`data\` to serialize to JSON, got an error (${cause instanceof Error ? cause.message : String(cause)})`, {
+      field: 'data',
+      cause,
+    });
   }
-  return id;
+  if (problem !== null) {
+    const field = ['data', ...problem.path].join('.');
+    throw new ValidationError(
+      'EVENT_DATA_INVALID',
+      `Expected \`${field}\` to have a JSON form that reads back the same, got ${problem.found}`,
+      { field },
+    );
+  }
 }
 
 /**
@@ -204,6 +224,7 @@ function requireId(id: unknown, field: string): string {
 export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>(
   options: WebhooksOptions<TCatalog> = {},
 ): Webhooks<TCatalog> {
+  checkArgumentCount(arguments.length, 1, 'createWebhooks(options?)', 'factory');
   const resolved = resolveWebhooksOptions(options);
   const catalog = (resolved.events ?? bookkeeperEvents) as unknown as TCatalog;
   const storage = resolved.storage ?? createMemoryStorage();
@@ -277,8 +298,10 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   let migrated: Promise<void> | null = null;
 
   // Event type → what publish needs of it, made on the first publish of the type: the schema
-  // it validates with (compiled) and the envelope's text between the id and the timestamp.
-  const publishTypes = new Map<string, { schema: z.ZodType; afterId: string }>();
+  // it validates with (compiled), the check of what the schema lets through that JSON would
+  // change (null for a schema that cannot), and the envelope's text between the id and the
+  // timestamp.
+  const publishTypes = new Map<string, { schema: z.ZodType; check: EventDataCheck | null; afterId: string }>();
   let lastTimestampMs = Number.NaN;
   let lastTimestamp = '';
 
@@ -300,11 +323,17 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     }
     let publishType = publishTypes.get(type);
     if (publishType === undefined) {
-      publishType = { schema: compiledSchema(catalog.schemas[type]!), afterId: `","type":${JSON.stringify(type)},"timestamp":"` };
+      const schema = catalog.schemas[type]!;
+      publishType = {
+        schema: compiledSchema(schema),
+        check: eventDataCheck(schema),
+        afterId: `","type":${JSON.stringify(type)},"timestamp":"`,
+      };
       publishTypes.set(type, publishType);
     }
     const parsed = publishType.schema.safeParse(data);
     if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, 'data');
+    if (publishType.check !== null) checkEventData(publishType.check, data, parsed.data);
     const now = clock.now();
     const id = createId('evt', now);
     // Publishes of the same millisecond share the envelope's timestamp string.
@@ -383,6 +412,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       // storage sees the host's transaction in the same tick it was handed over.
       let prepared: ReturnType<typeof prepare>;
       try {
+        checkArgumentCount(arguments.length, 3, 'publish(type, data, options?)', 'call');
         prepared = prepare(type, data, publishOptions);
       } catch (error) {
         return Promise.reject(error);
@@ -395,6 +425,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     },
 
     publishSync(type, data, publishOptions) {
+      checkArgumentCount(arguments.length, 3, 'publishSync(type, data, options?)', 'call');
       if (!storage.enqueueSync) {
         throw new ConfigError('TX_UNSUPPORTED', `Storage "${storage.name}" has no synchronous enqueue; use publish()`);
       }

@@ -10,10 +10,12 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { checkUrlHost, type AddressGuard } from '../delivery/ssrf-guard.js';
+import { checkArgumentCount } from '../check-argument-count.js';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { EventCatalog } from '../events/catalog.js';
 import { createId } from '../ids.js';
-import { decodeSecret, generateSecret } from '../signing/secret.js';
+import { jsonValueProblem } from '../json-value-problem.js';
+import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, generateSecret } from '../signing/secret.js';
 import type {
   Page,
   SecretRecord,
@@ -26,6 +28,7 @@ import type {
 } from '../storage/storage-adapter.js';
 import { storedFlowControlSchema, storedRetryPolicySchema, throwValidation } from '../webhooks-options.js';
 import { eventTypeFilterKind, matchesEventType } from './event-type-filter.js';
+import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
 
 /** A subscription as the API shows it: everything but its secrets. Times are epoch ms. */
@@ -45,7 +48,14 @@ export interface CreateSubscriptionInput {
   eventTypes: string[];
   /** Bring your own `whsec_…` secret (e.g. when migrating); default: a new random one. */
   secret?: string;
-  /** Extra request headers (not `webhook-*`, `content-type`, `host`, …). */
+  /**
+   * Extra request headers. Names are matched without regard to case; refused (`INPUT_INVALID`):
+   * the ones the library sets (`webhook-*`, `content-type`, `user-agent` — set it with
+   * `http.userAgent`), framing and hop-by-hop ones (`host`, `content-length`,
+   * `transfer-encoding`, `content-encoding`, `connection`, `keep-alive`, `upgrade`, `te`,
+   * `trailer`, `expect`, `proxy-connection`, `http2-settings`), names that are not HTTP tokens
+   * and values with control characters (CR, LF, NUL).
+   */
   headers?: Record<string, string>;
   description?: string | null;
   metadata?: Record<string, unknown>;
@@ -109,13 +119,18 @@ export interface SubscriptionRegistry {
   resealSecrets(): Promise<{ resealed: number }>;
 }
 
-// Headers the library sets itself, or that would break the request if overridden.
+// Headers the library sets itself (a custom one beside it would be sent twice), or that
+// would break the request: framing, hop-by-hop, and an encoding the body does not have.
 const reservedHeaders = new Set([
   'webhook-id',
   'webhook-timestamp',
   'webhook-signature',
   'content-type',
+  'user-agent',
   'content-length',
+  'content-encoding',
+  'proxy-connection',
+  'http2-settings',
   'transfer-encoding',
   'host',
   'connection',
@@ -161,7 +176,7 @@ const fieldsSchema = z.strictObject({
   eventTypes: z.array(z.string().max(255)).max(100),
   secret: z.string().optional(),
   headers: headersSchema.optional(),
-  description: z.string().max(1000).nullable().optional(),
+  description: z.string().max(1000).refine(isStorableText, storableTextMessage).nullable().optional(),
   metadata: metadataSchema.optional(),
   retry: storedRetryPolicySchema.nullable().optional(),
   flowControl: storedFlowControlSchema.nullable().optional(),
@@ -178,7 +193,7 @@ const rotateSchema = z.strictObject({
   overlapMs: z.int().min(0).max(30 * 24 * 3_600_000).default(24 * 3_600_000),
   secret: z.string().optional(),
 });
-const disableSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() });
+const disableSchema = z.strictObject({ reason: z.string().min(1).max(500).refine(isStorableText, storableTextMessage).optional() });
 const enableSchema = z.strictObject({ replayMissed: z.boolean().optional() });
 
 export interface SubscriptionRegistryDeps {
@@ -195,6 +210,14 @@ export interface SubscriptionRegistryDeps {
   newDeliveryId: () => string;
 }
 
+/**
+ * Metadata in its JSON form (a Date as its ISO string), as a durable storage reads it back:
+ * written once here so the memory storage keeps the same value as SQLite and PostgreSQL.
+ */
+function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(metadata)) as Record<string, unknown>;
+}
+
 /** Strips the secrets: what every read returns. */
 export function toSubscription(record: SubscriptionRecord): Subscription {
   const { secrets: _secrets, ...rest } = record;
@@ -208,11 +231,24 @@ export function activeSecrets(record: SubscriptionRecord, now: number): SecretRe
     .sort((a, b) => b.createdAt - a.createdAt);
 }
 
-function requireId(id: unknown): string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
-    throw new ValidationError('INPUT_INVALID', `Expected \`id\` to be a non-empty string, got ${describeValue(id)}`, { field: 'id' });
+/**
+ * Refuses what zod's record cannot show: the raw `headers` or `metadata` as given must be
+ * JSON as it is, with no `__proto__` key (the record drops it silently) and no U+0000
+ * (PostgreSQL's jsonb cannot hold it) — checked here, above every storage.
+ */
+function checkRawRecord(input: unknown, field: 'headers' | 'metadata'): void {
+  const value = (input as Record<string, unknown>)[field];
+  if (value === undefined) return;
+  let problem: ReturnType<typeof jsonValueProblem>;
+  try {
+    problem = jsonValueProblem(value, { refuseNul: true, key: field });
+  } catch (cause) {
+    throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` to serialize to JSON, got an error`, { field, cause });
   }
-  return id;
+  if (problem !== null) {
+    const at = [field, ...problem.path].join('.');
+    throw new ValidationError('INPUT_INVALID', `Expected \`${at}\` to have a JSON form that reads back the same, got ${problem.found}`, { field: at });
+  }
 }
 
 /** Creates the registry over a storage adapter. */
@@ -285,16 +321,30 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     return unique;
   }
 
+  // The longest `whsec_` string of at most SUBSCRIPTION_SECRET_BYTES.max bytes (base64 with padding).
+  const longestSecret = SECRET_PREFIX.length + 4 * Math.ceil(SUBSCRIPTION_SECRET_BYTES.max / 3);
+
   function checkSecret(secret: string | undefined): string {
     if (secret === undefined) return generateSecret();
+    const tooLong = (): never => {
+      throw new ValidationError(
+        'INPUT_INVALID',
+        `Expected \`secret\` to be \`whsec_\` + base64 of ${SUBSCRIPTION_SECRET_BYTES.min} to ${SUBSCRIPTION_SECRET_BYTES.max} bytes, got a string of ${secret.length} characters`,
+        { field: 'secret' },
+      );
+    };
+    // Measured before decoding: a 10 MB string is refused by its length, not decoded first.
+    if (secret.length > longestSecret) tooLong();
+    let bytes: Uint8Array;
     try {
-      decodeSecret(secret);
+      bytes = decodeSecret(secret);
     } catch (error) {
       throw new ValidationError('INPUT_INVALID', 'Expected `secret` to be a `whsec_` + base64 secret', { field: 'secret', cause: error });
     }
-    if (!secret.startsWith('whsec_') || decodeSecret(secret).length < 24) {
+    if (!secret.startsWith(SECRET_PREFIX) || bytes.length < SUBSCRIPTION_SECRET_BYTES.min) {
       throw new ValidationError('INPUT_INVALID', 'Expected `secret` to be `whsec_` + base64 of at least 24 bytes', { field: 'secret' });
     }
+    if (bytes.length > SUBSCRIPTION_SECRET_BYTES.max) tooLong();
     return secret;
   }
 
@@ -310,8 +360,11 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
 
   return {
     async create(input) {
+      checkArgumentCount(arguments.length, 1, 'subscriptions.create(input)', 'call');
       const parsed = createSchema.safeParse(input);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input);
+      checkRawRecord(input, 'headers');
+      checkRawRecord(input, 'metadata');
       const fields = parsed.data;
       const url = checkUrl(fields.url);
       const eventTypes = checkFilters(fields.eventTypes);
@@ -325,7 +378,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
         secrets: [{ value: codec.seal(secret, id), createdAt: now, expiresAt: null }],
         headers: fields.headers ?? {},
         description: fields.description ?? null,
-        metadata: fields.metadata ?? {},
+        metadata: fields.metadata === undefined ? {} : asStored(fields.metadata),
         status: 'active',
         disabledReason: null,
         disabledAt: null,
@@ -340,7 +393,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     },
 
     async get(id) {
-      const record = await storage.getSubscription(requireId(id));
+      const record = await storage.getSubscription(requireId(id, 'id'));
       return record === null ? null : toSubscription(record);
     },
 
@@ -352,16 +405,19 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     },
 
     async update(id, patch) {
-      requireId(id);
+      checkArgumentCount(arguments.length, 2, 'subscriptions.update(id, patch)', 'call');
+      requireId(id, 'id');
       const parsed = updateSchema.safeParse(patch);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch);
+      checkRawRecord(patch, 'headers');
+      checkRawRecord(patch, 'metadata');
       const fields = parsed.data;
       const change: SubscriptionPatch = {};
       if (fields.url !== undefined) change.url = checkUrl(fields.url);
       if (fields.eventTypes !== undefined) change.eventTypes = checkFilters(fields.eventTypes);
       if (fields.headers !== undefined) change.headers = fields.headers;
       if (fields.description !== undefined) change.description = fields.description;
-      if (fields.metadata !== undefined) change.metadata = fields.metadata;
+      if (fields.metadata !== undefined) change.metadata = asStored(fields.metadata);
       if (fields.retry !== undefined) change.retry = fields.retry;
       if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
       const updated = await storage.updateSubscription(id, change, clock.now());
@@ -369,11 +425,11 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     },
 
     async delete(id) {
-      if (!(await storage.deleteSubscription(requireId(id)))) notFound(id);
+      if (!(await storage.deleteSubscription(requireId(id, 'id')))) notFound(id);
     },
 
     async disable(id, options = {}) {
-      requireId(id);
+      requireId(id, 'id');
       const parsed = disableSchema.safeParse(options);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
       const updated = await storage.setSubscriptionStatus(
@@ -385,7 +441,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     },
 
     async enable(id, options = {}) {
-      requireId(id);
+      requireId(id, 'id');
       const parsed = enableSchema.safeParse(options);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
       const before = await requireRecord(id);
@@ -402,7 +458,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     },
 
     async previewEnable(id) {
-      const record = await requireRecord(requireId(id));
+      const record = await requireRecord(requireId(id, 'id'));
       if (record.status !== 'disabled') return { held: 0, missed: 0 };
       const now = clock.now();
       const { held } = await storage.stats(now, { subscriptionId: id });
@@ -414,7 +470,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     },
 
     async rotateSecret(id, options = {}) {
-      requireId(id);
+      requireId(id, 'id');
       const parsed = rotateSchema.safeParse(options);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
       const record = await requireRecord(id);
@@ -436,7 +492,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     },
 
     async getSecrets(id) {
-      const record = await requireRecord(requireId(id));
+      const record = await requireRecord(requireId(id, 'id'));
       const [newest, ...previous] = activeSecrets(record, clock.now());
       if (!newest) throw new ConfigError('SECRET_INVALID', `Subscription ${id} has no active secret`);
       return {

@@ -14,6 +14,15 @@ export const SECRET_PREFIX = 'whsec_';
 /** Random bytes in a generated secret; the spec asks for at least 24. */
 const GENERATED_SECRET_BYTES = 32;
 
+/**
+ * The range of key bytes a subscription's secret may have: Standard Webhooks asks for 24
+ * to 64. A longer HMAC-SHA256 key adds nothing (HMAC hashes it down to 32 bytes first), and
+ * an unbounded one lets a caller make the library decode, store and cache megabytes.
+ *
+ * @internal Enforced by `subscriptions.create` and `rotateSecret`; verifiers stay lenient.
+ */
+export const SUBSCRIPTION_SECRET_BYTES = Object.freeze({ min: 24, max: 64 });
+
 const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const encodeTable: string[] = alphabet.split('');
 // 255 marks a character outside the standard base64 alphabet.

@@ -26,6 +26,7 @@ const payment = () => ({
 });
 
 const SHORT_SECRET = 'whsec_' + Buffer.alloc(16, 7).toString('base64');
+const secretOf = (bytes: number) => 'whsec_' + Buffer.alloc(bytes, 7).toString('base64');
 const UNKNOWN_SUBSCRIPTION = 'sub_01KBZZZZZZZZZZZZZZZZZZZZZZ';
 const UNKNOWN_DELIVERY = 'dlv_01KBZZZZZZZZZZZZZZZZZZZZZZ';
 
@@ -160,6 +161,13 @@ const publishCases: Case[] = [
     field: 'data',
   },
   {
+    name: 'publish with a __proto__ key in the event metadata, which zod\'s record would drop',
+    call: ({ webhooks }) => webhooks.publish('payment.succeeded', { ...payment(), metadata: JSON.parse('{"__proto__":"x","order":"o_1"}') as Record<string, string> }),
+    errorClass: ValidationError,
+    code: 'EVENT_DATA_INVALID',
+    field: 'data.metadata.__proto__',
+  },
+  {
     name: 'publish with an unknown option',
     call: ({ webhooks }) => webhooks.publish('payment.succeeded', payment(), { priority: 'high' } as never),
     errorClass: ValidationError,
@@ -191,6 +199,21 @@ const publishCases: Case[] = [
     errorClass: ConfigError,
     code: 'TX_UNSUPPORTED',
     field: 'tx',
+  },
+  {
+    name: 'publish with a fourth argument (the options split over two objects)',
+    call: ({ webhooks }) => (webhooks.publish as (...args: unknown[]) => unknown)('payment.succeeded', payment(), { idempotencyKey: 'k1' }, { tx: {} }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
+  },
+  {
+    name: 'publishSync with a fourth argument',
+    call: ({ webhooks }) => (webhooks.publishSync as (...args: unknown[]) => unknown)('payment.succeeded', payment(), {}, {}),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
+    fails: 'throws',
   },
   {
     name: 'publishSync on the memory storage',
@@ -309,6 +332,13 @@ const createCases: Case[] = [
     ['the reserved webhook-signature header in capitals', { 'Webhook-Signature': 'v1,x' }, 'headers.Webhook-Signature'],
     ['a Content-Type header', { 'Content-Type': 'text/plain' }, 'headers.Content-Type'],
     ['a host header', { host: 'internal.example' }, 'headers.host'],
+    ['a User-Agent header, which the library sets (http.userAgent)', { 'User-Agent': 'mine/1' }, 'headers.User-Agent'],
+    ['a user-agent header in lower case', { 'user-agent': 'mine/1' }, 'headers.user-agent'],
+    ['a Transfer-Encoding header', { 'Transfer-Encoding': 'chunked' }, 'headers.Transfer-Encoding'],
+    ['a Content-Encoding header the body does not have', { 'Content-Encoding': 'gzip' }, 'headers.Content-Encoding'],
+    ['a Connection header', { Connection: 'close' }, 'headers.Connection'],
+    ['a Proxy-Connection header', { 'Proxy-Connection': 'keep-alive' }, 'headers.Proxy-Connection'],
+    ['a header value with a NUL', { 'x-note': 'a\u0000b' }, 'headers.x-note'],
     ['a header value with CR/LF', { 'x-note': 'a\r\nx-injected: 1' }, 'headers.x-note'],
     ['a header value with a bare LF', { 'x-note': 'a\nb' }, 'headers.x-note'],
     ['a header name with a space', { 'x note': 'a' }, 'headers.x note'],
@@ -334,6 +364,27 @@ const createCases: Case[] = [
     field: 'secret',
   },
   {
+    name: 'subscriptions.create with a secret of 65 bytes, one above the spec\'s 64',
+    call: create({ secret: secretOf(65) }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.create with a 10 MB secret',
+    call: create({ secret: secretOf(10 * 1024 * 1024) }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.create with a secret of 66 bytes written without padding',
+    call: create({ secret: secretOf(66).replace(/=+$/, '') }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
     name: 'subscriptions.create with a non-string secret',
     call: create({ secret: 42 }),
     errorClass: ValidationError,
@@ -347,6 +398,45 @@ const createCases: Case[] = [
     code: 'INPUT_INVALID',
     field: 'colour',
   },
+  {
+    name: 'subscriptions.create with a second argument (the options split over two objects)',
+    call: ({ webhooks }) =>
+      (webhooks.subscriptions.create as (...args: unknown[]) => unknown)(
+        { url: 'https://crm.example.com/hooks', eventTypes: ['payment.succeeded'] },
+        { headers: { authorization: 'Bearer t' } },
+      ),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
+  },
+  ...[
+    ['a __proto__ key in metadata, which zod\'s record would drop', '{"__proto__":{"admin":true},"team":"ops"}', 'metadata.__proto__'],
+    ['a __proto__ key deep in metadata', '{"owner":{"tags":[{"__proto__":"x"}]}}', 'metadata.owner.tags.0.__proto__'],
+  ].map(([what, json, field]) => ({
+    name: `subscriptions.create with ${what!}`,
+    call: create({ metadata: JSON.parse(json!) as unknown }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: field!,
+  })),
+  {
+    name: 'subscriptions.create with a __proto__ header, which zod\'s record would drop',
+    call: create({ headers: JSON.parse('{"__proto__":"x","x-team":"ops"}') as unknown }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'headers.__proto__',
+  },
+  ...[
+    ['NaN in metadata, which JSON stores as null', { rate: NaN }, 'metadata.rate'],
+    ['undefined in metadata, which JSON drops', { gone: undefined }, 'metadata.gone'],
+    ['a Map in metadata, which JSON stores as {}', { lookup: new Map([['a', 1]]) }, 'metadata.lookup'],
+  ].map(([what, metadata, field]) => ({
+    name: `subscriptions.create with ${what as string}`,
+    call: create({ metadata }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: field as string,
+  })),
   {
     name: 'subscriptions.create with a bad retry policy',
     call: create({ retry: { maxAttempts: 0, initialDelayMs: 100 } }),
@@ -413,6 +503,27 @@ const subscriptionCases: Case[] = [
     field: 'secret',
   },
   {
+    name: 'subscriptions.update with a __proto__ key in metadata',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { metadata: JSON.parse('{"__proto__":{"x":1}}') as Record<string, unknown> }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'metadata.__proto__',
+  },
+  {
+    name: 'subscriptions.update with a __proto__ header',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: JSON.parse('{"__proto__":"x"}') as Record<string, string> }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'headers.__proto__',
+  },
+  {
+    name: 'subscriptions.update with a User-Agent header',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: { 'USER-AGENT': 'mine/1' } }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'headers.USER-AGENT',
+  },
+  {
     name: 'subscriptions.update with a reserved header',
     call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: { 'content-length': '1' } }),
     errorClass: ValidationError,
@@ -420,8 +531,23 @@ const subscriptionCases: Case[] = [
     field: 'headers.content-length',
   },
   {
+    name: 'subscriptions.update with a third argument (the patch split over two objects)',
+    call: ({ webhooks, subscriptionId }) =>
+      (webhooks.subscriptions.update as (...args: unknown[]) => unknown)(subscriptionId, { description: 'changed' }, { metadata: { a: '1' } }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
+  },
+  {
     name: 'subscriptions.rotateSecret with a bad new secret',
     call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.rotateSecret(subscriptionId, { secret: SHORT_SECRET }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'secret',
+  },
+  {
+    name: 'subscriptions.rotateSecret with a 10 MB new secret',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.rotateSecret(subscriptionId, { secret: secretOf(10 * 1024 * 1024) }),
     errorClass: ValidationError,
     code: 'INPUT_INVALID',
     field: 'secret',
@@ -581,6 +707,14 @@ const lifecycleCases: Case[] = [
     fails: 'throws',
   },
   {
+    name: 'createWebhooks over the same storage with a second options argument',
+    call: ({ storage }) => (createWebhooks as (...args: unknown[]) => unknown)({ storage }, { concurrency: 5 }),
+    errorClass: ConfigError,
+    code: 'CONFIG_INVALID',
+    field: undefined,
+    fails: 'throws',
+  },
+  {
     name: 'createWebhooks over the same storage with concurrency 0',
     call: ({ storage }) => createWebhooks({ storage, concurrency: 0 }),
     errorClass: ConfigError,
@@ -636,6 +770,16 @@ describe('the private-network guard in bad-input terms', () => {
       expect(subscription.url).toBe(new URL(url).href);
     },
   );
+});
+
+describe('the secret length bounds in bad-input terms', () => {
+  it.each([24, 64])('accepts a secret of %i bytes, a bound of the spec\'s range', async (bytes) => {
+    const { webhooks } = instances.guarded;
+    const subscription = await webhooks.subscriptions.create({ url: 'https://crm.example.com/hooks', eventTypes: ['payment.succeeded'], secret: secretOf(bytes) });
+    expect((await webhooks.subscriptions.getSecrets(subscription.id)).secret).toBe(secretOf(bytes));
+    const rotated = await webhooks.subscriptions.rotateSecret(subscription.id, { secret: secretOf(bytes) });
+    expect(rotated.secret).toBe(secretOf(bytes));
+  });
 });
 
 describe('the seeded state the table compares against', () => {

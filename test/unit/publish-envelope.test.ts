@@ -1,7 +1,8 @@
 /**
  * The stored payload of a publish is exactly `JSON.stringify({ id, type, timestamp, data })`
- * of the validated data, whatever the data is, and data that JSON cannot hold is refused
- * with a coded error, storing nothing.
+ * of the validated data, and data that JSON cannot hold, or would store changed (even where
+ * a permissive schema such as `z.any()` lets it through), is refused with a coded error
+ * naming the field, storing nothing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -11,6 +12,12 @@ const events = defineEvents({
   'anything.happened': z.any(),
   'payment.succeeded': z.object({ paymentId: z.string(), note: z.string(), metadata: z.record(z.string(), z.string()).optional() }),
   'clock.ticked': z.object({ at: z.date() }),
+  'ledger.posted': z.strictObject({
+    lines: z.array(z.strictObject({ amount: z.int(), memo: z.any() })),
+    reference: z.string().optional(),
+    extra: z.record(z.string(), z.unknown()).optional(),
+    tags: z.looseObject({ source: z.string() }).optional(),
+  }),
 });
 
 let storage: StorageAdapter;
@@ -27,7 +34,7 @@ afterEach(async () => {
 });
 
 /** Publishes, then compares the stored payload with JSON.stringify of the envelope. */
-async function storedAgainstStringify(type: 'anything.happened' | 'payment.succeeded' | 'clock.ticked', data: unknown): Promise<string> {
+async function storedAgainstStringify(type: keyof typeof events.schemas, data: unknown): Promise<string> {
   const published = await webhooks.publish(type, data as never);
   const stored = await storage.getEvent(published.id);
   expect(stored).not.toBeNull();
@@ -51,18 +58,10 @@ describe('the stored envelope', () => {
     ['null', null],
     ['a number', -0.5],
     ['a string', 'quoted "text"'],
-    ['an array with holes JSON turns into null', [1, undefined, 'x', () => 1]],
-    ['an object with undefined members, which JSON drops', { kept: 1, dropped: undefined }],
     ['nested objects and arrays', { a: [{ b: { c: [true, false, null] } }] }],
   ])('is JSON.stringify of the envelope for %s', async (_name, data) => {
     await setUp();
     await storedAgainstStringify('anything.happened', data);
-  });
-
-  it('has no data key when the data has no JSON form, as JSON.stringify leaves it out', async () => {
-    await setUp();
-    const payload = await storedAgainstStringify('anything.happened', undefined);
-    expect(Object.keys(JSON.parse(payload) as object)).toEqual(['id', 'type', 'timestamp']);
   });
 
   it('serialises a Date through its toJSON, as JSON.stringify does', async () => {
@@ -95,16 +94,32 @@ describe('the stored envelope', () => {
   });
 });
 
-describe('data that JSON cannot hold', () => {
+describe('data that JSON cannot hold, or would store changed, under z.any()', () => {
   it.each([
-    ['a BigInt', { amount: 10n }],
+    ['a BigInt', { amount: 10n }, 'data.amount'],
     ['a cycle', (() => {
       const node: Record<string, unknown> = { name: 'a' };
       node.self = node;
       return node;
-    })()],
-    ['a toJSON that throws', { toJSON: () => { throw new Error('no'); } }],
-  ])('is refused with EVENT_DATA_INVALID on field data, storing nothing: %s', async (_name, data) => {
+    })(), 'data.self'],
+    ['a toJSON that throws', { toJSON: () => { throw new Error('no'); } }, 'data'],
+    ['no data at all (undefined), which JSON leaves out of the envelope', undefined, 'data'],
+    ['a function as the data', () => 1, 'data'],
+    ['a symbol as the data', Symbol('s'), 'data'],
+    ['NaN, which JSON writes as null', NaN, 'data'],
+    ['Infinity, which JSON writes as null', { rate: Infinity }, 'data.rate'],
+    ['-Infinity deep down', { a: [{ b: -Infinity }] }, 'data.a.0.b'],
+    ['a Map, which JSON writes as {}', { lookup: new Map([['a', 1]]) }, 'data.lookup'],
+    ['a Set, which JSON writes as {}', { tags: new Set(['a']) }, 'data.tags'],
+    ['an invalid Date, which JSON writes as null', { at: new Date(Number.NaN) }, 'data.at'],
+    ['a function as a property, which JSON drops', { kept: 1, handler: () => 1 }, 'data.handler'],
+    ['undefined as a property, which JSON drops', { kept: 1, dropped: undefined }, 'data.dropped'],
+    ['undefined in an array, which JSON writes as null', [1, undefined, 'x'], 'data.1'],
+    ['a hole in an array, which JSON writes as null', [1, , 3], 'data.1'],
+    ['a function in an array, which JSON writes as null', ['x', () => 1], 'data.1'],
+    ['a symbol key, which JSON drops', { [Symbol('k')]: 1 }, 'data'],
+    ['a toJSON that returns undefined', { nested: { toJSON: () => undefined } }, 'data.nested'],
+  ])('is refused with EVENT_DATA_INVALID naming the field, storing nothing: %s', async (_name, data, field) => {
     await setUp();
     const before = await storage.stats(Date.now());
     const error = await webhooks.publish('anything.happened', data as never).then(
@@ -112,7 +127,65 @@ describe('data that JSON cannot hold', () => {
       (rejected: unknown) => rejected,
     );
     expect(isWebhookError(error) && error.code).toBe('EVENT_DATA_INVALID');
-    expect(isWebhookError(error) && error.field).toBe('data');
+    expect(isWebhookError(error) && error.field).toBe(field);
     expect(await storage.stats(Date.now())).toEqual(before);
+    expect((await webhooks.deliveries.list()).items).toEqual([]);
+  });
+});
+
+/** Publishes `data` as `type`, expecting EVENT_DATA_INVALID on `field` and nothing stored. */
+async function expectRefused(type: keyof typeof events.schemas, data: unknown, field: string): Promise<void> {
+  await setUp();
+  const before = await storage.stats(Date.now());
+  const error = await webhooks.publish(type, data as never).then(
+    () => expect.fail('expected publish to reject'),
+    (rejected: unknown) => rejected,
+  );
+  expect(isWebhookError(error) && { code: error.code, field: error.field }).toEqual({ code: 'EVENT_DATA_INVALID', field });
+  expect(await storage.stats(Date.now())).toEqual(before);
+  expect((await webhooks.deliveries.list()).items).toEqual([]);
+}
+
+describe('what a typed schema lets through', () => {
+  it('accepts undefined for an optional property and stores the data without that key, as the schema means by optional', async () => {
+    await setUp();
+    const payload = await storedAgainstStringify('ledger.posted', { lines: [{ amount: 1, memo: 'm' }], reference: undefined, extra: undefined });
+    expect(Object.keys((JSON.parse(payload) as { data: object }).data)).toEqual(['lines']);
+  });
+
+  it('accepts JSON values, Dates included, in the permissive parts of a typed schema', async () => {
+    await setUp();
+    const payload = await storedAgainstStringify('ledger.posted', {
+      lines: [{ amount: 1, memo: { at: new Date(Date.UTC(2026, 0, 1)), list: [1, 'a', null, { deep: true }] } }],
+      extra: { nested: { ok: [1, 2] } },
+      tags: { source: 'erp', more: 'kept' },
+    });
+    expect(JSON.parse(payload)).toMatchObject({
+      data: { lines: [{ memo: { at: '2026-01-01T00:00:00.000Z' } }], tags: { source: 'erp', more: 'kept' } },
+    });
+  });
+
+  it.each([
+    ['a Map under z.any() inside an array of strict objects', { lines: [{ amount: 1, memo: 'ok' }, { amount: 2, memo: new Map() }] }, 'data.lines.1.memo'],
+    ['undefined as a record value', { lines: [], extra: { gone: undefined } }, 'data.extra.gone'],
+    ['NaN as a record value', { lines: [], extra: { rate: NaN } }, 'data.extra.rate'],
+    ['a function in a loose object\'s extra keys', { lines: [], tags: { source: 'erp', run: () => 1 } }, 'data.tags.run'],
+    ['undefined for a required z.any() property', { lines: [{ amount: 1, memo: undefined }] }, 'data.lines.0.memo'],
+  ])('refuses %s with EVENT_DATA_INVALID naming the field, storing nothing', async (_name, data, field) => {
+    await expectRefused('ledger.posted', data, field);
+  });
+});
+
+describe('a __proto__ key in the data', () => {
+  const proto = (json: string): unknown => JSON.parse(json);
+
+  it.each([
+    ['in a record, where zod would drop it', 'payment.succeeded', proto('{"paymentId":"p","note":"n","metadata":{"__proto__":"x","a":"b"}}'), 'data.metadata.__proto__'],
+    ['in an object that strips unknown keys', 'payment.succeeded', proto('{"paymentId":"p","note":"n","__proto__":{"admin":true}}'), 'data.__proto__'],
+    ['in a loose object, where zod would drop it', 'ledger.posted', proto('{"lines":[],"tags":{"source":"erp","__proto__":{"x":1}}}'), 'data.tags.__proto__'],
+    ['in a record of unknown values', 'ledger.posted', proto('{"lines":[],"extra":{"__proto__":{"x":1}}}'), 'data.extra.__proto__'],
+    ['deep under z.any(), where JSON would carry it to receivers', 'anything.happened', proto('{"a":[{"b":{"__proto__":{"polluted":true}}}]}'), 'data.a.0.b.__proto__'],
+  ] as const)('is refused %s, with EVENT_DATA_INVALID naming it, storing nothing', async (_name, type, data, field) => {
+    await expectRefused(type, data, field);
   });
 });

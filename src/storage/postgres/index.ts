@@ -8,6 +8,7 @@
  */
 import type { Client, Pool } from 'pg';
 import { z } from 'zod';
+import { checkArgumentCount } from '../../check-argument-count.js';
 import { ConfigError, describeValue } from '../../errors.js';
 import { latestSchemaVersion, migrationLockSql, migrations, migrationsTableSql, quoteIdentifier, quoteLiteral, renderMigration } from './migrations/index.js';
 import { loadPg, PostgresStorage } from './postgres-storage.js';
@@ -216,9 +217,11 @@ interface PoolInternals {
  * await webhooks.start(); // migrates, then dispatches; run it on every instance
  * ```
  *
- * @throws ConfigError `CONFIG_INVALID` for wrong or unknown options, or a missing pg driver.
+ * @throws ConfigError `CONFIG_INVALID` for wrong or unknown options (every option goes in the
+ *   one object: a second argument is refused), or a missing pg driver.
  */
 export function createPostgresStorage(options: PostgresStorageOptions): PostgresStorage {
+  checkArgumentCount(arguments.length, 1, 'createPostgresStorage(options)', 'factory');
   const resolved = resolveOptions(options);
   if ('pool' in resolved.source) {
     const pool = resolved.source.pool;
@@ -275,6 +278,7 @@ export function createPostgresStorage(options: PostgresStorageOptions): Postgres
  * @throws ConfigError `CONFIG_INVALID` for an invalid schema name or version.
  */
 export function getMigrationSql(options: PostgresMigrationSqlOptions = {}): string {
+  checkArgumentCount(arguments.length, 1, 'getMigrationSql(options?)', 'factory');
   const { schema, fromVersion } = parseWith(migrationSqlSchema, options, 'getMigrationSql', migrationSqlKeys);
   const table = `${quoteIdentifier(schema)}.migrations`;
   const parts = [

@@ -9,6 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
+import { checkArgumentCount } from '../../check-argument-count.js';
 import { ConfigError, describeValue } from '../../errors.js';
 import { loadBetterSqlite3, SqliteStorage, toStorageError } from './sqlite-storage.js';
 
@@ -236,10 +237,12 @@ function resolveOptions(options: unknown): ResolvedSqliteOptions {
  * await storage.migrate();
  * ```
  *
- * @throws ConfigError `CONFIG_INVALID` for wrong or unknown options, or a missing driver.
+ * @throws ConfigError `CONFIG_INVALID` for wrong or unknown options (every option goes in the
+ *   one object: a second argument is refused), or a missing driver.
  * @throws StorageError when the file cannot be opened or configured.
  */
 export function createSqliteStorage(options: SqliteStorageOptions): SqliteStorage {
+  checkArgumentCount(arguments.length, 1, 'createSqliteStorage(options)', 'factory');
   const resolved = resolveOptions(options);
   let database: Database.Database;
   let owns: boolean;

@@ -1,0 +1,152 @@
+/**
+ * `jsonValueProblem`: whether a value goes through `JSON.stringify` and back unchanged,
+ * and if not, where and why.
+ *
+ * `JSON.stringify` never refuses what it cannot write: `NaN` and `Infinity` become
+ * `null`, a `Map` becomes `{}`, a function, a symbol or `undefined` disappears from an
+ * object (and becomes `null` in an array), a symbol key is dropped, and a `__proto__`
+ * key, which JSON can write, is dropped by every parser that copies keys into a plain
+ * object (zod's records among them) and pollutes the prototype of code that merges it.
+ * Stored data that was changed on the way in is worse than a refusal, so the callers
+ * refuse such values with a coded error instead.
+ */
+
+/** Where a value has no faithful JSON form, and what was found there. */
+export interface JsonValueProblem {
+  /** Keys and indexes from the root to the value at fault; `[]` for the root itself. */
+  readonly path: ReadonlyArray<string | number>;
+  /** What was found, for the message: "NaN", "a Map", "a `__proto__` key", … */
+  readonly found: string;
+}
+
+/** Options of {@link jsonValueProblem}. */
+export interface JsonValueProblemOptions {
+  /**
+   * Also refuse U+0000 in strings and keys, for values stored as PostgreSQL `jsonb`,
+   * which cannot hold it.
+   */
+  refuseNul?: boolean;
+  /**
+   * The key the value is written under, which JSON.stringify hands to its `toJSON`.
+   * @defaultValue `''`, as for a value stringified on its own
+   */
+  key?: string;
+}
+
+/** A problem found below the root: its path is built on the way back up, never on the happy path. */
+class Found {
+  readonly path: Array<string | number> = [];
+  constructor(readonly found: string) {}
+}
+
+function describeObject(value: object): string {
+  const name = Object.getPrototypeOf(value)?.constructor?.name;
+  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a prototype';
+}
+
+function check(value: unknown, key: string, ancestors: object[], refuseNul: boolean): Found | null {
+  switch (typeof value) {
+    case 'string':
+      return refuseNul && value.includes('\u0000') ? new Found('a string with U+0000') : null;
+    case 'boolean':
+      return null;
+    case 'number':
+      return Number.isFinite(value) ? null : new Found(String(value));
+    case 'undefined':
+      return new Found('undefined');
+    case 'function':
+      return new Found('a function');
+    case 'symbol':
+      return new Found('a symbol');
+    case 'bigint':
+      return new Found('a BigInt');
+  }
+  if (value === null) return null;
+  let object = value as object;
+  if (ancestors.includes(object)) return new Found('a reference cycle');
+  if (typeof (object as { toJSON?: unknown }).toJSON === 'function') {
+    // JSON.stringify writes what toJSON returns (a Date its ISO string): that is the value's
+    // JSON form, and what is checked. An invalid Date's toJSON gives null, not a date.
+    if (object instanceof Date && Number.isNaN(object.getTime())) return new Found('an invalid Date');
+    const json: unknown = (object as { toJSON: (key: string) => unknown }).toJSON(key);
+    if (typeof json !== 'object' || json === null) return check(json, key, ancestors, refuseNul);
+    if (ancestors.includes(json)) return new Found('a reference cycle');
+    object = json;
+  }
+  if (!Array.isArray(object)) {
+    const prototype: unknown = Object.getPrototypeOf(object);
+    if (prototype !== Object.prototype && prototype !== null) return new Found(describeObject(object));
+  }
+  ancestors.push(object);
+  try {
+    if (Array.isArray(object)) {
+      for (let index = 0; index < object.length; index++) {
+        const found = check(object[index], String(index), ancestors, refuseNul);
+        if (found !== null) {
+          found.path.unshift(index);
+          return found;
+        }
+      }
+      return null;
+    }
+    for (const name of Object.keys(object)) {
+      let found: Found | null;
+      if (name === '__proto__') found = new Found('a `__proto__` key');
+      else if (refuseNul && name.includes('\u0000')) found = new Found('a key with U+0000');
+      else found = check((object as Record<string, unknown>)[name], name, ancestors, refuseNul);
+      if (found !== null) {
+        found.path.unshift(name);
+        return found;
+      }
+    }
+    if (Object.getOwnPropertySymbols(object).some((symbol) => Object.prototype.propertyIsEnumerable.call(object, symbol))) {
+      return new Found('a symbol key');
+    }
+    return null;
+  } finally {
+    ancestors.pop();
+  }
+}
+
+/**
+ * `null` when `value` is JSON as it is — plain objects, arrays, finite numbers, strings,
+ * booleans and `null`, or an object whose `toJSON` returns such — else where it is not.
+ * Refused: `undefined` anywhere (at the root, in an array, as a property's value),
+ * functions, symbols (as values or keys), BigInts, `NaN` and `±Infinity`, an invalid
+ * `Date`, instances of classes without `toJSON` (`Map`, `Set`, `RegExp`, …), a
+ * `__proto__` key, and reference cycles.
+ *
+ * @throws whatever a `toJSON` method or a getter throws, and `RangeError` for nesting
+ *   deeper than the stack; callers turn both into their coded error.
+ */
+export function jsonValueProblem(value: unknown, options: JsonValueProblemOptions = {}): JsonValueProblem | null {
+  return check(value, options.key ?? '', [], options.refuseNul === true);
+}
+
+/**
+ * `null` unless a plain object in `value` (at any depth, through arrays and plain
+ * objects) has an own `__proto__` key; then its path. For the input of a schema whose
+ * output no longer shows the key (zod drops it when it copies keys).
+ */
+export function protoKeyProblem(value: unknown): JsonValueProblem | null {
+  return findProtoKey(value, []);
+}
+
+function findProtoKey(value: unknown, ancestors: object[]): Found | null {
+  if (typeof value !== 'object' || value === null || ancestors.includes(value)) return null;
+  if (!Array.isArray(value) && Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return null;
+  ancestors.push(value);
+  try {
+    const keys = Object.keys(value);
+    for (const key of keys) {
+      const found = key === '__proto__' ? new Found('a `__proto__` key') : findProtoKey((value as Record<string, unknown>)[key], ancestors);
+      if (found !== null) {
+        found.path.unshift(Array.isArray(value) ? Number(key) : key);
+        return found;
+      }
+    }
+    return null;
+  } finally {
+    ancestors.pop();
+  }
+}
