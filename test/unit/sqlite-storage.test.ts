@@ -188,6 +188,7 @@ describe('migrations', () => {
       { version: 2, name: '0002-flow-control' },
       { version: 3, name: '0003-leases-in-place' },
       { version: 4, name: '0004-delivery-counts' },
+      { version: 5, name: '0005-attempt-history' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -255,6 +256,49 @@ describe('migrations', () => {
     const claimed = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW, excludeSubscriptionIds: ['sub_other'] });
     expect(claimed.map((c) => c.delivery.id)).toEqual(['dlv_1']);
     expect(claimed[0]!.subscription).toMatchObject({ flowControl: null, failingSince: null });
+  });
+
+  it('upgrades a version-4 database with its delivery log: the history is read from the attempts already recorded', async () => {
+    const { db, sub } = databaseAtVersion(4);
+    for (const n of [1, 2, 3]) {
+      db.exec(`INSERT INTO webhook_events (id, type, published_at, payload) VALUES ('evt_${n}', 'payment.succeeded', ${NOW}, '{}')`);
+    }
+    // dlv_1: failed twice and is dead; dlv_2: failed, then delivered; dlv_3: never attempted.
+    const deliveries = [
+      ['dlv_1', 'dead', 2, NOW + 20],
+      ['dlv_2', 'delivered', 2, NOW + 40],
+      ['dlv_3', 'pending', 0, null],
+    ] as const;
+    for (const [id, status, attempts, last] of deliveries) {
+      db.exec(
+        `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, due_at,
+           last_attempt_at, created_at, updated_at)
+         VALUES ('${id}', 'evt_${id.slice(4)}', 'payment.succeeded', '${sub.id}', '${status}', ${attempts}, ${status === 'pending' ? NOW : 'NULL'},
+           ${status === 'pending' ? NOW : 'NULL'}, ${last ?? 'NULL'}, ${NOW}, ${NOW})`,
+      );
+    }
+    const log = [
+      ['att_1', 'dlv_1', 1, NOW + 10, 'retry'],
+      ['att_2', 'dlv_1', 2, NOW + 20, 'dead'],
+      ['att_3', 'dlv_2', 1, NOW + 30, 'retry'],
+      ['att_4', 'dlv_2', 2, NOW + 40, 'delivered'],
+    ] as const;
+    for (const [id, delivery, number, startedAt, outcome] of log) {
+      db.exec(
+        `INSERT INTO webhook_attempts (id, delivery_id, attempt_number, started_at, duration_ms, outcome)
+         VALUES ('${id}', '${delivery}', ${number}, ${startedAt}, 5, '${outcome}')`,
+      );
+    }
+
+    const storage = track(createSqliteStorage({ database: db }));
+    await storage.migrate();
+    for (const id of ['dlv_1', 'dlv_2']) await storage.redeliver(id, NOW + 100);
+    const claimed = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW + 100 });
+    expect(Object.fromEntries(claimed.map((c) => [c.delivery.id, c.history]))).toEqual({
+      dlv_1: { attempts: 2, firstFailedAt: NOW + 10, recoveredAt: null },
+      dlv_2: { attempts: 2, firstFailedAt: NOW + 30, recoveredAt: NOW + 40 },
+      dlv_3: { attempts: 0, firstFailedAt: null, recoveredAt: null },
+    });
   });
 });
 

@@ -44,6 +44,7 @@ import type {
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
+import { recordAttemptInHistory } from '../shared/delivery-history.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
 
 type SqliteDatabase = Database.Database;
@@ -100,7 +101,8 @@ interface DeliveryRow {
 /**
  * A row of `claimedRows`: id, event_id, event_type, subscription_id, attempts,
  * next_attempt_at, last_attempt_at, last_status_code, last_error, delivered_at,
- * created_at, then the event's published_at, payload, idempotency_key.
+ * created_at, then the event's published_at, payload, idempotency_key, then the
+ * delivery's history_attempts, first_failed_at, recovered_at.
  */
 type ClaimedTuple = [
   string,
@@ -117,14 +119,30 @@ type ClaimedTuple = [
   number,
   string,
   string | null,
+  number,
+  number | null,
+  number | null,
 ];
 
 /**
  * A row of `settleFence`: the index of the settlement in the batch, rowid, event_id,
  * event_type, subscription_id, attempts, created_at, then the subscription's status
- * and failing_since.
+ * and failing_since, then the delivery's history_attempts, first_failed_at, recovered_at.
  */
-type FenceTuple = [number, number, string, string, string, number, number, SubscriptionStatus, number | null];
+type FenceTuple = [
+  number,
+  number,
+  string,
+  string,
+  string,
+  number,
+  number,
+  SubscriptionStatus,
+  number | null,
+  number,
+  number | null,
+  number | null,
+];
 
 /** What a settle batch knows of one subscription as its settlements apply in order. */
 interface SettlingSubscription {
@@ -530,7 +548,7 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     claimedRows: prepare<ClaimedTuple>(
       `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.attempts, d.next_attempt_at,
          d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at,
-         e.published_at, e.payload, e.idempotency_key
+         e.published_at, e.payload, e.idempotency_key, d.history_attempts, d.first_failed_at, d.recovered_at
        FROM json_each(?) AS j
        CROSS JOIN ${D} AS d ON d.rowid = j.value
        CROSS JOIN ${E} AS e ON e.id = d.event_id`,
@@ -562,7 +580,7 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     // Raw arrays, in the order of FenceTuple.
     settleFence: prepare<FenceTuple>(
       `SELECT j.key, d.rowid, d.event_id, d.event_type, d.subscription_id, d.attempts, d.created_at,
-         s.status, s.failing_since
+         s.status, s.failing_since, d.history_attempts, d.first_failed_at, d.recovered_at
        FROM json_each(?) AS j
        CROSS JOIN ${D} AS d ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1
        CROSS JOIN ${S} AS s ON s.id = d.subscription_id`,
@@ -580,7 +598,8 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     settleDelivery: prepare(
       `UPDATE ${D} SET status = ?, attempts = attempts + 1, next_attempt_at = ?, due_at = ?,
          last_attempt_at = ?, last_status_code = ?, last_error = ?, delivered_at = ?,
-         lease_token = NULL, lease_expires_at = NULL, updated_at = ?
+         lease_token = NULL, lease_expires_at = NULL, updated_at = ?,
+         history_attempts = ?, first_failed_at = ?, recovered_at = ?
        WHERE rowid = ?`,
     ),
     // Releasing gives the row back its place in line: due at its original time (≤ now).
@@ -985,6 +1004,7 @@ export class SqliteStorage implements StorageAdapter {
               createdAt: row[10],
               updatedAt: input.now,
             },
+            history: { attempts: row[14], firstFailedAt: row[15], recoveredAt: row[16] },
             event: { id: row[1], type: row[2], timestamp: row[11], payload: row[12], idempotencyKey: row[13] },
             subscription,
             leaseToken: token,
@@ -1238,10 +1258,15 @@ export class SqliteStorage implements StorageAdapter {
           break;
       }
       const deliveredAt = status === 'delivered' ? now : null;
+      const history = recordAttemptInHistory(
+        { attempts: fence[9], firstFailedAt: fence[10], recoveredAt: fence[11] },
+        outcome.kind,
+        attempt.startedAt,
+      );
       s.insertAttempt.run(
         attempt.id,
         settlement.deliveryId,
-        attempts + 1,
+        history.attempts,
         attempt.startedAt,
         attempt.durationMs,
         attempt.statusCode,
@@ -1251,7 +1276,20 @@ export class SqliteStorage implements StorageAdapter {
         outcome.kind,
         outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
       );
-      s.settleDelivery.run(status, next, next, attempt.startedAt, attempt.statusCode, attempt.errorMessage, deliveredAt, now, rowid);
+      s.settleDelivery.run(
+        status,
+        next,
+        next,
+        attempt.startedAt,
+        attempt.statusCode,
+        attempt.errorMessage,
+        deliveredAt,
+        now,
+        history.attempts,
+        history.firstFailedAt,
+        history.recoveredAt,
+        rowid,
+      );
       let subscriptionDisabled = false;
       switch (outcome.kind) {
         case 'disable':
