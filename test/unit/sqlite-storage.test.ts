@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isWebhookError, StorageError } from '../../src/errors.js';
+import { createWebhooks } from '../../src/index.js';
 import { createId } from '../../src/ids.js';
 import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.js';
@@ -591,6 +592,78 @@ describe('transactional outbox on the host handle', () => {
     });
     expect(await rejectionOf(storage.enqueue(enqueueInput('payment.succeeded', { tx: {} })))).toMatchObject({ code: 'TX_UNSUPPORTED' });
     expect(count(db, 'webhook_events')).toBe(0);
+  });
+
+  describe('publish() with `tx` inside better-sqlite3 db.transaction (which cannot await)', () => {
+    const payment = {
+      paymentId: 'pay_1',
+      customerId: 'cus_1',
+      amount: { amount: 1250, currency: 'EUR' },
+      method: 'card' as const,
+      occurredAt: '2026-11-26T12:00:00.000Z',
+    };
+
+    async function outbox() {
+      const db = openRaw();
+      ledger(db);
+      const storage = await migratedOnHandle(db);
+      const webhooks = createWebhooks({ storage, security: { allowPrivateNetworks: true } });
+      toClose.push(webhooks);
+      await webhooks.subscriptions.create({ url: 'http://127.0.0.1:9/hooks', eventTypes: ['payment.*'] });
+      return { db, webhooks };
+    }
+
+    it('rejects an awaited publish with TX_UNSUPPORTED that points to publishSync, and stores nothing', async () => {
+      const { db, webhooks } = await outbox();
+      let published: Promise<unknown> | undefined;
+      const write = db.transaction(async () => {
+        db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1250);
+        published = webhooks.publish('payment.succeeded', payment, { tx: db });
+        // The host's own await; caught here only so that the test leaves no unhandled rejection.
+        await published.catch(() => undefined);
+      });
+      // better-sqlite3's own refusal of a promise, thrown to the caller of the transaction.
+      expect(() => write()).toThrow(TypeError);
+      const error = await rejectionOf(published!);
+      expect(error).toMatchObject({ name: 'ConfigError', code: 'TX_UNSUPPORTED', field: 'tx' });
+      // The item is about what the message tells the developer to do.
+      expect((error as Error).message).toContain('publishSync');
+      expect(count(db, 'ledger')).toBe(0);
+      expect(count(db, 'webhook_events')).toBe(0);
+      expect(count(db, 'webhook_deliveries')).toBe(0);
+    });
+
+    it('refuses a publish that comes after an await, when the host transaction is already rolled back, instead of committing the event alone', async () => {
+      const { db, webhooks } = await outbox();
+      let published: Promise<unknown> | undefined;
+      const write = db.transaction(async () => {
+        db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1250);
+        await Promise.resolve();
+        published = webhooks.publish('payment.succeeded', payment, { tx: db });
+        await published.catch(() => undefined);
+      });
+      expect(() => write()).toThrow(TypeError);
+      await vi.waitFor(() => expect(published).toBeDefined());
+      expect(await rejectionOf(published!)).toMatchObject({ name: 'ConfigError', code: 'TX_UNSUPPORTED', field: 'tx' });
+      expect(count(db, 'ledger')).toBe(0);
+      expect(count(db, 'webhook_events')).toBe(0);
+      expect(count(db, 'webhook_deliveries')).toBe(0);
+    });
+
+    it('still commits with publishSync inside db.transaction, and with an awaited publish in a transaction begun by hand', async () => {
+      const { db, webhooks } = await outbox();
+      db.transaction(() => {
+        db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1250);
+        webhooks.publishSync('payment.succeeded', payment, { tx: db });
+      })();
+      db.exec('BEGIN');
+      db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1300);
+      await webhooks.publish('payment.succeeded', { ...payment, paymentId: 'pay_2' }, { tx: db });
+      db.exec('COMMIT');
+      expect(count(db, 'ledger')).toBe(2);
+      expect(count(db, 'webhook_events')).toBe(2);
+      expect(count(db, 'webhook_deliveries')).toBe(2);
+    });
   });
 
   it('says it takes the host transaction and measures leases with the caller clock', () => {

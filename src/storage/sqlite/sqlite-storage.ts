@@ -901,10 +901,31 @@ export class SqliteStorage implements StorageAdapter {
   /**
    * Stores the event and its fan-out atomically. With `tx` (which must be this
    * adapter's own better-sqlite3 handle) inside the host's transaction, it joins that
-   * transaction through a SAVEPOINT.
+   * transaction through a SAVEPOINT: a transaction the host began by hand (`BEGIN`).
+   * Inside better-sqlite3's `db.transaction(fn)` use {@link SqliteStorage.enqueueSync}.
+   *
+   * @throws ConfigError `TX_UNSUPPORTED` when `tx` is not this adapter's database handle,
+   * when no transaction is open on it, or when the host's transaction was rolled back
+   * before this call resolved (an `async` function given to `db.transaction`): then
+   * nothing of this event is stored.
    */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    return this.#run('enqueue', true, (s) => this.#enqueue(s, input));
+    const result = await this.#run('enqueue', true, (s) => this.#enqueue(s, input));
+    if (input.tx === undefined || input.tx === null || !result.created) return result;
+    // better-sqlite3 runs `db.transaction(fn)` synchronously: when fn is async (it awaited
+    // this call), fn hands back a promise, and the wrapper rolls back and throws a TypeError
+    // before any continuation runs — including this one. The event's row tells.
+    const stored = this.#runSync('enqueue', true, (s) => s.getEvent.get(result.event.id) !== undefined);
+    if (!stored) {
+      throw new ConfigError(
+        'TX_UNSUPPORTED',
+        'Expected the host transaction of `tx` to be open until publish() resolved, got it rolled back first: ' +
+          "better-sqlite3's db.transaction(fn) cannot await, so an async fn rolls back. Inside db.transaction(() => …), " +
+          'call publishSync(type, data, { tx: db }) (storage.enqueueSync); nothing of this event was stored',
+        { field: 'tx' },
+      );
+    }
+    return result;
   }
 
   /**
@@ -1168,6 +1189,18 @@ export class SqliteStorage implements StorageAdapter {
       throw new ConfigError(
         'TX_UNSUPPORTED',
         'Expected `tx` to be the better-sqlite3 Database this storage was created with (the host transaction runs on that handle), got another object',
+        { field: 'tx' },
+      );
+    }
+    // Without an open transaction the event would commit on its own, apart from the host's
+    // writes: what happens when an async fn given to db.transaction awaited something before
+    // publishing (better-sqlite3 had rolled back the host's writes by then).
+    if (input.tx === this.database && !this.database.inTransaction) {
+      throw new ConfigError(
+        'TX_UNSUPPORTED',
+        'Expected `tx` to have an open transaction, got none: inside db.transaction(() => …) call ' +
+          'publishSync(type, data, { tx: db }) (storage.enqueueSync), synchronously; an async fn given to ' +
+          "better-sqlite3's db.transaction is rolled back at its first await",
         { field: 'tx' },
       );
     }
