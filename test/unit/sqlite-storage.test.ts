@@ -190,6 +190,7 @@ describe('migrations', () => {
       { version: 3, name: '0003-leases-in-place' },
       { version: 4, name: '0004-delivery-counts' },
       { version: 5, name: '0005-attempt-history' },
+      { version: 6, name: '0006-instances' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(

@@ -19,6 +19,7 @@ import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { peerRequire } from '../../peer-require.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
+import { currentProcessIdentity, isProvenGone } from './process-liveness.js';
 import pRetry from 'p-retry';
 import { ConfigError, StorageError, ValidationError, isWebhookError, type WebhookError } from '../../errors.js';
 import type {
@@ -392,6 +393,8 @@ function prepareStatements(db: SqliteDatabase, p: string) {
   const A = `${p}attempts`;
   // Deliveries by (subscription, status), kept by triggers (migration 0004).
   const C = `${p}delivery_counts`;
+  // The processes working on the file, named in their lease tokens (migration 0006).
+  const I = `${p}instances`;
   const prepare = <Row = unknown>(sql: string): Statement<Row> => db.prepare<unknown[], Row>(sql);
 
   return {
@@ -602,6 +605,27 @@ function prepareStatements(db: SqliteDatabase, p: string) {
          history_attempts = ?, first_failed_at = ?, recovered_at = ?
        WHERE rowid = ?`,
     ),
+    insertInstance: prepare(`INSERT INTO ${I} (id, host, pid, started_ticks, created_at) VALUES (?, ?, ?, ?, ?)`),
+    otherInstancesOnHost: prepare<{ id: string; host: string; pid: number; started_ticks: string | null }>(
+      `SELECT id, host, pid, started_ticks FROM ${I} WHERE host = ? AND id <> ?`,
+    ),
+    deleteInstance: prepare(`DELETE FROM ${I} WHERE id = ?`),
+    // Every lease a gone instance holds (its tokens start with its id and a dot), given
+    // back as releaseLease does. Its pending rows are found by walking the due index's
+    // leased entries (lease_expires_at is in it; the token is read from the row only for
+    // those), its held ones through the (status, id) index.
+    releaseInstanceLeases: prepare(
+      `UPDATE ${D} SET lease_token = NULL, lease_expires_at = NULL,
+         next_attempt_at = CASE WHEN status = 'pending' THEN MIN(COALESCE(next_attempt_at, @now), @now) ELSE next_attempt_at END,
+         due_at = CASE WHEN status = 'pending' THEN MIN(COALESCE(next_attempt_at, @now), @now) ELSE NULL END,
+         updated_at = @now
+       WHERE rowid IN (
+         SELECT rowid FROM ${D} INDEXED BY ${p}deliveries_due
+         WHERE status = 'pending' AND lease_expires_at IS NOT NULL AND substr(lease_token, 1, length(@prefix)) = @prefix
+         UNION ALL
+         SELECT rowid FROM ${D}
+         WHERE status = 'held' AND lease_token IS NOT NULL AND substr(lease_token, 1, length(@prefix)) = @prefix)`,
+    ),
     // Releasing gives the row back its place in line: due at its original time (≤ now).
     releaseLease: prepare(
       `UPDATE ${D} SET lease_token = NULL, lease_expires_at = NULL,
@@ -722,6 +746,8 @@ export class SqliteStorage implements StorageAdapter {
   /** Checkpoints the WAL of a file database on a worker thread; `null` when off or in memory. */
   readonly #checkpointer: WalCheckpointer | null = null;
   #closed = false;
+  /** This adapter's row in `<prefix>instances`, registered at its first claim; the prefix of its lease tokens. */
+  #instanceId: string | null = null;
 
   /** Use `createSqliteStorage()`; this constructor trusts its (validated) settings. */
   constructor(settings: SqliteStorageSettings) {
@@ -783,6 +809,16 @@ export class SqliteStorage implements StorageAdapter {
     if (this.#closed) return;
     this.#closed = true;
     await this.#checkpointer?.stop();
+    const statements = this.#statements;
+    if (this.#instanceId !== null && statements !== undefined && this.database.open) {
+      // Gone on purpose: nobody needs to prove it. Its leases were given back by stop(),
+      // or expire; a failure here only leaves a row that the next start proves gone.
+      try {
+        statements.deleteInstance.run(this.#instanceId);
+      } catch {
+        // The file may be read-only or locked now; see above.
+      }
+    }
     this.#statements = undefined;
     this.#listStatements.clear();
     if (this.#ownsDatabase && this.database.open) {
@@ -969,12 +1005,16 @@ export class SqliteStorage implements StorageAdapter {
    * 10 subscriptions (3.9 against 1.2 ms with 100; 0.7–0.8 ms with nothing excluded).
    */
   async claimDue(input: ClaimInput): Promise<ClaimedDelivery[]> {
-    return this.#run('claimDue', true, (s) =>
-      this.#immediate(() => {
+    return this.#run('claimDue', true, (s) => {
+      // Kept only once the transaction that registered it has committed.
+      let registered: string | null = null;
+      const claimed = this.#immediate(() => {
         if (input.limit <= 0) return [];
-        // 96 random bits: a fencing token only has to differ from the row's other leases.
-        // Short, because it is stored in the row until the settle (a longer row splits more pages).
-        const token = randomBytes(12).toString('base64url');
+        const instanceId = this.#instanceId ?? (registered = this.#registerInstance(s, input.now));
+        // The holder's id, then 72 random bits: a fencing token only has to differ from the
+        // row's other leases. Short, because it is stored in the row until the settle (a
+        // longer row splits more pages).
+        const token = `${instanceId}.${randomBytes(9).toString('base64url')}`;
         const expires = input.now + input.leaseMs;
         const params = { now: input.now, expires, limit: input.limit, token };
         let rowids: number[];
@@ -1032,8 +1072,10 @@ export class SqliteStorage implements StorageAdapter {
           };
         }
         return claimed;
-      }),
-    );
+      });
+      if (registered !== null) this.#instanceId = registered;
+      return claimed;
+    });
   }
 
   /**
@@ -1368,6 +1410,27 @@ export class SqliteStorage implements StorageAdapter {
       if (subscription.failingSince !== subscription.storedFailingSince) s.setFailingSince.run(subscription.failingSince, id);
     }
     return results;
+  }
+
+  /**
+   * Registers this adapter as a holder of leases and, in the same transaction, gives back
+   * the leases of every instance on this host that is provably gone (a killed process the
+   * restart replaces): due at once, attempts unchanged, instead of after `leaseMs`. Live
+   * instances, and any that cannot be checked, keep theirs (see process-liveness.ts).
+   */
+  #registerInstance(s: Statements, now: number): string {
+    const self = currentProcessIdentity();
+    // 48 random bits, base64url (no dot): unique among the handful of rows of one file.
+    const id = randomBytes(6).toString('base64url');
+    if (self.host !== null) {
+      for (const row of s.otherInstancesOnHost.all(self.host, id)) {
+        if (!isProvenGone({ host: row.host, pid: row.pid, startedTicks: row.started_ticks }, self)) continue;
+        s.releaseInstanceLeases.run({ prefix: `${row.id}.`, now });
+        s.deleteInstance.run(row.id);
+      }
+    }
+    s.insertInstance.run(id, self.host, self.pid, self.startedTicks, now);
+    return id;
   }
 
   #readSubscription(s: Statements, id: string): SubscriptionRecord | null {
