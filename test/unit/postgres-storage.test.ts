@@ -223,6 +223,59 @@ describe('migrations', () => {
     }
   });
 
+  it('upgrades a version-1 schema with its delivery log: migration 0002 reads the history from the attempts already recorded', async () => {
+    const schema = schemaName();
+    const before = await migrated({ schema });
+    await before.createSubscription(subscription());
+    const ids = [(await before.enqueue(enqueueInput())).event.id, (await before.enqueue(enqueueInput())).event.id];
+    const attemptAt = (startedAt: number) => ({
+      id: createId('att', startedAt),
+      startedAt,
+      durationMs: 5,
+      statusCode: 500,
+      errorClass: 'http' as const,
+      errorMessage: null,
+      responseSnippet: null,
+    });
+    // First delivery: fails, then is dead. Second: fails, then is delivered.
+    const plan = [
+      [
+        { kind: 'retry' as const, nextAttemptAt: NOW, at: NOW + 10 },
+        { kind: 'dead' as const, at: NOW + 20 },
+      ],
+      [
+        { kind: 'retry' as const, nextAttemptAt: NOW, at: NOW + 30 },
+        { kind: 'delivered' as const, at: NOW + 40 },
+      ],
+    ];
+    for (const round of [0, 1]) {
+      const claimed = await before.claimDue({ limit: 10, leaseMs: 60_000, now: NOW + 100 });
+      expect(claimed).toHaveLength(2);
+      await before.settle(
+        claimed.map((c) => {
+          const { at, ...outcome } = plan[ids.indexOf(c.delivery.eventId)]![round]!;
+          return { deliveryId: c.delivery.id, leaseToken: c.leaseToken, attempt: attemptAt(at), outcome };
+        }),
+        NOW + 100,
+      );
+    }
+    // The schema as version 1 left it, with that log in it.
+    await admin.query(
+      `ALTER TABLE "${schema}".deliveries DROP COLUMN history_attempts, DROP COLUMN first_failed_at, DROP COLUMN recovered_at;
+       DELETE FROM "${schema}".migrations WHERE version = 2`,
+    );
+
+    const after = storageOn({ schema });
+    await after.migrate();
+    const { items } = await after.listDeliveries({ limit: 10 });
+    for (const d of items) expect(await after.redeliver(d.id, NOW + 200)).toMatchObject({ status: 'pending' });
+    const claimed = await after.claimDue({ limit: 10, leaseMs: 60_000, now: NOW + 200 });
+    expect(Object.fromEntries(claimed.map((c) => [c.delivery.eventId, c.history]))).toEqual({
+      [ids[0]!]: { attempts: 2, firstFailedAt: NOW + 10, recoveredAt: null },
+      [ids[1]!]: { attempts: 2, firstFailedAt: NOW + 30, recoveredAt: NOW + 40 },
+    });
+  });
+
   it('keeps two schemas in one database apart', async () => {
     const a = await migrated();
     const b = await migrated();
