@@ -74,7 +74,7 @@ function attemptFields({ claimed, settlement }: CompletedAttempt) {
     eventId: claimed.event.id,
     eventType: claimed.event.type,
     subscriptionId: claimed.subscription.id,
-    attempt: claimed.delivery.attempts + 1,
+    attempt: claimed.history.attempts + 1,
     startedAt: settlement.attempt.startedAt,
     durationMs: settlement.attempt.durationMs,
     statusCode: settlement.attempt.statusCode,
@@ -583,16 +583,15 @@ export class Dispatcher {
       logger.warn({ deliveryId: settlement.deliveryId }, 'webhooks: lease lost before settle; another worker owns the delivery');
       return;
     }
-    const attemptNumber = claimed.delivery.attempts + 1;
     const { attempt, outcome } = settlement;
     // Payloads are built only for events someone listens to: most hosts listen to few.
     if (outcome.kind === 'delivered') {
       const latencyMs = attempt.startedAt + attempt.durationMs - claimed.event.timestamp;
-      metrics.recordAttempt('delivered', attemptNumber, attempt.statusCode, latencyMs);
+      metrics.recordAttempt('delivered', claimed.history, attempt.statusCode, latencyMs);
       if (bus.listenerCount('delivery:succeeded') > 0) bus.safeEmit('delivery:succeeded', { ...attemptFields(item), latencyMs });
       return;
     }
-    metrics.recordAttempt(outcome.kind, attemptNumber, attempt.statusCode, null);
+    metrics.recordAttempt(outcome.kind, claimed.history, attempt.statusCode, null);
     const failure = { ...attemptFields(item), errorClass: attempt.errorClass, errorMessage: attempt.errorMessage };
     const nextAttemptAt = outcome.kind === 'retry' && result.delivery.status === 'pending' ? outcome.nextAttemptAt : null;
     bus.safeEmit('delivery:failed', { ...failure, nextAttemptAt });

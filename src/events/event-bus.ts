@@ -25,7 +25,10 @@ export interface DeliveryLifecycleEvent {
   eventId: string;
   eventType: string;
   subscriptionId: string;
-  /** The attempt's number within the delivery's cycle, 1-based. */
+  /**
+   * The attempt's number in the delivery's log, 1-based: a redelivery goes on counting
+   * (it restarts the retry schedule, not the numbering), as `deliveries.attempts(id)` shows.
+   */
   attempt: number;
   /** Epoch ms at which the attempt started. */
   startedAt: number;

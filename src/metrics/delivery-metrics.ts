@@ -3,7 +3,7 @@
  * latency (publish → 2xx) and retry success rate, attempts by outcome and by status
  * class, lease losses. Backlog figures come from the storage, across processes.
  */
-import type { AttemptOutcome, StorageStats } from '../storage/storage-adapter.js';
+import type { AttemptOutcome, DeliveryHistory, StorageStats } from '../storage/storage-adapter.js';
 import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
 import type { OtelDeliveryMetrics } from './otel-metrics.js';
 
@@ -13,7 +13,9 @@ export interface MetricsSnapshot {
   deliveryLatencyMs: LatencySummary;
   /**
    * Deliveries that succeeded after ≥ 1 failed attempt / deliveries that had a failed
-   * attempt; `null` before any delivery failed.
+   * attempt; `null` before any delivery failed. A delivery counts once in each, however
+   * many of its attempts failed and whether a redelivery came between the failure and
+   * the success.
    */
   retrySuccessRate: number | null;
   deliveriesSucceeded: number;
@@ -62,19 +64,24 @@ export class DeliveryMetrics {
     error: 0,
   };
 
-  /** Records a settled attempt. `attempt` is 1-based within the delivery's cycle. */
-  recordAttempt(outcome: AttemptOutcome, attempt: number, statusCode: number | null, latencyMs: number | null): void {
-    this.otel?.recordAttempt(outcome, attempt, statusCode, latencyMs);
+  /**
+   * Records a settled attempt. `before` is the delivery's history as it was before this
+   * attempt (every cycle counted: a redelivery does not reset it).
+   */
+  recordAttempt(outcome: AttemptOutcome, before: DeliveryHistory, statusCode: number | null, latencyMs: number | null): void {
+    const failedBefore = before.firstFailedAt !== null;
+    this.otel?.recordAttempt(outcome, failedBefore, statusCode, latencyMs);
     this.byOutcome[outcome] += 1;
     this.byStatus[statusClass(statusCode)] += 1;
     if (outcome === 'delivered') {
       this.succeeded += 1;
-      if (attempt > 1) this.succeededAfterRetry += 1;
+      // Once per delivery: at its first success after a failed attempt.
+      if (failedBefore && before.recoveredAt === null) this.succeededAfterRetry += 1;
       if (latencyMs !== null) this.latency.record(latencyMs);
       return;
     }
     // A delivery counts once among those that had a failed attempt: at its first failure.
-    if (attempt === 1) this.withFailure += 1;
+    if (!failedBefore) this.withFailure += 1;
     if (outcome === 'dead') this.dead += 1;
   }
 

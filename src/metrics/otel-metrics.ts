@@ -95,13 +95,14 @@ export class OtelDeliveryMetrics {
       });
   }
 
-  recordAttempt(outcome: AttemptOutcome, attempt: number, statusCode: number | null, latencyMs: number | null): void {
+  /** `failedBefore`: an earlier attempt of the delivery failed (in any cycle). */
+  recordAttempt(outcome: AttemptOutcome, failedBefore: boolean, statusCode: number | null, latencyMs: number | null): void {
     this.attempts.add(1, { outcome, status_class: statusClass(statusCode) });
     if (outcome === 'delivered') {
       if (latencyMs !== null) this.latency.record(latencyMs);
-      this.completed.add(1, { result: 'delivered', after_retry: attempt > 1 });
+      this.completed.add(1, { result: 'delivered', after_retry: failedBefore });
     } else if (outcome === 'dead') {
-      this.completed.add(1, { result: 'dead', after_retry: attempt > 1 });
+      this.completed.add(1, { result: 'dead', after_retry: failedBefore });
     }
   }
 

@@ -111,7 +111,11 @@ export interface DeliveryRecord {
   eventType: string;
   subscriptionId: string;
   status: DeliveryStatus;
-  /** Attempts made in the current cycle (reset by redeliver); drives the backoff. */
+  /**
+   * Attempts made in the current cycle (reset by redeliver and replay): drives the backoff
+   * and the retry policy's attempt limit. The delivery's whole count, which numbers the
+   * attempt log, is in {@link DeliveryHistory}.
+   */
   attempts: number;
   /** Epoch ms of the next attempt when pending; `null` otherwise. */
   nextAttemptAt: number | null;
@@ -144,7 +148,7 @@ export type AttemptOutcome = 'delivered' | 'retry' | 'dead' | 'disable';
 export interface AttemptRecord {
   id: string;
   deliveryId: string;
-  /** 1-based within the delivery's current cycle. */
+  /** 1-based across the delivery's whole log: a redelivery goes on counting (1, 2, 3, …). */
   attemptNumber: number;
   /** Epoch ms at which the request started. */
   startedAt: number;
@@ -198,9 +202,25 @@ export interface ClaimInput {
   excludeSubscriptionIds?: readonly string[];
 }
 
+/**
+ * What a delivery's log holds across every cycle (a redelivery starts a new cycle of the
+ * retry schedule but not a new log). Kept by `settle` with the one rule of
+ * storage/shared/delivery-history.ts, never reset.
+ */
+export interface DeliveryHistory {
+  /** Attempts recorded, every cycle counted: the next attempt is number `attempts + 1`. */
+  attempts: number;
+  /** Epoch ms at which its first failed attempt started; `null` while none has failed. */
+  firstFailedAt: number | null;
+  /** Epoch ms at which its first successful attempt after a failed one started; `null` until then. */
+  recoveredAt: number | null;
+}
+
 /** A delivery claimed under a lease, with everything needed to sign and send it. */
 export interface ClaimedDelivery {
   delivery: DeliveryRecord;
+  /** Its log so far, for the attempt's number and the retry success rate. */
+  history: DeliveryHistory;
   event: EventRecord;
   subscription: SubscriptionRecord;
   /** Fencing token: settle succeeds only while it is still the delivery's token. */
@@ -374,15 +394,16 @@ export interface StorageAdapter {
   /** Attempts of a delivery, oldest first. */
   listAttempts(deliveryId: string): Promise<AttemptRecord[]>;
   /**
-   * Makes a delivery due again at `now` with a fresh attempt cycle. Final ones
+   * Makes a delivery due again at `now` with a fresh attempt cycle (`attempts` 0; its
+   * {@link DeliveryHistory} and attempt log go on). Final ones
    * (delivered, dead) and waiting pending ones qualify; returns `'not_found'`,
    * `'in_flight'` (under a lease) or `'held'` (subscription disabled) otherwise.
    */
   redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'in_flight' | 'held'>;
   /**
    * Re-sends to one subscription every event of the window that it did not get:
-   * dead deliveries become pending again, matching events without a delivery get one.
-   * Delivered and pending ones are left alone. Returns how many (would) be queued.
+   * dead deliveries become pending again with a fresh attempt cycle (as `redeliver`),
+   * matching events without a delivery get one. Delivered and pending ones are left alone. Returns how many (would) be queued.
    */
   replay(input: ReplayInput): Promise<{ count: number }>;
 

@@ -1126,7 +1126,67 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
         expect(again.map((c) => c.delivery.id).sort()).toEqual([ok.id, bad.id].sort());
         const retried = again.find((c) => c.delivery.id === ok.id)!;
         await settle(retried, { kind: 'delivered' });
-        expect((await storage.listAttempts(ok.id)).map((a) => a.attemptNumber)).toEqual([1, 1]);
+        expect((await storage.listAttempts(ok.id)).map((a) => a.attemptNumber)).toEqual([1, 2]);
+      });
+
+      it('restarts the attempt cycle but goes on numbering the log, and keeps the first failure and the recovery', async () => {
+        const sub = await createSubscription();
+        const d = await publishFor(sub.id);
+        const fresh = await claimOne(d.id);
+        expect(fresh.history).toEqual({ attempts: 0, firstFailedAt: null, recoveredAt: null });
+        const firstFailure = now;
+        await settle(fresh, { kind: 'retry', nextAttemptAt: now + 1000 }, { startedAt: firstFailure, statusCode: 500 });
+        now += 1000;
+        const second = await claimOne(d.id);
+        expect(second.delivery.attempts).toBe(1);
+        expect(second.history).toEqual({ attempts: 1, firstFailedAt: firstFailure, recoveredAt: null });
+        await settle(second, { kind: 'dead' }, { statusCode: 500 });
+
+        now += 60_000;
+        expect(await storage.redeliver(d.id, now)).toMatchObject({ status: 'pending', attempts: 0 });
+        const third = await claimOne(d.id);
+        // The retry schedule starts over (attempts in the cycle: 0); the log does not.
+        expect(third.delivery.attempts).toBe(0);
+        expect(third.history).toEqual({ attempts: 2, firstFailedAt: firstFailure, recoveredAt: null });
+        const recovery = now;
+        const result = await settle(third, { kind: 'delivered' }, { startedAt: recovery });
+        expect(result).toMatchObject({ ok: true, delivery: { status: 'delivered', attempts: 1 } });
+
+        now += 60_000;
+        await storage.redeliver(d.id, now);
+        const fourth = await claimOne(d.id);
+        expect(fourth.history).toEqual({ attempts: 3, firstFailedAt: firstFailure, recoveredAt: recovery });
+        await settle(fourth, { kind: 'retry', nextAttemptAt: now + 1000 }, { statusCode: 503 });
+        now += 1000;
+        const fifth = await claimOne(d.id);
+        // Neither the first failure nor the first recovery moves.
+        expect(fifth.history).toEqual({ attempts: 4, firstFailedAt: firstFailure, recoveredAt: recovery });
+        await settle(fifth, { kind: 'delivered' });
+        expect((await storage.listAttempts(d.id)).map((a) => [a.attemptNumber, a.outcome])).toEqual([
+          [1, 'retry'],
+          [2, 'dead'],
+          [3, 'delivered'],
+          [4, 'retry'],
+          [5, 'delivered'],
+        ]);
+      });
+
+      it('counts a failure that follows a success as the first failure, and the success after it as the recovery', async () => {
+        const sub = await createSubscription();
+        const d = await publishFor(sub.id);
+        await settle(await claimOne(d.id), { kind: 'delivered' });
+        await storage.redeliver(d.id, now);
+        const second = await claimOne(d.id);
+        expect(second.history).toEqual({ attempts: 1, firstFailedAt: null, recoveredAt: null });
+        const failedAt = now;
+        await settle(second, { kind: 'disable', reason: 'gone' }, { startedAt: failedAt, statusCode: 410 });
+        await storage.setSubscriptionStatus(sub.id, { status: 'active' }, now);
+        const third = await claimOne(d.id);
+        expect(third.history).toEqual({ attempts: 2, firstFailedAt: failedAt, recoveredAt: null });
+        now += 1000;
+        await settle(third, { kind: 'delivered' }, { startedAt: now });
+        await storage.redeliver(d.id, now);
+        expect((await claimOne(d.id)).history).toEqual({ attempts: 3, firstFailedAt: failedAt, recoveredAt: now });
       });
 
       it('brings a waiting retry forward to now', async () => {
@@ -1197,6 +1257,21 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
 
         const again = await storage.replay({ subscriptionId: sub.id, since, until, now, newDeliveryId: () => createId('dlv', now) });
         expect(again).toEqual({ count: 0 });
+      });
+
+      it('gives a replayed dead delivery a fresh attempt cycle and goes on numbering its log', async () => {
+        const sub = await createSubscription();
+        const since = now;
+        const d = await publishFor(sub.id);
+        const failedAt = now;
+        await settle(await claimOne(d.id), { kind: 'dead' }, { startedAt: failedAt, statusCode: 500 });
+        now += 1000;
+        expect(await storage.replay({ subscriptionId: sub.id, since, now, newDeliveryId: () => createId('dlv', now) })).toEqual({ count: 1 });
+        const again = await claimOne(d.id);
+        expect(again.delivery.attempts).toBe(0);
+        expect(again.history).toEqual({ attempts: 1, firstFailedAt: failedAt, recoveredAt: null });
+        await settle(again, { kind: 'delivered' });
+        expect((await storage.listAttempts(d.id)).map((a) => a.attemptNumber)).toEqual([1, 2]);
       });
 
       it('replays without an upper bound when until is omitted', async () => {

@@ -2,20 +2,21 @@
  * A dispatcher process on a SQLite file, for the crash tests: started, killed with
  * SIGKILL mid-burst, and started again on the same file.
  *
- * argv: <db file> <mode: publish|dispatch> [events to publish]
+ * argv: <db file> <mode: publish|dispatch> [events to publish] [timing: short|default]
+ * (`short`, the default: 2.5 s leases for the burst tests; `default`: the library's own
+ * 60 s leases and 15 s timeout, for the tests of what a restart does without waiting them out).
  * Prints "ready" once dispatching, "published <n>" after the burst; exits on SIGTERM after a graceful stop.
  */
 import { createWebhooks } from '../../src/index.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
 
-const [filename, mode, count] = process.argv.slice(2);
+const [filename, mode, count, timing = 'short'] = process.argv.slice(2);
 if (!filename || (mode !== 'publish' && mode !== 'dispatch')) throw new Error('usage: <db> publish|dispatch [count]');
 
 const webhooks = createWebhooks({
   storage: createSqliteStorage({ filename }),
   security: { allowPrivateNetworks: true },
-  http: { timeoutMs: 2_000 },
-  leaseMs: 2_500,
+  ...(timing === 'default' ? {} : { http: { timeoutMs: 2_000 }, leaseMs: 2_500 }),
   pollIntervalMs: 100,
   concurrency: 20,
   retry: { delaysMs: [50, 100, 200, 400, 800] },

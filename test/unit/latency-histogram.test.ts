@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeliveryMetrics } from '../../src/metrics/delivery-metrics.js';
 import { LatencyHistogram } from '../../src/metrics/latency-histogram.js';
-import type { StorageStats } from '../../src/storage/storage-adapter.js';
+import type { DeliveryHistory, StorageStats } from '../../src/storage/storage-adapter.js';
 
 /** The exact q-quantile of sorted values (nearest rank). */
 function exactQuantile(sorted: readonly number[], q: number): number {
@@ -107,6 +107,11 @@ describe('LatencyHistogram', () => {
 const emptyBacklog: StorageStats = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null };
 const NOW = Date.UTC(2026, 0, 1);
 
+/** The history before attempt `n` of a delivery whose earlier attempts all failed. */
+function nth(n: number): DeliveryHistory {
+  return { attempts: n - 1, firstFailedAt: n > 1 ? NOW : null, recoveredAt: null };
+}
+
 describe('DeliveryMetrics', () => {
   it('reports a null retry success rate and zero counts before any delivery', () => {
     const snapshot = new DeliveryMetrics().snapshot(0, emptyBacklog, NOW);
@@ -121,8 +126,8 @@ describe('DeliveryMetrics', () => {
 
   it('keeps the retry success rate null while every delivery succeeds at the first attempt', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('delivered', 1, 200, 12);
-    metrics.recordAttempt('delivered', 1, 204, 30);
+    metrics.recordAttempt('delivered', nth(1), 200, 12);
+    metrics.recordAttempt('delivered', nth(1), 204, 30);
     const snapshot = metrics.snapshot(0, emptyBacklog, NOW);
     expect(snapshot.retrySuccessRate).toBeNull();
     expect(snapshot.deliveriesSucceeded).toBe(2);
@@ -132,19 +137,19 @@ describe('DeliveryMetrics', () => {
   it('divides deliveries that succeeded after a failure by deliveries that had a failure', () => {
     const metrics = new DeliveryMetrics();
     // A: fails twice, then succeeds.
-    metrics.recordAttempt('retry', 1, 500, null);
-    metrics.recordAttempt('retry', 2, null, null);
-    metrics.recordAttempt('delivered', 3, 200, 50);
+    metrics.recordAttempt('retry', nth(1), 500, null);
+    metrics.recordAttempt('retry', nth(2), null, null);
+    metrics.recordAttempt('delivered', nth(3), 200, 50);
     // B: fails once and is dead (a one-retry policy would make the second attempt the last).
-    metrics.recordAttempt('retry', 1, 503, null);
-    metrics.recordAttempt('dead', 2, 503, null);
+    metrics.recordAttempt('retry', nth(1), 503, null);
+    metrics.recordAttempt('dead', nth(2), 503, null);
     // C: fails once, then succeeds.
-    metrics.recordAttempt('retry', 1, 429, null);
-    metrics.recordAttempt('delivered', 2, 200, 70);
+    metrics.recordAttempt('retry', nth(1), 429, null);
+    metrics.recordAttempt('delivered', nth(2), 200, 70);
     // D: 410 at the first attempt.
-    metrics.recordAttempt('disable', 1, 410, null);
+    metrics.recordAttempt('disable', nth(1), 410, null);
     // E: succeeds at once — not in the denominator.
-    metrics.recordAttempt('delivered', 1, 200, 10);
+    metrics.recordAttempt('delivered', nth(1), 200, 10);
 
     const snapshot = metrics.snapshot(0, emptyBacklog, NOW);
     expect(snapshot.deliveriesWithFailedAttempt).toBe(4);
@@ -156,20 +161,20 @@ describe('DeliveryMetrics', () => {
 
   it('reports a rate of 0 when every delivery that failed stayed failed', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('dead', 1, 500, null);
+    metrics.recordAttempt('dead', nth(1), 500, null);
     expect(metrics.snapshot(0, emptyBacklog, NOW).retrySuccessRate).toBe(0);
   });
 
   it('counts attempts by outcome and by status class', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('retry', 1, 100, null);
-    metrics.recordAttempt('retry', 2, 302, null);
-    metrics.recordAttempt('retry', 3, 404, null);
-    metrics.recordAttempt('retry', 4, 500, null);
-    metrics.recordAttempt('retry', 5, null, null);
-    metrics.recordAttempt('delivered', 6, 200, 5);
-    metrics.recordAttempt('disable', 1, 410, null);
-    metrics.recordAttempt('dead', 1, 599, null);
+    metrics.recordAttempt('retry', nth(1), 100, null);
+    metrics.recordAttempt('retry', nth(2), 302, null);
+    metrics.recordAttempt('retry', nth(3), 404, null);
+    metrics.recordAttempt('retry', nth(4), 500, null);
+    metrics.recordAttempt('retry', nth(5), null, null);
+    metrics.recordAttempt('delivered', nth(6), 200, 5);
+    metrics.recordAttempt('disable', nth(1), 410, null);
+    metrics.recordAttempt('dead', nth(1), 599, null);
     const snapshot = metrics.snapshot(0, emptyBacklog, NOW);
     expect(snapshot.attemptsByOutcome).toEqual({ delivered: 1, retry: 5, dead: 1, disable: 1 });
     expect(snapshot.attemptsByStatusClass).toEqual({ '1xx': 1, '2xx': 1, '3xx': 1, '4xx': 2, '5xx': 2, error: 1 });
@@ -177,9 +182,9 @@ describe('DeliveryMetrics', () => {
 
   it('feeds only successful deliveries into the latency histogram', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('retry', 1, 500, 999);
-    metrics.recordAttempt('delivered', 2, 200, 40);
-    metrics.recordAttempt('delivered', 1, 200, 60);
+    metrics.recordAttempt('retry', nth(1), 500, 999);
+    metrics.recordAttempt('delivered', nth(2), 200, 40);
+    metrics.recordAttempt('delivered', nth(1), 200, 60);
     expect(metrics.snapshot(0, emptyBacklog, NOW).deliveryLatencyMs).toMatchObject({ count: 2, min: 40, max: 60, mean: 50 });
   });
 
@@ -197,9 +202,9 @@ describe('DeliveryMetrics', () => {
 
   it('returns snapshots that later recording does not change', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('retry', 1, 500, null);
+    metrics.recordAttempt('retry', nth(1), 500, null);
     const before = metrics.snapshot(0, emptyBacklog, NOW);
-    metrics.recordAttempt('delivered', 2, 200, 10);
+    metrics.recordAttempt('delivered', nth(2), 200, 10);
     expect(before.attemptsByOutcome).toEqual({ delivered: 0, retry: 1, dead: 0, disable: 0 });
     expect(before.attemptsByStatusClass['2xx']).toBe(0);
   });

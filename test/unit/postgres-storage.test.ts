@@ -142,18 +142,21 @@ describe('migrations', () => {
     const schema = schemaName();
     const storage = await migrated({ schema });
     const { rows } = await admin.query(`SELECT version, name FROM "${schema}".migrations ORDER BY version`);
-    expect(rows).toEqual([{ version: 1, name: '0001-initial' }]);
-    expect(latestSchemaVersion).toBe(1);
+    expect(rows).toEqual([
+      { version: 1, name: '0001-initial' },
+      { version: 2, name: '0002-attempt-history' },
+    ]);
+    expect(latestSchemaVersion).toBe(2);
     await storage.migrate();
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(1);
+    expect(await count(schema, 'migrations')).toBe(2);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
     const schema = schemaName();
     const storages = [storageOn({ schema }), storageOn({ schema }), storageOn({ schema })];
     await Promise.all(storages.map((storage) => storage.migrate()));
-    expect(await count(schema, 'migrations')).toBe(1);
+    expect(await count(schema, 'migrations')).toBe(latestSchemaVersion);
     const sub = await storages[0]!.createSubscription(subscription());
     expect(await storages[2]!.getSubscription(sub.id)).toEqual(sub);
   });
@@ -200,15 +203,15 @@ describe('migrations', () => {
     // No parameters: node-postgres sends it with the simple-query protocol, several
     // statements in one string, as psql -f does.
     await admin.query(script);
-    expect((await admin.query(`SELECT version FROM "${schema}".migrations`)).rows).toEqual([{ version: 1 }]);
+    expect((await admin.query(`SELECT version FROM "${schema}".migrations ORDER BY version`)).rows).toEqual([{ version: 1 }, { version: 2 }]);
     const storage = storageOn({ schema });
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(1);
+    expect(await count(schema, 'migrations')).toBe(2);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
     // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(1);
+    expect(await count(schema, 'migrations')).toBe(2);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {
@@ -218,6 +221,59 @@ describe('migrations', () => {
     for (const options of [{ schema: 'Webhooks' }, { schema: 'pg_hooks' }, { schema: 'a-b' }, { fromVersion: -1 }, { fromVersion: 99 }, { extra: 1 }]) {
       expect(thrownBy(() => getMigrationSql(options as never))).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID' });
     }
+  });
+
+  it('upgrades a version-1 schema with its delivery log: migration 0002 reads the history from the attempts already recorded', async () => {
+    const schema = schemaName();
+    const before = await migrated({ schema });
+    await before.createSubscription(subscription());
+    const ids = [(await before.enqueue(enqueueInput())).event.id, (await before.enqueue(enqueueInput())).event.id];
+    const attemptAt = (startedAt: number) => ({
+      id: createId('att', startedAt),
+      startedAt,
+      durationMs: 5,
+      statusCode: 500,
+      errorClass: 'http' as const,
+      errorMessage: null,
+      responseSnippet: null,
+    });
+    // First delivery: fails, then is dead. Second: fails, then is delivered.
+    const plan = [
+      [
+        { kind: 'retry' as const, nextAttemptAt: NOW, at: NOW + 10 },
+        { kind: 'dead' as const, at: NOW + 20 },
+      ],
+      [
+        { kind: 'retry' as const, nextAttemptAt: NOW, at: NOW + 30 },
+        { kind: 'delivered' as const, at: NOW + 40 },
+      ],
+    ];
+    for (const round of [0, 1]) {
+      const claimed = await before.claimDue({ limit: 10, leaseMs: 60_000, now: NOW + 100 });
+      expect(claimed).toHaveLength(2);
+      await before.settle(
+        claimed.map((c) => {
+          const { at, ...outcome } = plan[ids.indexOf(c.delivery.eventId)]![round]!;
+          return { deliveryId: c.delivery.id, leaseToken: c.leaseToken, attempt: attemptAt(at), outcome };
+        }),
+        NOW + 100,
+      );
+    }
+    // The schema as version 1 left it, with that log in it.
+    await admin.query(
+      `ALTER TABLE "${schema}".deliveries DROP COLUMN history_attempts, DROP COLUMN first_failed_at, DROP COLUMN recovered_at;
+       DELETE FROM "${schema}".migrations WHERE version = 2`,
+    );
+
+    const after = storageOn({ schema });
+    await after.migrate();
+    const { items } = await after.listDeliveries({ limit: 10 });
+    for (const d of items) expect(await after.redeliver(d.id, NOW + 200)).toMatchObject({ status: 'pending' });
+    const claimed = await after.claimDue({ limit: 10, leaseMs: 60_000, now: NOW + 200 });
+    expect(Object.fromEntries(claimed.map((c) => [c.delivery.eventId, c.history]))).toEqual({
+      [ids[0]!]: { attempts: 2, firstFailedAt: NOW + 10, recoveredAt: null },
+      [ids[1]!]: { attempts: 2, firstFailedAt: NOW + 30, recoveredAt: NOW + 40 },
+    });
   });
 
   it('keeps two schemas in one database apart', async () => {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isWebhookError, StorageError } from '../../src/errors.js';
+import { createWebhooks } from '../../src/index.js';
 import { createId } from '../../src/ids.js';
 import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.js';
@@ -188,6 +189,8 @@ describe('migrations', () => {
       { version: 2, name: '0002-flow-control' },
       { version: 3, name: '0003-leases-in-place' },
       { version: 4, name: '0004-delivery-counts' },
+      { version: 5, name: '0005-attempt-history' },
+      { version: 6, name: '0006-instances' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -255,6 +258,49 @@ describe('migrations', () => {
     const claimed = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW, excludeSubscriptionIds: ['sub_other'] });
     expect(claimed.map((c) => c.delivery.id)).toEqual(['dlv_1']);
     expect(claimed[0]!.subscription).toMatchObject({ flowControl: null, failingSince: null });
+  });
+
+  it('upgrades a version-4 database with its delivery log: the history is read from the attempts already recorded', async () => {
+    const { db, sub } = databaseAtVersion(4);
+    for (const n of [1, 2, 3]) {
+      db.exec(`INSERT INTO webhook_events (id, type, published_at, payload) VALUES ('evt_${n}', 'payment.succeeded', ${NOW}, '{}')`);
+    }
+    // dlv_1: failed twice and is dead; dlv_2: failed, then delivered; dlv_3: never attempted.
+    const deliveries = [
+      ['dlv_1', 'dead', 2, NOW + 20],
+      ['dlv_2', 'delivered', 2, NOW + 40],
+      ['dlv_3', 'pending', 0, null],
+    ] as const;
+    for (const [id, status, attempts, last] of deliveries) {
+      db.exec(
+        `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, due_at,
+           last_attempt_at, created_at, updated_at)
+         VALUES ('${id}', 'evt_${id.slice(4)}', 'payment.succeeded', '${sub.id}', '${status}', ${attempts}, ${status === 'pending' ? NOW : 'NULL'},
+           ${status === 'pending' ? NOW : 'NULL'}, ${last ?? 'NULL'}, ${NOW}, ${NOW})`,
+      );
+    }
+    const log = [
+      ['att_1', 'dlv_1', 1, NOW + 10, 'retry'],
+      ['att_2', 'dlv_1', 2, NOW + 20, 'dead'],
+      ['att_3', 'dlv_2', 1, NOW + 30, 'retry'],
+      ['att_4', 'dlv_2', 2, NOW + 40, 'delivered'],
+    ] as const;
+    for (const [id, delivery, number, startedAt, outcome] of log) {
+      db.exec(
+        `INSERT INTO webhook_attempts (id, delivery_id, attempt_number, started_at, duration_ms, outcome)
+         VALUES ('${id}', '${delivery}', ${number}, ${startedAt}, 5, '${outcome}')`,
+      );
+    }
+
+    const storage = track(createSqliteStorage({ database: db }));
+    await storage.migrate();
+    for (const id of ['dlv_1', 'dlv_2']) await storage.redeliver(id, NOW + 100);
+    const claimed = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW + 100 });
+    expect(Object.fromEntries(claimed.map((c) => [c.delivery.id, c.history]))).toEqual({
+      dlv_1: { attempts: 2, firstFailedAt: NOW + 10, recoveredAt: null },
+      dlv_2: { attempts: 2, firstFailedAt: NOW + 30, recoveredAt: NOW + 40 },
+      dlv_3: { attempts: 0, firstFailedAt: null, recoveredAt: null },
+    });
   });
 });
 
@@ -547,6 +593,78 @@ describe('transactional outbox on the host handle', () => {
     });
     expect(await rejectionOf(storage.enqueue(enqueueInput('payment.succeeded', { tx: {} })))).toMatchObject({ code: 'TX_UNSUPPORTED' });
     expect(count(db, 'webhook_events')).toBe(0);
+  });
+
+  describe('publish() with `tx` inside better-sqlite3 db.transaction (which cannot await)', () => {
+    const payment = {
+      paymentId: 'pay_1',
+      customerId: 'cus_1',
+      amount: { amount: 1250, currency: 'EUR' },
+      method: 'card' as const,
+      occurredAt: '2026-11-26T12:00:00.000Z',
+    };
+
+    async function outbox() {
+      const db = openRaw();
+      ledger(db);
+      const storage = await migratedOnHandle(db);
+      const webhooks = createWebhooks({ storage, security: { allowPrivateNetworks: true } });
+      toClose.push(webhooks);
+      await webhooks.subscriptions.create({ url: 'http://127.0.0.1:9/hooks', eventTypes: ['payment.*'] });
+      return { db, webhooks };
+    }
+
+    it('rejects an awaited publish with TX_UNSUPPORTED that points to publishSync, and stores nothing', async () => {
+      const { db, webhooks } = await outbox();
+      let published: Promise<unknown> | undefined;
+      const write = db.transaction(async () => {
+        db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1250);
+        published = webhooks.publish('payment.succeeded', payment, { tx: db });
+        // The host's own await; caught here only so that the test leaves no unhandled rejection.
+        await published.catch(() => undefined);
+      });
+      // better-sqlite3's own refusal of a promise, thrown to the caller of the transaction.
+      expect(() => write()).toThrow(TypeError);
+      const error = await rejectionOf(published!);
+      expect(error).toMatchObject({ name: 'ConfigError', code: 'TX_UNSUPPORTED', field: 'tx' });
+      // The item is about what the message tells the developer to do.
+      expect((error as Error).message).toContain('publishSync');
+      expect(count(db, 'ledger')).toBe(0);
+      expect(count(db, 'webhook_events')).toBe(0);
+      expect(count(db, 'webhook_deliveries')).toBe(0);
+    });
+
+    it('refuses a publish that comes after an await, when the host transaction is already rolled back, instead of committing the event alone', async () => {
+      const { db, webhooks } = await outbox();
+      let published: Promise<unknown> | undefined;
+      const write = db.transaction(async () => {
+        db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1250);
+        await Promise.resolve();
+        published = webhooks.publish('payment.succeeded', payment, { tx: db });
+        await published.catch(() => undefined);
+      });
+      expect(() => write()).toThrow(TypeError);
+      await vi.waitFor(() => expect(published).toBeDefined());
+      expect(await rejectionOf(published!)).toMatchObject({ name: 'ConfigError', code: 'TX_UNSUPPORTED', field: 'tx' });
+      expect(count(db, 'ledger')).toBe(0);
+      expect(count(db, 'webhook_events')).toBe(0);
+      expect(count(db, 'webhook_deliveries')).toBe(0);
+    });
+
+    it('still commits with publishSync inside db.transaction, and with an awaited publish in a transaction begun by hand', async () => {
+      const { db, webhooks } = await outbox();
+      db.transaction(() => {
+        db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1250);
+        webhooks.publishSync('payment.succeeded', payment, { tx: db });
+      })();
+      db.exec('BEGIN');
+      db.prepare('INSERT INTO ledger (amount_minor) VALUES (?)').run(1300);
+      await webhooks.publish('payment.succeeded', { ...payment, paymentId: 'pay_2' }, { tx: db });
+      db.exec('COMMIT');
+      expect(count(db, 'ledger')).toBe(2);
+      expect(count(db, 'webhook_events')).toBe(2);
+      expect(count(db, 'webhook_deliveries')).toBe(2);
+    });
   });
 
   it('says it takes the host transaction and measures leases with the caller clock', () => {

@@ -20,9 +20,11 @@ import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StorageError, ValidationError, describeValue } from '../../errors.js';
 import { matchesAnyEventType } from '../../registry/event-type-filter.js';
+import { emptyDeliveryHistory, recordAttemptInHistory } from '../shared/delivery-history.js';
 import type {
   AttemptRecord,
   ClaimedDelivery,
+  DeliveryHistory,
   DeliveryQuery,
   DeliveryRecord,
   DeliveryStatus,
@@ -72,6 +74,8 @@ interface SubscriptionState {
 
 interface DeliveryState extends DeliveryRecord {
   leaseToken: string | null;
+  /** Replaced, never changed in place: a claim hands out the object itself. */
+  history: DeliveryHistory;
   /** Bumped on every change of claimability; a claim-heap entry is live only with the current stamp. */
   claimStamp: number;
   /** Bumped each time the delivery enters `pending`; the same rule for the created-at heap. */
@@ -129,6 +133,7 @@ class StoredDelivery implements DeliveryState {
   readonly createdAt: number;
   updatedAt: number;
   leaseToken: string | null = null;
+  history: DeliveryHistory = emptyDeliveryHistory;
   claimStamp = 0;
   pendingStamp = 0;
   removed = false;
@@ -682,7 +687,8 @@ export function createMemoryStorage(): StorageAdapter {
     }
     const outcome = s.outcome;
     const a = s.attempt;
-    const attempt: AttemptRecord = new StoredAttempt(flat(a.id), d.id, d.attempts + 1, a, outcome);
+    d.history = recordAttemptInHistory(d.history, outcome.kind, a.startedAt);
+    const attempt: AttemptRecord = new StoredAttempt(flat(a.id), d.id, d.history.attempts, a, outcome);
     if (d.log === null) d.log = [attempt];
     else d.log.push(attempt);
     d.attempts++;
@@ -1067,7 +1073,13 @@ export function createMemoryStorage(): StorageAdapter {
           subscription = copySubscription(d.subscription.record);
           subscriptionCopies.set(d.subscription, subscription);
         }
-        claimed.push({ delivery: copyDelivery(d), event: copyEvent(d.event.record), subscription, leaseToken: d.leaseToken });
+        claimed.push({
+          delivery: copyDelivery(d),
+          history: { ...d.history },
+          event: copyEvent(d.event.record),
+          subscription,
+          leaseToken: d.leaseToken,
+        });
       }
       return claimed;
     },

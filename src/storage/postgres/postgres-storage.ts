@@ -176,6 +176,9 @@ interface EventRow {
 
 interface ClaimRow extends DeliveryRow {
   lease_token: string;
+  history_attempts: number;
+  first_failed_at: IntLike | null;
+  recovered_at: IntLike | null;
   e_type: string;
   e_published_at: IntLike;
   e_payload: string;
@@ -486,6 +489,7 @@ function toAttempt(row: AttemptRow): AttemptRecord {
 function toClaimed(row: ClaimRow): ClaimedDelivery {
   return {
     delivery: toDelivery(row),
+    history: { attempts: row.history_attempts, firstFailedAt: intOrNull(row.first_failed_at), recoveredAt: intOrNull(row.recovered_at) },
     event: {
       id: row.event_id,
       type: row.e_type,
@@ -750,7 +754,10 @@ export function postgresStatements(schema: string) {
     //   A retry stays pending only while the delivery is pending and its subscription
     //   active; `d.status` is read from the locked row, so a disable that committed
     //   after our snapshot (it turned the row held) is seen.
-    // - recorded: the attempts, numbered from the settled row's new attempt count.
+    // - history (the rule of storage/shared/delivery-history.ts): history_attempts counts
+    //   on across redeliveries; any outcome but 'delivered' is a failed attempt, and sets
+    //   first_failed_at once; the first 'delivered' after one sets recovered_at once.
+    // - recorded: the attempts, numbered from the settled row's new history count.
     // - failing: the subscriptions' failing_since, as the settlements of the batch leave
     //   it in order: `delivered` clears it, `retry` and `dead` set it when it is clear.
     //   So the value after the batch is the first failure after the batch's last
@@ -774,6 +781,10 @@ export function postgresStatements(schema: string) {
             WHEN i.kind = 'retry' AND d.status = 'pending' AND s.status = 'active' THEN 'pending'
             ELSE 'held' END,
           attempts = d.attempts + 1,
+          history_attempts = d.history_attempts + 1,
+          first_failed_at = CASE WHEN i.kind <> 'delivered' THEN COALESCE(d.first_failed_at, i.started_at) ELSE d.first_failed_at END,
+          recovered_at = CASE WHEN i.kind = 'delivered' AND d.first_failed_at IS NOT NULL
+            THEN COALESCE(d.recovered_at, i.started_at) ELSE d.recovered_at END,
           next_attempt_at = CASE WHEN i.kind = 'retry' AND d.status = 'pending' AND s.status = 'active' THEN i.next_at END,
           last_attempt_at = i.started_at,
           last_status_code = i.status_code,
@@ -784,11 +795,11 @@ export function postgresStatements(schema: string) {
           updated_at = $13::bigint
         FROM input AS i, ${S} AS s
         WHERE d.id = i.id AND d.lease_token = i.token AND s.id = d.subscription_id
-        RETURNING ${deliveryColumns('d')}, i.ord, i.kind, i.started_at, s.failing_since AS failing_before
+        RETURNING ${deliveryColumns('d')}, d.history_attempts, i.ord, i.kind, i.started_at, s.failing_since AS failing_before
       ), recorded AS (
         INSERT INTO ${A} (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class,
           error_message, response_snippet, outcome, next_attempt_at)
-        SELECT i.attempt_id, st.id, st.attempts, i.started_at, i.duration_ms, i.status_code, i.error_class,
+        SELECT i.attempt_id, st.id, st.history_attempts, i.started_at, i.duration_ms, i.status_code, i.error_class,
           i.error_message, i.snippet, i.kind, CASE WHEN i.kind = 'retry' THEN i.next_at END
         FROM settled AS st JOIN input AS i ON i.ord = st.ord
       ), marked AS (
@@ -947,7 +958,7 @@ function claimSql(D: string, S: string, E: string, due: string): string {
           updated_at = $1::bigint
         FROM due JOIN ${S} AS s ON s.id = due.subscription_id
         WHERE d.id = due.id AND s.status = 'active'
-        RETURNING ${deliveryColumns('d')}, d.lease_token
+        RETURNING ${deliveryColumns('d')}, d.lease_token, d.history_attempts, d.first_failed_at, d.recovered_at
       ), parked AS (
         UPDATE ${D} AS d SET status = 'held', next_attempt_at = NULL, updated_at = $1::bigint
         FROM due JOIN ${S} AS s ON s.id = due.subscription_id

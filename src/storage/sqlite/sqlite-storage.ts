@@ -19,6 +19,7 @@ import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { peerRequire } from '../../peer-require.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
+import { currentProcessIdentity, isProvenGone } from './process-liveness.js';
 import pRetry from 'p-retry';
 import { ConfigError, StorageError, ValidationError, isWebhookError, type WebhookError } from '../../errors.js';
 import type {
@@ -44,6 +45,7 @@ import type {
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
+import { recordAttemptInHistory } from '../shared/delivery-history.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
 
 type SqliteDatabase = Database.Database;
@@ -100,7 +102,8 @@ interface DeliveryRow {
 /**
  * A row of `claimedRows`: id, event_id, event_type, subscription_id, attempts,
  * next_attempt_at, last_attempt_at, last_status_code, last_error, delivered_at,
- * created_at, then the event's published_at, payload, idempotency_key.
+ * created_at, then the event's published_at, payload, idempotency_key, then the
+ * delivery's history_attempts, first_failed_at, recovered_at.
  */
 type ClaimedTuple = [
   string,
@@ -117,14 +120,30 @@ type ClaimedTuple = [
   number,
   string,
   string | null,
+  number,
+  number | null,
+  number | null,
 ];
 
 /**
  * A row of `settleFence`: the index of the settlement in the batch, rowid, event_id,
  * event_type, subscription_id, attempts, created_at, then the subscription's status
- * and failing_since.
+ * and failing_since, then the delivery's history_attempts, first_failed_at, recovered_at.
  */
-type FenceTuple = [number, number, string, string, string, number, number, SubscriptionStatus, number | null];
+type FenceTuple = [
+  number,
+  number,
+  string,
+  string,
+  string,
+  number,
+  number,
+  SubscriptionStatus,
+  number | null,
+  number,
+  number | null,
+  number | null,
+];
 
 /** What a settle batch knows of one subscription as its settlements apply in order. */
 interface SettlingSubscription {
@@ -374,6 +393,8 @@ function prepareStatements(db: SqliteDatabase, p: string) {
   const A = `${p}attempts`;
   // Deliveries by (subscription, status), kept by triggers (migration 0004).
   const C = `${p}delivery_counts`;
+  // The processes working on the file, named in their lease tokens (migration 0006).
+  const I = `${p}instances`;
   const prepare = <Row = unknown>(sql: string): Statement<Row> => db.prepare<unknown[], Row>(sql);
 
   return {
@@ -530,7 +551,7 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     claimedRows: prepare<ClaimedTuple>(
       `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.attempts, d.next_attempt_at,
          d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at,
-         e.published_at, e.payload, e.idempotency_key
+         e.published_at, e.payload, e.idempotency_key, d.history_attempts, d.first_failed_at, d.recovered_at
        FROM json_each(?) AS j
        CROSS JOIN ${D} AS d ON d.rowid = j.value
        CROSS JOIN ${E} AS e ON e.id = d.event_id`,
@@ -562,7 +583,7 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     // Raw arrays, in the order of FenceTuple.
     settleFence: prepare<FenceTuple>(
       `SELECT j.key, d.rowid, d.event_id, d.event_type, d.subscription_id, d.attempts, d.created_at,
-         s.status, s.failing_since
+         s.status, s.failing_since, d.history_attempts, d.first_failed_at, d.recovered_at
        FROM json_each(?) AS j
        CROSS JOIN ${D} AS d ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1
        CROSS JOIN ${S} AS s ON s.id = d.subscription_id`,
@@ -580,8 +601,30 @@ function prepareStatements(db: SqliteDatabase, p: string) {
     settleDelivery: prepare(
       `UPDATE ${D} SET status = ?, attempts = attempts + 1, next_attempt_at = ?, due_at = ?,
          last_attempt_at = ?, last_status_code = ?, last_error = ?, delivered_at = ?,
-         lease_token = NULL, lease_expires_at = NULL, updated_at = ?
+         lease_token = NULL, lease_expires_at = NULL, updated_at = ?,
+         history_attempts = ?, first_failed_at = ?, recovered_at = ?
        WHERE rowid = ?`,
+    ),
+    insertInstance: prepare(`INSERT INTO ${I} (id, host, pid, started_ticks, created_at) VALUES (?, ?, ?, ?, ?)`),
+    otherInstancesOnHost: prepare<{ id: string; host: string; pid: number; started_ticks: string | null }>(
+      `SELECT id, host, pid, started_ticks FROM ${I} WHERE host = ? AND id <> ?`,
+    ),
+    deleteInstance: prepare(`DELETE FROM ${I} WHERE id = ?`),
+    // Every lease a gone instance holds (its tokens start with its id and a dot), given
+    // back as releaseLease does. Its pending rows are found by walking the due index's
+    // leased entries (lease_expires_at is in it; the token is read from the row only for
+    // those), its held ones through the (status, id) index.
+    releaseInstanceLeases: prepare(
+      `UPDATE ${D} SET lease_token = NULL, lease_expires_at = NULL,
+         next_attempt_at = CASE WHEN status = 'pending' THEN MIN(COALESCE(next_attempt_at, @now), @now) ELSE next_attempt_at END,
+         due_at = CASE WHEN status = 'pending' THEN MIN(COALESCE(next_attempt_at, @now), @now) ELSE NULL END,
+         updated_at = @now
+       WHERE rowid IN (
+         SELECT rowid FROM ${D} INDEXED BY ${p}deliveries_due
+         WHERE status = 'pending' AND lease_expires_at IS NOT NULL AND substr(lease_token, 1, length(@prefix)) = @prefix
+         UNION ALL
+         SELECT rowid FROM ${D}
+         WHERE status = 'held' AND lease_token IS NOT NULL AND substr(lease_token, 1, length(@prefix)) = @prefix)`,
     ),
     // Releasing gives the row back its place in line: due at its original time (≤ now).
     releaseLease: prepare(
@@ -703,6 +746,8 @@ export class SqliteStorage implements StorageAdapter {
   /** Checkpoints the WAL of a file database on a worker thread; `null` when off or in memory. */
   readonly #checkpointer: WalCheckpointer | null = null;
   #closed = false;
+  /** This adapter's row in `<prefix>instances`, registered at its first claim; the prefix of its lease tokens. */
+  #instanceId: string | null = null;
 
   /** Use `createSqliteStorage()`; this constructor trusts its (validated) settings. */
   constructor(settings: SqliteStorageSettings) {
@@ -764,6 +809,16 @@ export class SqliteStorage implements StorageAdapter {
     if (this.#closed) return;
     this.#closed = true;
     await this.#checkpointer?.stop();
+    const statements = this.#statements;
+    if (this.#instanceId !== null && statements !== undefined && this.database.open) {
+      // Gone on purpose: nobody needs to prove it. Its leases were given back by stop(),
+      // or expire; a failure here only leaves a row that the next start proves gone.
+      try {
+        statements.deleteInstance.run(this.#instanceId);
+      } catch {
+        // The file may be read-only or locked now; see above.
+      }
+    }
     this.#statements = undefined;
     this.#listStatements.clear();
     if (this.#ownsDatabase && this.database.open) {
@@ -882,10 +937,31 @@ export class SqliteStorage implements StorageAdapter {
   /**
    * Stores the event and its fan-out atomically. With `tx` (which must be this
    * adapter's own better-sqlite3 handle) inside the host's transaction, it joins that
-   * transaction through a SAVEPOINT.
+   * transaction through a SAVEPOINT: a transaction the host began by hand (`BEGIN`).
+   * Inside better-sqlite3's `db.transaction(fn)` use {@link SqliteStorage.enqueueSync}.
+   *
+   * @throws ConfigError `TX_UNSUPPORTED` when `tx` is not this adapter's database handle,
+   * when no transaction is open on it, or when the host's transaction was rolled back
+   * before this call resolved (an `async` function given to `db.transaction`): then
+   * nothing of this event is stored.
    */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    return this.#run('enqueue', true, (s) => this.#enqueue(s, input));
+    const result = await this.#run('enqueue', true, (s) => this.#enqueue(s, input));
+    if (input.tx === undefined || input.tx === null || !result.created) return result;
+    // better-sqlite3 runs `db.transaction(fn)` synchronously: when fn is async (it awaited
+    // this call), fn hands back a promise, and the wrapper rolls back and throws a TypeError
+    // before any continuation runs — including this one. The event's row tells.
+    const stored = this.#runSync('enqueue', true, (s) => s.getEvent.get(result.event.id) !== undefined);
+    if (!stored) {
+      throw new ConfigError(
+        'TX_UNSUPPORTED',
+        'Expected the host transaction of `tx` to be open until publish() resolved, got it rolled back first: ' +
+          "better-sqlite3's db.transaction(fn) cannot await, so an async fn rolls back. Inside db.transaction(() => …), " +
+          'call publishSync(type, data, { tx: db }) (storage.enqueueSync); nothing of this event was stored',
+        { field: 'tx' },
+      );
+    }
+    return result;
   }
 
   /**
@@ -929,12 +1005,16 @@ export class SqliteStorage implements StorageAdapter {
    * 10 subscriptions (3.9 against 1.2 ms with 100; 0.7–0.8 ms with nothing excluded).
    */
   async claimDue(input: ClaimInput): Promise<ClaimedDelivery[]> {
-    return this.#run('claimDue', true, (s) =>
-      this.#immediate(() => {
+    return this.#run('claimDue', true, (s) => {
+      // Kept only once the transaction that registered it has committed.
+      let registered: string | null = null;
+      const claimed = this.#immediate(() => {
         if (input.limit <= 0) return [];
-        // 96 random bits: a fencing token only has to differ from the row's other leases.
-        // Short, because it is stored in the row until the settle (a longer row splits more pages).
-        const token = randomBytes(12).toString('base64url');
+        const instanceId = this.#instanceId ?? (registered = this.#registerInstance(s, input.now));
+        // The holder's id, then 72 random bits: a fencing token only has to differ from the
+        // row's other leases. Short, because it is stored in the row until the settle (a
+        // longer row splits more pages).
+        const token = `${instanceId}.${randomBytes(9).toString('base64url')}`;
         const expires = input.now + input.leaseMs;
         const params = { now: input.now, expires, limit: input.limit, token };
         let rowids: number[];
@@ -985,14 +1065,17 @@ export class SqliteStorage implements StorageAdapter {
               createdAt: row[10],
               updatedAt: input.now,
             },
+            history: { attempts: row[14], firstFailedAt: row[15], recoveredAt: row[16] },
             event: { id: row[1], type: row[2], timestamp: row[11], payload: row[12], idempotencyKey: row[13] },
             subscription,
             leaseToken: token,
           };
         }
         return claimed;
-      }),
-    );
+      });
+      if (registered !== null) this.#instanceId = registered;
+      return claimed;
+    });
   }
 
   /**
@@ -1151,6 +1234,18 @@ export class SqliteStorage implements StorageAdapter {
         { field: 'tx' },
       );
     }
+    // Without an open transaction the event would commit on its own, apart from the host's
+    // writes: what happens when an async fn given to db.transaction awaited something before
+    // publishing (better-sqlite3 had rolled back the host's writes by then).
+    if (input.tx === this.database && !this.database.inTransaction) {
+      throw new ConfigError(
+        'TX_UNSUPPORTED',
+        'Expected `tx` to have an open transaction, got none: inside db.transaction(() => …) call ' +
+          'publishSync(type, data, { tx: db }) (storage.enqueueSync), synchronously; an async fn given to ' +
+          "better-sqlite3's db.transaction is rolled back at its first await",
+        { field: 'tx' },
+      );
+    }
     const { event } = input;
     return this.#immediate((): EnqueueResult => {
       const key = event.idempotencyKey ?? null;
@@ -1238,10 +1333,15 @@ export class SqliteStorage implements StorageAdapter {
           break;
       }
       const deliveredAt = status === 'delivered' ? now : null;
+      const history = recordAttemptInHistory(
+        { attempts: fence[9], firstFailedAt: fence[10], recoveredAt: fence[11] },
+        outcome.kind,
+        attempt.startedAt,
+      );
       s.insertAttempt.run(
         attempt.id,
         settlement.deliveryId,
-        attempts + 1,
+        history.attempts,
         attempt.startedAt,
         attempt.durationMs,
         attempt.statusCode,
@@ -1251,7 +1351,20 @@ export class SqliteStorage implements StorageAdapter {
         outcome.kind,
         outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
       );
-      s.settleDelivery.run(status, next, next, attempt.startedAt, attempt.statusCode, attempt.errorMessage, deliveredAt, now, rowid);
+      s.settleDelivery.run(
+        status,
+        next,
+        next,
+        attempt.startedAt,
+        attempt.statusCode,
+        attempt.errorMessage,
+        deliveredAt,
+        now,
+        history.attempts,
+        history.firstFailedAt,
+        history.recoveredAt,
+        rowid,
+      );
       let subscriptionDisabled = false;
       switch (outcome.kind) {
         case 'disable':
@@ -1297,6 +1410,27 @@ export class SqliteStorage implements StorageAdapter {
       if (subscription.failingSince !== subscription.storedFailingSince) s.setFailingSince.run(subscription.failingSince, id);
     }
     return results;
+  }
+
+  /**
+   * Registers this adapter as a holder of leases and, in the same transaction, gives back
+   * the leases of every instance on this host that is provably gone (a killed process the
+   * restart replaces): due at once, attempts unchanged, instead of after `leaseMs`. Live
+   * instances, and any that cannot be checked, keep theirs (see process-liveness.ts).
+   */
+  #registerInstance(s: Statements, now: number): string {
+    const self = currentProcessIdentity();
+    // 48 random bits, base64url (no dot): unique among the handful of rows of one file.
+    const id = randomBytes(6).toString('base64url');
+    if (self.host !== null) {
+      for (const row of s.otherInstancesOnHost.all(self.host, id)) {
+        if (!isProvenGone({ host: row.host, pid: row.pid, startedTicks: row.started_ticks }, self)) continue;
+        s.releaseInstanceLeases.run({ prefix: `${row.id}.`, now });
+        s.deleteInstance.run(row.id);
+      }
+    }
+    s.insertInstance.run(id, self.host, self.pid, self.startedTicks, now);
+    return id;
   }
 
   #readSubscription(s: Statements, id: string): SubscriptionRecord | null {

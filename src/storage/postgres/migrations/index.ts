@@ -4,6 +4,7 @@
  * into the build as strings, so nothing is read from disk at run time.
  */
 import { sql as initial } from './0001-initial.js';
+import { sql as attemptHistory } from './0002-attempt-history.js';
 
 /** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
 export interface PostgresMigration {
@@ -17,6 +18,7 @@ export interface PostgresMigration {
 /** Every migration this code knows, oldest first. */
 export const migrations: readonly PostgresMigration[] = Object.freeze([
   { version: 1, name: '0001-initial', sql: initial },
+  { version: 2, name: '0002-attempt-history', sql: attemptHistory },
 ]);
 
 /** The schema version this code expects: the last migration's. */

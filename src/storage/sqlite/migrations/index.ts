@@ -7,6 +7,8 @@ import { sql as initial } from './0001-initial.js';
 import { sql as flowControl } from './0002-flow-control.js';
 import { sql as leasesInPlace } from './0003-leases-in-place.js';
 import { sql as deliveryCounts } from './0004-delivery-counts.js';
+import { sql as attemptHistory } from './0005-attempt-history.js';
+import { sql as instances } from './0006-instances.js';
 
 /** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
 export interface SqliteMigration {
@@ -23,6 +25,8 @@ export const migrations: readonly SqliteMigration[] = Object.freeze([
   { version: 2, name: '0002-flow-control', sql: flowControl },
   { version: 3, name: '0003-leases-in-place', sql: leasesInPlace },
   { version: 4, name: '0004-delivery-counts', sql: deliveryCounts },
+  { version: 5, name: '0005-attempt-history', sql: attemptHistory },
+  { version: 6, name: '0006-instances', sql: instances },
 ]);
 
 /** The schema version this code expects: the last migration's. */
