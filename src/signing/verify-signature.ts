@@ -160,17 +160,20 @@ export function readSignedMessage(message: WebhookMessage, options: ResolvedVeri
   if (signatureHeader === undefined) throw missing('webhook-signature');
 
   const timestampSeconds = parseUnixSeconds(timestampHeader);
-  const nowSeconds = Math.floor((options.now === undefined ? Date.now() : options.now.getTime()) / 1000);
-  if (nowSeconds - timestampSeconds > options.toleranceSeconds) {
+  // Compared in milliseconds, as the reference libraries (Go, Python) do: flooring the
+  // clock to whole seconds would accept a message up to 999 ms past either bound.
+  const ageMs = (options.now === undefined ? Date.now() : options.now.getTime()) - timestampSeconds * 1000;
+  const toleranceMs = options.toleranceSeconds * 1000;
+  if (ageMs > toleranceMs) {
     throw new SignatureVerificationError(
       'WEBHOOK_TIMESTAMP_TOO_OLD',
-      `webhook-timestamp is ${nowSeconds - timestampSeconds} s old, more than the ${options.toleranceSeconds} s tolerance`,
+      `Expected \`webhook-timestamp\` at most ${options.toleranceSeconds} s old, got one ${ageMs / 1000} s old`,
     );
   }
-  if (timestampSeconds - nowSeconds > options.toleranceSeconds) {
+  if (-ageMs > toleranceMs) {
     throw new SignatureVerificationError(
       'WEBHOOK_TIMESTAMP_TOO_NEW',
-      `webhook-timestamp is ${timestampSeconds - nowSeconds} s in the future, more than the ${options.toleranceSeconds} s tolerance`,
+      `Expected \`webhook-timestamp\` at most ${options.toleranceSeconds} s in the future, got one ${-ageMs / 1000} s ahead`,
     );
   }
   return { id, timestampSeconds, body, signatures: parseSignatureHeader(signatureHeader) };
