@@ -4,8 +4,8 @@
  * `verifyWebhookAsync`. Also the HTTP rules every adapter shares.
  */
 import { ConfigError, ValidationError, describeValue, isWebhookError } from '../errors.js';
-import { parseWebhookEvent, resolveVerifyOptions, type VerifyWebhookOptions, type WebhookEvent } from '../signing/verify-signature.js';
-import { verifySignatureAsync } from './verify-webhook-async.js';
+import { parseWebhookEvent, resolveVerifyOptions, verifiedMessage, type VerifyWebhookOptions, type WebhookEvent } from '../signing/verify-signature.js';
+import { verifySignatureAsync } from './verify-webhook-signature-async.js';
 import { createReceiverPipeline, isSuccessStatus, receiverKeys, requireFunction, type ReceiverOptions } from './webhook-receiver.js';
 
 /** The default `maxBodyBytes`: 1 MiB. */
@@ -122,7 +122,7 @@ export async function verifyWebRequest<TEvent extends WebhookEvent = WebhookEven
 ): Promise<TEvent> {
   const resolved = resolveVerifyOptions(options, verifyWebRequestOptionKeys);
   const body = await readRequestBody(request, resolveMaxBodyBytes(options.maxBodyBytes));
-  return parseWebhookEvent<TEvent>(await verifySignatureAsync({ body, headers: request.headers }, resolved));
+  return parseWebhookEvent<TEvent>(verifiedMessage(await verifySignatureAsync({ body, headers: request.headers }, resolved)));
 }
 
 async function readRequestBody(request: Request, maxBodyBytes: number): Promise<Uint8Array> {

@@ -10,6 +10,7 @@ import { ConfigError, describeValue } from '../errors.js';
 import {
   parseWebhookEvent,
   resolveVerifyOptions,
+  verifiedMessage,
   verifySignature,
   type VerifyWebhookOptions,
   type WebhookEvent,
@@ -17,7 +18,7 @@ import {
 } from '../signing/verify-signature.js';
 import { resolveDedupe, type DedupeOptions } from './dedupe-store.js';
 import { createFailureRecorder, type VerificationFailureOptions } from './verification-failure-counter.js';
-import { verifySignatureAsync } from './verify-webhook-async.js';
+import { verifySignatureAsync } from './verify-webhook-signature-async.js';
 
 /** The options every receiver adapter shares: verification, dedupe and failure counting. */
 export interface ReceiverOptions extends DedupeOptions, VerificationFailureOptions {
@@ -142,7 +143,7 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
     async verify(message) {
       try {
         const signed = crypto === 'node' ? verifySignature(message, verifyOptions) : await verifySignatureAsync(message, verifyOptions);
-        return parseWebhookEvent(signed);
+        return parseWebhookEvent(verifiedMessage(signed));
       } catch (error) {
         recordFailure(error);
         throw error;

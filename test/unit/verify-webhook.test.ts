@@ -13,7 +13,7 @@ import {
   type WebhookEvent,
   type WebhookMessage,
 } from '../../src/receiver/index.js';
-import { verifySignatureAsync } from '../../src/receiver/verify-webhook-async.js';
+import { verifySignatureAsync } from '../../src/receiver/verify-webhook-signature-async.js';
 import { generateSecret } from '../../src/signing/secret.js';
 import { signWebhook } from '../../src/signing/sign-webhook.js';
 import { resolveVerifyOptions, verifySignature } from '../../src/signing/verify-signature.js';
