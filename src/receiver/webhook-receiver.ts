@@ -150,8 +150,11 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
       }
     },
     async process(event, run, acknowledged, report) {
+      // One token per claim: a release or complete names the claim it settles, so a
+      // handler that outlived its lease cannot free the claim another request took since.
+      const token = store === undefined ? '' : globalThis.crypto.randomUUID();
       if (store !== undefined) {
-        const claim: unknown = await store.claim(event.id, leaseSeconds);
+        const claim: unknown = await store.claim(event.id, leaseSeconds, token);
         if (claim === 'processed') return { outcome: 'duplicate' };
         if (claim === 'in-flight') return { outcome: 'in-flight' };
         if (claim !== 'claimed') {
@@ -167,14 +170,14 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
       try {
         result = await run();
       } catch (error) {
-        if (store !== undefined) await settle(() => store.release(event.id), report);
+        if (store !== undefined) await settle(() => store.release(event.id, token), report);
         throw error;
       }
       if (store !== undefined) {
         // Processed means the sender is told 2xx. A handler that answered 503 itself
         // wants a retry, and the retry must not be taken for a duplicate.
-        if (acknowledged(result)) await settle(() => store.complete(event.id, ttlSeconds), report);
-        else await settle(() => store.release(event.id), report);
+        if (acknowledged(result)) await settle(() => store.complete(event.id, ttlSeconds, token), report);
+        else await settle(() => store.release(event.id, token), report);
       }
       return { outcome: 'processed', result };
     },
