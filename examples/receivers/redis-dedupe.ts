@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 import type { BookkeeperEvents } from '../../src/index.js';
-import { createNodeHandler, createWebhookRouter, type DedupeStore } from '../../src/receiver/index.js';
+import { SignatureVerificationError, createNodeHandler, createWebhookRouter, type DedupeStore } from '../../src/receiver/index.js';
 import { createLedger } from './ledger.js';
 import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
 
@@ -59,6 +59,11 @@ export async function start(
     secrets: secret,
     dedupe: createRedisDedupeStore(redis, keyPrefix === undefined ? {} : { keyPrefix }),
     onEvent: router.handle,
+    onError: (error) => {
+      // Refused requests (bad signature, stale timestamp): the sender sees only the code. A throwing
+      // onEvent is logged by the receiver itself (option `logger`, console.error by default).
+      if (error instanceof SignatureVerificationError) console.warn(`webhook refused: ${error.code}`);
+    },
   });
 
   const server = createServer((req, res) => {

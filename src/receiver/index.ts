@@ -50,6 +50,7 @@ export {
   type DedupeStore,
   type MemoryDedupeStoreOptions,
 } from './dedupe-store.js';
+export type { ReceiverLogger } from './receiver-logger.js';
 export {
   SIGNATURE_VERIFICATION_FAILURES_METRIC,
   type ReceiverCounter,
