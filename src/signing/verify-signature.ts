@@ -371,7 +371,7 @@ function loadNodeCrypto(): HmacCrypto {
   if (loaded === undefined || typeof loaded.createHmac !== 'function') {
     throw new ConfigError(
       'CONFIG_INVALID',
-      'verifyWebhook needs node:crypto (Node ≥ 20.16, Bun, Deno), which this runtime does not offer: use verifyWebhookAsync, which runs on Web Crypto',
+      'verifyWebhook and verifyWebhookSignature need node:crypto (Node ≥ 20.16, Bun, Deno), which this runtime does not offer: use verifyWebhookAsync or verifyWebhookSignatureAsync, which run on Web Crypto',
     );
   }
   nodeCrypto = loaded;
