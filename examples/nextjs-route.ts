@@ -9,5 +9,10 @@ const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (
   console.log(`booked ${event.data.paymentId}: ${event.data.amount.amount} ${event.data.amount.currency}`);
 });
 
-export const POST = createWebHandler({ secrets: process.env.BOOKKEEPER_WEBHOOK_SECRET!, onEvent: router.handle });
+export const POST = createWebHandler({
+  secrets: process.env.BOOKKEEPER_WEBHOOK_SECRET!,
+  onEvent: router.handle,
+  onError: (error) => console.warn('webhook not processed:', error),
+  logger: false, // onError logs every failure here, the 500s included
+});
 // #endregion route

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 // #region app
 import express from 'express';
 import type { BookkeeperEvents } from '../../src/index.js';
-import { createWebhookRouter, expressWebhook } from '../../src/receiver/index.js';
+import { SignatureVerificationError, createWebhookRouter, expressWebhook } from '../../src/receiver/index.js';
 // #endregion app
 import { createLedger } from './ledger.js';
 import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
@@ -18,7 +18,19 @@ export async function start({ secret, port, ledger = createLedger() }: ExampleOp
   const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
 
   const app = express();
-  app.post('/webhooks', express.raw({ type: 'application/json' }), expressWebhook({ secrets: secret, onEvent: router.handle }));
+  app.post(
+    '/webhooks',
+    express.raw({ type: 'application/json' }),
+    expressWebhook({
+      secrets: secret,
+      onEvent: router.handle,
+      onError: (error) => {
+        // Refused requests (bad signature, stale timestamp): the sender sees only the code. A throwing
+        // onEvent is logged by the receiver itself (option `logger`, console.error by default).
+        if (error instanceof SignatureVerificationError) console.warn(`webhook refused: ${error.code}`);
+      },
+    }),
+  );
   app.use(express.json());
   // #endregion app
 

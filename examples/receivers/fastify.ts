@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 // #region app
 import Fastify from 'fastify';
 import type { BookkeeperEvents } from '../../src/index.js';
-import { createWebhookRouter, fastifyWebhook } from '../../src/receiver/index.js';
+import { SignatureVerificationError, createWebhookRouter, fastifyWebhook } from '../../src/receiver/index.js';
 // #endregion app
 import { createLedger } from './ledger.js';
 import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
@@ -16,7 +16,18 @@ export async function start({ secret, port, ledger = createLedger() }: ExampleOp
   const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
 
   const app = Fastify();
-  await app.register(fastifyWebhook({ path: '/webhooks', secrets: secret, onEvent: router.handle }));
+  await app.register(
+    fastifyWebhook({
+      path: '/webhooks',
+      secrets: secret,
+      onEvent: router.handle,
+      onError: (error) => {
+        // Refused requests (bad signature, stale timestamp): the sender sees only the code. A throwing
+        // onEvent is logged by the receiver itself (option `logger`, console.error by default).
+        if (error instanceof SignatureVerificationError) console.warn(`webhook refused: ${error.code}`);
+      },
+    }),
+  );
   app.post('/orders', async (request) => ({ received: request.body })); // JSON as usual
   // #endregion app
 

@@ -9,7 +9,7 @@ import { serve } from '@hono/node-server';
 // #region app
 import { Hono } from 'hono';
 import type { BookkeeperEvents } from '../../src/index.js';
-import { createWebHandler, createWebhookRouter } from '../../src/receiver/index.js';
+import { SignatureVerificationError, createWebHandler, createWebhookRouter } from '../../src/receiver/index.js';
 // #endregion app
 import { createLedger } from './ledger.js';
 import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
@@ -17,7 +17,15 @@ import { runIfMain, type ExampleOptions, type RunningExample } from './run-examp
 export async function start({ secret, port, ledger = createLedger() }: ExampleOptions): Promise<RunningExample> {
   // #region app
   const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
-  const webhook = createWebHandler({ secrets: secret, onEvent: router.handle });
+  const webhook = createWebHandler({
+    secrets: secret,
+    onEvent: router.handle,
+    onError: (error) => {
+      // Refused requests (bad signature, stale timestamp): the sender sees only the code. A throwing
+      // onEvent is logged by the receiver itself (option `logger`, console.error by default).
+      if (error instanceof SignatureVerificationError) console.warn(`webhook refused: ${error.code}`);
+    },
+  });
 
   const app = new Hono();
   app.post('/webhooks', (c) => webhook(c.req.raw));

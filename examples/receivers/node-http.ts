@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 // #region app
 import { createServer } from 'node:http';
 import type { BookkeeperEvents } from '../../src/index.js';
-import { createNodeHandler, createWebhookRouter } from '../../src/receiver/index.js';
+import { SignatureVerificationError, createNodeHandler, createWebhookRouter } from '../../src/receiver/index.js';
 // #endregion app
 import { createLedger } from './ledger.js';
 import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
@@ -13,7 +13,15 @@ import { runIfMain, type ExampleOptions, type RunningExample } from './run-examp
 export async function start({ secret, port, ledger = createLedger() }: ExampleOptions): Promise<RunningExample> {
   // #region app
   const router = createWebhookRouter<BookkeeperEvents>().on('payment.succeeded', (event) => ledger.bookPayment(event));
-  const webhook = createNodeHandler({ secrets: secret, onEvent: router.handle });
+  const webhook = createNodeHandler({
+    secrets: secret,
+    onEvent: router.handle,
+    onError: (error) => {
+      // Refused requests (bad signature, stale timestamp): the sender sees only the code. A throwing
+      // onEvent is logged by the receiver itself (option `logger`, console.error by default).
+      if (error instanceof SignatureVerificationError) console.warn(`webhook refused: ${error.code}`);
+    },
+  });
 
   const server = createServer((req, res) => {
     if (req.url === '/webhooks') webhook(req, res);

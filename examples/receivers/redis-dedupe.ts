@@ -4,13 +4,12 @@
 // The default in-memory store protects one process. Behind a load balancer, a retry
 // of the same webhook may reach another instance: only a shared store keeps the
 // payment from being booked twice.
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 import type { BookkeeperEvents } from '../../src/index.js';
-import { createNodeHandler, createWebhookRouter, type DedupeStore } from '../../src/receiver/index.js';
+import { SignatureVerificationError, createNodeHandler, createWebhookRouter, type DedupeStore } from '../../src/receiver/index.js';
 import { createLedger } from './ledger.js';
 import { runIfMain, type ExampleOptions, type RunningExample } from './run-example.js';
 
@@ -18,39 +17,32 @@ type RedisClient = ReturnType<typeof createClient>;
 
 const PROCESSED = 'processed';
 
-// Deletes the key only if it still holds this claim's token: a claim whose lease ran
-// out (and was taken by another instance) must not free the other instance's claim.
+// Compare-and-delete, atomic in Redis: deletes the key only if it still holds this claim's
+// token. A handler that outlived its lease must not free the claim another request (in this
+// instance or another) took since; a plain DEL would let a third copy run beside the second.
 const RELEASE_OWN_CLAIM = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 /**
- * A DedupeStore on Redis. Each id is one key: a claim token while in flight (with the
+ * A DedupeStore on Redis. Each id is one key: the claim's token while in flight (with the
  * lease as its expiry), then `processed` (with the dedupe window as its expiry).
  */
 export function createRedisDedupeStore(client: RedisClient, options: { keyPrefix?: string } = {}): DedupeStore {
   const prefix = options.keyPrefix ?? 'webhooks:dedupe:';
-  // Tokens of the claims this process holds, to release only its own.
-  const tokens = new Map<string, string>();
   return {
-    async claim(id, leaseSeconds) {
-      const token = randomUUID();
+    async claim(id, leaseSeconds, token) {
       // SET … NX EX: atomic; of two instances racing on one id, exactly one wins.
       const set = await client.set(prefix + id, token, { condition: 'NX', expiration: { type: 'EX', value: leaseSeconds } });
-      if (set !== null) {
-        tokens.set(id, token);
-        return 'claimed';
-      }
+      if (set !== null) return 'claimed';
       // Lost: processed, or another request holds it. A key gone in between counts as
       // in flight; the sender retries and the retry claims it.
       return (await client.get(prefix + id)) === PROCESSED ? 'processed' : 'in-flight';
     },
     async complete(id, ttlSeconds) {
-      tokens.delete(id);
+      // Whoever holds the key now: the event was handled, so it is processed.
       await client.set(prefix + id, PROCESSED, { expiration: { type: 'EX', value: ttlSeconds } });
     },
-    async release(id) {
-      const token = tokens.get(id);
-      tokens.delete(id);
-      if (token !== undefined) await client.eval(RELEASE_OWN_CLAIM, { keys: [prefix + id], arguments: [token] });
+    async release(id, token) {
+      await client.eval(RELEASE_OWN_CLAIM, { keys: [prefix + id], arguments: [token] });
     },
   };
 }
@@ -67,6 +59,11 @@ export async function start(
     secrets: secret,
     dedupe: createRedisDedupeStore(redis, keyPrefix === undefined ? {} : { keyPrefix }),
     onEvent: router.handle,
+    onError: (error) => {
+      // Refused requests (bad signature, stale timestamp): the sender sees only the code. A throwing
+      // onEvent is logged by the receiver itself (option `logger`, console.error by default).
+      if (error instanceof SignatureVerificationError) console.warn(`webhook refused: ${error.code}`);
+    },
   });
 
   const server = createServer((req, res) => {

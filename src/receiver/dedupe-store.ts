@@ -27,9 +27,16 @@ export type DedupeClaim =
 
 /**
  * Where received webhook ids are remembered. Implement it over Redis
- * (`SET key in-flight NX EX leaseSeconds`, see `examples/receivers/redis-dedupe.ts`)
+ * (`SET key token NX EX leaseSeconds`, see `examples/receivers/redis-dedupe.ts`)
  * or a database table with a unique key, so that every instance of a consumer app
  * shares it.
+ *
+ * Every claim comes with a `token`, unique to it, which `release` and `complete` pass
+ * back. Store it with the in-flight entry: a handler can outlive its lease, and by the
+ * time it fails another request may have claimed the id. Its `release` must then
+ * leave the newer claim alone (delete only if the entry still holds this token, e.g.
+ * with a compare-and-delete script); freeing it would let a third copy run beside
+ * the second.
  *
  * A store that throws makes the adapter answer 500, so the sender retries later:
  * an unavailable store never lets a webhook through undeduplicated.
@@ -37,14 +44,25 @@ export type DedupeClaim =
 export interface DedupeStore {
   /**
    * Atomically: when `id` is unknown (or its entry expired), record it as
-   * `in-flight` for `leaseSeconds` and return `'claimed'`; otherwise return its
-   * state, leaving it as it is.
+   * `in-flight` under `token` for `leaseSeconds` and return `'claimed'`; otherwise
+   * return its state, leaving it as it is.
+   *
+   * @param token - this claim's token (a random UUID), passed back to `release` and `complete`.
    */
-  claim(id: string, leaseSeconds: number): Promise<DedupeClaim>;
-  /** The handler succeeded: remember `id` as `processed` for `ttlSeconds`. */
-  complete(id: string, ttlSeconds: number): Promise<void>;
-  /** The handler failed: forget `id`, so that the sender's retry processes it. */
-  release(id: string): Promise<void>;
+  claim(id: string, leaseSeconds: number, token: string): Promise<DedupeClaim>;
+  /**
+   * The handler of claim `token` succeeded: remember `id` as `processed` for
+   * `ttlSeconds`, even if its lease ran out and another claim holds the id now. The
+   * event was handled, so no later failure of that other claim may open it again
+   * (its `release` no longer finds its token, and leaves the entry).
+   */
+  complete(id: string, ttlSeconds: number, token: string): Promise<void>;
+  /**
+   * The handler of claim `token` failed: forget `id` so that the sender's retry
+   * processes it, but only if the id is still in flight under `token`. Otherwise
+   * (the lease ran out and another request claimed the id, or it was processed) do nothing.
+   */
+  release(id: string, token: string): Promise<void>;
 }
 
 /** The dedupe settings every adapter takes. */
@@ -95,6 +113,8 @@ export interface MemoryDedupeStoreOptions {
 interface Entry {
   state: 'in-flight' | 'processed';
   expiresAtMs: number;
+  /** The token of the claim that holds an in-flight entry. */
+  token?: string;
 }
 
 /**
@@ -137,18 +157,19 @@ export function createMemoryDedupeStore(options: MemoryDedupeStoreOptions = {}):
   }
 
   return {
-    async claim(id, leaseSeconds) {
+    async claim(id, leaseSeconds, token) {
       const now = clock.now();
       const entry = entries.get(id);
       if (entry !== undefined && entry.expiresAtMs > now) return entry.state;
-      set(id, { state: 'in-flight', expiresAtMs: now + leaseSeconds * 1000 });
+      set(id, { state: 'in-flight', expiresAtMs: now + leaseSeconds * 1000, token });
       return 'claimed';
     },
     async complete(id, ttlSeconds) {
       set(id, { state: 'processed', expiresAtMs: clock.now() + ttlSeconds * 1000 });
     },
-    async release(id) {
-      entries.delete(id);
+    async release(id, token) {
+      const entry = entries.get(id);
+      if (entry !== undefined && entry.state === 'in-flight' && entry.token === token) entries.delete(id);
     },
   };
 }

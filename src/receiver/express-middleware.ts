@@ -46,7 +46,8 @@ export interface ExpressWebhookOptions<TEvent extends WebhookEvent = WebhookEven
   onEvent(event: TEvent, req: ExpressRequestLike, res: ServerResponse): unknown;
   /**
    * Called with every failure (verification, oversize body, a throwing `onEvent`,
-   * a failing dedupe store), for logging. Its own errors are ignored.
+   * a failing dedupe store), e.g. to log refused requests or count them. Its own
+   * errors are ignored. Those answered 500 are also logged by `logger`.
    */
   onError?(error: unknown, req: ExpressRequestLike): void;
 }

@@ -71,7 +71,8 @@ export interface FastifyWebhookOptions<TEvent extends WebhookEvent = WebhookEven
   onEvent(event: TEvent, request: FastifyRequestLike, reply: FastifyReplyLike): unknown;
   /**
    * Called with every failure (verification, oversize body, a throwing `onEvent`,
-   * a failing dedupe store), for logging. Its own errors are ignored.
+   * a failing dedupe store), e.g. to log refused requests or count them. Its own
+   * errors are ignored. Those answered 500 are also logged by `logger`.
    */
   onError?(error: unknown, request: FastifyRequestLike): void;
 }
@@ -120,6 +121,7 @@ export function fastifyWebhook<TEvent extends WebhookEvent = WebhookEvent>(optio
     } catch (error) {
       report(onError, error, request);
       const failure = failureOf(error);
+      if (failure.status === 500) pipeline.logFailure(error, undefined);
       return answer(reply, failure.status, failure.code);
     }
     let processed;
@@ -132,8 +134,9 @@ export function fastifyWebhook<TEvent extends WebhookEvent = WebhookEvent>(optio
       );
     } catch (error) {
       report(onError, error, request);
-      if (reply.sent) return reply;
       const failure = handlerFailureOf(error);
+      if (failure.status === 500 || reply.sent) pipeline.logFailure(error, event);
+      if (reply.sent) return reply;
       return answer(reply, failure.status, failure.code);
     }
     if (reply.sent) return reply;
@@ -152,6 +155,7 @@ export function fastifyWebhook<TEvent extends WebhookEvent = WebhookEvent>(optio
       if (status === 413) return answer(reply, 413, 'PAYLOAD_TOO_LARGE');
       // Fastify's own messages name its internals: only a generic code leaves.
       if (status >= 400 && status < 500) return answer(reply, status, 'BAD_REQUEST');
+      pipeline.logFailure(error, undefined);
       return answer(reply, 500, INTERNAL_ERROR);
     });
     instance.post(path, handle);

@@ -3,13 +3,15 @@
  * webhooks in a consumer app.
  *
  * Runtime-neutral: no zod, no storage, no driver, no framework and no static
- * `node:` import, so it bundles for edge runtimes. `verifyWebhook` (sync) needs
- * node:crypto at call time; `verifyWebhookAsync`, `createWebHandler` and
- * `createWebhookReceiver` run anywhere with Web Crypto. The Express and Fastify
+ * `node:` import, so it bundles for edge runtimes. `verifyWebhook` and
+ * `verifyWebhookSignature` (sync) need node:crypto at call time; their async twins,
+ * `createWebHandler` and `createWebhookReceiver` run anywhere with Web Crypto. The Express and Fastify
  * adapters are typed structurally and import nothing from their frameworks.
  */
 export { verifyWebhook } from './verify-webhook.js';
 export { verifyWebhookAsync } from './verify-webhook-async.js';
+export { verifyWebhookSignature } from './verify-webhook-signature.js';
+export { verifyWebhookSignatureAsync } from './verify-webhook-signature-async.js';
 export {
   createWebhookReceiver,
   type ReceiverOptions,
@@ -48,6 +50,7 @@ export {
   type DedupeStore,
   type MemoryDedupeStoreOptions,
 } from './dedupe-store.js';
+export type { ReceiverLogger } from './receiver-logger.js';
 export {
   SIGNATURE_VERIFICATION_FAILURES_METRIC,
   type ReceiverCounter,
@@ -56,6 +59,7 @@ export {
   type VerificationFailureOptions,
 } from './verification-failure-counter.js';
 export type {
+  VerifiedWebhookMessage,
   VerifyWebhookOptions,
   WebhookEvent,
   WebhookHeaderValue,

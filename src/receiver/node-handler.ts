@@ -36,7 +36,8 @@ export interface NodeHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> 
   onEvent(event: TEvent, req: IncomingMessage, res: ServerResponse): unknown;
   /**
    * Called with every failure (verification, oversize or unreadable body, a throwing
-   * `onEvent`, a failing dedupe store), for logging. Its own errors are ignored.
+   * `onEvent`, a failing dedupe store), e.g. to log refused requests or count them.
+   * Its own errors are ignored. Those answered 500 are also logged by `logger`.
    */
   onError?(error: unknown, req: IncomingMessage): void;
 }
@@ -51,7 +52,7 @@ const handlerOptionKeys = receiverKeys('maxBodyBytes', 'onEvent', 'onError');
  * processed (without calling `onEvent`); 409 to an id being processed right now; 405 to
  * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
  * or the signature fails; 400 for a signed body that is not an event envelope; 500 when
- * `onEvent` throws. Error responses carry only `{ "error": "<code>" }`.
+ * `onEvent` throws (logged by `logger`). Error responses carry only `{ "error": "<code>" }`.
  *
  * Mount it before any body parser: it needs the raw bytes (with Express, use
  * `expressWebhook`, which also accepts a body from `express.raw()`).
@@ -66,7 +67,8 @@ const handlerOptionKeys = receiverKeys('maxBodyBytes', 'onEvent', 'onError');
  * createServer(createNodeHandler({
  *   secrets: process.env.WEBHOOK_SECRET!,
  *   onEvent: async (event) => { if (event.type === 'payment.succeeded') await markPaid(event.data); },
- *   onError: (error) => logger.warn({ error }, 'webhook refused'),
+ *   onError: (error) => logger.warn({ err: error }, 'webhook not processed'),
+ *   logger, // pino: failures answered 500 are logged with `logger.error` (default: console.error)
  * })).listen(3000);
  * ```
  */
@@ -113,6 +115,7 @@ export function createNodeFlow<TEvent extends WebhookEvent, TReq extends Incomin
         return;
       }
       const failure = failureOf(error);
+      if (failure.status === 500) pipeline.logFailure(error, undefined);
       // The rest of an oversize body is not worth reading: close the connection after answering.
       reply(res, failure.status, failure.code, failure.status === 413 ? { connection: 'close' } : undefined);
       return;
@@ -127,11 +130,12 @@ export function createNodeFlow<TEvent extends WebhookEvent, TReq extends Incomin
       );
     } catch (error) {
       report(onError, error, req);
+      const failure = handlerFailureOf(error);
+      if (failure.status === 500 || res.headersSent) pipeline.logFailure(error, event);
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      const failure = handlerFailureOf(error);
       reply(res, failure.status, failure.code);
       return;
     }

@@ -1,66 +1,9 @@
 /**
- * `verifyWebhookAsync`: Standard Webhooks verification on Web Crypto, for every
- * runtime (edge workers, Deno, Bun, browsers, Node).
+ * `verifyWebhookAsync`: Standard Webhooks verification of a Bookkeeper event on
+ * Web Crypto, for every runtime (edge workers, Deno, Bun, browsers, Node).
  */
-import { encodeBase64, keyBytes } from '../signing/secret.js';
-import {
-  matchesAny,
-  noMatchingSignature,
-  parseWebhookEvent,
-  readSignedMessage,
-  resolveVerifyOptions,
-  type ResolvedVerifyOptions,
-  type SignedMessage,
-  type VerifyWebhookOptions,
-  type WebhookEvent,
-  type WebhookMessage,
-} from '../signing/verify-signature.js';
-
-// Imported keys by secret string, bounded like the core's decoded-key cache.
-// The promise is cached so that concurrent first requests import once.
-const CRYPTO_KEY_CACHE_SIZE = 64;
-const cryptoKeys = new Map<string, Promise<CryptoKey>>();
-
-function cryptoKey(secret: string): Promise<CryptoKey> {
-  let key = cryptoKeys.get(secret);
-  if (key === undefined) {
-    key = globalThis.crypto.subtle.importKey('raw', keyBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-    key.catch(() => cryptoKeys.delete(secret));
-    if (cryptoKeys.size >= CRYPTO_KEY_CACHE_SIZE) cryptoKeys.delete(cryptoKeys.keys().next().value!);
-    cryptoKeys.set(secret, key);
-  }
-  return key;
-}
-
-const encoder = new TextEncoder();
-
-function signedContent(signed: SignedMessage): Uint8Array<ArrayBuffer> {
-  const { id, timestampSeconds, body } = signed;
-  if (typeof body === 'string') return encoder.encode(`${id}.${timestampSeconds}.${body}`);
-  // Web Crypto has no streaming update: prefix and bytes go into one buffer.
-  const prefix = encoder.encode(`${id}.${timestampSeconds}.`);
-  const content = new Uint8Array(prefix.length + body.length);
-  content.set(prefix, 0);
-  content.set(body, prefix.length);
-  return content;
-}
-
-/**
- * Verifies a message's headers, timestamp and signature on Web Crypto, without
- * parsing the body: the async twin of the core's `verifySignature`.
- *
- * @returns the signed message, once one presented v1 signature matches one secret.
- * @throws SignatureVerificationError with the code of the failed check.
- */
-export async function verifySignatureAsync(message: WebhookMessage, options: ResolvedVerifyOptions): Promise<SignedMessage> {
-  const signed = readSignedMessage(message, options);
-  const content = signedContent(signed);
-  for (const secret of options.secrets) {
-    const mac = await globalThis.crypto.subtle.sign('HMAC', await cryptoKey(secret), content);
-    if (matchesAny(encodeBase64(new Uint8Array(mac)), signed.signatures)) return signed;
-  }
-  throw noMatchingSignature();
-}
+import { parseWebhookEvent, type VerifyWebhookOptions, type WebhookEvent, type WebhookMessage } from '../signing/verify-signature.js';
+import { verifyWebhookSignatureAsync } from './verify-webhook-signature-async.js';
 
 /**
  * Verifies a received webhook on Web Crypto and resolves to its event. Same
@@ -86,5 +29,5 @@ export async function verifyWebhookAsync<TEvent extends WebhookEvent = WebhookEv
   message: WebhookMessage,
   options: VerifyWebhookOptions,
 ): Promise<TEvent> {
-  return parseWebhookEvent<TEvent>(await verifySignatureAsync(message, resolveVerifyOptions(options)));
+  return parseWebhookEvent<TEvent>(await verifyWebhookSignatureAsync(message, options));
 }

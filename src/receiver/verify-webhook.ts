@@ -1,14 +1,9 @@
 /**
- * `verifyWebhook`: synchronous Standard Webhooks verification on node:crypto.
+ * `verifyWebhook`: synchronous Standard Webhooks verification of a Bookkeeper event,
+ * on node:crypto: `verifyWebhookSignature`, then the envelope parse.
  */
-import {
-  parseWebhookEvent,
-  resolveVerifyOptions,
-  verifySignature,
-  type VerifyWebhookOptions,
-  type WebhookEvent,
-  type WebhookMessage,
-} from '../signing/verify-signature.js';
+import { parseWebhookEvent, type VerifyWebhookOptions, type WebhookEvent, type WebhookMessage } from '../signing/verify-signature.js';
+import { verifyWebhookSignature } from './verify-webhook-signature.js';
 
 /**
  * Verifies a received webhook and returns its event. Synchronous, on node:crypto
@@ -26,7 +21,7 @@ import {
  * @throws SignatureVerificationError with the `code` of the failed check:
  *   `WEBHOOK_MISSING_HEADER`, `WEBHOOK_INVALID_TIMESTAMP`, `WEBHOOK_TIMESTAMP_TOO_OLD`,
  *   `WEBHOOK_TIMESTAMP_TOO_NEW`, `WEBHOOK_INVALID_SIGNATURE`, `WEBHOOK_NO_MATCHING_SIGNATURE`,
- *   `WEBHOOK_INVALID_PAYLOAD`.
+ *   `WEBHOOK_INVALID_PAYLOAD` (a body that is not the envelope: use `verifyWebhookSignature` for those).
  * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, and
  *   `CONFIG_INVALID` in a runtime without node:crypto.
  * @throws ValidationError `INPUT_INVALID` when `body` is not raw (e.g. already parsed).
@@ -40,5 +35,5 @@ import {
  * ```
  */
 export function verifyWebhook<TEvent extends WebhookEvent = WebhookEvent>(message: WebhookMessage, options: VerifyWebhookOptions): TEvent {
-  return parseWebhookEvent<TEvent>(verifySignature(message, resolveVerifyOptions(options)));
+  return parseWebhookEvent<TEvent>(verifyWebhookSignature(message, options));
 }

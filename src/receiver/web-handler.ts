@@ -4,8 +4,8 @@
  * `verifyWebhookAsync`. Also the HTTP rules every adapter shares.
  */
 import { ConfigError, ValidationError, describeValue, isWebhookError } from '../errors.js';
-import { parseWebhookEvent, resolveVerifyOptions, type VerifyWebhookOptions, type WebhookEvent } from '../signing/verify-signature.js';
-import { verifySignatureAsync } from './verify-webhook-async.js';
+import { parseWebhookEvent, resolveVerifyOptions, verifiedMessage, type VerifyWebhookOptions, type WebhookEvent } from '../signing/verify-signature.js';
+import { verifySignatureAsync } from './verify-webhook-signature-async.js';
 import { createReceiverPipeline, isSuccessStatus, receiverKeys, requireFunction, type ReceiverOptions } from './webhook-receiver.js';
 
 /** The default `maxBodyBytes`: 1 MiB. */
@@ -35,7 +35,8 @@ export interface WebHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> e
   onEvent(event: TEvent, request: Request): unknown;
   /**
    * Called with every failure (verification, oversize body, a throwing `onEvent`,
-   * a failing dedupe store), for logging. Its own errors are ignored.
+   * a failing dedupe store), e.g. to log refused requests or count them. Its own
+   * errors are ignored. Those answered 500 are also logged by `logger`.
    */
   onError?(error: unknown, request: Request): void;
 }
@@ -49,7 +50,7 @@ export interface WebHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> e
  * processed (without calling `onEvent`); 409 to an id being processed right now; 405 to
  * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
  * or the signature fails; 400 for a signed body that is not an event envelope; 500 when
- * `onEvent` throws. Error responses carry only `{ "error": "<code>" }`.
+ * `onEvent` throws (logged by `logger`). Error responses carry only `{ "error": "<code>" }`.
  *
  * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, at creation.
  *
@@ -78,6 +79,7 @@ export function createWebHandler<TEvent extends WebhookEvent = WebhookEvent>(
     } catch (error) {
       report(onError, error, request);
       const failure = failureOf(error);
+      if (failure.status === 500) pipeline.logFailure(error, undefined);
       return errorResponse(failure.status, failure.code);
     }
     try {
@@ -93,6 +95,7 @@ export function createWebHandler<TEvent extends WebhookEvent = WebhookEvent>(
     } catch (error) {
       report(onError, error, request);
       const failure = handlerFailureOf(error);
+      if (failure.status === 500) pipeline.logFailure(error, event);
       return errorResponse(failure.status, failure.code);
     }
   };
@@ -122,7 +125,7 @@ export async function verifyWebRequest<TEvent extends WebhookEvent = WebhookEven
 ): Promise<TEvent> {
   const resolved = resolveVerifyOptions(options, verifyWebRequestOptionKeys);
   const body = await readRequestBody(request, resolveMaxBodyBytes(options.maxBodyBytes));
-  return parseWebhookEvent<TEvent>(await verifySignatureAsync({ body, headers: request.headers }, resolved));
+  return parseWebhookEvent<TEvent>(verifiedMessage(await verifySignatureAsync({ body, headers: request.headers }, resolved)));
 }
 
 async function readRequestBody(request: Request, maxBodyBytes: number): Promise<Uint8Array> {

@@ -10,14 +10,16 @@ import { ConfigError, describeValue } from '../errors.js';
 import {
   parseWebhookEvent,
   resolveVerifyOptions,
+  verifiedMessage,
   verifySignature,
   type VerifyWebhookOptions,
   type WebhookEvent,
   type WebhookMessage,
 } from '../signing/verify-signature.js';
 import { resolveDedupe, type DedupeOptions } from './dedupe-store.js';
+import { resolveReceiverLogger, type ReceiverLogger } from './receiver-logger.js';
 import { createFailureRecorder, type VerificationFailureOptions } from './verification-failure-counter.js';
-import { verifySignatureAsync } from './verify-webhook-async.js';
+import { verifySignatureAsync } from './verify-webhook-signature-async.js';
 
 /** The options every receiver adapter shares: verification, dedupe and failure counting. */
 export interface ReceiverOptions extends DedupeOptions, VerificationFailureOptions {
@@ -28,6 +30,16 @@ export interface ReceiverOptions extends DedupeOptions, VerificationFailureOptio
    * @defaultValue 300
    */
   toleranceSeconds?: number;
+  /**
+   * Where the errors that would otherwise leave no trace are logged: a failure
+   * answered 500 (a throwing `onEvent`, a failing dedupe store, a body already
+   * consumed), whose cause never reaches the sender, and a dedupe store failing to
+   * record an outcome. Pino-compatible (`error(fields, message)`, the error in
+   * `fields.err`); `false` logs nothing. `onError`, where an adapter has it, is
+   * called as well, with every failure.
+   * @defaultValue `console.error`
+   */
+  logger?: ReceiverLogger | false;
 }
 
 /**
@@ -55,7 +67,7 @@ export interface WebhookReceiverOptions<TEvent extends WebhookEvent = WebhookEve
   onEvent(event: TEvent): unknown;
   /**
    * Called with errors that do not change the outcome: the dedupe store failing to
-   * record a processed or released id. Its own errors are ignored.
+   * record a processed or released id (also logged by `logger`). Its own errors are ignored.
    */
   onError?(error: unknown): void;
 }
@@ -81,6 +93,7 @@ const receiverOptionKeys = [
   'dedupeLeaseSeconds',
   'onVerificationFailure',
   'meter',
+  'logger',
 ] as const;
 
 /**
@@ -103,7 +116,7 @@ export interface ReceiverPipeline {
   /**
    * Claims `event.id`, runs `run` if the claim was won, then completes the id when
    * `acknowledged(result)` (the sender will see a 2xx) or releases it otherwise.
-   * Errors of `complete`/`release` go to `report`: the handler's verdict stands.
+   * Errors of `complete`/`release` are logged and go to `report`: the handler's verdict stands.
    *
    * @throws the store's error from `claim`; the error `run` threw (after releasing the id).
    */
@@ -113,6 +126,12 @@ export interface ReceiverPipeline {
     acknowledged: (result: TResult) => boolean,
     report: (error: unknown) => void,
   ): Promise<{ outcome: 'processed'; result: TResult } | { outcome: 'duplicate' } | { outcome: 'in-flight' }>;
+  /**
+   * Logs a failure the adapter answers 500, whose cause the sender never sees.
+   *
+   * @param event - the verified event, when the failure came after verification.
+   */
+  logFailure(error: unknown, event: WebhookEvent | undefined): void;
 }
 
 /**
@@ -129,11 +148,24 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
   const verifyOptions = resolveVerifyOptions(options as VerifyWebhookOptions, allowedKeys);
   const recordFailure = createFailureRecorder(options);
   const { store, ttlSeconds, leaseSeconds } = resolveDedupe(options);
+  const logger = resolveReceiverLogger(options.logger);
 
-  async function settle(step: () => Promise<void>, report: (error: unknown) => void): Promise<void> {
+  function log(fields: Record<string, unknown>, message: string): void {
+    try {
+      logger?.error(fields, message);
+    } catch {
+      // A logger that throws must not turn an answered request into a crash.
+    }
+  }
+
+  async function settle(step: () => Promise<void>, event: WebhookEvent, outcome: string, report: (error: unknown) => void): Promise<void> {
     try {
       await step();
     } catch (error) {
+      log(
+        { err: error, webhookId: event.id, eventType: event.type },
+        `webhooks receiver: the dedupe store failed to record webhook ${event.id} as ${outcome}; the answer stands`,
+      );
       report(error);
     }
   }
@@ -142,15 +174,18 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
     async verify(message) {
       try {
         const signed = crypto === 'node' ? verifySignature(message, verifyOptions) : await verifySignatureAsync(message, verifyOptions);
-        return parseWebhookEvent(signed);
+        return parseWebhookEvent(verifiedMessage(signed));
       } catch (error) {
         recordFailure(error);
         throw error;
       }
     },
     async process(event, run, acknowledged, report) {
+      // One token per claim: a release or complete names the claim it settles, so a
+      // handler that outlived its lease cannot free the claim another request took since.
+      const token = store === undefined ? '' : globalThis.crypto.randomUUID();
       if (store !== undefined) {
-        const claim: unknown = await store.claim(event.id, leaseSeconds);
+        const claim: unknown = await store.claim(event.id, leaseSeconds, token);
         if (claim === 'processed') return { outcome: 'duplicate' };
         if (claim === 'in-flight') return { outcome: 'in-flight' };
         if (claim !== 'claimed') {
@@ -166,16 +201,26 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
       try {
         result = await run();
       } catch (error) {
-        if (store !== undefined) await settle(() => store.release(event.id), report);
+        if (store !== undefined) await settle(() => store.release(event.id, token), event, 'released', report);
         throw error;
       }
       if (store !== undefined) {
         // Processed means the sender is told 2xx. A handler that answered 503 itself
         // wants a retry, and the retry must not be taken for a duplicate.
-        if (acknowledged(result)) await settle(() => store.complete(event.id, ttlSeconds), report);
-        else await settle(() => store.release(event.id), report);
+        if (acknowledged(result)) await settle(() => store.complete(event.id, ttlSeconds, token), event, 'processed', report);
+        else await settle(() => store.release(event.id, token), event, 'released', report);
       }
       return { outcome: 'processed', result };
+    },
+    logFailure(error, event) {
+      if (event === undefined) {
+        log({ err: error }, 'webhooks receiver: a request failed before its webhook was verified; answered 500');
+      } else {
+        log(
+          { err: error, webhookId: event.id, eventType: event.type },
+          `webhooks receiver: handling webhook ${event.id} (${event.type}) failed; the sender will retry it`,
+        );
+      }
     },
   };
 }

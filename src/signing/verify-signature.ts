@@ -2,7 +2,7 @@
  * The runtime-neutral core of Standard Webhooks 1.0 verification, shared by
  * `verifyWebhook` (sync, node:crypto) and `verifyWebhookAsync` (Web Crypto):
  * header extraction, timestamp tolerance, parsing of `webhook-signature`,
- * constant-time comparison, and the envelope parse.
+ * constant-time comparison, the verified message, and the envelope parse.
  *
  * No static `node:` import here nor in anything the `./receiver` entry reaches:
  * that entry must bundle for edge runtimes. The sync path loads node:crypto
@@ -44,7 +44,20 @@ export interface WebhookEvent<TType extends string = string, TData = unknown> {
   data: TData;
 }
 
-/** Options of `verifyWebhook` and `verifyWebhookAsync`. */
+/**
+ * A message whose signature verified, whatever its body: what `verifyWebhookSignature`
+ * returns, for webhooks that are not Bookkeeper event envelopes.
+ */
+export interface VerifiedWebhookMessage {
+  /** The `webhook-id` header. */
+  id: string;
+  /** The `webhook-timestamp` header, in unix seconds. */
+  timestamp: number;
+  /** The raw body as a string (bytes are decoded as UTF-8, a byte-order mark kept), not parsed. */
+  body: string;
+}
+
+/** Options of `verifyWebhook`, `verifyWebhookSignature` and their async twins. */
 export interface VerifyWebhookOptions {
   /** One `whsec_…` secret, or several during a rotation: a signature by any of them is accepted. */
   secrets: string | readonly string[];
@@ -160,17 +173,20 @@ export function readSignedMessage(message: WebhookMessage, options: ResolvedVeri
   if (signatureHeader === undefined) throw missing('webhook-signature');
 
   const timestampSeconds = parseUnixSeconds(timestampHeader);
-  const nowSeconds = Math.floor((options.now === undefined ? Date.now() : options.now.getTime()) / 1000);
-  if (nowSeconds - timestampSeconds > options.toleranceSeconds) {
+  // Compared in milliseconds, as the reference libraries (Go, Python) do: flooring the
+  // clock to whole seconds would accept a message up to 999 ms past either bound.
+  const ageMs = (options.now === undefined ? Date.now() : options.now.getTime()) - timestampSeconds * 1000;
+  const toleranceMs = options.toleranceSeconds * 1000;
+  if (ageMs > toleranceMs) {
     throw new SignatureVerificationError(
       'WEBHOOK_TIMESTAMP_TOO_OLD',
-      `webhook-timestamp is ${nowSeconds - timestampSeconds} s old, more than the ${options.toleranceSeconds} s tolerance`,
+      `Expected \`webhook-timestamp\` at most ${options.toleranceSeconds} s old, got one ${ageMs / 1000} s old`,
     );
   }
-  if (timestampSeconds - nowSeconds > options.toleranceSeconds) {
+  if (-ageMs > toleranceMs) {
     throw new SignatureVerificationError(
       'WEBHOOK_TIMESTAMP_TOO_NEW',
-      `webhook-timestamp is ${timestampSeconds - nowSeconds} s in the future, more than the ${options.toleranceSeconds} s tolerance`,
+      `Expected \`webhook-timestamp\` at most ${options.toleranceSeconds} s in the future, got one ${-ageMs / 1000} s ahead`,
     );
   }
   return { id, timestampSeconds, body, signatures: parseSignatureHeader(signatureHeader) };
@@ -355,7 +371,7 @@ function loadNodeCrypto(): HmacCrypto {
   if (loaded === undefined || typeof loaded.createHmac !== 'function') {
     throw new ConfigError(
       'CONFIG_INVALID',
-      'verifyWebhook needs node:crypto (Node ≥ 20.16, Bun, Deno), which this runtime does not offer: use verifyWebhookAsync, which runs on Web Crypto',
+      'verifyWebhook and verifyWebhookSignature need node:crypto (Node ≥ 20.16, Bun, Deno), which this runtime does not offer: use verifyWebhookAsync or verifyWebhookSignatureAsync, which run on Web Crypto',
     );
   }
   nodeCrypto = loaded;
@@ -384,21 +400,43 @@ export function verifySignature(message: WebhookMessage, options: ResolvedVerify
   throw noMatchingSignature();
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// `ignoreBOM` keeps a leading byte-order mark: the body is returned as it was signed.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The verified message with its body as a string.
+ *
+ * @throws SignatureVerificationError `WEBHOOK_INVALID_PAYLOAD` when the body's bytes are not UTF-8.
+ */
+export function verifiedMessage(signed: SignedMessage): VerifiedWebhookMessage {
+  const { id, timestampSeconds, body } = signed;
+  if (typeof body === 'string') return { id, timestamp: timestampSeconds, body };
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch (cause) {
+    throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the signed body to be UTF-8 text, got ${body.length} bytes that are not`, {
+      cause,
+    });
+  }
+  return { id, timestamp: timestampSeconds, body: text };
+}
 
 /**
  * Parses a verified body into the event envelope `{ id, type, timestamp, data }`.
  *
  * @typeParam TEvent - the event type the caller expects; not checked at run time.
  * @throws SignatureVerificationError `WEBHOOK_INVALID_PAYLOAD` when the body is not
- *   UTF-8 JSON, not an object, or has no non-empty string `type`.
+ *   JSON, not an object, or has no non-empty string `type`.
  */
-export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(signed: SignedMessage): TEvent {
+export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(verified: VerifiedWebhookMessage): TEvent {
+  const { body } = verified;
   let value: unknown;
   try {
-    value = JSON.parse(typeof signed.body === 'string' ? signed.body : utf8.decode(signed.body));
+    // A leading byte-order mark is not JSON, but a UTF-8 decoder drops it: so does the envelope parse.
+    value = JSON.parse(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
   } catch (cause) {
-    throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', 'The body is not UTF-8 JSON', { cause });
+    throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', 'Expected the body to be JSON, got text that does not parse', { cause });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body to be a JSON object, got ${describeValue(value)}`);
@@ -408,7 +446,7 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(si
   if (typeof type !== 'string' || type.length === 0) {
     throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body's \`type\` to be a non-empty string, got ${describeValue(type)}`);
   }
-  const timestamp = typeof envelope.timestamp === 'string' ? envelope.timestamp : new Date(signed.timestampSeconds * 1000).toISOString();
-  const event: WebhookEvent = { id: signed.id, type, timestamp, data: envelope.data };
+  const timestamp = typeof envelope.timestamp === 'string' ? envelope.timestamp : new Date(verified.timestamp * 1000).toISOString();
+  const event: WebhookEvent = { id: verified.id, type, timestamp, data: envelope.data };
   return event as TEvent;
 }

@@ -70,6 +70,12 @@ describe('examples', () => {
     expect(stdout).toContain('3 of 3 events delivered');
   }, 60_000);
 
+  it('runs the other-sender example: a partner message signed by the standardwebhooks package verifies without our envelope, a tampered copy is refused', async () => {
+    const { stdout } = await runExample('other-sender.ts', {});
+    expect(stdout).toMatch(/^verified msg_2KWPBgLlAfxdpx2AI54pPJ85f4W signed at \d{10}: \{"object":"shipment","status":"delivered","ref":"SHP-1042"\}$/m);
+    expect(stdout).toContain('tampered copy refused: WEBHOOK_NO_MATCHING_SIGNATURE\n');
+  }, 60_000);
+
   it('runs the verification failures example: a forged and a stale request are refused 401 and counted by code', async () => {
     const { stdout } = await runExample('verification-failures.ts', {});
     expect(stdout).toContain('genuine: HTTP 204\n');

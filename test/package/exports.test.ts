@@ -63,6 +63,8 @@ const expectedFunctions: Record<string, string[]> = {
   './receiver': [
     'verifyWebhook',
     'verifyWebhookAsync',
+    'verifyWebhookSignature',
+    'verifyWebhookSignatureAsync',
     'createNodeHandler',
     'createWebHandler',
     'verifyWebRequest',

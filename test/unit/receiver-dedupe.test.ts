@@ -1,6 +1,6 @@
 // Dedupe by webhook-id: the in-memory store (TTL, lease, bound) and verify + dedupe
 // + handle in one call (createWebhookReceiver), on an injected clock.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isWebhookError } from '../../src/errors.js';
 import {
   createMemoryDedupeStore,
@@ -28,60 +28,83 @@ const codeOf = (error: unknown): string | undefined => (isWebhookError(error) ? 
 describe('createMemoryDedupeStore', () => {
   it('claims a new id once: the next claim finds it in flight, and after complete, processed', async () => {
     const store = createMemoryDedupeStore();
-    expect(await store.claim('evt_1', 60)).toBe('claimed');
-    expect(await store.claim('evt_1', 60)).toBe('in-flight');
-    await store.complete('evt_1', 3_600);
-    expect(await store.claim('evt_1', 60)).toBe('processed');
-    expect(await store.claim('evt_2', 60)).toBe('claimed');
+    expect(await store.claim('evt_1', 60, 'token')).toBe('claimed');
+    expect(await store.claim('evt_1', 60, 'token')).toBe('in-flight');
+    await store.complete('evt_1', 3_600, 'token');
+    expect(await store.claim('evt_1', 60, 'token')).toBe('processed');
+    expect(await store.claim('evt_2', 60, 'token')).toBe('claimed');
   });
 
   it('frees a released id for the next claim', async () => {
     const store = createMemoryDedupeStore();
-    await store.claim('evt_1', 60);
-    await store.release('evt_1');
-    expect(await store.claim('evt_1', 60)).toBe('claimed');
+    await store.claim('evt_1', 60, 'token');
+    await store.release('evt_1', 'token');
+    expect(await store.claim('evt_1', 60, 'token')).toBe('claimed');
   });
 
   it('frees an in-flight id once its lease has expired (the process handling it died)', async () => {
     const clock = fakeClock();
     const store = createMemoryDedupeStore({ clock });
-    await store.claim('evt_1', 60);
+    await store.claim('evt_1', 60, 'token');
     clock.advanceSeconds(59);
-    expect(await store.claim('evt_1', 60)).toBe('in-flight');
+    expect(await store.claim('evt_1', 60, 'token')).toBe('in-flight');
     clock.advanceSeconds(1);
-    expect(await store.claim('evt_1', 60)).toBe('claimed');
+    expect(await store.claim('evt_1', 60, 'token')).toBe('claimed');
+  });
+
+  it('leaves the claim taken since alone when a claim whose lease ran out is released', async () => {
+    const clock = fakeClock();
+    const store = createMemoryDedupeStore({ clock });
+    expect(await store.claim('evt_1', 60, 'first')).toBe('claimed');
+    clock.advanceSeconds(60);
+    expect(await store.claim('evt_1', 60, 'second')).toBe('claimed');
+    await store.release('evt_1', 'first');
+    expect(await store.claim('evt_1', 60, 'third')).toBe('in-flight');
+    await store.release('evt_1', 'second');
+    expect(await store.claim('evt_1', 60, 'third')).toBe('claimed');
+  });
+
+  it('records processed on a complete by a claim whose lease ran out, which the claim taken since cannot release', async () => {
+    const clock = fakeClock();
+    const store = createMemoryDedupeStore({ clock });
+    await store.claim('evt_1', 60, 'first');
+    clock.advanceSeconds(61);
+    await store.claim('evt_1', 60, 'second');
+    await store.complete('evt_1', 3_600, 'first');
+    await store.release('evt_1', 'second');
+    expect(await store.claim('evt_1', 60, 'third')).toBe('processed');
   });
 
   it('forgets a processed id after its ttl, not before', async () => {
     const clock = fakeClock();
     const store = createMemoryDedupeStore({ clock });
-    await store.claim('evt_1', 60);
-    await store.complete('evt_1', 7 * 24 * 3_600);
+    await store.claim('evt_1', 60, 'token');
+    await store.complete('evt_1', 7 * 24 * 3_600, 'token');
     clock.advanceSeconds(7 * 24 * 3_600 - 1);
-    expect(await store.claim('evt_1', 60)).toBe('processed');
+    expect(await store.claim('evt_1', 60, 'token')).toBe('processed');
     clock.advanceSeconds(1);
-    expect(await store.claim('evt_1', 60)).toBe('claimed');
+    expect(await store.claim('evt_1', 60, 'token')).toBe('claimed');
   });
 
   it('keeps at most maxEntries ids, dropping the oldest', async () => {
     const store = createMemoryDedupeStore({ maxEntries: 3 });
     for (const id of ['a', 'b', 'c', 'd', 'e']) {
-      await store.claim(id, 60);
-      await store.complete(id, 3_600);
+      await store.claim(id, 60, 'token');
+      await store.complete(id, 3_600, 'token');
     }
-    expect(await Promise.all(['c', 'd', 'e'].map((id) => store.claim(id, 60)))).toEqual(['processed', 'processed', 'processed']);
+    expect(await Promise.all(['c', 'd', 'e'].map((id) => store.claim(id, 60, 'token')))).toEqual(['processed', 'processed', 'processed']);
     // a and b were dropped to make room; claiming them now makes room again in turn.
-    expect(await store.claim('a', 60)).toBe('claimed');
+    expect(await store.claim('a', 60, 'token')).toBe('claimed');
   });
 
   it('drops the entry least recently claimed or completed when full, so a just-processed id stays', async () => {
     const store = createMemoryDedupeStore({ maxEntries: 2 });
-    await store.claim('a', 60);
-    await store.claim('b', 60);
-    await store.complete('a', 3_600);
-    await store.claim('c', 60);
-    expect(await store.claim('a', 60)).toBe('processed');
-    expect(await store.claim('c', 60)).toBe('in-flight');
+    await store.claim('a', 60, 'token');
+    await store.claim('b', 60, 'token');
+    await store.complete('a', 3_600, 'token');
+    await store.claim('c', 60, 'token');
+    expect(await store.claim('a', 60, 'token')).toBe('processed');
+    expect(await store.claim('c', 60, 'token')).toBe('in-flight');
   });
 
   it('refuses a maxEntries below 1', () => {
@@ -112,24 +135,29 @@ function signedMessage(id = `evt_dedupe_${++sequence}`) {
 function spyStore(fail: Partial<Record<keyof DedupeStore, Error>> = {}) {
   const inner = createMemoryDedupeStore();
   const calls: string[] = [];
+  /** The token each call carried, in call order. */
+  const tokens: string[] = [];
   const store: DedupeStore = {
-    async claim(id, leaseSeconds) {
+    async claim(id, leaseSeconds, token) {
       calls.push(`claim ${id} ${leaseSeconds}`);
+      tokens.push(token);
       if (fail.claim) throw fail.claim;
-      return inner.claim(id, leaseSeconds);
+      return inner.claim(id, leaseSeconds, token);
     },
-    async complete(id, ttlSeconds) {
+    async complete(id, ttlSeconds, token) {
       calls.push(`complete ${id} ${ttlSeconds}`);
+      tokens.push(token);
       if (fail.complete) throw fail.complete;
-      inner.complete(id, ttlSeconds);
+      await inner.complete(id, ttlSeconds, token);
     },
-    async release(id) {
+    async release(id, token) {
       calls.push(`release ${id}`);
+      tokens.push(token);
       if (fail.release) throw fail.release;
-      inner.release(id);
+      await inner.release(id, token);
     },
   };
-  return { store, calls };
+  return { store, calls, tokens };
 }
 
 describe('createWebhookReceiver (verify + dedupe in one call)', () => {
@@ -182,6 +210,57 @@ describe('createWebhookReceiver (verify + dedupe in one call)', () => {
     expect(calls).toEqual([`claim ${id} 60`, `release ${id}`]);
     expect((await instance.receive(message)).outcome).toBe('processed');
     expect(attempts).toBe(2);
+  });
+
+  it('settles each claim with the token it claimed with, a new one per claim', async () => {
+    const { store, calls, tokens } = spyStore();
+    let attempts = 0;
+    const { instance } = receiver({
+      dedupe: store,
+      onEvent: () => {
+        attempts += 1;
+        if (attempts === 1) throw new Error('ledger unavailable');
+      },
+    });
+    const { id, message } = signedMessage();
+    await expect(instance.receive(message)).rejects.toThrow('ledger unavailable');
+    await instance.receive(message);
+    expect(calls).toEqual([`claim ${id} 60`, `release ${id}`, `claim ${id} 60`, `complete ${id} 604800`]);
+    expect(tokens[1]).toBe(tokens[0]);
+    expect(tokens[3]).toBe(tokens[2]);
+    expect(tokens[2]).not.toBe(tokens[0]);
+    expect(tokens.every((token) => typeof token === 'string' && token.length > 0)).toBe(true);
+  });
+
+  it('never runs a third copy beside the second when a handler outlives its lease and then throws', async () => {
+    const clock = fakeClock(Date.now());
+    const gates: { release: (error?: Error) => void }[] = [];
+    let runs = 0;
+    const { instance } = receiver({
+      dedupe: createMemoryDedupeStore({ clock }),
+      dedupeLeaseSeconds: 60,
+      onEvent: () => {
+        runs += 1;
+        // The first two copies wait for the test; a third, if one ran, would finish at once.
+        if (gates.length === 2) return undefined;
+        return new Promise<void>((resolve, reject) => gates.push({ release: (error) => (error ? reject(error) : resolve()) }));
+      },
+    });
+    const { message } = signedMessage();
+    const first = instance.receive(message);
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    clock.advanceSeconds(61); // the first handler outlives its lease: the sender's retry claims the id
+    const second = instance.receive(message);
+    await vi.waitFor(() => expect(gates).toHaveLength(2));
+    gates[0]!.release(new Error('ledger timeout'));
+    await expect(first).rejects.toThrow('ledger timeout');
+    // The first claim's release must not have freed the second's: a third copy waits.
+    expect((await instance.receive(message)).outcome).toBe('in-flight');
+    expect(runs).toBe(2);
+    gates[1]!.release();
+    expect((await second).outcome).toBe('processed');
+    expect((await instance.receive(message)).outcome).toBe('duplicate');
+    expect(runs).toBe(2);
   });
 
   it('answers a concurrent copy of an event being handled as in-flight, not as a duplicate', async () => {

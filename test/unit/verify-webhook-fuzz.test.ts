@@ -70,6 +70,8 @@ interface Case {
 interface Base {
   id: string;
   timestampSeconds: number;
+  /** The verifier's clock, epoch milliseconds (the header has whole seconds, the clock does not). */
+  nowMs: number;
   bodyText: string;
   bodyBytes: Uint8Array;
   signature: string;
@@ -104,6 +106,8 @@ const baseArb: fc.Arbitrary<Base> = fc
   })
   .map(({ id, offset, nowMs, type, data, indent, signers, extraVerifierSecrets, bothSignersVerify }) => {
     const timestampSeconds = NOW_SECONDS + offset;
+    // The tolerance is compared in milliseconds: a timestamp exactly TOLERANCE s old is valid only on the second.
+    const nowMsValid = NOW_SECONDS * 1000 + (offset === -TOLERANCE ? 0 : nowMs);
     const timestamp = new Date(timestampSeconds * 1000).toISOString();
     const bodyText = JSON.stringify({ id, type, timestamp, data }, null, indent);
     const signerSecrets = signers.map((index) => SECRETS[index]!);
@@ -114,12 +118,13 @@ const baseArb: fc.Arbitrary<Base> = fc
     return {
       id,
       timestampSeconds,
+      nowMs: nowMsValid,
       bodyText,
       bodyBytes: encoder.encode(bodyText),
       signature,
       signerSecrets,
       verifierSecrets: secrets,
-      options: { secrets: secrets.length === 1 ? secrets[0]! : secrets, now: new Date(NOW_SECONDS * 1000 + nowMs) },
+      options: { secrets: secrets.length === 1 ? secrets[0]! : secrets, now: new Date(nowMsValid) },
       event: { id, type, timestamp, data: (JSON.parse(bodyText) as { data: unknown }).data },
     };
   });
@@ -615,12 +620,12 @@ function mutateTimestamp(timestampSeconds: number, op: TimestampOp): string {
   }
 }
 
-function timestampExpectation(op: TimestampOp, mutated: string, original: number): Expected {
+function timestampExpectation(op: TimestampOp, mutated: string, original: number, nowMs: number): Expected {
   if (op.op === 'shift') {
     const value = original + op.by;
     if (value < 0) return refuse('WEBHOOK_INVALID_TIMESTAMP');
-    if (value - NOW_SECONDS > TOLERANCE) return refuse('WEBHOOK_TIMESTAMP_TOO_NEW');
-    if (NOW_SECONDS - value > TOLERANCE) return refuse('WEBHOOK_TIMESTAMP_TOO_OLD');
+    if (value * 1000 - nowMs > TOLERANCE * 1000) return refuse('WEBHOOK_TIMESTAMP_TOO_NEW');
+    if (nowMs - value * 1000 > TOLERANCE * 1000) return refuse('WEBHOOK_TIMESTAMP_TOO_OLD');
     return refuse('WEBHOOK_NO_MATCHING_SIGNATURE');
   }
   if (op.op === 'huge') return refuse('WEBHOOK_INVALID_TIMESTAMP', 'WEBHOOK_TIMESTAMP_TOO_NEW');
@@ -729,7 +734,7 @@ const headerValueArb: fc.Arbitrary<Case> = fc
       expected = idExpectation(value, base.id);
     } else if (mutation.key === 'timestamp') {
       value = mutateTimestamp(base.timestampSeconds, mutation.op);
-      expected = timestampExpectation(mutation.op, value, base.timestampSeconds);
+      expected = timestampExpectation(mutation.op, value, base.timestampSeconds, base.nowMs);
     } else {
       const mutated = mutateSignature(base, mutation.op);
       value = mutated.header;

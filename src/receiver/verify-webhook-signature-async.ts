@@ -1,0 +1,88 @@
+/**
+ * `verifyWebhookSignatureAsync`: Standard Webhooks verification of any signed body
+ * on Web Crypto, for every runtime (edge workers, Deno, Bun, browsers, Node).
+ * `verifyWebhookAsync` and the Web Crypto adapters are built on it.
+ */
+import { encodeBase64, keyBytes } from '../signing/secret.js';
+import {
+  matchesAny,
+  noMatchingSignature,
+  readSignedMessage,
+  resolveVerifyOptions,
+  verifiedMessage,
+  type ResolvedVerifyOptions,
+  type SignedMessage,
+  type VerifiedWebhookMessage,
+  type VerifyWebhookOptions,
+  type WebhookMessage,
+} from '../signing/verify-signature.js';
+
+// Imported keys by secret string, bounded like the core's decoded-key cache.
+// The promise is cached so that concurrent first requests import once.
+const CRYPTO_KEY_CACHE_SIZE = 64;
+const cryptoKeys = new Map<string, Promise<CryptoKey>>();
+
+function cryptoKey(secret: string): Promise<CryptoKey> {
+  let key = cryptoKeys.get(secret);
+  if (key === undefined) {
+    key = globalThis.crypto.subtle.importKey('raw', keyBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    key.catch(() => cryptoKeys.delete(secret));
+    if (cryptoKeys.size >= CRYPTO_KEY_CACHE_SIZE) cryptoKeys.delete(cryptoKeys.keys().next().value!);
+    cryptoKeys.set(secret, key);
+  }
+  return key;
+}
+
+const encoder = new TextEncoder();
+
+function signedContent(signed: SignedMessage): Uint8Array<ArrayBuffer> {
+  const { id, timestampSeconds, body } = signed;
+  if (typeof body === 'string') return encoder.encode(`${id}.${timestampSeconds}.${body}`);
+  // Web Crypto has no streaming update: prefix and bytes go into one buffer.
+  const prefix = encoder.encode(`${id}.${timestampSeconds}.`);
+  const content = new Uint8Array(prefix.length + body.length);
+  content.set(prefix, 0);
+  content.set(body, prefix.length);
+  return content;
+}
+
+/**
+ * Verifies a message's headers, timestamp and signature on Web Crypto, without
+ * reading the body: the async twin of the core's `verifySignature`.
+ *
+ * @internal Shared by the Web Crypto verifiers and adapters.
+ * @returns the signed message, once one presented v1 signature matches one secret.
+ * @throws SignatureVerificationError with the code of the failed check.
+ */
+export async function verifySignatureAsync(message: WebhookMessage, options: ResolvedVerifyOptions): Promise<SignedMessage> {
+  const signed = readSignedMessage(message, options);
+  const content = signedContent(signed);
+  for (const secret of options.secrets) {
+    const mac = await globalThis.crypto.subtle.sign('HMAC', await cryptoKey(secret), content);
+    if (matchesAny(encodeBase64(new Uint8Array(mac)), signed.signatures)) return signed;
+  }
+  throw noMatchingSignature();
+}
+
+/**
+ * Verifies a Standard Webhooks message on Web Crypto and resolves to it without
+ * reading its body. Same arguments, result and error codes as
+ * `verifyWebhookSignature`; runs in every runtime with `crypto.subtle`. Every
+ * failure is a rejection, never a synchronous throw.
+ *
+ * @param message - `{ body, headers }`: the raw body and the request headers.
+ * @param options - `{ secrets, toleranceSeconds?, now? }`.
+ * @returns `{ id, timestamp, body }`: `timestamp` in unix seconds, `body` the raw body as a string.
+ * @throws SignatureVerificationError, ConfigError, ValidationError as `verifyWebhookSignature`.
+ *
+ * @example
+ * ```ts
+ * const { id, body } = await verifyWebhookSignatureAsync(
+ *   { body: await request.text(), headers: request.headers },
+ *   { secrets: env.PARTNER_SECRET },
+ * );
+ * ```
+ */
+export async function verifyWebhookSignatureAsync(message: WebhookMessage, options: VerifyWebhookOptions): Promise<VerifiedWebhookMessage> {
+  return verifiedMessage(await verifySignatureAsync(message, resolveVerifyOptions(options)));
+}
