@@ -121,6 +121,7 @@ export class Dispatcher {
   private readonly toSettle: CompletedAttempt[] = [];
   private settling: Promise<void> | null = null;
   private settleScheduled = false;
+  private stopping: Promise<void> | null = null;
   private readonly subscriptions = new Map<string, SubscriptionCache>();
   private readonly idleWaiters = new Set<() => void>();
   private unsubscribeWake: (() => Promise<void>) | null = null;
@@ -144,22 +145,43 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
+    // A stop under way finishes first: its wait for idleness must not take in the new run's work.
+    if (this.stopping !== null) await this.stopping;
     if (this.running) return;
     this.running = true;
     this.exhausted = false;
     if (this.options.storage.subscribeWake) {
-      this.unsubscribeWake = await this.options.storage.subscribeWake(() => this.wake());
+      const unsubscribe = await this.options.storage.subscribeWake(() => this.wake());
+      // Stopped while subscribing: stop() found nothing to unsubscribe.
+      if (!this.running) {
+        await unsubscribe();
+        return;
+      }
+      this.unsubscribeWake = unsubscribe;
     }
     this.pump();
   }
 
-  /** Stops claiming, waits for posts in flight and their settles. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  /**
+   * Stops claiming, gives back every delivery claimed ahead, and waits for posts in flight
+   * and their settles. Calls made while a stop is under way share it.
+   */
+  stop(): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    if (!this.running) return Promise.resolve();
     this.running = false;
     this.clearTimer();
-    // Deliveries claimed ahead go back at once (a running pump does this itself when it ends).
-    if (!this.pumping) await this.release(this.takeReady());
+    this.stopping = this.finishStop().finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async finishStop(): Promise<void> {
+    // The buffer is emptied here whatever the pump is doing: once stopped, the pump adds
+    // nothing to it (a claim that returns now is given back by the pump itself), and a
+    // buffered delivery left behind would hold its lease, and whenIdle() open, forever.
+    await this.release(this.takeReady());
     const unsubscribe = this.unsubscribeWake;
     this.unsubscribeWake = null;
     await this.whenIdle();
@@ -241,7 +263,8 @@ export class Dispatcher {
           return;
         }
         if (!this.running) {
-          // Stopped while the claim was under way: give the leases back at once.
+          // Stopped while the claim was under way: give the leases back at once (stop() has
+          // taken what was buffered before).
           await this.release(claimed);
           return;
         }
@@ -254,7 +277,6 @@ export class Dispatcher {
         }
       }
     } while (this.pumpRequested && this.running);
-    if (!this.running) await this.release(this.takeReady());
   }
 
   private readyCount(): number {
