@@ -16,15 +16,14 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
-import { activeSecrets } from '../registry/subscription-registry.js';
-import { createSigningKeys, signatureHeader, type SigningKeys } from '../signing/sign-webhook.js';
-import type { ClaimedDelivery, SettleResult, Settlement, StorageAdapter, SubscriptionRecord } from '../storage/storage-adapter.js';
-import { normalizeStoredRetryPolicy } from '../webhooks-options.js';
+import { signatureHeader } from '../signing/sign-webhook.js';
+import type { ClaimedDelivery, SettleResult, Settlement, StorageAdapter } from '../storage/storage-adapter.js';
 import type { RetryPolicy } from './backoff.js';
 import { classifyResponse } from './classify-response.js';
 import type { SecretCodec } from '../registry/secret-codec.js';
 import type { AddressGuard } from './ssrf-guard.js';
 import type { FlowControl } from './flow-control.js';
+import { SubscriptionCache } from './subscription-cache.js';
 import type { Transport, TransportResult } from './transport.js';
 import { createId } from '../ids.js';
 
@@ -84,16 +83,6 @@ function attemptFields({ claimed, settlement }: CompletedAttempt) {
 /** Settles written in one storage call at most. */
 const maxSettleBatch = 500;
 
-interface SubscriptionCache {
-  updatedAt: number;
-  secretsKey: string;
-  /** `null` when a secret does not open with the configured keys (see `keysError`). */
-  keys: SigningKeys | null;
-  keysError: string | null;
-  policy: RetryPolicy | null;
-  secretsExpireAt: number;
-}
-
 /** A delivery claimed ahead, waiting for a free slot. */
 interface ReadyDelivery {
   readonly claimed: ClaimedDelivery;
@@ -122,7 +111,7 @@ export class Dispatcher {
   private settling: Promise<void> | null = null;
   private settleScheduled = false;
   private stopping: Promise<void> | null = null;
-  private readonly subscriptions = new Map<string, SubscriptionCache>();
+  private readonly subscriptions: SubscriptionCache;
   private readonly idleWaiters = new Set<() => void>();
   private unsubscribeWake: (() => Promise<void>) | null = null;
   /** Deliveries claimed ahead of free slots: at most `concurrency`. */
@@ -133,6 +122,7 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.options = options;
+    this.subscriptions = new SubscriptionCache(options.codec);
   }
 
   get isRunning(): boolean {
@@ -185,7 +175,14 @@ export class Dispatcher {
     const unsubscribe = this.unsubscribeWake;
     this.unsubscribeWake = null;
     await this.whenIdle();
+    // Nothing signs until the next start(): the decoded keys go (wiped), not kept for it.
+    this.subscriptions.clear();
     if (unsubscribe) await unsubscribe();
+  }
+
+  /** Forgets what is cached for a subscription (deleted): its decoded keys are wiped. */
+  forgetSubscription(subscriptionId: string): void {
+    this.subscriptions.delete(subscriptionId);
   }
 
   /** Something may be due now: claim without waiting for the timer. */
@@ -416,39 +413,12 @@ export class Dispatcher {
     this.timerDueAt = Number.POSITIVE_INFINITY;
   }
 
-  private cacheFor(subscription: SubscriptionRecord, now: number): SubscriptionCache {
-    const cached = this.subscriptions.get(subscription.id);
-    if (cached && cached.updatedAt === subscription.updatedAt && now < cached.secretsExpireAt) return cached;
-    const secrets = activeSecrets(subscription, now);
-    const secretsKey = secrets.map((secret) => secret.value).join(' ');
-    const expiries = secrets.map((secret) => secret.expiresAt).filter((at): at is number => at !== null);
-    let keys: SigningKeys | null = cached && cached.secretsKey === secretsKey ? cached.keys : null;
-    let keysError: string | null = cached && cached.secretsKey === secretsKey ? cached.keysError : null;
-    if (keys === null && keysError === null) {
-      try {
-        keys = createSigningKeys(secrets.map((secret) => this.options.codec.open(secret.value, subscription.id)));
-      } catch (error) {
-        keysError = error instanceof Error ? error.message : String(error);
-      }
-    }
-    const entry: SubscriptionCache = {
-      updatedAt: subscription.updatedAt,
-      secretsKey,
-      keys,
-      keysError,
-      policy: subscription.retry === null ? null : normalizeStoredRetryPolicy(subscription.retry),
-      secretsExpireAt: expiries.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...expiries),
-    };
-    this.subscriptions.set(subscription.id, entry);
-    return entry;
-  }
-
   private async send(claimed: ClaimedDelivery): Promise<void> {
     const { clock, transport, options } = { clock: this.options.clock, transport: this.options.transport, options: this.options };
     const { delivery, event, subscription } = claimed;
     this.sending += 1;
     const startedAt = clock.now();
-    const cache = this.cacheFor(subscription, startedAt);
+    const cache = this.subscriptions.get(subscription, startedAt);
     const attempt = delivery.attempts + 1;
     const timestampSeconds = Math.floor(startedAt / 1000);
     const wallStart = performance.now();
