@@ -86,10 +86,12 @@ const maxSettleBatch = 500;
 /** A delivery claimed ahead, waiting for a free slot. */
 interface ReadyDelivery {
   readonly claimed: ClaimedDelivery;
-  /** The local time the claim that leased it was made: its lease started no earlier. */
+  /**
+   * The local time just before the claim that leased it: its lease runs until
+   * `claimedAt + leaseMs` at the earliest (a storage leases from the `now` it is given,
+   * or from its own clock once the claim reaches it).
+   */
   readonly claimedAt: number;
-  /** {@link Dispatcher.readyPasses} when it was buffered: until that pass is over it has not waited, and is never stale. */
-  readonly pass: number;
 }
 
 interface CompletedAttempt {
@@ -117,8 +119,6 @@ export class Dispatcher {
   /** Deliveries claimed ahead of free slots: at most `concurrency`. */
   private ready: ReadyDelivery[] = [];
   private readonly bufferedBySubscription = new Map<string, number>();
-  /** Passes of {@link startReady} over a non-empty buffer so far. */
-  private readyPasses = 0;
 
   constructor(options: DispatcherOptions) {
     this.options = options;
@@ -265,6 +265,14 @@ export class Dispatcher {
           await this.release(claimed);
           return;
         }
+        const claimMs = clock.now() - claimedAt;
+        if (claimed.length > 0 && claimMs > this.maxBufferedMs()) {
+          // startReady gives all of them back unsent: their leases are too far gone.
+          logger.warn(
+            { claimMs, count: claimed.length, leaseMs, timeoutMs: this.options.timeoutMs },
+            'webhooks: a claim took longer than the lease can spare beyond the request and its settle; its deliveries go back unsent (raise leaseMs)',
+          );
+        }
         for (const item of claimed) this.buffer(item, claimedAt);
         if (claimed.length < wanted) {
           this.exhausted = true;
@@ -281,7 +289,7 @@ export class Dispatcher {
   }
 
   private buffer(item: ClaimedDelivery, claimedAt: number): void {
-    this.ready.push({ claimed: item, claimedAt, pass: this.readyPasses });
+    this.ready.push({ claimed: item, claimedAt });
     const id = item.subscription.id;
     this.bufferedBySubscription.set(id, (this.bufferedBySubscription.get(id) ?? 0) + 1);
   }
@@ -306,10 +314,11 @@ export class Dispatcher {
    * slot; one whose subscription is held (breaker open, out of rate tokens) goes back
    * to storage, due at once, and the subscription is left out of claims until it unblocks.
    *
-   * One that has waited longer than {@link maxBufferedMs} goes back too, however free
-   * the slots: its lease might no longer cover a whole post and its settle, and a post
-   * sent after the lease ran out can reach the receiver twice (another worker may have
-   * claimed it by then). A new claim gives it a whole lease.
+   * One claimed longer than {@link maxBufferedMs} ago goes back too, however free the
+   * slots — counted from before its claim, so a slow claim counts as much as a wait for
+   * a slot: its lease might no longer cover a whole post and its settle, and a post sent
+   * after the lease ran out can reach the receiver twice (another worker may have claimed
+   * it by then). A new claim gives it a whole lease.
    */
   private async startReady(): Promise<void> {
     const { flow, concurrency } = this.options;
@@ -323,7 +332,7 @@ export class Dispatcher {
       const entry = this.ready[index]!;
       const item = entry.claimed;
       const { subscription } = item;
-      if (entry.pass !== this.readyPasses && entry.claimedAt < staleBefore) {
+      if (entry.claimedAt < staleBefore) {
         this.unbuffer(item);
         overflow.push(item);
         stale++;
@@ -342,8 +351,6 @@ export class Dispatcher {
         overflow.push(item);
       }
     }
-    // Whatever is still buffered has now waited a pass.
-    this.readyPasses++;
     this.ready = index === this.ready.length ? waiting : waiting.concat(this.ready.slice(index));
     if (stale > 0) {
       this.options.logger.debug({ count: stale }, 'webhooks: deliveries that waited too long for a slot go back to storage for a fresh lease');
@@ -354,7 +361,8 @@ export class Dispatcher {
   /**
    * How long a delivery may wait in the buffer before it is given back: half of what its
    * lease holds beyond one request's timeout, so that the rest of the lease covers the
-   * post and the settle after it. With the defaults (60 s lease, 15 s timeout), 22.5 s.
+   * post and the settle after it. With the defaults (60 s lease, 15 s timeout), 22.5 s; at
+   * least 500 ms, since start-up requires `leaseMs` ≥ `http.timeoutMs` + `minLeaseSlackMs`.
    */
   private maxBufferedMs(): number {
     return (this.options.leaseMs - this.options.timeoutMs) / 2;
@@ -571,8 +579,20 @@ export class Dispatcher {
     const { bus, metrics, logger } = this.options;
     const { settlement, claimed } = item;
     if (!result.ok) {
+      // The attempt was made (its request may have reached the receiver) but cannot be
+      // recorded: the log, the metrics and the bus are all that will ever know of it.
       metrics.recordLeaseLost();
-      logger.warn({ deliveryId: settlement.deliveryId }, 'webhooks: lease lost before settle; another worker owns the delivery');
+      const lost = {
+        ...attemptFields(item),
+        outcome: settlement.outcome.kind,
+        errorClass: settlement.attempt.errorClass,
+        errorMessage: settlement.attempt.errorMessage,
+      };
+      logger.warn(
+        { ...lost, leaseMs: this.options.leaseMs, timeoutMs: this.options.timeoutMs },
+        'webhooks: the lease ran out during the attempt and another claim took the delivery over; its outcome is not recorded',
+      );
+      bus.safeEmit('delivery:lease-lost', lost);
       return;
     }
     const attemptNumber = claimed.delivery.attempts + 1;

@@ -2,11 +2,11 @@
  * The typed in-process event bus (eventemitter3). Business events come out under
  * their type (`payment.succeeded`) once they are durable in storage; lifecycle
  * events (`delivery:succeeded`, `delivery:failed` — once per failed attempt —,
- * `delivery:dead`, `subscription:disabled`) come out of the dispatcher, carrying
- * enough for an audit trail. Payloads never carry secrets.
+ * `delivery:dead`, `delivery:lease-lost`, `subscription:disabled`) come out of the
+ * dispatcher, carrying enough for an audit trail. Payloads never carry secrets.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { AttemptErrorClass } from '../storage/storage-adapter.js';
+import type { AttemptErrorClass, AttemptOutcome } from '../storage/storage-adapter.js';
 import type { EventCatalog, EventDataOf, EventTypeOf } from './catalog.js';
 
 /** An event as published: the envelope every subscriber receives. */
@@ -57,11 +57,26 @@ export interface SubscriptionDisabledEvent {
   at: number;
 }
 
+/**
+ * An attempt whose outcome could not be recorded: its lease ran out while it was under
+ * way and another claim (another worker's, or this one's once the lease had expired)
+ * took the delivery over, so the settle was refused. The request may have reached the
+ * receiver, yet it is not in the attempt log; the delivery stays with whoever holds it
+ * now. A sign that `leaseMs` does not cover `http.timeoutMs` and the settle after it.
+ */
+export interface DeliveryLeaseLostEvent extends DeliveryLifecycleEvent {
+  /** What the unrecorded attempt came to. */
+  outcome: AttemptOutcome;
+  errorClass: AttemptErrorClass | null;
+  errorMessage: string | null;
+}
+
 /** Lifecycle events and their payloads. */
 export interface LifecycleEvents {
   'delivery:succeeded': DeliverySucceededEvent;
   'delivery:failed': DeliveryFailedEvent;
   'delivery:dead': DeliveryDeadEvent;
+  'delivery:lease-lost': DeliveryLeaseLostEvent;
   'subscription:disabled': SubscriptionDisabledEvent;
 }
 

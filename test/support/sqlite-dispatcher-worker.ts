@@ -14,7 +14,7 @@ if (!filename || (mode !== 'publish' && mode !== 'dispatch')) throw new Error('u
 const webhooks = createWebhooks({
   storage: createSqliteStorage({ filename }),
   security: { allowPrivateNetworks: true },
-  http: { timeoutMs: 2_000 },
+  http: { timeoutMs: 1_500 },
   leaseMs: 2_500,
   pollIntervalMs: 100,
   concurrency: 20,
