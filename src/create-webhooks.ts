@@ -284,7 +284,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         })),
     });
   }
-  const subscriptions = createSubscriptionRegistry({
+  const registry = createSubscriptionRegistry({
     storage,
     catalog,
     clock,
@@ -294,6 +294,14 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     onChange: () => dispatcher.wake(),
     newDeliveryId,
   });
+  const subscriptions: SubscriptionRegistry = {
+    ...registry,
+    async delete(id) {
+      await registry.delete(id);
+      // The dispatcher keeps decoded signing keys per subscription: a deleted one's go now.
+      dispatcher.forgetSubscription(id);
+    },
+  };
   let closed = false;
   let migrated: Promise<void> | null = null;
 

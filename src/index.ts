@@ -29,6 +29,7 @@ export type {
   BusEvents,
   DeliveryDeadEvent,
   DeliveryFailedEvent,
+  DeliveryLeaseLostEvent,
   DeliveryLifecycleEvent,
   DeliverySucceededEvent,
   LifecycleEvents,

@@ -141,7 +141,8 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
   concurrency?: number;
   /**
    * How long a claimed delivery stays claimed before another worker may take it.
-   * Must exceed `http.timeoutMs`, or a slow receiver gets duplicates.
+   * Must exceed `http.timeoutMs` by at least 1000 ms: a lease covers the request and
+   * the settle that records it, or a slow receiver gets duplicates.
    * @defaultValue 60000
    */
   leaseMs?: number;
@@ -370,6 +371,13 @@ export function throwValidation(code: ValidationErrorCode, error: z.ZodError, in
   throw new ValidationError(code, message, { field, cause: error });
 }
 
+/**
+ * How much longer than `http.timeoutMs` a lease must be. The dispatcher splits this slack
+ * in two: a delivery claimed ahead may wait half of it for a slot, and the other half is
+ * left after the request's deadline for the settle (a storage commit) — so at least 500 ms.
+ */
+export const minLeaseSlackMs = 1000;
+
 /** Parses and freezes `createWebhooks` options; throws `ConfigError` on anything wrong. */
 export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOptions {
   const parsed = optionsSchema.safeParse(options ?? {});
@@ -378,10 +386,10 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
     throw new ConfigError('CONFIG_INVALID', message, { field, cause: parsed.error });
   }
   const value = parsed.data;
-  if (value.leaseMs <= value.http.timeoutMs) {
+  if (value.leaseMs < value.http.timeoutMs + minLeaseSlackMs) {
     throw new ConfigError(
       'CONFIG_LEASE_TOO_SHORT',
-      `Expected \`leaseMs\` to exceed \`http.timeoutMs\` (${value.http.timeoutMs}), got ${value.leaseMs}: a lease must outlive the request it covers, or a slow receiver gets duplicates`,
+      `Expected \`leaseMs\` to be at least \`http.timeoutMs\` + ${minLeaseSlackMs} (${value.http.timeoutMs + minLeaseSlackMs}), got ${value.leaseMs}: a lease must outlive the request it covers and the settle that records it, or a slow receiver gets duplicates`,
       { field: 'leaseMs' },
     );
   }

@@ -16,15 +16,14 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
-import { activeSecrets } from '../registry/subscription-registry.js';
-import { createSigningKeys, signatureHeader, type SigningKeys } from '../signing/sign-webhook.js';
-import type { ClaimedDelivery, SettleResult, Settlement, StorageAdapter, SubscriptionRecord } from '../storage/storage-adapter.js';
-import { normalizeStoredRetryPolicy } from '../webhooks-options.js';
+import { signatureHeader } from '../signing/sign-webhook.js';
+import type { ClaimedDelivery, SettleResult, Settlement, StorageAdapter } from '../storage/storage-adapter.js';
 import type { RetryPolicy } from './backoff.js';
 import { classifyResponse } from './classify-response.js';
 import type { SecretCodec } from '../registry/secret-codec.js';
 import type { AddressGuard } from './ssrf-guard.js';
 import type { FlowControl } from './flow-control.js';
+import { SubscriptionCache } from './subscription-cache.js';
 import type { Transport, TransportResult } from './transport.js';
 import { createId } from '../ids.js';
 
@@ -84,23 +83,15 @@ function attemptFields({ claimed, settlement }: CompletedAttempt) {
 /** Settles written in one storage call at most. */
 const maxSettleBatch = 500;
 
-interface SubscriptionCache {
-  updatedAt: number;
-  secretsKey: string;
-  /** `null` when a secret does not open with the configured keys (see `keysError`). */
-  keys: SigningKeys | null;
-  keysError: string | null;
-  policy: RetryPolicy | null;
-  secretsExpireAt: number;
-}
-
 /** A delivery claimed ahead, waiting for a free slot. */
 interface ReadyDelivery {
   readonly claimed: ClaimedDelivery;
-  /** The local time the claim that leased it was made: its lease started no earlier. */
+  /**
+   * The local time just before the claim that leased it: its lease runs until
+   * `claimedAt + leaseMs` at the earliest (a storage leases from the `now` it is given,
+   * or from its own clock once the claim reaches it).
+   */
   readonly claimedAt: number;
-  /** {@link Dispatcher.readyPasses} when it was buffered: until that pass is over it has not waited, and is never stale. */
-  readonly pass: number;
 }
 
 interface CompletedAttempt {
@@ -121,17 +112,17 @@ export class Dispatcher {
   private readonly toSettle: CompletedAttempt[] = [];
   private settling: Promise<void> | null = null;
   private settleScheduled = false;
-  private readonly subscriptions = new Map<string, SubscriptionCache>();
+  private stopping: Promise<void> | null = null;
+  private readonly subscriptions: SubscriptionCache;
   private readonly idleWaiters = new Set<() => void>();
   private unsubscribeWake: (() => Promise<void>) | null = null;
   /** Deliveries claimed ahead of free slots: at most `concurrency`. */
   private ready: ReadyDelivery[] = [];
   private readonly bufferedBySubscription = new Map<string, number>();
-  /** Passes of {@link startReady} over a non-empty buffer so far. */
-  private readyPasses = 0;
 
   constructor(options: DispatcherOptions) {
     this.options = options;
+    this.subscriptions = new SubscriptionCache(options.codec);
   }
 
   get isRunning(): boolean {
@@ -144,26 +135,54 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
+    // A stop under way finishes first: its wait for idleness must not take in the new run's work.
+    if (this.stopping !== null) await this.stopping;
     if (this.running) return;
     this.running = true;
     this.exhausted = false;
     if (this.options.storage.subscribeWake) {
-      this.unsubscribeWake = await this.options.storage.subscribeWake(() => this.wake());
+      const unsubscribe = await this.options.storage.subscribeWake(() => this.wake());
+      // Stopped while subscribing: stop() found nothing to unsubscribe.
+      if (!this.running) {
+        await unsubscribe();
+        return;
+      }
+      this.unsubscribeWake = unsubscribe;
     }
     this.pump();
   }
 
-  /** Stops claiming, waits for posts in flight and their settles. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  /**
+   * Stops claiming, gives back every delivery claimed ahead, and waits for posts in flight
+   * and their settles. Calls made while a stop is under way share it.
+   */
+  stop(): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    if (!this.running) return Promise.resolve();
     this.running = false;
     this.clearTimer();
-    // Deliveries claimed ahead go back at once (a running pump does this itself when it ends).
-    if (!this.pumping) await this.release(this.takeReady());
+    this.stopping = this.finishStop().finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async finishStop(): Promise<void> {
+    // The buffer is emptied here whatever the pump is doing: once stopped, the pump adds
+    // nothing to it (a claim that returns now is given back by the pump itself), and a
+    // buffered delivery left behind would hold its lease, and whenIdle() open, forever.
+    await this.release(this.takeReady());
     const unsubscribe = this.unsubscribeWake;
     this.unsubscribeWake = null;
     await this.whenIdle();
+    // Nothing signs until the next start(): the decoded keys go (wiped), not kept for it.
+    this.subscriptions.clear();
     if (unsubscribe) await unsubscribe();
+  }
+
+  /** Forgets what is cached for a subscription (deleted): its decoded keys are wiped. */
+  forgetSubscription(subscriptionId: string): void {
+    this.subscriptions.delete(subscriptionId);
   }
 
   /** Something may be due now: claim without waiting for the timer. */
@@ -241,9 +260,18 @@ export class Dispatcher {
           return;
         }
         if (!this.running) {
-          // Stopped while the claim was under way: give the leases back at once.
+          // Stopped while the claim was under way: give the leases back at once (stop() has
+          // taken what was buffered before).
           await this.release(claimed);
           return;
+        }
+        const claimMs = clock.now() - claimedAt;
+        if (claimed.length > 0 && claimMs > this.maxBufferedMs()) {
+          // startReady gives all of them back unsent: their leases are too far gone.
+          logger.warn(
+            { claimMs, count: claimed.length, leaseMs, timeoutMs: this.options.timeoutMs },
+            'webhooks: a claim took longer than the lease can spare beyond the request and its settle; its deliveries go back unsent (raise leaseMs)',
+          );
         }
         for (const item of claimed) this.buffer(item, claimedAt);
         if (claimed.length < wanted) {
@@ -254,7 +282,6 @@ export class Dispatcher {
         }
       }
     } while (this.pumpRequested && this.running);
-    if (!this.running) await this.release(this.takeReady());
   }
 
   private readyCount(): number {
@@ -262,7 +289,7 @@ export class Dispatcher {
   }
 
   private buffer(item: ClaimedDelivery, claimedAt: number): void {
-    this.ready.push({ claimed: item, claimedAt, pass: this.readyPasses });
+    this.ready.push({ claimed: item, claimedAt });
     const id = item.subscription.id;
     this.bufferedBySubscription.set(id, (this.bufferedBySubscription.get(id) ?? 0) + 1);
   }
@@ -287,10 +314,11 @@ export class Dispatcher {
    * slot; one whose subscription is held (breaker open, out of rate tokens) goes back
    * to storage, due at once, and the subscription is left out of claims until it unblocks.
    *
-   * One that has waited longer than {@link maxBufferedMs} goes back too, however free
-   * the slots: its lease might no longer cover a whole post and its settle, and a post
-   * sent after the lease ran out can reach the receiver twice (another worker may have
-   * claimed it by then). A new claim gives it a whole lease.
+   * One claimed longer than {@link maxBufferedMs} ago goes back too, however free the
+   * slots — counted from before its claim, so a slow claim counts as much as a wait for
+   * a slot: its lease might no longer cover a whole post and its settle, and a post sent
+   * after the lease ran out can reach the receiver twice (another worker may have claimed
+   * it by then). A new claim gives it a whole lease.
    */
   private async startReady(): Promise<void> {
     const { flow, concurrency } = this.options;
@@ -304,7 +332,7 @@ export class Dispatcher {
       const entry = this.ready[index]!;
       const item = entry.claimed;
       const { subscription } = item;
-      if (entry.pass !== this.readyPasses && entry.claimedAt < staleBefore) {
+      if (entry.claimedAt < staleBefore) {
         this.unbuffer(item);
         overflow.push(item);
         stale++;
@@ -323,8 +351,6 @@ export class Dispatcher {
         overflow.push(item);
       }
     }
-    // Whatever is still buffered has now waited a pass.
-    this.readyPasses++;
     this.ready = index === this.ready.length ? waiting : waiting.concat(this.ready.slice(index));
     if (stale > 0) {
       this.options.logger.debug({ count: stale }, 'webhooks: deliveries that waited too long for a slot go back to storage for a fresh lease');
@@ -335,7 +361,8 @@ export class Dispatcher {
   /**
    * How long a delivery may wait in the buffer before it is given back: half of what its
    * lease holds beyond one request's timeout, so that the rest of the lease covers the
-   * post and the settle after it. With the defaults (60 s lease, 15 s timeout), 22.5 s.
+   * post and the settle after it. With the defaults (60 s lease, 15 s timeout), 22.5 s; at
+   * least 500 ms, since start-up requires `leaseMs` ≥ `http.timeoutMs` + `minLeaseSlackMs`.
    */
   private maxBufferedMs(): number {
     return (this.options.leaseMs - this.options.timeoutMs) / 2;
@@ -394,39 +421,12 @@ export class Dispatcher {
     this.timerDueAt = Number.POSITIVE_INFINITY;
   }
 
-  private cacheFor(subscription: SubscriptionRecord, now: number): SubscriptionCache {
-    const cached = this.subscriptions.get(subscription.id);
-    if (cached && cached.updatedAt === subscription.updatedAt && now < cached.secretsExpireAt) return cached;
-    const secrets = activeSecrets(subscription, now);
-    const secretsKey = secrets.map((secret) => secret.value).join(' ');
-    const expiries = secrets.map((secret) => secret.expiresAt).filter((at): at is number => at !== null);
-    let keys: SigningKeys | null = cached && cached.secretsKey === secretsKey ? cached.keys : null;
-    let keysError: string | null = cached && cached.secretsKey === secretsKey ? cached.keysError : null;
-    if (keys === null && keysError === null) {
-      try {
-        keys = createSigningKeys(secrets.map((secret) => this.options.codec.open(secret.value, subscription.id)));
-      } catch (error) {
-        keysError = error instanceof Error ? error.message : String(error);
-      }
-    }
-    const entry: SubscriptionCache = {
-      updatedAt: subscription.updatedAt,
-      secretsKey,
-      keys,
-      keysError,
-      policy: subscription.retry === null ? null : normalizeStoredRetryPolicy(subscription.retry),
-      secretsExpireAt: expiries.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...expiries),
-    };
-    this.subscriptions.set(subscription.id, entry);
-    return entry;
-  }
-
   private async send(claimed: ClaimedDelivery): Promise<void> {
     const { clock, transport, options } = { clock: this.options.clock, transport: this.options.transport, options: this.options };
     const { delivery, event, subscription } = claimed;
     this.sending += 1;
     const startedAt = clock.now();
-    const cache = this.cacheFor(subscription, startedAt);
+    const cache = this.subscriptions.get(subscription, startedAt);
     const attempt = delivery.attempts + 1;
     const timestampSeconds = Math.floor(startedAt / 1000);
     const wallStart = performance.now();
@@ -579,8 +579,20 @@ export class Dispatcher {
     const { bus, metrics, logger } = this.options;
     const { settlement, claimed } = item;
     if (!result.ok) {
+      // The attempt was made (its request may have reached the receiver) but cannot be
+      // recorded: the log, the metrics and the bus are all that will ever know of it.
       metrics.recordLeaseLost();
-      logger.warn({ deliveryId: settlement.deliveryId }, 'webhooks: lease lost before settle; another worker owns the delivery');
+      const lost = {
+        ...attemptFields(item),
+        outcome: settlement.outcome.kind,
+        errorClass: settlement.attempt.errorClass,
+        errorMessage: settlement.attempt.errorMessage,
+      };
+      logger.warn(
+        { ...lost, leaseMs: this.options.leaseMs, timeoutMs: this.options.timeoutMs },
+        'webhooks: the lease ran out during the attempt and another claim took the delivery over; its outcome is not recorded',
+      );
+      bus.safeEmit('delivery:lease-lost', lost);
       return;
     }
     const { attempt, outcome } = settlement;

@@ -2,11 +2,11 @@
  * The typed in-process event bus (eventemitter3). Business events come out under
  * their type (`payment.succeeded`) once they are durable in storage; lifecycle
  * events (`delivery:succeeded`, `delivery:failed` — once per failed attempt —,
- * `delivery:dead`, `subscription:disabled`) come out of the dispatcher, carrying
- * enough for an audit trail. Payloads never carry secrets.
+ * `delivery:dead`, `delivery:lease-lost`, `subscription:disabled`) come out of the
+ * dispatcher, carrying enough for an audit trail. Payloads never carry secrets.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { AttemptErrorClass } from '../storage/storage-adapter.js';
+import type { AttemptErrorClass, AttemptOutcome } from '../storage/storage-adapter.js';
 import type { EventCatalog, EventDataOf, EventTypeOf } from './catalog.js';
 
 /** An event as published: the envelope every subscriber receives. */
@@ -60,11 +60,26 @@ export interface SubscriptionDisabledEvent {
   at: number;
 }
 
+/**
+ * An attempt whose outcome could not be recorded: its lease ran out while it was under
+ * way and another claim (another worker's, or this one's once the lease had expired)
+ * took the delivery over, so the settle was refused. The request may have reached the
+ * receiver, yet it is not in the attempt log; the delivery stays with whoever holds it
+ * now. A sign that `leaseMs` does not cover `http.timeoutMs` and the settle after it.
+ */
+export interface DeliveryLeaseLostEvent extends DeliveryLifecycleEvent {
+  /** What the unrecorded attempt came to. */
+  outcome: AttemptOutcome;
+  errorClass: AttemptErrorClass | null;
+  errorMessage: string | null;
+}
+
 /** Lifecycle events and their payloads. */
 export interface LifecycleEvents {
   'delivery:succeeded': DeliverySucceededEvent;
   'delivery:failed': DeliveryFailedEvent;
   'delivery:dead': DeliveryDeadEvent;
+  'delivery:lease-lost': DeliveryLeaseLostEvent;
   'subscription:disabled': SubscriptionDisabledEvent;
 }
 
@@ -75,20 +90,61 @@ export type BusEvents<TCatalog extends EventCatalog> = LifecycleEvents & {
 
 type ListenerMap<TEvents> = { [K in keyof TEvents]: [payload: TEvents[K]] };
 
-/** The typed bus. Listeners that throw are reported to `onListenerError`, never to the publisher or the dispatcher. */
+/** A listener as eventemitter3 keeps it (`EE` in its source): the function, its `this`, and whether it is a `once`. */
+interface RegisteredListener {
+  fn: (payload: unknown) => unknown;
+  context: unknown;
+  once: boolean;
+}
+
+/**
+ * The typed bus. Listeners that throw, or return a promise that rejects, are reported to
+ * `onListenerError`, never to the publisher or the dispatcher, and never keep the
+ * listeners after them from running.
+ */
 export class EventBus<TCatalog extends EventCatalog = EventCatalog> extends EventEmitter<
   ListenerMap<BusEvents<TCatalog>> & Record<string, [unknown]>
 > {
-  /** Called when a listener throws. */
+  /** Called when a listener throws or its promise rejects. */
   onListenerError: (error: unknown, eventName: string) => void = () => undefined;
 
-  /** Emits without letting a listener's exception escape. */
+  /** Emits to every listener, each on its own: one listener's exception or rejection reaches {@link onListenerError} alone. */
   safeEmit<K extends keyof BusEvents<TCatalog> & string>(name: K, payload: BusEvents<TCatalog>[K]): void {
-    if ((this.listenerCount as (name: string) => number)(name) === 0) return;
+    // eventemitter3's emit() calls the listeners in one loop, so the first throw would end
+    // it. Its registry is read instead (the structure its emit() walks: one listener or an
+    // array, under the prefixed name), with the same order and `once` handling.
+    const registered = (this as unknown as { _events: Record<string, RegisteredListener | RegisteredListener[] | undefined> })._events[
+      typeof EventEmitter.prefixed === 'string' ? EventEmitter.prefixed + name : name
+    ];
+    if (registered === undefined) return;
+    if (!Array.isArray(registered)) {
+      this.callListener(registered, name, payload);
+      return;
+    }
+    // As in emit(): the listeners present when the emit began. removeListener replaces the
+    // array; on() appends to it, hence the length read once.
+    const length = registered.length;
+    for (let i = 0; i < length; i++) this.callListener(registered[i]!, name, payload);
+  }
+
+  private callListener(listener: RegisteredListener, name: string, payload: unknown): void {
+    if (listener.once) (this.removeListener as (name: string, fn: unknown, context: unknown, once: boolean) => this)(name, listener.fn, undefined, true);
     try {
-      (this.emit as (name: string, payload: unknown) => boolean)(name, payload);
+      const result = listener.fn.call(listener.context, payload);
+      // An async listener's rejection would otherwise be unhandled, which ends a Node process.
+      if (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function') {
+        (result as PromiseLike<unknown>).then(undefined, (error: unknown) => this.reportListenerError(error, name));
+      }
     } catch (error) {
+      this.reportListenerError(error, name);
+    }
+  }
+
+  private reportListenerError(error: unknown, name: string): void {
+    try {
       this.onListenerError(error, name);
+    } catch {
+      // The error reporter itself failed (a throwing logger): nothing is left to tell.
     }
   }
 }

@@ -143,6 +143,24 @@ function padKey(hash: OneShotHash, key: Uint8Array): PaddedKey {
   return padded;
 }
 
+/**
+ * Drops the padded form of `key` kept for it, overwriting it, and clears the pads left in
+ * the scratch buffers by the last MAC (whoever's key it was): for an owner that is done
+ * with a key, so that none of its material stays in this module.
+ *
+ * @internal Used by `wipeSigningKeys`.
+ */
+export function forgetPaddedKey(key: Uint8Array): void {
+  const padded = paddedKeys.get(key);
+  if (padded !== undefined) {
+    padded.inner.fill(0);
+    padded.outer.fill(0);
+    paddedKeys.delete(key);
+  }
+  scratch.fill(0, 0, BLOCK_BYTES);
+  outerScratch.fill(0, 0, BLOCK_BYTES);
+}
+
 function latin1Bytes(text: string): Uint8Array {
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);

@@ -7,7 +7,7 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
-import { hmacSha256Base64 } from './hmac-sha256.js';
+import { forgetPaddedKey, hmacSha256Base64 } from './hmac-sha256.js';
 import { decodeSecret, keyBytes } from './secret.js';
 
 /** Input of {@link signWebhook}. */
@@ -52,6 +52,20 @@ export function createSigningKeys(secrets: readonly string[]): SigningKeys {
   const keys = secrets.map((secret, index) => decodeSecret(secret, `secrets[${index}]`));
   const state: SigningKeysState = { keys };
   return state as unknown as SigningKeys;
+}
+
+/**
+ * Overwrites the decoded keys with zeros and drops what the HMAC derived from them, for
+ * an owner that is done with them (a deleted subscription, a stopped dispatcher). The
+ * keys sign nothing valid afterwards.
+ *
+ * @internal Used by the dispatcher's subscription cache.
+ */
+export function wipeSigningKeys(keys: SigningKeys): void {
+  for (const key of (keys as unknown as SigningKeysState).keys) {
+    forgetPaddedKey(key);
+    key.fill(0);
+  }
 }
 
 /**

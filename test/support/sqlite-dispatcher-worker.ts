@@ -16,7 +16,7 @@ if (!filename || (mode !== 'publish' && mode !== 'dispatch')) throw new Error('u
 const webhooks = createWebhooks({
   storage: createSqliteStorage({ filename }),
   security: { allowPrivateNetworks: true },
-  ...(timing === 'default' ? {} : { http: { timeoutMs: 2_000 }, leaseMs: 2_500 }),
+  ...(timing === 'default' ? {} : { http: { timeoutMs: 1_500 }, leaseMs: 2_500 }),
   pollIntervalMs: 100,
   concurrency: 20,
   retry: { delaysMs: [50, 100, 200, 400, 800] },

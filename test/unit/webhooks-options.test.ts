@@ -207,14 +207,16 @@ describe('resolveWebhooksOptions refusals', () => {
     ['leaseMs equal to http.timeoutMs', { leaseMs: 15_000 }],
     ['leaseMs below http.timeoutMs', { leaseMs: 10_000 }],
     ['the default leaseMs below a longer timeout', { http: { timeoutMs: 90_000 } }],
+    ['leaseMs one millisecond above http.timeoutMs, leaving no time for the settle', { leaseMs: 15_001 }],
+    ['leaseMs less than a second above http.timeoutMs', { leaseMs: 15_999 }],
   ])('refuses %s with CONFIG_LEASE_TOO_SHORT', (_name, options) => {
     const error = configErrorOf(() => resolveWebhooksOptions(options));
     expect(error.code).toBe('CONFIG_LEASE_TOO_SHORT');
     expect(error.field).toBe('leaseMs');
   });
 
-  it('accepts a lease one millisecond longer than the timeout', () => {
-    expect(resolveWebhooksOptions({ leaseMs: 15_001 }).leaseMs).toBe(15_001);
+  it('accepts a lease a second longer than the timeout', () => {
+    expect(resolveWebhooksOptions({ leaseMs: 16_000 }).leaseMs).toBe(16_000);
   });
 
   it.each([null, 'options', 42, []])('refuses options that are not an object (%j)', (options) => {
