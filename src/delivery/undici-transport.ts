@@ -6,6 +6,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
+import { DeadlineQueue, Expiring } from './deadline-queue.js';
 import { ForbiddenAddressError, checkUrlHost, type AddressGuard } from './ssrf-guard.js';
 import {
   classifyTransportError,
@@ -59,7 +60,7 @@ function timedOut(timeoutMs: number): TransportResult {
   return { kind: 'error', errorClass: 'timeout', message: `no complete response within ${timeoutMs} ms` };
 }
 
-/** Why a collector stopped reading a body it did not need (never reported: the result is already out). */
+/** Why a collector stopped a request (never reported: the result is already out). */
 class ReadStopped extends Error {}
 
 /**
@@ -67,30 +68,39 @@ class ReadStopped extends Error {}
  * at most `maxBytes` of the body, as UTF-8. No response stream, no promise per
  * request but the caller's one, no closure per request: `undici.request()` builds a
  * Readable, an AsyncResource and a header object per response, which the dispatcher
- * does not need. Past the cap
- * (or the deadline) the request is aborted, which drops the connection rather than
- * reading a body nobody wants.
+ * does not need. Past the cap or the deadline the request is aborted, which destroys
+ * the connection rather than reading a body nobody wants.
+ *
+ * The deadline is the {@link DeadlineQueue}'s: it fires whatever the receiver sends,
+ * or does not (1xx forever, a body that never ends, silence). If it fires before
+ * undici starts the request (waiting for a connection), the result is out at once and
+ * the request is aborted as soon as undici starts it, before a byte is written.
  */
-class ResponseCollector implements Dispatcher.DispatchHandler {
+class ResponseCollector extends Expiring implements Dispatcher.DispatchHandler {
   #statusCode = 0;
   #retryAfter: string | null = null;
   #first: Buffer | null = null;
   #chunks: Buffer[] | null = null;
   #size = 0;
   #done = false;
+  #controller: Dispatcher.DispatchController | null = null;
   readonly #resolve: (result: TransportResult) => void;
   readonly #maxBytes: number;
-  readonly #deadline: number;
   readonly #timeoutMs: number;
+  readonly #deadlines: DeadlineQueue;
 
-  constructor(resolve: (result: TransportResult) => void, maxBytes: number, deadline: number, timeoutMs: number) {
+  constructor(resolve: (result: TransportResult) => void, maxBytes: number, timeoutMs: number, deadlines: DeadlineQueue) {
+    super();
     this.#resolve = resolve;
     this.#maxBytes = maxBytes;
-    this.#deadline = deadline;
     this.#timeoutMs = timeoutMs;
+    this.#deadlines = deadlines;
   }
 
-  onRequestStart(): void {}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#done) controller.abort(new ReadStopped('deadline passed before the request started'));
+    else this.#controller = controller;
+  }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     // 1xx (other than 100, which undici handles) precede the final response.
@@ -110,10 +120,6 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
     if (this.#size >= this.#maxBytes) {
       this.#respond();
       controller.abort(new ReadStopped('response body cap reached'));
-    } else if (Date.now() > this.#deadline) {
-      // A body trickling in under the inactivity timeout still ends at the deadline.
-      this.#finish(timedOut(this.#timeoutMs));
-      controller.abort(new ReadStopped('deadline passed'));
     }
   }
 
@@ -124,6 +130,11 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     const errorClass = classifyTransportError(error);
     this.#finish(errorClass === 'timeout' ? timedOut(this.#timeoutMs) : { kind: 'error', errorClass, message: describeTransportError(error) });
+  }
+
+  expire(): void {
+    this.#finish(timedOut(this.#timeoutMs));
+    this.#controller?.abort(new ReadStopped('deadline passed'));
   }
 
   #respond(): void {
@@ -137,6 +148,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   #finish(result: TransportResult): void {
     if (this.#done) return;
     this.#done = true;
+    this.#deadlines.remove(this);
     this.#first = null;
     this.#chunks = null;
     this.#resolve(result);
@@ -161,6 +173,7 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
   // are properties of the Agent's sockets.
   const agents = new Map<AddressGuard | null, Map<number, Agent>>();
   const targets = new Map<string, ParsedTarget>();
+  const deadlines = new DeadlineQueue();
 
   function agentFor(guard: AddressGuard | null, timeoutMs: number): Agent {
     let byTimeout = agents.get(guard);
@@ -206,12 +219,10 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
       const refused = checkUrlHost(target.url, request.guard);
       if (refused !== null) return Promise.resolve({ kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` });
 
-      // The whole request is bounded by undici's own timers (connect, headers, body
-      // inactivity) plus a deadline checked as the body arrives — no AbortController and
-      // timer per request: they were ~6 % of the dispatcher's main thread in the profile.
-      const deadline = Date.now() + request.timeoutMs;
       const agent = agentFor(request.guard, request.timeoutMs);
       return new Promise<TransportResult>((resolve) => {
+        const collector = new ResponseCollector(resolve, request.maxResponseBytes, request.timeoutMs, deadlines);
+        deadlines.add(collector, request.timeoutMs);
         // A synchronous failure of dispatch (bad header, closed agent) reaches onResponseError.
         agent.dispatch(
           {
@@ -220,17 +231,21 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
             method: 'POST',
             headers: request.headers,
             body: request.bodyBytes ?? request.body,
-            headersTimeout: request.timeoutMs,
-            bodyTimeout: request.timeoutMs,
+            // The deadline queue bounds the whole request; undici's per-phase timers
+            // (each restarted by any byte, a 1xx included) would only add work.
+            headersTimeout: 0,
+            bodyTimeout: 0,
           },
-          new ResponseCollector(resolve, request.maxResponseBytes, deadline, request.timeoutMs),
+          collector,
         );
       });
     },
     async close(): Promise<void> {
       const closing = [...agents.values()].flatMap((byTimeout) => [...byTimeout.values()]).map((agent) => agent.close());
       agents.clear();
+      // Requests still in flight end by their deadlines, so the queue runs until they have.
       await Promise.all(closing);
+      deadlines.close();
     },
   };
 }

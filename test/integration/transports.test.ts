@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { lookup as dnsLookup } from 'node:dns';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFetchTransport, createUndiciTransport, createWebhooks, type Transport } from '../../src/index.js';
 import { privateNetworkGuard } from '../../src/delivery/ssrf-guard.js';
@@ -153,6 +156,24 @@ describe('SSRF guard at connect time (undici)', () => {
     const transport = track(createUndiciTransport({ lookup: rebindingLookup }));
     const result = await transport.send({ ...base, url: `http://erp.bookkeeper-customer.test:${port}/webhooks`, guard: null });
     expect(result).toMatchObject({ kind: 'response', statusCode: 204 });
+  });
+});
+
+describe('undici transport and the process', () => {
+  it('lets the process exit with a finished request whose deadline is a minute ahead, the transport left open', async () => {
+    const server = await receiver();
+    const root = join(import.meta.dirname, '..', '..');
+    const worker = join(root, 'test', 'support', 'undici-send-worker.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', worker, server.url], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = once(child, 'exit');
+    // Far below the deadline: a timer that held the process would keep it for 60 s.
+    const bound = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+    clearTimeout(bound);
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(output)).toMatchObject({ kind: 'response', statusCode: 204 });
   });
 });
 
