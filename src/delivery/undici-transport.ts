@@ -3,11 +3,12 @@
  * Measured here at ~34k posts/s on loopback against ~4.2k for global `fetch`, which
  * is why the dispatcher does not use fetch (DESIGN §9).
  */
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
 import { DeadlineQueue, Expiring } from './deadline-queue.js';
-import { ForbiddenAddressError, checkUrlHost, type AddressGuard } from './ssrf-guard.js';
+import { connectLookup } from './connect-lookup.js';
+import { checkUrlHost, type AddressGuard } from './ssrf-guard.js';
 import {
   classifyTransportError,
   describeTransportError,
@@ -29,31 +30,14 @@ export interface UndiciTransportOptions {
    */
   keepAliveTimeoutMs?: number;
   /**
-   * The DNS lookup (`dns.lookup`'s signature), e.g. for a custom resolver. The SSRF
-   * guard checks whatever it returns, at connect time.
+   * The DNS lookup (`dns.lookup`'s signature), e.g. for a custom resolver. It is
+   * always asked for every address (`all: true`); one that answers a single address
+   * instead is accepted too. The SSRF guard checks whatever it returns, at connect
+   * time. A lookup that throws or answers something other than IP addresses fails the
+   * attempt as a `dns` error.
    * @defaultValue `dns.lookup`
    */
   lookup?: typeof dnsLookup;
-}
-
-type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
-
-/** A DNS lookup that fails when any resolved address is refused by the guard (checked at connect time). */
-function guardedLookup(guard: AddressGuard, lookup: typeof dnsLookup) {
-  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    lookup(hostname, { ...options, all: true }, (error, addresses) => {
-      if (error) return callback(error, '');
-      // Refuse the name outright if any of its addresses is internal: picking the
-      // public one would let a rebinding name choose which one we connect to.
-      for (const entry of addresses) {
-        if (!guard.allows(entry.address, hostname)) return callback(new ForbiddenAddressError(hostname, entry.address) as NodeJS.ErrnoException, '');
-      }
-      if (options.all) return callback(null, addresses);
-      const first = addresses[0];
-      if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '');
-      callback(null, first.address, first.family);
-    });
-  };
 }
 
 function timedOut(timeoutMs: number): TransportResult {
@@ -166,6 +150,8 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
   const connections = options.connectionsPerOrigin ?? 50;
   const keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
   const lookup = options.lookup ?? dnsLookup;
+  // `dns.lookup` itself keeps its contract; a host's own lookup is held to it.
+  const trusted = options.lookup === undefined;
   if (!Number.isInteger(connections) || connections < 1) {
     throw new RangeError(`Expected \`connectionsPerOrigin\` to be an integer ≥ 1, got ${String(connections)}`);
   }
@@ -187,7 +173,7 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
         connections,
         pipelining: 1,
         keepAliveTimeout,
-        connect: { lookup: (guard ? guardedLookup(guard, lookup) : lookup) as never, timeout: timeoutMs },
+        connect: { lookup: (guard === null && trusted ? lookup : connectLookup(lookup, guard)) as never, timeout: timeoutMs },
       });
       byTimeout.set(timeoutMs, agent);
     }
