@@ -5,6 +5,7 @@
  * sends, on both transports; past it the attempt is a `timeout` and the connection is
  * dropped, so the lease (which only outlives the timeout) never expires under a request.
  */
+import type { lookup as dnsLookup } from 'node:dns';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createFetchTransport,
@@ -114,6 +115,32 @@ describe('the undici transport with many requests in flight', () => {
     expect(longDone!.elapsedMs).toBeGreaterThanOrEqual(899);
     expect(longDone!.elapsedMs).toBeLessThan(900 + LATE_MS);
     for (const done of healthyDone) expect(done.result).toMatchObject({ kind: 'response', statusCode: 204 });
+  });
+});
+
+describe('the undici transport with every connection busy', () => {
+  it('times out a request still waiting for a connection at its deadline and never sends it afterwards', async () => {
+    const receiver = await chaosReceiver();
+    const port = new URL(receiver.url).port;
+    // The first connection resolves at once; every later one takes 150 ms to resolve.
+    let lookups = 0;
+    const slowAfterFirst = ((_hostname: string, _options: object, callback: (...args: unknown[]) => void) => {
+      lookups += 1;
+      setTimeout(() => callback(null, [{ address: '127.0.0.1', family: 4 }]), lookups === 1 ? 0 : 150);
+    }) as unknown as typeof dnsLookup;
+    const transport = track(createUndiciTransport({ connectionsPerOrigin: 1, lookup: slowAfterFirst }));
+    const url = `http://erp.bookkeeper-customer.test:${port}/webhooks`;
+    // The one connection is held until its deadline, then destroyed; the request queued
+    // behind it reaches its own deadline while the next connection is still resolving.
+    const holding = transport.send(requestFor(url, 'msg_holding', 'hang'));
+    const waiting = transport.send(requestFor(url, 'msg_waiting', 'status-204'));
+    await expect(holding).resolves.toMatchObject({ kind: 'error', errorClass: 'timeout' });
+    await expect(waiting).resolves.toMatchObject({ kind: 'error', errorClass: 'timeout' });
+    // Queued behind it on the one connection: once this one is answered, that one has had its turn.
+    const after = await transport.send(requestFor(url, 'msg_after', 'status-204'));
+    expect(after).toMatchObject({ kind: 'response', statusCode: 204 });
+    expect(receiver.count('msg_waiting')).toBe(0);
+    expect(receiver.count('msg_after')).toBe(1);
   });
 });
 
