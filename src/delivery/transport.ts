@@ -61,6 +61,7 @@ export function classifyTransportError(error: unknown): Exclude<AttemptErrorClas
     ) {
       return 'timeout';
     }
+    if (code === 'ERR_WEBHOOK_LOOKUP_INVALID') return 'dns';
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NODATA') return 'dns';
     if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') {
       return 'connect';

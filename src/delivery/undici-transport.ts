@@ -3,10 +3,12 @@
  * Measured here at ~34k posts/s on loopback against ~4.2k for global `fetch`, which
  * is why the dispatcher does not use fetch (DESIGN §9).
  */
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
-import { ForbiddenAddressError, checkUrlHost, type AddressGuard } from './ssrf-guard.js';
+import { DeadlineQueue, Expiring } from './deadline-queue.js';
+import { connectLookup } from './connect-lookup.js';
+import { checkUrlHost, type AddressGuard } from './ssrf-guard.js';
 import {
   classifyTransportError,
   describeTransportError,
@@ -28,38 +30,21 @@ export interface UndiciTransportOptions {
    */
   keepAliveTimeoutMs?: number;
   /**
-   * The DNS lookup (`dns.lookup`'s signature), e.g. for a custom resolver. The SSRF
-   * guard checks whatever it returns, at connect time.
+   * The DNS lookup (`dns.lookup`'s signature), e.g. for a custom resolver. It is
+   * always asked for every address (`all: true`); one that answers a single address
+   * instead is accepted too. The SSRF guard checks whatever it returns, at connect
+   * time. A lookup that throws or answers something other than IP addresses fails the
+   * attempt as a `dns` error.
    * @defaultValue `dns.lookup`
    */
   lookup?: typeof dnsLookup;
-}
-
-type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
-
-/** A DNS lookup that fails when any resolved address is refused by the guard (checked at connect time). */
-function guardedLookup(guard: AddressGuard, lookup: typeof dnsLookup) {
-  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    lookup(hostname, { ...options, all: true }, (error, addresses) => {
-      if (error) return callback(error, '');
-      // Refuse the name outright if any of its addresses is internal: picking the
-      // public one would let a rebinding name choose which one we connect to.
-      for (const entry of addresses) {
-        if (!guard.allows(entry.address, hostname)) return callback(new ForbiddenAddressError(hostname, entry.address) as NodeJS.ErrnoException, '');
-      }
-      if (options.all) return callback(null, addresses);
-      const first = addresses[0];
-      if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '');
-      callback(null, first.address, first.family);
-    });
-  };
 }
 
 function timedOut(timeoutMs: number): TransportResult {
   return { kind: 'error', errorClass: 'timeout', message: `no complete response within ${timeoutMs} ms` };
 }
 
-/** Why a collector stopped reading a body it did not need (never reported: the result is already out). */
+/** Why a collector stopped a request (never reported: the result is already out). */
 class ReadStopped extends Error {}
 
 /**
@@ -67,30 +52,39 @@ class ReadStopped extends Error {}
  * at most `maxBytes` of the body, as UTF-8. No response stream, no promise per
  * request but the caller's one, no closure per request: `undici.request()` builds a
  * Readable, an AsyncResource and a header object per response, which the dispatcher
- * does not need. Past the cap
- * (or the deadline) the request is aborted, which drops the connection rather than
- * reading a body nobody wants.
+ * does not need. Past the cap or the deadline the request is aborted, which destroys
+ * the connection rather than reading a body nobody wants.
+ *
+ * The deadline is the {@link DeadlineQueue}'s: it fires whatever the receiver sends,
+ * or does not (1xx forever, a body that never ends, silence). If it fires before
+ * undici starts the request (waiting for a connection), the result is out at once and
+ * the request is aborted as soon as undici starts it, before a byte is written.
  */
-class ResponseCollector implements Dispatcher.DispatchHandler {
+class ResponseCollector extends Expiring implements Dispatcher.DispatchHandler {
   #statusCode = 0;
   #retryAfter: string | null = null;
   #first: Buffer | null = null;
   #chunks: Buffer[] | null = null;
   #size = 0;
   #done = false;
+  #controller: Dispatcher.DispatchController | null = null;
   readonly #resolve: (result: TransportResult) => void;
   readonly #maxBytes: number;
-  readonly #deadline: number;
   readonly #timeoutMs: number;
+  readonly #deadlines: DeadlineQueue;
 
-  constructor(resolve: (result: TransportResult) => void, maxBytes: number, deadline: number, timeoutMs: number) {
+  constructor(resolve: (result: TransportResult) => void, maxBytes: number, timeoutMs: number, deadlines: DeadlineQueue) {
+    super();
     this.#resolve = resolve;
     this.#maxBytes = maxBytes;
-    this.#deadline = deadline;
     this.#timeoutMs = timeoutMs;
+    this.#deadlines = deadlines;
   }
 
-  onRequestStart(): void {}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#done) controller.abort(new ReadStopped('deadline passed before the request started'));
+    else this.#controller = controller;
+  }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     // 1xx (other than 100, which undici handles) precede the final response.
@@ -110,10 +104,6 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
     if (this.#size >= this.#maxBytes) {
       this.#respond();
       controller.abort(new ReadStopped('response body cap reached'));
-    } else if (Date.now() > this.#deadline) {
-      // A body trickling in under the inactivity timeout still ends at the deadline.
-      this.#finish(timedOut(this.#timeoutMs));
-      controller.abort(new ReadStopped('deadline passed'));
     }
   }
 
@@ -124,6 +114,11 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     const errorClass = classifyTransportError(error);
     this.#finish(errorClass === 'timeout' ? timedOut(this.#timeoutMs) : { kind: 'error', errorClass, message: describeTransportError(error) });
+  }
+
+  expire(): void {
+    this.#finish(timedOut(this.#timeoutMs));
+    this.#controller?.abort(new ReadStopped('deadline passed'));
   }
 
   #respond(): void {
@@ -137,6 +132,7 @@ class ResponseCollector implements Dispatcher.DispatchHandler {
   #finish(result: TransportResult): void {
     if (this.#done) return;
     this.#done = true;
+    this.#deadlines.remove(this);
     this.#first = null;
     this.#chunks = null;
     this.#resolve(result);
@@ -154,6 +150,8 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
   const connections = options.connectionsPerOrigin ?? 50;
   const keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
   const lookup = options.lookup ?? dnsLookup;
+  // `dns.lookup` itself keeps its contract; a host's own lookup is held to it.
+  const trusted = options.lookup === undefined;
   if (!Number.isInteger(connections) || connections < 1) {
     throw new RangeError(`Expected \`connectionsPerOrigin\` to be an integer ≥ 1, got ${String(connections)}`);
   }
@@ -161,6 +159,7 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
   // are properties of the Agent's sockets.
   const agents = new Map<AddressGuard | null, Map<number, Agent>>();
   const targets = new Map<string, ParsedTarget>();
+  const deadlines = new DeadlineQueue();
 
   function agentFor(guard: AddressGuard | null, timeoutMs: number): Agent {
     let byTimeout = agents.get(guard);
@@ -174,7 +173,7 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
         connections,
         pipelining: 1,
         keepAliveTimeout,
-        connect: { lookup: (guard ? guardedLookup(guard, lookup) : lookup) as never, timeout: timeoutMs },
+        connect: { lookup: (guard === null && trusted ? lookup : connectLookup(lookup, guard)) as never, timeout: timeoutMs },
       });
       byTimeout.set(timeoutMs, agent);
     }
@@ -206,12 +205,10 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
       const refused = checkUrlHost(target.url, request.guard);
       if (refused !== null) return Promise.resolve({ kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` });
 
-      // The whole request is bounded by undici's own timers (connect, headers, body
-      // inactivity) plus a deadline checked as the body arrives — no AbortController and
-      // timer per request: they were ~6 % of the dispatcher's main thread in the profile.
-      const deadline = Date.now() + request.timeoutMs;
       const agent = agentFor(request.guard, request.timeoutMs);
       return new Promise<TransportResult>((resolve) => {
+        const collector = new ResponseCollector(resolve, request.maxResponseBytes, request.timeoutMs, deadlines);
+        deadlines.add(collector, request.timeoutMs);
         // A synchronous failure of dispatch (bad header, closed agent) reaches onResponseError.
         agent.dispatch(
           {
@@ -220,17 +217,21 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
             method: 'POST',
             headers: request.headers,
             body: request.bodyBytes ?? request.body,
-            headersTimeout: request.timeoutMs,
-            bodyTimeout: request.timeoutMs,
+            // The deadline queue bounds the whole request; undici's per-phase timers
+            // (each restarted by any byte, a 1xx included) would only add work.
+            headersTimeout: 0,
+            bodyTimeout: 0,
           },
-          new ResponseCollector(resolve, request.maxResponseBytes, deadline, request.timeoutMs),
+          collector,
         );
       });
     },
     async close(): Promise<void> {
       const closing = [...agents.values()].flatMap((byTimeout) => [...byTimeout.values()]).map((agent) => agent.close());
       agents.clear();
+      // Requests still in flight end by their deadlines, so the queue runs until they have.
       await Promise.all(closing);
+      deadlines.close();
     },
   };
 }

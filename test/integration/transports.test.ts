@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
 import { lookup as dnsLookup } from 'node:dns';
+import { once } from 'node:events';
+import { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFetchTransport, createUndiciTransport, createWebhooks, type Transport } from '../../src/index.js';
-import { privateNetworkGuard } from '../../src/delivery/ssrf-guard.js';
+import { createAddressGuard, privateNetworkGuard } from '../../src/delivery/ssrf-guard.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -153,6 +157,94 @@ describe('SSRF guard at connect time (undici)', () => {
     const transport = track(createUndiciTransport({ lookup: rebindingLookup }));
     const result = await transport.send({ ...base, url: `http://erp.bookkeeper-customer.test:${port}/webhooks`, guard: null });
     expect(result).toMatchObject({ kind: 'response', statusCode: 204 });
+  });
+});
+
+/** A lookup written against the one-address form of `dns.lookup`: it ignores `{ all: true }`, and answers later, as a real resolver does. */
+const oneAddressLookup = (address: unknown) =>
+  ((_hostname: string, _options: object, callback: (...args: unknown[]) => void) =>
+    setImmediate(() => callback(null, address, 4))) as unknown as typeof dnsLookup;
+
+describe('a custom DNS lookup (undici)', () => {
+  const loopbackAllowed = createAddressGuard(['127.0.0.0/8']);
+
+  for (const [label, guard] of [
+    ['with the guard off', null],
+    ['through a guard that allows the address', loopbackAllowed],
+  ] as const) {
+    it(`connects through a lookup that answers one address when asked for all, ${label}`, async () => {
+      const server = await receiver();
+      const port = new URL(server.url).port;
+      const transport = track(createUndiciTransport({ lookup: oneAddressLookup('127.0.0.1') }));
+      const result = await transport.send({ ...base, url: `http://erp.bookkeeper-customer.test:${port}/webhooks`, guard });
+      expect(result).toMatchObject({ kind: 'response', statusCode: 204 });
+      expect(server.requests).toHaveLength(1);
+    });
+  }
+
+  it('answers one address to a socket that asks for one (no address-family racing), whichever shape the lookup answers', async () => {
+    const server = await receiver();
+    const port = new URL(server.url).port;
+    const racing = getDefaultAutoSelectFamily();
+    setDefaultAutoSelectFamily(false);
+    cleanups.push(async () => setDefaultAutoSelectFamily(racing));
+    for (const lookup of [oneAddressLookup('127.0.0.1'), oneAddressLookup([{ address: '127.0.0.1', family: 4 }])]) {
+      const transport = track(createUndiciTransport({ lookup }));
+      const result = await transport.send({ ...base, url: `http://erp.bookkeeper-customer.test:${port}/webhooks`, guard: createAddressGuard(['127.0.0.0/8']) });
+      expect(result).toMatchObject({ kind: 'response', statusCode: 204 });
+    }
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('refuses by the guard a name whose one-address answer is loopback', async () => {
+    const server = await receiver();
+    const port = new URL(server.url).port;
+    const transport = track(createUndiciTransport({ lookup: oneAddressLookup('127.0.0.1') }));
+    const result = await transport.send({ ...base, url: `http://erp.bookkeeper-customer.test:${port}/webhooks`, guard: privateNetworkGuard });
+    expect(result).toMatchObject({ kind: 'error', errorClass: 'ssrf' });
+    expect(server.requests).toHaveLength(0);
+  });
+
+  const throwing = (() => {
+    throw new Error('resolver misconfigured');
+  }) as unknown as typeof dnsLookup;
+  for (const [label, lookup] of [
+    ['throws', throwing],
+    ['answers no address at all', oneAddressLookup(undefined)],
+    ['answers a string that is not an IP address', oneAddressLookup('erp.internal')],
+    ['answers a list of things that are not addresses', oneAddressLookup([{ host: '127.0.0.1' }])],
+  ] as const) {
+    for (const [guardLabel, guard] of [
+      ['with the guard off', null],
+      ['with the guard on', loopbackAllowed],
+    ] as const) {
+      it(`fails the attempt as a dns error, sending nothing, when the lookup ${label}, ${guardLabel}`, async () => {
+        const server = await receiver();
+        const port = new URL(server.url).port;
+        const transport = track(createUndiciTransport({ lookup }));
+        const result = await transport.send({ ...base, url: `http://erp.bookkeeper-customer.test:${port}/webhooks`, guard });
+        expect(result).toMatchObject({ kind: 'error', errorClass: 'dns' });
+        expect(server.requests).toHaveLength(0);
+      });
+    }
+  }
+});
+
+describe('undici transport and the process', () => {
+  it('lets the process exit with a finished request whose deadline is a minute ahead, the transport left open', async () => {
+    const server = await receiver();
+    const root = join(import.meta.dirname, '..', '..');
+    const worker = join(root, 'test', 'support', 'undici-send-worker.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', worker, server.url], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = once(child, 'exit');
+    // Far below the deadline: a timer that held the process would keep it for 60 s.
+    const bound = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+    clearTimeout(bound);
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(output)).toMatchObject({ kind: 'response', statusCode: 204 });
   });
 });
 

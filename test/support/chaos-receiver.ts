@@ -22,7 +22,10 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
  * - `reset-after-headers`: sends `200` headers and part of a declared body, then destroys the socket;
  * - `garbage`: writes a non-HTTP line on the socket and destroys it;
  * - `huge-<code>`: answers `<code>` with a {@link ChaosReceiverOptions.hugeBytes} body of ASCII, streamed;
- * - `huge-utf8-<code>`: the same with three-byte UTF-8 characters (`€`).
+ * - `huge-utf8-<code>`: the same with three-byte UTF-8 characters (`€`);
+ * - `processing-<ms>`: sends `102 Processing` every `<ms>` and never a final response;
+ * - `trickle-<ms>`: sends `200` headers, then one body byte every `<ms>`, and never ends the body;
+ * - `late-end-<ms>`: sends `200` headers and a first chunk, and the last chunk `<ms>` later.
  * Anything else answers 204.
  */
 export type Behaviour = string;
@@ -64,6 +67,8 @@ export class ChaosReceiver {
   /** Behaviour seen, by `webhook-id`. */
   readonly behaviourById = new Map<string, Behaviour>();
   readonly hugeResponses: HugeResponse[] = [];
+  /** `webhook-id`s whose response the client cut short: the socket closed before the response ended. */
+  readonly cutShort = new Set<string>();
   private readonly server: Server;
   private readonly open = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -114,6 +119,16 @@ export class ChaosReceiver {
     this.timers.add(timer);
   }
 
+  /** Runs `run` every `ms` until the response closes. */
+  private every(ms: number, res: ServerResponse, run: () => void): void {
+    const timer = setInterval(run, ms);
+    this.timers.add(timer);
+    res.once('close', () => {
+      clearInterval(timer);
+      this.timers.delete(timer);
+    });
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     res.on('error', () => undefined);
     const chunks: Buffer[] = [];
@@ -124,6 +139,9 @@ export class ChaosReceiver {
       const behaviour = behaviourOf(body);
       this.requestsById.set(webhookId, this.count(webhookId) + 1);
       this.behaviourById.set(webhookId, behaviour);
+      res.once('close', () => {
+        if (!res.writableFinished) this.cutShort.add(webhookId);
+      });
       this.respond(behaviour, webhookId, req, res);
     });
   }
@@ -160,6 +178,15 @@ export class ChaosReceiver {
     } else if (behaviour === 'garbage') {
       req.socket.write('garbage\r\n\r\n');
       req.socket.destroy();
+    } else if ((match = /^processing-(\d+)$/.exec(behaviour))) {
+      this.every(Number(match[1]), res, () => res.writeProcessing());
+    } else if ((match = /^trickle-(\d+)$/.exec(behaviour))) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      this.every(Number(match[1]), res, () => res.write('.'));
+    } else if ((match = /^late-end-(\d+)$/.exec(behaviour))) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('accepted, ');
+      this.later(Number(match[1]), () => res.end('really'));
     } else if ((match = /^huge-(utf8-)?(\d{3})$/.exec(behaviour))) {
       this.streamHuge(res, webhookId, Number(match[2]), match[1] ? utf8Chunk : asciiChunk);
     } else {
