@@ -147,7 +147,7 @@ const publishOptionsSchema = z.strictObject({
 /** `publish(type, data)` without options: nothing to parse. */
 const noPublishOptions: PublishOptions = Object.freeze({});
 const drainSchema = z.strictObject({ timeoutMs: z.int().min(0).max(30 * 24 * 3_600_000).default(30_000) });
-const timeSchema = z.union([z.date(), z.int().min(0)]).transform((value) => (value instanceof Date ? value.getTime() : value));
+const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
 const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
 const listDeliveriesSchema = z.strictObject({
   subscriptionId: z.string().min(1).max(255).optional(),
@@ -295,7 +295,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     let options: PublishOptions = noPublishOptions;
     if (publishOptions != null) {
       const parsedOptions = publishOptionsSchema.safeParse(publishOptions);
-      if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, 'options');
+      if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, publishOptionsSchema, 'options');
       options = parsedOptions.data;
     }
     let publishType = publishTypes.get(type);
@@ -304,7 +304,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       publishTypes.set(type, publishType);
     }
     const parsed = publishType.schema.safeParse(data);
-    if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, 'data');
+    if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, catalog.schemas[type]!, 'data');
     const now = clock.now();
     const id = createId('evt', now);
     // Publishes of the same millisecond share the envelope's timestamp string.
@@ -408,7 +408,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     deliveries: {
       async list(query = {}) {
         const parsed = listDeliveriesSchema.safeParse(query);
-        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query);
+        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listDeliveriesSchema);
         return storage.listDeliveries(parsed.data);
       },
       async undelivered(query = {}) {
@@ -441,7 +441,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       },
       async replay(replayOptions) {
         const parsed = replaySchema.safeParse(replayOptions);
-        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, replayOptions);
+        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, replayOptions, replaySchema);
         const subscription = await storage.getSubscription(parsed.data.subscriptionId);
         if (subscription === null) {
           throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(parsed.data.subscriptionId)}`, {
@@ -478,7 +478,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
     async drain(drainOptions = {}) {
       const parsed = drainSchema.safeParse(drainOptions);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, drainOptions);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, drainOptions, drainSchema);
       const deadline = Date.now() + parsed.data.timeoutMs;
       // Polls the storage (other processes may hold leases) on the wall clock: drain is an
       // observer for scripts and tests, not a schedule, so it does not use the injected clock.
@@ -499,7 +499,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
     async metrics(options = {}) {
       const parsed = metricsSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, metricsSchema);
       const now = clock.now();
       const backlog = await storage.stats(now, parsed.data.subscriptionId === undefined ? undefined : { subscriptionId: parsed.data.subscriptionId });
       return metrics.snapshot(dispatcher.inFlight, backlog, now);

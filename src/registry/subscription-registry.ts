@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
-import { checkUrlHost, type AddressGuard } from '../delivery/ssrf-guard.js';
+import { checkUrlHost, ipLiteralOf, type AddressGuard } from '../delivery/ssrf-guard.js';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { EventCatalog } from '../events/catalog.js';
 import { createId } from '../ids.js';
@@ -133,11 +133,11 @@ const headersSchema = z
   .record(z.string(), z.string().max(4096))
   .superRefine((headers, context) => {
     const names = Object.keys(headers);
-    if (names.length > 50) context.addIssue({ code: 'custom', message: 'at most 50 headers' });
+    if (names.length > 50) context.addIssue({ code: 'custom', message: `at most 50 headers (got ${names.length})` });
     for (const name of names) {
-      if (!headerName.test(name)) context.addIssue({ code: 'custom', message: `"${name}" is not a valid header name`, path: [name] });
+      if (!headerName.test(name)) context.addIssue({ code: 'custom', message: 'a header whose name is a token (letters, digits and !#$%&\'*+-.^_`|~)', path: [name] });
       else if (reservedHeaders.has(name.toLowerCase()) || name.toLowerCase().startsWith('webhook-')) {
-        context.addIssue({ code: 'custom', message: `"${name}" is set by the library and cannot be overridden`, path: [name] });
+        context.addIssue({ code: 'custom', message: 'a header the library does not set itself (not webhook-*, content-type, content-length, host, connection, …)', path: [name] });
       } else if (!headerValue.test(headers[name]!)) {
         context.addIssue({ code: 'custom', message: 'a header value without control characters', path: [name] });
       }
@@ -149,10 +149,10 @@ const metadataSchema = z.record(z.string(), z.unknown()).superRefine((metadata, 
   try {
     size = JSON.stringify(metadata).length;
   } catch {
-    context.addIssue({ code: 'custom', message: 'JSON-serializable metadata' });
+    context.addIssue({ code: 'custom', message: 'a JSON-serializable object' });
     return;
   }
-  if (size > 16_384) context.addIssue({ code: 'custom', message: `metadata of at most 16 KiB as JSON (got ${size} bytes)` });
+  if (size > 16_384) context.addIssue({ code: 'custom', message: `at most 16 KiB as JSON (this is ${size} bytes)` });
 });
 
 const fieldsSchema = z.strictObject({
@@ -251,7 +251,9 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     if (refused !== null) {
       throw new ValidationError(
         'SUBSCRIPTION_URL_FORBIDDEN',
-        `Expected \`url\` to point outside private networks (SSRF guard): ${refused}; set security.allowPrivateNetworks to allow it`,
+        `Expected \`url\` to point outside private networks (SSRF guard): ${refused}; to allow this host only, add ${JSON.stringify(
+          ipLiteralOf(parsed.hostname) ?? parsed.hostname,
+        )} to security.allowedHosts (or set security.allowPrivateNetworks to allow every private address)`,
         { field: 'url' },
       );
     }
@@ -311,7 +313,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
   return {
     async create(input) {
       const parsed = createSchema.safeParse(input);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input, createSchema);
       const fields = parsed.data;
       const url = checkUrl(fields.url);
       const eventTypes = checkFilters(fields.eventTypes);
@@ -346,7 +348,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
 
     async list(query = {}) {
       const parsed = listSchema.safeParse(query);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listSchema);
       const page = await storage.listSubscriptions(parsed.data);
       return { items: page.items.map(toSubscription), nextCursor: page.nextCursor };
     },
@@ -354,7 +356,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     async update(id, patch) {
       requireId(id);
       const parsed = updateSchema.safeParse(patch);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch, updateSchema);
       const fields = parsed.data;
       const change: SubscriptionPatch = {};
       if (fields.url !== undefined) change.url = checkUrl(fields.url);
@@ -375,7 +377,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     async disable(id, options = {}) {
       requireId(id);
       const parsed = disableSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, disableSchema);
       const updated = await storage.setSubscriptionStatus(
         id,
         { status: 'disabled', reason: parsed.data.reason ?? 'disabled by the operator' },
@@ -387,7 +389,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     async enable(id, options = {}) {
       requireId(id);
       const parsed = enableSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, enableSchema);
       const before = await requireRecord(id);
       const now = clock.now();
       const { held } = before.status === 'disabled' ? await storage.stats(now, { subscriptionId: id }) : { held: 0 };
@@ -416,7 +418,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     async rotateSecret(id, options = {}) {
       requireId(id);
       const parsed = rotateSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, rotateSchema);
       const record = await requireRecord(id);
       const now = clock.now();
       const secret = checkSecret(parsed.data.secret);
