@@ -100,7 +100,7 @@ export interface DrainOptions {
 export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> {
   readonly events: TCatalog;
   readonly bus: EventBus<TCatalog>;
-  readonly subscriptions: SubscriptionRegistry;
+  readonly subscriptions: SubscriptionRegistry<TCatalog>;
   readonly deliveries: DeliveryLog;
   /**
    * Validates `data` against the catalog, stores the event and one delivery per matching
@@ -263,7 +263,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         })),
     });
   }
-  const subscriptions = createSubscriptionRegistry({
+  const subscriptions = createSubscriptionRegistry<TCatalog>({
     storage,
     catalog,
     clock,

@@ -25,7 +25,7 @@ import type {
   SubscriptionStatus,
 } from '../storage/storage-adapter.js';
 import { storedFlowControlSchema, storedRetryPolicySchema, throwValidation } from '../webhooks-options.js';
-import { eventTypeFilterKind, matchesEventType } from './event-type-filter.js';
+import { eventTypeFilterKind, matchesEventType, type EventTypeFilterOf } from './event-type-filter.js';
 import type { SecretCodec } from './secret-codec.js';
 
 /** A subscription as the API shows it: everything but its secrets. Times are epoch ms. */
@@ -37,12 +37,12 @@ export interface SubscriptionWithSecret extends Subscription {
   secret: string;
 }
 
-/** The input of `subscriptions.create`. */
-export interface CreateSubscriptionInput {
+/** The input of `subscriptions.create`; `TCatalog` types `eventTypes` from the catalog's event types. */
+export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> {
   /** Where to POST: `https://…` (or `http://` unless `security.requireHttps`). */
   url: string;
   /** Exact types (`payment.succeeded`), prefixes (`payment.*`) or `*`. */
-  eventTypes: string[];
+  eventTypes: readonly EventTypeFilterOf<TCatalog>[];
   /** Bring your own `whsec_…` secret (e.g. when migrating); default: a new random one. */
   secret?: string;
   /** Extra request headers (not `webhook-*`, `content-type`, `host`, …). */
@@ -56,7 +56,7 @@ export interface CreateSubscriptionInput {
 }
 
 /** The input of `subscriptions.update`: any of the create fields but the secret. */
-export type UpdateSubscriptionInput = Partial<Omit<CreateSubscriptionInput, 'secret'>>;
+export type UpdateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> = Partial<Omit<CreateSubscriptionInput<TCatalog>, 'secret'>>;
 
 /** Options of `rotateSecret`. */
 export interface RotateSecretOptions {
@@ -78,14 +78,14 @@ export interface SubscriptionSecrets {
   previous: Array<{ secret: string; expiresAt: number | null }>;
 }
 
-/** The `webhooks.subscriptions` API. */
-export interface SubscriptionRegistry {
-  create(input: CreateSubscriptionInput): Promise<SubscriptionWithSecret>;
+/** The `webhooks.subscriptions` API; `TCatalog` types the `eventTypes` of `create` and `update`. */
+export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog> {
+  create(input: CreateSubscriptionInput<TCatalog>): Promise<SubscriptionWithSecret>;
   /** The subscription, or `null` when there is none with this id. */
   get(id: string): Promise<Subscription | null>;
   /** A page, oldest first: `limit` default 100, at most 1000. */
   list(query?: { limit?: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<Subscription>>;
-  update(id: string, patch: UpdateSubscriptionInput): Promise<Subscription>;
+  update(id: string, patch: UpdateSubscriptionInput<TCatalog>): Promise<Subscription>;
   /** Deletes the subscription with its deliveries and attempts. */
   delete(id: string): Promise<void>;
   /** Stops deliveries: pending ones are held (not dropped) until `enable`. */
@@ -216,7 +216,7 @@ function requireId(id: unknown): string {
 }
 
 /** Creates the registry over a storage adapter. */
-export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): SubscriptionRegistry {
+export function createSubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog>(deps: SubscriptionRegistryDeps): SubscriptionRegistry<TCatalog> {
   const { storage, catalog, clock, security, guard, codec } = deps;
 
   function checkUrl(url: string): string {
