@@ -70,6 +70,8 @@ function unwrap(schema: SchemaLike): { schema: SchemaLike; nullable: boolean } {
       current = def!.innerType as SchemaLike;
     } else if (type === 'pipe') {
       current = def!.in as SchemaLike;
+    } else if (type === 'lazy') {
+      current = (def!.getter as () => SchemaLike)();
     } else break;
   }
   return { schema: current, nullable };
@@ -182,8 +184,12 @@ function shortType(schema: SchemaLike, depth = 0): string {
       return `{ [key: string]: ${shortType(def.valueType as SchemaLike, depth + 1)} }` + orNull;
     case 'custom':
       return customExpectation(inner) + orNull;
+    case 'any':
+    case 'unknown':
+      return 'any value' + orNull;
     default:
-      return 'unknown' + orNull;
+      // Kinds the options and inputs of this library do not use (tuple, map, …): zod's name for them.
+      return String(def?.type ?? 'a valid value') + orNull;
   }
 }
 
@@ -243,7 +249,7 @@ function describeOne(schema: SchemaLike): string {
       return shapeOf(inner) + orNull;
     case 'record': {
       const values = shortType(def.valueType as SchemaLike);
-      return (values === 'unknown' ? 'an object' : `an object of ${values} values`) + orNull;
+      return (values === 'any value' ? 'an object' : `an object of ${values} values`) + orNull;
     }
     case 'custom':
       return customExpectation(inner) + orNull;

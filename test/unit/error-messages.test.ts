@@ -27,7 +27,8 @@
  *     (two mistakes in one: the key is `secrets`, and the value must be the whsec_ secret)
  */
 import { describe, expect, it } from 'vitest';
-import { createMemoryStorage, createWebhooks, isWebhookError, type WebhookError } from '../../src/index.js';
+import { z } from 'zod';
+import { createMemoryStorage, createWebhooks, defineEvents, isWebhookError, type WebhookError } from '../../src/index.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
 
@@ -207,5 +208,18 @@ describe('messages of the most likely mistakes name the path, what was expected 
     // Ends on what came (without the credential), not mid-sentence.
     expect(value.message).toContain('got a string of 17 characters that is not valid base64');
     expect(value.message).not.toContain('my-signing-secret');
+  });
+});
+
+describe('messages for a host catalog with schemas the library does not use itself', () => {
+  it('describes a recursive (z.lazy) payload field by its shape and names the nested path', async () => {
+    type Account = { name: string; children: Account[] };
+    const account: z.ZodType<Account> = z.lazy(() => z.object({ name: z.string(), children: z.array(account) }));
+    const instance = createWebhooks({ storage: createMemoryStorage(), events: defineEvents({ 'ledger.tree': z.object({ root: account }) }) });
+    const error = await errorOf(() => instance.publish('ledger.tree', { root: { name: 'assets', children: [{ name: 7, children: [] }] } } as never));
+    expect(error).toMatchObject({ code: 'EVENT_DATA_INVALID', field: 'data.root.children.0.name' });
+    expect(error.message).toBe('Expected `data.root.children.0.name` to be a string, got 7');
+    const missing = await errorOf(() => instance.publish('ledger.tree', undefined as never));
+    expect(missing.message).toBe('`data` is required: expected { root: { name: string, children: ({ … })[] } }');
   });
 });
