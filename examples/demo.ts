@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     { receiver: erp, eventTypes: ['payment.*', 'refund.*', 'transaction.created'], description: 'ERP: the general ledger' },
     { receiver: crm, eventTypes: ['payment.succeeded', 'payment.failed', 'refund.initiated'], description: 'CRM: customer timeline' },
     { receiver: inventory, eventTypes: ['payment.succeeded', 'balance.depleted'], description: 'Inventory: release stock, pause purchasing' },
-  ];
+  ] as const;
   for (const { receiver, eventTypes, description } of subscriptions) {
     const subscription = await webhooks.subscriptions.create({ url: receiver.url, eventTypes, description });
     receiver.setSecret(subscription.secret);

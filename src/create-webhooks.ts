@@ -104,7 +104,7 @@ export interface DrainOptions {
 export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> {
   readonly events: TCatalog;
   readonly bus: EventBus<TCatalog>;
-  readonly subscriptions: SubscriptionRegistry;
+  readonly subscriptions: SubscriptionRegistry<TCatalog>;
   readonly deliveries: DeliveryLog;
   /**
    * Validates `data` against the catalog, stores the event and one delivery per matching
@@ -152,7 +152,7 @@ const publishOptionsSchema = z.strictObject({
 const noPublishOptions: PublishOptions = Object.freeze({});
 const drainSchema = z.strictObject({ timeoutMs: z.int().min(0).max(30 * 24 * 3_600_000).default(30_000) });
 const storableId = z.string().min(1).max(255).refine(isStorableText, storableTextMessage);
-const timeSchema = z.union([z.date(), z.int().min(0)]).transform((value) => (value instanceof Date ? value.getTime() : value));
+const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
 const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
 const listDeliveriesSchema = z.strictObject({
   subscriptionId: storableId.optional(),
@@ -284,7 +284,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         })),
     });
   }
-  const registry = createSubscriptionRegistry({
+  const registry = createSubscriptionRegistry<TCatalog>({
     storage,
     catalog,
     clock,
@@ -294,7 +294,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     onChange: () => dispatcher.wake(),
     newDeliveryId,
   });
-  const subscriptions: SubscriptionRegistry = {
+  const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
     async delete(id) {
       await registry.delete(id);
@@ -326,7 +326,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     let options: PublishOptions = noPublishOptions;
     if (publishOptions != null) {
       const parsedOptions = publishOptionsSchema.safeParse(publishOptions);
-      if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, 'options');
+      if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, publishOptionsSchema, 'options');
       options = parsedOptions.data;
     }
     let publishType = publishTypes.get(type);
@@ -340,7 +340,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       publishTypes.set(type, publishType);
     }
     const parsed = publishType.schema.safeParse(data);
-    if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, 'data');
+    if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, catalog.schemas[type]!, 'data');
     if (publishType.check !== null) checkEventData(publishType.check, data, parsed.data);
     const now = clock.now();
     const id = createId('evt', now);
@@ -447,7 +447,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     deliveries: {
       async list(query = {}) {
         const parsed = listDeliveriesSchema.safeParse(query);
-        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query);
+        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listDeliveriesSchema);
         return storage.listDeliveries(parsed.data);
       },
       async undelivered(query = {}) {
@@ -480,7 +480,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       },
       async replay(replayOptions) {
         const parsed = replaySchema.safeParse(replayOptions);
-        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, replayOptions);
+        if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, replayOptions, replaySchema);
         const subscription = await storage.getSubscription(parsed.data.subscriptionId);
         if (subscription === null) {
           throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(parsed.data.subscriptionId)}`, {
@@ -517,7 +517,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
     async drain(drainOptions = {}) {
       const parsed = drainSchema.safeParse(drainOptions);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, drainOptions);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, drainOptions, drainSchema);
       const deadline = Date.now() + parsed.data.timeoutMs;
       // Polls the storage (other processes may hold leases) on the wall clock: drain is an
       // observer for scripts and tests, not a schedule, so it does not use the injected clock.
@@ -538,7 +538,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
     async metrics(options = {}) {
       const parsed = metricsSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, metricsSchema);
       const now = clock.now();
       const backlog = await storage.stats(now, parsed.data.subscriptionId === undefined ? undefined : { subscriptionId: parsed.data.subscriptionId });
       return metrics.snapshot(dispatcher.inFlight, backlog, now);

@@ -151,5 +151,52 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : value.toISOString();
-  return `a ${typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value}`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a symbol';
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  if (prototype === null || prototype === Object.prototype) {
+    // The keys, not the values: a value may be a credential.
+    const keys = Object.keys(value);
+    if (keys.length === 0) return 'an empty object';
+    const shown = keys.slice(0, 6).join(', ') + (keys.length > 6 ? ', …' : '');
+    return `an object { ${shown} }`;
+  }
+  const name = (value as { constructor?: { name?: string } }).constructor?.name || 'object';
+  return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
+}
+
+function editDistance(a: string, b: string): number {
+  const previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = previous[0]!;
+    previous[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = previous[j]!;
+      previous[j] = Math.min(previous[j]! + 1, previous[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * The valid name a mistyped one most likely meant: within a third of its length in
+ * edits (case aside), or one a prefix of the other (`timeout` → `timeoutMs`);
+ * `undefined` when none is close.
+ */
+export function closestName(given: string, valid: readonly string[]): string | undefined {
+  const lower = given.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of valid) {
+    const other = candidate.toLowerCase();
+    const distance = editDistance(lower, other);
+    const related = lower.length >= 3 && other.length >= 3 && (other.startsWith(lower) || lower.startsWith(other));
+    const threshold = Math.max(1, Math.floor(Math.max(lower.length, other.length) / 3));
+    if ((distance <= threshold || related) && distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
 }

@@ -47,6 +47,7 @@ export type {
   UpdateSubscriptionInput,
 } from './registry/subscription-registry.js';
 export { matchesEventType } from './registry/event-type-filter.js';
+export type { EventTypeFilterOf, EventTypePrefixes } from './registry/event-type-filter.js';
 
 export { generateSecret } from './signing/secret.js';
 export { signWebhook } from './signing/sign-webhook.js';

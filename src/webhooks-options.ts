@@ -9,7 +9,8 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { standardWebhooksDelaysMs, type RetryContext, type RetryPolicy } from './delivery/backoff.js';
 import type { Transport } from './delivery/transport.js';
-import { ConfigError, ValidationError, describeValue, type ValidationErrorCode } from './errors.js';
+import { describeIssues } from './describe-issues.js';
+import { ConfigError, ValidationError, type ValidationErrorCode } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
@@ -237,7 +238,7 @@ const optionsSchema = z.strictObject({
     (value) => typeof value === 'object' && value !== null && isFunction((value as StorageAdapter).claimDue),
     { message: 'a storage adapter (createMemoryStorage(), createSqliteStorage(), createPostgresStorage())' },
   ).optional(),
-  retry: z.union([storedRetryPolicySchema, z.custom<(context: RetryContext) => number | null>(isFunction)]).optional(),
+  retry: z.union([storedRetryPolicySchema, z.custom<(context: RetryContext) => number | null>(isFunction, { message: 'a function (context) => delayMs | null' })]).optional(),
   http: z
     .strictObject({
       timeoutMs: z.int().min(1).max(3_600_000).default(15_000),
@@ -346,28 +347,9 @@ export function normalizeStoredRetryPolicy(policy: StoredRetryPolicy): RetryPoli
   };
 }
 
-/** Renders zod issues as "`path`: expected …, got …" for a coded error. */
-export function describeIssues(error: z.ZodError, input: unknown, prefix = ''): { message: string; field: string } {
-  const issue = error.issues[0];
-  if (!issue) return { message: 'invalid input', field: prefix };
-  // zod reports an unknown key against the object holding it: name the key itself.
-  const path = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...issue.path, issue.keys[0]] : issue.path;
-  const field = [prefix, ...path.map(String)].filter(Boolean).join('.');
-  let received: unknown = input;
-  for (const key of path) {
-    received = received !== null && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
-  }
-  const unknownKeys = issue.code === 'unrecognized_keys' ? ` (unknown ${issue.keys.map((key) => `\`${key}\``).join(', ')})` : '';
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
-  return {
-    message: `Expected \`${field || 'options'}\` to be valid: ${issue.message}${unknownKeys}, got ${describeValue(received)}${more}`,
-    field,
-  };
-}
-
-/** Throws a `ValidationError` with `code` for the first issue of a failed parse. */
-export function throwValidation(code: ValidationErrorCode, error: z.ZodError, input: unknown, prefix = ''): never {
-  const { message, field } = describeIssues(error, input, prefix);
+/** Throws a `ValidationError` with `code` for a failed parse of `input` by `schema`, every issue described. */
+export function throwValidation(code: ValidationErrorCode, error: z.ZodError, input: unknown, schema: z.ZodType, prefix = ''): never {
+  const { message, field } = describeIssues(error, input, { schema, prefix });
   throw new ValidationError(code, message, { field, cause: error });
 }
 
@@ -382,7 +364,7 @@ export const minLeaseSlackMs = 1000;
 export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOptions {
   const parsed = optionsSchema.safeParse(options ?? {});
   if (!parsed.success) {
-    const { message, field } = describeIssues(parsed.error, options);
+    const { message, field } = describeIssues(parsed.error, options, { schema: optionsSchema });
     throw new ConfigError('CONFIG_INVALID', message, { field, cause: parsed.error });
   }
   const value = parsed.data;

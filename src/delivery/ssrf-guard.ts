@@ -199,16 +199,25 @@ export function isValidAllowedHost(entry: string): boolean {
   return /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(entry);
 }
 
+// What `localhost` stands for in the allow-list: this machine's loopback addresses.
+const loopbackRanges: readonly Cidr[] = [parseCidr('127.0.0.1')!, parseCidr('::1')!];
+
 /**
  * The SSRF guard with an allow-list of internal endpoints the host trusts (an ERP on
  * the company network): names and wildcard names may resolve anywhere, addresses in
  * the listed ranges may be reached; everything else follows the private-network rules.
+ *
+ * `localhost` is read as its loopback addresses, both ways: listing `localhost` allows
+ * `127.0.0.1` and `::1`, and listing either address allows a URL to `localhost` (which
+ * may resolve to the other). Other names that resolve to loopback stay refused unless
+ * they, or their address, are listed: that is the DNS-rebinding guard.
  */
 export function createAddressGuard(allowedHosts: readonly string[]): AddressGuard {
   if (allowedHosts.length === 0) return privateNetworkGuard;
   const ranges: Cidr[] = [];
   const names = new Set<string>();
   const suffixes: string[] = [];
+  let localhostListed = false;
   for (const entry of allowedHosts) {
     if (entry.includes('/') || isIP(entry) !== 0) {
       const cidr = parseCidr(entry);
@@ -217,21 +226,34 @@ export function createAddressGuard(allowedHosts: readonly string[]): AddressGuar
     } else if (entry.startsWith('*.')) {
       suffixes.push(entry.slice(1).toLowerCase());
     } else {
-      names.add(entry.toLowerCase().replace(/\.$/, ''));
+      const name = entry.toLowerCase().replace(/\.$/, '');
+      if (name === 'localhost') localhostListed = true;
+      else names.add(name);
     }
   }
+  const inRanges = (bytes: Uint8Array): boolean => ranges.some((range) => inCidr(bytes, range));
+  const isLoopback = (bytes: Uint8Array): boolean => loopbackRanges.some((range) => inCidr(bytes, range));
+  const loopbackAllowed = localhostListed || loopbackRanges.some((loopback) => inRanges(loopback.bytes));
   const nameAllowed = (hostname: string): boolean => {
     const name = hostname.toLowerCase().replace(/\.$/, '');
     return names.has(name) || suffixes.some((suffix) => name.endsWith(suffix));
   };
+  const localAllowed = (hostname: string): boolean => nameAllowed(hostname) || loopbackAllowed;
   return Object.freeze({
     allows(address: string, hostname?: string): boolean {
-      if (hostname !== undefined && nameAllowed(hostname)) return true;
+      const local = hostname !== undefined && isLocalHostname(hostname);
+      if (hostname !== undefined && !local && nameAllowed(hostname)) return true;
       if (!isForbiddenAddress(address)) return true;
       const bytes = addressBytes(address);
-      return bytes !== null && ranges.some((range) => inCidr(bytes, range));
+      if (bytes === null) return false;
+      if (inRanges(bytes)) return true;
+      if (!isLoopback(bytes)) return false;
+      // A local name reaches loopback once localhost is allowed; a literal address
+      // (no name, or the name is the literal) once `localhost` itself is listed.
+      if (local) return localAllowed(hostname);
+      return localhostListed && (hostname === undefined || ipLiteralOf(hostname) !== null);
     },
-    allowsHostname: (hostname: string) => nameAllowed(hostname) || !isLocalHostname(hostname),
+    allowsHostname: (hostname: string) => !isLocalHostname(hostname) || localAllowed(hostname),
   });
 }
 
@@ -257,7 +279,9 @@ export function checkUrlHost(url: URL, guard: AddressGuard | null): string | nul
 export class ForbiddenAddressError extends Error {
   readonly code = 'ERR_WEBHOOK_FORBIDDEN_ADDRESS';
   constructor(hostname: string, address: string) {
-    super(`${hostname} resolves to ${address}, a private or reserved address (SSRF guard)`);
+    super(
+      `${hostname} resolves to ${address}, a private or reserved address (SSRF guard); list ${JSON.stringify(hostname)} in security.allowedHosts to allow it`,
+    );
     this.name = 'ForbiddenAddressError';
   }
 }

@@ -4,6 +4,20 @@
  * or `*` (every type). The one home of the matching rule; storage adapters use it
  * (or translate it to SQL with the same meaning).
  */
+import type { EventCatalog, EventTypeOf } from '../events/catalog.js';
+
+/** Every `prefix.*` filter that matches an event type: `payment.card.failed` → `payment.*` | `payment.card.*`. */
+export type EventTypePrefixes<TType extends string> = TType extends `${infer Head}.${infer Rest}`
+  ? `${Head}.*` | `${Head}.${EventTypePrefixes<Rest>}`
+  : never;
+
+/**
+ * The filters a subscription may list for a catalog: its exact types, `prefix.*` for
+ * each of their prefixes, and `*` — so a typo in `eventTypes` fails to compile. With an
+ * untyped catalog (event types only known as `string`), any string.
+ */
+export type EventTypeFilterOf<TCatalog extends EventCatalog = EventCatalog> =
+  string extends EventTypeOf<TCatalog> ? string : EventTypeOf<TCatalog> | EventTypePrefixes<EventTypeOf<TCatalog>> | '*';
 
 const segment = '[a-z0-9][a-z0-9_-]*';
 const exactPattern = new RegExp(`^${segment}(\\.${segment})*$`);

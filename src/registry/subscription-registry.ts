@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
-import { checkUrlHost, type AddressGuard } from '../delivery/ssrf-guard.js';
+import { checkUrlHost, ipLiteralOf, type AddressGuard } from '../delivery/ssrf-guard.js';
 import { checkArgumentCount } from '../check-argument-count.js';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { EventCatalog } from '../events/catalog.js';
@@ -27,7 +27,7 @@ import type {
   SubscriptionStatus,
 } from '../storage/storage-adapter.js';
 import { storedFlowControlSchema, storedRetryPolicySchema, throwValidation } from '../webhooks-options.js';
-import { eventTypeFilterKind, matchesEventType } from './event-type-filter.js';
+import { eventTypeFilterKind, matchesEventType, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
 
@@ -40,12 +40,12 @@ export interface SubscriptionWithSecret extends Subscription {
   secret: string;
 }
 
-/** The input of `subscriptions.create`. */
-export interface CreateSubscriptionInput {
+/** The input of `subscriptions.create`; `TCatalog` types `eventTypes` from the catalog's event types. */
+export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> {
   /** Where to POST: `https://…` (or `http://` unless `security.requireHttps`). */
   url: string;
   /** Exact types (`payment.succeeded`), prefixes (`payment.*`) or `*`. */
-  eventTypes: string[];
+  eventTypes: readonly EventTypeFilterOf<TCatalog>[];
   /** Bring your own `whsec_…` secret (e.g. when migrating); default: a new random one. */
   secret?: string;
   /**
@@ -66,7 +66,7 @@ export interface CreateSubscriptionInput {
 }
 
 /** The input of `subscriptions.update`: any of the create fields but the secret. */
-export type UpdateSubscriptionInput = Partial<Omit<CreateSubscriptionInput, 'secret'>>;
+export type UpdateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> = Partial<Omit<CreateSubscriptionInput<TCatalog>, 'secret'>>;
 
 /** Options of `rotateSecret`. */
 export interface RotateSecretOptions {
@@ -88,14 +88,14 @@ export interface SubscriptionSecrets {
   previous: Array<{ secret: string; expiresAt: number | null }>;
 }
 
-/** The `webhooks.subscriptions` API. */
-export interface SubscriptionRegistry {
-  create(input: CreateSubscriptionInput): Promise<SubscriptionWithSecret>;
+/** The `webhooks.subscriptions` API; `TCatalog` types the `eventTypes` of `create` and `update`. */
+export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog> {
+  create(input: CreateSubscriptionInput<TCatalog>): Promise<SubscriptionWithSecret>;
   /** The subscription, or `null` when there is none with this id. */
   get(id: string): Promise<Subscription | null>;
   /** A page, oldest first: `limit` default 100, at most 1000. */
   list(query?: { limit?: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<Subscription>>;
-  update(id: string, patch: UpdateSubscriptionInput): Promise<Subscription>;
+  update(id: string, patch: UpdateSubscriptionInput<TCatalog>): Promise<Subscription>;
   /** Deletes the subscription with its deliveries and attempts. */
   delete(id: string): Promise<void>;
   /** Stops deliveries: pending ones are held (not dropped) until `enable`. */
@@ -148,11 +148,11 @@ const headersSchema = z
   .record(z.string(), z.string().max(4096))
   .superRefine((headers, context) => {
     const names = Object.keys(headers);
-    if (names.length > 50) context.addIssue({ code: 'custom', message: 'at most 50 headers' });
+    if (names.length > 50) context.addIssue({ code: 'custom', message: `at most 50 headers (got ${names.length})` });
     for (const name of names) {
-      if (!headerName.test(name)) context.addIssue({ code: 'custom', message: `"${name}" is not a valid header name`, path: [name] });
+      if (!headerName.test(name)) context.addIssue({ code: 'custom', message: 'a header whose name is a token (letters, digits and !#$%&\'*+-.^_`|~)', path: [name] });
       else if (reservedHeaders.has(name.toLowerCase()) || name.toLowerCase().startsWith('webhook-')) {
-        context.addIssue({ code: 'custom', message: `"${name}" is set by the library and cannot be overridden`, path: [name] });
+        context.addIssue({ code: 'custom', message: 'a header the library does not set itself (not webhook-*, content-type, content-length, host, connection, …)', path: [name] });
       } else if (!headerValue.test(headers[name]!)) {
         context.addIssue({ code: 'custom', message: 'a header value without control characters', path: [name] });
       }
@@ -164,10 +164,10 @@ const metadataSchema = z.record(z.string(), z.unknown()).superRefine((metadata, 
   try {
     size = JSON.stringify(metadata).length;
   } catch {
-    context.addIssue({ code: 'custom', message: 'JSON-serializable metadata' });
+    context.addIssue({ code: 'custom', message: 'a JSON-serializable object' });
     return;
   }
-  if (size > 16_384) context.addIssue({ code: 'custom', message: `metadata of at most 16 KiB as JSON (got ${size} bytes)` });
+  if (size > 16_384) context.addIssue({ code: 'custom', message: `at most 16 KiB as JSON (this is ${size} bytes)` });
 });
 
 const fieldsSchema = z.strictObject({
@@ -252,7 +252,7 @@ function checkRawRecord(input: unknown, field: 'headers' | 'metadata'): void {
 }
 
 /** Creates the registry over a storage adapter. */
-export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): SubscriptionRegistry {
+export function createSubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog>(deps: SubscriptionRegistryDeps): SubscriptionRegistry<TCatalog> {
   const { storage, catalog, clock, security, guard, codec } = deps;
 
   function checkUrl(url: string): string {
@@ -287,7 +287,9 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     if (refused !== null) {
       throw new ValidationError(
         'SUBSCRIPTION_URL_FORBIDDEN',
-        `Expected \`url\` to point outside private networks (SSRF guard): ${refused}; set security.allowPrivateNetworks to allow it`,
+        `Expected \`url\` to point outside private networks (SSRF guard): ${refused}; to allow this host only, add ${JSON.stringify(
+          ipLiteralOf(parsed.hostname) ?? parsed.hostname,
+        )} to security.allowedHosts (or set security.allowPrivateNetworks to allow every private address)`,
         { field: 'url' },
       );
     }
@@ -362,7 +364,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     async create(input) {
       checkArgumentCount(arguments.length, 1, 'subscriptions.create(input)', 'call');
       const parsed = createSchema.safeParse(input);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input, createSchema);
       checkRawRecord(input, 'headers');
       checkRawRecord(input, 'metadata');
       const fields = parsed.data;
@@ -399,7 +401,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
 
     async list(query = {}) {
       const parsed = listSchema.safeParse(query);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listSchema);
       const page = await storage.listSubscriptions(parsed.data);
       return { items: page.items.map(toSubscription), nextCursor: page.nextCursor };
     },
@@ -408,7 +410,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
       checkArgumentCount(arguments.length, 2, 'subscriptions.update(id, patch)', 'call');
       requireId(id, 'id');
       const parsed = updateSchema.safeParse(patch);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch, updateSchema);
       checkRawRecord(patch, 'headers');
       checkRawRecord(patch, 'metadata');
       const fields = parsed.data;
@@ -431,7 +433,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     async disable(id, options = {}) {
       requireId(id, 'id');
       const parsed = disableSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, disableSchema);
       const updated = await storage.setSubscriptionStatus(
         id,
         { status: 'disabled', reason: parsed.data.reason ?? 'disabled by the operator' },
@@ -443,7 +445,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     async enable(id, options = {}) {
       requireId(id, 'id');
       const parsed = enableSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, enableSchema);
       const before = await requireRecord(id);
       const now = clock.now();
       const { held } = before.status === 'disabled' ? await storage.stats(now, { subscriptionId: id }) : { held: 0 };
@@ -472,7 +474,7 @@ export function createSubscriptionRegistry(deps: SubscriptionRegistryDeps): Subs
     async rotateSecret(id, options = {}) {
       requireId(id, 'id');
       const parsed = rotateSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, rotateSchema);
       const record = await requireRecord(id);
       const now = clock.now();
       const secret = checkSecret(parsed.data.secret);

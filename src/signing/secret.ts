@@ -62,7 +62,11 @@ export function decodeSecret(secret: string, field = 'secret'): Uint8Array {
     // Only the length is described: the value is a credential.
     throw new ConfigError(
       'SECRET_INVALID',
-      `Expected \`${field}\` to be \`whsec_\` followed by base64 of at least 1 byte, got a string of ${secret.length} characters that is not`,
+      `Expected \`${field}\` to be \`whsec_\` followed by base64 of at least 1 byte (the secret subscriptions.create() returned), got ${
+        bytes === undefined
+          ? `a string of ${secret.length} characters that is not valid base64 (its value is not shown: it is a credential)`
+          : `${secret.length === 0 ? 'an empty string' : 'a secret with no key bytes'}`
+      }`,
       { field },
     );
   }

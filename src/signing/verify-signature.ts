@@ -8,7 +8,7 @@
  * that entry must bundle for edge runtimes. The sync path loads node:crypto
  * lazily through `process.getBuiltinModule`.
  */
-import { ConfigError, SignatureVerificationError, ValidationError, describeValue } from '../errors.js';
+import { ConfigError, SignatureVerificationError, ValidationError, closestName, describeValue } from '../errors.js';
 import { hmacSha256Base64, type HmacCrypto } from './hmac-sha256.js';
 import { keyBytes } from './secret.js';
 
@@ -117,7 +117,15 @@ export function resolveVerifyOptions(
     throw new ConfigError('CONFIG_INVALID', `Expected options { secrets, toleranceSeconds?, now? }, got ${describeValue(options)}`);
   }
   for (const key in options) {
-    if (!allowedKeys.has(key)) throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\``, { field: key });
+    if (!allowedKeys.has(key)) {
+      const valid = [...allowedKeys];
+      const guess = closestName(key, valid);
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `Unknown option \`${key}\`${guess === undefined ? '' : ` (did you mean \`${guess}\`?)`}; expected one of: ${valid.join(', ')}`,
+        { field: key },
+      );
+    }
   }
   const { secrets, toleranceSeconds = DEFAULT_TOLERANCE_SECONDS, now } = options;
   const list: readonly string[] = typeof secrets === 'string' ? [secrets] : secrets;

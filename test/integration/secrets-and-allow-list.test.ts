@@ -153,6 +153,59 @@ describe('allow-list for trusted internal endpoints', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  // localhost → both loopback addresses (127.0.0.1 first, where the receiver listens); every other name → 127.0.0.1.
+  const loopbackLookup = ((hostname: string, _options: object, callback: (error: null, addresses: { address: string; family: number }[]) => void) =>
+    callback(
+      null,
+      hostname === 'localhost'
+        ? [
+            { address: '127.0.0.1', family: 4 },
+            { address: '::1', family: 6 },
+          ]
+        : [{ address: '127.0.0.1', family: 4 }],
+    )) as unknown as typeof dnsLookup;
+
+  it('delivers to a localhost URL with only 127.0.0.1 listed, though localhost resolves to ::1 too', async () => {
+    const server = await receiver();
+    const transport = createUndiciTransport({ lookup: loopbackLookup });
+    cleanups.push(() => transport.close());
+    const webhooks = instance({ transport, security: { allowedHosts: ['127.0.0.1'] }, retry: { delaysMs: [] } });
+    const local = await webhooks.subscriptions.create({ url: `http://localhost:${new URL(server.url).port}/webhooks`, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect((await webhooks.deliveries.list({ subscriptionId: local.id })).items[0]).toMatchObject({ status: 'delivered' });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('delivers to localhost and 127.0.0.1 with localhost listed, and refuses at connect time another name resolving to 127.0.0.1', async () => {
+    const server = await receiver();
+    const port = new URL(server.url).port;
+    const transport = createUndiciTransport({ lookup: loopbackLookup });
+    cleanups.push(() => transport.close());
+    const webhooks = instance({ transport, security: { allowedHosts: ['localhost'] }, retry: { delaysMs: [] } });
+    const literal = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const local = await webhooks.subscriptions.create({ url: `http://localhost:${port}/webhooks`, eventTypes: ['payment.*'] });
+    const rebinding = await webhooks.subscriptions.create({ url: `http://rebind.example:${port}/webhooks`, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const statusOf = async (subscriptionId: string) => (await webhooks.deliveries.list({ subscriptionId })).items[0];
+    expect(await statusOf(literal.id)).toMatchObject({ status: 'delivered' });
+    expect(await statusOf(local.id)).toMatchObject({ status: 'delivered' });
+    const refused = await statusOf(rebinding.id);
+    expect(refused).toMatchObject({ status: 'dead' });
+    expect((await webhooks.deliveries.attempts(refused!.id))[0]).toMatchObject({ errorClass: 'ssrf' });
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('refuses a localhost URL by default, naming security.allowedHosts as the narrow fix', async () => {
+    const webhooks = instance({});
+    const error = await webhooks.subscriptions.create({ url: 'http://localhost:3000/webhooks', eventTypes: ['*'] }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'SUBSCRIPTION_URL_FORBIDDEN', field: 'url' });
+    expect((error as Error).message).toContain('add "localhost" to security.allowedHosts');
+  });
+
   it('refuses a malformed allow-list entry at creation', () => {
     expect(() => createWebhooks({ security: { allowedHosts: ['10.0.0.0/33'] } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', field: 'security.allowedHosts.0' }));
   });

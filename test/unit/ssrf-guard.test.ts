@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkUrlHost, ipLiteralOf, isForbiddenAddress, privateNetworkGuard } from '../../src/delivery/ssrf-guard.js';
+import { checkUrlHost, createAddressGuard, ipLiteralOf, isForbiddenAddress, privateNetworkGuard } from '../../src/delivery/ssrf-guard.js';
 
 describe('isForbiddenAddress on IPv4', () => {
   it.each([
@@ -181,5 +181,54 @@ describe('privateNetworkGuard', () => {
 
   it('is frozen, so no caller can weaken the default guard', () => {
     expect(Object.isFrozen(privateNetworkGuard)).toBe(true);
+  });
+});
+
+describe('createAddressGuard reads localhost as its loopback addresses', () => {
+  it.each([['127.0.0.1'], ['::1'], ['127.0.0.1/32'], ['localhost']])(
+    'lets a URL to localhost through with %j listed, at registration and for both loopback addresses at connect time',
+    (entry) => {
+      const guard = createAddressGuard([entry]);
+      expect(checkUrlHost(new URL('http://localhost:3000/hooks'), guard)).toBeNull();
+      expect(checkUrlHost(new URL('http://LocalHost.:3000/hooks'), guard)).toBeNull();
+      expect(guard.allows('127.0.0.1', 'localhost')).toBe(true);
+      expect(guard.allows('::1', 'localhost')).toBe(true);
+      expect(guard.allows('::ffff:127.0.0.1', 'localhost')).toBe(true);
+    },
+  );
+
+  it('lets the literal loopback addresses through when localhost is listed', () => {
+    const guard = createAddressGuard(['localhost']);
+    expect(checkUrlHost(new URL('http://127.0.0.1:3000/'), guard)).toBeNull();
+    expect(checkUrlHost(new URL('http://[::1]:3000/'), guard)).toBeNull();
+    expect(guard.allows('127.0.0.1', '127.0.0.1')).toBe(true);
+    expect(guard.allows('::1', '[::1]')).toBe(true);
+  });
+
+  it('still refuses another name that resolves to loopback when only localhost is listed (DNS rebinding)', () => {
+    const guard = createAddressGuard(['localhost']);
+    expect(guard.allowsHostname('rebind.example')).toBe(true);
+    expect(guard.allows('127.0.0.1', 'rebind.example')).toBe(false);
+    expect(guard.allows('::1', 'rebind.example')).toBe(false);
+  });
+
+  it('still refuses what localhost does not stand for: other private addresses, and localhost resolving elsewhere', () => {
+    const guard = createAddressGuard(['localhost']);
+    expect(checkUrlHost(new URL('http://10.0.0.5/'), guard)).not.toBeNull();
+    expect(checkUrlHost(new URL('http://127.0.0.2/'), guard)).not.toBeNull();
+    expect(guard.allows('10.0.0.5', 'localhost')).toBe(false);
+    expect(guard.allows('169.254.169.254', 'localhost')).toBe(false);
+  });
+
+  it('keeps refusing localhost when the list names neither it nor a loopback address', () => {
+    const guard = createAddressGuard(['10.0.0.0/8', 'erp.internal']);
+    expect(checkUrlHost(new URL('http://localhost:3000/'), guard)).not.toBeNull();
+    expect(guard.allows('127.0.0.1', 'localhost')).toBe(false);
+  });
+
+  it('does not stretch a listed loopback address to the other literal one', () => {
+    const guard = createAddressGuard(['127.0.0.1']);
+    expect(checkUrlHost(new URL('http://[::1]:3000/'), guard)).not.toBeNull();
+    expect(guard.allows('::1')).toBe(false);
   });
 });
