@@ -76,6 +76,12 @@ describe('examples', () => {
     expect(stdout).toContain('tampered copy refused: WEBHOOK_NO_MATCHING_SIGNATURE\n');
   }, 60_000);
 
+  it('runs the local development example: a receiver on localhost gets the delivery with only localhost allowed, a private address stays refused', async () => {
+    const { stdout } = await runExample('local-development.ts', { PORT: '0' });
+    expect(stdout).toContain('a private address stays refused: SUBSCRIPTION_URL_FORBIDDEN\n');
+    expect(stdout).toContain('delivery to localhost: delivered\n');
+  }, 60_000);
+
   it('runs the verification failures example: a forged and a stale request are refused 401 and counted by code', async () => {
     const { stdout } = await runExample('verification-failures.ts', {});
     expect(stdout).toContain('genuine: HTTP 204\n');
