@@ -20,6 +20,7 @@ import { signatureHeader } from '../signing/sign-webhook.js';
 import type { ClaimedDelivery, SettleResult, Settlement, StorageAdapter } from '../storage/storage-adapter.js';
 import type { RetryPolicy } from './backoff.js';
 import { classifyResponse } from './classify-response.js';
+import { isReservedHeader } from './reserved-headers.js';
 import type { SecretCodec } from '../registry/secret-codec.js';
 import type { AddressGuard } from './ssrf-guard.js';
 import type { FlowControl } from './flow-control.js';
@@ -439,15 +440,15 @@ export class Dispatcher {
       // Encoded once: the bytes signed are the bytes sent, and neither the HMAC nor the
       // transport encodes (or flattens) the payload string again.
       const body = Buffer.from(event.payload, 'utf8');
-      const headers: Record<string, string> = {
-        ...subscription.headers,
-        'content-type': 'application/json',
-        'user-agent': options.userAgent,
-        'webhook-id': event.id,
-        'webhook-timestamp': String(timestampSeconds),
-        // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
-        'webhook-signature': signatureHeader(cache.keys, event.id, timestampSeconds, body),
-      };
+      const headers: Record<string, string> = {};
+      // A reserved name stored before the registry refused it is never sent beside the library's own.
+      for (const name in subscription.headers) if (!isReservedHeader(name)) headers[name] = subscription.headers[name]!;
+      headers['content-type'] = 'application/json';
+      headers['user-agent'] = options.userAgent;
+      headers['webhook-id'] = event.id;
+      headers['webhook-timestamp'] = String(timestampSeconds);
+      // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
+      headers['webhook-signature'] = signatureHeader(cache.keys, event.id, timestampSeconds, body);
       try {
         result = await transport.send({
           url: subscription.url,

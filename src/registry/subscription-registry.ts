@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
+import { isReservedHeader } from '../delivery/reserved-headers.js';
 import { checkUrlHost, ipLiteralOf, type AddressGuard } from '../delivery/ssrf-guard.js';
 import { checkArgumentCount } from '../check-argument-count.js';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
@@ -119,28 +120,6 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
   resealSecrets(): Promise<{ resealed: number }>;
 }
 
-// Headers the library sets itself (a custom one beside it would be sent twice), or that
-// would break the request: framing, hop-by-hop, and an encoding the body does not have.
-const reservedHeaders = new Set([
-  'webhook-id',
-  'webhook-timestamp',
-  'webhook-signature',
-  'content-type',
-  'user-agent',
-  'content-length',
-  'content-encoding',
-  'proxy-connection',
-  'http2-settings',
-  'transfer-encoding',
-  'host',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-]);
-
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/;
 
@@ -151,7 +130,7 @@ const headersSchema = z
     if (names.length > 50) context.addIssue({ code: 'custom', message: `at most 50 headers (got ${names.length})` });
     for (const name of names) {
       if (!headerName.test(name)) context.addIssue({ code: 'custom', message: 'a header whose name is a token (letters, digits and !#$%&\'*+-.^_`|~)', path: [name] });
-      else if (reservedHeaders.has(name.toLowerCase()) || name.toLowerCase().startsWith('webhook-')) {
+      else if (isReservedHeader(name)) {
         context.addIssue({ code: 'custom', message: 'a header the library does not set itself (not webhook-*, content-type, content-length, host, connection, …)', path: [name] });
       } else if (!headerValue.test(headers[name]!)) {
         context.addIssue({ code: 'custom', message: 'a header value without control characters', path: [name] });

@@ -6,6 +6,8 @@ export interface ReceivedRequest {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
+  /** Header names and values as they came, in order, duplicates kept (`headers` folds or drops them). */
+  rawHeaders: string[];
   body: Buffer;
 }
 
@@ -26,7 +28,7 @@ export class LoopbackReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const request: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
+        const request: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) };
         const index = this.requests.length;
         this.requests.push(request);
         const answer = this.responder(request, index, res);
