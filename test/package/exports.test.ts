@@ -183,7 +183,7 @@ beforeAll(() => {
   // The optional peers, as a host that uses those entries would have them.
   for (const peer of Object.keys(manifest.peerDependencies ?? {})) linkFromRepo(peer);
   installed = join(project, 'node_modules', ...PACKAGE.split('/'));
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -481,7 +481,7 @@ describe('the types, compiled by a consumer with skipLibCheck off', () => {
       const outputs = await Promise.all(pair.map((_consumer, index) => typecheck(folders[next + index]!)));
       pair.forEach((consumer, index) => diagnostics.set(consumer.name, outputs[index]!));
     }
-  }, 300_000);
+  }, 480_000);
 
   it.each(consumers)('compile under moduleResolution $name', (consumer) => {
     expect(diagnostics.get(consumer.name)).toBe('');
