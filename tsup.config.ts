@@ -14,6 +14,8 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   treeshake: true,
-  // p-retry and ky are ESM-only: the CJS build must carry them or `require` breaks.
+  // ky and p-retry (with its is-network-error) are ESM-only, so the CJS build must carry them, and
+  // the ESM build carries them too: they are devDependencies, never installed with the package, and
+  // no .d.ts names them (test/package/exports.test.ts checks both).
   noExternal: ['p-retry', 'ky', 'is-network-error'],
 });

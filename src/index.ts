@@ -58,7 +58,7 @@ export type { RetryContext, RetryPolicy } from './delivery/backoff.js';
 export { createUndiciTransport } from './delivery/undici-transport.js';
 export type { UndiciTransportOptions } from './delivery/undici-transport.js';
 export { createFetchTransport } from './delivery/fetch-transport.js';
-export type { FetchTransportOptions } from './delivery/fetch-transport.js';
+export type { FetchHookOptions, FetchTransportHooks, FetchTransportOptions } from './delivery/fetch-transport.js';
 export type { Transport, TransportRequest, TransportResult } from './delivery/transport.js';
 export { isForbiddenAddress } from './delivery/ssrf-guard.js';
 export type { AddressGuard } from './delivery/ssrf-guard.js';

@@ -8,7 +8,7 @@
  * A name that rebinds between that check and fetch's own lookup is only caught by
  * the undici transport, which checks the address it actually connects to.
  */
-import ky, { type Hooks } from 'ky';
+import ky from 'ky';
 import { checkUrlHost, type AddressGuard } from './ssrf-guard.js';
 import {
   classifyTransportError,
@@ -25,8 +25,35 @@ export interface FetchTransportOptions {
    * @defaultValue `globalThis.fetch`
    */
   fetch?: typeof globalThis.fetch;
-  /** ky hooks (`beforeRequest`, `afterResponse`), e.g. for tracing. Retries stay the dispatcher's. */
-  hooks?: Hooks;
+  /** Hooks around each request, e.g. for tracing. Retries stay the dispatcher's. */
+  hooks?: FetchTransportHooks;
+}
+
+/**
+ * What a hook sees of the request's options: ky's normalized options (read them, do
+ * not change them).
+ */
+export interface FetchHookOptions extends RequestInit {
+  method: string;
+}
+
+/**
+ * ky's `beforeRequest` and `afterResponse` hooks, typed here so that the package's types
+ * never import ky (it is bundled, and ESM-only). ky's retry and error hooks do not exist
+ * here: the transport never retries and never throws on an HTTP status.
+ */
+export interface FetchTransportHooks {
+  /**
+   * Run in order before each request. A hook may change `request.headers`, return a
+   * `Request` to send instead, or return a `Response` to use without sending.
+   */
+  beforeRequest?: Array<
+    (request: Request, options: FetchHookOptions) => Request | Response | void | Promise<Request | Response | void>
+  >;
+  /** Run in order on each response. A hook may return a `Response` to use instead. */
+  afterResponse?: Array<
+    (request: Request, options: FetchHookOptions, response: Response) => Response | void | Promise<Response | void>
+  >;
 }
 
 interface DnsPromises {

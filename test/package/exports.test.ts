@@ -1,10 +1,12 @@
 /**
  * The built package as a user gets it: built with tsup into a staging directory (so
  * the shared `dist/` of the work tree is never touched), packed with `npm pack`
- * (so the `files` list is what is tested), installed into a temporary project,
- * and loaded through every `exports` entry with both `import` and `require`.
+ * (so the `files` list is what is tested), installed into a temporary project with
+ * npm (so what a user downloads is tested too), loaded through every `exports` entry
+ * with both `import` and `require`, and its types compiled by a consumer under every
+ * `moduleResolution` a user may have.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -20,6 +22,9 @@ const manifest = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as
   types?: string;
   files: string[];
   exports: Record<string, string | Record<string, { types: string; default: string } | string>>;
+  typesVersions?: Record<string, Record<string, string[]>>;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
 };
 const PACKAGE = manifest.name;
@@ -80,7 +85,8 @@ let work: string;
 let project: string;
 let installed: string;
 let packedFiles: string[];
-let installedBy: 'npm install --offline' | 'extracted tarball';
+/** Every package npm installed into the temporary project, ours excepted (read before the peers are linked in). */
+let installedPackages: string[];
 
 function run(command: string, args: string[], cwd: string): string {
   return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
@@ -109,6 +115,47 @@ function linkFromRepo(name: string): void {
   symlinkSync(join(repo, 'node_modules', name), target, 'dir');
 }
 
+/** The bare package name of an import specifier (`zod/v4` is `zod`, `@scope/name/x` is `@scope/name`). */
+function packageName(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+}
+
+/** The names of the packages installed in a node_modules folder, nested ones included. */
+function packagesIn(folder: string): string[] {
+  if (!existsSync(folder)) return [];
+  const names: string[] = [];
+  for (const entry of readdirSync(folder)) {
+    if (entry.startsWith('.')) continue;
+    const scoped = entry.startsWith('@') ? readdirSync(join(folder, entry)).map((name) => `${entry}/${name}`) : [entry];
+    for (const name of scoped) names.push(name, ...packagesIn(join(folder, name, 'node_modules')));
+  }
+  return [...new Set(names)];
+}
+
+/** The named packages and, from their installed manifests, everything they depend on. */
+function dependencyClosure(names: string[]): string[] {
+  const seen = new Set<string>();
+  const queue = [...names];
+  while (queue.length > 0) {
+    const name = queue.shift()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const file = join(project, 'node_modules', name, 'package.json');
+    if (!existsSync(file)) continue;
+    const { dependencies = {}, optionalDependencies = {} } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, string>>;
+    queue.push(...Object.keys(dependencies), ...Object.keys(optionalDependencies));
+  }
+  return [...seen];
+}
+
+/** Every file under a folder, with its path. */
+function filesUnder(folder: string): string[] {
+  return readdirSync(folder, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'bookkeeper-webhooks-package-'));
   const stage = join(work, 'stage');
@@ -132,27 +179,13 @@ beforeAll(() => {
   project = join(work, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'package-test', version: '0.0.0', private: true }));
-  try {
-    run('npm', ['install', '--no-audit', '--no-fund', '--offline', '--ignore-scripts', '--no-package-lock', tarball], project);
-    installedBy = 'npm install --offline';
-  } catch {
-    // The npm cache lacks a dependency: use the work tree's node_modules for the
-    // dependencies, and the packed tarball (its `files` list) for the package itself.
-    rmSync(join(project, 'node_modules'), { recursive: true, force: true });
-    mkdirSync(join(project, 'node_modules'));
-    for (const name of readdirSync(join(repo, 'node_modules'))) {
-      if (name.startsWith('.') || name === '@bookkeeper') continue;
-      symlinkSync(join(repo, 'node_modules', name), join(project, 'node_modules', name), 'dir');
-    }
-    const target = join(project, 'node_modules', ...PACKAGE.split('/'));
-    mkdirSync(target, { recursive: true });
-    run('tar', ['-xzf', tarball, '-C', target, '--strip-components=1'], project);
-    installedBy = 'extracted tarball';
-  }
+  // A real install from the registry (the npm cache first): what a user's `npm install` downloads.
+  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--no-package-lock', tarball], project);
+  installedPackages = packagesIn(join(project, 'node_modules')).filter((name) => name !== PACKAGE);
   // The optional peers, as a host that uses those entries would have them.
   for (const peer of Object.keys(manifest.peerDependencies ?? {})) linkFromRepo(peer);
   installed = join(project, 'node_modules', ...PACKAGE.split('/'));
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -160,8 +193,29 @@ afterAll(() => {
 
 describe('the packed tarball', () => {
   it('is installed in the temporary project', () => {
-    expect(['npm install --offline', 'extracted tarball']).toContain(installedBy);
     expect(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')).name).toBe(PACKAGE);
+  });
+
+  it('installs its declared dependencies and theirs, and nothing it bundles', () => {
+    const declared = Object.keys(manifest.dependencies ?? {});
+    expect(installedPackages.toSorted()).toEqual(dependencyClosure(declared).toSorted());
+    for (const bundled of ['ky', 'p-retry', 'is-network-error']) {
+      expect(installedPackages, `${bundled} is bundled into the build, yet installed`).not.toContain(bundled);
+    }
+  });
+
+  it('declares as dependencies exactly the packages its build imports; the rest is bundled, or an optional peer', () => {
+    const builtins = new Set(builtinModules);
+    const imported = new Set<string>();
+    for (const file of filesUnder(join(installed, 'dist')).filter((name) => /\.c?js$/.test(name))) {
+      for (const specifier of importSpecifiers(readFileSync(file, 'utf8'))) {
+        if (specifier.startsWith('.') || specifier.startsWith('node:')) continue;
+        const name = packageName(specifier);
+        if (!builtins.has(name)) imported.add(name);
+      }
+    }
+    const peers = Object.keys(manifest.peerDependencies ?? {});
+    expect([...imported].filter((name) => !peers.includes(name)).toSorted()).toEqual(Object.keys(manifest.dependencies ?? {}).toSorted());
   });
 
   it('holds the build, the manifest and the docs, and no sources or tests', () => {
@@ -338,5 +392,100 @@ describe('the receiver entry', () => {
     const code = readFileSync(join(installed, receiver.import.default), 'utf8');
     expect(importSpecifiers(code).filter((specifier) => specifier.startsWith('node:'))).toEqual([]);
     expect(code).not.toMatch(/from\s*["']zod["']/);
+  });
+});
+
+/** The TypeScript set-ups a user's project may have: each must compile the package's types. */
+const consumers = [
+  { name: 'node10 (CommonJS)', type: 'commonjs', module: 'commonjs', moduleResolution: 'node10' },
+  { name: 'node16 (CommonJS)', type: 'commonjs', module: 'node16', moduleResolution: 'node16' },
+  { name: 'node16 (ESM)', type: 'module', module: 'node16', moduleResolution: 'node16' },
+  { name: 'nodenext (CommonJS)', type: 'commonjs', module: 'nodenext', moduleResolution: 'nodenext' },
+  { name: 'nodenext (ESM)', type: 'module', module: 'nodenext', moduleResolution: 'nodenext' },
+  { name: 'bundler', type: 'module', module: 'esnext', moduleResolution: 'bundler' },
+];
+
+/** Uses every entry, so each entry's types (and whatever they import) are resolved and checked. */
+const consumerSource = `
+import { createFetchTransport, createWebhooks, isWebhookError, type FetchTransportOptions } from '${PACKAGE}';
+import { verifyWebhook } from '${PACKAGE}/receiver';
+import { createSqliteStorage } from '${PACKAGE}/sqlite';
+import { createPostgresStorage } from '${PACKAGE}/postgres';
+
+const hooks: FetchTransportOptions['hooks'] = {
+  beforeRequest: [(request) => void request.headers.set('traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')],
+  afterResponse: [(_request, _options, response) => void response.status],
+};
+export const webhooks = createWebhooks({
+  storage: createSqliteStorage({ filename: 'webhooks.db' }),
+  transport: createFetchTransport({ hooks }),
+});
+export const shared = createPostgresStorage({ connectionString: 'postgres://localhost/bookkeeper' });
+// Fails to compile if the types were lost to \`any\` on the way.
+// @ts-expect-error a subscription URL is a string
+void webhooks.subscriptions.create({ url: 42, eventTypes: ['payment.*'] });
+
+export function eventType(body: string, headers: Record<string, string>): string {
+  try {
+    return verifyWebhook({ body, headers }, { secrets: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }).type;
+  } catch (error) {
+    return isWebhookError(error) ? error.code : 'unknown';
+  }
+}
+`;
+
+/** Runs tsc on a consumer folder; resolves to its diagnostics ('' when it compiles). */
+function typecheck(folder: string): Promise<string> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', folder],
+      { cwd: folder, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } },
+      (error, stdout, stderr) => done(error ? `${stdout}${stderr}`.trim() || String(error) : ''),
+    );
+  });
+}
+
+describe('the types, compiled by a consumer with skipLibCheck off', () => {
+  const diagnostics = new Map<string, string>();
+
+  beforeAll(async () => {
+    // What a user's project has beside the package: Node's types, and the peers' types.
+    for (const types of ['@types/node', '@types/better-sqlite3', '@types/pg']) linkFromRepo(types);
+    const folders = consumers.map((consumer) => {
+      const folder = join(project, 'consumers', consumer.name.replace(/\W+/g, '-'));
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: consumer.type }));
+      writeFileSync(join(folder, 'consumer.ts'), consumerSource);
+      writeFileSync(
+        join(folder, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            module: consumer.module,
+            moduleResolution: consumer.moduleResolution,
+            target: 'es2022',
+            lib: ['es2023'],
+            types: ['node'],
+            strict: true,
+            // What `tsc --init` writes; zod's and better-sqlite3's types need it under node10.
+            esModuleInterop: true,
+            skipLibCheck: false,
+            noEmit: true,
+          },
+          files: ['consumer.ts'],
+        }),
+      );
+      return folder;
+    });
+    // Two compilers at a time: each checks the whole of zod's and Node's types.
+    for (let next = 0; next < consumers.length; next += 2) {
+      const pair = consumers.slice(next, next + 2);
+      const outputs = await Promise.all(pair.map((_consumer, index) => typecheck(folders[next + index]!)));
+      pair.forEach((consumer, index) => diagnostics.set(consumer.name, outputs[index]!));
+    }
+  }, 480_000);
+
+  it.each(consumers)('compile under moduleResolution $name', (consumer) => {
+    expect(diagnostics.get(consumer.name)).toBe('');
   });
 });
