@@ -1,27 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { createWebhooks, type Logger } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { createWebhooks } from '../../src/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { registerCleanups } from '../support/cleanups.js';
+import { samplePayment } from '../support/sample-payment.js';
+import { recordingLogger } from '../support/recording-logger.js';
 
-const payment = (n = 1) => ({
-  paymentId: `pay_${n}`,
-  customerId: 'cus_1',
-  amount: { amount: 12_30, currency: 'EUR' },
-  method: 'card' as const,
-  occurredAt: '2026-11-26T12:00:00.000Z',
-});
+const payment = (n = 1) => samplePayment(n);
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function recordingLogger() {
-  const errors: Array<{ fields: Record<string, unknown>; message: string }> = [];
-  const noop = () => undefined;
-  const logger: Logger = { debug: noop, info: noop, warn: noop, error: (fields, message) => errors.push({ fields, message }) };
-  return { logger, errors };
-}
+const cleanups = registerCleanups();
 
 describe('bus listeners of a webhooks instance', () => {
   it('a throwing business-event listener neither fails publish() nor silences the listeners after it; the exception is logged', async () => {

@@ -1,23 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createWebhooks, type BookkeeperEvents, type LifecycleEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import { Webhook } from 'standardwebhooks';
 import { FakeClock, flush } from '../support/fake-clock.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
+import { registerCleanups } from '../support/cleanups.js';
+import { samplePayment } from '../support/sample-payment.js';
 
-const payment = (n = 1) => ({
-  paymentId: `pay_${n}`,
-  customerId: 'cus_1',
-  amount: { amount: 12_30, currency: 'EUR' },
-  method: 'card' as const,
-  occurredAt: '2026-11-26T12:00:00.000Z',
-});
+const payment = (n = 1) => samplePayment(n);
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = registerCleanups();
 
 async function setup(options: WebhooksOptions<BookkeeperEvents> = {}, clockStart?: number) {
   const clock = new FakeClock(clockStart);

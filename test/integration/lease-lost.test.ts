@@ -7,34 +7,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createWebhooks, type DeliveryLeaseLostEvent, type Logger } from '../../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createWebhooks, type DeliveryLeaseLostEvent } from '../../src/index.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { registerCleanups } from '../support/cleanups.js';
+import { samplePayment } from '../support/sample-payment.js';
+import { recordingLogger } from '../support/recording-logger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'webhooks-lease-lost-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = registerCleanups();
 
-const payment = {
-  paymentId: 'pay_1',
-  customerId: 'cus_1',
-  amount: { amount: 12_30, currency: 'EUR' },
-  method: 'card' as const,
-  occurredAt: '2026-11-26T12:00:00.000Z',
-};
-
-function recordingLogger() {
-  const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
-  const noop = () => undefined;
-  const logger: Logger = { debug: noop, info: noop, warn: (fields, message) => warnings.push({ fields, message }), error: noop };
-  return { logger, warnings };
-}
+const payment = samplePayment();
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -6,29 +6,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createWebhooks, type LifecycleEvents } from '../../src/index.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
 import type { StorageAdapter } from '../../src/storage/storage-adapter.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { registerCleanups } from '../support/cleanups.js';
+import { samplePayment } from '../support/sample-payment.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'webhooks-redelivery-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = registerCleanups();
 
-const payment = (n: number) => ({
-  paymentId: `pay_${n}`,
-  customerId: 'cus_1',
-  amount: { amount: 100 + n, currency: 'EUR' },
-  method: 'card' as const,
-  occurredAt: '2026-11-26T12:00:00.000Z',
-});
+const payment = (n: number) => samplePayment(n, 100 + n);
 
 async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
