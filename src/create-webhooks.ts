@@ -15,6 +15,7 @@ import { eventDataCheck, type EventDataCheck } from './events/event-data-check.j
 import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
 import { EventBus, type PublishedEvent } from './events/event-bus.js';
 import { createId } from './ids.js';
+import { matchingEventTypes } from './registry/event-type-filter.js';
 import type { JsonValueProblem } from './json-value-problem.js';
 import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
@@ -234,7 +235,6 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const bus = new EventBus<TCatalog>();
   bus.onListenerError = (error, eventName) => logger.error({ err: error, event: eventName }, 'webhooks: a bus listener threw');
   const metrics = new DeliveryMetrics();
-  const newDeliveryId = (): string => createId('dlv', clock.now());
   const guard = resolved.security.allowPrivateNetworks ? null : createAddressGuard(resolved.security.allowedHosts);
   const codec = createSecretCodec(resolved.security.secretsKey === undefined ? [] : normalizeSecretsKeys(resolved.security.secretsKey));
   const dispatcher = new Dispatcher({
@@ -292,7 +292,6 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     guard,
     codec,
     onChange: () => dispatcher.wake(),
-    newDeliveryId,
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
@@ -382,7 +381,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       payload,
       idempotencyKey: options.idempotencyKey ?? null,
     };
-    const input: EnqueueInput = { event, newDeliveryId, now };
+    const input: EnqueueInput = { event, now };
     if (options.tx !== undefined) input.tx = options.tx;
     return { input, data: parsed.data, timestamp };
   }
@@ -487,7 +486,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
             field: 'subscriptionId',
           });
         }
-        const result = await storage.replay({ ...parsed.data, now: clock.now(), newDeliveryId });
+        const result = await storage.replay({ ...parsed.data, eventTypes: matchingEventTypes(catalog.types, subscription.eventTypes), now: clock.now() });
         if (!parsed.data.dryRun && result.count > 0) dispatcher.wake();
         return result;
       },
