@@ -1,5 +1,5 @@
 /**
- * Storage conformance: claiming due deliveries and the leases that fence them.
+ * Storage conformance cases for claiming due deliveries and the leases that fence them.
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';

@@ -1,10 +1,10 @@
 /**
- * Storage conformance: the delivery log: reading deliveries and attempts, filters and cursor paging.
+ * Storage conformance cases for the delivery log: reading deliveries and attempts, filters and cursor paging.
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
 import type { DeliveryRecord, SettleOutcome } from '../../src/storage/storage-adapter.js';
-import { type ConformanceContext } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeDeliveryLog(t: ConformanceContext): void {

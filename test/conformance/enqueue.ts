@@ -1,9 +1,9 @@
 /**
- * Storage conformance: enqueue: the event and one delivery per matching active subscription, idempotency keys.
+ * Storage conformance cases for enqueue: the event and one delivery per matching active subscription, idempotency keys.
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
-import { type ConformanceContext } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeEnqueue(t: ConformanceContext): void {

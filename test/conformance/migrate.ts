@@ -1,8 +1,8 @@
 /**
- * Storage conformance: schema migration: idempotent, and safe from two handles at once.
+ * Storage conformance cases for schema migration: idempotent, and safe from two handles at once.
  */
 import { describe, expect, it } from 'vitest';
-import { type ConformanceContext } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeMigrate(t: ConformanceContext): void {

@@ -1,9 +1,9 @@
 /**
- * Storage conformance: redeliver: which deliveries may be sent again, and with what verdict.
+ * Storage conformance cases for redeliver: which deliveries may be sent again, and with what verdict.
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
-import { type ConformanceContext } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeRedeliver(t: ConformanceContext): void {

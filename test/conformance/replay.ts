@@ -1,9 +1,9 @@
 /**
- * Storage conformance: replay: new deliveries for past events to one subscription.
+ * Storage conformance cases for replay: new deliveries for past events to one subscription.
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
-import { type ConformanceContext } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeReplay(t: ConformanceContext): void {

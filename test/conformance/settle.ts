@@ -1,9 +1,9 @@
 /**
- * Storage conformance: settlement: what each outcome does to a delivery, its subscription and its attempt log.
+ * Storage conformance cases for settlement: what each outcome does to a delivery, its subscription and its attempt log.
  */
 import { describe, expect, it } from 'vitest';
 import type { SettleOutcome } from '../../src/storage/storage-adapter.js';
-import { type ConformanceContext } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeSettle(t: ConformanceContext): void {

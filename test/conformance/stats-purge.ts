@@ -1,9 +1,9 @@
 /**
- * Storage conformance: stats and purge: counts by status, and removing old finished work.
+ * Storage conformance cases for stats and purge: counts by status, and removing old finished work.
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
-import { type ConformanceContext } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeStatsAndPurge(t: ConformanceContext): void {

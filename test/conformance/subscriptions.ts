@@ -1,10 +1,10 @@
 /**
- * Storage conformance: subscriptions: create, read, update, status changes, listing.
+ * Storage conformance cases for subscriptions: create, read, update, status changes, listing.
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
 import type { SubscriptionRecord } from '../../src/storage/storage-adapter.js';
-import { type ConformanceContext } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeSubscriptions(t: ConformanceContext): void {
