@@ -12,15 +12,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { isWebhookError, StorageError } from '../../src/errors.js';
-import { createWebhooks } from '../../src/index.js';
-import { createId } from '../../src/ids.js';
-import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
-import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.js';
-import { latestSchemaVersion, migrations, renderMigration } from '../../src/storage/sqlite/migrations/index.js';
-import { loadBetterSqlite3 } from '../../src/storage/sqlite/sqlite-storage.js';
-import { WalCheckpointer } from '../../src/storage/sqlite/wal-checkpointer.js';
-import type { EnqueueInput, SettleOutcome, Settlement, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import { isWebhookError, StorageError } from '../../../src/errors.js';
+import { createWebhooks } from '../../../src/index.js';
+import { createId } from '../../../src/ids.js';
+import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../../src/registry/event-type-filter.js';
+import { createSqliteStorage, type SqliteStorage } from '../../../src/storage/sqlite/index.js';
+import { latestSchemaVersion, migrations, renderMigration } from '../../../src/storage/sqlite/migrations/index.js';
+import { loadBetterSqlite3 } from '../../../src/storage/sqlite/sqlite-storage.js';
+import { WalCheckpointer } from '../../../src/storage/sqlite/wal-checkpointer.js';
+import type { EnqueueInput, SettleOutcome, Settlement, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -1174,7 +1174,7 @@ describe('WAL checkpoints', () => {
   });
 
   it('never keeps the process alive: a script that opens a storage and does not close it exits', async () => {
-    const root = join(import.meta.dirname, '..', '..');
+    const root = join(import.meta.dirname, '..', '..', '..');
     const script = file('open-and-leave.mts');
     writeFileSync(
       script,

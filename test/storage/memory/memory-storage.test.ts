@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createId } from '../../src/ids.js';
-import { ClaimQueue, createMemoryStorage, inspectMemoryStorage } from '../../src/storage/memory/memory-storage.js';
-import type { DeliveryRecord, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import { createId } from '../../../src/ids.js';
+import { ClaimQueue, createMemoryStorage, inspectMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
+import type { DeliveryRecord, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 
 const START_MS = 1_700_000_000_000;
 const LEASE_MS = 60_000;

@@ -9,15 +9,15 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createWebhooks } from '../../src/create-webhooks.js';
-import { isWebhookError, StorageError } from '../../src/errors.js';
-import { createId } from '../../src/ids.js';
-import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../src/registry/event-type-filter.js';
-import { createPostgresStorage, getMigrationSql, type PostgresStorage } from '../../src/storage/postgres/index.js';
-import { latestSchemaVersion } from '../../src/storage/postgres/migrations/index.js';
-import { loadPg, postgresStatements, toStorageError } from '../../src/storage/postgres/postgres-storage.js';
-import type { EnqueueInput, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
-import { dropSchema, randomSchemaName, testDatabaseUrl } from '../support/postgres.js';
+import { createWebhooks } from '../../../src/create-webhooks.js';
+import { isWebhookError, StorageError } from '../../../src/errors.js';
+import { createId } from '../../../src/ids.js';
+import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../../src/registry/event-type-filter.js';
+import { createPostgresStorage, getMigrationSql, type PostgresStorage } from '../../../src/storage/postgres/index.js';
+import { latestSchemaVersion } from '../../../src/storage/postgres/migrations/index.js';
+import { loadPg, postgresStatements, toStorageError } from '../../../src/storage/postgres/postgres-storage.js';
+import type { EnqueueInput, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
+import { dropSchema, randomSchemaName, testDatabaseUrl } from '../../support/postgres.js';
 
 const NOW = 1_700_000_000_000;
 
