@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, expect } from 'vitest';
 import { createId } from '../../src/ids.js';
+import { matchesAnyEventType } from '../../src/registry/event-type-filter.js';
 import type {
   AttemptInput,
   ClaimedDelivery,
@@ -50,9 +51,11 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
   let storage: StorageAdapter;
   let now = START_MS;
   let urlCounter = 0;
+  const publishedTypes = new Set<string>();
 
   beforeEach(async () => {
     now = START_MS;
+    publishedTypes.clear();
     harness = await factory();
     storage = harness.storage;
   });
@@ -91,15 +94,23 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     return storage.createSubscription(subscriptionRecord(overrides));
   }
 
+  /**
+   * The event types a subscription's filters match among those published so far: what the
+   * core passes to `replay` from its catalog.
+   */
+  function eventTypesOf(subscription: Pick<SubscriptionRecord, 'eventTypes'>): string[] {
+    return [...publishedTypes].filter((type) => matchesAnyEventType(subscription.eventTypes, type));
+  }
+
   function publish(
     type: string,
     options: { idempotencyKey?: string; on?: StorageAdapter } = {},
   ): Promise<EnqueueResult> {
+    publishedTypes.add(type);
     const id = createId('evt', now);
     const payload = JSON.stringify({ id, type, timestamp: new Date(now).toISOString(), data: { amountMinor: 1250, currency: 'EUR' } });
     return (options.on ?? storage).enqueue({
       event: { id, type, timestamp: now, payload, idempotencyKey: options.idempotencyKey ?? null },
-      newDeliveryId: () => createId('dlv', now),
       now,
     });
   }
@@ -229,6 +240,7 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     createSubscription,
     publish,
     publishFor,
+    eventTypesOf,
     claim,
     claimOne,
     attempt,

@@ -2,7 +2,6 @@
  * Storage conformance cases for enqueue: the event and one delivery per matching active subscription, idempotency keys.
  */
 import { describe, expect, it } from 'vitest';
-import { createId } from '../../src/ids.js';
 import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
@@ -97,29 +96,18 @@ export function describeEnqueue(t: ConformanceContext): void {
       expect((await t.storage.listDeliveries({ limit: 100 })).items).toHaveLength(1);
     });
 
-    it('refuses a delivery id that exists or repeats within the fan-out with STORAGE_CONFLICT, storing nothing', async () => {
-      const first = await createSubscription();
-      const stored = await publishFor(first.id);
-      await createSubscription();
-      const enqueueWithIds = (eventId: string, ids: string[]) => {
-        let next = 0;
-        return t.storage.enqueue({
-          event: { id: eventId, type: 'payment.succeeded', timestamp: t.now, payload: JSON.stringify({ id: eventId }), idempotencyKey: null },
-          newDeliveryId: () => ids[next++]!,
-          now: t.now,
-        });
-      };
-      const repeated = createId('dlv', t.now);
-      for (const ids of [[stored.id, createId('dlv', t.now)], [repeated, repeated]]) {
-        const eventId = createId('evt', t.now);
-        expect(await rejectionOf(enqueueWithIds(eventId, ids))).toMatchObject({ code: 'STORAGE_CONFLICT' });
-        expect(await t.storage.getEvent(eventId)).toBeNull();
-      }
-      expect((await t.storage.listDeliveries({ limit: 100 })).items.map((d) => d.id)).toEqual([stored.id]);
-      expect((await t.storage.stats(t.now)).pending).toBe(1);
-      // The ids were refused, not the storage: a fan-out with fresh ids goes in.
-      const fresh = [createId('dlv', t.now), createId('dlv', t.now)];
-      expect(await enqueueWithIds(createId('evt', t.now), fresh)).toMatchObject({ created: true, deliveryCount: 2 });
+    it('makes a distinct, time-ordered dlv_ id for every delivery it creates, within a fan-out and across events of one millisecond', async () => {
+      for (let i = 0; i < 3; i++) await createSubscription();
+      const first = await publish('payment.succeeded');
+      const second = await publish('payment.succeeded');
+      const firstIds = (await deliveriesOfEvent(first.event.id)).map((d) => d.id);
+      const secondIds = (await deliveriesOfEvent(second.event.id)).map((d) => d.id);
+      const ids = [...firstIds, ...secondIds];
+      expect(ids).toHaveLength(6);
+      for (const id of ids) expect(id).toMatch(/^dlv_[0-9A-HJKMNP-TV-Z]{26}$/);
+      expect(new Set(ids).size).toBe(6);
+      // Made after the first event's, in the same millisecond: every one sorts after them.
+      expect(secondIds.every((id) => firstIds.every((earlier) => id > earlier))).toBe(true);
     });
 
     it('returns a copy of the event: mutating it changes nothing stored', async () => {

@@ -2,7 +2,6 @@
  * Storage conformance cases for replay: new deliveries for past events to one subscription.
  */
 import { describe, expect, it } from 'vitest';
-import { createId } from '../../src/ids.js';
 import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
@@ -32,13 +31,13 @@ export function describeReplay(t: ConformanceContext): void {
       expect(await deliveriesOfEvent(missed.event.id)).toEqual([]);
 
       const deadBefore = await delivery(dead.id);
-      const dry = await t.storage.replay({ subscriptionId: sub.id, since, until, now: t.now, newDeliveryId: () => createId('dlv', t.now), dryRun: true });
+      const dry = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, until, now: t.now, dryRun: true });
       expect(dry).toEqual({ count: 2 });
       expect(await t.storage.getDelivery(dead.id)).toEqual(deadBefore);
       expect(await deliveriesOfEvent(missed.event.id)).toEqual([]);
 
       t.now += 1000;
-      const done = await t.storage.replay({ subscriptionId: sub.id, since, until, now: t.now, newDeliveryId: () => createId('dlv', t.now) });
+      const done = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, until, now: t.now });
       expect(done).toEqual({ count: 2 });
       expect(await delivery(dead.id)).toMatchObject({ status: 'pending', attempts: 0, nextAttemptAt: t.now });
       expect(await deliveriesOfEvent(missed.event.id)).toMatchObject([
@@ -50,7 +49,7 @@ export function describeReplay(t: ConformanceContext): void {
       expect(await deliveriesOfEvent(early.event.id)).toEqual([]);
       expect((await claim()).map((c) => c.delivery.eventId).sort()).toEqual([dead.eventId, missed.event.id].sort());
 
-      const again = await t.storage.replay({ subscriptionId: sub.id, since, until, now: t.now, newDeliveryId: () => createId('dlv', t.now) });
+      const again = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, until, now: t.now });
       expect(again).toEqual({ count: 0 });
     });
 
@@ -61,7 +60,7 @@ export function describeReplay(t: ConformanceContext): void {
       const failedAt = t.now;
       await settle(await claimOne(d.id), { kind: 'dead' }, { startedAt: failedAt, statusCode: 500 });
       t.now += 1000;
-      expect(await t.storage.replay({ subscriptionId: sub.id, since, now: t.now, newDeliveryId: () => createId('dlv', t.now) })).toEqual({ count: 1 });
+      expect(await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, now: t.now })).toEqual({ count: 1 });
       const again = await claimOne(d.id);
       expect(again.delivery.attempts).toBe(0);
       expect(again.history).toEqual({ attempts: 1, firstFailedAt: failedAt, recoveredAt: null });
@@ -77,7 +76,7 @@ export function describeReplay(t: ConformanceContext): void {
       t.now += 1_000_000;
       await publish('payment.two');
       await t.storage.setSubscriptionStatus(sub.id, { status: 'active' }, t.now);
-      const result = await t.storage.replay({ subscriptionId: sub.id, since, now: t.now, newDeliveryId: () => createId('dlv', t.now) });
+      const result = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, now: t.now });
       expect(result).toEqual({ count: 2 });
       expect((await t.storage.stats(t.now)).pending).toBe(2);
     });
