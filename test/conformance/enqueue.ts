@@ -6,7 +6,7 @@ import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeEnqueue(t: ConformanceContext): void {
-  const { createSubscription, publish, publishFor, deliveriesOfEvent, rejectionOf } = t;
+  const { createSubscription, publish, deliveriesOfEvent } = t;
 
   describe('enqueue', () => {
     it('fans out by filter: exact, prefix `payment.*` and `*`, never to a disabled subscription', async () => {
