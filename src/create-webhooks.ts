@@ -9,7 +9,7 @@ import { FlowControl } from './delivery/flow-control.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { createUndiciTransport } from './delivery/undici-transport.js';
 import { checkArgumentCount } from './check-argument-count.js';
-import { ConfigError, ValidationError, WebhookError, describeValue } from './errors.js';
+import { ConfigError, ConflictError, StateError, ValidationError, describeValue } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
 import { eventDataCheck, type EventDataCheck } from './events/event-data-check.js';
 import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
@@ -315,7 +315,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
   /** Validates and serialises a publish: everything before storage, all synchronous. */
   function prepare(type: unknown, data: unknown, publishOptions: unknown): { input: EnqueueInput; data: unknown; timestamp: string } {
-    if (closed) throw new WebhookError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
+    if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
     if (typeof type !== 'string' || !catalog.has(type)) {
       throw new ValidationError(
         'EVENT_TYPE_UNKNOWN',
@@ -470,7 +470,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         const result = await storage.redeliver(deliveryId, clock.now());
         if (result === 'not_found') throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(deliveryId)}`, { field: 'id' });
         if (result === 'in_flight') {
-          throw new ValidationError('DELIVERY_IN_FLIGHT', `Delivery ${deliveryId} is being attempted right now; try again when it settles`, { field: 'id' });
+          throw new ConflictError('DELIVERY_IN_FLIGHT', `Delivery ${deliveryId} is being attempted right now; try again when it settles`, { field: 'id' });
         }
         if (result === 'held') {
           throw new ValidationError('SUBSCRIPTION_DISABLED', `Delivery ${deliveryId} is held: its subscription is disabled; enable it first`, { field: 'id' });
@@ -494,7 +494,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     },
 
     async start() {
-      if (closed) throw new WebhookError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
+      if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
       migrated ??= storage.migrate();
       await migrated;
       if (!codec.encrypts) {
@@ -527,7 +527,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         if (stats.pending === 0 && dispatcher.inFlight === 0) return;
         const left = deadline - Date.now();
         if (left <= 0) {
-          throw new WebhookError(
+          throw new StateError(
             'DRAIN_TIMEOUT',
             `Expected the backlog to drain within ${parsed.data.timeoutMs} ms, but ${stats.pending} deliveries are still pending`,
           );

@@ -74,7 +74,9 @@ export type { Logger } from './logger.js';
 
 export {
   ConfigError,
+  ConflictError,
   SignatureVerificationError,
+  StateError,
   StorageError,
   ValidationError,
   WebhookError,
@@ -82,6 +84,7 @@ export {
 } from './errors.js';
 export type {
   ConfigErrorCode,
+  ConflictErrorCode,
   SignatureVerificationErrorCode,
   StateErrorCode,
   StorageErrorCode,
