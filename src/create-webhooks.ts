@@ -31,7 +31,8 @@ import type {
   Page,
   StorageStats,
 } from './storage/storage-adapter.js';
-import { resolveWebhooksOptions, throwValidation, type WebhooksOptions } from './webhooks-options.js';
+import { throwValidation } from './throw-validation.js';
+import { resolveWebhooksOptions, type WebhooksOptions } from './webhooks-options.js';
 
 /** Options of `publish`. */
 export interface PublishOptions {
@@ -248,15 +249,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     retry: resolved.retry,
     guard,
     codec,
-    flow: new FlowControl(
-      clock,
-      {
-        maxInFlight: resolved.flowControl.maxInFlightPerSubscription,
-        ratePerSecond: resolved.flowControl.ratePerSecond,
-        burst: resolved.flowControl.burst,
-      },
-      resolved.circuitBreaker === false ? { failureThreshold: 0, cooldownMs: 0, maxCooldownMs: 0 } : resolved.circuitBreaker,
-    ),
+    flow: new FlowControl(clock, resolved.flowControl, resolved.circuitBreaker),
     autoDisableAfterMs: resolved.autoDisableAfterMs,
     concurrency: resolved.concurrency,
     leaseMs: resolved.leaseMs,

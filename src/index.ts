@@ -12,13 +12,9 @@ export type {
   ReplayOptions,
   Webhooks,
 } from './create-webhooks.js';
-export type {
-  HttpOptions,
-  ResolvedWebhooksOptions,
-  RetryOptions,
-  SecurityOptions,
-  WebhooksOptions,
-} from './webhooks-options.js';
+export type { ResolvedWebhooksOptions, SecurityOptions, WebhooksOptions } from './webhooks-options.js';
+export type { HttpOptions } from './delivery/http-options.js';
+export type { RetryOptions } from './delivery/retry-options.js';
 
 export { defineEvents } from './events/catalog.js';
 export type { EventCatalog, EventDataOf, EventInputOf, EventSchemas, EventTypeOf } from './events/catalog.js';
