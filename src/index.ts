@@ -3,15 +3,9 @@
  * The consumer side lives in `@bookkeeper/webhooks/receiver`.
  */
 export { createWebhooks } from './create-webhooks.js';
-export type {
-  DeliveryLog,
-  DrainOptions,
-  ListDeliveriesQuery,
-  PublishOptions,
-  PublishResult,
-  ReplayOptions,
-  Webhooks,
-} from './create-webhooks.js';
+export type { DrainOptions, Webhooks } from './create-webhooks.js';
+export type { PublishOptions, PublishResult } from './publish.js';
+export type { DeliveryLog, ListDeliveriesQuery, ReplayOptions } from './delivery-log.js';
 export type { ResolvedWebhooksOptions, SecurityOptions, WebhooksOptions } from './webhooks-options.js';
 export type { HttpOptions } from './delivery/http-options.js';
 export type { RetryOptions } from './delivery/retry-options.js';
