@@ -15,7 +15,6 @@ import { StateError } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
 import type { EventCatalog } from './events/catalog.js';
 import { EventBus } from './events/event-bus.js';
-import { createId } from './ids.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
 import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
 import { createPublisher, type Publisher } from './publish.js';
@@ -86,7 +85,6 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const bus = new EventBus<TCatalog>();
   bus.onListenerError = (error, eventName) => logger.error({ err: error, event: eventName }, 'webhooks: a bus listener threw');
   const metrics = new DeliveryMetrics();
-  const newDeliveryId = (): string => createId('dlv', clock.now());
   const guard = resolved.security.allowPrivateNetworks ? null : createAddressGuard(resolved.security.allowedHosts);
   const codec = createSecretCodec(resolved.security.secretsKey === undefined ? [] : normalizeSecretsKeys(resolved.security.secretsKey));
   const dispatcher = new Dispatcher({
@@ -136,7 +134,6 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     guard,
     codec,
     onChange: () => dispatcher.wake(),
-    newDeliveryId,
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
@@ -154,7 +151,6 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     bus: bus as unknown as EventBus,
     clock,
     maxPayloadBytes: resolved.maxPayloadBytes,
-    newDeliveryId,
     isClosed: () => closed,
     wake: () => dispatcher.wake(),
   });
@@ -165,7 +161,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     subscriptions,
     publish: publisher.publish,
     publishSync: publisher.publishSync,
-    deliveries: createDeliveryLog({ storage, clock, newDeliveryId, wake: () => dispatcher.wake() }),
+    deliveries: createDeliveryLog({ storage, catalog, clock, wake: () => dispatcher.wake() }),
 
     async start() {
       if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');

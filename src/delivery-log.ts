@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { ConflictError, ValidationError, describeValue } from './errors.js';
+import type { EventCatalog } from './events/catalog.js';
+import { matchingEventTypes } from './registry/event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus, Page, StorageAdapter } from './storage/storage-adapter.js';
 import { throwValidation } from './throw-validation.js';
@@ -55,8 +57,9 @@ export interface DeliveryLog {
 /** What the delivery log needs of the instance around it. */
 export interface DeliveryLogDeps {
   storage: StorageAdapter;
+  /** The catalog: `replay` re-sends the types of it that the subscription's filters match. */
+  catalog: EventCatalog;
   clock: Clock;
-  newDeliveryId: () => string;
   /** Tells the dispatcher that deliveries became due. */
   wake: () => void;
 }
@@ -83,7 +86,7 @@ const replaySchema = z.strictObject({
 
 /** Creates the delivery log over a storage. */
 export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
-  const { storage, clock } = deps;
+  const { storage, catalog, clock } = deps;
 
   async function list(query: ListDeliveriesQuery = {}): Promise<Page<DeliveryRecord>> {
     const parsed = listDeliveriesSchema.safeParse(query);
@@ -135,7 +138,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
           field: 'subscriptionId',
         });
       }
-      const result = await storage.replay({ ...parsed.data, now: clock.now(), newDeliveryId: deps.newDeliveryId });
+      const result = await storage.replay({ ...parsed.data, eventTypes: matchingEventTypes(catalog.types, subscription.eventTypes), now: clock.now() });
       if (!parsed.data.dryRun && result.count > 0) deps.wake();
       return result;
     },

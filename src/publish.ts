@@ -71,7 +71,6 @@ export interface PublisherDeps<TCatalog extends EventCatalog> {
   clock: Clock;
   /** Largest serialized envelope accepted, in bytes. */
   maxPayloadBytes: number;
-  newDeliveryId: () => string;
   /** True once the instance is closed: publishing then fails with `WEBHOOKS_STOPPED`. */
   isClosed: () => boolean;
   /** Tells the dispatcher that deliveries were created. */
@@ -126,7 +125,7 @@ function checkEventData(check: EventDataCheck, input: unknown, output: unknown):
 
 /** Creates `publish` and `publishSync` over a storage. */
 export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDeps<TCatalog>): Publisher<TCatalog> {
-  const { catalog, storage, bus, clock, maxPayloadBytes, newDeliveryId } = deps;
+  const { catalog, storage, bus, clock, maxPayloadBytes } = deps;
   const publishTypes = new Map<string, PublishType>();
   const isoTimestamp = createIsoTimestampCache();
 
@@ -194,7 +193,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       payload,
       idempotencyKey: options.idempotencyKey ?? null,
     };
-    const input: EnqueueInput = { event, newDeliveryId, now };
+    const input: EnqueueInput = { event, now };
     if (options.tx !== undefined) input.tx = options.tx;
     return { input, data: parsed.data, timestamp };
   }

@@ -57,3 +57,8 @@ export function candidateFilters(type: string): string[] {
   for (let i = 0; i < type.length; i++) if (type[i] === '.') filters.push(`${type.slice(0, i + 1)}*`);
   return filters;
 }
+
+/** The types of `types` (a catalog's) that any of the filters match, in their order. */
+export function matchingEventTypes(types: readonly string[], filters: readonly string[]): string[] {
+  return types.filter((type) => matchesAnyEventType(filters, type));
+}

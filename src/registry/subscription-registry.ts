@@ -30,7 +30,7 @@ import type {
 import { storedFlowControlSchema } from '../delivery/flow-control-options.js';
 import { storedRetryPolicySchema } from '../delivery/retry-options.js';
 import { throwValidation } from '../throw-validation.js';
-import { eventTypeFilterKind, matchesEventType, type EventTypeFilterOf } from './event-type-filter.js';
+import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
 
@@ -187,8 +187,6 @@ export interface SubscriptionRegistryDeps {
   codec: SecretCodec;
   /** Called after a change that may make deliveries due (enable). */
   onChange: () => void;
-  /** Ids for deliveries created by replay-on-enable. */
-  newDeliveryId: () => string;
 }
 
 /**
@@ -434,7 +432,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (updated === null) notFound(id);
       let replayed = 0;
       if (parsed.data.replayMissed && before.status === 'disabled' && before.disabledAt !== null) {
-        ({ count: replayed } = await storage.replay({ subscriptionId: id, since: before.disabledAt, now, newDeliveryId: deps.newDeliveryId }));
+        ({ count: replayed } = await storage.replay({ subscriptionId: id, since: before.disabledAt, eventTypes: matchingEventTypes(catalog.types, before.eventTypes), now }));
       }
       deps.onChange();
       return { ...toSubscription(updated), resumed: held, replayed };
@@ -448,7 +446,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const missed =
         record.disabledAt === null
           ? 0
-          : (await storage.replay({ subscriptionId: id, since: record.disabledAt, now, newDeliveryId: deps.newDeliveryId, dryRun: true })).count;
+          : (await storage.replay({ subscriptionId: id, since: record.disabledAt, eventTypes: matchingEventTypes(catalog.types, record.eventTypes), now, dryRun: true })).count;
       return { held, missed };
     },
 

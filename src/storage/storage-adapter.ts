@@ -171,8 +171,7 @@ export interface Page<T> {
 
 export interface EnqueueInput {
   event: EventRecord;
-  /** Generates ids for the deliveries the fan-out creates. */
-  newDeliveryId: () => string;
+  /** Epoch ms: the deliveries' creation and due time (the adapter makes their ids, see storage/shared/delivery-ids.ts). */
   now: number;
   /**
    * The host's own transaction handle (a `pg` client inside BEGIN, a better-sqlite3
@@ -282,8 +281,12 @@ export interface ReplayInput {
   since: number;
   /** Epoch ms: events published before; default: no bound. */
   until?: number;
+  /**
+   * The event types the subscription's filters match, from the catalog (the core applies
+   * the matching rule of registry/event-type-filter.ts; the adapter only looks them up).
+   */
+  eventTypes: readonly string[];
   now: number;
-  newDeliveryId: () => string;
   /** Count only; change nothing. */
   dryRun?: boolean;
 }
@@ -338,7 +341,9 @@ export interface StorageAdapter {
   updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null>;
   /**
    * Disables (`status: 'disabled'`, its pending deliveries become `held`) or enables
-   * (`'active'`, its held deliveries become pending, due at `now`). Returns `null` when
+   * (`'active'`, its held deliveries become pending, due at `now`), by the rule of
+   * storage/shared/subscription-changes.ts: a subscription already in that status is left
+   * as it is (a second disable keeps the first reason and time). Returns `null` when
    * no such subscription exists.
    */
   setSubscriptionStatus(

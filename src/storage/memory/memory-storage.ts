@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, StorageError, ValidationError, describeValue } from '../../errors.js';
 import { matchesAnyEventType } from '../../registry/event-type-filter.js';
 import { emptyDeliveryHistory, recordAttemptInHistory } from '../shared/delivery-history.js';
+import { newDeliveryId } from '../shared/delivery-ids.js';
 import type {
   AttemptRecord,
   ClaimedDelivery,
@@ -754,7 +755,7 @@ export function createMemoryStorage(): StorageAdapter {
     for (const sub of subscriptions.values()) {
       if (sub.record.status === 'active' && matchesAnyEventType(sub.record.eventTypes, event.type)) targets.push(sub);
     }
-    const ids = targets.map(() => flat(input.newDeliveryId()));
+    const ids = targets.map(() => flat(newDeliveryId(input.now)));
     assertNewDeliveryIds(ids);
     const ev: EventState = new StoredEvent(event);
     events.set(event.id, ev);
@@ -827,7 +828,7 @@ export function createMemoryStorage(): StorageAdapter {
     }
     const count = requeue.length + missing.length;
     if (input.dryRun === true) return { count };
-    const ids = missing.map(() => flat(input.newDeliveryId()));
+    const ids = missing.map(() => flat(newDeliveryId(input.now)));
     assertNewDeliveryIds(ids);
     // Replaying to a disabled subscription queues the work as held: it goes out on enable.
     const status = sub.record.status === 'active' ? 'pending' : 'held';

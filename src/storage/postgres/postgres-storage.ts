@@ -30,6 +30,7 @@
 import { candidateFilters } from '../../registry/event-type-filter.js';
 import { createHash } from 'node:crypto';
 import { peerRequire } from '../../peer-require.js';
+import { newDeliveryId } from '../shared/delivery-ids.js';
 import pRetry from 'p-retry';
 import type { Client, Pool, PoolClient } from 'pg';
 import {
@@ -1597,7 +1598,7 @@ export class PostgresStorage implements StorageAdapter {
         let inserted = 0;
         if (missing.length > 0) {
           const result = await client.query(this.#sql.insertReplayDeliveries, [
-            missing.map(() => input.newDeliveryId()),
+            missing.map(() => newDeliveryId(input.now)),
             missing.map((event) => event.id),
             missing.map((event) => event.type),
             input.subscriptionId,
@@ -1669,7 +1670,7 @@ export class PostgresStorage implements StorageAdapter {
     // Bounded: each round learns the exact fan-out; only subscriptions created between
     // two rounds can make a third necessary.
     for (let round = 0; round < 5; round++) {
-      const ids = Array.from({ length: idCount }, () => input.newDeliveryId());
+      const ids = Array.from({ length: idCount }, () => newDeliveryId(input.now));
       const [row] = await this.#query<EnqueueRow>(on, this.#sql.enqueue, [
         event.id,
         event.type,

@@ -46,6 +46,7 @@ import type {
   SubscriptionStatus,
 } from '../storage-adapter.js';
 import { recordAttemptInHistory } from '../shared/delivery-history.js';
+import { newDeliveryId } from '../shared/delivery-ids.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
 
 type SqliteDatabase = Database.Database;
@@ -971,7 +972,7 @@ export class SqliteStorage implements StorageAdapter {
    * ```ts
    * db.transaction(() => {
    *   db.prepare('INSERT INTO ledger …').run(…);
-   *   storage.enqueueSync({ event, newDeliveryId, now, tx: db });
+   *   storage.enqueueSync({ event, now, tx: db });
    * })();
    * ```
    * A throw after it rolls back the event and its deliveries with the ledger write.
@@ -1188,7 +1189,7 @@ export class SqliteStorage implements StorageAdapter {
           s.insertReplayDeliveries.run({
             subscription_id: input.subscriptionId,
             ...queued,
-            rows: JSON.stringify(missing.map((event) => [input.newDeliveryId(), event.id, event.type])),
+            rows: JSON.stringify(missing.map((event) => [newDeliveryId(input.now), event.id, event.type])),
           });
         }
         return { count: revived + missing.length };
@@ -1263,7 +1264,7 @@ export class SqliteStorage implements StorageAdapter {
           status: 'pending',
           next: input.now,
           now: input.now,
-          pairs: JSON.stringify(subscriptionIds.map((id) => [input.newDeliveryId(), id])),
+          pairs: JSON.stringify(subscriptionIds.map((id) => [newDeliveryId(input.now), id])),
         });
       }
       return {

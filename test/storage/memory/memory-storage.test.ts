@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createId } from '../../src/ids.js';
-import { ClaimQueue, createMemoryStorage, inspectMemoryStorage } from '../../src/storage/memory/memory-storage.js';
-import type { DeliveryRecord, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import { createId } from '../../../src/ids.js';
+import { ClaimQueue, createMemoryStorage, inspectMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
+import type { DeliveryRecord, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 
 const START_MS = 1_700_000_000_000;
 const LEASE_MS = 60_000;
@@ -33,7 +33,6 @@ async function publish(storage: StorageAdapter, now: number, extra: { tx?: unkno
   const { type = 'payment.succeeded', ...rest } = extra;
   return storage.enqueue({
     event: { id, type, timestamp: now, payload: `{"id":"${id}"}`, idempotencyKey: null },
-    newDeliveryId: () => createId('dlv', now),
     now,
     ...rest,
   });
@@ -317,7 +316,7 @@ describe('memory storage', () => {
       ['listDeliveries', () => storage.listDeliveries({ limit: 10 })],
       ['listAttempts', () => storage.listAttempts('dlv_x')],
       ['redeliver', () => storage.redeliver('dlv_x', now)],
-      ['replay', () => storage.replay({ subscriptionId: sub.id, since: 0, now, newDeliveryId: () => createId('dlv', now) })],
+      ['replay', () => storage.replay({ subscriptionId: sub.id, since: 0, now, eventTypes: ['payment.succeeded'] })],
       ['stats', () => storage.stats(now)],
       ['purge', () => storage.purge({ olderThan: now })],
     ];

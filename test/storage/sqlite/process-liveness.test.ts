@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { currentProcessIdentity, isProvenGone, readProcessStat, type ProcessIdentity } from '../../src/storage/sqlite/process-liveness.js';
+import { currentProcessIdentity, isProvenGone, readProcessStat, type ProcessIdentity } from '../../../src/storage/sqlite/process-liveness.js';
 
 const children: ChildProcess[] = [];
 afterEach(() => {

@@ -1,0 +1,49 @@
+/**
+ * What `redeliver` and `replay` may do with a delivery, decided once for every adapter.
+ * A redelivered or replayed delivery starts a fresh attempt cycle (its attempt log and
+ * history go on: see delivery-history.ts).
+ */
+import type { DeliveryRecord, DeliveryStatus } from '../storage-adapter.js';
+
+/** The verdict on a `redeliver` of an existing delivery. */
+export type RedeliverVerdict = 'requeue' | 'in_flight' | 'held';
+
+/**
+ * A delivery of a disabled subscription (held, or any status while it is disabled) stays
+ * where it is: enabling the subscription resumes it. One under a live lease is being
+ * attempted (`in_flight`). Anything else — delivered, dead, pending and waiting, or under
+ * an expired lease, which is taken over — is requeued.
+ *
+ * @param leaseLive whether its lease is unexpired, by the adapter's clock (PostgreSQL's is the database's).
+ */
+export function redeliverVerdict(status: DeliveryStatus, subscriptionActive: boolean, leaseLive: boolean): RedeliverVerdict {
+  if (status === 'held' || !subscriptionActive) return 'held';
+  if (status === 'pending' && leaseLive) return 'in_flight';
+  return 'requeue';
+}
+
+/** The fields a requeued delivery takes (by `redeliver`, or by `replay` with `status` from {@link queuedStatus}). */
+export function requeuedFields(
+  status: 'pending' | 'held',
+  now: number,
+): Pick<DeliveryRecord, 'status' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'leaseExpiresAt' | 'updatedAt'> & { leaseToken: null } {
+  return { status, attempts: 0, nextAttemptAt: status === 'pending' ? now : null, deliveredAt: null, leaseExpiresAt: null, leaseToken: null, updatedAt: now };
+}
+
+/** Work queued for a subscription is pending while it is active, held while it is disabled (it goes out on enable). */
+export function queuedStatus(subscriptionActive: boolean): 'pending' | 'held' {
+  return subscriptionActive ? 'pending' : 'held';
+}
+
+/**
+ * What `replay` does with an event of its window that the subscription's filters match,
+ * given the status of the subscription's delivery of it (`null`: it has none): a missing
+ * delivery is created, a dead one requeued; delivered, pending and held ones are left alone.
+ */
+export function replayAction(existing: DeliveryStatus | null): 'create' | 'requeue' | 'skip' {
+  if (existing === null) return 'create';
+  return replayRequeues.includes(existing) ? 'requeue' : 'skip';
+}
+
+/** The statuses `replay` requeues (for a SQL `IN (…)` list). */
+export const replayRequeues: readonly DeliveryStatus[] = Object.freeze(['dead']);

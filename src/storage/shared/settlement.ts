@@ -1,0 +1,86 @@
+/**
+ * What settling an attempt does, decided once for every adapter: the status the delivery
+ * takes given its outcome and its subscription's state, when it is due next, and how the
+ * subscription's `failingSince` moves. Memory and SQLite call these functions; PostgreSQL,
+ * which settles a whole batch in one statement, builds its CASE expressions from the same
+ * tables (`settledStatusRules`, `failingSinceRules`). The conformance suite holds all three
+ * to them.
+ */
+import type { DeliveryStatus, SettleOutcome } from '../storage-adapter.js';
+
+export type OutcomeKind = SettleOutcome['kind'];
+
+/** Every outcome kind, in a fixed order (for adapters that enumerate the rules). */
+export const outcomeKinds: readonly OutcomeKind[] = Object.freeze(['delivered', 'retry', 'dead', 'disable']);
+
+/**
+ * The status a settled delivery takes. `delivered` and `dead` are final. A `retry` waits
+ * pending — unless its subscription was disabled while the attempt was in flight: then it is
+ * held, and resumes on enable. A `disable` (the receiver answered 410 Gone) disables the
+ * subscription and holds the delivery.
+ */
+export function settledStatus(kind: OutcomeKind, subscriptionActive: boolean): DeliveryStatus {
+  switch (kind) {
+    case 'delivered':
+      return 'delivered';
+    case 'dead':
+      return 'dead';
+    case 'retry':
+      return subscriptionActive ? 'pending' : 'held';
+    case 'disable':
+      return 'held';
+  }
+}
+
+/** {@link settledStatus} as a table: one row per outcome and subscription state. */
+export const settledStatusRules: ReadonlyArray<{ kind: OutcomeKind; subscriptionActive: boolean; status: DeliveryStatus }> = Object.freeze(
+  outcomeKinds.flatMap((kind) => [true, false].map((subscriptionActive) => ({ kind, subscriptionActive, status: settledStatus(kind, subscriptionActive) }))),
+);
+
+/** The fields of the delivery that the outcome decides, beside the attempt's own record. */
+export interface SettledFields {
+  status: DeliveryStatus;
+  /** When the next attempt is due: the retry's time while pending, otherwise `null`. */
+  nextAttemptAt: number | null;
+  /** `now` for a delivered one, otherwise `null`. */
+  deliveredAt: number | null;
+}
+
+export function settledFields(outcome: SettleOutcome, subscriptionActive: boolean, now: number): SettledFields {
+  const status = settledStatus(outcome.kind, subscriptionActive);
+  return {
+    status,
+    nextAttemptAt: status === 'pending' && outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
+    deliveredAt: status === 'delivered' ? now : null,
+  };
+}
+
+/**
+ * How an outcome moves the subscription's `failingSince` (the start of its current run of
+ * failures, which drives auto-disable): a success `clear`s it; a failed attempt that will be
+ * retried or has given up `start`s it at the attempt's start when it is clear; a `disable`
+ * `keep`s it (the subscription is disabled by the receiver's own word, not by a run of failures).
+ */
+export const failingSinceRules: Readonly<Record<OutcomeKind, 'clear' | 'start' | 'keep'>> = Object.freeze({
+  delivered: 'clear',
+  retry: 'start',
+  dead: 'start',
+  disable: 'keep',
+});
+
+/** `failingSince` after one settlement; a batch applies this in its order. */
+export function failingSinceAfter(current: number | null, kind: OutcomeKind, startedAt: number): number | null {
+  switch (failingSinceRules[kind]) {
+    case 'clear':
+      return null;
+    case 'start':
+      return current ?? startedAt;
+    case 'keep':
+      return current;
+  }
+}
+
+/** The outcome kinds whose rule is `rule` (for a SQL `IN (…)` list). */
+export function outcomeKindsWhere(rule: 'clear' | 'start' | 'keep'): OutcomeKind[] {
+  return outcomeKinds.filter((kind) => failingSinceRules[kind] === rule);
+}

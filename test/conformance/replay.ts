@@ -1,0 +1,84 @@
+/**
+ * Storage conformance cases for replay: new deliveries for past events to one subscription.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ConformanceContext } from './conformance-context.js';
+
+/** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
+export function describeReplay(t: ConformanceContext): void {
+  const { createSubscription, publish, publishFor, claim, claimOne, settle, deliveriesOfEvent, delivery } = t;
+
+  describe('replay', () => {
+    it('re-queues dead deliveries and creates the missing ones of the window, leaves delivered alone; dryRun only counts', async () => {
+      const early = await publish('payment.early');
+      t.now += 1000;
+      const sub = await createSubscription({ eventTypes: ['payment.*'] });
+      const since = t.now;
+      const dead = await publishFor(sub.id, 'payment.failed');
+      const delivered = await publishFor(sub.id, 'payment.succeeded');
+      const [cDead, cDelivered] = await claim(2);
+      await settle(cDead!, { kind: 'dead' }, { statusCode: 500 });
+      await settle(cDelivered!, { kind: 'delivered' });
+      t.now += 1000;
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'maintenance' }, t.now);
+      const missed = await publish('payment.refunded');
+      const unrelated = await publish('refund.created');
+      t.now += 1000;
+      const until = t.now;
+      const afterWindow = await publish('payment.late');
+      t.now += 1000;
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'active' }, t.now);
+      expect(await deliveriesOfEvent(missed.event.id)).toEqual([]);
+
+      const deadBefore = await delivery(dead.id);
+      const dry = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, until, now: t.now, dryRun: true });
+      expect(dry).toEqual({ count: 2 });
+      expect(await t.storage.getDelivery(dead.id)).toEqual(deadBefore);
+      expect(await deliveriesOfEvent(missed.event.id)).toEqual([]);
+
+      t.now += 1000;
+      const done = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, until, now: t.now });
+      expect(done).toEqual({ count: 2 });
+      expect(await delivery(dead.id)).toMatchObject({ status: 'pending', attempts: 0, nextAttemptAt: t.now });
+      expect(await deliveriesOfEvent(missed.event.id)).toMatchObject([
+        { subscriptionId: sub.id, status: 'pending', attempts: 0, nextAttemptAt: t.now, eventType: 'payment.refunded' },
+      ]);
+      expect((await delivery(delivered.id)).status).toBe('delivered');
+      expect(await deliveriesOfEvent(unrelated.event.id)).toEqual([]);
+      expect(await deliveriesOfEvent(afterWindow.event.id)).toEqual([]);
+      expect(await deliveriesOfEvent(early.event.id)).toEqual([]);
+      expect((await claim()).map((c) => c.delivery.eventId).sort()).toEqual([dead.eventId, missed.event.id].sort());
+
+      const again = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, until, now: t.now });
+      expect(again).toEqual({ count: 0 });
+    });
+
+    it('gives a replayed dead delivery a fresh attempt cycle and goes on numbering its log', async () => {
+      const sub = await createSubscription();
+      const since = t.now;
+      const d = await publishFor(sub.id);
+      const failedAt = t.now;
+      await settle(await claimOne(d.id), { kind: 'dead' }, { startedAt: failedAt, statusCode: 500 });
+      t.now += 1000;
+      expect(await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, now: t.now })).toEqual({ count: 1 });
+      const again = await claimOne(d.id);
+      expect(again.delivery.attempts).toBe(0);
+      expect(again.history).toEqual({ attempts: 1, firstFailedAt: failedAt, recoveredAt: null });
+      await settle(again, { kind: 'delivered' });
+      expect((await t.storage.listAttempts(d.id)).map((a) => a.attemptNumber)).toEqual([1, 2]);
+    });
+
+    it('replays without an upper bound when until is omitted', async () => {
+      const sub = await createSubscription({ eventTypes: ['payment.*'] });
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'manual' }, t.now);
+      const since = t.now;
+      await publish('payment.one');
+      t.now += 1_000_000;
+      await publish('payment.two');
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'active' }, t.now);
+      const result = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, now: t.now });
+      expect(result).toEqual({ count: 2 });
+      expect((await t.storage.stats(t.now)).pending).toBe(2);
+    });
+  });
+}
