@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ClaimQueue } from '../../../src/storage/memory/claim-queue.js';
 import { StampedHeap } from '../../../src/storage/memory/stamped-heap.js';
+import { propertyRuns } from '../../support/property-runs.js';
 
 describe('StampedHeap', () => {
   it('pops in (key, tie) order with each entry\'s ref and stamp, and counts every pop', () => {
@@ -28,7 +29,7 @@ describe('StampedHeap', () => {
         expect(got).toEqual(expected.map(({ key, tie }) => ({ key, tie })));
         expect(counter.pops).toBe(pairs.length);
       }),
-      { numRuns: 300 },
+      { numRuns: propertyRuns(300) },
     );
   });
 
@@ -97,7 +98,7 @@ describe('ClaimQueue (a sorted run beside a heap)', () => {
         }
         expect(queue.size).toBe(0);
       }),
-      { numRuns: 500 },
+      { numRuns: propertyRuns(500) },
     );
   });
 

@@ -4,6 +4,7 @@ import { createId } from '../../../src/ids.js';
 import { inspectMemoryStorage } from '../../../src/storage/memory/memory-storage-probe.js';
 import { createMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
 import type { DeliveryRecord, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
+import { propertyRuns } from '../../support/property-runs.js';
 
 const START_MS = 1_700_000_000_000;
 const LEASE_MS = 60_000;
@@ -205,7 +206,7 @@ describe('memory storage', () => {
           }
         }
       }),
-      { numRuns: 200 },
+      { numRuns: propertyRuns(200) },
     );
   });
 
