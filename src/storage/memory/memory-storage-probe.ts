@@ -5,6 +5,7 @@
  */
 import type { StorageAdapter } from '../storage-adapter.js';
 
+/** The counters {@link inspectMemoryStorage} reads. */
 export interface MemoryStorageProbe {
   /** Entries popped so far off the per-subscription claim heaps (live and stale). */
   claimHeapPops: number;

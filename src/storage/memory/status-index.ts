@@ -63,6 +63,7 @@ export class StatusIndex {
     d.pendingStamp++;
   }
 
+  /** Moves a delivery to `next` in every index (a delivery entering `pending` joins the created-at heap). */
   setStatus(d: DeliveryState, next: DeliveryStatus): void {
     const prev = d.status;
     if (prev === next) return;
@@ -83,6 +84,7 @@ export class StatusIndex {
     d.leaseExpiresAt = expiresAt;
   }
 
+  /** Takes the delivery's lease away, if it has one. */
   dropLease(d: DeliveryState): void {
     if (d.leaseToken === null) return;
     d.leaseToken = null;

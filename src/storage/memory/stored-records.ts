@@ -6,12 +6,14 @@
 import type { ClaimQueue } from './claim-queue.js';
 import type { AttemptRecord, DeliveryHistory, DeliveryRecord, DeliveryStatus, EventRecord, SubscriptionRecord } from '../storage-adapter.js';
 
+/** A stored event and its live deliveries. */
 export interface EventState {
   readonly record: EventRecord;
   /** Live deliveries of the event (a handful: one per matching subscription). */
   deliveries: DeliveryState[];
 }
 
+/** A stored subscription, its deliveries, and its place in the claim order (claim-schedule.ts). */
 export interface SubscriptionState {
   record: SubscriptionRecord;
   /** Every delivery of the subscription, ids ascending. */
@@ -34,6 +36,7 @@ export interface SubscriptionState {
   queuedTie: string;
 }
 
+/** A stored delivery: the record, its lease, history and attempt log, and the stamps of its index entries. */
 export interface DeliveryState extends DeliveryRecord {
   leaseToken: string | null;
   /** Replaced, never changed in place: a claim hands out the object itself. */
