@@ -80,8 +80,6 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
     // fails (and is retried on the schedule) rather than sending an unsigned request.
     return { kind: 'error', errorClass: 'config', message: signing.keysError ?? 'no signing secret' };
   }
-  // Encoded once: the bytes signed are the bytes sent.
-  const bodyBytes = Buffer.from(event.payload, 'utf8');
   const headers: Record<string, string> = {};
   // A reserved name stored before the registry refused it is never sent beside the library's own.
   for (const [name, value] of Object.entries(subscription.headers)) if (!isReservedHeader(name)) headers[name] = value;
@@ -90,13 +88,12 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
   headers['webhook-id'] = event.id;
   headers['webhook-timestamp'] = String(timestampSeconds);
   // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
-  headers['webhook-signature'] = signatureHeader(signing.keys, event.id, timestampSeconds, bodyBytes);
+  headers['webhook-signature'] = signatureHeader(signing.keys, event.id, timestampSeconds, event.payload);
   try {
     return await options.transport.send({
       url: subscription.url,
       headers,
       body: event.payload,
-      bodyBytes,
       timeoutMs: options.timeoutMs,
       maxResponseBytes: options.maxResponseBytes,
       guard: options.guard,

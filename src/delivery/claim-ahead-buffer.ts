@@ -10,12 +10,12 @@
  *
  * - IDLE: nothing in flight and nothing buffered. The next claim asks for the whole room
  *   (2 × `concurrency`): a burst after a quiet spell starts at once.
- * - FILLING: posts in flight or deliveries buffered, and at least `concurrency` of the
- *   room free. The next claim asks for all the free room, so the claim's fixed cost is
- *   shared by at least `concurrency` deliveries.
- * - FULL: less than `concurrency` of the room free. No claim; each finished post frees a
- *   slot, {@link ClaimAheadBuffer.take} moves buffered deliveries into the free slots, and
- *   the buffer goes back to FILLING once a whole `concurrency` is free.
+ * - FILLING: posts in flight or deliveries buffered, and at least {@link minClaimBatch}
+ *   (a whole `concurrency`) of the room free. The next claim asks for all the free room,
+ *   so the claim's fixed cost is shared by that many deliveries at least.
+ * - FULL: less than {@link minClaimBatch} of the room free. No claim; each finished post
+ *   frees a slot, {@link ClaimAheadBuffer.take} moves buffered deliveries into the free
+ *   slots, and the buffer goes back to FILLING once enough room is free.
  * - STOPPED: the dispatcher stops. {@link ClaimAheadBuffer.takeAll} empties the buffer at
  *   once and every lease is given back, whatever a claim under way is doing (its
  *   deliveries are given back when it returns), so nothing stays leased by a stopped
@@ -40,6 +40,7 @@
  */
 import type { ClaimedDelivery } from '../storage/storage-adapter.js';
 import type { FlowControl } from './flow-control.js';
+import { minClaimBatch } from './min-claim-batch.js';
 
 export interface ClaimAheadOptions {
   /** Posts in flight at once; as many more may wait here. */
@@ -95,7 +96,7 @@ export class ClaimAheadBuffer {
     const { concurrency } = this.options;
     const busy = sending > 0 || this.entries.length > 0;
     const free = 2 * concurrency - sending - this.entries.length;
-    return busy && free < concurrency ? 0 : Math.max(0, free);
+    return busy && free < minClaimBatch(concurrency) ? 0 : Math.max(0, free);
   }
 
   /** Deliveries of one subscription waiting here. */
