@@ -88,10 +88,6 @@ export class Dispatcher {
     });
   }
 
-  get isRunning(): boolean {
-    return this.running;
-  }
-
   /** Posts in flight, attempts not yet settled, and deliveries claimed ahead. */
   get inFlight(): number {
     return this.sending + this.settles.pending + this.buffer.size;
