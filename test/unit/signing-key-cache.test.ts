@@ -1,9 +1,9 @@
 /**
- * The dispatcher's per-subscription cache: keys follow the stored secrets whatever
+ * The dispatcher's signing-key cache: keys follow the stored secrets whatever
  * `updatedAt` says, it stays within its bound, and keys it lets go are wiped.
  */
 import { describe, expect, it } from 'vitest';
-import { SubscriptionCache } from '../../src/delivery/subscription-cache.js';
+import { SigningKeyCache } from '../../src/delivery/signing-key-cache.js';
 import { createSecretCodec } from '../../src/registry/secret-codec.js';
 import { decodeSecret, generateSecret, SECRET_PREFIX, encodeBase64 } from '../../src/signing/secret.js';
 import { signWebhook, signatureHeader, type SigningKeys } from '../../src/signing/sign-webhook.js';
@@ -38,28 +38,32 @@ function header(keys: SigningKeys | null): string {
   return signatureHeader(keys!, 'evt_1', NOW / 1000, body);
 }
 
-const signedWith = (secret: string) => signWebhook({ id: 'evt_1', timestamp: NOW / 1000, body, secrets: secret });
+const signedWith = (secret: string | string[]) => signWebhook({ id: 'evt_1', timestamp: NOW / 1000, body, secrets: secret });
 
-describe('SubscriptionCache', () => {
+describe('SigningKeyCache', () => {
   it('signs with the stored secret as it is now, even when updatedAt has not moved', () => {
-    const cache = new SubscriptionCache(createSecretCodec([]));
+    const cache = new SigningKeyCache(createSecretCodec([]));
     const [first, second] = [generateSecret(), generateSecret()];
     expect(header(cache.get(record('sub_1', first), NOW).keys)).toBe(signedWith(first));
     expect(header(cache.get(record('sub_1', second), NOW).keys)).toBe(signedWith(second));
     expect(header(cache.get(record('sub_1', second), NOW).keys)).toBe(signedWith(second));
   });
 
-  it('follows a retry policy changed without a change of updatedAt', () => {
-    const cache = new SubscriptionCache(createSecretCodec([]));
-    const secret = generateSecret();
-    expect(cache.get(record('sub_1', secret, { retry: { delaysMs: [1_000, 2_000] } }), NOW).policy).toMatchObject({ delaysMs: [1_000, 2_000] });
-    expect(cache.get(record('sub_1', secret, { retry: { delaysMs: [1_000, 3_000] } }), NOW).policy).toMatchObject({ delaysMs: [1_000, 3_000] });
-    expect(cache.get(record('sub_1', secret, { retry: { initialDelayMs: 10, maxAttempts: 3 } }), NOW).policy).toMatchObject({ initialDelayMs: 10 });
-    expect(cache.get(record('sub_1', secret, { retry: null }), NOW).policy).toBeNull();
+  it('stops signing with a rotated-out secret once it expires, the stored record unchanged', () => {
+    const cache = new SigningKeyCache(createSecretCodec([]));
+    const [old, current] = [generateSecret(), generateSecret()];
+    const rotating = record('sub_1', current, {
+      secrets: [
+        { value: current, createdAt: NOW, expiresAt: null },
+        { value: old, createdAt: NOW - 60_000, expiresAt: NOW + 1_000 },
+      ],
+    });
+    expect(header(cache.get(rotating, NOW).keys)).toBe(signedWith([current, old]));
+    expect(header(cache.get(rotating, NOW + 1_000).keys)).toBe(signedWith(current));
   });
 
   it('holds at most its bound, keeping the subscriptions in use', () => {
-    const cache = new SubscriptionCache(createSecretCodec([]), 4);
+    const cache = new SigningKeyCache(createSecretCodec([]), 4);
     const hot = record('sub_hot', generateSecret());
     for (let n = 0; n < 50; n++) {
       cache.get(hot, NOW);
@@ -73,7 +77,7 @@ describe('SubscriptionCache', () => {
   });
 
   it('wipes the keys of a deleted subscription, of a replaced secret, and of every subscription on clear()', () => {
-    const cache = new SubscriptionCache(createSecretCodec([]));
+    const cache = new SigningKeyCache(createSecretCodec([]));
     const secrets = [generateSecret(), generateSecret(), generateSecret(), generateSecret()];
     const zeroKey = (secret: string) => SECRET_PREFIX + encodeBase64(new Uint8Array(decodeSecret(secret).length));
 

@@ -1,0 +1,105 @@
+/**
+ * One attempt at a claimed delivery: its headers, its signature, the post through the
+ * transport, and the classification of the answer into the settlement the storage
+ * records. Never throws: whatever the receiver or the transport does becomes data.
+ */
+import type { Clock } from '../clock.js';
+import { createId } from '../ids.js';
+import { signatureHeader } from '../signing/sign-webhook.js';
+import type { ClaimedDelivery, Settlement } from '../storage/storage-adapter.js';
+import { normalizeStoredRetryPolicy } from './retry-options.js';
+import type { RetryPolicy } from './backoff.js';
+import { classifyResponse } from './classify-response.js';
+import { isReservedHeader } from './reserved-headers.js';
+import type { SubscriptionSigningKeys } from './signing-key-cache.js';
+import type { AddressGuard } from './ssrf-guard.js';
+import type { Transport, TransportResult } from './transport.js';
+import { utf8Snippet } from './utf8-snippet.js';
+
+/** What an attempt needs beside the delivery and its keys. */
+export interface AttemptOptions {
+  transport: Transport;
+  clock: Clock;
+  random: () => number;
+  /** The global retry policy, for subscriptions without their own. */
+  retry: RetryPolicy;
+  guard: AddressGuard | null;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  maxRetryAfterMs: number;
+  userAgent: string;
+}
+
+/** An attempt made, with the delivery it was made for. */
+export interface CompletedAttempt {
+  readonly claimed: ClaimedDelivery;
+  readonly settlement: Settlement;
+}
+
+/** Attempt-log snippets keep the start of a response body, not all of it. */
+export const responseSnippetBytes = 1024;
+
+/**
+ * Posts `claimed` once, signed with `signing`, and returns what to settle: the outcome
+ * (delivered, retry at a time, dead, disable) and the attempt's record.
+ */
+export async function attemptDelivery(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, options: AttemptOptions): Promise<Settlement> {
+  const { delivery, subscription } = claimed;
+  const startedAt = options.clock.now();
+  const wallStart = performance.now();
+  const result = await post(claimed, signing, Math.floor(startedAt / 1000), options);
+  const durationMs = Math.round((performance.now() - wallStart) * 1000) / 1000;
+  const classification = classifyResponse(result, {
+    attempt: delivery.attempts + 1,
+    policy: subscription.retry === null ? options.retry : normalizeStoredRetryPolicy(subscription.retry),
+    now: options.clock.now(),
+    random: options.random,
+    maxRetryAfterMs: options.maxRetryAfterMs,
+  });
+  const body = result.kind === 'response' ? result.body : null;
+  return {
+    deliveryId: delivery.id,
+    leaseToken: claimed.leaseToken,
+    outcome: classification.outcome,
+    attempt: {
+      id: createId('att', startedAt),
+      startedAt,
+      durationMs,
+      statusCode: classification.statusCode,
+      errorClass: classification.errorClass,
+      errorMessage: classification.errorMessage,
+      responseSnippet: body === null || body === '' ? null : utf8Snippet(body, responseSnippetBytes),
+    },
+  };
+}
+
+async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, timestampSeconds: number, options: AttemptOptions): Promise<TransportResult> {
+  const { event, subscription } = claimed;
+  if (signing.keys === null) {
+    // Nothing can be signed: an operator must fix `security.secretsKey`. The attempt
+    // fails (and is retried on the schedule) rather than sending an unsigned request.
+    return { kind: 'error', errorClass: 'config', message: signing.keysError ?? 'no signing secret' };
+  }
+  const headers: Record<string, string> = {};
+  // A reserved name stored before the registry refused it is never sent beside the library's own.
+  for (const [name, value] of Object.entries(subscription.headers)) if (!isReservedHeader(name)) headers[name] = value;
+  headers['content-type'] = 'application/json';
+  headers['user-agent'] = options.userAgent;
+  headers['webhook-id'] = event.id;
+  headers['webhook-timestamp'] = String(timestampSeconds);
+  // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
+  headers['webhook-signature'] = signatureHeader(signing.keys, event.id, timestampSeconds, event.payload);
+  try {
+    return await options.transport.send({
+      url: subscription.url,
+      headers,
+      body: event.payload,
+      timeoutMs: options.timeoutMs,
+      maxResponseBytes: options.maxResponseBytes,
+      guard: options.guard,
+    });
+  } catch (error) {
+    // A transport must report failures as data; one that throws is treated as a network failure.
+    return { kind: 'error', errorClass: 'network', message: error instanceof Error ? error.message : String(error) };
+  }
+}

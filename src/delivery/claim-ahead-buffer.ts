@@ -1,0 +1,170 @@
+/**
+ * The claim-ahead buffer: deliveries the dispatcher has claimed (leased) from storage
+ * before a slot was free to post them, so that posts keep going while the next batch is
+ * claimed. A durable storage pays a transaction per claim; the buffer lets one claim
+ * serve a whole batch without leaving the slots idle during its round trip.
+ *
+ * Room: `concurrency` posts in flight plus as many deliveries claimed ahead. The
+ * dispatcher asks {@link ClaimAheadBuffer.claimRoom} how many to claim, and the buffer is
+ * always in one of these modes:
+ *
+ * - IDLE: nothing in flight and nothing buffered. The next claim asks for the whole room
+ *   (2 × `concurrency`): a burst after a quiet spell starts at once.
+ * - FILLING: posts in flight or deliveries buffered, and at least {@link minClaimBatch}
+ *   (a whole `concurrency`) of the room free. The next claim asks for all the free room,
+ *   so the claim's fixed cost is shared by that many deliveries at least.
+ * - FULL: less than {@link minClaimBatch} of the room free. No claim; each finished post
+ *   frees a slot, {@link ClaimAheadBuffer.take} moves buffered deliveries into the free
+ *   slots, and the buffer goes back to FILLING once enough room is free.
+ * - STOPPED: the dispatcher stops. {@link ClaimAheadBuffer.takeAll} empties the buffer at
+ *   once and every lease is given back, whatever a claim under way is doing (its
+ *   deliveries are given back when it returns), so nothing stays leased by a stopped
+ *   dispatcher.
+ *
+ * When a claim returns fewer than it asked for, nothing more is due: the dispatcher
+ * sleeps until the next due time or a wake-up, whatever the mode.
+ *
+ * Each buffered delivery, when {@link ClaimAheadBuffer.take} reaches it in claim order
+ * with a slot free, is:
+ * - started, when its subscription's flow control lets a post start;
+ * - kept, in its place, when its subscription is at its concurrency cap (a slot of that
+ *   subscription frees when one of its posts finishes);
+ * - given back to storage, due at once, when its subscription is held (breaker open, out
+ *   of rate tokens): the dispatcher leaves the subscription out of claims until it
+ *   unblocks by itself;
+ * - given back when it was claimed more than {@link ClaimAheadBuffer.maxWaitMs} ago,
+ *   counted from before its claim so that a slow claim counts as much as a wait for a
+ *   slot: its lease might no longer cover a whole post and its settle, and a post sent
+ *   after the lease ran out can reach the receiver twice (another worker may have claimed
+ *   it by then). A new claim gives it a whole lease.
+ */
+import type { ClaimedDelivery } from '../storage/storage-adapter.js';
+import type { FlowControl } from './flow-control.js';
+import { minClaimBatch } from './min-claim-batch.js';
+
+export interface ClaimAheadOptions {
+  /** Posts in flight at once; as many more may wait here. */
+  concurrency: number;
+  leaseMs: number;
+  /** The HTTP timeout: the part of a lease one post may take. */
+  timeoutMs: number;
+}
+
+interface Entry {
+  readonly claimed: ClaimedDelivery;
+  /**
+   * The local time just before the claim that leased it: its lease runs until
+   * `claimedAt + leaseMs` at the earliest (a storage leases from the `now` it is given,
+   * or from its own clock once the claim reaches it).
+   */
+  readonly claimedAt: number;
+}
+
+/** What {@link ClaimAheadBuffer.take} hands out. */
+export interface TakenDeliveries {
+  /** To post now: flow control has counted each as started. */
+  readonly start: ClaimedDelivery[];
+  /** To give back to storage (release their leases). */
+  readonly giveBack: ClaimedDelivery[];
+  /** How many of `giveBack` waited past {@link ClaimAheadBuffer.maxWaitMs}. */
+  readonly stale: number;
+}
+
+export class ClaimAheadBuffer {
+  private entries: Entry[] = [];
+  private readonly bySubscription = new Map<string, number>();
+
+  constructor(private readonly options: ClaimAheadOptions) {}
+
+  /** Deliveries buffered now. */
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /**
+   * How long a delivery may wait here before it is given back: half of what its lease
+   * holds beyond one request's timeout, so that the rest of the lease covers the post and
+   * the settle after it. With the defaults (60 s lease, 15 s timeout), 22.5 s; at least
+   * 500 ms, since start-up requires `leaseMs` ≥ `http.timeoutMs` + `minLeaseSlackMs`.
+   */
+  get maxWaitMs(): number {
+    return (this.options.leaseMs - this.options.timeoutMs) / 2;
+  }
+
+  /** How many deliveries to claim now, with `sending` posts in flight; 0 to claim nothing yet. */
+  claimRoom(sending: number): number {
+    const { concurrency } = this.options;
+    const busy = sending > 0 || this.entries.length > 0;
+    const free = 2 * concurrency - sending - this.entries.length;
+    return busy && free < minClaimBatch(concurrency) ? 0 : Math.max(0, free);
+  }
+
+  /** Deliveries of one subscription waiting here. */
+  bufferedFor(subscriptionId: string): number {
+    return this.bySubscription.get(subscriptionId) ?? 0;
+  }
+
+  /** Adds what one claim returned; `claimedAt` is the local time just before that claim. */
+  add(claimed: readonly ClaimedDelivery[], claimedAt: number): void {
+    for (const item of claimed) {
+      this.entries.push({ claimed: item, claimedAt });
+      const id = item.subscription.id;
+      this.bySubscription.set(id, this.bufferedFor(id) + 1);
+    }
+  }
+
+  /**
+   * Walks the buffer in claim order until `slots` deliveries have started, deciding for
+   * each what the header says: started (and counted as started by `flow`), kept, or
+   * given back.
+   */
+  take(now: number, slots: number, flow: FlowControl): TakenDeliveries {
+    const start: ClaimedDelivery[] = [];
+    const giveBack: ClaimedDelivery[] = [];
+    const kept: Entry[] = [];
+    const staleBefore = now - this.maxWaitMs;
+    let stale = 0;
+    let index = 0;
+    for (; index < this.entries.length && start.length < slots; index++) {
+      const entry = this.entries[index]!;
+      const { claimed } = entry;
+      const { subscription } = claimed;
+      if (entry.claimedAt < staleBefore) {
+        giveBack.push(claimed);
+        stale++;
+        continue;
+      }
+      flow.configure(subscription.id, subscription.flowControl);
+      const verdict = flow.check(subscription.id);
+      if (verdict === 'cap') {
+        kept.push(entry);
+        continue;
+      }
+      if (verdict === 'ok') {
+        flow.start(subscription.id);
+        start.push(claimed);
+      } else {
+        giveBack.push(claimed);
+      }
+    }
+    this.entries = kept.concat(this.entries.slice(index));
+    for (const claimed of start) this.forget(claimed);
+    for (const claimed of giveBack) this.forget(claimed);
+    return { start, giveBack, stale };
+  }
+
+  /** Empties the buffer: every delivery in it, in claim order. */
+  takeAll(): ClaimedDelivery[] {
+    const all = this.entries.map((entry) => entry.claimed);
+    this.entries = [];
+    this.bySubscription.clear();
+    return all;
+  }
+
+  private forget(claimed: ClaimedDelivery): void {
+    const id = claimed.subscription.id;
+    const left = this.bufferedFor(id) - 1;
+    if (left <= 0) this.bySubscription.delete(id);
+    else this.bySubscription.set(id, left);
+  }
+}

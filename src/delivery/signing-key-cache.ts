@@ -1,0 +1,123 @@
+/**
+ * The signing keys the dispatcher keeps per subscription between posts, opened and
+ * decoded from its stored secrets once rather than on every attempt.
+ *
+ * An entry serves a post only while the subscription's stored secrets are the ones it was
+ * made from, compared field by field on every post: a stored secret changes with every
+ * rotation (a sealed one even when the plaintext is the same, its IV being fresh), so a
+ * rotation shows at the very next post however soon it came. `updatedAt` cannot tell two
+ * changes of one millisecond apart.
+ *
+ * Bounded: past `maxEntries` subscriptions, one not used since the last sweep goes
+ * (second chance). Decoded keys are wiped when their entry goes, is replaced, or the
+ * cache is cleared (`stop()`), so no key material of the instance outlives it.
+ */
+import type { SecretCodec } from '../registry/secret-codec.js';
+import { activeSecrets } from '../registry/subscription-registry.js';
+import { createSigningKeys, wipeSigningKeys, type SigningKeys } from '../signing/sign-webhook.js';
+import type { SecretRecord, SubscriptionRecord } from '../storage/storage-adapter.js';
+
+/** The keys a post signs with, or why there are none. */
+export interface SubscriptionSigningKeys {
+  /** `null` when a secret does not open or decode with the configured keys (see `keysError`). */
+  readonly keys: SigningKeys | null;
+  readonly keysError: string | null;
+}
+
+interface Entry extends SubscriptionSigningKeys {
+  keys: SigningKeys | null;
+  keysError: string | null;
+  /** Copies of the stored secrets the keys were made from. */
+  secrets: SecretRecord[];
+  /** The earliest expiry among the secrets: the active set changes then. */
+  secretsExpireAt: number;
+  /** Used since the last eviction sweep passed it. */
+  used: boolean;
+}
+
+/** The default bound: far above the subscriptions one process posts to in a lease's time. */
+export const defaultMaxCachedSubscriptions = 1024;
+
+export class SigningKeyCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly codec: SecretCodec,
+    private readonly maxEntries = defaultMaxCachedSubscriptions,
+  ) {}
+
+  /** Subscriptions held now. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The keys for `subscription`'s secrets as stored now, opened afresh when they changed or one expired. */
+  get(subscription: SubscriptionRecord, now: number): SubscriptionSigningKeys {
+    let entry = this.entries.get(subscription.id);
+    if (entry === undefined) {
+      if (this.entries.size >= this.maxEntries) this.evictOne();
+      entry = { keys: null, keysError: null, secrets: [], secretsExpireAt: Number.POSITIVE_INFINITY, used: false };
+      this.openKeys(entry, subscription, now);
+      this.entries.set(subscription.id, entry);
+      return entry;
+    }
+    if (now >= entry.secretsExpireAt || !sameSecrets(entry.secrets, subscription.secrets)) this.openKeys(entry, subscription, now);
+    entry.used = true;
+    return entry;
+  }
+
+  /** Forgets a subscription (deleted), wiping its keys. */
+  delete(subscriptionId: string): void {
+    const entry = this.entries.get(subscriptionId);
+    if (entry === undefined) return;
+    this.entries.delete(subscriptionId);
+    if (entry.keys !== null) wipeSigningKeys(entry.keys);
+  }
+
+  /** Forgets every subscription, wiping their keys. */
+  clear(): void {
+    for (const entry of this.entries.values()) if (entry.keys !== null) wipeSigningKeys(entry.keys);
+    this.entries.clear();
+  }
+
+  private openKeys(entry: Entry, subscription: SubscriptionRecord, now: number): void {
+    if (entry.keys !== null) wipeSigningKeys(entry.keys);
+    entry.keys = null;
+    entry.keysError = null;
+    const secrets = activeSecrets(subscription, now);
+    try {
+      entry.keys = createSigningKeys(secrets.map((secret) => this.codec.open(secret.value, subscription.id)));
+    } catch (error) {
+      entry.keysError = error instanceof Error ? error.message : String(error);
+    }
+    entry.secrets = subscription.secrets.map(({ value, createdAt, expiresAt }) => ({ value, createdAt, expiresAt }));
+    let expireAt = Number.POSITIVE_INFINITY;
+    for (const secret of secrets) if (secret.expiresAt !== null && secret.expiresAt < expireAt) expireAt = secret.expiresAt;
+    entry.secretsExpireAt = expireAt;
+  }
+
+  /** Evicts the oldest entry not used since the sweep last passed it; the used ones it passes get a second chance. */
+  private evictOne(): void {
+    for (const [id, entry] of this.entries) {
+      if (entry.used) {
+        entry.used = false;
+        // To the back of the line.
+        this.entries.delete(id);
+        this.entries.set(id, entry);
+        continue;
+      }
+      this.delete(id);
+      return;
+    }
+  }
+}
+
+function sameSecrets(cached: readonly SecretRecord[], stored: readonly SecretRecord[]): boolean {
+  if (cached.length !== stored.length) return false;
+  for (let i = 0; i < cached.length; i++) {
+    const a = cached[i]!;
+    const b = stored[i]!;
+    if (a.value !== b.value || a.createdAt !== b.createdAt || a.expiresAt !== b.expiresAt) return false;
+  }
+  return true;
+}

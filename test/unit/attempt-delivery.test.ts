@@ -1,0 +1,209 @@
+/**
+ * One attempt, without the dispatcher's loop: what is posted (headers, signature, body)
+ * and, for each way a receiver or transport can answer, the settlement it yields.
+ */
+import { describe, expect, it } from 'vitest';
+import { attemptDelivery, responseSnippetBytes, type AttemptOptions } from '../../src/delivery/attempt-delivery.js';
+import type { RetryPolicy } from '../../src/delivery/backoff.js';
+import type { SubscriptionSigningKeys } from '../../src/delivery/signing-key-cache.js';
+import type { Transport, TransportRequest, TransportResult } from '../../src/delivery/transport.js';
+import { createSigningKeys, signWebhook } from '../../src/signing/sign-webhook.js';
+import { generateSecret } from '../../src/signing/secret.js';
+import type { ClaimedDelivery, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+const START = Date.UTC(2026, 10, 26, 12, 0, 0, 250);
+const HOUR = 3_600_000;
+const secret = generateSecret();
+const signing: SubscriptionSigningKeys = { keys: createSigningKeys([secret]), keysError: null };
+const payload = JSON.stringify({ id: 'evt_1', type: 'payment.succeeded', timestamp: '2026-11-26T11:59:00.000Z', data: { amount: 1230 } });
+// Two attempts in all: one wait of 10 s, no jitter, so every outcome is exact.
+const policy: RetryPolicy = { kind: 'schedule', delaysMs: [10_000], jitter: 0 };
+
+/** A transport that answers every post with `answer` after `tookMs` on the fake clock, keeping what it was sent. */
+class FakeTransport implements Transport {
+  readonly sent: TransportRequest[] = [];
+  constructor(
+    private readonly clock: FakeClock,
+    private readonly answer: TransportResult | Error,
+    private readonly tookMs = 40,
+  ) {}
+  async send(request: TransportRequest): Promise<TransportResult> {
+    this.sent.push(request);
+    await this.clock.advance(this.tookMs);
+    if (this.answer instanceof Error) throw this.answer;
+    return this.answer;
+  }
+  async close(): Promise<void> {}
+}
+
+function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRecord> = {}): ClaimedDelivery {
+  return {
+    delivery: {
+      id: 'dlv_1',
+      eventId: 'evt_1',
+      eventType: 'payment.succeeded',
+      subscriptionId: 'sub_1',
+      status: 'pending',
+      attempts: attemptsSoFar,
+      nextAttemptAt: START,
+      lastAttemptAt: null,
+      lastStatusCode: null,
+      lastError: null,
+      deliveredAt: null,
+      leaseExpiresAt: START + 60_000,
+      createdAt: START - 60_000,
+      updatedAt: START - 60_000,
+    },
+    history: { attempts: attemptsSoFar, firstFailedAt: null, recoveredAt: null },
+    event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 60_000, payload, idempotencyKey: null },
+    subscription: {
+      id: 'sub_1',
+      url: 'https://erp.example.com/hooks',
+      eventTypes: ['*'],
+      secrets: [{ value: secret, createdAt: START - HOUR, expiresAt: null }],
+      headers: {},
+      description: null,
+      metadata: {},
+      status: 'active',
+      disabledReason: null,
+      disabledAt: null,
+      retry: null,
+      flowControl: null,
+      failingSince: null,
+      createdAt: START - HOUR,
+      updatedAt: START - HOUR,
+      ...subscription,
+    },
+    leaseToken: 'lease_1',
+  };
+}
+
+function setup(answer: TransportResult | Error, tookMs?: number) {
+  const clock = new FakeClock(START);
+  const transport = new FakeTransport(clock, answer, tookMs);
+  const options: AttemptOptions = {
+    transport,
+    clock,
+    random: () => {
+      throw new Error('random must not be consulted without jitter');
+    },
+    retry: policy,
+    guard: null,
+    timeoutMs: 15_000,
+    maxResponseBytes: 64 * 1024,
+    maxRetryAfterMs: HOUR,
+    userAgent: 'bookkeeper-webhooks/test',
+  };
+  return { clock, transport, options };
+}
+
+const response = (statusCode: number, body = '', retryAfter: string | null = null): TransportResult => ({ kind: 'response', statusCode, retryAfter, body });
+
+describe('attemptDelivery', () => {
+  it('posts the payload signed for this attempt, with the subscription headers beside the library’s own', async () => {
+    const { transport, options } = setup(response(204));
+    const claimed = claimedDelivery(0, { headers: { 'x-tenant': 'acme', 'Webhook-Signature': 'forged', 'content-type': 'text/plain' } });
+    await attemptDelivery(claimed, signing, options);
+    expect(transport.sent).toHaveLength(1);
+    const [request] = transport.sent;
+    const timestamp = Math.floor(START / 1000);
+    expect(request!.url).toBe('https://erp.example.com/hooks');
+    expect(request!.body).toBe(payload);
+    expect(request!.headers).toEqual({
+      'x-tenant': 'acme',
+      'content-type': 'application/json',
+      'user-agent': 'bookkeeper-webhooks/test',
+      'webhook-id': 'evt_1',
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signWebhook({ id: 'evt_1', timestamp, body: payload, secrets: secret }),
+    });
+    expect(request).toMatchObject({ timeoutMs: 15_000, maxResponseBytes: 64 * 1024, guard: null });
+  });
+
+  it('settles a 2xx as delivered, fenced by the lease token, with the attempt timed from its start', async () => {
+    const { options } = setup(response(200, 'ok'));
+    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    expect(settlement).toEqual({
+      deliveryId: 'dlv_1',
+      leaseToken: 'lease_1',
+      outcome: { kind: 'delivered' },
+      attempt: {
+        id: expect.stringMatching(/^att_/),
+        startedAt: START,
+        durationMs: expect.any(Number),
+        statusCode: 200,
+        errorClass: null,
+        errorMessage: null,
+        responseSnippet: 'ok',
+      },
+    });
+  });
+
+  it('settles a 410 as disabling the subscription', async () => {
+    const { options } = setup(response(410, 'gone'));
+    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    expect(settlement.outcome).toEqual({ kind: 'disable', reason: 'the endpoint answered 410 Gone' });
+    expect(settlement.attempt).toMatchObject({ statusCode: 410, errorClass: 'http', errorMessage: 'HTTP 410 Gone', responseSnippet: 'gone' });
+  });
+
+  it('settles a 500 as a retry on the schedule, counted from the end of the attempt', async () => {
+    const { options } = setup(response(500), 40);
+    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 40 + 10_000 });
+    expect(settlement.attempt).toMatchObject({ statusCode: 500, errorClass: 'http', errorMessage: 'HTTP 500', responseSnippet: null });
+  });
+
+  it('settles a 503 with Retry-After as a retry at that time, clamped to maxRetryAfterMs', async () => {
+    const { options } = setup(response(503, '', '120'), 0);
+    expect((await attemptDelivery(claimedDelivery(), signing, options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 120_000 });
+    const clamped = setup(response(429, '', String(48 * 3600)), 0);
+    expect((await attemptDelivery(claimedDelivery(), signing, clamped.options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + HOUR });
+  });
+
+  it('settles the last attempt the policy allows as dead', async () => {
+    const { options } = setup(response(502));
+    const settlement = await attemptDelivery(claimedDelivery(1), signing, options);
+    expect(settlement.outcome).toEqual({ kind: 'dead' });
+    expect(settlement.attempt).toMatchObject({ statusCode: 502, errorClass: 'http' });
+  });
+
+  it('retries on the subscription’s own policy as stored, rather than the global one', async () => {
+    const { options } = setup(response(500), 0);
+    const own = claimedDelivery(0, { retry: { delaysMs: [1_000, 2_000] } });
+    expect((await attemptDelivery(own, signing, options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 1_000 });
+    const second = claimedDelivery(1, { retry: { delaysMs: [1_000, 2_000] } });
+    expect((await attemptDelivery(second, signing, options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 2_000 });
+    const changed = claimedDelivery(1, { retry: { delaysMs: [1_000] } });
+    expect((await attemptDelivery(changed, signing, options)).outcome).toEqual({ kind: 'dead' });
+  });
+
+  it('settles a transport failure as a retry with its error class and no status', async () => {
+    const { options } = setup({ kind: 'error', errorClass: 'timeout', message: 'no answer within 15000 ms' }, 0);
+    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 10_000 });
+    expect(settlement.attempt).toMatchObject({ statusCode: null, errorClass: 'timeout', errorMessage: 'no answer within 15000 ms', responseSnippet: null });
+  });
+
+  it('settles a transport that throws as a network failure', async () => {
+    const { options } = setup(new Error('socket hang up'), 0);
+    const settlement = await attemptDelivery(claimedDelivery(1), signing, options);
+    expect(settlement.outcome).toEqual({ kind: 'dead' });
+    expect(settlement.attempt).toMatchObject({ statusCode: null, errorClass: 'network', errorMessage: 'socket hang up' });
+  });
+
+  it('posts nothing when the subscription has no usable keys, and settles a config failure', async () => {
+    const { transport, options } = setup(response(200));
+    const settlement = await attemptDelivery(claimedDelivery(), { keys: null, keysError: 'the secret does not open with security.secretsKey' }, options);
+    expect(transport.sent).toHaveLength(0);
+    expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 10_000 });
+    expect(settlement.attempt).toMatchObject({ errorClass: 'config', errorMessage: 'the secret does not open with security.secretsKey' });
+  });
+
+  it('keeps only the start of a long response body, cut at a character boundary', async () => {
+    // 'a' then two-byte characters: the byte limit falls inside one of them.
+    const { options } = setup(response(500, 'a' + 'é'.repeat(responseSnippetBytes)), 0);
+    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    expect(settlement.attempt.responseSnippet).toBe('a' + 'é'.repeat(responseSnippetBytes / 2 - 1));
+  });
+});

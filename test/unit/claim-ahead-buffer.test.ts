@@ -1,0 +1,130 @@
+/**
+ * The claim-ahead buffer alone: how much it asks to claim in each mode, and what it does
+ * with each buffered delivery when slots free up (start, keep, give back).
+ */
+import { describe, expect, it } from 'vitest';
+import { ClaimAheadBuffer } from '../../src/delivery/claim-ahead-buffer.js';
+import { FlowControl } from '../../src/delivery/flow-control.js';
+import type { ClaimedDelivery } from '../../src/storage/storage-adapter.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+const concurrency = 4;
+const leaseMs = 10_000;
+const timeoutMs = 2_000;
+
+function setup(maxInFlight = concurrency) {
+  const clock = new FakeClock();
+  const flow = new FlowControl(clock, { maxInFlightPerSubscription: maxInFlight, ratePerSecond: null, burst: 1 }, { failureThreshold: 1, cooldownMs: 5_000, maxCooldownMs: 60_000 });
+  const buffer = new ClaimAheadBuffer({ concurrency, leaseMs, timeoutMs });
+  return { clock, flow, buffer };
+}
+
+/** A claimed delivery; only the ids and the subscription's flow settings matter here. */
+function claimed(id: string, subscriptionId = 'sub_a', flowControl: ClaimedDelivery['subscription']['flowControl'] = null): ClaimedDelivery {
+  return {
+    delivery: { id } as ClaimedDelivery['delivery'],
+    history: { attempts: 0, firstFailedAt: null, recoveredAt: null },
+    event: { id: `evt_${id}` } as ClaimedDelivery['event'],
+    subscription: { id: subscriptionId, flowControl } as ClaimedDelivery['subscription'],
+    leaseToken: `lease_${id}`,
+  };
+}
+
+const ids = (list: readonly ClaimedDelivery[]) => list.map((item) => item.delivery.id);
+
+describe('ClaimAheadBuffer', () => {
+  describe('claimRoom', () => {
+    it('asks for the whole room, twice the concurrency, when idle', () => {
+      expect(setup().buffer.claimRoom(0)).toBe(2 * concurrency);
+    });
+
+    it('asks for all the free room once at least a whole concurrency of it is free', () => {
+      const { buffer, clock } = setup();
+      expect(buffer.claimRoom(concurrency)).toBe(concurrency);
+      buffer.add([claimed('d1')], clock.now());
+      expect(buffer.claimRoom(2)).toBe(2 * concurrency - 3);
+    });
+
+    it('asks for nothing while less than a whole concurrency is free, buffered deliveries counted', () => {
+      const { buffer, clock } = setup();
+      expect(buffer.claimRoom(concurrency + 1)).toBe(0);
+      buffer.add([claimed('d1'), claimed('d2'), claimed('d3')], clock.now());
+      expect(buffer.claimRoom(2)).toBe(0);
+      expect(buffer.claimRoom(0)).toBe(2 * concurrency - 3);
+    });
+  });
+
+  it('gives a delivery at most half the lease beyond the request timeout to wait', () => {
+    expect(setup().buffer.maxWaitMs).toBe((leaseMs - timeoutMs) / 2);
+  });
+
+  it('starts deliveries in claim order into the free slots, counting each with flow control, and keeps the rest', () => {
+    const { buffer, flow, clock } = setup();
+    buffer.add([claimed('d1'), claimed('d2', 'sub_b'), claimed('d3')], clock.now());
+    const taken = buffer.take(clock.now(), 2, flow);
+    expect(ids(taken.start)).toEqual(['d1', 'd2']);
+    expect(taken.giveBack).toEqual([]);
+    expect(flow.status('sub_a').inFlight).toBe(1);
+    expect(flow.status('sub_b').inFlight).toBe(1);
+    expect(buffer.size).toBe(1);
+    expect(buffer.bufferedFor('sub_a')).toBe(1);
+    expect(buffer.bufferedFor('sub_b')).toBe(0);
+    expect(ids(buffer.take(clock.now(), 2, flow).start)).toEqual(['d3']);
+  });
+
+  it('keeps a delivery whose subscription is at its cap in its place, and starts later ones of other subscriptions', () => {
+    const { buffer, flow, clock } = setup(1);
+    buffer.add([claimed('d1'), claimed('d2'), claimed('d3', 'sub_b'), claimed('d4')], clock.now());
+    const first = buffer.take(clock.now(), 4, flow);
+    expect(ids(first.start)).toEqual(['d1', 'd3']);
+    expect(first.giveBack).toEqual([]);
+    expect(buffer.bufferedFor('sub_a')).toBe(2);
+    flow.finish('sub_a', false);
+    // d2 before d4: the kept ones stay in claim order.
+    expect(ids(buffer.take(clock.now(), 4, flow).start)).toEqual(['d2']);
+  });
+
+  it('gives back a delivery whose subscription is held by its breaker or out of rate tokens', () => {
+    const { buffer, flow, clock } = setup();
+    flow.configure('sub_broken', null);
+    flow.start('sub_broken');
+    flow.finish('sub_broken', true);
+    buffer.add([claimed('d1', 'sub_broken'), claimed('d2', 'sub_rate', { ratePerSecond: 1, burst: 1 }), claimed('d3', 'sub_rate', { ratePerSecond: 1, burst: 1 })], clock.now());
+    const taken = buffer.take(clock.now(), 4, flow);
+    expect(ids(taken.start)).toEqual(['d2']);
+    expect(ids(taken.giveBack)).toEqual(['d1', 'd3']);
+    expect(taken.stale).toBe(0);
+    expect(buffer.size).toBe(0);
+    expect(buffer.bufferedFor('sub_rate')).toBe(0);
+  });
+
+  it('gives back a delivery claimed longer ago than it may wait, counted from before its claim, however free the slots', async () => {
+    const { buffer, flow, clock } = setup();
+    const claimedAt = clock.now();
+    buffer.add([claimed('d1')], claimedAt);
+    await clock.advance(buffer.maxWaitMs);
+    buffer.add([claimed('d2')], clock.now());
+    expect(buffer.take(clock.now(), 0, flow)).toEqual({ start: [], giveBack: [], stale: 0 });
+    // Exactly as long as it may wait: still started.
+    expect(ids(buffer.take(clock.now(), 4, flow).start)).toEqual(['d1', 'd2']);
+
+    await clock.advance(1);
+    buffer.add([claimed('d3')], claimedAt);
+    buffer.add([claimed('d4')], clock.now());
+    const taken = buffer.take(clock.now(), 4, flow);
+    expect(ids(taken.giveBack)).toEqual(['d3']);
+    expect(taken.stale).toBe(1);
+    expect(ids(taken.start)).toEqual(['d4']);
+    expect(flow.status('sub_a').inFlight).toBe(3);
+  });
+
+  it('hands over everything it holds on takeAll, in claim order, and is empty after', () => {
+    const { buffer, clock } = setup();
+    buffer.add([claimed('d1'), claimed('d2', 'sub_b')], clock.now());
+    buffer.add([claimed('d3')], clock.now());
+    expect(ids(buffer.takeAll())).toEqual(['d1', 'd2', 'd3']);
+    expect(buffer.size).toBe(0);
+    expect(buffer.bufferedFor('sub_a')).toBe(0);
+    expect(buffer.claimRoom(0)).toBe(2 * concurrency);
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * What follows a settled batch, without the dispatcher: the lifecycle events and metrics
+ * for each outcome, the report of a lost lease, and auto-disable after sustained failure.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CompletedAttempt } from '../../src/delivery/attempt-delivery.js';
+import { DeliveryLifecycle } from '../../src/delivery/delivery-lifecycle.js';
+import { createEventBus } from '../../src/events/event-bus.js';
+import { DeliveryMetrics } from '../../src/metrics/delivery-metrics.js';
+import type { DeliveryStatus, SettleOutcome, SettleResult, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { recordingLogger } from '../support/recording-logger.js';
+
+const DAY = 86_400_000;
+const START = Date.UTC(2026, 10, 26, 12);
+
+function completed(outcome: SettleOutcome, { subscriptionId = 'sub_1', statusCode = 500 as number | null, attemptsBefore = 0 } = {}): CompletedAttempt {
+  return {
+    claimed: {
+      delivery: { id: 'dlv_1' } as CompletedAttempt['claimed']['delivery'],
+      history: { attempts: attemptsBefore, firstFailedAt: attemptsBefore > 0 ? START - DAY : null, recoveredAt: null },
+      event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 1_000 } as CompletedAttempt['claimed']['event'],
+      subscription: { id: subscriptionId } as SubscriptionRecord,
+      leaseToken: 'lease_1',
+    },
+    settlement: {
+      deliveryId: 'dlv_1',
+      leaseToken: 'lease_1',
+      outcome,
+      attempt: {
+        id: 'att_1',
+        startedAt: START,
+        durationMs: 25,
+        statusCode,
+        errorClass: statusCode === null || statusCode >= 300 ? 'http' : null,
+        errorMessage: statusCode === null || statusCode >= 300 ? `HTTP ${statusCode}` : null,
+        responseSnippet: null,
+      },
+    },
+  };
+}
+
+function settled(status: DeliveryStatus, { failingSince = null as number | null, subscriptionDisabled = false } = {}): SettleResult {
+  return { ok: true, delivery: { id: 'dlv_1', status } as Extract<SettleResult, { ok: true }>['delivery'], subscriptionDisabled, failingSince };
+}
+
+const leaseLost: SettleResult = { ok: false, deliveryId: 'dlv_1', code: 'STORAGE_LEASE_LOST' };
+
+function setup({ autoDisableAfterMs = 5 * DAY as number | false, subscriptionStatus = 'active' as SubscriptionRecord['status'], failStorage = false } = {}) {
+  const clock = new FakeClock(START);
+  const bus = createEventBus();
+  const metrics = new DeliveryMetrics();
+  const { logger, warnings, errors } = recordingLogger();
+  const disabled: Array<{ id: string; reason: string | null | undefined }> = [];
+  const storage = {
+    async getSubscription(id: string) {
+      if (failStorage) throw new Error('connection refused');
+      return { id, status: subscriptionStatus } as SubscriptionRecord;
+    },
+    async setSubscriptionStatus(id: string, change: { status: string; reason?: string | null }) {
+      disabled.push({ id, reason: change.reason });
+      return { id, status: change.status } as SubscriptionRecord;
+    },
+  } as unknown as StorageAdapter;
+  const events: Array<[string, unknown]> = [];
+  for (const name of ['delivery:succeeded', 'delivery:failed', 'delivery:dead', 'delivery:lease-lost', 'subscription:disabled'] as const) {
+    bus.on(name, (payload: unknown) => events.push([name, payload]));
+  }
+  const lifecycle = new DeliveryLifecycle({ storage, bus, metrics, clock, logger, autoDisableAfterMs, leaseMs: 60_000, timeoutMs: 15_000 });
+  const snapshot = () => metrics.snapshot(0, { pending: 0, leased: 0, held: 0, delivered: 0, dead: 0, oldestPendingCreatedAt: null }, clock.now());
+  return { lifecycle, events, disabled, warnings, errors, snapshot };
+}
+
+const fields = { deliveryId: 'dlv_1', eventId: 'evt_1', eventType: 'payment.succeeded', subscriptionId: 'sub_1', attempt: 1, startedAt: START, durationMs: 25 };
+
+describe('DeliveryLifecycle', () => {
+  it('announces a delivered attempt with its latency from publish, and counts it', async () => {
+    const { lifecycle, events, snapshot } = setup();
+    await lifecycle.settled([completed({ kind: 'delivered' }, { statusCode: 200 })], [settled('delivered')]);
+    expect(events).toEqual([['delivery:succeeded', { ...fields, statusCode: 200, latencyMs: 1_025 }]]);
+    expect(snapshot()).toMatchObject({ deliveriesSucceeded: 1, attemptsByOutcome: { delivered: 1 } });
+  });
+
+  it('announces a retry with its next attempt time while the delivery is pending, and none once it is held', async () => {
+    const { lifecycle, events } = setup();
+    const retry = completed({ kind: 'retry', nextAttemptAt: START + 5_000 });
+    await lifecycle.settled([retry, retry], [settled('pending'), settled('held')]);
+    const failure = { ...fields, statusCode: 500, errorClass: 'http', errorMessage: 'HTTP 500' };
+    expect(events).toEqual([
+      ['delivery:failed', { ...failure, nextAttemptAt: START + 5_000 }],
+      ['delivery:failed', { ...failure, nextAttemptAt: null }],
+    ]);
+  });
+
+  it('announces a dead delivery as failed, then dead, and counts it', async () => {
+    const { lifecycle, events, snapshot } = setup();
+    await lifecycle.settled([completed({ kind: 'dead' }, { attemptsBefore: 2 })], [settled('dead')]);
+    const failure = { ...fields, attempt: 3, statusCode: 500, errorClass: 'http', errorMessage: 'HTTP 500' };
+    expect(events).toEqual([
+      ['delivery:failed', { ...failure, nextAttemptAt: null }],
+      ['delivery:dead', failure],
+    ]);
+    expect(snapshot()).toMatchObject({ attemptsByOutcome: { dead: 1 } });
+  });
+
+  it('announces the subscription disabled by a 410 only when this settle disabled it', async () => {
+    const { lifecycle, events } = setup();
+    const gone = completed({ kind: 'disable', reason: 'the endpoint answered 410 Gone' }, { statusCode: 410 });
+    await lifecycle.settled([gone, gone], [settled('held', { subscriptionDisabled: true }), settled('held')]);
+    expect(events.map(([name]) => name)).toEqual(['delivery:failed', 'subscription:disabled', 'delivery:failed']);
+    expect(events[1]![1]).toEqual({ subscriptionId: 'sub_1', reason: 'the endpoint answered 410 Gone', at: START });
+  });
+
+  it('reports an attempt whose lease was lost: warned, counted and announced, nothing else', async () => {
+    const { lifecycle, events, warnings, snapshot } = setup();
+    await lifecycle.settled([completed({ kind: 'retry', nextAttemptAt: START + 5_000 })], [leaseLost]);
+    const lost = { ...fields, statusCode: 500, outcome: 'retry', errorClass: 'http', errorMessage: 'HTTP 500' };
+    expect(events).toEqual([['delivery:lease-lost', lost]]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.fields).toEqual({ ...lost, leaseMs: 60_000, timeoutMs: 15_000 });
+    expect(snapshot()).toMatchObject({ leasesLost: 1, attemptsByOutcome: { retry: 0 } });
+  });
+
+  it('disables a subscription failing for autoDisableAfterMs, and announces it', async () => {
+    const { lifecycle, events, disabled, warnings } = setup();
+    const since = START - 5 * DAY;
+    await lifecycle.settled([completed({ kind: 'retry', nextAttemptAt: START + 5_000 })], [settled('pending', { failingSince: since })]);
+    expect(disabled).toEqual([{ id: 'sub_1', reason: expect.stringContaining(new Date(since).toISOString()) }]);
+    expect(events.at(-1)).toEqual(['subscription:disabled', { subscriptionId: 'sub_1', reason: disabled[0]!.reason, at: START }]);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('leaves a subscription failing for less than autoDisableAfterMs, one whose delivery is held, one already disabled, and all when turned off', async () => {
+    const retry = completed({ kind: 'retry', nextAttemptAt: START + 5_000 });
+    const young = setup();
+    await young.lifecycle.settled([retry], [settled('pending', { failingSince: START - 5 * DAY + 1 })]);
+    expect(young.disabled).toEqual([]);
+    const held = setup();
+    await held.lifecycle.settled([retry], [settled('held', { failingSince: START - 6 * DAY })]);
+    expect(held.disabled).toEqual([]);
+    const already = setup({ subscriptionStatus: 'disabled' });
+    await already.lifecycle.settled([retry], [settled('pending', { failingSince: START - 6 * DAY })]);
+    expect(already.disabled).toEqual([]);
+    const off = setup({ autoDisableAfterMs: false });
+    await off.lifecycle.settled([retry], [settled('pending', { failingSince: START - 60 * DAY })]);
+    expect(off.disabled).toEqual([]);
+  });
+
+  it('logs a storage failure while auto-disabling and carries on', async () => {
+    const { lifecycle, errors, events } = setup({ failStorage: true });
+    await lifecycle.settled([completed({ kind: 'retry', nextAttemptAt: START + 5_000 })], [settled('pending', { failingSince: START - 6 * DAY })]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.fields).toMatchObject({ subscriptionId: 'sub_1' });
+    expect(events.map(([name]) => name)).toEqual(['delivery:failed']);
+  });
+});
