@@ -86,6 +86,7 @@ import {
   type SubscriptionRow,
 } from './rows.js';
 import { firstDisables, settleResults, settleValues } from './settle-batch.js';
+import { writeStatusChanges } from './status-changes.js';
 import { retryBusyOrUnavailable, retryNothing, StatementRunner } from './statement-runner.js';
 import { listDeliveriesSql, listSubscriptionsSql, postgresStatements, tablesOf, type Statements, type Tables } from './statements/index.js';
 import { WakeListener } from './wake-listener.js';
@@ -223,7 +224,10 @@ export class PostgresStorage implements StorageAdapter {
     );
   }
 
-  /** Applies the patch (shared/subscription-changes.ts) to the locked row; filters rewritten when `eventTypes` is in it; `null` when not found. */
+  /**
+   * Applies the patch (shared/subscription-changes.ts) to the locked row; the filter rows
+   * are rewritten when `eventTypes` is in it. `null` when not found.
+   */
   async updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null> {
     return this.#runner.run('updateSubscription', () =>
       this.#runner.transaction(async (client) => {
@@ -257,7 +261,7 @@ export class PostgresStorage implements StorageAdapter {
         const current = toSubscription(row);
         const statusChange = subscriptionStatusChange(current, change, now);
         if (statusChange === null) return current;
-        const { subscriptions } = await this.#writeStatusChanges(client, new Map([[id, statusChange]]), now);
+        const { subscriptions } = await writeStatusChanges(this.#runner, this.#sql, client, new Map([[id, statusChange]]), now);
         return toSubscription(subscriptions[0]!);
       }),
     );
@@ -399,9 +403,11 @@ export class PostgresStorage implements StorageAdapter {
 
   /** The attempts of a delivery, oldest first. */
   async listAttempts(deliveryId: string): Promise<AttemptRecord[]> {
-    return this.#runner.run('listAttempts', async () => (await this.#query<AttemptRow>(this.#sql.listAttempts, [deliveryId])).map(toAttempt), {
-      retry: retryBusyOrUnavailable,
-    });
+    return this.#runner.run(
+      'listAttempts',
+      async () => (await this.#query<AttemptRow>(this.#sql.listAttempts, [deliveryId])).map(toAttempt),
+      { retry: retryBusyOrUnavailable },
+    );
   }
 
   /**
@@ -430,7 +436,11 @@ export class PostgresStorage implements StorageAdapter {
   async replay(input: ReplayInput): Promise<{ count: number }> {
     return this.#runner.run('replay', () =>
       this.#runner.transaction(async (client) => {
-        const [subscription] = await this.#query<{ status: SubscriptionStatus }>(this.#sql.lockSubscriptionShared, [input.subscriptionId], client);
+        const [subscription] = await this.#query<{ status: SubscriptionStatus }>(
+          this.#sql.lockSubscriptionShared,
+          [input.subscriptionId],
+          client,
+        );
         if (subscription === undefined) return { count: 0 };
         const window = [input.subscriptionId, input.since, input.until ?? null, [...input.eventTypes]];
         const missing = await this.#query<{ id: string; type: string }>(this.#sql.replayMissing, window, client);
@@ -544,7 +554,8 @@ export class PostgresStorage implements StorageAdapter {
     const settled = await this.#query<SettledRow>(this.#sql.settle, values, client);
     const firstDisable = firstDisables(settled);
     if (firstDisable.size === 0) return { rows: settled, disabledBy: new Set() };
-    const locked = await this.#query<{ id: string; status: SubscriptionStatus }>(this.#sql.lockSubscriptions, [[...firstDisable.keys()]], client);
+    const subscriptionIds = [...firstDisable.keys()];
+    const locked = await this.#query<{ id: string; status: SubscriptionStatus }>(this.#sql.lockSubscriptions, [subscriptionIds], client);
     const changes = new Map<string, SubscriptionStatusChange>();
     for (const subscription of locked) {
       const { outcome } = settlements[int(firstDisable.get(subscription.id)!.ord) - 1]!;
@@ -552,7 +563,7 @@ export class PostgresStorage implements StorageAdapter {
       const change = subscriptionStatusChange(subscription, { status: 'disabled', reason }, now);
       if (change !== null) changes.set(subscription.id, change);
     }
-    const { held } = await this.#writeStatusChanges(client, changes, now);
+    const { held } = await writeStatusChanges(this.#runner, this.#sql, client, changes, now);
     // A retry settled in this batch for a subscription the batch disabled is now held: report that.
     const heldById = new Map(held.map((row) => [row.id, row]));
     return {
@@ -562,32 +573,6 @@ export class PostgresStorage implements StorageAdapter {
       }),
       disabledBy: new Set([...changes.keys()].map((id) => int(firstDisable.get(id)!.ord))),
     };
-  }
-
-  /** Writes status changes (from subscriptionStatusChange) and holds or resumes their subscriptions' open deliveries. */
-  async #writeStatusChanges(
-    client: PoolClient,
-    changes: Map<string, SubscriptionStatusChange>,
-    now: number,
-  ): Promise<{ subscriptions: SubscriptionRow[]; held: DeliveryRow[] }> {
-    if (changes.size === 0) return { subscriptions: [], held: [] };
-    const entries = [...changes];
-    const subscriptions = await this.#query<SubscriptionRow>(
-      this.#sql.writeStatus,
-      [
-        entries.map(([id]) => id),
-        entries.map(([, change]) => change.fields.status),
-        entries.map(([, change]) => change.fields.disabledReason),
-        entries.map(([, change]) => change.fields.disabledAt),
-        entries.map(([, change]) => change.fields.updatedAt),
-      ],
-      client,
-    );
-    const toHold = entries.filter(([, change]) => change.deliveries === 'hold').map(([id]) => id);
-    const toResume = entries.filter(([, change]) => change.deliveries === 'resume').map(([id]) => id);
-    const held = toHold.length === 0 ? [] : await this.#query<DeliveryRow>(this.#sql.holdPending, [toHold, now], client);
-    if (toResume.length > 0) await this.#query(this.#sql.resumeHeld, [toResume, now], client);
-    return { subscriptions, held };
   }
 
   #query<Row>(text: string, values: unknown[], on: PostgresQueryable = this.pool): Promise<Row[]> {

@@ -270,7 +270,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
   };
 }
 
-/** A subscription's columns as statement values, in the order of `subscriptionColumnNames`. */
+/** A subscription's columns as statement values, in the column order of the `createSubscription` statement. */
 export function subscriptionValues(record: SubscriptionRecord): unknown[] {
   return [
     record.id,
@@ -309,5 +309,6 @@ export function patchedValues(record: SubscriptionRecord): unknown[] {
 
 /** A requeue's fields (shared/redelivery.ts) as statement values, in the order the requeue statements take them. */
 export function requeuedValues(fields: ReturnType<typeof requeuedFields>): unknown[] {
-  return [fields.status, fields.attempts, fields.nextAttemptAt, fields.deliveredAt, fields.leaseExpiresAt, fields.leaseToken, fields.updatedAt];
+  const { status, attempts, nextAttemptAt, deliveredAt, leaseExpiresAt, leaseToken, updatedAt } = fields;
+  return [status, attempts, nextAttemptAt, deliveredAt, leaseExpiresAt, leaseToken, updatedAt];
 }
