@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { checkArgumentCount } from '../../check-argument-count.js';
 import { ConfigError, describeValue } from '../../errors.js';
 import { latestSchemaVersion, migrationLockSql, migrations, migrationsTableSql, quoteIdentifier, quoteLiteral, renderMigration } from './migrations/index.js';
-import { loadPg, PostgresStorage } from './postgres-storage.js';
+import { loadPg } from './driver.js';
+import { PostgresStorage } from './postgres-storage.js';
 
 export { PostgresStorage, type PostgresQueryable, type PostgresStorageSettings } from './postgres-storage.js';
 

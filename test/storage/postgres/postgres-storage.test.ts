@@ -15,7 +15,9 @@ import { createId } from '../../../src/ids.js';
 import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../../src/registry/event-type-filter.js';
 import { createPostgresStorage, getMigrationSql, type PostgresStorage } from '../../../src/storage/postgres/index.js';
 import { latestSchemaVersion } from '../../../src/storage/postgres/migrations/index.js';
-import { loadPg, postgresStatements, toStorageError } from '../../../src/storage/postgres/postgres-storage.js';
+import { loadPg } from '../../../src/storage/postgres/driver.js';
+import { toStorageError } from '../../../src/storage/postgres/driver-errors.js';
+import { postgresStatements } from '../../../src/storage/postgres/statements/index.js';
 import type { EnqueueInput, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from '../../support/postgres.js';
 
@@ -532,7 +534,7 @@ describe('flow control and failure tracking', () => {
   });
 });
 
-describe('the event-type filter rule in SQL', () => {
+describe('the event-type filter rule in the fan-out, and replay by the matched types', () => {
   const segment = fc.constantFrom('a', 'b', 'ab', 'a_b', 'a%', 'A', '');
   const type = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('.'));
   const filter = fc.oneof(

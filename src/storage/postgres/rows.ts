@@ -1,0 +1,314 @@
+/**
+ * The rows the adapter's statements return, and their mapping to and from the storage
+ * contract's records. node-postgres hands bigint columns over as strings (or numbers or
+ * BigInt, if the host changed the type parser) and jsonb parsed (or as text): the mappers
+ * accept each.
+ */
+import type { requeuedFields } from '../shared/redelivery.js';
+import type {
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryRecord,
+  DeliveryStatus,
+  EventRecord,
+  SubscriptionRecord,
+  SubscriptionStatus,
+} from '../storage-adapter.js';
+
+export type IntLike = string | number | bigint;
+
+export interface DeliveryRow {
+  id: string;
+  event_id: string;
+  event_type: string;
+  subscription_id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: IntLike | null;
+  last_attempt_at: IntLike | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: IntLike | null;
+  lease_expires_at: IntLike | null;
+  created_at: IntLike;
+  updated_at: IntLike;
+}
+
+export interface SubscriptionRow {
+  id: string;
+  url: string;
+  event_types: unknown;
+  secrets: unknown;
+  headers: unknown;
+  description: string | null;
+  metadata: unknown;
+  status: SubscriptionStatus;
+  disabled_reason: string | null;
+  disabled_at: IntLike | null;
+  retry: unknown;
+  flow_control: unknown;
+  failing_since: IntLike | null;
+  created_at: IntLike;
+  updated_at: IntLike;
+}
+
+export interface EventRow {
+  id: string;
+  type: string;
+  published_at: IntLike;
+  payload: string;
+  idempotency_key: string | null;
+}
+
+/** A claimed delivery with its history, its event (`e_`) and its subscription (`s_`), joined. */
+export interface ClaimRow extends DeliveryRow {
+  lease_token: string;
+  history_attempts: number;
+  first_failed_at: IntLike | null;
+  recovered_at: IntLike | null;
+  e_type: string;
+  e_published_at: IntLike;
+  e_payload: string;
+  e_idempotency_key: string | null;
+  s_url: string;
+  s_event_types: unknown;
+  s_secrets: unknown;
+  s_headers: unknown;
+  s_description: string | null;
+  s_metadata: unknown;
+  s_status: SubscriptionStatus;
+  s_disabled_reason: string | null;
+  s_disabled_at: IntLike | null;
+  s_retry: unknown;
+  s_flow_control: unknown;
+  s_failing_since: IntLike | null;
+  s_created_at: IntLike;
+  s_updated_at: IntLike;
+}
+
+/** A settled delivery, with the place of its settlement in the batch. */
+export interface SettledRow extends DeliveryRow {
+  ord: IntLike;
+  kind: string;
+  started_at: IntLike;
+  /** The subscription's failing_since as the statement found it (before this batch). */
+  failing_before: IntLike | null;
+}
+
+/** The answer of the enqueue statement: the event (created or found) and what the fan-out did. */
+export interface EnqueueRow {
+  target_count: IntLike;
+  id: string | null;
+  type: string | null;
+  published_at: IntLike | null;
+  payload: string | null;
+  idempotency_key: string | null;
+  delivery_count: IntLike;
+}
+
+export interface AttemptRow {
+  id: string;
+  delivery_id: string;
+  attempt_number: number;
+  started_at: IntLike;
+  duration_ms: number | string;
+  status_code: number | null;
+  error_class: AttemptRecord['errorClass'];
+  error_message: string | null;
+  response_snippet: string | null;
+  outcome: AttemptRecord['outcome'];
+  next_attempt_at: IntLike | null;
+}
+
+/** What `redeliver` needs to judge a delivery: its status, its subscription's, and whether its lease is live by the database clock. */
+export interface RedeliverProbeRow {
+  status: DeliveryStatus;
+  subscription_status: SubscriptionStatus;
+  leased: boolean;
+}
+
+export interface NextDueRow {
+  due: IntLike | null;
+  lease: IntLike | null;
+  db_now: IntLike;
+}
+
+export interface StatsRow {
+  pending: IntLike;
+  leased: IntLike;
+  held: IntLike;
+  dead: IntLike;
+  delivered: IntLike;
+  oldest: IntLike | null;
+}
+
+export interface PurgeRow {
+  deliveries: IntLike;
+  attempts: IntLike;
+  events: IntLike;
+}
+
+// Epoch ms and counts fit a double exactly, whatever type the parser gave them.
+export function int(value: IntLike): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+
+export function intOrNull(value: IntLike | null | undefined): number | null {
+  return value === null || value === undefined ? null : int(value);
+}
+
+function json<T>(value: unknown): T {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000; a receiver's response body may. The attempt log
+ * keeps the text with the NUL shown as U+FFFD rather than failing the whole settle.
+ */
+export function pgText(value: string | null): string | null {
+  return value === null || !value.includes('\u0000') ? value : value.replaceAll('\u0000', '\uFFFD');
+}
+
+export function toDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    id: row.id,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    subscriptionId: row.subscription_id,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: intOrNull(row.next_attempt_at),
+    lastAttemptAt: intOrNull(row.last_attempt_at),
+    lastStatusCode: row.last_status_code,
+    lastError: row.last_error,
+    deliveredAt: intOrNull(row.delivered_at),
+    leaseExpiresAt: intOrNull(row.lease_expires_at),
+    createdAt: int(row.created_at),
+    updatedAt: int(row.updated_at),
+  };
+}
+
+export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
+  return {
+    id: row.id,
+    url: row.url,
+    eventTypes: json<string[]>(row.event_types),
+    secrets: json<SubscriptionRecord['secrets']>(row.secrets),
+    headers: json<Record<string, string>>(row.headers),
+    description: row.description,
+    metadata: json<Record<string, unknown>>(row.metadata),
+    status: row.status,
+    disabledReason: row.disabled_reason,
+    disabledAt: intOrNull(row.disabled_at),
+    retry: row.retry === null ? null : json<SubscriptionRecord['retry']>(row.retry),
+    flowControl: row.flow_control === null ? null : json<SubscriptionRecord['flowControl']>(row.flow_control),
+    failingSince: intOrNull(row.failing_since),
+    createdAt: int(row.created_at),
+    updatedAt: int(row.updated_at),
+  };
+}
+
+export function toEvent(row: EventRow): EventRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    timestamp: int(row.published_at),
+    payload: row.payload,
+    idempotencyKey: row.idempotency_key,
+  };
+}
+
+export function toAttempt(row: AttemptRow): AttemptRecord {
+  return {
+    id: row.id,
+    deliveryId: row.delivery_id,
+    attemptNumber: row.attempt_number,
+    startedAt: int(row.started_at),
+    durationMs: Number(row.duration_ms),
+    statusCode: row.status_code,
+    errorClass: row.error_class,
+    errorMessage: row.error_message,
+    responseSnippet: row.response_snippet,
+    outcome: row.outcome,
+    nextAttemptAt: intOrNull(row.next_attempt_at),
+  };
+}
+
+export function toClaimed(row: ClaimRow): ClaimedDelivery {
+  return {
+    delivery: toDelivery(row),
+    history: { attempts: row.history_attempts, firstFailedAt: intOrNull(row.first_failed_at), recoveredAt: intOrNull(row.recovered_at) },
+    event: {
+      id: row.event_id,
+      type: row.e_type,
+      timestamp: int(row.e_published_at),
+      payload: row.e_payload,
+      idempotencyKey: row.e_idempotency_key,
+    },
+    subscription: toSubscription({
+      id: row.subscription_id,
+      url: row.s_url,
+      event_types: row.s_event_types,
+      secrets: row.s_secrets,
+      headers: row.s_headers,
+      description: row.s_description,
+      metadata: row.s_metadata,
+      status: row.s_status,
+      disabled_reason: row.s_disabled_reason,
+      disabled_at: row.s_disabled_at,
+      retry: row.s_retry,
+      flow_control: row.s_flow_control,
+      failing_since: row.s_failing_since,
+      created_at: row.s_created_at,
+      updated_at: row.s_updated_at,
+    }),
+    leaseToken: row.lease_token,
+  };
+}
+
+/** A subscription's columns as statement values, in the column order of the `createSubscription` statement. */
+export function subscriptionValues(record: SubscriptionRecord): unknown[] {
+  return [
+    record.id,
+    record.url,
+    JSON.stringify(record.eventTypes),
+    JSON.stringify(record.secrets),
+    JSON.stringify(record.headers),
+    record.description,
+    JSON.stringify(record.metadata),
+    record.status,
+    record.disabledReason,
+    record.disabledAt,
+    jsonOrNull(record.retry),
+    jsonOrNull(record.flowControl),
+    record.failingSince ?? null,
+    record.createdAt,
+    record.updatedAt,
+  ];
+}
+
+/** The fields a patch may change, as values of the `updateSubscription` statement. */
+export function patchedValues(record: SubscriptionRecord): unknown[] {
+  return [
+    record.id,
+    record.url,
+    JSON.stringify(record.eventTypes),
+    JSON.stringify(record.secrets),
+    JSON.stringify(record.headers),
+    record.description,
+    JSON.stringify(record.metadata),
+    jsonOrNull(record.retry),
+    jsonOrNull(record.flowControl),
+    record.updatedAt,
+  ];
+}
+
+/** A requeue's fields (shared/redelivery.ts) as statement values, in the order the requeue statements take them. */
+export function requeuedValues(fields: ReturnType<typeof requeuedFields>): unknown[] {
+  const { status, attempts, nextAttemptAt, deliveredAt, leaseExpiresAt, leaseToken, updatedAt } = fields;
+  return [status, attempts, nextAttemptAt, deliveredAt, leaseExpiresAt, leaseToken, updatedAt];
+}

@@ -1,0 +1,160 @@
+/**
+ * How the adapter's statements run: on the pool or on a transaction's client, under a
+ * name on our own connections, with the schema checked before the first call, driver
+ * errors mapped to codes, and races and lost connections retried in place where
+ * repeating is harmless. Never retried inside the host's transaction, whose fate is the
+ * host's.
+ */
+import pRetry from 'p-retry';
+import type { Pool, PoolClient } from 'pg';
+import { StorageError, type StorageErrorCode } from '../../errors.js';
+import { assertSchemaCurrent } from '../shared/schema-version.js';
+import type { PostgresQueryable } from './driver.js';
+import { isConnectionLoss, isMissingTable, toStorageError } from './driver-errors.js';
+import { latestSchemaVersion } from './migrations/index.js';
+import { StatementNames } from './named-statements.js';
+import type { IntLike } from './rows.js';
+
+// 40001/40P01 are retried in place a few times: another transaction won a race and
+// the next try usually succeeds at once. Short, jittered, bounded.
+const busyRetry = { retries: 4, factor: 2, minTimeout: 10, maxTimeout: 200, randomize: true } as const;
+
+/** Error codes an operation retries in place by default. */
+export const retryBusyOnly: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY']);
+/**
+ * For operations whose repetition is harmless (reads, fenced writes, claims: a claim
+ * that committed but whose answer was lost leaves leases that simply expire), a
+ * dropped connection is retried too: the pool hands out a fresh one.
+ */
+export const retryBusyOrUnavailable: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY', 'STORAGE_UNAVAILABLE']);
+/** Nothing: inside the host's transaction, a failed statement has aborted it. */
+export const retryNothing: ReadonlySet<StorageErrorCode> = new Set();
+
+export interface RunOptions {
+  /** Check the schema version first (everything but migrate). */
+  needsSchema?: boolean;
+  /** Codes retried in place. */
+  retry?: ReadonlySet<StorageErrorCode>;
+}
+
+export class StatementRunner {
+  readonly pool: Pool;
+  /** How messages name the database: `PostgreSQL storage: schema "webhooks"`. */
+  readonly where: string;
+  readonly #schemaVersionSql: string;
+  readonly #names = new StatementNames();
+  /** Pool clients checked out by `transaction`: ours, so statements on them are named too. */
+  readonly #ownClients = new WeakSet<object>();
+  #ready: Promise<void> | null = null;
+  #current = false;
+  #closed = false;
+
+  constructor(pool: Pool, schema: string, schemaVersionSql: string) {
+    this.pool = pool;
+    this.where = `PostgreSQL storage: schema "${schema}"`;
+    this.#schemaVersionSql = schemaVersionSql;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** From now on every call answers STORAGE_CLOSED. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /** The schema is known current (migrate() just made it so): no check before the next calls. */
+  markCurrent(): void {
+    this.#current = true;
+  }
+
+  /** Runs one operation: the schema check, the error mapping, the retries in place. */
+  async run<T>(operation: string, fn: () => Promise<T>, options: RunOptions = {}): Promise<T> {
+    const retry = options.retry ?? retryBusyOnly;
+    return pRetry(
+      async () => {
+        if (this.#closed) throw new StorageError('STORAGE_CLOSED', `PostgreSQL storage: ${operation} after close()`);
+        try {
+          if (options.needsSchema !== false) await this.#ensureCurrent();
+          return await fn();
+        } catch (error) {
+          throw toStorageError(error, operation);
+        }
+      },
+      {
+        ...busyRetry,
+        shouldRetry: ({ error }) => error instanceof StorageError && error.retryable && retry.has(error.code) && !this.#closed,
+      },
+    );
+  }
+
+  /** The rows of one statement on `on`. */
+  async query<Row>(on: PostgresQueryable, text: string, values: unknown[]): Promise<Row[]> {
+    return (await this.execute(on, text, values)).rows as Row[];
+  }
+
+  /** One statement on `on`, with its row count. */
+  async execute(on: PostgresQueryable, text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number }> {
+    // The host's `tx` client gets plain text: it may not be node-postgres at all.
+    const result =
+      on === this.pool || this.#ownClients.has(on)
+        ? await (on as Pool).query({ name: this.#names.nameOf(text), text, values })
+        : await on.query(text, values);
+    if (result === null || typeof result !== 'object' || !Array.isArray(result.rows)) {
+      throw new StorageError('STORAGE_FAILED', 'PostgreSQL storage: the client answered without `rows`; pass a pg client as `tx`');
+    }
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+
+  /** `fn` on a pool client between BEGIN and COMMIT (ROLLBACK when it throws). */
+  async transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    this.#ownClients.add(client);
+    let destroy: Error | boolean = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      if (isConnectionLoss(error)) {
+        destroy = error instanceof Error ? error : true;
+      } else {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          destroy = rollbackError instanceof Error ? rollbackError : true;
+        }
+      }
+      throw error;
+    } finally {
+      // A client whose connection broke is destroyed, not returned to the pool.
+      client.release(destroy === false ? undefined : destroy);
+    }
+  }
+
+  /** The recorded schema version; `null` when there is no migrations table (nor schema). */
+  async readSchemaVersion(on: PostgresQueryable): Promise<number | null> {
+    try {
+      const [row] = await this.query<{ version: IntLike }>(on, this.#schemaVersionSql, []);
+      return Number(row?.version ?? 0);
+    } catch (error) {
+      if (isMissingTable(error)) return null;
+      throw error;
+    }
+  }
+
+  // Checked once, on the first call; a failure is not cached, so migrate() then a retry works.
+  async #ensureCurrent(): Promise<void> {
+    if (this.#current) return;
+    this.#ready ??= (async () => {
+      const version = await this.readSchemaVersion(this.pool);
+      assertSchemaCurrent(this.where, version, latestSchemaVersion, '`storage.migrate()` (or apply getMigrationSql())');
+      this.#current = true;
+    })().finally(() => {
+      this.#ready = null;
+    });
+    await this.#ready;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Statements of the delivery log: read a delivery and its attempts, page the deliveries,
+ * and `redeliver` one (a probe under the row lock, then the requeue that
+ * shared/redelivery.ts's verdict allows).
+ */
+import type { DeliveryQuery } from '../../storage-adapter.js';
+import { dbNowMs, deliveryColumns, type Tables } from './sql-parts.js';
+
+export function deliveryLogStatements(t: Tables) {
+  return {
+    getDelivery: `SELECT ${deliveryColumns('d')} FROM ${t.deliveries} AS d WHERE d.id = $1`,
+    listAttempts: `
+      SELECT id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class, error_message,
+        response_snippet, outcome, next_attempt_at
+      FROM ${t.attempts} WHERE delivery_id = $1 ORDER BY started_at, id`,
+    // FOR UPDATE: a claimer racing the redeliver waits, so the verdict and the change
+    // agree; the lease is judged live by the database clock, which measures leases.
+    redeliverProbe: `
+      SELECT d.status, s.status AS subscription_status,
+        (d.lease_token IS NOT NULL AND d.lease_expires_at > ${dbNowMs}) AS leased
+      FROM ${t.deliveries} AS d JOIN ${t.subscriptions} AS s ON s.id = d.subscription_id
+      WHERE d.id = $1
+      FOR UPDATE OF d`,
+    // The fields of requeuedFields().
+    requeue: `
+      UPDATE ${t.deliveries} AS d SET status = $2::text, attempts = $3::integer, next_attempt_at = $4::bigint,
+        delivered_at = $5::bigint, lease_expires_at = $6::bigint, lease_token = $7::text, updated_at = $8::bigint
+      WHERE d.id = $1
+      RETURNING ${deliveryColumns('d')}`,
+  };
+}
+
+/** A page of deliveries, newest first (ids descending), before the decoded cursor `beforeId`. */
+export function listDeliveriesSql(t: Tables, query: DeliveryQuery & { beforeId?: string }): { text: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const where: string[] = [];
+  const add = (value: unknown, clause: (placeholder: string) => string): void => {
+    if (value === undefined) return;
+    values.push(value);
+    where.push(clause(`$${values.length}`));
+  };
+  add(query.subscriptionId, (p) => `d.subscription_id = ${p}`);
+  add(query.eventId, (p) => `d.event_id = ${p}`);
+  if (typeof query.status === 'string') add(query.status, (p) => `d.status = ${p}`);
+  else if (query.status !== undefined) add([...query.status], (p) => `d.status = ANY (${p}::text[])`);
+  add(query.since, (p) => `d.created_at >= ${p}::bigint`);
+  add(query.until, (p) => `d.created_at < ${p}::bigint`);
+  add(query.beforeId, (p) => `d.id < ${p}`);
+  // One row more than the page: it says whether there is a next one.
+  values.push(query.limit + 1);
+  // The (subscription_id, id) and (status, id) indexes serve these in id order.
+  const text =
+    `SELECT ${deliveryColumns('d')} FROM ${t.deliveries} AS d ` +
+    `${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.id DESC LIMIT $${values.length}`;
+  return { text, values };
+}

@@ -1,0 +1,109 @@
+/**
+ * The settle statement: a whole batch of attempts and outcomes in one round trip. Its
+ * decisions are built from shared/settlement.ts — the status CASE from
+ * `settledStatusRules`, the failingSince kind lists from `outcomeKindsWhere` — so the SQL
+ * states the rule every adapter applies rather than a copy of it.
+ */
+import { quoteLiteral } from '../migrations/index.js';
+import { outcomeKinds, outcomeKindsWhere, settledStatusRules } from '../../shared/settlement.js';
+import { deliveryColumns, literalList, type Tables } from './sql-parts.js';
+
+/**
+ * `settledStatus(kind, subscriptionActive)` as a SQL CASE over the expressions `kind`
+ * and `active`, one WHEN per outcome kind.
+ */
+export function settledStatusSql(kind: string, active: string): string {
+  const whens = outcomeKinds.map((outcome) => {
+    const whenActive = settledStatusRules.find((rule) => rule.kind === outcome && rule.subscriptionActive)!.status;
+    const whenNot = settledStatusRules.find((rule) => rule.kind === outcome && !rule.subscriptionActive)!.status;
+    const status =
+      whenActive === whenNot
+        ? quoteLiteral(whenActive)
+        : `CASE WHEN ${active} THEN ${quoteLiteral(whenActive)} ELSE ${quoteLiteral(whenNot)} END`;
+    return `WHEN ${kind} = ${quoteLiteral(outcome)} THEN ${status}`;
+  });
+  return `CASE ${whens.join(' ')} END`;
+}
+
+export function settleStatements(t: Tables) {
+  // The subscription counts as active only while the locked delivery row is still
+  // pending: `s` is read from the statement's snapshot, but a disable that committed
+  // after it turned the row held, and the UPDATE sees the row's latest version.
+  const status = settledStatusSql('i.kind', `(d.status = 'pending' AND s.status = 'active')`);
+  const clears = literalList(outcomeKindsWhere('clear'));
+  const starts = literalList(outcomeKindsWhere('start'));
+  return {
+    // The batch arrives as parallel arrays (one per field), unnested WITH ORDINALITY so
+    // each result finds its place.
+    // - input: DISTINCT ON (id, token) makes a repeated settlement apply once (the
+    //   repeat then finds the token gone: STORAGE_LEASE_LOST), as a sequential loop would.
+    // - settled: the UPDATE is the fence: `d.lease_token = i.token` under the row lock.
+    //   If another worker re-claimed the row and committed meanwhile, READ COMMITTED
+    //   re-checks the condition on the new version, the token differs, nothing changes.
+    //   status, next_attempt_at and delivered_at are settledFields().
+    // - history (the rule of shared/delivery-history.ts): history_attempts counts on
+    //   across redeliveries; any outcome but 'delivered' is a failed attempt, and sets
+    //   first_failed_at once; the first 'delivered' after one sets recovered_at once.
+    // - recorded: the attempts, numbered from the settled row's new history count.
+    // - failing: the subscriptions' failing_since as failingSinceAfter() leaves it, applied
+    //   in batch order: the value after the batch is the first `start` after the batch's
+    //   last `clear`, or — with no `clear` — the stored value, else the batch's first
+    //   `start`. The row is written only when that changes it: a healthy subscription (or
+    //   one failing for a while) costs no write and no row lock on subscriptions.
+    // A `disable` outcome (410 Gone) disables the subscription in statements after this
+    // one, in the same transaction: one statement cannot update a row twice.
+    settle: `
+      WITH input AS (
+        SELECT DISTINCT ON (i.id, i.token) i.*
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[],
+                    $8::float8[], $9::integer[], $10::text[], $11::text[], $12::text[])
+             WITH ORDINALITY AS i(id, token, kind, next_at, reason, attempt_id, started_at, duration_ms,
+                                  status_code, error_class, error_message, snippet, ord)
+        ORDER BY i.id, i.token, i.ord
+      ), settled AS (
+        UPDATE ${t.deliveries} AS d SET
+          status = ${status},
+          attempts = d.attempts + 1,
+          history_attempts = d.history_attempts + 1,
+          first_failed_at = CASE WHEN i.kind <> 'delivered' THEN COALESCE(d.first_failed_at, i.started_at) ELSE d.first_failed_at END,
+          recovered_at = CASE WHEN i.kind = 'delivered' AND d.first_failed_at IS NOT NULL
+            THEN COALESCE(d.recovered_at, i.started_at) ELSE d.recovered_at END,
+          next_attempt_at = CASE WHEN i.kind = 'retry' AND ${status} = 'pending' THEN i.next_at END,
+          last_attempt_at = i.started_at,
+          last_status_code = i.status_code,
+          last_error = i.error_message,
+          delivered_at = CASE WHEN ${status} = 'delivered' THEN $13::bigint END,
+          lease_token = NULL,
+          lease_expires_at = NULL,
+          updated_at = $13::bigint
+        FROM input AS i, ${t.subscriptions} AS s
+        WHERE d.id = i.id AND d.lease_token = i.token AND s.id = d.subscription_id
+        RETURNING ${deliveryColumns('d')}, d.history_attempts, i.ord, i.kind, i.started_at, s.failing_since AS failing_before
+      ), recorded AS (
+        INSERT INTO ${t.attempts} (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class,
+          error_message, response_snippet, outcome, next_attempt_at)
+        SELECT i.attempt_id, st.id, st.history_attempts, i.started_at, i.duration_ms, i.status_code, i.error_class,
+          i.error_message, i.snippet, i.kind, i.next_at
+        FROM settled AS st JOIN input AS i ON i.ord = st.ord
+      ), marked AS (
+        SELECT st.subscription_id, st.ord, st.kind, st.started_at,
+          max(st.ord) FILTER (WHERE st.kind IN (${clears})) OVER (PARTITION BY st.subscription_id) AS last_clear
+        FROM settled AS st
+      ), outcome AS (
+        SELECT m.subscription_id, bool_or(m.last_clear IS NOT NULL) AS cleared,
+          (array_agg(m.started_at ORDER BY m.ord)
+             FILTER (WHERE m.kind IN (${starts}) AND m.ord > COALESCE(m.last_clear, 0)))[1] AS first_start
+        FROM marked AS m
+        GROUP BY m.subscription_id
+      ), failing AS (
+        -- Computed from the locked row (s), so a concurrent batch's write is built upon.
+        UPDATE ${t.subscriptions} AS s
+        SET failing_since = CASE WHEN o.cleared THEN o.first_start ELSE COALESCE(s.failing_since, o.first_start) END
+        FROM outcome AS o
+        WHERE s.id = o.subscription_id
+          AND s.failing_since IS DISTINCT FROM
+              (CASE WHEN o.cleared THEN o.first_start ELSE COALESCE(s.failing_since, o.first_start) END)
+      )
+      SELECT * FROM settled`,
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Writing subscription status changes decided by shared/subscription-changes.ts — by
+ * `setSubscriptionStatus`, and by a settle batch's `disable` outcomes — with what each
+ * does to its subscription's open deliveries (hold or resume), inside the caller's
+ * transaction, after it locked the subscriptions' rows.
+ */
+import type { PoolClient } from 'pg';
+import type { SubscriptionStatusChange } from '../shared/subscription-changes.js';
+import type { DeliveryRow, SubscriptionRow } from './rows.js';
+import type { StatementRunner } from './statement-runner.js';
+import type { Statements } from './statements/index.js';
+
+/** @returns the subscriptions as written, and the deliveries the changes held. */
+export async function writeStatusChanges(
+  runner: StatementRunner,
+  sql: Statements,
+  client: PoolClient,
+  changes: ReadonlyMap<string, SubscriptionStatusChange>,
+  now: number,
+): Promise<{ subscriptions: SubscriptionRow[]; held: DeliveryRow[] }> {
+  if (changes.size === 0) return { subscriptions: [], held: [] };
+  const entries = [...changes];
+  const subscriptions = await runner.query<SubscriptionRow>(client, sql.writeStatus, [
+    entries.map(([id]) => id),
+    entries.map(([, change]) => change.fields.status),
+    entries.map(([, change]) => change.fields.disabledReason),
+    entries.map(([, change]) => change.fields.disabledAt),
+    entries.map(([, change]) => change.fields.updatedAt),
+  ]);
+  const toHold = entries.filter(([, change]) => change.deliveries === 'hold').map(([id]) => id);
+  const toResume = entries.filter(([, change]) => change.deliveries === 'resume').map(([id]) => id);
+  const held = toHold.length === 0 ? [] : await runner.query<DeliveryRow>(client, sql.holdPending, [toHold, now]);
+  if (toResume.length > 0) await runner.query(client, sql.resumeHeld, [toResume, now]);
+  return { subscriptions, held };
+}
