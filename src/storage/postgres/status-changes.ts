@@ -5,7 +5,8 @@
  * transaction, after it locked the subscriptions' rows.
  */
 import type { PoolClient } from 'pg';
-import type { SubscriptionStatusChange } from '../shared/subscription-changes.js';
+import { openDeliveryUpdate } from '../shared/open-deliveries.js';
+import type { OpenDeliveriesChange, SubscriptionStatusChange } from '../shared/subscription-changes.js';
 import type { DeliveryRow, SubscriptionRow } from './rows.js';
 import type { StatementRunner } from './statement-runner.js';
 import type { Statements } from './statements/index.js';
@@ -29,7 +30,11 @@ export async function writeStatusChanges(
   ]);
   const toHold = entries.filter(([, change]) => change.deliveries === 'hold').map(([id]) => id);
   const toResume = entries.filter(([, change]) => change.deliveries === 'resume').map(([id]) => id);
-  const held = toHold.length === 0 ? [] : await runner.query<DeliveryRow>(client, sql.holdPending, [toHold, now]);
-  if (toResume.length > 0) await runner.query(client, sql.resumeHeld, [toResume, now]);
+  const update = (ids: string[], change: OpenDeliveriesChange): Promise<DeliveryRow[]> => {
+    const { from, fields } = openDeliveryUpdate(change, now);
+    return runner.query<DeliveryRow>(client, sql.updateOpenDeliveries, [ids, from, fields.status, fields.nextAttemptAt, fields.updatedAt]);
+  };
+  const held = toHold.length === 0 ? [] : await update(toHold, 'hold');
+  if (toResume.length > 0) await update(toResume, 'resume');
   return { subscriptions, held };
 }

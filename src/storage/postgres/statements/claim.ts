@@ -3,7 +3,11 @@
  * leases (one round trip), give leases back, and say when the next delivery is due. The
  * shapes are chosen for the plan; each comment says what the shape buys.
  */
-import { dbNowMs, deliveryColumns, type Tables } from './sql-parts.js';
+import { openDeliveryUpdate } from '../../shared/open-deliveries.js';
+import { dbNowMs, deliveryColumns, literalList, type Tables } from './sql-parts.js';
+
+// A stray pending delivery of a disabled subscription is parked as the disable would have held it.
+const hold = openDeliveryUpdate('hold', 0).fields;
 
 export function claimStatements(t: Tables) {
   const D = t.deliveries;
@@ -109,7 +113,7 @@ function claimSql(t: Tables, due: string): string {
         WHERE d.id = due.id AND s.status = 'active'
         RETURNING ${deliveryColumns('d')}, d.lease_token, d.history_attempts, d.first_failed_at, d.recovered_at
       ), parked AS (
-        UPDATE ${D} AS d SET status = 'held', next_attempt_at = NULL, updated_at = $1::bigint
+        UPDATE ${D} AS d SET status = ${literalList([hold.status])}, next_attempt_at = ${hold.nextAttemptAt === null ? 'NULL' : hold.nextAttemptAt}, updated_at = $1::bigint
         FROM due JOIN ${S} AS s ON s.id = due.subscription_id
         WHERE d.id = due.id AND s.status <> 'active'
       )

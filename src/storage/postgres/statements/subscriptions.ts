@@ -43,17 +43,14 @@ export function subscriptionStatements(t: Tables) {
       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS c(id, status, reason, disabled_at, updated_at)
       WHERE s.id = c.id
       RETURNING ${subscriptionColumns('s')}`,
-    // 'hold': pending deliveries become held, no longer due. A leased one keeps its lease,
-    // so a worker still posting it can settle it.
-    holdPending: `
-      UPDATE ${t.deliveries} AS d SET status = 'held', next_attempt_at = NULL, updated_at = $2::bigint
-      WHERE d.subscription_id = ANY ($1::text[]) AND d.status = 'pending'
+    // A status change's effect on the subscriptions' open deliveries, as shared/open-deliveries.ts
+    // decides it: those of status $2 take status $3, next attempt $4 and updated $5. Holding
+    // leaves a lease in place, so a worker still posting the delivery can settle it; a resumed
+    // delivery still under a live lease stays unclaimable until the lease expires.
+    updateOpenDeliveries: `
+      UPDATE ${t.deliveries} AS d SET status = $3::text, next_attempt_at = $4::bigint, updated_at = $5::bigint
+      WHERE d.subscription_id = ANY ($1::text[]) AND d.status = $2::text
       RETURNING ${deliveryColumns('d')}`,
-    // 'resume': held deliveries become pending, due at once. One still under a live lease
-    // stays unclaimable until the lease expires: enabling cannot double-send it.
-    resumeHeld: `
-      UPDATE ${t.deliveries} AS d SET status = 'pending', next_attempt_at = $2::bigint, updated_at = $2::bigint
-      WHERE d.subscription_id = ANY ($1::text[]) AND d.status = 'held'`,
     // Filters, deliveries and their attempts go with it (ON DELETE CASCADE); events stay.
     deleteSubscription: `DELETE FROM ${t.subscriptions} WHERE id = $1 RETURNING id`,
   };
