@@ -2,7 +2,7 @@
  * What is particular to the SQLite storage (the shared behaviour is in
  * test/conformance/sqlite.test.ts): pragmas, migrations, the transactional outbox on
  * the host's handle, the claim's query plan, error mapping, ownership of the handle,
- * options, and the SQL translation of the event-type filter rule.
+ * options, and the fan-out's lookup of the event-type filter rule.
  */
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
@@ -18,7 +18,7 @@ import { createId } from '../../../src/ids.js';
 import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../../src/registry/event-type-filter.js';
 import { createSqliteStorage, type SqliteStorage } from '../../../src/storage/sqlite/index.js';
 import { latestSchemaVersion, migrations, renderMigration } from '../../../src/storage/sqlite/migrations/index.js';
-import { loadBetterSqlite3 } from '../../../src/storage/sqlite/sqlite-storage.js';
+import { loadBetterSqlite3 } from '../../../src/storage/sqlite/driver.js';
 import { WalCheckpointer } from '../../../src/storage/sqlite/wal-checkpointer.js';
 import type { EnqueueInput, SettleOutcome, Settlement, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 
