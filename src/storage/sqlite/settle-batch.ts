@@ -10,7 +10,7 @@ import { failingSinceAfter, settledFields } from '../shared/settlement.js';
 import { subscriptionStatusChange } from '../shared/subscription-changes.js';
 import { toHistory, type FenceRow } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
-import { writeStatusChange } from './status-change.js';
+import { writeStatusChange } from './write-status-change.js';
 
 /** What a settle batch knows of one subscription as its settlements apply in order. */
 interface SettlingSubscription {

@@ -1,8 +1,10 @@
 /**
  * The SQLite storage adapter (better-sqlite3): the embedded durable default. This file
- * holds the adapter's transactions and the contract's methods; the SQL is in
- * statements/, the rows and their mapping in rows.ts, and each larger unit of work in a
- * module named after it (claim-due, settle-batch, fan-out, replay, instances).
+ * holds the adapter's transactions and the contract's methods. The SQL is in
+ * statements/, the rows and their mapping in rows.ts; each larger unit of work has a
+ * module named after it (claim-due, settle-batch, enqueue-event, replay-window,
+ * instances, write-status-change), as have busy retries (retry-while-busy) and error
+ * mapping (driver-errors).
  *
  * Concurrency model. better-sqlite3 is synchronous, so within one process every
  * statement runs to completion before another starts; across processes (or a
@@ -45,13 +47,13 @@ import { decodeCursor, encodeCursor, type CursorList } from '../shared/cursor.js
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
-import { retryWhileBusy } from './busy-retry.js';
+import { retryWhileBusy } from './retry-while-busy.js';
 import { claimDue } from './claim-due.js';
 import { toStorageError } from './driver-errors.js';
-import { storeEventAndFanOut } from './fan-out.js';
+import { enqueueEvent } from './enqueue-event.js';
 import { leaseToken, registerInstance } from './instances.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
-import { replayWindow } from './replay.js';
+import { replayWindow } from './replay-window.js';
 import { requeuedParams, subscriptionParams, toAttempt, toDelivery, toEvent, toSubscription, type DeliveryRow, type SubscriptionRow } from './rows.js';
 import { settleBatch } from './settle-batch.js';
 import { listDeliveriesQuery } from './statements/delivery-log.js';
@@ -59,7 +61,7 @@ import { prepareStatements, type Statement, type Statements } from './statements
 import { schemaSql } from './statements/schema.js';
 import { listSubscriptionsQuery } from './statements/subscriptions.js';
 import { sqliteTables, type SqliteTables } from './statements/tables.js';
-import { writeStatusChange } from './status-change.js';
+import { writeStatusChange } from './write-status-change.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 
 type SqliteDatabase = Database.Database;
@@ -463,7 +465,7 @@ export class SqliteStorage implements StorageAdapter {
         { field: 'tx' },
       );
     }
-    return this.#immediate(() => storeEventAndFanOut(s, input));
+    return this.#immediate(() => enqueueEvent(s, input));
   }
 
   #readSubscription(s: Statements, id: string): SubscriptionRecord | null {

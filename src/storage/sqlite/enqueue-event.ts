@@ -12,7 +12,7 @@ import { toEvent } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
 
 /** Runs in the caller's transaction. */
-export function storeEventAndFanOut(s: Statements, input: EnqueueInput): EnqueueResult {
+export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult {
   const { event } = input;
   const key = event.idempotencyKey ?? null;
   const inserted = s.insertEvent.run(event.id, event.type, event.timestamp, event.payload, key).changes;
