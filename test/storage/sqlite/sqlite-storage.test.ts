@@ -1250,6 +1250,19 @@ describe('the event-type filter rule in SQL', () => {
       { numRuns: 100 },
     );
   });
+
+  it("replays the event types the core matched, whatever the subscription's filters say", async () => {
+    const db = openRaw(':memory:');
+    const storage = await migratedOnHandle(db);
+    const sub = await storage.createSubscription(subscription({ eventTypes: ['*'] }));
+    for (const type of ['payment.succeeded', 'refund.initiated', 'payment.failed']) await storage.enqueue(enqueueInput(type));
+    db.prepare('DELETE FROM webhook_deliveries').run();
+    const replayed = await storage.replay({ subscriptionId: sub.id, since: NOW, now: NOW, eventTypes: ['payment.succeeded', 'payment.failed'] });
+    expect(replayed.count).toBe(2);
+    const page = await storage.listDeliveries({ subscriptionId: sub.id, limit: 10 });
+    expect(page.items.map((d) => d.eventType).sort()).toEqual(['payment.failed', 'payment.succeeded']);
+    expect((await storage.replay({ subscriptionId: sub.id, since: NOW, now: NOW, eventTypes: [] })).count).toBe(0);
+  });
 });
 
 describe('driver errors', () => {
