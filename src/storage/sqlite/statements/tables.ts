@@ -1,6 +1,7 @@
 /**
  * The names of the SQLite storage's tables and of the indexes its statements name, for
- * one table prefix (validated as an identifier by createSqliteStorage).
+ * one table prefix (validated as an identifier by createSqliteStorage); and how a list
+ * of known constants is written into a statement.
  */
 
 export interface SqliteTables {
