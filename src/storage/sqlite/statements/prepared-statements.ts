@@ -25,10 +25,15 @@ import { statsPurgeSql } from './stats-purge.js';
 import { subscriptionsSql } from './subscriptions.js';
 import type { SqliteTables } from './tables.js';
 
-export type Statement<Row = unknown> = Database.Statement<unknown[], Row>;
+/**
+ * A prepared statement whose rows are `Row`. An interface of our own rather than the
+ * driver's alias, so that the declarations of the build can name it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the name is its purpose (see above)
+export interface Statement<Row = unknown> extends Database.Statement<unknown[], Row> {}
 
 export function prepareStatements(db: Database.Database, t: SqliteTables) {
-  const prepare = <Row = unknown>(sql: string): Statement<Row> => db.prepare<unknown[], Row>(sql);
+  const prepare = <Row = unknown>(sql: string): Statement<Row> => db.prepare<unknown[], Row>(sql) as Statement<Row>;
   const subscriptions = subscriptionsSql(t);
   const enqueue = enqueueSql(t);
   const claim = claimSql(t);
