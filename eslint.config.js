@@ -1,5 +1,7 @@
 // Lint = correctness rules plus the import boundaries of shared/STYLE.md:
-// the receiver entry stays runtime-neutral and small; drivers and SQL stay in their adapters.
+// the receiver entry stays runtime-neutral and small; drivers and SQL stay in their adapters;
+// no module of src/ reaches itself again through its imports.
+import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 const drivers = ['better-sqlite3', 'pg', 'pg-*'];
@@ -28,6 +30,18 @@ export default tseslint.config(
   {
     files: ['src/**/*.ts'],
     rules: { 'no-console': 'error' },
+  },
+  {
+    // A split-out module never imports back from the file it left. Type-only imports are
+    // erased at build time, so they do not count; sources import each other as `./x.js`.
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createNodeResolver({ extensionAlias: { '.js': ['.ts', '.js'] } })],
+    },
+    rules: { 'import-x/no-cycle': 'error' },
   },
   {
     // The ./receiver entry and the verify core it uses: only signing and errors, nothing node-only, no zod.

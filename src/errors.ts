@@ -4,7 +4,9 @@
  * Every error the library throws is a {@link WebhookError} with a stable string
  * `code` (part of the public API; messages are not). Subclasses say who must act:
  * {@link ConfigError} the developer, {@link ValidationError} the caller of a public
- * function, {@link SignatureVerificationError} the receiver, {@link StorageError}
+ * function, {@link ConflictError} the caller again later (the input was right, the
+ * moment was not), {@link StateError} the host (the instance is closed, or its backlog
+ * did not drain), {@link SignatureVerificationError} the receiver, {@link StorageError}
  * the operator.
  *
  * This module is runtime-neutral: the `./receiver` entry imports it.
@@ -30,10 +32,12 @@ export type ValidationErrorCode =
   | 'SUBSCRIPTION_NOT_FOUND'
   | 'SUBSCRIPTION_DISABLED'
   | 'DELIVERY_NOT_FOUND'
-  | 'DELIVERY_IN_FLIGHT'
   | 'CURSOR_INVALID';
 
-/** Codes of plain {@link WebhookError}s about the state of a webhooks instance. */
+/** Codes of {@link ConflictError}: a well-formed call that the record's current state refuses. */
+export type ConflictErrorCode = 'DELIVERY_IN_FLIGHT';
+
+/** Codes of {@link StateError}: the webhooks instance cannot do it in its current state. */
 export type StateErrorCode = 'WEBHOOKS_STOPPED' | 'DRAIN_TIMEOUT';
 
 /** Codes of {@link SignatureVerificationError}: one per failed check of a received webhook. */
@@ -62,6 +66,7 @@ export type StorageErrorCode =
 export type WebhookErrorCode =
   | ConfigErrorCode
   | ValidationErrorCode
+  | ConflictErrorCode
   | SignatureVerificationErrorCode
   | StorageErrorCode
   | StateErrorCode;
@@ -109,6 +114,30 @@ export class ValidationError extends WebhookError {
   constructor(code: ValidationErrorCode, message: string, options?: WebhookErrorOptions) {
     super(code, message, options);
     this.name = 'ValidationError';
+  }
+}
+
+/**
+ * The call was well-formed but the record is in a state that refuses it right now
+ * (`DELIVERY_IN_FLIGHT`: an attempt is under way); the same call may succeed later.
+ */
+export class ConflictError extends WebhookError {
+  declare readonly code: ConflictErrorCode;
+  constructor(code: ConflictErrorCode, message: string, options?: WebhookErrorOptions) {
+    super(code, message, options);
+    this.name = 'ConflictError';
+  }
+}
+
+/**
+ * The webhooks instance cannot do it in its current state: it is closed
+ * (`WEBHOOKS_STOPPED`), or `drain` ran out of time with deliveries pending (`DRAIN_TIMEOUT`).
+ */
+export class StateError extends WebhookError {
+  declare readonly code: StateErrorCode;
+  constructor(code: StateErrorCode, message: string, options?: WebhookErrorOptions) {
+    super(code, message, options);
+    this.name = 'StateError';
   }
 }
 

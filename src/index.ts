@@ -3,22 +3,12 @@
  * The consumer side lives in `@bookkeeper/webhooks/receiver`.
  */
 export { createWebhooks } from './create-webhooks.js';
-export type {
-  DeliveryLog,
-  DrainOptions,
-  ListDeliveriesQuery,
-  PublishOptions,
-  PublishResult,
-  ReplayOptions,
-  Webhooks,
-} from './create-webhooks.js';
-export type {
-  HttpOptions,
-  ResolvedWebhooksOptions,
-  RetryOptions,
-  SecurityOptions,
-  WebhooksOptions,
-} from './webhooks-options.js';
+export type { DrainOptions, Webhooks } from './create-webhooks.js';
+export type { PublishOptions, PublishResult } from './publish.js';
+export type { DeliveryLog, ListDeliveriesQuery, ReplayOptions } from './delivery-log.js';
+export type { ResolvedWebhooksOptions, SecurityOptions, WebhooksOptions } from './webhooks-options.js';
+export type { HttpOptions } from './delivery/http-options.js';
+export type { RetryOptions } from './delivery/retry-options.js';
 
 export { defineEvents } from './events/catalog.js';
 export type { EventCatalog, EventDataOf, EventInputOf, EventSchemas, EventTypeOf } from './events/catalog.js';
@@ -74,7 +64,9 @@ export type { Logger } from './logger.js';
 
 export {
   ConfigError,
+  ConflictError,
   SignatureVerificationError,
+  StateError,
   StorageError,
   ValidationError,
   WebhookError,
@@ -82,6 +74,7 @@ export {
 } from './errors.js';
 export type {
   ConfigErrorCode,
+  ConflictErrorCode,
   SignatureVerificationErrorCode,
   StateErrorCode,
   StorageErrorCode,

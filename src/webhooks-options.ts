@@ -1,100 +1,35 @@
 /**
- * The options of `createWebhooks`: the hand-written public interface (with TSDoc)
- * and the zod schema that parses it once into a frozen resolved object. Defaults
- * live here and nowhere else. Unknown keys fail loudly: a typo such as
- * `concurency: 10` is a `ConfigError`, not a silently ignored setting.
+ * The options of `createWebhooks`: the hand-written public interface (with TSDoc), the
+ * zod schema that parses it once into a frozen resolved object, and the checks that span
+ * several options. Each component's options and defaults live beside it (`http-options`,
+ * `retry-options`, `flow-control-options` in `delivery/`); the ones that belong to the
+ * factory itself are here. Unknown keys fail loudly: a typo such as `concurency: 10` is
+ * a `ConfigError`, not a silently ignored setting.
  */
 import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import { standardWebhooksDelaysMs, type RetryContext, type RetryPolicy } from './delivery/backoff.js';
+import type { RetryPolicy } from './delivery/backoff.js';
+import {
+  circuitBreakerOptionsSchema,
+  flowControlOptionsSchema,
+  type CircuitBreakerOptions,
+  type FlowControlOptions,
+  type ResolvedCircuitBreakerOptions,
+  type ResolvedFlowControlOptions,
+} from './delivery/flow-control-options.js';
+import { httpOptionsSchema, type HttpOptions } from './delivery/http-options.js';
+import { retryOptionsSchema, type RetryOptions } from './delivery/retry-options.js';
+import { isValidAllowedHost } from './delivery/ssrf-guard.js';
 import type { Transport } from './delivery/transport.js';
 import { describeIssues } from './describe-issues.js';
-import { ConfigError, ValidationError, type ValidationErrorCode } from './errors.js';
+import { ConfigError } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
-import type { StorageAdapter, StoredRetryPolicy } from './storage/storage-adapter.js';
-import { isValidAllowedHost } from './delivery/ssrf-guard.js';
-import type { SecretsKey } from './registry/secret-codec.js';
 import type { MeterLike } from './metrics/otel-metrics.js';
-
-/**
- * A retry policy:
- * - `{ delaysMs }` — a fixed schedule: the wait after the 1st, 2nd, … failed attempt
- *   (attempts = `delaysMs.length + 1`);
- * - `{ initialDelayMs, factor, maxDelayMs, maxAttempts }` — exponential, capped;
- * - a function `(context) => delayMs | null` (`null` gives up) — global policy only,
- *   since a subscription's policy is stored as data.
- * `jitter` (0–1) spreads each wait uniformly by ±that fraction.
- */
-export type RetryOptions =
-  | StoredRetryPolicy
-  | ((context: RetryContext) => number | null);
-
-/** HTTP settings of the dispatcher. */
-export interface HttpOptions {
-  /**
-   * The whole request (connect, send, response headers and body) must finish within this;
-   * past it the attempt fails with error class `timeout`.
-   * @defaultValue 15000
-   */
-  timeoutMs?: number;
-  /**
-   * Response bytes read at most; the rest is discarded (the first 1 KiB is kept in the attempt log).
-   * @defaultValue 65536
-   */
-  maxResponseBytes?: number;
-  /**
-   * Upper bound on a receiver's `Retry-After` (429/503).
-   * @defaultValue 3600000 (1 hour)
-   */
-  maxRetryAfterMs?: number;
-  /**
-   * The `user-agent` header.
-   * @defaultValue "Bookkeeper-Webhooks/1"
-   */
-  userAgent?: string;
-}
-
-/** Flow-control defaults for every subscription. */
-export interface FlowControlOptions {
-  /**
-   * Posts in flight to one subscription at once, so that one slow receiver cannot hold
-   * every slot of `concurrency`.
-   * @defaultValue half of `concurrency` (at least 1)
-   */
-  maxInFlightPerSubscription?: number;
-  /**
-   * Sustained posts per second to one subscription; `null` for no limit.
-   * @defaultValue null
-   */
-  ratePerSecond?: number | null;
-  /**
-   * Posts allowed at once above the sustained rate.
-   * @defaultValue 10
-   */
-  burst?: number;
-}
-
-/** Circuit-breaker settings. */
-export interface CircuitBreakerOptions {
-  /**
-   * Consecutive failed attempts to one subscription that open the breaker.
-   * @defaultValue 10
-   */
-  failureThreshold?: number;
-  /**
-   * How long an open breaker holds deliveries before one probe; doubles after each failed probe.
-   * @defaultValue 30000
-   */
-  cooldownMs?: number;
-  /**
-   * The longest cool-down.
-   * @defaultValue 600000 (10 minutes)
-   */
-  maxCooldownMs?: number;
-}
+import type { SecretsKey } from './registry/secret-codec.js';
+import type { StorageAdapter } from './storage/storage-adapter.js';
 
 /** Security settings. */
 export interface SecurityOptions {
@@ -187,28 +122,6 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
   meter?: MeterLike | false;
 }
 
-const nonNegativeMs = z.number().int().min(0).max(365 * 24 * 3_600_000);
-const jitter = z.number().min(0).max(1);
-
-/** The schema of a subscription's flow-control settings. */
-export const storedFlowControlSchema = z.strictObject({
-  maxInFlight: z.int().min(1).max(10_000).optional(),
-  ratePerSecond: z.number().positive().max(1_000_000).nullable().optional(),
-  burst: z.int().min(1).max(1_000_000).optional(),
-});
-
-/** The schema of a retry policy stored as data (global or per subscription). */
-export const storedRetryPolicySchema = z.union([
-  z.strictObject({ delaysMs: z.array(nonNegativeMs).max(100), jitter: jitter.optional() }),
-  z.strictObject({
-    initialDelayMs: nonNegativeMs,
-    factor: z.number().min(1).max(100).optional(),
-    maxDelayMs: nonNegativeMs.optional(),
-    maxAttempts: z.int().min(1).max(1000),
-    jitter: jitter.optional(),
-  }),
-]);
-
 const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
 
 const clockSchema = z.custom<Clock>(
@@ -229,7 +142,8 @@ const loggerSchema = z.custom<Logger>(
   { message: 'a logger with debug(), info(), warn() and error()' },
 );
 
-const optionsSchema = z.strictObject({
+/** The schema of {@link WebhooksOptions}; a type test keeps the two in step. */
+export const webhooksOptionsSchema = z.strictObject({
   events: z.custom<EventCatalog>(
     (value) => typeof value === 'object' && value !== null && isFunction((value as EventCatalog).has) && Array.isArray((value as EventCatalog).types),
     { message: 'a catalog made by defineEvents()' },
@@ -238,15 +152,8 @@ const optionsSchema = z.strictObject({
     (value) => typeof value === 'object' && value !== null && isFunction((value as StorageAdapter).claimDue),
     { message: 'a storage adapter (createMemoryStorage(), createSqliteStorage(), createPostgresStorage())' },
   ).optional(),
-  retry: z.union([storedRetryPolicySchema, z.custom<(context: RetryContext) => number | null>(isFunction, { message: 'a function (context) => delayMs | null' })]).optional(),
-  http: z
-    .strictObject({
-      timeoutMs: z.int().min(1).max(3_600_000).default(15_000),
-      maxResponseBytes: z.int().min(0).max(64 * 1024 * 1024).default(65_536),
-      maxRetryAfterMs: nonNegativeMs.default(3_600_000),
-      userAgent: z.string().min(1).max(200).regex(/^[\x20-\x7e]+$/).default('Bookkeeper-Webhooks/1'),
-    })
-    .prefault({}),
+  retry: retryOptionsSchema,
+  http: httpOptionsSchema,
   security: z
     .strictObject({
       allowPrivateNetworks: z.boolean().default(false),
@@ -274,23 +181,8 @@ const optionsSchema = z.strictObject({
   clock: clockSchema.default(systemClock),
   random: z.custom<() => number>(isFunction, { message: 'a function returning a number in [0, 1)' }).default(() => Math.random),
   logger: loggerSchema.default(silentLogger),
-  flowControl: z
-    .strictObject({
-      maxInFlightPerSubscription: z.int().min(1).max(10_000).optional(),
-      ratePerSecond: z.number().positive().max(1_000_000).nullable().default(null),
-      burst: z.int().min(1).max(1_000_000).default(10),
-    })
-    .prefault({}),
-  circuitBreaker: z
-    .union([
-      z.literal(false),
-      z.strictObject({
-        failureThreshold: z.int().min(1).max(1_000_000).default(10),
-        cooldownMs: nonNegativeMs.default(30_000),
-        maxCooldownMs: nonNegativeMs.default(600_000),
-      }),
-    ])
-    .prefault({}),
+  flowControl: flowControlOptionsSchema,
+  circuitBreaker: circuitBreakerOptionsSchema,
   autoDisableAfterMs: z.union([z.literal(false), z.int().min(1).max(365 * 24 * 3_600_000)]).default(5 * 24 * 3_600_000),
   meter: z
     .union([
@@ -322,35 +214,9 @@ export interface ResolvedWebhooksOptions {
   readonly random: () => number;
   readonly logger: Logger;
   readonly meter?: MeterLike | false;
-  readonly flowControl: { readonly maxInFlightPerSubscription: number; readonly ratePerSecond: number | null; readonly burst: number };
-  readonly circuitBreaker: { readonly failureThreshold: number; readonly cooldownMs: number; readonly maxCooldownMs: number } | false;
+  readonly flowControl: ResolvedFlowControlOptions;
+  readonly circuitBreaker: ResolvedCircuitBreakerOptions;
   readonly autoDisableAfterMs: number | false;
-}
-
-/** The default policy: the Standard Webhooks schedule with 10 % jitter. */
-export const defaultRetryPolicy: RetryPolicy = Object.freeze({
-  kind: 'schedule',
-  delaysMs: standardWebhooksDelaysMs,
-  jitter: 0.1,
-});
-
-/** Normalises a retry policy given as data. */
-export function normalizeStoredRetryPolicy(policy: StoredRetryPolicy): RetryPolicy {
-  if ('delaysMs' in policy) return { kind: 'schedule', delaysMs: Object.freeze([...policy.delaysMs]), jitter: policy.jitter ?? 0 };
-  return {
-    kind: 'exponential',
-    initialDelayMs: policy.initialDelayMs,
-    factor: policy.factor ?? 2,
-    maxDelayMs: policy.maxDelayMs ?? 24 * 3_600_000,
-    maxAttempts: policy.maxAttempts,
-    jitter: policy.jitter ?? 0.2,
-  };
-}
-
-/** Throws a `ValidationError` with `code` for a failed parse of `input` by `schema`, every issue described. */
-export function throwValidation(code: ValidationErrorCode, error: z.ZodError, input: unknown, schema: z.ZodType, prefix = ''): never {
-  const { message, field } = describeIssues(error, input, { schema, prefix });
-  throw new ValidationError(code, message, { field, cause: error });
 }
 
 /**
@@ -362,9 +228,9 @@ export const minLeaseSlackMs = 1000;
 
 /** Parses and freezes `createWebhooks` options; throws `ConfigError` on anything wrong. */
 export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOptions {
-  const parsed = optionsSchema.safeParse(options ?? {});
+  const parsed = webhooksOptionsSchema.safeParse(options ?? {});
   if (!parsed.success) {
-    const { message, field } = describeIssues(parsed.error, options, { schema: optionsSchema });
+    const { message, field } = describeIssues(parsed.error, options, { schema: webhooksOptionsSchema });
     throw new ConfigError('CONFIG_INVALID', message, { field, cause: parsed.error });
   }
   const value = parsed.data;
@@ -375,12 +241,7 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
       { field: 'leaseMs' },
     );
   }
-  const retry: RetryPolicy =
-    value.retry === undefined
-      ? defaultRetryPolicy
-      : typeof value.retry === 'function'
-        ? { kind: 'custom', delayMs: value.retry }
-        : normalizeStoredRetryPolicy(value.retry);
+  // The one default that depends on another option.
   const flowControl = Object.freeze({
     ...value.flowControl,
     maxInFlightPerSubscription: value.flowControl.maxInFlightPerSubscription ?? Math.max(1, Math.floor(value.concurrency / 2)),
@@ -389,7 +250,6 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
     ...value,
     flowControl,
     circuitBreaker: value.circuitBreaker === false ? false : Object.freeze(value.circuitBreaker),
-    retry,
     http: Object.freeze(value.http),
     security: Object.freeze(value.security),
   });

@@ -82,15 +82,3 @@ export function computeBackoff(policy: RetryPolicy, context: RetryContext, rando
   if (jitter === 0) return base;
   return Math.max(0, Math.round(base * (1 - jitter + 2 * jitter * random())));
 }
-
-/** How many attempts a policy allows in all, or `null` when it cannot say (custom). */
-export function maxAttemptsOf(policy: RetryPolicy): number | null {
-  switch (policy.kind) {
-    case 'schedule':
-      return policy.delaysMs.length + 1;
-    case 'exponential':
-      return policy.maxAttempts;
-    case 'custom':
-      return null;
-  }
-}

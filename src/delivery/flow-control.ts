@@ -14,31 +14,8 @@
  * enforces its own cap and rate.
  */
 import type { Clock } from '../clock.js';
-
-/** Flow-control settings of a subscription (stored with it; each field overrides the global default). */
-export interface SubscriptionFlowControl {
-  /** Posts in flight to this subscription at once. */
-  maxInFlight?: number;
-  /** Sustained posts per second; `null` for no limit. */
-  ratePerSecond?: number | null;
-  /** Posts allowed at once above the sustained rate (the bucket's size). */
-  burst?: number;
-}
-
-/** Global flow-control defaults. */
-export interface FlowControlDefaults {
-  maxInFlight: number;
-  ratePerSecond: number | null;
-  burst: number;
-}
-
-/** Circuit-breaker settings. */
-export interface CircuitBreakerSettings {
-  /** Consecutive failed attempts that open the breaker; 0 turns it off. */
-  failureThreshold: number;
-  cooldownMs: number;
-  maxCooldownMs: number;
-}
+import type { StoredFlowControl } from '../storage/storage-adapter.js';
+import type { ResolvedCircuitBreakerOptions, ResolvedFlowControlOptions } from './flow-control-options.js';
 
 type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -69,14 +46,14 @@ export class FlowControl {
 
   constructor(
     private readonly clock: Clock,
-    private readonly defaults: FlowControlDefaults,
-    private readonly breaker: CircuitBreakerSettings,
+    private readonly defaults: ResolvedFlowControlOptions,
+    private readonly breaker: ResolvedCircuitBreakerOptions,
   ) {}
 
   /** Applies a subscription's settings (from its stored record) over the defaults. */
-  configure(subscriptionId: string, settings: SubscriptionFlowControl | null): void {
+  configure(subscriptionId: string, settings: StoredFlowControl | null): void {
     const state = this.stateOf(subscriptionId);
-    const maxInFlight = settings?.maxInFlight ?? this.defaults.maxInFlight;
+    const maxInFlight = settings?.maxInFlight ?? this.defaults.maxInFlightPerSubscription;
     const ratePerSecond = settings?.ratePerSecond === undefined ? this.defaults.ratePerSecond : settings.ratePerSecond;
     const burst = settings?.burst ?? this.defaults.burst;
     state.tokens = Math.min(state.tokens, burst);
@@ -90,7 +67,7 @@ export class FlowControl {
     if (!state) {
       state = {
         inFlight: 0,
-        maxInFlight: this.defaults.maxInFlight,
+        maxInFlight: this.defaults.maxInFlightPerSubscription,
         ratePerSecond: this.defaults.ratePerSecond,
         burst: this.defaults.burst,
         tokens: this.defaults.burst,
@@ -98,7 +75,7 @@ export class FlowControl {
         breaker: 'closed',
         consecutiveFailures: 0,
         openUntil: 0,
-        cooldownMs: this.breaker.cooldownMs,
+        cooldownMs: this.breaker === false ? 0 : this.breaker.cooldownMs,
       };
       this.states.set(subscriptionId, state);
     }
@@ -166,11 +143,11 @@ export class FlowControl {
     if (!failed) {
       state.consecutiveFailures = 0;
       state.breaker = 'closed';
-      state.cooldownMs = this.breaker.cooldownMs;
+      if (this.breaker !== false) state.cooldownMs = this.breaker.cooldownMs;
       return;
     }
     state.consecutiveFailures += 1;
-    if (this.breaker.failureThreshold === 0) return;
+    if (this.breaker === false) return;
     if (state.breaker === 'half-open') {
       // The probe failed: open again, waiting longer each time.
       state.cooldownMs = Math.min(this.breaker.maxCooldownMs, state.cooldownMs * 2);

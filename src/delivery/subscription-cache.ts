@@ -18,7 +18,7 @@ import type { SecretCodec } from '../registry/secret-codec.js';
 import { activeSecrets } from '../registry/subscription-registry.js';
 import { createSigningKeys, wipeSigningKeys, type SigningKeys } from '../signing/sign-webhook.js';
 import type { SecretRecord, StoredRetryPolicy, SubscriptionRecord } from '../storage/storage-adapter.js';
-import { normalizeStoredRetryPolicy } from '../webhooks-options.js';
+import { normalizeStoredRetryPolicy } from './retry-options.js';
 
 /** What a post needs of its subscription. */
 export interface SubscriptionEntry {

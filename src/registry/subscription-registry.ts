@@ -27,7 +27,9 @@ import type {
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage/storage-adapter.js';
-import { storedFlowControlSchema, storedRetryPolicySchema, throwValidation } from '../webhooks-options.js';
+import { storedFlowControlSchema } from '../delivery/flow-control-options.js';
+import { storedRetryPolicySchema } from '../delivery/retry-options.js';
+import { throwValidation } from '../throw-validation.js';
 import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';

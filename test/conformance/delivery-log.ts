@@ -2,6 +2,7 @@
  * Storage conformance cases for the delivery log: reading deliveries and attempts, filters and cursor paging.
  */
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/errors.js';
 import { createId } from '../../src/ids.js';
 import type { DeliveryRecord, SettleOutcome } from '../../src/storage/storage-adapter.js';
 import type { ConformanceContext } from './conformance-context.js';
@@ -66,6 +67,28 @@ export function describeDeliveryLog(t: ConformanceContext): void {
       expect(error).toHaveProperty('code', 'CURSOR_INVALID');
       const bySub = await rejectionOf(t.storage.listDeliveries({ subscriptionId: sub.id, limit: 10, cursor: '%%%' }));
       expect(bySub).toHaveProperty('code', 'CURSOR_INVALID');
+    });
+
+    it('rejects, on either list, a cursor of the other list, an empty one and garbage with ValidationError CURSOR_INVALID', async () => {
+      const sub = await createSubscription();
+      await createSubscription();
+      await publishFor(sub.id);
+      const subscriptionCursor = (await t.storage.listSubscriptions({ limit: 1 })).nextCursor;
+      const deliveryCursor = (await t.storage.listDeliveries({ limit: 1 })).nextCursor;
+      expect(subscriptionCursor).not.toBeNull();
+      expect(deliveryCursor).not.toBeNull();
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['a subscription cursor to listDeliveries', () => t.storage.listDeliveries({ limit: 10, cursor: subscriptionCursor! })],
+        ['a delivery cursor to listSubscriptions', () => t.storage.listSubscriptions({ limit: 10, cursor: deliveryCursor! })],
+        ['an empty cursor to listDeliveries', () => t.storage.listDeliveries({ limit: 10, cursor: '' })],
+        ['an empty cursor to listSubscriptions', () => t.storage.listSubscriptions({ limit: 10, cursor: '' })],
+        ['garbage to listSubscriptions', () => t.storage.listSubscriptions({ limit: 10, cursor: '!!not a cursor!!' })],
+      ];
+      for (const [label, call] of calls) {
+        const error = await rejectionOf(call());
+        expect(error, label).toBeInstanceOf(ValidationError);
+        expect(error, label).toHaveProperty('code', 'CURSOR_INVALID');
+      }
     });
 
     it('returns copies of deliveries: mutating one changes nothing stored', async () => {

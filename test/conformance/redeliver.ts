@@ -7,7 +7,7 @@ import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeRedeliver(t: ConformanceContext): void {
-  const { createSubscription, publishFor, claim, claimOne, settle, delivery } = t;
+  const { createSubscription, publishFor, claim, claimOne, settle, delivery, shortLeaseMs, letLeasesExpire } = t;
 
   describe('redeliver', () => {
     it('makes a delivered or dead delivery pending again, due now, with a fresh attempt cycle', async () => {
@@ -98,6 +98,33 @@ export function describeRedeliver(t: ConformanceContext): void {
       const result = await t.storage.redeliver(d.id, t.now);
       expect(result).toMatchObject({ status: 'pending', attempts: 0, nextAttemptAt: t.now });
       expect((await claim()).map((c) => c.delivery.id)).toEqual([d.id]);
+    });
+
+    it('requeues a pending delivery whose lease expired, and fences the old lease token', async () => {
+      const sub = await createSubscription();
+      const d = await publishFor(sub.id);
+      const expired = await claimOne(d.id, shortLeaseMs());
+      await letLeasesExpire();
+      const result = await t.storage.redeliver(d.id, t.now);
+      expect(result).toMatchObject({ id: d.id, status: 'pending', attempts: 0, nextAttemptAt: t.now, leaseExpiresAt: null });
+      expect(await t.storage.getDelivery(d.id)).toEqual(result);
+      expect(await settle(expired, { kind: 'delivered' })).toEqual({ ok: false, deliveryId: d.id, code: 'STORAGE_LEASE_LOST' });
+      expect((await claim()).map((c) => c.delivery.id)).toEqual([d.id]);
+    });
+
+    it("answers 'held' for a delivered or dead delivery of a disabled subscription, and changes nothing", async () => {
+      const sub = await createSubscription();
+      const ok = await publishFor(sub.id);
+      const bad = await publishFor(sub.id);
+      const claimed = await claim(2);
+      await settle(claimed.find((c) => c.delivery.id === ok.id)!, { kind: 'delivered' });
+      await settle(claimed.find((c) => c.delivery.id === bad.id)!, { kind: 'dead' }, { statusCode: 500 });
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'manual' }, t.now);
+      const before = [await delivery(ok.id), await delivery(bad.id)];
+      t.now += 1000;
+      expect(await t.storage.redeliver(ok.id, t.now)).toBe('held');
+      expect(await t.storage.redeliver(bad.id, t.now)).toBe('held');
+      expect([await delivery(ok.id), await delivery(bad.id)]).toEqual(before);
     });
 
     it("answers 'in_flight' under a lease, 'held' for a disabled subscription, 'not_found' for an unknown id", async () => {

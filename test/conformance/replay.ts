@@ -68,6 +68,57 @@ export function describeReplay(t: ConformanceContext): void {
       expect((await t.storage.listAttempts(d.id)).map((a) => a.attemptNumber)).toEqual([1, 2]);
     });
 
+    it('leaves pending deliveries alone, waiting for a retry or under a lease, and counts only what it queues', async () => {
+      const sub = await createSubscription();
+      const since = t.now;
+      const waiting = await publishFor(sub.id);
+      const leased = await publishFor(sub.id);
+      const dead = await publishFor(sub.id);
+      const claimed = await claim(3);
+      const byId = (id: string) => claimed.find((c) => c.delivery.id === id)!;
+      await settle(byId(waiting.id), { kind: 'retry', nextAttemptAt: t.now + 3_600_000 }, { statusCode: 500 });
+      await settle(byId(dead.id), { kind: 'dead' }, { statusCode: 500 });
+      const before = [await delivery(waiting.id), await delivery(leased.id)];
+      t.now += 1000;
+
+      const input = { subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, now: t.now };
+      expect(await t.storage.replay({ ...input, dryRun: true })).toEqual({ count: 1 });
+      expect(await t.storage.replay(input)).toEqual({ count: 1 });
+      expect([await delivery(waiting.id), await delivery(leased.id)]).toEqual(before);
+      expect(await delivery(dead.id)).toMatchObject({ status: 'pending', attempts: 0, nextAttemptAt: t.now });
+      expect((await claim()).map((c) => c.delivery.id)).toEqual([dead.id]);
+    });
+
+    it('queues held work for a disabled subscription, leaves its held deliveries alone, and enabling sends all of it', async () => {
+      const sub = await createSubscription({ eventTypes: ['payment.*'] });
+      const since = t.now;
+      const dead = await publishFor(sub.id);
+      const waiting = await publishFor(sub.id);
+      await settle(await claimOne(dead.id), { kind: 'dead' }, { statusCode: 500 });
+      t.now += 1000;
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'maintenance' }, t.now);
+      const held = await delivery(waiting.id);
+      expect(held.status).toBe('held');
+      const missed = await publish('payment.refunded');
+      t.now += 1000;
+
+      const input = { subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, now: t.now };
+      const deadBefore = await delivery(dead.id);
+      expect(await t.storage.replay({ ...input, dryRun: true })).toEqual({ count: 2 });
+      expect(await t.storage.getDelivery(dead.id)).toEqual(deadBefore);
+      expect(await deliveriesOfEvent(missed.event.id)).toEqual([]);
+      expect(await t.storage.replay(input)).toEqual({ count: 2 });
+      expect(await delivery(dead.id)).toMatchObject({ status: 'held', attempts: 0, nextAttemptAt: null, leaseExpiresAt: null });
+      expect(await deliveriesOfEvent(missed.event.id)).toMatchObject([{ subscriptionId: sub.id, status: 'held', attempts: 0, nextAttemptAt: null }]);
+      expect(await delivery(waiting.id)).toEqual(held);
+      expect(await claim()).toEqual([]);
+
+      t.now += 1000;
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'active' }, t.now);
+      const queued = (await claim()).map((c) => c.delivery.eventId).sort();
+      expect(queued).toEqual([dead.eventId, waiting.eventId, missed.event.id].sort());
+    });
+
     it('replays without an upper bound when until is omitted', async () => {
       const sub = await createSubscription({ eventTypes: ['payment.*'] });
       await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'manual' }, t.now);

@@ -2,8 +2,23 @@
  * Storage conformance cases for settlement: what each outcome does to a delivery, its subscription and its attempt log.
  */
 import { describe, expect, it } from 'vitest';
-import type { SettleOutcome } from '../../src/storage/storage-adapter.js';
+import type { DeliveryStatus, SettleOutcome } from '../../src/storage/storage-adapter.js';
 import type { ConformanceContext } from './conformance-context.js';
+
+/**
+ * What each outcome makes of the delivery, by the subscription's state when the attempt
+ * settles (disabled meanwhile: by an operator while the attempt was in flight).
+ */
+const settledStatusTable: ReadonlyArray<{ kind: SettleOutcome['kind']; disabledMeanwhile: boolean; status: DeliveryStatus }> = [
+  { kind: 'delivered', disabledMeanwhile: false, status: 'delivered' },
+  { kind: 'delivered', disabledMeanwhile: true, status: 'delivered' },
+  { kind: 'retry', disabledMeanwhile: false, status: 'pending' },
+  { kind: 'retry', disabledMeanwhile: true, status: 'held' },
+  { kind: 'dead', disabledMeanwhile: false, status: 'dead' },
+  { kind: 'dead', disabledMeanwhile: true, status: 'dead' },
+  { kind: 'disable', disabledMeanwhile: false, status: 'held' },
+  { kind: 'disable', disabledMeanwhile: true, status: 'held' },
+];
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeSettle(t: ConformanceContext): void {
@@ -169,6 +184,59 @@ export function describeSettle(t: ConformanceContext): void {
       const stats = await t.storage.stats(t.now);
       expect(stats).toMatchObject({ pending: 0, held: 1, delivered: 1 });
     });
+
+    for (const { kind, disabledMeanwhile, status } of settledStatusTable) {
+      it(`settles ${kind} on a subscription ${disabledMeanwhile ? 'disabled meanwhile' : 'still active'} as ${status}: one attempt more, lease cleared, due again only when pending, failingSince by the outcome`, async () => {
+        // One subscription with no failure yet, one whose first attempt failed at firstFailure.
+        const fresh = await createSubscription({ eventTypes: ['payment.*'] });
+        const failing = await createSubscription({ eventTypes: ['refund.*'] });
+        const retried = await publishFor(failing.id, 'refund.created');
+        const firstFailure = t.now - 500;
+        await settle(await claimOne(retried.id), { kind: 'retry', nextAttemptAt: t.now + 1000 }, { startedAt: firstFailure, statusCode: 500 });
+        t.now += 1000;
+        const first = await publishFor(fresh.id, 'payment.succeeded');
+        const claimed = await claim(10);
+        expect(claimed.map((c) => c.delivery.id).sort()).toEqual([first.id, retried.id].sort());
+        const disabledAt = t.now;
+        if (disabledMeanwhile) {
+          for (const sub of [fresh, failing]) await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'operator' }, t.now);
+        }
+
+        t.now += 10;
+        const startedAt = t.now - 5;
+        const retryAt = t.now + 5000;
+        const outcome: SettleOutcome =
+          kind === 'retry' ? { kind, nextAttemptAt: retryAt } : kind === 'disable' ? { kind, reason: 'HTTP 410 Gone' } : { kind };
+        const cases = [
+          { sub: fresh, deliveryId: first.id, attemptsBefore: 0, failingSinceBefore: null },
+          { sub: failing, deliveryId: retried.id, attemptsBefore: 1, failingSinceBefore: firstFailure },
+        ];
+        for (const { sub, deliveryId, attemptsBefore, failingSinceBefore } of cases) {
+          const leased = claimed.find((c) => c.delivery.id === deliveryId)!;
+          const result = await settle(leased, outcome, { startedAt, statusCode: kind === 'delivered' ? 200 : kind === 'disable' ? 410 : 500 });
+          const failingSince = kind === 'delivered' ? null : kind === 'disable' ? failingSinceBefore : (failingSinceBefore ?? startedAt);
+          const stored = await delivery(deliveryId);
+          expect(result).toEqual({ ok: true, delivery: stored, subscriptionDisabled: kind === 'disable' && !disabledMeanwhile, failingSince });
+          expect(stored).toMatchObject({
+            status,
+            attempts: attemptsBefore + 1,
+            leaseExpiresAt: null,
+            nextAttemptAt: status === 'pending' ? retryAt : null,
+            deliveredAt: kind === 'delivered' ? t.now : null,
+            lastAttemptAt: startedAt,
+            updatedAt: t.now,
+          });
+          expect(await t.storage.getSubscription(sub.id)).toMatchObject({
+            failingSince,
+            ...(disabledMeanwhile
+              ? { status: 'disabled', disabledReason: 'operator', disabledAt }
+              : kind === 'disable'
+                ? { status: 'disabled', disabledReason: 'HTTP 410 Gone', disabledAt: t.now }
+                : { status: 'active', disabledReason: null, disabledAt: null }),
+          });
+        }
+      });
+    }
 
     it('settles a batch mixing current and stale tokens with one result per item, in order', async () => {
       const sub = await createSubscription();

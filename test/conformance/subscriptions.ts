@@ -8,7 +8,7 @@ import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeSubscriptions(t: ConformanceContext): void {
-  const { subscriptionRecord, createSubscription, publishFor, claimOne, settle } = t;
+  const { subscriptionRecord, createSubscription, publishFor, claim, claimOne, settle, delivery } = t;
 
   describe('subscriptions', () => {
     it('creates a subscription and reads it back equal to what was given', async () => {
@@ -95,6 +95,42 @@ export function describeSubscriptions(t: ConformanceContext): void {
       expect(enabled).toMatchObject({ status: 'active', disabledReason: null, disabledAt: null });
       expect(await t.storage.getSubscription(sub.id)).toEqual(enabled);
       expect(await t.storage.setSubscriptionStatus(createId('sub', t.now), { status: 'disabled' }, t.now)).toBeNull();
+    });
+
+    it('keeps the first reason, disabledAt and updatedAt when a disabled subscription is disabled again', async () => {
+      const sub = await createSubscription();
+      const d = await publishFor(sub.id);
+      t.now += 1000;
+      const first = await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'operator' }, t.now);
+      expect(first).toMatchObject({ status: 'disabled', disabledReason: 'operator', disabledAt: t.now, updatedAt: t.now });
+      const held = await delivery(d.id);
+      expect(held.status).toBe('held');
+
+      t.now += 1000;
+      expect(await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'HTTP 410 Gone' }, t.now)).toEqual(first);
+      t.now += 1000;
+      expect(await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled' }, t.now)).toEqual(first);
+      expect(await t.storage.getSubscription(sub.id)).toEqual(first);
+      expect(await t.storage.getDelivery(d.id)).toEqual(held);
+    });
+
+    it('changes nothing when an active subscription is enabled: updatedAt stays and no delivery is requeued', async () => {
+      const sub = await createSubscription();
+      const waiting = await publishFor(sub.id);
+      const leased = await publishFor(sub.id);
+      const dead = await publishFor(sub.id);
+      const claimed = await claim(3);
+      const byId = (id: string) => claimed.find((c) => c.delivery.id === id)!;
+      await settle(byId(waiting.id), { kind: 'retry', nextAttemptAt: t.now + 3_600_000 }, { statusCode: 500 });
+      await settle(byId(dead.id), { kind: 'dead' }, { statusCode: 500 });
+      const before = await t.storage.getSubscription(sub.id);
+      const deliveriesBefore = [await delivery(waiting.id), await delivery(leased.id), await delivery(dead.id)];
+
+      t.now += 1000;
+      expect(await t.storage.setSubscriptionStatus(sub.id, { status: 'active' }, t.now)).toEqual(before);
+      expect(await t.storage.getSubscription(sub.id)).toEqual(before);
+      expect([await delivery(waiting.id), await delivery(leased.id), await delivery(dead.id)]).toEqual(deliveriesBefore);
+      expect(await claim()).toEqual([]);
     });
 
     it('deletes a subscription with its deliveries and attempts, keeps the events, and says false the second time', async () => {

@@ -62,6 +62,8 @@ const expectedFunctions: Record<string, string[]> = {
     'WebhookError',
     'ConfigError',
     'ValidationError',
+    'ConflictError',
+    'StateError',
     'SignatureVerificationError',
     'StorageError',
   ],

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { FlowControl } from '../../src/delivery/flow-control.js';
 import { FakeClock } from '../support/fake-clock.js';
 
-const breakerOff = { failureThreshold: 0, cooldownMs: 1_000, maxCooldownMs: 8_000 };
-const noRate = { maxInFlight: 2, ratePerSecond: null, burst: 1 };
+const breakerOff = false;
+const noRate = { maxInFlightPerSubscription: 2, ratePerSecond: null, burst: 1 };
 
 describe('flow control per subscription', () => {
   it('caps posts in flight per subscription and frees the slot when one finishes', () => {
@@ -26,7 +26,7 @@ describe('flow control per subscription', () => {
 
   it('rate-limits with a token bucket: a burst, then one post per 1/rate seconds', async () => {
     const clock = new FakeClock();
-    const flow = new FlowControl(clock, { maxInFlight: 100, ratePerSecond: 10, burst: 3 }, breakerOff);
+    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 100, ratePerSecond: 10, burst: 3 }, breakerOff);
     for (let i = 0; i < 3; i++) {
       expect(flow.canStart('a')).toBe(true);
       flow.start('a');
@@ -42,7 +42,7 @@ describe('flow control per subscription', () => {
 
   it('opens the breaker after consecutive failures, lets one probe through after the cool-down, and closes on success', async () => {
     const clock = new FakeClock();
-    const flow = new FlowControl(clock, { maxInFlight: 10, ratePerSecond: null, burst: 1 }, { failureThreshold: 3, cooldownMs: 1_000, maxCooldownMs: 8_000 });
+    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 10, ratePerSecond: null, burst: 1 }, { failureThreshold: 3, cooldownMs: 1_000, maxCooldownMs: 8_000 });
     for (let i = 0; i < 3; i++) {
       flow.start('a');
       flow.finish('a', true);
@@ -63,7 +63,7 @@ describe('flow control per subscription', () => {
 
   it('doubles the cool-down after each failed probe, up to the maximum', async () => {
     const clock = new FakeClock();
-    const flow = new FlowControl(clock, { maxInFlight: 10, ratePerSecond: null, burst: 1 }, { failureThreshold: 1, cooldownMs: 1_000, maxCooldownMs: 3_000 });
+    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 10, ratePerSecond: null, burst: 1 }, { failureThreshold: 1, cooldownMs: 1_000, maxCooldownMs: 3_000 });
     flow.start('a');
     flow.finish('a', true);
     const cooldowns: number[] = [];

@@ -1,4 +1,3 @@
-import fc from 'fast-check';
 import * as nodeCrypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SCRATCH_MESSAGE_BYTES, hmacSha256Base64, type HmacCrypto } from '../../src/signing/hmac-sha256.js';
@@ -74,18 +73,6 @@ describe('hmacSha256Base64', () => {
       expect(hmacSha256Base64(nodeCrypto, key32, `m${i}.`, 'x')).toBe(reference(key32, `m${i}.`, 'x'));
       expect(hmacSha256Base64(nodeCrypto, other, `m${i}.`, 'x')).toBe(reference(other, `m${i}.`, 'x'));
     }
-  });
-
-  it('agrees with createHmac on arbitrary keys, prefixes and bodies', () => {
-    fc.assert(
-      fc.property(
-        fc.uint8Array({ minLength: 1, maxLength: 160 }),
-        fc.string({ unit: 'grapheme', maxLength: 40 }),
-        fc.oneof(fc.string({ unit: 'binary', maxLength: 600 }), fc.uint8Array({ maxLength: 600 })),
-        (key, prefix, body) => hmacSha256Base64(nodeCrypto, key, prefix, body) === reference(key, prefix, body),
-      ),
-      { numRuns: 500 },
-    );
   });
 
   it('hashes a message that fits the scratch buffer with two one-shot hashes, no Hmac object', () => {

@@ -2,7 +2,6 @@ import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { isWebhookError } from '../../src/errors.js';
@@ -343,31 +342,6 @@ describe('sync and async verification', () => {
     const opts = { secrets: secret, now, ...options } as VerifyWebhookOptions;
     const [sync, async] = [await outcomeOf(() => verifyWebhook(message(), opts)), await outcomeOf(() => verifyWebhookAsync(message(), opts))];
     expect(async).toEqual(sync);
-  });
-
-  it('agree on arbitrary bodies and ids, signed and then tampered with', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.string({ unit: 'grapheme', maxLength: 200 }),
-        fc.stringMatching(/^[!-~]{1,40}$/),
-        fc.nat({ max: 10_000 }),
-        async (data, msgId, flipAt) => {
-          const payload = JSON.stringify({ type: 'note.created', timestamp: now.toISOString(), data });
-          const headers = signedHeaders({ id: msgId, body: payload });
-          const opts = { secrets: secret, now };
-          const expected = { event: { id: msgId, type: 'note.created', timestamp: now.toISOString(), data } };
-          expect(await outcomeOf(() => verifyWebhook({ body: payload, headers }, opts))).toEqual(expected);
-          expect(await outcomeOf(() => verifyWebhookAsync({ body: bytes(payload), headers }, opts))).toEqual(expected);
-          const tampered = bytes(payload);
-          const at = flipAt % tampered.length;
-          tampered[at] = tampered[at]! ^ 0x01;
-          const noMatch = { code: 'WEBHOOK_NO_MATCHING_SIGNATURE' };
-          expect(await outcomeOf(() => verifyWebhook({ body: tampered, headers }, opts))).toEqual(noMatch);
-          expect(await outcomeOf(() => verifyWebhookAsync({ body: tampered, headers }, opts))).toEqual(noMatch);
-        },
-      ),
-      { numRuns: 200 },
-    );
   });
 });
 

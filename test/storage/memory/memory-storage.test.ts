@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../../src/ids.js';
-import { ClaimQueue, createMemoryStorage, inspectMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
+import { inspectMemoryStorage } from '../../../src/storage/memory/memory-storage-probe.js';
+import { createMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
 import type { DeliveryRecord, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
+import { propertyRuns } from '../../support/property-runs.js';
 
 const START_MS = 1_700_000_000_000;
 const LEASE_MS = 60_000;
@@ -204,7 +206,7 @@ describe('memory storage', () => {
           }
         }
       }),
-      { numRuns: 200 },
+      { numRuns: propertyRuns(200) },
     );
   });
 
@@ -329,75 +331,5 @@ describe('memory storage', () => {
   it('returns null from inspectMemoryStorage for another adapter', () => {
     const other = { ...createMemoryStorage() };
     expect(inspectMemoryStorage(other)).toBeNull();
-  });
-});
-
-describe('ClaimQueue (a sorted run beside a heap)', () => {
-  it('pops exactly in (key, tie) order whatever is pushed in order or not, interleaved with pops and retains', () => {
-    const op = fc.oneof(
-      fc.record({ kind: fc.constant('push' as const), key: fc.integer({ min: 0, max: 20 }), tie: fc.integer({ min: 0, max: 30 }), inOrder: fc.boolean() }),
-      fc.record({ kind: fc.constant('pop' as const) }),
-      fc.record({ kind: fc.constant('retain' as const), modulo: fc.integer({ min: 2, max: 4 }) }),
-    );
-    fc.assert(
-      fc.property(fc.array(op, { minLength: 20, maxLength: 300, size: 'max' }), (ops) => {
-        const counter = { pops: 0 };
-        const queue = new ClaimQueue<number>(counter);
-        let reference: Array<{ key: number; tie: string; ref: number }> = [];
-        let next = 0;
-        const order = (a: { key: number; tie: string }, b: { key: number; tie: string }) => a.key - b.key || (a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0);
-        for (const o of ops) {
-          if (o.kind === 'push') {
-            const entry = { key: o.key, tie: `dlv_${String(o.tie).padStart(3, '0')}`, ref: next++ };
-            queue.push(entry.key, entry.tie, entry.ref, 0, o.inOrder);
-            reference.push(entry);
-          } else if (o.kind === 'pop') {
-            if (reference.length === 0) continue;
-            reference.sort(order);
-            const expected = reference.shift()!;
-            // Equal (key, tie) pairs may come out in either order: compare what identifies the position.
-            expect([queue.topKey(), queue.size]).toEqual([expected.key, reference.length + 1]);
-            const got = queue.topRef();
-            const gotEntry = { key: queue.topKey(), ref: got };
-            queue.pop();
-            if (got !== expected.ref) {
-              // A tie: swap the reference's choice for the queue's among the equal entries.
-              const index = reference.findIndex((e) => e.ref === got);
-              expect(index).toBeGreaterThanOrEqual(0);
-              expect(order(reference[index]!, expected)).toBe(0);
-              reference[index] = expected;
-            }
-            expect(gotEntry.key).toBe(expected.key);
-          } else {
-            queue.retain((ref) => ref % o.modulo !== 0);
-            reference = reference.filter((e) => e.ref % o.modulo !== 0);
-          }
-          expect(queue.size).toBe(reference.length);
-        }
-        reference.sort(order);
-        for (const expected of reference) {
-          expect(queue.topKey()).toBe(expected.key);
-          queue.pop();
-        }
-        expect(queue.size).toBe(0);
-      }),
-      { numRuns: 500 },
-    );
-  });
-
-  it("serves fresh deliveries pushed in order in that order, and a retry due before the run's tail first", () => {
-    const counter = { pops: 0 };
-    const queue = new ClaimQueue<number>(counter);
-    for (let i = 0; i < 10_000; i++) queue.push(1_000 + Math.floor(i / 7), `dlv_${String(i).padStart(6, '0')}`, i, 0, true);
-    // A retry due earlier than the run's tail goes to the heap and still comes out first.
-    queue.push(1_000, 'dlv_', -1, 0, false);
-    expect(queue.topRef()).toBe(-1);
-    queue.pop();
-    for (let i = 0; i < 10_000; i++) {
-      expect(queue.topRef()).toBe(i);
-      queue.pop();
-    }
-    expect(counter.pops).toBe(10_001);
-    expect(queue.size).toBe(0);
   });
 });

@@ -1,0 +1,146 @@
+/**
+ * `webhooks.deliveries`: the delivery log — listing and reading deliveries and their
+ * attempts, and sending them again (`redeliver` one, `replay` a window). Inputs are
+ * parsed here; the storage answers.
+ */
+import { z } from 'zod';
+import type { Clock } from './clock.js';
+import { ConflictError, ValidationError, describeValue } from './errors.js';
+import type { EventCatalog } from './events/catalog.js';
+import { matchingEventTypes } from './registry/event-type-filter.js';
+import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
+import type { AttemptRecord, DeliveryRecord, DeliveryStatus, Page, StorageAdapter } from './storage/storage-adapter.js';
+import { throwValidation } from './throw-validation.js';
+
+/** A filter for `deliveries.list`. */
+export interface ListDeliveriesQuery {
+  subscriptionId?: string;
+  eventId?: string;
+  /** One status or several. */
+  status?: DeliveryStatus | DeliveryStatus[];
+  /** Created at or after (Date or epoch ms). */
+  since?: Date | number;
+  /** Created before (Date or epoch ms). */
+  until?: Date | number;
+  /** @defaultValue 100 (at most 1000) */
+  limit?: number;
+  cursor?: string;
+}
+
+/** The input of `deliveries.replay`. */
+export interface ReplayOptions {
+  subscriptionId: string;
+  since: Date | number;
+  until?: Date | number;
+  /** Count what would be re-sent, change nothing. */
+  dryRun?: boolean;
+}
+
+/** The `webhooks.deliveries` API: the delivery log. Times are epoch ms. */
+export interface DeliveryLog {
+  list(query?: ListDeliveriesQuery): Promise<Page<DeliveryRecord>>;
+  /** What is not delivered: pending (due, scheduled, in flight), held and dead — newest first. */
+  undelivered(query?: Omit<ListDeliveriesQuery, 'status'>): Promise<Page<DeliveryRecord>>;
+  get(id: string): Promise<DeliveryRecord | null>;
+  /** Attempts of a delivery, oldest first. */
+  attempts(deliveryId: string): Promise<AttemptRecord[]>;
+  /**
+   * Sends a delivery again now (a dead or delivered one, or a pending one ahead of its
+   * schedule), with a fresh attempt cycle. Rejects with a `ConflictError`
+   * (`DELIVERY_IN_FLIGHT`) while an attempt of it is under way.
+   */
+  redeliver(id: string): Promise<DeliveryRecord>;
+  /** Re-sends to a subscription every event of the window it did not get (dead or missing deliveries). */
+  replay(options: ReplayOptions): Promise<{ count: number }>;
+}
+
+/** What the delivery log needs of the instance around it. */
+export interface DeliveryLogDeps {
+  storage: StorageAdapter;
+  /** The catalog: `replay` re-sends the types of it that the subscription's filters match. */
+  catalog: EventCatalog;
+  clock: Clock;
+  /** Tells the dispatcher that deliveries became due. */
+  wake: () => void;
+}
+
+/** An id given to a query: text a storage can hold. */
+export const storableId = z.string().min(1).max(255).refine(isStorableText, storableTextMessage);
+const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
+const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
+const listDeliveriesSchema = z.strictObject({
+  subscriptionId: storableId.optional(),
+  eventId: storableId.optional(),
+  status: z.union([deliveryStatus, z.array(deliveryStatus).min(1).max(4)]).optional(),
+  since: timeSchema.optional(),
+  until: timeSchema.optional(),
+  limit: z.int().min(1).max(1000).default(100),
+  cursor: z.string().min(1).max(1000).optional(),
+});
+const replaySchema = z.strictObject({
+  subscriptionId: storableId,
+  since: timeSchema,
+  until: timeSchema.optional(),
+  dryRun: z.boolean().optional(),
+});
+
+/** Creates the delivery log over a storage. */
+export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
+  const { storage, catalog, clock } = deps;
+
+  async function list(query: ListDeliveriesQuery = {}): Promise<Page<DeliveryRecord>> {
+    const parsed = listDeliveriesSchema.safeParse(query);
+    if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listDeliveriesSchema);
+    return storage.listDeliveries(parsed.data);
+  }
+
+  return {
+    list,
+
+    async undelivered(query = {}) {
+      if (typeof query === 'object' && query !== null && 'status' in query) {
+        throw new ValidationError('INPUT_INVALID', 'Expected no `status` in `undelivered()`: it lists pending, held and dead', { field: 'status' });
+      }
+      return list({ ...query, status: ['pending', 'held', 'dead'] });
+    },
+
+    async get(id) {
+      return storage.getDelivery(requireId(id, 'id'));
+    },
+
+    async attempts(deliveryId) {
+      const id = requireId(deliveryId, 'deliveryId');
+      const delivery = await storage.getDelivery(id);
+      if (delivery === null) throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(id)}`, { field: 'deliveryId' });
+      return storage.listAttempts(id);
+    },
+
+    async redeliver(id) {
+      const deliveryId = requireId(id, 'id');
+      const result = await storage.redeliver(deliveryId, clock.now());
+      if (result === 'not_found') throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(deliveryId)}`, { field: 'id' });
+      if (result === 'in_flight') {
+        throw new ConflictError('DELIVERY_IN_FLIGHT', `Delivery ${deliveryId} is being attempted right now; try again when it settles`, { field: 'id' });
+      }
+      if (result === 'held') {
+        throw new ValidationError('SUBSCRIPTION_DISABLED', `Delivery ${deliveryId} is held: its subscription is disabled; enable it first`, { field: 'id' });
+      }
+      deps.wake();
+      return result;
+    },
+
+    async replay(replayOptions) {
+      const parsed = replaySchema.safeParse(replayOptions);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, replayOptions, replaySchema);
+      const subscription = await storage.getSubscription(parsed.data.subscriptionId);
+      if (subscription === null) {
+        throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(parsed.data.subscriptionId)}`, {
+          field: 'subscriptionId',
+        });
+      }
+      const result = await storage.replay({ ...parsed.data, eventTypes: matchingEventTypes(catalog.types, subscription.eventTypes), now: clock.now() });
+      if (!parsed.data.dryRun && result.count > 0) deps.wake();
+      return result;
+    },
+  };
+}

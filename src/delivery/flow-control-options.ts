@@ -1,0 +1,87 @@
+/**
+ * The flow-control options: what the host sets for every subscription (`flowControl`,
+ * `circuitBreaker`) and what a subscription stores to override it, each with its zod
+ * schema, which holds the defaults. `FlowControl` runs on the resolved forms.
+ */
+import { z } from 'zod';
+
+/** Flow-control defaults for every subscription. */
+export interface FlowControlOptions {
+  /**
+   * Posts in flight to one subscription at once, so that one slow receiver cannot hold
+   * every slot of `concurrency`.
+   * @defaultValue half of `concurrency` (at least 1)
+   */
+  maxInFlightPerSubscription?: number;
+  /**
+   * Sustained posts per second to one subscription; `null` for no limit.
+   * @defaultValue null
+   */
+  ratePerSecond?: number | null;
+  /**
+   * Posts allowed at once above the sustained rate.
+   * @defaultValue 10
+   */
+  burst?: number;
+}
+
+/** Circuit-breaker settings. */
+export interface CircuitBreakerOptions {
+  /**
+   * Consecutive failed attempts to one subscription that open the breaker.
+   * @defaultValue 10
+   */
+  failureThreshold?: number;
+  /**
+   * How long an open breaker holds deliveries before one probe; doubles after each failed probe.
+   * @defaultValue 30000
+   */
+  cooldownMs?: number;
+  /**
+   * The longest cool-down.
+   * @defaultValue 600000 (10 minutes)
+   */
+  maxCooldownMs?: number;
+}
+
+/** Flow-control defaults after parsing. */
+export type ResolvedFlowControlOptions = Readonly<Required<FlowControlOptions>>;
+
+/** The circuit breaker after parsing, or `false` for none. */
+export type ResolvedCircuitBreakerOptions = Readonly<Required<CircuitBreakerOptions>> | false;
+
+const maxInFlight = z.int().min(1).max(10_000);
+const ratePerSecond = z.number().positive().max(1_000_000).nullable();
+const burst = z.int().min(1).max(1_000_000);
+const cooldownMs = z.number().int().min(0).max(365 * 24 * 3_600_000);
+
+/**
+ * The global `flowControl` option. `maxInFlightPerSubscription` stays unset here: its
+ * default depends on `concurrency`, which the options parser applies.
+ */
+export const flowControlOptionsSchema = z
+  .strictObject({
+    maxInFlightPerSubscription: maxInFlight.optional(),
+    ratePerSecond: ratePerSecond.default(null),
+    burst: burst.default(10),
+  })
+  .prefault({});
+
+/** The `circuitBreaker` option: `false`, or settings with their defaults. */
+export const circuitBreakerOptionsSchema = z
+  .union([
+    z.literal(false),
+    z.strictObject({
+      failureThreshold: z.int().min(1).max(1_000_000).default(10),
+      cooldownMs: cooldownMs.default(30_000),
+      maxCooldownMs: cooldownMs.default(600_000),
+    }),
+  ])
+  .prefault({});
+
+/** A subscription's `flowControl`: stored as given, each field overriding the global default. */
+export const storedFlowControlSchema = z.strictObject({
+  maxInFlight: maxInFlight.optional(),
+  ratePerSecond: ratePerSecond.optional(),
+  burst: burst.optional(),
+});

@@ -1,0 +1,244 @@
+/**
+ * `publish` and `publishSync`: validate an event against the catalog, serialise its
+ * envelope, hand it to the storage with its fan-out, and announce it on the bus. All
+ * the work before the storage is synchronous, so that the storage sees the host's
+ * transaction in the same tick it was handed over.
+ */
+import { z } from 'zod';
+import { checkArgumentCount } from './check-argument-count.js';
+import type { Clock } from './clock.js';
+import { ConfigError, StateError, ValidationError, describeValue } from './errors.js';
+import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
+import type { EventBus, PublishedEvent } from './events/event-bus.js';
+import { eventDataCheck, type EventDataCheck } from './events/event-data-check.js';
+import { envelopeJson, envelopeTypeJson } from './envelope-json.js';
+import { createId } from './ids.js';
+import { createIsoTimestampCache } from './iso-timestamp-cache.js';
+import type { JsonValueProblem } from './json-value-problem.js';
+import { isStorableText, storableTextMessage } from './storable-text.js';
+import type { EnqueueInput, EnqueueResult, EventRecord, StorageAdapter } from './storage/storage-adapter.js';
+import { throwValidation } from './throw-validation.js';
+
+/** Options of `publish`. */
+export interface PublishOptions {
+  /** Publishing again with the same key returns the first event and sends nothing new. */
+  idempotencyKey?: string;
+  /**
+   * The host's transaction (a `pg` client inside BEGIN; the better-sqlite3 database
+   * for `publishSync`): the event and its deliveries commit or roll back with it.
+   * With `tx`, the business event is not emitted on the bus (the commit is the host's).
+   */
+  tx?: unknown;
+}
+
+/** What `publish` resolves to. */
+export interface PublishResult<TType extends string = string, TData = unknown> extends PublishedEvent<TType, TData> {
+  /** False when the idempotency key was seen before: this is the first event, nothing new was stored. */
+  created: boolean;
+  /** Deliveries created (one per matching active subscription). */
+  deliveryCount: number;
+}
+
+/** The publishing half of a webhooks instance. */
+export interface Publisher<TCatalog extends EventCatalog> {
+  /**
+   * Validates `data` against the catalog, stores the event and one delivery per matching
+   * active subscription atomically, and resolves once durable. Rejects with a coded
+   * `ValidationError` (unknown type, invalid data, payload too large) and stores nothing.
+   */
+  publish<TType extends EventTypeOf<TCatalog>>(
+    type: TType,
+    data: EventInputOf<TCatalog, TType>,
+    options?: PublishOptions,
+  ): Promise<PublishResult<TType, EventDataOf<TCatalog, TType>>>;
+  /**
+   * `publish` done synchronously, for a storage with synchronous transactions (SQLite):
+   * call it inside the host's `db.transaction(() => …)` with `{ tx: db }`, and the event
+   * commits or rolls back with the ledger write. Throws instead of rejecting.
+   */
+  publishSync<TType extends EventTypeOf<TCatalog>>(
+    type: TType,
+    data: EventInputOf<TCatalog, TType>,
+    options?: PublishOptions,
+  ): PublishResult<TType, EventDataOf<TCatalog, TType>>;
+}
+
+/** What the publisher needs of the instance around it. */
+export interface PublisherDeps<TCatalog extends EventCatalog> {
+  catalog: TCatalog;
+  storage: StorageAdapter;
+  bus: EventBus;
+  clock: Clock;
+  /** Largest serialized envelope accepted, in bytes. */
+  maxPayloadBytes: number;
+  /** True once the instance is closed: publishing then fails with `WEBHOOKS_STOPPED`. */
+  isClosed: () => boolean;
+  /** Tells the dispatcher that deliveries were created. */
+  wake: () => void;
+}
+
+const publishOptionsSchema = z.strictObject({
+  idempotencyKey: z.string().min(1).max(255).refine(isStorableText, storableTextMessage).optional(),
+  tx: z.unknown().optional(),
+});
+/** `publish(type, data)` without options: nothing to parse. */
+const noPublishOptions: PublishOptions = Object.freeze({});
+
+/** What publish needs of an event type, made on its first publish. */
+interface PublishType {
+  /** The catalog's schema, compiled. */
+  schema: z.ZodType;
+  /** The check of what the schema lets through that JSON would change; `null` for a schema that cannot. */
+  check: EventDataCheck | null;
+  /** The envelope's text between the id and the timestamp. */
+  typeJson: string;
+}
+
+interface Prepared {
+  input: EnqueueInput;
+  data: unknown;
+  /** The envelope's ISO timestamp. */
+  timestamp: string;
+}
+
+/** Refuses data that JSON would store changed (see `eventDataCheck`) with `EVENT_DATA_INVALID`. */
+function checkEventData(check: EventDataCheck, input: unknown, output: unknown): void {
+  let problem: JsonValueProblem | null;
+  try {
+    problem = check(input, output, 'data');
+  } catch (cause) {
+    // A throwing toJSON or getter, or nesting deeper than the stack.
+    throw new ValidationError('EVENT_DATA_INVALID', `Expected \`data\` to serialize to JSON, got an error (${cause instanceof Error ? cause.message : String(cause)})`, {
+      field: 'data',
+      cause,
+    });
+  }
+  if (problem !== null) {
+    const field = ['data', ...problem.path].join('.');
+    throw new ValidationError(
+      'EVENT_DATA_INVALID',
+      `Expected \`${field}\` to have a JSON form that reads back the same, got ${problem.found}`,
+      { field },
+    );
+  }
+}
+
+/** Creates `publish` and `publishSync` over a storage. */
+export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDeps<TCatalog>): Publisher<TCatalog> {
+  const { catalog, storage, bus, clock, maxPayloadBytes } = deps;
+  const publishTypes = new Map<string, PublishType>();
+  const isoTimestamp = createIsoTimestampCache();
+
+  function publishTypeOf(type: string): PublishType {
+    let publishType = publishTypes.get(type);
+    if (publishType === undefined) {
+      const schema = catalog.schemas[type]!;
+      publishType = {
+        schema: compiledSchema(schema),
+        check: eventDataCheck(schema),
+        typeJson: envelopeTypeJson(type),
+      };
+      publishTypes.set(type, publishType);
+    }
+    return publishType;
+  }
+
+  /** Validates and serialises a publish: everything before storage, all synchronous. */
+  function prepare(type: unknown, data: unknown, publishOptions: unknown): Prepared {
+    if (deps.isClosed()) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
+    if (typeof type !== 'string' || !catalog.has(type)) {
+      throw new ValidationError(
+        'EVENT_TYPE_UNKNOWN',
+        `Expected an event type of the catalog (${catalog.types.join(', ')}), got ${describeValue(type)}`,
+        { field: 'type' },
+      );
+    }
+    let options: PublishOptions = noPublishOptions;
+    if (publishOptions != null) {
+      const parsedOptions = publishOptionsSchema.safeParse(publishOptions);
+      if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, publishOptionsSchema, 'options');
+      options = parsedOptions.data;
+    }
+    const publishType = publishTypeOf(type);
+    const parsed = publishType.schema.safeParse(data);
+    if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, catalog.schemas[type]!, 'data');
+    if (publishType.check !== null) checkEventData(publishType.check, data, parsed.data);
+    const now = clock.now();
+    const id = createId('evt', now);
+    const timestamp = isoTimestamp(now);
+    let payload: string;
+    try {
+      payload = envelopeJson(id, type, publishType.typeJson, timestamp, parsed.data);
+    } catch (cause) {
+      // A schema that lets through what JSON cannot hold (a BigInt, a cycle, a throwing toJSON).
+      throw new ValidationError(
+        'EVENT_DATA_INVALID',
+        `Expected \`data\` to serialize to JSON, got ${describeValue(parsed.data)} (${cause instanceof Error ? cause.message : String(cause)})`,
+        { field: 'data', cause },
+      );
+    }
+    // Byte length, not characters: the cap protects receivers and storage rows. Reading
+    // the bytes also flattens the payload (it is built in pieces) here, while it is hot in
+    // cache, rather than cold at the dispatcher's first encode of it.
+    const bytes = Buffer.byteLength(payload);
+    if (bytes > maxPayloadBytes) {
+      throw new ValidationError('PAYLOAD_TOO_LARGE', `Expected the serialized event to be at most ${maxPayloadBytes} bytes, got ${bytes}`, {
+        field: 'data',
+      });
+    }
+    const event: EventRecord = {
+      id,
+      type,
+      timestamp: now,
+      payload,
+      idempotencyKey: options.idempotencyKey ?? null,
+    };
+    const input: EnqueueInput = { event, now };
+    if (options.tx !== undefined) input.tx = options.tx;
+    return { input, data: parsed.data, timestamp };
+  }
+
+  function finish(prepared: Prepared, result: EnqueueResult): PublishResult {
+    const { event } = result;
+    const data = result.created ? prepared.data : (JSON.parse(event.payload) as { data: unknown }).data;
+    const published: PublishResult = {
+      id: event.id,
+      type: event.type,
+      // The envelope's own timestamp string when this publish stored the event.
+      timestamp: result.created ? prepared.timestamp : new Date(event.timestamp).toISOString(),
+      data,
+      idempotencyKey: event.idempotencyKey,
+      created: result.created,
+      deliveryCount: result.deliveryCount,
+    };
+    if (result.created && result.deliveryCount > 0) deps.wake();
+    // With a transaction the commit is the host's: the event is not announced before it.
+    if (prepared.input.tx === undefined && published.created && bus.listenerCount(published.type as never) > 0) {
+      const { created: _created, deliveryCount: _count, ...announced } = published;
+      bus.safeEmit(announced.type as never, announced as never);
+    }
+    return published;
+  }
+
+  return {
+    publish(type, data, publishOptions) {
+      let prepared: Prepared;
+      try {
+        checkArgumentCount(arguments.length, 3, 'publish(type, data, options?)', 'call');
+        prepared = prepare(type, data, publishOptions);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return storage.enqueue(prepared.input).then((result) => finish(prepared, result) as never);
+    },
+
+    publishSync(type, data, publishOptions) {
+      checkArgumentCount(arguments.length, 3, 'publishSync(type, data, options?)', 'call');
+      if (!storage.enqueueSync) {
+        throw new ConfigError('TX_UNSUPPORTED', `Storage "${storage.name}" has no synchronous enqueue; use publish()`);
+      }
+      const prepared = prepare(type, data, publishOptions);
+      return finish(prepared, storage.enqueueSync(prepared.input)) as never;
+    },
+  };
+}
