@@ -11,6 +11,7 @@ import type {
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
+import type { OpenDeliveryUpdate } from '../shared/open-deliveries.js';
 import type { requeuedFields } from '../shared/redelivery.js';
 
 export interface DeliveryRow {
@@ -267,6 +268,11 @@ export function subscriptionStatusParams(
   fields: Pick<SubscriptionRecord, 'status' | 'disabledReason' | 'disabledAt' | 'updatedAt'>,
 ): Record<string, unknown> {
   return { id, status: fields.status, disabled_reason: fields.disabledReason, disabled_at: fields.disabledAt, updated_at: fields.updatedAt };
+}
+
+/** The named parameters of `updateOpenDeliveries`, from `openDeliveryUpdate` (storage/shared/open-deliveries.ts). */
+export function openDeliveryParams(id: string, fields: OpenDeliveryUpdate['fields']): Record<string, unknown> {
+  return { id, status: fields.status, next_attempt_at: fields.nextAttemptAt, updated_at: fields.updatedAt };
 }
 
 /** The named parameters of the requeue statements (requeue.ts), from {@link requeuedFields}. */

@@ -874,6 +874,18 @@ describe('query plans', () => {
     expect(one.filter((d) => /webhook_deliveries\b/.test(d)).every((d) => d.includes('webhook_deliveries_subscription_due (subscription_id=?)'))).toBe(true);
   });
 
+  it("holds and resumes a subscription's open deliveries through the partial index of their status, not a walk of its log", async () => {
+    const { sql, db } = await capture(async (storage) => {
+      const sub = await storage.createSubscription(subscription());
+      await storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'operator' }, NOW);
+      await storage.setSubscriptionStatus(sub.id, { status: 'active' }, NOW);
+    });
+    const updates = sql.filter((s) => /^\s*UPDATE webhook_deliveries SET status =/.test(s));
+    expect(updates).toHaveLength(2);
+    expect(plan(db, updates[0]!)).toEqual(['SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_subscription_due (subscription_id=?)']);
+    expect(plan(db, updates[1]!)).toEqual(['SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_subscription_held (subscription_id=?)']);
+  });
+
   it('fans out by primary-key lookups of the candidate filters, not a scan of subscriptions', async () => {
     const { sql, db } = await capture(async (storage) => {
       await storage.enqueue(enqueueInput());

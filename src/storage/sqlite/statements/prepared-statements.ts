@@ -49,8 +49,10 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     insertFilter: prepare(subscriptions.insertFilter),
     deleteFilters: prepare(subscriptions.deleteFilters),
     setSubscriptionStatus: prepare(subscriptions.setSubscriptionStatus),
-    holdPending: prepare(subscriptions.holdPending),
-    resumeHeld: prepare(subscriptions.resumeHeld),
+    updateOpenDeliveries: {
+      pending: prepare(subscriptions.updateOpenDeliveries('pending')),
+      held: prepare(subscriptions.updateOpenDeliveries('held')),
+    },
     deleteSubscriptionAttempts: prepare(subscriptions.deleteSubscriptionAttempts),
     deleteSubscriptionDeliveries: prepare(subscriptions.deleteSubscriptionDeliveries),
     deleteSubscription: prepare(subscriptions.deleteSubscription),

@@ -3,7 +3,7 @@
  * fan-out's lookup), its status with what that does to its open deliveries, and its
  * deletion.
  */
-import type { SqliteTables } from './tables.js';
+import { sqlList, type SqliteTables } from './tables.js';
 
 export function subscriptionsSql(t: SqliteTables) {
   const S = t.subscriptions;
@@ -24,13 +24,15 @@ export function subscriptionsSql(t: SqliteTables) {
     setSubscriptionStatus: `UPDATE ${S} SET status = @status, disabled_reason = @disabled_reason, disabled_at = @disabled_at,
          updated_at = @updated_at
        WHERE id = @id`,
-    // Held rows keep their lease token: a worker still posting one can settle it.
-    holdPending: `UPDATE ${D} SET status = 'held', next_attempt_at = NULL, due_at = NULL, updated_at = ?
-       WHERE subscription_id = ? AND status = 'pending'`,
-    // Resumed rows are due at `now`, but a row still under a live lease stays
-    // unclaimable until that lease expires (the claim checks it), so enabling cannot double-send it.
-    resumeHeld: `UPDATE ${D} SET status = 'pending', next_attempt_at = @now, due_at = @now, updated_at = @now
-       WHERE subscription_id = @id AND status = 'held'`,
+    // What a status change does to the open deliveries of status `from` (see
+    // storage/shared/open-deliveries.ts), one statement per `from`: the status is written
+    // literally so that the partial index of that status serves the update. Held rows
+    // keep their lease token: a worker still posting one can settle it. A resumed row
+    // still under a live lease stays unclaimable until that lease expires (the claim
+    // checks it), so enabling cannot double-send it.
+    updateOpenDeliveries: (from: 'pending' | 'held') =>
+      `UPDATE ${D} SET status = @status, next_attempt_at = @next_attempt_at, due_at = @next_attempt_at, updated_at = @updated_at
+       WHERE subscription_id = @id AND status = ${sqlList([from])}`,
     deleteSubscriptionAttempts: `DELETE FROM ${t.attempts} WHERE delivery_id IN (SELECT id FROM ${D} WHERE subscription_id = ?)`,
     deleteSubscriptionDeliveries: `DELETE FROM ${D} WHERE subscription_id = ?`,
     deleteSubscription: `DELETE FROM ${S} WHERE id = ?`,
