@@ -20,6 +20,7 @@ import { createSqliteStorage, type SqliteStorage } from '../../../src/storage/sq
 import { latestSchemaVersion, migrations, renderMigration } from '../../../src/storage/sqlite/migrations/index.js';
 import { loadBetterSqlite3 } from '../../../src/storage/sqlite/driver.js';
 import { WalCheckpointer } from '../../../src/storage/sqlite/wal-checkpointer.js';
+import { propertyRuns } from '../../support/property-runs.js';
 import type { EnqueueInput, SettleOutcome, Settlement, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 
 const NOW = 1_700_000_000_000;
@@ -486,7 +487,7 @@ describe('delivery counts (migration 0004)', () => {
         expect(left.every((id) => existing.includes(id))).toBe(true);
         db.close();
       }),
-      { numRuns: 60 },
+      { numRuns: propertyRuns(60) },
     );
   });
 
@@ -834,7 +835,7 @@ describe('query plans', () => {
           expect(claimed.map((c) => c.delivery.id)).toEqual(expected);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: propertyRuns(60) },
     );
   });
 
@@ -984,7 +985,7 @@ describe('settling in batches', () => {
           }
         },
       ),
-      { numRuns: 60 },
+      { numRuns: propertyRuns(60) },
     );
   });
 
@@ -1231,7 +1232,7 @@ describe('the event-type filter rule in SQL', () => {
       fc.property(filter, type, (f, t) => {
         expect(candidateFilters(t).includes(f)).toBe(matchesEventType(f, t));
       }),
-      { numRuns: 2000 },
+      { numRuns: propertyRuns(2000) },
     );
   });
 
@@ -1259,7 +1260,7 @@ describe('the event-type filter rule in SQL', () => {
         expect(replayed.count).toBe(deliveries.items.length);
         await storage.deleteSubscription(sub.id);
       }),
-      { numRuns: 100 },
+      { numRuns: propertyRuns(100) },
     );
   });
 
