@@ -11,7 +11,9 @@ import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import { checkArgumentCount } from '../../check-argument-count.js';
 import { ConfigError, describeValue } from '../../errors.js';
-import { loadBetterSqlite3, SqliteStorage, toStorageError } from './sqlite-storage.js';
+import { loadBetterSqlite3 } from './driver.js';
+import { toStorageError } from './driver-errors.js';
+import { SqliteStorage } from './sqlite-storage.js';
 
 export { SqliteStorage, type SqliteStorageSettings } from './sqlite-storage.js';
 

@@ -4,12 +4,10 @@
  * With the WAL, a commit appends its pages to the log, and a checkpoint copies them
  * into the database file (with `synchronous` NORMAL or above, fsyncing the log before
  * and the file after). SQLite runs one inside whichever commit takes the log past
- * `wal_autocheckpoint` pages, and that commit pays for it: measured with the bench,
- * publish p99 was 4.3–4.6 ms at SQLite's default of 1,000 pages and 0.30–0.36 ms with
- * a timer of our own (the automatic one raised to 64 MiB as a fallback). On the main
- * thread that timer's checkpoint still stopped the event loop for as long as the copy
- * and its fsyncs took: ~54 ms a second while dispatching 8,000 deliveries a second
- * (the `publish.sqlite.max` of the bench, and 8 µs per delivery).
+ * `wal_autocheckpoint` pages, and that commit pays for it: it sets publish's p99 (the
+ * figures, with a timer of our own and without, are in bench/README.md). On the main
+ * thread a timer's checkpoint still stops the event loop for as long as the copy and
+ * its fsyncs take, which is what `publish.sqlite.max` measures while dispatching.
  *
  * So the checkpoint runs on a worker thread, on a connection of its own to the same
  * file. `PRAGMA wal_checkpoint(PASSIVE)` never waits for readers or writers and takes
@@ -25,8 +23,8 @@
  * storage opened for a moment never starts one), checkpoints on an interval of its own,
  * is unref'ed (it never keeps the process alive), and loads better-sqlite3 from the
  * file our own `require` resolves. When it cannot (the driver is not resolvable from
- * here, or the worker fails), checkpoints fall back to the main thread, as before:
- * slower, never skipped.
+ * here, or the worker fails), checkpoints fall back to the main thread: slower, never
+ * skipped.
  */
 import type Database from 'better-sqlite3';
 import { resolve as resolvePath } from 'node:path';

@@ -2,7 +2,7 @@
  * What is particular to the SQLite storage (the shared behaviour is in
  * test/conformance/sqlite.test.ts): pragmas, migrations, the transactional outbox on
  * the host's handle, the claim's query plan, error mapping, ownership of the handle,
- * options, and the SQL translation of the event-type filter rule.
+ * options, and the fan-out's lookup of the event-type filter rule.
  */
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
@@ -18,8 +18,9 @@ import { createId } from '../../../src/ids.js';
 import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../../src/registry/event-type-filter.js';
 import { createSqliteStorage, type SqliteStorage } from '../../../src/storage/sqlite/index.js';
 import { latestSchemaVersion, migrations, renderMigration } from '../../../src/storage/sqlite/migrations/index.js';
-import { loadBetterSqlite3 } from '../../../src/storage/sqlite/sqlite-storage.js';
+import { loadBetterSqlite3 } from '../../../src/storage/sqlite/driver.js';
 import { WalCheckpointer } from '../../../src/storage/sqlite/wal-checkpointer.js';
+import { propertyRuns } from '../../support/property-runs.js';
 import type { EnqueueInput, SettleOutcome, Settlement, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 
 const NOW = 1_700_000_000_000;
@@ -486,7 +487,7 @@ describe('delivery counts (migration 0004)', () => {
         expect(left.every((id) => existing.includes(id))).toBe(true);
         db.close();
       }),
-      { numRuns: 60 },
+      { numRuns: propertyRuns(60) },
     );
   });
 
@@ -834,7 +835,7 @@ describe('query plans', () => {
           expect(claimed.map((c) => c.delivery.id)).toEqual(expected);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: propertyRuns(60) },
     );
   });
 
@@ -872,6 +873,18 @@ describe('query plans', () => {
       Array(4).fill('SEARCH webhook_delivery_counts USING PRIMARY KEY (subscription_id=? AND status=?)'),
     );
     expect(one.filter((d) => /webhook_deliveries\b/.test(d)).every((d) => d.includes('webhook_deliveries_subscription_due (subscription_id=?)'))).toBe(true);
+  });
+
+  it("holds and resumes a subscription's open deliveries through the partial index of their status, not a walk of its log", async () => {
+    const { sql, db } = await capture(async (storage) => {
+      const sub = await storage.createSubscription(subscription());
+      await storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'operator' }, NOW);
+      await storage.setSubscriptionStatus(sub.id, { status: 'active' }, NOW);
+    });
+    const updates = sql.filter((s) => /^\s*UPDATE webhook_deliveries SET status =/.test(s));
+    expect(updates).toHaveLength(2);
+    expect(plan(db, updates[0]!)).toEqual(['SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_subscription_due (subscription_id=?)']);
+    expect(plan(db, updates[1]!)).toEqual(['SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_subscription_held (subscription_id=?)']);
   });
 
   it('fans out by primary-key lookups of the candidate filters, not a scan of subscriptions', async () => {
@@ -972,7 +985,7 @@ describe('settling in batches', () => {
           }
         },
       ),
-      { numRuns: 60 },
+      { numRuns: propertyRuns(60) },
     );
   });
 
@@ -1219,7 +1232,7 @@ describe('the event-type filter rule in SQL', () => {
       fc.property(filter, type, (f, t) => {
         expect(candidateFilters(t).includes(f)).toBe(matchesEventType(f, t));
       }),
-      { numRuns: 2000 },
+      { numRuns: propertyRuns(2000) },
     );
   });
 
@@ -1247,8 +1260,21 @@ describe('the event-type filter rule in SQL', () => {
         expect(replayed.count).toBe(deliveries.items.length);
         await storage.deleteSubscription(sub.id);
       }),
-      { numRuns: 100 },
+      { numRuns: propertyRuns(100) },
     );
+  });
+
+  it("replays the event types the core matched, whatever the subscription's filters say", async () => {
+    const db = openRaw(':memory:');
+    const storage = await migratedOnHandle(db);
+    const sub = await storage.createSubscription(subscription({ eventTypes: ['*'] }));
+    for (const type of ['payment.succeeded', 'refund.initiated', 'payment.failed']) await storage.enqueue(enqueueInput(type));
+    db.prepare('DELETE FROM webhook_deliveries').run();
+    const replayed = await storage.replay({ subscriptionId: sub.id, since: NOW, now: NOW, eventTypes: ['payment.succeeded', 'payment.failed'] });
+    expect(replayed.count).toBe(2);
+    const page = await storage.listDeliveries({ subscriptionId: sub.id, limit: 10 });
+    expect(page.items.map((d) => d.eventType).sort()).toEqual(['payment.failed', 'payment.succeeded']);
+    expect((await storage.replay({ subscriptionId: sub.id, since: NOW, now: NOW, eventTypes: [] })).count).toBe(0);
   });
 });
 

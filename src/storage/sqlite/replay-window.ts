@@ -1,0 +1,48 @@
+/**
+ * Replaying a subscription's window of events: which deliveries to requeue and which to
+ * create is decided by storage/shared/redelivery.ts; this module reads the window and
+ * writes the result.
+ */
+import type { ReplayInput } from '../storage-adapter.js';
+import { newDeliveryId } from '../shared/delivery-ids.js';
+import { queuedStatus, replayAction, requeuedFields } from '../shared/redelivery.js';
+import { requeuedParams } from './rows.js';
+import type { Statements } from './statements/prepared-statements.js';
+
+/** Runs in the caller's transaction. @returns how many deliveries are (or, with `dryRun`, would be) queued. */
+export function replayWindow(s: Statements, input: ReplayInput, subscriptionActive: boolean): number {
+  const candidates = s.replayCandidates.all({
+    subscription_id: input.subscriptionId,
+    since: input.since,
+    until: input.until ?? null,
+    event_types: JSON.stringify(input.eventTypes),
+  });
+  const create: Array<{ event_id: string; event_type: string }> = [];
+  const requeue: number[] = [];
+  for (const row of candidates) {
+    switch (replayAction(row.status)) {
+      case 'create':
+        create.push(row);
+        break;
+      case 'requeue':
+        requeue.push(row.delivery_row_id!);
+        break;
+      case 'skip':
+        break;
+    }
+  }
+  if (input.dryRun === true) return create.length + requeue.length;
+  const fields = requeuedParams(requeuedFields(queuedStatus(subscriptionActive), input.now));
+  if (requeue.length > 0) s.requeueDeliveries.run({ ...fields, row_ids: JSON.stringify(requeue) });
+  if (create.length > 0) {
+    s.insertReplayDeliveries.run({
+      status: fields.status,
+      attempts: fields.attempts,
+      next_attempt_at: fields.next_attempt_at,
+      updated_at: fields.updated_at,
+      subscription_id: input.subscriptionId,
+      rows: JSON.stringify(create.map((row) => [newDeliveryId(input.now), row.event_id, row.event_type])),
+    });
+  }
+  return create.length + requeue.length;
+}

@@ -1,0 +1,289 @@
+/**
+ * The rows the SQLite statements return, column by column, and the mappers between them
+ * and the storage contract's records (JSON columns parsed and serialized here).
+ */
+import type {
+  AttemptRecord,
+  DeliveryHistory,
+  DeliveryRecord,
+  DeliveryStatus,
+  EventRecord,
+  SubscriptionRecord,
+  SubscriptionStatus,
+} from '../storage-adapter.js';
+import type { OpenDeliveryUpdate } from '../shared/open-deliveries.js';
+import type { requeuedFields } from '../shared/redelivery.js';
+
+export interface DeliveryRow {
+  id: string;
+  event_id: string;
+  event_type: string;
+  subscription_id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+  lease_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SubscriptionRow {
+  id: string;
+  url: string;
+  event_types: string;
+  secrets: string;
+  headers: string;
+  description: string | null;
+  metadata: string;
+  status: SubscriptionStatus;
+  disabled_reason: string | null;
+  disabled_at: number | null;
+  retry: string | null;
+  flow_control: string | null;
+  failing_since: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EventRow {
+  id: string;
+  type: string;
+  published_at: number;
+  payload: string;
+  idempotency_key: string | null;
+}
+
+export interface AttemptRow {
+  id: string;
+  delivery_id: string;
+  attempt_number: number;
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  error_class: AttemptRecord['errorClass'];
+  error_message: string | null;
+  response_snippet: string | null;
+  outcome: AttemptRecord['outcome'];
+  next_attempt_at: number | null;
+}
+
+/** A delivery's log so far, as its row keeps it. */
+export interface HistoryColumns {
+  history_attempts: number;
+  first_failed_at: number | null;
+  recovered_at: number | null;
+}
+
+/**
+ * A row of `claimedRows`: what a claim hands out of the delivery and its event. The
+ * delivery's status, lease and updated_at are what the claim itself wrote.
+ */
+export interface ClaimedRow extends HistoryColumns {
+  id: string;
+  event_id: string;
+  event_type: string;
+  subscription_id: string;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+  created_at: number;
+  published_at: number;
+  payload: string;
+  idempotency_key: string | null;
+}
+
+/**
+ * A row of `settleFence`: a settlement of the batch (`item`, its index) whose token
+ * holds, with what the settle needs of its delivery and, as before the batch, of the
+ * delivery's subscription.
+ */
+export interface FenceRow extends HistoryColumns {
+  item: number;
+  row_id: number;
+  event_id: string;
+  event_type: string;
+  subscription_id: string;
+  attempts: number;
+  created_at: number;
+  subscription_status: SubscriptionStatus;
+  failing_since: number | null;
+}
+
+/** A row of `probeDelivery`: what `redeliver` decides on. */
+export interface ProbeRow {
+  status: DeliveryStatus;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  subscription_status: SubscriptionStatus;
+}
+
+/** A row of `replayCandidates`: an event of the window and the subscription's delivery of it, if any. */
+export interface ReplayCandidateRow {
+  event_id: string;
+  event_type: string;
+  delivery_row_id: number | null;
+  status: DeliveryStatus | null;
+}
+
+export interface InstanceRow {
+  id: string;
+  host: string;
+  pid: number;
+  started_ticks: string | null;
+}
+
+export interface StatsRow {
+  pending: number;
+  leased: number;
+  held: number;
+  dead: number;
+  delivered: number;
+  oldest: number | null;
+}
+
+export function toDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    id: row.id,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    subscriptionId: row.subscription_id,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastAttemptAt: row.last_attempt_at,
+    lastStatusCode: row.last_status_code,
+    lastError: row.last_error,
+    deliveredAt: row.delivered_at,
+    leaseExpiresAt: row.lease_expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
+  return {
+    id: row.id,
+    url: row.url,
+    eventTypes: JSON.parse(row.event_types) as string[],
+    secrets: JSON.parse(row.secrets) as SubscriptionRecord['secrets'],
+    headers: JSON.parse(row.headers) as Record<string, string>,
+    description: row.description,
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    status: row.status,
+    disabledReason: row.disabled_reason,
+    disabledAt: row.disabled_at,
+    retry: row.retry === null ? null : (JSON.parse(row.retry) as SubscriptionRecord['retry']),
+    flowControl: row.flow_control === null ? null : (JSON.parse(row.flow_control) as SubscriptionRecord['flowControl']),
+    failingSince: row.failing_since,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function toEvent(row: EventRow): EventRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    timestamp: row.published_at,
+    payload: row.payload,
+    idempotencyKey: row.idempotency_key,
+  };
+}
+
+export function toAttempt(row: AttemptRow): AttemptRecord {
+  return {
+    id: row.id,
+    deliveryId: row.delivery_id,
+    attemptNumber: row.attempt_number,
+    startedAt: row.started_at,
+    durationMs: row.duration_ms,
+    statusCode: row.status_code,
+    errorClass: row.error_class,
+    errorMessage: row.error_message,
+    responseSnippet: row.response_snippet,
+    outcome: row.outcome,
+    nextAttemptAt: row.next_attempt_at,
+  };
+}
+
+export function toHistory(row: HistoryColumns): DeliveryHistory {
+  return { attempts: row.history_attempts, firstFailedAt: row.first_failed_at, recoveredAt: row.recovered_at };
+}
+
+/** The delivery a claim leased, as the claim left it (under `leaseExpiresAt`, updated at `now`). */
+export function toClaimedDelivery(row: ClaimedRow, leaseExpiresAt: number, now: number): DeliveryRecord {
+  return {
+    id: row.id,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    subscriptionId: row.subscription_id,
+    status: 'pending',
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastAttemptAt: row.last_attempt_at,
+    lastStatusCode: row.last_status_code,
+    lastError: row.last_error,
+    deliveredAt: row.delivered_at,
+    leaseExpiresAt,
+    createdAt: row.created_at,
+    updatedAt: now,
+  };
+}
+
+export function toClaimedEvent(row: ClaimedRow): EventRecord {
+  return { id: row.event_id, type: row.event_type, timestamp: row.published_at, payload: row.payload, idempotencyKey: row.idempotency_key };
+}
+
+/** The named parameters of `insertSubscription` and `updateSubscription`. */
+export function subscriptionParams(record: SubscriptionRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    url: record.url,
+    event_types: JSON.stringify(record.eventTypes),
+    secrets: JSON.stringify(record.secrets),
+    headers: JSON.stringify(record.headers),
+    description: record.description,
+    metadata: JSON.stringify(record.metadata),
+    status: record.status,
+    disabled_reason: record.disabledReason,
+    disabled_at: record.disabledAt,
+    retry: record.retry === null || record.retry === undefined ? null : JSON.stringify(record.retry),
+    flow_control: record.flowControl === null || record.flowControl === undefined ? null : JSON.stringify(record.flowControl),
+    failing_since: record.failingSince ?? null,
+    created_at: record.createdAt,
+    updated_at: record.updatedAt,
+  };
+}
+
+/** The named parameters of `setSubscriptionStatus`. */
+export function subscriptionStatusParams(
+  id: string,
+  fields: Pick<SubscriptionRecord, 'status' | 'disabledReason' | 'disabledAt' | 'updatedAt'>,
+): Record<string, unknown> {
+  return { id, status: fields.status, disabled_reason: fields.disabledReason, disabled_at: fields.disabledAt, updated_at: fields.updatedAt };
+}
+
+/** The named parameters of `updateOpenDeliveries`, from `openDeliveryUpdate` (storage/shared/open-deliveries.ts). */
+export function openDeliveryParams(id: string, fields: OpenDeliveryUpdate['fields']): Record<string, unknown> {
+  return { id, status: fields.status, next_attempt_at: fields.nextAttemptAt, updated_at: fields.updatedAt };
+}
+
+/** The named parameters of the requeue statements (requeue.ts), from {@link requeuedFields}. */
+export function requeuedParams(fields: ReturnType<typeof requeuedFields>): Record<string, unknown> {
+  return {
+    status: fields.status,
+    attempts: fields.attempts,
+    next_attempt_at: fields.nextAttemptAt,
+    delivered_at: fields.deliveredAt,
+    lease_token: fields.leaseToken,
+    lease_expires_at: fields.leaseExpiresAt,
+    updated_at: fields.updatedAt,
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Every fixed statement of the SQLite storage, prepared once on a connection when its
+ * schema is known to be current, each typed with the row it returns.
+ */
+import type Database from 'better-sqlite3';
+import type {
+  AttemptRow,
+  ClaimedRow,
+  DeliveryRow,
+  EventRow,
+  FenceRow,
+  InstanceRow,
+  ProbeRow,
+  ReplayCandidateRow,
+  StatsRow,
+  SubscriptionRow,
+} from '../rows.js';
+import { claimSql } from './claim.js';
+import { deliveryLogSql } from './delivery-log.js';
+import { enqueueSql } from './enqueue.js';
+import { leasesSql } from './leases.js';
+import { requeueSql } from './requeue.js';
+import { settleSql } from './settle.js';
+import { statsPurgeSql } from './stats-purge.js';
+import { subscriptionsSql } from './subscriptions.js';
+import type { SqliteTables } from './tables.js';
+
+/**
+ * A prepared statement whose rows are `Row`. An interface of our own rather than the
+ * driver's alias, so that the declarations of the build can name it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the name is its purpose (see above)
+export interface Statement<Row = unknown> extends Database.Statement<unknown[], Row> {}
+
+export function prepareStatements(db: Database.Database, t: SqliteTables) {
+  const prepare = <Row = unknown>(sql: string): Statement<Row> => db.prepare<unknown[], Row>(sql) as Statement<Row>;
+  const subscriptions = subscriptionsSql(t);
+  const enqueue = enqueueSql(t);
+  const claim = claimSql(t);
+  const settle = settleSql(t);
+  const leases = leasesSql(t);
+  const log = deliveryLogSql(t);
+  const requeue = requeueSql(t);
+  const statsPurge = statsPurgeSql(t);
+  return {
+    insertSubscription: prepare(subscriptions.insertSubscription),
+    updateSubscription: prepare(subscriptions.updateSubscription),
+    getSubscription: prepare<SubscriptionRow>(subscriptions.getSubscription),
+    insertFilter: prepare(subscriptions.insertFilter),
+    deleteFilters: prepare(subscriptions.deleteFilters),
+    setSubscriptionStatus: prepare(subscriptions.setSubscriptionStatus),
+    updateOpenDeliveries: {
+      pending: prepare(subscriptions.updateOpenDeliveries('pending')),
+      held: prepare(subscriptions.updateOpenDeliveries('held')),
+    },
+    deleteSubscriptionAttempts: prepare(subscriptions.deleteSubscriptionAttempts),
+    deleteSubscriptionDeliveries: prepare(subscriptions.deleteSubscriptionDeliveries),
+    deleteSubscription: prepare(subscriptions.deleteSubscription),
+
+    insertEvent: prepare(enqueue.insertEvent),
+    getEvent: prepare<EventRow>(enqueue.getEvent),
+    getEventByKey: prepare<EventRow>(enqueue.getEventByKey),
+    matchingSubscriptions: prepare<string>(enqueue.matchingSubscriptions).pluck(),
+    insertDeliveries: prepare(enqueue.insertDeliveries),
+
+    claim: prepare<number>(claim.claim).pluck(),
+    claimWalkingExcluded: prepare<number>(claim.claimWalkingExcluded).pluck(),
+    claimPerSubscription: prepare<number>(claim.claimPerSubscription).pluck(),
+    excludedDueRows: prepare<number>(claim.excludedDueRows).pluck(),
+    activeSubscriptions: prepare<number>(claim.activeSubscriptions).pluck(),
+    claimedRows: prepare<ClaimedRow>(claim.claimedRows),
+    nextDue: prepare<number>(claim.nextDue).pluck(),
+
+    settleFence: prepare<FenceRow>(settle.settleFence),
+    setFailingSince: prepare(settle.setFailingSince),
+    insertAttempt: prepare(settle.insertAttempt),
+    settleDelivery: prepare(settle.settleDelivery),
+
+    releaseLease: prepare(leases.releaseLease),
+    insertInstance: prepare(leases.insertInstance),
+    otherInstancesOnHost: prepare<InstanceRow>(leases.otherInstancesOnHost),
+    deleteInstance: prepare(leases.deleteInstance),
+    releaseInstanceLeases: prepare(leases.releaseInstanceLeases),
+
+    getDelivery: prepare<DeliveryRow>(log.getDelivery),
+    listAttempts: prepare<AttemptRow>(log.listAttempts),
+
+    probeDelivery: prepare<ProbeRow>(requeue.probeDelivery),
+    requeueDelivery: prepare<DeliveryRow>(requeue.requeueDelivery),
+    replayCandidates: prepare<ReplayCandidateRow>(requeue.replayCandidates),
+    requeueDeliveries: prepare(requeue.requeueDeliveries),
+    insertReplayDeliveries: prepare(requeue.insertReplayDeliveries),
+
+    stats: prepare<StatsRow>(statsPurge.stats),
+    subscriptionStats: prepare<StatsRow>(statsPurge.subscriptionStats),
+    purgeAttempts: prepare(statsPurge.purgeAttempts),
+    purgeDeliveries: prepare(statsPurge.purgeDeliveries),
+    purgeEvents: prepare(statsPurge.purgeEvents),
+  };
+}
+
+/** The prepared statements of one connection and table prefix. */
+export type Statements = ReturnType<typeof prepareStatements>;

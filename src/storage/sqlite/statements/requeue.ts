@@ -1,0 +1,45 @@
+/**
+ * SQL of sending again: `redeliver` (one delivery, after a look at its state) and
+ * `replay` (a subscription's window of events: the deliveries to requeue and the
+ * missing ones to create). Which deliveries qualify, and the fields they take, come
+ * from storage/shared/redelivery.ts.
+ */
+import { replayRequeues } from '../../shared/redelivery.js';
+import { deliveryColumns } from './delivery-log.js';
+import { sqlList, type SqliteTables } from './tables.js';
+
+// The fields of requeuedFields(), bound by name (see requeuedParams in rows.ts); due_at
+// follows next_attempt_at, as for any unleased row.
+const requeuedSet = `status = @status, attempts = @attempts, next_attempt_at = @next_attempt_at, due_at = @next_attempt_at,
+         delivered_at = @delivered_at, lease_token = @lease_token, lease_expires_at = @lease_expires_at, updated_at = @updated_at`;
+
+export function requeueSql(t: SqliteTables) {
+  const D = t.deliveries;
+  const E = t.events;
+  return {
+    probeDelivery: `SELECT d.status, d.lease_token, d.lease_expires_at, s.status AS subscription_status
+       FROM ${D} d JOIN ${t.subscriptions} s ON s.id = d.subscription_id WHERE d.id = ?`,
+    requeueDelivery: `UPDATE ${D} SET ${requeuedSet}
+       WHERE id = @id
+       RETURNING ${deliveryColumns}`,
+    // The window's events of the matched types that the subscription has no delivery of,
+    // or one that replay requeues: through the published_at index, each event's delivery
+    // by the unique (event_id, subscription_id) index.
+    replayCandidates: `SELECT e.id AS event_id, e.type AS event_type, d.rowid AS delivery_row_id, d.status
+       FROM ${E} e
+       LEFT JOIN ${D} d ON d.event_id = e.id AND d.subscription_id = @subscription_id
+       WHERE e.published_at >= @since AND (@until IS NULL OR e.published_at < @until)
+         AND e.type IN (SELECT value FROM json_each(@event_types))
+         AND (d.id IS NULL OR d.status IN (${sqlList(replayRequeues)}))
+       ORDER BY e.published_at, e.id`,
+    // A JSON array of rowids.
+    requeueDeliveries: `UPDATE ${D} SET ${requeuedSet}
+       WHERE rowid IN (SELECT value FROM json_each(@row_ids))`,
+    // A JSON array of [deliveryId, eventId, eventType].
+    insertReplayDeliveries: `INSERT INTO ${D} (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at,
+         due_at, created_at, updated_at)
+       SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, @subscription_id, @status, @attempts, @next_attempt_at,
+         @next_attempt_at, @updated_at, @updated_at
+       FROM json_each(@rows) j`,
+  };
+}

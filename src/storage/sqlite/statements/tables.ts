@@ -1,0 +1,46 @@
+/**
+ * The names of the SQLite storage's tables and of the indexes its statements name, for
+ * one table prefix (validated as an identifier by createSqliteStorage); and how a list
+ * of known constants is written into a statement.
+ */
+
+export interface SqliteTables {
+  readonly subscriptions: string;
+  /** One row per (filter, subscription): the fan-out's lookup. */
+  readonly filters: string;
+  readonly events: string;
+  readonly deliveries: string;
+  readonly attempts: string;
+  /** Deliveries by (subscription, status), kept by triggers (migration 0004). */
+  readonly counts: string;
+  /** The processes working on the file, named in their lease tokens (migration 0006). */
+  readonly instances: string;
+  readonly migrations: string;
+  /** Pending deliveries by (due_at, id, subscription_id, lease_expires_at): the claim's index. */
+  readonly dueIndex: string;
+  /** Pending deliveries by (subscription_id, due_at, id, created_at, lease_expires_at). */
+  readonly subscriptionDueIndex: string;
+  /** Pending deliveries by created_at: the oldest pending one. */
+  readonly pendingCreatedIndex: string;
+}
+
+export function sqliteTables(prefix: string): SqliteTables {
+  return Object.freeze({
+    subscriptions: `${prefix}subscriptions`,
+    filters: `${prefix}subscription_event_types`,
+    events: `${prefix}events`,
+    deliveries: `${prefix}deliveries`,
+    attempts: `${prefix}attempts`,
+    counts: `${prefix}delivery_counts`,
+    instances: `${prefix}instances`,
+    migrations: `${prefix}migrations`,
+    dueIndex: `${prefix}deliveries_due`,
+    subscriptionDueIndex: `${prefix}deliveries_subscription_due`,
+    pendingCreatedIndex: `${prefix}deliveries_pending_created`,
+  });
+}
+
+/** `'a', 'b'`: a list of known constants (statuses, outcome kinds) for a SQL `IN (…)`. */
+export function sqlList(values: readonly string[]): string {
+  return values.map((value) => `'${value.replaceAll("'", "''")}'`).join(', ');
+}
