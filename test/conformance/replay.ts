@@ -119,6 +119,30 @@ export function describeReplay(t: ConformanceContext): void {
       expect(queued).toEqual([dead.eventId, waiting.eventId, missed.event.id].sort());
     });
 
+    it('replays only the event types it is given: a dead delivery or a missing one of another type is left alone', async () => {
+      const sub = await createSubscription({ eventTypes: ['*'] });
+      const since = t.now;
+      const deadPayment = await publishFor(sub.id, 'payment.failed');
+      const deadRefund = await publishFor(sub.id, 'refund.failed');
+      const [a, b] = await claim(2);
+      await settle(a!, { kind: 'dead' }, { statusCode: 500 });
+      await settle(b!, { kind: 'dead' }, { statusCode: 500 });
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'maintenance' }, t.now);
+      const missedPayment = await publish('payment.late');
+      const missedRefund = await publish('refund.late');
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'active' }, t.now);
+      t.now += 1000;
+      // As if the filters now were ['payment.*']: the core passes the types they match.
+      const eventTypes = ['payment.failed', 'payment.late'];
+      expect(await t.storage.replay({ subscriptionId: sub.id, since, eventTypes, now: t.now, dryRun: true })).toEqual({ count: 2 });
+      expect(await t.storage.replay({ subscriptionId: sub.id, since, eventTypes, now: t.now })).toEqual({ count: 2 });
+      expect(await delivery(deadPayment.id)).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(await delivery(deadRefund.id)).toMatchObject({ status: 'dead' });
+      expect(await deliveriesOfEvent(missedPayment.event.id)).toMatchObject([{ subscriptionId: sub.id, status: 'pending' }]);
+      expect(await deliveriesOfEvent(missedRefund.event.id)).toEqual([]);
+      expect(await t.storage.replay({ subscriptionId: sub.id, since, eventTypes: [], now: t.now })).toEqual({ count: 0 });
+    });
+
     it('replays without an upper bound when until is omitted', async () => {
       const sub = await createSubscription({ eventTypes: ['payment.*'] });
       await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'manual' }, t.now);
