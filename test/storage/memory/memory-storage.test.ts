@@ -1,44 +1,17 @@
-import fc from 'fast-check';
+/**
+ * What is particular to the memory storage (the shared behaviour is in
+ * test/conformance/memory.test.ts): what its claim heaps touch and how far they grow, the
+ * oldest pending creation, cursors, the refused host transaction, and close(). Its claim
+ * order against a plain sort is a property, in test/property/memory-claim-due.test.ts.
+ */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../../src/ids.js';
 import { inspectMemoryStorage } from '../../../src/storage/memory/memory-storage-probe.js';
 import { createMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
-import type { DeliveryRecord, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
-import { propertyRuns } from '../../support/property-runs.js';
+import type { StorageAdapter } from '../../../src/storage/storage-adapter.js';
+import { NOW, publish, subscriptionAt } from '../../support/storage-records.js';
 
-const START_MS = 1_700_000_000_000;
 const LEASE_MS = 60_000;
-
-function subscription(now: number, overrides: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
-  return {
-    id: createId('sub', now),
-    url: 'https://receiver.example.com/hooks',
-    eventTypes: ['*'],
-    secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: now, expiresAt: null }],
-    headers: {},
-    description: null,
-    metadata: {},
-    status: 'active',
-    disabledReason: null,
-    disabledAt: null,
-    retry: null,
-    flowControl: null,
-    failingSince: null,
-    createdAt: now,
-    updatedAt: now,
-    ...overrides,
-  };
-}
-
-async function publish(storage: StorageAdapter, now: number, extra: { tx?: unknown; type?: string } = {}) {
-  const id = createId('evt', now);
-  const { type = 'payment.succeeded', ...rest } = extra;
-  return storage.enqueue({
-    event: { id, type, timestamp: now, payload: `{"id":"${id}"}`, idempotencyKey: null },
-    now,
-    ...rest,
-  });
-}
 
 function probe(storage: StorageAdapter) {
   const found = inspectMemoryStorage(storage);
@@ -58,33 +31,33 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
 describe('memory storage', () => {
   it('claims from a 200,000-delivery backlog by popping only `limit` heap entries, oldest due first', async () => {
     const storage = createMemoryStorage();
-    await storage.createSubscription(subscription(START_MS));
+    await storage.createSubscription(subscriptionAt(NOW));
     const backlog = 200_000;
     // Due times run backwards against creation order, so insertion order alone would be wrong.
-    for (let i = 0; i < backlog; i++) await publish(storage, START_MS + backlog - i);
+    for (let i = 0; i < backlog; i++) await publish(storage, NOW + backlog - i);
     const byDue = (await storage.listDeliveries({ limit: 1000, status: 'pending' })).items;
     expect(byDue).toHaveLength(1000);
 
-    const now = START_MS + 10 * backlog;
+    const now = NOW + 10 * backlog;
     const before = probe(storage);
     const first = await storage.claimDue({ limit: 10, leaseMs: LEASE_MS, now });
     expect(probe(storage).claimHeapPops - before.claimHeapPops).toBe(10);
     expect(probe(storage).subscriptionHeapPops - before.subscriptionHeapPops).toBeLessThanOrEqual(2 * 10);
-    expect(first.map((c) => c.delivery.nextAttemptAt)).toEqual(Array.from({ length: 10 }, (_, i) => START_MS + 1 + i));
+    expect(first.map((c) => c.delivery.nextAttemptAt)).toEqual(Array.from({ length: 10 }, (_, i) => NOW + 1 + i));
     // The newest deliveries were the ones due first.
     expect(first.map((c) => c.delivery.id)).toEqual(byDue.slice(0, 10).map((d) => d.id));
 
     const next = await storage.claimDue({ limit: 50, leaseMs: LEASE_MS, now });
-    expect(next.map((c) => c.delivery.nextAttemptAt)).toEqual(Array.from({ length: 50 }, (_, i) => START_MS + 11 + i));
-    expect(await storage.nextDueAt(now)).toBe(START_MS + 61);
+    expect(next.map((c) => c.delivery.nextAttemptAt)).toEqual(Array.from({ length: 50 }, (_, i) => NOW + 11 + i));
+    expect(await storage.nextDueAt(now)).toBe(NOW + 61);
     expect(await storage.stats(now)).toMatchObject({ pending: backlog, leased: 60 });
   });
 
   it('skips stale heap entries lazily and keeps the heaps bounded across many claim and retry cycles', async () => {
     const storage = createMemoryStorage();
-    await storage.createSubscription(subscription(START_MS));
-    for (let i = 0; i < 10; i++) await publish(storage, START_MS);
-    let now = START_MS;
+    await storage.createSubscription(subscriptionAt(NOW));
+    for (let i = 0; i < 10; i++) await publish(storage, NOW);
+    let now = NOW;
     for (let round = 0; round < 5_000; round++) {
       const claimed = await storage.claimDue({ limit: 100, leaseMs: LEASE_MS, now });
       expect(claimed).toHaveLength(10);
@@ -105,18 +78,18 @@ describe('memory storage', () => {
     expect(probe(storage).claimHeapSize).toBeLessThan(2 * 10 + 1024 + 20);
     expect(probe(storage).createdHeapSize).toBeLessThan(2 * 10 + 1024 + 20);
     expect(probe(storage).subscriptionHeapSize).toBeLessThan(2 * 1 + 1024 + 20);
-    expect(await storage.stats(now)).toMatchObject({ pending: 10, leased: 0, oldestPendingCreatedAt: START_MS });
+    expect(await storage.stats(now)).toMatchObject({ pending: 10, leased: 0, oldestPendingCreatedAt: NOW });
   });
 
   it("claims past an excluded subscription's 5,000-delivery backlog by touching O(limit) heap entries, never the backlog", async () => {
     const storage = createMemoryStorage();
-    const slow = await storage.createSubscription(subscription(START_MS, { id: 'sub_slow', eventTypes: ['ledger.*'] }));
-    await storage.createSubscription(subscription(START_MS, { id: 'sub_a', eventTypes: ['payment.*'] }));
-    await storage.createSubscription(subscription(START_MS, { id: 'sub_b', eventTypes: ['payment.*'] }));
+    const slow = await storage.createSubscription(subscriptionAt(NOW, { id: 'sub_slow', eventTypes: ['ledger.*'] }));
+    await storage.createSubscription(subscriptionAt(NOW, { id: 'sub_a', eventTypes: ['payment.*'] }));
+    await storage.createSubscription(subscriptionAt(NOW, { id: 'sub_b', eventTypes: ['payment.*'] }));
     // The slow receiver's backlog is due before everything else.
-    for (let i = 0; i < 5000; i++) await publish(storage, START_MS + i, { type: 'ledger.posted' });
-    for (let i = 0; i < 500; i++) await publish(storage, START_MS + 10_000 + i);
-    const now = START_MS + 20_000;
+    for (let i = 0; i < 5000; i++) await publish(storage, NOW + i, { type: 'ledger.posted' });
+    for (let i = 0; i < 500; i++) await publish(storage, NOW + 10_000 + i);
+    const now = NOW + 20_000;
 
     const limit = 10;
     const claimedIds: string[] = [];
@@ -140,82 +113,16 @@ describe('memory storage', () => {
 
     const unblocked = await storage.claimDue({ limit, leaseMs: LEASE_MS, now });
     expect(unblocked.map((c) => [c.subscription.id, c.delivery.nextAttemptAt])).toEqual(
-      Array.from({ length: limit }, (_, i) => [slow.id, START_MS + i]),
-    );
-  });
-
-  it('claims what a plain sort of the claimable deliveries would, through random publishes, exclusions, retries, releases and disables', async () => {
-    const subscriptionIds = ['sub_0', 'sub_1', 'sub_2', 'sub_3'];
-    const step = fc.oneof(
-      fc.record({ kind: fc.constant('publish' as const), type: fc.constantFrom('a.x', 'b.x', 'c.x') }),
-      fc.record({
-        kind: fc.constant('claim' as const),
-        limit: fc.integer({ min: 1, max: 6 }),
-        exclude: fc.subarray(subscriptionIds),
-        leaseMs: fc.constantFrom(0, 5, 50),
-        // What becomes of the claimed ones: retried at once or later, released, or delivered.
-        then: fc.constantFrom('retry-soon', 'retry-later', 'release', 'deliver', 'keep'),
-      }),
-      fc.record({ kind: fc.constant('toggle' as const), subscription: fc.constantFrom(...subscriptionIds) }),
-      fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 40 }) }),
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 60 }), async (steps) => {
-        const storage = createMemoryStorage();
-        let now = START_MS;
-        const filters = [['a.*'], ['b.*', 'c.*'], ['*'], ['c.*']];
-        for (let i = 0; i < subscriptionIds.length; i++) {
-          await storage.createSubscription(subscription(now, { id: subscriptionIds[i]!, eventTypes: filters[i]! }));
-        }
-        const claimKey = (d: DeliveryRecord): number => Math.max(d.nextAttemptAt!, d.leaseExpiresAt ?? d.nextAttemptAt!);
-        for (const s of steps) {
-          if (s.kind === 'publish') {
-            await publish(storage, now, { type: s.type });
-          } else if (s.kind === 'tick') {
-            now += s.ms;
-          } else if (s.kind === 'toggle') {
-            const current = await storage.getSubscription(s.subscription);
-            await storage.setSubscriptionStatus(s.subscription, { status: current!.status === 'active' ? 'disabled' : 'active' }, now);
-          } else {
-            const pending = (await storage.listDeliveries({ status: 'pending', limit: 10_000 })).items;
-            const expected = pending
-              .filter((d) => !s.exclude.includes(d.subscriptionId) && claimKey(d) <= now)
-              .sort((x, y) => claimKey(x) - claimKey(y) || (x.id < y.id ? -1 : 1))
-              .slice(0, s.limit)
-              .map((d) => d.id);
-            const nextDue = pending.length === 0 ? null : Math.min(...pending.map(claimKey));
-            expect(await storage.nextDueAt(now)).toBe(nextDue);
-            const claimed = await storage.claimDue({ limit: s.limit, leaseMs: s.leaseMs, now, excludeSubscriptionIds: s.exclude });
-            expect(claimed.map((c) => c.delivery.id)).toEqual(expected);
-            if (s.then === 'release') {
-              await storage.releaseLeases(claimed.map((c) => ({ deliveryId: c.delivery.id, leaseToken: c.leaseToken })), now);
-            } else if (s.then !== 'keep') {
-              await storage.settle(
-                claimed.map((c) => ({
-                  deliveryId: c.delivery.id,
-                  leaseToken: c.leaseToken,
-                  attempt: { id: createId('att', now), startedAt: now, durationMs: 1, statusCode: 500, errorClass: 'http' as const, errorMessage: null, responseSnippet: null },
-                  outcome:
-                    s.then === 'deliver'
-                      ? { kind: 'delivered' as const }
-                      : { kind: 'retry' as const, nextAttemptAt: now + (s.then === 'retry-soon' ? 1 : 30) },
-                })),
-                now,
-              );
-            }
-          }
-        }
-      }),
-      { numRuns: propertyRuns(200) },
+      Array.from({ length: limit }, (_, i) => [slow.id, NOW + i]),
     );
   });
 
   it('bounds the claim heaps of many subscriptions by pending deliveries plus a margin per subscription', async () => {
     const storage = createMemoryStorage();
     const subscriptions = 200;
-    for (let i = 0; i < subscriptions; i++) await storage.createSubscription(subscription(START_MS + i));
-    await publish(storage, START_MS);
-    let now = START_MS;
+    for (let i = 0; i < subscriptions; i++) await storage.createSubscription(subscriptionAt(NOW + i));
+    await publish(storage, NOW);
+    let now = NOW;
     for (let round = 0; round < 500; round++) {
       const claimed = await storage.claimDue({ limit: 1000, leaseMs: LEASE_MS, now });
       expect(claimed).toHaveLength(subscriptions);
@@ -237,33 +144,33 @@ describe('memory storage', () => {
 
   it('finds the oldest pending creation after an old delivery returns to pending', async () => {
     const storage = createMemoryStorage();
-    await storage.createSubscription(subscription(START_MS));
-    const { event } = await publish(storage, START_MS);
-    await publish(storage, START_MS + 1000);
+    await storage.createSubscription(subscriptionAt(NOW));
+    const { event } = await publish(storage, NOW);
+    await publish(storage, NOW + 1000);
     const [first] = (await storage.listDeliveries({ eventId: event.id, limit: 1 })).items;
-    const [claimed] = await storage.claimDue({ limit: 1, leaseMs: LEASE_MS, now: START_MS + 2000 });
+    const [claimed] = await storage.claimDue({ limit: 1, leaseMs: LEASE_MS, now: NOW + 2000 });
     expect(claimed!.delivery.id).toBe(first!.id);
     await storage.settle(
       [
         {
           deliveryId: first!.id,
           leaseToken: claimed!.leaseToken,
-          attempt: { id: createId('att', START_MS), startedAt: START_MS, durationMs: 1, statusCode: 500, errorClass: 'http', errorMessage: null, responseSnippet: null },
+          attempt: { id: createId('att', NOW), startedAt: NOW, durationMs: 1, statusCode: 500, errorClass: 'http', errorMessage: null, responseSnippet: null },
           outcome: { kind: 'dead' },
         },
       ],
-      START_MS + 2000,
+      NOW + 2000,
     );
-    expect((await storage.stats(START_MS + 2000)).oldestPendingCreatedAt).toBe(START_MS + 1000);
-    await storage.redeliver(first!.id, START_MS + 3000);
-    expect((await storage.stats(START_MS + 3000)).oldestPendingCreatedAt).toBe(START_MS);
+    expect((await storage.stats(NOW + 2000)).oldestPendingCreatedAt).toBe(NOW + 1000);
+    await storage.redeliver(first!.id, NOW + 3000);
+    expect((await storage.stats(NOW + 3000)).oldestPendingCreatedAt).toBe(NOW);
   });
 
   it('refuses a tampered cursor and a subscription cursor handed to the delivery log', async () => {
     const storage = createMemoryStorage();
-    const sub = await storage.createSubscription(subscription(START_MS));
-    await storage.createSubscription(subscription(START_MS + 1));
-    for (let i = 0; i < 3; i++) await publish(storage, START_MS + i);
+    const sub = await storage.createSubscription(subscriptionAt(NOW));
+    await storage.createSubscription(subscriptionAt(NOW + 1));
+    for (let i = 0; i < 3; i++) await publish(storage, NOW + i);
     const page = await storage.listDeliveries({ limit: 1 });
     expect(page.nextCursor).not.toBeNull();
     expect(await rejectionOf(storage.listDeliveries({ limit: 1, cursor: `${page.nextCursor!}A` }))).toHaveProperty(
@@ -286,23 +193,23 @@ describe('memory storage', () => {
     const storage = createMemoryStorage();
     expect(storage.capabilities).toEqual({ transactions: false, databaseClock: false });
     expect(storage.name).toBe('memory');
-    await storage.createSubscription(subscription(START_MS));
-    const error = await rejectionOf(publish(storage, START_MS, { tx: {} }));
+    await storage.createSubscription(subscriptionAt(NOW));
+    const error = await rejectionOf(publish(storage, NOW, { tx: {} }));
     expect(error).toMatchObject({ name: 'ConfigError', code: 'TX_UNSUPPORTED' });
     expect((await storage.listDeliveries({ limit: 10 })).items).toEqual([]);
-    expect((await storage.stats(START_MS)).pending).toBe(0);
+    expect((await storage.stats(NOW)).pending).toBe(0);
   });
 
   it('rejects every call with STORAGE_CLOSED after close()', async () => {
     const storage = createMemoryStorage();
-    const sub = await storage.createSubscription(subscription(START_MS));
-    await publish(storage, START_MS);
+    const sub = await storage.createSubscription(subscriptionAt(NOW));
+    await publish(storage, NOW);
     await storage.close();
     await storage.close();
-    const now = START_MS;
+    const now = NOW;
     const calls: Array<[string, () => Promise<unknown>]> = [
       ['migrate', () => storage.migrate()],
-      ['createSubscription', () => storage.createSubscription(subscription(now))],
+      ['createSubscription', () => storage.createSubscription(subscriptionAt(now))],
       ['getSubscription', () => storage.getSubscription(sub.id)],
       ['listSubscriptions', () => storage.listSubscriptions({ limit: 10 })],
       ['updateSubscription', () => storage.updateSubscription(sub.id, { url: 'https://x.example.com' }, now)],

@@ -1,107 +1,33 @@
 /**
  * What is particular to the PostgreSQL storage (the shared behaviour is in
  * test/conformance/postgres.test.ts): migrations and the hand-applied SQL, the claim's
- * query plan, the filter rule in SQL, error mapping and in-place retries, the
- * transactional outbox on the host's client, LISTEN/NOTIFY wake-ups and their
+ * query plan, the fan-out beyond the pre-generated ids, error mapping and in-place retries,
+ * the transactional outbox on the host's client, LISTEN/NOTIFY wake-ups and their
  * recovery, ownership of the pool, and options. On a real PostgreSQL, in a schema of
- * this file's own.
+ * this file's own. The event-type filter rule in its fan-out and replay is a property, in
+ * test/property/postgres-event-type-filter.test.ts.
  */
-import fc from 'fast-check';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createWebhooks } from '../../../src/create-webhooks.js';
 import { isWebhookError, StorageError } from '../../../src/errors.js';
 import { createId } from '../../../src/ids.js';
-import { candidateFilters, matchesAnyEventType, matchesEventType } from '../../../src/registry/event-type-filter.js';
 import { createPostgresStorage, getMigrationSql, type PostgresStorage } from '../../../src/storage/postgres/index.js';
 import { latestSchemaVersion } from '../../../src/storage/postgres/migrations/index.js';
 import { loadPg } from '../../../src/storage/postgres/driver.js';
 import { toStorageError } from '../../../src/storage/postgres/driver-errors.js';
 import { postgresStatements } from '../../../src/storage/postgres/statements/index.js';
-import type { EnqueueInput, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
-import { dropSchema, randomSchemaName, testDatabaseUrl } from '../../support/postgres.js';
+import { admin, cleanups, migrated, schemaName, storageOn, url, usePostgresDatabase } from '../../support/postgres-fixtures.js';
+import { dropSchema } from '../../support/postgres.js';
+import { enqueueInput, NOW, subscription } from '../../support/storage-records.js';
 
-const NOW = 1_700_000_000_000;
-
-let url: string;
-/** A pool of the test process for inspecting what the adapter wrote. */
-let admin: pg.Pool;
-const schemas: string[] = [];
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(() => {
-  url = testDatabaseUrl();
-  admin = new pg.Pool({ connectionString: url, max: 4 });
-  admin.on('error', () => undefined);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-});
-
-afterAll(async () => {
-  for (const schema of schemas) await dropSchema(url, schema);
-  await admin.end();
-});
-
-/** A fresh schema name for this file, dropped after the file. */
-function schemaName(): string {
-  const schema = randomSchemaName('unit');
-  schemas.push(schema);
-  return schema;
-}
+usePostgresDatabase();
 
 /** The test URL with an application_name, to find (and terminate) exactly these connections. */
 function urlNamed(applicationName: string): string {
   const parsed = new URL(url);
   parsed.searchParams.set('application_name', applicationName);
   return parsed.toString();
-}
-
-function storageOn(options: { schema?: string; connectionString?: string; poolSize?: number } = {}): PostgresStorage {
-  const storage = createPostgresStorage({
-    connectionString: options.connectionString ?? url,
-    schema: options.schema ?? schemaName(),
-    poolSize: options.poolSize ?? 3,
-  });
-  cleanups.push(() => storage.close());
-  return storage;
-}
-
-async function migrated(options: Parameters<typeof storageOn>[0] = {}): Promise<PostgresStorage> {
-  const storage = storageOn(options);
-  await storage.migrate();
-  return storage;
-}
-
-function subscription(overrides: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
-  return {
-    id: createId('sub', NOW),
-    url: 'https://erp.example.com/hooks',
-    eventTypes: ['*'],
-    secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: NOW, expiresAt: null }],
-    headers: {},
-    description: null,
-    metadata: {},
-    status: 'active',
-    disabledReason: null,
-    disabledAt: null,
-    retry: null,
-    flowControl: null,
-    failingSince: null,
-    createdAt: NOW,
-    updatedAt: NOW,
-    ...overrides,
-  };
-}
-
-function enqueueInput(type = 'payment.succeeded', extra: Partial<EnqueueInput> = {}): EnqueueInput {
-  const id = createId('evt', NOW);
-  return {
-    event: { id, type, timestamp: NOW, payload: JSON.stringify({ id, type, data: {} }), idempotencyKey: null },
-    now: NOW,
-    ...extra,
-  };
 }
 
 async function count(schema: string, table: string): Promise<number> {
@@ -535,54 +461,6 @@ describe('flow control and failure tracking', () => {
 });
 
 describe('the event-type filter rule in the fan-out, and replay by the matched types', () => {
-  const segment = fc.constantFrom('a', 'b', 'ab', 'a_b', 'a%', 'A', '');
-  const type = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('.'));
-  const filter = fc.oneof(
-    fc.constant('*'),
-    type,
-    type.map((t) => `${t}.*`),
-    type.map((t) => `${t}*`),
-    type.map((t) => `*.${t}`),
-    type.map((t) => `${t}.`),
-  );
-
-  it('candidateFilters(type) holds exactly the filters that match the type', () => {
-    fc.assert(
-      fc.property(filter, type, (f, t) => {
-        expect(candidateFilters(t).includes(f)).toBe(matchesEventType(f, t));
-      }),
-      { numRuns: 2000 },
-    );
-  });
-
-  it('fans out and replays exactly as matchesAnyEventType decides', async () => {
-    const schema = schemaName();
-    const storage = await migrated({ schema });
-    let now = NOW;
-    await fc.assert(
-      fc.asyncProperty(fc.array(filter, { minLength: 1, maxLength: 3 }), fc.array(type, { minLength: 1, maxLength: 5 }), async (filters, types) => {
-        now += 1000;
-        const sub = await storage.createSubscription(subscription({ id: createId('sub', now), eventTypes: filters }));
-        const since = now;
-        const fannedOut: string[] = [];
-        for (const t of types) {
-          const input = { ...enqueueInput(t), now };
-          input.event.timestamp = now;
-          const result = await storage.enqueue(input);
-          if (result.deliveryCount > 0) fannedOut.push(t);
-        }
-        expect(fannedOut).toEqual(types.filter((t) => matchesAnyEventType(filters, t)));
-        // Replay looks up the types the core matched with the same rule: delete the fan-out, replay, compare.
-        const deliveries = await storage.listDeliveries({ subscriptionId: sub.id, limit: 1000 });
-        await admin.query(`DELETE FROM "${schema}".deliveries WHERE subscription_id = $1`, [sub.id]);
-        const replayed = await storage.replay({ subscriptionId: sub.id, since, now, eventTypes: [...new Set(types)].filter((t) => matchesAnyEventType(filters, t)) });
-        expect(replayed.count).toBe(deliveries.items.length);
-        await storage.deleteSubscription(sub.id);
-      }),
-      { numRuns: 40 },
-    );
-  });
-
   it('fans out to more subscriptions than the pre-generated ids in one publish, atomically', async () => {
     const storage = await migrated();
     const ids: string[] = [];
