@@ -9,7 +9,9 @@
 import type { Client, Pool } from 'pg';
 import { z } from 'zod';
 import { checkArgumentCount } from '../../check-argument-count.js';
-import { ConfigError, describeValue } from '../../errors.js';
+import { ConfigError } from '../../errors.js';
+import { parseFactoryOptions } from '../shared/factory-options.js';
+import { assertOneConnectionSource } from '../shared/one-connection-source.js';
 import { latestSchemaVersion, migrationLockSql, migrations, migrationsTableSql, quoteIdentifier, quoteLiteral, renderMigration } from './migrations/index.js';
 import { loadPg } from './driver.js';
 import { PostgresStorage } from './postgres-storage.js';
@@ -141,39 +143,9 @@ interface ResolvedPostgresOptions {
   readonly notifyChannel: string;
 }
 
-function parseWith<S extends z.ZodType>(schema: S, options: unknown, functionName: string, keys: readonly string[]): z.output<S> {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ConfigError('CONFIG_INVALID', `Expected the options of ${functionName}() to be an object, got ${describeValue(options)}`);
-  }
-  const result = schema.safeParse(options);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  if (issue?.code === 'unrecognized_keys') {
-    const key = issue.keys[0] ?? '';
-    throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\` of ${functionName}(); expected one of ${keys.join(', ')}`, {
-      field: key,
-    });
-  }
-  const field = String(issue?.path[0] ?? '');
-  const expected = field in expectations ? expectations[field as keyof typeof expectations] : 'a valid value';
-  throw new ConfigError(
-    'CONFIG_INVALID',
-    `Expected \`${field}\` to be ${expected}, got ${describeValue((options as Record<string, unknown>)[field])}`,
-    { field },
-  );
-}
-
 function resolveOptions(options: unknown): ResolvedPostgresOptions {
-  const parsed = parseWith(optionsSchema, options, 'createPostgresStorage', optionKeys);
-  if ((parsed.connectionString === undefined) === (parsed.pool === undefined)) {
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `Expected exactly one of \`connectionString\` or \`pool\` in the options of createPostgresStorage(), got ${
-        parsed.connectionString === undefined ? 'neither' : 'both'
-      }`,
-      { field: parsed.connectionString === undefined ? 'connectionString' : 'pool' },
-    );
-  }
+  const parsed = parseFactoryOptions(optionsSchema, options, 'createPostgresStorage', optionKeys, expectations);
+  assertOneConnectionSource('createPostgresStorage', ['connectionString', parsed.connectionString], ['pool', parsed.pool]);
   if (parsed.pool !== undefined && parsed.poolSize !== undefined) {
     throw new ConfigError(
       'CONFIG_INVALID',
@@ -280,7 +252,7 @@ export function createPostgresStorage(options: PostgresStorageOptions): Postgres
  */
 export function getMigrationSql(options: PostgresMigrationSqlOptions = {}): string {
   checkArgumentCount(arguments.length, 1, 'getMigrationSql(options?)', 'factory');
-  const { schema, fromVersion } = parseWith(migrationSqlSchema, options, 'getMigrationSql', migrationSqlKeys);
+  const { schema, fromVersion } = parseFactoryOptions(migrationSqlSchema, options, 'getMigrationSql', migrationSqlKeys, expectations);
   const table = `${quoteIdentifier(schema)}.migrations`;
   const parts = [
     `-- @bookkeeper/webhooks: PostgreSQL schema ${quoteIdentifier(schema)}, migrations ${fromVersion + 1} to ${latestSchemaVersion}.`,

@@ -5,6 +5,15 @@
  */
 import { StorageError } from '../../errors.js';
 
+/** One schema step of a durable storage: its version (1, 2, …), a name for the record, and its SQL. */
+export interface Migration {
+  /** Consecutive from 1; recorded in the storage's migrations table. */
+  readonly version: number;
+  readonly name: string;
+  /** The statements, with the adapter's placeholder where its schema or table prefix goes. */
+  readonly sql: string;
+}
+
 /**
  * @param where how the adapter names the database in messages, e.g. `SQLite storage` or
  *   `PostgreSQL storage: schema "webhooks"`.

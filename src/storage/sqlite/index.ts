@@ -10,7 +10,8 @@
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import { checkArgumentCount } from '../../check-argument-count.js';
-import { ConfigError, describeValue } from '../../errors.js';
+import { parseFactoryOptions } from '../shared/factory-options.js';
+import { assertOneConnectionSource } from '../shared/one-connection-source.js';
 import { loadBetterSqlite3 } from './driver.js';
 import { toStorageError } from './driver-errors.js';
 import { SqliteStorage } from './sqlite-storage.js';
@@ -175,39 +176,9 @@ interface ResolvedSqliteOptions {
 }
 
 function resolveOptions(options: unknown): ResolvedSqliteOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ConfigError('CONFIG_INVALID', `Expected the options of createSqliteStorage() to be an object, got ${describeValue(options)}`);
-  }
-  const result = optionsSchema.safeParse(options);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    if (issue?.code === 'unrecognized_keys') {
-      const key = issue.keys[0] ?? '';
-      throw new ConfigError(
-        'CONFIG_INVALID',
-        `Unknown option \`${key}\` of createSqliteStorage(); expected one of ${optionKeys.join(', ')}`,
-        { field: key },
-      );
-    }
-    const field = String(issue?.path[0] ?? '');
-    const expected = field in expectations ? expectations[field as keyof typeof expectations] : 'a valid value';
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `Expected \`${field}\` to be ${expected}, got ${describeValue((options as Record<string, unknown>)[field])}`,
-      { field },
-    );
-  }
-  const parsed = result.data;
+  const parsed = parseFactoryOptions(optionsSchema, options, 'createSqliteStorage', optionKeys, expectations);
   const given = options as Record<string, unknown>;
-  if ((parsed.filename === undefined) === (parsed.database === undefined)) {
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `Expected exactly one of \`filename\` or \`database\` in the options of createSqliteStorage(), got ${
-        parsed.filename === undefined ? 'neither' : 'both'
-      }`,
-      { field: parsed.filename === undefined ? 'filename' : 'database' },
-    );
-  }
+  assertOneConnectionSource('createSqliteStorage', ['filename', parsed.filename], ['database', parsed.database]);
   const owns = parsed.filename !== undefined;
   // On a handed-in connection, nothing runs and no pragma changes unless asked for.
   const checkpointIntervalMs = parsed.checkpointIntervalMs ?? (owns ? defaultCheckpointIntervalMs : false);

@@ -5,18 +5,10 @@
  */
 import { sql as initial } from './0001-initial.js';
 import { sql as attemptHistory } from './0002-attempt-history.js';
-
-/** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
-export interface PostgresMigration {
-  /** Consecutive from 1; recorded in `<schema>.migrations`. */
-  readonly version: number;
-  readonly name: string;
-  /** The statements, with `{{schema}}` where the quoted schema name goes. */
-  readonly sql: string;
-}
+import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
-export const migrations: readonly PostgresMigration[] = Object.freeze([
+export const migrations: readonly Migration[] = Object.freeze([
   { version: 1, name: '0001-initial', sql: initial },
   { version: 2, name: '0002-attempt-history', sql: attemptHistory },
 ]);
@@ -30,7 +22,7 @@ export function quoteIdentifier(name: string): string {
 }
 
 /** The SQL of a migration for a schema (already validated as an identifier). */
-export function renderMigration(migration: PostgresMigration, schema: string): string {
+export function renderMigration(migration: Migration, schema: string): string {
   return migration.sql.replaceAll('{{schema}}', quoteIdentifier(schema));
 }
 

@@ -9,18 +9,10 @@ import { sql as leasesInPlace } from './0003-leases-in-place.js';
 import { sql as deliveryCounts } from './0004-delivery-counts.js';
 import { sql as attemptHistory } from './0005-attempt-history.js';
 import { sql as instances } from './0006-instances.js';
-
-/** One schema step: its version (1, 2, …), a name for the record, and its SQL. */
-export interface SqliteMigration {
-  /** Consecutive from 1; recorded in `<prefix>migrations`. */
-  readonly version: number;
-  readonly name: string;
-  /** The statements, with `{{prefix}}` where the table prefix goes. */
-  readonly sql: string;
-}
+import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
-export const migrations: readonly SqliteMigration[] = Object.freeze([
+export const migrations: readonly Migration[] = Object.freeze([
   { version: 1, name: '0001-initial', sql: initial },
   { version: 2, name: '0002-flow-control', sql: flowControl },
   { version: 3, name: '0003-leases-in-place', sql: leasesInPlace },
@@ -33,6 +25,6 @@ export const migrations: readonly SqliteMigration[] = Object.freeze([
 export const latestSchemaVersion: number = migrations[migrations.length - 1]?.version ?? 0;
 
 /** The SQL of a migration for a table prefix (already validated as an identifier). */
-export function renderMigration(migration: SqliteMigration, tablePrefix: string): string {
+export function renderMigration(migration: Migration, tablePrefix: string): string {
   return migration.sql.replaceAll('{{prefix}}', tablePrefix);
 }
