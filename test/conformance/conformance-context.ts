@@ -17,6 +17,8 @@ import type {
   StorageAdapter,
   SubscriptionRecord,
 } from '../../src/storage/storage-adapter.js';
+import { rejectionOf } from '../support/rejections.js';
+import { subscriptionAt } from '../support/storage-records.js';
 
 /** One fresh store for one test. */
 export interface StorageHarness {
@@ -70,25 +72,14 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
 
   function subscriptionRecord(overrides: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
     urlCounter++;
-    return {
-      id: createId('sub', now),
+    return subscriptionAt(now, {
       url: `https://receiver.example.com/hooks/${urlCounter}`,
-      eventTypes: ['*'],
-      secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: now, expiresAt: null }],
       headers: { 'x-tenant': 'acme' },
-      description: null,
       metadata: { team: { name: 'finance' }, tags: ['erp'] },
-      status: 'active',
-      disabledReason: null,
-      disabledAt: null,
-      retry: null,
-      flowControl: null,
-      failingSince: null,
-      createdAt: now,
-      updatedAt: now,
       ...overrides,
-    };
+    });
   }
+
 
   function createSubscription(overrides: Partial<SubscriptionRecord> = {}): Promise<SubscriptionRecord> {
     return storage.createSubscription(subscriptionRecord(overrides));
@@ -185,14 +176,6 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     throw new Error('paging did not end');
   }
 
-  async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-    try {
-      await promise;
-    } catch (error) {
-      return error;
-    }
-    return expect.fail('expected the call to reject');
-  }
 
   function descendingIds(records: Array<{ id: string }>): string[] {
     return records.map((r) => r.id).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));

@@ -11,6 +11,7 @@ import { createSigningKeys, signWebhook } from '../../src/signing/sign-webhook.j
 import { generateSecret } from '../../src/signing/secret.js';
 import type { ClaimedDelivery, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { subscriptionAt } from '../support/storage-records.js';
 
 const START = Date.UTC(2026, 10, 26, 12, 0, 0, 250);
 const HOUR = 3_600_000;
@@ -57,24 +58,7 @@ function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRe
     },
     history: { attempts: attemptsSoFar, firstFailedAt: null, recoveredAt: null },
     event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 60_000, payload, idempotencyKey: null },
-    subscription: {
-      id: 'sub_1',
-      url: 'https://erp.example.com/hooks',
-      eventTypes: ['*'],
-      secrets: [{ value: secret, createdAt: START - HOUR, expiresAt: null }],
-      headers: {},
-      description: null,
-      metadata: {},
-      status: 'active',
-      disabledReason: null,
-      disabledAt: null,
-      retry: null,
-      flowControl: null,
-      failingSince: null,
-      createdAt: START - HOUR,
-      updatedAt: START - HOUR,
-      ...subscription,
-    },
+    subscription: subscriptionAt(START - HOUR, { id: 'sub_1', secrets: [{ value: secret, createdAt: START - HOUR, expiresAt: null }], ...subscription }),
     leaseToken: 'lease_1',
   };
 }

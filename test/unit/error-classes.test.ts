@@ -18,6 +18,7 @@ import {
 } from '../../src/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { samplePayment } from '../support/sample-payment.js';
+import { rejectionOf } from '../support/rejections.js';
 
 let storage: StorageAdapter;
 let webhooks: Webhooks;
@@ -32,14 +33,6 @@ afterEach(async () => {
   await webhooks.close();
 });
 
-async function rejectionOf(run: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await run();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected a rejection, the call resolved');
-}
 
 describe('error classes', () => {
   it('refuses to redeliver a delivery under a lease with a ConflictError DELIVERY_IN_FLIGHT, not a ValidationError', async () => {
@@ -49,7 +42,7 @@ describe('error classes', () => {
     const [claimed] = await storage.claimDue({ limit: 10, leaseMs: 60_000, now: clock.now() });
     expect(claimed).toBeDefined();
 
-    const error = await rejectionOf(() => webhooks.deliveries.redeliver(claimed!.delivery.id));
+    const error = await rejectionOf(webhooks.deliveries.redeliver(claimed!.delivery.id));
     expect(error).toBeInstanceOf(ConflictError);
     expect(error).toBeInstanceOf(WebhookError);
     expect(error).not.toBeInstanceOf(ValidationError);
@@ -60,8 +53,8 @@ describe('error classes', () => {
   it('refuses publish and start on a closed instance with a StateError WEBHOOKS_STOPPED', async () => {
     setUp();
     await webhooks.close();
-    const fromPublish = await rejectionOf(() => webhooks.publish('payment.succeeded', samplePayment()));
-    const fromStart = await rejectionOf(() => webhooks.start());
+    const fromPublish = await rejectionOf(webhooks.publish('payment.succeeded', samplePayment()));
+    const fromStart = await rejectionOf(webhooks.start());
     for (const error of [fromPublish, fromStart]) {
       expect(error).toBeInstanceOf(StateError);
       expect(error).toBeInstanceOf(WebhookError);
@@ -74,7 +67,7 @@ describe('error classes', () => {
     await webhooks.subscriptions.create({ url: 'http://127.0.0.1:9/hooks', eventTypes: ['*'] });
     await webhooks.publish('payment.succeeded', samplePayment());
 
-    const error = await rejectionOf(() => webhooks.drain({ timeoutMs: 0 }));
+    const error = await rejectionOf(webhooks.drain({ timeoutMs: 0 }));
     expect(error).toBeInstanceOf(StateError);
     expect(error).toMatchObject({ name: 'StateError', code: 'DRAIN_TIMEOUT' });
   });

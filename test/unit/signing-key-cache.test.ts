@@ -8,29 +8,13 @@ import { createSecretCodec } from '../../src/registry/secret-codec.js';
 import { decodeSecret, generateSecret, SECRET_PREFIX, encodeBase64 } from '../../src/signing/secret.js';
 import { signWebhook, signatureHeader, type SigningKeys } from '../../src/signing/sign-webhook.js';
 import type { SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import { subscriptionAt } from '../support/storage-records.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12);
 const body = '{"id":"evt_1"}';
 
 function record(id: string, secret: string, patch: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
-  return {
-    id,
-    url: 'https://erp.example.com/hooks',
-    eventTypes: ['*'],
-    secrets: [{ value: secret, createdAt: NOW, expiresAt: null }],
-    headers: {},
-    description: null,
-    metadata: {},
-    status: 'active',
-    disabledReason: null,
-    disabledAt: null,
-    retry: null,
-    flowControl: null,
-    failingSince: null,
-    createdAt: NOW,
-    updatedAt: NOW,
-    ...patch,
-  };
+  return subscriptionAt(NOW, { id, secrets: [{ value: secret, createdAt: NOW, expiresAt: null }], ...patch });
 }
 
 function header(keys: SigningKeys | null): string {

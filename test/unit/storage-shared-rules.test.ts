@@ -9,24 +9,16 @@ import { loadOptionalDriver } from '../../src/storage/shared/optional-driver.js'
 import { failingSinceAfter, outcomeKindsWhere, settledFields, settledStatusRules } from '../../src/storage/shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../../src/storage/shared/subscription-changes.js';
 import type { SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import { subscriptionAt } from '../support/storage-records.js';
 
-const record: SubscriptionRecord = {
+const record: SubscriptionRecord = subscriptionAt(1, {
   id: 'sub_1',
   url: 'https://erp.example/hooks',
   eventTypes: ['payment.*'],
   secrets: [{ value: 'whsec_x', createdAt: 1, expiresAt: null }],
   headers: { 'x-tenant': 'a' },
-  description: null,
   metadata: { nested: { a: 1 } },
-  status: 'active',
-  disabledReason: null,
-  disabledAt: null,
-  retry: null,
-  flowControl: null,
-  failingSince: null,
-  createdAt: 1,
-  updatedAt: 1,
-};
+});
 
 describe('settlement', () => {
   it('maps each outcome and subscription state to one status', () => {

@@ -10,6 +10,7 @@ import { inspectMemoryStorage } from '../../../src/storage/memory/memory-storage
 import { createMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
 import type { StorageAdapter } from '../../../src/storage/storage-adapter.js';
 import { NOW, publish, subscriptionAt } from '../../support/storage-records.js';
+import { rejectionOf } from '../../support/rejections.js';
 
 const LEASE_MS = 60_000;
 
@@ -19,14 +20,6 @@ function probe(storage: StorageAdapter) {
   return found;
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to reject');
-}
 
 describe('memory storage', () => {
   it('claims from a 200,000-delivery backlog by popping only `limit` heap entries, oldest due first', async () => {

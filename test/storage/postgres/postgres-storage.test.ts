@@ -20,6 +20,7 @@ import { postgresStatements } from '../../../src/storage/postgres/statements/ind
 import { admin, cleanups, migrated, schemaName, storageOn, url, usePostgresDatabase } from '../../support/postgres-fixtures.js';
 import { dropSchema } from '../../support/postgres.js';
 import { enqueueInput, NOW, subscription } from '../../support/storage-records.js';
+import { rejectionOf, thrownBy } from '../../support/rejections.js';
 
 usePostgresDatabase();
 
@@ -35,23 +36,7 @@ async function count(schema: string, table: string): Promise<number> {
   return Number(rows[0]!.n);
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to reject');
-}
 
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to throw');
-}
 
 /** Polls `condition` every 20 ms for at most `timeoutMs`. */
 async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, onEachTry?: () => Promise<void>): Promise<void> {

@@ -23,6 +23,7 @@ import { WalCheckpointer } from '../../../src/storage/sqlite/wal-checkpointer.js
 import type { StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 import { claimedFixture, closeTracked, LATER, migratedOnHandle, openRaw, renumberDeliveries, track } from '../../support/sqlite-fixtures.js';
 import { enqueueInput, NOW, subscription } from '../../support/storage-records.js';
+import { rejectionOf, thrownBy } from '../../support/rejections.js';
 
 let directory: string;
 
@@ -44,23 +45,7 @@ function count(db: Database.Database, table: string): number {
   return db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to reject');
-}
 
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail('expected the call to throw');
-}
 
 describe('pragmas', () => {
   it('opens a file in WAL mode with synchronous NORMAL, a 5 s busy timeout and foreign keys on by default', async () => {

@@ -1,0 +1,23 @@
+/**
+ * What a call threw or a promise rejected with, for tests that assert on the error itself
+ * (its class, `code`, `field`): fails the test when nothing was thrown.
+ */
+import { expect } from 'vitest';
+
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  return expect.fail('expected the call to reject');
+}
+
+export function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return expect.fail('expected the call to throw');
+}
