@@ -22,7 +22,6 @@ import { httpOptionsSchema, type HttpOptions } from './delivery/http-options.js'
 import { retryOptionsSchema, type RetryOptions } from './delivery/retry-options.js';
 import { isValidAllowedHost } from './delivery/ssrf-guard.js';
 import type { Transport } from './delivery/transport.js';
-import { describeIssues } from './describe-issues.js';
 import { ConfigError } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';
@@ -30,6 +29,7 @@ import { silentLogger } from './logger.js';
 import type { MeterLike } from './metrics/otel-metrics.js';
 import type { SecretsKey } from './registry/secret-codec.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
+import { parseConfig } from './parse-config.js';
 
 /** Security settings. */
 export interface SecurityOptions {
@@ -228,12 +228,7 @@ export const minLeaseSlackMs = 1000;
 
 /** Parses and freezes `createWebhooks` options; throws `ConfigError` on anything wrong. */
 export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOptions {
-  const parsed = webhooksOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    const { message, field } = describeIssues(parsed.error, options, { schema: webhooksOptionsSchema });
-    throw new ConfigError('CONFIG_INVALID', message, { field, cause: parsed.error });
-  }
-  const value = parsed.data;
+  const value = parseConfig(webhooksOptionsSchema, options);
   if (value.leaseMs < value.http.timeoutMs + minLeaseSlackMs) {
     throw new ConfigError(
       'CONFIG_LEASE_TOO_SHORT',

@@ -17,6 +17,10 @@ import {
   type TransportRequest,
   type TransportResult,
 } from './transport.js';
+import { z } from 'zod';
+import { checkArgumentCount } from '../check-argument-count.js';
+import { ConfigError } from '../errors.js';
+import { parseConfig } from '../parse-config.js';
 
 /** Options of {@link createFetchTransport}. */
 export interface FetchTransportOptions {
@@ -28,6 +32,13 @@ export interface FetchTransportOptions {
   /** Hooks around each request, e.g. for tracing. Retries stay the dispatcher's. */
   hooks?: FetchTransportHooks;
 }
+
+const isFunction = (value: unknown): boolean => typeof value === 'function';
+const hookList = z.array(z.custom<(...args: never[]) => unknown>(isFunction, { message: 'a function' }));
+const fetchTransportOptionsSchema = z.strictObject({
+  fetch: z.custom<typeof globalThis.fetch>(isFunction, { message: 'a fetch function' }).optional(),
+  hooks: z.strictObject({ beforeRequest: hookList.optional(), afterResponse: hookList.optional() }).optional(),
+});
 
 /**
  * What a hook sees of the request's options: ky's normalized options (read them, do
@@ -104,9 +115,11 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
 
 /** Creates a transport that posts with ky over `fetch`. */
 export function createFetchTransport(options: FetchTransportOptions = {}): Transport {
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  checkArgumentCount(arguments.length, 1, 'createFetchTransport(options?)', 'factory');
+  const parsed = parseConfig(fetchTransportOptionsSchema, options);
+  const fetchImpl = parsed.fetch ?? globalThis.fetch;
   if (typeof fetchImpl !== 'function') {
-    throw new TypeError('Expected `fetch` to be a function: this runtime has no global fetch, pass one');
+    throw new ConfigError('CONFIG_INVALID', 'Expected `fetch` to be a function: this runtime has no global fetch, pass one', { field: 'fetch' });
   }
   const client = ky.create({
     fetch: fetchImpl,

@@ -16,6 +16,9 @@ import {
   type TransportRequest,
   type TransportResult,
 } from './transport.js';
+import { z } from 'zod';
+import { checkArgumentCount } from '../check-argument-count.js';
+import { parseConfig } from '../parse-config.js';
 
 /** Options of {@link createUndiciTransport}. */
 export interface UndiciTransportOptions {
@@ -39,6 +42,14 @@ export interface UndiciTransportOptions {
    */
   lookup?: typeof dnsLookup;
 }
+
+const undiciTransportOptionsSchema = z.strictObject({
+  connectionsPerOrigin: z.int().min(1).max(10_000).default(50),
+  keepAliveTimeoutMs: z.int().min(1).max(3_600_000).default(30_000),
+  lookup: z
+    .custom<typeof dnsLookup>((value) => typeof value === 'function', { message: 'a function with the signature of dns.lookup' })
+    .optional(),
+});
 
 function timedOut(timeoutMs: number): TransportResult {
   return { kind: 'error', errorClass: 'timeout', message: `no complete response within ${timeoutMs} ms` };
@@ -147,14 +158,13 @@ interface ParsedTarget {
 
 /** Creates the undici transport. One instance can serve many webhooks instances. */
 export function createUndiciTransport(options: UndiciTransportOptions = {}): Transport {
-  const connections = options.connectionsPerOrigin ?? 50;
-  const keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
-  const lookup = options.lookup ?? dnsLookup;
+  checkArgumentCount(arguments.length, 1, 'createUndiciTransport(options?)', 'factory');
+  const parsed = parseConfig(undiciTransportOptionsSchema, options);
+  const connections = parsed.connectionsPerOrigin;
+  const keepAliveTimeout = parsed.keepAliveTimeoutMs;
+  const lookup = parsed.lookup ?? dnsLookup;
   // `dns.lookup` itself keeps its contract; a host's own lookup is held to it.
-  const trusted = options.lookup === undefined;
-  if (!Number.isInteger(connections) || connections < 1) {
-    throw new RangeError(`Expected \`connectionsPerOrigin\` to be an integer ≥ 1, got ${String(connections)}`);
-  }
+  const trusted = parsed.lookup === undefined;
   // One Agent per guard and timeout: the connect-time lookup and the connect timeout
   // are properties of the Agent's sockets.
   const agents = new Map<AddressGuard | null, Map<number, Agent>>();
