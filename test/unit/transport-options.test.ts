@@ -1,5 +1,6 @@
 // The transport factories refuse bad options with a coded ConfigError naming the field, as
 // createWebhooks does, before anything is opened.
+import { lookup } from 'node:dns';
 import { describe, expect, it } from 'vitest';
 import { createFetchTransport, createUndiciTransport, ConfigError } from '../../src/index.js';
 import { thrownBy } from '../support/rejections.js';
@@ -34,7 +35,7 @@ describe('createUndiciTransport options', () => {
 
   it('accepts no options, and every option in range', async () => {
     await createUndiciTransport().close?.();
-    await createUndiciTransport({ connectionsPerOrigin: 1, keepAliveTimeoutMs: 1000, lookup: (_h, _o, cb) => cb(null, []) }).close?.();
+    await createUndiciTransport({ connectionsPerOrigin: 1, keepAliveTimeoutMs: 1000, lookup }).close?.();
   });
 });
 
