@@ -123,7 +123,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
         throw new ConflictError('DELIVERY_IN_FLIGHT', `Delivery ${deliveryId} is being attempted right now; try again when it settles`, { field: 'id' });
       }
       if (result === 'held') {
-        throw new ValidationError('SUBSCRIPTION_DISABLED', `Delivery ${deliveryId} is held: its subscription is disabled; enable it first`, { field: 'id' });
+        throw new ConflictError('SUBSCRIPTION_DISABLED', `Delivery ${deliveryId} is held: its subscription is disabled; enable it first`, { field: 'id' });
       }
       deps.wake();
       return result;

@@ -30,12 +30,11 @@ export type ValidationErrorCode =
   | 'SUBSCRIPTION_FILTER_INVALID'
   | 'SUBSCRIPTION_FILTER_UNMATCHED'
   | 'SUBSCRIPTION_NOT_FOUND'
-  | 'SUBSCRIPTION_DISABLED'
   | 'DELIVERY_NOT_FOUND'
   | 'CURSOR_INVALID';
 
 /** Codes of {@link ConflictError}: a well-formed call that the record's current state refuses. */
-export type ConflictErrorCode = 'DELIVERY_IN_FLIGHT';
+export type ConflictErrorCode = 'DELIVERY_IN_FLIGHT' | 'SUBSCRIPTION_DISABLED';
 
 /** Codes of {@link StateError}: the webhooks instance cannot do it in its current state. */
 export type StateErrorCode = 'WEBHOOKS_STOPPED' | 'DRAIN_TIMEOUT';

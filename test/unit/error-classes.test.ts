@@ -1,5 +1,6 @@
 /**
- * Which class each kind of refusal comes as: a state conflict (`DELIVERY_IN_FLIGHT`) is a
+ * Which class each kind of refusal comes as: a state conflict (`DELIVERY_IN_FLIGHT`,
+ * `SUBSCRIPTION_DISABLED`) is a
  * `ConflictError`, not a `ValidationError`, and the instance's own state
  * (`WEBHOOKS_STOPPED`, `DRAIN_TIMEOUT`) a `StateError`; every one is still a
  * `WebhookError` with its stable code.
@@ -48,6 +49,21 @@ describe('error classes', () => {
     expect(error).not.toBeInstanceOf(ValidationError);
     expect(isWebhookError(error)).toBe(true);
     expect(error).toMatchObject({ name: 'ConflictError', code: 'DELIVERY_IN_FLIGHT', field: 'id' });
+  });
+
+  it('refuses to redeliver a delivery held by a disabled subscription with a ConflictError SUBSCRIPTION_DISABLED, changing nothing', async () => {
+    setUp();
+    const subscription = await webhooks.subscriptions.create({ url: 'http://127.0.0.1:9/hooks', eventTypes: ['*'] });
+    await webhooks.publish('payment.succeeded', samplePayment());
+    await webhooks.subscriptions.disable(subscription.id, { reason: 'maintenance' });
+    const [held] = (await webhooks.deliveries.list({ subscriptionId: subscription.id })).items;
+    expect(held).toMatchObject({ status: 'held' });
+
+    const error = await rejectionOf(webhooks.deliveries.redeliver(held!.id));
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(error).not.toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ name: 'ConflictError', code: 'SUBSCRIPTION_DISABLED', field: 'id' });
+    expect(await webhooks.deliveries.get(held!.id)).toEqual(held);
   });
 
   it('refuses publish and start on a closed instance with a StateError WEBHOOKS_STOPPED', async () => {
