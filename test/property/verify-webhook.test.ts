@@ -5,22 +5,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isWebhookError } from '../../src/errors.js';
 import { verifyWebhook, verifyWebhookAsync } from '../../src/receiver/index.js';
 import { generateSecret } from '../../src/signing/secret.js';
 import { signWebhook } from '../../src/signing/sign-webhook.js';
 import { propertyRuns } from '../support/property-runs.js';
+import { outcomeOf } from '../support/outcome.js';
 
-type Outcome = { event: unknown } | { code: string };
-
-async function outcomeOf(run: () => unknown): Promise<Outcome> {
-  try {
-    return { event: await run() };
-  } catch (error) {
-    if (isWebhookError(error)) return { code: error.code };
-    throw error;
-  }
-}
 
 const secret = generateSecret();
 const nowSeconds = 1_750_000_000;

@@ -4,7 +4,6 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { isWebhookError } from '../../src/errors.js';
 import {
   verifyWebhook,
   verifyWebhookAsync,
@@ -17,17 +16,8 @@ import { generateSecret } from '../../src/signing/secret.js';
 import { signWebhook } from '../../src/signing/sign-webhook.js';
 import { resolveVerifyOptions, verifySignature } from '../../src/signing/verify-signature.js';
 import vectors from '../fixtures/standard-webhooks-vectors.json' with { type: 'json' };
+import { outcomeOf, type Outcome } from '../support/outcome.js';
 
-type Outcome = { event: unknown } | { code: string };
-
-async function outcomeOf(run: () => unknown): Promise<Outcome> {
-  try {
-    return { event: await run() };
-  } catch (error) {
-    if (isWebhookError(error)) return { code: error.code };
-    throw error;
-  }
-}
 
 type Verify = (message: WebhookMessage, options: VerifyWebhookOptions) => unknown;
 
