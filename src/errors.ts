@@ -34,7 +34,13 @@ export type ValidationErrorCode =
   | 'CURSOR_INVALID';
 
 /** Codes of {@link ConflictError}: a well-formed call that the record's current state refuses. */
-export type ConflictErrorCode = 'DELIVERY_IN_FLIGHT' | 'SUBSCRIPTION_DISABLED';
+export type ConflictErrorCode =
+  | 'DELIVERY_IN_FLIGHT'
+  | 'SUBSCRIPTION_DISABLED'
+  /** The tenant has `tenantLimits.maxSubscriptions` subscriptions already. */
+  | 'TENANT_SUBSCRIPTION_LIMIT'
+  /** `tenants.delete` without `force` while one of the tenant's deliveries is being attempted. */
+  | 'TENANT_IN_FLIGHT';
 
 /** Codes of {@link StateError}: the webhooks instance cannot do it in its current state. */
 export type StateErrorCode = 'WEBHOOKS_STOPPED' | 'DRAIN_TIMEOUT';

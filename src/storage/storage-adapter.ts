@@ -57,6 +57,17 @@ export interface StoredFlowControl {
 /** A subscription as the storage keeps it. */
 export interface SubscriptionRecord {
   id: string;
+  /**
+   * The tenant (the host's organisation id) it belongs to: it receives only that tenant's
+   * events. `null`: a subscription of the platform itself, which receives tenantless events
+   * (and, with `allTenants`, every tenant's). Fixed at creation (see storage/shared/tenancy.ts).
+   */
+  tenantId: string | null;
+  /**
+   * A platform-internal consumer that receives the matching events of every tenant, and the
+   * tenantless ones: an explicit opt-in, only with `tenantId` `null`. Fixed at creation.
+   */
+  allTenants: boolean;
   url: string;
   /** Filters: exact types, `prefix.*`, or `*`. */
   eventTypes: string[];
@@ -95,7 +106,10 @@ export interface EventRecord {
   timestamp: number;
   /** The serialized envelope `{ id, type, timestamp, data }`, byte for byte what is posted. */
   payload: string;
+  /** Unique per tenant: the same key in two tenants is two events. */
   idempotencyKey: string | null;
+  /** The tenant it was published for; `null` when published without one. */
+  tenantId: string | null;
 }
 
 /**
@@ -110,6 +124,12 @@ export interface DeliveryRecord {
   eventId: string;
   eventType: string;
   subscriptionId: string;
+  /**
+   * Its subscription's tenant (for a tenant's subscription, the event's tenant too); `null`
+   * for a platform subscription's delivery, an all-tenant consumer's included. What
+   * tenant-scoped reads (`listDeliveries`, `stats`) filter on.
+   */
+  tenantId: string | null;
   status: DeliveryStatus;
   /**
    * Attempts made in the current cycle (reset by redeliver and replay): drives the backoff
@@ -199,6 +219,12 @@ export interface ClaimInput {
    * concurrency cap, out of rate tokens, or behind an open circuit breaker).
    */
   excludeSubscriptionIds?: readonly string[];
+  /**
+   * Claim nothing of these tenants' subscriptions (deliveries whose `tenantId` is one of
+   * them): the dispatcher's per-tenant rate limit. Deliveries with `tenantId` `null` are
+   * never excluded by it.
+   */
+  excludeTenantIds?: readonly string[];
 }
 
 /**
@@ -264,6 +290,8 @@ export type SettleResult =
 
 export interface DeliveryQuery {
   subscriptionId?: string;
+  /** Deliveries of this tenant's subscriptions; `null`: of the platform's (tenantless) subscriptions. */
+  tenantId?: string | null;
   eventId?: string;
   /** One status, or several (e.g. `['pending', 'held', 'dead']`: what is undelivered). */
   status?: DeliveryStatus | readonly DeliveryStatus[];
@@ -275,6 +303,11 @@ export interface DeliveryQuery {
   cursor?: string;
 }
 
+/**
+ * A replay re-sends only events the subscription may receive: those of its own tenant (or,
+ * for an all-tenant consumer, of any tenant), by the rule of storage/shared/tenancy.ts —
+ * the adapter reads the subscription's tenant itself; the caller cannot widen it.
+ */
 export interface ReplayInput {
   subscriptionId: string;
   /** Epoch ms: events published at or after. */
@@ -302,6 +335,26 @@ export interface StorageStats {
   delivered: number;
   /** Epoch ms of the oldest pending delivery's creation; `null` when none. */
   oldestPendingCreatedAt: number | null;
+}
+
+/** One batch of a tenant's removal (`tenants.delete`): see {@link StorageAdapter.purgeTenant}. */
+export interface PurgeTenantInput {
+  tenantId: string;
+  /** At most this many rows of each kind (deliveries, subscriptions, events) in this batch. */
+  limit: number;
+  /** Epoch ms: leases expiring after it are in flight (an adapter with `databaseClock` uses its own). */
+  now: number;
+  /** Remove deliveries in flight too (their attempts will not be recorded). */
+  force: boolean;
+}
+
+export interface PurgeTenantResult {
+  subscriptions: number;
+  events: number;
+  deliveries: number;
+  attempts: number;
+  /** True when nothing of the tenant remains: its last batch. */
+  done: boolean;
 }
 
 export interface PurgeInput {
@@ -333,10 +386,19 @@ export interface StorageAdapter {
   /** Releases connections the adapter opened itself (not a pool or database handed to it). */
   close(): Promise<void>;
 
-  createSubscription(record: SubscriptionRecord): Promise<SubscriptionRecord>;
+  /**
+   * Stores a new subscription. With `limits.maxPerTenant` and a `tenantId`, refuses (throws
+   * `ConflictError` `TENANT_SUBSCRIPTION_LIMIT`, from storage/shared/tenancy.ts) when the
+   * tenant already has that many — decided atomically, so that two creates racing for the
+   * last place cannot both win.
+   */
+  createSubscription(record: SubscriptionRecord, limits?: { maxPerTenant?: number }): Promise<SubscriptionRecord>;
   getSubscription(id: string): Promise<SubscriptionRecord | null>;
-  /** Oldest first (ids ascending); `cursor` is opaque, from a previous page. */
-  listSubscriptions(query: { limit: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<SubscriptionRecord>>;
+  /**
+   * Oldest first (ids ascending); `cursor` is opaque, from a previous page. `tenantId`: only
+   * that tenant's; `null`: only the platform's (tenantless, all-tenant consumers included).
+   */
+  listSubscriptions(query: { limit: number; cursor?: string; status?: SubscriptionStatus; tenantId?: string | null }): Promise<Page<SubscriptionRecord>>;
   /** Returns `null` when no such subscription exists. */
   updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null>;
   /**
@@ -356,8 +418,13 @@ export interface StorageAdapter {
 
   /**
    * Stores the event and one pending delivery (due at `now`) per matching active
-   * subscription, atomically. With an idempotency key seen before: returns the first
-   * event and stores nothing.
+   * subscription, atomically: a subscription matches when one of its filters matches the
+   * type and it receives the event's tenant (its own tenant's events — tenantless for a
+   * tenantless subscription — or every tenant's for an all-tenant consumer; the rule of
+   * storage/shared/tenancy.ts). Cost in proportion to the matching subscriptions: looked
+   * up by (tenant, type), never by walking other tenants' subscriptions. With an
+   * idempotency key seen before in the same tenant: returns the first event and stores
+   * nothing.
    */
   enqueue(input: EnqueueInput): Promise<EnqueueResult>;
   /**
@@ -412,9 +479,22 @@ export interface StorageAdapter {
    */
   replay(input: ReplayInput): Promise<{ count: number }>;
 
-  /** Counts across every subscription, or of one subscription with `subscriptionId`. */
-  stats(now: number, query?: { subscriptionId?: string }): Promise<StorageStats>;
+  /**
+   * Counts across every subscription; of one subscription with `subscriptionId`; of one
+   * tenant's subscriptions with `tenantId` (`null`: the platform's); both: their intersection.
+   */
+  stats(now: number, query?: { subscriptionId?: string; tenantId?: string | null }): Promise<StorageStats>;
   purge(input: PurgeInput): Promise<PurgeResult>;
+  /**
+   * Removes one bounded batch of what a tenant owns, in one transaction, in this order:
+   * its deliveries (`tenantId` = it) with their attempts; once none is left, its
+   * subscriptions; once none is left, its events with whatever deliveries and attempts
+   * they still have (an all-tenant consumer's). Each kind at most `limit` rows per batch.
+   * Unless `force`, returns `'in_flight'` and removes nothing when one of the tenant's
+   * deliveries is under an unexpired lease. Idempotent: an unknown or removed tenant
+   * gives zeros and `done`.
+   */
+  purgeTenant(input: PurgeTenantInput): Promise<PurgeTenantResult | 'in_flight'>;
 
   /**
    * Optional: calls `onWake` when another process enqueued work (LISTEN/NOTIFY).
