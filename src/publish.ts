@@ -192,6 +192,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       timestamp: now,
       payload,
       idempotencyKey: options.idempotencyKey ?? null,
+      tenantId: null,
     };
     const input: EnqueueInput = { event, now };
     if (options.tx !== undefined) input.tx = options.tx;

@@ -354,6 +354,8 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const id = createId('sub', now);
       const record: SubscriptionRecord = {
         id,
+        tenantId: null,
+        allTenants: false,
         url,
         eventTypes,
         secrets: [{ value: codec.seal(secret, id), createdAt: now, expiresAt: null }],

@@ -101,7 +101,7 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     const id = createId('evt', now);
     const payload = JSON.stringify({ id, type, timestamp: new Date(now).toISOString(), data: { amountMinor: 1250, currency: 'EUR' } });
     return (options.on ?? storage).enqueue({
-      event: { id, type, timestamp: now, payload, idempotencyKey: options.idempotencyKey ?? null },
+      event: { id, type, timestamp: now, payload, idempotencyKey: options.idempotencyKey ?? null, tenantId: null },
       now,
     });
   }

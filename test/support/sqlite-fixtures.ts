@@ -60,7 +60,7 @@ export async function claimedFixture(events: number, failingSince: number | null
   for (let i = 0; i < events; i++) {
     const id = `evt_${String(i).padStart(4, '0')}`;
     await storage.enqueue({
-      event: { id, type: 'payment.succeeded', timestamp: NOW, payload: JSON.stringify({ id }), idempotencyKey: null },
+      event: { id, type: 'payment.succeeded', timestamp: NOW, payload: JSON.stringify({ id }), idempotencyKey: null, tenantId: null },
       now: NOW,
     });
   }

@@ -13,6 +13,8 @@ export const NOW = 1_700_000_000_000;
 export function subscriptionAt(now: number, overrides: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
   return {
     id: createId('sub', now),
+    tenantId: null,
+    allTenants: false,
     url: 'https://erp.example.com/hooks',
     eventTypes: ['*'],
     secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: now, expiresAt: null }],
@@ -40,7 +42,7 @@ export function subscription(overrides: Partial<SubscriptionRecord> = {}): Subsc
 export function enqueueInput(type = 'payment.succeeded', extra: Partial<EnqueueInput> = {}): EnqueueInput {
   const id = createId('evt', NOW);
   return {
-    event: { id, type, timestamp: NOW, payload: JSON.stringify({ id, type, data: {} }), idempotencyKey: null },
+    event: { id, type, timestamp: NOW, payload: JSON.stringify({ id, type, data: {} }), idempotencyKey: null, tenantId: null },
     now: NOW,
     ...extra,
   };
@@ -51,7 +53,7 @@ export async function publish(storage: StorageAdapter, now: number, extra: { tx?
   const id = createId('evt', now);
   const { type = 'payment.succeeded', ...rest } = extra;
   return storage.enqueue({
-    event: { id, type, timestamp: now, payload: `{"id":"${id}"}`, idempotencyKey: null },
+    event: { id, type, timestamp: now, payload: `{"id":"${id}"}`, idempotencyKey: null, tenantId: null },
     now,
     ...rest,
   });

@@ -241,7 +241,7 @@ describe('leases in place (migration 0003)', () => {
     await storage.createSubscription(subscription({ id: 'sub_a' }));
     for (let i = 0; i < count; i++) {
       await storage.enqueue({
-        event: { id: `evt_${i}`, type: 'payment.succeeded', timestamp: NOW, payload: '{}', idempotencyKey: null },
+        event: { id: `evt_${i}`, type: 'payment.succeeded', timestamp: NOW, payload: '{}', idempotencyKey: null, tenantId: null },
         now: NOW - count + i,
       });
     }
