@@ -92,6 +92,6 @@ export function* enqueueInputs(count: number): Generator<EnqueueInput> {
     const payload = JSON.stringify({ id, type: eventType, timestamp: new Date(now).toISOString(), data: paymentData(n, padding) });
     // publish() measures every payload's bytes, which flattens JSON.stringify's rope: so here.
     Buffer.byteLength(payload);
-    yield { event: { id, type: eventType, timestamp: now, payload, idempotencyKey: null }, now };
+    yield { event: { id, type: eventType, timestamp: now, payload, idempotencyKey: null, tenantId: null }, now };
   }
 }
