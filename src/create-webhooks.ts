@@ -22,6 +22,8 @@ import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
 import { createMemoryStorage } from './storage/memory/index.js';
 import type { StorageStats } from './storage/storage-adapter.js';
+import { tenantFilterSchema } from './tenant-id.js';
+import { createTenants, type Tenants } from './tenants.js';
 import { throwValidation } from './throw-validation.js';
 import { resolveWebhooksOptions, type WebhooksOptions } from './webhooks-options.js';
 
@@ -40,6 +42,8 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> exte
   readonly bus: EventBus<TCatalog>;
   readonly subscriptions: SubscriptionRegistry<TCatalog>;
   readonly deliveries: DeliveryLog;
+  /** Tenants as a whole: `delete` removes a departing customer's records. */
+  readonly tenants: Tenants;
   /** Starts the dispatcher (runs `storage.migrate()` first). */
   start(): Promise<void>;
   /** Stops claiming, waits for posts in flight and their settles. The storage stays open. */
@@ -53,13 +57,14 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> exte
   drain(options?: DrainOptions): Promise<void>;
   /**
    * A snapshot of delivery metrics (this process) and the backlog (every process); with
-   * `subscriptionId`, the backlog of that subscription.
+   * `subscriptionId`, the backlog of that subscription; with `tenantId`, of that tenant's
+   * subscriptions (`null`: of the platform's, without a tenant).
    */
-  metrics(options?: { subscriptionId?: string }): Promise<MetricsSnapshot>;
+  metrics(options?: { subscriptionId?: string; tenantId?: string | null }): Promise<MetricsSnapshot>;
 }
 
 const drainSchema = z.strictObject({ timeoutMs: z.int().min(0).max(30 * 24 * 3_600_000).default(30_000) });
-const metricsSchema = z.strictObject({ subscriptionId: storableId.optional() });
+const metricsSchema = z.strictObject({ subscriptionId: storableId.optional(), tenantId: tenantFilterSchema.optional() });
 
 /**
  * Creates a webhooks instance.
@@ -162,6 +167,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     publish: publisher.publish,
     publishSync: publisher.publishSync,
     deliveries: createDeliveryLog({ storage, catalog, clock, wake: () => dispatcher.wake() }),
+    tenants: createTenants({ storage, clock, forgetSubscription: (id) => dispatcher.forgetSubscription(id) }),
 
     async start() {
       if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
@@ -210,7 +216,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       const parsed = metricsSchema.safeParse(options);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, metricsSchema);
       const now = clock.now();
-      const backlog = await storage.stats(now, parsed.data.subscriptionId === undefined ? undefined : { subscriptionId: parsed.data.subscriptionId });
+      const { subscriptionId, tenantId } = parsed.data;
+      const scoped = subscriptionId !== undefined || tenantId !== undefined;
+      const backlog = await storage.stats(now, scoped ? { ...(subscriptionId === undefined ? {} : { subscriptionId }), ...(tenantId === undefined ? {} : { tenantId }) } : undefined);
       return metrics.snapshot(dispatcher.inFlight, backlog, now);
     },
   };

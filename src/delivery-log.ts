@@ -10,11 +10,17 @@ import type { EventCatalog } from './events/catalog.js';
 import { matchingEventTypes } from './registry/event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus, Page, StorageAdapter } from './storage/storage-adapter.js';
+import { tenantFilterSchema } from './tenant-id.js';
 import { throwValidation } from './throw-validation.js';
 
 /** A filter for `deliveries.list`. */
 export interface ListDeliveriesQuery {
   subscriptionId?: string;
+  /**
+   * Deliveries of this tenant's subscriptions (never a platform consumer's delivery of the
+   * tenant's events); `null`: of the platform's subscriptions (without a tenant).
+   */
+  tenantId?: string | null;
   eventId?: string;
   /** One status or several. */
   status?: DeliveryStatus | DeliveryStatus[];
@@ -50,7 +56,10 @@ export interface DeliveryLog {
    * (`DELIVERY_IN_FLIGHT`) while an attempt of it is under way.
    */
   redeliver(id: string): Promise<DeliveryRecord>;
-  /** Re-sends to a subscription every event of the window it did not get (dead or missing deliveries). */
+  /**
+   * Re-sends to a subscription every event of the window it did not get (dead or missing
+   * deliveries) — of its own tenant only (every tenant's for an all-tenant consumer).
+   */
   replay(options: ReplayOptions): Promise<{ count: number }>;
 }
 
@@ -70,6 +79,7 @@ const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch millisecond
 const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
 const listDeliveriesSchema = z.strictObject({
   subscriptionId: storableId.optional(),
+  tenantId: tenantFilterSchema.optional(),
   eventId: storableId.optional(),
   status: z.union([deliveryStatus, z.array(deliveryStatus).min(1).max(4)]).optional(),
   since: timeSchema.optional(),

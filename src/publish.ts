@@ -16,13 +16,23 @@ import { createId } from './ids.js';
 import { createIsoTimestampCache } from './iso-timestamp-cache.js';
 import type { JsonValueProblem } from './json-value-problem.js';
 import { isStorableText, storableTextMessage } from './storable-text.js';
+import { tenantIdSchema } from './tenant-id.js';
 import type { EnqueueInput, EnqueueResult, EventRecord, StorageAdapter } from './storage/storage-adapter.js';
 import { throwValidation } from './throw-validation.js';
 
 /** Options of `publish`. */
 export interface PublishOptions {
-  /** Publishing again with the same key returns the first event and sends nothing new. */
+  /**
+   * Publishing again with the same key (in the same tenant) returns the first event and
+   * sends nothing new.
+   */
   idempotencyKey?: string;
+  /**
+   * The tenant (organisation) the event belongs to: it goes only to that tenant's
+   * subscriptions (and to all-tenant consumers). Without it, only to subscriptions without a
+   * tenant. Stored with the event; not in the envelope (see `http.tenantHeader`).
+   */
+  tenantId?: string;
   /**
    * The host's transaction (a `pg` client inside BEGIN; the better-sqlite3 database
    * for `publishSync`): the event and its deliveries commit or roll back with it.
@@ -35,7 +45,7 @@ export interface PublishOptions {
 export interface PublishResult<TType extends string = string, TData = unknown> extends PublishedEvent<TType, TData> {
   /** False when the idempotency key was seen before: this is the first event, nothing new was stored. */
   created: boolean;
-  /** Deliveries created (one per matching active subscription). */
+  /** Deliveries created (one per matching active subscription of the event's tenant, and per all-tenant consumer). */
   deliveryCount: number;
 }
 
@@ -79,6 +89,7 @@ export interface PublisherDeps<TCatalog extends EventCatalog> {
 
 const publishOptionsSchema = z.strictObject({
   idempotencyKey: z.string().min(1).max(255).refine(isStorableText, storableTextMessage).optional(),
+  tenantId: tenantIdSchema.optional(),
   tx: z.unknown().optional(),
 });
 /** `publish(type, data)` without options: nothing to parse. */
@@ -192,7 +203,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       timestamp: now,
       payload,
       idempotencyKey: options.idempotencyKey ?? null,
-      tenantId: null,
+      tenantId: options.tenantId ?? null,
     };
     const input: EnqueueInput = { event, now };
     if (options.tx !== undefined) input.tx = options.tx;
@@ -209,6 +220,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       timestamp: result.created ? prepared.timestamp : new Date(event.timestamp).toISOString(),
       data,
       idempotencyKey: event.idempotencyKey,
+      tenantId: event.tenantId,
       created: result.created,
       deliveryCount: result.deliveryCount,
     };

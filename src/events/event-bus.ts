@@ -17,6 +17,8 @@ export interface PublishedEvent<TType extends string = string, TData = unknown> 
   timestamp: string;
   data: TData;
   idempotencyKey: string | null;
+  /** The tenant it was published for; `null` without one. Not part of the envelope. */
+  tenantId: string | null;
 }
 
 /** Shared by the delivery lifecycle events. */

@@ -33,6 +33,7 @@ import { throwValidation } from '../throw-validation.js';
 import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
+import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
 
 /** A subscription as the API shows it: everything but its secrets. Times are epoch ms. */
 export type Subscription = Omit<SubscriptionRecord, 'secrets'>;
@@ -47,6 +48,20 @@ export interface SubscriptionWithSecret extends Subscription {
 export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> {
   /** Where to POST: `https://…` (or `http://` unless `security.requireHttps`). */
   url: string;
+  /**
+   * The tenant (the host's organisation id) the subscription belongs to: it receives only
+   * events published with this `tenantId`. Without it (or `null`), a platform subscription:
+   * it receives events published without a tenant. 1 to 128 characters, no control
+   * characters. Fixed for the subscription's life.
+   */
+  tenantId?: string | null;
+  /**
+   * A platform-internal consumer (an audit sink) that receives the matching events of every
+   * tenant and the tenantless ones — an explicit opt-in, never a default; only without
+   * `tenantId`. Fixed for the subscription's life.
+   * @defaultValue false
+   */
+  allTenants?: boolean;
   /** Exact types (`payment.succeeded`), prefixes (`payment.*`) or `*`. */
   eventTypes: readonly EventTypeFilterOf<TCatalog>[];
   /** Bring your own `whsec_…` secret (e.g. when migrating); default: a new random one. */
@@ -68,8 +83,23 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
   flowControl?: StoredFlowControl | null;
 }
 
-/** The input of `subscriptions.update`: any of the create fields but the secret. */
-export type UpdateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> = Partial<Omit<CreateSubscriptionInput<TCatalog>, 'secret'>>;
+/**
+ * The input of `subscriptions.update`: any of the create fields but the secret and the
+ * tenant (`tenantId`, `allTenants`), which are fixed at creation.
+ */
+export type UpdateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> = Partial<
+  Omit<CreateSubscriptionInput<TCatalog>, 'secret' | 'tenantId' | 'allTenants'>
+>;
+
+/** The query of `subscriptions.list`. */
+export interface ListSubscriptionsQuery {
+  /** @defaultValue 100 (at most 1000) */
+  limit?: number;
+  cursor?: string;
+  status?: SubscriptionStatus;
+  /** Only this tenant's subscriptions; `null`: only the platform's (without a tenant). */
+  tenantId?: string | null;
+}
 
 /** Options of `rotateSecret`. */
 export interface RotateSecretOptions {
@@ -97,7 +127,7 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
   /** The subscription, or `null` when there is none with this id. */
   get(id: string): Promise<Subscription | null>;
   /** A page, oldest first: `limit` default 100, at most 1000. */
-  list(query?: { limit?: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<Subscription>>;
+  list(query?: ListSubscriptionsQuery): Promise<Page<Subscription>>;
   update(id: string, patch: UpdateSubscriptionInput<TCatalog>): Promise<Subscription>;
   /** Deletes the subscription with its deliveries and attempts. */
   delete(id: string): Promise<void>;
@@ -153,6 +183,8 @@ const metadataSchema = z.record(z.string(), z.unknown()).superRefine((metadata, 
 
 const fieldsSchema = z.strictObject({
   url: z.string().min(1).max(2048),
+  tenantId: tenantIdSchema.nullable().optional(),
+  allTenants: z.boolean().optional(),
   // Emptiness is checked with the filters, so that it gets the filter code.
   eventTypes: z.array(z.string().max(255)).max(100),
   secret: z.string().optional(),
@@ -164,12 +196,15 @@ const fieldsSchema = z.strictObject({
 });
 
 const createSchema = fieldsSchema;
-const updateSchema = fieldsSchema.omit({ secret: true }).partial();
+const updateSchema = fieldsSchema.omit({ secret: true, tenantId: true, allTenants: true }).partial();
 const listSchema = z.strictObject({
   limit: z.int().min(1).max(1000).default(100),
   cursor: z.string().min(1).max(1000).optional(),
   status: z.enum(['active', 'disabled']).optional(),
+  tenantId: tenantFilterSchema.optional(),
 });
+/** The fields `update` refuses by name, with the reason: a subscription's tenant is for life. */
+const tenantFields = ['tenantId', 'allTenants'] as const;
 const rotateSchema = z.strictObject({
   overlapMs: z.int().min(0).max(30 * 24 * 3_600_000).default(24 * 3_600_000),
   secret: z.string().optional(),
@@ -187,6 +222,8 @@ export interface SubscriptionRegistryDeps {
   codec: SecretCodec;
   /** Called after a change that may make deliveries due (enable). */
   onChange: () => void;
+  /** Most subscriptions one tenant may have (`tenantLimits.maxSubscriptions`); `undefined`: no limit. */
+  maxSubscriptionsPerTenant?: number | undefined;
 }
 
 /**
@@ -347,6 +384,15 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       checkRawRecord(input, 'headers');
       checkRawRecord(input, 'metadata');
       const fields = parsed.data;
+      const tenantId = fields.tenantId ?? null;
+      const allTenants = fields.allTenants ?? false;
+      if (allTenants && tenantId !== null) {
+        throw new ValidationError(
+          'INPUT_INVALID',
+          `Expected \`allTenants\` only on a platform subscription (without \`tenantId\`), got tenantId ${describeValue(tenantId)}: a tenant's subscription receives its own tenant's events only`,
+          { field: 'allTenants' },
+        );
+      }
       const url = checkUrl(fields.url);
       const eventTypes = checkFilters(fields.eventTypes);
       const secret = checkSecret(fields.secret);
@@ -354,8 +400,8 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const id = createId('sub', now);
       const record: SubscriptionRecord = {
         id,
-        tenantId: null,
-        allTenants: false,
+        tenantId,
+        allTenants,
         url,
         eventTypes,
         secrets: [{ value: codec.seal(secret, id), createdAt: now, expiresAt: null }],
@@ -371,7 +417,8 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         createdAt: now,
         updatedAt: now,
       };
-      const stored = await storage.createSubscription(record);
+      const maxPerTenant = deps.maxSubscriptionsPerTenant;
+      const stored = await storage.createSubscription(record, maxPerTenant === undefined ? undefined : { maxPerTenant });
       return { ...toSubscription(stored), secret };
     },
 
@@ -390,6 +437,15 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     async update(id, patch) {
       checkArgumentCount(arguments.length, 2, 'subscriptions.update(id, patch)', 'call');
       requireId(id, 'id');
+      for (const field of tenantFields) {
+        if (typeof patch === 'object' && patch !== null && field in patch) {
+          throw new ValidationError(
+            'INPUT_INVALID',
+            `Expected no \`${field}\` in an update: a subscription's tenant is fixed at creation (create a new subscription for another tenant), got ${describeValue((patch as Record<string, unknown>)[field])}`,
+            { field },
+          );
+        }
+      }
       const parsed = updateSchema.safeParse(patch);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch, updateSchema);
       checkRawRecord(patch, 'headers');
