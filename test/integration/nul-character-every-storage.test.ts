@@ -4,15 +4,10 @@
  * alone used to fail with `STORAGE_FAILED` and memory and SQLite kept it. In event data,
  * stored as JSON text where it is the escape `\u0000`, every storage keeps it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ValidationError, createMemoryStorage, createWebhooks, isWebhookError, type StorageAdapter, type Webhooks } from '../../src/index.js';
-import { createPostgresStorage } from '../../src/storage/postgres/index.js';
-import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
+import { ValidationError, createWebhooks, isWebhookError, type Webhooks } from '../../src/index.js';
+import { openStorage, storageKinds, type OpenedStorage } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { dropSchema, randomSchemaName, testDatabaseUrl } from '../support/postgres.js';
 
 const NUL = '\u0000';
 
@@ -25,33 +20,13 @@ const payment = (metadata?: Record<string, string>) => ({
   ...(metadata === undefined ? {} : { metadata }),
 });
 
-interface Opened {
-  storage: StorageAdapter;
-  cleanup: () => Promise<void>;
-}
-
-const storages: Record<'memory' | 'sqlite' | 'postgres', () => Promise<Opened>> = {
-  memory: async () => ({ storage: createMemoryStorage(), cleanup: async () => undefined }),
-  sqlite: async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'webhooks-nul-'));
-    const storage = createSqliteStorage({ filename: join(directory, 'webhooks.db') });
-    return { storage, cleanup: () => rm(directory, { recursive: true, force: true }) };
-  },
-  postgres: async () => {
-    const connectionString = testDatabaseUrl();
-    const schema = randomSchemaName('nul');
-    const storage = createPostgresStorage({ connectionString, schema, poolSize: 2 });
-    return { storage, cleanup: () => dropSchema(connectionString, schema) };
-  },
-};
-
-describe.each(Object.keys(storages) as Array<keyof typeof storages>)('U+0000 on the %s storage', (name) => {
-  let opened: Opened;
+describe.each(storageKinds)('U+0000 on the %s storage', (name) => {
+  let opened: OpenedStorage;
   let webhooks: Webhooks;
   let subscriptionId: string;
 
   beforeEach(async () => {
-    opened = await storages[name]();
+    opened = await openStorage[name]('nul');
     webhooks = createWebhooks({ storage: opened.storage, clock: new FakeClock(Date.UTC(2026, 10, 26, 12)), meter: false });
     await opened.storage.migrate();
     subscriptionId = (await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['payment.*'] })).id;
