@@ -1,10 +1,13 @@
 /**
  * The whole flow on one machine: `npm run demo`.
  *
- * Three loopback receivers — an ERP, a CRM and a flaky inventory system — each verify
- * every request with the receiver helper. Bookkeeper publishes a burst of financial
- * events into a SQLite file (the embedded default), the dispatcher delivers them with
- * retries, one tampered request is refused, and a summary closes the run.
+ * Bookkeeper keeps the books of two organisations. Acme runs an ERP, a CRM and a flaky
+ * inventory system; Globex runs its own ERP; Bookkeeper's own audit sink takes every
+ * tenant's events. Each is a loopback receiver that verifies every request with the
+ * receiver helper. Bookkeeper publishes a burst of financial events for both
+ * organisations into a SQLite file (the embedded default), the dispatcher delivers each
+ * only to its own organisation's endpoints (and the audit sink), with retries; one
+ * tampered request is refused; Globex leaves and is removed whole; a summary closes the run.
  *
  * Options (for tests): DEMO_EVENTS (default 240), DEMO_DIR (default: a new temp folder).
  */
@@ -33,6 +36,8 @@ function random(): number {
 
 interface DemoReceiver {
   name: string;
+  /** The organisation whose endpoint it is; `null` for Bookkeeper's own audit sink. */
+  tenantId: string | null;
   url: string;
   received: number;
   processed: Set<string>;
@@ -44,10 +49,11 @@ interface DemoReceiver {
   close(): Promise<void>;
 }
 
-async function startReceiver(name: string, failRate: number): Promise<DemoReceiver> {
+async function startReceiver(name: string, tenantId: string | null, failRate: number): Promise<DemoReceiver> {
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   const receiver: DemoReceiver = {
     name,
+    tenantId,
     url: '',
     received: 0,
     processed: new Set(),
@@ -134,10 +140,12 @@ async function main(): Promise<void> {
   console.log('Bookkeeper webhooks demo');
   console.log(`  storage: SQLite (WAL) at ${filename}`);
 
-  const erp = await startReceiver('ERP', 0);
-  const crm = await startReceiver('CRM', 0);
-  const inventory = await startReceiver('Inventory (flaky)', 0.35);
-  const receivers = [erp, crm, inventory];
+  const erp = await startReceiver('Acme ERP', 'org_acme', 0);
+  const crm = await startReceiver('Acme CRM', 'org_acme', 0);
+  const inventory = await startReceiver('Acme Inventory (flaky)', 'org_acme', 0.35);
+  const globexErp = await startReceiver('Globex ERP', 'org_globex', 0);
+  const audit = await startReceiver('Bookkeeper audit sink', null, 0);
+  const receivers = [erp, crm, inventory, globexErp, audit];
 
   const webhooks = createWebhooks({
     storage: createSqliteStorage({ filename }),
@@ -154,12 +162,17 @@ async function main(): Promise<void> {
     { receiver: erp, eventTypes: ['payment.*', 'refund.*', 'transaction.created'], description: 'ERP: the general ledger' },
     { receiver: crm, eventTypes: ['payment.succeeded', 'payment.failed', 'refund.initiated'], description: 'CRM: customer timeline' },
     { receiver: inventory, eventTypes: ['payment.succeeded', 'balance.depleted'], description: 'Inventory: release stock, pause purchasing' },
+    { receiver: globexErp, eventTypes: ['payment.*', 'refund.*', 'transaction.created'], description: 'ERP: the general ledger' },
   ] as const;
   for (const { receiver, eventTypes, description } of subscriptions) {
-    const subscription = await webhooks.subscriptions.create({ url: receiver.url, eventTypes, description });
+    // Each organisation's endpoint belongs to its tenant: it receives that tenant's events only.
+    const subscription = await webhooks.subscriptions.create({ tenantId: receiver.tenantId, url: receiver.url, eventTypes, description });
     receiver.setSecret(subscription.secret);
-    console.log(`  subscribed ${receiver.name.padEnd(18)} ${eventTypes.join(', ')}`);
+    console.log(`  ${receiver.tenantId!.padEnd(10)} subscribed ${receiver.name.padEnd(24)} ${eventTypes.join(', ')}`);
   }
+  // Bookkeeper's own audit sink opts in explicitly to every tenant's events.
+  audit.setSecret((await webhooks.subscriptions.create({ allTenants: true, url: audit.url, eventTypes: ['*'], description: 'Bookkeeper: audit of every tenant' })).secret);
+  console.log(`  ${'all'.padEnd(10)} subscribed ${audit.name.padEnd(24)} * (allTenants)`);
 
   let retried = 0;
   let dead = 0;
@@ -168,17 +181,24 @@ async function main(): Promise<void> {
   });
   webhooks.bus.on('delivery:dead', () => (dead += 1));
 
-  console.log(`\nPublishing ${eventCount} financial events…`);
+  console.log(`\nPublishing ${eventCount} financial events for two organisations…`);
   let fanOut = 0;
+  const publishedFor = new Map<string, Set<string>>([
+    ['org_acme', new Set()],
+    ['org_globex', new Set()],
+  ]);
   for (let n = 0; n < eventCount; n++) {
     // Bookkeeper publishes from its request handlers, between other I/O; a tight loop of
     // synchronous SQLite commits would keep the dispatcher's sockets from running at all.
     if (n % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
     const [type, data] = makeEvent(n);
-    const published = await webhooks.publish(type, data as never, { idempotencyKey: `ledger-entry-${n}` });
+    // Two of three events are Acme's; every event belongs to the organisation whose books it is in.
+    const tenantId = n % 3 === 2 ? 'org_globex' : 'org_acme';
+    const published = await webhooks.publish(type, data as never, { tenantId, idempotencyKey: `ledger-entry-${n}` });
+    publishedFor.get(tenantId)!.add(published.id);
     fanOut += published.deliveryCount;
   }
-  console.log(`  ${eventCount} events stored, ${fanOut} deliveries queued`);
+  console.log(`  ${eventCount} events stored (${publishedFor.get('org_acme')!.size} Acme, ${publishedFor.get('org_globex')!.size} Globex), ${fanOut} deliveries queued`);
 
   const progress = setInterval(() => {
     void webhooks.metrics().then((metrics) => {
@@ -194,7 +214,16 @@ async function main(): Promise<void> {
   const tamperedStatus = await postTampered(erp.url, erp.secret);
   console.log(`\nA tampered request (amount ×100, original signature) to the ERP: HTTP ${tamperedStatus} — refused`);
 
+  // Every endpoint got its own organisation's events and no other's; the audit sink got them all.
+  const foreign = receivers
+    .filter((receiver) => receiver.tenantId !== null)
+    .reduce((sum, receiver) => sum + [...receiver.processed].filter((id) => id !== 'evt_tampered_demo' && !publishedFor.get(receiver.tenantId!)!.has(id)).length, 0);
+  const auditMissing = eventCount - audit.processed.size;
+
   const metrics = await webhooks.metrics();
+  const globexBacklog = await webhooks.metrics({ tenantId: 'org_globex' });
+  // Globex leaves: its endpoint, events, deliveries and attempts go, in bounded batches.
+  const offboarded = await webhooks.tenants.delete('org_globex');
   const [p50, p99] = pct([metrics.deliveryLatencyMs.p50, metrics.deliveryLatencyMs.p99]);
   const verificationFailures = receivers.reduce((sum, receiver) => sum + [...receiver.refused.values()].reduce((a, b) => a + b, 0), 0);
   console.log('\nSummary');
@@ -207,16 +236,24 @@ async function main(): Promise<void> {
   console.log(`  retry success rate         ${metrics.retrySuccessRate === null ? '–' : `${(metrics.retrySuccessRate * 100).toFixed(1)} %`}`);
   console.log(`  signature verification failures  ${verificationFailures} (${[...new Set(receivers.flatMap((r) => [...r.refused.keys()]))].join(', ') || 'none'})`);
   for (const receiver of receivers) {
-    console.log(`  ${receiver.name.padEnd(18)} received ${receiver.received} requests, processed ${receiver.processed.size} events, duplicates ${receiver.duplicates}`);
+    console.log(`  ${receiver.name.padEnd(24)} received ${receiver.received} requests, processed ${receiver.processed.size} events, duplicates ${receiver.duplicates}`);
   }
+  console.log(`  events delivered to another organisation  ${foreign}`);
+  console.log(`  Globex's backlog before it left  ${globexBacklog.backlog.pending} pending, ${globexBacklog.backlog.delivered} delivered`);
+  console.log(
+    `  Globex offboarded: removed ${offboarded.subscriptions} subscription, ${offboarded.events} events, ${offboarded.deliveries} deliveries, ${offboarded.attempts} attempts`,
+  );
 
   const lost = fanOut - metrics.deliveriesSucceeded - dead;
   await webhooks.close();
   await Promise.all(receivers.map((receiver) => receiver.close()));
   if (!keepDir) rmSync(dir, { recursive: true, force: true });
   console.log(`\nDone in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
-  if (lost !== 0 || tamperedStatus !== 401 || verificationFailures !== 1) {
-    console.error(`Unexpected: lost=${lost}, tampered status=${tamperedStatus}, verification failures=${verificationFailures}`);
+  const globexEvents = publishedFor.get('org_globex')!.size;
+  if (lost !== 0 || tamperedStatus !== 401 || verificationFailures !== 1 || foreign !== 0 || auditMissing !== 0 || offboarded.events !== globexEvents) {
+    console.error(
+      `Unexpected: lost=${lost}, tampered status=${tamperedStatus}, verification failures=${verificationFailures}, foreign deliveries=${foreign}, missing at the audit sink=${auditMissing}, Globex events removed=${offboarded.events} of ${globexEvents}`,
+    );
     process.exitCode = 1;
   }
 }

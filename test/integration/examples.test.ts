@@ -141,7 +141,7 @@ describe('examples', () => {
     }
   }, 60_000);
 
-  it('runs the demo to completion on SQLite: nothing lost, the tampered request refused, a summary printed', async () => {
+  it("runs the demo to completion on SQLite: nothing lost, each organisation's events at its own endpoints only, the tampered request refused, Globex offboarded, a summary printed", async () => {
     const { stdout } = await runExample('demo.ts', { DEMO_EVENTS: '70', DEMO_DIR: dir });
     expect(stdout).toContain(`storage: SQLite (WAL) at ${join(dir, 'webhooks.db')}`);
     expect(stdout).toMatch(/HTTP 401 — refused/);
@@ -152,5 +152,10 @@ describe('examples', () => {
     expect(delivered + dead).toBe(deliveries);
     expect(stdout).toMatch(/signature verification failures\s+1 \(WEBHOOK_NO_MATCHING_SIGNATURE\)/);
     expect(stdout).toMatch(/latency p50 \/ p99\s+[\d.]+ ms \/ [\d.]+ ms/);
+    expect(stdout).toMatch(/events delivered to another organisation\s+0\n/);
+    const globexEvents = Number(/\((\d+) Acme, (\d+) Globex\)/.exec(stdout)?.[2]);
+    expect(globexEvents).toBe(23);
+    expect(stdout).toContain(`Globex offboarded: removed 1 subscription, ${globexEvents} events,`);
+    expect(stdout).toMatch(/Bookkeeper audit sink\s+received \d+ requests, processed 70 events/);
   }, 60_000);
 });
