@@ -47,6 +47,13 @@ describe('examples', () => {
     }
   }, 60_000);
 
+  it("runs the tenants example: an organisation's event reaches its own endpoint and the audit sink, its reads are scoped, a departing tenant is removed", async () => {
+    const { stdout } = await runExample('tenants.ts', {});
+    expect(stdout).toContain('deliveries: 2\n');
+    expect(stdout).toContain('acme: 1 delivery, 1 pending\n');
+    expect(stdout).toContain('globex removed: 1 subscription\n');
+  }, 60_000);
+
   it('runs the custom catalog example: its own event types publish, bad data and unknown types are refused with codes', async () => {
     const { stdout } = await runExample('custom-catalog.ts', {});
     expect(stdout.trim().split('\n')).toEqual(['catalog: invoice.paid, invoice.voided', 'refused: EVENT_DATA_INVALID', 'refused: EVENT_TYPE_UNKNOWN']);
