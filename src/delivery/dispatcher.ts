@@ -50,6 +50,8 @@ export interface DispatcherOptions {
   maxResponseBytes: number;
   maxRetryAfterMs: number;
   userAgent: string;
+  /** The header (lower case) that carries the event's tenant id; `null`: none. */
+  tenantHeader: string | null;
 }
 
 export class Dispatcher {
