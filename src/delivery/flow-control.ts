@@ -76,7 +76,10 @@ export class FlowControl {
     private readonly breaker: ResolvedCircuitBreakerOptions,
     tenantRate?: TenantRateSettings,
   ) {
-    this.tenants = tenantRate === undefined || tenantRate.ratePerSecond === null ? null : new TenantRateLimit({ ratePerSecond: tenantRate.ratePerSecond, burst: tenantRate.burst });
+    this.tenants =
+      tenantRate === undefined || tenantRate.ratePerSecond === null
+        ? null
+        : new TenantRateLimit({ ratePerSecond: tenantRate.ratePerSecond, burst: tenantRate.burst });
   }
 
   /** Applies a subscription's settings (from its stored record) over the defaults. */
@@ -110,7 +113,6 @@ export class FlowControl {
     }
     return state;
   }
-
 
   /**
    * Until when a subscription may not start a post for a reason other than its
