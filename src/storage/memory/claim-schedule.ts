@@ -6,10 +6,12 @@
  * A claim pops subscriptions in order and takes one delivery at a time, re-pushing the
  * subscription at its new head, so it costs O(limit · log n), and a subscription the
  * caller excludes costs one pop however large its backlog (a single heap would have to
- * pop through that backlog on every claim). Entries are invalidated lazily by stamps
+ * pop through that backlog on every claim); so does an excluded tenant's subscription (a
+ * delivery's tenant is its subscription's). Entries are invalidated lazily by stamps
  * (`claimStamp` of a delivery, `queueStamp` of a subscription) rather than removed, and
  * compacted once stale ones outnumber live ones by a margin.
  */
+import { deliveryTenantId } from '../shared/tenancy.js';
 import { ClaimQueue } from './claim-queue.js';
 import { StampedHeap } from './stamped-heap.js';
 import type { DeliveryState, SubscriptionState } from './stored-records.js';
@@ -27,6 +29,19 @@ function isClaimEntryLive(d: DeliveryState, stamp: number): boolean {
 
 function isQueueEntryLive(sub: SubscriptionState, stamp: number): boolean {
   return sub.queued && sub.queueStamp === stamp;
+}
+
+/** What a claim skips: subscriptions by id, and every subscription of the tenants named. */
+export interface ClaimExclusions {
+  subscriptionIds: ReadonlySet<string> | null;
+  /** Never excludes the platform's subscriptions (their deliveries' tenant is `null`). */
+  tenantIds: ReadonlySet<string> | null;
+}
+
+function isExcluded(sub: SubscriptionState, excluded: ClaimExclusions): boolean {
+  if (excluded.subscriptionIds !== null && excluded.subscriptionIds.has(sub.record.id)) return true;
+  const tenantId = deliveryTenantId(sub.record);
+  return tenantId !== null && excluded.tenantIds !== null && excluded.tenantIds.has(tenantId);
 }
 
 /** When a pending delivery may be claimed: its due time, or its lease's end if later. */
@@ -86,9 +101,9 @@ export class ClaimSchedule {
 
   /**
    * Takes up to `limit` deliveries claimable at `now`, earliest first, none of a subscription
-   * in `excluded`. The caller leases them and then calls {@link reschedule} for each.
+   * `excluded` names. The caller leases them and then calls {@link reschedule} for each.
    */
-  take(limit: number, now: number, excluded: ReadonlySet<string> | null): DeliveryState[] {
+  take(limit: number, now: number, excluded: ClaimExclusions | null): DeliveryState[] {
     const taken: DeliveryState[] = [];
     // Excluded subscriptions are popped once each and put back after the loop: their
     // backlog is never walked.
@@ -97,7 +112,7 @@ export class ClaimSchedule {
       const sub = this.earliest();
       if (sub === null || this.subscriptionHeap.topKey() > now) break;
       this.subscriptionHeap.pop();
-      if (excluded !== null && excluded.has(sub.record.id)) {
+      if (excluded !== null && isExcluded(sub, excluded)) {
         skipped.push(sub);
         continue;
       }

@@ -1,7 +1,8 @@
 /**
  * Counters of a memory storage's internals, read by its own unit tests and the benchmark
- * (to show that a claim touches O(limit) entries and that the heaps stay bounded). Not part
- * of the package's public entry.
+ * (to show that a claim touches O(limit) entries, that the heaps stay bounded, and that
+ * fan-out examines only the event's tenant's subscriptions). Not part of the package's
+ * public entry.
  */
 import type { StorageAdapter } from '../storage-adapter.js';
 
@@ -17,6 +18,10 @@ export interface MemoryStorageProbe {
   subscriptionHeapSize: number;
   /** Entries in the created-at heap, stale ones included. */
   createdHeapSize: number;
+  /** Subscriptions examined by fan-out so far (the event's tenant's, and the all-tenant consumers). */
+  fanOutVisits: number;
+  /** Tenants (the platform included) holding subscriptions or events in the tenant index. */
+  tenantShares: number;
 }
 
 const probes = new WeakMap<StorageAdapter, () => MemoryStorageProbe>();

@@ -4,6 +4,8 @@
  * a change does come from storage/shared; this file stores their results in its indexes:
  * - the claim order, in claim-schedule.ts;
  * - the deliveries by status and lease, in status-index.ts;
+ * - the subscriptions and events by tenant (fan-out, tenant-scoped reads, a tenant's
+ *   removal), in tenant-index.ts;
  * - maps by id, and id-sorted arrays (every subscription; every delivery, and each
  *   subscription's) for the lists and the delivery log, here.
  *
@@ -12,7 +14,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StorageError, ValidationError, describeValue } from '../../errors.js';
-import { matchesAnyEventType } from '../../registry/event-type-filter.js';
 import { decodeCursor, encodeCursor } from '../shared/cursor.js';
 import { recordAttemptInHistory } from '../shared/delivery-history.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
@@ -20,6 +21,7 @@ import { openDeliveryUpdate } from '../shared/open-deliveries.js';
 import { queuedStatus, redeliverVerdict, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, settledFields } from '../shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
+import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
 import type {
   ClaimedDelivery,
   DeliveryQuery,
@@ -29,6 +31,8 @@ import type {
   EnqueueResult,
   Page,
   PurgeResult,
+  PurgeTenantInput,
+  PurgeTenantResult,
   ReplayInput,
   SettleResult,
   Settlement,
@@ -37,16 +41,31 @@ import type {
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
-import { ClaimSchedule } from './claim-schedule.js';
+import { ClaimSchedule, type ClaimExclusions } from './claim-schedule.js';
 import { registerMemoryStorageProbe } from './memory-storage-probe.js';
 import { copyDelivery, copyEvent, copySubscription } from './record-copies.js';
-import { compareIds, insertById, lowerBound } from './sorted-by-id.js';
+import { compareIds, insertById, lowerBound, newestFirst } from './sorted-by-id.js';
 import { StatusIndex } from './status-index.js';
 import { storeAttempt, storeDelivery, storeEvent } from './record-constructors.js';
 import { newSubscriptionState, type DeliveryState, type EventState, type SubscriptionState } from './stored-records.js';
+import { TenantIndex, type TenantShare } from './tenant-index.js';
+
+const emptyStats: Readonly<StorageStats> = Object.freeze({ pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null });
 
 function isLive(d: DeliveryState): boolean {
   return !d.removed;
+}
+
+/**
+ * The key of an idempotency key in the index: unique per tenant, by the shared scope (which,
+ * holding no control character, cannot run into the separator).
+ */
+function idempotencyIndexKey(tenantId: string | null, key: string): string {
+  return `${idempotencyScope(tenantId)}\u0000${key}`;
+}
+
+function toSet(ids: readonly string[] | undefined): ReadonlySet<string> | null {
+  return ids === undefined || ids.length === 0 ? null : new Set(ids);
 }
 
 function assertLimit(limit: number): number {
@@ -72,7 +91,8 @@ function assertLimit(limit: number): number {
 export function createMemoryStorage(): StorageAdapter {
   let closed = false;
   let subscriptions = new Map<string, SubscriptionState>();
-  let subscriptionsById: SubscriptionRecord[] = [];
+  let subscriptionsById: SubscriptionState[] = [];
+  let tenants = new TenantIndex();
   let events = new Map<string, EventState>();
   let idempotencyKeys = new Map<string, string>();
   let deliveries = new Map<string, DeliveryState>();
@@ -99,6 +119,54 @@ export function createMemoryStorage(): StorageAdapter {
   function unlinkDelivery(d: DeliveryState): void {
     deliveries.delete(d.id);
     statuses.remove(d);
+  }
+
+  /**
+   * Removes deliveries with their attempts from every index, the id-sorted arrays rebuilt
+   * once for the batch; returns how many attempts went with them.
+   */
+  function removeDeliveries(doomed: readonly DeliveryState[]): number {
+    if (doomed.length === 0) return 0;
+    let attempts = 0;
+    const touchedSubs = new Set<SubscriptionState>();
+    const touchedEvents = new Set<EventState>();
+    for (const d of doomed) {
+      attempts += d.log?.length ?? 0;
+      unlinkDelivery(d);
+      touchedSubs.add(d.subscription);
+      touchedEvents.add(d.event);
+    }
+    deliveriesById = deliveriesById.filter(isLive);
+    for (const sub of touchedSubs) sub.deliveries = sub.deliveries.filter(isLive);
+    for (const ev of touchedEvents) ev.deliveries = ev.deliveries.filter(isLive);
+    return attempts;
+  }
+
+  /** Removes subscriptions that have no deliveries left (the caller removed them). */
+  function removeSubscriptions(doomed: readonly SubscriptionState[]): void {
+    if (doomed.length === 0) return;
+    for (const sub of doomed) {
+      schedule.clear(sub);
+      subscriptions.delete(sub.id);
+    }
+    const gone = new Set(doomed);
+    tenants.removeSubscriptions(gone);
+    subscriptionsById = subscriptionsById.filter((s) => !gone.has(s));
+  }
+
+  /** Removes events whose deliveries are gone, with their idempotency keys and their place in their tenant's list. */
+  function removeEvents(doomed: readonly EventState[]): void {
+    const touchedTenants = new Set<string>();
+    for (const ev of doomed) {
+      const { id, idempotencyKey: key, tenantId } = ev.record;
+      events.delete(id);
+      if (key !== null) {
+        const indexKey = idempotencyIndexKey(tenantId, key);
+        if (idempotencyKeys.get(indexKey) === id) idempotencyKeys.delete(indexKey);
+      }
+      if (tenantId !== null) touchedTenants.add(tenantId);
+    }
+    for (const tenantId of touchedTenants) tenants.dropEvents(tenantId, (ev) => events.get(ev.record.id) === ev);
   }
 
   /** Starts a fresh attempt cycle for `d` (redeliver, replay), pending or held. */
@@ -169,22 +237,21 @@ export function createMemoryStorage(): StorageAdapter {
         { field: 'tx' },
       );
     }
-    const { id, type, idempotencyKey: key = null } = input.event;
-    if (key !== null) {
-      const firstId = idempotencyKeys.get(key);
+    const { id, type, idempotencyKey: key = null, tenantId = null } = input.event;
+    const indexKey = key === null ? null : idempotencyIndexKey(tenantId, key);
+    if (indexKey !== null) {
+      const firstId = idempotencyKeys.get(indexKey);
       const first = firstId === undefined ? undefined : events.get(firstId);
       if (first !== undefined) return { event: copyEvent(first.record), created: false, deliveryCount: 0 };
     }
     if (events.has(id)) {
       throw new StorageError('STORAGE_CONFLICT', `Expected a new event id, got ${describeValue(id)} which exists.`);
     }
-    const targets: SubscriptionState[] = [];
-    for (const sub of subscriptions.values()) {
-      if (sub.record.status === 'active' && matchesAnyEventType(sub.record.eventTypes, type)) targets.push(sub);
-    }
+    const targets = tenants.receivers(tenantId, type);
     const ev = storeEvent(input.event);
     events.set(id, ev);
-    if (key !== null) idempotencyKeys.set(key, id);
+    if (indexKey !== null) idempotencyKeys.set(indexKey, id);
+    tenants.addEvent(ev);
     // Built by map, not push: an array grown by push reserves 17 slots, which every stored event would keep.
     ev.deliveries = targets.map((sub) => createDelivery(ev, sub, 'pending', input.now));
     return { event: copyEvent(ev.record), created: true, deliveryCount: ev.deliveries.length };
@@ -193,14 +260,18 @@ export function createMemoryStorage(): StorageAdapter {
   function listDeliveriesNow(query: DeliveryQuery): Page<DeliveryRecord> {
     const limit = assertLimit(query.limit);
     const afterId = query.cursor === undefined ? null : decodeCursor('deliveries', query.cursor);
-    const { subscriptionId, eventId, since, until } = query;
+    const { subscriptionId, eventId, since, until, tenantId } = query;
     const wanted =
       query.status === undefined ? null : new Set<DeliveryStatus>(typeof query.status === 'string' ? [query.status] : query.status);
-    let source: DeliveryState[];
+    // Id-sorted arrays, merged newest first: what holds every delivery the query may return.
+    let source: Iterable<DeliveryState[]>;
     if (subscriptionId !== undefined) {
-      source = subscriptions.get(subscriptionId)?.deliveries ?? [];
+      source = [subscriptions.get(subscriptionId)?.deliveries ?? []];
     } else if (eventId !== undefined) {
-      source = (events.get(eventId)?.deliveries ?? []).slice().sort(compareIds);
+      source = [(events.get(eventId)?.deliveries ?? []).slice().sort(compareIds)];
+    } else if (tenantId !== undefined) {
+      // A tenant's deliveries are its subscriptions'.
+      source = (tenants.get(tenantId)?.subscriptions ?? []).map((sub) => sub.deliveries);
     } else if (wanted !== null) {
       // Sorting the k deliveries of those statuses costs k·log k; walking the id order
       // until `limit` of them turn up costs about limit·n/k. Take the cheaper.
@@ -208,21 +279,21 @@ export function createMemoryStorage(): StorageAdapter {
       for (const status of wanted) k += statuses.count(status);
       const n = deliveriesById.length;
       if (k * Math.log2(k + 2) < (limit * n) / Math.max(k, 1)) {
-        source = [];
-        for (const status of wanted) for (const d of statuses.inStatus(status)) source.push(d);
-        source.sort(compareIds);
+        const ofStatus: DeliveryState[] = [];
+        for (const status of wanted) for (const d of statuses.inStatus(status)) ofStatus.push(d);
+        source = [ofStatus.sort(compareIds)];
       } else {
-        source = deliveriesById;
+        source = [deliveriesById];
       }
     } else {
-      source = deliveriesById;
+      source = [deliveriesById];
     }
     const items: DeliveryRecord[] = [];
     let more = false;
-    for (let i = afterId === null ? source.length - 1 : lowerBound(source, afterId) - 1; i >= 0; i--) {
-      const d = source[i]!;
+    for (const d of newestFirst(source, afterId)) {
       if (subscriptionId !== undefined && d.subscriptionId !== subscriptionId) continue;
       if (eventId !== undefined && d.eventId !== eventId) continue;
+      if (tenantId !== undefined && d.tenantId !== tenantId) continue;
       if (wanted !== null && !wanted.has(d.status)) continue;
       if (since !== undefined && d.createdAt < since) continue;
       if (until !== undefined && d.createdAt >= until) continue;
@@ -242,9 +313,12 @@ export function createMemoryStorage(): StorageAdapter {
     const types = new Set(input.eventTypes);
     const requeued: DeliveryState[] = [];
     const missing: EventState[] = [];
-    for (const ev of events.values()) {
+    const scope = sub.record;
+    // A tenant's subscription reads only its tenant's events; a platform one walks them all.
+    const candidates = scope.tenantId !== null && !scope.allTenants ? (tenants.get(scope.tenantId)?.events ?? []) : events.values();
+    for (const ev of candidates) {
       const t = ev.record.timestamp;
-      if (t < input.since || t >= until || !types.has(ev.record.type)) continue;
+      if (t < input.since || t >= until || !types.has(ev.record.type) || !receivesTenant(scope, ev.record.tenantId)) continue;
       const mine = ev.deliveries.find((d) => d.subscription === sub);
       const action = replayAction(mine?.status ?? null);
       if (action === 'create') missing.push(ev);
@@ -259,28 +333,47 @@ export function createMemoryStorage(): StorageAdapter {
   }
 
   /**
-   * Counts of one subscription: O(1) but for the leases (the deliveries in flight) and the
-   * oldest pending creation, which visits the subscription's open deliveries — an
-   * operator's question, kept off the claim path rather than given a heap of its own.
+   * Counts of some subscriptions (one, or a tenant's): O(1) per subscription but for the
+   * leases (the deliveries in flight) and the oldest pending creation, which visits their
+   * open deliveries — an operator's question, kept off the claim path rather than given a
+   * heap of its own.
    */
-  function subscriptionStats(id: string, now: number): StorageStats {
-    const sub = subscriptions.get(id);
-    if (sub === undefined) return { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null };
-    let oldestPendingCreatedAt: number | null = null;
-    if (sub.counts.pending > 0) {
+  function statsOf(subs: readonly SubscriptionState[], now: number, isTheirs: (d: DeliveryState) => boolean): StorageStats {
+    const stats: StorageStats = { ...emptyStats };
+    for (const sub of subs) {
+      stats.pending += sub.counts.pending;
+      stats.held += sub.counts.held;
+      stats.dead += sub.counts.dead;
+      stats.delivered += sub.counts.delivered;
+      if (sub.counts.pending === 0) continue;
       for (const d of sub.open) {
-        if (d.status === 'pending' && (oldestPendingCreatedAt === null || d.createdAt < oldestPendingCreatedAt)) {
-          oldestPendingCreatedAt = d.createdAt;
+        if (d.status === 'pending' && (stats.oldestPendingCreatedAt === null || d.createdAt < stats.oldestPendingCreatedAt)) {
+          stats.oldestPendingCreatedAt = d.createdAt;
         }
       }
     }
+    stats.leased = subs.length === 0 ? 0 : statuses.leasedCount(now, isTheirs);
+    return stats;
+  }
+
+  function statsNow(now: number, query: { subscriptionId?: string; tenantId?: string | null } = {}): StorageStats {
+    const { subscriptionId, tenantId } = query;
+    if (subscriptionId !== undefined) {
+      const sub = subscriptions.get(subscriptionId);
+      if (sub === undefined || (tenantId !== undefined && sub.record.tenantId !== tenantId)) return { ...emptyStats };
+      return statsOf([sub], now, (d) => d.subscription === sub);
+    }
+    if (tenantId !== undefined) {
+      // A tenant's deliveries are its subscriptions'.
+      return statsOf(tenants.get(tenantId)?.subscriptions ?? [], now, (d) => d.tenantId === tenantId);
+    }
     return {
-      pending: sub.counts.pending,
-      leased: statuses.leasedCount(now, id),
-      held: sub.counts.held,
-      dead: sub.counts.dead,
-      delivered: sub.counts.delivered,
-      oldestPendingCreatedAt,
+      pending: statuses.count('pending'),
+      leased: statuses.leasedCount(now),
+      held: statuses.count('held'),
+      dead: statuses.count('dead'),
+      delivered: statuses.count('delivered'),
+      oldestPendingCreatedAt: statuses.oldestPendingCreatedAt(),
     };
   }
 
@@ -288,31 +381,81 @@ export function createMemoryStorage(): StorageAdapter {
     const doomed: DeliveryState[] = [];
     for (const d of statuses.inStatus('delivered')) if (d.updatedAt < olderThan) doomed.push(d);
     for (const d of statuses.inStatus('dead')) if (d.updatedAt < olderThan) doomed.push(d);
-    let attempts = 0;
-    const touchedSubs = new Set<SubscriptionState>();
-    const touchedEvents = new Set<EventState>();
-    for (const d of doomed) {
-      attempts += d.log?.length ?? 0;
-      unlinkDelivery(d);
-      touchedSubs.add(d.subscription);
-      touchedEvents.add(d.event);
-    }
-    if (doomed.length > 0) {
-      deliveriesById = deliveriesById.filter(isLive);
-      for (const sub of touchedSubs) sub.deliveries = sub.deliveries.filter(isLive);
-      for (const ev of touchedEvents) ev.deliveries = ev.deliveries.filter(isLive);
-    }
+    const attempts = removeDeliveries(doomed);
     // An event goes only once no delivery refers to it: a newer final delivery may still
     // be redelivered, and that needs the payload.
-    let eventCount = 0;
-    for (const [id, ev] of events) {
-      if (ev.record.timestamp >= olderThan || ev.deliveries.length > 0) continue;
-      events.delete(id);
-      const key = ev.record.idempotencyKey;
-      if (key !== null && idempotencyKeys.get(key) === id) idempotencyKeys.delete(key);
-      eventCount++;
+    const oldEvents: EventState[] = [];
+    for (const ev of events.values()) if (ev.record.timestamp < olderThan && ev.deliveries.length === 0) oldEvents.push(ev);
+    removeEvents(oldEvents);
+    return { events: oldEvents.length, deliveries: doomed.length, attempts };
+  }
+
+  /** Removes up to `limit` of the tenant's deliveries with their attempts; true when none is left. */
+  function purgeTenantDeliveries(share: TenantShare, limit: number, result: PurgeTenantResult): boolean {
+    // A tenant's deliveries are its subscriptions'.
+    const doomed: DeliveryState[] = [];
+    let left = false;
+    for (const sub of share.subscriptions) {
+      const room = limit - doomed.length;
+      if (sub.deliveries.length > room) {
+        doomed.push(...sub.deliveries.slice(0, room));
+        left = true;
+        break;
+      }
+      doomed.push(...sub.deliveries);
     }
-    return { events: eventCount, deliveries: doomed.length, attempts };
+    result.attempts += removeDeliveries(doomed);
+    result.deliveries += doomed.length;
+    return !left;
+  }
+
+  /** Removes up to `limit` of the tenant's subscriptions (their deliveries are gone); true when none is left. */
+  function purgeTenantSubscriptions(share: TenantShare, limit: number, result: PurgeTenantResult): boolean {
+    const doomed = share.subscriptions.slice(0, limit);
+    removeSubscriptions(doomed);
+    result.subscriptions += doomed.length;
+    return share.subscriptions.length === 0;
+  }
+
+  /**
+   * Removes up to `limit` of the tenant's events with the deliveries the all-tenant consumers
+   * still hold of them; true when none is left.
+   */
+  function purgeTenantEvents(share: TenantShare, limit: number, result: PurgeTenantResult): boolean {
+    const doomed = share.events.slice(0, limit);
+    const theirs: DeliveryState[] = [];
+    for (const ev of doomed) theirs.push(...ev.deliveries);
+    result.attempts += removeDeliveries(theirs);
+    result.deliveries += theirs.length;
+    removeEvents(doomed);
+    result.events += doomed.length;
+    return share.events.length === 0;
+  }
+
+  const purgeTenantStep = {
+    deliveries: purgeTenantDeliveries,
+    subscriptions: purgeTenantSubscriptions,
+    events: purgeTenantEvents,
+  } satisfies Record<(typeof tenantPurgeSteps)[number], unknown>;
+
+  /**
+   * One batch of a tenant's removal: its steps in the shared order (tenantPurgeSteps), each
+   * taking at most `limit` rows, a step running only once the one before has left nothing.
+   */
+  function purgeTenantNow(input: PurgeTenantInput): PurgeTenantResult | 'in_flight' {
+    const { tenantId, now, force } = input;
+    const limit = assertLimit(input.limit);
+    const result: PurgeTenantResult = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0, done: true };
+    const share = tenants.get(tenantId);
+    if (share === undefined) return result;
+    if (!force && statuses.anyInFlight(now, (d) => d.tenantId === tenantId)) return 'in_flight';
+    for (const step of tenantPurgeSteps) {
+      if (!purgeTenantStep[step](share, limit, result)) {
+        result.done = false;
+        break;
+      }
+    }
+    return result;
   }
 
   const storage: StorageAdapter = {
@@ -329,6 +472,7 @@ export function createMemoryStorage(): StorageAdapter {
       closed = true;
       subscriptions = new Map();
       subscriptionsById = [];
+      tenants = new TenantIndex();
       events = new Map();
       idempotencyKeys = new Map();
       deliveries = new Map();
@@ -337,14 +481,20 @@ export function createMemoryStorage(): StorageAdapter {
       schedule = new ClaimSchedule(() => subscriptions.size);
     },
 
-    async createSubscription(record) {
+    async createSubscription(record, limits) {
       assertOpen();
       if (subscriptions.has(record.id)) {
         throw new StorageError('STORAGE_CONFLICT', `Expected a new subscription id, got ${describeValue(record.id)} which exists.`);
       }
+      // Counted and stored in one synchronous step: two racing creates cannot both see room.
+      const max = limits?.maxPerTenant;
+      if (record.tenantId !== null && max !== undefined && tenants.subscriptionCount(record.tenantId) >= max) {
+        throw tenantLimitReached(record.tenantId, max);
+      }
       const sub = newSubscriptionState(copySubscription(record), schedule.newQueue());
       subscriptions.set(record.id, sub);
-      insertById(subscriptionsById, sub.record);
+      insertById(subscriptionsById, sub);
+      tenants.addSubscription(sub);
       return copySubscription(sub.record);
     },
 
@@ -358,15 +508,16 @@ export function createMemoryStorage(): StorageAdapter {
       assertOpen();
       const limit = assertLimit(query.limit);
       const afterId = query.cursor === undefined ? null : decodeCursor('subscriptions', query.cursor);
+      const source = query.tenantId === undefined ? subscriptionsById : (tenants.get(query.tenantId)?.subscriptions ?? []);
       const items: SubscriptionRecord[] = [];
       let more = false;
       let i = 0;
       if (afterId !== null) {
-        i = lowerBound(subscriptionsById, afterId);
-        if (subscriptionsById[i]?.id === afterId) i++;
+        i = lowerBound(source, afterId);
+        if (source[i]?.id === afterId) i++;
       }
-      for (; i < subscriptionsById.length; i++) {
-        const record = subscriptionsById[i]!;
+      for (; i < source.length; i++) {
+        const record = source[i]!.record;
         if (query.status !== undefined && record.status !== query.status) continue;
         if (items.length === limit) {
           more = true;
@@ -381,7 +532,6 @@ export function createMemoryStorage(): StorageAdapter {
       assertOpen();
       const sub = subscriptions.get(id);
       if (sub === undefined) return null;
-      // In place: the record is also an entry of `subscriptionsById`.
       Object.assign(sub.record, applySubscriptionPatch(sub.record, patch, now));
       return copySubscription(sub.record);
     },
@@ -398,18 +548,8 @@ export function createMemoryStorage(): StorageAdapter {
       assertOpen();
       const sub = subscriptions.get(id);
       if (sub === undefined) return false;
-      const touchedEvents = new Set<EventState>();
-      for (const d of sub.deliveries) {
-        unlinkDelivery(d);
-        touchedEvents.add(d.event);
-      }
-      if (sub.deliveries.length > 0) {
-        deliveriesById = deliveriesById.filter(isLive);
-        for (const ev of touchedEvents) ev.deliveries = ev.deliveries.filter(isLive);
-      }
-      schedule.clear(sub);
-      subscriptions.delete(id);
-      subscriptionsById = subscriptionsById.filter((record) => record !== sub.record);
+      removeDeliveries(sub.deliveries);
+      removeSubscriptions([sub]);
       return true;
     },
 
@@ -424,9 +564,11 @@ export function createMemoryStorage(): StorageAdapter {
       return ev === undefined ? null : copyEvent(ev.record);
     },
 
-    async claimDue({ limit, leaseMs, now, excludeSubscriptionIds }) {
+    async claimDue({ limit, leaseMs, now, excludeSubscriptionIds, excludeTenantIds }) {
       assertOpen();
-      const excluded = excludeSubscriptionIds === undefined || excludeSubscriptionIds.length === 0 ? null : new Set(excludeSubscriptionIds);
+      const subscriptionIds = toSet(excludeSubscriptionIds);
+      const tenantIds = toSet(excludeTenantIds);
+      const excluded: ClaimExclusions | null = subscriptionIds === null && tenantIds === null ? null : { subscriptionIds, tenantIds };
       const taken = schedule.take(limit, now, excluded);
       // Leases are given only after the whole batch is taken, so a zero lease cannot hand
       // the same delivery out twice in one batch.
@@ -515,25 +657,22 @@ export function createMemoryStorage(): StorageAdapter {
       return replayNow(input);
     },
 
-    async stats(now, query): Promise<StorageStats> {
+    async stats(now, query) {
       assertOpen();
-      if (query?.subscriptionId !== undefined) return subscriptionStats(query.subscriptionId, now);
-      return {
-        pending: statuses.count('pending'),
-        leased: statuses.leasedCount(now),
-        held: statuses.count('held'),
-        dead: statuses.count('dead'),
-        delivered: statuses.count('delivered'),
-        oldestPendingCreatedAt: statuses.oldestPendingCreatedAt(),
-      };
+      return statsNow(now, query);
     },
 
     async purge({ olderThan }) {
       assertOpen();
       return purgeNow(olderThan);
     },
+
+    async purgeTenant(input) {
+      assertOpen();
+      return purgeTenantNow(input);
+    },
   };
 
-  registerMemoryStorageProbe(storage, () => ({ ...schedule.counters(), createdHeapSize: statuses.createdHeapSize }));
+  registerMemoryStorageProbe(storage, () => ({ ...schedule.counters(), ...tenants.counters(), createdHeapSize: statuses.createdHeapSize }));
   return storage;
 }

@@ -3,6 +3,7 @@
  * measured faster to store and smaller than the same object literals (figures in bench/README).
  */
 import { emptyDeliveryHistory } from '../shared/delivery-history.js';
+import { deliveryTenantId } from '../shared/tenancy.js';
 import type { AttemptRecord, DeliveryHistory, DeliveryStatus, EventRecord, Settlement } from '../storage-adapter.js';
 import type { DeliveryState, EventState, SubscriptionState } from './stored-records.js';
 
@@ -12,12 +13,14 @@ class StoredEventRecord implements EventRecord {
   readonly timestamp: number;
   readonly payload: string;
   readonly idempotencyKey: string | null;
+  readonly tenantId: string | null;
   constructor(e: EventRecord) {
     this.id = e.id;
     this.type = e.type;
     this.timestamp = e.timestamp;
     this.payload = e.payload;
     this.idempotencyKey = e.idempotencyKey ?? null;
+    this.tenantId = e.tenantId ?? null;
   }
 }
 
@@ -34,6 +37,7 @@ class StoredDelivery implements DeliveryState {
   readonly eventId: string;
   readonly eventType: string;
   readonly subscriptionId: string;
+  readonly tenantId: string | null;
   status: DeliveryStatus;
   attempts = 0;
   nextAttemptAt: number | null;
@@ -61,6 +65,7 @@ class StoredDelivery implements DeliveryState {
     this.eventId = event.record.id;
     this.eventType = event.record.type;
     this.subscriptionId = subscription.record.id;
+    this.tenantId = deliveryTenantId(subscription.record);
     this.status = status;
     this.nextAttemptAt = status === 'pending' ? now : null;
     this.createdAt = now;

@@ -6,7 +6,14 @@ import type { DeliveryRecord, EventRecord, StoredFlowControl, StoredRetryPolicy,
 
 /** A copy of an event record. */
 export function copyEvent(e: EventRecord): EventRecord {
-  return { id: e.id, type: e.type, timestamp: e.timestamp, payload: e.payload, idempotencyKey: e.idempotencyKey ?? null };
+  return {
+    id: e.id,
+    type: e.type,
+    timestamp: e.timestamp,
+    payload: e.payload,
+    idempotencyKey: e.idempotencyKey ?? null,
+    tenantId: e.tenantId ?? null,
+  };
 }
 
 /** The public fields of a delivery, copied (a stored one carries the store's bookkeeping too). */
@@ -16,6 +23,7 @@ export function copyDelivery(d: DeliveryRecord): DeliveryRecord {
     eventId: d.eventId,
     eventType: d.eventType,
     subscriptionId: d.subscriptionId,
+    tenantId: d.tenantId,
     status: d.status,
     attempts: d.attempts,
     nextAttemptAt: d.nextAttemptAt,
@@ -33,6 +41,8 @@ export function copyDelivery(d: DeliveryRecord): DeliveryRecord {
 export function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
   return {
     id: s.id,
+    tenantId: s.tenantId ?? null,
+    allTenants: s.allTenants === true,
     url: s.url,
     eventTypes: s.eventTypes.slice(),
     secrets: s.secrets.map((secret) => ({ value: secret.value, createdAt: secret.createdAt, expiresAt: secret.expiresAt })),

@@ -1,6 +1,7 @@
 /**
  * Arrays kept sorted by id: the order of the subscription list and of the delivery log
- * (ids are time-sortable, so id order is creation order).
+ * (ids are time-sortable, so id order is creation order), and the newest-first merge of
+ * several (a tenant's deliveries are those of its subscriptions).
  */
 
 /** Orders two records by id, for `Array.prototype.sort`. */
@@ -25,4 +26,49 @@ export function insertById<T extends { id: string }>(sorted: T[], item: T): void
   const last = sorted[sorted.length - 1];
   if (last === undefined || last.id < item.id) sorted.push(item);
   else sorted.splice(lowerBound(sorted, item.id), 0, item);
+}
+
+/** A read position in one of the arrays {@link newestFirst} merges. */
+interface MergeHead<T> {
+  readonly source: ReadonlyArray<T>;
+  at: number;
+}
+
+function siftDown<T extends { id: string }>(heap: Array<MergeHead<T>>, from: number): void {
+  const idAt = (i: number): string => heap[i]!.source[heap[i]!.at]!.id;
+  for (let i = from; ; ) {
+    const left = 2 * i + 1;
+    const right = left + 1;
+    let top = i;
+    if (left < heap.length && idAt(left) > idAt(top)) top = left;
+    if (right < heap.length && idAt(right) > idAt(top)) top = right;
+    if (top === i) return;
+    [heap[i], heap[top]] = [heap[top]!, heap[i]!];
+    i = top;
+  }
+}
+
+/**
+ * The items of arrays sorted by id, merged newest (greatest id) first, and only those below
+ * `beforeId` when given (a cursor): a heap of the arrays' heads, so that the next item costs
+ * O(log arrays) whatever their lengths, and an array with nothing to give costs one search.
+ */
+export function* newestFirst<T extends { id: string }>(sources: Iterable<ReadonlyArray<T>>, beforeId: string | null): Generator<T> {
+  const heap: Array<MergeHead<T>> = [];
+  for (const source of sources) {
+    const at = (beforeId === null ? source.length : lowerBound(source, beforeId)) - 1;
+    if (at >= 0) heap.push({ source, at });
+  }
+  for (let i = (heap.length >>> 1) - 1; i >= 0; i--) siftDown(heap, i);
+  while (heap.length > 0) {
+    const head = heap[0]!;
+    yield head.source[head.at]!;
+    head.at--;
+    if (head.at < 0) {
+      const last = heap.pop()!;
+      if (heap.length === 0) return;
+      heap[0] = last;
+    }
+    siftDown(heap, 0);
+  }
 }

@@ -93,15 +93,21 @@ export class StatusIndex {
   }
 
   /**
-   * Pending deliveries under an unexpired lease at `now`, of one subscription's id or of
-   * all. Only deliveries under a lease are visited: as many as are in flight.
+   * Pending deliveries under an unexpired lease at `now`, of those `of` accepts or of all.
+   * Only deliveries under a lease are visited: as many as are in flight.
    */
-  leasedCount(now: number, subscriptionId?: string): number {
+  leasedCount(now: number, of?: (d: DeliveryState) => boolean): number {
     let count = 0;
     for (const d of this.leased) {
-      if ((subscriptionId === undefined || d.subscriptionId === subscriptionId) && d.status === 'pending' && d.leaseExpiresAt! > now) count++;
+      if (d.status === 'pending' && d.leaseExpiresAt! > now && (of === undefined || of(d))) count++;
     }
     return count;
+  }
+
+  /** True when a delivery `of` accepts, pending or held, is under an unexpired lease at `now`: an attempt in flight. */
+  anyInFlight(now: number, of: (d: DeliveryState) => boolean): boolean {
+    for (const d of this.leased) if (d.leaseExpiresAt! > now && of(d)) return true;
+    return false;
   }
 
   /** The creation time of the oldest pending delivery; `null` when none. */

@@ -15,6 +15,8 @@ export interface EventState {
 
 /** A stored subscription, its deliveries, and its place in the claim order (claim-schedule.ts). */
 export interface SubscriptionState {
+  /** The record's id: what keeps the lists of subscriptions (every one, a tenant's) sorted. */
+  readonly id: string;
   record: SubscriptionRecord;
   /** Every delivery of the subscription, ids ascending. */
   deliveries: DeliveryState[];
@@ -54,6 +56,7 @@ export interface DeliveryState extends DeliveryRecord {
 /** The stored state of a subscription, with nothing claimable yet. */
 export function newSubscriptionState(record: SubscriptionRecord, claimHeap: ClaimQueue<DeliveryState>): SubscriptionState {
   return {
+    id: record.id,
     record,
     deliveries: [],
     open: new Set(),

@@ -1,6 +1,7 @@
 /**
  * What is particular to the memory storage (the shared behaviour is in
- * test/conformance/memory.test.ts): what its claim heaps touch and how far they grow, the
+ * test/conformance/memory.test.ts): what its claim heaps touch and how far they grow, what
+ * fan-out examines among many tenants, the tenant index after a tenant's removal, the
  * oldest pending creation, cursors, the refused host transaction, and close(). Its claim
  * order against a plain sort is a property, in test/property/memory-claim-due.test.ts.
  */
@@ -8,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createId } from '../../../src/ids.js';
 import { inspectMemoryStorage } from '../../../src/storage/memory/memory-storage-probe.js';
 import { createMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
-import type { StorageAdapter } from '../../../src/storage/storage-adapter.js';
+import type { EnqueueResult, StorageAdapter } from '../../../src/storage/storage-adapter.js';
 import { NOW, publish, subscriptionAt } from '../../support/storage-records.js';
 import { rejectionOf } from '../../support/rejections.js';
 
@@ -20,6 +21,11 @@ function probe(storage: StorageAdapter) {
   return found;
 }
 
+/** Enqueues an event of `type` published for `tenantId` at `now`. */
+function publishForTenant(storage: StorageAdapter, now: number, tenantId: string | null, type = 'payment.succeeded'): Promise<EnqueueResult> {
+  const id = createId('evt', now);
+  return storage.enqueue({ event: { id, type, timestamp: now, payload: `{"id":"${id}"}`, idempotencyKey: null, tenantId }, now });
+}
 
 describe('memory storage', () => {
   it('claims from a 200,000-delivery backlog by popping only `limit` heap entries, oldest due first', async () => {
@@ -221,10 +227,93 @@ describe('memory storage', () => {
       ['replay', () => storage.replay({ subscriptionId: sub.id, since: 0, now, eventTypes: ['payment.succeeded'] })],
       ['stats', () => storage.stats(now)],
       ['purge', () => storage.purge({ olderThan: now })],
+      ['purgeTenant', () => storage.purgeTenant({ tenantId: 'org_acme', limit: 10, now, force: false })],
     ];
     for (const [name, call] of calls) {
       const error = await rejectionOf(call());
       expect(error, name).toMatchObject({ name: 'StorageError', code: 'STORAGE_CLOSED' });
+    }
+  });
+
+  it("examines only the event's tenant's subscriptions and the all-tenant consumers in fan-out, among 20,000 subscriptions of 10,000 tenants", async () => {
+    const storage = createMemoryStorage();
+    for (let i = 0; i < 20_000; i++) await storage.createSubscription(subscriptionAt(NOW, { tenantId: `org_${i % 10_000}` }));
+    const acme = [
+      await storage.createSubscription(subscriptionAt(NOW, { tenantId: 'org_acme', eventTypes: ['payment.*'] })),
+      await storage.createSubscription(subscriptionAt(NOW, { tenantId: 'org_acme', eventTypes: ['refund.*'] })),
+    ];
+    const audit = await storage.createSubscription(subscriptionAt(NOW, { allTenants: true }));
+    const platform = await storage.createSubscription(subscriptionAt(NOW));
+
+    const before = probe(storage).fanOutVisits;
+    const forAcme = await publishForTenant(storage, NOW, 'org_acme');
+    expect(probe(storage).fanOutVisits - before).toBe(acme.length + 1);
+    expect(forAcme.deliveryCount).toBe(2);
+    const targets = (await storage.listDeliveries({ eventId: forAcme.event.id, limit: 10 })).items.map((d) => d.subscriptionId);
+    expect(targets.sort()).toEqual([acme[0]!.id, audit.id].sort());
+
+    // The platform's own list holds the consumer too; it is examined there and delivered to once.
+    const midway = probe(storage).fanOutVisits;
+    const tenantless = await publishForTenant(storage, NOW, null);
+    expect(probe(storage).fanOutVisits - midway).toBe(3);
+    expect((await storage.listDeliveries({ eventId: tenantless.event.id, limit: 10 })).items.map((d) => d.subscriptionId).sort()).toEqual(
+      [platform.id, audit.id].sort(),
+    );
+  });
+
+  it("claims past an excluded tenant's 5,000-delivery backlog by touching O(limit) heap entries, never the backlog", async () => {
+    const storage = createMemoryStorage();
+    await storage.createSubscription(subscriptionAt(NOW, { tenantId: 'org_busy' }));
+    await storage.createSubscription(subscriptionAt(NOW, { tenantId: 'org_busy' }));
+    const quiet = await storage.createSubscription(subscriptionAt(NOW, { tenantId: 'org_quiet' }));
+    const platform = await storage.createSubscription(subscriptionAt(NOW));
+    for (let i = 0; i < 2500; i++) await publishForTenant(storage, NOW + i, 'org_busy');
+    for (let i = 0; i < 20; i++) await publishForTenant(storage, NOW + 10_000 + i, 'org_quiet');
+    for (let i = 0; i < 20; i++) await publishForTenant(storage, NOW + 10_000 + i, null);
+    const now = NOW + 20_000;
+
+    const limit = 10;
+    for (let round = 0; round < 4; round++) {
+      const before = probe(storage);
+      const claimed = await storage.claimDue({ limit, leaseMs: LEASE_MS, now, excludeTenantIds: ['org_busy'] });
+      expect(claimed).toHaveLength(limit);
+      expect(claimed.every((c) => c.subscription.id === quiet.id || c.subscription.id === platform.id)).toBe(true);
+      expect(probe(storage).claimHeapPops - before.claimHeapPops).toBe(limit);
+      // Each of the busy tenant's two subscriptions costs one pop of the subscription heap.
+      expect(probe(storage).subscriptionHeapPops - before.subscriptionHeapPops).toBeLessThanOrEqual(limit + 2 + 2);
+    }
+    const unblocked = await storage.claimDue({ limit, leaseMs: LEASE_MS, now });
+    expect(unblocked.every((c) => c.delivery.tenantId === 'org_busy')).toBe(true);
+  });
+
+  it("keeps nothing of a removed tenant in its tenant index, whether purgeTenant or purge took its last events", async () => {
+    const storage = createMemoryStorage();
+    await storage.createSubscription(subscriptionAt(NOW));
+    const baseline = probe(storage).tenantShares;
+    for (const tenantId of ['org_acme', 'org_globex']) {
+      await storage.createSubscription(subscriptionAt(NOW, { tenantId }));
+      await publishForTenant(storage, NOW, tenantId);
+    }
+    expect(probe(storage).tenantShares).toBe(baseline + 2);
+
+    let result = await storage.purgeTenant({ tenantId: 'org_acme', limit: 10, now: NOW, force: false });
+    expect(result).toEqual({ subscriptions: 1, events: 1, deliveries: 1, attempts: 0, done: true });
+    expect(probe(storage).tenantShares).toBe(baseline + 1);
+
+    // GLOBEX's subscription goes with its delivery; its event, matched by nothing, goes by age.
+    const globex = (await storage.listSubscriptions({ tenantId: 'org_globex', limit: 1 })).items[0]!;
+    expect(await storage.deleteSubscription(globex.id)).toBe(true);
+    expect(await storage.purge({ olderThan: NOW + 1 })).toEqual({ events: 1, deliveries: 0, attempts: 0 });
+    expect(probe(storage).tenantShares).toBe(baseline);
+    result = await storage.purgeTenant({ tenantId: 'org_globex', limit: 10, now: NOW, force: false });
+    expect(result).toEqual({ subscriptions: 0, events: 0, deliveries: 0, attempts: 0, done: true });
+  });
+
+  it('refuses a purgeTenant limit below 1 with INPUT_INVALID', async () => {
+    const storage = createMemoryStorage();
+    for (const limit of [0, -1, 1.5]) {
+      const error = await rejectionOf(storage.purgeTenant({ tenantId: 'org_acme', limit, now: NOW, force: false }));
+      expect(error).toMatchObject({ name: 'ValidationError', code: 'INPUT_INVALID', field: 'limit' });
     }
   });
 

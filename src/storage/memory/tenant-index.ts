@@ -1,0 +1,120 @@
+/**
+ * The memory storage's subscriptions and events by tenant: what fan-out, the tenant-scoped
+ * reads, the subscription limit and a tenant's removal look up instead of walking the whole
+ * store. Which subscription receives which event is decided by storage/shared/tenancy.ts;
+ * this index only narrows the candidates to the event's tenant and the all-tenant consumers.
+ */
+import { matchesAnyEventType } from '../../registry/event-type-filter.js';
+import { idempotencyScope, receivesTenant } from '../shared/tenancy.js';
+import { insertById } from './sorted-by-id.js';
+import type { EventState, SubscriptionState } from './stored-records.js';
+
+/** One tenant's part of the store; the platform's (tenant `null`) too. */
+export interface TenantShare {
+  /**
+   * Its subscriptions, ids ascending: the owners of its deliveries (a delivery's tenant is
+   * its subscription's), so its deliveries are theirs. The platform's include the all-tenant
+   * consumers.
+   */
+  subscriptions: SubscriptionState[];
+  /**
+   * A tenant's events, in publication order. Not kept for the platform: its events are found
+   * by walking every event, which a tenantless replay reads anyway.
+   */
+  events: EventState[];
+}
+
+function receives(sub: SubscriptionState, tenantId: string | null, type: string): boolean {
+  const record = sub.record;
+  return record.status === 'active' && receivesTenant(record, tenantId) && matchesAnyEventType(record.eventTypes, type);
+}
+
+/** The shares of every tenant with subscriptions or events, and the all-tenant consumers. */
+export class TenantIndex {
+  private readonly shares = new Map<string, TenantShare>();
+  /** Every all-tenant consumer, ids ascending. */
+  private consumers: SubscriptionState[] = [];
+  /** Subscriptions {@link receivers} has examined so far (for the storage's probe). */
+  private visits = 0;
+
+  /** Counters for the storage's probe (see memory-storage-probe.ts). */
+  counters(): { fanOutVisits: number; tenantShares: number } {
+    return { fanOutVisits: this.visits, tenantShares: this.shares.size };
+  }
+
+  /** The share of `tenantId` (`null`: the platform's); `undefined` when it has nothing. */
+  get(tenantId: string | null): TenantShare | undefined {
+    return this.shares.get(idempotencyScope(tenantId));
+  }
+
+  /** How many subscriptions `tenantId` has. */
+  subscriptionCount(tenantId: string | null): number {
+    return this.get(tenantId)?.subscriptions.length ?? 0;
+  }
+
+  addSubscription(sub: SubscriptionState): void {
+    insertById(this.shareOf(sub.record.tenantId).subscriptions, sub);
+    if (sub.record.allTenants) insertById(this.consumers, sub);
+  }
+
+  /** Forgets removed subscriptions, each tenant's list rebuilt once. */
+  removeSubscriptions(gone: ReadonlySet<SubscriptionState>): void {
+    const touched = new Set<string | null>();
+    let consumers = false;
+    for (const sub of gone) {
+      touched.add(sub.record.tenantId);
+      consumers ||= sub.record.allTenants;
+    }
+    for (const tenantId of touched) {
+      const share = this.get(tenantId);
+      if (share === undefined) continue;
+      share.subscriptions = share.subscriptions.filter((s) => !gone.has(s));
+      this.prune(tenantId, share);
+    }
+    if (consumers) this.consumers = this.consumers.filter((s) => !gone.has(s));
+  }
+
+  /** Lists a new event under its tenant (not the platform's: see {@link TenantShare.events}). */
+  addEvent(ev: EventState): void {
+    const tenantId = ev.record.tenantId;
+    if (tenantId !== null) this.shareOf(tenantId).events.push(ev);
+  }
+
+  /** Forgets removed events of `tenantId`: those for which `isLive` says false. */
+  dropEvents(tenantId: string, isLive: (ev: EventState) => boolean): void {
+    const share = this.get(tenantId);
+    if (share === undefined) return;
+    share.events = share.events.filter(isLive);
+    this.prune(tenantId, share);
+  }
+
+  /**
+   * The active subscriptions receiving an event of `type` published for `tenantId`: the
+   * matching ones of its tenant, then the matching all-tenant consumers. Visits only those
+   * two lists, never another tenant's subscriptions.
+   */
+  receivers(tenantId: string | null, type: string): SubscriptionState[] {
+    const found: SubscriptionState[] = [];
+    const own = this.get(tenantId)?.subscriptions ?? [];
+    // The platform's list holds the consumers too: they are taken from their own list, once.
+    for (const sub of own) if (!sub.record.allTenants && receives(sub, tenantId, type)) found.push(sub);
+    for (const sub of this.consumers) if (receives(sub, tenantId, type)) found.push(sub);
+    this.visits += own.length + this.consumers.length;
+    return found;
+  }
+
+  /** Drops a share left with neither subscriptions nor events, so that removed tenants leave nothing behind. */
+  private prune(tenantId: string | null, share: TenantShare): void {
+    if (share.subscriptions.length === 0 && share.events.length === 0) this.shares.delete(idempotencyScope(tenantId));
+  }
+
+  private shareOf(tenantId: string | null): TenantShare {
+    const scope = idempotencyScope(tenantId);
+    let share = this.shares.get(scope);
+    if (share === undefined) {
+      share = { subscriptions: [], events: [] };
+      this.shares.set(scope, share);
+    }
+    return share;
+  }
+}
