@@ -103,7 +103,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     retry: resolved.retry,
     guard,
     codec,
-    flow: new FlowControl(clock, resolved.flowControl, resolved.circuitBreaker),
+    flow: new FlowControl(clock, resolved.flowControl, resolved.circuitBreaker, resolved.tenantLimits),
     autoDisableAfterMs: resolved.autoDisableAfterMs,
     concurrency: resolved.concurrency,
     leaseMs: resolved.leaseMs,
@@ -112,6 +112,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     maxResponseBytes: resolved.http.maxResponseBytes,
     maxRetryAfterMs: resolved.http.maxRetryAfterMs,
     userAgent: resolved.http.userAgent,
+    tenantHeader: resolved.http.tenantHeader,
   });
   const meter = resolved.meter === false ? null : (resolved.meter ?? globalMeter());
   if (meter !== null) {
@@ -122,14 +123,18 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       const now = clock.now();
       return { stats: await storage.stats(now), now };
     };
-    metrics.otel = new OtelDeliveryMetrics(meter, {
-      retrySuccessRate: () => metrics.retrySuccessRate(),
-      inFlight: () => dispatcher.inFlight,
-      stats: () =>
-        (statsRead ??= readStats().finally(() => {
-          statsRead = null;
-        })),
-    });
+    metrics.otel = new OtelDeliveryMetrics(
+      meter,
+      {
+        retrySuccessRate: () => metrics.retrySuccessRate(),
+        inFlight: () => dispatcher.inFlight,
+        stats: () =>
+          (statsRead ??= readStats().finally(() => {
+            statsRead = null;
+          })),
+      },
+      { tenantAttribute: resolved.metricsTenantAttribute },
+    );
   }
   const registry = createSubscriptionRegistry<TCatalog>({
     storage,

@@ -11,8 +11,10 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { RetryPolicy } from './delivery/backoff.js';
 import {
+  burstSchema,
   circuitBreakerOptionsSchema,
   flowControlOptionsSchema,
+  rateLimitSchema,
   type CircuitBreakerOptions,
   type FlowControlOptions,
   type ResolvedCircuitBreakerOptions,
@@ -58,6 +60,43 @@ export interface SecurityOptions {
    * `start()` logs a warning.
    */
   secretsKey?: string | SecretsKey[];
+}
+
+/**
+ * Limits that apply to each tenant (a subscription's `tenantId`), the same for every
+ * tenant. Subscriptions and deliveries without a tenant are never counted or limited.
+ */
+export interface TenantLimitsOptions {
+  /**
+   * Subscriptions one tenant may have: `subscriptions.create` refuses one more with the
+   * `ConflictError` `TENANT_SUBSCRIPTION_LIMIT`.
+   * @defaultValue no limit
+   */
+  maxSubscriptions?: number;
+  /**
+   * Sustained posts per second across all of one tenant's endpoints together (a token
+   * bucket per tenant refilling up to `burst`), on top of each subscription's own
+   * `flowControl`. A delivery counts for its subscription's tenant; deliveries to
+   * subscriptions without a tenant (all-tenant consumers included) are never held by it.
+   * A tenant out of tokens waits, unfailed: its deliveries stay in storage until a token
+   * is there. Enforced per process, like `flowControl`: N instances on one database let a
+   * tenant post up to N times the rate.
+   * @defaultValue no limit
+   */
+  ratePerSecond?: number;
+  /**
+   * Posts one tenant may start at once above `ratePerSecond` (after a quiet spell). Only
+   * with `ratePerSecond`.
+   * @defaultValue 10
+   */
+  burst?: number;
+}
+
+/** `tenantLimits` after parsing: `null` where there is no limit. */
+export interface ResolvedTenantLimits {
+  readonly maxSubscriptions: number | null;
+  readonly ratePerSecond: number | null;
+  readonly burst: number;
 }
 
 /** Options of `createWebhooks`. */
@@ -120,6 +159,17 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
    * is installed (a no-op until an SDK is registered), else none
    */
   meter?: MeterLike | false;
+  /**
+   * Adds a `tenant` attribute (the event's tenant id; none for events published without a
+   * tenant) to the OpenTelemetry instruments recorded per attempt: `webhooks.delivery.attempts`,
+   * `webhooks.deliveries.completed`, `webhooks.delivery.latency` and `webhooks.leases.lost`.
+   * Each tenant becomes a time series of its own in each of them: turn it on only when the
+   * number of tenants suits the metrics backend (a few hundred, not tens of thousands).
+   * @defaultValue false
+   */
+  metricsTenantAttribute?: boolean;
+  /** Limits per tenant; none by default. */
+  tenantLimits?: TenantLimitsOptions;
 }
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
@@ -141,6 +191,28 @@ const loggerSchema = z.custom<Logger>(
     ['debug', 'info', 'warn', 'error'].every((level) => isFunction((value as Record<string, unknown>)[level])),
   { message: 'a logger with debug(), info(), warn() and error()' },
 );
+
+const defaultTenantBurst = 10;
+
+/** The `tenantLimits` option, resolved with `null` for each absent limit. */
+const tenantLimitsSchema = z
+  .strictObject({
+    maxSubscriptions: z.int().min(1).max(1_000_000).optional(),
+    ratePerSecond: rateLimitSchema.optional(),
+    burst: burstSchema.optional(),
+  })
+  .refine((limits) => limits.burst === undefined || limits.ratePerSecond !== undefined, {
+    path: ['burst'],
+    message: 'unset without `tenantLimits.ratePerSecond` (a burst without a rate limits nothing)',
+  })
+  .transform(
+    (limits): ResolvedTenantLimits => ({
+      maxSubscriptions: limits.maxSubscriptions ?? null,
+      ratePerSecond: limits.ratePerSecond ?? null,
+      burst: limits.burst ?? defaultTenantBurst,
+    }),
+  )
+  .prefault({});
 
 /** The schema of {@link WebhooksOptions}; a type test keeps the two in step. */
 export const webhooksOptionsSchema = z.strictObject({
@@ -196,6 +268,8 @@ export const webhooksOptionsSchema = z.strictObject({
       ),
     ])
     .optional(),
+  metricsTenantAttribute: z.boolean().default(false),
+  tenantLimits: tenantLimitsSchema,
 });
 
 /** The options after parsing: every default filled in, frozen. */
@@ -217,6 +291,8 @@ export interface ResolvedWebhooksOptions {
   readonly flowControl: ResolvedFlowControlOptions;
   readonly circuitBreaker: ResolvedCircuitBreakerOptions;
   readonly autoDisableAfterMs: number | false;
+  readonly metricsTenantAttribute: boolean;
+  readonly tenantLimits: ResolvedTenantLimits;
 }
 
 /**
@@ -247,5 +323,6 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
     circuitBreaker: value.circuitBreaker === false ? false : Object.freeze(value.circuitBreaker),
     http: Object.freeze(value.http),
     security: Object.freeze(value.security),
+    tenantLimits: Object.freeze(value.tenantLimits),
   });
 }

@@ -28,6 +28,8 @@ export interface AttemptOptions {
   maxResponseBytes: number;
   maxRetryAfterMs: number;
   userAgent: string;
+  /** The header (lower case) that carries the event's tenant id; `null`: none (`http.tenantHeader`). */
+  tenantHeader: string | null;
 }
 
 /** An attempt made, with the delivery it was made for. */
@@ -81,8 +83,13 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
     return { kind: 'error', errorClass: 'config', message: signing.keysError ?? 'no signing secret' };
   }
   const headers: Record<string, string> = {};
-  // A reserved name stored before the registry refused it is never sent beside the library's own.
-  for (const [name, value] of Object.entries(subscription.headers)) if (!isReservedHeader(name)) headers[name] = value;
+  const { tenantHeader } = options;
+  // A reserved name stored before the registry refused it is never sent beside the library's
+  // own; nor is one named as the tenant header, whose value only the event's tenant sets.
+  for (const [name, value] of Object.entries(subscription.headers)) {
+    if (!isReservedHeader(name) && (tenantHeader === null || name.toLowerCase() !== tenantHeader)) headers[name] = value;
+  }
+  if (tenantHeader !== null && event.tenantId !== null) headers[tenantHeader] = event.tenantId;
   headers['content-type'] = 'application/json';
   headers['user-agent'] = options.userAgent;
   headers['webhook-id'] = event.id;

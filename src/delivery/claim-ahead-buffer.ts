@@ -26,12 +26,13 @@
  *
  * Each buffered delivery, when {@link ClaimAheadBuffer.take} reaches it in claim order
  * with a slot free, is:
- * - started, when its subscription's flow control lets a post start;
+ * - started, when flow control lets a post to its subscription, for its tenant, start;
  * - kept, in its place, when its subscription is at its concurrency cap (a slot of that
  *   subscription frees when one of its posts finishes);
  * - given back to storage, due at once, when its subscription is held (breaker open, out
- *   of rate tokens): the dispatcher leaves the subscription out of claims until it
- *   unblocks by itself;
+ *   of rate tokens) or its tenant (`delivery.tenantId`) is out of rate tokens: the
+ *   dispatcher leaves the subscription or the tenant out of claims until it unblocks by
+ *   itself, and wakes then;
  * - given back when it was claimed more than {@link ClaimAheadBuffer.maxWaitMs} ago,
  *   counted from before its claim so that a slow claim counts as much as a wait for a
  *   slot: its lease might no longer cover a whole post and its settle, and a post sent
@@ -128,20 +129,20 @@ export class ClaimAheadBuffer {
     for (; index < this.entries.length && start.length < slots; index++) {
       const entry = this.entries[index]!;
       const { claimed } = entry;
-      const { subscription } = claimed;
+      const { subscription, delivery } = claimed;
       if (entry.claimedAt < staleBefore) {
         giveBack.push(claimed);
         stale++;
         continue;
       }
       flow.configure(subscription.id, subscription.flowControl);
-      const verdict = flow.check(subscription.id);
+      const verdict = flow.check(subscription.id, delivery.tenantId);
       if (verdict === 'cap') {
         kept.push(entry);
         continue;
       }
       if (verdict === 'ok') {
-        flow.start(subscription.id);
+        flow.start(subscription.id, delivery.tenantId);
         start.push(claimed);
       } else {
         giveBack.push(claimed);

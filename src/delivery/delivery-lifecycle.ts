@@ -29,6 +29,7 @@ function attemptFields({ claimed, settlement }: CompletedAttempt) {
     deliveryId: claimed.delivery.id,
     eventId: claimed.event.id,
     eventType: claimed.event.type,
+    tenantId: claimed.event.tenantId,
     subscriptionId: claimed.subscription.id,
     attempt: claimed.history.attempts + 1,
     startedAt: settlement.attempt.startedAt,
@@ -66,13 +67,14 @@ export class DeliveryLifecycle {
       return;
     }
     const { attempt, outcome } = settlement;
+    const { tenantId } = claimed.event;
     if (outcome.kind === 'delivered') {
       const latencyMs = attempt.startedAt + attempt.durationMs - claimed.event.timestamp;
-      metrics.recordAttempt('delivered', claimed.history, attempt.statusCode, latencyMs);
+      metrics.recordAttempt('delivered', claimed.history, attempt.statusCode, latencyMs, tenantId);
       bus.safeEmit('delivery:succeeded', { ...attemptFields(item), latencyMs });
       return;
     }
-    metrics.recordAttempt(outcome.kind, claimed.history, attempt.statusCode, null);
+    metrics.recordAttempt(outcome.kind, claimed.history, attempt.statusCode, null, tenantId);
     const failure = { ...attemptFields(item), errorClass: attempt.errorClass, errorMessage: attempt.errorMessage };
     const nextAttemptAt = outcome.kind === 'retry' && result.delivery.status === 'pending' ? outcome.nextAttemptAt : null;
     bus.safeEmit('delivery:failed', { ...failure, nextAttemptAt });
@@ -80,6 +82,7 @@ export class DeliveryLifecycle {
     if (outcome.kind === 'disable' && result.subscriptionDisabled) {
       bus.safeEmit('subscription:disabled', {
         subscriptionId: claimed.subscription.id,
+        tenantId: claimed.subscription.tenantId,
         reason: outcome.reason,
         at: this.options.clock.now(),
       });
@@ -93,7 +96,7 @@ export class DeliveryLifecycle {
   private reportLeaseLost(item: CompletedAttempt): void {
     const { bus, metrics, logger, leaseMs, timeoutMs } = this.options;
     const { settlement } = item;
-    metrics.recordLeaseLost();
+    metrics.recordLeaseLost(item.claimed.event.tenantId);
     const lost = {
       ...attemptFields(item),
       outcome: settlement.outcome.kind,
@@ -124,7 +127,7 @@ export class DeliveryLifecycle {
         const updated = await storage.setSubscriptionStatus(subscriptionId, { status: 'disabled', reason }, now);
         if (updated === null) continue;
         logger.warn({ subscriptionId, failingSince: since }, 'webhooks: subscription auto-disabled after sustained failure');
-        bus.safeEmit('subscription:disabled', { subscriptionId, reason, at: now });
+        bus.safeEmit('subscription:disabled', { subscriptionId, tenantId: updated.tenantId, reason, at: now });
       } catch (error) {
         logger.error({ err: error, subscriptionId }, 'webhooks: auto-disabling a failing subscription failed');
       }

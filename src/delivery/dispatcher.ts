@@ -50,6 +50,8 @@ export interface DispatcherOptions {
   maxResponseBytes: number;
   maxRetryAfterMs: number;
   userAgent: string;
+  /** The header (lower case) that carries the event's tenant id; `null`: none. */
+  tenantHeader: string | null;
 }
 
 export class Dispatcher {
@@ -200,6 +202,7 @@ export class Dispatcher {
             leaseMs,
             now: claimedAt,
             ...(blocked.subscriptionIds.length > 0 ? { excludeSubscriptionIds: blocked.subscriptionIds } : {}),
+            ...(blocked.tenantIds.length > 0 ? { excludeTenantIds: blocked.tenantIds } : {}),
           });
         } catch (error) {
           logger.error({ err: error }, 'webhooks: claiming due deliveries failed; retrying after the poll interval');
@@ -259,14 +262,14 @@ export class Dispatcher {
     let next = now + pollIntervalMs;
     try {
       const due = await storage.nextDueAt(now);
-      const { subscriptionIds, nextUnblockAt } = flow.blocked();
+      const { subscriptionIds, tenantIds, nextUnblockAt } = flow.blocked();
       if (due !== null && due > now) {
         next = Math.min(next, due);
-      } else if (due !== null && subscriptionIds.length === 0) {
+      } else if (due !== null && subscriptionIds.length === 0 && tenantIds.length === 0) {
         next = now;
       }
-      // Work is due but held back by flow control: wake when a subscription unblocks by
-      // itself (rate refill, breaker cool-down); a finishing post wakes us sooner.
+      // Work is due but held back by flow control: wake when a subscription or a tenant
+      // unblocks by itself (rate refill, breaker cool-down); a finishing post wakes us sooner.
       if (nextUnblockAt !== null) next = Math.min(next, nextUnblockAt);
     } catch (error) {
       logger.warn({ err: error }, 'webhooks: reading the next due time failed');

@@ -51,8 +51,12 @@ export type ResolvedFlowControlOptions = Readonly<Required<FlowControlOptions>>;
 export type ResolvedCircuitBreakerOptions = Readonly<Required<CircuitBreakerOptions>> | false;
 
 const maxInFlight = z.int().min(1).max(10_000);
-const ratePerSecond = z.number().positive().max(1_000_000).nullable();
-const burst = z.int().min(1).max(1_000_000);
+/** A sustained rate of posts per second: the bounds of every rate limit (a subscription's, a tenant's). */
+export const rateLimitSchema = z.number().positive().max(1_000_000);
+/** Posts allowed at once above a sustained rate: the bounds of every burst. */
+export const burstSchema = z.int().min(1).max(1_000_000);
+const ratePerSecond = rateLimitSchema.nullable();
+const burst = burstSchema;
 const cooldownMs = z.number().int().min(0).max(365 * 24 * 3_600_000);
 
 /**

@@ -6,16 +6,21 @@
  * - a rate limit: a token bucket of `ratePerSecond` refilling up to `burst`;
  * - a circuit breaker: after `failureThreshold` consecutive failed attempts, no post
  *   for `cooldownMs` (doubling on each failed probe, up to `maxCooldownMs`), then one
- *   probe; a success closes it.
+ *   probe; a success closes it;
  *
- * Nothing here fails a delivery: a blocked subscription's deliveries stay in storage
- * and are simply not claimed (the dispatcher passes {@link FlowControl.blocked} to
+ * and per tenant, when the host sets `tenantLimits.ratePerSecond`, a rate limit across
+ * all of a tenant's endpoints (`tenant-rate-limit.ts`).
+ *
+ * Nothing here fails a delivery: a blocked subscription's or tenant's deliveries stay in
+ * storage and are simply not claimed (the dispatcher passes {@link FlowControl.blocked} to
  * `claimDue`). The state is per process: with N instances on one database, each
- * enforces its own cap and rate.
+ * enforces its own cap and rates.
  */
 import type { Clock } from '../clock.js';
 import type { StoredFlowControl } from '../storage/storage-adapter.js';
 import type { ResolvedCircuitBreakerOptions, ResolvedFlowControlOptions } from './flow-control-options.js';
+import { TenantRateLimit } from './tenant-rate-limit.js';
+import { refillBucket, tokenDueAt, type TokenRate } from './token-bucket.js';
 
 type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -32,6 +37,11 @@ interface SubscriptionState {
   cooldownMs: number;
 }
 
+/** The subscription's rate, when it has one: its state is then a {@link TokenRate} too. */
+function rateOf(state: SubscriptionState): TokenRate | null {
+  return state.ratePerSecond === null ? null : (state as SubscriptionState & TokenRate);
+}
+
 /** What the flow controller reports about a subscription, for metrics and tests. */
 export interface SubscriptionFlowStatus {
   inFlight: number;
@@ -41,14 +51,36 @@ export interface SubscriptionFlowStatus {
   tokens: number | null;
 }
 
+/** The per-tenant rate limit as `tenantLimits` resolves it: `ratePerSecond` `null` for none. */
+export interface TenantRateSettings {
+  readonly ratePerSecond: number | null;
+  readonly burst: number;
+}
+
+/** What {@link FlowControl.blocked} leaves out of the next claim. */
+export interface BlockedForClaim {
+  subscriptionIds: string[];
+  tenantIds: string[];
+  /** Epoch ms at which the earliest held subscription or tenant unblocks by itself; `null` when none will. */
+  nextUnblockAt: number | null;
+}
+
 export class FlowControl {
   private readonly states = new Map<string, SubscriptionState>();
+  private readonly tenants: TenantRateLimit | null;
 
+  /** `tenantRate`: the per-tenant rate limit; none when absent or its `ratePerSecond` is `null`. */
   constructor(
     private readonly clock: Clock,
     private readonly defaults: ResolvedFlowControlOptions,
     private readonly breaker: ResolvedCircuitBreakerOptions,
-  ) {}
+    tenantRate?: TenantRateSettings,
+  ) {
+    this.tenants =
+      tenantRate === undefined || tenantRate.ratePerSecond === null
+        ? null
+        : new TenantRateLimit({ ratePerSecond: tenantRate.ratePerSecond, burst: tenantRate.burst });
+  }
 
   /** Applies a subscription's settings (from its stored record) over the defaults. */
   configure(subscriptionId: string, settings: StoredFlowControl | null): void {
@@ -82,13 +114,6 @@ export class FlowControl {
     return state;
   }
 
-  private refill(state: SubscriptionState, now: number): void {
-    if (state.ratePerSecond === null) return;
-    const elapsed = Math.max(0, now - state.refilledAt);
-    state.tokens = Math.min(state.burst, state.tokens + (elapsed * state.ratePerSecond) / 1000);
-    state.refilledAt = now;
-  }
-
   /**
    * Until when a subscription may not start a post for a reason other than its
    * concurrency cap (breaker open, or out of rate tokens); `null` when none applies.
@@ -99,11 +124,10 @@ export class FlowControl {
       if (now < state.openUntil) return state.openUntil;
       state.breaker = 'half-open';
     }
-    if (state.ratePerSecond !== null) {
-      this.refill(state, now);
-      if (state.tokens < 1) return now + Math.ceil(((1 - state.tokens) * 1000) / state.ratePerSecond);
-    }
-    return null;
+    const rate = rateOf(state);
+    if (rate === null) return null;
+    refillBucket(state, rate, now);
+    return tokenDueAt(state, rate, now);
   }
 
   private capOf(state: SubscriptionState): number {
@@ -111,29 +135,36 @@ export class FlowControl {
   }
 
   /**
-   * Whether a post to the subscription may start now: `ok`; `cap` when its posts in
-   * flight fill its cap (a slot frees when one finishes); `held` when its breaker is
-   * open or it is out of rate tokens (it unblocks by itself later).
+   * Whether a post to the subscription, for a delivery of `tenantId` (the delivery's
+   * tenant; `null`: none, never tenant-limited), may start now: `ok`; `cap` when the
+   * subscription's posts in flight fill its cap (a slot frees when one finishes); `held`
+   * when its breaker is open, or it or its tenant is out of rate tokens (it unblocks by
+   * itself later).
    */
-  check(subscriptionId: string): 'ok' | 'cap' | 'held' {
+  check(subscriptionId: string, tenantId: string | null = null): 'ok' | 'cap' | 'held' {
     const state = this.stateOf(subscriptionId);
-    if (this.heldUntil(state, this.clock.now()) !== null) return 'held';
+    const now = this.clock.now();
+    if (this.heldUntil(state, now) !== null) return 'held';
+    if (tenantId !== null && this.tenants !== null && this.tenants.heldUntil(tenantId, now) !== null) return 'held';
     return state.inFlight >= this.capOf(state) ? 'cap' : 'ok';
   }
 
-  /** True when a post to the subscription may start now. */
-  canStart(subscriptionId: string): boolean {
-    return this.check(subscriptionId) === 'ok';
+  /** True when a post to the subscription (for a delivery of `tenantId`) may start now. */
+  canStart(subscriptionId: string, tenantId: string | null = null): boolean {
+    return this.check(subscriptionId, tenantId) === 'ok';
   }
 
-  /** Records the start of a post (takes a slot and a token). */
-  start(subscriptionId: string): void {
+  /** Records the start of a post (takes a slot and a token, and a token of the delivery's tenant). */
+  start(subscriptionId: string, tenantId: string | null = null): void {
     const state = this.stateOf(subscriptionId);
+    const now = this.clock.now();
     state.inFlight += 1;
-    if (state.ratePerSecond !== null) {
-      this.refill(state, this.clock.now());
+    const rate = rateOf(state);
+    if (rate !== null) {
+      refillBucket(state, rate, now);
       state.tokens -= 1;
     }
+    if (tenantId !== null) this.tenants?.take(tenantId, now);
   }
 
   /** Records the end of a post. `failed`: the attempt did not get a 2xx. */
@@ -160,15 +191,17 @@ export class FlowControl {
   }
 
   /**
-   * Subscriptions to leave out of the next claim, and the earliest time one of them
-   * unblocks by itself (rate refill, breaker cool-down). Held ones (breaker, rate) are
-   * always left out; a capped one once its posts in flight plus `buffered(id)` — the
-   * deliveries already claimed for it and waiting — reach `capacityFactor` × its cap.
+   * Subscriptions and tenants to leave out of the next claim, and the earliest time one
+   * of them unblocks by itself (rate refill, breaker cool-down). Held subscriptions
+   * (breaker, rate) and tenants out of tokens are always left out; a capped subscription
+   * once its posts in flight plus `buffered(id)` — the deliveries already claimed for it
+   * and waiting — reach `capacityFactor` × its cap.
    */
-  blocked(buffered: (subscriptionId: string) => number = () => 0, capacityFactor = 1): { subscriptionIds: string[]; nextUnblockAt: number | null } {
+  blocked(buffered: (subscriptionId: string) => number = () => 0, capacityFactor = 1): BlockedForClaim {
     const now = this.clock.now();
     const subscriptionIds: string[] = [];
-    let nextUnblockAt: number | null = null;
+    const { tenantIds, nextUnblockAt: tenantUnblockAt } = this.tenants?.blocked(now) ?? { tenantIds: [], nextUnblockAt: null };
+    let nextUnblockAt = tenantUnblockAt;
     for (const [id, state] of this.states) {
       const until = this.heldUntil(state, now);
       if (until !== null) {
@@ -185,7 +218,7 @@ export class FlowControl {
         this.states.delete(id);
       }
     }
-    return { subscriptionIds, nextUnblockAt };
+    return { subscriptionIds, tenantIds, nextUnblockAt };
   }
 
   status(subscriptionId: string): SubscriptionFlowStatus {

@@ -3,6 +3,10 @@
  * the zod schema that holds their defaults.
  */
 import { z } from 'zod';
+import { isReservedHeader } from './reserved-headers.js';
+
+// RFC 9110 §5.6.2: a field name is a token.
+const headerToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** HTTP settings of the dispatcher. */
 export interface HttpOptions {
@@ -27,6 +31,18 @@ export interface HttpOptions {
    * @defaultValue "Bookkeeper-Webhooks/1"
    */
   userAgent?: string;
+  /**
+   * The name of a request header that carries the event's tenant id on each delivery of
+   * an event published for a tenant (`publish(type, data, { tenantId })`); absent on
+   * deliveries of events without a tenant. The tenant is never added to the envelope: the
+   * body and the signature are the same with or without the header, which the signature
+   * does not cover. A subscription's own header of this name is not sent. An HTTP token,
+   * none of the headers the library sets or refuses (`content-type`, `user-agent`,
+   * `webhook-*`, `host`, …), in any case (sent in lower case). `null`: no such header.
+   * @defaultValue null
+   * @example "x-tenant-id"
+   */
+  tenantHeader?: string | null;
 }
 
 /** The `http` option, every field defaulted. */
@@ -36,5 +52,14 @@ export const httpOptionsSchema = z
     maxResponseBytes: z.int().min(0).max(64 * 1024 * 1024).default(65_536),
     maxRetryAfterMs: z.number().int().min(0).max(365 * 24 * 3_600_000).default(3_600_000),
     userAgent: z.string().min(1).max(200).regex(/^[\x20-\x7e]+$/).default('Bookkeeper-Webhooks/1'),
+    tenantHeader: z
+      .string()
+      .max(200)
+      .regex(headerToken)
+      .describe('an HTTP header name (an RFC 9110 token) of at most 200 characters')
+      .refine((name) => !isReservedHeader(name), 'a header name the library does not set or refuse (not content-type, user-agent, webhook-*, host, …)')
+      .toLowerCase()
+      .nullable()
+      .default(null),
   })
   .prefault({});

@@ -26,6 +26,8 @@ export interface DeliveryLifecycleEvent {
   deliveryId: string;
   eventId: string;
   eventType: string;
+  /** The tenant the event was published for (`publish(…, { tenantId })`); `null`: none. */
+  tenantId: string | null;
   subscriptionId: string;
   /**
    * The attempt's number in the delivery's log, 1-based: a redelivery goes on counting
@@ -57,6 +59,8 @@ export interface DeliveryDeadEvent extends DeliveryLifecycleEvent {
 
 export interface SubscriptionDisabledEvent {
   subscriptionId: string;
+  /** The subscription's tenant; `null` for a subscription without one. */
+  tenantId: string | null;
   reason: string;
   /** Epoch ms. */
   at: number;

@@ -66,11 +66,12 @@ export class DeliveryMetrics {
 
   /**
    * Records a settled attempt. `before` is the delivery's history as it was before this
-   * attempt (every cycle counted: a redelivery does not reset it).
+   * attempt (every cycle counted: a redelivery does not reset it); `tenantId` the event's
+   * tenant, for the OpenTelemetry attribute the host may ask for.
    */
-  recordAttempt(outcome: AttemptOutcome, before: DeliveryHistory, statusCode: number | null, latencyMs: number | null): void {
+  recordAttempt(outcome: AttemptOutcome, before: DeliveryHistory, statusCode: number | null, latencyMs: number | null, tenantId: string | null = null): void {
     const failedBefore = before.firstFailedAt !== null;
-    this.otel?.recordAttempt(outcome, failedBefore, statusCode, latencyMs);
+    this.otel?.recordAttempt(outcome, failedBefore, statusCode, latencyMs, tenantId);
     this.byOutcome[outcome] += 1;
     this.byStatus[statusClass(statusCode)] += 1;
     if (outcome === 'delivered') {
@@ -85,8 +86,9 @@ export class DeliveryMetrics {
     if (outcome === 'dead') this.dead += 1;
   }
 
-  recordLeaseLost(): void {
-    this.otel?.recordLeaseLost();
+  /** `tenantId`: the event's tenant. */
+  recordLeaseLost(tenantId: string | null = null): void {
+    this.otel?.recordLeaseLost(tenantId);
     this.lost += 1;
   }
 

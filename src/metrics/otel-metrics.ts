@@ -13,6 +13,11 @@
  * - `leases.lost` (counter);
  * - `backlog` (gauge): `state` (pending|leased|held|dead), across every process on the storage;
  * - `backlog.oldest_pending_age` (gauge, ms); `in_flight` (gauge): posts in flight in this process.
+ *
+ * With `metricsTenantAttribute`, the instruments recorded per attempt (`delivery.latency`,
+ * `delivery.attempts`, `deliveries.completed`, `leases.lost`) carry a `tenant` attribute too:
+ * the event's tenant id, left out for events without one. Every tenant is then a series of
+ * its own in each, hence off by default: a metrics backend pays for each series.
  */
 import { peerRequire } from '../peer-require.js';
 import type { AttemptOutcome, StorageStats } from '../storage/storage-adapter.js';
@@ -48,12 +53,19 @@ function statusClass(statusCode: number | null): string {
   return statusCode === null ? 'error' : `${Math.floor(statusCode / 100)}xx`;
 }
 
+/** How the per-attempt instruments are labelled. */
+export interface OtelAttributeOptions {
+  /** Add the event's tenant id as the attribute `tenant` (`metricsTenantAttribute`). */
+  tenantAttribute: boolean;
+}
+
 /** The instruments, fed by the dispatcher and observed from the storage. */
 export class OtelDeliveryMetrics {
   private readonly latency;
   private readonly attempts;
   private readonly completed;
   private readonly leasesLost;
+  private readonly tenantAttribute: boolean;
 
   constructor(
     meter: MeterLike,
@@ -62,7 +74,9 @@ export class OtelDeliveryMetrics {
       inFlight: () => number;
       stats: () => Promise<{ stats: StorageStats; now: number }>;
     },
+    attributes: OtelAttributeOptions = { tenantAttribute: false },
   ) {
+    this.tenantAttribute = attributes.tenantAttribute;
     this.latency = meter.createHistogram('webhooks.delivery.latency', { description: 'Publish to 2xx', unit: 'ms' });
     this.attempts = meter.createCounter('webhooks.delivery.attempts', { description: 'HTTP attempts by outcome and status class' });
     this.completed = meter.createCounter('webhooks.deliveries.completed', { description: 'Deliveries that ended delivered or dead' });
@@ -95,18 +109,30 @@ export class OtelDeliveryMetrics {
       });
   }
 
-  /** `failedBefore`: an earlier attempt of the delivery failed (in any cycle). */
-  recordAttempt(outcome: AttemptOutcome, failedBefore: boolean, statusCode: number | null, latencyMs: number | null): void {
-    this.attempts.add(1, { outcome, status_class: statusClass(statusCode) });
+  /**
+   * `failedBefore`: an earlier attempt of the delivery failed (in any cycle); `tenantId`:
+   * the event's tenant.
+   */
+  recordAttempt(outcome: AttemptOutcome, failedBefore: boolean, statusCode: number | null, latencyMs: number | null, tenantId: string | null): void {
+    const tenant = this.tenantOf(tenantId);
+    this.attempts.add(1, { outcome, status_class: statusClass(statusCode), ...tenant });
     if (outcome === 'delivered') {
-      if (latencyMs !== null) this.latency.record(latencyMs);
-      this.completed.add(1, { result: 'delivered', after_retry: failedBefore });
+      if (latencyMs !== null) this.latency.record(latencyMs, tenant);
+      this.completed.add(1, { result: 'delivered', after_retry: failedBefore, ...tenant });
     } else if (outcome === 'dead') {
-      this.completed.add(1, { result: 'dead', after_retry: failedBefore });
+      this.completed.add(1, { result: 'dead', after_retry: failedBefore, ...tenant });
     }
   }
 
-  recordLeaseLost(): void {
-    this.leasesLost.add(1);
+  /** `tenantId`: the event's tenant. */
+  recordLeaseLost(tenantId: string | null): void {
+    this.leasesLost.add(1, this.tenantOf(tenantId));
+  }
+
+  /** The `tenant` attribute, when the host asked for it and the event has a tenant. */
+  private tenantOf(tenantId: string | null): Attributes {
+    return this.tenantAttribute && tenantId !== null ? { tenant: tenantId } : noAttributes;
   }
 }
+
+const noAttributes: Attributes = Object.freeze({});

@@ -1,8 +1,8 @@
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryStorage, createWebhooks } from '../../src/index.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { collect, meterProvider as newMeterProvider, points } from '../support/otel-reader.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -17,26 +17,11 @@ const payment = (n: number) => ({
   occurredAt: '2026-11-26T12:00:00Z',
 });
 
-/** A meter provider whose reader the test collects by hand (its export timer never fires). */
-function meterProvider(): { reader: PeriodicExportingMetricReader; provider: MeterProvider } {
-  const reader = new PeriodicExportingMetricReader({
-    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
-    exportIntervalMillis: 3_600_000,
-  });
-  const provider = new MeterProvider({ readers: [reader] });
-  cleanups.push(() => provider.shutdown());
-  return { reader, provider };
-}
-
-async function collect(reader: PeriodicExportingMetricReader): Promise<Map<string, MetricData>> {
-  const { resourceMetrics } = await reader.collect();
-  const byName = new Map<string, MetricData>();
-  for (const scope of resourceMetrics.scopeMetrics) for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
-  return byName;
-}
-
-function points(metric: MetricData | undefined): Array<{ attributes: Record<string, unknown>; value: unknown }> {
-  return (metric?.dataPoints ?? []).map((point) => ({ attributes: point.attributes, value: point.value }));
+/** A meter provider shut down after the test. */
+function meterProvider(): ReturnType<typeof newMeterProvider> {
+  const made = newMeterProvider();
+  cleanups.push(() => made.provider.shutdown());
+  return made;
 }
 
 describe('delivery metrics through OpenTelemetry', () => {

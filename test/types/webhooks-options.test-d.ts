@@ -13,7 +13,7 @@ import type {
 import type { HttpOptions, httpOptionsSchema } from '../../src/delivery/http-options.js';
 import type { RetryOptions, retryOptionsSchema, storedRetryPolicySchema } from '../../src/delivery/retry-options.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../../src/storage/storage-adapter.js';
-import type { SecurityOptions, WebhooksOptions, webhooksOptionsSchema } from '../../src/webhooks-options.js';
+import type { SecurityOptions, TenantLimitsOptions, WebhooksOptions, webhooksOptionsSchema } from '../../src/webhooks-options.js';
 
 describe('createWebhooks options', () => {
   it('WebhooksOptions is exactly what its schema accepts', () => {
@@ -26,6 +26,7 @@ describe('createWebhooks options', () => {
     expectTypeOf<z.input<typeof retryOptionsSchema>>().toEqualTypeOf<RetryOptions | undefined>();
     expectTypeOf<z.input<typeof flowControlOptionsSchema>>().toEqualTypeOf<FlowControlOptions | undefined>();
     expectTypeOf<z.input<typeof circuitBreakerOptionsSchema>>().toEqualTypeOf<CircuitBreakerOptions | false | undefined>();
+    expectTypeOf<z.input<typeof webhooksOptionsSchema>['tenantLimits']>().toEqualTypeOf<TenantLimitsOptions | undefined>();
   });
 });
 

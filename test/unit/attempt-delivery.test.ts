@@ -38,7 +38,7 @@ class FakeTransport implements Transport {
   async close(): Promise<void> {}
 }
 
-function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRecord> = {}): ClaimedDelivery {
+function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRecord> = {}, eventTenantId: string | null = null): ClaimedDelivery {
   return {
     delivery: {
       id: 'dlv_1',
@@ -58,13 +58,13 @@ function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRe
       updatedAt: START - 60_000,
     },
     history: { attempts: attemptsSoFar, firstFailedAt: null, recoveredAt: null },
-    event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 60_000, payload, idempotencyKey: null, tenantId: null },
+    event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 60_000, payload, idempotencyKey: null, tenantId: eventTenantId },
     subscription: subscriptionAt(START - HOUR, { id: 'sub_1', secrets: [{ value: secret, createdAt: START - HOUR, expiresAt: null }], ...subscription }),
     leaseToken: 'lease_1',
   };
 }
 
-function setup(answer: TransportResult | Error, tookMs?: number) {
+function setup(answer: TransportResult | Error, tookMs?: number, tenantHeader: string | null = null) {
   const clock = new FakeClock(START);
   const transport = new FakeTransport(clock, answer, tookMs);
   const options: AttemptOptions = {
@@ -79,6 +79,7 @@ function setup(answer: TransportResult | Error, tookMs?: number) {
     maxResponseBytes: 64 * 1024,
     maxRetryAfterMs: HOUR,
     userAgent: 'bookkeeper-webhooks/test',
+    tenantHeader,
   };
   return { clock, transport, options };
 }
@@ -104,6 +105,49 @@ describe('attemptDelivery', () => {
       'webhook-signature': signWebhook({ id: 'evt_1', timestamp, body: payload, secrets: secret }),
     });
     expect(request).toMatchObject({ timeoutMs: 15_000, maxResponseBytes: 64 * 1024, guard: null });
+  });
+
+  describe('with a tenant header configured', () => {
+    const timestamp = Math.floor(START / 1000);
+    const signature = signWebhook({ id: 'evt_1', timestamp, body: payload, secrets: secret });
+
+    it('sends the event\'s tenant in it, the body and its signature as without it', async () => {
+      const { transport, options } = setup(response(204), undefined, 'x-tenant-id');
+      await attemptDelivery(claimedDelivery(0, { tenantId: 'org_1' }, 'org_1'), signing, options);
+      const [request] = transport.sent;
+      expect(request!.headers['x-tenant-id']).toBe('org_1');
+      expect(request!.body).toBe(payload);
+      expect(request!.headers['webhook-signature']).toBe(signature);
+    });
+
+    it('sends it for the event\'s tenant to an all-tenant consumer, whose subscription has none', async () => {
+      const { transport, options } = setup(response(204), undefined, 'x-tenant-id');
+      await attemptDelivery(claimedDelivery(0, { tenantId: null, allTenants: true }, 'org_2'), signing, options);
+      expect(transport.sent[0]!.headers['x-tenant-id']).toBe('org_2');
+    });
+
+    it('sends none for an event without a tenant', async () => {
+      const { transport, options } = setup(response(204), undefined, 'x-tenant-id');
+      await attemptDelivery(claimedDelivery(), signing, options);
+      expect(Object.keys(transport.sent[0]!.headers)).not.toContain('x-tenant-id');
+      expect(transport.sent[0]!.headers['webhook-signature']).toBe(signature);
+    });
+
+    it('never sends a subscription\'s own header of that name, in any case, for an event with a tenant or without', async () => {
+      const { transport, options } = setup(response(204), undefined, 'x-tenant-id');
+      const spoofing = { tenantId: 'org_1', headers: { 'X-Tenant-Id': 'org_2', 'x-other': 'kept' } };
+      await attemptDelivery(claimedDelivery(0, spoofing, 'org_1'), signing, options);
+      await attemptDelivery(claimedDelivery(0, { headers: { 'X-Tenant-Id': 'org_2' } }), signing, options);
+      expect(transport.sent[0]!.headers).toMatchObject({ 'x-tenant-id': 'org_1', 'x-other': 'kept' });
+      expect(Object.keys(transport.sent[0]!.headers)).not.toContain('X-Tenant-Id');
+      expect(Object.keys(transport.sent[1]!.headers).map((name) => name.toLowerCase())).not.toContain('x-tenant-id');
+    });
+  });
+
+  it('sends no tenant header without one configured, even for an event with a tenant', async () => {
+    const { transport, options } = setup(response(204));
+    await attemptDelivery(claimedDelivery(0, { tenantId: 'org_1' }, 'org_1'), signing, options);
+    expect(Object.values(transport.sent[0]!.headers)).not.toContain('org_1');
   });
 
   it('settles a 2xx as delivered, fenced by the lease token, with the attempt timed from its start', async () => {

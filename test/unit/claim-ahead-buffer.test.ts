@@ -19,10 +19,10 @@ function setup(maxInFlight = concurrency) {
   return { clock, flow, buffer };
 }
 
-/** A claimed delivery; only the ids and the subscription's flow settings matter here. */
-function claimed(id: string, subscriptionId = 'sub_a', flowControl: ClaimedDelivery['subscription']['flowControl'] = null): ClaimedDelivery {
+/** A claimed delivery; only the ids, the delivery's tenant and the subscription's flow settings matter here. */
+function claimed(id: string, subscriptionId = 'sub_a', flowControl: ClaimedDelivery['subscription']['flowControl'] = null, tenantId: string | null = null): ClaimedDelivery {
   return {
-    delivery: { id } as ClaimedDelivery['delivery'],
+    delivery: { id, tenantId } as ClaimedDelivery['delivery'],
     history: { attempts: 0, firstFailedAt: null, recoveredAt: null },
     event: { id: `evt_${id}` } as ClaimedDelivery['event'],
     subscription: { id: subscriptionId, flowControl } as ClaimedDelivery['subscription'],
@@ -96,6 +96,27 @@ describe('ClaimAheadBuffer', () => {
     expect(taken.stale).toBe(0);
     expect(buffer.size).toBe(0);
     expect(buffer.bufferedFor('sub_rate')).toBe(0);
+  });
+
+  it('gives back a delivery whose tenant is out of rate tokens, whichever of its subscriptions it goes to, and starts the others', async () => {
+    const clock = new FakeClock();
+    const flow = new FlowControl(clock, { maxInFlightPerSubscription: concurrency, ratePerSecond: null, burst: 1 }, false, { ratePerSecond: 1, burst: 2 });
+    const buffer = new ClaimAheadBuffer({ concurrency, leaseMs, timeoutMs });
+    buffer.add(
+      [
+        claimed('d1', 'sub_a', null, 'org_1'),
+        claimed('d2', 'sub_b', null, 'org_1'),
+        claimed('d3', 'sub_c', null, 'org_1'),
+        claimed('d4', 'sub_d', null, 'org_2'),
+        claimed('d5', 'sub_platform', null, null),
+      ],
+      clock.now(),
+    );
+    const taken = buffer.take(clock.now(), concurrency, flow);
+    expect(ids(taken.start)).toEqual(['d1', 'd2', 'd4', 'd5']);
+    expect(ids(taken.giveBack)).toEqual(['d3']);
+    expect(taken.stale).toBe(0);
+    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 1_000 });
   });
 
   it('gives back a delivery claimed longer ago than it may wait, counted from before its claim, however free the slots', async () => {

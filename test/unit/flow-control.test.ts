@@ -12,7 +12,7 @@ describe('flow control per subscription', () => {
     flow.start('a');
     expect(flow.canStart('a')).toBe(false);
     expect(flow.canStart('b')).toBe(true);
-    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], nextUnblockAt: null });
+    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], tenantIds: [], nextUnblockAt: null });
     flow.finish('a', false);
     expect(flow.canStart('a')).toBe(true);
   });
@@ -33,7 +33,7 @@ describe('flow control per subscription', () => {
       flow.finish('a', false);
     }
     expect(flow.canStart('a')).toBe(false);
-    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], nextUnblockAt: clock.now() + 100 });
+    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], tenantIds: [], nextUnblockAt: clock.now() + 100 });
     await clock.advance(99);
     expect(flow.canStart('a')).toBe(false);
     await clock.advance(1);
@@ -85,5 +85,81 @@ describe('flow control per subscription', () => {
       flow.finish('a', true);
     }
     expect(flow.canStart('a')).toBe(true);
+  });
+});
+
+describe('flow control per tenant', () => {
+  const unlimited = { maxInFlightPerSubscription: 100, ratePerSecond: null, burst: 1 };
+  /** Two posts a second per tenant, three at once after a quiet spell. */
+  const tenantRate = { ratePerSecond: 2, burst: 3 };
+
+  /** Starts and finishes one post, as the dispatcher does; false when flow control refused it. */
+  function post(flow: FlowControl, subscriptionId: string, tenantId: string | null): boolean {
+    if (!flow.canStart(subscriptionId, tenantId)) return false;
+    flow.start(subscriptionId, tenantId);
+    flow.finish(subscriptionId, false);
+    return true;
+  }
+
+  it('holds a tenant to its rate across all its subscriptions together, refilling on the clock', async () => {
+    const clock = new FakeClock();
+    const flow = new FlowControl(clock, unlimited, breakerOff, tenantRate);
+    expect([post(flow, 'a', 'org_1'), post(flow, 'b', 'org_1'), post(flow, 'a', 'org_1')]).toEqual([true, true, true]);
+    expect(flow.check('a', 'org_1')).toBe('held');
+    expect(flow.check('b', 'org_1')).toBe('held');
+    // The subscriptions themselves are not held: their posts for no tenant still go.
+    expect(flow.check('a', null)).toBe('ok');
+    await clock.advance(499);
+    expect(flow.canStart('b', 'org_1')).toBe(false);
+    await clock.advance(1);
+    expect(post(flow, 'b', 'org_1')).toBe(true);
+    expect(post(flow, 'a', 'org_1')).toBe(false);
+    await clock.advance(500);
+    expect(post(flow, 'a', 'org_1')).toBe(true);
+  });
+
+  it('does not hold one tenant for another tenant\'s posts', () => {
+    const flow = new FlowControl(new FakeClock(), unlimited, breakerOff, tenantRate);
+    for (let i = 0; i < 3; i++) post(flow, 'a', 'org_1');
+    expect(flow.check('a', 'org_1')).toBe('held');
+    expect(flow.check('c', 'org_2')).toBe('ok');
+  });
+
+  it('never holds a delivery without a tenant, however many posts go out', () => {
+    const flow = new FlowControl(new FakeClock(), unlimited, breakerOff, tenantRate);
+    for (let i = 0; i < 50; i++) expect(post(flow, 'platform', null)).toBe(true);
+    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: [], nextUnblockAt: null });
+  });
+
+  it('limits no tenant without tenantLimits.ratePerSecond', () => {
+    const flow = new FlowControl(new FakeClock(), unlimited, breakerOff, { ratePerSecond: null, burst: 10 });
+    for (let i = 0; i < 50; i++) expect(post(flow, 'a', 'org_1')).toBe(true);
+    expect(flow.blocked().tenantIds).toEqual([]);
+  });
+
+  it('leaves a tenant out of tokens out of the next claim, with the time it has a token again', async () => {
+    const clock = new FakeClock();
+    const flow = new FlowControl(clock, unlimited, breakerOff, tenantRate);
+    for (let i = 0; i < 3; i++) post(flow, 'a', 'org_1');
+    post(flow, 'c', 'org_2');
+    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 500 });
+    await clock.advance(500);
+    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: [], nextUnblockAt: null });
+  });
+
+  it('reports the earlier of a held subscription and a held tenant as the next unblock time', () => {
+    const clock = new FakeClock();
+    const flow = new FlowControl(clock, unlimited, breakerOff, { ratePerSecond: 1, burst: 1 });
+    flow.configure('slow', { ratePerSecond: 4, burst: 1 });
+    post(flow, 'slow', null);
+    post(flow, 'a', 'org_1');
+    expect(flow.blocked()).toEqual({ subscriptionIds: ['slow'], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 250 });
+  });
+
+  it('holds a delivery whose subscription is at its cap and whose tenant is out of tokens as held, not capped', () => {
+    const flow = new FlowControl(new FakeClock(), { maxInFlightPerSubscription: 1, ratePerSecond: null, burst: 1 }, breakerOff, { ratePerSecond: 1, burst: 1 });
+    flow.start('a', 'org_1');
+    expect(flow.check('a', 'org_1')).toBe('held');
+    expect(flow.check('a', null)).toBe('cap');
   });
 });

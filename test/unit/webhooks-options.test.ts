@@ -43,7 +43,13 @@ describe('resolveWebhooksOptions defaults', () => {
       maxResponseBytes: 65_536,
       maxRetryAfterMs: 3_600_000,
       userAgent: 'Bookkeeper-Webhooks/1',
+      tenantHeader: null,
     });
+  });
+
+  it('limits no tenant and labels no metric with a tenant', () => {
+    expect(resolved.tenantLimits).toEqual({ maxSubscriptions: null, ratePerSecond: null, burst: 10 });
+    expect(resolved.metricsTenantAttribute).toBe(false);
   });
 
   it('polls every second and caps payloads at 256 KiB', () => {
@@ -105,6 +111,49 @@ describe('resolveWebhooksOptions result', () => {
     expect(resolved.leaseMs).toBe(120_000);
     expect(resolved.http).toMatchObject({ timeoutMs: 30_000, userAgent: 'Test/1', maxResponseBytes: 65_536 });
     expect(resolved.security).toMatchObject({ allowPrivateNetworks: false, requireHttps: true });
+  });
+});
+
+describe('resolveWebhooksOptions tenants', () => {
+  it('keeps every tenant limit given, frozen', () => {
+    const resolved = resolveWebhooksOptions({ tenantLimits: { maxSubscriptions: 25, ratePerSecond: 2.5, burst: 5 } });
+    expect(resolved.tenantLimits).toEqual({ maxSubscriptions: 25, ratePerSecond: 2.5, burst: 5 });
+    expect(Object.isFrozen(resolved.tenantLimits)).toBe(true);
+  });
+
+  it('defaults the burst of a tenant rate to 10, and leaves the other limits unset', () => {
+    expect(resolveWebhooksOptions({ tenantLimits: { ratePerSecond: 100 } }).tenantLimits).toEqual({ maxSubscriptions: null, ratePerSecond: 100, burst: 10 });
+    expect(resolveWebhooksOptions({ tenantLimits: { maxSubscriptions: 3 } }).tenantLimits).toEqual({ maxSubscriptions: 3, ratePerSecond: null, burst: 10 });
+  });
+
+  it('takes a tenant header name in any case and sends it in lower case', () => {
+    expect(resolveWebhooksOptions({ http: { tenantHeader: 'X-Tenant-Id' } }).http.tenantHeader).toBe('x-tenant-id');
+  });
+
+  it('turns the tenant metrics attribute on when asked', () => {
+    expect(resolveWebhooksOptions({ metricsTenantAttribute: true }).metricsTenantAttribute).toBe(true);
+  });
+
+  it.each([
+    ['an unknown key in tenantLimits', { tenantLimits: { maxSubscription: 5 } }, 'tenantLimits.maxSubscription'],
+    ['tenantLimits.maxSubscriptions 0', { tenantLimits: { maxSubscriptions: 0 } }, 'tenantLimits.maxSubscriptions'],
+    ['a fractional tenantLimits.maxSubscriptions', { tenantLimits: { maxSubscriptions: 2.5 } }, 'tenantLimits.maxSubscriptions'],
+    ['tenantLimits.ratePerSecond 0', { tenantLimits: { ratePerSecond: 0 } }, 'tenantLimits.ratePerSecond'],
+    ['tenantLimits.ratePerSecond null', { tenantLimits: { ratePerSecond: null } }, 'tenantLimits.ratePerSecond'],
+    ['tenantLimits.burst 0', { tenantLimits: { ratePerSecond: 1, burst: 0 } }, 'tenantLimits.burst'],
+    ['tenantLimits.burst without a rate', { tenantLimits: { burst: 5 } }, 'tenantLimits.burst'],
+    ['tenantLimits as a number', { tenantLimits: 10 }, 'tenantLimits'],
+    ['a tenant header with a space', { http: { tenantHeader: 'x tenant' } }, 'http.tenantHeader'],
+    ['a tenant header with a colon', { http: { tenantHeader: 'x-tenant:' } }, 'http.tenantHeader'],
+    ['an empty tenant header', { http: { tenantHeader: '' } }, 'http.tenantHeader'],
+    ['a tenant header the library sets (webhook-*)', { http: { tenantHeader: 'Webhook-Tenant' } }, 'http.tenantHeader'],
+    ['a tenant header the library sets (content-type)', { http: { tenantHeader: 'Content-Type' } }, 'http.tenantHeader'],
+    ['a tenant header that would break the request (host)', { http: { tenantHeader: 'host' } }, 'http.tenantHeader'],
+    ['metricsTenantAttribute as a string', { metricsTenantAttribute: 'yes' }, 'metricsTenantAttribute'],
+  ])('refuses %s with CONFIG_INVALID', (_name, options, field) => {
+    const error = configErrorOf(() => resolveWebhooksOptions(options));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe(field);
   });
 });
 
