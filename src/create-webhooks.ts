@@ -144,6 +144,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     guard,
     codec,
     onChange: () => dispatcher.wake(),
+    maxSubscriptionsPerTenant: resolved.tenantLimits.maxSubscriptions ?? undefined,
+    tenantHeader: resolved.http.tenantHeader,
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,

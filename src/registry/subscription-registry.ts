@@ -224,6 +224,8 @@ export interface SubscriptionRegistryDeps {
   onChange: () => void;
   /** Most subscriptions one tenant may have (`tenantLimits.maxSubscriptions`); `undefined`: no limit. */
   maxSubscriptionsPerTenant?: number | undefined;
+  /** `http.tenantHeader`: the header that carries the event's tenant, which a subscription may not set itself. */
+  tenantHeader?: string | null;
 }
 
 /**
@@ -366,6 +368,20 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     return secret;
   }
 
+  /** Refuses a subscription header named as `http.tenantHeader`: the tenant's header is the library's to send. */
+  function checkTenantHeader(headers: Record<string, string> | undefined): void {
+    const tenantHeader = deps.tenantHeader;
+    if (headers === undefined || tenantHeader == null) return;
+    const clash = Object.keys(headers).find((name) => name.toLowerCase() === tenantHeader);
+    if (clash !== undefined) {
+      throw new ValidationError(
+        'INPUT_INVALID',
+        `Expected \`headers\` without ${JSON.stringify(clash)}: it is http.tenantHeader, which carries the event's tenant and is set by the library`,
+        { field: `headers.${clash}` },
+      );
+    }
+  }
+
   async function requireRecord(id: string): Promise<SubscriptionRecord> {
     const record = await storage.getSubscription(id);
     if (record === null) throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(id)}`, { field: 'id' });
@@ -384,6 +400,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       checkRawRecord(input, 'headers');
       checkRawRecord(input, 'metadata');
       const fields = parsed.data;
+      checkTenantHeader(fields.headers);
       const tenantId = fields.tenantId ?? null;
       const allTenants = fields.allTenants ?? false;
       if (allTenants && tenantId !== null) {
@@ -451,6 +468,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       checkRawRecord(patch, 'headers');
       checkRawRecord(patch, 'metadata');
       const fields = parsed.data;
+      checkTenantHeader(fields.headers);
       const change: SubscriptionPatch = {};
       if (fields.url !== undefined) change.url = checkUrl(fields.url);
       if (fields.eventTypes !== undefined) change.eventTypes = checkFilters(fields.eventTypes);

@@ -31,7 +31,7 @@ describe.each(storageKinds)('tenants on the %s storage', (kind) => {
     await opened.cleanup();
   });
 
-  const subscribe = (tenant: { tenantId?: string | null; allTenants?: boolean }, eventTypes: Array<'payment.*' | 'refund.*' | '*'> = ['payment.*']) =>
+  const subscribe = (tenant: { tenantId?: string | null; allTenants?: boolean; headers?: Record<string, string> }, eventTypes: Array<'payment.*' | 'refund.*' | '*'> = ['payment.*']) =>
     webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes, ...tenant });
 
   async function allDeliveries(query: Parameters<Webhooks['deliveries']['list']>[0] = {}): Promise<DeliveryRecord[]> {
@@ -250,6 +250,17 @@ describe.each(storageKinds)('tenants on the %s storage', (kind) => {
       expect(await rejectionOf(webhooks.subscriptions.update(a.id, { tenantId: 'org_b' } as never))).toMatchObject({ code: 'INPUT_INVALID', field: 'tenantId' });
       expect(await rejectionOf(webhooks.subscriptions.update(a.id, { allTenants: true } as never))).toMatchObject({ code: 'INPUT_INVALID', field: 'allTenants' });
       expect(await webhooks.subscriptions.get(a.id)).toMatchObject({ tenantId: 'org_a', allTenants: false, updatedAt: a.updatedAt });
+    });
+
+    it('a subscription header that http.tenantHeader names, in any case: the tenant is the library\'s to send', async () => {
+      const withHeader = createWebhooks({ storage: opened.storage, clock, meter: false, http: { tenantHeader: 'X-Tenant-Id' } });
+      const created = await rejectionOf(withHeader.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['*'], headers: { 'x-TENANT-id': 'org_b' } }));
+      expect(created).toMatchObject({ code: 'INPUT_INVALID', field: 'headers.x-TENANT-id' });
+      const a = await withHeader.subscriptions.create({ tenantId: 'org_a', url: 'https://erp.example.com/hooks', eventTypes: ['*'], headers: { 'x-other': '1' } });
+      expect(await rejectionOf(withHeader.subscriptions.update(a.id, { headers: { 'X-Tenant-Id': 'org_b' } }))).toMatchObject({ code: 'INPUT_INVALID', field: 'headers.X-Tenant-Id' });
+      expect(await withHeader.subscriptions.get(a.id)).toMatchObject({ headers: { 'x-other': '1' } });
+      // Without the option the same header is the subscription's own.
+      await expect(subscribe({ tenantId: 'org_a', headers: { 'x-tenant-id': 'anything' } } as never)).resolves.toMatchObject({ headers: { 'x-tenant-id': 'anything' } });
     });
 
     it('tenants.delete with bad options or extra arguments', async () => {
