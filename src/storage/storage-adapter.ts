@@ -489,7 +489,9 @@ export interface StorageAdapter {
    * Removes one bounded batch of what a tenant owns, in one transaction, in this order:
    * its deliveries (`tenantId` = it) with their attempts; once none is left, its
    * subscriptions; once none is left, its events with whatever deliveries and attempts
-   * they still have (an all-tenant consumer's). Each kind at most `limit` rows per batch.
+   * they still have (an all-tenant consumer's). At most `limit` of the tenant's deliveries,
+   * `limit` subscriptions and `limit` events per batch (the events' other deliveries go with
+   * them); a batch may go on to the next kind once the earlier one is exhausted.
    * Unless `force`, returns `'in_flight'` and removes nothing when one of the tenant's
    * deliveries is under an unexpired lease. Idempotent: an unknown or removed tenant
    * gives zeros and `done`.
