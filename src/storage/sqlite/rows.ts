@@ -13,7 +13,6 @@ import type {
 } from '../storage-adapter.js';
 import type { OpenDeliveryUpdate } from '../shared/open-deliveries.js';
 import type { requeuedFields } from '../shared/redelivery.js';
-import type { TenantScope } from '../shared/tenancy.js';
 
 export interface DeliveryRow {
   id: string;
@@ -143,14 +142,6 @@ export interface ReplayCandidateRow {
   status: DeliveryStatus | null;
 }
 
-/** A row of `matchingSubscriptions`: a subscription an event fans out to, with its tenant scope. */
-export interface FanOutRow {
-  subscription_id: string;
-  tenant_id: string | null;
-  /** 0 or 1. */
-  all_tenants: number;
-}
-
 export interface InstanceRow {
   id: string;
   host: string;
@@ -270,11 +261,6 @@ export function toClaimedEvent(row: ClaimedRow): EventRecord {
     idempotencyKey: row.idempotency_key,
     tenantId: row.event_tenant_id,
   };
-}
-
-/** The fields of a fan-out row that the tenant rules (storage/shared/tenancy.ts) read. */
-export function toTenantScope(row: Pick<FanOutRow, 'tenant_id' | 'all_tenants'>): TenantScope {
-  return { tenantId: row.tenant_id, allTenants: row.all_tenants === 1 };
 }
 
 /**

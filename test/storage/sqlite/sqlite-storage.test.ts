@@ -833,12 +833,16 @@ describe('query plans', () => {
       expect(await storage.enqueue(eventOf('t7', 'evt_t7'))).toMatchObject({ deliveryCount: 6 });
       expect(await storage.enqueue(eventOf(null, 'evt_platform'))).toMatchObject({ deliveryCount: 2 });
     });
-    const fanOut = sql.find((s) => s.includes('SELECT f.subscription_id, s.tenant_id'))!;
-    const details = plan(db, fanOut);
-    expect(details).toContain('SEARCH f USING PRIMARY KEY (filter=? AND tenant_key=?)');
-    expect(details).toContain('SEARCH f USING COVERING INDEX webhook_subscription_event_types_all_tenants (filter=?)');
-    expect(details.filter((d) => d.startsWith('SEARCH s '))).toEqual(Array(2).fill('SEARCH s USING INDEX sqlite_autoindex_webhook_subscriptions_1 (id=?)'));
-    expect(scans(details)).toEqual([]);
+    const fanOut = sql.filter((s) => s.includes('SELECT DISTINCT f.subscription_id'));
+    // The tenant's event: its scope, then the all-tenant consumers; the tenantless event: its scope alone.
+    expect(fanOut).toHaveLength(3);
+    const [scope, consumers] = fanOut.map((s) => plan(db, s));
+    expect(scope).toContain('SEARCH f USING PRIMARY KEY (filter=? AND tenant_key=?)');
+    expect(consumers).toContain('SEARCH f USING COVERING INDEX webhook_subscription_event_types_all_tenants (filter=?)');
+    for (const details of [scope!, consumers!]) {
+      expect(details).toContain('SEARCH s USING INDEX sqlite_autoindex_webhook_subscriptions_1 (id=?)');
+      expect(scans(details)).toEqual([]);
+    }
   });
 
   it("removes a tenant through its indexes: no statement of purgeTenant scans a table or an index, the in-flight check included", async () => {

@@ -18,24 +18,25 @@ export function enqueueSql(t: SqliteTables) {
     getEvent: `SELECT * FROM ${E} WHERE id = ?`,
     // The first event of a key in a scope (idempotencyScope), through that unique index.
     getEventByKey: `SELECT * FROM ${E} WHERE ifnull(tenant_id, '') = ? AND idempotency_key = ?`,
-    // Fan-out, by the rule of receivesTenant (storage/shared/tenancy.ts): the subscriptions
-    // of the event's own scope (@scope, idempotencyScope of its tenant: '' for a tenantless
-    // event) through the (filter, tenant_key, subscription_id) primary key, and the
-    // all-tenant consumers through their partial index, whatever the event's tenant; each
-    // for the candidate filters (see candidateFilters). INDEXED BY: the primary key also
-    // starts with the filter, and a seek on the filter alone there would walk every
-    // tenant's subscriptions of it. CROSS JOIN keeps the filters outer: with statistics the
-    // planner would otherwise walk the subscriptions and probe each one's filters. UNION
-    // also makes one row of a subscription with several matching filters (`payment.*` and
-    // `payment.succeeded`): one delivery each.
-    matchingSubscriptions: `SELECT f.subscription_id, s.tenant_id, s.all_tenants
-       FROM ${F} f CROSS JOIN ${S} s ON s.id = f.subscription_id
-       WHERE f.filter IN (SELECT value FROM json_each(@filters)) AND f.tenant_key = @scope AND s.status = 'active'
-       UNION
-       SELECT f.subscription_id, s.tenant_id, s.all_tenants
+    // Fan-out follows receivesTenant (storage/shared/tenancy.ts) in two lookups, each of the
+    // active subscriptions with one of the candidate filters (see candidateFilters), DISTINCT
+    // because one subscription may hold several (`payment.*` and `payment.succeeded`) and
+    // gets one delivery. First, those of the event's own scope (idempotencyScope of its
+    // tenant), through the (filter, tenant_key, subscription_id) primary key: a tenant's
+    // subscriptions for its event; for a tenantless event ('') the platform's, all-tenant
+    // consumers included (their scope is ''). CROSS JOIN keeps the filters outer: with
+    // statistics the planner would otherwise walk the subscriptions and probe each one's
+    // filters.
+    scopeSubscriptions: `SELECT DISTINCT f.subscription_id FROM ${F} f CROSS JOIN ${S} s ON s.id = f.subscription_id
+       WHERE f.filter IN (SELECT value FROM json_each(?)) AND f.tenant_key = ? AND s.status = 'active'
+       ORDER BY f.subscription_id`,
+    // Then, for a tenant's event only, the all-tenant consumers, through their partial index
+    // (INDEXED BY: a seek on the filter alone in the primary key would walk every tenant's
+    // subscriptions of it). A tenantless event needs no second lookup, which keeps it at one.
+    allTenantConsumers: `SELECT DISTINCT f.subscription_id
        FROM ${F} f INDEXED BY ${t.allTenantsFilterIndex} CROSS JOIN ${S} s ON s.id = f.subscription_id
-       WHERE f.filter IN (SELECT value FROM json_each(@filters)) AND f.all_tenants = 1 AND s.status = 'active'
-       ORDER BY 1`,
+       WHERE f.filter IN (SELECT value FROM json_each(?)) AND f.all_tenants = 1 AND s.status = 'active'
+       ORDER BY f.subscription_id`,
     // One statement for the whole fan-out: [deliveryId, subscriptionId, tenantId] triples as JSON.
     insertDeliveries: `INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
          next_attempt_at, due_at, created_at, updated_at)

@@ -8,7 +8,6 @@ import type {
   ClaimedRow,
   DeliveryRow,
   EventRow,
-  FanOutRow,
   FenceRow,
   InstanceRow,
   ProbeRow,
@@ -64,7 +63,8 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     insertEvent: prepare(enqueue.insertEvent),
     getEvent: prepare<EventRow>(enqueue.getEvent),
     getEventByKey: prepare<EventRow>(enqueue.getEventByKey),
-    matchingSubscriptions: prepare<FanOutRow>(enqueue.matchingSubscriptions),
+    scopeSubscriptions: prepare<string>(enqueue.scopeSubscriptions).pluck(),
+    allTenantConsumers: prepare<string>(enqueue.allTenantConsumers).pluck(),
     insertDeliveries: prepare(enqueue.insertDeliveries),
 
     claim: prepare<number>(claim.claim).pluck(),
