@@ -37,10 +37,11 @@ export function purgeTenantSql(t: SqliteTables) {
     tenantSubscriptions: `SELECT id FROM ${S} WHERE tenant_id = ? ORDER BY id LIMIT ?`,
     deleteFiltersOfSubscriptions: `DELETE FROM ${t.filters} WHERE subscription_id IN (${named})`,
     deleteSubscriptions: `DELETE FROM ${S} WHERE id IN (${named})`,
-    // Step 3: its next events, through events_tenant, with what other consumers (all-tenant
-    // ones) still hold of them, found by the (event_id, subscription_id) index: CROSS JOIN
-    // seeks it per event, where the planner could otherwise walk the deliveries and probe
-    // the list.
+    // Step 3: its next events, through events_tenant (INDEXED BY: the index is partial, and a
+    // schema change that kept it from serving would fail here loudly rather than scan the
+    // events), with what other consumers (all-tenant ones) still hold of them, found by the
+    // (event_id, subscription_id) index: CROSS JOIN seeks it per event, where the planner
+    // could otherwise walk the deliveries and probe the list.
     tenantEvents: `SELECT id FROM ${E} INDEXED BY ${t.eventTenantIndex} WHERE tenant_id = ? ORDER BY id LIMIT ?`,
     deliveriesOfEvents: `SELECT d.id FROM json_each(?) AS j CROSS JOIN ${D} AS d ON d.event_id = j.value`,
     deleteEvents: `DELETE FROM ${E} WHERE id IN (${named})`,
