@@ -17,9 +17,7 @@ export function enqueueStatements(t: Tables) {
     //   several matching filters (`payment.*` and `payment.succeeded`), or match by both
     //   arms (a tenantless all-tenant consumer), and gets one delivery;
     // - targets: those still active, with their tenant: a delivery's tenant is its
-    //   subscription's (deliveryTenantId). One primary-key probe per matched subscription:
-    //   the LIMIT keeps the lateral subquery from being flattened into a join, which the
-    //   planner, on a subscriptions table never ANALYZEd, hashed whole with a Seq Scan;
+    //   subscription's (deliveryTenantId);
     // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the fan-out is
     //   larger, nothing is inserted, `target_count` says how many are needed, and the
     //   caller runs the statement again with enough ids. Atomic either way.
@@ -44,12 +42,8 @@ export function enqueueStatements(t: Tables) {
         WHERE f.filter = ANY ($6::text[]) AND f.all_tenants
       ), targets AS (
         SELECT m.subscription_id, s.tenant_id
-        FROM matched AS m
-        CROSS JOIN LATERAL (
-          SELECT s.tenant_id FROM ${t.subscriptions} AS s
-          WHERE s.id = m.subscription_id AND s.status = 'active'
-          LIMIT 1
-        ) AS s
+        FROM matched AS m JOIN ${t.subscriptions} AS s ON s.id = m.subscription_id
+        WHERE s.status = 'active'
       ), numbered AS (
         SELECT t.subscription_id, t.tenant_id, row_number() OVER (ORDER BY t.subscription_id) AS n FROM targets AS t
       ), fit AS (
