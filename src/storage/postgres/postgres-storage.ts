@@ -34,7 +34,7 @@ import { decodeCursor, encodeCursor, type CursorList } from '../shared/cursor.js
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { queuedStatus, redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
-import { idempotencyScope, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
+import { idempotencyScope, tenantLimitReached } from '../shared/tenancy.js';
 import type {
   AttemptRecord,
   ClaimInput,
@@ -83,13 +83,12 @@ import {
   type IntLike,
   type NextDueRow,
   type PurgeRow,
-  type PurgeTenantRow,
-  type TenantLeftRow,
   type RedeliverProbeRow,
   type SettledRow,
   type StatsRow,
   type SubscriptionRow,
 } from './rows.js';
+import { purgeTenantBatch } from './purge-tenant-batch.js';
 import { firstDisables, settleResults, settleValues } from './settle-batch.js';
 import { writeStatusChanges } from './status-changes.js';
 import { retryBusyOrUnavailable, retryNothing, StatementRunner } from './statement-runner.js';
@@ -548,36 +547,14 @@ export class PostgresStorage implements StorageAdapter {
 
   /**
    * Removes one batch of a tenant's rows in one transaction, kind after kind in the order
-   * of `tenantPurgeSteps` (shared/tenancy.ts), each kind only once the kinds before it are
-   * gone, at most `limit` rows of each (see statements/purge-tenant.ts for the locks).
-   * Unless `force`, answers `'in_flight'` and removes nothing while one of the tenant's
-   * deliveries is under a live lease, by the database clock (`input.now` is not used).
+   * of `tenantPurgeSteps` (shared/tenancy.ts), at most `limit` rows of each (see
+   * ./purge-tenant-batch.ts). Unless `force`, answers `'in_flight'` and removes nothing while
+   * one of the tenant's deliveries is under a live lease, by the database clock (`input.now`
+   * is not used).
    */
   async purgeTenant(input: PurgeTenantInput): Promise<PurgeTenantResult | 'in_flight'> {
-    const { tenantId, limit, force } = input;
     return this.#runner.run('purgeTenant', () =>
-      this.#runner.transaction(async (client) => {
-        if (!force) {
-          const [probe] = await this.#query<{ in_flight: boolean }>(this.#sql.tenantInFlight, [tenantId], client);
-          if (probe!.in_flight) return 'in_flight' as const;
-        }
-        const removed = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0 };
-        const tenantLeft = async (): Promise<TenantLeftRow> =>
-          (await this.#query<TenantLeftRow>(this.#sql.tenantLeft, [tenantId], client))[0]!;
-        let left = await tenantLeft();
-        for (const step of tenantPurgeSteps) {
-          if (!left[step]) continue;
-          const counts = await this.#purgeTenantStep(client, step, tenantId, limit, force);
-          removed.subscriptions += counts.subscriptions;
-          removed.events += counts.events;
-          removed.deliveries += counts.deliveries;
-          removed.attempts += counts.attempts;
-          left = await tenantLeft();
-          // Not all gone (the limit, or a row leased meanwhile): the next batch goes on with this kind.
-          if (left[step]) break;
-        }
-        return { ...removed, done: !left.deliveries && !left.subscriptions && !left.events };
-      }),
+      this.#runner.transaction((client) => purgeTenantBatch(this.#runner, this.#sql, client, input)),
     );
   }
 
@@ -659,29 +636,6 @@ export class PostgresStorage implements StorageAdapter {
       }),
       disabledBy: new Set([...changes.keys()].map((id) => int(firstDisable.get(id)!.ord))),
     };
-  }
-
-  /** One step of a tenant's removal (see purgeTenant), inside its transaction: what it removed. */
-  async #purgeTenantStep(
-    client: PoolClient,
-    step: (typeof tenantPurgeSteps)[number],
-    tenantId: string,
-    limit: number,
-    force: boolean,
-  ): Promise<Omit<PurgeTenantResult, 'done'>> {
-    const none = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0 };
-    if (step === 'deliveries') {
-      const [row] = await this.#query<PurgeTenantRow>(this.#sql.purgeTenantDeliveries, [tenantId, limit, force], client);
-      return { ...none, deliveries: int(row!.deliveries), attempts: int(row!.attempts) };
-    }
-    if (step === 'subscriptions') {
-      const locked = await this.#query<{ id: string }>(this.#sql.lockTenantSubscriptions, [tenantId, limit], client);
-      const gone = await this.#query(this.#sql.purgeTenantSubscriptions, [locked.map((row) => row.id)], client);
-      return { ...none, subscriptions: gone.length };
-    }
-    const locked = await this.#query<{ id: string }>(this.#sql.lockTenantEvents, [tenantId, limit], client);
-    const [row] = await this.#query<PurgeTenantRow>(this.#sql.purgeTenantEvents, [locked.map((event) => event.id)], client);
-    return { ...none, events: int(row!.events ?? 0), deliveries: int(row!.deliveries), attempts: int(row!.attempts) };
   }
 
   #query<Row>(text: string, values: unknown[], on: PostgresQueryable = this.pool): Promise<Row[]> {
