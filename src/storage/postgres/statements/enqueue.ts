@@ -17,12 +17,16 @@ export function enqueueStatements(t: Tables) {
     //   several matching filters (`payment.*` and `payment.succeeded`), or match by both
     //   arms (a tenantless all-tenant consumer), and gets one delivery;
     // - targets: those still active, with their tenant: a delivery's tenant is its
-    //   subscription's (deliveryTenantId);
+    //   subscription's (deliveryTenantId). A plain join, its method left to the planner: a
+    //   lateral probe per match makes the generic plan look dearer than the plan for the
+    //   values, and PostgreSQL then plans this statement anew on every publish;
     // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the fan-out is
     //   larger, nothing is inserted, `target_count` says how many are needed, and the
     //   caller runs the statement again with enough ids. Atomic either way.
-    // - the unique index events_idempotency (idempotency key within the tenant's scope,
-    //   idempotencyScope) decides between concurrent publishes. DO UPDATE
+    // - the unique index events_idempotency, the key within idempotencyScope(tenant_id)
+    //   (`COALESCE(tenant_id, '')`, as migration 0003 wrote it: the conflict target names
+    //   that expression and the index's predicate), decides between concurrent publishes
+    //   of one tenant; the same key in another tenant is another event. DO UPDATE
     //   (a no-op write) rather than DO NOTHING: under READ COMMITTED a publish that waited
     //   for a concurrent one with the same key cannot SEE that row in its own snapshot,
     //   but ON CONFLICT DO UPDATE locks and RETURNS the committed row, so the caller gets
