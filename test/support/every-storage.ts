@@ -29,7 +29,7 @@ export const openStorage: Record<StorageKind, (label: string) => Promise<OpenedS
   },
   postgres: async (label) => {
     const connectionString = testDatabaseUrl();
-    const schema = randomSchemaName(label);
+    const schema = randomSchemaName(label.replaceAll('-', '_'));
     const storage = createPostgresStorage({ connectionString, schema, poolSize: 2 });
     return { storage, cleanup: () => dropSchema(connectionString, schema) };
   },
