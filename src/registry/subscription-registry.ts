@@ -183,10 +183,10 @@ const metadataSchema = z.record(z.string(), z.unknown()).superRefine((metadata, 
 
 const fieldsSchema = z.strictObject({
   url: z.string().min(1).max(2048),
-  tenantId: tenantIdSchema.nullable().optional(),
-  allTenants: z.boolean().optional(),
   // Emptiness is checked with the filters, so that it gets the filter code.
   eventTypes: z.array(z.string().max(255)).max(100),
+  tenantId: tenantIdSchema.nullable().optional(),
+  allTenants: z.boolean().optional(),
   secret: z.string().optional(),
   headers: headersSchema.optional(),
   description: z.string().max(1000).refine(isStorableText, storableTextMessage).nullable().optional(),
