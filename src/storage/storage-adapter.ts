@@ -288,6 +288,15 @@ export type SettleResult =
   /** The lease token is stale (the lease expired and another worker took it): nothing changed. */
   | { ok: false; deliveryId: string; code: 'STORAGE_LEASE_LOST' };
 
+export interface SubscriptionQuery {
+  limit: number;
+  /** Opaque, from a previous page. */
+  cursor?: string;
+  status?: SubscriptionStatus;
+  /** This tenant's subscriptions; `null`: the platform's (tenantless, all-tenant consumers included). */
+  tenantId?: string | null;
+}
+
 export interface DeliveryQuery {
   subscriptionId?: string;
   /** Deliveries of this tenant's subscriptions; `null`: of the platform's (tenantless) subscriptions. */
@@ -398,7 +407,7 @@ export interface StorageAdapter {
    * Oldest first (ids ascending); `cursor` is opaque, from a previous page. `tenantId`: only
    * that tenant's; `null`: only the platform's (tenantless, all-tenant consumers included).
    */
-  listSubscriptions(query: { limit: number; cursor?: string; status?: SubscriptionStatus; tenantId?: string | null }): Promise<Page<SubscriptionRecord>>;
+  listSubscriptions(query: SubscriptionQuery): Promise<Page<SubscriptionRecord>>;
   /** Returns `null` when no such subscription exists. */
   updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null>;
   /**

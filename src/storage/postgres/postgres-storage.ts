@@ -56,6 +56,7 @@ import type {
   StorageCapabilities,
   StorageStats,
   SubscriptionPatch,
+  SubscriptionQuery,
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
@@ -247,12 +248,7 @@ export class PostgresStorage implements StorageAdapter {
    * Oldest first (ids ascending), optionally of one status and of one tenant (`null`: the
    * platform's). @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
    */
-  async listSubscriptions(query: {
-    limit: number;
-    cursor?: string;
-    status?: SubscriptionStatus;
-    tenantId?: string | null;
-  }): Promise<Page<SubscriptionRecord>> {
+  async listSubscriptions(query: SubscriptionQuery): Promise<Page<SubscriptionRecord>> {
     const afterId = query.cursor === undefined ? undefined : decodeCursor('subscriptions', query.cursor);
     const { limit, status, tenantId } = query;
     const { text, values } = listSubscriptionsSql(this.#tables, { limit, afterId, status, tenantId });

@@ -42,6 +42,7 @@ import type {
   StorageCapabilities,
   StorageStats,
   SubscriptionPatch,
+  SubscriptionQuery,
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
@@ -221,12 +222,7 @@ export class SqliteStorage implements StorageAdapter {
   }
 
   /** Oldest first (ids ascending), optionally of one status and of one tenant (`null`: the platform's). */
-  async listSubscriptions(query: {
-    limit: number;
-    cursor?: string;
-    status?: SubscriptionStatus;
-    tenantId?: string | null;
-  }): Promise<Page<SubscriptionRecord>> {
+  async listSubscriptions(query: SubscriptionQuery): Promise<Page<SubscriptionRecord>> {
     return this.#run('listSubscriptions', true, () => {
       const afterId = query.cursor === undefined ? undefined : decodeCursor('subscriptions', query.cursor);
       const { sql, params } = listSubscriptionsQuery(this.#tables, {
