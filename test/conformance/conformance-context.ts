@@ -12,6 +12,7 @@ import type {
   DeliveryQuery,
   DeliveryRecord,
   EnqueueResult,
+  EventRecord,
   SettleOutcome,
   SettleResult,
   StorageAdapter,
@@ -81,8 +82,17 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
   }
 
 
-  function createSubscription(overrides: Partial<SubscriptionRecord> = {}): Promise<SubscriptionRecord> {
-    return storage.createSubscription(subscriptionRecord(overrides));
+  /**
+   * Creates a subscription, with `maxPerTenant` passed as the create's tenant limit and `on`
+   * another handle (a peer) when given.
+   */
+  function createSubscription(
+    overrides: Partial<SubscriptionRecord> = {},
+    options: { maxPerTenant?: number; on?: StorageAdapter } = {},
+  ): Promise<SubscriptionRecord> {
+    const on = options.on ?? storage;
+    const record = subscriptionRecord(overrides);
+    return options.maxPerTenant === undefined ? on.createSubscription(record) : on.createSubscription(record, { maxPerTenant: options.maxPerTenant });
   }
 
   /**
@@ -93,22 +103,29 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     return [...publishedTypes].filter((type) => matchesAnyEventType(subscription.eventTypes, type));
   }
 
-  function publish(
-    type: string,
-    options: { idempotencyKey?: string; on?: StorageAdapter } = {},
-  ): Promise<EnqueueResult> {
-    publishedTypes.add(type);
+  /** A new event of `type` published at `now`, for `tenantId` when given (tenantless otherwise). */
+  function eventRecord(type: string, options: { idempotencyKey?: string; tenantId?: string | null } = {}): EventRecord {
     const id = createId('evt', now);
     const payload = JSON.stringify({ id, type, timestamp: new Date(now).toISOString(), data: { amountMinor: 1250, currency: 'EUR' } });
-    return (options.on ?? storage).enqueue({
-      event: { id, type, timestamp: now, payload, idempotencyKey: options.idempotencyKey ?? null, tenantId: null },
-      now,
-    });
+    return { id, type, timestamp: now, payload, idempotencyKey: options.idempotencyKey ?? null, tenantId: options.tenantId ?? null };
   }
 
-  /** Publishes and returns the one delivery it created for `subscriptionId`. */
-  async function publishFor(subscriptionId: string, type = 'payment.succeeded'): Promise<DeliveryRecord> {
-    const { event } = await publish(type);
+  /** Enqueues an {@link eventRecord} of `type` (on `on` when given), noting the type for {@link eventTypesOf}. */
+  function publish(
+    type: string,
+    options: { idempotencyKey?: string; tenantId?: string | null; on?: StorageAdapter } = {},
+  ): Promise<EnqueueResult> {
+    publishedTypes.add(type);
+    return (options.on ?? storage).enqueue({ event: eventRecord(type, options), now });
+  }
+
+  /** Publishes (for `options.tenantId` when given) and returns the one delivery it created for `subscriptionId`. */
+  async function publishFor(
+    subscriptionId: string,
+    type = 'payment.succeeded',
+    options: { tenantId?: string | null } = {},
+  ): Promise<DeliveryRecord> {
+    const { event } = await publish(type, options);
     const delivery = (await deliveriesOfEvent(event.id)).find((d) => d.subscriptionId === subscriptionId);
     if (delivery === undefined) throw new Error(`expected a delivery of ${event.id} for ${subscriptionId}`);
     return delivery;
@@ -176,6 +193,19 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     throw new Error('paging did not end');
   }
 
+  /** Every page of a subscription query, with the page size given. */
+  async function listAllSubscriptions(query: { limit: number; status?: SubscriptionRecord['status']; tenantId?: string | null }): Promise<SubscriptionRecord[]> {
+    const all: SubscriptionRecord[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 1000; page++) {
+      const result = await storage.listSubscriptions({ ...query, ...(cursor === undefined ? {} : { cursor }) });
+      expect(result.items.length).toBeLessThanOrEqual(query.limit);
+      all.push(...result.items);
+      if (result.nextCursor === null) return all;
+      cursor = result.nextCursor;
+    }
+    throw new Error('paging did not end');
+  }
 
   function descendingIds(records: Array<{ id: string }>): string[] {
     return records.map((r) => r.id).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
@@ -221,6 +251,7 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     openPeer: (): Promise<StorageAdapter> => harness!.openPeer(),
     subscriptionRecord,
     createSubscription,
+    eventRecord,
     publish,
     publishFor,
     eventTypesOf,
@@ -231,6 +262,7 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     deliveriesOfEvent,
     delivery,
     listAllDeliveries,
+    listAllSubscriptions,
     rejectionOf,
     descendingIds,
     usesDatabaseClock,

@@ -19,6 +19,7 @@ import { describeReplay } from './replay.js';
 import { describeSettle } from './settle.js';
 import { describeStatsAndPurge } from './stats-purge.js';
 import { describeSubscriptions } from './subscriptions.js';
+import { describeTenancy } from './tenancy.js';
 
 export type { StorageHarness, StorageHarnessFactory } from './conformance-context.js';
 
@@ -46,5 +47,6 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeRedeliver(t);
     describeReplay(t);
     describeStatsAndPurge(t);
+    describeTenancy(t);
   });
 }

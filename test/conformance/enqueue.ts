@@ -48,6 +48,7 @@ export function describeEnqueue(t: ConformanceContext): void {
           eventId: result.event.id,
           eventType: 'payment.succeeded',
           subscriptionId: d.subscriptionId,
+          tenantId: null,
           status: 'pending',
           attempts: 0,
           nextAttemptAt: t.now,

@@ -14,9 +14,23 @@ const walkBudgetRows = 256;
 const walkBudgetRowsPerSubscription = 16;
 
 /**
+ * The subscriptions a claim skips: those of `excludeSubscriptionIds`, and every subscription
+ * of the tenants of `excludeTenantIds` (a delivery's tenant is its subscription's, see
+ * deliveryTenantId; a tenantless delivery's subscription has no tenant to be excluded by).
+ * Excluding a tenant thus costs a seek per tenant and the plans below, never a walk over
+ * its backlog.
+ */
+function excludedSubscriptionIds(s: Statements, input: ClaimInput): readonly string[] {
+  const subscriptions = input.excludeSubscriptionIds ?? [];
+  const tenants = input.excludeTenantIds ?? [];
+  if (tenants.length === 0) return subscriptions;
+  return [...subscriptions, ...s.tenantSubscriptionIds.all(JSON.stringify(tenants))];
+}
+
+/**
  * Leases up to `input.limit` due deliveries under `token` (see the `claim` statement for
- * the lock and the index), skipping `excludeSubscriptionIds`, and hands them out oldest
- * due first (next attempt time, then id).
+ * the lock and the index), skipping `excludeSubscriptionIds` and `excludeTenantIds`, and
+ * hands them out oldest due first (next attempt time, then id).
  *
  * With exclusions, one of two plans. Walking deliveries_due costs a step per excluded
  * due row ahead of the claimed ones; selecting per subscription through
@@ -39,7 +53,7 @@ export function claimDue(
   const expires = input.now + input.leaseMs;
   const params = { now: input.now, expires, limit: input.limit, token };
   let rowids: number[];
-  const excluded = input.excludeSubscriptionIds ?? [];
+  const excluded = excludedSubscriptionIds(s, input);
   if (excluded.length === 0) {
     rowids = s.claim.all(params);
   } else {

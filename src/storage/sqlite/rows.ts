@@ -13,12 +13,14 @@ import type {
 } from '../storage-adapter.js';
 import type { OpenDeliveryUpdate } from '../shared/open-deliveries.js';
 import type { requeuedFields } from '../shared/redelivery.js';
+import type { TenantScope } from '../shared/tenancy.js';
 
 export interface DeliveryRow {
   id: string;
   event_id: string;
   event_type: string;
   subscription_id: string;
+  tenant_id: string | null;
   status: DeliveryStatus;
   attempts: number;
   next_attempt_at: number | null;
@@ -33,6 +35,9 @@ export interface DeliveryRow {
 
 export interface SubscriptionRow {
   id: string;
+  tenant_id: string | null;
+  /** 0 or 1. */
+  all_tenants: number;
   url: string;
   event_types: string;
   secrets: string;
@@ -55,6 +60,7 @@ export interface EventRow {
   published_at: number;
   payload: string;
   idempotency_key: string | null;
+  tenant_id: string | null;
 }
 
 export interface AttemptRow {
@@ -87,6 +93,7 @@ export interface ClaimedRow extends HistoryColumns {
   event_id: string;
   event_type: string;
   subscription_id: string;
+  tenant_id: string | null;
   attempts: number;
   next_attempt_at: number | null;
   last_attempt_at: number | null;
@@ -97,6 +104,7 @@ export interface ClaimedRow extends HistoryColumns {
   published_at: number;
   payload: string;
   idempotency_key: string | null;
+  event_tenant_id: string | null;
 }
 
 /**
@@ -110,6 +118,7 @@ export interface FenceRow extends HistoryColumns {
   event_id: string;
   event_type: string;
   subscription_id: string;
+  tenant_id: string | null;
   attempts: number;
   created_at: number;
   subscription_status: SubscriptionStatus;
@@ -128,8 +137,18 @@ export interface ProbeRow {
 export interface ReplayCandidateRow {
   event_id: string;
   event_type: string;
+  /** The event's tenant: replay takes it only when the subscription receives it. */
+  event_tenant_id: string | null;
   delivery_row_id: number | null;
   status: DeliveryStatus | null;
+}
+
+/** A row of `matchingSubscriptions`: a subscription an event fans out to, with its tenant scope. */
+export interface FanOutRow {
+  subscription_id: string;
+  tenant_id: string | null;
+  /** 0 or 1. */
+  all_tenants: number;
 }
 
 export interface InstanceRow {
@@ -154,6 +173,7 @@ export function toDelivery(row: DeliveryRow): DeliveryRecord {
     eventId: row.event_id,
     eventType: row.event_type,
     subscriptionId: row.subscription_id,
+    tenantId: row.tenant_id,
     status: row.status,
     attempts: row.attempts,
     nextAttemptAt: row.next_attempt_at,
@@ -170,6 +190,8 @@ export function toDelivery(row: DeliveryRow): DeliveryRecord {
 export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
   return {
     id: row.id,
+    tenantId: row.tenant_id,
+    allTenants: row.all_tenants === 1,
     url: row.url,
     eventTypes: JSON.parse(row.event_types) as string[],
     secrets: JSON.parse(row.secrets) as SubscriptionRecord['secrets'],
@@ -194,6 +216,7 @@ export function toEvent(row: EventRow): EventRecord {
     timestamp: row.published_at,
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
+    tenantId: row.tenant_id,
   };
 }
 
@@ -224,6 +247,7 @@ export function toClaimedDelivery(row: ClaimedRow, leaseExpiresAt: number, now: 
     eventId: row.event_id,
     eventType: row.event_type,
     subscriptionId: row.subscription_id,
+    tenantId: row.tenant_id,
     status: 'pending',
     attempts: row.attempts,
     nextAttemptAt: row.next_attempt_at,
@@ -238,13 +262,30 @@ export function toClaimedDelivery(row: ClaimedRow, leaseExpiresAt: number, now: 
 }
 
 export function toClaimedEvent(row: ClaimedRow): EventRecord {
-  return { id: row.event_id, type: row.event_type, timestamp: row.published_at, payload: row.payload, idempotencyKey: row.idempotency_key };
+  return {
+    id: row.event_id,
+    type: row.event_type,
+    timestamp: row.published_at,
+    payload: row.payload,
+    idempotencyKey: row.idempotency_key,
+    tenantId: row.event_tenant_id,
+  };
 }
 
-/** The named parameters of `insertSubscription` and `updateSubscription`. */
+/** The fields of a fan-out row that the tenant rules (storage/shared/tenancy.ts) read. */
+export function toTenantScope(row: Pick<FanOutRow, 'tenant_id' | 'all_tenants'>): TenantScope {
+  return { tenantId: row.tenant_id, allTenants: row.all_tenants === 1 };
+}
+
+/**
+ * The named parameters of `insertSubscription` and `updateSubscription` (which leaves the
+ * tenant fields as they are: fixed at creation).
+ */
 export function subscriptionParams(record: SubscriptionRecord): Record<string, unknown> {
   return {
     id: record.id,
+    tenant_id: record.tenantId ?? null,
+    all_tenants: record.allTenants === true ? 1 : 0,
     url: record.url,
     event_types: JSON.stringify(record.eventTypes),
     secrets: JSON.stringify(record.secrets),

@@ -104,6 +104,7 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
         eventId: fence.event_id,
         eventType: fence.event_type,
         subscriptionId: fence.subscription_id,
+        tenantId: fence.tenant_id,
         status: fields.status,
         attempts: fence.attempts + 1,
         nextAttemptAt: fields.nextAttemptAt,

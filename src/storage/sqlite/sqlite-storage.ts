@@ -3,8 +3,8 @@
  * holds the adapter's transactions and the contract's methods. The SQL is in
  * statements/, the rows and their mapping in rows.ts; each larger unit of work has a
  * module named after it (claim-due, settle-batch, enqueue-event, replay-window,
- * instances, write-status-change), as have busy retries (retry-while-busy) and error
- * mapping (driver-errors).
+ * purge-tenant-batch, instances, write-status-change), as have busy retries
+ * (retry-while-busy) and error mapping (driver-errors).
  *
  * Concurrency model. better-sqlite3 is synchronous, so within one process every
  * statement runs to completion before another starts; across processes (or a
@@ -33,6 +33,8 @@ import type {
   Page,
   PurgeInput,
   PurgeResult,
+  PurgeTenantInput,
+  PurgeTenantResult,
   ReplayInput,
   SettleResult,
   Settlement,
@@ -47,12 +49,14 @@ import { decodeCursor, encodeCursor, type CursorList } from '../shared/cursor.js
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
+import { idempotencyScope, tenantLimitReached } from '../shared/tenancy.js';
 import { retryWhileBusy } from './retry-while-busy.js';
 import { claimDue } from './claim-due.js';
 import { toStorageError } from './driver-errors.js';
 import { enqueueEvent } from './enqueue-event.js';
 import { leaseToken, registerInstance } from './instances.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
+import { purgeTenantBatch } from './purge-tenant-batch.js';
 import { replayWindow } from './replay-window.js';
 import { requeuedParams, subscriptionParams, toAttempt, toDelivery, toEvent, toSubscription, type DeliveryRow, type SubscriptionRow } from './rows.js';
 import { settleBatch } from './settle-batch.js';
@@ -188,12 +192,24 @@ export class SqliteStorage implements StorageAdapter {
     }
   }
 
-  /** Stores a subscription and its filters. @throws StorageError `STORAGE_CONFLICT` for an existing id. */
-  async createSubscription(record: SubscriptionRecord): Promise<SubscriptionRecord> {
+  /**
+   * Stores a subscription and its filters. With `limits.maxPerTenant`, the tenant's
+   * subscriptions are counted and the new one inserted in one write transaction, so that two
+   * creates (on any connection) racing for the last place serialize on the write lock and
+   * the second sees the first.
+   *
+   * @throws ConflictError `TENANT_SUBSCRIPTION_LIMIT` when the tenant has `maxPerTenant` already.
+   * @throws StorageError `STORAGE_CONFLICT` for an existing id.
+   */
+  async createSubscription(record: SubscriptionRecord, limits?: { maxPerTenant?: number }): Promise<SubscriptionRecord> {
     return this.#run('createSubscription', true, (s) =>
       this.#immediate(() => {
+        const max = limits?.maxPerTenant;
+        if (record.tenantId !== null && max !== undefined && (s.countTenantSubscriptions.get(record.tenantId) ?? 0) >= max) {
+          throw tenantLimitReached(record.tenantId, max);
+        }
         s.insertSubscription.run(subscriptionParams(record));
-        for (const filter of record.eventTypes) s.insertFilter.run(filter, record.id);
+        this.#insertFilters(s, record);
         return this.#readSubscription(s, record.id)!;
       }),
     );
@@ -204,11 +220,21 @@ export class SqliteStorage implements StorageAdapter {
     return this.#run('getSubscription', true, (s) => this.#readSubscription(s, id));
   }
 
-  /** Oldest first (ids ascending), optionally of one status. */
-  async listSubscriptions(query: { limit: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<SubscriptionRecord>> {
+  /** Oldest first (ids ascending), optionally of one status and of one tenant (`null`: the platform's). */
+  async listSubscriptions(query: {
+    limit: number;
+    cursor?: string;
+    status?: SubscriptionStatus;
+    tenantId?: string | null;
+  }): Promise<Page<SubscriptionRecord>> {
     return this.#run('listSubscriptions', true, () => {
       const afterId = query.cursor === undefined ? undefined : decodeCursor('subscriptions', query.cursor);
-      const { sql, params } = listSubscriptionsQuery(this.#tables, { limit: query.limit, afterId, status: query.status });
+      const { sql, params } = listSubscriptionsQuery(this.#tables, {
+        limit: query.limit,
+        afterId,
+        status: query.status,
+        tenantId: query.tenantId,
+      });
       const rows = this.#listStatement<SubscriptionRow>(sql).all(params);
       return this.#page(rows.map(toSubscription), query.limit, 'subscriptions');
     });
@@ -224,7 +250,7 @@ export class SqliteStorage implements StorageAdapter {
         s.updateSubscription.run(subscriptionParams(next));
         if (patch.eventTypes !== undefined) {
           s.deleteFilters.run(id);
-          for (const filter of next.eventTypes) s.insertFilter.run(filter, id);
+          this.#insertFilters(s, next);
         }
         return this.#readSubscription(s, id);
       }),
@@ -321,7 +347,7 @@ export class SqliteStorage implements StorageAdapter {
     });
   }
 
-  /** Leases up to `limit` due deliveries, skipping `excludeSubscriptionIds` (see claim-due.ts). */
+  /** Leases up to `limit` due deliveries, skipping `excludeSubscriptionIds` and `excludeTenantIds` (see claim-due.ts). */
   async claimDue(input: ClaimInput): Promise<ClaimedDelivery[]> {
     return this.#run('claimDue', true, (s) => {
       // Kept only once the transaction that registered it has committed.
@@ -410,16 +436,26 @@ export class SqliteStorage implements StorageAdapter {
       this.#immediate(() => {
         const subscription = this.#readSubscription(s, input.subscriptionId);
         if (subscription === null) return { count: 0 };
-        return { count: replayWindow(s, input, subscription.status === 'active') };
+        return { count: replayWindow(s, input, subscription) };
       }),
     );
   }
 
-  /** Counts by status, from one snapshot; of one subscription with `subscriptionId`. */
-  async stats(now: number, query?: { subscriptionId?: string }): Promise<StorageStats> {
+  /**
+   * Counts by status, from one snapshot; of one subscription with `subscriptionId`, of one
+   * tenant's subscriptions with `tenantId` (`null`: the platform's), of their intersection
+   * with both.
+   */
+  async stats(now: number, query?: { subscriptionId?: string; tenantId?: string | null }): Promise<StorageStats> {
     return this.#run('stats', true, (s) => {
       const id = query?.subscriptionId;
-      const row = id === undefined ? s.stats.get({ now })! : s.subscriptionStats.get({ id, now })!;
+      const tenant = query?.tenantId;
+      const row =
+        tenant !== undefined
+          ? s.tenantStats.get({ tenant, id: id ?? null, now })!
+          : id === undefined
+            ? s.stats.get({ now })!
+            : s.subscriptionStats.get({ id, now })!;
       return {
         pending: row.pending,
         leased: row.leased,
@@ -441,6 +477,15 @@ export class SqliteStorage implements StorageAdapter {
         return { events, deliveries, attempts };
       }),
     );
+  }
+
+  /**
+   * Removes one bounded batch of a tenant's deliveries, subscriptions and events, in one
+   * write transaction (see purge-tenant-batch.ts); `'in_flight'` unless `force` while one of
+   * its deliveries is under a live lease at `now`.
+   */
+  async purgeTenant(input: PurgeTenantInput): Promise<PurgeTenantResult | 'in_flight'> {
+    return this.#run('purgeTenant', true, (s) => this.#immediate(() => purgeTenantBatch(s, input)));
   }
 
   #enqueue(s: Statements, input: EnqueueInput): EnqueueResult {
@@ -466,6 +511,13 @@ export class SqliteStorage implements StorageAdapter {
       );
     }
     return this.#immediate(() => enqueueEvent(s, input));
+  }
+
+  // Each filter under the subscription's tenant scope: the key fan-out looks up (migration 0007).
+  #insertFilters(s: Statements, record: SubscriptionRecord): void {
+    const tenantKey = idempotencyScope(record.tenantId);
+    const allTenants = record.allTenants ? 1 : 0;
+    for (const filter of record.eventTypes) s.insertFilter.run(filter, tenantKey, allTenants, record.id);
   }
 
   #readSubscription(s: Statements, id: string): SubscriptionRecord | null {

@@ -20,7 +20,7 @@ import { createSqliteStorage, type SqliteStorage } from '../../../src/storage/sq
 import { latestSchemaVersion, migrations, renderMigration } from '../../../src/storage/sqlite/migrations/index.js';
 import { loadBetterSqlite3 } from '../../../src/storage/sqlite/driver.js';
 import { WalCheckpointer } from '../../../src/storage/sqlite/wal-checkpointer.js';
-import type { StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
+import type { EnqueueInput, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 import { claimedFixture, closeTracked, LATER, migratedOnHandle, openRaw, renumberDeliveries, track } from '../../support/sqlite-fixtures.js';
 import { enqueueInput, NOW, subscription } from '../../support/storage-records.js';
 import { rejectionOf, thrownBy } from '../../support/rejections.js';
@@ -121,6 +121,7 @@ describe('migrations', () => {
       { version: 4, name: '0004-delivery-counts' },
       { version: 5, name: '0005-attempt-history' },
       { version: 6, name: '0006-instances' },
+      { version: 7, name: '0007-tenants' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -335,6 +336,155 @@ describe('delivery counts (migration 0004)', () => {
   });
 });
 
+describe('tenants (migration 0007)', () => {
+  /** An event of `type` published at NOW, for `tenantId` (null: without one), with an optional idempotency key. */
+  function tenantEvent(tenantId: string | null, idempotencyKey: string | null = null, type = 'payment.succeeded'): EnqueueInput {
+    const input = enqueueInput(type);
+    return { ...input, event: { ...input.event, tenantId, idempotencyKey } };
+  }
+
+  /**
+   * A database at version 6 (as 0006 left it) holding a platform subscription to every type
+   * with its filter row, two events (one under the idempotency key `order-1`), a pending
+   * delivery of the first, and a dead delivery of the second with its attempt.
+   */
+  function filledAtVersion6(): { db: Database.Database; sub: SubscriptionRecord } {
+    const { db, sub } = databaseAtVersion(6);
+    db.exec(`INSERT INTO webhook_subscription_event_types (filter, subscription_id) VALUES ('*', '${sub.id}')`);
+    db.exec(
+      `INSERT INTO webhook_events (id, type, published_at, payload, idempotency_key)
+       VALUES ('evt_1', 'payment.succeeded', ${NOW}, '{"n":1}', 'order-1'), ('evt_2', 'payment.failed', ${NOW + 1}, '{"n":2}', NULL)`,
+    );
+    db.exec(
+      `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, due_at,
+         last_attempt_at, history_attempts, first_failed_at, created_at, updated_at)
+       VALUES ('dlv_1', 'evt_1', 'payment.succeeded', '${sub.id}', 'pending', 0, ${NOW}, ${NOW}, NULL, 0, NULL, ${NOW}, ${NOW}),
+              ('dlv_2', 'evt_2', 'payment.failed', '${sub.id}', 'dead', 1, NULL, NULL, ${NOW + 5}, 1, ${NOW + 5}, ${NOW}, ${NOW + 5})`,
+    );
+    db.exec(
+      `INSERT INTO webhook_attempts (id, delivery_id, attempt_number, started_at, duration_ms, status_code, outcome)
+       VALUES ('att_1', 'dlv_2', 1, ${NOW + 5}, 7, 500, 'dead')`,
+    );
+    return { db, sub };
+  }
+
+  it('upgrades a version-6 database in place: every row is tenantless and reads as before', async () => {
+    const { db, sub } = filledAtVersion6();
+    const storage = track(createSqliteStorage({ database: db }));
+    expect(await rejectionOf(storage.getSubscription(sub.id))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
+    await storage.migrate();
+
+    expect(await storage.getSubscription(sub.id)).toEqual({ ...sub, tenantId: null, allTenants: false });
+    expect(await storage.getEvent('evt_1')).toEqual({
+      id: 'evt_1',
+      type: 'payment.succeeded',
+      timestamp: NOW,
+      payload: '{"n":1}',
+      idempotencyKey: 'order-1',
+      tenantId: null,
+    });
+    expect((await storage.listDeliveries({ limit: 10 })).items.map((d) => [d.id, d.tenantId])).toEqual([
+      ['dlv_2', null],
+      ['dlv_1', null],
+    ]);
+    expect(await storage.listAttempts('dlv_2')).toMatchObject([{ id: 'att_1', attemptNumber: 1, outcome: 'dead' }]);
+    // The platform's reads are what every read was.
+    expect((await storage.listSubscriptions({ limit: 10, tenantId: null })).items.map((s) => s.id)).toEqual([sub.id]);
+    expect((await storage.listDeliveries({ limit: 10, tenantId: null })).items.map((d) => d.id)).toEqual(['dlv_2', 'dlv_1']);
+    expect(await storage.stats(NOW, { tenantId: null })).toEqual(await storage.stats(NOW));
+    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 0, held: 0, dead: 1, delivered: 0, oldestPendingCreatedAt: NOW });
+    // Nothing of it belongs to a tenant.
+    expect((await storage.listSubscriptions({ limit: 10, tenantId: 'acme' })).items).toEqual([]);
+    expect((await storage.listDeliveries({ limit: 10, tenantId: 'acme' })).items).toEqual([]);
+    expect(db.pragma('foreign_key_check')).toEqual([]);
+  });
+
+  it('keeps an upgraded subscription receiving tenantless events only, and an old idempotency key deduplicating in the tenantless scope only', async () => {
+    const { db, sub } = filledAtVersion6();
+    const storage = track(createSqliteStorage({ database: db }));
+    await storage.migrate();
+
+    // Fan-out to the old subscription, through its migrated filter row.
+    const tenantless = await storage.enqueue(tenantEvent(null));
+    expect(tenantless).toMatchObject({ created: true, deliveryCount: 1 });
+    const [fanned] = (await storage.listDeliveries({ eventId: tenantless.event.id, limit: 10 })).items;
+    expect(fanned).toMatchObject({ subscriptionId: sub.id, tenantId: null, status: 'pending' });
+    // A tenant's event is not the platform subscription's.
+    expect(await storage.enqueue(tenantEvent('acme'))).toMatchObject({ created: true, deliveryCount: 0 });
+
+    // The key stored before the upgrade still deduplicates a tenantless publish …
+    const again = await storage.enqueue(tenantEvent(null, 'order-1'));
+    expect(again).toMatchObject({ created: false, deliveryCount: 0 });
+    expect(again.event).toEqual(await storage.getEvent('evt_1'));
+    // … and is a new event in a tenant, once per tenant.
+    const inAcme = await storage.enqueue(tenantEvent('acme', 'order-1'));
+    expect(inAcme).toMatchObject({ created: true, event: { idempotencyKey: 'order-1', tenantId: 'acme' } });
+    expect(await storage.enqueue(tenantEvent('acme', 'order-1'))).toMatchObject({ created: false, event: { id: inAcme.event.id } });
+    expect(await storage.enqueue(tenantEvent('globex', 'order-1'))).toMatchObject({ created: true, event: { tenantId: 'globex' } });
+
+    // Its backlog is claimed and its log replayed as before.
+    const claimed = await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW });
+    expect(claimed.map((c) => [c.delivery.id, c.delivery.tenantId, c.event.tenantId]).sort()).toEqual(
+      [
+        ['dlv_1', null, null],
+        [fanned!.id, null, null],
+      ].sort(),
+    );
+    const replayed = await storage.replay({ subscriptionId: sub.id, since: NOW, eventTypes: ['payment.failed'], now: NOW + 10 });
+    expect(replayed).toEqual({ count: 1 });
+    expect(await storage.getDelivery('dlv_2')).toMatchObject({ status: 'pending', attempts: 0, tenantId: null });
+  });
+
+  it('upgrades with foreign keys off, and inside a transaction the host began by hand, where they cannot be turned off', async () => {
+    const { db: off, sub: first } = filledAtVersion6();
+    off.pragma('foreign_keys = OFF');
+    const storage = track(createSqliteStorage({ database: off }));
+    await storage.migrate();
+    expect(await storage.getDelivery('dlv_1')).toMatchObject({ eventId: 'evt_1', subscriptionId: first.id, tenantId: null });
+    off.close();
+    await rm(file(), { force: true });
+
+    const { db } = filledAtVersion6();
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    const inHost = track(createSqliteStorage({ database: db }));
+    db.exec('BEGIN');
+    await inHost.migrate();
+    db.exec('COMMIT');
+    expect(db.pragma('foreign_key_check')).toEqual([]);
+    expect(await inHost.getEvent('evt_2')).toMatchObject({ id: 'evt_2', tenantId: null });
+    // The deliveries still hold their events: deleting one that has deliveries is refused.
+    expect(() => db.prepare("DELETE FROM webhook_events WHERE id = 'evt_1'").run()).toThrow(/FOREIGN KEY/);
+  });
+
+  it('replaces the idempotency key\'s unique column by a unique index per tenant scope', async () => {
+    const { db } = filledAtVersion6();
+    await migratedOnHandle(db);
+    const unique = (db.pragma('index_list(webhook_events)') as Array<{ name: string; unique: number; origin: string }>).filter((i) => i.unique === 1);
+    // The primary key's, and the per-scope index on (ifnull(tenant_id, ''), idempotency_key): no UNIQUE on the key alone.
+    expect(unique.map((i) => [i.name, i.origin]).sort()).toEqual([
+      ['sqlite_autoindex_webhook_events_1', 'pk'],
+      ['webhook_events_idempotency', 'c'],
+    ]);
+  });
+
+  it('publishes for a tenant with enqueueSync inside the host transaction, to its subscriptions and all-tenant consumers only', async () => {
+    const db = openRaw(file());
+    const storage = await migratedOnHandle(db);
+    const acme = await storage.createSubscription(subscription({ id: 'sub_acme', tenantId: 'acme' }));
+    const audit = await storage.createSubscription(subscription({ id: 'sub_audit', allTenants: true }));
+    await storage.createSubscription(subscription({ id: 'sub_globex', tenantId: 'globex' }));
+    await storage.createSubscription(subscription({ id: 'sub_platform' }));
+    const input = { ...tenantEvent('acme'), tx: db };
+    const result = db.transaction(() => storage.enqueueSync(input))();
+    expect(result).toMatchObject({ created: true, deliveryCount: 2, event: { tenantId: 'acme' } });
+    const deliveries = (await storage.listDeliveries({ eventId: input.event.id, limit: 10 })).items;
+    expect(deliveries.map((d) => [d.subscriptionId, d.tenantId]).sort()).toEqual([
+      [acme.id, 'acme'],
+      [audit.id, null],
+    ]);
+  });
+});
+
 describe('transactional outbox on the host handle', () => {
   function ledger(db: Database.Database): void {
     db.exec('CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount_minor INTEGER NOT NULL)');
@@ -496,12 +646,17 @@ describe('transactional outbox on the host handle', () => {
 });
 
 describe('query plans', () => {
-  /** Captures the SQL the adapter runs (expanded with its parameters) on a handed-in connection. */
-  async function capture(run: (storage: SqliteStorage, db: Database.Database) => Promise<unknown>): Promise<{ sql: string[]; db: Database.Database }> {
+  /**
+   * Captures the SQL the adapter runs (expanded with its parameters) on a handed-in connection;
+   * `run` may empty `sql` to keep only what follows.
+   */
+  async function capture(
+    run: (storage: SqliteStorage, db: Database.Database, sql: string[]) => Promise<unknown>,
+  ): Promise<{ sql: string[]; db: Database.Database }> {
     const sql: string[] = [];
     const db = openRaw(file(), { verbose: (message) => sql.push(String(message)) });
     const storage = await migratedOnHandle(db);
-    await run(storage, db);
+    await run(storage, db, sql);
     return { sql, db };
   }
 
@@ -652,12 +807,138 @@ describe('query plans', () => {
     expect(plan(db, updates[1]!)).toEqual(['SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_subscription_held (subscription_id=?)']);
   });
 
-  it('fans out by primary-key lookups of the candidate filters, not a scan of subscriptions', async () => {
-    const { sql, db } = await capture(async (storage) => {
-      await storage.enqueue(enqueueInput());
+  /** The plan's steps that walk a whole table or index (json_each's rows and constant rows aside). */
+  const scans = (details: string[]): string[] => details.filter((d) => /^SCAN /.test(d) && !/VIRTUAL TABLE|CONSTANT ROW|\(subquery-/.test(d));
+
+  /**
+   * 40 tenants with 5 subscriptions each (`payment.*`, `invoice.paid`), an all-tenant consumer
+   * and a platform subscription, with ANALYZE's statistics.
+   */
+  async function tenantsOf(storage: SqliteStorage, db: Database.Database): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      await storage.createSubscription(subscription({ id: `sub_${String(i).padStart(3, '0')}`, tenantId: `t${i % 40}`, eventTypes: ['payment.*', 'invoice.paid'] }));
+    }
+    await storage.createSubscription(subscription({ id: 'sub_audit', allTenants: true, eventTypes: ['*'] }));
+    await storage.createSubscription(subscription({ id: 'sub_platform', eventTypes: ['payment.succeeded'] }));
+    db.exec('ANALYZE');
+  }
+
+  function eventOf(tenantId: string | null, id: string): EnqueueInput {
+    return { event: { id, type: 'payment.succeeded', timestamp: NOW, payload: '{}', idempotencyKey: null, tenantId }, now: NOW };
+  }
+
+  it("fans out by (filter, the event's tenant) through the primary key and to all-tenant consumers through their index, scanning nothing, even after ANALYZE", async () => {
+    const { sql, db } = await capture(async (storage, handle) => {
+      await tenantsOf(storage, handle);
+      expect(await storage.enqueue(eventOf('t7', 'evt_t7'))).toMatchObject({ deliveryCount: 6 });
+      expect(await storage.enqueue(eventOf(null, 'evt_platform'))).toMatchObject({ deliveryCount: 2 });
     });
-    const fanOut = sql.find((s) => s.includes('SELECT DISTINCT f.subscription_id'))!;
-    expect(plan(db, fanOut)).toContain('SEARCH f USING PRIMARY KEY (filter=?)');
+    const fanOut = sql.find((s) => s.includes('SELECT f.subscription_id, s.tenant_id'))!;
+    const details = plan(db, fanOut);
+    expect(details).toContain('SEARCH f USING PRIMARY KEY (filter=? AND tenant_key=?)');
+    expect(details).toContain('SEARCH f USING COVERING INDEX webhook_subscription_event_types_all_tenants (filter=?)');
+    expect(details.filter((d) => d.startsWith('SEARCH s '))).toEqual(Array(2).fill('SEARCH s USING INDEX sqlite_autoindex_webhook_subscriptions_1 (id=?)'));
+    expect(scans(details)).toEqual([]);
+  });
+
+  it("removes a tenant through its indexes: no statement of purgeTenant scans a table or an index, the in-flight check included", async () => {
+    const { sql, db } = await capture(async (storage, handle, captured) => {
+      await tenantsOf(storage, handle);
+      // Another tenant's log, so that the statistics show the tenant removed as the small part it is.
+      handle.exec(`
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+        INSERT INTO webhook_events (id, type, published_at, payload, tenant_id)
+        SELECT printf('evt_o%08d', i), 'payment.succeeded', ${NOW}, '{}', 't39' FROM n`);
+      handle.exec(`
+        INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, tenant_id, status, attempts, created_at, updated_at)
+        SELECT 'dlv_o' || substr(id, 6), id, type, 'sub_039', 't39', 'delivered', 1, ${NOW}, ${NOW} FROM webhook_events WHERE tenant_id = 't39'`);
+      handle.exec(`
+        INSERT INTO webhook_attempts (id, delivery_id, attempt_number, started_at, duration_ms, status_code, outcome)
+        SELECT 'att_o' || substr(id, 6), id, 1, ${NOW}, 5, 200, 'delivered' FROM webhook_deliveries WHERE tenant_id = 't39'`);
+      for (let i = 0; i < 30; i++) await storage.enqueue(eventOf(`t${i % 3}`, `evt_${String(i).padStart(2, '0')}`));
+      const [leased] = await storage.claimDue({ limit: 1, leaseMs: 60_000, now: NOW });
+      await storage.settle(
+        [
+          {
+            deliveryId: leased!.delivery.id,
+            leaseToken: leased!.leaseToken,
+            attempt: { id: 'att_1', startedAt: NOW, durationMs: 3, statusCode: 500, errorClass: 'http', errorMessage: null, responseSnippet: null },
+            outcome: { kind: 'dead' },
+          },
+        ],
+        NOW,
+      );
+      handle.exec('ANALYZE');
+      captured.length = 0;
+      const batches = [];
+      for (;;) {
+        const batch = await storage.purgeTenant({ tenantId: 't1', limit: 4, now: NOW, force: false });
+        expect(batch).not.toBe('in_flight');
+        batches.push(batch);
+        if (batch !== 'in_flight' && batch.done) break;
+      }
+      // Every step ran: its 50 deliveries (5 subscriptions × 10 events), 5 subscriptions, 10 events and the audit consumer's 10.
+      expect(batches.length).toBeGreaterThan(3);
+    });
+    const statements = [...new Set(sql.filter((s) => /^\s*(SELECT|DELETE)/.test(s)))];
+    expect(statements.some((s) => s.includes('lease_expires_at > '))).toBe(true);
+    expect(statements.some((s) => s.startsWith('DELETE FROM webhook_events'))).toBe(true);
+    for (const statement of statements) expect({ statement, scans: scans(plan(db, statement)) }).toEqual({ statement, scans: [] });
+  });
+
+  it("reads a tenant's subscriptions, deliveries and counts, and excludes it from a claim, through the tenant indexes", async () => {
+    const { sql, db } = await capture(async (storage, handle, captured) => {
+      await tenantsOf(storage, handle);
+      for (let i = 0; i < 20; i++) await storage.enqueue(eventOf(`t${i % 4}`, `evt_${String(i).padStart(2, '0')}`));
+      handle.exec('ANALYZE');
+      captured.length = 0;
+      for (const tenantId of ['t2', null]) {
+        await storage.listSubscriptions({ limit: 10, tenantId });
+        await storage.listDeliveries({ limit: 10, tenantId });
+        await storage.stats(NOW, { tenantId });
+      }
+      await storage.claimDue({ limit: 5, leaseMs: 1000, now: NOW, excludeTenantIds: ['t2', 't3'] });
+    });
+    const statements = [...new Set(sql.filter((s) => /^\s*(SELECT|WITH|UPDATE)/.test(s)))];
+    const subscriptionsOf = statements.filter((s) => s.includes('FROM webhook_subscriptions') && s.includes('ORDER BY id LIMIT'));
+    expect(subscriptionsOf).toHaveLength(2);
+    for (const s of subscriptionsOf) expect(plan(db, s)).toEqual(['SEARCH webhook_subscriptions USING INDEX webhook_subscriptions_tenant (tenant_id=?)']);
+    const deliveriesOf = statements.filter((s) => s.includes('FROM webhook_deliveries') && s.includes('ORDER BY id DESC'));
+    expect(deliveriesOf).toHaveLength(2);
+    for (const s of deliveriesOf) expect(plan(db, s)).toEqual(['SEARCH webhook_deliveries USING INDEX webhook_deliveries_tenant (tenant_id=?)']);
+    const countsOf = statements.filter((s) => s.startsWith('WITH subs AS'));
+    expect(countsOf).toHaveLength(2);
+    for (const s of countsOf) {
+      const details = plan(db, s);
+      expect(scans(details)).toEqual([]);
+      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(6);
+    }
+    const excluded = statements.find((s) => s.startsWith('SELECT id FROM webhook_subscriptions WHERE tenant_id IN'))!;
+    expect(plan(db, excluded)).toContain('SEARCH webhook_subscriptions USING COVERING INDEX webhook_subscriptions_tenant (tenant_id=?)');
+  });
+
+  it("claims past a 5,000-row due backlog of an excluded tenant per subscription, never stepping over its rows", async () => {
+    const { sql, db } = await capture(async (storage, handle) => {
+      const slow = await storage.createSubscription(subscription({ id: 'sub_slow', tenantId: 'slow-co' }));
+      const a = await storage.createSubscription(subscription({ id: 'sub_a', tenantId: 'acme' }));
+      const b = await storage.createSubscription(subscription({ id: 'sub_b' }));
+      insertBacklog(handle, slow.id, 's', 5000, NOW - 100_000);
+      insertBacklog(handle, a.id, 'a', 300, NOW - 50_000);
+      insertBacklog(handle, b.id, 'b', 300, NOW - 50_000 + 2);
+      handle.prepare("UPDATE webhook_deliveries SET tenant_id = (SELECT tenant_id FROM webhook_subscriptions s WHERE s.id = subscription_id)").run();
+      handle.exec('ANALYZE');
+      const claimed = await storage.claimDue({ limit: 4, leaseMs: 1000, now: NOW, excludeTenantIds: ['slow-co', 'unknown-co'] });
+      expect(claimed.map((c) => [c.delivery.id, c.delivery.tenantId])).toEqual([
+        ['dlv_a00000001', 'acme'],
+        ['dlv_a00000002', 'acme'],
+        ['dlv_a00000003', 'acme'],
+        ['dlv_b00000001', null],
+      ]);
+    });
+    const details = plan(db, claimStatement(sql));
+    expect(details).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_subscription_due (subscription_id=? AND due_at<?)');
+    expect(details.some((d) => d.includes('webhook_deliveries_due '))).toBe(false);
+    expect(scans(details).filter((d) => /\b(d|webhook_deliveries)\b/.test(d))).toEqual([]);
   });
 });
 

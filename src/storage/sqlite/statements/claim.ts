@@ -80,14 +80,19 @@ export function claimSql(t: SqliteTables) {
            AND d.status = 'pending' AND d.due_at <= @now
          LIMIT @cap)`,
     activeSubscriptions: `SELECT COUNT(*) FROM ${S} WHERE status = 'active'`,
+    // The subscriptions of the tenants a claim excludes (a JSON array of tenant ids), read
+    // from subscriptions_tenant alone: a delivery's tenant is its subscription's
+    // (deliveryTenantId), so excluding a tenant is excluding these.
+    tenantSubscriptionIds: `SELECT id FROM ${S} WHERE tenant_id IN (SELECT value FROM json_each(?))`,
     // The rows a claim just leased (a JSON array of rowids), with their events: rowid
     // seeks, and the event through its primary key. status, lease_token,
     // lease_expires_at and updated_at are what the claim just wrote, so they are not
     // read back. Unordered: an ORDER BY here would copy every payload through a sorter,
     // so claimDue sorts the few rows itself.
-    claimedRows: `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.attempts, d.next_attempt_at,
+    claimedRows: `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.tenant_id, d.attempts, d.next_attempt_at,
          d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at,
-         e.published_at, e.payload, e.idempotency_key, d.history_attempts, d.first_failed_at, d.recovered_at
+         e.published_at, e.payload, e.idempotency_key, e.tenant_id AS event_tenant_id,
+         d.history_attempts, d.first_failed_at, d.recovered_at
        FROM json_each(?) AS j
        CROSS JOIN ${D} AS d ON d.rowid = j.value
        CROSS JOIN ${t.events} AS e ON e.id = d.event_id`,

@@ -7,7 +7,7 @@ import type { SqliteTables } from './tables.js';
 
 /** The columns of a {@link DeliveryRow} (see rows.ts), in the order of its fields. */
 export const deliveryColumns =
-  'id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, last_attempt_at, ' +
+  'id, event_id, event_type, subscription_id, tenant_id, status, attempts, next_attempt_at, last_attempt_at, ' +
   'last_status_code, last_error, delivered_at, lease_expires_at, created_at, updated_at';
 
 export function deliveryLogSql(t: SqliteTables) {
@@ -19,8 +19,8 @@ export function deliveryLogSql(t: SqliteTables) {
 
 /**
  * A page of `listDeliveries`, newest first: its SQL and named parameters. The
- * (subscription_id, id) and (status, id) indexes serve the filters in id order. One row
- * more than the page is asked for, to know whether another page follows.
+ * (subscription_id, id), (tenant_id, id) and (status, id) indexes serve the filters in id
+ * order. One row more than the page is asked for, to know whether another page follows.
  */
 export function listDeliveriesQuery(
   t: SqliteTables,
@@ -28,12 +28,15 @@ export function listDeliveriesQuery(
 ): { sql: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = { limit: query.limit + 1 };
   const where: string[] = [];
-  const add = (key: 'subscriptionId' | 'eventId' | 'since' | 'until' | 'beforeId', clause: string): void => {
+  const add = (key: 'subscriptionId' | 'tenantId' | 'eventId' | 'since' | 'until' | 'beforeId', clause: string): void => {
     if (query[key] === undefined) return;
     params[key] = query[key];
     where.push(clause);
   };
   add('subscriptionId', 'subscription_id = @subscriptionId');
+  // A delivery's tenant is its subscription's (deliveryTenantId); null: the platform's.
+  if (query.tenantId === null) where.push('tenant_id IS NULL');
+  else add('tenantId', 'tenant_id = @tenantId');
   add('eventId', 'event_id = @eventId');
   if (query.status !== undefined) {
     // One placeholder per distinct status, sorted, so that a set of statuses always

@@ -8,6 +8,7 @@ import type {
   ClaimedRow,
   DeliveryRow,
   EventRow,
+  FanOutRow,
   FenceRow,
   InstanceRow,
   ProbeRow,
@@ -19,6 +20,7 @@ import { claimSql } from './claim.js';
 import { deliveryLogSql } from './delivery-log.js';
 import { enqueueSql } from './enqueue.js';
 import { leasesSql } from './leases.js';
+import { purgeTenantSql } from './purge-tenant.js';
 import { requeueSql } from './requeue.js';
 import { settleSql } from './settle.js';
 import { statsPurgeSql } from './stats-purge.js';
@@ -42,10 +44,12 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
   const log = deliveryLogSql(t);
   const requeue = requeueSql(t);
   const statsPurge = statsPurgeSql(t);
+  const purgeTenant = purgeTenantSql(t);
   return {
     insertSubscription: prepare(subscriptions.insertSubscription),
     updateSubscription: prepare(subscriptions.updateSubscription),
     getSubscription: prepare<SubscriptionRow>(subscriptions.getSubscription),
+    countTenantSubscriptions: prepare<number>(subscriptions.countTenantSubscriptions).pluck(),
     insertFilter: prepare(subscriptions.insertFilter),
     deleteFilters: prepare(subscriptions.deleteFilters),
     setSubscriptionStatus: prepare(subscriptions.setSubscriptionStatus),
@@ -60,7 +64,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     insertEvent: prepare(enqueue.insertEvent),
     getEvent: prepare<EventRow>(enqueue.getEvent),
     getEventByKey: prepare<EventRow>(enqueue.getEventByKey),
-    matchingSubscriptions: prepare<string>(enqueue.matchingSubscriptions).pluck(),
+    matchingSubscriptions: prepare<FanOutRow>(enqueue.matchingSubscriptions),
     insertDeliveries: prepare(enqueue.insertDeliveries),
 
     claim: prepare<number>(claim.claim).pluck(),
@@ -68,6 +72,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     claimPerSubscription: prepare<number>(claim.claimPerSubscription).pluck(),
     excludedDueRows: prepare<number>(claim.excludedDueRows).pluck(),
     activeSubscriptions: prepare<number>(claim.activeSubscriptions).pluck(),
+    tenantSubscriptionIds: prepare<string>(claim.tenantSubscriptionIds).pluck(),
     claimedRows: prepare<ClaimedRow>(claim.claimedRows),
     nextDue: prepare<number>(claim.nextDue).pluck(),
 
@@ -93,9 +98,24 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
 
     stats: prepare<StatsRow>(statsPurge.stats),
     subscriptionStats: prepare<StatsRow>(statsPurge.subscriptionStats),
+    tenantStats: prepare<StatsRow>(statsPurge.tenantStats),
     purgeAttempts: prepare(statsPurge.purgeAttempts),
     purgeDeliveries: prepare(statsPurge.purgeDeliveries),
     purgeEvents: prepare(statsPurge.purgeEvents),
+
+    tenantInFlight: prepare<number>(purgeTenant.inFlight).pluck(),
+    tenantDeliveries: prepare<string>(purgeTenant.tenantDeliveries).pluck(),
+    deleteAttemptsOfDeliveries: prepare(purgeTenant.deleteAttemptsOfDeliveries),
+    deleteDeliveries: prepare(purgeTenant.deleteDeliveries),
+    tenantSubscriptions: prepare<string>(purgeTenant.tenantSubscriptions).pluck(),
+    deleteFiltersOfSubscriptions: prepare(purgeTenant.deleteFiltersOfSubscriptions),
+    deleteSubscriptions: prepare(purgeTenant.deleteSubscriptions),
+    tenantEvents: prepare<string>(purgeTenant.tenantEvents).pluck(),
+    deliveriesOfEvents: prepare<string>(purgeTenant.deliveriesOfEvents).pluck(),
+    deleteEvents: prepare(purgeTenant.deleteEvents),
+    tenantHasDeliveries: prepare<number>(purgeTenant.hasDeliveries).pluck(),
+    tenantHasSubscriptions: prepare<number>(purgeTenant.hasSubscriptions).pluck(),
+    tenantHasEvents: prepare<number>(purgeTenant.hasEvents).pluck(),
   };
 }
 

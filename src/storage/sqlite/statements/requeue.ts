@@ -24,8 +24,10 @@ export function requeueSql(t: SqliteTables) {
        RETURNING ${deliveryColumns}`,
     // The window's events of the matched types that the subscription has no delivery of,
     // or one that replay requeues: through the published_at index, each event's delivery
-    // by the unique (event_id, subscription_id) index.
-    replayCandidates: `SELECT e.id AS event_id, e.type AS event_type, d.rowid AS delivery_row_id, d.status
+    // by the unique (event_id, subscription_id) index. With each event's tenant: which of
+    // them the subscription receives is decided by receivesTenant (replay-window.ts).
+    replayCandidates: `SELECT e.id AS event_id, e.type AS event_type, e.tenant_id AS event_tenant_id,
+         d.rowid AS delivery_row_id, d.status
        FROM ${E} e
        LEFT JOIN ${D} d ON d.event_id = e.id AND d.subscription_id = @subscription_id
        WHERE e.published_at >= @since AND (@until IS NULL OR e.published_at < @until)
@@ -36,9 +38,9 @@ export function requeueSql(t: SqliteTables) {
     requeueDeliveries: `UPDATE ${D} SET ${requeuedSet}
        WHERE rowid IN (SELECT value FROM json_each(@row_ids))`,
     // A JSON array of [deliveryId, eventId, eventType].
-    insertReplayDeliveries: `INSERT INTO ${D} (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at,
-         due_at, created_at, updated_at)
-       SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, @subscription_id, @status, @attempts, @next_attempt_at,
+    insertReplayDeliveries: `INSERT INTO ${D} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
+         next_attempt_at, due_at, created_at, updated_at)
+       SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, @subscription_id, @tenant_id, @status, @attempts, @next_attempt_at,
          @next_attempt_at, @updated_at, @updated_at
        FROM json_each(@rows) j`,
   };

@@ -14,7 +14,7 @@ export function settleSql(t: SqliteTables) {
     // comes back for each pair that holds, with the pair's index (j.key) and everything
     // the settle needs: the rowid to write by, the fields of the record it returns,
     // and the subscription's status and failing_since as they were before the batch.
-    settleFence: `SELECT j.key AS item, d.rowid AS row_id, d.event_id, d.event_type, d.subscription_id, d.attempts,
+    settleFence: `SELECT j.key AS item, d.rowid AS row_id, d.event_id, d.event_type, d.subscription_id, d.tenant_id, d.attempts,
          d.created_at, s.status AS subscription_status, s.failing_since, d.history_attempts, d.first_failed_at,
          d.recovered_at
        FROM json_each(?) AS j

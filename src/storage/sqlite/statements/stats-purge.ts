@@ -9,6 +9,7 @@ export function statsPurgeSql(t: SqliteTables) {
   const D = t.deliveries;
   const A = t.attempts;
   const E = t.events;
+  const S = t.subscriptions;
   return {
     // One statement, so the counts come from one snapshot. The counts by status come from
     // the table the triggers keep (one row per subscription and status), not from walking
@@ -35,6 +36,22 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'delivered') AS delivered,
          (SELECT MIN(created_at) FROM ${D} INDEXED BY ${t.subscriptionDueIndex}
             WHERE subscription_id = @id AND status = 'pending') AS oldest`,
+    // Of one tenant's subscriptions (@tenant; NULL: the platform's), or of one of them with
+    // @id: a delivery's tenant is its subscription's (deliveryTenantId), so these are the
+    // counts of the deliveries whose tenant_id is @tenant. The subscriptions come from
+    // subscriptions_tenant (IS: NULL matches the platform's), then as subscriptionStats
+    // for each: O(the tenant's subscriptions + its pending rows). CROSS JOIN keeps the
+    // subscriptions outer (the planner would otherwise walk every pending entry).
+    tenantStats: `WITH subs AS (SELECT id FROM ${S} WHERE tenant_id IS @tenant AND (@id IS NULL OR id = @id))
+       SELECT
+         (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'pending') AS pending,
+         (SELECT COUNT(*) FROM subs CROSS JOIN ${D} d INDEXED BY ${t.subscriptionDueIndex}
+            ON d.subscription_id = subs.id AND d.status = 'pending' AND d.lease_expires_at > @now) AS leased,
+         (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'held') AS held,
+         (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'dead') AS dead,
+         (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'delivered') AS delivered,
+         (SELECT MIN(d.created_at) FROM subs CROSS JOIN ${D} d INDEXED BY ${t.subscriptionDueIndex}
+            ON d.subscription_id = subs.id AND d.status = 'pending') AS oldest`,
     // A final row's updated_at is when it became final: a delivery created long ago
     // that finished recently is recent log. Walks the (status, id) index of final rows.
     purgeAttempts: `DELETE FROM ${A} WHERE delivery_id IN (

@@ -10,16 +10,21 @@ export function subscriptionsSql(t: SqliteTables) {
   const F = t.filters;
   const D = t.deliveries;
   return {
-    insertSubscription: `INSERT INTO ${S} (id, url, event_types, secrets, headers, description, metadata, status,
-         disabled_reason, disabled_at, retry, flow_control, failing_since, created_at, updated_at)
-       VALUES (@id, @url, @event_types, @secrets, @headers, @description, @metadata, @status,
-         @disabled_reason, @disabled_at, @retry, @flow_control, @failing_since, @created_at, @updated_at)`,
+    insertSubscription: `INSERT INTO ${S} (id, tenant_id, all_tenants, url, event_types, secrets, headers, description, metadata,
+         status, disabled_reason, disabled_at, retry, flow_control, failing_since, created_at, updated_at)
+       VALUES (@id, @tenant_id, @all_tenants, @url, @event_types, @secrets, @headers, @description, @metadata,
+         @status, @disabled_reason, @disabled_at, @retry, @flow_control, @failing_since, @created_at, @updated_at)`,
+    // A tenant's subscriptions, counted against tenantLimits.maxSubscriptions: the entries of
+    // subscriptions_tenant for it, under the write lock the create holds.
+    countTenantSubscriptions: `SELECT COUNT(*) FROM ${S} WHERE tenant_id = ?`,
     updateSubscription: `UPDATE ${S} SET url = @url, event_types = @event_types, secrets = @secrets, headers = @headers,
          description = @description, metadata = @metadata, retry = @retry, flow_control = @flow_control,
          updated_at = @updated_at
        WHERE id = @id`,
     getSubscription: `SELECT * FROM ${S} WHERE id = ?`,
-    insertFilter: `INSERT OR IGNORE INTO ${F} (filter, subscription_id) VALUES (?, ?)`,
+    // A filter under the subscription's tenant scope (see migration 0007): tenant_key is
+    // idempotencyScope(tenant_id), all_tenants the subscription's own.
+    insertFilter: `INSERT OR IGNORE INTO ${F} (filter, tenant_key, all_tenants, subscription_id) VALUES (?, ?, ?, ?)`,
     deleteFilters: `DELETE FROM ${F} WHERE subscription_id = ?`,
     setSubscriptionStatus: `UPDATE ${S} SET status = @status, disabled_reason = @disabled_reason, disabled_at = @disabled_at,
          updated_at = @updated_at
@@ -39,13 +44,22 @@ export function subscriptionsSql(t: SqliteTables) {
   };
 }
 
-/** A page of `listSubscriptions`: its SQL and named parameters. */
+/**
+ * A page of `listSubscriptions`: its SQL and named parameters. With a tenant filter the
+ * (tenant_id, id) index serves it in id order, `null` (the platform's) alike.
+ */
 export function listSubscriptionsQuery(
   t: SqliteTables,
-  query: { limit: number; afterId?: string; status?: string },
+  query: { limit: number; afterId?: string; status?: string; tenantId?: string | null },
 ): { sql: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = { limit: query.limit + 1 };
   const where: string[] = [];
+  if (query.tenantId === null) {
+    where.push('tenant_id IS NULL');
+  } else if (query.tenantId !== undefined) {
+    params.tenantId = query.tenantId;
+    where.push('tenant_id = @tenantId');
+  }
   if (query.afterId !== undefined) {
     params.cursor = query.afterId;
     where.push('id > @cursor');

@@ -6,7 +6,7 @@
 
 export interface SqliteTables {
   readonly subscriptions: string;
-  /** One row per (filter, subscription): the fan-out's lookup. */
+  /** One row per (filter, tenant scope, subscription): the fan-out's lookup (migration 0007). */
   readonly filters: string;
   readonly events: string;
   readonly deliveries: string;
@@ -22,6 +22,12 @@ export interface SqliteTables {
   readonly subscriptionDueIndex: string;
   /** Pending deliveries by created_at: the oldest pending one. */
   readonly pendingCreatedIndex: string;
+  /** The filters of all-tenant consumers by (filter, subscription_id): fan-out's second lookup. */
+  readonly allTenantsFilterIndex: string;
+  /** Held deliveries by subscription_id. */
+  readonly subscriptionHeldIndex: string;
+  /** Events of a tenant by (tenant_id, id), partial: tenantless events are not in it. */
+  readonly eventTenantIndex: string;
 }
 
 export function sqliteTables(prefix: string): SqliteTables {
@@ -37,6 +43,9 @@ export function sqliteTables(prefix: string): SqliteTables {
     dueIndex: `${prefix}deliveries_due`,
     subscriptionDueIndex: `${prefix}deliveries_subscription_due`,
     pendingCreatedIndex: `${prefix}deliveries_pending_created`,
+    allTenantsFilterIndex: `${prefix}subscription_event_types_all_tenants`,
+    subscriptionHeldIndex: `${prefix}deliveries_subscription_held`,
+    eventTenantIndex: `${prefix}events_tenant`,
   });
 }
 
