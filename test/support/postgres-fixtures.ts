@@ -1,11 +1,13 @@
 /**
  * The PostgreSQL storage tests' harness (test/storage/postgres/ and the PostgreSQL properties
  * in test/property/): the test database (see postgres.ts) and an admin pool for the whole
- * file, a schema of its own per storage, dropped after the file, and clean-ups after each test.
+ * file, a schema of its own per storage, dropped after the file, clean-ups after each test,
+ * and a schema at an older version, as a released version of the package left it.
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.js';
+import { migrationLockSql, migrations, migrationsTableSql, quoteLiteral, renderMigration } from '../../src/storage/postgres/migrations/index.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from './postgres.js';
 
 /** The test database's URL, set before the file's first test by {@link usePostgresDatabase}. */
@@ -57,4 +59,25 @@ export async function migrated(options: Parameters<typeof storageOn>[0] = {}): P
   const storage = storageOn(options);
   await storage.migrate();
   return storage;
+}
+
+/**
+ * A fresh schema at `version`: the released migrations up to it applied as `migrate()`
+ * applies them (one transaction, the advisory lock, each one recorded), none after it.
+ */
+export async function schemaAtVersion(version: number): Promise<string> {
+  const schema = schemaName();
+  const applied = migrations.filter((migration) => migration.version <= version);
+  const script = [
+    'BEGIN;',
+    migrationLockSql(schema),
+    migrationsTableSql(schema),
+    ...applied.map(
+      (migration) =>
+        `${renderMigration(migration, schema)};\nINSERT INTO "${schema}".migrations (version, name) VALUES (${migration.version}, ${quoteLiteral(migration.name)});`,
+    ),
+    'COMMIT;',
+  ].join('\n');
+  await admin.query(script);
+  return schema;
 }

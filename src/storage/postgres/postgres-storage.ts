@@ -34,6 +34,7 @@ import { decodeCursor, encodeCursor, type CursorList } from '../shared/cursor.js
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { queuedStatus, redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
+import { idempotencyScope, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
 import type {
   AttemptRecord,
   ClaimInput,
@@ -46,6 +47,8 @@ import type {
   Page,
   PurgeInput,
   PurgeResult,
+  PurgeTenantInput,
+  PurgeTenantResult,
   ReplayInput,
   SettleResult,
   Settlement,
@@ -80,6 +83,8 @@ import {
   type IntLike,
   type NextDueRow,
   type PurgeRow,
+  type PurgeTenantRow,
+  type TenantLeftRow,
   type RedeliverProbeRow,
   type SettledRow,
   type StatsRow,
@@ -88,7 +93,15 @@ import {
 import { firstDisables, settleResults, settleValues } from './settle-batch.js';
 import { writeStatusChanges } from './status-changes.js';
 import { retryBusyOrUnavailable, retryNothing, StatementRunner } from './statement-runner.js';
-import { listDeliveriesSql, listSubscriptionsSql, postgresStatements, tablesOf, type Statements, type Tables } from './statements/index.js';
+import {
+  listDeliveriesSql,
+  listSubscriptionsSql,
+  postgresStatements,
+  statsSql,
+  tablesOf,
+  type Statements,
+  type Tables,
+} from './statements/index.js';
 import { WakeListener } from './wake-listener.js';
 import { WakeNotifier } from './wake-notifier.js';
 
@@ -193,12 +206,30 @@ export class PostgresStorage implements StorageAdapter {
     }
   }
 
-  /** Stores a subscription and its filter rows. @throws StorageError `STORAGE_CONFLICT` for an existing id. */
-  async createSubscription(record: SubscriptionRecord): Promise<SubscriptionRecord> {
-    return this.#runner.run('createSubscription', async () => {
-      const [row] = await this.#query<SubscriptionRow>(this.#sql.createSubscription, [...subscriptionValues(record), record.eventTypes]);
-      return toSubscription(row!);
-    });
+  /**
+   * Stores a subscription and its filter rows, in one statement. With `maxPerTenant` and a
+   * tenant, in one transaction under the tenant's advisory lock: the count of its
+   * subscriptions and the insert, so that two creates racing for its last place (on any
+   * instance) are decided one after the other.
+   *
+   * @throws StorageError `STORAGE_CONFLICT` for an existing id.
+   * @throws ConflictError `TENANT_SUBSCRIPTION_LIMIT` when the tenant has `maxPerTenant` subscriptions already.
+   */
+  async createSubscription(record: SubscriptionRecord, limits: { maxPerTenant?: number } = {}): Promise<SubscriptionRecord> {
+    const { tenantId } = record;
+    const max = limits.maxPerTenant;
+    const values = [...subscriptionValues(record), record.eventTypes, idempotencyScope(tenantId)];
+    const insert = async (on?: PoolClient): Promise<SubscriptionRecord> =>
+      toSubscription((await this.#query<SubscriptionRow>(this.#sql.createSubscription, values, on))[0]!);
+    if (tenantId === null || max === undefined) return this.#runner.run('createSubscription', () => insert());
+    return this.#runner.run('createSubscription', () =>
+      this.#runner.transaction(async (client) => {
+        await this.#query(this.#sql.lockTenant, [tenantId], client);
+        const [counted] = await this.#query<{ n: IntLike }>(this.#sql.countTenantSubscriptions, [tenantId], client);
+        if (int(counted!.n) >= max) throw tenantLimitReached(tenantId, max);
+        return insert(client);
+      }),
+    );
   }
 
   /** The subscription, or `null`. */
@@ -213,10 +244,19 @@ export class PostgresStorage implements StorageAdapter {
     );
   }
 
-  /** Oldest first (ids ascending), optionally of one status. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
-  async listSubscriptions(query: { limit: number; cursor?: string; status?: SubscriptionStatus }): Promise<Page<SubscriptionRecord>> {
+  /**
+   * Oldest first (ids ascending), optionally of one status and of one tenant (`null`: the
+   * platform's). @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
+   */
+  async listSubscriptions(query: {
+    limit: number;
+    cursor?: string;
+    status?: SubscriptionStatus;
+    tenantId?: string | null;
+  }): Promise<Page<SubscriptionRecord>> {
     const afterId = query.cursor === undefined ? undefined : decodeCursor('subscriptions', query.cursor);
-    const { text, values } = listSubscriptionsSql(this.#tables, { limit: query.limit, afterId, status: query.status });
+    const { limit, status, tenantId } = query;
+    const { text, values } = listSubscriptionsSql(this.#tables, { limit, afterId, status, tenantId });
     return this.#runner.run(
       'listSubscriptions',
       async () => page((await this.#query<SubscriptionRow>(text, values)).map(toSubscription), query.limit, 'subscriptions'),
@@ -237,7 +277,7 @@ export class PostgresStorage implements StorageAdapter {
         const [updated] = await this.#query<SubscriptionRow>(this.#sql.updateSubscription, patchedValues(next), client);
         if (patch.eventTypes !== undefined) {
           await this.#query(this.#sql.deleteFilters, [id], client);
-          await this.#query(this.#sql.insertFilters, [id, next.eventTypes], client);
+          await this.#query(this.#sql.insertFilters, [id, next.eventTypes, idempotencyScope(next.tenantId), next.allTenants], client);
         }
         return toSubscription(updated!);
       }),
@@ -313,14 +353,18 @@ export class PostgresStorage implements StorageAdapter {
     );
   }
 
-  /** Leases up to `limit` due deliveries in one statement (see the `claim` statement for the lock and the index). */
+  /**
+   * Leases up to `limit` due deliveries in one statement (see the `claim` statement for the
+   * lock and the index), skipping the excluded subscriptions and tenants.
+   */
   async claimDue(input: ClaimInput): Promise<ClaimedDelivery[]> {
     if (input.limit <= 0) return [];
-    const excluded = input.excludeSubscriptionIds ?? [];
+    const subscriptions = input.excludeSubscriptionIds ?? [];
+    const tenants = input.excludeTenantIds ?? [];
     const [text, values] =
-      excluded.length === 0
+      subscriptions.length === 0 && tenants.length === 0
         ? [this.#sql.claim, [input.now, input.limit, input.leaseMs]]
-        : [this.#sql.claimExcluding, [input.now, input.limit, input.leaseMs, excluded]];
+        : [this.#sql.claimExcluding, [input.now, input.limit, input.leaseMs, subscriptions, tenants]];
     return this.#runner.run('claimDue', async () => (await this.#query<ClaimRow>(text, values)).map(toClaimed), {
       retry: retryBusyOrUnavailable,
     });
@@ -390,7 +434,10 @@ export class PostgresStorage implements StorageAdapter {
     );
   }
 
-  /** Newest first (ids descending). @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
+  /**
+   * Newest first (ids descending), by the query's filters (`tenantId`: the deliveries of
+   * that tenant's subscriptions). @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
+   */
   async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
     const beforeId = query.cursor === undefined ? undefined : decodeCursor('deliveries', query.cursor);
     const { text, values } = listDeliveriesSql(this.#tables, { ...query, beforeId });
@@ -468,15 +515,16 @@ export class PostgresStorage implements StorageAdapter {
     );
   }
 
-  /** Counts by status, from one snapshot, of every subscription or of one; `leased` by the database clock. */
-  async stats(_now: number, query: { subscriptionId?: string } = {}): Promise<StorageStats> {
+  /**
+   * Counts by status, from one snapshot, of every subscription, of one, of one tenant's
+   * (`null`: the platform's), or of both; `leased` by the database clock.
+   */
+  async stats(_now: number, query: { subscriptionId?: string; tenantId?: string | null } = {}): Promise<StorageStats> {
+    const { text, values } = statsSql(this.#tables, query);
     return this.#runner.run(
       'stats',
       async () => {
-        const [row] =
-          query.subscriptionId === undefined
-            ? await this.#query<StatsRow>(this.#sql.stats, [])
-            : await this.#query<StatsRow>(this.#sql.statsOf, [query.subscriptionId]);
+        const [row] = await this.#query<StatsRow>(text, values);
         return {
           pending: int(row!.pending),
           leased: int(row!.leased),
@@ -496,6 +544,41 @@ export class PostgresStorage implements StorageAdapter {
       const [row] = await this.#query<PurgeRow>(this.#sql.purge, [input.olderThan]);
       return { events: int(row!.events), deliveries: int(row!.deliveries), attempts: int(row!.attempts) };
     });
+  }
+
+  /**
+   * Removes one batch of a tenant's rows in one transaction, kind after kind in the order
+   * of `tenantPurgeSteps` (shared/tenancy.ts), each kind only once the kinds before it are
+   * gone, at most `limit` rows of each (see statements/purge-tenant.ts for the locks).
+   * Unless `force`, answers `'in_flight'` and removes nothing while one of the tenant's
+   * deliveries is under a live lease, by the database clock (`input.now` is not used).
+   */
+  async purgeTenant(input: PurgeTenantInput): Promise<PurgeTenantResult | 'in_flight'> {
+    const { tenantId, limit, force } = input;
+    return this.#runner.run('purgeTenant', () =>
+      this.#runner.transaction(async (client) => {
+        if (!force) {
+          const [probe] = await this.#query<{ in_flight: boolean }>(this.#sql.tenantInFlight, [tenantId], client);
+          if (probe!.in_flight) return 'in_flight' as const;
+        }
+        const removed = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0 };
+        const tenantLeft = async (): Promise<TenantLeftRow> =>
+          (await this.#query<TenantLeftRow>(this.#sql.tenantLeft, [tenantId], client))[0]!;
+        let left = await tenantLeft();
+        for (const step of tenantPurgeSteps) {
+          if (!left[step]) continue;
+          const counts = await this.#purgeTenantStep(client, step, tenantId, limit, force);
+          removed.subscriptions += counts.subscriptions;
+          removed.events += counts.events;
+          removed.deliveries += counts.deliveries;
+          removed.attempts += counts.attempts;
+          left = await tenantLeft();
+          // Not all gone (the limit, or a row leased meanwhile): the next batch goes on with this kind.
+          if (left[step]) break;
+        }
+        return { ...removed, done: !left.deliveries && !left.subscriptions && !left.events };
+      }),
+    );
   }
 
   /**
@@ -521,22 +604,25 @@ export class PostgresStorage implements StorageAdapter {
   async #enqueueOn(on: PostgresQueryable, input: EnqueueInput): Promise<EnqueueResult> {
     const { event } = input;
     const filters = candidateFilters(event.type);
-    let ids = this.#fanOutIds.idsFor(event.type, input.now);
+    // The key the fan-out index and the idempotency index scope by (shared/tenancy.ts).
+    const scope = idempotencyScope(event.tenantId);
+    let ids = this.#fanOutIds.idsFor(scope, event.type, input.now);
     // Bounded: each round learns the exact fan-out; only subscriptions created between
     // two rounds can make a third necessary.
     for (let round = 0; round < 5; round++) {
       const values = [event.id, event.type, event.timestamp, event.payload, event.idempotencyKey ?? null, filters, ids, input.now];
       // The NOTIFY inside the statement only in the host's transaction (see the statement).
-      const [row] = await this.#query<EnqueueRow>(this.#sql.enqueue, [...values, this.#channel, this.schema, on !== this.pool], on);
+      const notifying = [this.#channel, this.schema, on !== this.pool];
+      const [row] = await this.#query<EnqueueRow>(this.#sql.enqueue, [...values, ...notifying, event.tenantId, scope], on);
       if (row === undefined) throw new StorageError('STORAGE_FAILED', 'PostgreSQL storage: enqueue returned no row');
       const targets = int(row.target_count);
       if (row.id === null) {
-        ids = this.#fanOutIds.idsFor(event.type, input.now, targets);
+        ids = this.#fanOutIds.idsFor(scope, event.type, input.now, targets);
         continue;
       }
       const created = row.id === event.id;
       if (created) {
-        this.#fanOutIds.remember(event.type, targets);
+        this.#fanOutIds.remember(scope, event.type, targets);
         if (on === this.pool && int(row.delivery_count) > 0) this.#notifier.notifySoon();
       }
       return { event: toEvent(row as EventRow), created, deliveryCount: created ? int(row.delivery_count) : 0 };
@@ -573,6 +659,29 @@ export class PostgresStorage implements StorageAdapter {
       }),
       disabledBy: new Set([...changes.keys()].map((id) => int(firstDisable.get(id)!.ord))),
     };
+  }
+
+  /** One step of a tenant's removal (see purgeTenant), inside its transaction: what it removed. */
+  async #purgeTenantStep(
+    client: PoolClient,
+    step: (typeof tenantPurgeSteps)[number],
+    tenantId: string,
+    limit: number,
+    force: boolean,
+  ): Promise<Omit<PurgeTenantResult, 'done'>> {
+    const none = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0 };
+    if (step === 'deliveries') {
+      const [row] = await this.#query<PurgeTenantRow>(this.#sql.purgeTenantDeliveries, [tenantId, limit, force], client);
+      return { ...none, deliveries: int(row!.deliveries), attempts: int(row!.attempts) };
+    }
+    if (step === 'subscriptions') {
+      const locked = await this.#query<{ id: string }>(this.#sql.lockTenantSubscriptions, [tenantId, limit], client);
+      const gone = await this.#query(this.#sql.purgeTenantSubscriptions, [locked.map((row) => row.id)], client);
+      return { ...none, subscriptions: gone.length };
+    }
+    const locked = await this.#query<{ id: string }>(this.#sql.lockTenantEvents, [tenantId, limit], client);
+    const [row] = await this.#query<PurgeTenantRow>(this.#sql.purgeTenantEvents, [locked.map((event) => event.id)], client);
+    return { ...none, events: int(row!.events ?? 0), deliveries: int(row!.deliveries), attempts: int(row!.attempts) };
   }
 
   #query<Row>(text: string, values: unknown[], on: PostgresQueryable = this.pool): Promise<Row[]> {

@@ -22,6 +22,7 @@ export interface DeliveryRow {
   event_id: string;
   event_type: string;
   subscription_id: string;
+  tenant_id: string | null;
   status: DeliveryStatus;
   attempts: number;
   next_attempt_at: IntLike | null;
@@ -36,6 +37,8 @@ export interface DeliveryRow {
 
 export interface SubscriptionRow {
   id: string;
+  tenant_id: string | null;
+  all_tenants: boolean;
   url: string;
   event_types: unknown;
   secrets: unknown;
@@ -58,6 +61,7 @@ export interface EventRow {
   published_at: IntLike;
   payload: string;
   idempotency_key: string | null;
+  tenant_id: string | null;
 }
 
 /** A claimed delivery with its history, its event (`e_`) and its subscription (`s_`), joined. */
@@ -70,6 +74,9 @@ export interface ClaimRow extends DeliveryRow {
   e_published_at: IntLike;
   e_payload: string;
   e_idempotency_key: string | null;
+  e_tenant_id: string | null;
+  s_tenant_id: string | null;
+  s_all_tenants: boolean;
   s_url: string;
   s_event_types: unknown;
   s_secrets: unknown;
@@ -103,6 +110,7 @@ export interface EnqueueRow {
   published_at: IntLike | null;
   payload: string | null;
   idempotency_key: string | null;
+  tenant_id: string | null;
   delivery_count: IntLike;
 }
 
@@ -142,6 +150,20 @@ export interface StatsRow {
   oldest: IntLike | null;
 }
 
+/** What one step of a tenant's removal took (`events` only from the events step). */
+export interface PurgeTenantRow {
+  deliveries: IntLike;
+  attempts: IntLike;
+  events?: IntLike;
+}
+
+/** Whether anything of a tenant is left, per kind. */
+export interface TenantLeftRow {
+  deliveries: boolean;
+  subscriptions: boolean;
+  events: boolean;
+}
+
 export interface PurgeRow {
   deliveries: IntLike;
   attempts: IntLike;
@@ -179,6 +201,7 @@ export function toDelivery(row: DeliveryRow): DeliveryRecord {
     eventId: row.event_id,
     eventType: row.event_type,
     subscriptionId: row.subscription_id,
+    tenantId: row.tenant_id,
     status: row.status,
     attempts: row.attempts,
     nextAttemptAt: intOrNull(row.next_attempt_at),
@@ -195,6 +218,8 @@ export function toDelivery(row: DeliveryRow): DeliveryRecord {
 export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
   return {
     id: row.id,
+    tenantId: row.tenant_id,
+    allTenants: row.all_tenants,
     url: row.url,
     eventTypes: json<string[]>(row.event_types),
     secrets: json<SubscriptionRecord['secrets']>(row.secrets),
@@ -219,6 +244,7 @@ export function toEvent(row: EventRow): EventRecord {
     timestamp: int(row.published_at),
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
+    tenantId: row.tenant_id,
   };
 }
 
@@ -248,9 +274,12 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       timestamp: int(row.e_published_at),
       payload: row.e_payload,
       idempotencyKey: row.e_idempotency_key,
+      tenantId: row.e_tenant_id,
     },
     subscription: toSubscription({
       id: row.subscription_id,
+      tenant_id: row.s_tenant_id,
+      all_tenants: row.s_all_tenants,
       url: row.s_url,
       event_types: row.s_event_types,
       secrets: row.s_secrets,
@@ -274,6 +303,8 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
 export function subscriptionValues(record: SubscriptionRecord): unknown[] {
   return [
     record.id,
+    record.tenantId,
+    record.allTenants,
     record.url,
     JSON.stringify(record.eventTypes),
     JSON.stringify(record.secrets),

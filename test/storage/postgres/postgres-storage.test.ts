@@ -17,7 +17,7 @@ import { latestSchemaVersion } from '../../../src/storage/postgres/migrations/in
 import { loadPg } from '../../../src/storage/postgres/driver.js';
 import { toStorageError } from '../../../src/storage/postgres/driver-errors.js';
 import { postgresStatements } from '../../../src/storage/postgres/statements/index.js';
-import { admin, cleanups, migrated, schemaName, storageOn, url, usePostgresDatabase } from '../../support/postgres-fixtures.js';
+import { admin, cleanups, migrated, schemaAtVersion, schemaName, storageOn, url, usePostgresDatabase } from '../../support/postgres-fixtures.js';
 import { dropSchema } from '../../support/postgres.js';
 import { enqueueInput, NOW, subscription } from '../../support/storage-records.js';
 import { rejectionOf, thrownBy } from '../../support/rejections.js';
@@ -57,11 +57,12 @@ describe('migrations', () => {
     expect(rows).toEqual([
       { version: 1, name: '0001-initial' },
       { version: 2, name: '0002-attempt-history' },
+      { version: 3, name: '0003-tenants' },
     ]);
-    expect(latestSchemaVersion).toBe(2);
+    expect(latestSchemaVersion).toBe(3);
     await storage.migrate();
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(2);
+    expect(await count(schema, 'migrations')).toBe(3);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
@@ -115,15 +116,19 @@ describe('migrations', () => {
     // No parameters: node-postgres sends it with the simple-query protocol, several
     // statements in one string, as psql -f does.
     await admin.query(script);
-    expect((await admin.query(`SELECT version FROM "${schema}".migrations ORDER BY version`)).rows).toEqual([{ version: 1 }, { version: 2 }]);
+    expect((await admin.query(`SELECT version FROM "${schema}".migrations ORDER BY version`)).rows).toEqual([
+      { version: 1 },
+      { version: 2 },
+      { version: 3 },
+    ]);
     const storage = storageOn({ schema });
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(2);
+    expect(await count(schema, 'migrations')).toBe(3);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
     // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(2);
+    expect(await count(schema, 'migrations')).toBe(3);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {
@@ -136,55 +141,30 @@ describe('migrations', () => {
   });
 
   it('upgrades a version-1 schema with its delivery log: migration 0002 reads the history from the attempts already recorded', async () => {
-    const schema = schemaName();
-    const before = await migrated({ schema });
-    await before.createSubscription(subscription());
-    const ids = [(await before.enqueue(enqueueInput())).event.id, (await before.enqueue(enqueueInput())).event.id];
-    const attemptAt = (startedAt: number) => ({
-      id: createId('att', startedAt),
-      startedAt,
-      durationMs: 5,
-      statusCode: 500,
-      errorClass: 'http' as const,
-      errorMessage: null,
-      responseSnippet: null,
-    });
-    // First delivery: fails, then is dead. Second: fails, then is delivered.
-    const plan = [
-      [
-        { kind: 'retry' as const, nextAttemptAt: NOW, at: NOW + 10 },
-        { kind: 'dead' as const, at: NOW + 20 },
-      ],
-      [
-        { kind: 'retry' as const, nextAttemptAt: NOW, at: NOW + 30 },
-        { kind: 'delivered' as const, at: NOW + 40 },
-      ],
-    ];
-    for (const round of [0, 1]) {
-      const claimed = await before.claimDue({ limit: 10, leaseMs: 60_000, now: NOW + 100 });
-      expect(claimed).toHaveLength(2);
-      await before.settle(
-        claimed.map((c) => {
-          const { at, ...outcome } = plan[ids.indexOf(c.delivery.eventId)]![round]!;
-          return { deliveryId: c.delivery.id, leaseToken: c.leaseToken, attempt: attemptAt(at), outcome };
-        }),
-        NOW + 100,
-      );
-    }
-    // The schema as version 1 left it, with that log in it.
+    const schema = await schemaAtVersion(1);
+    const s = `"${schema}"`;
+    // Two deliveries as version 1 left them: the first failed, then died; the second failed, then was delivered.
     await admin.query(
-      `ALTER TABLE "${schema}".deliveries DROP COLUMN history_attempts, DROP COLUMN first_failed_at, DROP COLUMN recovered_at;
-       DELETE FROM "${schema}".migrations WHERE version = 2`,
+      `INSERT INTO ${s}.subscriptions (id, url, event_types, secrets, headers, metadata, status, created_at, updated_at)
+       VALUES ('sub_1', 'https://x.example.com', '["*"]', '[]', '{}', '{}', 'active', ${NOW}, ${NOW});
+       INSERT INTO ${s}.subscription_event_types (filter, subscription_id) VALUES ('*', 'sub_1');
+       INSERT INTO ${s}.events (id, type, published_at, payload)
+       VALUES ('evt_1', 'payment.succeeded', ${NOW}, '{}'), ('evt_2', 'payment.succeeded', ${NOW}, '{}');
+       INSERT INTO ${s}.deliveries (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at, created_at, updated_at)
+       VALUES ('dlv_1', 'evt_1', 'payment.succeeded', 'sub_1', 'dead', 2, NULL, ${NOW}, ${NOW + 20}),
+              ('dlv_2', 'evt_2', 'payment.succeeded', 'sub_1', 'delivered', 2, NULL, ${NOW}, ${NOW + 40});
+       INSERT INTO ${s}.attempts (id, delivery_id, attempt_number, started_at, duration_ms, status_code, outcome)
+       VALUES ('att_1', 'dlv_1', 1, ${NOW + 10}, 5, 500, 'retry'), ('att_2', 'dlv_1', 2, ${NOW + 20}, 5, 500, 'dead'),
+              ('att_3', 'dlv_2', 1, ${NOW + 30}, 5, 500, 'retry'), ('att_4', 'dlv_2', 2, ${NOW + 40}, 5, 200, 'delivered');`,
     );
 
     const after = storageOn({ schema });
     await after.migrate();
-    const { items } = await after.listDeliveries({ limit: 10 });
-    for (const d of items) expect(await after.redeliver(d.id, NOW + 200)).toMatchObject({ status: 'pending' });
+    for (const id of ['dlv_1', 'dlv_2']) expect(await after.redeliver(id, NOW + 200)).toMatchObject({ status: 'pending' });
     const claimed = await after.claimDue({ limit: 10, leaseMs: 60_000, now: NOW + 200 });
     expect(Object.fromEntries(claimed.map((c) => [c.delivery.eventId, c.history]))).toEqual({
-      [ids[0]!]: { attempts: 2, firstFailedAt: NOW + 10, recoveredAt: null },
-      [ids[1]!]: { attempts: 2, firstFailedAt: NOW + 30, recoveredAt: NOW + 40 },
+      evt_1: { attempts: 2, firstFailedAt: NOW + 10, recoveredAt: null },
+      evt_2: { attempts: 2, firstFailedAt: NOW + 30, recoveredAt: NOW + 40 },
     });
   });
 
@@ -369,7 +349,7 @@ describe('flow control and failure tracking', () => {
       await client.query('BEGIN');
       const { rows } = await client.query<{ 'QUERY PLAN': unknown }>(
         `EXPLAIN (ANALYZE, FORMAT JSON) ${postgresStatements(schema).claimExcluding}`,
-        [NOW + 10_000, 5, 60_000, [busy.id]],
+        [NOW + 10_000, 5, 60_000, [busy.id], []],
       );
       await client.query('ROLLBACK');
       const root = (rows[0]!['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]!.Plan;

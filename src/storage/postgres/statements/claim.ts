@@ -43,12 +43,15 @@ export function claimStatements(t: Tables) {
         ORDER BY d.next_attempt_at, d.id
         LIMIT $2
         FOR UPDATE OF d SKIP LOCKED`),
-    // The claim when some subscriptions must be skipped ($4): `candidates` takes the due
-    // head of each other active subscription from deliveries_subscription_due (a few index
-    // reads per subscription), so a skipped subscription's backlog — however long — is
-    // never walked over; `due` then locks the oldest of them as above. Candidates are not
-    // locked, so a claimer racing on the same ones may get fewer rows than it asked for
-    // (never a row twice); four times the limit leaves room for that.
+    // The claim when some subscriptions ($4) or tenants ($5) must be skipped: `candidates`
+    // takes the due head of each other active subscription from deliveries_subscription_due
+    // (a few index reads per subscription), so a skipped subscription's backlog — however
+    // long — is never walked over; `due` then locks the oldest of them as above.
+    // Candidates are not locked, so a claimer racing on the same ones may get fewer rows
+    // than it asked for (never a row twice); four times the limit leaves room for that.
+    // A tenant is skipped by its subscriptions, as cheaply: a delivery's tenant is its
+    // subscription's (deliveryTenantId of shared/tenancy.ts), and the platform's
+    // subscriptions (tenant_id NULL) are never skipped by it.
     claimExcluding: claimSql(t, `
       WITH candidates AS (
         SELECT x.id
@@ -61,6 +64,7 @@ export function claimStatements(t: Tables) {
           LIMIT $2 * 4
         ) AS x
         WHERE s.status = 'active' AND s.id <> ALL ($4::text[])
+          AND (s.tenant_id IS NULL OR s.tenant_id <> ALL ($5::text[]))
         ORDER BY x.next_attempt_at, x.id
         LIMIT $2 * 4
       ), due AS (
@@ -119,7 +123,7 @@ function claimSql(t: Tables, due: string): string {
       )
       SELECT l.*,
         e.type AS e_type, e.published_at AS e_published_at, e.payload AS e_payload, e.idempotency_key AS e_idempotency_key,
-        s.url AS s_url, s.event_types AS s_event_types, s.secrets AS s_secrets, s.headers AS s_headers,
+        e.tenant_id AS e_tenant_id, s.tenant_id AS s_tenant_id, s.all_tenants AS s_all_tenants, s.url AS s_url, s.event_types AS s_event_types, s.secrets AS s_secrets, s.headers AS s_headers,
         s.description AS s_description, s.metadata AS s_metadata, s.status AS s_status,
         s.disabled_reason AS s_disabled_reason, s.disabled_at AS s_disabled_at, s.retry AS s_retry,
         s.flow_control AS s_flow_control, s.failing_since AS s_failing_since,

@@ -4,7 +4,7 @@
  * shared/redelivery.ts's verdict allows).
  */
 import type { DeliveryQuery } from '../../storage-adapter.js';
-import { dbNowMs, deliveryColumns, type Tables } from './sql-parts.js';
+import { Conditions, dbNowMs, deliveryColumns, type Tables } from './sql-parts.js';
 
 export function deliveryLogStatements(t: Tables) {
   return {
@@ -32,25 +32,20 @@ export function deliveryLogStatements(t: Tables) {
 
 /** A page of deliveries, newest first (ids descending), before the decoded cursor `beforeId`. */
 export function listDeliveriesSql(t: Tables, query: DeliveryQuery & { beforeId?: string }): { text: string; values: unknown[] } {
-  const values: unknown[] = [];
-  const where: string[] = [];
-  const add = (value: unknown, clause: (placeholder: string) => string): void => {
-    if (value === undefined) return;
-    values.push(value);
-    where.push(clause(`$${values.length}`));
-  };
-  add(query.subscriptionId, (p) => `d.subscription_id = ${p}`);
-  add(query.eventId, (p) => `d.event_id = ${p}`);
-  if (typeof query.status === 'string') add(query.status, (p) => `d.status = ${p}`);
-  else if (query.status !== undefined) add([...query.status], (p) => `d.status = ANY (${p}::text[])`);
-  add(query.since, (p) => `d.created_at >= ${p}::bigint`);
-  add(query.until, (p) => `d.created_at < ${p}::bigint`);
-  add(query.beforeId, (p) => `d.id < ${p}`);
+  const where = new Conditions();
+  where.add(query.subscriptionId, (p) => `d.subscription_id = ${p}`);
+  // A delivery's tenant is its subscription's (deliveryTenantId): a tenant's list never
+  // shows a delivery to a platform consumer.
+  where.addTenant('d.tenant_id', query.tenantId);
+  where.add(query.eventId, (p) => `d.event_id = ${p}`);
+  if (typeof query.status === 'string') where.add(query.status, (p) => `d.status = ${p}`);
+  else if (query.status !== undefined) where.add([...query.status], (p) => `d.status = ANY (${p}::text[])`);
+  where.add(query.since, (p) => `d.created_at >= ${p}::bigint`);
+  where.add(query.until, (p) => `d.created_at < ${p}::bigint`);
+  where.add(query.beforeId, (p) => `d.id < ${p}`);
   // One row more than the page: it says whether there is a next one.
-  values.push(query.limit + 1);
-  // The (subscription_id, id) and (status, id) indexes serve these in id order.
-  const text =
-    `SELECT ${deliveryColumns('d')} FROM ${t.deliveries} AS d ` +
-    `${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.id DESC LIMIT $${values.length}`;
-  return { text, values };
+  const limit = where.placeholder(query.limit + 1);
+  // The (subscription_id, id), (tenant_id, id) and (status, id) indexes serve these in id order.
+  const text = `SELECT ${deliveryColumns('d')} FROM ${t.deliveries} AS d ${where.sql()} ORDER BY d.id DESC LIMIT ${limit}`;
+  return { text, values: where.values };
 }

@@ -7,13 +7,24 @@ import type { Tables } from './sql-parts.js';
 export function enqueueStatements(t: Tables) {
   return {
     // Publish, in one statement:
-    // - targets: the candidate filters (see candidateFilters) looked up through the
-    //   (filter, subscription_id) primary key; DISTINCT because one subscription may hold
-    //   several matching filters (`payment.*` and `payment.succeeded`) and gets one delivery;
+    // - matched: who receives the event, by receivesTenant of shared/tenancy.ts, read from
+    //   the fan-out index: the candidate filters (see candidateFilters) of the event's own
+    //   tenant scope ($13, idempotencyScope of its tenant: the subscriptions of its tenant,
+    //   or the platform's for a tenantless event) through the (filter, tenant_key,
+    //   subscription_id) primary key, and the all-tenant consumers' rows through their
+    //   partial index. Other tenants' rows are never read, so the cost follows the
+    //   matching subscriptions, not all of them. UNION, because one subscription may hold
+    //   several matching filters (`payment.*` and `payment.succeeded`), or match by both
+    //   arms (a tenantless all-tenant consumer), and gets one delivery;
+    // - targets: those still active, with their tenant: a delivery's tenant is its
+    //   subscription's (deliveryTenantId). One primary-key probe per matched subscription:
+    //   the LIMIT keeps the lateral subquery from being flattened into a join, which the
+    //   planner, on a subscriptions table never ANALYZEd, hashed whole with a Seq Scan;
     // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the fan-out is
     //   larger, nothing is inserted, `target_count` says how many are needed, and the
     //   caller runs the statement again with enough ids. Atomic either way.
-    // - the idempotency key's UNIQUE index decides between concurrent publishes. DO UPDATE
+    // - the unique index events_idempotency (idempotency key within the tenant's scope,
+    //   idempotencyScope) decides between concurrent publishes. DO UPDATE
     //   (a no-op write) rather than DO NOTHING: under READ COMMITTED a publish that waited
     //   for a concurrent one with the same key cannot SEE that row in its own snapshot,
     //   but ON CONFLICT DO UPDATE locks and RETURNS the committed row, so the caller gets
@@ -25,24 +36,35 @@ export function enqueueStatements(t: Tables) {
     //   notifying commit (PreCommit_Notify takes a database-wide lock). Measured with
     //   pgbench, 16 clients, the same one-row insert: 14,000 commits/s without, 725/s with.
     enqueue: `
-      WITH targets AS (
-        SELECT DISTINCT f.subscription_id
-        FROM ${t.filters} AS f JOIN ${t.subscriptions} AS s ON s.id = f.subscription_id
-        WHERE f.filter = ANY ($6::text[]) AND s.status = 'active'
+      WITH matched AS (
+        SELECT f.subscription_id FROM ${t.filters} AS f
+        WHERE f.filter = ANY ($6::text[]) AND f.tenant_key = $13::text
+        UNION
+        SELECT f.subscription_id FROM ${t.filters} AS f
+        WHERE f.filter = ANY ($6::text[]) AND f.all_tenants
+      ), targets AS (
+        SELECT m.subscription_id, s.tenant_id
+        FROM matched AS m
+        CROSS JOIN LATERAL (
+          SELECT s.tenant_id FROM ${t.subscriptions} AS s
+          WHERE s.id = m.subscription_id AND s.status = 'active'
+          LIMIT 1
+        ) AS s
       ), numbered AS (
-        SELECT t.subscription_id, row_number() OVER (ORDER BY t.subscription_id) AS n FROM targets AS t
+        SELECT t.subscription_id, t.tenant_id, row_number() OVER (ORDER BY t.subscription_id) AS n FROM targets AS t
       ), fit AS (
         SELECT count(*) AS target_count FROM targets
       ), upserted AS (
-        INSERT INTO ${t.events} AS e (id, type, published_at, payload, idempotency_key)
-        SELECT $1::text, $2::text, $3::bigint, $4::text, $5::text FROM fit
+        INSERT INTO ${t.events} AS e (id, type, published_at, payload, idempotency_key, tenant_id)
+        SELECT $1::text, $2::text, $3::bigint, $4::text, $5::text, $12::text FROM fit
         WHERE fit.target_count <= cardinality($7::text[])
-        ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-        RETURNING e.id, e.type, e.published_at, e.payload, e.idempotency_key
+        ON CONFLICT ((COALESCE(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
+        DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+        RETURNING e.id, e.type, e.published_at, e.payload, e.idempotency_key, e.tenant_id
       ), fanned AS (
-        INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, status, attempts, next_attempt_at,
-          created_at, updated_at)
-        SELECT ($7::text[])[n.n::integer], u.id, u.type, n.subscription_id, 'pending', 0,
+        INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
+          next_attempt_at, created_at, updated_at)
+        SELECT ($7::text[])[n.n::integer], u.id, u.type, n.subscription_id, n.tenant_id, 'pending', 0,
           $8::bigint, $8::bigint, $8::bigint
         FROM upserted AS u CROSS JOIN numbered AS n
         WHERE u.id = $1::text
@@ -51,13 +73,13 @@ export function enqueueStatements(t: Tables) {
         SELECT pg_notify($9::text, $10::text) FROM (SELECT 1 FROM fanned LIMIT 1) AS any_delivery
         WHERE $11::boolean
       )
-      SELECT fit.target_count, u.id, u.type, u.published_at, u.payload, u.idempotency_key,
+      SELECT fit.target_count, u.id, u.type, u.published_at, u.payload, u.idempotency_key, u.tenant_id,
         (SELECT count(*) FROM fanned) AS delivery_count,
         (SELECT count(*) FROM woken) AS notified
       FROM fit LEFT JOIN upserted AS u ON true`,
     // A lone NOTIFY: a transaction that writes nothing commits without a WAL flush and
     // without holding up anyone's commit.
     notify: `SELECT pg_notify($1::text, $2::text)`,
-    getEvent: `SELECT id, type, published_at, payload, idempotency_key FROM ${t.events} WHERE id = $1`,
+    getEvent: `SELECT id, type, published_at, payload, idempotency_key, tenant_id FROM ${t.events} WHERE id = $1`,
   };
 }

@@ -1,12 +1,13 @@
 /**
  * Every fixed statement of the adapter, for one schema, built once per adapter by pure
- * functions (one file per area of the contract). The lists paged by a cursor are built
- * per query: `listSubscriptionsSql`, `listDeliveriesSql`.
+ * functions (one file per area of the contract). The statements whose conditions are
+ * optional are built per query: `listSubscriptionsSql`, `listDeliveriesSql`, `statsSql`.
  */
 import { claimStatements } from './claim.js';
 import { deliveryLogStatements } from './delivery-log.js';
 import { enqueueStatements } from './enqueue.js';
 import { migrateStatements } from './migrate.js';
+import { purgeTenantStatements } from './purge-tenant.js';
 import { replayStatements } from './replay.js';
 import { settleStatements } from './settle.js';
 import { tablesOf } from './sql-parts.js';
@@ -14,12 +15,13 @@ import { statsPurgeStatements } from './stats-purge.js';
 import { subscriptionStatements } from './subscriptions.js';
 
 export { listDeliveriesSql } from './delivery-log.js';
+export { statsSql } from './stats-purge.js';
 export { listSubscriptionsSql } from './subscriptions.js';
 export { tablesOf, type Tables } from './sql-parts.js';
 
 /**
  * The statements of the schema `schema` (validated). Internal; exported so the adapter's
- * tests can EXPLAIN the claim.
+ * tests can EXPLAIN the claim and the fan-out.
  *
  * @internal
  */
@@ -27,13 +29,14 @@ export function postgresStatements(schema: string) {
   const tables = tablesOf(schema);
   return Object.freeze({
     ...migrateStatements(tables),
-    ...subscriptionStatements(tables),
+    ...subscriptionStatements(tables, schema),
     ...enqueueStatements(tables),
     ...claimStatements(tables),
     ...settleStatements(tables),
     ...deliveryLogStatements(tables),
     ...replayStatements(tables),
     ...statsPurgeStatements(tables),
+    ...purgeTenantStatements(tables),
   });
 }
 

@@ -1,7 +1,8 @@
 /**
  * The pieces every statement of the adapter is built from: the schema's table names, the
- * database clock, the column lists the row mappers read, and SQL literals made from the
- * shared rules' constants.
+ * database clock, the column lists the row mappers read, SQL literals made from the
+ * shared rules' constants, the tenant rule as SQL, and the optional conditions of the
+ * statements built per query.
  */
 import { quoteIdentifier, quoteLiteral } from '../migrations/index.js';
 
@@ -41,6 +42,7 @@ const deliveryColumnNames = [
   'event_id',
   'event_type',
   'subscription_id',
+  'tenant_id',
   'status',
   'attempts',
   'next_attempt_at',
@@ -60,6 +62,8 @@ export function deliveryColumns(alias: string): string {
 
 const subscriptionColumnNames = [
   'id',
+  'tenant_id',
+  'all_tenants',
   'url',
   'event_types',
   'secrets',
@@ -84,4 +88,47 @@ export function subscriptionColumns(alias: string): string {
 /** A list of constants as SQL literals, for an `IN (…)` (never empty: `IN ()` is not SQL, `IN (NULL)` matches nothing). */
 export function literalList(values: readonly string[]): string {
   return values.length === 0 ? 'NULL' : values.map(quoteLiteral).join(', ');
+}
+
+/**
+ * `receivesTenant(subscription, event.tenantId)` of shared/tenancy.ts over a subscription
+ * row `s` and an event row `e`: an all-tenant consumer receives every event; any other
+ * subscription the events of its own tenant, a tenantless one the tenantless events.
+ */
+export function receivesTenantSql(s: string, e: string): string {
+  return `(${s}.all_tenants OR ${e}.tenant_id IS NOT DISTINCT FROM ${s}.tenant_id)`;
+}
+
+/** The optional conditions of a statement built per query, with the values of their placeholders. */
+export class Conditions {
+  /** The placeholders' values, $1 first. */
+  readonly values: unknown[] = [];
+  readonly #clauses: string[] = [];
+
+  /** Adds `clause($n)`, `value` being $n; nothing when `value` is `undefined`. */
+  add(value: unknown, clause: (placeholder: string) => string): void {
+    if (value === undefined) return;
+    this.values.push(value);
+    this.#clauses.push(clause(`$${this.values.length}`));
+  }
+
+  /**
+   * A tenant filter on `column`: `undefined` none, `null` the platform's rows (tenantless),
+   * a tenant id that tenant's.
+   */
+  addTenant(column: string, tenantId: string | null | undefined): void {
+    if (tenantId === null) this.#clauses.push(`${column} IS NULL`);
+    else this.add(tenantId, (p) => `${column} = ${p}`);
+  }
+
+  /** The next placeholder, for `value` (a LIMIT, say). */
+  placeholder(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+
+  /** The conditions joined with AND after `keyword` (`WHERE`, or `AND` to extend one); '' when there are none. */
+  sql(keyword: 'WHERE' | 'AND' = 'WHERE'): string {
+    return this.#clauses.length === 0 ? '' : `${keyword} ${this.#clauses.join(' AND ')}`;
+  }
 }

@@ -1,14 +1,11 @@
-/** Statements of `stats` (counts from one snapshot) and `purge` (retention of the log). */
-import { dbNowMs, type Tables } from './sql-parts.js';
+/**
+ * Statements of `stats` (counts from one snapshot, built per query: of everything, of a
+ * subscription, of a tenant) and `purge` (retention of the log).
+ */
+import { Conditions, dbNowMs, type Tables } from './sql-parts.js';
 
 export function statsPurgeStatements(t: Tables) {
   return {
-    // One statement, so the counts come from one snapshot. `pending` and `leased` in one
-    // pass over the due index (pending rows only; a lease is live by the database clock);
-    // `oldest` is the head of the pending_created partial index. statsOf: the same for
-    // one subscription, through the (subscription_id, id) index.
-    stats: statsSql(t.deliveries, ''),
-    statsOf: statsSql(t.deliveries, 'AND subscription_id = $1'),
     // A final row's updated_at is when it became final: a delivery created long ago that
     // finished recently is recent log. Deleting the deliveries cascades to their attempts
     // (counted first, from the same snapshot); events go once no delivery is left — the
@@ -30,7 +27,25 @@ export function statsPurgeStatements(t: Tables) {
   };
 }
 
-function statsSql(deliveries: string, filter: string): string {
+/**
+ * The counts of `stats`, in one statement, so they come from one snapshot. Of everything:
+ * `pending` and `leased` in one pass over the due index (pending rows only; a lease is
+ * live by the database clock), `oldest` the head of the pending_created partial index. Of
+ * one subscription through the (subscription_id, id) index; of one tenant (the platform's
+ * with `null`: a delivery's tenant is its subscription's, deliveryTenantId) through
+ * (tenant_id, id); both, their intersection.
+ */
+export function statsSql(
+  t: Tables,
+  query: { subscriptionId?: string; tenantId?: string | null },
+): { text: string; values: unknown[] } {
+  const where = new Conditions();
+  where.add(query.subscriptionId, (p) => `subscription_id = ${p}`);
+  where.addTenant('tenant_id', query.tenantId);
+  return { text: countsSql(t.deliveries, where.sql('AND')), values: where.values };
+}
+
+function countsSql(deliveries: string, filter: string): string {
   return `
       SELECT p.pending, p.leased,
         (SELECT count(*) FROM ${deliveries} WHERE status = 'held' ${filter}) AS held,

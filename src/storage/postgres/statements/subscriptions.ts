@@ -1,27 +1,36 @@
 /**
  * Statements on subscriptions: create, read, patch and delete them with their filter rows
- * (the fan-out index), and write a status change with what it does to their open
- * deliveries. What a patch or a status change is comes from shared/subscription-changes.ts;
- * these only store it.
+ * (the fan-out index), hold a tenant's place for the subscription limit, and write a
+ * status change with what it does to their open deliveries. What a patch or a status
+ * change is comes from shared/subscription-changes.ts; these only store it.
  */
-import { deliveryColumns, subscriptionColumns, type Tables } from './sql-parts.js';
+import { quoteLiteral } from '../migrations/index.js';
+import { Conditions, deliveryColumns, subscriptionColumns, type Tables } from './sql-parts.js';
 import type { SubscriptionStatus } from '../../storage-adapter.js';
 
-export function subscriptionStatements(t: Tables) {
+export function subscriptionStatements(t: Tables, schema: string) {
   return {
-    // One statement: the subscription and its filter rows.
+    // One statement: the subscription and its filter rows, keyed by its tenant scope ($19,
+    // idempotencyScope of its tenant) and its all-tenant opt-in, as the fan-out reads them.
     createSubscription: `
       WITH created AS (
-        INSERT INTO ${t.subscriptions} (id, url, event_types, secrets, headers, description, metadata, status,
-          disabled_reason, disabled_at, retry, flow_control, failing_since, created_at, updated_at)
-        VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6, $7::jsonb, $8, $9, $10::bigint, $11::jsonb, $12::jsonb,
-          $13::bigint, $14::bigint, $15::bigint)
+        INSERT INTO ${t.subscriptions} (id, tenant_id, all_tenants, url, event_types, secrets, headers, description,
+          metadata, status, disabled_reason, disabled_at, retry, flow_control, failing_since, created_at, updated_at)
+        VALUES ($1, $2, $3::boolean, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10, $11, $12::bigint, $13::jsonb,
+          $14::jsonb, $15::bigint, $16::bigint, $17::bigint)
         RETURNING *
       ), filters AS (
-        INSERT INTO ${t.filters} (filter, subscription_id)
-        SELECT DISTINCT f.filter, created.id FROM created, unnest($16::text[]) AS f(filter)
+        INSERT INTO ${t.filters} (filter, subscription_id, tenant_key, all_tenants)
+        SELECT DISTINCT f.filter, created.id, $19::text, created.all_tenants FROM created, unnest($18::text[]) AS f(filter)
       )
       SELECT ${subscriptionColumns('created')} FROM created`,
+    // The subscription limit per tenant is decided under this transaction-level lock on a
+    // key of the schema and the tenant ($1): two creates for one tenant count and insert one
+    // after the other, so they cannot both take its last place. Creates for other tenants,
+    // and a tenant's publishes, do not wait for it.
+    lockTenant: `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`@bookkeeper/webhooks:${schema}:tenant:`)} || $1::text, 0))`,
+    // Through subscriptions_tenant: an index-only count of the tenant's subscriptions.
+    countTenantSubscriptions: `SELECT count(*) AS n FROM ${t.subscriptions} WHERE tenant_id = $1`,
     getSubscription: `SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s WHERE s.id = $1`,
     // A patch or a status change reads the row under this lock, applies the shared rule, and writes the result.
     lockSubscription: `SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s WHERE s.id = $1 FOR UPDATE`,
@@ -33,9 +42,10 @@ export function subscriptionStatements(t: Tables) {
       WHERE s.id = $1
       RETURNING ${subscriptionColumns('s')}`,
     deleteFilters: `DELETE FROM ${t.filters} WHERE subscription_id = $1`,
+    // $3, $4: the subscription's tenant scope and all-tenant opt-in, as createSubscription writes them.
     insertFilters: `
-      INSERT INTO ${t.filters} (filter, subscription_id)
-      SELECT DISTINCT f.filter, $1 FROM unnest($2::text[]) AS f(filter)`,
+      INSERT INTO ${t.filters} (filter, subscription_id, tenant_key, all_tenants)
+      SELECT DISTINCT f.filter, $1, $3::text, $4::boolean FROM unnest($2::text[]) AS f(filter)`,
     // The fields of subscriptionStatusChange, for one or several subscriptions.
     writeStatus: `
       UPDATE ${t.subscriptions} AS s SET status = c.status, disabled_reason = c.reason, disabled_at = c.disabled_at,
@@ -56,25 +66,20 @@ export function subscriptionStatements(t: Tables) {
   };
 }
 
-/** A page of subscriptions, oldest first (ids ascending), after the decoded cursor `afterId`. */
+/**
+ * A page of subscriptions, oldest first (ids ascending), after the decoded cursor `afterId`;
+ * of one tenant through subscriptions_tenant (tenant_id, id), the platform's with `null`.
+ */
 export function listSubscriptionsSql(
   t: Tables,
-  query: { limit: number; afterId?: string; status?: SubscriptionStatus },
+  query: { limit: number; afterId?: string; status?: SubscriptionStatus; tenantId?: string | null },
 ): { text: string; values: unknown[] } {
-  const values: unknown[] = [];
-  const where: string[] = [];
-  if (query.afterId !== undefined) {
-    values.push(query.afterId);
-    where.push(`s.id > $${values.length}`);
-  }
-  if (query.status !== undefined) {
-    values.push(query.status);
-    where.push(`s.status = $${values.length}`);
-  }
+  const where = new Conditions();
+  where.add(query.afterId, (p) => `s.id > ${p}`);
+  where.add(query.status, (p) => `s.status = ${p}`);
+  where.addTenant('s.tenant_id', query.tenantId);
   // One row more than the page: it says whether there is a next one.
-  values.push(query.limit + 1);
-  const text =
-    `SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s ` +
-    `${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY s.id LIMIT $${values.length}`;
-  return { text, values };
+  const limit = where.placeholder(query.limit + 1);
+  const text = `SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s ${where.sql()} ORDER BY s.id LIMIT ${limit}`;
+  return { text, values: where.values };
 }
