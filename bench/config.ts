@@ -5,7 +5,7 @@
  *   npm run bench -- --quick          reduced run (under a minute)
  *   npm run bench -- --tiny           seconds; what the smoke test runs (or BENCH_SIZE=tiny)
  *   --out <dir>                       where latest.json, latest.md, latency.svg go (default bench/results)
- *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, end-to-end, backlog)
+ *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog)
  *   --storages memory,sqlite,…        storages to run (default: every one discovered)
  *   --receiver raw|http               the loopback receiver's server (default raw: node:net)
  */
@@ -15,7 +15,7 @@ import type { ReceiverKind } from './receiver.js';
 
 export type Mode = 'full' | 'quick' | 'tiny';
 
-export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'end-to-end', 'backlog'];
+export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog'];
 
 /**
  * Sizes at a storage factor of 1 (memory). Durable storages scale publish counts down
@@ -28,6 +28,11 @@ export interface Sizes {
   dispatch: { events: number; peerEvents: number; rounds: number; concurrency: number };
   /** Sequential single publishes (half measured against bare enqueue), then batches of concurrent ones. */
   publish: { single: number; batch: number; batchSize: number };
+  /**
+   * Subscriptions of the large store (2 per tenant, the same for every storage), sequential
+   * enqueues and batch events per store (scaled per storage), `batchSize` in flight, rounds.
+   */
+  tenants: { subscriptions: number; single: number; batch: number; batchSize: number; rounds: number };
   /** Steady: `rate` events/s for `seconds`; burst: `burst` events published at once. */
   endToEnd: { rate: number; seconds: number; burst: number };
   /** Pending-delivery counts tried (capped per storage), claim batches of 100 timed at each. */
@@ -39,6 +44,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     signing: { rounds: 41, batchMs: 20, warmupMs: 300, messages: 256 },
     dispatch: { events: 20_000, peerEvents: 2_000, rounds: 5, concurrency: 50 },
     publish: { single: 20_000, batch: 20_000, batchSize: 1_000 },
+    tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
     backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },
   },
@@ -46,6 +52,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
     dispatch: { events: 4_000, peerEvents: 600, rounds: 1, concurrency: 50 },
     publish: { single: 3_000, batch: 3_000, batchSize: 1_000 },
+    tenants: { subscriptions: 10_000, single: 3_000, batch: 3_000, batchSize: 1_000, rounds: 5 },
     endToEnd: { rate: 200, seconds: 1.5, burst: 500 },
     backlog: { sizes: [5_000, 50_000], claims: 20, useStorageCap: 'quick' },
   },
@@ -53,6 +60,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     signing: { rounds: 3, batchMs: 2, warmupMs: 10, messages: 16 },
     dispatch: { events: 200, peerEvents: 100, rounds: 1, concurrency: 50 },
     publish: { single: 200, batch: 200, batchSize: 100 },
+    tenants: { subscriptions: 200, single: 200, batch: 200, batchSize: 100, rounds: 2 },
     endToEnd: { rate: 200, seconds: 0.25, burst: 50 },
     backlog: { sizes: [1_000, 2_000], claims: 3, useStorageCap: 'quick' },
   },

@@ -7,6 +7,7 @@ const sectionTitles: Record<Section, string> = {
   signing: 'Sign and verify (1 KB body)',
   dispatch: 'Dispatch throughput (loopback receiver in a separate process)',
   publish: 'publish() latency and batch throughput',
+  tenants: 'Tenant-scoped fan-out (many tenants against a few)',
   'end-to-end': 'End-to-end latency (publish() → receiver got the body)',
   backlog: 'Backlog scale (claimDue of 100, 1 KB payloads)',
 };
@@ -27,6 +28,13 @@ const sectionNotes: Record<Section, string> = {
     '`floor`: fixed native work (compares of two cached 16 KB buffers) sized to publish\'s median, in a third block each round: ' +
     'its p99 is what this machine\'s own jitter does to any code that long. The p99 figure\'s detail has the garbage collections ' +
     'that started during the publish blocks and the minor page faults per publish. Batch: 1,000 publishes in flight at a time.',
+  tenants:
+    'Two storages of the same kind side by side: one with 100,000 subscriptions over 50,000 tenants (fewer in a quick run: see the note), ' +
+    'two each, their filters a mix of exact types, `prefix.*` and `*`; the reference with 10 over 5 tenants. Each event is published for a ' +
+    'random tenant of its store (`tenantId` set) and fans out to that tenant\'s 2 subscriptions in both. Timed: the storage\'s `enqueue()`, ' +
+    'where the fan-out is looked up (publish()\'s own work does not depend on the subscriptions). Sequential blocks and batches of 1,000 in ' +
+    'flight alternate between the two stores by round; each ratio is the median of the rounds\' ratios, large ÷ reference, target ≤ 1.5×. ' +
+    'The batch figure is time per event (throughput\'s inverse); events/s are in the JSON detail.',
   'end-to-end':
     'Latency from just before `publish()` to the receiver process timestamping the fully arrived body, both on ' +
     '`performance.timeOrigin + performance.now()`. Limit: a bare `undici.request` post of the same body, timed the same way. ' +

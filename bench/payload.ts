@@ -82,9 +82,10 @@ export function signedSamples(count: number, secret: string, timestampSeconds: n
 /**
  * `count` enqueue inputs of 1 KB events, made as `publish` makes them (a fresh, flat
  * payload string each: shared or concatenated strings would understate the memory a
- * real backlog takes), for filling a storage without going through `publish`.
+ * real backlog takes), for filling a storage without going through `publish`. `tenantOf(n)`
+ * is the tenant the n-th event is published for (default: none).
  */
-export function* enqueueInputs(count: number): Generator<EnqueueInput> {
+export function* enqueueInputs(count: number, tenantOf: (n: number) => string | null = () => null): Generator<EnqueueInput> {
   const padding = paddingFor();
   for (let n = 0; n < count; n++) {
     const now = Date.now();
@@ -92,6 +93,6 @@ export function* enqueueInputs(count: number): Generator<EnqueueInput> {
     const payload = JSON.stringify({ id, type: eventType, timestamp: new Date(now).toISOString(), data: paymentData(n, padding) });
     // publish() measures every payload's bytes, which flattens JSON.stringify's rope: so here.
     Buffer.byteLength(payload);
-    yield { event: { id, type: eventType, timestamp: now, payload, idempotencyKey: null, tenantId: null }, now };
+    yield { event: { id, type: eventType, timestamp: now, payload, idempotencyKey: null, tenantId: tenantOf(n) }, now };
   }
 }

@@ -16,11 +16,13 @@ import { runDispatch } from './suites/dispatch.js';
 import { runEndToEnd } from './suites/end-to-end.js';
 import { runPublish } from './suites/publish.js';
 import { runSigning } from './suites/signing.js';
+import { runTenants } from './suites/tenants.js';
 
 const suites: Record<Section, (context: BenchContext) => Promise<void>> = {
   signing: runSigning,
   dispatch: runDispatch,
   publish: runPublish,
+  tenants: runTenants,
   'end-to-end': runEndToEnd,
   backlog: runBacklog,
 };
@@ -29,7 +31,7 @@ const usage = `Usage: npm run bench -- [--quick | --tiny] [--out <dir>] [--only 
   --quick      reduced run, under a minute
   --tiny       seconds (the smoke test); also BENCH_SIZE=tiny
   --out        folder for latest.json, latest.md, latency.svg (default bench/results)
-  --only       some of: signing, dispatch, publish, end-to-end, backlog
+  --only       some of: signing, dispatch, publish, tenants, end-to-end, backlog
   --storages   some of: memory, sqlite, postgres (default: all found)
   --receiver   raw (node:net, default) or http (node:http) loopback receiver`;
 

@@ -82,6 +82,8 @@ describe('npm run bench at the tiny size', () => {
         `publish.${storage}.floor`,
         `publish.${storage}.max`,
         `publish.${storage}.batch`,
+        `tenants.${storage}.p99`,
+        `tenants.${storage}.batch`,
         `e2e.steady.${storage}.p50`,
         `e2e.steady.${storage}.p99`,
         `e2e.burst.${storage}.p50`,
@@ -126,6 +128,16 @@ describe('npm run bench at the tiny size', () => {
       expect(growth.detail.pairs, storage).toBe(3);
       expect(growth.limit!.target).toEqual({ on: 'ratio', op: '<=', value: 2 });
       expect(Number.isFinite(growth.detail.separateProcessesRatio), storage).toBe(true);
+    }
+    // Fan-out among many tenants against a few, judged on the median of per-round ratios.
+    for (const storage of ['memory', 'sqlite']) {
+      for (const kind of ['p99', 'batch']) {
+        const tenants = byId.get(`tenants.${storage}.${kind}`)!;
+        expect(tenants.limit!.kind, storage).toBe('reference');
+        expect(tenants.limit!.target, storage).toEqual({ on: 'ratio', op: '<=', value: 1.5 });
+        expect(tenants.detail, storage).toMatchObject({ subscriptions: 200, tenants: 100, baselineSubscriptions: 10, fanOut: 2, rounds: 2 });
+      }
+      expect(byId.get(`tenants.${storage}.p99`)!.detail.roundP99Ratios, storage).toHaveLength(2);
     }
     expect(byId.get('publish.memory.p99')!.detail.duringPublish).toEqual({
       collections: expect.any(Number),
