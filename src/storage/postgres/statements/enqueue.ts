@@ -17,9 +17,14 @@ export function enqueueStatements(t: Tables) {
     //   several matching filters (`payment.*` and `payment.succeeded`), or match by both
     //   arms (a tenantless all-tenant consumer), and gets one delivery;
     // - targets: those still active, with their tenant: a delivery's tenant is its
-    //   subscription's (deliveryTenantId). A plain join, its method left to the planner: a
-    //   lateral probe per match makes the generic plan look dearer than the plan for the
-    //   values, and PostgreSQL then plans this statement anew on every publish;
+    //   subscription's (deliveryTenantId). Looked up by primary key from the array of the
+    //   matches (`id = ANY (ARRAY(…))`): with a join the planner, on tables it holds no
+    //   statistics of yet (a fresh install, a bulk load autovacuum has not reached), hashed
+    //   the matches and read every subscription — 2.6 ms against 0.18 ms with 10,000 of
+    //   them, and growing with them. The array's probe is an index read whatever the
+    //   statistics say, and its generic plan stays as cheap as the plan for the values (a
+    //   lateral probe per match did not: PostgreSQL then planned the statement anew on
+    //   every publish);
     // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the fan-out is
     //   larger, nothing is inserted, `target_count` says how many are needed, and the
     //   caller runs the statement again with enough ids. Atomic either way.
@@ -45,9 +50,9 @@ export function enqueueStatements(t: Tables) {
         SELECT f.subscription_id FROM ${t.filters} AS f
         WHERE f.filter = ANY ($6::text[]) AND f.all_tenants
       ), targets AS (
-        SELECT m.subscription_id, s.tenant_id
-        FROM matched AS m JOIN ${t.subscriptions} AS s ON s.id = m.subscription_id
-        WHERE s.status = 'active'
+        SELECT s.id AS subscription_id, s.tenant_id
+        FROM ${t.subscriptions} AS s
+        WHERE s.id = ANY (ARRAY(SELECT m.subscription_id FROM matched AS m)) AND s.status = 'active'
       ), numbered AS (
         SELECT t.subscription_id, t.tenant_id, row_number() OVER (ORDER BY t.subscription_id) AS n FROM targets AS t
       ), fit AS (
