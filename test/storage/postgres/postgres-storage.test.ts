@@ -337,8 +337,9 @@ describe('flow control and failure tracking', () => {
       await client.query('ROLLBACK');
       const root = (rows[0]!['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]!.Plan;
       const reads = planNodes(root).filter((node) => node['Relation Name'] === 'deliveries' && node['Node Type'] !== 'ModifyTable');
-      // No read of deliveries returned more than the candidates it needed (4 × limit).
-      expect(Math.max(...reads.map((node) => (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1)))).toBeLessThanOrEqual(20);
+      // No read of deliveries returned more than the window at the head of the due order
+      // (16 × limit): nothing like the 3,000-row backlog.
+      expect(Math.max(...reads.map((node) => (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1)))).toBeLessThanOrEqual(80);
     } finally {
       client.release();
     }

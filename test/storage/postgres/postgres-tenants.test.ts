@@ -364,8 +364,9 @@ describe('claims that skip tenants', () => {
     );
     const plan = await planOf(postgresStatements(schema).claimExcluding, [NOW + 10_000, 5, 60_000, [], ['busy']], true);
     const reads = planNodes(plan).filter((node) => node['Relation Name'] === 'deliveries' && node['Node Type'] !== 'ModifyTable');
-    // No read of deliveries returned more than the candidates it needed (4 × limit).
-    expect(Math.max(...reads.map((node) => (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1)))).toBeLessThanOrEqual(20);
+    // No read of deliveries returned more than the window at the head of the due order
+    // (16 × limit): nothing like the 3,000-row backlog.
+    expect(Math.max(...reads.map((node) => (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1)))).toBeLessThanOrEqual(80);
     const claimed = await storage.claimDue({ limit: 5, leaseMs: 60_000, now: NOW + 10_000, excludeTenantIds: ['busy'] });
     expect(claimed.map((c) => [c.delivery.id, c.delivery.tenantId])).toEqual(
       ['dlv_00003001', 'dlv_00003002', 'dlv_00003003', 'dlv_00003004', 'dlv_00003005'].map((id) => [id, null]),
