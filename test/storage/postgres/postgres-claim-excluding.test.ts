@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { postgresStatements } from '../../../src/storage/postgres/statements/index.js';
-import { admin, migrated, usePostgresDatabase } from '../../support/postgres-fixtures.js';
+import { admin, migrated, storageOn, usePostgresDatabase } from '../../support/postgres-fixtures.js';
 import { buffersTouched, genericPlanOf, mostRowsOneRead, planOf, readsOf, rowsRead, type PlanNode } from '../../support/postgres-plans.js';
 import { NOW } from '../../support/storage-records.js';
 
@@ -143,5 +143,32 @@ describe('the claim that skips subscriptions or tenants, on a host with many sub
       'dlv_sub_due_01_00000',
       'dlv_sub_due_01_00001',
     ]);
+  });
+
+  it('hands each delivery to exactly one of three racing claimers, whether they claim from the head or per subscription', async () => {
+    const storage = await hostWith({
+      // Skipped, it fills the window of a claim of 7 (112 rows): such a claim goes per subscription.
+      sub_busy: { tenantId: 't_busy', dueAt: dueTimes(NOW - 10_000, 150) },
+      sub_x: { tenantId: null, dueAt: dueTimes(NOW - 1_000, 50) },
+      ...Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`sub_due_${String(i).padStart(2, '0')}`, { tenantId: null, dueAt: dueTimes(NOW - 1_000 + i, 10) }])),
+    });
+    const claimers = [storage, storageOn({ schema: storage.schema }), storageOn({ schema: storage.schema })];
+    const exclusions = [{ excludeTenantIds: ['t_busy'] }, { excludeSubscriptionIds: ['sub_x'] }];
+    const seen = new Map<string, number>();
+    for (let round = 0; round < 1000; round++) {
+      const batches = await Promise.all(
+        claimers.map(async (claimer, i) => {
+          const exclusion = exclusions[(round + i) % 2]!;
+          const batch = await claimer.claimDue({ limit: 7, leaseMs: 60_000, now: NOW, ...exclusion });
+          // Nothing of what the claimer skipped.
+          expect(batch.filter((c) => c.subscription.id === ('excludeTenantIds' in exclusion ? 'sub_busy' : 'sub_x'))).toEqual([]);
+          return batch;
+        }),
+      );
+      if (batches.every((batch) => batch.length === 0)) break;
+      for (const batch of batches) for (const c of batch) seen.set(c.delivery.id, (seen.get(c.delivery.id) ?? 0) + 1);
+    }
+    expect(seen.size).toBe(150 + 50 + 300);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
   });
 });
