@@ -13,6 +13,34 @@ import type { Statements } from './statements/prepared-statements.js';
 const walkBudgetRows = 256;
 const walkBudgetRowsPerSubscription = 16;
 
+// Counting the active subscriptions is a scan of the subscriptions table, so a storage
+// counts them at most once per this many ms of the caller's clock. The count only picks
+// between two plans that claim the same rows, so a stale one costs speed for that long,
+// never a wrong claim.
+const activeCountTtlMs = 10_000;
+const activeCounts = new WeakMap<Statements, { count: number; countedAt: number }>();
+
+/** The number of active subscriptions, counted at most once per {@link activeCountTtlMs} of `now`. */
+function activeSubscriptionCount(s: Statements, now: number): number {
+  const last = activeCounts.get(s);
+  if (last !== undefined && now >= last.countedAt && now - last.countedAt < activeCountTtlMs) return last.count;
+  const count = s.activeSubscriptions.get() ?? 0;
+  activeCounts.set(s, { count, countedAt: now });
+  return count;
+}
+
+/**
+ * Whether walking deliveries_due past the excluded subscriptions' due rows costs less than
+ * selecting per subscription: their due rows are counted (on their own index range, no
+ * further than the break-even) against the budget. Under {@link walkBudgetRows} of them the
+ * walk wins whatever the number of subscriptions, so that number is not even looked up.
+ */
+function walkIsCheaper(s: Statements, excluded: string, now: number): boolean {
+  const excludedDue = (cap: number) => (s.excludedDueRows.get({ excluded, now, cap }) ?? 0) < cap;
+  if (excludedDue(walkBudgetRows)) return true;
+  return excludedDue(walkBudgetRows + walkBudgetRowsPerSubscription * activeSubscriptionCount(s, now));
+}
+
 /**
  * The subscriptions a claim skips: those of `excludeSubscriptionIds`, and every subscription
  * of the tenants of `excludeTenantIds` (a delivery's tenant is its subscription's, see
@@ -36,7 +64,8 @@ function excludedSubscriptionIds(s: Statements, input: ClaimInput): readonly str
  * due row ahead of the claimed ones; selecting per subscription through
  * deliveries_subscription_due costs a few seeks per active subscription, whatever the
  * excluded backlog. The excluded subscriptions' due rows are counted up to the
- * break-even (a bounded count on their own index range) and the cheaper plan runs.
+ * break-even (a bounded count on their own index range) and the cheaper plan runs
+ * (see walkIsCheaper).
  * Measured (better-sqlite3 12, SQLite 3.53): the inner SELECT steps ~0.15–0.2 µs per
  * excluded row and spends ~2–3 µs per subscription; a whole claimDue(10) behind a
  * 5,000-row excluded backlog took 2.4 ms walking against 0.9 ms per subscription with
@@ -58,9 +87,7 @@ export function claimDue(
     rowids = s.claim.all(params);
   } else {
     const json = JSON.stringify(excluded);
-    const cap = walkBudgetRows + walkBudgetRowsPerSubscription * (s.activeSubscriptions.get() ?? 0);
-    const walk = (s.excludedDueRows.get({ excluded: json, now: input.now, cap }) ?? 0) < cap;
-    rowids = (walk ? s.claimWalkingExcluded : s.claimPerSubscription).all({ ...params, excluded: json });
+    rowids = (walkIsCheaper(s, json, input.now) ? s.claimWalkingExcluded : s.claimPerSubscription).all({ ...params, excluded: json });
   }
   if (rowids.length === 0) return [];
   const rows = s.claimedRows.all(JSON.stringify(rowids));

@@ -745,6 +745,29 @@ describe('query plans', () => {
     expect(probe).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_subscription_due (subscription_id=? AND due_at<?)');
   });
 
+  it('counts the active subscriptions for the plan only once the excluded due rows reach the walk budget, and then once per 10 s', async () => {
+    const countsActive = (statement: string) => /SELECT COUNT\(\*\) FROM webhook_subscriptions WHERE status = 'active'/.test(statement);
+    const { sql } = await capture(async (storage, handle, captured) => {
+      const few = await storage.createSubscription(subscription({ id: 'sub_few' }));
+      const many = await storage.createSubscription(subscription({ id: 'sub_many' }));
+      const a = await storage.createSubscription(subscription({ id: 'sub_a' }));
+      insertBacklog(handle, few.id, 'f', 20, NOW - 100_000);
+      insertBacklog(handle, many.id, 'm', 300, NOW - 100_000);
+      insertBacklog(handle, a.id, 'a', 50, NOW - 50_000);
+      captured.length = 0;
+      // 20 excluded due rows: the walk wins whatever the number of subscriptions.
+      const past = await storage.claimDue({ limit: 2, leaseMs: 1000, now: NOW, excludeSubscriptionIds: [few.id] });
+      expect(past.map((c) => c.delivery.id)).toEqual(['dlv_m00000001', 'dlv_m00000002']);
+      expect(captured.filter(countsActive)).toHaveLength(0);
+      // 300: the count decides, taken once, then again once 10 s have passed on the caller's clock.
+      for (const now of [NOW, NOW + 1, NOW + 9_999, NOW + 10_000]) {
+        const claimed = await storage.claimDue({ limit: 1, leaseMs: 1, now, excludeSubscriptionIds: [many.id] });
+        expect(claimed.map((c) => c.subscription.id)).toEqual([few.id]);
+      }
+    });
+    expect(sql.filter(countsActive)).toHaveLength(2);
+  });
+
   it('walks the due index past an excluded subscription that has only a few due rows', async () => {
     const { sql, db } = await capture(async (storage, handle) => {
       const slow = await storage.createSubscription(subscription({ id: 'sub_slow' }));

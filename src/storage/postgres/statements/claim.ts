@@ -38,44 +38,13 @@ export function claimStatements(t: Tables) {
       WITH due AS (
         SELECT d.id, d.next_attempt_at, d.subscription_id
         FROM ${D} AS d
-        WHERE d.next_attempt_at <= $1::bigint
-          AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= ${dbNowMs})
+        WHERE ${claimable('d')}
         ORDER BY d.next_attempt_at, d.id
         LIMIT $2
         FOR UPDATE OF d SKIP LOCKED`),
-    // The claim when some subscriptions ($4) or tenants ($5) must be skipped: `candidates`
-    // takes the due head of each other active subscription from deliveries_subscription_due
-    // (a few index reads per subscription), so a skipped subscription's backlog — however
-    // long — is never walked over; `due` then locks the oldest of them as above.
-    // Candidates are not locked, so a claimer racing on the same ones may get fewer rows
-    // than it asked for (never a row twice); four times the limit leaves room for that.
-    // A tenant is skipped by its subscriptions, as cheaply: a delivery's tenant is its
-    // subscription's (deliveryTenantId of shared/tenancy.ts), and the platform's
-    // subscriptions (tenant_id NULL) are never skipped by it.
-    claimExcluding: claimSql(t, `
-      WITH candidates AS (
-        SELECT x.id
-        FROM ${t.subscriptions} AS s
-        CROSS JOIN LATERAL (
-          SELECT d.id, d.next_attempt_at FROM ${D} AS d
-          WHERE d.subscription_id = s.id AND d.next_attempt_at <= $1::bigint
-            AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= ${dbNowMs})
-          ORDER BY d.next_attempt_at, d.id
-          LIMIT $2 * 4
-        ) AS x
-        WHERE s.status = 'active' AND s.id <> ALL ($4::text[])
-          AND (s.tenant_id IS NULL OR s.tenant_id <> ALL ($5::text[]))
-        ORDER BY x.next_attempt_at, x.id
-        LIMIT $2 * 4
-      ), due AS (
-        SELECT d.id, d.next_attempt_at, d.subscription_id
-        FROM ${D} AS d
-        WHERE d.id IN (SELECT id FROM candidates)
-          AND d.next_attempt_at <= $1::bigint
-          AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= ${dbNowMs})
-        ORDER BY d.next_attempt_at, d.id
-        LIMIT $2
-        FOR UPDATE OF d SKIP LOCKED`),
+    // The claim when some subscriptions ($4) or tenants ($5) must be skipped: the same
+    // lease, parking and result, of the rows excludingDue picks.
+    claimExcluding: claimSql(t, excludingDue(t)),
     // Releasing gives the row back its place in line: due at its original time (≤ now).
     releaseLeases: `
       UPDATE ${D} AS d SET
@@ -102,6 +71,137 @@ export function claimStatements(t: Tables) {
         ${dbNowMs} AS db_now
       FROM first`,
   };
+}
+
+/** No live lease, by the database clock, where the lease expiry is `expiresAt` (see the `claim` statement). */
+function leaseFree(expiresAt: string): string {
+  return `(${expiresAt} IS NULL OR ${expiresAt} <= ${dbNowMs})`;
+}
+
+/** A row of `d` a claim may take: due by the caller's clock ($1) and free of a live lease. */
+function claimable(d: string): string {
+  return `${d}.next_attempt_at <= $1::bigint AND ${leaseFree(`${d}.lease_expires_at`)}`;
+}
+
+// How far the excluding claim reads the head of deliveries_due before it turns to the
+// subscriptions, and how many candidates it gathers, in rows per row asked for ($2).
+const windowRowsPerLimit = 16;
+const candidatesPerLimit = 4;
+
+/**
+ * The `due` CTE of the claim that skips subscriptions ($4) and tenants ($5). It costs what
+ * the claim takes, not the number of subscriptions, and never the length of a skipped
+ * backlog: the backlog of a subscription at its concurrency cap or behind an open breaker
+ * typically sits at the head of the due order, and walking deliveries_due past it would
+ * cost every claim its length.
+ *
+ * - open: the head of deliveries_due read as the plain claim reads it, but no further than
+ *   a window of $2 × 16 rows, up to $2 × 4 rows not skipped. A delivery's tenant is its
+ *   subscription's (deliveryTenantId of shared/tenancy.ts), so a tenant is skipped by the
+ *   row's own tenant_id, and the platform's rows (NULL) never are. The window is a prefix
+ *   of the claimable rows in due order, so the rows it keeps are the oldest; the read
+ *   stops once it has them, so with little skipped at the head a claim reads about what
+ *   the plain claim reads. The window's last row is kept too, skipped or not (`position`),
+ *   so the same read says whether the window was full.
+ * - Only when the window was full and holds fewer than $2 rows not skipped (a skipped
+ *   backlog at the head) does the claim go per subscription; the gate is an InitPlan over
+ *   `open` in a one-time filter, so nothing below it runs otherwise. The gate reads nothing
+ *   of its own on purpose: a second read of the window, whose LIMIT a generic plan cannot
+ *   see (it costs it as a tenth of the rows), would price the generic plan so far above the
+ *   custom ones that PostgreSQL would plan this long statement anew on every call.
+ *   - pending: the subscriptions that have pending rows, each with its first, by a skip
+ *     scan of deliveries_subscription_due (a descent per subscription). A subscription
+ *     with nothing pending costs nothing, which is why this is not driven from the
+ *     subscriptions table: most of a large host's subscriptions have nothing pending.
+ *   - heads: the first claimable row of each due subscription not skipped: its first
+ *     pending row, unless that one is in flight (then a seek past its rows in flight). A
+ *     skipped subscription costs its descent in `pending` and nothing more; a skipped
+ *     tenant's subscriptions come from subscriptions_tenant. Only the subscriptions of the
+ *     $2 × 4 oldest heads can hold any of the $2 × 4 oldest claimable rows (a
+ *     subscription with an older row has an older head), so only they are read further.
+ *   - fallback: the first $2 × 4 claimable rows of each of those, the oldest $2 × 4 of all.
+ * - due: locks the oldest $2 candidates as the plain claim does (FOR UPDATE SKIP LOCKED,
+ *   the lease re-checked on a row's latest version), through the primary key by an array
+ *   of ids: joined any other way, the planner, without statistics on a fresh table, may
+ *   read every pending row to match them. Candidates are not locked, so a claimer racing
+ *   on the same ones may get fewer rows than it asked for (never a row twice); four
+ *   times the limit leaves room for that. Like the plain claim's, nothing here joins the
+ *   subscriptions: a stray pending row of a disabled subscription is parked by claimSql.
+ */
+function excludingDue(t: Tables): string {
+  const { deliveries: D, subscriptions: S } = t;
+  const windowRows = `$2 * ${windowRowsPerLimit}`;
+  // The first pending row of the first subscription matching `where`: the skip scan's step.
+  const firstPending = (where: string) => `
+          SELECT d.subscription_id AS id, d.next_attempt_at AS first_at, d.id AS first_id, d.lease_expires_at AS first_lease
+          FROM ${D} AS d
+          WHERE ${where}
+          ORDER BY d.subscription_id, d.next_attempt_at, d.id
+          LIMIT 1`;
+  // The first `rows` claimable rows of the subscription `p.id`, when `when` holds.
+  const firstClaimable = (rows: string, when: string) => `
+          SELECT d.id, d.next_attempt_at
+          FROM ${D} AS d
+          WHERE d.subscription_id = p.id AND ${claimable('d')}${when}
+          ORDER BY d.next_attempt_at, d.id
+          LIMIT ${rows}`;
+  return `
+      WITH RECURSIVE open AS (
+        SELECT w.id, w.skipped, w.position
+        FROM (
+          SELECT d.id, d.next_attempt_at,
+            d.subscription_id = ANY ($4::text[]) OR (d.tenant_id IS NOT NULL AND d.tenant_id = ANY ($5::text[])) AS skipped,
+            row_number() OVER (ORDER BY d.next_attempt_at, d.id) AS position
+          FROM (
+            SELECT d.id, d.next_attempt_at, d.subscription_id, d.tenant_id
+            FROM ${D} AS d
+            WHERE ${claimable('d')}
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT ${windowRows}
+          ) AS d
+        ) AS w
+        WHERE NOT w.skipped OR w.position = ${windowRows}
+        ORDER BY w.next_attempt_at, w.id
+        LIMIT $2 * ${candidatesPerLimit}
+      ), pending AS (
+        (${firstPending('d.next_attempt_at IS NOT NULL')})
+        UNION ALL
+        SELECT n.*
+        FROM pending AS p
+        CROSS JOIN LATERAL (${firstPending('d.next_attempt_at IS NOT NULL AND d.subscription_id > p.id')}
+        ) AS n
+      ), skipped AS (
+        SELECT unnest($4::text[]) AS id
+        UNION ALL
+        SELECT s.id FROM ${S} AS s WHERE s.tenant_id = ANY ($5::text[])
+      ), heads AS (
+        SELECT p.id
+        FROM pending AS p
+        CROSS JOIN LATERAL (
+          SELECT p.first_id AS id, p.first_at AS next_attempt_at
+          WHERE ${leaseFree('p.first_lease')}
+          UNION ALL
+          (${firstClaimable('1', ` AND NOT ${leaseFree('p.first_lease')}`)})
+        ) AS h
+        WHERE (SELECT count(*) FILTER (WHERE NOT skipped) < $2 AND bool_or(position = ${windowRows}) FROM open)
+          AND p.first_at <= $1::bigint AND p.id NOT IN (SELECT id FROM skipped)
+        ORDER BY h.next_attempt_at, h.id
+        LIMIT $2 * ${candidatesPerLimit}
+      ), fallback AS (
+        SELECT x.id
+        FROM heads AS p
+        CROSS JOIN LATERAL (${firstClaimable(`$2 * ${candidatesPerLimit}`, '')}
+        ) AS x
+        ORDER BY x.next_attempt_at, x.id
+        LIMIT $2 * ${candidatesPerLimit}
+      ), due AS (
+        SELECT d.id, d.next_attempt_at, d.subscription_id
+        FROM ${D} AS d
+        WHERE d.id = ANY (ARRAY(SELECT id FROM open WHERE NOT skipped UNION ALL SELECT id FROM fallback))
+          AND ${claimable('d')}
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT $2
+        FOR UPDATE OF d SKIP LOCKED`;
 }
 
 /** A claim: its `due` CTE (which rows), then the lease, the parking and the joined result. */
