@@ -27,6 +27,11 @@ export interface BenchStorageInstance {
   dispose(): Promise<void>;
   /** On-disk or in-database size of what is stored, bytes; `null` when not applicable. */
   storedBytes(): Promise<number | null>;
+  /**
+   * Gathers the planner's statistics after a bulk change, as autovacuum would on a host's
+   * database (the test database runs without it); absent where there is no planner to inform.
+   */
+  analyze?(): Promise<void>;
 }
 
 export interface StorageEntry {
@@ -202,6 +207,7 @@ const postgres: StorageEntry = {
       // One publish per row would take ~10 minutes for a million at this machine's commit rate;
       // the backlog section measures claims, not publishes, so the rows are written in bulk.
       fill: (inputs) => fillPostgresInBulk(schema, inputs),
+      analyze: () => withClient(async (client) => void (await client.query(`analyze "${schema}".subscriptions, "${schema}".subscription_event_types, "${schema}".events, "${schema}".deliveries`))),
       async dispose() {
         if (disposed) return;
         disposed = true;
