@@ -115,7 +115,7 @@ export function headersToStore(
   return headers;
 }
 
-/** The headers as every read shows them: protected values replaced by the marker, their names listed. */
+/** The headers as every read shows them: protected values replaced by the marker, their names listed in sorted order. */
 export function redactHeaders(
   stored: Readonly<Record<string, string>>,
   isSensitive: SensitiveHeaderMatcher,
@@ -130,7 +130,8 @@ export function redactHeaders(
       headers[name] = value;
     }
   }
-  return { headers, sensitiveHeaders };
+  // Sorted: storages keep a record's keys in different orders (PostgreSQL's jsonb by length).
+  return { headers, sensitiveHeaders: sensitiveHeaders.sort() };
 }
 
 /**
