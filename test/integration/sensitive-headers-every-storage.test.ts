@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createWebhooks, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { createWebhooks, type BookkeeperEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import { REDACTED_HEADER_VALUE } from '../../src/registry/sensitive-headers.js';
 import { openStorage, storageKinds, type OpenedStorage } from '../support/every-storage.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
@@ -19,7 +19,7 @@ const key2 = randomBytes(32).toString('base64');
 describe.each(storageKinds)('sensitive headers on the %s storage', (kind) => {
   let opened: OpenedStorage;
   let server: LoopbackReceiver;
-  const instances: Webhooks[] = [];
+  const instances: Array<Webhooks<BookkeeperEvents>> = [];
   let token: string;
   let apiKey: string;
 
@@ -38,15 +38,15 @@ describe.each(storageKinds)('sensitive headers on the %s storage', (kind) => {
     await opened.cleanup();
   });
 
-  function instance(options: Omit<WebhooksOptions, 'storage'> = {}) {
-    const webhooks = createWebhooks({ meter: false, ...options, storage: opened.storage, security: { allowPrivateNetworks: true, ...options.security } });
+  function instance(options: Omit<WebhooksOptions<BookkeeperEvents>, 'storage'> = {}) {
+    const webhooks = createWebhooks<BookkeeperEvents>({ meter: false, ...options, storage: opened.storage, security: { allowPrivateNetworks: true, ...options.security } });
     instances.push(webhooks);
     return webhooks;
   }
 
   const credentials = () => ({ Authorization: `Bearer ${token}`, 'x-api-key': apiKey, 'X-Erp-Ledger': 'ledger-7' });
 
-  async function deliverOne(webhooks: Webhooks) {
+  async function deliverOne(webhooks: Webhooks<BookkeeperEvents>) {
     const before = server.requests.length;
     await webhooks.start();
     await webhooks.publish('payment.succeeded', samplePayment());
