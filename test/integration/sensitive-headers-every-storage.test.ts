@@ -6,8 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createWebhooks, type BookkeeperEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
-import { REDACTED_HEADER_VALUE } from '../../src/registry/sensitive-headers.js';
+import { REDACTED_HEADER_VALUE, createWebhooks, type BookkeeperEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import { openStorage, storageKinds, type OpenedStorage } from '../support/every-storage.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
 import { recordingLogger } from '../support/recording-logger.js';
