@@ -19,6 +19,7 @@ import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metric
 import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
 import { createPublisher, type Publisher } from './publish.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
+import { sensitiveHeaderMatcher } from './registry/sensitive-headers.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
 import { createMemoryStorage } from './storage/memory/index.js';
 import type { StorageStats } from './storage/storage-adapter.js';
@@ -143,6 +144,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     security: resolved.security,
     guard,
     codec,
+    isSensitiveHeader: sensitiveHeaderMatcher(resolved.security.sensitiveHeaders),
     onChange: () => dispatcher.wake(),
     maxSubscriptionsPerTenant: resolved.tenantLimits.maxSubscriptions ?? undefined,
     tenantHeader: resolved.http.tenantHeader,
@@ -151,7 +153,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     ...registry,
     async delete(id) {
       await registry.delete(id);
-      // The dispatcher keeps decoded signing keys per subscription: a deleted one's go now.
+      // The dispatcher keeps decoded signing keys and opened headers per subscription: a deleted one's go now.
       dispatcher.forgetSubscription(id);
     },
   };
@@ -181,7 +183,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       migrated ??= storage.migrate();
       await migrated;
       if (!codec.encrypts) {
-        logger.warn({}, 'webhooks: security.secretsKey is not set; subscription secrets are stored unencrypted');
+        logger.warn({}, 'webhooks: security.secretsKey is not set; subscription secrets and sensitive header values are stored unencrypted');
       }
       await dispatcher.start();
     },

@@ -39,6 +39,7 @@ export type {
   UpdateSubscriptionInput,
 } from './registry/subscription-registry.js';
 export { matchesEventType } from './registry/event-type-filter.js';
+export { REDACTED_HEADER_VALUE } from './registry/sensitive-headers.js';
 export type { EventTypeFilterOf, EventTypePrefixes } from './registry/event-type-filter.js';
 
 export { generateSecret } from './signing/secret.js';

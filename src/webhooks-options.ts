@@ -30,6 +30,7 @@ import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { MeterLike } from './metrics/otel-metrics.js';
 import type { SecretsKey } from './registry/secret-codec.js';
+import { defaultSensitiveHeaders, sensitiveHeaderPattern } from './registry/sensitive-headers.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
 import { parseConfig } from './parse-config.js';
 
@@ -60,6 +61,16 @@ export interface SecurityOptions {
    * `start()` logs a warning.
    */
   secretsKey?: string | SecretsKey[];
+  /**
+   * The subscription headers whose values are credentials: sealed at rest with
+   * `secretsKey` (stored as they are without one), shown as `"[redacted]"` by every read
+   * and readable only through `subscriptions.getHeaders(id)`. Header names, or `*` followed
+   * by the end of a name (`*-token` matches `X-Api-Token`), compared without regard to case;
+   * `'all'` for every header.
+   * @defaultValue ['authorization', 'cookie', 'proxy-authorization', '*-token', '*-key']
+   * @example ['authorization', '*-key', 'x-erp-session']
+   */
+  sensitiveHeaders?: string[] | 'all';
 }
 
 /**
@@ -240,6 +251,15 @@ export const webhooksOptionsSchema = z.strictObject({
           z.array(z.strictObject({ id: z.string().min(1).max(64), key: z.string().min(1) })).min(1).max(100),
         ])
         .optional(),
+      sensitiveHeaders: z
+        .union([
+          z.literal('all'),
+          z
+            .array(z.string().max(256).regex(sensitiveHeaderPattern, 'a header name, or * followed by the end of a name (*-token)'))
+            .max(100)
+            .transform((patterns) => Object.freeze(patterns.map((pattern) => pattern.toLowerCase()))),
+        ])
+        .default(() => defaultSensitiveHeaders as string[]),
     })
     .prefault({}),
   concurrency: z.int().min(1).max(10_000).default(50),
@@ -278,7 +298,9 @@ export interface ResolvedWebhooksOptions {
   readonly storage?: StorageAdapter;
   readonly retry: RetryPolicy;
   readonly http: Readonly<Required<HttpOptions>>;
-  readonly security: Readonly<Omit<Required<SecurityOptions>, 'secretsKey'> & Pick<SecurityOptions, 'secretsKey'>>;
+  readonly security: Readonly<
+    Omit<Required<SecurityOptions>, 'secretsKey' | 'sensitiveHeaders'> & Pick<SecurityOptions, 'secretsKey'> & { sensitiveHeaders: readonly string[] | 'all' }
+  >;
   readonly concurrency: number;
   readonly leaseMs: number;
   readonly pollIntervalMs: number;

@@ -82,11 +82,16 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
     // fails (and is retried on the schedule) rather than sending an unsigned request.
     return { kind: 'error', errorClass: 'config', message: signing.keysError ?? 'no signing secret' };
   }
+  if (signing.headers === null) {
+    // A sealed header value that does not open: sending without it would fail (or mislead)
+    // the receiver, so the attempt fails like a secret that does not open.
+    return { kind: 'error', errorClass: 'config', message: signing.headersError ?? 'a sealed header value does not open' };
+  }
   const headers: Record<string, string> = {};
   const { tenantHeader } = options;
   // A reserved name stored before the registry refused it is never sent beside the library's
   // own; nor is one named as the tenant header, whose value only the event's tenant sets.
-  for (const [name, value] of Object.entries(subscription.headers)) {
+  for (const [name, value] of Object.entries(signing.headers)) {
     if (!isReservedHeader(name) && (tenantHeader === null || name.toLowerCase() !== tenantHeader)) headers[name] = value;
   }
   if (tenantHeader !== null && event.tenantId !== null) headers[tenantHeader] = event.tenantId;

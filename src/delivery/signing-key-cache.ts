@@ -1,6 +1,7 @@
 /**
  * The signing keys the dispatcher keeps per subscription between posts, opened and
- * decoded from its stored secrets once rather than on every attempt.
+ * decoded from its stored secrets once rather than on every attempt, with its custom
+ * headers as sent (sealed sensitive values opened).
  *
  * An entry serves a post only while the subscription's stored secrets are the ones it was
  * made from, compared field by field on every post: a stored secret changes with every
@@ -8,25 +9,36 @@
  * rotation shows at the very next post however soon it came. `updatedAt` cannot tell two
  * changes of one millisecond apart.
  *
+ * The headers follow the stored headers the same way: compared with the copy the opened
+ * values were made from on every post, so an update shows at the very next post.
+ *
  * Bounded: past `maxEntries` subscriptions, one not used since the last sweep goes
  * (second chance). Decoded keys are wiped when their entry goes, is replaced, or the
  * cache is cleared (`stop()`), so no key material of the instance outlives it.
  */
 import type { SecretCodec } from '../registry/secret-codec.js';
+import { openHeaders } from '../registry/sensitive-headers.js';
 import { activeSecrets } from '../registry/subscription-registry.js';
 import { createSigningKeys, wipeSigningKeys, type SigningKeys } from '../signing/sign-webhook.js';
 import type { SecretRecord, SubscriptionRecord } from '../storage/storage-adapter.js';
 
-/** The keys a post signs with, or why there are none. */
+/** The keys a post signs with and the headers it sends, or why there are none. */
 export interface SubscriptionSigningKeys {
   /** `null` when a secret does not open or decode with the configured keys (see `keysError`). */
   readonly keys: SigningKeys | null;
   readonly keysError: string | null;
+  /** The custom headers in clear; `null` when a sealed value does not open (see `headersError`). */
+  readonly headers: Readonly<Record<string, string>> | null;
+  readonly headersError: string | null;
 }
 
 interface Entry extends SubscriptionSigningKeys {
   keys: SigningKeys | null;
   keysError: string | null;
+  headers: Readonly<Record<string, string>> | null;
+  headersError: string | null;
+  /** A copy of the stored headers the opened ones were made from. */
+  storedHeaders: Record<string, string>;
   /** Copies of the stored secrets the keys were made from. */
   secrets: SecretRecord[];
   /** The earliest expiry among the secrets: the active set changes then. */
@@ -56,12 +68,14 @@ export class SigningKeyCache {
     let entry = this.entries.get(subscription.id);
     if (entry === undefined) {
       if (this.entries.size >= this.maxEntries) this.evictOne();
-      entry = { keys: null, keysError: null, secrets: [], secretsExpireAt: Number.POSITIVE_INFINITY, used: false };
+      entry = { keys: null, keysError: null, headers: null, headersError: null, storedHeaders: {}, secrets: [], secretsExpireAt: Number.POSITIVE_INFINITY, used: false };
       this.openKeys(entry, subscription, now);
+      this.openHeaders(entry, subscription);
       this.entries.set(subscription.id, entry);
       return entry;
     }
     if (now >= entry.secretsExpireAt || !sameSecrets(entry.secrets, subscription.secrets)) this.openKeys(entry, subscription, now);
+    if (!sameHeaders(entry.storedHeaders, subscription.headers)) this.openHeaders(entry, subscription);
     entry.used = true;
     return entry;
   }
@@ -96,6 +110,17 @@ export class SigningKeyCache {
     entry.secretsExpireAt = expireAt;
   }
 
+  private openHeaders(entry: Entry, subscription: SubscriptionRecord): void {
+    entry.headers = null;
+    entry.headersError = null;
+    try {
+      entry.headers = openHeaders(subscription.headers, subscription.id, this.codec);
+    } catch (error) {
+      entry.headersError = error instanceof Error ? error.message : String(error);
+    }
+    entry.storedHeaders = { ...subscription.headers };
+  }
+
   /** Evicts the oldest entry not used since the sweep last passed it; the used ones it passes get a second chance. */
   private evictOne(): void {
     for (const [id, entry] of this.entries) {
@@ -120,4 +145,10 @@ function sameSecrets(cached: readonly SecretRecord[], stored: readonly SecretRec
     if (a.value !== b.value || a.createdAt !== b.createdAt || a.expiresAt !== b.expiresAt) return false;
   }
   return true;
+}
+
+function sameHeaders(cached: Readonly<Record<string, string>>, stored: Readonly<Record<string, string>>): boolean {
+  const names = Object.keys(stored);
+  if (names.length !== Object.keys(cached).length) return false;
+  return names.every((name) => Object.hasOwn(cached, name) && cached[name] === stored[name]);
 }

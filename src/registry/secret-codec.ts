@@ -31,6 +31,11 @@ export interface SecretCodec {
 
 const prefix = 'enc:v1:';
 
+/** Whether a stored value is in the sealed form (`enc:v1:…`), whichever key sealed it. */
+export function isSealedValue(stored: string): boolean {
+  return stored.startsWith(prefix);
+}
+
 function decodeKey(key: SecretsKey, index: number): { id: string; bytes: Buffer } {
   const bytes = Buffer.from(key.key, 'base64');
   if (bytes.length !== 32 || bytes.toString('base64').replace(/=+$/, '') !== key.key.replace(/=+$/, '')) {

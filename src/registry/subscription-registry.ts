@@ -33,10 +33,17 @@ import { throwValidation } from '../throw-validation.js';
 import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
+import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
 
-/** A subscription as the API shows it: everything but its secrets. Times are epoch ms. */
-export type Subscription = Omit<SubscriptionRecord, 'secrets'>;
+/**
+ * A subscription as the API shows it: everything but its secrets, with the value of each
+ * sensitive header replaced by `"[redacted]"`. Times are epoch ms.
+ */
+export type Subscription = Omit<SubscriptionRecord, 'secrets'> & {
+  /** The names of the headers shown redacted (`security.sensitiveHeaders`); their values come from `getHeaders`. */
+  sensitiveHeaders: string[];
+};
 
 /** A subscription with its current signing secret: what `create` and `rotateSecret` return. */
 export interface SubscriptionWithSecret extends Subscription {
@@ -73,6 +80,12 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
    * `transfer-encoding`, `content-encoding`, `connection`, `keep-alive`, `upgrade`, `te`,
    * `trailer`, `expect`, `proxy-connection`, `http2-settings`), names that are not HTTP tokens
    * and values with control characters (CR, LF, NUL).
+   *
+   * The values of sensitive headers (`security.sensitiveHeaders`: `Authorization`, `Cookie`,
+   * `*-Token`, `*-Key` by default) are sealed at rest with `security.secretsKey` and read
+   * back only by `getHeaders`. In an update, a sensitive header given as `"[redacted]"` keeps
+   * the value stored under that name (so redacted headers read back can be written back);
+   * the marker is refused (`INPUT_INVALID`) where no such value is stored.
    */
   headers?: Record<string, string>;
   description?: string | null;
@@ -145,9 +158,14 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
   /** The secrets — asked for explicitly; no other call returns them. */
   getSecrets(id: string): Promise<SubscriptionSecrets>;
   /**
-   * Re-encrypts every stored secret with the current `security.secretsKey` (after adding
-   * a new key first in the list, or after switching encryption on). Returns how many
-   * subscriptions were rewritten.
+   * The custom headers with every value in clear, sensitive ones included — asked for
+   * explicitly; every other call shows sensitive values redacted.
+   */
+  getHeaders(id: string): Promise<Record<string, string>>;
+  /**
+   * Re-encrypts every stored secret and sensitive header value with the current
+   * `security.secretsKey` (after adding a new key first in the list, or after switching
+   * encryption on). Returns how many subscriptions were rewritten.
    */
   resealSecrets(): Promise<{ resealed: number }>;
 }
@@ -220,6 +238,8 @@ export interface SubscriptionRegistryDeps {
   /** The SSRF guard for registration; `null` when private networks are allowed. */
   guard: AddressGuard | null;
   codec: SecretCodec;
+  /** Which headers are sensitive (`security.sensitiveHeaders`). */
+  isSensitiveHeader: SensitiveHeaderMatcher;
   /** Called after a change that may make deliveries due (enable). */
   onChange: () => void;
   /** Most subscriptions one tenant may have (`tenantLimits.maxSubscriptions`); `undefined`: no limit. */
@@ -236,10 +256,11 @@ function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
   return JSON.parse(JSON.stringify(metadata)) as Record<string, unknown>;
 }
 
-/** Strips the secrets: what every read returns. */
-export function toSubscription(record: SubscriptionRecord): Subscription {
-  const { secrets: _secrets, ...rest } = record;
-  return rest;
+/** Strips the secrets and redacts the sensitive headers: what every read returns. */
+export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher): Subscription {
+  const { secrets: _secrets, headers: stored, ...rest } = record;
+  const { headers, sensitiveHeaders } = redactHeaders(stored, isSensitiveHeader);
+  return { ...rest, headers, sensitiveHeaders };
 }
 
 /** The secrets that sign at `now`, newest first. */
@@ -272,6 +293,8 @@ function checkRawRecord(input: unknown, field: 'headers' | 'metadata'): void {
 /** Creates the registry over a storage adapter. */
 export function createSubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog>(deps: SubscriptionRegistryDeps): SubscriptionRegistry<TCatalog> {
   const { storage, catalog, clock, security, guard, codec } = deps;
+  const sealing = { codec, isSensitive: deps.isSensitiveHeader };
+  const toSubscription = (record: SubscriptionRecord): Subscription => toRedactedSubscription(record, deps.isSensitiveHeader);
 
   function checkUrl(url: string): string {
     let parsed: URL;
@@ -422,7 +445,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         url,
         eventTypes,
         secrets: [{ value: codec.seal(secret, id), createdAt: now, expiresAt: null }],
-        headers: fields.headers ?? {},
+        headers: headersToStore(fields.headers ?? {}, id, null, sealing),
         description: fields.description ?? null,
         metadata: fields.metadata === undefined ? {} : asStored(fields.metadata),
         status: 'active',
@@ -472,7 +495,11 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const change: SubscriptionPatch = {};
       if (fields.url !== undefined) change.url = checkUrl(fields.url);
       if (fields.eventTypes !== undefined) change.eventTypes = checkFilters(fields.eventTypes);
-      if (fields.headers !== undefined) change.headers = fields.headers;
+      if (fields.headers !== undefined) {
+        // The stored headers are read only when a redacted value is written back, to keep it.
+        const stored = Object.values(fields.headers).includes(REDACTED_HEADER_VALUE) ? (await requireRecord(id)).headers : null;
+        change.headers = headersToStore(fields.headers, id, stored, sealing);
+      }
       if (fields.description !== undefined) change.description = fields.description;
       if (fields.metadata !== undefined) change.metadata = asStored(fields.metadata);
       if (fields.retry !== undefined) change.retry = fields.retry;
@@ -558,15 +585,25 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       };
     },
 
+    async getHeaders(id) {
+      const record = await requireRecord(requireId(id, 'id'));
+      return openHeaders(record.headers, record.id, codec);
+    },
+
     async resealSecrets() {
       let resealed = 0;
       let cursor: string | undefined;
       do {
         const page = await storage.listSubscriptions({ limit: 500, ...(cursor === undefined ? {} : { cursor }) });
         for (const record of page.items) {
-          if (!record.secrets.some((secret) => codec.needsReseal(secret.value))) continue;
-          const secrets = record.secrets.map((secret) => ({ ...secret, value: codec.seal(codec.open(secret.value, record.id), record.id) }));
-          await storage.updateSubscription(record.id, { secrets }, clock.now());
+          const change: SubscriptionPatch = {};
+          if (record.secrets.some((secret) => codec.needsReseal(secret.value))) {
+            change.secrets = record.secrets.map((secret) => ({ ...secret, value: codec.seal(codec.open(secret.value, record.id), record.id) }));
+          }
+          const headers = resealHeaders(record.headers, record.id, sealing);
+          if (headers !== null) change.headers = headers;
+          if (change.secrets === undefined && change.headers === undefined) continue;
+          await storage.updateSubscription(record.id, change, clock.now());
           resealed += 1;
         }
         cursor = page.nextCursor ?? undefined;

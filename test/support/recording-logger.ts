@@ -6,16 +6,20 @@ export interface LoggedLine {
   message: string;
 }
 
-/** A logger that keeps its warnings and errors, to assert what was logged. */
-export function recordingLogger(): { logger: Logger; warnings: LoggedLine[]; errors: LoggedLine[] } {
+/** A logger that keeps its warnings and errors, and every line of every level in `lines`, to assert what was logged. */
+export function recordingLogger(): { logger: Logger; warnings: LoggedLine[]; errors: LoggedLine[]; lines: Array<LoggedLine & { level: keyof Logger }> } {
   const warnings: LoggedLine[] = [];
   const errors: LoggedLine[] = [];
-  const noop = () => undefined;
-  const logger: Logger = {
-    debug: noop,
-    info: noop,
-    warn: (fields, message) => warnings.push({ fields, message }),
-    error: (fields, message) => errors.push({ fields, message }),
+  const lines: Array<LoggedLine & { level: keyof Logger }> = [];
+  const record = (level: keyof Logger, kept?: LoggedLine[]) => (fields: Record<string, unknown>, message: string) => {
+    lines.push({ level, fields, message });
+    kept?.push({ fields, message });
   };
-  return { logger, warnings, errors };
+  const logger: Logger = {
+    debug: record('debug'),
+    info: record('info'),
+    warn: record('warn', warnings),
+    error: record('error', errors),
+  };
+  return { logger, warnings, errors, lines };
 }

@@ -9,14 +9,14 @@ import type { SubscriptionSigningKeys } from '../../src/delivery/signing-key-cac
 import type { Transport, TransportRequest, TransportResult } from '../../src/delivery/transport.js';
 import { createSigningKeys, signWebhook } from '../../src/signing/sign-webhook.js';
 import { generateSecret } from '../../src/signing/secret.js';
-import type { ClaimedDelivery, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import type { ClaimedDelivery, Settlement, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { subscriptionAt } from '../support/storage-records.js';
 
 const START = Date.UTC(2026, 10, 26, 12, 0, 0, 250);
 const HOUR = 3_600_000;
 const secret = generateSecret();
-const signing: SubscriptionSigningKeys = { keys: createSigningKeys([secret]), keysError: null };
+const signing = { keys: createSigningKeys([secret]), keysError: null };
 const payload = JSON.stringify({ id: 'evt_1', type: 'payment.succeeded', timestamp: '2026-11-26T11:59:00.000Z', data: { amount: 1230 } });
 // Two attempts in all: one wait of 10 s, no jitter, so every outcome is exact.
 const policy: RetryPolicy = { kind: 'schedule', delaysMs: [10_000], jitter: 0 };
@@ -64,6 +64,12 @@ function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRe
   };
 }
 
+/** Attempts `claimed` with the keys given and its stored headers as the cache opens them (none sealed here). */
+function attempt(claimed: ClaimedDelivery, options: AttemptOptions, keys: Pick<SubscriptionSigningKeys, 'keys' | 'keysError'> = signing, headersError: string | null = null): Promise<Settlement> {
+  const headers = headersError === null ? claimed.subscription.headers : null;
+  return attemptDelivery(claimed, { ...keys, headers, headersError }, options);
+}
+
 function setup(answer: TransportResult | Error, tookMs?: number, tenantHeader: string | null = null) {
   const clock = new FakeClock(START);
   const transport = new FakeTransport(clock, answer, tookMs);
@@ -90,7 +96,7 @@ describe('attemptDelivery', () => {
   it('posts the payload signed for this attempt, with the subscription headers beside the library’s own', async () => {
     const { transport, options } = setup(response(204));
     const claimed = claimedDelivery(0, { headers: { 'x-tenant': 'acme', 'Webhook-Signature': 'forged', 'content-type': 'text/plain' } });
-    await attemptDelivery(claimed, signing, options);
+    await attempt(claimed, options);
     expect(transport.sent).toHaveLength(1);
     const [request] = transport.sent;
     const timestamp = Math.floor(START / 1000);
@@ -113,7 +119,7 @@ describe('attemptDelivery', () => {
 
     it('sends the event\'s tenant in it, the body and its signature as without it', async () => {
       const { transport, options } = setup(response(204), undefined, 'x-tenant-id');
-      await attemptDelivery(claimedDelivery(0, { tenantId: 'org_1' }, 'org_1'), signing, options);
+      await attempt(claimedDelivery(0, { tenantId: 'org_1' }, 'org_1'), options);
       const [request] = transport.sent;
       expect(request!.headers['x-tenant-id']).toBe('org_1');
       expect(request!.body).toBe(payload);
@@ -122,13 +128,13 @@ describe('attemptDelivery', () => {
 
     it('sends it for the event\'s tenant to an all-tenant consumer, whose subscription has none', async () => {
       const { transport, options } = setup(response(204), undefined, 'x-tenant-id');
-      await attemptDelivery(claimedDelivery(0, { tenantId: null, allTenants: true }, 'org_2'), signing, options);
+      await attempt(claimedDelivery(0, { tenantId: null, allTenants: true }, 'org_2'), options);
       expect(transport.sent[0]!.headers['x-tenant-id']).toBe('org_2');
     });
 
     it('sends none for an event without a tenant', async () => {
       const { transport, options } = setup(response(204), undefined, 'x-tenant-id');
-      await attemptDelivery(claimedDelivery(), signing, options);
+      await attempt(claimedDelivery(), options);
       expect(Object.keys(transport.sent[0]!.headers)).not.toContain('x-tenant-id');
       expect(transport.sent[0]!.headers['webhook-signature']).toBe(signature);
     });
@@ -136,8 +142,8 @@ describe('attemptDelivery', () => {
     it('never sends a subscription\'s own header of that name, in any case, for an event with a tenant or without', async () => {
       const { transport, options } = setup(response(204), undefined, 'x-tenant-id');
       const spoofing = { tenantId: 'org_1', headers: { 'X-Tenant-Id': 'org_2', 'x-other': 'kept' } };
-      await attemptDelivery(claimedDelivery(0, spoofing, 'org_1'), signing, options);
-      await attemptDelivery(claimedDelivery(0, { headers: { 'X-Tenant-Id': 'org_2' } }), signing, options);
+      await attempt(claimedDelivery(0, spoofing, 'org_1'), options);
+      await attempt(claimedDelivery(0, { headers: { 'X-Tenant-Id': 'org_2' } }), options);
       expect(transport.sent[0]!.headers).toMatchObject({ 'x-tenant-id': 'org_1', 'x-other': 'kept' });
       expect(Object.keys(transport.sent[0]!.headers)).not.toContain('X-Tenant-Id');
       expect(Object.keys(transport.sent[1]!.headers).map((name) => name.toLowerCase())).not.toContain('x-tenant-id');
@@ -146,13 +152,13 @@ describe('attemptDelivery', () => {
 
   it('sends no tenant header without one configured, even for an event with a tenant', async () => {
     const { transport, options } = setup(response(204));
-    await attemptDelivery(claimedDelivery(0, { tenantId: 'org_1' }, 'org_1'), signing, options);
+    await attempt(claimedDelivery(0, { tenantId: 'org_1' }, 'org_1'), options);
     expect(Object.values(transport.sent[0]!.headers)).not.toContain('org_1');
   });
 
   it('settles a 2xx as delivered, fenced by the lease token, with the attempt timed from its start', async () => {
     const { options } = setup(response(200, 'ok'));
-    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    const settlement = await attempt(claimedDelivery(), options);
     expect(settlement).toEqual({
       deliveryId: 'dlv_1',
       leaseToken: 'lease_1',
@@ -171,28 +177,28 @@ describe('attemptDelivery', () => {
 
   it('settles a 410 as disabling the subscription', async () => {
     const { options } = setup(response(410, 'gone'));
-    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    const settlement = await attempt(claimedDelivery(), options);
     expect(settlement.outcome).toEqual({ kind: 'disable', reason: 'the endpoint answered 410 Gone' });
     expect(settlement.attempt).toMatchObject({ statusCode: 410, errorClass: 'http', errorMessage: 'HTTP 410 Gone', responseSnippet: 'gone' });
   });
 
   it('settles a 500 as a retry on the schedule, counted from the end of the attempt', async () => {
     const { options } = setup(response(500), 40);
-    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    const settlement = await attempt(claimedDelivery(), options);
     expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 40 + 10_000 });
     expect(settlement.attempt).toMatchObject({ statusCode: 500, errorClass: 'http', errorMessage: 'HTTP 500', responseSnippet: null });
   });
 
   it('settles a 503 with Retry-After as a retry at that time, clamped to maxRetryAfterMs', async () => {
     const { options } = setup(response(503, '', '120'), 0);
-    expect((await attemptDelivery(claimedDelivery(), signing, options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 120_000 });
+    expect((await attempt(claimedDelivery(), options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 120_000 });
     const clamped = setup(response(429, '', String(48 * 3600)), 0);
-    expect((await attemptDelivery(claimedDelivery(), signing, clamped.options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + HOUR });
+    expect((await attempt(claimedDelivery(), clamped.options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + HOUR });
   });
 
   it('settles the last attempt the policy allows as dead', async () => {
     const { options } = setup(response(502));
-    const settlement = await attemptDelivery(claimedDelivery(1), signing, options);
+    const settlement = await attempt(claimedDelivery(1), options);
     expect(settlement.outcome).toEqual({ kind: 'dead' });
     expect(settlement.attempt).toMatchObject({ statusCode: 502, errorClass: 'http' });
   });
@@ -200,39 +206,56 @@ describe('attemptDelivery', () => {
   it('retries on the subscription’s own policy as stored, rather than the global one', async () => {
     const { options } = setup(response(500), 0);
     const own = claimedDelivery(0, { retry: { delaysMs: [1_000, 2_000] } });
-    expect((await attemptDelivery(own, signing, options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 1_000 });
+    expect((await attempt(own, options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 1_000 });
     const second = claimedDelivery(1, { retry: { delaysMs: [1_000, 2_000] } });
-    expect((await attemptDelivery(second, signing, options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 2_000 });
+    expect((await attempt(second, options)).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 2_000 });
     const changed = claimedDelivery(1, { retry: { delaysMs: [1_000] } });
-    expect((await attemptDelivery(changed, signing, options)).outcome).toEqual({ kind: 'dead' });
+    expect((await attempt(changed, options)).outcome).toEqual({ kind: 'dead' });
   });
 
   it('settles a transport failure as a retry with its error class and no status', async () => {
     const { options } = setup({ kind: 'error', errorClass: 'timeout', message: 'no answer within 15000 ms' }, 0);
-    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    const settlement = await attempt(claimedDelivery(), options);
     expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 10_000 });
     expect(settlement.attempt).toMatchObject({ statusCode: null, errorClass: 'timeout', errorMessage: 'no answer within 15000 ms', responseSnippet: null });
   });
 
   it('settles a transport that throws as a network failure', async () => {
     const { options } = setup(new Error('socket hang up'), 0);
-    const settlement = await attemptDelivery(claimedDelivery(1), signing, options);
+    const settlement = await attempt(claimedDelivery(1), options);
     expect(settlement.outcome).toEqual({ kind: 'dead' });
     expect(settlement.attempt).toMatchObject({ statusCode: null, errorClass: 'network', errorMessage: 'socket hang up' });
   });
 
   it('posts nothing when the subscription has no usable keys, and settles a config failure', async () => {
     const { transport, options } = setup(response(200));
-    const settlement = await attemptDelivery(claimedDelivery(), { keys: null, keysError: 'the secret does not open with security.secretsKey' }, options);
+    const settlement = await attempt(claimedDelivery(), options, { keys: null, keysError: 'the secret does not open with security.secretsKey' });
     expect(transport.sent).toHaveLength(0);
     expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 10_000 });
     expect(settlement.attempt).toMatchObject({ errorClass: 'config', errorMessage: 'the secret does not open with security.secretsKey' });
   });
 
+  it('posts nothing when a sealed header value does not open, and settles a config failure naming the header', async () => {
+    const { transport, options } = setup(response(200));
+    const message = 'The sealed value of header "Authorization" of subscription sub_1 does not open with `security.secretsKey`';
+    const settlement = await attempt(claimedDelivery(0, { headers: { Authorization: 'enc:v1:k1:iv:sealed' } }), options, signing, message);
+    expect(transport.sent).toHaveLength(0);
+    expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 10_000 });
+    expect(settlement.attempt).toMatchObject({ errorClass: 'config', errorMessage: message });
+  });
+
+  it('sends the header values the cache opened, not the stored sealed form', async () => {
+    const { transport, options } = setup(response(204));
+    const claimed = claimedDelivery(0, { headers: { Authorization: 'enc:v1:k1:iv:sealed' } });
+    await attemptDelivery(claimed, { ...signing, headers: { Authorization: 'Bearer opened' }, headersError: null }, options);
+    expect(transport.sent[0]!.headers).toMatchObject({ Authorization: 'Bearer opened' });
+    expect(JSON.stringify(transport.sent[0]!.headers)).not.toContain('enc:v1:');
+  });
+
   it('keeps only the start of a long response body, cut at a character boundary', async () => {
     // 'a' then two-byte characters: the byte limit falls inside one of them.
     const { options } = setup(response(500, 'a' + 'é'.repeat(responseSnippetBytes)), 0);
-    const settlement = await attemptDelivery(claimedDelivery(), signing, options);
+    const settlement = await attempt(claimedDelivery(), options);
     expect(settlement.attempt.responseSnippet).toBe('a' + 'é'.repeat(responseSnippetBytes / 2 - 1));
   });
 });

@@ -1,0 +1,172 @@
+/**
+ * Sensitive custom headers on every storage: an endpoint's credentials (`Authorization`,
+ * `x-api-key`) are sealed in the stored row, shown redacted by every read, absent from every
+ * event and log line, read in clear only through `getHeaders`, and sent in clear to a real
+ * loopback receiver — across key rotation, with values copied elsewhere refusing to open.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { REDACTED_HEADER_VALUE, createWebhooks, type BookkeeperEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { openStorage, storageKinds, type OpenedStorage } from '../support/every-storage.js';
+import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { recordingLogger } from '../support/recording-logger.js';
+import { samplePayment } from '../support/sample-payment.js';
+
+const key1 = randomBytes(32).toString('base64');
+const key2 = randomBytes(32).toString('base64');
+
+describe.each(storageKinds)('sensitive headers on the %s storage', (kind) => {
+  let opened: OpenedStorage;
+  let server: LoopbackReceiver;
+  const instances: Array<Webhooks<BookkeeperEvents>> = [];
+  let token: string;
+  let apiKey: string;
+
+  beforeEach(async () => {
+    opened = await openStorage[kind]('sensitive-headers');
+    await opened.storage.migrate();
+    server = await LoopbackReceiver.start();
+    token = `sk_live_${randomBytes(18).toString('hex')}`;
+    apiKey = `key_${randomBytes(18).toString('hex')}`;
+  });
+
+  afterEach(async () => {
+    for (const webhooks of instances.splice(0)) await webhooks.stop();
+    await server.close();
+    await opened.storage.close();
+    await opened.cleanup();
+  });
+
+  function instance(options: Omit<WebhooksOptions<BookkeeperEvents>, 'storage'> = {}) {
+    const webhooks = createWebhooks<BookkeeperEvents>({ meter: false, ...options, storage: opened.storage, security: { allowPrivateNetworks: true, ...options.security } });
+    instances.push(webhooks);
+    return webhooks;
+  }
+
+  const credentials = () => ({ Authorization: `Bearer ${token}`, 'x-api-key': apiKey, 'X-Erp-Ledger': 'ledger-7' });
+
+  async function deliverOne(webhooks: Webhooks<BookkeeperEvents>) {
+    const before = server.requests.length;
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', samplePayment());
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect(server.requests).toHaveLength(before + 1);
+    return server.requests[before]!;
+  }
+
+  it('never shows the token in a read, an event, a log line or the stored row, and sends it in clear', async () => {
+    const { logger, lines } = recordingLogger();
+    const webhooks = instance({ logger, security: { secretsKey: key1 } });
+    const seen: unknown[] = [];
+    for (const name of ['delivery:succeeded', 'delivery:failed', 'delivery:dead', 'delivery:lease-lost', 'subscription:disabled', 'payment.succeeded'] as const) {
+      webhooks.bus.on(name, (event: unknown) => seen.push(event));
+    }
+    const created = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: credentials() });
+    expect(created.headers).toEqual({ Authorization: REDACTED_HEADER_VALUE, 'x-api-key': REDACTED_HEADER_VALUE, 'X-Erp-Ledger': 'ledger-7' });
+    expect(created.sensitiveHeaders).toEqual(['Authorization', 'x-api-key']);
+    const reads: unknown[] = [
+      created,
+      await webhooks.subscriptions.update(created.id, { description: 'ERP' }),
+      await webhooks.subscriptions.disable(created.id),
+      await webhooks.subscriptions.enable(created.id),
+      await webhooks.subscriptions.rotateSecret(created.id, { overlapMs: 0 }),
+    ];
+
+    const request = await deliverOne(webhooks);
+    expect(request.headers.authorization).toBe(`Bearer ${token}`);
+    expect(request.headers['x-api-key']).toBe(apiKey);
+    expect(request.headers['x-erp-ledger']).toBe('ledger-7');
+    expect(await webhooks.subscriptions.getHeaders(created.id)).toEqual(credentials());
+
+    const deliveries = await webhooks.deliveries.list({ subscriptionId: created.id });
+    reads.push(
+      await webhooks.subscriptions.get(created.id),
+      await webhooks.subscriptions.list(),
+      deliveries,
+      await webhooks.deliveries.attempts(deliveries.items[0]!.id),
+      await webhooks.metrics(),
+      seen,
+      lines,
+    );
+    expect(seen.length).toBeGreaterThan(0);
+    const row = await opened.storage.getSubscription(created.id);
+    expect(row!.headers.Authorization).toMatch(/^enc:v1:[0-9a-f]{12}:/);
+    expect(row!.headers['X-Erp-Ledger']).toBe('ledger-7');
+    const visible = JSON.stringify([reads, row]);
+    for (const secret of [token, apiKey]) expect(visible).not.toContain(secret);
+  });
+
+  it('keeps a stored sensitive value when an update writes the redaction marker back, and refuses the marker where none is stored', async () => {
+    const webhooks = instance({ security: { secretsKey: key1 } });
+    const created = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: credentials() });
+    const updated = await webhooks.subscriptions.update(created.id, { headers: { ...created.headers, 'X-Erp-Ledger': 'ledger-8' } });
+    expect(updated.headers).toEqual({ Authorization: REDACTED_HEADER_VALUE, 'x-api-key': REDACTED_HEADER_VALUE, 'X-Erp-Ledger': 'ledger-8' });
+    expect(await webhooks.subscriptions.getHeaders(created.id)).toEqual({ ...credentials(), 'X-Erp-Ledger': 'ledger-8' });
+    expect((await deliverOne(webhooks)).headers.authorization).toBe(`Bearer ${token}`);
+
+    const other = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['refund.*'] });
+    await expect(webhooks.subscriptions.update(other.id, { headers: { Authorization: REDACTED_HEADER_VALUE } })).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+      field: 'headers.Authorization',
+    });
+    await expect(webhooks.subscriptions.update(created.id, { headers: { 'X-Erp-Ledger': REDACTED_HEADER_VALUE } })).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+      field: 'headers.X-Erp-Ledger',
+    });
+    expect(await opened.storage.getSubscription(other.id)).toMatchObject({ headers: {} });
+  });
+
+  it('reseals header values with a new secretsKey, and they still send once the old key is gone', async () => {
+    const before = instance({ security: { secretsKey: [{ id: 'k1', key: key1 }] } });
+    const { id } = await before.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: credentials() });
+    const during = instance({ security: { secretsKey: [{ id: 'k2', key: key2 }, { id: 'k1', key: key1 }] } });
+    expect(await during.subscriptions.resealSecrets()).toEqual({ resealed: 1 });
+    expect(await during.subscriptions.resealSecrets()).toEqual({ resealed: 0 });
+    const row = await opened.storage.getSubscription(id);
+    expect(row!.headers.Authorization).toMatch(/^enc:v1:k2:/);
+    expect(row!.headers['x-api-key']).toMatch(/^enc:v1:k2:/);
+
+    const after = instance({ security: { secretsKey: [{ id: 'k2', key: key2 }] } });
+    expect(await after.subscriptions.getHeaders(id)).toEqual(credentials());
+    expect((await deliverOne(after)).headers.authorization).toBe(`Bearer ${token}`);
+  });
+
+  it('seals with resealSecrets the clear header values of a subscription stored before, which keep sending and read redacted', async () => {
+    const webhooks = instance({ security: { secretsKey: key1 } });
+    const { id } = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    // A row written before header values were sealed: the credentials in clear.
+    await opened.storage.updateSubscription(id, { headers: credentials() }, Date.now());
+    expect((await webhooks.subscriptions.get(id))!.headers.Authorization).toBe(REDACTED_HEADER_VALUE);
+    expect((await deliverOne(webhooks)).headers.authorization).toBe(`Bearer ${token}`);
+
+    expect(await webhooks.subscriptions.resealSecrets()).toEqual({ resealed: 1 });
+    expect(JSON.stringify(await opened.storage.getSubscription(id))).not.toContain(token);
+    expect(await webhooks.subscriptions.getHeaders(id)).toEqual(credentials());
+  });
+
+  it('refuses to open a sealed value moved to another subscription or header, failing the attempt as config and sending nothing', async () => {
+    const webhooks = instance({ security: { secretsKey: key1 }, retry: { delaysMs: [] } });
+    const a = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['refund.*'], headers: credentials() });
+    const b = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const sealed = (await opened.storage.getSubscription(a.id))!.headers;
+    await opened.storage.updateSubscription(b.id, { headers: { Authorization: sealed.Authorization! } }, Date.now());
+    await expect(webhooks.subscriptions.getHeaders(b.id)).rejects.toMatchObject({ name: 'ConfigError', code: 'SECRET_INVALID' });
+    await opened.storage.updateSubscription(a.id, { headers: { 'x-api-key': sealed.Authorization! } }, Date.now());
+    await expect(webhooks.subscriptions.getHeaders(a.id)).rejects.toMatchObject({ code: 'SECRET_INVALID' });
+
+    await webhooks.start();
+    const dead = new Promise((resolve) => webhooks.bus.once('delivery:dead', resolve));
+    await webhooks.publish('payment.succeeded', samplePayment());
+    await expect(dead).resolves.toMatchObject({ subscriptionId: b.id, errorClass: 'config', statusCode: null });
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('without a secretsKey stores the values as they are, still redacted on every read', async () => {
+    const webhooks = instance();
+    const created = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: credentials() });
+    expect(JSON.stringify([created, await webhooks.subscriptions.list()])).not.toContain(token);
+    expect((await opened.storage.getSubscription(created.id))!.headers.Authorization).toBe(`Bearer ${token}`);
+    expect(await webhooks.subscriptions.resealSecrets()).toEqual({ resealed: 0 });
+    expect((await deliverOne(webhooks)).headers.authorization).toBe(`Bearer ${token}`);
+  });
+});
