@@ -24,7 +24,7 @@ import { httpOptionsSchema, type HttpOptions } from './delivery/http-options.js'
 import { retryOptionsSchema, type RetryOptions } from './delivery/retry-options.js';
 import { isValidAllowedHost } from './delivery/ssrf-guard.js';
 import type { Transport } from './delivery/transport.js';
-import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './environment-name.js';
+import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './signing/environment-name.js';
 import { ConfigError } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';

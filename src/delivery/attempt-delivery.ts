@@ -4,7 +4,7 @@
  * records. Never throws: whatever the receiver or the transport does becomes data.
  */
 import type { Clock } from '../clock.js';
-import { ENVIRONMENT_HEADER } from '../environment-name.js';
+import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
 import { createId } from '../ids.js';
 import { signatureHeader } from '../signing/sign-webhook.js';
 import type { ClaimedDelivery, Settlement } from '../storage/storage-adapter.js';

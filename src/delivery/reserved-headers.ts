@@ -4,7 +4,7 @@
  * hop-by-hop, an encoding the body does not have). One list for the registry, which refuses
  * them, and the dispatcher, which never sends one stored before the registry refused it.
  */
-import { ENVIRONMENT_HEADER } from '../environment-name.js';
+import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
 
 const reservedHeaders = new Set([
   'content-type',

@@ -8,7 +8,7 @@
  * that entry must bundle for edge runtimes. The sync path loads node:crypto
  * lazily through `process.getBuiltinModule`.
  */
-import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from '../environment-name.js';
+import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './environment-name.js';
 import { ConfigError, SignatureVerificationError, ValidationError, closestName, describeValue } from '../errors.js';
 import { hmacSha256Base64, type HmacCrypto } from './hmac-sha256.js';
 import { keyBytes } from './secret.js';

@@ -18,7 +18,7 @@ import {
   type WebhookEvent,
   type WebhookMessage,
 } from '../../src/receiver/index.js';
-import { ENVIRONMENT_HEADER } from '../../src/environment-name.js';
+import { ENVIRONMENT_HEADER } from '../../src/signing/environment-name.js';
 import { generateSecret } from '../../src/signing/secret.js';
 import { signWebhook } from '../../src/signing/sign-webhook.js';
 import { outcomeOf } from '../support/outcome.js';

@@ -1,9 +1,10 @@
 /**
- * The environment an instance publishes for (`live`, `test`, or a host-chosen name): the
- * one rule for its form, shared by `createWebhooks({ environment })` and the receiver's
- * `environment` option, and the name of the header that carries it.
+ * The environment an instance publishes for (`live`, `test`, or a host-chosen name), part of
+ * the wire format beside the signature: the one rule for its form, shared by
+ * `createWebhooks({ environment })` and the receivers' `environment` option, and the name of
+ * the header that carries it.
  *
- * Runtime-neutral, no zod: the `./receiver` entry imports it.
+ * Runtime-neutral, no zod: the verify core of the `./receiver` entry imports it.
  */
 
 /**
