@@ -33,10 +33,14 @@ import { throwValidation } from '../throw-validation.js';
 import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
+import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
 
-/** A subscription as the API shows it: everything but its secrets. Times are epoch ms. */
-export type Subscription = Omit<SubscriptionRecord, 'secrets'>;
+/** A subscription as the API shows it: everything but its secrets, with their age. Times are epoch ms. */
+export interface Subscription extends Omit<SubscriptionRecord, 'secrets'> {
+  /** When its secrets were created, as of the read: for a rotation policy (see `SecretsCreatedAt`). */
+  secretsCreatedAt: SecretsCreatedAt;
+}
 
 /** A subscription with its current signing secret: what `create` and `rotateSecret` return. */
 export interface SubscriptionWithSecret extends Subscription {
@@ -117,8 +121,10 @@ export interface RotateSecretOptions {
 export interface SubscriptionSecrets {
   /** The newest secret. */
   secret: string;
-  /** Older secrets still signing during a rotation overlap, with their expiry (epoch ms). */
-  previous: Array<{ secret: string; expiresAt: number | null }>;
+  /** When the newest secret was created (epoch ms). */
+  createdAt: number;
+  /** Older secrets still signing during a rotation overlap, newest first, with their creation and expiry (epoch ms). */
+  previous: Array<{ secret: string; createdAt: number; expiresAt: number | null }>;
 }
 
 /** The `webhooks.subscriptions` API; `TCatalog` types the `eventTypes` of `create` and `update`. */
@@ -236,10 +242,10 @@ function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
   return JSON.parse(JSON.stringify(metadata)) as Record<string, unknown>;
 }
 
-/** Strips the secrets: what every read returns. */
-export function toSubscription(record: SubscriptionRecord): Subscription {
-  const { secrets: _secrets, ...rest } = record;
-  return rest;
+/** Strips the secrets, keeping their age as of `now`: what every read returns. */
+export function toSubscription(record: SubscriptionRecord, now: number): Subscription {
+  const { secrets, ...rest } = record;
+  return { ...rest, secretsCreatedAt: secretsCreatedAt(secrets, now) };
 }
 
 /** The secrets that sign at `now`, newest first. */
@@ -436,19 +442,20 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       };
       const maxPerTenant = deps.maxSubscriptionsPerTenant;
       const stored = await storage.createSubscription(record, maxPerTenant === undefined ? undefined : { maxPerTenant });
-      return { ...toSubscription(stored), secret };
+      return { ...toSubscription(stored, now), secret };
     },
 
     async get(id) {
       const record = await storage.getSubscription(requireId(id, 'id'));
-      return record === null ? null : toSubscription(record);
+      return record === null ? null : toSubscription(record, clock.now());
     },
 
     async list(query = {}) {
       const parsed = listSchema.safeParse(query);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listSchema);
       const page = await storage.listSubscriptions(parsed.data);
-      return { items: page.items.map(toSubscription), nextCursor: page.nextCursor };
+      const now = clock.now();
+      return { items: page.items.map((record) => toSubscription(record, now)), nextCursor: page.nextCursor };
     },
 
     async update(id, patch) {
@@ -477,8 +484,9 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.metadata !== undefined) change.metadata = asStored(fields.metadata);
       if (fields.retry !== undefined) change.retry = fields.retry;
       if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
-      const updated = await storage.updateSubscription(id, change, clock.now());
-      return updated === null ? notFound(id) : toSubscription(updated);
+      const now = clock.now();
+      const updated = await storage.updateSubscription(id, change, now);
+      return updated === null ? notFound(id) : toSubscription(updated, now);
     },
 
     async delete(id) {
@@ -494,7 +502,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         { status: 'disabled', reason: parsed.data.reason ?? 'disabled by the operator' },
         clock.now(),
       );
-      return updated === null ? notFound(id) : toSubscription(updated);
+      return updated === null ? notFound(id) : toSubscription(updated, clock.now());
     },
 
     async enable(id, options = {}) {
@@ -511,7 +519,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         ({ count: replayed } = await storage.replay({ subscriptionId: id, since: before.disabledAt, eventTypes: matchingEventTypes(catalog.types, before.eventTypes), now }));
       }
       deps.onChange();
-      return { ...toSubscription(updated), resumed: held, replayed };
+      return { ...toSubscription(updated, now), resumed: held, replayed };
     },
 
     async previewEnable(id) {
@@ -545,7 +553,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       ];
       const updated = await storage.updateSubscription(id, { secrets }, now);
       if (updated === null) notFound(id);
-      return { ...toSubscription(updated), secret };
+      return { ...toSubscription(updated, now), secret };
     },
 
     async getSecrets(id) {
@@ -554,7 +562,8 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (!newest) throw new ConfigError('SECRET_INVALID', `Subscription ${id} has no active secret`);
       return {
         secret: codec.open(newest.value, record.id),
-        previous: previous.map((old) => ({ secret: codec.open(old.value, record.id), expiresAt: old.expiresAt })),
+        createdAt: newest.createdAt,
+        previous: previous.map((old) => ({ secret: codec.open(old.value, record.id), createdAt: old.createdAt, expiresAt: old.expiresAt })),
       };
     },
 
