@@ -114,6 +114,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     maxRetryAfterMs: resolved.http.maxRetryAfterMs,
     userAgent: resolved.http.userAgent,
     tenantHeader: resolved.http.tenantHeader,
+    environment: resolved.environment,
   });
   const meter = resolved.meter === false ? null : (resolved.meter ?? globalMeter());
   if (meter !== null) {
@@ -165,6 +166,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     bus: bus as unknown as EventBus,
     clock,
     maxPayloadBytes: resolved.maxPayloadBytes,
+    environment: resolved.environment,
     isClosed: () => closed,
     wake: () => dispatcher.wake(),
   });

@@ -53,7 +53,12 @@ export type SignatureVerificationErrorCode =
   | 'WEBHOOK_TIMESTAMP_TOO_NEW'
   | 'WEBHOOK_INVALID_SIGNATURE'
   | 'WEBHOOK_NO_MATCHING_SIGNATURE'
-  | 'WEBHOOK_INVALID_PAYLOAD';
+  | 'WEBHOOK_INVALID_PAYLOAD'
+  /**
+   * The receiver expects an `environment` (`verifyWebhook(…, { environment })`) and the
+   * signed envelope names another one, or none.
+   */
+  | 'WEBHOOK_ENVIRONMENT_MISMATCH';
 
 /** Codes of {@link StorageError}: the storage could not do what was asked. */
 export type StorageErrorCode =

@@ -38,6 +38,7 @@ export type {
   SubscriptionWithSecret,
   UpdateSubscriptionInput,
 } from './registry/subscription-registry.js';
+export type { SecretsCreatedAt } from './registry/secrets-created-at.js';
 export { matchesEventType } from './registry/event-type-filter.js';
 export { REDACTED_HEADER_VALUE } from './registry/sensitive-headers.js';
 export type { EventTypeFilterOf, EventTypePrefixes } from './registry/event-type-filter.js';

@@ -11,7 +11,7 @@ import { ConfigError, StateError, ValidationError, describeValue } from './error
 import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
 import type { EventBus, PublishedEvent } from './events/event-bus.js';
 import { eventDataCheck, type EventDataCheck } from './events/event-data-check.js';
-import { envelopeJson, envelopeTypeJson } from './envelope-json.js';
+import { envelopeEnvironmentJson, envelopeJson, envelopeTypeJson } from './envelope-json.js';
 import { createId } from './ids.js';
 import { createIsoTimestampCache } from './iso-timestamp-cache.js';
 import type { JsonValueProblem } from './json-value-problem.js';
@@ -81,6 +81,8 @@ export interface PublisherDeps<TCatalog extends EventCatalog> {
   clock: Clock;
   /** Largest serialized envelope accepted, in bytes. */
   maxPayloadBytes: number;
+  /** The instance's `environment`, written into every envelope; `null`: none (no such key). */
+  environment: string | null;
   /** True once the instance is closed: publishing then fails with `WEBHOOKS_STOPPED`. */
   isClosed: () => boolean;
   /** Tells the dispatcher that deliveries were created. */
@@ -136,7 +138,8 @@ function checkEventData(check: EventDataCheck, input: unknown, output: unknown):
 
 /** Creates `publish` and `publishSync` over a storage. */
 export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDeps<TCatalog>): Publisher<TCatalog> {
-  const { catalog, storage, bus, clock, maxPayloadBytes } = deps;
+  const { catalog, storage, bus, clock, maxPayloadBytes, environment } = deps;
+  const environmentJson = envelopeEnvironmentJson(environment);
   const publishTypes = new Map<string, PublishType>();
   const isoTimestamp = createIsoTimestampCache();
 
@@ -179,7 +182,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
     const timestamp = isoTimestamp(now);
     let payload: string;
     try {
-      payload = envelopeJson(id, type, publishType.typeJson, timestamp, parsed.data);
+      payload = envelopeJson(id, type, publishType.typeJson, timestamp, environment, environmentJson, parsed.data);
     } catch (cause) {
       // A schema that lets through what JSON cannot hold (a BigInt, a cycle, a throwing toJSON).
       throw new ValidationError(

@@ -24,6 +24,7 @@ import { httpOptionsSchema, type HttpOptions } from './delivery/http-options.js'
 import { retryOptionsSchema, type RetryOptions } from './delivery/retry-options.js';
 import { isValidAllowedHost } from './delivery/ssrf-guard.js';
 import type { Transport } from './delivery/transport.js';
+import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './signing/environment-name.js';
 import { ConfigError } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';
@@ -181,6 +182,21 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
   metricsTenantAttribute?: boolean;
   /** Limits per tenant; none by default. */
   tenantLimits?: TenantLimitsOptions;
+  /**
+   * The environment this instance publishes for, so that a consumer can refuse events of
+   * another one (a sandbox's events at a production endpoint), as Stripe's `livemode`: a
+   * lower-case token of 1 to 32 characters, a letter first, then letters, digits, `-` or `_`.
+   * Every event published by the instance carries it in its envelope, as
+   * `"environment": "test"` between `timestamp` and `data` (covered by the signature; the
+   * receivers' `environment` option checks it), and every delivery in the
+   * `bookkeeper-environment` header (not signed: for routing and logs only). Stored with
+   * the event at publish: retries, redeliveries and replays send what was published.
+   * Without it (the default) the envelope has no `environment` key and no header is sent:
+   * the bytes are those of `{ id, type, timestamp, data }`.
+   * @defaultValue none
+   * @example "live"
+   */
+  environment?: string;
 }
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
@@ -290,6 +306,7 @@ export const webhooksOptionsSchema = z.strictObject({
     .optional(),
   metricsTenantAttribute: z.boolean().default(false),
   tenantLimits: tenantLimitsSchema,
+  environment: z.string().refine(isEnvironmentName, ENVIRONMENT_NAME_RULE).optional(),
 });
 
 /** The options after parsing: every default filled in, frozen. */
@@ -315,6 +332,8 @@ export interface ResolvedWebhooksOptions {
   readonly autoDisableAfterMs: number | false;
   readonly metricsTenantAttribute: boolean;
   readonly tenantLimits: ResolvedTenantLimits;
+  /** The `environment` option; `null`: none (no envelope field, no header). */
+  readonly environment: string | null;
 }
 
 /**
@@ -346,5 +365,6 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
     http: Object.freeze(value.http),
     security: Object.freeze(value.security),
     tenantLimits: Object.freeze(value.tenantLimits),
+    environment: value.environment ?? null,
   });
 }

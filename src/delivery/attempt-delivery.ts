@@ -4,6 +4,7 @@
  * records. Never throws: whatever the receiver or the transport does becomes data.
  */
 import type { Clock } from '../clock.js';
+import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
 import { createId } from '../ids.js';
 import { signatureHeader } from '../signing/sign-webhook.js';
 import type { ClaimedDelivery, Settlement } from '../storage/storage-adapter.js';
@@ -30,6 +31,8 @@ export interface AttemptOptions {
   userAgent: string;
   /** The header (lower case) that carries the event's tenant id; `null`: none (`http.tenantHeader`). */
   tenantHeader: string | null;
+  /** The instance's `environment`, sent as the `bookkeeper-environment` header; `null`: none. */
+  environment: string | null;
 }
 
 /** An attempt made, with the delivery it was made for. */
@@ -95,6 +98,8 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
     if (!isReservedHeader(name) && (tenantHeader === null || name.toLowerCase() !== tenantHeader)) headers[name] = value;
   }
   if (tenantHeader !== null && event.tenantId !== null) headers[tenantHeader] = event.tenantId;
+  // Unsigned, like the tenant header: the envelope's signed `environment` is what a receiver checks.
+  if (options.environment !== null) headers[ENVIRONMENT_HEADER] = options.environment;
   headers['content-type'] = 'application/json';
   headers['user-agent'] = options.userAgent;
   headers['webhook-id'] = event.id;

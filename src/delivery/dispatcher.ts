@@ -52,6 +52,8 @@ export interface DispatcherOptions {
   userAgent: string;
   /** The header (lower case) that carries the event's tenant id; `null`: none. */
   tenantHeader: string | null;
+  /** The instance's `environment`, sent in a header; `null`: none. */
+  environment: string | null;
 }
 
 export class Dispatcher {

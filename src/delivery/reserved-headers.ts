@@ -4,6 +4,8 @@
  * hop-by-hop, an encoding the body does not have). One list for the registry, which refuses
  * them, and the dispatcher, which never sends one stored before the registry refused it.
  */
+import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
+
 const reservedHeaders = new Set([
   'content-type',
   'user-agent',
@@ -19,6 +21,8 @@ const reservedHeaders = new Set([
   'te',
   'trailer',
   'expect',
+  // Only the instance's `environment` option sets it: a subscription's own would claim another.
+  ENVIRONMENT_HEADER,
 ]);
 
 /** True for a header name (any case) that a subscription's `headers` may not carry. */

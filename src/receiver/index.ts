@@ -61,6 +61,7 @@ export {
 export type {
   VerifiedWebhookMessage,
   VerifyWebhookOptions,
+  VerifyWebhookSignatureOptions,
   WebhookEvent,
   WebhookHeaderValue,
   WebhookHeaders,

@@ -2,8 +2,16 @@
  * `verifyWebhookAsync`: Standard Webhooks verification of a Bookkeeper event on
  * Web Crypto, for every runtime (edge workers, Deno, Bun, browsers, Node).
  */
-import { parseWebhookEvent, type VerifyWebhookOptions, type WebhookEvent, type WebhookMessage } from '../signing/verify-signature.js';
-import { verifyWebhookSignatureAsync } from './verify-webhook-signature-async.js';
+import {
+  parseWebhookEvent,
+  resolveVerifyOptions,
+  verifiedMessage,
+  verifyEventOptionKeys,
+  type VerifyWebhookOptions,
+  type WebhookEvent,
+  type WebhookMessage,
+} from '../signing/verify-signature.js';
+import { verifySignatureAsync } from './verify-webhook-signature-async.js';
 
 /**
  * Verifies a received webhook on Web Crypto and resolves to its event. Same
@@ -13,8 +21,8 @@ import { verifyWebhookSignatureAsync } from './verify-webhook-signature-async.js
  *
  * @typeParam TEvent - the event type the caller expects (not checked at run time).
  * @param message - `{ body, headers }`: the raw body and the request headers.
- * @param options - `{ secrets, toleranceSeconds?, now? }`.
- * @returns `{ id, type, timestamp, data }`.
+ * @param options - `{ secrets, toleranceSeconds?, now?, environment? }`.
+ * @returns `{ id, type, timestamp, environment?, data }`.
  * @throws SignatureVerificationError, ConfigError, ValidationError as `verifyWebhook`.
  *
  * @example
@@ -29,5 +37,6 @@ export async function verifyWebhookAsync<TEvent extends WebhookEvent = WebhookEv
   message: WebhookMessage,
   options: VerifyWebhookOptions,
 ): Promise<TEvent> {
-  return parseWebhookEvent<TEvent>(await verifyWebhookSignatureAsync(message, options));
+  const resolved = resolveVerifyOptions(options, verifyEventOptionKeys);
+  return parseWebhookEvent<TEvent>(verifiedMessage(await verifySignatureAsync(message, resolved)), resolved.environment);
 }

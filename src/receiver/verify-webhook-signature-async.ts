@@ -13,7 +13,7 @@ import {
   type ResolvedVerifyOptions,
   type SignedMessage,
   type VerifiedWebhookMessage,
-  type VerifyWebhookOptions,
+  type VerifyWebhookSignatureOptions,
   type WebhookMessage,
 } from '../signing/verify-signature.js';
 
@@ -83,6 +83,6 @@ export async function verifySignatureAsync(message: WebhookMessage, options: Res
  * );
  * ```
  */
-export async function verifyWebhookSignatureAsync(message: WebhookMessage, options: VerifyWebhookOptions): Promise<VerifiedWebhookMessage> {
+export async function verifyWebhookSignatureAsync(message: WebhookMessage, options: VerifyWebhookSignatureOptions): Promise<VerifiedWebhookMessage> {
   return verifiedMessage(await verifySignatureAsync(message, resolveVerifyOptions(options)));
 }

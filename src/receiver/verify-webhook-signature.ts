@@ -7,7 +7,7 @@ import {
   verifiedMessage,
   verifySignature,
   type VerifiedWebhookMessage,
-  type VerifyWebhookOptions,
+  type VerifyWebhookSignatureOptions,
   type WebhookMessage,
 } from '../signing/verify-signature.js';
 
@@ -30,7 +30,8 @@ import {
  *   `WEBHOOK_MISSING_HEADER`, `WEBHOOK_INVALID_TIMESTAMP`, `WEBHOOK_TIMESTAMP_TOO_OLD`,
  *   `WEBHOOK_TIMESTAMP_TOO_NEW`, `WEBHOOK_INVALID_SIGNATURE`, `WEBHOOK_NO_MATCHING_SIGNATURE`;
  *   `WEBHOOK_INVALID_PAYLOAD` only for signed bytes that are not UTF-8.
- * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, and
+ * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options (`environment`
+ *   among them: only `verifyWebhook` reads the envelope it is checked on), and
  *   `CONFIG_INVALID` in a runtime without node:crypto.
  * @throws ValidationError `INPUT_INVALID` when `body` is not raw (e.g. already parsed).
  *
@@ -42,6 +43,6 @@ import {
  * const payload = JSON.parse(body); // the sender's own format
  * ```
  */
-export function verifyWebhookSignature(message: WebhookMessage, options: VerifyWebhookOptions): VerifiedWebhookMessage {
+export function verifyWebhookSignature(message: WebhookMessage, options: VerifyWebhookSignatureOptions): VerifiedWebhookMessage {
   return verifiedMessage(verifySignature(message, resolveVerifyOptions(options)));
 }

@@ -1,9 +1,17 @@
 /**
  * `verifyWebhook`: synchronous Standard Webhooks verification of a Bookkeeper event,
- * on node:crypto: `verifyWebhookSignature`, then the envelope parse.
+ * on node:crypto: the signature, then the envelope parse and its `environment` check.
  */
-import { parseWebhookEvent, type VerifyWebhookOptions, type WebhookEvent, type WebhookMessage } from '../signing/verify-signature.js';
-import { verifyWebhookSignature } from './verify-webhook-signature.js';
+import {
+  parseWebhookEvent,
+  resolveVerifyOptions,
+  verifiedMessage,
+  verifyEventOptionKeys,
+  verifySignature,
+  type VerifyWebhookOptions,
+  type WebhookEvent,
+  type WebhookMessage,
+} from '../signing/verify-signature.js';
 
 /**
  * Verifies a received webhook and returns its event. Synchronous, on node:crypto
@@ -16,12 +24,14 @@ import { verifyWebhookSignature } from './verify-webhook-signature.js';
  * @typeParam TEvent - the event type the caller expects (not checked at run time).
  * @param message - `{ body, headers }`: the raw body (`string` or `Uint8Array`) and the
  *   request headers (a `Headers` or a plain object such as Node's `req.headers`).
- * @param options - `{ secrets, toleranceSeconds?, now? }`.
- * @returns `{ id, type, timestamp, data }`, `id` from the `webhook-id` header.
+ * @param options - `{ secrets, toleranceSeconds?, now?, environment? }`.
+ * @returns `{ id, type, timestamp, environment?, data }`, `id` from the `webhook-id` header,
+ *   `environment` from the signed envelope when the sender named one.
  * @throws SignatureVerificationError with the `code` of the failed check:
  *   `WEBHOOK_MISSING_HEADER`, `WEBHOOK_INVALID_TIMESTAMP`, `WEBHOOK_TIMESTAMP_TOO_OLD`,
  *   `WEBHOOK_TIMESTAMP_TOO_NEW`, `WEBHOOK_INVALID_SIGNATURE`, `WEBHOOK_NO_MATCHING_SIGNATURE`,
- *   `WEBHOOK_INVALID_PAYLOAD` (a body that is not the envelope: use `verifyWebhookSignature` for those).
+ *   `WEBHOOK_INVALID_PAYLOAD` (a body that is not the envelope: use `verifyWebhookSignature` for those),
+ *   `WEBHOOK_ENVIRONMENT_MISMATCH` (with `environment`: the envelope names another one, or none).
  * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, and
  *   `CONFIG_INVALID` in a runtime without node:crypto.
  * @throws ValidationError `INPUT_INVALID` when `body` is not raw (e.g. already parsed).
@@ -30,10 +40,11 @@ import { verifyWebhookSignature } from './verify-webhook-signature.js';
  * ```ts
  * import { verifyWebhook } from '@bookkeeper/webhooks/receiver';
  *
- * const event = verifyWebhook({ body: rawBody, headers: req.headers }, { secrets: process.env.WEBHOOK_SECRET! });
+ * const event = verifyWebhook({ body: rawBody, headers: req.headers }, { secrets: process.env.WEBHOOK_SECRET!, environment: 'live' });
  * if (event.type === 'payment.succeeded') markPaid(event.data);
  * ```
  */
 export function verifyWebhook<TEvent extends WebhookEvent = WebhookEvent>(message: WebhookMessage, options: VerifyWebhookOptions): TEvent {
-  return parseWebhookEvent<TEvent>(verifyWebhookSignature(message, options));
+  const resolved = resolveVerifyOptions(options, verifyEventOptionKeys);
+  return parseWebhookEvent<TEvent>(verifiedMessage(verifySignature(message, resolved)), resolved.environment);
 }

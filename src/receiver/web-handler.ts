@@ -49,8 +49,9 @@ export interface WebHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> e
  * Answers: 204 once `onEvent` resolves; 200 `{ "outcome": "duplicate" }` to an id already
  * processed (without calling `onEvent`); 409 to an id being processed right now; 405 to
  * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
- * or the signature fails; 400 for a signed body that is not an event envelope; 500 when
- * `onEvent` throws (logged by `logger`). Error responses carry only `{ "error": "<code>" }`.
+ * or the signature fails; 400 for a signed body that is not an event envelope or names
+ * another `environment` than the option's; 500 when `onEvent` throws (logged by `logger`).
+ * Error responses carry only `{ "error": "<code>" }`.
  *
  * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, at creation.
  *
@@ -125,7 +126,7 @@ export async function verifyWebRequest<TEvent extends WebhookEvent = WebhookEven
 ): Promise<TEvent> {
   const resolved = resolveVerifyOptions(options, verifyWebRequestOptionKeys);
   const body = await readRequestBody(request, resolveMaxBodyBytes(options.maxBodyBytes));
-  return parseWebhookEvent<TEvent>(verifiedMessage(await verifySignatureAsync({ body, headers: request.headers }, resolved)));
+  return parseWebhookEvent<TEvent>(verifiedMessage(await verifySignatureAsync({ body, headers: request.headers }, resolved)), resolved.environment);
 }
 
 async function readRequestBody(request: Request, maxBodyBytes: number): Promise<Uint8Array> {
@@ -156,7 +157,7 @@ async function readRequestBody(request: Request, maxBodyBytes: number): Promise<
 }
 
 const handlerOptionKeys = receiverKeys('maxBodyBytes', 'onEvent', 'onError');
-const verifyWebRequestOptionKeys: ReadonlySet<string> = new Set(['secrets', 'toleranceSeconds', 'now', 'maxBodyBytes']);
+const verifyWebRequestOptionKeys: ReadonlySet<string> = new Set(['secrets', 'toleranceSeconds', 'now', 'environment', 'maxBodyBytes']);
 
 /** The code sent with a 500: nothing about the cause leaves the process. @internal */
 export const INTERNAL_ERROR = 'INTERNAL_ERROR';
@@ -174,14 +175,15 @@ export const DUPLICATE_BODY = JSON.stringify({ outcome: 'duplicate' });
 
 /**
  * The HTTP status and the code to answer for a failed request: 401 for a failed
- * header, timestamp or signature check, 400 for an invalid payload, 413 for an
- * oversize body, 500 (with a generic code) for anything else.
+ * header, timestamp or signature check, 400 for an invalid payload or an event of another
+ * environment (authentic, but not for this endpoint: the code tells the sender's delivery
+ * log why), 413 for an oversize body, 500 (with a generic code) for anything else.
  *
  * @internal Shared by the Node and Fetch handlers.
  */
 export function failureOf(error: unknown): { status: number; code: string } {
   if (isWebhookError(error)) {
-    if (error.code === 'WEBHOOK_INVALID_PAYLOAD') return { status: 400, code: error.code };
+    if (error.code === 'WEBHOOK_INVALID_PAYLOAD' || error.code === 'WEBHOOK_ENVIRONMENT_MISMATCH') return { status: 400, code: error.code };
     if (error.code.startsWith('WEBHOOK_')) return { status: 401, code: error.code };
     if (error.code === 'PAYLOAD_TOO_LARGE') return { status: 413, code: error.code };
   }

@@ -31,6 +31,14 @@ export interface ReceiverOptions extends DedupeOptions, VerificationFailureOptio
    */
   toleranceSeconds?: number;
   /**
+   * The only environment accepted (e.g. `"live"`): a verified event whose signed envelope
+   * names another one, or none, is refused with `WEBHOOK_ENVIRONMENT_MISMATCH` (answered
+   * 400 by the HTTP adapters, counted as a verification failure) before the dedupe claim
+   * and the handler. Never decided from the unsigned `bookkeeper-environment` header.
+   * @defaultValue none: every environment, and none, is accepted
+   */
+  environment?: string;
+  /**
    * Where the errors that would otherwise leave no trace are logged: a failure
    * answered 500 (a throwing `onEvent`, a failing dedupe store, a body already
    * consumed), whose cause never reaches the sender, and a dedupe store failing to
@@ -88,6 +96,7 @@ export interface WebhookReceiver<TEvent extends WebhookEvent = WebhookEvent> {
 const receiverOptionKeys = [
   'secrets',
   'toleranceSeconds',
+  'environment',
   'dedupe',
   'dedupeTtlSeconds',
   'dedupeLeaseSeconds',
@@ -174,7 +183,7 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
     async verify(message) {
       try {
         const signed = crypto === 'node' ? verifySignature(message, verifyOptions) : await verifySignatureAsync(message, verifyOptions);
-        return parseWebhookEvent(verifiedMessage(signed));
+        return parseWebhookEvent(verifiedMessage(signed), verifyOptions.environment);
       } catch (error) {
         recordFailure(error);
         throw error;

@@ -34,16 +34,19 @@ import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTy
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
 import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
+import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
 
 /**
- * A subscription as the API shows it: everything but its secrets, with the value of each
- * sensitive header replaced by `"[redacted]"`. Times are epoch ms.
+ * A subscription as the API shows it: everything but its secrets (with their age instead),
+ * the value of each sensitive header replaced by `"[redacted]"`. Times are epoch ms.
  */
-export type Subscription = Omit<SubscriptionRecord, 'secrets'> & {
+export interface Subscription extends Omit<SubscriptionRecord, 'secrets'> {
   /** The names of the headers shown redacted (`security.sensitiveHeaders`); their values come from `getHeaders`. */
   sensitiveHeaders: string[];
-};
+  /** When its secrets were created, as of the read: for a rotation policy (see `SecretsCreatedAt`). */
+  secretsCreatedAt: SecretsCreatedAt;
+}
 
 /** A subscription with its current signing secret: what `create` and `rotateSecret` return. */
 export interface SubscriptionWithSecret extends Subscription {
@@ -130,8 +133,10 @@ export interface RotateSecretOptions {
 export interface SubscriptionSecrets {
   /** The newest secret. */
   secret: string;
-  /** Older secrets still signing during a rotation overlap, with their expiry (epoch ms). */
-  previous: Array<{ secret: string; expiresAt: number | null }>;
+  /** When the newest secret was created (epoch ms). */
+  createdAt: number;
+  /** Older secrets still signing during a rotation overlap, newest first, with their creation and expiry (epoch ms). */
+  previous: Array<{ secret: string; createdAt: number; expiresAt: number | null }>;
 }
 
 /** The `webhooks.subscriptions` API; `TCatalog` types the `eventTypes` of `create` and `update`. */
@@ -256,11 +261,14 @@ function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
   return JSON.parse(JSON.stringify(metadata)) as Record<string, unknown>;
 }
 
-/** Strips the secrets and redacts the sensitive headers: what every read returns. */
-export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher): Subscription {
-  const { secrets: _secrets, headers: stored, ...rest } = record;
+/**
+ * What every read returns: the record without its secrets (their age as of `now` instead)
+ * and with its sensitive headers redacted.
+ */
+export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher, now: number): Subscription {
+  const { secrets, headers: stored, ...rest } = record;
   const { headers, sensitiveHeaders } = redactHeaders(stored, isSensitiveHeader);
-  return { ...rest, headers, sensitiveHeaders };
+  return { ...rest, headers, sensitiveHeaders, secretsCreatedAt: secretsCreatedAt(secrets, now) };
 }
 
 /** The secrets that sign at `now`, newest first. */
@@ -294,7 +302,7 @@ function checkRawRecord(input: unknown, field: 'headers' | 'metadata'): void {
 export function createSubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog>(deps: SubscriptionRegistryDeps): SubscriptionRegistry<TCatalog> {
   const { storage, catalog, clock, security, guard, codec } = deps;
   const sealing = { codec, isSensitive: deps.isSensitiveHeader };
-  const toSubscription = (record: SubscriptionRecord): Subscription => toRedactedSubscription(record, deps.isSensitiveHeader);
+  const toSubscription = (record: SubscriptionRecord, now: number): Subscription => toRedactedSubscription(record, deps.isSensitiveHeader, now);
 
   function checkUrl(url: string): string {
     let parsed: URL;
@@ -459,19 +467,20 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       };
       const maxPerTenant = deps.maxSubscriptionsPerTenant;
       const stored = await storage.createSubscription(record, maxPerTenant === undefined ? undefined : { maxPerTenant });
-      return { ...toSubscription(stored), secret };
+      return { ...toSubscription(stored, now), secret };
     },
 
     async get(id) {
       const record = await storage.getSubscription(requireId(id, 'id'));
-      return record === null ? null : toSubscription(record);
+      return record === null ? null : toSubscription(record, clock.now());
     },
 
     async list(query = {}) {
       const parsed = listSchema.safeParse(query);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listSchema);
       const page = await storage.listSubscriptions(parsed.data);
-      return { items: page.items.map(toSubscription), nextCursor: page.nextCursor };
+      const now = clock.now();
+      return { items: page.items.map((record) => toSubscription(record, now)), nextCursor: page.nextCursor };
     },
 
     async update(id, patch) {
@@ -504,8 +513,9 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.metadata !== undefined) change.metadata = asStored(fields.metadata);
       if (fields.retry !== undefined) change.retry = fields.retry;
       if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
-      const updated = await storage.updateSubscription(id, change, clock.now());
-      return updated === null ? notFound(id) : toSubscription(updated);
+      const now = clock.now();
+      const updated = await storage.updateSubscription(id, change, now);
+      return updated === null ? notFound(id) : toSubscription(updated, now);
     },
 
     async delete(id) {
@@ -521,7 +531,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         { status: 'disabled', reason: parsed.data.reason ?? 'disabled by the operator' },
         clock.now(),
       );
-      return updated === null ? notFound(id) : toSubscription(updated);
+      return updated === null ? notFound(id) : toSubscription(updated, clock.now());
     },
 
     async enable(id, options = {}) {
@@ -538,7 +548,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         ({ count: replayed } = await storage.replay({ subscriptionId: id, since: before.disabledAt, eventTypes: matchingEventTypes(catalog.types, before.eventTypes), now }));
       }
       deps.onChange();
-      return { ...toSubscription(updated), resumed: held, replayed };
+      return { ...toSubscription(updated, now), resumed: held, replayed };
     },
 
     async previewEnable(id) {
@@ -572,7 +582,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       ];
       const updated = await storage.updateSubscription(id, { secrets }, now);
       if (updated === null) notFound(id);
-      return { ...toSubscription(updated), secret };
+      return { ...toSubscription(updated, now), secret };
     },
 
     async getSecrets(id) {
@@ -581,7 +591,8 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (!newest) throw new ConfigError('SECRET_INVALID', `Subscription ${id} has no active secret`);
       return {
         secret: codec.open(newest.value, record.id),
-        previous: previous.map((old) => ({ secret: codec.open(old.value, record.id), expiresAt: old.expiresAt })),
+        createdAt: newest.createdAt,
+        previous: previous.map((old) => ({ secret: codec.open(old.value, record.id), createdAt: old.createdAt, expiresAt: old.expiresAt })),
       };
     },
 

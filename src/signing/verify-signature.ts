@@ -8,6 +8,7 @@
  * that entry must bundle for edge runtimes. The sync path loads node:crypto
  * lazily through `process.getBuiltinModule`.
  */
+import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './environment-name.js';
 import { ConfigError, SignatureVerificationError, ValidationError, closestName, describeValue } from '../errors.js';
 import { hmacSha256Base64, type HmacCrypto } from './hmac-sha256.js';
 import { keyBytes } from './secret.js';
@@ -42,6 +43,12 @@ export interface WebhookEvent<TType extends string = string, TData = unknown> {
   timestamp: string;
   /** The body's `data`, as sent. */
   data: TData;
+  /**
+   * The body's `environment` (`"live"`, `"test"`, …), present when the sender's instance
+   * has an `environment` option; covered by the signature. Absent: the sender named none
+   * (unknown, not "live"). Never read from the unsigned `bookkeeper-environment` header.
+   */
+  environment?: string;
 }
 
 /**
@@ -71,7 +78,19 @@ export interface VerifyWebhookOptions {
    * @defaultValue the wall clock
    */
   now?: Date;
+  /**
+   * The only environment accepted (e.g. `"live"` at a production endpoint): an event whose
+   * signed envelope names another one, or none, is refused with
+   * `WEBHOOK_ENVIRONMENT_MISMATCH` — checked after the signature, on the envelope, never on
+   * the unsigned `bookkeeper-environment` header. A lower-case token of 1 to 32 characters.
+   * Only for the verifiers that read the envelope: `verifyWebhookSignature` refuses it.
+   * @defaultValue none: events of any environment, and without one, are accepted
+   */
+  environment?: string;
 }
+
+/** Options of `verifyWebhookSignature` and `verifyWebhookSignatureAsync`, which do not read the envelope. */
+export type VerifyWebhookSignatureOptions = Omit<VerifyWebhookOptions, 'environment'>;
 
 /** {@link VerifyWebhookOptions} validated once, with defaults applied. */
 export interface ResolvedVerifyOptions {
@@ -81,6 +100,8 @@ export interface ResolvedVerifyOptions {
   readonly toleranceSeconds: number;
   /** A fixed current time, or `undefined` for the wall clock. */
   readonly now: Date | undefined;
+  /** The only environment accepted, or `undefined` for any. */
+  readonly environment: string | undefined;
 }
 
 /** A message whose headers and timestamp passed, with its presented v1 signatures. */
@@ -98,7 +119,14 @@ export interface SignedMessage {
 /** The default `toleranceSeconds` (Standard Webhooks: five minutes). */
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
-const verifyOptionKeys = new Set(['secrets', 'toleranceSeconds', 'now']);
+const verifyOptionKeys: ReadonlySet<string> = new Set(['secrets', 'toleranceSeconds', 'now']);
+
+/**
+ * The option keys of the verifiers that parse the envelope (`verifyWebhook` and its async twin).
+ *
+ * @internal
+ */
+export const verifyEventOptionKeys: ReadonlySet<string> = new Set([...verifyOptionKeys, 'environment']);
 
 /**
  * Validates verification options once and applies defaults. Every secret is
@@ -107,7 +135,7 @@ const verifyOptionKeys = new Set(['secrets', 'toleranceSeconds', 'now']);
  * @param options - the options.
  * @param allowedKeys - the keys the caller's options may have; others fail loudly.
  * @throws ConfigError `SECRET_INVALID` for no secret or a malformed one;
- *   `CONFIG_INVALID` for a bad `toleranceSeconds` or `now`, or an unknown key.
+ *   `CONFIG_INVALID` for a bad `toleranceSeconds`, `now` or `environment`, or an unknown key.
  */
 export function resolveVerifyOptions(
   options: VerifyWebhookOptions,
@@ -118,6 +146,13 @@ export function resolveVerifyOptions(
   }
   for (const key in options) {
     if (!allowedKeys.has(key)) {
+      if (key === 'environment') {
+        throw new ConfigError(
+          'CONFIG_INVALID',
+          'Unknown option `environment` here: the environment is checked on the signed envelope, which verifyWebhookSignature does not read; use verifyWebhook (or verifyWebhookAsync)',
+          { field: key },
+        );
+      }
       const valid = [...allowedKeys];
       const guess = closestName(key, valid);
       throw new ConfigError(
@@ -127,7 +162,7 @@ export function resolveVerifyOptions(
       );
     }
   }
-  const { secrets, toleranceSeconds = DEFAULT_TOLERANCE_SECONDS, now } = options;
+  const { secrets, toleranceSeconds = DEFAULT_TOLERANCE_SECONDS, now, environment } = options;
   const list: readonly string[] = typeof secrets === 'string' ? [secrets] : secrets;
   if (!Array.isArray(list) || list.length === 0) {
     throw new ConfigError('SECRET_INVALID', `Expected \`secrets\` to be a \`whsec_…\` string or a non-empty array of them, got ${describeValue(secrets)}`, {
@@ -143,7 +178,12 @@ export function resolveVerifyOptions(
   if (now !== undefined && !(now instanceof Date && Number.isFinite(now.getTime()))) {
     throw new ConfigError('CONFIG_INVALID', `Expected \`now\` to be a valid Date, got ${describeValue(now)}`, { field: 'now' });
   }
-  return { secrets: list, toleranceSeconds, now };
+  if (environment !== undefined && !isEnvironmentName(environment)) {
+    throw new ConfigError('CONFIG_INVALID', `Expected \`environment\` to be ${ENVIRONMENT_NAME_RULE}, got ${describeValue(environment)}`, {
+      field: 'environment',
+    });
+  }
+  return { secrets: list, toleranceSeconds, now, environment };
 }
 
 /**
@@ -431,13 +471,16 @@ export function verifiedMessage(signed: SignedMessage): VerifiedWebhookMessage {
 }
 
 /**
- * Parses a verified body into the event envelope `{ id, type, timestamp, data }`.
+ * Parses a verified body into the event envelope `{ id, type, timestamp, environment?, data }`
+ * and, with `expectedEnvironment`, checks its signed `environment`.
  *
  * @typeParam TEvent - the event type the caller expects; not checked at run time.
+ * @param expectedEnvironment - the receiver's `environment` option, or `undefined` for any.
  * @throws SignatureVerificationError `WEBHOOK_INVALID_PAYLOAD` when the body is not
- *   JSON, not an object, or has no non-empty string `type`.
+ *   JSON, not an object, or has no non-empty string `type`; `WEBHOOK_ENVIRONMENT_MISMATCH`
+ *   when `expectedEnvironment` is set and the envelope names another environment, or none.
  */
-export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(verified: VerifiedWebhookMessage): TEvent {
+export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(verified: VerifiedWebhookMessage, expectedEnvironment?: string): TEvent {
   const { body } = verified;
   let value: unknown;
   try {
@@ -449,12 +492,21 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(ve
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body to be a JSON object, got ${describeValue(value)}`);
   }
-  const envelope = value as { type?: unknown; timestamp?: unknown; data?: unknown };
+  const envelope = value as { type?: unknown; timestamp?: unknown; environment?: unknown; data?: unknown };
   const type = envelope.type;
   if (typeof type !== 'string' || type.length === 0) {
     throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body's \`type\` to be a non-empty string, got ${describeValue(type)}`);
   }
   const timestamp = typeof envelope.timestamp === 'string' ? envelope.timestamp : new Date(verified.timestamp * 1000).toISOString();
   const event: WebhookEvent = { id: verified.id, type, timestamp, data: envelope.data };
+  const environment = envelope.environment;
+  if (typeof environment === 'string') event.environment = environment;
+  if (expectedEnvironment !== undefined && environment !== expectedEnvironment) throw environmentMismatch(expectedEnvironment, environment);
   return event as TEvent;
+}
+
+function environmentMismatch(expected: string, found: unknown): SignatureVerificationError {
+  // A missing field is refused too: an event that names no environment may be from anywhere.
+  const got = found === undefined ? 'an envelope without `environment`' : `environment ${describeValue(found)}`;
+  return new SignatureVerificationError('WEBHOOK_ENVIRONMENT_MISMATCH', `Expected an event of environment ${JSON.stringify(expected)}, got ${got}`);
 }

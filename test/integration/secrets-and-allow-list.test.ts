@@ -52,7 +52,7 @@ describe('secrets at rest', () => {
     expect(record!.secrets).toHaveLength(1);
     expect(record!.secrets[0]!.value).toMatch(/^enc:v1:[0-9a-f]{12}:/);
     expect(record!.secrets[0]!.value).not.toContain(secret.slice(6));
-    expect(await webhooks.subscriptions.getSecrets(id)).toEqual({ secret, previous: [] });
+    expect(await webhooks.subscriptions.getSecrets(id)).toEqual({ secret, createdAt: record!.createdAt, previous: [] });
 
     await webhooks.start();
     await webhooks.publish('payment.succeeded', payment);

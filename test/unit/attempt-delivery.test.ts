@@ -86,6 +86,7 @@ function setup(answer: TransportResult | Error, tookMs?: number, tenantHeader: s
     maxRetryAfterMs: HOUR,
     userAgent: 'bookkeeper-webhooks/test',
     tenantHeader,
+    environment: null,
   };
   return { clock, transport, options };
 }

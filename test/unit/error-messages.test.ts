@@ -200,7 +200,7 @@ describe('messages of the most likely mistakes name the path, what was expected 
     const message = { body: '{}', headers: {} };
     const key = await errorOf(() => verifyWebhook(message, { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } as never));
     expect(key).toMatchObject({ code: 'CONFIG_INVALID', field: 'secret' });
-    expect(key.message).toBe('Unknown option `secret` (did you mean `secrets`?); expected one of: secrets, toleranceSeconds, now');
+    expect(key.message).toBe('Unknown option `secret` (did you mean `secrets`?); expected one of: secrets, toleranceSeconds, now, environment');
 
     const value = await errorOf(() => verifyWebhook(message, { secrets: 'my-signing-secret' }));
     expect(value).toMatchObject({ code: 'SECRET_INVALID', field: 'secrets' });

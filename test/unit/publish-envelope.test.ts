@@ -189,3 +189,49 @@ describe('a __proto__ key in the data', () => {
     await expectRefused(type, data, field);
   });
 });
+
+describe('the envelope of an instance with an environment', () => {
+  async function setUpWith(environment: string | undefined): Promise<void> {
+    storage = createMemoryStorage();
+    webhooks = createWebhooks({ storage, events, meter: false, ...(environment === undefined ? {} : { environment }) });
+    await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['*'] });
+  }
+
+  async function payloadOf(type: keyof typeof events.schemas, data: unknown) {
+    const published = await webhooks.publish(type, data as never);
+    return { published, payload: (await storage.getEvent(published.id))!.payload };
+  }
+
+  const payment = { paymentId: 'pay_1', note: 'n' };
+
+  it('is byte for byte { id, type, timestamp, data } without the option, with no environment key', async () => {
+    await setUpWith(undefined);
+    const { published, payload } = await payloadOf('payment.succeeded', payment);
+    expect(payload).toBe(`{"id":"${published.id}","type":"payment.succeeded","timestamp":"${published.timestamp}","data":{"paymentId":"pay_1","note":"n"}}`);
+    expect(payload).not.toContain('environment');
+  });
+
+  it('is JSON.stringify of { id, type, timestamp, environment, data } with it', async () => {
+    await setUpWith('test');
+    const { published, payload } = await payloadOf('payment.succeeded', payment);
+    expect(payload).toBe(JSON.stringify({ id: published.id, type: 'payment.succeeded', timestamp: published.timestamp, environment: 'test', data: payment }));
+    expect(payload).toBe(
+      `{"id":"${published.id}","type":"payment.succeeded","timestamp":"${published.timestamp}","environment":"test","data":{"paymentId":"pay_1","note":"n"}}`,
+    );
+  });
+
+  it('writes the environment in the same place for data with a toJSON, which takes the JSON.stringify path', async () => {
+    await setUpWith('live');
+    const data = { toJSON: (key: string) => ({ key }) };
+    const { published, payload } = await payloadOf('anything.happened', data);
+    expect(payload).toBe(JSON.stringify({ id: published.id, type: 'anything.happened', timestamp: published.timestamp, environment: 'live', data: { key: 'data' } }));
+  });
+
+  it('keeps the first envelope, environment included, for a repeated idempotency key', async () => {
+    await setUpWith('test');
+    const first = await webhooks.publish('payment.succeeded', payment, { idempotencyKey: 'k1' });
+    const again = await webhooks.publish('payment.succeeded', { paymentId: 'pay_2', note: 'm' }, { idempotencyKey: 'k1' });
+    expect(again).toMatchObject({ id: first.id, created: false, data: payment });
+    expect(JSON.parse((await storage.getEvent(first.id))!.payload)).toMatchObject({ environment: 'test' });
+  });
+});

@@ -338,3 +338,31 @@ describe('createWebhooks options', () => {
     }
   });
 });
+
+describe('resolveWebhooksOptions environment', () => {
+  it('names no environment by default', () => {
+    expect(resolveWebhooksOptions({}).environment).toBeNull();
+  });
+
+  it.each(['live', 'test', 'staging-eu', 'sandbox_2', 'a'.repeat(32)])('keeps the environment %j as given', (environment) => {
+    expect(resolveWebhooksOptions({ environment }).environment).toBe(environment);
+  });
+
+  it.each([
+    ['an upper-case name', 'Live'],
+    ['an empty name', ''],
+    ['a name of 33 characters', 'a'.repeat(33)],
+    ['a name with a space', 'live eu'],
+    ['a name starting with a digit', '1live'],
+    ['a name starting with a dash', '-live'],
+    ['a name with a quote, which would need escaping in the envelope', 'li"ve'],
+    ['a name with a line break, which would split the header', 'live\r\nx: y'],
+    ['a number', 1],
+    ['a boolean, as livemode', true],
+    ['null', null],
+  ])('refuses %s with CONFIG_INVALID on environment', (_name, environment) => {
+    const error = configErrorOf(() => createWebhooks({ environment } as never));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe('environment');
+  });
+});
