@@ -47,6 +47,17 @@ describe('examples', () => {
     }
   }, 60_000);
 
+  it('runs the compliance example: a sensitive header redacted on read and given by getHeaders, a secret within its age policy, a test-environment event refused by a live consumer', async () => {
+    const { stdout } = await runExample('compliance.ts', {});
+    expect(stdout.trim().split('\n')).toEqual([
+      "{ Authorization: '[redacted]', 'x-request-source': 'bookkeeper' }",
+      "[ 'Authorization' ]",
+      'getHeaders: the token in clear',
+      'secret age: within policy',
+      'refused: WEBHOOK_ENVIRONMENT_MISMATCH',
+    ]);
+  }, 60_000);
+
   it("runs the tenants example: an organisation's event reaches its own endpoint and the audit sink, its reads are scoped, a departing tenant is removed", async () => {
     const { stdout } = await runExample('tenants.ts', {});
     expect(stdout).toContain('deliveries: 2\n');
