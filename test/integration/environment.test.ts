@@ -7,24 +7,16 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMemoryStorage, createWebhooks, generateSecret, type WebhooksOptions } from '../../src/index.js';
 import { createNodeHandler, verifyWebhook, type WebhookMessage } from '../../src/receiver/index.js';
 import { outcomeOf } from '../support/outcome.js';
+import { registerCleanups } from '../support/cleanups.js';
 import { LoopbackReceiver, type ReceivedRequest } from '../support/loopback-receiver.js';
+import { samplePayment } from '../support/sample-payment.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-const payment = {
-  paymentId: 'pay_1',
-  customerId: 'cus_1',
-  amount: { amount: 100, currency: 'EUR' },
-  method: 'card' as const,
-  occurredAt: '2026-11-26T12:00:00Z',
-};
+const cleanups = registerCleanups();
+const payment = samplePayment(1, 100);
 
 function instance(options: WebhooksOptions = {}) {
   const webhooks = createWebhooks({ storage: createMemoryStorage(), security: { allowPrivateNetworks: true }, meter: false, ...options });
