@@ -111,6 +111,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     pollIntervalMs: resolved.pollIntervalMs,
     timeoutMs: resolved.http.timeoutMs,
     maxResponseBytes: resolved.http.maxResponseBytes,
+    responseSnippetBytes: resolved.http.responseSnippetBytes,
     maxRetryAfterMs: resolved.http.maxRetryAfterMs,
     userAgent: resolved.http.userAgent,
     tenantHeader: resolved.http.tenantHeader,

@@ -27,6 +27,8 @@ export interface AttemptOptions {
   guard: AddressGuard | null;
   timeoutMs: number;
   maxResponseBytes: number;
+  /** Bytes of a response body kept in the attempt log; `0`: none (`http.responseSnippetBytes`). */
+  responseSnippetBytes: number;
   maxRetryAfterMs: number;
   userAgent: string;
   /** The header (lower case) that carries the event's tenant id; `null`: none (`http.tenantHeader`). */
@@ -41,8 +43,6 @@ export interface CompletedAttempt {
   readonly settlement: Settlement;
 }
 
-/** Attempt-log snippets keep the start of a response body, not all of it. */
-export const responseSnippetBytes = 1024;
 
 /**
  * Posts `claimed` once, signed with `signing`, and returns what to settle: the outcome
@@ -73,7 +73,7 @@ export async function attemptDelivery(claimed: ClaimedDelivery, signing: Subscri
       statusCode: classification.statusCode,
       errorClass: classification.errorClass,
       errorMessage: classification.errorMessage,
-      responseSnippet: body === null || body === '' ? null : utf8Snippet(body, responseSnippetBytes),
+      responseSnippet: body === null || body === '' || options.responseSnippetBytes === 0 ? null : utf8Snippet(body, options.responseSnippetBytes),
     },
   };
 }

@@ -48,6 +48,8 @@ export interface DispatcherOptions {
   pollIntervalMs: number;
   timeoutMs: number;
   maxResponseBytes: number;
+  /** Bytes of a response body kept in the attempt log; `0`: none. */
+  responseSnippetBytes: number;
   maxRetryAfterMs: number;
   userAgent: string;
   /** The header (lower case) that carries the event's tenant id; `null`: none. */

@@ -17,10 +17,18 @@ export interface HttpOptions {
    */
   timeoutMs?: number;
   /**
-   * Response bytes read at most; the rest is discarded (the first 1 KiB is kept in the attempt log).
+   * Response bytes read at most; the rest is discarded (the start of it is kept in the
+   * attempt log: see `responseSnippetBytes`).
    * @defaultValue 65536
    */
   maxResponseBytes?: number;
+  /**
+   * Bytes of each response body kept in the attempt log (`deliveries.attempts(id)`), cut on
+   * a UTF-8 character boundary; `0` keeps none — for hosts that must not store what
+   * receivers answer (it may name a counterparty). At most 16384.
+   * @defaultValue 1024
+   */
+  responseSnippetBytes?: number;
   /**
    * Upper bound on a receiver's `Retry-After` (429/503).
    * @defaultValue 3600000 (1 hour)
@@ -50,6 +58,7 @@ export const httpOptionsSchema = z
   .strictObject({
     timeoutMs: z.int().min(1).max(3_600_000).default(15_000),
     maxResponseBytes: z.int().min(0).max(64 * 1024 * 1024).default(65_536),
+    responseSnippetBytes: z.int().min(0).max(16_384).default(1024),
     maxRetryAfterMs: z.number().int().min(0).max(365 * 24 * 3_600_000).default(3_600_000),
     userAgent: z.string().min(1).max(200).regex(/^[\x20-\x7e]+$/).default('Bookkeeper-Webhooks/1'),
     tenantHeader: z

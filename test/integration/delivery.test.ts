@@ -145,6 +145,22 @@ describe('delivery over loopback HTTP', () => {
     expect((await webhooks.metrics()).deliveriesDead).toBe(1);
   });
 
+  it.each([
+    [undefined, 'Acme Ltd: payment pay_1 booked'],
+    [9, 'Acme Ltd:'],
+    [0, null],
+  ])('keeps http.responseSnippetBytes = %s bytes of what the receiver answered in the attempt log', async (bytes, snippet) => {
+    const server = await receiver(() => ({ status: 500, body: 'Acme Ltd: payment pay_1 booked' }));
+    const { webhooks } = await setup({ retry: { delaysMs: [] }, ...(bytes === undefined ? {} : { http: { responseSnippetBytes: bytes } }) });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['*'] });
+    await webhooks.start();
+    const dead = next(webhooks, 'delivery:dead');
+    await webhooks.publish('payment.succeeded', payment());
+    await dead;
+    const [delivery] = (await webhooks.deliveries.list({ status: 'dead' })).items;
+    expect((await webhooks.deliveries.attempts(delivery!.id)).map((attempt) => [attempt.statusCode, attempt.responseSnippet])).toEqual([[500, snippet]]);
+  });
+
   it('disables the subscription on 410 Gone, holds its deliveries and stops fanning out to it', async () => {
     const server = await receiver(() => ({ status: 410 }));
     const { webhooks } = await setup();

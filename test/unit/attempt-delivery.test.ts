@@ -3,7 +3,7 @@
  * and, for each way a receiver or transport can answer, the settlement it yields.
  */
 import { describe, expect, it } from 'vitest';
-import { attemptDelivery, responseSnippetBytes, type AttemptOptions } from '../../src/delivery/attempt-delivery.js';
+import { attemptDelivery, type AttemptOptions } from '../../src/delivery/attempt-delivery.js';
 import type { RetryPolicy } from '../../src/delivery/backoff.js';
 import type { SubscriptionSigningKeys } from '../../src/delivery/signing-key-cache.js';
 import type { Transport, TransportRequest, TransportResult } from '../../src/delivery/transport.js';
@@ -83,6 +83,7 @@ function setup(answer: TransportResult | Error, tookMs?: number, tenantHeader: s
     guard: null,
     timeoutMs: 15_000,
     maxResponseBytes: 64 * 1024,
+    responseSnippetBytes: 1024,
     maxRetryAfterMs: HOUR,
     userAgent: 'bookkeeper-webhooks/test',
     tenantHeader,
@@ -254,9 +255,20 @@ describe('attemptDelivery', () => {
   });
 
   it('keeps only the start of a long response body, cut at a character boundary', async () => {
-    // 'a' then two-byte characters: the byte limit falls inside one of them.
-    const { options } = setup(response(500, 'a' + 'é'.repeat(responseSnippetBytes)), 0);
+    // 'a' then two-byte characters: the byte limit (1024 by default) falls inside one of them.
+    const { options } = setup(response(500, 'a' + 'é'.repeat(1024)), 0);
     const settlement = await attempt(claimedDelivery(), options);
-    expect(settlement.attempt.responseSnippet).toBe('a' + 'é'.repeat(responseSnippetBytes / 2 - 1));
+    expect(settlement.attempt.responseSnippet).toBe('a' + 'é'.repeat(511));
+  });
+
+  it.each([
+    [0, null],
+    [5, 'a' + 'é'.repeat(2)],
+    [16_384, 'a' + 'é'.repeat(1_000)],
+  ])('keeps %i bytes of the response body with responseSnippetBytes set so', async (bytes, snippet) => {
+    const { options } = setup(response(503, 'a' + 'é'.repeat(1_000)), 0);
+    const settlement = await attempt(claimedDelivery(), { ...options, responseSnippetBytes: bytes });
+    expect(settlement.attempt.responseSnippet).toBe(snippet);
+    expect(settlement.attempt.statusCode).toBe(503);
   });
 });

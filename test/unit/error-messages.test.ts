@@ -79,7 +79,7 @@ describe('messages of the most likely mistakes name the path, what was expected 
     const error = await errorOf(() => createWebhooks({ http: { timeout: 5_000 } } as never));
     expect(error).toMatchObject({ code: 'CONFIG_INVALID', field: 'http.timeout' });
     expect(error.message).toContain('Unknown key `timeout` in `http` (did you mean `timeoutMs`?)');
-    expect(error.message).toContain('expected one of: timeoutMs, maxResponseBytes, maxRetryAfterMs, userAgent');
+    expect(error.message).toContain('expected one of: timeoutMs, maxResponseBytes, responseSnippetBytes, maxRetryAfterMs, userAgent, tenantHeader');
   });
 
   it('security.allowPrivateNetwork (singular): suggests allowPrivateNetworks and lists the security keys', async () => {

@@ -41,6 +41,7 @@ describe('resolveWebhooksOptions defaults', () => {
     expect(resolved.http).toEqual({
       timeoutMs: 15_000,
       maxResponseBytes: 65_536,
+      responseSnippetBytes: 1024,
       maxRetryAfterMs: 3_600_000,
       userAgent: 'Bookkeeper-Webhooks/1',
       tenantHeader: null,
@@ -221,6 +222,9 @@ describe('resolveWebhooksOptions refusals', () => {
     ['leaseMs as NaN', { leaseMs: Number.NaN }, 'leaseMs'],
     ['http.timeoutMs 0', { http: { timeoutMs: 0 } }, 'http.timeoutMs'],
     ['a negative http.maxResponseBytes', { http: { maxResponseBytes: -1 } }, 'http.maxResponseBytes'],
+    ['a negative http.responseSnippetBytes', { http: { responseSnippetBytes: -1 } }, 'http.responseSnippetBytes'],
+    ['http.responseSnippetBytes above 16384', { http: { responseSnippetBytes: 16_385 } }, 'http.responseSnippetBytes'],
+    ['a fractional http.responseSnippetBytes', { http: { responseSnippetBytes: 1.5 } }, 'http.responseSnippetBytes'],
     ['a user agent with a line break', { http: { userAgent: 'a\r\nb' } }, 'http.userAgent'],
     ['allowPrivateNetworks as a string', { security: { allowPrivateNetworks: 'yes' } }, 'security.allowPrivateNetworks'],
     ['a sensitive header with a space', { security: { sensitiveHeaders: ['x api-key'] } }, 'security.sensitiveHeaders'],
