@@ -332,22 +332,30 @@ describe('several dispatcher processes on one PostgreSQL', () => {
     const readUnsettled = async () => Number((await readFile(unsettledFile, 'utf8')).trim());
     let killed = false;
     let unsettledAtKill = 0;
+    // Kills the victim only at a moment it has posts unsettled: stopped first (SIGSTOP), so
+    // that the count it last wrote cannot change between reading it and the kill; let go
+    // again (SIGCONT) when it has none. (Reading, then killing, lost that race now and then:
+    // the victim settled its last post in between.)
+    const killWithPostsInFlight = async (): Promise<boolean> => {
+      victim.child.kill('SIGSTOP');
+      const unsettled = await readUnsettled().catch(() => 0);
+      if (unsettled === 0) {
+        victim.child.kill('SIGCONT');
+        return false;
+      }
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      unsettledAtKill = unsettled;
+      killed = true;
+      return true;
+    };
     await run.publishAll(async () => {
       // Kill once a third is delivered, at a moment the victim has posts unsettled.
-      if (!killed && run.delivered() >= EVENTS / 3 && (await readUnsettled()) > 0) {
-        victim.child.kill('SIGKILL');
-        killed = true;
-        await victim.exited;
-        unsettledAtKill = await readUnsettled();
-      }
+      if (!killed && run.delivered() >= EVENTS / 3) await killWithPostsInFlight();
     });
     if (!killed) {
       // Publishing outran delivery: kill now, with the backlog still being worked.
-      await until(async () => (await readUnsettled()) > 0, 'the victim to have posts in flight', 10_000);
-      victim.child.kill('SIGKILL');
-      killed = true;
-      await victim.exited;
-      unsettledAtKill = await readUnsettled();
+      await until(killWithPostsInFlight, 'the victim to have posts in flight', 10_000);
     }
     expect(victim.child.signalCode).toBe('SIGKILL');
     expect(unsettledAtKill).toBeGreaterThan(0);
