@@ -86,6 +86,12 @@ export interface SubscriptionRecord {
    * endpoint is healthy. Maintained by `settle`; drives auto-disable after sustained failure.
    */
   failingSince: number | null;
+  /**
+   * Epoch ms of its soft delete (`softDeleteSubscription`); `null` while it is not deleted. A
+   * deleted subscription is `disabled` for good: it gets no new delivery, its open ones are
+   * `cancelled`, and its deliveries, attempts and change log stay readable.
+   */
+  deletedAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -110,14 +116,29 @@ export interface EventRecord {
   idempotencyKey: string | null;
   /** The tenant it was published for; `null` when published without one. */
   tenantId: string | null;
+  /**
+   * Epoch ms at which its content was erased (`expungeEvents`); `null` while it is kept. An
+   * expunged event's `payload` is the empty string: its id, type, times and tenant stay.
+   */
+  expungedAt: number | null;
 }
+
+/** An event as `enqueue` takes it: new, so never expunged. */
+export type NewEventRecord = Omit<EventRecord, 'expungedAt'>;
 
 /**
  * `pending`: waiting for its next attempt (due now, scheduled for a retry, or under a lease);
  * `held`: its subscription is disabled — kept, not dropped, resumes on enable;
- * `delivered` and `dead`: final until redelivered.
+ * `delivered` and `dead`: final until redelivered;
+ * `cancelled`: final for good — its subscription was deleted or its event expunged while it
+ * was open (`lastError` says which: {@link CANCELLED_BY_DELETE} or {@link CANCELLED_BY_EXPUNGE}).
  */
-export type DeliveryStatus = 'pending' | 'held' | 'delivered' | 'dead';
+export type DeliveryStatus = 'pending' | 'held' | 'delivered' | 'dead' | 'cancelled';
+
+/** The `lastError` of a delivery cancelled because its subscription was deleted. */
+export const CANCELLED_BY_DELETE = 'cancelled: its subscription was deleted';
+/** The `lastError` of a delivery cancelled because its event was expunged. */
+export const CANCELLED_BY_EXPUNGE = 'cancelled: its event was expunged';
 
 export interface DeliveryRecord {
   id: string;
@@ -190,7 +211,7 @@ export interface Page<T> {
 }
 
 export interface EnqueueInput {
-  event: EventRecord;
+  event: NewEventRecord;
   /** Epoch ms: the deliveries' creation and due time (the adapter makes their ids, see storage/shared/delivery-ids.ts). */
   now: number;
   /**
@@ -295,6 +316,90 @@ export interface SubscriptionQuery {
   status?: SubscriptionStatus;
   /** This tenant's subscriptions; `null`: the platform's (tenantless, all-tenant consumers included). */
   tenantId?: string | null;
+  /** Soft-deleted ones too; by default they are left out. */
+  includeDeleted?: boolean;
+}
+
+/** A query of the events, newest first (ids descending). */
+export interface EventQuery {
+  /** This tenant's events; `null`: those published without a tenant. */
+  tenantId?: string | null;
+  /** Only events published (`timestamp`) at or after this epoch ms. */
+  since?: number;
+  /** Only events published before this epoch ms. */
+  until?: number;
+  limit: number;
+  /** Opaque, from a previous page; an unreadable one throws `ValidationError` `CURSOR_INVALID`. */
+  cursor?: string;
+}
+
+/** What `expungeEvents` did. */
+export interface ExpungeResult {
+  /** Events whose content was erased by this call (already expunged or unknown ones are not counted). */
+  events: number;
+  /** Their open deliveries (pending, leased or not, and held) that became `cancelled`. */
+  cancelled: number;
+  /** Their attempts whose response snippet was erased (those that had one). */
+  snippets: number;
+}
+
+/** What a change of a subscription was (see storage/shared/change-log.ts). */
+export type SubscriptionChangeAction = 'created' | 'updated' | 'secret_rotated' | 'secrets_resealed' | 'disabled' | 'enabled' | 'deleted';
+
+/**
+ * One field's change in a change record, redacted: secrets appear as their times only
+ * (`[{ createdAt, expiresAt }]`), sensitive header values as `"[redacted]"`. `before` is
+ * `null` in a `created` record.
+ */
+export interface FieldChange {
+  before: unknown;
+  after: unknown;
+}
+
+/**
+ * One entry of a subscription's change log: append-only, written in the same transaction as
+ * the change it records (so a change rolled back leaves no entry). Built by
+ * storage/shared/change-log.ts from the record before and after, never by hand.
+ */
+export interface SubscriptionChangeRecord {
+  /** `chg_…`, time-ordered. */
+  id: string;
+  subscriptionId: string;
+  /** The subscription's tenant (a tenant's removal removes its change log). */
+  tenantId: string | null;
+  action: SubscriptionChangeAction;
+  /** `api`: a call of the subscriptions API; `dispatcher`: the library itself (an endpoint disabled by a 410 or by sustained failure). */
+  origin: 'api' | 'dispatcher';
+  /** Who made the change, as the host names them (a user id, an email, a service); `null` when not given. */
+  actor: string | null;
+  reason: string | null;
+  /** The fields that changed, by name; a `created` record has every logged field. */
+  changes: Record<string, FieldChange>;
+  /** Epoch ms. */
+  at: number;
+}
+
+/**
+ * The record of a change that a mutation writes with it: the caller names it, the adapter
+ * fills in the diff (from the record it read and wrote in its transaction) with
+ * storage/shared/change-log.ts's `changeRecord`.
+ */
+export interface ChangeAudit {
+  /** The change record's id (`chg_…`, made by the caller). */
+  id: string;
+  action: SubscriptionChangeAction;
+  actor: string | null;
+  reason: string | null;
+  /** Which header names are sensitive (their values are logged as `"[redacted]"`). */
+  isSensitiveHeader: (name: string) => boolean;
+}
+
+/** A page of one subscription's change log, oldest first (ids ascending). */
+export interface SubscriptionChangeQuery {
+  subscriptionId: string;
+  limit: number;
+  /** Opaque, from a previous page; an unreadable one throws `ValidationError` `CURSOR_INVALID`. */
+  cursor?: string;
 }
 
 export interface DeliveryQuery {
@@ -342,6 +447,7 @@ export interface StorageStats {
   held: number;
   dead: number;
   delivered: number;
+  cancelled: number;
   /** Epoch ms of the oldest pending delivery's creation; `null` when none. */
   oldestPendingCreatedAt: number | null;
 }
@@ -367,7 +473,7 @@ export interface PurgeTenantResult {
 }
 
 export interface PurgeInput {
-  /** Remove delivered/dead deliveries, their attempts and fully finished events older than this epoch ms. */
+  /** Remove delivered/dead/cancelled deliveries, their attempts and fully finished events older than this epoch ms. */
   olderThan: number;
 }
 
@@ -398,32 +504,59 @@ export interface StorageAdapter {
   /**
    * Stores a new subscription. With `limits.maxPerTenant` and a `tenantId`, refuses (throws
    * `ConflictError` `TENANT_SUBSCRIPTION_LIMIT`, from storage/shared/tenancy.ts) when the
-   * tenant already has that many — decided atomically, so that two creates racing for the
-   * last place cannot both win.
+   * tenant already has that many (soft-deleted ones do not count) — decided atomically, so
+   * that two creates racing for the last place cannot both win. With `audit`, writes its
+   * `created` change record in the same transaction.
    */
-  createSubscription(record: SubscriptionRecord, limits?: { maxPerTenant?: number }): Promise<SubscriptionRecord>;
+  createSubscription(record: SubscriptionRecord, limits?: { maxPerTenant?: number }, audit?: ChangeAudit): Promise<SubscriptionRecord>;
+  /** The subscription, soft-deleted ones included (with `deletedAt`), or `null`. */
   getSubscription(id: string): Promise<SubscriptionRecord | null>;
   /**
    * Oldest first (ids ascending); `cursor` is opaque, from a previous page. `tenantId`: only
    * that tenant's; `null`: only the platform's (tenantless, all-tenant consumers included).
+   * Soft-deleted ones only with `includeDeleted`.
    */
   listSubscriptions(query: SubscriptionQuery): Promise<Page<SubscriptionRecord>>;
-  /** Returns `null` when no such subscription exists. */
-  updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null>;
+  /**
+   * Applies the patch (storage/shared/subscription-changes.ts) and, with `audit`, writes its
+   * change record in the same transaction (even when no logged field changed: a reseal is
+   * recorded). Returns `null` when no such subscription exists; a soft-deleted one is
+   * returned as it is, unchanged and with nothing logged.
+   */
+  updateSubscription(id: string, patch: SubscriptionPatch, now: number, audit?: ChangeAudit): Promise<SubscriptionRecord | null>;
   /**
    * Disables (`status: 'disabled'`, its pending deliveries become `held`) or enables
    * (`'active'`, its held deliveries become pending, due at `now`), by the rule of
    * storage/shared/subscription-changes.ts: a subscription already in that status is left
-   * as it is (a second disable keeps the first reason and time). Returns `null` when
-   * no such subscription exists.
+   * as it is (a second disable keeps the first reason and time), and nothing is logged.
+   * With `audit`, a change writes its change record in the same transaction. Returns
+   * `null` when no such subscription exists; a soft-deleted one is returned as it is.
    */
   setSubscriptionStatus(
     id: string,
     change: { status: SubscriptionStatus; reason?: string | null },
     now: number,
+    audit?: ChangeAudit,
   ): Promise<SubscriptionRecord | null>;
-  /** Deletes the subscription and its deliveries and attempts; false when it did not exist. */
+  /**
+   * Soft delete, by storage/shared/change-log.ts's `softDeletedFields`: the subscription
+   * becomes disabled for good with `deletedAt` = `now`; its pending deliveries (leased or
+   * not) and held ones become `cancelled` ({@link CANCELLED_BY_DELETE}; a lease is kept, so
+   * an attempt in flight still settles — see `settle`); with `audit`, its `deleted` change
+   * record is written — all in one transaction. Deliveries, attempts and the change log
+   * stay. Returns `null` when no such subscription exists; one deleted before is returned
+   * as it is with `cancelled: 0`, nothing written.
+   */
+  softDeleteSubscription(id: string, now: number, audit?: ChangeAudit): Promise<{ subscription: SubscriptionRecord; cancelled: number } | null>;
+  /**
+   * Hard delete: removes the subscription (soft-deleted or not) with its deliveries, their
+   * attempts and its change log; false when it did not exist.
+   */
   deleteSubscription(id: string): Promise<boolean>;
+  /** One subscription's change log, oldest first; an unknown subscription gives an empty page. */
+  listSubscriptionChanges(query: SubscriptionChangeQuery): Promise<Page<SubscriptionChangeRecord>>;
+  /** One change record by its id, or `null`. */
+  getSubscriptionChange(id: string): Promise<SubscriptionChangeRecord | null>;
 
   /**
    * Stores the event and one pending delivery (due at `now`) per matching active
@@ -443,6 +576,17 @@ export interface StorageAdapter {
    */
   enqueueSync?(input: EnqueueInput): EnqueueResult;
   getEvent(id: string): Promise<EventRecord | null>;
+  /** Events, newest first (ids descending), expunged ones included. */
+  listEvents(query: EventQuery): Promise<Page<EventRecord>>;
+  /**
+   * Erases the content of these events, in one transaction: each one not yet expunged gets
+   * `payload` `''` and `expungedAt` `now`; its open deliveries (pending, leased or not, and
+   * held) become `cancelled` ({@link CANCELLED_BY_EXPUNGE}; a lease is kept, see `settle`);
+   * every attempt of its deliveries loses its `responseSnippet` (`null`). Ids, types, times,
+   * statuses and the change logs stay. Unknown and already expunged ids are skipped
+   * (idempotent). At most 1000 ids per call.
+   */
+  expungeEvents(ids: readonly string[], now: number): Promise<ExpungeResult>;
 
   /**
    * Claims up to `limit` due pending deliveries of active subscriptions (due time ≤ now,
@@ -456,9 +600,14 @@ export interface StorageAdapter {
    * Records the attempts and outcomes, each fenced by its lease token; a stale token
    * changes nothing and yields `{ ok: false, code: 'STORAGE_LEASE_LOST' }`. One result
    * per settlement, in order. A `retry` on a subscription disabled meanwhile holds
-   * the delivery instead. Maintains the subscription's `failingSince`: `delivered`
+   * the delivery instead. A delivery cancelled while its attempt was in flight (its
+   * subscription soft-deleted or its event expunged) records the attempt without its
+   * response snippet and stays `cancelled` — unless the attempt delivered it. The rules:
+   * storage/shared/settlement.ts. Maintains the subscription's `failingSince`: `delivered`
    * clears it; `retry` and `dead` set it to the attempt's `startedAt` when it was
-   * `null` (settlements of one batch apply in order).
+   * `null` (settlements of one batch apply in order). A `disable` that disables the
+   * subscription writes its change record (origin `dispatcher`, by
+   * storage/shared/change-log.ts's `dispatcherDisableRecord`) in the same transaction.
    */
   settle(settlements: Settlement[], now: number): Promise<SettleResult[]>;
   /** Gives leases back (graceful stop): the deliveries are due again at once. */
@@ -477,14 +626,18 @@ export interface StorageAdapter {
   /**
    * Makes a delivery due again at `now` with a fresh attempt cycle (`attempts` 0; its
    * {@link DeliveryHistory} and attempt log go on). Final ones
-   * (delivered, dead) and waiting pending ones qualify; returns `'not_found'`,
-   * `'in_flight'` (under a lease) or `'held'` (subscription disabled) otherwise.
+   * (delivered, dead) and waiting pending ones qualify; otherwise returns, checked in
+   * this order: `'not_found'`, `'expunged'` (its event was expunged), `'deleted'` (its
+   * subscription was soft-deleted), `'in_flight'` (under a lease) or `'held'`
+   * (subscription disabled).
    */
-  redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'in_flight' | 'held'>;
+  redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'expunged' | 'deleted' | 'in_flight' | 'held'>;
   /**
    * Re-sends to one subscription every event of the window that it did not get:
    * dead deliveries become pending again with a fresh attempt cycle (as `redeliver`),
-   * matching events without a delivery get one. Delivered and pending ones are left alone. Returns how many (would) be queued.
+   * matching events without a delivery get one. Delivered, pending and cancelled ones are
+   * left alone, and expunged events are never sent again. A soft-deleted subscription
+   * gets nothing (count 0). Returns how many (would) be queued.
    */
   replay(input: ReplayInput): Promise<{ count: number }>;
 
@@ -497,7 +650,7 @@ export interface StorageAdapter {
   /**
    * Removes one bounded batch of what a tenant owns, in one transaction, in this order:
    * its deliveries (`tenantId` = it) with their attempts; once none is left, its
-   * subscriptions; once none is left, its events with whatever deliveries and attempts
+   * subscriptions (soft-deleted ones too) with their change logs; once none is left, its events with whatever deliveries and attempts
    * they still have (an all-tenant consumer's). At most `limit` of the tenant's deliveries,
    * `limit` subscriptions and `limit` events per batch (the events' other deliveries go with
    * them); a batch may go on to the next kind once the earlier one is exhausted.

@@ -27,6 +27,7 @@ export function subscriptionAt(now: number, overrides: Partial<SubscriptionRecor
     retry: null,
     flowControl: null,
     failingSince: null,
+    deletedAt: null,
     createdAt: now,
     updatedAt: now,
     ...overrides,

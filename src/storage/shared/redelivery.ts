@@ -6,17 +6,30 @@
 import type { DeliveryRecord, DeliveryStatus } from '../storage-adapter.js';
 
 /** The verdict on a `redeliver` of an existing delivery. */
-export type RedeliverVerdict = 'requeue' | 'in_flight' | 'held';
+export type RedeliverVerdict = 'requeue' | 'expunged' | 'deleted' | 'in_flight' | 'held';
+
+/** What `redeliver` needs to know of the delivery's event and subscription beside its status. */
+export interface RedeliverContext {
+  subscriptionActive: boolean;
+  /** Its subscription is soft-deleted (`deletedAt` set). */
+  subscriptionDeleted: boolean;
+  /** Its event is expunged (`expungedAt` set). */
+  eventExpunged: boolean;
+  /** Whether its lease is unexpired, by the adapter's clock (PostgreSQL's is the database's). */
+  leaseLive: boolean;
+}
 
 /**
- * A delivery of a disabled subscription (held, or any status while it is disabled) stays
- * where it is: enabling the subscription resumes it. One under a live lease is being
- * attempted (`in_flight`). Anything else — delivered, dead, pending and waiting, or under
- * an expired lease, which is taken over — is requeued.
- *
- * @param leaseLive whether its lease is unexpired, by the adapter's clock (PostgreSQL's is the database's).
+ * An expunged event is never sent again, nor anything to a deleted subscription (checked in
+ * that order). A delivery of a disabled subscription (held, or any status while it is
+ * disabled) stays where it is: enabling the subscription resumes it. One under a live lease
+ * is being attempted (`in_flight`). Anything else — delivered, dead, pending and waiting, or
+ * under an expired lease, which is taken over — is requeued.
  */
-export function redeliverVerdict(status: DeliveryStatus, subscriptionActive: boolean, leaseLive: boolean): RedeliverVerdict {
+export function redeliverVerdict(status: DeliveryStatus, context: RedeliverContext): RedeliverVerdict {
+  const { subscriptionActive, leaseLive } = context;
+  if (context.eventExpunged) return 'expunged';
+  if (context.subscriptionDeleted) return 'deleted';
   if (status === 'held' || !subscriptionActive) return 'held';
   if (status === 'pending' && leaseLive) return 'in_flight';
   return 'requeue';
@@ -38,7 +51,8 @@ export function queuedStatus(subscriptionActive: boolean): 'pending' | 'held' {
 /**
  * What `replay` does with an event of its window that the subscription's filters match,
  * given the status of the subscription's delivery of it (`null`: it has none): a missing
- * delivery is created, a dead one requeued; delivered, pending and held ones are left alone.
+ * delivery is created, a dead one requeued; delivered, pending, held and cancelled ones are
+ * left alone. An expunged event is skipped before this is asked (see `replayable`).
  */
 export function replayAction(existing: DeliveryStatus | null): 'create' | 'requeue' | 'skip' {
   if (existing === null) return 'create';
@@ -47,3 +61,8 @@ export function replayAction(existing: DeliveryStatus | null): 'create' | 'reque
 
 /** The statuses `replay` requeues (for a SQL `IN (…)` list). */
 export const replayRequeues: readonly DeliveryStatus[] = Object.freeze(['dead']);
+
+/** Whether `replay` may send an event again at all: never an expunged one, never to a soft-deleted subscription. */
+export function replayable(event: { expungedAt: number | null }, subscription: { deletedAt: number | null }): boolean {
+  return event.expungedAt === null && subscription.deletedAt === null;
+}

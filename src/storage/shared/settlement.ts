@@ -46,8 +46,29 @@ export interface SettledFields {
   deliveredAt: number | null;
 }
 
-export function settledFields(outcome: SettleOutcome, subscriptionActive: boolean, now: number): SettledFields {
-  const status = settledStatus(outcome.kind, subscriptionActive);
+/**
+ * The status a delivery takes when it was `cancelled` while its attempt was in flight (its
+ * subscription soft-deleted or its event expunged): it stays cancelled, unless that attempt
+ * delivered it — the receiver has it, and the log says so.
+ */
+export function settledStatusOfCancelled(kind: OutcomeKind): 'delivered' | 'cancelled' {
+  return kind === 'delivered' ? 'delivered' : 'cancelled';
+}
+
+/**
+ * Whether the attempt keeps its response snippet: not when its delivery was cancelled
+ * meanwhile (an expunged event's erasure covers what its receivers answered; a deleted
+ * subscription's receiver content is not kept either).
+ */
+export function keepsResponseSnippet(cancelled: boolean): boolean {
+  return !cancelled;
+}
+
+/**
+ * @param cancelled the delivery is `cancelled` as the settle finds it (see {@link settledStatusOfCancelled}).
+ */
+export function settledFields(outcome: SettleOutcome, subscriptionActive: boolean, now: number, cancelled = false): SettledFields {
+  const status = cancelled ? settledStatusOfCancelled(outcome.kind) : settledStatus(outcome.kind, subscriptionActive);
   return {
     status,
     nextAttemptAt: status === 'pending' && outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
