@@ -20,10 +20,15 @@ import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
 import { createPublisher, type Publisher } from './publish.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { sensitiveHeaderMatcher } from './registry/sensitive-headers.js';
+import { createEndpointVerifier } from './registry/endpoint-verification.js';
+import { secretsCreatedAt } from './registry/secrets-created-at.js';
+import { announceChange } from './registry/announce-change.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
 import { createMemoryStorage } from './storage/memory/index.js';
 import type { StorageStats } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
+import { createStoredEvents, type StoredEvents } from './stored-events.js';
+import { plainPayloadCodec } from './payload-codec.js';
 import { createTenants, type Tenants } from './tenants.js';
 import { throwValidation } from './throw-validation.js';
 import { resolveWebhooksOptions, type WebhooksOptions } from './webhooks-options.js';
@@ -39,7 +44,8 @@ export interface DrainOptions {
 
 /** A webhooks instance: what `createWebhooks` returns. */
 export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> extends Publisher<TCatalog> {
-  readonly events: TCatalog;
+  /** The event catalog (`schemas`, `types`, `has`), with the stored events: `get` one, `expunge` content. */
+  readonly events: TCatalog & StoredEvents;
   readonly bus: EventBus<TCatalog>;
   readonly subscriptions: SubscriptionRegistry<TCatalog>;
   readonly deliveries: DeliveryLog;
@@ -150,11 +156,22 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     onChange: () => dispatcher.wake(),
     maxSubscriptionsPerTenant: resolved.tenantLimits.maxSubscriptions ?? undefined,
     tenantHeader: resolved.http.tenantHeader,
+    announce: (change, hard) => announceChange(bus as unknown as EventBus, change, hard),
+    verifyUrlChanges: resolved.security.verifyUrlChanges,
+    verifyEndpoint: createEndpointVerifier({
+      transport,
+      guard,
+      codec,
+      clock,
+      timeoutMs: resolved.http.timeoutMs,
+      userAgent: resolved.http.userAgent,
+      environment: resolved.environment,
+    }),
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
-    async delete(id) {
-      await registry.delete(id);
+    async delete(id, options) {
+      await registry.delete(id, options);
       // The dispatcher keeps decoded signing keys and opened headers per subscription: a deleted one's go now.
       dispatcher.forgetSubscription(id);
     },
@@ -173,7 +190,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   });
 
   const webhooks: Webhooks<TCatalog> = {
-    events: catalog,
+    // The catalog stays what `events` was (its fields are read through the prototype), with the stored-event calls on top.
+    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: plainPayloadCodec }))),
     bus,
     subscriptions,
     publish: publisher.publish,
@@ -231,7 +249,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       const { subscriptionId, tenantId } = parsed.data;
       const scoped = subscriptionId !== undefined || tenantId !== undefined;
       const backlog = await storage.stats(now, scoped ? { ...(subscriptionId === undefined ? {} : { subscriptionId }), ...(tenantId === undefined ? {} : { tenantId }) } : undefined);
-      return metrics.snapshot(dispatcher.inFlight, backlog, now);
+      const subscription = subscriptionId === undefined ? null : await storage.getSubscription(subscriptionId);
+      const secretCreatedAt = subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive;
+      return metrics.snapshot(dispatcher.inFlight, backlog, now, secretCreatedAt);
     },
   };
   return webhooks;

@@ -45,20 +45,24 @@ export interface ReplayOptions {
 /** The `webhooks.deliveries` API: the delivery log. Times are epoch ms. */
 export interface DeliveryLog {
   list(query?: ListDeliveriesQuery): Promise<Page<DeliveryRecord>>;
-  /** What is not delivered: pending (due, scheduled, in flight), held and dead — newest first. */
+  /** What is not delivered and may still be: pending (due, scheduled, in flight), held and dead — newest first (cancelled ones are final). */
   undelivered(query?: Omit<ListDeliveriesQuery, 'status'>): Promise<Page<DeliveryRecord>>;
   get(id: string): Promise<DeliveryRecord | null>;
   /** Attempts of a delivery, oldest first. */
   attempts(deliveryId: string): Promise<AttemptRecord[]>;
   /**
    * Sends a delivery again now (a dead or delivered one, or a pending one ahead of its
-   * schedule), with a fresh attempt cycle. Rejects with a `ConflictError`
-   * (`DELIVERY_IN_FLIGHT`) while an attempt of it is under way.
+   * schedule), with a fresh attempt cycle. Rejects with a `ConflictError`:
+   * `DELIVERY_IN_FLIGHT` while an attempt of it is under way, `SUBSCRIPTION_DISABLED` while
+   * its subscription is disabled, and for good `EVENT_EXPUNGED` (its content was erased) or
+   * `SUBSCRIPTION_DELETED`.
    */
   redeliver(id: string): Promise<DeliveryRecord>;
   /**
    * Re-sends to a subscription every event of the window it did not get (dead or missing
    * deliveries) — of its own tenant only (every tenant's for an all-tenant consumer).
+   * Expunged events are never sent again; a deleted subscription is refused
+   * (`SUBSCRIPTION_DELETED`).
    */
   replay(options: ReplayOptions): Promise<{ count: number }>;
 }
@@ -76,12 +80,12 @@ export interface DeliveryLogDeps {
 /** An id given to a query: text a storage can hold. */
 export const storableId = z.string().min(1).max(255).refine(isStorableText, storableTextMessage);
 const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
-const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead']);
+const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead', 'cancelled']);
 const listDeliveriesSchema = z.strictObject({
   subscriptionId: storableId.optional(),
   tenantId: tenantFilterSchema.optional(),
   eventId: storableId.optional(),
-  status: z.union([deliveryStatus, z.array(deliveryStatus).min(1).max(4)]).optional(),
+  status: z.union([deliveryStatus, z.array(deliveryStatus).min(1).max(5)]).optional(),
   since: timeSchema.optional(),
   until: timeSchema.optional(),
   limit: z.int().min(1).max(1000).default(100),
@@ -135,6 +139,12 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
       if (result === 'held') {
         throw new ConflictError('SUBSCRIPTION_DISABLED', `Delivery ${deliveryId} is held: its subscription is disabled; enable it first`, { field: 'id' });
       }
+      if (result === 'expunged') {
+        throw new ConflictError('EVENT_EXPUNGED', `Delivery ${deliveryId} cannot be sent again: its event's content was expunged`, { field: 'id' });
+      }
+      if (result === 'deleted') {
+        throw new ConflictError('SUBSCRIPTION_DELETED', `Delivery ${deliveryId} cannot be sent again: its subscription was deleted`, { field: 'id' });
+      }
       deps.wake();
       return result;
     },
@@ -147,6 +157,9 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
         throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(parsed.data.subscriptionId)}`, {
           field: 'subscriptionId',
         });
+      }
+      if (subscription.deletedAt !== null) {
+        throw new ConflictError('SUBSCRIPTION_DELETED', `Expected a subscription that is not deleted to replay to, got ${subscription.id}`, { field: 'subscriptionId' });
       }
       const result = await storage.replay({ ...parsed.data, eventTypes: matchingEventTypes(catalog.types, subscription.eventTypes), now: clock.now() });
       if (!parsed.data.dryRun && result.count > 0) deps.wake();

@@ -31,6 +31,7 @@ export type ValidationErrorCode =
   | 'SUBSCRIPTION_FILTER_UNMATCHED'
   | 'SUBSCRIPTION_NOT_FOUND'
   | 'DELIVERY_NOT_FOUND'
+  | 'EVENT_NOT_FOUND'
   | 'CURSOR_INVALID';
 
 /** Codes of {@link ConflictError}: a well-formed call that the record's current state refuses. */
@@ -40,7 +41,13 @@ export type ConflictErrorCode =
   /** The tenant has `tenantLimits.maxSubscriptions` subscriptions already. */
   | 'TENANT_SUBSCRIPTION_LIMIT'
   /** `tenants.delete` without `force` while one of the tenant's deliveries is being attempted. */
-  | 'TENANT_IN_FLIGHT';
+  | 'TENANT_IN_FLIGHT'
+  /** The subscription was deleted: it cannot be changed, enabled or sent to again. */
+  | 'SUBSCRIPTION_DELETED'
+  /** The event's content was erased (`events.expunge`): it cannot be sent again. */
+  | 'EVENT_EXPUNGED'
+  /** A URL change that had to be verified: the new endpoint did not answer the signed test request with a 2xx. */
+  | 'SUBSCRIPTION_URL_UNVERIFIED';
 
 /** Codes of {@link StateError}: the webhooks instance cannot do it in its current state. */
 export type StateErrorCode = 'WEBHOOKS_STOPPED' | 'DRAIN_TIMEOUT';

@@ -72,6 +72,14 @@ export interface SecurityOptions {
    * @example ['authorization', '*-key', 'x-erp-session']
    */
   sensitiveHeaders?: string[] | 'all';
+  /**
+   * Every URL change (`subscriptions.update(id, { url })`) first sends the new endpoint a
+   * signed `webhook.test` request and is made only when it answers 2xx (otherwise
+   * `SUBSCRIPTION_URL_UNVERIFIED`): an endpoint cannot be pointed at a server that does not
+   * hold its secret. A call can still choose with `update`'s `verifyUrl`.
+   * @defaultValue false
+   */
+  verifyUrlChanges?: boolean;
 }
 
 /**
@@ -276,6 +284,7 @@ export const webhooksOptionsSchema = z.strictObject({
             .transform((patterns) => Object.freeze(patterns.map((pattern) => pattern.toLowerCase()))),
         ])
         .default(() => defaultSensitiveHeaders as string[]),
+      verifyUrlChanges: z.boolean().default(false),
     })
     .prefault({}),
   concurrency: z.int().min(1).max(10_000).default(50),

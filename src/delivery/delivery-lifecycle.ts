@@ -5,9 +5,10 @@
  */
 import type { Clock } from '../clock.js';
 import type { EventBus } from '../events/event-bus.js';
+import { createId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
-import type { SettleResult, StorageAdapter } from '../storage/storage-adapter.js';
+import type { ChangeAudit, SettleResult, StorageAdapter } from '../storage/storage-adapter.js';
 import type { CompletedAttempt } from './attempt-delivery.js';
 
 export interface DeliveryLifecycleOptions {
@@ -85,6 +86,10 @@ export class DeliveryLifecycle {
         tenantId: claimed.subscription.tenantId,
         reason: outcome.reason,
         at: this.options.clock.now(),
+        origin: 'dispatcher',
+        actor: null,
+        // The settle wrote the change record in its own transaction; it is in the log (history).
+        change: null,
       });
     }
   }
@@ -124,10 +129,14 @@ export class DeliveryLifecycle {
       try {
         const before = await storage.getSubscription(subscriptionId);
         if (before === null || before.status !== 'active') continue;
-        const updated = await storage.setSubscriptionStatus(subscriptionId, { status: 'disabled', reason }, now);
+        const audit: ChangeAudit = { id: createId('chg', now), action: 'disabled', actor: null, reason, origin: 'dispatcher', isSensitiveHeader: () => true };
+        const updated = await storage.setSubscriptionStatus(subscriptionId, { status: 'disabled', reason }, now, audit);
         if (updated === null) continue;
         logger.warn({ subscriptionId, failingSince: since }, 'webhooks: subscription auto-disabled after sustained failure');
-        bus.safeEmit('subscription:disabled', { subscriptionId, tenantId: updated.tenantId, reason, at: now });
+        // Null when another instance disabled it first (this call changed nothing, so it logged nothing).
+        const change = await storage.getSubscriptionChange(audit.id);
+        if (change === null) continue;
+        bus.safeEmit('subscription:disabled', { subscriptionId, tenantId: updated.tenantId, reason, at: now, origin: 'dispatcher', actor: null, change });
       } catch (error) {
         logger.error({ err: error, subscriptionId }, 'webhooks: auto-disabling a failing subscription failed');
       }

@@ -3,10 +3,12 @@
  * their type (`payment.succeeded`) once they are durable in storage; lifecycle
  * events (`delivery:succeeded`, `delivery:failed` — once per failed attempt —,
  * `delivery:dead`, `delivery:lease-lost`, `subscription:disabled`) come out of the
- * dispatcher, carrying enough for an audit trail. Payloads never carry secrets.
+ * dispatcher, carrying enough for an audit trail; the subscriptions API announces each
+ * change it records (`subscription:created`, `…:updated`, `…:secret-rotated`, `…:enabled`,
+ * `…:disabled`, `…:deleted`) with the change record. Payloads never carry secrets.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { AttemptErrorClass, AttemptOutcome } from '../storage/storage-adapter.js';
+import type { AttemptErrorClass, AttemptOutcome, SubscriptionChangeRecord } from '../storage/storage-adapter.js';
 import type { EventCatalog, EventDataOf, EventTypeOf } from './catalog.js';
 
 /** An event as published: the envelope every subscriber receives. */
@@ -64,6 +66,25 @@ export interface SubscriptionDisabledEvent {
   reason: string;
   /** Epoch ms. */
   at: number;
+  /** `api`: `subscriptions.disable`; `dispatcher`: the library (a 410 Gone, or failing past `autoDisableAfterMs`). */
+  origin: 'api' | 'dispatcher';
+  /** Who disabled it (`subscriptions.disable(id, { actor })`); `null` for the dispatcher or when not given. */
+  actor: string | null;
+  /** The change log's record of it (`subscriptions.history`); `null` from the dispatcher, whose record is in the log all the same. */
+  change: SubscriptionChangeRecord | null;
+}
+
+/** A change of a subscription, as its change log recorded it (`subscriptions.history`). */
+export interface SubscriptionChangedEvent {
+  subscriptionId: string;
+  /** The subscription's tenant; `null` for a subscription without one. */
+  tenantId: string | null;
+  change: SubscriptionChangeRecord;
+}
+
+/** A subscription deleted: softly (it stays readable) or, with `hard`, removed with its log. */
+export interface SubscriptionDeletedEvent extends SubscriptionChangedEvent {
+  hard: boolean;
 }
 
 /**
@@ -87,6 +108,12 @@ export interface LifecycleEvents {
   'delivery:dead': DeliveryDeadEvent;
   'delivery:lease-lost': DeliveryLeaseLostEvent;
   'subscription:disabled': SubscriptionDisabledEvent;
+  'subscription:created': SubscriptionChangedEvent;
+  /** An update, or a reseal of its secrets (`change.action` says which). */
+  'subscription:updated': SubscriptionChangedEvent;
+  'subscription:secret-rotated': SubscriptionChangedEvent;
+  'subscription:enabled': SubscriptionChangedEvent;
+  'subscription:deleted': SubscriptionDeletedEvent;
 }
 
 /** Every event of the bus: the catalog's business events and the lifecycle events. */

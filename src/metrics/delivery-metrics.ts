@@ -33,6 +33,12 @@ export interface MetricsSnapshot {
   backlog: StorageStats;
   /** Age of the oldest pending delivery in ms; `null` when none. */
   oldestPendingAgeMs: number | null;
+  /**
+   * With `metrics({ subscriptionId })`: the age in ms of that subscription's oldest secret
+   * that still signs (what a rotation policy checks; every subscription's is in
+   * `subscriptions.list()` as `secretsCreatedAt`). `null` without `subscriptionId`.
+   */
+  oldestActiveSecretAgeMs: number | null;
 }
 
 function statusClass(statusCode: number | null): keyof MetricsSnapshot['attemptsByStatusClass'] {
@@ -97,7 +103,8 @@ export class DeliveryMetrics {
     return this.withFailure === 0 ? null : this.succeededAfterRetry / this.withFailure;
   }
 
-  snapshot(inFlight: number, backlog: StorageStats, now: number): MetricsSnapshot {
+  /** @param oldestActiveSecretCreatedAt the scoped subscription's (`metrics({ subscriptionId })`), else `null`. */
+  snapshot(inFlight: number, backlog: StorageStats, now: number, oldestActiveSecretCreatedAt: number | null = null): MetricsSnapshot {
     return {
       deliveryLatencyMs: this.latency.summary(),
       retrySuccessRate: this.retrySuccessRate(),
@@ -111,6 +118,7 @@ export class DeliveryMetrics {
       inFlight,
       backlog,
       oldestPendingAgeMs: backlog.oldestPendingCreatedAt === null ? null : Math.max(0, now - backlog.oldestPendingCreatedAt),
+      oldestActiveSecretAgeMs: oldestActiveSecretCreatedAt === null ? null : Math.max(0, now - oldestActiveSecretCreatedAt),
     };
   }
 }

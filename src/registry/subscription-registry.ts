@@ -12,15 +12,18 @@ import type { Clock } from '../clock.js';
 import { isReservedHeader } from '../delivery/reserved-headers.js';
 import { checkUrlHost, ipLiteralOf, type AddressGuard } from '../delivery/ssrf-guard.js';
 import { checkArgumentCount } from '../check-argument-count.js';
-import { ConfigError, ValidationError, describeValue } from '../errors.js';
+import { ConfigError, ConflictError, ValidationError, describeValue } from '../errors.js';
 import type { EventCatalog } from '../events/catalog.js';
 import { createId } from '../ids.js';
 import { jsonValueProblem } from '../json-value-problem.js';
 import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, generateSecret } from '../signing/secret.js';
 import type {
+  ChangeAudit,
   Page,
   SecretRecord,
   StorageAdapter,
+  SubscriptionChangeAction,
+  SubscriptionChangeRecord,
   StoredFlowControl,
   StoredRetryPolicy,
   SubscriptionPatch,
@@ -46,6 +49,49 @@ export interface Subscription extends Omit<SubscriptionRecord, 'secrets'> {
   sensitiveHeaders: string[];
   /** When its secrets were created, as of the read: for a rotation policy (see `SecretsCreatedAt`). */
   secretsCreatedAt: SecretsCreatedAt;
+}
+
+/**
+ * One entry of a subscription's change log (`subscriptions.history`): who changed what,
+ * when, and why, with a before/after of each changed field — secrets as their times only,
+ * sensitive header values as `"[redacted]"`. Written in the same transaction as the change.
+ */
+export type SubscriptionChange = SubscriptionChangeRecord;
+
+/** Who makes a change and why: recorded in the subscription's change log. */
+export interface ChangeOptions {
+  /** Who makes the change, as the host names them: a user id, an email, a service (1–256 characters). */
+  actor?: string;
+  /** Why (1–1000 characters). */
+  reason?: string;
+}
+
+/** Options of `subscriptions.update`. */
+export interface UpdateSubscriptionOptions extends ChangeOptions {
+  /**
+   * When the URL changes, first send the new endpoint a signed test request (a
+   * `webhook.test` event) and make the change only if it answers 2xx; otherwise the update
+   * is refused with `SUBSCRIPTION_URL_UNVERIFIED` and nothing changes.
+   * @defaultValue `security.verifyUrlChanges` (false)
+   */
+  verifyUrl?: boolean;
+}
+
+/** Options of `subscriptions.delete`. */
+export interface DeleteSubscriptionOptions extends ChangeOptions {
+  /**
+   * Remove the subscription with its deliveries, attempts and change log (the offboarding
+   * path), instead of the default soft delete, which keeps them readable.
+   * @defaultValue false
+   */
+  hard?: boolean;
+}
+
+/** A page of a change log. */
+export interface HistoryQuery {
+  /** @defaultValue 100 (at most 1000) */
+  limit?: number;
+  cursor?: string;
 }
 
 /** A subscription with its current signing secret: what `create` and `rotateSecret` return. */
@@ -115,10 +161,12 @@ export interface ListSubscriptionsQuery {
   status?: SubscriptionStatus;
   /** Only this tenant's subscriptions; `null`: only the platform's (without a tenant). */
   tenantId?: string | null;
+  /** Soft-deleted ones too (with `deletedAt`); by default they are left out. */
+  includeDeleted?: boolean;
 }
 
 /** Options of `rotateSecret`. */
-export interface RotateSecretOptions {
+export interface RotateSecretOptions extends ChangeOptions {
   /**
    * How long the previous secret keeps signing beside the new one, so receivers can
    * switch over: during the overlap every request carries both signatures.
@@ -139,24 +187,36 @@ export interface SubscriptionSecrets {
   previous: Array<{ secret: string; createdAt: number; expiresAt: number | null }>;
 }
 
-/** The `webhooks.subscriptions` API; `TCatalog` types the `eventTypes` of `create` and `update`. */
+/**
+ * The `webhooks.subscriptions` API; `TCatalog` types the `eventTypes` of `create` and `update`.
+ * Every change takes `{ actor, reason }` and is recorded in the subscription's change log
+ * (`history`) in the same transaction, then announced on the bus (`subscription:created`,
+ * `…:updated`, `…:secret-rotated`, `…:disabled`, `…:enabled`, `…:deleted`). A deleted
+ * subscription refuses changes with `SUBSCRIPTION_DELETED`.
+ */
 export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog> {
-  create(input: CreateSubscriptionInput<TCatalog>): Promise<SubscriptionWithSecret>;
-  /** The subscription, or `null` when there is none with this id. */
+  create(input: CreateSubscriptionInput<TCatalog>, options?: ChangeOptions): Promise<SubscriptionWithSecret>;
+  /** The subscription (a deleted one too, with `deletedAt`), or `null` when there is none with this id. */
   get(id: string): Promise<Subscription | null>;
-  /** A page, oldest first: `limit` default 100, at most 1000. */
+  /** A page, oldest first: `limit` default 100, at most 1000. Deleted ones only with `includeDeleted`. */
   list(query?: ListSubscriptionsQuery): Promise<Page<Subscription>>;
-  update(id: string, patch: UpdateSubscriptionInput<TCatalog>): Promise<Subscription>;
-  /** Deletes the subscription with its deliveries and attempts. */
-  delete(id: string): Promise<void>;
-  /** Stops deliveries: pending ones are held (not dropped) until `enable`. */
-  disable(id: string, options?: { reason?: string }): Promise<Subscription>;
+  update(id: string, patch: UpdateSubscriptionInput<TCatalog>, options?: UpdateSubscriptionOptions): Promise<Subscription>;
+  /**
+   * Deletes the subscription. By default a soft delete: it gets no new delivery, its open
+   * ones are `cancelled`, and it stays readable (`get`, `history`, its deliveries and
+   * attempts) until its tenant is removed or a hard delete. `{ hard: true }` removes it
+   * with its deliveries, attempts and change log. Deleting a deleted subscription softly
+   * again changes nothing.
+   */
+  delete(id: string, options?: DeleteSubscriptionOptions): Promise<void>;
+  /** Stops deliveries: pending ones are held (not dropped) until `enable`. `reason` is kept as the subscription's `disabledReason`. */
+  disable(id: string, options?: ChangeOptions): Promise<Subscription>;
   /**
    * Resumes deliveries: held ones become due at once. With `replayMissed`, events
    * published while it was disabled (which it did not get) are sent too. See
    * {@link SubscriptionRegistry.previewEnable} for the counts first.
    */
-  enable(id: string, options?: { replayMissed?: boolean }): Promise<Subscription & { resumed: number; replayed: number }>;
+  enable(id: string, options?: ChangeOptions & { replayMissed?: boolean }): Promise<Subscription & { resumed: number; replayed: number }>;
   /** What `enable` would send: held deliveries, and events missed while disabled. */
   previewEnable(id: string): Promise<{ held: number; missed: number }>;
   rotateSecret(id: string, options?: RotateSecretOptions): Promise<SubscriptionWithSecret>;
@@ -170,9 +230,12 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
   /**
    * Re-encrypts every stored secret and sensitive header value with the current
    * `security.secretsKey` (after adding a new key first in the list, or after switching
-   * encryption on). Returns how many subscriptions were rewritten.
+   * encryption on). Returns how many subscriptions were rewritten (each one logged as
+   * `secrets_resealed`).
    */
-  resealSecrets(): Promise<{ resealed: number }>;
+  resealSecrets(options?: Pick<ChangeOptions, 'actor'>): Promise<{ resealed: number }>;
+  /** The subscription's change log, oldest first (a deleted one's too, until a hard delete). */
+  history(id: string, query?: HistoryQuery): Promise<Page<SubscriptionChange>>;
 }
 
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -225,15 +288,25 @@ const listSchema = z.strictObject({
   cursor: z.string().min(1).max(1000).optional(),
   status: z.enum(['active', 'disabled']).optional(),
   tenantId: tenantFilterSchema.optional(),
+  includeDeleted: z.boolean().optional(),
 });
+const actorSchema = z.string().min(1).max(256).refine(isStorableText, storableTextMessage);
+const reasonSchema = z.string().min(1).max(1000).refine(isStorableText, storableTextMessage);
+const changeFields = { actor: actorSchema.optional(), reason: reasonSchema.optional() };
+const changeSchema = z.strictObject(changeFields);
+const updateOptionsSchema = z.strictObject({ ...changeFields, verifyUrl: z.boolean().optional() });
+const deleteSchema = z.strictObject({ ...changeFields, hard: z.boolean().optional() });
+const resealSchema = z.strictObject({ actor: actorSchema.optional() });
+const historySchema = z.strictObject({ limit: z.int().min(1).max(1000).default(100), cursor: z.string().min(1).max(1000).optional() });
 /** The fields `update` refuses by name, with the reason: a subscription's tenant is for life. */
 const tenantFields = ['tenantId', 'allTenants'] as const;
 const rotateSchema = z.strictObject({
   overlapMs: z.int().min(0).max(30 * 24 * 3_600_000).default(24 * 3_600_000),
   secret: z.string().optional(),
+  ...changeFields,
 });
-const disableSchema = z.strictObject({ reason: z.string().min(1).max(500).refine(isStorableText, storableTextMessage).optional() });
-const enableSchema = z.strictObject({ replayMissed: z.boolean().optional() });
+const disableSchema = z.strictObject({ actor: actorSchema.optional(), reason: z.string().min(1).max(500).refine(isStorableText, storableTextMessage).optional() });
+const enableSchema = z.strictObject({ replayMissed: z.boolean().optional(), ...changeFields });
 
 export interface SubscriptionRegistryDeps {
   storage: StorageAdapter;
@@ -251,6 +324,16 @@ export interface SubscriptionRegistryDeps {
   maxSubscriptionsPerTenant?: number | undefined;
   /** `http.tenantHeader`: the header that carries the event's tenant, which a subscription may not set itself. */
   tenantHeader?: string | null;
+  /** Announces a change recorded in the log (on the bus); `hard` for a hard delete. */
+  announce: (change: SubscriptionChange, hard: boolean) => void;
+  /** `security.verifyUrlChanges`: the default of `update`'s `verifyUrl`. */
+  verifyUrlChanges: boolean;
+  /**
+   * Sends the signed test request of a verified URL change to `url`, signed as `record`'s
+   * deliveries are (registry/endpoint-verification.ts); resolves when it was answered 2xx.
+   * @throws ConflictError `SUBSCRIPTION_URL_UNVERIFIED` otherwise.
+   */
+  verifyEndpoint: (url: string, record: SubscriptionRecord) => Promise<void>;
 }
 
 /**
@@ -423,9 +506,37 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(id)}`, { field: 'id' });
   }
 
+  /** Refuses a change of a deleted subscription (read before, or returned unchanged by the storage after a race). */
+  function refuseDeleted(record: SubscriptionRecord, what: string): SubscriptionRecord {
+    if (record.deletedAt !== null) {
+      throw new ConflictError('SUBSCRIPTION_DELETED', `Expected a subscription that is not deleted to ${what}, got ${record.id}, deleted at ${new Date(record.deletedAt).toISOString()}`, {
+        field: 'id',
+      });
+    }
+    return record;
+  }
+
+  /** The change record a mutation writes with it. */
+  function auditOf(action: SubscriptionChangeAction, options: { actor?: string | undefined; reason?: string | undefined }, now: number): ChangeAudit {
+    return { id: createId('chg', now), action, actor: options.actor ?? null, reason: options.reason ?? null, isSensitiveHeader: deps.isSensitiveHeader };
+  }
+
+  /** Announces the change the storage recorded under `audit` (none when the call changed nothing). */
+  async function announce(audit: ChangeAudit): Promise<void> {
+    const change = await storage.getSubscriptionChange(audit.id);
+    if (change !== null) deps.announce(change, false);
+  }
+
+  function parseOptions<T extends z.ZodType>(schema: T, options: unknown): z.output<T> {
+    const parsed = schema.safeParse(options);
+    if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, schema);
+    return parsed.data;
+  }
+
   return {
-    async create(input) {
-      checkArgumentCount(arguments.length, 1, 'subscriptions.create(input)', 'call');
+    async create(input, options = {}) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.create(input, options?)', 'call');
+      const change = parseOptions(changeSchema, options);
       const parsed = createSchema.safeParse(input);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input, createSchema);
       checkRawRecord(input, 'headers');
@@ -462,11 +573,14 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         retry: fields.retry ?? null,
         flowControl: fields.flowControl ?? null,
         failingSince: null,
+        deletedAt: null,
         createdAt: now,
         updatedAt: now,
       };
       const maxPerTenant = deps.maxSubscriptionsPerTenant;
-      const stored = await storage.createSubscription(record, maxPerTenant === undefined ? undefined : { maxPerTenant });
+      const audit = auditOf('created', change, now);
+      const stored = await storage.createSubscription(record, maxPerTenant === undefined ? {} : { maxPerTenant }, audit);
+      await announce(audit);
       return { ...toSubscription(stored, now), secret };
     },
 
@@ -483,9 +597,10 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       return { items: page.items.map((record) => toSubscription(record, now)), nextCursor: page.nextCursor };
     },
 
-    async update(id, patch) {
-      checkArgumentCount(arguments.length, 2, 'subscriptions.update(id, patch)', 'call');
+    async update(id, patch, options = {}) {
+      checkArgumentCount(arguments.length, 3, 'subscriptions.update(id, patch, options?)', 'call');
       requireId(id, 'id');
+      const { verifyUrl = deps.verifyUrlChanges, ...changeOptions } = parseOptions(updateOptionsSchema, options);
       for (const field of tenantFields) {
         if (typeof patch === 'object' && patch !== null && field in patch) {
           throw new ValidationError(
@@ -513,38 +628,64 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.metadata !== undefined) change.metadata = asStored(fields.metadata);
       if (fields.retry !== undefined) change.retry = fields.retry;
       if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
+      if (verifyUrl && change.url !== undefined) {
+        const current = refuseDeleted(await requireRecord(id), 'change its URL');
+        if (current.url !== change.url) await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers });
+      }
       const now = clock.now();
-      const updated = await storage.updateSubscription(id, change, now);
-      return updated === null ? notFound(id) : toSubscription(updated, now);
+      const audit = auditOf('updated', changeOptions, now);
+      const updated = await storage.updateSubscription(id, change, now, audit);
+      if (updated === null) notFound(id);
+      refuseDeleted(updated, 'update it');
+      await announce(audit);
+      return toSubscription(updated, now);
     },
 
-    async delete(id) {
-      if (!(await storage.deleteSubscription(requireId(id, 'id')))) notFound(id);
+    async delete(id, options = {}) {
+      requireId(id, 'id');
+      const { hard = false, ...changeOptions } = parseOptions(deleteSchema, options);
+      const now = clock.now();
+      const audit = auditOf('deleted', changeOptions, now);
+      if (!hard) {
+        if ((await storage.softDeleteSubscription(id, now, audit)) === null) notFound(id);
+        await announce(audit);
+        return;
+      }
+      const record = await storage.getSubscription(id);
+      if (record === null || !(await storage.deleteSubscription(id))) notFound(id);
+      // Its change log goes with it: the announcement is the last word of it (for the host's own audit trail).
+      deps.announce(
+        { id: audit.id, subscriptionId: id, tenantId: record.tenantId, action: 'deleted', origin: 'api', actor: audit.actor, reason: audit.reason, changes: {}, at: now },
+        true,
+      );
     },
 
     async disable(id, options = {}) {
       requireId(id, 'id');
-      const parsed = disableSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, disableSchema);
-      const updated = await storage.setSubscriptionStatus(
-        id,
-        { status: 'disabled', reason: parsed.data.reason ?? 'disabled by the operator' },
-        clock.now(),
-      );
-      return updated === null ? notFound(id) : toSubscription(updated, clock.now());
+      const parsed = parseOptions(disableSchema, options);
+      const now = clock.now();
+      const reason = parsed.reason ?? 'disabled by the operator';
+      const audit = auditOf('disabled', { actor: parsed.actor, reason }, now);
+      const updated = await storage.setSubscriptionStatus(id, { status: 'disabled', reason }, now, audit);
+      if (updated === null) notFound(id);
+      refuseDeleted(updated, 'disable it');
+      await announce(audit);
+      return toSubscription(updated, now);
     },
 
     async enable(id, options = {}) {
       requireId(id, 'id');
-      const parsed = enableSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, enableSchema);
-      const before = await requireRecord(id);
+      const parsed = parseOptions(enableSchema, options);
+      const before = refuseDeleted(await requireRecord(id), 'enable it');
       const now = clock.now();
       const { held } = before.status === 'disabled' ? await storage.stats(now, { subscriptionId: id }) : { held: 0 };
-      const updated = await storage.setSubscriptionStatus(id, { status: 'active', reason: null }, now);
+      const audit = auditOf('enabled', parsed, now);
+      const updated = await storage.setSubscriptionStatus(id, { status: 'active', reason: null }, now, audit);
       if (updated === null) notFound(id);
+      refuseDeleted(updated, 'enable it');
+      await announce(audit);
       let replayed = 0;
-      if (parsed.data.replayMissed && before.status === 'disabled' && before.disabledAt !== null) {
+      if (parsed.replayMissed && before.status === 'disabled' && before.disabledAt !== null) {
         ({ count: replayed } = await storage.replay({ subscriptionId: id, since: before.disabledAt, eventTypes: matchingEventTypes(catalog.types, before.eventTypes), now }));
       }
       deps.onChange();
@@ -565,12 +706,11 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
 
     async rotateSecret(id, options = {}) {
       requireId(id, 'id');
-      const parsed = rotateSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, rotateSchema);
-      const record = await requireRecord(id);
+      const parsed = parseOptions(rotateSchema, options);
+      const record = refuseDeleted(await requireRecord(id), 'rotate its secret');
       const now = clock.now();
-      const secret = checkSecret(parsed.data.secret);
-      const overlapEnds = now + parsed.data.overlapMs;
+      const secret = checkSecret(parsed.secret);
+      const overlapEnds = now + parsed.overlapMs;
       // Old secrets keep signing until the overlap ends (never beyond an earlier expiry they had).
       const previous = activeSecrets(record, now).map((old) => ({
         ...old,
@@ -580,8 +720,11 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         { value: codec.seal(secret, id), createdAt: now, expiresAt: null },
         ...previous.filter((old) => old.expiresAt > now),
       ];
-      const updated = await storage.updateSubscription(id, { secrets }, now);
+      const audit = auditOf('secret_rotated', parsed, now);
+      const updated = await storage.updateSubscription(id, { secrets }, now, audit);
       if (updated === null) notFound(id);
+      refuseDeleted(updated, 'rotate its secret');
+      await announce(audit);
       return { ...toSubscription(updated, now), secret };
     },
 
@@ -601,10 +744,20 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       return openHeaders(record.headers, record.id, codec);
     },
 
-    async resealSecrets() {
+    async history(id, query = {}) {
+      requireId(id, 'id');
+      const parsed = parseOptions(historySchema, query);
+      await requireRecord(id);
+      return storage.listSubscriptionChanges({ subscriptionId: id, ...parsed });
+    },
+
+    async resealSecrets(options = {}) {
+      const { actor } = parseOptions(resealSchema, options);
       let resealed = 0;
       let cursor: string | undefined;
       do {
+        // Deleted subscriptions are left out: they never sign again, and a deleted one cannot be
+        // changed (a hard delete removes what they keep at rest).
         const page = await storage.listSubscriptions({ limit: 500, ...(cursor === undefined ? {} : { cursor }) });
         for (const record of page.items) {
           const change: SubscriptionPatch = {};
@@ -614,7 +767,12 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
           const headers = resealHeaders(record.headers, record.id, sealing);
           if (headers !== null) change.headers = headers;
           if (change.secrets === undefined && change.headers === undefined) continue;
-          await storage.updateSubscription(record.id, change, clock.now());
+          const now = clock.now();
+          const audit = auditOf('secrets_resealed', { actor }, now);
+          const updated = await storage.updateSubscription(record.id, change, now, audit);
+          // A deleted subscription is returned unchanged: nothing was rewritten.
+          if (updated === null || updated.deletedAt !== null) continue;
+          await announce(audit);
           resealed += 1;
         }
         cursor = page.nextCursor ?? undefined;

@@ -390,6 +390,8 @@ export interface ChangeAudit {
   action: SubscriptionChangeAction;
   actor: string | null;
   reason: string | null;
+  /** Who makes it: a call of the API (the default), or the dispatcher (an auto-disable after sustained failure). */
+  origin?: 'api' | 'dispatcher';
   /** Which header names are sensitive (their values are logged as `"[redacted]"`). */
   isSensitiveHeader: (name: string) => boolean;
 }

@@ -124,7 +124,7 @@ export function changeRecord(audit: ChangeAudit, before: SubscriptionRecord | nu
     subscriptionId: after.id,
     tenantId: after.tenantId,
     action: audit.action,
-    origin: 'api',
+    origin: audit.origin ?? 'api',
     actor: audit.actor,
     reason: audit.reason,
     changes: subscriptionChanges(before, after, audit.isSensitiveHeader),
