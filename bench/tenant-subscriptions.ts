@@ -51,6 +51,7 @@ export function* tenantSubscriptions(tenants: number, now: number): Generator<Su
         retry: null,
         flowControl: null,
         failingSince: null,
+        deletedAt: null,
         createdAt: now,
         updatedAt: now,
       };

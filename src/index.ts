@@ -25,19 +25,28 @@ export type {
   DeliverySucceededEvent,
   LifecycleEvents,
   PublishedEvent,
+  SubscriptionChangedEvent,
+  SubscriptionDeletedEvent,
   SubscriptionDisabledEvent,
 } from './events/event-bus.js';
 
 export type {
+  ChangeOptions,
   CreateSubscriptionInput,
+  DeleteSubscriptionOptions,
+  HistoryQuery,
   ListSubscriptionsQuery,
   RotateSecretOptions,
   Subscription,
+  SubscriptionChange,
   SubscriptionRegistry,
   SubscriptionSecrets,
   SubscriptionWithSecret,
   UpdateSubscriptionInput,
+  UpdateSubscriptionOptions,
 } from './registry/subscription-registry.js';
+export { URL_VERIFICATION_EVENT_TYPE } from './registry/endpoint-verification.js';
+export type { ExpungeSelector, ExpungeSummary, StoredEvent, StoredEvents } from './stored-events.js';
 export type { SecretsCreatedAt } from './registry/secrets-created-at.js';
 export { matchesEventType } from './registry/event-type-filter.js';
 export { REDACTED_HEADER_VALUE } from './registry/sensitive-headers.js';
@@ -59,6 +68,7 @@ export type { AddressGuard } from './delivery/ssrf-guard.js';
 
 export { createMemoryStorage } from './storage/memory/index.js';
 export type * from './storage/storage-adapter.js';
+export { CANCELLED_BY_DELETE, CANCELLED_BY_EXPUNGE } from './storage/storage-adapter.js';
 
 export type { MetricsSnapshot } from './metrics/delivery-metrics.js';
 export type { LatencySummary } from './metrics/latency-histogram.js';

@@ -58,14 +58,28 @@ describe.each(storageKinds)('sensitive headers on the %s storage', (kind) => {
     const { logger, lines } = recordingLogger();
     const webhooks = instance({ logger, security: { secretsKey: key1 } });
     const seen: unknown[] = [];
-    for (const name of ['delivery:succeeded', 'delivery:failed', 'delivery:dead', 'delivery:lease-lost', 'subscription:disabled', 'payment.succeeded'] as const) {
+    for (const name of [
+      'delivery:succeeded',
+      'delivery:failed',
+      'delivery:dead',
+      'delivery:lease-lost',
+      'subscription:disabled',
+      'subscription:created',
+      'subscription:updated',
+      'subscription:secret-rotated',
+      'subscription:enabled',
+      'subscription:deleted',
+      'payment.succeeded',
+    ] as const) {
       webhooks.bus.on(name, (event: unknown) => seen.push(event));
     }
-    const created = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: credentials() });
+    const created = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: { ...credentials(), Authorization: 'Bearer sk_live_first' } }, { actor: 'ops@bookkeeper.example' });
     expect(created.headers).toEqual({ Authorization: REDACTED_HEADER_VALUE, 'x-api-key': REDACTED_HEADER_VALUE, 'X-Erp-Ledger': 'ledger-7' });
     expect(created.sensitiveHeaders).toEqual(['Authorization', 'x-api-key']);
     const reads: unknown[] = [
       created,
+      // A credential swapped for another: the change log shows that it changed, never either value.
+      await webhooks.subscriptions.update(created.id, { headers: credentials() }, { actor: 'ops@bookkeeper.example', reason: 'token rotated by the ERP' }),
       await webhooks.subscriptions.update(created.id, { description: 'ERP' }),
       await webhooks.subscriptions.disable(created.id),
       await webhooks.subscriptions.enable(created.id),
@@ -85,15 +99,44 @@ describe.each(storageKinds)('sensitive headers on the %s storage', (kind) => {
       deliveries,
       await webhooks.deliveries.attempts(deliveries.items[0]!.id),
       await webhooks.metrics(),
+      await webhooks.subscriptions.history(created.id),
+      await opened.storage.listSubscriptionChanges({ subscriptionId: created.id, limit: 100 }),
       seen,
       lines,
     );
     expect(seen.length).toBeGreaterThan(0);
+    const { items: history } = await webhooks.subscriptions.history(created.id);
+    expect(history.map((change) => change.action)).toEqual(['created', 'updated', 'updated', 'disabled', 'enabled', 'secret_rotated']);
+    expect(history[1]).toMatchObject({
+      actor: 'ops@bookkeeper.example',
+      reason: 'token rotated by the ERP',
+      changes: { headers: { before: created.headers, after: created.headers } },
+    });
+    expect(history[0]!.changes.headers).toEqual({ before: null, after: created.headers });
     const row = await opened.storage.getSubscription(created.id);
     expect(row!.headers.Authorization).toMatch(/^enc:v1:[0-9a-f]{12}:/);
     expect(row!.headers['X-Erp-Ledger']).toBe('ledger-7');
     const visible = JSON.stringify([reads, row]);
-    for (const secret of [token, apiKey]) expect(visible).not.toContain(secret);
+    for (const secret of [token, apiKey, 'sk_live_first']) expect(visible).not.toContain(secret);
+  });
+
+  it('keeps credentials out of the change log and its events when they are stored unsealed (no secretsKey)', async () => {
+    const webhooks = instance();
+    const seen: unknown[] = [];
+    for (const name of ['subscription:created', 'subscription:updated', 'subscription:deleted'] as const) webhooks.bus.on(name, (event: unknown) => seen.push(event));
+    const created = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: credentials() });
+    await webhooks.subscriptions.update(created.id, { headers: { ...credentials(), 'x-api-key': 'key_second' } });
+    await webhooks.subscriptions.delete(created.id, { actor: 'offboarding' });
+    const history = await webhooks.subscriptions.history(created.id);
+    expect(history.items.map((change) => change.action)).toEqual(['created', 'updated', 'deleted']);
+    expect(history.items[1]!.changes).toEqual({
+      headers: { before: created.headers, after: created.headers },
+    });
+    expect(seen).toHaveLength(3);
+    // Stored as they are without a key: the credentials are in the row, never in the log.
+    expect((await opened.storage.getSubscription(created.id))!.headers.Authorization).toBe(`Bearer ${token}`);
+    const visible = JSON.stringify([history, seen]);
+    for (const secret of [token, apiKey, 'key_second']) expect(visible).not.toContain(secret);
   });
 
   it('keeps a stored sensitive value when an update writes the redaction marker back, and refuses the marker where none is stored', async () => {

@@ -58,7 +58,7 @@ function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRe
       updatedAt: START - 60_000,
     },
     history: { attempts: attemptsSoFar, firstFailedAt: null, recoveredAt: null },
-    event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 60_000, payload, idempotencyKey: null, tenantId: eventTenantId },
+    event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 60_000, payload, idempotencyKey: null, tenantId: eventTenantId, expungedAt: null },
     subscription: subscriptionAt(START - HOUR, { id: 'sub_1', secrets: [{ value: secret, createdAt: START - HOUR, expiresAt: null }], ...subscription }),
     leaseToken: 'lease_1',
   };

@@ -92,7 +92,17 @@ describe('redelivery and replay', () => {
     ['dead', false, false, 'held'],
     ['pending', false, true, 'held'],
   ] as const)('redeliver of a %s delivery (subscription active: %s, lease live: %s) → %s', (status, active, leaseLive, verdict) => {
-    expect(redeliverVerdict(status, active, leaseLive)).toBe(verdict);
+    expect(redeliverVerdict(status, { subscriptionActive: active, subscriptionDeleted: false, eventExpunged: false, leaseLive })).toBe(verdict);
+  });
+
+  it.each([
+    ['cancelled', false, true, false, 'expunged'],
+    ['delivered', true, true, false, 'expunged'],
+    ['cancelled', false, false, true, 'deleted'],
+    ['pending', false, true, true, 'expunged'],
+  ] as const)('redeliver of a %s delivery (subscription active: %s, event expunged: %s, subscription deleted: %s) → %s', (status, active, expunged, deleted, verdict) => {
+    // Expunged and deleted come before a live lease: such a delivery is never sent again.
+    expect(redeliverVerdict(status, { subscriptionActive: active, subscriptionDeleted: deleted, eventExpunged: expunged, leaseLive: true })).toBe(verdict);
   });
 
   it('requeues with a fresh cycle: pending and due now, or held for a disabled subscription', () => {

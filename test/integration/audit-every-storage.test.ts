@@ -1,0 +1,240 @@
+/**
+ * Audit and compliance through the public API on every storage, over real loopback HTTP:
+ * the change log of a subscription's life (who, why, what, announced on the bus), soft
+ * delete (no new delivery, open ones cancelled, still readable) and hard delete, a
+ * verified URL change, and erasure of events (payloads and response snippets gone, never
+ * sent again).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createWebhooks, type BookkeeperEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { verifyWebhookSignature } from '../../src/receiver/index.js';
+import { openStorage, storageKinds, type OpenedStorage } from '../support/every-storage.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { samplePayment } from '../support/sample-payment.js';
+
+describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
+  let opened: OpenedStorage;
+  let server: LoopbackReceiver;
+  const instances: Array<Webhooks<BookkeeperEvents>> = [];
+
+  beforeEach(async () => {
+    opened = await openStorage[kind]('audit');
+    await opened.storage.migrate();
+    server = await LoopbackReceiver.start();
+  });
+
+  afterEach(async () => {
+    for (const webhooks of instances.splice(0)) await webhooks.stop();
+    await server.close();
+    await opened.storage.close();
+    await opened.cleanup();
+  });
+
+  function instance(options: Omit<WebhooksOptions<BookkeeperEvents>, 'storage'> = {}) {
+    const webhooks = createWebhooks<BookkeeperEvents>({ meter: false, ...options, storage: opened.storage, security: { allowPrivateNetworks: true, ...options.security } });
+    instances.push(webhooks);
+    return webhooks;
+  }
+
+  it('records each change with its actor and reason, pages the history, and announces each on the bus', async () => {
+    const clock = new FakeClock(Date.parse('2026-12-01T09:00:00Z'));
+    const webhooks = instance({ clock });
+    const announced: Array<{ name: string; action: string; actor: string | null }> = [];
+    for (const name of ['subscription:created', 'subscription:updated', 'subscription:secret-rotated', 'subscription:disabled', 'subscription:enabled', 'subscription:deleted'] as const) {
+      webhooks.bus.on(name, (event) => announced.push({ name, action: event.change!.action, actor: event.change!.actor }));
+    }
+    const sub = await webhooks.subscriptions.create({ url: `${server.url}/erp`, eventTypes: ['payment.*'] }, { actor: 'alice', reason: 'ERP go-live' });
+    await clock.advance(1_000);
+    await webhooks.subscriptions.update(sub.id, { url: `${server.url}/erp-v2`, description: 'ERP v2' }, { actor: 'bob', reason: 'ERP moved' });
+    await clock.advance(1_000);
+    await webhooks.subscriptions.rotateSecret(sub.id, { actor: 'carol', overlapMs: 60_000 });
+    await webhooks.subscriptions.disable(sub.id, { actor: 'dave', reason: 'ERP maintenance' });
+    // A second disable changes nothing, so it records nothing.
+    await webhooks.subscriptions.disable(sub.id, { actor: 'dave' });
+    await webhooks.subscriptions.enable(sub.id, { actor: 'dave' });
+
+    const { items } = await webhooks.subscriptions.history(sub.id);
+    expect(items.map(({ action, actor, origin }) => ({ action, actor, origin }))).toEqual([
+      { action: 'created', actor: 'alice', origin: 'api' },
+      { action: 'updated', actor: 'bob', origin: 'api' },
+      { action: 'secret_rotated', actor: 'carol', origin: 'api' },
+      { action: 'disabled', actor: 'dave', origin: 'api' },
+      { action: 'enabled', actor: 'dave', origin: 'api' },
+    ]);
+    expect(items[0]).toMatchObject({ subscriptionId: sub.id, tenantId: null, reason: 'ERP go-live', at: Date.parse('2026-12-01T09:00:00Z') });
+    expect(items[1]).toMatchObject({
+      reason: 'ERP moved',
+      at: Date.parse('2026-12-01T09:00:01Z'),
+      changes: { url: { before: `${server.url}/erp`, after: `${server.url}/erp-v2` }, description: { before: null, after: 'ERP v2' } },
+    });
+    expect(Object.keys(items[1]!.changes).sort()).toEqual(['description', 'url']);
+    // The rotation shows the secrets' times, never a secret.
+    const rotatedAt = Date.parse('2026-12-01T09:00:02Z');
+    expect(items[2]!.changes.secrets).toEqual({
+      before: [{ createdAt: sub.createdAt, expiresAt: null }],
+      after: [
+        { createdAt: rotatedAt, expiresAt: null },
+        { createdAt: sub.createdAt, expiresAt: rotatedAt + 60_000 },
+      ],
+    });
+    expect(items[3]!.changes).toEqual({ status: { before: 'active', after: 'disabled' }, disabledReason: { before: null, after: 'ERP maintenance' } });
+    expect(announced).toEqual([
+      { name: 'subscription:created', action: 'created', actor: 'alice' },
+      { name: 'subscription:updated', action: 'updated', actor: 'bob' },
+      { name: 'subscription:secret-rotated', action: 'secret_rotated', actor: 'carol' },
+      { name: 'subscription:disabled', action: 'disabled', actor: 'dave' },
+      { name: 'subscription:enabled', action: 'enabled', actor: 'dave' },
+    ]);
+
+    const first = await webhooks.subscriptions.history(sub.id, { limit: 2 });
+    const second = await webhooks.subscriptions.history(sub.id, { limit: 2, cursor: first.nextCursor! });
+    const third = await webhooks.subscriptions.history(sub.id, { limit: 2, cursor: second.nextCursor! });
+    expect([...first.items, ...second.items, ...third.items].map((change) => change.id)).toEqual(items.map((change) => change.id));
+    expect(third.nextCursor).toBeNull();
+    await expect(webhooks.subscriptions.history('sub_missing')).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND' });
+    await expect(webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] }, { actor: '' })).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+    await expect(webhooks.subscriptions.update(sub.id, { description: 'x' }, { actor: 'eve', sneaky: true } as never)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+    // Refused input records nothing.
+    expect((await webhooks.subscriptions.history(sub.id)).items).toHaveLength(5);
+  });
+
+  it('soft-deletes: no new delivery, open ones cancelled, still readable; a hard delete removes it with its log', async () => {
+    server.responder = () => ({ status: 500 });
+    const webhooks = instance({ retry: { delaysMs: [3_600_000] } });
+    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', samplePayment(1));
+    await server.waitFor(1);
+    // The first attempt failed; the delivery waits an hour for its retry.
+    await expect.poll(async () => (await webhooks.deliveries.list({ subscriptionId: sub.id })).items[0]?.attempts).toBe(1);
+
+    await webhooks.subscriptions.delete(sub.id, { actor: 'alice', reason: 'customer closed the ERP account' });
+    const [cancelled] = (await webhooks.deliveries.list({ subscriptionId: sub.id })).items;
+    expect(cancelled).toMatchObject({ status: 'cancelled', nextAttemptAt: null, lastError: 'cancelled: its subscription was deleted' });
+    await expect(webhooks.deliveries.redeliver(cancelled!.id)).rejects.toMatchObject({ code: 'SUBSCRIPTION_DELETED' });
+    expect(await webhooks.deliveries.attempts(cancelled!.id)).toHaveLength(1);
+    await webhooks.publish('payment.succeeded', samplePayment(2));
+    expect((await webhooks.deliveries.list({ subscriptionId: sub.id })).items).toHaveLength(1);
+
+    const deleted = await webhooks.subscriptions.get(sub.id);
+    expect(deleted).toMatchObject({ status: 'disabled', deletedAt: expect.any(Number) });
+    expect((await webhooks.subscriptions.list()).items).toEqual([]);
+    expect((await webhooks.subscriptions.list({ includeDeleted: true })).items.map((item) => item.id)).toEqual([sub.id]);
+    expect((await webhooks.subscriptions.history(sub.id)).items.at(-1)).toMatchObject({ action: 'deleted', actor: 'alice', changes: { deletedAt: { before: null } } });
+    for (const change of [
+      () => webhooks.subscriptions.update(sub.id, { description: 'x' }),
+      () => webhooks.subscriptions.enable(sub.id),
+      () => webhooks.subscriptions.disable(sub.id),
+      () => webhooks.subscriptions.rotateSecret(sub.id),
+      () => webhooks.deliveries.replay({ subscriptionId: sub.id, since: 0 }),
+    ]) {
+      await expect(change()).rejects.toMatchObject({ code: 'SUBSCRIPTION_DELETED' });
+    }
+    expect((await webhooks.metrics({ subscriptionId: sub.id })).backlog).toMatchObject({ pending: 0, cancelled: 1 });
+    // Deleting it again softly changes nothing.
+    await webhooks.subscriptions.delete(sub.id);
+    expect((await webhooks.subscriptions.history(sub.id)).items.filter((change) => change.action === 'deleted')).toHaveLength(1);
+
+    const hard: boolean[] = [];
+    webhooks.bus.on('subscription:deleted', (event) => hard.push(event.hard));
+    await webhooks.subscriptions.delete(sub.id, { hard: true, actor: 'alice' });
+    expect(hard).toEqual([true]);
+    expect(await webhooks.subscriptions.get(sub.id)).toBeNull();
+    expect(await webhooks.deliveries.get(cancelled!.id)).toBeNull();
+    expect((await opened.storage.listSubscriptionChanges({ subscriptionId: sub.id, limit: 10 })).items).toEqual([]);
+    await expect(webhooks.subscriptions.delete(sub.id)).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND' });
+  });
+
+  it('changes a URL only after the new endpoint answers a request signed with the subscription secret', async () => {
+    const newEndpoint = await LoopbackReceiver.start(() => ({ status: 503 }));
+    try {
+      const webhooks = instance({ environment: 'test' });
+      const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: { 'x-erp-tenant': 'acme' } });
+      const { secret } = await webhooks.subscriptions.getSecrets(sub.id);
+
+      await expect(webhooks.subscriptions.update(sub.id, { url: `${newEndpoint.url}/hooks` }, { verifyUrl: true, actor: 'mallory' })).rejects.toMatchObject({
+        name: 'ConflictError',
+        code: 'SUBSCRIPTION_URL_UNVERIFIED',
+        message: expect.stringContaining('HTTP 503'),
+      });
+      expect((await webhooks.subscriptions.get(sub.id))!.url).toBe(server.url);
+      expect((await webhooks.subscriptions.history(sub.id)).items.map((change) => change.action)).toEqual(['created']);
+
+      newEndpoint.responder = () => ({ status: 204 });
+      await webhooks.subscriptions.update(sub.id, { url: `${newEndpoint.url}/hooks` }, { verifyUrl: true, actor: 'alice' });
+      expect((await webhooks.subscriptions.get(sub.id))!.url).toBe(`${newEndpoint.url}/hooks`);
+      expect(newEndpoint.requests).toHaveLength(2);
+      const request = newEndpoint.requests[1]!;
+      expect(request.url).toBe('/webhooks/hooks');
+      expect(request.headers['x-erp-tenant']).toBe('acme');
+      const verified = verifyWebhookSignature({ body: request.body, headers: request.headers }, { secrets: [secret] });
+      expect(JSON.parse(verified.body)).toMatchObject({ type: 'webhook.test', environment: 'test', data: { subscriptionId: sub.id, url: `${newEndpoint.url}/hooks`, reason: 'url_change' } });
+      // Without verifyUrl (and without security.verifyUrlChanges) nothing is sent.
+      await webhooks.subscriptions.update(sub.id, { url: server.url });
+      expect(newEndpoint.requests).toHaveLength(2);
+      expect(server.requests).toHaveLength(0);
+
+      const strict = instance({ security: { verifyUrlChanges: true } });
+      await expect(strict.subscriptions.update(sub.id, { url: `${server.url}/x` })).resolves.toMatchObject({ url: `${server.url}/x` });
+      expect(server.requests).toHaveLength(1);
+      server.responder = () => 'reset';
+      await expect(strict.subscriptions.update(sub.id, { url: `${server.url}/y` })).rejects.toMatchObject({ code: 'SUBSCRIPTION_URL_UNVERIFIED' });
+      await expect(strict.subscriptions.update(sub.id, { url: `${server.url}/y` }, { verifyUrl: false })).resolves.toMatchObject({ url: `${server.url}/y` });
+    } finally {
+      await newEndpoint.close();
+    }
+  });
+
+  it('expunges what a selector matches: payloads and response snippets erased, open deliveries cancelled, never sent again', async () => {
+    server.responder = (request) => ({ status: 200, body: `received ${JSON.parse(request.body.toString()).data.paymentId} for Jane Doe` });
+    const webhooks = instance();
+    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    const jane = await webhooks.publish('payment.succeeded', { ...samplePayment(1), customerId: 'cus_jane' });
+    const other = await webhooks.publish('payment.succeeded', samplePayment(2));
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const janeDelivery = (await webhooks.deliveries.list({ eventId: jane.id })).items[0]!;
+    expect((await webhooks.deliveries.attempts(janeDelivery.id))[0]!.responseSnippet).toContain('Jane Doe');
+
+    await webhooks.subscriptions.disable(sub.id);
+    const heldJane = await webhooks.publish('payment.succeeded', { ...samplePayment(3), customerId: 'cus_jane' });
+    await expect(webhooks.events.expunge({})).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+    const summary = await webhooks.events.expunge({ filter: (event) => (event.data as { customerId?: string }).customerId === 'cus_jane' });
+    // The held delivery of the third event was never created (the subscription was disabled), so nothing is cancelled here.
+    expect(summary).toEqual({ expunged: 2, cancelled: 0, snippets: 1 });
+    expect(await webhooks.events.get(jane.id)).toMatchObject({ id: jane.id, type: 'payment.succeeded', data: null, expungedAt: expect.any(Number) });
+    expect(await webhooks.events.get(heldJane.id)).toMatchObject({ data: null });
+    expect(await webhooks.events.get(other.id)).toMatchObject({ data: { paymentId: 'pay_2' }, expungedAt: null });
+    expect((await webhooks.deliveries.attempts(janeDelivery.id))[0]).toMatchObject({ responseSnippet: null, statusCode: 200 });
+    expect(await webhooks.deliveries.get(janeDelivery.id)).toMatchObject({ status: 'delivered' });
+    await webhooks.subscriptions.enable(sub.id);
+    await expect(webhooks.deliveries.redeliver(janeDelivery.id)).rejects.toMatchObject({ name: 'ConflictError', code: 'EVENT_EXPUNGED' });
+    // A replay over the whole window sends the kept event's... nothing: it was delivered; and never the expunged ones.
+    expect(await webhooks.deliveries.replay({ subscriptionId: sub.id, since: 0, dryRun: true })).toEqual({ count: 0 });
+    await expect(webhooks.events.expunge(jane.id)).resolves.toEqual({ expunged: 0, cancelled: 0, snippets: 0 });
+    await expect(webhooks.events.expunge('evt_missing')).rejects.toMatchObject({ code: 'EVENT_NOT_FOUND' });
+    const stored = JSON.stringify([await opened.storage.getEvent(jane.id), await opened.storage.listAttempts(janeDelivery.id)]);
+    expect(stored).not.toContain('cus_jane');
+    expect(stored).not.toContain('Jane Doe');
+  });
+
+  it('cancels the open deliveries of an expunged event', async () => {
+    server.responder = () => ({ status: 500, body: 'ledger of Jane Doe unavailable' });
+    const webhooks = instance({ retry: { delaysMs: [3_600_000] } });
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    const event = await webhooks.publish('payment.succeeded', samplePayment(1), { tenantId: 'org_1' });
+    const platform = await webhooks.publish('payment.succeeded', samplePayment(2));
+    await server.waitFor(1);
+    await webhooks.stop();
+    // The tenant's event reached no subscription (the only one is the platform's): erasing by tenant leaves the platform's alone.
+    expect(await webhooks.events.expunge({ tenantId: 'org_1' })).toEqual({ expunged: 1, cancelled: 0, snippets: 0 });
+    expect(await webhooks.events.get(event.id)).toMatchObject({ data: null });
+    const [delivery] = (await webhooks.deliveries.list({ eventId: platform.id })).items;
+    expect(delivery).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(await webhooks.events.expunge({ before: Date.now() + 1 })).toEqual({ expunged: 1, cancelled: 1, snippets: 1 });
+    expect(await webhooks.deliveries.get(delivery!.id)).toMatchObject({ status: 'cancelled', lastError: 'cancelled: its event was expunged' });
+    expect((await webhooks.deliveries.attempts(delivery!.id))[0]).toMatchObject({ statusCode: 500, responseSnippet: null });
+  });
+});
