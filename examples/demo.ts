@@ -166,7 +166,7 @@ async function main(): Promise<void> {
   ] as const;
   for (const { receiver, eventTypes, description } of subscriptions) {
     // Each organisation's endpoint belongs to its tenant: it receives that tenant's events only.
-    const subscription = await webhooks.subscriptions.create({ tenantId: receiver.tenantId, url: receiver.url, eventTypes, description });
+    const subscription = await webhooks.subscriptions.create({ tenantId: receiver.tenantId, url: receiver.url, eventTypes, description }, { actor: 'onboarding@bookkeeper.example' });
     receiver.setSecret(subscription.secret);
     console.log(`  ${receiver.tenantId!.padEnd(10)} subscribed ${receiver.name.padEnd(24)} ${eventTypes.join(', ')}`);
   }
@@ -222,6 +222,12 @@ async function main(): Promise<void> {
 
   const metrics = await webhooks.metrics();
   const globexBacklog = await webhooks.metrics({ tenantId: 'org_globex' });
+  // A GDPR request from one of Acme's customers: its events' payloads and receivers' answers are erased; the log of deliveries stays.
+  const erased = await webhooks.events.expunge({ tenantId: 'org_acme', filter: (event) => (event.data as { customerId?: string }).customerId === 'cus_7' });
+  // The CRM integration is retired: a soft delete keeps its deliveries and change log readable.
+  const crmSubscription = (await webhooks.subscriptions.list({ tenantId: 'org_acme' })).items.find((item) => item.url === crm.url)!;
+  await webhooks.subscriptions.delete(crmSubscription.id, { actor: 'ops@acme.example', reason: 'CRM integration retired' });
+  const crmHistory = (await webhooks.subscriptions.history(crmSubscription.id)).items.map((change) => `${change.action} by ${change.actor}`);
   // Globex leaves: its endpoint, events, deliveries and attempts go, in bounded batches.
   const offboarded = await webhooks.tenants.delete('org_globex');
   const [p50, p99] = pct([metrics.deliveryLatencyMs.p50, metrics.deliveryLatencyMs.p99]);
@@ -243,6 +249,9 @@ async function main(): Promise<void> {
   console.log(
     `  Globex offboarded: removed ${offboarded.subscriptions} subscription, ${offboarded.events} events, ${offboarded.deliveries} deliveries, ${offboarded.attempts} attempts`,
   );
+
+  console.log(`  erased for customer cus_7  ${erased.expunged} events, ${erased.snippets} response snippets`);
+  console.log(`  CRM endpoint's change log  ${crmHistory.join(', ')}`);
 
   const lost = fanOut - metrics.deliveriesSucceeded - dead;
   await webhooks.close();

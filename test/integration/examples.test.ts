@@ -47,13 +47,21 @@ describe('examples', () => {
     }
   }, 60_000);
 
-  it('runs the compliance example: a sensitive header redacted on read and given by getHeaders, a secret within its age policy, a test-environment event refused by a live consumer', async () => {
+  it('runs the compliance example: a sensitive header redacted on read and given by getHeaders, a secret within its age policy, the change log, an erasure, a soft then hard delete, a test-environment event refused by a live consumer', async () => {
     const { stdout } = await runExample('compliance.ts', {});
     expect(stdout.trim().split('\n')).toEqual([
       "{ Authorization: '[redacted]', 'x-request-source': 'bookkeeper' }",
       "[ 'Authorization' ]",
       'getHeaders: the token in clear',
       'secret age: within policy',
+      expect.stringMatching(/^audit: bob@bookkeeper\.example moved sub_[0-9A-Z]{26}$/),
+      'created alice@bookkeeper.example tenantId allTenants url eventTypes headers description metadata retry flowControl secrets status disabledReason deletedAt',
+      'updated bob@bookkeeper.example url',
+      'disabled bob@bookkeeper.example status disabledReason',
+      'enabled bob@bookkeeper.example status disabledReason',
+      '{ expunged: 1, cancelled: 1, snippets: 0 }',
+      'null',
+      'deleted, still readable: true',
       'refused: WEBHOOK_ENVIRONMENT_MISMATCH',
     ]);
   }, 60_000);
@@ -159,7 +167,7 @@ describe('examples', () => {
     }
   }, 60_000);
 
-  it("runs the demo to completion on SQLite: nothing lost, each organisation's events at its own endpoints only, the tampered request refused, Globex offboarded, a summary printed", async () => {
+  it("runs the demo to completion on SQLite: nothing lost, each organisation's events at its own endpoints only, the tampered request refused, a customer's events erased, the CRM soft-deleted with its change log, Globex offboarded, a summary printed", async () => {
     const { stdout } = await runExample('demo.ts', { DEMO_EVENTS: '70', DEMO_DIR: dir });
     expect(stdout).toContain(`storage: SQLite (WAL) at ${join(dir, 'webhooks.db')}`);
     expect(stdout).toMatch(/HTTP 401 — refused/);
@@ -175,5 +183,8 @@ describe('examples', () => {
     expect(globexEvents).toBe(23);
     expect(stdout).toContain(`Globex offboarded: removed 1 subscription, ${globexEvents} events,`);
     expect(stdout).toMatch(/Bookkeeper audit sink\s+received \d+ requests, processed 70 events/);
+    // Acme's events for cus_7 (a payment.succeeded or payment.failed every 40th n, two of three Acme's) erased.
+    expect(stdout).toMatch(/erased for customer cus_7\s+[1-9]\d* events, \d+ response snippets/);
+    expect(stdout).toContain("CRM endpoint's change log  created by onboarding@bookkeeper.example, deleted by ops@acme.example");
   }, 60_000);
 });
