@@ -17,9 +17,9 @@ export interface Instance {
 
 /**
  * A webhooks instance on a fresh storage, migrated, dispatcher stopped, with one
- * subscription to `url` for every event type.
+ * subscription to `url` for every event type; `payloadKey` for `security.payloadKey`.
  */
-export async function createInstance(entry: StorageEntry, url: string, concurrency: number): Promise<Instance> {
+export async function createInstance(entry: StorageEntry, url: string, concurrency: number, payloadKey?: string): Promise<Instance> {
   const storage = await entry.create();
   try {
     // One receiver, compared with a bare loop of `concurrency` connections: let this one
@@ -27,7 +27,7 @@ export async function createInstance(entry: StorageEntry, url: string, concurren
     // that one slow receiver cannot hold them all).
     const webhooks = createWebhooks({
       storage: storage.storage,
-      security: { allowPrivateNetworks: true },
+      security: { allowPrivateNetworks: true, ...(payloadKey === undefined ? {} : { payloadKey }) },
       concurrency,
       flowControl: { maxInFlightPerSubscription: concurrency },
     });

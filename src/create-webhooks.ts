@@ -17,6 +17,7 @@ import type { EventCatalog } from './events/catalog.js';
 import { EventBus } from './events/event-bus.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
 import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
+import { createPayloadCodec } from './payload-codec.js';
 import { createPublisher, type Publisher } from './publish.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { sensitiveHeaderMatcher } from './registry/sensitive-headers.js';
@@ -99,6 +100,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const metrics = new DeliveryMetrics();
   const guard = resolved.security.allowPrivateNetworks ? null : createAddressGuard(resolved.security.allowedHosts);
   const codec = createSecretCodec(resolved.security.secretsKey === undefined ? [] : normalizeSecretsKeys(resolved.security.secretsKey));
+  const payloadCodec = createPayloadCodec(resolved.security.payloadKey === undefined ? [] : normalizeSecretsKeys(resolved.security.payloadKey));
   const dispatcher = new Dispatcher({
     storage,
     transport,
@@ -110,6 +112,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     retry: resolved.retry,
     guard,
     codec,
+    payloadCodec,
     flow: new FlowControl(clock, resolved.flowControl, resolved.circuitBreaker, resolved.tenantLimits),
     autoDisableAfterMs: resolved.autoDisableAfterMs,
     concurrency: resolved.concurrency,
@@ -185,6 +188,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     clock,
     maxPayloadBytes: resolved.maxPayloadBytes,
     environment: resolved.environment,
+    payloadCodec,
     isClosed: () => closed,
     wake: () => dispatcher.wake(),
   });

@@ -17,6 +17,11 @@ export type ConfigErrorCode =
   | 'CONFIG_INVALID'
   | 'CONFIG_LEASE_TOO_SHORT'
   | 'SECRET_INVALID'
+  /**
+   * `security.payloadKey` is malformed, or a stored payload sealed with it does not open:
+   * sealed with a key not listed, tampered with, or copied from another event.
+   */
+  | 'PAYLOAD_KEY_INVALID'
   | 'TX_UNSUPPORTED';
 
 /** Codes of {@link ValidationError}: input to a public call is wrong. */

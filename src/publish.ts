@@ -15,16 +15,18 @@ import { envelopeEnvironmentJson, envelopeJson, envelopeTypeJson } from './envel
 import { createId } from './ids.js';
 import { createIsoTimestampCache } from './iso-timestamp-cache.js';
 import type { JsonValueProblem } from './json-value-problem.js';
+import type { PayloadCodec } from './payload-codec.js';
 import { isStorableText, storableTextMessage } from './storable-text.js';
 import { tenantIdSchema } from './tenant-id.js';
-import type { EnqueueInput, EnqueueResult, EventRecord, StorageAdapter } from './storage/storage-adapter.js';
+import type { EnqueueInput, EnqueueResult, EventRecord, NewEventRecord, StorageAdapter } from './storage/storage-adapter.js';
 import { throwValidation } from './throw-validation.js';
 
 /** Options of `publish`. */
 export interface PublishOptions {
   /**
    * Publishing again with the same key (in the same tenant) returns the first event and
-   * sends nothing new.
+   * sends nothing new. Its `data` is `null` once the event was expunged; read back from a
+   * payload sealed with a key this instance lacks, the publish fails with `PAYLOAD_KEY_INVALID`.
    */
   idempotencyKey?: string;
   /**
@@ -83,6 +85,8 @@ export interface PublisherDeps<TCatalog extends EventCatalog> {
   maxPayloadBytes: number;
   /** The instance's `environment`, written into every envelope; `null`: none (no such key). */
   environment: string | null;
+  /** Seals each payload before the storage sees it (`security.payloadKey`), and opens a stored one read back. */
+  payloadCodec: PayloadCodec;
   /** True once the instance is closed: publishing then fails with `WEBHOOKS_STOPPED`. */
   isClosed: () => boolean;
   /** Tells the dispatcher that deliveries were created. */
@@ -138,7 +142,7 @@ function checkEventData(check: EventDataCheck, input: unknown, output: unknown):
 
 /** Creates `publish` and `publishSync` over a storage. */
 export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDeps<TCatalog>): Publisher<TCatalog> {
-  const { catalog, storage, bus, clock, maxPayloadBytes, environment } = deps;
+  const { catalog, storage, bus, clock, maxPayloadBytes, environment, payloadCodec } = deps;
   const environmentJson = envelopeEnvironmentJson(environment);
   const publishTypes = new Map<string, PublishType>();
   const isoTimestamp = createIsoTimestampCache();
@@ -155,6 +159,16 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       publishTypes.set(type, publishType);
     }
     return publishType;
+  }
+
+  /**
+   * The `data` of an event stored earlier (an idempotent match): opened if sealed; `null`
+   * once expunged, its content erased.
+   * @throws ConfigError `PAYLOAD_KEY_INVALID` when it is sealed with a key this instance lacks.
+   */
+  function storedData(event: EventRecord): unknown {
+    if (event.expungedAt != null) return null;
+    return (JSON.parse(payloadCodec.open(event.payload, event.id)) as { data: unknown }).data;
   }
 
   /** Validates and serialises a publish: everything before storage, all synchronous. */
@@ -200,11 +214,12 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
         field: 'data',
       });
     }
-    const event: EventRecord = {
+    const event: NewEventRecord = {
       id,
       type,
       timestamp: now,
-      payload,
+      // The cap above is on what is sent; the sealed form stored is longer (base64, key id, iv, tag).
+      payload: payloadCodec.seal(payload, id),
       idempotencyKey: options.idempotencyKey ?? null,
       tenantId: options.tenantId ?? null,
     };
@@ -215,7 +230,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
 
   function finish(prepared: Prepared, result: EnqueueResult): PublishResult {
     const { event } = result;
-    const data = result.created ? prepared.data : (JSON.parse(event.payload) as { data: unknown }).data;
+    const data = result.created ? prepared.data : storedData(event);
     const published: PublishResult = {
       id: event.id,
       type: event.type,

@@ -63,6 +63,17 @@ export interface SecurityOptions {
    */
   secretsKey?: string | SecretsKey[];
   /**
+   * Encrypts event payloads at rest, for hosts whose storage is not otherwise encrypted
+   * (AES-256-GCM, each bound to its event id, so a payload copied onto another event does
+   * not open): a base64 key of 32 bytes, or a list `[{ id, key }]` — the first seals new
+   * events, all open (key rotation; payloads stored before keep the key that sealed them).
+   * Receivers get the same bytes and signatures as without it. Payloads stored before it
+   * was set are sent as they are; an instance without the key that sealed a payload fails
+   * its attempts with error class `config`. It may be the same key as `secretsKey`.
+   * @defaultValue none: payloads are stored as they are sent
+   */
+  payloadKey?: string | SecretsKey[];
+  /**
    * The subscription headers whose values are credentials: sealed at rest with
    * `secretsKey` (stored as they are without one), shown as `"[redacted]"` by every read
    * and readable only through `subscriptions.getHeaders(id)`. Header names, or `*` followed
@@ -249,6 +260,15 @@ const tenantLimitsSchema = z
   )
   .prefault({});
 
+/**
+ * `security.secretsKey` and `security.payloadKey`: their shape. The keys themselves (32 bytes
+ * of base64, the ids' characters) are checked by the codecs that use them.
+ */
+const encryptionKeysSchema = z.union([
+  z.string().min(1),
+  z.array(z.strictObject({ id: z.string().min(1).max(64), key: z.string().min(1) })).min(1).max(100),
+]);
+
 /** The schema of {@link WebhooksOptions}; a type test keeps the two in step. */
 export const webhooksOptionsSchema = z.strictObject({
   events: z.custom<EventCatalog>(
@@ -269,12 +289,8 @@ export const webhooksOptionsSchema = z.strictObject({
         .array(z.string().max(255).refine(isValidAllowedHost, 'a hostname, *.wildcard name, IP address or CIDR range'))
         .max(1000)
         .default([]),
-      secretsKey: z
-        .union([
-          z.string().min(1),
-          z.array(z.strictObject({ id: z.string().min(1).max(64), key: z.string().min(1) })).min(1).max(100),
-        ])
-        .optional(),
+      secretsKey: encryptionKeysSchema.optional(),
+      payloadKey: encryptionKeysSchema.optional(),
       sensitiveHeaders: z
         .union([
           z.literal('all'),
@@ -325,7 +341,8 @@ export interface ResolvedWebhooksOptions {
   readonly retry: RetryPolicy;
   readonly http: Readonly<Required<HttpOptions>>;
   readonly security: Readonly<
-    Omit<Required<SecurityOptions>, 'secretsKey' | 'sensitiveHeaders'> & Pick<SecurityOptions, 'secretsKey'> & { sensitiveHeaders: readonly string[] | 'all' }
+    Omit<Required<SecurityOptions>, 'secretsKey' | 'payloadKey' | 'sensitiveHeaders'> &
+      Pick<SecurityOptions, 'secretsKey' | 'payloadKey'> & { sensitiveHeaders: readonly string[] | 'all' }
   >;
   readonly concurrency: number;
   readonly leaseMs: number;

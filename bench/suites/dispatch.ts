@@ -10,11 +10,19 @@
  * storage drains the same backlog, every round: with fewer rounds for the durable ones
  * (3 for SQLite, 1 for PostgreSQL, as until 2026-11), their ratio swung with the
  * limit's own spread (16k–25k posts/s between rounds on one machine), across their target.
+ *
+ * On memory, each round also drains the same backlog with `security.payloadKey` (stored
+ * sealed, opened for every attempt) right beside the trial without it: the ratio of the two
+ * is what encrypting payloads at rest costs where the storage costs least.
  */
+import { randomBytes } from 'node:crypto';
+import { createPayloadCodec } from '../../src/payload-codec.js';
+import { normalizeSecretsKeys } from '../../src/registry/secret-codec.js';
+import type { EnqueueInput } from '../../src/storage/storage-adapter.js';
 import { collectGarbage, median } from '../stats.js';
 import type { BenchContext } from '../context.js';
 import type { ReceiverProcess, ReceiverReport } from '../receiver.js';
-import { enqueueInputs } from '../payload.js';
+import { enqueueInputs, eventType, paddingFor, paymentData } from '../payload.js';
 import { bareRequests, bareUndiciLoop, createInstance, kyLoop } from '../trial-helpers.js';
 import type { StorageEntry } from '../storages.js';
 
@@ -48,14 +56,57 @@ async function timedBare(receiver: ReceiverProcess, expected: number, run: () =>
   return trialResult(await receiver.report(), expected, elapsedMs, process.cpuUsage(cpu));
 }
 
-async function oursTrial(context: BenchContext, entry: StorageEntry, receiver: ReceiverProcess, events: number): Promise<TrialResult & { fillMs: number }> {
+/** The storage whose dispatch is also measured with `security.payloadKey`. */
+const payloadKeyStorage = 'memory';
+const payloadKey = randomBytes(32).toString('base64');
+const payloadCodec = createPayloadCodec(normalizeSecretsKeys(payloadKey));
+
+/** The inputs as publish stores them under `security.payloadKey`: each payload sealed for its event. */
+function* sealedInputs(inputs: Iterable<EnqueueInput>): Generator<EnqueueInput> {
+  for (const input of inputs) yield { ...input, event: { ...input.event, payload: payloadCodec.seal(input.event.payload, input.event.id) } };
+}
+
+/**
+ * Microseconds per seal and per open of one 1 KB payload: the median of `batches` batches
+ * of `perBatch` each, after a warm-up batch (the machine's noise lands on single batches).
+ */
+function codecMicroseconds(batches: number, perBatch: number): { sealMicroseconds: number; openMicroseconds: number } {
+  const id = 'evt_01BENCH';
+  const payload = JSON.stringify({ id, type: eventType, timestamp: new Date().toISOString(), data: paymentData(0, paddingFor()) });
+  const sealed = new Array<string>(perBatch);
+  const seals: number[] = [];
+  const opens: number[] = [];
+  for (let batch = 0; batch <= batches; batch++) {
+    let start = performance.now();
+    for (let n = 0; n < perBatch; n++) sealed[n] = payloadCodec.seal(payload, id);
+    const sealMs = performance.now() - start;
+    start = performance.now();
+    for (let n = 0; n < perBatch; n++) {
+      if (payloadCodec.open(sealed[n]!, id).length !== payload.length) throw new Error('a sealed payload did not open to what was sealed');
+    }
+    const openMs = performance.now() - start;
+    if (batch === 0) continue;
+    seals.push((sealMs * 1000) / perBatch);
+    opens.push((openMs * 1000) / perBatch);
+  }
+  const round2 = (value: number) => Math.round(value * 100) / 100;
+  return { sealMicroseconds: round2(median(seals)), openMicroseconds: round2(median(opens)) };
+}
+
+async function oursTrial(
+  context: BenchContext,
+  entry: StorageEntry,
+  receiver: ReceiverProcess,
+  events: number,
+  sealed = false,
+): Promise<TrialResult & { fillMs: number }> {
   const { concurrency } = context.sizes.dispatch;
-  const instance = await createInstance(entry, receiver.url, concurrency);
+  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined);
   try {
     // The backlog goes in through the storage's fast path (what publish stores, batched
     // in transactions where the storage has them): only draining it is timed.
     const fillStart = performance.now();
-    await instance.storage.fill(enqueueInputs(events));
+    await instance.storage.fill(sealed ? sealedInputs(enqueueInputs(events)) : enqueueInputs(events));
     const fillMs = performance.now() - fillStart;
     collectGarbage();
     await receiver.reset();
@@ -90,7 +141,7 @@ export async function runDispatch(context: BenchContext): Promise<void> {
   const limitRequests = bareRequests(sizes.events);
   const peerRequests = limitRequests.slice(0, sizes.peerEvents);
   const peer: TrialResult[] = [];
-  const ours = new Map<string, Array<{ ours: TrialResult & { fillMs: number }; limit: TrialResult; peer: TrialResult }>>();
+  const ours = new Map<string, Array<{ ours: TrialResult & { fillMs: number }; limit: TrialResult; peer: TrialResult; sealed: TrialResult | null }>>();
   const failed = new Set<string>();
 
   // Warm-up: connections, JIT.
@@ -105,13 +156,19 @@ export async function runDispatch(context: BenchContext): Promise<void> {
       // Each trial of ours is paired with a limit trial right beside it (before on even
       // rounds, after on odd ones, so a drift in machine load cancels out over rounds).
       const runLimit = () => timedBare(receiver, sizes.events, () => bareUndiciLoop(receiver.url, limitRequests, sizes.concurrency));
+      // The trial with payloadKey sits on the other side of ours from the limit, so ours stays
+      // beside both and the order of the sealed pair flips by round too.
+      const withKey = entry.name === payloadKeyStorage;
+      const runSealed = () => oursTrial(context, entry, receiver, events, true);
       try {
-        context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, paired with bare undici (${sizes.events} posts)`);
+        context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, paired with bare undici (${sizes.events} posts)${withKey ? ' and with payloadKey' : ''}`);
         const limitBefore = round % 2 === 0 ? await runLimit() : null;
+        const sealedBefore = withKey && round % 2 === 1 ? await runSealed() : null;
         const result = await oursTrial(context, entry, receiver, events);
+        const sealed = withKey ? (sealedBefore ?? (await runSealed())) : null;
         const limit = limitBefore ?? (await runLimit());
         const list = ours.get(entry.name) ?? [];
-        list.push({ ours: result, limit, peer: peerResult });
+        list.push({ ours: result, limit, peer: peerResult, sealed });
         ours.set(entry.name, list);
       } catch (error) {
         failed.add(entry.name);
@@ -159,6 +216,30 @@ export async function runDispatch(context: BenchContext): Promise<void> {
         backlogFillMs: results.map((r) => Math.round(r.fillMs)),
         limit: { postsPerRound: sizes.events, ...summary(limits) },
         peer: { postsPerRound: peerRequests.length, ...summary(trials.map((t) => t.peer)) },
+      },
+    });
+    const pairs = trials.flatMap((t) => (t.sealed === null ? [] : [{ sealed: t.sealed, plain: t.ours }]));
+    if (pairs.length === 0) continue;
+    context.add({
+      id: `dispatch.${name}.payload-key`,
+      section: 'dispatch',
+      storage: name,
+      title: `dispatch throughput with security.payloadKey (payloads stored sealed, opened for each attempt), ${name} storage, backlog of ${results[0]!.expected}, concurrency ${sizes.concurrency}`,
+      unit: 'deliveries/s',
+      better: 'higher',
+      value: median(pairs.map((p) => p.sealed.rate)),
+      valid: pairs.every((p) => complete(p.sealed) && complete(p.plain)),
+      limit: {
+        kind: 'reference',
+        label: 'the same without payloadKey',
+        value: median(pairs.map((p) => p.plain.rate)),
+        ratio: median(pairs.map((p) => p.sealed.rate / p.plain.rate)),
+      },
+      detail: {
+        rounds: pairs.length,
+        roundRatios: pairs.map((p) => Math.round((p.sealed.rate / p.plain.rate) * 1000) / 1000),
+        ...summary(pairs.map((p) => p.sealed)),
+        ...codecMicroseconds(context.options.mode === 'tiny' ? 3 : 21, 1_000),
       },
     });
   }

@@ -6,6 +6,7 @@
 import type { Clock } from '../clock.js';
 import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
 import { createId } from '../ids.js';
+import type { PayloadCodec } from '../payload-codec.js';
 import { signatureHeader } from '../signing/sign-webhook.js';
 import type { ClaimedDelivery, Settlement } from '../storage/storage-adapter.js';
 import { normalizeStoredRetryPolicy } from './retry-options.js';
@@ -35,6 +36,8 @@ export interface AttemptOptions {
   tenantHeader: string | null;
   /** The instance's `environment`, sent as the `bookkeeper-environment` header; `null`: none. */
   environment: string | null;
+  /** Opens the event's stored payload (`security.payloadKey`): what is signed and sent is the payload as published. */
+  payloadCodec: PayloadCodec;
 }
 
 /** An attempt made, with the delivery it was made for. */
@@ -90,6 +93,15 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
     // the receiver, so the attempt fails like a secret that does not open.
     return { kind: 'error', errorClass: 'config', message: signing.headersError ?? 'a sealed header value does not open' };
   }
+  let body: string;
+  try {
+    body = options.payloadCodec.open(event.payload, event.id);
+  } catch (error) {
+    // A sealed payload that does not open (another key, tampered with): failed like a secret
+    // that does not open, and retried on the schedule. The message names the event and the
+    // key id, never the payload or the key.
+    return { kind: 'error', errorClass: 'config', message: error instanceof Error ? error.message : String(error) };
+  }
   const headers: Record<string, string> = {};
   const { tenantHeader } = options;
   // A reserved name stored before the registry refused it is never sent beside the library's
@@ -105,12 +117,12 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
   headers['webhook-id'] = event.id;
   headers['webhook-timestamp'] = String(timestampSeconds);
   // Re-signed on every attempt: the timestamp is fresh, so receivers' tolerance windows hold on retries.
-  headers['webhook-signature'] = signatureHeader(signing.keys, event.id, timestampSeconds, event.payload);
+  headers['webhook-signature'] = signatureHeader(signing.keys, event.id, timestampSeconds, body);
   try {
     return await options.transport.send({
       url: subscription.url,
       headers,
-      body: event.payload,
+      body,
       timeoutMs: options.timeoutMs,
       maxResponseBytes: options.maxResponseBytes,
       guard: options.guard,

@@ -17,6 +17,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
+import type { PayloadCodec } from '../payload-codec.js';
 import type { SecretCodec } from '../registry/secret-codec.js';
 import type { ClaimedDelivery, StorageAdapter } from '../storage/storage-adapter.js';
 import { attemptDelivery } from './attempt-delivery.js';
@@ -40,6 +41,8 @@ export interface DispatcherOptions {
   retry: RetryPolicy;
   guard: AddressGuard | null;
   codec: SecretCodec;
+  /** Opens each event's stored payload before it is signed and sent. */
+  payloadCodec: PayloadCodec;
   flow: FlowControl;
   /** Disable a subscription failing continuously for this long; `false` never. */
   autoDisableAfterMs: number | false;

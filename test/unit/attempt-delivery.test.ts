@@ -2,11 +2,13 @@
  * One attempt, without the dispatcher's loop: what is posted (headers, signature, body)
  * and, for each way a receiver or transport can answer, the settlement it yields.
  */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { attemptDelivery, type AttemptOptions } from '../../src/delivery/attempt-delivery.js';
 import type { RetryPolicy } from '../../src/delivery/backoff.js';
 import type { SubscriptionSigningKeys } from '../../src/delivery/signing-key-cache.js';
 import type { Transport, TransportRequest, TransportResult } from '../../src/delivery/transport.js';
+import { createPayloadCodec, plainPayloadCodec } from '../../src/payload-codec.js';
 import { createSigningKeys, signWebhook } from '../../src/signing/sign-webhook.js';
 import { generateSecret } from '../../src/signing/secret.js';
 import type { ClaimedDelivery, Settlement, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
@@ -88,6 +90,7 @@ function setup(answer: TransportResult | Error, tookMs?: number, tenantHeader: s
     userAgent: 'bookkeeper-webhooks/test',
     tenantHeader,
     environment: null,
+    payloadCodec: plainPayloadCodec,
   };
   return { clock, transport, options };
 }
@@ -113,6 +116,40 @@ describe('attemptDelivery', () => {
       'webhook-signature': signWebhook({ id: 'evt_1', timestamp, body: payload, secrets: secret }),
     });
     expect(request).toMatchObject({ timeoutMs: 15_000, maxResponseBytes: 64 * 1024, guard: null });
+  });
+
+  describe('with security.payloadKey', () => {
+    const payloadCodec = createPayloadCodec([{ id: 'k1', key: randomBytes(32).toString('base64') }]);
+    const sealedClaim = (sealed: string) => {
+      const claimed = claimedDelivery();
+      return { ...claimed, event: { ...claimed.event, payload: sealed } };
+    };
+
+    it('opens the stored payload and posts and signs the payload as published, byte for byte', async () => {
+      const { transport, options } = setup(response(204));
+      const sealed = payloadCodec.seal(payload, 'evt_1');
+      expect(sealed).not.toContain('amount');
+      await attempt(sealedClaim(sealed), { ...options, payloadCodec });
+      const timestamp = Math.floor(START / 1000);
+      expect(transport.sent[0]!.body).toBe(payload);
+      expect(transport.sent[0]!.headers['webhook-signature']).toBe(signWebhook({ id: 'evt_1', timestamp, body: payload, secrets: secret }));
+    });
+
+    it('posts nothing when the stored payload does not open, and settles a config failure naming the event, not the payload', async () => {
+      const { transport, options } = setup(response(200));
+      const otherKey = createPayloadCodec([{ id: 'k2', key: randomBytes(32).toString('base64') }]);
+      for (const [stored, codec] of [
+        [otherKey.seal(payload, 'evt_1'), payloadCodec],
+        [payloadCodec.seal(payload, 'evt_2'), payloadCodec],
+        [payloadCodec.seal(payload, 'evt_1'), plainPayloadCodec],
+      ] as const) {
+        const settlement = await attempt(sealedClaim(stored), { ...options, payloadCodec: codec });
+        expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 10_000 });
+        expect(settlement.attempt).toMatchObject({ statusCode: null, errorClass: 'config', errorMessage: expect.stringContaining('evt_1') });
+        expect(settlement.attempt.errorMessage).not.toContain('amount');
+      }
+      expect(transport.sent).toHaveLength(0);
+    });
   });
 
   describe('with a tenant header configured', () => {

@@ -75,6 +75,7 @@ describe('npm run bench at the tiny size', () => {
       'verify.async',
       'sign',
       'sign.dispatcher',
+      'dispatch.memory.payload-key',
       ...['memory', 'sqlite'].flatMap((storage) => [
         `dispatch.${storage}`,
         `publish.${storage}.p50`,
@@ -115,6 +116,12 @@ describe('npm run bench at the tiny size', () => {
     expect(byId.get('dispatch.memory')!.limit!.target).toEqual({ on: 'ratio', op: '>=', value: 0.6 });
     expect(byId.get('dispatch.memory')!.peer!.target).toEqual({ on: 'ratio', op: '>=', value: 5 });
     expect(typeof byId.get('publish.memory.p99')!.pass).toBe('boolean');
+    // security.payloadKey against the same dispatch without it, paired in each round.
+    const sealed = byId.get('dispatch.memory.payload-key')!;
+    expect(sealed.limit).toMatchObject({ kind: 'reference', target: null });
+    expect(sealed.limit!.value).toBe(byId.get('dispatch.memory')!.value);
+    expect(sealed.detail.roundRatios).toHaveLength(1);
+    for (const key of ['sealMicroseconds', 'openMicroseconds']) expect(sealed.detail[key], key).toBeGreaterThan(0);
     // The jitter floor is sized to publish's median and explains its p99, it does not judge it.
     const floor = byId.get('publish.memory.floor')!;
     expect(floor.pass).toBeNull();

@@ -86,7 +86,7 @@ describe('messages of the most likely mistakes name the path, what was expected 
     const error = await errorOf(() => createWebhooks({ security: { allowPrivateNetwork: true } } as never));
     expect(error).toMatchObject({ code: 'CONFIG_INVALID', field: 'security.allowPrivateNetwork' });
     expect(error.message).toContain('Unknown key `allowPrivateNetwork` in `security` (did you mean `allowPrivateNetworks`?)');
-    expect(error.message).toContain('expected one of: allowPrivateNetworks, requireHttps, allowedHosts, secretsKey, sensitiveHeaders');
+    expect(error.message).toContain('expected one of: allowPrivateNetworks, requireHttps, allowedHosts, secretsKey, payloadKey, sensitiveHeaders');
   });
 
   it('concurrency as a string: names the range expected and the string that came', async () => {
