@@ -29,7 +29,6 @@ import { createMemoryStorage } from './storage/memory/index.js';
 import type { StorageStats } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { createStoredEvents, type StoredEvents } from './stored-events.js';
-import { plainPayloadCodec } from './payload-codec.js';
 import { createTenants, type Tenants } from './tenants.js';
 import { throwValidation } from './throw-validation.js';
 import { resolveWebhooksOptions, type WebhooksOptions } from './webhooks-options.js';
@@ -195,7 +194,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
   const webhooks: Webhooks<TCatalog> = {
     // The catalog stays what `events` was (its fields are read through the prototype), with the stored-event calls on top.
-    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: plainPayloadCodec }))),
+    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: payloadCodec }))),
     bus,
     subscriptions,
     publish: publisher.publish,

@@ -5,6 +5,7 @@
  * verified URL change, and erasure of events (payloads and response snippets gone, never
  * sent again).
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createWebhooks, type BookkeeperEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import { verifyWebhookSignature } from '../../src/receiver/index.js';
@@ -217,6 +218,18 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
     const stored = JSON.stringify([await opened.storage.getEvent(jane.id), await opened.storage.listAttempts(janeDelivery.id)]);
     expect(stored).not.toContain('cus_jane');
     expect(stored).not.toContain('Jane Doe');
+  });
+
+  it('reads and filters sealed payloads (security.payloadKey) opened, and erases them', async () => {
+    const webhooks = instance({ security: { payloadKey: randomBytes(32).toString('base64') } });
+    const jane = await webhooks.publish('payment.succeeded', { ...samplePayment(1), customerId: 'cus_jane' });
+    const other = await webhooks.publish('payment.succeeded', samplePayment(2));
+    expect((await opened.storage.getEvent(jane.id))!.payload).not.toContain('cus_jane');
+    expect(await webhooks.events.get(jane.id)).toMatchObject({ data: { customerId: 'cus_jane' } });
+    expect(await webhooks.events.expunge({ filter: (event) => (event.data as { customerId: string }).customerId === 'cus_jane' })).toMatchObject({ expunged: 1 });
+    expect(await webhooks.events.get(jane.id)).toMatchObject({ data: null });
+    expect(await webhooks.events.get(other.id)).toMatchObject({ data: { paymentId: 'pay_2' } });
+    expect((await opened.storage.getEvent(jane.id))!.payload).toBe('');
   });
 
   it('cancels the open deliveries of an expunged event', async () => {
