@@ -99,7 +99,9 @@ export function createSecretCodec(keys: readonly SecretsKey[]): SecretCodec {
       }
       const bytes = Buffer.from(sealed, 'base64url');
       try {
-        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        // A whole 16-byte tag, always: Node would check a shorter one (down to 4 bytes) as given, an easier forgery.
+        if (bytes.length < 16) throw new Error('the sealed value is shorter than its authentication tag');
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
         decipher.setAAD(Buffer.from(subscriptionId));
         decipher.setAuthTag(bytes.subarray(bytes.length - 16));
         return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8');
