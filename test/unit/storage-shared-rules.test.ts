@@ -3,10 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCursor, encodeCursor } from '../../src/storage/shared/cursor.js';
 import { newDeliveryId } from '../../src/storage/shared/delivery-ids.js';
+import { assertExpungeIds, maxExpungeIds } from '../../src/storage/shared/expunge-ids.js';
 import { replayAction, redeliverVerdict, requeuedFields, queuedStatus } from '../../src/storage/shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../../src/storage/shared/schema-version.js';
 import { loadOptionalDriver } from '../../src/storage/shared/optional-driver.js';
-import { failingSinceAfter, outcomeKindsWhere, settledFields, settledStatusRules } from '../../src/storage/shared/settlement.js';
+import { failingSinceAfter, outcomeKindsWhere, settledFields, settledLastError, settledStatusRules } from '../../src/storage/shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../../src/storage/shared/subscription-changes.js';
 import type { SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 import { subscriptionAt } from '../support/storage-records.js';
@@ -51,6 +52,14 @@ describe('settlement', () => {
     expect(failingSinceAfter(5, 'disable', 9)).toBe(5);
     expect(outcomeKindsWhere('start')).toEqual(['retry', 'dead']);
     expect(outcomeKindsWhere('clear')).toEqual(['delivered']);
+  });
+
+  it("keeps a cancelled delivery's cancel reason as lastError while it stays cancelled, and takes the attempt's error otherwise", () => {
+    const reason = 'cancelled: its subscription was deleted';
+    expect(settledLastError('cancelled', 'HTTP 503', reason)).toBe(reason);
+    expect(settledLastError('delivered', null, reason)).toBeNull();
+    expect(settledLastError('pending', 'HTTP 503', 'HTTP 500')).toBe('HTTP 503');
+    expect(settledLastError('dead', 'HTTP 400', null)).toBe('HTTP 400');
   });
 });
 
@@ -166,6 +175,16 @@ describe('optional drivers', () => {
     expect(() => loadOptionalDriver(driver, () => ({}))).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('install fake-db 1.x') }));
     const constructor = function Fake() {};
     expect(loadOptionalDriver(driver, () => constructor)).toBe(constructor);
+  });
+});
+
+describe('expunge ids', () => {
+  it(`takes up to ${maxExpungeIds} event ids and refuses more with INPUT_INVALID`, () => {
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `evt_${i}`);
+    expect(maxExpungeIds).toBe(1000);
+    expect(() => assertExpungeIds(ids(0))).not.toThrow();
+    expect(() => assertExpungeIds(ids(maxExpungeIds))).not.toThrow();
+    expect(() => assertExpungeIds(ids(maxExpungeIds + 1))).toThrow(expect.objectContaining({ name: 'ValidationError', code: 'INPUT_INVALID', field: 'ids' }));
   });
 });
 

@@ -6,51 +6,70 @@
  * - the deliveries by status and lease, in status-index.ts;
  * - the subscriptions and events by tenant (fan-out, tenant-scoped reads, a tenant's
  *   removal), in tenant-index.ts;
- * - maps by id, and id-sorted arrays (every subscription; every delivery, and each
- *   subscription's) for the lists and the delivery log, here.
+ * - maps by id, and id-sorted arrays (every subscription; every event; every delivery, and
+ *   each subscription's; each subscription's change log) for the lists and the logs, here.
  *
  * It is on the dispatcher's hot path and holds the 1,000,000-delivery backlog of the
  * benchmark, so every per-delivery operation is O(log n) or better.
  */
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StorageError, ValidationError, describeValue } from '../../errors.js';
+import { cancellableStatuses, changeRecord, dispatcherDisableRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, encodeCursor } from '../shared/cursor.js';
 import { recordAttemptInHistory } from '../shared/delivery-history.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
+import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { openDeliveryUpdate } from '../shared/open-deliveries.js';
-import { queuedStatus, redeliverVerdict, replayAction, requeuedFields } from '../shared/redelivery.js';
-import { failingSinceAfter, settledFields } from '../shared/settlement.js';
-import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
+import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
+import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
+import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
-import type {
-  ClaimedDelivery,
-  DeliveryQuery,
-  DeliveryRecord,
-  DeliveryStatus,
-  EnqueueInput,
-  EnqueueResult,
-  Page,
-  PurgeResult,
-  PurgeTenantInput,
-  PurgeTenantResult,
-  ReplayInput,
-  SettleResult,
-  Settlement,
-  StorageAdapter,
-  StorageStats,
-  SubscriptionRecord,
-  SubscriptionStatus,
+import {
+  CANCELLED_BY_DELETE,
+  CANCELLED_BY_EXPUNGE,
+  type ChangeAudit,
+  type ClaimedDelivery,
+  type DeliveryQuery,
+  type DeliveryRecord,
+  type DeliveryStatus,
+  type EnqueueInput,
+  type EnqueueResult,
+  type EventQuery,
+  type EventRecord,
+  type ExpungeResult,
+  type Page,
+  type PurgeResult,
+  type PurgeTenantInput,
+  type PurgeTenantResult,
+  type ReplayInput,
+  type SettleResult,
+  type Settlement,
+  type StorageAdapter,
+  type StorageStats,
+  type SubscriptionChangeQuery,
+  type SubscriptionChangeRecord,
+  type SubscriptionRecord,
 } from '../storage-adapter.js';
 import { ClaimSchedule, type ClaimExclusions } from './claim-schedule.js';
 import { registerMemoryStorageProbe } from './memory-storage-probe.js';
-import { copyDelivery, copyEvent, copySubscription } from './record-copies.js';
+import { copyChange, copyDelivery, copyEvent, copySubscription } from './record-copies.js';
 import { compareIds, insertById, lowerBound, newestFirst } from './sorted-by-id.js';
 import { StatusIndex } from './status-index.js';
 import { storeAttempt, storeDelivery, storeEvent } from './record-constructors.js';
 import { newSubscriptionState, type DeliveryState, type EventState, type SubscriptionState } from './stored-records.js';
 import { TenantIndex, type TenantShare } from './tenant-index.js';
 
-const emptyStats: Readonly<StorageStats> = Object.freeze({ pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null });
+const emptyStats: Readonly<StorageStats> = Object.freeze({
+  pending: 0,
+  leased: 0,
+  held: 0,
+  dead: 0,
+  delivered: 0,
+  cancelled: 0,
+  oldestPendingCreatedAt: null,
+});
+
+const cancellable: ReadonlySet<DeliveryStatus> = new Set(cancellableStatuses);
 
 function isLive(d: DeliveryState): boolean {
   return !d.removed;
@@ -94,14 +113,41 @@ export function createMemoryStorage(): StorageAdapter {
   let subscriptionsById: SubscriptionState[] = [];
   let tenants = new TenantIndex();
   let events = new Map<string, EventState>();
+  let eventsById: EventState[] = [];
   let idempotencyKeys = new Map<string, string>();
   let deliveries = new Map<string, DeliveryState>();
   let deliveriesById: DeliveryState[] = [];
   let statuses = new StatusIndex();
   let schedule = new ClaimSchedule(() => subscriptions.size);
+  /** Every change record by id; each subscription keeps its own, in order. */
+  let changeLog = new Map<string, SubscriptionChangeRecord>();
 
   function assertOpen(): void {
     if (closed) throw new StorageError('STORAGE_CLOSED', 'The memory storage is closed; create a new one.');
+  }
+
+  /**
+   * Refuses a change whose record id is in the log, before anything of the change is written:
+   * what the durable adapters' primary key does, rolling the change back with its record.
+   */
+  function assertNewChange(audit: ChangeAudit | undefined): void {
+    if (audit !== undefined && changeLog.has(audit.id)) {
+      throw new StorageError('STORAGE_CONFLICT', `Expected a new change id, got ${describeValue(audit.id)} which is in the change log.`);
+    }
+  }
+
+  function appendChange(sub: SubscriptionState, record: SubscriptionChangeRecord): void {
+    changeLog.set(record.id, record);
+    insertById(sub.changes, record);
+  }
+
+  /** Cancels an open delivery (soft delete, expunge); its lease stays, so an attempt in flight still settles. */
+  function cancelDelivery(d: DeliveryState, reason: string, now: number): void {
+    statuses.setStatus(d, 'cancelled');
+    d.nextAttemptAt = null;
+    d.lastError = reason;
+    d.updatedAt = now;
+    schedule.reschedule(d);
   }
 
   /** Links a new delivery to every index but `ev.deliveries`, which the caller fills. */
@@ -142,12 +188,13 @@ export function createMemoryStorage(): StorageAdapter {
     return attempts;
   }
 
-  /** Removes subscriptions that have no deliveries left (the caller removed them). */
+  /** Removes subscriptions that have no deliveries left (the caller removed them), with their change logs. */
   function removeSubscriptions(doomed: readonly SubscriptionState[]): void {
     if (doomed.length === 0) return;
     for (const sub of doomed) {
       schedule.clear(sub);
       subscriptions.delete(sub.id);
+      for (const change of sub.changes) changeLog.delete(change.id);
     }
     const gone = new Set(doomed);
     tenants.removeSubscriptions(gone);
@@ -156,7 +203,8 @@ export function createMemoryStorage(): StorageAdapter {
 
   /** Removes events whose deliveries are gone, with their idempotency keys and their place in their tenant's list. */
   function removeEvents(doomed: readonly EventState[]): void {
-    const touchedTenants = new Set<string>();
+    if (doomed.length === 0) return;
+    const touchedTenants = new Set<string | null>();
     for (const ev of doomed) {
       const { id, idempotencyKey: key, tenantId } = ev.record;
       events.delete(id);
@@ -164,9 +212,11 @@ export function createMemoryStorage(): StorageAdapter {
         const indexKey = idempotencyIndexKey(tenantId, key);
         if (idempotencyKeys.get(indexKey) === id) idempotencyKeys.delete(indexKey);
       }
-      if (tenantId !== null) touchedTenants.add(tenantId);
+      touchedTenants.add(tenantId);
     }
-    for (const tenantId of touchedTenants) tenants.dropEvents(tenantId, (ev) => events.get(ev.record.id) === ev);
+    const isLive = (ev: EventState): boolean => events.get(ev.id) === ev;
+    eventsById = eventsById.filter(isLive);
+    for (const tenantId of touchedTenants) tenants.dropEvents(tenantId, isLive);
   }
 
   /** Starts a fresh attempt cycle for `d` (redeliver, replay), pending or held. */
@@ -181,10 +231,8 @@ export function createMemoryStorage(): StorageAdapter {
     schedule.reschedule(d);
   }
 
-  /** Applies a status change by the shared rule; `false` when the subscription was in that status already. */
-  function changeSubscriptionStatus(sub: SubscriptionState, change: { status: SubscriptionStatus; reason?: string | null }, now: number): boolean {
-    const next = subscriptionStatusChange(sub.record, change, now);
-    if (next === null) return false;
+  /** Applies a status change that the shared rule (subscriptionStatusChange) made. */
+  function applyStatusChange(sub: SubscriptionState, next: SubscriptionStatusChange, now: number): void {
     Object.assign(sub.record, next.fields);
     // Leased deliveries are held too and keep their token: their in-flight attempt may
     // still settle, and a retry then stays held (see settleOne).
@@ -198,6 +246,18 @@ export function createMemoryStorage(): StorageAdapter {
     }
     // Nothing of a held subscription is claimable: drop its stale entries at once rather than lazily.
     if (next.deliveries === 'hold') schedule.clear(sub);
+  }
+
+  /**
+   * Disables the subscription for a `disable` settle, by the usual rule, and writes the
+   * dispatcher's change record when it did; `false` when it was disabled already.
+   */
+  function disableBySettle(sub: SubscriptionState, reason: string, now: number): boolean {
+    const next = subscriptionStatusChange(sub.record, { status: 'disabled', reason }, now);
+    if (next === null) return false;
+    const before = copySubscription(sub.record);
+    applyStatusChange(sub, next, now);
+    appendChange(sub, dispatcherDisableRecord(before, sub.record, now));
     return true;
   }
 
@@ -209,18 +269,20 @@ export function createMemoryStorage(): StorageAdapter {
     }
     const { outcome, attempt: a } = s;
     const sub = d.subscription;
+    // Cancelled while its attempt was in flight (soft delete, expunge): see settlement.ts.
+    const cancelled = d.status === 'cancelled';
     d.history = recordAttemptInHistory(d.history, outcome.kind, a.startedAt);
-    const attempt = storeAttempt(d.id, d.history.attempts, a, outcome);
+    const attempt = storeAttempt(d.id, d.history.attempts, a, outcome, keepsResponseSnippet(cancelled) ? a.responseSnippet : null);
     if (d.log === null) d.log = [attempt];
     else d.log.push(attempt);
+    const fields = settledFields(outcome, sub.record.status === 'active', now, cancelled);
     d.attempts++;
     d.lastAttemptAt = a.startedAt;
     d.lastStatusCode = a.statusCode;
-    d.lastError = a.errorMessage;
+    d.lastError = settledLastError(fields.status, a.errorMessage, d.lastError);
     d.updatedAt = now;
     statuses.dropLease(d);
-    const fields = settledFields(outcome, sub.record.status === 'active', now);
-    const subscriptionDisabled = outcome.kind === 'disable' && changeSubscriptionStatus(sub, { status: 'disabled', reason: outcome.reason }, now);
+    const subscriptionDisabled = outcome.kind === 'disable' && disableBySettle(sub, outcome.reason, now);
     statuses.setStatus(d, fields.status);
     d.nextAttemptAt = fields.nextAttemptAt;
     d.deliveredAt = fields.deliveredAt;
@@ -250,6 +312,7 @@ export function createMemoryStorage(): StorageAdapter {
     const targets = tenants.receivers(tenantId, type);
     const ev = storeEvent(input.event);
     events.set(id, ev);
+    insertById(eventsById, ev);
     if (indexKey !== null) idempotencyKeys.set(indexKey, id);
     tenants.addEvent(ev);
     // Built by map, not push: an array grown by push reserves 17 slots, which every stored event would keep.
@@ -306,19 +369,73 @@ export function createMemoryStorage(): StorageAdapter {
     return { items, nextCursor: more ? encodeCursor('deliveries', items[items.length - 1]!.id) : null };
   }
 
+  function listEventsNow(query: EventQuery): Page<EventRecord> {
+    const limit = assertLimit(query.limit);
+    const beforeId = query.cursor === undefined ? null : decodeCursor('events', query.cursor);
+    const { since, until } = query;
+    const source = query.tenantId === undefined ? eventsById : (tenants.get(query.tenantId)?.events ?? []);
+    const items: EventRecord[] = [];
+    let more = false;
+    for (const ev of newestFirst([source], beforeId)) {
+      const t = ev.record.timestamp;
+      if ((since !== undefined && t < since) || (until !== undefined && t >= until)) continue;
+      if (items.length === limit) {
+        more = true;
+        break;
+      }
+      items.push(copyEvent(ev.record));
+    }
+    return { items, nextCursor: more ? encodeCursor('events', items[items.length - 1]!.id) : null };
+  }
+
+  function listChangesNow(query: SubscriptionChangeQuery): Page<SubscriptionChangeRecord> {
+    const limit = assertLimit(query.limit);
+    const afterId = query.cursor === undefined ? null : decodeCursor('changes', query.cursor);
+    const source = subscriptions.get(query.subscriptionId)?.changes ?? [];
+    let i = 0;
+    if (afterId !== null) {
+      i = lowerBound(source, afterId);
+      if (source[i]?.id === afterId) i++;
+    }
+    const items = source.slice(i, i + limit).map(copyChange);
+    return { items, nextCursor: i + limit < source.length ? encodeCursor('changes', items[items.length - 1]!.id) : null };
+  }
+
+  /** Erases one event's content, cancels its open deliveries and erases their attempts' snippets, counting into `result`. */
+  function expungeEvent(ev: EventState, now: number, result: ExpungeResult): void {
+    ev.record.payload = '';
+    ev.record.expungedAt = now;
+    result.events++;
+    for (const d of ev.deliveries) {
+      if (cancellable.has(d.status)) {
+        cancelDelivery(d, CANCELLED_BY_EXPUNGE, now);
+        result.cancelled++;
+      }
+      if (d.log === null) continue;
+      for (const attempt of d.log) {
+        if (attempt.responseSnippet === null) continue;
+        attempt.responseSnippet = null;
+        result.snippets++;
+      }
+    }
+  }
+
   function replayNow(input: ReplayInput): { count: number } {
     const sub = subscriptions.get(input.subscriptionId);
-    if (sub === undefined) return { count: 0 };
+    // No event is replayable to a soft-deleted subscription (replayable): nothing to walk.
+    if (sub === undefined || sub.record.deletedAt !== null) return { count: 0 };
     const until = input.until ?? Number.POSITIVE_INFINITY;
     const types = new Set(input.eventTypes);
     const requeued: DeliveryState[] = [];
     const missing: EventState[] = [];
     const scope = sub.record;
-    // A tenant's subscription reads only its tenant's events; a platform one walks them all.
-    const candidates = scope.tenantId !== null && !scope.allTenants ? (tenants.get(scope.tenantId)?.events ?? []) : events.values();
+    // A subscription reads only its tenant's events (the platform's: the tenantless ones); an
+    // all-tenant consumer walks them all.
+    const candidates = scope.allTenants ? eventsById : (tenants.get(scope.tenantId)?.events ?? []);
     for (const ev of candidates) {
       const t = ev.record.timestamp;
       if (t < input.since || t >= until || !types.has(ev.record.type) || !receivesTenant(scope, ev.record.tenantId)) continue;
+      if (!replayable(ev.record, scope)) continue;
       const mine = ev.deliveries.find((d) => d.subscription === sub);
       const action = replayAction(mine?.status ?? null);
       if (action === 'create') missing.push(ev);
@@ -345,6 +462,7 @@ export function createMemoryStorage(): StorageAdapter {
       stats.held += sub.counts.held;
       stats.dead += sub.counts.dead;
       stats.delivered += sub.counts.delivered;
+      stats.cancelled += sub.counts.cancelled;
       if (sub.counts.pending === 0) continue;
       for (const d of sub.open) {
         if (d.status === 'pending' && (stats.oldestPendingCreatedAt === null || d.createdAt < stats.oldestPendingCreatedAt)) {
@@ -373,6 +491,7 @@ export function createMemoryStorage(): StorageAdapter {
       held: statuses.count('held'),
       dead: statuses.count('dead'),
       delivered: statuses.count('delivered'),
+      cancelled: statuses.count('cancelled'),
       oldestPendingCreatedAt: statuses.oldestPendingCreatedAt(),
     };
   }
@@ -381,6 +500,7 @@ export function createMemoryStorage(): StorageAdapter {
     const doomed: DeliveryState[] = [];
     for (const d of statuses.inStatus('delivered')) if (d.updatedAt < olderThan) doomed.push(d);
     for (const d of statuses.inStatus('dead')) if (d.updatedAt < olderThan) doomed.push(d);
+    for (const d of statuses.inStatus('cancelled')) if (d.updatedAt < olderThan) doomed.push(d);
     const attempts = removeDeliveries(doomed);
     // An event goes only once no delivery refers to it: a newer final delivery may still
     // be redelivered, and that needs the payload.
@@ -474,18 +594,21 @@ export function createMemoryStorage(): StorageAdapter {
       subscriptionsById = [];
       tenants = new TenantIndex();
       events = new Map();
+      eventsById = [];
       idempotencyKeys = new Map();
       deliveries = new Map();
       deliveriesById = [];
       statuses = new StatusIndex();
       schedule = new ClaimSchedule(() => subscriptions.size);
+      changeLog = new Map();
     },
 
-    async createSubscription(record, limits) {
+    async createSubscription(record, limits, audit) {
       assertOpen();
       if (subscriptions.has(record.id)) {
         throw new StorageError('STORAGE_CONFLICT', `Expected a new subscription id, got ${describeValue(record.id)} which exists.`);
       }
+      assertNewChange(audit);
       // Counted and stored in one synchronous step: two racing creates cannot both see room.
       const max = limits?.maxPerTenant;
       if (record.tenantId !== null && max !== undefined && tenants.subscriptionCount(record.tenantId) >= max) {
@@ -495,6 +618,7 @@ export function createMemoryStorage(): StorageAdapter {
       subscriptions.set(record.id, sub);
       insertById(subscriptionsById, sub);
       tenants.addSubscription(sub);
+      if (audit !== undefined) appendChange(sub, changeRecord(audit, null, sub.record, record.createdAt));
       return copySubscription(sub.record);
     },
 
@@ -519,6 +643,7 @@ export function createMemoryStorage(): StorageAdapter {
       for (; i < source.length; i++) {
         const record = source[i]!.record;
         if (query.status !== undefined && record.status !== query.status) continue;
+        if (record.deletedAt !== null && query.includeDeleted !== true) continue;
         if (items.length === limit) {
           more = true;
           break;
@@ -528,20 +653,53 @@ export function createMemoryStorage(): StorageAdapter {
       return { items, nextCursor: more ? encodeCursor('subscriptions', items[items.length - 1]!.id) : null };
     },
 
-    async updateSubscription(id, patch, now) {
+    async updateSubscription(id, patch, now, audit) {
       assertOpen();
       const sub = subscriptions.get(id);
       if (sub === undefined) return null;
-      Object.assign(sub.record, applySubscriptionPatch(sub.record, patch, now));
+      if (sub.record.deletedAt !== null) return copySubscription(sub.record);
+      assertNewChange(audit);
+      const next = applySubscriptionPatch(sub.record, patch, now);
+      if (audit !== undefined) appendChange(sub, changeRecord(audit, sub.record, next, now));
+      Object.assign(sub.record, next);
       return copySubscription(sub.record);
     },
 
-    async setSubscriptionStatus(id, change, now) {
+    async setSubscriptionStatus(id, change, now, audit) {
       assertOpen();
       const sub = subscriptions.get(id);
       if (sub === undefined) return null;
-      changeSubscriptionStatus(sub, change, now);
+      if (sub.record.deletedAt !== null) return copySubscription(sub.record);
+      const next = subscriptionStatusChange(sub.record, change, now);
+      if (next === null) return copySubscription(sub.record);
+      assertNewChange(audit);
+      const before = audit === undefined ? null : copySubscription(sub.record);
+      applyStatusChange(sub, next, now);
+      if (audit !== undefined) appendChange(sub, changeRecord(audit, before, sub.record, now));
       return copySubscription(sub.record);
+    },
+
+    async softDeleteSubscription(id, now, audit) {
+      assertOpen();
+      const sub = subscriptions.get(id);
+      if (sub === undefined) return null;
+      const fields = softDeletedFields(sub.record, now);
+      if (fields === null) return { subscription: copySubscription(sub.record), cancelled: 0 };
+      assertNewChange(audit);
+      const before = audit === undefined ? null : copySubscription(sub.record);
+      Object.assign(sub.record, fields);
+      tenants.markDeleted(sub);
+      let cancelled = 0;
+      // Copied first: cancelling takes a delivery out of the open set.
+      for (const d of [...sub.open]) {
+        if (!cancellable.has(d.status)) continue;
+        cancelDelivery(d, CANCELLED_BY_DELETE, now);
+        cancelled++;
+      }
+      // Nothing of it is claimable any more: drop its entries at once rather than lazily.
+      schedule.clear(sub);
+      if (audit !== undefined) appendChange(sub, changeRecord(audit, before, sub.record, now));
+      return { subscription: copySubscription(sub.record), cancelled };
     },
 
     async deleteSubscription(id) {
@@ -553,6 +711,17 @@ export function createMemoryStorage(): StorageAdapter {
       return true;
     },
 
+    async listSubscriptionChanges(query) {
+      assertOpen();
+      return listChangesNow(query);
+    },
+
+    async getSubscriptionChange(id) {
+      assertOpen();
+      const change = changeLog.get(id);
+      return change === undefined ? null : copyChange(change);
+    },
+
     async enqueue(input) {
       assertOpen();
       return enqueueNow(input);
@@ -562,6 +731,23 @@ export function createMemoryStorage(): StorageAdapter {
       assertOpen();
       const ev = events.get(id);
       return ev === undefined ? null : copyEvent(ev.record);
+    },
+
+    async listEvents(query) {
+      assertOpen();
+      return listEventsNow(query);
+    },
+
+    async expungeEvents(ids, now) {
+      assertOpen();
+      assertExpungeIds(ids);
+      const result: ExpungeResult = { events: 0, cancelled: 0, snippets: 0 };
+      for (const id of ids) {
+        const ev = events.get(id);
+        // Unknown, already expunged, or named twice: skipped (idempotent).
+        if (ev !== undefined && ev.record.expungedAt === null) expungeEvent(ev, now, result);
+      }
+      return result;
     },
 
     async claimDue({ limit, leaseMs, now, excludeSubscriptionIds, excludeTenantIds }) {
@@ -644,8 +830,13 @@ export function createMemoryStorage(): StorageAdapter {
       assertOpen();
       const d = deliveries.get(id);
       if (d === undefined) return 'not_found';
-      const leaseLive = d.leaseExpiresAt !== null && d.leaseExpiresAt > now;
-      const verdict = redeliverVerdict(d.status, d.subscription.record.status === 'active', leaseLive);
+      const subscription = d.subscription.record;
+      const verdict = redeliverVerdict(d.status, {
+        subscriptionActive: subscription.status === 'active',
+        subscriptionDeleted: subscription.deletedAt !== null,
+        eventExpunged: d.event.record.expungedAt !== null,
+        leaseLive: d.leaseExpiresAt !== null && d.leaseExpiresAt > now,
+      });
       if (verdict !== 'requeue') return verdict;
       // An expired lease is taken over: its worker's late settle then gets STORAGE_LEASE_LOST.
       requeue(d, 'pending', now);

@@ -4,17 +4,19 @@
  */
 import { emptyDeliveryHistory } from '../shared/delivery-history.js';
 import { deliveryTenantId } from '../shared/tenancy.js';
-import type { AttemptRecord, DeliveryHistory, DeliveryStatus, EventRecord, Settlement } from '../storage-adapter.js';
+import type { AttemptRecord, DeliveryHistory, DeliveryStatus, EventRecord, NewEventRecord, Settlement } from '../storage-adapter.js';
 import type { DeliveryState, EventState, SubscriptionState } from './stored-records.js';
 
 class StoredEventRecord implements EventRecord {
   readonly id: string;
   readonly type: string;
   readonly timestamp: number;
-  readonly payload: string;
+  /** Emptied by an expunge, with {@link expungedAt} set. */
+  payload: string;
   readonly idempotencyKey: string | null;
   readonly tenantId: string | null;
-  constructor(e: EventRecord) {
+  expungedAt: number | null = null;
+  constructor(e: NewEventRecord) {
     this.id = e.id;
     this.type = e.type;
     this.timestamp = e.timestamp;
@@ -27,8 +29,12 @@ class StoredEventRecord implements EventRecord {
 class StoredEvent implements EventState {
   deliveries: DeliveryState[] = [];
   readonly record: EventRecord;
-  constructor(e: EventRecord) {
+  constructor(e: NewEventRecord) {
     this.record = new StoredEventRecord(e);
+  }
+  /** On the prototype rather than a field: one slot less in every stored event. */
+  get id(): string {
+    return this.record.id;
   }
 }
 
@@ -82,10 +88,11 @@ class StoredAttempt implements AttemptRecord {
   readonly statusCode: number | null;
   readonly errorClass: AttemptRecord['errorClass'];
   readonly errorMessage: string | null;
-  readonly responseSnippet: string | null;
+  /** Erased (`null`) when its event is expunged. */
+  responseSnippet: string | null;
   readonly outcome: AttemptRecord['outcome'];
   readonly nextAttemptAt: number | null;
-  constructor(deliveryId: string, attemptNumber: number, a: Settlement['attempt'], outcome: Settlement['outcome']) {
+  constructor(deliveryId: string, attemptNumber: number, a: Settlement['attempt'], outcome: Settlement['outcome'], responseSnippet: string | null) {
     this.id = a.id;
     this.deliveryId = deliveryId;
     this.attemptNumber = attemptNumber;
@@ -94,14 +101,14 @@ class StoredAttempt implements AttemptRecord {
     this.statusCode = a.statusCode;
     this.errorClass = a.errorClass;
     this.errorMessage = a.errorMessage;
-    this.responseSnippet = a.responseSnippet;
+    this.responseSnippet = responseSnippet;
     this.outcome = outcome.kind;
     this.nextAttemptAt = outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
   }
 }
 
 /** The stored copy of a new event, with no delivery yet. */
-export function storeEvent(e: EventRecord): EventState {
+export function storeEvent(e: NewEventRecord): EventState {
   return new StoredEvent(e);
 }
 
@@ -110,7 +117,13 @@ export function storeDelivery(event: EventState, subscription: SubscriptionState
   return new StoredDelivery(event, subscription, id, status, now);
 }
 
-/** The record of attempt number `attemptNumber` of delivery `deliveryId`. */
-export function storeAttempt(deliveryId: string, attemptNumber: number, a: Settlement['attempt'], outcome: Settlement['outcome']): AttemptRecord {
-  return new StoredAttempt(deliveryId, attemptNumber, a, outcome);
+/** The record of attempt number `attemptNumber` of delivery `deliveryId`, keeping `responseSnippet` (the attempt's, or `null`). */
+export function storeAttempt(
+  deliveryId: string,
+  attemptNumber: number,
+  a: Settlement['attempt'],
+  outcome: Settlement['outcome'],
+  responseSnippet: string | null,
+): AttemptRecord {
+  return new StoredAttempt(deliveryId, attemptNumber, a, outcome, responseSnippet);
 }

@@ -2,7 +2,14 @@
  * The copies the memory storage hands out and takes in: a caller never shares an object
  * with the store, so neither can change the other's.
  */
-import type { DeliveryRecord, EventRecord, StoredFlowControl, StoredRetryPolicy, SubscriptionRecord } from '../storage-adapter.js';
+import type {
+  DeliveryRecord,
+  EventRecord,
+  StoredFlowControl,
+  StoredRetryPolicy,
+  SubscriptionChangeRecord,
+  SubscriptionRecord,
+} from '../storage-adapter.js';
 
 /** A copy of an event record. */
 export function copyEvent(e: EventRecord): EventRecord {
@@ -13,6 +20,7 @@ export function copyEvent(e: EventRecord): EventRecord {
     payload: e.payload,
     idempotencyKey: e.idempotencyKey ?? null,
     tenantId: e.tenantId ?? null,
+    expungedAt: e.expungedAt,
   };
 }
 
@@ -55,9 +63,17 @@ export function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
     retry: copyRetry(s.retry),
     flowControl: copyFlowControl(s.flowControl),
     failingSince: s.failingSince ?? null,
+    deletedAt: s.deletedAt ?? null,
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
   };
+}
+
+/** A deep copy of a change record. */
+export function copyChange(c: SubscriptionChangeRecord): SubscriptionChangeRecord {
+  const changes: SubscriptionChangeRecord['changes'] = {};
+  for (const [field, change] of Object.entries(c.changes)) changes[field] = { before: copyJson(change.before), after: copyJson(change.after) };
+  return { ...c, changes };
 }
 
 function copyFlowControl(f: StoredFlowControl | null): StoredFlowControl | null {

@@ -23,8 +23,9 @@ export class StatusIndex {
     held: new Set(),
     delivered: new Set(),
     dead: new Set(),
+    cancelled: new Set(),
   };
-  /** Deliveries holding a lease token (pending or held). */
+  /** Deliveries holding a lease token (pending or held, or cancelled while their attempt was in flight). */
   private readonly leased = new Set<DeliveryState>();
   /** Deliveries that entered `pending`, keyed by (createdAt, id); live while `pendingStamp` matches. */
   private readonly createdHeap = new StampedHeap<DeliveryState>({ pops: 0 });

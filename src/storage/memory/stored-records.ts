@@ -4,10 +4,20 @@
  * record-constructors.ts.
  */
 import type { ClaimQueue } from './claim-queue.js';
-import type { AttemptRecord, DeliveryHistory, DeliveryRecord, DeliveryStatus, EventRecord, SubscriptionRecord } from '../storage-adapter.js';
+import type {
+  AttemptRecord,
+  DeliveryHistory,
+  DeliveryRecord,
+  DeliveryStatus,
+  EventRecord,
+  SubscriptionChangeRecord,
+  SubscriptionRecord,
+} from '../storage-adapter.js';
 
 /** A stored event and its live deliveries. */
 export interface EventState {
+  /** The record's id: what keeps the lists of events (every one, a tenant's) sorted. */
+  readonly id: string;
   readonly record: EventRecord;
   /** Live deliveries of the event (a handful: one per matching subscription). */
   deliveries: DeliveryState[];
@@ -24,6 +34,8 @@ export interface SubscriptionState {
   readonly open: Set<DeliveryState>;
   /** Its deliveries by status, for `stats` of one subscription. */
   readonly counts: Record<DeliveryStatus, number>;
+  /** Its change log, ids ascending. */
+  changes: SubscriptionChangeRecord[];
   /** Its claimable deliveries keyed by (claimable-at, id), stale entries included. */
   claimHeap: ClaimQueue<DeliveryState>;
   /**
@@ -60,7 +72,8 @@ export function newSubscriptionState(record: SubscriptionRecord, claimHeap: Clai
     record,
     deliveries: [],
     open: new Set(),
-    counts: { pending: 0, held: 0, delivered: 0, dead: 0 },
+    counts: { pending: 0, held: 0, delivered: 0, dead: 0, cancelled: 0 },
+    changes: [],
     claimHeap,
     queueStamp: 0,
     queued: false,

@@ -17,10 +17,9 @@ export interface TenantShare {
    * consumers.
    */
   subscriptions: SubscriptionState[];
-  /**
-   * A tenant's events, in publication order. Not kept for the platform: its events are found
-   * by walking every event, which a tenantless replay reads anyway.
-   */
+  /** How many of {@link subscriptions} are soft-deleted (they do not count toward the tenant's limit). */
+  deletedSubscriptions: number;
+  /** Its events (the platform's: those published without a tenant), ids ascending. */
   events: EventState[];
 }
 
@@ -47,14 +46,22 @@ export class TenantIndex {
     return this.shares.get(idempotencyScope(tenantId));
   }
 
-  /** How many subscriptions `tenantId` has. */
+  /** How many subscriptions `tenantId` has, soft-deleted ones left out. */
   subscriptionCount(tenantId: string | null): number {
-    return this.get(tenantId)?.subscriptions.length ?? 0;
+    const share = this.get(tenantId);
+    return share === undefined ? 0 : share.subscriptions.length - share.deletedSubscriptions;
   }
 
   addSubscription(sub: SubscriptionState): void {
-    insertById(this.shareOf(sub.record.tenantId).subscriptions, sub);
+    const share = this.shareOf(sub.record.tenantId);
+    insertById(share.subscriptions, sub);
+    if (sub.record.deletedAt !== null) share.deletedSubscriptions++;
     if (sub.record.allTenants) insertById(this.consumers, sub);
+  }
+
+  /** Notes that a listed subscription was soft-deleted (call once, when its `deletedAt` is set). */
+  markDeleted(sub: SubscriptionState): void {
+    this.shareOf(sub.record.tenantId).deletedSubscriptions++;
   }
 
   /** Forgets removed subscriptions, each tenant's list rebuilt once. */
@@ -63,6 +70,8 @@ export class TenantIndex {
     let consumers = false;
     for (const sub of gone) {
       touched.add(sub.record.tenantId);
+      const share = this.get(sub.record.tenantId);
+      if (share !== undefined && sub.record.deletedAt !== null) share.deletedSubscriptions--;
       consumers ||= sub.record.allTenants;
     }
     for (const tenantId of touched) {
@@ -74,14 +83,13 @@ export class TenantIndex {
     if (consumers) this.consumers = this.consumers.filter((s) => !gone.has(s));
   }
 
-  /** Lists a new event under its tenant (not the platform's: see {@link TenantShare.events}). */
+  /** Lists a new event under its tenant (`null`: the platform's). */
   addEvent(ev: EventState): void {
-    const tenantId = ev.record.tenantId;
-    if (tenantId !== null) this.shareOf(tenantId).events.push(ev);
+    insertById(this.shareOf(ev.record.tenantId).events, ev);
   }
 
   /** Forgets removed events of `tenantId`: those for which `isLive` says false. */
-  dropEvents(tenantId: string, isLive: (ev: EventState) => boolean): void {
+  dropEvents(tenantId: string | null, isLive: (ev: EventState) => boolean): void {
     const share = this.get(tenantId);
     if (share === undefined) return;
     share.events = share.events.filter(isLive);
@@ -112,7 +120,7 @@ export class TenantIndex {
     const scope = idempotencyScope(tenantId);
     let share = this.shares.get(scope);
     if (share === undefined) {
-      share = { subscriptions: [], events: [] };
+      share = { subscriptions: [], deletedSubscriptions: 0, events: [] };
       this.shares.set(scope, share);
     }
     return share;
