@@ -8,7 +8,7 @@ import { DeliveryLifecycle } from '../../src/delivery/delivery-lifecycle.js';
 import { createEventBus } from '../../src/events/event-bus.js';
 import { DeliveryMetrics } from '../../src/metrics/delivery-metrics.js';
 import { OtelDeliveryMetrics } from '../../src/metrics/otel-metrics.js';
-import type { DeliveryStatus, SettleOutcome, SettleResult, StorageAdapter, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import type { ChangeAudit, DeliveryStatus, SettleOutcome, SettleResult, StorageAdapter, SubscriptionChangeRecord, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { collect, meterProvider, points } from '../support/otel-reader.js';
 import { recordingLogger } from '../support/recording-logger.js';
@@ -69,14 +69,21 @@ function setup({
   const metrics = new DeliveryMetrics();
   const { logger, warnings, errors } = recordingLogger();
   const disabled: Array<{ id: string; reason: string | null | undefined }> = [];
+  // What the storage would log for the audit it is given (the shared rule's fields; no diff here).
+  const changes = new Map<string, SubscriptionChangeRecord>();
   const storage = {
     async getSubscription(id: string) {
       if (failStorage) throw new Error('connection refused');
       return { id, status: subscriptionStatus, tenantId: subscriptionTenantId } as SubscriptionRecord;
     },
-    async setSubscriptionStatus(id: string, change: { status: string; reason?: string | null }) {
+    async setSubscriptionStatus(id: string, change: { status: string; reason?: string | null }, now: number, audit: ChangeAudit) {
       disabled.push({ id, reason: change.reason });
+      const { id: changeId, action, actor, reason, origin = 'api' } = audit;
+      changes.set(changeId, { id: changeId, subscriptionId: id, tenantId: subscriptionTenantId, action, origin, actor, reason, changes: {}, at: now });
       return { id, status: change.status, tenantId: subscriptionTenantId } as SubscriptionRecord;
+    },
+    async getSubscriptionChange(id: string) {
+      return changes.get(id) ?? null;
     },
   } as unknown as StorageAdapter;
   const events: Array<[string, unknown]> = [];
@@ -125,7 +132,7 @@ describe('DeliveryLifecycle', () => {
     const gone = completed({ kind: 'disable', reason: 'the endpoint answered 410 Gone' }, { statusCode: 410 });
     await lifecycle.settled([gone, gone], [settled('held', { subscriptionDisabled: true }), settled('held')]);
     expect(events.map(([name]) => name)).toEqual(['delivery:failed', 'subscription:disabled', 'delivery:failed']);
-    expect(events[1]![1]).toEqual({ subscriptionId: 'sub_1', tenantId: null, reason: 'the endpoint answered 410 Gone', at: START });
+    expect(events[1]![1]).toEqual({ subscriptionId: 'sub_1', tenantId: null, reason: 'the endpoint answered 410 Gone', at: START, origin: 'dispatcher', actor: null, change: null });
   });
 
   it('reports an attempt whose lease was lost: warned, counted and announced, nothing else', async () => {
@@ -161,7 +168,8 @@ describe('DeliveryLifecycle', () => {
       await lifecycle.settled([gone], [settled('held', { subscriptionDisabled: true })]);
       expect(events).toEqual([
         ['delivery:failed', expect.objectContaining({ tenantId: 'org_2' })],
-        ['subscription:disabled', { subscriptionId: 'sub_1', tenantId: null, reason: 'the endpoint answered 410 Gone', at: START }],
+        // The settle wrote the change record in its own transaction: the event does not carry it.
+        ['subscription:disabled', { subscriptionId: 'sub_1', tenantId: null, reason: 'the endpoint answered 410 Gone', at: START, origin: 'dispatcher', actor: null, change: null }],
       ]);
     });
 
@@ -185,7 +193,19 @@ describe('DeliveryLifecycle', () => {
     const since = START - 5 * DAY;
     await lifecycle.settled([completed({ kind: 'retry', nextAttemptAt: START + 5_000 })], [settled('pending', { failingSince: since })]);
     expect(disabled).toEqual([{ id: 'sub_1', reason: expect.stringContaining(new Date(since).toISOString()) }]);
-    expect(events.at(-1)).toEqual(['subscription:disabled', { subscriptionId: 'sub_1', tenantId: null, reason: disabled[0]!.reason, at: START }]);
+    const reason = disabled[0]!.reason!;
+    expect(events.at(-1)).toEqual([
+      'subscription:disabled',
+      {
+        subscriptionId: 'sub_1',
+        tenantId: null,
+        reason,
+        at: START,
+        origin: 'dispatcher',
+        actor: null,
+        change: { id: expect.stringMatching(/^chg_/), subscriptionId: 'sub_1', tenantId: null, action: 'disabled', origin: 'dispatcher', actor: null, reason, changes: {}, at: START },
+      },
+    ]);
     expect(warnings).toHaveLength(1);
   });
 

@@ -175,11 +175,11 @@ describe('messages of the most likely mistakes name the path, what was expected 
     expect(error.message).toBe('Expected `status` to be one of "active", "disabled", got "paused"');
   });
 
-  it('a delivery status that does not exist: lists the four statuses, alone or as an array, and the one that came', async () => {
+  it('a delivery status that does not exist: lists the five statuses, alone or as an array, and the one that came', async () => {
     const error = await errorOf(() => webhooks().deliveries.list({ status: 'failed' } as never));
     expect(error).toMatchObject({ code: 'INPUT_INVALID', field: 'status' });
     expect(error.message).toBe(
-      'Expected `status` to be "pending" | "held" | "delivered" | "dead" or an array of "pending" | "held" | "delivered" | "dead" (1 to 4 items), got "failed"',
+      'Expected `status` to be "pending" | "held" | "delivered" | "dead" | "cancelled" or an array of "pending" | "held" | "delivered" | "dead" | "cancelled" (1 to 5 items), got "failed"',
     );
   });
 
