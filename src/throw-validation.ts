@@ -9,5 +9,6 @@ import { ValidationError, type ValidationErrorCode } from './errors.js';
 /** Throws a `ValidationError` with `code` for a failed parse of `input` by `schema`, every issue described. */
 export function throwValidation(code: ValidationErrorCode, error: z.ZodError, input: unknown, schema: z.ZodType, prefix = ''): never {
   const { message, field } = describeIssues(error, input, { schema, prefix });
-  throw new ValidationError(code, message, { field, cause: error });
+  // A problem with the argument as a whole (`null`, a selector with no condition) names no field.
+  throw new ValidationError(code, message, { ...(field === '' ? {} : { field }), cause: error });
 }

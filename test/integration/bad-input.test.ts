@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  ConflictError,
   ValidationError,
   createMemoryStorage,
   createWebhooks,
@@ -44,6 +45,7 @@ interface Instance {
   storage: StorageAdapter;
   subscriptionId: string;
   deliveryId: string;
+  eventId: string;
   /** A genuine cursor of the subscription list, which the delivery log must refuse. */
   subscriptionCursor: string;
 }
@@ -53,7 +55,7 @@ interface Case {
   /** Which instance the call is made on; default `guarded`. */
   on?: InstanceName;
   call: (instance: Instance) => unknown;
-  errorClass: typeof ValidationError | typeof ConfigError;
+  errorClass: typeof ValidationError | typeof ConfigError | typeof ConflictError;
   code: string;
   field: string | undefined;
   /** `throws` for synchronous calls (publishSync, createWebhooks); default `rejects`. */
@@ -69,7 +71,7 @@ beforeEach(async () => {
     const webhooks = createWebhooks({ ...instanceOptions[name], storage, clock });
     const subscription = await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['payment.*'] });
     await webhooks.subscriptions.create({ url: 'https://ledger.example.com/hooks', eventTypes: ['refund.*'] });
-    await webhooks.publish('payment.succeeded', payment());
+    const event = await webhooks.publish('payment.succeeded', payment());
     const [delivery] = (await webhooks.deliveries.list()).items;
     const { nextCursor } = await webhooks.subscriptions.list({ limit: 1 });
     instances[name] = {
@@ -77,6 +79,7 @@ beforeEach(async () => {
       storage,
       subscriptionId: subscription.id,
       deliveryId: delivery!.id,
+      eventId: event.id,
       subscriptionCursor: nextCursor!,
     };
   }
@@ -87,11 +90,13 @@ afterEach(async () => {
 });
 
 /** Everything a failed call must leave as it was. */
-async function stateOf({ webhooks, subscriptionId }: Instance) {
+async function stateOf({ webhooks, subscriptionId, eventId }: Instance) {
   return {
-    subscriptions: await webhooks.subscriptions.list(),
+    subscriptions: await webhooks.subscriptions.list({ includeDeleted: true }),
     secrets: await webhooks.subscriptions.getSecrets(subscriptionId),
+    history: await webhooks.subscriptions.history(subscriptionId),
     deliveries: await webhooks.deliveries.list(),
+    event: await webhooks.events.get(eventId),
     backlog: (await webhooks.metrics()).backlog,
   };
 }
@@ -399,7 +404,7 @@ const createCases: Case[] = [
     field: 'colour',
   },
   {
-    name: 'subscriptions.create with a second argument (the options split over two objects)',
+    name: 'subscriptions.create with create fields in its second argument (the options split over two objects)',
     call: ({ webhooks }) =>
       (webhooks.subscriptions.create as (...args: unknown[]) => unknown)(
         { url: 'https://crm.example.com/hooks', eventTypes: ['payment.succeeded'] },
@@ -407,7 +412,8 @@ const createCases: Case[] = [
       ),
     errorClass: ValidationError,
     code: 'INPUT_INVALID',
-    field: undefined,
+    // The second argument is the change's { actor, reason }: a create field there is named, not ignored.
+    field: 'headers',
   },
   ...[
     ['a __proto__ key in metadata, which zod\'s record would drop', '{"__proto__":{"admin":true},"team":"ops"}', 'metadata.__proto__'],
@@ -446,8 +452,8 @@ const createCases: Case[] = [
   },
 ];
 
-type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets';
-const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets'];
+type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets' | 'history';
+const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets', 'history'];
 
 function callSubscription(method: SubscriptionMethod, id: unknown) {
   return ({ webhooks }: Instance) => {
@@ -532,12 +538,12 @@ const subscriptionCases: Case[] = [
     field: 'headers.content-length',
   },
   {
-    name: 'subscriptions.update with a third argument (the patch split over two objects)',
+    name: 'subscriptions.update with patch fields in its third argument (the patch split over two objects)',
     call: ({ webhooks, subscriptionId }) =>
       (webhooks.subscriptions.update as (...args: unknown[]) => unknown)(subscriptionId, { description: 'changed' }, { metadata: { a: '1' } }),
     errorClass: ValidationError,
     code: 'INPUT_INVALID',
-    field: undefined,
+    field: 'metadata',
   },
   {
     name: 'subscriptions.rotateSecret with a bad new secret',
@@ -560,6 +566,75 @@ const subscriptionCases: Case[] = [
     code: 'INPUT_INVALID',
     field: 'overlapMs',
   },
+  ...(
+    [
+      ['create', ({ webhooks }: Instance, options: unknown) => webhooks.subscriptions.create({ url: 'https://crm.example.com/hooks', eventTypes: ['payment.*'] }, options as never)],
+      ['update', ({ webhooks, subscriptionId }: Instance, options: unknown) => webhooks.subscriptions.update(subscriptionId, { description: 'x' }, options as never)],
+      ['delete', ({ webhooks, subscriptionId }: Instance, options: unknown) => webhooks.subscriptions.delete(subscriptionId, options as never)],
+      ['disable', ({ webhooks, subscriptionId }: Instance, options: unknown) => webhooks.subscriptions.disable(subscriptionId, options as never)],
+      ['enable', ({ webhooks, subscriptionId }: Instance, options: unknown) => webhooks.subscriptions.enable(subscriptionId, options as never)],
+      ['rotateSecret', ({ webhooks, subscriptionId }: Instance, options: unknown) => webhooks.subscriptions.rotateSecret(subscriptionId, options as never)],
+    ] as const
+  ).flatMap(([method, call]) =>
+    (
+      [
+        ['an empty actor', { actor: '' }, 'actor'],
+        ['an actor of 257 characters', { actor: 'a'.repeat(257) }, 'actor'],
+        ['an actor with U+0000', { actor: 'ali\u0000ce' }, 'actor'],
+        ['a numeric actor', { actor: 42 }, 'actor'],
+        ['a reason of 1001 characters', { reason: 'r'.repeat(1001) }, 'reason'],
+        ['an unknown option', { actr: 'alice' }, 'actr'],
+      ] as const
+    ).map(([what, options, field]) => ({
+      name: `subscriptions.${method} with ${what}`,
+      call: (instance: Instance) => call(instance, options),
+      errorClass: ValidationError,
+      code: 'INPUT_INVALID',
+      field,
+    })),
+  ),
+  {
+    name: 'subscriptions.delete with hard as a string',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.delete(subscriptionId, { hard: 'yes' } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'hard',
+  },
+  {
+    name: 'subscriptions.update with verifyUrl as a string',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { url: 'https://new.example.com/hooks' }, { verifyUrl: 'yes' } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'verifyUrl',
+  },
+  {
+    name: 'subscriptions.update of the URL, verified, to an endpoint that cannot answer',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { url: 'https://erp.invalid/hooks' }, { verifyUrl: true }),
+    errorClass: ConflictError,
+    code: 'SUBSCRIPTION_URL_UNVERIFIED',
+    field: 'url',
+  },
+  {
+    name: 'subscriptions.history with a limit of 0',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.history(subscriptionId, { limit: 0 }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'limit',
+  },
+  {
+    name: 'subscriptions.history with a cursor of the subscription list',
+    call: ({ webhooks, subscriptionId, subscriptionCursor }) => webhooks.subscriptions.history(subscriptionId, { cursor: subscriptionCursor }),
+    errorClass: ValidationError,
+    code: 'CURSOR_INVALID',
+    field: 'cursor',
+  },
+  {
+    name: 'subscriptions.list with includeDeleted as a string',
+    call: ({ webhooks }) => webhooks.subscriptions.list({ includeDeleted: 'yes' } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'includeDeleted',
+  },
   {
     name: 'subscriptions.disable with an empty reason',
     call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.disable(subscriptionId, { reason: '' }),
@@ -581,6 +656,40 @@ const subscriptionCases: Case[] = [
     code: 'CURSOR_INVALID',
     field: 'cursor',
   },
+];
+
+const eventCases: Case[] = [
+  ...[42, null, '', 'evt\u0000'].map((id) => ({
+    name: `events.get with ${JSON.stringify(id)} as the id`,
+    call: ({ webhooks }: Instance) => webhooks.events.get(id as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'id',
+  })),
+  {
+    name: 'events.expunge of an unknown id',
+    call: ({ webhooks }) => webhooks.events.expunge('evt_01KBZZZZZZZZZZZZZZZZZZZZZZ'),
+    errorClass: ValidationError,
+    code: 'EVENT_NOT_FOUND',
+    field: 'id',
+  },
+  ...(
+    [
+      ['no condition', {}, undefined],
+      ['null', null, undefined],
+      ['a number', 42, undefined],
+      ['a filter that is not a function', { filter: 'customerId = cus_1' }, 'filter'],
+      ['a negative before', { before: -1 }, 'before'],
+      ['an unknown key', { tenant: 'org_1' }, 'tenant'],
+      ['an empty tenantId', { tenantId: '' }, 'tenantId'],
+    ] as const
+  ).map(([what, selector, field]) => ({
+    name: `events.expunge with ${what}`,
+    call: ({ webhooks }: Instance) => webhooks.events.expunge(selector as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field,
+  })),
 ];
 
 const deliveryCases: Case[] = [
@@ -747,6 +856,7 @@ describe.each([
   ['subscriptions.create', createCases],
   ['subscriptions', subscriptionCases],
   ['deliveries', deliveryCases],
+  ['events', eventCases],
   ['lifecycle and factory', lifecycleCases],
 ] as const)('bad input to %s', (_group, cases) => {
   it.each(cases.map((c) => [c.name, c] as const))('%s fails with its code and leaves storage unchanged', async (_name, c) => {
