@@ -122,6 +122,7 @@ describe('migrations', () => {
       { version: 5, name: '0005-attempt-history' },
       { version: 6, name: '0006-instances' },
       { version: 7, name: '0007-tenants' },
+      { version: 8, name: '0008-change-log' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -316,7 +317,7 @@ describe('delivery counts (migration 0004)', () => {
     const storage = track(createSqliteStorage({ database: db }));
     expect(await rejectionOf(storage.stats(NOW))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
     await storage.migrate();
-    const expected = { pending: 1, leased: 0, held: 0, dead: 1, delivered: 1, oldestPendingCreatedAt: NOW };
+    const expected = { pending: 1, leased: 0, held: 0, dead: 1, delivered: 1, cancelled: 0, oldestPendingCreatedAt: NOW };
     expect(await storage.stats(NOW)).toEqual(expected);
     expect(await storage.stats(NOW, { subscriptionId: sub.id })).toEqual(expected);
     // And from there the triggers keep them.
@@ -382,6 +383,7 @@ describe('tenants (migration 0007)', () => {
       payload: '{"n":1}',
       idempotencyKey: 'order-1',
       tenantId: null,
+      expungedAt: null,
     });
     expect((await storage.listDeliveries({ limit: 10 })).items.map((d) => [d.id, d.tenantId])).toEqual([
       ['dlv_2', null],
@@ -392,7 +394,7 @@ describe('tenants (migration 0007)', () => {
     expect((await storage.listSubscriptions({ limit: 10, tenantId: null })).items.map((s) => s.id)).toEqual([sub.id]);
     expect((await storage.listDeliveries({ limit: 10, tenantId: null })).items.map((d) => d.id)).toEqual(['dlv_2', 'dlv_1']);
     expect(await storage.stats(NOW, { tenantId: null })).toEqual(await storage.stats(NOW));
-    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 0, held: 0, dead: 1, delivered: 0, oldestPendingCreatedAt: NOW });
+    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 0, held: 0, dead: 1, delivered: 0, cancelled: 0, oldestPendingCreatedAt: NOW });
     // Nothing of it belongs to a tenant.
     expect((await storage.listSubscriptions({ limit: 10, tenantId: 'acme' })).items).toEqual([]);
     expect((await storage.listDeliveries({ limit: 10, tenantId: 'acme' })).items).toEqual([]);
@@ -519,7 +521,7 @@ describe('transactional outbox on the host handle', () => {
       storage.enqueueSync(input);
     })();
     expect(count(db, 'ledger')).toBe(1);
-    expect(await storage.getEvent(input.event.id)).toEqual(input.event);
+    expect(await storage.getEvent(input.event.id)).toEqual({ ...input.event, expungedAt: null });
     expect(count(db, 'webhook_deliveries')).toBe(2);
     expect(await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW })).toHaveLength(2);
   });
@@ -805,15 +807,15 @@ describe('query plans', () => {
       await storage.stats(NOW, { subscriptionId: 'sub_a' });
     });
     const all = plan(db, sql.find((s) => s.includes('AS delivered') && !s.includes('subscription_id ='))!);
-    // pending, held, dead, delivered: the counts table; leased: the due index; oldest: the head of pending_created.
-    expect(all.filter((d) => d.includes('webhook_delivery_counts'))).toHaveLength(4);
+    // pending, held, dead, delivered, cancelled: the counts table; leased: the due index; oldest: the head of pending_created.
+    expect(all.filter((d) => d.includes('webhook_delivery_counts'))).toHaveLength(5);
     expect(all.filter((d) => /webhook_deliveries\b/.test(d))).toEqual([
       'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_due',
       'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created',
     ]);
     const one = plan(db, sql.find((s) => s.includes('AS delivered') && s.includes('subscription_id ='))!);
     expect(one.filter((d) => d.includes('webhook_delivery_counts'))).toEqual(
-      Array(4).fill('SEARCH webhook_delivery_counts USING PRIMARY KEY (subscription_id=? AND status=?)'),
+      Array(5).fill('SEARCH webhook_delivery_counts USING PRIMARY KEY (subscription_id=? AND status=?)'),
     );
     expect(one.filter((d) => /webhook_deliveries\b/.test(d)).every((d) => d.includes('webhook_deliveries_subscription_due (subscription_id=?)'))).toBe(true);
   });
@@ -938,7 +940,7 @@ describe('query plans', () => {
     for (const s of countsOf) {
       const details = plan(db, s);
       expect(scans(details)).toEqual([]);
-      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(6);
+      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(7);
     }
     const excluded = statements.find((s) => s.startsWith('SELECT id FROM webhook_subscriptions WHERE tenant_id IN'))!;
     expect(plan(db, excluded)).toContain('SEARCH webhook_subscriptions USING COVERING INDEX webhook_subscriptions_tenant (tenant_id=?)');
