@@ -17,11 +17,14 @@ export function eventsSql(t: SqliteTables) {
     // same ids changes and counts nothing.
     unexpungedEvents: `SELECT id FROM ${E} WHERE id IN (${named}) AND expunged_at IS NULL`,
     expungeEvents: `UPDATE ${E} SET payload = '', expunged_at = @now WHERE id IN (${named})`,
-    // Their open deliveries, through the (event_id, subscription_id) index. The lease stays:
-    // an attempt in flight still settles (see settle-batch.ts).
+    // Their open deliveries, through the (event_id, subscription_id) index: CROSS JOIN seeks it
+    // per event, where the planner, with statistics, would rather walk the deliveries and probe
+    // the list. The lease stays: an attempt in flight still settles (see settle-batch.ts).
     cancelEventDeliveries: `UPDATE ${D} SET status = 'cancelled', next_attempt_at = NULL, due_at = NULL, last_error = @last_error,
          updated_at = @now
-       WHERE event_id IN (${named}) AND status IN (${sqlList(cancellableStatuses)})`,
+       WHERE rowid IN (
+         SELECT d.rowid FROM json_each(@ids) AS j CROSS JOIN ${D} AS d ON d.event_id = j.value
+         WHERE d.status IN (${sqlList(cancellableStatuses)}))`,
     // Every attempt of their deliveries that kept a snippet: the deliveries by the same index,
     // their attempts by attempts_delivery.
     eraseSnippets: `UPDATE ${t.attempts} SET response_snippet = NULL
