@@ -1,7 +1,8 @@
 /**
- * The SQLite storage's delivery counts (migration 0004's triggers) agree with a count of the
- * rows after any sequence of publishes, settles, holds, replays, redeliveries, purges and
- * deletions.
+ * The SQLite storage's delivery counts (migration 0004's triggers, made again by 0008) agree
+ * with a count of the rows after any sequence of publishes, settles, holds, replays,
+ * redeliveries, purges, deletions (soft and hard) and expunges, a cancel landing while an
+ * attempt is in flight included.
  */
 import type Database from 'better-sqlite3';
 import fc from 'fast-check';
@@ -16,20 +17,27 @@ afterEach(closeTracked);
 
 describe('delivery counts (migration 0004)', () => {
   /** The counts as a walk of the rows gives them: what the triggers must agree with. */
-  function counted(db: Database.Database, subscriptionId?: string): Record<'pending' | 'held' | 'dead' | 'delivered', number> {
+  function counted(db: Database.Database, subscriptionId?: string): Record<'pending' | 'held' | 'dead' | 'delivered' | 'cancelled', number> {
     const where = subscriptionId === undefined ? '' : 'WHERE subscription_id = ?';
     const rows = db
       .prepare(`SELECT status, COUNT(*) AS n FROM webhook_deliveries ${where} GROUP BY status`)
       .all(...(subscriptionId === undefined ? [] : [subscriptionId])) as Array<{ status: string; n: number }>;
     const byStatus = Object.fromEntries(rows.map((r) => [r.status, r.n]));
-    return { pending: byStatus.pending ?? 0, held: byStatus.held ?? 0, dead: byStatus.dead ?? 0, delivered: byStatus.delivered ?? 0 };
+    return {
+      pending: byStatus.pending ?? 0,
+      held: byStatus.held ?? 0,
+      dead: byStatus.dead ?? 0,
+      delivered: byStatus.delivered ?? 0,
+      cancelled: byStatus.cancelled ?? 0,
+    };
   }
 
   type Step =
     | { op: 'publish'; type: string }
     | { op: 'publishRolledBack'; type: string }
-    | { op: 'claimAndSettle'; limit: number; outcomes: Array<SettleOutcome['kind']> }
-    | { op: 'disable' | 'enable' | 'delete'; sub: number }
+    | { op: 'claimAndSettle'; limit: number; outcomes: Array<SettleOutcome['kind']>; meanwhile: 'nothing' | 'expunge' | 'softDelete' }
+    | { op: 'disable' | 'enable' | 'delete' | 'softDelete'; sub: number }
+    | { op: 'expungeOldest' }
     | { op: 'replay'; sub: number }
     | { op: 'redeliverFirst'; status: 'dead' | 'delivered' }
     | { op: 'purge' };
@@ -41,14 +49,19 @@ describe('delivery counts (migration 0004)', () => {
       op: fc.constant('claimAndSettle' as const),
       limit: fc.integer({ min: 1, max: 4 }),
       outcomes: fc.array(fc.constantFrom('delivered', 'retry', 'dead', 'disable'), { minLength: 4, maxLength: 4 }),
+      meanwhile: fc.constantFrom('nothing' as const, 'expunge' as const, 'softDelete' as const),
     }),
-    fc.record({ op: fc.constantFrom('disable' as const, 'enable' as const, 'delete' as const), sub: fc.integer({ min: 0, max: 2 }) }),
+    fc.record({
+      op: fc.constantFrom('disable' as const, 'enable' as const, 'delete' as const, 'softDelete' as const),
+      sub: fc.integer({ min: 0, max: 2 }),
+    }),
+    fc.record({ op: fc.constant('expungeOldest' as const) }),
     fc.record({ op: fc.constant('replay' as const), sub: fc.integer({ min: 0, max: 2 }) }),
     fc.record({ op: fc.constant('redeliverFirst' as const), status: fc.constantFrom('dead' as const, 'delivered' as const) }),
     fc.record({ op: fc.constant('purge' as const) }),
   );
 
-  it('agree with a count of the rows after any sequence of publishes, settles, holds, replays, redeliveries, purges and deletions', async () => {
+  it('agree with a count of the rows after any sequence of publishes, settles, holds, replays, redeliveries, purges, deletions and expunges', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), async (steps) => {
         const db = openRaw(':memory:');
@@ -77,6 +90,9 @@ describe('delivery counts (migration 0004)', () => {
               break;
             case 'claimAndSettle': {
               const claimed = await storage.claimDue({ limit: s.limit, leaseMs: 60_000, now: clock });
+              // A cancel while the attempts are in flight: of the first one's event, or of its subscription.
+              if (claimed.length > 0 && s.meanwhile === 'expunge') await storage.expungeEvents([claimed[0]!.event.id], clock);
+              if (claimed.length > 0 && s.meanwhile === 'softDelete') await storage.softDeleteSubscription(claimed[0]!.subscription.id, clock);
               await storage.settle(
                 claimed.map((c, i) => ({
                   deliveryId: c.delivery.id,
@@ -100,6 +116,14 @@ describe('delivery counts (migration 0004)', () => {
             case 'delete':
               await storage.deleteSubscription(subs[s.sub]!);
               break;
+            case 'softDelete':
+              await storage.softDeleteSubscription(subs[s.sub]!, clock);
+              break;
+            case 'expungeOldest': {
+              const oldest = db.prepare('SELECT id FROM webhook_events WHERE expunged_at IS NULL ORDER BY id LIMIT 1').pluck().get() as string | undefined;
+              if (oldest !== undefined) await storage.expungeEvents([oldest], clock);
+              break;
+            }
             case 'replay':
               await storage.replay({ subscriptionId: subs[s.sub]!, since: 0, now: clock, eventTypes: replayTypes[subs[s.sub]!]! });
               break;

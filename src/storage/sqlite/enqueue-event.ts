@@ -49,7 +49,7 @@ export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult 
     });
   }
   return {
-    event: { id: event.id, type: event.type, timestamp: event.timestamp, payload: event.payload, idempotencyKey: key, tenantId },
+    event: { id: event.id, type: event.type, timestamp: event.timestamp, payload: event.payload, idempotencyKey: key, tenantId, expungedAt: null },
     created: true,
     deliveryCount: count,
   };

@@ -1,12 +1,13 @@
 /**
  * Replaying a subscription's window of events: which events it may receive is decided by
- * receivesTenant (storage/shared/tenancy.ts) from the subscription's own tenant, which
- * deliveries to requeue and which to create by storage/shared/redelivery.ts; this module
- * reads the window and writes the result.
+ * receivesTenant (storage/shared/tenancy.ts) from the subscription's own tenant, which may be
+ * sent again at all (never an expunged event, nothing to a soft-deleted subscription) and
+ * which deliveries to requeue and which to create by storage/shared/redelivery.ts; this
+ * module reads the window and writes the result.
  */
 import type { ReplayInput, SubscriptionRecord } from '../storage-adapter.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
-import { queuedStatus, replayAction, requeuedFields } from '../shared/redelivery.js';
+import { queuedStatus, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { deliveryTenantId, receivesTenant } from '../shared/tenancy.js';
 import { requeuedParams } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
@@ -26,6 +27,7 @@ export function replayWindow(s: Statements, input: ReplayInput, subscription: Su
   const requeue: number[] = [];
   for (const row of candidates) {
     if (!receivesTenant(subscription, row.event_tenant_id)) continue;
+    if (!replayable({ expungedAt: row.expunged_at }, subscription)) continue;
     switch (replayAction(row.status)) {
       case 'create':
         create.push(row);

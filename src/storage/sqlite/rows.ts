@@ -8,6 +8,7 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   EventRecord,
+  SubscriptionChangeRecord,
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
@@ -49,6 +50,7 @@ export interface SubscriptionRow {
   retry: string | null;
   flow_control: string | null;
   failing_since: number | null;
+  deleted_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -60,6 +62,20 @@ export interface EventRow {
   payload: string;
   idempotency_key: string | null;
   tenant_id: string | null;
+  expunged_at: number | null;
+}
+
+export interface ChangeRow {
+  id: string;
+  subscription_id: string;
+  tenant_id: string | null;
+  action: SubscriptionChangeRecord['action'];
+  origin: SubscriptionChangeRecord['origin'];
+  actor: string | null;
+  reason: string | null;
+  /** JSON of `changes`. */
+  changes: string;
+  at: number;
 }
 
 export interface AttemptRow {
@@ -120,6 +136,10 @@ export interface FenceRow extends HistoryColumns {
   tenant_id: string | null;
   attempts: number;
   created_at: number;
+  /** `cancelled` when the delivery was cancelled while its attempt was in flight. */
+  status: DeliveryStatus;
+  /** What a delivery that stays cancelled keeps (settledLastError). */
+  last_error: string | null;
   subscription_status: SubscriptionStatus;
   failing_since: number | null;
 }
@@ -130,6 +150,8 @@ export interface ProbeRow {
   lease_token: string | null;
   lease_expires_at: number | null;
   subscription_status: SubscriptionStatus;
+  subscription_deleted_at: number | null;
+  event_expunged_at: number | null;
 }
 
 /** A row of `replayCandidates`: an event of the window and the subscription's delivery of it, if any. */
@@ -138,6 +160,8 @@ export interface ReplayCandidateRow {
   event_type: string;
   /** The event's tenant: replay takes it only when the subscription receives it. */
   event_tenant_id: string | null;
+  /** Non-null: the event was expunged, and is never sent again. */
+  expunged_at: number | null;
   delivery_row_id: number | null;
   status: DeliveryStatus | null;
 }
@@ -155,6 +179,7 @@ export interface StatsRow {
   held: number;
   dead: number;
   delivered: number;
+  cancelled: number;
   oldest: number | null;
 }
 
@@ -195,6 +220,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     retry: row.retry === null ? null : (JSON.parse(row.retry) as SubscriptionRecord['retry']),
     flowControl: row.flow_control === null ? null : (JSON.parse(row.flow_control) as SubscriptionRecord['flowControl']),
     failingSince: row.failing_since,
+    deletedAt: row.deleted_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -208,6 +234,36 @@ export function toEvent(row: EventRow): EventRecord {
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
     tenantId: row.tenant_id,
+    expungedAt: row.expunged_at,
+  };
+}
+
+export function toChange(row: ChangeRow): SubscriptionChangeRecord {
+  return {
+    id: row.id,
+    subscriptionId: row.subscription_id,
+    tenantId: row.tenant_id,
+    action: row.action,
+    origin: row.origin,
+    actor: row.actor,
+    reason: row.reason,
+    changes: JSON.parse(row.changes) as SubscriptionChangeRecord['changes'],
+    at: row.at,
+  };
+}
+
+/** The named parameters of `insertChange`. */
+export function changeParams(record: SubscriptionChangeRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    subscription_id: record.subscriptionId,
+    tenant_id: record.tenantId,
+    action: record.action,
+    origin: record.origin,
+    actor: record.actor,
+    reason: record.reason,
+    changes: JSON.stringify(record.changes),
+    at: record.at,
   };
 }
 
@@ -260,6 +316,10 @@ export function toClaimedEvent(row: ClaimedRow): EventRecord {
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
     tenantId: row.event_tenant_id,
+    // Never expunged: an expunge cancels the pending deliveries of its events in the same
+    // transaction, and nothing makes a delivery of an expunged event pending again
+    // (redeliverVerdict, replayable), so a claimed row's event has its payload.
+    expungedAt: null,
   };
 }
 
@@ -284,6 +344,7 @@ export function subscriptionParams(record: SubscriptionRecord): Record<string, u
     retry: record.retry === null || record.retry === undefined ? null : JSON.stringify(record.retry),
     flow_control: record.flowControl === null || record.flowControl === undefined ? null : JSON.stringify(record.flowControl),
     failing_since: record.failingSince ?? null,
+    deleted_at: record.deletedAt ?? null,
     created_at: record.createdAt,
     updated_at: record.updatedAt,
   };

@@ -1,14 +1,16 @@
 /**
  * Settling a batch of attempts in one transaction, with the effect of settling them one
  * by one in order. What each outcome does (the delivery's status and due time, the
- * subscription's `failingSince`, a 410's disable) comes from storage/shared; this module
- * only reads the fences and writes the rows.
+ * subscription's `failingSince`, a 410's disable and its change record, a delivery
+ * cancelled while in flight) comes from storage/shared; this module only reads the fences
+ * and writes the rows.
  */
 import type { SettleResult, Settlement, SubscriptionStatus } from '../storage-adapter.js';
+import { dispatcherDisableRecord } from '../shared/change-log.js';
 import { recordAttemptInHistory } from '../shared/delivery-history.js';
-import { failingSinceAfter, settledFields } from '../shared/settlement.js';
+import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
 import { subscriptionStatusChange } from '../shared/subscription-changes.js';
-import { toHistory, type FenceRow } from './rows.js';
+import { changeParams, toHistory, toSubscription, type FenceRow } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
 import { writeStatusChange } from './write-status-change.js';
 
@@ -55,8 +57,12 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
       subscriptions.set(fence.subscription_id, subscription);
     }
     const { attempt, outcome } = settlement;
-    // The subscription may have been disabled while this attempt was in flight.
-    const fields = settledFields(outcome, subscription.status === 'active', now);
+    // The subscription may have been disabled, and the delivery cancelled (its subscription
+    // soft-deleted or its event expunged), while this attempt was in flight: the fence's
+    // status tells the latter.
+    const cancelled = fence.status === 'cancelled';
+    const fields = settledFields(outcome, subscription.status === 'active', now, cancelled);
+    const lastError = settledLastError(fields.status, attempt.errorMessage, fence.last_error);
     const history = recordAttemptInHistory(toHistory(fence), outcome.kind, attempt.startedAt);
     s.insertAttempt.run(
       attempt.id,
@@ -67,7 +73,7 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
       attempt.statusCode,
       attempt.errorClass,
       attempt.errorMessage,
-      attempt.responseSnippet,
+      keepsResponseSnippet(cancelled) ? attempt.responseSnippet : null,
       outcome.kind,
       outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
     );
@@ -77,7 +83,7 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
       fields.nextAttemptAt,
       attempt.startedAt,
       attempt.statusCode,
-      attempt.errorMessage,
+      lastError,
       fields.deliveredAt,
       now,
       history.attempts,
@@ -91,7 +97,10 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
       // settled before it (now pending) is held by it, as one by one.
       const change = subscriptionStatusChange(subscription, { status: 'disabled', reason: outcome.reason }, now);
       if (change !== null) {
+        const before = toSubscription(s.getSubscription.get(fence.subscription_id)!);
         writeStatusChange(s, fence.subscription_id, change, now);
+        // The record as written: its status fields are the change's, the rest as read.
+        s.insertChange.run(changeParams(dispatcherDisableRecord(before, { ...before, ...change.fields }, now)));
         subscription.status = change.fields.status;
         subscriptionDisabled = true;
       }
@@ -110,7 +119,7 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
         nextAttemptAt: fields.nextAttemptAt,
         lastAttemptAt: attempt.startedAt,
         lastStatusCode: attempt.statusCode,
-        lastError: attempt.errorMessage,
+        lastError,
         deliveredAt: fields.deliveredAt,
         leaseExpiresAt: null,
         createdAt: fence.created_at,

@@ -21,15 +21,19 @@
  */
 import type Database from 'better-sqlite3';
 import { ConfigError, StorageError } from '../../errors.js';
+import { CANCELLED_BY_DELETE, CANCELLED_BY_EXPUNGE } from '../storage-adapter.js';
 import type {
   AttemptRecord,
+  ChangeAudit,
   ClaimInput,
   ClaimedDelivery,
   DeliveryQuery,
   DeliveryRecord,
   EnqueueInput,
   EnqueueResult,
+  EventQuery,
   EventRecord,
+  ExpungeResult,
   Page,
   PurgeInput,
   PurgeResult,
@@ -41,12 +45,16 @@ import type {
   StorageAdapter,
   StorageCapabilities,
   StorageStats,
+  SubscriptionChangeQuery,
+  SubscriptionChangeRecord,
   SubscriptionPatch,
   SubscriptionQuery,
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
+import { changeRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, encodeCursor, type CursorList } from '../shared/cursor.js';
+import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
@@ -59,9 +67,22 @@ import { leaseToken, registerInstance } from './instances.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
 import { purgeTenantBatch } from './purge-tenant-batch.js';
 import { replayWindow } from './replay-window.js';
-import { requeuedParams, subscriptionParams, toAttempt, toDelivery, toEvent, toSubscription, type DeliveryRow, type SubscriptionRow } from './rows.js';
+import {
+  changeParams,
+  requeuedParams,
+  subscriptionParams,
+  toAttempt,
+  toChange,
+  toDelivery,
+  toEvent,
+  toSubscription,
+  type DeliveryRow,
+  type EventRow,
+  type SubscriptionRow,
+} from './rows.js';
 import { settleBatch } from './settle-batch.js';
 import { listDeliveriesQuery } from './statements/delivery-log.js';
+import { listEventsQuery } from './statements/events.js';
 import { prepareStatements, type Statement, type Statements } from './statements/prepared-statements.js';
 import { schemaSql } from './statements/schema.js';
 import { listSubscriptionsQuery } from './statements/subscriptions.js';
@@ -194,15 +215,16 @@ export class SqliteStorage implements StorageAdapter {
   }
 
   /**
-   * Stores a subscription and its filters. With `limits.maxPerTenant`, the tenant's
-   * subscriptions are counted and the new one inserted in one write transaction, so that two
-   * creates (on any connection) racing for the last place serialize on the write lock and
-   * the second sees the first.
+   * Stores a subscription and its filters, and with `audit` its `created` change record. With
+   * `limits.maxPerTenant`, the tenant's subscriptions (not soft-deleted) are counted and the
+   * new one inserted in one write transaction, so that two creates (on any connection)
+   * racing for the last place serialize on the write lock and the second sees the first.
    *
    * @throws ConflictError `TENANT_SUBSCRIPTION_LIMIT` when the tenant has `maxPerTenant` already.
-   * @throws StorageError `STORAGE_CONFLICT` for an existing id.
+   * @throws StorageError `STORAGE_CONFLICT` for an existing id, or a change id already logged
+   *   (nothing is stored).
    */
-  async createSubscription(record: SubscriptionRecord, limits?: { maxPerTenant?: number }): Promise<SubscriptionRecord> {
+  async createSubscription(record: SubscriptionRecord, limits?: { maxPerTenant?: number }, audit?: ChangeAudit): Promise<SubscriptionRecord> {
     return this.#run('createSubscription', true, (s) =>
       this.#immediate(() => {
         const max = limits?.maxPerTenant;
@@ -211,17 +233,22 @@ export class SqliteStorage implements StorageAdapter {
         }
         s.insertSubscription.run(subscriptionParams(record));
         this.#insertFilters(s, record);
-        return this.#readSubscription(s, record.id)!;
+        const stored = this.#readSubscription(s, record.id)!;
+        if (audit !== undefined) s.insertChange.run(changeParams(changeRecord(audit, null, stored, record.createdAt)));
+        return stored;
       }),
     );
   }
 
-  /** The subscription, or `null`. */
+  /** The subscription, soft-deleted ones included, or `null`. */
   async getSubscription(id: string): Promise<SubscriptionRecord | null> {
     return this.#run('getSubscription', true, (s) => this.#readSubscription(s, id));
   }
 
-  /** Oldest first (ids ascending), optionally of one status and of one tenant (`null`: the platform's). */
+  /**
+   * Oldest first (ids ascending), optionally of one status and of one tenant (`null`: the
+   * platform's); soft-deleted ones only with `includeDeleted`.
+   */
   async listSubscriptions(query: SubscriptionQuery): Promise<Page<SubscriptionRecord>> {
     return this.#run('listSubscriptions', true, () => {
       const afterId = query.cursor === undefined ? undefined : decodeCursor('subscriptions', query.cursor);
@@ -230,51 +257,100 @@ export class SqliteStorage implements StorageAdapter {
         afterId,
         status: query.status,
         tenantId: query.tenantId,
+        includeDeleted: query.includeDeleted,
       });
       const rows = this.#listStatement<SubscriptionRow>(sql).all(params);
       return this.#page(rows.map(toSubscription), query.limit, 'subscriptions');
     });
   }
 
-  /** Applies the patch (filters rewritten when `eventTypes` is in it); `null` when not found. */
-  async updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null> {
+  /**
+   * Applies the patch (filters rewritten when `eventTypes` is in it) and, with `audit`, writes
+   * its change record; `null` when not found. A soft-deleted subscription is returned as it is.
+   *
+   * @throws StorageError `STORAGE_CONFLICT` for a change id already logged (nothing is changed).
+   */
+  async updateSubscription(id: string, patch: SubscriptionPatch, now: number, audit?: ChangeAudit): Promise<SubscriptionRecord | null> {
     return this.#run('updateSubscription', true, (s) =>
       this.#immediate(() => {
         const current = this.#readSubscription(s, id);
-        if (current === null) return null;
+        if (current === null || current.deletedAt !== null) return current;
         const next = applySubscriptionPatch(current, patch, now);
         s.updateSubscription.run(subscriptionParams(next));
         if (patch.eventTypes !== undefined) {
           s.deleteFilters.run(id);
           this.#insertFilters(s, next);
         }
-        return this.#readSubscription(s, id);
+        const after = this.#readSubscription(s, id)!;
+        if (audit !== undefined) s.insertChange.run(changeParams(changeRecord(audit, current, after, now)));
+        return after;
       }),
     );
   }
 
   /**
    * Disables (pending deliveries become held) or enables (held become pending, due at
-   * `now`); a subscription already in that status is left as it is.
+   * `now`) and, with `audit`, writes the change record; a subscription already in that
+   * status, or soft-deleted, is left as it is and nothing is logged.
+   *
+   * @throws StorageError `STORAGE_CONFLICT` for a change id already logged (nothing is changed).
    */
   async setSubscriptionStatus(
     id: string,
     change: { status: SubscriptionStatus; reason?: string | null },
     now: number,
+    audit?: ChangeAudit,
   ): Promise<SubscriptionRecord | null> {
     return this.#run('setSubscriptionStatus', true, (s) =>
       this.#immediate(() => {
         const current = this.#readSubscription(s, id);
-        if (current === null) return null;
+        if (current === null || current.deletedAt !== null) return current;
         const statusChange = subscriptionStatusChange(current, change, now);
         if (statusChange === null) return current;
         writeStatusChange(s, id, statusChange, now);
-        return this.#readSubscription(s, id);
+        const after = this.#readSubscription(s, id)!;
+        if (audit !== undefined) s.insertChange.run(changeParams(changeRecord(audit, current, after, now)));
+        return after;
       }),
     );
   }
 
-  /** Deletes the subscription, its filters, deliveries and their attempts (events stay). */
+  /**
+   * Soft delete, in one write transaction: the fields of `softDeletedFields`, its open
+   * deliveries cancelled (their leases kept), its filters removed (it never matches an event
+   * again, so fan-out need not look at it), and with `audit` its `deleted` change record.
+   * One deleted before is returned as it is, nothing written.
+   *
+   * @throws StorageError `STORAGE_CONFLICT` for a change id already logged (nothing is changed).
+   */
+  async softDeleteSubscription(id: string, now: number, audit?: ChangeAudit): Promise<{ subscription: SubscriptionRecord; cancelled: number } | null> {
+    return this.#run('softDeleteSubscription', true, (s) =>
+      this.#immediate(() => {
+        const current = this.#readSubscription(s, id);
+        if (current === null) return null;
+        const fields = softDeletedFields(current, now);
+        if (fields === null) return { subscription: current, cancelled: 0 };
+        s.softDeleteSubscription.run({
+          id,
+          status: fields.status,
+          disabled_reason: fields.disabledReason,
+          disabled_at: fields.disabledAt,
+          deleted_at: fields.deletedAt,
+          updated_at: fields.updatedAt,
+        });
+        let cancelled = 0;
+        for (const statement of s.cancelSubscriptionDeliveries) {
+          cancelled += statement.run({ id, last_error: CANCELLED_BY_DELETE, now }).changes;
+        }
+        s.deleteFilters.run(id);
+        const after = this.#readSubscription(s, id)!;
+        if (audit !== undefined) s.insertChange.run(changeParams(changeRecord(audit, current, after, now)));
+        return { subscription: after, cancelled };
+      }),
+    );
+  }
+
+  /** Deletes the subscription (soft-deleted or not), its filters, deliveries, their attempts and its change log (events stay). */
   async deleteSubscription(id: string): Promise<boolean> {
     return this.#run('deleteSubscription', true, (s) =>
       this.#immediate(() => {
@@ -282,9 +358,27 @@ export class SqliteStorage implements StorageAdapter {
         s.deleteSubscriptionAttempts.run(id);
         s.deleteSubscriptionDeliveries.run(id);
         s.deleteFilters.run(id);
+        s.deleteSubscriptionChanges.run(id);
         return s.deleteSubscription.run(id).changes > 0;
       }),
     );
+  }
+
+  /** One subscription's change log, oldest first. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
+  async listSubscriptionChanges(query: SubscriptionChangeQuery): Promise<Page<SubscriptionChangeRecord>> {
+    return this.#run('listSubscriptionChanges', true, (s) => {
+      const after = query.cursor === undefined ? '' : decodeCursor('changes', query.cursor);
+      const rows = s.listChanges.all({ subscription_id: query.subscriptionId, after, limit: query.limit + 1 });
+      return this.#page(rows.map(toChange), query.limit, 'changes');
+    });
+  }
+
+  /** One change record, or `null`. */
+  async getSubscriptionChange(id: string): Promise<SubscriptionChangeRecord | null> {
+    return this.#run('getSubscriptionChange', true, (s) => {
+      const row = s.getChange.get(id);
+      return row === undefined ? null : toChange(row);
+    });
   }
 
   /**
@@ -335,12 +429,43 @@ export class SqliteStorage implements StorageAdapter {
     return this.#runSync('enqueueSync', true, (s) => this.#enqueue(s, input));
   }
 
-  /** The event, or `null`. */
+  /** The event, expunged or not, or `null`. */
   async getEvent(id: string): Promise<EventRecord | null> {
     return this.#run('getEvent', true, (s) => {
       const row = s.getEvent.get(id);
       return row === undefined ? null : toEvent(row);
     });
+  }
+
+  /** Newest first (ids descending), expunged ones included. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
+  async listEvents(query: EventQuery): Promise<Page<EventRecord>> {
+    return this.#run('listEvents', true, () => {
+      const beforeId = query.cursor === undefined ? undefined : decodeCursor('events', query.cursor);
+      const { sql, params } = listEventsQuery(this.#tables, { ...query, beforeId });
+      const rows = this.#listStatement<EventRow>(sql).all(params);
+      return this.#page(rows.map(toEvent), query.limit, 'events');
+    });
+  }
+
+  /**
+   * Erases the payloads of the events not expunged yet, cancels their open deliveries (leases
+   * kept) and erases their attempts' response snippets, in one write transaction.
+   *
+   * @throws ValidationError `INPUT_INVALID` for more than 1000 ids (storage/shared/expunge-ids.ts).
+   */
+  async expungeEvents(ids: readonly string[], now: number): Promise<ExpungeResult> {
+    assertExpungeIds(ids);
+    return this.#run('expungeEvents', true, (s) =>
+      this.#immediate(() => {
+        const fresh = s.unexpungedEvents.all({ ids: JSON.stringify(ids) });
+        if (fresh.length === 0) return { events: 0, cancelled: 0, snippets: 0 };
+        const json = JSON.stringify(fresh);
+        const events = s.expungeEvents.run({ ids: json, now }).changes;
+        const cancelled = s.cancelEventDeliveries.run({ ids: json, now, last_error: CANCELLED_BY_EXPUNGE }).changes;
+        const snippets = s.eraseSnippets.run({ ids: json }).changes;
+        return { events, cancelled, snippets };
+      }),
+    );
   }
 
   /** Leases up to `limit` due deliveries, skipping `excludeSubscriptionIds` and `excludeTenantIds` (see claim-due.ts). */
@@ -412,14 +537,18 @@ export class SqliteStorage implements StorageAdapter {
     return this.#run('listAttempts', true, (s) => s.listAttempts.all(deliveryId).map(toAttempt));
   }
 
-  /** Makes a delivery due again at `now` with a fresh attempt cycle, unless leased or held. */
-  async redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'in_flight' | 'held'> {
+  /** Makes a delivery due again at `now` with a fresh attempt cycle, unless its event is expunged, its subscription deleted, or it is leased or held. */
+  async redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'expunged' | 'deleted' | 'in_flight' | 'held'> {
     return this.#run('redeliver', true, (s) =>
       this.#immediate(() => {
         const probe = s.probeDelivery.get(id);
         if (probe === undefined) return 'not_found' as const;
-        const leaseLive = probe.lease_token !== null && (probe.lease_expires_at ?? 0) > now;
-        const verdict = redeliverVerdict(probe.status, probe.subscription_status === 'active', leaseLive);
+        const verdict = redeliverVerdict(probe.status, {
+          subscriptionActive: probe.subscription_status === 'active',
+          subscriptionDeleted: probe.subscription_deleted_at !== null,
+          eventExpunged: probe.event_expunged_at !== null,
+          leaseLive: probe.lease_token !== null && (probe.lease_expires_at ?? 0) > now,
+        });
         if (verdict !== 'requeue') return verdict;
         return toDelivery(s.requeueDelivery.get({ id, ...requeuedParams(requeuedFields('pending', now)) })!);
       }),
@@ -458,12 +587,17 @@ export class SqliteStorage implements StorageAdapter {
         held: row.held,
         dead: row.dead,
         delivered: row.delivered,
+        cancelled: row.cancelled,
         oldestPendingCreatedAt: row.oldest,
       };
     });
   }
 
-  /** Removes deliveries that became final before `olderThan`, their attempts, and older events left without deliveries. */
+  /**
+   * Removes deliveries that became final (delivered, dead, cancelled) before `olderThan`, their
+   * attempts, and older events left without deliveries. Change logs and soft-deleted
+   * subscriptions stay.
+   */
   async purge(input: PurgeInput): Promise<PurgeResult> {
     return this.#run('purge', true, (s) =>
       this.#immediate(() => {

@@ -19,8 +19,9 @@ import { createId } from '../../../src/ids.js';
 import { createSqliteStorage, type SqliteStorage } from '../../../src/storage/sqlite/index.js';
 import { latestSchemaVersion, migrations, renderMigration } from '../../../src/storage/sqlite/migrations/index.js';
 import { loadBetterSqlite3 } from '../../../src/storage/sqlite/driver.js';
+import { currentProcessIdentity } from '../../../src/storage/sqlite/process-liveness.js';
 import { WalCheckpointer } from '../../../src/storage/sqlite/wal-checkpointer.js';
-import type { EnqueueInput, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
+import { CANCELLED_BY_DELETE, CANCELLED_BY_EXPUNGE, type EnqueueInput, type StorageAdapter, type SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 import { claimedFixture, closeTracked, LATER, migratedOnHandle, openRaw, renumberDeliveries, track } from '../../support/sqlite-fixtures.js';
 import { enqueueInput, NOW, subscription } from '../../support/storage-records.js';
 import { rejectionOf, thrownBy } from '../../support/rejections.js';
@@ -122,6 +123,7 @@ describe('migrations', () => {
       { version: 5, name: '0005-attempt-history' },
       { version: 6, name: '0006-instances' },
       { version: 7, name: '0007-tenants' },
+      { version: 8, name: '0008-change-log' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -316,7 +318,7 @@ describe('delivery counts (migration 0004)', () => {
     const storage = track(createSqliteStorage({ database: db }));
     expect(await rejectionOf(storage.stats(NOW))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
     await storage.migrate();
-    const expected = { pending: 1, leased: 0, held: 0, dead: 1, delivered: 1, oldestPendingCreatedAt: NOW };
+    const expected = { pending: 1, leased: 0, held: 0, dead: 1, delivered: 1, cancelled: 0, oldestPendingCreatedAt: NOW };
     expect(await storage.stats(NOW)).toEqual(expected);
     expect(await storage.stats(NOW, { subscriptionId: sub.id })).toEqual(expected);
     // And from there the triggers keep them.
@@ -382,6 +384,7 @@ describe('tenants (migration 0007)', () => {
       payload: '{"n":1}',
       idempotencyKey: 'order-1',
       tenantId: null,
+      expungedAt: null,
     });
     expect((await storage.listDeliveries({ limit: 10 })).items.map((d) => [d.id, d.tenantId])).toEqual([
       ['dlv_2', null],
@@ -392,7 +395,7 @@ describe('tenants (migration 0007)', () => {
     expect((await storage.listSubscriptions({ limit: 10, tenantId: null })).items.map((s) => s.id)).toEqual([sub.id]);
     expect((await storage.listDeliveries({ limit: 10, tenantId: null })).items.map((d) => d.id)).toEqual(['dlv_2', 'dlv_1']);
     expect(await storage.stats(NOW, { tenantId: null })).toEqual(await storage.stats(NOW));
-    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 0, held: 0, dead: 1, delivered: 0, oldestPendingCreatedAt: NOW });
+    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 0, held: 0, dead: 1, delivered: 0, cancelled: 0, oldestPendingCreatedAt: NOW });
     // Nothing of it belongs to a tenant.
     expect((await storage.listSubscriptions({ limit: 10, tenantId: 'acme' })).items).toEqual([]);
     expect((await storage.listDeliveries({ limit: 10, tenantId: 'acme' })).items).toEqual([]);
@@ -485,6 +488,199 @@ describe('tenants (migration 0007)', () => {
   });
 });
 
+describe('change log, soft delete and erasure (migration 0008)', () => {
+  /**
+   * A database at version 7 (as 0007 left it) holding a platform subscription and a tenant's
+   * one with their filter rows, three events (one of the tenant, one under an idempotency
+   * key), and deliveries in every status 0007 knew: pending under a lease, held, delivered
+   * and dead, the last two with attempts that kept a response snippet.
+   */
+  function filledAtVersion7(): { db: Database.Database; sub: SubscriptionRecord } {
+    const { db, sub } = databaseAtVersion(7);
+    db.exec(
+      `INSERT INTO webhook_subscriptions (id, tenant_id, url, event_types, secrets, headers, metadata, status, disabled_reason,
+         disabled_at, created_at, updated_at)
+       VALUES ('sub_acme', 'acme', 'https://acme.example.com/hooks', '["payment.*"]', '[]', '{}', '{}', 'disabled', 'operator',
+         ${NOW + 1}, ${NOW}, ${NOW + 1})`,
+    );
+    db.exec(
+      `INSERT INTO webhook_subscription_event_types (filter, tenant_key, all_tenants, subscription_id)
+       VALUES ('*', '', 0, '${sub.id}'), ('payment.*', 'acme', 0, 'sub_acme')`,
+    );
+    db.exec(
+      `INSERT INTO webhook_events (id, type, published_at, payload, idempotency_key, tenant_id)
+       VALUES ('evt_1', 'payment.succeeded', ${NOW}, '{"n":1}', 'order-1', NULL),
+              ('evt_2', 'payment.failed', ${NOW + 1}, '{"n":2}', NULL, NULL),
+              ('evt_3', 'payment.succeeded', ${NOW + 2}, '{"n":3}', NULL, 'acme')`,
+    );
+    db.exec(
+      `INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, tenant_id, status, attempts, next_attempt_at, due_at,
+         last_attempt_at, last_status_code, last_error, delivered_at, lease_token, lease_expires_at, history_attempts, first_failed_at,
+         recovered_at, created_at, updated_at)
+       VALUES ('dlv_1', 'evt_1', 'payment.succeeded', '${sub.id}', NULL, 'pending', 0, ${NOW}, ${NOW}, NULL, NULL, NULL, NULL,
+                 'gone.token', ${NOW + 30_000}, 0, NULL, NULL, ${NOW}, ${NOW}),
+              ('dlv_2', 'evt_2', 'payment.failed', '${sub.id}', NULL, 'dead', 1, NULL, NULL, ${NOW + 5}, 500, 'HTTP 500', NULL,
+                 NULL, NULL, 1, ${NOW + 5}, NULL, ${NOW}, ${NOW + 5}),
+              ('dlv_3', 'evt_3', 'payment.succeeded', '${sub.id}', NULL, 'delivered', 2, NULL, NULL, ${NOW + 9}, 200, NULL, ${NOW + 9},
+                 NULL, NULL, 2, ${NOW + 6}, ${NOW + 9}, ${NOW}, ${NOW + 9}),
+              ('dlv_4', 'evt_3', 'payment.succeeded', 'sub_acme', 'acme', 'held', 0, NULL, NULL, NULL, NULL, NULL, NULL,
+                 NULL, NULL, 0, NULL, NULL, ${NOW + 2}, ${NOW + 2})`,
+    );
+    db.exec(
+      `INSERT INTO webhook_attempts (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class, error_message,
+         response_snippet, outcome, next_attempt_at)
+       VALUES ('att_1', 'dlv_2', 1, ${NOW + 5}, 7, 500, 'http', 'HTTP 500', 'oops', 'dead', NULL),
+              ('att_2', 'dlv_3', 1, ${NOW + 6}, 4, 503, 'http', 'HTTP 503', 'busy', 'retry', ${NOW + 9}),
+              ('att_3', 'dlv_3', 2, ${NOW + 9}, 3, 200, NULL, NULL, '{"ok":true}', 'delivered', NULL)`,
+    );
+    return { db, sub };
+  }
+
+  /** Every row of `table` as stored, rowid included, in rowid order. */
+  function rowsOf(db: Database.Database, table: string): unknown[] {
+    return db.prepare(`SELECT rowid AS row_id, * FROM ${table} ORDER BY rowid`).all();
+  }
+
+  /** The indexes and triggers of the deliveries table, by name, their SQL with runs of white space as one space. */
+  function deliveriesSchema(db: Database.Database): Record<string, string> {
+    const rows = db
+      .prepare("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'webhook_deliveries' AND type IN ('index', 'trigger') AND sql IS NOT NULL")
+      .all() as Array<{ name: string; sql: string }>;
+    return Object.fromEntries(rows.map((row) => [row.name, row.sql.replace(/\s+/g, ' ')]));
+  }
+
+  it('upgrades a version-7 database in place: every row stays as stored, no subscription is deleted, no event expunged, no change logged', async () => {
+    const { db, sub } = filledAtVersion7();
+    const before = {
+      subscriptions: rowsOf(db, 'webhook_subscriptions'),
+      filters: db.prepare('SELECT * FROM webhook_subscription_event_types ORDER BY subscription_id, filter').all(),
+      events: rowsOf(db, 'webhook_events'),
+      deliveries: rowsOf(db, 'webhook_deliveries'),
+      attempts: rowsOf(db, 'webhook_attempts'),
+      counts: db.prepare('SELECT * FROM webhook_delivery_counts ORDER BY subscription_id, status').all(),
+      schema: deliveriesSchema(db),
+    };
+    const storage = track(createSqliteStorage({ database: db }));
+    expect(await rejectionOf(storage.getSubscription(sub.id))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
+    await storage.migrate();
+
+    // The new columns are NULL on every old row; everything else is as it was, rowids included.
+    const withNull = (rows: unknown[], column: string) => rows.map((row) => ({ ...(row as object), [column]: null }));
+    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(withNull(before.subscriptions, 'deleted_at'));
+    expect(rowsOf(db, 'webhook_events')).toEqual(withNull(before.events, 'expunged_at'));
+    expect(rowsOf(db, 'webhook_deliveries')).toEqual(before.deliveries);
+    expect(db.prepare('SELECT * FROM webhook_subscription_event_types ORDER BY subscription_id, filter').all()).toEqual(before.filters);
+    expect(rowsOf(db, 'webhook_attempts')).toEqual(before.attempts);
+    expect(db.prepare('SELECT * FROM webhook_delivery_counts ORDER BY subscription_id, status').all()).toEqual(before.counts);
+    expect(count(db, 'webhook_subscription_changes')).toBe(0);
+    expect(db.pragma('foreign_key_check')).toEqual([]);
+    // The rebuilt deliveries table has its indexes and count triggers as they were, and one more.
+    expect(deliveriesSchema(db)).toEqual({
+      ...before.schema,
+      webhook_deliveries_cancelled_leased:
+        "CREATE INDEX webhook_deliveries_cancelled_leased ON webhook_deliveries (tenant_id, lease_expires_at) WHERE status = 'cancelled' AND lease_token IS NOT NULL",
+    });
+
+    // Read through the contract: nothing deleted, expunged or cancelled.
+    expect(await storage.getSubscription(sub.id)).toEqual({ ...sub, tenantId: null, allTenants: false, deletedAt: null });
+    expect(await storage.getSubscription('sub_acme')).toMatchObject({ status: 'disabled', disabledReason: 'operator', deletedAt: null });
+    expect((await storage.listSubscriptions({ limit: 10 })).items.map((s) => s.id).sort()).toEqual([sub.id, 'sub_acme'].sort());
+    expect((await storage.listEvents({ limit: 10 })).items.map((e) => [e.id, e.payload, e.expungedAt])).toEqual([
+      ['evt_3', '{"n":3}', null],
+      ['evt_2', '{"n":2}', null],
+      ['evt_1', '{"n":1}', null],
+    ]);
+    expect(await storage.getDelivery('dlv_1')).toMatchObject({ status: 'pending', leaseExpiresAt: NOW + 30_000 });
+    expect(await storage.listAttempts('dlv_3')).toMatchObject([{ responseSnippet: 'busy' }, { responseSnippet: '{"ok":true}' }]);
+    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 1, held: 1, dead: 1, delivered: 1, cancelled: 0, oldestPendingCreatedAt: NOW });
+    expect(await storage.listSubscriptionChanges({ subscriptionId: sub.id, limit: 10 })).toEqual({ items: [], nextCursor: null });
+    // The lease taken under 0007 still fences: its holder settles it.
+    const [settled] = await storage.settle(
+      [
+        {
+          deliveryId: 'dlv_1',
+          leaseToken: 'gone.token',
+          attempt: { id: 'att_4', startedAt: NOW + 10, durationMs: 2, statusCode: 200, errorClass: null, errorMessage: null, responseSnippet: 'ok' },
+          outcome: { kind: 'delivered' },
+        },
+      ],
+      NOW + 12,
+    );
+    expect(settled).toMatchObject({ ok: true, delivery: { status: 'delivered', deliveredAt: NOW + 12 } });
+  });
+
+  it("admits 'cancelled' on the upgraded deliveries, and still refuses a status the contract does not know", async () => {
+    const { db, sub } = filledAtVersion7();
+    const storage = await migratedOnHandle(db);
+    // The open deliveries of a deleted subscription (the pending one still under its lease) and of an expunged event.
+    expect(await storage.softDeleteSubscription(sub.id, NOW + 20)).toMatchObject({ cancelled: 1, subscription: { deletedAt: NOW + 20 } });
+    expect(await storage.expungeEvents(['evt_3', 'evt_2'], NOW + 21)).toEqual({ events: 2, cancelled: 1, snippets: 3 });
+    expect(await storage.getDelivery('dlv_1')).toMatchObject({ status: 'cancelled', lastError: CANCELLED_BY_DELETE, leaseExpiresAt: NOW + 30_000 });
+    expect(await storage.getDelivery('dlv_4')).toMatchObject({ status: 'cancelled', lastError: CANCELLED_BY_EXPUNGE });
+    expect(await storage.stats(NOW + 21)).toEqual({ pending: 0, leased: 0, held: 0, dead: 1, delivered: 1, cancelled: 2, oldestPendingCreatedAt: null });
+    expect(db.prepare("SELECT subscription_id, n FROM webhook_delivery_counts WHERE status = 'cancelled' ORDER BY subscription_id").all()).toEqual([
+      { subscription_id: sub.id, n: 1 },
+      { subscription_id: 'sub_acme', n: 1 },
+    ]);
+    expect(() => db.prepare("UPDATE webhook_deliveries SET status = 'lost' WHERE id = 'dlv_2'").run()).toThrow(/CHECK constraint/);
+  });
+
+  it('upgrades with foreign keys off, and inside a transaction the host began by hand with them on', async () => {
+    const { db: off } = filledAtVersion7();
+    off.pragma('foreign_keys = OFF');
+    const storage = await migratedOnHandle(off);
+    expect(await storage.listAttempts('dlv_2')).toMatchObject([{ id: 'att_1' }]);
+    off.close();
+    await rm(file(), { force: true });
+
+    const { db } = filledAtVersion7();
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    const inHost = track(createSqliteStorage({ database: db }));
+    db.exec('BEGIN');
+    await inHost.migrate();
+    db.exec('COMMIT');
+    expect(db.pragma('foreign_key_check')).toEqual([]);
+    expect(count(db, 'webhook_deliveries')).toBe(4);
+    // The attempts still hold their deliveries: deleting one that has attempts is refused.
+    expect(() => db.prepare("DELETE FROM webhook_deliveries WHERE id = 'dlv_2'").run()).toThrow(/FOREIGN KEY/);
+  });
+
+  it("drops a deleted subscription's filter rows, so that fan-out no longer looks at it, and keeps them for a disabled one", async () => {
+    const storage = await migratedOnHandle(openRaw(':memory:'));
+    const db = storage.database;
+    const deleted = await storage.createSubscription(subscription({ id: 'sub_deleted', eventTypes: ['payment.*', 'invoice.paid'] }));
+    const disabled = await storage.createSubscription(subscription({ id: 'sub_disabled', eventTypes: ['payment.*'] }));
+    await storage.setSubscriptionStatus(disabled.id, { status: 'disabled', reason: 'operator' }, NOW);
+    await storage.softDeleteSubscription(deleted.id, NOW);
+    const filters = (id: string) => db.prepare('SELECT filter FROM webhook_subscription_event_types WHERE subscription_id = ? ORDER BY filter').pluck().all(id);
+    expect(filters(deleted.id)).toEqual([]);
+    expect(filters(disabled.id)).toEqual(['payment.*']);
+    // Its record still names them, and a hard delete still removes it.
+    expect(await storage.getSubscription(deleted.id)).toMatchObject({ eventTypes: ['payment.*', 'invoice.paid'], deletedAt: NOW });
+    expect(await storage.enqueue(enqueueInput('payment.succeeded'))).toMatchObject({ deliveryCount: 0 });
+    expect(await storage.deleteSubscription(deleted.id)).toBe(true);
+  });
+
+  it('waits for a delivery cancelled while in flight before removing its tenant, and takes its lease back from a holder proven gone', async () => {
+    expect(currentProcessIdentity().host).not.toBeNull();
+    const holder = track(createSqliteStorage({ filename: file() }));
+    await holder.migrate();
+    const sub = await holder.createSubscription(subscription({ tenantId: 'acme' }));
+    const input = enqueueInput();
+    await holder.enqueue({ ...input, event: { ...input.event, tenantId: 'acme' } });
+    const [claimed] = await holder.claimDue({ limit: 1, leaseMs: 60_000, now: NOW });
+    expect(await holder.softDeleteSubscription(sub.id, NOW + 1)).toMatchObject({ cancelled: 1 });
+    expect(await holder.purgeTenant({ tenantId: 'acme', limit: 10, now: NOW + 2, force: false })).toBe('in_flight');
+
+    // The holder's row now names a process started at another time: the pid was reused, the holder is gone.
+    holder.database.prepare('UPDATE webhook_instances SET started_ticks = CAST(started_ticks + 1 AS TEXT)').run();
+    const restarted = track(createSqliteStorage({ filename: file() }));
+    expect(await restarted.claimDue({ limit: 1, leaseMs: 60_000, now: NOW + 3 })).toEqual([]);
+    expect(await restarted.getDelivery(claimed!.delivery.id)).toMatchObject({ status: 'cancelled', lastError: CANCELLED_BY_DELETE, leaseExpiresAt: null });
+    expect(await restarted.purgeTenant({ tenantId: 'acme', limit: 10, now: NOW + 4, force: false })).toMatchObject({ subscriptions: 1, deliveries: 1, done: true });
+  });
+});
+
 describe('transactional outbox on the host handle', () => {
   function ledger(db: Database.Database): void {
     db.exec('CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount_minor INTEGER NOT NULL)');
@@ -519,7 +715,7 @@ describe('transactional outbox on the host handle', () => {
       storage.enqueueSync(input);
     })();
     expect(count(db, 'ledger')).toBe(1);
-    expect(await storage.getEvent(input.event.id)).toEqual(input.event);
+    expect(await storage.getEvent(input.event.id)).toEqual({ ...input.event, expungedAt: null });
     expect(count(db, 'webhook_deliveries')).toBe(2);
     expect(await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW })).toHaveLength(2);
   });
@@ -805,15 +1001,15 @@ describe('query plans', () => {
       await storage.stats(NOW, { subscriptionId: 'sub_a' });
     });
     const all = plan(db, sql.find((s) => s.includes('AS delivered') && !s.includes('subscription_id ='))!);
-    // pending, held, dead, delivered: the counts table; leased: the due index; oldest: the head of pending_created.
-    expect(all.filter((d) => d.includes('webhook_delivery_counts'))).toHaveLength(4);
+    // pending, held, dead, delivered, cancelled: the counts table; leased: the due index; oldest: the head of pending_created.
+    expect(all.filter((d) => d.includes('webhook_delivery_counts'))).toHaveLength(5);
     expect(all.filter((d) => /webhook_deliveries\b/.test(d))).toEqual([
       'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_due',
       'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created',
     ]);
     const one = plan(db, sql.find((s) => s.includes('AS delivered') && s.includes('subscription_id ='))!);
     expect(one.filter((d) => d.includes('webhook_delivery_counts'))).toEqual(
-      Array(4).fill('SEARCH webhook_delivery_counts USING PRIMARY KEY (subscription_id=? AND status=?)'),
+      Array(5).fill('SEARCH webhook_delivery_counts USING PRIMARY KEY (subscription_id=? AND status=?)'),
     );
     expect(one.filter((d) => /webhook_deliveries\b/.test(d)).every((d) => d.includes('webhook_deliveries_subscription_due (subscription_id=?)'))).toBe(true);
   });
@@ -849,6 +1045,58 @@ describe('query plans', () => {
   function eventOf(tenantId: string | null, id: string): EnqueueInput {
     return { event: { id, type: 'payment.succeeded', timestamp: NOW, payload: '{}', idempotencyKey: null, tenantId }, now: NOW };
   }
+
+  it("cancels a deleted subscription's open deliveries through the partial index of each status, and an expunged event's through the event index, scanning nothing", async () => {
+    const { sql, db } = await capture(async (storage, handle, captured) => {
+      const sub = await storage.createSubscription(subscription({ id: 'sub_a' }));
+      await storage.createSubscription(subscription({ id: 'sub_b' }));
+      for (let i = 0; i < 20; i++) await storage.enqueue(eventOf(null, `evt_${String(i).padStart(2, '0')}`));
+      // A delivered log, so that the statistics show the open deliveries as the small part they are.
+      handle.exec(`
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+        INSERT INTO webhook_events (id, type, published_at, payload) SELECT printf('evt_o%08d', i), 'payment.succeeded', ${NOW}, '{}' FROM n`);
+      handle.exec(`
+        INSERT INTO webhook_deliveries (id, event_id, event_type, subscription_id, status, attempts, created_at, updated_at)
+        SELECT 'dlv_o' || substr(id, 6), id, type, 'sub_b', 'delivered', 1, ${NOW}, ${NOW} FROM webhook_events WHERE id LIKE 'evt_o%'`);
+      handle.exec('ANALYZE');
+      captured.length = 0;
+      expect(await storage.softDeleteSubscription(sub.id, NOW)).toMatchObject({ cancelled: 20 });
+      expect(await storage.expungeEvents(['evt_00', 'evt_01'], NOW)).toMatchObject({ events: 2, cancelled: 2 });
+    });
+    const cancels = sql.filter((s) => /^\s*UPDATE webhook_deliveries SET status = 'cancelled'/.test(s));
+    expect(cancels).toHaveLength(3);
+    expect(plan(db, cancels[0]!)).toEqual(['SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_subscription_due (subscription_id=?)']);
+    expect(plan(db, cancels[1]!)).toEqual(['SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_subscription_held (subscription_id=?)']);
+    expect(plan(db, cancels[2]!)).toContain('SEARCH d USING INDEX webhook_deliveries_event_subscription (event_id=?)');
+    expect(scans(plan(db, cancels[2]!))).toEqual([]);
+    const expunge = [...new Set(sql.filter((s) => /^\s*(SELECT|UPDATE)/.test(s) && /webhook_events|webhook_attempts|json_each/.test(s)))];
+    expect(expunge.some((s) => s.startsWith('UPDATE webhook_attempts SET response_snippet = NULL'))).toBe(true);
+    for (const statement of expunge) expect({ statement, scans: scans(plan(db, statement)) }).toEqual({ statement, scans: [] });
+  });
+
+  it("reads a subscription's change log, a tenant's events and a tenant's count toward its limit through their indexes", async () => {
+    const { sql, db } = await capture(async (storage, handle, captured) => {
+      await tenantsOf(storage, handle);
+      const audit = { actor: 'ops@acme.example', reason: null, isSensitiveHeader: () => false };
+      for (let i = 0; i < 5; i++) {
+        await storage.updateSubscription('sub_007', { description: `d${i}` }, NOW + i, { id: createId('chg', NOW + i), action: 'updated', ...audit });
+      }
+      for (let i = 0; i < 20; i++) await storage.enqueue(eventOf(`t${i % 4}`, `evt_${String(i).padStart(2, '0')}`));
+      handle.exec('ANALYZE');
+      captured.length = 0;
+      const page = await storage.listSubscriptionChanges({ subscriptionId: 'sub_007', limit: 2 });
+      await storage.listSubscriptionChanges({ subscriptionId: 'sub_007', limit: 2, cursor: page.nextCursor! });
+      expect((await storage.listEvents({ tenantId: 't2', limit: 3 })).items).toHaveLength(3);
+      await storage.createSubscription(subscription({ id: 'sub_new', tenantId: 't2' }), { maxPerTenant: 10 });
+    });
+    const changes = [...new Set(sql.filter((s) => s.includes('FROM webhook_subscription_changes')))];
+    expect(changes).toHaveLength(2);
+    for (const s of changes) expect(plan(db, s)).toEqual(['SEARCH webhook_subscription_changes USING INDEX webhook_subscription_changes_subscription (subscription_id=? AND id>?)']);
+    const events = sql.find((s) => s.startsWith('SELECT * FROM webhook_events') && s.includes('ORDER BY id DESC'))!;
+    expect(plan(db, events)).toEqual(['SEARCH webhook_events USING INDEX webhook_events_tenant (tenant_id=?)']);
+    const limit = sql.find((s) => s.startsWith('SELECT COUNT(*) FROM webhook_subscriptions WHERE tenant_id ='))!;
+    expect(plan(db, limit)).toEqual(['SEARCH webhook_subscriptions USING INDEX webhook_subscriptions_tenant (tenant_id=?)']);
+  });
 
   it("fans out by (filter, the event's tenant) through the primary key and to all-tenant consumers through their index, scanning nothing, even after ANALYZE", async () => {
     const { sql, db } = await capture(async (storage, handle) => {
@@ -938,7 +1186,7 @@ describe('query plans', () => {
     for (const s of countsOf) {
       const details = plan(db, s);
       expect(scans(details)).toEqual([]);
-      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(6);
+      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(7);
     }
     const excluded = statements.find((s) => s.startsWith('SELECT id FROM webhook_subscriptions WHERE tenant_id IN'))!;
     expect(plan(db, excluded)).toContain('SEARCH webhook_subscriptions USING COVERING INDEX webhook_subscriptions_tenant (tenant_id=?)');
@@ -1261,10 +1509,15 @@ describe('driver errors', () => {
       ['listSubscriptions', () => storage.listSubscriptions({ limit: 10 })],
       ['updateSubscription', () => storage.updateSubscription('sub_x', { url: 'https://x.example.com' }, NOW)],
       ['setSubscriptionStatus', () => storage.setSubscriptionStatus('sub_x', { status: 'disabled' }, NOW)],
+      ['softDeleteSubscription', () => storage.softDeleteSubscription('sub_x', NOW)],
       ['deleteSubscription', () => storage.deleteSubscription('sub_x')],
+      ['listSubscriptionChanges', () => storage.listSubscriptionChanges({ subscriptionId: 'sub_x', limit: 10 })],
+      ['getSubscriptionChange', () => storage.getSubscriptionChange('chg_x')],
       ['enqueue', () => storage.enqueue(enqueueInput())],
       ['enqueueSync', async () => storage.enqueueSync(enqueueInput())],
       ['getEvent', () => storage.getEvent('evt_x')],
+      ['listEvents', () => storage.listEvents({ limit: 10 })],
+      ['expungeEvents', () => storage.expungeEvents(['evt_x'], NOW)],
       ['claimDue', () => storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW })],
       ['settle', () => storage.settle([{ deliveryId: 'dlv_x', leaseToken: 't', attempt: { id: 'att_x', startedAt: NOW, durationMs: 1, statusCode: 200, errorClass: null, errorMessage: null, responseSnippet: null }, outcome: { kind: 'delivered' } }], NOW)],
       ['releaseLeases', () => storage.releaseLeases([{ deliveryId: 'dlv_x', leaseToken: 't' }], NOW)],
@@ -1276,6 +1529,7 @@ describe('driver errors', () => {
       ['replay', () => storage.replay({ subscriptionId: 'sub_x', since: 0, now: NOW, eventTypes: ['payment.succeeded'] })],
       ['stats', () => storage.stats(NOW)],
       ['purge', () => storage.purge({ olderThan: NOW })],
+      ['purgeTenant', () => storage.purgeTenant({ tenantId: 'acme', limit: 10, now: NOW, force: false })],
     ];
   }
 

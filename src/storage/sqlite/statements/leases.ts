@@ -23,7 +23,8 @@ export function leasesSql(t: SqliteTables) {
     // Every lease a gone instance holds (its tokens start with its id and a dot), given
     // back as releaseLease does. Its pending rows are found by walking the due index's
     // leased entries (lease_expires_at is in it; the token is read from the row only for
-    // those), its held ones through the (status, id) index.
+    // those), its held ones through the (status, id) index, its cancelled ones through
+    // their partial index of leased rows.
     releaseInstanceLeases: `UPDATE ${D} SET lease_token = NULL, lease_expires_at = NULL,
          ${releasedDueTimes},
          updated_at = @now
@@ -32,6 +33,9 @@ export function leasesSql(t: SqliteTables) {
          WHERE status = 'pending' AND lease_expires_at IS NOT NULL AND substr(lease_token, 1, length(@prefix)) = @prefix
          UNION ALL
          SELECT rowid FROM ${D}
-         WHERE status = 'held' AND lease_token IS NOT NULL AND substr(lease_token, 1, length(@prefix)) = @prefix)`,
+         WHERE status = 'held' AND lease_token IS NOT NULL AND substr(lease_token, 1, length(@prefix)) = @prefix
+         UNION ALL
+         SELECT rowid FROM ${D} INDEXED BY ${t.cancelledLeasedIndex}
+         WHERE status = 'cancelled' AND lease_token IS NOT NULL AND substr(lease_token, 1, length(@prefix)) = @prefix)`,
   };
 }

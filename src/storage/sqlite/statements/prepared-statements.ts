@@ -3,8 +3,10 @@
  * schema is known to be current, each typed with the row it returns.
  */
 import type Database from 'better-sqlite3';
+import { cancellableStatuses } from '../../shared/change-log.js';
 import type {
   AttemptRow,
+  ChangeRow,
   ClaimedRow,
   DeliveryRow,
   EventRow,
@@ -18,12 +20,13 @@ import type {
 import { claimSql } from './claim.js';
 import { deliveryLogSql } from './delivery-log.js';
 import { enqueueSql } from './enqueue.js';
+import { eventsSql } from './events.js';
 import { leasesSql } from './leases.js';
 import { purgeTenantSql } from './purge-tenant.js';
 import { requeueSql } from './requeue.js';
 import { settleSql } from './settle.js';
 import { statsPurgeSql } from './stats-purge.js';
-import { subscriptionsSql } from './subscriptions.js';
+import { changesSql, subscriptionsSql } from './subscriptions.js';
 import type { SqliteTables } from './tables.js';
 
 /**
@@ -36,6 +39,8 @@ export interface Statement<Row = unknown> extends Database.Statement<unknown[], 
 export function prepareStatements(db: Database.Database, t: SqliteTables) {
   const prepare = <Row = unknown>(sql: string): Statement<Row> => db.prepare<unknown[], Row>(sql) as Statement<Row>;
   const subscriptions = subscriptionsSql(t);
+  const changes = changesSql(t);
+  const events = eventsSql(t);
   const enqueue = enqueueSql(t);
   const claim = claimSql(t);
   const settle = settleSql(t);
@@ -56,9 +61,17 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
       pending: prepare(subscriptions.updateOpenDeliveries('pending')),
       held: prepare(subscriptions.updateOpenDeliveries('held')),
     },
+    softDeleteSubscription: prepare(subscriptions.softDeleteSubscription),
+    /** One statement per status of cancellableStatuses. */
+    cancelSubscriptionDeliveries: cancellableStatuses.map((from) => prepare(subscriptions.cancelSubscriptionDeliveries(from))),
     deleteSubscriptionAttempts: prepare(subscriptions.deleteSubscriptionAttempts),
     deleteSubscriptionDeliveries: prepare(subscriptions.deleteSubscriptionDeliveries),
     deleteSubscription: prepare(subscriptions.deleteSubscription),
+
+    insertChange: prepare(changes.insertChange),
+    getChange: prepare<ChangeRow>(changes.getChange),
+    listChanges: prepare<ChangeRow>(changes.listChanges),
+    deleteSubscriptionChanges: prepare(changes.deleteSubscriptionChanges),
 
     insertEvent: prepare(enqueue.insertEvent),
     getEvent: prepare<EventRow>(enqueue.getEvent),
@@ -66,6 +79,11 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     scopeSubscriptions: prepare<string>(enqueue.scopeSubscriptions).pluck(),
     allTenantConsumers: prepare<string>(enqueue.allTenantConsumers).pluck(),
     insertDeliveries: prepare(enqueue.insertDeliveries),
+
+    unexpungedEvents: prepare<string>(events.unexpungedEvents).pluck(),
+    expungeEvents: prepare(events.expungeEvents),
+    cancelEventDeliveries: prepare(events.cancelEventDeliveries),
+    eraseSnippets: prepare(events.eraseSnippets),
 
     claim: prepare<number>(claim.claim).pluck(),
     claimWalkingExcluded: prepare<number>(claim.claimWalkingExcluded).pluck(),
@@ -109,6 +127,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     deleteDeliveries: prepare(purgeTenant.deleteDeliveries),
     tenantSubscriptions: prepare<string>(purgeTenant.tenantSubscriptions).pluck(),
     deleteFiltersOfSubscriptions: prepare(purgeTenant.deleteFiltersOfSubscriptions),
+    deleteChangesOfSubscriptions: prepare(purgeTenant.deleteChangesOfSubscriptions),
     deleteSubscriptions: prepare(purgeTenant.deleteSubscriptions),
     tenantEvents: prepare<string>(purgeTenant.tenantEvents).pluck(),
     deliveriesOfEvents: prepare<string>(purgeTenant.deliveriesOfEvents).pluck(),

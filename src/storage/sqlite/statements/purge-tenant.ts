@@ -18,9 +18,10 @@ export function purgeTenantSql(t: SqliteTables) {
     // (deliveryTenantId), and only pending and held rows carry a lease (a settle clears it),
     // so the tenant's subscriptions lead to them: their pending entries in
     // deliveries_subscription_due, which holds lease_expires_at (no row is read), and their
-    // held rows (few: only a disabled subscription has any). At most the tenant's open
-    // deliveries are looked at, never its delivery log. CROSS JOIN keeps the subscriptions
-    // outer (the planner would otherwise walk every pending entry).
+    // held rows (few: only a disabled subscription has any), and its cancelled rows still
+    // under a lease (cancelled while in flight), from their own partial index by tenant. At
+    // most the tenant's open deliveries are looked at, never its delivery log. CROSS JOIN
+    // keeps the subscriptions outer (the planner would otherwise walk every pending entry).
     inFlight: `SELECT EXISTS (
            SELECT 1 FROM ${S} s CROSS JOIN ${D} d INDEXED BY ${t.subscriptionDueIndex}
              ON d.subscription_id = s.id AND d.status = 'pending' AND d.lease_expires_at > @now
@@ -28,7 +29,10 @@ export function purgeTenantSql(t: SqliteTables) {
          OR EXISTS (
            SELECT 1 FROM ${S} s CROSS JOIN ${D} d INDEXED BY ${t.subscriptionHeldIndex}
              ON d.subscription_id = s.id AND d.status = 'held'
-           WHERE s.tenant_id = @tenant AND d.lease_expires_at > @now)`,
+           WHERE s.tenant_id = @tenant AND d.lease_expires_at > @now)
+         OR EXISTS (
+           SELECT 1 FROM ${D} d INDEXED BY ${t.cancelledLeasedIndex}
+           WHERE d.tenant_id = @tenant AND d.status = 'cancelled' AND d.lease_token IS NOT NULL AND d.lease_expires_at > @now)`,
     // Step 1: the tenant's next deliveries, through deliveries_tenant.
     tenantDeliveries: `SELECT id FROM ${D} WHERE tenant_id = ? ORDER BY id LIMIT ?`,
     deleteAttemptsOfDeliveries: `DELETE FROM ${A} WHERE delivery_id IN (${named})`,
@@ -36,6 +40,8 @@ export function purgeTenantSql(t: SqliteTables) {
     // Step 2: its next subscriptions (no delivery of them is left), through subscriptions_tenant.
     tenantSubscriptions: `SELECT id FROM ${S} WHERE tenant_id = ? ORDER BY id LIMIT ?`,
     deleteFiltersOfSubscriptions: `DELETE FROM ${t.filters} WHERE subscription_id IN (${named})`,
+    // Their change logs (the tenant's), through subscription_changes_subscription.
+    deleteChangesOfSubscriptions: `DELETE FROM ${t.changes} WHERE subscription_id IN (${named})`,
     deleteSubscriptions: `DELETE FROM ${S} WHERE id IN (${named})`,
     // Step 3: its next events, through events_tenant (INDEXED BY: the index is partial, and a
     // schema change that kept it from serving would fail here loudly rather than scan the

@@ -17,17 +17,20 @@ export function requeueSql(t: SqliteTables) {
   const D = t.deliveries;
   const E = t.events;
   return {
-    probeDelivery: `SELECT d.status, d.lease_token, d.lease_expires_at, s.status AS subscription_status
-       FROM ${D} d JOIN ${t.subscriptions} s ON s.id = d.subscription_id WHERE d.id = ?`,
+    probeDelivery: `SELECT d.status, d.lease_token, d.lease_expires_at, s.status AS subscription_status,
+         s.deleted_at AS subscription_deleted_at, e.expunged_at AS event_expunged_at
+       FROM ${D} d JOIN ${t.subscriptions} s ON s.id = d.subscription_id JOIN ${E} e ON e.id = d.event_id
+       WHERE d.id = ?`,
     requeueDelivery: `UPDATE ${D} SET ${requeuedSet}
        WHERE id = @id
        RETURNING ${deliveryColumns}`,
     // The window's events of the matched types that the subscription has no delivery of,
     // or one that replay requeues: through the published_at index, each event's delivery
-    // by the unique (event_id, subscription_id) index. With each event's tenant: which of
-    // them the subscription receives is decided by receivesTenant (replay-window.ts).
+    // by the unique (event_id, subscription_id) index. With each event's tenant and erasure:
+    // which of them the subscription receives and may be sent again is decided by
+    // receivesTenant and replayable (replay-window.ts).
     replayCandidates: `SELECT e.id AS event_id, e.type AS event_type, e.tenant_id AS event_tenant_id,
-         d.rowid AS delivery_row_id, d.status
+         e.expunged_at, d.rowid AS delivery_row_id, d.status
        FROM ${E} e
        LEFT JOIN ${D} d ON d.event_id = e.id AND d.subscription_id = @subscription_id
        WHERE e.published_at >= @since AND (@until IS NULL OR e.published_at < @until)

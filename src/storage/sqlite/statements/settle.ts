@@ -10,12 +10,13 @@ export function settleSql(t: SqliteTables) {
   return {
     // The fence of a whole settle batch in one read: a settlement applies only while its
     // token is still the row's token. Pending and held rows can carry one (a row held
-    // while in flight keeps it). Input: a JSON array of [deliveryId, leaseToken]; a row
-    // comes back for each pair that holds, with the pair's index (j.key) and everything
-    // the settle needs: the rowid to write by, the fields of the record it returns,
-    // and the subscription's status and failing_since as they were before the batch.
+    // while in flight keeps it), and so can cancelled ones (cancelled while in flight: the
+    // status read here is what tells the settle). Input: a JSON array of [deliveryId,
+    // leaseToken]; a row comes back for each pair that holds, with the pair's index (j.key)
+    // and everything the settle needs: the rowid to write by, the fields of the record it
+    // returns, and the subscription's status and failing_since as they were before the batch.
     settleFence: `SELECT j.key AS item, d.rowid AS row_id, d.event_id, d.event_type, d.subscription_id, d.tenant_id, d.attempts,
-         d.created_at, s.status AS subscription_status, s.failing_since, d.history_attempts, d.first_failed_at,
+         d.created_at, d.status, d.last_error, s.status AS subscription_status, s.failing_since, d.history_attempts, d.first_failed_at,
          d.recovered_at
        FROM json_each(?) AS j
        CROSS JOIN ${D} AS d ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1

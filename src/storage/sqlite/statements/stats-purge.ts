@@ -2,7 +2,10 @@
  * SQL of the counts (for drain, metrics and the operator) and of purging the finished
  * part of the log.
  */
-import type { SqliteTables } from './tables.js';
+import { sqlList, type SqliteTables } from './tables.js';
+
+// What purge removes once old enough (PurgeInput): the final statuses.
+const finalStatuses = sqlList(['delivered', 'dead', 'cancelled']);
 
 export function statsPurgeSql(t: SqliteTables) {
   const C = t.counts;
@@ -23,6 +26,7 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'held') AS held,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'dead') AS dead,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'delivered') AS delivered,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'cancelled') AS cancelled,
          (SELECT created_at FROM ${D} INDEXED BY ${t.pendingCreatedIndex}
             WHERE status = 'pending' ORDER BY created_at LIMIT 1) AS oldest`,
     // Of one subscription: its counts by status through the counts' primary key; leased
@@ -34,6 +38,7 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'held') AS held,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'dead') AS dead,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'delivered') AS delivered,
+         (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'cancelled') AS cancelled,
          (SELECT MIN(created_at) FROM ${D} INDEXED BY ${t.subscriptionDueIndex}
             WHERE subscription_id = @id AND status = 'pending') AS oldest`,
     // Of one tenant's subscriptions (@tenant; NULL: the platform's), or of one of them with
@@ -50,13 +55,14 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'held') AS held,
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'dead') AS dead,
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'delivered') AS delivered,
+         (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'cancelled') AS cancelled,
          (SELECT MIN(d.created_at) FROM subs CROSS JOIN ${D} d INDEXED BY ${t.subscriptionDueIndex}
             ON d.subscription_id = subs.id AND d.status = 'pending') AS oldest`,
     // A final row's updated_at is when it became final: a delivery created long ago
     // that finished recently is recent log. Walks the (status, id) index of final rows.
     purgeAttempts: `DELETE FROM ${A} WHERE delivery_id IN (
-         SELECT id FROM ${D} WHERE status IN ('delivered', 'dead') AND updated_at < ?)`,
-    purgeDeliveries: `DELETE FROM ${D} WHERE status IN ('delivered', 'dead') AND updated_at < ?`,
+         SELECT id FROM ${D} WHERE status IN (${finalStatuses}) AND updated_at < ?)`,
+    purgeDeliveries: `DELETE FROM ${D} WHERE status IN (${finalStatuses}) AND updated_at < ?`,
     purgeEvents: `DELETE FROM ${E} WHERE published_at < ? AND NOT EXISTS (SELECT 1 FROM ${D} d WHERE d.event_id = ${E}.id)`,
   };
 }

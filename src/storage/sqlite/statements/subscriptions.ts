@@ -1,7 +1,7 @@
 /**
  * SQL of the subscription registry: the record, its filters (one row per filter, the
- * fan-out's lookup), its status with what that does to its open deliveries, and its
- * deletion.
+ * fan-out's lookup), its status with what that does to its open deliveries, its soft
+ * delete with the deliveries it cancels, and its deletion.
  */
 import { sqlList, type SqliteTables } from './tables.js';
 
@@ -11,12 +11,13 @@ export function subscriptionsSql(t: SqliteTables) {
   const D = t.deliveries;
   return {
     insertSubscription: `INSERT INTO ${S} (id, tenant_id, all_tenants, url, event_types, secrets, headers, description, metadata,
-         status, disabled_reason, disabled_at, retry, flow_control, failing_since, created_at, updated_at)
+         status, disabled_reason, disabled_at, retry, flow_control, failing_since, deleted_at, created_at, updated_at)
        VALUES (@id, @tenant_id, @all_tenants, @url, @event_types, @secrets, @headers, @description, @metadata,
-         @status, @disabled_reason, @disabled_at, @retry, @flow_control, @failing_since, @created_at, @updated_at)`,
-    // A tenant's subscriptions, counted against tenantLimits.maxSubscriptions: the entries of
-    // subscriptions_tenant for it, under the write lock the create holds.
-    countTenantSubscriptions: `SELECT COUNT(*) FROM ${S} WHERE tenant_id = ?`,
+         @status, @disabled_reason, @disabled_at, @retry, @flow_control, @failing_since, @deleted_at, @created_at, @updated_at)`,
+    // A tenant's subscriptions, counted against tenantLimits.maxSubscriptions (soft-deleted
+    // ones do not count): the entries of subscriptions_tenant for it and their rows, under the
+    // write lock the create holds.
+    countTenantSubscriptions: `SELECT COUNT(*) FROM ${S} WHERE tenant_id = ? AND deleted_at IS NULL`,
     updateSubscription: `UPDATE ${S} SET url = @url, event_types = @event_types, secrets = @secrets, headers = @headers,
          description = @description, metadata = @metadata, retry = @retry, flow_control = @flow_control,
          updated_at = @updated_at
@@ -29,6 +30,10 @@ export function subscriptionsSql(t: SqliteTables) {
     setSubscriptionStatus: `UPDATE ${S} SET status = @status, disabled_reason = @disabled_reason, disabled_at = @disabled_at,
          updated_at = @updated_at
        WHERE id = @id`,
+    // The fields of softDeletedFields() (storage/shared/change-log.ts).
+    softDeleteSubscription: `UPDATE ${S} SET status = @status, disabled_reason = @disabled_reason, disabled_at = @disabled_at,
+         deleted_at = @deleted_at, updated_at = @updated_at
+       WHERE id = @id`,
     // What a status change does to the open deliveries of status `from` (see
     // storage/shared/open-deliveries.ts), one statement per `from`: the status is written
     // literally so that the partial index of that status serves the update. Held rows
@@ -38,22 +43,46 @@ export function subscriptionsSql(t: SqliteTables) {
     updateOpenDeliveries: (from: 'pending' | 'held') =>
       `UPDATE ${D} SET status = @status, next_attempt_at = @next_attempt_at, due_at = @next_attempt_at, updated_at = @updated_at
        WHERE subscription_id = @id AND status = ${sqlList([from])}`,
+    // A soft delete's cancel of the open deliveries of status `from` (one of
+    // cancellableStatuses), one statement per status written literally, as above, so that
+    // the partial index of that status serves it. The lease stays: an attempt in flight
+    // still settles (see settle-batch.ts).
+    cancelSubscriptionDeliveries: (from: string) =>
+      `UPDATE ${D} SET status = 'cancelled', next_attempt_at = NULL, due_at = NULL, last_error = @last_error, updated_at = @now
+       WHERE subscription_id = @id AND status = ${sqlList([from])}`,
     deleteSubscriptionAttempts: `DELETE FROM ${t.attempts} WHERE delivery_id IN (SELECT id FROM ${D} WHERE subscription_id = ?)`,
     deleteSubscriptionDeliveries: `DELETE FROM ${D} WHERE subscription_id = ?`,
     deleteSubscription: `DELETE FROM ${S} WHERE id = ?`,
   };
 }
 
+/** SQL of the change log (migration 0008): its records are written beside the change, read by id or a subscription's page. */
+export function changesSql(t: SqliteTables) {
+  const C = t.changes;
+  return {
+    // The primary key refuses a reused id, which rolls the change back with it.
+    insertChange: `INSERT INTO ${C} (id, subscription_id, tenant_id, action, origin, actor, reason, changes, at)
+       VALUES (@id, @subscription_id, @tenant_id, @action, @origin, @actor, @reason, @changes, @at)`,
+    getChange: `SELECT * FROM ${C} WHERE id = ?`,
+    // A page, oldest first, through subscription_changes_subscription; one row more than the
+    // page to know whether another follows. @after is '' for the first page (ids are never empty).
+    listChanges: `SELECT * FROM ${C} WHERE subscription_id = @subscription_id AND id > @after ORDER BY id LIMIT @limit`,
+    deleteSubscriptionChanges: `DELETE FROM ${C} WHERE subscription_id = ?`,
+  };
+}
+
 /**
  * A page of `listSubscriptions`: its SQL and named parameters. With a tenant filter the
- * (tenant_id, id) index serves it in id order, `null` (the platform's) alike.
+ * (tenant_id, id) index serves it in id order, `null` (the platform's) alike. Soft-deleted
+ * subscriptions are left out unless `includeDeleted`.
  */
 export function listSubscriptionsQuery(
   t: SqliteTables,
-  query: { limit: number; afterId?: string; status?: string; tenantId?: string | null },
+  query: { limit: number; afterId?: string; status?: string; tenantId?: string | null; includeDeleted?: boolean },
 ): { sql: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = { limit: query.limit + 1 };
   const where: string[] = [];
+  if (query.includeDeleted !== true) where.push('deleted_at IS NULL');
   if (query.tenantId === null) {
     where.push('tenant_id IS NULL');
   } else if (query.tenantId !== undefined) {

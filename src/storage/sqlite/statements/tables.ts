@@ -15,6 +15,8 @@ export interface SqliteTables {
   readonly counts: string;
   /** The processes working on the file, named in their lease tokens (migration 0006). */
   readonly instances: string;
+  /** The subscriptions' change log (migration 0008). */
+  readonly changes: string;
   readonly migrations: string;
   /** Pending deliveries by (due_at, id, subscription_id, lease_expires_at): the claim's index. */
   readonly dueIndex: string;
@@ -28,6 +30,8 @@ export interface SqliteTables {
   readonly subscriptionHeldIndex: string;
   /** Events of a tenant by (tenant_id, id), partial: tenantless events are not in it. */
   readonly eventTenantIndex: string;
+  /** Cancelled deliveries still under a lease, by (tenant_id, lease_expires_at) (migration 0008). */
+  readonly cancelledLeasedIndex: string;
 }
 
 export function sqliteTables(prefix: string): SqliteTables {
@@ -39,6 +43,7 @@ export function sqliteTables(prefix: string): SqliteTables {
     attempts: `${prefix}attempts`,
     counts: `${prefix}delivery_counts`,
     instances: `${prefix}instances`,
+    changes: `${prefix}subscription_changes`,
     migrations: `${prefix}migrations`,
     dueIndex: `${prefix}deliveries_due`,
     subscriptionDueIndex: `${prefix}deliveries_subscription_due`,
@@ -46,6 +51,7 @@ export function sqliteTables(prefix: string): SqliteTables {
     allTenantsFilterIndex: `${prefix}subscription_event_types_all_tenants`,
     subscriptionHeldIndex: `${prefix}deliveries_subscription_held`,
     eventTenantIndex: `${prefix}events_tenant`,
+    cancelledLeasedIndex: `${prefix}deliveries_cancelled_leased`,
   });
 }
 
