@@ -12,7 +12,7 @@ import type {
   DeliveryQuery,
   DeliveryRecord,
   EnqueueResult,
-  EventRecord,
+  NewEventRecord,
   SettleOutcome,
   SettleResult,
   StorageAdapter,
@@ -104,7 +104,7 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
   }
 
   /** A new event of `type` published at `now`, for `tenantId` when given (tenantless otherwise). */
-  function eventRecord(type: string, options: { idempotencyKey?: string; tenantId?: string | null } = {}): EventRecord {
+  function eventRecord(type: string, options: { idempotencyKey?: string; tenantId?: string | null } = {}): NewEventRecord {
     const id = createId('evt', now);
     const payload = JSON.stringify({ id, type, timestamp: new Date(now).toISOString(), data: { amountMinor: 1250, currency: 'EUR' } });
     return { id, type, timestamp: now, payload, idempotencyKey: options.idempotencyKey ?? null, tenantId: options.tenantId ?? null };

@@ -9,6 +9,7 @@
  * lease-expiry tests use a short lease and poll, bounded to a few seconds.
  */
 import { describe } from 'vitest';
+import { describeAudit } from './audit.js';
 import { describeClaim } from './claim.js';
 import { useConformanceContext, type StorageHarnessFactory } from './conformance-context.js';
 import { describeDeliveryLog } from './delivery-log.js';
@@ -48,5 +49,6 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeReplay(t);
     describeStatsAndPurge(t);
     describeTenancy(t);
+    describeAudit(t);
   });
 }

@@ -11,7 +11,7 @@ export function describeStatsAndPurge(t: ConformanceContext): void {
 
   describe('stats', () => {
     it('tracks pending, leased, held, dead, delivered and the oldest pending creation through each transition', async () => {
-      const empty = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null };
+      const empty = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
       expect(await t.storage.stats(t.now)).toEqual(empty);
       const sub = await createSubscription();
       const t0 = t.now;
@@ -51,7 +51,7 @@ export function describeStatsAndPurge(t: ConformanceContext): void {
     });
 
     it('counts one subscription with subscriptionId, and nothing of an unknown one', async () => {
-      const empty = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null };
+      const empty = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
       const a = await createSubscription({ eventTypes: ['payment.*'] });
       const b = await createSubscription({ eventTypes: ['refund.*'] });
       const t0 = t.now;
@@ -80,7 +80,7 @@ export function describeStatsAndPurge(t: ConformanceContext): void {
       expect(await t.storage.stats(t.now, { subscriptionId: b.id })).toEqual({ ...empty, pending: 1, leased: 1, delivered: 1, oldestPendingCreatedAt: t0 + 1000 });
       await t.storage.setSubscriptionStatus(b.id, { status: 'disabled', reason: 'manual' }, t.now);
       expect(await t.storage.stats(t.now, { subscriptionId: b.id })).toEqual({ ...empty, held: 1, delivered: 1 });
-      expect(await t.storage.stats(t.now)).toEqual({ pending: 2, leased: 1, held: 1, dead: 1, delivered: 2, oldestPendingCreatedAt: t0 + 1000 });
+      expect(await t.storage.stats(t.now)).toEqual({ ...empty, pending: 2, leased: 1, held: 1, dead: 1, delivered: 2, oldestPendingCreatedAt: t0 + 1000 });
       expect(await t.storage.stats(t.now, {})).toEqual(await t.storage.stats(t.now));
       expect(await t.storage.stats(t.now, { subscriptionId: createId('sub', t.now) })).toEqual(empty);
       expect((await delivery(b2.id)).status).toBe('held');

@@ -11,7 +11,7 @@ import { LEASE_MS, type ConformanceContext } from './conformance-context.js';
 const ACME = 'org_acme';
 const GLOBEX = 'org_globex';
 const UNKNOWN = 'org_initech';
-const EMPTY_STATS = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, oldestPendingCreatedAt: null };
+const EMPTY_STATS = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
 
 const sortedIds = (records: Array<{ id: string }>): string[] => records.map((r) => r.id).sort();
 
@@ -345,7 +345,7 @@ export function describeTenancy(t: ConformanceContext): void {
       expect(await t.storage.stats(t.now, { tenantId: GLOBEX })).toEqual({ ...EMPTY_STATS, dead: 1 });
       expect(await t.storage.stats(t.now, { tenantId: null })).toEqual({ ...EMPTY_STATS, pending: 4, leased: 4, delivered: 1, oldestPendingCreatedAt: t0 });
       expect(await t.storage.stats(t.now, { tenantId: UNKNOWN })).toEqual(EMPTY_STATS);
-      expect(await t.storage.stats(t.now)).toEqual({ pending: 5, leased: 5, held: 1, dead: 2, delivered: 2, oldestPendingCreatedAt: t0 });
+      expect(await t.storage.stats(t.now)).toEqual({ ...EMPTY_STATS, pending: 5, leased: 5, held: 1, dead: 2, delivered: 2, oldestPendingCreatedAt: t0 });
       expect(await t.storage.stats(t.now, { tenantId: undefined })).toEqual(await t.storage.stats(t.now));
 
       expect(await t.storage.stats(t.now, { tenantId: ACME, subscriptionId: acme.id })).toEqual({ ...ofAcme, held: 0 });

@@ -65,6 +65,16 @@ export function keepsResponseSnippet(cancelled: boolean): boolean {
 }
 
 /**
+ * The `lastError` a settled delivery takes: its attempt's error message — unless it stays
+ * `cancelled`, whose `lastError` goes on saying why it was cancelled (the contract's
+ * `DeliveryStatus`: `CANCELLED_BY_DELETE` or `CANCELLED_BY_EXPUNGE`); the attempt's own
+ * error is in its record.
+ */
+export function settledLastError(status: DeliveryStatus, attemptError: string | null, current: string | null): string | null {
+  return status === 'cancelled' ? current : attemptError;
+}
+
+/**
  * @param cancelled the delivery is `cancelled` as the settle finds it (see {@link settledStatusOfCancelled}).
  */
 export function settledFields(outcome: SettleOutcome, subscriptionActive: boolean, now: number, cancelled = false): SettledFields {
