@@ -30,41 +30,51 @@
 import type { Client, Pool, PoolClient } from 'pg';
 import { ConfigError, StorageError, type StorageErrorCode } from '../../errors.js';
 import { candidateFilters } from '../../registry/event-type-filter.js';
+import { changeRecord, dispatcherDisableRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, encodeCursor, type CursorList } from '../shared/cursor.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
+import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { queuedStatus, redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
 import { idempotencyScope, tenantLimitReached } from '../shared/tenancy.js';
-import type {
-  AttemptRecord,
-  ClaimInput,
-  ClaimedDelivery,
-  DeliveryQuery,
-  DeliveryRecord,
-  EnqueueInput,
-  EnqueueResult,
-  EventRecord,
-  Page,
-  PurgeInput,
-  PurgeResult,
-  PurgeTenantInput,
-  PurgeTenantResult,
-  ReplayInput,
-  SettleResult,
-  Settlement,
-  StorageAdapter,
-  StorageCapabilities,
-  StorageStats,
-  SubscriptionPatch,
-  SubscriptionQuery,
-  SubscriptionRecord,
-  SubscriptionStatus,
+import {
+  CANCELLED_BY_DELETE,
+  CANCELLED_BY_EXPUNGE,
+  type AttemptRecord,
+  type ChangeAudit,
+  type ClaimInput,
+  type ClaimedDelivery,
+  type DeliveryQuery,
+  type DeliveryRecord,
+  type EnqueueInput,
+  type EnqueueResult,
+  type EventQuery,
+  type EventRecord,
+  type ExpungeResult,
+  type Page,
+  type PurgeInput,
+  type PurgeResult,
+  type PurgeTenantInput,
+  type PurgeTenantResult,
+  type ReplayInput,
+  type SettleResult,
+  type Settlement,
+  type StorageAdapter,
+  type StorageCapabilities,
+  type StorageStats,
+  type SubscriptionChangeQuery,
+  type SubscriptionChangeRecord,
+  type SubscriptionPatch,
+  type SubscriptionQuery,
+  type SubscriptionRecord,
+  type SubscriptionStatus,
 } from '../storage-adapter.js';
 import type { PostgresQueryable } from './driver.js';
 import { toStorageError } from './driver-errors.js';
 import { FanOutIds } from './fan-out-ids.js';
 import { migrateSchema } from './migrate.js';
 import {
+  changeValues,
   int,
   intOrNull,
   patchedValues,
@@ -72,11 +82,13 @@ import {
   requeuedValues,
   subscriptionValues,
   toAttempt,
+  toChange,
   toClaimed,
   toDelivery,
   toEvent,
   toSubscription,
   type AttemptRow,
+  type ChangeRow,
   type ClaimRow,
   type DeliveryRow,
   type EnqueueRow,
@@ -94,7 +106,9 @@ import { firstDisables, settleResults, settleValues } from './settle-batch.js';
 import { writeStatusChanges } from './status-changes.js';
 import { retryBusyOrUnavailable, retryNothing, StatementRunner } from './statement-runner.js';
 import {
+  listChangesSql,
   listDeliveriesSql,
+  listEventsSql,
   listSubscriptionsSql,
   postgresStatements,
   statsSql,
@@ -209,30 +223,36 @@ export class PostgresStorage implements StorageAdapter {
   /**
    * Stores a subscription and its filter rows, in one statement. With `maxPerTenant` and a
    * tenant, in one transaction under the tenant's advisory lock: the count of its
-   * subscriptions and the insert, so that two creates racing for its last place (on any
-   * instance) are decided one after the other.
+   * subscriptions not deleted and the insert, so that two creates racing for its last
+   * place (on any instance) are decided one after the other. With `audit`, its `created`
+   * change record in the same transaction.
    *
-   * @throws StorageError `STORAGE_CONFLICT` for an existing id.
+   * @throws StorageError `STORAGE_CONFLICT` for an existing id, or a change record id in the log already.
    * @throws ConflictError `TENANT_SUBSCRIPTION_LIMIT` when the tenant has `maxPerTenant` subscriptions already.
    */
-  async createSubscription(record: SubscriptionRecord, limits: { maxPerTenant?: number } = {}): Promise<SubscriptionRecord> {
+  async createSubscription(record: SubscriptionRecord, limits: { maxPerTenant?: number } = {}, audit?: ChangeAudit): Promise<SubscriptionRecord> {
     const { tenantId } = record;
     const max = limits.maxPerTenant;
+    const limited = tenantId !== null && max !== undefined;
     const values = [...subscriptionValues(record), record.eventTypes, idempotencyScope(tenantId)];
     const insert = async (on?: PoolClient): Promise<SubscriptionRecord> =>
       toSubscription((await this.#query<SubscriptionRow>(this.#sql.createSubscription, values, on))[0]!);
-    if (tenantId === null || max === undefined) return this.#runner.run('createSubscription', () => insert());
+    if (!limited && audit === undefined) return this.#runner.run('createSubscription', () => insert());
     return this.#runner.run('createSubscription', () =>
       this.#runner.transaction(async (client) => {
-        await this.#query(this.#sql.lockTenant, [tenantId], client);
-        const [counted] = await this.#query<{ n: IntLike }>(this.#sql.countTenantSubscriptions, [tenantId], client);
-        if (int(counted!.n) >= max) throw tenantLimitReached(tenantId, max);
-        return insert(client);
+        if (limited) {
+          await this.#query(this.#sql.lockTenant, [tenantId], client);
+          const [counted] = await this.#query<{ n: IntLike }>(this.#sql.countTenantSubscriptions, [tenantId], client);
+          if (int(counted!.n) >= max) throw tenantLimitReached(tenantId, max);
+        }
+        const stored = await insert(client);
+        if (audit !== undefined) await this.#insertChanges(client, [changeRecord(audit, null, stored, record.createdAt)]);
+        return stored;
       }),
     );
   }
 
-  /** The subscription, or `null`. */
+  /** The subscription (soft-deleted or not), or `null`. */
   async getSubscription(id: string): Promise<SubscriptionRecord | null> {
     return this.#runner.run(
       'getSubscription',
@@ -246,12 +266,13 @@ export class PostgresStorage implements StorageAdapter {
 
   /**
    * Oldest first (ids ascending), optionally of one status and of one tenant (`null`: the
-   * platform's). @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
+   * platform's); soft-deleted ones only with `includeDeleted`.
+   * @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
    */
   async listSubscriptions(query: SubscriptionQuery): Promise<Page<SubscriptionRecord>> {
     const afterId = query.cursor === undefined ? undefined : decodeCursor('subscriptions', query.cursor);
-    const { limit, status, tenantId } = query;
-    const { text, values } = listSubscriptionsSql(this.#tables, { limit, afterId, status, tenantId });
+    const { limit, status, tenantId, includeDeleted } = query;
+    const { text, values } = listSubscriptionsSql(this.#tables, { limit, afterId, status, tenantId, includeDeleted });
     return this.#runner.run(
       'listSubscriptions',
       async () => page((await this.#query<SubscriptionRow>(text, values)).map(toSubscription), query.limit, 'subscriptions'),
@@ -261,20 +282,25 @@ export class PostgresStorage implements StorageAdapter {
 
   /**
    * Applies the patch (shared/subscription-changes.ts) to the locked row; the filter rows
-   * are rewritten when `eventTypes` is in it. `null` when not found.
+   * are rewritten when `eventTypes` is in it; with `audit`, the change record. `null` when
+   * not found; a soft-deleted subscription is returned as it is, nothing written.
    */
-  async updateSubscription(id: string, patch: SubscriptionPatch, now: number): Promise<SubscriptionRecord | null> {
+  async updateSubscription(id: string, patch: SubscriptionPatch, now: number, audit?: ChangeAudit): Promise<SubscriptionRecord | null> {
     return this.#runner.run('updateSubscription', () =>
       this.#runner.transaction(async (client) => {
         const [row] = await this.#query<SubscriptionRow>(this.#sql.lockSubscription, [id], client);
         if (row === undefined) return null;
-        const next = applySubscriptionPatch(toSubscription(row), patch, now);
+        const current = toSubscription(row);
+        if (current.deletedAt !== null) return current;
+        const next = applySubscriptionPatch(current, patch, now);
         const [updated] = await this.#query<SubscriptionRow>(this.#sql.updateSubscription, patchedValues(next), client);
         if (patch.eventTypes !== undefined) {
           await this.#query(this.#sql.deleteFilters, [id], client);
           await this.#query(this.#sql.insertFilters, [id, next.eventTypes, idempotencyScope(next.tenantId), next.allTenants], client);
         }
-        return toSubscription(updated!);
+        const stored = toSubscription(updated!);
+        if (audit !== undefined) await this.#insertChanges(client, [changeRecord(audit, current, stored, now)]);
+        return stored;
       }),
     );
   }
@@ -282,29 +308,97 @@ export class PostgresStorage implements StorageAdapter {
   /**
    * Disables (pending deliveries become held) or enables (held become pending, due at
    * `now`) by shared/subscription-changes.ts's rule, on the locked row: setting the
-   * status a subscription has already changes nothing.
+   * status a subscription has already changes nothing, and logs nothing. With `audit`, a
+   * change writes its change record. A soft-deleted subscription is returned as it is.
    */
   async setSubscriptionStatus(
     id: string,
     change: { status: SubscriptionStatus; reason?: string | null },
     now: number,
+    audit?: ChangeAudit,
   ): Promise<SubscriptionRecord | null> {
     return this.#runner.run('setSubscriptionStatus', () =>
       this.#runner.transaction(async (client) => {
         const [row] = await this.#query<SubscriptionRow>(this.#sql.lockSubscription, [id], client);
         if (row === undefined) return null;
         const current = toSubscription(row);
+        if (current.deletedAt !== null) return current;
         const statusChange = subscriptionStatusChange(current, change, now);
         if (statusChange === null) return current;
         const { subscriptions } = await writeStatusChanges(this.#runner, this.#sql, client, new Map([[id, statusChange]]), now);
-        return toSubscription(subscriptions[0]!);
+        const stored = toSubscription(subscriptions[0]!);
+        if (audit !== undefined) await this.#insertChanges(client, [changeRecord(audit, current, stored, now)]);
+        return stored;
       }),
     );
   }
 
-  /** Deletes the subscription with its filters, deliveries and their attempts (events stay). */
+  /**
+   * Soft delete, in one transaction on the locked row: the fields of
+   * shared/change-log.ts's `softDeletedFields`, its filter rows removed (it never receives
+   * again), its open deliveries cancelled (CANCELLED_BY_DELETE, leases kept), and with
+   * `audit` its `deleted` change record. `null` when not found; one deleted before is
+   * returned as it is with `cancelled: 0`.
+   */
+  async softDeleteSubscription(
+    id: string,
+    now: number,
+    audit?: ChangeAudit,
+  ): Promise<{ subscription: SubscriptionRecord; cancelled: number } | null> {
+    return this.#runner.run('softDeleteSubscription', () =>
+      this.#runner.transaction(async (client) => {
+        const [row] = await this.#query<SubscriptionRow>(this.#sql.lockSubscription, [id], client);
+        if (row === undefined) return null;
+        const current = toSubscription(row);
+        const fields = softDeletedFields(current, now);
+        if (fields === null) return { subscription: current, cancelled: 0 };
+        const { status, disabledReason, disabledAt, deletedAt, updatedAt } = fields;
+        const [updated] = await this.#query<SubscriptionRow>(
+          this.#sql.softDelete,
+          [id, status, disabledReason, disabledAt, deletedAt, updatedAt],
+          client,
+        );
+        await this.#query(this.#sql.deleteFilters, [id], client);
+        const { rowCount } = await this.#runner.execute(client, this.#sql.cancelSubscriptionDeliveries, [id, CANCELLED_BY_DELETE, now]);
+        const subscription = toSubscription(updated!);
+        if (audit !== undefined) await this.#insertChanges(client, [changeRecord(audit, current, subscription, now)]);
+        return { subscription, cancelled: rowCount };
+      }),
+    );
+  }
+
+  /**
+   * Deletes the subscription (soft-deleted or not) with its filters, deliveries and their
+   * attempts, and its change log (events stay).
+   */
   async deleteSubscription(id: string): Promise<boolean> {
     return this.#runner.run('deleteSubscription', async () => (await this.#query(this.#sql.deleteSubscription, [id])).length > 0);
+  }
+
+  /**
+   * One subscription's change log, oldest first (ids ascending); an unknown subscription
+   * gives an empty page. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
+   */
+  async listSubscriptionChanges(query: SubscriptionChangeQuery): Promise<Page<SubscriptionChangeRecord>> {
+    const afterId = query.cursor === undefined ? undefined : decodeCursor('changes', query.cursor);
+    const { text, values } = listChangesSql(this.#tables, { subscriptionId: query.subscriptionId, limit: query.limit, afterId });
+    return this.#runner.run(
+      'listSubscriptionChanges',
+      async () => page((await this.#query<ChangeRow>(text, values)).map(toChange), query.limit, 'changes'),
+      { retry: retryBusyOrUnavailable },
+    );
+  }
+
+  /** One change record, or `null`. */
+  async getSubscriptionChange(id: string): Promise<SubscriptionChangeRecord | null> {
+    return this.#runner.run(
+      'getSubscriptionChange',
+      async () => {
+        const [row] = await this.#query<ChangeRow>(this.#sql.getChange, [id]);
+        return row === undefined ? null : toChange(row);
+      },
+      { retry: retryBusyOrUnavailable },
+    );
   }
 
   /**
@@ -336,7 +430,7 @@ export class PostgresStorage implements StorageAdapter {
     return this.#runner.run('enqueue', () => this.#enqueueOn(tx as PostgresQueryable, input), { retry: retryNothing });
   }
 
-  /** The event, or `null`. */
+  /** The event (expunged or not), or `null`. */
   async getEvent(id: string): Promise<EventRecord | null> {
     return this.#runner.run(
       'getEvent',
@@ -345,6 +439,43 @@ export class PostgresStorage implements StorageAdapter {
         return row === undefined ? null : toEvent(row);
       },
       { retry: retryBusyOrUnavailable },
+    );
+  }
+
+  /**
+   * Events, newest first (ids descending), expunged ones included, of one tenant (`null`:
+   * those published without one) and a publication window.
+   * @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
+   */
+  async listEvents(query: EventQuery): Promise<Page<EventRecord>> {
+    const beforeId = query.cursor === undefined ? undefined : decodeCursor('events', query.cursor);
+    const { text, values } = listEventsSql(this.#tables, { ...query, beforeId });
+    return this.#runner.run(
+      'listEvents',
+      async () => page((await this.#query<EventRow>(text, values)).map(toEvent), query.limit, 'events'),
+      { retry: retryBusyOrUnavailable },
+    );
+  }
+
+  /**
+   * Erases the content of the events not yet expunged, in one transaction, one statement
+   * per step (see statements/events.ts for why the steps are separate): their payloads,
+   * then their open deliveries (cancelled, CANCELLED_BY_EXPUNGE, leases kept), then their
+   * attempts' response snippets. Unknown and expunged ids are skipped.
+   *
+   * @throws ValidationError `INPUT_INVALID` for more than 1000 ids (shared/expunge-ids.ts).
+   */
+  async expungeEvents(ids: readonly string[], now: number): Promise<ExpungeResult> {
+    assertExpungeIds(ids);
+    if (ids.length === 0) return { events: 0, cancelled: 0, snippets: 0 };
+    return this.#runner.run('expungeEvents', () =>
+      this.#runner.transaction(async (client) => {
+        const erased = (await this.#query<{ id: string }>(this.#sql.eraseEvents, [[...ids], now], client)).map((row) => row.id);
+        if (erased.length === 0) return { events: 0, cancelled: 0, snippets: 0 };
+        const cancelled = await this.#runner.execute(client, this.#sql.cancelEventDeliveries, [erased, CANCELLED_BY_EXPUNGE, now]);
+        const snippets = await this.#runner.execute(client, this.#sql.eraseSnippets, [erased]);
+        return { events: erased.length, cancelled: cancelled.rowCount, snippets: snippets.rowCount };
+      }),
     );
   }
 
@@ -367,8 +498,10 @@ export class PostgresStorage implements StorageAdapter {
 
   /**
    * Records a batch of attempts and outcomes in one statement (one round trip, one
-   * commit), each fenced by its lease token. A batch with a `disable` outcome disables
-   * those subscriptions in the same transaction, by the rule of setSubscriptionStatus.
+   * commit), each fenced by its lease token; a delivery cancelled while its attempt was in
+   * flight is settled by the rules for it in the same statement. A batch with a `disable`
+   * outcome disables those subscriptions in the same transaction, by the rule of
+   * setSubscriptionStatus, with the change record of each one it disables.
    */
   async settle(settlements: Settlement[], now: number): Promise<SettleResult[]> {
     if (settlements.length === 0) return [];
@@ -455,14 +588,20 @@ export class PostgresStorage implements StorageAdapter {
   /**
    * Makes a delivery due again at `now` with a fresh attempt cycle, as
    * shared/redelivery.ts's verdict allows, judged on the locked row (its lease by the
-   * database clock).
+   * database clock) and its event, locked against an expunge.
    */
-  async redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'in_flight' | 'held'> {
+  async redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'expunged' | 'deleted' | 'in_flight' | 'held'> {
     return this.#runner.run('redeliver', () =>
       this.#runner.transaction(async (client) => {
+        await this.#query(this.#sql.lockEventOfDelivery, [id], client);
         const [probe] = await this.#query<RedeliverProbeRow>(this.#sql.redeliverProbe, [id], client);
         if (probe === undefined) return 'not_found' as const;
-        const verdict = redeliverVerdict(probe.status, probe.subscription_status === 'active', probe.leased);
+        const verdict = redeliverVerdict(probe.status, {
+          subscriptionActive: probe.subscription_status === 'active',
+          subscriptionDeleted: probe.subscription_deleted,
+          eventExpunged: probe.event_expunged,
+          leaseLive: probe.leased,
+        });
         if (verdict !== 'requeue') return verdict;
         const [row] = await this.#query<DeliveryRow>(this.#sql.requeue, [id, ...requeuedValues(requeuedFields('pending', now))], client);
         return toDelivery(row!);
@@ -472,24 +611,28 @@ export class PostgresStorage implements StorageAdapter {
 
   /**
    * For one subscription, over the events of the window whose type is in
-   * `input.eventTypes`: requeues the deliveries `replay` requeues and creates the missing
-   * ones (shared/redelivery.ts), in one transaction.
+   * `input.eventTypes` and which are not expunged: requeues the deliveries `replay`
+   * requeues and creates the missing ones (shared/redelivery.ts), in one transaction. A
+   * soft-deleted subscription gets nothing.
    */
   async replay(input: ReplayInput): Promise<{ count: number }> {
     return this.#runner.run('replay', () =>
       this.#runner.transaction(async (client) => {
-        const [subscription] = await this.#query<{ status: SubscriptionStatus }>(
+        const [subscription] = await this.#query<{ status: SubscriptionStatus; deleted_at: IntLike | null }>(
           this.#sql.lockSubscriptionShared,
           [input.subscriptionId],
           client,
         );
-        if (subscription === undefined) return { count: 0 };
+        // replayable(): nothing is sent again to a soft-deleted subscription (the events'
+        // side of the rule, never an expunged one, is in the statements).
+        if (subscription === undefined || subscription.deleted_at !== null) return { count: 0 };
         const window = [input.subscriptionId, input.since, input.until ?? null, [...input.eventTypes]];
-        const missing = await this.#query<{ id: string; type: string }>(this.#sql.replayMissing, window, client);
         if (input.dryRun === true) {
+          const missing = await this.#query<{ id: string }>(this.#sql.replayMissing, window, client);
           const [requeues] = await this.#query<{ n: IntLike }>(this.#sql.replayCountRequeues, window, client);
           return { count: int(requeues?.n ?? 0) + missing.length };
         }
+        const missing = await this.#query<{ id: string; type: string }>(this.#sql.replayMissingLocked, window, client);
         const fields = requeuedFields(queuedStatus(subscription.status === 'active'), input.now);
         const requeued = await this.#runner.execute(client, this.#sql.replayRequeue, [...window, ...requeuedValues(fields)]);
         let created = 0;
@@ -526,6 +669,7 @@ export class PostgresStorage implements StorageAdapter {
           held: int(row!.held),
           dead: int(row!.dead),
           delivered: int(row!.delivered),
+          cancelled: int(row!.cancelled),
           oldestPendingCreatedAt: intOrNull(row!.oldest),
         };
       },
@@ -533,7 +677,11 @@ export class PostgresStorage implements StorageAdapter {
     );
   }
 
-  /** Removes deliveries that became final before `olderThan`, their attempts, and older events left without deliveries. */
+  /**
+   * Removes deliveries that became final (delivered, dead, cancelled) before `olderThan`,
+   * their attempts, and older events left without deliveries. Change logs and
+   * soft-deleted subscriptions stay.
+   */
   async purge(input: PurgeInput): Promise<PurgeResult> {
     return this.#runner.run('purge', async () => {
       const [row] = await this.#query<PurgeRow>(this.#sql.purge, [input.olderThan]);
@@ -606,15 +754,16 @@ export class PostgresStorage implements StorageAdapter {
   /**
    * The settle of a batch with `disable` outcomes: the settle statement, then each
    * subscription of a `disable` is disabled by subscriptionStatusChange's rule on its
-   * locked row (one already disabled is left as it is), reason of its first `disable` in
-   * batch order — the one that reports disabling it.
+   * locked row (one already disabled, a soft-deleted one included, is left as it is),
+   * reason of its first `disable` in batch order — the one that reports disabling it —
+   * and the change record of each disable (dispatcherDisableRecord) is written.
    */
   async #settleDisabling(client: PoolClient, settlements: Settlement[], values: unknown[], now: number): Promise<SettledBatch> {
     const settled = await this.#query<SettledRow>(this.#sql.settle, values, client);
     const firstDisable = firstDisables(settled);
     if (firstDisable.size === 0) return { rows: settled, disabledBy: new Set() };
     const subscriptionIds = [...firstDisable.keys()];
-    const locked = await this.#query<{ id: string; status: SubscriptionStatus }>(this.#sql.lockSubscriptions, [subscriptionIds], client);
+    const locked = (await this.#query<SubscriptionRow>(this.#sql.lockSubscriptions, [subscriptionIds], client)).map(toSubscription);
     const changes = new Map<string, SubscriptionStatusChange>();
     for (const subscription of locked) {
       const { outcome } = settlements[int(firstDisable.get(subscription.id)!.ord) - 1]!;
@@ -622,7 +771,10 @@ export class PostgresStorage implements StorageAdapter {
       const change = subscriptionStatusChange(subscription, { status: 'disabled', reason }, now);
       if (change !== null) changes.set(subscription.id, change);
     }
-    const { held } = await writeStatusChanges(this.#runner, this.#sql, client, changes, now);
+    const { subscriptions, held } = await writeStatusChanges(this.#runner, this.#sql, client, changes, now);
+    const before = new Map(locked.map((subscription) => [subscription.id, subscription]));
+    const records = subscriptions.map(toSubscription).map((after) => dispatcherDisableRecord(before.get(after.id)!, after, now));
+    await this.#insertChanges(client, records);
     // A retry settled in this batch for a subscription the batch disabled is now held: report that.
     const heldById = new Map(held.map((row) => [row.id, row]));
     return {
@@ -632,6 +784,11 @@ export class PostgresStorage implements StorageAdapter {
       }),
       disabledBy: new Set([...changes.keys()].map((id) => int(firstDisable.get(id)!.ord))),
     };
+  }
+
+  /** Writes change records inside the transaction of the change they record. */
+  async #insertChanges(client: PoolClient, records: readonly SubscriptionChangeRecord[]): Promise<void> {
+    if (records.length > 0) await this.#query(this.#sql.insertChanges, changeValues(records), client);
   }
 
   #query<Row>(text: string, values: unknown[], on: PostgresQueryable = this.pool): Promise<Row[]> {

@@ -11,6 +11,9 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   EventRecord,
+  FieldChange,
+  SubscriptionChangeAction,
+  SubscriptionChangeRecord,
   SubscriptionRecord,
   SubscriptionStatus,
 } from '../storage-adapter.js';
@@ -51,6 +54,7 @@ export interface SubscriptionRow {
   retry: unknown;
   flow_control: unknown;
   failing_since: IntLike | null;
+  deleted_at: IntLike | null;
   created_at: IntLike;
   updated_at: IntLike;
 }
@@ -62,6 +66,20 @@ export interface EventRow {
   payload: string;
   idempotency_key: string | null;
   tenant_id: string | null;
+  expunged_at: IntLike | null;
+}
+
+/** A row of subscription_changes. */
+export interface ChangeRow {
+  id: string;
+  subscription_id: string;
+  tenant_id: string | null;
+  action: SubscriptionChangeAction;
+  origin: SubscriptionChangeRecord['origin'];
+  actor: string | null;
+  reason: string | null;
+  changes: unknown;
+  at: IntLike;
 }
 
 /** A claimed delivery with its history, its event (`e_`) and its subscription (`s_`), joined. */
@@ -75,6 +93,7 @@ export interface ClaimRow extends DeliveryRow {
   e_payload: string;
   e_idempotency_key: string | null;
   e_tenant_id: string | null;
+  e_expunged_at: IntLike | null;
   s_tenant_id: string | null;
   s_all_tenants: boolean;
   s_url: string;
@@ -89,6 +108,7 @@ export interface ClaimRow extends DeliveryRow {
   s_retry: unknown;
   s_flow_control: unknown;
   s_failing_since: IntLike | null;
+  s_deleted_at: IntLike | null;
   s_created_at: IntLike;
   s_updated_at: IntLike;
 }
@@ -111,6 +131,7 @@ export interface EnqueueRow {
   payload: string | null;
   idempotency_key: string | null;
   tenant_id: string | null;
+  expunged_at: IntLike | null;
   delivery_count: IntLike;
 }
 
@@ -128,10 +149,15 @@ export interface AttemptRow {
   next_attempt_at: IntLike | null;
 }
 
-/** What `redeliver` needs to judge a delivery: its status, its subscription's, and whether its lease is live by the database clock. */
+/**
+ * What `redeliver` needs to judge a delivery: its status, its subscription's status and
+ * soft delete, its event's erasure, and whether its lease is live by the database clock.
+ */
 export interface RedeliverProbeRow {
   status: DeliveryStatus;
   subscription_status: SubscriptionStatus;
+  subscription_deleted: boolean;
+  event_expunged: boolean;
   leased: boolean;
 }
 
@@ -147,6 +173,7 @@ export interface StatsRow {
   held: IntLike;
   dead: IntLike;
   delivered: IntLike;
+  cancelled: IntLike;
   oldest: IntLike | null;
 }
 
@@ -232,6 +259,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     retry: row.retry === null ? null : json<SubscriptionRecord['retry']>(row.retry),
     flowControl: row.flow_control === null ? null : json<SubscriptionRecord['flowControl']>(row.flow_control),
     failingSince: intOrNull(row.failing_since),
+    deletedAt: intOrNull(row.deleted_at),
     createdAt: int(row.created_at),
     updatedAt: int(row.updated_at),
   };
@@ -245,6 +273,21 @@ export function toEvent(row: EventRow): EventRecord {
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
     tenantId: row.tenant_id,
+    expungedAt: intOrNull(row.expunged_at),
+  };
+}
+
+export function toChange(row: ChangeRow): SubscriptionChangeRecord {
+  return {
+    id: row.id,
+    subscriptionId: row.subscription_id,
+    tenantId: row.tenant_id,
+    action: row.action,
+    origin: row.origin,
+    actor: row.actor,
+    reason: row.reason,
+    changes: json<Record<string, FieldChange>>(row.changes),
+    at: int(row.at),
   };
 }
 
@@ -275,6 +318,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       payload: row.e_payload,
       idempotencyKey: row.e_idempotency_key,
       tenantId: row.e_tenant_id,
+      expungedAt: intOrNull(row.e_expunged_at),
     },
     subscription: toSubscription({
       id: row.subscription_id,
@@ -292,6 +336,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       retry: row.s_retry,
       flow_control: row.s_flow_control,
       failing_since: row.s_failing_since,
+      deleted_at: row.s_deleted_at,
       created_at: row.s_created_at,
       updated_at: row.s_updated_at,
     }),
@@ -317,8 +362,28 @@ export function subscriptionValues(record: SubscriptionRecord): unknown[] {
     jsonOrNull(record.retry),
     jsonOrNull(record.flowControl),
     record.failingSince ?? null,
+    record.deletedAt ?? null,
     record.createdAt,
     record.updatedAt,
+  ];
+}
+
+/**
+ * Change records as the values of the `insertChanges` statement: one array per column.
+ * `changes` travels as JSON text, cast to jsonb by the statement.
+ */
+export function changeValues(records: readonly SubscriptionChangeRecord[]): unknown[] {
+  const column = <T>(pick: (record: SubscriptionChangeRecord) => T): T[] => records.map(pick);
+  return [
+    column((r) => r.id),
+    column((r) => r.subscriptionId),
+    column((r) => r.tenantId),
+    column((r) => r.action),
+    column((r) => r.origin),
+    column((r) => pgText(r.actor)),
+    column((r) => pgText(r.reason)),
+    column((r) => JSON.stringify(r.changes)),
+    column((r) => r.at),
   ];
 }
 

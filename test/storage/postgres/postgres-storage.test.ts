@@ -59,11 +59,12 @@ describe('migrations', () => {
       { version: 1, name: '0001-initial' },
       { version: 2, name: '0002-attempt-history' },
       { version: 3, name: '0003-tenants' },
+      { version: 4, name: '0004-change-log-erasure' },
     ]);
-    expect(latestSchemaVersion).toBe(3);
+    expect(latestSchemaVersion).toBe(4);
     await storage.migrate();
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(3);
+    expect(await count(schema, 'migrations')).toBe(4);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
@@ -121,15 +122,16 @@ describe('migrations', () => {
       { version: 1 },
       { version: 2 },
       { version: 3 },
+      { version: 4 },
     ]);
     const storage = storageOn({ schema });
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(3);
+    expect(await count(schema, 'migrations')).toBe(4);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
     // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(3);
+    expect(await count(schema, 'migrations')).toBe(4);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {

@@ -4,9 +4,12 @@
  * shapes are chosen for the plan; each comment says what the shape buys.
  */
 import { openDeliveryUpdate } from '../../shared/open-deliveries.js';
-import { dbNowMs, deliveryColumns, literalList, type Tables } from './sql-parts.js';
+import { CANCELLED_BY_DELETE } from '../../storage-adapter.js';
+import { quoteLiteral } from '../migrations/index.js';
+import { cancelledStatus, dbNowMs, deliveryColumns, type Tables } from './sql-parts.js';
 
-// A stray pending delivery of a disabled subscription is parked as the disable would have held it.
+// A stray pending delivery of a disabled subscription is parked as the disable would have
+// held it; of a soft-deleted one, cancelled as the delete would have cancelled it.
 const hold = openDeliveryUpdate('hold', 0).fields;
 
 export function claimStatements(t: Tables) {
@@ -31,7 +34,8 @@ export function claimStatements(t: Tables) {
     //   is HOT (see the fillfactor in the migration).
     // - parked: a pending row of a disabled subscription (a publish that read the
     //   subscription as active just before a concurrent disable committed) is held here,
-    //   as the disable would have done, instead of being sent or stepped over forever.
+    //   as the disable would have done, instead of being sent or stepped over forever; of
+    //   a soft-deleted one (the same race with a delete), cancelled as the delete would have.
     // - the final SELECT joins the event and the subscription, so the dispatcher has all
     //   it needs to sign and post, ordered oldest due first.
     claim: claimSql(t, `
@@ -217,16 +221,21 @@ function claimSql(t: Tables, due: string): string {
         WHERE d.id = due.id AND s.status = 'active'
         RETURNING ${deliveryColumns('d')}, d.lease_token, d.history_attempts, d.first_failed_at, d.recovered_at
       ), parked AS (
-        UPDATE ${D} AS d SET status = ${literalList([hold.status])}, next_attempt_at = ${hold.nextAttemptAt === null ? 'NULL' : hold.nextAttemptAt}, updated_at = $1::bigint
+        UPDATE ${D} AS d SET
+          status = CASE WHEN s.deleted_at IS NULL THEN ${quoteLiteral(hold.status)} ELSE ${quoteLiteral(cancelledStatus)} END,
+          next_attempt_at = ${hold.nextAttemptAt === null ? 'NULL' : hold.nextAttemptAt},
+          last_error = CASE WHEN s.deleted_at IS NULL THEN d.last_error ELSE ${quoteLiteral(CANCELLED_BY_DELETE)} END,
+          cancelled_at = CASE WHEN s.deleted_at IS NULL THEN d.cancelled_at ELSE $1::bigint END,
+          updated_at = $1::bigint
         FROM due JOIN ${S} AS s ON s.id = due.subscription_id
         WHERE d.id = due.id AND s.status <> 'active'
       )
       SELECT l.*,
         e.type AS e_type, e.published_at AS e_published_at, e.payload AS e_payload, e.idempotency_key AS e_idempotency_key,
-        e.tenant_id AS e_tenant_id, s.tenant_id AS s_tenant_id, s.all_tenants AS s_all_tenants, s.url AS s_url, s.event_types AS s_event_types, s.secrets AS s_secrets, s.headers AS s_headers,
+        e.tenant_id AS e_tenant_id, e.expunged_at AS e_expunged_at, s.tenant_id AS s_tenant_id, s.all_tenants AS s_all_tenants, s.url AS s_url, s.event_types AS s_event_types, s.secrets AS s_secrets, s.headers AS s_headers,
         s.description AS s_description, s.metadata AS s_metadata, s.status AS s_status,
         s.disabled_reason AS s_disabled_reason, s.disabled_at AS s_disabled_at, s.retry AS s_retry,
-        s.flow_control AS s_flow_control, s.failing_since AS s_failing_since,
+        s.flow_control AS s_flow_control, s.failing_since AS s_failing_since, s.deleted_at AS s_deleted_at,
         s.created_at AS s_created_at, s.updated_at AS s_updated_at
       FROM leased AS l
       JOIN due ON due.id = l.id

@@ -13,12 +13,23 @@ export function deliveryLogStatements(t: Tables) {
       SELECT id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class, error_message,
         response_snippet, outcome, next_attempt_at
       FROM ${t.attempts} WHERE delivery_id = $1 ORDER BY started_at, id`,
+    // Before the probe, in a statement of its own: the delivery's event, FOR SHARE, so that
+    // an expunge of it in progress is waited for (the probe then sees it expunged) and one
+    // that starts later waits for the redeliver (its cancel then sees the requeued
+    // delivery). Events before deliveries, the order an expunge locks them in.
+    lockEventOfDelivery: `
+      SELECT e.id FROM ${t.events} AS e
+      WHERE e.id = (SELECT d.event_id FROM ${t.deliveries} AS d WHERE d.id = $1)
+      FOR SHARE`,
     // FOR UPDATE: a claimer racing the redeliver waits, so the verdict and the change
     // agree; the lease is judged live by the database clock, which measures leases.
     redeliverProbe: `
-      SELECT d.status, s.status AS subscription_status,
+      SELECT d.status, s.status AS subscription_status, s.deleted_at IS NOT NULL AS subscription_deleted,
+        e.expunged_at IS NOT NULL AS event_expunged,
         (d.lease_token IS NOT NULL AND d.lease_expires_at > ${dbNowMs}) AS leased
-      FROM ${t.deliveries} AS d JOIN ${t.subscriptions} AS s ON s.id = d.subscription_id
+      FROM ${t.deliveries} AS d
+      JOIN ${t.subscriptions} AS s ON s.id = d.subscription_id
+      JOIN ${t.events} AS e ON e.id = d.event_id
       WHERE d.id = $1
       FOR UPDATE OF d`,
     // The fields of requeuedFields().

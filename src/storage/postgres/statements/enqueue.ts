@@ -2,7 +2,7 @@
  * The publish statement (the event and its fan-out, one round trip), the lone NOTIFY
  * that wakes the other instances after it, and reading an event back.
  */
-import type { Tables } from './sql-parts.js';
+import { eventColumns, type Tables } from './sql-parts.js';
 
 export function enqueueStatements(t: Tables) {
   return {
@@ -63,7 +63,7 @@ export function enqueueStatements(t: Tables) {
         WHERE fit.target_count <= cardinality($7::text[])
         ON CONFLICT ((COALESCE(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
         DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-        RETURNING e.id, e.type, e.published_at, e.payload, e.idempotency_key, e.tenant_id
+        RETURNING ${eventColumns('e')}
       ), fanned AS (
         INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
           next_attempt_at, created_at, updated_at)
@@ -76,13 +76,13 @@ export function enqueueStatements(t: Tables) {
         SELECT pg_notify($9::text, $10::text) FROM (SELECT 1 FROM fanned LIMIT 1) AS any_delivery
         WHERE $11::boolean
       )
-      SELECT fit.target_count, u.id, u.type, u.published_at, u.payload, u.idempotency_key, u.tenant_id,
+      SELECT fit.target_count, ${eventColumns('u')},
         (SELECT count(*) FROM fanned) AS delivery_count,
         (SELECT count(*) FROM woken) AS notified
       FROM fit LEFT JOIN upserted AS u ON true`,
     // A lone NOTIFY: a transaction that writes nothing commits without a WAL flush and
     // without holding up anyone's commit.
     notify: `SELECT pg_notify($1::text, $2::text)`,
-    getEvent: `SELECT id, type, published_at, payload, idempotency_key, tenant_id FROM ${t.events} WHERE id = $1`,
+    getEvent: `SELECT ${eventColumns('e')} FROM ${t.events} AS e WHERE e.id = $1`,
   };
 }

@@ -1,11 +1,14 @@
 /**
  * Every fixed statement of the adapter, for one schema, built once per adapter by pure
  * functions (one file per area of the contract). The statements whose conditions are
- * optional are built per query: `listSubscriptionsSql`, `listDeliveriesSql`, `statsSql`.
+ * optional are built per query: `listSubscriptionsSql`, `listChangesSql`, `listEventsSql`,
+ * `listDeliveriesSql`, `statsSql`.
  */
+import { changeLogStatements } from './change-log.js';
 import { claimStatements } from './claim.js';
 import { deliveryLogStatements } from './delivery-log.js';
 import { enqueueStatements } from './enqueue.js';
+import { eventStatements } from './events.js';
 import { migrateStatements } from './migrate.js';
 import { purgeTenantStatements } from './purge-tenant.js';
 import { replayStatements } from './replay.js';
@@ -14,7 +17,9 @@ import { tablesOf } from './sql-parts.js';
 import { statsPurgeStatements } from './stats-purge.js';
 import { subscriptionStatements } from './subscriptions.js';
 
+export { listChangesSql } from './change-log.js';
 export { listDeliveriesSql } from './delivery-log.js';
+export { listEventsSql } from './events.js';
 export { statsSql } from './stats-purge.js';
 export { listSubscriptionsSql } from './subscriptions.js';
 export { tablesOf, type Tables } from './sql-parts.js';
@@ -30,7 +35,9 @@ export function postgresStatements(schema: string) {
   return Object.freeze({
     ...migrateStatements(tables),
     ...subscriptionStatements(tables, schema),
+    ...changeLogStatements(tables),
     ...enqueueStatements(tables),
+    ...eventStatements(tables),
     ...claimStatements(tables),
     ...settleStatements(tables),
     ...deliveryLogStatements(tables),

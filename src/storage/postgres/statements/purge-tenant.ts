@@ -11,12 +11,17 @@ export function purgeTenantStatements(t: Tables) {
   return {
     // Whether one of the tenant's deliveries ($1) is under a live lease, by the database
     // clock, as the claim measures leases. A lease is only ever on an open delivery
-    // (pending, or held while its attempt may still settle), so this reads the tenant's
-    // open deliveries in deliveries_tenant_open, not its whole log, before each batch.
+    // (pending, or held while its attempt may still settle) or on a cancelled one (whose
+    // attempt may still settle), so this reads the tenant's open deliveries in
+    // deliveries_tenant_open and its cancelled ones in deliveries_tenant_cancelled, not its
+    // whole log, before each batch.
     tenantInFlight: `
       SELECT EXISTS (
         SELECT 1 FROM ${D} AS d
         WHERE d.tenant_id = $1 AND d.status IN ('pending', 'held') AND d.lease_expires_at > ${dbNowMs}
+      ) OR EXISTS (
+        SELECT 1 FROM ${D} AS d
+        WHERE d.tenant_id = $1 AND d.status = 'cancelled' AND d.lease_expires_at > ${dbNowMs}
       ) AS in_flight`,
     // What is left of the tenant, by three index probes: each step goes on only when the
     // kinds before it are gone, and the batch is the last (`done`) when nothing is left.
@@ -44,7 +49,8 @@ export function purgeTenantStatements(t: Tables) {
     // Up to $2 of the tenant's subscriptions, locked: from here no publish can add a
     // delivery to them (its foreign key check waits for the lock, then fails and is retried).
     lockTenantSubscriptions: `SELECT id FROM ${S} WHERE tenant_id = $1 ORDER BY id LIMIT $2 FOR UPDATE`,
-    // The locked subscriptions ($1) with their filter rows, but one that a publish gave a
+    // The locked subscriptions ($1) with their filter rows and change logs (ON DELETE
+    // CASCADE), soft-deleted ones too, but one that a publish gave a
     // delivery after the deliveries step stays for the next batch: this statement's
     // snapshot, taken after the lock, sees every such delivery, so the delete never
     // cascades to a delivery (which the deliveries step takes, lease rule and all).

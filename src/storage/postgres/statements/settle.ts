@@ -1,12 +1,22 @@
 /**
  * The settle statement: a whole batch of attempts and outcomes in one round trip. Its
  * decisions are built from shared/settlement.ts — the status CASE from
- * `settledStatusRules`, the failingSince kind lists from `outcomeKindsWhere` — so the SQL
- * states the rule every adapter applies rather than a copy of it.
+ * `settledStatusRules` and, for a delivery cancelled while its attempt was in flight,
+ * `settledStatusOfCancelled`; the lastError CASE from `settledLastError`; whether the
+ * attempt keeps its response snippet from `keepsResponseSnippet`; the failingSince kind
+ * lists from `outcomeKindsWhere` — so the SQL states the rule every adapter applies
+ * rather than a copy of it.
  */
 import { quoteLiteral } from '../migrations/index.js';
-import { outcomeKinds, outcomeKindsWhere, settledStatusRules } from '../../shared/settlement.js';
-import { deliveryColumns, literalList, type Tables } from './sql-parts.js';
+import {
+  keepsResponseSnippet,
+  outcomeKinds,
+  outcomeKindsWhere,
+  settledLastError,
+  settledStatusOfCancelled,
+  settledStatusRules,
+} from '../../shared/settlement.js';
+import { cancelledStatus, deliveryColumns, literalList, type Tables } from './sql-parts.js';
 
 /**
  * `settledStatus(kind, subscriptionActive)` as a SQL CASE over the expressions `kind`
@@ -25,11 +35,40 @@ export function settledStatusSql(kind: string, active: string): string {
   return `CASE ${whens.join(' ')} END`;
 }
 
+/** `settledStatusOfCancelled(kind)` as a SQL CASE over the expression `kind`, one WHEN per outcome kind. */
+export function settledStatusOfCancelledSql(kind: string): string {
+  const whens = outcomeKinds.map((outcome) => `WHEN ${kind} = ${quoteLiteral(outcome)} THEN ${quoteLiteral(settledStatusOfCancelled(outcome))}`);
+  return `CASE ${whens.join(' ')} END`;
+}
+
+/** Every status a settle can leave a delivery in, by the rules above. */
+const settledStatuses = [...new Set([...settledStatusRules.map((rule) => rule.status), ...outcomeKinds.map(settledStatusOfCancelled)])];
+
+/**
+ * `settledLastError(status, attemptError, current)` as a SQL CASE over the expressions
+ * `status`, `attemptError` and `current`, one WHEN per status a settle leaves. The rule
+ * picks one of its last two arguments, so asked with the expressions it answers with the
+ * expression to take.
+ */
+export function settledLastErrorSql(status: string, attemptError: string, current: string): string {
+  const whens = settledStatuses.map((settled) => `WHEN ${quoteLiteral(settled)} THEN ${settledLastError(settled, attemptError, current) ?? 'NULL'}`);
+  return `CASE ${status} ${whens.join(' ')} END`;
+}
+
+/** The response snippet an attempt keeps, `keepsResponseSnippet(cancelled)` as SQL over the expressions `cancelled` and `snippet`. */
+export function keptSnippetSql(cancelled: string, snippet: string): string {
+  const kept = (isCancelled: boolean): string => (keepsResponseSnippet(isCancelled) ? snippet : 'NULL');
+  return `CASE WHEN ${cancelled} THEN ${kept(true)} ELSE ${kept(false)} END`;
+}
+
 export function settleStatements(t: Tables) {
   // The subscription counts as active only while the locked delivery row is still
   // pending: `s` is read from the statement's snapshot, but a disable that committed
-  // after it turned the row held, and the UPDATE sees the row's latest version.
-  const status = settledStatusSql('i.kind', `(d.status = 'pending' AND s.status = 'active')`);
+  // after it turned the row held, and the UPDATE sees the row's latest version. A
+  // delivery cancelled while its attempt was in flight is judged on the same version.
+  const status =
+    `CASE WHEN d.status = ${quoteLiteral(cancelledStatus)} THEN ${settledStatusOfCancelledSql('i.kind')} ` +
+    `ELSE ${settledStatusSql('i.kind', `(d.status = 'pending' AND s.status = 'active')`)} END`;
   const clears = literalList(outcomeKindsWhere('clear'));
   const starts = literalList(outcomeKindsWhere('start'));
   return {
@@ -40,11 +79,16 @@ export function settleStatements(t: Tables) {
     // - settled: the UPDATE is the fence: `d.lease_token = i.token` under the row lock.
     //   If another worker re-claimed the row and committed meanwhile, READ COMMITTED
     //   re-checks the condition on the new version, the token differs, nothing changes.
-    //   status, next_attempt_at and delivered_at are settledFields().
+    //   status, next_attempt_at and delivered_at are settledFields(), `cancelled` being
+    //   the status of the locked row; last_error is settledLastError(). RETURNING sees
+    //   only the row's new values, in which a cancelled delivery that this attempt
+    //   delivered is no longer 'cancelled': it is known by `cancelled_at`, which only a
+    //   cancellation sets and nothing clears (no extra read of the row for it).
     // - history (the rule of shared/delivery-history.ts): history_attempts counts on
     //   across redeliveries; any outcome but 'delivered' is a failed attempt, and sets
     //   first_failed_at once; the first 'delivered' after one sets recovered_at once.
-    // - recorded: the attempts, numbered from the settled row's new history count.
+    // - recorded: the attempts, numbered from the settled row's new history count, the
+    //   response snippet kept or not by keepsResponseSnippet().
     // - failing: the subscriptions' failing_since as failingSinceAfter() leaves it, applied
     //   in batch order: the value after the batch is the first `start` after the batch's
     //   last `clear`, or — with no `clear` — the stored value, else the batch's first
@@ -71,19 +115,20 @@ export function settleStatements(t: Tables) {
           next_attempt_at = CASE WHEN i.kind = 'retry' AND ${status} = 'pending' THEN i.next_at END,
           last_attempt_at = i.started_at,
           last_status_code = i.status_code,
-          last_error = i.error_message,
+          last_error = ${settledLastErrorSql(status, 'i.error_message', 'd.last_error')},
           delivered_at = CASE WHEN ${status} = 'delivered' THEN $13::bigint END,
           lease_token = NULL,
           lease_expires_at = NULL,
           updated_at = $13::bigint
         FROM input AS i, ${t.subscriptions} AS s
         WHERE d.id = i.id AND d.lease_token = i.token AND s.id = d.subscription_id
-        RETURNING ${deliveryColumns('d')}, d.history_attempts, i.ord, i.kind, i.started_at, s.failing_since AS failing_before
+        RETURNING ${deliveryColumns('d')}, d.history_attempts, i.ord, i.kind, i.started_at, s.failing_since AS failing_before,
+          d.cancelled_at IS NOT NULL AS was_cancelled
       ), recorded AS (
         INSERT INTO ${t.attempts} (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class,
           error_message, response_snippet, outcome, next_attempt_at)
         SELECT i.attempt_id, st.id, st.history_attempts, i.started_at, i.duration_ms, i.status_code, i.error_class,
-          i.error_message, i.snippet, i.kind, i.next_at
+          i.error_message, ${keptSnippetSql('st.was_cancelled', 'i.snippet')}, i.kind, i.next_at
         FROM settled AS st JOIN input AS i ON i.ord = st.ord
       ), marked AS (
         SELECT st.subscription_id, st.ord, st.kind, st.started_at,

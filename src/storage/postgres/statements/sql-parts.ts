@@ -4,6 +4,8 @@
  * shared rules' constants, the tenant rule as SQL, and the optional conditions of the
  * statements built per query.
  */
+import { cancellableStatuses } from '../../shared/change-log.js';
+import type { DeliveryStatus } from '../../storage-adapter.js';
 import { quoteIdentifier, quoteLiteral } from '../migrations/index.js';
 
 /** The quoted, schema-qualified names of the adapter's tables. */
@@ -14,6 +16,8 @@ export interface Tables {
   events: string;
   deliveries: string;
   attempts: string;
+  /** subscription_changes: the subscriptions' change log. */
+  changes: string;
   migrations: string;
 }
 
@@ -25,6 +29,7 @@ export function tablesOf(schema: string): Tables {
     events: `${q}.events`,
     deliveries: `${q}.deliveries`,
     attempts: `${q}.attempts`,
+    changes: `${q}.subscription_changes`,
     migrations: `${q}.migrations`,
   };
 }
@@ -76,6 +81,7 @@ const subscriptionColumnNames = [
   'retry',
   'flow_control',
   'failing_since',
+  'deleted_at',
   'created_at',
   'updated_at',
 ] as const;
@@ -85,9 +91,40 @@ export function subscriptionColumns(alias: string): string {
   return subscriptionColumnNames.map((column) => `${alias}.${column}`).join(', ');
 }
 
+const eventColumnNames = ['id', 'type', 'published_at', 'payload', 'idempotency_key', 'tenant_id', 'expunged_at'] as const;
+
+/** The columns of an `EventRow`, of the table aliased `alias`. */
+export function eventColumns(alias: string): string {
+  return eventColumnNames.map((column) => `${alias}.${column}`).join(', ');
+}
+
+const changeColumnNames = ['id', 'subscription_id', 'tenant_id', 'action', 'origin', 'actor', 'reason', 'changes', 'at'] as const;
+
+/** The columns of a `ChangeRow`, of the table aliased `alias`. */
+export function changeColumns(alias: string): string {
+  return changeColumnNames.map((column) => `${alias}.${column}`).join(', ');
+}
+
 /** A list of constants as SQL literals, for an `IN (…)` (never empty: `IN ()` is not SQL, `IN (NULL)` matches nothing). */
 export function literalList(values: readonly string[]): string {
   return values.length === 0 ? 'NULL' : values.map(quoteLiteral).join(', ');
+}
+
+/** The status a soft delete or an expunge gives an open delivery, final for good. */
+export const cancelledStatus: DeliveryStatus = 'cancelled';
+
+/**
+ * The condition and the SET list that cancel the open deliveries of the table aliased
+ * `d` (those in shared/change-log.ts's `cancellableStatuses`): no next attempt, `lastError`
+ * the placeholder `lastError` (CANCELLED_BY_DELETE or CANCELLED_BY_EXPUNGE), cancelled and
+ * updated at the placeholder `now`. The lease stays, so an attempt in flight still settles.
+ */
+export function cancelOpenSql(d: string, lastError: string, now: string): { open: string; set: string } {
+  return {
+    open: `${d}.status IN (${literalList(cancellableStatuses)})`,
+    set: `status = ${quoteLiteral(cancelledStatus)}, next_attempt_at = NULL, last_error = ${lastError}::text, ` +
+      `cancelled_at = ${now}::bigint, updated_at = ${now}::bigint`,
+  };
 }
 
 /**
@@ -119,6 +156,11 @@ export class Conditions {
   addTenant(column: string, tenantId: string | null | undefined): void {
     if (tenantId === null) this.#clauses.push(`${column} IS NULL`);
     else this.add(tenantId, (p) => `${column} = ${p}`);
+  }
+
+  /** Adds a clause that takes no value. */
+  addClause(clause: string): void {
+    this.#clauses.push(clause);
   }
 
   /** The next placeholder, for `value` (a LIMIT, say). */

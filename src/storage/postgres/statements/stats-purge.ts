@@ -6,13 +6,13 @@ import { Conditions, dbNowMs, type Tables } from './sql-parts.js';
 
 export function statsPurgeStatements(t: Tables) {
   return {
-    // A final row's updated_at is when it became final: a delivery created long ago that
+    // Delivered, dead and cancelled deliveries are final. A final row's updated_at is when it became final: a delivery created long ago that
     // finished recently is recent log. Deleting the deliveries cascades to their attempts
     // (counted first, from the same snapshot); events go once no delivery is left — the
     // deliveries deleted by this very statement are still in its snapshot, hence `gone`.
     purge: `
       WITH gone AS (
-        DELETE FROM ${t.deliveries} WHERE status IN ('delivered', 'dead') AND updated_at < $1::bigint
+        DELETE FROM ${t.deliveries} WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < $1::bigint
         RETURNING id
       ), gone_events AS (
         DELETE FROM ${t.events} AS e
@@ -51,6 +51,7 @@ function countsSql(deliveries: string, filter: string): string {
         (SELECT count(*) FROM ${deliveries} WHERE status = 'held' ${filter}) AS held,
         (SELECT count(*) FROM ${deliveries} WHERE status = 'dead' ${filter}) AS dead,
         (SELECT count(*) FROM ${deliveries} WHERE status = 'delivered' ${filter}) AS delivered,
+        (SELECT count(*) FROM ${deliveries} WHERE status = 'cancelled' ${filter}) AS cancelled,
         (SELECT created_at FROM ${deliveries} WHERE next_attempt_at IS NOT NULL ${filter} ORDER BY created_at LIMIT 1) AS oldest
       FROM (SELECT count(*) AS pending,
               count(*) FILTER (WHERE lease_token IS NOT NULL AND lease_expires_at > ${dbNowMs}) AS leased

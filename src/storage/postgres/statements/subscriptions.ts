@@ -1,27 +1,29 @@
 /**
- * Statements on subscriptions: create, read, patch and delete them with their filter rows
- * (the fan-out index), hold a tenant's place for the subscription limit, and write a
- * status change with what it does to their open deliveries. What a patch or a status
- * change is comes from shared/subscription-changes.ts; these only store it.
+ * Statements on subscriptions: create, read, patch, soft-delete and delete them with their
+ * filter rows (the fan-out index), hold a tenant's place for the subscription limit, and
+ * write a status change or a soft delete with what it does to their open deliveries. What
+ * a patch, a status change or a soft delete is comes from shared/subscription-changes.ts
+ * and shared/change-log.ts; these only store it.
  */
 import { quoteLiteral } from '../migrations/index.js';
-import { Conditions, deliveryColumns, subscriptionColumns, type Tables } from './sql-parts.js';
+import { cancelOpenSql, Conditions, deliveryColumns, subscriptionColumns, type Tables } from './sql-parts.js';
 import type { SubscriptionStatus } from '../../storage-adapter.js';
 
 export function subscriptionStatements(t: Tables, schema: string) {
+  const cancel = cancelOpenSql('d', '$2', '$3');
   return {
-    // One statement: the subscription and its filter rows, keyed by its tenant scope ($19,
+    // One statement: the subscription and its filter rows, keyed by its tenant scope ($20,
     // idempotencyScope of its tenant) and its all-tenant opt-in, as the fan-out reads them.
     createSubscription: `
       WITH created AS (
         INSERT INTO ${t.subscriptions} (id, tenant_id, all_tenants, url, event_types, secrets, headers, description,
-          metadata, status, disabled_reason, disabled_at, retry, flow_control, failing_since, created_at, updated_at)
+          metadata, status, disabled_reason, disabled_at, retry, flow_control, failing_since, deleted_at, created_at, updated_at)
         VALUES ($1, $2, $3::boolean, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10, $11, $12::bigint, $13::jsonb,
-          $14::jsonb, $15::bigint, $16::bigint, $17::bigint)
+          $14::jsonb, $15::bigint, $16::bigint, $17::bigint, $18::bigint)
         RETURNING *
       ), filters AS (
         INSERT INTO ${t.filters} (filter, subscription_id, tenant_key, all_tenants)
-        SELECT DISTINCT f.filter, created.id, $19::text, created.all_tenants FROM created, unnest($18::text[]) AS f(filter)
+        SELECT DISTINCT f.filter, created.id, $20::text, created.all_tenants FROM created, unnest($19::text[]) AS f(filter)
       )
       SELECT ${subscriptionColumns('created')} FROM created`,
     // The subscription limit per tenant is decided under this transaction-level lock on a
@@ -29,13 +31,16 @@ export function subscriptionStatements(t: Tables, schema: string) {
     // after the other, so they cannot both take its last place. Creates for other tenants,
     // and a tenant's publishes, do not wait for it.
     lockTenant: `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`@bookkeeper/webhooks:${schema}:tenant:`)} || $1::text, 0))`,
-    // Through subscriptions_tenant: an index-only count of the tenant's subscriptions.
-    countTenantSubscriptions: `SELECT count(*) AS n FROM ${t.subscriptions} WHERE tenant_id = $1`,
+    // Through subscriptions_tenant_live: an index-only count of the tenant's subscriptions
+    // not deleted (soft-deleted ones do not count towards the limit).
+    countTenantSubscriptions: `SELECT count(*) AS n FROM ${t.subscriptions} WHERE tenant_id = $1 AND deleted_at IS NULL`,
     getSubscription: `SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s WHERE s.id = $1`,
     // A patch or a status change reads the row under this lock, applies the shared rule, and writes the result.
     lockSubscription: `SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s WHERE s.id = $1 FOR UPDATE`,
-    // Several at once (a settle batch's `disable` outcomes), in id order so that two batches lock alike.
-    lockSubscriptions: `SELECT s.id, s.status FROM ${t.subscriptions} AS s WHERE s.id = ANY ($1::text[]) ORDER BY s.id FOR UPDATE`,
+    // Several at once (a settle batch's `disable` outcomes), in id order so that two batches
+    // lock alike; whole, because a disable's change record diffs the record before and after.
+    lockSubscriptions: `
+      SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s WHERE s.id = ANY ($1::text[]) ORDER BY s.id FOR UPDATE`,
     updateSubscription: `
       UPDATE ${t.subscriptions} AS s SET url = $2, event_types = $3::jsonb, secrets = $4::jsonb, headers = $5::jsonb,
         description = $6, metadata = $7::jsonb, retry = $8::jsonb, flow_control = $9::jsonb, updated_at = $10::bigint
@@ -61,23 +66,41 @@ export function subscriptionStatements(t: Tables, schema: string) {
       UPDATE ${t.deliveries} AS d SET status = $3::text, next_attempt_at = $4::bigint, updated_at = $5::bigint
       WHERE d.subscription_id = ANY ($1::text[]) AND d.status = $2::text
       RETURNING ${deliveryColumns('d')}`,
-    // Filters, deliveries and their attempts go with it (ON DELETE CASCADE); events stay.
+    // The fields of softDeletedFields(), on the row locked by lockSubscription. Its filter
+    // rows go (deleteFilters, in the same transaction): a deleted subscription never
+    // receives again, so publishes need not read past it.
+    softDelete: `
+      UPDATE ${t.subscriptions} AS s SET status = $2::text, disabled_reason = $3::text, disabled_at = $4::bigint,
+        deleted_at = $5::bigint, updated_at = $6::bigint
+      WHERE s.id = $1
+      RETURNING ${subscriptionColumns('s')}`,
+    // A soft delete's effect on the subscription's ($1) open deliveries: cancelled, lastError
+    // $2 (CANCELLED_BY_DELETE), at $3. A publish that read the subscription as active before
+    // the delete committed may still add a pending one after this: the claim cancels it
+    // (see the claim's `parked`).
+    cancelSubscriptionDeliveries: `
+      UPDATE ${t.deliveries} AS d SET ${cancel.set}
+      WHERE d.subscription_id = $1 AND ${cancel.open}`,
+    // Filters, deliveries and their attempts, and the change log go with it (ON DELETE
+    // CASCADE); events stay.
     deleteSubscription: `DELETE FROM ${t.subscriptions} WHERE id = $1 RETURNING id`,
   };
 }
 
 /**
  * A page of subscriptions, oldest first (ids ascending), after the decoded cursor `afterId`;
- * of one tenant through subscriptions_tenant (tenant_id, id), the platform's with `null`.
+ * of one tenant through subscriptions_tenant (tenant_id, id), the platform's with `null`;
+ * soft-deleted ones only with `includeDeleted`.
  */
 export function listSubscriptionsSql(
   t: Tables,
-  query: { limit: number; afterId?: string; status?: SubscriptionStatus; tenantId?: string | null },
+  query: { limit: number; afterId?: string; status?: SubscriptionStatus; tenantId?: string | null; includeDeleted?: boolean },
 ): { text: string; values: unknown[] } {
   const where = new Conditions();
   where.add(query.afterId, (p) => `s.id > ${p}`);
   where.add(query.status, (p) => `s.status = ${p}`);
   where.addTenant('s.tenant_id', query.tenantId);
+  if (query.includeDeleted !== true) where.addClause('s.deleted_at IS NULL');
   // One row more than the page: it says whether there is a next one.
   const limit = where.placeholder(query.limit + 1);
   const text = `SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s ${where.sql()} ORDER BY s.id LIMIT ${limit}`;

@@ -1,0 +1,51 @@
+/**
+ * Statements on published events beside the publish itself: page them, and expunge them —
+ * the content erased, the open deliveries cancelled, the receivers' answers dropped — in
+ * one transaction, one statement per step.
+ */
+import type { EventQuery } from '../../storage-adapter.js';
+import { cancelOpenSql, Conditions, eventColumns, type Tables } from './sql-parts.js';
+
+export function eventStatements(t: Tables) {
+  const cancel = cancelOpenSql('d', '$2', '$3');
+  return {
+    // The first step of an expunge: the events of $1 not yet expunged lose their payload
+    // (expunged at $2). Their rows stay locked to the end of the transaction, so a
+    // concurrent expunge of the same ids waits, then finds them expunged and skips them,
+    // and a replay or redeliver of them (which lock their events FOR SHARE) waits too.
+    eraseEvents: `
+      UPDATE ${t.events} AS e SET payload = '', expunged_at = $2::bigint
+      WHERE e.id = ANY ($1::text[]) AND e.expunged_at IS NULL
+      RETURNING e.id`,
+    // Their open deliveries ($1: the events erased) are cancelled, lastError $2
+    // (CANCELLED_BY_EXPUNGE), at $3, through deliveries_event_subscription. A delivery
+    // being settled meanwhile is waited for, then judged on the version its settle wrote.
+    cancelEventDeliveries: `
+      UPDATE ${t.deliveries} AS d SET ${cancel.set}
+      WHERE d.event_id = ANY ($1::text[]) AND ${cancel.open}`,
+    // The last step, a statement of its own: its snapshot is taken after the cancel waited
+    // for any settle of these deliveries in progress, so an attempt such a settle recorded
+    // is seen and loses its snippet too. (A settle from here on finds its delivery
+    // cancelled and keeps no snippet: see the settle statement.)
+    eraseSnippets: `
+      UPDATE ${t.attempts} AS a SET response_snippet = NULL
+      WHERE a.delivery_id IN (SELECT d.id FROM ${t.deliveries} AS d WHERE d.event_id = ANY ($1::text[]))
+        AND a.response_snippet IS NOT NULL`,
+  };
+}
+
+/**
+ * A page of events, newest first (ids descending), before the decoded cursor `beforeId`:
+ * of one tenant through events_tenant (tenant_id, id), else by the primary key read
+ * backwards; `since`/`until` on the publication time.
+ */
+export function listEventsSql(t: Tables, query: EventQuery & { beforeId?: string }): { text: string; values: unknown[] } {
+  const where = new Conditions();
+  where.addTenant('e.tenant_id', query.tenantId);
+  where.add(query.since, (p) => `e.published_at >= ${p}::bigint`);
+  where.add(query.until, (p) => `e.published_at < ${p}::bigint`);
+  where.add(query.beforeId, (p) => `e.id < ${p}`);
+  // One row more than the page: it says whether there is a next one.
+  const limit = where.placeholder(query.limit + 1);
+  return { text: `SELECT ${eventColumns('e')} FROM ${t.events} AS e ${where.sql()} ORDER BY e.id DESC LIMIT ${limit}`, values: where.values };
+}
