@@ -948,6 +948,25 @@ export function describeAudit(t: ConformanceContext): void {
       expect(await t.storage.stats(t.now)).toEqual({ ...EMPTY_STATS, cancelled: 1 });
     });
 
+    it("holds back a tenant's removal while a delivery cancelled in flight is still leased, unless forced", async () => {
+      const sub = await createAudited({ tenantId: ACME });
+      const d = await publishFor(sub.id, 'payment.succeeded', { tenantId: ACME });
+      const claimed = await claimOne(d.id);
+      await t.storage.softDeleteSubscription(sub.id, t.now, audit('deleted'));
+      expect(await delivery(d.id)).toMatchObject({ status: 'cancelled', leaseExpiresAt: expect.any(Number) });
+      // Its attempt is still under way: removing the tenant now would lose the attempt's record.
+      expect(await t.storage.purgeTenant({ tenantId: ACME, limit: 10, now: t.now, force: false })).toBe('in_flight');
+      expect(await delivery(d.id)).toMatchObject({ status: 'cancelled' });
+      await settle(claimed, { kind: 'retry', nextAttemptAt: t.now + HOUR_MS }, { statusCode: 500 });
+      let result = await t.storage.purgeTenant({ tenantId: ACME, limit: 10, now: t.now, force: false });
+      for (let batch = 0; result !== 'in_flight' && !result.done; batch++) {
+        expect(batch).toBeLessThan(20);
+        result = await t.storage.purgeTenant({ tenantId: ACME, limit: 10, now: t.now, force: false });
+      }
+      expect(result).toMatchObject({ done: true });
+      expect(await t.storage.getDelivery(d.id)).toBeNull();
+    });
+
     it("removes a tenant's change log with its subscriptions, soft-deleted ones too, and no other tenant's", async () => {
       const live = await createAudited({ tenantId: ACME });
       const deleted = await createAudited({ tenantId: ACME });
