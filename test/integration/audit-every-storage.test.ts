@@ -6,48 +6,26 @@
  * sent again).
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createWebhooks, type BookkeeperEvents, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { verifyWebhookSignature } from '../../src/receiver/index.js';
-import { openStorage, storageKinds, type OpenedStorage } from '../support/every-storage.js';
+import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
 import { samplePayment } from '../support/sample-payment.js';
 
 describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
-  let opened: OpenedStorage;
-  let server: LoopbackReceiver;
-  const instances: Array<Webhooks<BookkeeperEvents>> = [];
-
-  beforeEach(async () => {
-    opened = await openStorage[kind]('audit');
-    await opened.storage.migrate();
-    server = await LoopbackReceiver.start();
-  });
-
-  afterEach(async () => {
-    for (const webhooks of instances.splice(0)) await webhooks.stop();
-    await server.close();
-    await opened.storage.close();
-    await opened.cleanup();
-  });
-
-  function instance(options: Omit<WebhooksOptions<BookkeeperEvents>, 'storage'> = {}) {
-    const webhooks = createWebhooks<BookkeeperEvents>({ meter: false, ...options, storage: opened.storage, security: { allowPrivateNetworks: true, ...options.security } });
-    instances.push(webhooks);
-    return webhooks;
-  }
+  const env = useInstancesOnStorage(kind, 'audit');
 
   it('records each change with its actor and reason, pages the history, and announces each on the bus', async () => {
     const clock = new FakeClock(Date.parse('2026-12-01T09:00:00Z'));
-    const webhooks = instance({ clock });
+    const webhooks = env.instance({ clock });
     const announced: Array<{ name: string; action: string; actor: string | null }> = [];
     for (const name of ['subscription:created', 'subscription:updated', 'subscription:secret-rotated', 'subscription:disabled', 'subscription:enabled', 'subscription:deleted'] as const) {
       webhooks.bus.on(name, (event) => announced.push({ name, action: event.change!.action, actor: event.change!.actor }));
     }
-    const sub = await webhooks.subscriptions.create({ url: `${server.url}/erp`, eventTypes: ['payment.*'] }, { actor: 'alice', reason: 'ERP go-live' });
+    const sub = await webhooks.subscriptions.create({ url: `${env.server.url}/erp`, eventTypes: ['payment.*'] }, { actor: 'alice', reason: 'ERP go-live' });
     await clock.advance(1_000);
-    await webhooks.subscriptions.update(sub.id, { url: `${server.url}/erp-v2`, description: 'ERP v2' }, { actor: 'bob', reason: 'ERP moved' });
+    await webhooks.subscriptions.update(sub.id, { url: `${env.server.url}/erp-v2`, description: 'ERP v2' }, { actor: 'bob', reason: 'ERP moved' });
     await clock.advance(1_000);
     await webhooks.subscriptions.rotateSecret(sub.id, { actor: 'carol', overlapMs: 60_000 });
     await webhooks.subscriptions.disable(sub.id, { actor: 'dave', reason: 'ERP maintenance' });
@@ -67,7 +45,7 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
     expect(items[1]).toMatchObject({
       reason: 'ERP moved',
       at: Date.parse('2026-12-01T09:00:01Z'),
-      changes: { url: { before: `${server.url}/erp`, after: `${server.url}/erp-v2` }, description: { before: null, after: 'ERP v2' } },
+      changes: { url: { before: `${env.server.url}/erp`, after: `${env.server.url}/erp-v2` }, description: { before: null, after: 'ERP v2' } },
     });
     expect(Object.keys(items[1]!.changes).sort()).toEqual(['description', 'url']);
     // The rotation shows the secrets' times, never a secret.
@@ -94,19 +72,19 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
     expect([...first.items, ...second.items, ...third.items].map((change) => change.id)).toEqual(items.map((change) => change.id));
     expect(third.nextCursor).toBeNull();
     await expect(webhooks.subscriptions.history('sub_missing')).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND' });
-    await expect(webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] }, { actor: '' })).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+    await expect(webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] }, { actor: '' })).rejects.toMatchObject({ code: 'INPUT_INVALID' });
     await expect(webhooks.subscriptions.update(sub.id, { description: 'x' }, { actor: 'eve', sneaky: true } as never)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
     // Refused input records nothing.
     expect((await webhooks.subscriptions.history(sub.id)).items).toHaveLength(5);
   });
 
   it('soft-deletes: no new delivery, open ones cancelled, still readable; a hard delete removes it with its log', async () => {
-    server.responder = () => ({ status: 500 });
-    const webhooks = instance({ retry: { delaysMs: [3_600_000] } });
-    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    env.server.responder = () => ({ status: 500 });
+    const webhooks = env.instance({ retry: { delaysMs: [3_600_000] } });
+    const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     await webhooks.start();
     await webhooks.publish('payment.succeeded', samplePayment(1));
-    await server.waitFor(1);
+    await env.server.waitFor(1);
     // The first attempt failed; the delivery waits an hour for its retry.
     await expect.poll(async () => (await webhooks.deliveries.list({ subscriptionId: sub.id })).items[0]?.attempts).toBe(1);
 
@@ -143,15 +121,15 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
     expect(hard).toEqual([true]);
     expect(await webhooks.subscriptions.get(sub.id)).toBeNull();
     expect(await webhooks.deliveries.get(cancelled!.id)).toBeNull();
-    expect((await opened.storage.listSubscriptionChanges({ subscriptionId: sub.id, limit: 10 })).items).toEqual([]);
+    expect((await env.opened.storage.listSubscriptionChanges({ subscriptionId: sub.id, limit: 10 })).items).toEqual([]);
     await expect(webhooks.subscriptions.delete(sub.id)).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND' });
   });
 
   it('changes a URL only after the new endpoint answers a request signed with the subscription secret', async () => {
     const newEndpoint = await LoopbackReceiver.start(() => ({ status: 503 }));
     try {
-      const webhooks = instance({ environment: 'test' });
-      const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], headers: { 'x-erp-tenant': 'acme' } });
+      const webhooks = env.instance({ environment: 'test' });
+      const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'], headers: { 'x-erp-tenant': 'acme' } });
       const { secret } = await webhooks.subscriptions.getSecrets(sub.id);
 
       await expect(webhooks.subscriptions.update(sub.id, { url: `${newEndpoint.url}/hooks` }, { verifyUrl: true, actor: 'mallory' })).rejects.toMatchObject({
@@ -159,7 +137,7 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
         code: 'SUBSCRIPTION_URL_UNVERIFIED',
         message: expect.stringContaining('HTTP 503'),
       });
-      expect((await webhooks.subscriptions.get(sub.id))!.url).toBe(server.url);
+      expect((await webhooks.subscriptions.get(sub.id))!.url).toBe(env.server.url);
       expect((await webhooks.subscriptions.history(sub.id)).items.map((change) => change.action)).toEqual(['created']);
 
       newEndpoint.responder = () => ({ status: 204 });
@@ -172,25 +150,25 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
       const verified = verifyWebhookSignature({ body: request.body, headers: request.headers }, { secrets: [secret] });
       expect(JSON.parse(verified.body)).toMatchObject({ type: 'webhook.test', environment: 'test', data: { subscriptionId: sub.id, url: `${newEndpoint.url}/hooks`, reason: 'url_change' } });
       // Without verifyUrl (and without security.verifyUrlChanges) nothing is sent.
-      await webhooks.subscriptions.update(sub.id, { url: server.url });
+      await webhooks.subscriptions.update(sub.id, { url: env.server.url });
       expect(newEndpoint.requests).toHaveLength(2);
-      expect(server.requests).toHaveLength(0);
+      expect(env.server.requests).toHaveLength(0);
 
-      const strict = instance({ security: { verifyUrlChanges: true } });
-      await expect(strict.subscriptions.update(sub.id, { url: `${server.url}/x` })).resolves.toMatchObject({ url: `${server.url}/x` });
-      expect(server.requests).toHaveLength(1);
-      server.responder = () => 'reset';
-      await expect(strict.subscriptions.update(sub.id, { url: `${server.url}/y` })).rejects.toMatchObject({ code: 'SUBSCRIPTION_URL_UNVERIFIED' });
-      await expect(strict.subscriptions.update(sub.id, { url: `${server.url}/y` }, { verifyUrl: false })).resolves.toMatchObject({ url: `${server.url}/y` });
+      const strict = env.instance({ security: { verifyUrlChanges: true } });
+      await expect(strict.subscriptions.update(sub.id, { url: `${env.server.url}/x` })).resolves.toMatchObject({ url: `${env.server.url}/x` });
+      expect(env.server.requests).toHaveLength(1);
+      env.server.responder = () => 'reset';
+      await expect(strict.subscriptions.update(sub.id, { url: `${env.server.url}/y` })).rejects.toMatchObject({ code: 'SUBSCRIPTION_URL_UNVERIFIED' });
+      await expect(strict.subscriptions.update(sub.id, { url: `${env.server.url}/y` }, { verifyUrl: false })).resolves.toMatchObject({ url: `${env.server.url}/y` });
     } finally {
       await newEndpoint.close();
     }
   });
 
   it('expunges what a selector matches: payloads and response snippets erased, open deliveries cancelled, never sent again', async () => {
-    server.responder = (request) => ({ status: 200, body: `received ${JSON.parse(request.body.toString()).data.paymentId} for Jane Doe` });
-    const webhooks = instance();
-    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    env.server.responder = (request) => ({ status: 200, body: `received ${JSON.parse(request.body.toString()).data.paymentId} for Jane Doe` });
+    const webhooks = env.instance();
+    const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     await webhooks.start();
     const jane = await webhooks.publish('payment.succeeded', { ...samplePayment(1), customerId: 'cus_jane' });
     const other = await webhooks.publish('payment.succeeded', samplePayment(2));
@@ -215,31 +193,31 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
     expect(await webhooks.deliveries.replay({ subscriptionId: sub.id, since: 0, dryRun: true })).toEqual({ count: 0 });
     await expect(webhooks.events.expunge(jane.id)).resolves.toEqual({ expunged: 0, cancelled: 0, snippets: 0 });
     await expect(webhooks.events.expunge('evt_missing')).rejects.toMatchObject({ code: 'EVENT_NOT_FOUND' });
-    const stored = JSON.stringify([await opened.storage.getEvent(jane.id), await opened.storage.listAttempts(janeDelivery.id)]);
+    const stored = JSON.stringify([await env.opened.storage.getEvent(jane.id), await env.opened.storage.listAttempts(janeDelivery.id)]);
     expect(stored).not.toContain('cus_jane');
     expect(stored).not.toContain('Jane Doe');
   });
 
   it('reads and filters sealed payloads (security.payloadKey) opened, and erases them', async () => {
-    const webhooks = instance({ security: { payloadKey: randomBytes(32).toString('base64') } });
+    const webhooks = env.instance({ security: { payloadKey: randomBytes(32).toString('base64') } });
     const jane = await webhooks.publish('payment.succeeded', { ...samplePayment(1), customerId: 'cus_jane' });
     const other = await webhooks.publish('payment.succeeded', samplePayment(2));
-    expect((await opened.storage.getEvent(jane.id))!.payload).not.toContain('cus_jane');
+    expect((await env.opened.storage.getEvent(jane.id))!.payload).not.toContain('cus_jane');
     expect(await webhooks.events.get(jane.id)).toMatchObject({ data: { customerId: 'cus_jane' } });
     expect(await webhooks.events.expunge({ filter: (event) => (event.data as { customerId: string }).customerId === 'cus_jane' })).toMatchObject({ expunged: 1 });
     expect(await webhooks.events.get(jane.id)).toMatchObject({ data: null });
     expect(await webhooks.events.get(other.id)).toMatchObject({ data: { paymentId: 'pay_2' } });
-    expect((await opened.storage.getEvent(jane.id))!.payload).toBe('');
+    expect((await env.opened.storage.getEvent(jane.id))!.payload).toBe('');
   });
 
   it('cancels the open deliveries of an expunged event', async () => {
-    server.responder = () => ({ status: 500, body: 'ledger of Jane Doe unavailable' });
-    const webhooks = instance({ retry: { delaysMs: [3_600_000] } });
-    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    env.server.responder = () => ({ status: 500, body: 'ledger of Jane Doe unavailable' });
+    const webhooks = env.instance({ retry: { delaysMs: [3_600_000] } });
+    await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     await webhooks.start();
     const event = await webhooks.publish('payment.succeeded', samplePayment(1), { tenantId: 'org_1' });
     const platform = await webhooks.publish('payment.succeeded', samplePayment(2));
-    await server.waitFor(1);
+    await env.server.waitFor(1);
     await webhooks.stop();
     // The tenant's event reached no subscription (the only one is the platform's): erasing by tenant leaves the platform's alone.
     expect(await webhooks.events.expunge({ tenantId: 'org_1' })).toEqual({ expunged: 1, cancelled: 0, snippets: 0 });

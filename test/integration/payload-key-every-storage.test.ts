@@ -11,14 +11,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createMemoryStorage, createWebhooks, type BookkeeperEvents, type StorageAdapter, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { createMemoryStorage, createWebhooks, type StorageAdapter, type WebhooksOptions } from '../../src/index.js';
 import { createPayloadCodec } from '../../src/payload-codec.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
 import { normalizeSecretsKeys } from '../../src/registry/secret-codec.js';
 import { signWebhook } from '../../src/signing/sign-webhook.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
-import { openStorage, storageKinds, type OpenedStorage } from '../support/every-storage.js';
-import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
 import { recordingLogger } from '../support/recording-logger.js';
 import { samplePayment } from '../support/sample-payment.js';
 
@@ -36,44 +35,23 @@ const plainBody = (event: { id: string; type: string; timestamp: string; data: u
   JSON.stringify({ id: event.id, type: event.type, timestamp: event.timestamp, data: event.data });
 
 describe.each(storageKinds)('payloads sealed with security.payloadKey on the %s storage', (kind) => {
-  let opened: OpenedStorage;
-  let server: LoopbackReceiver;
-  const instances: Array<Webhooks<BookkeeperEvents>> = [];
-
-  beforeEach(async () => {
-    opened = await openStorage[kind]('payload-key');
-    await opened.storage.migrate();
-    server = await LoopbackReceiver.start();
-  });
-
-  afterEach(async () => {
-    for (const webhooks of instances.splice(0)) await webhooks.stop();
-    await server.close();
-    await opened.storage.close();
-    await opened.cleanup();
-  });
-
-  function instance(options: Omit<WebhooksOptions<BookkeeperEvents>, 'storage'> = {}) {
-    const webhooks = createWebhooks<BookkeeperEvents>({ meter: false, ...options, storage: opened.storage, security: { allowPrivateNetworks: true, ...options.security } });
-    instances.push(webhooks);
-    return webhooks;
-  }
+  const env = useInstancesOnStorage(kind, 'payload-key');
 
   it('stores the payload sealed and sends the published bytes, signed as without a key', async () => {
     const { logger, lines } = recordingLogger();
-    const webhooks = instance({ logger, security: { payloadKey: key1 } });
-    const { secret } = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const webhooks = env.instance({ logger, security: { payloadKey: key1 } });
+    const { secret } = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     await webhooks.start();
     const data = payment();
     const published = await webhooks.publish('payment.succeeded', data);
     await webhooks.drain({ timeoutMs: 5_000 });
 
-    const stored = await opened.storage.getEvent(published.id);
+    const stored = await env.opened.storage.getEvent(published.id);
     expect(stored!.payload).toMatch(/^encp:v1:[0-9a-f]{12}:/);
     for (const clear of [data.reference, data.paymentId, data.customerId, 'Zoë', 'payment.succeeded', published.id]) expect(stored!.payload).not.toContain(clear);
 
-    expect(server.requests).toHaveLength(1);
-    const [request] = server.requests;
+    expect(env.server.requests).toHaveLength(1);
+    const [request] = env.server.requests;
     const body = Buffer.from(plainBody(published));
     expect(request!.body.equals(body)).toBe(true);
     expect(request!.body.equals(Buffer.from(createPayloadCodec(normalizeSecretsKeys(key1)).open(stored!.payload, published.id)))).toBe(true);
@@ -88,13 +66,13 @@ describe.each(storageKinds)('payloads sealed with security.payloadKey on the %s 
     ['another key', { payloadKey: [{ id: 'k2', key: key2 }] }],
     ['no key', {}],
   ])('records a config failure and sends nothing on an instance with %s', async (_name, security) => {
-    const sealer = instance({ security: { payloadKey: [{ id: 'k1', key: key1 }] } });
-    await sealer.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const sealer = env.instance({ security: { payloadKey: [{ id: 'k1', key: key1 }] } });
+    await sealer.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     const data = payment();
     const published = await sealer.publish('payment.succeeded', data);
 
     const { logger, lines } = recordingLogger();
-    const other = instance({ logger, security, retry: { delaysMs: [] } });
+    const other = env.instance({ logger, security, retry: { delaysMs: [] } });
     const dead = new Promise((resolve) => other.bus.once('delivery:dead', resolve));
     await other.start();
     await expect(dead).resolves.toMatchObject({ errorClass: 'config', statusCode: null });
@@ -106,46 +84,46 @@ describe.each(storageKinds)('payloads sealed with security.payloadKey on the %s 
     expect(attempts).toHaveLength(1);
     expect(attempts[0]).toMatchObject({ errorClass: 'config', statusCode: null, errorMessage: expect.stringContaining(published.id) });
     expect(attempts[0]!.errorMessage).toContain('"k1"');
-    expect(server.requests).toHaveLength(0);
+    expect(env.server.requests).toHaveLength(0);
     const visible = JSON.stringify([attempts, lines]);
     for (const secret of [data.reference, 'Zoë', key1, key2]) expect(visible).not.toContain(secret);
   });
 
   it('rotates: what the old key sealed still sends, and new payloads are sealed with the first key', async () => {
-    const before = instance({ security: { payloadKey: [{ id: 'k1', key: key1 }] } });
-    await before.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const before = env.instance({ security: { payloadKey: [{ id: 'k1', key: key1 }] } });
+    await before.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     const old = await before.publish('payment.succeeded', payment(1));
 
-    const after = instance({ security: { payloadKey: [{ id: 'k2', key: key2 }, { id: 'k1', key: key1 }] } });
+    const after = env.instance({ security: { payloadKey: [{ id: 'k2', key: key2 }, { id: 'k1', key: key1 }] } });
     await after.start();
     const fresh = await after.publish('payment.succeeded', payment(2));
     await after.drain({ timeoutMs: 5_000 });
 
-    expect((await opened.storage.getEvent(old.id))!.payload).toMatch(/^encp:v1:k1:/);
-    expect((await opened.storage.getEvent(fresh.id))!.payload).toMatch(/^encp:v1:k2:/);
-    const bodies = server.requests.map((request) => request.body.toString('utf8')).sort();
+    expect((await env.opened.storage.getEvent(old.id))!.payload).toMatch(/^encp:v1:k1:/);
+    expect((await env.opened.storage.getEvent(fresh.id))!.payload).toMatch(/^encp:v1:k2:/);
+    const bodies = env.server.requests.map((request) => request.body.toString('utf8')).sort();
     expect(bodies).toEqual([plainBody(old), plainBody(fresh)].sort());
   });
 
   it('sends payloads stored before the key was set as they are', async () => {
-    const plain = instance();
-    await plain.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const plain = env.instance();
+    await plain.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     const published = await plain.publish('payment.succeeded', payment());
-    const keyed = instance({ security: { payloadKey: key1 } });
+    const keyed = env.instance({ security: { payloadKey: key1 } });
     await keyed.start();
     await keyed.drain({ timeoutMs: 5_000 });
-    expect(server.requests.map((request) => request.body.toString('utf8'))).toEqual([plainBody(published)]);
+    expect(env.server.requests.map((request) => request.body.toString('utf8'))).toEqual([plainBody(published)]);
   });
 
   it('reads an idempotent match back opened, and refuses it to an instance without its key', async () => {
-    const webhooks = instance({ security: { payloadKey: key1 } });
-    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const webhooks = env.instance({ security: { payloadKey: key1 } });
+    await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     const data = payment();
     const first = await webhooks.publish('payment.succeeded', data, { idempotencyKey: 'order-7' });
     const again = await webhooks.publish('payment.succeeded', payment(2), { idempotencyKey: 'order-7' });
     expect(again).toMatchObject({ id: first.id, created: false, deliveryCount: 0, data });
 
-    const wrongKey = instance({ security: { payloadKey: key2 } });
+    const wrongKey = env.instance({ security: { payloadKey: key2 } });
     await expect(wrongKey.publish('payment.succeeded', data, { idempotencyKey: 'order-7' })).rejects.toMatchObject({
       name: 'ConfigError',
       code: 'PAYLOAD_KEY_INVALID',

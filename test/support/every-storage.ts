@@ -6,9 +6,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMemoryStorage, type StorageAdapter } from '../../src/index.js';
+import { afterEach, beforeEach } from 'vitest';
+import { createMemoryStorage, createWebhooks, type BookkeeperEvents, type StorageAdapter, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import { createPostgresStorage } from '../../src/storage/postgres/index.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
+import { LoopbackReceiver } from './loopback-receiver.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from './postgres.js';
 
 /** A storage opened for a test, and what removes it afterwards. */
@@ -37,3 +39,52 @@ export const openStorage: Record<StorageKind, (label: string) => Promise<OpenedS
 
 /** Every storage kind, for `describe.each`. */
 export const storageKinds = Object.keys(openStorage) as StorageKind[];
+
+/** What {@link useInstancesOnStorage} gives a test: read its fields inside the test, after `beforeEach` has run. */
+export interface InstancesOnStorage {
+  /** The storage opened (and migrated) for this test. */
+  readonly opened: OpenedStorage;
+  /** A loopback receiver started for this test. */
+  readonly server: LoopbackReceiver;
+  /** A webhooks instance over the test's storage, private networks allowed (the receiver is on 127.0.0.1), no meter; stopped after the test. */
+  instance(options?: Omit<WebhooksOptions<BookkeeperEvents>, 'storage'>): Webhooks<BookkeeperEvents>;
+}
+
+/**
+ * Opens a fresh storage of `kind` and starts a loopback receiver before each test of the
+ * enclosing `describe`, and stops every instance made, the receiver and the storage after it.
+ */
+export function useInstancesOnStorage(kind: StorageKind, label: string): InstancesOnStorage {
+  let opened: OpenedStorage | undefined;
+  let server: LoopbackReceiver | undefined;
+  const instances: Array<Webhooks<BookkeeperEvents>> = [];
+
+  beforeEach(async () => {
+    opened = await openStorage[kind](label);
+    await opened.storage.migrate();
+    server = await LoopbackReceiver.start();
+  });
+
+  afterEach(async () => {
+    for (const webhooks of instances.splice(0)) await webhooks.stop();
+    await server?.close();
+    await opened?.storage.close();
+    await opened?.cleanup();
+  });
+
+  return {
+    get opened() {
+      if (opened === undefined) throw new Error('the storage opens in beforeEach: read it inside a test');
+      return opened;
+    },
+    get server() {
+      if (server === undefined) throw new Error('the receiver starts in beforeEach: read it inside a test');
+      return server;
+    },
+    instance(options = {}) {
+      const webhooks = createWebhooks<BookkeeperEvents>({ meter: false, ...options, storage: this.opened.storage, security: { allowPrivateNetworks: true, ...options.security } });
+      instances.push(webhooks);
+      return webhooks;
+    },
+  };
+}
