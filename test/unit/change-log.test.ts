@@ -8,6 +8,7 @@ import {
   DELETED_REASON,
   changeRecord,
   dispatcherDisableRecord,
+  inLoggedOrder,
   loggedFields,
   softDeletedFields,
   subscriptionChanges,
@@ -58,6 +59,11 @@ describe('the change log', () => {
     });
     expect(changeRecord({ ...audit, origin: 'dispatcher' }, before, after, 10).origin).toBe('dispatcher');
     expect(dispatcherDisableRecord(before, after, 10)).toMatchObject({ id: expect.stringMatching(/^chg_/), origin: 'dispatcher', actor: null, reason: 'endpoint answered 410 Gone' });
+  });
+
+  it('reads a record back with its fields in the logged order, whatever order the storage kept', () => {
+    const shuffled = { url: { before: 'a', after: 'b' }, status: { before: 'active', after: 'disabled' }, tenantId: { before: null, after: null }, extra: { before: 1, after: 2 } };
+    expect(Object.keys(inLoggedOrder(shuffled))).toEqual(['tenantId', 'url', 'status', 'extra']);
   });
 
   it('soft-deletes an active subscription as disabled for good, keeps an earlier disable, and does nothing twice', () => {

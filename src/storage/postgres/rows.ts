@@ -4,6 +4,7 @@
  * BigInt, if the host changed the type parser) and jsonb parsed (or as text): the mappers
  * accept each.
  */
+import { inLoggedOrder } from '../shared/change-log.js';
 import type { requeuedFields } from '../shared/redelivery.js';
 import type {
   AttemptRecord,
@@ -286,7 +287,7 @@ export function toChange(row: ChangeRow): SubscriptionChangeRecord {
     origin: row.origin,
     actor: row.actor,
     reason: row.reason,
-    changes: json<Record<string, FieldChange>>(row.changes),
+    changes: inLoggedOrder(json<Record<string, FieldChange>>(row.changes)),
     at: int(row.at),
   };
 }

@@ -117,6 +117,18 @@ export function subscriptionChanges(
   return changes;
 }
 
+/**
+ * `changes` with its fields in {@link loggedFields} order: for a storage that does not keep an
+ * object's key order (PostgreSQL's jsonb orders keys by length), so every storage reads a
+ * record back the same way.
+ */
+export function inLoggedOrder(changes: Readonly<Record<string, FieldChange>>): Record<string, FieldChange> {
+  const ordered: Record<string, FieldChange> = {};
+  for (const field of loggedFields) if (field in changes) ordered[field] = changes[field]!;
+  for (const field of Object.keys(changes)) if (!(field in ordered)) ordered[field] = changes[field]!;
+  return ordered;
+}
+
 /** The change record of a change made through the API (`audit` names it; the adapter gives the records before and after). */
 export function changeRecord(audit: ChangeAudit, before: SubscriptionRecord | null, after: SubscriptionRecord, at: number): SubscriptionChangeRecord {
   return {
