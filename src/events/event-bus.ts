@@ -82,7 +82,10 @@ export interface SubscriptionChangedEvent {
   change: SubscriptionChangeRecord;
 }
 
-/** A subscription deleted: softly (it stays readable) or, with `hard`, removed with its log. */
+/**
+ * A subscription deleted: softly (it stays readable) or, with `hard`, removed with its log —
+ * then `change` is in no log, and its `sequence` is 0.
+ */
 export interface SubscriptionDeletedEvent extends SubscriptionChangedEvent {
   hard: boolean;
 }

@@ -655,7 +655,8 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (record === null || !(await storage.deleteSubscription(id))) notFound(id);
       // Its change log goes with it: the announcement is the last word of it (for the host's own audit trail).
       deps.announce(
-        { id: audit.id, subscriptionId: id, tenantId: record.tenantId, action: 'deleted', origin: 'api', actor: audit.actor, reason: audit.reason, changes: {}, at: now },
+        // Sequence 0: this record is in no log (the log went with the subscription).
+        { id: audit.id, subscriptionId: id, sequence: 0, tenantId: record.tenantId, action: 'deleted', origin: 'api', actor: audit.actor, reason: audit.reason, changes: {}, at: now },
         true,
       );
     },

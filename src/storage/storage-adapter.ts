@@ -362,9 +362,15 @@ export interface FieldChange {
  * storage/shared/change-log.ts from the record before and after, never by hand.
  */
 export interface SubscriptionChangeRecord {
-  /** `chg_…`, time-ordered. */
+  /** `chg_…`, made by the caller (see {@link ChangeAudit}). */
   id: string;
   subscriptionId: string;
+  /**
+   * Its place in the subscription's log: 1 for the creation, then one more per change, in the
+   * order the changes took effect (made by the adapter inside the change's transaction, after
+   * the subscription's row is locked — never from a clock, which two hosts do not share).
+   */
+  sequence: number;
   /** The subscription's tenant (a tenant's removal removes its change log). */
   tenantId: string | null;
   action: SubscriptionChangeAction;
@@ -396,7 +402,7 @@ export interface ChangeAudit {
   isSensitiveHeader: (name: string) => boolean;
 }
 
-/** A page of one subscription's change log, oldest first (ids ascending). */
+/** A page of one subscription's change log, in `sequence` order. */
 export interface SubscriptionChangeQuery {
   subscriptionId: string;
   limit: number;
@@ -555,7 +561,11 @@ export interface StorageAdapter {
    * attempts and its change log; false when it did not exist.
    */
   deleteSubscription(id: string): Promise<boolean>;
-  /** One subscription's change log, oldest first; an unknown subscription gives an empty page. */
+  /**
+   * One subscription's change log in `sequence` order (the order the changes took effect);
+   * an unknown subscription gives an empty page. Cursors: storage/shared/cursor.ts's
+   * `encodeSequenceCursor`/`decodeSequenceCursor`.
+   */
   listSubscriptionChanges(query: SubscriptionChangeQuery): Promise<Page<SubscriptionChangeRecord>>;
   /** One change record by its id, or `null`. */
   getSubscriptionChange(id: string): Promise<SubscriptionChangeRecord | null>;

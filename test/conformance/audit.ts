@@ -107,6 +107,7 @@ export function describeAudit(t: ConformanceContext): void {
       const expected: SubscriptionChangeRecord = {
         id: a.id,
         subscriptionId: record.id,
+        sequence: 1,
         tenantId: ACME,
         action: 'created',
         origin: 'api',
@@ -157,6 +158,7 @@ export function describeAudit(t: ConformanceContext): void {
       expect(change).toEqual({
         id: a.id,
         subscriptionId: sub.id,
+        sequence: 2,
         tenantId: null,
         action: 'updated',
         origin: 'api',
@@ -192,6 +194,7 @@ export function describeAudit(t: ConformanceContext): void {
       expect(await t.storage.getSubscriptionChange(a.id)).toEqual({
         id: a.id,
         subscriptionId: sub.id,
+        sequence: 2,
         tenantId: null,
         action: 'secrets_resealed',
         origin: 'api',
@@ -215,6 +218,7 @@ export function describeAudit(t: ConformanceContext): void {
       expect(disabled).toEqual({
         id: off.id,
         subscriptionId: sub.id,
+        sequence: 2,
         tenantId: GLOBEX,
         action: 'disabled',
         origin: 'api',
@@ -226,6 +230,7 @@ export function describeAudit(t: ConformanceContext): void {
       expect(enabled).toEqual({
         id: on.id,
         subscriptionId: sub.id,
+        sequence: 3,
         tenantId: GLOBEX,
         action: 'enabled',
         origin: 'api',
@@ -261,6 +266,7 @@ export function describeAudit(t: ConformanceContext): void {
       expect(await t.storage.getSubscriptionChange(a.id)).toEqual({
         id: a.id,
         subscriptionId: sub.id,
+        sequence: 2,
         tenantId: null,
         action: 'deleted',
         origin: 'api',
@@ -299,6 +305,7 @@ export function describeAudit(t: ConformanceContext): void {
       expect(record).toEqual({
         id: record!.id,
         subscriptionId: sub.id,
+        sequence: 2,
         tenantId: ACME,
         action: 'disabled',
         origin: 'dispatcher',
@@ -329,12 +336,33 @@ export function describeAudit(t: ConformanceContext): void {
       for (const limit of [1, 2, 5, 10]) {
         const log = await changesOf(sub.id, limit);
         expect(log.map((c) => c.id)).toEqual(ids);
+        expect(log.map((c) => c.sequence)).toEqual([1, 2, 3, 4, 5]);
         expect(log.map((c) => c.changes['description']?.after ?? null)).toEqual([null, 'v0', 'v1', 'v2', 'v3']);
       }
       const firstPage = await t.storage.listSubscriptionChanges({ subscriptionId: sub.id, limit: 5 });
       expect(firstPage.items).toHaveLength(5);
       expect(firstPage.nextCursor).toBeNull();
       expect(await t.storage.listSubscriptionChanges({ subscriptionId: createId('sub', t.now), limit: 10 })).toEqual({ items: [], nextCursor: null });
+    });
+
+    it('numbers the log in the order the changes took effect, whatever their ids and times say (two hosts share no clock)', async () => {
+      const sub = await createAudited();
+      // Made on a host whose clock runs behind, or named before a change that committed first.
+      const late = audit('updated', { id: createId('chg', t.now - 60_000) });
+      const first = audit('updated');
+      await t.storage.updateSubscription(sub.id, { description: 'first' }, t.now, first);
+      await t.storage.updateSubscription(sub.id, { description: 'second' }, t.now - 60_000, late);
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'third' }, t.now, audit('disabled', { id: createId('chg', t.now - 120_000), reason: 'third' }));
+      const log = await changesOf(sub.id, 1);
+      expect(log.map((c) => [c.sequence, c.action, c.changes['description']?.after ?? c.reason])).toEqual([
+        [1, 'created', null],
+        [2, 'updated', 'first'],
+        [3, 'updated', 'second'],
+        [4, 'disabled', 'third'],
+      ]);
+      // Each record's before is the last one's after: the log replays.
+      expect(log[2]!.changes['description']).toEqual({ before: 'first', after: 'second' });
+      expect(await t.storage.getSubscriptionChange(late.id)).toMatchObject({ sequence: 3 });
     });
 
     it('refuses a cursor from another list, or none at all, with CURSOR_INVALID on the change log and on the event list', async () => {

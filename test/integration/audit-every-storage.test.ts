@@ -78,6 +78,16 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
     expect((await webhooks.subscriptions.history(sub.id)).items).toHaveLength(5);
   });
 
+  it('chains the records of changes racing from two instances: each one\'s before is the last one\'s after', async () => {
+    const [a, b] = [env.instance(), env.instance()];
+    const sub = await a.subscriptions.create({ url: `${env.server.url}/0`, eventTypes: ['payment.*'] });
+    await Promise.all(Array.from({ length: 12 }, (_, n) => (n % 2 === 0 ? a : b).subscriptions.update(sub.id, { url: `${env.server.url}/${n + 1}` }, { actor: `admin-${n}` })));
+    const { items } = await a.subscriptions.history(sub.id);
+    expect(items).toHaveLength(13);
+    for (let i = 2; i < items.length; i++) expect(items[i]!.changes.url?.before ?? items[i - 1]!.changes.url!.after).toBe(items[i - 1]!.changes.url!.after);
+    expect(items.at(-1)!.changes.url?.after ?? items.at(-2)!.changes.url!.after).toBe((await a.subscriptions.get(sub.id))!.url);
+  });
+
   it('soft-deletes: no new delivery, open ones cancelled, still readable; a hard delete removes it with its log', async () => {
     env.server.responder = () => ({ status: 500 });
     const webhooks = env.instance({ retry: { delaysMs: [3_600_000] } });

@@ -79,7 +79,7 @@ function setup({
     async setSubscriptionStatus(id: string, change: { status: string; reason?: string | null }, now: number, audit: ChangeAudit) {
       disabled.push({ id, reason: change.reason });
       const { id: changeId, action, actor, reason, origin = 'api' } = audit;
-      changes.set(changeId, { id: changeId, subscriptionId: id, tenantId: subscriptionTenantId, action, origin, actor, reason, changes: {}, at: now });
+      changes.set(changeId, { id: changeId, subscriptionId: id, sequence: changes.size + 1, tenantId: subscriptionTenantId, action, origin, actor, reason, changes: {}, at: now });
       return { id, status: change.status, tenantId: subscriptionTenantId } as SubscriptionRecord;
     },
     async getSubscriptionChange(id: string) {
@@ -203,7 +203,7 @@ describe('DeliveryLifecycle', () => {
         at: START,
         origin: 'dispatcher',
         actor: null,
-        change: { id: expect.stringMatching(/^chg_/), subscriptionId: 'sub_1', tenantId: null, action: 'disabled', origin: 'dispatcher', actor: null, reason, changes: {}, at: START },
+        change: { id: expect.stringMatching(/^chg_/), subscriptionId: 'sub_1', sequence: 1, tenantId: null, action: 'disabled', origin: 'dispatcher', actor: null, reason, changes: {}, at: START },
       },
     ]);
     expect(warnings).toHaveLength(1);

@@ -14,8 +14,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StorageError, ValidationError, describeValue } from '../../errors.js';
-import { cancellableStatuses, changeRecord, dispatcherDisableRecord, softDeletedFields } from '../shared/change-log.js';
-import { decodeCursor, encodeCursor } from '../shared/cursor.js';
+import { cancellableStatuses, changeRecord, dispatcherDisableRecord, softDeletedFields, type NewChangeRecord } from '../shared/change-log.js';
+import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor } from '../shared/cursor.js';
 import { recordAttemptInHistory } from '../shared/delivery-history.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
@@ -136,9 +136,11 @@ export function createMemoryStorage(): StorageAdapter {
     }
   }
 
-  function appendChange(sub: SubscriptionState, record: SubscriptionChangeRecord): void {
+  /** Appends a record to its subscription's log, numbered after the last (memory applies changes one at a time). */
+  function appendChange(sub: SubscriptionState, change: NewChangeRecord): void {
+    const record: SubscriptionChangeRecord = { ...change, sequence: sub.changes.length + 1 };
     changeLog.set(record.id, record);
-    insertById(sub.changes, record);
+    sub.changes.push(record);
   }
 
   /** Cancels an open delivery (soft delete, expunge); its lease stays, so an attempt in flight still settles. */
@@ -390,15 +392,11 @@ export function createMemoryStorage(): StorageAdapter {
 
   function listChangesNow(query: SubscriptionChangeQuery): Page<SubscriptionChangeRecord> {
     const limit = assertLimit(query.limit);
-    const afterId = query.cursor === undefined ? null : decodeCursor('changes', query.cursor);
+    // A subscription's log is in sequence order, numbered from 1: the record after sequence n is at index n.
+    const i = query.cursor === undefined ? 0 : decodeSequenceCursor(query.cursor);
     const source = subscriptions.get(query.subscriptionId)?.changes ?? [];
-    let i = 0;
-    if (afterId !== null) {
-      i = lowerBound(source, afterId);
-      if (source[i]?.id === afterId) i++;
-    }
     const items = source.slice(i, i + limit).map(copyChange);
-    return { items, nextCursor: i + limit < source.length ? encodeCursor('changes', items[items.length - 1]!.id) : null };
+    return { items, nextCursor: i + limit < source.length ? encodeSequenceCursor(items[items.length - 1]!.sequence) : null };
   }
 
   /** Erases one event's content, cancels its open deliveries and erases their attempts' snippets, counting into `result`. */

@@ -30,8 +30,8 @@
 import type { Client, Pool, PoolClient } from 'pg';
 import { ConfigError, StorageError, type StorageErrorCode } from '../../errors.js';
 import { candidateFilters } from '../../registry/event-type-filter.js';
-import { changeRecord, dispatcherDisableRecord, softDeletedFields } from '../shared/change-log.js';
-import { decodeCursor, encodeCursor, type CursorList } from '../shared/cursor.js';
+import { changeRecord, dispatcherDisableRecord, softDeletedFields, type NewChangeRecord } from '../shared/change-log.js';
+import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { queuedStatus, redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
@@ -380,11 +380,16 @@ export class PostgresStorage implements StorageAdapter {
    * gives an empty page. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
    */
   async listSubscriptionChanges(query: SubscriptionChangeQuery): Promise<Page<SubscriptionChangeRecord>> {
-    const afterId = query.cursor === undefined ? undefined : decodeCursor('changes', query.cursor);
-    const { text, values } = listChangesSql(this.#tables, { subscriptionId: query.subscriptionId, limit: query.limit, afterId });
+    const afterSequence = query.cursor === undefined ? undefined : decodeSequenceCursor(query.cursor);
+    const { text, values } = listChangesSql(this.#tables, { subscriptionId: query.subscriptionId, limit: query.limit, ...(afterSequence === undefined ? {} : { afterSequence }) });
     return this.#runner.run(
       'listSubscriptionChanges',
-      async () => page((await this.#query<ChangeRow>(text, values)).map(toChange), query.limit, 'changes'),
+      async () => {
+        const rows = (await this.#query<ChangeRow>(text, values)).map(toChange);
+        if (rows.length <= query.limit) return { items: rows, nextCursor: null };
+        const items = rows.slice(0, query.limit);
+        return { items, nextCursor: encodeSequenceCursor(items[items.length - 1]!.sequence) };
+      },
       { retry: retryBusyOrUnavailable },
     );
   }
@@ -787,7 +792,7 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /** Writes change records inside the transaction of the change they record. */
-  async #insertChanges(client: PoolClient, records: readonly SubscriptionChangeRecord[]): Promise<void> {
+  async #insertChanges(client: PoolClient, records: readonly NewChangeRecord[]): Promise<void> {
     if (records.length > 0) await this.#query(this.#sql.insertChanges, changeValues(records), client);
   }
 

@@ -4,7 +4,7 @@
  * BigInt, if the host changed the type parser) and jsonb parsed (or as text): the mappers
  * accept each.
  */
-import { inLoggedOrder } from '../shared/change-log.js';
+import { inLoggedOrder, type NewChangeRecord } from '../shared/change-log.js';
 import type { requeuedFields } from '../shared/redelivery.js';
 import type {
   AttemptRecord,
@@ -74,6 +74,7 @@ export interface EventRow {
 export interface ChangeRow {
   id: string;
   subscription_id: string;
+  sequence: IntLike;
   tenant_id: string | null;
   action: SubscriptionChangeAction;
   origin: SubscriptionChangeRecord['origin'];
@@ -282,6 +283,7 @@ export function toChange(row: ChangeRow): SubscriptionChangeRecord {
   return {
     id: row.id,
     subscriptionId: row.subscription_id,
+    sequence: int(row.sequence),
     tenantId: row.tenant_id,
     action: row.action,
     origin: row.origin,
@@ -373,8 +375,8 @@ export function subscriptionValues(record: SubscriptionRecord): unknown[] {
  * Change records as the values of the `insertChanges` statement: one array per column.
  * `changes` travels as JSON text, cast to jsonb by the statement.
  */
-export function changeValues(records: readonly SubscriptionChangeRecord[]): unknown[] {
-  const column = <T>(pick: (record: SubscriptionChangeRecord) => T): T[] => records.map(pick);
+export function changeValues(records: readonly NewChangeRecord[]): unknown[] {
+  const column = <T>(pick: (record: NewChangeRecord) => T): T[] => records.map(pick);
   return [
     column((r) => r.id),
     column((r) => r.subscriptionId),

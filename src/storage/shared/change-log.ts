@@ -129,8 +129,11 @@ export function inLoggedOrder(changes: Readonly<Record<string, FieldChange>>): R
   return ordered;
 }
 
+/** A change record before the adapter numbers it in its subscription's log (`sequence`, at write time). */
+export type NewChangeRecord = Omit<SubscriptionChangeRecord, 'sequence'>;
+
 /** The change record of a change made through the API (`audit` names it; the adapter gives the records before and after). */
-export function changeRecord(audit: ChangeAudit, before: SubscriptionRecord | null, after: SubscriptionRecord, at: number): SubscriptionChangeRecord {
+export function changeRecord(audit: ChangeAudit, before: SubscriptionRecord | null, after: SubscriptionRecord, at: number): NewChangeRecord {
   return {
     id: audit.id,
     subscriptionId: after.id,
@@ -149,7 +152,7 @@ export function changeRecord(audit: ChangeAudit, before: SubscriptionRecord | nu
  * `dispatcher`, no actor, the disable's reason. Only status fields change, so no header is
  * in it (every header is treated as sensitive all the same).
  */
-export function dispatcherDisableRecord(before: SubscriptionRecord, after: SubscriptionRecord, at: number): SubscriptionChangeRecord {
+export function dispatcherDisableRecord(before: SubscriptionRecord, after: SubscriptionRecord, at: number): NewChangeRecord {
   return {
     id: createId('chg', at),
     subscriptionId: after.id,

@@ -24,6 +24,31 @@ export function encodeCursor(list: CursorList, lastId: string): string {
  * @throws ValidationError `CURSOR_INVALID` for anything but a cursor this list gave out.
  */
 export function decodeCursor(list: CursorList, cursor: unknown): string {
+  return decodeCursorText(list, cursor) ?? refuseCursor(cursor);
+}
+
+function refuseCursor(cursor: unknown): never {
+  throw new ValidationError('CURSOR_INVALID', `Expected \`cursor\` to be a cursor from a previous page of this list, got ${describeValue(cursor)}.`, {
+    field: 'cursor',
+  });
+}
+
+/** The cursor of the change-log page after the record numbered `sequence`. */
+export function encodeSequenceCursor(sequence: number): string {
+  return encodeCursor('changes', String(sequence));
+}
+
+/**
+ * The `sequence` of the last record of the previous change-log page.
+ * @throws ValidationError `CURSOR_INVALID` for anything but a cursor the change log gave out.
+ */
+export function decodeSequenceCursor(cursor: unknown): number {
+  const text = decodeCursorText('changes', cursor);
+  if (text === null || !/^[1-9][0-9]{0,14}$/.test(text)) refuseCursor(cursor);
+  return Number(text);
+}
+
+function decodeCursorText(list: CursorList, cursor: unknown): string | null {
   if (typeof cursor === 'string' && base64url.test(cursor)) {
     const text = Buffer.from(cursor, 'base64url').toString('utf8');
     const prefix = `${tags[list]}:`;
@@ -32,7 +57,5 @@ export function decodeCursor(list: CursorList, cursor: unknown): string {
       return text.slice(prefix.length);
     }
   }
-  throw new ValidationError('CURSOR_INVALID', `Expected \`cursor\` to be a cursor from a previous page of this list, got ${describeValue(cursor)}.`, {
-    field: 'cursor',
-  });
+  return null;
 }

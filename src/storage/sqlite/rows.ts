@@ -2,6 +2,7 @@
  * The rows the SQLite statements return, column by column, and the mappers between them
  * and the storage contract's records (JSON columns parsed and serialized here).
  */
+import type { NewChangeRecord } from '../shared/change-log.js';
 import type {
   AttemptRecord,
   DeliveryHistory,
@@ -68,6 +69,7 @@ export interface EventRow {
 export interface ChangeRow {
   id: string;
   subscription_id: string;
+  sequence: number;
   tenant_id: string | null;
   action: SubscriptionChangeRecord['action'];
   origin: SubscriptionChangeRecord['origin'];
@@ -242,6 +244,7 @@ export function toChange(row: ChangeRow): SubscriptionChangeRecord {
   return {
     id: row.id,
     subscriptionId: row.subscription_id,
+    sequence: row.sequence,
     tenantId: row.tenant_id,
     action: row.action,
     origin: row.origin,
@@ -252,8 +255,8 @@ export function toChange(row: ChangeRow): SubscriptionChangeRecord {
   };
 }
 
-/** The named parameters of `insertChange`. */
-export function changeParams(record: SubscriptionChangeRecord): Record<string, unknown> {
+/** The named parameters of `insertChange` (the statement numbers the record). */
+export function changeParams(record: NewChangeRecord): Record<string, unknown> {
   return {
     id: record.id,
     subscription_id: record.subscriptionId,

@@ -53,7 +53,7 @@ import type {
   SubscriptionStatus,
 } from '../storage-adapter.js';
 import { changeRecord, softDeletedFields } from '../shared/change-log.js';
-import { decodeCursor, encodeCursor, type CursorList } from '../shared/cursor.js';
+import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
@@ -367,9 +367,11 @@ export class SqliteStorage implements StorageAdapter {
   /** One subscription's change log, oldest first. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
   async listSubscriptionChanges(query: SubscriptionChangeQuery): Promise<Page<SubscriptionChangeRecord>> {
     return this.#run('listSubscriptionChanges', true, (s) => {
-      const after = query.cursor === undefined ? '' : decodeCursor('changes', query.cursor);
+      const after = query.cursor === undefined ? 0 : decodeSequenceCursor(query.cursor);
       const rows = s.listChanges.all({ subscription_id: query.subscriptionId, after, limit: query.limit + 1 });
-      return this.#page(rows.map(toChange), query.limit, 'changes');
+      if (rows.length <= query.limit) return { items: rows.map(toChange), nextCursor: null };
+      const items = rows.slice(0, query.limit).map(toChange);
+      return { items, nextCursor: encodeSequenceCursor(items[items.length - 1]!.sequence) };
     });
   }
 

@@ -1091,7 +1091,7 @@ describe('query plans', () => {
     });
     const changes = [...new Set(sql.filter((s) => s.includes('FROM webhook_subscription_changes')))];
     expect(changes).toHaveLength(2);
-    for (const s of changes) expect(plan(db, s)).toEqual(['SEARCH webhook_subscription_changes USING INDEX webhook_subscription_changes_subscription (subscription_id=? AND id>?)']);
+    for (const s of changes) expect(plan(db, s)).toEqual(['SEARCH webhook_subscription_changes USING INDEX webhook_subscription_changes_subscription (subscription_id=? AND sequence>?)']);
     const events = sql.find((s) => s.startsWith('SELECT * FROM webhook_events') && s.includes('ORDER BY id DESC'))!;
     expect(plan(db, events)).toEqual(['SEARCH webhook_events USING INDEX webhook_events_tenant (tenant_id=?)']);
     const limit = sql.find((s) => s.startsWith('SELECT COUNT(*) FROM webhook_subscriptions WHERE tenant_id ='))!;

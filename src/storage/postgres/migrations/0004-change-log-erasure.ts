@@ -51,6 +51,8 @@ CREATE INDEX deliveries_tenant_cancelled
 CREATE TABLE {{schema}}.subscription_changes (
   id              text COLLATE "C" NOT NULL PRIMARY KEY,
   subscription_id text COLLATE "C" NOT NULL REFERENCES {{schema}}.subscriptions (id) ON DELETE CASCADE,
+  -- Its place in the subscription's log (1, 2, …), given under the subscription's row lock.
+  sequence        integer NOT NULL,
   tenant_id       text COLLATE "C",
   action          text   NOT NULL CHECK (action IN ('created', 'updated', 'secret_rotated', 'secrets_resealed', 'disabled', 'enabled', 'deleted')),
   origin          text   NOT NULL CHECK (origin IN ('api', 'dispatcher')),
@@ -60,6 +62,7 @@ CREATE TABLE {{schema}}.subscription_changes (
   changes         jsonb  NOT NULL,
   at              bigint NOT NULL
 );
--- A subscription's log, oldest first (ids are time-sortable), and the cascade.
-CREATE INDEX subscription_changes_subscription ON {{schema}}.subscription_changes (subscription_id, id);
+-- A subscription's log in sequence order, its next number, and the cascade; unique, so a
+-- change numbered twice fails rather than being logged out of order.
+CREATE UNIQUE INDEX subscription_changes_subscription ON {{schema}}.subscription_changes (subscription_id, sequence);
 `;

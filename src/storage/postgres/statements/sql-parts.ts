@@ -98,7 +98,7 @@ export function eventColumns(alias: string): string {
   return eventColumnNames.map((column) => `${alias}.${column}`).join(', ');
 }
 
-const changeColumnNames = ['id', 'subscription_id', 'tenant_id', 'action', 'origin', 'actor', 'reason', 'changes', 'at'] as const;
+const changeColumnNames = ['id', 'subscription_id', 'sequence', 'tenant_id', 'action', 'origin', 'actor', 'reason', 'changes', 'at'] as const;
 
 /** The columns of a `ChangeRow`, of the table aliased `alias`. */
 export function changeColumns(alias: string): string {

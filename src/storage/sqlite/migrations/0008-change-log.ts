@@ -28,6 +28,8 @@ ALTER TABLE {{prefix}}events ADD COLUMN expunged_at INTEGER;
 CREATE TABLE {{prefix}}subscription_changes (
   id              TEXT    NOT NULL PRIMARY KEY,
   subscription_id TEXT    NOT NULL,
+  -- Its place in the subscription's log (1, 2, …), given in the change's write transaction.
+  sequence        INTEGER NOT NULL,
   tenant_id       TEXT,
   action          TEXT    NOT NULL,
   origin          TEXT    NOT NULL,
@@ -37,9 +39,9 @@ CREATE TABLE {{prefix}}subscription_changes (
   changes         TEXT    NOT NULL,
   at              INTEGER NOT NULL
 );
--- One subscription's log in id order (its page), and its removal.
-CREATE INDEX {{prefix}}subscription_changes_subscription
-  ON {{prefix}}subscription_changes (subscription_id, id);
+-- One subscription's log in sequence order (its page, the next number), and its removal.
+CREATE UNIQUE INDEX {{prefix}}subscription_changes_subscription
+  ON {{prefix}}subscription_changes (subscription_id, sequence);
 
 -- The deliveries, rebuilt to admit 'cancelled' (see the header). SQLite turns the deferral
 -- off when the transaction ends.

@@ -60,13 +60,16 @@ export function subscriptionsSql(t: SqliteTables) {
 export function changesSql(t: SqliteTables) {
   const C = t.changes;
   return {
-    // The primary key refuses a reused id, which rolls the change back with it.
-    insertChange: `INSERT INTO ${C} (id, subscription_id, tenant_id, action, origin, actor, reason, changes, at)
-       VALUES (@id, @subscription_id, @tenant_id, @action, @origin, @actor, @reason, @changes, @at)`,
+    // The primary key refuses a reused id, which rolls the change back with it. The sequence is
+    // the next of the subscription's log, read in the same write transaction (SQLite has one
+    // writer at a time), through subscription_changes_subscription.
+    insertChange: `INSERT INTO ${C} (id, subscription_id, sequence, tenant_id, action, origin, actor, reason, changes, at)
+       VALUES (@id, @subscription_id, (SELECT COALESCE(MAX(sequence), 0) + 1 FROM ${C} WHERE subscription_id = @subscription_id),
+               @tenant_id, @action, @origin, @actor, @reason, @changes, @at)`,
     getChange: `SELECT * FROM ${C} WHERE id = ?`,
-    // A page, oldest first, through subscription_changes_subscription; one row more than the
-    // page to know whether another follows. @after is '' for the first page (ids are never empty).
-    listChanges: `SELECT * FROM ${C} WHERE subscription_id = @subscription_id AND id > @after ORDER BY id LIMIT @limit`,
+    // A page in sequence order, through subscription_changes_subscription; one row more than the
+    // page to know whether another follows. @after is 0 for the first page (sequences start at 1).
+    listChanges: `SELECT * FROM ${C} WHERE subscription_id = @subscription_id AND sequence > @after ORDER BY sequence LIMIT @limit`,
     deleteSubscriptionChanges: `DELETE FROM ${C} WHERE subscription_id = ?`,
   };
 }
