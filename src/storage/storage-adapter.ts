@@ -320,14 +320,22 @@ export interface SubscriptionQuery {
   includeDeleted?: boolean;
 }
 
-/** A query of the events, newest first (ids descending). */
+/** A query of the events: newest first (ids descending), or oldest first with `order: 'asc'`. */
 export interface EventQuery {
   /** This tenant's events; `null`: those published without a tenant. */
   tenantId?: string | null;
+  /** Only events of these types (exact names; an empty list matches none). */
+  types?: readonly string[];
   /** Only events published (`timestamp`) at or after this epoch ms. */
   since?: number;
   /** Only events published before this epoch ms. */
   until?: number;
+  /**
+   * `desc` (the default): newest first, for the operator; `asc`: oldest first, for a consumer
+   * walking forward from where it stopped (the event feed). A cursor belongs to its order:
+   * one from the other order is refused (`CURSOR_INVALID`; cursor lists `events` and `feed`).
+   */
+  order?: 'asc' | 'desc';
   limit: number;
   /** Opaque, from a previous page; an unreadable one throws `ValidationError` `CURSOR_INVALID`. */
   cursor?: string;
