@@ -220,10 +220,11 @@ describe('the packed tarball', () => {
     expect([...imported].filter((name) => !peers.includes(name)).toSorted()).toEqual(Object.keys(manifest.dependencies ?? {}).toSorted());
   });
 
-  it('holds the build, the manifest and the docs, and no sources or tests', () => {
+  it('holds the build, the manifest, the docs and the test vectors, and no sources or tests', () => {
     expect(packedFiles).toContain('package.json');
+    expect(packedFiles).toContain('test-vectors.json');
     for (const file of packedFiles) {
-      expect(file, `${file} should not be in the tarball`).toMatch(/^(dist\/|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE)/);
+      expect(file, `${file} should not be in the tarball`).toMatch(/^(dist\/|package\.json$|test-vectors\.json$|README\.md$|CHANGELOG\.md$|LICENSE)/);
     }
   });
 
@@ -344,6 +345,47 @@ describe('the built package at work', () => {
         script(`const main = require(${JSON.stringify(PACKAGE)}); const receiver = require(${JSON.stringify(`${PACKAGE}/receiver`)});`),
       ),
     ).toEqual(expected);
+  });
+});
+
+describe('the test vectors subpath', () => {
+  const specifier = `${PACKAGE}/test-vectors.json`;
+  const shipped = JSON.parse(readFileSync(join(repo, 'test-vectors.json'), 'utf8')) as unknown;
+
+  it('loads with require and with import (type json), as the file of the repository', () => {
+    expect(node('cjs', `console.log(JSON.stringify(require(${JSON.stringify(specifier)})));`)).toEqual(shipped);
+    expect(
+      node('esm', `const m = await import(${JSON.stringify(specifier)}, { with: { type: 'json' } }); console.log(JSON.stringify(m.default));`),
+    ).toEqual(shipped);
+  });
+
+  it('is verified by the installed receiver entry: every valid vector accepted, every invalid one refused with its code', () => {
+    const result = node(
+      'esm',
+      `
+      const { default: vectors } = await import(${JSON.stringify(specifier)}, { with: { type: 'json' } });
+      const receiver = await import(${JSON.stringify(`${PACKAGE}/receiver`)});
+      const verdict = (vector) => {
+        const options = { secrets: vector.secrets, now: new Date(vector.now * 1000) };
+        const message = { body: vector.body, headers: vector.headers };
+        try {
+          if (vector.environment === undefined) receiver.verifyWebhookSignature(message, options);
+          else receiver.verifyWebhook(message, { ...options, environment: vector.environment });
+          return 'verified';
+        } catch (error) {
+          return error.code;
+        }
+      };
+      console.log(JSON.stringify({
+        valid: vectors.valid.map(verdict),
+        invalid: vectors.invalid.map(verdict),
+        expected: vectors.invalid.map((vector) => vector.error),
+      }));
+      `,
+    ) as { valid: string[]; invalid: string[]; expected: string[] };
+    expect(result.valid.length).toBeGreaterThan(0);
+    expect(result.valid.filter((verdict) => verdict !== 'verified')).toEqual([]);
+    expect(result.invalid).toEqual(result.expected);
   });
 });
 
