@@ -223,8 +223,10 @@ describe('the packed tarball', () => {
   it('holds the build, the manifest, the docs and the test vectors, and no sources or tests', () => {
     expect(packedFiles).toContain('package.json');
     expect(packedFiles).toContain('test-vectors.json');
+    // The README links the guides for other languages: they travel with it.
+    expect(packedFiles).toContain('docs/verifying-in-other-languages.md');
     for (const file of packedFiles) {
-      expect(file, `${file} should not be in the tarball`).toMatch(/^(dist\/|package\.json$|test-vectors\.json$|README\.md$|CHANGELOG\.md$|LICENSE)/);
+      expect(file, `${file} should not be in the tarball`).toMatch(/^(dist\/|docs\/[a-z-]+\.md$|package\.json$|test-vectors\.json$|README\.md$|CHANGELOG\.md$|LICENSE)/);
     }
   });
 
