@@ -62,6 +62,7 @@ export {
   type SqlQueryResult,
 } from './sql-inbox.js';
 export { DEFAULT_INBOX_TABLE, inboxMigrationSql, type InboxMigrationSqlOptions, type SqlInboxDialect } from './inbox-statements.js';
+export type { StaleEventOptions } from './stale-events.js';
 export type { ReceiverLogger } from './receiver-logger.js';
 export {
   SIGNATURE_VERIFICATION_FAILURES_METRIC,
