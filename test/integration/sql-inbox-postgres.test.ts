@@ -3,6 +3,9 @@
  * commit or roll back together; a concurrent copy of an event waits on the first one's
  * uncommitted row and then sees it; a kill -9 before the commit books nothing, after it once.
  */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSqlInbox, inboxMigrationSql, type InboxReceipt, type SqlInbox } from '../../src/receiver/index.js';
@@ -271,5 +274,36 @@ describe('a consumer killed with SIGKILL (PostgreSQL)', () => {
     expect(redelivered.message).toBe('done duplicate');
     expect(await workerExit(redelivered.child)).toBe(0);
     expect({ ledger: await count('ledger', 'evt_crash'), inbox: await count('webhook_inbox') }).toEqual({ ledger: 1, inbox: 1 });
+  }, 60_000);
+});
+
+describe('the inbox example on PostgreSQL', () => {
+  it('books each payment once in its own transaction, skips the redelivery, leaves the month-old event for review', async () => {
+    const root = join(import.meta.dirname, '..', '..');
+    // A schema of its own (the example creates its own ledger), where its unqualified tables land.
+    const exampleSchema = randomSchemaName('inbox_example');
+    await pool.query(`CREATE SCHEMA "${exampleSchema}"`);
+    const databaseUrl = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${exampleSchema}`)}`;
+    let stdout: string;
+    let inboxRows: unknown[];
+    try {
+      ({ stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'examples', 'inbox.ts')], {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: databaseUrl },
+        timeout: 60_000,
+      }));
+      inboxRows = (await pool.query(`SELECT id FROM "${exampleSchema}".webhook_inbox ORDER BY id`)).rows;
+    } finally {
+      await dropSchema(url, exampleSchema);
+    }
+    expect(stdout.trim().split('\n')).toEqual([
+      'booked pay_1',
+      'duplicate: evt_inbox_1 is booked already',
+      'booked pay_2',
+      expect.stringMatching(/^stale: evt_inbox_3 of .+ left for review$/),
+      'ledger: pay_1, pay_2',
+      'purged: 0',
+    ]);
+    expect(inboxRows).toEqual([{ id: 'evt_inbox_1' }, { id: 'evt_inbox_2' }]);
   }, 60_000);
 });
