@@ -28,6 +28,12 @@ export default tseslint.config(
     },
   },
   {
+    // The receiver's inbox runs on the consumer's own database client, not on a driver of
+    // ours: its SQL lives in this one module of the receiver, built by pure functions.
+    files: ['src/receiver/inbox-statements.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
     files: ['src/**/*.ts'],
     rules: { 'no-console': 'error' },
   },
@@ -54,8 +60,8 @@ export default tseslint.config(
             { group: ['node:*'], message: 'The receiver runs in edge runtimes: no node: imports (type imports are fine).', allowTypeImports: true },
             { group: ['zod', 'undici', 'ky', 'p-retry', 'eventemitter3', ...drivers], message: 'The receiver bundle carries no runtime dependency.' },
             {
-              group: ['../*', '!../signing', '!../errors.js', '../signing/sign-webhook.js', '!../events', '../events/*', '!../events/catalog.js'],
-              message: 'The receiver imports only src/signing (the verify core) and src/errors.ts.',
+              group: ['../*', '!../signing', '!../errors.js', '!../check-argument-count.js', '../signing/sign-webhook.js', '!../events', '../events/*', '!../events/catalog.js'],
+              message: 'The receiver imports only src/signing (the verify core), src/errors.ts and src/check-argument-count.ts.',
             },
             {
               group: ['../events/catalog.js'],

@@ -13,7 +13,7 @@
  */
 import { ConfigError, describeValue } from '../errors.js';
 import type { WebhookEvent } from '../signing/verify-signature.js';
-import { DUPLICATE_BODY, INTERNAL_ERROR, IN_FLIGHT_ERROR, errorBody, failureOf, handlerFailureOf, report, resolveCallbacks, resolveMaxBodyBytes } from './web-handler.js';
+import { DUPLICATE_BODY, INTERNAL_ERROR, IN_FLIGHT_ERROR, STALE_BODY, errorBody, failureOf, handlerFailureOf, report, resolveCallbacks, resolveMaxBodyBytes } from './web-handler.js';
 import { createReceiverPipeline, isSuccessStatus, receiverKeys, type ReceiverOptions } from './webhook-receiver.js';
 
 /** The part of a Fastify request the plugin reads. */
@@ -142,6 +142,7 @@ export function fastifyWebhook<TEvent extends WebhookEvent = WebhookEvent>(optio
     if (reply.sent) return reply;
     if (processed.outcome === 'duplicate') return reply.code(200).header('content-type', 'application/json').send(DUPLICATE_BODY);
     if (processed.outcome === 'in-flight') return answer(reply, 409, IN_FLIGHT_ERROR);
+    if (processed.outcome === 'stale') return reply.code(200).header('content-type', 'application/json').send(STALE_BODY);
     return reply.code(204).send();
   }
 

@@ -50,6 +50,19 @@ export {
   type DedupeStore,
   type MemoryDedupeStoreOptions,
 } from './dedupe-store.js';
+export {
+  createSqlInbox,
+  type InboxEvent,
+  type InboxPurgeOptions,
+  type InboxReceipt,
+  type SqlClient,
+  type SqlInbox,
+  type SqlInboxOptions,
+  type SqlQuery,
+  type SqlQueryResult,
+} from './sql-inbox.js';
+export { DEFAULT_INBOX_TABLE, inboxMigrationSql, type InboxMigrationSqlOptions, type SqlInboxDialect } from './inbox-statements.js';
+export type { StaleEventOptions } from './stale-events.js';
 export type { ReceiverLogger } from './receiver-logger.js';
 export {
   SIGNATURE_VERIFICATION_FAILURES_METRIC,
@@ -69,8 +82,10 @@ export type {
 } from '../signing/verify-signature.js';
 export {
   SignatureVerificationError,
+  StorageError,
   WebhookError,
   isWebhookError,
   type SignatureVerificationErrorCode,
+  type StorageErrorCode,
   type WebhookErrorCode,
 } from '../errors.js';

@@ -9,6 +9,7 @@ import type { WebhookEvent } from '../signing/verify-signature.js';
 import {
   DUPLICATE_BODY,
   IN_FLIGHT_ERROR,
+  STALE_BODY,
   concatChunks,
   declaredTooLarge,
   errorBody,
@@ -49,7 +50,8 @@ const handlerOptionKeys = receiverKeys('maxBodyBytes', 'onEvent', 'onError');
  * drops duplicates by `webhook-id`, and passes each new event to `onEvent`.
  *
  * Answers: 204 once `onEvent` resolves; 200 `{ "outcome": "duplicate" }` to an id already
- * processed (without calling `onEvent`); 409 to an id being processed right now; 405 to
+ * processed (without calling `onEvent`); 200 `{ "outcome": "stale" }` to an event older than
+ * `maxEventAgeSeconds` (without calling `onEvent`); 409 to an id being processed right now; 405 to
  * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
  * or the signature fails; 400 for a signed body that is not an event envelope or names
  * another `environment` than the option's; 500 when `onEvent` throws (logged by `logger`).
@@ -142,6 +144,7 @@ export function createNodeFlow<TEvent extends WebhookEvent, TReq extends Incomin
     }
     if (processed.outcome === 'duplicate') replyJson(res, 200, DUPLICATE_BODY);
     else if (processed.outcome === 'in-flight') reply(res, 409, IN_FLIGHT_ERROR);
+    else if (processed.outcome === 'stale') replyJson(res, 200, STALE_BODY);
     else if (!res.headersSent && !res.writableEnded) {
       res.statusCode = 204;
       res.end();

@@ -47,7 +47,8 @@ export interface WebHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> e
  * handlers, Bun, Deno, Cloudflare Workers; verifies with Web Crypto.
  *
  * Answers: 204 once `onEvent` resolves; 200 `{ "outcome": "duplicate" }` to an id already
- * processed (without calling `onEvent`); 409 to an id being processed right now; 405 to
+ * processed (without calling `onEvent`); 200 `{ "outcome": "stale" }` to an event older than
+ * `maxEventAgeSeconds` (without calling `onEvent`); 409 to an id being processed right now; 405 to
  * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
  * or the signature fails; 400 for a signed body that is not an event envelope or names
  * another `environment` than the option's; 500 when `onEvent` throws (logged by `logger`).
@@ -92,6 +93,7 @@ export function createWebHandler<TEvent extends WebhookEvent = WebhookEvent>(
       );
       if (processed.outcome === 'duplicate') return new Response(DUPLICATE_BODY, { status: 200, headers: { 'content-type': 'application/json' } });
       if (processed.outcome === 'in-flight') return errorResponse(409, IN_FLIGHT_ERROR);
+      if (processed.outcome === 'stale') return new Response(STALE_BODY, { status: 200, headers: { 'content-type': 'application/json' } });
       return processed.result instanceof Response ? processed.result : new Response(null, { status: 204 });
     } catch (error) {
       report(onError, error, request);
@@ -172,6 +174,9 @@ export const IN_FLIGHT_ERROR = 'DUPLICATE_IN_FLIGHT';
 
 /** The body of the 200 sent for a duplicate: the sender's delivery log shows why nothing was done. @internal */
 export const DUPLICATE_BODY = JSON.stringify({ outcome: 'duplicate' });
+
+/** The body of the 200 sent for an event older than `maxEventAgeSeconds`, acknowledged without `onEvent`. @internal */
+export const STALE_BODY = JSON.stringify({ outcome: 'stale' });
 
 /**
  * The HTTP status and the code to answer for a failed request: 401 for a failed

@@ -18,11 +18,12 @@ import {
 } from '../signing/verify-signature.js';
 import { resolveDedupe, type DedupeOptions } from './dedupe-store.js';
 import { resolveReceiverLogger, type ReceiverLogger } from './receiver-logger.js';
+import { isStaleEvent, resolveStaleEvents, type StaleEventOptions } from './stale-events.js';
 import { createFailureRecorder, type VerificationFailureOptions } from './verification-failure-counter.js';
 import { verifySignatureAsync } from './verify-webhook-signature-async.js';
 
 /** The options every receiver adapter shares: verification, dedupe and failure counting. */
-export interface ReceiverOptions extends DedupeOptions, VerificationFailureOptions {
+export interface ReceiverOptions extends DedupeOptions, VerificationFailureOptions, StaleEventOptions {
   /** One `whsec_…` secret, or several during a rotation. */
   secrets: string | readonly string[];
   /**
@@ -56,8 +57,10 @@ export interface ReceiverOptions extends DedupeOptions, VerificationFailureOptio
  * - `duplicate`: the id was already processed; the handler did not run (answer 2xx).
  * - `in-flight`: another request is handling the same id right now; the handler did
  *   not run (adapters answer 409 so that the sender retries later).
+ * - `stale`: the event is older than `maxEventAgeSeconds` by its envelope `timestamp`;
+ *   the handler did not run, `onStale` did if given; the id is remembered (answer 2xx).
  */
-export type WebhookOutcome = 'processed' | 'duplicate' | 'in-flight';
+export type WebhookOutcome = 'processed' | 'duplicate' | 'in-flight' | 'stale';
 
 /** The result of {@link WebhookReceiver.receive}. */
 export interface WebhookReceipt<TEvent extends WebhookEvent = WebhookEvent> {
@@ -103,6 +106,8 @@ const receiverOptionKeys = [
   'onVerificationFailure',
   'meter',
   'logger',
+  'maxEventAgeSeconds',
+  'onStale',
 ] as const;
 
 /**
@@ -125,16 +130,17 @@ export interface ReceiverPipeline {
   /**
    * Claims `event.id`, runs `run` if the claim was won, then completes the id when
    * `acknowledged(result)` (the sender will see a 2xx) or releases it otherwise.
-   * Errors of `complete`/`release` are logged and go to `report`: the handler's verdict stands.
+   * A stale event (`maxEventAgeSeconds`) goes to `onStale` instead of `run`, and its id is
+   * completed. Errors of `complete`/`release` are logged and go to `report`: the handler's verdict stands.
    *
-   * @throws the store's error from `claim`; the error `run` threw (after releasing the id).
+   * @throws the store's error from `claim`; the error `run` or `onStale` threw (after releasing the id).
    */
   process<TResult>(
     event: WebhookEvent,
     run: () => TResult | Promise<TResult>,
     acknowledged: (result: TResult) => boolean,
     report: (error: unknown) => void,
-  ): Promise<{ outcome: 'processed'; result: TResult } | { outcome: 'duplicate' } | { outcome: 'in-flight' }>;
+  ): Promise<{ outcome: 'processed'; result: TResult } | { outcome: 'duplicate' } | { outcome: 'in-flight' } | { outcome: 'stale' }>;
   /**
    * Logs a failure the adapter answers 500, whose cause the sender never sees.
    *
@@ -157,6 +163,7 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
   const verifyOptions = resolveVerifyOptions(options as VerifyWebhookOptions, allowedKeys);
   const recordFailure = createFailureRecorder(options);
   const { store, ttlSeconds, leaseSeconds } = resolveDedupe(options);
+  const staleEvents = resolveStaleEvents(options);
   const logger = resolveReceiverLogger(options.logger);
 
   function log(fields: Record<string, unknown>, message: string): void {
@@ -205,6 +212,16 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
             { field: 'dedupe' },
           );
         }
+      }
+      if (staleEvents !== undefined && isStaleEvent(event.timestamp, staleEvents.maxEventAgeSeconds, Date.now())) {
+        try {
+          await staleEvents.onStale?.(event);
+        } catch (error) {
+          if (store !== undefined) await settle(() => store.release(event.id, token), event, 'released', report);
+          throw error;
+        }
+        if (store !== undefined) await settle(() => store.complete(event.id, ttlSeconds, token), event, 'processed', report);
+        return { outcome: 'stale' };
       }
       let result;
       try {

@@ -47,6 +47,35 @@ describe('examples', () => {
     }
   }, 60_000);
 
+  it('runs the inbox example on SQLite: the redelivery is not booked twice, the month-old event is left for review; run again on the same file (a restart), it books nothing', async () => {
+    const filename = join(dir, 'erp-inbox.db');
+    const first = await runExample('inbox.ts', { ERP_DB: filename, DATABASE_URL: '' });
+    expect(first.stdout.trim().split('\n')).toEqual([
+      'booked pay_1',
+      'duplicate: evt_inbox_1 is booked already',
+      'booked pay_2',
+      expect.stringMatching(/^stale: evt_inbox_3 of \d{4}-\d\d-\d\dT[\d:.]+Z left for review$/),
+      'ledger: pay_1, pay_2',
+      'purged: 0',
+    ]);
+    const restarted = await runExample('inbox.ts', { ERP_DB: filename, DATABASE_URL: '' });
+    expect(restarted.stdout.trim().split('\n').slice(0, 3)).toEqual([
+      'duplicate: evt_inbox_1 is booked already',
+      'duplicate: evt_inbox_1 is booked already',
+      'duplicate: evt_inbox_2 is booked already',
+    ]);
+    const db = new Database(filename, { readonly: true });
+    try {
+      expect(db.prepare('SELECT id, event_type FROM webhook_inbox ORDER BY id').all()).toEqual([
+        { id: 'evt_inbox_1', event_type: 'payment.succeeded' },
+        { id: 'evt_inbox_2', event_type: 'payment.succeeded' },
+      ]);
+      expect(db.prepare('SELECT count(*) AS n FROM ledger').get()).toEqual({ n: 2 });
+    } finally {
+      db.close();
+    }
+  }, 60_000);
+
   it('runs the compliance example: a sensitive header redacted on read and given by getHeaders, a secret within its age policy, the change log, an erasure, a soft then hard delete, a test-environment event refused by a live consumer', async () => {
     const { stdout } = await runExample('compliance.ts', {});
     expect(stdout.trim().split('\n')).toEqual([

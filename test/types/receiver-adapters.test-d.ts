@@ -63,9 +63,9 @@ describe('adapter types', () => {
     void boolean;
   });
 
-  it('returns a receipt whose outcome is processed, duplicate or in-flight', () => {
+  it('returns a receipt whose outcome is processed, duplicate, in-flight or stale', () => {
     const receiver = createWebhookReceiver<Payment>({ secrets, onEvent: () => undefined });
     expectTypeOf(receiver.receive).returns.resolves.toEqualTypeOf<WebhookReceipt<Payment>>();
-    expectTypeOf<WebhookReceipt['outcome']>().toEqualTypeOf<'processed' | 'duplicate' | 'in-flight'>();
+    expectTypeOf<WebhookReceipt['outcome']>().toEqualTypeOf<'processed' | 'duplicate' | 'in-flight' | 'stale'>();
   });
 });
