@@ -37,15 +37,18 @@ export interface StoredEvent {
   expungedAt: number | null;
 }
 
-/** The Standard Webhooks headers of a listed event, signed when it was listed. */
-export interface SignedEventHeaders {
+/**
+ * The Standard Webhooks headers of a listed event, signed when it was listed. A type, not an
+ * interface, so that it passes as the `headers` of `verifyWebhook` as it is.
+ */
+export type SignedEventHeaders = {
   /** The event id: the same as on every push of it, so a receiver's dedupe sees one event. */
   'webhook-id': string;
   /** When it was signed (unix seconds): the time of the `list` call, not of publication. */
   'webhook-timestamp': string;
   /** `v1,<base64>` per secret the subscription signs with now (several during a rotation). */
   'webhook-signature': string;
-}
+};
 
 /** An event as `events.list` and `events.iterate` give it. */
 export interface ListedEvent extends StoredEvent {

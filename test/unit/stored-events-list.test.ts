@@ -13,7 +13,7 @@ import { samplePayment } from '../support/sample-payment.js';
 
 const refund = (n: number) => ({ refundId: `ref_${n}`, paymentId: `pay_${n}`, amount: samplePayment(n).amount, reason: 'duplicate' as const, occurredAt: samplePayment(n).occurredAt });
 
-let instances: Webhooks[] = [];
+const instances: Webhooks[] = [];
 afterEach(async () => {
   for (const webhooks of instances.splice(0)) await webhooks.close();
 });
