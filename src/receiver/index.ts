@@ -50,6 +50,7 @@ export {
   type DedupeStore,
   type MemoryDedupeStoreOptions,
 } from './dedupe-store.js';
+export { pullMissed, type PullMissedOptions, type PullMissedResult } from './pull-missed.js';
 export type { ReceiverLogger } from './receiver-logger.js';
 export {
   SIGNATURE_VERIFICATION_FAILURES_METRIC,
@@ -68,9 +69,11 @@ export type {
   WebhookMessage,
 } from '../signing/verify-signature.js';
 export {
+  FeedError,
   SignatureVerificationError,
   WebhookError,
   isWebhookError,
+  type FeedErrorCode,
   type SignatureVerificationErrorCode,
   type WebhookErrorCode,
 } from '../errors.js';
