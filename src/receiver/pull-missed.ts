@@ -74,9 +74,19 @@ export interface PullMissedResult {
   next: string | null;
 }
 
-const ownKeys = ['feedUrl', 'subscriptionId', 'secret', 'after', 'since', 'types', 'limit', 'onEvent', 'onError', 'headers', 'fetch'];
-const allowedKeys = receiverKeys(...ownKeys);
-const passedToReceiver = ['toleranceSeconds', 'environment', 'dedupe', 'dedupeTtlSeconds', 'dedupeLeaseSeconds', 'onVerificationFailure', 'meter', 'logger'] as const;
+const allowedKeys = receiverKeys('feedUrl', 'subscriptionId', 'secret', 'after', 'since', 'types', 'limit', 'onEvent', 'onError', 'headers', 'fetch');
+const passedToReceiver = ['onError', 'toleranceSeconds', 'environment', 'dedupe', 'dedupeTtlSeconds', 'dedupeLeaseSeconds', 'onVerificationFailure', 'meter', 'logger'] as const;
+
+const isTime = (value: number) => Number.isSafeInteger(value) && value >= 0;
+/** The checks of the options `pullMissed` reads itself: what each must be, as said in the error. */
+const optionChecks: Array<[keyof PullMissedOptions, string, (value: unknown) => boolean]> = [
+  ['subscriptionId', 'a non-empty string', (value) => typeof value === 'string' && value !== ''],
+  ['after', 'a cursor from a previous call (a string), or null', (value) => value == null || (typeof value === 'string' && value !== '')],
+  ['since', 'a valid Date or epoch milliseconds', (value) => value === undefined || isTime(value instanceof Date ? value.getTime() : (value as number))],
+  ['types', 'a non-empty array of event type names', (value) => value === undefined || (Array.isArray(value) && value.length > 0 && value.every((type) => typeof type === 'string' && type !== ''))],
+  ['limit', 'a whole number from 1 to 1000', (value) => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= 1000)],
+  ['headers', 'an object of header names and values', (value) => value === undefined || (typeof value === 'object' && value !== null)],
+];
 
 /** One event of a feed page, as the feed sends it. */
 interface FeedItem {
@@ -126,39 +136,9 @@ function configError(field: string, expected: string, got: unknown): ConfigError
  * ```
  */
 export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(options: PullMissedOptions<TEvent>): Promise<PullMissedResult> {
-  if (typeof options !== 'object' || options === null) throw configError('options', 'an object { feedUrl, subscriptionId, secret, onEvent, … }', options);
-  for (const key in options) {
-    if (!allowedKeys.has(key)) {
-      const guess = closestName(key, [...allowedKeys]);
-      throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\`${guess === undefined ? '' : ` (did you mean \`${guess}\`?)`}`, { field: key });
-    }
-  }
-  const { subscriptionId, after, since, types, limit = 100, headers = {} } = options;
-  let feedUrl: URL;
-  try {
-    feedUrl = new URL(options.feedUrl);
-  } catch {
-    throw configError('feedUrl', 'an absolute http(s) URL', options.feedUrl);
-  }
-  if (feedUrl.protocol !== 'https:' && feedUrl.protocol !== 'http:') throw configError('feedUrl', 'an absolute http(s) URL', options.feedUrl);
-  if (typeof subscriptionId !== 'string' || subscriptionId === '') throw configError('subscriptionId', 'a non-empty string', subscriptionId);
-  const secrets: readonly string[] = typeof options.secret === 'string' ? [options.secret] : Array.isArray(options.secret) ? options.secret : [];
-  if (secrets.length === 0) {
-    throw new ConfigError('SECRET_INVALID', `Expected \`secret\` to be a \`whsec_…\` string or a non-empty array of them, got ${describeValue(options.secret)}`, { field: 'secret' });
-  }
-  // Decoded here, so that a bad one is named by this option; the receiver finds them cached.
-  for (let i = 0; i < secrets.length; i++) keyBytes(secrets[i]!, secrets.length === 1 ? 'secret' : `secret[${i}]`);
-  if (after !== undefined && after !== null && (typeof after !== 'string' || after === '')) throw configError('after', 'a cursor from a previous call (a string) or null', after);
-  const sinceMs = since instanceof Date ? since.getTime() : since;
-  if (sinceMs !== undefined && (typeof sinceMs !== 'number' || !Number.isSafeInteger(sinceMs) || sinceMs < 0)) throw configError('since', 'a valid Date or epoch milliseconds', since);
-  if (types !== undefined && (!Array.isArray(types) || types.length === 0 || !types.every((type) => typeof type === 'string' && type !== ''))) {
-    throw configError('types', 'a non-empty array of event type names', types);
-  }
-  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw configError('limit', 'a whole number from 1 to 1000', limit);
-  if (typeof headers !== 'object' || headers === null) throw configError('headers', 'an object of header names and values', headers);
-  const fetchFeed = requireFunction(options.fetch ?? globalThis.fetch, 'fetch');
+  const { feedUrl, secrets, sinceMs, fetchFeed } = resolveOptions(options);
+  const { subscriptionId, after, types, limit = 100, headers = {} } = options;
   const receiverOptions: Record<string, unknown> = { secrets, onEvent: options.onEvent };
-  if (options.onError !== undefined) receiverOptions.onError = options.onError;
   for (const key of passedToReceiver) if (options[key] !== undefined) receiverOptions[key] = options[key];
   // The push handlers' pipeline: the same verification, dedupe claim and settlement.
   const receiver = createWebhookReceiver(receiverOptions as unknown as Parameters<typeof createWebhookReceiver<TEvent>>[0]);
@@ -202,6 +182,33 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
     if (page.next !== null) cursor = result.next = page.next;
     if (!page.hasMore || page.data.length === 0) return result;
   }
+}
+
+/** Checks what `pullMissed` reads itself (the receiver checks the rest). @throws ConfigError. */
+function resolveOptions(options: PullMissedOptions<never>): { feedUrl: URL; secrets: readonly string[]; sinceMs: number | undefined; fetchFeed: NonNullable<PullMissedOptions['fetch']> } {
+  if (typeof options !== 'object' || options === null) throw configError('options', 'an object { feedUrl, subscriptionId, secret, onEvent, … }', options);
+  for (const key in options) {
+    if (!allowedKeys.has(key)) {
+      const guess = closestName(key, [...allowedKeys]);
+      throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\`${guess === undefined ? '' : ` (did you mean \`${guess}\`?)`}`, { field: key });
+    }
+  }
+  let feedUrl: URL | undefined;
+  try {
+    feedUrl = new URL(options.feedUrl);
+  } catch {
+    // Refused below, with the other kinds of URL it cannot use.
+  }
+  if (feedUrl === undefined || (feedUrl.protocol !== 'https:' && feedUrl.protocol !== 'http:')) throw configError('feedUrl', 'an absolute http(s) URL', options.feedUrl);
+  for (const [field, expected, check] of optionChecks) if (!check(options[field])) throw configError(field, expected, options[field]);
+  const secrets: readonly string[] = typeof options.secret === 'string' ? [options.secret] : Array.isArray(options.secret) ? options.secret : [];
+  if (secrets.length === 0) {
+    throw new ConfigError('SECRET_INVALID', `Expected \`secret\` to be a \`whsec_…\` string or a non-empty array of them, got ${describeValue(options.secret)}`, { field: 'secret' });
+  }
+  // Decoded here, so that a bad one is named by this option; the receiver finds them cached.
+  for (let i = 0; i < secrets.length; i++) keyBytes(secrets[i]!, secrets.length === 1 ? 'secret' : `secret[${i}]`);
+  const { since } = options;
+  return { feedUrl, secrets, sinceMs: since instanceof Date ? since.getTime() : since, fetchFeed: requireFunction(options.fetch ?? globalThis.fetch, 'fetch') };
 }
 
 async function readPage(fetchFeed: NonNullable<PullMissedOptions['fetch']>, url: URL, headers: Record<string, string>): Promise<FeedPage> {

@@ -526,12 +526,14 @@ describe('the receiver entry', () => {
   });
 
   // Measured when written: 23.8 kB minified, 8.4 kB gzipped, every adapter included
-  // (verifyWebhookAsync alone, tree-shaken: 3.3 kB gzipped). The svix package adds ~1 MB.
-  it('stays under 10 kB minified and gzipped, every adapter included', async () => {
+  // (verifyWebhookAsync alone, tree-shaken: 3.3 kB gzipped); 26.1 kB and 9.2 kB before
+  // pullMissed, 31.2 kB and 10.8 kB with it (a consumer that does not import it does not
+  // carry it). The svix package adds ~1 MB.
+  it('stays under 11.5 kB minified and gzipped, every adapter and pullMissed included', async () => {
     const result = await bundle(true);
     const output = result.outputFiles[0]!.contents;
     const gzippedBytes = gzipSync(output, { level: 9 }).byteLength;
-    expect(output.byteLength).toBeLessThan(30_000);
-    expect(gzippedBytes).toBeLessThan(10_000);
+    expect(output.byteLength).toBeLessThan(33_000);
+    expect(gzippedBytes).toBeLessThan(11_500);
   });
 });
