@@ -174,16 +174,17 @@ const eventTypeName = z
   .string()
   .max(255)
   .refine((type) => eventTypeFilterKind(type) === 'exact', 'an exact event type name, e.g. "payment.succeeded" (no wildcard)');
-const listSchema = z.strictObject({
+/** Parses {@link ListEventsQuery} (a type test keeps the two in step). @internal */
+export const listEventsQuerySchema = z.strictObject({
   subscriptionId: storableId.optional(),
   tenantId: tenantFilterSchema.optional(),
-  types: z.array(eventTypeName).min(1).max(1000).optional(),
+  types: z.array(eventTypeName).min(1).max(1000).readonly().optional(),
   since: timeSchema.optional(),
   until: timeSchema.optional(),
   cursor: z.string().min(1).max(1000).optional(),
   limit: z.int().min(1).max(1000).default(100),
 });
-type ParsedListQuery = z.output<typeof listSchema>;
+type ParsedListQuery = z.output<typeof listEventsQuerySchema>;
 
 /** Events read per page, and erased per storage call, while a selector is walked. */
 const PAGE = 500;
@@ -277,8 +278,8 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
   }
 
   function parseListQuery(query: unknown): ParsedListQuery {
-    const parsed = listSchema.safeParse(query ?? {});
-    if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listSchema);
+    const parsed = listEventsQuerySchema.safeParse(query ?? {});
+    if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listEventsQuerySchema);
     return parsed.data;
   }
 

@@ -112,7 +112,8 @@ export interface EventFeedPage {
 export type EventFeedHandler = (request: Request) => Promise<Response>;
 
 const isFunction = (value: unknown) => typeof value === 'function';
-const optionsSchema = z.strictObject({
+/** Parses {@link EventFeedOptions} (a type test keeps the two in step). @internal */
+export const eventFeedOptionsSchema = z.strictObject({
   authenticate: z.custom<NonNullable<EventFeedOptions['authenticate']>>(isFunction, { message: 'a function (request) => { subscriptionId } | null' }).optional(),
   basePath: z
     .string()
@@ -161,7 +162,7 @@ const queryParameters = new Set(['after', 'limit', 'types', 'since', 'tenantId']
  */
 export function createEventFeedHandler(webhooks: EventFeedSource, options: EventFeedOptions = {}): EventFeedHandler {
   checkArgumentCount(arguments.length, 2, 'createEventFeedHandler(webhooks, options?)', 'factory');
-  const resolved = parseConfig(optionsSchema, options);
+  const resolved = parseConfig(eventFeedOptionsSchema, options);
   const { basePath, maxPageSize, authenticate, logger, onError } = resolved;
   const eventsPath = `${basePath}/events`;
   const clock = resolved.clock ?? { now: () => Date.now() };

@@ -152,6 +152,20 @@ describe('createEventFeedHandler', () => {
     expect([deleted, deletedBody.error]).toEqual([403, 'SUBSCRIPTION_DELETED']);
   });
 
+  it('serves a disabled subscription (an endpoint disabled by an outage catches up), and refuses a deleted one', async () => {
+    const { webhooks, clock, subscription } = await setup();
+    await webhooks.publish('payment.succeeded', samplePayment(1));
+    const feed = createEventFeedHandler(webhooks, { clock });
+    await webhooks.subscriptions.disable(subscription.id, { reason: 'failing for 5 days' });
+    const [status, page] = await answer(await feed(await signed('/events', subscription, clock)));
+    expect([status, (page.data as unknown[]).length]).toEqual([200, 1]);
+    await webhooks.subscriptions.delete(subscription.id);
+    const [deleted, body] = await answer(await feed(await signed('/events', subscription, clock)));
+    expect([deleted, body.error]).toEqual([403, 'SUBSCRIPTION_DELETED']);
+    await webhooks.subscriptions.delete(subscription.id, { hard: true });
+    expect(await answer(await feed(await signed('/events', subscription, clock)))).toEqual([401, { error: 'WEBHOOK_NO_MATCHING_SIGNATURE' }]);
+  });
+
   it('answers 500 when the storage fails, logging the error but no secret, and tells onError', async () => {
     const memory = createMemoryStorage();
     const storage = new Proxy(memory, {
