@@ -44,7 +44,7 @@ export interface DrainOptions {
 
 /** A webhooks instance: what `createWebhooks` returns. */
 export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> extends Publisher<TCatalog> {
-  /** The event catalog (`schemas`, `types`, `has`), with the stored events: `get` one, `expunge` content. */
+  /** The event catalog (`schemas`, `types`, `has`), with the stored events: `get` one, `list`/`iterate` them, `expunge` content. */
   readonly events: TCatalog & StoredEvents;
   readonly bus: EventBus<TCatalog>;
   readonly subscriptions: SubscriptionRegistry<TCatalog>;
@@ -194,7 +194,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
   const webhooks: Webhooks<TCatalog> = {
     // The catalog stays what `events` was (its fields are read through the prototype), with the stored-event calls on top.
-    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: payloadCodec }))),
+    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: payloadCodec, catalog, secrets: codec }))),
     bus,
     subscriptions,
     publish: publisher.publish,

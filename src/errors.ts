@@ -7,7 +7,7 @@
  * function, {@link ConflictError} the caller again later (the input was right, the
  * moment was not), {@link StateError} the host (the instance is closed, or its backlog
  * did not drain), {@link SignatureVerificationError} the receiver, {@link StorageError}
- * the operator.
+ * the operator, {@link FeedError} the consumer pulling the sender's event feed.
  *
  * This module is runtime-neutral: the `./receiver` entry imports it.
  */
@@ -37,7 +37,13 @@ export type ValidationErrorCode =
   | 'SUBSCRIPTION_NOT_FOUND'
   | 'DELIVERY_NOT_FOUND'
   | 'EVENT_NOT_FOUND'
-  | 'CURSOR_INVALID';
+  | 'CURSOR_INVALID'
+  /**
+   * `events.list({ subscriptionId, … })` (and the event feed) asked for a `tenantId` or
+   * `types` beyond what the subscription receives: another tenant, or a type its filters
+   * do not match.
+   */
+  | 'SUBSCRIPTION_SCOPE_EXCEEDED';
 
 /** Codes of {@link ConflictError}: a well-formed call that the record's current state refuses. */
 export type ConflictErrorCode =
@@ -72,6 +78,15 @@ export type SignatureVerificationErrorCode =
    */
   | 'WEBHOOK_ENVIRONMENT_MISMATCH';
 
+/** Codes of {@link FeedError}: `pullMissed` could not read the sender's event feed. */
+export type FeedErrorCode =
+  /** The feed answered 4xx: a wrong secret or subscription, a stale clock, a bad cursor (see `status` and `feedCode`). */
+  | 'FEED_REFUSED'
+  /** The feed could not be reached, or answered 5xx: try again later (`retryable`). */
+  | 'FEED_UNAVAILABLE'
+  /** The feed answered 2xx with something that is not a page of events. */
+  | 'FEED_RESPONSE_INVALID';
+
 /** Codes of {@link StorageError}: the storage could not do what was asked. */
 export type StorageErrorCode =
   | 'STORAGE_LEASE_LOST'
@@ -91,7 +106,8 @@ export type WebhookErrorCode =
   | ConflictErrorCode
   | SignatureVerificationErrorCode
   | StorageErrorCode
-  | StateErrorCode;
+  | StateErrorCode
+  | FeedErrorCode;
 
 // A brand rather than `instanceof` alone, so that `isWebhookError()` holds across
 // two copies of the package in one process (ESM + CJS, or nested installs).
@@ -186,6 +202,35 @@ export class StorageError extends WebhookError {
     super(code, message, options);
     this.name = 'StorageError';
     this.retryable = options.retryable ?? false;
+  }
+}
+
+/** Options of a {@link FeedError}. */
+export interface FeedErrorOptions extends WebhookErrorOptions {
+  /** The feed's HTTP status; `null` when no answer came. */
+  status?: number | null;
+  /** The `error` code of the feed's JSON answer, when it sent one (`WEBHOOK_NO_MATCHING_SIGNATURE`, `CURSOR_INVALID`, …). */
+  feedCode?: string | null;
+}
+
+/**
+ * `pullMissed` could not read the sender's event feed: refused (`FEED_REFUSED`, with the
+ * feed's `status` and `feedCode`: fix the secret, the subscription id or the clock),
+ * unreachable (`FEED_UNAVAILABLE`, `retryable`), or answering something else than a page
+ * (`FEED_RESPONSE_INVALID`). What was processed before it stays processed.
+ */
+export class FeedError extends WebhookError {
+  declare readonly code: FeedErrorCode;
+  readonly status: number | null;
+  readonly feedCode: string | null;
+  /** Whether the same call may succeed later (no answer, or a 5xx). */
+  readonly retryable: boolean;
+  constructor(code: FeedErrorCode, message: string, options: FeedErrorOptions = {}) {
+    super(code, message, options);
+    this.name = 'FeedError';
+    this.status = options.status ?? null;
+    this.feedCode = options.feedCode ?? null;
+    this.retryable = code === 'FEED_UNAVAILABLE';
   }
 }
 

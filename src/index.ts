@@ -46,7 +46,11 @@ export type {
   UpdateSubscriptionOptions,
 } from './registry/subscription-registry.js';
 export { URL_VERIFICATION_EVENT_TYPE } from './registry/endpoint-verification.js';
-export type { ExpungeSelector, ExpungeSummary, StoredEvent, StoredEvents } from './stored-events.js';
+export type { ExpungeSelector, ExpungeSummary, ListEventsQuery, ListedEvent, SignedEventHeaders, StoredEvent, StoredEvents } from './stored-events.js';
+export { createEventFeedHandler } from './feed/create-event-feed-handler.js';
+export type { EventFeedHandler, EventFeedItem, EventFeedOptions, EventFeedPage, EventFeedResponseCode, EventFeedSource } from './feed/create-event-feed-handler.js';
+export { toExpressMiddleware, toNodeHandler } from './feed/to-node-handler.js';
+export type { ExpressFeedRequest, FetchHandler } from './feed/to-node-handler.js';
 export type { SecretsCreatedAt } from './registry/secrets-created-at.js';
 export { matchesEventType } from './registry/event-type-filter.js';
 export { REDACTED_HEADER_VALUE } from './registry/sensitive-headers.js';
@@ -79,6 +83,7 @@ export type { Logger } from './logger.js';
 export {
   ConfigError,
   ConflictError,
+  FeedError,
   SignatureVerificationError,
   StateError,
   StorageError,
@@ -89,6 +94,7 @@ export {
 export type {
   ConfigErrorCode,
   ConflictErrorCode,
+  FeedErrorCode,
   SignatureVerificationErrorCode,
   StateErrorCode,
   StorageErrorCode,

@@ -1,15 +1,24 @@
 /**
- * `webhooks.events` beside the catalog: published events as stored — read one back, or
- * erase the content of some (`expunge`: a GDPR request about one counterparty, a
+ * `webhooks.events` beside the catalog: published events as stored — read one back, list
+ * them oldest first (for one subscription: signed as they were, or would be, sent to it),
+ * or erase the content of some (`expunge`: a GDPR request about one counterparty, a
  * departing customer's payloads), keeping ids, types, times, statuses and change logs so
- * the delivery record stays whole. An expunged event is never sent again.
+ * the delivery record stays whole. An expunged event is never sent again, nor signed.
  */
 import { z } from 'zod';
 import type { Clock } from './clock.js';
-import { ValidationError, describeValue } from './errors.js';
+import { storableId } from './delivery-log.js';
+import { ConfigError, ConflictError, StorageError, ValidationError, describeValue } from './errors.js';
+import type { EventCatalog } from './events/catalog.js';
 import type { PayloadCodec } from './payload-codec.js';
+import { eventTypeFilterKind, matchingEventTypes } from './registry/event-type-filter.js';
+import type { SecretCodec } from './registry/secret-codec.js';
+import { activeSecrets } from './registry/subscription-registry.js';
+import { createSigningKeys, signatureHeader, wipeSigningKeys } from './signing/sign-webhook.js';
 import { requireId } from './storable-text.js';
-import type { EventRecord, StorageAdapter } from './storage/storage-adapter.js';
+import { encodeCursor } from './storage/shared/cursor.js';
+import { receivesTenant } from './storage/shared/tenancy.js';
+import type { EventQuery, EventRecord, Page, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { throwValidation } from './throw-validation.js';
 
@@ -26,6 +35,59 @@ export interface StoredEvent {
   data: unknown;
   /** When its content was erased; `null` while it is kept. */
   expungedAt: number | null;
+}
+
+/**
+ * The Standard Webhooks headers of a listed event, signed when it was listed. A type, not an
+ * interface, so that it passes as the `headers` of `verifyWebhook` as it is.
+ */
+export type SignedEventHeaders = {
+  /** The event id: the same as on every push of it, so a receiver's dedupe sees one event. */
+  'webhook-id': string;
+  /** When it was signed (unix seconds): the time of the `list` call, not of publication. */
+  'webhook-timestamp': string;
+  /** `v1,<base64>` per secret the subscription signs with now (several during a rotation). */
+  'webhook-signature': string;
+};
+
+/** An event as `events.list` and `events.iterate` give it. */
+export interface ListedEvent extends StoredEvent {
+  /**
+   * With `subscriptionId`: the exact body the event was (or would be) sent to that
+   * subscription with — the payload as published, opened when sealed at rest. `null`
+   * without `subscriptionId`, and for an expunged event (a tombstone: only its id, type,
+   * times and tenant remain).
+   */
+  body: string | null;
+  /**
+   * With `subscriptionId`: `webhook-id`, `webhook-timestamp` and `webhook-signature` over
+   * `body`, signed now with the subscription's current secrets, so the consumer verifies it
+   * as a pushed webhook. `null` whenever `body` is.
+   */
+  headers: SignedEventHeaders | null;
+}
+
+/** A filter for `events.list` and `events.iterate`. Every condition given must hold. */
+export interface ListEventsQuery {
+  /**
+   * Only what this subscription receives — events of its tenant (every tenant's for an
+   * all-tenant consumer), of the catalog types its filters match — each with the body it is
+   * sent with and headers signed with its current secrets. A `tenantId` or `types` beyond
+   * that is refused (`SUBSCRIPTION_SCOPE_EXCEEDED`), never widened.
+   */
+  subscriptionId?: string;
+  /** This tenant's events; `null`: those published without a tenant. */
+  tenantId?: string | null;
+  /** Only these types (exact names, e.g. `payment.succeeded`; at least one). */
+  types?: readonly string[];
+  /** Published at or after (Date or epoch ms). */
+  since?: Date | number;
+  /** Published before (Date or epoch ms). */
+  until?: Date | number;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string;
+  /** @defaultValue 100 (at most 1000) */
+  limit?: number;
 }
 
 /** Which events `expunge` erases: all that match every given condition. */
@@ -58,6 +120,22 @@ export interface StoredEvents {
   /** The event, expunged ones included (with `data` `null`), or `null` when there is none with this id. */
   get(id: string): Promise<StoredEvent | null>;
   /**
+   * A page of events, oldest first, expunged ones included as tombstones. With
+   * `subscriptionId`, only what that subscription receives, each with its body and fresh
+   * signed headers (see {@link ListedEvent}): a consumer that missed events catches up
+   * from here (`createEventFeedHandler` serves it over HTTP).
+   *
+   * @throws ValidationError `INPUT_INVALID` for a malformed query, `SUBSCRIPTION_NOT_FOUND`,
+   *   `SUBSCRIPTION_SCOPE_EXCEEDED` for a `tenantId` or `types` beyond the subscription's,
+   *   `CURSOR_INVALID`; ConflictError `SUBSCRIPTION_DELETED`.
+   */
+  list(query?: ListEventsQuery): Promise<Page<ListedEvent>>;
+  /**
+   * Every event `list` would give, page after page (`limit` is the page size), oldest first.
+   * The query is checked at once; the subscription and the cursor when the first page is read.
+   */
+  iterate(query?: ListEventsQuery): AsyncIterableIterator<ListedEvent>;
+  /**
    * Erases the content of one event (by id) or of every event a selector matches: the
    * payload, and the response snippets of its attempts, are replaced by a tombstone;
    * ids, types, times, statuses and change logs stay. Its open deliveries are cancelled;
@@ -75,6 +153,10 @@ export interface StoredEventsDeps {
   clock: Clock;
   /** Opens stored payloads (`security.payloadKey`). */
   payloads: PayloadCodec;
+  /** The catalog: a subscription lists the types of it that its filters match, as `replay` sends them. */
+  catalog: EventCatalog;
+  /** Opens subscription secrets (`security.secretsKey`) to sign listed events. */
+  secrets: SecretCodec;
 }
 
 const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
@@ -88,15 +170,76 @@ const selectorSchema = z
     message: 'at least one of tenantId, before or filter (to erase every event, pass filter: () => true)',
   });
 
+const eventTypeName = z
+  .string()
+  .max(255)
+  .refine((type) => eventTypeFilterKind(type) === 'exact', 'an exact event type name, e.g. "payment.succeeded" (no wildcard)');
+/** Parses {@link ListEventsQuery} (a type test keeps the two in step). @internal */
+export const listEventsQuerySchema = z.strictObject({
+  subscriptionId: storableId.optional(),
+  tenantId: tenantFilterSchema.optional(),
+  types: z.array(eventTypeName).min(1).max(1000).readonly().optional(),
+  since: timeSchema.optional(),
+  until: timeSchema.optional(),
+  cursor: z.string().min(1).max(1000).optional(),
+  limit: z.int().min(1).max(1000).default(100),
+});
+type ParsedListQuery = z.output<typeof listEventsQuerySchema>;
+
 /** Events read per page, and erased per storage call, while a selector is walked. */
 const PAGE = 500;
 
+/**
+ * The cursor of the feed page after the event `eventId`, whether or not the storage saw more
+ * then: what a consumer keeps to come back for what is published later. The storage's own
+ * cursor for oldest-first pages (storage/shared/cursor.ts, list `feed`), made above it.
+ *
+ * @internal Used by the event feed.
+ */
+export function feedCursorAfter(eventId: string): string {
+  return encodeCursor('feed', eventId);
+}
+
+function scopeExceeded(field: 'tenantId' | 'types', message: string): ValidationError {
+  return new ValidationError('SUBSCRIPTION_SCOPE_EXCEEDED', message, { field });
+}
+
+/**
+ * The storage query for what `subscription` receives, narrowed by the caller's `tenantId`
+ * and `types` — refused when they reach beyond it. The tenant rule is the fan-out's
+ * (`receivesTenant`); the types are the catalog's that its filters match, as `replay` has them.
+ */
+function subscriptionScope(subscription: SubscriptionRecord, catalogTypes: readonly string[], query: ParsedListQuery): Pick<EventQuery, 'tenantId' | 'types'> {
+  let tenantId: string | null | undefined;
+  if (query.tenantId !== undefined) {
+    if (!receivesTenant(subscription, query.tenantId)) {
+      throw scopeExceeded(
+        'tenantId',
+        `Expected \`tenantId\` to be one subscription ${subscription.id} receives (${subscription.tenantId === null ? 'null: it has no tenant' : describeValue(subscription.tenantId)}), got ${describeValue(query.tenantId)}`,
+      );
+    }
+    tenantId = query.tenantId;
+  } else if (!subscription.allTenants) {
+    tenantId = subscription.tenantId;
+  }
+  const receives = matchingEventTypes(catalogTypes, subscription.eventTypes);
+  let types = receives;
+  if (query.types !== undefined) {
+    const outside = query.types.filter((type) => !receives.includes(type));
+    if (outside.length > 0) {
+      throw scopeExceeded('types', `Expected \`types\` among those subscription ${subscription.id} receives (${receives.join(', ')}), got ${outside.map((type) => JSON.stringify(type)).join(', ')}`);
+    }
+    types = [...new Set(query.types)];
+  }
+  return { ...(tenantId === undefined ? {} : { tenantId }), types };
+}
+
 /** Creates `webhooks.events`' stored-event calls. */
 export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
-  const { storage, clock, payloads } = deps;
+  const { storage, clock, payloads, catalog, secrets } = deps;
 
-  function toStoredEvent(record: EventRecord): StoredEvent {
-    const data = record.expungedAt === null ? (JSON.parse(payloads.open(record.payload, record.id)) as { data?: unknown }).data ?? null : null;
+  function toStoredEvent(record: EventRecord, body: string | null = record.expungedAt === null ? payloads.open(record.payload, record.id) : null): StoredEvent {
+    const data = body === null ? null : ((JSON.parse(body) as { data?: unknown }).data ?? null);
     return {
       id: record.id,
       type: record.type,
@@ -134,10 +277,88 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
     return summary;
   }
 
+  function parseListQuery(query: unknown): ParsedListQuery {
+    const parsed = listEventsQuerySchema.safeParse(query ?? {});
+    if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listEventsQuerySchema);
+    return parsed.data;
+  }
+
+  async function listPage(query: ParsedListQuery): Promise<Page<ListedEvent>> {
+    const { subscriptionId, since, until, cursor, limit } = query;
+    const window: EventQuery = {
+      limit,
+      order: 'asc',
+      ...(since === undefined ? {} : { since }),
+      ...(until === undefined ? {} : { until }),
+      ...(cursor === undefined ? {} : { cursor }),
+    };
+    if (subscriptionId === undefined) {
+      const page = await storage.listEvents({
+        ...window,
+        ...(query.tenantId === undefined ? {} : { tenantId: query.tenantId }),
+        ...(query.types === undefined ? {} : { types: query.types }),
+      });
+      return { items: page.items.map((record) => ({ ...toStoredEvent(record), body: null, headers: null })), nextCursor: page.nextCursor };
+    }
+    const subscription = await storage.getSubscription(subscriptionId);
+    if (subscription === null) throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(subscriptionId)}`, { field: 'subscriptionId' });
+    if (subscription.deletedAt !== null) {
+      throw new ConflictError('SUBSCRIPTION_DELETED', `Subscription ${subscriptionId} was deleted: it receives nothing, so nothing is listed for it`, { field: 'subscriptionId' });
+    }
+    const scope = subscriptionScope(subscription, catalog.types, query);
+    const page = await storage.listEvents({ ...window, ...scope });
+    const allowed = new Set(scope.types);
+    for (const record of page.items) {
+      // Signed content leaves the process to a consumer: what the storage returned is held to
+      // the query it was given, so a storage out of step with the contract cannot hand one
+      // tenant another's events.
+      if (!receivesTenant(subscription, record.tenantId) || (scope.tenantId !== undefined && record.tenantId !== scope.tenantId) || !allowed.has(record.type)) {
+        throw new StorageError('STORAGE_FAILED', `listEvents returned event ${record.id} (${record.type}), which the query for subscription ${subscriptionId} excludes`);
+      }
+    }
+    const now = clock.now();
+    const signing = activeSecrets(subscription, now);
+    if (signing.length === 0) throw new ConfigError('SECRET_INVALID', `Subscription ${subscriptionId} has no active secret to sign with`);
+    const keys = createSigningKeys(signing.map((secret) => secrets.open(secret.value, subscription.id)));
+    try {
+      const timestamp = Math.floor(now / 1000);
+      const items = page.items.map((record): ListedEvent => {
+        if (record.expungedAt !== null) return { ...toStoredEvent(record, null), body: null, headers: null };
+        const body = payloads.open(record.payload, record.id);
+        return {
+          ...toStoredEvent(record, body),
+          body,
+          headers: { 'webhook-id': record.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signatureHeader(keys, record.id, timestamp, body) },
+        };
+      });
+      return { items, nextCursor: page.nextCursor };
+    } finally {
+      // Keys opened for one page go with it: nothing of a subscription's secrets stays behind.
+      wipeSigningKeys(keys);
+    }
+  }
+
+  async function* walk(query: ParsedListQuery): AsyncGenerator<ListedEvent> {
+    let cursor = query.cursor;
+    do {
+      const page = await listPage({ ...query, ...(cursor === undefined ? {} : { cursor }) });
+      yield* page.items;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
   return {
     async get(id) {
       const record = await storage.getEvent(requireId(id, 'id'));
       return record === null ? null : toStoredEvent(record);
+    },
+
+    async list(query = {}) {
+      return listPage(parseListQuery(query));
+    },
+
+    iterate(query = {}) {
+      return walk(parseListQuery(query));
     },
 
     async expunge(target) {

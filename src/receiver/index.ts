@@ -63,6 +63,7 @@ export {
 } from './sql-inbox.js';
 export { DEFAULT_INBOX_TABLE, inboxMigrationSql, type InboxMigrationSqlOptions, type SqlInboxDialect } from './inbox-statements.js';
 export type { StaleEventOptions } from './stale-events.js';
+export { pullMissed, type PullMissedOptions, type PullMissedResult } from './pull-missed.js';
 export type { ReceiverLogger } from './receiver-logger.js';
 export {
   SIGNATURE_VERIFICATION_FAILURES_METRIC,
@@ -81,10 +82,12 @@ export type {
   WebhookMessage,
 } from '../signing/verify-signature.js';
 export {
+  FeedError,
   SignatureVerificationError,
   StorageError,
   WebhookError,
   isWebhookError,
+  type FeedErrorCode,
   type SignatureVerificationErrorCode,
   type StorageErrorCode,
   type WebhookErrorCode,

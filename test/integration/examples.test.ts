@@ -125,6 +125,20 @@ describe('examples', () => {
     expect(stdout).toContain('3 of 3 events delivered');
   }, 60_000);
 
+  it('runs the event feed example: the ERP, down for three payments, pulls them from the feed, and the later retries book nothing twice', async () => {
+    const { stdout } = await runExample('event-feed.ts', {});
+    const lines = stdout.trim().split('\n');
+    expect(lines.slice(0, 5)).toEqual([
+      'ERP down: 3 deliveries failed',
+      'pulled: 3 processed, 0 duplicates',
+      'retries: 3 delivered, answered as duplicates',
+      'booked: pay_1×1, pay_2×1, pay_3×1',
+      'pulled again: 0 processed, cursor kept: true',
+    ]);
+    expect(lines.slice(5)).toHaveLength(3);
+    for (const line of lines.slice(5)) expect(line).toMatch(/^evt_[0-9A-Z]{26} payment\.succeeded v1,[A-Za-z0-9+/]{43}=$/);
+  }, 60_000);
+
   it('runs the other-sender example: a partner message signed by the standardwebhooks package verifies without our envelope, a tampered copy is refused', async () => {
     const { stdout } = await runExample('other-sender.ts', {});
     expect(stdout).toMatch(/^verified msg_2KWPBgLlAfxdpx2AI54pPJ85f4W signed at \d{10}: \{"object":"shipment","status":"delivered","ref":"SHP-1042"\}$/m);

@@ -12,7 +12,9 @@ import type {
 } from '../../src/delivery/flow-control-options.js';
 import type { HttpOptions, httpOptionsSchema } from '../../src/delivery/http-options.js';
 import type { RetryOptions, retryOptionsSchema, storedRetryPolicySchema } from '../../src/delivery/retry-options.js';
+import type { EventFeedOptions, eventFeedOptionsSchema } from '../../src/feed/create-event-feed-handler.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../../src/storage/storage-adapter.js';
+import type { ListEventsQuery, listEventsQuerySchema } from '../../src/stored-events.js';
 import type { SecurityOptions, TenantLimitsOptions, WebhooksOptions, webhooksOptionsSchema } from '../../src/webhooks-options.js';
 
 describe('createWebhooks options', () => {
@@ -36,5 +38,12 @@ describe('what a subscription stores', () => {
     expectTypeOf<z.output<typeof storedRetryPolicySchema>>().toEqualTypeOf<StoredRetryPolicy>();
     expectTypeOf<z.input<typeof storedFlowControlSchema>>().toEqualTypeOf<StoredFlowControl>();
     expectTypeOf<z.output<typeof storedFlowControlSchema>>().toEqualTypeOf<StoredFlowControl>();
+  });
+});
+
+describe('the event feed and the event list', () => {
+  it('EventFeedOptions and ListEventsQuery are exactly what their schemas accept', () => {
+    expectTypeOf<z.input<typeof eventFeedOptionsSchema>>().toEqualTypeOf<EventFeedOptions>();
+    expectTypeOf<z.input<typeof listEventsQuerySchema>>().toEqualTypeOf<ListEventsQuery>();
   });
 });

@@ -1,0 +1,103 @@
+/**
+ * Fetch handlers of the main entry (the event feed) on Node's `http` server and in Express:
+ * `toNodeHandler` and `toExpressMiddleware`, the same shapes as the receiver's
+ * `createNodeHandler` (`(req, res) => void`) and `expressWebhook` (`(req, res, next) => void`).
+ *
+ * The request URL is the one the client asked for (Express: `req.originalUrl`, so a handler
+ * mounted with `app.use('/feed', …)` sees `/feed/events`, the path a consumer signs), on the
+ * origin of the `Host` header (or `localhost` when it does not parse). Its body is streamed
+ * for methods that have one; the response is written whole.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+
+/** A Fetch handler, such as `createEventFeedHandler` returns. */
+export type FetchHandler = (request: Request) => Promise<Response>;
+
+/** The part of an Express request the middleware reads. */
+export interface ExpressFeedRequest extends IncomingMessage {
+  /** The URL before Express's routers cut the mount path off it. */
+  originalUrl?: string;
+}
+
+function toRequest(req: IncomingMessage, path: string): Request {
+  const protocol = (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
+  let url: URL;
+  try {
+    url = new URL(path, `${protocol}://${req.headers.host ?? 'localhost'}`);
+  } catch {
+    url = new URL(path, `${protocol}://localhost`);
+  }
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    // HTTP/2 pseudo-headers (`:path`) are not headers a Request can hold.
+    if (!req.rawHeaders[i]!.startsWith(':')) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  }
+  const method = req.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  return new Request(url, {
+    method,
+    headers,
+    ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
+  } as RequestInit);
+}
+
+async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
+  const body = response.body === null ? null : Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  if (body !== null) headers['content-length'] = String(body.length);
+  res.writeHead(response.status, headers);
+  res.end(body);
+}
+
+async function bridge(handler: FetchHandler, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  const response = await handler(toRequest(req, path));
+  await writeResponse(response, res);
+}
+
+/**
+ * A Node `http` request listener that serves a Fetch handler.
+ *
+ * @example
+ * ```ts
+ * createServer(toNodeHandler(createEventFeedHandler(webhooks, { basePath: '/feed' }))).listen(8080);
+ * ```
+ */
+export function toNodeHandler(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    bridge(handler, req, res, req.url ?? '/').catch(() => {
+      // Only reached when the request cannot be turned into a Request or the answer cannot be
+      // written (the client went away): nobody is left to answer but the socket.
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'INTERNAL_ERROR' }));
+      } else {
+        res.destroy();
+      }
+    });
+  };
+}
+
+/**
+ * Express middleware (Express 4 and 5) that serves a Fetch handler; a failure to bridge the
+ * request goes to `next(error)`. Mount it where the handler's `basePath` says.
+ *
+ * @example
+ * ```ts
+ * app.get('/webhooks/feed/events', toExpressMiddleware(createEventFeedHandler(webhooks, { basePath: '/webhooks/feed' })));
+ * ```
+ */
+export function toExpressMiddleware(handler: FetchHandler): (req: ExpressFeedRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
+  return (req, res, next) => {
+    bridge(handler, req, res, req.originalUrl ?? req.url ?? '/').catch((error: unknown) => {
+      if (res.headersSent) res.destroy();
+      else next(error);
+    });
+  };
+}

@@ -1,0 +1,264 @@
+/**
+ * `pullMissed`: the consumer's side of the event feed. After an outage it walks the sender's
+ * feed (`createEventFeedHandler`) from where it stopped, and hands every event through the
+ * same verification, dedupe store and handler as the pushed ones: an event pulled now and
+ * pushed again later by the sender's retries is booked once.
+ *
+ * Runtime-neutral: global `fetch` (or an injected one) and Web Crypto.
+ */
+import { ConfigError, FeedError, closestName, describeValue } from '../errors.js';
+import { signFeedRequest } from '../signing/feed-request.js';
+import { keyBytes } from '../signing/secret.js';
+import type { WebhookEvent } from '../signing/verify-signature.js';
+import { createWebhookReceiver, receiverKeys, requireFunction, type ReceiverOptions } from './webhook-receiver.js';
+
+/** Options of {@link pullMissed}. */
+export interface PullMissedOptions<TEvent extends WebhookEvent = WebhookEvent> extends Omit<ReceiverOptions, 'secrets'> {
+  /** The feed's events URL: `https://<host><basePath>/events`, as the sender publishes it. */
+  feedUrl: string | URL;
+  /** The subscription whose events to pull: the sender gave you its id with the secret. */
+  subscriptionId: string;
+  /**
+   * The subscription's `whsec_…` secret; during a rotation several (the first signs the
+   * requests, any of them verifies the events).
+   */
+  secret: string | readonly string[];
+  /**
+   * Where to go on from: the `next` a previous call returned. Without it, the walk starts at
+   * `since` (or at the oldest event the sender keeps).
+   */
+  after?: string | null;
+  /** Only events published at or after this time (Date or epoch ms). */
+  since?: Date | number;
+  /** Only these event types (exact names, among those the subscription receives). */
+  types?: readonly string[];
+  /**
+   * Events asked per page (the feed may serve fewer).
+   * @defaultValue 100
+   */
+  limit?: number;
+  /**
+   * Called once per verified event not yet processed (by this walk, an earlier one or the
+   * push handler sharing the `dedupe` store). Throw to stop the walk: the id is released and
+   * the error is passed on.
+   */
+  onEvent(event: TEvent): unknown;
+  /** Called with errors that do not change the outcome (the dedupe store failing to record one). */
+  onError?(error: unknown): void;
+  /** Extra request headers, e.g. the credential a host's own `authenticate` reads. */
+  headers?: Readonly<Record<string, string>>;
+  /**
+   * The `fetch` to call the feed with.
+   * @defaultValue `globalThis.fetch`
+   */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+}
+
+/** What {@link pullMissed} did. */
+export interface PullMissedResult {
+  /** Events handed to `onEvent` (and completed in the dedupe store). */
+  processed: number;
+  /** Events the dedupe store had seen processed: pushed, or pulled before. */
+  duplicates: number;
+  /**
+   * Events being handled elsewhere right now (a pushed copy in flight). The walk stopped at
+   * their page, and `next` points before it, so the next call looks at them again.
+   */
+  inFlight: number;
+  /** Events whose content the sender erased (tombstones): nothing to verify or handle. */
+  expunged: number;
+  /**
+   * Where to go on from next time (`after`): after the last event handled. `null` when the
+   * walk got past nothing: call again with the same `after`/`since`.
+   */
+  next: string | null;
+}
+
+const allowedKeys = receiverKeys('feedUrl', 'subscriptionId', 'secret', 'after', 'since', 'types', 'limit', 'onEvent', 'onError', 'headers', 'fetch');
+const passedToReceiver = ['onError', 'toleranceSeconds', 'environment', 'dedupe', 'dedupeTtlSeconds', 'dedupeLeaseSeconds', 'onVerificationFailure', 'meter', 'logger'] as const;
+
+const isTime = (value: number) => Number.isSafeInteger(value) && value >= 0;
+/** The checks of the options `pullMissed` reads itself: what each must be, as said in the error. */
+const optionChecks: Array<[keyof PullMissedOptions, string, (value: unknown) => boolean]> = [
+  ['subscriptionId', 'a non-empty string', (value) => typeof value === 'string' && value !== ''],
+  ['after', 'a cursor from a previous call (a string), or null', (value) => value == null || (typeof value === 'string' && value !== '')],
+  ['since', 'a valid Date or epoch milliseconds', (value) => value === undefined || isTime(value instanceof Date ? value.getTime() : (value as number))],
+  ['types', 'a non-empty array of event type names', (value) => value === undefined || (Array.isArray(value) && value.length > 0 && value.every((type) => typeof type === 'string' && type !== ''))],
+  ['limit', 'a whole number from 1 to 1000', (value) => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= 1000)],
+  ['headers', 'an object of header names and values', (value) => value === undefined || (typeof value === 'object' && value !== null)],
+];
+
+/** One event of a feed page, as the feed sends it. */
+interface FeedItem {
+  id: string;
+  body: string | null;
+  headers: Record<string, string> | null;
+}
+
+interface FeedPage {
+  data: FeedItem[];
+  next: string | null;
+  hasMore: boolean;
+}
+
+function configError(field: string, expected: string, got: unknown): ConfigError {
+  return new ConfigError('CONFIG_INVALID', `Expected \`${field}\` to be ${expected}, got ${describeValue(got)}`, { field });
+}
+
+/**
+ * Walks the sender's event feed and handles each event as a pushed one: verified with the
+ * subscription's secret (the feed signs each event afresh, as a push), claimed in the dedupe
+ * store (pass the store your push handler uses, so a copy pushed later by the sender's
+ * retries is a duplicate), handed to `onEvent`, completed. Pages are read oldest first until
+ * the feed has no more; store the `next` it returns and pass it as `after` next time.
+ *
+ * The requests are signed with the subscription's secret (the scheme is in the README,
+ * "Catching up after an outage"). An event whose signature fails stops the walk with its
+ * `SignatureVerificationError`; a throwing `onEvent` with its error. Either way, calling
+ * again with the same `after` is safe: what was processed comes back as duplicates.
+ *
+ * @throws ConfigError `CONFIG_INVALID` or `SECRET_INVALID` for bad options.
+ * @throws FeedError `FEED_REFUSED` (a 4xx: `status` and the feed's `feedCode`),
+ *   `FEED_UNAVAILABLE` (no answer, or a 5xx), `FEED_RESPONSE_INVALID`.
+ *
+ * @example
+ * ```ts
+ * const dedupe = createMemoryDedupeStore(); // the push handler's store too
+ * const { processed, next } = await pullMissed({
+ *   feedUrl: 'https://api.bookkeeper.example/webhooks/feed/events',
+ *   subscriptionId: process.env.BOOKKEEPER_SUBSCRIPTION_ID!,
+ *   secret: process.env.BOOKKEEPER_WEBHOOK_SECRET!,
+ *   after: await loadCursor(),
+ *   dedupe,
+ *   onEvent: router.handle,
+ * });
+ * await saveCursor(next);
+ * ```
+ */
+export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(options: PullMissedOptions<TEvent>): Promise<PullMissedResult> {
+  const { feedUrl, secrets, sinceMs, fetchFeed } = resolveOptions(options);
+  const { subscriptionId, after, types, limit = 100, headers = {} } = options;
+  const receiverOptions: Record<string, unknown> = { secrets, onEvent: options.onEvent };
+  for (const key of passedToReceiver) if (options[key] !== undefined) receiverOptions[key] = options[key];
+  // The push handlers' pipeline: the same verification, dedupe claim and settlement.
+  const receiver = createWebhookReceiver(receiverOptions as unknown as Parameters<typeof createWebhookReceiver<TEvent>>[0]);
+
+  const result: PullMissedResult = { processed: 0, duplicates: 0, inFlight: 0, expunged: 0, next: after ?? null };
+  let cursor = after ?? null;
+  for (;;) {
+    const url = new URL(feedUrl);
+    if (cursor !== null) url.searchParams.set('after', cursor);
+    url.searchParams.set('limit', String(limit));
+    if (types !== undefined) url.searchParams.set('types', types.join(','));
+    if (sinceMs !== undefined) url.searchParams.set('since', String(sinceMs));
+    const page = await readPage(fetchFeed, url, {
+      ...headers,
+      accept: 'application/json',
+      ...(await signFeedRequest({
+        url,
+        subscriptionId,
+        secret: secrets[0]!,
+        timestampSeconds: Math.floor(Date.now() / 1000),
+        id: `feedreq_${globalThis.crypto.randomUUID()}`,
+      })),
+    });
+    let waiting = false;
+    for (const item of page.data) {
+      if (item.body === null || item.headers === null) {
+        result.expunged++;
+        continue;
+      }
+      const { outcome } = await receiver.receive({ body: item.body, headers: item.headers });
+      if (outcome === 'processed') result.processed++;
+      else if (outcome === 'duplicate') result.duplicates++;
+      else {
+        result.inFlight++;
+        waiting = true;
+      }
+    }
+    // A pushed copy still being handled may yet fail and be released: the page is read again
+    // next time rather than passed, and what this pass processed comes back as duplicates.
+    if (waiting) return result;
+    if (page.next !== null) cursor = result.next = page.next;
+    if (!page.hasMore || page.data.length === 0) return result;
+  }
+}
+
+/** Checks what `pullMissed` reads itself (the receiver checks the rest). @throws ConfigError. */
+function resolveOptions(options: PullMissedOptions<never>): { feedUrl: URL; secrets: readonly string[]; sinceMs: number | undefined; fetchFeed: NonNullable<PullMissedOptions['fetch']> } {
+  if (typeof options !== 'object' || options === null) throw configError('options', 'an object { feedUrl, subscriptionId, secret, onEvent, … }', options);
+  for (const key in options) {
+    if (!allowedKeys.has(key)) {
+      const guess = closestName(key, [...allowedKeys]);
+      throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\`${guess === undefined ? '' : ` (did you mean \`${guess}\`?)`}`, { field: key });
+    }
+  }
+  let feedUrl: URL | undefined;
+  try {
+    feedUrl = new URL(options.feedUrl);
+  } catch {
+    // Refused below, with the other kinds of URL it cannot use.
+  }
+  if (feedUrl === undefined || (feedUrl.protocol !== 'https:' && feedUrl.protocol !== 'http:')) throw configError('feedUrl', 'an absolute http(s) URL', options.feedUrl);
+  for (const [field, expected, check] of optionChecks) if (!check(options[field])) throw configError(field, expected, options[field]);
+  const secrets: readonly string[] = typeof options.secret === 'string' ? [options.secret] : Array.isArray(options.secret) ? options.secret : [];
+  if (secrets.length === 0) {
+    throw new ConfigError('SECRET_INVALID', `Expected \`secret\` to be a \`whsec_…\` string or a non-empty array of them, got ${describeValue(options.secret)}`, { field: 'secret' });
+  }
+  // Decoded here, so that a bad one is named by this option; the receiver finds them cached.
+  for (let i = 0; i < secrets.length; i++) keyBytes(secrets[i]!, secrets.length === 1 ? 'secret' : `secret[${i}]`);
+  const { since } = options;
+  return { feedUrl, secrets, sinceMs: since instanceof Date ? since.getTime() : since, fetchFeed: requireFunction(options.fetch ?? globalThis.fetch, 'fetch') };
+}
+
+async function readPage(fetchFeed: NonNullable<PullMissedOptions['fetch']>, url: URL, headers: Record<string, string>): Promise<FeedPage> {
+  let response: Response;
+  try {
+    // A redirect is not followed: the signature covers this path, and the headers are for this feed only.
+    response = await fetchFeed(url.href, { method: 'GET', headers, redirect: 'manual' });
+  } catch (cause) {
+    throw new FeedError('FEED_UNAVAILABLE', `The event feed at ${url.origin}${url.pathname} could not be reached`, { cause });
+  }
+  const text = await response.text().catch((cause: unknown) => {
+    throw new FeedError('FEED_UNAVAILABLE', `The event feed's answer broke off (HTTP ${response.status})`, { cause, status: response.status });
+  });
+  if (response.status < 200 || response.status > 299) {
+    const feedCode = errorCodeOf(text);
+    const unavailable = response.status >= 500 || response.status === 429;
+    throw new FeedError(
+      unavailable ? 'FEED_UNAVAILABLE' : 'FEED_REFUSED',
+      `The event feed answered HTTP ${response.status}${feedCode === null ? '' : ` ${feedCode}`}`,
+      { status: response.status, feedCode },
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new FeedError('FEED_RESPONSE_INVALID', 'Expected the event feed to answer JSON, got text that does not parse', { cause, status: response.status });
+  }
+  if (!isFeedPage(value)) {
+    throw new FeedError('FEED_RESPONSE_INVALID', 'Expected the event feed to answer { data: [{ id, body, headers }], next, hasMore }', { status: response.status });
+  }
+  return value;
+}
+
+function errorCodeOf(text: string): string | null {
+  try {
+    const value = JSON.parse(text) as { error?: unknown };
+    return typeof value?.error === 'string' ? value.error : null;
+  } catch {
+    return null;
+  }
+}
+
+function isFeedPage(value: unknown): value is FeedPage {
+  if (typeof value !== 'object' || value === null) return false;
+  const page = value as Record<string, unknown>;
+  if (!Array.isArray(page.data) || (page.next !== null && typeof page.next !== 'string') || typeof page.hasMore !== 'boolean') return false;
+  return page.data.every((item: unknown) => {
+    if (typeof item !== 'object' || item === null) return false;
+    const { id, body, headers } = item as Record<string, unknown>;
+    return typeof id === 'string' && (body === null || typeof body === 'string') && (headers === null || (typeof headers === 'object' && !Array.isArray(headers)));
+  });
+}
