@@ -14,6 +14,7 @@ import { describeClaim } from './claim.js';
 import { useConformanceContext, type StorageHarnessFactory } from './conformance-context.js';
 import { describeDeliveryLog } from './delivery-log.js';
 import { describeEnqueue } from './enqueue.js';
+import { describeEventFeed } from './event-feed.js';
 import { describeMigrate } from './migrate.js';
 import { describeRedeliver } from './redeliver.js';
 import { describeReplay } from './replay.js';
@@ -50,5 +51,6 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeStatsAndPurge(t);
     describeTenancy(t);
     describeAudit(t);
+    describeEventFeed(t);
   });
 }

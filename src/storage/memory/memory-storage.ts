@@ -53,7 +53,7 @@ import {
 import { ClaimSchedule, type ClaimExclusions } from './claim-schedule.js';
 import { registerMemoryStorageProbe } from './memory-storage-probe.js';
 import { copyChange, copyDelivery, copyEvent, copySubscription } from './record-copies.js';
-import { compareIds, insertById, lowerBound, newestFirst } from './sorted-by-id.js';
+import { compareIds, insertById, lowerBound, newestFirst, oldestFirst } from './sorted-by-id.js';
 import { StatusIndex } from './status-index.js';
 import { storeAttempt, storeDelivery, storeEvent } from './record-constructors.js';
 import { newSubscriptionState, type DeliveryState, type EventState, type SubscriptionState } from './stored-records.js';
@@ -373,21 +373,25 @@ export function createMemoryStorage(): StorageAdapter {
 
   function listEventsNow(query: EventQuery): Page<EventRecord> {
     const limit = assertLimit(query.limit);
-    const beforeId = query.cursor === undefined ? null : decodeCursor('events', query.cursor);
+    const list = query.order === 'asc' ? 'feed' : 'events';
+    const fromId = query.cursor === undefined ? null : decodeCursor(list, query.cursor);
     const { since, until } = query;
+    const types = query.types === undefined ? null : new Set(query.types);
+    if (types?.size === 0) return { items: [], nextCursor: null };
     const source = query.tenantId === undefined ? eventsById : (tenants.get(query.tenantId)?.events ?? []);
     const items: EventRecord[] = [];
     let more = false;
-    for (const ev of newestFirst([source], beforeId)) {
-      const t = ev.record.timestamp;
-      if ((since !== undefined && t < since) || (until !== undefined && t >= until)) continue;
+    for (const ev of list === 'feed' ? oldestFirst(source, fromId) : newestFirst([source], fromId)) {
+      const { timestamp, type } = ev.record;
+      if ((since !== undefined && timestamp < since) || (until !== undefined && timestamp >= until)) continue;
+      if (types !== null && !types.has(type)) continue;
       if (items.length === limit) {
         more = true;
         break;
       }
       items.push(copyEvent(ev.record));
     }
-    return { items, nextCursor: more ? encodeCursor('events', items[items.length - 1]!.id) : null };
+    return { items, nextCursor: more ? encodeCursor(list, items[items.length - 1]!.id) : null };
   }
 
   function listChangesNow(query: SubscriptionChangeQuery): Page<SubscriptionChangeRecord> {

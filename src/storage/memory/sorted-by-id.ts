@@ -1,7 +1,8 @@
 /**
- * Arrays kept sorted by id: the order of the subscription list and of the delivery log
- * (ids are time-sortable, so id order is creation order), and the newest-first merge of
- * several (a tenant's deliveries are those of its subscriptions).
+ * Arrays kept sorted by id: the order of the subscription list, of the delivery log and of
+ * the events (ids are time-sortable, so id order is creation order), the oldest-first walk
+ * of one, and the newest-first merge of several (a tenant's deliveries are those of its
+ * subscriptions).
  */
 
 /** Orders two records by id, for `Array.prototype.sort`. */
@@ -26,6 +27,13 @@ export function insertById<T extends { id: string }>(sorted: T[], item: T): void
   const last = sorted[sorted.length - 1];
   if (last === undefined || last.id < item.id) sorted.push(item);
   else sorted.splice(lowerBound(sorted, item.id), 0, item);
+}
+
+/** The items of an array sorted by id, oldest (least id) first, and only those above `afterId` when given (a cursor). */
+export function* oldestFirst<T extends { id: string }>(sorted: ReadonlyArray<T>, afterId: string | null): Generator<T> {
+  let at = afterId === null ? 0 : lowerBound(sorted, afterId);
+  if (afterId !== null && sorted[at]?.id === afterId) at++;
+  for (; at < sorted.length; at++) yield sorted[at]!;
 }
 
 /** A read position in one of the arrays {@link newestFirst} merges. */

@@ -448,16 +448,20 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /**
-   * Events, newest first (ids descending), expunged ones included, of one tenant (`null`:
-   * those published without one) and a publication window.
-   * @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
+   * Events, newest first (ids descending) or oldest first for `order: 'asc'`, expunged ones
+   * included, of one tenant (`null`: those published without one), some types and a
+   * publication window.
+   * @throws ValidationError `CURSOR_INVALID` for an unreadable cursor, or one of the other order.
    */
   async listEvents(query: EventQuery): Promise<Page<EventRecord>> {
-    const beforeId = query.cursor === undefined ? undefined : decodeCursor('events', query.cursor);
-    const { text, values } = listEventsSql(this.#tables, { ...query, beforeId });
+    const list = query.order === 'asc' ? 'feed' : 'events';
+    const lastId = query.cursor === undefined ? undefined : decodeCursor(list, query.cursor);
+    // No type matches an empty list: nothing to read.
+    if (query.types?.length === 0) return { items: [], nextCursor: null };
+    const { text, values } = listEventsSql(this.#tables, { ...query, lastId });
     return this.#runner.run(
       'listEvents',
-      async () => page((await this.#query<EventRow>(text, values)).map(toEvent), query.limit, 'events'),
+      async () => page((await this.#query<EventRow>(text, values)).map(toEvent), query.limit, list),
       { retry: retryBusyOrUnavailable },
     );
   }

@@ -439,13 +439,19 @@ export class SqliteStorage implements StorageAdapter {
     });
   }
 
-  /** Newest first (ids descending), expunged ones included. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
+  /**
+   * Newest first (ids descending), or oldest first for `order: 'asc'`, expunged ones included.
+   * @throws ValidationError `CURSOR_INVALID` for an unreadable cursor, or one of the other order.
+   */
   async listEvents(query: EventQuery): Promise<Page<EventRecord>> {
     return this.#run('listEvents', true, () => {
-      const beforeId = query.cursor === undefined ? undefined : decodeCursor('events', query.cursor);
-      const { sql, params } = listEventsQuery(this.#tables, { ...query, beforeId });
+      const list = query.order === 'asc' ? 'feed' : 'events';
+      const lastId = query.cursor === undefined ? undefined : decodeCursor(list, query.cursor);
+      // No type matches an empty list: nothing to walk.
+      if (query.types?.length === 0) return { items: [], nextCursor: null };
+      const { sql, params } = listEventsQuery(this.#tables, { ...query, lastId });
       const rows = this.#listStatement<EventRow>(sql).all(params);
-      return this.#page(rows.map(toEvent), query.limit, 'events');
+      return this.#page(rows.map(toEvent), query.limit, list);
     });
   }
 

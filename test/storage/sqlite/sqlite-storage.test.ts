@@ -124,6 +124,7 @@ describe('migrations', () => {
       { version: 6, name: '0006-instances' },
       { version: 7, name: '0007-tenants' },
       { version: 8, name: '0008-change-log' },
+      { version: 9, name: '0009-tenantless-events' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -681,6 +682,33 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
   });
 });
 
+describe('the tenantless events in id order (migration 0009)', () => {
+  it('upgrades a version-8 database holding events: the tenantless ones read oldest first through the new index, the rest as before', async () => {
+    const { db } = databaseAtVersion(8);
+    db.exec(
+      `INSERT INTO webhook_events (id, type, published_at, payload, idempotency_key, tenant_id, expunged_at)
+       VALUES ('evt_4', 'payment.succeeded', ${NOW + 3}, '{"n":4}', NULL, NULL, NULL),
+              ('evt_1', 'payment.succeeded', ${NOW}, '{"n":1}', 'order-1', NULL, NULL),
+              ('evt_3', 'invoice.paid', ${NOW + 2}, '', NULL, NULL, ${NOW + 5}),
+              ('evt_2', 'payment.succeeded', ${NOW + 1}, '{"n":2}', NULL, 'acme', NULL)`,
+    );
+    const before = db.prepare('SELECT rowid AS row_id, * FROM webhook_events ORDER BY rowid').all();
+    const storage = track(createSqliteStorage({ database: db }));
+    expect(await rejectionOf(storage.listEvents({ limit: 10 }))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
+    await storage.migrate();
+
+    expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_events ORDER BY rowid').all()).toEqual(before);
+    const ids = async (query: Parameters<typeof storage.listEvents>[0]) => (await storage.listEvents(query)).items.map((e) => e.id);
+    expect(await ids({ tenantId: null, order: 'asc', limit: 10 })).toEqual(['evt_1', 'evt_3', 'evt_4']);
+    expect(await ids({ tenantId: null, types: ['payment.succeeded'], order: 'asc', limit: 10 })).toEqual(['evt_1', 'evt_4']);
+    expect(await ids({ tenantId: null, limit: 10 })).toEqual(['evt_4', 'evt_3', 'evt_1']);
+    expect(await ids({ tenantId: 'acme', order: 'asc', limit: 10 })).toEqual(['evt_2']);
+    expect(await ids({ order: 'asc', limit: 10 })).toEqual(['evt_1', 'evt_2', 'evt_3', 'evt_4']);
+    const tenantless = db.prepare("EXPLAIN QUERY PLAN SELECT * FROM webhook_events WHERE tenant_id IS NULL AND id > 'evt_1' ORDER BY id LIMIT 10").all();
+    expect((tenantless as Array<{ detail: string }>).map((row) => row.detail)).toEqual(['SEARCH webhook_events USING INDEX webhook_events_tenantless (id>?)']);
+  });
+});
+
 describe('transactional outbox on the host handle', () => {
   function ledger(db: Database.Database): void {
     db.exec('CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount_minor INTEGER NOT NULL)');
@@ -1096,6 +1124,61 @@ describe('query plans', () => {
     expect(plan(db, events)).toEqual(['SEARCH webhook_events USING INDEX webhook_events_tenant (tenant_id=?)']);
     const limit = sql.find((s) => s.startsWith('SELECT COUNT(*) FROM webhook_subscriptions WHERE tenant_id ='))!;
     expect(plan(db, limit)).toEqual(['SEARCH webhook_subscriptions USING INDEX webhook_subscriptions_tenant (tenant_id=?)']);
+  });
+
+  it("reads the event feed oldest first by types through an index in id order, never sorting: a tenant's by events_tenant, the tenantless by events_tenantless, every event by the primary key", async () => {
+    const { sql, db } = await capture(async (storage, handle, captured) => {
+      // 8,000 events over 40 tenants, one in 20 tenantless, of three types, one ms apart.
+      handle.exec(`
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8000)
+        INSERT INTO webhook_events (id, type, published_at, payload, tenant_id)
+        SELECT printf('evt_%08d', i), CASE i % 3 WHEN 0 THEN 'payment.succeeded' WHEN 1 THEN 'invoice.paid' ELSE 'refund.created' END,
+          ${NOW} + i, '{}', CASE WHEN i % 20 = 0 THEN NULL ELSE 't' || (i % 40) END FROM n`);
+      handle.exec('ANALYZE');
+      captured.length = 0;
+      const types = ['payment.succeeded', 'invoice.paid'];
+      for (const tenantId of ['t3', null, undefined]) {
+        const scope = tenantId === undefined ? {} : { tenantId };
+        const first = await storage.listEvents({ ...scope, types, order: 'asc', limit: 50 });
+        expect(first.items).toHaveLength(50);
+        const next = await storage.listEvents({ ...scope, types, order: 'asc', limit: 50, cursor: first.nextCursor! });
+        expect(next.items[0]!.id > first.items[49]!.id).toBe(true);
+        await storage.listEvents({ ...scope, types, order: 'asc', limit: 50, since: NOW + 4000 });
+      }
+      await storage.listEvents({ tenantId: null, limit: 50 });
+    });
+    const feedReads = [...new Set(sql.filter((s) => s.startsWith('SELECT * FROM webhook_events')))];
+    expect(feedReads).toHaveLength(10);
+    const readOf = (s: string) => plan(db, s).filter((d) => d.includes('webhook_events'));
+    const read = (test: (s: string) => boolean) => readOf(feedReads.find(test)!);
+    const ascending = (s: string) => s.includes('ORDER BY id ASC') && !s.includes('published_at');
+    expect(read((s) => ascending(s) && s.includes("tenant_id = 't3'") && !s.includes('id >'))).toEqual([
+      'SEARCH webhook_events USING INDEX webhook_events_tenant (tenant_id=?)',
+    ]);
+    expect(read((s) => ascending(s) && s.includes("tenant_id = 't3'") && s.includes('id >'))).toEqual([
+      'SEARCH webhook_events USING INDEX webhook_events_tenant (tenant_id=? AND id>?)',
+    ]);
+    expect(read((s) => s.includes("tenant_id = 't3'") && s.includes('published_at >='))).toEqual([
+      'SEARCH webhook_events USING INDEX webhook_events_tenant (tenant_id=?)',
+    ]);
+    expect(read((s) => ascending(s) && s.includes('tenant_id IS NULL') && !s.includes('id >'))).toEqual([
+      'SCAN webhook_events USING INDEX webhook_events_tenantless',
+    ]);
+    expect(read((s) => ascending(s) && s.includes('tenant_id IS NULL') && s.includes('id >'))).toEqual([
+      'SEARCH webhook_events USING INDEX webhook_events_tenantless (id>?)',
+    ]);
+    expect(read((s) => ascending(s) && !s.includes('tenant_id') && s.includes('id >'))).toEqual([
+      'SEARCH webhook_events USING INDEX sqlite_autoindex_webhook_events_1 (id>?)',
+    ]);
+    // The operator's newest-first list of the tenantless events reads the same index backwards.
+    expect(read((s) => s.includes('ORDER BY id DESC'))).toEqual(['SCAN webhook_events USING INDEX webhook_events_tenantless']);
+    // None sorts (whichever way the planner reads the all-tenant window, which is a cost
+    // question), and none scoped to a tenant or to the tenantless reads another's events.
+    for (const s of feedReads) {
+      const scoped = s.includes('tenant_id');
+      if (scoped || !s.includes('published_at')) expect(plan(db, s).some((d) => d.includes('TEMP B-TREE')), s).toBe(false);
+      if (scoped) expect(readOf(s).some((d) => d.includes('sqlite_autoindex_webhook_events_1') || /^SCAN webhook_events$/.test(d)), s).toBe(false);
+    }
   });
 
   it("fans out by (filter, the event's tenant) through the primary key and to all-tenant consumers through their index, scanning nothing, even after ANALYZE", async () => {

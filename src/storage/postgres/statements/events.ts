@@ -35,17 +35,24 @@ export function eventStatements(t: Tables) {
 }
 
 /**
- * A page of events, newest first (ids descending), before the decoded cursor `beforeId`:
- * of one tenant through events_tenant (tenant_id, id), else by the primary key read
- * backwards; `since`/`until` on the publication time.
+ * A page of events in its order (ids descending, or ascending for `asc`), after the previous
+ * page's last id `lastId`: of one tenant through events_tenant (tenant_id, id), of the
+ * tenantless events through events_tenantless (id), else by the primary key, read either way;
+ * the types (one array parameter) and `since`/`until` on the publication time filter the rows
+ * walked.
  */
-export function listEventsSql(t: Tables, query: EventQuery & { beforeId?: string }): { text: string; values: unknown[] } {
+export function listEventsSql(t: Tables, query: EventQuery & { lastId?: string }): { text: string; values: unknown[] } {
+  const ascending = query.order === 'asc';
   const where = new Conditions();
   where.addTenant('e.tenant_id', query.tenantId);
+  where.add(query.types, (p) => `e.type = ANY (${p}::text[])`);
   where.add(query.since, (p) => `e.published_at >= ${p}::bigint`);
   where.add(query.until, (p) => `e.published_at < ${p}::bigint`);
-  where.add(query.beforeId, (p) => `e.id < ${p}`);
+  where.add(query.lastId, (p) => (ascending ? `e.id > ${p}` : `e.id < ${p}`));
   // One row more than the page: it says whether there is a next one.
   const limit = where.placeholder(query.limit + 1);
-  return { text: `SELECT ${eventColumns('e')} FROM ${t.events} AS e ${where.sql()} ORDER BY e.id DESC LIMIT ${limit}`, values: where.values };
+  return {
+    text: `SELECT ${eventColumns('e')} FROM ${t.events} AS e ${where.sql()} ORDER BY e.id ${ascending ? 'ASC' : 'DESC'} LIMIT ${limit}`,
+    values: where.values,
+  };
 }

@@ -11,6 +11,7 @@ import { sql as attemptHistory } from './0005-attempt-history.js';
 import { sql as instances } from './0006-instances.js';
 import { sql as tenants } from './0007-tenants.js';
 import { sql as changeLog } from './0008-change-log.js';
+import { sql as tenantlessEvents } from './0009-tenantless-events.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -23,6 +24,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 6, name: '0006-instances', sql: instances },
   { version: 7, name: '0007-tenants', sql: tenants },
   { version: 8, name: '0008-change-log', sql: changeLog },
+  { version: 9, name: '0009-tenantless-events', sql: tenantlessEvents },
 ]);
 
 /** The schema version this code expects: the last migration's. */

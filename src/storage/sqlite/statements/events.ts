@@ -34,20 +34,28 @@ export function eventsSql(t: SqliteTables) {
 }
 
 /**
- * A page of `listEvents`, newest first: its SQL and named parameters. The primary key serves
- * the order; a tenant's events come from events_tenant in the same order. One row more than
- * the page is asked for, to know whether another page follows.
+ * A page of `listEvents` in its order (ids descending, or ascending for `asc`), after the
+ * previous page's last id `lastId`: its SQL and named parameters. The primary key serves the
+ * order; a tenant's events come from events_tenant (tenant_id, id), the tenantless ones from
+ * events_tenantless (id), in the same order, read either way. The types are one JSON parameter,
+ * a filter on the rows walked, so that every set of types reads the same prepared statement.
+ * One row more than the page is asked for, to know whether another page follows.
  */
 export function listEventsQuery(
   t: SqliteTables,
-  query: Omit<EventQuery, 'cursor'> & { beforeId?: string },
+  query: Omit<EventQuery, 'cursor'> & { lastId?: string },
 ): { sql: string; params: Record<string, unknown> } {
+  const ascending = query.order === 'asc';
   const params: Record<string, unknown> = { limit: query.limit + 1 };
   const where: string[] = [];
   if (query.tenantId === null) where.push('tenant_id IS NULL');
   else if (query.tenantId !== undefined) {
     params.tenantId = query.tenantId;
     where.push('tenant_id = @tenantId');
+  }
+  if (query.types !== undefined) {
+    params.types = JSON.stringify(query.types);
+    where.push('type IN (SELECT value FROM json_each(@types))');
   }
   if (query.since !== undefined) {
     params.since = query.since;
@@ -57,12 +65,12 @@ export function listEventsQuery(
     params.until = query.until;
     where.push('published_at < @until');
   }
-  if (query.beforeId !== undefined) {
-    params.beforeId = query.beforeId;
-    where.push('id < @beforeId');
+  if (query.lastId !== undefined) {
+    params.lastId = query.lastId;
+    where.push(ascending ? 'id > @lastId' : 'id < @lastId');
   }
   return {
-    sql: `SELECT * FROM ${t.events} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`,
+    sql: `SELECT * FROM ${t.events} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${ascending ? 'ASC' : 'DESC'} LIMIT @limit`,
     params,
   };
 }
