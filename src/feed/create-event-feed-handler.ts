@@ -48,6 +48,17 @@ export interface EventFeedOptions {
    */
   maxPageSize?: number;
   /**
+   * How long after its publication an event may still appear behind the feed's cursor, in ms.
+   * Event ids are made when `publish` is called, before the commit, so an event published in a
+   * transaction that commits late (a host's `tx`, a slow instance) can land before events a
+   * consumer has read past. The feed serves young events at once, but its `next` cursor moves
+   * only past events at least this old: the young ones are served again on the next call (the
+   * consumer's dedupe drops them), and a late commit within this window is not skipped. Raise
+   * it above the longest transaction that publishes.
+   * @defaultValue 60000
+   */
+  settleMs?: number;
+  /**
    * How far a signed request's `webhook-timestamp` may be from now, either way, in seconds.
    * @defaultValue 300
    */
@@ -102,9 +113,12 @@ export interface EventFeedItem {
 /** A page of the feed, as JSON. */
 export interface EventFeedPage {
   data: EventFeedItem[];
-  /** Where to come back from (`after=`): after the last event of `data`; `null` when `data` is empty (keep the cursor you had). */
+  /**
+   * Where to come back from (`after=`): after the last event of `data` older than `settleMs`
+   * (younger ones are served again next time); `null` when there is none (keep the cursor you had).
+   */
   next: string | null;
-  /** More events were there when this page was read: ask again with `next` now. */
+  /** More settled events were there when this page was read: ask again with `next` now. */
   hasMore: boolean;
 }
 
@@ -121,6 +135,7 @@ export const eventFeedOptionsSchema = z.strictObject({
     .default('')
     .transform((path) => (path.endsWith('/') ? path.slice(0, -1) : path)),
   maxPageSize: z.int().min(1).max(1000).default(100),
+  settleMs: z.int().min(0).max(24 * 3_600_000).default(60_000),
   toleranceSeconds: z.number().min(0).max(86_400).default(DEFAULT_TOLERANCE_SECONDS),
   nonces: z
     .custom<DedupeStore>((value) => typeof value === 'object' && value !== null && isFunction((value as DedupeStore).claim), {
@@ -163,7 +178,7 @@ const queryParameters = new Set(['after', 'limit', 'types', 'since', 'tenantId']
 export function createEventFeedHandler(webhooks: EventFeedSource, options: EventFeedOptions = {}): EventFeedHandler {
   checkArgumentCount(arguments.length, 2, 'createEventFeedHandler(webhooks, options?)', 'factory');
   const resolved = parseConfig(eventFeedOptionsSchema, options);
-  const { basePath, maxPageSize, authenticate, logger, onError } = resolved;
+  const { basePath, maxPageSize, settleMs, authenticate, logger, onError } = resolved;
   const eventsPath = `${basePath}/events`;
   const clock = resolved.clock ?? { now: () => Date.now() };
   const signedRequest = createSignedRequestAuth({
@@ -213,7 +228,15 @@ export function createEventFeedHandler(webhooks: EventFeedSource, options: Event
     const query = readQuery(url.searchParams, maxPageSize);
     const page = await webhooks.events.list({ ...query, subscriptionId });
     const data = page.items.map(toFeedItem);
-    const body: EventFeedPage = { data, next: data.length === 0 ? null : feedCursorAfter(data[data.length - 1]!.id), hasMore: page.nextCursor !== null };
+    // The cursor moves past settled events only (see settleMs); oldest first, so they lead the page.
+    const settledBefore = clock.now() - settleMs;
+    let settled = 0;
+    while (settled < page.items.length && page.items[settled]!.timestamp <= settledBefore) settled++;
+    const body: EventFeedPage = {
+      data,
+      next: settled === 0 ? null : feedCursorAfter(page.items[settled - 1]!.id),
+      hasMore: settled === page.items.length && page.nextCursor !== null,
+    };
     return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } });
   }
 

@@ -53,7 +53,8 @@ describe('createEventFeedHandler', () => {
       ids.push((await webhooks.publish('payment.succeeded', samplePayment(n))).id);
       await clock.advance(1);
     }
-    const feed = createEventFeedHandler(webhooks, { basePath: '/webhooks/feed/', maxPageSize: 2, clock });
+    // settleMs 0: every event counts as settled at once (the cursor's hold on young ones has its own test).
+    const feed = createEventFeedHandler(webhooks, { basePath: '/webhooks/feed/', maxPageSize: 2, clock, settleMs: 0 });
 
     const [status, first] = await answer(await feed(await signed('/webhooks/feed/events?limit=50', subscription, clock)));
     expect(status).toBe(200);
@@ -74,6 +75,25 @@ describe('createEventFeedHandler', () => {
     const later = await webhooks.publish('payment.succeeded', samplePayment(4));
     const [, fresh] = await answer(await feed(await signed(`/webhooks/feed/events?after=${second.next as string}`, subscription, clock)));
     expect((fresh.data as Array<{ id: string }>).map((entry) => entry.id)).toEqual([later.id]);
+  });
+
+  it('serves young events at once but moves its cursor only past events older than settleMs, so a late commit is not skipped', async () => {
+    const { webhooks, clock, subscription } = await setup();
+    const old = await webhooks.publish('payment.succeeded', samplePayment(1));
+    await clock.advance(10_000);
+    const young = await webhooks.publish('payment.succeeded', samplePayment(2));
+    const feed = createEventFeedHandler(webhooks, { clock, settleMs: 5_000, maxPageSize: 1 });
+
+    const [, first] = await answer(await feed(await signed('/events', subscription, clock)));
+    expect(first).toMatchObject({ data: [{ id: old.id }], next: expect.any(String), hasMore: true });
+    const [, second] = await answer(await feed(await signed(`/events?after=${first.next as string}`, subscription, clock)));
+    // Served, yet not passed: no more pages now, and no cursor past it.
+    expect(second).toMatchObject({ data: [{ id: young.id }], next: null, hasMore: false });
+    await clock.advance(5_000);
+    const [, settled] = await answer(await feed(await signed(`/events?after=${first.next as string}`, subscription, clock)));
+    expect(settled).toMatchObject({ data: [{ id: young.id }], next: expect.any(String), hasMore: false });
+    expect(settled.next).not.toBe(first.next);
+    expect(() => createEventFeedHandler(webhooks, { settleMs: -1 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 
   it('refuses other methods, other paths and malformed queries with their status and code', async () => {
