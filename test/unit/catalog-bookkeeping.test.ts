@@ -164,6 +164,18 @@ describe('money in the bookkeeping events', () => {
     expect(issuePaths('journal_entry.posted', { ...data, journalEntry: { ...data.journalEntry, lines } })).toEqual(['journalEntry.lines']);
   });
 
+  it('sums a journal entry exactly where the sum leaves the safe integers', () => {
+    const data = example('journal_entry.posted');
+    const line = (id: string, direction: 'debit' | 'credit', amount: number) => ({ ...data.journalEntry.lines[1]!, id, direction, amount: { amount, currency: 'EUR', exponent: 2 } });
+    const max = Number.MAX_SAFE_INTEGER;
+    // Debits MAX + 2 against credits MAX + 1: summed as floats in line order, MAX + 1 + 1 rounds back to 2^53 and the entry seems to balance.
+    const unbalanced = [line('a', 'debit', max), line('b', 'debit', 1), line('c', 'debit', 1), line('d', 'credit', max), line('e', 'credit', 1)];
+    expect(max + 1 + 1 - max - 1).toBe(0);
+    expect(issuePaths('journal_entry.posted', { ...data, journalEntry: { ...data.journalEntry, lines: unbalanced } })).toEqual(['journalEntry.lines']);
+    const balanced = [...unbalanced, line('f', 'credit', 1)];
+    expect(issuePaths('journal_entry.posted', { ...data, journalEntry: { ...data.journalEntry, lines: balanced } })).toEqual([]);
+  });
+
   it('refuses a reconciliation whose difference is not statement − ledger, or whose period ends before it starts', () => {
     const data = example('reconciliation.completed');
     const reconciliation = data.reconciliation;

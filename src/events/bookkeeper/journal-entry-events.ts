@@ -28,25 +28,25 @@ export const journalEntrySchema = z
     status: z.enum(['posted', 'reversed']),
     postingDate: isoDate,
     description: z.string().max(1000),
-    source: z
-      .strictObject({
-        type: z.enum(['invoice', 'bill', 'credit_note', 'payment', 'refund', 'payout', 'bank_transaction', 'manual']),
-        id: id.nullable(),
-      }),
+    source: z.strictObject({
+      type: z.enum(['invoice', 'bill', 'credit_note', 'payment', 'refund', 'payout', 'bank_transaction', 'manual']),
+      id: id.nullable(),
+    }),
     lines: z.array(journalLineSchema).min(2).max(1000),
     reverses: id.nullable(),
     reversedBy: id.nullable(),
     postedAt: isoDateTime,
   })
   .check((ctx) => {
-    // Balanced per currency: debits and credits in different currencies never offset.
-    const balance = new Map<string, number>();
+    // Balanced per currency: debits and credits in different currencies never offset. In
+    // BigInt, as a thousand lines of safe integers can sum beyond the safe integers.
+    const balance = new Map<string, bigint>();
     for (const line of ctx.value.lines) {
-      const signed = line.direction === 'debit' ? line.amount.amount : -line.amount.amount;
-      balance.set(line.amount.currency, (balance.get(line.amount.currency) ?? 0) + signed);
+      const signed = BigInt(line.direction === 'debit' ? line.amount.amount : -line.amount.amount);
+      balance.set(line.amount.currency, (balance.get(line.amount.currency) ?? 0n) + signed);
     }
     for (const [currency, difference] of balance) {
-      if (difference === 0) continue;
+      if (difference === 0n) continue;
       ctx.issues.push({
         code: 'custom',
         message: `balanced in each currency (debits − credits in ${currency}: ${difference} minor units)`,
