@@ -12,9 +12,29 @@ export type { HttpOptions } from './delivery/http-options.js';
 export type { RetryOptions } from './delivery/retry-options.js';
 
 export { defineEvents } from './events/catalog.js';
-export type { EventCatalog, EventDataOf, EventInputOf, EventSchemas, EventTypeOf } from './events/catalog.js';
-export { bookkeeperEvents, moneySchema } from './events/bookkeeper-events.js';
+export type {
+  EventCatalog,
+  EventDataOf,
+  EventDefinition,
+  EventDefinitions,
+  EventExamples,
+  EventInputOf,
+  EventSchemas,
+  EventTypeOf,
+} from './events/catalog.js';
+export { bookkeeperEvents } from './events/bookkeeper-events.js';
 export type { BookkeeperEvents } from './events/bookkeeper-events.js';
+export { ISO_4217_LIST_DATE, currencyExponent, currencyExponents, isCurrencyCode } from './events/money/currency-exponent.js';
+export type { CurrencyExponent } from './events/money/currency-exponent.js';
+export {
+  currencyCodeSchema,
+  decimalStringSchema,
+  fxRateSchema,
+  moneySchema,
+  moneyWithExponentSchema,
+  taxLineSchema,
+} from './events/money/money-schemas.js';
+export type { FxRate, Money, MoneyWithExponent, TaxLine } from './events/money/money-schemas.js';
 export { EventBus, createEventBus } from './events/event-bus.js';
 export type {
   BusEvents,

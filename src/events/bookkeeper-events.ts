@@ -1,99 +1,33 @@
 /**
- * Bookkeeper's financial events: the ready catalog. Money is integer minor units plus
- * an ISO 4217 currency code — never a float (DESIGN §4): 12.30 EUR is
- * `{ amount: 1230, currency: 'EUR' }`.
+ * Bookkeeper's financial events: the ready catalog. The payment-centred events came
+ * first; the bookkeeping objects (invoices, bills, credit notes, journal entries, payouts,
+ * bank transactions, reconciliations) each carry a snapshot of the object and, when the
+ * event changed it, the previous values of what changed. Every type has an example
+ * (`bookkeeperEvents.examples[type]`).
+ *
+ * Money is integer minor units plus an ISO 4217 currency code — never a float (DESIGN §4):
+ * 12.30 EUR is `{ amount: 1230, currency: 'EUR', exponent: 2 }` (src/events/money/).
  */
-import { z } from 'zod';
+import { bankTransactionEvents } from './bookkeeper/bank-transaction-events.js';
+import { billEvents } from './bookkeeper/bill-events.js';
+import { creditNoteEvents } from './bookkeeper/credit-note-events.js';
+import { invoiceEvents } from './bookkeeper/invoice-events.js';
+import { journalEntryEvents } from './bookkeeper/journal-entry-events.js';
+import { paymentEvents } from './bookkeeper/payment-events.js';
+import { payoutEvents } from './bookkeeper/payout-events.js';
+import { reconciliationEvents } from './bookkeeper/reconciliation-events.js';
 import { defineEvents } from './catalog.js';
 
-const id = z.string().min(1).max(255);
-
-/** An amount of money in integer minor units (cents) of an ISO 4217 currency. */
-export const moneySchema = z
-  .object({
-    amount: z.int().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as "EUR"'),
-  })
-  .strict();
-
-const positiveMoney = moneySchema.refine((money) => money.amount > 0, { message: 'amount must be > 0 minor units' });
-const occurredAt = z.iso.datetime({ offset: true });
-const metadata = z.record(z.string(), z.string().max(500)).optional();
-
-/** The catalog of Bookkeeper's financial events. */
+/** The catalog of Bookkeeper's financial events, each type with an example. */
 export const bookkeeperEvents = defineEvents({
-  'payment.succeeded': z
-    .object({
-      paymentId: id,
-      customerId: id,
-      invoiceId: id.nullable().optional(),
-      amount: positiveMoney,
-      method: z.enum(['card', 'bank_transfer', 'direct_debit', 'wallet', 'cash', 'other']),
-      reference: z.string().max(255).optional(),
-      occurredAt,
-      metadata,
-    })
-    .strict(),
-  'payment.failed': z
-    .object({
-      paymentId: id,
-      customerId: id,
-      invoiceId: id.nullable().optional(),
-      amount: positiveMoney,
-      failureCode: z.string().min(1).max(100),
-      failureMessage: z.string().max(1000).optional(),
-      occurredAt,
-      metadata,
-    })
-    .strict(),
-  'refund.initiated': z
-    .object({
-      refundId: id,
-      paymentId: id,
-      amount: positiveMoney,
-      reason: z.enum(['duplicate', 'fraudulent', 'requested_by_customer', 'other']),
-      occurredAt,
-      metadata,
-    })
-    .strict(),
-  'refund.succeeded': z
-    .object({ refundId: id, paymentId: id, amount: positiveMoney, occurredAt, metadata })
-    .strict(),
-  'refund.failed': z
-    .object({
-      refundId: id,
-      paymentId: id,
-      amount: positiveMoney,
-      failureCode: z.string().min(1).max(100),
-      occurredAt,
-      metadata,
-    })
-    .strict(),
-  'transaction.created': z
-    .object({
-      transactionId: id,
-      accountId: id,
-      direction: z.enum(['credit', 'debit']),
-      amount: positiveMoney,
-      description: z.string().max(1000).optional(),
-      counterparty: z.string().max(255).optional(),
-      occurredAt,
-      metadata,
-    })
-    .strict(),
-  'balance.depleted': z
-    .object({
-      accountId: id,
-      balance: moneySchema,
-      threshold: moneySchema,
-      occurredAt,
-      metadata,
-    })
-    .strict()
-    .refine((event) => event.balance.currency === event.threshold.currency, {
-      message: 'balance and threshold must be in the same currency',
-      path: ['threshold', 'currency'],
-    }),
+  ...paymentEvents,
+  ...invoiceEvents,
+  ...billEvents,
+  ...creditNoteEvents,
+  ...journalEntryEvents,
+  ...payoutEvents,
+  ...bankTransactionEvents,
+  ...reconciliationEvents,
 });
 
 /** The type of {@link bookkeeperEvents}. */

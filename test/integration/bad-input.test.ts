@@ -104,7 +104,7 @@ async function stateOf({ webhooks, subscriptionId, eventId }: Instance) {
 const publishCases: Case[] = [
   {
     name: 'publish with a type outside the catalog',
-    call: ({ webhooks }) => webhooks.publish('invoice.paid' as never, {} as never),
+    call: ({ webhooks }) => webhooks.publish('inventory.adjusted' as never, {} as never),
     errorClass: ValidationError,
     code: 'EVENT_TYPE_UNKNOWN',
     field: 'type',
@@ -326,8 +326,8 @@ const createCases: Case[] = [
     field: 'eventTypes',
   },
   {
-    name: 'subscriptions.create with a prefix no catalog type has (invoice.*)',
-    call: create({ eventTypes: ['invoice.*'] }),
+    name: 'subscriptions.create with a prefix no catalog type has (inventory.*)',
+    call: create({ eventTypes: ['inventory.*'] }),
     errorClass: ValidationError,
     code: 'SUBSCRIPTION_FILTER_UNMATCHED',
     field: 'eventTypes',
@@ -497,7 +497,7 @@ const subscriptionCases: Case[] = [
     name: 'subscriptions.update with a filter that matches nothing, after a valid description',
     call: ({ webhooks, subscriptionId }) =>
       // @ts-expect-error -- a filter that matches no type of the catalog does not compile either
-      webhooks.subscriptions.update(subscriptionId, { description: 'changed', eventTypes: ['invoice.*'] }),
+      webhooks.subscriptions.update(subscriptionId, { description: 'changed', eventTypes: ['inventory.*'] }),
     errorClass: ValidationError,
     code: 'SUBSCRIPTION_FILTER_UNMATCHED',
     field: 'eventTypes',

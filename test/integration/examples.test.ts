@@ -107,6 +107,22 @@ describe('examples', () => {
     expect(stdout.trim().split('\n')).toEqual(['catalog: invoice.paid, invoice.voided', 'refused: EVENT_DATA_INVALID', 'refused: EVENT_TYPE_UNKNOWN']);
   }, 60_000);
 
+  it('runs the money example: exponents from the shipped table, an unknown code and a float refused, amounts shown, tax summed and an exchange rate applied without floats', async () => {
+    const { stdout } = await runExample('money.ts', {});
+    expect(stdout.trim().split('\n')).toEqual([
+      '2 0 3',
+      'false',
+      'true',
+      'false',
+      'true',
+      'false',
+      'INV-2026-0042: 93.00 EUR received, 0.00 due',
+      'VAT 19 %: 19.64 EUR',
+      // 250.00 × 0.9223 = 230.575 exactly, rounded half to even.
+      'CH-2026-11-0193: 250.00 USD = 230.58 EUR at 0.9223',
+    ]);
+  }, 60_000);
+
   it('runs the typed router example: each type reaches its handler, and validate refuses a float amount before the handler', async () => {
     const { stdout } = await runExample('typed-router.ts', {});
     expect(stdout.trim().split('\n')).toEqual([

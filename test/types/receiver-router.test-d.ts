@@ -12,7 +12,8 @@ import {
   type WebhookRouter,
 } from '../../src/receiver/index.js';
 
-type Money = { amount: number; currency: string };
+// The exponent is optional on the payment-centred events, which were first published without it.
+type Money = { amount: number; currency: string; exponent?: number | undefined };
 
 describe('createWebhookRouter<BookkeeperEvents>', () => {
   it('types event.data of each handler from the zod schema of its type', () => {
@@ -76,6 +77,28 @@ describe('event maps and event unions', () => {
       | 'refund.failed'
       | 'transaction.created'
       | 'balance.depleted'
+      | 'invoice.created'
+      | 'invoice.sent'
+      | 'invoice.partially_paid'
+      | 'invoice.paid'
+      | 'invoice.overdue'
+      | 'invoice.voided'
+      | 'bill.created'
+      | 'bill.approved'
+      | 'bill.partially_paid'
+      | 'bill.paid'
+      | 'bill.voided'
+      | 'credit_note.created'
+      | 'credit_note.applied'
+      | 'credit_note.voided'
+      | 'journal_entry.posted'
+      | 'journal_entry.reversed'
+      | 'payout.created'
+      | 'payout.paid'
+      | 'payout.failed'
+      | 'bank_transaction.imported'
+      | 'bank_transaction.matched'
+      | 'reconciliation.completed'
     >();
     expectTypeOf<EventMapOf<BookkeeperEvents>['refund.succeeded']['amount']>().toEqualTypeOf<Money>();
   });

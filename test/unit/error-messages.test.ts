@@ -111,10 +111,10 @@ describe('messages of the most likely mistakes name the path, what was expected 
     );
   });
 
-  it('money as a float in publish: names data.amount, the { amount, currency } shape and the float', async () => {
+  it('money as a float in publish: names data.amount, the { amount, currency, exponent? } shape and the float', async () => {
     const error = await errorOf(() => webhooks().publish('payment.succeeded', { ...payment, amount: 123.45 } as never));
     expect(error).toMatchObject({ code: 'EVENT_DATA_INVALID', field: 'data.amount' });
-    expect(error.message).toBe('Expected `data.amount` to be { amount: integer, currency: string }, got 123.45');
+    expect(error.message).toBe('Expected `data.amount` to be { amount: integer, currency: string, exponent?: integer }, got 123.45');
   });
 
   it('a snake_case publish option: names options.idempotency_key and suggests idempotencyKey', async () => {

@@ -210,6 +210,7 @@ describe('bookkeeperEvents', () => {
     expectTypeOf<EventDataOf<typeof bookkeeperEvents, 'payment.succeeded'>['amount']>().toEqualTypeOf<{
       amount: number;
       currency: string;
+      exponent?: number | undefined;
     }>();
     expectTypeOf<EventInputOf<typeof bookkeeperEvents, 'transaction.created'>['direction']>().toEqualTypeOf<'credit' | 'debit'>();
   });
