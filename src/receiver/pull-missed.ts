@@ -227,7 +227,10 @@ async function readPage(fetchFeed: NonNullable<PullMissedOptions['fetch']>, url:
     const unavailable = response.status >= 500 || response.status === 429;
     throw new FeedError(
       unavailable ? 'FEED_UNAVAILABLE' : 'FEED_REFUSED',
-      `The event feed answered HTTP ${response.status}${feedCode === null ? '' : ` ${feedCode}`}`,
+      `The event feed answered HTTP ${response.status}${feedCode === null ? '' : ` ${feedCode}`}${
+        // The one mistake a 404 almost always is: the feed's base path given for its events URL.
+        response.status === 404 ? ` for ${url.origin}${url.pathname}: feedUrl is the feed's events URL, its basePath + "/events"` : ''
+      }`,
       { status: response.status, feedCode },
     );
   }

@@ -149,6 +149,12 @@ describe('pullMissed', () => {
     });
   });
 
+  it("says what feedUrl is when the feed answers 404 (its base path given for its events URL)", async () => {
+    const error = await pullMissed(base(scripted({ status: 404, body: { error: 'NOT_FOUND' } }).fetch)).catch((caught: Error) => caught);
+    expect(error).toMatchObject({ name: 'FeedError', code: 'FEED_REFUSED', status: 404, feedCode: 'NOT_FOUND' });
+    expect((error as Error).message).toMatch(/feedUrl is the feed's events URL, its basePath \+ "\/events"$/);
+  });
+
   it('refuses bad options with codes, before any request', async () => {
     const { fetch, requests } = scripted();
     const refusal = (options: Record<string, unknown>) =>
