@@ -3,6 +3,7 @@
  * (its class, `code`, `field`): fails the test when nothing was thrown.
  */
 import { expect } from 'vitest';
+import { ConfigError } from '../../src/index.js';
 
 export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -20,4 +21,15 @@ export function thrownBy(fn: () => unknown): unknown {
     return error;
   }
   return expect.fail('expected the call to throw');
+}
+
+/** The `ConfigError` a call threw; any other error is thrown on, and nothing thrown fails the test. */
+export function configErrorOf(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  return expect.fail('expected a ConfigError, nothing was thrown');
 }

@@ -6,6 +6,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError } from '../../src/errors.js';
 import { createMemoryStorage, createWebhooks, defineEvents, type EventCatalog } from '../../src/index.js';
+import { configErrorOf } from '../support/rejections.js';
 
 const paid = z.strictObject({
   invoiceId: z.string().min(1),
@@ -14,16 +15,6 @@ const paid = z.strictObject({
   lines: z.array(z.strictObject({ sku: z.string() })),
 });
 const paidExample = { invoiceId: 'inv_1', amount: { amount: 1230, currency: 'EUR', exponent: 2 }, method: 'card', lines: [{ sku: 'A-1' }] } as const;
-
-function configErrorOf(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  return expect.fail('expected a ConfigError, nothing was thrown');
-}
 
 describe('defineEvents with examples', () => {
   const catalog = defineEvents({

@@ -1,18 +1,8 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError } from '../../src/errors.js';
 import { compiledSchema } from '../../src/events/catalog.js';
 import { bookkeeperEvents, defineEvents, type EventDataOf, type EventInputOf } from '../../src/index.js';
-
-function configErrorOf(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  return expect.fail('expected a ConfigError, nothing was thrown');
-}
+import { configErrorOf } from '../support/rejections.js';
 
 describe('defineEvents', () => {
   it('keeps the types in definition order and answers has()', () => {

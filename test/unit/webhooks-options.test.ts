@@ -3,16 +3,7 @@ import { standardWebhooksDelaysMs, type RetryContext } from '../../src/delivery/
 import { ConfigError, WebhookError, isWebhookError } from '../../src/errors.js';
 import { createMemoryStorage, createWebhooks, systemClock } from '../../src/index.js';
 import { resolveWebhooksOptions } from '../../src/webhooks-options.js';
-
-function configErrorOf(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  return expect.fail('expected a ConfigError, nothing was thrown');
-}
+import { configErrorOf } from '../support/rejections.js';
 
 describe('resolveWebhooksOptions defaults', () => {
   const resolved = resolveWebhooksOptions({});
