@@ -79,7 +79,8 @@ export interface DeliveryLogDeps {
 
 /** An id given to a query: text a storage can hold. */
 export const storableId = z.string().min(1).max(255).refine(isStorableText, storableTextMessage);
-const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
+/** A time given to a query: a Date or epoch ms, read as epoch ms. */
+export const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
 const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead', 'cancelled']);
 const listDeliveriesSchema = z.strictObject({
   subscriptionId: storableId.optional(),

@@ -10,7 +10,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.js';
-import { createSecretCodec, type SecretsKey } from './registry/secret-codec.js';
+import { decodeKeyList, type SecretsKey } from './registry/secret-codec.js';
 
 /** Seals and opens stored payloads. */
 export interface PayloadCodec {
@@ -50,29 +50,14 @@ export const plainPayloadCodec: PayloadCodec = Object.freeze({
 });
 
 /**
- * The keys as bytes, checked as `security.secretsKey` is (32 bytes of base64, ids of 1–64
- * letters, digits, `_` or `-`, no id twice) by the secret codec itself, so that the two
- * options accept exactly the same keys; its error is reported as this option's.
- */
-function decodeKeys(keys: readonly SecretsKey[]): Map<string, Buffer> {
-  try {
-    createSecretCodec(keys);
-  } catch (error) {
-    if (!(error instanceof ConfigError) || error.code !== 'SECRET_INVALID') throw error;
-    const asPayloadKey = (text: string) => text.replaceAll('security.secretsKey', 'security.payloadKey');
-    throw new ConfigError('PAYLOAD_KEY_INVALID', asPayloadKey(error.message), error.field === undefined ? {} : { field: asPayloadKey(error.field) });
-  }
-  return new Map(keys.map((key) => [key.id, Buffer.from(key.key, 'base64')]));
-}
-
-/**
  * The codec for the configured keys (`security.payloadKey`, normalised as `security.secretsKey`
  * is): the first key seals, every listed key opens; none gives {@link plainPayloadCodec}.
+ * Keys are checked as `security.secretsKey`'s are (registry/secret-codec.ts `decodeKeyList`).
  * @throws ConfigError `PAYLOAD_KEY_INVALID` when a key is malformed or two share an id.
  */
 export function createPayloadCodec(keys: readonly SecretsKey[]): PayloadCodec {
   if (keys.length === 0) return plainPayloadCodec;
-  const byId = decodeKeys(keys);
+  const byId = decodeKeyList(keys, { name: 'security.payloadKey', code: 'PAYLOAD_KEY_INVALID' });
   const currentKey = byId.get(keys[0]!.id)!;
   const currentPrefix = `${prefix}${keys[0]!.id}:`;
   return Object.freeze({

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from './clock.js';
-import { storableId } from './delivery-log.js';
+import { storableId, timeSchema } from './delivery-log.js';
 import { ConfigError, ConflictError, StorageError, ValidationError, describeValue } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import type { PayloadCodec } from './payload-codec.js';
@@ -159,7 +159,6 @@ export interface StoredEventsDeps {
   secrets: SecretCodec;
 }
 
-const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
 const selectorSchema = z
   .strictObject({
     tenantId: tenantFilterSchema.optional(),

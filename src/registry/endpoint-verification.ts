@@ -16,6 +16,7 @@ import { createSigningKeys, signatureHeader, wipeSigningKeys } from '../signing/
 import type { SubscriptionRecord } from '../storage/storage-adapter.js';
 import type { SecretCodec } from './secret-codec.js';
 import { openHeaders } from './sensitive-headers.js';
+import { activeSecrets } from './subscription-registry.js';
 
 /** The event type of the test request. */
 export const URL_VERIFICATION_EVENT_TYPE = 'webhook.test';
@@ -41,10 +42,7 @@ export interface EndpointVerifierDeps {
 export function createEndpointVerifier(deps: EndpointVerifierDeps): (url: string, record: SubscriptionRecord) => Promise<void> {
   return async (url, record) => {
     const now = deps.clock.now();
-    const secrets = record.secrets
-      .filter((secret) => secret.expiresAt === null || secret.expiresAt > now)
-      .sort((a, b) => b.createdAt - a.createdAt)
-      .map((secret) => deps.codec.open(secret.value, record.id));
+    const secrets = activeSecrets(record, now).map((secret) => deps.codec.open(secret.value, record.id));
     const id = createId('msg', now);
     const envelope: Record<string, unknown> = { id, type: URL_VERIFICATION_EVENT_TYPE, timestamp: new Date(now).toISOString() };
     if (deps.environment !== null) envelope.environment = deps.environment;

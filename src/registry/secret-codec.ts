@@ -36,19 +36,31 @@ export function isSealedValue(stored: string): boolean {
   return stored.startsWith(prefix);
 }
 
-function decodeKey(key: SecretsKey, index: number): { id: string; bytes: Buffer } {
-  const bytes = Buffer.from(key.key, 'base64');
-  if (bytes.length !== 32 || bytes.toString('base64').replace(/=+$/, '') !== key.key.replace(/=+$/, '')) {
-    throw new ConfigError('SECRET_INVALID', `Expected \`security.secretsKey[${index}].key\` to be 32 bytes in base64`, {
-      field: `security.secretsKey.${index}.key`,
-    });
-  }
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(key.id)) {
-    throw new ConfigError('SECRET_INVALID', `Expected \`security.secretsKey[${index}].id\` to be 1–64 letters, digits, _ or -`, {
-      field: `security.secretsKey.${index}.id`,
-    });
-  }
-  return { id: key.id, bytes };
+/** Which option a key list comes from, and the code its problems carry. */
+export interface KeyListOption {
+  name: 'security.secretsKey' | 'security.payloadKey';
+  code: 'SECRET_INVALID' | 'PAYLOAD_KEY_INVALID';
+}
+
+/**
+ * Decodes a key list (`security.secretsKey`, `security.payloadKey`): each key 32 bytes of
+ * base64 with an id of 1–64 letters, digits, `_` or `-`, the ids unique. Keys by id, in order.
+ * @throws ConfigError with `option.code`, naming the key.
+ */
+export function decodeKeyList(keys: readonly SecretsKey[], option: KeyListOption): Map<string, Buffer> {
+  const byId = new Map<string, Buffer>();
+  keys.forEach((key, index) => {
+    const bytes = Buffer.from(key.key, 'base64');
+    if (bytes.length !== 32 || bytes.toString('base64').replace(/=+$/, '') !== key.key.replace(/=+$/, '')) {
+      throw new ConfigError(option.code, `Expected \`${option.name}[${index}].key\` to be 32 bytes in base64`, { field: `${option.name}.${index}.key` });
+    }
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(key.id)) {
+      throw new ConfigError(option.code, `Expected \`${option.name}[${index}].id\` to be 1–64 letters, digits, _ or -`, { field: `${option.name}.${index}.id` });
+    }
+    byId.set(key.id, bytes);
+  });
+  if (byId.size !== keys.length) throw new ConfigError(option.code, `Expected the ids of \`${option.name}\` to be unique`, { field: option.name });
+  return byId;
 }
 
 /** Normalises `security.secretsKey`: a base64 key (its id derived from its hash) or a list, current key first. */
@@ -74,12 +86,8 @@ const plainCodec: SecretCodec = Object.freeze({
 /** Creates the codec for the configured keys (none: secrets stored as they are). */
 export function createSecretCodec(keys: readonly SecretsKey[]): SecretCodec {
   if (keys.length === 0) return plainCodec;
-  const decoded = keys.map(decodeKey);
-  const byId = new Map(decoded.map((key) => [key.id, key.bytes]));
-  if (byId.size !== decoded.length) {
-    throw new ConfigError('SECRET_INVALID', 'Expected the ids of `security.secretsKey` to be unique', { field: 'security.secretsKey' });
-  }
-  const current = decoded[0]!;
+  const byId = decodeKeyList(keys, { name: 'security.secretsKey', code: 'SECRET_INVALID' });
+  const current = { id: keys[0]!.id, bytes: byId.get(keys[0]!.id)! };
   return Object.freeze({
     encrypts: true,
     seal(secret: string, subscriptionId: string): string {
