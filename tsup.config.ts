@@ -6,6 +6,7 @@ export default defineConfig({
     'receiver/index': 'src/receiver/index.ts',
     'sqlite/index': 'src/storage/sqlite/index.ts',
     'postgres/index': 'src/storage/postgres/index.ts',
+    'dashboard/index': 'src/dashboard/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

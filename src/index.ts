@@ -38,6 +38,7 @@ export type { FxRate, Money, MoneyWithExponent, TaxLine } from './events/money/m
 export { EventBus, createEventBus } from './events/event-bus.js';
 export type {
   BusEvents,
+  DashboardActionEvent,
   DeliveryDeadEvent,
   DeliveryFailedEvent,
   DeliveryLeaseLostEvent,

@@ -5,7 +5,8 @@
  * `delivery:dead`, `delivery:lease-lost`, `subscription:disabled`) come out of the
  * dispatcher, carrying enough for an audit trail; the subscriptions API announces each
  * change it records (`subscription:created`, `…:updated`, `…:secret-rotated`, `…:enabled`,
- * `…:disabled`, `…:deleted`) with the change record. Payloads never carry secrets.
+ * `…:disabled`, `…:deleted`) with the change record; the dashboard announces each action
+ * done through it (`dashboard:action`). Payloads never carry secrets.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { AttemptErrorClass, AttemptOutcome, SubscriptionChangeRecord } from '../storage/storage-adapter.js';
@@ -104,6 +105,25 @@ export interface DeliveryLeaseLostEvent extends DeliveryLifecycleEvent {
   errorMessage: string | null;
 }
 
+/**
+ * An action done through the dashboard (`@bookkeeper/webhooks/dashboard`): who did what to
+ * which subscription or delivery. Changes of subscriptions are in their change log too.
+ */
+export interface DashboardActionEvent {
+  /** `delivery.redeliver`, `subscription.replay`, `subscription.disable`, … */
+  action: string;
+  /** The principal `authorize` returned. */
+  actor: string;
+  /** The customer portal's tenant; `null` for the operator's dashboard. */
+  tenantId: string | null;
+  subscriptionId: string | null;
+  deliveryId: string | null;
+  /** Epoch ms. */
+  at: number;
+  /** Anything else the action reports (counts, a time range); never a secret. */
+  details: Record<string, string | number | boolean | null>;
+}
+
 /** Lifecycle events and their payloads. */
 export interface LifecycleEvents {
   'delivery:succeeded': DeliverySucceededEvent;
@@ -117,6 +137,7 @@ export interface LifecycleEvents {
   'subscription:secret-rotated': SubscriptionChangedEvent;
   'subscription:enabled': SubscriptionChangedEvent;
   'subscription:deleted': SubscriptionDeletedEvent;
+  'dashboard:action': DashboardActionEvent;
 }
 
 /** Every event of the bus: the catalog's business events and the lifecycle events. */

@@ -19,9 +19,21 @@ export type FetchHandler = (request: Request) => Promise<Response>;
 export interface ExpressFeedRequest extends IncomingMessage {
   /** The URL before Express's routers cut the mount path off it. */
   originalUrl?: string;
+  /** What a body parser (`express.json()`, `express.urlencoded()`) made of the body, when one ran first. */
+  body?: unknown;
 }
 
-function toRequest(req: IncomingMessage, path: string): Request {
+/**
+ * The body a parser mounted before the handler already read off the stream (body-parser
+ * marks the request with `_body`): passed on as JSON, since the bytes are gone.
+ */
+function parsedBody(req: ExpressFeedRequest): string | null {
+  const { body } = req;
+  if ((req as { _body?: unknown })._body !== true || typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return null;
+  return JSON.stringify(body);
+}
+
+function toRequest(req: ExpressFeedRequest, path: string): Request {
   const protocol = (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
   let url: URL;
   try {
@@ -35,12 +47,14 @@ function toRequest(req: IncomingMessage, path: string): Request {
     if (!req.rawHeaders[i]!.startsWith(':')) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
   }
   const method = req.method ?? 'GET';
-  const hasBody = method !== 'GET' && method !== 'HEAD';
-  return new Request(url, {
-    method,
-    headers,
-    ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
-  } as RequestInit);
+  if (method === 'GET' || method === 'HEAD') return new Request(url, { method, headers });
+  const parsed = parsedBody(req);
+  if (parsed !== null) {
+    headers.set('content-type', 'application/json');
+    headers.delete('content-length');
+    return new Request(url, { method, headers, body: parsed });
+  }
+  return new Request(url, { method, headers, body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } as RequestInit);
 }
 
 async function writeResponse(response: Response, res: ServerResponse): Promise<void> {

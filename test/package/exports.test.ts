@@ -90,6 +90,7 @@ const expectedFunctions: Record<string, string[]> = {
   ],
   './sqlite': ['createSqliteStorage'],
   './postgres': ['createPostgresStorage'],
+  './dashboard': ['createDashboard'],
 };
 
 let work: string;

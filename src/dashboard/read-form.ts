@@ -1,0 +1,59 @@
+/**
+ * The fields of an action's request: a form (`application/x-www-form-urlencoded`, what the
+ * dashboard's own pages post) or a flat JSON object (an API client, or a body that a parser
+ * in front of the dashboard had already read). At most 64 KiB.
+ */
+import { DashboardRefusal } from './dashboard-context.js';
+
+const maxBodyBytes = 65_536;
+
+async function readText(request: Request): Promise<string> {
+  if (request.body === null) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBodyBytes) {
+      await reader.cancel();
+      throw new DashboardRefusal(413, 'PAYLOAD_TOO_LARGE', `Expected a form of at most ${maxBodyBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+export async function readForm(request: Request): Promise<URLSearchParams> {
+  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const text = await readText(request);
+  if (text === '') return new URLSearchParams();
+  if (type === 'application/x-www-form-urlencoded') return new URLSearchParams(text);
+  if (type === 'application/json') {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new DashboardRefusal(400, 'INPUT_INVALID', 'Expected a JSON object of fields, got text that is not JSON');
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new DashboardRefusal(400, 'INPUT_INVALID', 'Expected a JSON object of fields');
+    }
+    const fields = new URLSearchParams();
+    for (const [name, field] of Object.entries(value)) {
+      for (const item of Array.isArray(field) ? field : [field]) {
+        if (item === null || item === undefined) continue;
+        fields.append(name, typeof item === 'object' ? JSON.stringify(item) : String(item));
+      }
+    }
+    return fields;
+  }
+  throw new DashboardRefusal(415, 'UNSUPPORTED_MEDIA_TYPE', `Expected a form (application/x-www-form-urlencoded) or JSON, got ${type === '' ? 'no content type' : type}`);
+}
