@@ -198,6 +198,16 @@ describe('DeliveryMetrics', () => {
     expect(snapshot.inFlight).toBe(7);
     expect(snapshot.backlog).toEqual(backlog);
     expect(snapshot.oldestPendingAgeMs).toBe(4_000);
+    expect(snapshot.oldestActiveSecretAgeMs).toBeNull();
+    expect(snapshot.circuit).toBeNull();
+  });
+
+  it("adds a subscription's secret age and circuit when scoped to one, the circuit copied", () => {
+    const circuit = { state: 'open' as const, openUntil: NOW + 30_000, inFlight: 0 };
+    const snapshot = new DeliveryMetrics().snapshot(0, emptyBacklog, NOW, { oldestActiveSecretCreatedAt: NOW - 86_400_000, circuit });
+    expect(snapshot.oldestActiveSecretAgeMs).toBe(86_400_000);
+    expect(snapshot.circuit).toEqual(circuit);
+    expect(snapshot.circuit).not.toBe(circuit);
   });
 
   it('returns snapshots that later recording does not change', () => {
