@@ -22,6 +22,7 @@ import { createPublisher, type Publisher } from './publish.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { sensitiveHeaderMatcher } from './registry/sensitive-headers.js';
 import { createEndpointVerifier } from './registry/endpoint-verification.js';
+import { sendTestRequest, type TestRequestDeps } from './registry/send-test-request.js';
 import { secretsCreatedAt } from './registry/secrets-created-at.js';
 import { announceChange } from './registry/announce-change.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
@@ -148,6 +149,16 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       { tenantAttribute: resolved.metricsTenantAttribute },
     );
   }
+  // The signed test requests (URL verification, sendTest) go out as deliveries do.
+  const testRequests: TestRequestDeps = {
+    transport,
+    guard,
+    codec,
+    clock,
+    timeoutMs: resolved.http.timeoutMs,
+    userAgent: resolved.http.userAgent,
+    environment: resolved.environment,
+  };
   const registry = createSubscriptionRegistry<TCatalog>({
     storage,
     catalog,
@@ -161,15 +172,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     tenantHeader: resolved.http.tenantHeader,
     announce: (change, hard) => announceChange(bus as unknown as EventBus, change, hard),
     verifyUrlChanges: resolved.security.verifyUrlChanges,
-    verifyEndpoint: createEndpointVerifier({
-      transport,
-      guard,
-      codec,
-      clock,
-      timeoutMs: resolved.http.timeoutMs,
-      userAgent: resolved.http.userAgent,
-      environment: resolved.environment,
-    }),
+    verifyEndpoint: createEndpointVerifier(testRequests),
+    sendTestRequest: (record) => sendTestRequest(testRequests, record, record.url, 'test'),
+    announceTest: (event) => (bus as unknown as EventBus).safeEmit('subscription:tested', event),
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,

@@ -48,6 +48,7 @@ export type {
   SubscriptionChangedEvent,
   SubscriptionDeletedEvent,
   SubscriptionDisabledEvent,
+  SubscriptionTestedEvent,
 } from './events/event-bus.js';
 
 export type {
@@ -57,6 +58,7 @@ export type {
   HistoryQuery,
   ListSubscriptionsQuery,
   RotateSecretOptions,
+  SendTestOptions,
   Subscription,
   SubscriptionChange,
   SubscriptionRegistry,
@@ -66,6 +68,7 @@ export type {
   UpdateSubscriptionOptions,
 } from './registry/subscription-registry.js';
 export { URL_VERIFICATION_EVENT_TYPE } from './registry/endpoint-verification.js';
+export type { SendTestResult } from './registry/send-test-request.js';
 export type { ExpungeSelector, ExpungeSummary, ListEventsQuery, ListedEvent, SignedEventHeaders, StoredEvent, StoredEvents } from './stored-events.js';
 export { createEventFeedHandler } from './feed/create-event-feed-handler.js';
 export type { EventFeedHandler, EventFeedItem, EventFeedOptions, EventFeedPage, EventFeedResponseCode, EventFeedSource } from './feed/create-event-feed-handler.js';

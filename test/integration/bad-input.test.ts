@@ -452,8 +452,8 @@ const createCases: Case[] = [
   },
 ];
 
-type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets' | 'history';
-const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets', 'history'];
+type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets' | 'history' | 'sendTest';
+const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets', 'history', 'sendTest'];
 
 function callSubscription(method: SubscriptionMethod, id: unknown) {
   return ({ webhooks }: Instance) => {
@@ -593,6 +593,21 @@ const subscriptionCases: Case[] = [
       field,
     })),
   ),
+  ...(
+    [
+      ['an empty actor', { actor: '' }, 'actor'],
+      ['an actor of 257 characters', { actor: 'a'.repeat(257) }, 'actor'],
+      ['an actor with U+0000', { actor: 'ali\u0000ce' }, 'actor'],
+      ['a reason, which it does not take', { reason: 'checking the endpoint' }, 'reason'],
+      ['options that are not an object', 'alice', undefined],
+    ] as const
+  ).map(([what, options, field]) => ({
+    name: `subscriptions.sendTest with ${what}`,
+    call: ({ webhooks, subscriptionId }: Instance) => webhooks.subscriptions.sendTest(subscriptionId, options as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field,
+  })),
   {
     name: 'subscriptions.delete with hard as a string',
     call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.delete(subscriptionId, { hard: 'yes' } as never),
