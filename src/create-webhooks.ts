@@ -22,6 +22,7 @@ import { createPublisher, type Publisher } from './publish.js';
 import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { sensitiveHeaderMatcher } from './registry/sensitive-headers.js';
 import { createEndpointVerifier } from './registry/endpoint-verification.js';
+import { sendTestRequest, type TestRequestDeps } from './registry/send-test-request.js';
 import { secretsCreatedAt } from './registry/secrets-created-at.js';
 import { announceChange } from './registry/announce-change.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
@@ -64,7 +65,8 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> exte
   drain(options?: DrainOptions): Promise<void>;
   /**
    * A snapshot of delivery metrics (this process) and the backlog (every process); with
-   * `subscriptionId`, the backlog of that subscription; with `tenantId`, of that tenant's
+   * `subscriptionId`, the backlog of that subscription, the age of its oldest active secret
+   * and this process's circuit breaker for it; with `tenantId`, of that tenant's
    * subscriptions (`null`: of the platform's, without a tenant).
    */
   metrics(options?: { subscriptionId?: string; tenantId?: string | null }): Promise<MetricsSnapshot>;
@@ -147,6 +149,16 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       { tenantAttribute: resolved.metricsTenantAttribute },
     );
   }
+  // The signed test requests (URL verification, sendTest) go out as deliveries do.
+  const testRequests: TestRequestDeps = {
+    transport,
+    guard,
+    codec,
+    clock,
+    timeoutMs: resolved.http.timeoutMs,
+    userAgent: resolved.http.userAgent,
+    environment: resolved.environment,
+  };
   const registry = createSubscriptionRegistry<TCatalog>({
     storage,
     catalog,
@@ -160,15 +172,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     tenantHeader: resolved.http.tenantHeader,
     announce: (change, hard) => announceChange(bus as unknown as EventBus, change, hard),
     verifyUrlChanges: resolved.security.verifyUrlChanges,
-    verifyEndpoint: createEndpointVerifier({
-      transport,
-      guard,
-      codec,
-      clock,
-      timeoutMs: resolved.http.timeoutMs,
-      userAgent: resolved.http.userAgent,
-      environment: resolved.environment,
-    }),
+    verifyEndpoint: createEndpointVerifier(testRequests),
+    sendTestRequest: (record) => sendTestRequest(testRequests, record, record.url, 'test'),
+    announceTest: (event) => (bus as unknown as EventBus).safeEmit('subscription:tested', event),
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
@@ -252,9 +258,12 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       const { subscriptionId, tenantId } = parsed.data;
       const scoped = subscriptionId !== undefined || tenantId !== undefined;
       const backlog = await storage.stats(now, scoped ? { ...(subscriptionId === undefined ? {} : { subscriptionId }), ...(tenantId === undefined ? {} : { tenantId }) } : undefined);
-      const subscription = subscriptionId === undefined ? null : await storage.getSubscription(subscriptionId);
-      const secretCreatedAt = subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive;
-      return metrics.snapshot(dispatcher.inFlight, backlog, now, secretCreatedAt);
+      if (subscriptionId === undefined) return metrics.snapshot(dispatcher.inFlight, backlog, now);
+      const subscription = await storage.getSubscription(subscriptionId);
+      return metrics.snapshot(dispatcher.inFlight, backlog, now, {
+        oldestActiveSecretCreatedAt: subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive,
+        circuit: dispatcher.circuit(subscriptionId),
+      });
     },
   };
   return webhooks;

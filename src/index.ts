@@ -49,6 +49,7 @@ export type {
   SubscriptionChangedEvent,
   SubscriptionDeletedEvent,
   SubscriptionDisabledEvent,
+  SubscriptionTestedEvent,
 } from './events/event-bus.js';
 
 export type {
@@ -58,6 +59,7 @@ export type {
   HistoryQuery,
   ListSubscriptionsQuery,
   RotateSecretOptions,
+  SendTestOptions,
   Subscription,
   SubscriptionChange,
   SubscriptionRegistry,
@@ -67,6 +69,7 @@ export type {
   UpdateSubscriptionOptions,
 } from './registry/subscription-registry.js';
 export { URL_VERIFICATION_EVENT_TYPE } from './registry/endpoint-verification.js';
+export type { SendTestResult } from './registry/send-test-request.js';
 export type { ExpungeSelector, ExpungeSummary, ListEventsQuery, ListedEvent, SignedEventHeaders, StoredEvent, StoredEvents } from './stored-events.js';
 export { createEventFeedHandler } from './feed/create-event-feed-handler.js';
 export type { EventFeedHandler, EventFeedItem, EventFeedOptions, EventFeedPage, EventFeedResponseCode, EventFeedSource } from './feed/create-event-feed-handler.js';
@@ -95,7 +98,7 @@ export { createMemoryStorage } from './storage/memory/index.js';
 export type * from './storage/storage-adapter.js';
 export { CANCELLED_BY_DELETE, CANCELLED_BY_EXPUNGE } from './storage/storage-adapter.js';
 
-export type { MetricsSnapshot } from './metrics/delivery-metrics.js';
+export type { CircuitStatus, MetricsSnapshot } from './metrics/delivery-metrics.js';
 export type { LatencySummary } from './metrics/latency-histogram.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';

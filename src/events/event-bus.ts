@@ -5,10 +5,12 @@
  * `delivery:dead`, `delivery:lease-lost`, `subscription:disabled`) come out of the
  * dispatcher, carrying enough for an audit trail; the subscriptions API announces each
  * change it records (`subscription:created`, `…:updated`, `…:secret-rotated`, `…:enabled`,
- * `…:disabled`, `…:deleted`) with the change record; the dashboard announces each action
- * done through it (`dashboard:action`). Payloads never carry secrets.
+ * `…:disabled`, `…:deleted`) with the change record, and each test request it sends
+ * (`subscription:tested`); the dashboard announces each action done through it
+ * (`dashboard:action`). Payloads never carry secrets.
  */
 import { EventEmitter } from 'eventemitter3';
+import type { SendTestResult } from '../registry/send-test-request.js';
 import type { AttemptErrorClass, AttemptOutcome, SubscriptionChangeRecord } from '../storage/storage-adapter.js';
 import type { EventCatalog, EventDataOf, EventTypeOf } from './catalog.js';
 
@@ -92,6 +94,20 @@ export interface SubscriptionDeletedEvent extends SubscriptionChangedEvent {
 }
 
 /**
+ * A test request sent to a subscription's endpoint (`subscriptions.sendTest`): who sent it
+ * and what came of it. Nothing of it is stored: this announcement is its only trace.
+ */
+export interface SubscriptionTestedEvent extends SendTestResult {
+  subscriptionId: string;
+  /** The subscription's tenant; `null` for a subscription without one. */
+  tenantId: string | null;
+  /** Who sent it (`sendTest(id, { actor })`); `null` when not given. */
+  actor: string | null;
+  /** Epoch ms at which it was sent. */
+  at: number;
+}
+
+/**
  * An attempt whose outcome could not be recorded: its lease ran out while it was under
  * way and another claim (another worker's, or this one's once the lease had expired)
  * took the delivery over, so the settle was refused. The request may have reached the
@@ -137,6 +153,7 @@ export interface LifecycleEvents {
   'subscription:secret-rotated': SubscriptionChangedEvent;
   'subscription:enabled': SubscriptionChangedEvent;
   'subscription:deleted': SubscriptionDeletedEvent;
+  'subscription:tested': SubscriptionTestedEvent;
   'dashboard:action': DashboardActionEvent;
 }
 

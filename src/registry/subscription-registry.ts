@@ -36,6 +36,8 @@ import { throwValidation } from '../throw-validation.js';
 import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
+import type { SendTestResult } from './send-test-request.js';
+import type { SubscriptionTestedEvent } from '../events/event-bus.js';
 import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
 import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
@@ -75,6 +77,12 @@ export interface UpdateSubscriptionOptions extends ChangeOptions {
    * @defaultValue `security.verifyUrlChanges` (false)
    */
   verifyUrl?: boolean;
+}
+
+/** Options of `subscriptions.sendTest`. */
+export interface SendTestOptions {
+  /** Who sends the test, as the host names them (1–256 characters): announced with it on the bus. */
+  actor?: string;
 }
 
 /** Options of `subscriptions.delete`. */
@@ -236,6 +244,22 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
   resealSecrets(options?: Pick<ChangeOptions, 'actor'>): Promise<{ resealed: number }>;
   /** The subscription's change log, oldest first (a deleted one's too, until a hard delete). */
   history(id: string, query?: HistoryQuery): Promise<Page<SubscriptionChange>>;
+  /**
+   * Sends the endpoint one signed test request now: a Standard Webhooks request of type
+   * `webhook.test` with `data: { subscriptionId, url, reason: "test" }`, to the
+   * subscription's URL, with its custom headers and a signature by each of its active
+   * secrets, through the instance's transport, SSRF guard and `http.timeoutMs` — what its
+   * deliveries get, so a receiver verifies it the same way. It is not a delivery: nothing is
+   * stored, nothing is retried, and a failed test is the result, not an exception. The
+   * response body is not kept.
+   *
+   * A disabled subscription may be tested: check the endpoint before enabling it. The test
+   * is announced on the bus as `subscription:tested`, with `actor`.
+   *
+   * @throws ValidationError `SUBSCRIPTION_NOT_FOUND` for an unknown id;
+   *   ConflictError `SUBSCRIPTION_DELETED` for a deleted subscription.
+   */
+  sendTest(id: string, options?: SendTestOptions): Promise<SendTestResult>;
 }
 
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -307,6 +331,7 @@ const rotateSchema = z.strictObject({
 });
 const disableSchema = z.strictObject({ actor: actorSchema.optional(), reason: z.string().min(1).max(500).refine(isStorableText, storableTextMessage).optional() });
 const enableSchema = z.strictObject({ replayMissed: z.boolean().optional(), ...changeFields });
+const sendTestSchema = z.strictObject({ actor: actorSchema.optional() });
 
 export interface SubscriptionRegistryDeps {
   storage: StorageAdapter;
@@ -334,6 +359,10 @@ export interface SubscriptionRegistryDeps {
    * @throws ConflictError `SUBSCRIPTION_URL_UNVERIFIED` otherwise.
    */
   verifyEndpoint: (url: string, record: SubscriptionRecord) => Promise<void>;
+  /** Sends `record`'s endpoint the signed test request of `sendTest` (registry/send-test-request.ts). */
+  sendTestRequest: (record: SubscriptionRecord) => Promise<SendTestResult>;
+  /** Announces a test request sent (on the bus). */
+  announceTest: (event: SubscriptionTestedEvent) => void;
 }
 
 /**
@@ -750,6 +779,16 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const parsed = parseOptions(historySchema, query);
       await requireRecord(id);
       return storage.listSubscriptionChanges({ subscriptionId: id, ...parsed });
+    },
+
+    async sendTest(id, options = {}) {
+      requireId(id, 'id');
+      const { actor = null } = parseOptions(sendTestSchema, options);
+      const record = refuseDeleted(await requireRecord(id), 'send it a test request');
+      const at = clock.now();
+      const result = await deps.sendTestRequest(record);
+      deps.announceTest({ subscriptionId: record.id, tenantId: record.tenantId, actor, at, ...result });
+      return result;
     },
 
     async resealSecrets(options = {}) {

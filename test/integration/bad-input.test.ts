@@ -452,8 +452,8 @@ const createCases: Case[] = [
   },
 ];
 
-type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets' | 'history';
-const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets', 'history'];
+type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets' | 'history' | 'sendTest';
+const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets', 'history', 'sendTest'];
 
 function callSubscription(method: SubscriptionMethod, id: unknown) {
   return ({ webhooks }: Instance) => {
@@ -593,6 +593,21 @@ const subscriptionCases: Case[] = [
       field,
     })),
   ),
+  ...(
+    [
+      ['an empty actor', { actor: '' }, 'actor'],
+      ['an actor of 257 characters', { actor: 'a'.repeat(257) }, 'actor'],
+      ['an actor with U+0000', { actor: 'ali\u0000ce' }, 'actor'],
+      ['a reason, which it does not take', { reason: 'checking the endpoint' }, 'reason'],
+      ['options that are not an object', 'alice', undefined],
+    ] as const
+  ).map(([what, options, field]) => ({
+    name: `subscriptions.sendTest with ${what}`,
+    call: ({ webhooks, subscriptionId }: Instance) => webhooks.subscriptions.sendTest(subscriptionId, options as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field,
+  })),
   {
     name: 'subscriptions.delete with hard as a string',
     call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.delete(subscriptionId, { hard: 'yes' } as never),
@@ -700,6 +715,14 @@ const deliveryCases: Case[] = [
     ['an unknown status', { status: 'failed' }, 'status'],
     ['an unknown key', { subscription: 'sub_1' }, 'subscription'],
     ['a negative since', { since: -1 }, 'since'],
+    ['an empty eventType', { eventType: '' }, 'eventType'],
+    ['a wildcard eventType', { eventType: 'payment.*' }, 'eventType'],
+    ['eventType *', { eventType: '*' }, 'eventType'],
+    ['a numeric eventType', { eventType: 42 }, 'eventType'],
+    ['an empty list of event types', { eventType: [] }, 'eventType'],
+    ['101 event types', { eventType: Array.from({ length: 101 }, (_, i) => `payment.type_${i}`) }, 'eventType'],
+    ['a wildcard among the event types', { eventType: ['payment.succeeded', 'refund.*'] }, 'eventType.1'],
+    ['eventTypes, the storage name, for eventType', { eventTypes: ['payment.succeeded'] }, 'eventTypes'],
   ].map(([what, query, field]) => ({
     name: `deliveries.list with ${what as string}`,
     call: ({ webhooks }: Instance) => webhooks.deliveries.list(query as never),
@@ -707,6 +730,13 @@ const deliveryCases: Case[] = [
     code: 'INPUT_INVALID',
     field: field as string,
   })),
+  {
+    name: 'deliveries.undelivered with a wildcard eventType',
+    call: ({ webhooks }) => webhooks.deliveries.undelivered({ eventType: 'payment.*' }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'eventType',
+  },
   ...['garbage', 'zz-top_', 'Zm9v', 'not a cursor!'].map((cursor) => ({
     name: `deliveries.list with the garbage cursor ${JSON.stringify(cursor)}`,
     call: ({ webhooks }: Instance) => webhooks.deliveries.list({ cursor }),

@@ -1,0 +1,240 @@
+/**
+ * `subscriptions.sendTest` on every storage, over real loopback HTTP: one signed
+ * `webhook.test` request to the subscription's URL with its custom headers, verified at the
+ * receiver with the receiver package's `verifyWebhook`; a failed test is the result, never
+ * an exception, and nothing is stored. Then the instance's own transport, SSRF guard and
+ * timeout, on the memory storage.
+ */
+import { lookup as dnsLookup } from 'node:dns';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ConflictError,
+  ValidationError,
+  createUndiciTransport,
+  createWebhooks,
+  type BookkeeperEvents,
+  type SubscriptionTestedEvent,
+  type Transport,
+  type TransportRequest,
+  type Webhooks,
+  type WebhooksOptions,
+} from '../../src/index.js';
+import { verifyWebhook } from '../../src/receiver/index.js';
+import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
+import { rejectionOf } from '../support/rejections.js';
+import { samplePayment } from '../support/sample-payment.js';
+
+const START = Date.UTC(2026, 11, 3, 9, 0, 0);
+
+/** What a test request must leave as it was: it is no delivery. */
+async function storedState(webhooks: Webhooks<BookkeeperEvents>, subscriptionId: string) {
+  const deliveries = (await webhooks.deliveries.list()).items;
+  return {
+    deliveries,
+    attempts: await Promise.all(deliveries.map((delivery) => webhooks.deliveries.attempts(delivery.id))),
+    events: (await webhooks.events.list()).items,
+    history: (await webhooks.subscriptions.history(subscriptionId)).items,
+    backlog: (await webhooks.metrics()).backlog,
+  };
+}
+
+function tested(webhooks: Webhooks<BookkeeperEvents>): SubscriptionTestedEvent[] {
+  const seen: SubscriptionTestedEvent[] = [];
+  webhooks.bus.on('subscription:tested', (event) => seen.push(event));
+  return seen;
+}
+
+describe.each(storageKinds)('subscriptions.sendTest on the %s storage', (kind) => {
+  const env = useInstancesOnStorage(kind, 'send-test');
+
+  it('posts one webhook.test request with its custom headers, signed by each active secret, and stores nothing', async () => {
+    const clock = new FakeClock(START);
+    const webhooks = env.instance({ clock, environment: 'test' });
+    const sub = await webhooks.subscriptions.create({
+      url: env.server.url,
+      eventTypes: ['payment.*'],
+      headers: { 'x-erp-tenant': 'acme', Authorization: 'Bearer sk_test_erp' },
+    });
+    await webhooks.publish('payment.succeeded', samplePayment());
+    const { secret: first } = await webhooks.subscriptions.getSecrets(sub.id);
+    await clock.advance(60_000);
+    const { secret: second } = await webhooks.subscriptions.rotateSecret(sub.id);
+    const before = await storedState(webhooks, sub.id);
+    const seen = tested(webhooks);
+
+    const result = await webhooks.subscriptions.sendTest(sub.id, { actor: 'ops@bookkeeper.example' });
+
+    expect(result).toEqual({ ok: true, statusCode: 204, durationMs: expect.any(Number), error: null, webhookId: expect.stringMatching(/^msg_/) });
+    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+    expect(env.server.requests).toHaveLength(1);
+    const request = env.server.requests[0]!;
+    expect(request.method).toBe('POST');
+    expect(request.url).toBe('/webhooks');
+    expect(request.headers).toMatchObject({
+      'x-erp-tenant': 'acme',
+      authorization: 'Bearer sk_test_erp',
+      'content-type': 'application/json',
+      'webhook-id': result.webhookId,
+      'webhook-timestamp': String(START / 1000 + 60),
+    });
+    // Two signatures during the rotation overlap: the receiver verifies with either secret alone.
+    expect((request.headers['webhook-signature'] as string).split(' ')).toHaveLength(2);
+    for (const secret of [first, second]) {
+      const event = verifyWebhook({ body: request.body, headers: request.headers }, { secrets: secret, now: new Date(clock.now()), environment: 'test' });
+      expect(event).toEqual({
+        id: result.webhookId,
+        type: 'webhook.test',
+        timestamp: new Date(clock.now()).toISOString(),
+        environment: 'test',
+        data: { subscriptionId: sub.id, url: env.server.url, reason: 'test' },
+      });
+    }
+    expect(await storedState(webhooks, sub.id)).toEqual(before);
+    expect(seen).toEqual([{ subscriptionId: sub.id, tenantId: null, actor: 'ops@bookkeeper.example', at: clock.now(), ...result }]);
+
+    // A second test is a new request with a new id; without an actor, the announcement says so.
+    const again = await webhooks.subscriptions.sendTest(sub.id);
+    expect(again.webhookId).not.toBe(result.webhookId);
+    expect(seen[1]).toMatchObject({ actor: null, webhookId: again.webhookId, tenantId: null });
+  });
+
+  it('returns a 500 as a failed test, keeps nothing of the body, and never retries it', async () => {
+    env.server.responder = () => ({ status: 500, body: 'stack trace with cus_secret_customer' });
+    const webhooks = env.instance({ clock: new FakeClock(START) });
+    const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    const seen = tested(webhooks);
+
+    const result = await webhooks.subscriptions.sendTest(sub.id);
+
+    expect(result).toEqual({ ok: false, statusCode: 500, durationMs: expect.any(Number), error: 'HTTP 500', webhookId: expect.stringMatching(/^msg_/) });
+    expect(JSON.stringify([result, seen])).not.toContain('cus_secret_customer');
+    expect(seen).toHaveLength(1);
+    await webhooks.start();
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect(env.server.requests).toHaveLength(1);
+    expect((await webhooks.deliveries.list()).items).toEqual([]);
+    // A failed test changes nothing of the subscription's health.
+    expect(await webhooks.subscriptions.get(sub.id)).toMatchObject({ status: 'active', failingSince: null });
+  });
+
+  it('returns a refused connection as a failed test without a status', async () => {
+    const closed = await LoopbackReceiver.start();
+    const url = closed.url;
+    await closed.close();
+    const webhooks = env.instance();
+    const sub = await webhooks.subscriptions.create({ url, eventTypes: ['payment.*'] });
+
+    const result = await webhooks.subscriptions.sendTest(sub.id);
+
+    expect(result).toEqual({ ok: false, statusCode: null, durationMs: expect.any(Number), error: expect.any(String), webhookId: expect.stringMatching(/^msg_/) });
+    // The failure class leads the message.
+    expect(result.error!.startsWith('connect failure')).toBe(true);
+  });
+
+  it('tests a disabled subscription, which stays disabled with its deliveries held', async () => {
+    const webhooks = env.instance();
+    const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    await webhooks.publish('payment.succeeded', samplePayment());
+    await webhooks.subscriptions.disable(sub.id, { reason: 'receiver migration' });
+    const before = await storedState(webhooks, sub.id);
+
+    expect(await webhooks.subscriptions.sendTest(sub.id)).toMatchObject({ ok: true, statusCode: 204 });
+
+    expect(env.server.requests).toHaveLength(1);
+    expect(JSON.parse(env.server.requests[0]!.body.toString())).toMatchObject({ type: 'webhook.test' });
+    expect(await webhooks.subscriptions.get(sub.id)).toMatchObject({ status: 'disabled', disabledReason: 'receiver migration' });
+    expect(await storedState(webhooks, sub.id)).toEqual(before);
+    expect(before.backlog.held).toBe(1);
+  });
+
+  it('refuses a deleted subscription with SUBSCRIPTION_DELETED and an unknown one with SUBSCRIPTION_NOT_FOUND, sending nothing', async () => {
+    const webhooks = env.instance();
+    const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    const seen = tested(webhooks);
+    await webhooks.subscriptions.delete(sub.id);
+
+    const deleted = await rejectionOf(webhooks.subscriptions.sendTest(sub.id));
+    expect(deleted).toBeInstanceOf(ConflictError);
+    expect(deleted).toMatchObject({ code: 'SUBSCRIPTION_DELETED', field: 'id' });
+    const unknown = await rejectionOf(webhooks.subscriptions.sendTest('sub_01KBZZZZZZZZZZZZZZZZZZZZZZ'));
+    expect(unknown).toBeInstanceOf(ValidationError);
+    expect(unknown).toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND', field: 'id' });
+    expect(env.server.requests).toHaveLength(0);
+    expect(seen).toEqual([]);
+  });
+});
+
+describe("subscriptions.sendTest through the instance's transport, SSRF guard and timeout", () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function receiver(responder?: Responder) {
+    const server = await LoopbackReceiver.start(responder);
+    cleanups.push(() => server.close());
+    return server;
+  }
+
+  function instance(options: WebhooksOptions<BookkeeperEvents>) {
+    const webhooks = createWebhooks({ meter: false, ...options });
+    cleanups.push(() => webhooks.close());
+    return webhooks;
+  }
+
+  it('refuses at connect time a name that resolves to loopback, though it passed registration', async () => {
+    const server = await receiver();
+    const everythingIsLoopback = ((_hostname: string, options: object, callback: (...args: unknown[]) => void) =>
+      dnsLookup('127.0.0.1', options as never, callback as never)) as unknown as typeof dnsLookup;
+    const transport = createUndiciTransport({ lookup: everythingIsLoopback });
+    cleanups.push(() => transport.close());
+    const webhooks = instance({ transport });
+    const sub = await webhooks.subscriptions.create({ url: `http://erp.bookkeeper-customer.test:${new URL(server.url).port}/webhooks`, eventTypes: ['payment.*'] });
+
+    const result = await webhooks.subscriptions.sendTest(sub.id);
+
+    expect(result).toMatchObject({ ok: false, statusCode: null });
+    expect(result.error!.startsWith('ssrf failure')).toBe(true);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('gives up on an endpoint that does not answer within http.timeoutMs', async () => {
+    const server = await receiver(() => 'hang');
+    const webhooks = instance({ security: { allowPrivateNetworks: true }, http: { timeoutMs: 200 } });
+    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+
+    const result = await webhooks.subscriptions.sendTest(sub.id);
+
+    expect(result).toMatchObject({ ok: false, statusCode: null });
+    expect(result.error!.startsWith('timeout failure')).toBe(true);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("posts through the host's transport with the instance's timeout and guard, and reads a transport that throws as a network failure", async () => {
+    const sent: TransportRequest[] = [];
+    let answer: 'redirect' | 'throw' = 'redirect';
+    const transport: Transport = {
+      async send(request) {
+        sent.push(request);
+        if (answer === 'throw') throw new Error('socket gone');
+        return { kind: 'response', statusCode: 302, retryAfter: null, body: '' };
+      },
+      async close() {},
+    };
+    const webhooks = instance({ transport, http: { timeoutMs: 4_321 } });
+    const sub = await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['payment.*'] });
+
+    // A redirect is not followed: a 3xx is no success.
+    expect(await webhooks.subscriptions.sendTest(sub.id)).toMatchObject({ ok: false, statusCode: 302, error: 'HTTP 302' });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ url: 'https://erp.example.com/hooks', timeoutMs: 4_321 });
+    // The guard of an instance that refuses private networks, applied when the transport connects.
+    expect(sent[0]!.guard).not.toBeNull();
+    answer = 'throw';
+    const thrown = await webhooks.subscriptions.sendTest(sub.id);
+    expect(thrown).toMatchObject({ ok: false, statusCode: null });
+    expect(thrown.error!.startsWith('network failure')).toBe(true);
+  });
+});
