@@ -173,7 +173,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     announce: (change, hard) => announceChange(bus as unknown as EventBus, change, hard),
     verifyUrlChanges: resolved.security.verifyUrlChanges,
     verifyEndpoint: createEndpointVerifier(testRequests),
-    sendTestRequest: (record) => sendTestRequest(testRequests, record, record.url, 'test'),
+    sendTestRequest: (record, example) => sendTestRequest(testRequests, record, record.url, 'test', example),
     announceTest: (event) => (bus as unknown as EventBus).safeEmit('subscription:tested', event),
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {

@@ -52,21 +52,34 @@ export interface SendTestResult {
   webhookId: string;
 }
 
+/** An event of the catalog sent as a test instead of `webhook.test`: its type and example data. */
+export interface TestEventExample {
+  type: string;
+  data: unknown;
+}
+
 /**
  * Posts `{ id, type: "webhook.test", timestamp, environment?, data: { subscriptionId, url,
- * reason } }` to `url`, signed with `record`'s active secrets and carrying its custom
- * headers. A transport that throws counts as a network failure.
+ * reason } }` to `url` — or, with `example`, that type and data — signed with `record`'s
+ * active secrets and carrying its custom headers. A transport that throws counts as a
+ * network failure.
  *
  * @throws what opening the record's secrets or sealed headers throws (a ConfigError when
  *   `security.secretsKey` does not open them): no request can be signed then.
  */
-export async function sendTestRequest(deps: TestRequestDeps, record: SubscriptionRecord, url: string, reason: TestRequestReason): Promise<SendTestResult> {
+export async function sendTestRequest(
+  deps: TestRequestDeps,
+  record: SubscriptionRecord,
+  url: string,
+  reason: TestRequestReason,
+  example?: TestEventExample,
+): Promise<SendTestResult> {
   const now = deps.clock.now();
   const secrets = activeSecrets(record, now).map((secret) => deps.codec.open(secret.value, record.id));
   const id = createId('msg', now);
-  const envelope: Record<string, unknown> = { id, type: TEST_EVENT_TYPE, timestamp: new Date(now).toISOString() };
+  const envelope: Record<string, unknown> = { id, type: example?.type ?? TEST_EVENT_TYPE, timestamp: new Date(now).toISOString() };
   if (deps.environment !== null) envelope.environment = deps.environment;
-  envelope.data = { subscriptionId: record.id, url, reason };
+  envelope.data = example === undefined ? { subscriptionId: record.id, url, reason } : example.data;
   const body = JSON.stringify(envelope);
   const timestampSeconds = Math.floor(now / 1000);
   const headers: Record<string, string> = {};

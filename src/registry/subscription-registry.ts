@@ -36,7 +36,7 @@ import { throwValidation } from '../throw-validation.js';
 import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
-import type { SendTestResult } from './send-test-request.js';
+import type { SendTestResult, TestEventExample } from './send-test-request.js';
 import type { SubscriptionTestedEvent } from '../events/event-bus.js';
 import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
 import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
@@ -83,6 +83,13 @@ export interface UpdateSubscriptionOptions extends ChangeOptions {
 export interface SendTestOptions {
   /** Who sends the test, as the host names them (1–256 characters): announced with it on the bus. */
   actor?: string;
+  /**
+   * Send this event type of the catalog with its example as `data` (`defineEvents({ type: {
+   * schema, example } })`; every type of `bookkeeperEvents` has one) instead of `webhook.test`:
+   * the receiver's handler for that type runs on it, as with `stripe trigger`. Whether the
+   * subscription's filters match the type is not checked: it is a test.
+   */
+  type?: string;
 }
 
 /** Options of `subscriptions.delete`. */
@@ -254,9 +261,11 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
    * response body is not kept.
    *
    * A disabled subscription may be tested: check the endpoint before enabling it. The test
-   * is announced on the bus as `subscription:tested`, with `actor`.
+   * is announced on the bus as `subscription:tested`, with `actor`. With `type`, the request
+   * carries that catalog type and its example instead.
    *
-   * @throws ValidationError `SUBSCRIPTION_NOT_FOUND` for an unknown id;
+   * @throws ValidationError `SUBSCRIPTION_NOT_FOUND` for an unknown id; `EVENT_TYPE_UNKNOWN`
+   *   for a `type` not in the catalog, `INPUT_INVALID` for one without an example;
    *   ConflictError `SUBSCRIPTION_DELETED` for a deleted subscription.
    */
   sendTest(id: string, options?: SendTestOptions): Promise<SendTestResult>;
@@ -331,7 +340,7 @@ const rotateSchema = z.strictObject({
 });
 const disableSchema = z.strictObject({ actor: actorSchema.optional(), reason: z.string().min(1).max(500).refine(isStorableText, storableTextMessage).optional() });
 const enableSchema = z.strictObject({ replayMissed: z.boolean().optional(), ...changeFields });
-const sendTestSchema = z.strictObject({ actor: actorSchema.optional() });
+const sendTestSchema = z.strictObject({ actor: actorSchema.optional(), type: z.string().min(1).max(255).optional() });
 
 export interface SubscriptionRegistryDeps {
   storage: StorageAdapter;
@@ -360,7 +369,7 @@ export interface SubscriptionRegistryDeps {
    */
   verifyEndpoint: (url: string, record: SubscriptionRecord) => Promise<void>;
   /** Sends `record`'s endpoint the signed test request of `sendTest` (registry/send-test-request.ts). */
-  sendTestRequest: (record: SubscriptionRecord) => Promise<SendTestResult>;
+  sendTestRequest: (record: SubscriptionRecord, example?: TestEventExample) => Promise<SendTestResult>;
   /** Announces a test request sent (on the bus). */
   announceTest: (event: SubscriptionTestedEvent) => void;
 }
@@ -783,10 +792,18 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
 
     async sendTest(id, options = {}) {
       requireId(id, 'id');
-      const { actor = null } = parseOptions(sendTestSchema, options);
+      const { actor = null, type } = parseOptions(sendTestSchema, options);
+      let example: TestEventExample | undefined;
+      if (type !== undefined) {
+        if (!catalog.has(type)) throw new ValidationError('EVENT_TYPE_UNKNOWN', `Expected \`type\` to be an event type of the catalog, got ${describeValue(type)}`, { field: 'type' });
+        if (!Object.hasOwn(catalog.examples, type)) {
+          throw new ValidationError('INPUT_INVALID', `Expected \`type\` to be an event type with an example in the catalog (defineEvents({ [type]: { schema, example } })), got ${describeValue(type)}, which has none`, { field: 'type' });
+        }
+        example = { type, data: (catalog.examples as Record<string, unknown>)[type] };
+      }
       const record = refuseDeleted(await requireRecord(id), 'send it a test request');
       const at = clock.now();
-      const result = await deps.sendTestRequest(record);
+      const result = await deps.sendTestRequest(record, example);
       deps.announceTest({ subscriptionId: record.id, tenantId: record.tenantId, actor, at, ...result });
       return result;
     },

@@ -7,11 +7,13 @@
  */
 import { lookup as dnsLookup } from 'node:dns';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
   ConflictError,
   ValidationError,
   createUndiciTransport,
   createWebhooks,
+  defineEvents,
   type BookkeeperEvents,
   type SubscriptionTestedEvent,
   type Transport,
@@ -183,6 +185,31 @@ describe("subscriptions.sendTest through the instance's transport, SSRF guard an
     cleanups.push(() => webhooks.close());
     return webhooks;
   }
+
+  it("with `type`, sends that catalog type with its example as data, verified at the receiver; refuses a type outside the catalog or without an example", async () => {
+    const server = await receiver();
+    const webhooks = instance({ security: { allowPrivateNetworks: true } });
+    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const { secret } = await webhooks.subscriptions.getSecrets(sub.id);
+
+    const result = await webhooks.subscriptions.sendTest(sub.id, { type: 'refund.initiated' });
+
+    expect(result.ok).toBe(true);
+    const request = server.requests[0]!;
+    const event = verifyWebhook({ body: request.body, headers: request.headers }, { secrets: secret });
+    expect(event).toMatchObject({ id: result.webhookId, type: 'refund.initiated', data: webhooks.events.examples['refund.initiated'] });
+    expect(webhooks.events.schemas['refund.initiated'].safeParse(event.data).success).toBe(true);
+
+    expect((await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 'refund.teleported' }))).code).toBe('EVENT_TYPE_UNKNOWN');
+    expect((await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 'payment.*' }))).code).toBe('EVENT_TYPE_UNKNOWN');
+    expect((await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 42 as never }))).code).toBe('INPUT_INVALID');
+    const bare = createWebhooks({ meter: false, events: defineEvents({ 'ping.sent': z.object({ n: z.number() }) }), security: { allowPrivateNetworks: true } });
+    cleanups.push(() => bare.close());
+    const bareSub = await bare.subscriptions.create({ url: server.url, eventTypes: ['*'] });
+    const missing = await rejectionOf(bare.subscriptions.sendTest(bareSub.id, { type: 'ping.sent' }));
+    expect({ code: missing.code, field: missing.field }).toEqual({ code: 'INPUT_INVALID', field: 'type' });
+    expect(server.requests).toHaveLength(1);
+  });
 
   it('refuses at connect time a name that resolves to loopback, though it passed registration', async () => {
     const server = await receiver();
