@@ -130,6 +130,16 @@ function statusOf(code: string, name: string): number {
  */
 export function createDashboard(webhooks: DashboardSource, options: DashboardOptions): Dashboard {
   checkArgumentCount(arguments.length, 2, 'createDashboard(webhooks, options)', 'factory');
+  return createDashboardWithRoutes(webhooks, options, dashboardRoutes);
+}
+
+/**
+ * {@link createDashboard} over a given route table, so that the gate is tested with routes
+ * of the test's own, apart from the pages.
+ *
+ * @internal Not exported from the subpath.
+ */
+export function createDashboardWithRoutes(webhooks: DashboardSource, options: DashboardOptions, routes: readonly Route[]): Dashboard {
   const resolved = parseConfig(dashboardOptionsSchema, options);
   const { basePath, readOnly, title, trustedOrigins } = resolved;
   const logger = resolved.logger ?? silentLogger;
@@ -148,7 +158,6 @@ export function createDashboard(webhooks: DashboardSource, options: DashboardOpt
       return () => ({ actor: 'anonymous' }) satisfies DashboardPrincipal;
     })();
   const verificationFailures = new VerificationFailureLog();
-  const routes: readonly Route[] = dashboardRoutes;
 
   function isSameOrigin(request: Request, url: URL): boolean {
     const origin = request.headers.get('origin');
