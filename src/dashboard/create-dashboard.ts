@@ -116,8 +116,8 @@ function statusOf(code: string, name: string): number {
 /**
  * Creates the dashboard of a webhooks instance.
  *
- * @throws ConfigError `CONFIG_INVALID` for bad options, and when `authorize` is missing
- * without `dangerouslyDisableAuthorization`.
+ * @throws ConfigError `CONFIG_INVALID` for bad options, when `authorize` is missing
+ * without `dangerouslyDisableAuthorization`, and when both are given.
  *
  * @example
  * ```ts
@@ -149,6 +149,15 @@ export function createDashboardWithRoutes(webhooks: DashboardSource, options: Da
       'CONFIG_INVALID',
       'Expected `authorize` to be a function (request) => principal | null | Response, got undefined: a dashboard can rotate secrets and resend payments, so it decides who may use it (for a laptop only: `dangerouslyDisableAuthorization: true`)',
       { field: 'authorize' },
+    );
+  }
+  if (resolved.authorize !== undefined && resolved.dangerouslyDisableAuthorization) {
+    // One of the two would be ignored: a host that sets the opt-out from an environment
+    // flag while passing authorize would believe either that it is off or that it is on.
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      'Expected `dangerouslyDisableAuthorization` to be false or absent when `authorize` is given, got true: pass one of them',
+      { field: 'dangerouslyDisableAuthorization' },
     );
   }
   const authorize =
