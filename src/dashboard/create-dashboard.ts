@@ -313,12 +313,12 @@ export function createDashboardWithRoutes(webhooks: DashboardSource, options: Da
       reply = await found.route.handle(context, found.params!);
     } catch (error) {
       if (error instanceof DashboardRefusal) return refusalResponse(context, json, error.status, error.code, error.message);
-      if (isWebhookError(error)) {
-        const status = statusOf(error.code, error.name);
-        if (status >= 500) logger.error({ err: error, path, actor: principal.actor }, 'webhooks dashboard: request failed');
-        else if (method === 'POST') logger.warn({ code: error.code, path, actor: principal.actor }, 'webhooks dashboard: action refused');
-        return refusalResponse(context, json, status, error.code, status >= 500 ? 'The request failed; it was logged' : error.message);
+      if (isWebhookError(error) && statusOf(error.code, error.name) < 500) {
+        if (method === 'POST') logger.warn({ code: error.code, path, actor: principal.actor }, 'webhooks dashboard: action refused');
+        return refusalResponse(context, json, statusOf(error.code, error.name), error.code, error.message);
       }
+      // A failure of the storage or of the code (StorageError, ConfigError, a plain Error):
+      // the log has it; the response says nothing of it, not even the storage's code.
       logger.error({ err: error, path, actor: principal.actor }, 'webhooks dashboard: request failed');
       return refusalResponse(context, json, 500, 'INTERNAL_ERROR', 'The request failed; it was logged');
     }
