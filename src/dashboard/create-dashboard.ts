@@ -180,11 +180,11 @@ export function createDashboardWithRoutes(webhooks: DashboardSource, options: Da
     return new Response(body, { status, headers: { 'content-type': type, ...securityHeaders(scriptNonce), ...extra } });
   }
 
-  function refusalResponse(context: DashboardContext | null, json: boolean, status: number, code: string, message: string): Response {
+  function refusalResponse(context: DashboardContext | null, json: boolean, status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
     if (json || context === null) {
-      return respond(status, JSON.stringify({ error: code, message }), jsonType, null);
+      return respond(status, JSON.stringify({ error: code, message }), jsonType, null, extra);
     }
-    return respond(status, layout(context, 'Error', errorBody(status, code, message)).value, 'text/html; charset=utf-8', context.nonce);
+    return respond(status, layout(context, 'Error', errorBody(status, code, message)).value, 'text/html; charset=utf-8', context.nonce, extra);
   }
 
   function serveAsset(path: string): Response | null {
@@ -293,7 +293,9 @@ export function createDashboardWithRoutes(webhooks: DashboardSource, options: Da
     const found = candidates.find((candidate) => candidate.route.method === method);
     if (found === undefined) {
       if (candidates.length > 0) {
-        return refusalResponse(context, json, 405, 'METHOD_NOT_ALLOWED', `${request.method} is not answered here`);
+        // RFC 9110 §15.5.6: a 405 says which methods the resource takes.
+        const methods = new Set(candidates.flatMap(({ route }) => (route.method === 'GET' ? ['GET', 'HEAD'] : [route.method])));
+        return refusalResponse(context, json, 405, 'METHOD_NOT_ALLOWED', `${request.method} is not answered here`, { allow: [...methods].join(', ') });
       }
       return refusalResponse(context, json, 404, 'NOT_FOUND', 'There is no such page');
     }
