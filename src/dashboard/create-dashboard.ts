@@ -15,6 +15,7 @@ import { systemClock } from '../clock.js';
 import { ConfigError, ValidationError, describeValue, isWebhookError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { parseConfig } from '../parse-config.js';
+import { isStorableText } from '../storable-text.js';
 import { toExpressMiddleware, toNodeHandler, type ExpressFeedRequest } from '../feed/to-node-handler.js';
 import { dashboardAssets } from './assets.js';
 import { DashboardRefusal, type DashboardAuditDetails, type DashboardContext, type DashboardSource, type Reply, type Route } from './dashboard-context.js';
@@ -44,7 +45,11 @@ export interface Dashboard {
 
 const jsonType = 'application/json; charset=utf-8';
 
-/** The principal `authorize` returned, checked: a failure of the host's code otherwise (500, logged). */
+/**
+ * The principal `authorize` returned, checked: a failure of the host's code otherwise (500,
+ * logged). Its actor is what a subscription change's `actor` takes (1 to 256 characters
+ * without U+0000), so that no action fails later on the actor alone.
+ */
 function checkPrincipal(value: unknown): DashboardPrincipal {
   const principal = value as Partial<DashboardPrincipal> | null;
   if (
@@ -52,10 +57,11 @@ function checkPrincipal(value: unknown): DashboardPrincipal {
     principal === null ||
     typeof principal.actor !== 'string' ||
     principal.actor.length === 0 ||
-    principal.actor.length > 255 ||
+    principal.actor.length > 256 ||
+    !isStorableText(principal.actor) ||
     (principal.name !== undefined && typeof principal.name !== 'string')
   ) {
-    throw new TypeError(`Expected \`authorize\` to return { actor: string (1–255 characters), name?: string }, null, false or a Response, got ${describeValue(value)}`);
+    throw new TypeError(`Expected \`authorize\` to return { actor: string (1–256 characters, no U+0000), name?: string }, null, false or a Response, got ${describeValue(value)}`);
   }
   return principal.name === undefined ? { actor: principal.actor } : { actor: principal.actor, name: principal.name };
 }
