@@ -21,7 +21,7 @@ import { dashboardAssets } from './assets.js';
 import { DashboardRefusal, type DashboardAuditDetails, type DashboardContext, type DashboardSource, type Reply, type Route } from './dashboard-context.js';
 import { dashboardOptionsSchema, scopedTenantSchema, type DashboardOptions, type DashboardPrincipal } from './dashboard-options.js';
 import { fastifyDashboardPlugin, type FastifyDashboardPlugin } from './fastify-adapter.js';
-import { errorBody, layout } from './layout.js';
+import { errorBody, layout, refusalDocument } from './layout.js';
 import { readForm } from './read-form.js';
 import { dashboardRoutes } from './routes/index.js';
 import { VerificationFailureLog } from './verification-failures.js';
@@ -44,6 +44,7 @@ export interface Dashboard {
 }
 
 const jsonType = 'application/json; charset=utf-8';
+const htmlType = 'text/html; charset=utf-8';
 
 /**
  * The principal `authorize` returned, checked: a failure of the host's code otherwise (500,
@@ -186,11 +187,24 @@ export function createDashboardWithRoutes(webhooks: DashboardSource, options: Da
     return new Response(body, { status, headers: { 'content-type': type, ...securityHeaders(scriptNonce), ...extra } });
   }
 
-  function refusalResponse(context: DashboardContext | null, json: boolean, status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
-    if (json || context === null) {
-      return respond(status, JSON.stringify({ error: code, message }), jsonType, null, extra);
+  function href(path: string, query?: Record<string, string | number | null | undefined>): string {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
     }
-    return respond(status, layout(context, 'Error', errorBody(status, code, message)).value, 'text/html; charset=utf-8', context.nonce, extra);
+    const text = search.toString();
+    return `${basePath}${path === '/' && basePath !== '' ? '' : path}${text === '' ? '' : `?${text}`}` || '/';
+  }
+
+  /**
+   * A refusal: JSON for a client that asks for it; otherwise a page, in the layout when the
+   * principal is known (`context`), else a bare page (authorize or scope refused or failed).
+   */
+  function refusalResponse(context: DashboardContext | null, json: boolean, status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
+    if (json) return respond(status, JSON.stringify({ error: code, message }), jsonType, null, extra);
+    if (context !== null) return respond(status, layout(context, 'Error', errorBody(status, code, message)).value, htmlType, context.nonce, extra);
+    const scriptNonce = nonce();
+    return respond(status, refusalDocument({ href, title, nonce: scriptNonce }, status, code, message).value, htmlType, scriptNonce, extra);
   }
 
   function serveAsset(path: string): Response | null {
@@ -221,14 +235,7 @@ export function createDashboardWithRoutes(webhooks: DashboardSource, options: Da
       verificationFailures,
       nonce: scriptNonce,
       now: () => clock.now(),
-      href(path, query) {
-        const search = new URLSearchParams();
-        for (const [key, value] of Object.entries(query ?? {})) {
-          if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
-        }
-        const text = search.toString();
-        return `${basePath}${path === '/' && basePath !== '' ? '' : path}${text === '' ? '' : `?${text}`}` || '/';
-      },
+      href,
       form: () => (fields ??= readForm(request)),
       async subscription(id) {
         const subscription = await webhooks.subscriptions.get(id);
@@ -336,17 +343,19 @@ export function createDashboardWithRoutes(webhooks: DashboardSource, options: Da
       return respond(303, '', 'text/plain; charset=utf-8', null, { location: reply.location });
     }
     if (json) return respond(reply.status ?? 200, JSON.stringify(reply.data), jsonType, null);
-    return respond(reply.status ?? 200, layout(context, reply.title, reply.body).value, 'text/html; charset=utf-8', context.nonce);
+    return respond(reply.status ?? 200, layout(context, reply.title, reply.body).value, htmlType, context.nonce);
   }
 
   async function fetchHandler(request: Request): Promise<Response> {
     try {
       return await handle(request);
     } catch (error) {
-      // authorize/scope threw, or a form could not be read: a failure of the host's code or the wire.
-      if (error instanceof DashboardRefusal) return respond(error.status, JSON.stringify({ error: error.code, message: error.message }), jsonType, null);
+      // authorize or scope threw, or returned what is not a principal or a tenant id: a
+      // failure of the host's code, logged; the response says nothing of it.
+      const json = wantsJson(request, new URL(request.url));
+      if (error instanceof DashboardRefusal) return refusalResponse(null, json, error.status, error.code, error.message);
       logger.error({ err: error }, 'webhooks dashboard: request failed');
-      return respond(500, JSON.stringify({ error: 'INTERNAL_ERROR' }), jsonType, null);
+      return refusalResponse(null, json, 500, 'INTERNAL_ERROR', 'The request failed; it was logged');
     }
   }
 
