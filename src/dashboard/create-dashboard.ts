@@ -14,6 +14,7 @@ import { checkArgumentCount } from '../check-argument-count.js';
 import { systemClock } from '../clock.js';
 import { ConfigError, ValidationError, describeValue, isWebhookError } from '../errors.js';
 import { silentLogger } from '../logger.js';
+import type { EventCatalog } from '../events/catalog.js';
 import { parseConfig } from '../parse-config.js';
 import { isStorableText } from '../storable-text.js';
 import { toExpressMiddleware, toNodeHandler, type ExpressFeedRequest } from '../feed/to-node-handler.js';
@@ -135,7 +136,7 @@ function statusOf(code: string, name: string): number {
  * app.use('/admin/webhooks', dashboard.express());
  * ```
  */
-export function createDashboard(webhooks: DashboardSource, options: DashboardOptions): Dashboard {
+export function createDashboard<TCatalog extends EventCatalog>(webhooks: DashboardSource<TCatalog>, options: DashboardOptions): Dashboard {
   checkArgumentCount(arguments.length, 2, 'createDashboard(webhooks, options)', 'factory');
   return createDashboardWithRoutes(webhooks, options, dashboardRoutes);
 }
@@ -146,7 +147,11 @@ export function createDashboard(webhooks: DashboardSource, options: DashboardOpt
  *
  * @internal Not exported from the subpath.
  */
-export function createDashboardWithRoutes(webhooks: DashboardSource, options: DashboardOptions, routes: readonly Route[]): Dashboard {
+export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instance: DashboardSource<TCatalog>, options: DashboardOptions, routes: readonly Route[]): Dashboard {
+  // A catalog's subscription input is narrower than the default catalog's (`eventTypes` of
+  // its own names), so an instance of any catalog is no `DashboardSource<EventCatalog>` to
+  // the compiler; the routes pass what forms say, which the instance checks at run time.
+  const webhooks = instance as unknown as DashboardSource;
   const resolved = parseConfig(dashboardOptionsSchema, options);
   const { basePath, readOnly, title, trustedOrigins } = resolved;
   const logger = resolved.logger ?? silentLogger;
