@@ -33,7 +33,10 @@ export interface Dashboard {
   fetch(request: Request): Promise<Response>;
   /** A Node `http` request listener (`createServer(dashboard.node())`). */
   node(): (req: IncomingMessage, res: ServerResponse) => void;
-  /** Express middleware (4 and 5): `app.use('/admin/webhooks', dashboard.express())`. */
+  /**
+   * Express middleware (4 and 5): `app.use('/admin/webhooks', dashboard.express())`. Requests
+   * outside the base path go on to the next handler.
+   */
   express(): (req: ExpressFeedRequest, res: ServerResponse, next: (error?: unknown) => void) => void;
   /** A Fastify plugin (4 and 5): `app.register(dashboard.fastify(), { prefix: '/admin/webhooks' })`. */
   fastify(): FastifyDashboardPlugin;
@@ -192,6 +195,29 @@ export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instanc
     return new Response(body, { status, headers: { 'content-type': type, ...securityHeaders(scriptNonce), ...extra } });
   }
 
+  function isUnderBasePath(pathname: string): boolean {
+    return pathname === basePath || pathname.startsWith(`${basePath}/`);
+  }
+
+  /**
+   * Express middleware that passes on what is not under the base path: mounted at the root
+   * (`app.use(dashboard.express())`), the dashboard must not answer 404 for the app's own
+   * routes after it.
+   */
+  function expressMiddleware(): ReturnType<Dashboard['express']> {
+    const middleware = toExpressMiddleware(fetchHandler);
+    return (req, res, next) => {
+      let pathname: string;
+      try {
+        pathname = new URL(req.originalUrl ?? req.url ?? '/', 'http://localhost').pathname;
+      } catch {
+        return next();
+      }
+      if (isUnderBasePath(pathname)) middleware(req, res, next);
+      else next();
+    };
+  }
+
   function href(path: string, query?: Record<string, string | number | null | undefined>): string {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(query ?? {})) {
@@ -274,7 +300,7 @@ export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instanc
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const json = wantsJson(request, url);
-    if (url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
+    if (!isUnderBasePath(url.pathname)) {
       return refusalResponse(null, true, 404, 'NOT_FOUND', `Not under the dashboard's base path ${describeValue(basePath || '/')}`);
     }
     const path = url.pathname.slice(basePath.length) || '/';
@@ -367,7 +393,7 @@ export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instanc
   return {
     fetch: fetchHandler,
     node: () => toNodeHandler(fetchHandler),
-    express: () => toExpressMiddleware(fetchHandler),
+    express: expressMiddleware,
     fastify: () => fastifyDashboardPlugin(fetchHandler),
     recordVerificationFailure(code) {
       if (typeof code !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(code)) {

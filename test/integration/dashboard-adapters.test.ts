@@ -181,12 +181,13 @@ describe.each(mounts)('the dashboard on %s', (_name, mount) => {
     expect(actions).toEqual([]);
   });
 
-  it('refuses a form past 64 KiB with 413', async () => {
+  it.each([70_000, 1_000_000, 8_000_000])('refuses a form of %i bytes with 413', async (size) => {
     const { origin, basePath, actions } = await mount();
-    const response = await post(`${origin}${basePath}/items/sub_1/poke`, `note=${'a'.repeat(70_000)}`, { 'content-type': form, accept: 'application/json', origin });
+    const response = await post(`${origin}${basePath}/items/sub_1/poke`, `note=${'a'.repeat(size - 5)}`, { 'content-type': form, accept: 'application/json', origin });
     expect(response.status).toBe(413);
+    await response.arrayBuffer();
     expect(actions).toEqual([]);
-    // The connection is still good for the next request.
+    // The server still answers.
     expect((await fetch(`${origin}${basePath}/items/1`)).status).toBe(200);
   });
 });
@@ -204,6 +205,26 @@ describe('the dashboard in Fastify', () => {
 });
 
 describe('the dashboard in Express', () => {
+  it.each([
+    ['Express 5', () => express5()],
+    ['Express 4', express4App],
+  ])('mounted at the root of %s, leaves what is outside its base path to the app', async (_name, makeApp) => {
+    const { dashboard } = dashboardAt('/admin/webhooks');
+    const app = makeApp();
+    app.use(dashboard.express());
+    app.get('/health', (_request, response) => void response.send('ok'));
+    app.get('/admin/webhooksx', (_request, response) => void response.send('a neighbour'));
+    const origin = await listen(app);
+    const health = await fetch(`${origin}/health`);
+    expect([health.status, await health.text()]).toEqual([200, 'ok']);
+    const neighbour = await fetch(`${origin}/admin/webhooksx`);
+    expect([neighbour.status, await neighbour.text()]).toEqual([200, 'a neighbour']);
+    const page = await fetch(`${origin}/admin/webhooks/items/7?format=json`);
+    expect([page.status, ((await page.json()) as { id: string }).id]).toEqual([200, '7']);
+    const unknown = await fetch(`${origin}/admin/webhooks/nothing`, { headers: { accept: 'application/json' } });
+    expect([unknown.status, ((await unknown.json()) as { error: string }).error]).toEqual([404, 'NOT_FOUND']);
+  });
+
   it('reads the request URL from originalUrl under a router mounted inside another', async () => {
     const { dashboard } = dashboardAt('/admin/webhooks');
     const app = express5();
