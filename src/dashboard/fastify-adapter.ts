@@ -74,7 +74,11 @@ export function fastifyDashboardPlugin(handler: (request: Request) => Promise<Re
       if (cookies.length > 0) reply.header('set-cookie', cookies);
       return reply.send(new Uint8Array(await response.arrayBuffer()));
     };
-    instance.route({ method: ['GET', 'HEAD', 'POST'], url: '/', handler: handle });
-    instance.route({ method: ['GET', 'HEAD', 'POST'], url: '/*', handler: handle });
+    // Every method the other adapters give the gate too, so that it answers them as they do
+    // (after authorize: 405 with Allow on a page, 404 elsewhere), not Fastify's own 404.
+    // OPTIONS is left to the app (a CORS plugin's preflight).
+    const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
+    instance.route({ method: methods, url: '/', handler: handle });
+    instance.route({ method: methods, url: '/*', handler: handle });
   };
 }

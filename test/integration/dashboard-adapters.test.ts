@@ -159,6 +159,14 @@ describe.each(mounts)('the dashboard on %s', (_name, mount) => {
     expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([200, 'text/javascript; charset=utf-8', '']);
   });
 
+  it('answers another method on a page with 405 and the methods it takes', async () => {
+    const { origin, basePath } = await mount();
+    for (const method of ['PUT', 'DELETE', 'PATCH']) {
+      const response = await fetch(`${origin}${basePath}/items/1`, { method, body: '{}', headers: { 'content-type': 'application/json', accept: 'application/json', origin } });
+      expect([method, response.status, response.headers.get('allow'), ((await response.json()) as { error: string }).error]).toEqual([method, 405, 'GET, HEAD', 'METHOD_NOT_ALLOWED']);
+    }
+  });
+
   it('takes an action posted from its own origin: 303 to a path under the base path, its fields read', async () => {
     const { origin, basePath, actions } = await mount();
     const response = await post(`${origin}${basePath}/items/sub_1/poke`, 'note=caf%C3%A9&tag=a&tag=b', { 'content-type': form, origin });
