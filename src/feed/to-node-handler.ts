@@ -43,7 +43,13 @@ function consumedBody(req: ExpressFeedRequest): { body: string | Uint8Array<Arra
   return { body: null, type: null };
 }
 
-function toRequest(req: ExpressFeedRequest, path: string): Request {
+/**
+ * The URL (`path` on the origin of the `Host` header, `localhost` when it does not parse) and
+ * the headers of a Node request, as a Fetch `Request` takes them.
+ *
+ * @internal Shared with the dashboard's Fastify plugin.
+ */
+export function urlAndHeadersOf(req: IncomingMessage, path: string): { url: URL; headers: Headers } {
   const protocol = (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
   let url: URL;
   try {
@@ -56,6 +62,11 @@ function toRequest(req: ExpressFeedRequest, path: string): Request {
     // HTTP/2 pseudo-headers (`:path`) are not headers a Request can hold.
     if (!req.rawHeaders[i]!.startsWith(':')) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
   }
+  return { url, headers };
+}
+
+function toRequest(req: ExpressFeedRequest, path: string): Request {
+  const { url, headers } = urlAndHeadersOf(req, path);
   const method = req.method ?? 'GET';
   if (method === 'GET' || method === 'HEAD') return new Request(url, { method, headers });
   const consumed = consumedBody(req);
