@@ -159,6 +159,10 @@ describe('authorize', () => {
     const text = await page.text();
     expect(text).toMatch(/^<!doctype html>/);
     expect(text).toContain('DASHBOARD_FORBIDDEN');
+    expect(text).toContain(`<script nonce="${cspNonce(page)}" src="/assets/${dashboardAssets.js.name}" defer>`);
+    // Nobody is known yet: no navigation, no name.
+    expect(text).not.toContain('<nav');
+    expect(text).not.toContain('class="who"');
     expect(warnings.map((line) => line.fields)).toEqual([
       { path: '/items/1', method: 'GET' },
       { path: '/items/1', method: 'GET' },
