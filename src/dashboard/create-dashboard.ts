@@ -11,18 +11,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkArgumentCount } from '../check-argument-count.js';
-import type { Webhooks } from '../create-webhooks.js';
-import type { EventCatalog } from '../events/catalog.js';
 import { systemClock } from '../clock.js';
 import { ConfigError, ValidationError, describeValue, isWebhookError } from '../errors.js';
 import { silentLogger } from '../logger.js';
+import type { EventCatalog } from '../events/catalog.js';
 import { parseConfig } from '../parse-config.js';
+import { isStorableText } from '../storable-text.js';
 import { toExpressMiddleware, toNodeHandler, type ExpressFeedRequest } from '../feed/to-node-handler.js';
 import { dashboardAssets } from './assets.js';
 import { DashboardRefusal, type DashboardAuditDetails, type DashboardContext, type DashboardSource, type Reply, type Route } from './dashboard-context.js';
 import { dashboardOptionsSchema, scopedTenantSchema, type DashboardOptions, type DashboardPrincipal } from './dashboard-options.js';
 import { fastifyDashboardPlugin, type FastifyDashboardPlugin } from './fastify-adapter.js';
-import { errorBody, layout } from './layout.js';
+import { errorBody, layout, refusalDocument } from './layout.js';
 import { readForm } from './read-form.js';
 import { dashboardRoutes } from './routes/index.js';
 import { VerificationFailureLog } from './verification-failures.js';
@@ -33,7 +33,10 @@ export interface Dashboard {
   fetch(request: Request): Promise<Response>;
   /** A Node `http` request listener (`createServer(dashboard.node())`). */
   node(): (req: IncomingMessage, res: ServerResponse) => void;
-  /** Express middleware (4 and 5): `app.use('/admin/webhooks', dashboard.express())`. */
+  /**
+   * Express middleware (4 and 5): `app.use('/admin/webhooks', dashboard.express())`. Requests
+   * outside the base path go on to the next handler.
+   */
   express(): (req: ExpressFeedRequest, res: ServerResponse, next: (error?: unknown) => void) => void;
   /** A Fastify plugin (4 and 5): `app.register(dashboard.fastify(), { prefix: '/admin/webhooks' })`. */
   fastify(): FastifyDashboardPlugin;
@@ -45,8 +48,13 @@ export interface Dashboard {
 }
 
 const jsonType = 'application/json; charset=utf-8';
+const htmlType = 'text/html; charset=utf-8';
 
-/** The principal `authorize` returned, checked: a failure of the host's code otherwise (500, logged). */
+/**
+ * The principal `authorize` returned, checked: a failure of the host's code otherwise (500,
+ * logged). Its actor is what a subscription change's `actor` takes (1 to 256 characters
+ * without U+0000), so that no action fails later on the actor alone.
+ */
 function checkPrincipal(value: unknown): DashboardPrincipal {
   const principal = value as Partial<DashboardPrincipal> | null;
   if (
@@ -54,10 +62,11 @@ function checkPrincipal(value: unknown): DashboardPrincipal {
     principal === null ||
     typeof principal.actor !== 'string' ||
     principal.actor.length === 0 ||
-    principal.actor.length > 255 ||
+    principal.actor.length > 256 ||
+    !isStorableText(principal.actor) ||
     (principal.name !== undefined && typeof principal.name !== 'string')
   ) {
-    throw new TypeError(`Expected \`authorize\` to return { actor: string (1–255 characters), name?: string }, null, false or a Response, got ${describeValue(value)}`);
+    throw new TypeError(`Expected \`authorize\` to return { actor: string (1–256 characters, no U+0000), name?: string }, null, false or a Response, got ${describeValue(value)}`);
   }
   return principal.name === undefined ? { actor: principal.actor } : { actor: principal.actor, name: principal.name };
 }
@@ -118,8 +127,8 @@ function statusOf(code: string, name: string): number {
 /**
  * Creates the dashboard of a webhooks instance.
  *
- * @throws ConfigError `CONFIG_INVALID` for bad options, and when `authorize` is missing
- * without `dangerouslyDisableAuthorization`.
+ * @throws ConfigError `CONFIG_INVALID` for bad options, when `authorize` is missing
+ * without `dangerouslyDisableAuthorization`, and when both are given.
  *
  * @example
  * ```ts
@@ -130,10 +139,21 @@ function statusOf(code: string, name: string): number {
  * app.use('/admin/webhooks', dashboard.express());
  * ```
  */
-export function createDashboard<TCatalog extends EventCatalog>(instance: Webhooks<TCatalog>, options: DashboardOptions): Dashboard {
+export function createDashboard<TCatalog extends EventCatalog>(webhooks: DashboardSource<TCatalog>, options: DashboardOptions): Dashboard {
   checkArgumentCount(arguments.length, 2, 'createDashboard(webhooks, options)', 'factory');
-  // The pages pass event types as text the API checks against the catalog at run time: the
-  // instance is read without its catalog's literal types.
+  return createDashboardWithRoutes(webhooks, options, dashboardRoutes);
+}
+
+/**
+ * {@link createDashboard} over a given route table, so that the gate is tested with routes
+ * of the test's own, apart from the pages.
+ *
+ * @internal Not exported from the subpath.
+ */
+export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instance: DashboardSource<TCatalog>, options: DashboardOptions, routes: readonly Route[]): Dashboard {
+  // A catalog's subscription input is narrower than the default catalog's (`eventTypes` of
+  // its own names), so an instance of any catalog is no `DashboardSource<EventCatalog>` to
+  // the compiler; the routes pass what forms say, which the instance checks at run time.
   const webhooks = instance as unknown as DashboardSource;
   if (typeof webhooks !== 'object' || webhooks === null || !['subscriptions', 'deliveries', 'events', 'bus'].every((key) => typeof (webhooks as unknown as Record<string, unknown>)[key] === 'object') || typeof webhooks.metrics !== 'function') {
     throw new ConfigError('CONFIG_INVALID', `Expected \`webhooks\` to be an instance made by createWebhooks(), got ${describeValue(instance)}`, { field: 'webhooks' });
@@ -149,6 +169,15 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
       { field: 'authorize' },
     );
   }
+  if (resolved.authorize !== undefined && resolved.dangerouslyDisableAuthorization) {
+    // One of the two would be ignored: a host that sets the opt-out from an environment
+    // flag while passing authorize would believe either that it is off or that it is on.
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      'Expected `dangerouslyDisableAuthorization` to be false or absent when `authorize` is given, got true: pass one of them',
+      { field: 'dangerouslyDisableAuthorization' },
+    );
+  }
   const authorize =
     resolved.authorize ??
     (() => {
@@ -156,7 +185,6 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
       return () => ({ actor: 'anonymous' }) satisfies DashboardPrincipal;
     })();
   const verificationFailures = new VerificationFailureLog();
-  const routes: readonly Route[] = dashboardRoutes;
 
   function isSameOrigin(request: Request, url: URL): boolean {
     const origin = request.headers.get('origin');
@@ -170,11 +198,47 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
     return new Response(body, { status, headers: { 'content-type': type, ...securityHeaders(scriptNonce), ...extra } });
   }
 
-  function refusalResponse(context: DashboardContext | null, json: boolean, status: number, code: string, message: string): Response {
-    if (json || context === null) {
-      return respond(status, JSON.stringify({ error: code, message }), jsonType, null);
+  function isUnderBasePath(pathname: string): boolean {
+    return pathname === basePath || pathname.startsWith(`${basePath}/`);
+  }
+
+  /**
+   * Express middleware that passes on what is not under the base path: mounted at the root
+   * (`app.use(dashboard.express())`), the dashboard must not answer 404 for the app's own
+   * routes after it.
+   */
+  function expressMiddleware(): ReturnType<Dashboard['express']> {
+    const middleware = toExpressMiddleware(fetchHandler);
+    return (req, res, next) => {
+      let pathname: string;
+      try {
+        pathname = new URL(req.originalUrl ?? req.url ?? '/', 'http://localhost').pathname;
+      } catch {
+        return next();
+      }
+      if (isUnderBasePath(pathname)) middleware(req, res, next);
+      else next();
+    };
+  }
+
+  function href(path: string, query?: Record<string, string | number | null | undefined>): string {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
     }
-    return respond(status, layout(context, 'Error', errorBody(status, code, message)).value, 'text/html; charset=utf-8', context.nonce);
+    const text = search.toString();
+    return `${basePath}${path === '/' && basePath !== '' ? '' : path}${text === '' ? '' : `?${text}`}` || '/';
+  }
+
+  /**
+   * A refusal: JSON for a client that asks for it; otherwise a page, in the layout when the
+   * principal is known (`context`), else a bare page (authorize or scope refused or failed).
+   */
+  function refusalResponse(context: DashboardContext | null, json: boolean, status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
+    if (json) return respond(status, JSON.stringify({ error: code, message }), jsonType, null, extra);
+    if (context !== null) return respond(status, layout(context, 'Error', errorBody(status, code, message)).value, htmlType, context.nonce, extra);
+    const scriptNonce = nonce();
+    return respond(status, refusalDocument({ href, title, nonce: scriptNonce }, status, code, message).value, htmlType, scriptNonce, extra);
   }
 
   function serveAsset(path: string): Response | null {
@@ -205,14 +269,7 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
       verificationFailures,
       nonce: scriptNonce,
       now: () => clock.now(),
-      href(path, query) {
-        const search = new URLSearchParams();
-        for (const [key, value] of Object.entries(query ?? {})) {
-          if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
-        }
-        const text = search.toString();
-        return `${basePath}${path === '/' && basePath !== '' ? '' : path}${text === '' ? '' : `?${text}`}` || '/';
-      },
+      href,
       form: () => (fields ??= readForm(request)),
       async subscription(id) {
         const subscription = await webhooks.subscriptions.get(id);
@@ -238,7 +295,8 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
           details: extra,
         };
         logger.info({ ...event }, `webhooks dashboard: ${action}`);
-        webhooks.bus.emit('dashboard:action', event);
+        // safeEmit: a listener that throws is the bus's to report; the action is done and its answer stands.
+        webhooks.bus.safeEmit('dashboard:action', event);
       },
     };
   }
@@ -246,7 +304,7 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const json = wantsJson(request, url);
-    if (url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
+    if (!isUnderBasePath(url.pathname)) {
       return refusalResponse(null, true, 404, 'NOT_FOUND', `Not under the dashboard's base path ${describeValue(basePath || '/')}`);
     }
     const path = url.pathname.slice(basePath.length) || '/';
@@ -283,7 +341,9 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
     const found = candidates.find((candidate) => candidate.route.method === method);
     if (found === undefined) {
       if (candidates.length > 0) {
-        return refusalResponse(context, json, 405, 'METHOD_NOT_ALLOWED', `${request.method} is not answered here`);
+        // RFC 9110 §15.5.6: a 405 says which methods the resource takes.
+        const methods = new Set(candidates.flatMap(({ route }) => (route.method === 'GET' ? ['GET', 'HEAD'] : [route.method])));
+        return refusalResponse(context, json, 405, 'METHOD_NOT_ALLOWED', `${request.method} is not answered here`, { allow: [...methods].join(', ') });
       }
       return refusalResponse(context, json, 404, 'NOT_FOUND', 'There is no such page');
     }
@@ -303,12 +363,12 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
       reply = await found.route.handle(context, found.params!);
     } catch (error) {
       if (error instanceof DashboardRefusal) return refusalResponse(context, json, error.status, error.code, error.message);
-      if (isWebhookError(error)) {
-        const status = statusOf(error.code, error.name);
-        if (status >= 500) logger.error({ err: error, path, actor: principal.actor }, 'webhooks dashboard: request failed');
-        else if (method === 'POST') logger.warn({ code: error.code, path, actor: principal.actor }, 'webhooks dashboard: action refused');
-        return refusalResponse(context, json, status, error.code, status >= 500 ? 'The request failed; it was logged' : error.message);
+      if (isWebhookError(error) && statusOf(error.code, error.name) < 500) {
+        if (method === 'POST') logger.warn({ code: error.code, path, actor: principal.actor }, 'webhooks dashboard: action refused');
+        return refusalResponse(context, json, statusOf(error.code, error.name), error.code, error.message);
       }
+      // A failure of the storage or of the code (StorageError, ConfigError, a plain Error):
+      // the log has it; the response says nothing of it, not even the storage's code.
       logger.error({ err: error, path, actor: principal.actor }, 'webhooks dashboard: request failed');
       return refusalResponse(context, json, 500, 'INTERNAL_ERROR', 'The request failed; it was logged');
     }
@@ -318,24 +378,26 @@ export function createDashboard<TCatalog extends EventCatalog>(instance: Webhook
       return respond(303, '', 'text/plain; charset=utf-8', null, { location: reply.location });
     }
     if (json) return respond(reply.status ?? 200, JSON.stringify(reply.data), jsonType, null);
-    return respond(reply.status ?? 200, layout(context, reply.title, reply.body).value, 'text/html; charset=utf-8', context.nonce);
+    return respond(reply.status ?? 200, layout(context, reply.title, reply.body).value, htmlType, context.nonce);
   }
 
   async function fetchHandler(request: Request): Promise<Response> {
     try {
       return await handle(request);
     } catch (error) {
-      // authorize/scope threw, or a form could not be read: a failure of the host's code or the wire.
-      if (error instanceof DashboardRefusal) return respond(error.status, JSON.stringify({ error: error.code, message: error.message }), jsonType, null);
+      // authorize or scope threw, or returned what is not a principal or a tenant id: a
+      // failure of the host's code, logged; the response says nothing of it.
+      const json = wantsJson(request, new URL(request.url));
+      if (error instanceof DashboardRefusal) return refusalResponse(null, json, error.status, error.code, error.message);
       logger.error({ err: error }, 'webhooks dashboard: request failed');
-      return respond(500, JSON.stringify({ error: 'INTERNAL_ERROR' }), jsonType, null);
+      return refusalResponse(null, json, 500, 'INTERNAL_ERROR', 'The request failed; it was logged');
     }
   }
 
   return {
     fetch: fetchHandler,
     node: () => toNodeHandler(fetchHandler),
-    express: () => toExpressMiddleware(fetchHandler),
+    express: expressMiddleware,
     fastify: () => fastifyDashboardPlugin(fetchHandler),
     recordVerificationFailure(code) {
       if (typeof code !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(code)) {

@@ -11,8 +11,13 @@ import type { DashboardPrincipal } from './dashboard-options.js';
 import type { Html } from './html.js';
 import type { VerificationFailureLog } from './verification-failures.js';
 
-/** The part of a webhooks instance the dashboard uses: its public API only. */
-export type DashboardSource = Pick<Webhooks<EventCatalog>, 'subscriptions' | 'deliveries' | 'events' | 'metrics' | 'bus'>;
+/**
+ * The part of a webhooks instance the dashboard uses: its public API only. Any
+ * `createWebhooks()` result, whatever its catalog (`createDashboard` takes the catalog as a
+ * type parameter; the routes see the instance as `DashboardSource`, with event types as
+ * strings checked at run time, since they come from forms).
+ */
+export type DashboardSource<TCatalog extends EventCatalog = EventCatalog> = Pick<Webhooks<TCatalog>, 'subscriptions' | 'deliveries' | 'events' | 'metrics' | 'bus'>;
 
 /** An action done through the dashboard, as logged and announced on the bus (`dashboard:action`). */
 export interface DashboardAuditDetails {

@@ -44,7 +44,7 @@ export interface DashboardOptions {
   authorize?: (request: Request) => DashboardAuthorization | Promise<DashboardAuthorization>;
   /**
    * Serves everyone who reaches the dashboard, as the actor `"anonymous"`: for a laptop, never
-   * for a server. Logged as a warning at creation.
+   * for a server. Logged as a warning at creation. Refused together with `authorize`.
    * @defaultValue false
    */
   dangerouslyDisableAuthorization?: boolean;

@@ -5,7 +5,7 @@
  * their parsers. Fastify is not imported, not even its types (see {@link FastifyDashboardInstance}).
  */
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { urlAndHeadersOf } from '../feed/to-node-handler.js';
 
 /** The part of a Fastify request the plugin reads. */
 export interface FastifyDashboardRequest {
@@ -42,18 +42,7 @@ export interface FastifyDashboardInstance {
 export type FastifyDashboardPlugin = (instance: FastifyDashboardInstance, options: unknown) => Promise<void>;
 
 function toRequest(request: FastifyDashboardRequest): Request {
-  const raw = request.raw;
-  const protocol = (raw.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
-  let url: URL;
-  try {
-    url = new URL(request.url, `${protocol}://${raw.headers.host ?? 'localhost'}`);
-  } catch {
-    url = new URL(request.url, `${protocol}://localhost`);
-  }
-  const headers = new Headers();
-  for (let i = 0; i + 1 < raw.rawHeaders.length; i += 2) {
-    if (!raw.rawHeaders[i]!.startsWith(':')) headers.append(raw.rawHeaders[i]!, raw.rawHeaders[i + 1]!);
-  }
+  const { url, headers } = urlAndHeadersOf(request.raw, request.url);
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body instanceof Uint8Array;
   return new Request(url, { method: request.method, headers, ...(hasBody ? { body: request.body as Uint8Array<ArrayBuffer> } : {}) });
 }
@@ -74,7 +63,11 @@ export function fastifyDashboardPlugin(handler: (request: Request) => Promise<Re
       if (cookies.length > 0) reply.header('set-cookie', cookies);
       return reply.send(new Uint8Array(await response.arrayBuffer()));
     };
-    instance.route({ method: ['GET', 'HEAD', 'POST'], url: '/', handler: handle });
-    instance.route({ method: ['GET', 'HEAD', 'POST'], url: '/*', handler: handle });
+    // Every method the other adapters give the gate too, so that it answers them as they do
+    // (after authorize: 405 with Allow on a page, 404 elsewhere), not Fastify's own 404.
+    // OPTIONS is left to the app (a CORS plugin's preflight).
+    const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
+    instance.route({ method: methods, url: '/', handler: handle });
+    instance.route({ method: methods, url: '/*', handler: handle });
   };
 }

@@ -35,11 +35,37 @@ function isCurrent(context: DashboardContext, path: string): boolean {
   return path === '/' ? here === '/' : here === path || here.startsWith(`${path}/`);
 }
 
+/** What every document needs, with or without a principal: links under the base path, the site title, the nonce. */
+type Chrome = Pick<DashboardContext, 'href' | 'title' | 'nonce'>;
+
+function documentOf(chrome: Chrome, title: string, header: Html, main: Html): Html {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin">
+<title>${title} · ${chrome.title}</title>
+<link rel="stylesheet" href="${chrome.href(`/assets/${dashboardAssets.css.name}`)}">
+<script nonce="${chrome.nonce}" src="${chrome.href(`/assets/${dashboardAssets.js.name}`)}" defer></script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+${header}
+</header>
+<main id="main">
+${main}
+</main>
+</body>
+</html>`;
+}
+
 /** The whole HTML document of a page. */
 export function layout(context: DashboardContext, title: string, body: Html): Html {
   const portal = context.tenantId !== undefined;
   const done = context.url.searchParams.get('done');
-  const notice = done === null ? undefined : notices[done];
+  const notice = done === null || !Object.hasOwn(notices, done) ? undefined : notices[done];
   const items = navigation
     .filter((item) => !(portal && item.operatorOnly))
     .map((item) => {
@@ -47,29 +73,19 @@ export function layout(context: DashboardContext, title: string, body: Html): Ht
       return html`<a href="${context.href(item.path)}"${isCurrent(context, item.path) ? html` aria-current="page"` : ''}>${label}</a>`;
     });
   const who = context.principal.name ?? context.principal.actor;
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
-<title>${title} · ${context.title}</title>
-<link rel="stylesheet" href="${context.href(`/assets/${dashboardAssets.css.name}`)}">
-<script nonce="${context.nonce}" src="${context.href(`/assets/${dashboardAssets.js.name}`)}" defer></script>
-</head>
-<body>
-<a class="skip" href="#main">Skip to content</a>
-<header class="top">
-<a class="brand" href="${context.href(portal ? '/subscriptions' : '/')}">${context.title}</a>
+  const header = html`<a class="brand" href="${context.href(portal ? '/subscriptions' : '/')}">${context.title}</a>
 <nav aria-label="Sections">${items}</nav>
-<span class="who">${who}${portal ? html` · tenant <span class="mono">${context.tenantId}</span>` : ''}${context.readOnly ? ' · read only' : ''}</span>
-</header>
-<main id="main">
-${notice === undefined ? '' : html`<p class="notice" role="status">${notice}</p>`}
-${body}
-</main>
-</body>
-</html>`;
+<span class="who">${who}${portal ? html` · tenant <span class="mono">${context.tenantId}</span>` : ''}${context.readOnly ? ' · read only' : ''}</span>`;
+  return documentOf(context, title, header, html`${notice === undefined ? '' : html`<p class="notice" role="status">${notice}</p>`}
+${body}`);
+}
+
+/**
+ * The document of a refusal made before anyone is known (authorize or scope said no, or
+ * failed): no navigation, no name, nothing read from the instance.
+ */
+export function refusalDocument(chrome: Chrome, status: number, code: string, message: string): Html {
+  return documentOf(chrome, 'Error', html`<span class="brand">${chrome.title}</span>`, errorBody(status, code, message));
 }
 
 /** The page of a refusal or failure: its status, code and message. */

@@ -24,16 +24,32 @@ export interface ExpressFeedRequest extends IncomingMessage {
 }
 
 /**
- * The body a parser mounted before the handler already read off the stream (body-parser
- * marks the request with `_body`): passed on as JSON, since the bytes are gone.
+ * The body when a parser mounted before the handler already read it off the stream
+ * (`express.json()`, `express.urlencoded()`, `express.text()`, `express.raw()`): the stream
+ * has ended, so the body goes on as the parser left it — an object as JSON, text and bytes
+ * as they are under their own content type — or as no body when nothing was kept of it.
+ * `undefined` while the stream is unread (it is then streamed).
+ *
+ * Ended is the test, not a parser's mark: body-parser 1 (Express 4) sets `req._body`,
+ * body-parser 2 (Express 5) sets nothing, and a stream read to its end cannot be read again
+ * (a Request over it throws).
  */
-function parsedBody(req: ExpressFeedRequest): string | null {
+function consumedBody(req: ExpressFeedRequest): { body: string | Uint8Array<ArrayBuffer> | null; type: string | null } | undefined {
+  if (!req.readableEnded) return undefined;
   const { body } = req;
-  if ((req as { _body?: unknown })._body !== true || typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return null;
-  return JSON.stringify(body);
+  if (Buffer.isBuffer(body)) return { body: new Uint8Array(body), type: null };
+  if (typeof body === 'string') return { body, type: null };
+  if (typeof body === 'object' && body !== null) return { body: JSON.stringify(body), type: 'application/json' };
+  return { body: null, type: null };
 }
 
-function toRequest(req: ExpressFeedRequest, path: string): Request {
+/**
+ * The URL (`path` on the origin of the `Host` header, `localhost` when it does not parse) and
+ * the headers of a Node request, as a Fetch `Request` takes them.
+ *
+ * @internal Shared with the dashboard's Fastify plugin.
+ */
+export function urlAndHeadersOf(req: IncomingMessage, path: string): { url: URL; headers: Headers } {
   const protocol = (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
   let url: URL;
   try {
@@ -46,13 +62,19 @@ function toRequest(req: ExpressFeedRequest, path: string): Request {
     // HTTP/2 pseudo-headers (`:path`) are not headers a Request can hold.
     if (!req.rawHeaders[i]!.startsWith(':')) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
   }
+  return { url, headers };
+}
+
+function toRequest(req: ExpressFeedRequest, path: string): Request {
+  const { url, headers } = urlAndHeadersOf(req, path);
   const method = req.method ?? 'GET';
   if (method === 'GET' || method === 'HEAD') return new Request(url, { method, headers });
-  const parsed = parsedBody(req);
-  if (parsed !== null) {
-    headers.set('content-type', 'application/json');
-    headers.delete('content-length');
-    return new Request(url, { method, headers, body: parsed });
+  const consumed = consumedBody(req);
+  if (consumed !== undefined) {
+    // What the parser left is decoded (body-parser inflates gzip) and of another length.
+    for (const name of ['content-length', 'content-encoding', 'transfer-encoding']) headers.delete(name);
+    if (consumed.type !== null) headers.set('content-type', consumed.type);
+    return new Request(url, { method, headers, body: consumed.body });
   }
   return new Request(url, { method, headers, body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } as RequestInit);
 }

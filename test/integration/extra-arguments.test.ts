@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDashboard } from '../../src/dashboard/index.js';
 import { ConfigError, createWebhooks } from '../../src/index.js';
 import { createPostgresStorage, getMigrationSql } from '../../src/storage/postgres/index.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
@@ -73,6 +74,16 @@ describe('a second options argument', () => {
   it('getMigrationSql refuses it with CONFIG_INVALID', () => {
     const error = thrownBy(() => (getMigrationSql as (...args: unknown[]) => unknown)({}, { schema: 'hooks' }));
     expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID' });
+  });
+
+  it('createDashboard refuses it with CONFIG_INVALID', async () => {
+    const webhooks = createWebhooks({ meter: false });
+    try {
+      const error = thrownBy(() => (createDashboard as (...args: unknown[]) => unknown)(webhooks, { authorize: () => ({ actor: 'user:1' }) }, { readOnly: true }));
+      expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID' });
+    } finally {
+      await webhooks.close();
+    }
   });
 
   it('createWebhooks refuses it with CONFIG_INVALID', () => {

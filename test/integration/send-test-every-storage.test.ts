@@ -200,14 +200,13 @@ describe("subscriptions.sendTest through the instance's transport, SSRF guard an
     expect(event).toMatchObject({ id: result.webhookId, type: 'refund.initiated', data: webhooks.events.examples['refund.initiated'] });
     expect(webhooks.events.schemas['refund.initiated'].safeParse(event.data).success).toBe(true);
 
-    expect((await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 'refund.teleported' }))).code).toBe('EVENT_TYPE_UNKNOWN');
-    expect((await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 'payment.*' }))).code).toBe('EVENT_TYPE_UNKNOWN');
-    expect((await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 42 as never }))).code).toBe('INPUT_INVALID');
+    expect(await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 'refund.teleported' }))).toMatchObject({ code: 'EVENT_TYPE_UNKNOWN', field: 'type' });
+    expect(await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 'payment.*' }))).toMatchObject({ code: 'EVENT_TYPE_UNKNOWN', field: 'type' });
+    expect(await rejectionOf(webhooks.subscriptions.sendTest(sub.id, { type: 42 as never }))).toMatchObject({ code: 'INPUT_INVALID' });
     const bare = createWebhooks({ meter: false, events: defineEvents({ 'ping.sent': z.object({ n: z.number() }) }), security: { allowPrivateNetworks: true } });
     cleanups.push(() => bare.close());
     const bareSub = await bare.subscriptions.create({ url: server.url, eventTypes: ['*'] });
-    const missing = await rejectionOf(bare.subscriptions.sendTest(bareSub.id, { type: 'ping.sent' }));
-    expect({ code: missing.code, field: missing.field }).toEqual({ code: 'INPUT_INVALID', field: 'type' });
+    expect(await rejectionOf(bare.subscriptions.sendTest(bareSub.id, { type: 'ping.sent' }))).toMatchObject({ code: 'INPUT_INVALID', field: 'type' });
     expect(server.requests).toHaveLength(1);
   });
 
