@@ -64,7 +64,8 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> exte
   drain(options?: DrainOptions): Promise<void>;
   /**
    * A snapshot of delivery metrics (this process) and the backlog (every process); with
-   * `subscriptionId`, the backlog of that subscription; with `tenantId`, of that tenant's
+   * `subscriptionId`, the backlog of that subscription, the age of its oldest active secret
+   * and this process's circuit breaker for it; with `tenantId`, of that tenant's
    * subscriptions (`null`: of the platform's, without a tenant).
    */
   metrics(options?: { subscriptionId?: string; tenantId?: string | null }): Promise<MetricsSnapshot>;
@@ -252,9 +253,12 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       const { subscriptionId, tenantId } = parsed.data;
       const scoped = subscriptionId !== undefined || tenantId !== undefined;
       const backlog = await storage.stats(now, scoped ? { ...(subscriptionId === undefined ? {} : { subscriptionId }), ...(tenantId === undefined ? {} : { tenantId }) } : undefined);
-      const subscription = subscriptionId === undefined ? null : await storage.getSubscription(subscriptionId);
-      const secretCreatedAt = subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive;
-      return metrics.snapshot(dispatcher.inFlight, backlog, now, secretCreatedAt);
+      if (subscriptionId === undefined) return metrics.snapshot(dispatcher.inFlight, backlog, now);
+      const subscription = await storage.getSubscription(subscriptionId);
+      return metrics.snapshot(dispatcher.inFlight, backlog, now, {
+        oldestActiveSecretCreatedAt: subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive,
+        circuit: dispatcher.circuit(subscriptionId),
+      });
     },
   };
   return webhooks;

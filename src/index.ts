@@ -95,7 +95,7 @@ export { createMemoryStorage } from './storage/memory/index.js';
 export type * from './storage/storage-adapter.js';
 export { CANCELLED_BY_DELETE, CANCELLED_BY_EXPUNGE } from './storage/storage-adapter.js';
 
-export type { MetricsSnapshot } from './metrics/delivery-metrics.js';
+export type { CircuitStatus, MetricsSnapshot } from './metrics/delivery-metrics.js';
 export type { LatencySummary } from './metrics/latency-histogram.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';

@@ -16,7 +16,7 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
-import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
+import type { CircuitStatus, DeliveryMetrics } from '../metrics/delivery-metrics.js';
 import type { PayloadCodec } from '../payload-codec.js';
 import type { SecretCodec } from '../registry/secret-codec.js';
 import type { ClaimedDelivery, StorageAdapter } from '../storage/storage-adapter.js';
@@ -100,6 +100,12 @@ export class Dispatcher {
   /** Posts in flight, attempts not yet settled, and deliveries claimed ahead. */
   get inFlight(): number {
     return this.sending + this.settles.pending + this.buffer.size;
+  }
+
+  /** This process's circuit breaker for a subscription, and its posts in flight. */
+  circuit(subscriptionId: string): CircuitStatus {
+    const { breaker, openUntil, inFlight } = this.options.flow.status(subscriptionId);
+    return { state: breaker, openUntil, inFlight };
   }
 
   async start(): Promise<void> {

@@ -221,13 +221,18 @@ export class FlowControl {
     return { subscriptionIds, tenantIds, nextUnblockAt };
   }
 
+  /**
+   * The subscription's state now. An open breaker whose cool-down is over reads `half-open`
+   * (the state moves there at the next check), without changing anything.
+   */
   status(subscriptionId: string): SubscriptionFlowStatus {
     const state = this.states.get(subscriptionId);
     if (!state) return { inFlight: 0, breaker: 'closed', openUntil: null, tokens: null };
+    const open = state.breaker === 'open' && this.clock.now() < state.openUntil;
     return {
       inFlight: state.inFlight,
-      breaker: state.breaker,
-      openUntil: state.breaker === 'open' ? state.openUntil : null,
+      breaker: state.breaker === 'open' && !open ? 'half-open' : state.breaker,
+      openUntil: open ? state.openUntil : null,
       tokens: state.ratePerSecond === null ? null : state.tokens,
     };
   }

@@ -7,6 +7,24 @@ import type { AttemptOutcome, DeliveryHistory, StorageStats } from '../storage/s
 import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
 import type { OtelDeliveryMetrics } from './otel-metrics.js';
 
+/**
+ * This process's circuit breaker for one subscription (the `circuitBreaker` option). The
+ * breaker is per process: with several instances on one database, each keeps its own.
+ */
+export interface CircuitStatus {
+  /**
+   * `closed`: posts go out (always, with `circuitBreaker: false`); `open`: after
+   * `failureThreshold` consecutive failed attempts, no post until `openUntil`; `half-open`:
+   * the cool-down is over and one probe at a time decides — a success closes it, a failure
+   * opens it again for twice as long (up to `maxCooldownMs`).
+   */
+  state: 'closed' | 'open' | 'half-open';
+  /** Epoch ms at which an open circuit lets a probe through; `null` unless `open`. */
+  openUntil: number | null;
+  /** Posts to the subscription in flight in this process now. */
+  inFlight: number;
+}
+
 /** A snapshot returned by `webhooks.metrics()`. */
 export interface MetricsSnapshot {
   /** Publish → 2xx, ms. */
@@ -39,6 +57,19 @@ export interface MetricsSnapshot {
    * `subscriptions.list()` as `secretsCreatedAt`). `null` without `subscriptionId`.
    */
   oldestActiveSecretAgeMs: number | null;
+  /**
+   * With `metrics({ subscriptionId })`: this process's circuit breaker for that subscription
+   * (`closed`, with nothing in flight, for one it has not posted to lately). `null` without
+   * `subscriptionId`.
+   */
+  circuit: CircuitStatus | null;
+}
+
+/** What a snapshot scoped to one subscription (`metrics({ subscriptionId })`) adds. */
+export interface SubscriptionFigures {
+  /** Epoch ms at which its oldest secret that still signs was created; `null` when none. */
+  oldestActiveSecretCreatedAt: number | null;
+  circuit: CircuitStatus;
 }
 
 function statusClass(statusCode: number | null): keyof MetricsSnapshot['attemptsByStatusClass'] {
@@ -103,8 +134,9 @@ export class DeliveryMetrics {
     return this.withFailure === 0 ? null : this.succeededAfterRetry / this.withFailure;
   }
 
-  /** @param oldestActiveSecretCreatedAt the scoped subscription's (`metrics({ subscriptionId })`), else `null`. */
-  snapshot(inFlight: number, backlog: StorageStats, now: number, oldestActiveSecretCreatedAt: number | null = null): MetricsSnapshot {
+  /** @param subscription the scoped subscription's figures (`metrics({ subscriptionId })`), else `null`. */
+  snapshot(inFlight: number, backlog: StorageStats, now: number, subscription: SubscriptionFigures | null = null): MetricsSnapshot {
+    const oldestActiveSecretCreatedAt = subscription?.oldestActiveSecretCreatedAt ?? null;
     return {
       deliveryLatencyMs: this.latency.summary(),
       retrySuccessRate: this.retrySuccessRate(),
@@ -119,6 +151,7 @@ export class DeliveryMetrics {
       backlog,
       oldestPendingAgeMs: backlog.oldestPendingCreatedAt === null ? null : Math.max(0, now - backlog.oldestPendingCreatedAt),
       oldestActiveSecretAgeMs: oldestActiveSecretCreatedAt === null ? null : Math.max(0, now - oldestActiveSecretCreatedAt),
+      circuit: subscription === null ? null : { ...subscription.circuit },
     };
   }
 }

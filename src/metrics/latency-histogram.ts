@@ -17,6 +17,7 @@ export interface LatencySummary {
   mean: number | null;
   p50: number | null;
   p90: number | null;
+  p95: number | null;
   p99: number | null;
 }
 
@@ -54,7 +55,7 @@ export class LatencyHistogram {
   }
 
   summary(): LatencySummary {
-    if (this.total === 0) return { count: 0, min: null, max: null, mean: null, p50: null, p90: null, p99: null };
+    if (this.total === 0) return { count: 0, min: null, max: null, mean: null, p50: null, p90: null, p95: null, p99: null };
     return {
       count: this.total,
       min: this.minSeen,
@@ -62,6 +63,7 @@ export class LatencyHistogram {
       mean: this.sum / this.total,
       p50: this.quantile(0.5),
       p90: this.quantile(0.9),
+      p95: this.quantile(0.95),
       p99: this.quantile(0.99),
     };
   }

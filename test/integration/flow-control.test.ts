@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createMemoryStorage,
@@ -138,6 +139,52 @@ describe('flow control', () => {
     await webhooks.drain({ timeoutMs: 5_000 });
     expect(server.requests).toHaveLength(6);
     expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(3);
+  });
+
+  it("reports this process's circuit in metrics({ subscriptionId }): open until the cool-down ends, half-open during the probe, closed once it succeeds", async () => {
+    let answer: 'fail' | 'hold' | 'ok' = 'fail';
+    const held: ServerResponse[] = [];
+    const server = await receiver((_request, _index, res) => {
+      if (answer === 'fail') return { status: 500 };
+      if (answer === 'ok') return undefined;
+      held.push(res);
+      return 'hang';
+    });
+    const healthy = await receiver();
+    const { webhooks, clock } = setup({
+      circuitBreaker: { failureThreshold: 2, cooldownMs: 10_000 },
+      retry: { delaysMs: [100, 100, 100] },
+      flowControl: { maxInFlightPerSubscription: 1 },
+    });
+    const failing = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const other = await webhooks.subscriptions.create({ url: healthy.url, eventTypes: ['payment.*'] });
+    const circuit = async (subscriptionId: string) => (await webhooks.metrics({ subscriptionId })).circuit;
+    expect(await circuit(failing.id)).toEqual({ state: 'closed', openUntil: null, inFlight: 0 });
+    const failed = count(webhooks, 'delivery:failed');
+    await webhooks.start();
+    for (let n = 0; n < 2; n++) await webhooks.publish('payment.succeeded', payment(n));
+    await until(() => failed.value === 2);
+    const openedAt = clock.now();
+
+    expect(await circuit(failing.id)).toEqual({ state: 'open', openUntil: openedAt + 10_000, inFlight: 0 });
+    expect((await webhooks.metrics()).circuit).toBeNull();
+    expect((await webhooks.metrics({ tenantId: null })).circuit).toBeNull();
+    await until(async () => (await webhooks.metrics({ subscriptionId: other.id })).backlog.delivered === 2);
+    expect(await circuit(other.id)).toEqual({ state: 'closed', openUntil: null, inFlight: 0 });
+    await clock.advance(9_999);
+    expect(await circuit(failing.id)).toEqual({ state: 'open', openUntil: openedAt + 10_000, inFlight: 0 });
+    expect(server.requests).toHaveLength(2);
+
+    // Cool-down over: one probe goes out, and the circuit is half-open while it is in flight.
+    answer = 'hold';
+    await clock.advance(1);
+    await server.waitFor(3);
+    expect(await circuit(failing.id)).toEqual({ state: 'half-open', openUntil: null, inFlight: 1 });
+    answer = 'ok';
+    held[0]!.writeHead(204).end();
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect(server.requests).toHaveLength(4);
+    expect(await circuit(failing.id)).toEqual({ state: 'closed', openUntil: null, inFlight: 0 });
   });
 
   it('auto-disables a subscription failing continuously for autoDisableAfterMs, holds its deliveries, and re-enables with a preview and a replay of what it missed', async () => {

@@ -27,17 +27,18 @@ function seeded(seed: number): () => number {
 
 describe('LatencyHistogram', () => {
   it('summarises an empty histogram as count 0 and nulls', () => {
-    expect(new LatencyHistogram().summary()).toEqual({ count: 0, min: null, max: null, mean: null, p50: null, p90: null, p99: null });
+    expect(new LatencyHistogram().summary()).toEqual({ count: 0, min: null, max: null, mean: null, p50: null, p90: null, p95: null, p99: null });
     expect(new LatencyHistogram().quantile(0.5)).toBeNull();
     expect(new LatencyHistogram().buckets()).toEqual([]);
   });
 
-  it('reads p50, p90 and p99 of 1..10000 to within 5 % of the exact values', () => {
+  it('reads p50, p90, p95 and p99 of 1..10000 to within 5 % of the exact values', () => {
     const histogram = new LatencyHistogram();
     for (let value = 1; value <= 10_000; value++) histogram.record(value);
     const summary = histogram.summary();
     expectWithin5Percent(summary.p50, 5_000);
     expectWithin5Percent(summary.p90, 9_000);
+    expectWithin5Percent(summary.p95, 9_500);
     expectWithin5Percent(summary.p99, 9_900);
   });
 
@@ -59,7 +60,7 @@ describe('LatencyHistogram', () => {
       histogram.record(value);
     }
     values.sort((a, b) => a - b);
-    for (const q of [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999]) expectWithin5Percent(histogram.quantile(q), exactQuantile(values, q));
+    for (const q of [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999]) expectWithin5Percent(histogram.quantile(q), exactQuantile(values, q));
     expect(histogram.summary().min).toBe(values[0]);
     expect(histogram.summary().max).toBe(values[values.length - 1]);
   });
@@ -78,7 +79,7 @@ describe('LatencyHistogram', () => {
   it('returns the value itself for a single sample, at every quantile', () => {
     const histogram = new LatencyHistogram();
     histogram.record(123.4);
-    expect(histogram.summary()).toEqual({ count: 1, min: 123.4, max: 123.4, mean: 123.4, p50: 123.4, p90: 123.4, p99: 123.4 });
+    expect(histogram.summary()).toEqual({ count: 1, min: 123.4, max: 123.4, mean: 123.4, p50: 123.4, p90: 123.4, p95: 123.4, p99: 123.4 });
   });
 
   it('never reads a quantile outside the observed range', () => {
@@ -198,6 +199,16 @@ describe('DeliveryMetrics', () => {
     expect(snapshot.inFlight).toBe(7);
     expect(snapshot.backlog).toEqual(backlog);
     expect(snapshot.oldestPendingAgeMs).toBe(4_000);
+    expect(snapshot.oldestActiveSecretAgeMs).toBeNull();
+    expect(snapshot.circuit).toBeNull();
+  });
+
+  it("adds a subscription's secret age and circuit when scoped to one, the circuit copied", () => {
+    const circuit = { state: 'open' as const, openUntil: NOW + 30_000, inFlight: 0 };
+    const snapshot = new DeliveryMetrics().snapshot(0, emptyBacklog, NOW, { oldestActiveSecretCreatedAt: NOW - 86_400_000, circuit });
+    expect(snapshot.oldestActiveSecretAgeMs).toBe(86_400_000);
+    expect(snapshot.circuit).toEqual(circuit);
+    expect(snapshot.circuit).not.toBe(circuit);
   });
 
   it('returns snapshots that later recording does not change', () => {
