@@ -97,13 +97,21 @@ export function fieldAttributes(name: string, error: string | undefined, hint: s
   return html`id="${name}" name="${name}"${described === '' ? '' : html` aria-describedby="${described}"`}${error === undefined ? '' : html` aria-invalid="true"`}`;
 }
 
-/** A field: label, hint, control, and the error under it (`role="alert"`). */
+/** A field: label, hint, control, and the error under it. */
 export function formField(input: FieldInput): Html {
   const { name, label, hint, error } = input;
   return html`<div class="field">
 <label for="${name}">${label}</label>
 ${hint === undefined ? '' : html`<div class="muted" id="${name}-hint">${hint}</div>`}
 ${input.control(fieldAttributes(name, error, hint))}
-${error === undefined ? '' : html`<p class="notice error" id="${name}-error" role="alert">${error}</p>`}
+${error === undefined ? '' : html`<p class="notice error" id="${name}-error">${error}</p>`}
 </div>`;
+}
+
+/**
+ * The line above a refused form, announced to screen readers: its error, linked to where
+ * the form shows it again (`#<field>-error`) when it is about a field.
+ */
+export function formErrorSummary(message: string, field: string | undefined): Html {
+  return html`<p class="notice error" role="alert">${field === undefined ? message : html`<a href="#${field}-error">${message}</a>`}</p>`;
 }

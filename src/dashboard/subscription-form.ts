@@ -1,7 +1,7 @@
 /**
  * The subscription form of the dashboard, for creating and editing: its fields as the
  * page shows them, read back from a post into the API's input, and shown again with the
- * error of a refused post next to the field it names (`error.field`).
+ * error of a refused post above it and next to the field it names (`error.field`).
  *
  * Field names are the API's paths (`url`, `retry.maxAttempts`, `flowControl.burst`), so an
  * error of the API lands next to the field that caused it. An empty field is the
@@ -12,7 +12,7 @@ import type { Subscription } from '../registry/subscription-registry.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../storage/storage-adapter.js';
 import { DashboardRefusal } from './dashboard-context.js';
 import { html, type Html } from './html.js';
-import { formField } from './render.js';
+import { formErrorSummary, formField } from './render.js';
 
 /** The form as typed: every field as text, the event types as chosen. */
 export interface SubscriptionFormValues {
@@ -147,10 +147,11 @@ export function readSubscriptionFormValues(form: URLSearchParams, mode: Subscrip
   values.url = text('url').trim();
   values.eventTypes = form.getAll('eventTypes');
   values.eventTypeFilters = text('eventTypeFilters');
-  values.description = text('description');
+  // Browsers post a textarea's line breaks as CRLF: read back as they were written.
+  values.description = text('description').replaceAll('\r\n', '\n');
   values.tenantId = text('tenantId').trim();
   values.allTenants = ['1', 'on', 'true'].includes(text('allTenants'));
-  values.metadata = text('metadata');
+  values.metadata = text('metadata').replaceAll('\r\n', '\n');
   for (const name of retryFields) values.retry[name] = text(`retry.${name}`).trim();
   for (const name of flowControlFields) values.flowControl[name] = text(`flowControl.${name}`).trim();
   values.reason = text('reason').trim();
@@ -248,7 +249,7 @@ export interface SubscriptionFormPage {
   error?: FormError | undefined;
 }
 
-/** The form, with `error` next to its field (or above the form when it names none of them). */
+/** The form, with `error` above it and again next to its field. */
 export function subscriptionForm(page: SubscriptionFormPage): Html {
   const { mode, values, error, noun } = page;
   const place = placeOf(error?.field, [
@@ -271,11 +272,11 @@ export function subscriptionForm(page: SubscriptionFormPage): Html {
   const flowInput = (name: FlowControlField, label: string, hint?: string) => text(`flowControl.${name}`, label, values.flowControl[name], hint);
   const groupError = (name: string) => {
     const message = errorAt(name);
-    return message === undefined ? '' : html`<p class="notice error" id="${name}-error" role="alert">${message}</p>`;
+    return message === undefined ? '' : html`<p class="notice error" id="${name}-error">${message}</p>`;
   };
   const otherFilters = values.eventTypeFilters;
   return html`<form method="post" action="${page.action}" novalidate>
-${error !== undefined && place === undefined ? html`<p class="notice error" role="alert">${error.message}</p>` : ''}
+${error === undefined ? '' : formErrorSummary(error.message, place)}
 ${text('url', 'URL', values.url, 'Where each event is POSTed: https://…', 'url', 70)}
 <fieldset${errorAt('eventTypes') === undefined ? '' : html` aria-describedby="eventTypes-error"`}>
 <legend>Event types</legend>

@@ -6,11 +6,13 @@
  * as text, the customer portal's tenant boundary, and read-only mode. Create → list →
  * detail → disable → enable once on every storage.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDashboard, type DashboardSource } from '../../src/dashboard/index.js';
 import { createWebhooks, type BookkeeperEvents, type DashboardActionEvent, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import type { DashboardOptions } from '../../src/dashboard/dashboard-options.js';
 import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { LoopbackReceiver } from '../support/loopback-receiver.js';
 import { rejectionOf } from '../support/rejections.js';
 import { samplePayment } from '../support/sample-payment.js';
 
@@ -222,7 +224,9 @@ describe('creating a subscription', () => {
       const response = await post(dashboard, '/subscriptions', fields);
       expect(response.status, code).toBe(400);
       const page = await response.text();
-      expect(page).toMatch(new RegExp(`<p class="notice error" id="${field.replaceAll('.', '\\.')}-error" role="alert">[^<]+</p>`));
+      const id = `${field.replaceAll('.', '\\.')}-error`;
+      expect(page).toMatch(new RegExp(`<p class="notice error" role="alert"><a href="#${id}">[^<]+</a></p>`));
+      expect(page).toMatch(new RegExp(`<p class="notice error" id="${id}">[^<]+</p>`));
       expect(page).toContain('>typed text</textarea>');
       const json = await post(dashboard, '/subscriptions', fields, { accept: 'application/json' });
       expect(json.status).toBe(400);
@@ -231,7 +235,7 @@ describe('creating a subscription', () => {
     // The message shown is the API's own.
     const refusal = await rejectionOf(subscribe(webhooks, { url: 'http://127.0.0.1:8080/hooks' }));
     const page = await (await post(dashboard, '/subscriptions', { url: 'http://127.0.0.1:8080/hooks', eventTypes: 'payment.*' })).text();
-    expect(page).toContain(`id="url-error" role="alert">${(refusal as Error).message.replaceAll('"', '&quot;')}</p>`);
+    expect(page).toContain(`<p class="notice error" id="url-error">${(refusal as Error).message.replaceAll('"', '&quot;')}</p>`);
     expect(page).toContain('aria-invalid="true"');
     expect((await webhooks.subscriptions.list()).items).toEqual([]);
   });
@@ -314,12 +318,41 @@ describe('a subscription’s page', () => {
   });
 });
 
+describe('a subscription’s circuit breaker', () => {
+  it('is shown as this process has it: closed, then open until its cool-down ends', async () => {
+    const server = await LoopbackReceiver.start(() => ({ status: 500 }));
+    const clock = new FakeClock();
+    const { webhooks, dashboard } = setup(
+      {},
+      { clock, pollIntervalMs: 60_000, security: { allowPrivateNetworks: true }, circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 }, retry: { delaysMs: [1_000] } },
+    );
+    try {
+      const created = await subscribe(webhooks, { url: server.url });
+      expect(await (await get(dashboard, `/subscriptions/${created.id}`)).text()).toContain('<dt>State</dt><dd><span class="badge closed">closed</span></dd>');
+      let failed = 0;
+      webhooks.bus.on('delivery:failed', () => (failed += 1));
+      await webhooks.start();
+      await webhooks.publish('payment.succeeded', samplePayment(1));
+      await vi.waitFor(() => expect(failed).toBe(1), { timeout: 10_000 });
+
+      const openUntil = clock.now() + 60_000;
+      const page = await (await get(dashboard, `/subscriptions/${created.id}`)).text();
+      expect(page).toContain(`<dt>State</dt><dd><span class="badge open">open</span> until <time datetime="${new Date(openUntil).toISOString()}">`);
+      expect(((await (await getJson(dashboard, `/subscriptions/${created.id}`)).json()) as { circuit: unknown }).circuit).toEqual({ state: 'open', openUntil, inFlight: 0 });
+      expect(await (await get(dashboard, '/')).text()).toContain('<td><span class="badge open">open</span></td>');
+    } finally {
+      await webhooks.stop();
+      await server.close();
+    }
+  });
+});
+
 describe('editing a subscription', () => {
   it('fills the form in, saves what was posted (an empty setting is the instance default) with the actor and reason', async () => {
     const { webhooks, dashboard, audit } = setup();
     const created = await subscribe(webhooks, {
-      eventTypes: ['payment.succeeded', 'refund.*'],
-      description: 'old',
+      eventTypes: ['refund.*', 'invoice.paid', 'payment.succeeded'],
+      description: 'old\nlines',
       metadata: { plan: 'gold' },
       retry: { delaysMs: [1_000, 5_000], jitter: 0 },
       flowControl: { ratePerSecond: null },
@@ -332,23 +365,21 @@ describe('editing a subscription', () => {
     expect(form).toMatch(/name="flowControl\.ratePerSecond"[^>]* value="none"/);
     expect(form).not.toContain('name="tenantId"');
 
-    // Posting the form back unchanged changes nothing that was set.
+    // Posting the form back unchanged (as a browser does: checkboxes in the catalog's order, CRLF line breaks) changes nothing.
     const same = await post(dashboard, `/subscriptions/${created.id}`, {
       url: created.url,
-      eventTypes: 'payment.succeeded',
+      eventTypes: ['payment.succeeded', 'invoice.paid'],
       eventTypeFilters: 'refund.*',
-      description: 'old',
-      metadata: '{"plan":"gold"}',
+      description: 'old\r\nlines',
+      metadata: '{\r\n  "plan": "gold"\r\n}',
       'retry.delaysMs': '1000, 5000',
       'retry.jitter': '0',
       'flowControl.ratePerSecond': 'none',
     });
     expect(redirectedTo(same, `/subscriptions/${created.id}`)).toBe('updated');
-    expect(await webhooks.subscriptions.get(created.id)).toMatchObject({
-      eventTypes: ['payment.succeeded', 'refund.*'],
-      retry: { delaysMs: [1_000, 5_000], jitter: 0 },
-      flowControl: { ratePerSecond: null },
-    });
+    const [unchanged] = (await webhooks.subscriptions.history(created.id)).items.slice(1);
+    expect(unchanged?.action).toBe('updated');
+    expect(unchanged?.changes).toEqual({});
 
     const response = await post(dashboard, `/subscriptions/${created.id}`, {
       url: 'https://erp.example.com/v2/hooks',
@@ -386,7 +417,8 @@ describe('editing a subscription', () => {
     const response = await post(dashboard, `/subscriptions/${created.id}`, { url: 'https://erp.example.com/hooks', eventTypes: 'payment.succeeded', 'retry.initialDelayMs': '500' });
     expect(response.status).toBe(400);
     const page = await response.text();
-    expect(page).toMatch(/<p class="notice error" id="retry-error" role="alert">[^<]+<\/p>/);
+    expect(page).toMatch(/<p class="notice error" role="alert"><a href="#retry-error">[^<]+<\/a><\/p>/);
+    expect(page).toMatch(/<p class="notice error" id="retry-error">[^<]+<\/p>/);
     expect(page).toMatch(/name="retry\.initialDelayMs"[^>]* value="500"/);
     expect((await webhooks.subscriptions.get(created.id))?.retry).toBeNull();
 

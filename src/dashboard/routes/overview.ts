@@ -54,13 +54,14 @@ function backlogTable(context: DashboardContext, rows: readonly SubscriptionBack
   if (rows.length === 0) return html`<p class="muted">No subscriptions yet.</p>`;
   return html`${more ? html`<p class="muted">The first ${backlogSubscriptions} subscriptions; the rest are under <a href="${context.href('/subscriptions')}">Subscriptions</a>.</p>` : ''}
 <table>
-<thead><tr><th scope="col">Subscription</th><th scope="col">Status</th><th scope="col">Tenant</th><th scope="col" class="num">Pending</th><th scope="col" class="num">Held</th><th scope="col" class="num">Dead</th><th scope="col" class="num">Oldest pending</th><th scope="col">Deliveries</th></tr></thead>
+<thead><tr><th scope="col">Subscription</th><th scope="col">Status</th><th scope="col">Circuit</th><th scope="col">Tenant</th><th scope="col" class="num">Pending</th><th scope="col" class="num">Held</th><th scope="col" class="num">Dead</th><th scope="col" class="num">Oldest pending</th><th scope="col">Deliveries</th></tr></thead>
 <tbody>${rows.map(
     ({ subscription, metrics }) => html`<tr>
 <td><a class="mono" href="${context.href(`/subscriptions/${encodeURIComponent(subscription.id)}`)}">${subscription.url}</a>${
       subscription.description === null ? '' : html`<br><span class="muted">${subscription.description}</span>`
     }</td>
 <td>${statusBadge(subscription.status)}</td>
+<td>${metrics.circuit === null ? '' : statusBadge(metrics.circuit.state)}</td>
 <td>${subscription.tenantId === null ? html`<span class="muted">platform</span>` : html`<span class="mono">${subscription.tenantId}</span>`}</td>
 <td class="num">${formatCount(metrics.backlog.pending)}</td>
 <td class="num">${formatCount(metrics.backlog.held)}</td>
@@ -119,6 +120,7 @@ ${card('In flight', formatCount(metrics.inFlight), 'this process')}
 ${card('Leases lost', formatCount(metrics.leasesLost), 'this process')}
 ${card('Latency p50', formatDurationMs(latency.p50), 'publish → 2xx, this process')}
 ${card('Latency p90', formatDurationMs(latency.p90), 'publish → 2xx, this process')}
+${card('Latency p95', formatDurationMs(latency.p95), 'publish → 2xx, this process')}
 ${card('Latency p99', formatDurationMs(latency.p99), 'publish → 2xx, this process')}
 </div>
 <p class="muted">Dead, held, pending and the oldest pending are the storage’s, across every process; the other figures count what this process did since it started.</p>
@@ -155,6 +157,7 @@ ${
         tenantId: subscription.tenantId,
         url: subscription.url,
         status: subscription.status,
+        circuit: scoped.circuit,
         backlog: scoped.backlog,
         oldestPendingAgeMs: scoped.oldestPendingAgeMs,
       })),

@@ -9,6 +9,7 @@
  * audited. A secret is shown only on the page that answers its creation or rotation.
  */
 import { ConflictError, describeValue, isWebhookError, type WebhookError } from '../../errors.js';
+import type { CircuitStatus } from '../../metrics/delivery-metrics.js';
 import type { Subscription, SubscriptionChange } from '../../registry/subscription-registry.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../../storage/storage-adapter.js';
 import { DashboardRefusal, type DashboardContext, type PageReply, type Reply, type Route } from '../dashboard-context.js';
@@ -205,6 +206,15 @@ function flowControlFacts(flowControl: StoredFlowControl | null): Html {
 </dl>`;
 }
 
+function circuitFacts(circuit: CircuitStatus | null): Html {
+  // `metrics({ subscriptionId })` always has it; `null` is only the unscoped snapshot's.
+  if (circuit === null) return html``;
+  return html`<dl class="facts">
+<dt>State</dt><dd>${statusBadge(circuit.state)}${circuit.openUntil === null ? '' : html` until ${timeTag(circuit.openUntil)}`}</dd>
+<dt>Posts in flight</dt><dd>${formatCount(circuit.inFlight)}</dd>
+</dl>`;
+}
+
 function changeLog(changes: readonly SubscriptionChange[]): Html {
   if (changes.length === 0) return html`<p class="muted">No changes recorded.</p>`;
   return html`<table>
@@ -329,6 +339,8 @@ ${
     : html`<dt>Previous secret, still signing</dt><dd>created ${timeTag(subscription.secretsCreatedAt.oldestActive)}</dd>`
 }
 </dl>
+<h2>Circuit breaker <span class="muted">(this process)</span></h2>
+${circuitFacts(metrics.circuit)}
 <h2>Backlog</h2>
 <div class="cards">
 <div class="card"><div class="label">Pending</div><div class="value">${formatCount(backlog.pending)}</div></div>
@@ -350,7 +362,7 @@ ${changeLog(changes)}`;
     kind: 'page',
     title: `${noun.One} ${subscription.url}`,
     body,
-    data: { subscription, backlog, oldestPendingAgeMs: metrics.oldestPendingAgeMs, enablePreview: preview, changes },
+    data: { subscription, circuit: metrics.circuit, backlog, oldestPendingAgeMs: metrics.oldestPendingAgeMs, enablePreview: preview, changes },
   };
 }
 
@@ -447,11 +459,13 @@ async function update(context: DashboardContext, params: Record<string, string>)
   let updated: Subscription;
   try {
     const input = subscriptionFormInput(values, mode);
+    // The checkboxes post in the catalog's order: the same filters in another order are no change.
+    const sameFilters = input.eventTypes.length === subscription.eventTypes.length && input.eventTypes.every((filter) => subscription.eventTypes.includes(filter));
     updated = await context.webhooks.subscriptions.update(
       subscription.id,
       {
         url: input.url,
-        eventTypes: input.eventTypes,
+        eventTypes: sameFilters ? subscription.eventTypes : input.eventTypes,
         description: input.description,
         retry: input.retry,
         flowControl: input.flowControl,
