@@ -8,7 +8,7 @@
  * read or acted on; every change passes the principal as the change log's actor and is
  * audited. A secret is shown only on the page that answers its creation or rotation.
  */
-import { ConflictError, describeValue, isWebhookError, type WebhookError } from '../../errors.js';
+import { ConflictError, describeValue, isWebhookError } from '../../errors.js';
 import type { CircuitStatus } from '../../metrics/delivery-metrics.js';
 import type { Subscription, SubscriptionChange } from '../../registry/subscription-registry.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../../storage/storage-adapter.js';
@@ -83,7 +83,7 @@ function formErrorOf(error: unknown): (FormError & { status: number; code: strin
   if (!isWebhookError(error)) return null;
   const shown = (error.name === 'ValidationError' && !error.code.endsWith('_NOT_FOUND')) || error.code === 'SUBSCRIPTION_URL_UNVERIFIED' || error.code === 'TENANT_SUBSCRIPTION_LIMIT';
   if (!shown) return null;
-  return { field: (error as WebhookError).field, message: error.message, code: error.code, status: error.name === 'ValidationError' ? 400 : 409 };
+  return { field: error.field, message: error.message, code: error.code, status: error.name === 'ValidationError' ? 400 : 409 };
 }
 
 function tenantText(subscription: Subscription): Html {
