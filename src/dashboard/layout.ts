@@ -13,8 +13,10 @@ export const notices: Record<string, string> = {
   replayed: 'The replay was queued.',
   disabled: 'The subscription was disabled: its deliveries are held until it is enabled.',
   enabled: 'The subscription was enabled.',
+  'enabled-and-replayed': 'The subscription was enabled, and the events it missed while disabled were queued.',
   updated: 'The subscription was saved.',
   deleted: 'The subscription was deleted.',
+  removed: 'The subscription was removed with its deliveries, attempts and change log.',
   tested: 'The test event was sent.',
 };
 

@@ -1,0 +1,548 @@
+/**
+ * The subscriptions area (the "Endpoints" of the customer portal): the list, a
+ * subscription's page (its facts, circuit, backlog, retry policy and flow control, change
+ * log), creating and editing one, and the actions — disable, enable (with or without the
+ * events it missed), rotate the secret, delete.
+ *
+ * Every id goes through `context.subscription` (the portal's tenant check) before it is
+ * read or acted on; every change passes the principal as the change log's actor and is
+ * audited. A secret is shown only on the page that answers its creation or rotation.
+ */
+import { ConflictError, describeValue, isWebhookError } from '../../errors.js';
+import type { CircuitStatus } from '../../metrics/delivery-metrics.js';
+import type { Subscription, SubscriptionChange } from '../../registry/subscription-registry.js';
+import type { StoredFlowControl, StoredRetryPolicy } from '../../storage/storage-adapter.js';
+import { DashboardRefusal, type DashboardContext, type PageReply, type Reply, type Route } from '../dashboard-context.js';
+import { html, type Html } from '../html.js';
+import { formatCount, formatCountOf, formatDurationMs, formatRatio, noValue, pager, statusBadge, timeTag } from '../render.js';
+import {
+  emptySubscriptionForm,
+  readSubscriptionFormValues,
+  subscriptionForm,
+  subscriptionFormInput,
+  subscriptionFormValues,
+  type FormError,
+  type SubscriptionFormMode,
+  type SubscriptionFormValues,
+} from '../subscription-form.js';
+
+const pageSize = 50;
+/** Entries of the change log shown on a subscription's page (the newest). */
+const changesShown = 50;
+
+/** How the area names a subscription: an "endpoint" in the customer portal. */
+function nounOf(context: DashboardContext): { one: string; One: string; Many: string } {
+  return context.tenantId === undefined ? { one: 'subscription', One: 'Subscription', Many: 'Subscriptions' } : { one: 'endpoint', One: 'Endpoint', Many: 'Endpoints' };
+}
+
+function subscriptionPath(id: string, rest = ''): string {
+  return `/subscriptions/${encodeURIComponent(id)}${rest}`;
+}
+
+function refuseReadOnly(context: DashboardContext): void {
+  if (context.readOnly) throw new DashboardRefusal(403, 'DASHBOARD_READ_ONLY', 'This dashboard is read only');
+}
+
+function refuseDeleted(subscription: Subscription): void {
+  if (subscription.deletedAt !== null) {
+    throw new ConflictError('SUBSCRIPTION_DELETED', `Expected a subscription that is not deleted, got ${subscription.id}, deleted at ${new Date(subscription.deletedAt).toISOString()}`, {
+      field: 'id',
+    });
+  }
+}
+
+/** A yes/no field of a form or query: absent, `''`, `0`, `false` is no; `1`, `on`, `true` yes. */
+function flagOf(fields: URLSearchParams, name: string): boolean {
+  const value = fields.get(name);
+  if (value === null || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'on' || value === 'true') return true;
+  throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected \`${name}\` to be 1 or 0, got ${describeValue(value)}`);
+}
+
+/** The fields of an action's post, refusing any the action does not take (nothing is silently dropped). */
+async function actionFields(context: DashboardContext, allowed: readonly string[]): Promise<URLSearchParams> {
+  const form = await context.form();
+  for (const name of new Set(form.keys())) {
+    if (!allowed.includes(name)) {
+      throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected no \`${name}\` field${allowed.length === 0 ? '' : ` (fields: ${allowed.join(', ')})`}`);
+    }
+  }
+  return form;
+}
+
+function reasonOf(form: URLSearchParams): string | undefined {
+  const reason = (form.get('reason') ?? '').trim();
+  return reason === '' ? undefined : reason;
+}
+
+/**
+ * An error of the API that the form can show next to a field: a validation error (not an
+ * unknown id: that is a 404), a URL that failed its verification, the tenant's limit.
+ */
+function formErrorOf(error: unknown): (FormError & { status: number; code: string }) | null {
+  if (!isWebhookError(error)) return null;
+  const shown = (error.name === 'ValidationError' && !error.code.endsWith('_NOT_FOUND')) || error.code === 'SUBSCRIPTION_URL_UNVERIFIED' || error.code === 'TENANT_SUBSCRIPTION_LIMIT';
+  if (!shown) return null;
+  return { field: error.field, message: error.message, code: error.code, status: error.name === 'ValidationError' ? 400 : 409 };
+}
+
+function tenantText(subscription: Subscription): Html {
+  if (subscription.tenantId !== null) return html`<span class="mono">${subscription.tenantId}</span>`;
+  return html`<span class="muted">${subscription.allTenants ? 'platform, every tenant’s events' : 'platform'}</span>`;
+}
+
+function statusOf(subscription: Subscription): Html {
+  return subscription.deletedAt !== null ? statusBadge('deleted') : statusBadge(subscription.status);
+}
+
+function eventTypesText(subscription: Subscription): Html {
+  return html`${subscription.eventTypes.map((filter, index) => html`${index === 0 ? '' : ', '}<span class="mono">${filter}</span>`)}`;
+}
+
+// ---- list -----------------------------------------------------------------------------
+
+async function listPage(context: DashboardContext): Promise<Reply> {
+  const query = context.url.searchParams;
+  const portal = context.tenantId !== undefined;
+  if (portal && (query.has('tenantId') || query.has('deleted'))) {
+    throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected no \`${query.has('tenantId') ? 'tenantId' : 'deleted'}\` filter in the portal: it lists this tenant’s endpoints`);
+  }
+  const cursor = query.get('cursor') || undefined;
+  const status = query.get('status') || undefined;
+  const tenantFilter = portal ? context.tenantId : query.get('tenantId') || undefined;
+  const includeDeleted = flagOf(query, 'deleted');
+  const page = await context.webhooks.subscriptions.list({
+    limit: pageSize,
+    ...(cursor === undefined ? {} : { cursor }),
+    ...(status === undefined ? {} : { status: status as Subscription['status'] }),
+    ...(tenantFilter === undefined ? {} : { tenantId: tenantFilter }),
+    ...(includeDeleted ? { includeDeleted } : {}),
+  });
+  const noun = nounOf(context);
+  const filters = { status, tenantId: portal ? undefined : tenantFilter, deleted: includeDeleted ? '1' : undefined };
+  const rows = page.items.map(
+    (subscription) => html`<tr>
+<td>${statusOf(subscription)}</td>
+<td><a class="mono" href="${context.href(subscriptionPath(subscription.id))}">${subscription.url}</a>${
+      subscription.description === null ? '' : html`<br><span class="muted">${subscription.description}</span>`
+    }</td>
+<td>${eventTypesText(subscription)}</td>
+${portal ? '' : html`<td>${tenantText(subscription)}</td>`}
+<td>${timeTag(subscription.failingSince)}</td>
+<td>${timeTag(subscription.createdAt)}</td>
+</tr>`,
+  );
+  const body = html`<h1>${noun.Many}</h1>
+${context.readOnly ? '' : html`<div class="actions"><a class="button" href="${context.href('/subscriptions/new')}">New ${noun.one}</a></div>`}
+<form method="get" class="filters" action="${context.href('/subscriptions')}">
+<div><label for="status">Status</label><select id="status" name="status">
+${['', 'active', 'disabled'].map((value) => html`<option value="${value}"${value === (status ?? '') ? html` selected` : ''}>${value === '' ? 'any' : value}</option>`)}
+</select></div>
+${
+  portal
+    ? ''
+    : html`<div><label for="tenantId">Tenant</label><input id="tenantId" name="tenantId" value="${tenantFilter ?? ''}"></div>
+<div><label><input type="checkbox" name="deleted" value="1"${includeDeleted ? html` checked` : ''}> Deleted ones too</label></div>`
+}
+<button type="submit">Filter</button>
+</form>
+${
+  page.items.length === 0
+    ? html`<p class="muted">No ${noun.one}s${cursor === undefined ? '' : ' on this page'}.</p>`
+    : html`<table>
+<thead><tr><th scope="col">Status</th><th scope="col">URL</th><th scope="col">Event types</th>${portal ? '' : html`<th scope="col">Tenant</th>`}<th scope="col">Failing since</th><th scope="col">Created</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>`
+}
+${pager(context, '/subscriptions', filters, page.nextCursor)}`;
+  return { kind: 'page', title: noun.Many, body, data: { items: page.items, nextCursor: page.nextCursor } };
+}
+
+// ---- one subscription -------------------------------------------------------------------
+
+/** The newest entries of a change log (which pages oldest first), newest first. */
+async function newestChanges(context: DashboardContext, id: string): Promise<SubscriptionChange[]> {
+  let kept: SubscriptionChange[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await context.webhooks.subscriptions.history(id, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
+    kept = [...kept, ...page.items].slice(-changesShown);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return kept.reverse();
+}
+
+function setting(value: number | null | undefined, show: (value: number) => string, nullText = noValue): string {
+  if (value === undefined) return 'instance default';
+  return value === null ? nullText : show(value);
+}
+
+function retryFacts(retry: StoredRetryPolicy | null): Html {
+  if (retry === null) return html`<p>The instance’s policy.</p>`;
+  if ('delaysMs' in retry) {
+    return html`<dl class="facts">
+<dt>Kind</dt><dd>fixed schedule</dd>
+<dt>Delays</dt><dd>${retry.delaysMs.length === 0 ? 'none' : retry.delaysMs.map(formatDurationMs).join(', ')}</dd>
+<dt>Attempts</dt><dd>${retry.delaysMs.length + 1}</dd>
+<dt>Jitter</dt><dd>${setting(retry.jitter, formatRatio)}</dd>
+</dl>`;
+  }
+  return html`<dl class="facts">
+<dt>Kind</dt><dd>exponential backoff</dd>
+<dt>First delay</dt><dd>${formatDurationMs(retry.initialDelayMs)}</dd>
+<dt>Factor</dt><dd>${setting(retry.factor, String)}</dd>
+<dt>Longest delay</dt><dd>${setting(retry.maxDelayMs, formatDurationMs)}</dd>
+<dt>Attempts</dt><dd>${retry.maxAttempts}</dd>
+<dt>Jitter</dt><dd>${setting(retry.jitter, formatRatio)}</dd>
+</dl>`;
+}
+
+function flowControlFacts(flowControl: StoredFlowControl | null): Html {
+  if (flowControl === null) return html`<p>The instance’s defaults.</p>`;
+  return html`<dl class="facts">
+<dt>Posts in flight at once</dt><dd>${setting(flowControl.maxInFlight, formatCount)}</dd>
+<dt>Posts per second</dt><dd>${setting(flowControl.ratePerSecond, String, 'no limit')}</dd>
+<dt>Burst above the rate</dt><dd>${setting(flowControl.burst, formatCount)}</dd>
+</dl>`;
+}
+
+function circuitFacts(circuit: CircuitStatus | null): Html {
+  // `metrics({ subscriptionId })` always has it; `null` is only the unscoped snapshot's.
+  if (circuit === null) return html``;
+  return html`<dl class="facts">
+<dt>State</dt><dd>${statusBadge(circuit.state)}${circuit.openUntil === null ? '' : html` until ${timeTag(circuit.openUntil)}`}</dd>
+<dt>Posts in flight</dt><dd>${formatCount(circuit.inFlight)}</dd>
+</dl>`;
+}
+
+function changeLog(changes: readonly SubscriptionChange[]): Html {
+  if (changes.length === 0) return html`<p class="muted">No changes recorded.</p>`;
+  return html`<table>
+<thead><tr><th scope="col">Time</th><th scope="col">Action</th><th scope="col">Actor</th><th scope="col">Reason</th><th scope="col">Fields</th></tr></thead>
+<tbody>${changes.map(
+    (change) => html`<tr>
+<td>${timeTag(change.at)}</td>
+<td>${change.action.replaceAll('_', ' ')}</td>
+<td>${change.origin === 'dispatcher' ? html`<span class="muted">the library</span>` : change.actor === null ? html`<span class="muted">${noValue}</span>` : html`<span class="mono">${change.actor}</span>`}</td>
+<td>${change.reason ?? noValue}</td>
+<td class="mono">${Object.keys(change.changes).join(', ')}</td>
+</tr>`,
+  )}</tbody>
+</table>`;
+}
+
+/** A field for an action's reason (optional; kept in the change log). */
+function reasonField(id: string): Html {
+  return html`<div class="field"><label for="${id}">Reason (optional)</label><input id="${id}" name="reason" maxlength="500"></div>`;
+}
+
+/** The overlaps the rotation form offers, and the one it selects first. */
+const suggestedOverlapMs = 86_400_000;
+const overlapChoices: ReadonlyArray<[ms: number, label: string]> = [
+  [0, 'no time: it stops signing now'],
+  [3_600_000, '1 hour'],
+  [suggestedOverlapMs, '24 hours'],
+  [7 * suggestedOverlapMs, '7 days'],
+];
+
+function actionsSection(context: DashboardContext, subscription: Subscription, preview: { held: number; missed: number } | null): Html {
+  const noun = nounOf(context);
+  const path = (rest: string) => context.href(subscriptionPath(subscription.id, rest));
+  const operator = context.tenantId === undefined;
+  if (subscription.deletedAt !== null) {
+    if (!operator) return html``;
+    return html`<h2>Actions</h2>
+<form method="post" action="${path('/delete')}" data-confirm="Remove this ${noun.one} with its deliveries, attempts and change log? This cannot be undone.">
+<input type="hidden" name="hard" value="1">
+${reasonField('hard-delete-reason')}
+<button type="submit" class="danger">Delete for good</button>
+</form>`;
+  }
+  const statusAction =
+    subscription.status === 'active'
+      ? html`<form method="post" action="${path('/disable')}" data-confirm="Disable this ${noun.one}? Its deliveries are held until it is enabled.">
+<h3>Disable</h3>
+<p class="muted">Deliveries are held, not dropped, until it is enabled again.</p>
+${reasonField('disable-reason')}
+<button type="submit" class="danger">Disable</button>
+</form>`
+      : html`<form method="post" action="${path('/enable')}">
+<h3>Enable</h3>
+<p>${formatCountOf(preview?.held ?? 0, 'held delivery', 'held deliveries')} will be sent. ${formatCountOf(preview?.missed ?? 0, 'event was', 'events were')} published while it was disabled, which it did not get.</p>
+${reasonField('enable-reason')}
+<div class="actions">
+<button type="submit" class="primary" name="replayMissed" value="0">Enable</button>
+${(preview?.missed ?? 0) > 0 ? html`<button type="submit" name="replayMissed" value="1">Enable and replay the ${formatCount(preview!.missed)} missed</button>` : ''}
+</div>
+</form>`;
+  return html`<h2>Actions</h2>
+${statusAction}
+<form method="post" action="${path('/rotate-secret')}" data-confirm="Rotate the signing secret of this ${noun.one}? The new secret is shown once.">
+<h3>Rotate the secret</h3>
+<div class="field"><label for="overlapMs">The previous secret keeps signing for</label><select id="overlapMs" name="overlapMs">
+${overlapChoices.map(([ms, label]) => html`<option value="${ms}"${ms === suggestedOverlapMs ? html` selected` : ''}>${label}</option>`)}
+</select></div>
+${reasonField('rotate-reason')}
+<button type="submit">Rotate the secret</button>
+</form>
+<form method="post" action="${path('/delete')}" data-confirm="Delete this ${noun.one}? It gets no new deliveries and its open ones are cancelled.">
+<h3>Delete</h3>
+<p class="muted">Its deliveries, attempts and change log stay readable${operator ? ' unless it is deleted for good' : ''}.</p>
+${reasonField('delete-reason')}
+${operator ? html`<div class="field"><label><input type="checkbox" name="hard" value="1"> For good: remove its deliveries, attempts and change log too</label></div>` : ''}
+<button type="submit" class="danger">Delete</button>
+</form>`;
+}
+
+async function detailPage(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
+  const subscription = await context.subscription(params.id!);
+  const { webhooks } = context;
+  const deleted = subscription.deletedAt !== null;
+  const [metrics, changes, preview] = await Promise.all([
+    webhooks.metrics({ subscriptionId: subscription.id }),
+    newestChanges(context, subscription.id),
+    subscription.status === 'disabled' && !deleted ? webhooks.subscriptions.previewEnable(subscription.id) : Promise.resolve(null),
+  ]);
+  const noun = nounOf(context);
+  const { backlog } = metrics;
+  const headerNames = Object.keys(subscription.headers);
+  const metadataKeys = Object.keys(subscription.metadata);
+  const body = html`<h1>${noun.One} ${statusOf(subscription)}</h1>
+<p class="mono">${subscription.url}</p>
+<div class="actions">
+<a class="button" href="${context.href('/deliveries', { subscriptionId: subscription.id })}">Its deliveries</a>
+${context.readOnly || deleted ? '' : html`<a class="button" href="${context.href(subscriptionPath(subscription.id, '/edit'))}">Edit</a>
+<a class="button" href="${context.href(subscriptionPath(subscription.id, '/replay'))}">Replay a time range</a>`}
+</div>
+<dl class="facts">
+<dt>Id</dt><dd class="mono">${subscription.id}</dd>
+<dt>Status</dt><dd>${statusOf(subscription)}</dd>
+${context.tenantId === undefined ? html`<dt>Tenant</dt><dd>${tenantText(subscription)}</dd>` : ''}
+<dt>URL</dt><dd class="mono">${subscription.url}</dd>
+<dt>Event types</dt><dd>${eventTypesText(subscription)}</dd>
+<dt>Description</dt><dd>${subscription.description ?? html`<span class="muted">${noValue}</span>`}</dd>
+<dt>Metadata</dt><dd>${metadataKeys.length === 0 ? html`<span class="muted">${noValue}</span>` : html`<pre>${JSON.stringify(subscription.metadata, null, 2)}</pre>`}</dd>
+<dt>Headers</dt><dd>${
+    headerNames.length === 0
+      ? html`<span class="muted">${noValue}</span>`
+      : html`<table><tbody>${headerNames.map((name) => html`<tr><th scope="row" class="mono">${name}</th><td class="mono">${subscription.headers[name]}</td></tr>`)}</tbody></table>`
+  }</dd>
+<dt>Created</dt><dd>${timeTag(subscription.createdAt)}</dd>
+<dt>Updated</dt><dd>${timeTag(subscription.updatedAt)}</dd>
+<dt>Failing since</dt><dd>${timeTag(subscription.failingSince)}</dd>
+${subscription.disabledAt === null ? '' : html`<dt>Disabled</dt><dd>${timeTag(subscription.disabledAt)}${subscription.disabledReason === null ? '' : html` — ${subscription.disabledReason}`}</dd>`}
+${deleted ? html`<dt>Deleted</dt><dd>${timeTag(subscription.deletedAt)}</dd>` : ''}
+<dt>Secret created</dt><dd>${timeTag(subscription.secretsCreatedAt.newest)}</dd>
+${
+  subscription.secretsCreatedAt.oldestActive === subscription.secretsCreatedAt.newest
+    ? ''
+    : html`<dt>Previous secret, still signing</dt><dd>created ${timeTag(subscription.secretsCreatedAt.oldestActive)}</dd>`
+}
+</dl>
+<h2>Circuit breaker <span class="muted">(this process)</span></h2>
+${circuitFacts(metrics.circuit)}
+<h2>Backlog</h2>
+<div class="cards">
+<div class="card"><div class="label">Pending</div><div class="value">${formatCount(backlog.pending)}</div></div>
+<div class="card"><div class="label">In flight (leased)</div><div class="value">${formatCount(backlog.leased)}</div></div>
+<div class="card"><div class="label">Held</div><div class="value">${formatCount(backlog.held)}</div></div>
+<div class="card"><div class="label">Dead</div><div class="value">${formatCount(backlog.dead)}</div></div>
+<div class="card"><div class="label">Delivered</div><div class="value">${formatCount(backlog.delivered)}</div></div>
+<div class="card"><div class="label">Oldest pending</div><div class="value">${formatDurationMs(metrics.oldestPendingAgeMs)}</div></div>
+</div>
+<h2>Retry policy</h2>
+${retryFacts(subscription.retry)}
+<h2>Flow control</h2>
+${flowControlFacts(subscription.flowControl)}
+${context.readOnly ? '' : actionsSection(context, subscription, preview)}
+<h2>Change log</h2>
+${changes.length === changesShown ? html`<p class="muted">The newest ${changesShown} changes.</p>` : ''}
+${changeLog(changes)}`;
+  return {
+    kind: 'page',
+    title: `${noun.One} ${subscription.url}`,
+    body,
+    data: { subscription, circuit: metrics.circuit, backlog, oldestPendingAgeMs: metrics.oldestPendingAgeMs, enablePreview: preview, changes },
+  };
+}
+
+// ---- create and edit --------------------------------------------------------------------
+
+function formPage(context: DashboardContext, kind: SubscriptionFormMode['kind'], values: SubscriptionFormValues, subscription: Subscription | null, error?: FormError & { status: number; code: string }): PageReply {
+  const noun = nounOf(context);
+  const mode: SubscriptionFormMode = { kind, portal: context.tenantId !== undefined };
+  const title = kind === 'create' ? `New ${noun.one}` : `Edit ${noun.one}`;
+  const body = html`<h1>${title}</h1>
+${subscription === null ? '' : html`<p class="mono">${subscription.url}</p>`}
+${subscriptionForm({
+  mode,
+  action: context.href(subscription === null ? '/subscriptions' : subscriptionPath(subscription.id)),
+  cancel: context.href(subscription === null ? '/subscriptions' : subscriptionPath(subscription.id)),
+  values,
+  catalogTypes: context.webhooks.events.types,
+  noun: noun.one,
+  error,
+})}`;
+  return {
+    kind: 'page',
+    title,
+    body,
+    status: error?.status ?? 200,
+    data: error === undefined ? { values, catalogTypes: context.webhooks.events.types } : { error: error.code, message: error.message, field: error.field ?? null },
+  };
+}
+
+/**
+ * The page that shows a secret, the one time it is shown: after a creation, or after a
+ * rotation with the overlap during which the previous secret still signs.
+ */
+function secretPage(context: DashboardContext, subscription: Subscription, secret: string, rotation: { overlapMs: number | undefined } | null): PageReply {
+  const noun = nounOf(context);
+  const title = rotation === null ? `${noun.One} created` : 'Secret rotated';
+  const body = html`<h1>${title}</h1>
+<p>The signing secret of <span class="mono">${subscription.url}</span> is shown this once: copy it to the receiver now. It cannot be read here again.</p>
+<p><code class="secret" id="secret">${secret}</code> <button type="button" data-copy="secret" hidden>Copy</button></p>
+${
+  rotation === null
+    ? ''
+    : rotation.overlapMs === 0
+      ? html`<p>The previous secret no longer signs.</p>`
+      : html`<p>The previous secret keeps signing beside the new one for ${rotation.overlapMs === undefined ? 'the default overlap' : formatDurationMs(rotation.overlapMs)}.</p>`
+}
+<p><a href="${context.href(subscriptionPath(subscription.id))}">Go to the ${noun.one}’s page</a></p>`;
+  return { kind: 'page', title, body, data: { subscription, secret } };
+}
+
+async function newPage(context: DashboardContext): Promise<Reply> {
+  refuseReadOnly(context);
+  return formPage(context, 'create', emptySubscriptionForm(), null);
+}
+
+async function create(context: DashboardContext): Promise<Reply> {
+  const mode: SubscriptionFormMode = { kind: 'create', portal: context.tenantId !== undefined };
+  const values = readSubscriptionFormValues(await context.form(), mode);
+  let created;
+  try {
+    const input = subscriptionFormInput(values, mode);
+    created = await context.webhooks.subscriptions.create(
+      {
+        url: input.url,
+        eventTypes: input.eventTypes,
+        description: input.description,
+        retry: input.retry,
+        flowControl: input.flowControl,
+        ...(mode.portal ? { tenantId: context.tenantId } : { tenantId: input.tenantId ?? null, allTenants: input.allTenants ?? false, metadata: input.metadata ?? {} }),
+      },
+      { actor: context.principal.actor },
+    );
+  } catch (error) {
+    const shown = formErrorOf(error);
+    if (shown === null) throw error;
+    return formPage(context, 'create', values, null, shown);
+  }
+  const { secret, ...subscription } = created;
+  context.audit('subscriptions.create', { subscriptionId: subscription.id });
+  return secretPage(context, subscription, secret, null);
+}
+
+async function editPage(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
+  refuseReadOnly(context);
+  const subscription = await context.subscription(params.id!);
+  refuseDeleted(subscription);
+  return formPage(context, 'edit', subscriptionFormValues(subscription, context.webhooks.events.types), subscription);
+}
+
+async function update(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
+  const subscription = await context.subscription(params.id!);
+  const mode: SubscriptionFormMode = { kind: 'edit', portal: context.tenantId !== undefined };
+  const values = readSubscriptionFormValues(await context.form(), mode);
+  let updated: Subscription;
+  try {
+    const input = subscriptionFormInput(values, mode);
+    // The checkboxes post in the catalog's order: the same filters in another order are no change.
+    const sameFilters = input.eventTypes.length === subscription.eventTypes.length && input.eventTypes.every((filter) => subscription.eventTypes.includes(filter));
+    updated = await context.webhooks.subscriptions.update(
+      subscription.id,
+      {
+        url: input.url,
+        eventTypes: sameFilters ? subscription.eventTypes : input.eventTypes,
+        description: input.description,
+        retry: input.retry,
+        flowControl: input.flowControl,
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+      },
+      { actor: context.principal.actor, ...(input.reason === undefined ? {} : { reason: input.reason }) },
+    );
+  } catch (error) {
+    const shown = formErrorOf(error);
+    if (shown === null) throw error;
+    return formPage(context, 'edit', values, subscription, shown);
+  }
+  context.audit('subscriptions.update', { subscriptionId: updated.id });
+  return { kind: 'redirect', location: context.href(subscriptionPath(updated.id), { done: 'updated' }), data: { subscription: updated } };
+}
+
+// ---- actions ----------------------------------------------------------------------------
+
+function changeOptions(context: DashboardContext, form: URLSearchParams): { actor: string; reason?: string } {
+  const reason = reasonOf(form);
+  return { actor: context.principal.actor, ...(reason === undefined ? {} : { reason }) };
+}
+
+async function disable(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
+  const { id } = await context.subscription(params.id!);
+  const form = await actionFields(context, ['reason']);
+  const subscription = await context.webhooks.subscriptions.disable(id, changeOptions(context, form));
+  context.audit('subscriptions.disable', { subscriptionId: id });
+  return { kind: 'redirect', location: context.href(subscriptionPath(id), { done: 'disabled' }), data: { subscription } };
+}
+
+async function enable(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
+  const { id } = await context.subscription(params.id!);
+  const form = await actionFields(context, ['reason', 'replayMissed']);
+  const replayMissed = flagOf(form, 'replayMissed');
+  const { resumed, replayed, ...subscription } = await context.webhooks.subscriptions.enable(id, { ...changeOptions(context, form), replayMissed });
+  context.audit('subscriptions.enable', { subscriptionId: id, resumed, replayed });
+  return {
+    kind: 'redirect',
+    location: context.href(subscriptionPath(id), { done: replayMissed ? 'enabled-and-replayed' : 'enabled' }),
+    data: { subscription, resumed, replayed },
+  };
+}
+
+async function rotateSecret(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
+  const { id } = await context.subscription(params.id!);
+  const form = await actionFields(context, ['reason', 'overlapMs']);
+  const overlapText = (form.get('overlapMs') ?? '').trim();
+  const overlapMs = overlapText === '' ? undefined : Number(overlapText);
+  if (overlapMs !== undefined && !Number.isInteger(overlapMs)) {
+    throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected \`overlapMs\` to be an integer of milliseconds, got ${describeValue(overlapText)}`);
+  }
+  const { secret, ...subscription } = await context.webhooks.subscriptions.rotateSecret(id, { ...changeOptions(context, form), ...(overlapMs === undefined ? {} : { overlapMs }) });
+  context.audit('subscriptions.rotate-secret', { subscriptionId: id, overlapMs: overlapMs ?? null });
+  return secretPage(context, subscription, secret, { overlapMs });
+}
+
+async function remove(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
+  const { id } = await context.subscription(params.id!);
+  const portal = context.tenantId !== undefined;
+  const form = await actionFields(context, portal ? ['reason'] : ['reason', 'hard']);
+  const hard = flagOf(form, 'hard');
+  await context.webhooks.subscriptions.delete(id, { ...changeOptions(context, form), hard });
+  context.audit('subscriptions.delete', { subscriptionId: id, hard });
+  return { kind: 'redirect', location: context.href('/subscriptions', { done: hard ? 'removed' : 'deleted' }), data: { deleted: id, hard } };
+}
+
+/** The routes of the subscriptions area. `/subscriptions/new` comes before `/subscriptions/:id`. */
+export const subscriptionRoutes: readonly Route[] = [
+  { method: 'GET', path: '/subscriptions', handle: listPage },
+  { method: 'GET', path: '/subscriptions/new', handle: newPage },
+  { method: 'POST', path: '/subscriptions', handle: create },
+  { method: 'GET', path: '/subscriptions/:id', handle: detailPage },
+  { method: 'POST', path: '/subscriptions/:id', handle: update },
+  { method: 'GET', path: '/subscriptions/:id/edit', handle: editPage },
+  { method: 'POST', path: '/subscriptions/:id/disable', handle: disable },
+  { method: 'POST', path: '/subscriptions/:id/enable', handle: enable },
+  { method: 'POST', path: '/subscriptions/:id/rotate-secret', handle: rotateSecret },
+  { method: 'POST', path: '/subscriptions/:id/delete', handle: remove },
+];
