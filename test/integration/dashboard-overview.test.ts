@@ -6,7 +6,7 @@
  * refused when unknown; the operator's page only.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDashboard, type DashboardSource } from '../../src/dashboard/index.js';
+import { createDashboard } from '../../src/dashboard/index.js';
 import type { DashboardOptions } from '../../src/dashboard/dashboard-options.js';
 import { createWebhooks, type BookkeeperEvents, type MetricsSnapshot, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
@@ -33,8 +33,7 @@ function setup(options: Partial<DashboardOptions> = {}, webhooksOptions: Webhook
   const webhooks = createWebhooks({ meter: false, security: { allowPrivateNetworks: true }, ...webhooksOptions });
   cleanups.push(() => webhooks.close());
   dashboardClock.offsetMs = 0;
-  // DashboardSource names the catalog-agnostic instance (event types as strings, as forms post them).
-  const dashboard = createDashboard(webhooks as unknown as DashboardSource, {
+  const dashboard = createDashboard(webhooks, {
     basePath: '/admin/webhooks',
     authorize: () => ({ actor: 'ops:alice' }),
     clock: dashboardClock,

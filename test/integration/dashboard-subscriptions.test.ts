@@ -7,7 +7,7 @@
  * detail → disable → enable once on every storage.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createDashboard, type DashboardSource } from '../../src/dashboard/index.js';
+import { createDashboard } from '../../src/dashboard/index.js';
 import { createWebhooks, type BookkeeperEvents, type DashboardActionEvent, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import type { DashboardOptions } from '../../src/dashboard/dashboard-options.js';
 import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
@@ -71,8 +71,7 @@ afterEach(async () => {
 
 /** The dashboard of `webhooks` under /admin/webhooks, used by ops:alice. */
 function dashboardOf(webhooks: Webhooks, options: Partial<DashboardOptions> = {}): Dashboard {
-  // DashboardSource names the catalog-agnostic instance (event types as strings, as forms post them).
-  return createDashboard(webhooks as unknown as DashboardSource, { basePath: '/admin/webhooks', authorize: () => ({ actor: 'ops:alice' }), ...options });
+  return createDashboard(webhooks, { basePath: '/admin/webhooks', authorize: () => ({ actor: 'ops:alice' }), ...options });
 }
 
 function setup(options: Partial<DashboardOptions> = {}, webhooksOptions: WebhooksOptions<BookkeeperEvents> = {}) {
