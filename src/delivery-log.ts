@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { ConflictError, ValidationError, describeValue } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
-import { matchingEventTypes } from './registry/event-type-filter.js';
+import { eventTypeFilterKind, matchingEventTypes } from './registry/event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus, Page, StorageAdapter } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
@@ -24,6 +24,11 @@ export interface ListDeliveriesQuery {
   eventId?: string;
   /** One status or several. */
   status?: DeliveryStatus | DeliveryStatus[];
+  /**
+   * Deliveries of this event type, or of any of these (1 to 100): exact names such as
+   * `payment.succeeded`, no wildcard.
+   */
+  eventType?: string | string[];
   /** Created at or after (Date or epoch ms). */
   since?: Date | number;
   /** Created before (Date or epoch ms). */
@@ -81,12 +86,18 @@ export interface DeliveryLogDeps {
 export const storableId = z.string().min(1).max(255).refine(isStorableText, storableTextMessage);
 /** A time given to a query: a Date or epoch ms, read as epoch ms. */
 export const timeSchema = z.union([z.date(), z.int().min(0).describe('epoch milliseconds (an integer ≥ 0)')]).transform((value) => (value instanceof Date ? value.getTime() : value));
+/** An exact event type given to a query (a wildcard filter is refused). */
+export const eventTypeName = z
+  .string()
+  .max(255)
+  .refine((type) => eventTypeFilterKind(type) === 'exact', 'an exact event type name, e.g. "payment.succeeded" (no wildcard)');
 const deliveryStatus = z.enum(['pending', 'held', 'delivered', 'dead', 'cancelled']);
 const listDeliveriesSchema = z.strictObject({
   subscriptionId: storableId.optional(),
   tenantId: tenantFilterSchema.optional(),
   eventId: storableId.optional(),
   status: z.union([deliveryStatus, z.array(deliveryStatus).min(1).max(5)]).optional(),
+  eventType: z.union([eventTypeName, z.array(eventTypeName).min(1).max(100)]).optional(),
   since: timeSchema.optional(),
   until: timeSchema.optional(),
   limit: z.int().min(1).max(1000).default(100),
@@ -106,7 +117,8 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
   async function list(query: ListDeliveriesQuery = {}): Promise<Page<DeliveryRecord>> {
     const parsed = listDeliveriesSchema.safeParse(query);
     if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listDeliveriesSchema);
-    return storage.listDeliveries(parsed.data);
+    const { eventType, ...rest } = parsed.data;
+    return storage.listDeliveries(eventType === undefined ? rest : { ...rest, eventTypes: typeof eventType === 'string' ? [eventType] : eventType });
   }
 
   return {

@@ -7,11 +7,11 @@
  */
 import { z } from 'zod';
 import type { Clock } from './clock.js';
-import { storableId, timeSchema } from './delivery-log.js';
+import { eventTypeName, storableId, timeSchema } from './delivery-log.js';
 import { ConfigError, ConflictError, StorageError, ValidationError, describeValue } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import type { PayloadCodec } from './payload-codec.js';
-import { eventTypeFilterKind, matchingEventTypes } from './registry/event-type-filter.js';
+import { matchingEventTypes } from './registry/event-type-filter.js';
 import type { SecretCodec } from './registry/secret-codec.js';
 import { activeSecrets } from './registry/subscription-registry.js';
 import { createSigningKeys, signatureHeader, wipeSigningKeys } from './signing/sign-webhook.js';
@@ -169,10 +169,6 @@ const selectorSchema = z
     message: 'at least one of tenantId, before or filter (to erase every event, pass filter: () => true)',
   });
 
-const eventTypeName = z
-  .string()
-  .max(255)
-  .refine((type) => eventTypeFilterKind(type) === 'exact', 'an exact event type name, e.g. "payment.succeeded" (no wildcard)');
 /** Parses {@link ListEventsQuery} (a type test keeps the two in step). @internal */
 export const listEventsQuerySchema = z.strictObject({
   subscriptionId: storableId.optional(),

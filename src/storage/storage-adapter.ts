@@ -425,6 +425,8 @@ export interface DeliveryQuery {
   eventId?: string;
   /** One status, or several (e.g. `['pending', 'held', 'dead']`: what is undelivered). */
   status?: DeliveryStatus | readonly DeliveryStatus[];
+  /** Only deliveries of these exact event types; an empty list matches nothing. */
+  eventTypes?: readonly string[];
   /** Only deliveries created at or after this epoch ms. */
   since?: number;
   /** Only deliveries created before this epoch ms. */

@@ -162,5 +162,58 @@ export function describeDeliveryLog(t: ConformanceContext): void {
       expect((await listAllDeliveries({ status: ['dead', 'dead'], limit: 10 })).map((d) => d.id)).toEqual(descendingIds([ofA[1]!, ofA[4]!]));
       expect((await t.storage.listDeliveries({ status: [], limit: 10 })).items).toEqual([]);
     });
+
+    it('lists by event type, one or several, alone or with the subscription, status and time filters, a cursor paging over each exactly once', async () => {
+      const a = await createSubscription({ eventTypes: ['*'] });
+      const b = await createSubscription({ eventTypes: ['*'] });
+      const types = ['payment.succeeded', 'refund.created', 'payment.failed'];
+      const published: Array<{ type: string; at: number; deliveries: DeliveryRecord[] }> = [];
+      for (let i = 0; i < 9; i++) {
+        t.now += 10;
+        const type = types[i % 3]!;
+        const { event } = await t.publish(type);
+        published.push({ type, at: t.now, deliveries: await t.deliveriesOfEvent(event.id) });
+      }
+      const every = published.flatMap((p) => p.deliveries);
+      expect(every).toHaveLength(18);
+      const of = (wanted: string[], where: (d: DeliveryRecord) => boolean = () => true): string[] =>
+        descendingIds(every.filter((d) => wanted.includes(d.eventType) && where(d)));
+
+      const succeeded = await listAllDeliveries({ eventTypes: ['payment.succeeded'], limit: 2 });
+      expect(succeeded.map((d) => d.id)).toEqual(of(['payment.succeeded']));
+      expect(succeeded).toHaveLength(6);
+      expect(succeeded.every((d) => d.eventType === 'payment.succeeded')).toBe(true);
+
+      const paymentsOfA = await listAllDeliveries({ subscriptionId: a.id, eventTypes: ['payment.failed', 'payment.succeeded'], limit: 2 });
+      expect(paymentsOfA.map((d) => d.id)).toEqual(of(['payment.succeeded', 'payment.failed'], (d) => d.subscriptionId === a.id));
+      expect(paymentsOfA).toHaveLength(6);
+      expect((await listAllDeliveries({ eventTypes: ['refund.created', 'refund.created'], limit: 4 })).map((d) => d.id)).toEqual(of(['refund.created']));
+
+      // Events 3 to 6 (since inclusive, until exclusive): payment.succeeded at 3 and 6.
+      const window = await listAllDeliveries({ subscriptionId: b.id, eventTypes: ['payment.succeeded'], since: published[3]!.at, until: published[7]!.at, limit: 1 });
+      expect(window.map((d) => d.id)).toEqual(descendingIds([published[3]!, published[6]!].flatMap((p) => p.deliveries.filter((d) => d.subscriptionId === b.id))));
+
+      // a's refunds end dead, everything else delivered.
+      const isDead = (d: DeliveryRecord): boolean => d.subscriptionId === a.id && d.eventType === 'refund.created';
+      const claimed = await claim(100);
+      expect(claimed).toHaveLength(18);
+      for (const c of claimed) await settle(c, isDead(c.delivery) ? { kind: 'dead' } : { kind: 'delivered' });
+      const deadRefunds = await listAllDeliveries({ eventTypes: ['refund.created'], status: 'dead', limit: 1 });
+      expect(deadRefunds.map((d) => d.id)).toEqual(of(['refund.created'], isDead));
+      expect(deadRefunds).toHaveLength(3);
+      expect((await listAllDeliveries({ eventTypes: ['refund.created', 'payment.failed'], status: ['delivered', 'pending'], limit: 2 })).map((d) => d.id)).toEqual(
+        of(['refund.created', 'payment.failed'], (d) => !isDead(d)),
+      );
+      expect((await listAllDeliveries({ subscriptionId: b.id, eventTypes: ['refund.created'], status: 'dead', limit: 5 })).map((d) => d.id)).toEqual([]);
+    });
+
+    it('answers an empty last page for an event type without deliveries, and for an empty list of types', async () => {
+      const sub = await createSubscription({ eventTypes: ['*'] });
+      const delivered = await publishFor(sub.id, 'payment.succeeded');
+      expect(await t.storage.listDeliveries({ eventTypes: ['invoice.issued'], limit: 10 })).toEqual({ items: [], nextCursor: null });
+      expect(await t.storage.listDeliveries({ subscriptionId: sub.id, eventTypes: ['payment.succeede'], limit: 10 })).toEqual({ items: [], nextCursor: null });
+      expect(await t.storage.listDeliveries({ eventTypes: [], limit: 10 })).toEqual({ items: [], nextCursor: null });
+      expect((await t.storage.listDeliveries({ eventTypes: ['invoice.issued', 'payment.succeeded'], limit: 10 })).items.map((d) => d.id)).toEqual([delivered.id]);
+    });
   });
 }

@@ -700,6 +700,14 @@ const deliveryCases: Case[] = [
     ['an unknown status', { status: 'failed' }, 'status'],
     ['an unknown key', { subscription: 'sub_1' }, 'subscription'],
     ['a negative since', { since: -1 }, 'since'],
+    ['an empty eventType', { eventType: '' }, 'eventType'],
+    ['a wildcard eventType', { eventType: 'payment.*' }, 'eventType'],
+    ['eventType *', { eventType: '*' }, 'eventType'],
+    ['a numeric eventType', { eventType: 42 }, 'eventType'],
+    ['an empty list of event types', { eventType: [] }, 'eventType'],
+    ['101 event types', { eventType: Array.from({ length: 101 }, (_, i) => `payment.type_${i}`) }, 'eventType'],
+    ['a wildcard among the event types', { eventType: ['payment.succeeded', 'refund.*'] }, 'eventType.1'],
+    ['eventTypes, the storage name, for eventType', { eventTypes: ['payment.succeeded'] }, 'eventTypes'],
   ].map(([what, query, field]) => ({
     name: `deliveries.list with ${what as string}`,
     call: ({ webhooks }: Instance) => webhooks.deliveries.list(query as never),
@@ -707,6 +715,13 @@ const deliveryCases: Case[] = [
     code: 'INPUT_INVALID',
     field: field as string,
   })),
+  {
+    name: 'deliveries.undelivered with a wildcard eventType',
+    call: ({ webhooks }) => webhooks.deliveries.undelivered({ eventType: 'payment.*' }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'eventType',
+  },
   ...['garbage', 'zz-top_', 'Zm9v', 'not a cursor!'].map((cursor) => ({
     name: `deliveries.list with the garbage cursor ${JSON.stringify(cursor)}`,
     call: ({ webhooks }: Instance) => webhooks.deliveries.list({ cursor }),

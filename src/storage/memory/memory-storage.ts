@@ -328,6 +328,10 @@ export function createMemoryStorage(): StorageAdapter {
     const { subscriptionId, eventId, since, until, tenantId } = query;
     const wanted =
       query.status === undefined ? null : new Set<DeliveryStatus>(typeof query.status === 'string' ? [query.status] : query.status);
+    // A filter on the deliveries walked in id order, no index of its own: the operator's
+    // dashboard narrows a page by type, it is no hot path.
+    const types = query.eventTypes === undefined ? null : new Set(query.eventTypes);
+    if (types?.size === 0) return { items: [], nextCursor: null };
     // Id-sorted arrays, merged newest first: what holds every delivery the query may return.
     let source: Iterable<DeliveryState[]>;
     if (subscriptionId !== undefined) {
@@ -360,6 +364,7 @@ export function createMemoryStorage(): StorageAdapter {
       if (eventId !== undefined && d.eventId !== eventId) continue;
       if (tenantId !== undefined && d.tenantId !== tenantId) continue;
       if (wanted !== null && !wanted.has(d.status)) continue;
+      if (types !== null && !types.has(d.eventType)) continue;
       if (since !== undefined && d.createdAt < since) continue;
       if (until !== undefined && d.createdAt >= until) continue;
       if (items.length === limit) {

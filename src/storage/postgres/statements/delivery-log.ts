@@ -51,6 +51,9 @@ export function listDeliveriesSql(t: Tables, query: DeliveryQuery & { beforeId?:
   where.add(query.eventId, (p) => `d.event_id = ${p}`);
   if (typeof query.status === 'string') where.add(query.status, (p) => `d.status = ${p}`);
   else if (query.status !== undefined) where.add([...query.status], (p) => `d.status = ANY (${p}::text[])`);
+  // One array parameter whatever the set. No index on event_type: the types filter the rows
+  // of the id-ordered walk, enough for an operator narrowing a page by type.
+  where.add(query.eventTypes, (p) => `d.event_type = ANY (${p}::text[])`);
   where.add(query.since, (p) => `d.created_at >= ${p}::bigint`);
   where.add(query.until, (p) => `d.created_at < ${p}::bigint`);
   where.add(query.beforeId, (p) => `d.id < ${p}`);
