@@ -9,6 +9,9 @@
  * only to its own organisation's endpoints (and the audit sink), with retries; one
  * tampered request is refused; Globex leaves and is removed whole; a summary closes the run.
  *
+ * It ends by serving the dashboard on the demo's data, on a loopback port; `npm run demo --
+ * --dashboard` keeps it running (Ctrl-C stops it).
+ *
  * Options (for tests): DEMO_EVENTS (default 240), DEMO_DIR (default: a new temp folder).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +19,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { createDashboard } from '../src/dashboard/index.js';
 import { createWebhooks, isWebhookError, signWebhook, type BookkeeperEvents, type EventInputOf } from '../src/index.js';
 import { createNodeHandler } from '../src/receiver/index.js';
 import { createSqliteStorage } from '../src/storage/sqlite/index.js';
@@ -24,6 +29,7 @@ const eventCount = Number(process.env.DEMO_EVENTS ?? 240);
 const keepDir = process.env.DEMO_DIR !== undefined;
 const dir = process.env.DEMO_DIR ?? mkdtempSync(join(tmpdir(), 'bookkeeper-webhooks-demo-'));
 const isTty = process.stdout.isTTY === true;
+const keepDashboard = process.argv.includes('--dashboard');
 
 // A seeded PRNG: the flaky receiver fails the same way on every run.
 let seed = 0x2545f491;
@@ -254,14 +260,34 @@ async function main(): Promise<void> {
   console.log(`  CRM endpoint's change log  ${crmHistory.join(', ')}`);
 
   const lost = fanOut - metrics.deliveriesSucceeded - dead;
+
+  // The dashboard on the demo's data. It listens on 127.0.0.1 only, so the demo opts out of
+  // authorization explicitly; a real host passes `authorize` (see examples/dashboard.ts).
+  const dashboard = createDashboard(webhooks, { title: 'Bookkeeper webhooks (demo)', dangerouslyDisableAuthorization: true });
+  // The receivers' verification failures, fed to the overview as a host would from its receivers' `onVerificationFailure`.
+  for (const receiver of receivers) for (const [code, count] of receiver.refused) for (let n = 0; n < count; n++) dashboard.recordVerificationFailure(code);
+  const dashboardServer = createServer(dashboard.node()).listen(Number(process.env.DEMO_DASHBOARD_PORT ?? 0), '127.0.0.1');
+  await once(dashboardServer, 'listening');
+  const dashboardUrl = `http://127.0.0.1:${(dashboardServer.address() as AddressInfo).port}/`;
+  const overview = await fetch(dashboardUrl);
+  await overview.arrayBuffer();
+  console.log(`\nDashboard: ${dashboardUrl}  (overview HTTP ${overview.status}; loopback only, no authorization: demo use)`);
+  if (keepDashboard) {
+    console.log('  serving the demo data until Ctrl-C');
+    await once(process, 'SIGINT');
+  } else {
+    console.log('  closed with the demo: `npm run demo -- --dashboard` keeps it running');
+  }
+  dashboardServer.closeAllConnections();
+  await new Promise((resolve) => dashboardServer.close(resolve));
   await webhooks.close();
   await Promise.all(receivers.map((receiver) => receiver.close()));
   if (!keepDir) rmSync(dir, { recursive: true, force: true });
   console.log(`\nDone in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
   const globexEvents = publishedFor.get('org_globex')!.size;
-  if (lost !== 0 || tamperedStatus !== 401 || verificationFailures !== 1 || foreign !== 0 || auditMissing !== 0 || offboarded.events !== globexEvents) {
+  if (overview.status !== 200 || lost !== 0 || tamperedStatus !== 401 || verificationFailures !== 1 || foreign !== 0 || auditMissing !== 0 || offboarded.events !== globexEvents) {
     console.error(
-      `Unexpected: lost=${lost}, tampered status=${tamperedStatus}, verification failures=${verificationFailures}, foreign deliveries=${foreign}, missing at the audit sink=${auditMissing}, Globex events removed=${offboarded.events} of ${globexEvents}`,
+      `Unexpected: dashboard overview status=${overview.status}, lost=${lost}, tampered status=${tamperedStatus}, verification failures=${verificationFailures}, foreign deliveries=${foreign}, missing at the audit sink=${auditMissing}, Globex events removed=${offboarded.events} of ${globexEvents}`,
     );
     process.exitCode = 1;
   }

@@ -11,6 +11,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkArgumentCount } from '../check-argument-count.js';
+import type { Webhooks } from '../create-webhooks.js';
+import type { EventCatalog } from '../events/catalog.js';
 import { systemClock } from '../clock.js';
 import { ConfigError, ValidationError, describeValue, isWebhookError } from '../errors.js';
 import { silentLogger } from '../logger.js';
@@ -128,8 +130,14 @@ function statusOf(code: string, name: string): number {
  * app.use('/admin/webhooks', dashboard.express());
  * ```
  */
-export function createDashboard(webhooks: DashboardSource, options: DashboardOptions): Dashboard {
+export function createDashboard<TCatalog extends EventCatalog>(instance: Webhooks<TCatalog>, options: DashboardOptions): Dashboard {
   checkArgumentCount(arguments.length, 2, 'createDashboard(webhooks, options)', 'factory');
+  // The pages pass event types as text the API checks against the catalog at run time: the
+  // instance is read without its catalog's literal types.
+  const webhooks = instance as unknown as DashboardSource;
+  if (typeof webhooks !== 'object' || webhooks === null || !['subscriptions', 'deliveries', 'events', 'bus'].every((key) => typeof (webhooks as unknown as Record<string, unknown>)[key] === 'object') || typeof webhooks.metrics !== 'function') {
+    throw new ConfigError('CONFIG_INVALID', `Expected \`webhooks\` to be an instance made by createWebhooks(), got ${describeValue(instance)}`, { field: 'webhooks' });
+  }
   const resolved = parseConfig(dashboardOptionsSchema, options);
   const { basePath, readOnly, title, trustedOrigins } = resolved;
   const logger = resolved.logger ?? silentLogger;

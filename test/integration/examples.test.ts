@@ -226,7 +226,7 @@ describe('examples', () => {
     }
   }, 60_000);
 
-  it("runs the demo to completion on SQLite: nothing lost, each organisation's events at its own endpoints only, the tampered request refused, a customer's events erased, the CRM soft-deleted with its change log, Globex offboarded, a summary printed", async () => {
+  it("runs the demo to completion on SQLite: nothing lost, each organisation's events at its own endpoints only, the tampered request refused, a customer's events erased, the CRM soft-deleted with its change log, Globex offboarded, a summary printed, the dashboard served on its data", async () => {
     const { stdout } = await runExample('demo.ts', { DEMO_EVENTS: '70', DEMO_DIR: dir });
     expect(stdout).toContain(`storage: SQLite (WAL) at ${join(dir, 'webhooks.db')}`);
     expect(stdout).toMatch(/HTTP 401 — refused/);
@@ -245,5 +245,7 @@ describe('examples', () => {
     // Acme's events for cus_7 (a payment.succeeded or payment.failed every 40th n, two of three Acme's) erased.
     expect(stdout).toMatch(/erased for customer cus_7\s+[1-9]\d* events, \d+ response snippets/);
     expect(stdout).toContain("CRM endpoint's change log  created by onboarding@bookkeeper.example, deleted by ops@acme.example");
+    expect(stdout).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\/ {2}\(overview HTTP 200;/);
+    expect(stdout).toContain('`npm run demo -- --dashboard` keeps it running');
   }, 60_000);
 });
