@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createMemoryStorage, createWebhooks, type BookkeeperEvents, type DashboardActionEvent, type DeliveryRecord, type Webhooks, type WebhooksOptions } from '../../src/index.js';
-import { createDashboard, type Dashboard, type DashboardOptions, type DashboardSource } from '../../src/dashboard/index.js';
+import { createDashboard, type Dashboard, type DashboardOptions } from '../../src/dashboard/index.js';
 import { registerCleanups } from '../support/cleanups.js';
 import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -24,9 +24,7 @@ const MINUTE_MS = 60_000;
 const START = Date.UTC(2026, 10, 26, 12, 0, 0);
 
 function openDashboard(webhooks: Webhooks, options: Partial<DashboardOptions> = {}): Dashboard {
-  // The cast: `DashboardSource` as committed in the core is the instance of the untyped
-  // catalog, which a typed instance's `subscriptions.create` does not fit.
-  return createDashboard(webhooks as unknown as DashboardSource, { basePath: BASE_PATH, authorize: () => ({ actor: 'ops:alice' }), ...options });
+  return createDashboard(webhooks, { basePath: BASE_PATH, authorize: () => ({ actor: 'ops:alice' }), ...options });
 }
 
 function get(dashboard: Dashboard, path: string): Promise<Response> {
