@@ -190,7 +190,7 @@ describe('creating a subscription', () => {
 
     const [created] = (await webhooks.subscriptions.history(subscription!.id)).items;
     expect(created).toMatchObject({ action: 'created', actor: 'ops:alice' });
-    expect(audit).toEqual([expect.objectContaining({ action: 'subscriptions.create', actor: 'ops:alice', subscriptionId: subscription!.id, tenantId: null })]);
+    expect(audit).toEqual([expect.objectContaining({ action: 'subscription.create', actor: 'ops:alice', subscriptionId: subscription!.id, tenantId: null })]);
   });
 
   it('gives a JSON client the subscription and its secret', async () => {
@@ -317,6 +317,44 @@ describe('a subscription’s page', () => {
   });
 });
 
+describe('sending a test event', () => {
+  it('posts one signed request to the endpoint and shows its answer; a failing endpoint is shown as the result, not an error page', async () => {
+    let status = 204;
+    const server = await LoopbackReceiver.start(() => ({ status }));
+    const { webhooks, dashboard, audit } = setup({}, { security: { allowPrivateNetworks: true } });
+    try {
+      const created = await subscribe(webhooks, { url: server.url });
+      const detail = await (await get(dashboard, `/subscriptions/${created.id}`)).text();
+      expect(detail).toContain(`action="/admin/webhooks/subscriptions/${created.id}/test"`);
+      expect(detail).toContain('<option value="refund.initiated">refund.initiated (example)</option>');
+
+      const ping = await post(dashboard, `/subscriptions/${created.id}/test`, { type: '' });
+      expect(ping.status).toBe(200);
+      const page = await ping.text();
+      expect(page).toContain('<h1>Test event delivered</h1>');
+      expect(page).toContain('answered 204 in');
+      expect(JSON.parse(server.requests[0]!.body)).toMatchObject({ type: 'webhook.test', data: { subscriptionId: created.id, reason: 'test' } });
+
+      status = 500;
+      const refund = await post(dashboard, `/subscriptions/${created.id}/test`, { type: 'refund.initiated' }, { accept: 'application/json' });
+      expect(refund.status).toBe(200);
+      expect(await refund.json()).toMatchObject({ ok: false, statusCode: 500, error: 'HTTP 500' });
+      expect(JSON.parse(server.requests[1]!.body)).toMatchObject({ type: 'refund.initiated', data: webhooks.events.examples['refund.initiated'] });
+      expect(await (await post(dashboard, `/subscriptions/${created.id}/test`, { type: 'refund.teleported' }, { accept: 'application/json' })).json()).toMatchObject({ error: 'EVENT_TYPE_UNKNOWN' });
+      expect((await post(dashboard, `/subscriptions/${created.id}/test`, { type: '', url: 'https://evil.example/' })).status).toBe(400);
+
+      expect(audit.map((event) => [event.action, event.actor, event.details])).toEqual([
+        ['subscription.test', 'ops:alice', { type: 'webhook.test', ok: true, statusCode: 204 }],
+        ['subscription.test', 'ops:alice', { type: 'refund.initiated', ok: false, statusCode: 500 }],
+      ]);
+      expect(server.requests).toHaveLength(2);
+      expect((await webhooks.deliveries.list()).items).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('a subscription’s circuit breaker', () => {
   it('is shown as this process has it: closed, then open until its cool-down ends', async () => {
     const server = await LoopbackReceiver.start(() => ({ status: 500 }));
@@ -402,8 +440,8 @@ describe('editing a subscription', () => {
     expect(changes.at(-1)).toMatchObject({ action: 'updated', actor: 'ops:alice', reason: 'fewer retries' });
     expect(Object.keys(changes.at(-1)!.changes).sort()).toEqual(['description', 'eventTypes', 'flowControl', 'metadata', 'retry', 'url']);
     expect(audit.map((event) => [event.action, event.actor, event.subscriptionId])).toEqual([
-      ['subscriptions.update', 'ops:alice', created.id],
-      ['subscriptions.update', 'ops:alice', created.id],
+      ['subscription.update', 'ops:alice', created.id],
+      ['subscription.update', 'ops:alice', created.id],
     ]);
 
     const notice = await (await get(dashboard, `/subscriptions/${created.id}?done=updated`)).text();
@@ -466,8 +504,8 @@ describe('the actions on a subscription', () => {
       ['enabled', 'ops:alice', 'migrated'],
     ]);
     expect(audit).toEqual([
-      expect.objectContaining({ action: 'subscriptions.disable', actor: 'ops:alice', subscriptionId: created.id }),
-      expect.objectContaining({ action: 'subscriptions.enable', actor: 'ops:alice', subscriptionId: created.id, details: { resumed: 1, replayed: 2 } }),
+      expect.objectContaining({ action: 'subscription.disable', actor: 'ops:alice', subscriptionId: created.id }),
+      expect.objectContaining({ action: 'subscription.enable', actor: 'ops:alice', subscriptionId: created.id, details: { resumed: 1, replayed: 2 } }),
     ]);
     const notice = await (await get(dashboard, `/subscriptions/${created.id}?done=enabled-and-replayed`)).text();
     expect(notice).toContain('<p class="notice" role="status">The subscription was enabled, and the events it missed while disabled were queued.</p>');
@@ -489,8 +527,11 @@ describe('the actions on a subscription', () => {
   });
 
   it('rotates the secret, showing the new one once, with the overlap chosen', async () => {
-    const { webhooks, dashboard, audit } = setup();
+    // A day between the creation and the rotation: the page tells the two secrets apart by their creation times.
+    const clock = new FakeClock();
+    const { webhooks, dashboard, audit } = setup({ clock }, { clock });
     const created = await subscribe(webhooks);
+    await clock.advance(86_400_000);
     const response = await post(dashboard, `/subscriptions/${created.id}/rotate-secret`, { overlapMs: '3600000', reason: 'yearly rotation' });
     expect(response.status).toBe(200);
     const page = await response.text();
@@ -502,7 +543,7 @@ describe('the actions on a subscription', () => {
     expect(secrets.previous).toEqual([{ secret: created.secret, createdAt: expect.any(Number), expiresAt: expect.any(Number) }]);
     expect(secrets.previous[0]!.expiresAt! - secrets.createdAt).toBe(3_600_000);
     expect((await webhooks.subscriptions.history(created.id)).items.at(-1)).toMatchObject({ action: 'secret_rotated', actor: 'ops:alice', reason: 'yearly rotation' });
-    expect(audit).toEqual([expect.objectContaining({ action: 'subscriptions.rotate-secret', subscriptionId: created.id, details: { overlapMs: 3_600_000 } })]);
+    expect(audit).toEqual([expect.objectContaining({ action: 'subscription.rotate-secret', subscriptionId: created.id, details: { overlapMs: 3_600_000 } })]);
     const detail = await (await get(dashboard, `/subscriptions/${created.id}`)).text();
     expect(detail).not.toContain(secrets.secret);
     expect(detail).toContain('Previous secret, still signing');
@@ -530,8 +571,8 @@ describe('the actions on a subscription', () => {
     expect(await webhooks.subscriptions.get(created.id)).toBeNull();
     expect((await get(dashboard, `/subscriptions/${created.id}`)).status).toBe(404);
     expect(audit.map((event) => [event.action, event.details])).toEqual([
-      ['subscriptions.delete', { hard: false }],
-      ['subscriptions.delete', { hard: true }],
+      ['subscription.delete', { hard: false }],
+      ['subscription.delete', { hard: true }],
     ]);
   });
 
@@ -595,7 +636,7 @@ describe('the customer portal', () => {
     expect(await response.text()).toContain('<h1>Endpoint created</h1>');
     const created = (await webhooks.subscriptions.list({ tenantId: 'acme' })).items.find((item) => item.url === 'https://acme.example.com/hooks');
     expect(created).toMatchObject({ tenantId: 'acme', allTenants: false });
-    expect(audit).toEqual([expect.objectContaining({ action: 'subscriptions.create', tenantId: 'acme', subscriptionId: created!.id })]);
+    expect(audit).toEqual([expect.objectContaining({ action: 'subscription.create', tenantId: 'acme', subscriptionId: created!.id })]);
   });
 
   it('refuses the operator’s fields and filters instead of applying or dropping them', async () => {
@@ -636,6 +677,7 @@ describe('the customer portal', () => {
         [`/subscriptions/${id}/disable`, {}],
         [`/subscriptions/${id}/enable`, {}],
         [`/subscriptions/${id}/rotate-secret`, {}],
+        [`/subscriptions/${id}/test`, {}],
         [`/subscriptions/${id}/delete`, {}],
       ] as const) {
         const response = await post(dashboard, path, fields, { accept: 'application/json' });
@@ -711,6 +753,6 @@ describe.each(storageKinds)('the subscriptions area on the %s storage', (kind) =
       ['disabled', 'ops:alice'],
       ['enabled', 'ops:alice'],
     ]);
-    expect(audit.map((event) => event.action)).toEqual(['subscriptions.create', 'subscriptions.disable', 'subscriptions.enable']);
+    expect(audit.map((event) => event.action)).toEqual(['subscription.create', 'subscription.disable', 'subscription.enable']);
   });
 });

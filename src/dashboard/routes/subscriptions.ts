@@ -275,7 +275,17 @@ ${reasonField('enable-reason')}
 ${(preview?.missed ?? 0) > 0 ? html`<button type="submit" name="replayMissed" value="1">Enable and replay the ${formatCount(preview!.missed)} missed</button>` : ''}
 </div>
 </form>`;
+  const exampleTypes = context.webhooks.events.types.filter((type) => Object.hasOwn(context.webhooks.events.examples, type));
   return html`<h2>Actions</h2>
+<form method="post" action="${path('/test')}">
+<h3>Send a test event</h3>
+<p class="muted">One signed request to the endpoint now, as a delivery would be sent; nothing is stored or retried.</p>
+<div class="field"><label for="test-type">Event</label><select id="test-type" name="type">
+<option value="">${TEST_EVENT_LABEL}</option>
+${exampleTypes.map((type) => html`<option value="${type}">${type} (example)</option>`)}
+</select></div>
+<button type="submit">Send the test event</button>
+</form>
 ${statusAction}
 <form method="post" action="${path('/rotate-secret')}" data-confirm="Rotate the signing secret of this ${noun.one}? The new secret is shown once.">
 <h3>Rotate the secret</h3>
@@ -441,7 +451,7 @@ async function create(context: DashboardContext): Promise<Reply> {
     return formPage(context, 'create', values, null, shown);
   }
   const { secret, ...subscription } = created;
-  context.audit('subscriptions.create', { subscriptionId: subscription.id });
+  context.audit('subscription.create', { subscriptionId: subscription.id });
   return secretPage(context, subscription, secret, null);
 }
 
@@ -478,7 +488,7 @@ async function update(context: DashboardContext, params: Record<string, string>)
     if (shown === null) throw error;
     return formPage(context, 'edit', values, subscription, shown);
   }
-  context.audit('subscriptions.update', { subscriptionId: updated.id });
+  context.audit('subscription.update', { subscriptionId: updated.id });
   return { kind: 'redirect', location: context.href(subscriptionPath(updated.id), { done: 'updated' }), data: { subscription: updated } };
 }
 
@@ -489,11 +499,37 @@ function changeOptions(context: DashboardContext, form: URLSearchParams): { acto
   return { actor: context.principal.actor, ...(reason === undefined ? {} : { reason }) };
 }
 
+const TEST_EVENT_LABEL = 'webhook.test (a ping)';
+
+/** Sends the test request and shows what came of it: the endpoint's answer is the page, not a notice (a failed test is data). */
+async function sendTest(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
+  const subscription = await context.subscription(params.id!);
+  const form = await actionFields(context, ['type']);
+  const type = (form.get('type') ?? '').trim();
+  const result = await context.webhooks.subscriptions.sendTest(subscription.id, { actor: context.principal.actor, ...(type === '' ? {} : { type }) });
+  context.audit('subscription.test', { subscriptionId: subscription.id, type: type === '' ? 'webhook.test' : type, ok: result.ok, statusCode: result.statusCode });
+  const noun = nounOf(context);
+  const title = result.ok ? 'Test event delivered' : 'Test event not delivered';
+  const body = html`<h1>${title}</h1>
+<p class="notice${result.ok ? '' : ' error'}" role="status">${
+    result.ok
+      ? html`<span class="mono">${subscription.url}</span> answered ${result.statusCode} in ${formatDurationMs(result.durationMs)}.`
+      : html`<span class="mono">${subscription.url}</span> did not accept it: ${result.error} (after ${formatDurationMs(result.durationMs)}).`
+  }</p>
+<dl class="facts">
+<dt>Event</dt><dd class="mono">${type === '' ? 'webhook.test' : type}</dd>
+<dt>webhook-id</dt><dd class="mono">${result.webhookId}</dd>
+<dt>Status</dt><dd>${result.statusCode ?? noValue}</dd>
+</dl>
+<p><a href="${context.href(subscriptionPath(subscription.id))}">Back to the ${noun.one}</a></p>`;
+  return { kind: 'page', title, body, data: result };
+}
+
 async function disable(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
   const { id } = await context.subscription(params.id!);
   const form = await actionFields(context, ['reason']);
   const subscription = await context.webhooks.subscriptions.disable(id, changeOptions(context, form));
-  context.audit('subscriptions.disable', { subscriptionId: id });
+  context.audit('subscription.disable', { subscriptionId: id });
   return { kind: 'redirect', location: context.href(subscriptionPath(id), { done: 'disabled' }), data: { subscription } };
 }
 
@@ -502,7 +538,7 @@ async function enable(context: DashboardContext, params: Record<string, string>)
   const form = await actionFields(context, ['reason', 'replayMissed']);
   const replayMissed = flagOf(form, 'replayMissed');
   const { resumed, replayed, ...subscription } = await context.webhooks.subscriptions.enable(id, { ...changeOptions(context, form), replayMissed });
-  context.audit('subscriptions.enable', { subscriptionId: id, resumed, replayed });
+  context.audit('subscription.enable', { subscriptionId: id, resumed, replayed });
   return {
     kind: 'redirect',
     location: context.href(subscriptionPath(id), { done: replayMissed ? 'enabled-and-replayed' : 'enabled' }),
@@ -519,7 +555,7 @@ async function rotateSecret(context: DashboardContext, params: Record<string, st
     throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected \`overlapMs\` to be an integer of milliseconds, got ${describeValue(overlapText)}`);
   }
   const { secret, ...subscription } = await context.webhooks.subscriptions.rotateSecret(id, { ...changeOptions(context, form), ...(overlapMs === undefined ? {} : { overlapMs }) });
-  context.audit('subscriptions.rotate-secret', { subscriptionId: id, overlapMs: overlapMs ?? null });
+  context.audit('subscription.rotate-secret', { subscriptionId: id, overlapMs: overlapMs ?? null });
   return secretPage(context, subscription, secret, { overlapMs });
 }
 
@@ -529,7 +565,7 @@ async function remove(context: DashboardContext, params: Record<string, string>)
   const form = await actionFields(context, portal ? ['reason'] : ['reason', 'hard']);
   const hard = flagOf(form, 'hard');
   await context.webhooks.subscriptions.delete(id, { ...changeOptions(context, form), hard });
-  context.audit('subscriptions.delete', { subscriptionId: id, hard });
+  context.audit('subscription.delete', { subscriptionId: id, hard });
   return { kind: 'redirect', location: context.href('/subscriptions', { done: hard ? 'removed' : 'deleted' }), data: { deleted: id, hard } };
 }
 
@@ -541,6 +577,7 @@ export const subscriptionRoutes: readonly Route[] = [
   { method: 'GET', path: '/subscriptions/:id', handle: detailPage },
   { method: 'POST', path: '/subscriptions/:id', handle: update },
   { method: 'GET', path: '/subscriptions/:id/edit', handle: editPage },
+  { method: 'POST', path: '/subscriptions/:id/test', handle: sendTest },
   { method: 'POST', path: '/subscriptions/:id/disable', handle: disable },
   { method: 'POST', path: '/subscriptions/:id/enable', handle: enable },
   { method: 'POST', path: '/subscriptions/:id/rotate-secret', handle: rotateSecret },
