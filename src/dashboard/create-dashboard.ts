@@ -374,7 +374,8 @@ export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instanc
     }
 
     if (reply.kind === 'redirect') {
-      if (json) return respond(200, JSON.stringify(reply.data), jsonType, null);
+      // A JSON client of an action gets its result; a page that is elsewhere (a GET) is elsewhere for every client.
+      if (json && method === 'POST') return respond(200, JSON.stringify(reply.data), jsonType, null);
       return respond(303, '', 'text/plain; charset=utf-8', null, { location: reply.location });
     }
     if (json) return respond(reply.status ?? 200, JSON.stringify(reply.data), jsonType, null);

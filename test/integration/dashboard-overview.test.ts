@@ -180,10 +180,13 @@ describe('the overview', () => {
     expect(page).toContain('0 deliveries created and delivered in the last hour');
   });
 
-  it('is not served in the customer portal', async () => {
+  it('is not served in the customer portal, whose root sends the customer to their endpoints', async () => {
     const { dashboard } = setup({ scope: () => 'acme' });
-    const response = await get(dashboard, '/', { accept: 'application/json' });
-    expect(response.status).toBe(404);
-    expect(await response.json()).toMatchObject({ error: 'NOT_FOUND' });
+    for (const accept of ['application/json', 'text/html']) {
+      const response = await get(dashboard, '/', { accept });
+      expect(response.status, accept).toBe(303);
+      expect(response.headers.get('location'), accept).toBe('/admin/webhooks/subscriptions');
+      expect(await response.text(), accept).toBe('');
+    }
   });
 });

@@ -569,8 +569,20 @@ async function remove(context: DashboardContext, params: Record<string, string>)
   return { kind: 'redirect', location: context.href('/subscriptions', { done: hard ? 'removed' : 'deleted' }), data: { deleted: id, hard } };
 }
 
+/**
+ * The portal's root, where the host sends a customer after signing in: its endpoints. The
+ * operator's root is the overview (routes/overview.ts, `operatorOnly`), which comes first in
+ * the route table; in the portal it is left out, so this is the portal's only `/`.
+ */
+async function portalRoot(context: DashboardContext): Promise<Reply> {
+  if (context.tenantId === undefined) throw new DashboardRefusal(404, 'NOT_FOUND', 'There is no such page');
+  const location = context.href('/subscriptions');
+  return { kind: 'redirect', location, data: { location } };
+}
+
 /** The routes of the subscriptions area. `/subscriptions/new` comes before `/subscriptions/:id`. */
 export const subscriptionRoutes: readonly Route[] = [
+  { method: 'GET', path: '/', handle: portalRoot },
   { method: 'GET', path: '/subscriptions', handle: listPage },
   { method: 'GET', path: '/subscriptions/new', handle: newPage },
   { method: 'POST', path: '/subscriptions', handle: create },
