@@ -16,7 +16,7 @@ header.top nav a{text-decoration:none;color:var(--fg);padding:4px 2px;border-bot
 header.top nav a[aria-current=page]{border-color:var(--accent);font-weight:600}
 header.top .who{margin-left:auto;color:var(--muted)}
 main{padding:16px 24px 48px;max-width:1280px}
-h1{font-size:22px;margin:8px 0 16px}h2{font-size:17px;margin:28px 0 10px}
+h1{font-size:22px;margin:8px 0 16px}h2{font-size:17px;margin:28px 0 10px}h3{font-size:15px;margin:20px 0 6px}
 .notice{padding:8px 12px;border:1px solid var(--ok);background:#eef8f0;border-radius:6px;margin:8px 0 16px}
 .notice.error{border-color:var(--bad);background:#fdf0ef}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:12px;margin:8px 0 16px}
@@ -24,6 +24,10 @@ h1{font-size:22px;margin:8px 0 16px}h2{font-size:17px;margin:28px 0 10px}
 .card .label{color:var(--muted);font-size:13px}.card .value{font-size:22px;font-weight:600}
 table{border-collapse:collapse;width:100%;margin:8px 0}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+caption{text-align:left;font-weight:600;padding:4px 0}
+td .mono,td.mono{font-size:12px}
+td a.mono{overflow-wrap:anywhere}
+td pre{margin:0;padding:4px 6px;max-height:160px}
 th{background:var(--soft);font-weight:600;font-size:13px}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
@@ -34,9 +38,14 @@ pre{background:var(--soft);border:1px solid var(--line);border-radius:6px;paddin
 .badge.dead,.badge.disabled,.badge.open,.badge.cancelled,.badge.deleted{color:var(--bad);border-color:var(--bad)}
 form.inline{display:inline}
 form.filters{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-end;margin:8px 0 12px}
-label{display:block;font-size:13px;color:var(--muted);margin-bottom:2px}
+label{display:block;font-size:14px;font-weight:600;margin-bottom:2px}
+label:has(> input[type=checkbox]){display:inline-flex;align-items:center;gap:6px;min-height:28px;margin:0 16px 0 0;font-weight:400}
+input[type=checkbox]{width:18px;height:18px;margin:0}
+.field>.muted{font-size:13px}
+fieldset{border:1px solid var(--line);border-radius:6px;margin:0 0 12px;padding:6px 12px 10px}
+legend{font-size:14px;font-weight:600;padding:0 4px}
 input,select,textarea{font:inherit;padding:5px 8px;border:1px solid #8c959f;border-radius:6px;background:var(--bg);color:var(--fg)}
-textarea{width:100%;min-height:80px}
+textarea{width:100%;min-height:80px;box-sizing:border-box}
 .field{margin:0 0 12px}
 button,.button{font:inherit;padding:5px 12px;border-radius:6px;border:1px solid #8c959f;background:var(--soft);color:var(--fg);cursor:pointer;text-decoration:none;display:inline-block}
 button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
