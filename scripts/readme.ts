@@ -68,6 +68,7 @@ const entryPoints: ReadonlyArray<[RegExp, string]> = [
   [/^(?:\.\.\/)+src\/receiver\/index\.js$/, '@bookkeeper/webhooks/receiver'],
   [/^(?:\.\.\/)+src\/storage\/sqlite\/index\.js$/, '@bookkeeper/webhooks/sqlite'],
   [/^(?:\.\.\/)+src\/storage\/postgres\/index\.js$/, '@bookkeeper/webhooks/postgres'],
+  [/^(?:\.\.\/)+src\/dashboard\/index\.js$/, '@bookkeeper/webhooks/dashboard'],
 ];
 
 /** Lists the README's fenced code blocks, each with the snippet marker on the line before it. */

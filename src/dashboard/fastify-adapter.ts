@@ -5,6 +5,7 @@
  * their parsers. Fastify is not imported, not even its types (see {@link FastifyDashboardInstance}).
  */
 import type { IncomingMessage } from 'node:http';
+import type { FastifyInstanceLike } from '../receiver/fastify-plugin.js';
 import { urlAndHeadersOf } from '../feed/to-node-handler.js';
 
 /** The part of a Fastify request the plugin reads. */
@@ -23,14 +24,8 @@ export interface FastifyDashboardReply {
   send(payload?: Uint8Array | string): FastifyDashboardReply;
 }
 
-/** The part of a Fastify instance the plugin uses. */
-export interface FastifyDashboardInstance {
-  removeAllContentTypeParsers(): unknown;
-  addContentTypeParser(
-    contentType: string,
-    options: { parseAs: 'buffer'; bodyLimit: number },
-    parser: (request: unknown, body: Uint8Array, done: (error: Error | null, body?: unknown) => void) => void,
-  ): unknown;
+/** The part of a Fastify instance the plugin uses: the receiver plugin's parser calls, and `route`. */
+export interface FastifyDashboardInstance extends Pick<FastifyInstanceLike, 'removeAllContentTypeParsers' | 'addContentTypeParser'> {
   route(options: {
     method: string[];
     url: string;

@@ -3,31 +3,14 @@
  * dashboard's own pages post) or a flat JSON object (an API client, or a body that a parser
  * in front of the dashboard had already read). At most 64 KiB.
  */
+import { readCappedStream } from '../receiver/web-handler.js';
 import { DashboardRefusal } from './dashboard-context.js';
 
 const maxBodyBytes = 65_536;
 
 async function readText(request: Request): Promise<string> {
-  if (request.body === null) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBodyBytes) {
-      await reader.cancel();
-      throw new DashboardRefusal(413, 'PAYLOAD_TOO_LARGE', `Expected a form of at most ${maxBodyBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = await readCappedStream(request.body, maxBodyBytes);
+  if (bytes === null) throw new DashboardRefusal(413, 'PAYLOAD_TOO_LARGE', `Expected a form of at most ${maxBodyBytes} bytes`);
   return new TextDecoder().decode(bytes);
 }
 

@@ -140,18 +140,29 @@ async function readRequestBody(request: Request, maxBodyBytes: number): Promise<
       { field: 'body' },
     );
   }
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
+  const body = await readCappedStream(request.body, maxBodyBytes);
+  if (body === null) throw payloadTooLarge(maxBodyBytes);
+  return body;
+}
+
+/**
+ * Reads a body stream whole, or stops at `maxBytes` and cancels it: `null` when it is longer
+ * (a chunked body has no length to check up front).
+ *
+ * @internal Shared with the dashboard's form reader.
+ */
+export async function readCappedStream(stream: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array | null> {
+  if (stream === null) return new Uint8Array(0);
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > maxBodyBytes) {
-      // A chunked body has no length to check up front: stop reading at the cap.
+    if (size > maxBytes) {
       await reader.cancel().catch(() => undefined);
-      throw payloadTooLarge(maxBodyBytes);
+      return null;
     }
     chunks.push(value);
   }

@@ -81,6 +81,26 @@ async function deliveredAndDead(webhooks: Webhooks, count: number) {
 }
 
 describe('the overview', () => {
+  it('draws the latency of the window’s deliveries as a chart, with its figures as a table', async () => {
+    const { webhooks, dashboard } = setup();
+    await deliveredAndDead(webhooks, 3);
+    const delivered = (await webhooks.deliveries.list({ status: 'delivered' })).items;
+    expect(delivered).toHaveLength(3);
+    const page = await (await get(dashboard, '/')).text();
+    expect(page).toContain('<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="latency-chart"');
+    expect(page).toContain('<title id="latency-chart-title">Delivery latency (publish to 2xx) over the last hour, per 1 min, UTC</title>');
+    // The three deliveries land in one or two minutes' buckets: a row of the table each, with p50, p95 and p99.
+    const table = /<table class="chart-table">[\s\S]*?<\/table>/.exec(page)![0];
+    const rows = [...table.matchAll(/<tr><th scope="row">(\d\d:\d\d)<\/th><td>([^<]+)<\/td><td>([^<]+)<\/td><td>([^<]+)<\/td><\/tr>/g)];
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.length).toBeLessThanOrEqual(2);
+    for (const row of rows) expect(row.slice(2).every((cell) => / (ms|s)$/.test(cell))).toBe(true);
+    expect(page).not.toMatch(/NaN|Infinity/);
+    // A window without deliveries says so instead of drawing lines.
+    dashboardClock.offsetMs = 3 * 3_600_000;
+    expect(await (await get(dashboard, '/')).text()).toContain('No deliveries in this window');
+  });
+
   it('shows the delivery figures, attempts, backlog per subscription and the verification failures, reloading itself', async () => {
     const { webhooks, dashboard } = setup();
     const { ok, broken } = await deliveredAndDead(webhooks, 3);

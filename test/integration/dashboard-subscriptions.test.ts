@@ -333,13 +333,13 @@ describe('sending a test event', () => {
       const page = await ping.text();
       expect(page).toContain('<h1>Test event delivered</h1>');
       expect(page).toContain('answered 204 in');
-      expect(JSON.parse(server.requests[0]!.body)).toMatchObject({ type: 'webhook.test', data: { subscriptionId: created.id, reason: 'test' } });
+      expect(JSON.parse(server.requests[0]!.body.toString())).toMatchObject({ type: 'webhook.test', data: { subscriptionId: created.id, reason: 'test' } });
 
       status = 500;
       const refund = await post(dashboard, `/subscriptions/${created.id}/test`, { type: 'refund.initiated' }, { accept: 'application/json' });
       expect(refund.status).toBe(200);
       expect(await refund.json()).toMatchObject({ ok: false, statusCode: 500, error: 'HTTP 500' });
-      expect(JSON.parse(server.requests[1]!.body)).toMatchObject({ type: 'refund.initiated', data: webhooks.events.examples['refund.initiated'] });
+      expect(JSON.parse(server.requests[1]!.body.toString())).toMatchObject({ type: 'refund.initiated', data: webhooks.events.examples['refund.initiated'] });
       expect(await (await post(dashboard, `/subscriptions/${created.id}/test`, { type: 'refund.teleported' }, { accept: 'application/json' })).json()).toMatchObject({ error: 'EVENT_TYPE_UNKNOWN' });
       expect((await post(dashboard, `/subscriptions/${created.id}/test`, { type: '', url: 'https://evil.example/' })).status).toBe(400);
 

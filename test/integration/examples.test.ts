@@ -226,6 +226,25 @@ describe('examples', () => {
     }
   }, 60_000);
 
+  it('runs the dashboard example: signed out, the portal sends to the login page; Acme’s admin sees Acme’s endpoint only and not the operator dashboard; the operator sees it', async () => {
+    const { stdout } = await runExample('dashboard.ts', {});
+    expect(stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^signed out, \/portal: 303 to http:\/\/127\.0\.0\.1:\d+\/login\?next=%2Fportal%2Fsubscriptions$/),
+      'acme-admin, /portal: 200, shows Acme ERP: true, shows Globex ERP: false',
+      'acme-admin, /admin/webhooks: 403',
+      'alice, /admin/webhooks: 200',
+    ]);
+  }, 60_000);
+
+  it('runs the dashboard frameworks example: the overview served by Fastify, Node http and Hono, refused without the operator header', async () => {
+    const { stdout } = await runExample('dashboard-frameworks.ts', {});
+    expect(stdout.trim().split('\n')).toEqual([
+      'fastify: overview 200 (Overview), without the header 403',
+      'node: overview 200 (Overview), without the header 403',
+      'hono: overview 200 (Overview), without the header 403',
+    ]);
+  }, 60_000);
+
   it("runs the demo to completion on SQLite: nothing lost, each organisation's events at its own endpoints only, the tampered request refused, a customer's events erased, the CRM soft-deleted with its change log, Globex offboarded, a summary printed, the dashboard served on its data", async () => {
     const { stdout } = await runExample('demo.ts', { DEMO_EVENTS: '70', DEMO_DIR: dir });
     expect(stdout).toContain(`storage: SQLite (WAL) at ${join(dir, 'webhooks.db')}`);

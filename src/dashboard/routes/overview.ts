@@ -10,27 +10,39 @@ import type { Subscription } from '../../registry/subscription-registry.js';
 import { DashboardRefusal, type DashboardContext, type Reply, type Route } from '../dashboard-context.js';
 import { maxDeliveredRead, readDeliveredInWindow, type DeliveredTimes } from '../delivered-in-window.js';
 import { html, type Html } from '../html.js';
+import { latencySeries, latencyWindow, type LatencyRange, type LatencyWindow } from '../latency-series.js';
 import { formatCount, formatDurationMs, formatRatio, statusBadge } from '../render.js';
+import { chartTable, lineChart } from '../svg-chart.js';
 
-const rangesMs = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const;
-type Range = keyof typeof rangesMs;
+type Range = LatencyRange;
 const rangeLabels: Record<Range, string> = { '1h': 'the last hour', '24h': 'the last 24 hours', '7d': 'the last 7 days' };
 const defaultRange: Range = '1h';
 /** Subscriptions whose backlog the overview shows, each one read of the storage's counts. */
 const backlogSubscriptions = 50;
 
 function isRange(value: string): value is Range {
-  return Object.hasOwn(rangesMs, value);
+  return Object.hasOwn(rangeLabels, value);
 }
 
-/** The window of `?range=` (1 hour by default), ending now (included). */
-function readWindow(context: DashboardContext): { range: Range; fromMs: number; toMs: number } {
+/** The window of `?range=` (1 hour by default): whole buckets of the chart, the last one holding now. */
+function readWindow(context: DashboardContext): LatencyWindow & { range: Range } {
   const value = context.url.searchParams.get('range') ?? defaultRange;
   if (!isRange(value)) {
-    throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected \`range\` to be one of ${Object.keys(rangesMs).join(', ')}, got ${describeValue(value)}`);
+    throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected \`range\` to be one of ${Object.keys(rangeLabels).join(', ')}, got ${describeValue(value)}`);
   }
-  const toMs = context.now() + 1;
-  return { range: value, fromMs: toMs - rangesMs[value], toMs };
+  return { range: value, ...latencyWindow(value, context.now()) };
+}
+
+const twoDigits = (n: number) => String(n).padStart(2, '0');
+const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** A bucket's start as a tick label, in UTC (the server cannot know the reader's zone): `14:30`, or `Dec 4 14:00` over a week. */
+function timeLabel(range: Range): (ms: number) => string {
+  return (ms) => {
+    const date = new Date(ms);
+    const time = `${twoDigits(date.getUTCHours())}:${twoDigits(date.getUTCMinutes())}`;
+    return range === '7d' ? `${months[date.getUTCMonth()]} ${date.getUTCDate()} ${time}` : time;
+  };
 }
 
 function card(label: string, value: string, note?: string): Html {
@@ -77,12 +89,22 @@ function backlogTable(context: DashboardContext, rows: readonly SubscriptionBack
  * The latency section: the deliveries of the window, read for the chart of their latency
  * over time (latency-series.ts buckets them, svg-chart.ts draws it at the end of this section).
  */
-function latencySection(window: { range: Range }, delivered: readonly DeliveredTimes[]): Html {
+function latencySection(window: LatencyWindow & { range: Range }, delivered: readonly DeliveredTimes[]): Html {
+  const { fromMs, toMs, bucketMs } = window;
+  const buckets = latencySeries(delivered, { fromMs, toMs, bucketMs });
+  const series = (['p50', 'p95', 'p99'] as const).map((key) => ({ label: key, points: buckets.map((bucket) => ({ x: bucket.startMs, y: bucket[key] })) }));
+  const xFormat = timeLabel(window.range);
+  const yFormat = (ms: number) => formatDurationMs(ms);
+  const title = `Delivery latency (publish to 2xx) over ${rangeLabels[window.range]}, per ${formatDurationMs(window.bucketMs)}, UTC`;
   return html`<section class="chart" id="latency" aria-labelledby="latency-heading">
 <h2 id="latency-heading">Delivery latency over ${rangeLabels[window.range]}</h2>
 <p>${formatCount(delivered.length)} deliveries created and delivered in ${rangeLabels[window.range]}${
     delivered.length < maxDeliveredRead ? '' : html` (the newest ${formatCount(maxDeliveredRead)} are read)`
-  }.</p>
+  }, from the delivery log (every process). Times in UTC.</p>
+${lineChart({ id: 'latency-chart', title, series, xFormat, yFormat, yLabel: 'latency', width: 960, height: 260 })}
+<details><summary>The chart's figures as a table</summary>
+${chartTable({ title, xLabel: 'Minute starting (UTC)', series, xFormat, yFormat })}
+</details>
 </section>`;
 }
 
@@ -104,7 +126,7 @@ async function overviewPage(context: DashboardContext): Promise<Reply> {
 <h1>Overview</h1>
 <form method="get" class="filters" action="${context.href('/')}">
 <div><label for="range">Window</label><select id="range" name="range">
-${(Object.keys(rangesMs) as Range[]).map((range) => html`<option value="${range}"${range === window.range ? html` selected` : ''}>${rangeLabels[range]}</option>`)}
+${(Object.keys(rangeLabels) as Range[]).map((range) => html`<option value="${range}"${range === window.range ? html` selected` : ''}>${rangeLabels[range]}</option>`)}
 </select></div>
 <button type="submit">Show</button>
 </form>
