@@ -25,6 +25,7 @@ h1{font-size:22px;margin:8px 0 16px}h2{font-size:17px;margin:28px 0 10px}h3{font
 table{border-collapse:collapse;width:100%;margin:8px 0}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 caption{text-align:left;font-weight:600;padding:4px 0}
+table:has(> caption){width:auto;min-width:360px}
 td .mono,td.mono{font-size:12px}
 td a.mono{overflow-wrap:anywhere}
 td pre{margin:0;padding:4px 6px;max-height:160px}
