@@ -12,12 +12,13 @@
 import { randomUUID } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startHostApp, type HostApp } from '../../examples/dashboard.js';
-import { createUndiciTransport, createWebhooks, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { createUndiciTransport, createWebhooks, systemClock, type Clock, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import { verifyWebhookSignature } from '../../src/receiver/index.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
 import { checkAccessibility, openPage, saveScreenshot, useChromium, type OpenedPage, type PageOptions } from '../support/browser.js';
@@ -56,7 +57,7 @@ async function startEndpoint(status: number, body: string): Promise<Endpoint> {
 }
 
 /** A started instance on its own SQLite file, mounted in the host app (operators at /admin/webhooks, customers at /portal). */
-async function startInstance(options: Pick<WebhooksOptions, 'transport'> = {}): Promise<{ webhooks: Webhooks; host: HostApp }> {
+async function startInstance(options: Pick<WebhooksOptions, 'transport' | 'clock' | 'pollIntervalMs'> = {}): Promise<{ webhooks: Webhooks; host: HostApp }> {
   const webhooks = createWebhooks({
     storage: createSqliteStorage({ filename: join(dir, `${randomUUID()}.db`) }),
     security: { allowPrivateNetworks: true },
@@ -70,6 +71,17 @@ async function startInstance(options: Pick<WebhooksOptions, 'transport'> = {}): 
   cleanups.push(() => host.close());
   return { webhooks, host };
 }
+
+/**
+ * The wall clock set back by `behindMs`, for an instance whose events the test publishes
+ * "earlier" in the overview's window (it only ever moves forward: `behindMs` only shrinks).
+ */
+const pastClock: Clock & { behindMs: number } = {
+  behindMs: 0,
+  now: () => Date.now() - pastClock.behindMs,
+  setTimeout: (callback, ms) => systemClock.setTimeout(callback, ms),
+  clearTimeout: (handle) => systemClock.clearTimeout(handle),
+};
 
 /** A DNS lookup that answers 127.0.0.1 for every name. */
 const everyNameIsLoopback = ((_hostname: string, options: object, callback: (...args: unknown[]) => void) =>
@@ -124,7 +136,7 @@ async function headingOf(page: Page): Promise<string> {
 async function rowsOf(table: Locator): Promise<string[][]> {
   return table
     .locator('tbody tr')
-    .evaluateAll((rows) => rows.map((row) => [...row.querySelectorAll('td')].map((cell) => cell.innerText.replace(/\s+/g, ' ').trim())));
+    .evaluateAll((rows) => rows.map((row) => Array.from(row.querySelectorAll('td'), (cell) => cell.innerText.replace(/\s+/g, ' ').trim())));
 }
 
 /** The value of the overview's card labelled `label`. */
@@ -132,7 +144,7 @@ async function cardValue(page: Page, label: string): Promise<string | null> {
   return page.locator('.card').filter({ has: page.getByText(label, { exact: true }) }).locator('.value').textContent();
 }
 
-/** The dashboard's status badge in the page's title (a subscription's) or in its facts (a delivery's). */
+/** The first status badge of the page's facts: the delivery's or the subscription's status. */
 async function statusOnPage(page: Page): Promise<string | null> {
   return page.locator('dl.facts dd .badge').first().textContent();
 }
@@ -219,8 +231,8 @@ describe('the dashboard in Chromium', () => {
       const subscription = await webhooks.subscriptions.create({ url: ledger.url, eventTypes: ['payment.*'], description: 'Ledger sync' });
       // The window starts at a whole second (the field's precision) before the events.
       const since = Math.floor(Date.now() / 1_000) * 1_000 - 1_000;
-      const events = [];
-      for (let n = 1; n <= 3; n++) events.push(await webhooks.publish('payment.succeeded', samplePayment(n)));
+      const eventIds: string[] = [];
+      for (let n = 1; n <= 3; n++) eventIds.push((await webhooks.publish('payment.succeeded', samplePayment(n))).id);
       await settled(webhooks);
       expect((await webhooks.deliveries.list({ subscriptionId: subscription.id, status: ['dead'] })).items).toHaveLength(3);
 
@@ -245,7 +257,7 @@ describe('the dashboard in Chromium', () => {
       expect(visit.dialogs).toEqual([`Send ${count} events again?`]);
       expect(await page.getByRole('status').textContent()).toBe('The replay was queued.');
       await expectClean(visit);
-      await vi.waitFor(() => expect(ledger.accepted.toSorted()).toEqual(events.map((event) => event.id).toSorted()), { timeout: deliveryTimeoutMs, interval: 50 });
+      await vi.waitFor(() => expect(ledger.accepted.toSorted()).toEqual(eventIds.toSorted()), { timeout: deliveryTimeoutMs, interval: 50 });
     },
     testTimeoutMs,
   );
@@ -423,24 +435,31 @@ describe('the dashboard in Chromium', () => {
   );
 
   it(
-    'saves screenshots of the main pages, over a few tenants’ deliveries',
+    'saves screenshots of the main pages, over an hour of a few tenants’ deliveries',
     async () => {
-      const acmeErp = await startEndpoint(200, 'ok');
-      // Globex's endpoint fails each event's first attempt and accepts the retry.
+      // Receivers that take their time (a real latency for the chart): Acme's ERP 10–100 ms
+      // and now and then 300 ms; Globex's fails each event's first attempt and accepts the retry.
+      const later = (res: ServerResponse, delayMs: number, status: number, body: string) => {
+        setTimeout(() => res.writeHead(status, { 'content-type': 'text/plain' }).end(body), delayMs);
+        return 'hang' as const;
+      };
+      const acmeErp = await LoopbackReceiver.start((_request, index, res) => later(res, index % 11 === 5 ? 300 : 10 + ((index * 37) % 90), 200, 'ok'));
       const globexFirstTries = new Set<string>();
-      const globexErp = await LoopbackReceiver.start((request) => {
+      const globexErp = await LoopbackReceiver.start((request, index, res) => {
         const id = String(request.headers['webhook-id']);
-        if (globexFirstTries.has(id)) return { status: 200, body: 'ok' };
+        if (globexFirstTries.has(id)) return later(res, 5 + ((index * 13) % 40), 200, 'ok');
         globexFirstTries.add(id);
         return { status: 503, body: 'upstream timeout' };
       });
-      cleanups.push(() => globexErp.close());
+      cleanups.push(() => acmeErp.close(), () => globexErp.close());
       const ledger = await startEndpoint(500, 'ledger service unavailable');
       const audit = await startEndpoint(204, '');
       // Hosts as a customer's would read; each name resolves to the loopback receivers.
       const transport = createUndiciTransport({ lookup: everyNameIsLoopback });
       cleanups.push(() => transport.close());
-      const { webhooks, host } = await startInstance({ transport });
+      // The clock jumps a minute forward between events; the dispatcher's timer armed before a
+      // jump keeps its real delay, so a short poll keeps each retry near its 50 ms.
+      const { webhooks, host } = await startInstance({ transport, clock: pastClock, pollIntervalMs: 20 });
       const at = (endpoint: { url: string }, name: string, path: string) => `http://${name}:${new URL(endpoint.url).port}${path}`;
       const acme = await webhooks.subscriptions.create({ tenantId: 'org_acme', url: at(acmeErp, 'erp.acme.example', '/hooks/bookkeeper'), eventTypes: ['payment.*', 'invoice.*'], description: 'Acme ERP' });
       const warehouse = await webhooks.subscriptions.create({ tenantId: 'org_acme', url: at(acmeErp, 'warehouse.acme.example', '/ingest'), eventTypes: ['*'], description: 'Acme data warehouse' });
@@ -448,27 +467,26 @@ describe('the dashboard in Chromium', () => {
       await webhooks.subscriptions.create({ tenantId: 'org_globex', url: at(globexErp, 'ap.globex.example', '/webhooks'), eventTypes: ['payment.*'], description: 'Globex accounts payable', retry: { delaysMs: [50, 50] } });
       const ledgerSync = await webhooks.subscriptions.create({ url: at(ledger, 'ledger.internal.example', '/sync'), eventTypes: ['payment.succeeded'], description: 'Ledger sync (staging)' });
       await webhooks.subscriptions.create({ url: at(audit, 'audit.internal.example', '/events'), eventTypes: ['*'], allTenants: true, description: 'Audit sink (every tenant)' });
+      // An event a minute over the last hour (one in each of the chart's minutes), each
+      // delivered before the next is published.
       const types = ['payment.succeeded', 'invoice.created', 'invoice.paid', 'payment.failed', 'refund.succeeded'] as const;
-      for (let n = 0; n < 12; n++) {
-        const type = types[n % types.length]!;
-        await webhooks.publish(type, webhooks.events.examples[type] as never, { tenantId: n % 3 === 0 ? 'org_globex' : 'org_acme' });
+      const startMs = Date.now();
+      for (let minutesAgo = 58; minutesAgo >= 0; minutesAgo--) {
+        pastClock.behindMs = minutesAgo * 60_000 + (Date.now() - startMs);
+        const type = types[minutesAgo % types.length]!;
+        await webhooks.publish(type, webhooks.events.examples[type] as never, { tenantId: minutesAgo % 3 === 0 ? 'org_globex' : 'org_acme' });
+        if (minutesAgo % 20 === 0) await webhooks.publish('payment.succeeded', samplePayment(minutesAgo));
+        await settled(webhooks);
       }
-      for (let n = 0; n < 3; n++) await webhooks.publish('payment.succeeded', samplePayment(100 + n));
-      await settled(webhooks);
-      // One dead delivery redelivered once the ledger is back: three attempts on its page.
-      ledger.answer.status = 200;
-      ledger.answer.body = 'recorded';
-      const [redelivered] = (await webhooks.deliveries.list({ subscriptionId: ledgerSync.id, status: ['dead'], limit: 1 })).items;
-      await webhooks.deliveries.redeliver(redelivered!.id);
-      await settled(webhooks);
+      const [dead] = (await webhooks.deliveries.list({ subscriptionId: ledgerSync.id, status: ['dead'], limit: 1 })).items;
 
       const operator = await signIn(host, 'alice', '/admin/webhooks/');
       const { page } = operator;
       await saveScreenshot(page, 'dashboard-overview');
       await follow(page, page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Deliveries' }), `${host.url}/admin/webhooks/deliveries`);
       await saveScreenshot(page, 'dashboard-deliveries');
-      await page.goto(`${host.url}/admin/webhooks/deliveries/${redelivered!.id}`);
-      expect((await rowsOf(page.getByRole('table'))).map((cells) => cells[3])).toEqual(['500', '500', '200']);
+      await page.goto(`${host.url}/admin/webhooks/deliveries/${dead!.id}`);
+      expect((await rowsOf(page.getByRole('table'))).map((cells) => cells[3])).toEqual(['500', '500']);
       await saveScreenshot(page, 'dashboard-delivery');
       await page.goto(`${host.url}/admin/webhooks/subscriptions/${acme.id}`);
       await saveScreenshot(page, 'dashboard-subscription');
