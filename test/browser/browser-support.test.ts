@@ -168,6 +168,13 @@ describe('browser-test helpers', () => {
     expect((error as BrowserSupportError).code).toBe('AXE_RULE_UNKNOWN');
   });
 
+  it('refuse at once to check a page of a context without JavaScript, where axe would never finish', async () => {
+    const { page } = await openPage(browser(), `${origin}/inaccessible`, { javaScriptEnabled: false });
+    const error = await rejectionOf(checkAccessibility(page));
+    expect(error).toBeInstanceOf(BrowserSupportError);
+    expect((error as BrowserSupportError).code).toBe('AXE_NEEDS_JAVASCRIPT');
+  });
+
   it('leave the CSP in force for the page after injecting axe', async () => {
     const { page, problems } = await openPage(browser(), `${origin}/clean`);
     await checkAccessibility(page);

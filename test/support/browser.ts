@@ -19,7 +19,7 @@ export class BrowserSupportError extends Error {
   override readonly name = 'BrowserSupportError';
 
   constructor(
-    readonly code: 'CHROMIUM_NOT_FOUND' | 'PAGE_OPTIONS_INVALID' | 'AXE_RULE_UNKNOWN' | 'SCREENSHOT_NAME_INVALID',
+    readonly code: 'CHROMIUM_NOT_FOUND' | 'PAGE_OPTIONS_INVALID' | 'AXE_RULE_UNKNOWN' | 'AXE_NEEDS_JAVASCRIPT' | 'SCREENSHOT_NAME_INVALID',
     message: string,
   ) {
     super(message);
@@ -95,6 +95,13 @@ export function useChromium(): () => Browser {
   };
 }
 
+/**
+ * Contexts opened with `javaScriptEnabled: false`. axe-core cannot run in their pages: with
+ * scripting off, Chromium runs none of the timers and promise callbacks its rules wait on,
+ * so `axe.run` would never settle.
+ */
+const contextsWithoutJavaScript = new WeakSet<BrowserContext>();
+
 /** Options for the page's browser context. A page's CSP is what a browser test checks, so it cannot be bypassed. */
 export type PageOptions = Omit<BrowserContextOptions, 'bypassCSP'>;
 
@@ -122,6 +129,7 @@ export async function openPage(browser: Browser, url: string, options: PageOptio
   if ('bypassCSP' in options) throw new BrowserSupportError('PAGE_OPTIONS_INVALID', 'Expected no `bypassCSP` in the page options: the page runs under its own CSP');
   const context = await browser.newContext(options);
   onTestFinished(() => context.close());
+  if (options.javaScriptEnabled === false) contextsWithoutJavaScript.add(context);
   context.setDefaultTimeout(actionTimeoutMs);
   context.setDefaultNavigationTimeout(navigationTimeoutMs);
 
@@ -172,9 +180,13 @@ let axeSource: Promise<string> | undefined;
  * An accessible page answers `[]`.
  *
  * axe is evaluated over the DevTools protocol, which the page's CSP does not govern: no
- * script tag, nonce or `bypassCSP`, so the page's own scripts stay under its CSP.
+ * script tag, nonce or `bypassCSP`, so the page's own scripts stay under its CSP. A page of
+ * a context opened with `javaScriptEnabled: false` is refused (`AXE_NEEDS_JAVASCRIPT`).
  */
 export async function checkAccessibility(page: Page, options: AccessibilityOptions = {}): Promise<string[]> {
+  if (contextsWithoutJavaScript.has(page.context())) {
+    throw new BrowserSupportError('AXE_NEEDS_JAVASCRIPT', 'Expected a page with JavaScript on: axe-core never finishes in a context opened with `javaScriptEnabled: false`');
+  }
   axeSource ??= readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   const source = await axeSource;
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(source);
