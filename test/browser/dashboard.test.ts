@@ -344,9 +344,9 @@ describe('the dashboard in Chromium', () => {
   it(
     'with JavaScript off: the overview, a filtered delivery log and a delivery read in full, and disabling with a reason works',
     async () => {
-      // axe-core cannot run in a page whose scripting is off (its timers and microtasks never
-      // run): these pages' markup is the same as with JavaScript on, where the other tests
-      // check it; here each page is checked for problems.
+      // axe-core cannot run with scripting off (AXE_NEEDS_JAVASCRIPT): these pages' markup is
+      // the same as with JavaScript on, where the other tests check it; here each page is
+      // checked for problems.
       const ledger = await startEndpoint(500, 'ledger service unavailable');
       const { webhooks, host } = await startInstance();
       const subscription = await webhooks.subscriptions.create({ url: ledger.url, eventTypes: ['payment.*', 'invoice.*'], description: 'Ledger sync' });
