@@ -142,6 +142,8 @@ function lastResponse(delivery: DeliveryRecord): Html {
         ? `${delivery.lastError.slice(0, listedErrorLength)}…`
         : delivery.lastError;
   if (delivery.lastStatusCode === null && error === '') return html`${noValue}`;
+  // The dispatcher records an HTTP failure as "HTTP <status>": the status alone says it.
+  if (delivery.lastStatusCode !== null && error === `HTTP ${delivery.lastStatusCode}`) return html`<span class="mono">${delivery.lastStatusCode}</span>`;
   return html`${delivery.lastStatusCode === null ? '' : html`<span class="mono">${delivery.lastStatusCode}</span> `}${error === '' ? '' : html`<span class="muted">${error}</span>`}`;
 }
 
@@ -250,7 +252,13 @@ function attemptsSection(attempts: readonly AttemptRecord[]): Html {
 <td class="num">${Math.round(attempt.durationMs)}</td>
 <td class="num">${attempt.statusCode ?? noValue}</td>
 <td>${attempt.outcome}</td>
-<td>${attempt.errorClass === null && attempt.errorMessage === null ? noValue : html`${attempt.errorClass === null ? '' : html`<span class="mono">${attempt.errorClass}</span> `}${attempt.errorMessage ?? ''}`}</td>
+<td>${
+      attempt.errorClass === null && attempt.errorMessage === null
+        ? noValue
+        : attempt.errorClass === 'http' && attempt.errorMessage === `HTTP ${attempt.statusCode}`
+          ? html`<span class="muted">HTTP error</span>`
+          : html`${attempt.errorClass === null ? '' : html`<span class="mono">${attempt.errorClass}</span> `}${attempt.errorMessage ?? ''}`
+    }</td>
 <td>${attempt.responseSnippet === null || attempt.responseSnippet === '' ? noValue : html`<pre>${attempt.responseSnippet}</pre>`}</td>
 <td>${timeTag(attempt.nextAttemptAt)}</td>
 </tr>`,
