@@ -61,8 +61,9 @@ describe('migrations', () => {
       { version: 3, name: '0003-tenants' },
       { version: 4, name: '0004-change-log-erasure' },
       { version: 5, name: '0005-tenantless-events' },
+      { version: 6, name: '0006-retention' },
     ]);
-    expect(latestSchemaVersion).toBe(5);
+    expect(latestSchemaVersion).toBe(6);
     await storage.migrate();
     await storage.migrate();
     expect(await count(schema, 'migrations')).toBe(5);
@@ -125,6 +126,7 @@ describe('migrations', () => {
       { version: 3 },
       { version: 4 },
       { version: 5 },
+      { version: 6 },
     ]);
     const storage = storageOn({ schema });
     await storage.migrate();
