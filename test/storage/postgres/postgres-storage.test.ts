@@ -66,7 +66,7 @@ describe('migrations', () => {
     expect(latestSchemaVersion).toBe(6);
     await storage.migrate();
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(5);
+    expect(await count(schema, 'migrations')).toBe(6);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
@@ -130,12 +130,12 @@ describe('migrations', () => {
     ]);
     const storage = storageOn({ schema });
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(5);
+    expect(await count(schema, 'migrations')).toBe(6);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
     // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(5);
+    expect(await count(schema, 'migrations')).toBe(6);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {
