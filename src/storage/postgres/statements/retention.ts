@@ -40,20 +40,23 @@ export function retentionStatements(t: Tables) {
         (SELECT count(*) FROM ${A} AS a WHERE a.delivery_id IN (SELECT id FROM gone)) AS attempts`,
     // Up to $2 events published before $1 without a delivery (those of this batch's
     // deletes included), oldest first through events_published_at, each probed in
-    // deliveries_event_subscription. Old events whose deliveries are kept are read past on
-    // every batch. Locked so that no replay can give one a delivery from here (its foreign
-    // key check waits for the lock, then fails and is retried).
+    // deliveries_event_subscription. OFFSET 0 keeps the probe a per-event subplan: as an
+    // anti-join, the planner (expecting few old events to have a delivery) hashes the whole
+    // deliveries table instead. Old events whose deliveries are kept are read past on every
+    // batch. Locked so that no replay can give one a delivery from here (its foreign key
+    // check waits for the lock, then fails and is retried).
     lockEventsPast: `
       SELECT e.id FROM ${E} AS e
-      WHERE e.published_at < $1::bigint AND NOT EXISTS (SELECT 1 FROM ${D} AS d WHERE d.event_id = e.id)
+      WHERE e.published_at < $1::bigint AND NOT EXISTS (SELECT 1 FROM ${D} AS d WHERE d.event_id = e.id OFFSET 0)
       ORDER BY e.published_at
       LIMIT $2
       FOR UPDATE SKIP LOCKED`,
     // The locked events $1 that still have no delivery: this statement's snapshot, taken
-    // after the lock, sees a delivery a replay committed before it.
+    // after the lock, sees a delivery a replay committed before it. OFFSET 0: a probe per
+    // event, as above.
     purgeEventsById: `
       DELETE FROM ${E} AS e
-      WHERE e.id = ANY ($1::text[]) AND NOT EXISTS (SELECT 1 FROM ${D} AS d WHERE d.event_id = e.id)
+      WHERE e.id = ANY ($1::text[]) AND NOT EXISTS (SELECT 1 FROM ${D} AS d WHERE d.event_id = e.id OFFSET 0)
       RETURNING e.id`,
   };
 }
