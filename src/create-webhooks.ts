@@ -26,6 +26,7 @@ import { sendTestRequest, type TestRequestDeps } from './registry/send-test-requ
 import { secretsCreatedAt } from './registry/secrets-created-at.js';
 import { announceChange } from './registry/announce-change.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
+import { RetentionTask } from './retention/retention-task.js';
 import { createMemoryStorage } from './storage/memory/index.js';
 import type { StorageStats } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
@@ -52,9 +53,12 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> exte
   readonly deliveries: DeliveryLog;
   /** Tenants as a whole: `delete` removes a departing customer's records. */
   readonly tenants: Tenants;
-  /** Starts the dispatcher (runs `storage.migrate()` first). */
+  /** Starts the dispatcher and the retention task (runs `storage.migrate()` first). */
   start(): Promise<void>;
-  /** Stops claiming, waits for posts in flight and their settles. The storage stays open. */
+  /**
+   * Stops claiming, waits for posts in flight and their settles, and stops the retention
+   * task (after its batch in progress). The storage stays open.
+   */
   stop(): Promise<void>;
   /** `stop()`, then closes the transport (if the instance made it) and the storage. */
   close(): Promise<void>;
@@ -127,6 +131,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     tenantHeader: resolved.http.tenantHeader,
     environment: resolved.environment,
   });
+  const retention = resolved.retention === false ? null : new RetentionTask({ storage, clock, logger, options: resolved.retention });
   const meter = resolved.meter === false ? null : (resolved.meter ?? globalMeter());
   if (meter !== null) {
     // The two backlog gauges are observed in the same collection: they share one read of
@@ -216,16 +221,17 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         logger.warn({}, 'webhooks: security.secretsKey is not set; subscription secrets and sensitive header values are stored unencrypted');
       }
       await dispatcher.start();
+      retention?.start();
     },
 
     async stop() {
-      await dispatcher.stop();
+      await Promise.all([dispatcher.stop(), retention?.stop()]);
     },
 
     async close() {
       if (closed) return;
       closed = true;
-      await dispatcher.stop();
+      await Promise.all([dispatcher.stop(), retention?.stop()]);
       if (ownsTransport) await transport.close();
       await storage.close();
     },
@@ -258,12 +264,19 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       const { subscriptionId, tenantId } = parsed.data;
       const scoped = subscriptionId !== undefined || tenantId !== undefined;
       const backlog = await storage.stats(now, scoped ? { ...(subscriptionId === undefined ? {} : { subscriptionId }), ...(tenantId === undefined ? {} : { tenantId }) } : undefined);
-      if (subscriptionId === undefined) return metrics.snapshot(dispatcher.inFlight, backlog, now);
+      const purged = retention?.figures;
+      if (subscriptionId === undefined) return metrics.snapshot(dispatcher.inFlight, backlog, now, null, purged);
       const subscription = await storage.getSubscription(subscriptionId);
-      return metrics.snapshot(dispatcher.inFlight, backlog, now, {
-        oldestActiveSecretCreatedAt: subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive,
-        circuit: dispatcher.circuit(subscriptionId),
-      });
+      return metrics.snapshot(
+        dispatcher.inFlight,
+        backlog,
+        now,
+        {
+          oldestActiveSecretCreatedAt: subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive,
+          circuit: dispatcher.circuit(subscriptionId),
+        },
+        purged,
+      );
     },
   };
   return webhooks;

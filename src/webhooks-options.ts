@@ -32,6 +32,7 @@ import { silentLogger } from './logger.js';
 import type { MeterLike } from './metrics/otel-metrics.js';
 import type { SecretsKey } from './registry/secret-codec.js';
 import { defaultSensitiveHeaders, sensitiveHeaderPattern } from './registry/sensitive-headers.js';
+import { retentionOptionsSchema, type ResolvedRetentionOptions, type RetentionOptions } from './retention/retention-options.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
 import { parseConfig } from './parse-config.js';
 
@@ -202,6 +203,14 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
   /** Limits per tenant; none by default. */
   tenantLimits?: TenantLimitsOptions;
   /**
+   * How long delivered and dead deliveries and events are kept: a background task of the
+   * started instance removes what is past it, in small batches (on PostgreSQL, one
+   * instance at a time). Pending and held deliveries are never removed. `false` keeps
+   * everything: no task runs.
+   * @defaultValue `{ deliveredMs: 30 days, deadMs: 90 days, eventsMs: 90 days, intervalMs: 60000, batchSize: 500 }`
+   */
+  retention?: RetentionOptions | false;
+  /**
    * The environment this instance publishes for, so that a consumer can refuse events of
    * another one (a sandbox's events at a production endpoint), as Stripe's `livemode`: a
    * lower-case token of 1 to 32 characters, a letter first, then letters, digits, `-` or `_`.
@@ -331,6 +340,7 @@ export const webhooksOptionsSchema = z.strictObject({
     .optional(),
   metricsTenantAttribute: z.boolean().default(false),
   tenantLimits: tenantLimitsSchema,
+  retention: retentionOptionsSchema,
   environment: z.string().refine(isEnvironmentName, ENVIRONMENT_NAME_RULE).optional(),
 });
 
@@ -358,6 +368,8 @@ export interface ResolvedWebhooksOptions {
   readonly autoDisableAfterMs: number | false;
   readonly metricsTenantAttribute: boolean;
   readonly tenantLimits: ResolvedTenantLimits;
+  /** `false`: no retention task. */
+  readonly retention: ResolvedRetentionOptions | false;
   /** The `environment` option; `null`: none (no envelope field, no header). */
   readonly environment: string | null;
 }
@@ -391,6 +403,7 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
     http: Object.freeze(value.http),
     security: Object.freeze(value.security),
     tenantLimits: Object.freeze(value.tenantLimits),
+    retention: value.retention,
     environment: value.environment ?? null,
   });
 }

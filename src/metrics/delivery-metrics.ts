@@ -4,6 +4,7 @@
  * class, lease losses. Backlog figures come from the storage, across processes.
  */
 import type { AttemptOutcome, DeliveryHistory, StorageStats } from '../storage/storage-adapter.js';
+import { noRetentionRun, type RetentionFigures } from '../retention/retention-task.js';
 import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
 import type { OtelDeliveryMetrics } from './otel-metrics.js';
 
@@ -63,6 +64,8 @@ export interface MetricsSnapshot {
    * `subscriptionId`.
    */
   circuit: CircuitStatus | null;
+  /** What this process's retention task removed, and its last run; zeros and `null`s with `retention: false`. */
+  retention: RetentionFigures;
 }
 
 /** What a snapshot scoped to one subscription (`metrics({ subscriptionId })`) adds. */
@@ -134,8 +137,17 @@ export class DeliveryMetrics {
     return this.withFailure === 0 ? null : this.succeededAfterRetry / this.withFailure;
   }
 
-  /** @param subscription the scoped subscription's figures (`metrics({ subscriptionId })`), else `null`. */
-  snapshot(inFlight: number, backlog: StorageStats, now: number, subscription: SubscriptionFigures | null = null): MetricsSnapshot {
+  /**
+   * @param subscription the scoped subscription's figures (`metrics({ subscriptionId })`), else `null`.
+   * @param retention this process's retention task's figures (none ran: zeros).
+   */
+  snapshot(
+    inFlight: number,
+    backlog: StorageStats,
+    now: number,
+    subscription: SubscriptionFigures | null = null,
+    retention: RetentionFigures = noRetentionRun,
+  ): MetricsSnapshot {
     const oldestActiveSecretCreatedAt = subscription?.oldestActiveSecretCreatedAt ?? null;
     return {
       deliveryLatencyMs: this.latency.summary(),
@@ -152,6 +164,7 @@ export class DeliveryMetrics {
       oldestPendingAgeMs: backlog.oldestPendingCreatedAt === null ? null : Math.max(0, now - backlog.oldestPendingCreatedAt),
       oldestActiveSecretAgeMs: oldestActiveSecretCreatedAt === null ? null : Math.max(0, now - oldestActiveSecretCreatedAt),
       circuit: subscription === null ? null : { ...subscription.circuit },
+      retention: { ...retention },
     };
   }
 }

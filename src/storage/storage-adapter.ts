@@ -501,6 +501,29 @@ export interface PurgeResult {
   attempts: number;
 }
 
+/** One bounded batch of retention: see {@link StorageAdapter.purgeRetention}. */
+export interface PurgeRetentionInput {
+  /** Epoch ms: delivered deliveries that became delivered before it go; `null` keeps every delivered one. */
+  deliveredBefore: number | null;
+  /** Epoch ms: dead and cancelled deliveries that became so (`updatedAt`) before it go; `null` keeps them. */
+  deadBefore: number | null;
+  /** Epoch ms: events published before it go once no delivery of theirs is left; `null` keeps every event. */
+  eventsBefore: number | null;
+  /** At most this many deliveries, and at most this many events, in this batch. */
+  limit: number;
+  /** Epoch ms: leases expiring after it are in flight (an adapter with `databaseClock` uses its own). */
+  now: number;
+}
+
+/** What one batch of retention removed. */
+export interface PurgeRetentionResult {
+  deliveries: number;
+  attempts: number;
+  events: number;
+  /** True when another batch would find something to remove. */
+  more: boolean;
+}
+
 /** What an adapter can do beyond the contract. */
 export interface StorageCapabilities {
   /** `enqueue` accepts the host's transaction in `tx`. */
@@ -669,6 +692,19 @@ export interface StorageAdapter {
    */
   stats(now: number, query?: { subscriptionId?: string; tenantId?: string | null }): Promise<StorageStats>;
   purge(input: PurgeInput): Promise<PurgeResult>;
+  /**
+   * One bounded batch of retention, in one transaction: at most `limit` final deliveries
+   * past their cutoff (delivered ones by the time they were delivered, dead and cancelled
+   * ones by the time they became so, oldest first), each with its attempts; then at most
+   * `limit` events published before `eventsBefore` that have no delivery left — an event
+   * goes only with (or after) its last delivery. Pending and held deliveries are never
+   * removed, whatever their age, nor a cancelled one whose attempt is in flight (under a
+   * lease at `now`). A `null` cutoff keeps that kind. Subscriptions and change logs stay.
+   * Every read goes by an index, oldest first, never a walk of the whole log. An adapter
+   * shared by several instances lets one purge at a time: the others get zeros with
+   * `more: false` while it does.
+   */
+  purgeRetention(input: PurgeRetentionInput): Promise<PurgeRetentionResult>;
   /**
    * Removes one bounded batch of what a tenant owns, in one transaction, in this order:
    * its deliveries (`tenantId` = it) with their attempts; once none is left, its

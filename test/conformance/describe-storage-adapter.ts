@@ -18,6 +18,7 @@ import { describeEventFeed } from './event-feed.js';
 import { describeMigrate } from './migrate.js';
 import { describeRedeliver } from './redeliver.js';
 import { describeReplay } from './replay.js';
+import { describeRetention } from './retention.js';
 import { describeSettle } from './settle.js';
 import { describeStatsAndPurge } from './stats-purge.js';
 import { describeSubscriptions } from './subscriptions.js';
@@ -49,6 +50,7 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeRedeliver(t);
     describeReplay(t);
     describeStatsAndPurge(t);
+    describeRetention(t);
     describeTenancy(t);
     describeAudit(t);
     describeEventFeed(t);

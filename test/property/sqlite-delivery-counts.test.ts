@@ -1,7 +1,7 @@
 /**
  * The SQLite storage's delivery counts (migration 0004's triggers, made again by 0008) agree
  * with a count of the rows after any sequence of publishes, settles, holds, replays,
- * redeliveries, purges, deletions (soft and hard) and expunges, a cancel landing while an
+ * redeliveries, purges, retention batches, deletions (soft and hard) and expunges, a cancel landing while an
  * attempt is in flight included.
  */
 import type Database from 'better-sqlite3';
@@ -40,7 +40,8 @@ describe('delivery counts (migration 0004)', () => {
     | { op: 'expungeOldest' }
     | { op: 'replay'; sub: number }
     | { op: 'redeliverFirst'; status: 'dead' | 'delivered' }
-    | { op: 'purge' };
+    | { op: 'purge' }
+    | { op: 'purgeRetention'; limit: number };
 
   const step: fc.Arbitrary<Step> = fc.oneof(
     fc.record({ op: fc.constant('publish' as const), type: fc.constantFrom('payment.succeeded', 'refund.initiated') }),
@@ -59,9 +60,10 @@ describe('delivery counts (migration 0004)', () => {
     fc.record({ op: fc.constant('replay' as const), sub: fc.integer({ min: 0, max: 2 }) }),
     fc.record({ op: fc.constant('redeliverFirst' as const), status: fc.constantFrom('dead' as const, 'delivered' as const) }),
     fc.record({ op: fc.constant('purge' as const) }),
+    fc.record({ op: fc.constant('purgeRetention' as const), limit: fc.integer({ min: 1, max: 3 }) }),
   );
 
-  it('agree with a count of the rows after any sequence of publishes, settles, holds, replays, redeliveries, purges, deletions and expunges', async () => {
+  it('agree with a count of the rows after any sequence of publishes, settles, holds, replays, redeliveries, purges, retention batches, deletions and expunges', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), async (steps) => {
         const db = openRaw(':memory:');
@@ -134,6 +136,9 @@ describe('delivery counts (migration 0004)', () => {
             }
             case 'purge':
               await storage.purge({ olderThan: clock - 2500 });
+              break;
+            case 'purgeRetention':
+              await storage.purgeRetention({ deliveredBefore: clock - 2500, deadBefore: clock - 1500, eventsBefore: clock - 2500, limit: s.limit, now: clock });
               break;
           }
           expect(await storage.stats(clock)).toMatchObject(counted(db));

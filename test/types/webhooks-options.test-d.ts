@@ -13,6 +13,7 @@ import type {
 import type { HttpOptions, httpOptionsSchema } from '../../src/delivery/http-options.js';
 import type { RetryOptions, retryOptionsSchema, storedRetryPolicySchema } from '../../src/delivery/retry-options.js';
 import type { EventFeedOptions, eventFeedOptionsSchema } from '../../src/feed/create-event-feed-handler.js';
+import type { RetentionOptions, retentionOptionsSchema } from '../../src/retention/retention-options.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../../src/storage/storage-adapter.js';
 import type { ListEventsQuery, listEventsQuerySchema } from '../../src/stored-events.js';
 import type { SecurityOptions, TenantLimitsOptions, WebhooksOptions, webhooksOptionsSchema } from '../../src/webhooks-options.js';
@@ -29,6 +30,7 @@ describe('createWebhooks options', () => {
     expectTypeOf<z.input<typeof flowControlOptionsSchema>>().toEqualTypeOf<FlowControlOptions | undefined>();
     expectTypeOf<z.input<typeof circuitBreakerOptionsSchema>>().toEqualTypeOf<CircuitBreakerOptions | false | undefined>();
     expectTypeOf<z.input<typeof webhooksOptionsSchema>['tenantLimits']>().toEqualTypeOf<TenantLimitsOptions | undefined>();
+    expectTypeOf<z.input<typeof retentionOptionsSchema>>().toEqualTypeOf<RetentionOptions | false | undefined>();
   });
 });
 

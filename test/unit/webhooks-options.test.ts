@@ -361,3 +361,37 @@ describe('resolveWebhooksOptions environment', () => {
     expect(error.field).toBe('environment');
   });
 });
+
+describe('resolveWebhooksOptions retention', () => {
+  const dayMs = 86_400_000;
+
+  it('keeps delivered deliveries 30 days, dead ones and events 90 days, runs every minute in batches of 500 by default, frozen', () => {
+    const { retention } = resolveWebhooksOptions({});
+    expect(retention).toEqual({ deliveredMs: 30 * dayMs, deadMs: 90 * dayMs, eventsMs: 90 * dayMs, intervalMs: 60_000, batchSize: 500 });
+    expect(Object.isFrozen(retention)).toBe(true);
+  });
+
+  it('keeps a kind given as null, fills in the rest, and turns the task off with false', () => {
+    expect(resolveWebhooksOptions({ retention: { deadMs: null, eventsMs: null, batchSize: 50 } }).retention).toEqual({
+      deliveredMs: 30 * dayMs,
+      deadMs: null,
+      eventsMs: null,
+      intervalMs: 60_000,
+      batchSize: 50,
+    });
+    expect(resolveWebhooksOptions({ retention: false }).retention).toBe(false);
+  });
+
+  it.each([
+    // A setting out of range names the option as a whole (false or the settings), as circuitBreaker does.
+    ['an unknown key', { retention: { deliveredDays: 7 } }, 'retention.deliveredDays'],
+    ['a negative delivered retention', { retention: { deliveredMs: -1 } }, 'retention'],
+    ['a fractional interval', { retention: { intervalMs: 1.5 } }, 'retention'],
+    ['a batch of 0', { retention: { batchSize: 0 } }, 'retention'],
+    ['true', { retention: true }, 'retention'],
+  ])('refuses %s with CONFIG_INVALID', (_name, options, field) => {
+    const error = configErrorOf(() => resolveWebhooksOptions(options));
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.field).toBe(field);
+  });
+});

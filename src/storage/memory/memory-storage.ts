@@ -23,6 +23,7 @@ import { openDeliveryUpdate } from '../shared/open-deliveries.js';
 import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
+import { oldestOfStatuses, retentionCutoffs, type RetentionCandidate, type RetentionStatus } from '../shared/retention.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
 import {
   CANCELLED_BY_DELETE,
@@ -39,6 +40,8 @@ import {
   type ExpungeResult,
   type Page,
   type PurgeResult,
+  type PurgeRetentionInput,
+  type PurgeRetentionResult,
   type PurgeTenantInput,
   type PurgeTenantResult,
   type ReplayInput,
@@ -517,6 +520,41 @@ export function createMemoryStorage(): StorageAdapter {
     return { events: oldEvents.length, deliveries: doomed.length, attempts };
   }
 
+  /**
+   * Up to `limit` + 1 deliveries in `status` that became final before `before`, with no
+   * attempt in flight (a cancelled one may still be under a lease), oldest first. The
+   * status set is walked whole: the memory storage keeps no time index of its log (it holds
+   * no durable history), so a batch costs up to the final deliveries it holds.
+   */
+  function retentionCandidates(status: RetentionStatus, before: number, limit: number, now: number): Array<RetentionCandidate & { d: DeliveryState }> {
+    const found: Array<RetentionCandidate & { d: DeliveryState }> = [];
+    for (const d of statuses.inStatus(status)) {
+      if (d.updatedAt < before && !(d.leaseToken !== null && d.leaseExpiresAt! > now)) found.push({ id: d.id, finalAt: d.updatedAt, d });
+    }
+    return oldestOfStatuses([found], limit + 1).doomed;
+  }
+
+  function purgeRetentionNow(input: PurgeRetentionInput): PurgeRetentionResult {
+    const limit = assertLimit(input.limit);
+    const lists = retentionCutoffs(input).map(({ status, before }) => retentionCandidates(status, before, limit, input.now));
+    const { doomed, more } = oldestOfStatuses(lists, limit);
+    const attempts = removeDeliveries(doomed.map((c) => c.d));
+    let moreEvents = false;
+    const oldEvents: EventState[] = [];
+    if (input.eventsBefore !== null) {
+      for (const ev of eventsById) {
+        if (ev.record.timestamp >= input.eventsBefore || ev.deliveries.length > 0) continue;
+        if (oldEvents.length === limit) {
+          moreEvents = true;
+          break;
+        }
+        oldEvents.push(ev);
+      }
+    }
+    removeEvents(oldEvents);
+    return { deliveries: doomed.length, attempts, events: oldEvents.length, more: more || moreEvents };
+  }
+
   /** Removes up to `limit` of the tenant's deliveries with their attempts; true when none is left. */
   function purgeTenantDeliveries(share: TenantShare, limit: number, result: PurgeTenantResult): boolean {
     // A tenant's deliveries are its subscriptions'.
@@ -863,6 +901,11 @@ export function createMemoryStorage(): StorageAdapter {
     async purge({ olderThan }) {
       assertOpen();
       return purgeNow(olderThan);
+    },
+
+    async purgeRetention(input) {
+      assertOpen();
+      return purgeRetentionNow(input);
     },
 
     async purgeTenant(input) {

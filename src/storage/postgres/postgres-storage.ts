@@ -54,6 +54,8 @@ import {
   type Page,
   type PurgeInput,
   type PurgeResult,
+  type PurgeRetentionInput,
+  type PurgeRetentionResult,
   type PurgeTenantInput,
   type PurgeTenantResult,
   type ReplayInput,
@@ -101,6 +103,7 @@ import {
   type StatsRow,
   type SubscriptionRow,
 } from './rows.js';
+import { purgeRetentionBatch } from './purge-retention-batch.js';
 import { purgeTenantBatch } from './purge-tenant-batch.js';
 import { firstDisables, settleResults, settleValues } from './settle-batch.js';
 import { writeStatusChanges } from './status-changes.js';
@@ -696,6 +699,17 @@ export class PostgresStorage implements StorageAdapter {
       const [row] = await this.#query<PurgeRow>(this.#sql.purge, [input.olderThan]);
       return { events: int(row!.events), deliveries: int(row!.deliveries), attempts: int(row!.attempts) };
     });
+  }
+
+  /**
+   * One bounded batch of retention in one transaction (see ./purge-retention-batch.ts),
+   * under a transaction-level advisory lock of the schema: while another instance holds it,
+   * zeros with `more: false`. Leases by the database clock (`input.now` is not used).
+   */
+  async purgeRetention(input: PurgeRetentionInput): Promise<PurgeRetentionResult> {
+    return this.#runner.run('purgeRetention', () =>
+      this.#runner.transaction((client) => purgeRetentionBatch(this.#runner, this.#sql, client, this.schema, input)),
+    );
   }
 
   /**

@@ -37,6 +37,8 @@ import type {
   Page,
   PurgeInput,
   PurgeResult,
+  PurgeRetentionInput,
+  PurgeRetentionResult,
   PurgeTenantInput,
   PurgeTenantResult,
   ReplayInput,
@@ -65,6 +67,7 @@ import { toStorageError } from './driver-errors.js';
 import { enqueueEvent } from './enqueue-event.js';
 import { leaseToken, registerInstance } from './instances.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
+import { purgeRetentionBatch } from './purge-retention-batch.js';
 import { purgeTenantBatch } from './purge-tenant-batch.js';
 import { replayWindow } from './replay-window.js';
 import {
@@ -615,6 +618,14 @@ export class SqliteStorage implements StorageAdapter {
         return { events, deliveries, attempts };
       }),
     );
+  }
+
+  /**
+   * One bounded batch of retention in one write transaction (see purge-retention-batch.ts):
+   * one process writes to the file at a time, so two instances never purge at once.
+   */
+  async purgeRetention(input: PurgeRetentionInput): Promise<PurgeRetentionResult> {
+    return this.#run('purgeRetention', true, (s) => this.#immediate(() => purgeRetentionBatch(s, input)));
   }
 
   /**

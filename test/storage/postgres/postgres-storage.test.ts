@@ -61,11 +61,12 @@ describe('migrations', () => {
       { version: 3, name: '0003-tenants' },
       { version: 4, name: '0004-change-log-erasure' },
       { version: 5, name: '0005-tenantless-events' },
+      { version: 6, name: '0006-retention' },
     ]);
-    expect(latestSchemaVersion).toBe(5);
+    expect(latestSchemaVersion).toBe(6);
     await storage.migrate();
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(5);
+    expect(await count(schema, 'migrations')).toBe(6);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
@@ -125,15 +126,16 @@ describe('migrations', () => {
       { version: 3 },
       { version: 4 },
       { version: 5 },
+      { version: 6 },
     ]);
     const storage = storageOn({ schema });
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(5);
+    expect(await count(schema, 'migrations')).toBe(6);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
     // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(5);
+    expect(await count(schema, 'migrations')).toBe(6);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {

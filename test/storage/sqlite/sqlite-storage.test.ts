@@ -125,6 +125,7 @@ describe('migrations', () => {
       { version: 7, name: '0007-tenants' },
       { version: 8, name: '0008-change-log' },
       { version: 9, name: '0009-tenantless-events' },
+      { version: 10, name: '0010-retention' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -575,11 +576,14 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
     expect(db.prepare('SELECT * FROM webhook_delivery_counts ORDER BY subscription_id, status').all()).toEqual(before.counts);
     expect(count(db, 'webhook_subscription_changes')).toBe(0);
     expect(db.pragma('foreign_key_check')).toEqual([]);
-    // The rebuilt deliveries table has its indexes and count triggers as they were, and one more.
+    // The rebuilt deliveries table has its indexes and count triggers as they were, one more
+    // (0008), and retention's (0010).
     expect(deliveriesSchema(db)).toEqual({
       ...before.schema,
       webhook_deliveries_cancelled_leased:
         "CREATE INDEX webhook_deliveries_cancelled_leased ON webhook_deliveries (tenant_id, lease_expires_at) WHERE status = 'cancelled' AND lease_token IS NOT NULL",
+      webhook_deliveries_final_at:
+        "CREATE INDEX webhook_deliveries_final_at ON webhook_deliveries (status, updated_at) WHERE status IN ('delivered', 'dead', 'cancelled')",
     });
 
     // Read through the contract: nothing deleted, expunged or cancelled.

@@ -12,6 +12,7 @@ import { eventStatements } from './events.js';
 import { migrateStatements } from './migrate.js';
 import { purgeTenantStatements } from './purge-tenant.js';
 import { replayStatements } from './replay.js';
+import { retentionStatements } from './retention.js';
 import { settleStatements } from './settle.js';
 import { tablesOf } from './sql-parts.js';
 import { statsPurgeStatements } from './stats-purge.js';
@@ -44,6 +45,7 @@ export function postgresStatements(schema: string) {
     ...replayStatements(tables),
     ...statsPurgeStatements(tables),
     ...purgeTenantStatements(tables),
+    ...retentionStatements(tables),
   });
 }
 

@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { cancellableStatuses } from '../../shared/change-log.js';
+import type { RetentionCandidate, RetentionStatus } from '../../shared/retention.js';
 import type {
   AttemptRow,
   ChangeRow,
@@ -24,6 +25,7 @@ import { eventsSql } from './events.js';
 import { leasesSql } from './leases.js';
 import { purgeTenantSql } from './purge-tenant.js';
 import { requeueSql } from './requeue.js';
+import { retentionSql } from './retention.js';
 import { settleSql } from './settle.js';
 import { statsPurgeSql } from './stats-purge.js';
 import { changesSql, subscriptionsSql } from './subscriptions.js';
@@ -49,6 +51,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
   const requeue = requeueSql(t);
   const statsPurge = statsPurgeSql(t);
   const purgeTenant = purgeTenantSql(t);
+  const retention = retentionSql(t);
   return {
     insertSubscription: prepare(subscriptions.insertSubscription),
     updateSubscription: prepare(subscriptions.updateSubscription),
@@ -135,6 +138,12 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     tenantHasDeliveries: prepare<number>(purgeTenant.hasDeliveries).pluck(),
     tenantHasSubscriptions: prepare<number>(purgeTenant.hasSubscriptions).pluck(),
     tenantHasEvents: prepare<number>(purgeTenant.hasEvents).pluck(),
+
+    /** One statement per status retention removes. */
+    retentionFinalPast: Object.fromEntries(
+      Object.entries(retention.finalPast).map(([status, sql]) => [status, prepare<RetentionCandidate>(sql)]),
+    ) as Record<RetentionStatus, Statement<RetentionCandidate>>,
+    retentionEventsPast: prepare<string>(retention.eventsPast).pluck(),
   };
 }
 

@@ -32,6 +32,10 @@ export interface SqliteTables {
   readonly eventTenantIndex: string;
   /** Cancelled deliveries still under a lease, by (tenant_id, lease_expires_at) (migration 0008). */
   readonly cancelledLeasedIndex: string;
+  /** Final deliveries by (status, updated_at), partial (migration 0010). */
+  readonly finalAtIndex: string;
+  /** Events by published_at. */
+  readonly eventPublishedIndex: string;
 }
 
 export function sqliteTables(prefix: string): SqliteTables {
@@ -52,6 +56,8 @@ export function sqliteTables(prefix: string): SqliteTables {
     subscriptionHeldIndex: `${prefix}deliveries_subscription_held`,
     eventTenantIndex: `${prefix}events_tenant`,
     cancelledLeasedIndex: `${prefix}deliveries_cancelled_leased`,
+    finalAtIndex: `${prefix}deliveries_final_at`,
+    eventPublishedIndex: `${prefix}events_published_at`,
   });
 }
 

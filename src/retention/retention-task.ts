@@ -1,0 +1,125 @@
+/**
+ * The retention task: while the instance is started, it removes what is past retention
+ * (`storage.purgeRetention`, one bounded batch per call) in runs `intervalMs` apart on the
+ * injected clock. A run takes batches until the storage has nothing more past retention,
+ * or until it has used its budget — {@link runBudgetMs} of the process's time, measured with
+ * `performance.now()` (the budget bounds the time taken from the host's event loop, which
+ * the injected clock does not measure), or {@link maxBatchesPerRun} batches — and leaves the
+ * rest for the next run. A failed batch is logged and ends the run; the next run tries
+ * again. Nothing here touches the dispatcher.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Clock, TimerHandle } from '../clock.js';
+import { isWebhookError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { PurgeRetentionInput, StorageAdapter } from '../storage/storage-adapter.js';
+import type { ResolvedRetentionOptions } from './retention-options.js';
+
+/** How long one run may keep taking batches, in ms of the process's time. */
+export const runBudgetMs = 100;
+/** How many batches one run may take, however fast they are. */
+export const maxBatchesPerRun = 20;
+
+/** What the retention task did in this process (`metrics().retention`). */
+export interface RetentionFigures {
+  deliveriesPurged: number;
+  attemptsPurged: number;
+  eventsPurged: number;
+  /** Epoch ms (the instance's clock) at which the last run ended, failed or not; `null` before the first. */
+  lastRunAt: number | null;
+  /** The last run's failure (a library error's `code`, else the error's message); `null` when it succeeded. */
+  lastError: string | null;
+}
+
+/** The figures of a task that has not run (or of `retention: false`). */
+export const noRetentionRun: Readonly<RetentionFigures> = Object.freeze({
+  deliveriesPurged: 0,
+  attemptsPurged: 0,
+  eventsPurged: 0,
+  lastRunAt: null,
+  lastError: null,
+});
+
+export interface RetentionTaskDeps {
+  storage: StorageAdapter;
+  clock: Clock;
+  logger: Logger;
+  options: ResolvedRetentionOptions;
+}
+
+/** The cutoff `ms` before `now`; `null` keeps the kind. */
+function before(now: number, ms: number | null): number | null {
+  return ms === null ? null : now - ms;
+}
+
+/** Runs retention on a timer between `start()` and `stop()`. */
+export class RetentionTask {
+  readonly #deps: RetentionTaskDeps;
+  #started = false;
+  #timer: TimerHandle | null = null;
+  #run: Promise<void> | null = null;
+  readonly #figures: RetentionFigures = { ...noRetentionRun };
+
+  constructor(deps: RetentionTaskDeps) {
+    this.#deps = deps;
+  }
+
+  /** A copy of the figures. */
+  get figures(): RetentionFigures {
+    return { ...this.#figures };
+  }
+
+  /** Starts the runs: the first at once, the next ones `intervalMs` after each ends. Idempotent. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    if (this.#run === null) this.#schedule(0);
+  }
+
+  /** Stops the runs; resolves once a run in progress has ended (after its current batch). */
+  async stop(): Promise<void> {
+    this.#started = false;
+    if (this.#timer !== null) {
+      this.#deps.clock.clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    await this.#run;
+  }
+
+  #schedule(ms: number): void {
+    this.#timer = this.#deps.clock.setTimeout(() => {
+      this.#timer = null;
+      this.#run = this.#runBatches().finally(() => {
+        this.#run = null;
+        if (this.#started) this.#schedule(this.#deps.options.intervalMs);
+      });
+    }, ms);
+  }
+
+  async #runBatches(): Promise<void> {
+    const { storage, clock, logger, options } = this.#deps;
+    const figures = this.#figures;
+    const startedAt = performance.now();
+    const now = clock.now();
+    const input: Omit<PurgeRetentionInput, 'now'> = {
+      deliveredBefore: before(now, options.deliveredMs),
+      deadBefore: before(now, options.deadMs),
+      eventsBefore: before(now, options.eventsMs),
+      limit: options.batchSize,
+    };
+    try {
+      for (let batch = 0; batch < maxBatchesPerRun && this.#started; batch++) {
+        const result = await storage.purgeRetention({ ...input, now: clock.now() });
+        figures.deliveriesPurged += result.deliveries;
+        figures.attemptsPurged += result.attempts;
+        figures.eventsPurged += result.events;
+        if (!result.more || performance.now() - startedAt >= runBudgetMs) break;
+      }
+      figures.lastError = null;
+    } catch (error) {
+      figures.lastError = isWebhookError(error) ? error.code : error instanceof Error ? error.message : String(error);
+      logger.error({ err: error }, 'webhooks: a retention batch failed; the next run tries again');
+    }
+    figures.lastRunAt = clock.now();
+  }
+}

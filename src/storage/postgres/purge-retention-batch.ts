@@ -1,0 +1,52 @@
+/**
+ * One batch of retention (`purgeRetention`), inside the caller's transaction: under the
+ * schema's retention lock (one purger at a time across instances; without it, zeros and
+ * `more: false`), the oldest final deliveries past their cutoffs (shared/retention.ts
+ * decides which) with their attempts, then the oldest events past theirs that no delivery
+ * is left of. Each read locks one more row than the batch may remove: the row left over
+ * says whether there is more. The statements, and the locks they rely on, are in
+ * statements/retention.ts.
+ */
+import type { PoolClient } from 'pg';
+import { oldestOfStatuses, retentionCutoffs, type RetentionCandidate } from '../shared/retention.js';
+import type { PurgeRetentionInput, PurgeRetentionResult } from '../storage-adapter.js';
+import { int, type IntLike, type PurgeRow } from './rows.js';
+import type { StatementRunner } from './statement-runner.js';
+import type { Statements } from './statements/index.js';
+
+const nothing: PurgeRetentionResult = Object.freeze({ deliveries: 0, attempts: 0, events: 0, more: false });
+
+export async function purgeRetentionBatch(
+  runner: StatementRunner,
+  sql: Statements,
+  client: PoolClient,
+  schema: string,
+  input: PurgeRetentionInput,
+): Promise<PurgeRetentionResult> {
+  const { limit } = input;
+  const [lock] = await runner.query<{ locked: boolean }>(client, sql.tryRetentionLock, [schema]);
+  if (!lock!.locked) return { ...nothing };
+
+  const lists: RetentionCandidate[][] = [];
+  for (const { status, before } of retentionCutoffs(input)) {
+    const rows = await runner.query<{ id: string; final_at: IntLike }>(client, sql.finalPast, [status, before, limit + 1]);
+    lists.push(rows.map((row) => ({ id: row.id, finalAt: int(row.final_at) })));
+  }
+  const { doomed, more } = oldestOfStatuses(lists, limit);
+  let deliveries = 0;
+  let attempts = 0;
+  if (doomed.length > 0) {
+    const [row] = await runner.query<Pick<PurgeRow, 'deliveries' | 'attempts'>>(client, sql.purgeDeliveriesById, [doomed.map((c) => c.id)]);
+    deliveries = int(row!.deliveries);
+    attempts = int(row!.attempts);
+  }
+
+  let events = 0;
+  let moreEvents = false;
+  if (input.eventsBefore !== null) {
+    const ids = (await runner.query<{ id: string }>(client, sql.lockEventsPast, [input.eventsBefore, limit + 1])).map((row) => row.id);
+    moreEvents = ids.length > limit;
+    if (ids.length > 0) events = (await runner.query(client, sql.purgeEventsById, [ids.slice(0, limit)])).length;
+  }
+  return { deliveries, attempts, events, more: more || moreEvents };
+}

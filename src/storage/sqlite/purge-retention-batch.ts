@@ -1,0 +1,31 @@
+/**
+ * One batch of retention (`purgeRetention`), in the caller's write transaction: the oldest
+ * final deliveries past their cutoffs (shared/retention.ts decides which), with their
+ * attempts, then the oldest events past theirs that no delivery is left of. Each read takes
+ * one more row than the batch may remove: the row left over says whether there is more.
+ * The per-subscription counts follow the deleted rows by their triggers (migration 0004).
+ */
+import { oldestOfStatuses, retentionCutoffs, type RetentionCandidate } from '../shared/retention.js';
+import type { PurgeRetentionInput, PurgeRetentionResult } from '../storage-adapter.js';
+import type { Statements } from './statements/prepared-statements.js';
+
+export function purgeRetentionBatch(s: Statements, input: PurgeRetentionInput): PurgeRetentionResult {
+  const { limit, now } = input;
+  const lists = retentionCutoffs(input).map(({ status, before }) => s.retentionFinalPast[status].all({ before, now, limit: limit + 1 }));
+  const { doomed, more } = oldestOfStatuses<RetentionCandidate>(lists, limit);
+  let attempts = 0;
+  let deliveries = 0;
+  if (doomed.length > 0) {
+    const json = JSON.stringify(doomed.map((c) => c.id));
+    attempts = s.deleteAttemptsOfDeliveries.run(json).changes;
+    deliveries = s.deleteDeliveries.run(json).changes;
+  }
+  let events = 0;
+  let moreEvents = false;
+  if (input.eventsBefore !== null) {
+    const ids = s.retentionEventsPast.all({ before: input.eventsBefore, limit: limit + 1 });
+    moreEvents = ids.length > limit;
+    if (ids.length > 0) events = s.deleteEvents.run(JSON.stringify(ids.slice(0, limit))).changes;
+  }
+  return { deliveries, attempts, events, more: more || moreEvents };
+}

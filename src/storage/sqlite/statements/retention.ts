@@ -1,0 +1,32 @@
+/**
+ * SQL of retention (`purgeRetention`): the oldest final deliveries of one status past their
+ * cutoff, from deliveries_final_at (migration 0010), and the oldest events left without a
+ * delivery, from events_published_at. Removing rows reuses purge-tenant.ts's deletes by id.
+ */
+import { retentionStatuses, type RetentionStatus } from '../../shared/retention.js';
+import { sqlList, type SqliteTables } from './tables.js';
+
+const finalStatuses = sqlList(retentionStatuses.map(({ status }) => status));
+
+export function retentionSql(t: SqliteTables) {
+  const D = t.deliveries;
+  const E = t.events;
+  // The IN term is the index's own WHERE, repeated so that SQLite proves the partial index
+  // usable; INDEXED BY makes a schema that lost it fail loudly rather than scan the log.
+  // A cancelled row may still be under a lease (its attempt in flight): it stays until the
+  // attempt settles or the lease expires. Delivered and dead rows hold no lease.
+  const finalPast = (status: RetentionStatus): string =>
+    `SELECT id, updated_at AS finalAt FROM ${D} INDEXED BY ${t.finalAtIndex}
+       WHERE status IN (${finalStatuses}) AND status = '${status}' AND updated_at < @before
+         AND NOT (lease_token IS NOT NULL AND lease_expires_at > @now)
+       ORDER BY updated_at LIMIT @limit`;
+  return {
+    finalPast: Object.fromEntries(retentionStatuses.map(({ status }) => [status, finalPast(status)])) as Record<RetentionStatus, string>,
+    // Events are walked oldest first and each one's deliveries probed through
+    // deliveries_event_subscription (event_id leads it). Those that still have a delivery
+    // are walked past on every batch: as many as old events whose deliveries are kept.
+    eventsPast: `SELECT id FROM ${E} INDEXED BY ${t.eventPublishedIndex}
+       WHERE published_at < @before AND NOT EXISTS (SELECT 1 FROM ${D} AS d WHERE d.event_id = ${E}.id)
+       ORDER BY published_at LIMIT @limit`,
+  };
+}

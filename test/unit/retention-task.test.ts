@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/logger.js';
+import { maxBatchesPerRun, RetentionTask } from '../../src/retention/retention-task.js';
+import { createMemoryStorage } from '../../src/storage/memory/index.js';
+import type { PurgeRetentionInput, PurgeRetentionResult, StorageAdapter } from '../../src/storage/storage-adapter.js';
+import { FakeClock, flush } from '../support/fake-clock.js';
+
+const options = { deliveredMs: 1000, deadMs: null, eventsMs: 5000, intervalMs: 60_000, batchSize: 7 };
+
+/** A memory storage whose retention batches are answered by `answer`, each call recorded. */
+function storageAnswering(answer: (input: PurgeRetentionInput, index: number) => Promise<PurgeRetentionResult>) {
+  const calls: PurgeRetentionInput[] = [];
+  const storage: StorageAdapter = Object.assign(createMemoryStorage(), {
+    purgeRetention: (input: PurgeRetentionInput) => {
+      calls.push(input);
+      return answer(input, calls.length - 1);
+    },
+  });
+  return { storage, calls };
+}
+
+describe('RetentionTask', () => {
+  it('runs at start and every intervalMs after a run, with cutoffs from the clock and the batch size as the limit', async () => {
+    const clock = new FakeClock(1_000_000);
+    const { storage, calls } = storageAnswering(async () => ({ deliveries: 1, attempts: 2, events: 3, more: false }));
+    const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
+    task.start();
+    await flush();
+    expect(calls).toEqual([{ deliveredBefore: 999_000, deadBefore: null, eventsBefore: 995_000, limit: 7, now: 1_000_000 }]);
+    await clock.advance(59_999);
+    expect(calls).toHaveLength(1);
+    await clock.advance(1);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).toMatchObject({ deliveredBefore: 1_059_000 });
+    expect(task.figures).toEqual({ deliveriesPurged: 2, attemptsPurged: 4, eventsPurged: 6, lastRunAt: 1_060_000, lastError: null });
+    await task.stop();
+  });
+
+  it('takes batches while the storage says there is more, up to the run limit', async () => {
+    const clock = new FakeClock();
+    const { storage, calls } = storageAnswering(async (_input, index) => ({ deliveries: 1, attempts: 0, events: 0, more: index < 2 }));
+    const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
+    task.start();
+    await flush();
+    expect(calls).toHaveLength(3);
+
+    const endless = storageAnswering(async () => ({ deliveries: 0, attempts: 0, events: 1, more: true }));
+    const busy = new RetentionTask({ storage: endless.storage, clock, logger: silentLogger, options });
+    busy.start();
+    await flush(maxBatchesPerRun * 3);
+    expect(endless.calls).toHaveLength(maxBatchesPerRun);
+    await Promise.all([task.stop(), busy.stop()]);
+  });
+
+  it('stop() waits for the batch in progress, and no run follows it', async () => {
+    const clock = new FakeClock();
+    let finish: (() => void) | undefined;
+    const { storage, calls } = storageAnswering(
+      () => new Promise((resolve) => (finish = () => resolve({ deliveries: 1, attempts: 1, events: 0, more: true }))),
+    );
+    const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
+    task.start();
+    await flush();
+    expect(calls).toHaveLength(1);
+    let stopped = false;
+    const stopping = task.stop().then(() => (stopped = true));
+    await flush();
+    expect(stopped).toBe(false);
+    finish!();
+    await stopping;
+    // The batch said there was more, but the task stopped: no second batch, no next run.
+    await clock.advance(10 * 60_000);
+    expect(calls).toHaveLength(1);
+    expect(task.figures.deliveriesPurged).toBe(1);
+  });
+});
