@@ -226,6 +226,11 @@ describe('examples', () => {
     }
   }, 60_000);
 
+  it('runs the retention example: the task runs once at start on a new SQLite database and removes nothing', async () => {
+    const { stdout } = await runExample('retention.ts', { WEBHOOKS_DB: join(dir, 'retention.db') });
+    expect(stdout.trim()).toBe('retention ran: true, removed 0 deliveries, 0 events, last error null');
+  }, 60_000);
+
   it('runs the dashboard example: signed out, the portal sends to the login page; Acme’s admin sees Acme’s endpoint only and not the operator dashboard; the operator sees it', async () => {
     const { stdout } = await runExample('dashboard.ts', {});
     expect(stdout.trim().split('\n')).toEqual([
