@@ -5,20 +5,18 @@
  * deliveries of the window chosen, as a page that reloads itself and as JSON; the window
  * refused when unknown; the operator's page only.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDashboard } from '../../src/dashboard/index.js';
 import type { DashboardOptions } from '../../src/dashboard/dashboard-options.js';
 import { createWebhooks, type BookkeeperEvents, type MetricsSnapshot, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { registerCleanups } from '../support/cleanups.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
 import { samplePayment } from '../support/sample-payment.js';
 
 const base = 'http://localhost/admin/webhooks';
 const hourMs = 3_600_000;
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = registerCleanups();
 
 async function receiver(responder?: Responder): Promise<LoopbackReceiver> {
   const server = await LoopbackReceiver.start(responder);

@@ -6,7 +6,7 @@
  * timeout, on the memory storage.
  */
 import { lookup as dnsLookup } from 'node:dns';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   ConflictError,
@@ -22,6 +22,7 @@ import {
   type WebhooksOptions,
 } from '../../src/index.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
+import { registerCleanups } from '../support/cleanups.js';
 import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
@@ -169,10 +170,7 @@ describe.each(storageKinds)('subscriptions.sendTest on the %s storage', (kind) =
 });
 
 describe("subscriptions.sendTest through the instance's transport, SSRF guard and timeout", () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = registerCleanups();
 
   async function receiver(responder?: Responder) {
     const server = await LoopbackReceiver.start(responder);
