@@ -131,7 +131,10 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     tenantHeader: resolved.http.tenantHeader,
     environment: resolved.environment,
   });
-  const retention = resolved.retention === false ? null : new RetentionTask({ storage, clock, logger, options: resolved.retention });
+  const retention =
+    resolved.retention === false
+      ? null
+      : new RetentionTask({ storage, clock, logger, options: resolved.retention, onPurged: (purged) => metrics.otel?.recordPurged(purged) });
   const meter = resolved.meter === false ? null : (resolved.meter ?? globalMeter());
   if (meter !== null) {
     // The two backlog gauges are observed in the same collection: they share one read of
@@ -146,6 +149,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       {
         retrySuccessRate: () => metrics.retrySuccessRate(),
         inFlight: () => dispatcher.inFlight,
+        retentionLagMs: () => retention?.figures.lagMs ?? null,
         stats: () =>
           (statsRead ??= readStats().finally(() => {
             statsRead = null;

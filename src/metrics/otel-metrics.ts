@@ -12,7 +12,9 @@
  * - `delivery.retry_success_rate` (gauge): succeeded after ≥ 1 failure / had a failure;
  * - `leases.lost` (counter);
  * - `backlog` (gauge): `state` (pending|leased|held|dead), across every process on the storage;
- * - `backlog.oldest_pending_age` (gauge, ms); `in_flight` (gauge): posts in flight in this process.
+ * - `backlog.oldest_pending_age` (gauge, ms); `in_flight` (gauge): posts in flight in this process;
+ * - `retention.purged` (counter): rows the retention task removed, attribute `kind` (deliveries|attempts|events);
+ * - `retention.lag` (gauge, ms): how long the retention task has been behind (`metrics().retention.lagMs`).
  *
  * With `metricsTenantAttribute`, the instruments recorded per attempt (`delivery.latency`,
  * `delivery.attempts`, `deliveries.completed`, `leases.lost`) carry a `tenant` attribute too:
@@ -20,7 +22,7 @@
  * its own in each, hence off by default: a metrics backend pays for each series.
  */
 import { peerRequire } from '../peer-require.js';
-import type { AttemptOutcome, StorageStats } from '../storage/storage-adapter.js';
+import type { AttemptOutcome, PurgeRetentionResult, StorageStats } from '../storage/storage-adapter.js';
 
 type Attributes = Record<string, string | number | boolean>;
 
@@ -65,6 +67,7 @@ export class OtelDeliveryMetrics {
   private readonly attempts;
   private readonly completed;
   private readonly leasesLost;
+  private readonly purged;
   private readonly tenantAttribute: boolean;
 
   constructor(
@@ -73,6 +76,8 @@ export class OtelDeliveryMetrics {
       retrySuccessRate: () => number | null;
       inFlight: () => number;
       stats: () => Promise<{ stats: StorageStats; now: number }>;
+      /** The retention task's lag; `null` when there is none to report (no task, no run yet, another instance purges). */
+      retentionLagMs: () => number | null;
     },
     attributes: OtelAttributeOptions = { tenantAttribute: false },
   ) {
@@ -81,6 +86,13 @@ export class OtelDeliveryMetrics {
     this.attempts = meter.createCounter('webhooks.delivery.attempts', { description: 'HTTP attempts by outcome and status class' });
     this.completed = meter.createCounter('webhooks.deliveries.completed', { description: 'Deliveries that ended delivered or dead' });
     this.leasesLost = meter.createCounter('webhooks.leases.lost', { description: 'Settles refused: another worker had taken the delivery over' });
+    this.purged = meter.createCounter('webhooks.retention.purged', { description: 'Rows removed past retention, by kind' });
+    meter
+      .createObservableGauge('webhooks.retention.lag', { description: 'How long the retention task has been behind', unit: 'ms' })
+      .addCallback((result) => {
+        const lag = observe.retentionLagMs();
+        if (lag !== null) result.observe(lag);
+      });
     meter
       .createObservableGauge('webhooks.delivery.retry_success_rate', {
         description: 'Deliveries that succeeded after a failed attempt / deliveries that had a failed attempt',
@@ -122,6 +134,13 @@ export class OtelDeliveryMetrics {
     } else if (outcome === 'dead') {
       this.completed.add(1, { result: 'dead', after_retry: failedBefore, ...tenant });
     }
+  }
+
+  /** One retention batch's removals. */
+  recordPurged(purged: PurgeRetentionResult): void {
+    if (purged.deliveries > 0) this.purged.add(purged.deliveries, { kind: 'deliveries' });
+    if (purged.attempts > 0) this.purged.add(purged.attempts, { kind: 'attempts' });
+    if (purged.events > 0) this.purged.add(purged.events, { kind: 'events' });
   }
 
   /** `tenantId`: the event's tenant. */

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { Clock, TimerHandle } from '../clock.js';
 import { isWebhookError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { PurgeRetentionInput, StorageAdapter } from '../storage/storage-adapter.js';
+import type { PurgeRetentionInput, PurgeRetentionResult, StorageAdapter } from '../storage/storage-adapter.js';
 import type { ResolvedRetentionOptions } from './retention-options.js';
 
 /** How long one run may keep taking batches, in ms of the process's time. */
@@ -29,6 +29,15 @@ export interface RetentionFigures {
   lastRunAt: number | null;
   /** The last run's failure (a library error's `code`, else the error's message); `null` when it succeeded. */
   lastError: string | null;
+  /** Epoch ms (the instance's clock) at which a batch last found nothing more past retention; `null` before that. */
+  caughtUpAt: number | null;
+  /**
+   * Purge lag, ms: `0` when the last run left nothing past retention; otherwise how long the
+   * task has been behind — since it last had nothing left ({@link caughtUpAt}), or since its
+   * first run when it never had. `null` before the first run, and while another instance
+   * holds the purge (PostgreSQL: that instance's figure is the lag).
+   */
+  lagMs: number | null;
 }
 
 /** The figures of a task that has not run (or of `retention: false`). */
@@ -38,6 +47,8 @@ export const noRetentionRun: Readonly<RetentionFigures> = Object.freeze({
   eventsPurged: 0,
   lastRunAt: null,
   lastError: null,
+  caughtUpAt: null,
+  lagMs: null,
 });
 
 export interface RetentionTaskDeps {
@@ -45,6 +56,8 @@ export interface RetentionTaskDeps {
   clock: Clock;
   logger: Logger;
   options: ResolvedRetentionOptions;
+  /** Told what each batch removed (the OpenTelemetry counter). */
+  onPurged?: (purged: PurgeRetentionResult) => void;
 }
 
 /** The cutoff `ms` before `now`; `null` keeps the kind. */
@@ -59,14 +72,21 @@ export class RetentionTask {
   #timer: TimerHandle | null = null;
   #run: Promise<void> | null = null;
   readonly #figures: RetentionFigures = { ...noRetentionRun };
+  /** The last run ended with nothing left past retention. */
+  #caughtUp = false;
+  /** The last run found another instance purging. */
+  #elsewhere = false;
+  #firstRunAt: number | null = null;
 
   constructor(deps: RetentionTaskDeps) {
     this.#deps = deps;
   }
 
-  /** A copy of the figures. */
+  /** A copy of the figures, the lag as of now. */
   get figures(): RetentionFigures {
-    return { ...this.#figures };
+    const behindSince = this.#figures.caughtUpAt ?? this.#firstRunAt;
+    const lagMs = behindSince === null || this.#elsewhere ? null : this.#caughtUp ? 0 : Math.max(0, this.#deps.clock.now() - behindSince);
+    return { ...this.#figures, lagMs };
   }
 
   /** Starts the runs: the first at once, the next ones `intervalMs` after each ends. Idempotent. */
@@ -101,6 +121,10 @@ export class RetentionTask {
     const figures = this.#figures;
     const startedAt = performance.now();
     const now = clock.now();
+    this.#firstRunAt ??= now;
+    // Whether this run leaves nothing past retention; set at its end so the lag does not flicker while it runs.
+    let caughtUp = false;
+    let elsewhere = false;
     const input: Omit<PurgeRetentionInput, 'now'> = {
       deliveredBefore: before(now, options.deliveredMs),
       deadBefore: before(now, options.deadMs),
@@ -113,13 +137,28 @@ export class RetentionTask {
         figures.deliveriesPurged += result.deliveries;
         figures.attemptsPurged += result.attempts;
         figures.eventsPurged += result.events;
-        if (!result.more || performance.now() - startedAt >= runBudgetMs) break;
+        this.#deps.onPurged?.(result);
+        if (result.skipped === true) {
+          // The lag is the purging instance's; should this one take over, its lag counts from then.
+          elsewhere = true;
+          this.#firstRunAt = null;
+          figures.caughtUpAt = null;
+          break;
+        }
+        if (!result.more) {
+          caughtUp = true;
+          figures.caughtUpAt = clock.now();
+          break;
+        }
+        if (performance.now() - startedAt >= runBudgetMs) break;
       }
       figures.lastError = null;
     } catch (error) {
       figures.lastError = isWebhookError(error) ? error.code : error instanceof Error ? error.message : String(error);
       logger.error({ err: error }, 'webhooks: a retention batch failed; the next run tries again');
     }
+    this.#caughtUp = caughtUp;
+    this.#elsewhere = elsewhere;
     figures.lastRunAt = clock.now();
   }
 }

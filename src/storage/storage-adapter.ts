@@ -522,6 +522,8 @@ export interface PurgeRetentionResult {
   events: number;
   /** True when another batch would find something to remove. */
   more: boolean;
+  /** Another instance holds the purge of this storage (PostgreSQL's retention lock): this batch looked at nothing. */
+  skipped?: true;
 }
 
 /** What an adapter can do beyond the contract. */

@@ -117,4 +117,39 @@ describe('delivery metrics through OpenTelemetry', () => {
     await webhooks.start();
     expect((await webhooks.metrics()).deliveriesSucceeded).toBe(0);
   });
+
+  it('counts what retention removed by kind and observes its lag', async () => {
+    const { reader, provider } = meterProvider();
+    const server = await LoopbackReceiver.start();
+    cleanups.push(() => server.close());
+    const clock = new FakeClock();
+    const webhooks = createWebhooks({
+      clock,
+      meter: provider.getMeter('bookkeeper'),
+      security: { allowPrivateNetworks: true },
+      retention: { deliveredMs: 60_000, eventsMs: 60_000, intervalMs: 30_000 },
+    });
+    cleanups.push(() => webhooks.close());
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    await clock.advance(0);
+    await expect.poll(async () => (await webhooks.metrics()).retention.lastRunAt).toBe(clock.now());
+    // The first run found nothing to remove: no purge counted, and it caught up.
+    expect((await collect(reader)).get('webhooks.retention.purged')).toBeUndefined();
+    expect(points((await collect(reader)).get('webhooks.retention.lag'))).toEqual([{ attributes: {}, value: 0 }]);
+    await webhooks.publish('payment.succeeded', payment(1));
+    await webhooks.publish('payment.succeeded', payment(2));
+    await webhooks.drain({ timeoutMs: 5_000 });
+    await clock.advance(90_000);
+    await expect.poll(async () => (await webhooks.metrics()).retention.deliveriesPurged).toBe(2);
+    const metrics = await collect(reader);
+    expect(points(metrics.get('webhooks.retention.purged'))).toEqual(
+      expect.arrayContaining([
+        { attributes: { kind: 'deliveries' }, value: 2 },
+        { attributes: { kind: 'attempts' }, value: 2 },
+        { attributes: { kind: 'events' }, value: 2 },
+      ]),
+    );
+    expect(points(metrics.get('webhooks.retention.lag'))).toEqual([{ attributes: {}, value: 0 }]);
+  });
 });

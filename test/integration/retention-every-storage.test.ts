@@ -101,7 +101,15 @@ describe.each(storageKinds)('retention on the %s storage', (kind) => {
     expect(await statusOf(subs.held.id)).toBe('held/0');
     expect(await webhooks.events.get(events.pending.id)).not.toBeNull();
     expect(await webhooks.events.get(events.held.id)).not.toBeNull();
-    expect((await webhooks.metrics()).retention).toEqual({ deliveriesPurged: 2, attemptsPurged: 2, eventsPurged: 2, lastRunAt: clock.now(), lastError: null });
+    expect((await webhooks.metrics()).retention).toEqual({
+      deliveriesPurged: 2,
+      attemptsPurged: 2,
+      eventsPurged: 2,
+      lastRunAt: clock.now(),
+      lastError: null,
+      caughtUpAt: clock.now(),
+      lagMs: 0,
+    });
     expect((await webhooks.metrics()).backlog).toMatchObject({ pending: 1, held: 1, delivered: 0, dead: 0 });
   });
 
@@ -114,7 +122,15 @@ describe.each(storageKinds)('retention on the %s storage', (kind) => {
     expect(await statusOf(subs.delivered.id)).toBe('delivered/1');
     expect(await statusOf(subs.dead.id)).toBe('dead/1');
     for (const event of Object.values(events)) expect(await webhooks.events.get(event.id)).not.toBeNull();
-    expect((await webhooks.metrics()).retention).toEqual({ deliveriesPurged: 0, attemptsPurged: 0, eventsPurged: 0, lastRunAt: null, lastError: null });
+    expect((await webhooks.metrics()).retention).toEqual({
+      deliveriesPurged: 0,
+      attemptsPurged: 0,
+      eventsPurged: 0,
+      lastRunAt: null,
+      lastError: null,
+      caughtUpAt: null,
+      lagMs: null,
+    });
   });
 
   it('runs only while started: stop() ends the task, start() runs it again at once', async () => {

@@ -240,7 +240,7 @@ describe('DeliveryLifecycle metrics through OpenTelemetry, per tenant', () => {
     const { reader, provider } = meterProvider();
     try {
       const { lifecycle, metrics } = setup();
-      const observe = { retrySuccessRate: () => null, inFlight: () => 0, stats: () => Promise.reject(new Error('not observed here')) };
+      const observe = { retrySuccessRate: () => null, inFlight: () => 0, retentionLagMs: () => null, stats: () => Promise.reject(new Error('not observed here')) };
       metrics.otel = new OtelDeliveryMetrics(provider.getMeter('test'), observe, { tenantAttribute });
       for (const eventTenantId of ['org_1', 'org_2', null]) {
         await lifecycle.settled(

@@ -32,7 +32,15 @@ describe('RetentionTask', () => {
     await clock.advance(1);
     expect(calls).toHaveLength(2);
     expect(calls[1]).toMatchObject({ deliveredBefore: 1_059_000 });
-    expect(task.figures).toEqual({ deliveriesPurged: 2, attemptsPurged: 4, eventsPurged: 6, lastRunAt: 1_060_000, lastError: null });
+    expect(task.figures).toEqual({
+      deliveriesPurged: 2,
+      attemptsPurged: 4,
+      eventsPurged: 6,
+      lastRunAt: 1_060_000,
+      lastError: null,
+      caughtUpAt: 1_060_000,
+      lagMs: 0,
+    });
     await task.stop();
   });
 
@@ -72,5 +80,88 @@ describe('RetentionTask', () => {
     await clock.advance(10 * 60_000);
     expect(calls).toHaveLength(1);
     expect(task.figures.deliveriesPurged).toBe(1);
+  });
+
+  describe('purge lag', () => {
+    /** A task whose batches answer from `answers` in turn (the last one repeated), each a `more` flag or an error. */
+    function taskAnswering(clock: FakeClock, answers: Array<boolean | 'skipped' | Error>) {
+      const purged: PurgeRetentionResult[] = [];
+      const { storage } = storageAnswering(async (_input, index) => {
+        const answer = answers[Math.min(index, answers.length - 1)]!;
+        if (answer instanceof Error) throw answer;
+        return answer === 'skipped'
+          ? { deliveries: 0, attempts: 0, events: 0, more: false, skipped: true }
+          : { deliveries: 1, attempts: 1, events: 0, more: answer };
+      });
+      const task = new RetentionTask({ storage, clock, logger: silentLogger, options: { ...options, intervalMs: 1000 }, onPurged: (r) => purged.push(r) });
+      return { task, purged };
+    }
+
+    it('is null before the first run, 0 once a run leaves nothing past retention, and reports each batch', async () => {
+      const clock = new FakeClock(5_000);
+      const { task, purged } = taskAnswering(clock, [true, false]);
+      expect(task.figures).toMatchObject({ caughtUpAt: null, lagMs: null });
+      task.start();
+      await flush();
+      expect(purged).toEqual([
+        { deliveries: 1, attempts: 1, events: 0, more: true },
+        { deliveries: 1, attempts: 1, events: 0, more: false },
+      ]);
+      expect(task.figures).toMatchObject({ caughtUpAt: 5_000, lagMs: 0 });
+      await clock.advance(500);
+      // Nothing is behind between runs: the next one is due, not late.
+      expect(task.figures.lagMs).toBe(0);
+      await task.stop();
+    });
+
+    it('counts from the first run while the task has never caught up, and from its last catch-up once it falls behind', async () => {
+      const clock = new FakeClock(10_000);
+      // Run 1: 20 batches, each with more to come (the run limit ends it). Run 2: caught up. Run 3 on: behind again.
+      const answers: Array<boolean | Error> = [...Array<boolean>(maxBatchesPerRun).fill(true), false, true];
+      const { task } = taskAnswering(clock, answers);
+      task.start();
+      await flush(maxBatchesPerRun * 3);
+      expect(task.figures).toMatchObject({ caughtUpAt: null, lagMs: 0 });
+      await clock.advance(250);
+      expect(task.figures.lagMs).toBe(250);
+      await clock.advance(750);
+      await flush();
+      expect(task.figures).toMatchObject({ caughtUpAt: 11_000, lagMs: 0 });
+      await clock.advance(1000);
+      await flush(maxBatchesPerRun * 3);
+      expect(task.figures).toMatchObject({ caughtUpAt: 11_000, lagMs: 1000 });
+      await clock.advance(400);
+      expect(task.figures.lagMs).toBe(1400);
+      await task.stop();
+    });
+
+    it('counts a failed run as behind', async () => {
+      const clock = new FakeClock(0);
+      const { task } = taskAnswering(clock, [false, new Error('disk full')]);
+      task.start();
+      await flush();
+      expect(task.figures).toMatchObject({ caughtUpAt: 0, lagMs: 0 });
+      await clock.advance(1000);
+      await flush();
+      expect(task.figures).toMatchObject({ lastError: 'disk full', caughtUpAt: 0, lagMs: 1000 });
+      await task.stop();
+    });
+
+    it('is null while another instance holds the purge, and counts from the run that takes it over', async () => {
+      const clock = new FakeClock(0);
+      const { task } = taskAnswering(clock, [false, 'skipped', true]);
+      task.start();
+      await flush();
+      expect(task.figures).toMatchObject({ caughtUpAt: 0, lagMs: 0 });
+      await clock.advance(1000);
+      await flush();
+      expect(task.figures).toMatchObject({ caughtUpAt: null, lagMs: null });
+      await clock.advance(1000);
+      await flush(maxBatchesPerRun * 3);
+      // Behind since this run (at 2000), not since its own catch-up before the other instance purged.
+      await clock.advance(300);
+      expect(task.figures).toMatchObject({ caughtUpAt: null, lagMs: 300 });
+      await task.stop();
+    });
   });
 });

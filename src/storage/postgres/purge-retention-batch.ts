@@ -1,7 +1,7 @@
 /**
  * One batch of retention (`purgeRetention`), inside the caller's transaction: under the
- * schema's retention lock (one purger at a time across instances; without it, zeros and
- * `more: false`), the oldest final deliveries past their cutoffs (shared/retention.ts
+ * schema's retention lock (one purger at a time across instances; without it, zeros,
+ * `more: false` and `skipped`), the oldest final deliveries past their cutoffs (shared/retention.ts
  * decides which) with their attempts, then the oldest events past theirs that no delivery
  * is left of. Each read locks one more row than the batch may remove: the row left over
  * says whether there is more. The statements, and the locks they rely on, are in
@@ -25,7 +25,7 @@ export async function purgeRetentionBatch(
 ): Promise<PurgeRetentionResult> {
   const { limit } = input;
   const [lock] = await runner.query<{ locked: boolean }>(client, sql.tryRetentionLock, [schema]);
-  if (!lock!.locked) return { ...nothing };
+  if (!lock!.locked) return { ...nothing, skipped: true };
 
   const lists: RetentionCandidate[][] = [];
   for (const { status, before } of retentionCutoffs(input)) {
