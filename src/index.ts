@@ -12,6 +12,8 @@ export type { HttpOptions } from './delivery/http-options.js';
 export type { RetryOptions } from './delivery/retry-options.js';
 
 export { defineEvents } from './events/catalog.js';
+export { exportCatalog } from './events/export-catalog.js';
+export type { CatalogExport, CatalogExportFormat, ExportCatalogOptions, JsonDocument } from './events/export-catalog.js';
 export type {
   EventCatalog,
   EventDataOf,

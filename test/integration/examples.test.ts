@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { bookkeeperEvents } from '../../src/events/bookkeeper-events.js';
 import { generateSecret } from '../../src/signing/secret.js';
 import { signWebhook } from '../../src/signing/sign-webhook.js';
 
@@ -13,8 +15,8 @@ const root = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'webhooks-examples-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function runExample(file: string, env: Record<string, string>) {
-  return run(process.execPath, ['--import', 'tsx', join(root, 'examples', file)], {
+function runExample(file: string, env: Record<string, string>, args: string[] = []) {
+  return run(process.execPath, ['--import', 'tsx', join(root, 'examples', file), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     timeout: 60_000,
@@ -105,6 +107,18 @@ describe('examples', () => {
   it('runs the custom catalog example: its own event types publish, bad data and unknown types are refused with codes', async () => {
     const { stdout } = await runExample('custom-catalog.ts', {});
     expect(stdout.trim().split('\n')).toEqual(['catalog: invoice.paid, invoice.voided', 'refused: EVENT_DATA_INVALID', 'refused: EVENT_TYPE_UNKNOWN']);
+  }, 60_000);
+
+  it('runs the export example: a JSON Schema per type and the OpenAPI and AsyncAPI documents, written as files', async () => {
+    const out = join(dir, 'schemas');
+    const { stdout } = await runExample('export-catalog.ts', {}, [out]);
+    expect(stdout.trim()).toBe(`wrote ${bookkeeperEvents.types.length} schemas, openapi.json and asyncapi.json to ${out}`);
+    const files = await readdir(out);
+    expect(files).toEqual(expect.arrayContaining(['openapi.json', 'asyncapi.json', 'payment.succeeded.schema.json', 'reconciliation.completed.schema.json']));
+    expect(files).toHaveLength(bookkeeperEvents.types.length + 2);
+    const openapi = JSON.parse(await readFile(join(out, 'openapi.json'), 'utf8')) as { openapi: string; info: { title: string }; webhooks: Record<string, unknown> };
+    expect(openapi).toMatchObject({ openapi: '3.1.0', info: { title: 'Acme ledger events' } });
+    expect(Object.keys(openapi.webhooks)).toEqual([...bookkeeperEvents.types]);
   }, 60_000);
 
   it('runs the money example: exponents from the shipped table, an unknown code and a float refused, amounts shown, tax summed and an exchange rate applied without floats', async () => {

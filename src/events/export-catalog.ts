@@ -1,0 +1,305 @@
+/**
+ * `exportCatalog`: an event catalog as a published contract, in the formats consumers'
+ * tools read — one JSON Schema 2020-12 per event type, an OpenAPI 3.1 document whose
+ * `webhooks` describe every event, or an AsyncAPI 3.0 document. Each event's schema is
+ * the envelope the receiver gets (`{ id, type, timestamp, environment?, data }`), its
+ * `data` from zod 4's own JSON Schema conversion of the type's schema (the output side:
+ * what is stored and sent), and its example is the catalog's example in an envelope.
+ *
+ * The schemas that carry an `id` in zod's registry (`Money`, `CurrencyCode`, …) are
+ * written once and referred to: under `$defs` of each JSON Schema, under
+ * `components.schemas` of the OpenAPI and AsyncAPI documents.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { throwValidation } from '../throw-validation.js';
+import type { EventCatalog } from './catalog.js';
+
+/** The formats of {@link exportCatalog}. */
+export type CatalogExportFormat = 'json-schema' | 'openapi' | 'asyncapi';
+
+/** A JSON document (a schema, an OpenAPI or AsyncAPI document) as plain data. */
+export type JsonDocument = { [key: string]: unknown };
+
+/** Options of {@link exportCatalog}. */
+export interface ExportCatalogOptions<TFormat extends CatalogExportFormat = CatalogExportFormat> {
+  format: TFormat;
+  /**
+   * The document's title (OpenAPI and AsyncAPI `info.title`).
+   * @defaultValue `'Bookkeeper webhooks'`
+   */
+  title?: string;
+  /**
+   * The version of your event contract (`info.version`; not the library's).
+   * @defaultValue `'1.0.0'`
+   */
+  version?: string;
+  /** `info.description`; none by default. */
+  description?: string;
+}
+
+/** What {@link exportCatalog} returns for a format: a schema per event type, or one document. */
+export type CatalogExport<TFormat extends CatalogExportFormat> = TFormat extends 'json-schema' ? Record<string, JsonDocument> : JsonDocument;
+
+const optionsSchema = z.strictObject({
+  format: z.enum(['json-schema', 'openapi', 'asyncapi']),
+  title: z.string().min(1).max(200).default('Bookkeeper webhooks'),
+  version: z.string().min(1).max(100).default('1.0.0'),
+  description: z.string().max(10_000).optional(),
+});
+
+const catalogSchema = z.custom<EventCatalog>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as Partial<EventCatalog>).types) &&
+    typeof (value as Partial<EventCatalog>).schemas === 'object' &&
+    typeof (value as Partial<EventCatalog>).examples === 'object',
+  { message: 'an event catalog from defineEvents (or bookkeeperEvents)' },
+);
+
+/** The headers every delivery carries (Standard Webhooks 1.0), as JSON Schemas. */
+const signatureHeaders: Array<{ name: string; description: string; schema: JsonDocument }> = [
+  {
+    name: 'webhook-id',
+    description: 'The event id: the same on every retry and redelivery. Deduplicate on it.',
+    schema: { type: 'string', minLength: 1 },
+  },
+  {
+    name: 'webhook-timestamp',
+    description: 'When this attempt was signed, in Unix seconds. Refuse one too far from your clock (±300 s).',
+    schema: { type: 'string', pattern: '^[0-9]+$' },
+  },
+  {
+    name: 'webhook-signature',
+    description:
+      'Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` signatures, one per active secret. Verify one against the raw body before parsing it.',
+    schema: { type: 'string', pattern: '^v1a?,[A-Za-z0-9+/=]+( v1a?,[A-Za-z0-9+/=]+)*$' },
+  },
+];
+
+/** The example envelope's id and timestamp: fixed, so that an export is the same on every run. */
+const exampleId = 'evt_01JEBX5KQ2W3Y4Z5A6B7C8D9E0';
+const exampleTimestamp = '2026-12-03T09:30:00.000Z';
+
+/** Where a schema's shared definitions live in each kind of document. */
+type DefinitionsPlace = { key: '$defs' | 'definitions'; refPrefix: string };
+
+interface ConvertedType {
+  type: string;
+  /** The envelope schema, its refs pointing at `place`, without `$schema` and `$defs`. */
+  envelope: JsonDocument;
+  /** The named schemas it refers to. */
+  definitions: Record<string, JsonDocument>;
+  /** The example envelope, when the type has an example. */
+  example: JsonDocument | undefined;
+}
+
+/**
+ * Exports a catalog's event types for consumers: `json-schema` gives one JSON Schema
+ * 2020-12 per type (type → schema), `openapi` an OpenAPI 3.1 document with a `webhooks`
+ * entry per type, `asyncapi` an AsyncAPI 3.0 document with a channel and a message per
+ * type. Every event is the envelope a receiver gets, with the three `webhook-*` headers in
+ * the OpenAPI and AsyncAPI documents, and the type's example when it has one.
+ *
+ * @throws ValidationError `INPUT_INVALID` for a catalog or options that are not valid.
+ * @throws ConfigError `CONFIG_INVALID` when a type's schema has no JSON Schema form (a
+ * transform's output, a custom check with no schema), naming the type.
+ *
+ * @example
+ * ```ts
+ * const document = exportCatalog(bookkeeperEvents, { format: 'openapi', title: 'Acme ledger events' });
+ * await writeFile('webhooks.openapi.json', JSON.stringify(document, null, 2));
+ * ```
+ */
+export function exportCatalog<TFormat extends CatalogExportFormat>(catalog: EventCatalog, options: ExportCatalogOptions<TFormat>): CatalogExport<TFormat>;
+export function exportCatalog(catalog: EventCatalog, options: ExportCatalogOptions): Record<string, JsonDocument> | JsonDocument {
+  const checkedCatalog = catalogSchema.safeParse(catalog);
+  if (!checkedCatalog.success) throwValidation('INPUT_INVALID', checkedCatalog.error, catalog, catalogSchema);
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, optionsSchema);
+  const { format, title, version, description } = parsed.data;
+  const info = { title, version, ...(description === undefined ? {} : { description }) };
+  switch (format) {
+    case 'json-schema':
+      return jsonSchemas(catalog);
+    case 'openapi':
+      return openApiDocument(catalog, info);
+    case 'asyncapi':
+      return asyncApiDocument(catalog, info);
+  }
+}
+
+function jsonSchemas(catalog: EventCatalog): Record<string, JsonDocument> {
+  const place: DefinitionsPlace = { key: '$defs', refPrefix: '#/$defs/' };
+  const schemas: Record<string, JsonDocument> = {};
+  for (const converted of convertTypes(catalog, 'draft-2020-12', place)) {
+    schemas[converted.type] = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      title: converted.type,
+      ...converted.envelope,
+      ...(Object.keys(converted.definitions).length === 0 ? {} : { $defs: converted.definitions }),
+      ...(converted.example === undefined ? {} : { examples: [converted.example] }),
+    };
+  }
+  return schemas;
+}
+
+function openApiDocument(catalog: EventCatalog, info: JsonDocument): JsonDocument {
+  const place: DefinitionsPlace = { key: '$defs', refPrefix: '#/components/schemas/' };
+  const converted = convertTypes(catalog, 'draft-2020-12', place);
+  const schemas = sharedDefinitions(converted);
+  const webhooks: Record<string, JsonDocument> = {};
+  for (const { type, envelope, example } of converted) {
+    const name = componentName(type, schemas);
+    schemas[name] = { title: type, ...envelope };
+    webhooks[type] = {
+      post: {
+        operationId: type,
+        summary: type,
+        parameters: signatureHeaders.map((header) => ({ name: header.name, in: 'header', required: true, description: header.description, schema: header.schema })),
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: { $ref: `#/components/schemas/${name}` },
+              ...(example === undefined ? {} : { example }),
+            },
+          },
+        },
+        responses: {
+          '2XX': { description: 'Received. Any 2xx within the timeout counts; answer fast and work later.' },
+          '410': { description: 'Gone: the subscription is disabled and nothing more is sent.' },
+          default: { description: 'Anything else (or no answer) is retried on the schedule, then the delivery ends dead.' },
+        },
+      },
+    };
+  }
+  return { openapi: '3.1.0', info, webhooks, components: { schemas } };
+}
+
+function asyncApiDocument(catalog: EventCatalog, info: JsonDocument): JsonDocument {
+  // AsyncAPI 3.0's default schema format is a superset of JSON Schema draft-07: definitions, not $defs.
+  const place: DefinitionsPlace = { key: 'definitions', refPrefix: '#/components/schemas/' };
+  const converted = convertTypes(catalog, 'draft-7', place);
+  const schemas = sharedDefinitions(converted);
+  const channels: Record<string, JsonDocument> = {};
+  const operations: Record<string, JsonDocument> = {};
+  const messages: Record<string, JsonDocument> = {};
+  const headers = {
+    type: 'object',
+    required: signatureHeaders.map((header) => header.name),
+    properties: Object.fromEntries(signatureHeaders.map((header) => [header.name, { ...header.schema, description: header.description }])),
+  };
+  for (const { type, envelope, example } of converted) {
+    const name = componentName(type, schemas);
+    schemas[name] = { title: type, ...envelope };
+    messages[name] = {
+      name: type,
+      title: type,
+      contentType: 'application/json',
+      headers,
+      payload: { $ref: `#/components/schemas/${name}` },
+      ...(example === undefined
+        ? {}
+        : { examples: [{ headers: { 'webhook-id': exampleId, 'webhook-timestamp': '1764754200', 'webhook-signature': 'v1,<signature>' }, payload: example }] }),
+    };
+    channels[name] = { address: type, messages: { [name]: { $ref: `#/components/messages/${name}` } } };
+    operations[`send${name}`] = {
+      action: 'send',
+      summary: `Bookkeeper posts a signed ${type} event to each subscribed endpoint.`,
+      channel: { $ref: `#/channels/${name}` },
+      messages: [{ $ref: `#/channels/${name}/messages/${name}` }],
+    };
+  }
+  return { asyncapi: '3.0.0', info, defaultContentType: 'application/json', channels, operations, components: { schemas, messages } };
+}
+
+/** The named schemas of every type, once each; two different schemas under one name are refused. */
+function sharedDefinitions(converted: ConvertedType[]): Record<string, JsonDocument> {
+  const shared: Record<string, JsonDocument> = {};
+  for (const { type, definitions } of converted) {
+    for (const [name, schema] of Object.entries(definitions)) {
+      if (Object.hasOwn(shared, name) && JSON.stringify(shared[name]) !== JSON.stringify(schema)) {
+        throw new ConfigError('CONFIG_INVALID', `Expected one schema under the id "${name}", but event type "${type}" has another one with that id`, {
+          field: type,
+        });
+      }
+      shared[name] = schema;
+    }
+  }
+  return shared;
+}
+
+/** `payment.succeeded` → `PaymentSucceededEvent`, unless a named schema already has that name. */
+function componentName(type: string, taken: Record<string, JsonDocument>): string {
+  const name = `${type
+    .split(/[._-]/)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('')}Event`;
+  if (Object.hasOwn(taken, name)) {
+    throw new ConfigError('CONFIG_INVALID', `Expected no schema id "${name}" in the catalog: it is the name exported for event type "${type}"`, {
+      field: type,
+    });
+  }
+  return name;
+}
+
+function convertTypes(catalog: EventCatalog, target: 'draft-2020-12' | 'draft-7', place: DefinitionsPlace): ConvertedType[] {
+  const examples = catalog.examples as Record<string, unknown>;
+  return catalog.types.map((type) => {
+    const { data, definitions } = dataSchema(type, catalog.schemas[type]!, target, place);
+    const envelope: JsonDocument = {
+      type: 'object',
+      description: `The body of a ${type} webhook: the envelope Bookkeeper signs, byte for byte as sent.`,
+      properties: {
+        id: { type: 'string', minLength: 1, description: 'The event id, also in the webhook-id header: the same on every retry.' },
+        type: { type: 'string', const: type },
+        timestamp: { type: 'string', format: 'date-time', description: 'When the event was published (ISO 8601, UTC).' },
+        environment: {
+          type: 'string',
+          pattern: '^[a-z][a-z0-9_-]{0,31}$',
+          description: "The sender's environment, when it sets one: refuse events of another environment.",
+        },
+        data,
+      },
+      required: ['id', 'type', 'timestamp', 'data'],
+      additionalProperties: false,
+    };
+    // A type without an example exports none (reading catalog.examples checks the example against its schema).
+    const example = Object.hasOwn(examples, type) ? { id: exampleId, type, timestamp: exampleTimestamp, data: examples[type] } : undefined;
+    return { type, envelope, definitions, example };
+  });
+}
+
+/** The JSON Schema of a type's `data`, its shared definitions apart and its refs pointed at `place`. */
+function dataSchema(
+  type: string,
+  schema: z.ZodType,
+  target: 'draft-2020-12' | 'draft-7',
+  place: DefinitionsPlace,
+): { data: JsonDocument; definitions: Record<string, JsonDocument> } {
+  let converted: JsonDocument;
+  try {
+    converted = z.toJSONSchema(schema, { target, io: 'output', unrepresentable: 'throw' }) as JsonDocument;
+  } catch (error) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `Expected the schema of event type "${type}" to have a JSON Schema form, but zod could not convert it: ${error instanceof Error ? error.message : String(error)}`,
+      { field: type, cause: error },
+    );
+  }
+  const { $schema: _schema, [place.key]: definitions = {}, ...data } = converted;
+  const ownPrefix = place.key === '$defs' ? '#/$defs/' : '#/definitions/';
+  const repoint = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(repoint);
+    if (typeof value !== 'object' || value === null) return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [
+        key,
+        key === '$ref' && typeof item === 'string' && item.startsWith(ownPrefix) ? place.refPrefix + item.slice(ownPrefix.length) : repoint(item),
+      ]),
+    );
+  };
+  return { data: repoint(data) as JsonDocument, definitions: repoint(definitions) as Record<string, JsonDocument> };
+}
