@@ -49,6 +49,7 @@ const expectedFunctions: Record<string, string[]> = {
   '.': [
     'createWebhooks',
     'defineEvents',
+    'exportCatalog',
     'createMemoryStorage',
     'createEventBus',
     'generateSecret',
