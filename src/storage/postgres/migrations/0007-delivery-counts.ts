@@ -49,6 +49,51 @@
  *
  * Append-only, like 0001–0006: once released, this text never changes.
  */
+/** Counter rows per (subscription, status) at most: `pg_backend_pid() % SHARDS` is a backend's own. */
+const SHARDS = 16;
+
+/**
+ * The statement that adds the deltas of one statement on the deliveries to the counts. `rows`
+ * selects (subscription_id, status, tenant_id, n) from the trigger's transition tables: +1
+ * per row the statement left, -1 per row it found.
+ * - delta: summed by (subscription, status), in that order; a (subscription, status) whose
+ *   rows only changed otherwise (a claim) nets 0 and is left out;
+ * - free: per delta, a counter row of its (subscription, status) that no other transaction
+ *   holds, the backend's own shard first, locked in the order of the deltas;
+ * - added: the deltas that found one, added to it;
+ * - the others go to the backend's own shard, made if missing: the only write that can wait.
+ * One statement, in the trigger function (PL/pgSQL keeps its plan), rather than a loop or
+ * a function of its own: a publish to five subscriptions spent about a third less in it.
+ */
+function countDeltasSql(rows: string): string {
+  return `WITH delta AS (
+    SELECT r.subscription_id, r.status, min(r.tenant_id) AS tenant_id, sum(r.n) AS n
+    FROM (${rows}) AS r
+    GROUP BY r.subscription_id, r.status
+    HAVING sum(r.n) <> 0
+    ORDER BY r.subscription_id, r.status
+  ), free AS (
+    SELECT delta.subscription_id, delta.status, delta.tenant_id, delta.n, f.shard
+    FROM delta LEFT JOIN LATERAL (
+      SELECT c.shard FROM {{schema}}.delivery_counts AS c
+      WHERE c.subscription_id = delta.subscription_id AND c.status = delta.status
+      ORDER BY c.shard = pg_backend_pid() % ${SHARDS} DESC, c.shard
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED
+    ) AS f ON true
+  ), added AS (
+    UPDATE {{schema}}.delivery_counts AS c SET n = c.n + free.n
+    FROM free
+    WHERE c.subscription_id = free.subscription_id AND c.status = free.status AND c.shard = free.shard
+  )
+  INSERT INTO {{schema}}.delivery_counts AS c (subscription_id, status, shard, tenant_id, n)
+  SELECT free.subscription_id, free.status, pg_backend_pid() % ${SHARDS}, free.tenant_id, free.n
+  FROM free WHERE free.shard IS NULL
+  ORDER BY free.subscription_id, free.status
+  ON CONFLICT (subscription_id, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;`;
+}
+
+/** The statements of migration 0007, with `{{schema}}` where the quoted schema name goes. */
 export const sql = /* sql */ `
 LOCK TABLE {{schema}}.deliveries IN SHARE ROW EXCLUSIVE MODE;
 
@@ -75,41 +120,12 @@ CREATE TABLE {{schema}}.delivery_leases (
   expires_at      bigint NOT NULL
 );
 
--- Adds each delta (the row type of delivery_counts, shard unused) to a counter row; the
--- caller passes them in (subscription_id, status) order. See the header for the choice of row.
-CREATE FUNCTION {{schema}}.add_delivery_counts(deltas {{schema}}.delivery_counts[]) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-  delta {{schema}}.delivery_counts;
-  own constant smallint := pg_backend_pid() % 16;
-  free smallint;
-BEGIN
-  FOREACH delta IN ARRAY deltas LOOP
-    SELECT c.shard INTO free FROM {{schema}}.delivery_counts AS c
-    WHERE c.subscription_id = delta.subscription_id AND c.status = delta.status
-    ORDER BY c.shard = own DESC, c.shard
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED;
-    IF FOUND THEN
-      UPDATE {{schema}}.delivery_counts AS c SET n = c.n + delta.n
-      WHERE c.subscription_id = delta.subscription_id AND c.status = delta.status AND c.shard = free;
-    ELSE
-      INSERT INTO {{schema}}.delivery_counts AS c (subscription_id, status, shard, tenant_id, n)
-      VALUES (delta.subscription_id, delta.status, own, delta.tenant_id, delta.n)
-      ON CONFLICT (subscription_id, status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
-    END IF;
-  END LOOP;
-END
-$$;
-
--- The deltas of one statement, by (subscription, status): +1 per row it left, -1 per row it
--- found; a (subscription, status) whose rows only changed otherwise (a claim) nets 0 and is skipped.
+-- The deliveries' triggers: one statement adds a statement's deltas to the counts (see
+-- countDeltasSql), another keeps delivery_leases.
 CREATE FUNCTION {{schema}}.count_inserted_deliveries() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM {{schema}}.add_delivery_counts(ARRAY(
-    SELECT ROW(r.subscription_id, r.status, 0, r.tenant_id, count(*))::{{schema}}.delivery_counts
-    FROM new_rows AS r GROUP BY r.subscription_id, r.status, r.tenant_id ORDER BY r.subscription_id, r.status));
+  ${countDeltasSql('SELECT r.subscription_id, r.status, r.tenant_id, 1 AS n FROM new_rows AS r')}
   INSERT INTO {{schema}}.delivery_leases (delivery_id, subscription_id, tenant_id, expires_at)
   SELECT r.id, r.subscription_id, r.tenant_id, r.lease_expires_at FROM new_rows AS r
   WHERE r.status = 'pending' AND r.lease_token IS NOT NULL;
@@ -122,11 +138,8 @@ $$;
 CREATE FUNCTION {{schema}}.count_deleted_deliveries() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM {{schema}}.add_delivery_counts(ARRAY(
-    SELECT ROW(r.subscription_id, r.status, 0, r.tenant_id, -count(*))::{{schema}}.delivery_counts
-    FROM old_rows AS r
-    WHERE EXISTS (SELECT 1 FROM {{schema}}.subscriptions AS s WHERE s.id = r.subscription_id)
-    GROUP BY r.subscription_id, r.status, r.tenant_id ORDER BY r.subscription_id, r.status));
+  ${countDeltasSql(`SELECT r.subscription_id, r.status, r.tenant_id, -1 AS n FROM old_rows AS r
+      WHERE EXISTS (SELECT 1 FROM {{schema}}.subscriptions AS s WHERE s.id = r.subscription_id)`)}
   DELETE FROM {{schema}}.delivery_leases AS l USING old_rows AS r WHERE l.delivery_id = r.id;
   RETURN NULL;
 END
@@ -135,14 +148,9 @@ $$;
 CREATE FUNCTION {{schema}}.count_updated_deliveries() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM {{schema}}.add_delivery_counts(ARRAY(
-    SELECT ROW(r.subscription_id, r.status, 0, r.tenant_id, sum(r.n))::{{schema}}.delivery_counts
-    FROM (SELECT subscription_id, status, tenant_id, 1 AS n FROM new_rows
-          UNION ALL
-          SELECT subscription_id, status, tenant_id, -1 AS n FROM old_rows) AS r
-    GROUP BY r.subscription_id, r.status, r.tenant_id
-    HAVING sum(r.n) <> 0
-    ORDER BY r.subscription_id, r.status));
+  ${countDeltasSql(`SELECT r.subscription_id, r.status, r.tenant_id, 1 AS n FROM new_rows AS r
+      UNION ALL
+      SELECT r.subscription_id, r.status, r.tenant_id, -1 AS n FROM old_rows AS r`)}
   -- A row that is no longer a pending one with a lease token leaves delivery_leases (a
   -- probe of its small primary key); one that is (a claim, a resume under a live lease)
   -- enters it, or has its expiry brought up to date.
