@@ -1,9 +1,10 @@
 /**
  * What is particular to the PostgreSQL storage's delivery counts (migration 0007; their
- * agreement with a recount is test/property/postgres-delivery-counts.test.ts): two backends
- * writing the counts of one subscription do not wait for each other, a host transaction
- * included; `stats()` reads counters, not the delivery log; the counts of an installation
- * with data are taken at migration. On a real PostgreSQL, in schemas of this file's own.
+ * agreement with a recount is test/property/postgres-delivery-counts.test.ts): backends of
+ * different shards writing the counts of one subscription do not wait for each other, a host
+ * transaction's included, and one of the same shard waits only for the same subscription;
+ * `stats()` reads counters, not the delivery log; the counts of an installation with data
+ * are taken at migration. On a real PostgreSQL, in schemas of this file's own.
  */
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -70,7 +71,7 @@ function delivered(claimed: Awaited<ReturnType<PostgresStorage['claimDue']>>[num
 }
 
 describe('delivery counts on PostgreSQL', () => {
-  it('lets another backend settle and publish for a subscription while a host transaction that published for it is still open', async () => {
+  it('lets backends of other shards settle and publish for a subscription while a host transaction that published for it is still open', async () => {
     // The first instance's backend (a pool of one) publishes and claims: its shard holds the first counter rows.
     const first = storageOn({ connectionString: withLockTimeout(200), poolSize: 1 });
     await first.migrate();
@@ -80,8 +81,8 @@ describe('delivery counts on PostgreSQL', () => {
     const claimed = await first.claimDue({ limit: 2, leaseMs: 60_000, now: NOW + 10 });
     expect(claimed).toHaveLength(2);
 
-    // The host's transaction publishes for the subscription and stays open: it holds a
-    // counter row of (sub_shared, pending) until it ends.
+    // The host's transaction publishes for the subscription and stays open: it holds the
+    // counter row of (sub_shared, pending) of its shard until it ends.
     const host = await clientIn((shard) => shard !== firstShard);
     const hostShard = await shardOf(host);
     await host.query('BEGIN');
@@ -94,7 +95,7 @@ describe('delivery counts on PostgreSQL', () => {
       const [settled] = await second.settle([delivered(claimed[0]!, NOW + 30)], NOW + 30);
       expect(settled).toMatchObject({ ok: true });
       await publish(second, NOW + 40);
-      // The first backend too: the row the host holds is skipped, another taken.
+      // The first backend too: its shard's rows are its own.
       await first.settle([delivered(claimed[1]!, NOW + 50)], NOW + 50);
       await publish(first, NOW + 60);
       // What is committed, without the host's publish.
@@ -108,29 +109,28 @@ describe('delivery counts on PostgreSQL', () => {
     expect(pendingRows.length).toBeGreaterThan(1);
   });
 
-  it('makes a backend wait only when every counter row of the (subscription, status) is held and its own shard is one of them', async () => {
+  it('makes only a backend of the host transaction\'s shard wait for it, and only for the subscriptions the host published to', async () => {
     const storage = await migrated();
     const s = `"${storage.schema}"`;
-    await storage.createSubscription(subscription({ id: 'sub_one_row' }));
-    await publish(storage, NOW);
-    const [held] = (await counterRows(storage.schema)).filter((row) => row.status === 'pending');
-    const shard = held!.shard;
+    await storage.createSubscription(subscription({ id: 'sub_held', eventTypes: ['payment.succeeded'] }));
+    await storage.createSubscription(subscription({ id: 'sub_free', eventTypes: ['refund.initiated'] }));
     const holder = await admin.connect();
     cleanups.push(async () => holder.release(true));
+    const shard = await shardOf(holder);
     await holder.query('BEGIN');
     try {
-      // Holds the one row of (sub_one_row, pending) as a host transaction's publish would.
-      await publish(storage, NOW + 1, { tx: holder });
+      // Holds the row of (sub_held, pending) of its shard, as a host transaction's publish does.
+      await publish(storage, NOW, { tx: holder });
       const sameShard = await clientIn((own) => own === shard);
       await sameShard.query(`SET lock_timeout = '200ms'`);
-      const error = await rejectionOf(
+      const insert = (subscriptionId: string, n: number) =>
         sameShard.query(
-          `INSERT INTO ${s}.events (id, type, published_at, payload) VALUES ('evt_wait', 'payment.succeeded', ${NOW}, '{}');
+          `INSERT INTO ${s}.events (id, type, published_at, payload) VALUES ('evt_${n}', 'payment.succeeded', ${NOW}, '{}');
            INSERT INTO ${s}.deliveries (id, event_id, event_type, subscription_id, status, next_attempt_at, created_at, updated_at)
-           VALUES ('dlv_wait', 'evt_wait', 'payment.succeeded', 'sub_one_row', 'pending', ${NOW}, ${NOW}, ${NOW})`,
-        ),
-      );
-      expect(error).toMatchObject({ code: '55P03' });
+           VALUES ('dlv_${n}', 'evt_${n}', 'payment.succeeded', '${subscriptionId}', 'pending', ${NOW}, ${NOW}, ${NOW})`,
+        );
+      expect(await rejectionOf(insert('sub_held', 1))).toMatchObject({ code: '55P03' });
+      await insert('sub_free', 2);
     } finally {
       await holder.query('COMMIT');
     }
