@@ -15,6 +15,10 @@ export interface Tables {
   filters: string;
   events: string;
   deliveries: string;
+  /** delivery_counts: the deliveries counted by (subscription, status) in sharded rows. */
+  counts: string;
+  /** delivery_leases: the pending deliveries that carry a lease token. */
+  leases: string;
   attempts: string;
   /** subscription_changes: the subscriptions' change log. */
   changes: string;
@@ -28,6 +32,8 @@ export function tablesOf(schema: string): Tables {
     filters: `${q}.subscription_event_types`,
     events: `${q}.events`,
     deliveries: `${q}.deliveries`,
+    counts: `${q}.delivery_counts`,
+    leases: `${q}.delivery_leases`,
     attempts: `${q}.attempts`,
     changes: `${q}.subscription_changes`,
     migrations: `${q}.migrations`,

@@ -2,6 +2,8 @@
  * Statements of `stats` (counts from one snapshot, built per query: of everything, of a
  * subscription, of a tenant) and `purge` (retention of the log).
  */
+import type { DeliveryStatus } from '../../storage-adapter.js';
+import { quoteLiteral } from '../migrations/index.js';
 import { Conditions, dbNowMs, type Tables } from './sql-parts.js';
 
 export function statsPurgeStatements(t: Tables) {
@@ -28,12 +30,14 @@ export function statsPurgeStatements(t: Tables) {
 }
 
 /**
- * The counts of `stats`, in one statement, so they come from one snapshot. Of everything:
- * `pending` and `leased` in one pass over the due index (pending rows only; a lease is
- * live by the database clock), `oldest` the head of the pending_created partial index. Of
- * one subscription through the (subscription_id, id) index; of one tenant (the platform's
- * with `null`: a delivery's tenant is its subscription's, deliveryTenantId) through
- * (tenant_id, id); both, their intersection.
+ * The counts of `stats`, in one statement, so they come from one snapshot: the statuses
+ * summed from the counter rows of migration 0007 (O(subscriptions × shards), never the
+ * delivery log), `leased` from delivery_leases, the pending deliveries with a lease token
+ * (those in flight; a lease is live by the database clock), `oldest` the head of the
+ * pending_created partial index. Of
+ * one subscription, of one tenant (the platform's with `null`: a delivery's tenant is its
+ * subscription's, deliveryTenantId, which the counter and lease rows carry), or both: the
+ * three tables have the same columns for the filter.
  */
 export function statsSql(
   t: Tables,
@@ -42,18 +46,15 @@ export function statsSql(
   const where = new Conditions();
   where.add(query.subscriptionId, (p) => `subscription_id = ${p}`);
   where.addTenant('tenant_id', query.tenantId);
-  return { text: countsSql(t.deliveries, where.sql('AND')), values: where.values };
+  return { text: countsSql(t, where), values: where.values };
 }
 
-function countsSql(deliveries: string, filter: string): string {
+function countsSql(t: Tables, where: Conditions): string {
+  const sum = (status: DeliveryStatus): string => `COALESCE(sum(c.n) FILTER (WHERE c.status = ${quoteLiteral(status)}), 0)::bigint AS ${status}`;
+  const filter = where.sql('AND');
   return `
-      SELECT p.pending, p.leased,
-        (SELECT count(*) FROM ${deliveries} WHERE status = 'held' ${filter}) AS held,
-        (SELECT count(*) FROM ${deliveries} WHERE status = 'dead' ${filter}) AS dead,
-        (SELECT count(*) FROM ${deliveries} WHERE status = 'delivered' ${filter}) AS delivered,
-        (SELECT count(*) FROM ${deliveries} WHERE status = 'cancelled' ${filter}) AS cancelled,
-        (SELECT created_at FROM ${deliveries} WHERE next_attempt_at IS NOT NULL ${filter} ORDER BY created_at LIMIT 1) AS oldest
-      FROM (SELECT count(*) AS pending,
-              count(*) FILTER (WHERE lease_token IS NOT NULL AND lease_expires_at > ${dbNowMs}) AS leased
-            FROM ${deliveries} WHERE next_attempt_at IS NOT NULL ${filter}) AS p`;
+      SELECT ${sum('pending')}, ${sum('held')}, ${sum('dead')}, ${sum('delivered')}, ${sum('cancelled')},
+        (SELECT count(*) FROM ${t.leases} WHERE expires_at > ${dbNowMs} ${filter}) AS leased,
+        (SELECT created_at FROM ${t.deliveries} WHERE next_attempt_at IS NOT NULL ${filter} ORDER BY created_at LIMIT 1) AS oldest
+      FROM ${t.counts} AS c ${where.sql('WHERE')}`;
 }
