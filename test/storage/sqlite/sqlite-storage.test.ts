@@ -126,6 +126,7 @@ describe('migrations', () => {
       { version: 8, name: '0008-change-log' },
       { version: 9, name: '0009-tenantless-events' },
       { version: 10, name: '0010-retention' },
+      { version: 11, name: '0011-leased' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -577,13 +578,15 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
     expect(count(db, 'webhook_subscription_changes')).toBe(0);
     expect(db.pragma('foreign_key_check')).toEqual([]);
     // The rebuilt deliveries table has its indexes and count triggers as they were, one more
-    // (0008), and retention's (0010).
+    // (0008), retention's (0010) and the leased one (0011).
     expect(deliveriesSchema(db)).toEqual({
       ...before.schema,
       webhook_deliveries_cancelled_leased:
         "CREATE INDEX webhook_deliveries_cancelled_leased ON webhook_deliveries (tenant_id, lease_expires_at) WHERE status = 'cancelled' AND lease_token IS NOT NULL",
       webhook_deliveries_final_at:
         "CREATE INDEX webhook_deliveries_final_at ON webhook_deliveries (status, updated_at) WHERE status IN ('delivered', 'dead', 'cancelled')",
+      webhook_deliveries_leased:
+        "CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_expires_at) WHERE status = 'pending' AND lease_expires_at IS NOT NULL",
     });
 
     // Read through the contract: nothing deleted, expunged or cancelled.
@@ -1021,29 +1024,36 @@ describe('query plans', () => {
     expect(plan(db, nextDue)).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_due (due_at<?)');
     expect(plan(db, nextDue).some((d) => d.includes('TEMP B-TREE'))).toBe(false);
     const leased = plan(db, sql.find((s) => s.includes('AS leased') && s.includes('AS pending'))!);
-    expect(leased).toContain('SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_due');
+    expect(leased).toContain('SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_leased (lease_expires_at>?)');
     const stats = plan(db, sql.find((s) => s.includes('AS pending'))!);
     expect(stats).toContain('SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created');
     expect(stats.some((d) => d.includes('TEMP B-TREE'))).toBe(false);
   });
 
-  it('counts by status from the counts table, walking no delivery rows but the pending entries for live leases', async () => {
+  it('counts by status from the counts table, live leases from the leased index (0011), walking no pending entries', async () => {
     const { sql, db } = await capture(async (storage) => {
       await storage.stats(NOW);
       await storage.stats(NOW, { subscriptionId: 'sub_a' });
+      await storage.stats(NOW, { tenantId: 't1' });
     });
-    const all = plan(db, sql.find((s) => s.includes('AS delivered') && !s.includes('subscription_id ='))!);
-    // pending, held, dead, delivered, cancelled: the counts table; leased: the due index; oldest: the head of pending_created.
+    const all = plan(db, sql.find((s) => s.includes('AS delivered') && !s.includes('subscription_id =') && !s.includes('tenant_id IS'))!);
+    // pending, held, dead, delivered, cancelled: the counts table; leased: the tail of the leased index; oldest: the head of pending_created.
     expect(all.filter((d) => d.includes('webhook_delivery_counts'))).toHaveLength(5);
     expect(all.filter((d) => /webhook_deliveries\b/.test(d))).toEqual([
-      'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_due',
+      'SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_leased (lease_expires_at>?)',
       'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created',
     ]);
-    const one = plan(db, sql.find((s) => s.includes('AS delivered') && s.includes('subscription_id ='))!);
+    const one = plan(db, sql.find((s) => s.includes('AS delivered') && s.includes("subscription_id = 'sub_a'") && !s.includes('tenant_id IS'))!);
     expect(one.filter((d) => d.includes('webhook_delivery_counts'))).toEqual(
       Array(5).fill('SEARCH webhook_delivery_counts USING PRIMARY KEY (subscription_id=? AND status=?)'),
     );
-    expect(one.filter((d) => /webhook_deliveries\b/.test(d)).every((d) => d.includes('webhook_deliveries_subscription_due (subscription_id=?)'))).toBe(true);
+    expect(one.filter((d) => /webhook_deliveries\b/.test(d))).toEqual([
+      'SEARCH webhook_deliveries USING INDEX webhook_deliveries_leased (lease_expires_at>?)',
+      expect.stringContaining('webhook_deliveries_subscription_due (subscription_id=?)'),
+    ]);
+    const tenant = plan(db, sql.find((s) => s.includes('AS delivered') && s.includes("tenant_id IS 't1'"))!);
+    expect(tenant).toContain('SEARCH webhook_deliveries USING INDEX webhook_deliveries_leased (lease_expires_at>?)');
+    expect(scans(tenant)).toEqual([]);
   });
 
   it("holds and resumes a subscription's open deliveries through the partial index of their status, not a walk of its log", async () => {
@@ -1273,7 +1283,9 @@ describe('query plans', () => {
     for (const s of countsOf) {
       const details = plan(db, s);
       expect(scans(details)).toEqual([]);
-      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(7);
+      // Six counts from the tenant's subscriptions; leased from the live leases alone (0011).
+      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(6);
+      expect(details).toContain('SEARCH webhook_deliveries USING INDEX webhook_deliveries_leased (lease_expires_at>?)');
     }
     const excluded = statements.find((s) => s.startsWith('SELECT id FROM webhook_subscriptions WHERE tenant_id IN'))!;
     expect(plan(db, excluded)).toContain('SEARCH webhook_subscriptions USING COVERING INDEX webhook_subscriptions_tenant (tenant_id=?)');

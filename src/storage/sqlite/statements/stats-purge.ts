@@ -6,6 +6,8 @@ import { sqlList, type SqliteTables } from './tables.js';
 
 // What purge removes once old enough (PurgeInput): the final statuses.
 const finalStatuses = sqlList(['delivered', 'dead', 'cancelled']);
+// deliveries_leased's WHERE term (0011), repeated so that SQLite may use the partial index.
+const leasedTerm = `status = 'pending' AND lease_expires_at IS NOT NULL`;
 
 export function statsPurgeSql(t: SqliteTables) {
   const C = t.counts;
@@ -16,13 +18,13 @@ export function statsPurgeSql(t: SqliteTables) {
   return {
     // One statement, so the counts come from one snapshot. The counts by status come from
     // the table the triggers keep (one row per subscription and status), not from walking
-    // the rows: the delivery log can hold millions. `leased` reads the due index alone
-    // (lease_expires_at is in it): a walk of the pending entries. `oldest` is the head of
-    // pending_created.
+    // the rows: the delivery log can hold millions. `leased` reads deliveries_leased (0011):
+    // the live leases, off the tail of an index of the leased pending rows alone. `oldest`
+    // is the head of pending_created.
     stats: `SELECT
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'pending') AS pending,
-         (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.dueIndex}
-            WHERE status = 'pending' AND lease_expires_at > @now) AS leased,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.leasedIndex}
+            WHERE ${leasedTerm} AND lease_expires_at > @now) AS leased,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'held') AS held,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'dead') AS dead,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'delivered') AS delivered,
@@ -30,11 +32,12 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT created_at FROM ${D} INDEXED BY ${t.pendingCreatedIndex}
             WHERE status = 'pending' ORDER BY created_at LIMIT 1) AS oldest`,
     // Of one subscription: its counts by status through the counts' primary key; leased
-    // and the oldest from deliveries_subscription_due (its pending rows only).
+    // from deliveries_leased (every live lease, kept if the subscription's), the oldest
+    // from deliveries_subscription_due (its pending rows).
     subscriptionStats: `SELECT
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'pending') AS pending,
-         (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.subscriptionDueIndex}
-            WHERE subscription_id = @id AND status = 'pending' AND lease_expires_at > @now) AS leased,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.leasedIndex}
+            WHERE ${leasedTerm} AND lease_expires_at > @now AND subscription_id = @id) AS leased,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'held') AS held,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'dead') AS dead,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'delivered') AS delivered,
@@ -46,12 +49,14 @@ export function statsPurgeSql(t: SqliteTables) {
     // counts of the deliveries whose tenant_id is @tenant. The subscriptions come from
     // subscriptions_tenant (IS: NULL matches the platform's), then as subscriptionStats
     // for each: O(the tenant's subscriptions + its pending rows). CROSS JOIN keeps the
-    // subscriptions outer (the planner would otherwise walk every pending entry).
+    // subscriptions outer (the planner would otherwise walk every pending entry). `leased`
+    // walks the live leases (deliveries_leased) and keeps the tenant's: a delivery's
+    // tenant_id is its subscription's.
     tenantStats: `WITH subs AS (SELECT id FROM ${S} WHERE tenant_id IS @tenant AND (@id IS NULL OR id = @id))
        SELECT
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'pending') AS pending,
-         (SELECT COUNT(*) FROM subs CROSS JOIN ${D} d INDEXED BY ${t.subscriptionDueIndex}
-            ON d.subscription_id = subs.id AND d.status = 'pending' AND d.lease_expires_at > @now) AS leased,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.leasedIndex}
+            WHERE ${leasedTerm} AND lease_expires_at > @now AND tenant_id IS @tenant AND (@id IS NULL OR subscription_id = @id)) AS leased,
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'held') AS held,
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'dead') AS dead,
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'delivered') AS delivered,

@@ -24,6 +24,8 @@ export interface SqliteTables {
   readonly subscriptionDueIndex: string;
   /** Pending deliveries by created_at: the oldest pending one. */
   readonly pendingCreatedIndex: string;
+  /** Pending rows under a lease, by expiry (0011). */
+  readonly leasedIndex: string;
   /** The filters of all-tenant consumers by (filter, subscription_id): fan-out's second lookup. */
   readonly allTenantsFilterIndex: string;
   /** Held deliveries by subscription_id. */
@@ -52,6 +54,7 @@ export function sqliteTables(prefix: string): SqliteTables {
     dueIndex: `${prefix}deliveries_due`,
     subscriptionDueIndex: `${prefix}deliveries_subscription_due`,
     pendingCreatedIndex: `${prefix}deliveries_pending_created`,
+    leasedIndex: `${prefix}deliveries_leased`,
     allTenantsFilterIndex: `${prefix}subscription_event_types_all_tenants`,
     subscriptionHeldIndex: `${prefix}deliveries_subscription_held`,
     eventTenantIndex: `${prefix}events_tenant`,
