@@ -14,6 +14,12 @@
  * On memory, each round also drains the same backlog with `security.payloadKey` (stored
  * sealed, opened for every attempt) right beside the trial without it: the ratio of the two
  * is what encrypting payloads at rest costs where the storage costs least.
+ *
+ * On SQLite and PostgreSQL, each round also drains the same backlog twice more, paired:
+ * with the dispatcher in a worker thread (`dispatcher: { thread: 'worker' }`) and in-thread,
+ * in an order that flips by round. Both are timed from `start()` resolving to `drain()`:
+ * the worker's start-up (a thread, its own storage connection) is reported beside the
+ * figure, not in it, as a host pays it once per `start()`, not per delivery.
  */
 import { randomBytes } from 'node:crypto';
 import { createPayloadCodec } from '../../src/payload-codec.js';
@@ -93,15 +99,23 @@ function codecMicroseconds(batches: number, perBatch: number): { sealMicrosecond
   return { sealMicroseconds: round2(median(seals)), openMicroseconds: round2(median(opens)) };
 }
 
+/** How a trial of ours runs: sealed payloads; the dispatcher in a worker thread, timed from `start()` resolving. */
+interface TrialOptions {
+  sealed?: boolean;
+  thread?: 'main' | 'worker';
+  /** Start the clock once `start()` has resolved (the worker thread running) rather than at the call. */
+  timedFromStarted?: boolean;
+}
+
 async function oursTrial(
   context: BenchContext,
   entry: StorageEntry,
   receiver: ReceiverProcess,
   events: number,
-  sealed = false,
-): Promise<TrialResult & { fillMs: number }> {
+  { sealed = false, thread, timedFromStarted = false }: TrialOptions = {},
+): Promise<TrialResult & { fillMs: number; startMs: number }> {
   const { concurrency } = context.sizes.dispatch;
-  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined);
+  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined, thread === undefined ? undefined : { thread });
   try {
     // The backlog goes in through the storage's fast path (what publish stores, batched
     // in transactions where the storage has them): only draining it is timed.
@@ -110,9 +124,15 @@ async function oursTrial(
     const fillMs = performance.now() - fillStart;
     collectGarbage();
     await receiver.reset();
-    const cpu = process.cpuUsage();
-    const start = performance.now();
+    let cpu = process.cpuUsage();
+    const called = performance.now();
+    let start = called;
     await instance.webhooks.start();
+    const startMs = performance.now() - called;
+    if (timedFromStarted) {
+      start = performance.now();
+      cpu = process.cpuUsage();
+    }
     await instance.webhooks.drain({ timeoutMs: 300_000 });
     const elapsedMs = performance.now() - start;
     const usage = process.cpuUsage(cpu);
@@ -120,7 +140,7 @@ async function oursTrial(
     if (metrics.deliveriesSucceeded !== events) {
       context.log(`dispatch ${entry.name}: ${metrics.deliveriesSucceeded} of ${events} deliveries succeeded`);
     }
-    return { ...trialResult(await receiver.report(), events, elapsedMs, usage), fillMs };
+    return { ...trialResult(await receiver.report(), events, elapsedMs, usage), fillMs, startMs };
   } finally {
     await instance.close();
   }
@@ -135,6 +155,56 @@ function summary(results: readonly TrialResult[]): Record<string, unknown> {
   };
 }
 
+/** The storages whose dispatch is also measured with the dispatcher in a worker thread. */
+const workerStorages = new Set(['sqlite', 'postgres']);
+
+interface WorkerPair {
+  worker: TrialResult & { startMs: number };
+  main: TrialResult & { startMs: number };
+}
+
+/** One round's pair: the same backlog drained in a worker thread and in-thread, the order flipping by round. */
+async function workerPair(context: BenchContext, entry: StorageEntry, receiver: ReceiverProcess, events: number, round: number): Promise<WorkerPair> {
+  const run = (thread: 'main' | 'worker') => oursTrial(context, entry, receiver, events, { thread, timedFromStarted: true });
+  if (round % 2 === 0) {
+    const worker = await run('worker');
+    return { worker, main: await run('main') };
+  }
+  const main = await run('main');
+  return { main, worker: await run('worker') };
+}
+
+/** The worker-thread figure of one storage: its rate against in-thread, paired per round. */
+function addWorkerFigure(context: BenchContext, name: string, pairs: readonly WorkerPair[], concurrency: number): void {
+  const complete = pairs.every((pair) => pair.worker.arrived === pair.worker.expected && pair.main.arrived === pair.main.expected);
+  context.add({
+    id: `dispatch.${name}.worker-thread`,
+    section: 'dispatch',
+    storage: name,
+    title: `dispatch throughput with dispatcher: { thread: 'worker' }, ${name} storage, backlog of ${pairs[0]!.worker.expected}, concurrency ${concurrency}`,
+    unit: 'deliveries/s',
+    better: 'higher',
+    value: median(pairs.map((pair) => pair.worker.rate)),
+    valid: complete,
+    limit: {
+      kind: 'reference',
+      label: 'the same in-thread (timed alike, from start() resolved)',
+      value: median(pairs.map((pair) => pair.main.rate)),
+      ratio: median(pairs.map((pair) => pair.worker.rate / pair.main.rate)),
+      target: { on: 'ratio' as const, op: '>=' as const, value: 0.95 },
+    },
+    ...(complete ? {} : { note: 'not every delivery arrived at the receiver' }),
+    detail: {
+      rounds: pairs.length,
+      roundRatios: pairs.map((pair) => Math.round((pair.worker.rate / pair.main.rate) * 1000) / 1000),
+      ...summary(pairs.map((pair) => pair.worker)),
+      inThread: summary(pairs.map((pair) => pair.main)),
+      workerStartMs: pairs.map((pair) => Math.round(pair.worker.startMs)),
+      inThreadStartMs: pairs.map((pair) => Math.round(pair.main.startMs)),
+    },
+  });
+}
+
 export async function runDispatch(context: BenchContext): Promise<void> {
   const sizes = context.sizes.dispatch;
   const receiver = await context.receiver();
@@ -142,6 +212,7 @@ export async function runDispatch(context: BenchContext): Promise<void> {
   const peerRequests = limitRequests.slice(0, sizes.peerEvents);
   const peer: TrialResult[] = [];
   const ours = new Map<string, Array<{ ours: TrialResult & { fillMs: number }; limit: TrialResult; peer: TrialResult; sealed: TrialResult | null }>>();
+  const threads = new Map<string, WorkerPair[]>();
   const failed = new Set<string>();
 
   // Warm-up: connections, JIT.
@@ -159,7 +230,7 @@ export async function runDispatch(context: BenchContext): Promise<void> {
       // The trial with payloadKey sits on the other side of ours from the limit, so ours stays
       // beside both and the order of the sealed pair flips by round too.
       const withKey = entry.name === payloadKeyStorage;
-      const runSealed = () => oursTrial(context, entry, receiver, events, true);
+      const runSealed = () => oursTrial(context, entry, receiver, events, { sealed: true });
       try {
         context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, paired with bare undici (${sizes.events} posts)${withKey ? ' and with payloadKey' : ''}`);
         const limitBefore = round % 2 === 0 ? await runLimit() : null;
@@ -170,6 +241,12 @@ export async function runDispatch(context: BenchContext): Promise<void> {
         const list = ours.get(entry.name) ?? [];
         list.push({ ours: result, limit, peer: peerResult, sealed });
         ours.set(entry.name, list);
+        if (workerStorages.has(entry.name)) {
+          context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, dispatcher in a worker thread paired with in-thread`);
+          const pairs = threads.get(entry.name) ?? [];
+          pairs.push(await workerPair(context, entry, receiver, events, round));
+          threads.set(entry.name, pairs);
+        }
       } catch (error) {
         failed.add(entry.name);
         context.fail('dispatch', entry.name, error);
@@ -183,6 +260,7 @@ export async function runDispatch(context: BenchContext): Promise<void> {
     postgres: { limit: 0.15 },
   };
   const complete = (r: TrialResult): boolean => r.arrived === r.expected;
+  for (const [name, pairs] of threads) addWorkerFigure(context, name, pairs, sizes.concurrency);
   for (const [name, trials] of ours) {
     const results = trials.map((t) => t.ours);
     const limits = trials.map((t) => t.limit);
