@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryStorage, createUndiciTransport, createWebhooks, type WebhooksOptions } from '../../src/index.js';
 import { createPostgresStorage } from '../../src/storage/postgres/index.js';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
+import { resolveWebhooksOptions } from '../../src/webhooks-options.js';
 import { registerCleanups } from '../support/cleanups.js';
 import { testDatabaseUrl } from '../support/postgres.js';
 import { configErrorOf } from '../support/rejections.js';
@@ -118,6 +119,12 @@ describe('the dispatcher option', () => {
   ])('refuses %s with CONFIG_INVALID', (_name, dispatcher, field) => {
     const error = configErrorOf(() => createWebhooks({ storage: fileStorage(), dispatcher: dispatcher as never }));
     expect(error).toMatchObject({ code: 'CONFIG_INVALID', field });
+  });
+
+  it('resolves to the main thread by default, and to a restart delay of 1000 ms with a worker unless given', () => {
+    expect(resolveWebhooksOptions({}).dispatcher).toEqual({ thread: 'main', restartDelayMs: null });
+    expect(resolveWebhooksOptions({ dispatcher: { thread: 'worker' } }).dispatcher).toEqual({ thread: 'worker', restartDelayMs: 1000 });
+    expect(resolveWebhooksOptions({ dispatcher: { thread: 'worker', restartDelayMs: 250 } }).dispatcher).toEqual({ thread: 'worker', restartDelayMs: 250 });
   });
 
   it("keeps the dispatcher on the host's thread by default and with thread: 'main', whatever the storage", () => {
