@@ -98,6 +98,34 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
     await exited;
   });
 
+  it('stops as in-thread: stop() waits for the posts in flight in the worker and their settles', async () => {
+    // Each answer waits until the test lets it go, so the posts are in flight when stop() comes.
+    const answers: Array<() => void> = [];
+    env.server.responder = (_request, _index, res) => {
+      answers.push(() => {
+        res.writeHead(204);
+        res.end();
+      });
+      return 'hang';
+    };
+    const webhooks = env.instance({ dispatcher: worker });
+    await webhooks.start();
+    await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    for (let n = 0; n < 3; n++) await webhooks.publish('payment.succeeded', samplePayment(n));
+    await env.server.waitFor(3);
+    let stopped = false;
+    const stopping = webhooks.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stopped).toBe(false);
+    for (const answer of answers) answer();
+    await stopping;
+    expect(workerOf(webhooks).worker).toBeNull();
+    expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(3);
+    expect((await webhooks.metrics()).deliveriesSucceeded).toBe(3);
+  });
+
   it("runs the auto-disable in the worker: the host's logger gets its warning and the host bus subscription:disabled with the change record", async () => {
     env.server.responder = () => ({ status: 500 });
     const { logger, warnings } = recordingLogger();
