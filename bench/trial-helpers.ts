@@ -5,6 +5,7 @@
 import ky from 'ky';
 import { Pool } from 'undici';
 import { createWebhooks, type Webhooks } from '../src/create-webhooks.js';
+import type { DispatcherOptions } from '../src/webhooks-options.js';
 import type { BenchStorageInstance, StorageEntry } from './storages.js';
 import { eventType, paddingFor, paymentData, signedSamples, type SignedSample } from './payload.js';
 import { generateSecret } from '../src/signing/secret.js';
@@ -17,9 +18,10 @@ export interface Instance {
 
 /**
  * A webhooks instance on a fresh storage, migrated, dispatcher stopped, with one
- * subscription to `url` for every event type; `payloadKey` for `security.payloadKey`.
+ * subscription to `url` for every event type; `payloadKey` for `security.payloadKey`,
+ * `dispatcher` for where the dispatcher runs.
  */
-export async function createInstance(entry: StorageEntry, url: string, concurrency: number, payloadKey?: string): Promise<Instance> {
+export async function createInstance(entry: StorageEntry, url: string, concurrency: number, payloadKey?: string, dispatcher?: DispatcherOptions): Promise<Instance> {
   const storage = await entry.create();
   try {
     // One receiver, compared with a bare loop of `concurrency` connections: let this one
@@ -30,6 +32,7 @@ export async function createInstance(entry: StorageEntry, url: string, concurren
       security: { allowPrivateNetworks: true, ...(payloadKey === undefined ? {} : { payloadKey }) },
       concurrency,
       flowControl: { maxInFlightPerSubscription: concurrency },
+      ...(dispatcher === undefined ? {} : { dispatcher }),
     });
     // start() migrates and opens; stop() again so that publishes queue up until the trial starts.
     await webhooks.start();
