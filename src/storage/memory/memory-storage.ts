@@ -914,6 +914,16 @@ export function createMemoryStorage(): StorageAdapter {
     },
   };
 
-  registerMemoryStorageProbe(storage, () => ({ ...schedule.counters(), ...tenants.counters(), createdHeapSize: statuses.createdHeapSize }));
+  registerMemoryStorageProbe(storage, {
+    counters: () => ({ ...schedule.counters(), ...tenants.counters(), createdHeapSize: statuses.createdHeapSize }),
+    payloadHolders() {
+      const holders = new Set<object>();
+      for (const d of deliveries.values()) {
+        if (Object.hasOwn(d, 'payload')) holders.add(d);
+        if (Object.hasOwn(d.event, 'payload')) holders.add(d.event);
+      }
+      return holders.size;
+    },
+  });
   return storage;
 }
