@@ -40,9 +40,19 @@ export interface Sizes {
   /**
    * Delivered deliveries of the history past retention (memory's own count: its batches
    * scan every final delivery), the purge window, single batches timed, and the dispatch
-   * trials with and without purging: backlog, rounds, concurrency.
+   * trials with and without purging: backlog, rounds, concurrency, the catching-up trial's window.
    */
-  retention: { deliveries: number; memoryDeliveries: number; purgeWindowMs: number; timedBatches: number; events: number; rounds: number; concurrency: number };
+  retention: {
+    deliveries: number;
+    memoryDeliveries: number;
+    purgeWindowMs: number;
+    timedBatches: number;
+    events: number;
+    rounds: number;
+    concurrency: number;
+    /** A catching-up trial's cut: its dispatch may be too slow to drain in the section's time. */
+    catchUpWindowMs: number;
+  };
 }
 
 export const sizesByMode: Record<Mode, Sizes> = {
@@ -53,7 +63,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
     backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },
-    retention: { deliveries: 1_000_000, memoryDeliveries: 50_000, purgeWindowMs: 10_000, timedBatches: 30, events: 10_000, rounds: 5, concurrency: 50 },
+    retention: { deliveries: 500_000, memoryDeliveries: 20_000, purgeWindowMs: 8_000, timedBatches: 30, events: 5_000, rounds: 4, concurrency: 50, catchUpWindowMs: 3_000 },
   },
   quick: {
     signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
@@ -62,7 +72,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 10_000, single: 3_000, batch: 3_000, batchSize: 1_000, rounds: 5 },
     endToEnd: { rate: 200, seconds: 1.5, burst: 500 },
     backlog: { sizes: [5_000, 50_000], claims: 20, useStorageCap: 'quick' },
-    retention: { deliveries: 100_000, memoryDeliveries: 30_000, purgeWindowMs: 3_000, timedBatches: 10, events: 2_000, rounds: 3, concurrency: 50 },
+    retention: { deliveries: 100_000, memoryDeliveries: 15_000, purgeWindowMs: 3_000, timedBatches: 10, events: 2_000, rounds: 3, concurrency: 50, catchUpWindowMs: 1_500 },
   },
   tiny: {
     signing: { rounds: 3, batchMs: 2, warmupMs: 10, messages: 16 },
@@ -71,7 +81,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 200, single: 200, batch: 200, batchSize: 100, rounds: 2 },
     endToEnd: { rate: 200, seconds: 0.25, burst: 50 },
     backlog: { sizes: [1_000, 2_000], claims: 3, useStorageCap: 'quick' },
-    retention: { deliveries: 30_000, memoryDeliveries: 15_000, purgeWindowMs: 300, timedBatches: 2, events: 200, rounds: 1, concurrency: 50 },
+    retention: { deliveries: 30_000, memoryDeliveries: 15_000, purgeWindowMs: 300, timedBatches: 2, events: 200, rounds: 1, concurrency: 50, catchUpWindowMs: 1_000 },
   },
 };
 
