@@ -63,7 +63,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
     backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },
-    retention: { deliveries: 500_000, memoryDeliveries: 20_000, purgeWindowMs: 8_000, timedBatches: 30, events: 5_000, rounds: 4, concurrency: 50, catchUpWindowMs: 3_000 },
+    retention: { deliveries: 500_000, memoryDeliveries: 20_000, purgeWindowMs: 6_000, timedBatches: 30, events: 5_000, rounds: 3, concurrency: 50, catchUpWindowMs: 3_000 },
   },
   quick: {
     signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
