@@ -5,7 +5,7 @@
  *   npm run bench -- --quick          reduced run (under a minute)
  *   npm run bench -- --tiny           seconds; what the smoke test runs (or BENCH_SIZE=tiny)
  *   --out <dir>                       where latest.json, latest.md, latency.svg go (default bench/results)
- *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog)
+ *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog, retention)
  *   --storages memory,sqlite,…        storages to run (default: every one discovered)
  *   --receiver raw|http               the loopback receiver's server (default raw: node:net)
  */
@@ -15,7 +15,7 @@ import type { ReceiverKind } from './receiver.js';
 
 export type Mode = 'full' | 'quick' | 'tiny';
 
-export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog'];
+export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog', 'retention'];
 
 /**
  * Sizes at a storage factor of 1 (memory). Durable storages scale publish counts down
@@ -37,6 +37,22 @@ export interface Sizes {
   endToEnd: { rate: number; seconds: number; burst: number };
   /** Pending-delivery counts tried (capped per storage), claim batches of 100 timed at each. */
   backlog: { sizes: number[]; claims: number; useStorageCap: 'full' | 'quick' };
+  /**
+   * Delivered deliveries of the history past retention (memory's own count: its batches
+   * scan every final delivery), the purge window, single batches timed, and the dispatch
+   * trials with and without purging: backlog, rounds, concurrency, the catching-up trial's window.
+   */
+  retention: {
+    deliveries: number;
+    memoryDeliveries: number;
+    purgeWindowMs: number;
+    timedBatches: number;
+    events: number;
+    rounds: number;
+    concurrency: number;
+    /** A catching-up trial's cut: its dispatch may be too slow to drain in the section's time. */
+    catchUpWindowMs: number;
+  };
 }
 
 export const sizesByMode: Record<Mode, Sizes> = {
@@ -47,6 +63,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
     backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },
+    retention: { deliveries: 500_000, memoryDeliveries: 20_000, purgeWindowMs: 6_000, timedBatches: 30, events: 5_000, rounds: 3, concurrency: 50, catchUpWindowMs: 3_000 },
   },
   quick: {
     signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
@@ -55,6 +72,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 10_000, single: 3_000, batch: 3_000, batchSize: 1_000, rounds: 5 },
     endToEnd: { rate: 200, seconds: 1.5, burst: 500 },
     backlog: { sizes: [5_000, 50_000], claims: 20, useStorageCap: 'quick' },
+    retention: { deliveries: 100_000, memoryDeliveries: 15_000, purgeWindowMs: 3_000, timedBatches: 10, events: 2_000, rounds: 3, concurrency: 50, catchUpWindowMs: 1_500 },
   },
   tiny: {
     signing: { rounds: 3, batchMs: 2, warmupMs: 10, messages: 16 },
@@ -63,6 +81,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 200, single: 200, batch: 200, batchSize: 100, rounds: 2 },
     endToEnd: { rate: 200, seconds: 0.25, burst: 50 },
     backlog: { sizes: [1_000, 2_000], claims: 3, useStorageCap: 'quick' },
+    retention: { deliveries: 30_000, memoryDeliveries: 15_000, purgeWindowMs: 300, timedBatches: 2, events: 200, rounds: 1, concurrency: 50, catchUpWindowMs: 1_000 },
   },
 };
 

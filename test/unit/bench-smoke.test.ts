@@ -90,6 +90,7 @@ describe('npm run bench at the tiny size', () => {
         `e2e.burst.${storage}.p50`,
         `e2e.burst.${storage}.p99`,
         `backlog.${storage}.claim-growth`,
+        ...['purge-rate', 'default-pacing', 'dispatch', 'dispatch.catch-up'].map((figure) => `retention.${storage}.${figure}`),
       ]),
     ];
     expect(ids).toEqual(expect.arrayContaining(expected));

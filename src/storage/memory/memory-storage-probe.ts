@@ -1,8 +1,9 @@
 /**
  * Counters of a memory storage's internals, read by its own unit tests and the benchmark
  * (to show that a claim touches O(limit) entries, that the heaps stay bounded, and that
- * fan-out examines only the event's tenant's subscriptions). Not part of the package's
- * public entry.
+ * fan-out examines only the event's tenant's subscriptions), and of what holds the
+ * payloads its deliveries reach (to show that an event's deliveries share one). Not part of
+ * the package's public entry.
  */
 import type { StorageAdapter } from '../storage-adapter.js';
 
@@ -24,11 +25,16 @@ export interface MemoryStorageProbe {
   tenantShares: number;
 }
 
-const probes = new WeakMap<StorageAdapter, () => MemoryStorageProbe>();
+interface ProbeReaders {
+  counters: () => MemoryStorageProbe;
+  payloadHolders: () => number;
+}
 
-/** Called by `createMemoryStorage` with a reader of the storage's counters. */
-export function registerMemoryStorageProbe(storage: StorageAdapter, read: () => MemoryStorageProbe): void {
-  probes.set(storage, read);
+const probes = new WeakMap<StorageAdapter, ProbeReaders>();
+
+/** Called by `createMemoryStorage` with readers of the storage's counters and of its payload holders. */
+export function registerMemoryStorageProbe(storage: StorageAdapter, readers: ProbeReaders): void {
+  probes.set(storage, readers);
 }
 
 /**
@@ -38,5 +44,17 @@ export function registerMemoryStorageProbe(storage: StorageAdapter, read: () => 
  * @internal
  */
 export function inspectMemoryStorage(storage: StorageAdapter): MemoryStorageProbe | null {
-  return probes.get(storage)?.() ?? null;
+  return probes.get(storage)?.counters() ?? null;
+}
+
+/**
+ * How many distinct stored objects hold a payload among those the stored deliveries reach
+ * (the delivery itself and its event); `null` for any other adapter. One per event when
+ * an event's deliveries share its payload. It walks every delivery: for tests, not for a
+ * hot path.
+ *
+ * @internal
+ */
+export function countPayloadHolders(storage: StorageAdapter): number | null {
+  return probes.get(storage)?.payloadHolders() ?? null;
 }

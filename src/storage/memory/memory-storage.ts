@@ -325,6 +325,18 @@ export function createMemoryStorage(): StorageAdapter {
     return { event: copyEvent(ev.record), created: true, deliveryCount: ev.deliveries.length };
   }
 
+  /**
+   * Appends the deliveries in `status`: a final status from its set, an open one from the
+   * subscriptions' open sets (the status index only counts those).
+   */
+  function collectStatus(status: DeliveryStatus, into: DeliveryState[]): void {
+    if (status === 'pending' || status === 'held') {
+      for (const sub of subscriptionsById) for (const d of sub.open) if (d.status === status) into.push(d);
+    } else {
+      for (const d of statuses.inStatus(status)) into.push(d);
+    }
+  }
+
   function listDeliveriesNow(query: DeliveryQuery): Page<DeliveryRecord> {
     const limit = assertLimit(query.limit);
     const afterId = query.cursor === undefined ? null : decodeCursor('deliveries', query.cursor);
@@ -352,7 +364,7 @@ export function createMemoryStorage(): StorageAdapter {
       const n = deliveriesById.length;
       if (k * Math.log2(k + 2) < (limit * n) / Math.max(k, 1)) {
         const ofStatus: DeliveryState[] = [];
-        for (const status of wanted) for (const d of statuses.inStatus(status)) ofStatus.push(d);
+        for (const status of wanted) collectStatus(status, ofStatus);
         source = [ofStatus.sort(compareIds)];
       } else {
         source = [deliveriesById];
@@ -914,6 +926,16 @@ export function createMemoryStorage(): StorageAdapter {
     },
   };
 
-  registerMemoryStorageProbe(storage, () => ({ ...schedule.counters(), ...tenants.counters(), createdHeapSize: statuses.createdHeapSize }));
+  registerMemoryStorageProbe(storage, {
+    counters: () => ({ ...schedule.counters(), ...tenants.counters(), createdHeapSize: statuses.createdHeapSize }),
+    payloadHolders() {
+      const holders = new Set<object>();
+      for (const d of deliveries.values()) {
+        if (Object.hasOwn(d, 'payload')) holders.add(d);
+        if (Object.hasOwn(d.event, 'payload')) holders.add(d.event);
+      }
+      return holders.size;
+    },
+  });
   return storage;
 }

@@ -7,7 +7,13 @@ import { deliveryTenantId } from '../shared/tenancy.js';
 import type { AttemptRecord, DeliveryHistory, DeliveryStatus, EventRecord, NewEventRecord, Settlement } from '../storage-adapter.js';
 import type { DeliveryState, EventState, SubscriptionState } from './stored-records.js';
 
-class StoredEventRecord implements EventRecord {
+/**
+ * An event and its live deliveries in one object: the record is the state itself, so a
+ * stored event costs one object, not two. Its payload is held here only: every delivery
+ * reaches it through {@link StoredDelivery.event}, and the copies handed out share the
+ * (immutable) string, so an event fanned out to n subscriptions holds its payload once.
+ */
+class StoredEvent implements EventState, EventRecord {
   readonly id: string;
   readonly type: string;
   readonly timestamp: number;
@@ -16,6 +22,7 @@ class StoredEventRecord implements EventRecord {
   readonly idempotencyKey: string | null;
   readonly tenantId: string | null;
   expungedAt: number | null = null;
+  deliveries: DeliveryState[] = [];
   constructor(e: NewEventRecord) {
     this.id = e.id;
     this.type = e.type;
@@ -24,26 +31,14 @@ class StoredEventRecord implements EventRecord {
     this.idempotencyKey = e.idempotencyKey ?? null;
     this.tenantId = e.tenantId ?? null;
   }
-}
-
-class StoredEvent implements EventState {
-  deliveries: DeliveryState[] = [];
-  readonly record: EventRecord;
-  constructor(e: NewEventRecord) {
-    this.record = new StoredEventRecord(e);
-  }
-  /** On the prototype rather than a field: one slot less in every stored event. */
-  get id(): string {
-    return this.record.id;
+  /** The record is the state: reads copy its fields (record-copies.ts), never hand it out. */
+  get record(): EventRecord {
+    return this;
   }
 }
 
 class StoredDelivery implements DeliveryState {
   readonly id: string;
-  readonly eventId: string;
-  readonly eventType: string;
-  readonly subscriptionId: string;
-  readonly tenantId: string | null;
   status: DeliveryStatus;
   attempts = 0;
   nextAttemptAt: number | null;
@@ -68,14 +63,24 @@ class StoredDelivery implements DeliveryState {
     now: number,
   ) {
     this.id = id;
-    this.eventId = event.record.id;
-    this.eventType = event.record.type;
-    this.subscriptionId = subscription.record.id;
-    this.tenantId = deliveryTenantId(subscription.record);
     this.status = status;
     this.nextAttemptAt = status === 'pending' ? now : null;
     this.createdAt = now;
     this.updatedAt = now;
+  }
+  // The fields its event and subscription fix for good, on the prototype rather than in
+  // every stored delivery: four slots less each (a subscription's tenant is fixed at creation).
+  get eventId(): string {
+    return this.event.id;
+  }
+  get eventType(): string {
+    return this.event.record.type;
+  }
+  get subscriptionId(): string {
+    return this.subscription.id;
+  }
+  get tenantId(): string | null {
+    return deliveryTenantId(this.subscription.record);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * The memory storage's deliveries by status: per-status sets (the counts of `stats`, and
- * `purge` bounded to final deliveries), per-subscription counts and open sets, the
+ * The memory storage's deliveries by status: per-status counts, the final deliveries of each
+ * final status (`purge` and retention walk them), per-subscription counts and open sets, the
  * deliveries under a lease, and a heap keyed by (createdAt, id) that answers the oldest
  * pending creation. Every status change and lease goes through here so they stay in step.
  */
@@ -12,15 +12,23 @@ import type { DeliveryStatus } from '../storage-adapter.js';
 // rebuilding is O(n), so it must not happen more often than every ~n pushes.
 const compactionSlack = 1024;
 
-function isOpen(status: DeliveryStatus): boolean {
+type OpenStatus = 'pending' | 'held';
+/** A status a delivery does not leave by itself: only a redelivery, replay or removal ends it. */
+export type FinalStatus = Exclude<DeliveryStatus, OpenStatus>;
+
+function isOpen(status: DeliveryStatus): status is OpenStatus {
   return status === 'pending' || status === 'held';
 }
 
 /** The status sets and lease set of one memory storage. */
 export class StatusIndex {
-  private readonly byStatus: Record<DeliveryStatus, Set<DeliveryState>> = {
-    pending: new Set(),
-    held: new Set(),
+  /**
+   * Open deliveries are counted, not kept in a set of their own: their subscriptions' open
+   * sets hold them already, and a set entry for each of a million pending deliveries costs
+   * ~30 bytes apiece.
+   */
+  private readonly openCounts: Record<OpenStatus, number> = { pending: 0, held: 0 };
+  private readonly finalSets: Record<FinalStatus, Set<DeliveryState>> = {
     delivered: new Set(),
     dead: new Set(),
     cancelled: new Set(),
@@ -37,17 +45,17 @@ export class StatusIndex {
 
   /** How many deliveries are in `status`. */
   count(status: DeliveryStatus): number {
-    return this.byStatus[status].size;
+    return isOpen(status) ? this.openCounts[status] : this.finalSets[status].size;
   }
 
-  /** The deliveries in `status`, in no particular order. */
-  inStatus(status: DeliveryStatus): ReadonlySet<DeliveryState> {
-    return this.byStatus[status];
+  /** The deliveries in a final status, in no particular order (open ones are in their subscriptions' open sets). */
+  inStatus(status: FinalStatus): ReadonlySet<DeliveryState> {
+    return this.finalSets[status];
   }
 
   /** Indexes a new delivery in its status. */
   add(d: DeliveryState): void {
-    this.byStatus[d.status].add(d);
+    this.enter(d, d.status);
     d.subscription.counts[d.status]++;
     if (isOpen(d.status)) d.subscription.open.add(d);
     if (d.status === 'pending') this.enterPending(d);
@@ -55,7 +63,7 @@ export class StatusIndex {
 
   /** Forgets a delivery that is being removed (its lease too); marks it removed and its heap entries stale. */
   remove(d: DeliveryState): void {
-    this.byStatus[d.status].delete(d);
+    this.leave(d, d.status);
     d.subscription.counts[d.status]--;
     d.subscription.open.delete(d);
     this.dropLease(d);
@@ -68,8 +76,8 @@ export class StatusIndex {
   setStatus(d: DeliveryState, next: DeliveryStatus): void {
     const prev = d.status;
     if (prev === next) return;
-    this.byStatus[prev].delete(d);
-    this.byStatus[next].add(d);
+    this.leave(d, prev);
+    this.enter(d, next);
     d.subscription.counts[prev]--;
     d.subscription.counts[next]++;
     if (isOpen(next)) d.subscription.open.add(d);
@@ -122,11 +130,21 @@ export class StatusIndex {
     return null;
   }
 
+  private enter(d: DeliveryState, status: DeliveryStatus): void {
+    if (isOpen(status)) this.openCounts[status]++;
+    else this.finalSets[status].add(d);
+  }
+
+  private leave(d: DeliveryState, status: DeliveryStatus): void {
+    if (isOpen(status)) this.openCounts[status]--;
+    else this.finalSets[status].delete(d);
+  }
+
   private enterPending(d: DeliveryState): void {
     d.pendingStamp++;
     const heap = this.createdHeap;
     heap.push(d.createdAt, d.id, d, d.pendingStamp);
-    if (heap.size > 2 * this.byStatus.pending.size + compactionSlack) {
+    if (heap.size > 2 * this.openCounts.pending + compactionSlack) {
       heap.retain((ref, stamp) => ref.status === 'pending' && ref.pendingStamp === stamp);
     }
   }

@@ -44,7 +44,11 @@ export async function purgeRetentionBatch(
   let events = 0;
   let moreEvents = false;
   if (input.eventsBefore !== null) {
-    const ids = (await runner.query<{ id: string }>(client, sql.lockEventsPast, [input.eventsBefore, limit + 1])).map((row) => row.id);
+    // The row past `limit` only decides `more`: when deliveries are left, it is true
+    // anyway, and looking for that row would walk every old event that still has a delivery
+    // (all of them, while a backlog of old deliveries is purged), costing each batch O(n).
+    const wanted = more ? limit : limit + 1;
+    const ids = (await runner.query<{ id: string }>(client, sql.lockEventsPast, [input.eventsBefore, wanted])).map((row) => row.id);
     moreEvents = ids.length > limit;
     if (ids.length > 0) events = (await runner.query(client, sql.purgeEventsById, [ids.slice(0, limit)])).length;
   }

@@ -23,7 +23,10 @@ export function purgeRetentionBatch(s: Statements, input: PurgeRetentionInput): 
   let events = 0;
   let moreEvents = false;
   if (input.eventsBefore !== null) {
-    const ids = s.retentionEventsPast.all({ before: input.eventsBefore, limit: limit + 1 });
+    // The row past `limit` only decides `more`: when deliveries are left, it is true
+    // anyway, and looking for that row would walk every old event that still has a delivery
+    // (all of them, while a backlog of old deliveries is purged), costing each batch O(n).
+    const ids = s.retentionEventsPast.all({ before: input.eventsBefore, limit: more ? limit : limit + 1 });
     moreEvents = ids.length > limit;
     if (ids.length > 0) events = s.deleteEvents.run(JSON.stringify(ids.slice(0, limit))).changes;
   }

@@ -1,13 +1,14 @@
 /**
  * What is particular to the memory storage (the shared behaviour is in
  * test/conformance/memory.test.ts): what its claim heaps touch and how far they grow, what
- * fan-out examines among many tenants, the tenant index after a tenant's removal, the
+ * fan-out examines among many tenants, that an event's deliveries share its payload, the
+ * tenant index after a tenant's removal, the
  * oldest pending creation, cursors, the refused host transaction, and close(). Its claim
  * order against a plain sort is a property, in test/property/memory-claim-due.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../../src/ids.js';
-import { inspectMemoryStorage } from '../../../src/storage/memory/memory-storage-probe.js';
+import { countPayloadHolders, inspectMemoryStorage } from '../../../src/storage/memory/memory-storage-probe.js';
 import { createMemoryStorage } from '../../../src/storage/memory/memory-storage.js';
 import type { EnqueueResult, StorageAdapter } from '../../../src/storage/storage-adapter.js';
 import { NOW, publish, subscriptionAt } from '../../support/storage-records.js';
@@ -264,6 +265,49 @@ describe('memory storage', () => {
     expect((await storage.listDeliveries({ eventId: tenantless.event.id, limit: 10 })).items.map((d) => d.subscriptionId).sort()).toEqual(
       [platform.id, audit.id].sort(),
     );
+  });
+
+  it('holds an event fanned out to 1,000 subscriptions, and 10 such events, with one payload holder per event', async () => {
+    const storage = createMemoryStorage();
+    for (let i = 0; i < 1000; i++) await storage.createSubscription(subscriptionAt(NOW));
+    const first = await publishForTenant(storage, NOW, null);
+    expect(first.deliveryCount).toBe(1000);
+    expect(countPayloadHolders(storage)).toBe(1);
+    for (let i = 1; i < 10; i++) await publishForTenant(storage, NOW + i, null);
+    expect(countPayloadHolders(storage)).toBe(10);
+    // Claims, settles and redeliveries change deliveries, never where their payload is held.
+    const claimed = await storage.claimDue({ limit: 1000, leaseMs: LEASE_MS, now: NOW + 100 });
+    await storage.settle(
+      claimed.slice(0, 500).map((c, i) => ({
+        deliveryId: c.delivery.id,
+        leaseToken: c.leaseToken,
+        outcome: { kind: 'delivered' as const },
+        attempt: { id: createId('att', NOW + 100), startedAt: NOW + 100, durationMs: 1, statusCode: 200, errorClass: null, errorMessage: null, responseSnippet: `ok ${i}` },
+      })),
+      NOW + 101,
+    );
+    expect(await storage.redeliver(claimed[0]!.delivery.id, NOW + 102)).toMatchObject({ status: 'pending' });
+    expect(countPayloadHolders(storage)).toBe(10);
+    expect(claimed.every((c) => c.event.payload === `{"id":"${c.event.id}"}`)).toBe(true);
+  });
+
+  it('grows the heap by far less than 1,000 payloads when a 256 KB event fans out to 1,000 subscriptions and every delivery is claimed', async () => {
+    const storage = createMemoryStorage();
+    for (let i = 0; i < 1000; i++) await storage.createSubscription(subscriptionAt(NOW));
+    const id = createId('evt', NOW);
+    const payloadBytes = 256 * 1024;
+    const payload = JSON.stringify({ id, pad: 'x'.repeat(payloadBytes) });
+    const heapBefore = process.memoryUsage().heapUsed;
+    await storage.enqueue({ event: { id, type: 'payment.succeeded', timestamp: NOW, payload, idempotencyKey: null, tenantId: null }, now: NOW });
+    // The claimed copies are what a dispatcher holds while it posts: they share the payload too.
+    const claimed = await storage.claimDue({ limit: 1000, leaseMs: LEASE_MS, now: NOW });
+    const grownBytes = process.memoryUsage().heapUsed - heapBefore;
+    expect(claimed).toHaveLength(1000);
+    expect(claimed.every((c) => c.event.payload.length === payload.length)).toBe(true);
+    // A copy per delivery would be 1,000 × 256 KB = 256 MB; shared, the payload is 256 KB and
+    // the 1,000 deliveries with their claimed copies a few MB. No collection is forced: one
+    // only shrinks the growth, and the bound is 8× below the copying figure.
+    expect(grownBytes).toBeLessThan(32 * 1024 * 1024);
   });
 
   it("claims past an excluded tenant's 5,000-delivery backlog by touching O(limit) heap entries, never the backlog", async () => {
