@@ -45,7 +45,7 @@ export interface StorageEntry {
    * storage pays a commit per publish, and the full bench must stay under 10 minutes.
    */
   sizeFactor: number;
-  /** Largest backlog (pending deliveries) tried, in the full and in the quick run. */
+  /** Largest stored log (delivered deliveries) the backlog suite tries, in the full and in the quick run. */
   maxBacklog: { full: number; quick: number };
   /** `null` when usable here; otherwise why it is skipped. */
   probe(): Promise<string | null>;
@@ -82,7 +82,7 @@ const memory: StorageEntry = {
 const sqlite: StorageEntry = {
   name: 'sqlite',
   sizeFactor: 0.5,
-  maxBacklog: { full: 1_000_000, quick: 50_000 },
+  maxBacklog: { full: 10_000_000, quick: 50_000 },
   probe: async () => null,
   async create() {
     const folder = await mkdtemp(join(tmpdir(), 'webhooks-bench-'));
@@ -224,7 +224,7 @@ async function afterBulkLoad(client: pg.Client, schema: string): Promise<void> {
 const postgres: StorageEntry = {
   name: 'postgres',
   sizeFactor: 0.1,
-  maxBacklog: { full: 1_000_000, quick: 5_000 },
+  maxBacklog: { full: 10_000_000, quick: 50_000 },
   async probe() {
     if (!existsSync(postgresModule)) return 'src/storage/postgres/index.ts does not exist yet';
     try {
