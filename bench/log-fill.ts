@@ -38,7 +38,7 @@ export interface LogLayout {
 export const retentionAgeMs = 30 * 24 * 3600_000;
 
 /** Epoch ms at which the history's `index`-th event (0-based) was published; ms apart, in order. */
-export function publishedAt(plan: LogPlan, index: number): number {
+function publishedAt(plan: LogPlan, index: number): number {
   return plan.now - retentionAgeMs - plan.delivered + index;
 }
 
@@ -46,7 +46,7 @@ export function publishedAt(plan: LogPlan, index: number): number {
 const attemptDelayMs = 5;
 
 /** A bulk-filled row's id: `number` (1-based, in creation order) in the adapter's id shape. */
-export function bulkId(prefix: 'evt' | 'dlv' | 'att', number: number): string {
+function bulkId(prefix: 'evt' | 'dlv' | 'att', number: number): string {
   return `${prefix}_${String(number).padStart(26, '0')}`;
 }
 
@@ -56,20 +56,15 @@ export function bulkPayload(): string {
 }
 
 /** Rows per transaction of the SQL fills: large enough that commits do not count, small enough to keep the WAL in bounds. */
-export const bulkChunkRows = 200_000;
+const bulkChunkRows = 200_000;
 
 /** Consecutive [first, last] ranges (1-based, inclusive) of at most {@link bulkChunkRows}, from `first` on, `count` in all. */
-export function* chunks(first: number, count: number): Generator<[number, number]> {
+function* chunks(first: number, count: number): Generator<[number, number]> {
   for (let from = first; from < first + count; from += bulkChunkRows) yield [from, Math.min(first + count, from + bulkChunkRows) - 1];
 }
 
-/** The timing of a bulk-filled history row, as SQL parameters: published at `start + n`, attempted 5 ms later, for 5 ms. */
-export function historyTiming(plan: LogPlan): { start: number; attemptDelayMs: number; durationMs: number } {
-  return { start: publishedAt(plan, -1), attemptDelayMs, durationMs: attemptDelayMs };
-}
-
 /** The middle delivered delivery of a bulk-filled log. */
-export function bulkLayout(plan: LogPlan): LogLayout {
+function bulkLayout(plan: LogPlan): LogLayout {
   return { middleDeliveryId: bulkId('dlv', Math.max(1, Math.ceil(plan.delivered / 2))) };
 }
 
@@ -204,14 +199,14 @@ export async function fillInBulk(plan: LogPlan, run: BulkRunner): Promise<LogLay
 
 /** The parameters the statements of one chunk read, by name. */
 export function bulkParameters(plan: LogPlan, first: number, last: number, payload: string) {
-  const timing = historyTiming(plan);
   return {
     first,
     last,
     type: eventType,
     subscriptionId: plan.subscriptionId,
-    start: timing.start,
-    delay: timing.attemptDelayMs,
+    // History row n (1-based) is published at start + n, attempted `delay` later, for as long.
+    start: publishedAt(plan, -1),
+    delay: attemptDelayMs,
     now: plan.now,
     delivered: plan.delivered,
     payload,
