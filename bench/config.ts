@@ -1,7 +1,7 @@
 /**
  * Command line and sizes of `npm run bench`.
  *
- *   npm run bench                     full run (under 10 minutes)
+ *   npm run bench                     full run (10 minutes, and the backlog section's 10 M logs beside: see bench/README.md)
  *   npm run bench -- --quick          reduced run (under a minute)
  *   npm run bench -- --tiny           seconds; what the smoke test runs (or BENCH_SIZE=tiny)
  *   --out <dir>                       where latest.json, latest.md, latency.svg go (default bench/results)
@@ -35,8 +35,13 @@ export interface Sizes {
   tenants: { subscriptions: number; single: number; batch: number; batchSize: number; rounds: number };
   /** Steady: `rate` events/s for `seconds`; burst: `burst` events published at once. */
   endToEnd: { rate: number; seconds: number; burst: number };
-  /** Pending-delivery counts tried (capped per storage), claim batches of 100 timed at each. */
-  backlog: { sizes: number[]; claims: number; useStorageCap: 'full' | 'quick' };
+  /**
+   * Delivered deliveries stored (with their events and attempts; capped per storage), and
+   * beside them a pending backlog of `pendingShare` of that, at least `minPending`; claims
+   * of 100, calls of each other operation, and retention batches (fewer: at 10 M one takes
+   * seconds) timed at each size.
+   */
+  backlog: { sizes: number[]; pendingShare: number; minPending: number; claims: number; rounds: number; purgeBatches: number; useStorageCap: 'full' | 'quick' };
   /**
    * Delivered deliveries of the history past retention (memory's own count: its batches
    * scan every final delivery), the purge window, single batches timed, and the dispatch
@@ -62,7 +67,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     publish: { single: 20_000, batch: 20_000, batchSize: 1_000 },
     tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
-    backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },
+    backlog: { sizes: [10_000, 1_000_000, 10_000_000], pendingShare: 0.1, minPending: 5_000, claims: 30, rounds: 15, purgeBatches: 5, useStorageCap: 'full' },
     retention: { deliveries: 500_000, memoryDeliveries: 20_000, purgeWindowMs: 6_000, timedBatches: 30, events: 5_000, rounds: 3, concurrency: 50, catchUpWindowMs: 3_000 },
   },
   quick: {
@@ -71,7 +76,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     publish: { single: 3_000, batch: 3_000, batchSize: 1_000 },
     tenants: { subscriptions: 10_000, single: 3_000, batch: 3_000, batchSize: 1_000, rounds: 5 },
     endToEnd: { rate: 200, seconds: 1.5, burst: 500 },
-    backlog: { sizes: [5_000, 50_000], claims: 20, useStorageCap: 'quick' },
+    backlog: { sizes: [5_000, 50_000], pendingShare: 0.1, minPending: 5_000, claims: 20, rounds: 9, purgeBatches: 5, useStorageCap: 'quick' },
     retention: { deliveries: 100_000, memoryDeliveries: 15_000, purgeWindowMs: 3_000, timedBatches: 10, events: 2_000, rounds: 3, concurrency: 50, catchUpWindowMs: 1_500 },
   },
   tiny: {
@@ -80,7 +85,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     publish: { single: 200, batch: 200, batchSize: 100 },
     tenants: { subscriptions: 200, single: 200, batch: 200, batchSize: 100, rounds: 2 },
     endToEnd: { rate: 200, seconds: 0.25, burst: 50 },
-    backlog: { sizes: [1_000, 2_000], claims: 3, useStorageCap: 'quick' },
+    backlog: { sizes: [1_000, 2_000], pendingShare: 0.1, minPending: 1_000, claims: 3, rounds: 3, purgeBatches: 3, useStorageCap: 'quick' },
     retention: { deliveries: 30_000, memoryDeliveries: 15_000, purgeWindowMs: 300, timedBatches: 2, events: 200, rounds: 1, concurrency: 50, catchUpWindowMs: 1_000 },
   },
 };

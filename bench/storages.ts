@@ -17,12 +17,16 @@ import pg from 'pg';
 import { createMemoryStorage } from '../src/storage/memory/index.js';
 import type { EnqueueInput, StorageAdapter } from '../src/storage/storage-adapter.js';
 import { createSqliteStorage } from '../src/storage/sqlite/index.js';
+import { sqliteTables } from '../src/storage/sqlite/statements/tables.js';
+import { bulkParameters, bulkPayload, fillInBulk, fillThroughAdapter, positional, postgresBulkSql, sqliteBulkSql, type LogLayout, type LogPlan } from './log-fill.js';
 
 /** A storage instance made for one trial, and how to dispose of it. */
 export interface BenchStorageInstance {
   storage: StorageAdapter;
   /** Fills the storage fast (bypassing `publish`), for backlog trials. */
   fill(inputs: Iterable<EnqueueInput>): Promise<void>;
+  /** Writes the backlog suite's log (bench/log-fill.ts) as fast as this storage takes it. */
+  fillLog(plan: LogPlan): Promise<LogLayout>;
   /** Closes the storage and removes what it left (file, schema). Idempotent. */
   dispose(): Promise<void>;
   /** On-disk or in-database size of what is stored, bytes; `null` when not applicable. */
@@ -41,7 +45,7 @@ export interface StorageEntry {
    * storage pays a commit per publish, and the full bench must stay under 10 minutes.
    */
   sizeFactor: number;
-  /** Largest backlog (pending deliveries) tried, in the full and in the quick run. */
+  /** Largest stored log (delivered deliveries) the backlog suite tries, in the full and in the quick run. */
   maxBacklog: { full: number; quick: number };
   /** `null` when usable here; otherwise why it is skipped. */
   probe(): Promise<string | null>;
@@ -64,6 +68,7 @@ const memory: StorageEntry = {
         // The memory storage's enqueue is synchronous inside: awaiting one at a time costs a microtask each.
         for (const input of inputs) await storage.enqueue(input);
       },
+      fillLog: (plan) => fillThroughAdapter(storage, plan),
       async dispose() {
         if (disposed) return;
         disposed = true;
@@ -77,12 +82,14 @@ const memory: StorageEntry = {
 const sqlite: StorageEntry = {
   name: 'sqlite',
   sizeFactor: 0.5,
-  maxBacklog: { full: 1_000_000, quick: 50_000 },
+  maxBacklog: { full: 10_000_000, quick: 50_000 },
   probe: async () => null,
   async create() {
     const folder = await mkdtemp(join(tmpdir(), 'webhooks-bench-'));
     const filename = join(folder, 'webhooks.db');
-    const storage = createSqliteStorage({ filename });
+    // Named, so that the log's bulk fill writes the tables this storage reads.
+    const tablePrefix = 'webhook_';
+    const storage = createSqliteStorage({ filename, tablePrefix });
     await storage.migrate();
     let disposed = false;
     return {
@@ -104,6 +111,18 @@ const sqlite: StorageEntry = {
           }
         }
         if (batch.length > 0) flush();
+      },
+      async fillLog(plan) {
+        const database = storage.database;
+        const sql = sqliteBulkSql(sqliteTables(tablePrefix));
+        const statements = Object.fromEntries(Object.entries(sql).map(([name, text]) => [name, database.prepare(text)]));
+        const payload = bulkPayload();
+        return fillInBulk(plan, async (names, first, last) => {
+          const parameters = bulkParameters(plan, first, last, payload);
+          database.transaction(() => {
+            for (const name of names) statements[name]!.run(parameters);
+          })();
+        });
       },
       async dispose() {
         if (disposed) return;
@@ -174,10 +193,38 @@ async function fillPostgresInBulk(schema: string, inputs: Iterable<EnqueueInput>
   });
 }
 
+/** The backlog suite's log by `INSERT … SELECT FROM generate_series`, a transaction per chunk, then {@link afterBulkLoad}. */
+function fillPostgresLog(schema: string, plan: LogPlan): Promise<LogLayout> {
+  return withClient(async (client) => {
+    const sql = postgresBulkSql(`"${schema}"`);
+    const payload = bulkPayload();
+    const layout = await fillInBulk(plan, async (names, first, last) => {
+      const parameters = bulkParameters(plan, first, last, payload);
+      await client.query('begin');
+      for (const name of names) {
+        const { text, values } = positional(sql[name], parameters);
+        await client.query(text, values);
+      }
+      await client.query('commit');
+    });
+    await afterBulkLoad(client, schema);
+    return layout;
+  });
+}
+
+/**
+ * What a host's database does after a bulk load before it is read at its usual cost:
+ * autovacuum (off on the test database) would vacuum the inserted tables, which sets
+ * their visibility map for index-only scans, and gather the planner's statistics.
+ */
+async function afterBulkLoad(client: pg.Client, schema: string): Promise<void> {
+  await client.query(`vacuum (analyze) "${schema}".events, "${schema}".deliveries, "${schema}".attempts`);
+}
+
 const postgres: StorageEntry = {
   name: 'postgres',
   sizeFactor: 0.1,
-  maxBacklog: { full: 1_000_000, quick: 5_000 },
+  maxBacklog: { full: 10_000_000, quick: 50_000 },
   async probe() {
     if (!existsSync(postgresModule)) return 'src/storage/postgres/index.ts does not exist yet';
     try {
@@ -207,6 +254,7 @@ const postgres: StorageEntry = {
       // One publish per row would take ~10 minutes for a million at this machine's commit rate;
       // the backlog section measures claims, not publishes, so the rows are written in bulk.
       fill: (inputs) => fillPostgresInBulk(schema, inputs),
+      fillLog: (plan) => fillPostgresLog(schema, plan),
       analyze: () => withClient(async (client) => void (await client.query(`analyze "${schema}".subscriptions, "${schema}".subscription_event_types, "${schema}".events, "${schema}".deliveries`))),
       async dispose() {
         if (disposed) return;
