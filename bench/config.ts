@@ -5,7 +5,7 @@
  *   npm run bench -- --quick          reduced run (under a minute)
  *   npm run bench -- --tiny           seconds; what the smoke test runs (or BENCH_SIZE=tiny)
  *   --out <dir>                       where latest.json, latest.md, latency.svg go (default bench/results)
- *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog)
+ *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog, host-impact)
  *   --storages memory,sqlite,…        storages to run (default: every one discovered)
  *   --receiver raw|http               the loopback receiver's server (default raw: node:net)
  */
@@ -15,7 +15,7 @@ import type { ReceiverKind } from './receiver.js';
 
 export type Mode = 'full' | 'quick' | 'tiny';
 
-export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog'];
+export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog', 'host-impact'];
 
 /**
  * Sizes at a storage factor of 1 (memory). Durable storages scale publish counts down
@@ -37,6 +37,12 @@ export interface Sizes {
   endToEnd: { rate: number; seconds: number; burst: number };
   /** Pending-delivery counts tried (capped per storage), claim batches of 100 timed at each. */
   backlog: { sizes: number[]; claims: number; useStorageCap: 'full' | 'quick' };
+  /**
+   * The host's ledger API loaded at `rate` requests/s while idle for `idleMs` and while
+   * `deliveries` dispatch (the same for every storage), `rounds` per dispatcher mode;
+   * `gapMs` before each window, `warmupMs` of load before the first.
+   */
+  hostImpact: { deliveries: number; rate: number; rounds: number; idleMs: number; gapMs: number; warmupMs: number; concurrency: number };
 }
 
 export const sizesByMode: Record<Mode, Sizes> = {
@@ -47,6 +53,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
     backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },
+    hostImpact: { deliveries: 20_000, rate: 400, rounds: 4, idleMs: 3_000, gapMs: 500, warmupMs: 1_000, concurrency: 50 },
   },
   quick: {
     signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
@@ -55,6 +62,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 10_000, single: 3_000, batch: 3_000, batchSize: 1_000, rounds: 5 },
     endToEnd: { rate: 200, seconds: 1.5, burst: 500 },
     backlog: { sizes: [5_000, 50_000], claims: 20, useStorageCap: 'quick' },
+    hostImpact: { deliveries: 5_000, rate: 400, rounds: 2, idleMs: 1_500, gapMs: 300, warmupMs: 500, concurrency: 50 },
   },
   tiny: {
     signing: { rounds: 3, batchMs: 2, warmupMs: 10, messages: 16 },
@@ -63,6 +71,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 200, single: 200, batch: 200, batchSize: 100, rounds: 2 },
     endToEnd: { rate: 200, seconds: 0.25, burst: 50 },
     backlog: { sizes: [1_000, 2_000], claims: 3, useStorageCap: 'quick' },
+    hostImpact: { deliveries: 300, rate: 200, rounds: 1, idleMs: 300, gapMs: 100, warmupMs: 200, concurrency: 50 },
   },
 };
 

@@ -10,6 +10,7 @@ const sectionTitles: Record<Section, string> = {
   tenants: 'Tenant-scoped fan-out (many tenants against a few)',
   'end-to-end': 'End-to-end latency (publish() → receiver got the body)',
   backlog: 'Backlog scale (claimDue of 100, 1 KB payloads)',
+  'host-impact': 'Host impact (a ledger API in the same process and database, during a dispatch burst vs idle)',
 };
 
 const sectionNotes: Record<Section, string> = {
@@ -45,6 +46,17 @@ const sectionNotes: Record<Section, string> = {
     'RSS is the process growth over the fill; for SQLite the database size is in the detail. ' +
     'Growth: in the largest size\'s process a second storage holds the smallest backlog, and the claims alternate between the two; ' +
     'the ratio is the median of the pairs\' ratios (the ratio of the separate processes\' medians is in the detail).',
+  'host-impact':
+    'The host, a child process: a ledger HTTP API (`POST /ledger/entries`, one journal entry of two lines written per request) beside a ' +
+    'webhooks instance on the same database (SQLite: a table in the same file through the host\'s own better-sqlite3 handle; PostgreSQL: a ' +
+    'table in the same database through the host\'s own pg pool; memory: the ledger in a SQLite file of its own). A client process loads ' +
+    'it at a fixed rate, open loop (latency from each request\'s due time, so a stall is charged to every request that waited). Each round ' +
+    'has two windows of the same load: the dispatcher started and idle, and the dispatcher draining a burst stored before the window ' +
+    '(`start()` → `drain()`, to the loopback receiver process), their order flipping by round. Reference = the idle window; each ratio is ' +
+    'the median of the rounds\' ratios (burst ÷ idle). Throughput counts the 201 answers completed inside a window; errors are in the detail. ' +
+    'Event-loop delay: `monitorEventLoopDelay({ resolution: 1 })` in the host, p99 as Node reports it (each sample includes the 1 ms interval). ' +
+    'Modes: `main` (the dispatcher on the host\'s event loop, the default) and `worker` (`dispatcher: { thread: \'worker\' }`), alternating ' +
+    'by round. The targets are the worker\'s: throughput ≥ 0.9× idle, p99 ≤ 2× idle, dispatch rate ≥ 1× the main-thread mode\'s, paired by round.',
 };
 
 export function markdownReport(info: RunInfo, figures: readonly Figure[]): string {

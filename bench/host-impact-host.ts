@@ -1,0 +1,236 @@
+/**
+ * The host of the host-impact suite, in a process of its own (so that its event loop is
+ * measured alone): a ledger HTTP API (`POST /ledger/entries`, one journal entry written per
+ * request: bench/host-impact-ledger.ts) and a webhooks instance in the same process and
+ * database, dispatching to the loopback receiver, as Bookkeeper would embed the library.
+ *
+ * Run by bench/suites/host-impact.ts with a {@link HostRequest} as JSON in argv[2]; sends
+ * `{ type: 'ready', port }` once the API listens, then answers commands over IPC:
+ * - `open`: a fresh storage, its ledger and a webhooks instance (dispatcher started, idle);
+ *   `{ type: 'opened', available: false, reason }` when `createWebhooks` refuses the mode;
+ * - `phases`: windows of the same load, the dispatcher idle or draining a burst, in the
+ *   order given; each window with the event loop's delay over it (`monitorEventLoopDelay`);
+ * - `close`: the instance, the ledger and the storage; `exit`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { isWebhookError } from '../src/errors.js';
+import { serveCommands } from './host-impact-child.js';
+import { openLedger, parseLedgerEntry, type Ledger } from './host-impact-ledger.js';
+import { enqueueInputs } from './payload.js';
+import { sleep } from './stats.js';
+import { storageEntry } from './storages.js';
+import { createInstance, type Instance, type InstanceOptions } from './trial-helpers.js';
+
+/** `main`: the dispatcher on the host's event loop (the default); `worker`: `dispatcher.thread: 'worker'`. */
+export type DispatcherMode = 'main' | 'worker';
+export type Phase = 'idle' | 'burst';
+
+export interface HostRequest {
+  storage: string;
+  mode: DispatcherMode;
+  receiverUrl: string;
+  concurrency: number;
+}
+
+export type HostCommand =
+  | { type: 'open' }
+  | { type: 'phases'; order: Phase[]; idleMs: number; deliveries: number; gapMs: number }
+  | { type: 'close' }
+  | { type: 'exit' };
+
+export interface HostReady {
+  type: 'ready';
+  port: number;
+}
+
+export type HostOpened = { type: 'opened'; available: true; ledger: string } | { type: 'opened'; available: false; reason: string };
+
+/** The event loop's delay over a window, ms (as Node reports it: each sample includes the 1 ms sampling interval). */
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export interface PhaseWindow {
+  phase: Phase;
+  /** Epoch ms on `performance.timeOrigin + performance.now()`, the clock the load client stamps with. */
+  startAt: number;
+  endAt: number;
+  loopDelayMs: LoopDelay;
+}
+
+export interface HostPhases {
+  type: 'phases';
+  windows: PhaseWindow[];
+  burst: {
+    deliveries: number;
+    /** Succeeded in this instance's metrics. */
+    succeeded: number;
+    /** `start()` called → `drain()` resolved. */
+    elapsedMs: number;
+    /** How long `start()` itself took to resolve. */
+    startMs: number;
+    /** Filling the backlog, before the window. */
+    fillMs: number;
+  };
+}
+
+/** Deliveries dispatched once when a storage is opened, before any window. */
+const warmupDeliveries = 200;
+
+/** The sampling interval of the event-loop delay histogram, ms. */
+const loopDelayResolutionMs = 1;
+
+const request = JSON.parse(process.argv[2] ?? '{}') as HostRequest;
+const now = (): number => performance.timeOrigin + performance.now();
+const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
+loopDelay.enable();
+
+let instance: Instance | null = null;
+let ledger: Ledger | null = null;
+
+async function answer(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
+  if (req.method !== 'POST' || req.url !== '/ledger/entries') {
+    res.writeHead(404).end();
+    return;
+  }
+  if (ledger === null) {
+    res.writeHead(503).end();
+    return;
+  }
+  let entry;
+  try {
+    entry = parseLedgerEntry(body);
+  } catch (error) {
+    res.writeHead(400, { 'content-type': 'text/plain' }).end(error instanceof Error ? error.message : String(error));
+    return;
+  }
+  const id = await ledger.record(entry);
+  res.writeHead(201, { 'content-type': 'application/json' }).end(`{"id":"${id}"}`);
+}
+
+const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    answer(req, res, Buffer.concat(chunks).toString('utf8')).catch((error: unknown) => {
+      // A failed write is the ledger's answer to the load, counted by the client as an error.
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(error instanceof Error ? error.message : String(error));
+    });
+  });
+});
+server.headersTimeout = 60_000;
+server.requestTimeout = 0;
+
+function modeOptions(mode: DispatcherMode): InstanceOptions {
+  // `dispatcher` comes with the worker option; until then createWebhooks refuses the key,
+  // and the suite reports the mode as not available.
+  return mode === 'worker' ? ({ dispatcher: { thread: 'worker' } } as unknown as InstanceOptions) : {};
+}
+
+async function open(): Promise<HostOpened> {
+  if (instance !== null) throw new Error('open: already open');
+  const entry = storageEntry(request.storage);
+  let opened: Instance;
+  try {
+    opened = await createInstance(entry, request.receiverUrl, request.concurrency, undefined, modeOptions(request.mode));
+  } catch (error) {
+    if (!isWebhookError(error) || error.code.startsWith('CONFIG_') === false) throw error;
+    return { type: 'opened', available: false, reason: `${error.code}: ${error.message}` };
+  }
+  instance = opened;
+  try {
+    ledger = await openLedger(request.storage, opened.storage.storage);
+    // A first dispatch loads and compiles the transport and the dispatcher's path and opens
+    // the receiver's connections: done here, before any window, so that no round pays for it.
+    await storeBacklog(opened, warmupDeliveries);
+    await opened.webhooks.start();
+    await opened.webhooks.drain({ timeoutMs: 60_000 });
+    // Left started and idle, as a host's dispatcher waits between bursts.
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { type: 'opened', available: true, ledger: ledger.where };
+}
+
+/**
+ * Stores `count` pending deliveries (1 KB events) with the dispatcher stopped, through the
+ * storage's fast path: a burst's backlog is in place before its window, which times its
+ * dispatch alone.
+ */
+async function storeBacklog({ webhooks, storage }: Instance, count: number): Promise<void> {
+  await webhooks.stop();
+  await storage.fill(enqueueInputs(count));
+}
+
+function readLoopDelay(): LoopDelay {
+  const ms = (ns: number): number => Math.round(ns / 1000) / 1000;
+  return { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) };
+}
+
+async function phases(command: Extract<HostCommand, { type: 'phases' }>): Promise<HostPhases> {
+  if (instance === null) throw new Error('phases: not open');
+  const { webhooks } = instance;
+  const windows: PhaseWindow[] = [];
+  let burst: HostPhases['burst'] | null = null;
+  for (const phase of command.order) {
+    let fillMs = 0;
+    if (phase === 'burst') {
+      const fillStart = performance.now();
+      await storeBacklog(instance, command.deliveries);
+      fillMs = performance.now() - fillStart;
+    }
+    // Requests held up by the fill or by the previous window clear before this one opens.
+    await sleep(command.gapMs);
+    const before = await webhooks.metrics();
+    loopDelay.reset();
+    const startAt = now();
+    if (phase === 'idle') {
+      await sleep(command.idleMs);
+    } else {
+      await webhooks.start();
+      const startMs = now() - startAt;
+      await webhooks.drain({ timeoutMs: 300_000 });
+      const elapsedMs = now() - startAt;
+      const after = await webhooks.metrics();
+      burst = { deliveries: command.deliveries, succeeded: after.deliveriesSucceeded - before.deliveriesSucceeded, elapsedMs, startMs, fillMs };
+    }
+    windows.push({ phase, startAt, endAt: now(), loopDelayMs: readLoopDelay() });
+  }
+  if (burst === null) throw new Error('phases: the order has no burst');
+  return { type: 'phases', windows, burst };
+}
+
+async function close(): Promise<void> {
+  const closing = [ledger?.close(), instance?.close()];
+  ledger = null;
+  instance = null;
+  // Both, even when one fails: a PostgreSQL trial drops its schemas here.
+  const outcomes = await Promise.allSettled(closing);
+  for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
+}
+
+serveCommands<HostCommand>(async (command) => {
+  switch (command.type) {
+    case 'open':
+      return open();
+    case 'phases':
+      return phases(command);
+    case 'close':
+      await close();
+      return { type: 'closed' };
+    case 'exit':
+      await close().catch(() => undefined);
+      server.close();
+      process.exit(0);
+  }
+});
+
+server.listen(0, '127.0.0.1', () => {
+  process.send!({ type: 'ready', port: (server.address() as AddressInfo).port } satisfies HostReady);
+});
