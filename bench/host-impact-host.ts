@@ -21,7 +21,7 @@ import { openLedger, parseLedgerEntry, type Ledger } from './host-impact-ledger.
 import { enqueueInputs } from './payload.js';
 import { sleep } from './stats.js';
 import { storageEntry } from './storages.js';
-import { createInstance, type Instance, type InstanceOptions } from './trial-helpers.js';
+import { createInstance, dataObjects, publishAll, type Instance, type InstanceOptions } from './trial-helpers.js';
 
 /** `main`: the dispatcher on the host's event loop (the default); `worker`: `dispatcher.thread: 'worker'`. */
 export type DispatcherMode = 'main' | 'worker';
@@ -147,8 +147,9 @@ async function open(): Promise<HostOpened> {
     ledger = await openLedger(request.storage, opened.storage.storage);
     // A first dispatch loads and compiles the transport and the dispatcher's path and opens
     // the receiver's connections: done here, before any window, so that no round pays for it.
-    await storeBacklog(opened, warmupDeliveries);
+    // Published, not filled: the PostgreSQL fill numbers its rows from 1, and the burst fills.
     await opened.webhooks.start();
+    await publishAll(opened.webhooks, dataObjects(warmupDeliveries), 50);
     await opened.webhooks.drain({ timeoutMs: 60_000 });
     // Left started and idle, as a host's dispatcher waits between bursts.
   } catch (error) {
