@@ -53,7 +53,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
     backlog: { sizes: [10_000, 100_000, 1_000_000], claims: 30, useStorageCap: 'full' },
-    hostImpact: { deliveries: 20_000, rate: 400, rounds: 4, idleMs: 3_000, gapMs: 500, warmupMs: 1_000, concurrency: 50 },
+    hostImpact: { deliveries: 20_000, rate: 400, rounds: 4, idleMs: 3_000, gapMs: 400, warmupMs: 500, concurrency: 50 },
   },
   quick: {
     signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
@@ -71,7 +71,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 200, single: 200, batch: 200, batchSize: 100, rounds: 2 },
     endToEnd: { rate: 200, seconds: 0.25, burst: 50 },
     backlog: { sizes: [1_000, 2_000], claims: 3, useStorageCap: 'quick' },
-    hostImpact: { deliveries: 300, rate: 200, rounds: 1, idleMs: 300, gapMs: 100, warmupMs: 200, concurrency: 50 },
+    hostImpact: { deliveries: 500, rate: 200, rounds: 1, idleMs: 300, gapMs: 100, warmupMs: 200, concurrency: 50 },
   },
 };
 
