@@ -186,8 +186,9 @@ async function phases(command: Extract<HostCommand, { type: 'phases' }>): Promis
       await storeBacklog(instance, command.deliveries);
       fillMs = performance.now() - fillStart;
     }
-    // Requests held up by the fill or by the previous window clear before this one opens.
-    await sleep(command.gapMs);
+    // Requests held up by the previous window or by the fill clear before this one opens: the
+    // host answers them at several times the offered rate, so a wait as long as the fill does.
+    await sleep(command.gapMs + fillMs);
     const before = await webhooks.metrics();
     loopDelay.reset();
     const startAt = now();

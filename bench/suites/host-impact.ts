@@ -39,6 +39,8 @@ interface WindowFigures {
   throughput: number;
   /** Requests due inside the window that did not get a 201 (another status, a failure, no answer). */
   errors: number;
+  /** Answers completed inside the window to requests due before it: the previous work not yet cleared (near 0). */
+  heldOver: number;
   /** Due time → answer, ms, of the requests due inside the window that got a 201. */
   p50: number;
   p99: number;
@@ -69,11 +71,15 @@ function windowFigures(samples: LoadSamples, window: PhaseWindow): WindowFigures
   let requests = 0;
   let errors = 0;
   let completed = 0;
+  let heldOver = 0;
   for (let n = 0; n < samples.dueAt.length; n++) {
     const due = samples.dueAt[n]!;
     const done = samples.doneAt[n] ?? null;
     const ok = samples.status[n] === 201 && done !== null;
-    if (ok && done >= startAt && done < endAt) completed += 1;
+    if (ok && done >= startAt && done < endAt) {
+      completed += 1;
+      if (due < startAt) heldOver += 1;
+    }
     if (due < startAt || due >= endAt) continue;
     requests += 1;
     lags.push(samples.sentAt[n]! - due);
@@ -85,6 +91,7 @@ function windowFigures(samples: LoadSamples, window: PhaseWindow): WindowFigures
     requests,
     throughput: (completed / (endAt - startAt)) * 1000,
     errors,
+    heldOver,
     p50: quantileSorted(sorted, 0.5),
     p99: quantileSorted(sorted, 0.99),
     sendLagP99: quantileSorted(Float64Array.from(lags).sort(), 0.99),
@@ -205,6 +212,7 @@ function addModeFigures(context: BenchContext, entry: StorageEntry, mode: Dispat
           ? {
               requests: { idle: rounds.map((r) => r.idle.requests), burst: rounds.map((r) => r.burst.requests) },
               errors: { idle: rounds.map((r) => r.idle.errors), burst: rounds.map((r) => r.burst.errors) },
+              heldOver: { idle: rounds.map((r) => r.idle.heldOver), burst: rounds.map((r) => r.burst.heldOver) },
               clientSendLagP99Ms: { idle: rounds.map((r) => round3(r.idle.sendLagP99)), burst: rounds.map((r) => round3(r.burst.sendLagP99)) },
             }
           : {}),
