@@ -15,7 +15,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { isWebhookError } from '../src/errors.js';
+import { ConfigError } from '../src/errors.js';
 import { serveCommands } from './host-impact-child.js';
 import { openLedger, parseLedgerEntry, type Ledger } from './host-impact-ledger.js';
 import { enqueueInputs } from './payload.js';
@@ -139,7 +139,9 @@ async function open(): Promise<HostOpened> {
   try {
     opened = await createInstance(entry, request.receiverUrl, request.concurrency, undefined, modeOptions(request.mode));
   } catch (error) {
-    if (!isWebhookError(error) || error.code.startsWith('CONFIG_') === false) throw error;
+    // Refused by createWebhooks (an unknown option, or a storage the worker cannot re-open): the
+    // mode is not available here. Anything else is a failure of the run.
+    if (!(error instanceof ConfigError)) throw error;
     return { type: 'opened', available: false, reason: `${error.code}: ${error.message}` };
   }
   instance = opened;
