@@ -7,6 +7,9 @@ export default defineConfig({
     'sqlite/index': 'src/storage/sqlite/index.ts',
     'postgres/index': 'src/storage/postgres/index.ts',
     'dashboard/index': 'src/dashboard/index.ts',
+    // The dispatcher's worker thread (dispatcher: { thread: 'worker' }): internal, found at run
+    // time beside the build that starts it (src/delivery/worker/spawn-dispatcher-worker.ts).
+    'dispatcher-worker': 'src/delivery/worker/dispatcher-worker.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

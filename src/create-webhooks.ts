@@ -6,10 +6,12 @@
  */
 import { z } from 'zod';
 import { createDeliveryLog, storableId, type DeliveryLog } from './delivery-log.js';
+import type { DeliveryDispatcher } from './delivery/delivery-dispatcher.js';
 import { Dispatcher } from './delivery/dispatcher.js';
-import { FlowControl } from './delivery/flow-control.js';
-import { createAddressGuard } from './delivery/ssrf-guard.js';
+import { dispatcherOptions, pickDispatcherSettings, securityParts } from './delivery/dispatcher-settings.js';
 import { createUndiciTransport } from './delivery/undici-transport.js';
+import { WorkerDispatcher } from './delivery/worker/worker-dispatcher.js';
+import { workerRecipeFor } from './delivery/worker/worker-support.js';
 import { checkArgumentCount } from './check-argument-count.js';
 import { StateError } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
@@ -17,9 +19,7 @@ import type { EventCatalog } from './events/catalog.js';
 import { EventBus } from './events/event-bus.js';
 import { DeliveryMetrics, type MetricsSnapshot } from './metrics/delivery-metrics.js';
 import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
-import { createPayloadCodec } from './payload-codec.js';
 import { createPublisher, type Publisher } from './publish.js';
-import { createSecretCodec, normalizeSecretsKeys } from './registry/secret-codec.js';
 import { sensitiveHeaderMatcher } from './registry/sensitive-headers.js';
 import { createEndpointVerifier } from './registry/endpoint-verification.js';
 import { sendTestRequest, type TestRequestDeps } from './registry/send-test-request.js';
@@ -95,6 +95,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 ): Webhooks<TCatalog> {
   checkArgumentCount(arguments.length, 1, 'createWebhooks(options?)', 'factory');
   const resolved = resolveWebhooksOptions(options);
+  const threadOptions = resolved.dispatcher;
+  // Refused before anything is made: nothing to close behind a refusal.
+  const recipe = threadOptions.thread === 'worker' ? workerRecipeFor(options, resolved, resolved.storage) : null;
   const catalog = (resolved.events ?? bookkeeperEvents) as unknown as TCatalog;
   const storage = resolved.storage ?? createMemoryStorage();
   const ownsTransport = resolved.transport === undefined;
@@ -103,34 +106,20 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const bus = new EventBus<TCatalog>();
   bus.onListenerError = (error, eventName) => logger.error({ err: error, event: eventName }, 'webhooks: a bus listener threw');
   const metrics = new DeliveryMetrics();
-  const guard = resolved.security.allowPrivateNetworks ? null : createAddressGuard(resolved.security.allowedHosts);
-  const codec = createSecretCodec(resolved.security.secretsKey === undefined ? [] : normalizeSecretsKeys(resolved.security.secretsKey));
-  const payloadCodec = createPayloadCodec(resolved.security.payloadKey === undefined ? [] : normalizeSecretsKeys(resolved.security.payloadKey));
-  const dispatcher = new Dispatcher({
-    storage,
-    transport,
-    bus: bus as unknown as EventBus,
-    metrics,
-    clock,
-    random: resolved.random,
-    logger,
-    retry: resolved.retry,
-    guard,
-    codec,
-    payloadCodec,
-    flow: new FlowControl(clock, resolved.flowControl, resolved.circuitBreaker, resolved.tenantLimits),
-    autoDisableAfterMs: resolved.autoDisableAfterMs,
-    concurrency: resolved.concurrency,
-    leaseMs: resolved.leaseMs,
-    pollIntervalMs: resolved.pollIntervalMs,
-    timeoutMs: resolved.http.timeoutMs,
-    maxResponseBytes: resolved.http.maxResponseBytes,
-    responseSnippetBytes: resolved.http.responseSnippetBytes,
-    maxRetryAfterMs: resolved.http.maxRetryAfterMs,
-    userAgent: resolved.http.userAgent,
-    tenantHeader: resolved.http.tenantHeader,
-    environment: resolved.environment,
-  });
+  const { guard, codec, payloadCodec } = securityParts(resolved.security);
+  const dispatcher: DeliveryDispatcher =
+    recipe !== null && threadOptions.thread === 'worker'
+      ? new WorkerDispatcher({
+          settings: pickDispatcherSettings(resolved),
+          recipe,
+          bus: bus as unknown as EventBus,
+          metrics,
+          logger,
+          restartDelayMs: threadOptions.restartDelayMs,
+        })
+      : new Dispatcher(
+          dispatcherOptions(resolved, { storage, transport, bus: bus as unknown as EventBus, metrics, clock, random: resolved.random, logger, guard, codec, payloadCodec }),
+        );
   const retention = resolved.retention === false ? null : new RetentionTask({ storage, clock, logger, options: resolved.retention });
   const meter = resolved.meter === false ? null : (resolved.meter ?? globalMeter());
   if (meter !== null) {
@@ -245,7 +234,12 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       for (;;) {
         await dispatcher.whenIdle();
         const stats = await storage.stats(clock.now());
-        if (stats.pending === 0 && dispatcher.inFlight === 0) return;
+        if (stats.pending === 0 && dispatcher.inFlight === 0) {
+          // A dispatcher in a worker thread may have settled the last deliveries just now
+          // and not yet reported them: once idle again, every announcement has arrived.
+          await dispatcher.whenIdle();
+          return;
+        }
         const left = deadline - Date.now();
         if (left <= 0) {
           throw new StateError(
@@ -273,11 +267,20 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         now,
         {
           oldestActiveSecretCreatedAt: subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive,
-          circuit: dispatcher.circuit(subscriptionId),
+          circuit: await dispatcher.circuit(subscriptionId),
         },
         purged,
       );
     },
   };
+  dispatchers.set(webhooks, dispatcher);
   return webhooks;
+}
+
+/** Each instance's dispatcher, for {@link internalDispatcher}. */
+const dispatchers = new WeakMap<object, DeliveryDispatcher>();
+
+/** @internal An instance's dispatcher (in-thread or the host's side of a worker), for tests. */
+export function internalDispatcher(webhooks: object): DeliveryDispatcher | undefined {
+  return dispatchers.get(webhooks);
 }

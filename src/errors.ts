@@ -22,7 +22,13 @@ export type ConfigErrorCode =
    * sealed with a key not listed, tampered with, or copied from another event.
    */
   | 'PAYLOAD_KEY_INVALID'
-  | 'TX_UNSUPPORTED';
+  | 'TX_UNSUPPORTED'
+  /**
+   * `dispatcher: { thread: 'worker' }` with an option the worker thread cannot rebuild from
+   * data: the memory storage (or one without a connection the worker can open again), a
+   * custom `transport`, `clock` or `random`, a `retry` function. The message names it.
+   */
+  | 'DISPATCHER_WORKER_UNSUPPORTED';
 
 /** Codes of {@link ValidationError}: input to a public call is wrong. */
 export type ValidationErrorCode =

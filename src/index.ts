@@ -7,7 +7,15 @@ export type { DrainOptions, Webhooks } from './create-webhooks.js';
 export type { PublishOptions, PublishResult } from './publish.js';
 export type { DeliveryLog, ListDeliveriesQuery, ReplayOptions } from './delivery-log.js';
 export type { DeleteTenantOptions, DeletedTenant, Tenants } from './tenants.js';
-export type { ResolvedTenantLimits, ResolvedWebhooksOptions, SecurityOptions, TenantLimitsOptions, WebhooksOptions } from './webhooks-options.js';
+export type {
+  DispatcherOptions,
+  ResolvedDispatcherOptions,
+  ResolvedTenantLimits,
+  ResolvedWebhooksOptions,
+  SecurityOptions,
+  TenantLimitsOptions,
+  WebhooksOptions,
+} from './webhooks-options.js';
 export type { HttpOptions } from './delivery/http-options.js';
 export type { RetryOptions } from './delivery/retry-options.js';
 
@@ -44,6 +52,7 @@ export type {
   DeliveryLeaseLostEvent,
   DeliveryLifecycleEvent,
   DeliverySucceededEvent,
+  DispatcherCrashedEvent,
   LifecycleEvents,
   PublishedEvent,
   SubscriptionChangedEvent,

@@ -131,6 +131,57 @@ export interface ResolvedTenantLimits {
   readonly burst: number;
 }
 
+/** Where the dispatcher runs (`createWebhooks({ dispatcher })`). */
+export interface DispatcherOptions {
+  /**
+   * `main`: on the host's event loop. `worker`: claiming, signing, posting and settling run
+   * in a `node:worker_threads` Worker with its own storage connection (SQLite: its own
+   * better-sqlite3 handle on the same file; PostgreSQL: its own pool with the same
+   * connection settings), so a burst of deliveries does not take the host's event loop.
+   * `publish`, the subscriptions, the delivery log, `metrics()`, retention and `migrate()`
+   * stay on the host's thread; lifecycle events, metrics and log lines reach the host's bus,
+   * `metrics()` and logger as they do in-thread. Refused (`DISPATCHER_WORKER_UNSUPPORTED`)
+   * with the memory storage, a storage the worker cannot open again from data, a custom
+   * `transport`, `clock` or `random`, or a `retry` function.
+   * @defaultValue 'main'
+   */
+  thread?: 'main' | 'worker';
+  /**
+   * With `thread: 'worker'`: the wait before a crashed worker is started again, doubled
+   * after each crash in a row up to 30 s (or this value, if larger), and back to this after
+   * the worker has run for 30 s without crashing.
+   * @defaultValue 1000
+   */
+  restartDelayMs?: number;
+}
+
+/** `dispatcher` after parsing. */
+export type ResolvedDispatcherOptions =
+  | { readonly thread: 'main'; readonly restartDelayMs: null }
+  | { readonly thread: 'worker'; readonly restartDelayMs: number };
+
+const defaultRestartDelayMs = 1000;
+
+/** The `dispatcher` option; `restartDelayMs` only goes with a worker (an option must not be ignored). */
+const dispatcherOptionsSchema = z
+  .strictObject({
+    thread: z.enum(['main', 'worker']).default('main'),
+    restartDelayMs: z.int().min(1).max(3_600_000).optional(),
+  })
+  .refine((options) => options.restartDelayMs === undefined || options.thread === 'worker', {
+    path: ['restartDelayMs'],
+    message: "unset without `dispatcher.thread: 'worker'` (an in-thread dispatcher has no worker to restart)",
+  })
+  .transform(
+    (options): ResolvedDispatcherOptions =>
+      Object.freeze(
+        options.thread === 'worker'
+          ? { thread: 'worker', restartDelayMs: options.restartDelayMs ?? defaultRestartDelayMs }
+          : { thread: 'main', restartDelayMs: null },
+      ),
+  )
+  .prefault({});
+
 /** Options of `createWebhooks`. */
 export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
   /** The event catalog (`defineEvents(...)`); default: `bookkeeperEvents`. */
@@ -225,6 +276,8 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
    * @example "live"
    */
   environment?: string;
+  /** Where the dispatcher runs: on the host's event loop (the default) or in a worker thread. */
+  dispatcher?: DispatcherOptions;
 }
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
@@ -342,6 +395,7 @@ export const webhooksOptionsSchema = z.strictObject({
   tenantLimits: tenantLimitsSchema,
   retention: retentionOptionsSchema,
   environment: z.string().refine(isEnvironmentName, ENVIRONMENT_NAME_RULE).optional(),
+  dispatcher: dispatcherOptionsSchema,
 });
 
 /** The options after parsing: every default filled in, frozen. */
@@ -372,6 +426,7 @@ export interface ResolvedWebhooksOptions {
   readonly retention: ResolvedRetentionOptions | false;
   /** The `environment` option; `null`: none (no envelope field, no header). */
   readonly environment: string | null;
+  readonly dispatcher: ResolvedDispatcherOptions;
 }
 
 /**

@@ -23,6 +23,7 @@ import type { ClaimedDelivery, StorageAdapter } from '../storage/storage-adapter
 import { attemptDelivery } from './attempt-delivery.js';
 import type { RetryPolicy } from './backoff.js';
 import { ClaimAheadBuffer } from './claim-ahead-buffer.js';
+import type { DeliveryDispatcher } from './delivery-dispatcher.js';
 import { DeliveryLifecycle } from './delivery-lifecycle.js';
 import type { FlowControl } from './flow-control.js';
 import { SettleBatcher } from './settle-batcher.js';
@@ -61,7 +62,7 @@ export interface DispatcherOptions {
   environment: string | null;
 }
 
-export class Dispatcher {
+export class Dispatcher implements DeliveryDispatcher {
   private readonly options: DispatcherOptions;
   private running = false;
   /** Posts in flight. */

@@ -7,7 +7,9 @@
  * change it records (`subscription:created`, `…:updated`, `…:secret-rotated`, `…:enabled`,
  * `…:disabled`, `…:deleted`) with the change record, and each test request it sends
  * (`subscription:tested`); the dashboard announces each action done through it
- * (`dashboard:action`). Payloads never carry secrets.
+ * (`dashboard:action`); a dispatcher running in a worker thread announces its crashes
+ * (`dispatcher:crashed`), whatever else it does reaching this bus as if it ran in-thread.
+ * Payloads never carry secrets.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { SendTestResult } from '../registry/send-test-request.js';
@@ -140,6 +142,18 @@ export interface DashboardActionEvent {
   details: Record<string, string | number | boolean | null>;
 }
 
+/**
+ * The dispatcher's worker thread (`dispatcher: { thread: 'worker' }`) exited unexpectedly
+ * or threw: it is started again after `restartInMs`. Deliveries it had claimed keep their
+ * leases until they expire, then are claimed and sent again (at-least-once).
+ */
+export interface DispatcherCrashedEvent {
+  /** What the worker threw, or why it exited. */
+  error: Error;
+  /** The wait before the restart, in ms: `restartDelayMs`, doubled after each crash in a row (capped), reset after a healthy run. */
+  restartInMs: number;
+}
+
 /** Lifecycle events and their payloads. */
 export interface LifecycleEvents {
   'delivery:succeeded': DeliverySucceededEvent;
@@ -155,6 +169,7 @@ export interface LifecycleEvents {
   'subscription:deleted': SubscriptionDeletedEvent;
   'subscription:tested': SubscriptionTestedEvent;
   'dashboard:action': DashboardActionEvent;
+  'dispatcher:crashed': DispatcherCrashedEvent;
 }
 
 /** Every event of the bus: the catalog's business events and the lifecycle events. */

@@ -213,6 +213,7 @@ export function createPostgresStorage(options: PostgresStorageOptions): Postgres
       schema: resolved.schema,
       notifyChannel: resolved.notifyChannel,
       createListenClient,
+      ...(settings === undefined ? {} : { connectionSettings: { poolOptions: settings } }),
     });
   }
   const pg = loadPg();
@@ -231,6 +232,7 @@ export function createPostgresStorage(options: PostgresStorageOptions): Postgres
     notifyChannel: resolved.notifyChannel,
     createListenClient: () =>
       new pg.Client({ connectionString, keepAlive: true, application_name: 'bookkeeper-webhooks-listen' }),
+    connectionSettings: { connectionString, poolSize },
   });
 }
 

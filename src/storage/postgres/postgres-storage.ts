@@ -71,6 +71,7 @@ import {
   type SubscriptionRecord,
   type SubscriptionStatus,
 } from '../storage-adapter.js';
+import { isPlainData, type WorkerRecipeResult } from '../shared/worker-recipe.js';
 import type { PostgresQueryable } from './driver.js';
 import { toStorageError } from './driver-errors.js';
 import { FanOutIds } from './fan-out-ids.js';
@@ -139,6 +140,12 @@ export interface PostgresStorageSettings {
    * `null` when there is no way to (wake-ups are then off; polling still works).
    */
   readonly createListenClient: (() => Client) | null;
+  /**
+   * How a worker thread makes a pool of its own to the same database (see
+   * {@link PostgresStorage.workerRecipe}): the adapter's connection string and pool size, or
+   * a handed-in pool's settings; absent: it cannot.
+   */
+  readonly connectionSettings?: { readonly connectionString: string; readonly poolSize: number } | { readonly poolOptions: unknown };
 }
 
 /** A publish retries a 23503 too: a matching subscription deleted meanwhile rolled the statement back whole. */
@@ -178,6 +185,7 @@ export class PostgresStorage implements StorageAdapter {
   readonly #listeners = new Set<WakeListener>();
   readonly #fanOutIds = new FanOutIds();
   readonly #notifier: WakeNotifier;
+  readonly #connectionSettings: PostgresStorageSettings['connectionSettings'];
 
   /** Use `createPostgresStorage()`; this constructor trusts its (validated) settings. */
   constructor(settings: PostgresStorageSettings) {
@@ -186,6 +194,7 @@ export class PostgresStorage implements StorageAdapter {
     this.schema = settings.schema;
     this.#channel = settings.notifyChannel;
     this.#createListenClient = settings.createListenClient;
+    this.#connectionSettings = settings.connectionSettings;
     this.#tables = tablesOf(settings.schema);
     this.#sql = postgresStatements(settings.schema);
     this.#runner = new StatementRunner(settings.pool, settings.schema, this.#sql.schemaVersion);
@@ -193,6 +202,27 @@ export class PostgresStorage implements StorageAdapter {
       () => this.#runner.execute(this.pool, this.#sql.notify, [this.#channel, this.schema]),
       () => this.#runner.closed,
     );
+  }
+
+  /**
+   * @internal How a dispatcher in a worker thread opens this database again: a pool of its
+   * own from the same connection string and size, or from a handed-in pool's settings when
+   * they are plain data (a password given as a function, a custom `Client` or stream
+   * cannot cross to a thread: refused).
+   */
+  workerRecipe(): WorkerRecipeResult {
+    const settings = this.#connectionSettings;
+    const base = { kind: 'postgres', schema: this.schema, notifyChannel: this.#channel } as const;
+    if (settings === undefined) return { refused: 'the PostgreSQL pool does not show its connection settings (not a node-postgres Pool)' };
+    if ('connectionString' in settings) return { recipe: { ...base, connection: { connectionString: settings.connectionString, poolSize: settings.poolSize } } };
+    const options = settings.poolOptions;
+    if (typeof options !== 'object' || options === null || !isPlainData(options)) {
+      return {
+        refused:
+          'the handed-in PostgreSQL pool has settings that cannot cross to a thread (a function, such as a password callback, or a class instance): create the storage from a connectionString instead',
+      };
+    }
+    return { recipe: { ...base, connection: { poolOptions: options as Record<string, unknown> } } };
   }
 
   /**

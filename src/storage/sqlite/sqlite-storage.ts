@@ -92,6 +92,8 @@ import { listSubscriptionsQuery } from './statements/subscriptions.js';
 import { sqliteTables, type SqliteTables } from './statements/tables.js';
 import { writeStatusChange } from './write-status-change.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
+import type { WorkerRecipeResult } from '../shared/worker-recipe.js';
+import { resolve as resolvePath } from 'node:path';
 
 type SqliteDatabase = Database.Database;
 
@@ -159,6 +161,40 @@ export class SqliteStorage implements StorageAdapter {
   /** The WAL checkpointer (see wal-checkpointer.ts), for tests and diagnosis; `null` when off. */
   get checkpointer(): WalCheckpointer | null {
     return this.#checkpointer;
+  }
+
+  /**
+   * @internal How a dispatcher in a worker thread opens this database again: the same file
+   * with the settings this connection has now (`synchronous`, busy timeout, WAL bound), so
+   * that the worker's commits are exactly as durable as the host's. Refused for a database
+   * in memory (another connection would open another database) and for a handed-in one not
+   * in WAL mode (the worker's connection would switch the host's file to WAL).
+   */
+  workerRecipe(): WorkerRecipeResult {
+    const db = this.database;
+    if (db.memory || db.name === '' || db.name === ':memory:') {
+      return { refused: 'the SQLite database is in memory: a worker thread cannot open it; give createSqliteStorage a file' };
+    }
+    if (!db.open) return { refused: 'the SQLite database is closed' };
+    const mode = db.pragma('journal_mode', { simple: true }) as string;
+    if (mode !== 'wal') {
+      return {
+        refused: `the handed-in SQLite database is in journal mode "${mode}": switch it to WAL first (db.pragma('journal_mode = WAL')), as a second connection needs`,
+      };
+    }
+    const synchronousNames = ['OFF', 'NORMAL', 'FULL', 'EXTRA'] as const;
+    const pages = db.pragma('wal_autocheckpoint', { simple: true }) as number;
+    const pageBytes = db.pragma('page_size', { simple: true }) as number;
+    return {
+      recipe: {
+        kind: 'sqlite',
+        filename: resolvePath(db.name),
+        tablePrefix: this.#prefix,
+        synchronous: synchronousNames[db.pragma('synchronous', { simple: true }) as number] ?? 'FULL',
+        busyTimeoutMs: db.pragma('busy_timeout', { simple: true }) as number,
+        walAutocheckpointBytes: pages * pageBytes,
+      },
+    };
   }
 
   /**

@@ -1,0 +1,50 @@
+/**
+ * Opens, in the dispatcher's worker thread, a connection of its own to the host's storage
+ * from the adapter's recipe (storage/shared/worker-recipe.ts). It never migrates: the
+ * host's `start()` did before starting the worker, and the adapter checks the schema
+ * version at its first call.
+ */
+import type { StorageRecipe } from '../../storage/shared/worker-recipe.js';
+import { loadPg } from '../../storage/postgres/driver.js';
+import { createPostgresStorage } from '../../storage/postgres/index.js';
+import { createSqliteStorage } from '../../storage/sqlite/index.js';
+import type { StorageAdapter } from '../../storage/storage-adapter.js';
+
+/** The worker's storage, and how to close it (with the pool the worker made, if it made one). */
+export interface RecipeStorage {
+  readonly storage: StorageAdapter;
+  close(): Promise<void>;
+}
+
+export function openRecipeStorage(recipe: StorageRecipe): RecipeStorage {
+  if (recipe.kind === 'sqlite') {
+    const storage = createSqliteStorage({
+      filename: recipe.filename,
+      tablePrefix: recipe.tablePrefix,
+      synchronous: recipe.synchronous,
+      busyTimeoutMs: recipe.busyTimeoutMs,
+      walAutocheckpointBytes: recipe.walAutocheckpointBytes,
+      // The host's adapter checkpoints the file already.
+      checkpointIntervalMs: false,
+    });
+    return { storage, close: () => storage.close() };
+  }
+  const { schema, notifyChannel, connection } = recipe;
+  if ('connectionString' in connection) {
+    const storage = createPostgresStorage({ connectionString: connection.connectionString, poolSize: connection.poolSize, schema, notifyChannel });
+    return { storage, close: () => storage.close() };
+  }
+  // The host handed in its pool: the worker makes one alike and ends it itself (the
+  // adapter never ends a pool it was given).
+  const pool = new (loadPg().Pool)(connection.poolOptions);
+  // As createPostgresStorage does for its own pool: a dropped idle client must not end the thread.
+  pool.on('error', () => undefined);
+  const storage = createPostgresStorage({ pool, schema, notifyChannel });
+  return {
+    storage,
+    async close() {
+      await storage.close();
+      await pool.end();
+    },
+  };
+}

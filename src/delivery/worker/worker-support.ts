@@ -1,0 +1,42 @@
+/**
+ * Whether the dispatcher can run in a worker thread with the options given: the thread
+ * rebuilds every part from data, so a part that is code or lives in the host's heap cannot
+ * follow it. Refused at `createWebhooks`, with the option that blocks it named.
+ */
+import { ConfigError } from '../../errors.js';
+import { hasWorkerRecipe, type StorageRecipe } from '../../storage/shared/worker-recipe.js';
+import type { StorageAdapter } from '../../storage/storage-adapter.js';
+import type { ResolvedWebhooksOptions } from '../../webhooks-options.js';
+
+function refuse(field: string, why: string): never {
+  throw new ConfigError('DISPATCHER_WORKER_UNSUPPORTED', `\`dispatcher.thread: 'worker'\` cannot be used with ${why}`, { field });
+}
+
+/**
+ * The storage's recipe for the worker, after checking every option the worker must
+ * rebuild. `given`: the options as the caller passed them (a default clock or random is
+ * fine; one handed in is the host's code).
+ *
+ * @throws ConfigError `DISPATCHER_WORKER_UNSUPPORTED` naming the option that blocks it.
+ */
+export function workerRecipeFor(given: { transport?: unknown; clock?: unknown; random?: unknown }, resolved: ResolvedWebhooksOptions, storage: StorageAdapter | undefined): StorageRecipe {
+  if (given.transport !== undefined) {
+    refuse('transport', 'a custom `transport`: the worker posts through its own undici transport (with the same `http` settings); remove `transport`, or keep the dispatcher on the main thread');
+  }
+  if (given.clock !== undefined) {
+    refuse('clock', "a custom `clock`: it is the host's code and cannot run in the worker thread; remove `clock`, or keep the dispatcher on the main thread");
+  }
+  if (given.random !== undefined) {
+    refuse('random', "a custom `random`: it is the host's code and cannot run in the worker thread; remove `random`, or keep the dispatcher on the main thread");
+  }
+  if (resolved.retry.kind === 'custom') {
+    refuse('retry', 'a `retry` function: give the policy as data (`{ delaysMs }` or `{ initialDelayMs, factor, maxDelayMs, maxAttempts }`), or keep the dispatcher on the main thread');
+  }
+  if (storage === undefined || !hasWorkerRecipe(storage)) {
+    const which = storage === undefined ? 'the memory storage (the default)' : `the \`storage\` ${JSON.stringify(storage.name)}`;
+    refuse('storage', `${which}: a worker thread needs a storage it can open again on its own connection; use createSqliteStorage({ filename }) or createPostgresStorage({ connectionString })`);
+  }
+  const result = storage.workerRecipe();
+  if ('refused' in result) refuse('storage', `this \`storage\`: ${result.refused}`);
+  return result.recipe;
+}
