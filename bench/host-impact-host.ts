@@ -8,8 +8,9 @@
  * `{ type: 'ready', port }` once the API listens, then answers commands over IPC:
  * - `open`: a fresh storage, its ledger and a webhooks instance (dispatcher started, idle);
  *   `{ type: 'opened', available: false, reason }` when `createWebhooks` refuses the mode;
- * - `phases`: windows of the same load, the dispatcher idle or draining a burst, in the
- *   order given; each window with the event loop's delay over it (`monitorEventLoopDelay`);
+ * - `phases`: windows of the same load, the dispatcher idle or draining a burst (stored with
+ *   the dispatcher stopped, the window opening once `start()` resolved and closing when
+ *   `drain()` does), in the order given; each window with the event loop's delay over it;
  * - `close`: the instance, the ledger and the storage; `exit`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -69,9 +70,9 @@ export interface HostPhases {
     deliveries: number;
     /** Succeeded in this instance's metrics. */
     succeeded: number;
-    /** `start()` called → `drain()` resolved. */
+    /** `start()` resolved → `drain()` resolved: the burst window. */
     elapsedMs: number;
-    /** How long `start()` itself took to resolve. */
+    /** How long `start()` took to resolve, before the window (with a worker: spawning it). */
     startMs: number;
     /** Filling the backlog, before the window. */
     fillMs: number;
@@ -171,38 +172,54 @@ async function storeBacklog({ webhooks, storage }: Instance, count: number): Pro
   await storage.fill(enqueueInputs(count));
 }
 
+/**
+ * The wait before a window: requests held up by the previous window or by a fill clear
+ * first. The host answers them at several times the offered rate, so a wait as long as the
+ * fill does.
+ */
+function gap(command: Extract<HostCommand, { type: 'phases' }>, fillMs: number): number {
+  return command.gapMs + fillMs;
+}
+
+async function timed(run: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
 function readLoopDelay(): LoopDelay {
   const ms = (ns: number): number => Math.round(ns / 1000) / 1000;
   return { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) };
 }
 
 async function phases(command: Extract<HostCommand, { type: 'phases' }>): Promise<HostPhases> {
-  if (instance === null) throw new Error('phases: not open');
-  const { webhooks } = instance;
+  const current = instance;
+  if (current === null) throw new Error('phases: not open');
+  const { webhooks } = current;
   const windows: PhaseWindow[] = [];
   let burst: HostPhases['burst'] | null = null;
   for (const phase of command.order) {
     let fillMs = 0;
-    if (phase === 'burst') {
-      const fillStart = performance.now();
-      await storeBacklog(instance, command.deliveries);
-      fillMs = performance.now() - fillStart;
-    }
-    // Requests held up by the previous window or by the fill clear before this one opens: the
-    // host answers them at several times the offered rate, so a wait as long as the fill does.
-    await sleep(command.gapMs + fillMs);
+    let startMs = 0;
     const before = await webhooks.metrics();
+    if (phase === 'burst') {
+      fillMs = await timed(() => storeBacklog(current, command.deliveries));
+      await sleep(gap(command, fillMs));
+      // A host starts its dispatcher once, at boot (a worker thread is spawned then), not for
+      // each burst: the window opens once the dispatcher runs again.
+      startMs = await timed(() => webhooks.start());
+    } else {
+      await sleep(gap(command, 0));
+    }
     loopDelay.reset();
     const startAt = now();
     if (phase === 'idle') {
       await sleep(command.idleMs);
     } else {
-      await webhooks.start();
-      const startMs = now() - startAt;
       await webhooks.drain({ timeoutMs: 300_000 });
-      const elapsedMs = now() - startAt;
       const after = await webhooks.metrics();
-      burst = { deliveries: command.deliveries, succeeded: after.deliveriesSucceeded - before.deliveriesSucceeded, elapsedMs, startMs, fillMs };
+      const succeeded = after.deliveriesSucceeded - before.deliveriesSucceeded;
+      burst = { deliveries: command.deliveries, succeeded, elapsedMs: now() - startAt, startMs, fillMs };
     }
     windows.push({ phase, startAt, endAt: now(), loopDelayMs: readLoopDelay() });
   }

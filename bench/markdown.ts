@@ -52,7 +52,8 @@ const sectionNotes: Record<Section, string> = {
     'table in the same database through the host\'s own pg pool; memory: the ledger in a SQLite file of its own). A client process loads ' +
     'it at a fixed rate, open loop (latency from each request\'s due time, so a stall is charged to every request that waited). Each round ' +
     'has two windows of the same load: the dispatcher started and idle, and the dispatcher draining a burst stored before the window ' +
-    '(`start()` → `drain()`, to the loopback receiver process), their order flipping by round. Reference = the idle window; each ratio is ' +
+    '(from `start()` resolved, a worker being spawned once at a host\'s boot, to `drain()` resolved; to the loopback receiver process), ' +
+    'their order flipping by round. Reference = the idle window; each ratio is ' +
     'the median of the rounds\' ratios (burst ÷ idle). Throughput counts the 201 answers completed inside a window; errors are in the detail. ' +
     'Event-loop delay: `monitorEventLoopDelay({ resolution: 1 })` in the host, p99 as Node reports it (each sample includes the 1 ms interval). ' +
     'Modes: `main` (the dispatcher on the host\'s event loop, the default) and `worker` (`dispatcher: { thread: \'worker\' }`), alternating ' +

@@ -54,7 +54,7 @@ interface Round {
   order: Phase[];
   idle: WindowFigures;
   burst: WindowFigures;
-  /** Distinct deliveries the receiver got ÷ `start()` → `drain()`, per second. */
+  /** Distinct deliveries the receiver got ÷ the burst window (`start()` resolved → `drain()` resolved), per second. */
   dispatchRate: number;
   arrived: number;
   expected: number;
@@ -248,7 +248,7 @@ function addDispatchFigure(
     id: `host-impact.${entry.name}.${mode}.dispatch`,
     section: 'host-impact',
     storage: entry.name,
-    title: `dispatch rate during the burst (start() → drain()), ${entry.name}, ${modeLabels[mode]}, host loaded at ${sizes.rate} req/s`,
+    title: `dispatch rate during the burst (start() resolved → drain() resolved), ${entry.name}, ${modeLabels[mode]}, host loaded at ${sizes.rate} req/s`,
     unit: 'deliveries/s',
     better: 'higher',
     value: median(rounds.map((r) => r.dispatchRate)),
