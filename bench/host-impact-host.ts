@@ -15,7 +15,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { cpus } from 'node:os';
+import { monitorEventLoopDelay, performance as perfHooks } from 'node:perf_hooks';
 import { ConfigError } from '../src/errors.js';
 import { serveCommands } from './host-impact-child.js';
 import { openLedger, parseLedgerEntry, type Ledger } from './host-impact-ledger.js';
@@ -61,6 +62,10 @@ export interface PhaseWindow {
   startAt: number;
   endAt: number;
   loopDelayMs: LoopDelay;
+  /** The share of the window the host's event loop was busy (`perfHooks.eventLoopUtilization`), 0–1: the main thread's own work. */
+  loopUtilization: number;
+  /** The share of the machine's CPU time (every core, every process) that was busy over the window, 0–1. */
+  machineCpuBusy: number;
 }
 
 export interface HostPhases {
@@ -187,6 +192,24 @@ async function timed(run: () => Promise<void>): Promise<number> {
   return performance.now() - start;
 }
 
+/** Busy and total CPU time of every core so far, ms. */
+function machineCpu(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of cpus()) {
+    const all = times.user + times.nice + times.sys + times.irq + times.idle;
+    total += all;
+    busy += all - times.idle;
+  }
+  return { busy, total };
+}
+
+/** The machine's busy share since `start`: a host delayed while the machine is saturated waits for a CPU, not for its own work. */
+function machineCpuBusySince(start: { busy: number; total: number }): number {
+  const end = machineCpu();
+  return end.total === start.total ? 0 : (end.busy - start.busy) / (end.total - start.total);
+}
+
 function readLoopDelay(): LoopDelay {
   const ms = (ns: number): number => Math.round(ns / 1000) / 1000;
   return { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) };
@@ -212,6 +235,8 @@ async function phases(command: Extract<HostCommand, { type: 'phases' }>): Promis
       await sleep(gap(command, 0));
     }
     loopDelay.reset();
+    const utilization = perfHooks.eventLoopUtilization();
+    const machine = machineCpu();
     const startAt = now();
     if (phase === 'idle') {
       await sleep(command.idleMs);
@@ -221,7 +246,14 @@ async function phases(command: Extract<HostCommand, { type: 'phases' }>): Promis
       const succeeded = after.deliveriesSucceeded - before.deliveriesSucceeded;
       burst = { deliveries: command.deliveries, succeeded, elapsedMs: now() - startAt, startMs, fillMs };
     }
-    windows.push({ phase, startAt, endAt: now(), loopDelayMs: readLoopDelay() });
+    windows.push({
+      phase,
+      startAt,
+      endAt: now(),
+      loopDelayMs: readLoopDelay(),
+      loopUtilization: perfHooks.eventLoopUtilization(utilization).utilization,
+      machineCpuBusy: machineCpuBusySince(machine),
+    });
   }
   if (burst === null) throw new Error('phases: the order has no burst');
   return { type: 'phases', windows, burst };

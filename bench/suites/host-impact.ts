@@ -47,6 +47,10 @@ interface WindowFigures {
   /** How late the client itself sent, p99 ms: near 0 when the client kept its schedule. */
   sendLagP99: number;
   loopDelayMs: LoopDelay;
+  /** The host's event loop busy share, %. */
+  loopUtilization: number;
+  /** The machine's CPU busy share, %. */
+  machineCpuBusy: number;
 }
 
 interface Round {
@@ -96,6 +100,8 @@ function windowFigures(samples: LoadSamples, window: PhaseWindow): WindowFigures
     p99: quantileSorted(sorted, 0.99),
     sendLagP99: quantileSorted(Float64Array.from(lags).sort(), 0.99),
     loopDelayMs: window.loopDelayMs,
+    loopUtilization: window.loopUtilization * 100,
+    machineCpuBusy: window.machineCpuBusy * 100,
   };
 }
 
@@ -183,6 +189,7 @@ const measures: readonly Measure[] = [
   { key: 'p50', title: 'ledger API latency p50', unit: 'ms', better: 'lower', of: (w) => w.p50 },
   { key: 'p99', title: 'ledger API latency p99', unit: 'ms', better: 'lower', of: (w) => w.p99, workerTarget: { on: 'ratio', op: '<=', value: 2 } },
   { key: 'event-loop-p99', title: 'host event-loop delay p99', unit: 'ms', better: 'lower', of: (w) => w.loopDelayMs.p99 },
+  { key: 'event-loop-utilization', title: 'host event-loop utilization (its main thread\'s own work)', unit: '%', better: 'lower', of: (w) => w.loopUtilization },
 ];
 
 function addModeFigures(context: BenchContext, entry: StorageEntry, mode: DispatcherMode, rounds: readonly Round[], workerNote: string | null): void {
@@ -225,7 +232,11 @@ function addModeFigures(context: BenchContext, entry: StorageEntry, mode: Dispat
             }
           : {}),
         ...(measure.key === 'event-loop-p99'
-          ? { loopDelayMs: { idle: rounds.map((r) => r.idle.loopDelayMs), burst: rounds.map((r) => r.burst.loopDelayMs) } }
+          ? {
+              loopDelayMs: { idle: rounds.map((r) => r.idle.loopDelayMs), burst: rounds.map((r) => r.burst.loopDelayMs) },
+              // A delay with the machine saturated is time waiting for a CPU, not the loop's own work.
+              machineCpuBusyPercent: { idle: rounds.map((r) => round3(r.idle.machineCpuBusy)), burst: rounds.map((r) => round3(r.burst.machineCpuBusy)) },
+            }
           : {}),
       },
     });

@@ -91,7 +91,7 @@ describe('npm run bench at the tiny size', () => {
         `e2e.burst.${storage}.p50`,
         `e2e.burst.${storage}.p99`,
         `backlog.${storage}.claim-growth`,
-        ...['throughput', 'p50', 'p99', 'event-loop-p99', 'dispatch'].map((kind) => `host-impact.${storage}.main.${kind}`),
+        ...['throughput', 'p50', 'p99', 'event-loop-p99', 'event-loop-utilization', 'dispatch'].map((kind) => `host-impact.${storage}.main.${kind}`),
       ]),
     ];
     expect(ids).toEqual(expect.arrayContaining(expected));
@@ -150,7 +150,7 @@ describe('npm run bench at the tiny size', () => {
     }
     // The host's API during a dispatch burst against the same load with the dispatcher idle, paired in each round.
     for (const storage of ['memory', 'sqlite']) {
-      for (const kind of ['throughput', 'p50', 'p99', 'event-loop-p99']) {
+      for (const kind of ['throughput', 'p50', 'p99', 'event-loop-p99', 'event-loop-utilization']) {
         const figure = byId.get(`host-impact.${storage}.main.${kind}`)!;
         expect(figure.limit, `${storage} ${kind}`).toMatchObject({ kind: 'reference', target: null });
         expect(figure.detail.roundRatios, `${storage} ${kind}`).toHaveLength(1);
