@@ -21,7 +21,7 @@ import { ConfigError } from '../src/errors.js';
 import { serveCommands } from './host-impact-child.js';
 import { openLedger, parseLedgerEntry, type Ledger } from './host-impact-ledger.js';
 import { enqueueInputs } from './payload.js';
-import { sleep } from './stats.js';
+import { distribution, sleep } from './stats.js';
 import { storageEntry } from './storages.js';
 import { createInstance, dataObjects, publishAll, type Instance, type InstanceOptions } from './trial-helpers.js';
 
@@ -62,6 +62,8 @@ export interface PhaseWindow {
   startAt: number;
   endAt: number;
   loopDelayMs: LoopDelay;
+  /** The ledger writes' own time (the insert, not the wait to be served), ms. */
+  ledgerWriteMs: { p50: number; p99: number; max: number };
   /** The share of the window the host's event loop was busy (`perfHooks.eventLoopUtilization`), 0–1: the main thread's own work. */
   loopUtilization: number;
   /** The share of the machine's CPU time (every core, every process) that was busy over the window, 0–1. */
@@ -96,6 +98,8 @@ const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
 loopDelay.enable();
 
 let instance: Instance | null = null;
+/** How long each ledger write took since the window opened, ms: on SQLite, a wait for another connection's write lock shows here. */
+let ledgerWriteMs: number[] = [];
 let ledger: Ledger | null = null;
 
 async function answer(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
@@ -114,7 +118,9 @@ async function answer(req: IncomingMessage, res: ServerResponse, body: string): 
     res.writeHead(400, { 'content-type': 'text/plain' }).end(error instanceof Error ? error.message : String(error));
     return;
   }
+  const writeStart = performance.now();
   const id = await ledger.record(entry);
+  ledgerWriteMs.push(performance.now() - writeStart);
   res.writeHead(201, { 'content-type': 'application/json' }).end(`{"id":"${id}"}`);
 }
 
@@ -210,6 +216,12 @@ function machineCpuBusySince(start: { busy: number; total: number }): number {
   return end.total === start.total ? 0 : (end.busy - start.busy) / (end.total - start.total);
 }
 
+function writeTimes(samples: readonly number[]): { p50: number; p99: number; max: number } {
+  const { p50, p99, max } = distribution(samples);
+  const ms = (value: number): number => Math.round(value * 1000) / 1000;
+  return { p50: ms(p50), p99: ms(p99), max: ms(max) };
+}
+
 function readLoopDelay(): LoopDelay {
   const ms = (ns: number): number => Math.round(ns / 1000) / 1000;
   return { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) };
@@ -235,6 +247,7 @@ async function phases(command: Extract<HostCommand, { type: 'phases' }>): Promis
       await sleep(gap(command, 0));
     }
     loopDelay.reset();
+    ledgerWriteMs = [];
     const utilization = perfHooks.eventLoopUtilization();
     const machine = machineCpu();
     const startAt = now();
@@ -251,6 +264,7 @@ async function phases(command: Extract<HostCommand, { type: 'phases' }>): Promis
       startAt,
       endAt: now(),
       loopDelayMs: readLoopDelay(),
+      ledgerWriteMs: writeTimes(ledgerWriteMs),
       loopUtilization: perfHooks.eventLoopUtilization(utilization).utilization,
       machineCpuBusy: machineCpuBusySince(machine),
     });

@@ -51,6 +51,7 @@ interface WindowFigures {
   loopUtilization: number;
   /** The machine's CPU busy share, %. */
   machineCpuBusy: number;
+  ledgerWriteMs: PhaseWindow['ledgerWriteMs'];
 }
 
 interface Round {
@@ -102,6 +103,7 @@ function windowFigures(samples: LoadSamples, window: PhaseWindow): WindowFigures
     loopDelayMs: window.loopDelayMs,
     loopUtilization: window.loopUtilization * 100,
     machineCpuBusy: window.machineCpuBusy * 100,
+    ledgerWriteMs: window.ledgerWriteMs,
   };
 }
 
@@ -230,6 +232,9 @@ function addModeFigures(context: BenchContext, entry: StorageEntry, mode: Dispat
               heldOver: { idle: rounds.map((r) => r.idle.heldOver), burst: rounds.map((r) => r.burst.heldOver) },
               clientSendLagP99Ms: { idle: rounds.map((r) => round3(r.idle.sendLagP99)), burst: rounds.map((r) => round3(r.burst.sendLagP99)) },
             }
+          : {}),
+        ...(measure.key === 'p99'
+          ? { ledgerWriteMs: { idle: rounds.map((r) => r.idle.ledgerWriteMs), burst: rounds.map((r) => r.burst.ledgerWriteMs) } }
           : {}),
         ...(measure.key === 'event-loop-p99'
           ? {
