@@ -12,6 +12,7 @@ const sectionTitles: Record<Section, string> = {
   'end-to-end': 'End-to-end latency (publish() → receiver got the body)',
   backlog: 'Backlog scale (a stored log of delivered deliveries with a pending backlog, 1 KB payloads)',
   retention: 'Retention at scale (purge rate against 10 M attempts a day; dispatch while purging)',
+  'host-impact': 'Host impact (a ledger API in the same process and database, during a dispatch burst vs idle)',
 };
 
 const sectionNotes: Record<Section, string> = {
@@ -56,6 +57,18 @@ const sectionNotes: Record<Section, string> = {
     'Default pacing: what the first run removes, times the runs of a day 60 s apart. Dispatch: `start()` → `drain()` of a fresh backlog ' +
     'with the task purging the history against `retention: false`, in rounds of three trials; steady: runs as far apart as purges twice what ' +
     '10 M attempts a day need (from the first run\'s size), catch-up: runs 10 ms apart. Each ratio is the median of the rounds\' ratios.',
+  'host-impact':
+    'The host, a child process: a ledger HTTP API (`POST /ledger/entries`, one journal entry of two lines written per request) beside a ' +
+    'webhooks instance on the same database (SQLite: a table in the same file through the host\'s own better-sqlite3 handle; PostgreSQL: a ' +
+    'table in the same database through the host\'s own pg pool; memory: the ledger in a SQLite file of its own). A client process loads ' +
+    'it at a fixed rate, open loop (latency from each request\'s due time, so a stall is charged to every request that waited). Each round ' +
+    'has two windows of the same load: the dispatcher started and idle, and the dispatcher draining a burst stored before the window ' +
+    '(from `start()` resolved, a worker being spawned once at a host\'s boot, to `drain()` resolved; to the loopback receiver process), ' +
+    'their order flipping by round. Reference = the idle window; each ratio is ' +
+    'the median of the rounds\' ratios (burst ÷ idle). Throughput counts the 201 answers completed inside a window; errors are in the detail. ' +
+    'Event-loop delay: `monitorEventLoopDelay({ resolution: 1 })` in the host, p99 as Node reports it (each sample includes the 1 ms interval). ' +
+    'Modes: `main` (the dispatcher on the host\'s event loop, the default) and `worker` (`dispatcher: { thread: \'worker\' }`), alternating ' +
+    'by round. The targets are the worker\'s: throughput ≥ 0.9× idle, p99 ≤ 2× idle, dispatch rate ≥ 1× the main-thread mode\'s, paired by round.',
 };
 
 export function markdownReport(info: RunInfo, figures: readonly Figure[]): string {

@@ -5,10 +5,14 @@
 import ky from 'ky';
 import { Pool } from 'undici';
 import { createWebhooks, type Webhooks } from '../src/create-webhooks.js';
-import type { DispatcherOptions } from '../src/webhooks-options.js';
+import type { BookkeeperEvents } from '../src/events/bookkeeper-events.js';
+import type { WebhooksOptions } from '../src/webhooks-options.js';
 import type { BenchStorageInstance, StorageEntry } from './storages.js';
 import { eventType, paddingFor, paymentData, signedSamples, type SignedSample } from './payload.js';
 import { generateSecret } from '../src/signing/secret.js';
+
+/** Options of `createWebhooks` that {@link createInstance} leaves to its caller. */
+export type InstanceOptions = Omit<WebhooksOptions<BookkeeperEvents>, 'storage' | 'security' | 'concurrency' | 'flowControl' | 'events'>;
 
 export interface Instance {
   webhooks: Webhooks;
@@ -18,21 +22,27 @@ export interface Instance {
 
 /**
  * A webhooks instance on a fresh storage, migrated, dispatcher stopped, with one
- * subscription to `url` for every event type; `payloadKey` for `security.payloadKey`,
- * `dispatcher` for where the dispatcher runs.
+ * subscription to `url` for every event type; `payloadKey` for `security.payloadKey`; `more`:
+ * further options of `createWebhooks` (a ConfigError it throws comes out of this call).
  */
-export async function createInstance(entry: StorageEntry, url: string, concurrency: number, payloadKey?: string, dispatcher?: DispatcherOptions): Promise<Instance> {
+export async function createInstance(
+  entry: StorageEntry,
+  url: string,
+  concurrency: number,
+  payloadKey?: string,
+  more: InstanceOptions = {},
+): Promise<Instance> {
   const storage = await entry.create();
   try {
     // One receiver, compared with a bare loop of `concurrency` connections: let this one
     // subscription use every slot (the default caps a subscription at half of them, so
     // that one slow receiver cannot hold them all).
     const webhooks = createWebhooks({
+      ...more,
       storage: storage.storage,
       security: { allowPrivateNetworks: true, ...(payloadKey === undefined ? {} : { payloadKey }) },
       concurrency,
       flowControl: { maxInFlightPerSubscription: concurrency },
-      ...(dispatcher === undefined ? {} : { dispatcher }),
     });
     // start() migrates and opens; stop() again so that publishes queue up until the trial starts.
     await webhooks.start();

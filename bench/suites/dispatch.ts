@@ -130,7 +130,7 @@ async function oursTrial(
   { sealed = false, thread, timedFromStarted = false }: TrialOptions = {},
 ): Promise<TrialResult & SteadyRate & { fillMs: number; startMs: number }> {
   const { concurrency } = context.sizes.dispatch;
-  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined, thread === undefined ? undefined : { thread });
+  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined, thread === undefined ? {} : { dispatcher: { thread } });
   try {
     // The backlog goes in through the storage's fast path (what publish stores, batched
     // in transactions where the storage has them): only draining it is timed.

@@ -18,6 +18,7 @@ interface Report {
     unit: string;
     valid: boolean;
     pass: boolean | null;
+    note: string | null;
     detail: Record<string, unknown>;
     limit: { kind: string; value: number; ratio: number; target: unknown; pass: boolean | null } | null;
     peer: { kind: string; value: number; ratio: number; target: unknown; pass: boolean | null } | null;
@@ -92,6 +93,7 @@ describe('npm run bench at the tiny size', () => {
         ...['claim', 'stats', 'list', 'deep', 'undelivered', 'purge'].map((operation) => `backlog.${storage}.${operation}-growth`),
         ...['1k', '2k'].flatMap((size) => ['claim', 'stats', 'list', 'deep', 'undelivered', 'purge', 'fill', 'rss'].map((kind) => `backlog.${storage}.${size}.${kind}`)),
         ...['purge-rate', 'default-pacing', 'dispatch', 'dispatch.catch-up'].map((figure) => `retention.${storage}.${figure}`),
+        ...['throughput', 'p50', 'p99', 'event-loop-p99', 'event-loop-utilization', 'dispatch'].map((kind) => `host-impact.${storage}.main.${kind}`),
       ]),
     ];
     expect(ids).toEqual(expect.arrayContaining(expected));
@@ -151,6 +153,30 @@ describe('npm run bench at the tiny size', () => {
         expect(tenants.detail, storage).toMatchObject({ subscriptions: 200, tenants: 100, baselineSubscriptions: 10, fanOut: 2, rounds: 2 });
       }
       expect(byId.get(`tenants.${storage}.p99`)!.detail.roundP99Ratios, storage).toHaveLength(2);
+    }
+    // The host's API during a dispatch burst against the same load with the dispatcher idle, paired in each round.
+    for (const storage of ['memory', 'sqlite']) {
+      for (const kind of ['throughput', 'p50', 'p99', 'event-loop-p99', 'event-loop-utilization']) {
+        const figure = byId.get(`host-impact.${storage}.main.${kind}`)!;
+        expect(figure.limit, `${storage} ${kind}`).toMatchObject({ kind: 'reference', target: null });
+        expect(figure.detail.roundRatios, `${storage} ${kind}`).toHaveLength(1);
+      }
+      const throughput = byId.get(`host-impact.${storage}.main.throughput`)!;
+      // Every request due in either window was answered with a 201: the ledger wrote every entry.
+      expect(throughput.detail.errors, storage).toEqual({ idle: [0], burst: [0] });
+      expect(byId.get(`host-impact.${storage}.main.dispatch`)!.detail.arrived, storage).toEqual(['500/500']);
+    }
+    // The worker mode is refused on memory (it cannot re-open the storage in a worker): reported, not failed.
+    expect([...byId.keys()].filter((id) => id.startsWith('host-impact.memory.worker.'))).toEqual([]);
+    expect(byId.get('host-impact.memory.main.dispatch')!.note).toMatch(/^worker mode not available: [A-Z_]+: /);
+    // On SQLite, the worker's figures carry the targets when the option exists; otherwise the main mode says why not.
+    const sqliteWorker = byId.get('host-impact.sqlite.worker.dispatch');
+    if (sqliteWorker === undefined) {
+      expect(byId.get('host-impact.sqlite.main.dispatch')!.note).toMatch(/^worker mode not available: [A-Z_]+: /);
+    } else {
+      expect(sqliteWorker.limit!.target).toEqual({ on: 'ratio', op: '>=', value: 1 });
+      expect(byId.get('host-impact.sqlite.worker.throughput')!.limit!.target).toEqual({ on: 'ratio', op: '>=', value: 0.9 });
+      expect(byId.get('host-impact.sqlite.worker.p99')!.limit!.target).toEqual({ on: 'ratio', op: '<=', value: 2 });
     }
     expect(byId.get('publish.memory.p99')!.detail.duringPublish).toEqual({
       collections: expect.any(Number),
