@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
-import { maxBatchesPerRun, RetentionTask } from '../../src/retention/retention-task.js';
+import { maxBatchesPerRun, minCatchUpPauseMs, RetentionTask } from '../../src/retention/retention-task.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import type { PurgeRetentionInput, PurgeRetentionResult, StorageAdapter } from '../../src/storage/storage-adapter.js';
 import { FakeClock, flush } from '../support/fake-clock.js';
@@ -122,16 +122,48 @@ describe('RetentionTask', () => {
       task.start();
       await flush(maxBatchesPerRun * 3);
       expect(task.figures).toMatchObject({ caughtUpAt: null, lagMs: 0 });
-      await clock.advance(250);
-      expect(task.figures.lagMs).toBe(250);
-      await clock.advance(750);
+      await clock.advance(minCatchUpPauseMs - 1);
+      expect(task.figures.lagMs).toBe(minCatchUpPauseMs - 1);
+      // Behind: the next run comes after the catch-up pause (10× the run's own time, at most intervalMs), not intervalMs.
+      await clock.advance(999 - (minCatchUpPauseMs - 1));
       await flush();
-      expect(task.figures).toMatchObject({ caughtUpAt: 11_000, lagMs: 0 });
-      await clock.advance(1000);
+      const caughtUpAt = task.figures.caughtUpAt!;
+      expect(caughtUpAt).toBeGreaterThanOrEqual(10_000 + minCatchUpPauseMs);
+      expect(caughtUpAt).toBeLessThan(11_000);
+      expect(task.figures.lagMs).toBe(0);
+      await clock.advance(caughtUpAt + 1000 - clock.now());
       await flush(maxBatchesPerRun * 3);
-      expect(task.figures).toMatchObject({ caughtUpAt: 11_000, lagMs: 1000 });
+      expect(task.figures).toMatchObject({ caughtUpAt, lagMs: 1000 });
       await clock.advance(400);
       expect(task.figures.lagMs).toBe(1400);
+      await task.stop();
+    });
+
+    it('waits intervalMs after a run that caught up, failed or found another purger, and only the catch-up pause after one stopped with rows left', async () => {
+      const clock = new FakeClock(0);
+      const { task } = taskAnswering(clock, [false, new Error('busy'), 'skipped', ...Array<boolean>(maxBatchesPerRun).fill(true), false]);
+      const runsAt: number[] = [];
+      task.start();
+      await flush();
+      runsAt.push(task.figures.lastRunAt!);
+      for (let i = 0; i < 2; i++) {
+        await clock.advance(999);
+        await flush();
+        expect(task.figures.lastRunAt).toBe(runsAt.at(-1));
+        await clock.advance(1);
+        await flush(maxBatchesPerRun * 3);
+        runsAt.push(task.figures.lastRunAt!);
+      }
+      expect(runsAt).toEqual([0, 1000, 2000]);
+      // The run after the skip stops at the batch limit with rows left: the next one is due well before intervalMs.
+      await clock.advance(1000);
+      await flush(maxBatchesPerRun * 3);
+      expect(task.figures).toMatchObject({ lastRunAt: 3000, caughtUpAt: null });
+      await clock.advance(999);
+      await flush();
+      expect(task.figures.lastRunAt).toBeGreaterThanOrEqual(3000 + minCatchUpPauseMs);
+      expect(task.figures.lastRunAt).toBeLessThan(4000);
+      expect(task.figures.lagMs).toBe(0);
       await task.stop();
     });
 
