@@ -7,6 +7,7 @@ export default defineConfig({
     'sqlite/index': 'src/storage/sqlite/index.ts',
     'postgres/index': 'src/storage/postgres/index.ts',
     'dashboard/index': 'src/dashboard/index.ts',
+    'cli/index': 'src/cli/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
