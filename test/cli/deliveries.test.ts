@@ -15,6 +15,7 @@ import { createSqliteStorage } from '../../src/storage/sqlite/index.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from '../support/postgres.js';
 import { runCli } from './cli-process.js';
+import { CliTerminal } from './terminal.js';
 
 let receiver: LoopbackReceiver;
 /** The endpoint answers 500 until a test makes it healthy. */
@@ -104,6 +105,33 @@ describe('deliveries on a SQLite file', () => {
     expect((await app.deliveries.list({ status: 'dead' })).items).toEqual([]);
     const nothing = await runCli(['deliveries', 'replay', ...window, ...store]);
     expect(nothing).toMatchObject({ code: 0, stdout: 'Nothing to replay: the subscription got every event of the window.\n' });
+  });
+
+  it('replay on a terminal asks with the dry-run count: "n" changes nothing, "y" replays', async ({ expect }) => {
+    healthy = false;
+    await app.publish('payment.succeeded', bookkeeperEvents.examples['payment.succeeded']);
+    await app.drain({ timeoutMs: 10_000 });
+    const args = ['deliveries', 'replay', '--subscription', subscription.id, '--since', '1h', ...store];
+    const declined = new CliTerminal(args, { HOME: tmpdir() });
+    try {
+      expect(await declined.showing(/\[y\/N\]/)).toContain(`Replay 1 event(s) to ${subscription.id}? [y/N]`);
+      declined.type('n');
+      expect(await declined.showing(/Nothing replayed\./)).toContain('Nothing replayed.');
+    } finally {
+      declined.close();
+    }
+    expect((await app.deliveries.list({ status: 'dead' })).items).toHaveLength(1);
+    healthy = true;
+    const accepted = new CliTerminal(args, { HOME: tmpdir() });
+    try {
+      await accepted.showing(/\[y\/N\]/);
+      accepted.type('y');
+      expect(await accepted.showing(/due again/)).toContain(`1 event(s) due again for ${subscription.id}: the app's dispatcher sends them.`);
+    } finally {
+      accepted.close();
+    }
+    await app.drain({ timeoutMs: 10_000 });
+    expect((await app.deliveries.list({ status: 'dead' })).items).toEqual([]);
   });
 
   it('send-test: a signed example to the endpoint now; a loopback endpoint needs --allow-private-networks', async ({ expect }) => {
