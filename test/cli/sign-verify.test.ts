@@ -160,7 +160,7 @@ describe.concurrent('verify', () => {
 // Each case is its own process: run side by side.
 describe.concurrent('usage errors exit 2 and say what was expected and what came', () => {
   it.for<[string[], RegExp]>([
-    [['frobnicate'], /Unknown command "frobnicate": expected one of sign, verify, catalog/],
+    [['frobnicate'], /Unknown command "frobnicate": expected one of listen, trigger, sign, verify, catalog, deliveries, send-test$/m],
     [['sign', bodyFile, '--secret', secret, '--nope'], /Unknown flag --nope for `sign`: expected one of --secret <value>, --id <value>/],
     [['sign', bodyFile], /Expected --secret <whsec_…> \(or WEBHOOK_SECRET in the environment\) for `sign`, got neither/],
     [['sign', bodyFile, '--secret'], /Expected a value after --secret, got none/],
