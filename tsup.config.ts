@@ -10,6 +10,7 @@ export default defineConfig({
     // The dispatcher's worker thread (dispatcher: { thread: 'worker' }): internal, found at run
     // time beside the build that starts it (src/delivery/worker/spawn-dispatcher-worker.ts).
     'dispatcher-worker': 'src/delivery/worker/dispatcher-worker.ts',
+    'cli/index': 'src/cli/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -6,7 +6,7 @@
  * with both `import` and `require`, and its types compiled by a consumer under every
  * `moduleResolution` a user may have.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ const manifest = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as
   main?: string;
   module?: string;
   types?: string;
+  bin?: Record<string, string>;
   files: string[];
   exports: Record<string, string | Record<string, { types: string; default: string } | string>>;
   typesVersions?: Record<string, Record<string, string[]>>;
@@ -455,10 +456,12 @@ describe('the test vectors subpath', () => {
 /** Static and dynamic import specifiers of an ES module's text. */
 function importSpecifiers(code: string): string[] {
   const found: string[] = [];
+  // A specifier holds no whitespace: text such as `"catalog export",\n  summary: "…"` (a CLI
+  // command's name) is no import.
   const patterns = [
-    /\b(?:import|export)\s*(?:[\w*${}\s,]+?\s*from\s*)?["']([^"']+)["']/g,
-    /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g,
-    /\brequire\s*\(\s*["']([^"']+)["']\s*\)/g,
+    /\b(?:import|export)\s*(?:[\w*${}\s,]+?\s*from\s*)?["']([^"'\s]+)["']/g,
+    /\bimport\s*\(\s*["']([^"'\s]+)["']\s*\)/g,
+    /\brequire\s*\(\s*["']([^"'\s]+)["']\s*\)/g,
   ];
   for (const pattern of patterns) for (const match of code.matchAll(pattern)) found.push(match[1]!);
   return found;
@@ -594,5 +597,32 @@ describe('the types, compiled by a consumer with skipLibCheck off', () => {
 
   it.each(consumers)('compile under moduleResolution $name', (consumer) => {
     expect(diagnostics.get(consumer.name)).toBe('');
+  });
+});
+
+describe('the bookkeeper-webhooks bin', () => {
+  it('is linked by the install and runs from the built package: --help exits 0, an unknown command exits 2', () => {
+    expect(manifest.bin).toEqual({ 'bookkeeper-webhooks': './dist/cli/index.js' });
+    expect(packedFiles).toContain('dist/cli/index.js');
+    const bin = join(project, 'node_modules', '.bin', 'bookkeeper-webhooks');
+    // Run as a shell runs it: through the link and the file's own `#!/usr/bin/env node`.
+    const help = run(bin, ['--help'], project);
+    expect(help).toMatch(/^Usage: bookkeeper-webhooks <command> \[options\]/);
+    for (const command of ['listen', 'trigger', 'sign', 'verify', 'catalog export', 'catalog list', 'deliveries list', 'deliveries redeliver', 'deliveries replay', 'send-test']) {
+      expect(help).toMatch(new RegExp(`^ {2}${command} `, 'm'));
+    }
+    const unknown = spawnSync(bin, ['frobnicate'], { cwd: project, encoding: 'utf8' });
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('Unknown command "frobnicate"');
+  });
+
+  it('signs and verifies with the built package: what sign prints, verify accepts', () => {
+    const bin = join(project, 'node_modules', '.bin', 'bookkeeper-webhooks');
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const body = join(work, 'bin-body.json');
+    writeFileSync(body, '{"hello":"world"}');
+    const headers = join(work, 'bin-headers.txt');
+    writeFileSync(headers, run(bin, ['sign', body, '--secret', secret], project));
+    expect(run(bin, ['verify', body, '--headers', headers, '--secret', secret, '--json'], project)).toMatch(/"valid": true/);
   });
 });

@@ -1,0 +1,120 @@
+/**
+ * `bookkeeper-webhooks trigger`: sends one signed event to a URL exactly as the dispatcher
+ * sends deliveries — it is the dispatcher: an in-memory webhooks instance with one
+ * subscription (the URL and the given secret), one publish of the type's example (with
+ * overrides, validated by the catalog like any publish) and one attempt. The envelope
+ * bytes, headers, signature and transport are the library's own.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { createWebhooks } from '../../create-webhooks.js';
+import { bookkeeperEvents } from '../../events/bookkeeper-events.js';
+import type { AttemptRecord } from '../../storage/storage-adapter.js';
+import { booleanFlag, jsonOption, requiredFlag, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
+import type { CliIo } from '../cli-io.js';
+import { secretHelp, secretsOf } from '../secrets-flag.js';
+import { applySetOverride, parseSetOverride } from '../set-path.js';
+import { UsageError } from '../usage-error.js';
+
+/** The attempt log keeps this much of a response body: the most `http.responseSnippetBytes` allows. */
+const RESPONSE_BODY_BYTES = 16_384;
+
+export const triggerCommand: Command = {
+  name: 'trigger',
+  summary: 'Send a signed test event of a type to a URL, as the dispatcher sends it',
+  positionals: ['event-type'],
+  options: {
+    to: { type: 'string' },
+    secret: { type: 'string' },
+    data: { type: 'string' },
+    set: { type: 'string', multiple: true },
+    'timeout-ms': { type: 'string' },
+    ...jsonOption,
+  },
+  help: `Usage: bookkeeper-webhooks trigger <event-type> --to <url> --secret <whsec_…> [--data <file.json>] [--set path=value …]
+
+Sends one event of <event-type> to <url>, signed with the secret, exactly as a
+delivery is sent (same envelope, headers, signature and HTTP client), and prints
+the response's status and body. Exits 0 on a 2xx, 1 otherwise.
+
+The data is the catalog's example of the type (see \`catalog list\`), or the JSON
+of --data, with each --set applied; it is validated against the type's schema
+before anything is sent. Loopback and private addresses are allowed: this is a
+developer tool for your own machine (a running app's deliveries keep its SSRF guard).
+
+Options:
+  --to <url>              where to POST
+  ${secretHelp}
+  --data <file.json>      the event's data instead of the example
+  --set <path=value>      override one field: amount.amount=500, currency=EUR,
+                          metadata='{"a":"b"}' (JSON when it parses, else a string); repeatable
+  --timeout-ms <ms>       how long to wait for the answer (default 15000)
+  --json                  print { id, type, url, ok, statusCode, durationMs, error, body }
+  -h, --help              show this help`,
+
+  async run(args, io) {
+    const [type] = args.positionals as [string];
+    if (!bookkeeperEvents.has(type)) {
+      throw new UsageError(`Unknown event type ${JSON.stringify(type)}: expected one of ${bookkeeperEvents.types.join(', ')}`, this.name);
+    }
+    const url = requiredFlag(args, this, 'to', '<url>');
+    const [secret] = secretsOf(args, io, this) as [string];
+    const data = await eventData(args, io, this, type);
+    const timeoutMs = timeoutFlag(stringFlag(args, 'timeout-ms'), this.name);
+    const webhooks = createWebhooks({
+      events: bookkeeperEvents,
+      security: { allowPrivateNetworks: true },
+      retry: { delaysMs: [] },
+      http: { timeoutMs, responseSnippetBytes: RESPONSE_BODY_BYTES },
+    });
+    try {
+      await webhooks.subscriptions.create({ url, eventTypes: [type], secret });
+      const event = await webhooks.publish(type, data as never);
+      webhooks.start();
+      await webhooks.drain({ timeoutMs: timeoutMs + 5_000 });
+      const [delivery] = (await webhooks.deliveries.list({ eventId: event.id })).items;
+      const attempt = (await webhooks.deliveries.attempts(delivery!.id)).at(-1)!;
+      return report(io, args, { id: event.id, type, url }, attempt);
+    } finally {
+      await webhooks.stop();
+    }
+  },
+};
+
+async function eventData(args: CommandArgs, io: CliIo, command: Command, type: string): Promise<unknown> {
+  const file = stringFlag(args, 'data');
+  let data: unknown;
+  if (file !== undefined) {
+    const text = await readFile(resolve(io.cwd, file), 'utf8');
+    try {
+      data = JSON.parse(text);
+    } catch (error) {
+      throw new UsageError(`Expected --data to name a JSON file, got ${file}, which does not parse (${(error as Error).message})`, command.name);
+    }
+  } else {
+    data = (bookkeeperEvents.examples as Record<string, unknown>)[type];
+  }
+  return stringFlags(args, 'set').reduce((current, text) => applySetOverride(current, parseSetOverride(text, command.name)), data);
+}
+
+function timeoutFlag(value: string | undefined, command: string): number {
+  if (value === undefined) return 15_000;
+  const ms = Number(value);
+  if (!/^\d+$/.test(value) || ms < 1 || ms > 3_600_000) throw new UsageError(`Expected --timeout-ms to be whole milliseconds from 1 to 3600000, got ${JSON.stringify(value)}`, command);
+  return ms;
+}
+
+function report(io: CliIo, args: CommandArgs, sent: { id: string; type: string; url: string }, attempt: AttemptRecord): number {
+  const ok = attempt.outcome === 'delivered';
+  const error = ok ? null : (attempt.errorMessage ?? (attempt.statusCode === null ? attempt.errorClass : `HTTP ${attempt.statusCode}`));
+  if (booleanFlag(args, 'json')) {
+    io.out(JSON.stringify({ ...sent, ok, statusCode: attempt.statusCode, durationMs: attempt.durationMs, error, body: attempt.responseSnippet }, null, 2));
+    return ok ? 0 : 1;
+  }
+  const { green, red, bold, dim } = io.style;
+  io.out(`${dim('→')} POST ${sent.url}  ${bold(sent.type)}  ${sent.id}`);
+  const status = attempt.statusCode === null ? red(`no response: ${error}`) : (ok ? green : red)(bold(String(attempt.statusCode)));
+  io.out(`${dim('←')} ${status}  ${dim(`${Math.round(attempt.durationMs)} ms`)}`);
+  if (attempt.responseSnippet !== null) io.out(attempt.responseSnippet);
+  return ok ? 0 : 1;
+}

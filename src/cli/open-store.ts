@@ -1,0 +1,68 @@
+/**
+ * The store a delivery-log command works on: `--storage sqlite:<file>` or
+ * `--storage postgres://…`, opened through the library's own adapters and `createWebhooks`,
+ * never migrated (the app owns its schema) and never started (the app's dispatcher sends;
+ * these commands read and mark). Subscription secrets sealed with `security.secretsKey`
+ * open with the key in `BOOKKEEPER_WEBHOOKS_SECRETS_KEY`.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createWebhooks, type Webhooks } from '../create-webhooks.js';
+import { bookkeeperEvents } from '../events/bookkeeper-events.js';
+import type { StorageAdapter } from '../storage/storage-adapter.js';
+import { requiredFlag, stringFlag, type Command, type CommandArgs, type CommandOptions } from './command.js';
+import type { CliIo } from './cli-io.js';
+import { UsageError } from './usage-error.js';
+
+/** The environment variable holding `security.secretsKey` (the string form), for commands that sign. */
+export const SECRETS_KEY_ENV = 'BOOKKEEPER_WEBHOOKS_SECRETS_KEY';
+
+/** `--storage`, shared by the store commands. */
+export const storageOption = { storage: { type: 'string' }, schema: { type: 'string' } } as const satisfies CommandOptions;
+
+/** The help line of `--storage`. */
+export const storageHelp = `--storage <store>       sqlite:<file> or postgres://user:pass@host:5432/db (the app's store)
+  --schema <name>         PostgreSQL: the schema of the webhook tables (default webhooks)`;
+
+/** Options of {@link openStore}. */
+export interface OpenStoreOptions {
+  /** Let `sendTest` post to loopback and private addresses (`security.allowPrivateNetworks`). */
+  allowPrivateNetworks?: boolean;
+}
+
+/** Runs `work` on a webhooks instance over the `--storage` store, and closes it. */
+export async function withStore<T>(args: CommandArgs, io: CliIo, command: Command, work: (webhooks: Webhooks) => Promise<T>, options: OpenStoreOptions = {}): Promise<T> {
+  const storage = await openStorage(requiredFlag(args, command, 'storage', 'sqlite:<file> | postgres://…'), stringFlag(args, 'schema'), io, command.name);
+  const secretsKey = io.env[SECRETS_KEY_ENV];
+  const webhooks = createWebhooks({
+    events: bookkeeperEvents,
+    storage,
+    security: { allowPrivateNetworks: options.allowPrivateNetworks === true, ...(secretsKey === undefined || secretsKey === '' ? {} : { secretsKey }) },
+  });
+  try {
+    return await work(webhooks);
+  } finally {
+    await webhooks.close();
+  }
+}
+
+async function openStorage(spec: string, schema: string | undefined, io: CliIo, command: string): Promise<StorageAdapter> {
+  if (spec.startsWith('sqlite:')) {
+    if (schema !== undefined) throw new UsageError(`Expected --schema only with a postgres:// store, got it with ${spec}`, command);
+    const filename = resolve(io.cwd, spec.slice('sqlite:'.length));
+    // The SQLite driver would create a missing file: an empty store that answers "nothing" to every query.
+    if (!existsSync(filename)) throw new UsageError(`Expected --storage sqlite:<file> to name an existing database, got ${spec} (no such file)`, command);
+    const { createSqliteStorage } = await import('../storage/sqlite/index.js');
+    return createSqliteStorage({ filename });
+  }
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    const { createPostgresStorage } = await import('../storage/postgres/index.js');
+    return createPostgresStorage(schema === undefined ? { connectionString: spec } : { connectionString: spec, schema });
+  }
+  throw new UsageError(`Expected --storage sqlite:<file> or postgres://…, got ${JSON.stringify(redactUrl(spec))}`, command);
+}
+
+/** A storage spec as it may be shown: a URL's password never is. */
+export function redactUrl(spec: string): string {
+  return spec.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}
