@@ -14,6 +14,14 @@
  * On memory, each round also drains the same backlog with `security.payloadKey` (stored
  * sealed, opened for every attempt) right beside the trial without it: the ratio of the two
  * is what encrypting payloads at rest costs where the storage costs least.
+ *
+ * On SQLite and PostgreSQL, each round also drains the same backlog four times more,
+ * paired: twice with the dispatcher in a worker thread (`dispatcher: { thread: 'worker' }`)
+ * and twice in-thread, worker-main-main-worker (reversed on odd rounds). The figure is the
+ * steady rate, once a fifth of the backlog is delivered: each trial starts a cold thread
+ * (its own isolate, JIT, pool and sockets), which a host pays once per `start()`, not per
+ * delivery. The whole-trial ratios (from `start()` resolved) and the worker's start-up
+ * time are in its detail.
  */
 import { randomBytes } from 'node:crypto';
 import { createPayloadCodec } from '../../src/payload-codec.js';
@@ -93,15 +101,36 @@ function codecMicroseconds(batches: number, perBatch: number): { sealMicrosecond
   return { sealMicroseconds: round2(median(seals)), openMicroseconds: round2(median(opens)) };
 }
 
+/** How a trial of ours runs: sealed payloads; the dispatcher in a worker thread, timed from `start()` resolving. */
+interface TrialOptions {
+  sealed?: boolean;
+  thread?: 'main' | 'worker';
+  /** Start the clock once `start()` has resolved (the worker thread running) rather than at the call. */
+  timedFromStarted?: boolean;
+}
+
+/** The share of a backlog after which a trial's steady rate is taken (see {@link SteadyRate}). */
+const steadyAfterShare = 0.2;
+
+/**
+ * Deliveries per second from the moment `delivery:succeeded` has been announced for
+ * {@link steadyAfterShare} of the backlog to `drain()` resolving: the rate once the
+ * dispatcher is warm (JIT, pool connections, keep-alive sockets), which is what a worker
+ * thread that lives as long as the host sustains, whereas each trial starts a cold one.
+ */
+interface SteadyRate {
+  steadyRate: number;
+}
+
 async function oursTrial(
   context: BenchContext,
   entry: StorageEntry,
   receiver: ReceiverProcess,
   events: number,
-  sealed = false,
-): Promise<TrialResult & { fillMs: number }> {
+  { sealed = false, thread, timedFromStarted = false }: TrialOptions = {},
+): Promise<TrialResult & SteadyRate & { fillMs: number; startMs: number }> {
   const { concurrency } = context.sizes.dispatch;
-  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined);
+  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined, thread === undefined ? {} : { dispatcher: { thread } });
   try {
     // The backlog goes in through the storage's fast path (what publish stores, batched
     // in transactions where the storage has them): only draining it is timed.
@@ -110,17 +139,32 @@ async function oursTrial(
     const fillMs = performance.now() - fillStart;
     collectGarbage();
     await receiver.reset();
-    const cpu = process.cpuUsage();
-    const start = performance.now();
+    let succeeded = 0;
+    let steadyFrom: { at: number; count: number } | null = null;
+    instance.webhooks.bus.on('delivery:succeeded', () => {
+      succeeded += 1;
+      if (steadyFrom === null && succeeded >= events * steadyAfterShare) steadyFrom = { at: performance.now(), count: succeeded };
+    });
+    let cpu = process.cpuUsage();
+    const called = performance.now();
+    let start = called;
     await instance.webhooks.start();
+    const startMs = performance.now() - called;
+    if (timedFromStarted) {
+      start = performance.now();
+      cpu = process.cpuUsage();
+    }
     await instance.webhooks.drain({ timeoutMs: 300_000 });
-    const elapsedMs = performance.now() - start;
+    const end = performance.now();
+    const elapsedMs = end - start;
+    const warm = steadyFrom as { at: number; count: number } | null;
+    const steadyRate = warm === null || end <= warm.at ? 0 : ((succeeded - warm.count) / (end - warm.at)) * 1000;
     const usage = process.cpuUsage(cpu);
     const metrics = await instance.webhooks.metrics();
     if (metrics.deliveriesSucceeded !== events) {
       context.log(`dispatch ${entry.name}: ${metrics.deliveriesSucceeded} of ${events} deliveries succeeded`);
     }
-    return { ...trialResult(await receiver.report(), events, elapsedMs, usage), fillMs };
+    return { ...trialResult(await receiver.report(), events, elapsedMs, usage), steadyRate, fillMs, startMs };
   } finally {
     await instance.close();
   }
@@ -135,6 +179,81 @@ function summary(results: readonly TrialResult[]): Record<string, unknown> {
   };
 }
 
+/** The storages whose dispatch is also measured with the dispatcher in a worker thread. */
+const workerStorages = new Set(['sqlite', 'postgres']);
+
+type PairTrial = TrialResult & SteadyRate & { startMs: number };
+
+interface WorkerPair {
+  worker: PairTrial;
+  main: PairTrial;
+}
+
+/**
+ * One round's pair: the same backlog drained twice in a worker thread and twice in-thread,
+ * in the order worker, main, main, worker on even rounds and the reverse on odd ones, so
+ * that neither side always runs first (a fresh storage, a cold pool) even in a one-round run.
+ */
+async function workerPair(context: BenchContext, entry: StorageEntry, receiver: ReceiverProcess, events: number, round: number): Promise<WorkerPair> {
+  const run = (thread: 'main' | 'worker') => oursTrial(context, entry, receiver, events, { thread, timedFromStarted: true });
+  const order: Array<'main' | 'worker'> = round % 2 === 0 ? ['worker', 'main', 'main', 'worker'] : ['main', 'worker', 'worker', 'main'];
+  const trials: Record<'main' | 'worker', PairTrial[]> = { main: [], worker: [] };
+  for (const thread of order) trials[thread].push(await run(thread));
+  return { worker: combined(trials.worker), main: combined(trials.main) };
+}
+
+/** Two trials of one side as one: deliveries over time summed, the rest averaged. */
+function combined(trials: readonly PairTrial[]): PairTrial {
+  const sum = (pick: (trial: PairTrial) => number) => trials.reduce((total, trial) => total + pick(trial), 0);
+  const elapsedMs = sum((trial) => trial.elapsedMs);
+  return {
+    rate: (sum((trial) => trial.arrived) / elapsedMs) * 1000,
+    elapsedMs,
+    expected: sum((trial) => trial.expected),
+    arrived: sum((trial) => trial.arrived),
+    requests: sum((trial) => trial.requests),
+    receiverCpu: sum((trial) => trial.receiverCpu) / trials.length,
+    senderCpu: sum((trial) => trial.senderCpu) / trials.length,
+    startMs: sum((trial) => trial.startMs) / trials.length,
+    steadyRate: sum((trial) => trial.steadyRate) / trials.length,
+  };
+}
+
+/** The worker-thread figure of one storage: its steady rate against in-thread's, paired per round. */
+function addWorkerFigure(context: BenchContext, name: string, pairs: readonly WorkerPair[], concurrency: number): void {
+  const complete = pairs.every((pair) => pair.worker.arrived === pair.worker.expected && pair.main.arrived === pair.main.expected);
+  const ratio = (pair: WorkerPair, pick: (trial: PairTrial) => number) => pick(pair.worker) / pick(pair.main);
+  const round3 = (value: number) => Math.round(value * 1000) / 1000;
+  context.add({
+    id: `dispatch.${name}.worker-thread`,
+    section: 'dispatch',
+    storage: name,
+    title: `dispatch throughput with dispatcher: { thread: 'worker' }, ${name} storage, backlog of ${pairs[0]!.worker.expected / 2} (twice per round), concurrency ${concurrency}, steady rate after the first ${steadyAfterShare * 100} %`,
+    unit: 'deliveries/s',
+    better: 'higher',
+    value: median(pairs.map((pair) => pair.worker.steadyRate)),
+    valid: complete,
+    limit: {
+      kind: 'reference',
+      label: 'the same in-thread, measured alike',
+      value: median(pairs.map((pair) => pair.main.steadyRate)),
+      ratio: median(pairs.map((pair) => ratio(pair, (trial) => trial.steadyRate))),
+      target: { on: 'ratio' as const, op: '>=' as const, value: 0.95 },
+    },
+    ...(complete ? {} : { note: 'not every delivery arrived at the receiver' }),
+    detail: {
+      rounds: pairs.length,
+      roundRatios: pairs.map((pair) => round3(ratio(pair, (trial) => trial.steadyRate))),
+      // From start() resolved to drain(), cold thread included: what a short-lived start() gets.
+      wholeTrialRatios: pairs.map((pair) => round3(ratio(pair, (trial) => trial.rate))),
+      ...summary(pairs.map((pair) => pair.worker)),
+      inThread: summary(pairs.map((pair) => pair.main)),
+      workerStartMs: pairs.map((pair) => Math.round(pair.worker.startMs)),
+      inThreadStartMs: pairs.map((pair) => Math.round(pair.main.startMs)),
+    },
+  });
+}
+
 export async function runDispatch(context: BenchContext): Promise<void> {
   const sizes = context.sizes.dispatch;
   const receiver = await context.receiver();
@@ -142,6 +261,7 @@ export async function runDispatch(context: BenchContext): Promise<void> {
   const peerRequests = limitRequests.slice(0, sizes.peerEvents);
   const peer: TrialResult[] = [];
   const ours = new Map<string, Array<{ ours: TrialResult & { fillMs: number }; limit: TrialResult; peer: TrialResult; sealed: TrialResult | null }>>();
+  const threads = new Map<string, WorkerPair[]>();
   const failed = new Set<string>();
 
   // Warm-up: connections, JIT.
@@ -159,7 +279,7 @@ export async function runDispatch(context: BenchContext): Promise<void> {
       // The trial with payloadKey sits on the other side of ours from the limit, so ours stays
       // beside both and the order of the sealed pair flips by round too.
       const withKey = entry.name === payloadKeyStorage;
-      const runSealed = () => oursTrial(context, entry, receiver, events, true);
+      const runSealed = () => oursTrial(context, entry, receiver, events, { sealed: true });
       try {
         context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, paired with bare undici (${sizes.events} posts)${withKey ? ' and with payloadKey' : ''}`);
         const limitBefore = round % 2 === 0 ? await runLimit() : null;
@@ -170,6 +290,12 @@ export async function runDispatch(context: BenchContext): Promise<void> {
         const list = ours.get(entry.name) ?? [];
         list.push({ ours: result, limit, peer: peerResult, sealed });
         ours.set(entry.name, list);
+        if (workerStorages.has(entry.name)) {
+          context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, dispatcher in a worker thread paired with in-thread`);
+          const pairs = threads.get(entry.name) ?? [];
+          pairs.push(await workerPair(context, entry, receiver, events, round));
+          threads.set(entry.name, pairs);
+        }
       } catch (error) {
         failed.add(entry.name);
         context.fail('dispatch', entry.name, error);
@@ -183,6 +309,7 @@ export async function runDispatch(context: BenchContext): Promise<void> {
     postgres: { limit: 0.15 },
   };
   const complete = (r: TrialResult): boolean => r.arrived === r.expected;
+  for (const [name, pairs] of threads) addWorkerFigure(context, name, pairs, sizes.concurrency);
   for (const [name, trials] of ours) {
     const results = trials.map((t) => t.ours);
     const limits = trials.map((t) => t.limit);

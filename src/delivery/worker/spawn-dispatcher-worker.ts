@@ -47,6 +47,21 @@ function tsxRegisterUrl(from: string): string {
   return pathToFileURL(join(dirname(manifestPath), manifest.exports['./esm/api']!.import.default)).href;
 }
 
+/**
+ * The host's Node options, as a worker inherits them by default (`--enable-source-maps`, an
+ * instrumentation's `--import`), but `--input-type`: it describes the host's `-e` script,
+ * and a thread refuses to start with it.
+ */
+function inheritedExecArgv(): string[] {
+  const kept: string[] = [];
+  for (let index = 0; index < process.execArgv.length; index++) {
+    const arg = process.execArgv[index]!;
+    if (arg === '--input-type') index += 1;
+    else if (!arg.startsWith('--input-type=')) kept.push(arg);
+  }
+  return kept;
+}
+
 /** Starts the dispatcher's worker thread with its data. */
 export function spawnDispatcherWorker(data: WorkerStartData): Worker {
   const self = ownPath();
@@ -55,11 +70,12 @@ export function spawnDispatcherWorker(data: WorkerStartData): Worker {
     const entry = join(dirname(self), `${entryName}${extension}`);
     return new Worker(sourceBootstrap, {
       eval: true,
+      execArgv: inheritedExecArgv(),
       workerData: { ...data, entry: pathToFileURL(entry).href, loader: tsxRegisterUrl(self) },
     });
   }
   const name = `${entryName}${extension}`;
   const found = [join(dirname(self), name), join(dirname(self), '..', name)].find((candidate) => existsSync(candidate));
   if (found === undefined) throw new Error(`@bookkeeper/webhooks: the dispatcher worker's entry (${name}) is missing beside ${self}`);
-  return new Worker(found, { workerData: data });
+  return new Worker(found, { workerData: data, execArgv: inheritedExecArgv() });
 }

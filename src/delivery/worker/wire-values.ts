@@ -5,7 +5,7 @@
  * the whole message fail. So errors travel as records and are rebuilt on the host as the
  * library's own classes, and what cannot be cloned is named instead of sent.
  */
-import { ConfigError, StateError, StorageError, ValidationError, WebhookError } from '../../errors.js';
+import { ConfigError, ConflictError, StateError, StorageError, ValidationError, WebhookError } from '../../errors.js';
 
 /** An error as it crosses: its class name, message, stack, and its own plain fields (`code`, `retryable`, …). */
 export interface WireError {
@@ -46,6 +46,7 @@ export function toWire(value: unknown, depth = 0): unknown {
 
 const libraryErrors: Record<string, new (code: never, message: string) => WebhookError> = {
   ConfigError,
+  ConflictError,
   ValidationError,
   StateError,
   StorageError,

@@ -86,6 +86,11 @@ export class WorkerDispatcher implements DeliveryDispatcher {
     return this.#inFlight;
   }
 
+  /** @internal A restart is scheduled after a crash (for tests). */
+  get restartScheduled(): boolean {
+    return this.#restartTimer !== null;
+  }
+
   /** @internal The running worker thread, for tests of crashes; `null` when none runs. */
   get worker(): Worker | null {
     return this.#run?.worker ?? null;

@@ -215,14 +215,20 @@ export class PostgresStorage implements StorageAdapter {
     const base = { kind: 'postgres', schema: this.schema, notifyChannel: this.#channel } as const;
     if (settings === undefined) return { refused: 'the PostgreSQL pool does not show its connection settings (not a node-postgres Pool)' };
     if ('connectionString' in settings) return { recipe: { ...base, connection: { connectionString: settings.connectionString, poolSize: settings.poolSize } } };
-    const options = settings.poolOptions;
-    if (typeof options !== 'object' || options === null || !isPlainData(options)) {
+    if (typeof settings.poolOptions !== 'object' || settings.poolOptions === null) {
+      return { refused: 'the handed-in PostgreSQL pool does not show its connection settings (not a node-postgres Pool)' };
+    }
+    // Every own field, the hidden ones too: node-postgres keeps `password` non-enumerable
+    // (out of logs), and a clone of the enumerable ones alone would lose it.
+    const given = settings.poolOptions as Record<string, unknown>;
+    const options = Object.fromEntries(Object.getOwnPropertyNames(given).map((key) => [key, given[key]]));
+    if (!isPlainData(options)) {
       return {
         refused:
           'the handed-in PostgreSQL pool has settings that cannot cross to a thread (a function, such as a password callback, or a class instance): create the storage from a connectionString instead',
       };
     }
-    return { recipe: { ...base, connection: { poolOptions: options as Record<string, unknown> } } };
+    return { recipe: { ...base, connection: { poolOptions: options } } };
   }
 
   /**

@@ -1,0 +1,3 @@
+import { describeDispatcherWorker } from '../support/dispatcher-worker-cases.js';
+
+describeDispatcherWorker('sqlite');

@@ -1,0 +1,174 @@
+/**
+ * The dispatcher in a worker thread (`dispatcher: { thread: 'worker' }`), on a real SQLite
+ * file or a real PostgreSQL schema, posting to a real loopback receiver: what the host
+ * sees (bus, metrics, logger, drain) must be what it sees with the dispatcher in-thread,
+ * and a worker that dies must be reported, restarted, and lose nothing. Run per storage by
+ * test/integration/dispatcher-worker-{sqlite,postgres}.test.ts (a file each: every test
+ * starts real threads, which load the sources through tsx).
+ */
+import { describe, expect, it, vi } from 'vitest';
+import type { DispatcherCrashedEvent, LifecycleEvents } from '../../src/index.js';
+import { internalDispatcher } from '../../src/create-webhooks.js';
+import type { WorkerDispatcher } from '../../src/delivery/worker/worker-dispatcher.js';
+import { verifyWebhook } from '../../src/receiver/index.js';
+import { useInstancesOnStorage } from './every-storage.js';
+import { recordingLogger } from './recording-logger.js';
+import { samplePayment } from './sample-payment.js';
+
+const worker = { thread: 'worker' } as const;
+
+function workerOf(webhooks: object): WorkerDispatcher {
+  return internalDispatcher(webhooks) as WorkerDispatcher;
+}
+
+export function describeDispatcherWorker(kind: 'sqlite' | 'postgres'): void {
+  describe(`the dispatcher in a worker thread on ${kind}`, () => {
+    casesOn(kind);
+  });
+}
+
+function casesOn(kind: 'sqlite' | 'postgres'): void {
+  const env = useInstancesOnStorage(kind, 'worker_dispatch');
+
+  it('delivers every event published on the host: signed, announced on the host bus, counted in metrics(), drained, and no worker left after stop()', async () => {
+    const count = 40;
+    // The first attempts of five deliveries fail: they are retried at once and succeed.
+    const seen = new Set<unknown>();
+    env.server.responder = (request) => {
+      const first = !seen.has(request.headers['webhook-id']);
+      seen.add(request.headers['webhook-id']);
+      return first && seen.size <= 5 ? { status: 500, body: 'not yet' } : undefined;
+    };
+    const webhooks = env.instance({ dispatcher: worker, retry: { delaysMs: [0] }, pollIntervalMs: 50 });
+    const succeeded: Array<LifecycleEvents['delivery:succeeded']> = [];
+    const failed: Array<LifecycleEvents['delivery:failed']> = [];
+    webhooks.bus.on('delivery:succeeded', (event) => void succeeded.push(event));
+    webhooks.bus.on('delivery:failed', (event) => void failed.push(event));
+    await webhooks.start();
+    const { id: subscriptionId, secret } = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    const published = [];
+    for (let n = 0; n < count; n++) published.push(await webhooks.publish('payment.succeeded', samplePayment(n)));
+    await webhooks.drain({ timeoutMs: 15_000 });
+
+    expect(env.server.requests).toHaveLength(count + 5);
+    const byId = new Map(published.map((event) => [event.id, event]));
+    for (const request of env.server.requests) {
+      const verified = verifyWebhook({ body: request.body, headers: request.headers as Record<string, string> }, { secrets: secret });
+      expect(verified).toEqual({ id: verified.id, type: 'payment.succeeded', timestamp: byId.get(verified.id)!.timestamp, data: byId.get(verified.id)!.data });
+    }
+    expect(new Set(succeeded.map((event) => event.eventId))).toEqual(new Set(byId.keys()));
+    expect(succeeded).toHaveLength(count);
+    expect(succeeded[0]).toEqual({
+      deliveryId: expect.stringMatching(/^dlv_/),
+      eventId: expect.stringMatching(/^evt_/),
+      eventType: 'payment.succeeded',
+      tenantId: null,
+      subscriptionId,
+      attempt: expect.any(Number),
+      startedAt: expect.any(Number),
+      durationMs: expect.any(Number),
+      statusCode: 204,
+      latencyMs: expect.any(Number),
+    });
+    expect(failed).toHaveLength(5);
+    for (const event of failed) {
+      expect(event).toMatchObject({ subscriptionId, attempt: 1, statusCode: 500, errorClass: 'http', nextAttemptAt: expect.any(Number) });
+    }
+    const retried = new Set(failed.map((event) => event.deliveryId));
+    expect(succeeded.filter((event) => retried.has(event.deliveryId)).map((event) => event.attempt)).toEqual([2, 2, 2, 2, 2]);
+
+    const metrics = await webhooks.metrics();
+    expect(metrics).toMatchObject({
+      deliveriesSucceeded: count,
+      deliveriesSucceededAfterRetry: 5,
+      deliveriesWithFailedAttempt: 5,
+      retrySuccessRate: 1,
+      attemptsByOutcome: { delivered: count, retry: 5, dead: 0, disable: 0 },
+      attemptsByStatusClass: { '2xx': count, '5xx': 5 },
+      inFlight: 0,
+      backlog: expect.objectContaining({ pending: 0 }),
+    });
+    expect(metrics.deliveryLatencyMs.count).toBe(count);
+    expect((await webhooks.metrics({ subscriptionId })).circuit).toEqual({ state: 'closed', openUntil: null, inFlight: 0 });
+
+    const thread = workerOf(webhooks).worker!;
+    const exited = new Promise<number>((resolve) => thread.once('exit', resolve));
+    await webhooks.stop();
+    expect(workerOf(webhooks).worker).toBeNull();
+    await exited;
+  });
+
+  it("runs the auto-disable in the worker: the host's logger gets its warning and the host bus subscription:disabled with the change record", async () => {
+    env.server.responder = () => ({ status: 500 });
+    const { logger, warnings } = recordingLogger();
+    const webhooks = env.instance({ dispatcher: worker, retry: { delaysMs: [0, 0, 0] }, autoDisableAfterMs: 1, circuitBreaker: false, logger });
+    const disabled = new Promise<LifecycleEvents['subscription:disabled']>((resolve) => webhooks.bus.once('subscription:disabled', resolve));
+    await webhooks.start();
+    const { id } = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    await webhooks.publish('payment.succeeded', samplePayment(1));
+    const event = await disabled;
+    expect(event).toMatchObject({ subscriptionId: id, tenantId: null, origin: 'dispatcher', actor: null, at: expect.any(Number) });
+    expect(event.change).toMatchObject({ subscriptionId: id, action: 'disabled', origin: 'dispatcher' });
+    await vi.waitFor(() => expect(warnings.map((line) => line.message)).toContain('webhooks: subscription auto-disabled after sustained failure'), { timeout: 5_000 });
+    expect(warnings.find((line) => line.message.includes('auto-disabled'))!.fields).toMatchObject({ subscriptionId: id, failingSince: expect.any(Number) });
+    expect((await webhooks.subscriptions.get(id))?.status).toBe('disabled');
+  });
+
+  it('reports a crashed worker, starts it again with a doubled delay, and still delivers every event once the dead leases expire', async () => {
+    const count = 12;
+    // The first requests hang: the worker dies with them in flight, under their leases.
+    env.server.responder = (_request, index) => (index < 3 ? 'hang' : undefined);
+    const { logger, errors } = recordingLogger();
+    const webhooks = env.instance({
+      dispatcher: { thread: 'worker', restartDelayMs: 20 },
+      http: { timeoutMs: 500 },
+      leaseMs: 1_500,
+      pollIntervalMs: 100,
+      logger,
+    });
+    const crashes: DispatcherCrashedEvent[] = [];
+    webhooks.bus.on('dispatcher:crashed', (event) => void crashes.push(event));
+    await webhooks.start();
+    await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    const ids = [];
+    for (let n = 0; n < count; n++) ids.push((await webhooks.publish('payment.succeeded', samplePayment(n))).id);
+    await env.server.waitFor(3);
+
+    await workerOf(webhooks).worker!.terminate();
+    expect(crashes).toHaveLength(1);
+    expect(crashes[0]!.restartInMs).toBe(20);
+    expect(crashes[0]!.error).toBeInstanceOf(Error);
+    expect(errors[0]).toMatchObject({ message: expect.stringContaining('dispatcher worker crashed'), fields: { restartInMs: 20 } });
+
+    // The restarted worker crashes too: the next wait is twice as long.
+    await vi.waitFor(() => expect(workerOf(webhooks).worker).not.toBeNull(), { timeout: 5_000 });
+    await workerOf(webhooks).worker!.terminate();
+    expect(crashes.map((crash) => crash.restartInMs)).toEqual([20, 40]);
+
+    await webhooks.drain({ timeoutMs: 15_000 });
+    const answered = new Set(env.server.requests.slice(3).map((request) => request.headers['webhook-id']));
+    expect(answered).toEqual(new Set(ids));
+    const delivered = await webhooks.deliveries.list({ status: 'delivered' });
+    expect(delivered.items).toHaveLength(count);
+    expect((await webhooks.metrics()).backlog.pending).toBe(0);
+  });
+
+  it('leaves no worker and no restart behind a stop() during the wait before a restart, nor after close()', async () => {
+    const webhooks = env.instance({ dispatcher: { thread: 'worker', restartDelayMs: 60_000 } });
+    const crashed = new Promise<DispatcherCrashedEvent>((resolve) => webhooks.bus.once('dispatcher:crashed', resolve));
+    await webhooks.start();
+    await workerOf(webhooks).worker!.terminate();
+    expect((await crashed).restartInMs).toBe(60_000);
+    expect(workerOf(webhooks).restartScheduled).toBe(true);
+    await webhooks.stop();
+    expect(workerOf(webhooks).restartScheduled).toBe(false);
+    expect(workerOf(webhooks).worker).toBeNull();
+
+    await webhooks.start();
+    const thread = workerOf(webhooks).worker!;
+    const exited = new Promise<number>((resolve) => thread.once('exit', resolve));
+    await webhooks.close();
+    await exited;
+    expect(workerOf(webhooks).worker).toBeNull();
+  });
+}
