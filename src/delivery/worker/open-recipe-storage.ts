@@ -22,11 +22,14 @@ export function openRecipeStorage(recipe: StorageRecipe): RecipeStorage {
       filename: recipe.filename,
       tablePrefix: recipe.tablePrefix,
       synchronous: recipe.synchronous,
-      busyTimeoutMs: recipe.busyTimeoutMs,
       walAutocheckpointBytes: recipe.walAutocheckpointBytes,
       // The host's adapter checkpoints the file already.
       checkpointIntervalMs: false,
     });
+    // Two threads now write to the file: the worker's writes leave the host's (its ledger's)
+    // a way in, and wait for the lock as long as the host's connection would, without
+    // sleeping in SQLite's busy handler (see storage/sqlite/write-lock-sharing.ts).
+    storage.shareWriteLock(recipe.busyTimeoutMs);
     return { storage, close: () => storage.close() };
   }
   const { schema, notifyChannel, connection } = recipe;
