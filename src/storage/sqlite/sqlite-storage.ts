@@ -92,7 +92,7 @@ import { listSubscriptionsQuery } from './statements/subscriptions.js';
 import { sqliteTables, type SqliteTables } from './statements/tables.js';
 import { writeStatusChange } from './write-status-change.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
-import { WriteLockSharing } from './write-lock-sharing.js';
+import { WriteLockSharing, type WriteLockSharingOptions } from './write-lock-sharing.js';
 import type { WorkerRecipeResult } from '../shared/worker-recipe.js';
 import { resolve as resolvePath } from 'node:path';
 
@@ -205,13 +205,23 @@ export class SqliteStorage implements StorageAdapter {
    * connections to the file: its write transactions leave the host's writers a gap, and it
    * looks for a taken lock again itself, for up to `waitMs`, instead of sleeping in SQLite's
    * busy handler (see write-lock-sharing.ts). Turns this connection's busy timeout to 0.
+   * `time`: a seam for tests.
    */
-  shareWriteLock(waitMs: number, sharing: WriteLockSharing = new WriteLockSharing({ waitMs })): void {
+  shareWriteLock(waitMs: number, time: Pick<WriteLockSharingOptions, 'now' | 'sleep'> = {}): void {
     if (!Number.isInteger(waitMs) || waitMs < 0) {
       throw new ConfigError('CONFIG_INVALID', `Expected shareWriteLock's waitMs to be an integer number of milliseconds ≥ 0, got ${String(waitMs)}`, { field: 'waitMs' });
     }
     this.database.pragma('busy_timeout = 0');
-    this.#sharing = sharing;
+    // Changes when another connection commits to the file (never for this one's own commits).
+    const dataVersion = this.database.prepare<[], number>('PRAGMA data_version').pluck();
+    let seen = dataVersion.get();
+    const othersWrote = (): boolean => {
+      const now = dataVersion.get();
+      const changed = now !== seen;
+      seen = now;
+      return changed;
+    };
+    this.#sharing = new WriteLockSharing({ waitMs, othersWrote, ...time });
   }
 
   /**

@@ -16,7 +16,10 @@
  * So the connection that shares:
  * - leaves a gap after each of its write transactions, longer than it held the lock
  *   ({@link gapAfterHoldMs}): a writer that started waiting during the hold has waited no
- *   longer than the hold, so its next look comes within that gap, and it gets the lock then;
+ *   longer than the hold, so its next look comes within that gap, and it gets the lock then.
+ *   Only while others write to the file (another connection committed, or held the lock
+ *   when we wanted it, within the last {@link pacingWindowMs}): alone on the file, the
+ *   dispatcher writes back to back as on the main thread;
  * - never sleeps in SQLite's busy handler (its busy timeout is 0): when the lock is taken it
  *   looks again after a turn of its own event loop, then every millisecond, until its
  *   budget (the host connection's busy timeout) is spent. The host's writes hold the lock
@@ -34,12 +37,19 @@ const minGapMs = 1;
 const gapPerHeldMs = 1.5;
 /** A hold longer than this (a rare, large transaction) is not worth a longer pause of the dispatcher. */
 const maxGapMs = 50;
+/** How long after another connection last wrote the gaps are still left. */
+const pacingWindowMs = 1000;
 /** After these many looks on the next turn of the event loop, look every millisecond. */
 const quickLooks = 3;
 
 export interface WriteLockSharingOptions {
   /** How long a unit of work keeps looking for the lock before it fails with the busy error. */
   waitMs: number;
+  /**
+   * Whether another connection committed to the file since the last call (SQLite's
+   * `PRAGMA data_version`); asked after each write transaction.
+   */
+  othersWrote: () => boolean;
   /** Monotonic ms. */
   now?: () => number;
   /** Waits `ms` (0: a turn of the event loop). */
@@ -56,6 +66,9 @@ export class WriteLockSharing {
   readonly #waitMs: number;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #othersWrote: () => boolean;
+  /** Until this time, gaps are left: another connection wrote shortly before. */
+  #pacingUntil = Number.NEGATIVE_INFINITY;
   /** Before this time (on {@link #now}) this connection starts no unit of work: the gap after its last write. */
   #nextAt = 0;
 
@@ -63,6 +76,7 @@ export class WriteLockSharing {
     this.#waitMs = options.waitMs;
     this.#now = options.now ?? (() => performance.now());
     this.#sleep = options.sleep ?? defaultSleep;
+    this.#othersWrote = options.othersWrote;
   }
 
   /** Runs a write transaction (synchronous) and opens the gap after it. */
@@ -71,7 +85,8 @@ export class WriteLockSharing {
     // A transaction that failed (the lock taken: it never held it) leaves no gap.
     const result = transaction();
     const end = this.#now();
-    this.#nextAt = end + gapAfterHoldMs(end - start);
+    if (this.#othersWrote()) this.#pacingUntil = end + pacingWindowMs;
+    if (end < this.#pacingUntil) this.#nextAt = end + gapAfterHoldMs(end - start);
     return result;
   }
 
@@ -87,7 +102,11 @@ export class WriteLockSharing {
       try {
         return attempt();
       } catch (error) {
-        if (!busy(error) || this.#now() >= deadline) throw error;
+        if (!busy(error)) throw error;
+        // Another connection holds the lock: it writes to this file.
+        const now = this.#now();
+        this.#pacingUntil = now + pacingWindowMs;
+        if (now >= deadline) throw error;
       }
       await this.#sleep(looks < quickLooks ? 0 : 1);
     }

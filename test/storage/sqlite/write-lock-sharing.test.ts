@@ -51,10 +51,10 @@ function fakeTime(onSleep: (ms: number) => void = () => undefined) {
   };
 }
 
-async function sharingStorage(filename: string, sharing: WriteLockSharing): Promise<SqliteStorage> {
+async function sharingStorage(filename: string, waitMs: number, time: { now: () => number; sleep: (ms: number) => Promise<void> }): Promise<SqliteStorage> {
   const storage = track(createSqliteStorage({ filename }));
   await storage.migrate();
-  storage.shareWriteLock(5000, sharing);
+  storage.shareWriteLock(waitMs, time);
   return storage;
 }
 
@@ -77,7 +77,7 @@ describe('the worker connection sharing the write lock', () => {
     const { time, now, sleep } = fakeTime(() => {
       if (time.sleeps.length === 2) host.exec('COMMIT');
     });
-    const storage = await sharingStorage(filename, new WriteLockSharing({ waitMs: 5000, now, sleep }));
+    const storage = await sharingStorage(filename, 5000, { now, sleep });
     time.sleeps.length = 0;
     host.exec('BEGIN IMMEDIATE');
     const claimed = await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW });
@@ -89,7 +89,7 @@ describe('the worker connection sharing the write lock', () => {
   it('fails with STORAGE_BUSY once its budget is spent while the host keeps the lock', async () => {
     const { filename, host } = await sharedFile();
     const { time, now, sleep } = fakeTime();
-    const storage = await sharingStorage(filename, new WriteLockSharing({ waitMs: 20, now, sleep }));
+    const storage = await sharingStorage(filename, 20, { now, sleep });
     time.sleeps.length = 0;
     const start = time.now;
     host.exec('BEGIN IMMEDIATE');
@@ -117,7 +117,7 @@ describe('the worker connection sharing the write lock', () => {
 
   it('leaves a gap after each write transaction, longer than the transaction held the lock', async () => {
     const { time, now, sleep } = fakeTime();
-    const sharing = new WriteLockSharing({ waitMs: 5000, now, sleep });
+    const sharing = new WriteLockSharing({ waitMs: 5000, now, sleep, othersWrote: () => true });
     expect(
       sharing.write(() => {
         time.now += 4;
@@ -132,9 +132,27 @@ describe('the worker connection sharing the write lock', () => {
     expect(time.sleeps).toHaveLength(1);
   });
 
+  it('leaves no gap while no other connection writes to the file, and gaps once the host committed', async () => {
+    const { filename, host } = await sharedFile();
+    const { time, now, sleep } = fakeTime();
+    const storage = await sharingStorage(filename, 5000, { now, sleep });
+    time.sleeps.length = 0;
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW });
+    await storage.releaseLeases([], NOW);
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW + 1 });
+    expect(time.sleeps).toEqual([]);
+    host.exec("CREATE TABLE ledger_lines (id INTEGER PRIMARY KEY); INSERT INTO ledger_lines DEFAULT VALUES");
+    // The write after the host's commit sees it, and leaves the gap before the next one.
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW + 2 });
+    expect(time.sleeps).toEqual([]);
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW + 3 });
+    expect(time.sleeps).toHaveLength(1);
+    expect(time.sleeps[0]).toBeGreaterThanOrEqual(1);
+  });
+
   it('leaves no gap after a write that failed to take the lock', async () => {
     const { time, now, sleep } = fakeTime();
-    const sharing = new WriteLockSharing({ waitMs: 5000, now, sleep });
+    const sharing = new WriteLockSharing({ waitMs: 5000, now, sleep, othersWrote: () => true });
     expect(() =>
       sharing.write(() => {
         throw new Error('busy');
