@@ -61,12 +61,24 @@ async function sharingStorage(filename: string, waitMs: number, time: { now: () 
 describe('the worker connection sharing the write lock', () => {
   it("opens the worker's connection from a recipe with a busy timeout of 0 (it never sleeps in SQLite's busy handler)", async () => {
     const { filename } = await sharedFile();
-    const opened = openRecipeStorage({ kind: 'sqlite', filename, tablePrefix: 'webhook_', synchronous: 'NORMAL', busyTimeoutMs: 5000, walAutocheckpointBytes: 0 });
+    const opened = openRecipeStorage({ kind: 'sqlite', filename, tablePrefix: 'webhook_', synchronous: 'NORMAL', busyTimeoutMs: 5000, walAutocheckpointBytes: 64 * 1024 * 1024 });
     try {
       const storage = opened.storage as SqliteStorage;
       expect(storage.database.pragma('busy_timeout', { simple: true })).toBe(0);
+      // Its commits checkpoint at 1 MiB (256 pages of 4 KiB), before a host connection's ~4 MB default.
+      expect(storage.database.pragma('wal_autocheckpoint', { simple: true })).toBe(256);
       // It still claims, through its own looks for the lock.
       expect(await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW })).toHaveLength(1);
+    } finally {
+      await opened.close();
+    }
+  });
+
+  it("keeps SQLite's automatic checkpoint off in the worker when the host's connection has it off", async () => {
+    const { filename } = await sharedFile();
+    const opened = openRecipeStorage({ kind: 'sqlite', filename, tablePrefix: 'webhook_', synchronous: 'FULL', busyTimeoutMs: 100, walAutocheckpointBytes: 0 });
+    try {
+      expect((opened.storage as SqliteStorage).database.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
     } finally {
       await opened.close();
     }
