@@ -92,6 +92,7 @@ import { listSubscriptionsQuery } from './statements/subscriptions.js';
 import { sqliteTables, type SqliteTables } from './statements/tables.js';
 import { writeStatusChange } from './write-status-change.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
+import { WriteLockSharing, type WriteLockSharingOptions } from './write-lock-sharing.js';
 import type { WorkerRecipeResult } from '../shared/worker-recipe.js';
 import { resolve as resolvePath } from 'node:path';
 
@@ -142,6 +143,8 @@ export class SqliteStorage implements StorageAdapter {
   #closed = false;
   /** This adapter's row in `<prefix>instances`, registered at its first claim; the prefix of its lease tokens. */
   #instanceId: string | null = null;
+  /** Set by {@link SqliteStorage.shareWriteLock} (the dispatcher worker's connection); `null`: SQLite's busy handler waits. */
+  #sharing: WriteLockSharing | null = null;
 
   /** Use `createSqliteStorage()`; this constructor trusts its (validated) settings. */
   constructor(settings: SqliteStorageSettings) {
@@ -195,6 +198,30 @@ export class SqliteStorage implements StorageAdapter {
         walAutocheckpointBytes: pages * pageBytes,
       },
     };
+  }
+
+  /**
+   * @internal For the connection of a dispatcher in a worker thread, beside the host's own
+   * connections to the file: its write transactions leave the host's writers a gap, and it
+   * looks for a taken lock again itself, for up to `waitMs`, instead of sleeping in SQLite's
+   * busy handler (see write-lock-sharing.ts). Turns this connection's busy timeout to 0.
+   * `time`: a seam for tests.
+   */
+  shareWriteLock(waitMs: number, time: Pick<WriteLockSharingOptions, 'now' | 'sleep'> = {}): void {
+    if (!Number.isInteger(waitMs) || waitMs < 0) {
+      throw new ConfigError('CONFIG_INVALID', `Expected shareWriteLock's waitMs to be an integer number of milliseconds ≥ 0, got ${String(waitMs)}`, { field: 'waitMs' });
+    }
+    this.database.pragma('busy_timeout = 0');
+    // Changes when another connection commits to the file (never for this one's own commits).
+    const dataVersion = this.database.prepare<[], number>('PRAGMA data_version').pluck();
+    let seen = dataVersion.get();
+    const othersWrote = (): boolean => {
+      const now = dataVersion.get();
+      const changed = now !== seen;
+      seen = now;
+      return changed;
+    };
+    this.#sharing = new WriteLockSharing({ waitMs, othersWrote, ...time });
   }
 
   /**
@@ -728,6 +755,7 @@ export class SqliteStorage implements StorageAdapter {
   }
 
   #immediate<T>(fn: () => T): T {
+    if (this.#sharing !== null) return this.#sharing.write(() => this.#transaction.immediate(fn) as T);
     return this.#transaction.immediate(fn) as T;
   }
 
@@ -753,10 +781,9 @@ export class SqliteStorage implements StorageAdapter {
   }
 
   #run<T>(operation: string, needsSchema: boolean, fn: (s: Statements) => T): Promise<T> {
-    return retryWhileBusy(
-      () => this.#runSync(operation, needsSchema, fn),
-      // Inside the host's transaction a retry cannot help (the host holds the snapshot); surface it.
-      (error) => error instanceof StorageError && error.code === 'STORAGE_BUSY' && !this.database.inTransaction && !this.#closed,
-    );
+    const run = () => this.#runSync(operation, needsSchema, fn);
+    // Inside the host's transaction a retry cannot help (the host holds the snapshot); surface it.
+    const retryable = (error: unknown) => error instanceof StorageError && error.code === 'STORAGE_BUSY' && !this.database.inTransaction && !this.#closed;
+    return this.#sharing === null ? retryWhileBusy(run, retryable) : this.#sharing.run(run, retryable);
   }
 }

@@ -1,0 +1,114 @@
+/**
+ * Sharing SQLite's one write lock with writers on other threads of the same process: the
+ * connection of the dispatcher's worker thread (`dispatcher: { thread: 'worker' }`) beside
+ * the host's own connections to the same file (its ledger, its publishes).
+ *
+ * Why. SQLite has no queue for its write lock: a connection that finds it taken runs its
+ * busy handler, which (busy_timeout, better-sqlite3's `timeout`) SLEEPS in growing steps —
+ * 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms — and tries again. A writer that takes the
+ * lock back to back (the worker's claims and settles during a burst) is almost always
+ * holding it when the sleeper looks again, so the sleeper's waits grow to tens or hundreds
+ * of ms; better-sqlite3 sleeps synchronously, on the host's event loop. Measured with two
+ * threads on one file (a 400/s insert loop against claim-and-settle-like transactions of
+ * ~2.5 ms back to back): 46 inserts in 4 s, the longest waiting 3.4 s; with a gap after each
+ * transaction as long as it held the lock, ~1,100 inserts, p99 8.6 ms.
+ *
+ * So the connection that shares:
+ * - leaves a gap after each of its write transactions, longer than it held the lock
+ *   ({@link gapAfterHoldMs}): a writer that started waiting during the hold has waited no
+ *   longer than the hold, so its next look comes within that gap, and it gets the lock then.
+ *   Only while others write to the file (another connection committed, or held the lock
+ *   when we wanted it, within the last {@link pacingWindowMs}): alone on the file, the
+ *   dispatcher writes back to back as on the main thread;
+ * - never sleeps in SQLite's busy handler (its busy timeout is 0): when the lock is taken it
+ *   looks again after a turn of its own event loop, then every millisecond, until its
+ *   budget (the host connection's busy timeout) is spent. The host's writes hold the lock
+ *   for a fraction of a millisecond, so it gets in at once instead of after a sleep that
+ *   grows each time.
+ */
+
+/** The gap after a write transaction that held the lock `holdMs`: see the module's header. */
+export function gapAfterHoldMs(holdMs: number): number {
+  return Math.min(maxGapMs, minGapMs + gapPerHeldMs * holdMs);
+}
+
+/** At least the busy handler's first step (1 ms), and a margin for a sleeper woken late by a loaded machine. */
+const minGapMs = 1;
+const gapPerHeldMs = 1.5;
+/** A hold longer than this (a rare, large transaction) is not worth a longer pause of the dispatcher. */
+const maxGapMs = 50;
+/** How long after another connection last wrote the gaps are still left. */
+const pacingWindowMs = 1000;
+/** After these many looks on the next turn of the event loop, look every millisecond. */
+const quickLooks = 3;
+
+export interface WriteLockSharingOptions {
+  /** How long a unit of work keeps looking for the lock before it fails with the busy error. */
+  waitMs: number;
+  /**
+   * Whether another connection committed to the file since the last call (SQLite's
+   * `PRAGMA data_version`); asked after each write transaction.
+   */
+  othersWrote: () => boolean;
+  /** Monotonic ms. */
+  now?: () => number;
+  /** Waits `ms` (0: a turn of the event loop). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    if (ms <= 0) setImmediate(resolve);
+    else setTimeout(resolve, ms);
+  });
+
+export class WriteLockSharing {
+  readonly #waitMs: number;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #othersWrote: () => boolean;
+  /** Until this time, gaps are left: another connection wrote shortly before. */
+  #pacingUntil = Number.NEGATIVE_INFINITY;
+  /** Before this time (on {@link #now}) this connection starts no unit of work: the gap after its last write. */
+  #nextAt = 0;
+
+  constructor(options: WriteLockSharingOptions) {
+    this.#waitMs = options.waitMs;
+    this.#now = options.now ?? (() => performance.now());
+    this.#sleep = options.sleep ?? defaultSleep;
+    this.#othersWrote = options.othersWrote;
+  }
+
+  /** Runs a write transaction (synchronous) and opens the gap after it. */
+  write<T>(transaction: () => T): T {
+    const start = this.#now();
+    // A transaction that failed (the lock taken: it never held it) leaves no gap.
+    const result = transaction();
+    const end = this.#now();
+    if (this.#othersWrote()) this.#pacingUntil = end + pacingWindowMs;
+    if (end < this.#pacingUntil) this.#nextAt = end + gapAfterHoldMs(end - start);
+    return result;
+  }
+
+  /**
+   * Runs `attempt` once the gap after the last write has passed, again while it fails with
+   * an error `busy` accepts, until {@link WriteLockSharingOptions.waitMs} is spent.
+   */
+  async run<T>(attempt: () => T, busy: (error: unknown) => boolean): Promise<T> {
+    const gap = this.#nextAt - this.#now();
+    if (gap > 0) await this.#sleep(gap);
+    const deadline = this.#now() + this.#waitMs;
+    for (let looks = 0; ; looks++) {
+      try {
+        return attempt();
+      } catch (error) {
+        if (!busy(error)) throw error;
+        // Another connection holds the lock: it writes to this file.
+        const now = this.#now();
+        this.#pacingUntil = now + pacingWindowMs;
+        if (now >= deadline) throw error;
+      }
+      await this.#sleep(looks < quickLooks ? 0 : 1);
+    }
+  }
+}
