@@ -54,7 +54,7 @@ const sectionNotes: Record<Section, string> = {
     'A history of delivered deliveries past every default cutoff (1–3 attempts each, 1 KB events), written by `INSERT … SELECT` ' +
     '(memory: claimed and settled). Purge rate: the real retention task with its runs 1 ms apart, for a window or until half the history ' +
     'is gone, against what 10 M attempts a day bring with their deliveries and events in the same mix (the ratio is the headroom). ' +
-    'Default pacing: what the first run removes, times the runs of a day 60 s apart. Dispatch: `start()` → `drain()` of a fresh backlog ' +
+    'Default pacing: what the first run removes, times the runs of a day while behind (each after ten times a run\'s own time, 250 ms to 60 s). Dispatch: `start()` → `drain()` of a fresh backlog ' +
     'with the task purging the history against `retention: false`, in rounds of three trials; steady: runs as far apart as purges twice what ' +
     '10 M attempts a day need (from the first run\'s size), catch-up: runs 10 ms apart. Each ratio is the median of the rounds\' ratios.',
   'host-impact':

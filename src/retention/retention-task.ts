@@ -28,7 +28,7 @@ export const maxBatchesPerRun = 20;
 /** The shortest pause between two runs while the task is behind. */
 export const minCatchUpPauseMs = 250;
 /** While behind, the pause is this many times the last run's own time. */
-const catchUpPauseFactor = 10;
+export const catchUpPauseFactor = 10;
 
 /** What the retention task did in this process (`metrics().retention`). */
 export interface RetentionFigures {
