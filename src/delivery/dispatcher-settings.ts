@@ -5,18 +5,12 @@
  * thread of `dispatcher: { thread: 'worker' }`, which receives these settings by
  * structured clone and builds its parts from them.
  */
-import type { Clock } from '../clock.js';
-import type { EventBus } from '../events/event-bus.js';
-import type { Logger } from '../logger.js';
-import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
-import { createPayloadCodec, type PayloadCodec } from '../payload-codec.js';
-import { createSecretCodec, normalizeSecretsKeys, type SecretCodec } from '../registry/secret-codec.js';
-import type { StorageAdapter } from '../storage/storage-adapter.js';
+import { createPayloadCodec } from '../payload-codec.js';
+import { createSecretCodec, normalizeSecretsKeys } from '../registry/secret-codec.js';
 import type { ResolvedWebhooksOptions } from '../webhooks-options.js';
 import type { DispatcherOptions } from './dispatcher.js';
 import { FlowControl } from './flow-control.js';
-import { createAddressGuard, type AddressGuard } from './ssrf-guard.js';
-import type { Transport } from './transport.js';
+import { createAddressGuard } from './ssrf-guard.js';
 
 /** The resolved options a dispatcher reads: every one of them data, but a `retry` function. */
 export type DispatcherSettings = Pick<
@@ -36,18 +30,10 @@ export type DispatcherSettings = Pick<
 };
 
 /** The dispatcher's parts that are objects, made by whoever builds it. */
-export interface DispatcherParts {
-  storage: StorageAdapter;
-  transport: Transport;
-  bus: EventBus;
-  metrics: DeliveryMetrics;
-  clock: Clock;
-  random: () => number;
-  logger: Logger;
-  guard: AddressGuard | null;
-  codec: SecretCodec;
-  payloadCodec: PayloadCodec;
-}
+export type DispatcherParts = Pick<
+  DispatcherOptions,
+  'storage' | 'transport' | 'bus' | 'metrics' | 'clock' | 'random' | 'logger' | 'guard' | 'codec' | 'payloadCodec'
+>;
 
 /** Only the settings, for a worker thread: nothing else of the resolved options crosses. */
 export function pickDispatcherSettings(resolved: ResolvedWebhooksOptions): DispatcherSettings {
