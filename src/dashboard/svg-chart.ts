@@ -308,7 +308,10 @@ function timeTicks(min: number, max: number): number[] {
   for (const step of timeStepsMs) {
     const first = Math.ceil(min / step);
     const last = Math.floor(max / step);
-    if (last - first + 1 <= maxXTicks) return Array.from({ length: Math.max(0, last - first + 1) }, (_, index) => (first + index) * step);
+    // Kept within [min, max]: for subnormal x values `min / step` underflows to 0, and tick 0 would fall left of the plot.
+    if (last - first + 1 <= maxXTicks) {
+      return Array.from({ length: Math.max(0, last - first + 1) }, (_, index) => (first + index) * step).filter((x) => x >= min && x <= max);
+    }
   }
   // Longer than seven weeks: round numbers of days.
   const days = niceScale(min / dayMs, max / dayMs).ticks.map((day) => day * dayMs);

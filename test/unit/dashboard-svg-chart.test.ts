@@ -175,6 +175,12 @@ describe('lineChart', () => {
     }
   });
 
+  it('puts no x tick outside the data when the x values are subnormal (min / step underflows to 0)', () => {
+    // Found by the property below at its full run count (seed -205770258).
+    const svg = chart({ series: [{ label: 'p50', points: [{ x: 5e-324, y: null }, { x: 1e-323, y: null }] }], width: 240, height: 120 });
+    expect(xTicks(svg)).toEqual([]);
+  });
+
   it('never writes NaN or Infinity, and keeps every line inside the plot, whatever the data', () => {
     const value = fc.oneof(fc.double({ min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, noNaN: true }), fc.integer({ min: -1000, max: 1000 }));
     const series = fc.array(fc.record({ label: fc.constantFrom('p50', 'p95', 'p99'), points: fc.array(fc.record({ x: value, y: fc.option(value, { nil: null }) }), { maxLength: 30 }) }), { maxLength: 4 });
