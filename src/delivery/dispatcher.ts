@@ -204,7 +204,7 @@ export class Dispatcher implements DeliveryDispatcher {
       while (this.running) {
         await this.startBuffered();
         if (!this.running) break;
-        const wanted = this.buffer.claimRoom(this.sending);
+        const wanted = Math.min(this.buffer.claimRoom(this.sending), storage.writeBatchLimit?.('claimDue') ?? Number.POSITIVE_INFINITY);
         if (wanted === 0) break;
         // Claimed ahead, a subscription may have up to its cap waiting beside its cap in flight.
         const blocked = flow.blocked((id) => this.buffer.bufferedFor(id), 2);

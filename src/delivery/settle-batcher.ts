@@ -3,7 +3,8 @@
  * settlements to storage in batches, because a settle per delivery would make a durable
  * storage pay one commit per webhook. A batch is whatever finished in the same turn of
  * the event loop (and while the previous batch was being written), up to
- * {@link maxSettleBatch}.
+ * {@link maxSettleBatch}, or fewer when the storage asks for short write transactions
+ * (`writeBatchLimit`).
  *
  * A batch the storage refuses is kept and written again after a pause; if the storage
  * stays down the leases expire and the deliveries are sent again (at-least-once, never
@@ -75,7 +76,7 @@ export class SettleBatcher {
   private async flush(): Promise<void> {
     const { storage, clock, logger } = this.options;
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, maxSettleBatch);
+      const batch = this.queue.splice(0, Math.min(maxSettleBatch, storage.writeBatchLimit?.('settle') ?? maxSettleBatch));
       let results: SettleResult[];
       try {
         results = await storage.settle(

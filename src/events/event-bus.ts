@@ -197,6 +197,45 @@ export class EventBus<TCatalog extends EventCatalog = EventCatalog> extends Even
   /** Called when a listener throws or its promise rejects. */
   onListenerError: (error: unknown, eventName: string) => void = () => undefined;
 
+  /** Told after each change of the listeners (see {@link watchListeners}). */
+  readonly #listenerWatchers = new Set<() => void>();
+
+  /**
+   * Calls `onChange` after every listener added or removed (a `once` listener too, when its
+   * event removes it); `eventNames()` then gives the events that have listeners. The
+   * dispatcher's worker thread sends the host only the events someone listens to. Returns
+   * the function that stops watching.
+   */
+  watchListeners(onChange: () => void): () => void {
+    if (this.#listenerWatchers.size === 0 && !this.#watching) this.#watchMethods();
+    this.#listenerWatchers.add(onChange);
+    return () => this.#listenerWatchers.delete(onChange);
+  }
+
+  #watching = false;
+
+  /**
+   * eventemitter3 has no hook of its own, and its aliases (`addListener`, `off`) are the
+   * same functions as `on` and `removeListener`, not calls of them: each method that adds or
+   * removes listeners is wrapped on this bus, once something watches (a bus nobody watches
+   * keeps the plain methods).
+   */
+  #watchMethods(): void {
+    this.#watching = true;
+    for (const name of ['on', 'addListener', 'once', 'removeListener', 'off', 'removeAllListeners'] as const) {
+      const original = this[name] as unknown as (...args: unknown[]) => this;
+      Object.defineProperty(this, name, {
+        configurable: true,
+        writable: true,
+        value: (...args: unknown[]): this => {
+          const result = original.apply(this, args);
+          for (const watcher of this.#listenerWatchers) watcher();
+          return result;
+        },
+      });
+    }
+  }
+
   /** Emits to every listener, each on its own: one listener's exception or rejection reaches {@link onListenerError} alone. */
   safeEmit<K extends keyof BusEvents<TCatalog> & string>(name: K, payload: BusEvents<TCatalog>[K]): void {
     // eventemitter3's emit() calls the listeners in one loop, so the first throw would end

@@ -657,6 +657,13 @@ export interface StorageAdapter {
    * storage/shared/change-log.ts's `dispatcherDisableRecord`) in the same transaction.
    */
   settle(settlements: Settlement[], now: number): Promise<SettleResult[]>;
+  /**
+   * Optional: the most deliveries the dispatcher's next `claimDue` (its `limit`) or `settle`
+   * should carry, for an adapter that wants its write transactions short at the moment (the
+   * SQLite adapter of a dispatcher in a worker thread, while the host writes to the same
+   * file); `null` or absent: no limit beyond the dispatcher's own.
+   */
+  writeBatchLimit?(operation: 'claimDue' | 'settle'): number | null;
   /** Gives leases back (graceful stop): the deliveries are due again at once. */
   releaseLeases(leases: Array<{ deliveryId: string; leaseToken: string }>, now: number): Promise<void>;
   /** Earliest epoch ms at which a pending delivery of an active subscription becomes claimable; `null` if none. */

@@ -98,6 +98,30 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
     await exited;
   });
 
+  it("sends the host only the events its bus listens to, and sends one from the moment a listener is added", async () => {
+    const webhooks = env.instance({ dispatcher: worker });
+    await webhooks.start();
+    await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    const relayed: string[] = [];
+    workerOf(webhooks).worker!.on('message', (report: { entries: ReadonlyArray<readonly unknown[]> }) => {
+      for (const entry of report.entries) if (entry[0] === 'event') relayed.push(entry[1] as string);
+    });
+    for (let n = 0; n < 3; n++) await webhooks.publish('payment.succeeded', samplePayment(n));
+    await webhooks.drain({ timeoutMs: 10_000 });
+    // Nobody listens: nothing was copied and sent, yet every attempt is counted.
+    expect(relayed).toEqual([]);
+    expect((await webhooks.metrics()).deliveriesSucceeded).toBe(3);
+
+    const succeeded: string[] = [];
+    webhooks.bus.on('delivery:succeeded', (event) => void succeeded.push(event.eventId));
+    const later = [];
+    for (let n = 3; n < 5; n++) later.push((await webhooks.publish('payment.succeeded', samplePayment(n))).id);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect(succeeded.sort()).toEqual(later.sort());
+    expect(relayed).toEqual(['delivery:succeeded', 'delivery:succeeded']);
+    await webhooks.stop();
+  });
+
   it('stops as in-thread: stop() waits for the posts in flight in the worker and their settles', async () => {
     // Each answer waits until the test lets it go, so the posts are in flight when stop() comes.
     const answers: Array<() => void> = [];

@@ -14,7 +14,7 @@ function attempt(n: number): CompletedAttempt {
   return { claimed: {} as CompletedAttempt['claimed'], settlement };
 }
 
-function setup({ refusals = 0, abandon = false, pollIntervalMs = 5_000 } = {}) {
+function setup({ refusals = 0, abandon = false, pollIntervalMs = 5_000, batchLimit = undefined as (() => number | null) | undefined } = {}) {
   const clock = new FakeClock();
   const { logger, errors, warnings } = recordingLogger();
   const calls: string[][] = [];
@@ -34,6 +34,7 @@ function setup({ refusals = 0, abandon = false, pollIntervalMs = 5_000 } = {}) {
       }
       return settlements.map((s) => ({ ok: false, deliveryId: s.deliveryId, code: 'STORAGE_LEASE_LOST' }));
     },
+    ...(batchLimit === undefined ? {} : { writeBatchLimit: (operation: string) => (operation === 'settle' ? batchLimit() : null) }),
   } as unknown as StorageAdapter;
   const settled: Array<{ batch: string[]; results: string[] }> = [];
   let flushed = 0;
@@ -80,6 +81,14 @@ describe('SettleBatcher', () => {
     await flush();
     expect(calls.map((call) => call.length)).toEqual([maxSettleBatch, maxSettleBatch, 1]);
     expect(calls.flat()).toEqual(Array.from({ length: maxSettleBatch * 2 + 1 }, (_, n) => `dlv_${n}`));
+  });
+
+  it("cuts batches to the storage's writeBatchLimit, asked before each write, in order", async () => {
+    const limits = [2, 2, null];
+    const { batcher, calls } = setup({ batchLimit: () => limits.shift() ?? null });
+    for (let n = 1; n <= 7; n++) batcher.add(attempt(n));
+    await flush();
+    expect(calls).toEqual([['dlv_1', 'dlv_2'], ['dlv_3', 'dlv_4'], ['dlv_5', 'dlv_6', 'dlv_7']]);
   });
 
   it('puts the attempts that finish while a batch is written in the next batch', async () => {

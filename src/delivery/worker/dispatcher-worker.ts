@@ -55,14 +55,22 @@ class Outbox {
   }
 }
 
-/** The bus the worker's dispatcher emits on: every event goes to the host's bus. */
+/**
+ * The bus the worker's dispatcher emits on: every event the host's bus has listeners for
+ * goes to it; the others are dropped here, before they are copied and sent (a burst emits
+ * one per attempt).
+ */
 class RelayBus extends EventBus {
-  constructor(private readonly outbox: Outbox) {
+  constructor(
+    private readonly outbox: Outbox,
+    /** The events the host listens to, as it last said. */
+    public listening: ReadonlySet<string>,
+  ) {
     super();
   }
 
   override safeEmit<K extends keyof BusEvents<EventCatalog> & string>(name: K, payload: BusEvents<EventCatalog>[K]): void {
-    this.outbox.push(['event', name, toWire(payload)]);
+    if (this.listening.has(name)) this.outbox.push(['event', name, toWire(payload)]);
   }
 }
 
@@ -125,13 +133,14 @@ async function run(port: NonNullable<typeof parentPort>, data: WorkerStartData):
   const { settings } = data;
   let opened: RecipeStorage | null = null;
   const transport = createUndiciTransport({ connectionsPerOrigin: settings.concurrency });
+  const bus = new RelayBus(outbox, new Set(data.listening));
   const ready = (async () => {
     opened = openRecipeStorage(data.recipe);
     dispatcher = new Dispatcher(
       dispatcherOptions(settings, {
         storage: reportingStorage(opened.storage, outbox),
         transport,
-        bus: new RelayBus(outbox),
+        bus,
         metrics: new RelayMetrics(outbox),
         clock: systemClock,
         random: Math.random,
@@ -160,6 +169,11 @@ async function run(port: NonNullable<typeof parentPort>, data: WorkerStartData):
   port.on('message', (message: ToWorker) => {
     if (message.kind === 'stop') {
       void stop();
+      return;
+    }
+    if (message.kind === 'listening') {
+      // At once, not after the start: an event the dispatcher emits next is sent as the host now wants.
+      bus.listening = new Set(message.names);
       return;
     }
     void ready.then((started) => {

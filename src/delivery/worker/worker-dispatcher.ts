@@ -34,6 +34,14 @@ export const healthyRunMs = 30_000;
 /** The restart delay doubles up to this (or `restartDelayMs`, if larger). */
 export const maxRestartDelayMs = 30_000;
 
+/** The names of the events `bus` has listeners for, sorted. */
+function listenedEvents(bus: EventBus): string[] {
+  return bus
+    .eventNames()
+    .filter((name): name is string => typeof name === 'string')
+    .sort();
+}
+
 /** What a subscription's breaker reads when no worker runs to ask (none has posted to it since). */
 const idleCircuit: CircuitStatus = Object.freeze({ state: 'closed', openUntil: null, inFlight: 0 });
 
@@ -76,9 +84,23 @@ export class WorkerDispatcher implements DeliveryDispatcher {
   readonly #idleRequests = new Map<number, () => void>();
   readonly #circuitRequests = new Map<number, (status: CircuitStatus) => void>();
 
+  /** The events the host's bus had listeners for when the worker was last told. */
+  #listening: string[];
+
   constructor(options: WorkerDispatcherOptions) {
     this.#options = options;
     this.#restartDelayMs = options.restartDelayMs;
+    this.#listening = listenedEvents(options.bus);
+    options.bus.watchListeners(() => this.#listenersChanged());
+  }
+
+  /** Tells the worker, when the set of events listened to changed (not for each listener added). */
+  #listenersChanged(): void {
+    const names = listenedEvents(this.#options.bus);
+    if (names.length === this.#listening.length && names.every((name, index) => name === this.#listening[index])) return;
+    this.#listening = names;
+    const run = this.#run;
+    if (run !== null) this.#post(run, { kind: 'listening', names });
   }
 
   /** As the worker last reported: posts in flight, attempts not yet settled, deliveries claimed ahead. */
@@ -176,7 +198,7 @@ export class WorkerDispatcher implements DeliveryDispatcher {
   /** Starts a worker; resolves once its dispatcher runs, rejects if it fails or exits first. */
   #spawn(initial: boolean): Promise<void> {
     const { settings, recipe } = this.#options;
-    const worker = spawnDispatcherWorker({ settings, recipe });
+    const worker = spawnDispatcherWorker({ settings, recipe, listening: this.#listening });
     let exited!: () => void;
     let starting!: WorkerRun['starting'];
     const started = new Promise<void>((resolve, reject) => (starting = { resolve, reject }));

@@ -5,7 +5,8 @@
  * host to one per turn of its event loop.
  *
  * Worker → host: one {@link WorkerReport} per turn of the worker's event loop at most,
- * carrying in order everything that happened in it — bus events, metric recordings, log
+ * carrying in order everything that happened in it — bus events (those the host's bus has
+ * listeners for: the host tells the worker whenever that changes), metric recordings, log
  * lines, answers to requests — and the dispatcher's `inFlight` at the end of it. The host
  * applies the entries in the order they were made, so a bus listener that reads
  * `metrics()` sees the attempt counted, as in-thread.
@@ -20,11 +21,15 @@ import type { DispatcherSettings } from '../dispatcher-settings.js';
 export interface WorkerStartData {
   readonly settings: DispatcherSettings;
   readonly recipe: StorageRecipe;
+  /** The events the host's bus has listeners for: the only ones the worker sends (see `listening`). */
+  readonly listening: readonly string[];
 }
 
 export type ToWorker =
   | { readonly kind: 'wake' }
   | { readonly kind: 'forget'; readonly subscriptionId: string }
+  /** The events the host's bus has listeners for now: an event nobody listens to is not sent (nor copied). */
+  | { readonly kind: 'listening'; readonly names: readonly string[] }
   | { readonly kind: 'circuit'; readonly request: number; readonly subscriptionId: string }
   | { readonly kind: 'when-idle'; readonly request: number }
   | { readonly kind: 'stop' };

@@ -92,7 +92,7 @@ import { listSubscriptionsQuery } from './statements/subscriptions.js';
 import { sqliteTables, type SqliteTables } from './statements/tables.js';
 import { writeStatusChange } from './write-status-change.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
-import { WriteLockSharing, type WriteLockSharingOptions } from './write-lock-sharing.js';
+import { WriteLockSharing, type BatchedWrite, type WriteLockSharingOptions } from './write-lock-sharing.js';
 import type { WorkerRecipeResult } from '../shared/worker-recipe.js';
 import { resolve as resolvePath } from 'node:path';
 
@@ -100,6 +100,24 @@ type SqliteDatabase = Database.Database;
 
 /** How the shared rules name this database in messages. */
 const where = 'SQLite storage';
+
+/**
+ * The operations that only read: with a shared write lock they take none and need not wait
+ * for the gap after this connection's last write (write-lock-sharing.ts).
+ */
+const readOperations: ReadonlySet<string> = new Set([
+  'getSubscription',
+  'listSubscriptions',
+  'listSubscriptionChanges',
+  'getSubscriptionChange',
+  'getEvent',
+  'listEvents',
+  'nextDueAt',
+  'getDelivery',
+  'listDeliveries',
+  'listAttempts',
+  'stats',
+]);
 
 /** What {@link SqliteStorage} needs; built and validated by `createSqliteStorage`. */
 export interface SqliteStorageSettings {
@@ -547,11 +565,14 @@ export class SqliteStorage implements StorageAdapter {
     return this.#run('claimDue', true, (s) => {
       // Kept only once the transaction that registered it has committed.
       let registered: string | null = null;
-      const claimed = this.#immediate(() => {
-        if (input.limit <= 0) return [];
-        const instanceId = this.#instanceId ?? (registered = registerInstance(s, input.now));
-        return claimDue(s, input, leaseToken(instanceId), (id) => this.#readSubscription(s, id));
-      });
+      const claimed = this.#immediate(
+        () => {
+          if (input.limit <= 0) return [];
+          const instanceId = this.#instanceId ?? (registered = registerInstance(s, input.now));
+          return claimDue(s, input, leaseToken(instanceId), (id) => this.#readSubscription(s, id));
+        },
+        { kind: 'claim', items: (rows) => rows.length },
+      );
       if (registered !== null) this.#instanceId = registered;
       return claimed;
     });
@@ -565,12 +586,24 @@ export class SqliteStorage implements StorageAdapter {
   async settle(settlements: Settlement[], now: number): Promise<SettleResult[]> {
     if (settlements.length === 0) return [];
     return this.#run('settle', true, (s) =>
-      this.#immediate(() => {
-        // The first settle (or publish) starts the WAL checkpointer's worker; cheap once it runs.
-        this.#checkpointer?.start();
-        return settleBatch(s, settlements, now);
-      }),
+      this.#immediate(
+        () => {
+          // The first settle (or publish) starts the WAL checkpointer's worker; cheap once it runs.
+          this.#checkpointer?.start();
+          return settleBatch(s, settlements, now);
+        },
+        { kind: 'settle', items: () => settlements.length },
+      ),
     );
+  }
+
+  /**
+   * With {@link shareWriteLock}: the most deliveries the next claim or settle should carry,
+   * so that its transaction holds the write lock briefly while the host writes to the file
+   * (see write-lock-sharing.ts); `null` (no limit) otherwise.
+   */
+  writeBatchLimit(operation: 'claimDue' | 'settle'): number | null {
+    return this.#sharing?.batchLimit(operation === 'claimDue' ? 'claim' : 'settle') ?? null;
   }
 
   /** Gives leases back; the rows are due again at once (at their original due time). */
@@ -754,9 +787,16 @@ export class SqliteStorage implements StorageAdapter {
     return statement as Statement<Row>;
   }
 
-  #immediate<T>(fn: () => T): T {
-    if (this.#sharing !== null) return this.#sharing.write(() => this.#transaction.immediate(fn) as T);
-    return this.#transaction.immediate(fn) as T;
+  /** `batch`: a claim or a settle, whose hold per item sizes the next ones while the write lock is shared. */
+  #immediate<T>(fn: () => T, batch?: { kind: BatchedWrite; items: (result: T) => number }): T {
+    const sharing = this.#sharing;
+    if (sharing === null) return this.#transaction.immediate(fn) as T;
+    let result!: T;
+    sharing.write(
+      () => (result = this.#transaction.immediate(fn) as T),
+      batch === undefined ? undefined : { kind: batch.kind, items: () => batch.items(result) },
+    );
+    return result;
   }
 
   // Checked once, on the first call: every statement is prepared against the current schema.
@@ -784,6 +824,6 @@ export class SqliteStorage implements StorageAdapter {
     const run = () => this.#runSync(operation, needsSchema, fn);
     // Inside the host's transaction a retry cannot help (the host holds the snapshot); surface it.
     const retryable = (error: unknown) => error instanceof StorageError && error.code === 'STORAGE_BUSY' && !this.database.inTransaction && !this.#closed;
-    return this.#sharing === null ? retryWhileBusy(run, retryable) : this.#sharing.run(run, retryable);
+    return this.#sharing === null ? retryWhileBusy(run, retryable) : this.#sharing.run(run, retryable, !readOperations.has(operation));
   }
 }

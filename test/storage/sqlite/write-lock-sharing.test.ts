@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openRecipeStorage } from '../../../src/delivery/worker/open-recipe-storage.js';
 import { createSqliteStorage, type SqliteStorage } from '../../../src/storage/sqlite/index.js';
-import { gapAfterHoldMs, WriteLockSharing } from '../../../src/storage/sqlite/write-lock-sharing.js';
+import { firstBatch, gapAfterHoldMs, targetHoldMs, WriteLockSharing } from '../../../src/storage/sqlite/write-lock-sharing.js';
 import { closeTracked, openRaw, track } from '../../support/sqlite-fixtures.js';
 import { publish, NOW, subscription } from '../../support/storage-records.js';
 import { rejectionOf } from '../../support/rejections.js';
@@ -160,6 +160,93 @@ describe('the worker connection sharing the write lock', () => {
     await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW + 3 });
     expect(time.sleeps).toHaveLength(1);
     expect(time.sleeps[0]).toBeGreaterThanOrEqual(1);
+  });
+
+  it('keeps two units of work that waited for the same gap apart: the second waits for the gap the first opened', async () => {
+    const { time, now, sleep } = fakeTime();
+    const sharing = new WriteLockSharing({ waitMs: 5000, now, sleep, othersWrote: () => true });
+    const hold = (ms: number) => () =>
+      sharing.write(() => {
+        const start = time.now;
+        time.now += ms;
+        return start;
+      });
+    await sharing.run(hold(2), () => false);
+    const afterFirst = time.now;
+    // A claim and a settle both wait for the gap after that write.
+    const starts = await Promise.all([sharing.run(hold(2), () => false), sharing.run(hold(2), () => false)]);
+    const [first, second] = starts.sort((a, b) => a - b) as [number, number];
+    expect(first).toBeGreaterThanOrEqual(afterFirst + gapAfterHoldMs(2));
+    // The other began only after the first one's own hold and the gap after it.
+    expect(second).toBeGreaterThanOrEqual(first + 2 + gapAfterHoldMs(2));
+  });
+
+  it('waits for a gap opened by its own other work while it looked for the lock the host held', async () => {
+    const { time, now, sleep } = fakeTime();
+    const sharing = new WriteLockSharing({ waitMs: 5000, now, sleep, othersWrote: () => true });
+    let hostHolds = true;
+    let otherWroteAt = Number.NaN;
+    const busy = new Error('busy');
+    // The first look finds the host's lock; meanwhile another unit of work of this connection writes.
+    const waiting = sharing.run(
+      () => {
+        if (hostHolds) {
+          hostHolds = false;
+          void Promise.resolve().then(() => {
+            otherWroteAt = time.now;
+            sharing.write(() => (time.now += 3));
+          });
+          throw busy;
+        }
+        return time.now;
+      },
+      (error) => error === busy,
+    );
+    const startedAt = await waiting;
+    expect(startedAt).toBeGreaterThanOrEqual(otherWroteAt + 3 + gapAfterHoldMs(3));
+  });
+
+  it('reads do not wait for the gap: they take no write lock', async () => {
+    const { time, now, sleep } = fakeTime();
+    const sharing = new WriteLockSharing({ waitMs: 5000, now, sleep, othersWrote: () => true });
+    sharing.write(() => (time.now += 4));
+    expect(await sharing.run(() => 'read', () => false, false)).toBe('read');
+    expect(time.sleeps).toEqual([]);
+  });
+
+  it('cuts claims and settles into batches that follow the holds they give, while others write; no limit alone', async () => {
+    const { time, now, sleep } = fakeTime();
+    let others = false;
+    const sharing = new WriteLockSharing({ waitMs: 5000, now, sleep, othersWrote: () => others });
+    const settle = (items: number, holdMs: number) => sharing.write(() => (time.now += holdMs), { kind: 'settle', items: () => items });
+    expect(sharing.batchLimit('settle')).toBeNull();
+    settle(50, 5);
+    expect(sharing.batchLimit('settle')).toBeNull();
+    others = true;
+    settle(50, 5);
+    // Others write now: a first batch of its own size.
+    expect(sharing.batchLimit('settle')).toBe(firstBatch);
+    settle(firstBatch, 5);
+    // Smaller after a long hold.
+    expect(sharing.batchLimit('settle')).toBe(Math.floor(firstBatch * 0.7));
+    const cut = Math.floor(firstBatch * 0.7);
+    // A full batch under the target grows it by a step; a batch that was not full tells nothing.
+    settle(cut, targetHoldMs / 2);
+    expect(sharing.batchLimit('settle')).toBe(cut + 2);
+    settle(3, targetHoldMs / 2);
+    expect(sharing.batchLimit('settle')).toBe(cut + 2);
+    // A hold a little over the target leaves it; a hold much longer (a preempted thread) cuts it, never under 4.
+    settle(cut + 2, targetHoldMs * 1.2);
+    expect(sharing.batchLimit('settle')).toBe(cut + 2);
+    for (let n = 0; n < 10; n++) settle(20, 50);
+    expect(sharing.batchLimit('settle')).toBe(4);
+    // Claims are sized on their own.
+    expect(sharing.batchLimit('claim')).toBe(firstBatch);
+    // Once nobody else has written for a while, no limit again.
+    others = false;
+    time.now += 5_000;
+    expect(sharing.batchLimit('settle')).toBeNull();
+    expect(sharing.batchLimit('claim')).toBeNull();
   });
 
   it('leaves no gap after a write that failed to take the lock', async () => {
