@@ -33,13 +33,18 @@
  *   grows each time.
  */
 
-/** The gap after a write transaction that held the lock `holdMs`: see the module's header. */
+/**
+ * The gap after a write transaction that held the lock `holdMs`: see the module's header. A
+ * writer that came during a hold of up to 1 ms looks again at most 1 ms after the hold ended
+ * (the busy handler's first step): {@link minGapMs} covers it. One that came during a longer
+ * hold is further into its growing steps, and the gap grows with the hold beyond 1 ms.
+ */
 export function gapAfterHoldMs(holdMs: number): number {
-  return Math.min(maxGapMs, minGapMs + gapPerHeldMs * holdMs);
+  return Math.min(maxGapMs, minGapMs + gapPerHeldMs * Math.max(0, holdMs - 1));
 }
 
-/** At least the busy handler's first step (1 ms), and a margin for a sleeper woken late by a loaded machine. */
-const minGapMs = 1;
+/** The busy handler's first step (1 ms), and a margin for a sleeper woken late by a loaded machine. */
+const minGapMs = 1.25;
 const gapPerHeldMs = 1.5;
 /** A hold longer than this (a rare, large transaction) is not worth a longer pause of the dispatcher. */
 const maxGapMs = 50;
