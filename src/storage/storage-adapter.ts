@@ -549,13 +549,19 @@ export interface PurgeResult {
 
 /** One bounded batch of retention: see {@link StorageAdapter.purgeRetention}. */
 export interface PurgeRetentionInput {
-  /** Epoch ms: delivered deliveries that became delivered before it go; `null` keeps every delivered one. */
+  /**
+   * Epoch ms: delivered deliveries that became delivered before it go, and ok test attempts
+   * that started before it; `null` keeps both.
+   */
   deliveredBefore: number | null;
-  /** Epoch ms: dead and cancelled deliveries that became so (`updatedAt`) before it go; `null` keeps them. */
+  /**
+   * Epoch ms: dead and cancelled deliveries that became so (`updatedAt`) before it go, and
+   * failed test attempts that started before it; `null` keeps both.
+   */
   deadBefore: number | null;
   /** Epoch ms: events published before it go once no delivery of theirs is left; `null` keeps every event. */
   eventsBefore: number | null;
-  /** At most this many deliveries, and at most this many events, in this batch. */
+  /** At most this many deliveries, this many events and this many test attempts in this batch. */
   limit: number;
   /** Epoch ms: leases expiring after it are in flight (an adapter with `databaseClock` uses its own). */
   now: number;
@@ -566,6 +572,8 @@ export interface PurgeRetentionResult {
   deliveries: number;
   attempts: number;
   events: number;
+  /** Records of the subscriptions' test logs. */
+  testAttempts: number;
   /** True when another batch would find something to remove. */
   more: boolean;
   /** Another instance holds the purge of this storage (PostgreSQL's retention lock): this batch looked at nothing. */
@@ -760,7 +768,10 @@ export interface StorageAdapter {
    * `limit` events published before `eventsBefore` that have no delivery left — an event
    * goes only with (or after) its last delivery. Pending and held deliveries are never
    * removed, whatever their age, nor a cancelled one whose attempt is in flight (under a
-   * lease at `now`). A `null` cutoff keeps that kind. Subscriptions and change logs stay.
+   * lease at `now`). Then at most `limit` test attempts past their cutoff (ok ones by
+   * `deliveredBefore`, failed ones by `deadBefore`, by the time they started, oldest first:
+   * storage/shared/retention.ts). A `null` cutoff keeps that kind. Subscriptions and change
+   * logs stay.
    * Every read goes by an index, oldest first, never a walk of the whole log. An adapter
    * shared by several instances lets one purge at a time: the others get zeros with
    * `more: false` while it does.

@@ -2,11 +2,12 @@
  * Storage conformance cases for the subscriptions' test log (`recordTestAttempt`,
  * `listTestAttempts`): every field read back as written, newest first in pages that cover
  * each record once, nothing stored for a subscription that is gone, a reused id refused, and
- * the log removed with its subscription (hard delete, a tenant's removal) and by retention.
+ * the log removed with its subscription (hard delete, a tenant's removal) and by retention
+ * (ok ones by the delivered cutoff, failed ones by the dead cutoff, `limit` per batch).
  */
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
-import type { TestAttemptRecord } from '../../src/storage/storage-adapter.js';
+import type { PurgeRetentionInput, TestAttemptRecord } from '../../src/storage/storage-adapter.js';
 import type { ConformanceContext } from './conformance-context.js';
 
 const ACME = 'org_acme';
@@ -14,7 +15,7 @@ const GLOBEX = 'org_globex';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
 export function describeTestAttempts(t: ConformanceContext): void {
-  const { createSubscription, publishFor, rejectionOf } = t;
+  const { createSubscription, publishFor, claimOne, settle, rejectionOf } = t;
 
   /** A test attempt of `subscriptionId` started at `now`: an ok `webhook.test` unless overridden. */
   function testAttempt(subscriptionId: string, overrides: Partial<TestAttemptRecord> = {}): TestAttemptRecord {
@@ -192,6 +193,83 @@ export function describeTestAttempts(t: ConformanceContext): void {
       expect(await testLogOf(acmeDeleted.id)).toEqual([]);
       expect(await testLogOf(globex.id)).toEqual(globexLog);
       expect(await testLogOf(platform.id)).toEqual(platformLog);
+    });
+  });
+
+  describe('test log retention', () => {
+    /** One retention batch with no cutoff but those given. */
+    function retain(input: Partial<PurgeRetentionInput>) {
+      return t.storage.purgeRetention({ deliveredBefore: null, deadBefore: null, eventsBefore: null, limit: 100, now: t.now, ...input });
+    }
+
+    it('removes ok test attempts that started before the delivered cutoff and failed ones before the dead cutoff, keeping newer ones', async () => {
+      const sub = await createSubscription();
+      const oldOk = await record(testAttempt(sub.id));
+      t.now += 1000;
+      const oldFailed = await record(failedAttempt(sub.id));
+      t.now += 1000;
+      const okCutoff = t.now;
+      const newerOk = await record(testAttempt(sub.id));
+      t.now += 1000;
+      const failedCutoff = t.now;
+      const newerFailed = await record(failedAttempt(sub.id));
+      t.now += 1000;
+
+      expect(await retain({ deliveredBefore: okCutoff, deadBefore: failedCutoff })).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 2, more: false });
+      expect(await testLogOf(sub.id)).toEqual([newerFailed, newerOk]);
+      // A cutoff equal to the start keeps it: only what started before it goes.
+      expect(await retain({ deliveredBefore: newerOk.startedAt, deadBefore: newerFailed.startedAt })).toMatchObject({ testAttempts: 0 });
+      expect(await testLogOf(sub.id)).toEqual([newerFailed, newerOk]);
+      expect([oldOk.startedAt, oldFailed.startedAt]).toEqual([okCutoff - 2000, okCutoff - 1000]);
+    });
+
+    it('keeps a kind whose cutoff is null', async () => {
+      const sub = await createSubscription();
+      const ok = await record(testAttempt(sub.id));
+      await record(failedAttempt(sub.id));
+      t.now += 5000;
+
+      expect(await retain({ deliveredBefore: null, deadBefore: t.now })).toMatchObject({ testAttempts: 1, more: false });
+      expect(await testLogOf(sub.id)).toEqual([ok]);
+      const laterFailed = await record(failedAttempt(sub.id));
+      t.now += 5000;
+      expect(await retain({ deliveredBefore: t.now, deadBefore: null })).toMatchObject({ testAttempts: 1, more: false });
+      expect(await testLogOf(sub.id)).toEqual([laterFailed]);
+    });
+
+    it('takes at most `limit` test attempts per batch, the oldest of both kinds, says `more` while some are left, and the next batch goes on', async () => {
+      const subs = [await createSubscription(), await createSubscription()];
+      const recorded: TestAttemptRecord[] = [];
+      for (let i = 0; i < 5; i++) {
+        recorded.push(await record(i % 2 === 0 ? testAttempt(subs[i % 2]!.id) : failedAttempt(subs[i % 2]!.id)));
+        t.now += 10;
+      }
+      t.now += 1000;
+      const both = { deliveredBefore: t.now, deadBefore: t.now, limit: 2 };
+
+      expect(await retain(both)).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 2, more: true });
+      const left = async () => [...(await testLogOf(subs[0]!.id)), ...(await testLogOf(subs[1]!.id))].map((a) => a.id).sort();
+      expect(await left()).toEqual(recorded.slice(2).map((a) => a.id).sort());
+      expect(await retain(both)).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 2, more: true });
+      expect(await left()).toEqual([recorded[4]!.id]);
+      expect(await retain(both)).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 1, more: false });
+      expect(await left()).toEqual([]);
+      expect(await retain(both)).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false });
+    });
+
+    it('says `more` for test attempts left over even when no delivery is, and removes them beside deliveries in one batch', async () => {
+      const sub = await createSubscription({ eventTypes: ['payment.*'] });
+      const d = await publishFor(sub.id);
+      await settle(await claimOne(d.id), { kind: 'delivered' });
+      await record(testAttempt(sub.id));
+      await record(testAttempt(sub.id));
+      t.now += 1000;
+
+      expect(await retain({ deliveredBefore: t.now, eventsBefore: t.now, limit: 1 })).toEqual({ deliveries: 1, attempts: 1, events: 1, testAttempts: 1, more: true });
+      expect(await retain({ deliveredBefore: t.now, eventsBefore: t.now, limit: 1 })).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 1, more: false });
+      expect(await testLogOf(sub.id)).toEqual([]);
+      // The subscription stays: retention takes logs, never subscriptions.
+      expect(await t.storage.getSubscription(sub.id)).toMatchObject({ id: sub.id });
     });
   });
 }

@@ -106,6 +106,7 @@ describe.each(storageKinds)('retention on the %s storage', (kind) => {
       deliveriesPurged: 2,
       attemptsPurged: 2,
       eventsPurged: 2,
+      testAttemptsPurged: 0,
       lastRunAt: clock.now(),
       lastError: null,
       caughtUpAt: clock.now(),

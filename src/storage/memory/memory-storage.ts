@@ -24,7 +24,7 @@ import { openDeliveryUpdate } from '../shared/open-deliveries.js';
 import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
-import { oldestOfStatuses, retentionCutoffs, type RetentionCandidate, type RetentionStatus } from '../shared/retention.js';
+import { oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate, type RetentionStatus } from '../shared/retention.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
 import {
   CANCELLED_BY_DELETE,
@@ -569,7 +569,12 @@ export function createMemoryStorage(): StorageAdapter {
       }
     }
     removeEvents(oldEvents);
-    return { deliveries: doomed.length, attempts, events: oldEvents.length, more: more || moreEvents };
+    const tests = oldestOfStatuses(
+      testAttemptCutoffs(input).map(({ ok, before }) => testLog.startedBefore(ok, before, limit + 1)),
+      limit,
+    );
+    testLog.remove(tests.doomed.map((c) => c.record));
+    return { deliveries: doomed.length, attempts, events: oldEvents.length, testAttempts: tests.doomed.length, more: more || moreEvents || tests.more };
   }
 
   /** Removes up to `limit` of the tenant's deliveries with their attempts; true when none is left. */

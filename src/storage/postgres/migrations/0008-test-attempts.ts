@@ -5,7 +5,7 @@
  * It goes with its subscription (hard delete, a tenant's removal: ON DELETE CASCADE, as the
  * change log of 0004), and with retention. Two indexes:
  * - (subscription_id, id): a subscription's page, newest first, and the cascade;
- * - (ok, started_at): retention, which locks the oldest ok rows by the delivered cutoff and
+ * - (ok, started_at, id): retention, which locks the oldest ok rows by the delivered cutoff and
  *   the oldest failed ones by the dead cutoff, each from the head of its part of the index.
  *
  * A new table: nothing existing is rewritten or locked beyond the subscriptions' reference.
@@ -31,5 +31,5 @@ CREATE TABLE {{schema}}.test_attempts (
   response_snippet text
 );
 CREATE INDEX test_attempts_subscription ON {{schema}}.test_attempts (subscription_id, id);
-CREATE INDEX test_attempts_started ON {{schema}}.test_attempts (ok, started_at);
+CREATE INDEX test_attempts_started ON {{schema}}.test_attempts (ok, started_at, id);
 `;

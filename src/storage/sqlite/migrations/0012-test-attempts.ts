@@ -6,7 +6,7 @@
  * subscription's rows explicitly, whether or not the connection enforces foreign keys, and
  * the insert itself checks that the subscription is there. Two indexes:
  * - (subscription_id, id): a subscription's page, newest first, and its removal;
- * - (ok, started_at): retention, which takes the oldest ok rows by the delivered cutoff and
+ * - (ok, started_at, id): retention, which takes the oldest ok rows by the delivered cutoff and
  *   the oldest failed ones by the dead cutoff, each from the head of its part of the index.
  *
  * Append-only, like 0001–0011: once released, this text never changes.
@@ -30,5 +30,5 @@ CREATE TABLE {{prefix}}test_attempts (
   response_snippet TEXT
 );
 CREATE INDEX {{prefix}}test_attempts_subscription ON {{prefix}}test_attempts (subscription_id, id);
-CREATE INDEX {{prefix}}test_attempts_started ON {{prefix}}test_attempts (ok, started_at);
+CREATE INDEX {{prefix}}test_attempts_started ON {{prefix}}test_attempts (ok, started_at, id);
 `;

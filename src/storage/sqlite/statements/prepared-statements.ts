@@ -153,6 +153,12 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
       Object.entries(retention.finalPast).map(([status, sql]) => [status, prepare<RetentionCandidate>(sql)]),
     ) as Record<RetentionStatus, Statement<RetentionCandidate>>,
     retentionEventsPast: prepare<string>(retention.eventsPast).pluck(),
+    /** Ok and failed test attempts past a cutoff, oldest first. */
+    retentionTestAttemptsPast: {
+      ok: prepare<RetentionCandidate>(retention.testAttemptsPast.ok),
+      failed: prepare<RetentionCandidate>(retention.testAttemptsPast.failed),
+    },
+    deleteTestAttempts: prepare(retention.deleteTestAttempts),
   };
 }
 

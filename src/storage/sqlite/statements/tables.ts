@@ -40,7 +40,7 @@ export interface SqliteTables {
   readonly finalAtIndex: string;
   /** Events by published_at. */
   readonly eventPublishedIndex: string;
-  /** Test attempts by (ok, started_at) (migration 0012). */
+  /** Test attempts by (ok, started_at, id) (migration 0012). */
   readonly testAttemptsStartedIndex: string;
 }
 
