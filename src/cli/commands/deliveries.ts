@@ -5,6 +5,7 @@
  */
 import type { Webhooks } from '../../create-webhooks.js';
 import type { ListDeliveriesQuery } from '../../delivery-log.js';
+import type { EventCatalog } from '../../events/catalog.js';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus, TestAttemptRecord } from '../../storage/storage-adapter.js';
 import { booleanFlag, jsonOption, requiredFlag, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
 import type { CliIo } from '../cli-io.js';
@@ -272,7 +273,7 @@ function waitTimeout(args: CommandArgs, command: Command): number | null {
 }
 
 /** Polls until the delivery leaves `pending` (the dispatcher settled it) or `timeoutMs` passes. */
-async function settled(webhooks: Webhooks, id: string, timeoutMs: number): Promise<DeliveryRecord> {
+async function settled(webhooks: Webhooks<EventCatalog>, id: string, timeoutMs: number): Promise<DeliveryRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const delivery = (await webhooks.deliveries.get(id))!;

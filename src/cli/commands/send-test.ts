@@ -11,7 +11,7 @@ export const sendTestCommand: Command = {
   summary: "Send a subscription's endpoint a signed test event now",
   positionals: ['subscription-id'],
   options: { ...storageOption, type: { type: 'string' }, 'allow-private-networks': { type: 'boolean' }, ...jsonOption },
-  help: `Usage: bookkeeper-webhooks send-test <subscription-id> --storage <store> [--type <event-type>]
+  help: `Usage: bookkeeper-webhooks send-test <subscription-id> --storage <store> [--type <event-type>] [--catalog <module>]
 
 Posts one request to the subscription's endpoint, signed with its secrets and
 carrying its headers, as a delivery would be: a webhook.test event, or with
