@@ -5,14 +5,14 @@
  * timeout. `subscriptions.sendTest` sends it, and so does a verified URL change before the
  * change (endpoint-verification.ts). It is no delivery: no event or delivery is stored and
  * nothing is retried; whatever the endpoint answers comes back as data — the record that
- * the subscription's test log keeps (test-attempt-log.ts), with the start of the response
- * body by the rule of a delivery attempt's snippet.
+ * the subscription's test log keeps (record-test-attempt.ts), with the start of the response
+ * body by the rule of a delivery attempt's snippet (delivery/utf8-snippet.ts).
  */
 import type { Clock } from '../clock.js';
 import { isReservedHeader } from '../delivery/reserved-headers.js';
 import type { AddressGuard } from '../delivery/ssrf-guard.js';
 import type { Transport, TransportResult } from '../delivery/transport.js';
-import { utf8Snippet } from '../delivery/utf8-snippet.js';
+import { responseSnippet } from '../delivery/utf8-snippet.js';
 import { createId } from '../ids.js';
 import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
 import { createSigningKeys, signatureHeader, wipeSigningKeys } from '../signing/sign-webhook.js';
@@ -135,7 +135,12 @@ export async function sendTestRequest(
     return { ...sent, statusCode: null, ok: false, errorClass: result.errorClass, error: `${result.errorClass} failure (${result.message})`, responseSnippet: null };
   }
   const ok = result.statusCode >= 200 && result.statusCode < 300;
-  // The rule of a delivery attempt's snippet (attempt-delivery.ts): none for an empty body or with 0 bytes kept.
-  const responseSnippet = result.body === '' || deps.responseSnippetBytes === 0 ? null : utf8Snippet(result.body, deps.responseSnippetBytes);
-  return { ...sent, statusCode: result.statusCode, ok, errorClass: ok ? null : 'http', error: ok ? null : `HTTP ${result.statusCode}`, responseSnippet };
+  return {
+    ...sent,
+    statusCode: result.statusCode,
+    ok,
+    errorClass: ok ? null : 'http',
+    error: ok ? null : `HTTP ${result.statusCode}`,
+    responseSnippet: responseSnippet(result.body, deps.responseSnippetBytes),
+  };
 }
