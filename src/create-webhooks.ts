@@ -22,13 +22,14 @@ import { OtelDeliveryMetrics, globalMeter } from './metrics/otel-metrics.js';
 import { createPublisher, type Publisher } from './publish.js';
 import { sensitiveHeaderMatcher } from './registry/sensitive-headers.js';
 import { createEndpointVerifier } from './registry/endpoint-verification.js';
+import { recordTestAttempt } from './registry/record-test-attempt.js';
 import { sendTestRequest, type TestRequestDeps } from './registry/send-test-request.js';
 import { secretsCreatedAt } from './registry/secrets-created-at.js';
 import { announceChange } from './registry/announce-change.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
 import { RetentionTask } from './retention/retention-task.js';
 import { createMemoryStorage } from './storage/memory/index.js';
-import type { StorageStats } from './storage/storage-adapter.js';
+import type { StorageStats, TestAttemptRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { createStoredEvents, type StoredEvents } from './stored-events.js';
 import { createTenants, type Tenants } from './tenants.js';
@@ -147,16 +148,19 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       { tenantAttribute: resolved.metricsTenantAttribute },
     );
   }
-  // The signed test requests (URL verification, sendTest) go out as deliveries do.
+  // The signed test requests (URL verification, sendTest) go out as deliveries do, and go in the test log.
   const testRequests: TestRequestDeps = {
     transport,
     guard,
     codec,
     clock,
     timeoutMs: resolved.http.timeoutMs,
+    maxResponseBytes: resolved.http.maxResponseBytes,
+    responseSnippetBytes: resolved.http.responseSnippetBytes,
     userAgent: resolved.http.userAgent,
     environment: resolved.environment,
   };
+  const recordTest = (attempt: TestAttemptRecord) => recordTestAttempt(storage, logger, attempt);
   const registry = createSubscriptionRegistry<TCatalog>({
     storage,
     catalog,
@@ -170,8 +174,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     tenantHeader: resolved.http.tenantHeader,
     announce: (change, hard) => announceChange(bus as unknown as EventBus, change, hard),
     verifyUrlChanges: resolved.security.verifyUrlChanges,
-    verifyEndpoint: createEndpointVerifier(testRequests),
-    sendTestRequest: (record, example) => sendTestRequest(testRequests, record, record.url, 'test', example),
+    verifyEndpoint: createEndpointVerifier(testRequests, recordTest),
+    sendTestRequest: (record, options) => sendTestRequest(testRequests, record, record.url, 'test', options),
+    recordTestAttempt: recordTest,
     announceTest: (event) => (bus as unknown as EventBus).safeEmit('subscription:tested', event),
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {

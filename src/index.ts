@@ -76,6 +76,8 @@ export type {
   SubscriptionRegistry,
   SubscriptionSecrets,
   SubscriptionWithSecret,
+  TestAttempt,
+  TestAttemptsQuery,
   UpdateSubscriptionInput,
   UpdateSubscriptionOptions,
 } from './registry/subscription-registry.js';

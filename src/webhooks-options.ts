@@ -26,7 +26,7 @@ import { isValidAllowedHost } from './delivery/ssrf-guard.js';
 import type { Transport } from './delivery/transport.js';
 import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './signing/environment-name.js';
 import { ConfigError } from './errors.js';
-import type { EventCatalog } from './events/catalog.js';
+import { isEventCatalog, type EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { MeterLike } from './metrics/otel-metrics.js';
@@ -333,10 +333,7 @@ const encryptionKeysSchema = z.union([
 
 /** The schema of {@link WebhooksOptions}; a type test keeps the two in step. */
 export const webhooksOptionsSchema = z.strictObject({
-  events: z.custom<EventCatalog>(
-    (value) => typeof value === 'object' && value !== null && isFunction((value as EventCatalog).has) && Array.isArray((value as EventCatalog).types),
-    { message: 'a catalog made by defineEvents()' },
-  ).optional(),
+  events: z.custom<EventCatalog>(isEventCatalog, { message: 'a catalog made by defineEvents()' }).optional(),
   storage: z.custom<StorageAdapter>(
     (value) => typeof value === 'object' && value !== null && isFunction((value as StorageAdapter).claimDue),
     { message: 'a storage adapter (createMemoryStorage(), createSqliteStorage(), createPostgresStorage())' },

@@ -1,28 +1,31 @@
 /**
  * The store a delivery-log command works on: `--storage sqlite:<file>` or
- * `--storage postgres://…`, opened through the library's own adapters and `createWebhooks`,
- * never migrated (the app owns its schema) and never started (the app's dispatcher sends;
- * these commands read and mark). Subscription secrets sealed with `security.secretsKey`
- * open with the key in `BOOKKEEPER_WEBHOOKS_SECRETS_KEY`.
+ * `--storage postgres://…`, opened through the library's own adapters and `createWebhooks`
+ * with the app's event catalog (`--catalog`, Bookkeeper's by default), never migrated (the
+ * app owns its schema) and never started (the app's dispatcher sends; these commands read
+ * and mark). Subscription secrets sealed with `security.secretsKey` open with the key in
+ * `BOOKKEEPER_WEBHOOKS_SECRETS_KEY`.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createWebhooks, type Webhooks } from '../create-webhooks.js';
-import { bookkeeperEvents } from '../events/bookkeeper-events.js';
+import type { EventCatalog } from '../events/catalog.js';
 import type { StorageAdapter } from '../storage/storage-adapter.js';
 import { requiredFlag, stringFlag, type Command, type CommandArgs, type CommandOptions } from './command.js';
+import { catalogHelp, catalogOf, catalogOption } from './catalog-flag.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './usage-error.js';
 
 /** The environment variable holding `security.secretsKey` (the string form), for commands that sign. */
 export const SECRETS_KEY_ENV = 'BOOKKEEPER_WEBHOOKS_SECRETS_KEY';
 
-/** `--storage`, shared by the store commands. */
-export const storageOption = { storage: { type: 'string' }, schema: { type: 'string' } } as const satisfies CommandOptions;
+/** `--storage` (with `--schema` and the app's `--catalog`), shared by the store commands. */
+export const storageOption = { storage: { type: 'string' }, schema: { type: 'string' }, ...catalogOption } as const satisfies CommandOptions;
 
-/** The help line of `--storage`. */
+/** The help lines of `--storage`, `--schema` and `--catalog`. */
 export const storageHelp = `--storage <store>       sqlite:<file> or postgres://user:pass@host:5432/db (the app's store)
-  --schema <name>         PostgreSQL: the schema of the webhook tables (default webhooks)`;
+  --schema <name>         PostgreSQL: the schema of the webhook tables (default webhooks)
+  ${catalogHelp(24)}`;
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -31,11 +34,13 @@ export interface OpenStoreOptions {
 }
 
 /** Runs `work` on a webhooks instance over the `--storage` store, and closes it. */
-export async function withStore<T>(args: CommandArgs, io: CliIo, command: Command, work: (webhooks: Webhooks) => Promise<T>, options: OpenStoreOptions = {}): Promise<T> {
-  const storage = await openStorage(requiredFlag(args, command, 'storage', 'sqlite:<file> | postgres://…'), stringFlag(args, 'schema'), io, command.name);
+export async function withStore<T>(args: CommandArgs, io: CliIo, command: Command, work: (webhooks: Webhooks<EventCatalog>) => Promise<T>, options: OpenStoreOptions = {}): Promise<T> {
+  const spec = requiredFlag(args, command, 'storage', 'sqlite:<file> | postgres://…');
+  const events = await catalogOf(args, io, command);
+  const storage = await openStorage(spec, stringFlag(args, 'schema'), io, command.name);
   const secretsKey = io.env[SECRETS_KEY_ENV];
-  const webhooks = createWebhooks({
-    events: bookkeeperEvents,
+  const webhooks = createWebhooks<EventCatalog>({
+    events,
     storage,
     security: { allowPrivateNetworks: options.allowPrivateNetworks === true, ...(secretsKey === undefined || secretsKey === '' ? {} : { secretsKey }) },
   });

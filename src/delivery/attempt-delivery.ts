@@ -16,7 +16,7 @@ import { isReservedHeader } from './reserved-headers.js';
 import type { SubscriptionSigningKeys } from './signing-key-cache.js';
 import type { AddressGuard } from './ssrf-guard.js';
 import type { Transport, TransportResult } from './transport.js';
-import { utf8Snippet } from './utf8-snippet.js';
+import { responseSnippet } from './utf8-snippet.js';
 
 /** What an attempt needs beside the delivery and its keys. */
 export interface AttemptOptions {
@@ -76,7 +76,7 @@ export async function attemptDelivery(claimed: ClaimedDelivery, signing: Subscri
       statusCode: classification.statusCode,
       errorClass: classification.errorClass,
       errorMessage: classification.errorMessage,
-      responseSnippet: body === null || body === '' || options.responseSnippetBytes === 0 ? null : utf8Snippet(body, options.responseSnippetBytes),
+      responseSnippet: responseSnippet(body, options.responseSnippetBytes),
     },
   };
 }

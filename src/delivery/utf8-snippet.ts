@@ -1,6 +1,6 @@
 /**
- * The start of a response body for the attempt log: at most a given number of UTF-8
- * bytes, cut at a character boundary, as a string of its own.
+ * The start of a response body for the attempt log and the test log: at most a given number
+ * of UTF-8 bytes, cut at a character boundary, as a string of its own.
  */
 
 /**
@@ -15,4 +15,12 @@ export function utf8Snippet(text: string, maxBytes: number): string {
   // Step back over continuation bytes (10xxxxxx) to the start of the cut character.
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end -= 1;
   return bytes.toString('utf8', 0, end);
+}
+
+/**
+ * What an attempt (or a test request) keeps of the response body: its first `snippetBytes`
+ * (`http.responseSnippetBytes`); `null` without a body, for an empty one, or with 0 bytes kept.
+ */
+export function responseSnippet(body: string | null, snippetBytes: number): string | null {
+  return body === null || body === '' || snippetBytes === 0 ? null : utf8Snippet(body, snippetBytes);
 }

@@ -76,6 +76,24 @@ export interface EventCatalog<TSchemas extends EventSchemas = EventSchemas, TExa
   has(type: string): type is keyof TSchemas & string;
 }
 
+/**
+ * Whether `value` is a catalog made by {@link defineEvents}: recognised by its shape (`has`,
+ * `types`, `schemas`, `examples`), not by identity, so that a catalog built by another copy
+ * of the package (a host's module, loaded by the CLI's `--catalog`) is one too.
+ */
+export function isEventCatalog(value: unknown): value is EventCatalog {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<Record<keyof EventCatalog, unknown>>;
+  return (
+    typeof candidate.has === 'function' &&
+    Array.isArray(candidate.types) &&
+    typeof candidate.schemas === 'object' &&
+    candidate.schemas !== null &&
+    typeof candidate.examples === 'object' &&
+    candidate.examples !== null
+  );
+}
+
 /** The event types of a catalog. */
 export type EventTypeOf<TCatalog> = TCatalog extends EventCatalog<infer S> ? keyof S & string : never;
 

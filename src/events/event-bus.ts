@@ -97,7 +97,8 @@ export interface SubscriptionDeletedEvent extends SubscriptionChangedEvent {
 
 /**
  * A test request sent to a subscription's endpoint (`subscriptions.sendTest`): who sent it
- * and what came of it. Nothing of it is stored: this announcement is its only trace.
+ * and what came of it, and whether its test log has it (`recorded`; then
+ * `subscriptions.testAttempts` reads it by `webhookId`).
  */
 export interface SubscriptionTestedEvent extends SendTestResult {
   subscriptionId: string;

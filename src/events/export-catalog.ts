@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { throwValidation } from '../throw-validation.js';
-import type { EventCatalog } from './catalog.js';
+import { isEventCatalog, type EventCatalog } from './catalog.js';
 
 /** The formats of {@link exportCatalog}. */
 export type CatalogExportFormat = 'json-schema' | 'openapi' | 'asyncapi';
@@ -48,15 +48,7 @@ const optionsSchema = z.strictObject({
   description: z.string().max(10_000).optional(),
 });
 
-const catalogSchema = z.custom<EventCatalog>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    Array.isArray((value as Partial<EventCatalog>).types) &&
-    typeof (value as Partial<EventCatalog>).schemas === 'object' &&
-    typeof (value as Partial<EventCatalog>).examples === 'object',
-  { message: 'an event catalog from defineEvents (or bookkeeperEvents)' },
-);
+const catalogSchema = z.custom<EventCatalog>(isEventCatalog, { message: 'an event catalog from defineEvents (or bookkeeperEvents)' });
 
 /** The headers every delivery carries (Standard Webhooks 1.0), as JSON Schemas. */
 const signatureHeaders: Array<{ name: string; description: string; schema: JsonDocument }> = [

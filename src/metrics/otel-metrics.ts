@@ -13,7 +13,7 @@
  * - `leases.lost` (counter);
  * - `backlog` (gauge): `state` (pending|leased|held|dead), across every process on the storage;
  * - `backlog.oldest_pending_age` (gauge, ms); `in_flight` (gauge): posts in flight in this process;
- * - `retention.purged` (counter): rows the retention task removed, attribute `kind` (deliveries|attempts|events);
+ * - `retention.purged` (counter): rows the retention task removed, attribute `kind` (deliveries|attempts|events|test_attempts);
  * - `retention.lag` (gauge, ms): how long the retention task has been behind (`metrics().retention.lagMs`).
  *
  * With `metricsTenantAttribute`, the instruments recorded per attempt (`delivery.latency`,
@@ -141,6 +141,7 @@ export class OtelDeliveryMetrics {
     if (purged.deliveries > 0) this.purged.add(purged.deliveries, { kind: 'deliveries' });
     if (purged.attempts > 0) this.purged.add(purged.attempts, { kind: 'attempts' });
     if (purged.events > 0) this.purged.add(purged.events, { kind: 'events' });
+    if (purged.testAttempts > 0) this.purged.add(purged.testAttempts, { kind: 'test_attempts' });
   }
 
   /** `tenantId`: the event's tenant. */

@@ -29,6 +29,7 @@ import type {
   SubscriptionPatch,
   SubscriptionRecord,
   SubscriptionStatus,
+  TestAttemptRecord,
 } from '../storage/storage-adapter.js';
 import { storedFlowControlSchema } from '../delivery/flow-control-options.js';
 import { storedRetryPolicySchema } from '../delivery/retry-options.js';
@@ -36,7 +37,8 @@ import { throwValidation } from '../throw-validation.js';
 import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
-import type { SendTestResult, TestEventExample } from './send-test-request.js';
+import type { EndpointVerifier } from './endpoint-verification.js';
+import type { SendTestResult, TestEventExample, TestRequestOptions } from './send-test-request.js';
 import type { SubscriptionTestedEvent } from '../events/event-bus.js';
 import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
 import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
@@ -60,6 +62,21 @@ export interface Subscription extends Omit<SubscriptionRecord, 'secrets'> {
  */
 export type SubscriptionChange = SubscriptionChangeRecord;
 
+/**
+ * One signed test request sent to a subscription's endpoint (`sendTest`, or the check of a
+ * verified URL change), as its test log (`subscriptions.testAttempts`) keeps it: what was
+ * sent, by whom, and what came of it, with the start of the response body as a delivery
+ * attempt keeps it (`http.responseSnippetBytes`). Times are epoch ms.
+ */
+export type TestAttempt = TestAttemptRecord;
+
+/** A page of a subscription's test log (`subscriptions.testAttempts`), newest first. */
+export interface TestAttemptsQuery {
+  /** @defaultValue 100 (at most 1000) */
+  limit?: number;
+  cursor?: string;
+}
+
 /** Who makes a change and why: recorded in the subscription's change log. */
 export interface ChangeOptions {
   /** Who makes the change, as the host names them: a user id, an email, a service (1–256 characters). */
@@ -73,7 +90,8 @@ export interface UpdateSubscriptionOptions extends ChangeOptions {
   /**
    * When the URL changes, first send the new endpoint a signed test request (a
    * `webhook.test` event) and make the change only if it answers 2xx; otherwise the update
-   * is refused with `SUBSCRIPTION_URL_UNVERIFIED` and nothing changes.
+   * is refused with `SUBSCRIPTION_URL_UNVERIFIED` and nothing changes but the test log
+   * (`testAttempts`), which records the request either way (reason `url_change`).
    * @defaultValue `security.verifyUrlChanges` (false)
    */
   verifyUrl?: boolean;
@@ -95,8 +113,8 @@ export interface SendTestOptions {
 /** Options of `subscriptions.delete`. */
 export interface DeleteSubscriptionOptions extends ChangeOptions {
   /**
-   * Remove the subscription with its deliveries, attempts and change log (the offboarding
-   * path), instead of the default soft delete, which keeps them readable.
+   * Remove the subscription with its deliveries, attempts, change log and test log (the
+   * offboarding path), instead of the default soft delete, which keeps them readable.
    * @defaultValue false
    */
   hard?: boolean;
@@ -219,9 +237,9 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
   /**
    * Deletes the subscription. By default a soft delete: it gets no new delivery, its open
    * ones are `cancelled`, and it stays readable (`get`, `history`, its deliveries and
-   * attempts) until its tenant is removed or a hard delete. `{ hard: true }` removes it
-   * with its deliveries, attempts and change log. Deleting a deleted subscription softly
-   * again changes nothing.
+   * attempts, test log) until its tenant is removed or a hard delete. `{ hard: true }`
+   * removes it with its deliveries, attempts, change log and test log. Deleting a deleted
+   * subscription softly again changes nothing.
    */
   delete(id: string, options?: DeleteSubscriptionOptions): Promise<void>;
   /** Stops deliveries: pending ones are held (not dropped) until `enable`. `reason` is kept as the subscription's `disabledReason`. */
@@ -256,9 +274,17 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
    * `webhook.test` with `data: { subscriptionId, url, reason: "test" }`, to the
    * subscription's URL, with its custom headers and a signature by each of its active
    * secrets, through the instance's transport, SSRF guard and `http.timeoutMs` — what its
-   * deliveries get, so a receiver verifies it the same way. It is not a delivery: nothing is
-   * stored, nothing is retried, and a failed test is the result, not an exception. The
-   * response body is not kept.
+   * deliveries get, so a receiver verifies it the same way. It is not a delivery: no event
+   * or delivery is stored, nothing is retried, and a failed test is the result, not an
+   * exception.
+   *
+   * Once it is answered, the request is recorded in the subscription's test log
+   * (`testAttempts`: who sent it, what came of it, the start of the response body as a
+   * delivery attempt keeps it). A storage failure while recording does not make the call
+   * throw — the request was sent: the result comes back with `recorded: false` and the
+   * failure is logged at error level through the instance's `logger`. The test log goes
+   * with the subscription (hard delete, its tenant's removal) and with retention (an ok
+   * test by `retention.deliveredMs`, a failed one by `retention.deadMs`).
    *
    * A disabled subscription may be tested: check the endpoint before enabling it. The test
    * is announced on the bus as `subscription:tested`, with `actor`. With `type`, the request
@@ -269,6 +295,15 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
    *   ConflictError `SUBSCRIPTION_DELETED` for a deleted subscription.
    */
   sendTest(id: string, options?: SendTestOptions): Promise<SendTestResult>;
+  /**
+   * The subscription's test log, newest first (a deleted one's too, until a hard delete):
+   * the test requests of `sendTest` (reason `test`) and of verified URL changes (reason
+   * `url_change`, to the new URL). A page: `limit` default 100, at most 1000.
+   *
+   * @throws ValidationError `SUBSCRIPTION_NOT_FOUND` for an unknown id; `INPUT_INVALID` for a
+   *   bad query; `CURSOR_INVALID` for a cursor that is not from a previous page of it.
+   */
+  testAttempts(id: string, query?: TestAttemptsQuery): Promise<Page<TestAttempt>>;
 }
 
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -331,6 +366,7 @@ const updateOptionsSchema = z.strictObject({ ...changeFields, verifyUrl: z.boole
 const deleteSchema = z.strictObject({ ...changeFields, hard: z.boolean().optional() });
 const resealSchema = z.strictObject({ actor: actorSchema.optional() });
 const historySchema = z.strictObject({ limit: z.int().min(1).max(1000).default(100), cursor: z.string().min(1).max(1000).optional() });
+const testAttemptsSchema = historySchema;
 /** The fields `update` refuses by name, with the reason: a subscription's tenant is for life. */
 const tenantFields = ['tenantId', 'allTenants'] as const;
 const rotateSchema = z.strictObject({
@@ -364,12 +400,15 @@ export interface SubscriptionRegistryDeps {
   verifyUrlChanges: boolean;
   /**
    * Sends the signed test request of a verified URL change to `url`, signed as `record`'s
-   * deliveries are (registry/endpoint-verification.ts); resolves when it was answered 2xx.
+   * deliveries are, and records it in the test log (registry/endpoint-verification.ts);
+   * resolves when it was answered 2xx.
    * @throws ConflictError `SUBSCRIPTION_URL_UNVERIFIED` otherwise.
    */
-  verifyEndpoint: (url: string, record: SubscriptionRecord) => Promise<void>;
-  /** Sends `record`'s endpoint the signed test request of `sendTest` (registry/send-test-request.ts). */
-  sendTestRequest: (record: SubscriptionRecord, example?: TestEventExample) => Promise<SendTestResult>;
+  verifyEndpoint: EndpointVerifier;
+  /** Sends `record`'s endpoint the signed test request of `sendTest` (registry/send-test-request.ts); stores nothing. */
+  sendTestRequest: (record: SubscriptionRecord, options: TestRequestOptions) => Promise<TestAttemptRecord>;
+  /** Puts a test request sent in its subscription's test log; never throws (registry/record-test-attempt.ts). */
+  recordTestAttempt: (attempt: TestAttemptRecord) => Promise<boolean>;
   /** Announces a test request sent (on the bus). */
   announceTest: (event: SubscriptionTestedEvent) => void;
 }
@@ -390,6 +429,11 @@ export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHe
   const { secrets, headers: stored, ...rest } = record;
   const { headers, sensitiveHeaders } = redactHeaders(stored, isSensitiveHeader);
   return { ...rest, headers, sensitiveHeaders, secretsCreatedAt: secretsCreatedAt(secrets, now) };
+}
+
+/** What `sendTest` tells its caller of a test request: its record without the log's fields, and whether the log has it. */
+function sendTestResultOf(attempt: TestAttemptRecord, recorded: boolean): SendTestResult {
+  return { ok: attempt.ok, statusCode: attempt.statusCode, durationMs: attempt.durationMs, error: attempt.error, webhookId: attempt.id, recorded };
 }
 
 /** The secrets that sign at `now`, newest first. */
@@ -668,7 +712,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
       if (verifyUrl && change.url !== undefined) {
         const current = refuseDeleted(await requireRecord(id), 'change its URL');
-        if (current.url !== change.url) await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers });
+        if (current.url !== change.url) await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers }, changeOptions.actor ?? null);
       }
       const now = clock.now();
       const audit = auditOf('updated', changeOptions, now);
@@ -802,10 +846,17 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         example = { type, data: (catalog.examples as Record<string, unknown>)[type] };
       }
       const record = refuseDeleted(await requireRecord(id), 'send it a test request');
-      const at = clock.now();
-      const result = await deps.sendTestRequest(record, example);
-      deps.announceTest({ subscriptionId: record.id, tenantId: record.tenantId, actor, at, ...result });
+      const attempt = await deps.sendTestRequest(record, { actor, example });
+      const result = sendTestResultOf(attempt, await deps.recordTestAttempt(attempt));
+      deps.announceTest({ subscriptionId: record.id, tenantId: record.tenantId, actor, at: attempt.startedAt, ...result });
       return result;
+    },
+
+    async testAttempts(id, query = {}) {
+      requireId(id, 'id');
+      const parsed = parseOptions(testAttemptsSchema, query);
+      await requireRecord(id);
+      return storage.listTestAttempts({ subscriptionId: id, ...parsed });
     },
 
     async resealSecrets(options = {}) {

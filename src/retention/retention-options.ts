@@ -19,14 +19,14 @@ const dayMs = 24 * 3_600_000;
  */
 export interface RetentionOptions {
   /**
-   * How long a delivered delivery (with its attempts) is kept after it was delivered;
-   * `null` keeps them.
+   * How long a delivered delivery (with its attempts) is kept after it was delivered, and an
+   * ok test request (`subscriptions.testAttempts`) after it was sent; `null` keeps them.
    * @defaultValue 2592000000 (30 days)
    */
   deliveredMs?: number | null;
   /**
-   * How long a dead or cancelled delivery (with its attempts) is kept after it became so;
-   * `null` keeps them.
+   * How long a dead or cancelled delivery (with its attempts) is kept after it became so,
+   * and a failed test request after it was sent; `null` keeps them.
    * @defaultValue 7776000000 (90 days)
    */
   deadMs?: number | null;
@@ -43,8 +43,8 @@ export interface RetentionOptions {
    */
   intervalMs?: number;
   /**
-   * At most this many deliveries, and this many events, per batch: each batch is one
-   * short transaction.
+   * At most this many deliveries, this many events and this many test requests per batch:
+   * each batch is one short transaction.
    * @defaultValue 500
    */
   batchSize?: number;

@@ -35,6 +35,8 @@ export interface RetentionFigures {
   deliveriesPurged: number;
   attemptsPurged: number;
   eventsPurged: number;
+  /** Records of the subscriptions' test logs (`subscriptions.testAttempts`). */
+  testAttemptsPurged: number;
   /** Epoch ms (the instance's clock) at which the last run ended, failed or not; `null` before the first. */
   lastRunAt: number | null;
   /** The last run's failure (a library error's `code`, else the error's message); `null` when it succeeded. */
@@ -55,6 +57,7 @@ export const noRetentionRun: Readonly<RetentionFigures> = Object.freeze({
   deliveriesPurged: 0,
   attemptsPurged: 0,
   eventsPurged: 0,
+  testAttemptsPurged: 0,
   lastRunAt: null,
   lastError: null,
   caughtUpAt: null,
@@ -154,6 +157,7 @@ export class RetentionTask {
         figures.deliveriesPurged += result.deliveries;
         figures.attemptsPurged += result.attempts;
         figures.eventsPurged += result.events;
+        figures.testAttemptsPurged += result.testAttempts;
         this.#deps.onPurged?.(result);
         if (result.skipped === true) {
           // The lag is the purging instance's; should this one take over, its lag counts from then.

@@ -204,6 +204,52 @@ export interface AttemptRecord {
   nextAttemptAt: number | null;
 }
 
+/** Why a test request was sent: `sendTest` (`test`), or the check of a verified URL change (`url_change`). */
+export type TestAttemptReason = 'test' | 'url_change';
+
+/**
+ * One signed test request sent to a subscription's endpoint, outside the retry machinery
+ * (`subscriptions.sendTest`, a verified URL change), as its test log keeps it. No delivery
+ * and no stored event: an event's expunge does not touch it. It goes with its subscription
+ * (hard delete, a tenant's removal) and with retention: an ok one by `deliveredBefore`, a
+ * failed one by `deadBefore`.
+ */
+export interface TestAttemptRecord {
+  /** The request's `webhook-id` (and its envelope's `id`): `msg_…`, time-sortable. */
+  id: string;
+  subscriptionId: string;
+  /** The subscription's tenant; `null` for a platform subscription. */
+  tenantId: string | null;
+  /** The event type sent: `webhook.test`, or the catalog type whose example was sent. */
+  type: string;
+  reason: TestAttemptReason;
+  /** Who sent it, as the host names them; `null` when not given. */
+  actor: string | null;
+  /** Where it was posted (for a URL change: the new URL). */
+  url: string;
+  /** Epoch ms at which the request started. */
+  startedAt: number;
+  durationMs: number;
+  /** The answer's status; `null` when none came. */
+  statusCode: number | null;
+  /** A 2xx came within the timeout. */
+  ok: boolean;
+  /** How it failed (`http` for a non-2xx answer); `null` when ok. */
+  errorClass: AttemptErrorClass | null;
+  /** `HTTP <status>`, or the failure class and the transport's message; `null` when ok. */
+  error: string | null;
+  /** The start of the response body, by the rule and limit of a delivery attempt's (`http.responseSnippetBytes`). */
+  responseSnippet: string | null;
+}
+
+/** A page of one subscription's test log, newest first. */
+export interface TestAttemptQuery {
+  subscriptionId: string;
+  limit: number;
+  /** Opaque, from a previous page; an unreadable one throws `ValidationError` `CURSOR_INVALID`. */
+  cursor?: string;
+}
+
 /** A page of results: `nextCursor` is `null` on the last page. */
 export interface Page<T> {
   items: T[];
@@ -503,13 +549,19 @@ export interface PurgeResult {
 
 /** One bounded batch of retention: see {@link StorageAdapter.purgeRetention}. */
 export interface PurgeRetentionInput {
-  /** Epoch ms: delivered deliveries that became delivered before it go; `null` keeps every delivered one. */
+  /**
+   * Epoch ms: delivered deliveries that became delivered before it go, and ok test attempts
+   * that started before it; `null` keeps both.
+   */
   deliveredBefore: number | null;
-  /** Epoch ms: dead and cancelled deliveries that became so (`updatedAt`) before it go; `null` keeps them. */
+  /**
+   * Epoch ms: dead and cancelled deliveries that became so (`updatedAt`) before it go, and
+   * failed test attempts that started before it; `null` keeps both.
+   */
   deadBefore: number | null;
   /** Epoch ms: events published before it go once no delivery of theirs is left; `null` keeps every event. */
   eventsBefore: number | null;
-  /** At most this many deliveries, and at most this many events, in this batch. */
+  /** At most this many deliveries, this many events and this many test attempts in this batch. */
   limit: number;
   /** Epoch ms: leases expiring after it are in flight (an adapter with `databaseClock` uses its own). */
   now: number;
@@ -520,6 +572,8 @@ export interface PurgeRetentionResult {
   deliveries: number;
   attempts: number;
   events: number;
+  /** Records of the subscriptions' test logs. */
+  testAttempts: number;
   /** True when another batch would find something to remove. */
   more: boolean;
   /** Another instance holds the purge of this storage (PostgreSQL's retention lock): this batch looked at nothing. */
@@ -593,7 +647,7 @@ export interface StorageAdapter {
   softDeleteSubscription(id: string, now: number, audit?: ChangeAudit): Promise<{ subscription: SubscriptionRecord; cancelled: number } | null>;
   /**
    * Hard delete: removes the subscription (soft-deleted or not) with its deliveries, their
-   * attempts and its change log; false when it did not exist.
+   * attempts, its change log and its test log; false when it did not exist.
    */
   deleteSubscription(id: string): Promise<boolean>;
   /**
@@ -604,6 +658,19 @@ export interface StorageAdapter {
   listSubscriptionChanges(query: SubscriptionChangeQuery): Promise<Page<SubscriptionChangeRecord>>;
   /** One change record by its id, or `null`. */
   getSubscriptionChange(id: string): Promise<SubscriptionChangeRecord | null>;
+
+  /**
+   * Appends a test request to its subscription's test log. Returns `false`, storing nothing,
+   * when the subscription does not exist (hard-deleted while the request was in flight); a
+   * soft-deleted one keeps its log. A `record.id` in the log already throws `StorageError`
+   * `STORAGE_CONFLICT`.
+   */
+  recordTestAttempt(record: TestAttemptRecord): Promise<boolean>;
+  /**
+   * One subscription's test log, newest first (ids descending); an unknown subscription gives
+   * an empty page. Cursors: storage/shared/cursor.ts's list `tests`.
+   */
+  listTestAttempts(query: TestAttemptQuery): Promise<Page<TestAttemptRecord>>;
 
   /**
    * Stores the event and one pending delivery (due at `now`) per matching active
@@ -708,7 +775,10 @@ export interface StorageAdapter {
    * `limit` events published before `eventsBefore` that have no delivery left — an event
    * goes only with (or after) its last delivery. Pending and held deliveries are never
    * removed, whatever their age, nor a cancelled one whose attempt is in flight (under a
-   * lease at `now`). A `null` cutoff keeps that kind. Subscriptions and change logs stay.
+   * lease at `now`). Then at most `limit` test attempts past their cutoff (ok ones by
+   * `deliveredBefore`, failed ones by `deadBefore`, by the time they started, oldest first:
+   * storage/shared/retention.ts). A `null` cutoff keeps that kind. Subscriptions and change
+   * logs stay.
    * Every read goes by an index, oldest first, never a walk of the whole log. An adapter
    * shared by several instances lets one purge at a time: the others get zeros with
    * `more: false` while it does.
@@ -717,7 +787,7 @@ export interface StorageAdapter {
   /**
    * Removes one bounded batch of what a tenant owns, in one transaction, in this order:
    * its deliveries (`tenantId` = it) with their attempts; once none is left, its
-   * subscriptions (soft-deleted ones too) with their change logs; once none is left, its events with whatever deliveries and attempts
+   * subscriptions (soft-deleted ones too) with their change logs and test logs; once none is left, its events with whatever deliveries and attempts
    * they still have (an all-tenant consumer's). At most `limit` of the tenant's deliveries,
    * `limit` subscriptions and `limit` events per batch (the events' other deliveries go with
    * them); a batch may go on to the next kind once the earlier one is exhausted.

@@ -25,6 +25,23 @@ process.on('exit', () => rmSync(bundleDir, { recursive: true, force: true }));
 export const cliEntry = join(bundleDir, 'cli.mjs');
 await build({ entryPoints: [cliSource], outfile: cliEntry, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'error' });
 
+const libraryBundles = new Map<'esm' | 'cjs', Promise<string>>();
+
+/**
+ * The library's main entry bundled from the source beside the CLI (as a host's module would
+ * import or require the package), for catalog modules that `--catalog` loads: built once per
+ * test file and format, on first use.
+ */
+export function bundledLibrary(format: 'esm' | 'cjs' = 'esm'): Promise<string> {
+  let bundle = libraryBundles.get(format);
+  if (bundle === undefined) {
+    const outfile = join(bundleDir, format === 'esm' ? 'library.mjs' : 'library.cjs');
+    bundle = build({ entryPoints: [join(repoRoot, 'src/index.ts')], outfile, bundle: true, platform: 'node', format, target: 'node20', packages: 'external', logLevel: 'error' }).then(() => outfile);
+    libraryBundles.set(format, bundle);
+  }
+  return bundle;
+}
+
 export interface CliRun {
   code: number | null;
   stdout: string;

@@ -2,7 +2,8 @@
  * `deliveries …` and `send-test` as child processes on a real SQLite file (and one
  * PostgreSQL schema) that an app instance in this process owns and dispatches from, as a
  * running app would: the CLI reads the log and marks deliveries due; the app's dispatcher
- * sends them.
+ * sends them; `send-test` posts itself and records its request in the test log that
+ * `deliveries tests` reads.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -139,18 +140,54 @@ describe('deliveries on a SQLite file', () => {
     const before = receiver.requests.length;
     const refused = await runCli(['send-test', subscription.id, ...store, '--json']);
     expect(refused.code).toBe(1);
-    expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, statusCode: null, error: expect.stringMatching(/^ssrf failure/) });
+    expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, statusCode: null, error: expect.stringMatching(/^ssrf failure/), recorded: true });
     expect(receiver.requests).toHaveLength(before);
     const sent = await runCli(['send-test', subscription.id, ...store, '--type', 'payment.succeeded', '--allow-private-networks', '--json']);
     expect(sent.code).toBe(0);
     const result = JSON.parse(sent.stdout) as { ok: boolean; statusCode: number; webhookId: string };
-    expect(result).toMatchObject({ ok: true, statusCode: 204 });
+    expect(result).toMatchObject({ ok: true, statusCode: 204, recorded: true });
     const request = receiver.requests[before]!;
     expect(verifyWebhook({ body: request.body, headers: request.headers }, { secrets: subscription.secret })).toMatchObject({
       id: result.webhookId,
       type: 'payment.succeeded',
       data: bookkeeperEvents.examples['payment.succeeded'],
     });
+  });
+
+  it('deliveries tests: the test log send-test wrote, newest first, as a table, as JSON and in pages; an unknown subscription exits 1', async ({ expect }) => {
+    const [table, json, firstPage, missing, badLimit] = await Promise.all([
+      runCli(['deliveries', 'tests', subscription.id, ...store]),
+      runCli(['deliveries', 'tests', subscription.id, ...store, '--json']),
+      runCli(['deliveries', 'tests', subscription.id, ...store, '--limit', '1', '--json']),
+      runCli(['deliveries', 'tests', 'sub_nope', ...store]),
+      runCli(['deliveries', 'tests', subscription.id, ...store, '--limit', '0']),
+    ]);
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    const page = JSON.parse(json.stdout) as { items: Array<{ id: string }>; nextCursor: string | null };
+    // The two requests of the send-test case: the one sent with --type, then the one the SSRF guard refused.
+    expect(page).toEqual({
+      items: [
+        expect.objectContaining({ subscriptionId: subscription.id, type: 'payment.succeeded', reason: 'test', actor: null, url: receiver.url, ok: true, statusCode: 204, errorClass: null }),
+        expect.objectContaining({ subscriptionId: subscription.id, type: 'webhook.test', reason: 'test', ok: false, statusCode: null, errorClass: 'ssrf', error: expect.stringMatching(/^ssrf failure/) }),
+      ],
+      nextCursor: null,
+    });
+    expect(await app.subscriptions.testAttempts(subscription.id)).toEqual(page);
+    const [sent, refused] = page.items as [{ id: string }, { id: string }];
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^ID +STARTED +TYPE +REASON +STATUS +MS +ACTOR +ERROR\n/);
+    expect(table.stdout).toMatch(new RegExp(`^${sent.id} +\\S+ +payment\\.succeeded +test +204 +\\d+ +-$`, 'm'));
+    expect(table.stdout).toMatch(new RegExp(`^${refused.id} +\\S+ +webhook\\.test +test +- +\\d+ +- +ssrf failure`, 'm'));
+
+    const first = JSON.parse(firstPage.stdout) as { items: Array<{ id: string }>; nextCursor: string };
+    expect(first.items.map((item) => item.id)).toEqual([sent.id]);
+    const second = await runCli(['deliveries', 'tests', subscription.id, ...store, '--limit', '1', '--cursor', first.nextCursor, '--json']);
+    expect(JSON.parse(second.stdout)).toEqual({ items: [expect.objectContaining({ id: refused.id })], nextCursor: null });
+
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('SUBSCRIPTION_NOT_FOUND');
+    expect(badLimit.code).toBe(2);
+    expect(badLimit.stderr).toContain('Expected --limit to be a whole number from 1 to 1000, got "0"');
   });
 
   it('usage mistakes exit 2: no --storage, a missing file, an unknown store, a bad --status', async ({ expect }) => {

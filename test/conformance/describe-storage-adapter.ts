@@ -23,6 +23,7 @@ import { describeSettle } from './settle.js';
 import { describeStatsAndPurge } from './stats-purge.js';
 import { describeSubscriptions } from './subscriptions.js';
 import { describeTenancy } from './tenancy.js';
+import { describeTestAttempts } from './test-attempts.js';
 
 export type { StorageHarness, StorageHarnessFactory } from './conformance-context.js';
 
@@ -53,6 +54,7 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeRetention(t);
     describeTenancy(t);
     describeAudit(t);
+    describeTestAttempts(t);
     describeEventFeed(t);
   });
 }

@@ -49,6 +49,7 @@ export function describeRetention(t: ConformanceContext): void {
         deliveries: 3,
         attempts: 2,
         events: 3,
+        testAttempts: 0,
         more: false,
       });
       for (const d of [oldDelivered, oldDead, oldCancelled]) {
@@ -64,7 +65,7 @@ export function describeRetention(t: ConformanceContext): void {
       expect((await delivery(newDead.id)).status).toBe('dead');
       // The subscriptions and their change logs stay.
       expect(await t.storage.getSubscription(doomed.id)).toMatchObject({ id: doomed.id });
-      expect(await retain({ deliveredBefore: cutoff, deadBefore: cutoff, eventsBefore: cutoff })).toEqual({ deliveries: 0, attempts: 0, events: 0, more: false });
+      expect(await retain({ deliveredBefore: cutoff, deadBefore: cutoff, eventsBefore: cutoff })).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false });
     });
 
     it('never removes pending or held deliveries, whatever their age, nor their events', async () => {
@@ -77,7 +78,7 @@ export function describeRetention(t: ConformanceContext): void {
       await t.storage.setSubscriptionStatus(disabled.id, { status: 'disabled', reason: 'manual' }, t.now);
       t.now += 365 * 24 * 3_600_000;
 
-      expect(await retain()).toEqual({ deliveries: 0, attempts: 0, events: 0, more: false });
+      expect(await retain()).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false });
       expect((await delivery(pending.id)).status).toBe('pending');
       expect((await delivery(retrying.id)).status).toBe('pending');
       expect(await t.storage.listAttempts(retrying.id)).toHaveLength(1);
@@ -93,13 +94,13 @@ export function describeRetention(t: ConformanceContext): void {
       expect((await delivery(d.id)).status).toBe('cancelled');
       t.now += 1000;
 
-      expect(await retain()).toEqual({ deliveries: 0, attempts: 0, events: 0, more: false });
+      expect(await retain()).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false });
       expect(await t.storage.getEvent(d.eventId)).not.toBeNull();
 
       await settle(claimed, { kind: 'retry', nextAttemptAt: t.now + 1000 }, { statusCode: 500 });
       expect((await delivery(d.id)).status).toBe('cancelled');
       t.now += 1000;
-      expect(await retain()).toEqual({ deliveries: 1, attempts: 1, events: 1, more: false });
+      expect(await retain()).toEqual({ deliveries: 1, attempts: 1, events: 1, testAttempts: 0, more: false });
     });
 
     it('removes an event only with its last delivery', async () => {
@@ -114,13 +115,13 @@ export function describeRetention(t: ConformanceContext): void {
       await settle(ofSlow, { kind: 'retry', nextAttemptAt: t.now + 1000 }, { statusCode: 503 });
       t.now += 5000;
 
-      expect(await retain()).toEqual({ deliveries: 1, attempts: 1, events: 0, more: false });
+      expect(await retain()).toEqual({ deliveries: 1, attempts: 1, events: 0, testAttempts: 0, more: false });
       expect(await t.storage.getEvent(event.id)).not.toBeNull();
       expect((await delivery(ofSlow.delivery.id)).status).toBe('pending');
 
       await settle(await claimOne(ofSlow.delivery.id), { kind: 'delivered' });
       t.now += 5000;
-      expect(await retain()).toEqual({ deliveries: 1, attempts: 2, events: 1, more: false });
+      expect(await retain()).toEqual({ deliveries: 1, attempts: 2, events: 1, testAttempts: 0, more: false });
       expect(await t.storage.getEvent(event.id)).toBeNull();
     });
 
@@ -131,17 +132,17 @@ export function describeRetention(t: ConformanceContext): void {
       const { event: unmatched } = await publish('misc.noise');
       t.now += 5000;
 
-      expect(await retain({ deliveredBefore: null, deadBefore: t.now, eventsBefore: null })).toEqual({ deliveries: 1, attempts: 1, events: 0, more: false });
+      expect(await retain({ deliveredBefore: null, deadBefore: t.now, eventsBefore: null })).toEqual({ deliveries: 1, attempts: 1, events: 0, testAttempts: 0, more: false });
       expect(await t.storage.getDelivery(dead.id)).toBeNull();
       expect(await t.storage.getEvent(dead.eventId)).not.toBeNull();
       expect(await t.storage.getEvent(unmatched.id)).not.toBeNull();
 
-      expect(await retain({ deliveredBefore: null, deadBefore: null, eventsBefore: t.now })).toEqual({ deliveries: 0, attempts: 0, events: 2, more: false });
+      expect(await retain({ deliveredBefore: null, deadBefore: null, eventsBefore: t.now })).toEqual({ deliveries: 0, attempts: 0, events: 2, testAttempts: 0, more: false });
       expect((await delivery(delivered.id)).status).toBe('delivered');
       expect(await t.storage.getEvent(delivered.eventId)).not.toBeNull();
       expect(await t.storage.getEvent(unmatched.id)).toBeNull();
 
-      expect(await retain({ deliveredBefore: t.now, deadBefore: null, eventsBefore: t.now })).toEqual({ deliveries: 1, attempts: 1, events: 1, more: false });
+      expect(await retain({ deliveredBefore: t.now, deadBefore: null, eventsBefore: t.now })).toEqual({ deliveries: 1, attempts: 1, events: 1, testAttempts: 0, more: false });
     });
 
     it('takes at most `limit` deliveries and `limit` events per batch, oldest first, says `more` while some are left, and the next batch goes on', async () => {
@@ -156,17 +157,17 @@ export function describeRetention(t: ConformanceContext): void {
       t.now += 1000;
 
       // The unmatched events are the only ones without a delivery in the first batch.
-      expect(await retain({ limit: 2 })).toEqual({ deliveries: 2, attempts: 2, events: 2, more: true });
+      expect(await retain({ limit: 2 })).toEqual({ deliveries: 2, attempts: 2, events: 2, testAttempts: 0, more: true });
       expect(await t.storage.getDelivery(finishedIds[0]!)).toBeNull();
       expect(await t.storage.getDelivery(finishedIds[1]!)).toBeNull();
       expect((await delivery(finishedIds[2]!)).status).toBe('dead');
-      expect(await retain({ limit: 2 })).toEqual({ deliveries: 2, attempts: 2, events: 2, more: true });
+      expect(await retain({ limit: 2 })).toEqual({ deliveries: 2, attempts: 2, events: 2, testAttempts: 0, more: true });
       expect((await delivery(finishedIds[4]!)).status).toBe('delivered');
-      expect(await retain({ limit: 2 })).toEqual({ deliveries: 1, attempts: 1, events: 2, more: true });
-      expect(await retain({ limit: 2 })).toEqual({ deliveries: 0, attempts: 0, events: 2, more: false });
+      expect(await retain({ limit: 2 })).toEqual({ deliveries: 1, attempts: 1, events: 2, testAttempts: 0, more: true });
+      expect(await retain({ limit: 2 })).toEqual({ deliveries: 0, attempts: 0, events: 2, testAttempts: 0, more: false });
       for (const id of [...finishedIds]) expect(await t.storage.getDelivery(id)).toBeNull();
       for (const id of unmatched) expect(await t.storage.getEvent(id)).toBeNull();
-      expect(await retain({ limit: 2 })).toEqual({ deliveries: 0, attempts: 0, events: 0, more: false });
+      expect(await retain({ limit: 2 })).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false });
     });
 
     it('says no `more` when a batch took exactly what was left', async () => {
@@ -174,7 +175,7 @@ export function describeRetention(t: ConformanceContext): void {
       await finished(sub.id, 'delivered');
       await finished(sub.id, 'dead');
       t.now += 1000;
-      expect(await retain({ limit: 2 })).toEqual({ deliveries: 2, attempts: 2, events: 2, more: false });
+      expect(await retain({ limit: 2 })).toEqual({ deliveries: 2, attempts: 2, events: 2, testAttempts: 0, more: false });
     });
 
     it('leaves the counts of stats equal to what is left', async () => {

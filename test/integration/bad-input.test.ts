@@ -452,8 +452,8 @@ const createCases: Case[] = [
   },
 ];
 
-type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets' | 'history' | 'sendTest';
-const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets', 'history', 'sendTest'];
+type SubscriptionMethod = 'update' | 'delete' | 'disable' | 'enable' | 'rotateSecret' | 'getSecrets' | 'history' | 'sendTest' | 'testAttempts';
+const subscriptionMethods: SubscriptionMethod[] = ['update', 'delete', 'disable', 'enable', 'rotateSecret', 'getSecrets', 'history', 'sendTest', 'testAttempts'];
 
 function callSubscription(method: SubscriptionMethod, id: unknown) {
   return ({ webhooks }: Instance) => {
@@ -639,6 +639,27 @@ const subscriptionCases: Case[] = [
   {
     name: 'subscriptions.history with a cursor of the subscription list',
     call: ({ webhooks, subscriptionId, subscriptionCursor }) => webhooks.subscriptions.history(subscriptionId, { cursor: subscriptionCursor }),
+    errorClass: ValidationError,
+    code: 'CURSOR_INVALID',
+    field: 'cursor',
+  },
+  {
+    name: 'subscriptions.testAttempts with a limit of 1001',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.testAttempts(subscriptionId, { limit: 1001 }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'limit',
+  },
+  {
+    name: 'subscriptions.testAttempts with a key it does not take',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.testAttempts(subscriptionId, { type: 'webhook.test' } as never),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'type',
+  },
+  {
+    name: 'subscriptions.testAttempts with a cursor of the subscription list',
+    call: ({ webhooks, subscriptionId, subscriptionCursor }) => webhooks.subscriptions.testAttempts(subscriptionId, { cursor: subscriptionCursor }),
     errorClass: ValidationError,
     code: 'CURSOR_INVALID',
     field: 'cursor',

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDashboard } from '../../src/dashboard/index.js';
-import { createWebhooks, type BookkeeperEvents, type DashboardActionEvent, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { createWebhooks, type BookkeeperEvents, type DashboardActionEvent, type Transport, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import type { DashboardOptions } from '../../src/dashboard/dashboard-options.js';
 import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -349,9 +349,53 @@ describe('sending a test event', () => {
       ]);
       expect(server.requests).toHaveLength(2);
       expect((await webhooks.deliveries.list()).items).toEqual([]);
+
+      // The page lists them newest first, and so does its JSON.
+      const after = await (await get(dashboard, `/subscriptions/${created.id}`)).text();
+      const section = after.slice(after.indexOf('<h2>Test requests</h2>'), after.indexOf('<h2>Change log</h2>'));
+      const rows = section.split('<tr>').slice(2);
+      expect(rows).toHaveLength(2);
+      expect(rows[0]).toMatch(/<td class="mono">refund\.initiated<\/td>\n<td>test<\/td>\n<td class="num">500<\/td>\n<td><span class="muted">HTTP error<\/span><\/td>\n<td class="num">\d+<\/td>\n<td><span class="mono">ops:alice<\/span><\/td>/);
+      expect(rows[1]).toMatch(/<td class="mono">webhook\.test<\/td>\n<td>test<\/td>\n<td class="num">204<\/td>\n<td>—<\/td>/);
+      const data = (await (await getJson(dashboard, `/subscriptions/${created.id}`)).json()) as { testAttempts: Array<{ type: string; ok: boolean; actor: string }> };
+      expect(data.testAttempts.map((attempt) => [attempt.type, attempt.ok, attempt.actor])).toEqual([
+        ['refund.initiated', false, 'ops:alice'],
+        ['webhook.test', true, 'ops:alice'],
+      ]);
     } finally {
       await server.close();
     }
+  });
+
+  it('shows the newest 10 test requests on the page, a URL change with its new URL, and what a failure says as text', async () => {
+    let failure: string | null = null;
+    const transport: Transport = {
+      async send() {
+        return failure === null ? { kind: 'response', statusCode: 204, retryAfter: null, body: '' } : { kind: 'error', errorClass: 'network', message: failure };
+      },
+      async close() {},
+    };
+    const { webhooks, dashboard } = setup({}, { transport });
+    const created = await subscribe(webhooks);
+    const ids: string[] = [];
+    for (let i = 0; i < 11; i++) ids.push((await webhooks.subscriptions.sendTest(created.id, { actor: imageMarkup })).webhookId);
+    failure = `socket closed ${scriptMarkup}`;
+    await rejectionOf(webhooks.subscriptions.update(created.id, { url: 'https://erp.example.com/v2' }, { verifyUrl: true, actor: 'ops:bob' }));
+
+    const page = await (await get(dashboard, `/subscriptions/${created.id}`)).text();
+    const section = page.slice(page.indexOf('<h2>Test requests</h2>'), page.indexOf('<h2>Change log</h2>'));
+    expect(section).toContain('<p class="muted">The newest 10.</p>');
+    expect(section.split('<tr>').slice(2)).toHaveLength(10);
+    expect(section).toContain('<td>URL change to <span class="mono">https://erp.example.com/v2</span></td>');
+    expect(section).toContain(`<td><span class="mono">network</span> network failure (socket closed ${escapedScript})</td>`);
+    expect(section).toContain(`<span class="mono">${escapedImage}</span>`);
+    expect(page).not.toContain(scriptMarkup);
+    expect(page).not.toContain('<img');
+    const data = (await (await getJson(dashboard, `/subscriptions/${created.id}`)).json()) as { testAttempts: Array<{ id: string; reason: string }> };
+    expect(data.testAttempts).toHaveLength(10);
+    expect(data.testAttempts[0]).toMatchObject({ reason: 'url_change' });
+    // The oldest test is the one left out.
+    expect(data.testAttempts.map((attempt) => attempt.id)).not.toContain(ids[0]);
   });
 });
 

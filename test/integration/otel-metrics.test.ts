@@ -130,7 +130,7 @@ describe('delivery metrics through OpenTelemetry', () => {
       retention: { deliveredMs: 60_000, eventsMs: 60_000, intervalMs: 30_000 },
     });
     cleanups.push(() => webhooks.close());
-    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
     await webhooks.start();
     await clock.advance(0);
     await expect.poll(async () => (await webhooks.metrics()).retention.lastRunAt).toBe(clock.now());
@@ -140,6 +140,7 @@ describe('delivery metrics through OpenTelemetry', () => {
     await webhooks.publish('payment.succeeded', payment(1));
     await webhooks.publish('payment.succeeded', payment(2));
     await webhooks.drain({ timeoutMs: 5_000 });
+    expect(await webhooks.subscriptions.sendTest(sub.id)).toMatchObject({ ok: true, recorded: true });
     await clock.advance(90_000);
     await expect.poll(async () => (await webhooks.metrics()).retention.deliveriesPurged).toBe(2);
     const metrics = await collect(reader);
@@ -148,6 +149,7 @@ describe('delivery metrics through OpenTelemetry', () => {
         { attributes: { kind: 'deliveries' }, value: 2 },
         { attributes: { kind: 'attempts' }, value: 2 },
         { attributes: { kind: 'events' }, value: 2 },
+        { attributes: { kind: 'test_attempts' }, value: 1 },
       ]),
     );
     expect(points(metrics.get('webhooks.retention.lag'))).toEqual([{ attributes: {}, value: 0 }]);

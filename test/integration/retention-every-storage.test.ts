@@ -1,7 +1,7 @@
 /**
  * The retention task through the public API on every storage, over real loopback HTTP and
  * on a fake clock: delivered and dead deliveries and their events go once their retention
- * has elapsed, pending and held ones stay, `retention: false` keeps everything, `stop()`
+ * has elapsed, as do ok and failed test requests of the test log, pending and held ones stay, `retention: false` keeps everything, `stop()`
  * ends the task, and a failed batch is logged and retried at the next run.
  */
 import { describe, expect, it } from 'vitest';
@@ -66,7 +66,7 @@ describe.each(storageKinds)('retention on the %s storage', (kind) => {
     return { subs: { delivered, dead, pending, held }, events, statusOf };
   }
 
-  it('removes delivered and dead deliveries with their attempts and events once their retention elapsed, and keeps pending and held ones', async () => {
+  it('removes delivered and dead deliveries with their attempts and events, and ok and failed test requests, once their retention elapsed, and keeps pending and held ones', async () => {
     const clock = new FakeClock();
     const webhooks = env.instance({
       clock,
@@ -74,6 +74,9 @@ describe.each(storageKinds)('retention on the %s storage', (kind) => {
       retention: { deliveredMs: dayMs, deadMs: 2 * dayMs, eventsMs: dayMs, intervalMs: 12 * hourMs },
     });
     const { subs, events, statusOf } = await oneOfEach(webhooks);
+    expect(await webhooks.subscriptions.sendTest(subs.delivered.id)).toMatchObject({ ok: true, recorded: true });
+    expect(await webhooks.subscriptions.sendTest(subs.dead.id)).toMatchObject({ ok: false, recorded: true });
+    const testsOf = async (subscriptionId: string) => (await webhooks.subscriptions.testAttempts(subscriptionId)).items.length;
     await runEnded(webhooks, clock);
     const deliveredId = (await webhooks.deliveries.list({ subscriptionId: subs.delivered.id })).items[0]!.id;
 
@@ -83,8 +86,11 @@ describe.each(storageKinds)('retention on the %s storage', (kind) => {
     expect(await statusOf(subs.delivered.id)).toBe('delivered/1');
     expect((await webhooks.metrics()).retention).toMatchObject({ deliveriesPurged: 0, eventsPurged: 0, lastError: null });
 
+    expect([await testsOf(subs.delivered.id), await testsOf(subs.dead.id)]).toEqual([1, 1]);
     await nextRun(webhooks, clock, 12 * hourMs);
     expect(await statusOf(subs.delivered.id)).toBe('gone');
+    // The ok test goes by the delivered retention, the failed one is kept as long as dead deliveries.
+    expect([await testsOf(subs.delivered.id), await testsOf(subs.dead.id)]).toEqual([0, 1]);
     expect(await webhooks.events.get(events.delivered.id)).toBeNull();
     await expect(webhooks.deliveries.attempts(deliveredId)).rejects.toMatchObject({ code: 'DELIVERY_NOT_FOUND' });
     // Dead ones are kept longer; the event goes with its last delivery.
@@ -95,6 +101,7 @@ describe.each(storageKinds)('retention on the %s storage', (kind) => {
     expect(await statusOf(subs.dead.id)).toBe('dead/1');
     await nextRun(webhooks, clock, 12 * hourMs);
     expect(await statusOf(subs.dead.id)).toBe('gone');
+    expect(await testsOf(subs.dead.id)).toBe(0);
     expect(await webhooks.events.get(events.dead.id)).toBeNull();
 
     await nextRun(webhooks, clock, 30 * dayMs);
@@ -106,6 +113,7 @@ describe.each(storageKinds)('retention on the %s storage', (kind) => {
       deliveriesPurged: 2,
       attemptsPurged: 2,
       eventsPurged: 2,
+      testAttemptsPurged: 2,
       lastRunAt: clock.now(),
       lastError: null,
       caughtUpAt: clock.now(),

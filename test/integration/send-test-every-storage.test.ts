@@ -2,8 +2,10 @@
  * `subscriptions.sendTest` on every storage, over real loopback HTTP: one signed
  * `webhook.test` request to the subscription's URL with its custom headers, verified at the
  * receiver with the receiver package's `verifyWebhook`; a failed test is the result, never
- * an exception, and nothing is stored. Then the instance's own transport, SSRF guard and
- * timeout, on the memory storage.
+ * an exception; the request goes in the subscription's test log (`testAttempts`), nothing
+ * else is stored — and a verified URL change's request goes there too. Then the instance's
+ * own transport, SSRF guard and timeout, and a storage that fails to record, on the memory
+ * storage.
  */
 import { lookup as dnsLookup } from 'node:dns';
 import { describe, expect, it } from 'vitest';
@@ -22,7 +24,10 @@ import {
   type WebhooksOptions,
 } from '../../src/index.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
+import { createMemoryStorage } from '../../src/storage/memory/index.js';
+import { StorageError } from '../../src/errors.js';
 import { registerCleanups } from '../support/cleanups.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
@@ -31,7 +36,7 @@ import { samplePayment } from '../support/sample-payment.js';
 
 const START = Date.UTC(2026, 11, 3, 9, 0, 0);
 
-/** What a test request must leave as it was: it is no delivery. */
+/** What a test request must leave as it was: it is no delivery (its test log aside). */
 async function storedState(webhooks: Webhooks<BookkeeperEvents>, subscriptionId: string) {
   const deliveries = (await webhooks.deliveries.list()).items;
   return {
@@ -52,7 +57,7 @@ function tested(webhooks: Webhooks<BookkeeperEvents>): SubscriptionTestedEvent[]
 describe.each(storageKinds)('subscriptions.sendTest on the %s storage', (kind) => {
   const env = useInstancesOnStorage(kind, 'send-test');
 
-  it('posts one webhook.test request with its custom headers, signed by each active secret, and stores nothing', async () => {
+  it('posts one webhook.test request with its custom headers, signed by each active secret, records it in the test log and stores nothing else', async () => {
     const clock = new FakeClock(START);
     const webhooks = env.instance({ clock, environment: 'test' });
     const sub = await webhooks.subscriptions.create({
@@ -69,7 +74,7 @@ describe.each(storageKinds)('subscriptions.sendTest on the %s storage', (kind) =
 
     const result = await webhooks.subscriptions.sendTest(sub.id, { actor: 'ops@bookkeeper.example' });
 
-    expect(result).toEqual({ ok: true, statusCode: 204, durationMs: expect.any(Number), error: null, webhookId: expect.stringMatching(/^msg_/) });
+    expect(result).toEqual({ ok: true, statusCode: 204, durationMs: expect.any(Number), error: null, webhookId: expect.stringMatching(/^msg_/), recorded: true });
     expect(result.durationMs).toBeGreaterThanOrEqual(0);
     expect(env.server.requests).toHaveLength(1);
     const request = env.server.requests[0]!;
@@ -96,24 +101,54 @@ describe.each(storageKinds)('subscriptions.sendTest on the %s storage', (kind) =
     }
     expect(await storedState(webhooks, sub.id)).toEqual(before);
     expect(seen).toEqual([{ subscriptionId: sub.id, tenantId: null, actor: 'ops@bookkeeper.example', at: clock.now(), ...result }]);
+    const logged = {
+      id: result.webhookId,
+      subscriptionId: sub.id,
+      tenantId: null,
+      type: 'webhook.test',
+      reason: 'test',
+      actor: 'ops@bookkeeper.example',
+      url: env.server.url,
+      startedAt: clock.now(),
+      durationMs: result.durationMs,
+      statusCode: 204,
+      ok: true,
+      errorClass: null,
+      error: null,
+      responseSnippet: null,
+    };
+    expect(await webhooks.subscriptions.testAttempts(sub.id)).toEqual({ items: [logged], nextCursor: null });
 
-    // A second test is a new request with a new id; without an actor, the announcement says so.
-    const again = await webhooks.subscriptions.sendTest(sub.id);
+    // A second test is a new request with a new id; without an actor, the announcement and the log say so.
+    await clock.advance(1000);
+    const again = await webhooks.subscriptions.sendTest(sub.id, { type: 'refund.initiated' });
     expect(again.webhookId).not.toBe(result.webhookId);
-    expect(seen[1]).toMatchObject({ actor: null, webhookId: again.webhookId, tenantId: null });
+    expect(seen[1]).toMatchObject({ actor: null, webhookId: again.webhookId, tenantId: null, recorded: true });
+    expect((await webhooks.subscriptions.testAttempts(sub.id)).items).toEqual([
+      { ...logged, id: again.webhookId, type: 'refund.initiated', actor: null, startedAt: clock.now(), durationMs: again.durationMs },
+      logged,
+    ]);
+    expect(await storedState(webhooks, sub.id)).toEqual(before);
   });
 
-  it('returns a 500 as a failed test, keeps nothing of the body, and never retries it', async () => {
-    env.server.responder = () => ({ status: 500, body: 'stack trace with cus_secret_customer' });
-    const webhooks = env.instance({ clock: new FakeClock(START) });
+  it('returns a 500 as a failed test, keeps the start of the body in the test log only (as an attempt keeps it), and never retries it', async () => {
+    const body = `stack trace with cus_secret_customer ${'é'.repeat(40)}`;
+    env.server.responder = () => ({ status: 500, body });
+    const webhooks = env.instance({ clock: new FakeClock(START), http: { responseSnippetBytes: 50 } });
     const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
     const seen = tested(webhooks);
 
     const result = await webhooks.subscriptions.sendTest(sub.id);
 
-    expect(result).toEqual({ ok: false, statusCode: 500, durationMs: expect.any(Number), error: 'HTTP 500', webhookId: expect.stringMatching(/^msg_/) });
+    expect(result).toEqual({ ok: false, statusCode: 500, durationMs: expect.any(Number), error: 'HTTP 500', webhookId: expect.stringMatching(/^msg_/), recorded: true });
     expect(JSON.stringify([result, seen])).not.toContain('cus_secret_customer');
     expect(seen).toHaveLength(1);
+    // 50 bytes of UTF-8, cut before the 'é' that would not fit whole.
+    const snippet = 'stack trace with cus_secret_customer ' + 'é'.repeat(6);
+    expect(Buffer.byteLength(snippet)).toBe(49);
+    expect((await webhooks.subscriptions.testAttempts(sub.id)).items).toMatchObject([
+      { id: result.webhookId, ok: false, statusCode: 500, errorClass: 'http', error: 'HTTP 500', responseSnippet: snippet },
+    ]);
     await webhooks.start();
     await webhooks.drain({ timeoutMs: 5_000 });
     expect(env.server.requests).toHaveLength(1);
@@ -131,9 +166,12 @@ describe.each(storageKinds)('subscriptions.sendTest on the %s storage', (kind) =
 
     const result = await webhooks.subscriptions.sendTest(sub.id);
 
-    expect(result).toEqual({ ok: false, statusCode: null, durationMs: expect.any(Number), error: expect.any(String), webhookId: expect.stringMatching(/^msg_/) });
+    expect(result).toEqual({ ok: false, statusCode: null, durationMs: expect.any(Number), error: expect.any(String), webhookId: expect.stringMatching(/^msg_/), recorded: true });
     // The failure class leads the message.
     expect(result.error!.startsWith('connect failure')).toBe(true);
+    expect((await webhooks.subscriptions.testAttempts(sub.id)).items).toMatchObject([
+      { id: result.webhookId, url, ok: false, statusCode: null, errorClass: 'connect', error: result.error, responseSnippet: null },
+    ]);
   });
 
   it('tests a disabled subscription, which stays disabled with its deliveries held', async () => {
@@ -150,6 +188,7 @@ describe.each(storageKinds)('subscriptions.sendTest on the %s storage', (kind) =
     expect(await webhooks.subscriptions.get(sub.id)).toMatchObject({ status: 'disabled', disabledReason: 'receiver migration' });
     expect(await storedState(webhooks, sub.id)).toEqual(before);
     expect(before.backlog.held).toBe(1);
+    expect((await webhooks.subscriptions.testAttempts(sub.id)).items).toMatchObject([{ ok: true, statusCode: 204 }]);
   });
 
   it('refuses a deleted subscription with SUBSCRIPTION_DELETED and an unknown one with SUBSCRIPTION_NOT_FOUND, sending nothing', async () => {
@@ -166,6 +205,82 @@ describe.each(storageKinds)('subscriptions.sendTest on the %s storage', (kind) =
     expect(unknown).toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND', field: 'id' });
     expect(env.server.requests).toHaveLength(0);
     expect(seen).toEqual([]);
+    // The deleted one's test log is readable, and empty; an unknown id's is refused as history's is.
+    expect(await webhooks.subscriptions.testAttempts(sub.id)).toEqual({ items: [], nextCursor: null });
+    expect(await rejectionOf(webhooks.subscriptions.testAttempts('sub_01KBZZZZZZZZZZZZZZZZZZZZZZ'))).toMatchObject({ name: 'ValidationError', code: 'SUBSCRIPTION_NOT_FOUND', field: 'id' });
+  });
+
+  it('returns the result of a test whose subscription was removed while the request was in flight, recorded: false, with nothing left in a log', async () => {
+    const webhooks = env.instance();
+    const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    env.server.responder = (_request, _index, res) => {
+      void webhooks.subscriptions.delete(sub.id, { hard: true }).then(() => res.writeHead(204).end());
+      return 'hang';
+    };
+    const seen = tested(webhooks);
+
+    const result = await webhooks.subscriptions.sendTest(sub.id);
+
+    expect(result).toMatchObject({ ok: true, statusCode: 204, recorded: false });
+    expect(seen).toMatchObject([{ webhookId: result.webhookId, recorded: false }]);
+    expect(await webhooks.subscriptions.get(sub.id)).toBeNull();
+    expect(await env.opened.storage.listTestAttempts({ subscriptionId: sub.id, limit: 10 })).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('pages the test log newest first, and refuses a bad query with a code', async () => {
+    const clock = new FakeClock(START);
+    const webhooks = env.instance({ clock });
+    const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await webhooks.subscriptions.sendTest(sub.id)).webhookId);
+      await clock.advance(1);
+    }
+    const first = await webhooks.subscriptions.testAttempts(sub.id, { limit: 2 });
+    expect(first.items.map((attempt) => attempt.id)).toEqual([ids[2], ids[1]]);
+    const second = await webhooks.subscriptions.testAttempts(sub.id, { limit: 2, cursor: first.nextCursor! });
+    expect(second).toEqual({ items: [expect.objectContaining({ id: ids[0] })], nextCursor: null });
+
+    for (const query of [{ limit: 0 }, { limit: 1001 }, { limit: 1.5 }, { cursor: '' }, { since: 0 }, null]) {
+      expect(await rejectionOf(webhooks.subscriptions.testAttempts(sub.id, query as never)), JSON.stringify(query)).toMatchObject({ name: 'ValidationError', code: 'INPUT_INVALID' });
+    }
+    expect(await rejectionOf(webhooks.subscriptions.testAttempts(sub.id, { cursor: 'bm90LWEtY3Vyc29y' }))).toMatchObject({ code: 'CURSOR_INVALID' });
+    await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['refund.*'] });
+    const subscriptionsCursor = (await webhooks.subscriptions.list({ limit: 1 })).nextCursor!;
+    expect(await rejectionOf(webhooks.subscriptions.testAttempts(sub.id, { cursor: subscriptionsCursor }))).toMatchObject({ code: 'CURSOR_INVALID' });
+    expect(await rejectionOf(webhooks.subscriptions.testAttempts('', {}))).toMatchObject({ code: 'INPUT_INVALID' });
+  });
+
+  it("records a verified URL change's test request, refused or made, with the new URL and the change's actor", async () => {
+    const clock = new FakeClock(START);
+    const webhooks = env.instance({ clock });
+    const sub = await webhooks.subscriptions.create({ url: `${env.server.url}/old`, eventTypes: ['payment.*'] });
+    env.server.responder = (request) => (request.url.endsWith('/refuses') ? { status: 401, body: 'bad signature' } : undefined);
+    const refusingUrl = `${env.server.url}/refuses`;
+    const acceptingUrl = `${env.server.url}/accepts`;
+
+    const refused = await rejectionOf(webhooks.subscriptions.update(sub.id, { url: refusingUrl }, { verifyUrl: true, actor: 'ops:alice' }));
+    expect(refused).toMatchObject({ name: 'ConflictError', code: 'SUBSCRIPTION_URL_UNVERIFIED' });
+    await clock.advance(1000);
+    await webhooks.subscriptions.update(sub.id, { url: acceptingUrl }, { verifyUrl: true });
+
+    expect(await webhooks.subscriptions.get(sub.id)).toMatchObject({ url: acceptingUrl });
+    expect((await webhooks.subscriptions.testAttempts(sub.id)).items).toEqual([
+      expect.objectContaining({ type: 'webhook.test', reason: 'url_change', actor: null, url: acceptingUrl, startedAt: START + 1000, ok: true, statusCode: 204, error: null }),
+      expect.objectContaining({
+        type: 'webhook.test',
+        reason: 'url_change',
+        actor: 'ops:alice',
+        url: refusingUrl,
+        startedAt: START,
+        ok: false,
+        statusCode: 401,
+        errorClass: 'http',
+        error: 'HTTP 401',
+        responseSnippet: 'bad signature',
+      }),
+    ]);
+    expect(env.server.requests.map((request) => request.headers['webhook-id'])).toEqual((await webhooks.subscriptions.testAttempts(sub.id)).items.map((attempt) => attempt.id).reverse());
   });
 });
 
@@ -206,6 +321,42 @@ describe("subscriptions.sendTest through the instance's transport, SSRF guard an
     const bareSub = await bare.subscriptions.create({ url: server.url, eventTypes: ['*'] });
     expect(await rejectionOf(bare.subscriptions.sendTest(bareSub.id, { type: 'ping.sent' }))).toMatchObject({ code: 'INPUT_INVALID', field: 'type' });
     expect(server.requests).toHaveLength(1);
+  });
+
+  it('returns the result when the storage fails to record the test (recorded: false) and logs the failure; a verified URL change goes by the answer all the same', async () => {
+    const server = await receiver();
+    const failure = new StorageError('STORAGE_UNAVAILABLE', 'PostgreSQL storage: the database is unreachable', { retryable: true });
+    const storage = Object.assign(createMemoryStorage(), {
+      recordTestAttempt: async () => {
+        throw failure;
+      },
+    });
+    const { logger, errors } = recordingLogger();
+    const webhooks = instance({ storage, logger, security: { allowPrivateNetworks: true } });
+    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    const seen = tested(webhooks);
+
+    const result = await webhooks.subscriptions.sendTest(sub.id, { actor: 'ops:alice' });
+
+    expect(result).toEqual({ ok: true, statusCode: 204, durationMs: expect.any(Number), error: null, webhookId: expect.stringMatching(/^msg_/), recorded: false });
+    expect(seen).toMatchObject([{ webhookId: result.webhookId, recorded: false }]);
+    expect(server.requests).toHaveLength(1);
+    const logged = { message: 'webhooks: a test request was sent but could not be recorded in the test log', fields: { err: failure, code: 'STORAGE_UNAVAILABLE', subscriptionId: sub.id } };
+    expect(errors).toEqual([{ ...logged, fields: { ...logged.fields, webhookId: result.webhookId } }]);
+
+    await webhooks.subscriptions.update(sub.id, { url: `${server.url}/v2` }, { verifyUrl: true });
+    expect(await webhooks.subscriptions.get(sub.id)).toMatchObject({ url: `${server.url}/v2` });
+    expect(errors).toHaveLength(2);
+    expect(errors[1]).toMatchObject({ message: logged.message, fields: { code: 'STORAGE_UNAVAILABLE', subscriptionId: sub.id, webhookId: server.requests[1]!.headers['webhook-id'] } });
+    expect(await webhooks.subscriptions.testAttempts(sub.id)).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('keeps no response body in the test log with http.responseSnippetBytes 0', async () => {
+    const server = await receiver(() => ({ status: 200, body: 'cus_secret_customer' }));
+    const webhooks = instance({ security: { allowPrivateNetworks: true }, http: { responseSnippetBytes: 0 } });
+    const sub = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    await webhooks.subscriptions.sendTest(sub.id);
+    expect((await webhooks.subscriptions.testAttempts(sub.id)).items).toMatchObject([{ ok: true, statusCode: 200, responseSnippet: null }]);
   });
 
   it('refuses at connect time a name that resolves to loopback, though it passed registration', async () => {

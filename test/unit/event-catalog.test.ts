@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
-import { compiledSchema } from '../../src/events/catalog.js';
+import { compiledSchema, isEventCatalog } from '../../src/events/catalog.js';
 import { bookkeeperEvents, defineEvents, type EventDataOf, type EventInputOf } from '../../src/index.js';
 import { configErrorOf } from '../support/rejections.js';
 
@@ -203,6 +203,21 @@ describe('bookkeeperEvents', () => {
       exponent?: number | undefined;
     }>();
     expectTypeOf<EventInputOf<typeof bookkeeperEvents, 'transaction.created'>['direction']>().toEqualTypeOf<'credit' | 'debit'>();
+  });
+});
+
+describe('isEventCatalog', () => {
+  it('recognises a catalog of defineEvents by its shape, a copy of one too, and nothing that lacks a part of it', () => {
+    const catalog = defineEvents({ 'ledger.entry_posted': { schema: z.object({ id: z.string() }), example: { id: 'je_1' } } });
+    expect(isEventCatalog(catalog)).toBe(true);
+    expect(isEventCatalog(bookkeeperEvents)).toBe(true);
+    // What another copy of the package makes: the same shape, other objects.
+    expect(isEventCatalog({ ...catalog })).toBe(true);
+    const { has, types, schemas, examples } = catalog;
+    for (const partial of [{ types, schemas, examples }, { has, schemas, examples }, { has, types, examples }, { has, types, schemas }, { has, types, schemas: null, examples }]) {
+      expect(isEventCatalog(partial), Object.keys(partial).join(',')).toBe(false);
+    }
+    for (const value of [null, undefined, 'catalog', 42, [], () => catalog]) expect(isEventCatalog(value)).toBe(false);
   });
 });
 

@@ -22,7 +22,7 @@ function storageAnswering(answer: (input: PurgeRetentionInput, index: number) =>
 describe('RetentionTask', () => {
   it('runs at start and every intervalMs after a run, with cutoffs from the clock and the batch size as the limit', async () => {
     const clock = new FakeClock(1_000_000);
-    const { storage, calls } = storageAnswering(async () => ({ deliveries: 1, attempts: 2, events: 3, more: false }));
+    const { storage, calls } = storageAnswering(async () => ({ deliveries: 1, attempts: 2, events: 3, testAttempts: 4, more: false }));
     const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
     task.start();
     await flush();
@@ -36,6 +36,7 @@ describe('RetentionTask', () => {
       deliveriesPurged: 2,
       attemptsPurged: 4,
       eventsPurged: 6,
+      testAttemptsPurged: 8,
       lastRunAt: 1_060_000,
       lastError: null,
       caughtUpAt: 1_060_000,
@@ -46,13 +47,13 @@ describe('RetentionTask', () => {
 
   it('takes batches while the storage says there is more, up to the run limit', async () => {
     const clock = new FakeClock();
-    const { storage, calls } = storageAnswering(async (_input, index) => ({ deliveries: 1, attempts: 0, events: 0, more: index < 2 }));
+    const { storage, calls } = storageAnswering(async (_input, index) => ({ deliveries: 1, attempts: 0, events: 0, testAttempts: 0, more: index < 2 }));
     const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
     task.start();
     await flush();
     expect(calls).toHaveLength(3);
 
-    const endless = storageAnswering(async () => ({ deliveries: 0, attempts: 0, events: 1, more: true }));
+    const endless = storageAnswering(async () => ({ deliveries: 0, attempts: 0, events: 1, testAttempts: 0, more: true }));
     const busy = new RetentionTask({ storage: endless.storage, clock, logger: silentLogger, options });
     busy.start();
     await flush(maxBatchesPerRun * 3);
@@ -64,7 +65,7 @@ describe('RetentionTask', () => {
     const clock = new FakeClock();
     let finish: (() => void) | undefined;
     const { storage, calls } = storageAnswering(
-      () => new Promise((resolve) => (finish = () => resolve({ deliveries: 1, attempts: 1, events: 0, more: true }))),
+      () => new Promise((resolve) => (finish = () => resolve({ deliveries: 1, attempts: 1, events: 0, testAttempts: 0, more: true }))),
     );
     const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
     task.start();
@@ -90,8 +91,8 @@ describe('RetentionTask', () => {
         const answer = answers[Math.min(index, answers.length - 1)]!;
         if (answer instanceof Error) throw answer;
         return answer === 'skipped'
-          ? { deliveries: 0, attempts: 0, events: 0, more: false, skipped: true }
-          : { deliveries: 1, attempts: 1, events: 0, more: answer };
+          ? { deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false, skipped: true }
+          : { deliveries: 1, attempts: 1, events: 0, testAttempts: 0, more: answer };
       });
       const task = new RetentionTask({ storage, clock, logger: silentLogger, options: { ...options, intervalMs: 1000 }, onPurged: (r) => purged.push(r) });
       return { task, purged };
@@ -104,8 +105,8 @@ describe('RetentionTask', () => {
       task.start();
       await flush();
       expect(purged).toEqual([
-        { deliveries: 1, attempts: 1, events: 0, more: true },
-        { deliveries: 1, attempts: 1, events: 0, more: false },
+        { deliveries: 1, attempts: 1, events: 0, testAttempts: 0, more: true },
+        { deliveries: 1, attempts: 1, events: 0, testAttempts: 0, more: false },
       ]);
       expect(task.figures).toMatchObject({ caughtUpAt: 5_000, lagMs: 0 });
       await clock.advance(500);

@@ -1,12 +1,12 @@
 /**
- * `bookkeeper-webhooks catalog export|list`: Bookkeeper's event catalog as a published
- * contract — `exportCatalog`'s JSON Schemas, OpenAPI 3.1 or AsyncAPI 3.0 document, and the
- * types with their fields.
+ * `bookkeeper-webhooks catalog export|list`: an event catalog as a published contract —
+ * `exportCatalog`'s JSON Schemas, OpenAPI 3.1 or AsyncAPI 3.0 document, and the types with
+ * their fields. Bookkeeper's catalog, or the host's own with `--catalog`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { bookkeeperEvents } from '../../events/bookkeeper-events.js';
 import { exportCatalog, type CatalogExportFormat } from '../../events/export-catalog.js';
+import { catalogHelp, catalogOf, catalogOption } from '../catalog-flag.js';
 import { catalogFields } from '../catalog-fields.js';
 import { booleanFlag, jsonOption, requiredFlag, stringFlag, type Command } from '../command.js';
 import { UsageError } from '../usage-error.js';
@@ -17,19 +17,20 @@ export const catalogExportCommand: Command = {
   name: 'catalog export',
   summary: 'Export the event catalog: JSON Schema per type, OpenAPI 3.1 or AsyncAPI 3.0',
   positionals: [],
-  options: { format: { type: 'string' }, out: { type: 'string' } },
-  help: `Usage: bookkeeper-webhooks catalog export --format json-schema|openapi|asyncapi [--out <dir>]
+  options: { format: { type: 'string' }, out: { type: 'string' }, ...catalogOption },
+  help: `Usage: bookkeeper-webhooks catalog export --format json-schema|openapi|asyncapi [--out <dir>] [--catalog <module>]
 
-Writes Bookkeeper's event catalog as a contract other tools read: each event's
-envelope, data schema and example.
+Writes Bookkeeper's event catalog (or yours, with --catalog) as a contract other
+tools read: each event's envelope, data schema and example.
 
 Options:
-  --format <format>   json-schema: one JSON Schema 2020-12 per event type
-                      openapi:     an OpenAPI 3.1 document (its \`webhooks\` section)
-                      asyncapi:    an AsyncAPI 3.0 document
-  --out <dir>         write files into <dir> (created if missing) instead of stdout:
-                      <type>.schema.json per type, or openapi.json / asyncapi.json
-  -h, --help          show this help
+  --format <format>       json-schema: one JSON Schema 2020-12 per event type
+                          openapi:     an OpenAPI 3.1 document (its \`webhooks\` section)
+                          asyncapi:    an AsyncAPI 3.0 document
+  --out <dir>             write files into <dir> (created if missing) instead of stdout:
+                          <type>.schema.json per type, or openapi.json / asyncapi.json
+  ${catalogHelp(24)}
+  -h, --help              show this help
 
 On stdout, json-schema prints one JSON object of the schemas by event type.`,
 
@@ -38,7 +39,8 @@ On stdout, json-schema prints one JSON object of the schemas by event type.`,
     if (!(formats as readonly string[]).includes(format)) {
       throw new UsageError(`Expected --format to be one of ${formats.join(', ')}, got ${JSON.stringify(format)}`, this.name);
     }
-    const exported = exportCatalog(bookkeeperEvents, { format: format as CatalogExportFormat });
+    const catalog = await catalogOf(args, io, this);
+    const exported = exportCatalog(catalog, { format: format as CatalogExportFormat });
     const out = stringFlag(args, 'out');
     if (out === undefined) {
       io.out(JSON.stringify(exported, null, 2));
@@ -60,23 +62,26 @@ export const catalogListCommand: Command = {
   name: 'catalog list',
   summary: 'List the event types with their fields',
   positionals: ['type?'],
-  options: { ...jsonOption },
-  help: `Usage: bookkeeper-webhooks catalog list [type] [--json]
+  options: { ...catalogOption, ...jsonOption },
+  help: `Usage: bookkeeper-webhooks catalog list [type] [--catalog <module>] [--json]
 
-Lists Bookkeeper's event types with the fields of their data (nested objects as
-dotted paths; * marks a required field). With a type, only that one.
+Lists Bookkeeper's event types (or your catalog's, with --catalog) with the fields
+of their data (nested objects as dotted paths; * marks a required field). With a
+type, only that one.
 
 Options:
-  --json       print [{ type, fields: [{ path, type, required }] }]
-  -h, --help   show this help`,
+  ${catalogHelp(24)}
+  --json                  print [{ type, fields: [{ path, type, required }] }]
+  -h, --help              show this help`,
 
   async run(args, io) {
     const only = args.positionals[0];
-    if (only !== undefined && !bookkeeperEvents.has(only)) {
-      throw new UsageError(`Unknown event type ${JSON.stringify(only)}: expected one of ${bookkeeperEvents.types.join(', ')}`, this.name);
+    const catalog = await catalogOf(args, io, this);
+    if (only !== undefined && !catalog.has(only)) {
+      throw new UsageError(`Unknown event type ${JSON.stringify(only)}: expected one of ${catalog.types.join(', ')}`, this.name);
     }
-    const schemas = exportCatalog(bookkeeperEvents, { format: 'json-schema' });
-    const types = only === undefined ? bookkeeperEvents.types : [only];
+    const schemas = exportCatalog(catalog, { format: 'json-schema' });
+    const types = only === undefined ? catalog.types : [only];
     const listed = types.map((type) => ({ type, fields: catalogFields(schemas[type]!) }));
     if (booleanFlag(args, 'json')) {
       io.out(JSON.stringify(listed, null, 2));

@@ -1,10 +1,12 @@
 /**
- * `bookkeeper-webhooks deliveries list|show|attempts|redeliver|replay`: the delivery-log
- * API (`webhooks.deliveries`) on the app's store, from a terminal.
+ * `bookkeeper-webhooks deliveries list|show|attempts|tests|redeliver|replay`: the
+ * delivery-log API (`webhooks.deliveries`) and a subscription's test log
+ * (`subscriptions.testAttempts`) on the app's store, from a terminal.
  */
 import type { Webhooks } from '../../create-webhooks.js';
 import type { ListDeliveriesQuery } from '../../delivery-log.js';
-import type { AttemptRecord, DeliveryRecord, DeliveryStatus } from '../../storage/storage-adapter.js';
+import type { EventCatalog } from '../../events/catalog.js';
+import type { AttemptRecord, DeliveryRecord, DeliveryStatus, TestAttemptRecord } from '../../storage/storage-adapter.js';
 import { booleanFlag, jsonOption, requiredFlag, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
 import type { CliIo } from '../cli-io.js';
 import { confirm } from '../confirm.js';
@@ -87,14 +89,20 @@ function listQuery(args: CommandArgs, command: Command): ListDeliveriesQuery {
   if (since !== undefined) query.since = parseTimeFlag(since, '--since', command.name);
   const until = stringFlag(args, 'until');
   if (until !== undefined) query.until = parseTimeFlag(until, '--until', command.name);
+  return { ...query, ...pageFlags(args, command) };
+}
+
+/** `--limit` (1 to 1000) and `--cursor` of a paged read. */
+function pageFlags(args: CommandArgs, command: Command): { limit?: number; cursor?: string } {
+  const page: { limit?: number; cursor?: string } = {};
   const limit = stringFlag(args, 'limit');
   if (limit !== undefined) {
     if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > 1000) throw new UsageError(`Expected --limit to be a whole number from 1 to 1000, got ${JSON.stringify(limit)}`, command.name);
-    query.limit = Number(limit);
+    page.limit = Number(limit);
   }
   const cursor = stringFlag(args, 'cursor');
-  if (cursor !== undefined) query.cursor = cursor;
-  return query;
+  if (cursor !== undefined) page.cursor = cursor;
+  return page;
 }
 
 export const deliveriesShowCommand: Command = {
@@ -171,6 +179,55 @@ function attemptRow(attempt: AttemptRecord): string[] {
   return [String(attempt.attemptNumber), time(attempt.startedAt), String(Math.round(attempt.durationMs)), String(attempt.statusCode ?? '-'), attempt.outcome, error];
 }
 
+export const deliveriesTestsCommand: Command = {
+  name: 'deliveries tests',
+  summary: "List a subscription's test requests (send-test, URL-change checks), newest first",
+  positionals: ['subscription-id'],
+  options: { ...storageOption, limit: { type: 'string' }, cursor: { type: 'string' }, ...jsonOption },
+  help: `Usage: bookkeeper-webhooks deliveries tests <subscription-id> --storage <store> [--limit <n>] [--json]
+
+The subscription's test log: each signed test request sent to its endpoint
+outside the retry machinery — by \`send-test\` or sendTest() (reason test), or
+before a verified URL change (reason url_change, to the new URL) — with what
+came of it. Newest first.
+
+Options:
+  ${storageHelp}
+  --limit <n>             page size, 1 to 1000 (default 100)
+  --cursor <cursor>       the next page, as printed after a full page
+  --json                  print { items, nextCursor }
+  -h, --help              show this help
+
+Exits 1 when there is no such subscription (SUBSCRIPTION_NOT_FOUND).`,
+
+  async run(args, io) {
+    const [id] = args.positionals as [string];
+    const query = pageFlags(args, this);
+    const page = await withStore(args, io, this, (webhooks) => webhooks.subscriptions.testAttempts(id, query));
+    if (booleanFlag(args, 'json')) return printJson(io, page);
+    if (page.items.length === 0) {
+      io.out('No test requests.');
+      return 0;
+    }
+    io.out(textTable(['ID', 'STARTED', 'TYPE', 'REASON', 'STATUS', 'MS', 'ACTOR', 'ERROR'], page.items.map(testAttemptRow)));
+    if (page.nextCursor !== null) io.out(io.style.dim(`More: --cursor ${page.nextCursor}`));
+    return 0;
+  },
+};
+
+function testAttemptRow(attempt: TestAttemptRecord): string[] {
+  return [
+    attempt.id,
+    time(attempt.startedAt),
+    attempt.type,
+    attempt.reason,
+    String(attempt.statusCode ?? '-'),
+    String(Math.round(attempt.durationMs)),
+    attempt.actor ?? '-',
+    attempt.error ?? '',
+  ];
+}
+
 export const deliveriesRedeliverCommand: Command = {
   name: 'deliveries redeliver',
   summary: 'Send a delivery again now (a dead or delivered one, or a pending one early)',
@@ -216,7 +273,7 @@ function waitTimeout(args: CommandArgs, command: Command): number | null {
 }
 
 /** Polls until the delivery leaves `pending` (the dispatcher settled it) or `timeoutMs` passes. */
-async function settled(webhooks: Webhooks, id: string, timeoutMs: number): Promise<DeliveryRecord> {
+async function settled(webhooks: Webhooks<EventCatalog>, id: string, timeoutMs: number): Promise<DeliveryRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const delivery = (await webhooks.deliveries.get(id))!;

@@ -7,6 +7,7 @@ import {
   deliveriesRedeliverCommand,
   deliveriesReplayCommand,
   deliveriesShowCommand,
+  deliveriesTestsCommand,
 } from './deliveries.js';
 import { listenCommand } from './listen.js';
 import { sendTestCommand } from './send-test.js';
@@ -24,6 +25,7 @@ export const commands: readonly Command[] = [
   deliveriesListCommand,
   deliveriesShowCommand,
   deliveriesAttemptsCommand,
+  deliveriesTestsCommand,
   deliveriesRedeliverCommand,
   deliveriesReplayCommand,
   sendTestCommand,

@@ -3,14 +3,16 @@
  * sends deliveries — it is the dispatcher: an in-memory webhooks instance with one
  * subscription (the URL and the given secret), one publish of the type's example (with
  * overrides, validated by the catalog like any publish) and one attempt. The envelope
- * bytes, headers, signature and transport are the library's own.
+ * bytes, headers, signature and transport are the library's own; the catalog is
+ * Bookkeeper's, or the host's with `--catalog`.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createWebhooks } from '../../create-webhooks.js';
-import { bookkeeperEvents } from '../../events/bookkeeper-events.js';
+import type { EventCatalog } from '../../events/catalog.js';
 import type { AttemptRecord } from '../../storage/storage-adapter.js';
 import { booleanFlag, jsonOption, requiredFlag, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
+import { catalogHelp, catalogOf, catalogOption } from '../catalog-flag.js';
 import type { CliIo } from '../cli-io.js';
 import { secretHelp, secretsOf } from '../secrets-flag.js';
 import { applySetOverride, parseSetOverride } from '../set-path.js';
@@ -29,9 +31,10 @@ export const triggerCommand: Command = {
     data: { type: 'string' },
     set: { type: 'string', multiple: true },
     'timeout-ms': { type: 'string' },
+    ...catalogOption,
     ...jsonOption,
   },
-  help: `Usage: bookkeeper-webhooks trigger <event-type> --to <url> --secret <whsec_…> [--data <file.json>] [--set path=value …]
+  help: `Usage: bookkeeper-webhooks trigger <event-type> --to <url> --secret <whsec_…> [--data <file.json>] [--set path=value …] [--catalog <module>]
 
 Sends one event of <event-type> to <url>, signed with the secret, exactly as a
 delivery is sent (same envelope, headers, signature and HTTP client), and prints
@@ -49,20 +52,22 @@ Options:
   --set <path=value>      override one field: amount.amount=500, currency=EUR,
                           metadata='{"a":"b"}' (JSON when it parses, else a string); repeatable
   --timeout-ms <ms>       how long to wait for the answer (default 15000)
+  ${catalogHelp(24)}
   --json                  print { id, type, url, ok, statusCode, durationMs, error, body }
   -h, --help              show this help`,
 
   async run(args, io) {
     const [type] = args.positionals as [string];
-    if (!bookkeeperEvents.has(type)) {
-      throw new UsageError(`Unknown event type ${JSON.stringify(type)}: expected one of ${bookkeeperEvents.types.join(', ')}`, this.name);
+    const catalog = await catalogOf(args, io, this);
+    if (!catalog.has(type)) {
+      throw new UsageError(`Unknown event type ${JSON.stringify(type)}: expected one of ${catalog.types.join(', ')}`, this.name);
     }
     const url = requiredFlag(args, this, 'to', '<url>');
     const [secret] = secretsOf(args, io, this) as [string];
-    const data = await eventData(args, io, this, type);
+    const data = await eventData(args, io, this, catalog, type);
     const timeoutMs = timeoutFlag(stringFlag(args, 'timeout-ms'), this.name);
-    const webhooks = createWebhooks({
-      events: bookkeeperEvents,
+    const webhooks = createWebhooks<EventCatalog>({
+      events: catalog,
       security: { allowPrivateNetworks: true },
       retry: { delaysMs: [] },
       http: { timeoutMs, responseSnippetBytes: RESPONSE_BODY_BYTES },
@@ -81,7 +86,7 @@ Options:
   },
 };
 
-async function eventData(args: CommandArgs, io: CliIo, command: Command, type: string): Promise<unknown> {
+async function eventData(args: CommandArgs, io: CliIo, command: Command, catalog: EventCatalog, type: string): Promise<unknown> {
   const file = stringFlag(args, 'data');
   let data: unknown;
   if (file !== undefined) {
@@ -91,8 +96,10 @@ async function eventData(args: CommandArgs, io: CliIo, command: Command, type: s
     } catch (error) {
       throw new UsageError(`Expected --data to name a JSON file, got ${file}, which does not parse (${(error as Error).message})`, command.name);
     }
+  } else if (Object.hasOwn(catalog.examples, type)) {
+    data = (catalog.examples as Record<string, unknown>)[type];
   } else {
-    data = (bookkeeperEvents.examples as Record<string, unknown>)[type];
+    throw new UsageError(`Expected --data <file.json> for ${type}, which has no example in the catalog (defineEvents({ [type]: { schema, example } }))`, command.name);
   }
   return stringFlags(args, 'set').reduce((current, text) => applySetOverride(current, parseSetOverride(text, command.name)), data);
 }

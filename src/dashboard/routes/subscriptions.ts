@@ -1,8 +1,8 @@
 /**
  * The subscriptions area (the "Endpoints" of the customer portal): the list, a
- * subscription's page (its facts, circuit, backlog, retry policy and flow control, change
- * log), creating and editing one, and the actions — disable, enable (with or without the
- * events it missed), rotate the secret, delete.
+ * subscription's page (its facts, circuit, backlog, retry policy and flow control, recent
+ * test requests, change log), creating and editing one, and the actions — send a test
+ * event, disable, enable (with or without the events it missed), rotate the secret, delete.
  *
  * Every id goes through `context.subscription` (the portal's tenant check) before it is
  * read or acted on; every change passes the principal as the change log's actor and is
@@ -10,7 +10,7 @@
  */
 import { ConflictError, describeValue, isWebhookError } from '../../errors.js';
 import type { CircuitStatus } from '../../metrics/delivery-metrics.js';
-import type { Subscription, SubscriptionChange } from '../../registry/subscription-registry.js';
+import type { Subscription, SubscriptionChange, TestAttempt } from '../../registry/subscription-registry.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../../storage/storage-adapter.js';
 import { DashboardRefusal, type DashboardContext, type PageReply, type Reply, type Route } from '../dashboard-context.js';
 import { html, type Html } from '../html.js';
@@ -29,6 +29,8 @@ import {
 const pageSize = 50;
 /** Entries of the change log shown on a subscription's page (the newest). */
 const changesShown = 50;
+/** Entries of the test log shown on a subscription's page (the newest). */
+const testAttemptsShown = 10;
 
 /** How the area names a subscription: an "endpoint" in the customer portal. */
 function nounOf(context: DashboardContext): { one: string; One: string; Many: string } {
@@ -231,6 +233,30 @@ function changeLog(changes: readonly SubscriptionChange[]): Html {
 </table>`;
 }
 
+function testAttemptsTable(attempts: readonly TestAttempt[]): Html {
+  if (attempts.length === 0) return html`<p class="muted">No test request sent.</p>`;
+  return html`<table>
+<thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Reason</th><th scope="col" class="num">Status</th><th scope="col">Error</th><th scope="col" class="num">Duration (ms)</th><th scope="col">Actor</th></tr></thead>
+<tbody>${attempts.map(
+    (attempt) => html`<tr>
+<td>${timeTag(attempt.startedAt)}</td>
+<td class="mono">${attempt.type}</td>
+<td>${attempt.reason === 'url_change' ? html`URL change to <span class="mono">${attempt.url}</span>` : 'test'}</td>
+<td class="num">${attempt.statusCode ?? noValue}</td>
+<td>${
+      attempt.error === null
+        ? noValue
+        : attempt.errorClass === 'http'
+          ? html`<span class="muted">HTTP error</span>`
+          : html`${attempt.errorClass === null ? '' : html`<span class="mono">${attempt.errorClass}</span> `}${attempt.error}`
+    }</td>
+<td class="num">${Math.round(attempt.durationMs)}</td>
+<td>${attempt.actor === null ? html`<span class="muted">${noValue}</span>` : html`<span class="mono">${attempt.actor}</span>`}</td>
+</tr>`,
+  )}</tbody>
+</table>`;
+}
+
 /** A field for an action's reason (optional; kept in the change log). */
 function reasonField(id: string): Html {
   return html`<div class="field"><label for="${id}">Reason (optional)</label><input id="${id}" name="reason" maxlength="500"></div>`;
@@ -279,7 +305,7 @@ ${(preview?.missed ?? 0) > 0 ? html`<button type="submit" name="replayMissed" va
   return html`<h2>Actions</h2>
 <form method="post" action="${path('/test')}">
 <h3>Send a test event</h3>
-<p class="muted">One signed request to the endpoint now, as a delivery would be sent; nothing is stored or retried.</p>
+<p class="muted">One signed request to the endpoint now, as a delivery would be sent; it is recorded under Test requests and never retried.</p>
 <div class="field"><label for="test-type">Event</label><select id="test-type" name="type">
 <option value="">${TEST_EVENT_LABEL}</option>
 ${exampleTypes.map((type) => html`<option value="${type}">${type} (example)</option>`)}
@@ -308,9 +334,10 @@ async function detailPage(context: DashboardContext, params: Record<string, stri
   const subscription = await context.subscription(params.id!);
   const { webhooks } = context;
   const deleted = subscription.deletedAt !== null;
-  const [metrics, changes, preview] = await Promise.all([
+  const [metrics, changes, tests, preview] = await Promise.all([
     webhooks.metrics({ subscriptionId: subscription.id }),
     newestChanges(context, subscription.id),
+    webhooks.subscriptions.testAttempts(subscription.id, { limit: testAttemptsShown }),
     subscription.status === 'disabled' && !deleted ? webhooks.subscriptions.previewEnable(subscription.id) : Promise.resolve(null),
   ]);
   const noun = nounOf(context);
@@ -365,6 +392,9 @@ ${retryFacts(subscription.retry)}
 <h2>Flow control</h2>
 ${flowControlFacts(subscription.flowControl)}
 ${context.readOnly ? '' : actionsSection(context, subscription, preview)}
+<h2>Test requests</h2>
+${tests.nextCursor === null ? '' : html`<p class="muted">The newest ${testAttemptsShown}.</p>`}
+${testAttemptsTable(tests.items)}
 <h2>Change log</h2>
 ${changes.length === changesShown ? html`<p class="muted">The newest ${changesShown} changes.</p>` : ''}
 ${changeLog(changes)}`;
@@ -372,7 +402,7 @@ ${changeLog(changes)}`;
     kind: 'page',
     title: `${noun.One} ${subscription.url}`,
     body,
-    data: { subscription, circuit: metrics.circuit, backlog, oldestPendingAgeMs: metrics.oldestPendingAgeMs, enablePreview: preview, changes },
+    data: { subscription, circuit: metrics.circuit, backlog, oldestPendingAgeMs: metrics.oldestPendingAgeMs, enablePreview: preview, testAttempts: tests.items, changes },
   };
 }
 
@@ -520,6 +550,7 @@ async function sendTest(context: DashboardContext, params: Record<string, string
 <dt>Event</dt><dd class="mono">${type === '' ? 'webhook.test' : type}</dd>
 <dt>webhook-id</dt><dd class="mono">${result.webhookId}</dd>
 <dt>Status</dt><dd>${result.statusCode ?? noValue}</dd>
+<dt>Test log</dt><dd>${result.recorded ? 'recorded' : html`<span class="muted">not recorded</span>`}</dd>
 </dl>
 <p><a href="${context.href(subscriptionPath(subscription.id))}">Back to the ${noun.one}</a></p>`;
   return { kind: 'page', title, body, data: result };

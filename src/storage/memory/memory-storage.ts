@@ -6,6 +6,7 @@
  * - the deliveries by status and lease, in status-index.ts;
  * - the subscriptions and events by tenant (fan-out, tenant-scoped reads, a tenant's
  *   removal), in tenant-index.ts;
+ * - the subscriptions' test logs, in test-attempt-log.ts;
  * - maps by id, and id-sorted arrays (every subscription; every event; every delivery, and
  *   each subscription's; each subscription's change log) for the lists and the logs, here.
  *
@@ -23,7 +24,7 @@ import { openDeliveryUpdate } from '../shared/open-deliveries.js';
 import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
-import { oldestOfStatuses, retentionCutoffs, type RetentionCandidate, type RetentionStatus } from '../shared/retention.js';
+import { oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate, type RetentionStatus } from '../shared/retention.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
 import {
   CANCELLED_BY_DELETE,
@@ -52,6 +53,7 @@ import {
   type SubscriptionChangeQuery,
   type SubscriptionChangeRecord,
   type SubscriptionRecord,
+  type TestAttemptRecord,
 } from '../storage-adapter.js';
 import { ClaimSchedule, type ClaimExclusions } from './claim-schedule.js';
 import { registerMemoryStorageProbe } from './memory-storage-probe.js';
@@ -61,6 +63,7 @@ import { StatusIndex } from './status-index.js';
 import { storeAttempt, storeDelivery, storeEvent } from './record-constructors.js';
 import { newSubscriptionState, type DeliveryState, type EventState, type SubscriptionState } from './stored-records.js';
 import { TenantIndex, type TenantShare } from './tenant-index.js';
+import { TestAttemptLog } from './test-attempt-log.js';
 
 const emptyStats: Readonly<StorageStats> = Object.freeze({
   pending: 0,
@@ -124,6 +127,7 @@ export function createMemoryStorage(): StorageAdapter {
   let schedule = new ClaimSchedule(() => subscriptions.size);
   /** Every change record by id; each subscription keeps its own, in order. */
   let changeLog = new Map<string, SubscriptionChangeRecord>();
+  let testLog = new TestAttemptLog();
 
   function assertOpen(): void {
     if (closed) throw new StorageError('STORAGE_CLOSED', 'The memory storage is closed; create a new one.');
@@ -193,13 +197,14 @@ export function createMemoryStorage(): StorageAdapter {
     return attempts;
   }
 
-  /** Removes subscriptions that have no deliveries left (the caller removed them), with their change logs. */
+  /** Removes subscriptions that have no deliveries left (the caller removed them), with their change logs and test logs. */
   function removeSubscriptions(doomed: readonly SubscriptionState[]): void {
     if (doomed.length === 0) return;
     for (const sub of doomed) {
       schedule.clear(sub);
       subscriptions.delete(sub.id);
       for (const change of sub.changes) changeLog.delete(change.id);
+      testLog.removeSubscription(sub.id);
     }
     const gone = new Set(doomed);
     tenants.removeSubscriptions(gone);
@@ -564,7 +569,12 @@ export function createMemoryStorage(): StorageAdapter {
       }
     }
     removeEvents(oldEvents);
-    return { deliveries: doomed.length, attempts, events: oldEvents.length, more: more || moreEvents };
+    const tests = oldestOfStatuses(
+      testAttemptCutoffs(input).map(({ ok, before }) => testLog.startedBefore(ok, before, limit + 1)),
+      limit,
+    );
+    testLog.remove(tests.doomed.map((c) => c.record));
+    return { deliveries: doomed.length, attempts, events: oldEvents.length, testAttempts: tests.doomed.length, more: more || moreEvents || tests.more };
   }
 
   /** Removes up to `limit` of the tenant's deliveries with their attempts; true when none is left. */
@@ -658,6 +668,7 @@ export function createMemoryStorage(): StorageAdapter {
       statuses = new StatusIndex();
       schedule = new ClaimSchedule(() => subscriptions.size);
       changeLog = new Map();
+      testLog = new TestAttemptLog();
     },
 
     async createSubscription(record, limits, audit) {
@@ -777,6 +788,25 @@ export function createMemoryStorage(): StorageAdapter {
       assertOpen();
       const change = changeLog.get(id);
       return change === undefined ? null : copyChange(change);
+    },
+
+    async recordTestAttempt(record) {
+      assertOpen();
+      if (!subscriptions.has(record.subscriptionId)) return false;
+      if (testLog.has(record.id)) {
+        throw new StorageError('STORAGE_CONFLICT', `Expected a new test attempt id, got ${describeValue(record.id)} which is in the test log.`);
+      }
+      testLog.add(record);
+      return true;
+    },
+
+    async listTestAttempts(query) {
+      assertOpen();
+      const limit = assertLimit(query.limit);
+      const beforeId = query.cursor === undefined ? null : decodeCursor('tests', query.cursor);
+      const { items, more } = testLog.page(query.subscriptionId, beforeId, limit);
+      const last: TestAttemptRecord | undefined = items[items.length - 1];
+      return { items, nextCursor: more && last !== undefined ? encodeCursor('tests', last.id) : null };
     },
 
     async enqueue(input) {

@@ -70,6 +70,8 @@ import {
   type SubscriptionQuery,
   type SubscriptionRecord,
   type SubscriptionStatus,
+  type TestAttemptQuery,
+  type TestAttemptRecord,
 } from '../storage-adapter.js';
 import { isPlainData, type WorkerRecipeResult } from '../shared/worker-recipe.js';
 import type { PostgresQueryable } from './driver.js';
@@ -84,12 +86,14 @@ import {
   pgText,
   requeuedValues,
   subscriptionValues,
+  testAttemptValues,
   toAttempt,
   toChange,
   toClaimed,
   toDelivery,
   toEvent,
   toSubscription,
+  toTestAttempt,
   type AttemptRow,
   type ChangeRow,
   type ClaimRow,
@@ -103,6 +107,7 @@ import {
   type SettledRow,
   type StatsRow,
   type SubscriptionRow,
+  type TestAttemptRow,
 } from './rows.js';
 import { purgeRetentionBatch } from './purge-retention-batch.js';
 import { purgeTenantBatch } from './purge-tenant-batch.js';
@@ -408,7 +413,7 @@ export class PostgresStorage implements StorageAdapter {
 
   /**
    * Deletes the subscription (soft-deleted or not) with its filters, deliveries and their
-   * attempts, and its change log (events stay).
+   * attempts, its change log and its test log (events stay).
    */
   async deleteSubscription(id: string): Promise<boolean> {
     return this.#runner.run('deleteSubscription', async () => (await this.#query(this.#sql.deleteSubscription, [id])).length > 0);
@@ -441,6 +446,30 @@ export class PostgresStorage implements StorageAdapter {
         const [row] = await this.#query<ChangeRow>(this.#sql.getChange, [id]);
         return row === undefined ? null : toChange(row);
       },
+      { retry: retryBusyOrUnavailable },
+    );
+  }
+
+  /**
+   * Appends a test attempt to its subscription's test log, in one statement that reads the
+   * subscription FOR KEY SHARE; `false` (nothing stored) when it is gone.
+   *
+   * @throws StorageError `STORAGE_CONFLICT` for an id in the log already.
+   */
+  async recordTestAttempt(record: TestAttemptRecord): Promise<boolean> {
+    return this.#runner.run('recordTestAttempt', async () => (await this.#runner.execute(this.pool, this.#sql.insertTestAttempt, testAttemptValues(record))).rowCount > 0);
+  }
+
+  /** One subscription's test log, newest first. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
+  async listTestAttempts(query: TestAttemptQuery): Promise<Page<TestAttemptRecord>> {
+    const before = query.cursor === undefined ? undefined : decodeCursor('tests', query.cursor);
+    const [text, values] =
+      before === undefined
+        ? [this.#sql.listTestAttempts, [query.subscriptionId, query.limit + 1]]
+        : [this.#sql.listTestAttemptsBefore, [query.subscriptionId, before, query.limit + 1]];
+    return this.#runner.run(
+      'listTestAttempts',
+      async () => page((await this.#query<TestAttemptRow>(text, values)).map(toTestAttempt), query.limit, 'tests'),
       { retry: retryBusyOrUnavailable },
     );
   }

@@ -3,18 +3,18 @@
  * schema's retention lock (one purger at a time across instances; without it, zeros,
  * `more: false` and `skipped`), the oldest final deliveries past their cutoffs (shared/retention.ts
  * decides which) with their attempts, then the oldest events past theirs that no delivery
- * is left of. Each read locks one more row than the batch may remove: the row left over
+ * is left of, then the oldest test attempts past theirs. Each read locks one more row than the batch may remove: the row left over
  * says whether there is more. The statements, and the locks they rely on, are in
  * statements/retention.ts.
  */
 import type { PoolClient } from 'pg';
-import { oldestOfStatuses, retentionCutoffs, type RetentionCandidate } from '../shared/retention.js';
+import { oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate } from '../shared/retention.js';
 import type { PurgeRetentionInput, PurgeRetentionResult } from '../storage-adapter.js';
 import { int, type IntLike, type PurgeRow } from './rows.js';
 import type { StatementRunner } from './statement-runner.js';
 import type { Statements } from './statements/index.js';
 
-const nothing: PurgeRetentionResult = Object.freeze({ deliveries: 0, attempts: 0, events: 0, more: false });
+const nothing: PurgeRetentionResult = Object.freeze({ deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false });
 
 export async function purgeRetentionBatch(
   runner: StatementRunner,
@@ -52,5 +52,13 @@ export async function purgeRetentionBatch(
     moreEvents = ids.length > limit;
     if (ids.length > 0) events = (await runner.query(client, sql.purgeEventsById, [ids.slice(0, limit)])).length;
   }
-  return { deliveries, attempts, events, more: more || moreEvents };
+
+  const testLists: RetentionCandidate[][] = [];
+  for (const { ok, before } of testAttemptCutoffs(input)) {
+    const rows = await runner.query<{ id: string; final_at: IntLike }>(client, sql.testAttemptsPast, [ok, before, limit + 1]);
+    testLists.push(rows.map((row) => ({ id: row.id, finalAt: int(row.final_at) })));
+  }
+  const tests = oldestOfStatuses(testLists, limit);
+  const testAttempts = tests.doomed.length === 0 ? 0 : (await runner.query(client, sql.purgeTestAttemptsById, [tests.doomed.map((c) => c.id)])).length;
+  return { deliveries, attempts, events, testAttempts, more: more || moreEvents || tests.more };
 }

@@ -17,6 +17,7 @@ import type {
   SubscriptionChangeRecord,
   SubscriptionRecord,
   SubscriptionStatus,
+  TestAttemptRecord,
 } from '../storage-adapter.js';
 
 export type IntLike = string | number | bigint;
@@ -292,6 +293,65 @@ export function toChange(row: ChangeRow): SubscriptionChangeRecord {
     changes: inLoggedOrder(json<Record<string, FieldChange>>(row.changes)),
     at: int(row.at),
   };
+}
+
+export interface TestAttemptRow {
+  id: string;
+  subscription_id: string;
+  tenant_id: string | null;
+  type: string;
+  reason: TestAttemptRecord['reason'];
+  actor: string | null;
+  url: string;
+  started_at: IntLike;
+  duration_ms: number | string;
+  status_code: number | null;
+  ok: boolean;
+  error_class: TestAttemptRecord['errorClass'];
+  error: string | null;
+  response_snippet: string | null;
+}
+
+export function toTestAttempt(row: TestAttemptRow): TestAttemptRecord {
+  return {
+    id: row.id,
+    subscriptionId: row.subscription_id,
+    tenantId: row.tenant_id,
+    type: row.type,
+    reason: row.reason,
+    actor: row.actor,
+    url: row.url,
+    startedAt: int(row.started_at),
+    durationMs: Number(row.duration_ms),
+    statusCode: row.status_code,
+    ok: row.ok,
+    errorClass: row.error_class,
+    error: row.error,
+    responseSnippet: row.response_snippet,
+  };
+}
+
+/**
+ * The values of `insertTestAttempt`, $1 to $14. Its texts (a receiver's answer, a transport's
+ * message, the host's actor) may hold NUL, which a PostgreSQL text cannot: see {@link pgText}.
+ */
+export function testAttemptValues(record: TestAttemptRecord): unknown[] {
+  return [
+    record.id,
+    record.subscriptionId,
+    record.tenantId,
+    record.type,
+    record.reason,
+    pgText(record.actor),
+    pgText(record.url),
+    record.startedAt,
+    record.durationMs,
+    record.statusCode,
+    record.ok,
+    record.errorClass,
+    pgText(record.error),
+    pgText(record.responseSnippet),
+  ];
 }
 
 export function toAttempt(row: AttemptRow): AttemptRecord {

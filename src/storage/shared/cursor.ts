@@ -6,12 +6,12 @@
 import { describeValue, ValidationError } from '../../errors.js';
 
 /**
- * The lists that page: subscriptions and change records (oldest first), deliveries and events
- * (newest first), and the event feed (events oldest first).
+ * The lists that page: subscriptions and change records (oldest first), deliveries, events and
+ * a subscription's test log (newest first), and the event feed (events oldest first).
  */
-export type CursorList = 'subscriptions' | 'deliveries' | 'events' | 'changes' | 'feed';
+export type CursorList = 'subscriptions' | 'deliveries' | 'events' | 'changes' | 'feed' | 'tests';
 
-const tags: Record<CursorList, string> = { subscriptions: 's', deliveries: 'd', events: 'e', changes: 'c', feed: 'f' };
+const tags: Record<CursorList, string> = { subscriptions: 's', deliveries: 'd', events: 'e', changes: 'c', feed: 'f', tests: 't' };
 const base64url = /^[A-Za-z0-9_-]+$/;
 // Never in an id: a control character or U+FFFD is what a decoder makes of stray bytes.
 const unreadable = /[\u0000-\u001f\u007f\ufffd]/;

@@ -9,6 +9,11 @@
  *   tells whether another batch has work ({@link oldestOfStatuses}).
  *
  * Events go once no delivery of theirs is left; the adapters check that in their own query.
+ *
+ * Test attempts (a subscription's test log) stand beside the deliveries: an ok one goes by the
+ * delivered cutoff, a failed one by the dead cutoff, each by the time it started
+ * ({@link testAttemptCutoffs}); a batch takes at most `limit` of them, the oldest of the two
+ * kinds, chosen as the deliveries are ({@link oldestOfStatuses}).
  */
 import type { PurgeRetentionInput } from '../storage-adapter.js';
 
@@ -46,3 +51,19 @@ export function oldestOfStatuses<C extends RetentionCandidate>(lists: readonly C
   return { doomed: all.slice(0, limit), more: all.length > limit };
 }
 
+
+/** The kinds of test attempts retention removes, each with the input's cutoff that applies to it. */
+export const testAttemptRetention = Object.freeze([
+  { ok: true, cutoff: 'deliveredBefore' },
+  { ok: false, cutoff: 'deadBefore' },
+] as const);
+
+/** The kinds of test attempts (ok or not) that may go in this batch, with the time they must have started before. */
+export function testAttemptCutoffs(input: PurgeRetentionInput): Array<{ ok: boolean; before: number }> {
+  const cutoffs: Array<{ ok: boolean; before: number }> = [];
+  for (const { ok, cutoff } of testAttemptRetention) {
+    const before = input[cutoff];
+    if (before !== null) cutoffs.push({ ok, before });
+  }
+  return cutoffs;
+}

@@ -1,11 +1,12 @@
 /**
  * One batch of retention (`purgeRetention`), in the caller's write transaction: the oldest
  * final deliveries past their cutoffs (shared/retention.ts decides which), with their
- * attempts, then the oldest events past theirs that no delivery is left of. Each read takes
+ * attempts, then the oldest events past theirs that no delivery is left of, then the oldest
+ * test attempts past theirs. Each read takes
  * one more row than the batch may remove: the row left over says whether there is more.
  * The per-subscription counts follow the deleted rows by their triggers (migration 0004).
  */
-import { oldestOfStatuses, retentionCutoffs, type RetentionCandidate } from '../shared/retention.js';
+import { oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate } from '../shared/retention.js';
 import type { PurgeRetentionInput, PurgeRetentionResult } from '../storage-adapter.js';
 import type { Statements } from './statements/prepared-statements.js';
 
@@ -30,5 +31,10 @@ export function purgeRetentionBatch(s: Statements, input: PurgeRetentionInput): 
     moreEvents = ids.length > limit;
     if (ids.length > 0) events = s.deleteEvents.run(JSON.stringify(ids.slice(0, limit))).changes;
   }
-  return { deliveries, attempts, events, more: more || moreEvents };
+  const tests = oldestOfStatuses<RetentionCandidate>(
+    testAttemptCutoffs(input).map(({ ok, before }) => s.retentionTestAttemptsPast[ok ? 'ok' : 'failed'].all({ before, limit: limit + 1 })),
+    limit,
+  );
+  const testAttempts = tests.doomed.length === 0 ? 0 : s.deleteTestAttempts.run(JSON.stringify(tests.doomed.map((c) => c.id))).changes;
+  return { deliveries, attempts, events, testAttempts, more: more || moreEvents || tests.more };
 }

@@ -12,6 +12,7 @@ import type {
   SubscriptionChangeRecord,
   SubscriptionRecord,
   SubscriptionStatus,
+  TestAttemptRecord,
 } from '../storage-adapter.js';
 import type { OpenDeliveryUpdate } from '../shared/open-deliveries.js';
 import type { requeuedFields } from '../shared/redelivery.js';
@@ -78,6 +79,24 @@ export interface ChangeRow {
   /** JSON of `changes`. */
   changes: string;
   at: number;
+}
+
+export interface TestAttemptRow {
+  id: string;
+  subscription_id: string;
+  tenant_id: string | null;
+  type: string;
+  reason: TestAttemptRecord['reason'];
+  actor: string | null;
+  url: string;
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  /** 0 or 1. */
+  ok: number;
+  error_class: TestAttemptRecord['errorClass'];
+  error: string | null;
+  response_snippet: string | null;
 }
 
 export interface AttemptRow {
@@ -283,6 +302,45 @@ export function toAttempt(row: AttemptRow): AttemptRecord {
     responseSnippet: row.response_snippet,
     outcome: row.outcome,
     nextAttemptAt: row.next_attempt_at,
+  };
+}
+
+export function toTestAttempt(row: TestAttemptRow): TestAttemptRecord {
+  return {
+    id: row.id,
+    subscriptionId: row.subscription_id,
+    tenantId: row.tenant_id,
+    type: row.type,
+    reason: row.reason,
+    actor: row.actor,
+    url: row.url,
+    startedAt: row.started_at,
+    durationMs: row.duration_ms,
+    statusCode: row.status_code,
+    ok: row.ok === 1,
+    errorClass: row.error_class,
+    error: row.error,
+    responseSnippet: row.response_snippet,
+  };
+}
+
+/** The named parameters of `insertTestAttempt`. */
+export function testAttemptParams(record: TestAttemptRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    subscription_id: record.subscriptionId,
+    tenant_id: record.tenantId,
+    type: record.type,
+    reason: record.reason,
+    actor: record.actor,
+    url: record.url,
+    started_at: record.startedAt,
+    duration_ms: record.durationMs,
+    status_code: record.statusCode,
+    ok: record.ok ? 1 : 0,
+    error_class: record.errorClass,
+    error: record.error,
+    response_snippet: record.responseSnippet,
   };
 }
 

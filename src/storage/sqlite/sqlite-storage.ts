@@ -53,6 +53,8 @@ import type {
   SubscriptionQuery,
   SubscriptionRecord,
   SubscriptionStatus,
+  TestAttemptQuery,
+  TestAttemptRecord,
 } from '../storage-adapter.js';
 import { changeRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
@@ -74,11 +76,13 @@ import {
   changeParams,
   requeuedParams,
   subscriptionParams,
+  testAttemptParams,
   toAttempt,
   toChange,
   toDelivery,
   toEvent,
   toSubscription,
+  toTestAttempt,
   type DeliveryRow,
   type EventRow,
   type SubscriptionRow,
@@ -434,7 +438,7 @@ export class SqliteStorage implements StorageAdapter {
     );
   }
 
-  /** Deletes the subscription (soft-deleted or not), its filters, deliveries, their attempts and its change log (events stay). */
+  /** Deletes the subscription (soft-deleted or not), its filters, deliveries, their attempts, its change log and its test log (events stay). */
   async deleteSubscription(id: string): Promise<boolean> {
     return this.#run('deleteSubscription', true, (s) =>
       this.#immediate(() => {
@@ -443,6 +447,7 @@ export class SqliteStorage implements StorageAdapter {
         s.deleteSubscriptionDeliveries.run(id);
         s.deleteFilters.run(id);
         s.deleteSubscriptionChanges.run(id);
+        s.deleteSubscriptionTestAttempts.run(id);
         return s.deleteSubscription.run(id).changes > 0;
       }),
     );
@@ -464,6 +469,26 @@ export class SqliteStorage implements StorageAdapter {
     return this.#run('getSubscriptionChange', true, (s) => {
       const row = s.getChange.get(id);
       return row === undefined ? null : toChange(row);
+    });
+  }
+
+  /**
+   * Appends a test attempt to its subscription's test log, in one statement that checks the
+   * subscription is there; `false` (nothing stored) when it is not.
+   *
+   * @throws StorageError `STORAGE_CONFLICT` for an id in the log already.
+   */
+  async recordTestAttempt(record: TestAttemptRecord): Promise<boolean> {
+    return this.#run('recordTestAttempt', true, (s) => this.#immediate(() => s.insertTestAttempt.run(testAttemptParams(record)).changes > 0));
+  }
+
+  /** One subscription's test log, newest first. @throws ValidationError `CURSOR_INVALID` for an unreadable cursor. */
+  async listTestAttempts(query: TestAttemptQuery): Promise<Page<TestAttemptRecord>> {
+    return this.#run('listTestAttempts', true, (s) => {
+      const params = { subscription_id: query.subscriptionId, limit: query.limit + 1 };
+      const rows =
+        query.cursor === undefined ? s.listTestAttempts.all(params) : s.listTestAttemptsBefore.all({ ...params, before: decodeCursor('tests', query.cursor) });
+      return this.#page(rows.map(toTestAttempt), query.limit, 'tests');
     });
   }
 

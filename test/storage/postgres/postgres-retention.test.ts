@@ -32,18 +32,18 @@ describe('retention on PostgreSQL', () => {
       const { rows } = await holder.query<{ locked: boolean }>(postgresStatements(first.schema).tryRetentionLock, [first.schema]);
       expect(rows[0]!.locked).toBe(true);
 
-      expect(await first.purgeRetention(eventsBatch(10))).toEqual({ deliveries: 0, attempts: 0, events: 0, more: false, skipped: true });
-      expect(await second.purgeRetention(eventsBatch(10))).toEqual({ deliveries: 0, attempts: 0, events: 0, more: false, skipped: true });
+      expect(await first.purgeRetention(eventsBatch(10))).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false, skipped: true });
+      expect(await second.purgeRetention(eventsBatch(10))).toEqual({ deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false, skipped: true });
       expect((await first.listEvents({ limit: 10 })).items).toHaveLength(3);
       // Another schema has a lock of its own.
-      expect(await other.purgeRetention(eventsBatch(10))).toEqual({ deliveries: 0, attempts: 0, events: 3, more: false });
+      expect(await other.purgeRetention(eventsBatch(10))).toEqual({ deliveries: 0, attempts: 0, events: 3, testAttempts: 0, more: false });
     } finally {
       await holder.query('ROLLBACK');
       holder.release();
     }
     // The lock ends with the holder's transaction.
-    expect(await second.purgeRetention(eventsBatch(2))).toEqual({ deliveries: 0, attempts: 0, events: 2, more: true });
-    expect(await first.purgeRetention(eventsBatch(2))).toEqual({ deliveries: 0, attempts: 0, events: 1, more: false });
+    expect(await second.purgeRetention(eventsBatch(2))).toEqual({ deliveries: 0, attempts: 0, events: 2, testAttempts: 0, more: true });
+    expect(await first.purgeRetention(eventsBatch(2))).toEqual({ deliveries: 0, attempts: 0, events: 1, testAttempts: 0, more: false });
   });
 
   it('removes each row once when instances purge at the same moment: the ones that miss the lock get zeros', async () => {

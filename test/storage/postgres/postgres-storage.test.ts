@@ -63,11 +63,12 @@ describe('migrations', () => {
       { version: 5, name: '0005-tenantless-events' },
       { version: 6, name: '0006-retention' },
       { version: 7, name: '0007-delivery-counts' },
+      { version: 8, name: '0008-test-attempts' },
     ]);
-    expect(latestSchemaVersion).toBe(7);
+    expect(latestSchemaVersion).toBe(8);
     await storage.migrate();
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(7);
+    expect(await count(schema, 'migrations')).toBe(8);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
@@ -129,15 +130,16 @@ describe('migrations', () => {
       { version: 5 },
       { version: 6 },
       { version: 7 },
+      { version: 8 },
     ]);
     const storage = storageOn({ schema });
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(7);
+    expect(await count(schema, 'migrations')).toBe(8);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
     // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(7);
+    expect(await count(schema, 'migrations')).toBe(8);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {

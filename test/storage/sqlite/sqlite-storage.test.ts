@@ -127,10 +127,11 @@ describe('migrations', () => {
       { version: 9, name: '0009-tenantless-events' },
       { version: 10, name: '0010-retention' },
       { version: 11, name: '0011-leased' },
+      { version: 12, name: '0012-test-attempts' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
-      expect.arrayContaining(['webhook_subscriptions', 'webhook_subscription_event_types', 'webhook_events', 'webhook_deliveries', 'webhook_attempts']),
+      expect.arrayContaining(['webhook_subscriptions', 'webhook_subscription_event_types', 'webhook_events', 'webhook_deliveries', 'webhook_attempts', 'webhook_test_attempts']),
     );
     await storage.migrate();
     expect(db.prepare('SELECT version, name FROM webhook_migrations').all()).toEqual(recorded);

@@ -10,6 +10,7 @@ import { sql as changeLogErasure } from './0004-change-log-erasure.js';
 import { sql as tenantlessEvents } from './0005-tenantless-events.js';
 import { sql as retention } from './0006-retention.js';
 import { sql as deliveryCounts } from './0007-delivery-counts.js';
+import { sql as testAttempts } from './0008-test-attempts.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -21,6 +22,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 5, name: '0005-tenantless-events', sql: tenantlessEvents },
   { version: 6, name: '0006-retention', sql: retention },
   { version: 7, name: '0007-delivery-counts', sql: deliveryCounts },
+  { version: 8, name: '0008-test-attempts', sql: testAttempts },
 ]);
 
 /** The schema version this code expects: the last migration's. */

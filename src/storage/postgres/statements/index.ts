@@ -17,6 +17,7 @@ import { settleStatements } from './settle.js';
 import { tablesOf } from './sql-parts.js';
 import { statsPurgeStatements } from './stats-purge.js';
 import { subscriptionStatements } from './subscriptions.js';
+import { testAttemptStatements } from './test-attempts.js';
 
 export { listChangesSql } from './change-log.js';
 export { listDeliveriesSql } from './delivery-log.js';
@@ -46,6 +47,7 @@ export function postgresStatements(schema: string) {
     ...statsPurgeStatements(tables),
     ...purgeTenantStatements(tables),
     ...retentionStatements(tables),
+    ...testAttemptStatements(tables),
   });
 }
 

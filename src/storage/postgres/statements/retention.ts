@@ -1,7 +1,8 @@
 /**
  * Statements of retention (`purgeRetention`): one bounded batch in one transaction, by one
  * instance of a schema at a time — the rest of the batch runs only once
- * `tryRetentionLock` answered true.
+ * `tryRetentionLock` answered true. Deliveries with their attempts, events, then the
+ * subscriptions' test attempts.
  */
 import { retentionStatuses } from '../../shared/retention.js';
 import { dbNowMs, type Tables } from './sql-parts.js';
@@ -58,5 +59,15 @@ export function retentionStatements(t: Tables) {
       DELETE FROM ${E} AS e
       WHERE e.id = ANY ($1::text[]) AND NOT EXISTS (SELECT 1 FROM ${D} AS d WHERE d.event_id = e.id OFFSET 0)
       RETURNING e.id`,
+    // Up to $3 test attempts of one kind ($1: ok or not) that started before $2, oldest
+    // first, through test_attempts_started (migration 0008). SKIP LOCKED, as above: no other
+    // writer locks them but another purge, which the retention lock keeps out.
+    testAttemptsPast: `
+      SELECT id, started_at AS final_at FROM ${t.testAttempts}
+      WHERE ok = $1::boolean AND started_at < $2::bigint
+      ORDER BY started_at, id
+      LIMIT $3
+      FOR UPDATE SKIP LOCKED`,
+    purgeTestAttemptsById: `DELETE FROM ${t.testAttempts} WHERE id = ANY ($1::text[]) RETURNING id`,
   };
 }

@@ -22,6 +22,8 @@ export interface Tables {
   attempts: string;
   /** subscription_changes: the subscriptions' change log. */
   changes: string;
+  /** test_attempts: the subscriptions' test log. */
+  testAttempts: string;
   migrations: string;
 }
 
@@ -36,6 +38,7 @@ export function tablesOf(schema: string): Tables {
     leases: `${q}.delivery_leases`,
     attempts: `${q}.attempts`,
     changes: `${q}.subscription_changes`,
+    testAttempts: `${q}.test_attempts`,
     migrations: `${q}.migrations`,
   };
 }

@@ -14,6 +14,7 @@ import { sql as changeLog } from './0008-change-log.js';
 import { sql as tenantlessEvents } from './0009-tenantless-events.js';
 import { sql as retention } from './0010-retention.js';
 import { sql as leased } from './0011-leased.js';
+import { sql as testAttempts } from './0012-test-attempts.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -29,6 +30,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 9, name: '0009-tenantless-events', sql: tenantlessEvents },
   { version: 10, name: '0010-retention', sql: retention },
   { version: 11, name: '0011-leased', sql: leased },
+  { version: 12, name: '0012-test-attempts', sql: testAttempts },
 ]);
 
 /** The schema version this code expects: the last migration's. */

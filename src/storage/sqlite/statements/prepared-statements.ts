@@ -17,6 +17,7 @@ import type {
   ReplayCandidateRow,
   StatsRow,
   SubscriptionRow,
+  TestAttemptRow,
 } from '../rows.js';
 import { claimSql } from './claim.js';
 import { deliveryLogSql } from './delivery-log.js';
@@ -30,6 +31,7 @@ import { settleSql } from './settle.js';
 import { statsPurgeSql } from './stats-purge.js';
 import { changesSql, subscriptionsSql } from './subscriptions.js';
 import type { SqliteTables } from './tables.js';
+import { testAttemptsSql } from './test-attempts.js';
 
 /**
  * A prepared statement whose rows are `Row`. An interface of our own rather than the
@@ -52,6 +54,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
   const statsPurge = statsPurgeSql(t);
   const purgeTenant = purgeTenantSql(t);
   const retention = retentionSql(t);
+  const tests = testAttemptsSql(t);
   return {
     insertSubscription: prepare(subscriptions.insertSubscription),
     updateSubscription: prepare(subscriptions.updateSubscription),
@@ -75,6 +78,12 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     getChange: prepare<ChangeRow>(changes.getChange),
     listChanges: prepare<ChangeRow>(changes.listChanges),
     deleteSubscriptionChanges: prepare(changes.deleteSubscriptionChanges),
+
+    insertTestAttempt: prepare(tests.insertTestAttempt),
+    listTestAttempts: prepare<TestAttemptRow>(tests.listTestAttempts),
+    listTestAttemptsBefore: prepare<TestAttemptRow>(tests.listTestAttemptsBefore),
+    deleteSubscriptionTestAttempts: prepare(tests.deleteSubscriptionTestAttempts),
+    deleteTestAttemptsOfSubscriptions: prepare(tests.deleteTestAttemptsOfSubscriptions),
 
     insertEvent: prepare(enqueue.insertEvent),
     getEvent: prepare<EventRow>(enqueue.getEvent),
@@ -144,6 +153,12 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
       Object.entries(retention.finalPast).map(([status, sql]) => [status, prepare<RetentionCandidate>(sql)]),
     ) as Record<RetentionStatus, Statement<RetentionCandidate>>,
     retentionEventsPast: prepare<string>(retention.eventsPast).pluck(),
+    /** Ok and failed test attempts past a cutoff, oldest first. */
+    retentionTestAttemptsPast: {
+      ok: prepare<RetentionCandidate>(retention.testAttemptsPast.ok),
+      failed: prepare<RetentionCandidate>(retention.testAttemptsPast.failed),
+    },
+    deleteTestAttempts: prepare(retention.deleteTestAttempts),
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * SQL of retention (`purgeRetention`): the oldest final deliveries of one status past their
- * cutoff, from deliveries_final_at (migration 0010), and the oldest events left without a
- * delivery, from events_published_at. Removing rows reuses purge-tenant.ts's deletes by id.
+ * cutoff, from deliveries_final_at (migration 0010), the oldest events left without a
+ * delivery, from events_published_at, and the oldest test attempts of one kind (ok or
+ * failed) past their cutoff, from test_attempts_started (migration 0012). Removing
+ * deliveries and events reuses purge-tenant.ts's deletes by id.
  */
 import { retentionStatuses, type RetentionStatus } from '../../shared/retention.js';
 import { sqlList, type SqliteTables } from './tables.js';
@@ -15,6 +17,10 @@ export function retentionSql(t: SqliteTables) {
   // usable; INDEXED BY makes a schema that lost it fail loudly rather than scan the log.
   // A cancelled row may still be under a lease (its attempt in flight): it stays until the
   // attempt settles or the lease expires. Delivered and dead rows hold no lease.
+  const testAttemptsPast = (ok: 0 | 1): string =>
+    `SELECT id, started_at AS finalAt FROM ${t.testAttempts} INDEXED BY ${t.testAttemptsStartedIndex}
+       WHERE ok = ${ok} AND started_at < @before
+       ORDER BY started_at, id LIMIT @limit`;
   const finalPast = (status: RetentionStatus): string =>
     `SELECT id, updated_at AS finalAt FROM ${D} INDEXED BY ${t.finalAtIndex}
        WHERE status IN (${finalStatuses}) AND status = '${status}' AND updated_at < @before
@@ -28,5 +34,12 @@ export function retentionSql(t: SqliteTables) {
     eventsPast: `SELECT id FROM ${E} INDEXED BY ${t.eventPublishedIndex}
        WHERE published_at < @before AND NOT EXISTS (SELECT 1 FROM ${D} AS d WHERE d.event_id = ${E}.id)
        ORDER BY published_at LIMIT @limit`,
+    // One statement per kind, `ok` written literally so that the index's leading column is
+    // an equality and the rest of it the order; INDEXED BY as above.
+    testAttemptsPast: {
+      ok: testAttemptsPast(1),
+      failed: testAttemptsPast(0),
+    },
+    deleteTestAttempts: `DELETE FROM ${t.testAttempts} WHERE id IN (SELECT value FROM json_each(?))`,
   };
 }

@@ -17,6 +17,8 @@ export interface SqliteTables {
   readonly instances: string;
   /** The subscriptions' change log (migration 0008). */
   readonly changes: string;
+  /** The subscriptions' test log (migration 0012). */
+  readonly testAttempts: string;
   readonly migrations: string;
   /** Pending deliveries by (due_at, id, subscription_id, lease_expires_at): the claim's index. */
   readonly dueIndex: string;
@@ -38,6 +40,8 @@ export interface SqliteTables {
   readonly finalAtIndex: string;
   /** Events by published_at. */
   readonly eventPublishedIndex: string;
+  /** Test attempts by (ok, started_at, id) (migration 0012). */
+  readonly testAttemptsStartedIndex: string;
 }
 
 export function sqliteTables(prefix: string): SqliteTables {
@@ -50,6 +54,7 @@ export function sqliteTables(prefix: string): SqliteTables {
     counts: `${prefix}delivery_counts`,
     instances: `${prefix}instances`,
     changes: `${prefix}subscription_changes`,
+    testAttempts: `${prefix}test_attempts`,
     migrations: `${prefix}migrations`,
     dueIndex: `${prefix}deliveries_due`,
     subscriptionDueIndex: `${prefix}deliveries_subscription_due`,
@@ -61,6 +66,7 @@ export function sqliteTables(prefix: string): SqliteTables {
     cancelledLeasedIndex: `${prefix}deliveries_cancelled_leased`,
     finalAtIndex: `${prefix}deliveries_final_at`,
     eventPublishedIndex: `${prefix}events_published_at`,
+    testAttemptsStartedIndex: `${prefix}test_attempts_started`,
   });
 }
 
