@@ -120,6 +120,7 @@ const readOperations: ReadonlySet<string> = new Set([
   'getDelivery',
   'listDeliveries',
   'listAttempts',
+  'listTestAttempts',
   'stats',
 ]);
 
