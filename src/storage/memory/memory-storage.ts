@@ -56,7 +56,7 @@ import {
 import { ClaimSchedule, type ClaimExclusions } from './claim-schedule.js';
 import { registerMemoryStorageProbe } from './memory-storage-probe.js';
 import { copyChange, copyDelivery, copyEvent, copySubscription } from './record-copies.js';
-import { compareIds, insertById, lowerBound, newestFirst, oldestFirst } from './sorted-by-id.js';
+import { compareIds, insertById, lowerBound, newestFirst, sortedArray, type IdOrder } from './sorted-by-id.js';
 import { StatusIndex } from './status-index.js';
 import { storeAttempt, storeDelivery, storeEvent } from './record-constructors.js';
 import { newSubscriptionState, type DeliveryState, type EventState, type SubscriptionState } from './stored-records.js';
@@ -348,14 +348,14 @@ export function createMemoryStorage(): StorageAdapter {
     const types = query.eventTypes === undefined ? null : new Set(query.eventTypes);
     if (types?.size === 0) return { items: [], nextCursor: null };
     // Id-sorted arrays, merged newest first: what holds every delivery the query may return.
-    let source: Iterable<DeliveryState[]>;
+    let source: Iterable<IdOrder<DeliveryState>>;
     if (subscriptionId !== undefined) {
-      source = [subscriptions.get(subscriptionId)?.deliveries ?? []];
+      source = [sortedArray(subscriptions.get(subscriptionId)?.deliveries ?? [])];
     } else if (eventId !== undefined) {
-      source = [(events.get(eventId)?.deliveries ?? []).slice().sort(compareIds)];
+      source = [sortedArray((events.get(eventId)?.deliveries ?? []).slice().sort(compareIds))];
     } else if (tenantId !== undefined) {
       // A tenant's deliveries are its subscriptions'.
-      source = (tenants.get(tenantId)?.subscriptions ?? []).map((sub) => sub.deliveries);
+      source = (tenants.get(tenantId)?.subscriptions ?? []).map((sub) => sortedArray(sub.deliveries));
     } else if (wanted !== null) {
       // Sorting the k deliveries of those statuses costs k·log k; walking the id order
       // until `limit` of them turn up costs about limit·n/k. Take the cheaper.
@@ -365,12 +365,12 @@ export function createMemoryStorage(): StorageAdapter {
       if (k * Math.log2(k + 2) < (limit * n) / Math.max(k, 1)) {
         const ofStatus: DeliveryState[] = [];
         for (const status of wanted) collectStatus(status, ofStatus);
-        source = [ofStatus.sort(compareIds)];
+        source = [sortedArray(ofStatus.sort(compareIds))];
       } else {
-        source = [deliveriesById];
+        source = [sortedArray(deliveriesById)];
       }
     } else {
-      source = [deliveriesById];
+      source = [sortedArray(deliveriesById)];
     }
     const items: DeliveryRecord[] = [];
     let more = false;
@@ -401,7 +401,7 @@ export function createMemoryStorage(): StorageAdapter {
     const source = query.tenantId === undefined ? eventsById : (tenants.get(query.tenantId)?.events ?? []);
     const items: EventRecord[] = [];
     let more = false;
-    for (const ev of list === 'feed' ? oldestFirst(source, fromId) : newestFirst([source], fromId)) {
+    for (const ev of list === 'feed' ? sortedArray(source).ascending(fromId) : newestFirst([sortedArray(source)], fromId)) {
       const { timestamp, type } = ev.record;
       if ((since !== undefined && timestamp < since) || (until !== undefined && timestamp >= until)) continue;
       if (types !== null && !types.has(type)) continue;
