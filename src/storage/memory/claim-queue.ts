@@ -1,16 +1,18 @@
 /**
- * A subscription's claim entries, in (key, tie) order: a sorted run beside a
- * {@link StampedHeap}, the top being the smaller of their heads.
+ * Entries in (key, tie) order: a sorted run beside a {@link StampedHeap}, the top being the
+ * smaller of their heads. It holds a subscription's claim entries (claim-schedule.ts), and
+ * the deliveries of one final status by the time they became final (status-index.ts).
  *
- * Fresh deliveries arrive due at their creation time, with time-sortable ids, so they
- * mostly come in (key, tie) order: such an entry is appended to the run and later popped
- * off its head in O(1), without the ~20 levels of sift-down (and their cache misses) a
- * heap of a million entries costs per pop. Whatever would break the run's order (a retry,
- * a lease, an id out of order) goes to the heap, so the order served is exactly the heap's.
+ * Fresh deliveries arrive due at their creation time, with time-sortable ids, and
+ * deliveries become final at the current time, so entries mostly come in (key, tie) order:
+ * such an entry is appended to the run and later popped off its head in O(1), without the
+ * ~20 levels of sift-down (and their cache misses) a heap of a million entries costs per
+ * pop. Whatever would break the run's order (a retry, a lease, an id out of order, an entry
+ * put back) goes to the heap, so the order served is exactly the heap's.
  */
 import { StampedHeap } from './stamped-heap.js';
 
-/** The claim entries of one subscription; pops count into `counter` as the heap's do. */
+/** Entries in (key, tie) order (a subscription's claim entries, a final status's deliveries); pops count into `counter` as the heap's do. */
 export class ClaimQueue<T> {
   private keys: number[] = [];
   private ties: string[] = [];
@@ -86,6 +88,12 @@ export class ClaimQueue<T> {
       this.stamps = this.stamps.slice(this.head);
       this.head = 0;
     }
+  }
+
+  /** Visits every entry, stale ones included, in no particular order. */
+  forEach(visit: (ref: T, stamp: number) => void): void {
+    for (let i = this.head; i < this.keys.length; i++) visit(this.refs[i]!, this.stamps[i]!);
+    this.heap.forEach(visit);
   }
 
   /** Keeps only the entries `live` accepts, in order. */

@@ -1,7 +1,7 @@
 /**
  * Counters of a memory storage's internals, read by its own unit tests and the benchmark
- * (to show that a claim touches O(limit) entries, that the heaps stay bounded, and that
- * fan-out examines only the event's tenant's subscriptions), and of what holds the
+ * (to show that a claim or a retention batch touches O(limit) entries, that the heaps and
+ * queues stay bounded, and that fan-out examines only the event's tenant's subscriptions), and of what holds the
  * payloads its deliveries reach (to show that an event's deliveries share one). Not part of
  * the package's public entry.
  */
@@ -19,6 +19,14 @@ export interface MemoryStorageProbe {
   subscriptionHeapSize: number;
   /** Entries in the created-at heap, stale ones included. */
   createdHeapSize: number;
+  /** Entries in the final-time queues (what retention takes deliveries from), stale ones included. */
+  finalQueueSize: number;
+  /** Entries popped so far off the final-time queues (live and stale). */
+  finalQueuePops: number;
+  /** Entries in the queue of orphan events (what retention takes events from), stale ones included. */
+  orphanQueueSize: number;
+  /** Entries popped so far off the queue of orphan events (live and stale). */
+  orphanQueuePops: number;
   /** Subscriptions examined by fan-out so far (the event's tenant's, and the all-tenant consumers). */
   fanOutVisits: number;
   /** Tenants (the platform included) holding subscriptions or events in the tenant index. */

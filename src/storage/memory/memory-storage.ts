@@ -3,15 +3,20 @@
  * the durable adapters (the conformance suite checks it), no durability. The rules of what
  * a change does come from storage/shared; this file stores their results in its indexes:
  * - the claim order, in claim-schedule.ts;
- * - the deliveries by status and lease, in status-index.ts;
+ * - the deliveries by status and lease, and the final ones by when they became final (what
+ *   retention takes the oldest of), in status-index.ts;
+ * - the events no delivery is left of, oldest first (what retention removes), in
+ *   orphan-events.ts;
  * - the subscriptions and events by tenant (fan-out, tenant-scoped reads, a tenant's
  *   removal), in tenant-index.ts;
  * - the subscriptions' test logs, in test-attempt-log.ts;
- * - maps by id, and id-sorted arrays (every subscription; every event; every delivery, and
- *   each subscription's; each subscription's change log) for the lists and the logs, here.
+ * - maps by id, and id-sorted lists (every subscription; every event and every delivery,
+ *   and each subscription's, chunked: chunked-id-list.ts; each subscription's change log)
+ *   for the lists and the logs, here.
  *
  * It is on the dispatcher's hot path and holds the 1,000,000-delivery backlog of the
- * benchmark, so every per-delivery operation is O(log n) or better.
+ * benchmark, so every per-delivery operation is O(log n) or better, and a retention batch
+ * costs its size, not the log's.
  */
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StorageError, ValidationError, describeValue } from '../../errors.js';
@@ -24,7 +29,7 @@ import { openDeliveryUpdate } from '../shared/open-deliveries.js';
 import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
-import { oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate, type RetentionStatus } from '../shared/retention.js';
+import { oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate } from '../shared/retention.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
 import {
   CANCELLED_BY_DELETE,
@@ -55,11 +60,13 @@ import {
   type SubscriptionRecord,
   type TestAttemptRecord,
 } from '../storage-adapter.js';
+import { ChunkedIdList } from './chunked-id-list.js';
 import { ClaimSchedule, type ClaimExclusions } from './claim-schedule.js';
 import { registerMemoryStorageProbe } from './memory-storage-probe.js';
 import { copyChange, copyDelivery, copyEvent, copySubscription } from './record-copies.js';
-import { compareIds, insertById, lowerBound, newestFirst, oldestFirst } from './sorted-by-id.js';
-import { StatusIndex } from './status-index.js';
+import { OrphanEvents } from './orphan-events.js';
+import { compareIds, insertById, lowerBound, newestFirst, sortedArray, type IdOrder } from './sorted-by-id.js';
+import { StatusIndex, type FinalStatus } from './status-index.js';
 import { storeAttempt, storeDelivery, storeEvent } from './record-constructors.js';
 import { newSubscriptionState, type DeliveryState, type EventState, type SubscriptionState } from './stored-records.js';
 import { TenantIndex, type TenantShare } from './tenant-index.js';
@@ -76,6 +83,7 @@ const emptyStats: Readonly<StorageStats> = Object.freeze({
 });
 
 const cancellable: ReadonlySet<DeliveryStatus> = new Set(cancellableStatuses);
+const finalStatuses: readonly FinalStatus[] = ['delivered', 'dead', 'cancelled'];
 
 function isLive(d: DeliveryState): boolean {
   return !d.removed;
@@ -119,10 +127,11 @@ export function createMemoryStorage(): StorageAdapter {
   let subscriptionsById: SubscriptionState[] = [];
   let tenants = new TenantIndex();
   let events = new Map<string, EventState>();
-  let eventsById: EventState[] = [];
+  let eventsById = new ChunkedIdList<EventState>();
+  let orphans = new OrphanEvents(events);
   let idempotencyKeys = new Map<string, string>();
   let deliveries = new Map<string, DeliveryState>();
-  let deliveriesById: DeliveryState[] = [];
+  let deliveriesById = new ChunkedIdList<DeliveryState>();
   let statuses = new StatusIndex();
   let schedule = new ClaimSchedule(() => subscriptions.size);
   /** Every change record by id; each subscription keeps its own, in order. */
@@ -152,10 +161,9 @@ export function createMemoryStorage(): StorageAdapter {
 
   /** Cancels an open delivery (soft delete, expunge); its lease stays, so an attempt in flight still settles. */
   function cancelDelivery(d: DeliveryState, reason: string, now: number): void {
-    statuses.setStatus(d, 'cancelled');
+    statuses.setStatus(d, 'cancelled', now);
     d.nextAttemptAt = null;
     d.lastError = reason;
-    d.updatedAt = now;
     schedule.reschedule(d);
   }
 
@@ -163,37 +171,38 @@ export function createMemoryStorage(): StorageAdapter {
   function createDelivery(ev: EventState, sub: SubscriptionState, status: 'pending' | 'held', now: number): DeliveryState {
     const d = storeDelivery(ev, sub, newDeliveryId(now), status, now);
     deliveries.set(d.id, d);
-    insertById(deliveriesById, d);
-    insertById(sub.deliveries, d);
+    deliveriesById.insert(d);
+    sub.deliveries.insert(d);
     statuses.add(d);
     schedule.reschedule(d);
     return d;
   }
 
-  /** Detaches a delivery from every index but the id-sorted arrays, which the caller rebuilds once per batch. */
-  function unlinkDelivery(d: DeliveryState): void {
-    deliveries.delete(d.id);
-    statuses.remove(d);
-  }
-
   /**
-   * Removes deliveries with their attempts from every index, the id-sorted arrays rebuilt
-   * once for the batch; returns how many attempts went with them.
+   * Removes deliveries with their attempts from every index, each id-sorted list once for
+   * the batch; an event left without a delivery becomes an orphan. Returns how many
+   * attempts went with them.
    */
   function removeDeliveries(doomed: readonly DeliveryState[]): number {
     if (doomed.length === 0) return 0;
     let attempts = 0;
-    const touchedSubs = new Set<SubscriptionState>();
+    const bySubscription = new Map<SubscriptionState, DeliveryState[]>();
     const touchedEvents = new Set<EventState>();
     for (const d of doomed) {
       attempts += d.log?.length ?? 0;
-      unlinkDelivery(d);
-      touchedSubs.add(d.subscription);
+      deliveries.delete(d.id);
+      statuses.remove(d);
+      const theirs = bySubscription.get(d.subscription);
+      if (theirs === undefined) bySubscription.set(d.subscription, [d]);
+      else theirs.push(d);
       touchedEvents.add(d.event);
     }
-    deliveriesById = deliveriesById.filter(isLive);
-    for (const sub of touchedSubs) sub.deliveries = sub.deliveries.filter(isLive);
-    for (const ev of touchedEvents) ev.deliveries = ev.deliveries.filter(isLive);
+    deliveriesById.removeAll(doomed);
+    for (const [sub, theirs] of bySubscription) sub.deliveries.removeAll(theirs);
+    for (const ev of touchedEvents) {
+      ev.deliveries = ev.deliveries.filter(isLive);
+      if (ev.deliveries.length === 0) orphans.add(ev);
+    }
     return attempts;
   }
 
@@ -214,7 +223,7 @@ export function createMemoryStorage(): StorageAdapter {
   /** Removes events whose deliveries are gone, with their idempotency keys and their place in their tenant's list. */
   function removeEvents(doomed: readonly EventState[]): void {
     if (doomed.length === 0) return;
-    const touchedTenants = new Set<string | null>();
+    const byTenant = new Map<string | null, EventState[]>();
     for (const ev of doomed) {
       const { id, idempotencyKey: key, tenantId } = ev.record;
       events.delete(id);
@@ -222,22 +231,23 @@ export function createMemoryStorage(): StorageAdapter {
         const indexKey = idempotencyIndexKey(tenantId, key);
         if (idempotencyKeys.get(indexKey) === id) idempotencyKeys.delete(indexKey);
       }
-      touchedTenants.add(tenantId);
+      const theirs = byTenant.get(tenantId);
+      if (theirs === undefined) byTenant.set(tenantId, [ev]);
+      else theirs.push(ev);
     }
-    const isLive = (ev: EventState): boolean => events.get(ev.id) === ev;
-    eventsById = eventsById.filter(isLive);
-    for (const tenantId of touchedTenants) tenants.dropEvents(tenantId, isLive);
+    eventsById.removeAll(doomed);
+    for (const [tenantId, theirs] of byTenant) tenants.dropEvents(tenantId, theirs);
+    orphans.compactIfStale();
   }
 
   /** Starts a fresh attempt cycle for `d` (redeliver, replay), pending or held. */
   function requeue(d: DeliveryState, status: 'pending' | 'held', now: number): void {
     const fields = requeuedFields(status, now);
     statuses.dropLease(d);
-    statuses.setStatus(d, fields.status);
+    statuses.setStatus(d, fields.status, fields.updatedAt);
     d.attempts = fields.attempts;
     d.nextAttemptAt = fields.nextAttemptAt;
     d.deliveredAt = fields.deliveredAt;
-    d.updatedAt = fields.updatedAt;
     schedule.reschedule(d);
   }
 
@@ -249,9 +259,8 @@ export function createMemoryStorage(): StorageAdapter {
     const { from, fields } = openDeliveryUpdate(next.deliveries, now);
     for (const d of sub.open) {
       if (d.status !== from) continue;
-      statuses.setStatus(d, fields.status);
+      statuses.setStatus(d, fields.status, fields.updatedAt);
       d.nextAttemptAt = fields.nextAttemptAt;
-      d.updatedAt = fields.updatedAt;
       schedule.reschedule(d);
     }
     // Nothing of a held subscription is claimable: drop its stale entries at once rather than lazily.
@@ -290,10 +299,10 @@ export function createMemoryStorage(): StorageAdapter {
     d.lastAttemptAt = a.startedAt;
     d.lastStatusCode = a.statusCode;
     d.lastError = settledLastError(fields.status, a.errorMessage, d.lastError);
-    d.updatedAt = now;
     statuses.dropLease(d);
     const subscriptionDisabled = outcome.kind === 'disable' && disableBySettle(sub, outcome.reason, now);
-    statuses.setStatus(d, fields.status);
+    // A cancelled delivery stays cancelled, its final time moved to now.
+    statuses.setStatus(d, fields.status, now);
     d.nextAttemptAt = fields.nextAttemptAt;
     d.deliveredAt = fields.deliveredAt;
     sub.record.failingSince = failingSinceAfter(sub.record.failingSince ?? null, outcome.kind, a.startedAt);
@@ -322,11 +331,12 @@ export function createMemoryStorage(): StorageAdapter {
     const targets = tenants.receivers(tenantId, type);
     const ev = storeEvent(input.event);
     events.set(id, ev);
-    insertById(eventsById, ev);
+    eventsById.insert(ev);
     if (indexKey !== null) idempotencyKeys.set(indexKey, id);
     tenants.addEvent(ev);
     // Built by map, not push: an array grown by push reserves 17 slots, which every stored event would keep.
     ev.deliveries = targets.map((sub) => createDelivery(ev, sub, 'pending', input.now));
+    if (ev.deliveries.length === 0) orphans.add(ev);
     return { event: copyEvent(ev.record), created: true, deliveryCount: ev.deliveries.length };
   }
 
@@ -338,7 +348,7 @@ export function createMemoryStorage(): StorageAdapter {
     if (status === 'pending' || status === 'held') {
       for (const sub of subscriptionsById) for (const d of sub.open) if (d.status === status) into.push(d);
     } else {
-      for (const d of statuses.inStatus(status)) into.push(d);
+      statuses.forEachInStatus(status, (d) => into.push(d));
     }
   }
 
@@ -352,12 +362,13 @@ export function createMemoryStorage(): StorageAdapter {
     // dashboard narrows a page by type, it is no hot path.
     const types = query.eventTypes === undefined ? null : new Set(query.eventTypes);
     if (types?.size === 0) return { items: [], nextCursor: null };
-    // Id-sorted arrays, merged newest first: what holds every delivery the query may return.
-    let source: Iterable<DeliveryState[]>;
+    // Id-sorted sequences, merged newest first: what holds every delivery the query may return.
+    let source: Iterable<IdOrder<DeliveryState>>;
     if (subscriptionId !== undefined) {
-      source = [subscriptions.get(subscriptionId)?.deliveries ?? []];
+      const sub = subscriptions.get(subscriptionId);
+      source = sub === undefined ? [] : [sub.deliveries];
     } else if (eventId !== undefined) {
-      source = [(events.get(eventId)?.deliveries ?? []).slice().sort(compareIds)];
+      source = [sortedArray((events.get(eventId)?.deliveries ?? []).slice().sort(compareIds))];
     } else if (tenantId !== undefined) {
       // A tenant's deliveries are its subscriptions'.
       source = (tenants.get(tenantId)?.subscriptions ?? []).map((sub) => sub.deliveries);
@@ -366,11 +377,11 @@ export function createMemoryStorage(): StorageAdapter {
       // until `limit` of them turn up costs about limit·n/k. Take the cheaper.
       let k = 0;
       for (const status of wanted) k += statuses.count(status);
-      const n = deliveriesById.length;
+      const n = deliveriesById.size;
       if (k * Math.log2(k + 2) < (limit * n) / Math.max(k, 1)) {
         const ofStatus: DeliveryState[] = [];
         for (const status of wanted) collectStatus(status, ofStatus);
-        source = [ofStatus.sort(compareIds)];
+        source = [sortedArray(ofStatus.sort(compareIds))];
       } else {
         source = [deliveriesById];
       }
@@ -403,10 +414,11 @@ export function createMemoryStorage(): StorageAdapter {
     const { since, until } = query;
     const types = query.types === undefined ? null : new Set(query.types);
     if (types?.size === 0) return { items: [], nextCursor: null };
-    const source = query.tenantId === undefined ? eventsById : (tenants.get(query.tenantId)?.events ?? []);
+    const source = query.tenantId === undefined ? eventsById : tenants.get(query.tenantId)?.events;
+    if (source === undefined) return { items: [], nextCursor: null };
     const items: EventRecord[] = [];
     let more = false;
-    for (const ev of list === 'feed' ? oldestFirst(source, fromId) : newestFirst([source], fromId)) {
+    for (const ev of list === 'feed' ? source.ascending(fromId) : source.descending(fromId)) {
       const { timestamp, type } = ev.record;
       if ((since !== undefined && timestamp < since) || (until !== undefined && timestamp >= until)) continue;
       if (types !== null && !types.has(type)) continue;
@@ -524,49 +536,45 @@ export function createMemoryStorage(): StorageAdapter {
   }
 
   function purgeNow(olderThan: number): PurgeResult {
-    const doomed: DeliveryState[] = [];
-    for (const d of statuses.inStatus('delivered')) if (d.updatedAt < olderThan) doomed.push(d);
-    for (const d of statuses.inStatus('dead')) if (d.updatedAt < olderThan) doomed.push(d);
-    for (const d of statuses.inStatus('cancelled')) if (d.updatedAt < olderThan) doomed.push(d);
+    // Every final delivery last changed before the cutoff, in flight or not.
+    const doomed = finalStatuses.flatMap((status) => statuses.takeOldestFinal(status, olderThan, Number.POSITIVE_INFINITY, () => false));
     const attempts = removeDeliveries(doomed);
     // An event goes only once no delivery refers to it: a newer final delivery may still
     // be redelivered, and that needs the payload.
-    const oldEvents: EventState[] = [];
-    for (const ev of events.values()) if (ev.record.timestamp < olderThan && ev.deliveries.length === 0) oldEvents.push(ev);
+    const oldEvents = orphans.takeOldest(olderThan, Number.POSITIVE_INFINITY);
     removeEvents(oldEvents);
     return { events: oldEvents.length, deliveries: doomed.length, attempts };
   }
 
-  /**
-   * Up to `limit` + 1 deliveries in `status` that became final before `before`, with no
-   * attempt in flight (a cancelled one may still be under a lease), oldest first. The
-   * status set is walked whole: the memory storage keeps no time index of its log (it holds
-   * no durable history), so a batch costs up to the final deliveries it holds.
-   */
-  function retentionCandidates(status: RetentionStatus, before: number, limit: number, now: number): Array<RetentionCandidate & { d: DeliveryState }> {
-    const found: Array<RetentionCandidate & { d: DeliveryState }> = [];
-    for (const d of statuses.inStatus(status)) {
-      if (d.updatedAt < before && !(d.leaseToken !== null && d.leaseExpiresAt! > now)) found.push({ id: d.id, finalAt: d.updatedAt, d });
-    }
-    return oldestOfStatuses([found], limit + 1).doomed;
+  /** True when `d` is under an unexpired lease at `now`: a cancelled delivery whose attempt is in flight. */
+  function inFlightAt(now: number): (d: DeliveryState) => boolean {
+    return (d) => d.leaseToken !== null && d.leaseExpiresAt! > now;
   }
 
+  /**
+   * One batch of retention by the shared rules (shared/retention.ts): up to `limit` + 1 of
+   * each status taken off its final-time queue, oldest first, passing over those in flight;
+   * the oldest `limit` of them removed and the rest given back; then the orphan events the
+   * same way. Each read costs what it takes (plus the stale entries and the in-flight ones
+   * it passes), never a walk of the log.
+   */
   function purgeRetentionNow(input: PurgeRetentionInput): PurgeRetentionResult {
     const limit = assertLimit(input.limit);
-    const lists = retentionCutoffs(input).map(({ status, before }) => retentionCandidates(status, before, limit, input.now));
+    const inFlight = inFlightAt(input.now);
+    const lists = retentionCutoffs(input).map(({ status, before }) =>
+      statuses.takeOldestFinal(status, before, limit + 1, inFlight).map((d): RetentionCandidate & { d: DeliveryState } => ({ id: d.id, finalAt: d.updatedAt, d })),
+    );
     const { doomed, more } = oldestOfStatuses(lists, limit);
+    const removed = new Set(doomed);
+    statuses.putBackFinal(lists.flat().filter((c) => !removed.has(c)).map((c) => c.d));
     const attempts = removeDeliveries(doomed.map((c) => c.d));
+    let oldEvents: EventState[] = [];
     let moreEvents = false;
-    const oldEvents: EventState[] = [];
     if (input.eventsBefore !== null) {
-      for (const ev of eventsById) {
-        if (ev.record.timestamp >= input.eventsBefore || ev.deliveries.length > 0) continue;
-        if (oldEvents.length === limit) {
-          moreEvents = true;
-          break;
-        }
-        oldEvents.push(ev);
-      }
+      const taken = orphans.takeOldest(input.eventsBefore, limit + 1);
+      moreEvents = taken.length > limit;
+      orphans.putBack(taken.slice(limit));
+      oldEvents = taken.slice(0, limit);
     }
     removeEvents(oldEvents);
     const tests = oldestOfStatuses(
@@ -584,8 +592,8 @@ export function createMemoryStorage(): StorageAdapter {
     let left = false;
     for (const sub of share.subscriptions) {
       const room = limit - doomed.length;
-      if (sub.deliveries.length > room) {
-        doomed.push(...sub.deliveries.slice(0, room));
+      if (sub.deliveries.size > room) {
+        doomed.push(...sub.deliveries.first(room));
         left = true;
         break;
       }
@@ -609,14 +617,14 @@ export function createMemoryStorage(): StorageAdapter {
    * still hold of them; true when none is left.
    */
   function purgeTenantEvents(share: TenantShare, limit: number, result: PurgeTenantResult): boolean {
-    const doomed = share.events.slice(0, limit);
+    const doomed = share.events.first(limit);
     const theirs: DeliveryState[] = [];
     for (const ev of doomed) theirs.push(...ev.deliveries);
     result.attempts += removeDeliveries(theirs);
     result.deliveries += theirs.length;
     removeEvents(doomed);
     result.events += doomed.length;
-    return share.events.length === 0;
+    return share.events.size === 0;
   }
 
   const purgeTenantStep = {
@@ -661,10 +669,11 @@ export function createMemoryStorage(): StorageAdapter {
       subscriptionsById = [];
       tenants = new TenantIndex();
       events = new Map();
-      eventsById = [];
+      eventsById = new ChunkedIdList();
+      orphans = new OrphanEvents(events);
       idempotencyKeys = new Map();
       deliveries = new Map();
-      deliveriesById = [];
+      deliveriesById = new ChunkedIdList();
       statuses = new StatusIndex();
       schedule = new ClaimSchedule(() => subscriptions.size);
       changeLog = new Map();
@@ -774,7 +783,7 @@ export function createMemoryStorage(): StorageAdapter {
       assertOpen();
       const sub = subscriptions.get(id);
       if (sub === undefined) return false;
-      removeDeliveries(sub.deliveries);
+      removeDeliveries([...sub.deliveries]);
       removeSubscriptions([sub]);
       return true;
     },
@@ -886,7 +895,8 @@ export function createMemoryStorage(): StorageAdapter {
         statuses.dropLease(d);
         // Keep an earlier due time: a released delivery keeps its place in line.
         if (d.status === 'pending') d.nextAttemptAt = Math.min(d.nextAttemptAt ?? now, now);
-        d.updatedAt = now;
+        // A cancelled one's final time moves with it.
+        statuses.touch(d, now);
         schedule.reschedule(d);
       }
     },
@@ -957,7 +967,15 @@ export function createMemoryStorage(): StorageAdapter {
   };
 
   registerMemoryStorageProbe(storage, {
-    counters: () => ({ ...schedule.counters(), ...tenants.counters(), createdHeapSize: statuses.createdHeapSize }),
+    counters: () => ({
+      ...schedule.counters(),
+      ...tenants.counters(),
+      createdHeapSize: statuses.createdHeapSize,
+      finalQueueSize: statuses.finalQueueSize,
+      finalQueuePops: statuses.finalQueuePops,
+      orphanQueueSize: orphans.size,
+      orphanQueuePops: orphans.popCount,
+    }),
     payloadHolders() {
       const holders = new Set<object>();
       for (const d of deliveries.values()) {

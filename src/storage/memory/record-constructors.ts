@@ -23,6 +23,7 @@ class StoredEvent implements EventState, EventRecord {
   readonly tenantId: string | null;
   expungedAt: number | null = null;
   deliveries: DeliveryState[] = [];
+  orphanQueued = false;
   constructor(e: NewEventRecord) {
     this.id = e.id;
     this.type = e.type;
@@ -52,7 +53,7 @@ class StoredDelivery implements DeliveryState {
   leaseToken: string | null = null;
   history: DeliveryHistory = emptyDeliveryHistory;
   claimStamp = 0;
-  pendingStamp = 0;
+  statusStamp = 0;
   removed = false;
   log: AttemptRecord[] | null = null;
   constructor(

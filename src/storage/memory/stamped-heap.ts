@@ -73,6 +73,11 @@ export class StampedHeap<T> {
     if (this.keys.length > 0) this.siftDown(0, key, tie, ref, stamp);
   }
 
+  /** Visits every entry, stale ones included, in no particular order. */
+  forEach(visit: (ref: T, stamp: number) => void): void {
+    for (let i = 0; i < this.keys.length; i++) visit(this.refs[i]!, this.stamps[i]!);
+  }
+
   /** Keeps only the entries `live` accepts and restores the heap order in O(n). */
   retain(live: (ref: T, stamp: number) => boolean): void {
     const keys: number[] = [];

@@ -3,6 +3,7 @@
  * and bookkeeping its indexes need. Events, deliveries and attempts are made in
  * record-constructors.ts.
  */
+import { ChunkedIdList } from './chunked-id-list.js';
 import type { ClaimQueue } from './claim-queue.js';
 import type {
   AttemptRecord,
@@ -21,6 +22,8 @@ export interface EventState {
   readonly record: EventRecord;
   /** Live deliveries of the event (a handful: one per matching subscription). */
   deliveries: DeliveryState[];
+  /** True while the event has an entry in the queue of events without deliveries (orphan-events.ts). */
+  orphanQueued: boolean;
 }
 
 /** A stored subscription, its deliveries, and its place in the claim order (claim-schedule.ts). */
@@ -29,7 +32,7 @@ export interface SubscriptionState {
   readonly id: string;
   record: SubscriptionRecord;
   /** Every delivery of the subscription, ids ascending. */
-  deliveries: DeliveryState[];
+  readonly deliveries: ChunkedIdList<DeliveryState>;
   /** Its pending and held deliveries: what enable/disable must visit. */
   readonly open: Set<DeliveryState>;
   /** Its deliveries by status, for `stats` of one subscription. */
@@ -57,8 +60,12 @@ export interface DeliveryState extends DeliveryRecord {
   history: DeliveryHistory;
   /** Bumped on every change of claimability; a claim-heap entry is live only with the current stamp. */
   claimStamp: number;
-  /** Bumped each time the delivery enters `pending`; the same rule for the created-at heap. */
-  pendingStamp: number;
+  /**
+   * Bumped each time the delivery enters `pending` or a final status, or its `updatedAt`
+   * moves in a final one: an entry of the created-at heap or of a final-time queue
+   * (status-index.ts) is live only with the current stamp.
+   */
+  statusStamp: number;
   removed: boolean;
   log: AttemptRecord[] | null;
   readonly event: EventState;
@@ -70,7 +77,7 @@ export function newSubscriptionState(record: SubscriptionRecord, claimHeap: Clai
   return {
     id: record.id,
     record,
-    deliveries: [],
+    deliveries: new ChunkedIdList(),
     open: new Set(),
     counts: { pending: 0, held: 0, delivered: 0, dead: 0, cancelled: 0 },
     changes: [],

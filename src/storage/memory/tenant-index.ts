@@ -6,6 +6,7 @@
  */
 import { matchesAnyEventType } from '../../registry/event-type-filter.js';
 import { idempotencyScope, receivesTenant } from '../shared/tenancy.js';
+import { ChunkedIdList } from './chunked-id-list.js';
 import { insertById } from './sorted-by-id.js';
 import type { EventState, SubscriptionState } from './stored-records.js';
 
@@ -20,7 +21,7 @@ export interface TenantShare {
   /** How many of {@link subscriptions} are soft-deleted (they do not count toward the tenant's limit). */
   deletedSubscriptions: number;
   /** Its events (the platform's: those published without a tenant), ids ascending. */
-  events: EventState[];
+  readonly events: ChunkedIdList<EventState>;
 }
 
 function receives(sub: SubscriptionState, tenantId: string | null, type: string): boolean {
@@ -85,14 +86,14 @@ export class TenantIndex {
 
   /** Lists a new event under its tenant (`null`: the platform's). */
   addEvent(ev: EventState): void {
-    insertById(this.shareOf(ev.record.tenantId).events, ev);
+    this.shareOf(ev.record.tenantId).events.insert(ev);
   }
 
-  /** Forgets removed events of `tenantId`: those for which `isLive` says false. */
-  dropEvents(tenantId: string | null, isLive: (ev: EventState) => boolean): void {
+  /** Forgets removed events of `tenantId`. */
+  dropEvents(tenantId: string | null, gone: readonly EventState[]): void {
     const share = this.get(tenantId);
     if (share === undefined) return;
-    share.events = share.events.filter(isLive);
+    share.events.removeAll(gone);
     this.prune(tenantId, share);
   }
 
@@ -113,14 +114,14 @@ export class TenantIndex {
 
   /** Drops a share left with neither subscriptions nor events, so that removed tenants leave nothing behind. */
   private prune(tenantId: string | null, share: TenantShare): void {
-    if (share.subscriptions.length === 0 && share.events.length === 0) this.shares.delete(idempotencyScope(tenantId));
+    if (share.subscriptions.length === 0 && share.events.size === 0) this.shares.delete(idempotencyScope(tenantId));
   }
 
   private shareOf(tenantId: string | null): TenantShare {
     const scope = idempotencyScope(tenantId);
     let share = this.shares.get(scope);
     if (share === undefined) {
-      share = { subscriptions: [], deletedSubscriptions: 0, events: [] };
+      share = { subscriptions: [], deletedSubscriptions: 0, events: new ChunkedIdList() };
       this.shares.set(scope, share);
     }
     return share;
