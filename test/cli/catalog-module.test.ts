@@ -36,19 +36,9 @@ const ledgerDefinitions = `{
   },
   'ledger.period_closed': z.strictObject({ period: z.string() }),
 }`;
-/** The same catalog in this process, for the app that owns the store. */
-const ledgerEvents = defineEvents({
-  'ledger.entry_posted': {
-    schema: z.strictObject({
-      entryId: z.string().min(4),
-      amount: z.strictObject({ amount: z.int(), currency: z.string().length(3) }),
-      memo: z.string().optional(),
-    }),
-    example: { entryId: 'je_8Rk2', amount: { amount: 125000, currency: 'EUR' } },
-  },
-  'ledger.period_closed': z.strictObject({ period: z.string() }),
-});
-const example = ledgerEvents.examples['ledger.entry_posted'];
+/** The same catalog in this process, for the app that owns the store: built from the same text, with this process's zod. */
+const ledgerEvents = defineEvents((new Function('z', `return ${ledgerDefinitions}`) as (zod: typeof z) => Parameters<typeof defineEvents>[0])(z));
+const example = ledgerEvents.examples['ledger.entry_posted'] as Record<string, unknown>;
 
 let project: string;
 /** Module paths by what they hold. */
