@@ -28,6 +28,7 @@ import { createMemoryStorage } from '../../src/storage/memory/memory-storage.js'
 import type { DeliveryRecord, DeliveryStatus, EventRecord, PurgeRetentionInput, Settlement, StorageAdapter } from '../../src/storage/storage-adapter.js';
 import { propertyRuns } from '../support/property-runs.js';
 import { NOW, subscriptionAt } from '../support/storage-records.js';
+import { everyPage } from '../support/every-page.js';
 
 type Tenant = 'org_a' | null;
 
@@ -189,17 +190,6 @@ function referencePurge(before: Snapshot, olderThan: number) {
 function expectRemoved(before: Snapshot, after: Snapshot, deliveryIds: ReadonlySet<string>, eventIds: ReadonlySet<string>): void {
   expect([...before.deliveries.keys()].filter((id) => !after.deliveries.has(id)).sort()).toEqual([...deliveryIds].sort());
   expect([...before.events.keys()].filter((id) => !after.events.has(id)).sort()).toEqual([...eventIds].sort());
-}
-
-async function everyPage<T>(read: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor: string | null }>): Promise<T[]> {
-  const items: T[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await read(cursor);
-    items.push(...page.items);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor !== undefined);
-  return items;
 }
 
 /** The delivery log's views the `list` step picks from, each with the reference's filter. */

@@ -18,6 +18,7 @@ import { openStorage, type StorageKind } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { propertyRuns } from '../support/property-runs.js';
 import { samplePayment } from '../support/sample-payment.js';
+import { everyPage } from '../support/every-page.js';
 
 const START = Date.UTC(2026, 11, 3, 12);
 const tenants = ['org_a', 'org_b', 'org_c'] as const;
@@ -52,17 +53,6 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 function dataOf(type: (typeof types)[number], n: number) {
   if (type === 'payment.succeeded') return samplePayment(n);
   return { refundId: `re_${n}`, paymentId: `pay_${n}`, amount: { amount: 100, currency: 'EUR' }, reason: 'requested_by_customer' as const, occurredAt: '2026-12-03T12:00:00.000Z' };
-}
-
-async function everything<T>(read: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor: string | null }>): Promise<T[]> {
-  const items: T[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await read(cursor);
-    items.push(...page.items);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor !== undefined);
-  return items;
 }
 
 /** Runs the steps on a fresh instance and checks the two invariants after each. */
@@ -153,7 +143,7 @@ async function runSteps(kind: StorageKind, steps: Step[]): Promise<void> {
   }
 
   async function checkInvariants(): Promise<void> {
-    const deliveries = await everything<DeliveryRecord>((cursor) => webhooks.deliveries.list({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) }));
+    const deliveries = await everyPage<DeliveryRecord>((cursor) => webhooks.deliveries.list({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) }));
     const subscriptionById = new Map<string, Subscription>();
     for (const delivery of deliveries) {
       let subscription = subscriptionById.get(delivery.subscriptionId);
