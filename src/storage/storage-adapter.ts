@@ -537,7 +537,10 @@ export interface PurgeTenantResult {
 }
 
 export interface PurgeInput {
-  /** Remove delivered/dead/cancelled deliveries, their attempts and fully finished events older than this epoch ms. */
+  /**
+   * Remove delivered/dead/cancelled deliveries, their attempts, fully finished events and
+   * test attempts (the subscriptions' test logs) older than this epoch ms.
+   */
   olderThan: number;
 }
 
@@ -545,6 +548,8 @@ export interface PurgeResult {
   events: number;
   deliveries: number;
   attempts: number;
+  /** Test attempts that started before `olderThan`, whatever came of them. */
+  testAttempts: number;
 }
 
 /** One bounded batch of retention: see {@link StorageAdapter.purgeRetention}. */

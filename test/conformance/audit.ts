@@ -964,7 +964,7 @@ export function describeAudit(t: ConformanceContext): void {
       const recentlyCancelled = await publishFor(recent.id);
       await t.storage.softDeleteSubscription(recent.id, t.now);
 
-      expect(await t.storage.purge({ olderThan: cutoff })).toEqual({ events: 2, deliveries: 2, attempts: 1 });
+      expect(await t.storage.purge({ olderThan: cutoff })).toEqual({ events: 2, deliveries: 2, attempts: 1, testAttempts: 0 });
       for (const d of [attempted, untried]) {
         expect(await t.storage.getDelivery(d.id)).toBeNull();
         expect(await t.storage.listAttempts(d.id)).toEqual([]);

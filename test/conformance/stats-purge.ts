@@ -112,7 +112,7 @@ export function describeStatsAndPurge(t: ConformanceContext): void {
       const recentUnmatched = await publish('misc.recent');
 
       const result = await t.storage.purge({ olderThan: cutoff });
-      expect(result).toEqual({ events: 3, deliveries: 2, attempts: 2 });
+      expect(result).toEqual({ events: 3, deliveries: 2, attempts: 2, testAttempts: 0 });
 
       for (const d of [delivered, dead]) {
         expect(await t.storage.getDelivery(d.id)).toBeNull();
@@ -131,7 +131,7 @@ export function describeStatsAndPurge(t: ConformanceContext): void {
       expect(await t.storage.getEvent(recentUnmatched.event.id)).not.toBeNull();
       expect(await t.storage.stats(t.now)).toMatchObject({ pending: 1, held: 1, dead: 0, delivered: 1 });
 
-      expect(await t.storage.purge({ olderThan: cutoff })).toEqual({ events: 0, deliveries: 0, attempts: 0 });
+      expect(await t.storage.purge({ olderThan: cutoff })).toEqual({ events: 0, deliveries: 0, attempts: 0, testAttempts: 0 });
     });
   });
 }

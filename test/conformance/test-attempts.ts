@@ -271,5 +271,18 @@ export function describeTestAttempts(t: ConformanceContext): void {
       // The subscription stays: retention takes logs, never subscriptions.
       expect(await t.storage.getSubscription(sub.id)).toMatchObject({ id: sub.id });
     });
+
+    it('goes in a purge({ olderThan }) by when it started, ok and failed alike, keeping newer ones', async () => {
+      const sub = await createSubscription({ eventTypes: ['payment.*'] });
+      await record(testAttempt(sub.id));
+      await record(failedAttempt(sub.id));
+      t.now += 1000;
+      const cutoff = t.now;
+      const newer = await record(testAttempt(sub.id));
+
+      expect(await t.storage.purge({ olderThan: cutoff })).toEqual({ events: 0, deliveries: 0, attempts: 0, testAttempts: 2 });
+      expect((await testLogOf(sub.id)).map((a) => a.id)).toEqual([newer.id]);
+      expect(await t.storage.purge({ olderThan: cutoff })).toEqual({ events: 0, deliveries: 0, attempts: 0, testAttempts: 0 });
+    });
   });
 }

@@ -182,7 +182,7 @@ function referencePurge(before: Snapshot, olderThan: number) {
   return {
     deliveryIds: gone,
     eventIds: new Set(events.map((e) => e.id)),
-    result: { deliveries: doomed.length, attempts: doomed.reduce((sum, d) => sum + before.attempts.get(d.id)!, 0), events: events.length },
+    result: { deliveries: doomed.length, attempts: doomed.reduce((sum, d) => sum + before.attempts.get(d.id)!, 0), events: events.length, testAttempts: 0 },
   };
 }
 

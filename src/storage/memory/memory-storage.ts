@@ -543,7 +543,9 @@ export function createMemoryStorage(): StorageAdapter {
     // be redelivered, and that needs the payload.
     const oldEvents = orphans.takeOldest(olderThan, Number.POSITIVE_INFINITY);
     removeEvents(oldEvents);
-    return { events: oldEvents.length, deliveries: doomed.length, attempts };
+    const tests = [true, false].flatMap((ok) => testLog.startedBefore(ok, olderThan, Number.POSITIVE_INFINITY)).map((c) => c.record);
+    testLog.remove(tests);
+    return { events: oldEvents.length, deliveries: doomed.length, attempts, testAttempts: tests.length };
   }
 
   /** True when `d` is under an unexpired lease at `now`: a cancelled delivery whose attempt is in flight. */

@@ -762,7 +762,7 @@ export class PostgresStorage implements StorageAdapter {
   async purge(input: PurgeInput): Promise<PurgeResult> {
     return this.#runner.run('purge', async () => {
       const [row] = await this.#query<PurgeRow>(this.#sql.purge, [input.olderThan]);
-      return { events: int(row!.events), deliveries: int(row!.deliveries), attempts: int(row!.attempts) };
+      return { events: int(row!.events), deliveries: int(row!.deliveries), attempts: int(row!.attempts), testAttempts: int(row!.test_attempts) };
     });
   }
 

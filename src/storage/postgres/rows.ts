@@ -198,6 +198,7 @@ export interface PurgeRow {
   deliveries: IntLike;
   attempts: IntLike;
   events: IntLike;
+  test_attempts: IntLike;
 }
 
 // Epoch ms and counts fit a double exactly, whatever type the parser gave them.

@@ -737,7 +737,8 @@ export class SqliteStorage implements StorageAdapter {
         const attempts = s.purgeAttempts.run(input.olderThan).changes;
         const deliveries = s.purgeDeliveries.run(input.olderThan).changes;
         const events = s.purgeEvents.run(input.olderThan).changes;
-        return { events, deliveries, attempts };
+        const testAttempts = s.purgeTestAttempts.run(input.olderThan).changes;
+        return { events, deliveries, attempts, testAttempts };
       }),
     );
   }

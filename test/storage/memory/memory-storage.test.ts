@@ -352,7 +352,7 @@ describe('memory storage', () => {
     // GLOBEX's subscription goes with its delivery; its event, matched by nothing, goes by age.
     const globex = (await storage.listSubscriptions({ tenantId: 'org_globex', limit: 1 })).items[0]!;
     expect(await storage.deleteSubscription(globex.id)).toBe(true);
-    expect(await storage.purge({ olderThan: NOW + 1 })).toEqual({ events: 1, deliveries: 0, attempts: 0 });
+    expect(await storage.purge({ olderThan: NOW + 1 })).toEqual({ events: 1, deliveries: 0, attempts: 0, testAttempts: 0 });
     expect(probe(storage).tenantShares).toBe(baseline);
     result = await storage.purgeTenant({ tenantId: 'org_globex', limit: 10, now: NOW, force: false });
     expect(result).toEqual({ subscriptions: 0, events: 0, deliveries: 0, attempts: 0, done: true });

@@ -11,7 +11,8 @@ export function statsPurgeStatements(t: Tables) {
     // Delivered, dead and cancelled deliveries are final. A final row's updated_at is when it became final: a delivery created long ago that
     // finished recently is recent log. Deleting the deliveries cascades to their attempts
     // (counted first, from the same snapshot); events go once no delivery is left — the
-    // deliveries deleted by this very statement are still in its snapshot, hence `gone`.
+    // deliveries deleted by this very statement are still in its snapshot, hence `gone`. Test
+    // attempts go by when they started, both kinds (ok IN …: through the (ok, started_at, id) index).
     purge: `
       WITH gone AS (
         DELETE FROM ${t.deliveries} WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < $1::bigint
@@ -22,10 +23,14 @@ export function statsPurgeStatements(t: Tables) {
           AND NOT EXISTS (SELECT 1 FROM ${t.deliveries} AS d
                           WHERE d.event_id = e.id AND NOT EXISTS (SELECT 1 FROM gone AS g WHERE g.id = d.id))
         RETURNING 1
+      ), gone_tests AS (
+        DELETE FROM ${t.testAttempts} WHERE ok IN (true, false) AND started_at < $1::bigint
+        RETURNING 1
       )
       SELECT (SELECT count(*) FROM gone) AS deliveries,
         (SELECT count(*) FROM ${t.attempts} AS a WHERE a.delivery_id IN (SELECT id FROM gone)) AS attempts,
-        (SELECT count(*) FROM gone_events) AS events`,
+        (SELECT count(*) FROM gone_events) AS events,
+        (SELECT count(*) FROM gone_tests) AS test_attempts`,
   };
 }
 

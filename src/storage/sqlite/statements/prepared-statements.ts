@@ -132,6 +132,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     purgeAttempts: prepare(statsPurge.purgeAttempts),
     purgeDeliveries: prepare(statsPurge.purgeDeliveries),
     purgeEvents: prepare(statsPurge.purgeEvents),
+    purgeTestAttempts: prepare(statsPurge.purgeTestAttempts),
 
     tenantInFlight: prepare<number>(purgeTenant.inFlight).pluck(),
     tenantDeliveries: prepare<string>(purgeTenant.tenantDeliveries).pluck(),

@@ -69,5 +69,7 @@ export function statsPurgeSql(t: SqliteTables) {
          SELECT id FROM ${D} WHERE status IN (${finalStatuses}) AND updated_at < ?)`,
     purgeDeliveries: `DELETE FROM ${D} WHERE status IN (${finalStatuses}) AND updated_at < ?`,
     purgeEvents: `DELETE FROM ${E} WHERE published_at < ? AND NOT EXISTS (SELECT 1 FROM ${D} d WHERE d.event_id = ${E}.id)`,
+    // Both kinds (ok and failed), through the (ok, started_at, id) index.
+    purgeTestAttempts: `DELETE FROM ${t.testAttempts} WHERE ok IN (0, 1) AND started_at < ?`,
   };
 }
