@@ -56,8 +56,8 @@ const quickLooks = 3;
  * How long a write transaction should hold the lock while others write: the busy handler's
  * first step (1 ms), so that a writer that came during the hold looks again after it, inside
  * the gap that follows. It is a trade: longer holds raise the dispatch rate and the host's
- * waits with it (in the host-impact bench, a 2 ms target gave the host a p99 2.3× idle,
- * 0.75 ms 0.7×, at a quarter of the rate).
+ * waits with it (in quick host-impact runs with an earlier sizing, a 2 ms target gave the
+ * host a p99 2.3× idle and 0.75 ms 0.7×, at a quarter of the 2 ms target's rate).
  */
 export const targetHoldMs = 1;
 /**
@@ -134,9 +134,9 @@ export class WriteLockSharing {
   }
 
   /**
-   * The most items the next claim or settle should carry: as many as hold the lock about
-   * {@link targetHoldMs} at the cost measured, while others write to the file; no limit
-   * (`null`) while this connection is alone on it.
+   * The most items the next claim or settle should carry: the size that held the lock about
+   * {@link targetHoldMs} so far, while others write to the file; no limit (`null`) while this
+   * connection is alone on it.
    */
   batchLimit(kind: BatchedWrite): number | null {
     if (this.#now() >= this.#pacingUntil) return null;
