@@ -4,7 +4,8 @@
  * `import()` of the file's URL. Its `default` export, or else its `catalog` export (for
  * CommonJS: `module.exports`, or `module.exports.catalog`), must be a catalog — recognised
  * by its shape (events/catalog.ts's `isEventCatalog`), since the module's copy of the
- * package is not the CLI's. A `.ts` module loads when the CLI runs under tsx. What goes
+ * package is not the CLI's. A `.ts` module loads when the CLI runs under tsx, or on a Node
+ * that strips types itself (22.18 and later, 23.6 and later). What goes
  * wrong — no such file, another kind of file, an import that throws, no catalog among the
  * exports — is a usage error that names the path and what was expected.
  */
@@ -30,14 +31,14 @@ export function catalogHelp(column: number): string {
   return [
     `${'--catalog <module>'.padEnd(column)}the event catalog instead of Bookkeeper's: a .js, .mjs`,
     `${indent}or .cjs module whose default (or \`catalog\`) export is made`,
-    `${indent}by defineEvents(); a .ts one when the CLI runs under tsx`,
+    `${indent}by defineEvents(); a .ts one under tsx or Node ≥ 22.18`,
   ].join('\n');
 }
 
 /** The extensions `import()` loads on plain Node, and the TypeScript ones a loader such as tsx adds. */
 const moduleExtensions = new Set(['.js', '.mjs', '.cjs']);
 const typeScriptExtensions = new Set(['.ts', '.mts', '.cts']);
-const expectedModule = 'a .js, .mjs or .cjs module (a .ts one when the CLI runs under tsx)';
+const expectedModule = 'a .js, .mjs or .cjs module (a .ts one under tsx or Node ≥ 22.18)';
 
 /**
  * The catalog of `--catalog`, or Bookkeeper's without it.
@@ -61,7 +62,7 @@ export async function catalogOf(args: CommandArgs, io: CliIo, command: Command):
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code;
     const why = isWebhookError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
-    const hint = typeScriptExtensions.has(extension) && code === 'ERR_UNKNOWN_FILE_EXTENSION' ? ' (a .ts module loads when the CLI runs under tsx: npx tsx <cli> …)' : '';
+    const hint = typeScriptExtensions.has(extension) && code === 'ERR_UNKNOWN_FILE_EXTENSION' ? ' (a .ts module loads when the CLI runs under tsx, npx tsx <cli> …, or on Node 22.18 and later)' : '';
     return refuse(`Expected --catalog ${path} to load as a module, got an error: ${why}${hint}`);
   }
   // A CommonJS module's `module.exports` is its default export, and its `catalog` property

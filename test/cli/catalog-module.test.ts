@@ -189,9 +189,9 @@ describe('--catalog that cannot be used', () => {
     const missing = join(project, 'missing.mjs');
     const secret = generateSecret();
     const cases: Array<[args: string[], message: string]> = [
-      [['catalog', 'list', '--catalog', missing], `Expected --catalog to name a .js, .mjs or .cjs module (a .ts one when the CLI runs under tsx), got ${missing} (no such file)`],
-      [['catalog', 'list', '--catalog', project], `Expected --catalog to name a .js, .mjs or .cjs module (a .ts one when the CLI runs under tsx), got ${project} (no such file)`],
-      [['catalog', 'export', '--format', 'openapi', '--catalog', modules.json], `Expected --catalog to name a .js, .mjs or .cjs module (a .ts one when the CLI runs under tsx), got ${modules.json}`],
+      [['catalog', 'list', '--catalog', missing], `Expected --catalog to name a .js, .mjs or .cjs module (a .ts one under tsx or Node ≥ 22.18), got ${missing} (no such file)`],
+      [['catalog', 'list', '--catalog', project], `Expected --catalog to name a .js, .mjs or .cjs module (a .ts one under tsx or Node ≥ 22.18), got ${project} (no such file)`],
+      [['catalog', 'export', '--format', 'openapi', '--catalog', modules.json], `Expected --catalog to name a .js, .mjs or .cjs module (a .ts one under tsx or Node ≥ 22.18), got ${modules.json}`],
       [
         ['catalog', 'list', '--catalog', modules.noCatalog],
         `Expected --catalog ${modules.noCatalog} to export an event catalog made by defineEvents() as its default export or as \`catalog\`, got exports \`default\`, \`events\`, the default being an object { schemas }`,
@@ -201,8 +201,7 @@ describe('--catalog that cannot be used', () => {
         `Expected --catalog ${modules.commonJs} to export an event catalog made by defineEvents() as its default export or as \`catalog\`, got exports \`default\`, the default being an object { catalog }`,
       ],
       [['catalog', 'export', '--format', 'json-schema', '--catalog', modules.throws], `Expected --catalog ${modules.throws} to load as a module, got an error: LEDGER_DATABASE_URL is not set`],
-      [['catalog', 'list', '--catalog', modules.typeScript], `Expected --catalog ${modules.typeScript} to load as a module, got an error: `],
-      [['deliveries', 'list', '--storage', 'sqlite:./no-such.db', '--catalog', missing], `Expected --catalog to name a .js, .mjs or .cjs module (a .ts one when the CLI runs under tsx), got ${missing} (no such file)`],
+      [['deliveries', 'list', '--storage', 'sqlite:./no-such.db', '--catalog', missing], `Expected --catalog to name a .js, .mjs or .cjs module (a .ts one under tsx or Node ≥ 22.18), got ${missing} (no such file)`],
     ];
     const before = receiver.requests.length;
     const runs = await Promise.all(cases.map(([args]) => runCli(args)));
@@ -213,9 +212,23 @@ describe('--catalog that cannot be used', () => {
       expect(run.stderr).toContain('--help` for usage.');
       expect(run.stdout).toBe('');
     }
-    // The .ts module on plain node: the error says how to load it.
-    expect(runs[6]!.stderr).toContain('(a .ts module loads when the CLI runs under tsx: npx tsx <cli> …)');
     expect(receiver.requests).toHaveLength(before);
+  });
+
+  // Node 22.18 and later strip types themselves (process.features.typescript); Node 20 does not.
+  const nodeStripsTypes = Boolean((process.features as { typescript?: unknown }).typescript);
+
+  it(`a .ts module on plain node (${process.version}): ${nodeStripsTypes ? 'loads, Node strips its types' : 'a usage error that says how to load it'}`, async ({ expect }) => {
+    const run = await runCli(['catalog', 'list', '--catalog', modules.typeScript, '--json']);
+    if (nodeStripsTypes) {
+      expect(run.code, run.stderr).toBe(0);
+      expect((JSON.parse(run.stdout) as Array<{ type: string }>).map((entry) => entry.type)).toEqual(['ledger.entry_posted', 'ledger.period_closed']);
+    } else {
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`Expected --catalog ${modules.typeScript} to load as a module, got an error: `);
+      expect(run.stderr).toContain('(a .ts module loads when the CLI runs under tsx, npx tsx <cli> …, or on Node 22.18 and later)');
+      expect(run.stdout).toBe('');
+    }
   });
 });
 
