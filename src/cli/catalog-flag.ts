@@ -76,7 +76,8 @@ export async function catalogOf(args: CommandArgs, io: CliIo, command: Command):
 
 /** What a module exports, for the message: its names, and its default export when it has one. */
 function exportsOf(loaded: Record<string, unknown>): string {
-  const names = Object.keys(loaded);
+  // Node 23 and later also name a CommonJS module's `module.exports` as an export of its own: the default again.
+  const names = Object.keys(loaded).filter((name) => name !== 'module.exports');
   if (names.length === 0) return 'no exports';
   const listed = `exports ${names.map((name) => `\`${name}\``).join(', ')}`;
   return Object.hasOwn(loaded, 'default') ? `${listed}, the default being ${describeValue(loaded.default)}` : listed;
