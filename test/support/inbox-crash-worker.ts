@@ -5,7 +5,9 @@
  *
  * argv: <postgres|sqlite> <database URL | file> <schema (postgres) | -> <event id> <stop>
  * stop:
- * - `before-commit`: the ledger row and the id are written, uncommitted; sends "written", hangs.
+ * - `before-commit`: the ledger row and the id are written, uncommitted; sends "written" (on
+ *   SQLite "written <in transaction> <ledger rows> <inbox rows>", as this connection sees
+ *   them), hangs.
  * - `after-commit`: commits, sends "committed <outcome>", hangs.
  * - `none`: commits, sends "done <outcome>", exits.
  */
@@ -30,10 +32,11 @@ function hang(): Promise<never> {
   return new Promise<never>(() => undefined);
 }
 
-async function book(write: () => unknown): Promise<void> {
+/** Runs the handler's write; at `before-commit`, tells the parent (with `written`, what `report` adds) and hangs. */
+async function book(write: () => unknown, report: () => string = () => ''): Promise<void> {
   await write();
   if (stop === 'before-commit') {
-    await tell('written');
+    await tell(`written${report()}`);
     await hang();
   }
 }
@@ -68,7 +71,13 @@ async function onSqlite(): Promise<InboxReceipt<void>> {
   };
   const inbox = createSqlInbox({ dialect: 'sqlite', query });
   db.exec('BEGIN IMMEDIATE');
-  const receipt = await inbox.handle(event, query, (tx) => book(() => tx('INSERT INTO ledger (event_id, amount_minor) VALUES (?, ?)', [eventId, 4_200])));
+  const rows = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  const receipt = await inbox.handle(event, query, (tx) =>
+    book(
+      () => tx('INSERT INTO ledger (event_id, amount_minor) VALUES (?, ?)', [eventId, 4_200]),
+      () => ` ${db.inTransaction} ${rows('ledger')} ${rows('webhook_inbox')}`,
+    ),
+  );
   db.exec('COMMIT');
   if (stop === 'after-commit') {
     await tell(`committed ${receipt.outcome}`);
