@@ -101,7 +101,7 @@ describe('each operator', () => {
     ['$gt a timestamp', { $gt: '1970-01-01T00:00:00Z' }, false, false],
     ['$exists: true', { $exists: true }, true, false],
     ['$exists: false', { $exists: false }, false, true],
-  ])('%s: on null %s, on a missing value %s', (_name, condition, onNull, onMissing) => {
+  ])('%s (%o) on null gives %s, on a missing value %s', (_name, condition, onNull, onMissing) => {
     expect(matchesX(condition, { x: null })).toBe(onNull);
     expect(matchesX(condition, {})).toBe(onMissing);
   });
