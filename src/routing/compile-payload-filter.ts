@@ -33,6 +33,10 @@ function reader(path: string): Read {
   }
   // Per segment, the array index it names, or -1 when it names none (it still names an object key).
   const indexes = keys.map((key) => (indexPattern.test(key) && Number(key) <= maxArrayIndex ? Number(key) : -1));
+  // A JSON object inherits only from Object.prototype: a key it does not hold is read as
+  // undefined, unless Object.prototype has it (`constructor`, `toString`, `__proto__`), and
+  // only those keys pay for an own-property check.
+  const inherited = keys.map((key) => key in Object.prototype);
   const count = keys.length;
   return (document) => {
     let value: unknown = document[root];
@@ -42,11 +46,12 @@ function reader(path: string): Read {
         const index = indexes[at]!;
         if (index < 0 || index >= value.length) return missing;
         value = value[index];
-      } else {
+      } else if (inherited[at]!) {
         const key = keys[at]!;
-        // Own properties only: `data.constructor` must not find Object's constructor.
         if (!Object.hasOwn(value, key)) return missing;
         value = (value as Record<string, unknown>)[key];
+      } else {
+        value = (value as Record<string, unknown>)[keys[at]!];
       }
     }
     // JSON has no undefined: a property holding it is not sent, so it is missing.

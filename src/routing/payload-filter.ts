@@ -13,8 +13,8 @@
  * **Paths.** `type`, `timestamp`, `data`, or `data.` followed by segments separated by
  * `.`, each non-empty (`data.amount.currency`, `data.lines.0.amount`). `type` and
  * `timestamp` are strings and take no segments; any other root (`id`, `metadata.x`,
- * `foo`) is refused. A segment is a property name of an object (its own properties only:
- * `data.constructor` finds nothing on `{}`); a segment that is a non-negative integer
+ * `foo`) is refused. A segment is a property name of an object (its own properties only,
+ * as in JSON: `data.constructor` finds nothing on `{}`); a segment that is a non-negative integer
  * without leading zeros (`0`, `12`, not `01`) also indexes an array. On an array, no
  * other segment finds anything (`data.lines.length` is missing), and there is no implicit
  * traversal: `data.lines.amount` does not look into each line, it looks for a key
@@ -129,7 +129,12 @@ export type PayloadFilter = {
   readonly $not?: PayloadFilter;
 };
 
-/** What a filter is evaluated on: the envelope as sent. */
+/**
+ * What a filter is evaluated on: the envelope as sent. `data` is its JSON value (plain
+ * objects, arrays, strings, finite numbers, booleans, null), as a receiver parses it: a
+ * `Date` or another class instance in it is not what was sent (the body holds its JSON
+ * form), and the matcher does not look into one as it would into that form.
+ */
 export interface FilterDocument {
   type: string;
   timestamp: string;

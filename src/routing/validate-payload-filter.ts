@@ -208,10 +208,21 @@ function utf8ByteLength(text: string): number {
 
 /**
  * The validated copy of a user's filter and its canonical text.
- * @throws ValidationError `PAYLOAD_FILTER_INVALID`, `field` under the given one.
+ * @throws ValidationError `PAYLOAD_FILTER_INVALID`, `field` under the given one (the given one
+ *   itself when reading the value threw: a getter, a proxy).
  */
 export function validatePayloadFilter(value: unknown, field: string): { filter: PayloadFilter; text: string } {
-  const filter = checkFilter(value, field, 0, { conditions: 0 });
+  let filter: PayloadFilter;
+  try {
+    filter = checkFilter(value, field, 0, { conditions: 0 });
+  } catch (error) {
+    if (error instanceof ValidationError && error.code === 'PAYLOAD_FILTER_INVALID') throw error;
+    // A getter or a proxy trap of the caller's object threw while it was read.
+    throw new ValidationError('PAYLOAD_FILTER_INVALID', `Expected \`${field}\` to be plain JSON, got an object whose reading threw: ${String((error as Error)?.message ?? error)}`, {
+      field,
+      cause: error,
+    });
+  }
   const text = JSON.stringify(filter);
   const bytes = utf8ByteLength(text);
   if (bytes > maxCanonicalBytes) refuse(field, `Expected \`${field}\` to be at most ${maxCanonicalBytes} bytes as JSON, got ${bytes}`);

@@ -519,6 +519,17 @@ describe('refusals', () => {
     })() }, 'filter.data.x');
   });
 
+  it('refuse an object whose reading throws, with the error as the cause', () => {
+    const failure = new Error('no access');
+    const filter = {
+      get 'data.x'(): never {
+        throw failure;
+      },
+    };
+    const error = refusalOf(() => parsePayloadFilter({ $or: [filter] }));
+    expect(error).toMatchObject({ code: 'PAYLOAD_FILTER_INVALID', field: 'filter', cause: failure });
+  });
+
   it('take a null-prototype object as a plain one', () => {
     const filter = Object.assign(Object.create(null) as object, { type: 'a' });
     expect(parsePayloadFilter(filter)).toBe('{"type":"a"}');
