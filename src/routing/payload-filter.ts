@@ -58,11 +58,12 @@
  * $lte: t } }` matches the instant `t` in any notation.
  *
  * **Limits.** Logical operators nest at most 8 deep; at most 64 path conditions in the
- * whole filter; string operands of at most 1,024 characters; the canonical text at most
- * 8,192 bytes of UTF-8. Values must be plain JSON: plain objects (or null-prototype
- * ones), arrays, strings, finite numbers, booleans and `null`; class instances (`Date`,
- * `Map`), functions, `undefined`, `NaN`, `±Infinity`, symbols (as values or keys) and
- * BigInts are refused.
+ * whole filter; strings (literals, operands, list elements) of at most 1,024 characters;
+ * the canonical text at most 8,192 bytes of UTF-8. Values must be plain JSON: plain
+ * objects (or null-prototype ones), arrays, strings, finite numbers, booleans and `null`;
+ * class instances (`Date`, `Map`), functions, `undefined`, `NaN`, `±Infinity`, symbols
+ * (as values or keys) and BigInts are refused, and so is an object whose reading throws
+ * (a getter, a proxy; `field` is then the filter's).
  *
  * **Refusals** are `ValidationError`s with code `PAYLOAD_FILTER_INVALID`; `field` names
  * where: `filter.$or[1].data.amount.$gte` (the operator), `filter.data.amount` (the
