@@ -38,8 +38,15 @@ export type ValidationErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'SUBSCRIPTION_URL_INVALID'
   | 'SUBSCRIPTION_URL_FORBIDDEN'
+  /** A malformed event-type filter in `eventTypes` (`payment*`, `''`). */
   | 'SUBSCRIPTION_FILTER_INVALID'
   | 'SUBSCRIPTION_FILTER_UNMATCHED'
+  /**
+   * A subscription's `filter` (the payload filter, a query over the envelope) is not one:
+   * an unknown operator, an operand of the wrong type, a path outside `type`, `timestamp`
+   * and `data`, a limit passed. `field` names the place, e.g. `filter.$or[1].data.amount.$gte`.
+   */
+  | 'PAYLOAD_FILTER_INVALID'
   | 'SUBSCRIPTION_NOT_FOUND'
   | 'DELIVERY_NOT_FOUND'
   | 'EVENT_NOT_FOUND'
