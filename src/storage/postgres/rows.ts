@@ -46,6 +46,8 @@ export interface SubscriptionRow {
   all_tenants: boolean;
   url: string;
   event_types: unknown;
+  /** The payload filter's text, kept as given (migration 0009). */
+  payload_filter: string | null;
   secrets: unknown;
   headers: unknown;
   description: string | null;
@@ -101,6 +103,7 @@ export interface ClaimRow extends DeliveryRow {
   s_all_tenants: boolean;
   s_url: string;
   s_event_types: unknown;
+  s_payload_filter: string | null;
   s_secrets: unknown;
   s_headers: unknown;
   s_description: string | null;
@@ -253,6 +256,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     allTenants: row.all_tenants,
     url: row.url,
     eventTypes: json<string[]>(row.event_types),
+    filter: row.payload_filter,
     secrets: json<SubscriptionRecord['secrets']>(row.secrets),
     headers: json<Record<string, string>>(row.headers),
     description: row.description,
@@ -390,6 +394,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       all_tenants: row.s_all_tenants,
       url: row.s_url,
       event_types: row.s_event_types,
+      payload_filter: row.s_payload_filter,
       secrets: row.s_secrets,
       headers: row.s_headers,
       description: row.s_description,
@@ -416,6 +421,7 @@ export function subscriptionValues(record: SubscriptionRecord): unknown[] {
     record.allTenants,
     record.url,
     JSON.stringify(record.eventTypes),
+    record.filter ?? null,
     JSON.stringify(record.secrets),
     JSON.stringify(record.headers),
     record.description,
@@ -457,6 +463,7 @@ export function patchedValues(record: SubscriptionRecord): unknown[] {
     record.id,
     record.url,
     JSON.stringify(record.eventTypes),
+    record.filter ?? null,
     JSON.stringify(record.secrets),
     JSON.stringify(record.headers),
     record.description,
