@@ -130,7 +130,10 @@ export interface SettledRow extends DeliveryRow {
 
 /** The answer of the enqueue statement: the event (created or found) and what the fan-out did. */
 export interface EnqueueRow {
+  /** The deliveries this run inserts, or would have inserted had it fit and had no filter been pending. */
   target_count: IntLike;
+  /** JSON `[[subscriptionId, filter], …]` of the targets whose payload filter is to be asked; `null` when none. */
+  pending: unknown;
   id: string | null;
   type: string | null;
   published_at: IntLike | null;
@@ -271,6 +274,16 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     createdAt: int(row.created_at),
     updatedAt: int(row.updated_at),
   };
+}
+
+/** A row of `replayFilterCandidates`: an event of the window, and whether the subscription's delivery of it is to be requeued (else created). */
+export interface ReplayCandidateRow extends EventRow {
+  requeue: boolean;
+}
+
+/** The targets of an {@link EnqueueRow} whose payload filters are to be asked, as [subscription id, filter] pairs. */
+export function pendingFilters(row: EnqueueRow): Array<[string, string]> {
+  return row.pending === null || row.pending === undefined ? [] : json<Array<[string, string]>>(row.pending);
 }
 
 export function toEvent(row: EventRow): EventRecord {

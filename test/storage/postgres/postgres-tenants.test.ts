@@ -31,7 +31,7 @@ function enqueueValues(schema: string, tenantId: string | null): unknown[] {
   const { event } = tenantEvent(tenantId);
   const ids = Array.from({ length: 16 }, () => createId('dlv', NOW));
   return [event.id, event.type, event.timestamp, event.payload, null, candidateFilters(event.type), ids, NOW,
-    'bookkeeper_webhooks', schema, false, tenantId, idempotencyScope(tenantId)];
+    'bookkeeper_webhooks', schema, false, tenantId, idempotencyScope(tenantId), [], []];
 }
 
 /** Polls `condition` every 20 ms for at most `timeoutMs`. */

@@ -1,6 +1,7 @@
 /**
- * The publish statement (the event and its fan-out, one round trip), the lone NOTIFY
- * that wakes the other instances after it, and reading an event back.
+ * The publish statement (the event and its fan-out, one round trip; two when a target has a
+ * payload filter), the lone NOTIFY that wakes the other instances after it, and reading an
+ * event back.
  */
 import { eventColumns, type Tables } from './sql-parts.js';
 
@@ -24,10 +25,23 @@ export function enqueueStatements(t: Tables) {
     //   them, and growing with them. The array's probe is an index read whatever the
     //   statistics say, and its generic plan stays as cheap as the plan for the values (a
     //   lateral probe per match did not: PostgreSQL then planned the statement anew on
-    //   every publish);
-    // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the fan-out is
-    //   larger, nothing is inserted, `target_count` says how many are needed, and the
-    //   caller runs the statement again with enough ids. Atomic either way.
+    //   every publish). Each with its payload filter, read from the row visited anyway;
+    // - payload filters: the storage never reads one; the core's callback decides, asked
+    //   by the caller between two runs of this statement (postgres-storage.ts #enqueueOn).
+    //   $14 holds the subscriptions asked so far, $15 those the callback accepted. A
+    //   target with a filter not asked yet is `pending`: the statement then stores nothing
+    //   and returns the pending ones with their filters, and the caller asks and runs it
+    //   again with the lists — one more round trip, and only when a target has a filter.
+    //   A target asked before is served by that verdict (`receiving`), even if its filter
+    //   changed or went between the two runs: as if the publish came before the update.
+    //   A key seen before (the `seen` probe, of the idempotency index) leaves nothing to
+    //   ask: the first event is returned. The probe sits in a CASE branch reached only for
+    //   a pending filter, so a publish without one never runs it (an InitPlan runs when
+    //   first needed); a first event that commits after it is caught by the upsert anyway;
+    // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the deliveries to
+    //   insert (`receiving`) are more, nothing is inserted, `target_count` says how many
+    //   are needed, and the caller runs the statement again with enough ids. Atomic
+    //   either way: nothing is stored before the run that stores everything.
     // - the unique index events_idempotency, the key within idempotencyScope(tenant_id)
     //   (`COALESCE(tenant_id, '')`, as migration 0003 wrote it: the conflict target names
     //   that expression and the index's predicate), decides between concurrent publishes
@@ -50,17 +64,30 @@ export function enqueueStatements(t: Tables) {
         SELECT f.subscription_id FROM ${t.filters} AS f
         WHERE f.filter = ANY ($6::text[]) AND f.all_tenants
       ), targets AS (
-        SELECT s.id AS subscription_id, s.tenant_id
+        SELECT s.id AS subscription_id, s.tenant_id, s.payload_filter
         FROM ${t.subscriptions} AS s
         WHERE s.id = ANY (ARRAY(SELECT m.subscription_id FROM matched AS m)) AND s.status = 'active'
+      ), receiving AS (
+        SELECT t.subscription_id, t.tenant_id FROM targets AS t
+        WHERE CASE WHEN t.subscription_id = ANY ($14::text[]) THEN t.subscription_id = ANY ($15::text[])
+          ELSE t.payload_filter IS NULL END
+      ), pending AS (
+        SELECT t.subscription_id, t.payload_filter FROM targets AS t
+        WHERE CASE WHEN t.payload_filter IS NULL OR t.subscription_id = ANY ($14::text[]) THEN false
+          ELSE NOT EXISTS (
+            SELECT 1 FROM ${t.events} AS seen
+            WHERE COALESCE(seen.tenant_id, '') = $13::text AND seen.idempotency_key = $5::text
+          ) END
       ), numbered AS (
-        SELECT t.subscription_id, t.tenant_id, row_number() OVER (ORDER BY t.subscription_id) AS n FROM targets AS t
+        SELECT r.subscription_id, r.tenant_id, row_number() OVER (ORDER BY r.subscription_id) AS n FROM receiving AS r
       ), fit AS (
-        SELECT count(*) AS target_count FROM targets
+        SELECT (SELECT count(*) FROM receiving) AS target_count,
+          (SELECT json_agg(json_build_array(p.subscription_id, p.payload_filter) ORDER BY p.subscription_id) FROM pending AS p)
+            AS pending
       ), upserted AS (
         INSERT INTO ${t.events} AS e (id, type, published_at, payload, idempotency_key, tenant_id)
         SELECT $1::text, $2::text, $3::bigint, $4::text, $5::text, $12::text FROM fit
-        WHERE fit.target_count <= cardinality($7::text[])
+        WHERE fit.target_count <= cardinality($7::text[]) AND fit.pending IS NULL
         ON CONFLICT ((COALESCE(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
         DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
         RETURNING ${eventColumns('e')}
@@ -76,7 +103,7 @@ export function enqueueStatements(t: Tables) {
         SELECT pg_notify($9::text, $10::text) FROM (SELECT 1 FROM fanned LIMIT 1) AS any_delivery
         WHERE $11::boolean
       )
-      SELECT fit.target_count, ${eventColumns('u')},
+      SELECT fit.target_count, fit.pending, ${eventColumns('u')},
         (SELECT count(*) FROM fanned) AS delivery_count,
         (SELECT count(*) FROM woken) AS notified
       FROM fit LEFT JOIN upserted AS u ON true`,
