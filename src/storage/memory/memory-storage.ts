@@ -477,7 +477,6 @@ export function createMemoryStorage(): StorageAdapter {
     const requeued: DeliveryState[] = [];
     const missing: EventState[] = [];
     const scope = sub.record;
-    // As the replay found it: a callback that changes it is not followed.
     const filter = sub.record.filter;
     if (replayRefusesAll(input, filter)) return { count: 0 };
     // A subscription reads only its tenant's events (the platform's: the tenantless ones); an
@@ -489,7 +488,9 @@ export function createMemoryStorage(): StorageAdapter {
       if (!replayable(ev.record, scope)) continue;
       const mine = ev.deliveries.find((d) => d.subscription === sub);
       const action = replayAction(mine?.status ?? null);
-      if (action === 'skip' || !replayAccepts(input, filter, copyEvent(ev.record))) continue;
+      if (action === 'skip') continue;
+      // The callback gets a copy: it cannot change the stored event.
+      if (filter !== null && !replayAccepts(input, filter, copyEvent(ev.record))) continue;
       if (action === 'create') missing.push(ev);
       else requeued.push(mine!);
     }

@@ -888,17 +888,18 @@ export class PostgresStorage implements StorageAdapter {
       const values = [event.id, event.type, event.timestamp, event.payload, event.idempotencyKey ?? null, filters, ids, input.now];
       // The NOTIFY inside the statement only in the host's transaction (see the statement).
       const notifying = [this.#channel, this.schema, on !== this.pool];
-      const asked = [[...verdicts.keys()], [...verdicts.keys()].filter((id) => verdicts.get(id) === true)];
-      const [row] = await this.#query<EnqueueRow>(this.#sql.enqueue, [...values, ...notifying, event.tenantId, scope, ...asked], on);
+      const evaluated = [...verdicts.keys()];
+      const accepted = evaluated.filter((id) => verdicts.get(id) === true);
+      const [row] = await this.#query<EnqueueRow>(this.#sql.enqueue, [...values, ...notifying, event.tenantId, scope, evaluated, accepted], on);
       if (row === undefined) throw new StorageError('STORAGE_FAILED', 'PostgreSQL storage: enqueue returned no row');
       // The deliveries the run inserts (or would have): each target without a filter, and each the callback accepted.
       const targets = int(row.target_count);
       if (row.id === null) {
         let needed = targets;
         for (const [subscriptionId, filter] of pendingFilters(row)) {
-          const accepted = enqueueAccepts(input, filter);
-          verdicts.set(subscriptionId, accepted);
-          if (accepted) needed++;
+          const verdict = enqueueAccepts(input, filter);
+          verdicts.set(subscriptionId, verdict);
+          if (verdict) needed++;
         }
         if (needed > ids.length) ids = this.#fanOutIds.idsFor(scope, event.type, input.now, needed);
         continue;
