@@ -28,20 +28,22 @@ export function enqueueStatements(t: Tables) {
     //   every publish). Each with its payload filter, read from the row visited anyway;
     // - payload filters: the storage never reads one; the core's callback decides, asked
     //   by the caller between two runs of this statement (postgres-storage.ts #enqueueOn).
-    //   $14 holds the subscriptions asked so far, $15 those the callback accepted. A
-    //   target with a filter not asked yet is `pending`: the statement then stores nothing
-    //   and returns the pending ones with their filters, and the caller asks and runs it
-    //   again with the lists — one more round trip, and only when a target has a filter.
-    //   A target asked before is served by that verdict (`receiving`), even if its filter
-    //   changed or went between the two runs: as if the publish came before the update.
-    //   A key seen before (the `seen` probe, of the idempotency index) leaves nothing to
-    //   ask: the first event is returned. The probe sits in a CASE branch reached only for
-    //   a pending filter, so a publish without one never runs it (an InitPlan runs when
-    //   first needed); a first event that commits after it is caught by the upsert anyway;
+    //   $14 holds the subscriptions asked so far, $15 those the callback accepted. A target
+    //   `receiving` has no filter, or was accepted; one asked before keeps that verdict even
+    //   if its filter changed or went between the two runs, as if the publish came before
+    //   the update. A target with a filter not asked yet is pending (`fit.pending`, its id
+    //   and filter): the statement then stores nothing and returns them, and the caller
+    //   asks and runs it again with the lists — one more round trip, only when a target
+    //   has a filter. A key seen before (the `seen` probe of the idempotency index) leaves
+    //   nothing to ask: the upsert returns the first event. The probe sits in a CASE branch
+    //   reached only for an unasked filter, so a publish without one never runs it (an
+    //   InitPlan runs when first needed); a first event committed after it is still caught
+    //   by the upsert. Both are read in the one aggregate over the targets that counted
+    //   them before: the statement's plan keeps its shape;
     // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the deliveries to
-    //   insert (`receiving`) are more, nothing is inserted, `target_count` says how many
-    //   are needed, and the caller runs the statement again with enough ids. Atomic
-    //   either way: nothing is stored before the run that stores everything.
+    //   insert (`target_count`, the receiving targets) are more, nothing is inserted, and
+    //   the caller runs the statement again with enough ids. Atomic either way: nothing is
+    //   stored before the run that stores everything;
     // - the unique index events_idempotency, the key within idempotencyScope(tenant_id)
     //   (`COALESCE(tenant_id, '')`, as migration 0003 wrote it: the conflict target names
     //   that expression and the index's predicate), decides between concurrent publishes
@@ -64,26 +66,23 @@ export function enqueueStatements(t: Tables) {
         SELECT f.subscription_id FROM ${t.filters} AS f
         WHERE f.filter = ANY ($6::text[]) AND f.all_tenants
       ), targets AS (
-        SELECT s.id AS subscription_id, s.tenant_id, s.payload_filter
+        SELECT s.id AS subscription_id, s.tenant_id, s.payload_filter,
+          CASE WHEN s.id = ANY ($14::text[]) THEN s.id = ANY ($15::text[]) ELSE s.payload_filter IS NULL END AS receiving
         FROM ${t.subscriptions} AS s
         WHERE s.id = ANY (ARRAY(SELECT m.subscription_id FROM matched AS m)) AND s.status = 'active'
-      ), receiving AS (
-        SELECT t.subscription_id, t.tenant_id FROM targets AS t
-        WHERE CASE WHEN t.subscription_id = ANY ($14::text[]) THEN t.subscription_id = ANY ($15::text[])
-          ELSE t.payload_filter IS NULL END
-      ), pending AS (
-        SELECT t.subscription_id, t.payload_filter FROM targets AS t
-        WHERE CASE WHEN t.payload_filter IS NULL OR t.subscription_id = ANY ($14::text[]) THEN false
-          ELSE NOT EXISTS (
-            SELECT 1 FROM ${t.events} AS seen
-            WHERE COALESCE(seen.tenant_id, '') = $13::text AND seen.idempotency_key = $5::text
-          ) END
       ), numbered AS (
-        SELECT r.subscription_id, r.tenant_id, row_number() OVER (ORDER BY r.subscription_id) AS n FROM receiving AS r
+        SELECT t.subscription_id, t.tenant_id, row_number() OVER (ORDER BY t.subscription_id) AS n FROM targets AS t
+        WHERE t.receiving
       ), fit AS (
-        SELECT (SELECT count(*) FROM receiving) AS target_count,
-          (SELECT json_agg(json_build_array(p.subscription_id, p.payload_filter) ORDER BY p.subscription_id) FROM pending AS p)
-            AS pending
+        SELECT count(*) FILTER (WHERE t.receiving) AS target_count,
+          json_agg(json_build_array(t.subscription_id, t.payload_filter)) FILTER (
+            WHERE CASE WHEN t.payload_filter IS NULL OR t.subscription_id = ANY ($14::text[]) THEN false
+              ELSE NOT EXISTS (
+                SELECT 1 FROM ${t.events} AS seen
+                WHERE COALESCE(seen.tenant_id, '') = $13::text AND seen.idempotency_key = $5::text
+              ) END
+          ) AS pending
+        FROM targets AS t
       ), upserted AS (
         INSERT INTO ${t.events} AS e (id, type, published_at, payload, idempotency_key, tenant_id)
         SELECT $1::text, $2::text, $3::bigint, $4::text, $5::text, $12::text FROM fit
