@@ -41,6 +41,7 @@ export function* tenantSubscriptions(tenants: number, now: number): Generator<Su
         allTenants: false,
         url: `https://${owner}.erp.example/webhooks`,
         eventTypes,
+        filter: null,
         secrets: [{ value: secret, createdAt: now, expiresAt: null }],
         headers: {},
         description: null,

@@ -645,6 +645,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         allTenants,
         url,
         eventTypes,
+        filter: null,
         secrets: [{ value: codec.seal(secret, id), createdAt: now, expiresAt: null }],
         headers: headersToStore(fields.headers ?? {}, id, null, sealing),
         description: fields.description ?? null,

@@ -71,6 +71,12 @@ export interface SubscriptionRecord {
   url: string;
   /** Filters: exact types, `prefix.*`, or `*`. */
   eventTypes: string[];
+  /**
+   * The subscription's payload filter: its canonical JSON text as the core validated it
+   * (routing/payload-filter.ts); `null`: every event of its types. The storage keeps it as
+   * given and never interprets it.
+   */
+  filter: string | null;
   secrets: SecretRecord[];
   /** Extra request headers sent with every delivery. */
   headers: Record<string, string>;
@@ -100,7 +106,7 @@ export interface SubscriptionRecord {
 export type SubscriptionPatch = Partial<
   Pick<
     SubscriptionRecord,
-    'url' | 'eventTypes' | 'secrets' | 'headers' | 'description' | 'metadata' | 'retry' | 'flowControl'
+    'url' | 'eventTypes' | 'filter' | 'secrets' | 'headers' | 'description' | 'metadata' | 'retry' | 'flowControl'
   >
 >;
 
@@ -266,6 +272,12 @@ export interface EnqueueInput {
    * `TX_UNSUPPORTED`.
    */
   tx?: unknown;
+  /**
+   * Asked once per matching active subscription that has a filter, with its text, inside the
+   * enqueue's transaction (the core evaluates it on the event's envelope): false → no delivery
+   * for that subscription. Absent: such a subscription gets no delivery.
+   */
+  matchesFilter?: (filter: string) => boolean;
 }
 
 export interface EnqueueResult {
@@ -500,6 +512,14 @@ export interface ReplayInput {
   now: number;
   /** Count only; change nothing. */
   dryRun?: boolean;
+  /**
+   * Asked, when the subscription (as read inside the replay's transaction) has a filter, for
+   * each event of the window that would be created or requeued: false → left out (neither
+   * created nor requeued, nor counted, dryRun included). Absent: nothing is replayed to a
+   * subscription with a filter. The EventRecord handed over is the stored one (payload as
+   * stored; the core opens it).
+   */
+  matchesFilter?: (filter: string, event: EventRecord) => boolean;
 }
 
 /** Counts for drain, metrics and the operator. */
@@ -682,10 +702,12 @@ export interface StorageAdapter {
    * subscription, atomically: a subscription matches when one of its filters matches the
    * type and it receives the event's tenant (its own tenant's events — tenantless for a
    * tenantless subscription — or every tenant's for an all-tenant consumer; the rule of
-   * storage/shared/tenancy.ts). Cost in proportion to the matching subscriptions: looked
-   * up by (tenant, type), never by walking other tenants' subscriptions. With an
-   * idempotency key seen before in the same tenant: returns the first event and stores
-   * nothing.
+   * storage/shared/tenancy.ts), and, when it has a payload filter, `matchesFilter` accepts
+   * the event (storage/shared/payload-filters.ts). Cost in proportion to the matching
+   * subscriptions: looked up by (tenant, type), never by walking other tenants'
+   * subscriptions. With an idempotency key seen before in the same tenant: returns the
+   * first event and stores nothing. A `matchesFilter` that throws rejects the call with
+   * what it threw, and nothing is stored.
    */
   enqueue(input: EnqueueInput): Promise<EnqueueResult>;
   /**
@@ -763,7 +785,8 @@ export interface StorageAdapter {
    * dead deliveries become pending again with a fresh attempt cycle (as `redeliver`),
    * matching events without a delivery get one. Delivered, pending and cancelled ones are
    * left alone, and expunged events are never sent again. A soft-deleted subscription
-   * gets nothing (count 0). Returns how many (would) be queued.
+   * gets nothing (count 0). A subscription with a payload filter gets only the events its
+   * `matchesFilter` accepts. Returns how many (would) be queued.
    */
   replay(input: ReplayInput): Promise<{ count: number }>;
 

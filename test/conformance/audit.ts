@@ -94,6 +94,7 @@ export function describeAudit(t: ConformanceContext): void {
       const record = subscriptionRecord({
         tenantId: ACME,
         eventTypes: ['payment.*', 'refund.created'],
+        filter: '{"data.currency":{"eq":"EUR"}}',
         headers: { 'x-tenant': 'acme', authorization: 'Bearer sk_live_4eC39HqLyjWDarjtT1zdp7dc', 'x-signing-key': 'enc:v1:k1:9f8e7d6c' },
         secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: secretCreatedAt, expiresAt: null }],
         description: 'ERP',
@@ -118,6 +119,7 @@ export function describeAudit(t: ConformanceContext): void {
           allTenants: { before: null, after: false },
           url: { before: null, after: record.url },
           eventTypes: { before: null, after: ['payment.*', 'refund.created'] },
+          filter: { before: null, after: '{"data.currency":{"eq":"EUR"}}' },
           headers: { before: null, after: { authorization: '[redacted]', 'x-signing-key': '[redacted]', 'x-tenant': 'acme' } },
           description: { before: null, after: 'ERP' },
           metadata: { before: null, after: { team: { name: 'finance' }, tags: ['erp'] } },
@@ -149,6 +151,7 @@ export function describeAudit(t: ConformanceContext): void {
           secrets: [...sub.secrets, { value: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', createdAt: rotatedAt, expiresAt: null }],
           description: sub.description,
           metadata: { team: { name: 'treasury' }, tags: ['erp'] },
+          filter: '{"data.amountMinor":{"gte":100000}}',
         },
         t.now,
         a,
@@ -166,6 +169,7 @@ export function describeAudit(t: ConformanceContext): void {
         reason: 'moved endpoint',
         changes: {
           url: { before: sub.url, after: 'https://erp.example.com/v2/hooks' },
+          filter: { before: null, after: '{"data.amountMinor":{"gte":100000}}' },
           headers: { before: { authorization: '[redacted]', 'x-tenant': 'acme' }, after: { authorization: '[redacted]', 'x-tenant': 'acme' } },
           metadata: { before: { team: { name: 'finance' }, tags: ['erp'] }, after: { team: { name: 'treasury' }, tags: ['erp'] } },
           secrets: {

@@ -16,6 +16,7 @@ import { describeDeliveryLog } from './delivery-log.js';
 import { describeEnqueue } from './enqueue.js';
 import { describeEventFeed } from './event-feed.js';
 import { describeMigrate } from './migrate.js';
+import { describePayloadFilter } from './payload-filter.js';
 import { describeRedeliver } from './redeliver.js';
 import { describeReplay } from './replay.js';
 import { describeRetention } from './retention.js';
@@ -56,5 +57,6 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeAudit(t);
     describeTestAttempts(t);
     describeEventFeed(t);
+    describePayloadFilter(t);
   });
 }

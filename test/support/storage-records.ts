@@ -17,6 +17,7 @@ export function subscriptionAt(now: number, overrides: Partial<SubscriptionRecor
     allTenants: false,
     url: 'https://erp.example.com/hooks',
     eventTypes: ['*'],
+    filter: null,
     secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: now, expiresAt: null }],
     headers: {},
     description: null,

@@ -26,6 +26,7 @@ import { recordAttemptInHistory } from '../shared/delivery-history.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { openDeliveryUpdate } from '../shared/open-deliveries.js';
+import { enqueueAccepts, replayAccepts, replayRefusesAll, thrownByFilterCallback } from '../shared/payload-filters.js';
 import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
@@ -310,6 +311,13 @@ export function createMemoryStorage(): StorageAdapter {
     return { ok: true, delivery: copyDelivery(d), subscriptionDisabled, failingSince: sub.record.failingSince };
   }
 
+  /** The receivers a publish creates deliveries for: those without a filter and those whose filter the callback accepts. */
+  function withFilterVerdicts(receivers: SubscriptionState[], input: EnqueueInput): SubscriptionState[] {
+    // The common case, no filtered receiver, keeps the list as it is.
+    if (receivers.every((sub) => sub.record.filter === null)) return receivers;
+    return receivers.filter((sub) => enqueueAccepts(input, sub.record.filter));
+  }
+
   function enqueueNow(input: EnqueueInput): EnqueueResult {
     if (input.tx !== undefined && input.tx !== null) {
       throw new ConfigError(
@@ -328,7 +336,8 @@ export function createMemoryStorage(): StorageAdapter {
     if (events.has(id)) {
       throw new StorageError('STORAGE_CONFLICT', `Expected a new event id, got ${describeValue(id)} which exists.`);
     }
-    const targets = tenants.receivers(tenantId, type);
+    // Asked before anything is stored: a callback that throws leaves nothing behind.
+    const targets = withFilterVerdicts(tenants.receivers(tenantId, type), input);
     const ev = storeEvent(input.event);
     events.set(id, ev);
     eventsById.insert(ev);
@@ -468,6 +477,8 @@ export function createMemoryStorage(): StorageAdapter {
     const requeued: DeliveryState[] = [];
     const missing: EventState[] = [];
     const scope = sub.record;
+    const filter = sub.record.filter;
+    if (replayRefusesAll(input, filter)) return { count: 0 };
     // A subscription reads only its tenant's events (the platform's: the tenantless ones); an
     // all-tenant consumer walks them all.
     const candidates = scope.allTenants ? eventsById : (tenants.get(scope.tenantId)?.events ?? []);
@@ -477,8 +488,11 @@ export function createMemoryStorage(): StorageAdapter {
       if (!replayable(ev.record, scope)) continue;
       const mine = ev.deliveries.find((d) => d.subscription === sub);
       const action = replayAction(mine?.status ?? null);
+      if (action === 'skip') continue;
+      // The callback gets a copy: it cannot change the stored event.
+      if (filter !== null && !replayAccepts(input, filter, copyEvent(ev.record))) continue;
       if (action === 'create') missing.push(ev);
-      else if (action === 'requeue') requeued.push(mine!);
+      else requeued.push(mine!);
     }
     const count = requeued.length + missing.length;
     if (input.dryRun === true) return { count };
@@ -822,7 +836,11 @@ export function createMemoryStorage(): StorageAdapter {
 
     async enqueue(input) {
       assertOpen();
-      return enqueueNow(input);
+      try {
+        return enqueueNow(input);
+      } catch (error) {
+        throw thrownByFilterCallback(error);
+      }
     },
 
     async getEvent(id) {
@@ -944,7 +962,11 @@ export function createMemoryStorage(): StorageAdapter {
 
     async replay(input) {
       assertOpen();
-      return replayNow(input);
+      try {
+        return replayNow(input);
+      } catch (error) {
+        throw thrownByFilterCallback(error);
+      }
     },
 
     async stats(now, query) {

@@ -53,6 +53,7 @@ export function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
     allTenants: s.allTenants === true,
     url: s.url,
     eventTypes: s.eventTypes.slice(),
+    filter: s.filter ?? null,
     secrets: s.secrets.map((secret) => ({ value: secret.value, createdAt: secret.createdAt, expiresAt: secret.expiresAt })),
     headers: { ...s.headers },
     description: s.description,

@@ -34,6 +34,7 @@ import { changeRecord, dispatcherDisableRecord, softDeletedFields, type NewChang
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
+import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
 import { idempotencyScope, tenantLimitReached } from '../shared/tenancy.js';
@@ -83,6 +84,7 @@ import {
   int,
   intOrNull,
   patchedValues,
+  pendingFilters,
   pgText,
   requeuedValues,
   subscriptionValues,
@@ -104,6 +106,7 @@ import {
   type NextDueRow,
   type PurgeRow,
   type RedeliverProbeRow,
+  type ReplayCandidateRow,
   type SettledRow,
   type StatsRow,
   type SubscriptionRow,
@@ -152,6 +155,9 @@ export interface PostgresStorageSettings {
    */
   readonly connectionSettings?: { readonly connectionString: string; readonly poolSize: number } | { readonly poolOptions: unknown };
 }
+
+/** The candidates of a filtered replay read at once: bounds the payloads held in memory. */
+const replayFilterBatch = 500;
 
 /** A publish retries a 23503 too: a matching subscription deleted meanwhile rolled the statement back whole. */
 const retryEnqueue: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY', 'STORAGE_CONFLICT']);
@@ -490,8 +496,10 @@ export class PostgresStorage implements StorageAdapter {
    */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const tx = input.tx;
+    // Kept across a retry in place: a payload filter is asked once per publish.
+    const verdicts = new Map<string, boolean>();
     if (tx === undefined || tx === null) {
-      return this.#runner.run('enqueue', () => this.#enqueueOn(this.pool, input), { retry: retryEnqueue });
+      return this.#runner.run('enqueue', () => this.#enqueueOn(this.pool, input, verdicts), { retry: retryEnqueue });
     }
     if (typeof (tx as { query?: unknown }).query !== 'function') {
       throw new ConfigError(
@@ -500,7 +508,7 @@ export class PostgresStorage implements StorageAdapter {
         { field: 'tx' },
       );
     }
-    return this.#runner.run('enqueue', () => this.#enqueueOn(tx as PostgresQueryable, input), { retry: retryNothing });
+    return this.#runner.run('enqueue', () => this.#enqueueOn(tx as PostgresQueryable, input, verdicts), { retry: retryNothing });
   }
 
   /** The event (expunged or not), or `null`. */
@@ -695,7 +703,7 @@ export class PostgresStorage implements StorageAdapter {
   async replay(input: ReplayInput): Promise<{ count: number }> {
     return this.#runner.run('replay', () =>
       this.#runner.transaction(async (client) => {
-        const [subscription] = await this.#query<{ status: SubscriptionStatus; deleted_at: IntLike | null }>(
+        const [subscription] = await this.#query<{ status: SubscriptionStatus; deleted_at: IntLike | null; payload_filter: string | null }>(
           this.#sql.lockSubscriptionShared,
           [input.subscriptionId],
           client,
@@ -703,7 +711,10 @@ export class PostgresStorage implements StorageAdapter {
         // replayable(): nothing is sent again to a soft-deleted subscription (the events'
         // side of the rule, never an expunged one, is in the statements).
         if (subscription === undefined || subscription.deleted_at !== null) return { count: 0 };
+        const filter = subscription.payload_filter;
+        if (replayRefusesAll(input, filter)) return { count: 0 };
         const window = [input.subscriptionId, input.since, input.until ?? null, [...input.eventTypes]];
+        if (filter !== null) return { count: await this.#replayFiltered(client, input, filter, window, subscription.status) };
         if (input.dryRun === true) {
           const missing = await this.#query<{ id: string }>(this.#sql.replayMissing, window, client);
           const [requeues] = await this.#query<{ n: IntLike }>(this.#sql.replayCountRequeues, window, client);
@@ -728,6 +739,50 @@ export class PostgresStorage implements StorageAdapter {
         return { count: requeued.rowCount + created };
       }),
     );
+  }
+
+  /**
+   * `replay` for a subscription with a payload filter, in its transaction: the window's
+   * candidates read in batches with their events (locked against an expunge unless a dry
+   * run), each one the callback accepts requeued or created, the rest left out.
+   * @returns how many are (or, with `dryRun`, would be) queued.
+   */
+  async #replayFiltered(client: PoolClient, input: ReplayInput, filter: string, window: unknown[], status: SubscriptionStatus): Promise<number> {
+    const dryRun = input.dryRun === true;
+    const candidates = dryRun ? this.#sql.replayFilterCandidates : this.#sql.replayFilterCandidatesLocked;
+    const requeue: string[] = [];
+    const create: Array<{ id: string; type: string }> = [];
+    let after: [number, string] = [input.since, ''];
+    for (;;) {
+      const rows = await this.#query<ReplayCandidateRow>(candidates, [...window, ...after, replayFilterBatch], client);
+      for (const row of rows) {
+        if (!replayAccepts(input, filter, toEvent(row))) continue;
+        if (row.requeue) requeue.push(row.id);
+        else create.push({ id: row.id, type: row.type });
+      }
+      if (rows.length < replayFilterBatch) break;
+      const last = rows[rows.length - 1]!;
+      after = [int(last.published_at), last.id];
+    }
+    if (dryRun) return requeue.length + create.length;
+    const fields = requeuedFields(queuedStatus(status === 'active'), input.now);
+    let count = 0;
+    if (requeue.length > 0) {
+      count += (await this.#runner.execute(client, this.#sql.replayRequeueEvents, [input.subscriptionId, requeue, ...requeuedValues(fields)])).rowCount;
+    }
+    if (create.length > 0) {
+      const inserted = await this.#runner.execute(client, this.#sql.insertReplayDeliveries, [
+        create.map(() => newDeliveryId(input.now)),
+        create.map((event) => event.id),
+        create.map((event) => event.type),
+        input.subscriptionId,
+        fields.status,
+        fields.nextAttemptAt,
+        input.now,
+      ]);
+      count += inserted.rowCount;
+    }
+    return count;
   }
 
   /**
@@ -810,23 +865,43 @@ export class PostgresStorage implements StorageAdapter {
     };
   }
 
-  async #enqueueOn(on: PostgresQueryable, input: EnqueueInput): Promise<EnqueueResult> {
+  /**
+   * The publish statement, in rounds until one stores the event: a round stores nothing when
+   * the delivery ids made ahead are too few, or when a target's payload filter has not been
+   * asked (see the statement). Then the pending filters are asked here — between two
+   * statements, inside the host's transaction with `tx`, or between two autocommitted
+   * statements of which only the last stores anything, so the publish stays atomic either
+   * way — and the next round carries the verdicts, `verdicts` (subscription id → accepted),
+   * and enough ids for the deliveries it now knows of. A subscription whose filter changes
+   * between two rounds is served by the verdict on its filter of the first, as if the
+   * publish came before the update; one created meanwhile is asked in the next round.
+   */
+  async #enqueueOn(on: PostgresQueryable, input: EnqueueInput, verdicts: Map<string, boolean>): Promise<EnqueueResult> {
     const { event } = input;
     const filters = candidateFilters(event.type);
     // The key the fan-out index and the idempotency index scope by (shared/tenancy.ts).
     const scope = idempotencyScope(event.tenantId);
     let ids = this.#fanOutIds.idsFor(scope, event.type, input.now);
-    // Bounded: each round learns the exact fan-out; only subscriptions created between
-    // two rounds can make a third necessary.
+    // Bounded: each round learns the exact fan-out and asks every pending filter; only
+    // subscriptions created (or given a filter) between two rounds can make a third necessary.
     for (let round = 0; round < 5; round++) {
       const values = [event.id, event.type, event.timestamp, event.payload, event.idempotencyKey ?? null, filters, ids, input.now];
       // The NOTIFY inside the statement only in the host's transaction (see the statement).
       const notifying = [this.#channel, this.schema, on !== this.pool];
-      const [row] = await this.#query<EnqueueRow>(this.#sql.enqueue, [...values, ...notifying, event.tenantId, scope], on);
+      const evaluated = [...verdicts.keys()];
+      const accepted = evaluated.filter((id) => verdicts.get(id) === true);
+      const [row] = await this.#query<EnqueueRow>(this.#sql.enqueue, [...values, ...notifying, event.tenantId, scope, evaluated, accepted], on);
       if (row === undefined) throw new StorageError('STORAGE_FAILED', 'PostgreSQL storage: enqueue returned no row');
+      // The deliveries the run inserts (or would have): each target without a filter, and each the callback accepted.
       const targets = int(row.target_count);
       if (row.id === null) {
-        ids = this.#fanOutIds.idsFor(scope, event.type, input.now, targets);
+        let needed = targets;
+        for (const [subscriptionId, filter] of pendingFilters(row)) {
+          const verdict = enqueueAccepts(input, filter);
+          verdicts.set(subscriptionId, verdict);
+          if (verdict) needed++;
+        }
+        if (needed > ids.length) ids = this.#fanOutIds.idsFor(scope, event.type, input.now, needed);
         continue;
       }
       const created = row.id === event.id;

@@ -46,6 +46,8 @@ export interface SubscriptionRow {
   all_tenants: boolean;
   url: string;
   event_types: unknown;
+  /** The payload filter's text, kept as given (migration 0009). */
+  payload_filter: string | null;
   secrets: unknown;
   headers: unknown;
   description: string | null;
@@ -101,6 +103,7 @@ export interface ClaimRow extends DeliveryRow {
   s_all_tenants: boolean;
   s_url: string;
   s_event_types: unknown;
+  s_payload_filter: string | null;
   s_secrets: unknown;
   s_headers: unknown;
   s_description: string | null;
@@ -127,7 +130,10 @@ export interface SettledRow extends DeliveryRow {
 
 /** The answer of the enqueue statement: the event (created or found) and what the fan-out did. */
 export interface EnqueueRow {
+  /** The deliveries this run inserts, or would have inserted had it fit and had no filter been pending. */
   target_count: IntLike;
+  /** JSON `[[subscriptionId, filter], …]` of the targets whose payload filter is to be asked; `null` when none. */
+  pending: unknown;
   id: string | null;
   type: string | null;
   published_at: IntLike | null;
@@ -253,6 +259,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     allTenants: row.all_tenants,
     url: row.url,
     eventTypes: json<string[]>(row.event_types),
+    filter: row.payload_filter,
     secrets: json<SubscriptionRecord['secrets']>(row.secrets),
     headers: json<Record<string, string>>(row.headers),
     description: row.description,
@@ -267,6 +274,16 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     createdAt: int(row.created_at),
     updatedAt: int(row.updated_at),
   };
+}
+
+/** A row of `replayFilterCandidates`: an event of the window, and whether the subscription's delivery of it is to be requeued (else created). */
+export interface ReplayCandidateRow extends EventRow {
+  requeue: boolean;
+}
+
+/** The targets of an {@link EnqueueRow} whose payload filters are to be asked, as [subscription id, filter] pairs. */
+export function pendingFilters(row: EnqueueRow): Array<[string, string]> {
+  return row.pending === null || row.pending === undefined ? [] : json<Array<[string, string]>>(row.pending);
 }
 
 export function toEvent(row: EventRow): EventRecord {
@@ -390,6 +407,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       all_tenants: row.s_all_tenants,
       url: row.s_url,
       event_types: row.s_event_types,
+      payload_filter: row.s_payload_filter,
       secrets: row.s_secrets,
       headers: row.s_headers,
       description: row.s_description,
@@ -416,6 +434,7 @@ export function subscriptionValues(record: SubscriptionRecord): unknown[] {
     record.allTenants,
     record.url,
     JSON.stringify(record.eventTypes),
+    record.filter ?? null,
     JSON.stringify(record.secrets),
     JSON.stringify(record.headers),
     record.description,
@@ -457,6 +476,7 @@ export function patchedValues(record: SubscriptionRecord): unknown[] {
     record.id,
     record.url,
     JSON.stringify(record.eventTypes),
+    record.filter ?? null,
     JSON.stringify(record.secrets),
     JSON.stringify(record.headers),
     record.description,

@@ -8,6 +8,7 @@
 import pRetry from 'p-retry';
 import type { Pool, PoolClient } from 'pg';
 import { StorageError, type StorageErrorCode } from '../../errors.js';
+import { FilterCallbackFailure, thrownByFilterCallback } from '../shared/payload-filters.js';
 import { assertSchemaCurrent } from '../shared/schema-version.js';
 import type { PostgresQueryable } from './driver.js';
 import { isConnectionLoss, isMissingTable, toStorageError } from './driver-errors.js';
@@ -69,24 +70,33 @@ export class StatementRunner {
     this.#current = true;
   }
 
-  /** Runs one operation: the schema check, the error mapping, the retries in place. */
+  /**
+   * Runs one operation: the schema check, the error mapping, the retries in place. What a
+   * payload-filter callback threw is neither mapped nor retried: the caller gets it as it was
+   * (shared/payload-filters.ts).
+   */
   async run<T>(operation: string, fn: () => Promise<T>, options: RunOptions = {}): Promise<T> {
     const retry = options.retry ?? retryBusyOnly;
-    return pRetry(
-      async () => {
-        if (this.#closed) throw new StorageError('STORAGE_CLOSED', `PostgreSQL storage: ${operation} after close()`);
-        try {
-          if (options.needsSchema !== false) await this.#ensureCurrent();
-          return await fn();
-        } catch (error) {
-          throw toStorageError(error, operation);
-        }
-      },
-      {
-        ...busyRetry,
-        shouldRetry: ({ error }) => error instanceof StorageError && error.retryable && retry.has(error.code) && !this.#closed,
-      },
-    );
+    try {
+      return await pRetry(
+        async () => {
+          if (this.#closed) throw new StorageError('STORAGE_CLOSED', `PostgreSQL storage: ${operation} after close()`);
+          try {
+            if (options.needsSchema !== false) await this.#ensureCurrent();
+            return await fn();
+          } catch (error) {
+            if (error instanceof FilterCallbackFailure) throw error;
+            throw toStorageError(error, operation);
+          }
+        },
+        {
+          ...busyRetry,
+          shouldRetry: ({ error }) => error instanceof StorageError && error.retryable && retry.has(error.code) && !this.#closed,
+        },
+      );
+    } catch (error) {
+      throw thrownByFilterCallback(error);
+    }
   }
 
   /** The rows of one statement on `on`. */

@@ -31,6 +31,7 @@ export const loggedFields = Object.freeze([
   'allTenants',
   'url',
   'eventTypes',
+  'filter',
   'headers',
   'description',
   'metadata',

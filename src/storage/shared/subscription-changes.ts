@@ -9,6 +9,7 @@ import type { SubscriptionPatch, SubscriptionRecord, SubscriptionStatus } from '
 export const patchFields = Object.freeze([
   'url',
   'eventTypes',
+  'filter',
   'secrets',
   'headers',
   'description',

@@ -1,12 +1,14 @@
 /**
  * Storing a published event and its fan-out: one pending delivery per active
- * subscription whose filters match its type and that receives its tenant, or nothing new
- * when its idempotency key was seen before in that tenant.
+ * subscription whose filters match its type, that receives its tenant and whose payload
+ * filter, if it has one, the core's callback accepts (storage/shared/payload-filters.ts);
+ * or nothing new when its idempotency key was seen before in that tenant.
  */
 import { StorageError } from '../../errors.js';
 import { candidateFilters } from '../../registry/event-type-filter.js';
 import type { EnqueueInput, EnqueueResult } from '../storage-adapter.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
+import { enqueueAccepts } from '../shared/payload-filters.js';
 import { queuedStatus } from '../shared/redelivery.js';
 import { deliveryTenantId, idempotencyScope } from '../shared/tenancy.js';
 import { toEvent } from './rows.js';
@@ -15,7 +17,10 @@ import type { Statements } from './statements/prepared-statements.js';
 // The scope of every all-tenant consumer: a platform subscription that opted in.
 const allTenantConsumer = Object.freeze({ tenantId: null, allTenants: true });
 
-/** Runs in the caller's transaction. */
+/**
+ * Runs in the caller's transaction: a payload-filter callback that throws (after the event's
+ * row was written) rolls it back with the rest.
+ */
 export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult {
   const { event, now } = input;
   const key = event.idempotencyKey ?? null;
@@ -33,12 +38,18 @@ export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult 
   const filters = JSON.stringify(candidateFilters(event.type));
   const own = s.scopeSubscriptions.all(filters, scope);
   const consumers = tenantId === null ? [] : s.allTenantConsumers.all(filters);
-  const count = own.length + consumers.length;
+  const ownTenant = deliveryTenantId({ tenantId, allTenants: false });
+  const consumerTenant = deliveryTenantId(allTenantConsumer);
+  // [deliveryId, subscriptionId, tenantId] of each receiver a payload filter does not refuse.
+  const deliveries: Array<[string, string, string | null]> = [];
+  for (const row of own) {
+    if (enqueueAccepts(input, row.payload_filter)) deliveries.push([newDeliveryId(now), row.subscription_id, ownTenant]);
+  }
+  for (const row of consumers) {
+    if (enqueueAccepts(input, row.payload_filter)) deliveries.push([newDeliveryId(now), row.subscription_id, consumerTenant]);
+  }
+  const count = deliveries.length;
   if (count > 0) {
-    const ownTenant = deliveryTenantId({ tenantId, allTenants: false });
-    const consumerTenant = deliveryTenantId(allTenantConsumer);
-    const deliveries = own.map((id) => [newDeliveryId(now), id, ownTenant]);
-    for (const id of consumers) deliveries.push([newDeliveryId(now), id, consumerTenant]);
     s.insertDeliveries.run({
       event_id: event.id,
       event_type: event.type,

@@ -2,14 +2,16 @@
  * Replaying a subscription's window of events: which events it may receive is decided by
  * receivesTenant (storage/shared/tenancy.ts) from the subscription's own tenant, which may be
  * sent again at all (never an expunged event, nothing to a soft-deleted subscription) and
- * which deliveries to requeue and which to create by storage/shared/redelivery.ts; this
- * module reads the window and writes the result.
+ * which deliveries to requeue and which to create by storage/shared/redelivery.ts, and, for a
+ * subscription with a payload filter, which of those the core's callback accepts
+ * (storage/shared/payload-filters.ts); this module reads the window and writes the result.
  */
 import type { ReplayInput, SubscriptionRecord } from '../storage-adapter.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
+import { replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { deliveryTenantId, receivesTenant } from '../shared/tenancy.js';
-import { requeuedParams } from './rows.js';
+import { requeuedParams, toCandidateEvent, type ReplayCandidateEventRow, type ReplayCandidateRow } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
 
 /**
@@ -17,27 +19,29 @@ import type { Statements } from './statements/prepared-statements.js';
  * @returns how many deliveries are (or, with `dryRun`, would be) queued.
  */
 export function replayWindow(s: Statements, input: ReplayInput, subscription: SubscriptionRecord): number {
-  const candidates = s.replayCandidates.all({
+  const filter = subscription.filter;
+  if (replayRefusesAll(input, filter)) return 0;
+  const window = {
     subscription_id: input.subscriptionId,
     since: input.since,
     until: input.until ?? null,
     event_types: JSON.stringify(input.eventTypes),
-  });
+  };
+  // With a payload filter the rows carry their payloads: walked one at a time, so that only
+  // the verdicts are kept, never the window's payloads all at once (the writes come after
+  // the walk, when the statement is done).
+  const candidates: Iterable<ReplayCandidateRow> = filter === null ? s.replayCandidates.all(window) : s.replayCandidateEvents.iterate(window);
   const create: Array<{ event_id: string; event_type: string }> = [];
   const requeue: number[] = [];
   for (const row of candidates) {
     if (!receivesTenant(subscription, row.event_tenant_id)) continue;
     if (!replayable({ expungedAt: row.expunged_at }, subscription)) continue;
-    switch (replayAction(row.status)) {
-      case 'create':
-        create.push(row);
-        break;
-      case 'requeue':
-        requeue.push(row.delivery_row_id!);
-        break;
-      case 'skip':
-        break;
-    }
+    const action = replayAction(row.status);
+    if (action === 'skip') continue;
+    if (filter !== null && !replayAccepts(input, filter, toCandidateEvent(row as ReplayCandidateEventRow))) continue;
+    // A row with its payload is not kept: only what the insert needs of it.
+    if (action === 'create') create.push(filter === null ? row : { event_id: row.event_id, event_type: row.event_type });
+    else requeue.push(row.delivery_row_id!);
   }
   if (input.dryRun === true) return create.length + requeue.length;
   const fields = requeuedParams(requeuedFields(queuedStatus(subscription.status === 'active'), input.now));

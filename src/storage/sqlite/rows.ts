@@ -42,6 +42,8 @@ export interface SubscriptionRow {
   all_tenants: number;
   url: string;
   event_types: string;
+  /** The payload filter's text, kept as given (migration 0013). */
+  payload_filter: string | null;
   secrets: string;
   headers: string;
   description: string | null;
@@ -187,6 +189,19 @@ export interface ReplayCandidateRow {
   status: DeliveryStatus | null;
 }
 
+/** A row of `replayCandidateEvents`: a {@link ReplayCandidateRow} with the rest of its event, for a payload filter. */
+export interface ReplayCandidateEventRow extends ReplayCandidateRow {
+  published_at: number;
+  payload: string;
+  idempotency_key: string | null;
+}
+
+/** A row of the fan-out's lookups: a receiving subscription and its payload filter. */
+export interface FanOutRow {
+  subscription_id: string;
+  payload_filter: string | null;
+}
+
 export interface InstanceRow {
   id: string;
   host: string;
@@ -231,6 +246,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     allTenants: row.all_tenants === 1,
     url: row.url,
     eventTypes: JSON.parse(row.event_types) as string[],
+    filter: row.payload_filter,
     secrets: JSON.parse(row.secrets) as SubscriptionRecord['secrets'],
     headers: JSON.parse(row.headers) as Record<string, string>,
     description: row.description,
@@ -255,6 +271,19 @@ export function toEvent(row: EventRow): EventRecord {
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
     tenantId: row.tenant_id,
+    expungedAt: row.expunged_at,
+  };
+}
+
+/** The stored event of a {@link ReplayCandidateEventRow}, as a payload filter's callback gets it. */
+export function toCandidateEvent(row: ReplayCandidateEventRow): EventRecord {
+  return {
+    id: row.event_id,
+    type: row.event_type,
+    timestamp: row.published_at,
+    payload: row.payload,
+    idempotencyKey: row.idempotency_key,
+    tenantId: row.event_tenant_id,
     expungedAt: row.expunged_at,
   };
 }
@@ -395,6 +424,7 @@ export function subscriptionParams(record: SubscriptionRecord): Record<string, u
     all_tenants: record.allTenants === true ? 1 : 0,
     url: record.url,
     event_types: JSON.stringify(record.eventTypes),
+    payload_filter: record.filter ?? null,
     secrets: JSON.stringify(record.secrets),
     headers: JSON.stringify(record.headers),
     description: record.description,

@@ -59,6 +59,7 @@ import type {
 import { changeRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
+import { FilterCallbackFailure, thrownByFilterCallback } from '../shared/payload-filters.js';
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
@@ -505,7 +506,12 @@ export class SqliteStorage implements StorageAdapter {
    * nothing of this event is stored.
    */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    const result = await this.#run('enqueue', true, (s) => this.#enqueue(s, input));
+    let result: EnqueueResult;
+    try {
+      result = await this.#run('enqueue', true, (s) => this.#enqueue(s, input));
+    } catch (error) {
+      throw thrownByFilterCallback(error);
+    }
     if (input.tx === undefined || input.tx === null || !result.created) return result;
     // better-sqlite3 runs `db.transaction(fn)` synchronously: when fn is async (it awaited
     // this call), fn hands back a promise, and the wrapper rolls back and throws a TypeError
@@ -538,7 +544,11 @@ export class SqliteStorage implements StorageAdapter {
    * @throws ConfigError `TX_UNSUPPORTED` when `tx` is not this adapter's database handle.
    */
   enqueueSync(input: EnqueueInput): EnqueueResult {
-    return this.#runSync('enqueueSync', true, (s) => this.#enqueue(s, input));
+    try {
+      return this.#runSync('enqueueSync', true, (s) => this.#enqueue(s, input));
+    } catch (error) {
+      throw thrownByFilterCallback(error);
+    }
   }
 
   /** The event, expunged or not, or `null`. */
@@ -690,13 +700,17 @@ export class SqliteStorage implements StorageAdapter {
 
   /** Re-queues the window's dead deliveries and creates the missing ones for one subscription. */
   async replay(input: ReplayInput): Promise<{ count: number }> {
-    return this.#run('replay', true, (s) =>
-      this.#immediate(() => {
-        const subscription = this.#readSubscription(s, input.subscriptionId);
-        if (subscription === null) return { count: 0 };
-        return { count: replayWindow(s, input, subscription) };
-      }),
-    );
+    try {
+      return await this.#run('replay', true, (s) =>
+        this.#immediate(() => {
+          const subscription = this.#readSubscription(s, input.subscriptionId);
+          if (subscription === null) return { count: 0 };
+          return { count: replayWindow(s, input, subscription) };
+        }),
+      );
+    } catch (error) {
+      throw thrownByFilterCallback(error);
+    }
   }
 
   /**
@@ -843,6 +857,9 @@ export class SqliteStorage implements StorageAdapter {
     try {
       return fn(needsSchema ? this.#ready() : (undefined as unknown as Statements));
     } catch (error) {
+      // Carried as it is, neither mapped nor retried, to enqueue's and replay's boundary,
+      // which unwrap it (shared/payload-filters.ts).
+      if (error instanceof FilterCallbackFailure) throw error;
       throw toStorageError(error, operation, this.database.open);
     }
   }

@@ -128,6 +128,7 @@ describe('migrations', () => {
       { version: 10, name: '0010-retention' },
       { version: 11, name: '0011-leased' },
       { version: 12, name: '0012-test-attempts' },
+      { version: 13, name: '0013-payload-filter' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -570,7 +571,7 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
 
     // The new columns are NULL on every old row; everything else is as it was, rowids included.
     const withNull = (rows: unknown[], column: string) => rows.map((row) => ({ ...(row as object), [column]: null }));
-    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(withNull(before.subscriptions, 'deleted_at'));
+    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'));
     expect(rowsOf(db, 'webhook_events')).toEqual(withNull(before.events, 'expunged_at'));
     expect(rowsOf(db, 'webhook_deliveries')).toEqual(before.deliveries);
     expect(db.prepare('SELECT * FROM webhook_subscription_event_types ORDER BY subscription_id, filter').all()).toEqual(before.filters);

@@ -11,6 +11,7 @@ import { sql as tenantlessEvents } from './0005-tenantless-events.js';
 import { sql as retention } from './0006-retention.js';
 import { sql as deliveryCounts } from './0007-delivery-counts.js';
 import { sql as testAttempts } from './0008-test-attempts.js';
+import { sql as payloadFilter } from './0009-payload-filter.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -23,6 +24,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 6, name: '0006-retention', sql: retention },
   { version: 7, name: '0007-delivery-counts', sql: deliveryCounts },
   { version: 8, name: '0008-test-attempts', sql: testAttempts },
+  { version: 9, name: '0009-payload-filter', sql: payloadFilter },
 ]);
 
 /** The schema version this code expects: the last migration's. */

@@ -1,6 +1,7 @@
 /**
- * The publish statement (the event and its fan-out, one round trip), the lone NOTIFY
- * that wakes the other instances after it, and reading an event back.
+ * The publish statement (the event and its fan-out, one round trip; two when a target has a
+ * payload filter), the lone NOTIFY that wakes the other instances after it, and reading an
+ * event back.
  */
 import { eventColumns, type Tables } from './sql-parts.js';
 
@@ -24,10 +25,25 @@ export function enqueueStatements(t: Tables) {
     //   them, and growing with them. The array's probe is an index read whatever the
     //   statistics say, and its generic plan stays as cheap as the plan for the values (a
     //   lateral probe per match did not: PostgreSQL then planned the statement anew on
-    //   every publish);
-    // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the fan-out is
-    //   larger, nothing is inserted, `target_count` says how many are needed, and the
-    //   caller runs the statement again with enough ids. Atomic either way.
+    //   every publish). Each with its payload filter, read from the row visited anyway;
+    // - payload filters: the storage never reads one; the core's callback decides, asked
+    //   by the caller between two runs of this statement (postgres-storage.ts #enqueueOn).
+    //   $14 holds the subscriptions asked so far, $15 those the callback accepted. A target
+    //   `receiving` has no filter, or was accepted; one asked before keeps that verdict even
+    //   if its filter changed or went between the two runs, as if the publish came before
+    //   the update. A target with a filter not asked yet is pending (`fit.pending`, its id
+    //   and filter): the statement then stores nothing and returns them, and the caller
+    //   asks and runs it again with the lists — one more round trip, only when a target
+    //   has a filter. A key seen before (the `seen` probe of the idempotency index) leaves
+    //   nothing to ask: the upsert returns the first event. The probe sits in a CASE branch
+    //   reached only for an unasked filter, so a publish without one never runs it (an
+    //   InitPlan runs when first needed); a first event committed after it is still caught
+    //   by the upsert. Both are read in the one aggregate over the targets that counted
+    //   them before: the statement's plan keeps its shape;
+    // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the deliveries to
+    //   insert (`target_count`, the receiving targets) are more, nothing is inserted, and
+    //   the caller runs the statement again with enough ids. Atomic either way: nothing is
+    //   stored before the run that stores everything;
     // - the unique index events_idempotency, the key within idempotencyScope(tenant_id)
     //   (`COALESCE(tenant_id, '')`, as migration 0003 wrote it: the conflict target names
     //   that expression and the index's predicate), decides between concurrent publishes
@@ -50,17 +66,27 @@ export function enqueueStatements(t: Tables) {
         SELECT f.subscription_id FROM ${t.filters} AS f
         WHERE f.filter = ANY ($6::text[]) AND f.all_tenants
       ), targets AS (
-        SELECT s.id AS subscription_id, s.tenant_id
+        SELECT s.id AS subscription_id, s.tenant_id, s.payload_filter,
+          CASE WHEN s.id = ANY ($14::text[]) THEN s.id = ANY ($15::text[]) ELSE s.payload_filter IS NULL END AS receiving
         FROM ${t.subscriptions} AS s
         WHERE s.id = ANY (ARRAY(SELECT m.subscription_id FROM matched AS m)) AND s.status = 'active'
       ), numbered AS (
         SELECT t.subscription_id, t.tenant_id, row_number() OVER (ORDER BY t.subscription_id) AS n FROM targets AS t
+        WHERE t.receiving
       ), fit AS (
-        SELECT count(*) AS target_count FROM targets
+        SELECT count(*) FILTER (WHERE t.receiving) AS target_count,
+          json_agg(json_build_array(t.subscription_id, t.payload_filter)) FILTER (
+            WHERE CASE WHEN t.payload_filter IS NULL OR t.subscription_id = ANY ($14::text[]) THEN false
+              ELSE NOT EXISTS (
+                SELECT 1 FROM ${t.events} AS seen
+                WHERE COALESCE(seen.tenant_id, '') = $13::text AND seen.idempotency_key = $5::text
+              ) END
+          ) AS pending
+        FROM targets AS t
       ), upserted AS (
         INSERT INTO ${t.events} AS e (id, type, published_at, payload, idempotency_key, tenant_id)
         SELECT $1::text, $2::text, $3::bigint, $4::text, $5::text, $12::text FROM fit
-        WHERE fit.target_count <= cardinality($7::text[])
+        WHERE fit.target_count <= cardinality($7::text[]) AND fit.pending IS NULL
         ON CONFLICT ((COALESCE(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
         DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
         RETURNING ${eventColumns('e')}
@@ -76,7 +102,7 @@ export function enqueueStatements(t: Tables) {
         SELECT pg_notify($9::text, $10::text) FROM (SELECT 1 FROM fanned LIMIT 1) AS any_delivery
         WHERE $11::boolean
       )
-      SELECT fit.target_count, ${eventColumns('u')},
+      SELECT fit.target_count, fit.pending, ${eventColumns('u')},
         (SELECT count(*) FROM fanned) AS delivery_count,
         (SELECT count(*) FROM woken) AS notified
       FROM fit LEFT JOIN upserted AS u ON true`,

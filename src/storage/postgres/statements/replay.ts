@@ -3,10 +3,12 @@
  * events of the window whose type is among those the core matched, which the
  * subscription may receive and which are not expunged (shared/redelivery.ts's
  * `replayable`), requeue the deliveries whose status is in `replayRequeues` and create the
- * missing ones. The window is on the event's publication time.
+ * missing ones. The window is on the event's publication time. A subscription with a
+ * payload filter takes the window's candidates with their events instead, in batches, and
+ * requeues and creates only for the events the core's callback accepted.
  */
 import { replayRequeues } from '../../shared/redelivery.js';
-import { literalList, receivesTenantSql, type Tables } from './sql-parts.js';
+import { eventColumns, literalList, receivesTenantSql, type Tables } from './sql-parts.js';
 
 export function replayStatements(t: Tables) {
   // $1 subscription (its row joined as `s`), $2 since, $3 until (or NULL), $4 the matched
@@ -16,6 +18,15 @@ export function replayStatements(t: Tables) {
     `${e}.published_at >= $2::bigint AND ($3::bigint IS NULL OR ${e}.published_at < $3::bigint) ` +
     `AND ${e}.type = ANY ($4::text[]) AND ${receivesTenantSql(s, e)} AND ${e}.expunged_at IS NULL`;
   const requeues = literalList(replayRequeues);
+  const filteredCandidates = (lock: string): string => `
+      SELECT ${eventColumns('e')}, d.id IS NOT NULL AS requeue
+      FROM ${t.events} AS e JOIN ${t.subscriptions} AS s ON s.id = $1
+      LEFT JOIN ${t.deliveries} AS d ON d.event_id = e.id AND d.subscription_id = $1
+      WHERE ${replayable('e', 's')} AND (d.id IS NULL OR d.status IN (${requeues}))
+        AND e.published_at >= $5::bigint AND (e.published_at, e.id) > ($5::bigint, $6::text)
+      ORDER BY e.published_at, e.id
+      LIMIT $7::integer
+      ${lock}`;
   // The events of the window without a delivery for this subscription.
   const missing = `
       SELECT e.id, e.type FROM ${t.events} AS e JOIN ${t.subscriptions} AS s ON s.id = $1
@@ -23,8 +34,9 @@ export function replayStatements(t: Tables) {
         AND NOT EXISTS (SELECT 1 FROM ${t.deliveries} AS d WHERE d.event_id = e.id AND d.subscription_id = $1)
       ORDER BY e.published_at, e.id`;
   return {
-    // FOR SHARE: the subscription cannot be enabled, disabled or deleted under the replay.
-    lockSubscriptionShared: `SELECT status, deleted_at FROM ${t.subscriptions} WHERE id = $1 FOR SHARE`,
+    // FOR SHARE: the subscription cannot be enabled, disabled, deleted or given another
+    // payload filter under the replay.
+    lockSubscriptionShared: `SELECT status, deleted_at, payload_filter FROM ${t.subscriptions} WHERE id = $1 FOR SHARE`,
     replayCountRequeues: `
       SELECT count(*) AS n
       FROM ${t.deliveries} AS d
@@ -52,6 +64,23 @@ export function replayStatements(t: Tables) {
     // The same, locked FOR SHARE against an expunge, as replayRequeue locks its events.
     replayMissingLocked: `${missing}
       FOR SHARE OF e`,
+    // For a subscription with a payload filter: the window's events that would be created
+    // (`requeue` false: no delivery yet) or requeued (a delivery in replayRequeues), with
+    // each whole event for the callback, one batch of at most $7 after the key ($5
+    // published_at, $6 id; the first batch starts at (since, '')), in the order of
+    // replayCandidates. Through events_published_at, each event's delivery by the unique
+    // (event_id, subscription_id) index: the callback has to see every event of the window
+    // anyway. Batches bound the payloads held at once. Locked FOR SHARE against an expunge,
+    // as the statements above lock theirs (a dry run reads replayFilterCandidates instead);
+    // published_at and id never change, so a row re-checked under the lock keeps its place.
+    replayFilterCandidates: filteredCandidates(''),
+    replayFilterCandidatesLocked: filteredCandidates('FOR SHARE OF e'),
+    // The fields of requeuedFields() from $3 on, for the deliveries of the accepted events
+    // $2 (locked by replayFilterCandidatesLocked in this transaction), still in replayRequeues.
+    replayRequeueEvents: `
+      UPDATE ${t.deliveries} AS d SET status = $3::text, attempts = $4::integer, next_attempt_at = $5::bigint,
+        delivered_at = $6::bigint, lease_expires_at = $7::bigint, lease_token = $8::text, updated_at = $9::bigint
+      WHERE d.subscription_id = $1 AND d.event_id = ANY ($2::text[]) AND d.status IN (${requeues})`,
     // The deliveries take their subscription's tenant (deliveryTenantId). ON CONFLICT: a
     // publish racing the replay may have created the delivery meanwhile.
     insertReplayDeliveries: `

@@ -80,6 +80,7 @@ const subscriptionColumnNames = [
   'all_tenants',
   'url',
   'event_types',
+  'payload_filter',
   'secrets',
   'headers',
   'description',

@@ -12,18 +12,20 @@ import type { SubscriptionStatus } from '../../storage-adapter.js';
 export function subscriptionStatements(t: Tables, schema: string) {
   const cancel = cancelOpenSql('d', '$2', '$3');
   return {
-    // One statement: the subscription and its filter rows, keyed by its tenant scope ($20,
+    // One statement: the subscription and its filter rows, keyed by its tenant scope ($21,
     // idempotencyScope of its tenant) and its all-tenant opt-in, as the fan-out reads them.
+    // The payload filter ($6) is stored as the text given.
     createSubscription: `
       WITH created AS (
-        INSERT INTO ${t.subscriptions} (id, tenant_id, all_tenants, url, event_types, secrets, headers, description,
-          metadata, status, disabled_reason, disabled_at, retry, flow_control, failing_since, deleted_at, created_at, updated_at)
-        VALUES ($1, $2, $3::boolean, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10, $11, $12::bigint, $13::jsonb,
-          $14::jsonb, $15::bigint, $16::bigint, $17::bigint, $18::bigint)
+        INSERT INTO ${t.subscriptions} (id, tenant_id, all_tenants, url, event_types, payload_filter, secrets, headers,
+          description, metadata, status, disabled_reason, disabled_at, retry, flow_control, failing_since, deleted_at,
+          created_at, updated_at)
+        VALUES ($1, $2, $3::boolean, $4, $5::jsonb, $6::text, $7::jsonb, $8::jsonb, $9, $10::jsonb, $11, $12, $13::bigint,
+          $14::jsonb, $15::jsonb, $16::bigint, $17::bigint, $18::bigint, $19::bigint)
         RETURNING *
       ), filters AS (
         INSERT INTO ${t.filters} (filter, subscription_id, tenant_key, all_tenants)
-        SELECT DISTINCT f.filter, created.id, $20::text, created.all_tenants FROM created, unnest($19::text[]) AS f(filter)
+        SELECT DISTINCT f.filter, created.id, $21::text, created.all_tenants FROM created, unnest($20::text[]) AS f(filter)
       )
       SELECT ${subscriptionColumns('created')} FROM created`,
     // The subscription limit per tenant is decided under this transaction-level lock on a
@@ -42,8 +44,9 @@ export function subscriptionStatements(t: Tables, schema: string) {
     lockSubscriptions: `
       SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s WHERE s.id = ANY ($1::text[]) ORDER BY s.id FOR UPDATE`,
     updateSubscription: `
-      UPDATE ${t.subscriptions} AS s SET url = $2, event_types = $3::jsonb, secrets = $4::jsonb, headers = $5::jsonb,
-        description = $6, metadata = $7::jsonb, retry = $8::jsonb, flow_control = $9::jsonb, updated_at = $10::bigint
+      UPDATE ${t.subscriptions} AS s SET url = $2, event_types = $3::jsonb, payload_filter = $4::text, secrets = $5::jsonb,
+        headers = $6::jsonb, description = $7, metadata = $8::jsonb, retry = $9::jsonb, flow_control = $10::jsonb,
+        updated_at = $11::bigint
       WHERE s.id = $1
       RETURNING ${subscriptionColumns('s')}`,
     deleteFilters: `DELETE FROM ${t.filters} WHERE subscription_id = $1`,

@@ -16,6 +16,14 @@ const requeuedSet = `status = @status, attempts = @attempts, next_attempt_at = @
 export function requeueSql(t: SqliteTables) {
   const D = t.deliveries;
   const E = t.events;
+  const candidates = (eventColumns: string) => `SELECT e.id AS event_id, e.type AS event_type, e.tenant_id AS event_tenant_id,
+         e.expunged_at, ${eventColumns}d.rowid AS delivery_row_id, d.status
+       FROM ${E} e
+       LEFT JOIN ${D} d ON d.event_id = e.id AND d.subscription_id = @subscription_id
+       WHERE e.published_at >= @since AND (@until IS NULL OR e.published_at < @until)
+         AND e.type IN (SELECT value FROM json_each(@event_types))
+         AND (d.id IS NULL OR d.status IN (${sqlList(replayRequeues)}))
+       ORDER BY e.published_at, e.id`;
   return {
     probeDelivery: `SELECT d.status, d.lease_token, d.lease_expires_at, s.status AS subscription_status,
          s.deleted_at AS subscription_deleted_at, e.expunged_at AS event_expunged_at
@@ -29,14 +37,11 @@ export function requeueSql(t: SqliteTables) {
     // by the unique (event_id, subscription_id) index. With each event's tenant and erasure:
     // which of them the subscription receives and may be sent again is decided by
     // receivesTenant and replayable (replay-window.ts).
-    replayCandidates: `SELECT e.id AS event_id, e.type AS event_type, e.tenant_id AS event_tenant_id,
-         e.expunged_at, d.rowid AS delivery_row_id, d.status
-       FROM ${E} e
-       LEFT JOIN ${D} d ON d.event_id = e.id AND d.subscription_id = @subscription_id
-       WHERE e.published_at >= @since AND (@until IS NULL OR e.published_at < @until)
-         AND e.type IN (SELECT value FROM json_each(@event_types))
-         AND (d.id IS NULL OR d.status IN (${sqlList(replayRequeues)}))
-       ORDER BY e.published_at, e.id`,
+    replayCandidates: candidates(''),
+    // The same with the rest of each event, payload included, for a subscription with a
+    // payload filter: the core's callback decides on the stored event (replay-window.ts).
+    // Its own statement, so that a replay without a filter never reads a payload.
+    replayCandidateEvents: candidates('e.published_at, e.payload, e.idempotency_key, '),
     // A JSON array of rowids.
     requeueDeliveries: `UPDATE ${D} SET ${requeuedSet}
        WHERE rowid IN (SELECT value FROM json_each(@row_ids))`,
