@@ -27,6 +27,7 @@ import { sendTestRequest, type TestRequestDeps } from './registry/send-test-requ
 import { secretsCreatedAt } from './registry/secrets-created-at.js';
 import { announceChange } from './registry/announce-change.js';
 import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
+import { storedEventFilter } from './routing/filter-callbacks.js';
 import { RetentionTask } from './retention/retention-task.js';
 import { createMemoryStorage } from './storage/memory/index.js';
 import type { StorageStats, TestAttemptRecord } from './storage/storage-adapter.js';
@@ -160,6 +161,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     userAgent: resolved.http.userAgent,
     environment: resolved.environment,
   };
+  const replayFilter = storedEventFilter(payloadCodec);
   const recordTest = (attempt: TestAttemptRecord) => recordTestAttempt(storage, logger, attempt);
   const registry = createSubscriptionRegistry<TCatalog>({
     storage,
@@ -178,6 +180,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     sendTestRequest: (record, options) => sendTestRequest(testRequests, record, record.url, 'test', options),
     recordTestAttempt: recordTest,
     announceTest: (event) => (bus as unknown as EventBus).safeEmit('subscription:tested', event),
+    replayFilter,
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
@@ -208,7 +211,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     subscriptions,
     publish: publisher.publish,
     publishSync: publisher.publishSync,
-    deliveries: createDeliveryLog({ storage, catalog, clock, wake: () => dispatcher.wake() }),
+    deliveries: createDeliveryLog({ storage, catalog, clock, wake: () => dispatcher.wake(), replayFilter }),
     tenants: createTenants({ storage, clock, forgetSubscription: (id) => dispatcher.forgetSubscription(id) }),
 
     async start() {

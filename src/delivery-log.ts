@@ -9,7 +9,7 @@ import { ConflictError, ValidationError, describeValue } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import { eventTypeFilterKind, matchingEventTypes } from './registry/event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
-import type { AttemptRecord, DeliveryRecord, DeliveryStatus, Page, StorageAdapter } from './storage/storage-adapter.js';
+import type { AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, Page, StorageAdapter } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { throwValidation } from './throw-validation.js';
 
@@ -66,7 +66,8 @@ export interface DeliveryLog {
   /**
    * Re-sends to a subscription every event of the window it did not get (dead or missing
    * deliveries) — of its own tenant only (every tenant's for an all-tenant consumer).
-   * Expunged events are never sent again; a deleted subscription is refused
+   * Expunged events are never sent again, and with a payload `filter` only the events it
+   * matches (as it reads now) are; a deleted subscription is refused
    * (`SUBSCRIPTION_DELETED`).
    */
   replay(options: ReplayOptions): Promise<{ count: number }>;
@@ -80,6 +81,8 @@ export interface DeliveryLogDeps {
   clock: Clock;
   /** Tells the dispatcher that deliveries became due. */
   wake: () => void;
+  /** Evaluates a subscription's payload filter on a stored event (routing/filter-callbacks.ts): `replay` applies it. */
+  replayFilter: (filter: string, event: EventRecord) => boolean;
 }
 
 /** An id given to a query: text a storage can hold. */
@@ -174,7 +177,12 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
       if (subscription.deletedAt !== null) {
         throw new ConflictError('SUBSCRIPTION_DELETED', `Expected a subscription that is not deleted to replay to, got ${subscription.id}`, { field: 'subscriptionId' });
       }
-      const result = await storage.replay({ ...parsed.data, eventTypes: matchingEventTypes(catalog.types, subscription.eventTypes), now: clock.now() });
+      const result = await storage.replay({
+        ...parsed.data,
+        eventTypes: matchingEventTypes(catalog.types, subscription.eventTypes),
+        matchesFilter: deps.replayFilter,
+        now: clock.now(),
+      });
       if (!parsed.data.dryRun && result.count > 0) deps.wake();
       return result;
     },

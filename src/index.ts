@@ -92,6 +92,7 @@ export type { SecretsCreatedAt } from './registry/secrets-created-at.js';
 export { matchesEventType } from './registry/event-type-filter.js';
 export { REDACTED_HEADER_VALUE } from './registry/sensitive-headers.js';
 export type { EventTypeFilterOf, EventTypePrefixes } from './registry/event-type-filter.js';
+export type { FilterDocument, PayloadFilter } from './routing/payload-filter.js';
 
 export { generateSecret } from './signing/secret.js';
 export { signWebhook } from './signing/sign-webhook.js';

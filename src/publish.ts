@@ -16,6 +16,7 @@ import { createId } from './ids.js';
 import { createIsoTimestampCache } from './iso-timestamp-cache.js';
 import type { JsonValueProblem } from './json-value-problem.js';
 import type { PayloadCodec } from './payload-codec.js';
+import { publishedEventFilter } from './routing/filter-callbacks.js';
 import { isStorableText, storableTextMessage } from './storable-text.js';
 import { tenantIdSchema } from './tenant-id.js';
 import type { EnqueueInput, EnqueueResult, EventRecord, NewEventRecord, StorageAdapter } from './storage/storage-adapter.js';
@@ -47,7 +48,7 @@ export interface PublishOptions {
 export interface PublishResult<TType extends string = string, TData = unknown> extends PublishedEvent<TType, TData> {
   /** False when the idempotency key was seen before: this is the first event, nothing new was stored. */
   created: boolean;
-  /** Deliveries created (one per matching active subscription of the event's tenant, and per all-tenant consumer). */
+  /** Deliveries created (one per matching active subscription of the event's tenant, and per all-tenant consumer, whose payload filter, if any, matches). */
   deliveryCount: number;
 }
 
@@ -223,7 +224,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       idempotencyKey: options.idempotencyKey ?? null,
       tenantId: options.tenantId ?? null,
     };
-    const input: EnqueueInput = { event, now };
+    const input: EnqueueInput = { event, now, matchesFilter: publishedEventFilter(type, timestamp, parsed.data) };
     if (options.tx !== undefined) input.tx = options.tx;
     return { input, data: parsed.data, timestamp };
   }

@@ -9,6 +9,7 @@
  */
 import { ValidationError, describeValue } from '../errors.js';
 import type { Subscription } from '../registry/subscription-registry.js';
+import type { PayloadFilter } from '../routing/payload-filter.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../storage/storage-adapter.js';
 import { DashboardRefusal } from './dashboard-context.js';
 import { html, type Html } from './html.js';
@@ -21,6 +22,8 @@ export interface SubscriptionFormValues {
   eventTypes: string[];
   /** Other filters (`payment.*`, `*`), separated by spaces or commas. */
   eventTypeFilters: string;
+  /** The payload filter as JSON; empty: none. */
+  filter: string;
   description: string;
   tenantId: string;
   allTenants: boolean;
@@ -52,7 +55,7 @@ type FlowControlField = (typeof flowControlFields)[number];
 const noLimit = 'none';
 
 /** The fields each form posts (operator-only ones apart). */
-const commonFields = ['url', 'eventTypes', 'eventTypeFilters', 'description', ...retryFields.map((name) => `retry.${name}`), ...flowControlFields.map((name) => `flowControl.${name}`)];
+const commonFields = ['url', 'eventTypes', 'eventTypeFilters', 'filter', 'description', ...retryFields.map((name) => `retry.${name}`), ...flowControlFields.map((name) => `flowControl.${name}`)];
 const operatorCreateFields = ['tenantId', 'allTenants', 'metadata'];
 
 /** An empty form. */
@@ -61,6 +64,7 @@ export function emptySubscriptionForm(): SubscriptionFormValues {
     url: '',
     eventTypes: [],
     eventTypeFilters: '',
+    filter: '',
     description: '',
     tenantId: '',
     allTenants: false,
@@ -77,6 +81,7 @@ export function subscriptionFormValues(subscription: Subscription, catalogTypes:
   values.url = subscription.url;
   values.eventTypes = subscription.eventTypes.filter((filter) => catalogTypes.includes(filter));
   values.eventTypeFilters = subscription.eventTypes.filter((filter) => !catalogTypes.includes(filter)).join(' ');
+  values.filter = subscription.filter === null ? '' : JSON.stringify(subscription.filter, null, 2);
   values.description = subscription.description ?? '';
   values.tenantId = subscription.tenantId ?? '';
   values.allTenants = subscription.allTenants;
@@ -98,6 +103,8 @@ export function subscriptionFormValues(subscription: Subscription, catalogTypes:
 export interface SubscriptionFormInput {
   url: string;
   eventTypes: string[];
+  /** Parsed from the JSON typed, checked by the API (which names the path of what is wrong). */
+  filter: PayloadFilter | null;
   description: string | null;
   retry: StoredRetryPolicy | null;
   flowControl: StoredFlowControl | null;
@@ -147,6 +154,7 @@ export function readSubscriptionFormValues(form: URLSearchParams, mode: Subscrip
   values.url = text('url').trim();
   values.eventTypes = form.getAll('eventTypes');
   values.eventTypeFilters = text('eventTypeFilters');
+  values.filter = text('filter').replaceAll('\r\n', '\n');
   // Browsers post a textarea's line breaks as CRLF: read back as they were written.
   values.description = text('description').replaceAll('\r\n', '\n');
   values.tenantId = text('tenantId').trim();
@@ -168,6 +176,7 @@ export function subscriptionFormInput(values: SubscriptionFormValues, mode: Subs
   const input: SubscriptionFormInput = {
     url: values.url,
     eventTypes: [...values.eventTypes, ...values.eventTypeFilters.split(/[\s,]+/).filter(Boolean)],
+    filter: readFilter(values.filter),
     description: values.description.trim() === '' ? null : values.description,
     retry: readRetry(values.retry),
     flowControl: readFlowControl(values.flowControl),
@@ -217,6 +226,19 @@ function readFlowControl(fields: Record<FlowControlField, string>): StoredFlowCo
   return flowControl;
 }
 
+/** The payload filter typed: empty is none; anything but a JSON object is refused here, the rest by the API. */
+function readFilter(text: string): PayloadFilter | null {
+  if (text.trim() === '') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    invalid('filter', 'Expected `filter` to be a JSON object such as {"data.amount.currency": "EUR"}, got text that is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid('filter', `Expected \`filter\` to be a JSON object, got ${describeValue(value)}`);
+  return value as PayloadFilter;
+}
+
 function readMetadata(text: string): Record<string, unknown> {
   if (text.trim() === '') return {};
   let value: unknown;
@@ -255,6 +277,7 @@ export function subscriptionForm(page: SubscriptionFormPage): Html {
   const place = placeOf(error?.field, [
     'url',
     'eventTypes',
+    'filter',
     'description',
     'tenantId',
     'allTenants',
@@ -291,6 +314,13 @@ ${formField({
   control: (attributes) => html`<input type="text" ${attributes} size="50" value="${otherFilters}">`,
 })}
 </fieldset>
+${formField({
+  name: 'filter',
+  label: 'Payload filter (JSON)',
+  hint: 'Only events this matches are sent, e.g. {"data.amount.currency": "EUR", "data.amount.amount": {"$gte": 100000}}. Empty: every event of the types above',
+  error: errorAt('filter'),
+  control: (attributes) => html`<textarea class="mono" ${attributes}>${values.filter}</textarea>`,
+})}
 ${formField({ name: 'description', label: 'Description', error: errorAt('description'), control: (attributes) => html`<textarea ${attributes}>${values.description}</textarea>` })}
 ${
   mode.portal

@@ -19,6 +19,7 @@ import { jsonValueProblem } from '../json-value-problem.js';
 import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, generateSecret } from '../signing/secret.js';
 import type {
   ChangeAudit,
+  EventRecord,
   Page,
   SecretRecord,
   StorageAdapter,
@@ -43,12 +44,15 @@ import type { SubscriptionTestedEvent } from '../events/event-bus.js';
 import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
 import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
+import { parsePayloadFilter, payloadFilterOf, type PayloadFilter } from '../routing/payload-filter.js';
 
 /**
  * A subscription as the API shows it: everything but its secrets (with their age instead),
  * the value of each sensitive header replaced by `"[redacted]"`. Times are epoch ms.
  */
-export interface Subscription extends Omit<SubscriptionRecord, 'secrets'> {
+export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter'> {
+  /** Its payload filter: only the events it matches get a delivery; `null`: every event of its types. */
+  filter: PayloadFilter | null;
   /** The names of the headers shown redacted (`security.sensitiveHeaders`); their values come from `getHeaders`. */
   sensitiveHeaders: string[];
   /** When its secrets were created, as of the read: for a rotation policy (see `SecretsCreatedAt`). */
@@ -176,6 +180,14 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
   retry?: StoredRetryPolicy | null;
   /** Concurrency cap and rate limit for this endpoint, overriding the global defaults. */
   flowControl?: StoredFlowControl | null;
+  /**
+   * A payload filter (see `PayloadFilter`): of the events its `eventTypes` match, only those
+   * whose envelope the filter matches get a delivery — decided once at publish, so an event
+   * it leaves out creates no delivery at all; replay and `enable({ replayMissed })` apply it
+   * too. `null` (the default): every event of its types. Refused with
+   * `PAYLOAD_FILTER_INVALID`, naming the path, when it is not a valid filter.
+   */
+  filter?: PayloadFilter | null;
 }
 
 /**
@@ -347,6 +359,8 @@ const fieldsSchema = z.strictObject({
   metadata: metadataSchema.optional(),
   retry: storedRetryPolicySchema.nullable().optional(),
   flowControl: storedFlowControlSchema.nullable().optional(),
+  // Checked by parsePayloadFilter, which names the path of what is wrong.
+  filter: z.unknown().optional(),
 });
 
 const createSchema = fieldsSchema;
@@ -411,6 +425,8 @@ export interface SubscriptionRegistryDeps {
   recordTestAttempt: (attempt: TestAttemptRecord) => Promise<boolean>;
   /** Announces a test request sent (on the bus). */
   announceTest: (event: SubscriptionTestedEvent) => void;
+  /** Evaluates a payload filter on a stored event (routing/filter-callbacks.ts): `enable({ replayMissed })` and its preview apply it. */
+  replayFilter: (filter: string, event: EventRecord) => boolean;
 }
 
 /**
@@ -426,9 +442,26 @@ function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
  * and with its sensitive headers redacted.
  */
 export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher, now: number): Subscription {
-  const { secrets, headers: stored, ...rest } = record;
+  const { secrets, headers: stored, filter, ...rest } = record;
   const { headers, sensitiveHeaders } = redactHeaders(stored, isSensitiveHeader);
-  return { ...rest, headers, sensitiveHeaders, secretsCreatedAt: secretsCreatedAt(secrets, now) };
+  return {
+    ...rest,
+    headers,
+    filter: filter === null ? null : payloadFilterOf(filter),
+    sensitiveHeaders,
+    secretsCreatedAt: secretsCreatedAt(secrets, now),
+  };
+}
+
+/**
+ * A change record as the API shows it: the payload filter's before and after as the objects
+ * they are (`subscription.filter`'s form), not the text the storage keeps and logs.
+ */
+function shownChange(change: SubscriptionChangeRecord): SubscriptionChangeRecord {
+  const filter = change.changes.filter;
+  if (filter === undefined) return change;
+  const shown = (logged: unknown) => (typeof logged === 'string' ? payloadFilterOf(logged) : logged);
+  return { ...change, changes: { ...change.changes, filter: { before: shown(filter.before), after: shown(filter.after) } } };
 }
 
 /** What `sendTest` tells its caller of a test request: its record without the log's fields, and whether the log has it. */
@@ -606,7 +639,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
   /** Announces the change the storage recorded under `audit` (none when the call changed nothing). */
   async function announce(audit: ChangeAudit): Promise<void> {
     const change = await storage.getSubscriptionChange(audit.id);
-    if (change !== null) deps.announce(change, false);
+    if (change !== null) deps.announce(shownChange(change), false);
   }
 
   function parseOptions<T extends z.ZodType>(schema: T, options: unknown): z.output<T> {
@@ -645,7 +678,6 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         allTenants,
         url,
         eventTypes,
-        filter: null,
         secrets: [{ value: codec.seal(secret, id), createdAt: now, expiresAt: null }],
         headers: headersToStore(fields.headers ?? {}, id, null, sealing),
         description: fields.description ?? null,
@@ -655,6 +687,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         disabledAt: null,
         retry: fields.retry ?? null,
         flowControl: fields.flowControl ?? null,
+        filter: fields.filter == null ? null : parsePayloadFilter(fields.filter),
         failingSince: null,
         deletedAt: null,
         createdAt: now,
@@ -711,6 +744,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.metadata !== undefined) change.metadata = asStored(fields.metadata);
       if (fields.retry !== undefined) change.retry = fields.retry;
       if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
+      if (fields.filter !== undefined) change.filter = fields.filter === null ? null : parsePayloadFilter(fields.filter);
       if (verifyUrl && change.url !== undefined) {
         const current = refuseDeleted(await requireRecord(id), 'change its URL');
         if (current.url !== change.url) await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers }, changeOptions.actor ?? null);
@@ -770,7 +804,13 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       await announce(audit);
       let replayed = 0;
       if (parsed.replayMissed && before.status === 'disabled' && before.disabledAt !== null) {
-        ({ count: replayed } = await storage.replay({ subscriptionId: id, since: before.disabledAt, eventTypes: matchingEventTypes(catalog.types, before.eventTypes), now }));
+        ({ count: replayed } = await storage.replay({
+          subscriptionId: id,
+          since: before.disabledAt,
+          eventTypes: matchingEventTypes(catalog.types, before.eventTypes),
+          matchesFilter: deps.replayFilter,
+          now,
+        }));
       }
       deps.onChange();
       return { ...toSubscription(updated, now), resumed: held, replayed };
@@ -784,7 +824,16 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const missed =
         record.disabledAt === null
           ? 0
-          : (await storage.replay({ subscriptionId: id, since: record.disabledAt, eventTypes: matchingEventTypes(catalog.types, record.eventTypes), now, dryRun: true })).count;
+          : (
+              await storage.replay({
+                subscriptionId: id,
+                since: record.disabledAt,
+                eventTypes: matchingEventTypes(catalog.types, record.eventTypes),
+                matchesFilter: deps.replayFilter,
+                now,
+                dryRun: true,
+              })
+            ).count;
       return { held, missed };
     },
 
@@ -832,7 +881,8 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       requireId(id, 'id');
       const parsed = parseOptions(historySchema, query);
       await requireRecord(id);
-      return storage.listSubscriptionChanges({ subscriptionId: id, ...parsed });
+      const page = await storage.listSubscriptionChanges({ subscriptionId: id, ...parsed });
+      return { items: page.items.map(shownChange), nextCursor: page.nextCursor };
     },
 
     async sendTest(id, options = {}) {

@@ -167,6 +167,7 @@ describe('creating a subscription', () => {
       description: 'Acme ERP',
       tenantId: 'acme',
       metadata: '{"plan": "gold"}',
+      filter: '{\r\n  "data.amount.currency": "EUR",\r\n  "data.amount.amount": { "$gte": 100000 }\r\n}',
       'retry.delaysMs': '1000, 60000',
       'flowControl.maxInFlight': '4',
     });
@@ -180,6 +181,7 @@ describe('creating a subscription', () => {
       tenantId: 'acme',
       allTenants: false,
       metadata: { plan: 'gold' },
+      filter: { 'data.amount.currency': 'EUR', 'data.amount.amount': { $gte: 100_000 } },
       retry: { delaysMs: [1000, 60000] },
       flowControl: { maxInFlight: 4 },
     });
@@ -211,6 +213,8 @@ describe('creating a subscription', () => {
       { fields: { url: 'https://erp.example.com/hooks', description: 'typed text' }, code: 'SUBSCRIPTION_FILTER_INVALID', field: 'eventTypes' },
       { fields: { url: 'https://erp.example.com/hooks', eventTypeFilters: 'nothing.*', description: 'typed text' }, code: 'SUBSCRIPTION_FILTER_UNMATCHED', field: 'eventTypes' },
       { fields: { url: 'https://erp.example.com/hooks', eventTypes: 'payment.succeeded', metadata: '{plan', description: 'typed text' }, code: 'INPUT_INVALID', field: 'metadata' },
+      { fields: { url: 'https://erp.example.com/hooks', eventTypes: 'payment.succeeded', filter: '{"data.method"', description: 'typed text' }, code: 'INPUT_INVALID', field: 'filter' },
+      { fields: { url: 'https://erp.example.com/hooks', eventTypes: 'payment.succeeded', filter: '[]', description: 'typed text' }, code: 'INPUT_INVALID', field: 'filter' },
       { fields: { url: 'https://erp.example.com/hooks', eventTypes: 'payment.succeeded', 'retry.maxAttempts': 'many', description: 'typed text' }, code: 'INPUT_INVALID', field: 'retry.maxAttempts' },
       {
         fields: { url: 'https://erp.example.com/hooks', eventTypes: 'payment.succeeded', 'retry.delaysMs': '1000', 'retry.maxAttempts': '3', description: 'typed text' },
@@ -231,6 +235,15 @@ describe('creating a subscription', () => {
       expect(json.status).toBe(400);
       expect(await json.json()).toMatchObject({ error: code, field });
     }
+    // A filter the API refuses: its message next to the filter field, the path in the JSON answer.
+    const badFilter = { url: 'https://erp.example.com/hooks', eventTypes: 'payment.succeeded', filter: '{"data.amount.amount": {"$gte": "a lot", "$like": 1}}' };
+    const filterPage = await post(dashboard, '/subscriptions', badFilter);
+    expect(filterPage.status).toBe(400);
+    expect(await filterPage.text()).toContain('<p class="notice error" id="filter-error">Expected an operator of $eq, $ne, $in, $nin, $gt, $gte, $lt, $lte, $exists at `filter.data.amount.amount`, got &quot;$like&quot;</p>');
+    expect(await (await post(dashboard, '/subscriptions', badFilter, { accept: 'application/json' })).json()).toMatchObject({
+      error: 'PAYLOAD_FILTER_INVALID',
+      field: 'filter.data.amount.amount.$like',
+    });
     // The message shown is the API's own.
     const refusal = await rejectionOf(subscribe(webhooks, { url: 'http://127.0.0.1:8080/hooks' }));
     const page = await (await post(dashboard, '/subscriptions', { url: 'http://127.0.0.1:8080/hooks', eventTypes: 'payment.*' })).text();
@@ -435,10 +448,13 @@ describe('editing a subscription', () => {
       eventTypes: ['refund.*', 'invoice.paid', 'payment.succeeded'],
       description: 'old\nlines',
       metadata: { plan: 'gold' },
+      filter: { 'data.amount.currency': 'EUR' },
       retry: { delaysMs: [1_000, 5_000], jitter: 0 },
       flowControl: { ratePerSecond: null },
     });
+    expect(await (await get(dashboard, `/subscriptions/${created.id}`)).text()).toContain('<dt>Payload filter</dt><dd><pre>{\n  &quot;data.amount.currency&quot;: &quot;EUR&quot;\n}</pre></dd>');
     const form = await (await get(dashboard, `/subscriptions/${created.id}/edit`)).text();
+    expect(form).toMatch(/name="filter"[^>]*>\{\n {2}&quot;data\.amount\.currency&quot;: &quot;EUR&quot;\n\}<\/textarea>/);
     expect(form).toContain(`<form method="post" action="/admin/webhooks/subscriptions/${created.id}"`);
     expect(form).toContain('name="eventTypes" value="payment.succeeded" checked');
     expect(form).toMatch(/name="eventTypeFilters"[^>]* value="refund\.\*"/);
@@ -453,6 +469,7 @@ describe('editing a subscription', () => {
       eventTypeFilters: 'refund.*',
       description: 'old\r\nlines',
       metadata: '{\r\n  "plan": "gold"\r\n}',
+      filter: '{\r\n  "data.amount.currency": "EUR"\r\n}',
       'retry.delaysMs': '1000, 5000',
       'retry.jitter': '0',
       'flowControl.ratePerSecond': 'none',
@@ -477,12 +494,13 @@ describe('editing a subscription', () => {
       eventTypes: ['invoice.paid'],
       description: null,
       metadata: {},
+      filter: null,
       retry: { initialDelayMs: 500, maxAttempts: 3 },
       flowControl: null,
     });
     const changes = (await webhooks.subscriptions.history(created.id)).items;
     expect(changes.at(-1)).toMatchObject({ action: 'updated', actor: 'ops:alice', reason: 'fewer retries' });
-    expect(Object.keys(changes.at(-1)!.changes).sort()).toEqual(['description', 'eventTypes', 'flowControl', 'metadata', 'retry', 'url']);
+    expect(Object.keys(changes.at(-1)!.changes).sort()).toEqual(['description', 'eventTypes', 'filter', 'flowControl', 'metadata', 'retry', 'url']);
     expect(audit.map((event) => [event.action, event.actor, event.subscriptionId])).toEqual([
       ['subscription.update', 'ops:alice', created.id],
       ['subscription.update', 'ops:alice', created.id],

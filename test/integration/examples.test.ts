@@ -240,6 +240,11 @@ describe('examples', () => {
     }
   }, 60_000);
 
+  it('runs the payload-filter example: the small payment gets no delivery, the wider filter and its replay take it', async () => {
+    const { stdout } = await runExample('payload-filters.ts', {});
+    expect(stdout.trim().split('\n')).toEqual(['large: 1 delivery, small: 0', 'now: 1', 'replay would send 1']);
+  });
+
   it('runs the retention example: the task runs once at start on a new SQLite database and removes nothing', async () => {
     const { stdout } = await runExample('retention.ts', { WEBHOOKS_DB: join(dir, 'retention.db') });
     expect(stdout.trim()).toBe('retention ran: true, removed 0 deliveries, 0 events, last error null');

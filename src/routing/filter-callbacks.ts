@@ -1,0 +1,42 @@
+/**
+ * The payload-filter questions the storage asks, answered by the one evaluator
+ * (payload-filter.ts) on the envelope as it is sent: at fan-out on the data being
+ * published, at replay on the stored event opened. The storage keeps a filter as text and
+ * never interprets it; these callbacks are the only place it is evaluated.
+ */
+import type { PayloadCodec } from '../payload-codec.js';
+import type { EventRecord } from '../storage/storage-adapter.js';
+import { payloadFilterMatcher, type FilterDocument } from './payload-filter.js';
+
+/**
+ * `EnqueueInput.matchesFilter` of one publish: `data` is the validated data, whose JSON form
+ * reads back the same (publish refuses any other), so it is the envelope's `data` as sent.
+ */
+export function publishedEventFilter(type: string, timestamp: string, data: unknown): (filter: string) => boolean {
+  const document: FilterDocument = { type, timestamp, data };
+  return (filter) => payloadFilterMatcher(filter)(document);
+}
+
+/** The fields of a stored envelope a filter reads. */
+interface StoredEnvelope {
+  type: string;
+  timestamp: string;
+  data: unknown;
+}
+
+/**
+ * `ReplayInput.matchesFilter`: the stored event's envelope, opened with the instance's
+ * payload key (`security.payloadKey`), is what the filter is evaluated on — what was sent.
+ * @throws ConfigError `PAYLOAD_KEY_INVALID` for a payload sealed with a key this instance lacks.
+ */
+export function storedEventFilter(codec: PayloadCodec): (filter: string, event: EventRecord) => boolean {
+  let last: { id: string; document: FilterDocument } | null = null;
+  return (filter, event) => {
+    // One replay asks about each event once; the cache spares a second parse should it not.
+    if (last === null || last.id !== event.id) {
+      const envelope = JSON.parse(codec.open(event.payload, event.id)) as StoredEnvelope;
+      last = { id: event.id, document: { type: envelope.type, timestamp: envelope.timestamp, data: envelope.data } };
+    }
+    return payloadFilterMatcher(filter)(last.document);
+  };
+}
