@@ -49,6 +49,11 @@ export interface WebhookEvent<TType extends string = string, TData = unknown> {
    * (unknown, not "live"). Never read from the unsigned `bookkeeper-environment` header.
    */
   environment?: string;
+  /**
+   * The body's `metadata`: the strings the sender attached to the event
+   * (`publish(…, { metadata })`), covered by the signature. Absent when the event has none.
+   */
+  metadata?: Record<string, string>;
 }
 
 /**
@@ -471,13 +476,14 @@ export function verifiedMessage(signed: SignedMessage): VerifiedWebhookMessage {
 }
 
 /**
- * Parses a verified body into the event envelope `{ id, type, timestamp, environment?, data }`
- * and, with `expectedEnvironment`, checks its signed `environment`.
+ * Parses a verified body into the event envelope `{ id, type, timestamp, environment?,
+ * metadata?, data }` and, with `expectedEnvironment`, checks its signed `environment`.
  *
  * @typeParam TEvent - the event type the caller expects; not checked at run time.
  * @param expectedEnvironment - the receiver's `environment` option, or `undefined` for any.
  * @throws SignatureVerificationError `WEBHOOK_INVALID_PAYLOAD` when the body is not
- *   JSON, not an object, or has no non-empty string `type`; `WEBHOOK_ENVIRONMENT_MISMATCH`
+ *   JSON, not an object, has no non-empty string `type`, or has a `metadata` that is not
+ *   an object of strings; `WEBHOOK_ENVIRONMENT_MISMATCH`
  *   when `expectedEnvironment` is set and the envelope names another environment, or none.
  */
 export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(verified: VerifiedWebhookMessage, expectedEnvironment?: string): TEvent {
@@ -492,7 +498,7 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(ve
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body to be a JSON object, got ${describeValue(value)}`);
   }
-  const envelope = value as { type?: unknown; timestamp?: unknown; environment?: unknown; data?: unknown };
+  const envelope = value as { type?: unknown; timestamp?: unknown; environment?: unknown; metadata?: unknown; data?: unknown };
   const type = envelope.type;
   if (typeof type !== 'string' || type.length === 0) {
     throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body's \`type\` to be a non-empty string, got ${describeValue(type)}`);
@@ -501,8 +507,27 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(ve
   const event: WebhookEvent = { id: verified.id, type, timestamp, data: envelope.data };
   const environment = envelope.environment;
   if (typeof environment === 'string') event.environment = environment;
+  if (envelope.metadata !== undefined) event.metadata = checkMetadata(envelope.metadata);
   if (expectedEnvironment !== undefined && environment !== expectedEnvironment) throw environmentMismatch(expectedEnvironment, environment);
   return event as TEvent;
+}
+
+/**
+ * The envelope's `metadata`, checked for its shape only (an object of strings): the key and
+ * length rules are the sender's, and a receiver reads what was signed. Anything else is a
+ * malformed envelope, as a non-string `type` is.
+ */
+function checkMetadata(metadata: unknown): Record<string, string> {
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body's \`metadata\` to be an object of strings, got ${describeValue(metadata)}`);
+  }
+  for (const key in metadata) {
+    const value = (metadata as Record<string, unknown>)[key];
+    if (typeof value !== 'string') {
+      throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body's \`metadata.${key}\` to be a string, got ${describeValue(value)}`);
+    }
+  }
+  return metadata as Record<string, string>;
 }
 
 function environmentMismatch(expected: string, found: unknown): SignatureVerificationError {
