@@ -32,6 +32,8 @@ interface IssueLike {
   readonly keys?: readonly string[];
   readonly values?: readonly unknown[];
   readonly errors?: readonly (readonly IssueLike[])[];
+  /** What the key schema of a record said of an `invalid_key`. */
+  readonly issues?: readonly IssueLike[];
   readonly expected?: string;
   readonly origin?: string;
   readonly minimum?: number | bigint;
@@ -345,6 +347,13 @@ function renderIssue(frame: Frame, issue: IssueLike): string {
     case 'custom':
       // A custom check's message says what it wanted ("a clock with now(), …").
       return `Expected ${name} to be ${issue.message === 'Invalid input' && expected !== undefined ? expected : issue.message}, got ${describeValue(received)}`;
+    case 'invalid_key': {
+      // The path ends at the key itself; what was wanted is the key schema's message.
+      const key = issue.path[issue.path.length - 1];
+      const record = code(fieldOf(frame, issue.path.slice(0, -1)) || 'options');
+      const wanted = issue.issues?.[0]?.message ?? 'a valid key';
+      return `Expected each key of ${record} to be ${wanted}, got ${describeValue(typeof key === 'symbol' ? key.toString() : key)}`;
+    }
     default:
       return `Expected ${name} to be ${expected ?? 'valid'} (${issue.message}), got ${describeValue(received)}`;
   }

@@ -1,14 +1,15 @@
 /**
- * The event envelope's JSON, byte for byte `JSON.stringify({ id, type, timestamp, data })`
- * (or `{ id, type, timestamp, environment, data }` for an instance with an `environment`),
- * written around the data's own JSON: it beats stringifying the whole envelope in the
- * publish bench (the figure is in bench/README, "Publish: two kept tricks").
+ * The event envelope's JSON, byte for byte `JSON.stringify({ id, type, timestamp,
+ * environment?, metadata?, data })` — `environment` for an instance with one, `metadata`
+ * for an event published with some — written around the data's own JSON: it beats
+ * stringifying the whole envelope in the publish bench (the figure is in bench/README,
+ * "Publish: two kept tricks").
  */
 
 /**
- * The envelope's text after the timestamp's value and before the data: made once per
- * instance. Without an environment the envelope has no such key at all, so hosts that do
- * not set the option send the same bytes as before it existed.
+ * The envelope's text after the timestamp's value and before the metadata or the data: made
+ * once per instance. Without an environment the envelope has no such key at all, so hosts
+ * that do not set the option send the same bytes as before it existed.
  */
 export function envelopeEnvironmentJson(environment: string | null): string {
   // An environment name is a lower-case token (`isEnvironmentName`): no escaping needed.
@@ -21,9 +22,12 @@ export function envelopeTypeJson(type: string): string {
 }
 
 /**
- * The envelope `{ id, type, timestamp, environment?, data }`. The id (`createId`: a prefix
- * and Crockford base32) and the ISO timestamp need no escaping; `typeJson` is
+ * The envelope `{ id, type, timestamp, environment?, metadata?, data }`. The id (`createId`:
+ * a prefix and Crockford base32) and the ISO timestamp need no escaping; `typeJson` is
  * `envelopeTypeJson(type)`, `environmentJson` is `envelopeEnvironmentJson(environment)`.
+ * `metadata` is the validated metadata (string values, keys in the order given), `null`
+ * for none: then the envelope has no such key, and the bytes of an event without metadata
+ * are those of an envelope that never had it.
  * Data with a `toJSON` method takes the whole envelope through `JSON.stringify`, because
  * `toJSON` is told the key it is serialised under.
  */
@@ -34,13 +38,22 @@ export function envelopeJson(
   timestamp: string,
   environment: string | null,
   environmentJson: string,
+  metadata: Readonly<Record<string, string>> | null,
   data: unknown,
 ): string {
   if (typeof data === 'object' && data !== null && typeof (data as { toJSON?: unknown }).toJSON === 'function') {
-    return JSON.stringify(environment === null ? { id, type, timestamp, data } : { id, type, timestamp, environment, data });
+    return JSON.stringify({
+      id,
+      type,
+      timestamp,
+      ...(environment === null ? {} : { environment }),
+      ...(metadata === null ? {} : { metadata }),
+      data,
+    });
   }
+  const head = metadata === null ? environmentJson : `${environmentJson},"metadata":${JSON.stringify(metadata)}`;
   const dataJson = JSON.stringify(data) as string | undefined;
   // Like JSON.stringify, an envelope whose data has no JSON form (undefined) has no `data` key.
-  if (dataJson === undefined) return `{"id":"${id}${typeJson}${timestamp}${environmentJson}}`;
-  return `{"id":"${id}${typeJson}${timestamp}${environmentJson},"data":${dataJson}}`;
+  if (dataJson === undefined) return `{"id":"${id}${typeJson}${timestamp}${head}}`;
+  return `{"id":"${id}${typeJson}${timestamp}${head},"data":${dataJson}}`;
 }

@@ -12,6 +12,7 @@ import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf,
 import type { EventBus, PublishedEvent } from './events/event-bus.js';
 import { eventDataCheck, type EventDataCheck } from './events/event-data-check.js';
 import { envelopeEnvironmentJson, envelopeJson, envelopeTypeJson } from './envelope-json.js';
+import { eventMetadataOrNull, eventMetadataSchema, refuseMetadataProtoKey } from './event-metadata.js';
 import { createId } from './ids.js';
 import { createIsoTimestampCache } from './iso-timestamp-cache.js';
 import type { JsonValueProblem } from './json-value-problem.js';
@@ -36,6 +37,15 @@ export interface PublishOptions {
    * tenant. Stored with the event; not in the envelope (see `http.tenantHeader`).
    */
   tenantId?: string;
+  /**
+   * Strings the host attaches to the event for routing and context (`{ region: 'eu' }`), sent
+   * in the envelope beside `data` and signed with it; payload filters read them as
+   * `metadata.<key>`. At most 20 keys of 1 to 40 letters, digits, `_` or `-` (no `.`), each
+   * value a string of at most 500 characters without U+0000. `{}` is the same as none: the
+   * envelope then has no `metadata` key.
+   * @example `{ metadata: { region: 'eu', source: 'pos' } }`
+   */
+  metadata?: Record<string, string>;
   /**
    * The host's transaction (a `pg` client inside BEGIN; the better-sqlite3 database
    * for `publishSync`): the event and its deliveries commit or roll back with it.
@@ -97,6 +107,7 @@ export interface PublisherDeps<TCatalog extends EventCatalog> {
 const publishOptionsSchema = z.strictObject({
   idempotencyKey: z.string().min(1).max(255).refine(isStorableText, storableTextMessage).optional(),
   tenantId: tenantIdSchema.optional(),
+  metadata: eventMetadataSchema.optional(),
   tx: z.unknown().optional(),
 });
 /** `publish(type, data)` without options: nothing to parse. */
@@ -117,6 +128,8 @@ interface Prepared {
   data: unknown;
   /** The envelope's ISO timestamp. */
   timestamp: string;
+  /** The envelope's metadata; `null`: none. */
+  metadata: Readonly<Record<string, string>> | null;
 }
 
 /** Refuses data that JSON would store changed (see `eventDataCheck`) with `EVENT_DATA_INVALID`. */
@@ -163,13 +176,14 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
   }
 
   /**
-   * The `data` of an event stored earlier (an idempotent match): opened if sealed; `null`
-   * once expunged, its content erased.
+   * The `data` and `metadata` of an event stored earlier (an idempotent match): opened if
+   * sealed; both `null` once expunged, its content erased.
    * @throws ConfigError `PAYLOAD_KEY_INVALID` when it is sealed with a key this instance lacks.
    */
-  function storedData(event: EventRecord): unknown {
-    if (event.expungedAt != null) return null;
-    return (JSON.parse(payloadCodec.open(event.payload, event.id)) as { data: unknown }).data;
+  function storedEnvelope(event: EventRecord): { data: unknown; metadata: Record<string, string> | null } {
+    if (event.expungedAt != null) return { data: null, metadata: null };
+    const envelope = JSON.parse(payloadCodec.open(event.payload, event.id)) as { data: unknown; metadata?: Record<string, string> };
+    return { data: envelope.data, metadata: envelope.metadata ?? null };
   }
 
   /** Validates and serialises a publish: everything before storage, all synchronous. */
@@ -187,17 +201,19 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       const parsedOptions = publishOptionsSchema.safeParse(publishOptions);
       if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, publishOptionsSchema, 'options');
       options = parsedOptions.data;
+      refuseMetadataProtoKey((publishOptions as PublishOptions).metadata, 'options.metadata');
     }
     const publishType = publishTypeOf(type);
     const parsed = publishType.schema.safeParse(data);
     if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, catalog.schemas[type]!, 'data');
     if (publishType.check !== null) checkEventData(publishType.check, data, parsed.data);
+    const metadata = eventMetadataOrNull(options.metadata);
     const now = clock.now();
     const id = createId('evt', now);
     const timestamp = isoTimestamp(now);
     let payload: string;
     try {
-      payload = envelopeJson(id, type, publishType.typeJson, timestamp, environment, environmentJson, parsed.data);
+      payload = envelopeJson(id, type, publishType.typeJson, timestamp, environment, environmentJson, metadata, parsed.data);
     } catch (cause) {
       // A schema that lets through what JSON cannot hold (a BigInt, a cycle, a throwing toJSON).
       throw new ValidationError(
@@ -206,7 +222,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
         { field: 'data', cause },
       );
     }
-    // Byte length, not characters: the cap protects receivers and storage rows. Reading
+    // Byte length of the whole envelope (metadata included), not characters: the cap protects receivers and storage rows. Reading
     // the bytes also flattens the payload (it is built in pieces) here, while it is hot in
     // cache, rather than cold at the dispatcher's first encode of it.
     const bytes = Buffer.byteLength(payload);
@@ -224,19 +240,20 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       idempotencyKey: options.idempotencyKey ?? null,
       tenantId: options.tenantId ?? null,
     };
-    const input: EnqueueInput = { event, now, matchesFilter: publishedEventFilter(type, timestamp, parsed.data) };
+    const input: EnqueueInput = { event, now, matchesFilter: publishedEventFilter(type, timestamp, metadata, parsed.data) };
     if (options.tx !== undefined) input.tx = options.tx;
-    return { input, data: parsed.data, timestamp };
+    return { input, data: parsed.data, timestamp, metadata };
   }
 
   function finish(prepared: Prepared, result: EnqueueResult): PublishResult {
     const { event } = result;
-    const data = result.created ? prepared.data : storedData(event);
+    const { data, metadata } = result.created ? { data: prepared.data, metadata: prepared.metadata } : storedEnvelope(event);
     const published: PublishResult = {
       id: event.id,
       type: event.type,
       // The envelope's own timestamp string when this publish stored the event.
       timestamp: result.created ? prepared.timestamp : new Date(event.timestamp).toISOString(),
+      metadata,
       data,
       idempotencyKey: event.idempotencyKey,
       tenantId: event.tenantId,

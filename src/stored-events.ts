@@ -31,6 +31,8 @@ export interface StoredEvent {
   /** The tenant it was published for; `null` without one. */
   tenantId: string | null;
   idempotencyKey: string | null;
+  /** The envelope's `metadata` (`publish(…, { metadata })`); `null` when it has none, and once expunged. */
+  metadata: Record<string, string> | null;
   /** The envelope's `data`; `null` once expunged. */
   data: unknown;
   /** When its content was erased; `null` while it is kept. */
@@ -234,14 +236,15 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
   const { storage, clock, payloads, catalog, secrets } = deps;
 
   function toStoredEvent(record: EventRecord, body: string | null = record.expungedAt === null ? payloads.open(record.payload, record.id) : null): StoredEvent {
-    const data = body === null ? null : ((JSON.parse(body) as { data?: unknown }).data ?? null);
+    const envelope = body === null ? null : (JSON.parse(body) as { metadata?: Record<string, string>; data?: unknown });
     return {
       id: record.id,
       type: record.type,
       timestamp: record.timestamp,
       tenantId: record.tenantId,
       idempotencyKey: record.idempotencyKey,
-      data,
+      metadata: envelope?.metadata ?? null,
+      data: envelope?.data ?? null,
       expungedAt: record.expungedAt,
     };
   }

@@ -22,6 +22,8 @@ export interface PublishedEvent<TType extends string = string, TData = unknown> 
   type: TType;
   /** ISO 8601, as in the envelope. */
   timestamp: string;
+  /** The envelope's `metadata` (`publish(…, { metadata })`); `null` when it has none. */
+  metadata: Record<string, string> | null;
   data: TData;
   idempotencyKey: string | null;
   /** The tenant it was published for; `null` without one. Not part of the envelope. */

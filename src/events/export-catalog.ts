@@ -2,7 +2,7 @@
  * `exportCatalog`: an event catalog as a published contract, in the formats consumers'
  * tools read — one JSON Schema 2020-12 per event type, an OpenAPI 3.1 document whose
  * `webhooks` describe every event, or an AsyncAPI 3.0 document. Each event's schema is
- * the envelope the receiver gets (`{ id, type, timestamp, environment?, data }`), its
+ * the envelope the receiver gets (`{ id, type, timestamp, environment?, metadata?, data }`), its
  * `data` from zod 4's own JSON Schema conversion of the type's schema (the output side:
  * what is stored and sent), and its example is the catalog's example in an envelope.
  *
@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH, metadataKeyPattern } from '../event-metadata.js';
 import { throwValidation } from '../throw-validation.js';
 import { isEventCatalog, type EventCatalog } from './catalog.js';
 
@@ -252,6 +253,13 @@ function convertTypes(catalog: EventCatalog, target: 'draft-2020-12' | 'draft-7'
           type: 'string',
           pattern: '^[a-z][a-z0-9_-]{0,31}$',
           description: "The sender's environment, when it sets one: refuse events of another environment.",
+        },
+        metadata: {
+          type: 'object',
+          propertyNames: { pattern: metadataKeyPattern.source },
+          additionalProperties: { type: 'string', maxLength: METADATA_MAX_VALUE_LENGTH },
+          maxProperties: METADATA_MAX_KEYS,
+          description: 'Strings the publisher attached to the event for routing and context, when it attached any; absent otherwise.',
         },
         data,
       },

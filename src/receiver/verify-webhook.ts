@@ -25,12 +25,14 @@ import {
  * @param message - `{ body, headers }`: the raw body (`string` or `Uint8Array`) and the
  *   request headers (a `Headers` or a plain object such as Node's `req.headers`).
  * @param options - `{ secrets, toleranceSeconds?, now?, environment? }`.
- * @returns `{ id, type, timestamp, environment?, data }`, `id` from the `webhook-id` header,
- *   `environment` from the signed envelope when the sender named one.
+ * @returns `{ id, type, timestamp, environment?, metadata?, data }`, `id` from the
+ *   `webhook-id` header, `environment` and `metadata` from the signed envelope when the
+ *   sender put them there.
  * @throws SignatureVerificationError with the `code` of the failed check:
  *   `WEBHOOK_MISSING_HEADER`, `WEBHOOK_INVALID_TIMESTAMP`, `WEBHOOK_TIMESTAMP_TOO_OLD`,
  *   `WEBHOOK_TIMESTAMP_TOO_NEW`, `WEBHOOK_INVALID_SIGNATURE`, `WEBHOOK_NO_MATCHING_SIGNATURE`,
- *   `WEBHOOK_INVALID_PAYLOAD` (a body that is not the envelope: use `verifyWebhookSignature` for those),
+ *   `WEBHOOK_INVALID_PAYLOAD` (a body that is not the envelope, or one whose `metadata` is not
+ *   an object of strings: use `verifyWebhookSignature` for bodies of other shapes),
  *   `WEBHOOK_ENVIRONMENT_MISMATCH` (with `environment`: the envelope names another one, or none).
  * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, and
  *   `CONFIG_INVALID` in a runtime without node:crypto.

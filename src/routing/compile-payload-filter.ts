@@ -24,7 +24,7 @@ const indexPattern = /^(0|[1-9][0-9]*)$/;
 type Read = (document: FilterDocument) => unknown;
 
 function reader(path: string): Read {
-  const [root, ...keys] = path.split('.') as ['type' | 'timestamp' | 'data', ...string[]];
+  const [root, ...keys] = path.split('.') as ['type' | 'timestamp' | 'metadata' | 'data', ...string[]];
   if (keys.length === 0) {
     return (document) => {
       const value = document[root];

@@ -10,10 +10,16 @@ import { payloadFilterMatcher, type FilterDocument } from './payload-filter.js';
 
 /**
  * `EnqueueInput.matchesFilter` of one publish: `data` is the validated data, whose JSON form
- * reads back the same (publish refuses any other), so it is the envelope's `data` as sent.
+ * reads back the same (publish refuses any other), so it is the envelope's `data` as sent;
+ * `metadata` the validated metadata, `null` when the envelope has none.
  */
-export function publishedEventFilter(type: string, timestamp: string, data: unknown): (filter: string) => boolean {
-  const document: FilterDocument = { type, timestamp, data };
+export function publishedEventFilter(
+  type: string,
+  timestamp: string,
+  metadata: Readonly<Record<string, string>> | null,
+  data: unknown,
+): (filter: string) => boolean {
+  const document: FilterDocument = metadata === null ? { type, timestamp, data } : { type, timestamp, metadata, data };
   return (filter) => payloadFilterMatcher(filter)(document);
 }
 
@@ -21,6 +27,7 @@ export function publishedEventFilter(type: string, timestamp: string, data: unkn
 interface StoredEnvelope {
   type: string;
   timestamp: string;
+  metadata?: Record<string, string>;
   data: unknown;
 }
 
@@ -35,7 +42,9 @@ export function storedEventFilter(codec: PayloadCodec): (filter: string, event: 
     // One replay asks about each event once; the cache spares a second parse should it not.
     if (last === null || last.id !== event.id) {
       const envelope = JSON.parse(codec.open(event.payload, event.id)) as StoredEnvelope;
-      last = { id: event.id, document: { type: envelope.type, timestamp: envelope.timestamp, data: envelope.data } };
+      const document: FilterDocument = { type: envelope.type, timestamp: envelope.timestamp, data: envelope.data };
+      if (envelope.metadata !== undefined) document.metadata = envelope.metadata;
+      last = { id: event.id, document };
     }
     return payloadFilterMatcher(filter)(last.document);
   };

@@ -1,7 +1,8 @@
 /**
  * The payload filter of a subscription: a small declarative query over the envelope of an
- * event (`{ type, timestamp, data }`, as sent), checked at publish; an event reaches the
- * subscription only when its envelope matches. This header is the contract of the language.
+ * event (`{ type, timestamp, metadata?, data }`, as sent), checked at publish; an event
+ * reaches the subscription only when its envelope matches. This header is the contract of
+ * the language.
  *
  * **Shape.** A filter is a JSON object with at least one key (`{}` is refused: a
  * subscription without a filter has `filter: null`). Each key is a path or a logical
@@ -10,16 +11,20 @@
  *   non-empty array of filters. `$not: f` — the filter does not hold.
  * - a path, whose value is a literal or an operator object (below).
  *
- * **Paths.** `type`, `timestamp`, `data`, or `data.` followed by segments separated by
- * `.`, each non-empty (`data.amount.currency`, `data.lines.0.amount`). `type` and
- * `timestamp` are strings and take no segments; any other root (`id`, `metadata.x`,
- * `foo`) is refused. A segment is a property name of an object (its own properties only,
- * as in JSON: `data.constructor` finds nothing on `{}`); a segment that is a non-negative integer
- * without leading zeros (`0`, `12`, not `01`) also indexes an array. On an array, no
- * other segment finds anything (`data.lines.length` is missing), and there is no implicit
- * traversal: `data.lines.amount` does not look into each line, it looks for a key
- * `amount` on the array and finds none. A key holding a `.` cannot be reached. At most
- * 16 segments (the root counts as one) and 256 characters per path.
+ * **Paths.** `type`, `timestamp`, `metadata`, `metadata.<key>`, `data`, or `data.`
+ * followed by segments separated by `.`, each non-empty (`data.amount.currency`,
+ * `data.lines.0.amount`). `type` and `timestamp` are strings and take no segments;
+ * `metadata` is the event's metadata (`publish(…, { metadata })`: a flat object of
+ * strings, keys without `.`), missing when the event has none, and takes exactly one
+ * segment, a key (`metadata.region`; `metadata.a.b`, and a segment no key can be, are
+ * refused); any other root (`id`, `environment`, `foo`) is refused. A segment is a
+ * property name of an object (its own properties only, as in JSON: `data.constructor`
+ * finds nothing on `{}`); a segment that is a non-negative integer without leading zeros
+ * (`0`, `12`, not `01`) also indexes an array. On an array, no other segment finds
+ * anything (`data.lines.length` is missing), and there is no implicit traversal:
+ * `data.lines.amount` does not look into each line, it looks for a key `amount` on the
+ * array and finds none. A key of `data` holding a `.` cannot be reached. At most 16
+ * segments (the root counts as one) and 256 characters per path.
  *
  * **Conditions.** A path's value is either a literal — a string, a finite number, a
  * boolean or `null` — which is shorthand for `{ $eq: literal }`, or an operator object
@@ -108,8 +113,8 @@ export interface PayloadFilterOperators {
 export type PayloadFilterCondition = PayloadFilterLiteral | PayloadFilterOperators;
 
 /**
- * The filter language: paths (`type`, `timestamp`, `data`, `data.<segment>…`) to
- * conditions, and the logical operators `$and`, `$or` (non-empty arrays of filters) and
+ * The filter language: paths (`type`, `timestamp`, `metadata`, `metadata.<key>`, `data`,
+ * `data.<segment>…`) to conditions, and the logical operators `$and`, `$or` (non-empty arrays of filters) and
  * `$not`. Every key given must hold. See this module's header for the full contract.
  *
  * @example
@@ -123,6 +128,8 @@ export type PayloadFilterCondition = PayloadFilterLiteral | PayloadFilterOperato
 export type PayloadFilter = {
   readonly type?: PayloadFilterCondition;
   readonly timestamp?: PayloadFilterCondition;
+  readonly metadata?: PayloadFilterCondition;
+  readonly [path: `metadata.${string}`]: PayloadFilterCondition | undefined;
   readonly data?: PayloadFilterCondition;
   readonly [path: `data.${string}`]: PayloadFilterCondition | undefined;
   readonly $and?: readonly PayloadFilter[];
@@ -139,6 +146,8 @@ export type PayloadFilter = {
 export interface FilterDocument {
   type: string;
   timestamp: string;
+  /** The envelope's metadata; absent when the event has none (then `metadata` paths are missing). */
+  metadata?: Readonly<Record<string, string>>;
   data: unknown;
 }
 

@@ -9,6 +9,7 @@
  * its length.
  */
 import { ValidationError, closestName, describeValue } from '../errors.js';
+import { metadataKeyPattern } from '../event-metadata.js';
 import type { PayloadFilter, PayloadFilterLiteral } from './payload-filter.js';
 
 const maxLogicalDepth = 8;
@@ -19,11 +20,11 @@ const maxPathLength = 256;
 const maxStringLength = 1024;
 const maxListLength = 256;
 
-const roots = new Set(['type', 'timestamp', 'data']);
+const roots = new Set(['type', 'timestamp', 'metadata', 'data']);
 const logicalOperators = ['$and', '$or', '$not'];
 const operators = ['$eq', '$ne', '$in', '$nin', '$gt', '$gte', '$lt', '$lte', '$exists'];
 const literalExpected = 'a string, a finite number, a boolean or null';
-const pathExpected = 'a path (`type`, `timestamp`, `data` or `data.<field>…`) or $and, $or, $not';
+const pathExpected = 'a path (`type`, `timestamp`, `metadata`, `metadata.<key>`, `data` or `data.<field>…`) or $and, $or, $not';
 
 function refuse(field: string, message: string): never {
   throw new ValidationError('PAYLOAD_FILTER_INVALID', message, { field });
@@ -63,10 +64,18 @@ function checkPath(path: string, parentField: string, field: string): void {
   }
   const root = segments[0]!;
   if (!roots.has(root)) {
-    refuse(field, `Expected each key of \`${parentField}\` to be ${pathExpected}, got ${JSON.stringify(path)}: a path starts at \`type\`, \`timestamp\` or \`data\``);
+    refuse(field, `Expected each key of \`${parentField}\` to be ${pathExpected}, got ${JSON.stringify(path)}: a path starts at \`type\`, \`timestamp\`, \`metadata\` or \`data\``);
   }
-  if (root !== 'data' && segments.length > 1) {
-    refuse(field, `Expected the path ${JSON.stringify(path)} to stop at \`${root}\`: it is a string, with no fields (only \`data\` has segments)`);
+  if (root === 'metadata' && segments.length > 2) {
+    // A metadata key holds no `.` and its value is a string: one segment names it, a second finds nothing.
+    refuse(field, `Expected the path ${JSON.stringify(path)} to stop at \`metadata.${segments[1]!}\`: metadata is flat (keys without \`.\`, string values)`);
+  }
+  if (root === 'metadata' && segments.length === 2 && !metadataKeyPattern.test(segments[1]!)) {
+    // No event can carry such a key (publish refuses it): the path is a mistake, not a filter that never matches.
+    refuse(field, `Expected the path ${JSON.stringify(path)} to name a metadata key (1 to 40 letters, digits, \`_\` or \`-\`)`);
+  }
+  if (root !== 'data' && root !== 'metadata' && segments.length > 1) {
+    refuse(field, `Expected the path ${JSON.stringify(path)} to stop at \`${root}\`: it is a string, with no fields (only \`data\` and \`metadata\` have segments)`);
   }
   if (segments.length > maxPathSegments) {
     refuse(field, `Expected a path of at most ${maxPathSegments} segments, got ${JSON.stringify(path)} with ${segments.length}`);
@@ -115,7 +124,7 @@ function checkCondition(value: unknown, path: string, field: string): unknown {
     if (keys.some((key) => key.startsWith('$'))) {
       refuse(field, `Expected \`${field}\` to be an object of operators only, got one mixing operators with the key ${JSON.stringify(plainKey)}`);
     }
-    const hint = path === 'data' || path.startsWith('data.') ? ` (test a field inside it by its path, as \`${path}.${plainKey}\`)` : '';
+    const hint = path === 'data' || path.startsWith('data.') || path === 'metadata' ? ` (test a field inside it by its path, as \`${path}.${plainKey}\`)` : '';
     refuse(field, `Expected \`${field}\` to be a literal or an object of operators, got ${describeFound(value)}: objects are not compared${hint}`);
   }
   const checked: Record<string, unknown> = {};

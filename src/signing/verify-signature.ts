@@ -49,6 +49,11 @@ export interface WebhookEvent<TType extends string = string, TData = unknown> {
    * (unknown, not "live"). Never read from the unsigned `bookkeeper-environment` header.
    */
   environment?: string;
+  /**
+   * The body's `metadata`: the strings the sender attached to the event
+   * (`publish(…, { metadata })`), covered by the signature. Absent when the event has none.
+   */
+  metadata?: Record<string, string>;
 }
 
 /**
@@ -448,6 +453,11 @@ export function verifySignature(message: WebhookMessage, options: ResolvedVerify
   throw noMatchingSignature();
 }
 
+/** A body that is not the envelope, or not text: one code, the message says which. */
+function invalidPayload(message: string, options?: { cause: unknown }): SignatureVerificationError {
+  return new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', message, options);
+}
+
 // `ignoreBOM` keeps a leading byte-order mark: the body is returned as it was signed.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -463,7 +473,7 @@ export function verifiedMessage(signed: SignedMessage): VerifiedWebhookMessage {
   try {
     text = utf8.decode(body);
   } catch (cause) {
-    throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the signed body to be UTF-8 text, got ${body.length} bytes that are not`, {
+    throw invalidPayload(`Expected the signed body to be UTF-8 text, got ${body.length} bytes that are not`, {
       cause,
     });
   }
@@ -471,13 +481,14 @@ export function verifiedMessage(signed: SignedMessage): VerifiedWebhookMessage {
 }
 
 /**
- * Parses a verified body into the event envelope `{ id, type, timestamp, environment?, data }`
- * and, with `expectedEnvironment`, checks its signed `environment`.
+ * Parses a verified body into the event envelope `{ id, type, timestamp, environment?,
+ * metadata?, data }` and, with `expectedEnvironment`, checks its signed `environment`.
  *
  * @typeParam TEvent - the event type the caller expects; not checked at run time.
  * @param expectedEnvironment - the receiver's `environment` option, or `undefined` for any.
  * @throws SignatureVerificationError `WEBHOOK_INVALID_PAYLOAD` when the body is not
- *   JSON, not an object, or has no non-empty string `type`; `WEBHOOK_ENVIRONMENT_MISMATCH`
+ *   JSON, not an object, has no non-empty string `type`, or has a `metadata` that is not
+ *   an object of strings; `WEBHOOK_ENVIRONMENT_MISMATCH`
  *   when `expectedEnvironment` is set and the envelope names another environment, or none.
  */
 export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(verified: VerifiedWebhookMessage, expectedEnvironment?: string): TEvent {
@@ -487,20 +498,29 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(ve
     // A leading byte-order mark is not JSON, but a UTF-8 decoder drops it: so does the envelope parse.
     value = JSON.parse(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
   } catch (cause) {
-    throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', 'Expected the body to be JSON, got text that does not parse', { cause });
+    throw invalidPayload('Expected the body to be JSON, got text that does not parse', { cause });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body to be a JSON object, got ${describeValue(value)}`);
+    throw invalidPayload(`Expected the body to be a JSON object, got ${describeValue(value)}`);
   }
-  const envelope = value as { type?: unknown; timestamp?: unknown; environment?: unknown; data?: unknown };
+  const envelope = value as { type?: unknown; timestamp?: unknown; environment?: unknown; metadata?: unknown; data?: unknown };
   const type = envelope.type;
   if (typeof type !== 'string' || type.length === 0) {
-    throw new SignatureVerificationError('WEBHOOK_INVALID_PAYLOAD', `Expected the body's \`type\` to be a non-empty string, got ${describeValue(type)}`);
+    throw invalidPayload(`Expected the body's \`type\` to be a non-empty string, got ${describeValue(type)}`);
   }
   const timestamp = typeof envelope.timestamp === 'string' ? envelope.timestamp : new Date(verified.timestamp * 1000).toISOString();
   const event: WebhookEvent = { id: verified.id, type, timestamp, data: envelope.data };
   const environment = envelope.environment;
   if (typeof environment === 'string') event.environment = environment;
+  const metadata = envelope.metadata;
+  // Its shape only (an object of strings): the key and length rules are the sender's, and a
+  // receiver reads what was signed. Anything else is a malformed envelope, as a bad `type` is.
+  if (metadata !== undefined) {
+    if (typeof metadata !== 'object' || !metadata || Array.isArray(metadata) || Object.values(metadata).some((value) => typeof value !== 'string')) {
+      throw invalidPayload(`Expected the body's \`metadata\` to be an object of strings, got ${describeValue(metadata)}`);
+    }
+    event.metadata = metadata as Record<string, string>;
+  }
   if (expectedEnvironment !== undefined && environment !== expectedEnvironment) throw environmentMismatch(expectedEnvironment, environment);
   return event as TEvent;
 }

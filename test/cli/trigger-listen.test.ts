@@ -94,6 +94,31 @@ describe.concurrent('trigger', () => {
     }
   });
 
+  it('sends --metadata entries in the signed envelope, refuses a bad key by name, and a flag without = as usage', async ({ expect }) => {
+    const receiver = await LoopbackReceiver.start();
+    try {
+      const run = await runCli(['trigger', 'payment.succeeded', '--to', receiver.url, '--secret', secret, '--metadata', 'region=eu', '--metadata', 'note=a=b c']);
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      const [sent] = receiver.requests;
+      const event = verifyWebhook({ body: sent!.body, headers: sent!.headers }, { secrets: secret });
+      expect(event.metadata).toEqual({ region: 'eu', note: 'a=b c' });
+      expect(Object.keys(JSON.parse(sent!.body.toString('utf8')) as object)).toEqual(['id', 'type', 'timestamp', 'metadata', 'data']);
+
+      const [badKey, noEquals, twice] = await Promise.all([
+        runCli(['trigger', 'payment.succeeded', '--to', receiver.url, '--secret', secret, '--metadata', 'the.region=eu']),
+        runCli(['trigger', 'payment.succeeded', '--to', receiver.url, '--secret', secret, '--metadata', 'region']),
+        runCli(['trigger', 'payment.succeeded', '--to', receiver.url, '--secret', secret, '--metadata', 'region=eu', '--metadata', 'region=us']),
+      ]);
+      expect([badKey.code, noEquals.code, twice.code]).toEqual([1, 2, 2]);
+      expect(badKey.stderr).toMatch(/^error INPUT_INVALID: .*`options\.metadata`.*"the\.region"/m);
+      expect(noEquals.stderr).toContain('Expected --metadata key=value (e.g. region=eu), got "region"');
+      expect(twice.stderr).toContain('Expected each --metadata key once, got "region" twice');
+      expect(receiver.requests).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('usage mistakes exit 2: an unknown type, no --to, a --set without =', async ({ expect }) => {
     const [type, to, set] = await Promise.all([
       runCli(['trigger', 'payment.done', '--to', 'http://127.0.0.1:1/', '--secret', secret]),

@@ -304,6 +304,22 @@ describe('the delivery log and a delivery’s page', () => {
     expect(JSON.parse(unescapeHtml(envelope![1]!))).toEqual({ id: event.id, type: 'payment.succeeded', timestamp: event.timestamp, data });
   });
 
+  it('shows the event\'s metadata in the envelope of a delivery, between the timestamp and the data', async () => {
+    const { webhooks, receiver, dashboard } = await setup();
+    receiver.responder = () => ({ status: 204 });
+    const subscription = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'] });
+    const data = samplePayment(8);
+    const event = await webhooks.publish('payment.succeeded', data, { metadata: { region: 'eu', source: 'pos' } });
+    await webhooks.start();
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const delivery = await onlyDelivery(webhooks, subscription.id);
+    const page = await pageOf(await get(dashboard, `/deliveries/${delivery.id}`));
+    const envelope = /<h2>Envelope<\/h2>\s*<pre>([\s\S]*?)<\/pre>/.exec(page);
+    const shown = JSON.parse(unescapeHtml(envelope![1]!)) as Record<string, unknown>;
+    expect(shown).toEqual({ id: event.id, type: 'payment.succeeded', timestamp: event.timestamp, metadata: { region: 'eu', source: 'pos' }, data });
+    expect(Object.keys(shown)).toEqual(['id', 'type', 'timestamp', 'metadata', 'data']);
+  });
+
   it('shows stored markup — a response snippet, a payload, an error — as text', async () => {
     const { webhooks, receiver, dashboard } = await setup();
     receiver.responder = () => ({ status: 500, body: '<script>alert(1)</script>' });

@@ -3,8 +3,8 @@
  * from its contract (src/routing/payload-filter.ts's header), on random envelopes and
  * random valid filters whose paths and literals are drawn from the envelopes' own keys
  * and values, so that conditions often hit: equal values, nulls, missing values, arrays,
- * timestamps with offsets and fractions, impossible dates. And every such filter is
- * accepted, its canonical text round-trips.
+ * timestamps with offsets and fractions, impossible dates, envelopes with and without
+ * metadata. And every such filter is accepted, its canonical text round-trips.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -165,14 +165,24 @@ const { value: jsonValue } = fc.letrec<{ value: Json }>((tie) => ({
   ),
 }));
 
-const envelope: fc.Arbitrary<FilterDocument> = fc.record({
-  type: fc.constantFrom('payment.succeeded', 'payment.failed', 'refund.created', 'payment'),
-  timestamp,
-  data: fc.oneof({ weight: 6, arbitrary: fc.dictionary(dataKey, jsonValue, { minKeys: 1, maxKeys: 5 }) }, { weight: 1, arbitrary: jsonValue }),
-});
+/** Keys of the envelopes' metadata (`constructor` is a valid key, which an object also inherits), and what metadata paths look for. */
+const metadataKey = fc.constantFrom('region', 'source', 'a', '0', 'constructor');
+const metadataPathKey = fc.oneof({ weight: 4, arbitrary: metadataKey }, { weight: 1, arbitrary: fc.constantFrom('toString', 'hasOwnProperty', 'channel') });
+
+/** Envelopes with `metadata` (string values, `{}` never: publish sends none then) and without the key. */
+const envelope: fc.Arbitrary<FilterDocument> = fc.record(
+  {
+    type: fc.constantFrom('payment.succeeded', 'payment.failed', 'refund.created', 'payment'),
+    timestamp,
+    metadata: fc.dictionary(metadataKey, string, { minKeys: 1, maxKeys: 4 }),
+    data: fc.oneof({ weight: 6, arbitrary: fc.dictionary(dataKey, jsonValue, { minKeys: 1, maxKeys: 5 }) }, { weight: 1, arbitrary: jsonValue }),
+  },
+  { requiredKeys: ['type', 'timestamp', 'data'] },
+);
 
 const path = fc.oneof(
-  { weight: 1, arbitrary: fc.constantFrom('type', 'timestamp', 'data') },
+  { weight: 1, arbitrary: fc.constantFrom('type', 'timestamp', 'metadata', 'data') },
+  { weight: 3, arbitrary: metadataPathKey.map((key) => `metadata.${key}`) },
   { weight: 6, arbitrary: fc.array(pathKey, { minLength: 1, maxLength: 3 }).map((keys) => ['data', ...keys].join('.')) },
   { weight: 1, arbitrary: fc.constantFrom('data.constructor', 'data.toString', 'data.a.hasOwnProperty', 'data.0.length') },
 );
@@ -265,14 +275,25 @@ const filterAndEnvelopes = validFilter.chain((generated) => {
   const wanted = targets(generated);
   const placement = fc.tuple(fc.nat(wanted.length - 1), fc.nat(), fc.constantFrom('literal', 'literal', 'literal', 'null', 'remove', 'keep'));
   const document = fc.tuple(envelope, fc.array(placement, { minLength: wanted.length, maxLength: 2 * wanted.length + 1 })).map(([base, placements]) => {
-    const made: { type: unknown; timestamp: unknown; data: unknown } = { ...base };
+    const made: { type: unknown; timestamp: unknown; metadata?: Record<string, string>; data: unknown } = { ...base };
     for (const [target, pick, kind] of placements) {
       const { path: where, literals } = wanted[target]!;
       if (kind === 'keep') continue;
       const value = kind === 'null' ? null : kind === 'remove' ? remove : literals.length === 0 ? null : literals[pick % literals.length];
-      const [root, ...keys] = where.split('.') as ['type' | 'timestamp' | 'data', ...string[]];
-      // type and timestamp stay strings, as in every envelope sent.
-      if (root !== 'data') {
+      const [root, ...keys] = where.split('.') as ['type' | 'timestamp' | 'metadata' | 'data', ...string[]];
+      if (root === 'metadata') {
+        // Metadata is flat, of strings, and never `{}`: a key gets a string or goes; the whole goes.
+        if (keys.length === 0) {
+          if (value === remove) delete made.metadata;
+        } else if (typeof value === 'string') {
+          made.metadata = { ...made.metadata, [keys[0]!]: value };
+        } else if (value === remove && made.metadata !== undefined) {
+          const { [keys[0]!]: _removed, ...rest } = made.metadata;
+          if (Object.keys(rest).length === 0) delete made.metadata;
+          else made.metadata = rest;
+        }
+      } else if (root !== 'data') {
+        // type and timestamp stay strings, as in every envelope sent.
         if (typeof value === 'string') made[root] = value;
       } else {
         made.data = keys.length === 0 && value === remove ? null : put(made.data, keys, value);

@@ -1,4 +1,5 @@
-// Type tests of PayloadFilter: paths under `data.`, `type`, `timestamp` and `data` to a
+// Type tests of PayloadFilter: paths under `data.` and `metadata.`, `type`, `timestamp`,
+// `metadata` and `data` to a
 // literal or an operator object, $and/$or/$not of filters; other roots, arrays or objects as
 // literals, unknown operators and wrong operand types fail to compile. Run by `vitest --typecheck` and by `tsc`.
 import { describe, expectTypeOf, it } from 'vitest';
@@ -17,6 +18,22 @@ describe('PayloadFilter', () => {
       $and: [{ 'data.memo': null }, { 'data.tags.0': { $nin: ['internal', 1, false, null] } }],
     };
     expectTypeOf(nested).toExtend<PayloadFilter>();
+  });
+
+  it('takes metadata paths, alone and inside logic', () => {
+    const byRegion: PayloadFilter = {
+      'metadata.region': { $in: ['eu', 'uk'] },
+      metadata: { $exists: true },
+      $or: [{ 'metadata.source': 'pos' }, { $not: { 'metadata.channel': { $exists: true } } }],
+    };
+    expectTypeOf(byRegion).toExtend<PayloadFilter>();
+    // @ts-expect-error a metadata value is compared as a literal, never as an object
+    const objectLiteral: PayloadFilter = { 'metadata.region': { code: 'eu' } };
+    expectTypeOf(objectLiteral).toEqualTypeOf<PayloadFilter>();
+  });
+
+  it('gives the document its optional metadata of strings', () => {
+    expectTypeOf<FilterDocument['metadata']>().toEqualTypeOf<Readonly<Record<string, string>> | undefined>();
   });
 
   it('refuses other roots, arrays and objects as literals, unknown operators and wrong operands', () => {

@@ -120,7 +120,7 @@ describe('messages of the most likely mistakes name the path, what was expected 
   it('a snake_case publish option: names options.idempotency_key and suggests idempotencyKey', async () => {
     const error = await errorOf(() => webhooks().publish('payment.succeeded', payment, { idempotency_key: 'k1' } as never));
     expect(error).toMatchObject({ code: 'INPUT_INVALID', field: 'options.idempotency_key' });
-    expect(error.message).toBe('Unknown key `idempotency_key` in `options` (did you mean `idempotencyKey`?); expected one of: idempotencyKey, tenantId, tx');
+    expect(error.message).toBe('Unknown key `idempotency_key` in `options` (did you mean `idempotencyKey`?); expected one of: idempotencyKey, tenantId, metadata, tx');
   });
 
   it('a misspelt event type in publish: lists the types of the catalog and the type that came', async () => {

@@ -63,6 +63,14 @@ describe('exportCatalog', () => {
     expect(payment({ ...example, data: { ...data, amount: { amount: 12.3, currency: 'EUR' } } })).toBe(false);
     expect(payment({ ...example, data: { ...data, amount: { amount: 1230, currency: 'eur' } } })).toBe(false);
     expect(payment({ ...example, environment: 'test' })).toBe(true);
+    // metadata: optional, at most 20 keys without `.`, string values of at most 500 characters.
+    expect(payment({ ...example, metadata: { region: 'eu', source_system: 'pos-2' } })).toBe(true);
+    expect(payment({ ...example, metadata: Object.fromEntries(Array.from({ length: 20 }, (_, index) => [`k${index}`, 'v'])) })).toBe(true);
+    expect(payment({ ...example, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, index) => [`k${index}`, 'v'])) })).toBe(false);
+    expect(payment({ ...example, metadata: { region: 1 } })).toBe(false);
+    expect(payment({ ...example, metadata: { 'a.b': 'x' } })).toBe(false);
+    expect(payment({ ...example, metadata: { note: 'x'.repeat(501) } })).toBe(false);
+    expect(payment({ ...example, metadata: ['eu'] })).toBe(false);
     // Money is written once and referred to.
     expect(JSON.stringify(schemas['payment.succeeded'])).toContain('"$ref":"#/$defs/Money"');
     expect(schemas['payment.succeeded']!.$defs).toHaveProperty('Money');
@@ -93,6 +101,8 @@ describe('exportCatalog', () => {
       const content = ((post.requestBody as Json).content as Json)['application/json'] as Json;
       const validate = ajv.compile(inlineRefs(document, content.schema) as Json);
       expect(validate(content.example), `${type}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      expect(validate({ ...(content.example as Json), metadata: { region: 'eu' } })).toBe(true);
+      expect(validate({ ...(content.example as Json), metadata: { region: ['eu'] } })).toBe(false);
     }
   });
 
@@ -115,6 +125,8 @@ describe('exportCatalog', () => {
       const validate = ajv.compile(inlineRefs(document, message.payload) as Json);
       const [example] = message.examples as Array<{ payload: unknown }>;
       expect(validate(example!.payload), `${String(message.name)}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      expect(validate({ ...(example!.payload as Json), metadata: { region: 'eu' } })).toBe(true);
+      expect(validate({ ...(example!.payload as Json), metadata: { 'a.b': 'eu' } })).toBe(false);
     }
     expect(Object.values(document.operations as Record<string, Json>).every((operation) => operation.action === 'send')).toBe(true);
   });

@@ -383,6 +383,62 @@ describe('paths', () => {
   });
 });
 
+describe('metadata paths', () => {
+  const tagged = envelope({ region: 'us' }, { metadata: { region: 'eu', source: 'pos', constructor: 'own' } });
+  const untagged = envelope({ region: 'eu' });
+
+  it('read the envelope\'s metadata, not data: metadata.region is the metadata key', () => {
+    expect(matches({ 'metadata.region': 'eu' }, tagged)).toBe(true);
+    expect(matches({ 'metadata.region': 'us' }, tagged)).toBe(false);
+    expect(matches({ 'data.region': 'us' }, tagged)).toBe(true);
+    expect(matches({ 'metadata.region': { $in: ['eu', 'uk'] }, 'metadata.source': { $ne: 'api' } }, tagged)).toBe(true);
+    expect(matches({ 'metadata.region': { $gte: 'e', $lt: 'f' } }, tagged)).toBe(true);
+  });
+
+  it('are missing on an event without metadata, and for a key it does not hold', () => {
+    expect(matches({ 'metadata.region': 'eu' }, untagged)).toBe(false);
+    expect(matches({ 'metadata.region': { $exists: false } }, untagged)).toBe(true);
+    expect(matches({ 'metadata.region': { $ne: 'eu' } }, untagged)).toBe(true);
+    expect(matches({ 'metadata.region': { $nin: ['eu'] } }, untagged)).toBe(true);
+    expect(matches({ 'metadata.region': null }, untagged)).toBe(false);
+    expect(matches({ 'metadata.channel': { $exists: false } }, tagged)).toBe(true);
+    expect(matches({ 'metadata.channel': { $exists: true } }, tagged)).toBe(false);
+  });
+
+  it('test metadata itself for presence only: an object equals no literal', () => {
+    expect(matches({ metadata: { $exists: true } }, tagged)).toBe(true);
+    expect(matches({ metadata: { $exists: false } }, untagged)).toBe(true);
+    expect(matches({ metadata: { $exists: true } }, untagged)).toBe(false);
+    expect(matches({ metadata: null }, tagged)).toBe(false);
+  });
+
+  it('find own keys only: metadata.toString is missing, an own constructor key is found', () => {
+    expect(matches({ 'metadata.toString': { $exists: false } }, tagged)).toBe(true);
+    expect(matches({ 'metadata.hasOwnProperty': { $exists: false } }, tagged)).toBe(true);
+    expect(matches({ 'metadata.constructor': 'own' }, tagged)).toBe(true);
+    expect(matches({ 'metadata.constructor': { $exists: false } }, envelope(null, { metadata: { region: 'eu' } }))).toBe(true);
+  });
+
+  it('combine with logical operators and data paths', () => {
+    const filter = { $or: [{ 'metadata.region': 'us' }, { $and: [{ 'metadata.source': 'pos' }, { 'data.region': 'us' }] }] };
+    expect(matches(filter, tagged)).toBe(true);
+    expect(matches({ $not: { 'metadata.region': 'eu' } }, tagged)).toBe(false);
+    expect(matches({ $not: { 'metadata.region': 'eu' } }, untagged)).toBe(true);
+  });
+
+  it('take keys of 40 characters, digits, `_` and `-`', () => {
+    const key = `${'k'.repeat(37)}_-9`;
+    expect(key).toHaveLength(40);
+    expect(matches({ [`metadata.${key}`]: 'v' }, envelope(null, { metadata: { [key]: 'v' } }))).toBe(true);
+  });
+
+  it('refuse an object literal on metadata with a hint at metadata.<key>', () => {
+    const error = refusalOf(() => parsePayloadFilter({ metadata: { region: 'eu' } }));
+    expect({ code: error.code, field: error.field }).toEqual({ code: 'PAYLOAD_FILTER_INVALID', field: 'filter.metadata' });
+    expect(error.message).toContain('`metadata.region`');
+  });
+});
+
 describe('refusals', () => {
   it('come as a ValidationError with the code PAYLOAD_FILTER_INVALID, the field and a message', () => {
     const error = refusalOf(() => parsePayloadFilter({ 'data.amount': { $gte: true } }));
@@ -461,7 +517,14 @@ describe('refusals', () => {
 
   it.each([
     ['id', 'filter.id'],
-    ['metadata.x', 'filter.metadata.x'],
+    ['environment', 'filter.environment'],
+    ['metadata.region.code', 'filter.metadata.region.code'],
+    ['metadata.a.b', 'filter.metadata.a.b'],
+    ['metadata.with space', 'filter.metadata.with space'],
+    ['metadata.ü', 'filter.metadata.ü'],
+    [`metadata.${'k'.repeat(41)}`, `filter.metadata.${'k'.repeat(41)}`],
+    ['metadata.', 'filter.metadata.'],
+    ['metadatas.x', 'filter.metadatas.x'],
     ['foo', 'filter.foo'],
     ['Type', 'filter.Type'],
     ['datas.x', 'filter.datas.x'],
@@ -483,8 +546,8 @@ describe('refusals', () => {
   });
 
   it('say which roots a path may have', () => {
-    const error = refusalOf(() => parsePayloadFilter({ 'metadata.tenant': 'a' }));
-    for (const root of ['`type`', '`timestamp`', '`data`']) expect(error.message).toContain(root);
+    const error = refusalOf(() => parsePayloadFilter({ 'tenant.id': 'a' }));
+    for (const root of ['`type`', '`timestamp`', '`metadata`', '`metadata.<key>`', '`data`']) expect(error.message).toContain(root);
   });
 
   it.each([

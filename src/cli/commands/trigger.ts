@@ -30,11 +30,12 @@ export const triggerCommand: Command = {
     secret: { type: 'string' },
     data: { type: 'string' },
     set: { type: 'string', multiple: true },
+    metadata: { type: 'string', multiple: true },
     'timeout-ms': { type: 'string' },
     ...catalogOption,
     ...jsonOption,
   },
-  help: `Usage: bookkeeper-webhooks trigger <event-type> --to <url> --secret <whsec_…> [--data <file.json>] [--set path=value …] [--catalog <module>]
+  help: `Usage: bookkeeper-webhooks trigger <event-type> --to <url> --secret <whsec_…> [--data <file.json>] [--set path=value …] [--metadata key=value …] [--catalog <module>]
 
 Sends one event of <event-type> to <url>, signed with the secret, exactly as a
 delivery is sent (same envelope, headers, signature and HTTP client), and prints
@@ -51,6 +52,8 @@ Options:
   --data <file.json>      the event's data instead of the example
   --set <path=value>      override one field: amount.amount=500, currency=EUR,
                           metadata='{"a":"b"}' (JSON when it parses, else a string); repeatable
+  --metadata <key=value>  an entry of the event's metadata (region=eu), sent in the
+                          envelope; the value is taken as a string; repeatable
   --timeout-ms <ms>       how long to wait for the answer (default 15000)
   ${catalogHelp(24)}
   --json                  print { id, type, url, ok, statusCode, durationMs, error, body }
@@ -65,6 +68,7 @@ Options:
     const url = requiredFlag(args, this, 'to', '<url>');
     const [secret] = secretsOf(args, io, this) as [string];
     const data = await eventData(args, io, this, catalog, type);
+    const metadata = metadataOf(stringFlags(args, 'metadata'), this.name);
     const timeoutMs = timeoutFlag(stringFlag(args, 'timeout-ms'), this.name);
     const webhooks = createWebhooks<EventCatalog>({
       events: catalog,
@@ -74,7 +78,8 @@ Options:
     });
     try {
       await webhooks.subscriptions.create({ url, eventTypes: [type], secret });
-      const event = await webhooks.publish(type, data as never);
+      // publish checks the keys and values, as for any event (INPUT_INVALID on options.metadata.<key>).
+      const event = await webhooks.publish(type, data as never, { metadata });
       webhooks.start();
       await webhooks.drain({ timeoutMs: timeoutMs + 5_000 });
       const [delivery] = (await webhooks.deliveries.list({ eventId: event.id })).items;
@@ -102,6 +107,24 @@ async function eventData(args: CommandArgs, io: CliIo, command: Command, catalog
     throw new UsageError(`Expected --data <file.json> for ${type}, which has no example in the catalog (defineEvents({ [type]: { schema, example } }))`, command.name);
   }
   return stringFlags(args, 'set').reduce((current, text) => applySetOverride(current, parseSetOverride(text, command.name)), data);
+}
+
+/**
+ * The metadata of the `--metadata key=value` flags, keys in the order given; the value is
+ * the text after the first `=`, as it is (metadata values are strings).
+ * @throws UsageError for a flag without `=` or without a key, or a key given twice.
+ */
+function metadataOf(flags: readonly string[], command: string): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const text of flags) {
+    const equals = text.indexOf('=');
+    if (equals <= 0) throw new UsageError(`Expected --metadata key=value (e.g. region=eu), got ${JSON.stringify(text)}`, command);
+    const key = text.slice(0, equals);
+    if (Object.hasOwn(metadata, key)) throw new UsageError(`Expected each --metadata key once, got ${JSON.stringify(key)} twice`, command);
+    // defineProperty: a `__proto__` key stays a key, for publish to refuse by name.
+    Object.defineProperty(metadata, key, { value: text.slice(equals + 1), enumerable: true, configurable: true, writable: true });
+  }
+  return metadata;
 }
 
 function timeoutFlag(value: string | undefined, command: string): number {

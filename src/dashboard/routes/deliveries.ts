@@ -235,11 +235,17 @@ ${pager}`,
   };
 }
 
-/** The envelope `{ id, type, timestamp, data }` as JSON text, or why there is none. */
+/** The envelope `{ id, type, timestamp, metadata?, data }` as JSON text, or why there is none. */
 function envelopeSection(event: StoredEvent | null): Html {
   if (event === null) return html`<p class="muted">The event is no longer stored.</p>`;
   if (event.expungedAt !== null) return html`<p class="muted">Content expunged at ${timeTag(event.expungedAt)}.</p>`;
-  const envelope = { id: event.id, type: event.type, timestamp: new Date(event.timestamp).toISOString(), data: event.data };
+  const envelope = {
+    id: event.id,
+    type: event.type,
+    timestamp: new Date(event.timestamp).toISOString(),
+    ...(event.metadata === null ? {} : { metadata: event.metadata }),
+    data: event.data,
+  };
   return html`<pre>${JSON.stringify(envelope, null, 2)}</pre>`;
 }
 
