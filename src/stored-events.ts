@@ -67,6 +67,13 @@ export interface ListedEvent extends StoredEvent {
    * as a pushed webhook. `null` whenever `body` is.
    */
   headers: SignedEventHeaders | null;
+  /**
+   * With `subscriptionId`: true for an event of its types and tenant that its payload
+   * `filter` (as it reads now) leaves out — listed, without its content (`data`, `metadata`,
+   * `body` and `headers` are `null`), so that paging moves past it; it is never sent to that
+   * subscription. False otherwise.
+   */
+  filteredOut: boolean;
 }
 
 /** A filter for `events.list` and `events.iterate`. Every condition given must hold. */
@@ -74,8 +81,9 @@ export interface ListEventsQuery {
   /**
    * Only what this subscription receives — events of its tenant (every tenant's for an
    * all-tenant consumer), of the catalog types its filters match — each with the body it is
-   * sent with and headers signed with its current secrets. A `tenantId` or `types` beyond
-   * that is refused (`SUBSCRIPTION_SCOPE_EXCEEDED`), never widened.
+   * sent with and headers signed with its current secrets; what its payload `filter` leaves
+   * out comes without content, `filteredOut: true`. A `tenantId` or `types` beyond that is
+   * refused (`SUBSCRIPTION_SCOPE_EXCEEDED`), never widened.
    */
   subscriptionId?: string;
   /** This tenant's events; `null`: those published without a tenant. */
@@ -159,6 +167,8 @@ export interface StoredEventsDeps {
   catalog: EventCatalog;
   /** Opens subscription secrets (`security.secretsKey`) to sign listed events. */
   secrets: SecretCodec;
+  /** Evaluates a subscription's payload filter on a stored event (routing/filter-callbacks.ts): what it leaves out is not listed for it. */
+  matchesFilter: (filter: string, event: EventRecord) => boolean;
 }
 
 const selectorSchema = z
@@ -296,7 +306,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
         ...(query.tenantId === undefined ? {} : { tenantId: query.tenantId }),
         ...(query.types === undefined ? {} : { types: query.types }),
       });
-      return { items: page.items.map((record) => ({ ...toStoredEvent(record), body: null, headers: null })), nextCursor: page.nextCursor };
+      return { items: page.items.map((record) => ({ ...toStoredEvent(record), body: null, headers: null, filteredOut: false })), nextCursor: page.nextCursor };
     }
     const subscription = await storage.getSubscription(subscriptionId);
     if (subscription === null) throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(subscriptionId)}`, { field: 'subscriptionId' });
@@ -321,12 +331,18 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
     try {
       const timestamp = Math.floor(now / 1000);
       const items = page.items.map((record): ListedEvent => {
-        if (record.expungedAt !== null) return { ...toStoredEvent(record, null), body: null, headers: null };
+        if (record.expungedAt !== null) return { ...toStoredEvent(record, null), body: null, headers: null, filteredOut: false };
+        // What the payload filter leaves out is not received: listed without its content, so
+        // that a consumer paging through (the event feed) moves past it.
+        if (subscription.filter !== null && !deps.matchesFilter(subscription.filter, record)) {
+          return { ...toStoredEvent(record, null), body: null, headers: null, filteredOut: true };
+        }
         const body = payloads.open(record.payload, record.id);
         return {
           ...toStoredEvent(record, body),
           body,
           headers: { 'webhook-id': record.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signatureHeader(keys, record.id, timestamp, body) },
+          filteredOut: false,
         };
       });
       return { items, nextCursor: page.nextCursor };

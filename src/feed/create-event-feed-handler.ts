@@ -227,7 +227,8 @@ export function createEventFeedHandler(webhooks: EventFeedSource, options: Event
     const subscriptionId = await identify(request, url);
     const query = readQuery(url.searchParams, maxPageSize);
     const page = await webhooks.events.list({ ...query, subscriptionId });
-    const data = page.items.map(toFeedItem);
+    // What the subscription's payload filter leaves out is not served, but the cursor moves past it.
+    const data = page.items.filter((event) => !event.filteredOut).map(toFeedItem);
     // The cursor moves past settled events only (see settleMs); oldest first, so they lead the page.
     const settledBefore = clock.now() - settleMs;
     let settled = 0;

@@ -179,8 +179,11 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
     // A pushed copy still being handled may yet fail and be released: the page is read again
     // next time rather than passed, and what this pass processed comes back as duplicates.
     if (waiting) return result;
-    if (page.next !== null) cursor = result.next = page.next;
-    if (!page.hasMore || page.data.length === 0) return result;
+    // A page may hold nothing (what the subscription's filter leaves out is not served) and
+    // still move on; one that does not move on ends the pull.
+    if (page.next === null || page.next === cursor) return result;
+    cursor = result.next = page.next;
+    if (!page.hasMore) return result;
   }
 }
 

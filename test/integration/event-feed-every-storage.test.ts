@@ -178,6 +178,31 @@ describe.each(storageKinds)('the event feed on the %s storage', (kind) => {
     await expect(webhooks.events.list({ subscriptionId: acme.id, tenantId: null })).rejects.toMatchObject({ code: 'SUBSCRIPTION_SCOPE_EXCEEDED', field: 'tenantId' });
   });
 
+  it("serves a subscription only what its payload filter matches, and pages past runs of what it leaves out", async () => {
+    const webhooks = env.instance();
+    const large = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'], filter: { 'data.amount.amount': { $gte: 100_000 } } });
+    const published = [];
+    // Five small payments (more than a page of 2) between the large ones.
+    for (const amount of [150_000, 10, 20, 30, 40, 50, 250_000, 60]) published.push(await webhooks.publish('payment.succeeded', samplePayment(published.length + 1, amount)));
+    const feed = await startFeed(webhooks, { settleMs: 0 });
+    cleanups.push(() => feed.close());
+
+    const ids: string[] = [];
+    const result = await pullMissed({ feedUrl: feed.url, subscriptionId: large.id, secret: large.secret, limit: 2, onEvent: (event) => void ids.push(event.id) });
+    expect(ids).toEqual([published[0]!.id, published[6]!.id]);
+    expect(result).toMatchObject({ processed: 2, expunged: 0, next: expect.any(String) });
+    // Nothing left behind the cursor: the next pull finds nothing new.
+    expect(await pullMissed({ feedUrl: feed.url, subscriptionId: large.id, secret: large.secret, after: result.next!, limit: 2, onEvent: (event) => void ids.push(event.id) })).toMatchObject({ processed: 0 });
+
+    // events.list shows what the filter leaves out without its content, so paging moves on.
+    const { items } = await webhooks.events.list({ subscriptionId: large.id, limit: 3 });
+    expect(items.map((item) => [item.filteredOut, item.body === null, item.data === null])).toEqual([
+      [false, false, false],
+      [true, true, true],
+      [true, true, true],
+    ]);
+  });
+
   it('serves the opened bodies of an instance with payloadKey, byte for byte what it pushes', async () => {
     const webhooks = env.instance({ security: { payloadKey: randomBytes(32).toString('base64') } });
     const { id: subscriptionId, secret } = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
