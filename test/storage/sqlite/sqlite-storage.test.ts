@@ -129,6 +129,7 @@ describe('migrations', () => {
       { version: 11, name: '0011-leased' },
       { version: 12, name: '0012-test-attempts' },
       { version: 13, name: '0013-payload-filter' },
+      { version: 14, name: '0014-delivery-payloads' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
