@@ -42,6 +42,7 @@ export function* tenantSubscriptions(tenants: number, now: number): Generator<Su
         url: `https://${owner}.erp.example/webhooks`,
         eventTypes,
         filter: null,
+        transform: null,
         secrets: [{ value: secret, createdAt: now, expiresAt: null }],
         headers: {},
         description: null,

@@ -688,6 +688,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         retry: fields.retry ?? null,
         flowControl: fields.flowControl ?? null,
         filter: fields.filter == null ? null : parsePayloadFilter(fields.filter),
+        transform: null,
         failingSince: null,
         deletedAt: null,
         createdAt: now,

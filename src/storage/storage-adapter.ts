@@ -77,6 +77,12 @@ export interface SubscriptionRecord {
    * given and never interprets it.
    */
   filter: string | null;
+  /**
+   * The name of the host transform (`createWebhooks({ transforms })`) its deliveries' payloads
+   * are rendered with; `null`: they send the event's payload. The storage keeps it as given
+   * and never interprets it.
+   */
+  transform: string | null;
   secrets: SecretRecord[];
   /** Extra request headers sent with every delivery. */
   headers: Record<string, string>;
@@ -106,7 +112,7 @@ export interface SubscriptionRecord {
 export type SubscriptionPatch = Partial<
   Pick<
     SubscriptionRecord,
-    'url' | 'eventTypes' | 'filter' | 'secrets' | 'headers' | 'description' | 'metadata' | 'retry' | 'flowControl'
+    'url' | 'eventTypes' | 'filter' | 'transform' | 'secrets' | 'headers' | 'description' | 'metadata' | 'retry' | 'flowControl'
   >
 >;
 
@@ -278,6 +284,15 @@ export interface EnqueueInput {
    * for that subscription. Absent: such a subscription gets no delivery.
    */
   matchesFilter?: (filter: string) => boolean;
+  /**
+   * Asked once per subscription that receives the event (after its filter accepted it) and
+   * has a `transform`, inside the enqueue's transaction, with the stored subscription record:
+   * what it returns is stored as that delivery's payload (the core seals it as it seals event
+   * payloads). Absent: such a subscription gets no delivery (nothing is sent untransformed).
+   * What it throws rejects the enqueue, nothing stored. Subscriptions without a transform are
+   * never asked about.
+   */
+  render?: (subscription: SubscriptionRecord) => string;
 }
 
 export interface EnqueueResult {
@@ -325,6 +340,11 @@ export interface ClaimedDelivery {
   delivery: DeliveryRecord;
   /** Its log so far, for the attempt's number and the retry success rate. */
   history: DeliveryHistory;
+  /**
+   * Its event, with `payload` the delivery's own when it has one (rendered by a transform at
+   * fan-out, see {@link EnqueueInput.render}) — the storage substitutes it — so the
+   * dispatcher signs and sends `event.payload` unchanged, whichever it is.
+   */
   event: EventRecord;
   subscription: SubscriptionRecord;
   /** Fencing token: settle succeeds only while it is still the delivery's token. */
@@ -520,6 +540,16 @@ export interface ReplayInput {
    * stored; the core opens it).
    */
   matchesFilter?: (filter: string, event: EventRecord) => boolean;
+  /**
+   * Asked, when the subscription (as read inside the replay's transaction) has a `transform`,
+   * for each delivery the replay creates (after `matchesFilter` accepted its event), with the
+   * stored subscription record and the stored event: what it returns is stored as that
+   * delivery's payload. Requeued deliveries keep the payload they have (every retry sends the
+   * same bytes) and are never asked about. Absent: a replay creates nothing for a
+   * subscription with a transform (its requeues still happen). What it throws rejects the
+   * replay, nothing changed. Not asked with `dryRun`.
+   */
+  render?: (subscription: SubscriptionRecord, event: EventRecord) => string;
 }
 
 /** Counts for drain, metrics and the operator. */
@@ -707,7 +737,10 @@ export interface StorageAdapter {
    * subscriptions: looked up by (tenant, type), never by walking other tenants'
    * subscriptions. With an idempotency key seen before in the same tenant: returns the
    * first event and stores nothing. A `matchesFilter` that throws rejects the call with
-   * what it threw, and nothing is stored.
+   * what it threw, and nothing is stored. A receiving subscription with a `transform` gets
+   * its delivery's own payload from `render` (storage/shared/delivery-payloads.ts), asked
+   * after its filter accepted; without `render` it gets no delivery; a `render` that throws
+   * rejects the call with what it threw, and nothing is stored.
    */
   enqueue(input: EnqueueInput): Promise<EnqueueResult>;
   /**
@@ -721,7 +754,8 @@ export interface StorageAdapter {
   listEvents(query: EventQuery): Promise<Page<EventRecord>>;
   /**
    * Erases the content of these events, in one transaction: each one not yet expunged gets
-   * `payload` `''` and `expungedAt` `now`; its open deliveries (pending, leased or not, and
+   * `payload` `''` and `expungedAt` `now`, and so does each of its deliveries that has a
+   * payload of its own (`''`, see `getDeliveryPayload`); its open deliveries (pending, leased or not, and
    * held) become `cancelled` ({@link CANCELLED_BY_EXPUNGE}; a lease is kept, see `settle`);
    * every attempt of its deliveries loses its `responseSnippet` (`null`). Ids, types, times,
    * statuses and the change logs stay. Unknown and already expunged ids are skipped
@@ -772,8 +806,15 @@ export interface StorageAdapter {
   /** Attempts of a delivery, oldest first. */
   listAttempts(deliveryId: string): Promise<AttemptRecord[]>;
   /**
+   * The delivery's own payload as stored (sealed by the core, as rendered at fan-out by its
+   * subscription's transform; `''` once its event is expunged), what every attempt of it
+   * sends; `null` when it sends its event's payload, or is unknown. For the delivery log to
+   * show what was sent.
+   */
+  getDeliveryPayload(id: string): Promise<string | null>;
+  /**
    * Makes a delivery due again at `now` with a fresh attempt cycle (`attempts` 0; its
-   * {@link DeliveryHistory} and attempt log go on). Final ones
+   * {@link DeliveryHistory} and attempt log go on; its own payload, if it has one, stays). Final ones
    * (delivered, dead) and waiting pending ones qualify; otherwise returns, checked in
    * this order: `'not_found'`, `'expunged'` (its event was expunged), `'deleted'` (its
    * subscription was soft-deleted), `'in_flight'` (under a lease) or `'held'`
@@ -786,7 +827,10 @@ export interface StorageAdapter {
    * matching events without a delivery get one. Delivered, pending and cancelled ones are
    * left alone, and expunged events are never sent again. A soft-deleted subscription
    * gets nothing (count 0). A subscription with a payload filter gets only the events its
-   * `matchesFilter` accepts. Returns how many (would) be queued.
+   * `matchesFilter` accepts. For a subscription with a `transform`, each created delivery
+   * gets its own payload from `render` (none created without it); a requeued one keeps the
+   * payload it has. A `matchesFilter` or `render` that throws rejects the call with what it
+   * threw, nothing changed. Returns how many (would) be queued.
    */
   replay(input: ReplayInput): Promise<{ count: number }>;
 

@@ -95,6 +95,7 @@ export function describeAudit(t: ConformanceContext): void {
         tenantId: ACME,
         eventTypes: ['payment.*', 'refund.created'],
         filter: '{"data.currency":{"eq":"EUR"}}',
+        transform: 'thin',
         headers: { 'x-tenant': 'acme', authorization: 'Bearer sk_live_4eC39HqLyjWDarjtT1zdp7dc', 'x-signing-key': 'enc:v1:k1:9f8e7d6c' },
         secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: secretCreatedAt, expiresAt: null }],
         description: 'ERP',
@@ -120,6 +121,7 @@ export function describeAudit(t: ConformanceContext): void {
           url: { before: null, after: record.url },
           eventTypes: { before: null, after: ['payment.*', 'refund.created'] },
           filter: { before: null, after: '{"data.currency":{"eq":"EUR"}}' },
+          transform: { before: null, after: 'thin' },
           headers: { before: null, after: { authorization: '[redacted]', 'x-signing-key': '[redacted]', 'x-tenant': 'acme' } },
           description: { before: null, after: 'ERP' },
           metadata: { before: null, after: { team: { name: 'finance' }, tags: ['erp'] } },
@@ -152,6 +154,7 @@ export function describeAudit(t: ConformanceContext): void {
           description: sub.description,
           metadata: { team: { name: 'treasury' }, tags: ['erp'] },
           filter: '{"data.amountMinor":{"gte":100000}}',
+          transform: 'thin',
         },
         t.now,
         a,
@@ -170,6 +173,7 @@ export function describeAudit(t: ConformanceContext): void {
         changes: {
           url: { before: sub.url, after: 'https://erp.example.com/v2/hooks' },
           filter: { before: null, after: '{"data.amountMinor":{"gte":100000}}' },
+          transform: { before: null, after: 'thin' },
           headers: { before: { authorization: '[redacted]', 'x-tenant': 'acme' }, after: { authorization: '[redacted]', 'x-tenant': 'acme' } },
           metadata: { before: { team: { name: 'finance' }, tags: ['erp'] }, after: { team: { name: 'treasury' }, tags: ['erp'] } },
           secrets: {

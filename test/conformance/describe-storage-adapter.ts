@@ -13,6 +13,7 @@ import { describeAudit } from './audit.js';
 import { describeClaim } from './claim.js';
 import { useConformanceContext, type StorageHarnessFactory } from './conformance-context.js';
 import { describeDeliveryLog } from './delivery-log.js';
+import { describeDeliveryPayloads } from './delivery-payloads.js';
 import { describeEnqueue } from './enqueue.js';
 import { describeEventFeed } from './event-feed.js';
 import { describeMigrate } from './migrate.js';
@@ -58,5 +59,6 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeTestAttempts(t);
     describeEventFeed(t);
     describePayloadFilter(t);
+    describeDeliveryPayloads(t);
   });
 }

@@ -3,7 +3,9 @@
  * subscriptions and random mutations by random actors — updates of every field (sensitive
  * headers among them), rotations, disables, enables, soft deletes, refused changes of a
  * deleted subscription — in any order, at advancing times; the payload filter set, changed
- * and cleared among them. After every run, for each subscription:
+ * and cleared among them. The transform's name, which the subscriptions API does not take
+ * yet, is set, changed and cleared through the storage, with the change audit the registry
+ * writes for an update. After every run, for each subscription:
  *
  * - folding its history (`subscriptions.history`, read page by page) field by field, each
  *   record's `after` over the last, gives the subscription's current state as the log shows
@@ -18,6 +20,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createWebhooks, type SubscriptionChange, type Webhooks } from '../../src/index.js';
+import { createId } from '../../src/ids.js';
 import { loggedState } from '../../src/storage/shared/change-log.js';
 import { sensitiveHeaderMatcher, defaultSensitiveHeaders } from '../../src/registry/sensitive-headers.js';
 import { openStorage, type StorageKind } from '../support/every-storage.js';
@@ -36,7 +39,8 @@ type Step =
   | ({ kind: 'disable'; pick: number } & Change)
   | ({ kind: 'enable'; pick: number } & Change)
   | ({ kind: 'delete'; pick: number } & Change)
-  | ({ kind: 'filter'; pick: number; value: number } & Change);
+  | ({ kind: 'filter'; pick: number; value: number } & Change)
+  | ({ kind: 'transform'; pick: number; value: number } & Change);
 
 const change = { actor: fc.constantFrom(...actors), reason: fc.constantFrom(...reasons) };
 const pick = fc.nat(1000);
@@ -48,7 +52,11 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('enable' as const), pick, ...change }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), pick, ...change }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('filter' as const), pick, value: fc.nat(2), ...change }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('transform' as const), pick, value: fc.nat(2), ...change }) },
 );
+
+/** The transform of a `transform` step: none, or one of two names (opaque to the storage). */
+const transforms = [null, 'thin', 'erp-v2'] as const;
 
 /** The payload filter of a `filter` step: none, or one of two. */
 const filters = [null, { 'data.amount.currency': 'EUR' }, { 'data.amount.amount': { $gte: 100_000 } }] as const;
@@ -112,6 +120,14 @@ async function runSteps(kind: StorageKind, steps: Step[]): Promise<void> {
       const before = (await opened.storage.getSubscription(id))!;
       const log = expected.get(id)!;
       const said = { actor: current.actor, reason: current.reason };
+      if (current.kind === 'transform') {
+        // What the registry's update writes: the patch and its audit, in one storage call (a
+        // deleted subscription is returned as it is, nothing logged).
+        const audit = { id: createId('chg', clock.now()), action: 'updated' as const, actor: current.actor, reason: current.reason, isSensitiveHeader: isSensitive };
+        await opened.storage.updateSubscription(id, { transform: transforms[current.value]! }, clock.now(), audit);
+        if (before.deletedAt === null) log.push({ action: 'updated', ...said });
+        continue;
+      }
       if (before.deletedAt !== null) {
         // Every change of a deleted subscription is refused and recorded nowhere; a second soft delete does nothing.
         if (current.kind === 'delete') await webhooks.subscriptions.delete(id, options(current));

@@ -18,6 +18,7 @@ export function subscriptionAt(now: number, overrides: Partial<SubscriptionRecor
     url: 'https://erp.example.com/hooks',
     eventTypes: ['*'],
     filter: null,
+    transform: null,
     secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: now, expiresAt: null }],
     headers: {},
     description: null,

@@ -26,7 +26,9 @@ import { recordAttemptInHistory } from '../shared/delivery-history.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { openDeliveryUpdate } from '../shared/open-deliveries.js';
-import { enqueueAccepts, replayAccepts, replayRefusesAll, thrownByFilterCallback } from '../shared/payload-filters.js';
+import { thrownByHostCallback } from '../shared/host-callbacks.js';
+import { enqueuePayload, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
+import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
@@ -132,6 +134,10 @@ export function createMemoryStorage(): StorageAdapter {
   let orphans = new OrphanEvents(events);
   let idempotencyKeys = new Map<string, string>();
   let deliveries = new Map<string, DeliveryState>();
+  // The payloads of the deliveries that have their own (rendered by a transform): beside
+  // them rather than a field of each, so a delivery that sends its event's payload costs no
+  // slot more, and a removed delivery's payload goes with it.
+  const ownPayloads = new WeakMap<DeliveryState, string>();
   let deliveriesById = new ChunkedIdList<DeliveryState>();
   let statuses = new StatusIndex();
   let schedule = new ClaimSchedule(() => subscriptions.size);
@@ -168,9 +174,13 @@ export function createMemoryStorage(): StorageAdapter {
     schedule.reschedule(d);
   }
 
-  /** Links a new delivery to every index but `ev.deliveries`, which the caller fills. */
-  function createDelivery(ev: EventState, sub: SubscriptionState, status: 'pending' | 'held', now: number): DeliveryState {
+  /**
+   * Links a new delivery to every index but `ev.deliveries`, which the caller fills; with
+   * `payload` (rendered by its subscription's transform) that is what it sends.
+   */
+  function createDelivery(ev: EventState, sub: SubscriptionState, status: 'pending' | 'held', now: number, payload: string | null = null): DeliveryState {
     const d = storeDelivery(ev, sub, newDeliveryId(now), status, now);
+    if (payload !== null) ownPayloads.set(d, payload);
     deliveries.set(d.id, d);
     deliveriesById.insert(d);
     sub.deliveries.insert(d);
@@ -318,6 +328,25 @@ export function createMemoryStorage(): StorageAdapter {
     return receivers.filter((sub) => enqueueAccepts(input, sub.record.filter));
   }
 
+  /**
+   * The receivers a publish creates deliveries for, with their payloads (`null`: the event's):
+   * a receiver with a transform gets what `render` returns, or no delivery without it.
+   * `payloads` is `null` when no receiver has a transform, the common case, which keeps the list.
+   */
+  function withPayloads(receivers: SubscriptionState[], input: EnqueueInput): { receivers: SubscriptionState[]; payloads: Array<string | null> | null } {
+    if (receivers.every((sub) => sub.record.transform === null)) return { receivers, payloads: null };
+    const kept: SubscriptionState[] = [];
+    const payloads: Array<string | null> = [];
+    for (const sub of receivers) {
+      // The callback gets a copy: it cannot change the stored subscription.
+      const payload = sub.record.transform === null ? null : enqueuePayload(input, copySubscription(sub.record));
+      if (payload === undefined) continue;
+      kept.push(sub);
+      payloads.push(payload);
+    }
+    return { receivers: kept, payloads };
+  }
+
   function enqueueNow(input: EnqueueInput): EnqueueResult {
     if (input.tx !== undefined && input.tx !== null) {
       throw new ConfigError(
@@ -336,15 +365,16 @@ export function createMemoryStorage(): StorageAdapter {
     if (events.has(id)) {
       throw new StorageError('STORAGE_CONFLICT', `Expected a new event id, got ${describeValue(id)} which exists.`);
     }
-    // Asked before anything is stored: a callback that throws leaves nothing behind.
-    const targets = withFilterVerdicts(tenants.receivers(tenantId, type), input);
+    // Asked before anything is stored, filters then renders: a callback that throws leaves
+    // nothing behind.
+    const { receivers: targets, payloads } = withPayloads(withFilterVerdicts(tenants.receivers(tenantId, type), input), input);
     const ev = storeEvent(input.event);
     events.set(id, ev);
     eventsById.insert(ev);
     if (indexKey !== null) idempotencyKeys.set(indexKey, id);
     tenants.addEvent(ev);
     // Built by map, not push: an array grown by push reserves 17 slots, which every stored event would keep.
-    ev.deliveries = targets.map((sub) => createDelivery(ev, sub, 'pending', input.now));
+    ev.deliveries = targets.map((sub, i) => createDelivery(ev, sub, 'pending', input.now, payloads === null ? null : payloads[i]!));
     if (ev.deliveries.length === 0) orphans.add(ev);
     return { event: copyEvent(ev.record), created: true, deliveryCount: ev.deliveries.length };
   }
@@ -455,6 +485,7 @@ export function createMemoryStorage(): StorageAdapter {
     ev.record.expungedAt = now;
     result.events++;
     for (const d of ev.deliveries) {
+      if (ownPayloads.has(d)) ownPayloads.set(d, '');
       if (cancellable.has(d.status)) {
         cancelDelivery(d, CANCELLED_BY_EXPUNGE, now);
         result.cancelled++;
@@ -479,6 +510,8 @@ export function createMemoryStorage(): StorageAdapter {
     const scope = sub.record;
     const filter = sub.record.filter;
     if (replayRefusesAll(input, filter)) return { count: 0 };
+    // With a transform and nothing to render, only requeues (which keep their payloads).
+    const creates = !replayCreatesNothing(input, scope);
     // A subscription reads only its tenant's events (the platform's: the tenantless ones); an
     // all-tenant consumer walks them all.
     const candidates = scope.allTenants ? eventsById : (tenants.get(scope.tenantId)?.events ?? []);
@@ -488,7 +521,7 @@ export function createMemoryStorage(): StorageAdapter {
       if (!replayable(ev.record, scope)) continue;
       const mine = ev.deliveries.find((d) => d.subscription === sub);
       const action = replayAction(mine?.status ?? null);
-      if (action === 'skip') continue;
+      if (action === 'skip' || (action === 'create' && !creates)) continue;
       // The callback gets a copy: it cannot change the stored event.
       if (filter !== null && !replayAccepts(input, filter, copyEvent(ev.record))) continue;
       if (action === 'create') missing.push(ev);
@@ -496,9 +529,13 @@ export function createMemoryStorage(): StorageAdapter {
     }
     const count = requeued.length + missing.length;
     if (input.dryRun === true) return { count };
+    // Rendered before anything changes: a callback that throws leaves everything as it was.
+    const payloads = scope.transform === null ? null : missing.map((ev) => replayPayload(input, copySubscription(scope), copyEvent(ev.record))!);
     const status = queuedStatus(sub.record.status === 'active');
     for (const d of requeued) requeue(d, status, input.now);
-    for (const ev of missing) ev.deliveries = [...ev.deliveries, createDelivery(ev, sub, status, input.now)];
+    missing.forEach((ev, i) => {
+      ev.deliveries = [...ev.deliveries, createDelivery(ev, sub, status, input.now, payloads === null ? null : payloads[i]!)];
+    });
     return { count };
   }
 
@@ -839,7 +876,7 @@ export function createMemoryStorage(): StorageAdapter {
       try {
         return enqueueNow(input);
       } catch (error) {
-        throw thrownByFilterCallback(error);
+        throw thrownByHostCallback(error);
       }
     },
 
@@ -889,10 +926,13 @@ export function createMemoryStorage(): StorageAdapter {
           subscription = copySubscription(d.subscription.record);
           subscriptionCopies.set(d.subscription, subscription);
         }
+        const event = copyEvent(d.event.record);
+        const payload = ownPayloads.get(d);
+        if (payload !== undefined) event.payload = payload;
         claimed.push({
           delivery: copyDelivery(d),
           history: { ...d.history },
-          event: copyEvent(d.event.record),
+          event,
           subscription,
           leaseToken: token,
         });
@@ -943,6 +983,12 @@ export function createMemoryStorage(): StorageAdapter {
       return log == null ? [] : log.map((a) => ({ ...a }));
     },
 
+    async getDeliveryPayload(id) {
+      assertOpen();
+      const d = deliveries.get(id);
+      return d === undefined ? null : (ownPayloads.get(d) ?? null);
+    },
+
     async redeliver(id, now) {
       assertOpen();
       const d = deliveries.get(id);
@@ -965,7 +1011,7 @@ export function createMemoryStorage(): StorageAdapter {
       try {
         return replayNow(input);
       } catch (error) {
-        throw thrownByFilterCallback(error);
+        throw thrownByHostCallback(error);
       }
     },
 

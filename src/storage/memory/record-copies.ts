@@ -54,6 +54,7 @@ export function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
     url: s.url,
     eventTypes: s.eventTypes.slice(),
     filter: s.filter ?? null,
+    transform: s.transform ?? null,
     secrets: s.secrets.map((secret) => ({ value: secret.value, createdAt: secret.createdAt, expiresAt: secret.expiresAt })),
     headers: { ...s.headers },
     description: s.description,

@@ -33,6 +33,7 @@ import { candidateFilters } from '../../registry/event-type-filter.js';
 import { changeRecord, dispatcherDisableRecord, softDeletedFields, type NewChangeRecord } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
+import { enqueuePayload, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
@@ -84,7 +85,7 @@ import {
   int,
   intOrNull,
   patchedValues,
-  pendingFilters,
+  pendingTargets,
   pgText,
   requeuedValues,
   subscriptionValues,
@@ -163,6 +164,14 @@ const replayFilterBatch = 500;
 const retryEnqueue: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY', 'STORAGE_CONFLICT']);
 
 /** The settle's rows, and the batch ordinals whose `disable` disabled its subscription. */
+/** What the core answered during one publish's rounds (see #enqueueOn), kept across a retry in place. */
+interface PublishAnswers {
+  /** Subscription id → whether it receives: its filter's verdict, false too when its transform rendered nothing. */
+  verdicts: Map<string, boolean>;
+  /** Subscription id → its delivery's rendered payload. */
+  payloads: Map<string, string>;
+}
+
 interface SettledBatch {
   rows: SettledRow[];
   disabledBy: Set<number>;
@@ -496,10 +505,10 @@ export class PostgresStorage implements StorageAdapter {
    */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const tx = input.tx;
-    // Kept across a retry in place: a payload filter is asked once per publish.
-    const verdicts = new Map<string, boolean>();
+    // Kept across a retry in place: a payload filter is asked, and a payload rendered, once per publish.
+    const answers: PublishAnswers = { verdicts: new Map(), payloads: new Map() };
     if (tx === undefined || tx === null) {
-      return this.#runner.run('enqueue', () => this.#enqueueOn(this.pool, input, verdicts), { retry: retryEnqueue });
+      return this.#runner.run('enqueue', () => this.#enqueueOn(this.pool, input, answers), { retry: retryEnqueue });
     }
     if (typeof (tx as { query?: unknown }).query !== 'function') {
       throw new ConfigError(
@@ -508,7 +517,7 @@ export class PostgresStorage implements StorageAdapter {
         { field: 'tx' },
       );
     }
-    return this.#runner.run('enqueue', () => this.#enqueueOn(tx as PostgresQueryable, input, verdicts), { retry: retryNothing });
+    return this.#runner.run('enqueue', () => this.#enqueueOn(tx as PostgresQueryable, input, answers), { retry: retryNothing });
   }
 
   /** The event (expunged or not), or `null`. */
@@ -661,6 +670,15 @@ export class PostgresStorage implements StorageAdapter {
     );
   }
 
+  /** The delivery's own payload as stored; `null` when it sends its event's, or is unknown. */
+  async getDeliveryPayload(id: string): Promise<string | null> {
+    return this.#runner.run(
+      'getDeliveryPayload',
+      async () => (await this.#query<{ payload: string | null }>(this.#sql.getDeliveryPayload, [id]))[0]?.payload ?? null,
+      { retry: retryBusyOrUnavailable },
+    );
+  }
+
   /** The attempts of a delivery, oldest first. */
   async listAttempts(deliveryId: string): Promise<AttemptRecord[]> {
     return this.#runner.run(
@@ -703,24 +721,24 @@ export class PostgresStorage implements StorageAdapter {
   async replay(input: ReplayInput): Promise<{ count: number }> {
     return this.#runner.run('replay', () =>
       this.#runner.transaction(async (client) => {
-        const [subscription] = await this.#query<{ status: SubscriptionStatus; deleted_at: IntLike | null; payload_filter: string | null }>(
-          this.#sql.lockSubscriptionShared,
-          [input.subscriptionId],
-          client,
-        );
+        const [row] = await this.#query<SubscriptionRow>(this.#sql.lockSubscriptionShared, [input.subscriptionId], client);
         // replayable(): nothing is sent again to a soft-deleted subscription (the events'
         // side of the rule, never an expunged one, is in the statements).
-        if (subscription === undefined || subscription.deleted_at !== null) return { count: 0 };
-        const filter = subscription.payload_filter;
+        if (row === undefined || row.deleted_at !== null) return { count: 0 };
+        const subscription = toSubscription(row);
+        const filter = subscription.filter;
         if (replayRefusesAll(input, filter)) return { count: 0 };
         const window = [input.subscriptionId, input.since, input.until ?? null, [...input.eventTypes]];
-        if (filter !== null) return { count: await this.#replayFiltered(client, input, filter, window, subscription.status) };
+        // With a transform and nothing to render, only requeues (which keep their payloads).
+        const creates = !replayCreatesNothing(input, subscription);
+        const renders = subscription.transform !== null && creates && input.dryRun !== true;
+        if (filter !== null || renders) return { count: await this.#replayWithEvents(client, input, subscription, window, creates) };
         if (input.dryRun === true) {
-          const missing = await this.#query<{ id: string }>(this.#sql.replayMissing, window, client);
+          const missing = creates ? await this.#query<{ id: string }>(this.#sql.replayMissing, window, client) : [];
           const [requeues] = await this.#query<{ n: IntLike }>(this.#sql.replayCountRequeues, window, client);
           return { count: int(requeues?.n ?? 0) + missing.length };
         }
-        const missing = await this.#query<{ id: string; type: string }>(this.#sql.replayMissingLocked, window, client);
+        const missing = creates ? await this.#query<{ id: string; type: string }>(this.#sql.replayMissingLocked, window, client) : [];
         const fields = requeuedFields(queuedStatus(subscription.status === 'active'), input.now);
         const requeued = await this.#runner.execute(client, this.#sql.replayRequeue, [...window, ...requeuedValues(fields)]);
         let created = 0;
@@ -733,6 +751,7 @@ export class PostgresStorage implements StorageAdapter {
             fields.status,
             fields.nextAttemptAt,
             input.now,
+            [],
           ]);
           created = inserted.rowCount;
         }
@@ -742,23 +761,33 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /**
-   * `replay` for a subscription with a payload filter, in its transaction: the window's
-   * candidates read in batches with their events (locked against an expunge unless a dry
-   * run), each one the callback accepts requeued or created, the rest left out.
+   * `replay` for a subscription with a payload filter or a transform to render, in its
+   * transaction: the window's candidates read in batches with their events (locked against
+   * an expunge unless a dry run), each one the filter accepts (or every one, without a
+   * filter) requeued or created — created only when `creates`, with its rendered payload
+   * when the subscription has a transform — the rest left out.
    * @returns how many are (or, with `dryRun`, would be) queued.
    */
-  async #replayFiltered(client: PoolClient, input: ReplayInput, filter: string, window: unknown[], status: SubscriptionStatus): Promise<number> {
+  async #replayWithEvents(client: PoolClient, input: ReplayInput, subscription: SubscriptionRecord, window: unknown[], creates: boolean): Promise<number> {
     const dryRun = input.dryRun === true;
+    const { filter, status } = subscription;
+    const renders = subscription.transform !== null && !dryRun;
     const candidates = dryRun ? this.#sql.replayFilterCandidates : this.#sql.replayFilterCandidatesLocked;
     const requeue: string[] = [];
     const create: Array<{ id: string; type: string }> = [];
+    const payloads: string[] = [];
     let after: [number, string] = [input.since, ''];
     for (;;) {
       const rows = await this.#query<ReplayCandidateRow>(candidates, [...window, ...after, replayFilterBatch], client);
       for (const row of rows) {
-        if (!replayAccepts(input, filter, toEvent(row))) continue;
+        if (!row.requeue && !creates) continue;
+        const event = toEvent(row);
+        if (!replayAccepts(input, filter, event)) continue;
         if (row.requeue) requeue.push(row.id);
-        else create.push({ id: row.id, type: row.type });
+        else {
+          create.push({ id: row.id, type: row.type });
+          if (renders) payloads.push(replayPayload(input, subscription, event)!);
+        }
       }
       if (rows.length < replayFilterBatch) break;
       const last = rows[rows.length - 1]!;
@@ -779,6 +808,7 @@ export class PostgresStorage implements StorageAdapter {
         fields.status,
         fields.nextAttemptAt,
         input.now,
+        payloads,
       ]);
       count += inserted.rowCount;
     }
@@ -868,38 +898,56 @@ export class PostgresStorage implements StorageAdapter {
   /**
    * The publish statement, in rounds until one stores the event: a round stores nothing when
    * the delivery ids made ahead are too few, or when a target's payload filter has not been
-   * asked (see the statement). Then the pending filters are asked here — between two
-   * statements, inside the host's transaction with `tx`, or between two autocommitted
-   * statements of which only the last stores anything, so the publish stays atomic either
-   * way — and the next round carries the verdicts, `verdicts` (subscription id → accepted),
-   * and enough ids for the deliveries it now knows of. A subscription whose filter changes
-   * between two rounds is served by the verdict on its filter of the first, as if the
-   * publish came before the update; one created meanwhile is asked in the next round.
+   * asked or its transform's payload not rendered (see the statement). Then the pending
+   * targets are asked about here — each one's filter first, then, if it receives and has a
+   * transform, its render — between two statements, inside the host's transaction with `tx`,
+   * or between two autocommitted statements of which only the last stores anything, so the
+   * publish stays atomic either way; and the next round carries the answers (`verdicts`:
+   * subscription id → receives, a transformed target nothing rendered for among the
+   * refused; `payloads`: subscription id → rendered payload) and enough ids for the
+   * deliveries it now knows of. A subscription whose filter or transform changes between
+   * two rounds is served by the answer of the first, as if the publish came before the
+   * update; one created meanwhile is asked in the next round.
    */
-  async #enqueueOn(on: PostgresQueryable, input: EnqueueInput, verdicts: Map<string, boolean>): Promise<EnqueueResult> {
+  async #enqueueOn(on: PostgresQueryable, input: EnqueueInput, answers: PublishAnswers): Promise<EnqueueResult> {
+    const { verdicts, payloads } = answers;
     const { event } = input;
     const filters = candidateFilters(event.type);
     // The key the fan-out index and the idempotency index scope by (shared/tenancy.ts).
     const scope = idempotencyScope(event.tenantId);
     let ids = this.#fanOutIds.idsFor(scope, event.type, input.now);
-    // Bounded: each round learns the exact fan-out and asks every pending filter; only
-    // subscriptions created (or given a filter) between two rounds can make a third necessary.
+    // Bounded: each round learns the exact fan-out and asks about every pending target; only
+    // subscriptions created (or given a filter or a transform) between two rounds can make a
+    // third necessary.
     for (let round = 0; round < 5; round++) {
       const values = [event.id, event.type, event.timestamp, event.payload, event.idempotencyKey ?? null, filters, ids, input.now];
       // The NOTIFY inside the statement only in the host's transaction (see the statement).
       const notifying = [this.#channel, this.schema, on !== this.pool];
       const evaluated = [...verdicts.keys()];
       const accepted = evaluated.filter((id) => verdicts.get(id) === true);
-      const [row] = await this.#query<EnqueueRow>(this.#sql.enqueue, [...values, ...notifying, event.tenantId, scope, evaluated, accepted], on);
+      const rendered = [...payloads.keys()];
+      const [row] = await this.#query<EnqueueRow>(
+        this.#sql.enqueue,
+        [...values, ...notifying, event.tenantId, scope, evaluated, accepted, rendered, rendered.map((id) => payloads.get(id)!)],
+        on,
+      );
       if (row === undefined) throw new StorageError('STORAGE_FAILED', 'PostgreSQL storage: enqueue returned no row');
       // The deliveries the run inserts (or would have): each target without a filter, and each the callback accepted.
       const targets = int(row.target_count);
       if (row.id === null) {
         let needed = targets;
-        for (const [subscriptionId, filter] of pendingFilters(row)) {
-          const verdict = enqueueAccepts(input, filter);
-          verdicts.set(subscriptionId, verdict);
-          if (verdict) needed++;
+        for (const { subscriptionId, filter, subscription } of pendingTargets(row)) {
+          // Counted in `targets` already: one without a filter, or one accepted before.
+          const counted = filter === null || verdicts.has(subscriptionId);
+          let receives = verdicts.get(subscriptionId) ?? enqueueAccepts(input, filter);
+          if (receives && subscription !== null && !payloads.has(subscriptionId)) {
+            const payload = enqueuePayload(input, subscription);
+            if (typeof payload === 'string') payloads.set(subscriptionId, payload);
+            // Nothing renders it: it gets no delivery (shared/delivery-payloads.ts).
+            else if (payload === undefined) receives = false;
+          }
+          verdicts.set(subscriptionId, receives);
+          needed += (receives ? 1 : 0) - (counted ? 1 : 0);
         }
         if (needed > ids.length) ids = this.#fanOutIds.idsFor(scope, event.type, input.now, needed);
         continue;

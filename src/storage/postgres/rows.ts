@@ -48,6 +48,8 @@ export interface SubscriptionRow {
   event_types: unknown;
   /** The payload filter's text, kept as given (migration 0009). */
   payload_filter: string | null;
+  /** The transform's name, kept as given (migration 0010). */
+  transform: string | null;
   secrets: unknown;
   headers: unknown;
   description: string | null;
@@ -104,6 +106,7 @@ export interface ClaimRow extends DeliveryRow {
   s_url: string;
   s_event_types: unknown;
   s_payload_filter: string | null;
+  s_transform: string | null;
   s_secrets: unknown;
   s_headers: unknown;
   s_description: string | null;
@@ -130,9 +133,13 @@ export interface SettledRow extends DeliveryRow {
 
 /** The answer of the enqueue statement: the event (created or found) and what the fan-out did. */
 export interface EnqueueRow {
-  /** The deliveries this run inserts, or would have inserted had it fit and had no filter been pending. */
+  /** The deliveries this run inserts, or would have inserted had it fit and had nothing been pending. */
   target_count: IntLike;
-  /** JSON `[[subscriptionId, filter], …]` of the targets whose payload filter is to be asked; `null` when none. */
+  /**
+   * JSON `[[subscriptionId, filter, subscription], …]` of the targets whose payload filter is
+   * to be asked or whose payload is to be rendered (`subscription`: the whole row, for a
+   * target with a transform; else `null`); `null` when none.
+   */
   pending: unknown;
   id: string | null;
   type: string | null;
@@ -260,6 +267,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     url: row.url,
     eventTypes: json<string[]>(row.event_types),
     filter: row.payload_filter,
+    transform: row.transform,
     secrets: json<SubscriptionRecord['secrets']>(row.secrets),
     headers: json<Record<string, string>>(row.headers),
     description: row.description,
@@ -281,9 +289,22 @@ export interface ReplayCandidateRow extends EventRow {
   requeue: boolean;
 }
 
-/** The targets of an {@link EnqueueRow} whose payload filters are to be asked, as [subscription id, filter] pairs. */
-export function pendingFilters(row: EnqueueRow): Array<[string, string]> {
-  return row.pending === null || row.pending === undefined ? [] : json<Array<[string, string]>>(row.pending);
+/** A target of the publish the core is to be asked about: its payload filter, if unasked, and its payload, if it has a transform. */
+export interface PendingTarget {
+  subscriptionId: string;
+  filter: string | null;
+  /** The stored record, for a target with a transform; `null` without one. */
+  subscription: SubscriptionRecord | null;
+}
+
+/** The targets of an {@link EnqueueRow} that the core is to be asked about. */
+export function pendingTargets(row: EnqueueRow): PendingTarget[] {
+  if (row.pending === null || row.pending === undefined) return [];
+  return json<Array<[string, string | null, SubscriptionRow | null]>>(row.pending).map(([subscriptionId, filter, subscription]) => ({
+    subscriptionId,
+    filter,
+    subscription: subscription === null ? null : toSubscription(subscription),
+  }));
 }
 
 export function toEvent(row: EventRow): EventRecord {
@@ -408,6 +429,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       url: row.s_url,
       event_types: row.s_event_types,
       payload_filter: row.s_payload_filter,
+      transform: row.s_transform,
       secrets: row.s_secrets,
       headers: row.s_headers,
       description: row.s_description,
@@ -448,6 +470,7 @@ export function subscriptionValues(record: SubscriptionRecord): unknown[] {
     record.deletedAt ?? null,
     record.createdAt,
     record.updatedAt,
+    record.transform ?? null,
   ];
 }
 
@@ -484,6 +507,7 @@ export function patchedValues(record: SubscriptionRecord): unknown[] {
     jsonOrNull(record.retry),
     jsonOrNull(record.flowControl),
     record.updatedAt,
+    record.transform ?? null,
   ];
 }
 

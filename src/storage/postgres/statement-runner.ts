@@ -8,7 +8,7 @@
 import pRetry from 'p-retry';
 import type { Pool, PoolClient } from 'pg';
 import { StorageError, type StorageErrorCode } from '../../errors.js';
-import { FilterCallbackFailure, thrownByFilterCallback } from '../shared/payload-filters.js';
+import { HostCallbackFailure, thrownByHostCallback } from '../shared/host-callbacks.js';
 import { assertSchemaCurrent } from '../shared/schema-version.js';
 import type { PostgresQueryable } from './driver.js';
 import { isConnectionLoss, isMissingTable, toStorageError } from './driver-errors.js';
@@ -72,8 +72,8 @@ export class StatementRunner {
 
   /**
    * Runs one operation: the schema check, the error mapping, the retries in place. What a
-   * payload-filter callback threw is neither mapped nor retried: the caller gets it as it was
-   * (shared/payload-filters.ts).
+   * core callback threw (a payload filter, a render) is neither mapped nor retried: the
+   * caller gets it as it was (shared/host-callbacks.ts).
    */
   async run<T>(operation: string, fn: () => Promise<T>, options: RunOptions = {}): Promise<T> {
     const retry = options.retry ?? retryBusyOnly;
@@ -85,7 +85,7 @@ export class StatementRunner {
             if (options.needsSchema !== false) await this.#ensureCurrent();
             return await fn();
           } catch (error) {
-            if (error instanceof FilterCallbackFailure) throw error;
+            if (error instanceof HostCallbackFailure) throw error;
             throw toStorageError(error, operation);
           }
         },
@@ -95,7 +95,7 @@ export class StatementRunner {
         },
       );
     } catch (error) {
-      throw thrownByFilterCallback(error);
+      throw thrownByHostCallback(error);
     }
   }
 

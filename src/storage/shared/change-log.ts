@@ -32,6 +32,7 @@ export const loggedFields = Object.freeze([
   'url',
   'eventTypes',
   'filter',
+  'transform',
   'headers',
   'description',
   'metadata',

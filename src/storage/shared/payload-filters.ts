@@ -6,38 +6,13 @@
  * - with a filter and no callback, it receives nothing — a filter that nobody evaluates must
  *   not let everything through;
  * - only `true` accepts (the callback is typed boolean; anything else refuses);
- * - what the callback throws reaches the caller unchanged: it travels wrapped in a
- *   {@link FilterCallbackFailure} through the adapter's driver-error mapping and busy
- *   retries (which would turn it into a `StorageError` or run it again), and the adapter
- *   unwraps it with {@link thrownByFilterCallback} at its public boundary, after its
- *   transaction rolled back.
+ * - what the callback throws reaches the caller unchanged (shared/host-callbacks.ts).
  */
 import type { EnqueueInput, EventRecord, ReplayInput } from '../storage-adapter.js';
-
-/** What a `matchesFilter` callback threw, carried through the adapter to its caller. */
-export class FilterCallbackFailure extends Error {
-  /** The callback's own error, rethrown as it was. */
-  readonly thrown: unknown;
-  constructor(thrown: unknown) {
-    super('A payload-filter callback threw');
-    this.name = 'FilterCallbackFailure';
-    this.thrown = thrown;
-  }
-}
-
-/** What the adapter's caller gets: the callback's own error for a {@link FilterCallbackFailure}, `error` otherwise. */
-export function thrownByFilterCallback(error: unknown): unknown {
-  return error instanceof FilterCallbackFailure ? error.thrown : error;
-}
+import { callHost } from './host-callbacks.js';
 
 function ask(call: () => boolean): boolean {
-  let verdict: boolean;
-  try {
-    verdict = call();
-  } catch (error) {
-    throw new FilterCallbackFailure(error);
-  }
-  return verdict === true;
+  return callHost(call) === true;
 }
 
 /** Whether a publish creates a delivery for a matching active subscription with this `filter`. */

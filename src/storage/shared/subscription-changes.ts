@@ -10,6 +10,7 @@ export const patchFields = Object.freeze([
   'url',
   'eventTypes',
   'filter',
+  'transform',
   'secrets',
   'headers',
   'description',

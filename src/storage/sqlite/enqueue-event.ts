@@ -1,25 +1,27 @@
 /**
  * Storing a published event and its fan-out: one pending delivery per active
  * subscription whose filters match its type, that receives its tenant and whose payload
- * filter, if it has one, the core's callback accepts (storage/shared/payload-filters.ts);
+ * filter, if it has one, the core's callback accepts (storage/shared/payload-filters.ts),
+ * with the payload its transform, if it has one, rendered (storage/shared/delivery-payloads.ts);
  * or nothing new when its idempotency key was seen before in that tenant.
  */
 import { StorageError } from '../../errors.js';
 import { candidateFilters } from '../../registry/event-type-filter.js';
 import type { EnqueueInput, EnqueueResult } from '../storage-adapter.js';
+import { enqueuePayload } from '../shared/delivery-payloads.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { enqueueAccepts } from '../shared/payload-filters.js';
 import { queuedStatus } from '../shared/redelivery.js';
 import { deliveryTenantId, idempotencyScope } from '../shared/tenancy.js';
-import { toEvent } from './rows.js';
+import { toEvent, toSubscription, type FanOutRow } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
 
 // The scope of every all-tenant consumer: a platform subscription that opted in.
 const allTenantConsumer = Object.freeze({ tenantId: null, allTenants: true });
 
 /**
- * Runs in the caller's transaction: a payload-filter callback that throws (after the event's
- * row was written) rolls it back with the rest.
+ * Runs in the caller's transaction: a payload-filter or render callback that throws (after
+ * the event's row was written) rolls it back with the rest.
  */
 export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult {
   const { event, now } = input;
@@ -40,14 +42,22 @@ export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult 
   const consumers = tenantId === null ? [] : s.allTenantConsumers.all(filters);
   const ownTenant = deliveryTenantId({ tenantId, allTenants: false });
   const consumerTenant = deliveryTenantId(allTenantConsumer);
-  // [deliveryId, subscriptionId, tenantId] of each receiver a payload filter does not refuse.
-  const deliveries: Array<[string, string, string | null]> = [];
-  for (const row of own) {
-    if (enqueueAccepts(input, row.payload_filter)) deliveries.push([newDeliveryId(now), row.subscription_id, ownTenant]);
-  }
-  for (const row of consumers) {
-    if (enqueueAccepts(input, row.payload_filter)) deliveries.push([newDeliveryId(now), row.subscription_id, consumerTenant]);
-  }
+  // [deliveryId, subscriptionId, tenantId, payload?] of each receiver a payload filter does
+  // not refuse; the payload when its transform rendered one.
+  const deliveries: Array<[string, string, string | null] | [string, string, string | null, string]> = [];
+  const receive = (row: FanOutRow, deliveryTenant: string | null): void => {
+    if (!enqueueAccepts(input, row.payload_filter)) return;
+    if (row.transform === null) {
+      deliveries.push([newDeliveryId(now), row.subscription_id, deliveryTenant]);
+      return;
+    }
+    // The whole record for the callback, read only for a subscription with a transform.
+    const payload = enqueuePayload(input, toSubscription(s.getSubscription.get(row.subscription_id)!));
+    if (payload === undefined) return;
+    deliveries.push([newDeliveryId(now), row.subscription_id, deliveryTenant, payload!]);
+  };
+  for (const row of own) receive(row, ownTenant);
+  for (const row of consumers) receive(row, consumerTenant);
   const count = deliveries.length;
   if (count > 0) {
     s.insertDeliveries.run({

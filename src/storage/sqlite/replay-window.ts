@@ -4,10 +4,13 @@
  * sent again at all (never an expunged event, nothing to a soft-deleted subscription) and
  * which deliveries to requeue and which to create by storage/shared/redelivery.ts, and, for a
  * subscription with a payload filter, which of those the core's callback accepts
- * (storage/shared/payload-filters.ts); this module reads the window and writes the result.
+ * (storage/shared/payload-filters.ts), and, for one with a transform, the payload of each
+ * delivery it creates (storage/shared/delivery-payloads.ts); this module reads the window and
+ * writes the result.
  */
 import type { ReplayInput, SubscriptionRecord } from '../storage-adapter.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
+import { replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
 import { replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { deliveryTenantId, receivesTenant } from '../shared/tenancy.js';
@@ -27,21 +30,29 @@ export function replayWindow(s: Statements, input: ReplayInput, subscription: Su
     until: input.until ?? null,
     event_types: JSON.stringify(input.eventTypes),
   };
-  // With a payload filter the rows carry their payloads: walked one at a time, so that only
-  // the verdicts are kept, never the window's payloads all at once (the writes come after
-  // the walk, when the statement is done).
-  const candidates: Iterable<ReplayCandidateRow> = filter === null ? s.replayCandidates.all(window) : s.replayCandidateEvents.iterate(window);
-  const create: Array<{ event_id: string; event_type: string }> = [];
+  // With a transform and nothing to render, only requeues (which keep their payloads).
+  const creates = !replayCreatesNothing(input, subscription);
+  // Rendered for each delivery created (never in a dry run, which creates nothing).
+  const renders = subscription.transform !== null && creates && input.dryRun !== true;
+  // With a payload filter or a render the rows carry their payloads: walked one at a time,
+  // so that only the verdicts and the rendered payloads are kept, never the window's payloads
+  // all at once (the writes come after the walk, when the statement is done).
+  const withEvents = filter !== null || renders;
+  const candidates: Iterable<ReplayCandidateRow> = withEvents ? s.replayCandidateEvents.iterate(window) : s.replayCandidates.all(window);
+  const create: Array<{ event_id: string; event_type: string; payload?: string }> = [];
   const requeue: number[] = [];
   for (const row of candidates) {
     if (!receivesTenant(subscription, row.event_tenant_id)) continue;
     if (!replayable({ expungedAt: row.expunged_at }, subscription)) continue;
     const action = replayAction(row.status);
-    if (action === 'skip') continue;
+    if (action === 'skip' || (action === 'create' && !creates)) continue;
     if (filter !== null && !replayAccepts(input, filter, toCandidateEvent(row as ReplayCandidateEventRow))) continue;
+    if (action === 'requeue') requeue.push(row.delivery_row_id!);
     // A row with its payload is not kept: only what the insert needs of it.
-    if (action === 'create') create.push(filter === null ? row : { event_id: row.event_id, event_type: row.event_type });
-    else requeue.push(row.delivery_row_id!);
+    else if (renders) {
+      const payload = replayPayload(input, subscription, toCandidateEvent(row as ReplayCandidateEventRow))!;
+      create.push({ event_id: row.event_id, event_type: row.event_type, payload });
+    } else create.push(withEvents ? { event_id: row.event_id, event_type: row.event_type } : row);
   }
   if (input.dryRun === true) return create.length + requeue.length;
   const fields = requeuedParams(requeuedFields(queuedStatus(subscription.status === 'active'), input.now));
@@ -54,7 +65,12 @@ export function replayWindow(s: Statements, input: ReplayInput, subscription: Su
       updated_at: fields.updated_at,
       subscription_id: input.subscriptionId,
       tenant_id: deliveryTenantId(subscription),
-      rows: JSON.stringify(create.map((row) => [newDeliveryId(input.now), row.event_id, row.event_type])),
+      // [id, eventId, eventType, payload?]: without a fourth element the delivery sends its event's payload.
+      rows: JSON.stringify(
+        create.map((row) =>
+          row.payload === undefined ? [newDeliveryId(input.now), row.event_id, row.event_type] : [newDeliveryId(input.now), row.event_id, row.event_type, row.payload],
+        ),
+      ),
     });
   }
   return create.length + requeue.length;

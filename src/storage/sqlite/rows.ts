@@ -44,6 +44,8 @@ export interface SubscriptionRow {
   event_types: string;
   /** The payload filter's text, kept as given (migration 0013). */
   payload_filter: string | null;
+  /** The transform's name, kept as given (migration 0014). */
+  transform: string | null;
   secrets: string;
   headers: string;
   description: string | null;
@@ -196,10 +198,11 @@ export interface ReplayCandidateEventRow extends ReplayCandidateRow {
   idempotency_key: string | null;
 }
 
-/** A row of the fan-out's lookups: a receiving subscription and its payload filter. */
+/** A row of the fan-out's lookups: a receiving subscription, its payload filter and its transform. */
 export interface FanOutRow {
   subscription_id: string;
   payload_filter: string | null;
+  transform: string | null;
 }
 
 export interface InstanceRow {
@@ -247,6 +250,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     url: row.url,
     eventTypes: JSON.parse(row.event_types) as string[],
     filter: row.payload_filter,
+    transform: row.transform,
     secrets: JSON.parse(row.secrets) as SubscriptionRecord['secrets'],
     headers: JSON.parse(row.headers) as Record<string, string>,
     description: row.description,
@@ -425,6 +429,7 @@ export function subscriptionParams(record: SubscriptionRecord): Record<string, u
     url: record.url,
     event_types: JSON.stringify(record.eventTypes),
     payload_filter: record.filter ?? null,
+    transform: record.transform ?? null,
     secrets: JSON.stringify(record.secrets),
     headers: JSON.stringify(record.headers),
     description: record.description,

@@ -59,7 +59,7 @@ import type {
 import { changeRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
-import { FilterCallbackFailure, thrownByFilterCallback } from '../shared/payload-filters.js';
+import { HostCallbackFailure, thrownByHostCallback } from '../shared/host-callbacks.js';
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
@@ -121,6 +121,7 @@ const readOperations: ReadonlySet<string> = new Set([
   'getDelivery',
   'listDeliveries',
   'listAttempts',
+  'getDeliveryPayload',
   'listTestAttempts',
   'stats',
 ]);
@@ -510,7 +511,7 @@ export class SqliteStorage implements StorageAdapter {
     try {
       result = await this.#run('enqueue', true, (s) => this.#enqueue(s, input));
     } catch (error) {
-      throw thrownByFilterCallback(error);
+      throw thrownByHostCallback(error);
     }
     if (input.tx === undefined || input.tx === null || !result.created) return result;
     // better-sqlite3 runs `db.transaction(fn)` synchronously: when fn is async (it awaited
@@ -547,7 +548,7 @@ export class SqliteStorage implements StorageAdapter {
     try {
       return this.#runSync('enqueueSync', true, (s) => this.#enqueue(s, input));
     } catch (error) {
-      throw thrownByFilterCallback(error);
+      throw thrownByHostCallback(error);
     }
   }
 
@@ -576,8 +577,9 @@ export class SqliteStorage implements StorageAdapter {
   }
 
   /**
-   * Erases the payloads of the events not expunged yet, cancels their open deliveries (leases
-   * kept) and erases their attempts' response snippets, in one write transaction.
+   * Erases the payloads of the events not expunged yet and their deliveries' own, cancels
+   * their open deliveries (leases kept) and erases their attempts' response snippets, in one
+   * write transaction.
    *
    * @throws ValidationError `INPUT_INVALID` for more than 1000 ids (storage/shared/expunge-ids.ts).
    */
@@ -589,6 +591,7 @@ export class SqliteStorage implements StorageAdapter {
         if (fresh.length === 0) return { events: 0, cancelled: 0, snippets: 0 };
         const json = JSON.stringify(fresh);
         const events = s.expungeEvents.run({ ids: json, now }).changes;
+        s.eraseDeliveryPayloads.run({ ids: json });
         const cancelled = s.cancelEventDeliveries.run({ ids: json, now, last_error: CANCELLED_BY_EXPUNGE }).changes;
         const snippets = s.eraseSnippets.run({ ids: json }).changes;
         return { events, cancelled, snippets };
@@ -680,6 +683,11 @@ export class SqliteStorage implements StorageAdapter {
     return this.#run('listAttempts', true, (s) => s.listAttempts.all(deliveryId).map(toAttempt));
   }
 
+  /** The delivery's own payload as stored; `null` when it sends its event's, or is unknown. */
+  async getDeliveryPayload(id: string): Promise<string | null> {
+    return this.#run('getDeliveryPayload', true, (s) => s.getDeliveryPayload.get(id) ?? null);
+  }
+
   /** Makes a delivery due again at `now` with a fresh attempt cycle, unless its event is expunged, its subscription deleted, or it is leased or held. */
   async redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'expunged' | 'deleted' | 'in_flight' | 'held'> {
     return this.#run('redeliver', true, (s) =>
@@ -709,7 +717,7 @@ export class SqliteStorage implements StorageAdapter {
         }),
       );
     } catch (error) {
-      throw thrownByFilterCallback(error);
+      throw thrownByHostCallback(error);
     }
   }
 
@@ -858,8 +866,8 @@ export class SqliteStorage implements StorageAdapter {
       return fn(needsSchema ? this.#ready() : (undefined as unknown as Statements));
     } catch (error) {
       // Carried as it is, neither mapped nor retried, to enqueue's and replay's boundary,
-      // which unwrap it (shared/payload-filters.ts).
-      if (error instanceof FilterCallbackFailure) throw error;
+      // which unwrap it (shared/host-callbacks.ts).
+      if (error instanceof HostCallbackFailure) throw error;
       throw toStorageError(error, operation, this.database.open);
     }
   }

@@ -6,16 +6,15 @@
  * is retried; the filter asked inside the host's transaction; the filtered replay's batches;
  * and migration 0009. On a real PostgreSQL, in schemas of this file's own.
  */
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createId } from '../../../src/ids.js';
 import { candidateFilters } from '../../../src/registry/event-type-filter.js';
-import { createPostgresStorage, type PostgresStorage } from '../../../src/storage/postgres/index.js';
 import { latestSchemaVersion } from '../../../src/storage/postgres/migrations/index.js';
 import { postgresStatements } from '../../../src/storage/postgres/statements/index.js';
 import type { EnqueueInput, NewEventRecord } from '../../../src/storage/storage-adapter.js';
 import { acceptFilter, enqueueAsker, FilterEvaluationError, replayAsker } from '../../support/filter-callbacks.js';
-import { admin, cleanups, migrated, schemaAtVersion, storageOn, url, usePostgresDatabase } from '../../support/postgres-fixtures.js';
+import { admin, migrated, schemaAtVersion, storageOn, usePostgresDatabase } from '../../support/postgres-fixtures.js';
+import { recordingHostClient, recordingStorage } from '../../support/postgres-recording.js';
 import { planNodes, planOf } from '../../support/postgres-plans.js';
 import { rejectionOf } from '../../support/rejections.js';
 import { NOW, subscription } from '../../support/storage-records.js';
@@ -34,65 +33,6 @@ function event(type: string, idempotencyKey: string | null = null): NewEventReco
 
 function input(type: string, matchesFilter?: (filter: string) => boolean, extra: Partial<EnqueueInput> = {}): EnqueueInput {
   return { event: event(type), now: NOW, ...(matchesFilter === undefined ? {} : { matchesFilter }), ...extra };
-}
-
-/**
- * A storage on a pool that hands every statement to a real one, recording its text; `before`
- * runs before each publish statement (with its 1-based number), `fail` may refuse one.
- */
-async function recordingStorage(
-  schema: string,
-  hooks: { before?: (round: number) => Promise<void>; fail?: (round: number) => Error | null } = {},
-): Promise<{ storage: PostgresStorage; texts: string[]; publishStatements: () => number }> {
-  const real = new pg.Pool({ connectionString: url, max: 3 });
-  real.on('error', () => undefined);
-  cleanups.push(() => real.end());
-  const sql = postgresStatements(schema);
-  const texts: string[] = [];
-  let rounds = 0;
-  const pool = {
-    query: async (query: string | { text: string }, values?: unknown[]) => {
-      const text = typeof query === 'string' ? query : query.text;
-      if (text === sql.enqueue) {
-        rounds += 1;
-        await hooks.before?.(rounds);
-        const refusal = hooks.fail?.(rounds) ?? null;
-        if (refusal !== null) {
-          texts.push(text);
-          throw refusal;
-        }
-      }
-      // The NOTIFY sent after a publish commits is not awaited by it: left out of the count.
-      if (text !== sql.notify) texts.push(text);
-      return real.query(query as never, values);
-    },
-    connect: () => real.connect(),
-    end: async () => undefined,
-    on: () => pool,
-  };
-  const storage = createPostgresStorage({ pool: pool as never, schema });
-  cleanups.push(() => storage.close());
-  // Its schema check, made before the first call, is not part of what is counted.
-  await storage.migrate();
-  texts.length = 0;
-  return { storage, texts, publishStatements: () => texts.filter((text) => text === sql.enqueue).length };
-}
-
-/** A host transaction's client that records every statement it runs. */
-async function recordingHostClient(): Promise<{ client: pg.PoolClient; tx: { query: (text: string, values?: unknown[]) => Promise<pg.QueryResult> }; texts: string[] }> {
-  const pool = new pg.Pool({ connectionString: url, max: 1 });
-  pool.on('error', () => undefined);
-  cleanups.push(() => pool.end());
-  const client = await pool.connect();
-  cleanups.push(async () => client.release());
-  const texts: string[] = [];
-  const tx = {
-    query: (text: string, values?: unknown[]) => {
-      texts.push(text);
-      return client.query(text, values);
-    },
-  };
-  return { client, tx, texts };
 }
 
 describe('the round trips of a publish', () => {
@@ -149,7 +89,7 @@ describe('the round trips of a publish', () => {
     const values = (type: string): unknown[] => {
       const e = event(type, 'order-1');
       const ids = Array.from({ length: 16 }, () => createId('dlv', NOW));
-      return [e.id, e.type, e.timestamp, e.payload, e.idempotencyKey, candidateFilters(e.type), ids, NOW, 'bookkeeper_webhooks', storage.schema, false, null, '', [], []];
+      return [e.id, e.type, e.timestamp, e.payload, e.idempotencyKey, candidateFilters(e.type), ids, NOW, 'bookkeeper_webhooks', storage.schema, false, null, '', [], [], [], []];
     };
     const probes = async (type: string) =>
       planNodes(await planOf(postgresStatements(storage.schema).enqueue, values(type), true))

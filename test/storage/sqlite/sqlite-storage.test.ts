@@ -129,6 +129,7 @@ describe('migrations', () => {
       { version: 11, name: '0011-leased' },
       { version: 12, name: '0012-test-attempts' },
       { version: 13, name: '0013-payload-filter' },
+      { version: 14, name: '0014-delivery-payloads' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -571,9 +572,9 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
 
     // The new columns are NULL on every old row; everything else is as it was, rowids included.
     const withNull = (rows: unknown[], column: string) => rows.map((row) => ({ ...(row as object), [column]: null }));
-    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'));
+    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(withNull(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'), 'transform'));
     expect(rowsOf(db, 'webhook_events')).toEqual(withNull(before.events, 'expunged_at'));
-    expect(rowsOf(db, 'webhook_deliveries')).toEqual(before.deliveries);
+    expect(rowsOf(db, 'webhook_deliveries')).toEqual(withNull(before.deliveries, 'payload'));
     expect(db.prepare('SELECT * FROM webhook_subscription_event_types ORDER BY subscription_id, filter').all()).toEqual(before.filters);
     expect(rowsOf(db, 'webhook_attempts')).toEqual(before.attempts);
     expect(db.prepare('SELECT * FROM webhook_delivery_counts ORDER BY subscription_id, status').all()).toEqual(before.counts);

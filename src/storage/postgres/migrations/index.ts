@@ -12,6 +12,7 @@ import { sql as retention } from './0006-retention.js';
 import { sql as deliveryCounts } from './0007-delivery-counts.js';
 import { sql as testAttempts } from './0008-test-attempts.js';
 import { sql as payloadFilter } from './0009-payload-filter.js';
+import { sql as deliveryPayloads } from './0010-delivery-payloads.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -25,6 +26,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 7, name: '0007-delivery-counts', sql: deliveryCounts },
   { version: 8, name: '0008-test-attempts', sql: testAttempts },
   { version: 9, name: '0009-payload-filter', sql: payloadFilter },
+  { version: 10, name: '0010-delivery-payloads', sql: deliveryPayloads },
 ]);
 
 /** The schema version this code expects: the last migration's. */

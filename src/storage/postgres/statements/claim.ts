@@ -219,7 +219,8 @@ function claimSql(t: Tables, due: string): string {
           updated_at = $1::bigint
         FROM due JOIN ${S} AS s ON s.id = due.subscription_id
         WHERE d.id = due.id AND s.status = 'active'
-        RETURNING ${deliveryColumns('d')}, d.lease_token, d.history_attempts, d.first_failed_at, d.recovered_at
+        RETURNING ${deliveryColumns('d')}, d.lease_token, d.history_attempts, d.first_failed_at, d.recovered_at,
+          d.payload AS own_payload
       ), parked AS (
         UPDATE ${D} AS d SET
           status = CASE WHEN s.deleted_at IS NULL THEN ${quoteLiteral(hold.status)} ELSE ${quoteLiteral(cancelledStatus)} END,
@@ -230,9 +231,9 @@ function claimSql(t: Tables, due: string): string {
         FROM due JOIN ${S} AS s ON s.id = due.subscription_id
         WHERE d.id = due.id AND s.status <> 'active'
       )
-      SELECT l.*,
-        e.type AS e_type, e.published_at AS e_published_at, e.payload AS e_payload, e.idempotency_key AS e_idempotency_key,
-        e.tenant_id AS e_tenant_id, e.expunged_at AS e_expunged_at, s.tenant_id AS s_tenant_id, s.all_tenants AS s_all_tenants, s.url AS s_url, s.event_types AS s_event_types, s.payload_filter AS s_payload_filter, s.secrets AS s_secrets, s.headers AS s_headers,
+      SELECT ${deliveryColumns('l')}, l.lease_token, l.history_attempts, l.first_failed_at, l.recovered_at,
+        e.type AS e_type, e.published_at AS e_published_at, COALESCE(l.own_payload, e.payload) AS e_payload, e.idempotency_key AS e_idempotency_key,
+        e.tenant_id AS e_tenant_id, e.expunged_at AS e_expunged_at, s.tenant_id AS s_tenant_id, s.all_tenants AS s_all_tenants, s.url AS s_url, s.event_types AS s_event_types, s.payload_filter AS s_payload_filter, s.transform AS s_transform, s.secrets AS s_secrets, s.headers AS s_headers,
         s.description AS s_description, s.metadata AS s_metadata, s.status AS s_status,
         s.disabled_reason AS s_disabled_reason, s.disabled_at AS s_disabled_at, s.retry AS s_retry,
         s.flow_control AS s_flow_control, s.failing_since AS s_failing_since, s.deleted_at AS s_deleted_at,

@@ -9,6 +9,8 @@ import { Conditions, dbNowMs, deliveryColumns, type Tables } from './sql-parts.j
 export function deliveryLogStatements(t: Tables) {
   return {
     getDelivery: `SELECT ${deliveryColumns('d')} FROM ${t.deliveries} AS d WHERE d.id = $1`,
+    // A delivery's own payload (NULL: it sends its event's), by the primary key.
+    getDeliveryPayload: `SELECT d.payload FROM ${t.deliveries} AS d WHERE d.id = $1`,
     listAttempts: `
       SELECT id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class, error_message,
         response_snippet, outcome, next_attempt_at

@@ -1,11 +1,16 @@
 /**
  * The publish statement (the event and its fan-out, one round trip; two when a target has a
- * payload filter), the lone NOTIFY that wakes the other instances after it, and reading an
- * event back.
+ * payload filter or a transform), the lone NOTIFY that wakes the other instances after it,
+ * and reading an event back.
  */
-import { eventColumns, type Tables } from './sql-parts.js';
+import { eventColumns, subscriptionJson, type Tables } from './sql-parts.js';
 
 export function enqueueStatements(t: Tables) {
+  // Whether a target receives: without a filter, or accepted by the callback when asked
+  // ($14 asked, $15 accepted — a target with a transform that nothing rendered is among the
+  // asked and not the accepted, see postgres-storage.ts #enqueueOn).
+  const receiving = `CASE WHEN s.id = ANY ($14::text[]) THEN s.id = ANY ($15::text[]) ELSE s.payload_filter IS NULL END`;
+  const unrendered = `s.transform IS NOT NULL AND NOT (s.id = ANY ($16::text[]))`;
   return {
     // Publish, in one statement:
     // - matched: who receives the event, by receivesTenant of shared/tenancy.ts, read from
@@ -34,10 +39,20 @@ export function enqueueStatements(t: Tables) {
     //   the update. A target with a filter not asked yet is pending (`fit.pending`, its id
     //   and filter): the statement then stores nothing and returns them, and the caller
     //   asks and runs it again with the lists — one more round trip, only when a target
-    //   has a filter. A key seen before (the `seen` probe of the idempotency index) leaves
-    //   nothing to ask: the upsert returns the first event. The probe sits in a CASE branch
-    //   reached only for an unasked filter, so a publish without one never runs it (an
-    //   InitPlan runs when first needed); a first event committed after it is still caught
+    //   has a filter;
+    // - transforms: likewise the storage never runs one. A target with a transform whose
+    //   filter is unasked or that receives, and whose payload has not been rendered yet
+    //   ($16, the rendered ones; $17 their payloads, aligned), is pending too, with its whole
+    //   row as JSON (the columns of SubscriptionRow) for the core's render, asked between
+    //   the same two runs as the filters — a filter and a transform together still make two
+    //   round trips, not three. The insert stores each rendered payload with its delivery
+    //   (`array_position`: NULL, the event's payload, for every other one). A payload
+    //   rendered in the first run is stored even if the transform changed or went before
+    //   the second, as a filter's verdict is.
+    //   A key seen before (the `seen` probe of the idempotency index) leaves nothing to ask
+    //   or render: the upsert returns the first event. The probe sits in a CASE branch
+    //   reached only for a target `asking`, so a publish without a filter or a transform
+    //   never runs it (an InitPlan runs when first needed); a first event committed after it is still caught
     //   by the upsert. Both are read in the one aggregate over the targets that counted
     //   them before: the statement's plan keeps its shape;
     // - the delivery ids come made ahead in $7 (see fan-out-ids.ts); if the deliveries to
@@ -66,8 +81,9 @@ export function enqueueStatements(t: Tables) {
         SELECT f.subscription_id FROM ${t.filters} AS f
         WHERE f.filter = ANY ($6::text[]) AND f.all_tenants
       ), targets AS (
-        SELECT s.id AS subscription_id, s.tenant_id, s.payload_filter,
-          CASE WHEN s.id = ANY ($14::text[]) THEN s.id = ANY ($15::text[]) ELSE s.payload_filter IS NULL END AS receiving
+        SELECT s.id AS subscription_id, s.tenant_id, s.payload_filter, ${receiving} AS receiving,
+          (s.payload_filter IS NOT NULL AND NOT (s.id = ANY ($14::text[]))) OR (${unrendered} AND ${receiving}) AS asking,
+          CASE WHEN ${unrendered} THEN ${subscriptionJson('s')} END AS subscription
         FROM ${t.subscriptions} AS s
         WHERE s.id = ANY (ARRAY(SELECT m.subscription_id FROM matched AS m)) AND s.status = 'active'
       ), numbered AS (
@@ -75,8 +91,8 @@ export function enqueueStatements(t: Tables) {
         WHERE t.receiving
       ), fit AS (
         SELECT count(*) FILTER (WHERE t.receiving) AS target_count,
-          json_agg(json_build_array(t.subscription_id, t.payload_filter)) FILTER (
-            WHERE CASE WHEN t.payload_filter IS NULL OR t.subscription_id = ANY ($14::text[]) THEN false
+          json_agg(json_build_array(t.subscription_id, t.payload_filter, t.subscription)) FILTER (
+            WHERE CASE WHEN NOT t.asking THEN false
               ELSE NOT EXISTS (
                 SELECT 1 FROM ${t.events} AS seen
                 WHERE COALESCE(seen.tenant_id, '') = $13::text AND seen.idempotency_key = $5::text
@@ -92,9 +108,9 @@ export function enqueueStatements(t: Tables) {
         RETURNING ${eventColumns('e')}
       ), fanned AS (
         INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
-          next_attempt_at, created_at, updated_at)
+          next_attempt_at, created_at, updated_at, payload)
         SELECT ($7::text[])[n.n::integer], u.id, u.type, n.subscription_id, n.tenant_id, 'pending', 0,
-          $8::bigint, $8::bigint, $8::bigint
+          $8::bigint, $8::bigint, $8::bigint, ($17::text[])[array_position($16::text[], n.subscription_id)]
         FROM upserted AS u CROSS JOIN numbered AS n
         WHERE u.id = $1::text
         RETURNING 1

@@ -12,11 +12,19 @@ export function eventStatements(t: Tables) {
     // The first step of an expunge: the events of $1 not yet expunged lose their payload
     // (expunged at $2). Their rows stay locked to the end of the transaction, so a
     // concurrent expunge of the same ids waits, then finds them expunged and skips them,
-    // and a replay or redeliver of them (which lock their events FOR SHARE) waits too.
+    // and a replay or redeliver of them (which lock their events FOR SHARE) waits too. Their
+    // deliveries' own payloads (rendered by a transform) are erased with them, in the same
+    // statement, through deliveries_event_subscription: no round trip more.
     eraseEvents: `
-      UPDATE ${t.events} AS e SET payload = '', expunged_at = $2::bigint
-      WHERE e.id = ANY ($1::text[]) AND e.expunged_at IS NULL
-      RETURNING e.id`,
+      WITH erased AS (
+        UPDATE ${t.events} AS e SET payload = '', expunged_at = $2::bigint
+        WHERE e.id = ANY ($1::text[]) AND e.expunged_at IS NULL
+        RETURNING e.id
+      ), payloads AS (
+        UPDATE ${t.deliveries} AS d SET payload = ''
+        FROM erased WHERE d.event_id = erased.id AND d.payload IS NOT NULL
+      )
+      SELECT erased.id FROM erased`,
     // Their open deliveries ($1: the events erased) are cancelled, lastError $2
     // (CANCELLED_BY_EXPUNGE), at $3, through deliveries_event_subscription. A delivery
     // being settled meanwhile is waited for, then judged on the version its settle wrote.

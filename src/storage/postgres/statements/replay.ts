@@ -8,7 +8,7 @@
  * requeues and creates only for the events the core's callback accepted.
  */
 import { replayRequeues } from '../../shared/redelivery.js';
-import { eventColumns, literalList, receivesTenantSql, type Tables } from './sql-parts.js';
+import { eventColumns, literalList, receivesTenantSql, subscriptionColumns, type Tables } from './sql-parts.js';
 
 export function replayStatements(t: Tables) {
   // $1 subscription (its row joined as `s`), $2 since, $3 until (or NULL), $4 the matched
@@ -36,7 +36,8 @@ export function replayStatements(t: Tables) {
   return {
     // FOR SHARE: the subscription cannot be enabled, disabled, deleted or given another
     // payload filter under the replay.
-    lockSubscriptionShared: `SELECT status, deleted_at, payload_filter FROM ${t.subscriptions} WHERE id = $1 FOR SHARE`,
+    // Whole: a render gets the subscription's record.
+    lockSubscriptionShared: `SELECT ${subscriptionColumns('s')} FROM ${t.subscriptions} AS s WHERE s.id = $1 FOR SHARE`,
     replayCountRequeues: `
       SELECT count(*) AS n
       FROM ${t.deliveries} AS d
@@ -81,13 +82,15 @@ export function replayStatements(t: Tables) {
       UPDATE ${t.deliveries} AS d SET status = $3::text, attempts = $4::integer, next_attempt_at = $5::bigint,
         delivered_at = $6::bigint, lease_expires_at = $7::bigint, lease_token = $8::text, updated_at = $9::bigint
       WHERE d.subscription_id = $1 AND d.event_id = ANY ($2::text[]) AND d.status IN (${requeues})`,
-    // The deliveries take their subscription's tenant (deliveryTenantId). ON CONFLICT: a
-    // publish racing the replay may have created the delivery meanwhile.
+    // The deliveries take their subscription's tenant (deliveryTenantId), and their payloads
+    // from $8 when its transform rendered them (aligned with $1; empty: each sends its
+    // event's, unnest pads it with NULL). ON CONFLICT: a publish racing the replay may have
+    // created the delivery meanwhile.
     insertReplayDeliveries: `
       INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
-        next_attempt_at, created_at, updated_at)
-      SELECT r.id, r.event_id, r.event_type, s.id, s.tenant_id, $5::text, 0, $6::bigint, $7::bigint, $7::bigint
-      FROM unnest($1::text[], $2::text[], $3::text[]) AS r(id, event_id, event_type)
+        next_attempt_at, created_at, updated_at, payload)
+      SELECT r.id, r.event_id, r.event_type, s.id, s.tenant_id, $5::text, 0, $6::bigint, $7::bigint, $7::bigint, r.payload
+      FROM unnest($1::text[], $2::text[], $3::text[], $8::text[]) AS r(id, event_id, event_type, payload)
       JOIN ${t.subscriptions} AS s ON s.id = $4
       ON CONFLICT (event_id, subscription_id) DO NOTHING`,
   };

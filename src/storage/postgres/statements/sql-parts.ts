@@ -94,11 +94,17 @@ const subscriptionColumnNames = [
   'deleted_at',
   'created_at',
   'updated_at',
+  'transform',
 ] as const;
 
 /** The columns of a `SubscriptionRow`, of the table aliased `alias`. */
 export function subscriptionColumns(alias: string): string {
   return subscriptionColumnNames.map((column) => `${alias}.${column}`).join(', ');
+}
+
+/** A `SubscriptionRow` of the table aliased `alias` as one JSON object, its columns by name. */
+export function subscriptionJson(alias: string): string {
+  return `json_build_object(${subscriptionColumnNames.map((column) => `'${column}', ${alias}.${column}`).join(', ')})`;
 }
 
 const eventColumnNames = ['id', 'type', 'published_at', 'payload', 'idempotency_key', 'tenant_id', 'expunged_at'] as const;

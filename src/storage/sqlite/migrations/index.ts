@@ -16,6 +16,7 @@ import { sql as retention } from './0010-retention.js';
 import { sql as leased } from './0011-leased.js';
 import { sql as testAttempts } from './0012-test-attempts.js';
 import { sql as payloadFilter } from './0013-payload-filter.js';
+import { sql as deliveryPayloads } from './0014-delivery-payloads.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -33,6 +34,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 11, name: '0011-leased', sql: leased },
   { version: 12, name: '0012-test-attempts', sql: testAttempts },
   { version: 13, name: '0013-payload-filter', sql: payloadFilter },
+  { version: 14, name: '0014-delivery-payloads', sql: deliveryPayloads },
 ]);
 
 /** The schema version this code expects: the last migration's. */

@@ -88,10 +88,11 @@ export function claimSql(t: SqliteTables) {
     // seeks, and the event through its primary key. status, lease_token,
     // lease_expires_at and updated_at are what the claim just wrote, so they are not
     // read back. Unordered: an ORDER BY here would copy every payload through a sorter,
-    // so claimDue sorts the few rows itself.
+    // so claimDue sorts the few rows itself. The payload is the delivery's own when it has
+    // one (rendered by its subscription's transform), else its event's: what is sent.
     claimedRows: `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.tenant_id, d.attempts, d.next_attempt_at,
          d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at,
-         e.published_at, e.payload, e.idempotency_key, e.tenant_id AS event_tenant_id,
+         e.published_at, COALESCE(d.payload, e.payload) AS payload, e.idempotency_key, e.tenant_id AS event_tenant_id,
          d.history_attempts, d.first_failed_at, d.recovered_at
        FROM json_each(?) AS j
        CROSS JOIN ${D} AS d ON d.rowid = j.value

@@ -14,6 +14,8 @@ export function deliveryLogSql(t: SqliteTables) {
   return {
     getDelivery: `SELECT ${deliveryColumns} FROM ${t.deliveries} WHERE id = ?`,
     listAttempts: `SELECT * FROM ${t.attempts} WHERE delivery_id = ? ORDER BY started_at, rowid`,
+    // A delivery's own payload (NULL: it sends its event's), by the primary key.
+    getDeliveryPayload: `SELECT payload FROM ${t.deliveries} WHERE id = ?`,
   };
 }
 

@@ -26,22 +26,23 @@ export function enqueueSql(t: SqliteTables) {
     // subscriptions for its event; for a tenantless event ('') the platform's, all-tenant
     // consumers included (their scope is ''). CROSS JOIN keeps the filters outer: with
     // statistics the planner would otherwise walk the subscriptions and probe each one's
-    // filters. Each with its payload filter, read from the row the status check visits
-    // anyway: the publish asks the core about those that have one (enqueue-event.ts).
-    scopeSubscriptions: `SELECT DISTINCT f.subscription_id, s.payload_filter FROM ${F} f CROSS JOIN ${S} s ON s.id = f.subscription_id
+    // filters. Each with its payload filter and its transform, read from the row the status
+    // check visits anyway: the publish asks the core about those that have one (enqueue-event.ts).
+    scopeSubscriptions: `SELECT DISTINCT f.subscription_id, s.payload_filter, s.transform FROM ${F} f CROSS JOIN ${S} s ON s.id = f.subscription_id
        WHERE f.filter IN (SELECT value FROM json_each(?)) AND f.tenant_key = ? AND s.status = 'active'
        ORDER BY f.subscription_id`,
     // Then, for a tenant's event only, the all-tenant consumers, through their partial index
     // (INDEXED BY: a seek on the filter alone in the primary key would walk every tenant's
     // subscriptions of it). A tenantless event needs no second lookup, which keeps it at one.
-    allTenantConsumers: `SELECT DISTINCT f.subscription_id, s.payload_filter
+    allTenantConsumers: `SELECT DISTINCT f.subscription_id, s.payload_filter, s.transform
        FROM ${F} f INDEXED BY ${t.allTenantsFilterIndex} CROSS JOIN ${S} s ON s.id = f.subscription_id
        WHERE f.filter IN (SELECT value FROM json_each(?)) AND f.all_tenants = 1 AND s.status = 'active'
        ORDER BY f.subscription_id`,
-    // One statement for the whole fan-out: [deliveryId, subscriptionId, tenantId] triples as JSON.
+    // One statement for the whole fan-out: [deliveryId, subscriptionId, tenantId, payload?]
+    // as JSON; a delivery without a fourth element (NULL) sends its event's payload.
     insertDeliveries: `INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
-         next_attempt_at, due_at, created_at, updated_at)
-       SELECT j.value ->> 0, @event_id, @event_type, j.value ->> 1, j.value ->> 2, @status, 0, @next, @next, @now, @now
+         next_attempt_at, due_at, created_at, updated_at, payload)
+       SELECT j.value ->> 0, @event_id, @event_type, j.value ->> 1, j.value ->> 2, @status, 0, @next, @next, @now, @now, j.value ->> 3
        FROM json_each(@deliveries) j`,
   };
 }

@@ -25,6 +25,12 @@ export function eventsSql(t: SqliteTables) {
        WHERE rowid IN (
          SELECT d.rowid FROM json_each(@ids) AS j CROSS JOIN ${D} AS d ON d.event_id = j.value
          WHERE d.status IN (${sqlList(cancellableStatuses)}))`,
+    // Their deliveries' own payloads (rendered by a transform), erased as the events' are,
+    // through the same index.
+    eraseDeliveryPayloads: `UPDATE ${D} SET payload = ''
+       WHERE rowid IN (
+         SELECT d.rowid FROM json_each(@ids) AS j CROSS JOIN ${D} AS d ON d.event_id = j.value
+         WHERE d.payload IS NOT NULL)`,
     // Every attempt of their deliveries that kept a snippet: the deliveries by the same index,
     // their attempts by attempts_delivery.
     eraseSnippets: `UPDATE ${t.attempts} SET response_snippet = NULL

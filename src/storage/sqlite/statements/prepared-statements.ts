@@ -96,6 +96,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
 
     unexpungedEvents: prepare<string>(events.unexpungedEvents).pluck(),
     expungeEvents: prepare(events.expungeEvents),
+    eraseDeliveryPayloads: prepare(events.eraseDeliveryPayloads),
     cancelEventDeliveries: prepare(events.cancelEventDeliveries),
     eraseSnippets: prepare(events.eraseSnippets),
 
@@ -121,6 +122,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
 
     getDelivery: prepare<DeliveryRow>(log.getDelivery),
     listAttempts: prepare<AttemptRow>(log.listAttempts),
+    getDeliveryPayload: prepare<string | null>(log.getDeliveryPayload).pluck(),
 
     probeDelivery: prepare<ProbeRow>(requeue.probeDelivery),
     requeueDelivery: prepare<DeliveryRow>(requeue.requeueDelivery),

@@ -47,9 +47,9 @@ export function requeueSql(t: SqliteTables) {
        WHERE rowid IN (SELECT value FROM json_each(@row_ids))`,
     // A JSON array of [deliveryId, eventId, eventType].
     insertReplayDeliveries: `INSERT INTO ${D} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
-         next_attempt_at, due_at, created_at, updated_at)
+         next_attempt_at, due_at, created_at, updated_at, payload)
        SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, @subscription_id, @tenant_id, @status, @attempts, @next_attempt_at,
-         @next_attempt_at, @updated_at, @updated_at
+         @next_attempt_at, @updated_at, @updated_at, j.value ->> 3
        FROM json_each(@rows) j`,
   };
 }
