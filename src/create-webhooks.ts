@@ -26,11 +26,12 @@ import { recordTestAttempt } from './registry/record-test-attempt.js';
 import { sendTestRequest, type TestRequestDeps } from './registry/send-test-request.js';
 import { secretsCreatedAt } from './registry/secrets-created-at.js';
 import { announceChange } from './registry/announce-change.js';
-import { createSubscriptionRegistry, type SubscriptionRegistry } from './registry/subscription-registry.js';
+import { createSubscriptionRegistry, toRedactedSubscription, type SubscriptionRegistry } from './registry/subscription-registry.js';
 import { storedEventFilter } from './routing/filter-callbacks.js';
+import { createTransformRenderer } from './routing/payload-transforms.js';
 import { RetentionTask } from './retention/retention-task.js';
 import { createMemoryStorage } from './storage/memory/index.js';
-import type { StorageStats, TestAttemptRecord } from './storage/storage-adapter.js';
+import type { EventRecord, StorageStats, SubscriptionRecord, TestAttemptRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { createStoredEvents, type StoredEvents } from './stored-events.js';
 import { createTenants, type Tenants } from './tenants.js';
@@ -162,6 +163,15 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     environment: resolved.environment,
   };
   const replayFilter = storedEventFilter(payloadCodec);
+  const isSensitiveHeader = sensitiveHeaderMatcher(resolved.security.sensitiveHeaders);
+  const transforms = createTransformRenderer({
+    transforms: resolved.transforms,
+    environment: resolved.environment,
+    maxPayloadBytes: resolved.maxPayloadBytes,
+    payloadCodec,
+    toSubscription: (record) => toRedactedSubscription(record, isSensitiveHeader, clock.now()),
+  });
+  const replayRender = (subscription: SubscriptionRecord, event: EventRecord) => transforms.renderStored(subscription, event);
   const recordTest = (attempt: TestAttemptRecord) => recordTestAttempt(storage, logger, attempt);
   const registry = createSubscriptionRegistry<TCatalog>({
     storage,
@@ -170,7 +180,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     security: resolved.security,
     guard,
     codec,
-    isSensitiveHeader: sensitiveHeaderMatcher(resolved.security.sensitiveHeaders),
+    isSensitiveHeader,
     onChange: () => dispatcher.wake(),
     maxSubscriptionsPerTenant: resolved.tenantLimits.maxSubscriptions ?? undefined,
     tenantHeader: resolved.http.tenantHeader,
@@ -181,6 +191,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     recordTestAttempt: recordTest,
     announceTest: (event) => (bus as unknown as EventBus).safeEmit('subscription:tested', event),
     replayFilter,
+    transformNames: transforms.names,
+    replayRender,
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
@@ -200,18 +212,19 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     maxPayloadBytes: resolved.maxPayloadBytes,
     environment: resolved.environment,
     payloadCodec,
+    transforms,
     isClosed: () => closed,
     wake: () => dispatcher.wake(),
   });
 
   const webhooks: Webhooks<TCatalog> = {
     // The catalog stays what `events` was (its fields are read through the prototype), with the stored-event calls on top.
-    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: payloadCodec, catalog, secrets: codec, matchesFilter: replayFilter }))),
+    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: payloadCodec, catalog, secrets: codec, matchesFilter: replayFilter, transformedBody: (subscription, event) => transforms.storedEnvelope(subscription, event) }))),
     bus,
     subscriptions,
     publish: publisher.publish,
     publishSync: publisher.publishSync,
-    deliveries: createDeliveryLog({ storage, catalog, clock, wake: () => dispatcher.wake(), replayFilter }),
+    deliveries: createDeliveryLog({ storage, catalog, clock, wake: () => dispatcher.wake(), replayFilter, replayRender, payloadCodec }),
     tenants: createTenants({ storage, clock, forgetSubscription: (id) => dispatcher.forgetSubscription(id) }),
 
     async start() {

@@ -9,7 +9,8 @@ import { ConflictError, ValidationError, describeValue } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import { eventTypeFilterKind, matchingEventTypes } from './registry/event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
-import type { AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, Page, StorageAdapter } from './storage/storage-adapter.js';
+import type { PayloadCodec } from './payload-codec.js';
+import type { AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, Page, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { throwValidation } from './throw-validation.js';
 
@@ -56,6 +57,12 @@ export interface DeliveryLog {
   /** Attempts of a delivery, oldest first. */
   attempts(deliveryId: string): Promise<AttemptRecord[]>;
   /**
+   * The envelope a delivery sends when it has its own — its subscription's `transform` made
+   * it at publish — as the endpoint gets it (opened when sealed at rest); `null` when it
+   * sends its event's (`events.get`), once its event was expunged, or for an unknown id.
+   */
+  sentBody(id: string): Promise<string | null>;
+  /**
    * Sends a delivery again now (a dead or delivered one, or a pending one ahead of its
    * schedule), with a fresh attempt cycle. Rejects with a `ConflictError`:
    * `DELIVERY_IN_FLIGHT` while an attempt of it is under way, `SUBSCRIPTION_DISABLED` while
@@ -83,6 +90,10 @@ export interface DeliveryLogDeps {
   wake: () => void;
   /** Evaluates a subscription's payload filter on a stored event (routing/filter-callbacks.ts): `replay` applies it. */
   replayFilter: (filter: string, event: EventRecord) => boolean;
+  /** Renders a replayed delivery's payload with its subscription's transform (routing/payload-transforms.ts). */
+  replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string;
+  /** Opens a delivery's own payload (`security.payloadKey`). */
+  payloadCodec: PayloadCodec;
 }
 
 /** An id given to a query: text a storage can hold. */
@@ -138,6 +149,14 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
       return storage.getDelivery(requireId(id, 'id'));
     },
 
+    async sentBody(id) {
+      const delivery = await storage.getDelivery(requireId(id, 'id'));
+      if (delivery === null) return null;
+      const payload = await storage.getDeliveryPayload(delivery.id);
+      // An expunged event's deliveries keep no content either ('').
+      return payload === null || payload === '' ? null : deps.payloadCodec.open(payload, delivery.eventId);
+    },
+
     async attempts(deliveryId) {
       const id = requireId(deliveryId, 'deliveryId');
       const delivery = await storage.getDelivery(id);
@@ -181,6 +200,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
         ...parsed.data,
         eventTypes: matchingEventTypes(catalog.types, subscription.eventTypes),
         matchesFilter: deps.replayFilter,
+        render: deps.replayRender,
         now: clock.now(),
       });
       if (!parsed.data.dryRun && result.count > 0) deps.wake();

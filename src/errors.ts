@@ -28,7 +28,13 @@ export type ConfigErrorCode =
    * data: the memory storage (or one without a connection the worker can open again), a
    * custom `transport`, `clock` or `random`, a `retry` function. The message names it.
    */
-  | 'DISPATCHER_WORKER_UNSUPPORTED';
+  | 'DISPATCHER_WORKER_UNSUPPORTED'
+  /**
+   * A publish met a subscription naming a transform this instance does not have
+   * (`createWebhooks({ transforms })`): register it on every instance, or update the
+   * subscription. Nothing was published.
+   */
+  | 'TRANSFORM_MISSING';
 
 /** Codes of {@link ValidationError}: input to a public call is wrong. */
 export type ValidationErrorCode =
@@ -47,6 +53,13 @@ export type ValidationErrorCode =
    * and `data`, a limit passed. `field` names the place, e.g. `filter.$or[1].data.amount.$gte`.
    */
   | 'PAYLOAD_FILTER_INVALID'
+  /** A subscription's `transform` names none of the instance's `transforms`. */
+  | 'TRANSFORM_UNKNOWN'
+  /**
+   * A subscription's transform threw, returned a promise, or returned data with no faithful
+   * JSON form: the whole publish (or replay) is refused, nothing stored. `cause` is what it threw.
+   */
+  | 'TRANSFORM_FAILED'
   | 'SUBSCRIPTION_NOT_FOUND'
   | 'DELIVERY_NOT_FOUND'
   | 'EVENT_NOT_FOUND'

@@ -93,6 +93,7 @@ export { matchesEventType } from './registry/event-type-filter.js';
 export { REDACTED_HEADER_VALUE } from './registry/sensitive-headers.js';
 export type { EventTypeFilterOf, EventTypePrefixes } from './registry/event-type-filter.js';
 export type { FilterDocument, PayloadFilter } from './routing/payload-filter.js';
+export type { PayloadTransform, PayloadTransforms, TransformEvent } from './routing/payload-transforms.js';
 
 export { generateSecret } from './signing/secret.js';
 export { signWebhook } from './signing/sign-webhook.js';

@@ -18,6 +18,7 @@ import { createIsoTimestampCache } from './iso-timestamp-cache.js';
 import type { JsonValueProblem } from './json-value-problem.js';
 import type { PayloadCodec } from './payload-codec.js';
 import { publishedEventFilter } from './routing/filter-callbacks.js';
+import type { TransformRenderer } from './routing/payload-transforms.js';
 import { isStorableText, storableTextMessage } from './storable-text.js';
 import { tenantIdSchema } from './tenant-id.js';
 import type { EnqueueInput, EnqueueResult, EventRecord, NewEventRecord, StorageAdapter } from './storage/storage-adapter.js';
@@ -99,6 +100,8 @@ export interface PublisherDeps<TCatalog extends EventCatalog> {
   /** Seals each payload before the storage sees it (`security.payloadKey`), and opens a stored one read back. */
   payloadCodec: PayloadCodec;
   /** True once the instance is closed: publishing then fails with `WEBHOOKS_STOPPED`. */
+  /** Renders the payload of a delivery to a subscription with a transform (routing/payload-transforms.ts). */
+  transforms: TransformRenderer;
   isClosed: () => boolean;
   /** Tells the dispatcher that deliveries were created. */
   wake: () => void;
@@ -240,7 +243,12 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       idempotencyKey: options.idempotencyKey ?? null,
       tenantId: options.tenantId ?? null,
     };
-    const input: EnqueueInput = { event, now, matchesFilter: publishedEventFilter(type, timestamp, metadata, parsed.data) };
+    const input: EnqueueInput = {
+      event,
+      now,
+      matchesFilter: publishedEventFilter(type, timestamp, metadata, parsed.data),
+      render: (subscription) => deps.transforms.render(subscription, { id, type, timestamp, metadata, tenantId: event.tenantId, data: parsed.data }),
+    };
     if (options.tx !== undefined) input.tx = options.tx;
     return { input, data: parsed.data, timestamp, metadata };
   }

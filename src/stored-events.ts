@@ -56,7 +56,9 @@ export type SignedEventHeaders = {
 export interface ListedEvent extends StoredEvent {
   /**
    * With `subscriptionId`: the exact body the event was (or would be) sent to that
-   * subscription with — the payload as published, opened when sealed at rest. `null`
+   * subscription with — the payload as published, opened when sealed at rest, or, for a
+   * subscription with a `transform`, the envelope it makes (the transform runs again: keep
+   * it pure, and this is what the deliveries stored). `null`
    * without `subscriptionId`, and for an expunged event (a tombstone: only its id, type,
    * times and tenant remain).
    */
@@ -169,6 +171,8 @@ export interface StoredEventsDeps {
   secrets: SecretCodec;
   /** Evaluates a subscription's payload filter on a stored event (routing/filter-callbacks.ts): what it leaves out is not listed for it. */
   matchesFilter: (filter: string, event: EventRecord) => boolean;
+  /** The envelope a subscription with a transform gets for a stored event (routing/payload-transforms.ts). */
+  transformedBody: (subscription: SubscriptionRecord, event: EventRecord) => string;
 }
 
 const selectorSchema = z
@@ -337,9 +341,11 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
         if (subscription.filter !== null && !deps.matchesFilter(subscription.filter, record)) {
           return { ...toStoredEvent(record, null), body: null, headers: null, filteredOut: true };
         }
-        const body = payloads.open(record.payload, record.id);
+        // The event as stored, and what the subscription gets of it: its transform's envelope.
+        const opened = payloads.open(record.payload, record.id);
+        const body = subscription.transform === null ? opened : deps.transformedBody(subscription, record);
         return {
-          ...toStoredEvent(record, body),
+          ...toStoredEvent(record, opened),
           body,
           headers: { 'webhook-id': record.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signatureHeader(keys, record.id, timestamp, body) },
           filteredOut: false,

@@ -28,6 +28,7 @@ import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './signing/environment-
 import { ConfigError } from './errors.js';
 import { isEventCatalog, type EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';
+import type { PayloadTransform, PayloadTransforms } from './routing/payload-transforms.js';
 import { silentLogger } from './logger.js';
 import type { MeterLike } from './metrics/otel-metrics.js';
 import type { SecretsKey } from './registry/secret-codec.js';
@@ -278,6 +279,14 @@ export interface WebhooksOptions<TCatalog extends EventCatalog = EventCatalog> {
   environment?: string;
   /** Where the dispatcher runs: on the host's event loop (the default) or in a worker thread. */
   dispatcher?: DispatcherOptions;
+  /**
+   * Payload transforms by name (1–64 letters, digits, `_`, `-`, `.`): a subscription that
+   * names one (`transform: 'thin'`) gets, as its envelope's `data`, what the transform returns
+   * for each event — computed once at publish, stored with the delivery, sent on every retry.
+   * Register the same names on every instance that publishes.
+   * @defaultValue none
+   */
+  transforms?: Record<string, PayloadTransform>;
 }
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
@@ -392,6 +401,12 @@ export const webhooksOptionsSchema = z.strictObject({
   tenantLimits: tenantLimitsSchema,
   retention: retentionOptionsSchema,
   environment: z.string().refine(isEnvironmentName, ENVIRONMENT_NAME_RULE).optional(),
+  transforms: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a name of 1 to 64 letters, digits, `_`, `-` or `.`'),
+      z.custom<PayloadTransform>(isFunction, { message: 'a function (event, subscription) => data' }),
+    )
+    .default({}),
   dispatcher: dispatcherOptionsSchema,
 });
 
@@ -424,6 +439,8 @@ export interface ResolvedWebhooksOptions {
   /** The `environment` option; `null`: none (no envelope field, no header). */
   readonly environment: string | null;
   readonly dispatcher: ResolvedDispatcherOptions;
+  /** The `transforms` option; `{}`: none. */
+  readonly transforms: PayloadTransforms;
 }
 
 /**
@@ -457,5 +474,6 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
     tenantLimits: Object.freeze(value.tenantLimits),
     retention: value.retention,
     environment: value.environment ?? null,
+    transforms: Object.freeze({ ...value.transforms }),
   });
 }

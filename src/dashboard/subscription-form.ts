@@ -24,6 +24,8 @@ export interface SubscriptionFormValues {
   eventTypeFilters: string;
   /** The payload filter as JSON; empty: none. */
   filter: string;
+  /** The name of a transform of the instance; empty: none. */
+  transform: string;
   description: string;
   tenantId: string;
   allTenants: boolean;
@@ -55,7 +57,7 @@ type FlowControlField = (typeof flowControlFields)[number];
 const noLimit = 'none';
 
 /** The fields each form posts (operator-only ones apart). */
-const commonFields = ['url', 'eventTypes', 'eventTypeFilters', 'filter', 'description', ...retryFields.map((name) => `retry.${name}`), ...flowControlFields.map((name) => `flowControl.${name}`)];
+const commonFields = ['url', 'eventTypes', 'eventTypeFilters', 'filter', 'transform', 'description', ...retryFields.map((name) => `retry.${name}`), ...flowControlFields.map((name) => `flowControl.${name}`)];
 const operatorCreateFields = ['tenantId', 'allTenants', 'metadata'];
 
 /** An empty form. */
@@ -65,6 +67,7 @@ export function emptySubscriptionForm(): SubscriptionFormValues {
     eventTypes: [],
     eventTypeFilters: '',
     filter: '',
+    transform: '',
     description: '',
     tenantId: '',
     allTenants: false,
@@ -82,6 +85,7 @@ export function subscriptionFormValues(subscription: Subscription, catalogTypes:
   values.eventTypes = subscription.eventTypes.filter((filter) => catalogTypes.includes(filter));
   values.eventTypeFilters = subscription.eventTypes.filter((filter) => !catalogTypes.includes(filter)).join(' ');
   values.filter = subscription.filter === null ? '' : JSON.stringify(subscription.filter, null, 2);
+  values.transform = subscription.transform ?? '';
   values.description = subscription.description ?? '';
   values.tenantId = subscription.tenantId ?? '';
   values.allTenants = subscription.allTenants;
@@ -105,6 +109,8 @@ export interface SubscriptionFormInput {
   eventTypes: string[];
   /** Parsed from the JSON typed, checked by the API (which names the path of what is wrong). */
   filter: PayloadFilter | null;
+  /** Checked by the API against the instance's transforms. */
+  transform: string | null;
   description: string | null;
   retry: StoredRetryPolicy | null;
   flowControl: StoredFlowControl | null;
@@ -155,6 +161,7 @@ export function readSubscriptionFormValues(form: URLSearchParams, mode: Subscrip
   values.eventTypes = form.getAll('eventTypes');
   values.eventTypeFilters = text('eventTypeFilters');
   values.filter = text('filter').replaceAll('\r\n', '\n');
+  values.transform = text('transform').trim();
   // Browsers post a textarea's line breaks as CRLF: read back as they were written.
   values.description = text('description').replaceAll('\r\n', '\n');
   values.tenantId = text('tenantId').trim();
@@ -177,6 +184,7 @@ export function subscriptionFormInput(values: SubscriptionFormValues, mode: Subs
     url: values.url,
     eventTypes: [...values.eventTypes, ...values.eventTypeFilters.split(/[\s,]+/).filter(Boolean)],
     filter: readFilter(values.filter),
+    transform: values.transform === '' ? null : values.transform,
     description: values.description.trim() === '' ? null : values.description,
     retry: readRetry(values.retry),
     flowControl: readFlowControl(values.flowControl),
@@ -278,6 +286,7 @@ export function subscriptionForm(page: SubscriptionFormPage): Html {
     'url',
     'eventTypes',
     'filter',
+    'transform',
     'description',
     'tenantId',
     'allTenants',
@@ -321,6 +330,7 @@ ${formField({
   error: errorAt('filter'),
   control: (attributes) => html`<textarea class="mono" ${attributes}>${values.filter}</textarea>`,
 })}
+${text('transform', 'Payload transform', values.transform, 'The name of one of the instance’s transforms: what it makes of each event is what this endpoint gets. Empty: the event as published', 'text', 30)}
 ${formField({ name: 'description', label: 'Description', error: errorAt('description'), control: (attributes) => html`<textarea ${attributes}>${values.description}</textarea>` })}
 ${
   mode.portal

@@ -181,6 +181,13 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
   /** Concurrency cap and rate limit for this endpoint, overriding the global defaults. */
   flowControl?: StoredFlowControl | null;
   /**
+   * The name of one of the instance's payload transforms (`createWebhooks({ transforms })`):
+   * each delivery's envelope carries, as `data`, what it returns for the event — computed
+   * once at publish and stored with the delivery, so retries send the same bytes. `null`
+   * (the default): the event's own data. An unknown name is refused with `TRANSFORM_UNKNOWN`.
+   */
+  transform?: string | null;
+  /**
    * A payload filter (see `PayloadFilter`): of the events its `eventTypes` match, only those
    * whose envelope the filter matches get a delivery — decided once at publish, so an event
    * it leaves out creates no delivery at all; replay and `enable({ replayMissed })` apply it
@@ -361,6 +368,8 @@ const fieldsSchema = z.strictObject({
   flowControl: storedFlowControlSchema.nullable().optional(),
   // Checked by parsePayloadFilter, which names the path of what is wrong.
   filter: z.unknown().optional(),
+  // Checked against the instance's transforms, with their names in the message.
+  transform: z.string().max(64).nullable().optional(),
 });
 
 const createSchema = fieldsSchema;
@@ -427,6 +436,10 @@ export interface SubscriptionRegistryDeps {
   announceTest: (event: SubscriptionTestedEvent) => void;
   /** Evaluates a payload filter on a stored event (routing/filter-callbacks.ts): `enable({ replayMissed })` and its preview apply it. */
   replayFilter: (filter: string, event: EventRecord) => boolean;
+  /** The names of the instance's payload transforms (`createWebhooks({ transforms })`): a subscription's `transform` must be one. */
+  transformNames: readonly string[];
+  /** Renders a replayed delivery's payload with its subscription's transform (routing/payload-transforms.ts). */
+  replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string;
 }
 
 /**
@@ -636,6 +649,18 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     return { id: createId('chg', now), action, actor: options.actor ?? null, reason: options.reason ?? null, isSensitiveHeader: deps.isSensitiveHeader };
   }
 
+  /**
+   * A subscription's `transform`: one of the instance's transforms, or `null`.
+   * @throws ValidationError `TRANSFORM_UNKNOWN` naming the registered ones.
+   */
+  function checkTransform(transform: string | null): string | null {
+    if (transform === null || deps.transformNames.includes(transform)) return transform;
+    const known = deps.transformNames.length === 0 ? 'none are registered: createWebhooks({ transforms })' : `registered: ${deps.transformNames.join(', ')}`;
+    throw new ValidationError('TRANSFORM_UNKNOWN', `Expected \`transform\` to name one of the instance's transforms (${known}), got ${describeValue(transform)}`, {
+      field: 'transform',
+    });
+  }
+
   /** Announces the change the storage recorded under `audit` (none when the call changed nothing). */
   async function announce(audit: ChangeAudit): Promise<void> {
     const change = await storage.getSubscriptionChange(audit.id);
@@ -688,7 +713,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         retry: fields.retry ?? null,
         flowControl: fields.flowControl ?? null,
         filter: fields.filter == null ? null : parsePayloadFilter(fields.filter),
-        transform: null,
+        transform: checkTransform(fields.transform ?? null),
         failingSince: null,
         deletedAt: null,
         createdAt: now,
@@ -746,6 +771,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.retry !== undefined) change.retry = fields.retry;
       if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
       if (fields.filter !== undefined) change.filter = fields.filter === null ? null : parsePayloadFilter(fields.filter);
+      if (fields.transform !== undefined) change.transform = checkTransform(fields.transform);
       if (verifyUrl && change.url !== undefined) {
         const current = refuseDeleted(await requireRecord(id), 'change its URL');
         if (current.url !== change.url) await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers }, changeOptions.actor ?? null);
@@ -810,6 +836,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
           since: before.disabledAt,
           eventTypes: matchingEventTypes(catalog.types, before.eventTypes),
           matchesFilter: deps.replayFilter,
+          render: deps.replayRender,
           now,
         }));
       }
@@ -831,6 +858,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
                 since: record.disabledAt,
                 eventTypes: matchingEventTypes(catalog.types, record.eventTypes),
                 matchesFilter: deps.replayFilter,
+                render: deps.replayRender,
                 now,
                 dryRun: true,
               })

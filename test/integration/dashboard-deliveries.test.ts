@@ -320,6 +320,21 @@ describe('the delivery log and a delivery’s page', () => {
     expect(Object.keys(shown)).toEqual(['id', 'type', 'timestamp', 'metadata', 'data']);
   });
 
+  it('shows the envelope a transformed subscription got, as its transform made it, and the transform on the subscription page', async () => {
+    const { webhooks, receiver, dashboard } = await setup({ transforms: { thin: (event) => ({ paymentId: (event.data as { paymentId: string }).paymentId }) } });
+    receiver.responder = () => ({ status: 204 });
+    const subscription = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], transform: 'thin' });
+    const event = await webhooks.publish('payment.succeeded', samplePayment(9));
+    await webhooks.start();
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const delivery = await onlyDelivery(webhooks, subscription.id);
+    const page = await pageOf(await get(dashboard, `/deliveries/${delivery.id}`));
+    const envelope = /<h2>Envelope<\/h2>\s*<p class="muted">As the subscription’s transform made it at publish: what every attempt sends.<\/p>\s*<pre>([\s\S]*?)<\/pre>/.exec(page);
+    expect(JSON.parse(unescapeHtml(envelope![1]!))).toEqual({ id: event.id, type: 'payment.succeeded', timestamp: event.timestamp, data: { paymentId: 'pay_9' } });
+    expect(JSON.parse(unescapeHtml(envelope![1]!))).toEqual(JSON.parse(receiver.requests[0]!.body.toString()));
+    expect(await pageOf(await get(dashboard, `/subscriptions/${subscription.id}`))).toContain('<dt>Payload transform</dt><dd><span class="mono">thin</span></dd>');
+  });
+
   it('shows stored markup — a response snippet, a payload, an error — as text', async () => {
     const { webhooks, receiver, dashboard } = await setup();
     receiver.responder = () => ({ status: 500, body: '<script>alert(1)</script>' });

@@ -245,6 +245,13 @@ describe('examples', () => {
     expect(stdout.trim().split('\n')).toEqual(['large: 1 delivery, small: 0', 'now: 1', 'replay would send 1']);
   });
 
+  it('runs the payload-transform example: the ERP gets its own field names, stored with the delivery', async () => {
+    const { stdout } = await runExample('payload-transforms.ts', {});
+    const [sent, count] = stdout.trim().split('\n');
+    expect(JSON.parse(sent!)).toMatchObject({ type: 'payment.succeeded', data: { payment_ref: 'pay_1', total: 123.45, ccy: 'EUR' } });
+    expect(count).toBe('1');
+  });
+
   it('runs the retention example: the task runs once at start on a new SQLite database and removes nothing', async () => {
     const { stdout } = await runExample('retention.ts', { WEBHOOKS_DB: join(dir, 'retention.db') });
     expect(stdout.trim()).toBe('retention ran: true, removed 0 deliveries, 0 events, last error null');

@@ -277,11 +277,12 @@ function attemptsSection(attempts: readonly AttemptRecord[]): Html {
 
 async function detailPage(context: DashboardContext, id: string): Promise<PageReply> {
   const delivery = await context.delivery(id);
-  const [event, attempts, subscription] = await Promise.all([
+  const [event, attempts, subscription, sentBody] = await Promise.all([
     context.webhooks.events.get(delivery.eventId),
     context.webhooks.deliveries.attempts(delivery.id),
     // The delivery passed the scope check, and its subscription is of the same tenant.
     context.webhooks.subscriptions.get(delivery.subscriptionId),
+    context.webhooks.deliveries.sentBody(delivery.id),
   ]);
   const portal = context.tenantId !== undefined;
   const actions = context.readOnly
@@ -310,7 +311,12 @@ ${portal ? '' : html`<dt>Tenant</dt><dd>${delivery.tenantId === null ? html`<spa
 <dt>Last response</dt><dd>${lastResponse(delivery)}</dd>
 </dl>
 <h2>Envelope</h2>
-${envelopeSection(event)}
+${
+  sentBody === null
+    ? envelopeSection(event)
+    : html`<p class="muted">As the subscription’s transform made it at publish: what every attempt sends.</p>
+<pre>${JSON.stringify(JSON.parse(sentBody), null, 2)}</pre>`
+}
 <h2>Attempts</h2>
 ${attemptsSection(attempts)}
 <p><a href="${context.href('/deliveries', { subscriptionId: delivery.subscriptionId })}">All deliveries to this ${portal ? 'endpoint' : 'subscription'}</a></p>`,

@@ -358,6 +358,7 @@ ${context.tenantId === undefined ? html`<dt>Tenant</dt><dd>${tenantText(subscrip
 <dt>URL</dt><dd class="mono">${subscription.url}</dd>
 <dt>Event types</dt><dd>${eventTypesText(subscription)}</dd>
 <dt>Payload filter</dt><dd>${subscription.filter === null ? html`<span class="muted">none: every event of its types</span>` : html`<pre>${JSON.stringify(subscription.filter, null, 2)}</pre>`}</dd>
+<dt>Payload transform</dt><dd>${subscription.transform === null ? html`<span class="muted">none: the event as published</span>` : html`<span class="mono">${subscription.transform}</span>`}</dd>
 <dt>Description</dt><dd>${subscription.description ?? html`<span class="muted">${noValue}</span>`}</dd>
 <dt>Metadata</dt><dd>${metadataKeys.length === 0 ? html`<span class="muted">${noValue}</span>` : html`<pre>${JSON.stringify(subscription.metadata, null, 2)}</pre>`}</dd>
 <dt>Headers</dt><dd>${
@@ -470,6 +471,7 @@ async function create(context: DashboardContext): Promise<Reply> {
         url: input.url,
         eventTypes: input.eventTypes,
         filter: input.filter,
+        transform: input.transform,
         description: input.description,
         retry: input.retry,
         flowControl: input.flowControl,
@@ -509,6 +511,7 @@ async function update(context: DashboardContext, params: Record<string, string>)
         url: input.url,
         eventTypes: sameFilters ? subscription.eventTypes : input.eventTypes,
         filter: input.filter,
+        transform: input.transform,
         description: input.description,
         retry: input.retry,
         flowControl: input.flowControl,
