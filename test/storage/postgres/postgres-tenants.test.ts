@@ -31,7 +31,7 @@ function enqueueValues(schema: string, tenantId: string | null): unknown[] {
   const { event } = tenantEvent(tenantId);
   const ids = Array.from({ length: 16 }, () => createId('dlv', NOW));
   return [event.id, event.type, event.timestamp, event.payload, null, candidateFilters(event.type), ids, NOW,
-    'bookkeeper_webhooks', schema, false, tenantId, idempotencyScope(tenantId), [], []];
+    'bookkeeper_webhooks', schema, false, tenantId, idempotencyScope(tenantId), [], [], [], []];
 }
 
 /** Polls `condition` every 20 ms for at most `timeoutMs`. */
@@ -133,7 +133,7 @@ describe('migration 0003: tenants', () => {
     const storages = [storageOn({ schema }), storageOn({ schema })];
     await Promise.all(storages.map((storage) => storage.migrate()));
     const { rows } = await admin.query(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(rows.map((row) => row.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(rows.map((row) => row.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     const created = await storages[0]!.createSubscription(subscription({ tenantId: 'acme' }));
     expect(await storages[1]!.getSubscription(created.id)).toEqual(created);
   });
