@@ -37,6 +37,23 @@ export interface ExportCatalogOptions<TFormat extends CatalogExportFormat = Cata
   version?: string;
   /** `info.description`; none by default. */
   description?: string;
+  /**
+   * The host's payload transforms (`createWebhooks({ transforms })`) to describe: for each
+   * name, the zod schema of the `data` it returns (and optionally a description and an
+   * example, checked against the schema). Each is exported beside the event types under
+   * `transform:<name>` — what a subscription with that transform receives: the envelope of
+   * any catalog type with the transform's `data`.
+   */
+  transforms?: Record<string, ExportedTransform>;
+}
+
+/** A payload transform as {@link exportCatalog} describes it. */
+export interface ExportedTransform {
+  /** The schema of the `data` the transform returns. */
+  schema: z.ZodType;
+  description?: string;
+  /** An example of its `data`, valid against `schema`. */
+  example?: unknown;
 }
 
 /** What {@link exportCatalog} returns for a format: a schema per event type, or one document. */
@@ -47,6 +64,16 @@ const optionsSchema = z.strictObject({
   title: z.string().min(1).max(200).default('Bookkeeper webhooks'),
   version: z.string().min(1).max(100).default('1.0.0'),
   description: z.string().max(10_000).optional(),
+  transforms: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a transform name of 1 to 64 letters, digits, `_`, `-` or `.`'),
+      z.strictObject({
+        schema: z.custom<z.ZodType>((value) => value instanceof z.ZodType, { message: 'a zod schema' }),
+        description: z.string().max(10_000).optional(),
+        example: z.unknown().optional(),
+      }),
+    )
+    .optional(),
 });
 
 const catalogSchema = z.custom<EventCatalog>(isEventCatalog, { message: 'an event catalog from defineEvents (or bookkeeperEvents)' });
@@ -111,22 +138,31 @@ export function exportCatalog(catalog: EventCatalog, options: ExportCatalogOptio
   if (!checkedCatalog.success) throwValidation('INPUT_INVALID', checkedCatalog.error, catalog, catalogSchema);
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, optionsSchema);
-  const { format, title, version, description } = parsed.data;
+  const { format, title, version, description, transforms = {} } = parsed.data;
+  for (const [name, transform] of Object.entries(transforms)) {
+    if (transform.example === undefined) continue;
+    const checked = transform.schema.safeParse(transform.example);
+    if (!checked.success) throwValidation('INPUT_INVALID', checked.error, transform.example, transform.schema, `transforms.${name}.example`);
+  }
   const info = { title, version, ...(description === undefined ? {} : { description }) };
+  const convert = (target: 'draft-2020-12' | 'draft-7', place: DefinitionsPlace) => [...convertTypes(catalog, target, place), ...convertTransforms(catalog, transforms, target, place)];
   switch (format) {
     case 'json-schema':
-      return jsonSchemas(catalog);
+      return jsonSchemas(convert);
     case 'openapi':
-      return openApiDocument(catalog, info);
+      return openApiDocument(convert, info);
     case 'asyncapi':
-      return asyncApiDocument(catalog, info);
+      return asyncApiDocument(convert, info);
   }
 }
 
-function jsonSchemas(catalog: EventCatalog): Record<string, JsonDocument> {
+/** Converts the catalog's types and the described transforms for a target, refs pointed at `place`. */
+type Convert = (target: 'draft-2020-12' | 'draft-7', place: DefinitionsPlace) => ConvertedType[];
+
+function jsonSchemas(convert: Convert): Record<string, JsonDocument> {
   const place: DefinitionsPlace = { key: '$defs', refPrefix: '#/$defs/' };
   const schemas: Record<string, JsonDocument> = {};
-  for (const converted of convertTypes(catalog, 'draft-2020-12', place)) {
+  for (const converted of convert('draft-2020-12', place)) {
     schemas[converted.type] = {
       $schema: 'https://json-schema.org/draft/2020-12/schema',
       title: converted.type,
@@ -138,9 +174,9 @@ function jsonSchemas(catalog: EventCatalog): Record<string, JsonDocument> {
   return schemas;
 }
 
-function openApiDocument(catalog: EventCatalog, info: JsonDocument): JsonDocument {
+function openApiDocument(convert: Convert, info: JsonDocument): JsonDocument {
   const place: DefinitionsPlace = { key: '$defs', refPrefix: '#/components/schemas/' };
-  const converted = convertTypes(catalog, 'draft-2020-12', place);
+  const converted = convert('draft-2020-12', place);
   const schemas = sharedDefinitions(converted);
   const webhooks: Record<string, JsonDocument> = {};
   for (const { type, envelope, example } of converted) {
@@ -171,10 +207,10 @@ function openApiDocument(catalog: EventCatalog, info: JsonDocument): JsonDocumen
   return { openapi: '3.1.0', info, webhooks, components: { schemas } };
 }
 
-function asyncApiDocument(catalog: EventCatalog, info: JsonDocument): JsonDocument {
+function asyncApiDocument(convert: Convert, info: JsonDocument): JsonDocument {
   // AsyncAPI 3.0's default schema format is a superset of JSON Schema draft-07: definitions, not $defs.
   const place: DefinitionsPlace = { key: 'definitions', refPrefix: '#/components/schemas/' };
-  const converted = convertTypes(catalog, 'draft-7', place);
+  const converted = convert('draft-7', place);
   const schemas = sharedDefinitions(converted);
   const channels: Record<string, JsonDocument> = {};
   const operations: Record<string, JsonDocument> = {};
@@ -200,7 +236,9 @@ function asyncApiDocument(catalog: EventCatalog, info: JsonDocument): JsonDocume
     channels[name] = { address: type, messages: { [name]: { $ref: `#/components/messages/${name}` } } };
     operations[`send${name}`] = {
       action: 'send',
-      summary: `Bookkeeper posts a signed ${type} event to each subscribed endpoint.`,
+      summary: type.startsWith(transformPrefix)
+        ? `Bookkeeper posts each signed event to the endpoints whose subscription names the transform ${type.slice(transformPrefix.length)}, its data as the transform makes it.`
+        : `Bookkeeper posts a signed ${type} event to each subscribed endpoint.`,
       channel: { $ref: `#/channels/${name}` },
       messages: [{ $ref: `#/channels/${name}/messages/${name}` }],
     };
@@ -224,12 +262,13 @@ function sharedDefinitions(converted: ConvertedType[]): Record<string, JsonDocum
   return shared;
 }
 
-/** `payment.succeeded` → `PaymentSucceededEvent`, unless a named schema already has that name. */
+/** `payment.succeeded` → `PaymentSucceededEvent`, `transform:thin` → `ThinTransformEvent`, unless a named schema already has that name. */
 function componentName(type: string, taken: Record<string, JsonDocument>): string {
-  const name = `${type
+  const transform = type.startsWith(transformPrefix);
+  const name = `${(transform ? type.slice(transformPrefix.length) : type)
     .split(/[._-]/)
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('')}Event`;
+    .join('')}${transform ? 'TransformEvent' : 'Event'}`;
   if (Object.hasOwn(taken, name)) {
     throw new ConfigError('CONFIG_INVALID', `Expected no schema id "${name}" in the catalog: it is the name exported for event type "${type}"`, {
       field: type,
@@ -238,34 +277,62 @@ function componentName(type: string, taken: Record<string, JsonDocument>): strin
   return name;
 }
 
+/** The key a transform is exported under, beside the event types. */
+const transformPrefix = 'transform:';
+
+/** What a subscription with each described transform receives: any catalog type's envelope, with the transform's `data`. */
+function convertTransforms(
+  catalog: EventCatalog,
+  transforms: Record<string, ExportedTransform>,
+  target: 'draft-2020-12' | 'draft-7',
+  place: DefinitionsPlace,
+): ConvertedType[] {
+  return Object.entries(transforms).map(([name, transform]) => {
+    const key = `${transformPrefix}${name}`;
+    const { data, definitions } = dataSchema(key, transform.schema, target, place);
+    const description = `The body a subscription with the transform ${name} receives: the envelope of any event type, its data as the transform makes it.${
+      transform.description === undefined ? '' : ` ${transform.description}`
+    }`;
+    const envelope = envelopeSchema(description, { type: 'string', enum: [...catalog.types] }, data);
+    const [firstType] = catalog.types;
+    const example = transform.example === undefined ? undefined : { id: exampleId, type: firstType, timestamp: exampleTimestamp, data: transform.example };
+    return { type: key, envelope, definitions, example };
+  });
+}
+
+/** The envelope `{ id, type, timestamp, environment?, metadata?, data }` with `type` and `data` as given. */
+function envelopeSchema(description: string, type: JsonDocument, data: JsonDocument): JsonDocument {
+  return {
+    type: 'object',
+    description,
+    properties: {
+      id: { type: 'string', minLength: 1, description: 'The event id, also in the webhook-id header: the same on every retry.' },
+      type,
+      timestamp: { type: 'string', format: 'date-time', description: 'When the event was published (ISO 8601, UTC).' },
+      environment: {
+        type: 'string',
+        pattern: '^[a-z][a-z0-9_-]{0,31}$',
+        description: "The sender's environment, when it sets one: refuse events of another environment.",
+      },
+      metadata: {
+        type: 'object',
+        propertyNames: { pattern: metadataKeyPattern.source },
+        additionalProperties: { type: 'string', maxLength: METADATA_MAX_VALUE_LENGTH },
+        maxProperties: METADATA_MAX_KEYS,
+        description: 'Strings the publisher attached to the event for routing and context, when it attached any; absent otherwise.',
+      },
+      data,
+    },
+    required: ['id', 'type', 'timestamp', 'data'],
+    additionalProperties: false,
+  };
+}
+
 function convertTypes(catalog: EventCatalog, target: 'draft-2020-12' | 'draft-7', place: DefinitionsPlace): ConvertedType[] {
   const examples = catalog.examples as Record<string, unknown>;
   return catalog.types.map((type) => {
     const { data, definitions } = dataSchema(type, catalog.schemas[type]!, target, place);
-    const envelope: JsonDocument = {
-      type: 'object',
-      description: `The body of a ${type} webhook: the envelope Bookkeeper signs, byte for byte as sent.`,
-      properties: {
-        id: { type: 'string', minLength: 1, description: 'The event id, also in the webhook-id header: the same on every retry.' },
-        type: { type: 'string', const: type },
-        timestamp: { type: 'string', format: 'date-time', description: 'When the event was published (ISO 8601, UTC).' },
-        environment: {
-          type: 'string',
-          pattern: '^[a-z][a-z0-9_-]{0,31}$',
-          description: "The sender's environment, when it sets one: refuse events of another environment.",
-        },
-        metadata: {
-          type: 'object',
-          propertyNames: { pattern: metadataKeyPattern.source },
-          additionalProperties: { type: 'string', maxLength: METADATA_MAX_VALUE_LENGTH },
-          maxProperties: METADATA_MAX_KEYS,
-          description: 'Strings the publisher attached to the event for routing and context, when it attached any; absent otherwise.',
-        },
-        data,
-      },
-      required: ['id', 'type', 'timestamp', 'data'],
-      additionalProperties: false,
-    };
+    const envelope = envelopeSchema(`The body of a ${type} webhook: the envelope Bookkeeper signs, byte for byte as sent.`, { type: 'string', const: type }, data);
     // A type without an example exports none (reading catalog.examples checks the example against its schema).
     const example = Object.hasOwn(examples, type) ? { id: exampleId, type, timestamp: exampleTimestamp, data: examples[type] } : undefined;
     return { type, envelope, definitions, example };
@@ -285,8 +352,8 @@ function dataSchema(
   } catch (error) {
     throw new ConfigError(
       'CONFIG_INVALID',
-      `Expected the schema of event type "${type}" to have a JSON Schema form, but zod could not convert it: ${error instanceof Error ? error.message : String(error)}`,
-      { field: type, cause: error },
+      `Expected the schema of ${type.startsWith(transformPrefix) ? `the transform ${type.slice(transformPrefix.length)}` : `event type "${type}"`} to have a JSON Schema form, but zod could not convert it: ${error instanceof Error ? error.message : String(error)}`,
+      { field: type.startsWith(transformPrefix) ? `transforms.${type.slice(transformPrefix.length)}.schema` : type, cause: error },
     );
   }
   const { $schema: _schema, [place.key]: definitions = {}, ...data } = converted;

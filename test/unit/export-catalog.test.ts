@@ -131,6 +131,52 @@ describe('exportCatalog', () => {
     expect(Object.values(document.operations as Record<string, Json>).every((operation) => operation.action === 'send')).toBe(true);
   });
 
+  it('describes the host\'s transforms beside the types, in every format, each valid for its validators, the example checked', async () => {
+    const thin = { schema: z.object({ paymentId: z.string() }), description: 'The id, to fetch the rest.', example: { paymentId: 'pay_1' } };
+    const legacy = { schema: z.object({ payment_ref: z.string(), total: z.number() }) };
+    const transforms = { thin, 'legacy-erp': legacy };
+
+    const schemas = exportCatalog(bookkeeperEvents, { format: 'json-schema', transforms });
+    expect(Object.keys(schemas)).toEqual([...bookkeeperEvents.types, 'transform:thin', 'transform:legacy-erp']);
+    const validateThin = ajv2020().compile(schemas['transform:thin']!);
+    const [example] = schemas['transform:thin']!.examples as Json[];
+    expect(example).toMatchObject({ type: bookkeeperEvents.types[0], data: { paymentId: 'pay_1' } });
+    expect(validateThin(example)).toBe(true);
+    // Any catalog type carries it; not another type, not the event's own data.
+    expect(validateThin({ ...example, type: 'refund.initiated' })).toBe(true);
+    expect(validateThin({ ...example, type: 'other.type' })).toBe(false);
+    expect(validateThin({ ...example, data: bookkeeperEvents.examples['payment.succeeded'] })).toBe(false);
+    expect(schemas['transform:legacy-erp']!.examples).toBeUndefined();
+    expect(String(schemas['transform:thin']!.description)).toContain('The id, to fetch the rest.');
+
+    const openapi = exportCatalog(bookkeeperEvents, { format: 'openapi', transforms });
+    const result = await new Validator().validate(structuredClone(openapi));
+    expect(result.errors ?? []).toEqual([]);
+    const webhook = (openapi.webhooks as Record<string, { post: Json }>)['transform:thin']!.post;
+    const content = ((webhook.requestBody as Json).content as Json)['application/json'] as Json;
+    expect(content.schema).toEqual({ $ref: '#/components/schemas/ThinTransformEvent' });
+    expect(ajv2020().compile(inlineRefs(openapi, content.schema) as Json)(content.example)).toBe(true);
+    expect((openapi.components as Json).schemas).toHaveProperty('LegacyErpTransformEvent');
+
+    const asyncapi = exportCatalog(bookkeeperEvents, { format: 'asyncapi', transforms });
+    const specAjv = new Ajv({ strict: false, allErrors: true, meta: false, validateSchema: false });
+    addFormats(specAjv);
+    const validateDocument = specAjv.compile(specs.schemas['3.0.0']);
+    expect(validateDocument(asyncapi), JSON.stringify(validateDocument.errors?.slice(0, 3))).toBe(true);
+    expect(((asyncapi.components as Json).messages as Record<string, Json>).ThinTransformEvent).toMatchObject({ name: 'transform:thin' });
+
+    // An example that does not fit its schema, a name that is not one, a schema with no JSON form: coded refusals.
+    expect(thrownBy(() => exportCatalog(bookkeeperEvents, { format: 'openapi', transforms: { thin: { ...thin, example: { paymentId: 1 } } } }))).toMatchObject({
+      code: 'INPUT_INVALID',
+      field: 'transforms.thin.example.paymentId',
+    });
+    expect(thrownBy(() => exportCatalog(bookkeeperEvents, { format: 'openapi', transforms: { 'a b': thin } }))).toMatchObject({ code: 'INPUT_INVALID' });
+    expect(thrownBy(() => exportCatalog(bookkeeperEvents, { format: 'openapi', transforms: { big: { schema: z.bigint() } } }))).toMatchObject({
+      code: 'CONFIG_INVALID',
+      field: 'transforms.big.schema',
+    });
+  });
+
   it('exports a custom catalog: a type without an example has none, the others theirs', () => {
     const catalog = defineEvents({
       'stock.low': { schema: z.strictObject({ sku: z.string(), left: z.int().min(0) }), example: { sku: 'SKU-1', left: 2 } },
