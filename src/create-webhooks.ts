@@ -193,6 +193,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     replayFilter,
     transformNames: transforms.names,
     replayRender,
+    transformData: (subscription, event) => transforms.data(subscription, event),
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,

@@ -71,6 +71,12 @@ export interface SendTestResult {
 export interface TestEventExample {
   type: string;
   data: unknown;
+  /**
+   * The subscription's payload transform, when it has one: what it makes of the test event
+   * is sent as `data`, as a real delivery's would be.
+   * @throws what the transform refuses with (`TRANSFORM_FAILED`, `TRANSFORM_MISSING`).
+   */
+  transform?: ((event: { id: string; type: string; timestamp: string; data: unknown }) => unknown) | undefined;
 }
 
 /** Who sent a test request and what to send instead of `webhook.test`. */
@@ -104,7 +110,12 @@ export async function sendTestRequest(
   const type = example?.type ?? TEST_EVENT_TYPE;
   const envelope: Record<string, unknown> = { id, type, timestamp: new Date(now).toISOString() };
   if (deps.environment !== null) envelope.environment = deps.environment;
-  envelope.data = example === undefined ? { subscriptionId: record.id, url, reason } : example.data;
+  envelope.data =
+    example === undefined
+      ? { subscriptionId: record.id, url, reason }
+      : example.transform === undefined
+        ? example.data
+        : example.transform({ id, type, timestamp: envelope.timestamp as string, data: example.data });
   const body = JSON.stringify(envelope);
   const timestampSeconds = Math.floor(now / 1000);
   const headers: Record<string, string> = {};

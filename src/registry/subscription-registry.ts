@@ -45,6 +45,7 @@ import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, rese
 import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
 import { parsePayloadFilter, payloadFilterOf, type PayloadFilter } from '../routing/payload-filter.js';
+import type { TransformEvent } from '../routing/payload-transforms.js';
 
 /**
  * A subscription as the API shows it: everything but its secrets (with their age instead),
@@ -109,7 +110,9 @@ export interface SendTestOptions {
    * Send this event type of the catalog with its example as `data` (`defineEvents({ type: {
    * schema, example } })`; every type of `bookkeeperEvents` has one) instead of `webhook.test`:
    * the receiver's handler for that type runs on it, as with `stripe trigger`. Whether the
-   * subscription's filters match the type is not checked: it is a test.
+   * subscription's filters match the type is not checked: it is a test. A subscription with a
+   * `transform` gets the example as its transform makes it (`TRANSFORM_FAILED` if it fails),
+   * as a real delivery would be.
    */
   type?: string;
 }
@@ -440,6 +443,8 @@ export interface SubscriptionRegistryDeps {
   transformNames: readonly string[];
   /** Renders a replayed delivery's payload with its subscription's transform (routing/payload-transforms.ts). */
   replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string;
+  /** What a subscription's transform makes of an event (a typed test request's data). */
+  transformData: (subscription: SubscriptionRecord, event: TransformEvent) => unknown;
 }
 
 /**
@@ -926,6 +931,10 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         example = { type, data: (catalog.examples as Record<string, unknown>)[type] };
       }
       const record = refuseDeleted(await requireRecord(id), 'send it a test request');
+      // A typed test looks like a real delivery: through the subscription's transform, if any.
+      if (example !== undefined && record.transform !== null) {
+        example.transform = (event) => deps.transformData(record, { ...event, metadata: null, tenantId: record.tenantId });
+      }
       const attempt = await deps.sendTestRequest(record, { actor, example });
       const result = sendTestResultOf(attempt, await deps.recordTestAttempt(attempt));
       deps.announceTest({ subscriptionId: record.id, tenantId: record.tenantId, actor, at: attempt.startedAt, ...result });

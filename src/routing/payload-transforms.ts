@@ -64,6 +64,8 @@ export interface TransformRenderer {
   renderStored(subscription: SubscriptionRecord, event: EventRecord): string;
   /** The envelope {@link renderStored} seals, as the endpoint gets it: the event feed's body. */
   storedEnvelope(subscription: SubscriptionRecord, event: EventRecord): string;
+  /** The `data` the subscription's transform makes of `event`, checked as {@link render} checks it (a test request's). */
+  data(subscription: SubscriptionRecord, event: TransformEvent): unknown;
 }
 
 export interface TransformRendererDeps {
@@ -95,8 +97,8 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
   const names = Object.freeze(Object.keys(transforms));
   const environmentJson = envelopeEnvironmentJson(environment);
 
-  /** The envelope, unsealed. */
-  function envelope(subscription: SubscriptionRecord, event: TransformEvent): string {
+  /** What the transform makes of `event`, refused unless it has a faithful JSON form. */
+  function transformed(subscription: SubscriptionRecord, event: TransformEvent): unknown {
     const name = subscription.transform!;
     const transform = Object.hasOwn(transforms, name) ? transforms[name] : undefined;
     if (transform === undefined) {
@@ -116,6 +118,13 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     if (data === undefined) failed(subscription, name, 'undefined');
     const problem = jsonValueProblem(data, { key: 'data' });
     if (problem !== null) failed(subscription, name, `${problem.found} at \`${['data', ...problem.path].join('.')}\``);
+    return data;
+  }
+
+  /** The envelope, unsealed. */
+  function envelope(subscription: SubscriptionRecord, event: TransformEvent): string {
+    const name = subscription.transform!;
+    const data = transformed(subscription, event);
     let payload: string;
     try {
       payload = envelopeJson(event.id, event.type, envelopeTypeJson(event.type), event.timestamp, environment, environmentJson, event.metadata, data);
@@ -151,5 +160,6 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     render: (subscription, event) => payloadCodec.seal(envelope(subscription, event), event.id),
     renderStored: (subscription, event) => payloadCodec.seal(storedEnvelope(subscription, event), event.id),
     storedEnvelope,
+    data: transformed,
   };
 }

@@ -146,6 +146,28 @@ describe.each(storageKinds)('payload transforms on the %s storage', (kind) => {
     expect((await other.publish('payment.succeeded', samplePayment(1))).deliveryCount).toBe(1);
   });
 
+  it('sends a typed test request through the transform, as a real delivery would be', async () => {
+    let fail = false;
+    const webhooks = env.instance({
+      transforms: {
+        thin: (event, subscription) => {
+          if (fail) throw new Error('no mapping');
+          return thin(event, subscription);
+        },
+      },
+    });
+    const sub = await webhooks.subscriptions.create({ url: `${env.server.url}/crm`, eventTypes: ['payment.*'], transform: 'thin' });
+    expect(await webhooks.subscriptions.sendTest(sub.id, { type: 'payment.succeeded' })).toMatchObject({ ok: true });
+    const [request] = receivedAt('/crm');
+    expect(JSON.parse(request!.body.toString())).toMatchObject({ type: 'payment.succeeded', data: { paymentId: (webhooks.events.examples['payment.succeeded'] as { paymentId: string }).paymentId } });
+    // The plain test event is the library's own: no transform.
+    await webhooks.subscriptions.sendTest(sub.id);
+    expect(JSON.parse(receivedAt('/crm')[1]!.body.toString())).toMatchObject({ type: 'webhook.test', data: { subscriptionId: sub.id } });
+    fail = true;
+    await expect(webhooks.subscriptions.sendTest(sub.id, { type: 'payment.succeeded' })).rejects.toMatchObject({ code: 'TRANSFORM_FAILED' });
+    expect(receivedAt('/crm')).toHaveLength(2);
+  });
+
   it('filters on the event as published and transforms what the filter accepts; replay renders what it creates', async () => {
     const clock = new FakeClock(Date.parse('2026-12-05T09:00:00Z'));
     const calls: string[] = [];
