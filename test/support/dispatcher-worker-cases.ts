@@ -98,6 +98,21 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
     await exited;
   });
 
+  it('sends what a subscription\'s transform made at publish on the host, and the filter\'s verdict holds', async () => {
+    const webhooks = env.instance({
+      dispatcher: worker,
+      transforms: { thin: (event) => ({ paymentId: (event.data as { paymentId: string }).paymentId }) },
+    });
+    const sub = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'], transform: 'thin', filter: { 'data.amount.amount': { $gte: 100 } } });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', samplePayment(1, 100));
+    await webhooks.publish('payment.succeeded', samplePayment(2, 99));
+    await webhooks.drain({ timeoutMs: 20_000 });
+    expect(env.server.requests).toHaveLength(1);
+    const event = verifyWebhook({ body: env.server.requests[0]!.body.toString(), headers: env.server.requests[0]!.headers as Record<string, string> }, { secrets: sub.secret });
+    expect(event.data).toEqual({ paymentId: 'pay_1' });
+  });
+
   it("sends the host only the events its bus listens to, and sends one from the moment a listener is added", async () => {
     const webhooks = env.instance({ dispatcher: worker });
     await webhooks.start();
