@@ -3,7 +3,7 @@ import { standardWebhooksDelaysMs, type RetryContext } from '../../src/delivery/
 import { ConfigError, WebhookError, isWebhookError } from '../../src/errors.js';
 import { createMemoryStorage, createWebhooks, systemClock } from '../../src/index.js';
 import { resolveWebhooksOptions } from '../../src/webhooks-options.js';
-import { configErrorOf } from '../support/rejections.js';
+import { configErrorOf, thrownBy } from '../support/rejections.js';
 
 describe('resolveWebhooksOptions defaults', () => {
   const resolved = resolveWebhooksOptions({});
@@ -393,5 +393,23 @@ describe('resolveWebhooksOptions retention', () => {
     const error = configErrorOf(() => resolveWebhooksOptions(options));
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.field).toBe(field);
+  });
+});
+
+describe('resolveWebhooksOptions transforms', () => {
+  it('has none by default, and keeps the functions given by name', () => {
+    expect(resolveWebhooksOptions({}).transforms).toEqual({});
+    const thin = () => ({});
+    expect(resolveWebhooksOptions({ transforms: { thin, 'legacy-erp.v2': thin } }).transforms).toEqual({ thin, 'legacy-erp.v2': thin });
+  });
+
+  it.each([
+    [{ 'a b': () => ({}) }, 'transforms.a b'],
+    [{ ['x'.repeat(65)]: () => ({}) }, `transforms.${'x'.repeat(65)}`],
+    [{ thin: 'a function' }, 'transforms.thin'],
+    [[() => ({})], 'transforms'],
+    [null, 'transforms'],
+  ])('refuses %j with CONFIG_INVALID naming %s', (transforms, field) => {
+    expect(thrownBy(() => resolveWebhooksOptions({ transforms }))).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', field });
   });
 });
