@@ -89,7 +89,7 @@ export interface DeliveryLogDeps {
   /** Tells the dispatcher that deliveries became due. */
   wake: () => void;
   /** Evaluates a subscription's payload filter on a stored event (routing/filter-callbacks.ts): `replay` applies it. */
-  replayFilter: (filter: string, event: EventRecord) => boolean;
+  replayFilter: (filter: string, event: EventRecord, subscriptionId: string) => boolean;
   /** Renders a replayed delivery's payload with its subscription's transform (routing/payload-transforms.ts). */
   replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string;
   /** Opens a delivery's own payload (`security.payloadKey`). */
@@ -199,7 +199,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
       const result = await storage.replay({
         ...parsed.data,
         eventTypes: matchingEventTypes(catalog.types, subscription.eventTypes),
-        matchesFilter: deps.replayFilter,
+        matchesFilter: (filter, event) => deps.replayFilter(filter, event, subscription.id),
         render: deps.replayRender,
         now: clock.now(),
       });

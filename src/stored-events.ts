@@ -170,7 +170,7 @@ export interface StoredEventsDeps {
   /** Opens subscription secrets (`security.secretsKey`) to sign listed events. */
   secrets: SecretCodec;
   /** Evaluates a subscription's payload filter on a stored event (routing/filter-callbacks.ts): what it leaves out is not listed for it. */
-  matchesFilter: (filter: string, event: EventRecord) => boolean;
+  matchesFilter: (filter: string, event: EventRecord, subscriptionId: string) => boolean;
   /** The envelope a subscription with a transform gets for a stored event (routing/payload-transforms.ts). */
   transformedBody: (subscription: SubscriptionRecord, event: EventRecord) => string;
 }
@@ -338,7 +338,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
         if (record.expungedAt !== null) return { ...toStoredEvent(record, null), body: null, headers: null, filteredOut: false };
         // What the payload filter leaves out is not received: listed without its content, so
         // that a consumer paging through (the event feed) moves past it.
-        if (subscription.filter !== null && !deps.matchesFilter(subscription.filter, record)) {
+        if (subscription.filter !== null && !deps.matchesFilter(subscription.filter, record, subscription.id)) {
           return { ...toStoredEvent(record, null), body: null, headers: null, filteredOut: true };
         }
         // The event as stored, and what the subscription gets of it: its transform's envelope.

@@ -438,7 +438,7 @@ export interface SubscriptionRegistryDeps {
   /** Announces a test request sent (on the bus). */
   announceTest: (event: SubscriptionTestedEvent) => void;
   /** Evaluates a payload filter on a stored event (routing/filter-callbacks.ts): `enable({ replayMissed })` and its preview apply it. */
-  replayFilter: (filter: string, event: EventRecord) => boolean;
+  replayFilter: (filter: string, event: EventRecord, subscriptionId: string) => boolean;
   /** The names of the instance's payload transforms (`createWebhooks({ transforms })`): a subscription's `transform` must be one. */
   transformNames: readonly string[];
   /** Renders a replayed delivery's payload with its subscription's transform (routing/payload-transforms.ts). */
@@ -465,10 +465,27 @@ export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHe
   return {
     ...rest,
     headers,
-    filter: filter === null ? null : payloadFilterOf(filter),
+    filter: filter === null ? null : shownFilter(filter),
     sensitiveHeaders,
     secretsCreatedAt: secretsCreatedAt(secrets, now),
   };
+}
+
+/**
+ * A stored filter as the API shows it: the object. One changed outside the API that is no
+ * valid filter any more is shown as it is stored (its JSON, or its text), so that reading
+ * the subscription, its log, and setting it again still work; publishing refuses it.
+ */
+function shownFilter(stored: string): PayloadFilter {
+  try {
+    return payloadFilterOf(stored);
+  } catch {
+    try {
+      return JSON.parse(stored) as PayloadFilter;
+    } catch {
+      return stored as unknown as PayloadFilter;
+    }
+  }
 }
 
 /**
@@ -478,7 +495,7 @@ export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHe
 function shownChange(change: SubscriptionChangeRecord): SubscriptionChangeRecord {
   const filter = change.changes.filter;
   if (filter === undefined) return change;
-  const shown = (logged: unknown) => (typeof logged === 'string' ? payloadFilterOf(logged) : logged);
+  const shown = (logged: unknown) => (typeof logged === 'string' ? shownFilter(logged) : logged);
   return { ...change, changes: { ...change.changes, filter: { before: shown(filter.before), after: shown(filter.after) } } };
 }
 
@@ -840,7 +857,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
           subscriptionId: id,
           since: before.disabledAt,
           eventTypes: matchingEventTypes(catalog.types, before.eventTypes),
-          matchesFilter: deps.replayFilter,
+          matchesFilter: (filter, event) => deps.replayFilter(filter, event, id),
           render: deps.replayRender,
           now,
         }));
@@ -862,7 +879,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
                 subscriptionId: id,
                 since: record.disabledAt,
                 eventTypes: matchingEventTypes(catalog.types, record.eventTypes),
-                matchesFilter: deps.replayFilter,
+                matchesFilter: (filter, event) => deps.replayFilter(filter, event, record.id),
                 render: deps.replayRender,
                 now,
                 dryRun: true,

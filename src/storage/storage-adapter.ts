@@ -279,11 +279,12 @@ export interface EnqueueInput {
    */
   tx?: unknown;
   /**
-   * Asked once per matching active subscription that has a filter, with its text, inside the
-   * enqueue's transaction (the core evaluates it on the event's envelope): false → no delivery
-   * for that subscription. Absent: such a subscription gets no delivery.
+   * Asked once per matching active subscription that has a filter, with its text and the
+   * subscription's id (for the core's messages), inside the enqueue's transaction (the core
+   * evaluates it on the event's envelope): false → no delivery for that subscription. Absent:
+   * such a subscription gets no delivery.
    */
-  matchesFilter?: (filter: string) => boolean;
+  matchesFilter?: (filter: string, subscriptionId: string) => boolean;
   /**
    * Asked once per subscription that receives the event (after its filter accepted it) and
    * has a `transform`, inside the enqueue's transaction, with the stored subscription record:

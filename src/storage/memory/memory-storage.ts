@@ -325,7 +325,7 @@ export function createMemoryStorage(): StorageAdapter {
   function withFilterVerdicts(receivers: SubscriptionState[], input: EnqueueInput): SubscriptionState[] {
     // The common case, no filtered receiver, keeps the list as it is.
     if (receivers.every((sub) => sub.record.filter === null)) return receivers;
-    return receivers.filter((sub) => enqueueAccepts(input, sub.record.filter));
+    return receivers.filter((sub) => enqueueAccepts(input, sub.record.filter, sub.record.id));
   }
 
   /**

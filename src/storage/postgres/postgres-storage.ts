@@ -939,7 +939,7 @@ export class PostgresStorage implements StorageAdapter {
         for (const { subscriptionId, filter, subscription } of pendingTargets(row)) {
           // Counted in `targets` already: one without a filter, or one accepted before.
           const counted = filter === null || verdicts.has(subscriptionId);
-          let receives = verdicts.get(subscriptionId) ?? enqueueAccepts(input, filter);
+          let receives = verdicts.get(subscriptionId) ?? enqueueAccepts(input, filter, subscriptionId);
           if (receives && subscription !== null && !payloads.has(subscriptionId)) {
             const payload = enqueuePayload(input, subscription);
             if (typeof payload === 'string') payloads.set(subscriptionId, payload);

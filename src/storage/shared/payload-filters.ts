@@ -16,10 +16,10 @@ function ask(call: () => boolean): boolean {
 }
 
 /** Whether a publish creates a delivery for a matching active subscription with this `filter`. */
-export function enqueueAccepts(input: Pick<EnqueueInput, 'matchesFilter'>, filter: string | null): boolean {
+export function enqueueAccepts(input: Pick<EnqueueInput, 'matchesFilter'>, filter: string | null, subscriptionId: string): boolean {
   if (filter === null) return true;
   const matches = input.matchesFilter;
-  return matches !== undefined && ask(() => matches(filter));
+  return matches !== undefined && ask(() => matches(filter, subscriptionId));
 }
 
 /**

@@ -46,7 +46,7 @@ export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult 
   // not refuse; the payload when its transform rendered one.
   const deliveries: Array<[string, string, string | null] | [string, string, string | null, string]> = [];
   const receive = (row: FanOutRow, deliveryTenant: string | null): void => {
-    if (!enqueueAccepts(input, row.payload_filter)) return;
+    if (!enqueueAccepts(input, row.payload_filter, row.subscription_id)) return;
     if (row.transform === null) {
       deliveries.push([newDeliveryId(now), row.subscription_id, deliveryTenant]);
       return;
