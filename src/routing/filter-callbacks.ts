@@ -8,6 +8,7 @@ import { ValidationError } from '../errors.js';
 import type { PayloadCodec } from '../payload-codec.js';
 import type { EventRecord } from '../storage/storage-adapter.js';
 import { payloadFilterMatcher, type FilterDocument } from './payload-filter.js';
+import { openStoredEnvelope } from './stored-envelope.js';
 
 /**
  * The matcher of a subscription's stored filter. The registry stores only filters it
@@ -42,14 +43,6 @@ export function publishedEventFilter(
   return (filter, subscriptionId) => storedFilterMatcher(filter, subscriptionId)(document);
 }
 
-/** The fields of a stored envelope a filter reads. */
-interface StoredEnvelope {
-  type: string;
-  timestamp: string;
-  metadata?: Record<string, string>;
-  data: unknown;
-}
-
 /**
  * `ReplayInput.matchesFilter`: the stored event's envelope, opened with the instance's
  * payload key (`security.payloadKey`), is what the filter is evaluated on — what was sent.
@@ -60,7 +53,7 @@ export function storedEventFilter(codec: PayloadCodec): (filter: string, event: 
   return (filter, event, subscriptionId) => {
     // One replay asks about each event once; the cache spares a second parse should it not.
     if (last === null || last.id !== event.id) {
-      const envelope = JSON.parse(codec.open(event.payload, event.id)) as StoredEnvelope;
+      const envelope = openStoredEnvelope(codec, event);
       const document: FilterDocument = { type: envelope.type, timestamp: envelope.timestamp, data: envelope.data };
       if (envelope.metadata !== undefined) document.metadata = envelope.metadata;
       last = { id: event.id, document };

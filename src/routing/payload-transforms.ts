@@ -19,6 +19,7 @@ import { jsonValueProblem } from '../json-value-problem.js';
 import type { PayloadCodec } from '../payload-codec.js';
 import type { Subscription } from '../registry/subscription-registry.js';
 import type { EventRecord, SubscriptionRecord } from '../storage/storage-adapter.js';
+import { openStoredEnvelope } from './stored-envelope.js';
 
 /** The event a transform is given: the envelope as published, and the event's tenant. */
 export interface TransformEvent {
@@ -75,14 +76,6 @@ export interface TransformRendererDeps {
   payloadCodec: PayloadCodec;
   /** The subscription as the API shows it (redacted headers), for the transform's second argument. */
   toSubscription: (record: SubscriptionRecord) => Subscription;
-}
-
-/** The fields of a stored envelope a transform is given. */
-interface StoredEnvelope {
-  type: string;
-  timestamp: string;
-  metadata?: Record<string, string>;
-  data: unknown;
 }
 
 function failed(subscription: SubscriptionRecord, name: string, what: string, cause?: unknown): never {
@@ -143,7 +136,7 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
   }
 
   function storedEnvelope(subscription: SubscriptionRecord, event: EventRecord): string {
-    const stored = JSON.parse(payloadCodec.open(event.payload, event.id)) as StoredEnvelope;
+    const stored = openStoredEnvelope(payloadCodec, event);
     return envelope(subscription, {
       id: event.id,
       type: stored.type,
