@@ -89,21 +89,38 @@ async function refusedByDns(url: URL, guard: AddressGuard): Promise<string | nul
   return null;
 }
 
-async function readCapped(response: Response, maxBytes: number): Promise<string> {
+/**
+ * Rejects when `signal` aborts. The deadline is enforced with this rather than left to
+ * fetch: ky hands fetch `AbortSignal.any([ours, ky's])`, and Node keeps such a composite
+ * signal only weakly, so after a garbage collection an abort may never reach fetch or the
+ * response body. A receiver that trickles bytes would then hold a delivery for ever.
+ */
+function whenAborted(signal: AbortSignal): Promise<never> {
+  const aborted = new Promise<never>((_resolve, reject) => {
+    signal.addEventListener('abort', () => reject(new Error('deadline reached')), { once: true });
+  });
+  aborted.catch(() => undefined);
+  return aborted;
+}
+
+async function readCapped(response: Response, maxBytes: number, deadline: Promise<never>): Promise<string> {
   if (response.body === null) return '';
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  while (size < maxBytes) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const room = maxBytes - size;
-    chunks.push(value.length > room ? value.subarray(0, room) : value);
-    size += Math.min(value.length, room);
+  try {
+    while (size < maxBytes) {
+      const { done, value } = await Promise.race([reader.read(), deadline]);
+      if (done) break;
+      const room = maxBytes - size;
+      chunks.push(value.length > room ? value.subarray(0, room) : value);
+      size += Math.min(value.length, room);
+    }
+  } finally {
+    // Not awaited: some stream sources settle a cancel only when their producer next runs,
+    // and the rest of the body is not worth waiting for.
+    reader.cancel().catch(() => undefined);
   }
-  // Not awaited: some stream sources settle a cancel only when their producer next runs,
-  // and the rest of the body is not worth waiting for.
-  reader.cancel().catch(() => undefined);
   const joined = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
@@ -140,6 +157,7 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
       }
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), request.timeoutMs);
+      const deadline = whenAborted(controller.signal);
       try {
         if (request.guard !== null) {
           const refused = checkUrlHost(url, request.guard) ?? (await refusedByDns(url, request.guard));
@@ -147,12 +165,20 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
             return { kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` };
           }
         }
-        const response = await client.post(url, {
+        const posted = client.post(url, {
           headers: request.headers,
           body: (request.bodyBytes as Uint8Array<ArrayBuffer> | undefined) ?? request.body,
           signal: controller.signal,
         });
-        const body = await readCapped(response, request.maxResponseBytes);
+        // A response that comes after the deadline is not read: release its connection.
+        posted.then(
+          (late) => {
+            if (controller.signal.aborted) late.body?.cancel().catch(() => undefined);
+          },
+          () => undefined,
+        );
+        const response = await Promise.race([posted, deadline]);
+        const body = await readCapped(response, request.maxResponseBytes, deadline);
         return {
           kind: 'response',
           statusCode: response.status,

@@ -3,6 +3,8 @@ import { lookup as dnsLookup } from 'node:dns';
 import { once } from 'node:events';
 import { getDefaultAutoSelectFamily, setDefaultAutoSelectFamily } from 'node:net';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFetchTransport, createUndiciTransport, createWebhooks, type Transport } from '../../src/index.js';
 import { createAddressGuard, privateNetworkGuard } from '../../src/delivery/ssrf-guard.js';
@@ -27,6 +29,18 @@ function track<T extends Transport>(transport: T): T {
 /** A resolver that says every name is 127.0.0.1: a DNS-rebinding attacker's, or an internal name. */
 const rebindingLookup = ((hostname: string, options: object, callback: (...args: unknown[]) => void) =>
   dnsLookup('127.0.0.1', options as never, callback as never)) as unknown as typeof dnsLookup;
+
+/**
+ * Collects garbage every few milliseconds until the test ends. A deadline kept only through
+ * a weakly held composite AbortSignal (what ky gives fetch) is lost after a collection: this
+ * is how a long test run, or a busy host, saw a trickling receiver outlive the timeout.
+ */
+function collectGarbageOften(): void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const timer = setInterval(gc, 20);
+  cleanups.push(async () => clearInterval(timer));
+}
 
 const base = { headers: { 'content-type': 'application/json' }, body: '{"id":"evt_1"}', timeoutMs: 2_000, maxResponseBytes: 8, guard: null };
 
@@ -112,6 +126,28 @@ for (const [name, make] of [
       });
       expect(performance.now() - started).toBeLessThan(5_000);
     });
+
+    for (const phase of ['headers', 'body'] as const) {
+      it(`keeps the deadline while waiting for the ${phase} through garbage collections`, async () => {
+        const timers: NodeJS.Timeout[] = [];
+        cleanups.push(async () => timers.forEach((timer) => clearInterval(timer)));
+        const server = await receiver((_request, _index, res) => {
+          if (phase === 'headers') return 'hang';
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          timers.push(setInterval(() => res.write('.'), 40));
+        });
+        const transport = track(make());
+        collectGarbageOften();
+        for (let round = 0; round < 3; round += 1) {
+          const started = performance.now();
+          await expect(transport.send({ ...base, url: server.url, timeoutMs: 200, maxResponseBytes: 1_000_000 })).resolves.toMatchObject({
+            kind: 'error',
+            errorClass: 'timeout',
+          });
+          expect(performance.now() - started).toBeLessThan(5_000);
+        }
+      });
+    }
 
     it('refuses a loopback literal when the guard is on, before connecting', async () => {
       const server = await receiver();
