@@ -736,6 +736,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         flowControl: fields.flowControl ?? null,
         filter: fields.filter == null ? null : parsePayloadFilter(fields.filter),
         transform: checkTransform(fields.transform ?? null),
+        orderingOnDead: 'block',
         failingSince: null,
         deletedAt: null,
         createdAt: now,

@@ -44,6 +44,9 @@ export interface SecretRecord {
 
 export type SubscriptionStatus = 'active' | 'disabled';
 
+/** A subscription's policy for a dead delivery of an ordering key: see {@link SubscriptionRecord.orderingOnDead}. */
+export type OrderingOnDead = 'block' | 'skip';
+
 /** Flow-control settings of a subscription; each field overrides the global default. */
 export interface StoredFlowControl {
   /** Posts in flight to this subscription at once. */
@@ -83,6 +86,12 @@ export interface SubscriptionRecord {
    * and never interprets it.
    */
   transform: string | null;
+  /**
+   * What a dead delivery of an ordering key does to the deliveries of the key behind it
+   * (storage/shared/ordering.ts): `block` holds the key until an operator redelivers or
+   * skips it; `skip` moves on to the next.
+   */
+  orderingOnDead: OrderingOnDead;
   secrets: SecretRecord[];
   /** Extra request headers sent with every delivery. */
   headers: Record<string, string>;
@@ -112,7 +121,17 @@ export interface SubscriptionRecord {
 export type SubscriptionPatch = Partial<
   Pick<
     SubscriptionRecord,
-    'url' | 'eventTypes' | 'filter' | 'transform' | 'secrets' | 'headers' | 'description' | 'metadata' | 'retry' | 'flowControl'
+    | 'url'
+    | 'eventTypes'
+    | 'filter'
+    | 'transform'
+    | 'orderingOnDead'
+    | 'secrets'
+    | 'headers'
+    | 'description'
+    | 'metadata'
+    | 'retry'
+    | 'flowControl'
   >
 >;
 
@@ -129,14 +148,19 @@ export interface EventRecord {
   /** The tenant it was published for; `null` when published without one. */
   tenantId: string | null;
   /**
+   * The ordering key it was published with (also in its envelope); `null`: unordered. Its
+   * deliveries take it, each with a sequence number of its subscription's key.
+   */
+  orderingKey: string | null;
+  /**
    * Epoch ms at which its content was erased (`expungeEvents`); `null` while it is kept. An
    * expunged event's `payload` is the empty string: its id, type, times and tenant stay.
    */
   expungedAt: number | null;
 }
 
-/** An event as `enqueue` takes it: new, so never expunged. */
-export type NewEventRecord = Omit<EventRecord, 'expungedAt'>;
+/** An event as `enqueue` takes it: new, so never expunged; without `orderingKey`, unordered. */
+export type NewEventRecord = Omit<EventRecord, 'expungedAt' | 'orderingKey'> & { orderingKey?: string | null };
 
 /**
  * `pending`: waiting for its next attempt (due now, scheduled for a retry, or under a lease);
@@ -170,8 +194,18 @@ export interface DeliveryRecord {
    * attempt log, is in {@link DeliveryHistory}.
    */
   attempts: number;
-  /** Epoch ms of the next attempt when pending; `null` otherwise. */
+  /**
+   * Epoch ms of the next attempt when pending; `null` otherwise, and for a pending delivery
+   * that waits behind the head of its ordering key (storage/shared/ordering.ts).
+   */
   nextAttemptAt: number | null;
+  /** Its event's ordering key; `null`: unordered. */
+  orderingKey: string | null;
+  /**
+   * Its number among its subscription's deliveries of the key (1, 2, 3, … in publish order,
+   * sent as `webhook-sequence`); `null`: unordered.
+   */
+  orderingSequence: number | null;
   lastAttemptAt: number | null;
   lastStatusCode: number | null;
   lastError: string | null;
@@ -553,6 +587,24 @@ export interface ReplayInput {
   render?: (subscription: SubscriptionRecord, event: EventRecord) => string;
 }
 
+/** A key held by a dead delivery (its subscription's `orderingOnDead` is `block`): see {@link StorageAdapter.listBlockedKeys}. */
+export interface BlockedKey {
+  subscriptionId: string;
+  orderingKey: string;
+  /** The dead delivery at the key's head. */
+  delivery: DeliveryRecord;
+  /** Deliveries of the key waiting behind it (pending or held). */
+  waiting: number;
+}
+
+/** A page of one subscription's blocked keys, oldest blocking delivery first (delivery ids ascending). */
+export interface BlockedKeyQuery {
+  subscriptionId: string;
+  limit: number;
+  /** Opaque, from a previous page; an unreadable one throws `ValidationError` `CURSOR_INVALID`. */
+  cursor?: string;
+}
+
 /** Counts for drain, metrics and the operator. */
 export interface StorageStats {
   /** Pending deliveries of active subscriptions: due, scheduled or leased. */
@@ -819,7 +871,9 @@ export interface StorageAdapter {
    * (delivered, dead) and waiting pending ones qualify; otherwise returns, checked in
    * this order: `'not_found'`, `'expunged'` (its event was expunged), `'deleted'` (its
    * subscription was soft-deleted), `'in_flight'` (under a lease) or `'held'`
-   * (subscription disabled).
+   * (subscription disabled). A delivery waiting behind its ordering key's head gets its fresh
+   * cycle and keeps waiting (storage/shared/ordering.ts); a dead head is due at once and
+   * unblocks its key once delivered.
    */
   redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'expunged' | 'deleted' | 'in_flight' | 'held'>;
   /**
@@ -834,6 +888,18 @@ export interface StorageAdapter {
    * threw, nothing changed. Returns how many (would) be queued.
    */
   replay(input: ReplayInput): Promise<{ count: number }>;
+  /**
+   * The keys of one subscription that a dead delivery blocks (its head is dead: see
+   * storage/shared/ordering.ts), each with that delivery and how many wait behind it.
+   */
+  listBlockedKeys(query: BlockedKeyQuery): Promise<Page<BlockedKey>>;
+  /**
+   * Lets a key move on past its dead head: the delivery stays dead as it is (returned
+   * unchanged), the key's head advances to the next waiting delivery, due at `now`.
+   * `'not_found'`; `'not_blocking'` when it is not a dead head of its key (unordered, not
+   * dead, or already passed).
+   */
+  skipDelivery(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'not_blocking'>;
 
   /**
    * Counts across every subscription; of one subscription with `subscriptionId`; of one
