@@ -84,7 +84,9 @@ export type ConflictErrorCode =
   /** The event's content was erased (`events.expunge`): it cannot be sent again. */
   | 'EVENT_EXPUNGED'
   /** A URL change that had to be verified: the new endpoint did not answer the signed test request with a 2xx. */
-  | 'SUBSCRIPTION_URL_UNVERIFIED';
+  | 'SUBSCRIPTION_URL_UNVERIFIED'
+  /** `deliveries.skip` of a delivery that does not block its ordering key (not a dead head of one). */
+  | 'DELIVERY_NOT_BLOCKING';
 
 /** Codes of {@link StateError}: the webhooks instance cannot do it in its current state. */
 export type StateErrorCode = 'WEBHOOKS_STOPPED' | 'DRAIN_TIMEOUT';

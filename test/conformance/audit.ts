@@ -21,7 +21,7 @@ import type { ConformanceContext } from './conformance-context.js';
 const ACME = 'org_acme';
 const GLOBEX = 'org_globex';
 const ACTOR = 'user_7Hq2';
-const EMPTY_STATS = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
+const EMPTY_STATS = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
 /** The most ids one `expungeEvents` call takes. */
 const MAX_EXPUNGE_IDS = 1000;
 const HOUR_MS = 3_600_000;

@@ -180,6 +180,19 @@ export function describeOrdering(t: ConformanceContext): void {
       await expect(t.storage.listBlockedKeys({ subscriptionId: sub.id, limit: 2, cursor: 'nope' })).rejects.toMatchObject({ code: 'CURSOR_INVALID' });
     });
 
+    it('counts the deliveries waiting behind their key’s head in stats', async () => {
+      const sub = await createSubscription();
+      const [d1] = await publishMany(sub, 'k', 3);
+      await publishKeyed(null);
+      expect(await t.storage.stats(t.now)).toMatchObject({ pending: 4, waiting: 2 });
+      expect(await t.storage.stats(t.now, { subscriptionId: sub.id })).toMatchObject({ pending: 4, waiting: 2 });
+      await settle(await claimOne(d1!.id), { kind: 'dead' }, { statusCode: 500 });
+      // Behind a dead head: nothing left that can go without an operator but the unordered one.
+      expect(await t.storage.stats(t.now)).toMatchObject({ pending: 3, waiting: 2, dead: 1 });
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'manual' }, t.now);
+      expect(await t.storage.stats(t.now)).toMatchObject({ pending: 0, waiting: 0, held: 3 });
+    });
+
     it('redeliver of a waiting delivery restarts its cycle and leaves it waiting', async () => {
       const sub = await createSubscription();
       const [d1, d2] = await publishMany(sub, 'k', 2);

@@ -82,6 +82,7 @@ import { TestAttemptLog } from './test-attempt-log.js';
 const emptyStats: Readonly<StorageStats> = Object.freeze({
   pending: 0,
   leased: 0,
+  waiting: 0,
   held: 0,
   dead: 0,
   delivered: 0,
@@ -143,6 +144,8 @@ export function createMemoryStorage(): StorageAdapter {
   // slot more, and a removed delivery's payload goes with it.
   const ownPayloads = new WeakMap<DeliveryState, string>();
   let deliveriesById = new ChunkedIdList<DeliveryState>();
+  /** The subscriptions that have ordering keys (a line each): what `stats` walks for the waiting count. */
+  let orderedSubscriptions = new Set<SubscriptionState>();
   let statuses = new StatusIndex();
   let schedule = new ClaimSchedule(() => subscriptions.size);
   /** Every change record by id; each subscription keeps its own, in order. */
@@ -229,6 +232,7 @@ export function createMemoryStorage(): StorageAdapter {
     if (doomed.length === 0) return;
     for (const sub of doomed) {
       schedule.clear(sub);
+      orderedSubscriptions.delete(sub);
       subscriptions.delete(sub.id);
       for (const change of sub.changes) changeLog.delete(change.id);
       testLog.removeSubscription(sub.id);
@@ -260,7 +264,10 @@ export function createMemoryStorage(): StorageAdapter {
 
   /** The line of `key` of `sub`, made at its first delivery. */
   function keyLine(sub: SubscriptionState, key: string): KeyLine {
-    sub.keyLines ??= new Map();
+    if (sub.keyLines === null) {
+      sub.keyLines = new Map();
+      orderedSubscriptions.add(sub);
+    }
     let line = sub.keyLines.get(key);
     if (line === undefined) {
       line = new KeyLine();
@@ -592,6 +599,17 @@ export function createMemoryStorage(): StorageAdapter {
     return { count };
   }
 
+  /**
+   * The subscription's pending deliveries waiting behind their keys' heads: a walk of its
+   * waiting lists (an operator's and drain's question; unordered subscriptions cost nothing).
+   */
+  function waitingOf(sub: SubscriptionState): number {
+    if (sub.keyLines === null) return 0;
+    let count = 0;
+    for (const line of sub.keyLines.values()) count += line.waitingCount(true);
+    return count;
+  }
+
   function listBlockedKeysNow(query: BlockedKeyQuery): Page<BlockedKey> {
     const limit = assertLimit(query.limit);
     const afterId = query.cursor === undefined ? null : decodeCursor('blocked', query.cursor);
@@ -628,6 +646,7 @@ export function createMemoryStorage(): StorageAdapter {
       stats.delivered += sub.counts.delivered;
       stats.cancelled += sub.counts.cancelled;
       if (sub.counts.pending === 0) continue;
+      stats.waiting += waitingOf(sub);
       for (const d of sub.open) {
         if (d.status === 'pending' && (stats.oldestPendingCreatedAt === null || d.createdAt < stats.oldestPendingCreatedAt)) {
           stats.oldestPendingCreatedAt = d.createdAt;
@@ -652,6 +671,7 @@ export function createMemoryStorage(): StorageAdapter {
     return {
       pending: statuses.count('pending'),
       leased: statuses.leasedCount(now),
+      waiting: [...orderedSubscriptions].reduce((sum, sub) => sum + (sub.counts.pending === 0 ? 0 : waitingOf(sub)), 0),
       held: statuses.count('held'),
       dead: statuses.count('dead'),
       delivered: statuses.count('delivered'),
@@ -802,6 +822,7 @@ export function createMemoryStorage(): StorageAdapter {
       idempotencyKeys = new Map();
       deliveries = new Map();
       deliveriesById = new ChunkedIdList();
+      orderedSubscriptions = new Set();
       statuses = new StatusIndex();
       schedule = new ClaimSchedule(() => subscriptions.size);
       changeLog = new Map();

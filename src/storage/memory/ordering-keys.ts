@@ -63,10 +63,13 @@ export class KeyLine {
     return found;
   }
 
-  /** Deliveries of the key waiting behind its head (pending or held). */
-  waitingCount(): number {
+  /** Deliveries of the key waiting behind its head: pending or held, or only the pending ones. */
+  waitingCount(pendingOnly = false): number {
     let count = 0;
-    for (let i = this.next; i < this.waiting.length; i++) if (stillQueued(this.waiting[i]!)) count++;
+    for (let i = this.next; i < this.waiting.length; i++) {
+      const d = this.waiting[i]!;
+      if (pendingOnly ? !d.removed && d.status === 'pending' : stillQueued(d)) count++;
+    }
     return count;
   }
 }
