@@ -8,9 +8,8 @@
  */
 import { ConfigError, describeValue } from '../errors.js';
 import {
-  parseWebhookEvent,
   resolveVerifyOptions,
-  verifiedMessage,
+  verifiedEvent,
   verifySignature,
   type VerifyWebhookOptions,
   type WebhookEvent,
@@ -190,7 +189,7 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
     async verify(message) {
       try {
         const signed = crypto === 'node' ? verifySignature(message, verifyOptions) : await verifySignatureAsync(message, verifyOptions);
-        return parseWebhookEvent(verifiedMessage(signed), verifyOptions.environment);
+        return verifiedEvent(signed, verifyOptions.environment);
       } catch (error) {
         recordFailure(error);
         throw error;
