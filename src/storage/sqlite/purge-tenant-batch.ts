@@ -33,11 +33,12 @@ const removals: Record<PurgeStep, StepRemoval> = {
     const ids = s.tenantSubscriptions.all(tenantId, limit);
     if (ids.length > 0) {
       // Their deliveries went in the first step (each was the tenant's); their counts go with them (trigger of 0004).
-      // Soft-deleted ones are among them, and their change logs and test logs go too.
+      // Soft-deleted ones are among them, and their change logs, test logs and ordering keys go too.
       const json = JSON.stringify(ids);
       s.deleteFiltersOfSubscriptions.run(json);
       s.deleteChangesOfSubscriptions.run(json);
       s.deleteTestAttemptsOfSubscriptions.run(json);
+      s.deleteKeysOfSubscriptions.run(json);
       removed.subscriptions += s.deleteSubscriptions.run(json).changes;
     }
     return ids.length < limit || s.tenantHasSubscriptions.get(tenantId) === 0;
