@@ -122,6 +122,7 @@ export function describeAudit(t: ConformanceContext): void {
           eventTypes: { before: null, after: ['payment.*', 'refund.created'] },
           filter: { before: null, after: '{"data.currency":{"eq":"EUR"}}' },
           transform: { before: null, after: 'thin' },
+          orderingOnDead: { before: null, after: 'block' },
           headers: { before: null, after: { authorization: '[redacted]', 'x-signing-key': '[redacted]', 'x-tenant': 'acme' } },
           description: { before: null, after: 'ERP' },
           metadata: { before: null, after: { team: { name: 'finance' }, tags: ['erp'] } },
