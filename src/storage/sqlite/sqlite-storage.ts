@@ -746,8 +746,8 @@ export class SqliteStorage implements StorageAdapter {
    */
   async listBlockedKeys(query: BlockedKeyQuery): Promise<Page<BlockedKey>> {
     return this.#run('listBlockedKeys', true, (s) => {
-      // The blocking delivery's id pages the list: a cursor of the delivery log's kind.
-      const after = query.cursor === undefined ? '' : decodeCursor('deliveries', query.cursor);
+      // Paged by the blocking delivery's id (cursor kind `blocked`).
+      const after = query.cursor === undefined ? '' : decodeCursor('blocked', query.cursor);
       const rows = s.listBlockedKeys.all({ subscription_id: query.subscriptionId, after, limit: query.limit + 1 });
       const items = rows.slice(0, query.limit).map((row) => ({
         subscriptionId: row.subscription_id,
@@ -756,7 +756,7 @@ export class SqliteStorage implements StorageAdapter {
         waiting: row.waiting,
       }));
       const last = items[items.length - 1];
-      return { items, nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor('deliveries', last.delivery.id) : null };
+      return { items, nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor('blocked', last.delivery.id) : null };
     });
   }
 

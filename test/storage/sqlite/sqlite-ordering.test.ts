@@ -497,6 +497,9 @@ describe('listBlockedKeys', () => {
     expect(second.items.map((b) => [b.orderingKey, b.waiting])).toEqual([['k3', 2]]);
     expect(second.nextCursor).toBeNull();
     expect(await rejectionOf(storage.listBlockedKeys({ subscriptionId: 'sub_a', limit: 2, cursor: 'nope!' }))).toMatchObject({ code: 'CURSOR_INVALID' });
+    // A cursor of the delivery log names a delivery id too, but belongs to another list.
+    const logCursor = (await storage.listDeliveries({ subscriptionId: 'sub_a', limit: 1 })).nextCursor!;
+    expect(await rejectionOf(storage.listBlockedKeys({ subscriptionId: 'sub_a', limit: 2, cursor: logCursor }))).toMatchObject({ code: 'CURSOR_INVALID' });
     expect(await storage.listBlockedKeys({ subscriptionId: 'sub_missing', limit: 2 })).toEqual({ items: [], nextCursor: null });
   });
 });
