@@ -3,9 +3,13 @@
  * tenantPurgeSteps (storage/shared/tenancy.ts), each taking at most `limit` rows of its kind
  * and letting the next one run only once none of its kind is left. This module reads each
  * step's next rows and deletes them with what goes with them (statements/purge-tenant.ts).
+ * The tenant's events take with them the deliveries all-tenant consumers have of them: one
+ * that was the head of an ordering key passes (ordering-keys.ts), so that the consumer's
+ * deliveries of the key from other tenants' events do not wait for it forever.
  */
 import type { PurgeTenantInput, PurgeTenantResult } from '../storage-adapter.js';
 import { tenantPurgeSteps } from '../shared/tenancy.js';
+import { passHead } from './ordering-keys.js';
 import type { Statements } from './statements/prepared-statements.js';
 
 type PurgeStep = (typeof tenantPurgeSteps)[number];
@@ -43,12 +47,17 @@ const removals: Record<PurgeStep, StepRemoval> = {
     }
     return ids.length < limit || s.tenantHasSubscriptions.get(tenantId) === 0;
   },
-  events(s, { tenantId, limit }, removed) {
+  events(s, { tenantId, limit, now }, removed) {
     const ids = s.tenantEvents.all(tenantId, limit);
     if (ids.length > 0) {
       const json = JSON.stringify(ids);
       // What all-tenant consumers still hold of them: not the tenant's deliveries, but of its events.
+      const ordered = s.orderedOfEvents.all(json);
       removeDeliveries(s, s.deliveriesOfEvents.all(json), removed);
+      // Once every one of them is gone, so that a key's next head is one that stays.
+      for (const row of ordered) {
+        passHead(s, { subscriptionId: row.subscription_id, orderingKey: row.ordering_key, orderingSequence: row.ordering_seq }, now);
+      }
       removed.events += s.deleteEvents.run(json).changes;
     }
     return ids.length < limit || s.tenantHasEvents.get(tenantId) === 0;

@@ -225,7 +225,7 @@ export interface FanOutRow {
   transform: string | null;
 }
 
-/** A row of `orderedOpenOfEvents`: an ordered open delivery of an event being expunged. */
+/** A row of `orderedOpenOfEvents` (an ordered open delivery of an event being expunged) and of `orderedOfEvents`. */
 export interface OrderedOpenRow {
   subscription_id: string;
   ordering_key: string;

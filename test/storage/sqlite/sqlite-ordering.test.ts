@@ -477,6 +477,29 @@ describe('retention and deletion', () => {
   });
 });
 
+describe("a tenant's removal", () => {
+  it("passes an all-tenant consumer's key head that goes with the tenant's events: the next one, of another tenant, is due", async () => {
+    const { storage } = await fixture();
+    await storage.createSubscription(subscription({ id: 'sub_all', allTenants: true }));
+    const tenantEvent = (tenantId: string) => {
+      const input = orderedInput('acct_1');
+      input.event.tenantId = tenantId;
+      return input;
+    };
+    const acme = tenantEvent('acme');
+    const globex = tenantEvent('globex');
+    const acmeLater = tenantEvent('acme');
+    for (const input of [acme, globex, acmeLater]) await storage.enqueue(input);
+    const consumer = async (input: EnqueueInput) => (await storage.listDeliveries({ eventId: input.event.id, subscriptionId: 'sub_all', limit: 1 })).items[0];
+    expect((await consumer(globex))!).toMatchObject({ orderingSequence: 2, nextAttemptAt: null });
+    const now = tick();
+    expect(await storage.purgeTenant({ tenantId: 'acme', limit: 100, now, force: false })).toMatchObject({ events: 2, deliveries: 2, done: true });
+    expect(await consumer(acme)).toBeUndefined();
+    expect((await consumer(globex))!).toMatchObject({ status: 'pending', orderingSequence: 2, nextAttemptAt: now });
+    expect(keyState(storage, 'sub_all', 'acct_1')).toEqual({ lastSeq: 3, headSeq: 2 });
+  });
+});
+
 describe('listBlockedKeys', () => {
   it('pages by the blocking delivery id, oldest first, and refuses an unreadable cursor', async () => {
     const { storage } = await fixture();

@@ -54,6 +54,12 @@ export function orderingSql(t: SqliteTables) {
     orderedOpenOfEvents: `SELECT d.subscription_id, d.ordering_key, d.ordering_seq
        FROM json_each(?) AS j CROSS JOIN ${D} AS d ON d.event_id = j.value
        WHERE d.status IN (${sqlList(cancellableStatuses)}) AND d.ordering_key IS NOT NULL`,
+    // The ordered deliveries of events a tenant's removal deletes (a JSON array of event ids):
+    // an all-tenant consumer's among them may be the head of a key that other tenants' events
+    // wait in, which then passes.
+    orderedOfEvents: `SELECT d.subscription_id, d.ordering_key, d.ordering_seq
+       FROM json_each(?) AS j CROSS JOIN ${D} AS d ON d.event_id = j.value
+       WHERE d.ordering_key IS NOT NULL`,
     // A subscription's held ordered deliveries with their key's head, read before an enable
     // resumes them: those behind the head go on waiting (dueOnEnable).
     heldOrdered: `SELECT d.rowid AS row_id, d.ordering_seq, k.head_seq

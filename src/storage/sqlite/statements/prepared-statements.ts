@@ -180,6 +180,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
     insertOrderedDeliveries: prepare(ordering.insertOrderedDeliveries),
     insertOrderedReplayDeliveries: prepare(ordering.insertOrderedReplayDeliveries),
     orderedOpenOfEvents: prepare<OrderedOpenRow>(ordering.orderedOpenOfEvents),
+    orderedOfEvents: prepare<OrderedOpenRow>(ordering.orderedOfEvents),
     heldOrdered: prepare<HeldOrderedRow>(ordering.heldOrdered),
     setWaiting: prepare(ordering.setWaiting),
     listBlockedKeys: prepare<BlockedKeyRow>(ordering.listBlockedKeys),
