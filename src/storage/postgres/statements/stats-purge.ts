@@ -4,7 +4,7 @@
  */
 import type { DeliveryStatus } from '../../storage-adapter.js';
 import { quoteLiteral } from '../migrations/index.js';
-import { Conditions, dbNowMs, type Tables } from './sql-parts.js';
+import { Conditions, dbNowMs, notBlockingSql, type Tables } from './sql-parts.js';
 
 export function statsPurgeStatements(t: Tables) {
   return {
@@ -13,10 +13,12 @@ export function statsPurgeStatements(t: Tables) {
     // (counted first, from the same snapshot); events go once no delivery is left — the
     // deliveries deleted by this very statement are still in its snapshot, hence `gone`. Test
     // attempts go by when they started, both kinds (ok IN …: through the (ok, started_at, id) index).
+    // A dead delivery that blocks its ordering key stays (notBlockingSql).
     purge: `
       WITH gone AS (
-        DELETE FROM ${t.deliveries} WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < $1::bigint
-        RETURNING id
+        DELETE FROM ${t.deliveries} AS d
+        WHERE d.status IN ('delivered', 'dead', 'cancelled') AND d.updated_at < $1::bigint AND ${notBlockingSql('d', t)}
+        RETURNING d.id
       ), gone_events AS (
         DELETE FROM ${t.events} AS e
         WHERE e.published_at < $1::bigint
