@@ -173,6 +173,12 @@ const replayFilterBatch = 500;
  */
 const blockedKeysCursor: CursorList = 'deliveries';
 
+/**
+ * How long a transaction holding ordering keys waits for any further lock before it gives up
+ * and is retried (see `yieldLockWaits` in statements/ordering.ts).
+ */
+const keyHolderLockTimeout = '200ms';
+
 /** A publish retries a 23503 too: a matching subscription deleted meanwhile rolled the statement back whole. */
 const retryEnqueue: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY', 'STORAGE_CONFLICT']);
 
@@ -1091,6 +1097,7 @@ export class PostgresStorage implements StorageAdapter {
   async #settleKeyed(client: PoolClient, settlements: Settlement[], now: number): Promise<SettledRow[]> {
     const passingIds = settlements.filter((s) => headPassingKinds.includes(s.outcome.kind)).map((s) => s.deliveryId);
     const locked = await lockKeys(this.#runner, client, this.#sql.lockKeysOfDeliveries, [passingIds]);
+    if (locked.size > 0) await this.#query(this.#sql.yieldLockWaits, [keyHolderLockTimeout], client);
     const rows = await this.#query<SettledRow>(this.#sql.settleKeyed, settleValues(settlements, now), client);
     if (locked.size === 0) return rows;
     const passing = rows.flatMap((row): PassingDelivery[] =>

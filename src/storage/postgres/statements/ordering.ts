@@ -45,6 +45,14 @@ export function orderingStatements(t: Tables) {
         WHERE d.subscription_id = ANY ($1::text[]) AND d.status = 'held' AND d.ordering_key IS NOT NULL`),
     // The keys ($1 subscription ids, $2 keys, aligned).
     lockKeys: lockWhere(`SELECT * FROM unnest($1::text[], $2::text[])`),
+    // After a transaction locked its keys: every later lock wait of the transaction gives up
+    // after $1 ms (SQLSTATE 55P03, STORAGE_BUSY, the transaction retried whole). A settle
+    // holding a key then waits for a row of delivery_counts (migration 0007) only as long:
+    // a host transaction publishing several keys holds that row (its backend's shard) from
+    // its first publish to its commit and may be waiting for this very key, a deadlock
+    // PostgreSQL would resolve after a second by aborting either side — the host's
+    // transaction too. Giving up first, the settle is always the side that yields.
+    yieldLockWaits: `SELECT set_config('lock_timeout', $1::text, true)`,
     // One delivery, locked, with the head of its key (read after the key was locked).
     lockDelivery: `SELECT ${deliveryColumns('d')} FROM ${D} AS d WHERE d.id = $1 FOR UPDATE`,
     // advanceHead of shared/ordering.ts for the keys ($1 subscription ids, $2 keys, $3 the
