@@ -82,7 +82,7 @@ const OTHER_SECRET = secretFor('another subscription');
 /** The envelope `publish` writes, byte for byte (`envelopeJson`). */
 function envelope(type: string, environment: string | null, data: unknown): string {
   const timestamp = new Date(SIGNED_AT * 1000 - 1_250).toISOString();
-  return envelopeJson(EVENT_ID, type, envelopeTypeJson(type), timestamp, environment, envelopeEnvironmentJson(environment), null, data);
+  return envelopeJson(EVENT_ID, type, envelopeTypeJson(type), timestamp, environment, envelopeEnvironmentJson(environment), null, null, data);
 }
 
 const payment = {

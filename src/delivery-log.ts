@@ -10,7 +10,7 @@ import type { EventCatalog } from './events/catalog.js';
 import { eventTypeFilterKind, matchingEventTypes } from './registry/event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
 import type { PayloadCodec } from './payload-codec.js';
-import type { AttemptRecord, DeliveryRecord, DeliveryStatus, EventRecord, Page, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
+import type { AttemptRecord, BlockedKey, DeliveryRecord, DeliveryStatus, EventRecord, Page, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { throwValidation } from './throw-validation.js';
 
@@ -48,6 +48,14 @@ export interface ReplayOptions {
   dryRun?: boolean;
 }
 
+/** The query of `deliveries.blockedKeys`. */
+export interface BlockedKeysQuery {
+  subscriptionId: string;
+  /** @defaultValue 100 (at most 1000) */
+  limit?: number;
+  cursor?: string;
+}
+
 /** The `webhooks.deliveries` API: the delivery log. Times are epoch ms. */
 export interface DeliveryLog {
   list(query?: ListDeliveriesQuery): Promise<Page<DeliveryRecord>>;
@@ -78,6 +86,20 @@ export interface DeliveryLog {
    * (`SUBSCRIPTION_DELETED`).
    */
   replay(options: ReplayOptions): Promise<{ count: number }>;
+  /**
+   * The ordering keys of a subscription that a dead delivery blocks (its policy is
+   * `ordering: { onDead: 'block' }`), oldest blocking delivery first: each with that delivery
+   * and how many deliveries of the key wait behind it. `redeliver` or `skip` the delivery to
+   * unblock its key. Unknown subscription: `SUBSCRIPTION_NOT_FOUND`.
+   */
+  blockedKeys(query: BlockedKeysQuery): Promise<Page<BlockedKey>>;
+  /**
+   * Lets a blocked ordering key move on past its dead delivery, which stays dead (returned
+   * as it is): the next delivery of the key is sent at once. `DELIVERY_NOT_FOUND`; a
+   * `ConflictError` `DELIVERY_NOT_BLOCKING` when the delivery does not block its key
+   * (unordered, not dead, or already passed).
+   */
+  skip(id: string): Promise<DeliveryRecord>;
 }
 
 /** What the delivery log needs of the instance around it. */
@@ -114,6 +136,11 @@ const listDeliveriesSchema = z.strictObject({
   eventType: z.union([eventTypeName, z.array(eventTypeName).min(1).max(100)]).optional(),
   since: timeSchema.optional(),
   until: timeSchema.optional(),
+  limit: z.int().min(1).max(1000).default(100),
+  cursor: z.string().min(1).max(1000).optional(),
+});
+const blockedKeysSchema = z.strictObject({
+  subscriptionId: storableId,
   limit: z.int().min(1).max(1000).default(100),
   cursor: z.string().min(1).max(1000).optional(),
 });
@@ -204,6 +231,30 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
         now: clock.now(),
       });
       if (!parsed.data.dryRun && result.count > 0) deps.wake();
+      return result;
+    },
+
+    async blockedKeys(query) {
+      const parsed = blockedKeysSchema.safeParse(query);
+      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, blockedKeysSchema);
+      if ((await storage.getSubscription(parsed.data.subscriptionId)) === null) {
+        throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(parsed.data.subscriptionId)}`, { field: 'subscriptionId' });
+      }
+      return storage.listBlockedKeys(parsed.data);
+    },
+
+    async skip(id) {
+      const deliveryId = requireId(id, 'id');
+      const result = await storage.skipDelivery(deliveryId, clock.now());
+      if (result === 'not_found') throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(deliveryId)}`, { field: 'id' });
+      if (result === 'not_blocking') {
+        throw new ConflictError(
+          'DELIVERY_NOT_BLOCKING',
+          `Expected a dead delivery that blocks its ordering key, got ${deliveryId}, which does not (unordered, not dead, or its key moved on already)`,
+          { field: 'id' },
+        );
+      }
+      deps.wake();
       return result;
     },
   };

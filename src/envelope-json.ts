@@ -1,7 +1,7 @@
 /**
  * The event envelope's JSON, byte for byte `JSON.stringify({ id, type, timestamp,
- * environment?, metadata?, data })` — `environment` for an instance with one, `metadata`
- * for an event published with some — written around the data's own JSON: it beats
+ * environment?, orderingKey?, metadata?, data })` — `environment` for an instance with one,
+ * `orderingKey` and `metadata` for an event published with them — written around the data's own JSON: it beats
  * stringifying the whole envelope in the publish bench (the figure is in bench/README,
  * "Publish: two kept tricks").
  */
@@ -22,12 +22,12 @@ export function envelopeTypeJson(type: string): string {
 }
 
 /**
- * The envelope `{ id, type, timestamp, environment?, metadata?, data }`. The id (`createId`:
+ * The envelope `{ id, type, timestamp, environment?, orderingKey?, metadata?, data }`. The id (`createId`:
  * a prefix and Crockford base32) and the ISO timestamp need no escaping; `typeJson` is
  * `envelopeTypeJson(type)`, `environmentJson` is `envelopeEnvironmentJson(environment)`.
- * `metadata` is the validated metadata (string values, keys in the order given), `null`
- * for none: then the envelope has no such key, and the bytes of an event without metadata
- * are those of an envelope that never had it.
+ * `orderingKey` is the event's ordering key, `null` for none; `metadata` is the validated
+ * metadata (string values, keys in the order given), `null` for none: an absent one leaves no
+ * key, so the bytes of an event without them are those of an envelope that never had them.
  * Data with a `toJSON` method takes the whole envelope through `JSON.stringify`, because
  * `toJSON` is told the key it is serialised under.
  */
@@ -38,6 +38,7 @@ export function envelopeJson(
   timestamp: string,
   environment: string | null,
   environmentJson: string,
+  orderingKey: string | null,
   metadata: Readonly<Record<string, string>> | null,
   data: unknown,
 ): string {
@@ -47,11 +48,13 @@ export function envelopeJson(
       type,
       timestamp,
       ...(environment === null ? {} : { environment }),
+      ...(orderingKey === null ? {} : { orderingKey }),
       ...(metadata === null ? {} : { metadata }),
       data,
     });
   }
-  const head = metadata === null ? environmentJson : `${environmentJson},"metadata":${JSON.stringify(metadata)}`;
+  let head = orderingKey === null ? environmentJson : `${environmentJson},"orderingKey":${JSON.stringify(orderingKey)}`;
+  if (metadata !== null) head = `${head},"metadata":${JSON.stringify(metadata)}`;
   const dataJson = JSON.stringify(data) as string | undefined;
   // Like JSON.stringify, an envelope whose data has no JSON form (undefined) has no `data` key.
   if (dataJson === undefined) return `{"id":"${id}${typeJson}${timestamp}${head}}`;

@@ -84,7 +84,20 @@ export type ConflictErrorCode =
   /** The event's content was erased (`events.expunge`): it cannot be sent again. */
   | 'EVENT_EXPUNGED'
   /** A URL change that had to be verified: the new endpoint did not answer the signed test request with a 2xx. */
-  | 'SUBSCRIPTION_URL_UNVERIFIED';
+  | 'SUBSCRIPTION_URL_UNVERIFIED'
+  /** `deliveries.skip` of a delivery that does not block its ordering key (not a dead head of one). */
+  | 'DELIVERY_NOT_BLOCKING'
+  /**
+   * The typed router's `ordering`: the event's `webhook-sequence` is past the next one its key
+   * expects (an earlier delivery of the key has not been handled). Answered 409 so that the
+   * sender retries it later, after the missing one.
+   */
+  | 'ORDERING_GAP'
+  /**
+   * The typed router's `ordering`: another event of the same key is being handled in this
+   * process right now. Answered 409 so that the sender retries it later.
+   */
+  | 'ORDERING_KEY_IN_FLIGHT';
 
 /** Codes of {@link StateError}: the webhooks instance cannot do it in its current state. */
 export type StateErrorCode = 'WEBHOOKS_STOPPED' | 'DRAIN_TIMEOUT';
@@ -102,7 +115,12 @@ export type SignatureVerificationErrorCode =
    * The receiver expects an `environment` (`verifyWebhook(…, { environment })`) and the
    * signed envelope names another one, or none.
    */
-  | 'WEBHOOK_ENVIRONMENT_MISMATCH';
+  | 'WEBHOOK_ENVIRONMENT_MISMATCH'
+  /**
+   * The unsigned `webhook-sequence` header is not a positive whole number in plain decimal,
+   * is repeated with different values, or comes with an event whose envelope has no `orderingKey`.
+   */
+  | 'WEBHOOK_SEQUENCE_INVALID';
 
 /** Codes of {@link FeedError}: `pullMissed` could not read the sender's event feed. */
 export type FeedErrorCode =

@@ -5,7 +5,7 @@
 export { createWebhooks } from './create-webhooks.js';
 export type { DrainOptions, Webhooks } from './create-webhooks.js';
 export type { PublishOptions, PublishResult } from './publish.js';
-export type { DeliveryLog, ListDeliveriesQuery, ReplayOptions } from './delivery-log.js';
+export type { BlockedKeysQuery, DeliveryLog, ListDeliveriesQuery, ReplayOptions } from './delivery-log.js';
 export type { DeleteTenantOptions, DeletedTenant, Tenants } from './tenants.js';
 export type {
   DispatcherOptions,
@@ -72,6 +72,7 @@ export type {
   RotateSecretOptions,
   SendTestOptions,
   Subscription,
+  SubscriptionOrdering,
   SubscriptionChange,
   SubscriptionRegistry,
   SubscriptionSecrets,

@@ -20,6 +20,7 @@ import type { PayloadCodec } from './payload-codec.js';
 import { publishedEventFilter } from './routing/filter-callbacks.js';
 import type { TransformRenderer } from './routing/payload-transforms.js';
 import { isStorableText, storableTextMessage } from './storable-text.js';
+import { orderingKeySchema } from './ordering-key.js';
 import { tenantIdSchema } from './tenant-id.js';
 import type { EnqueueInput, EnqueueResult, EventRecord, NewEventRecord, StorageAdapter } from './storage/storage-adapter.js';
 import { throwValidation } from './throw-validation.js';
@@ -47,6 +48,15 @@ export interface PublishOptions {
    * @example `{ metadata: { region: 'eu', source: 'pos' } }`
    */
   metadata?: Record<string, string>;
+  /**
+   * Deliveries of events with the same key go to each subscription strictly in publish
+   * order: the next is not sent until the one before is delivered, or has ended as the
+   * subscription's `ordering.onDead` says (README "Ordering"). Keys are independent of each
+   * other. 1 to 200 characters, no control characters; sent in the envelope (`orderingKey`),
+   * signed, and each delivery carries its number of the key in `webhook-sequence`.
+   * @example `{ orderingKey: payment.accountId }`
+   */
+  orderingKey?: string;
   /**
    * The host's transaction (a `pg` client inside BEGIN; the better-sqlite3 database
    * for `publishSync`): the event and its deliveries commit or roll back with it.
@@ -111,6 +121,7 @@ const publishOptionsSchema = z.strictObject({
   idempotencyKey: z.string().min(1).max(255).refine(isStorableText, storableTextMessage).optional(),
   tenantId: tenantIdSchema.optional(),
   metadata: eventMetadataSchema.optional(),
+  orderingKey: orderingKeySchema.optional(),
   tx: z.unknown().optional(),
 });
 /** `publish(type, data)` without options: nothing to parse. */
@@ -133,6 +144,7 @@ interface Prepared {
   timestamp: string;
   /** The envelope's metadata; `null`: none. */
   metadata: Readonly<Record<string, string>> | null;
+  orderingKey: string | null;
 }
 
 /** Refuses data that JSON would store changed (see `eventDataCheck`) with `EVENT_DATA_INVALID`. */
@@ -211,12 +223,13 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
     if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, catalog.schemas[type]!, 'data');
     if (publishType.check !== null) checkEventData(publishType.check, data, parsed.data);
     const metadata = eventMetadataOrNull(options.metadata);
+    const orderingKey = options.orderingKey ?? null;
     const now = clock.now();
     const id = createId('evt', now);
     const timestamp = isoTimestamp(now);
     let payload: string;
     try {
-      payload = envelopeJson(id, type, publishType.typeJson, timestamp, environment, environmentJson, metadata, parsed.data);
+      payload = envelopeJson(id, type, publishType.typeJson, timestamp, environment, environmentJson, orderingKey, metadata, parsed.data);
     } catch (cause) {
       // A schema that lets through what JSON cannot hold (a BigInt, a cycle, a throwing toJSON).
       throw new ValidationError(
@@ -243,14 +256,15 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       idempotencyKey: options.idempotencyKey ?? null,
       tenantId: options.tenantId ?? null,
     };
+    if (orderingKey !== null) event.orderingKey = orderingKey;
     const input: EnqueueInput = {
       event,
       now,
       matchesFilter: publishedEventFilter(type, timestamp, metadata, parsed.data),
-      render: (subscription) => deps.transforms.render(subscription, { id, type, timestamp, metadata, tenantId: event.tenantId, data: parsed.data }),
+      render: (subscription) => deps.transforms.render(subscription, { id, type, timestamp, orderingKey, metadata, tenantId: event.tenantId, data: parsed.data }),
     };
     if (options.tx !== undefined) input.tx = options.tx;
-    return { input, data: parsed.data, timestamp, metadata };
+    return { input, data: parsed.data, timestamp, metadata, orderingKey };
   }
 
   function finish(prepared: Prepared, result: EnqueueResult): PublishResult {
@@ -262,6 +276,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       // The envelope's own timestamp string when this publish stored the event.
       timestamp: result.created ? prepared.timestamp : new Date(event.timestamp).toISOString(),
       metadata,
+      orderingKey: event.orderingKey,
       data,
       idempotencyKey: event.idempotencyKey,
       tenantId: event.tenantId,

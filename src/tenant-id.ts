@@ -10,9 +10,9 @@ export const TENANT_ID_MAX_LENGTH = 128;
 
 // C0 controls, DEL and C1 controls: nothing that a log line, a header or a terminal would
 // render as something else.
-const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/;
+export const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/;
 // A lone surrogate has no UTF-8 form: PostgreSQL and SQLite would store something else.
-const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** A tenant id: 1 to 128 characters, no control characters, well-formed Unicode. */
 export const tenantIdSchema = z

@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../clock.js';
 import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
+import { SEQUENCE_HEADER } from '../signing/sequence-header.js';
 import { createId } from '../ids.js';
 import type { PayloadCodec } from '../payload-codec.js';
 import { signatureHeader } from '../signing/sign-webhook.js';
@@ -82,7 +83,7 @@ export async function attemptDelivery(claimed: ClaimedDelivery, signing: Subscri
 }
 
 async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, timestampSeconds: number, options: AttemptOptions): Promise<TransportResult> {
-  const { event, subscription } = claimed;
+  const { event, subscription, delivery } = claimed;
   if (signing.keys === null) {
     // Nothing can be signed: an operator must fix `security.secretsKey`. The attempt
     // fails (and is retried on the schedule) rather than sending an unsigned request.
@@ -112,6 +113,8 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
   if (tenantHeader !== null && event.tenantId !== null) headers[tenantHeader] = event.tenantId;
   // Unsigned, like the tenant header: the envelope's signed `environment` is what a receiver checks.
   if (options.environment !== null) headers[ENVIRONMENT_HEADER] = options.environment;
+  // Unsigned too: the key is in the signed envelope; the number lets a consumer tell a duplicate from a gap.
+  if (delivery.orderingSequence !== null) headers[SEQUENCE_HEADER] = String(delivery.orderingSequence);
   headers['content-type'] = 'application/json';
   headers['user-agent'] = options.userAgent;
   headers['webhook-id'] = event.id;

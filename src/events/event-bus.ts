@@ -24,6 +24,8 @@ export interface PublishedEvent<TType extends string = string, TData = unknown> 
   timestamp: string;
   /** The envelope's `metadata` (`publish(…, { metadata })`); `null` when it has none. */
   metadata: Record<string, string> | null;
+  /** The envelope's `orderingKey` (`publish(…, { orderingKey })`); `null` when it has none. */
+  orderingKey: string | null;
   data: TData;
   idempotencyKey: string | null;
   /** The tenant it was published for; `null` without one. Not part of the envelope. */

@@ -42,6 +42,14 @@ export {
   type WebhookRouterOptions,
 } from './webhook-router.js';
 export {
+  DEFAULT_MAX_ORDERING_KEYS,
+  createMemoryOrderingStore,
+  type MemoryOrderingStoreOptions,
+  type OrderedWebhookEvent,
+  type OrderingOptions,
+  type OrderingStore,
+} from './ordering-store.js';
+export {
   DEFAULT_DEDUPE_LEASE_SECONDS,
   DEFAULT_DEDUPE_TTL_SECONDS,
   createMemoryDedupeStore,

@@ -51,10 +51,12 @@ const handlerOptionKeys = receiverKeys('maxBodyBytes', 'onEvent', 'onError');
  *
  * Answers: 204 once `onEvent` resolves; 200 `{ "outcome": "duplicate" }` to an id already
  * processed (without calling `onEvent`); 200 `{ "outcome": "stale" }` to an event older than
- * `maxEventAgeSeconds` (without calling `onEvent`); 409 to an id being processed right now; 405 to
+ * `maxEventAgeSeconds` (without calling `onEvent`); 409 to an id being processed right now,
+ * and when `onEvent` throws the router's `ORDERING_GAP` or `ORDERING_KEY_IN_FLIGHT`; 405 to
  * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
- * or the signature fails; 400 for a signed body that is not an event envelope or names
- * another `environment` than the option's; 500 when `onEvent` throws (logged by `logger`).
+ * or the signature fails; 400 for a signed body that is not an event envelope, names
+ * another `environment` than the option's or comes with a malformed `webhook-sequence`
+ * (`WEBHOOK_SEQUENCE_INVALID`); 500 when `onEvent` throws (logged by `logger`).
  * Error responses carry only `{ "error": "<code>" }`.
  *
  * Mount it before any body parser: it needs the raw bytes (with Express, use

@@ -3,9 +3,8 @@
  * Web Crypto, for every runtime (edge workers, Deno, Bun, browsers, Node).
  */
 import {
-  parseWebhookEvent,
   resolveVerifyOptions,
-  verifiedMessage,
+  verifiedEvent,
   verifyEventOptionKeys,
   type VerifyWebhookOptions,
   type WebhookEvent,
@@ -38,5 +37,5 @@ export async function verifyWebhookAsync<TEvent extends WebhookEvent = WebhookEv
   options: VerifyWebhookOptions,
 ): Promise<TEvent> {
   const resolved = resolveVerifyOptions(options, verifyEventOptionKeys);
-  return parseWebhookEvent<TEvent>(verifiedMessage(await verifySignatureAsync(message, resolved)), resolved.environment);
+  return verifiedEvent<TEvent>(await verifySignatureAsync(message, resolved), resolved.environment);
 }

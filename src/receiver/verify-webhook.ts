@@ -3,9 +3,8 @@
  * on node:crypto: the signature, then the envelope parse and its `environment` check.
  */
 import {
-  parseWebhookEvent,
   resolveVerifyOptions,
-  verifiedMessage,
+  verifiedEvent,
   verifyEventOptionKeys,
   verifySignature,
   type VerifyWebhookOptions,
@@ -48,5 +47,5 @@ import {
  */
 export function verifyWebhook<TEvent extends WebhookEvent = WebhookEvent>(message: WebhookMessage, options: VerifyWebhookOptions): TEvent {
   const resolved = resolveVerifyOptions(options, verifyEventOptionKeys);
-  return parseWebhookEvent<TEvent>(verifiedMessage(verifySignature(message, resolved)), resolved.environment);
+  return verifiedEvent<TEvent>(verifySignature(message, resolved), resolved.environment);
 }

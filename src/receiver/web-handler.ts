@@ -4,7 +4,7 @@
  * `verifyWebhookAsync`. Also the HTTP rules every adapter shares.
  */
 import { ConfigError, ValidationError, describeValue, isWebhookError } from '../errors.js';
-import { parseWebhookEvent, resolveVerifyOptions, verifiedMessage, type VerifyWebhookOptions, type WebhookEvent } from '../signing/verify-signature.js';
+import { resolveVerifyOptions, verifiedEvent, type VerifyWebhookOptions, type WebhookEvent } from '../signing/verify-signature.js';
 import { verifySignatureAsync } from './verify-webhook-signature-async.js';
 import { createReceiverPipeline, isSuccessStatus, receiverKeys, requireFunction, type ReceiverOptions } from './webhook-receiver.js';
 
@@ -48,10 +48,12 @@ export interface WebHandlerOptions<TEvent extends WebhookEvent = WebhookEvent> e
  *
  * Answers: 204 once `onEvent` resolves; 200 `{ "outcome": "duplicate" }` to an id already
  * processed (without calling `onEvent`); 200 `{ "outcome": "stale" }` to an event older than
- * `maxEventAgeSeconds` (without calling `onEvent`); 409 to an id being processed right now; 405 to
+ * `maxEventAgeSeconds` (without calling `onEvent`); 409 to an id being processed right now,
+ * and when `onEvent` throws the router's `ORDERING_GAP` or `ORDERING_KEY_IN_FLIGHT`; 405 to
  * anything but POST; 413 to a body over `maxBodyBytes`; 401 when a header, the timestamp
- * or the signature fails; 400 for a signed body that is not an event envelope or names
- * another `environment` than the option's; 500 when `onEvent` throws (logged by `logger`).
+ * or the signature fails; 400 for a signed body that is not an event envelope, names
+ * another `environment` than the option's or comes with a malformed `webhook-sequence`
+ * (`WEBHOOK_SEQUENCE_INVALID`); 500 when `onEvent` throws (logged by `logger`).
  * Error responses carry only `{ "error": "<code>" }`.
  *
  * @throws ConfigError `SECRET_INVALID` or `CONFIG_INVALID` for bad options, at creation.
@@ -128,7 +130,7 @@ export async function verifyWebRequest<TEvent extends WebhookEvent = WebhookEven
 ): Promise<TEvent> {
   const resolved = resolveVerifyOptions(options, verifyWebRequestOptionKeys);
   const body = await readRequestBody(request, resolveMaxBodyBytes(options.maxBodyBytes));
-  return parseWebhookEvent<TEvent>(verifiedMessage(await verifySignatureAsync({ body, headers: request.headers }, resolved)), resolved.environment);
+  return verifiedEvent<TEvent>(await verifySignatureAsync({ body, headers: request.headers }, resolved), resolved.environment);
 }
 
 async function readRequestBody(request: Request, maxBodyBytes: number): Promise<Uint8Array> {
@@ -191,15 +193,18 @@ export const STALE_BODY = JSON.stringify({ outcome: 'stale' });
 
 /**
  * The HTTP status and the code to answer for a failed request: 401 for a failed
- * header, timestamp or signature check, 400 for an invalid payload or an event of another
- * environment (authentic, but not for this endpoint: the code tells the sender's delivery
- * log why), 413 for an oversize body, 500 (with a generic code) for anything else.
+ * header, timestamp or signature check, 400 for an invalid payload, an event of another
+ * environment or a malformed `webhook-sequence` (authentic, but not for this endpoint, or
+ * malformed: the code tells the sender's delivery log why), 413 for an oversize body, 500
+ * (with a generic code) for anything else.
  *
  * @internal Shared by the Node and Fetch handlers.
  */
 export function failureOf(error: unknown): { status: number; code: string } {
   if (isWebhookError(error)) {
-    if (error.code === 'WEBHOOK_INVALID_PAYLOAD' || error.code === 'WEBHOOK_ENVIRONMENT_MISMATCH') return { status: 400, code: error.code };
+    if (error.code === 'WEBHOOK_INVALID_PAYLOAD' || error.code === 'WEBHOOK_ENVIRONMENT_MISMATCH' || error.code === 'WEBHOOK_SEQUENCE_INVALID') {
+      return { status: 400, code: error.code };
+    }
     if (error.code.startsWith('WEBHOOK_')) return { status: 401, code: error.code };
     if (error.code === 'PAYLOAD_TOO_LARGE') return { status: 413, code: error.code };
   }
@@ -208,12 +213,17 @@ export function failureOf(error: unknown): { status: number; code: string } {
 
 /**
  * The HTTP status and code to answer when the handler failed: 400 for data the
- * router's `validate` hook refused (`EVENT_DATA_INVALID`), 500 for anything else.
+ * router's `validate` hook refused (`EVENT_DATA_INVALID`), 409 for an event the router's
+ * `ordering` holds back (`ORDERING_GAP`, `ORDERING_KEY_IN_FLIGHT`: the sender retries it
+ * later), 500 for anything else.
  *
  * @internal Shared by every adapter.
  */
 export function handlerFailureOf(error: unknown): { status: number; code: string } {
-  if (isWebhookError(error) && error.code === 'EVENT_DATA_INVALID') return { status: 400, code: error.code };
+  if (isWebhookError(error)) {
+    if (error.code === 'EVENT_DATA_INVALID') return { status: 400, code: error.code };
+    if (error.code === 'ORDERING_GAP' || error.code === 'ORDERING_KEY_IN_FLIGHT') return { status: 409, code: error.code };
+  }
   return { status: 500, code: INTERNAL_ERROR };
 }
 

@@ -8,9 +8,8 @@
  */
 import { ConfigError, describeValue } from '../errors.js';
 import {
-  parseWebhookEvent,
   resolveVerifyOptions,
-  verifiedMessage,
+  verifiedEvent,
   verifySignature,
   type VerifyWebhookOptions,
   type WebhookEvent,
@@ -190,7 +189,7 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
     async verify(message) {
       try {
         const signed = crypto === 'node' ? verifySignature(message, verifyOptions) : await verifySignatureAsync(message, verifyOptions);
-        return parseWebhookEvent(verifiedMessage(signed), verifyOptions.environment);
+        return verifiedEvent(signed, verifyOptions.environment);
       } catch (error) {
         recordFailure(error);
         throw error;
@@ -277,7 +276,8 @@ export function isSuccessStatus(status: number): boolean {
  *     const { outcome } = await receiver.receive({ body: ctx.request.rawBody, headers: ctx.headers });
  *     ctx.status = outcome === 'in-flight' ? 409 : 204;
  *   } catch (error) {
- *     ctx.status = isWebhookError(error) && error.code.startsWith('WEBHOOK_') ? 401 : 500;
+ *     // With the router's `ordering`: ORDERING_GAP and ORDERING_KEY_IN_FLIGHT ask for a retry later.
+ *     ctx.status = !isWebhookError(error) ? 500 : error.code.startsWith('WEBHOOK_') ? 401 : error.code.startsWith('ORDERING_') ? 409 : 500;
  *   }
  * });
  * ```

@@ -4,11 +4,13 @@
  * `event.data` is typed from the catalog's zod schemas (their output type) by the
  * compiler alone: the receiver loads no zod. Consumers who also want the data
  * checked at run time pass a `validate` hook, which they may back with zod
- * themselves.
+ * themselves. Consumers who want the events of each ordering key handled in order pass
+ * `ordering` (the rule is in ordering-store.ts).
  */
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { WebhookEvent } from '../signing/verify-signature.js';
 import type { EventCatalog, EventDataOf } from './event-catalog-types.js';
+import { resolveOrdering, type OrderingOptions } from './ordering-store.js';
 
 /**
  * Event type → type of its `data`: from a catalog made by `defineEvents`
@@ -65,6 +67,25 @@ export interface WebhookRouterOptions<TEvents> {
    *   Webhooks senders expect, so a new event type never fails your endpoint.
    */
   onUnknown?: (event: WebhookEvent) => unknown;
+  /**
+   * Handles the events of each ordering key in the sender's order, by their
+   * `webhook-sequence`, whatever their type (an event without a handler counts too): a
+   * number already handled is acknowledged without running anything (a duplicate); the
+   * next one is handled, then recorded in `store`; one past it is a gap, refused with
+   * `ORDERING_GAP` (answered 409: the sender retries it after the missing one) unless
+   * `onGap: 'accept'`. Events without an `orderingKey`, or without a `webhook-sequence`
+   * header (a forwarded or pulled copy), are handled as they come.
+   *
+   * The header is not signed: keep the dedupe on `webhook-id` on (the adapters' default),
+   * which is what keeps a replayed request with a forged number from being handled twice.
+   * @defaultValue none: events are handled in the order they arrive
+   *
+   * @example
+   * ```ts
+   * createWebhookRouter<BookkeeperEvents>({ ordering: { store: createMemoryOrderingStore() } });
+   * ```
+   */
+  ordering?: OrderingOptions;
 }
 
 /** Handlers by event type; pass `router.handle` as an adapter's `onEvent`. */
@@ -78,11 +99,15 @@ export interface WebhookRouter<TEvents> {
    */
   on<TType extends EventTypesOf<TEvents>>(type: TType, handler: WebhookEventHandler<WebhookEventOf<TEvents, TType>>): WebhookRouter<TEvents>;
   /**
-   * Runs the handler of the event's type (after `validate`), or `onUnknown`.
+   * Runs the handler of the event's type (after `validate`), or `onUnknown`; with
+   * `ordering`, only for an event in its key's order (and skips a duplicate).
    * Bound: pass it as it is, `onEvent: router.handle`.
    *
    * @throws ValidationError `EVENT_DATA_INVALID` when `validate` throws (the original error as `cause`);
-   *   whatever the handler throws.
+   *   ConflictError `ORDERING_GAP` (an earlier event of the key has not been handled) or
+   *   `ORDERING_KEY_IN_FLIGHT` (another event of the key is being handled), both answered
+   *   409 by the adapters; ConfigError `CONFIG_INVALID` when the ordering store's `last()` or
+   *   `keyOf` returns something else than documented; whatever the handler or the store throws.
    */
   readonly handle: (event: WebhookEvent) => Promise<void>;
 }
@@ -104,10 +129,12 @@ export interface WebhookRouter<TEvents> {
  *
  * createServer(createNodeHandler({ secrets, onEvent: router.handle }));
  * ```
- * @throws ConfigError `CONFIG_INVALID` for a `validate` or `onUnknown` that is not a function.
+ * @throws ConfigError `CONFIG_INVALID` for a `validate` or `onUnknown` that is not a function,
+ *   or an `ordering` that is not `{ store, keyOf?, onGap? }`.
  */
 export function createWebhookRouter<TEvents>(options: WebhookRouterOptions<TEvents> = {}): WebhookRouter<TEvents> {
   const { validate, onUnknown } = options;
+  const ordering = options.ordering === undefined ? undefined : resolveOrdering(options.ordering);
   for (const [field, value] of [
     ['validate', validate],
     ['onUnknown', onUnknown],
@@ -117,9 +144,31 @@ export function createWebhookRouter<TEvents>(options: WebhookRouterOptions<TEven
     }
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'validate' && key !== 'onUnknown') throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\``, { field: key });
+    if (key !== 'validate' && key !== 'onUnknown' && key !== 'ordering') throw new ConfigError('CONFIG_INVALID', `Unknown option \`${key}\``, { field: key });
   }
   const handlers = new Map<string, (event: WebhookEvent) => unknown>();
+
+  async function dispatch(event: WebhookEvent): Promise<void> {
+    const handler = handlers.get(event.type);
+    if (handler === undefined) {
+      await onUnknown?.(event);
+      return;
+    }
+    if (validate === undefined) {
+      await handler(event);
+      return;
+    }
+    let data: unknown;
+    try {
+      data = await validate(event.type as EventTypesOf<TEvents>, event.data);
+    } catch (cause) {
+      throw new ValidationError('EVENT_DATA_INVALID', `The data of event ${event.id} (${event.type}) failed the router's validate hook`, {
+        cause,
+        field: 'data',
+      });
+    }
+    await handler({ ...event, data });
+  }
 
   const router: WebhookRouter<TEvents> = {
     on(type, handler) {
@@ -135,27 +184,7 @@ export function createWebhookRouter<TEvents>(options: WebhookRouterOptions<TEven
       handlers.set(type, handler as (event: WebhookEvent) => unknown);
       return router;
     },
-    handle: async (event) => {
-      const handler = handlers.get(event.type);
-      if (handler === undefined) {
-        await onUnknown?.(event);
-        return;
-      }
-      if (validate === undefined) {
-        await handler(event);
-        return;
-      }
-      let data: unknown;
-      try {
-        data = await validate(event.type as EventTypesOf<TEvents>, event.data);
-      } catch (cause) {
-        throw new ValidationError('EVENT_DATA_INVALID', `The data of event ${event.id} (${event.type}) failed the router's validate hook`, {
-          cause,
-          field: 'data',
-        });
-      }
-      await handler({ ...event, data });
-    },
+    handle: (event) => (ordering === undefined || event.orderingKey === undefined ? dispatch(event) : ordering(event, () => dispatch(event))),
   };
   return router;
 }

@@ -28,6 +28,7 @@ import type {
   StoredFlowControl,
   StoredRetryPolicy,
   SubscriptionPatch,
+  OrderingOnDead,
   SubscriptionRecord,
   SubscriptionStatus,
   TestAttemptRecord,
@@ -51,13 +52,29 @@ import type { TransformEvent } from '../routing/payload-transforms.js';
  * A subscription as the API shows it: everything but its secrets (with their age instead),
  * the value of each sensitive header replaced by `"[redacted]"`. Times are epoch ms.
  */
-export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter'> {
+export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter' | 'orderingOnDead'> {
   /** Its payload filter: only the events it matches get a delivery; `null`: every event of its types. */
   filter: PayloadFilter | null;
+  /** What a dead delivery of an ordering key does to the key (README "Ordering"). */
+  ordering: SubscriptionOrdering;
   /** The names of the headers shown redacted (`security.sensitiveHeaders`); their values come from `getHeaders`. */
   sensitiveHeaders: string[];
   /** When its secrets were created, as of the read: for a rotation policy (see `SecretsCreatedAt`). */
   secretsCreatedAt: SecretsCreatedAt;
+}
+
+/**
+ * A subscription's policy for events published with an `orderingKey`, whose deliveries it
+ * gets strictly in publish order per key.
+ */
+export interface SubscriptionOrdering {
+  /**
+   * When a delivery of a key ends dead: `block` (the default) holds the key's later
+   * deliveries until an operator redelivers the dead one or skips it
+   * (`deliveries.blockedKeys`, `deliveries.skip`); `skip` moves on to the next at once, and
+   * the receiver sees a gap in `webhook-sequence`.
+   */
+  onDead: OrderingOnDead;
 }
 
 /**
@@ -198,6 +215,8 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
    * `PAYLOAD_FILTER_INVALID`, naming the path, when it is not a valid filter.
    */
   filter?: PayloadFilter | null;
+  /** Per-key ordering's policy for a dead delivery (see {@link SubscriptionOrdering}); default `{ onDead: 'block' }`. */
+  ordering?: SubscriptionOrdering;
 }
 
 /**
@@ -373,6 +392,7 @@ const fieldsSchema = z.strictObject({
   filter: z.unknown().optional(),
   // Checked against the instance's transforms, with their names in the message.
   transform: z.string().max(64).nullable().optional(),
+  ordering: z.strictObject({ onDead: z.enum(['block', 'skip']) }).optional(),
 });
 
 const createSchema = fieldsSchema;
@@ -460,12 +480,13 @@ function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
  * and with its sensitive headers redacted.
  */
 export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher, now: number): Subscription {
-  const { secrets, headers: stored, filter, ...rest } = record;
+  const { secrets, headers: stored, filter, orderingOnDead, ...rest } = record;
   const { headers, sensitiveHeaders } = redactHeaders(stored, isSensitiveHeader);
   return {
     ...rest,
     headers,
     filter: filter === null ? null : shownFilter(filter),
+    ordering: { onDead: orderingOnDead },
     sensitiveHeaders,
     secretsCreatedAt: secretsCreatedAt(secrets, now),
   };
@@ -736,7 +757,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         flowControl: fields.flowControl ?? null,
         filter: fields.filter == null ? null : parsePayloadFilter(fields.filter),
         transform: checkTransform(fields.transform ?? null),
-        orderingOnDead: 'block',
+        orderingOnDead: fields.ordering?.onDead ?? 'block',
         failingSince: null,
         deletedAt: null,
         createdAt: now,
@@ -795,6 +816,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.flowControl !== undefined) change.flowControl = fields.flowControl;
       if (fields.filter !== undefined) change.filter = fields.filter === null ? null : parsePayloadFilter(fields.filter);
       if (fields.transform !== undefined) change.transform = checkTransform(fields.transform);
+      if (fields.ordering !== undefined) change.orderingOnDead = fields.ordering.onDead;
       if (verifyUrl && change.url !== undefined) {
         const current = refuseDeleted(await requireRecord(id), 'change its URL');
         if (current.url !== change.url) await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers }, changeOptions.actor ?? null);
@@ -951,7 +973,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const record = refuseDeleted(await requireRecord(id), 'send it a test request');
       // A typed test looks like a real delivery: through the subscription's transform, if any.
       if (example !== undefined && record.transform !== null) {
-        example.transform = (event) => deps.transformData(record, { ...event, metadata: null, tenantId: record.tenantId });
+        example.transform = (event) => deps.transformData(record, { ...event, orderingKey: null, metadata: null, tenantId: record.tenantId });
       }
       const attempt = await deps.sendTestRequest(record, { actor, example });
       const result = sendTestResultOf(attempt, await deps.recordTestAttempt(attempt));

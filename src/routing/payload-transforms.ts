@@ -3,7 +3,7 @@
  * (`createWebhooks({ transforms })`) and a subscription names one (`transform: 'thin'`) —
  * never code stored in the database. A transform runs once at fan-out (and when a replay
  * creates a delivery), and what it returns becomes the `data` of that delivery's envelope:
- * the envelope's `id`, `type`, `timestamp`, `environment` and `metadata` stay the event's,
+ * the envelope's `id`, `type`, `timestamp`, `environment`, `orderingKey` and `metadata` stay the event's,
  * so receivers verify and deduplicate as always. The envelope is stored with the delivery,
  * so every retry sends the same bytes and the log shows what the endpoint got.
  *
@@ -27,6 +27,8 @@ export interface TransformEvent {
   type: string;
   /** The envelope's ISO 8601 timestamp. */
   timestamp: string;
+  /** The event's ordering key (`publish(…, { orderingKey })`); `null`: none. */
+  orderingKey: string | null;
   /** The event's metadata (`publish(…, { metadata })`); `null`: none. */
   metadata: Readonly<Record<string, string>> | null;
   /** The tenant it was published for; `null`: none. */
@@ -120,7 +122,7 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     const data = transformed(subscription, event);
     let payload: string;
     try {
-      payload = envelopeJson(event.id, event.type, envelopeTypeJson(event.type), event.timestamp, environment, environmentJson, event.metadata, data);
+      payload = envelopeJson(event.id, event.type, envelopeTypeJson(event.type), event.timestamp, environment, environmentJson, event.orderingKey, event.metadata, data);
     } catch (cause) {
       failed(subscription, name, `data JSON.stringify refused (${cause instanceof Error ? cause.message : String(cause)})`, cause);
     }
@@ -141,6 +143,7 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
       id: event.id,
       type: stored.type,
       timestamp: stored.timestamp,
+      orderingKey: stored.orderingKey ?? null,
       metadata: stored.metadata ?? null,
       tenantId: event.tenantId,
       data: stored.data,

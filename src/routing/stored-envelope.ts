@@ -9,6 +9,7 @@ import type { EventRecord } from '../storage/storage-adapter.js';
 export interface StoredEnvelope {
   type: string;
   timestamp: string;
+  orderingKey?: string;
   metadata?: Record<string, string>;
   data: unknown;
 }

@@ -2,7 +2,8 @@
  * The runtime-neutral core of Standard Webhooks 1.0 verification, shared by
  * `verifyWebhook` (sync, node:crypto) and `verifyWebhookAsync` (Web Crypto):
  * header extraction, timestamp tolerance, parsing of `webhook-signature`,
- * constant-time comparison, the verified message, and the envelope parse.
+ * constant-time comparison, the verified message, and the envelope parse (with the
+ * ordering key and the unsigned `webhook-sequence` header that goes with it).
  *
  * No static `node:` import here nor in anything the `./receiver` entry reaches:
  * that entry must bundle for edge runtimes. The sync path loads node:crypto
@@ -12,6 +13,7 @@ import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './environment-name.js'
 import { ConfigError, SignatureVerificationError, ValidationError, closestName, describeValue } from '../errors.js';
 import { hmacSha256Base64, type HmacCrypto } from './hmac-sha256.js';
 import { keyBytes } from './secret.js';
+import { SEQUENCE_HEADER } from './sequence-header.js';
 
 /** A header value as Node (`IncomingMessage.headers`) or a plain object gives it. */
 export type WebhookHeaderValue = string | readonly string[] | undefined;
@@ -54,6 +56,18 @@ export interface WebhookEvent<TType extends string = string, TData = unknown> {
    * (`publish(…, { metadata })`), covered by the signature. Absent when the event has none.
    */
   metadata?: Record<string, string>;
+  /**
+   * The body's `orderingKey`: the key the sender published the event with
+   * (`publish(…, { orderingKey })`), covered by the signature. Absent when the event has none.
+   */
+  orderingKey?: string;
+  /**
+   * The `webhook-sequence` header: this delivery's number among its subscription's deliveries
+   * of `orderingKey` (1, 2, 3, … in publish order; a retry resends the same number). Present
+   * exactly when `orderingKey` is: `null` when the request carries no such header (a request
+   * forwarded or replayed without it). NOT covered by the signature: see the router's `ordering`.
+   */
+  sequence?: number | null;
 }
 
 /**
@@ -119,6 +133,8 @@ export interface SignedMessage {
   readonly body: string | Uint8Array;
   /** The base64 part of every well-formed `v1,` entry of `webhook-signature`. */
   readonly signatures: readonly string[];
+  /** The `webhook-sequence` header as received, copies joined by ", " (unsigned, unchecked: read with the envelope). */
+  readonly sequence: string | undefined;
 }
 
 /** The default `toleranceSeconds` (Standard Webhooks: five minutes). */
@@ -242,7 +258,7 @@ export function readSignedMessage(message: WebhookMessage, options: ResolvedVeri
       `Expected \`webhook-timestamp\` at most ${options.toleranceSeconds} s in the future, got one ${-ageMs / 1000} s ahead`,
     );
   }
-  return { id, timestampSeconds, body, signatures: parseSignatureHeader(signatureHeader) };
+  return { id, timestampSeconds, body, signatures: parseSignatureHeader(signatureHeader), sequence: found.sequence };
 }
 
 function missing(name: string): SignatureVerificationError {
@@ -253,6 +269,7 @@ interface FoundHeaders {
   id: string | undefined;
   timestamp: string | undefined;
   signature: string | undefined;
+  sequence: string | undefined;
 }
 
 function readHeaders(headers: WebhookHeaders): FoundHeaders {
@@ -263,19 +280,22 @@ function readHeaders(headers: WebhookHeaders): FoundHeaders {
       id: single(h.get('webhook-id') ?? undefined, 'webhook-id'),
       timestamp: single(h.get('webhook-timestamp') ?? undefined, 'webhook-timestamp'),
       signature: single(h.get('webhook-signature') ?? undefined, 'webhook-signature'),
+      sequence: h.get(SEQUENCE_HEADER) ?? undefined,
     };
   }
-  const found: FoundHeaders = { id: undefined, timestamp: undefined, signature: undefined };
+  const found: FoundHeaders = { id: undefined, timestamp: undefined, signature: undefined, sequence: undefined };
   const record = headers as { readonly [name: string]: WebhookHeaderValue };
   // One pass over the names: the length and first-letter filter skips most without lower-casing,
   // and seeing every spelling is what lets `Webhook-Id` and `webhook-id` conflict.
   for (const name in record) {
     const length = name.length;
-    if ((length !== 10 && length !== 17) || (name.charCodeAt(0) | 0x20) !== 119 /* w */) continue;
+    if ((length !== 10 && length !== 16 && length !== 17) || (name.charCodeAt(0) | 0x20) !== 119 /* w */) continue;
     const lower = name.toLowerCase();
     if (lower === 'webhook-id') found.id = merge(found.id, record[name], 'webhook-id');
     else if (lower === 'webhook-timestamp') found.timestamp = merge(found.timestamp, record[name], 'webhook-timestamp');
     else if (lower === 'webhook-signature') found.signature = merge(found.signature, record[name], 'webhook-signature');
+    // Kept as sent, every copy: it is read only with the envelope, after the signature.
+    else if (lower === SEQUENCE_HEADER) found.sequence = [found.sequence, record[name]].flat().join(', ');
   }
   return found;
 }
@@ -481,17 +501,37 @@ export function verifiedMessage(signed: SignedMessage): VerifiedWebhookMessage {
 }
 
 /**
+ * The event of a message whose signature verified: {@link parseWebhookEvent} of its body,
+ * with its `webhook-sequence` header.
+ *
+ * @throws SignatureVerificationError as {@link verifiedMessage} and {@link parseWebhookEvent}.
+ */
+export function verifiedEvent<TEvent extends WebhookEvent = WebhookEvent>(signed: SignedMessage, expectedEnvironment: string | undefined): TEvent {
+  return parseWebhookEvent<TEvent>(verifiedMessage(signed), expectedEnvironment, signed.sequence);
+}
+
+/**
  * Parses a verified body into the event envelope `{ id, type, timestamp, environment?,
- * metadata?, data }` and, with `expectedEnvironment`, checks its signed `environment`.
+ * metadata?, orderingKey?, sequence?, data }` and, with `expectedEnvironment`, checks its
+ * signed `environment`.
  *
  * @typeParam TEvent - the event type the caller expects; not checked at run time.
  * @param expectedEnvironment - the receiver's `environment` option, or `undefined` for any.
+ * @param sequenceHeader - the request's `webhook-sequence` header, read only when the
+ *   envelope has an `orderingKey`.
  * @throws SignatureVerificationError `WEBHOOK_INVALID_PAYLOAD` when the body is not
- *   JSON, not an object, has no non-empty string `type`, or has a `metadata` that is not
- *   an object of strings; `WEBHOOK_ENVIRONMENT_MISMATCH`
+ *   JSON, not an object, has no non-empty string `type`, has a `metadata` that is not
+ *   an object of strings or an `orderingKey` that is not a non-empty string;
+ *   `WEBHOOK_SEQUENCE_INVALID` when `webhook-sequence` is not a positive whole number in
+ *   plain decimal, is repeated with different values, or comes with an envelope without
+ *   `orderingKey`; `WEBHOOK_ENVIRONMENT_MISMATCH`
  *   when `expectedEnvironment` is set and the envelope names another environment, or none.
  */
-export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(verified: VerifiedWebhookMessage, expectedEnvironment?: string): TEvent {
+export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(
+  verified: VerifiedWebhookMessage,
+  expectedEnvironment?: string,
+  sequenceHeader?: string,
+): TEvent {
   const { body } = verified;
   let value: unknown;
   try {
@@ -503,7 +543,7 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(ve
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidPayload(`Expected the body to be a JSON object, got ${describeValue(value)}`);
   }
-  const envelope = value as { type?: unknown; timestamp?: unknown; environment?: unknown; metadata?: unknown; data?: unknown };
+  const envelope = value as { type?: unknown; timestamp?: unknown; environment?: unknown; metadata?: unknown; orderingKey?: unknown; data?: unknown };
   const type = envelope.type;
   if (typeof type !== 'string' || type.length === 0) {
     throw invalidPayload(`Expected the body's \`type\` to be a non-empty string, got ${describeValue(type)}`);
@@ -521,8 +561,42 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(ve
     }
     event.metadata = metadata as Record<string, string>;
   }
+  const orderingKey = envelope.orderingKey;
+  if (orderingKey !== undefined) {
+    // Non-empty is the shape; the length rule is the sender's, as for `metadata`.
+    if (typeof orderingKey !== 'string' || orderingKey.length === 0) {
+      throw invalidPayload(`Expected the body's \`orderingKey\` to be a non-empty string, got ${describeValue(orderingKey)}`);
+    }
+    event.orderingKey = orderingKey;
+    event.sequence = parseSequence(sequenceHeader);
+  } else if (sequenceHeader !== undefined && parseSequence(sequenceHeader) !== null) {
+    // A number with nothing to order is a sender's bug or a forged header: not what it claims to be.
+    throw new SignatureVerificationError('WEBHOOK_SEQUENCE_INVALID', 'Expected no `webhook-sequence` header on an event without `orderingKey`');
+  }
   if (expectedEnvironment !== undefined && environment !== expectedEnvironment) throw environmentMismatch(expectedEnvironment, environment);
   return event as TEvent;
+}
+
+// A positive whole number in plain decimal, at most 16 digits (then checked to be a safe integer).
+const SEQUENCE_DIGITS = /^[1-9]\d{0,15}$/;
+
+/**
+ * The `webhook-sequence` header's number, or `null` when there is none. Node and Fetch join a
+ * repeated header with ", ": accepted only if every copy is equal, as the signed headers are.
+ */
+function parseSequence(header: string | undefined): number | null {
+  const copies = new Set(header?.split(', '));
+  copies.delete('');
+  if (copies.size === 0) return null;
+  const text = [...copies].join(', ');
+  const sequence = Number(text);
+  if (!SEQUENCE_DIGITS.test(text) || !Number.isSafeInteger(sequence)) {
+    throw new SignatureVerificationError(
+      'WEBHOOK_SEQUENCE_INVALID',
+      `Expected \`webhook-sequence\` to be a positive whole number in plain decimal, sent once, got ${describeValue(text)}`,
+    );
+  }
+  return sequence;
 }
 
 function environmentMismatch(expected: string, found: unknown): SignatureVerificationError {

@@ -611,6 +611,12 @@ export interface StorageStats {
   pending: number;
   /** Of `pending`, those under an unexpired lease. */
   leased: number;
+  /**
+   * Of `pending`, those waiting behind the head of their ordering key (no due time: see
+   * storage/shared/ordering.ts). `pending - waiting` is the work that can go out without an
+   * operator: what `drain` waits for (a key blocked by a dead delivery does not hold it).
+   */
+  waiting: number;
   held: number;
   dead: number;
   delivered: number;

@@ -21,7 +21,7 @@ import type { ConformanceContext } from './conformance-context.js';
 const ACME = 'org_acme';
 const GLOBEX = 'org_globex';
 const ACTOR = 'user_7Hq2';
-const EMPTY_STATS = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
+const EMPTY_STATS = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
 /** The most ids one `expungeEvents` call takes. */
 const MAX_EXPUNGE_IDS = 1000;
 const HOUR_MS = 3_600_000;
@@ -122,6 +122,7 @@ export function describeAudit(t: ConformanceContext): void {
           eventTypes: { before: null, after: ['payment.*', 'refund.created'] },
           filter: { before: null, after: '{"data.currency":{"eq":"EUR"}}' },
           transform: { before: null, after: 'thin' },
+          orderingOnDead: { before: null, after: 'block' },
           headers: { before: null, after: { authorization: '[redacted]', 'x-signing-key': '[redacted]', 'x-tenant': 'acme' } },
           description: { before: null, after: 'ERP' },
           metadata: { before: null, after: { team: { name: 'finance' }, tags: ['erp'] } },

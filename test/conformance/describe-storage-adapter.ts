@@ -17,6 +17,7 @@ import { describeDeliveryPayloads } from './delivery-payloads.js';
 import { describeEnqueue } from './enqueue.js';
 import { describeEventFeed } from './event-feed.js';
 import { describeMigrate } from './migrate.js';
+import { describeOrdering } from './ordering.js';
 import { describePayloadFilter } from './payload-filter.js';
 import { describeRedeliver } from './redeliver.js';
 import { describeReplay } from './replay.js';
@@ -58,6 +59,7 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeAudit(t);
     describeTestAttempts(t);
     describeEventFeed(t);
+    describeOrdering(t);
     describePayloadFilter(t);
     describeDeliveryPayloads(t);
   });

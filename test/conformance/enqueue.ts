@@ -52,6 +52,8 @@ export function describeEnqueue(t: ConformanceContext): void {
           status: 'pending',
           attempts: 0,
           nextAttemptAt: t.now,
+          orderingKey: null,
+          orderingSequence: null,
           lastAttemptAt: null,
           lastStatusCode: null,
           lastError: null,

@@ -191,7 +191,7 @@ export function describeRetention(t: ConformanceContext): void {
       t.now += 1000;
 
       expect(await retain({ deliveredBefore: cutoff, deadBefore: cutoff, eventsBefore: cutoff })).toMatchObject({ deliveries: 3 });
-      const empty = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
+      const empty = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
       expect(await t.storage.stats(t.now)).toEqual({ ...empty, pending: 1, dead: 1, oldestPendingCreatedAt: waiting.createdAt });
       expect(await t.storage.stats(t.now, { subscriptionId: a.id })).toEqual({ ...empty, pending: 1, oldestPendingCreatedAt: waiting.createdAt });
       expect(await t.storage.stats(t.now, { subscriptionId: b.id })).toEqual({ ...empty, dead: 1 });

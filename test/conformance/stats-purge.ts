@@ -11,7 +11,7 @@ export function describeStatsAndPurge(t: ConformanceContext): void {
 
   describe('stats', () => {
     it('tracks pending, leased, held, dead, delivered and the oldest pending creation through each transition', async () => {
-      const empty = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
+      const empty = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
       expect(await t.storage.stats(t.now)).toEqual(empty);
       const sub = await createSubscription();
       const t0 = t.now;
@@ -51,7 +51,7 @@ export function describeStatsAndPurge(t: ConformanceContext): void {
     });
 
     it('counts one subscription with subscriptionId, and nothing of an unknown one', async () => {
-      const empty = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
+      const empty = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
       const a = await createSubscription({ eventTypes: ['payment.*'] });
       const b = await createSubscription({ eventTypes: ['refund.*'] });
       const t0 = t.now;

@@ -11,7 +11,7 @@ import { LEASE_MS, type ConformanceContext } from './conformance-context.js';
 const ACME = 'org_acme';
 const GLOBEX = 'org_globex';
 const UNKNOWN = 'org_initech';
-const EMPTY_STATS = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
+const EMPTY_STATS = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
 
 const sortedIds = (records: Array<{ id: string }>): string[] => records.map((r) => r.id).sort();
 

@@ -390,6 +390,7 @@ describe('memory storage', () => {
           expect(await storage.stats(now)).toEqual({
             pending: count('pending'),
             leased: pending.filter((d) => d.leaseExpiresAt !== null && d.leaseExpiresAt > now).length,
+            waiting: 0,
             held: count('held'),
             dead: count('dead'),
             delivered: count('delivered'),

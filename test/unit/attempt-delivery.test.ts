@@ -51,6 +51,8 @@ function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRe
       status: 'pending',
       attempts: attemptsSoFar,
       nextAttemptAt: START,
+      orderingKey: null,
+      orderingSequence: null,
       lastAttemptAt: null,
       lastStatusCode: null,
       lastError: null,
@@ -60,7 +62,7 @@ function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRe
       updatedAt: START - 60_000,
     },
     history: { attempts: attemptsSoFar, firstFailedAt: null, recoveredAt: null },
-    event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 60_000, payload, idempotencyKey: null, tenantId: eventTenantId, expungedAt: null },
+    event: { id: 'evt_1', type: 'payment.succeeded', timestamp: START - 60_000, payload, idempotencyKey: null, tenantId: eventTenantId, orderingKey: null, expungedAt: null },
     subscription: subscriptionAt(START - HOUR, { id: 'sub_1', secrets: [{ value: secret, createdAt: START - HOUR, expiresAt: null }], ...subscription }),
     leaseToken: 'lease_1',
   };
@@ -116,6 +118,15 @@ describe('attemptDelivery', () => {
       'webhook-signature': signWebhook({ id: 'evt_1', timestamp, body: payload, secrets: secret }),
     });
     expect(request).toMatchObject({ timeoutMs: 15_000, maxResponseBytes: 64 * 1024, guard: null });
+  });
+
+  it('sends the number of an ordered delivery in webhook-sequence, and no such header for an unordered one', async () => {
+    const { transport, options } = setup({ kind: 'response', statusCode: 204, retryAfter: null, body: '' });
+    const plain = claimedDelivery();
+    const ordered = { ...plain, delivery: { ...plain.delivery, orderingKey: 'acct_1', orderingSequence: 7 } };
+    await attempt(plain, options);
+    await attempt(ordered, options);
+    expect(transport.sent.map((request) => request.headers['webhook-sequence'])).toEqual([undefined, '7']);
   });
 
   describe('with security.payloadKey', () => {

@@ -91,7 +91,7 @@ function setup({
     bus.on(name, (payload: unknown) => events.push([name, payload]));
   }
   const lifecycle = new DeliveryLifecycle({ storage, bus, metrics, clock, logger, autoDisableAfterMs, leaseMs: 60_000, timeoutMs: 15_000 });
-  const snapshot = () => metrics.snapshot(0, { pending: 0, leased: 0, held: 0, delivered: 0, dead: 0, cancelled: 0, oldestPendingCreatedAt: null }, clock.now());
+  const snapshot = () => metrics.snapshot(0, { pending: 0, leased: 0, waiting: 0, held: 0, delivered: 0, dead: 0, cancelled: 0, oldestPendingCreatedAt: null }, clock.now());
   return { lifecycle, metrics, events, disabled, warnings, errors, snapshot };
 }
 

@@ -105,7 +105,7 @@ describe('LatencyHistogram', () => {
   });
 });
 
-const emptyBacklog: StorageStats = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
+const emptyBacklog: StorageStats = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
 const NOW = Date.UTC(2026, 0, 1);
 
 /** The history before attempt `n` of a delivery whose earlier attempts all failed. */
@@ -193,7 +193,7 @@ describe('DeliveryMetrics', () => {
     const metrics = new DeliveryMetrics();
     metrics.recordLeaseLost();
     metrics.recordLeaseLost();
-    const backlog: StorageStats = { pending: 3, leased: 1, held: 2, dead: 0, delivered: 5, cancelled: 0, oldestPendingCreatedAt: NOW - 4_000 };
+    const backlog: StorageStats = { pending: 3, leased: 1, waiting: 0, held: 2, dead: 0, delivered: 5, cancelled: 0, oldestPendingCreatedAt: NOW - 4_000 };
     const snapshot = metrics.snapshot(7, backlog, NOW);
     expect(snapshot.leasesLost).toBe(2);
     expect(snapshot.inFlight).toBe(7);

@@ -72,7 +72,8 @@ export class ClaimSchedule {
   /** Call after any change to a delivery's status, due time or lease (a new delivery included). */
   reschedule(d: DeliveryState): void {
     d.claimStamp++;
-    if (d.status !== 'pending') return;
+    // Pending without a due time: waiting behind its ordering key's head, not claimable.
+    if (d.status !== 'pending' || d.nextAttemptAt === null) return;
     const sub = d.subscription;
     const queue = sub.claimHeap;
     const key = claimKey(d);

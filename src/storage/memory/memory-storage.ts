@@ -31,12 +31,15 @@ import { enqueuePayload, replayCreatesNothing, replayPayload } from '../shared/d
 import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
+import { dueOnEnable, passesOnDeath } from '../shared/ordering.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
 import { oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate } from '../shared/retention.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
 import {
   CANCELLED_BY_DELETE,
   CANCELLED_BY_EXPUNGE,
+  type BlockedKey,
+  type BlockedKeyQuery,
   type ChangeAudit,
   type ClaimedDelivery,
   type DeliveryQuery,
@@ -68,6 +71,7 @@ import { ClaimSchedule, type ClaimExclusions } from './claim-schedule.js';
 import { registerMemoryStorageProbe } from './memory-storage-probe.js';
 import { copyChange, copyDelivery, copyEvent, copySubscription } from './record-copies.js';
 import { OrphanEvents } from './orphan-events.js';
+import { KeyLine } from './ordering-keys.js';
 import { compareIds, insertById, lowerBound, newestFirst, sortedArray, type IdOrder } from './sorted-by-id.js';
 import { StatusIndex, type FinalStatus } from './status-index.js';
 import { storeAttempt, storeDelivery, storeEvent } from './record-constructors.js';
@@ -78,6 +82,7 @@ import { TestAttemptLog } from './test-attempt-log.js';
 const emptyStats: Readonly<StorageStats> = Object.freeze({
   pending: 0,
   leased: 0,
+  waiting: 0,
   held: 0,
   dead: 0,
   delivered: 0,
@@ -139,6 +144,8 @@ export function createMemoryStorage(): StorageAdapter {
   // slot more, and a removed delivery's payload goes with it.
   const ownPayloads = new WeakMap<DeliveryState, string>();
   let deliveriesById = new ChunkedIdList<DeliveryState>();
+  /** The subscriptions that have ordering keys (a line each): what `stats` walks for the waiting count. */
+  let orderedSubscriptions = new Set<SubscriptionState>();
   let statuses = new StatusIndex();
   let schedule = new ClaimSchedule(() => subscriptions.size);
   /** Every change record by id; each subscription keeps its own, in order. */
@@ -180,6 +187,9 @@ export function createMemoryStorage(): StorageAdapter {
    */
   function createDelivery(ev: EventState, sub: SubscriptionState, status: 'pending' | 'held', now: number, payload: string | null = null): DeliveryState {
     const d = storeDelivery(ev, sub, newDeliveryId(now), status, now);
+    const key = ev.record.orderingKey;
+    // Not the head of its key: it waits, with no due time, until the head passes.
+    if (key !== null && !keyLine(sub, key).append(d)) d.nextAttemptAt = null;
     if (payload !== null) ownPayloads.set(d, payload);
     deliveries.set(d.id, d);
     deliveriesById.insert(d);
@@ -222,6 +232,7 @@ export function createMemoryStorage(): StorageAdapter {
     if (doomed.length === 0) return;
     for (const sub of doomed) {
       schedule.clear(sub);
+      orderedSubscriptions.delete(sub);
       subscriptions.delete(sub.id);
       for (const change of sub.changes) changeLog.delete(change.id);
       testLog.removeSubscription(sub.id);
@@ -251,13 +262,53 @@ export function createMemoryStorage(): StorageAdapter {
     orphans.compactIfStale();
   }
 
+  /** The line of `key` of `sub`, made at its first delivery. */
+  function keyLine(sub: SubscriptionState, key: string): KeyLine {
+    if (sub.keyLines === null) {
+      sub.keyLines = new Map();
+      orderedSubscriptions.add(sub);
+    }
+    let line = sub.keyLines.get(key);
+    if (line === undefined) {
+      line = new KeyLine();
+      sub.keyLines.set(key, line);
+    }
+    return line;
+  }
+
+  /** The line of `d`'s key; `null` for an unordered delivery. */
+  function lineOf(d: DeliveryState): KeyLine | null {
+    const key = d.orderingKey;
+    return key === null ? null : (d.subscription.keyLines?.get(key) ?? null);
+  }
+
+  /** True when `d` waits behind its key's head (a later number than the head's). */
+  function waitsBehindHead(d: DeliveryState): boolean {
+    const line = lineOf(d);
+    return line !== null && d.orderingSequence! > line.headSeq;
+  }
+
+  /** True when `d` is a dead head of its key: the key is blocked, and retention keeps it. */
+  function blocksKey(d: DeliveryState): boolean {
+    return d.status === 'dead' && lineOf(d)?.isHead(d) === true;
+  }
+
+  /** `d` (its key's head) passed: the next of its key becomes the head, due at `now` if pending. */
+  function passHead(d: DeliveryState, now: number): void {
+    const next = lineOf(d)!.advance();
+    if (next === null || next.status !== 'pending') return;
+    next.nextAttemptAt = now;
+    schedule.reschedule(next);
+  }
+
   /** Starts a fresh attempt cycle for `d` (redeliver, replay), pending or held. */
   function requeue(d: DeliveryState, status: 'pending' | 'held', now: number): void {
     const fields = requeuedFields(status, now);
     statuses.dropLease(d);
     statuses.setStatus(d, fields.status, fields.updatedAt);
     d.attempts = fields.attempts;
-    d.nextAttemptAt = fields.nextAttemptAt;
+    // A delivery waiting behind its key's head keeps waiting, with its fresh cycle.
+    d.nextAttemptAt = fields.nextAttemptAt !== null && waitsBehindHead(d) ? null : fields.nextAttemptAt;
     d.deliveredAt = fields.deliveredAt;
     schedule.reschedule(d);
   }
@@ -271,7 +322,8 @@ export function createMemoryStorage(): StorageAdapter {
     for (const d of sub.open) {
       if (d.status !== from) continue;
       statuses.setStatus(d, fields.status, fields.updatedAt);
-      d.nextAttemptAt = fields.nextAttemptAt;
+      // Enabled: one waiting behind its key's head goes on waiting (dueOnEnable).
+      d.nextAttemptAt = fields.nextAttemptAt !== null && !dueOnEnable(d, lineOf(d)?.headSeq ?? null) ? null : fields.nextAttemptAt;
       schedule.reschedule(d);
     }
     // Nothing of a held subscription is claimable: drop its stale entries at once rather than lazily.
@@ -318,7 +370,14 @@ export function createMemoryStorage(): StorageAdapter {
     d.deliveredAt = fields.deliveredAt;
     sub.record.failingSince = failingSinceAfter(sub.record.failingSince ?? null, outcome.kind, a.startedAt);
     schedule.reschedule(d);
+    if (headPasses(d, fields.status)) passHead(d, now);
     return { ok: true, delivery: copyDelivery(d), subscriptionDisabled, failingSince: sub.record.failingSince };
+  }
+
+  /** True when settling `d` into `status` lets its key move on: it is the head, and delivered, or dead under `skip`. */
+  function headPasses(d: DeliveryState, status: DeliveryStatus): boolean {
+    if (d.orderingSequence === null || lineOf(d)?.isHead(d) !== true) return false;
+    return status === 'delivered' || (status === 'dead' && passesOnDeath(d.subscription.record));
   }
 
   /** The receivers a publish creates deliveries for: those without a filter and those whose filter the callback accepts. */
@@ -489,6 +548,7 @@ export function createMemoryStorage(): StorageAdapter {
       if (cancellable.has(d.status)) {
         cancelDelivery(d, CANCELLED_BY_EXPUNGE, now);
         result.cancelled++;
+        if (lineOf(d)?.isHead(d) === true) passHead(d, now);
       }
       if (d.log === null) continue;
       for (const attempt of d.log) {
@@ -540,6 +600,38 @@ export function createMemoryStorage(): StorageAdapter {
   }
 
   /**
+   * The subscription's pending deliveries waiting behind their keys' heads: a walk of its
+   * waiting lists (an operator's and drain's question; unordered subscriptions cost nothing).
+   */
+  function waitingOf(sub: SubscriptionState): number {
+    if (sub.keyLines === null) return 0;
+    let count = 0;
+    for (const line of sub.keyLines.values()) count += line.waitingCount(true);
+    return count;
+  }
+
+  function listBlockedKeysNow(query: BlockedKeyQuery): Page<BlockedKey> {
+    const limit = assertLimit(query.limit);
+    const afterId = query.cursor === undefined ? null : decodeCursor('blocked', query.cursor);
+    const lines = subscriptions.get(query.subscriptionId)?.keyLines;
+    if (lines == null) return { items: [], nextCursor: null };
+    const blocked: Array<{ key: string; line: KeyLine; head: DeliveryState }> = [];
+    for (const [key, line] of lines) {
+      const head = line.head;
+      if (head !== null && head.status === 'dead' && (afterId === null || head.id > afterId)) blocked.push({ key, line, head });
+    }
+    blocked.sort((a, b) => (a.head.id < b.head.id ? -1 : 1));
+    const page = blocked.slice(0, limit);
+    const items = page.map(({ key, line, head }): BlockedKey => ({
+      subscriptionId: query.subscriptionId,
+      orderingKey: key,
+      delivery: copyDelivery(head),
+      waiting: line.waitingCount(),
+    }));
+    return { items, nextCursor: blocked.length > limit ? encodeCursor('blocked', page[page.length - 1]!.head.id) : null };
+  }
+
+  /**
    * Counts of some subscriptions (one, or a tenant's): O(1) per subscription but for the
    * leases (the deliveries in flight) and the oldest pending creation, which visits their
    * open deliveries — an operator's question, kept off the claim path rather than given a
@@ -554,6 +646,7 @@ export function createMemoryStorage(): StorageAdapter {
       stats.delivered += sub.counts.delivered;
       stats.cancelled += sub.counts.cancelled;
       if (sub.counts.pending === 0) continue;
+      stats.waiting += waitingOf(sub);
       for (const d of sub.open) {
         if (d.status === 'pending' && (stats.oldestPendingCreatedAt === null || d.createdAt < stats.oldestPendingCreatedAt)) {
           stats.oldestPendingCreatedAt = d.createdAt;
@@ -578,6 +671,7 @@ export function createMemoryStorage(): StorageAdapter {
     return {
       pending: statuses.count('pending'),
       leased: statuses.leasedCount(now),
+      waiting: [...orderedSubscriptions].reduce((sum, sub) => sum + (sub.counts.pending === 0 ? 0 : waitingOf(sub)), 0),
       held: statuses.count('held'),
       dead: statuses.count('dead'),
       delivered: statuses.count('delivered'),
@@ -588,7 +682,7 @@ export function createMemoryStorage(): StorageAdapter {
 
   function purgeNow(olderThan: number): PurgeResult {
     // Every final delivery last changed before the cutoff, in flight or not.
-    const doomed = finalStatuses.flatMap((status) => statuses.takeOldestFinal(status, olderThan, Number.POSITIVE_INFINITY, () => false));
+    const doomed = finalStatuses.flatMap((status) => statuses.takeOldestFinal(status, olderThan, Number.POSITIVE_INFINITY, blocksKey));
     const attempts = removeDeliveries(doomed);
     // An event goes only once no delivery refers to it: a newer final delivery may still
     // be redelivered, and that needs the payload.
@@ -614,8 +708,9 @@ export function createMemoryStorage(): StorageAdapter {
   function purgeRetentionNow(input: PurgeRetentionInput): PurgeRetentionResult {
     const limit = assertLimit(input.limit);
     const inFlight = inFlightAt(input.now);
+    const kept = (d: DeliveryState) => inFlight(d) || blocksKey(d);
     const lists = retentionCutoffs(input).map(({ status, before }) =>
-      statuses.takeOldestFinal(status, before, limit + 1, inFlight).map((d): RetentionCandidate & { d: DeliveryState } => ({ id: d.id, finalAt: d.updatedAt, d })),
+      statuses.takeOldestFinal(status, before, limit + 1, kept).map((d): RetentionCandidate & { d: DeliveryState } => ({ id: d.id, finalAt: d.updatedAt, d })),
     );
     const { doomed, more } = oldestOfStatuses(lists, limit);
     const removed = new Set(doomed);
@@ -727,6 +822,7 @@ export function createMemoryStorage(): StorageAdapter {
       idempotencyKeys = new Map();
       deliveries = new Map();
       deliveriesById = new ChunkedIdList();
+      orderedSubscriptions = new Set();
       statuses = new StatusIndex();
       schedule = new ClaimSchedule(() => subscriptions.size);
       changeLog = new Map();
@@ -1013,6 +1109,20 @@ export function createMemoryStorage(): StorageAdapter {
       } catch (error) {
         throw thrownByHostCallback(error);
       }
+    },
+
+    async listBlockedKeys(query) {
+      assertOpen();
+      return listBlockedKeysNow(query);
+    },
+
+    async skipDelivery(id, now) {
+      assertOpen();
+      const d = deliveries.get(id);
+      if (d === undefined) return 'not_found';
+      if (!blocksKey(d)) return 'not_blocking';
+      passHead(d, now);
+      return copyDelivery(d);
     },
 
     async stats(now, query) {

@@ -21,6 +21,7 @@ class StoredEvent implements EventState, EventRecord {
   payload: string;
   readonly idempotencyKey: string | null;
   readonly tenantId: string | null;
+  readonly orderingKey: string | null;
   expungedAt: number | null = null;
   deliveries: DeliveryState[] = [];
   orphanQueued = false;
@@ -31,6 +32,7 @@ class StoredEvent implements EventState, EventRecord {
     this.payload = e.payload;
     this.idempotencyKey = e.idempotencyKey ?? null;
     this.tenantId = e.tenantId ?? null;
+    this.orderingKey = e.orderingKey ?? null;
   }
   /** The record is the state: reads copy its fields (record-copies.ts), never hand it out. */
   get record(): EventRecord {
@@ -43,6 +45,8 @@ class StoredDelivery implements DeliveryState {
   status: DeliveryStatus;
   attempts = 0;
   nextAttemptAt: number | null;
+  /** Set right after construction for a delivery of an ordered event (ordering-keys.ts). */
+  orderingSequence: number | null = null;
   lastAttemptAt: number | null = null;
   lastStatusCode: number | null = null;
   lastError: string | null = null;
@@ -79,6 +83,9 @@ class StoredDelivery implements DeliveryState {
   }
   get subscriptionId(): string {
     return this.subscription.id;
+  }
+  get orderingKey(): string | null {
+    return this.event.record.orderingKey;
   }
   get tenantId(): string | null {
     return deliveryTenantId(this.subscription.record);

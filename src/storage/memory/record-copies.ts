@@ -20,6 +20,7 @@ export function copyEvent(e: EventRecord): EventRecord {
     payload: e.payload,
     idempotencyKey: e.idempotencyKey ?? null,
     tenantId: e.tenantId ?? null,
+    orderingKey: e.orderingKey ?? null,
     expungedAt: e.expungedAt,
   };
 }
@@ -35,6 +36,8 @@ export function copyDelivery(d: DeliveryRecord): DeliveryRecord {
     status: d.status,
     attempts: d.attempts,
     nextAttemptAt: d.nextAttemptAt,
+    orderingKey: d.orderingKey,
+    orderingSequence: d.orderingSequence,
     lastAttemptAt: d.lastAttemptAt,
     lastStatusCode: d.lastStatusCode,
     lastError: d.lastError,
@@ -55,6 +58,7 @@ export function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
     eventTypes: s.eventTypes.slice(),
     filter: s.filter ?? null,
     transform: s.transform ?? null,
+    orderingOnDead: s.orderingOnDead ?? 'block',
     secrets: s.secrets.map((secret) => ({ value: secret.value, createdAt: secret.createdAt, expiresAt: secret.expiresAt })),
     headers: { ...s.headers },
     description: s.description,

@@ -5,6 +5,7 @@
  */
 import { ChunkedIdList } from './chunked-id-list.js';
 import type { ClaimQueue } from './claim-queue.js';
+import type { KeyLine } from './ordering-keys.js';
 import type {
   AttemptRecord,
   DeliveryHistory,
@@ -41,6 +42,8 @@ export interface SubscriptionState {
   changes: SubscriptionChangeRecord[];
   /** Its claimable deliveries keyed by (claimable-at, id), stale entries included. */
   claimHeap: ClaimQueue<DeliveryState>;
+  /** Its ordering keys' lines (ordering-keys.ts), made at its first ordered delivery; `null` until then. */
+  keyLines: Map<string, KeyLine> | null;
   /**
    * Bumped whenever its entry in the subscription heap is replaced or dropped: only the
    * entry with the current stamp is live. While `queued`, that entry's (key, tie) is a
@@ -82,6 +85,7 @@ export function newSubscriptionState(record: SubscriptionRecord, claimHeap: Clai
     counts: { pending: 0, held: 0, delivered: 0, dead: 0, cancelled: 0 },
     changes: [],
     claimHeap,
+    keyLines: null,
     queueStamp: 0,
     queued: false,
     queuedKey: 0,

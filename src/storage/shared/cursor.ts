@@ -7,11 +7,12 @@ import { describeValue, ValidationError } from '../../errors.js';
 
 /**
  * The lists that page: subscriptions and change records (oldest first), deliveries, events and
- * a subscription's test log (newest first), and the event feed (events oldest first).
+ * a subscription's test log (newest first), the event feed (events oldest first), and a
+ * subscription's blocked ordering keys (by their blocking delivery's id, oldest first).
  */
-export type CursorList = 'subscriptions' | 'deliveries' | 'events' | 'changes' | 'feed' | 'tests';
+export type CursorList = 'subscriptions' | 'deliveries' | 'events' | 'changes' | 'feed' | 'tests' | 'blocked';
 
-const tags: Record<CursorList, string> = { subscriptions: 's', deliveries: 'd', events: 'e', changes: 'c', feed: 'f', tests: 't' };
+const tags: Record<CursorList, string> = { subscriptions: 's', deliveries: 'd', events: 'e', changes: 'c', feed: 'f', tests: 't', blocked: 'b' };
 const base64url = /^[A-Za-z0-9_-]+$/;
 // Never in an id: a control character or U+FFFD is what a decoder makes of stray bytes.
 const unreadable = /[\u0000-\u001f\u007f\ufffd]/;

@@ -3,7 +3,10 @@
  * subscription whose filters match its type, that receives its tenant and whose payload
  * filter, if it has one, the core's callback accepts (storage/shared/payload-filters.ts),
  * with the payload its transform, if it has one, rendered (storage/shared/delivery-payloads.ts);
- * or nothing new when its idempotency key was seen before in that tenant.
+ * or nothing new when its idempotency key was seen before in that tenant. An event with an
+ * ordering key numbers each of its deliveries in its subscription's key (ordering-keys.ts):
+ * the key's head is due at once, a delivery behind it waits (storage/shared/ordering.ts); an
+ * unordered one runs exactly the statements it ran before ordering existed.
  */
 import { StorageError } from '../../errors.js';
 import { candidateFilters } from '../../registry/event-type-filter.js';
@@ -13,6 +16,7 @@ import { newDeliveryId } from '../shared/delivery-ids.js';
 import { enqueueAccepts } from '../shared/payload-filters.js';
 import { queuedStatus } from '../shared/redelivery.js';
 import { deliveryTenantId, idempotencyScope } from '../shared/tenancy.js';
+import { appendDelivery } from './ordering-keys.js';
 import { toEvent, toSubscription, type FanOutRow } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
 
@@ -28,7 +32,12 @@ export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult 
   const key = event.idempotencyKey ?? null;
   const tenantId = event.tenantId ?? null;
   const scope = idempotencyScope(tenantId);
-  const inserted = s.insertEvent.run(event.id, event.type, event.timestamp, event.payload, key, tenantId).changes;
+  const orderingKey = event.orderingKey ?? null;
+  const inserted = (
+    orderingKey === null
+      ? s.insertEvent.run(event.id, event.type, event.timestamp, event.payload, key, tenantId)
+      : s.insertOrderedEvent.run(event.id, event.type, event.timestamp, event.payload, key, tenantId, orderingKey)
+  ).changes;
   if (inserted === 0) {
     const first = s.getEventByKey.get(scope, key);
     if (first === undefined) throw new StorageError('STORAGE_FAILED', 'SQLite storage: idempotency conflict without a stored event');
@@ -59,7 +68,9 @@ export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult 
   for (const row of own) receive(row, ownTenant);
   for (const row of consumers) receive(row, consumerTenant);
   const count = deliveries.length;
-  if (count > 0) {
+  if (count > 0 && orderingKey !== null) {
+    insertOrdered(s, input, orderingKey, deliveries);
+  } else if (count > 0) {
     s.insertDeliveries.run({
       event_id: event.id,
       event_type: event.type,
@@ -70,8 +81,34 @@ export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult 
     });
   }
   return {
-    event: { id: event.id, type: event.type, timestamp: event.timestamp, payload: event.payload, idempotencyKey: key, tenantId, expungedAt: null },
+    event: { id: event.id, type: event.type, timestamp: event.timestamp, payload: event.payload, idempotencyKey: key, tenantId, orderingKey, expungedAt: null },
     created: true,
     deliveryCount: count,
   };
+}
+
+/**
+ * The fan-out of an ordered event: each delivery takes its subscription's next number of the
+ * key (appendToKey), due at `now` when it is the key's head, waiting (no due time) otherwise.
+ * Every receiver is active, so every delivery is pending.
+ */
+function insertOrdered(
+  s: Statements,
+  input: EnqueueInput,
+  orderingKey: string,
+  deliveries: ReadonlyArray<[string, string, string | null] | [string, string, string | null, string]>,
+): void {
+  const { event, now } = input;
+  const rows = deliveries.map(([id, subscriptionId, tenant, payload]) => {
+    const append = appendDelivery(s, subscriptionId, orderingKey);
+    return [id, subscriptionId, tenant, payload ?? null, append.sequence, append.isHead ? now : null];
+  });
+  s.insertOrderedDeliveries.run({
+    event_id: event.id,
+    event_type: event.type,
+    status: queuedStatus(true),
+    now,
+    ordering_key: orderingKey,
+    deliveries: JSON.stringify(rows),
+  });
 }

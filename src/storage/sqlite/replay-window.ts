@@ -6,7 +6,9 @@
  * subscription with a payload filter, which of those the core's callback accepts
  * (storage/shared/payload-filters.ts), and, for one with a transform, the payload of each
  * delivery it creates (storage/shared/delivery-payloads.ts); this module reads the window and
- * writes the result.
+ * writes the result. A delivery created of an ordered event takes its key's next number, in
+ * event order (ordering-keys.ts): due at once when it is the key's head, waiting otherwise; a
+ * requeued dead one is due at once, as redeliver makes it (storage/shared/ordering.ts).
  */
 import type { ReplayInput, SubscriptionRecord } from '../storage-adapter.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
@@ -14,6 +16,7 @@ import { replayCreatesNothing, replayPayload } from '../shared/delivery-payloads
 import { replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { deliveryTenantId, receivesTenant } from '../shared/tenancy.js';
+import { appendDelivery } from './ordering-keys.js';
 import { requeuedParams, toCandidateEvent, type ReplayCandidateEventRow, type ReplayCandidateRow } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
 
@@ -39,7 +42,7 @@ export function replayWindow(s: Statements, input: ReplayInput, subscription: Su
   // all at once (the writes come after the walk, when the statement is done).
   const withEvents = filter !== null || renders;
   const candidates: Iterable<ReplayCandidateRow> = withEvents ? s.replayCandidateEvents.iterate(window) : s.replayCandidates.all(window);
-  const create: Array<{ event_id: string; event_type: string; payload?: string }> = [];
+  const create: Array<{ event_id: string; event_type: string; ordering_key: string | null; payload?: string }> = [];
   const requeue: number[] = [];
   for (const row of candidates) {
     if (!receivesTenant(subscription, row.event_tenant_id)) continue;
@@ -51,27 +54,42 @@ export function replayWindow(s: Statements, input: ReplayInput, subscription: Su
     // A row with its payload is not kept: only what the insert needs of it.
     else if (renders) {
       const payload = replayPayload(input, subscription, toCandidateEvent(row as ReplayCandidateEventRow))!;
-      create.push({ event_id: row.event_id, event_type: row.event_type, payload });
-    } else create.push(withEvents ? { event_id: row.event_id, event_type: row.event_type } : row);
+      create.push({ event_id: row.event_id, event_type: row.event_type, ordering_key: row.ordering_key, payload });
+    } else create.push(withEvents ? { event_id: row.event_id, event_type: row.event_type, ordering_key: row.ordering_key } : row);
   }
   if (input.dryRun === true) return create.length + requeue.length;
   const fields = requeuedParams(requeuedFields(queuedStatus(subscription.status === 'active'), input.now));
   if (requeue.length > 0) s.requeueDeliveries.run({ ...fields, row_ids: JSON.stringify(requeue) });
-  if (create.length > 0) {
+  const unordered = create.filter((row) => row.ordering_key === null);
+  const ordered = unordered.length === create.length ? [] : create.filter((row) => row.ordering_key !== null);
+  const inserted = {
+    status: fields.status,
+    attempts: fields.attempts,
+    updated_at: fields.updated_at,
+    subscription_id: input.subscriptionId,
+    tenant_id: deliveryTenantId(subscription),
+  };
+  if (unordered.length > 0) {
     s.insertReplayDeliveries.run({
-      status: fields.status,
-      attempts: fields.attempts,
+      ...inserted,
       next_attempt_at: fields.next_attempt_at,
-      updated_at: fields.updated_at,
-      subscription_id: input.subscriptionId,
-      tenant_id: deliveryTenantId(subscription),
       // [id, eventId, eventType, payload?]: without a fourth element the delivery sends its event's payload.
       rows: JSON.stringify(
-        create.map((row) =>
+        unordered.map((row) =>
           row.payload === undefined ? [newDeliveryId(input.now), row.event_id, row.event_type] : [newDeliveryId(input.now), row.event_id, row.event_type, row.payload],
         ),
       ),
     });
+  }
+  if (ordered.length > 0) {
+    // In the window's order (published_at, id): the key's numbers follow the events'. Due at
+    // once only the key's head, and only while the subscription is active (else held).
+    const rows = ordered.map((row) => {
+      const append = appendDelivery(s, input.subscriptionId, row.ordering_key!);
+      const next = append.isHead ? fields.next_attempt_at : null;
+      return [newDeliveryId(input.now), row.event_id, row.event_type, row.payload ?? null, row.ordering_key, append.sequence, next];
+    });
+    s.insertOrderedReplayDeliveries.run({ ...inserted, rows: JSON.stringify(rows) });
   }
   return create.length + requeue.length;
 }

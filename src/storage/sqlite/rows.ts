@@ -9,6 +9,7 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   EventRecord,
+  OrderingOnDead,
   SubscriptionChangeRecord,
   SubscriptionRecord,
   SubscriptionStatus,
@@ -26,6 +27,10 @@ export interface DeliveryRow {
   status: DeliveryStatus;
   attempts: number;
   next_attempt_at: number | null;
+  /** Its event's ordering key; NULL: unordered (migration 0015). */
+  ordering_key: string | null;
+  /** Its number among its subscription's deliveries of the key; NULL: unordered. */
+  ordering_seq: number | null;
   last_attempt_at: number | null;
   last_status_code: number | null;
   last_error: string | null;
@@ -46,6 +51,8 @@ export interface SubscriptionRow {
   payload_filter: string | null;
   /** The transform's name, kept as given (migration 0014). */
   transform: string | null;
+  /** What a dead delivery of an ordering key does to the ones behind it (migration 0015). */
+  ordering_on_dead: OrderingOnDead;
   secrets: string;
   headers: string;
   description: string | null;
@@ -68,6 +75,8 @@ export interface EventRow {
   payload: string;
   idempotency_key: string | null;
   tenant_id: string | null;
+  /** NULL: unordered (migration 0015). */
+  ordering_key: string | null;
   expunged_at: number | null;
 }
 
@@ -136,6 +145,9 @@ export interface ClaimedRow extends HistoryColumns {
   tenant_id: string | null;
   attempts: number;
   next_attempt_at: number | null;
+  /** The delivery's, which is its event's. */
+  ordering_key: string | null;
+  ordering_seq: number | null;
   last_attempt_at: number | null;
   last_status_code: number | null;
   last_error: string | null;
@@ -165,13 +177,19 @@ export interface FenceRow extends HistoryColumns {
   status: DeliveryStatus;
   /** What a delivery that stays cancelled keeps (settledLastError). */
   last_error: string | null;
+  ordering_key: string | null;
+  ordering_seq: number | null;
   subscription_status: SubscriptionStatus;
   failing_since: number | null;
+  /** Whether a dead head lets its key move on (passesOnDeath). */
+  ordering_on_dead: OrderingOnDead;
 }
 
 /** A row of `probeDelivery`: what `redeliver` decides on. */
 export interface ProbeRow {
   status: DeliveryStatus;
+  next_attempt_at: number | null;
+  ordering_key: string | null;
   lease_token: string | null;
   lease_expires_at: number | null;
   subscription_status: SubscriptionStatus;
@@ -187,6 +205,8 @@ export interface ReplayCandidateRow {
   event_tenant_id: string | null;
   /** Non-null: the event was expunged, and is never sent again. */
   expunged_at: number | null;
+  /** The event's ordering key: a delivery created of it takes the key's next number. */
+  ordering_key: string | null;
   delivery_row_id: number | null;
   status: DeliveryStatus | null;
 }
@@ -203,6 +223,25 @@ export interface FanOutRow {
   subscription_id: string;
   payload_filter: string | null;
   transform: string | null;
+}
+
+/** A row of `orderedOpenOfEvents` (an ordered open delivery of an event being expunged) and of `orderedOfEvents`. */
+export interface OrderedOpenRow {
+  subscription_id: string;
+  ordering_key: string;
+  ordering_seq: number;
+}
+
+/** A row of `heldOrdered`: a held ordered delivery and its key's head (NULL: no key record). */
+export interface HeldOrderedRow {
+  row_id: number;
+  ordering_seq: number;
+  head_seq: number | null;
+}
+
+/** A row of `listBlockedKeys`: the dead head of a key and how many wait behind it. */
+export interface BlockedKeyRow extends DeliveryRow {
+  waiting: number;
 }
 
 export interface InstanceRow {
@@ -232,6 +271,8 @@ export function toDelivery(row: DeliveryRow): DeliveryRecord {
     status: row.status,
     attempts: row.attempts,
     nextAttemptAt: row.next_attempt_at,
+    orderingKey: row.ordering_key,
+    orderingSequence: row.ordering_seq,
     lastAttemptAt: row.last_attempt_at,
     lastStatusCode: row.last_status_code,
     lastError: row.last_error,
@@ -251,6 +292,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     eventTypes: JSON.parse(row.event_types) as string[],
     filter: row.payload_filter,
     transform: row.transform,
+    orderingOnDead: row.ordering_on_dead,
     secrets: JSON.parse(row.secrets) as SubscriptionRecord['secrets'],
     headers: JSON.parse(row.headers) as Record<string, string>,
     description: row.description,
@@ -275,6 +317,7 @@ export function toEvent(row: EventRow): EventRecord {
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
     tenantId: row.tenant_id,
+    orderingKey: row.ordering_key,
     expungedAt: row.expunged_at,
   };
 }
@@ -288,6 +331,7 @@ export function toCandidateEvent(row: ReplayCandidateEventRow): EventRecord {
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
     tenantId: row.event_tenant_id,
+    orderingKey: row.ordering_key,
     expungedAt: row.expunged_at,
   };
 }
@@ -392,6 +436,8 @@ export function toClaimedDelivery(row: ClaimedRow, leaseExpiresAt: number, now: 
     status: 'pending',
     attempts: row.attempts,
     nextAttemptAt: row.next_attempt_at,
+    orderingKey: row.ordering_key,
+    orderingSequence: row.ordering_seq,
     lastAttemptAt: row.last_attempt_at,
     lastStatusCode: row.last_status_code,
     lastError: row.last_error,
@@ -410,6 +456,7 @@ export function toClaimedEvent(row: ClaimedRow): EventRecord {
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
     tenantId: row.event_tenant_id,
+    orderingKey: row.ordering_key,
     // Never expunged: an expunge cancels the pending deliveries of its events in the same
     // transaction, and nothing makes a delivery of an expunged event pending again
     // (redeliverVerdict, replayable), so a claimed row's event has its payload.
@@ -430,6 +477,7 @@ export function subscriptionParams(record: SubscriptionRecord): Record<string, u
     event_types: JSON.stringify(record.eventTypes),
     payload_filter: record.filter ?? null,
     transform: record.transform ?? null,
+    ordering_on_dead: record.orderingOnDead ?? 'block',
     secrets: JSON.stringify(record.secrets),
     headers: JSON.stringify(record.headers),
     description: record.description,

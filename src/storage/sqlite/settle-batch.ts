@@ -3,13 +3,17 @@
  * by one in order. What each outcome does (the delivery's status and due time, the
  * subscription's `failingSince`, a 410's disable and its change record, a delivery
  * cancelled while in flight) comes from storage/shared; this module only reads the fences
- * and writes the rows.
+ * and writes the rows. A delivered head of an ordering key, or a dead one whose subscription
+ * skips (passesOnDeath), lets its key's next delivery go (ordering-keys.ts); a retry, a hold
+ * and a dead head under `block` keep the key where it is.
  */
 import type { SettleResult, Settlement, SubscriptionStatus } from '../storage-adapter.js';
 import { dispatcherDisableRecord } from '../shared/change-log.js';
 import { recordAttemptInHistory } from '../shared/delivery-history.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
+import { passesOnDeath } from '../shared/ordering.js';
 import { subscriptionStatusChange } from '../shared/subscription-changes.js';
+import { passHead } from './ordering-keys.js';
 import { changeParams, toHistory, toSubscription, type FenceRow } from './rows.js';
 import type { Statements } from './statements/prepared-statements.js';
 import { writeStatusChange } from './write-status-change.js';
@@ -91,6 +95,10 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
       history.recoveredAt,
       fence.row_id,
     );
+    const ordered = { subscriptionId: fence.subscription_id, orderingKey: fence.ordering_key, orderingSequence: fence.ordering_seq };
+    if (ordered.orderingKey !== null && (fields.status === 'delivered' || (fields.status === 'dead' && passesOnDeath({ orderingOnDead: fence.ordering_on_dead })))) {
+      passHead(s, ordered, now);
+    }
     let subscriptionDisabled = false;
     if (outcome.kind === 'disable') {
       // Rare: written in place, after this batch's earlier settlements, so that a retry
@@ -117,6 +125,8 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
         status: fields.status,
         attempts: fence.attempts + 1,
         nextAttemptAt: fields.nextAttemptAt,
+        orderingKey: fence.ordering_key,
+        orderingSequence: fence.ordering_seq,
         lastAttemptAt: attempt.startedAt,
         lastStatusCode: attempt.statusCode,
         lastError,

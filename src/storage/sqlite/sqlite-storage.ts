@@ -24,6 +24,8 @@ import { ConfigError, StorageError } from '../../errors.js';
 import { CANCELLED_BY_DELETE, CANCELLED_BY_EXPUNGE } from '../storage-adapter.js';
 import type {
   AttemptRecord,
+  BlockedKey,
+  BlockedKeyQuery,
   ChangeAudit,
   ClaimInput,
   ClaimedDelivery,
@@ -60,6 +62,7 @@ import { changeRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { HostCallbackFailure, thrownByHostCallback } from '../shared/host-callbacks.js';
+import { isWaiting } from '../shared/ordering.js';
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
@@ -70,6 +73,7 @@ import { toStorageError } from './driver-errors.js';
 import { enqueueEvent } from './enqueue-event.js';
 import { leaseToken, registerInstance } from './instances.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
+import { passHead } from './ordering-keys.js';
 import { purgeRetentionBatch } from './purge-retention-batch.js';
 import { purgeTenantBatch } from './purge-tenant-batch.js';
 import { replayWindow } from './replay-window.js';
@@ -122,6 +126,7 @@ const readOperations: ReadonlySet<string> = new Set([
   'listDeliveries',
   'listAttempts',
   'getDeliveryPayload',
+  'listBlockedKeys',
   'listTestAttempts',
   'stats',
 ]);
@@ -441,7 +446,7 @@ export class SqliteStorage implements StorageAdapter {
     );
   }
 
-  /** Deletes the subscription (soft-deleted or not), its filters, deliveries, their attempts, its change log and its test log (events stay). */
+  /** Deletes the subscription (soft-deleted or not), its filters, deliveries, their attempts, its change log, its test log and its ordering keys (events stay). */
   async deleteSubscription(id: string): Promise<boolean> {
     return this.#run('deleteSubscription', true, (s) =>
       this.#immediate(() => {
@@ -451,6 +456,7 @@ export class SqliteStorage implements StorageAdapter {
         s.deleteFilters.run(id);
         s.deleteSubscriptionChanges.run(id);
         s.deleteSubscriptionTestAttempts.run(id);
+        s.deleteSubscriptionKeys.run(id);
         return s.deleteSubscription.run(id).changes > 0;
       }),
     );
@@ -579,7 +585,8 @@ export class SqliteStorage implements StorageAdapter {
   /**
    * Erases the payloads of the events not expunged yet and their deliveries' own, cancels
    * their open deliveries (leases kept) and erases their attempts' response snippets, in one
-   * write transaction.
+   * write transaction. A cancelled head of an ordering key passes: its key's next waiting
+   * delivery goes (cancelled ones are stepped over).
    *
    * @throws ValidationError `INPUT_INVALID` for more than 1000 ids (storage/shared/expunge-ids.ts).
    */
@@ -592,7 +599,12 @@ export class SqliteStorage implements StorageAdapter {
         const json = JSON.stringify(fresh);
         const events = s.expungeEvents.run({ ids: json, now }).changes;
         s.eraseDeliveryPayloads.run({ ids: json });
+        // Read before the cancel; their heads pass once all of them are cancelled.
+        const ordered = s.orderedOpenOfEvents.all(json);
         const cancelled = s.cancelEventDeliveries.run({ ids: json, now, last_error: CANCELLED_BY_EXPUNGE }).changes;
+        for (const row of ordered) {
+          passHead(s, { subscriptionId: row.subscription_id, orderingKey: row.ordering_key, orderingSequence: row.ordering_seq }, now);
+        }
         const snippets = s.eraseSnippets.run({ ids: json }).changes;
         return { events, cancelled, snippets };
       }),
@@ -688,7 +700,11 @@ export class SqliteStorage implements StorageAdapter {
     return this.#run('getDeliveryPayload', true, (s) => s.getDeliveryPayload.get(id) ?? null);
   }
 
-  /** Makes a delivery due again at `now` with a fresh attempt cycle, unless its event is expunged, its subscription deleted, or it is leased or held. */
+  /**
+   * Makes a delivery due again at `now` with a fresh attempt cycle, unless its event is
+   * expunged, its subscription deleted, or it is leased or held. One waiting behind its
+   * ordering key's head gets its fresh cycle and goes on waiting (no due time).
+   */
   async redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'expunged' | 'deleted' | 'in_flight' | 'held'> {
     return this.#run('redeliver', true, (s) =>
       this.#immediate(() => {
@@ -701,7 +717,9 @@ export class SqliteStorage implements StorageAdapter {
           leaseLive: probe.lease_token !== null && (probe.lease_expires_at ?? 0) > now,
         });
         if (verdict !== 'requeue') return verdict;
-        return toDelivery(s.requeueDelivery.get({ id, ...requeuedParams(requeuedFields('pending', now)) })!);
+        const fields = requeuedParams(requeuedFields('pending', now));
+        if (isWaiting({ status: probe.status, nextAttemptAt: probe.next_attempt_at, orderingKey: probe.ordering_key })) fields.next_attempt_at = null;
+        return toDelivery(s.requeueDelivery.get({ id, ...fields })!);
       }),
     );
   }
@@ -719,6 +737,44 @@ export class SqliteStorage implements StorageAdapter {
     } catch (error) {
       throw thrownByHostCallback(error);
     }
+  }
+
+  /**
+   * A page of one subscription's keys whose head is dead (storage/shared/ordering.ts), oldest
+   * blocking delivery first, each with how many of the key's deliveries wait behind it.
+   * @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
+   */
+  async listBlockedKeys(query: BlockedKeyQuery): Promise<Page<BlockedKey>> {
+    return this.#run('listBlockedKeys', true, (s) => {
+      // Paged by the blocking delivery's id (cursor kind `blocked`).
+      const after = query.cursor === undefined ? '' : decodeCursor('blocked', query.cursor);
+      const rows = s.listBlockedKeys.all({ subscription_id: query.subscriptionId, after, limit: query.limit + 1 });
+      const items = rows.slice(0, query.limit).map((row) => ({
+        subscriptionId: row.subscription_id,
+        orderingKey: row.ordering_key!,
+        delivery: toDelivery(row),
+        waiting: row.waiting,
+      }));
+      const last = items[items.length - 1];
+      return { items, nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor('blocked', last.delivery.id) : null };
+    });
+  }
+
+  /**
+   * Lets a key move on past its dead head, in one write transaction: the delivery stays as it
+   * is; the key's next waiting delivery becomes its head, due at `now`. `'not_blocking'` for a
+   * delivery that is not the dead head of its key (unordered, not dead, or passed).
+   */
+  async skipDelivery(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'not_blocking'> {
+    return this.#run('skipDelivery', true, (s) =>
+      this.#immediate(() => {
+        const row = s.getDelivery.get(id);
+        if (row === undefined) return 'not_found' as const;
+        const delivery = toDelivery(row);
+        if (delivery.status !== 'dead' || !passHead(s, delivery, now)) return 'not_blocking' as const;
+        return delivery;
+      }),
+    );
   }
 
   /**

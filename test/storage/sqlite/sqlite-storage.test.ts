@@ -130,6 +130,7 @@ describe('migrations', () => {
       { version: 12, name: '0012-test-attempts' },
       { version: 13, name: '0013-payload-filter' },
       { version: 14, name: '0014-delivery-payloads' },
+      { version: 15, name: '0015-ordering' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -390,6 +391,7 @@ describe('tenants (migration 0007)', () => {
       payload: '{"n":1}',
       idempotencyKey: 'order-1',
       tenantId: null,
+      orderingKey: null,
       expungedAt: null,
     });
     expect((await storage.listDeliveries({ limit: 10 })).items.map((d) => [d.id, d.tenantId])).toEqual([
@@ -570,18 +572,20 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
     expect(await rejectionOf(storage.getSubscription(sub.id))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
     await storage.migrate();
 
-    // The new columns are NULL on every old row; everything else is as it was, rowids included.
+    // The new columns are NULL on every old row (ordering_on_dead its default, 'block');
+    // everything else is as it was, rowids included.
     const withNull = (rows: unknown[], column: string) => rows.map((row) => ({ ...(row as object), [column]: null }));
-    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(withNull(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'), 'transform'));
-    expect(rowsOf(db, 'webhook_events')).toEqual(withNull(before.events, 'expunged_at'));
-    expect(rowsOf(db, 'webhook_deliveries')).toEqual(withNull(before.deliveries, 'payload'));
+    const subscriptions = withNull(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'), 'transform');
+    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(subscriptions.map((row) => ({ ...row, ordering_on_dead: 'block' })));
+    expect(rowsOf(db, 'webhook_events')).toEqual(withNull(withNull(before.events, 'expunged_at'), 'ordering_key'));
+    expect(rowsOf(db, 'webhook_deliveries')).toEqual(withNull(withNull(withNull(before.deliveries, 'payload'), 'ordering_key'), 'ordering_seq'));
     expect(db.prepare('SELECT * FROM webhook_subscription_event_types ORDER BY subscription_id, filter').all()).toEqual(before.filters);
     expect(rowsOf(db, 'webhook_attempts')).toEqual(before.attempts);
     expect(db.prepare('SELECT * FROM webhook_delivery_counts ORDER BY subscription_id, status').all()).toEqual(before.counts);
     expect(count(db, 'webhook_subscription_changes')).toBe(0);
     expect(db.pragma('foreign_key_check')).toEqual([]);
     // The rebuilt deliveries table has its indexes and count triggers as they were, one more
-    // (0008), retention's (0010) and the leased one (0011).
+    // (0008), retention's (0010), the leased one (0011) and ordering's two (0015).
     expect(deliveriesSchema(db)).toEqual({
       ...before.schema,
       webhook_deliveries_cancelled_leased:
@@ -590,6 +594,10 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
         "CREATE INDEX webhook_deliveries_final_at ON webhook_deliveries (status, updated_at) WHERE status IN ('delivered', 'dead', 'cancelled')",
       webhook_deliveries_leased:
         "CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_expires_at) WHERE status = 'pending' AND lease_expires_at IS NOT NULL",
+      webhook_deliveries_ordering:
+        'CREATE INDEX webhook_deliveries_ordering ON webhook_deliveries (subscription_id, ordering_key, ordering_seq) WHERE ordering_key IS NOT NULL',
+      webhook_deliveries_ordering_dead:
+        "CREATE INDEX webhook_deliveries_ordering_dead ON webhook_deliveries (subscription_id, id) WHERE status = 'dead' AND ordering_key IS NOT NULL",
     });
 
     // Read through the contract: nothing deleted, expunged or cancelled.
@@ -707,7 +715,7 @@ describe('the tenantless events in id order (migration 0009)', () => {
     expect(await rejectionOf(storage.listEvents({ limit: 10 }))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
     await storage.migrate();
 
-    expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_events ORDER BY rowid').all()).toEqual(before);
+    expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_events ORDER BY rowid').all()).toEqual(before.map((row) => ({ ...(row as object), ordering_key: null })));
     const ids = async (query: Parameters<typeof storage.listEvents>[0]) => (await storage.listEvents(query)).items.map((e) => e.id);
     expect(await ids({ tenantId: null, order: 'asc', limit: 10 })).toEqual(['evt_1', 'evt_3', 'evt_4']);
     expect(await ids({ tenantId: null, types: ['payment.succeeded'], order: 'asc', limit: 10 })).toEqual(['evt_1', 'evt_4']);
@@ -753,7 +761,7 @@ describe('transactional outbox on the host handle', () => {
       storage.enqueueSync(input);
     })();
     expect(count(db, 'ledger')).toBe(1);
-    expect(await storage.getEvent(input.event.id)).toEqual({ ...input.event, expungedAt: null });
+    expect(await storage.getEvent(input.event.id)).toEqual({ ...input.event, orderingKey: null, expungedAt: null });
     expect(count(db, 'webhook_deliveries')).toBe(2);
     expect(await storage.claimDue({ limit: 10, leaseMs: 1000, now: NOW })).toHaveLength(2);
   });
@@ -1022,8 +1030,9 @@ describe('query plans', () => {
       await storage.stats(NOW);
     });
     const nextDue = sql.find((s) => s.includes('THEN d.lease_expires_at ELSE d.due_at'))!;
-    // The first row no live lease holds (a walk of the index head), then the rows due up to it.
-    expect(plan(db, nextDue)).toContain('SCAN f USING COVERING INDEX webhook_deliveries_due');
+    // The first row no live lease holds (a walk of the index head, past the NULL due times of
+    // deliveries waiting behind their ordering key's head), then the rows due up to it.
+    expect(plan(db, nextDue)).toContain('SEARCH f USING COVERING INDEX webhook_deliveries_due (due_at<?)');
     expect(plan(db, nextDue)).toContain('SEARCH d USING COVERING INDEX webhook_deliveries_due (due_at<?)');
     expect(plan(db, nextDue).some((d) => d.includes('TEMP B-TREE'))).toBe(false);
     const leased = plan(db, sql.find((s) => s.includes('AS leased') && s.includes('AS pending'))!);

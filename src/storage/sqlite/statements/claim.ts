@@ -91,6 +91,7 @@ export function claimSql(t: SqliteTables) {
     // so claimDue sorts the few rows itself. The payload is the delivery's own when it has
     // one (rendered by its subscription's transform), else its event's: what is sent.
     claimedRows: `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.tenant_id, d.attempts, d.next_attempt_at,
+         d.ordering_key, d.ordering_seq,
          d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at,
          e.published_at, COALESCE(d.payload, e.payload) AS payload, e.idempotency_key, e.tenant_id AS event_tenant_id,
          d.history_attempts, d.first_failed_at, d.recovered_at
@@ -101,13 +102,16 @@ export function claimSql(t: SqliteTables) {
     // while a live lease holds it. The first row in due order that no live lease holds
     // bounds the answer (every row after it is due no sooner); before it are only rows
     // under live leases, whose expiries may come sooner. Both walks read deliveries_due
-    // alone and step over at most the leased rows at its head.
+    // alone and step over at most the leased rows at its head. Both are ranges bounded
+    // above, which start past the NULL due times at the index's head: a delivery waiting
+    // behind its ordering key's head (migration 0015) is never due and is not walked.
     nextDue: `SELECT MIN(CASE WHEN d.lease_expires_at > @now THEN d.lease_expires_at ELSE d.due_at END)
        FROM ${D} AS d INDEXED BY ${t.dueIndex}
        WHERE d.status = 'pending'
          AND d.due_at <= COALESCE(
                (SELECT f.due_at FROM ${D} AS f INDEXED BY ${t.dueIndex}
-                WHERE f.status = 'pending' AND (f.lease_expires_at IS NULL OR f.lease_expires_at <= @now)
+                WHERE f.status = 'pending' AND f.due_at <= 9007199254740991
+                  AND (f.lease_expires_at IS NULL OR f.lease_expires_at <= @now)
                   AND EXISTS (SELECT 1 FROM ${S} s WHERE s.id = f.subscription_id AND s.status = 'active')
                 ORDER BY f.due_at, f.id LIMIT 1),
                9007199254740991)

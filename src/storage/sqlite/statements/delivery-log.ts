@@ -7,7 +7,7 @@ import type { SqliteTables } from './tables.js';
 
 /** The columns of a {@link DeliveryRow} (see rows.ts), in the order of its fields. */
 export const deliveryColumns =
-  'id, event_id, event_type, subscription_id, tenant_id, status, attempts, next_attempt_at, last_attempt_at, ' +
+  'id, event_id, event_type, subscription_id, tenant_id, status, attempts, next_attempt_at, ordering_key, ordering_seq, last_attempt_at, ' +
   'last_status_code, last_error, delivered_at, lease_expires_at, created_at, updated_at';
 
 export function deliveryLogSql(t: SqliteTables) {

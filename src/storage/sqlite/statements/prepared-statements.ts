@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { cancellableStatuses } from '../../shared/change-log.js';
+import type { OrderingKeyState } from '../../shared/ordering.js';
 import type { RetentionCandidate, RetentionStatus } from '../../shared/retention.js';
 import type {
   AttemptRow,
@@ -12,8 +13,11 @@ import type {
   DeliveryRow,
   EventRow,
   FanOutRow,
+  BlockedKeyRow,
   FenceRow,
+  HeldOrderedRow,
   InstanceRow,
+  OrderedOpenRow,
   ProbeRow,
   ReplayCandidateEventRow,
   ReplayCandidateRow,
@@ -26,6 +30,7 @@ import { deliveryLogSql } from './delivery-log.js';
 import { enqueueSql } from './enqueue.js';
 import { eventsSql } from './events.js';
 import { leasesSql } from './leases.js';
+import { orderingSql } from './ordering.js';
 import { purgeTenantSql } from './purge-tenant.js';
 import { requeueSql } from './requeue.js';
 import { retentionSql } from './retention.js';
@@ -57,6 +62,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
   const purgeTenant = purgeTenantSql(t);
   const retention = retentionSql(t);
   const tests = testAttemptsSql(t);
+  const ordering = orderingSql(t);
   return {
     insertSubscription: prepare(subscriptions.insertSubscription),
     updateSubscription: prepare(subscriptions.updateSubscription),
@@ -165,6 +171,21 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
       failed: prepare<RetentionCandidate>(retention.testAttemptsPast.failed),
     },
     deleteTestAttempts: prepare(retention.deleteTestAttempts),
+
+    getOrderingKey: prepare<OrderingKeyState>(ordering.getOrderingKey),
+    putOrderingKey: prepare(ordering.putOrderingKey),
+    nextWaitingSeq: prepare<number>(ordering.nextWaitingSeq).pluck(),
+    makeHeadDue: prepare(ordering.makeHeadDue),
+    insertOrderedEvent: prepare(ordering.insertOrderedEvent),
+    insertOrderedDeliveries: prepare(ordering.insertOrderedDeliveries),
+    insertOrderedReplayDeliveries: prepare(ordering.insertOrderedReplayDeliveries),
+    orderedOpenOfEvents: prepare<OrderedOpenRow>(ordering.orderedOpenOfEvents),
+    orderedOfEvents: prepare<OrderedOpenRow>(ordering.orderedOfEvents),
+    heldOrdered: prepare<HeldOrderedRow>(ordering.heldOrdered),
+    setWaiting: prepare(ordering.setWaiting),
+    listBlockedKeys: prepare<BlockedKeyRow>(ordering.listBlockedKeys),
+    deleteSubscriptionKeys: prepare(ordering.deleteSubscriptionKeys),
+    deleteKeysOfSubscriptions: prepare(ordering.deleteKeysOfSubscriptions),
   };
 }
 

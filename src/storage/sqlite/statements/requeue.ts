@@ -17,7 +17,7 @@ export function requeueSql(t: SqliteTables) {
   const D = t.deliveries;
   const E = t.events;
   const candidates = (eventColumns: string) => `SELECT e.id AS event_id, e.type AS event_type, e.tenant_id AS event_tenant_id,
-         e.expunged_at, ${eventColumns}d.rowid AS delivery_row_id, d.status
+         e.expunged_at, e.ordering_key, ${eventColumns}d.rowid AS delivery_row_id, d.status
        FROM ${E} e
        LEFT JOIN ${D} d ON d.event_id = e.id AND d.subscription_id = @subscription_id
        WHERE e.published_at >= @since AND (@until IS NULL OR e.published_at < @until)
@@ -25,7 +25,7 @@ export function requeueSql(t: SqliteTables) {
          AND (d.id IS NULL OR d.status IN (${sqlList(replayRequeues)}))
        ORDER BY e.published_at, e.id`;
   return {
-    probeDelivery: `SELECT d.status, d.lease_token, d.lease_expires_at, s.status AS subscription_status,
+    probeDelivery: `SELECT d.status, d.next_attempt_at, d.ordering_key, d.lease_token, d.lease_expires_at, s.status AS subscription_status,
          s.deleted_at AS subscription_deleted_at, e.expunged_at AS event_expunged_at
        FROM ${D} d JOIN ${t.subscriptions} s ON s.id = d.subscription_id JOIN ${E} e ON e.id = d.event_id
        WHERE d.id = ?`,

@@ -10,6 +10,12 @@ import { sqlList, type SqliteTables } from './tables.js';
 
 const finalStatuses = sqlList(retentionStatuses.map(({ status }) => status));
 
+/** True for a row of `table` (a delivery) that is its ordering key's head: with status dead, it blocks the key. */
+export function blocksItsKey(t: SqliteTables, table: string): string {
+  return `(${table}.ordering_key IS NOT NULL AND EXISTS (SELECT 1 FROM ${t.orderingKeys} AS k
+           WHERE k.subscription_id = ${table}.subscription_id AND k.ordering_key = ${table}.ordering_key AND k.head_seq = ${table}.ordering_seq))`;
+}
+
 export function retentionSql(t: SqliteTables) {
   const D = t.deliveries;
   const E = t.events;
@@ -21,10 +27,14 @@ export function retentionSql(t: SqliteTables) {
     `SELECT id, started_at AS finalAt FROM ${t.testAttempts} INDEXED BY ${t.testAttemptsStartedIndex}
        WHERE ok = ${ok} AND started_at < @before
        ORDER BY started_at, id LIMIT @limit`;
+  // A dead delivery that is its ordering key's head blocks the key: it stays, the operator's
+  // handle on it (storage/shared/ordering.ts); one seek into the key's record per dead row
+  // of a key, none for an unordered row.
   const finalPast = (status: RetentionStatus): string =>
     `SELECT id, updated_at AS finalAt FROM ${D} INDEXED BY ${t.finalAtIndex}
        WHERE status IN (${finalStatuses}) AND status = '${status}' AND updated_at < @before
-         AND NOT (lease_token IS NOT NULL AND lease_expires_at > @now)
+         AND NOT (lease_token IS NOT NULL AND lease_expires_at > @now)${status === 'dead' ? `
+         AND NOT ${blocksItsKey(t, D)}` : ''}
        ORDER BY updated_at LIMIT @limit`;
   return {
     finalPast: Object.fromEntries(retentionStatuses.map(({ status }) => [status, finalPast(status)])) as Record<RetentionStatus, string>,

@@ -16,8 +16,8 @@ export function settleSql(t: SqliteTables) {
     // and everything the settle needs: the rowid to write by, the fields of the record it
     // returns, and the subscription's status and failing_since as they were before the batch.
     settleFence: `SELECT j.key AS item, d.rowid AS row_id, d.event_id, d.event_type, d.subscription_id, d.tenant_id, d.attempts,
-         d.created_at, d.status, d.last_error, s.status AS subscription_status, s.failing_since, d.history_attempts, d.first_failed_at,
-         d.recovered_at
+         d.created_at, d.status, d.last_error, d.ordering_key, d.ordering_seq, s.status AS subscription_status, s.failing_since,
+         s.ordering_on_dead, d.history_attempts, d.first_failed_at, d.recovered_at
        FROM json_each(?) AS j
        CROSS JOIN ${D} AS d ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1
        CROSS JOIN ${t.subscriptions} AS s ON s.id = d.subscription_id`,

@@ -2,6 +2,7 @@
  * SQL of the counts (for drain, metrics and the operator) and of purging the finished
  * part of the log.
  */
+import { blocksItsKey } from './retention.js';
 import { sqlList, type SqliteTables } from './tables.js';
 
 // What purge removes once old enough (PurgeInput): the final statuses.
@@ -64,10 +65,11 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT MIN(d.created_at) FROM subs CROSS JOIN ${D} d INDEXED BY ${t.subscriptionDueIndex}
             ON d.subscription_id = subs.id AND d.status = 'pending') AS oldest`,
     // A final row's updated_at is when it became final: a delivery created long ago
-    // that finished recently is recent log. Walks the (status, id) index of final rows.
+    // that finished recently is recent log. Walks the (status, id) index of final rows. A
+    // dead row that blocks its ordering key stays (storage/shared/ordering.ts).
     purgeAttempts: `DELETE FROM ${A} WHERE delivery_id IN (
-         SELECT id FROM ${D} WHERE status IN (${finalStatuses}) AND updated_at < ?)`,
-    purgeDeliveries: `DELETE FROM ${D} WHERE status IN (${finalStatuses}) AND updated_at < ?`,
+         SELECT id FROM ${D} WHERE status IN (${finalStatuses}) AND updated_at < ? AND NOT (status = 'dead' AND ${blocksItsKey(t, D)}))`,
+    purgeDeliveries: `DELETE FROM ${D} WHERE status IN (${finalStatuses}) AND updated_at < ? AND NOT (status = 'dead' AND ${blocksItsKey(t, D)})`,
     purgeEvents: `DELETE FROM ${E} WHERE published_at < ? AND NOT EXISTS (SELECT 1 FROM ${D} d WHERE d.event_id = ${E}.id)`,
     // Both kinds (ok and failed), through the (ok, started_at, id) index.
     purgeTestAttempts: `DELETE FROM ${t.testAttempts} WHERE ok IN (0, 1) AND started_at < ?`,

@@ -19,6 +19,8 @@ export interface SqliteTables {
   readonly changes: string;
   /** The subscriptions' test log (migration 0012). */
   readonly testAttempts: string;
+  /** The state of each ordering key of each subscription: last and head sequence numbers (migration 0015). */
+  readonly orderingKeys: string;
   readonly migrations: string;
   /** Pending deliveries by (due_at, id, subscription_id, lease_expires_at): the claim's index. */
   readonly dueIndex: string;
@@ -42,6 +44,10 @@ export interface SqliteTables {
   readonly eventPublishedIndex: string;
   /** Test attempts by (ok, started_at, id) (migration 0012). */
   readonly testAttemptsStartedIndex: string;
+  /** Ordered deliveries by (subscription_id, ordering_key, ordering_seq), partial (migration 0015). */
+  readonly orderingIndex: string;
+  /** Dead ordered deliveries by (subscription_id, id), partial: the blocked keys' heads among them (migration 0015). */
+  readonly orderingDeadIndex: string;
 }
 
 export function sqliteTables(prefix: string): SqliteTables {
@@ -55,6 +61,7 @@ export function sqliteTables(prefix: string): SqliteTables {
     instances: `${prefix}instances`,
     changes: `${prefix}subscription_changes`,
     testAttempts: `${prefix}test_attempts`,
+    orderingKeys: `${prefix}ordering_keys`,
     migrations: `${prefix}migrations`,
     dueIndex: `${prefix}deliveries_due`,
     subscriptionDueIndex: `${prefix}deliveries_subscription_due`,
@@ -67,6 +74,8 @@ export function sqliteTables(prefix: string): SqliteTables {
     finalAtIndex: `${prefix}deliveries_final_at`,
     eventPublishedIndex: `${prefix}events_published_at`,
     testAttemptsStartedIndex: `${prefix}test_attempts_started`,
+    orderingIndex: `${prefix}deliveries_ordering`,
+    orderingDeadIndex: `${prefix}deliveries_ordering_dead`,
   });
 }
 
