@@ -166,12 +166,8 @@ export interface PostgresStorageSettings {
 /** The candidates of a filtered replay read at once: bounds the payloads held in memory. */
 const replayFilterBatch = 500;
 
-/**
- * The cursor list of listBlockedKeys: delivery ids ascending. The shared cursor module has no
- * list of its own for it; the delivery log's tag is used (its pages run the other way, so a
- * cursor of one read by the other pages from another place, never fails).
- */
-const blockedKeysCursor: CursorList = 'deliveries';
+/** The cursor list of listBlockedKeys: blocking delivery ids ascending. */
+const blockedKeysCursor: CursorList = 'blocked';
 
 /**
  * How long a transaction holding ordering keys waits for any further lock before it gives up
@@ -916,6 +912,7 @@ export class PostgresStorage implements StorageAdapter {
         return {
           pending: int(row!.pending),
           leased: int(row!.leased),
+          waiting: int(row!.waiting),
           held: int(row!.held),
           dead: int(row!.dead),
           delivered: int(row!.delivered),

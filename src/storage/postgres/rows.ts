@@ -204,6 +204,7 @@ export interface NextDueRow {
 export interface StatsRow {
   pending: IntLike;
   leased: IntLike;
+  waiting: IntLike;
   held: IntLike;
   dead: IntLike;
   delivered: IntLike;

@@ -23,10 +23,11 @@
  * Cheap on a big table: the new columns are nullable, or take a constant default, which
  * PostgreSQL records in the catalog without rewriting the table; the new CHECKs accept every
  * row stored (no keyed rows exist yet, and 'block' is the default), so NOT VALID spares a
- * scan under the ACCESS EXCLUSIVE lock of the ALTER. The partial index on the keyed
- * deliveries is built inside the migration's transaction, like those of 0003 and 0006:
+ * scan under the ACCESS EXCLUSIVE lock of the ALTER. The partial indexes on the keyed
+ * deliveries are built inside the migration's transaction, like those of 0003 and 0006:
  * writes to the deliveries wait for the build, which reads the table once and holds no
- * entry for an unordered delivery. A claim's update (lease columns only) stays HOT.
+ * entry for an unordered delivery, and so is deliveries_waiting (see below), which holds the
+ * waiting rows alone. A claim's update (lease columns only) stays HOT.
  *
  * Append-only, like 0001–0010: once released, this text never changes.
  */
@@ -51,6 +52,12 @@ ALTER TABLE {{schema}}.deliveries ADD CONSTRAINT deliveries_ordering_key_seq
 -- those waiting behind a blocked key. Partial: an unordered delivery costs no entry.
 CREATE INDEX deliveries_ordering
   ON {{schema}}.deliveries (subscription_id, ordering_key, ordering_seq) WHERE ordering_key IS NOT NULL;
+
+-- stats().waiting: the deliveries waiting behind their keys' heads, counted by subscription
+-- or tenant without reading the delivery log. Partial: it holds the waiting rows alone; a
+-- claim (lease columns only) changes none of its columns.
+CREATE INDEX deliveries_waiting
+  ON {{schema}}.deliveries (subscription_id, tenant_id) WHERE status = 'pending' AND next_attempt_at IS NULL;
 
 CREATE TABLE {{schema}}.ordering_keys (
   subscription_id text COLLATE "C" NOT NULL REFERENCES {{schema}}.subscriptions (id) ON DELETE CASCADE,

@@ -40,7 +40,8 @@ export function statsPurgeStatements(t: Tables) {
  * The counts of `stats`, in one statement, so they come from one snapshot: the statuses
  * summed from the counter rows of migration 0007 (O(subscriptions × shards), never the
  * delivery log), `leased` from delivery_leases, the pending deliveries with a lease token
- * (those in flight; a lease is live by the database clock), `oldest` the head of the
+ * (those in flight; a lease is live by the database clock), `waiting` the pending ones
+ * behind their ordering keys' heads from deliveries_waiting (migration 0011), `oldest` the head of the
  * pending_created partial index. Of
  * one subscription, of one tenant (the platform's with `null`: a delivery's tenant is its
  * subscription's, deliveryTenantId, which the counter and lease rows carry), or both: the
@@ -62,6 +63,7 @@ function countsSql(t: Tables, where: Conditions): string {
   return `
       SELECT ${sum('pending')}, ${sum('held')}, ${sum('dead')}, ${sum('delivered')}, ${sum('cancelled')},
         (SELECT count(*) FROM ${t.leases} WHERE expires_at > ${dbNowMs} ${filter}) AS leased,
+        (SELECT count(*) FROM ${t.deliveries} WHERE status = 'pending' AND next_attempt_at IS NULL ${filter}) AS waiting,
         (SELECT created_at FROM ${t.deliveries} WHERE next_attempt_at IS NOT NULL ${filter} ORDER BY created_at LIMIT 1) AS oldest
       FROM ${t.counts} AS c ${where.sql('WHERE')}`;
 }
