@@ -14,7 +14,7 @@
  * and no more such copies than the posts the killed worker had not seen settled. Where the
  * dispatcher sends `webhook-sequence`, it must be the event's number in its key.
  *
- * Bounded: leases of 2 s, so the killed worker's keys resume quickly; every wait has a deadline.
+ * Bounded: leases of 3 s, so the killed worker's keys resume quickly; every wait has a deadline.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,9 +34,14 @@ const EVENTS_PER_KEY = 50;
 const TOTAL = KEYS * EVENTS_PER_KEY;
 const WORKERS = 3;
 const CONCURRENCY = 8;
-/** Short, so the killed worker's leases (and the keys they hold) are taken over soon; at least the HTTP timeout + 1 s (the dispatcher checks). */
-const LEASE_MS = 2_000;
-const HTTP_TIMEOUT_MS = 1_000;
+/**
+ * Short, so the killed worker's leases (and the keys they hold) are taken over soon; at least
+ * the HTTP timeout + 1 s (the dispatcher checks). At 2 s, with other test files running on a
+ * 2-core machine, live workers' leases ran out under the load (a duplicate this test would
+ * rightly count against the claim): 3 s, as postgres-multi-instance.test.ts's kill test.
+ */
+const LEASE_MS = 3_000;
+const HTTP_TIMEOUT_MS = 2_000;
 /** Publishing loops at once, each over its own keys. */
 const PUBLISHERS = 8;
 /** Distinct events received before the kill. */
