@@ -279,6 +279,23 @@ export function describeOrdering(t: ConformanceContext): void {
       expect(await delivery(d2!.id)).toMatchObject({ nextAttemptAt: null });
     });
 
+    it('a tenant’s removal that takes an all-tenant consumer’s head lets that consumer’s key go on', async () => {
+      const consumer = await createSubscription({ allTenants: true });
+      const keyed = (tenantId: string) => t.storage.enqueue({ event: { ...eventRecord('payment.succeeded', { tenantId }), orderingKey: 'k' }, now: t.now });
+      const gone = await keyed('org_gone');
+      const kept = await keyed('org_kept');
+      const [head] = await deliveriesOfEvent(gone.event.id);
+      const [next] = await deliveriesOfEvent(kept.event.id);
+      expect([head!.subscriptionId, head!.orderingSequence, next!.orderingSequence, next!.nextAttemptAt]).toEqual([consumer.id, 1, 2, null]);
+      t.now += 1000;
+      let result;
+      do result = await t.storage.purgeTenant({ tenantId: 'org_gone', limit: 10, now: t.now, force: false });
+      while (result !== 'in_flight' && !result.done);
+      expect(await t.storage.getDelivery(head!.id)).toBeNull();
+      expect(await delivery(next!.id)).toMatchObject({ status: 'pending', nextAttemptAt: t.now });
+      expect(await claimedIds()).toEqual([next!.id]);
+    });
+
     it('a soft-deleted subscription cancels its whole key, waiting deliveries included', async () => {
       const sub = await createSubscription();
       const [d1, d2] = await publishMany(sub, 'k', 2);

@@ -202,9 +202,10 @@ export function createMemoryStorage(): StorageAdapter {
   /**
    * Removes deliveries with their attempts from every index, each id-sorted list once for
    * the batch; an event left without a delivery becomes an orphan. Returns how many
-   * attempts went with them.
+   * attempts went with them. With `headsPassAt`, a removed head of an ordering key passes
+   * (the next of its key is due then); retention and a subscription's removal need not.
    */
-  function removeDeliveries(doomed: readonly DeliveryState[]): number {
+  function removeDeliveries(doomed: readonly DeliveryState[], headsPassAt?: number): number {
     if (doomed.length === 0) return 0;
     let attempts = 0;
     const bySubscription = new Map<SubscriptionState, DeliveryState[]>();
@@ -220,6 +221,9 @@ export function createMemoryStorage(): StorageAdapter {
     }
     deliveriesById.removeAll(doomed);
     for (const [sub, theirs] of bySubscription) sub.deliveries.removeAll(theirs);
+    // A removed head passes (a tenant's removal takes an all-tenant consumer's deliveries of
+    // its events): the consumer's next delivery of the key, another tenant's, goes on.
+    if (headsPassAt !== undefined) for (const d of doomed) if (lineOf(d)?.isHead(d) === true) passHead(d, headsPassAt);
     for (const ev of touchedEvents) {
       ev.deliveries = ev.deliveries.filter(isLive);
       if (ev.deliveries.length === 0) orphans.add(ev);
@@ -734,7 +738,7 @@ export function createMemoryStorage(): StorageAdapter {
   }
 
   /** Removes up to `limit` of the tenant's deliveries with their attempts; true when none is left. */
-  function purgeTenantDeliveries(share: TenantShare, limit: number, result: PurgeTenantResult): boolean {
+  function purgeTenantDeliveries(share: TenantShare, limit: number, result: PurgeTenantResult, now: number): boolean {
     // A tenant's deliveries are its subscriptions'.
     const doomed: DeliveryState[] = [];
     let left = false;
@@ -747,13 +751,13 @@ export function createMemoryStorage(): StorageAdapter {
       }
       doomed.push(...sub.deliveries);
     }
-    result.attempts += removeDeliveries(doomed);
+    result.attempts += removeDeliveries(doomed, now);
     result.deliveries += doomed.length;
     return !left;
   }
 
   /** Removes up to `limit` of the tenant's subscriptions (their deliveries are gone); true when none is left. */
-  function purgeTenantSubscriptions(share: TenantShare, limit: number, result: PurgeTenantResult): boolean {
+  function purgeTenantSubscriptions(share: TenantShare, limit: number, result: PurgeTenantResult, _now: number): boolean {
     const doomed = share.subscriptions.slice(0, limit);
     removeSubscriptions(doomed);
     result.subscriptions += doomed.length;
@@ -764,11 +768,11 @@ export function createMemoryStorage(): StorageAdapter {
    * Removes up to `limit` of the tenant's events with the deliveries the all-tenant consumers
    * still hold of them; true when none is left.
    */
-  function purgeTenantEvents(share: TenantShare, limit: number, result: PurgeTenantResult): boolean {
+  function purgeTenantEvents(share: TenantShare, limit: number, result: PurgeTenantResult, now: number): boolean {
     const doomed = share.events.first(limit);
     const theirs: DeliveryState[] = [];
     for (const ev of doomed) theirs.push(...ev.deliveries);
-    result.attempts += removeDeliveries(theirs);
+    result.attempts += removeDeliveries(theirs, now);
     result.deliveries += theirs.length;
     removeEvents(doomed);
     result.events += doomed.length;
@@ -793,7 +797,7 @@ export function createMemoryStorage(): StorageAdapter {
     if (share === undefined) return result;
     if (!force && statuses.anyInFlight(now, (d) => d.tenantId === tenantId)) return 'in_flight';
     for (const step of tenantPurgeSteps) {
-      if (!purgeTenantStep[step](share, limit, result)) {
+      if (!purgeTenantStep[step](share, limit, result, now)) {
         result.done = false;
         break;
       }

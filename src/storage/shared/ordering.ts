@@ -38,7 +38,9 @@
  *   is unordered, the head, or passed ({@link dueOnEnable}); a waiting one stays waiting;
  * - `redeliver` of a waiting delivery resets its attempt cycle and leaves it waiting;
  * - retention never removes a dead delivery that blocks its key (it is the operator's
- *   handle on it); key records go with their subscription (hard delete, a tenant's purge).
+ *   handle on it); key records go with their subscription (hard delete, a tenant's purge);
+ *   a head removed otherwise (a tenant's removal takes an all-tenant consumer's deliveries of
+ *   the tenant's events) passes, so the consumer's deliveries of the key from other tenants go on.
  */
 import type { DeliveryRecord, SubscriptionRecord } from '../storage-adapter.js';
 

@@ -254,6 +254,7 @@ export interface InstanceRow {
 export interface StatsRow {
   pending: number;
   leased: number;
+  waiting: number;
   held: number;
   dead: number;
   delivered: number;

@@ -795,6 +795,7 @@ export class SqliteStorage implements StorageAdapter {
       return {
         pending: row.pending,
         leased: row.leased,
+        waiting: row.waiting,
         held: row.held,
         dead: row.dead,
         delivered: row.delivered,

@@ -325,7 +325,7 @@ describe('delivery counts (migration 0004)', () => {
     const storage = track(createSqliteStorage({ database: db }));
     expect(await rejectionOf(storage.stats(NOW))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
     await storage.migrate();
-    const expected = { pending: 1, leased: 0, held: 0, dead: 1, delivered: 1, cancelled: 0, oldestPendingCreatedAt: NOW };
+    const expected = { pending: 1, leased: 0, waiting: 0, held: 0, dead: 1, delivered: 1, cancelled: 0, oldestPendingCreatedAt: NOW };
     expect(await storage.stats(NOW)).toEqual(expected);
     expect(await storage.stats(NOW, { subscriptionId: sub.id })).toEqual(expected);
     // And from there the triggers keep them.
@@ -403,7 +403,7 @@ describe('tenants (migration 0007)', () => {
     expect((await storage.listSubscriptions({ limit: 10, tenantId: null })).items.map((s) => s.id)).toEqual([sub.id]);
     expect((await storage.listDeliveries({ limit: 10, tenantId: null })).items.map((d) => d.id)).toEqual(['dlv_2', 'dlv_1']);
     expect(await storage.stats(NOW, { tenantId: null })).toEqual(await storage.stats(NOW));
-    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 0, held: 0, dead: 1, delivered: 0, cancelled: 0, oldestPendingCreatedAt: NOW });
+    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 0, waiting: 0, held: 0, dead: 1, delivered: 0, cancelled: 0, oldestPendingCreatedAt: NOW });
     // Nothing of it belongs to a tenant.
     expect((await storage.listSubscriptions({ limit: 10, tenantId: 'acme' })).items).toEqual([]);
     expect((await storage.listDeliveries({ limit: 10, tenantId: 'acme' })).items).toEqual([]);
@@ -611,7 +611,7 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
     ]);
     expect(await storage.getDelivery('dlv_1')).toMatchObject({ status: 'pending', leaseExpiresAt: NOW + 30_000 });
     expect(await storage.listAttempts('dlv_3')).toMatchObject([{ responseSnippet: 'busy' }, { responseSnippet: '{"ok":true}' }]);
-    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 1, held: 1, dead: 1, delivered: 1, cancelled: 0, oldestPendingCreatedAt: NOW });
+    expect(await storage.stats(NOW)).toEqual({ pending: 1, leased: 1, waiting: 0, held: 1, dead: 1, delivered: 1, cancelled: 0, oldestPendingCreatedAt: NOW });
     expect(await storage.listSubscriptionChanges({ subscriptionId: sub.id, limit: 10 })).toEqual({ items: [], nextCursor: null });
     // The lease taken under 0007 still fences: its holder settles it.
     const [settled] = await storage.settle(
@@ -636,7 +636,7 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
     expect(await storage.expungeEvents(['evt_3', 'evt_2'], NOW + 21)).toEqual({ events: 2, cancelled: 1, snippets: 3 });
     expect(await storage.getDelivery('dlv_1')).toMatchObject({ status: 'cancelled', lastError: CANCELLED_BY_DELETE, leaseExpiresAt: NOW + 30_000 });
     expect(await storage.getDelivery('dlv_4')).toMatchObject({ status: 'cancelled', lastError: CANCELLED_BY_EXPUNGE });
-    expect(await storage.stats(NOW + 21)).toEqual({ pending: 0, leased: 0, held: 0, dead: 1, delivered: 1, cancelled: 2, oldestPendingCreatedAt: null });
+    expect(await storage.stats(NOW + 21)).toEqual({ pending: 0, leased: 0, waiting: 0, held: 0, dead: 1, delivered: 1, cancelled: 2, oldestPendingCreatedAt: null });
     expect(db.prepare("SELECT subscription_id, n FROM webhook_delivery_counts WHERE status = 'cancelled' ORDER BY subscription_id").all()).toEqual([
       { subscription_id: sub.id, n: 1 },
       { subscription_id: 'sub_acme', n: 1 },
@@ -1049,10 +1049,12 @@ describe('query plans', () => {
       await storage.stats(NOW, { tenantId: 't1' });
     });
     const all = plan(db, sql.find((s) => s.includes('AS delivered') && !s.includes('subscription_id =') && !s.includes('tenant_id IS'))!);
-    // pending, held, dead, delivered, cancelled: the counts table; leased: the tail of the leased index; oldest: the head of pending_created.
+    // pending, held, dead, delivered, cancelled: the counts table; leased: the tail of the leased index; waiting: the
+    // NULL head of the due index; oldest: the head of pending_created.
     expect(all.filter((d) => d.includes('webhook_delivery_counts'))).toHaveLength(5);
     expect(all.filter((d) => /webhook_deliveries\b/.test(d))).toEqual([
       'SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_leased (lease_expires_at>?)',
+      'SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_due (due_at=?)',
       'SCAN webhook_deliveries USING COVERING INDEX webhook_deliveries_pending_created',
     ]);
     const one = plan(db, sql.find((s) => s.includes('AS delivered') && s.includes("subscription_id = 'sub_a'") && !s.includes('tenant_id IS'))!);
@@ -1061,6 +1063,7 @@ describe('query plans', () => {
     );
     expect(one.filter((d) => /webhook_deliveries\b/.test(d))).toEqual([
       'SEARCH webhook_deliveries USING INDEX webhook_deliveries_leased (lease_expires_at>?)',
+      expect.stringContaining('webhook_deliveries_subscription_due (subscription_id=? AND due_at=?)'),
       expect.stringContaining('webhook_deliveries_subscription_due (subscription_id=?)'),
     ]);
     const tenant = plan(db, sql.find((s) => s.includes('AS delivered') && s.includes("tenant_id IS 't1'"))!);
@@ -1295,8 +1298,8 @@ describe('query plans', () => {
     for (const s of countsOf) {
       const details = plan(db, s);
       expect(scans(details)).toEqual([]);
-      // Six counts from the tenant's subscriptions; leased from the live leases alone (0011).
-      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(6);
+      // Seven counts from the tenant's subscriptions (waiting among them); leased from the live leases alone (0011).
+      expect(details.filter((d) => d.includes('webhook_subscriptions_tenant (tenant_id=?)'))).toHaveLength(7);
       expect(details).toContain('SEARCH webhook_deliveries USING INDEX webhook_deliveries_leased (lease_expires_at>?)');
     }
     const excluded = statements.find((s) => s.startsWith('SELECT id FROM webhook_subscriptions WHERE tenant_id IN'))!;

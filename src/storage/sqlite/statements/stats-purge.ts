@@ -26,12 +26,15 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'pending') AS pending,
          (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.leasedIndex}
             WHERE ${leasedTerm} AND lease_expires_at > @now) AS leased,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.dueIndex} WHERE status = 'pending' AND due_at IS NULL) AS waiting,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'held') AS held,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'dead') AS dead,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'delivered') AS delivered,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE status = 'cancelled') AS cancelled,
          (SELECT created_at FROM ${D} INDEXED BY ${t.pendingCreatedIndex}
             WHERE status = 'pending' ORDER BY created_at LIMIT 1) AS oldest`,
+    // `waiting` (pending, no due time: behind its ordering key's head) is the head of
+    // deliveries_due, where NULLs sort first: O(the waiting rows), none without ordering.
     // Of one subscription: its counts by status through the counts' primary key; leased
     // from deliveries_leased (every live lease, kept if the subscription's), the oldest
     // from deliveries_subscription_due (its pending rows).
@@ -39,6 +42,8 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'pending') AS pending,
          (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.leasedIndex}
             WHERE ${leasedTerm} AND lease_expires_at > @now AND subscription_id = @id) AS leased,
+         (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.subscriptionDueIndex}
+            WHERE subscription_id = @id AND status = 'pending' AND due_at IS NULL) AS waiting,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'held') AS held,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'dead') AS dead,
          (SELECT COALESCE(SUM(n), 0) FROM ${C} WHERE subscription_id = @id AND status = 'delivered') AS delivered,
@@ -58,6 +63,8 @@ export function statsPurgeSql(t: SqliteTables) {
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'pending') AS pending,
          (SELECT COUNT(*) FROM ${D} INDEXED BY ${t.leasedIndex}
             WHERE ${leasedTerm} AND lease_expires_at > @now AND tenant_id IS @tenant AND (@id IS NULL OR subscription_id = @id)) AS leased,
+         (SELECT COUNT(*) FROM subs CROSS JOIN ${D} d INDEXED BY ${t.subscriptionDueIndex}
+            ON d.subscription_id = subs.id AND d.status = 'pending' AND d.due_at IS NULL) AS waiting,
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'held') AS held,
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'dead') AS dead,
          (SELECT COALESCE(SUM(c.n), 0) FROM subs JOIN ${C} c ON c.subscription_id = subs.id AND c.status = 'delivered') AS delivered,
