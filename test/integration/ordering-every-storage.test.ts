@@ -138,7 +138,7 @@ describe.each(storageKinds)('ordering per key on the %s storage', (kind) => {
       field: 'ordering.onDead',
     });
     await expect(webhooks.subscriptions.update(sub.id, { ordering: {} as never })).rejects.toMatchObject({ code: 'INPUT_INVALID', field: 'ordering.onDead' });
-    expect((await webhooks.subscriptions.get(sub.id)).ordering).toEqual({ onDead: 'block' });
+    expect((await webhooks.subscriptions.get(sub.id))!.ordering).toEqual({ onDead: 'block' });
     await expect(webhooks.deliveries.blockedKeys({ subscriptionId: 'sub_unknown' })).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND' });
     await expect(webhooks.deliveries.blockedKeys({} as never)).rejects.toMatchObject({ code: 'INPUT_INVALID', field: 'subscriptionId' });
     await expect(webhooks.deliveries.skip('dlv_unknown')).rejects.toMatchObject({ code: 'DELIVERY_NOT_FOUND' });

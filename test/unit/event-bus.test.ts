@@ -13,7 +13,7 @@ function listeningBus() {
   return { bus, errors };
 }
 
-const payload = { id: 'evt_1', type: 'thing.happened' as const, timestamp: '2026-11-26T12:00:00.000Z', metadata: null, data: { n: 1 }, idempotencyKey: null, tenantId: null };
+const payload = { id: 'evt_1', type: 'thing.happened' as const, timestamp: '2026-11-26T12:00:00.000Z', metadata: null, orderingKey: null, data: { n: 1 }, idempotencyKey: null, tenantId: null };
 
 describe('EventBus.safeEmit', () => {
   it('calls every listener after one that throws, and reports the exception', () => {
