@@ -43,6 +43,7 @@ export function* tenantSubscriptions(tenants: number, now: number): Generator<Su
         eventTypes,
         filter: null,
         transform: null,
+        versions: null,
         secrets: [{ value: secret, createdAt: now, expiresAt: null }],
         headers: {},
         description: null,

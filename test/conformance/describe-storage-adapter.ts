@@ -16,6 +16,7 @@ import { describeDeliveryLog } from './delivery-log.js';
 import { describeDeliveryPayloads } from './delivery-payloads.js';
 import { describeEnqueue } from './enqueue.js';
 import { describeEventFeed } from './event-feed.js';
+import { describeEventVersions } from './event-versions.js';
 import { describeMigrate } from './migrate.js';
 import { describePayloadFilter } from './payload-filter.js';
 import { describeRedeliver } from './redeliver.js';
@@ -58,6 +59,7 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeAudit(t);
     describeTestAttempts(t);
     describeEventFeed(t);
+    describeEventVersions(t);
     describePayloadFilter(t);
     describeDeliveryPayloads(t);
   });

@@ -19,6 +19,7 @@ export function subscriptionAt(now: number, overrides: Partial<SubscriptionRecor
     eventTypes: ['*'],
     filter: null,
     transform: null,
+    versions: null,
     secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: now, expiresAt: null }],
     headers: {},
     description: null,

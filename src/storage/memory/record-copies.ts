@@ -55,6 +55,7 @@ export function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
     eventTypes: s.eventTypes.slice(),
     filter: s.filter ?? null,
     transform: s.transform ?? null,
+    versions: s.versions ?? null,
     secrets: s.secrets.map((secret) => ({ value: secret.value, createdAt: secret.createdAt, expiresAt: secret.expiresAt })),
     headers: { ...s.headers },
     description: s.description,

@@ -50,6 +50,8 @@ export interface SubscriptionRow {
   payload_filter: string | null;
   /** The transform's name, kept as given (migration 0010). */
   transform: string | null;
+  /** The version pins' text, kept as given (migration 0012). */
+  event_versions: string | null;
   secrets: unknown;
   headers: unknown;
   description: string | null;
@@ -107,6 +109,7 @@ export interface ClaimRow extends DeliveryRow {
   s_event_types: unknown;
   s_payload_filter: string | null;
   s_transform: string | null;
+  s_event_versions: string | null;
   s_secrets: unknown;
   s_headers: unknown;
   s_description: string | null;
@@ -268,6 +271,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     eventTypes: json<string[]>(row.event_types),
     filter: row.payload_filter,
     transform: row.transform,
+    versions: row.event_versions,
     secrets: json<SubscriptionRecord['secrets']>(row.secrets),
     headers: json<Record<string, string>>(row.headers),
     description: row.description,
@@ -289,11 +293,11 @@ export interface ReplayCandidateRow extends EventRow {
   requeue: boolean;
 }
 
-/** A target of the publish the core is to be asked about: its payload filter, if unasked, and its payload, if it has a transform. */
+/** A target of the publish the core is to be asked about: its payload filter, if unasked, and its payload, if it has a transform or version pins. */
 export interface PendingTarget {
   subscriptionId: string;
   filter: string | null;
-  /** The stored record, for a target with a transform; `null` without one. */
+  /** The stored record, for a target with a transform or pins; `null` without either. */
   subscription: SubscriptionRecord | null;
 }
 
@@ -430,6 +434,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       event_types: row.s_event_types,
       payload_filter: row.s_payload_filter,
       transform: row.s_transform,
+      event_versions: row.s_event_versions,
       secrets: row.s_secrets,
       headers: row.s_headers,
       description: row.s_description,
@@ -448,7 +453,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
   };
 }
 
-/** A subscription's columns as statement values, in the column order of the `createSubscription` statement. */
+/** A subscription's columns as statement values, in the column order of the `createSubscription` statement ($1–$20; its version pins go in $23). */
 export function subscriptionValues(record: SubscriptionRecord): unknown[] {
   return [
     record.id,
@@ -508,6 +513,7 @@ export function patchedValues(record: SubscriptionRecord): unknown[] {
     jsonOrNull(record.flowControl),
     record.updatedAt,
     record.transform ?? null,
+    record.versions ?? null,
   ];
 }
 

@@ -33,6 +33,7 @@ export const loggedFields = Object.freeze([
   'eventTypes',
   'filter',
   'transform',
+  'versions',
   'headers',
   'description',
   'metadata',

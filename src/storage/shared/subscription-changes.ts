@@ -11,6 +11,7 @@ export const patchFields = Object.freeze([
   'eventTypes',
   'filter',
   'transform',
+  'versions',
   'secrets',
   'headers',
   'description',

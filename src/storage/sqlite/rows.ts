@@ -46,6 +46,8 @@ export interface SubscriptionRow {
   payload_filter: string | null;
   /** The transform's name, kept as given (migration 0014). */
   transform: string | null;
+  /** The version pins' text, kept as given (migration 0016). */
+  event_versions: string | null;
   secrets: string;
   headers: string;
   description: string | null;
@@ -198,11 +200,12 @@ export interface ReplayCandidateEventRow extends ReplayCandidateRow {
   idempotency_key: string | null;
 }
 
-/** A row of the fan-out's lookups: a receiving subscription, its payload filter and its transform. */
+/** A row of the fan-out's lookups: a receiving subscription, its payload filter, its transform and its version pins. */
 export interface FanOutRow {
   subscription_id: string;
   payload_filter: string | null;
   transform: string | null;
+  event_versions: string | null;
 }
 
 export interface InstanceRow {
@@ -251,6 +254,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     eventTypes: JSON.parse(row.event_types) as string[],
     filter: row.payload_filter,
     transform: row.transform,
+    versions: row.event_versions,
     secrets: JSON.parse(row.secrets) as SubscriptionRecord['secrets'],
     headers: JSON.parse(row.headers) as Record<string, string>,
     description: row.description,
@@ -430,6 +434,7 @@ export function subscriptionParams(record: SubscriptionRecord): Record<string, u
     event_types: JSON.stringify(record.eventTypes),
     payload_filter: record.filter ?? null,
     transform: record.transform ?? null,
+    event_versions: record.versions ?? null,
     secrets: JSON.stringify(record.secrets),
     headers: JSON.stringify(record.headers),
     description: record.description,

@@ -134,7 +134,7 @@ describe('migration 0014: delivery payloads', () => {
     expect(await rejectionOf(storage.getSubscription('sub_pay'))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
     await storage.migrate();
 
-    expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_subscriptions').all()).toEqual(before.map((row) => ({ ...(row as object), transform: null })));
+    expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_subscriptions').all()).toEqual(before.map((row) => ({ ...(row as object), transform: null, event_versions: null })));
     expect(await storage.getSubscription('sub_pay')).toMatchObject({ transform: null, filter: null });
     const result = await storage.enqueue(input('payment.succeeded'));
     expect(result).toMatchObject({ created: true, deliveryCount: 1 });

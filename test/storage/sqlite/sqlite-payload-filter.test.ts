@@ -164,7 +164,7 @@ describe('migration 0013: payload filters', () => {
     expect(await rejectionOf(storage.getSubscription('sub_pay'))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
     await storage.migrate();
 
-    expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_subscriptions').all()).toEqual(before.map((row) => ({ ...(row as object), payload_filter: null, transform: null })));
+    expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_subscriptions').all()).toEqual(before.map((row) => ({ ...(row as object), payload_filter: null, transform: null, event_versions: null })));
     expect(await storage.getSubscription('sub_pay')).toMatchObject({ filter: null, eventTypes: ['payment.*'] });
     const asker = enqueueAsker('payment.succeeded');
     expect(await storage.enqueue(input('payment.succeeded', asker.matchesFilter))).toMatchObject({ created: true, deliveryCount: 1 });

@@ -130,6 +130,7 @@ describe('migrations', () => {
       { version: 12, name: '0012-test-attempts' },
       { version: 13, name: '0013-payload-filter' },
       { version: 14, name: '0014-delivery-payloads' },
+      { version: 16, name: '0016-event-versions' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -572,7 +573,7 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
 
     // The new columns are NULL on every old row; everything else is as it was, rowids included.
     const withNull = (rows: unknown[], column: string) => rows.map((row) => ({ ...(row as object), [column]: null }));
-    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(withNull(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'), 'transform'));
+    expect(rowsOf(db, 'webhook_subscriptions')).toEqual(withNull(withNull(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'), 'transform'), 'event_versions'));
     expect(rowsOf(db, 'webhook_events')).toEqual(withNull(before.events, 'expunged_at'));
     expect(rowsOf(db, 'webhook_deliveries')).toEqual(withNull(before.deliveries, 'payload'));
     expect(db.prepare('SELECT * FROM webhook_subscription_event_types ORDER BY subscription_id, filter').all()).toEqual(before.filters);

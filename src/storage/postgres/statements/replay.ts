@@ -83,7 +83,7 @@ export function replayStatements(t: Tables) {
         delivered_at = $6::bigint, lease_expires_at = $7::bigint, lease_token = $8::text, updated_at = $9::bigint
       WHERE d.subscription_id = $1 AND d.event_id = ANY ($2::text[]) AND d.status IN (${requeues})`,
     // The deliveries take their subscription's tenant (deliveryTenantId), and their payloads
-    // from $8 when its transform rendered them (aligned with $1; empty: each sends its
+    // from $8 when the core rendered them (aligned with $1, NULL or empty: each sends its
     // event's, unnest pads it with NULL). ON CONFLICT: a publish racing the replay may have
     // created the delivery meanwhile.
     insertReplayDeliveries: `

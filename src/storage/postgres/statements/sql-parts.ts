@@ -95,6 +95,7 @@ const subscriptionColumnNames = [
   'created_at',
   'updated_at',
   'transform',
+  'event_versions',
 ] as const;
 
 /** The columns of a `SubscriptionRow`, of the table aliased `alias`. */

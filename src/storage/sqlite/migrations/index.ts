@@ -17,6 +17,7 @@ import { sql as leased } from './0011-leased.js';
 import { sql as testAttempts } from './0012-test-attempts.js';
 import { sql as payloadFilter } from './0013-payload-filter.js';
 import { sql as deliveryPayloads } from './0014-delivery-payloads.js';
+import { sql as eventVersions } from './0016-event-versions.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -35,6 +36,8 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 12, name: '0012-test-attempts', sql: testAttempts },
   { version: 13, name: '0013-payload-filter', sql: payloadFilter },
   { version: 14, name: '0014-delivery-payloads', sql: deliveryPayloads },
+  // 15 is per-key ordering's, built beside this one.
+  { version: 16, name: '0016-event-versions', sql: eventVersions },
 ]);
 
 /** The schema version this code expects: the last migration's. */
