@@ -32,7 +32,7 @@ export interface EventVersionDefinition {
    * that version's schema accepts): pure and synchronous. Required on every version but the
    * oldest, refused on the oldest.
    */
-  // `any`, not `never`: the parameter is then typed from the version's schema by defineEvents.
+  // `any`, not `never`: an annotated parameter is then checked against the version's schema by defineEvents.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   readonly downgrade?: (data: any) => unknown;
 }
@@ -415,7 +415,8 @@ function checkExample(label: string, field: string, schema: z.ZodType, example: 
  * Defines an event catalog: each type with its zod schema, with `{ schema, example }`, or
  * with its versions, `{ versions: { 1: { schema, example? }, 2: { schema, example?, downgrade
  * } } }` — consecutive integers from any start up to 99, each but the oldest with a pure
- * `downgrade` from its data to the data of the version below (typed from both schemas).
+ * `downgrade` from its data to the data of the version below (its result is checked against
+ * what that version's schema accepts; annotate its parameter, `z.output<typeof v2>`, to type it).
  * `publish` takes the newest version's data; a subscription pinned to an older version
  * receives it downgraded. A versioned type's `schemas[type]` and `examples[type]` are its
  * newest version's; `versions[type]` has them all.
@@ -437,8 +438,8 @@ function checkExample(label: string, field: string, schema: z.ZodType, example: 
  *     versions: {
  *       1: { schema: z.object({ invoiceId: z.string(), to: z.string() }) },
  *       2: {
- *         schema: z.object({ invoiceId: z.string(), recipients: z.array(z.string()).min(1) }),
- *         downgrade: (data) => ({ invoiceId: data.invoiceId, to: data.recipients[0] }),
+ *         schema: sentV2,
+ *         downgrade: (data: z.output<typeof sentV2>) => ({ invoiceId: data.invoiceId, to: data.recipients[0]! }),
  *       },
  *     },
  *   },
