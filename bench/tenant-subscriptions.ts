@@ -44,6 +44,7 @@ export function* tenantSubscriptions(tenants: number, now: number): Generator<Su
         filter: null,
         transform: null,
         orderingOnDead: 'block',
+        versions: null,
         secrets: [{ value: secret, createdAt: now, expiresAt: null }],
         headers: {},
         description: null,

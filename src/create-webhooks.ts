@@ -165,6 +165,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const replayFilter = storedEventFilter(payloadCodec);
   const isSensitiveHeader = sensitiveHeaderMatcher(resolved.security.sensitiveHeaders);
   const transforms = createTransformRenderer({
+    catalog,
     transforms: resolved.transforms,
     environment: resolved.environment,
     maxPayloadBytes: resolved.maxPayloadBytes,
@@ -193,7 +194,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     replayFilter,
     transformNames: transforms.names,
     replayRender,
-    transformData: (subscription, event) => transforms.data(subscription, event),
+    testData: (subscription, event) => transforms.testData(subscription, event),
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,

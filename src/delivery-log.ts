@@ -112,8 +112,8 @@ export interface DeliveryLogDeps {
   wake: () => void;
   /** Evaluates a subscription's payload filter on a stored event (routing/filter-callbacks.ts): `replay` applies it. */
   replayFilter: (filter: string, event: EventRecord, subscriptionId: string) => boolean;
-  /** Renders a replayed delivery's payload with its subscription's transform (routing/payload-transforms.ts). */
-  replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string;
+  /** Renders a replayed delivery's payload for its subscription's version pins and transform (routing/payload-transforms.ts); `null`: the event's own. */
+  replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string | null;
   /** Opens a delivery's own payload (`security.payloadKey`). */
   payloadCodec: PayloadCodec;
 }

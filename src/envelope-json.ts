@@ -1,7 +1,8 @@
 /**
- * The event envelope's JSON, byte for byte `JSON.stringify({ id, type, timestamp,
- * environment?, orderingKey?, metadata?, data })` — `environment` for an instance with one,
- * `orderingKey` and `metadata` for an event published with them — written around the data's own JSON: it beats
+ * The event envelope's JSON, byte for byte `JSON.stringify({ id, type, version?, timestamp,
+ * environment?, orderingKey?, metadata?, data })` — `version` for an event type with versions
+ * (the version its `data` is in), `environment` for an instance with one, `orderingKey` and
+ * `metadata` for an event published with them — written around the data's own JSON: it beats
  * stringifying the whole envelope in the publish bench (the figure is in bench/README,
  * "Publish: two kept tricks").
  */
@@ -16,15 +17,19 @@ export function envelopeEnvironmentJson(environment: string | null): string {
   return environment === null ? '"' : `","environment":"${environment}"`;
 }
 
-/** The envelope's text between the id and the timestamp: made once per event type. */
-export function envelopeTypeJson(type: string): string {
-  return `","type":${JSON.stringify(type)},"timestamp":"`;
+/**
+ * The envelope's text between the id and the timestamp: made once per event type (and
+ * version). Without a version (a type without versions) the envelope has no such key, so its
+ * bytes are those of an envelope that never had it.
+ */
+export function envelopeTypeJson(type: string, version: number | null = null): string {
+  return version === null ? `","type":${JSON.stringify(type)},"timestamp":"` : `","type":${JSON.stringify(type)},"version":${version},"timestamp":"`;
 }
 
 /**
- * The envelope `{ id, type, timestamp, environment?, orderingKey?, metadata?, data }`. The id (`createId`:
- * a prefix and Crockford base32) and the ISO timestamp need no escaping; `typeJson` is
- * `envelopeTypeJson(type)`, `environmentJson` is `envelopeEnvironmentJson(environment)`.
+ * The envelope `{ id, type, version?, timestamp, environment?, orderingKey?, metadata?, data }`.
+ * The id (`createId`: a prefix and Crockford base32) and the ISO timestamp need no escaping;
+ * `typeJson` is `envelopeTypeJson(type, version)`, `environmentJson` is `envelopeEnvironmentJson(environment)`.
  * `orderingKey` is the event's ordering key, `null` for none; `metadata` is the validated
  * metadata (string values, keys in the order given), `null` for none: an absent one leaves no
  * key, so the bytes of an event without them are those of an envelope that never had them.
@@ -41,11 +46,13 @@ export function envelopeJson(
   orderingKey: string | null,
   metadata: Readonly<Record<string, string>> | null,
   data: unknown,
+  version: number | null = null,
 ): string {
   if (typeof data === 'object' && data !== null && typeof (data as { toJSON?: unknown }).toJSON === 'function') {
     return JSON.stringify({
       id,
       type,
+      ...(version === null ? {} : { version }),
       timestamp,
       ...(environment === null ? {} : { environment }),
       ...(orderingKey === null ? {} : { orderingKey }),

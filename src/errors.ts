@@ -60,6 +60,18 @@ export type ValidationErrorCode =
    * JSON form: the whole publish (or replay) is refused, nothing stored. `cause` is what it threw.
    */
   | 'TRANSFORM_FAILED'
+  /**
+   * A subscription's `versions` pins a type that has no versions in the catalog, or a
+   * version the type does not have. `field` names it, e.g. `versions.payment.succeeded`.
+   */
+  | 'EVENT_VERSION_UNKNOWN'
+  /**
+   * A type's `downgrade` threw, returned a promise, or returned data that fails the schema of
+   * the version below (or has no JSON form), while rendering an event for a subscription
+   * pinned to an older version: the whole publish (or replay) is refused, nothing stored.
+   * The message names the type, the versions and the subscription; `cause` is what it threw.
+   */
+  | 'EVENT_DOWNGRADE_FAILED'
   | 'SUBSCRIPTION_NOT_FOUND'
   | 'DELIVERY_NOT_FOUND'
   | 'EVENT_NOT_FOUND'

@@ -24,6 +24,7 @@ export { exportCatalog } from './events/export-catalog.js';
 export type { CatalogExport, CatalogExportFormat, ExportCatalogOptions, JsonDocument } from './events/export-catalog.js';
 export type {
   EventCatalog,
+  EventCatalogVersions,
   EventDataOf,
   EventDefinition,
   EventDefinitions,
@@ -31,7 +32,13 @@ export type {
   EventInputOf,
   EventSchemas,
   EventTypeOf,
+  EventTypeVersions,
+  EventVersionDataOf,
+  EventVersionDefinition,
+  VersionedEventDefinition,
+  VersionPinsOf,
 } from './events/catalog.js';
+export type { VersionPins } from './routing/version-pins.js';
 export { bookkeeperEvents } from './events/bookkeeper-events.js';
 export type { BookkeeperEvents } from './events/bookkeeper-events.js';
 export { ISO_4217_LIST_DATE, currencyExponent, currencyExponents, isCurrencyCode } from './events/money/currency-exponent.js';

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { checkArgumentCount } from './check-argument-count.js';
 import type { Clock } from './clock.js';
 import { ConfigError, StateError, ValidationError, describeValue } from './errors.js';
-import { compiledSchema, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
+import { compiledSchema, eventTypeVersions, type EventCatalog, type EventDataOf, type EventInputOf, type EventTypeOf } from './events/catalog.js';
 import type { EventBus, PublishedEvent } from './events/event-bus.js';
 import { eventDataCheck, type EventDataCheck } from './events/event-data-check.js';
 import { envelopeEnvironmentJson, envelopeJson, envelopeTypeJson } from './envelope-json.js';
@@ -110,7 +110,7 @@ export interface PublisherDeps<TCatalog extends EventCatalog> {
   /** Seals each payload before the storage sees it (`security.payloadKey`), and opens a stored one read back. */
   payloadCodec: PayloadCodec;
   /** True once the instance is closed: publishing then fails with `WEBHOOKS_STOPPED`. */
-  /** Renders the payload of a delivery to a subscription with a transform (routing/payload-transforms.ts). */
+  /** Renders the payload of a delivery to a subscription with a transform or version pins (routing/payload-transforms.ts). */
   transforms: TransformRenderer;
   isClosed: () => boolean;
   /** Tells the dispatcher that deliveries were created. */
@@ -135,6 +135,8 @@ interface PublishType {
   check: EventDataCheck | null;
   /** The envelope's text between the id and the timestamp. */
   typeJson: string;
+  /** For a type with versions, its newest (what `data` is in, and the envelope says); `null` without. */
+  version: number | null;
 }
 
 interface Prepared {
@@ -180,10 +182,12 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
     let publishType = publishTypes.get(type);
     if (publishType === undefined) {
       const schema = catalog.schemas[type]!;
+      const version = eventTypeVersions(catalog, type)?.newest ?? null;
       publishType = {
         schema: compiledSchema(schema),
         check: eventDataCheck(schema),
-        typeJson: envelopeTypeJson(type),
+        typeJson: envelopeTypeJson(type, version),
+        version,
       };
       publishTypes.set(type, publishType);
     }
@@ -229,7 +233,7 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
     const timestamp = isoTimestamp(now);
     let payload: string;
     try {
-      payload = envelopeJson(id, type, publishType.typeJson, timestamp, environment, environmentJson, orderingKey, metadata, parsed.data);
+      payload = envelopeJson(id, type, publishType.typeJson, timestamp, environment, environmentJson, orderingKey, metadata, parsed.data, publishType.version);
     } catch (cause) {
       // A schema that lets through what JSON cannot hold (a BigInt, a cycle, a throwing toJSON).
       throw new ValidationError(
@@ -261,7 +265,10 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
       event,
       now,
       matchesFilter: publishedEventFilter(type, timestamp, metadata, parsed.data),
-      render: (subscription) => deps.transforms.render(subscription, { id, type, timestamp, orderingKey, metadata, tenantId: event.tenantId, data: parsed.data }),
+      render:
+        publishType.version === null
+          ? (subscription) => deps.transforms.render(subscription, { id, type, timestamp, orderingKey, metadata, tenantId: event.tenantId, data: parsed.data })
+          : (subscription) => deps.transforms.render(subscription, { id, type, version: publishType.version!, timestamp, orderingKey, metadata, tenantId: event.tenantId, data: parsed.data }),
     };
     if (options.tx !== undefined) input.tx = options.tx;
     return { input, data: parsed.data, timestamp, metadata, orderingKey };

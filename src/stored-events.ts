@@ -59,8 +59,9 @@ export interface ListedEvent extends StoredEvent {
   /**
    * With `subscriptionId`: the exact body the event was (or would be) sent to that
    * subscription with — the payload as published, opened when sealed at rest, or, for a
-   * subscription with a `transform`, the envelope it makes (the transform runs again: keep
-   * it pure, and this is what the deliveries stored). `null`
+   * subscription with a `transform` or version pins, the envelope it gets (in its pinned
+   * version, as its transform makes it: the downgrades and the transform run again — keep
+   * them pure, and this is what the deliveries stored). `null`
    * without `subscriptionId`, and for an expunged event (a tombstone: only its id, type,
    * times and tenant remain).
    */
@@ -173,8 +174,8 @@ export interface StoredEventsDeps {
   secrets: SecretCodec;
   /** Evaluates a subscription's payload filter on a stored event (routing/filter-callbacks.ts): what it leaves out is not listed for it. */
   matchesFilter: (filter: string, event: EventRecord, subscriptionId: string) => boolean;
-  /** The envelope a subscription with a transform gets for a stored event (routing/payload-transforms.ts). */
-  transformedBody: (subscription: SubscriptionRecord, event: EventRecord) => string;
+  /** The envelope a subscription with a transform or version pins gets for a stored event (routing/payload-transforms.ts); `null`: the event's own. */
+  transformedBody: (subscription: SubscriptionRecord, event: EventRecord) => string | null;
 }
 
 const selectorSchema = z
@@ -344,9 +345,9 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
         if (subscription.filter !== null && !deps.matchesFilter(subscription.filter, record, subscription.id)) {
           return { ...toStoredEvent(record, null), body: null, headers: null, filteredOut: true };
         }
-        // The event as stored, and what the subscription gets of it: its transform's envelope.
+        // The event as stored, and what the subscription gets of it: in its pinned version, as its transform makes it.
         const opened = payloads.open(record.payload, record.id);
-        const body = subscription.transform === null ? opened : deps.transformedBody(subscription, record);
+        const body = (subscription.transform === null && subscription.versions === null ? null : deps.transformedBody(subscription, record)) ?? opened;
         return {
           ...toStoredEvent(record, opened),
           body,

@@ -3,6 +3,12 @@
  * its `data` must satisfy. `publish` validates against it; subscriptions' filters
  * are checked against it, so a typo like `payment.succeded` fails at registration
  * instead of silently matching nothing.
+ *
+ * A type may have versions (`{ versions: { 1: { schema }, 2: { schema, downgrade } } }`):
+ * consecutive positive integers, each with its schema, each but the oldest with a pure
+ * `downgrade` from its data to the data of the version below. `publish` takes the newest
+ * version's data (`catalog.schemas[type]` is the newest schema); a subscription pinned to an
+ * older version gets it downgraded step by step (routing/event-versions.ts).
  */
 import { z } from 'zod';
 import { describeIssues } from '../describe-issues.js';
@@ -12,28 +18,99 @@ import { eventTypeFilterKind } from '../registry/event-type-filter.js';
 /** Event type → zod schema of its `data`. */
 export type EventSchemas = Record<string, z.ZodType>;
 
+/** The highest version number a versioned event type may have. */
+export const MAX_EVENT_VERSION = 99;
+
+/** One version of a versioned event type, as {@link defineEvents} takes it. */
+export interface EventVersionDefinition {
+  /** The schema of this version's `data`. */
+  readonly schema: z.ZodType;
+  /** An example of this version's `data`, checked against `schema` when first read. */
+  readonly example?: unknown;
+  /**
+   * From this version's data (its schema's output) to the data of the version below (what
+   * that version's schema accepts): pure and synchronous. Required on every version but the
+   * oldest, refused on the oldest.
+   */
+  // `any`, not `never`: an annotated parameter is then checked against the version's schema by defineEvents.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+  readonly downgrade?: (data: any) => unknown;
+}
+
 /**
- * One event type as {@link defineEvents} takes it: its zod schema, or the schema with an
- * `example` of its `data` (checked against the schema when the catalog is defined).
+ * A versioned event type: its versions by number (consecutive positive integers up to
+ * {@link MAX_EVENT_VERSION}, e.g. `{ 1: { schema: v1 }, 2: { schema: v2, downgrade } }`).
  */
-export type EventDefinition = z.ZodType | { readonly schema: z.ZodType; readonly example?: unknown };
+export interface VersionedEventDefinition {
+  readonly versions: Readonly<Record<number, EventVersionDefinition>>;
+}
+
+/**
+ * One event type as {@link defineEvents} takes it: its zod schema, the schema with an
+ * `example` of its `data` (checked against the schema when the catalog is defined), or its
+ * versions.
+ */
+export type EventDefinition = z.ZodType | { readonly schema: z.ZodType; readonly example?: unknown } | VersionedEventDefinition;
 
 /** Event type → {@link EventDefinition}. */
 export type EventDefinitions = Record<string, EventDefinition>;
 
-/** The schema of an {@link EventDefinition}. */
-export type SchemaOfDefinition<TDefinition> = TDefinition extends { readonly schema: infer TSchema extends z.ZodType }
-  ? TSchema
-  : TDefinition extends z.ZodType
-    ? TDefinition
+/** A version key (`1`, or `'1'` when written as a string) as its number. */
+type VersionNumber<TKey> = TKey extends number ? TKey : TKey extends `${infer TNumber extends number}` ? TNumber : never;
+/** N → N - 1, and N → N + 1, for the version numbers the types follow. */
+type PreviousNumbers = [never, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
+type NextNumbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32];
+type PreviousNumber<TNumber> = TNumber extends keyof PreviousNumbers ? PreviousNumbers[TNumber] : never;
+type NextNumber<TNumber> = TNumber extends keyof NextNumbers ? NextNumbers[TNumber] : never;
+
+/** The key of the version below `TKey` in a versions map; `never` for the oldest. */
+type PreviousVersionKey<TVersions, TKey> = {
+  [TOther in keyof TVersions]: [VersionNumber<TOther>] extends [PreviousNumber<VersionNumber<TKey>>] ? TOther : never;
+}[keyof TVersions];
+
+/** The key of the newest version of a versions map (the one no version follows). */
+export type NewestVersionKey<TVersions> = {
+  [TKey in keyof TVersions]: [NextNumber<VersionNumber<TKey>>] extends [VersionNumber<keyof TVersions>] ? never : TKey;
+}[keyof TVersions];
+
+/** The schema of version `TKey` of a versions map. */
+type VersionSchemaAt<TVersions, TKey> = TKey extends keyof TVersions ? (TVersions[TKey] extends { readonly schema: infer TSchema extends z.ZodType } ? TSchema : never) : never;
+
+/** The schema of an {@link EventDefinition}: for a versioned type, its newest version's. */
+export type SchemaOfDefinition<TDefinition> = TDefinition extends { readonly versions: infer TVersions }
+  ? VersionSchemaAt<TVersions, NewestVersionKey<TVersions>>
+  : TDefinition extends { readonly schema: infer TSchema extends z.ZodType }
+    ? TSchema
+    : TDefinition extends z.ZodType
+      ? TDefinition
+      : never;
+
+/** Event type → version number → schema, of the versioned types of a catalog. */
+export type EventVersionSchemas = Record<string, Record<number, z.ZodType>>;
+
+/** Versioned event type → version number → schema, from the definitions given to {@link defineEvents}. */
+export type VersionSchemasOfDefinitions<TDefinitions> = {
+  [TType in keyof TDefinitions as TDefinitions[TType] extends { readonly versions: unknown } ? TType : never]: TDefinitions[TType] extends {
+    readonly versions: infer TVersions;
+  }
+    ? { [TKey in keyof TVersions as VersionNumber<TKey>]: VersionSchemaAt<TVersions, TKey> }
     : never;
+};
 
 /** Event type → schema, from the definitions given to {@link defineEvents}. */
 export type SchemasOfDefinitions<TDefinitions> = { [TType in keyof TDefinitions]: SchemaOfDefinition<TDefinitions[TType]> };
 
-/** The event types whose definition has an example. */
+/** The event types whose definition has an example (for a versioned type: its newest version has one). */
 export type ExampleTypesOfDefinitions<TDefinitions> = {
-  [TType in keyof TDefinitions]: TDefinitions[TType] extends { readonly example: unknown } ? TType : never;
+  [TType in keyof TDefinitions]: TDefinitions[TType] extends { readonly versions: infer TVersions }
+    ? NewestVersionKey<TVersions> extends keyof TVersions
+      ? TVersions[NewestVersionKey<TVersions>] extends { readonly example: unknown }
+        ? TType
+        : never
+      : never
+    : TDefinitions[TType] extends { readonly example: unknown }
+      ? TType
+      : never;
 }[keyof TDefinitions];
 
 /** `T` with every object and array readonly, as an example written `as const` is. */
@@ -43,13 +120,31 @@ type DeepReadonly<T> = T extends (infer TItem)[]
     ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
     : T;
 
+/**
+ * Each version's example typed as what its schema accepts, and its `downgrade` as a function
+ * from its schema's output to what the schema of the version below accepts.
+ */
+type CheckedVersions<TVersions> = {
+  [TKey in keyof TVersions]: TVersions[TKey] extends { readonly schema: infer TSchema extends z.ZodType }
+    ? {
+        readonly schema: TSchema;
+        readonly example?: DeepReadonly<z.input<TSchema>>;
+        readonly downgrade?: [VersionSchemaAt<TVersions, PreviousVersionKey<TVersions, TKey>>] extends [never]
+          ? never
+          : (data: z.output<TSchema>) => z.input<VersionSchemaAt<TVersions, PreviousVersionKey<TVersions, TKey>>>;
+      }
+    : EventVersionDefinition;
+};
+
 /** Each definition's example typed as what its schema accepts (`publish`'s `data`), readonly or not. */
 type CheckedDefinitions<TDefinitions> = {
   [TType in keyof TDefinitions]: TDefinitions[TType] extends z.ZodType
     ? TDefinitions[TType]
-    : TDefinitions[TType] extends { readonly schema: infer TSchema extends z.ZodType }
-      ? { readonly schema: TSchema; readonly example?: DeepReadonly<z.input<TSchema>> }
-      : EventDefinition;
+    : TDefinitions[TType] extends { readonly versions: infer TVersions }
+      ? { readonly versions: CheckedVersions<TVersions> }
+      : TDefinitions[TType] extends { readonly schema: infer TSchema extends z.ZodType }
+        ? { readonly schema: TSchema; readonly example?: DeepReadonly<z.input<TSchema>> }
+        : EventDefinition;
 };
 
 /**
@@ -61,8 +156,33 @@ export type EventExamples<TSchemas extends EventSchemas, TExampleTypes extends k
   readonly [TType in TExampleTypes]: z.input<TSchemas[TType]>;
 } & { readonly [TType in Exclude<keyof TSchemas, TExampleTypes>]?: z.input<TSchemas[TType]> };
 
+/** The versions of a versioned event type, as a catalog holds them. */
+export interface EventTypeVersions<TVersionSchemas extends Record<number, z.ZodType> = Record<number, z.ZodType>> {
+  /** The version numbers, oldest first (consecutive). */
+  readonly list: readonly number[];
+  readonly oldest: number;
+  /** The version `publish` takes (its schema is the catalog's `schemas[type]`). */
+  readonly newest: number;
+  /** Each version's schema. */
+  readonly schemas: Readonly<TVersionSchemas>;
+  /** Each version's example, for the versions defined with one: frozen, checked against its schema when first read. */
+  readonly examples: Readonly<Partial<Record<number, unknown>>>;
+  /** Each version's `downgrade` to the version below, for every version but the oldest. */
+  readonly downgrades: Readonly<Partial<Record<number, (data: unknown) => unknown>>>;
+}
+
+/** A catalog's versioned types, each with its {@link EventTypeVersions}. */
+export type EventCatalogVersions<TVersionSchemas extends EventVersionSchemas = EventVersionSchemas> = {
+  readonly [TType in keyof TVersionSchemas]: EventTypeVersions<TVersionSchemas[TType]>;
+};
+
 /** A catalog made by {@link defineEvents}. */
-export interface EventCatalog<TSchemas extends EventSchemas = EventSchemas, TExampleTypes extends keyof TSchemas = never> {
+export interface EventCatalog<
+  TSchemas extends EventSchemas = EventSchemas,
+  TExampleTypes extends keyof TSchemas = never,
+  TVersionSchemas extends EventVersionSchemas = EventVersionSchemas,
+> {
+  /** Each type's schema: for a versioned type, its newest version's (what `publish` takes). */
   readonly schemas: Readonly<TSchemas>;
   /** The event types, in definition order. */
   readonly types: readonly (keyof TSchemas & string)[];
@@ -72,6 +192,12 @@ export interface EventCatalog<TSchemas extends EventSchemas = EventSchemas, TExa
    * fails). For documentation, test senders and exported schemas.
    */
   readonly examples: EventExamples<TSchemas, TExampleTypes>;
+  /**
+   * The versioned types with their versions (`{ versions: … }` definitions); a type defined
+   * by one schema is not in it. Read it with {@link eventTypeVersions}, which also serves a
+   * catalog made by an older copy of the package, without this field.
+   */
+  readonly versions: EventCatalogVersions<TVersionSchemas>;
   /** True when `type` is in the catalog. */
   has(type: string): type is keyof TSchemas & string;
 }
@@ -93,6 +219,37 @@ export function isEventCatalog(value: unknown): value is EventCatalog {
     candidate.examples !== null
   );
 }
+
+/** The versions of `type` in `catalog`; `undefined` for a type with one schema (or a catalog without versions). */
+export function eventTypeVersions(catalog: EventCatalog, type: string): EventTypeVersions | undefined {
+  const versions = (catalog as Partial<EventCatalog>).versions as Record<string, EventTypeVersions> | undefined;
+  return versions !== undefined && Object.hasOwn(versions, type) ? versions[type] : undefined;
+}
+
+/** True when some type of `catalog` has versions. */
+export function hasEventVersions(catalog: EventCatalog): boolean {
+  const versions = (catalog as Partial<EventCatalog>).versions;
+  return versions !== undefined && Object.keys(versions).length > 0;
+}
+
+/** Versioned event type → version number → the data of that version (its schema's output); `never` for a type without versions. */
+export type EventVersionDataOf<TCatalog, TType extends string> = TCatalog extends { readonly versions: infer TVersions }
+  ? TType extends keyof TVersions
+    ? TVersions[TType] extends { readonly schemas: infer TVersionSchemas }
+      ? { [TVersion in keyof TVersionSchemas & number]: TVersionSchemas[TVersion] extends z.ZodType ? z.output<TVersionSchemas[TVersion]> : never }
+      : never
+    : never
+  : never;
+
+/**
+ * What a subscription's `versions` accepts for a catalog: each versioned type → one of its
+ * version numbers (any type → any number for a catalog not known to the compiler).
+ */
+export type VersionPinsOf<TCatalog> = TCatalog extends { readonly versions: infer TVersions }
+  ? string extends keyof TVersions
+    ? Record<string, number>
+    : { [TType in keyof TVersions]?: TVersions[TType] extends { readonly schemas: infer TVersionSchemas } ? keyof TVersionSchemas & number : never }
+  : Record<string, number>;
 
 /** The event types of a catalog. */
 export type EventTypeOf<TCatalog> = TCatalog extends EventCatalog<infer S> ? keyof S & string : never;
@@ -125,21 +282,30 @@ function deepFreeze<T>(value: T): T {
 }
 
 const definitionKeys = new Set(['schema', 'example']);
+const versionKeys = new Set(['schema', 'example', 'downgrade']);
+
+/** A type's definition as read: its schema (the newest version's), its example, and its versions when it has some. */
+interface ReadDefinition {
+  schema: z.ZodType;
+  example?: unknown;
+  versions?: EventTypeVersions;
+}
 
 /**
- * The schema of a type's definition, with its example when it has one.
- * @throws ConfigError `CONFIG_INVALID` naming the type as the field.
+ * The schema of a type's definition, with its example when it has one, and its versions.
+ * @throws ConfigError `CONFIG_INVALID` naming the type (or the version's field) as the field.
  */
-function readDefinition(type: string, definition: unknown): { schema: z.ZodType; example?: unknown } {
+function readDefinition(type: string, definition: unknown): ReadDefinition {
   if (isZodSchema(definition)) return { schema: definition };
   if (!isPlainObject(definition)) {
-    throw new ConfigError('CONFIG_INVALID', `Expected a zod schema or { schema, example } for event type "${type}", got ${describeValue(definition)}`, {
+    throw new ConfigError('CONFIG_INVALID', `Expected a zod schema, { schema, example } or { versions } for event type "${type}", got ${describeValue(definition)}`, {
       field: type,
     });
   }
+  if (Object.hasOwn(definition, 'versions')) return readVersions(type, definition);
   const unknownKey = Object.keys(definition).find((key) => !definitionKeys.has(key));
   if (unknownKey !== undefined) {
-    throw new ConfigError('CONFIG_INVALID', `Expected only \`schema\` and \`example\` in the definition of event type "${type}", got \`${unknownKey}\``, {
+    throw new ConfigError('CONFIG_INVALID', `Expected only \`schema\` and \`example\` (or \`versions\` alone) in the definition of event type "${type}", got \`${unknownKey}\``, {
       field: type,
     });
   }
@@ -153,21 +319,107 @@ function readDefinition(type: string, definition: unknown): { schema: z.ZodType;
 }
 
 /**
- * Throws unless `example` is valid data of `schema`.
- * @throws ConfigError `CONFIG_INVALID` naming the type as the field, with the issues.
+ * A versioned type's definition: `{ versions: { 1: { schema, example? }, 2: { schema, example?,
+ * downgrade }, … } }`, consecutive positive integers, a `downgrade` on each but the oldest.
+ * @throws ConfigError `CONFIG_INVALID` naming the field (`<type>.versions.<n>.downgrade`, …).
  */
-function checkExample(type: string, schema: z.ZodType, example: unknown): void {
+function readVersions(type: string, definition: Record<string, unknown>): ReadDefinition {
+  const refuse = (field: string, message: string): never => {
+    throw new ConfigError('CONFIG_INVALID', message, { field });
+  };
+  const unknownKey = Object.keys(definition).find((key) => key !== 'versions');
+  if (unknownKey !== undefined) refuse(type, `Expected only \`versions\` in the definition of versioned event type "${type}", got \`${unknownKey}\` (each version has its own schema and example)`);
+  const given = definition.versions;
+  if (!isPlainObject(given)) refuse(`${type}.versions`, `Expected the \`versions\` of event type "${type}" to be an object of versions by number, got ${describeValue(given)}`);
+  const keys = Object.keys(given as Record<string, unknown>);
+  if (keys.length === 0) refuse(`${type}.versions`, `Expected the \`versions\` of event type "${type}" to list at least one version, got none`);
+  const badKey = keys.find((key) => !/^[1-9][0-9]?$/.test(key));
+  if (badKey !== undefined) {
+    refuse(`${type}.versions.${badKey}`, `Expected each version of event type "${type}" to be an integer from 1 to ${MAX_EVENT_VERSION}, got ${JSON.stringify(badKey)}`);
+  }
+  // Integer-like keys enumerate in ascending order.
+  const list = keys.map(Number);
+  const gap = list.findIndex((version, i) => i > 0 && version !== list[i - 1]! + 1);
+  if (gap !== -1) {
+    refuse(`${type}.versions.${list[gap]}`, `Expected the versions of event type "${type}" to be consecutive, got ${list[gap - 1]} then ${list[gap]}: each version's downgrade goes to the one below`);
+  }
+  const schemas: Record<number, z.ZodType> = {};
+  const examples: Record<number, unknown> = {};
+  const downgrades: Record<number, (data: unknown) => unknown> = {};
+  for (const version of list) {
+    const field = `${type}.versions.${version}`;
+    const entry = (given as Record<string, unknown>)[version];
+    if (!isPlainObject(entry)) refuse(field, `Expected version ${version} of event type "${type}" to be { schema, example?, downgrade? }, got ${describeValue(entry)}`);
+    const versionDefinition = entry as Record<string, unknown>;
+    const extra = Object.keys(versionDefinition).find((key) => !versionKeys.has(key));
+    if (extra !== undefined) refuse(field, `Expected only \`schema\`, \`example\` and \`downgrade\` in version ${version} of event type "${type}", got \`${extra}\``);
+    const schema = versionDefinition.schema;
+    if (!isZodSchema(schema)) refuse(`${field}.schema`, `Expected a zod schema as the \`schema\` of version ${version} of event type "${type}", got ${describeValue(schema)}`);
+    schemas[version] = schema as z.ZodType;
+    if (Object.hasOwn(versionDefinition, 'example')) {
+      addCheckedExample(examples, version, `version ${version} of event type "${type}"`, `${field}.example`, schema as z.ZodType, deepFreeze(versionDefinition.example));
+    }
+    const downgrade = versionDefinition.downgrade;
+    if (version === list[0]) {
+      if (downgrade !== undefined) refuse(`${field}.downgrade`, `Expected no \`downgrade\` on version ${version} of event type "${type}": it is the oldest, there is nothing below it`);
+    } else if (typeof downgrade !== 'function') {
+      refuse(`${field}.downgrade`, `Expected a \`downgrade\` function (data of version ${version} → data of version ${version - 1}) on version ${version} of event type "${type}", got ${describeValue(downgrade)}`);
+    } else downgrades[version] = downgrade as (data: unknown) => unknown;
+  }
+  const newest = list[list.length - 1]!;
+  const versions: EventTypeVersions = Object.freeze({
+    list: Object.freeze(list),
+    oldest: list[0]!,
+    newest,
+    schemas: Object.freeze(schemas),
+    examples: Object.freeze(examples),
+    downgrades: Object.freeze(downgrades),
+  });
+  const newestDefinition = (given as Record<string, Record<string, unknown>>)[newest]!;
+  // The type's example is its newest version's, as publish takes it (frozen above).
+  return Object.hasOwn(newestDefinition, 'example') ? { schema: schemas[newest]!, example: newestDefinition.example, versions } : { schema: schemas[newest]!, versions };
+}
+
+/**
+ * Adds `example` to `examples` under `key`, checked against `schema` when first read (see
+ * {@link defineEvents}: checking when the catalog is defined would make every importer pay
+ * zod's first parse of each schema).
+ */
+function addCheckedExample(examples: Record<string | number, unknown>, key: string | number, label: string, field: string, schema: z.ZodType, example: unknown): void {
+  let checked = false;
+  Object.defineProperty(examples, key, {
+    enumerable: true,
+    get() {
+      if (!checked) checkExample(label, field, schema, example);
+      checked = true;
+      return example;
+    },
+  });
+}
+
+/**
+ * Throws unless `example` is valid data of `schema`; `label` names it in the message (`event type "x"`).
+ * @throws ConfigError `CONFIG_INVALID` naming `field` (the type, or `<type>.versions.<n>.example`), with the issues.
+ */
+function checkExample(label: string, field: string, schema: z.ZodType, example: unknown): void {
   const parsed = schema.safeParse(example);
   if (parsed.success) return;
   const { message } = describeIssues(parsed.error, example, { schema, prefix: 'example' });
-  throw new ConfigError('CONFIG_INVALID', `Expected the example of event type "${type}" to be valid data of its schema: ${message}`, {
-    field: type,
+  throw new ConfigError('CONFIG_INVALID', `Expected the example of ${label} to be valid data of its schema: ${message}`, {
+    field,
     cause: parsed.error,
   });
 }
 
 /**
- * Defines an event catalog: each type with its zod schema, or with `{ schema, example }`.
+ * Defines an event catalog: each type with its zod schema, with `{ schema, example }`, or
+ * with its versions, `{ versions: { 1: { schema, example? }, 2: { schema, example?, downgrade
+ * } } }` — consecutive integers from any start up to 99, each but the oldest with a pure
+ * `downgrade` from its data to the data of the version below (its result is checked against
+ * what that version's schema accepts; annotate its parameter, `z.output<typeof v2>`, to type it).
+ * `publish` takes the newest version's data; a subscription pinned to an older version
+ * receives it downgraded. A versioned type's `schemas[type]` and `examples[type]` are its
+ * newest version's; `versions[type]` has them all.
  * An example is frozen and readable as `catalog.examples[type]`; it must be valid `data`
  * of its schema, which is checked when it is first read (a wrong one throws
  * `CONFIG_INVALID` there). Checking them when the catalog is defined would make every
@@ -182,12 +434,21 @@ function checkExample(type: string, schema: z.ZodType, example: unknown): void {
  *     schema: z.object({ invoiceId: z.string(), amount: moneySchema }),
  *     example: { invoiceId: 'inv_1', amount: { amount: 1230, currency: 'EUR', exponent: 2 } },
  *   },
+ *   'invoice.sent': {
+ *     versions: {
+ *       1: { schema: z.object({ invoiceId: z.string(), to: z.string() }) },
+ *       2: {
+ *         schema: sentV2,
+ *         downgrade: (data: z.output<typeof sentV2>) => ({ invoiceId: data.invoiceId, to: data.recipients[0]! }),
+ *       },
+ *     },
+ *   },
  * });
  * ```
  */
 export function defineEvents<const TDefinitions extends EventDefinitions>(
   definitions: TDefinitions & CheckedDefinitions<TDefinitions>,
-): EventCatalog<SchemasOfDefinitions<TDefinitions>, ExampleTypesOfDefinitions<TDefinitions>> {
+): EventCatalog<SchemasOfDefinitions<TDefinitions>, ExampleTypesOfDefinitions<TDefinitions>, VersionSchemasOfDefinitions<TDefinitions>> {
   if (typeof definitions !== 'object' || definitions === null || Array.isArray(definitions)) {
     throw new ConfigError('CONFIG_INVALID', `Expected \`defineEvents\` to get an object of zod schemas, got ${describeValue(definitions)}`);
   }
@@ -197,17 +458,7 @@ export function defineEvents<const TDefinitions extends EventDefinitions>(
   }
   const schemas: Record<string, z.ZodType> = {};
   const examples: Record<string, unknown> = {};
-  const addExample = (type: string, schema: z.ZodType, example: unknown) => {
-    let checked = false;
-    Object.defineProperty(examples, type, {
-      enumerable: true,
-      get() {
-        if (!checked) checkExample(type, schema, example);
-        checked = true;
-        return example;
-      },
-    });
-  };
+  const versions: Record<string, EventTypeVersions> = {};
   for (const type of types) {
     if (eventTypeFilterKind(type) !== 'exact') {
       throw new ConfigError(
@@ -218,14 +469,16 @@ export function defineEvents<const TDefinitions extends EventDefinitions>(
     }
     const definition = readDefinition(type, (definitions as EventDefinitions)[type]);
     schemas[type] = definition.schema;
-    if ('example' in definition) addExample(type, definition.schema, definition.example);
+    if ('example' in definition) addCheckedExample(examples, type, `event type "${type}"`, type, definition.schema, definition.example);
+    if (definition.versions !== undefined) versions[type] = definition.versions;
   }
   const typeSet = new Set(types);
-  type Catalog = EventCatalog<SchemasOfDefinitions<TDefinitions>, ExampleTypesOfDefinitions<TDefinitions>>;
+  type Catalog = EventCatalog<SchemasOfDefinitions<TDefinitions>, ExampleTypesOfDefinitions<TDefinitions>, VersionSchemasOfDefinitions<TDefinitions>>;
   return Object.freeze({
     schemas: Object.freeze(schemas) as Catalog['schemas'],
     types: Object.freeze(types) as Catalog['types'],
     examples: Object.freeze(examples) as Catalog['examples'],
+    versions: Object.freeze(versions) as unknown as Catalog['versions'],
     has: (type: string): type is keyof TDefinitions & string => typeSet.has(type),
   });
 }

@@ -6,6 +6,11 @@
  * `data` from zod 4's own JSON Schema conversion of the type's schema (the output side:
  * what is stored and sent), and its example is the catalog's example in an envelope.
  *
+ * A type with versions is exported once per version: under its own name its newest version
+ * (what a subscription created today receives), and each older one under `<type>@v<n>` (what
+ * a subscription pinned to it receives), each envelope with its `version` as a constant and
+ * each version's own example.
+ *
  * The schemas that carry an `id` in zod's registry (`Money`, `CurrencyCode`, …) are
  * written once and referred to: under `$defs` of each JSON Schema, under
  * `components.schemas` of the OpenAPI and AsyncAPI documents.
@@ -16,7 +21,7 @@ import { METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH, metadataKeyPattern } from
 import { ORDERING_KEY_MAX_LENGTH } from '../ordering-key.js';
 import { SEQUENCE_HEADER } from '../signing/sequence-header.js';
 import { throwValidation } from '../throw-validation.js';
-import { isEventCatalog, type EventCatalog } from './catalog.js';
+import { eventTypeVersions, isEventCatalog, type EventCatalog } from './catalog.js';
 
 /** The formats of {@link exportCatalog}. */
 export type CatalogExportFormat = 'json-schema' | 'openapi' | 'asyncapi';
@@ -115,7 +120,10 @@ const exampleTimestamp = '2026-12-03T09:30:00.000Z';
 type DefinitionsPlace = { key: '$defs' | 'definitions'; refPrefix: string };
 
 interface ConvertedType {
+  /** The key it is exported under: the event type, `<type>@v<n>` for an older version, `transform:<name>`. */
   type: string;
+  /** The event type it describes (`type` without its version), for the AsyncAPI channel's address. */
+  address?: string;
   /** The envelope schema, its refs pointing at `place`, without `$schema` and `$defs`. */
   envelope: JsonDocument;
   /** The named schemas it refers to. */
@@ -229,7 +237,7 @@ function asyncApiDocument(convert: Convert, info: JsonDocument): JsonDocument {
     required: signatureHeaders.filter((header) => header.required ?? true).map((header) => header.name),
     properties: Object.fromEntries(signatureHeaders.map((header) => [header.name, { ...header.schema, description: header.description }])),
   };
-  for (const { type, envelope, example } of converted) {
+  for (const { type, address, envelope, example } of converted) {
     const name = componentName(type, schemas);
     schemas[name] = { title: type, ...envelope };
     messages[name] = {
@@ -242,12 +250,12 @@ function asyncApiDocument(convert: Convert, info: JsonDocument): JsonDocument {
         ? {}
         : { examples: [{ headers: { 'webhook-id': exampleId, 'webhook-timestamp': '1764754200', 'webhook-signature': 'v1,<signature>' }, payload: example }] }),
     };
-    channels[name] = { address: type, messages: { [name]: { $ref: `#/components/messages/${name}` } } };
+    channels[name] = { address: address ?? type, messages: { [name]: { $ref: `#/components/messages/${name}` } } };
     operations[`send${name}`] = {
       action: 'send',
       summary: type.startsWith(transformPrefix)
         ? `Bookkeeper posts each signed event to the endpoints whose subscription names the transform ${type.slice(transformPrefix.length)}, its data as the transform makes it.`
-        : `Bookkeeper posts a signed ${type} event to each subscribed endpoint.`,
+        : `Bookkeeper posts a signed ${address ?? type} event to each subscribed endpoint${address === undefined ? '' : ` pinned to ${type.slice(address.length + 2)}`}.`,
       channel: { $ref: `#/channels/${name}` },
       messages: [{ $ref: `#/channels/${name}/messages/${name}` }],
     };
@@ -271,11 +279,15 @@ function sharedDefinitions(converted: ConvertedType[]): Record<string, JsonDocum
   return shared;
 }
 
-/** `payment.succeeded` → `PaymentSucceededEvent`, `transform:thin` → `ThinTransformEvent`, unless a named schema already has that name. */
+/**
+ * `payment.succeeded` → `PaymentSucceededEvent`, `payment.succeeded@v1` →
+ * `PaymentSucceededV1Event`, `transform:thin` → `ThinTransformEvent`, unless a named schema
+ * already has that name.
+ */
 function componentName(type: string, taken: Record<string, JsonDocument>): string {
   const transform = type.startsWith(transformPrefix);
   const name = `${(transform ? type.slice(transformPrefix.length) : type)
-    .split(/[._-]/)
+    .split(/[._@-]/)
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
     .join('')}${transform ? 'TransformEvent' : 'Event'}`;
   if (Object.hasOwn(taken, name)) {
@@ -309,14 +321,23 @@ function convertTransforms(
   });
 }
 
-/** The envelope `{ id, type, timestamp, environment?, orderingKey?, metadata?, data }` with `type` and `data` as given. */
-function envelopeSchema(description: string, type: JsonDocument, data: JsonDocument): JsonDocument {
+/** The envelope `{ id, type, version?, timestamp, environment?, orderingKey?, metadata?, data }` with `type`, `version` (for a versioned type) and `data` as given. */
+function envelopeSchema(description: string, type: JsonDocument, data: JsonDocument, version?: { version: number; newest: number }): JsonDocument {
   return {
     type: 'object',
     description,
     properties: {
       id: { type: 'string', minLength: 1, description: 'The event id, also in the webhook-id header: the same on every retry.' },
       type,
+      ...(version === undefined
+        ? {}
+        : {
+            version: {
+              type: 'integer',
+              const: version.version,
+              description: `The version data is in: the one the subscription is pinned to (newest: ${version.newest}).`,
+            },
+          }),
       timestamp: { type: 'string', format: 'date-time', description: 'When the event was published (ISO 8601, UTC).' },
       environment: {
         type: 'string',
@@ -339,19 +360,36 @@ function envelopeSchema(description: string, type: JsonDocument, data: JsonDocum
       },
       data,
     },
-    required: ['id', 'type', 'timestamp', 'data'],
+    required: version === undefined ? ['id', 'type', 'timestamp', 'data'] : ['id', 'type', 'version', 'timestamp', 'data'],
     additionalProperties: false,
   };
 }
 
 function convertTypes(catalog: EventCatalog, target: 'draft-2020-12' | 'draft-7', place: DefinitionsPlace): ConvertedType[] {
   const examples = catalog.examples as Record<string, unknown>;
-  return catalog.types.map((type) => {
-    const { data, definitions } = dataSchema(type, catalog.schemas[type]!, target, place);
-    const envelope = envelopeSchema(`The body of a ${type} webhook: the envelope Bookkeeper signs, byte for byte as sent.`, { type: 'string', const: type }, data);
-    // A type without an example exports none (reading catalog.examples checks the example against its schema).
-    const example = Object.hasOwn(examples, type) ? { id: exampleId, type, timestamp: exampleTimestamp, data: examples[type] } : undefined;
-    return { type, envelope, definitions, example };
+  return catalog.types.flatMap((type) => {
+    const versions = eventTypeVersions(catalog, type);
+    if (versions === undefined) {
+      const { data, definitions } = dataSchema(type, catalog.schemas[type]!, target, place);
+      const envelope = envelopeSchema(`The body of a ${type} webhook: the envelope Bookkeeper signs, byte for byte as sent.`, { type: 'string', const: type }, data);
+      // A type without an example exports none (reading catalog.examples checks the example against its schema).
+      const example = Object.hasOwn(examples, type) ? { id: exampleId, type, timestamp: exampleTimestamp, data: examples[type] } : undefined;
+      return [{ type, envelope, definitions, example }];
+    }
+    // Newest first, under the type's own name; each older version under `<type>@v<n>`.
+    return [...versions.list].reverse().map((version): ConvertedType => {
+      const newest = version === versions.newest;
+      const key = newest ? type : `${type}@v${version}`;
+      const { data, definitions } = dataSchema(key, versions.schemas[version]!, target, place);
+      const description = newest
+        ? `The body of a ${type} webhook in version ${version}, the newest (what a subscription created now is pinned to): the envelope Bookkeeper signs, byte for byte as sent.`
+        : `The body of a ${type} webhook in version ${version} (the newest is ${versions.newest}), what a subscription pinned to version ${version} receives: the envelope Bookkeeper signs, byte for byte as sent.`;
+      const envelope = envelopeSchema(description, { type: 'string', const: type }, data, { version, newest: versions.newest });
+      const example = Object.hasOwn(versions.examples, version)
+        ? { id: exampleId, type, version, timestamp: exampleTimestamp, data: versions.examples[version] }
+        : undefined;
+      return { type: key, ...(newest ? {} : { address: type }), envelope, definitions, example };
+    });
   });
 }
 

@@ -4,4 +4,4 @@
  * `export type` is erased from the JavaScript, so nothing of `src/events/` reaches
  * the bundle (the neutral-bundle test in test/unit/verify-webhook.test.ts checks it).
  */
-export type { EventCatalog, EventDataOf } from '../events/catalog.js';
+export type { EventCatalog, EventDataOf, EventVersionDataOf } from '../events/catalog.js';

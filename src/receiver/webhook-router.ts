@@ -9,7 +9,7 @@
  */
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { WebhookEvent } from '../signing/verify-signature.js';
-import type { EventCatalog, EventDataOf } from './event-catalog-types.js';
+import type { EventCatalog, EventDataOf, EventVersionDataOf } from './event-catalog-types.js';
 import { resolveOrdering, type OrderingOptions } from './ordering-store.js';
 
 /**
@@ -26,8 +26,20 @@ export type EventMapOf<TEvents> =
 export type EventTypesOf<TEvents> = keyof EventMapOf<TEvents> & string;
 
 /**
+ * A verified event of one type: for a type of a catalog with versions, a union discriminated
+ * by `version`, each member's `data` that version's (narrow it with `event.version === 1`);
+ * otherwise the type's data.
+ */
+type WebhookEventOfType<TEvents, TType extends string> = [EventVersionDataOf<TEvents, TType>] extends [never]
+  ? WebhookEvent<TType, EventMapOf<TEvents>[TType & keyof EventMapOf<TEvents>]>
+  : {
+      [TVersion in keyof EventVersionDataOf<TEvents, TType> & number]: WebhookEvent<TType, EventVersionDataOf<TEvents, TType>[TVersion]> & { version: TVersion };
+    }[keyof EventVersionDataOf<TEvents, TType> & number];
+
+/**
  * A verified event of a catalog or event map, as a union discriminated by `type`
- * (narrow it with `switch (event.type)`), or of the types given.
+ * (narrow it with `switch (event.type)`), or of the types given. A type with versions is
+ * itself a union discriminated by `version` (the version the subscription is pinned to).
  *
  * @example
  * ```ts
@@ -37,7 +49,7 @@ export type EventTypesOf<TEvents> = keyof EventMapOf<TEvents> & string;
  * ```
  */
 export type WebhookEventOf<TEvents, TType extends EventTypesOf<TEvents> = EventTypesOf<TEvents>> = {
-  [K in TType]: WebhookEvent<K, EventMapOf<TEvents>[K]>;
+  [K in TType]: WebhookEventOfType<TEvents, K>;
 }[TType];
 
 /** A handler of one event type. Its result is ignored; throw to fail the request (500, retried). */
@@ -91,7 +103,9 @@ export interface WebhookRouterOptions<TEvents> {
 /** Handlers by event type; pass `router.handle` as an adapter's `onEvent`. */
 export interface WebhookRouter<TEvents> {
   /**
-   * Registers the handler of one event type; `event.data` is typed from the catalog.
+   * Registers the handler of one event type; `event.data` is typed from the catalog. For a
+   * type with versions, `event` is a union discriminated by `event.version`: narrow it
+   * (`if (event.version === 1) …`) to the data of the version your endpoint is pinned to.
    *
    * @throws ConfigError `CONFIG_INVALID` when the type already has a handler (one
    *   handler per type, so a payment is never booked by two of them) or the handler

@@ -72,11 +72,12 @@ export interface TestEventExample {
   type: string;
   data: unknown;
   /**
-   * The subscription's payload transform, when it has one: what it makes of the test event
-   * is sent as `data`, as a real delivery's would be.
-   * @throws what the transform refuses with (`TRANSFORM_FAILED`, `TRANSFORM_MISSING`).
+   * What the subscription gets of the test event, as a real delivery would: its data in the
+   * version it is pinned to (the envelope's `version`, for a type with versions) and as its
+   * transform makes it. Absent: the example as it is.
+   * @throws what rendering refuses with (`TRANSFORM_FAILED`, `TRANSFORM_MISSING`, `EVENT_DOWNGRADE_FAILED`).
    */
-  transform?: ((event: { id: string; type: string; timestamp: string; data: unknown }) => unknown) | undefined;
+  render?: ((event: { id: string; type: string; timestamp: string; data: unknown }) => { version: number | undefined; data: unknown }) | undefined;
 }
 
 /** Who sent a test request and what to send instead of `webhook.test`. */
@@ -108,14 +109,19 @@ export async function sendTestRequest(
   const secrets = activeSecrets(record, now).map((secret) => deps.codec.open(secret.value, record.id));
   const id = createId('msg', now);
   const type = example?.type ?? TEST_EVENT_TYPE;
-  const envelope: Record<string, unknown> = { id, type, timestamp: new Date(now).toISOString() };
-  if (deps.environment !== null) envelope.environment = deps.environment;
-  envelope.data =
+  const timestamp = new Date(now).toISOString();
+  const rendered =
     example === undefined
-      ? { subscriptionId: record.id, url, reason }
-      : example.transform === undefined
-        ? example.data
-        : example.transform({ id, type, timestamp: envelope.timestamp as string, data: example.data });
+      ? { version: undefined, data: { subscriptionId: record.id, url, reason } }
+      : example.render === undefined
+        ? { version: undefined, data: example.data }
+        : example.render({ id, type, timestamp, data: example.data });
+  // The envelope's keys in the order a delivery's has them (envelope-json.ts).
+  const envelope: Record<string, unknown> = { id, type };
+  if (rendered.version !== undefined) envelope.version = rendered.version;
+  envelope.timestamp = timestamp;
+  if (deps.environment !== null) envelope.environment = deps.environment;
+  envelope.data = rendered.data;
   const body = JSON.stringify(envelope);
   const timestampSeconds = Math.floor(now / 1000);
   const headers: Record<string, string> = {};

@@ -13,7 +13,7 @@ import { isReservedHeader } from '../delivery/reserved-headers.js';
 import { checkUrlHost, ipLiteralOf, type AddressGuard } from '../delivery/ssrf-guard.js';
 import { checkArgumentCount } from '../check-argument-count.js';
 import { ConfigError, ConflictError, ValidationError, describeValue } from '../errors.js';
-import type { EventCatalog } from '../events/catalog.js';
+import { eventTypeVersions, hasEventVersions, type EventCatalog, type VersionPinsOf } from '../events/catalog.js';
 import { createId } from '../ids.js';
 import { jsonValueProblem } from '../json-value-problem.js';
 import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, generateSecret } from '../signing/secret.js';
@@ -47,16 +47,22 @@ import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
 import { parsePayloadFilter, payloadFilterOf, type PayloadFilter } from '../routing/payload-filter.js';
 import type { TransformEvent } from '../routing/payload-transforms.js';
+import { defaultVersionPins, parseVersionPins, versionPinsOf, type VersionPins } from '../routing/version-pins.js';
 
 /**
  * A subscription as the API shows it: everything but its secrets (with their age instead),
  * the value of each sensitive header replaced by `"[redacted]"`. Times are epoch ms.
  */
-export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter' | 'orderingOnDead'> {
+export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter' | 'orderingOnDead' | 'versions'> {
   /** Its payload filter: only the events it matches get a delivery; `null`: every event of its types. */
   filter: PayloadFilter | null;
   /** What a dead delivery of an ordering key does to the key (README "Ordering"). */
   ordering: SubscriptionOrdering;
+  /**
+   * Its version pins: versioned event type → the version its deliveries carry (see
+   * `CreateSubscriptionInput.versions`); `null`: none, every type in its newest version.
+   */
+  versions: Readonly<VersionPins> | null;
   /** The names of the headers shown redacted (`security.sensitiveHeaders`); their values come from `getHeaders`. */
   sensitiveHeaders: string[];
   /** When its secrets were created, as of the read: for a rotation policy (see `SecretsCreatedAt`). */
@@ -129,7 +135,8 @@ export interface SendTestOptions {
    * the receiver's handler for that type runs on it, as with `stripe trigger`. Whether the
    * subscription's filters match the type is not checked: it is a test. A subscription with a
    * `transform` gets the example as its transform makes it (`TRANSFORM_FAILED` if it fails),
-   * as a real delivery would be.
+   * and one pinned to an older version of a versioned type gets the (newest) example
+   * downgraded to it (`EVENT_DOWNGRADE_FAILED` if that fails), as a real delivery would be.
    */
   type?: string;
 }
@@ -217,6 +224,17 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
   filter?: PayloadFilter | null;
   /** Per-key ordering's policy for a dead delivery (see {@link SubscriptionOrdering}); default `{ onDead: 'block' }`. */
   ordering?: SubscriptionOrdering;
+  /**
+   * Version pins: for event types with versions (`defineEvents({ type: { versions } })`), the
+   * version its deliveries carry, e.g. `{ 'payment.succeeded': 1 }` — each event of a pinned
+   * type is downgraded to it at publish (and its envelope's `version` says so). Default at
+   * `create`: each versioned type its `eventTypes` match, at its newest version, as Stripe
+   * pins an endpoint to the API version of its creation; at `update`, the pins are replaced
+   * (`null`: none), and new `eventTypes` pin the versioned types they add at their newest.
+   * An unpinned type is sent in its newest version. A type without versions or a version it
+   * lacks is refused with `EVENT_VERSION_UNKNOWN` naming `versions.<type>`.
+   */
+  versions?: VersionPinsOf<TCatalog> | null;
 }
 
 /**
@@ -393,6 +411,8 @@ const fieldsSchema = z.strictObject({
   // Checked against the instance's transforms, with their names in the message.
   transform: z.string().max(64).nullable().optional(),
   ordering: z.strictObject({ onDead: z.enum(['block', 'skip']) }).optional(),
+  // Checked against the catalog by parseVersionPins, which names the type.
+  versions: z.unknown().optional(),
 });
 
 const createSchema = fieldsSchema;
@@ -461,10 +481,10 @@ export interface SubscriptionRegistryDeps {
   replayFilter: (filter: string, event: EventRecord, subscriptionId: string) => boolean;
   /** The names of the instance's payload transforms (`createWebhooks({ transforms })`): a subscription's `transform` must be one. */
   transformNames: readonly string[];
-  /** Renders a replayed delivery's payload with its subscription's transform (routing/payload-transforms.ts). */
-  replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string;
-  /** What a subscription's transform makes of an event (a typed test request's data). */
-  transformData: (subscription: SubscriptionRecord, event: TransformEvent) => unknown;
+  /** Renders a replayed delivery's payload for its subscription's version pins and transform (routing/payload-transforms.ts); `null`: the event's own. */
+  replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string | null;
+  /** The version and data a subscription gets of an event (a typed test request's): downgraded to its pin, then transformed. */
+  testData: (subscription: SubscriptionRecord, event: TransformEvent) => { version: number | undefined; data: unknown };
 }
 
 /**
@@ -480,13 +500,14 @@ function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
  * and with its sensitive headers redacted.
  */
 export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher, now: number): Subscription {
-  const { secrets, headers: stored, filter, orderingOnDead, ...rest } = record;
+  const { secrets, headers: stored, filter, orderingOnDead, versions, ...rest } = record;
   const { headers, sensitiveHeaders } = redactHeaders(stored, isSensitiveHeader);
   return {
     ...rest,
     headers,
     filter: filter === null ? null : shownFilter(filter),
     ordering: { onDead: orderingOnDead },
+    versions: versions === null ? null : versionPinsOf(versions),
     sensitiveHeaders,
     secretsCreatedAt: secretsCreatedAt(secrets, now),
   };
@@ -510,14 +531,23 @@ function shownFilter(stored: string): PayloadFilter {
 }
 
 /**
- * A change record as the API shows it: the payload filter's before and after as the objects
- * they are (`subscription.filter`'s form), not the text the storage keeps and logs.
+ * A change record as the API shows it: the payload filter's and the version pins' before and
+ * after as the objects they are (`subscription.filter`'s and `.versions`' form), not the text
+ * the storage keeps and logs.
  */
 function shownChange(change: SubscriptionChangeRecord): SubscriptionChangeRecord {
-  const filter = change.changes.filter;
-  if (filter === undefined) return change;
-  const shown = (logged: unknown) => (typeof logged === 'string' ? shownFilter(logged) : logged);
-  return { ...change, changes: { ...change.changes, filter: { before: shown(filter.before), after: shown(filter.after) } } };
+  const { filter, versions } = change.changes;
+  if (filter === undefined && versions === undefined) return change;
+  const changes = { ...change.changes };
+  if (filter !== undefined) {
+    const shown = (logged: unknown) => (typeof logged === 'string' ? shownFilter(logged) : logged);
+    changes.filter = { before: shown(filter.before), after: shown(filter.after) };
+  }
+  if (versions !== undefined) {
+    const shown = (logged: unknown) => (typeof logged === 'string' ? versionPinsOf(logged) : logged);
+    changes.versions = { before: shown(versions.before), after: shown(versions.after) };
+  }
+  return { ...change, changes };
 }
 
 /** What `sendTest` tells its caller of a test request: its record without the log's fields, and whether the log has it. */
@@ -758,6 +788,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         filter: fields.filter == null ? null : parsePayloadFilter(fields.filter),
         transform: checkTransform(fields.transform ?? null),
         orderingOnDead: fields.ordering?.onDead ?? 'block',
+        versions: fields.versions === undefined ? defaultVersionPins(catalog, eventTypes) : parseVersionPins(catalog, fields.versions),
         failingSince: null,
         deletedAt: null,
         createdAt: now,
@@ -817,6 +848,13 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.filter !== undefined) change.filter = fields.filter === null ? null : parsePayloadFilter(fields.filter);
       if (fields.transform !== undefined) change.transform = checkTransform(fields.transform);
       if (fields.ordering !== undefined) change.orderingOnDead = fields.ordering.onDead;
+      if (fields.versions !== undefined) change.versions = parseVersionPins(catalog, fields.versions);
+      else if (change.eventTypes !== undefined && hasEventVersions(catalog)) {
+        // New event types pin the versioned types they add at their newest, as create does.
+        const current = await requireRecord(id);
+        const versions = defaultVersionPins(catalog, change.eventTypes, current.versions);
+        if (versions !== current.versions) change.versions = versions;
+      }
       if (verifyUrl && change.url !== undefined) {
         const current = refuseDeleted(await requireRecord(id), 'change its URL');
         if (current.url !== change.url) await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers }, changeOptions.actor ?? null);
@@ -971,9 +1009,11 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         example = { type, data: (catalog.examples as Record<string, unknown>)[type] };
       }
       const record = refuseDeleted(await requireRecord(id), 'send it a test request');
-      // A typed test looks like a real delivery: through the subscription's transform, if any.
-      if (example !== undefined && record.transform !== null) {
-        example.transform = (event) => deps.transformData(record, { ...event, orderingKey: null, metadata: null, tenantId: record.tenantId });
+      // A typed test looks like a real delivery: in the version the subscription is pinned to, through its transform, if any.
+      const typeVersions = type === undefined ? undefined : eventTypeVersions(catalog, type);
+      if (example !== undefined && (record.transform !== null || typeVersions !== undefined)) {
+        const version = typeVersions?.newest;
+        example.render = (event) => deps.testData(record, { ...event, ...(version === undefined ? {} : { version }), orderingKey: null, metadata: null, tenantId: record.tenantId });
       }
       const attempt = await deps.sendTestRequest(record, { actor, example });
       const result = sendTestResultOf(attempt, await deps.recordTestAttempt(attempt));

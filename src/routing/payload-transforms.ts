@@ -12,19 +12,33 @@
  * transform is the host's code, and a bug in it must show at the publish that met it, not
  * as one endpoint quietly missing events. The storage asks through `EnqueueInput.render`
  * and `ReplayInput.render` and never runs code itself.
+ *
+ * Version pins render on the same path (routing/event-versions.ts): for an event of a
+ * versioned type, a subscription pinned to an older version than the event's gets the data
+ * downgraded to it, and the envelope's `version` says which; its transform, if it has one,
+ * then runs on the downgraded event. A subscription that gets the event as it is (no
+ * transform, its version the event's) renders nothing: `null`, the delivery sends the
+ * event's own payload.
  */
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import { envelopeEnvironmentJson, envelopeJson, envelopeTypeJson } from '../envelope-json.js';
 import { jsonValueProblem } from '../json-value-problem.js';
+import type { EventCatalog } from '../events/catalog.js';
 import type { PayloadCodec } from '../payload-codec.js';
 import type { Subscription } from '../registry/subscription-registry.js';
 import type { EventRecord, SubscriptionRecord } from '../storage/storage-adapter.js';
+import { downgradeData, versionRoute } from './event-versions.js';
 import { openStoredEnvelope } from './stored-envelope.js';
 
 /** The event a transform is given: the envelope as published, and the event's tenant. */
 export interface TransformEvent {
   id: string;
   type: string;
+  /**
+   * For a type with versions, the version `data` is in: the one the subscription is pinned
+   * to (the event's own when unpinned). Absent for a type without versions.
+   */
+  version?: number;
   /** The envelope's ISO 8601 timestamp. */
   timestamp: string;
   /** The event's ordering key (`publish(…, { orderingKey })`); `null`: none. */
@@ -47,31 +61,39 @@ export type PayloadTransform = (event: TransformEvent, subscription: Subscriptio
 /** `createWebhooks({ transforms })`: transforms by name. */
 export type PayloadTransforms = Readonly<Record<string, PayloadTransform>>;
 
-/** What renders a delivery's payload with a subscription's transform. */
+/** What renders a delivery's payload for a subscription's version pins and transform. */
 export interface TransformRenderer {
   /** The registered names, for messages and forms. */
   readonly names: readonly string[];
   has(name: string): boolean;
   /**
-   * The sealed envelope (`security.payloadKey`) of `event` for `subscription`, its `data` the
-   * transform's output.
+   * The sealed envelope (`security.payloadKey`) of `event` for `subscription`: its data in the
+   * version the subscription is pinned to, then as its transform makes it; `null` when that is
+   * the event's own envelope (no transform, the event's version). `event.version` is the
+   * version of `event.data` (absent for a type without versions).
    * @throws ConfigError `TRANSFORM_MISSING` when the subscription names a transform this instance lacks.
    * @throws ValidationError `TRANSFORM_FAILED` when the transform throws or returns no JSON form,
-   *   `PAYLOAD_TOO_LARGE` when the envelope it makes is over `maxPayloadBytes`.
+   *   `EVENT_DOWNGRADE_FAILED` when a downgrade does, `EVENT_VERSION_UNKNOWN` for a pin the
+   *   catalog lacks, `PAYLOAD_TOO_LARGE` when the envelope it makes is over `maxPayloadBytes`.
    */
-  render(subscription: SubscriptionRecord, event: TransformEvent): string;
+  render(subscription: SubscriptionRecord, event: TransformEvent): string | null;
   /**
    * The same for a stored event (a replay), its envelope opened with the payload key.
    * @throws ConfigError `PAYLOAD_KEY_INVALID` for a payload sealed with a key this instance lacks.
    */
-  renderStored(subscription: SubscriptionRecord, event: EventRecord): string;
-  /** The envelope {@link renderStored} seals, as the endpoint gets it: the event feed's body. */
-  storedEnvelope(subscription: SubscriptionRecord, event: EventRecord): string;
-  /** The `data` the subscription's transform makes of `event`, checked as {@link render} checks it (a test request's). */
-  data(subscription: SubscriptionRecord, event: TransformEvent): unknown;
+  renderStored(subscription: SubscriptionRecord, event: EventRecord): string | null;
+  /** The envelope {@link renderStored} seals, as the endpoint gets it (the event feed's body); `null`: the event's own. */
+  storedEnvelope(subscription: SubscriptionRecord, event: EventRecord): string | null;
+  /**
+   * The version and `data` the subscription gets of `event` (`event.data` in the newest
+   * version of its type), checked as {@link render} checks them: a test request's.
+   */
+  testData(subscription: SubscriptionRecord, event: TransformEvent): { version: number | undefined; data: unknown };
 }
 
 export interface TransformRendererDeps {
+  /** The catalog: the versions of its types. */
+  catalog: EventCatalog;
   transforms: PayloadTransforms;
   environment: string | null;
   maxPayloadBytes: number;
@@ -116,32 +138,49 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     return data;
   }
 
-  /** The envelope, unsealed. */
-  function envelope(subscription: SubscriptionRecord, event: TransformEvent): string {
-    const name = subscription.transform!;
-    const data = transformed(subscription, event);
+  /** The version and data `subscription` gets of `event`: downgraded to its pin, then transformed. */
+  function rendered(subscription: SubscriptionRecord, event: TransformEvent): { version: number | undefined; data: unknown } {
+    const route = versionRoute(deps.catalog, event.type, event.version, subscription);
+    const version = route?.to;
+    const data = route === null ? event.data : downgradeData(route, event.type, event.data, subscription.id);
+    if (subscription.transform === null) return { version, data };
+    const { version: _eventVersion, ...rest } = event;
+    return { version, data: transformed(subscription, { ...rest, ...(version === undefined ? {} : { version }), data }) };
+  }
+
+  /** The envelope, unsealed; `null` when it is the event's own. */
+  function envelope(subscription: SubscriptionRecord, event: TransformEvent): string | null {
+    if (subscription.transform === null) {
+      const route = versionRoute(deps.catalog, event.type, event.version, subscription);
+      // The event's own envelope: a type without versions, or its version and it says so.
+      if (route === null || (route.to === route.from && event.version !== undefined)) return null;
+    }
+    const { version, data } = rendered(subscription, event);
+    const what = subscription.transform === null ? `version ${version}` : `the transform "${subscription.transform}"`;
     let payload: string;
     try {
-      payload = envelopeJson(event.id, event.type, envelopeTypeJson(event.type), event.timestamp, environment, environmentJson, event.orderingKey, event.metadata, data);
+      payload = envelopeJson(event.id, event.type, envelopeTypeJson(event.type, version ?? null), event.timestamp, environment, environmentJson, event.orderingKey, event.metadata, data, version ?? null);
     } catch (cause) {
-      failed(subscription, name, `data JSON.stringify refused (${cause instanceof Error ? cause.message : String(cause)})`, cause);
+      if (subscription.transform === null) throw cause;
+      failed(subscription, subscription.transform, `data JSON.stringify refused (${cause instanceof Error ? cause.message : String(cause)})`, cause);
     }
     const bytes = Buffer.byteLength(payload);
     if (bytes > maxPayloadBytes) {
       throw new ValidationError(
         'PAYLOAD_TOO_LARGE',
-        `Expected the envelope the transform "${name}" makes for subscription ${subscription.id} to be at most ${maxPayloadBytes} bytes, got ${bytes}; nothing was published`,
-        { field: 'transform' },
+        `Expected the envelope ${what} makes for subscription ${subscription.id} to be at most ${maxPayloadBytes} bytes, got ${bytes}; nothing was published`,
+        { field: subscription.transform === null ? `versions.${event.type}` : 'transform' },
       );
     }
     return payload;
   }
 
-  function storedEnvelope(subscription: SubscriptionRecord, event: EventRecord): string {
+  function storedEnvelope(subscription: SubscriptionRecord, event: EventRecord): string | null {
     const stored = openStoredEnvelope(payloadCodec, event);
     return envelope(subscription, {
       id: event.id,
       type: stored.type,
+      ...(typeof stored.version === 'number' ? { version: stored.version } : {}),
       timestamp: stored.timestamp,
       orderingKey: stored.orderingKey ?? null,
       metadata: stored.metadata ?? null,
@@ -150,12 +189,14 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     });
   }
 
+  const seal = (payload: string | null, eventId: string) => (payload === null ? null : payloadCodec.seal(payload, eventId));
+
   return {
     names,
     has: (name) => Object.hasOwn(transforms, name),
-    render: (subscription, event) => payloadCodec.seal(envelope(subscription, event), event.id),
-    renderStored: (subscription, event) => payloadCodec.seal(storedEnvelope(subscription, event), event.id),
+    render: (subscription, event) => seal(envelope(subscription, event), event.id),
+    renderStored: (subscription, event) => seal(storedEnvelope(subscription, event), event.id),
     storedEnvelope,
-    data: transformed,
+    testData: rendered,
   };
 }

@@ -8,6 +8,8 @@ import type { EventRecord } from '../storage/storage-adapter.js';
 /** The fields of a stored envelope a filter or a transform reads. */
 export interface StoredEnvelope {
   type: string;
+  /** The version its `data` is in, for a type that had versions when it was published. */
+  version?: number;
   timestamp: string;
   orderingKey?: string;
   metadata?: Record<string, string>;

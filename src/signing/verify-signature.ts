@@ -68,6 +68,12 @@ export interface WebhookEvent<TType extends string = string, TData = unknown> {
    * forwarded or replayed without it). NOT covered by the signature: see the router's `ordering`.
    */
   sequence?: number | null;
+  /**
+   * The body's `version`: for an event type the sender defines with versions, the version
+   * `data` is in (the one the subscription is pinned to), covered by the signature. Absent
+   * for a type without versions.
+   */
+  version?: number;
 }
 
 /**
@@ -511,8 +517,8 @@ export function verifiedEvent<TEvent extends WebhookEvent = WebhookEvent>(signed
 }
 
 /**
- * Parses a verified body into the event envelope `{ id, type, timestamp, environment?,
- * metadata?, orderingKey?, sequence?, data }` and, with `expectedEnvironment`, checks its
+ * Parses a verified body into the event envelope `{ id, type, version?, timestamp,
+ * environment?, metadata?, orderingKey?, sequence?, data }` and, with `expectedEnvironment`, checks its
  * signed `environment`.
  *
  * @typeParam TEvent - the event type the caller expects; not checked at run time.
@@ -543,16 +549,15 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidPayload(`Expected the body to be a JSON object, got ${describeValue(value)}`);
   }
-  const envelope = value as { type?: unknown; timestamp?: unknown; environment?: unknown; metadata?: unknown; orderingKey?: unknown; data?: unknown };
+  const envelope = value as { type?: unknown; version?: unknown; timestamp?: unknown; environment?: unknown; metadata?: unknown; orderingKey?: unknown; data?: unknown };
   const type = envelope.type;
   if (typeof type !== 'string' || type.length === 0) {
     throw invalidPayload(`Expected the body's \`type\` to be a non-empty string, got ${describeValue(type)}`);
   }
   const timestamp = typeof envelope.timestamp === 'string' ? envelope.timestamp : new Date(verified.timestamp * 1000).toISOString();
   const event: WebhookEvent = { id: verified.id, type, timestamp, data: envelope.data };
-  const environment = envelope.environment;
+  const { environment, metadata, version } = envelope;
   if (typeof environment === 'string') event.environment = environment;
-  const metadata = envelope.metadata;
   // Its shape only (an object of strings): the key and length rules are the sender's, and a
   // receiver reads what was signed. Anything else is a malformed envelope, as a bad `type` is.
   if (metadata !== undefined) {
@@ -573,6 +578,8 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(
     // A number with nothing to order is a sender's bug or a forged header: not what it claims to be.
     throw new SignatureVerificationError('WEBHOOK_SEQUENCE_INVALID', 'Expected no `webhook-sequence` header on an event without `orderingKey`');
   }
+  // Kept when it is a number, as the sender writes it (an integer); anything else is left out.
+  if (typeof version === 'number') event.version = version;
   if (expectedEnvironment !== undefined && environment !== expectedEnvironment) throw environmentMismatch(expectedEnvironment, environment);
   return event as TEvent;
 }

@@ -92,6 +92,13 @@ export interface SubscriptionRecord {
    * skips it; `skip` moves on to the next.
    */
   orderingOnDead: OrderingOnDead;
+  /**
+   * Its version pins: the canonical JSON text of versioned event type → version, as the core
+   * validated it (routing/version-pins.ts); `null`: no pins. The storage keeps it as given and
+   * never interprets it; a subscription with pins has its deliveries' payloads rendered as one
+   * with a transform has (storage/shared/delivery-payloads.ts).
+   */
+  versions: string | null;
   secrets: SecretRecord[];
   /** Extra request headers sent with every delivery. */
   headers: Record<string, string>;
@@ -126,6 +133,7 @@ export type SubscriptionPatch = Partial<
     | 'filter'
     | 'transform'
     | 'orderingOnDead'
+    | 'versions'
     | 'secrets'
     | 'headers'
     | 'description'
@@ -321,13 +329,14 @@ export interface EnqueueInput {
   matchesFilter?: (filter: string, subscriptionId: string) => boolean;
   /**
    * Asked once per subscription that receives the event (after its filter accepted it) and
-   * has a `transform`, inside the enqueue's transaction, with the stored subscription record:
-   * what it returns is stored as that delivery's payload (the core seals it as it seals event
-   * payloads). Absent: such a subscription gets no delivery (nothing is sent untransformed).
-   * What it throws rejects the enqueue, nothing stored. Subscriptions without a transform are
-   * never asked about.
+   * has a `transform` or version pins (`versions`), inside the enqueue's transaction, with the
+   * stored subscription record: the text it returns is stored as that delivery's payload (the
+   * core seals it as it seals event payloads); `null`: the delivery sends its event's payload
+   * (a subscription pinned to the version the event is in). Absent: such a subscription gets
+   * no delivery (nothing is sent unrendered). What it throws rejects the enqueue, nothing
+   * stored. Subscriptions with neither are never asked about.
    */
-  render?: (subscription: SubscriptionRecord) => string;
+  render?: (subscription: SubscriptionRecord) => string | null;
 }
 
 export interface EnqueueResult {
@@ -576,15 +585,15 @@ export interface ReplayInput {
    */
   matchesFilter?: (filter: string, event: EventRecord) => boolean;
   /**
-   * Asked, when the subscription (as read inside the replay's transaction) has a `transform`,
-   * for each delivery the replay creates (after `matchesFilter` accepted its event), with the
-   * stored subscription record and the stored event: what it returns is stored as that
-   * delivery's payload. Requeued deliveries keep the payload they have (every retry sends the
+   * Asked, when the subscription (as read inside the replay's transaction) has a `transform`
+   * or version pins, for each delivery the replay creates (after `matchesFilter` accepted its
+   * event), with the stored subscription record and the stored event: the text it returns is
+   * stored as that delivery's payload; `null`: it sends its event's. Requeued deliveries keep the payload they have (every retry sends the
    * same bytes) and are never asked about. Absent: a replay creates nothing for a
-   * subscription with a transform (its requeues still happen). What it throws rejects the
+   * subscription with a transform or pins (its requeues still happen). What it throws rejects the
    * replay, nothing changed. Not asked with `dryRun`.
    */
-  render?: (subscription: SubscriptionRecord, event: EventRecord) => string;
+  render?: (subscription: SubscriptionRecord, event: EventRecord) => string | null;
 }
 
 /** A key held by a dead delivery (its subscription's `orderingOnDead` is `block`): see {@link StorageAdapter.listBlockedKeys}. */

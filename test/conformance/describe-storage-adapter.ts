@@ -16,6 +16,7 @@ import { describeDeliveryLog } from './delivery-log.js';
 import { describeDeliveryPayloads } from './delivery-payloads.js';
 import { describeEnqueue } from './enqueue.js';
 import { describeEventFeed } from './event-feed.js';
+import { describeEventVersions } from './event-versions.js';
 import { describeMigrate } from './migrate.js';
 import { describeOrdering } from './ordering.js';
 import { describePayloadFilter } from './payload-filter.js';
@@ -60,6 +61,7 @@ export function describeStorageAdapter(name: string, factory: StorageHarnessFact
     describeTestAttempts(t);
     describeEventFeed(t);
     describeOrdering(t);
+    describeEventVersions(t);
     describePayloadFilter(t);
     describeDeliveryPayloads(t);
   });

@@ -8,7 +8,8 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDashboard } from '../../src/dashboard/index.js';
-import { createWebhooks, type BookkeeperEvents, type DashboardActionEvent, type Transport, type Webhooks, type WebhooksOptions } from '../../src/index.js';
+import { z } from 'zod';
+import { createWebhooks, defineEvents, type BookkeeperEvents, type DashboardActionEvent, type Transport, type Webhooks, type WebhooksOptions } from '../../src/index.js';
 import type { DashboardOptions } from '../../src/dashboard/dashboard-options.js';
 import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -327,6 +328,29 @@ describe('a subscription’s page', () => {
     const page = await (await get(dashboard, `/subscriptions/${created.id}`)).text();
     expect(page).toContain('<p>The instance’s policy.</p>');
     expect(page).toContain('<p>The instance’s defaults.</p>');
+  });
+});
+
+describe('a subscription’s event versions', () => {
+  it('shows its version pins on its page and in its JSON, and none for one without', async () => {
+    const events = defineEvents({
+      'payment.succeeded': {
+        versions: {
+          1: { schema: z.object({ amountMinor: z.int() }) },
+          2: { schema: z.object({ netMinor: z.int() }), downgrade: (data: { netMinor: number }) => ({ amountMinor: data.netMinor }) },
+        },
+      },
+      'refund.created': z.object({ refundId: z.string() }),
+    });
+    const webhooks = createWebhooks({ meter: false, events }) as unknown as Webhooks;
+    instances.push(webhooks);
+    const dashboard = dashboardOf(webhooks);
+    const pinned = await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['*'], versions: { 'payment.succeeded': 1 } });
+    const plain = await webhooks.subscriptions.create({ url: 'https://crm.example.com/hooks', eventTypes: ['refund.*'] });
+    const page = await (await get(dashboard, `/subscriptions/${pinned.id}`)).text();
+    expect(page).toContain('<dt>Event versions</dt><dd><span class="mono">payment.succeeded</span> version 1<br></dd>');
+    expect(((await (await getJson(dashboard, `/subscriptions/${pinned.id}`)).json()) as { subscription: { versions: unknown } }).subscription.versions).toEqual({ 'payment.succeeded': 1 });
+    expect(await (await get(dashboard, `/subscriptions/${plain.id}`)).text()).toContain('<dt>Event versions</dt><dd><span class="muted">none: every type in its newest version</span></dd>');
   });
 });
 

@@ -86,7 +86,7 @@ describe('examples', () => {
       'getHeaders: the token in clear',
       'secret age: within policy',
       expect.stringMatching(/^audit: bob@bookkeeper\.example moved sub_[0-9A-Z]{26}$/),
-      'created alice@bookkeeper.example tenantId allTenants url eventTypes filter transform headers description metadata retry flowControl secrets status disabledReason deletedAt',
+      'created alice@bookkeeper.example tenantId allTenants url eventTypes filter transform versions headers description metadata retry flowControl secrets status disabledReason deletedAt',
       'updated bob@bookkeeper.example url',
       'disabled bob@bookkeeper.example status disabledReason',
       'enabled bob@bookkeeper.example status disabledReason',
@@ -255,6 +255,14 @@ describe('examples', () => {
   it('runs the ordering example: the refund waits behind the dead payment, which is redelivered, and the ERP books them in order', async () => {
     const { stdout } = await runExample('ordering.ts', {});
     expect(stdout.trim().split('\n')).toEqual(['pay_1 blocked by payment.succeeded #1, 1 waiting', 'booked pay_1 (#1)', 'refunded pay_1 (#2)']);
+  });
+
+  it('runs the event-versions example: the ERP pinned to version 1 gets the event downgraded, the new endpoint is pinned to 2, the router narrows by version', async () => {
+    const { stdout } = await runExample('event-versions.ts', {});
+    const [pins, sent, handled] = stdout.trim().split('\n');
+    expect(JSON.parse(pins!)).toEqual([{ 'payment.succeeded': 1 }, { 'payment.succeeded': 2 }]);
+    expect(JSON.parse(sent!)).toMatchObject({ type: 'payment.succeeded', version: 1, data: { paymentId: 'pay_2', amountMinor: 2000 } });
+    expect(handled).toBe('v1 2000');
   });
 
   it('runs the retention example: the task runs once at start on a new SQLite database and removes nothing', async () => {

@@ -20,6 +20,7 @@ export function subscriptionAt(now: number, overrides: Partial<SubscriptionRecor
     filter: null,
     transform: null,
     orderingOnDead: 'block',
+    versions: null,
     secrets: [{ value: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', createdAt: now, expiresAt: null }],
     headers: {},
     description: null,

@@ -178,6 +178,56 @@ describe('exportCatalog', () => {
     });
   });
 
+  it('exports every version of a versioned type: the newest under its name, each older one as <type>@v<n>, each with its version and example, valid in every format', async () => {
+    const v1 = z.object({ paymentId: z.string(), amountMinor: z.int() });
+    const v2 = z.object({ paymentId: z.string(), netMinor: z.int(), feeMinor: z.int() });
+    const v3 = z.object({ id: z.string(), netMinor: z.int(), feeMinor: z.int() });
+    const catalog = defineEvents({
+      'payment.succeeded': {
+        versions: {
+          1: { schema: v1, example: { paymentId: 'pay_1', amountMinor: 1000 } },
+          2: { schema: v2, example: { paymentId: 'pay_1', netMinor: 970, feeMinor: 30 }, downgrade: (data: z.output<typeof v2>) => ({ paymentId: data.paymentId, amountMinor: data.netMinor + data.feeMinor }) },
+          3: { schema: v3, downgrade: (data: z.output<typeof v3>) => ({ paymentId: data.id, netMinor: data.netMinor, feeMinor: data.feeMinor }) },
+        },
+      },
+      'refund.created': { schema: z.object({ refundId: z.string() }), example: { refundId: 'ref_1' } },
+    });
+    const schemas = exportCatalog(catalog, { format: 'json-schema' });
+    expect(Object.keys(schemas)).toEqual(['payment.succeeded', 'payment.succeeded@v2', 'payment.succeeded@v1', 'refund.created']);
+    const ajv = ajv2020();
+    const versionOf = (schema: Json) => ((schema.properties as Json).version as Json | undefined)?.const;
+    expect(Object.values(schemas).map((schema) => versionOf(schema))).toEqual([3, 2, 1, undefined]);
+    expect((schemas['payment.succeeded']!.description as string)).toContain('version 3, the newest');
+    expect((schemas['payment.succeeded@v1']!.description as string)).toContain('pinned to version 1');
+    // Version 3 has no example; the others theirs, each valid against its own version only.
+    expect(schemas['payment.succeeded']!.examples).toBeUndefined();
+    const v1Example = { id: expect.any(String), type: 'payment.succeeded', version: 1, timestamp: expect.any(String), data: { paymentId: 'pay_1', amountMinor: 1000 } };
+    expect(schemas['payment.succeeded@v1']!.examples).toEqual([v1Example]);
+    const validateV1 = ajv.compile(schemas['payment.succeeded@v1']!);
+    const validateV2 = ajv.compile(schemas['payment.succeeded@v2']!);
+    const [example1] = schemas['payment.succeeded@v1']!.examples as Json[];
+    const [example2] = schemas['payment.succeeded@v2']!.examples as Json[];
+    expect(validateV1(example1)).toBe(true);
+    expect(validateV2(example2)).toBe(true);
+    expect(validateV2(example1)).toBe(false);
+    expect(validateV1({ ...example1, version: 2 })).toBe(false);
+    expect(validateV1({ ...example1, version: undefined })).toBe(false);
+
+    const openapi = exportCatalog(catalog, { format: 'openapi' });
+    const result = await new Validator().validate(structuredClone(openapi));
+    expect(result.errors ?? []).toEqual([]);
+    expect(Object.keys(openapi.webhooks as Json)).toEqual(['payment.succeeded', 'payment.succeeded@v2', 'payment.succeeded@v1', 'refund.created']);
+    expect(Object.keys((openapi.components as Json).schemas as Json)).toEqual(expect.arrayContaining(['PaymentSucceededEvent', 'PaymentSucceededV2Event', 'PaymentSucceededV1Event']));
+
+    const asyncapi = exportCatalog(catalog, { format: 'asyncapi' });
+    const specAjv = new Ajv({ strict: false, allErrors: true, meta: false, validateSchema: false });
+    addFormats(specAjv);
+    const validateDocument = specAjv.compile(specs.schemas['3.0.0']);
+    expect(validateDocument(asyncapi), JSON.stringify(validateDocument.errors?.slice(0, 3))).toBe(true);
+    const channels = asyncapi.channels as Record<string, Json>;
+    expect(channels['PaymentSucceededV1Event']!.address).toBe('payment.succeeded');
+  });
+
   it('exports a custom catalog: a type without an example has none, the others theirs', () => {
     const catalog = defineEvents({
       'stock.low': { schema: z.strictObject({ sku: z.string(), left: z.int().min(0) }), example: { sku: 'SKU-1', left: 2 } },

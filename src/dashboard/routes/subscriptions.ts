@@ -359,6 +359,11 @@ ${context.tenantId === undefined ? html`<dt>Tenant</dt><dd>${tenantText(subscrip
 <dt>Event types</dt><dd>${eventTypesText(subscription)}</dd>
 <dt>Payload filter</dt><dd>${subscription.filter === null ? html`<span class="muted">none: every event of its types</span>` : html`<pre>${JSON.stringify(subscription.filter, null, 2)}</pre>`}</dd>
 <dt>Payload transform</dt><dd>${subscription.transform === null ? html`<span class="muted">none: the event as published</span>` : html`<span class="mono">${subscription.transform}</span>`}</dd>
+<dt>Event versions</dt><dd>${
+    subscription.versions === null
+      ? html`<span class="muted">none: every type in its newest version</span>`
+      : Object.entries(subscription.versions).map(([type, version]) => html`<span class="mono">${type}</span> version ${String(version)}<br>`)
+  }</dd>
 <dt>Description</dt><dd>${subscription.description ?? html`<span class="muted">${noValue}</span>`}</dd>
 <dt>Metadata</dt><dd>${metadataKeys.length === 0 ? html`<span class="muted">${noValue}</span>` : html`<pre>${JSON.stringify(subscription.metadata, null, 2)}</pre>`}</dd>
 <dt>Headers</dt><dd>${

@@ -27,7 +27,7 @@ import { newDeliveryId } from '../shared/delivery-ids.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { openDeliveryUpdate } from '../shared/open-deliveries.js';
 import { thrownByHostCallback } from '../shared/host-callbacks.js';
-import { enqueuePayload, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
+import { enqueuePayload, rendersPayloads, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
 import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
@@ -139,7 +139,7 @@ export function createMemoryStorage(): StorageAdapter {
   let orphans = new OrphanEvents(events);
   let idempotencyKeys = new Map<string, string>();
   let deliveries = new Map<string, DeliveryState>();
-  // The payloads of the deliveries that have their own (rendered by a transform): beside
+  // The payloads of the deliveries that have their own (rendered at fan-out): beside
   // them rather than a field of each, so a delivery that sends its event's payload costs no
   // slot more, and a removed delivery's payload goes with it.
   const ownPayloads = new WeakMap<DeliveryState, string>();
@@ -183,7 +183,7 @@ export function createMemoryStorage(): StorageAdapter {
 
   /**
    * Links a new delivery to every index but `ev.deliveries`, which the caller fills; with
-   * `payload` (rendered by its subscription's transform) that is what it sends.
+   * `payload` (rendered for its subscription's transform or version pin) that is what it sends.
    */
   function createDelivery(ev: EventState, sub: SubscriptionState, status: 'pending' | 'held', now: number, payload: string | null = null): DeliveryState {
     const d = storeDelivery(ev, sub, newDeliveryId(now), status, now);
@@ -393,16 +393,17 @@ export function createMemoryStorage(): StorageAdapter {
 
   /**
    * The receivers a publish creates deliveries for, with their payloads (`null`: the event's):
-   * a receiver with a transform gets what `render` returns, or no delivery without it.
-   * `payloads` is `null` when no receiver has a transform, the common case, which keeps the list.
+   * a receiver with a transform or version pins gets what `render` returns, or no delivery
+   * without it. `payloads` is `null` when no receiver has either, the common case, which
+   * keeps the list.
    */
   function withPayloads(receivers: SubscriptionState[], input: EnqueueInput): { receivers: SubscriptionState[]; payloads: Array<string | null> | null } {
-    if (receivers.every((sub) => sub.record.transform === null)) return { receivers, payloads: null };
+    if (!receivers.some((sub) => rendersPayloads(sub.record))) return { receivers, payloads: null };
     const kept: SubscriptionState[] = [];
     const payloads: Array<string | null> = [];
     for (const sub of receivers) {
       // The callback gets a copy: it cannot change the stored subscription.
-      const payload = sub.record.transform === null ? null : enqueuePayload(input, copySubscription(sub.record));
+      const payload = rendersPayloads(sub.record) ? enqueuePayload(input, copySubscription(sub.record)) : null;
       if (payload === undefined) continue;
       kept.push(sub);
       payloads.push(payload);
@@ -437,7 +438,7 @@ export function createMemoryStorage(): StorageAdapter {
     if (indexKey !== null) idempotencyKeys.set(indexKey, id);
     tenants.addEvent(ev);
     // Built by map, not push: an array grown by push reserves 17 slots, which every stored event would keep.
-    ev.deliveries = targets.map((sub, i) => createDelivery(ev, sub, 'pending', input.now, payloads === null ? null : payloads[i]!));
+    ev.deliveries = targets.map((sub, i) => createDelivery(ev, sub, 'pending', input.now, payloads === null ? null : (payloads[i] ?? null)));
     if (ev.deliveries.length === 0) orphans.add(ev);
     return { event: copyEvent(ev.record), created: true, deliveryCount: ev.deliveries.length };
   }
@@ -574,7 +575,7 @@ export function createMemoryStorage(): StorageAdapter {
     const scope = sub.record;
     const filter = sub.record.filter;
     if (replayRefusesAll(input, filter)) return { count: 0 };
-    // With a transform and nothing to render, only requeues (which keep their payloads).
+    // Rendering and nothing to render with, only requeues (which keep their payloads).
     const creates = !replayCreatesNothing(input, scope);
     // A subscription reads only its tenant's events (the platform's: the tenantless ones); an
     // all-tenant consumer walks them all.
@@ -594,11 +595,11 @@ export function createMemoryStorage(): StorageAdapter {
     const count = requeued.length + missing.length;
     if (input.dryRun === true) return { count };
     // Rendered before anything changes: a callback that throws leaves everything as it was.
-    const payloads = scope.transform === null ? null : missing.map((ev) => replayPayload(input, copySubscription(scope), copyEvent(ev.record))!);
+    const payloads = rendersPayloads(scope) ? missing.map((ev) => replayPayload(input, copySubscription(scope), copyEvent(ev.record)) ?? null) : null;
     const status = queuedStatus(sub.record.status === 'active');
     for (const d of requeued) requeue(d, status, input.now);
     missing.forEach((ev, i) => {
-      ev.deliveries = [...ev.deliveries, createDelivery(ev, sub, status, input.now, payloads === null ? null : payloads[i]!)];
+      ev.deliveries = [...ev.deliveries, createDelivery(ev, sub, status, input.now, payloads === null ? null : (payloads[i] ?? null))];
     });
     return { count };
   }

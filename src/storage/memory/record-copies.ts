@@ -59,6 +59,7 @@ export function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
     filter: s.filter ?? null,
     transform: s.transform ?? null,
     orderingOnDead: s.orderingOnDead ?? 'block',
+    versions: s.versions ?? null,
     secrets: s.secrets.map((secret) => ({ value: secret.value, createdAt: secret.createdAt, expiresAt: secret.expiresAt })),
     headers: { ...s.headers },
     description: s.description,

@@ -34,7 +34,7 @@ import { changeRecord, dispatcherDisableRecord, softDeletedFields, type NewChang
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { isKeyHead, passesOnDeath } from '../shared/ordering.js';
-import { enqueuePayload, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
+import { enqueuePayload, rendersPayloads, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
@@ -181,10 +181,10 @@ const retryEnqueue: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY', 'ST
 /** The settle's rows, and the batch ordinals whose `disable` disabled its subscription. */
 /** What the core answered during one publish's rounds (see #enqueueOn), kept across a retry in place. */
 interface PublishAnswers {
-  /** Subscription id → whether it receives: its filter's verdict, false too when its transform rendered nothing. */
+  /** Subscription id → whether it receives: its filter's verdict, false too when nothing rendered its payload. */
   verdicts: Map<string, boolean>;
-  /** Subscription id → its delivery's rendered payload. */
-  payloads: Map<string, string>;
+  /** Subscription id → its delivery's rendered payload; `null`: the core left it on its event's payload. */
+  payloads: Map<string, string | null>;
 }
 
 interface SettledBatch {
@@ -308,7 +308,7 @@ export class PostgresStorage implements StorageAdapter {
     const { tenantId } = record;
     const max = limits.maxPerTenant;
     const limited = tenantId !== null && max !== undefined;
-    const values = [...subscriptionValues(record), record.eventTypes, idempotencyScope(tenantId)];
+    const values = [...subscriptionValues(record), record.eventTypes, idempotencyScope(tenantId), record.versions ?? null];
     const insert = async (on?: PoolClient): Promise<SubscriptionRecord> =>
       toSubscription((await this.#query<SubscriptionRow>(this.#sql.createSubscription, values, on))[0]!);
     if (!limited && audit === undefined) return this.#runner.run('createSubscription', () => insert());
@@ -764,9 +764,9 @@ export class PostgresStorage implements StorageAdapter {
         if (replayRefusesAll(input, filter)) return { count: 0 };
         const window = [input.subscriptionId, input.since, input.until ?? null, [...input.eventTypes]];
         if (input.dryRun !== true) await this.#query(this.#sql.lockReplay, [input.subscriptionId], client);
-        // With a transform and nothing to render, only requeues (which keep their payloads).
+        // Rendering and nothing to render with, only requeues (which keep their payloads).
         const creates = !replayCreatesNothing(input, subscription);
-        const renders = subscription.transform !== null && creates && input.dryRun !== true;
+        const renders = rendersPayloads(subscription) && creates && input.dryRun !== true;
         if (filter !== null || renders) return { count: await this.#replayWithEvents(client, input, subscription, window, creates) };
         if (input.dryRun === true) {
           const missing = creates ? await this.#query<{ id: string }>(this.#sql.replayMissing, window, client) : [];
@@ -798,21 +798,21 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /**
-   * `replay` for a subscription with a payload filter or a transform to render, in its
+   * `replay` for a subscription with a payload filter or payloads to render (a transform or version pins), in its
    * transaction: the window's candidates read in batches with their events (locked against
    * an expunge unless a dry run), each one the filter accepts (or every one, without a
    * filter) requeued or created — created only when `creates`, with its rendered payload
-   * when the subscription has a transform — the rest left out.
+   * when the subscription has a transform or pins — the rest left out.
    * @returns how many are (or, with `dryRun`, would be) queued.
    */
   async #replayWithEvents(client: PoolClient, input: ReplayInput, subscription: SubscriptionRecord, window: unknown[], creates: boolean): Promise<number> {
     const dryRun = input.dryRun === true;
     const { filter, status } = subscription;
-    const renders = subscription.transform !== null && !dryRun;
+    const renders = rendersPayloads(subscription) && !dryRun;
     const candidates = dryRun ? this.#sql.replayFilterCandidates : this.#sql.replayFilterCandidatesLocked;
     const requeue: string[] = [];
     const create: Array<{ id: string; type: string }> = [];
-    const payloads: string[] = [];
+    const payloads: Array<string | null> = [];
     let after: [number, string] = [input.since, ''];
     for (;;) {
       const rows = await this.#query<ReplayCandidateRow>(candidates, [...window, ...after, replayFilterBatch], client);
@@ -823,7 +823,7 @@ export class PostgresStorage implements StorageAdapter {
         if (row.requeue) requeue.push(row.id);
         else {
           create.push({ id: row.id, type: row.type });
-          if (renders) payloads.push(replayPayload(input, subscription, event)!);
+          if (renders) payloads.push(replayPayload(input, subscription, event) ?? null);
         }
       }
       if (rows.length < replayFilterBatch) break;
@@ -1012,7 +1012,7 @@ export class PostgresStorage implements StorageAdapter {
       const evaluated = [...verdicts.keys()];
       const accepted = evaluated.filter((id) => verdicts.get(id) === true);
       const rendered = [...payloads.keys()];
-      const routed = [...values, ...notifying, event.tenantId, scope, evaluated, accepted, rendered, rendered.map((id) => payloads.get(id)!)];
+      const routed = [...values, ...notifying, event.tenantId, scope, evaluated, accepted, rendered, rendered.map((id) => payloads.get(id) ?? null)];
       // An unordered event keeps the publish statement it always had; a keyed one appends to its keys.
       const [row] =
         orderingKey === null
@@ -1029,9 +1029,9 @@ export class PostgresStorage implements StorageAdapter {
           let receives = verdicts.get(subscriptionId) ?? enqueueAccepts(input, filter, subscriptionId);
           if (receives && subscription !== null && !payloads.has(subscriptionId)) {
             const payload = enqueuePayload(input, subscription);
-            if (typeof payload === 'string') payloads.set(subscriptionId, payload);
+            if (payload !== undefined) payloads.set(subscriptionId, payload);
             // Nothing renders it: it gets no delivery (shared/delivery-payloads.ts).
-            else if (payload === undefined) receives = false;
+            else receives = false;
           }
           verdicts.set(subscriptionId, receives);
           needed += (receives ? 1 : 0) - (counted ? 1 : 0);

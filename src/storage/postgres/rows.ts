@@ -56,6 +56,8 @@ export interface SubscriptionRow {
   transform: string | null;
   /** 'block' or 'skip' (migration 0011). */
   ordering_on_dead: OrderingOnDead;
+  /** The version pins' text, kept as given (migration 0012). */
+  event_versions: string | null;
   secrets: unknown;
   headers: unknown;
   description: string | null;
@@ -117,6 +119,7 @@ export interface ClaimRow extends DeliveryRow {
   s_payload_filter: string | null;
   s_transform: string | null;
   s_ordering_on_dead: OrderingOnDead;
+  s_event_versions: string | null;
   s_secrets: unknown;
   s_headers: unknown;
   s_description: string | null;
@@ -292,6 +295,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     filter: row.payload_filter,
     transform: row.transform,
     orderingOnDead: row.ordering_on_dead,
+    versions: row.event_versions,
     secrets: json<SubscriptionRecord['secrets']>(row.secrets),
     headers: json<Record<string, string>>(row.headers),
     description: row.description,
@@ -313,11 +317,11 @@ export interface ReplayCandidateRow extends EventRow {
   requeue: boolean;
 }
 
-/** A target of the publish the core is to be asked about: its payload filter, if unasked, and its payload, if it has a transform. */
+/** A target of the publish the core is to be asked about: its payload filter, if unasked, and its payload, if it has a transform or version pins. */
 export interface PendingTarget {
   subscriptionId: string;
   filter: string | null;
-  /** The stored record, for a target with a transform; `null` without one. */
+  /** The stored record, for a target with a transform or pins; `null` without either. */
   subscription: SubscriptionRecord | null;
 }
 
@@ -457,6 +461,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       payload_filter: row.s_payload_filter,
       transform: row.s_transform,
       ordering_on_dead: row.s_ordering_on_dead,
+      event_versions: row.s_event_versions,
       secrets: row.s_secrets,
       headers: row.s_headers,
       description: row.s_description,
@@ -475,7 +480,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
   };
 }
 
-/** A subscription's columns as statement values, in the column order of the `createSubscription` statement. */
+/** A subscription's columns as statement values, in the column order of the `createSubscription` statement ($1–$21; its version pins go in $24). */
 export function subscriptionValues(record: SubscriptionRecord): unknown[] {
   return [
     record.id,
@@ -537,6 +542,7 @@ export function patchedValues(record: SubscriptionRecord): unknown[] {
     record.updatedAt,
     record.transform ?? null,
     record.orderingOnDead,
+    record.versions ?? null,
   ];
 }
 

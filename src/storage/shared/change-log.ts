@@ -34,6 +34,7 @@ export const loggedFields = Object.freeze([
   'filter',
   'transform',
   'orderingOnDead',
+  'versions',
   'headers',
   'description',
   'metadata',

@@ -12,6 +12,7 @@ export const patchFields = Object.freeze([
   'filter',
   'transform',
   'orderingOnDead',
+  'versions',
   'secrets',
   'headers',
   'description',

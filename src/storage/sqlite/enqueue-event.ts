@@ -2,16 +2,17 @@
  * Storing a published event and its fan-out: one pending delivery per active
  * subscription whose filters match its type, that receives its tenant and whose payload
  * filter, if it has one, the core's callback accepts (storage/shared/payload-filters.ts),
- * with the payload its transform, if it has one, rendered (storage/shared/delivery-payloads.ts);
- * or nothing new when its idempotency key was seen before in that tenant. An event with an
- * ordering key numbers each of its deliveries in its subscription's key (ordering-keys.ts):
- * the key's head is due at once, a delivery behind it waits (storage/shared/ordering.ts); an
- * unordered one runs exactly the statements it ran before ordering existed.
+ * with the payload the core rendered for its transform or version pins, if it has either
+ * (storage/shared/delivery-payloads.ts); or nothing new when its idempotency key was seen
+ * before in that tenant. An event with an ordering key numbers each of its deliveries in its
+ * subscription's key (ordering-keys.ts): the key's head is due at once, a delivery behind it
+ * waits (storage/shared/ordering.ts); an unordered one runs exactly the statements it ran
+ * before ordering existed.
  */
 import { StorageError } from '../../errors.js';
 import { candidateFilters } from '../../registry/event-type-filter.js';
 import type { EnqueueInput, EnqueueResult } from '../storage-adapter.js';
-import { enqueuePayload } from '../shared/delivery-payloads.js';
+import { enqueuePayload, rendersPayloads } from '../shared/delivery-payloads.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
 import { enqueueAccepts } from '../shared/payload-filters.js';
 import { queuedStatus } from '../shared/redelivery.js';
@@ -52,18 +53,18 @@ export function enqueueEvent(s: Statements, input: EnqueueInput): EnqueueResult 
   const ownTenant = deliveryTenantId({ tenantId, allTenants: false });
   const consumerTenant = deliveryTenantId(allTenantConsumer);
   // [deliveryId, subscriptionId, tenantId, payload?] of each receiver a payload filter does
-  // not refuse; the payload when its transform rendered one.
+  // not refuse; the payload when the core rendered one.
   const deliveries: Array<[string, string, string | null] | [string, string, string | null, string]> = [];
   const receive = (row: FanOutRow, deliveryTenant: string | null): void => {
     if (!enqueueAccepts(input, row.payload_filter, row.subscription_id)) return;
-    if (row.transform === null) {
+    if (!rendersPayloads({ transform: row.transform, versions: row.event_versions })) {
       deliveries.push([newDeliveryId(now), row.subscription_id, deliveryTenant]);
       return;
     }
-    // The whole record for the callback, read only for a subscription with a transform.
+    // The whole record for the callback, read only for a subscription the core renders for.
     const payload = enqueuePayload(input, toSubscription(s.getSubscription.get(row.subscription_id)!));
     if (payload === undefined) return;
-    deliveries.push([newDeliveryId(now), row.subscription_id, deliveryTenant, payload!]);
+    deliveries.push(payload === null ? [newDeliveryId(now), row.subscription_id, deliveryTenant] : [newDeliveryId(now), row.subscription_id, deliveryTenant, payload]);
   };
   for (const row of own) receive(row, ownTenant);
   for (const row of consumers) receive(row, consumerTenant);

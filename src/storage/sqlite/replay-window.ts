@@ -4,7 +4,7 @@
  * sent again at all (never an expunged event, nothing to a soft-deleted subscription) and
  * which deliveries to requeue and which to create by storage/shared/redelivery.ts, and, for a
  * subscription with a payload filter, which of those the core's callback accepts
- * (storage/shared/payload-filters.ts), and, for one with a transform, the payload of each
+ * (storage/shared/payload-filters.ts), and, for one with a transform or pins, the payload of each
  * delivery it creates (storage/shared/delivery-payloads.ts); this module reads the window and
  * writes the result. A delivery created of an ordered event takes its key's next number, in
  * event order (ordering-keys.ts): due at once when it is the key's head, waiting otherwise; a
@@ -12,7 +12,7 @@
  */
 import type { ReplayInput, SubscriptionRecord } from '../storage-adapter.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
-import { replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
+import { rendersPayloads, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
 import { replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { queuedStatus, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { deliveryTenantId, receivesTenant } from '../shared/tenancy.js';
@@ -33,10 +33,10 @@ export function replayWindow(s: Statements, input: ReplayInput, subscription: Su
     until: input.until ?? null,
     event_types: JSON.stringify(input.eventTypes),
   };
-  // With a transform and nothing to render, only requeues (which keep their payloads).
+  // Rendering and nothing to render with, only requeues (which keep their payloads).
   const creates = !replayCreatesNothing(input, subscription);
   // Rendered for each delivery created (never in a dry run, which creates nothing).
-  const renders = subscription.transform !== null && creates && input.dryRun !== true;
+  const renders = rendersPayloads(subscription) && creates && input.dryRun !== true;
   // With a payload filter or a render the rows carry their payloads: walked one at a time,
   // so that only the verdicts and the rendered payloads are kept, never the window's payloads
   // all at once (the writes come after the walk, when the statement is done).
@@ -53,8 +53,9 @@ export function replayWindow(s: Statements, input: ReplayInput, subscription: Su
     if (action === 'requeue') requeue.push(row.delivery_row_id!);
     // A row with its payload is not kept: only what the insert needs of it.
     else if (renders) {
-      const payload = replayPayload(input, subscription, toCandidateEvent(row as ReplayCandidateEventRow))!;
-      create.push({ event_id: row.event_id, event_type: row.event_type, ordering_key: row.ordering_key, payload });
+      const payload = replayPayload(input, subscription, toCandidateEvent(row as ReplayCandidateEventRow));
+      const created = { event_id: row.event_id, event_type: row.event_type, ordering_key: row.ordering_key };
+      create.push(typeof payload === 'string' ? { ...created, payload } : created);
     } else create.push(withEvents ? { event_id: row.event_id, event_type: row.event_type, ordering_key: row.ordering_key } : row);
   }
   if (input.dryRun === true) return create.length + requeue.length;

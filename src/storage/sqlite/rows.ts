@@ -53,6 +53,8 @@ export interface SubscriptionRow {
   transform: string | null;
   /** What a dead delivery of an ordering key does to the ones behind it (migration 0015). */
   ordering_on_dead: OrderingOnDead;
+  /** The version pins' text, kept as given (migration 0016). */
+  event_versions: string | null;
   secrets: string;
   headers: string;
   description: string | null;
@@ -218,11 +220,12 @@ export interface ReplayCandidateEventRow extends ReplayCandidateRow {
   idempotency_key: string | null;
 }
 
-/** A row of the fan-out's lookups: a receiving subscription, its payload filter and its transform. */
+/** A row of the fan-out's lookups: a receiving subscription, its payload filter, its transform and its version pins. */
 export interface FanOutRow {
   subscription_id: string;
   payload_filter: string | null;
   transform: string | null;
+  event_versions: string | null;
 }
 
 /** A row of `orderedOpenOfEvents` (an ordered open delivery of an event being expunged) and of `orderedOfEvents`. */
@@ -294,6 +297,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     filter: row.payload_filter,
     transform: row.transform,
     orderingOnDead: row.ordering_on_dead,
+    versions: row.event_versions,
     secrets: JSON.parse(row.secrets) as SubscriptionRecord['secrets'],
     headers: JSON.parse(row.headers) as Record<string, string>,
     description: row.description,
@@ -479,6 +483,7 @@ export function subscriptionParams(record: SubscriptionRecord): Record<string, u
     payload_filter: record.filter ?? null,
     transform: record.transform ?? null,
     ordering_on_dead: record.orderingOnDead ?? 'block',
+    event_versions: record.versions ?? null,
     secrets: JSON.stringify(record.secrets),
     headers: JSON.stringify(record.headers),
     description: record.description,

@@ -13,7 +13,7 @@ import { createWebhooks } from '../../../src/create-webhooks.js';
 import { isWebhookError, StorageError } from '../../../src/errors.js';
 import { createId } from '../../../src/ids.js';
 import { createPostgresStorage, getMigrationSql, type PostgresStorage } from '../../../src/storage/postgres/index.js';
-import { latestSchemaVersion } from '../../../src/storage/postgres/migrations/index.js';
+import { latestSchemaVersion, migrations } from '../../../src/storage/postgres/migrations/index.js';
 import { loadPg } from '../../../src/storage/postgres/driver.js';
 import { toStorageError } from '../../../src/storage/postgres/driver-errors.js';
 import { postgresStatements } from '../../../src/storage/postgres/statements/index.js';
@@ -67,8 +67,9 @@ describe('migrations', () => {
       { version: 9, name: '0009-payload-filter' },
       { version: 10, name: '0010-delivery-payloads' },
       { version: 11, name: '0011-ordering' },
+      { version: 12, name: '0012-event-versions' },
     ]);
-    expect(latestSchemaVersion).toBe(11);
+    expect(latestSchemaVersion).toBe(12);
     await storage.migrate();
     await storage.migrate();
     expect(await count(schema, 'migrations')).toBe(11);
@@ -78,7 +79,7 @@ describe('migrations', () => {
     const schema = schemaName();
     const storages = [storageOn({ schema }), storageOn({ schema }), storageOn({ schema })];
     await Promise.all(storages.map((storage) => storage.migrate()));
-    expect(await count(schema, 'migrations')).toBe(latestSchemaVersion);
+    expect(await count(schema, 'migrations')).toBe(migrations.length);
     const sub = await storages[0]!.createSubscription(subscription());
     expect(await storages[2]!.getSubscription(sub.id)).toEqual(sub);
   });
@@ -137,6 +138,7 @@ describe('migrations', () => {
       { version: 9 },
       { version: 10 },
       { version: 11 },
+      { version: 12 },
     ]);
     const storage = storageOn({ schema });
     await storage.migrate();

@@ -6,10 +6,10 @@
 import { eventColumns, subscriptionJson, type Tables } from './sql-parts.js';
 
 // Whether a target receives: without a filter, or accepted by the callback when asked
-// ($14 asked, $15 accepted — a target with a transform that nothing rendered is among the
-// asked and not the accepted, see postgres-storage.ts #enqueueOn).
+// ($14 asked, $15 accepted — a target with a transform or version pins that nothing rendered
+// is among the asked and not the accepted, see postgres-storage.ts #enqueueOn).
 const receiving = `CASE WHEN s.id = ANY ($14::text[]) THEN s.id = ANY ($15::text[]) ELSE s.payload_filter IS NULL END`;
-const unrendered = `s.transform IS NOT NULL AND NOT (s.id = ANY ($16::text[]))`;
+const unrendered = `(s.transform IS NOT NULL OR s.event_versions IS NOT NULL) AND NOT (s.id = ANY ($16::text[]))`;
 
 export function enqueueStatements(t: Tables) {
   return {
@@ -41,9 +41,10 @@ export function enqueueStatements(t: Tables) {
     //   and filter): the statement then stores nothing and returns them, and the caller
     //   asks and runs it again with the lists — one more round trip, only when a target
     //   has a filter;
-    // - transforms: likewise the storage never runs one. A target with a transform whose
-    //   filter is unasked or that receives, and whose payload has not been rendered yet
-    //   ($16, the rendered ones; $17 their payloads, aligned), is pending too, with its whole
+    // - transforms and version pins: likewise the storage never runs or reads one. A target
+    //   with either whose filter is unasked or that receives, and whose payload has not been
+    //   rendered yet ($16, the rendered ones; $17 their payloads, aligned, NULL for one the
+    //   core left on its event's payload), is pending too, with its whole
     //   row as JSON (the columns of SubscriptionRow) for the core's render, asked between
     //   the same two runs as the filters — a filter and a transform together still make two
     //   round trips, not three. The insert stores each rendered payload with its delivery

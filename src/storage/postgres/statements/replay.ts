@@ -90,7 +90,7 @@ export function replayStatements(t: Tables, schema: string) {
     // the key's head, would hold the key for ever). Publishes never wait for it.
     lockReplay: `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`@bookkeeper/webhooks:${schema}:replay:`)} || $1::text, 0))`,
     // The deliveries take their subscription's tenant (deliveryTenantId), and their payloads
-    // from $8 when its transform rendered them (aligned with $1; empty: each sends its
+    // from $8 when the core rendered them (aligned with $1, NULL or empty: each sends its
     // event's, unnest pads it with NULL). ON CONFLICT: kept as a guard; under lockReplay no
     // other writer creates a delivery of an existing event.
     // The deliveries of an event with an ordering key are appended to the subscription's key

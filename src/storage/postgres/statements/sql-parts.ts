@@ -101,6 +101,7 @@ const subscriptionColumnNames = [
   'updated_at',
   'transform',
   'ordering_on_dead',
+  'event_versions',
 ] as const;
 
 /** The columns of a `SubscriptionRow`, of the table aliased `alias`. */

@@ -26,15 +26,16 @@ export function enqueueSql(t: SqliteTables) {
     // subscriptions for its event; for a tenantless event ('') the platform's, all-tenant
     // consumers included (their scope is ''). CROSS JOIN keeps the filters outer: with
     // statistics the planner would otherwise walk the subscriptions and probe each one's
-    // filters. Each with its payload filter and its transform, read from the row the status
-    // check visits anyway: the publish asks the core about those that have one (enqueue-event.ts).
-    scopeSubscriptions: `SELECT DISTINCT f.subscription_id, s.payload_filter, s.transform FROM ${F} f CROSS JOIN ${S} s ON s.id = f.subscription_id
+    // filters. Each with its payload filter, its transform and its version pins, read from the
+    // row the status check visits anyway: the publish asks the core about those that have one
+    // (enqueue-event.ts).
+    scopeSubscriptions: `SELECT DISTINCT f.subscription_id, s.payload_filter, s.transform, s.event_versions FROM ${F} f CROSS JOIN ${S} s ON s.id = f.subscription_id
        WHERE f.filter IN (SELECT value FROM json_each(?)) AND f.tenant_key = ? AND s.status = 'active'
        ORDER BY f.subscription_id`,
     // Then, for a tenant's event only, the all-tenant consumers, through their partial index
     // (INDEXED BY: a seek on the filter alone in the primary key would walk every tenant's
     // subscriptions of it). A tenantless event needs no second lookup, which keeps it at one.
-    allTenantConsumers: `SELECT DISTINCT f.subscription_id, s.payload_filter, s.transform
+    allTenantConsumers: `SELECT DISTINCT f.subscription_id, s.payload_filter, s.transform, s.event_versions
        FROM ${F} f INDEXED BY ${t.allTenantsFilterIndex} CROSS JOIN ${S} s ON s.id = f.subscription_id
        WHERE f.filter IN (SELECT value FROM json_each(?)) AND f.all_tenants = 1 AND s.status = 'active'
        ORDER BY f.subscription_id`,
