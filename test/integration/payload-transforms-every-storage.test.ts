@@ -56,7 +56,7 @@ describe.each(storageKinds)('payload transforms on the %s storage', (kind) => {
     // Run once, at publish, with the event and the subscription as the API shows it.
     expect(seen).toEqual([
       {
-        event: { id: published.id, type: 'payment.succeeded', timestamp: published.timestamp, metadata: { region: 'eu' }, tenantId: null, data: { ...samplePayment(1, 123_45), paymentId: 'changed by the transform' } },
+        event: { id: published.id, type: 'payment.succeeded', timestamp: published.timestamp, orderingKey: null, metadata: { region: 'eu' }, tenantId: null, data: { ...samplePayment(1, 123_45), paymentId: 'changed by the transform' } },
         subscriptionUrl: `${env.server.url}/erp`,
         authorization: '[redacted]',
       },
