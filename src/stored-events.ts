@@ -31,6 +31,8 @@ export interface StoredEvent {
   /** The tenant it was published for; `null` without one. */
   tenantId: string | null;
   idempotencyKey: string | null;
+  /** Its ordering key (`publish(…, { orderingKey })`, README "Ordering"); `null`: unordered. */
+  orderingKey: string | null;
   /** The envelope's `metadata` (`publish(…, { metadata })`); `null` when it has none, and once expunged. */
   metadata: Record<string, string> | null;
   /** The envelope's `data`; `null` once expunged. */
@@ -257,6 +259,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
       timestamp: record.timestamp,
       tenantId: record.tenantId,
       idempotencyKey: record.idempotencyKey,
+      orderingKey: record.orderingKey,
       metadata: envelope?.metadata ?? null,
       data: envelope?.data ?? null,
       expungedAt: record.expungedAt,

@@ -10,6 +10,7 @@ import { html, type Html } from './html.js';
 /** What an action's redirect can announce (`?done=`), by code. */
 export const notices: Record<string, string> = {
   redelivered: 'The delivery was queued to be sent again.',
+  skipped: 'The delivery was skipped: the next deliveries of its ordering key go on without it.',
   replayed: 'The replay was queued.',
   disabled: 'The subscription was disabled: its deliveries are held until it is enabled.',
   enabled: 'The subscription was enabled.',

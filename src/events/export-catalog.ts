@@ -2,7 +2,7 @@
  * `exportCatalog`: an event catalog as a published contract, in the formats consumers'
  * tools read — one JSON Schema 2020-12 per event type, an OpenAPI 3.1 document whose
  * `webhooks` describe every event, or an AsyncAPI 3.0 document. Each event's schema is
- * the envelope the receiver gets (`{ id, type, timestamp, environment?, metadata?, data }`), its
+ * the envelope the receiver gets (`{ id, type, timestamp, environment?, orderingKey?, metadata?, data }`), its
  * `data` from zod 4's own JSON Schema conversion of the type's schema (the output side:
  * what is stored and sent), and its example is the catalog's example in an envelope.
  *
@@ -13,6 +13,8 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH, metadataKeyPattern } from '../event-metadata.js';
+import { ORDERING_KEY_MAX_LENGTH } from '../ordering-key.js';
+import { SEQUENCE_HEADER } from '../signing/sequence-header.js';
 import { throwValidation } from '../throw-validation.js';
 import { isEventCatalog, type EventCatalog } from './catalog.js';
 
@@ -78,8 +80,8 @@ const optionsSchema = z.strictObject({
 
 const catalogSchema = z.custom<EventCatalog>(isEventCatalog, { message: 'an event catalog from defineEvents (or bookkeeperEvents)' });
 
-/** The headers every delivery carries (Standard Webhooks 1.0), as JSON Schemas. */
-const signatureHeaders: Array<{ name: string; description: string; schema: JsonDocument }> = [
+/** The headers a delivery carries (Standard Webhooks 1.0, and the ordered deliveries' sequence), as JSON Schemas. */
+const signatureHeaders: Array<{ name: string; description: string; schema: JsonDocument; required?: false }> = [
   {
     name: 'webhook-id',
     description: 'The event id: the same on every retry and redelivery. Deduplicate on it.',
@@ -95,6 +97,13 @@ const signatureHeaders: Array<{ name: string; description: string; schema: JsonD
     description:
       'Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` signatures, one per active secret. Verify one against the raw body before parsing it.',
     schema: { type: 'string', pattern: '^v1a?,[A-Za-z0-9+/=]+( v1a?,[A-Za-z0-9+/=]+)*$' },
+  },
+  {
+    name: SEQUENCE_HEADER,
+    description:
+      "On an event published with an `orderingKey`: this delivery's number among the subscription's deliveries of the key (1, 2, 3, … in publish order, the same on every retry). Not covered by the signature; a lower or equal number than the last handled is a duplicate, a higher one than the next a gap.",
+    schema: { type: 'string', pattern: '^[1-9][0-9]*$' },
+    required: false,
   },
 ];
 
@@ -186,7 +195,7 @@ function openApiDocument(convert: Convert, info: JsonDocument): JsonDocument {
       post: {
         operationId: type,
         summary: type,
-        parameters: signatureHeaders.map((header) => ({ name: header.name, in: 'header', required: true, description: header.description, schema: header.schema })),
+        parameters: signatureHeaders.map((header) => ({ name: header.name, in: 'header', required: header.required ?? true, description: header.description, schema: header.schema })),
         requestBody: {
           required: true,
           content: {
@@ -217,7 +226,7 @@ function asyncApiDocument(convert: Convert, info: JsonDocument): JsonDocument {
   const messages: Record<string, JsonDocument> = {};
   const headers = {
     type: 'object',
-    required: signatureHeaders.map((header) => header.name),
+    required: signatureHeaders.filter((header) => header.required ?? true).map((header) => header.name),
     properties: Object.fromEntries(signatureHeaders.map((header) => [header.name, { ...header.schema, description: header.description }])),
   };
   for (const { type, envelope, example } of converted) {
@@ -300,7 +309,7 @@ function convertTransforms(
   });
 }
 
-/** The envelope `{ id, type, timestamp, environment?, metadata?, data }` with `type` and `data` as given. */
+/** The envelope `{ id, type, timestamp, environment?, orderingKey?, metadata?, data }` with `type` and `data` as given. */
 function envelopeSchema(description: string, type: JsonDocument, data: JsonDocument): JsonDocument {
   return {
     type: 'object',
@@ -313,6 +322,13 @@ function envelopeSchema(description: string, type: JsonDocument, data: JsonDocum
         type: 'string',
         pattern: '^[a-z][a-z0-9_-]{0,31}$',
         description: "The sender's environment, when it sets one: refuse events of another environment.",
+      },
+      orderingKey: {
+        type: 'string',
+        minLength: 1,
+        maxLength: ORDERING_KEY_MAX_LENGTH,
+        description:
+          'The ordering key the event was published with, when it was: the events of one key reach each subscription in publish order (see the webhook-sequence header); absent otherwise.',
       },
       metadata: {
         type: 'object',

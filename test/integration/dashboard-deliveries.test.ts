@@ -376,6 +376,38 @@ describe('the delivery log and a delivery’s page', () => {
     expect(await jsonOf<{ error: string }>(await post(dashboard, `/deliveries/${delivery.id}/redeliver?format=json`), 409)).toMatchObject({ error: 'EVENT_EXPUNGED' });
     expect(actions).toEqual([]);
   });
+
+  it('shows an ordered delivery’s key and number, a waiting one as waiting, and skips a dead one that blocks its key', async () => {
+    const { webhooks, receiver, dashboard, actions } = await setup();
+    receiver.responder = (request) => (request.headers['webhook-sequence'] === '1' ? { status: 500 } : undefined);
+    const subscription = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'] });
+    const first = await webhooks.publish('payment.succeeded', samplePayment(1), { orderingKey: 'acct_7' });
+    const second = await webhooks.publish('payment.succeeded', samplePayment(2), { orderingKey: 'acct_7' });
+    await webhooks.start();
+    await webhooks.drain({ timeoutMs: 5_000 });
+    const [dead] = (await webhooks.deliveries.list({ eventId: first.id })).items;
+    const [waiting] = (await webhooks.deliveries.list({ eventId: second.id })).items;
+    expect([dead!.status, waiting!.status, waiting!.nextAttemptAt]).toEqual(['dead', 'pending', null]);
+
+    const deadPage = await pageOf(await get(dashboard, `/deliveries/${dead!.id}`));
+    expect(deadPage).toContain('<dt>Ordering key</dt><dd><span class="mono">acct_7</span> <span class="muted">#1</span></dd>');
+    expect(deadPage).toContain('&quot;orderingKey&quot;: &quot;acct_7&quot;');
+    expect(deadPage).toContain(`action="${BASE_PATH}/deliveries/${dead!.id}/skip"`);
+    const waitingPage = await pageOf(await get(dashboard, `/deliveries/${waiting!.id}`));
+    expect(waitingPage).toContain('waiting behind the earlier deliveries of its ordering key');
+    expect(waitingPage).not.toContain('/skip"');
+
+    const skipped = await post(dashboard, `/deliveries/${dead!.id}/skip`);
+    expect(skipped.status).toBe(303);
+    expect(skipped.headers.get('location')).toBe(`${BASE_PATH}/deliveries/${dead!.id}?done=skipped`);
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect((await webhooks.deliveries.get(waiting!.id))!.status).toBe('delivered');
+    expect(actions).toContainEqual(expect.objectContaining({ action: 'delivery.skip', deliveryId: dead!.id, subscriptionId: subscription.id }));
+    // Skipped already: it no longer blocks anything, and the refusal says so.
+    const again = await post(dashboard, `/deliveries/${dead!.id}/skip`);
+    expect(again.status).toBe(409);
+    expect(await again.text()).toContain('DELIVERY_NOT_BLOCKING');
+  });
 });
 
 describe('replaying a time range', () => {

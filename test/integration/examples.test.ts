@@ -252,6 +252,11 @@ describe('examples', () => {
     expect(count).toBe('1');
   });
 
+  it('runs the ordering example: the refund waits behind the dead payment, which is redelivered, and the ERP books them in order', async () => {
+    const { stdout } = await runExample('ordering.ts', {});
+    expect(stdout.trim().split('\n')).toEqual(['pay_1 blocked by payment.succeeded #1, 1 waiting', 'booked pay_1 (#1)', 'refunded pay_1 (#2)']);
+  });
+
   it('runs the retention example: the task runs once at start on a new SQLite database and removes nothing', async () => {
     const { stdout } = await runExample('retention.ts', { WEBHOOKS_DB: join(dir, 'retention.db') });
     expect(stdout.trim()).toBe('retention ran: true, removed 0 deliveries, 0 events, last error null');

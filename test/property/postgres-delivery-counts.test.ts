@@ -58,6 +58,7 @@ async function recount(schema: string, scope: Scope): Promise<StorageStats> {
   const { rows } = await admin.query<Record<string, string | null>>(
     `SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
        count(*) FILTER (WHERE status = 'pending' AND lease_token IS NOT NULL AND lease_expires_at > ${dbNowMs}) AS leased,
+       count(*) FILTER (WHERE status = 'pending' AND next_attempt_at IS NULL) AS waiting,
        count(*) FILTER (WHERE status = 'held') AS held, count(*) FILTER (WHERE status = 'dead') AS dead,
        count(*) FILTER (WHERE status = 'delivered') AS delivered, count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
        min(created_at) FILTER (WHERE status = 'pending') AS oldest
@@ -69,6 +70,7 @@ async function recount(schema: string, scope: Scope): Promise<StorageStats> {
   return {
     pending: n('pending'),
     leased: n('leased'),
+    waiting: n('waiting'),
     held: n('held'),
     dead: n('dead'),
     delivered: n('delivered'),

@@ -76,7 +76,7 @@ describe('exportCatalog', () => {
     expect(schemas['payment.succeeded']!.$defs).toHaveProperty('Money');
   });
 
-  it('openapi: an OpenAPI 3.1 document that the validator accepts, with a webhook per type, the three headers and the example', async () => {
+  it('openapi: an OpenAPI 3.1 document that the validator accepts, with a webhook per type, the three signature headers, the optional sequence header and the example', async () => {
     const document = exportCatalog(bookkeeperEvents, { format: 'openapi', title: 'Acme ledger events', version: '2.1.0', description: 'What Acme sends.' });
     const validator = new Validator();
     const result = await validator.validate(structuredClone(document));
@@ -97,6 +97,7 @@ describe('exportCatalog', () => {
         ['webhook-id', 'header', true],
         ['webhook-timestamp', 'header', true],
         ['webhook-signature', 'header', true],
+        ['webhook-sequence', 'header', false],
       ]);
       const content = ((post.requestBody as Json).content as Json)['application/json'] as Json;
       const validate = ajv.compile(inlineRefs(document, content.schema) as Json);

@@ -1,5 +1,5 @@
 /**
- * `bookkeeper-webhooks deliveries list|show|attempts|tests|redeliver|replay`: the
+ * `bookkeeper-webhooks deliveries list|show|attempts|tests|redeliver|replay|blocked|skip`: the
  * delivery-log API (`webhooks.deliveries`) and a subscription's test log
  * (`subscriptions.testAttempts`) on the app's store, from a terminal.
  */
@@ -282,6 +282,76 @@ async function settled(webhooks: Webhooks<EventCatalog>, id: string, timeoutMs: 
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
+
+export const deliveriesBlockedCommand: Command = {
+  name: 'deliveries blocked',
+  summary: "List a subscription's ordering keys held by a dead delivery",
+  positionals: [],
+  options: { ...storageOption, subscription: { type: 'string' }, ...jsonOption },
+  help: `Usage: bookkeeper-webhooks deliveries blocked --subscription <id> --storage <store> [--json]
+
+Lists the ordering keys of the subscription whose dead delivery holds the
+deliveries behind it (its policy is ordering: { onDead: 'block' }), oldest first:
+the key, the blocking delivery and how many wait. \`deliveries redeliver\` or
+\`deliveries skip\` the delivery to let the key go on.
+
+Options:
+  ${storageHelp}
+  --subscription <id>     the subscription
+  --json                  print every page's items
+  -h, --help              show this help`,
+
+  async run(args, io) {
+    const subscriptionId = requiredFlag(args, this, 'subscription', '<id>');
+    const items = await withStore(args, io, this, async (webhooks) => {
+      const all = [];
+      let cursor: string | undefined;
+      do {
+        const page = await webhooks.deliveries.blockedKeys({ subscriptionId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
+        all.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor !== undefined);
+      return all;
+    });
+    if (booleanFlag(args, 'json')) return printJson(io, items);
+    if (items.length === 0) {
+      io.out('No blocked keys.');
+      return 0;
+    }
+    io.out(
+      textTable(
+        ['KEY', 'DELIVERY', 'EVENT TYPE', 'SEQ', 'DEAD SINCE', 'WAITING'],
+        items.map(({ orderingKey, delivery, waiting }) => [orderingKey, delivery.id, delivery.eventType, String(delivery.orderingSequence), time(delivery.updatedAt), String(waiting)]),
+      ),
+    );
+    return 0;
+  },
+};
+
+export const deliveriesSkipCommand: Command = {
+  name: 'deliveries skip',
+  summary: 'Let an ordering key go on past its dead delivery',
+  positionals: ['delivery-id'],
+  options: { ...storageOption, ...jsonOption },
+  help: `Usage: bookkeeper-webhooks deliveries skip <delivery-id> --storage <store> [--json]
+
+The delivery stays dead; the next delivery of its ordering key is due at once
+and the app's dispatcher sends it. Refused (DELIVERY_NOT_BLOCKING) for a delivery
+that does not hold its key. See \`deliveries blocked\`.
+
+Options:
+  ${storageHelp}
+  --json                  print the delivery record
+  -h, --help              show this help`,
+
+  async run(args, io) {
+    const [id] = args.positionals as [string];
+    const delivery = await withStore(args, io, this, (webhooks) => webhooks.deliveries.skip(id));
+    if (booleanFlag(args, 'json')) return printJson(io, delivery);
+    io.out(`${delivery.id} skipped: the next delivery of ${delivery.orderingKey} is due.`);
+    return 0;
+  },
+};
 
 export const deliveriesReplayCommand: Command = {
   name: 'deliveries replay',

@@ -3,10 +3,12 @@ import type { Command } from '../command.js';
 import { catalogExportCommand, catalogListCommand } from './catalog.js';
 import {
   deliveriesAttemptsCommand,
+  deliveriesBlockedCommand,
   deliveriesListCommand,
   deliveriesRedeliverCommand,
   deliveriesReplayCommand,
   deliveriesShowCommand,
+  deliveriesSkipCommand,
   deliveriesTestsCommand,
 } from './deliveries.js';
 import { listenCommand } from './listen.js';
@@ -28,5 +30,7 @@ export const commands: readonly Command[] = [
   deliveriesTestsCommand,
   deliveriesRedeliverCommand,
   deliveriesReplayCommand,
+  deliveriesBlockedCommand,
+  deliveriesSkipCommand,
   sendTestCommand,
 ];

@@ -31,11 +31,12 @@ export const triggerCommand: Command = {
     data: { type: 'string' },
     set: { type: 'string', multiple: true },
     metadata: { type: 'string', multiple: true },
+    'ordering-key': { type: 'string' },
     'timeout-ms': { type: 'string' },
     ...catalogOption,
     ...jsonOption,
   },
-  help: `Usage: bookkeeper-webhooks trigger <event-type> --to <url> --secret <whsec_…> [--data <file.json>] [--set path=value …] [--metadata key=value …] [--catalog <module>]
+  help: `Usage: bookkeeper-webhooks trigger <event-type> --to <url> --secret <whsec_…> [--data <file.json>] [--set path=value …] [--metadata key=value …] [--ordering-key <key>] [--catalog <module>]
 
 Sends one event of <event-type> to <url>, signed with the secret, exactly as a
 delivery is sent (same envelope, headers, signature and HTTP client), and prints
@@ -54,6 +55,8 @@ Options:
                           metadata='{"a":"b"}' (JSON when it parses, else a string); repeatable
   --metadata <key=value>  an entry of the event's metadata (region=eu), sent in the
                           envelope; the value is taken as a string; repeatable
+  --ordering-key <key>    send it as an ordered event: the key in the envelope and
+                          webhook-sequence: 1 (to try a receiver's ordering)
   --timeout-ms <ms>       how long to wait for the answer (default 15000)
   ${catalogHelp(24)}
   --json                  print { id, type, url, ok, statusCode, durationMs, error, body }
@@ -69,6 +72,7 @@ Options:
     const [secret] = secretsOf(args, io, this) as [string];
     const data = await eventData(args, io, this, catalog, type);
     const metadata = metadataOf(stringFlags(args, 'metadata'), this.name);
+    const orderingKey = stringFlag(args, 'ordering-key');
     const timeoutMs = timeoutFlag(stringFlag(args, 'timeout-ms'), this.name);
     const webhooks = createWebhooks<EventCatalog>({
       events: catalog,
@@ -79,7 +83,7 @@ Options:
     try {
       await webhooks.subscriptions.create({ url, eventTypes: [type], secret });
       // publish checks the keys and values, as for any event (INPUT_INVALID on options.metadata.<key>).
-      const event = await webhooks.publish(type, data as never, { metadata });
+      const event = await webhooks.publish(type, data as never, { metadata, ...(orderingKey === undefined ? {} : { orderingKey }) });
       webhooks.start();
       await webhooks.drain({ timeoutMs: timeoutMs + 5_000 });
       const [delivery] = (await webhooks.deliveries.list({ eventId: event.id })).items;

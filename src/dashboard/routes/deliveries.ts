@@ -235,7 +235,7 @@ ${pager}`,
   };
 }
 
-/** The envelope `{ id, type, timestamp, metadata?, data }` as JSON text, or why there is none. */
+/** The envelope `{ id, type, timestamp, orderingKey?, metadata?, data }` as JSON text, or why there is none. */
 function envelopeSection(event: StoredEvent | null): Html {
   if (event === null) return html`<p class="muted">The event is no longer stored.</p>`;
   if (event.expungedAt !== null) return html`<p class="muted">Content expunged at ${timeTag(event.expungedAt)}.</p>`;
@@ -243,6 +243,7 @@ function envelopeSection(event: StoredEvent | null): Html {
     id: event.id,
     type: event.type,
     timestamp: new Date(event.timestamp).toISOString(),
+    ...(event.orderingKey === null ? {} : { orderingKey: event.orderingKey }),
     ...(event.metadata === null ? {} : { metadata: event.metadata }),
     data: event.data,
   };
@@ -285,9 +286,14 @@ async function detailPage(context: DashboardContext, id: string): Promise<PageRe
     context.webhooks.deliveries.sentBody(delivery.id),
   ]);
   const portal = context.tenantId !== undefined;
+  // A dead delivery of an ordering key may hold the key: it can be skipped (refused if it does not block).
+  const skip =
+    delivery.status === 'dead' && delivery.orderingKey !== null
+      ? html` <form class="inline" method="post" action="${context.href(`${deliveryPath(delivery.id)}/skip`)}" data-confirm="Let the deliveries of its ordering key behind it go on without it?"><button type="submit">Skip</button></form>`
+      : '';
   const actions = context.readOnly
     ? ''
-    : html`<div class="actions"><form class="inline" method="post" action="${context.href(`${deliveryPath(delivery.id)}/redeliver`)}" data-confirm="Send this delivery again now?"><button type="submit" class="primary">Redeliver</button></form></div>`;
+    : html`<div class="actions"><form class="inline" method="post" action="${context.href(`${deliveryPath(delivery.id)}/redeliver`)}" data-confirm="Send this delivery again now?"><button type="submit" class="primary">Redeliver</button></form>${skip}</div>`;
   const lease =
     delivery.leaseExpiresAt === null ? noValue : html`being attempted; the worker holds it until ${timeTag(delivery.leaseExpiresAt)}`;
   return {
@@ -304,7 +310,8 @@ ${actions}
 ${portal ? '' : html`<dt>Tenant</dt><dd>${delivery.tenantId === null ? html`<span class="muted">none (platform)</span>` : html`<span class="mono">${delivery.tenantId}</span>`}</dd>`}
 <dt>Created</dt><dd>${timeTag(delivery.createdAt)}</dd>
 <dt>Delivered</dt><dd>${timeTag(delivery.deliveredAt)}</dd>
-<dt>Next attempt</dt><dd>${timeTag(delivery.nextAttemptAt)}</dd>
+<dt>Next attempt</dt><dd>${delivery.status === 'pending' && delivery.nextAttemptAt === null && delivery.orderingKey !== null ? html`<span class="muted">waiting behind the earlier deliveries of its ordering key</span>` : timeTag(delivery.nextAttemptAt)}</dd>
+${delivery.orderingKey === null ? '' : html`<dt>Ordering key</dt><dd><span class="mono">${delivery.orderingKey}</span> <span class="muted">#${delivery.orderingSequence}</span></dd>`}
 <dt>Last attempt</dt><dd>${timeTag(delivery.lastAttemptAt)}</dd>
 <dt>Lease</dt><dd>${lease}</dd>
 <dt>Attempts</dt><dd>${delivery.attempts} in this cycle, ${attempts.length} in all</dd>
@@ -335,6 +342,16 @@ export const deliveriesRoutes: readonly Route[] = [
       const redelivered = await context.webhooks.deliveries.redeliver(delivery.id);
       context.audit('delivery.redeliver', { deliveryId: delivery.id, subscriptionId: delivery.subscriptionId });
       return { kind: 'redirect', location: context.href(deliveryPath(delivery.id), { done: 'redelivered' }), data: { delivery: redelivered } };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/deliveries/:id/skip',
+    async handle(context, params) {
+      const delivery = await context.delivery(params.id!);
+      const skipped = await context.webhooks.deliveries.skip(delivery.id);
+      context.audit('delivery.skip', { deliveryId: delivery.id, subscriptionId: delivery.subscriptionId });
+      return { kind: 'redirect', location: context.href(deliveryPath(delivery.id), { done: 'skipped' }), data: { delivery: skipped } };
     },
   },
 ];

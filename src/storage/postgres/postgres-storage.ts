@@ -33,6 +33,7 @@ import { candidateFilters } from '../../registry/event-type-filter.js';
 import { changeRecord, dispatcherDisableRecord, softDeletedFields, type NewChangeRecord } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
+import { isKeyHead, passesOnDeath } from '../shared/ordering.js';
 import { enqueuePayload, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
@@ -43,6 +44,8 @@ import {
   CANCELLED_BY_DELETE,
   CANCELLED_BY_EXPUNGE,
   type AttemptRecord,
+  type BlockedKey,
+  type BlockedKeyQuery,
   type ChangeAudit,
   type ClaimInput,
   type ClaimedDelivery,
@@ -80,6 +83,7 @@ import type { PostgresQueryable } from './driver.js';
 import { toStorageError } from './driver-errors.js';
 import { FanOutIds } from './fan-out-ids.js';
 import { migrateSchema } from './migrate.js';
+import { advancePassedHeads, keyedOf, keyOf, lockKeys, type CancelledRow, type PassingDelivery } from './ordering-heads.js';
 import {
   changeValues,
   int,
@@ -98,6 +102,7 @@ import {
   toSubscription,
   toTestAttempt,
   type AttemptRow,
+  type BlockedKeyRow,
   type ChangeRow,
   type ClaimRow,
   type DeliveryRow,
@@ -129,6 +134,7 @@ import {
   type Statements,
   type Tables,
 } from './statements/index.js';
+import { headPassingKinds } from './statements/settle.js';
 import { WakeListener } from './wake-listener.js';
 import { WakeNotifier } from './wake-notifier.js';
 
@@ -159,6 +165,15 @@ export interface PostgresStorageSettings {
 
 /** The candidates of a filtered replay read at once: bounds the payloads held in memory. */
 const replayFilterBatch = 500;
+
+/** The cursor list of listBlockedKeys: blocking delivery ids ascending. */
+const blockedKeysCursor: CursorList = 'blocked';
+
+/**
+ * How long a transaction holding ordering keys waits for any further lock before it gives up
+ * and is retried (see `yieldLockWaits` in statements/ordering.ts).
+ */
+const keyHolderLockTimeout = '200ms';
 
 /** A publish retries a 23503 too: a matching subscription deleted meanwhile rolled the statement back whole. */
 const retryEnqueue: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY', 'STORAGE_CONFLICT']);
@@ -554,7 +569,8 @@ export class PostgresStorage implements StorageAdapter {
   /**
    * Erases the content of the events not yet expunged, in one transaction, one statement
    * per step (see statements/events.ts for why the steps are separate): their payloads,
-   * then their open deliveries (cancelled, CANCELLED_BY_EXPUNGE, leases kept), then their
+   * then their open deliveries (cancelled, CANCELLED_BY_EXPUNGE, leases kept; a cancelled
+   * head of an ordering key lets the key move on, its key locked first), then their
    * attempts' response snippets. Unknown and expunged ids are skipped.
    *
    * @throws ValidationError `INPUT_INVALID` for more than 1000 ids (shared/expunge-ids.ts).
@@ -566,9 +582,13 @@ export class PostgresStorage implements StorageAdapter {
       this.#runner.transaction(async (client) => {
         const erased = (await this.#query<{ id: string }>(this.#sql.eraseEvents, [[...ids], now], client)).map((row) => row.id);
         if (erased.length === 0) return { events: 0, cancelled: 0, snippets: 0 };
-        const cancelled = await this.#runner.execute(client, this.#sql.cancelEventDeliveries, [erased, CANCELLED_BY_EXPUNGE, now]);
+        // The keys of their deliveries before the deliveries (statements/ordering.ts): a
+        // cancelled head lets its key move on (shared/ordering.ts).
+        const locked = await lockKeys(this.#runner, client, this.#sql.lockKeysOfEvents, [erased]);
+        const cancelled = await this.#query<CancelledRow>(this.#sql.cancelEventDeliveries, [erased, CANCELLED_BY_EXPUNGE, now], client);
+        if (locked.size > 0) await advancePassedHeads(this.#runner, this.#sql, client, locked, keyedOf(cancelled), now);
         const snippets = await this.#runner.execute(client, this.#sql.eraseSnippets, [erased]);
-        return { events: erased.length, cancelled: cancelled.rowCount, snippets: snippets.rowCount };
+        return { events: erased.length, cancelled: cancelled.length, snippets: snippets.rowCount };
       }),
     );
   }
@@ -599,19 +619,32 @@ export class PostgresStorage implements StorageAdapter {
    */
   async settle(settlements: Settlement[], now: number): Promise<SettleResult[]> {
     if (settlements.length === 0) return [];
-    const values = settleValues(settlements, now);
-    const disabling = settlements.some((settlement) => settlement.outcome.kind === 'disable');
-    const { rows, disabledBy } = await this.#runner.run(
-      'settle',
-      async (): Promise<SettledBatch> =>
-        disabling
-          ? this.#runner.transaction((client) => this.#settleDisabling(client, settlements, values, now))
-          : { rows: await this.#query<SettledRow>(this.#sql.settle, values), disabledBy: new Set() },
-      // Safe to repeat: a settle that committed but whose answer was lost finds its
-      // tokens gone and changes nothing the second time.
-      { retry: retryBusyOrUnavailable },
-    );
-    return settleResults(settlements, rows, disabledBy);
+    // Safe to repeat: a settle that committed but whose answer was lost finds its tokens
+    // gone and changes nothing the second time.
+    const retry = { retry: retryBusyOrUnavailable };
+    if (settlements.some((settlement) => settlement.outcome.kind === 'disable')) {
+      const { rows, disabledBy } = await this.#runner.run(
+        'settle',
+        () => this.#runner.transaction((client) => this.#settleDisabling(client, settlements, now)),
+        retry,
+      );
+      return settleResults(settlements, rows, disabledBy);
+    }
+    const rows = await this.#runner.run('settle', () => this.#query<SettledRow>(this.#sql.settle, settleValues(settlements, now)), retry);
+    // Left out by the statement: a lost lease, or a settlement of a subscription whose
+    // batch lets an ordering key's head pass, settled now in a transaction of its own.
+    const settled = new Set(rows.map((row) => int(row.ord)));
+    const rest = settlements.flatMap((settlement, index) => (settled.has(index + 1) ? [] : [{ settlement, ord: index + 1 }]));
+    if (rest.some(({ settlement }) => headPassingKinds.includes(settlement.outcome.kind))) {
+      const keyed = await this.#runner.run(
+        'settle',
+        () => this.#runner.transaction((client) => this.#settleKeyed(client, rest.map(({ settlement }) => settlement), now)),
+        retry,
+      );
+      // Back to their places in the whole batch.
+      for (const row of keyed) rows.push({ ...row, ord: rest[int(row.ord) - 1]!.ord });
+    }
+    return settleResults(settlements, rows, new Set());
   }
 
   /** Gives leases back in one statement; the rows are due again at once (at their original due time). */
@@ -691,7 +724,8 @@ export class PostgresStorage implements StorageAdapter {
   /**
    * Makes a delivery due again at `now` with a fresh attempt cycle, as
    * shared/redelivery.ts's verdict allows, judged on the locked row (its lease by the
-   * database clock) and its event, locked against an expunge.
+   * database clock) and its event, locked against an expunge. A delivery waiting behind its
+   * ordering key's head gets its fresh cycle and keeps waiting (see the `requeue` statement).
    */
   async redeliver(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'expunged' | 'deleted' | 'in_flight' | 'held'> {
     return this.#runner.run('redeliver', () =>
@@ -729,6 +763,7 @@ export class PostgresStorage implements StorageAdapter {
         const filter = subscription.filter;
         if (replayRefusesAll(input, filter)) return { count: 0 };
         const window = [input.subscriptionId, input.since, input.until ?? null, [...input.eventTypes]];
+        if (input.dryRun !== true) await this.#query(this.#sql.lockReplay, [input.subscriptionId], client);
         // With a transform and nothing to render, only requeues (which keep their payloads).
         const creates = !replayCreatesNothing(input, subscription);
         const renders = subscription.transform !== null && creates && input.dryRun !== true;
@@ -740,7 +775,8 @@ export class PostgresStorage implements StorageAdapter {
         }
         const missing = creates ? await this.#query<{ id: string; type: string }>(this.#sql.replayMissingLocked, window, client) : [];
         const fields = requeuedFields(queuedStatus(subscription.status === 'active'), input.now);
-        const requeued = await this.#runner.execute(client, this.#sql.replayRequeue, [...window, ...requeuedValues(fields)]);
+        // Created before the requeue: the keys they append to are locked before any delivery
+        // (statements/ordering.ts); the requeue touches only dead deliveries, never these.
         let created = 0;
         if (missing.length > 0) {
           const inserted = await this.#runner.execute(client, this.#sql.insertReplayDeliveries, [
@@ -755,6 +791,7 @@ export class PostgresStorage implements StorageAdapter {
           ]);
           created = inserted.rowCount;
         }
+        const requeued = await this.#runner.execute(client, this.#sql.replayRequeue, [...window, ...requeuedValues(fields)]);
         return { count: requeued.rowCount + created };
       }),
     );
@@ -796,9 +833,7 @@ export class PostgresStorage implements StorageAdapter {
     if (dryRun) return requeue.length + create.length;
     const fields = requeuedFields(queuedStatus(status === 'active'), input.now);
     let count = 0;
-    if (requeue.length > 0) {
-      count += (await this.#runner.execute(client, this.#sql.replayRequeueEvents, [input.subscriptionId, requeue, ...requeuedValues(fields)])).rowCount;
-    }
+    // Created before the requeue, as in replay().
     if (create.length > 0) {
       const inserted = await this.#runner.execute(client, this.#sql.insertReplayDeliveries, [
         create.map(() => newDeliveryId(input.now)),
@@ -812,7 +847,56 @@ export class PostgresStorage implements StorageAdapter {
       ]);
       count += inserted.rowCount;
     }
+    if (requeue.length > 0) {
+      count += (await this.#runner.execute(client, this.#sql.replayRequeueEvents, [input.subscriptionId, requeue, ...requeuedValues(fields)])).rowCount;
+    }
     return count;
+  }
+
+  /**
+   * The keys of one subscription that a dead delivery blocks, oldest blocking delivery first
+   * (ids ascending), each with how many pending or held deliveries wait behind it.
+   * @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
+   */
+  async listBlockedKeys(query: BlockedKeyQuery): Promise<Page<BlockedKey>> {
+    const afterId = query.cursor === undefined ? '' : decodeCursor(blockedKeysCursor, query.cursor);
+    return this.#runner.run(
+      'listBlockedKeys',
+      async () => {
+        const rows = await this.#query<BlockedKeyRow>(this.#sql.listBlockedKeys, [query.subscriptionId, afterId, query.limit + 1]);
+        const items = rows.slice(0, query.limit).map(
+          (row): BlockedKey => ({ subscriptionId: row.subscription_id, orderingKey: row.ordering_key!, delivery: toDelivery(row), waiting: int(row.waiting) }),
+        );
+        const last = items[items.length - 1];
+        return { items, nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(blockedKeysCursor, last.delivery.id) : null };
+      },
+      { retry: retryBusyOrUnavailable },
+    );
+  }
+
+  /**
+   * Lets a key move on past its dead head, in one transaction: the key's row locked first,
+   * then the delivery (re-read under its lock: a redeliver that committed meanwhile made it
+   * pending, and it no longer blocks), then the head advances (shared/ordering.ts). The
+   * delivery is returned as it is.
+   */
+  async skipDelivery(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'not_blocking'> {
+    return this.#runner.run('skipDelivery', () =>
+      this.#runner.transaction(async (client) => {
+        const [found] = await this.#query<DeliveryRow>(this.#sql.getDelivery, [id], client);
+        if (found === undefined) return 'not_found' as const;
+        if (found.ordering_key === null) return 'not_blocking' as const;
+        const locked = await lockKeys(this.#runner, client, this.#sql.lockKeys, [[found.subscription_id], [found.ordering_key]]);
+        const [row] = await this.#query<DeliveryRow>(this.#sql.lockDelivery, [id], client);
+        if (row === undefined) return 'not_found' as const;
+        const delivery = toDelivery(row);
+        const state = locked.get(keyOf(delivery.subscriptionId, found.ordering_key));
+        if (delivery.status !== 'dead' || state === undefined || !isKeyHead(delivery, state)) return 'not_blocking' as const;
+        const passing = { subscriptionId: delivery.subscriptionId, orderingKey: found.ordering_key, sequence: delivery.orderingSequence! };
+        await advancePassedHeads(this.#runner, this.#sql, client, locked, [passing], now);
+        return delivery;
+      }),
+    );
   }
 
   /**
@@ -828,6 +912,7 @@ export class PostgresStorage implements StorageAdapter {
         return {
           pending: int(row!.pending),
           leased: int(row!.leased),
+          waiting: int(row!.waiting),
           held: int(row!.held),
           dead: int(row!.dead),
           delivered: int(row!.delivered),
@@ -912,6 +997,7 @@ export class PostgresStorage implements StorageAdapter {
   async #enqueueOn(on: PostgresQueryable, input: EnqueueInput, answers: PublishAnswers): Promise<EnqueueResult> {
     const { verdicts, payloads } = answers;
     const { event } = input;
+    const orderingKey = event.orderingKey ?? null;
     const filters = candidateFilters(event.type);
     // The key the fan-out index and the idempotency index scope by (shared/tenancy.ts).
     const scope = idempotencyScope(event.tenantId);
@@ -926,11 +1012,12 @@ export class PostgresStorage implements StorageAdapter {
       const evaluated = [...verdicts.keys()];
       const accepted = evaluated.filter((id) => verdicts.get(id) === true);
       const rendered = [...payloads.keys()];
-      const [row] = await this.#query<EnqueueRow>(
-        this.#sql.enqueue,
-        [...values, ...notifying, event.tenantId, scope, evaluated, accepted, rendered, rendered.map((id) => payloads.get(id)!)],
-        on,
-      );
+      const routed = [...values, ...notifying, event.tenantId, scope, evaluated, accepted, rendered, rendered.map((id) => payloads.get(id)!)];
+      // An unordered event keeps the publish statement it always had; a keyed one appends to its keys.
+      const [row] =
+        orderingKey === null
+          ? await this.#query<EnqueueRow>(this.#sql.enqueue, routed, on)
+          : await this.#query<EnqueueRow>(this.#sql.enqueueOrdered, [...routed, orderingKey], on);
       if (row === undefined) throw new StorageError('STORAGE_FAILED', 'PostgreSQL storage: enqueue returned no row');
       // The deliveries the run inserts (or would have): each target without a filter, and each the callback accepted.
       const targets = int(row.target_count);
@@ -969,8 +1056,8 @@ export class PostgresStorage implements StorageAdapter {
    * reason of its first `disable` in batch order — the one that reports disabling it —
    * and the change record of each disable (dispatcherDisableRecord) is written.
    */
-  async #settleDisabling(client: PoolClient, settlements: Settlement[], values: unknown[], now: number): Promise<SettledBatch> {
-    const settled = await this.#query<SettledRow>(this.#sql.settle, values, client);
+  async #settleDisabling(client: PoolClient, settlements: Settlement[], now: number): Promise<SettledBatch> {
+    const settled = await this.#settleKeyed(client, settlements, now);
     const firstDisable = firstDisables(settled);
     if (firstDisable.size === 0) return { rows: settled, disabledBy: new Set() };
     const subscriptionIds = [...firstDisable.keys()];
@@ -995,6 +1082,29 @@ export class PostgresStorage implements StorageAdapter {
       }),
       disabledBy: new Set([...changes.keys()].map((id) => int(firstDisable.get(id)!.ord))),
     };
+  }
+
+  /**
+   * The settle of a batch in which the head of an ordering key may pass, in the caller's
+   * transaction: the keys of the deliveries settled `delivered` or `dead` are locked first
+   * (statements/ordering.ts: a publish holds a key's lock until it commits), then the batch
+   * is settled, then each key whose head was delivered, or died under `skip`
+   * (passesOnDeath), moves on to its next waiting delivery, read after the lock.
+   */
+  async #settleKeyed(client: PoolClient, settlements: Settlement[], now: number): Promise<SettledRow[]> {
+    const passingIds = settlements.filter((s) => headPassingKinds.includes(s.outcome.kind)).map((s) => s.deliveryId);
+    const locked = await lockKeys(this.#runner, client, this.#sql.lockKeysOfDeliveries, [passingIds]);
+    if (locked.size > 0) await this.#query(this.#sql.yieldLockWaits, [keyHolderLockTimeout], client);
+    const rows = await this.#query<SettledRow>(this.#sql.settleKeyed, settleValues(settlements, now), client);
+    if (locked.size === 0) return rows;
+    const passing = rows.flatMap((row): PassingDelivery[] =>
+      row.ordering_key !== null &&
+      (row.status === 'delivered' || (row.status === 'dead' && passesOnDeath({ orderingOnDead: row.ordering_on_dead })))
+        ? [{ subscriptionId: row.subscription_id, orderingKey: row.ordering_key, sequence: int(row.ordering_seq!) }]
+        : [],
+    );
+    await advancePassedHeads(this.#runner, this.#sql, client, locked, passing, now);
+    return rows;
   }
 
   /** Writes change records inside the transaction of the change they record. */

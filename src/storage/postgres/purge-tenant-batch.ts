@@ -7,7 +7,8 @@
 import type { PoolClient } from 'pg';
 import { tenantPurgeSteps } from '../shared/tenancy.js';
 import type { PurgeTenantInput, PurgeTenantResult } from '../storage-adapter.js';
-import { int, type PurgeTenantRow, type TenantLeftRow } from './rows.js';
+import { advancePassedHeads, keyedOf, lockKeys, type CancelledRow } from './ordering-heads.js';
+import { int, type IntLike, type PurgeTenantRow, type TenantLeftRow } from './rows.js';
 import type { StatementRunner } from './statement-runner.js';
 import type { Statements } from './statements/index.js';
 
@@ -31,7 +32,7 @@ export async function purgeTenantBatch(
     const [probe] = await runner.query<{ in_flight: boolean }>(client, sql.tenantInFlight, [tenantId]);
     if (probe!.in_flight) return 'in_flight';
   }
-  const removeStep = stepsOf(runner, sql, client, tenantId, limit, force);
+  const removeStep = stepsOf(runner, sql, client, tenantId, limit, force, input.now);
   const tenantLeft = async (): Promise<TenantLeftRow> => (await runner.query<TenantLeftRow>(client, sql.tenantLeft, [tenantId]))[0]!;
   const removed: Removed = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0 };
   let left = await tenantLeft();
@@ -49,7 +50,18 @@ export async function purgeTenantBatch(
   return { ...removed, done: !left.deliveries && !left.subscriptions && !left.events };
 }
 
-/** What each step removes, at most `limit` rows of its kind. */
+/** The `keyed` column of purgeTenantEvents (JSON, or parsed by the driver) as rows. */
+function removedKeyed(keyed: unknown): CancelledRow[] {
+  if (keyed === null || keyed === undefined) return [];
+  const list = (typeof keyed === 'string' ? JSON.parse(keyed) : keyed) as Array<[string, string, IntLike]>;
+  return list.map(([subscriptionId, orderingKey, sequence]) => ({ subscription_id: subscriptionId, ordering_key: orderingKey, ordering_seq: sequence }));
+}
+
+/**
+ * What each step removes, at most `limit` rows of its kind. Removing the events removes the
+ * deliveries other consumers (all-tenant ones) still have of them: a head of a consumer's
+ * ordering key among them lets the key move on, due at `now`.
+ */
 function stepsOf(
   runner: StatementRunner,
   sql: Statements,
@@ -57,6 +69,7 @@ function stepsOf(
   tenantId: string,
   limit: number,
   force: boolean,
+  now: number,
 ): Record<Step, () => Promise<Removed>> {
   const none: Removed = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0 };
   const lockedIds = async (text: string): Promise<string[]> =>
@@ -71,7 +84,11 @@ function stepsOf(
       return { ...none, subscriptions: gone.length };
     },
     events: async () => {
-      const [row] = await runner.query<PurgeTenantRow>(client, sql.purgeTenantEvents, [await lockedIds(sql.lockTenantEvents)]);
+      const ids = await lockedIds(sql.lockTenantEvents);
+      // The consumers' keys of their deliveries before the deliveries (statements/ordering.ts).
+      const locked = await lockKeys(runner, client, sql.lockKeysOfEvents, [ids]);
+      const [row] = await runner.query<PurgeTenantRow>(client, sql.purgeTenantEvents, [ids]);
+      if (locked.size > 0) await advancePassedHeads(runner, sql, client, locked, keyedOf(removedKeyed(row!.keyed)), now);
       return { ...none, events: int(row!.events ?? 0), deliveries: int(row!.deliveries), attempts: int(row!.attempts) };
     },
   };

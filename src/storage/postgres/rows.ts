@@ -13,6 +13,7 @@ import type {
   DeliveryStatus,
   EventRecord,
   FieldChange,
+  OrderingOnDead,
   SubscriptionChangeAction,
   SubscriptionChangeRecord,
   SubscriptionRecord,
@@ -38,6 +39,9 @@ export interface DeliveryRow {
   lease_expires_at: IntLike | null;
   created_at: IntLike;
   updated_at: IntLike;
+  /** Its event's ordering key, and its number among its subscription's deliveries of it (migration 0011). */
+  ordering_key: string | null;
+  ordering_seq: IntLike | null;
 }
 
 export interface SubscriptionRow {
@@ -50,6 +54,8 @@ export interface SubscriptionRow {
   payload_filter: string | null;
   /** The transform's name, kept as given (migration 0010). */
   transform: string | null;
+  /** 'block' or 'skip' (migration 0011). */
+  ordering_on_dead: OrderingOnDead;
   secrets: unknown;
   headers: unknown;
   description: string | null;
@@ -73,6 +79,8 @@ export interface EventRow {
   idempotency_key: string | null;
   tenant_id: string | null;
   expunged_at: IntLike | null;
+  /** Migration 0011. */
+  ordering_key: string | null;
 }
 
 /** A row of subscription_changes. */
@@ -101,12 +109,14 @@ export interface ClaimRow extends DeliveryRow {
   e_idempotency_key: string | null;
   e_tenant_id: string | null;
   e_expunged_at: IntLike | null;
+  e_ordering_key: string | null;
   s_tenant_id: string | null;
   s_all_tenants: boolean;
   s_url: string;
   s_event_types: unknown;
   s_payload_filter: string | null;
   s_transform: string | null;
+  s_ordering_on_dead: OrderingOnDead;
   s_secrets: unknown;
   s_headers: unknown;
   s_description: string | null;
@@ -129,6 +139,8 @@ export interface SettledRow extends DeliveryRow {
   started_at: IntLike;
   /** The subscription's failing_since as the statement found it (before this batch). */
   failing_before: IntLike | null;
+  /** The subscription's policy for a dead delivery of an ordering key. */
+  ordering_on_dead: OrderingOnDead;
 }
 
 /** The answer of the enqueue statement: the event (created or found) and what the fan-out did. */
@@ -148,6 +160,7 @@ export interface EnqueueRow {
   idempotency_key: string | null;
   tenant_id: string | null;
   expunged_at: IntLike | null;
+  ordering_key: string | null;
   delivery_count: IntLike;
 }
 
@@ -177,6 +190,11 @@ export interface RedeliverProbeRow {
   leased: boolean;
 }
 
+/** A dead delivery blocking its key, with the number of deliveries waiting behind it. */
+export interface BlockedKeyRow extends DeliveryRow {
+  waiting: IntLike;
+}
+
 export interface NextDueRow {
   due: IntLike | null;
   lease: IntLike | null;
@@ -186,6 +204,7 @@ export interface NextDueRow {
 export interface StatsRow {
   pending: IntLike;
   leased: IntLike;
+  waiting: IntLike;
   held: IntLike;
   dead: IntLike;
   delivered: IntLike;
@@ -198,6 +217,8 @@ export interface PurgeTenantRow {
   deliveries: IntLike;
   attempts: IntLike;
   events?: IntLike;
+  /** From the events step: JSON [[subscription id, ordering key, number], …] of the keyed deliveries removed, or `null`. */
+  keyed?: unknown;
 }
 
 /** Whether anything of a tenant is left, per kind. */
@@ -256,6 +277,8 @@ export function toDelivery(row: DeliveryRow): DeliveryRecord {
     leaseExpiresAt: intOrNull(row.lease_expires_at),
     createdAt: int(row.created_at),
     updatedAt: int(row.updated_at),
+    orderingKey: row.ordering_key,
+    orderingSequence: intOrNull(row.ordering_seq),
   };
 }
 
@@ -268,6 +291,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     eventTypes: json<string[]>(row.event_types),
     filter: row.payload_filter,
     transform: row.transform,
+    orderingOnDead: row.ordering_on_dead,
     secrets: json<SubscriptionRecord['secrets']>(row.secrets),
     headers: json<Record<string, string>>(row.headers),
     description: row.description,
@@ -315,6 +339,7 @@ export function toEvent(row: EventRow): EventRecord {
     payload: row.payload,
     idempotencyKey: row.idempotency_key,
     tenantId: row.tenant_id,
+    orderingKey: row.ordering_key,
     expungedAt: intOrNull(row.expunged_at),
   };
 }
@@ -420,6 +445,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       payload: row.e_payload,
       idempotencyKey: row.e_idempotency_key,
       tenantId: row.e_tenant_id,
+      orderingKey: row.e_ordering_key,
       expungedAt: intOrNull(row.e_expunged_at),
     },
     subscription: toSubscription({
@@ -430,6 +456,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       event_types: row.s_event_types,
       payload_filter: row.s_payload_filter,
       transform: row.s_transform,
+      ordering_on_dead: row.s_ordering_on_dead,
       secrets: row.s_secrets,
       headers: row.s_headers,
       description: row.s_description,
@@ -471,6 +498,7 @@ export function subscriptionValues(record: SubscriptionRecord): unknown[] {
     record.createdAt,
     record.updatedAt,
     record.transform ?? null,
+    record.orderingOnDead,
   ];
 }
 
@@ -508,6 +536,7 @@ export function patchedValues(record: SubscriptionRecord): unknown[] {
     jsonOrNull(record.flowControl),
     record.updatedAt,
     record.transform ?? null,
+    record.orderingOnDead,
   ];
 }
 

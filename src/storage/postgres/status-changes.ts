@@ -1,7 +1,8 @@
 /**
  * Writing subscription status changes decided by shared/subscription-changes.ts — by
  * `setSubscriptionStatus`, and by a settle batch's `disable` outcomes — with what each
- * does to its subscription's open deliveries (hold or resume), inside the caller's
+ * does to its subscription's open deliveries (hold or resume; a resumed delivery of an
+ * ordering key waits behind its key's head: shared/ordering.ts), inside the caller's
  * transaction, after it locked the subscriptions' rows.
  */
 import type { PoolClient } from 'pg';
@@ -30,11 +31,16 @@ export async function writeStatusChanges(
   ]);
   const toHold = entries.filter(([, change]) => change.deliveries === 'hold').map(([id]) => id);
   const toResume = entries.filter(([, change]) => change.deliveries === 'resume').map(([id]) => id);
-  const update = (ids: string[], change: OpenDeliveriesChange): Promise<DeliveryRow[]> => {
+  const update = (text: string, ids: string[], change: OpenDeliveriesChange): Promise<DeliveryRow[]> => {
     const { from, fields } = openDeliveryUpdate(change, now);
-    return runner.query<DeliveryRow>(client, sql.updateOpenDeliveries, [ids, from, fields.status, fields.nextAttemptAt, fields.updatedAt]);
+    return runner.query<DeliveryRow>(client, text, [ids, from, fields.status, fields.nextAttemptAt, fields.updatedAt]);
   };
-  const held = toHold.length === 0 ? [] : await update(toHold, 'hold');
-  if (toResume.length > 0) await update(toResume, 'resume');
+  const held = toHold.length === 0 ? [] : await update(sql.updateOpenDeliveries, toHold, 'hold');
+  if (toResume.length > 0) {
+    // The keys of the held deliveries first, then (a later statement, a later snapshot) the
+    // resume reads their heads: a head a settle moved meanwhile is seen (statements/ordering.ts).
+    await runner.query(client, sql.lockKeysOfHeld, [toResume]);
+    await update(sql.resumeOpenDeliveries, toResume, 'resume');
+  }
   return { subscriptions, held };
 }

@@ -107,7 +107,7 @@ describe('migration 0004: change log, soft delete, erasure', () => {
     });
     expect(await storage.getSubscription('sub_off')).toMatchObject({ status: 'disabled', disabledReason: 'gone', deletedAt: null });
     expect(await storage.getEvent('evt_1')).toEqual({
-      id: 'evt_1', type: 'payment.succeeded', timestamp: NOW, payload: '{"id":"evt_1"}', idempotencyKey: 'order-1', tenantId: 'acme', expungedAt: null,
+      id: 'evt_1', type: 'payment.succeeded', timestamp: NOW, payload: '{"id":"evt_1"}', idempotencyKey: 'order-1', tenantId: 'acme', orderingKey: null, expungedAt: null,
     });
     expect((await storage.listDeliveries({ limit: 10 })).items.map((d) => [d.id, d.status])).toEqual([
       ['dlv_pending', 'pending'], ['dlv_held', 'held'], ['dlv_delivered', 'delivered'], ['dlv_dead', 'dead'],

@@ -157,22 +157,24 @@ describe('delivery counts on PostgreSQL', () => {
     const { text, values } = statsSql(tables, {});
     const plan = await planOf(text, values, true);
     const deliveriesRead = planNodes(plan).filter((node) => node['Relation Name'] === 'deliveries');
-    expect(deliveriesRead.map((node) => node['Index Name'])).toEqual(['deliveries_pending_created']);
-    expect(deliveriesRead[0]!['Node Type']).toMatch(/^Index (Only )?Scan$/);
+    // The oldest pending one, and the waiting ones (migration 0011: none here) by their partial index.
+    expect(deliveriesRead.map((node) => node['Index Name']).sort()).toEqual(['deliveries_pending_created', 'deliveries_waiting']);
+    for (const node of deliveriesRead) expect(node['Node Type']).toMatch(/^Index (Only )?Scan$/);
     expect(rowsRead(plan, 'deliveries')).toBe(1);
     expect(rowsRead(plan, 'delivery_leases')).toBe(5);
     expect(rowsRead(plan, 'delivery_counts')).toBeLessThanOrEqual(SHARDS);
 
     // Of a tenant, of the platform and of a subscription: the statuses from the counter rows,
-    // `leased` from the lease rows; the deliveries are read only for the oldest pending one,
-    // under its LIMIT 1, never counted.
+    // `leased` from the lease rows; the deliveries are read for the oldest pending one, under
+    // its LIMIT 1, and for the waiting ones through deliveries_waiting alone.
     for (const query of [{ tenantId: 't1' }, { subscriptionId: 'sub_plan' }, { tenantId: null }]) {
       const scoped = statsSql(tables, query);
       const scopedPlan = await planOf(scoped.text, scoped.values, true);
       const limited = planNodes(scopedPlan).filter((node) => node['Node Type'] === 'Limit').flatMap(planNodes);
       const reads = (nodes: PlanNode[]) => nodes.filter((node) => node['Relation Name'] === 'deliveries').length;
-      expect(reads(planNodes(scopedPlan))).toBe(1);
+      expect(reads(planNodes(scopedPlan))).toBe(2);
       expect(reads(limited)).toBe(1);
+      expect(planNodes(scopedPlan).filter((node) => node['Relation Name'] === 'deliveries' && node['Index Name'] === 'deliveries_waiting')).toHaveLength(1);
       expect(rowsRead(scopedPlan, 'delivery_counts')).toBeLessThanOrEqual(query.tenantId === null ? 0 : SHARDS);
       expect(rowsRead(scopedPlan, 'delivery_leases')).toBe(query.tenantId === null ? 0 : 5);
     }
@@ -196,7 +198,7 @@ describe('delivery counts on PostgreSQL', () => {
     );
     const storage = storageOn({ schema });
     await storage.migrate();
-    const none = { pending: 0, leased: 0, held: 0, dead: 0, delivered: 0, cancelled: 0 };
+    const none = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0 };
     expect(await storage.stats(NOW)).toEqual({ ...none, pending: 2, leased: 1, held: 1, dead: 1, delivered: 1, cancelled: 1, oldestPendingCreatedAt: NOW });
     expect(await storage.stats(NOW, { tenantId: 't1' })).toEqual({ ...none, pending: 2, leased: 1, delivered: 1, oldestPendingCreatedAt: NOW });
     expect(await storage.stats(NOW, { tenantId: null })).toEqual({ ...none, held: 1, dead: 1, cancelled: 1, oldestPendingCreatedAt: null });

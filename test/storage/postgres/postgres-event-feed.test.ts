@@ -34,7 +34,8 @@ describe('migration 0005: the tenantless events in id order', () => {
     await storage.migrate();
     expect((await admin.query(`SELECT max(version) AS v FROM ${s}.migrations`)).rows[0].v).toBe(latestSchemaVersion);
 
-    expect((await admin.query(rows)).rows).toEqual(before);
+    // Every row as stored, with the ordering key that migration 0011 adds null.
+    expect((await admin.query(rows)).rows).toEqual(before.map((row) => ({ ...row, ordering_key: null })));
     const { rows: indexes } = await admin.query<{ indexdef: string }>(
       `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'events_tenantless'`,
       [schema],

@@ -66,11 +66,12 @@ describe('migrations', () => {
       { version: 8, name: '0008-test-attempts' },
       { version: 9, name: '0009-payload-filter' },
       { version: 10, name: '0010-delivery-payloads' },
+      { version: 11, name: '0011-ordering' },
     ]);
-    expect(latestSchemaVersion).toBe(10);
+    expect(latestSchemaVersion).toBe(11);
     await storage.migrate();
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(10);
+    expect(await count(schema, 'migrations')).toBe(11);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
@@ -135,15 +136,16 @@ describe('migrations', () => {
       { version: 8 },
       { version: 9 },
       { version: 10 },
+      { version: 11 },
     ]);
     const storage = storageOn({ schema });
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(10);
+    expect(await count(schema, 'migrations')).toBe(11);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
     // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(10);
+    expect(await count(schema, 'migrations')).toBe(11);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {

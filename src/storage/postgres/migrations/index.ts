@@ -13,6 +13,7 @@ import { sql as deliveryCounts } from './0007-delivery-counts.js';
 import { sql as testAttempts } from './0008-test-attempts.js';
 import { sql as payloadFilter } from './0009-payload-filter.js';
 import { sql as deliveryPayloads } from './0010-delivery-payloads.js';
+import { sql as ordering } from './0011-ordering.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -27,6 +28,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 8, name: '0008-test-attempts', sql: testAttempts },
   { version: 9, name: '0009-payload-filter', sql: payloadFilter },
   { version: 10, name: '0010-delivery-payloads', sql: deliveryPayloads },
+  { version: 11, name: '0011-ordering', sql: ordering },
 ]);
 
 /** The schema version this code expects: the last migration's. */

@@ -4,7 +4,7 @@
  * shared/redelivery.ts's verdict allows).
  */
 import type { DeliveryQuery } from '../../storage-adapter.js';
-import { Conditions, dbNowMs, deliveryColumns, type Tables } from './sql-parts.js';
+import { Conditions, dbNowMs, deliveryColumns, dueOnEnableSql, type Tables } from './sql-parts.js';
 
 export function deliveryLogStatements(t: Tables) {
   return {
@@ -34,9 +34,14 @@ export function deliveryLogStatements(t: Tables) {
       JOIN ${t.events} AS e ON e.id = d.event_id
       WHERE d.id = $1
       FOR UPDATE OF d`,
-    // The fields of requeuedFields().
+    // The fields of requeuedFields(), but a delivery waiting behind its ordering key's head
+    // keeps waiting (no next attempt): due only if unordered, the head or passed, as
+    // dueOnEnable of shared/ordering.ts says. The head is read after the probe locked the
+    // row: whoever moves the head onto this delivery makes it due by updating the row, so
+    // waits for this transaction and then finds it pending.
     requeue: `
-      UPDATE ${t.deliveries} AS d SET status = $2::text, attempts = $3::integer, next_attempt_at = $4::bigint,
+      UPDATE ${t.deliveries} AS d SET status = $2::text, attempts = $3::integer,
+        next_attempt_at = CASE WHEN ${dueOnEnableSql('d', t)} THEN $4::bigint END,
         delivered_at = $5::bigint, lease_expires_at = $6::bigint, lease_token = $7::text, updated_at = $8::bigint
       WHERE d.id = $1
       RETURNING ${deliveryColumns('d')}`,

@@ -5,12 +5,13 @@
  */
 import { eventColumns, subscriptionJson, type Tables } from './sql-parts.js';
 
+// Whether a target receives: without a filter, or accepted by the callback when asked
+// ($14 asked, $15 accepted — a target with a transform that nothing rendered is among the
+// asked and not the accepted, see postgres-storage.ts #enqueueOn).
+const receiving = `CASE WHEN s.id = ANY ($14::text[]) THEN s.id = ANY ($15::text[]) ELSE s.payload_filter IS NULL END`;
+const unrendered = `s.transform IS NOT NULL AND NOT (s.id = ANY ($16::text[]))`;
+
 export function enqueueStatements(t: Tables) {
-  // Whether a target receives: without a filter, or accepted by the callback when asked
-  // ($14 asked, $15 accepted — a target with a transform that nothing rendered is among the
-  // asked and not the accepted, see postgres-storage.ts #enqueueOn).
-  const receiving = `CASE WHEN s.id = ANY ($14::text[]) THEN s.id = ANY ($15::text[]) ELSE s.payload_filter IS NULL END`;
-  const unrendered = `s.transform IS NOT NULL AND NOT (s.id = ANY ($16::text[]))`;
   return {
     // Publish, in one statement:
     // - matched: who receives the event, by receivesTenant of shared/tenancy.ts, read from
@@ -73,7 +74,55 @@ export function enqueueStatements(t: Tables) {
     //   makes PostgreSQL serialize its commit, WAL flush included, behind every other
     //   notifying commit (PreCommit_Notify takes a database-wide lock). Measured with
     //   pgbench, 16 clients, the same one-row insert: 14,000 commits/s without, 725/s with.
-    enqueue: `
+    enqueue: enqueueSql(t, false),
+    // The publish of an event with an ordering key ($18): the same statement, the key stored
+    // with the event and its deliveries, each delivery appended to its subscription's key
+    // (see enqueueSql). A statement of its own, so an unordered publish keeps its plan.
+    enqueueOrdered: enqueueSql(t, true),
+    // A lone NOTIFY: a transaction that writes nothing commits without a WAL flush and
+    // without holding up anyone's commit.
+    notify: `SELECT pg_notify($1::text, $2::text)`,
+    getEvent: `SELECT ${eventColumns('e')} FROM ${t.events} AS e WHERE e.id = $1`,
+  };
+}
+
+/**
+ * The publish statement (see `enqueue` above); `ordered`: the event carries an ordering key
+ * ($18), which the event row and its deliveries take, and each delivery is appended to its
+ * subscription's key (storage/shared/ordering.ts's appendToKey, in SQL):
+ * - keyed: one upsert of ordering_keys per receiving target, in subscription id order (the
+ *   order every writer that locks several keys takes them in, so two publishes, or a
+ *   publish and a settle, cannot deadlock on them). A new key starts at 1, its head; an
+ *   existing one gives the next number. ON CONFLICT DO UPDATE locks the key's row and
+ *   builds on its latest committed version, not on the statement's snapshot: two publishes
+ *   of one key number one after the other, and a head moved by a settle that committed after
+ *   this statement began is seen. The lock is held to the commit (the host's, with `tx`), so
+ *   whoever moves the head waits for it and, reading the key's deliveries after that, sees
+ *   this publish's delivery;
+ * - the delivery is due at once iff its number is the head's (`last_seq = head_seq`: the key
+ *   was idle or new), else it waits: pending with next_attempt_at NULL, in no due index.
+ */
+function enqueueSql(t: Tables, ordered: boolean): string {
+  const key = ordered
+    ? {
+        column: ', ordering_key',
+        value: ', $18::text',
+        cte: `), keyed AS (
+        INSERT INTO ${t.orderingKeys} AS k (subscription_id, ordering_key, last_seq, head_seq)
+        SELECT n.subscription_id, $18::text, 1, 1
+        FROM upserted AS u CROSS JOIN numbered AS n
+        WHERE u.id = $1::text
+        ORDER BY n.subscription_id
+        ON CONFLICT (subscription_id, ordering_key) DO UPDATE SET last_seq = k.last_seq + 1
+        RETURNING k.subscription_id, k.last_seq, k.head_seq
+      `,
+        deliveryColumns: ', ordering_key, ordering_seq',
+        due: 'CASE WHEN k.last_seq = k.head_seq THEN $8::bigint END',
+        deliveryValues: ', $18::text, k.last_seq',
+        join: ' JOIN keyed AS k ON k.subscription_id = n.subscription_id',
+      }
+    : { column: '', value: '', cte: '', deliveryColumns: '', due: '$8::bigint', deliveryValues: '', join: '' };
+  return `
       WITH matched AS (
         SELECT f.subscription_id FROM ${t.filters} AS f
         WHERE f.filter = ANY ($6::text[]) AND f.tenant_key = $13::text
@@ -100,18 +149,18 @@ export function enqueueStatements(t: Tables) {
           ) AS pending
         FROM targets AS t
       ), upserted AS (
-        INSERT INTO ${t.events} AS e (id, type, published_at, payload, idempotency_key, tenant_id)
-        SELECT $1::text, $2::text, $3::bigint, $4::text, $5::text, $12::text FROM fit
+        INSERT INTO ${t.events} AS e (id, type, published_at, payload, idempotency_key, tenant_id${key.column})
+        SELECT $1::text, $2::text, $3::bigint, $4::text, $5::text, $12::text${key.value} FROM fit
         WHERE fit.target_count <= cardinality($7::text[]) AND fit.pending IS NULL
         ON CONFLICT ((COALESCE(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
         DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
         RETURNING ${eventColumns('e')}
-      ), fanned AS (
+      ${key.cte}), fanned AS (
         INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
-          next_attempt_at, created_at, updated_at, payload)
+          next_attempt_at, created_at, updated_at, payload${key.deliveryColumns})
         SELECT ($7::text[])[n.n::integer], u.id, u.type, n.subscription_id, n.tenant_id, 'pending', 0,
-          $8::bigint, $8::bigint, $8::bigint, ($17::text[])[array_position($16::text[], n.subscription_id)]
-        FROM upserted AS u CROSS JOIN numbered AS n
+          ${key.due}, $8::bigint, $8::bigint, ($17::text[])[array_position($16::text[], n.subscription_id)]${key.deliveryValues}
+        FROM upserted AS u CROSS JOIN numbered AS n${key.join}
         WHERE u.id = $1::text
         RETURNING 1
       ), woken AS (
@@ -121,10 +170,5 @@ export function enqueueStatements(t: Tables) {
       SELECT fit.target_count, fit.pending, ${eventColumns('u')},
         (SELECT count(*) FROM fanned) AS delivery_count,
         (SELECT count(*) FROM woken) AS notified
-      FROM fit LEFT JOIN upserted AS u ON true`,
-    // A lone NOTIFY: a transaction that writes nothing commits without a WAL flush and
-    // without holding up anyone's commit.
-    notify: `SELECT pg_notify($1::text, $2::text)`,
-    getEvent: `SELECT ${eventColumns('e')} FROM ${t.events} AS e WHERE e.id = $1`,
-  };
+      FROM fit LEFT JOIN upserted AS u ON true`;
 }

@@ -28,9 +28,11 @@ export function eventStatements(t: Tables) {
     // Their open deliveries ($1: the events erased) are cancelled, lastError $2
     // (CANCELLED_BY_EXPUNGE), at $3, through deliveries_event_subscription. A delivery
     // being settled meanwhile is waited for, then judged on the version its settle wrote.
+    // Each returned with its ordering key: a cancelled head lets its key move on.
     cancelEventDeliveries: `
       UPDATE ${t.deliveries} AS d SET ${cancel.set}
-      WHERE d.event_id = ANY ($1::text[]) AND ${cancel.open}`,
+      WHERE d.event_id = ANY ($1::text[]) AND ${cancel.open}
+      RETURNING d.subscription_id, d.ordering_key, d.ordering_seq`,
     // The last step, a statement of its own: its snapshot is taken after the cancel waited
     // for any settle of these deliveries in progress, so an attempt such a settle recorded
     // is seen and loses its snippet too. (A settle from here on finds its delivery

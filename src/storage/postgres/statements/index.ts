@@ -10,6 +10,7 @@ import { deliveryLogStatements } from './delivery-log.js';
 import { enqueueStatements } from './enqueue.js';
 import { eventStatements } from './events.js';
 import { migrateStatements } from './migrate.js';
+import { orderingStatements } from './ordering.js';
 import { purgeTenantStatements } from './purge-tenant.js';
 import { replayStatements } from './replay.js';
 import { retentionStatements } from './retention.js';
@@ -43,11 +44,12 @@ export function postgresStatements(schema: string) {
     ...claimStatements(tables),
     ...settleStatements(tables),
     ...deliveryLogStatements(tables),
-    ...replayStatements(tables),
+    ...replayStatements(tables, schema),
     ...statsPurgeStatements(tables),
     ...purgeTenantStatements(tables),
     ...retentionStatements(tables),
     ...testAttemptStatements(tables),
+    ...orderingStatements(tables),
   });
 }
 

@@ -62,17 +62,21 @@ export function purgeTenantStatements(t: Tables) {
     // can add a delivery of them.
     lockTenantEvents: `SELECT id FROM ${E} WHERE tenant_id = $1 ORDER BY id LIMIT $2 FOR UPDATE`,
     // The locked events ($1) with every delivery they still have (an all-tenant consumer's,
-    // tenant_id NULL) and its attempts, by deliveries_event_subscription.
+    // tenant_id NULL) and its attempts, by deliveries_event_subscription. Their keyed
+    // deliveries come back (`keyed`: [subscription id, key, number] each): a removed head of
+    // a consumer's key lets the key move on, its key locked before (lockKeysOfEvents).
     purgeTenantEvents: `
       WITH gone_deliveries AS (
         DELETE FROM ${D} WHERE event_id = ANY ($1::text[])
-        RETURNING id
+        RETURNING id, subscription_id, ordering_key, ordering_seq
       ), gone_events AS (
         DELETE FROM ${E} WHERE id = ANY ($1::text[])
         RETURNING 1
       )
       SELECT (SELECT count(*) FROM gone_events) AS events,
         (SELECT count(*) FROM gone_deliveries) AS deliveries,
+        (SELECT json_agg(json_build_array(g.subscription_id, g.ordering_key, g.ordering_seq)) FROM gone_deliveries AS g
+         WHERE g.ordering_key IS NOT NULL) AS keyed,
         (SELECT count(*) FROM ${A} AS a WHERE a.delivery_id IN (SELECT id FROM gone_deliveries)) AS attempts`,
   };
 }

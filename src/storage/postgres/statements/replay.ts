@@ -8,9 +8,10 @@
  * requeues and creates only for the events the core's callback accepted.
  */
 import { replayRequeues } from '../../shared/redelivery.js';
+import { quoteLiteral } from '../migrations/index.js';
 import { eventColumns, literalList, receivesTenantSql, subscriptionColumns, type Tables } from './sql-parts.js';
 
-export function replayStatements(t: Tables) {
+export function replayStatements(t: Tables, schema: string) {
   // $1 subscription (its row joined as `s`), $2 since, $3 until (or NULL), $4 the matched
   // event types. The tenant rule (receivesTenant of shared/tenancy.ts) is read from the
   // subscription row itself, so no caller can widen a replay to another tenant's events.
@@ -82,16 +83,46 @@ export function replayStatements(t: Tables) {
       UPDATE ${t.deliveries} AS d SET status = $3::text, attempts = $4::integer, next_attempt_at = $5::bigint,
         delivered_at = $6::bigint, lease_expires_at = $7::bigint, lease_token = $8::text, updated_at = $9::bigint
       WHERE d.subscription_id = $1 AND d.event_id = ANY ($2::text[]) AND d.status IN (${requeues})`,
+    // Replays of one subscription ($1) that create deliveries run one after the other, under
+    // this transaction-level lock, taken before they look for the missing ones: each then
+    // sees what the one before created, so none numbers a delivery of an ordering key that
+    // its insert then drops as a duplicate (a number that would never be sent, and, were it
+    // the key's head, would hold the key for ever). Publishes never wait for it.
+    lockReplay: `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`@bookkeeper/webhooks:${schema}:replay:`)} || $1::text, 0))`,
     // The deliveries take their subscription's tenant (deliveryTenantId), and their payloads
     // from $8 when its transform rendered them (aligned with $1; empty: each sends its
-    // event's, unnest pads it with NULL). ON CONFLICT: a publish racing the replay may have
-    // created the delivery meanwhile.
+    // event's, unnest pads it with NULL). ON CONFLICT: kept as a guard; under lockReplay no
+    // other writer creates a delivery of an existing event.
+    // The deliveries of an event with an ordering key are appended to the subscription's key
+    // in the order given (event order), as a publish appends (appendToKey of
+    // shared/ordering.ts): `keyed` upserts each key once, in key order, by the count of its
+    // new deliveries, and the k-th of n new ones takes last_seq - n + k; the one numbered at
+    // the key's head is due at once (or held), the others wait (next_attempt_at NULL).
     insertReplayDeliveries: `
+      WITH r AS (
+        SELECT r.id, r.event_id, r.event_type, r.payload, r.ord, e.ordering_key
+        FROM unnest($1::text[], $2::text[], $3::text[], $8::text[]) WITH ORDINALITY AS r(id, event_id, event_type, payload, ord)
+        JOIN ${t.events} AS e ON e.id = r.event_id
+      ), keyed AS (
+        INSERT INTO ${t.orderingKeys} AS k (subscription_id, ordering_key, last_seq, head_seq)
+        SELECT $4::text, r.ordering_key, count(*), 1 FROM r
+        WHERE r.ordering_key IS NOT NULL
+        GROUP BY r.ordering_key
+        ORDER BY r.ordering_key
+        ON CONFLICT (subscription_id, ordering_key) DO UPDATE SET last_seq = k.last_seq + EXCLUDED.last_seq
+        RETURNING k.ordering_key, k.last_seq, k.head_seq
+      ), numbered AS (
+        SELECT r.*, k.head_seq,
+          k.last_seq - count(*) OVER (PARTITION BY r.ordering_key) + row_number() OVER (PARTITION BY r.ordering_key ORDER BY r.ord) AS seq
+        FROM r LEFT JOIN keyed AS k ON k.ordering_key = r.ordering_key
+      )
       INSERT INTO ${t.deliveries} (id, event_id, event_type, subscription_id, tenant_id, status, attempts,
-        next_attempt_at, created_at, updated_at, payload)
-      SELECT r.id, r.event_id, r.event_type, s.id, s.tenant_id, $5::text, 0, $6::bigint, $7::bigint, $7::bigint, r.payload
-      FROM unnest($1::text[], $2::text[], $3::text[], $8::text[]) AS r(id, event_id, event_type, payload)
+        next_attempt_at, created_at, updated_at, payload, ordering_key, ordering_seq)
+      SELECT n.id, n.event_id, n.event_type, s.id, s.tenant_id, $5::text, 0,
+        CASE WHEN n.seq IS NULL OR n.seq = n.head_seq THEN $6::bigint END, $7::bigint, $7::bigint, n.payload, n.ordering_key, n.seq
+      FROM numbered AS n
       JOIN ${t.subscriptions} AS s ON s.id = $4
+      ORDER BY n.ord
       ON CONFLICT (event_id, subscription_id) DO NOTHING`,
   };
 }

@@ -5,7 +5,7 @@
  * subscriptions' test attempts.
  */
 import { retentionStatuses } from '../../shared/retention.js';
-import { dbNowMs, type Tables } from './sql-parts.js';
+import { dbNowMs, notBlockingSql, type Tables } from './sql-parts.js';
 
 const finalStatuses = retentionStatuses.map(({ status }) => `'${status}'`).join(', ');
 
@@ -23,11 +23,13 @@ export function retentionStatements(t: Tables) {
     // by the database clock, as the claim measures them) stays. SKIP LOCKED: a row a
     // redeliver or settle holds is left for a later batch; the lock re-checks the row's
     // status and time on its committed version, so a row requeued meanwhile is not taken.
+    // A dead delivery that blocks its ordering key stays (notBlockingSql): the operator's
+    // handle on the key.
     finalPast: `
-      SELECT id, updated_at AS final_at FROM ${D}
-      WHERE status IN (${finalStatuses}) AND status = $1 AND updated_at < $2::bigint
-        AND (lease_token IS NULL OR lease_expires_at <= ${dbNowMs})
-      ORDER BY updated_at
+      SELECT d.id, d.updated_at AS final_at FROM ${D} AS d
+      WHERE d.status IN (${finalStatuses}) AND d.status = $1 AND d.updated_at < $2::bigint
+        AND (d.lease_token IS NULL OR d.lease_expires_at <= ${dbNowMs}) AND ${notBlockingSql('d', t)}
+      ORDER BY d.updated_at
       LIMIT $3
       FOR UPDATE SKIP LOCKED`,
     // The locked deliveries $1 with their attempts (ON DELETE CASCADE, counted from the

@@ -9,6 +9,7 @@
  */
 import { quoteLiteral } from '../migrations/index.js';
 import {
+  type OutcomeKind,
   keepsResponseSnippet,
   outcomeKinds,
   outcomeKindsWhere,
@@ -17,6 +18,13 @@ import {
   settledStatusRules,
 } from '../../shared/settlement.js';
 import { cancelledStatus, deliveryColumns, literalList, type Tables } from './sql-parts.js';
+
+/**
+ * The outcomes after which a delivery of an ordering key may let its key's head pass
+ * (storage/shared/ordering.ts: delivered; dead, under `skip`): a batch holding one is settled
+ * with the key locked.
+ */
+export const headPassingKinds: readonly OutcomeKind[] = Object.freeze(['delivered', 'dead']);
 
 /**
  * `settledStatus(kind, subscriptionActive)` as a SQL CASE over the expressions `kind`
@@ -62,6 +70,24 @@ export function keptSnippetSql(cancelled: string, snippet: string): string {
 }
 
 export function settleStatements(t: Tables) {
+  return {
+    // The batch's settle, in one statement, but for the subscriptions that have a delivery of
+    // an ordering key in the batch whose outcome is final (`delivered` or `dead`): their
+    // settlements are left to `settleKeyed`, in a transaction that moves the keys' heads
+    // (postgres-storage.ts #settleKeyed). Whole subscriptions, so that each one's
+    // failingSince is folded over its settlements in batch order by one statement or the other.
+    settle: settleSql(t, true),
+    // The same for every settlement given: run in the transaction of a key's head passing.
+    settleKeyed: settleSql(t, false),
+  };
+}
+
+/**
+ * The settle statement; `defersKeyed`: the subscriptions with a delivery of an ordering key
+ * settled `delivered` or `dead` in the batch are left out (`deferred`, read by the primary
+ * key from the statement's snapshot: a delivery's subscription and key never change).
+ */
+function settleSql(t: Tables, defersKeyed: boolean): string {
   // The subscription counts as active only while the locked delivery row is still
   // pending: `s` is read from the statement's snapshot, but a disable that committed
   // after it turned the row held, and the UPDATE sees the row's latest version. A
@@ -71,32 +97,39 @@ export function settleStatements(t: Tables) {
     `ELSE ${settledStatusSql('i.kind', `(d.status = 'pending' AND s.status = 'active')`)} END`;
   const clears = literalList(outcomeKindsWhere('clear'));
   const starts = literalList(outcomeKindsWhere('start'));
-  return {
-    // The batch arrives as parallel arrays (one per field), unnested WITH ORDINALITY so
-    // each result finds its place.
-    // - input: DISTINCT ON (id, token) makes a repeated settlement apply once (the
-    //   repeat then finds the token gone: STORAGE_LEASE_LOST), as a sequential loop would.
-    // - settled: the UPDATE is the fence: `d.lease_token = i.token` under the row lock.
-    //   If another worker re-claimed the row and committed meanwhile, READ COMMITTED
-    //   re-checks the condition on the new version, the token differs, nothing changes.
-    //   status, next_attempt_at and delivered_at are settledFields(), `cancelled` being
-    //   the status of the locked row; last_error is settledLastError(). RETURNING sees
-    //   only the row's new values, in which a cancelled delivery that this attempt
-    //   delivered is no longer 'cancelled': it is known by `cancelled_at`, which only a
-    //   cancellation sets and nothing clears (no extra read of the row for it).
-    // - history (the rule of shared/delivery-history.ts): history_attempts counts on
-    //   across redeliveries; any outcome but 'delivered' is a failed attempt, and sets
-    //   first_failed_at once; the first 'delivered' after one sets recovered_at once.
-    // - recorded: the attempts, numbered from the settled row's new history count, the
-    //   response snippet kept or not by keepsResponseSnippet().
-    // - failing: the subscriptions' failing_since as failingSinceAfter() leaves it, applied
-    //   in batch order: the value after the batch is the first `start` after the batch's
-    //   last `clear`, or — with no `clear` — the stored value, else the batch's first
-    //   `start`. The row is written only when that changes it: a healthy subscription (or
-    //   one failing for a while) costs no write and no row lock on subscriptions.
-    // A `disable` outcome (410 Gone) disables the subscription in statements after this
-    // one, in the same transaction: one statement cannot update a row twice.
-    settle: `
+  const deferred = defersKeyed
+    ? `, deferred AS (
+        SELECT DISTINCT d.subscription_id FROM input AS i JOIN ${t.deliveries} AS d ON d.id = i.id
+        WHERE d.ordering_key IS NOT NULL AND i.kind IN (${literalList(headPassingKinds)})
+      )`
+    : '';
+  const notDeferred = defersKeyed ? ' AND d.subscription_id NOT IN (SELECT deferred.subscription_id FROM deferred)' : '';
+  // The batch arrives as parallel arrays (one per field), unnested WITH ORDINALITY so
+  // each result finds its place.
+  // - input: DISTINCT ON (id, token) makes a repeated settlement apply once (the
+  //   repeat then finds the token gone: STORAGE_LEASE_LOST), as a sequential loop would.
+  // - settled: the UPDATE is the fence: `d.lease_token = i.token` under the row lock.
+  //   If another worker re-claimed the row and committed meanwhile, READ COMMITTED
+  //   re-checks the condition on the new version, the token differs, nothing changes.
+  //   status, next_attempt_at and delivered_at are settledFields(), `cancelled` being
+  //   the status of the locked row; last_error is settledLastError(). RETURNING sees
+  //   only the row's new values, in which a cancelled delivery that this attempt
+  //   delivered is no longer 'cancelled': it is known by `cancelled_at`, which only a
+  //   cancellation sets and nothing clears (no extra read of the row for it).
+  // - history (the rule of shared/delivery-history.ts): history_attempts counts on
+  //   across redeliveries; any outcome but 'delivered' is a failed attempt, and sets
+  //   first_failed_at once; the first 'delivered' after one sets recovered_at once.
+  // - recorded: the attempts, numbered from the settled row's new history count, the
+  //   response snippet kept or not by keepsResponseSnippet().
+  // - failing: the subscriptions' failing_since as failingSinceAfter() leaves it, applied
+  //   in batch order: the value after the batch is the first `start` after the batch's
+  //   last `clear`, or — with no `clear` — the stored value, else the batch's first
+  //   `start`. The row is written only when that changes it: a healthy subscription (or
+  //   one failing for a while) costs no write and no row lock on subscriptions.
+  // A `disable` outcome (410 Gone) disables the subscription in statements after this
+  // one, in the same transaction: one statement cannot update a row twice.
+  // - deferred: see settleStatements.
+  return `
       WITH input AS (
         SELECT DISTINCT ON (i.id, i.token) i.*
         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[],
@@ -104,7 +137,7 @@ export function settleStatements(t: Tables) {
              WITH ORDINALITY AS i(id, token, kind, next_at, reason, attempt_id, started_at, duration_ms,
                                   status_code, error_class, error_message, snippet, ord)
         ORDER BY i.id, i.token, i.ord
-      ), settled AS (
+      )${deferred}, settled AS (
         UPDATE ${t.deliveries} AS d SET
           status = ${status},
           attempts = d.attempts + 1,
@@ -121,9 +154,9 @@ export function settleStatements(t: Tables) {
           lease_expires_at = NULL,
           updated_at = $13::bigint
         FROM input AS i, ${t.subscriptions} AS s
-        WHERE d.id = i.id AND d.lease_token = i.token AND s.id = d.subscription_id
+        WHERE d.id = i.id AND d.lease_token = i.token AND s.id = d.subscription_id${notDeferred}
         RETURNING ${deliveryColumns('d')}, d.history_attempts, i.ord, i.kind, i.started_at, s.failing_since AS failing_before,
-          d.cancelled_at IS NOT NULL AS was_cancelled
+          d.cancelled_at IS NOT NULL AS was_cancelled, s.ordering_on_dead
       ), recorded AS (
         INSERT INTO ${t.attempts} (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class,
           error_message, response_snippet, outcome, next_attempt_at)
@@ -149,6 +182,5 @@ export function settleStatements(t: Tables) {
           AND s.failing_since IS DISTINCT FROM
               (CASE WHEN o.cleared THEN o.first_start ELSE COALESCE(s.failing_since, o.first_start) END)
       )
-      SELECT * FROM settled`,
-  };
+      SELECT * FROM settled`;
 }

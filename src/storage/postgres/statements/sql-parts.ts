@@ -24,6 +24,8 @@ export interface Tables {
   changes: string;
   /** test_attempts: the subscriptions' test log. */
   testAttempts: string;
+  /** ordering_keys: one row per (subscription, ordering key), the key's last and head numbers. */
+  orderingKeys: string;
   migrations: string;
 }
 
@@ -39,6 +41,7 @@ export function tablesOf(schema: string): Tables {
     attempts: `${q}.attempts`,
     changes: `${q}.subscription_changes`,
     testAttempts: `${q}.test_attempts`,
+    orderingKeys: `${q}.ordering_keys`,
     migrations: `${q}.migrations`,
   };
 }
@@ -67,6 +70,8 @@ const deliveryColumnNames = [
   'lease_expires_at',
   'created_at',
   'updated_at',
+  'ordering_key',
+  'ordering_seq',
 ] as const;
 
 /** The columns of a `DeliveryRow`, of the table aliased `alias`. */
@@ -95,6 +100,7 @@ const subscriptionColumnNames = [
   'created_at',
   'updated_at',
   'transform',
+  'ordering_on_dead',
 ] as const;
 
 /** The columns of a `SubscriptionRow`, of the table aliased `alias`. */
@@ -107,7 +113,7 @@ export function subscriptionJson(alias: string): string {
   return `json_build_object(${subscriptionColumnNames.map((column) => `'${column}', ${alias}.${column}`).join(', ')})`;
 }
 
-const eventColumnNames = ['id', 'type', 'published_at', 'payload', 'idempotency_key', 'tenant_id', 'expunged_at'] as const;
+const eventColumnNames = ['id', 'type', 'published_at', 'payload', 'idempotency_key', 'tenant_id', 'expunged_at', 'ordering_key'] as const;
 
 /** The columns of an `EventRow`, of the table aliased `alias`. */
 export function eventColumns(alias: string): string {
@@ -119,6 +125,26 @@ const changeColumnNames = ['id', 'subscription_id', 'sequence', 'tenant_id', 'ac
 /** The columns of a `ChangeRow`, of the table aliased `alias`. */
 export function changeColumns(alias: string): string {
   return changeColumnNames.map((column) => `${alias}.${column}`).join(', ');
+}
+
+/**
+ * `dueOnEnable(delivery, headSeq)` of shared/ordering.ts over a delivery row `d`, its key's
+ * head read from ordering_keys by primary key: unordered, or numbered at or below its key's
+ * head (a key without a row has none: due).
+ */
+export function dueOnEnableSql(d: string, t: Tables): string {
+  return `(${d}.ordering_seq IS NULL OR ${d}.ordering_seq <= COALESCE((SELECT k.head_seq FROM ${t.orderingKeys} AS k
+    WHERE k.subscription_id = ${d}.subscription_id AND k.ordering_key = ${d}.ordering_key), ${d}.ordering_seq))`;
+}
+
+/**
+ * Not a dead delivery that blocks its ordering key (the head of its key: see
+ * shared/ordering.ts), over a delivery row `d`: retention never removes one. A dead delivery
+ * that is not its key's head has passed, and never becomes the head again.
+ */
+export function notBlockingSql(d: string, t: Tables): string {
+  return `(${d}.ordering_key IS NULL OR ${d}.status <> 'dead' OR NOT EXISTS (SELECT 1 FROM ${t.orderingKeys} AS k
+    WHERE k.subscription_id = ${d}.subscription_id AND k.ordering_key = ${d}.ordering_key AND k.head_seq = ${d}.ordering_seq))`;
 }
 
 /** A list of constants as SQL literals, for an `IN (…)` (never empty: `IN ()` is not SQL, `IN (NULL)` matches nothing). */

@@ -4,7 +4,7 @@
  */
 import type { DeliveryStatus } from '../../storage-adapter.js';
 import { quoteLiteral } from '../migrations/index.js';
-import { Conditions, dbNowMs, type Tables } from './sql-parts.js';
+import { Conditions, dbNowMs, notBlockingSql, type Tables } from './sql-parts.js';
 
 export function statsPurgeStatements(t: Tables) {
   return {
@@ -13,10 +13,12 @@ export function statsPurgeStatements(t: Tables) {
     // (counted first, from the same snapshot); events go once no delivery is left — the
     // deliveries deleted by this very statement are still in its snapshot, hence `gone`. Test
     // attempts go by when they started, both kinds (ok IN …: through the (ok, started_at, id) index).
+    // A dead delivery that blocks its ordering key stays (notBlockingSql).
     purge: `
       WITH gone AS (
-        DELETE FROM ${t.deliveries} WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < $1::bigint
-        RETURNING id
+        DELETE FROM ${t.deliveries} AS d
+        WHERE d.status IN ('delivered', 'dead', 'cancelled') AND d.updated_at < $1::bigint AND ${notBlockingSql('d', t)}
+        RETURNING d.id
       ), gone_events AS (
         DELETE FROM ${t.events} AS e
         WHERE e.published_at < $1::bigint
@@ -38,7 +40,8 @@ export function statsPurgeStatements(t: Tables) {
  * The counts of `stats`, in one statement, so they come from one snapshot: the statuses
  * summed from the counter rows of migration 0007 (O(subscriptions × shards), never the
  * delivery log), `leased` from delivery_leases, the pending deliveries with a lease token
- * (those in flight; a lease is live by the database clock), `oldest` the head of the
+ * (those in flight; a lease is live by the database clock), `waiting` the pending ones
+ * behind their ordering keys' heads from deliveries_waiting (migration 0011), `oldest` the head of the
  * pending_created partial index. Of
  * one subscription, of one tenant (the platform's with `null`: a delivery's tenant is its
  * subscription's, deliveryTenantId, which the counter and lease rows carry), or both: the
@@ -60,6 +63,7 @@ function countsSql(t: Tables, where: Conditions): string {
   return `
       SELECT ${sum('pending')}, ${sum('held')}, ${sum('dead')}, ${sum('delivered')}, ${sum('cancelled')},
         (SELECT count(*) FROM ${t.leases} WHERE expires_at > ${dbNowMs} ${filter}) AS leased,
+        (SELECT count(*) FROM ${t.deliveries} WHERE status = 'pending' AND next_attempt_at IS NULL ${filter}) AS waiting,
         (SELECT created_at FROM ${t.deliveries} WHERE next_attempt_at IS NOT NULL ${filter} ORDER BY created_at LIMIT 1) AS oldest
       FROM ${t.counts} AS c ${where.sql('WHERE')}`;
 }

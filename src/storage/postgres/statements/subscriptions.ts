@@ -6,26 +6,27 @@
  * and shared/change-log.ts; these only store it.
  */
 import { quoteLiteral } from '../migrations/index.js';
-import { cancelOpenSql, Conditions, deliveryColumns, subscriptionColumns, type Tables } from './sql-parts.js';
+import { cancelOpenSql, Conditions, deliveryColumns, dueOnEnableSql, subscriptionColumns, type Tables } from './sql-parts.js';
 import type { SubscriptionStatus } from '../../storage-adapter.js';
 
 export function subscriptionStatements(t: Tables, schema: string) {
   const cancel = cancelOpenSql('d', '$2', '$3');
   return {
-    // One statement: the subscription and its filter rows, keyed by its tenant scope ($22,
+    // One statement: the subscription and its filter rows, keyed by its tenant scope ($23,
     // idempotencyScope of its tenant) and its all-tenant opt-in, as the fan-out reads them.
-    // The payload filter ($6) and the transform's name ($20) are stored as the text given.
+    // The payload filter ($6) and the transform's name ($20) are stored as the text given;
+    // $21 is its orderingOnDead.
     createSubscription: `
       WITH created AS (
         INSERT INTO ${t.subscriptions} (id, tenant_id, all_tenants, url, event_types, payload_filter, secrets, headers,
           description, metadata, status, disabled_reason, disabled_at, retry, flow_control, failing_since, deleted_at,
-          created_at, updated_at, transform)
+          created_at, updated_at, transform, ordering_on_dead)
         VALUES ($1, $2, $3::boolean, $4, $5::jsonb, $6::text, $7::jsonb, $8::jsonb, $9, $10::jsonb, $11, $12, $13::bigint,
-          $14::jsonb, $15::jsonb, $16::bigint, $17::bigint, $18::bigint, $19::bigint, $20::text)
+          $14::jsonb, $15::jsonb, $16::bigint, $17::bigint, $18::bigint, $19::bigint, $20::text, $21::text)
         RETURNING *
       ), filters AS (
         INSERT INTO ${t.filters} (filter, subscription_id, tenant_key, all_tenants)
-        SELECT DISTINCT f.filter, created.id, $22::text, created.all_tenants FROM created, unnest($21::text[]) AS f(filter)
+        SELECT DISTINCT f.filter, created.id, $23::text, created.all_tenants FROM created, unnest($22::text[]) AS f(filter)
       )
       SELECT ${subscriptionColumns('created')} FROM created`,
     // The subscription limit per tenant is decided under this transaction-level lock on a
@@ -46,7 +47,7 @@ export function subscriptionStatements(t: Tables, schema: string) {
     updateSubscription: `
       UPDATE ${t.subscriptions} AS s SET url = $2, event_types = $3::jsonb, payload_filter = $4::text, secrets = $5::jsonb,
         headers = $6::jsonb, description = $7, metadata = $8::jsonb, retry = $9::jsonb, flow_control = $10::jsonb,
-        updated_at = $11::bigint, transform = $12::text
+        updated_at = $11::bigint, transform = $12::text, ordering_on_dead = $13::text
       WHERE s.id = $1
       RETURNING ${subscriptionColumns('s')}`,
     deleteFilters: `DELETE FROM ${t.filters} WHERE subscription_id = $1`,
@@ -77,6 +78,14 @@ export function subscriptionStatements(t: Tables, schema: string) {
         deleted_at = $5::bigint, updated_at = $6::bigint
       WHERE s.id = $1
       RETURNING ${subscriptionColumns('s')}`,
+    // The resume of an enable ($1 subscriptions, $2 'held', $3 'pending', $4 now, $5 updated),
+    // run after lockKeysOfHeld locked their keys: a held delivery becomes pending, due at $4
+    // if dueOnEnable of shared/ordering.ts says so, else waiting behind its key's head.
+    resumeOpenDeliveries: `
+      UPDATE ${t.deliveries} AS d SET status = $3::text,
+        next_attempt_at = CASE WHEN ${dueOnEnableSql('d', t)} THEN $4::bigint END, updated_at = $5::bigint
+      WHERE d.subscription_id = ANY ($1::text[]) AND d.status = $2::text
+      RETURNING ${deliveryColumns('d')}`,
     // A soft delete's effect on the subscription's ($1) open deliveries: cancelled, lastError
     // $2 (CANCELLED_BY_DELETE), at $3. A publish that read the subscription as active before
     // the delete committed may still add a pending one after this: the claim cancels it
