@@ -5,7 +5,7 @@
  *   npm run bench -- --quick          reduced run (under a minute)
  *   npm run bench -- --tiny           seconds; what the smoke test runs (or BENCH_SIZE=tiny)
  *   --out <dir>                       where latest.json, latest.md, latency.svg go (default bench/results)
- *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog, retention, host-impact)
+ *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog, retention, host-impact, ordering)
  *   --storages memory,sqlite,…        storages to run (default: every one discovered)
  *   --receiver raw|http               the loopback receiver's server (default raw: node:net)
  */
@@ -15,7 +15,7 @@ import type { ReceiverKind } from './receiver.js';
 
 export type Mode = 'full' | 'quick' | 'tiny';
 
-export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog', 'retention', 'host-impact'];
+export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog', 'retention', 'host-impact', 'ordering'];
 
 /**
  * Sizes at a storage factor of 1 (memory). Durable storages scale publish counts down
@@ -64,6 +64,12 @@ export interface Sizes {
    * `gapMs` before each window, `warmupMs` of load before the first.
    */
   hostImpact: { deliveries: number; rate: number; rounds: number; idleMs: number; gapMs: number; warmupMs: number; concurrency: number };
+  /**
+   * Per-key ordering: a backlog of `events` spread over `keys` ordering keys (seeded), paired
+   * with the same backlog published without a key, `rounds` times at `concurrency` (the
+   * dispatch section's backlog, rounds and concurrency); and `hotKeyEvents` on a single key.
+   */
+  ordering: { events: number; keys: number; hotKeyEvents: number; rounds: number; concurrency: number };
 }
 
 export const sizesByMode: Record<Mode, Sizes> = {
@@ -76,6 +82,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     backlog: { sizes: [10_000, 1_000_000, 10_000_000], pendingShare: 0.1, minPending: 5_000, claims: 30, rounds: 15, purgeBatches: 5, useStorageCap: 'full' },
     retention: { deliveries: 500_000, memoryDeliveries: 20_000, purgeWindowMs: 6_000, timedBatches: 30, events: 5_000, rounds: 3, concurrency: 50, catchUpWindowMs: 3_000 },
     hostImpact: { deliveries: 20_000, rate: 400, rounds: 4, idleMs: 3_000, gapMs: 400, warmupMs: 500, concurrency: 50 },
+    ordering: { events: 20_000, keys: 1_000, hotKeyEvents: 2_000, rounds: 5, concurrency: 50 },
   },
   quick: {
     signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
@@ -86,6 +93,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     backlog: { sizes: [5_000, 50_000], pendingShare: 0.1, minPending: 5_000, claims: 20, rounds: 9, purgeBatches: 5, useStorageCap: 'quick' },
     retention: { deliveries: 100_000, memoryDeliveries: 15_000, purgeWindowMs: 3_000, timedBatches: 10, events: 2_000, rounds: 3, concurrency: 50, catchUpWindowMs: 1_500 },
     hostImpact: { deliveries: 5_000, rate: 400, rounds: 2, idleMs: 1_500, gapMs: 300, warmupMs: 500, concurrency: 50 },
+    ordering: { events: 4_000, keys: 1_000, hotKeyEvents: 500, rounds: 1, concurrency: 50 },
   },
   tiny: {
     signing: { rounds: 3, batchMs: 2, warmupMs: 10, messages: 16 },
@@ -96,6 +104,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     backlog: { sizes: [1_000, 2_000], pendingShare: 0.1, minPending: 1_000, claims: 3, rounds: 3, purgeBatches: 3, useStorageCap: 'quick' },
     retention: { deliveries: 30_000, memoryDeliveries: 15_000, purgeWindowMs: 300, timedBatches: 2, events: 200, rounds: 1, concurrency: 50, catchUpWindowMs: 1_000 },
     hostImpact: { deliveries: 500, rate: 200, rounds: 1, idleMs: 300, gapMs: 100, warmupMs: 200, concurrency: 50 },
+    ordering: { events: 200, keys: 50, hotKeyEvents: 50, rounds: 1, concurrency: 50 },
   },
 };
 

@@ -13,6 +13,7 @@ const sectionTitles: Record<Section, string> = {
   backlog: 'Backlog scale (a stored log of delivered deliveries with a pending backlog, 1 KB payloads)',
   retention: 'Retention at scale (purge rate against 10 M attempts a day; dispatch while purging)',
   'host-impact': 'Host impact (a ledger API in the same process and database, during a dispatch burst vs idle)',
+  ordering: 'Per-key ordering (dispatch of an ordered backlog against the same backlog unordered; one hot key)',
 };
 
 const sectionNotes: Record<Section, string> = {
@@ -69,6 +70,14 @@ const sectionNotes: Record<Section, string> = {
     'Event-loop delay: `monitorEventLoopDelay({ resolution: 1 })` in the host, p99 as Node reports it (each sample includes the 1 ms interval). ' +
     'Modes: `main` (the dispatcher on the host\'s event loop, the default) and `worker` (`dispatcher: { thread: \'worker\' }`), alternating ' +
     'by round. The targets are the worker\'s: throughput ≥ 0.9× idle, p99 ≤ 2× idle, dispatch rate ≥ 1× the main-thread mode\'s, paired by round.',
+  ordering:
+    'Measured as the dispatch section measures (`start()` → `drain()` over a stored backlog of 1 KB events, one subscription, concurrency 50, ' +
+    'the same loopback receiver process). Keys: the backlog\'s events published with an `orderingKey` drawn at random (fixed seed) from 1,000 ' +
+    'keys (50 with `--tiny`); reference = the same backlog without a key, drained right beside it (the order flipping by round); the ratio is ' +
+    'the median of the rounds\' ratios, target ≥ 0.7×. Hot key: every event on one key, so one request at a time; limit = bare ' +
+    '`undici.request` posting the same bodies one at a time (a Pool of 1), beside it; reported, no target: its time per delivery is one round ' +
+    'trip plus a settle and the claim of the next head. A figure is invalid unless every delivery arrived and, at the receiver, every key\'s ' +
+    '`webhook-sequence` numbers arrived in increasing order with none missing.',
 };
 
 export function markdownReport(info: RunInfo, figures: readonly Figure[]): string {

@@ -7,7 +7,9 @@
  * arrival on the clock both processes share (`performance.timeOrigin +
  * performance.now()`, epoch ms with sub-millisecond resolution), so the parent can
  * compute publish → arrival latency. A figure is only reported for deliveries that
- * this process says really arrived.
+ * this process says really arrived. Requests that carry a `webhook-sequence` (ordered
+ * deliveries) are listed with their number in arrival order, so that the parent can check
+ * each ordering key's order (the key is in the body; the parent knows each event's).
  *
  * Protocol (IPC): the child sends `{ type: 'ready', port }` once listening; the parent
  * sends `{ type: 'reset', record }` (→ `{ type: 'reset' }`) before a trial and
@@ -31,6 +33,8 @@ export interface ReceiverReport {
   wallMs: number;
   /** When recording: `[id, arrival epoch ms]` per request. */
   arrivals: Array<[string, number]>;
+  /** `[id, webhook-sequence]` of every request that carried one, in arrival order. */
+  sequenced: Array<[string, number]>;
 }
 
 export type ReceiverCommand = { type: 'reset'; record: boolean } | { type: 'report' } | { type: 'exit' };
@@ -40,6 +44,7 @@ let bytes = 0;
 let ids = new Set<string>();
 let record = false;
 let arrivals: Array<[string, number]> = [];
+let sequenced: Array<[string, number]> = [];
 let cpuAtReset = process.cpuUsage();
 let wallAtReset = performance.now();
 
@@ -48,14 +53,21 @@ function idOf(req: IncomingMessage): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-function arrived(id: string | undefined, size: number): void {
+function arrived(id: string | undefined, size: number, sequence: string | undefined): void {
   const arrivedAt = performance.timeOrigin + performance.now();
   requests += 1;
   bytes += size;
   if (id !== undefined) {
     ids.add(id);
     if (record) arrivals.push([id, arrivedAt]);
+    // NaN for a malformed number: the parent's order check refuses it.
+    if (sequence !== undefined) sequenced.push([id, Number(sequence)]);
   }
+}
+
+function sequenceOf(req: IncomingMessage): string | undefined {
+  const sequence = req.headers['webhook-sequence'];
+  return typeof sequence === 'string' ? sequence : undefined;
 }
 
 /** node:http: the server a typical receiver runs. */
@@ -66,7 +78,7 @@ function httpServer(): Server {
       size += chunk.length;
     });
     req.on('end', () => {
-      arrived(idOf(req), size);
+      arrived(idOf(req), size, sequenceOf(req));
       res.writeHead(204);
       res.end();
     });
@@ -80,9 +92,10 @@ const headEnd = Buffer.from('\r\n\r\n');
 const noContent = Buffer.from('HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\nkeep-alive: timeout=60\r\n\r\n');
 const badRequest = Buffer.from('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
 
-function headerValue(head: string, name: string): string | undefined {
-  // Header names are matched case-insensitively at the start of a line.
-  const at = head.toLowerCase().indexOf(`\r\n${name}:`);
+/** `lowerHead` is `head` in lower case (the same length: the head is read as latin1). */
+function headerValue(head: string, lowerHead: string, name: string): string | undefined {
+  // Header names are matched case-insensitively at the start of a line; the value keeps its case.
+  const at = lowerHead.indexOf(`\r\n${name}:`);
   if (at === -1) return undefined;
   const start = at + name.length + 3;
   const end = head.indexOf('\r\n', start);
@@ -102,6 +115,7 @@ function rawServer(): Server {
     let bodyLeft = -1;
     let bodySize = 0;
     let id: string | undefined;
+    let sequence: string | undefined;
     socket.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
       let answers = 0;
@@ -110,13 +124,15 @@ function rawServer(): Server {
           const end = pending.indexOf(headEnd);
           if (end === -1) break;
           const head = pending.toString('latin1', 0, end);
+          const lowerHead = head.toLowerCase();
           pending = pending.subarray(end + 4);
-          const length = Number(headerValue(head, 'content-length') ?? Number.NaN);
+          const length = Number(headerValue(head, lowerHead, 'content-length') ?? Number.NaN);
           if (!Number.isSafeInteger(length) || length < 0) {
             socket.end(badRequest);
             return;
           }
-          id = headerValue(head, 'webhook-id') ?? headerValue(head, 'x-bench-id');
+          id = headerValue(head, lowerHead, 'webhook-id') ?? headerValue(head, lowerHead, 'x-bench-id');
+          sequence = headerValue(head, lowerHead, 'webhook-sequence');
           bodyLeft = length;
           bodySize = length;
         }
@@ -124,7 +140,7 @@ function rawServer(): Server {
         pending = pending.subarray(take);
         bodyLeft -= take;
         if (bodyLeft > 0) break;
-        arrived(id, bodySize);
+        arrived(id, bodySize, sequence);
         bodyLeft = -1;
         answers += 1;
       }
@@ -144,6 +160,7 @@ process.on('message', (message: ReceiverCommand) => {
     ids = new Set();
     record = message.record;
     arrivals = [];
+    sequenced = [];
     cpuAtReset = process.cpuUsage();
     wallAtReset = performance.now();
     process.send!({ type: 'reset' });
@@ -157,6 +174,7 @@ process.on('message', (message: ReceiverCommand) => {
       cpuMs: (cpu.user + cpu.system) / 1000,
       wallMs: performance.now() - wallAtReset,
       arrivals,
+      sequenced,
     };
     process.send!(report);
   } else if (message.type === 'exit') {

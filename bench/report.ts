@@ -8,7 +8,7 @@
  */
 import { cpus } from 'node:os';
 
-export type Section = 'signing' | 'dispatch' | 'publish' | 'tenants' | 'end-to-end' | 'backlog' | 'retention' | 'host-impact';
+export type Section = 'signing' | 'dispatch' | 'publish' | 'tenants' | 'end-to-end' | 'backlog' | 'retention' | 'host-impact' | 'ordering';
 
 /** A goal: `ratio` (ours ÷ the baseline) or the figure's own `value` compared with a number. */
 export interface Target {
@@ -160,9 +160,10 @@ function formatRatio(b: Baseline | null): string {
   return b === null ? '' : `${b.ratio.toFixed(2)}×`;
 }
 
+/** `reported`: a valid figure without a target, shown for what it is rather than judged. */
 function verdict(pass: boolean | null, valid: boolean): string {
   if (!valid) return 'INVALID';
-  return pass === null ? '' : pass ? 'pass' : 'MISS';
+  return pass === null ? 'reported' : pass ? 'pass' : 'MISS';
 }
 
 interface Row {

@@ -15,6 +15,7 @@ import { runBacklog } from './suites/backlog.js';
 import { runDispatch } from './suites/dispatch.js';
 import { runEndToEnd } from './suites/end-to-end.js';
 import { runHostImpact } from './suites/host-impact.js';
+import { runOrdering } from './suites/ordering.js';
 import { runPublish } from './suites/publish.js';
 import { runRetention } from './suites/retention.js';
 import { runSigning } from './suites/signing.js';
@@ -29,13 +30,14 @@ const suites: Record<Section, (context: BenchContext) => Promise<void>> = {
   backlog: runBacklog,
   retention: runRetention,
   'host-impact': runHostImpact,
+  ordering: runOrdering,
 };
 
 const usage = `Usage: npm run bench -- [--quick | --tiny] [--out <dir>] [--only <sections>] [--storages <names>] [--receiver raw|http]
   --quick      reduced run, under a minute
   --tiny       seconds (the smoke test); also BENCH_SIZE=tiny
   --out        folder for latest.json, latest.md, latency.svg (default bench/results)
-  --only       some of: signing, dispatch, publish, tenants, end-to-end, backlog, retention, host-impact
+  --only       some of: signing, dispatch, publish, tenants, end-to-end, backlog, retention, host-impact, ordering
   --storages   some of: memory, sqlite, postgres (default: all found)
   --receiver   raw (node:net, default) or http (node:http) loopback receiver`;
 

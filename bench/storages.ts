@@ -23,7 +23,10 @@ import { bulkParameters, bulkPayload, fillInBulk, fillThroughAdapter, positional
 /** A storage instance made for one trial, and how to dispose of it. */
 export interface BenchStorageInstance {
   storage: StorageAdapter;
-  /** Fills the storage fast (bypassing `publish`), for backlog trials. */
+  /**
+   * Fills the storage fast (bypassing `publish`), for backlog trials. Events with an
+   * `orderingKey` keep it: each key's deliveries are numbered in the order of the inputs.
+   */
   fill(inputs: Iterable<EnqueueInput>): Promise<void>;
   /** Writes the backlog suite's log (bench/log-fill.ts) as fast as this storage takes it. */
   fillLog(plan: LogPlan): Promise<LogLayout>;
@@ -164,11 +167,10 @@ async function withClient<T>(run: (client: pg.Client) => Promise<T>): Promise<T>
  * adapter's schema (src/storage/postgres/migrations). Ids keep the adapter's shape and
  * order (prefix + fixed-width sortable body), so claims walk the index as they would.
  */
-async function fillPostgresInBulk(schema: string, inputs: Iterable<EnqueueInput>): Promise<void> {
-  let count = 0;
-  let first: EnqueueInput | undefined;
-  for (const input of inputs) {
-    first ??= input;
+async function fillPostgresInBulk(schema: string, first: EnqueueInput | undefined, rest: Iterator<EnqueueInput>): Promise<void> {
+  let count = first === undefined ? 0 : 1;
+  for (let next = rest.next(); next.done !== true; next = rest.next()) {
+    if (next.value.event.orderingKey != null) throw new Error('a bulk-written backlog cannot mix events with and without an ordering key');
     count += 1;
   }
   if (first === undefined) return;
@@ -191,6 +193,40 @@ async function fillPostgresInBulk(schema: string, inputs: Iterable<EnqueueInput>
     await client.query('commit');
     await client.query(`analyze "${schema}".deliveries`);
   });
+}
+
+/** Keys filled side by side through the adapter (each key's events one after the other). */
+const orderedFillLanes = 8;
+
+/**
+ * A backlog whose first event has an ordering key goes through the adapter's `enqueue`:
+ * the key records and sequence numbers are the adapter's to write, which the bulk
+ * statements know nothing of. Each key's events are enqueued one after the other, in input
+ * order (so their numbers follow it), {@link orderedFillLanes} keys at a time; then the
+ * planner's statistics, as after a bulk fill. Any other backlog is written in bulk.
+ */
+async function fillPostgres(storage: StorageAdapter, schema: string, inputs: Iterable<EnqueueInput>): Promise<void> {
+  const iterator = inputs[Symbol.iterator]();
+  const head = iterator.next();
+  const first = head.done === true ? undefined : head.value;
+  if (first?.event.orderingKey == null) return fillPostgresInBulk(schema, first, iterator);
+  const byKey = new Map<string | null, EnqueueInput[]>([[first.event.orderingKey, [first]]]);
+  for (let next = iterator.next(); next.done !== true; next = iterator.next()) {
+    const key = next.value.event.orderingKey ?? null;
+    const list = byKey.get(key);
+    if (list === undefined) byKey.set(key, [next.value]);
+    else list.push(next.value);
+  }
+  const keys = [...byKey.values()];
+  let nextKey = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(orderedFillLanes, keys.length) }, async () => {
+      while (nextKey < keys.length) {
+        for (const input of keys[nextKey++]!) await storage.enqueue(input);
+      }
+    }),
+  );
+  await withClient(async (client) => void (await client.query(`analyze "${schema}".events, "${schema}".deliveries`)));
 }
 
 /** The backlog suite's log by `INSERT … SELECT FROM generate_series`, a transaction per chunk, then {@link afterBulkLoad}. */
@@ -253,7 +289,7 @@ const postgres: StorageEntry = {
       storage,
       // One publish per row would take ~10 minutes for a million at this machine's commit rate;
       // the backlog section measures claims, not publishes, so the rows are written in bulk.
-      fill: (inputs) => fillPostgresInBulk(schema, inputs),
+      fill: (inputs) => fillPostgres(storage, schema, inputs),
       fillLog: (plan) => fillPostgresLog(schema, plan),
       analyze: () => withClient(async (client) => void (await client.query(`analyze "${schema}".subscriptions, "${schema}".subscription_event_types, "${schema}".events, "${schema}".deliveries`))),
       async dispose() {

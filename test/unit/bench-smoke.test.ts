@@ -94,6 +94,9 @@ describe('npm run bench at the tiny size', () => {
         ...['1k', '2k'].flatMap((size) => ['claim', 'stats', 'list', 'deep', 'undelivered', 'purge', 'fill', 'rss'].map((kind) => `backlog.${storage}.${size}.${kind}`)),
         ...['purge-rate', 'default-pacing', 'dispatch', 'dispatch.catch-up'].map((figure) => `retention.${storage}.${figure}`),
         ...['throughput', 'p50', 'p99', 'event-loop-p99', 'event-loop-utilization', 'dispatch'].map((kind) => `host-impact.${storage}.main.${kind}`),
+        `ordering.${storage}`,
+        `ordering.${storage}.hot-key`,
+        `ordering.${storage}.hot-key.ms-per-delivery`,
       ]),
     ];
     expect(ids).toEqual(expect.arrayContaining(expected));
@@ -178,6 +181,19 @@ describe('npm run bench at the tiny size', () => {
       expect(byId.get('host-impact.sqlite.worker.throughput')!.limit!.target).toEqual({ on: 'ratio', op: '>=', value: 0.9 });
       expect(byId.get('host-impact.sqlite.worker.p99')!.limit!.target).toEqual({ on: 'ratio', op: '<=', value: 2 });
     }
+    // Ordered dispatch against the same backlog unordered, paired; the hot key reported against one bare post at a time.
+    for (const storage of ['memory', 'sqlite']) {
+      const keys = byId.get(`ordering.${storage}`)!;
+      expect(keys.limit, storage).toMatchObject({ kind: 'reference', target: { on: 'ratio', op: '>=', value: 0.7 } });
+      expect(keys.detail.roundRatios, storage).toHaveLength(1);
+      expect(keys.detail.order, storage).toEqual([{ sequenced: 200, outOfOrder: 0, misnumbered: 0, keysIncomplete: 0, unknown: 0 }]);
+      const hot = byId.get(`ordering.${storage}.hot-key`)!;
+      expect(hot.limit, storage).toMatchObject({ kind: 'limit', target: null });
+      expect(hot.pass, storage).toBeNull();
+      expect(hot.detail.order, storage).toEqual([{ sequenced: 50, outOfOrder: 0, misnumbered: 0, keysIncomplete: 0, unknown: 0 }]);
+      expect(byId.get(`ordering.${storage}.hot-key.ms-per-delivery`)!.unit, storage).toBe('ms');
+    }
+    expect(result.stdout).toMatch(/^ordering\.memory\.hot-key\s.*\sreported$/m);
     expect(byId.get('publish.memory.p99')!.detail.duringPublish).toEqual({
       collections: expect.any(Number),
       collectionMs: expect.any(Number),
