@@ -13,17 +13,16 @@
  *
  * Bounded everywhere: every wait has a deadline; loopback only.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createWebhooks } from '../../src/create-webhooks.js';
 import { createPostgresStorage } from '../../src/storage/postgres/index.js';
+import { killDispatcherProcesses, sleep, startDispatcherProcess, until, type DispatcherProcess } from '../support/dispatcher-processes.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from '../support/postgres.js';
 
 const EVENTS = 10_000;
@@ -46,7 +45,6 @@ const PUBLISH_BATCH = 50;
 const PUBLISH_TRANSACTIONS = 6;
 /** About 20 s on a quiet 2-core machine; the margin is for a loaded one. */
 const SCENARIO_TIMEOUT_MS = 90_000;
-const workerScript = fileURLToPath(new URL('../support/postgres-dispatcher-worker.ts', import.meta.url));
 
 interface Received {
   worker: string;
@@ -91,17 +89,10 @@ class CountingReceiver {
   }
 }
 
-interface Worker {
-  id: string;
-  child: ChildProcess;
-  stderr: string[];
-  exited: Promise<void>;
-}
-
 let url: string;
 let directory: string;
 const receivers: CountingReceiver[] = [];
-const workers: Worker[] = [];
+const workers: DispatcherProcess[] = [];
 const schemas: string[] = [];
 const closers: Array<() => Promise<unknown>> = [];
 
@@ -111,10 +102,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const worker of workers.splice(0)) {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
-    await worker.exited;
-  }
+  await killDispatcherProcesses(workers.splice(0));
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   for (const receiver of receivers.splice(0)) await receiver.close();
 });
@@ -123,18 +111,6 @@ afterAll(async () => {
   for (const schema of schemas) await dropSchema(url, schema);
   await rm(directory, { recursive: true, force: true });
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** A worker's connection string: the application_name lets the test find (and terminate) exactly its connections. */
 function workerUrl(applicationName: string): string {
@@ -149,47 +125,22 @@ async function startWorker(
   applicationName: string,
   timing: { leaseMs: number; httpTimeoutMs: number },
   unsettledFile?: string,
-): Promise<Worker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
-    env: {
-      ...process.env,
-      WORKER_ID: id,
-      WORKER_DATABASE_URL: workerUrl(applicationName),
-      WORKER_SCHEMA: schema,
-      WORKER_CONCURRENCY: String(CONCURRENCY),
-      WORKER_LEASE_MS: String(timing.leaseMs),
-      WORKER_HTTP_TIMEOUT_MS: String(timing.httpTimeoutMs),
-      WORKER_POLL_MS: '250',
-      ...(unsettledFile === undefined ? {} : { WORKER_UNSETTLED_FILE: unsettledFile }),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+): Promise<DispatcherProcess> {
+  const worker = await startDispatcherProcess({
+    id,
+    databaseUrl: workerUrl(applicationName),
+    schema,
+    concurrency: CONCURRENCY,
+    leaseMs: timing.leaseMs,
+    httpTimeoutMs: timing.httpTimeoutMs,
+    pollMs: 250,
+    ...(unsettledFile === undefined ? {} : { unsettledFile }),
   });
-  const stderr: string[] = [];
-  child.stderr!.on('data', (chunk: Buffer) => {
-    if (stderr.length < 200) stderr.push(chunk.toString());
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const worker: Worker = { id, child, stderr, exited };
   workers.push(worker);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${id} did not start: ${stderr.join('')}`)), 30_000);
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`worker ${id} exited (${code ?? signal}) before it was ready: ${stderr.join('')}`));
-    });
-  });
   return worker;
 }
 
-async function stopWorker(worker: Worker): Promise<void> {
+async function stopWorker(worker: DispatcherProcess): Promise<void> {
   worker.child.kill('SIGTERM');
   await Promise.race([worker.exited, sleep(10_000)]);
   if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');

@@ -16,16 +16,15 @@
  *
  * Bounded: leases of 10 s, after which the killed worker's keys resume; every wait has a deadline.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createId } from '../../src/ids.js';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.js';
+import { killDispatcherProcesses, startDispatcherProcess, until, type DispatcherProcess } from '../support/dispatcher-processes.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from '../support/postgres.js';
 import { subscriptionAt } from '../support/storage-records.js';
 
@@ -47,7 +46,6 @@ const PUBLISHERS = 8;
 /** Distinct events received before the kill. */
 const KILL_AFTER = TOTAL / 4;
 const TEST_TIMEOUT_MS = 150_000;
-const workerScript = fileURLToPath(new URL('../support/postgres-dispatcher-worker.ts', import.meta.url));
 
 interface Arrival {
   n: number;
@@ -94,16 +92,9 @@ class OrderReceiver {
   }
 }
 
-interface Worker {
-  id: string;
-  child: ChildProcess;
-  stderr: string[];
-  exited: Promise<void>;
-}
-
 let url: string;
 let directory: string;
-const workers: Worker[] = [];
+const workers: DispatcherProcess[] = [];
 const schemas: string[] = [];
 const closers: Array<() => Promise<unknown>> = [];
 
@@ -113,10 +104,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const worker of workers.splice(0)) {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
-    await worker.exited;
-  }
+  await killDispatcherProcesses(workers.splice(0));
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
 });
 
@@ -125,55 +113,18 @@ afterAll(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: () => string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await sleep(25);
-  }
-}
-
-async function startWorker(id: string, schema: string, unsettledFile?: string): Promise<Worker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
-    env: {
-      ...process.env,
-      WORKER_ID: id,
-      WORKER_DATABASE_URL: url,
-      WORKER_SCHEMA: schema,
-      WORKER_CONCURRENCY: String(CONCURRENCY),
-      WORKER_LEASE_MS: String(LEASE_MS),
-      WORKER_HTTP_TIMEOUT_MS: String(HTTP_TIMEOUT_MS),
-      WORKER_POLL_MS: '100',
-      ...(unsettledFile === undefined ? {} : { WORKER_UNSETTLED_FILE: unsettledFile }),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function startWorker(id: string, schema: string, unsettledFile?: string): Promise<DispatcherProcess> {
+  const worker = await startDispatcherProcess({
+    id,
+    databaseUrl: url,
+    schema,
+    concurrency: CONCURRENCY,
+    leaseMs: LEASE_MS,
+    httpTimeoutMs: HTTP_TIMEOUT_MS,
+    pollMs: 100,
+    ...(unsettledFile === undefined ? {} : { unsettledFile }),
   });
-  const stderr: string[] = [];
-  child.stderr!.on('data', (chunk: Buffer) => {
-    if (stderr.length < 200) stderr.push(chunk.toString());
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const worker: Worker = { id, child, stderr, exited };
   workers.push(worker);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${id} did not start: ${stderr.join('')}`)), 30_000);
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`worker ${id} exited (${code ?? signal}) before it was ready: ${stderr.join('')}`));
-    });
-  });
   return worker;
 }
 
