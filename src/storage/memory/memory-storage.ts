@@ -286,10 +286,9 @@ export function createMemoryStorage(): StorageAdapter {
     return key === null ? null : (d.subscription.keyLines?.get(key) ?? null);
   }
 
-  /** True when `d` waits behind its key's head (a later number than the head's). */
+  /** True when `d` waits behind its key's head (a later number than the head's): the rule of dueOnEnable. */
   function waitsBehindHead(d: DeliveryState): boolean {
-    const line = lineOf(d);
-    return line !== null && d.orderingSequence! > line.headSeq;
+    return !dueOnEnable(d, lineOf(d)?.headSeq ?? null);
   }
 
   /** True when `d` is a dead head of its key: the key is blocked, and retention keeps it. */
@@ -327,7 +326,7 @@ export function createMemoryStorage(): StorageAdapter {
       if (d.status !== from) continue;
       statuses.setStatus(d, fields.status, fields.updatedAt);
       // Enabled: one waiting behind its key's head goes on waiting (dueOnEnable).
-      d.nextAttemptAt = fields.nextAttemptAt !== null && !dueOnEnable(d, lineOf(d)?.headSeq ?? null) ? null : fields.nextAttemptAt;
+      d.nextAttemptAt = fields.nextAttemptAt !== null && waitsBehindHead(d) ? null : fields.nextAttemptAt;
       schedule.reschedule(d);
     }
     // Nothing of a held subscription is claimable: drop its stale entries at once rather than lazily.
