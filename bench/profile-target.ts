@@ -5,6 +5,7 @@
  * same sampling profiler, started and stopped through node:inspector):
  *
  *   npx tsx bench/profile-target.ts dispatch memory [events] --profile /tmp/dispatch.cpuprofile
+ *   npx tsx bench/profile-target.ts ordered sqlite [events] [keys] --profile /tmp/ordered.cpuprofile   (the ordering suite's backlog; keys 0: unkeyed)
  *   npx tsx bench/profile-target.ts bare [events] --profile /tmp/bare.cpuprofile   (the limit, for comparison)
  *   npx tsx bench/profile-target.ts publish sqlite [events] --profile /tmp/publish.cpuprofile
  *   npx tsx bench/profile-target.ts sign|verify [ops] --profile /tmp/sign.cpuprofile
@@ -13,12 +14,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { verifyWebhook } from '../src/receiver/index.js';
 import { generateSecret } from '../src/signing/secret.js';
 import { signWebhook } from '../src/signing/sign-webhook.js';
-import { eventType, signedSamples } from './payload.js';
+import { enqueueInputs, eventType, signedSamples } from './payload.js';
 import { ReceiverProcess } from './receiver.js';
 import { storageEntry } from './storages.js';
+import { tenantPicker } from './tenant-subscriptions.js';
 import { bareRequests, bareUndiciLoop, createInstance, dataObjects, publishAll } from './trial-helpers.js';
 
 const argv = process.argv.slice(2);
@@ -29,6 +32,8 @@ const target = positional[0] ?? 'dispatch';
 const single = target === 'sign' || target === 'verify' || target === 'bare';
 const storageName = single ? 'memory' : (positional[1] ?? 'memory');
 const count = single ? positional[1] : positional[2];
+/** `ordered` only: the number of ordering keys (0: the same backlog without keys). */
+const keyCount = Number(positional[3] ?? 1000);
 
 interface CallCount {
   calls: number;
@@ -122,7 +127,7 @@ async function main(): Promise<void> {
     await instance.close();
     return;
   }
-  if (target !== 'dispatch' && target !== 'bare') throw new Error(`Unknown target "${target}": dispatch, bare, publish, sign or verify`);
+  if (target !== 'dispatch' && target !== 'bare' && target !== 'ordered') throw new Error(`Unknown target "${target}": dispatch, ordered, bare, publish, sign or verify`);
   const receiver = await ReceiverProcess.start();
   if (target === 'bare') {
     // The limit the dispatcher is judged against, profiled the same way, for comparison.
@@ -144,8 +149,17 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < 2; round++) {
       const instance = await createInstance(entry, receiver.url, 50);
-      await publishAll(instance.webhooks, dataObjects(events), 16);
+      if (target === 'ordered') {
+        // The ordering suite's backlog: stored through the fast path, keys drawn as it draws them.
+        const pick = tenantPicker(keyCount, 23);
+        const keys = Array.from({ length: events }, () => (keyCount === 0 ? null : `acct_${String(pick()).padStart(4, '0')}`));
+        await instance.storage.fill(enqueueInputs(events, () => null, (n) => keys[n]!));
+      } else {
+        await publishAll(instance.webhooks, dataObjects(events), 16);
+      }
       const calls = countCalls(instance.storage.storage, ['claimDue', 'settle', 'nextDueAt', 'stats']);
+      const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+      loopDelay.enable();
       await receiver.reset();
       await profileStart();
       const start = performance.now();
@@ -155,7 +169,9 @@ async function main(): Promise<void> {
       await profileStop();
       const report = await receiver.report();
       process.stdout.write(`dispatch ${storageName}: ${report.distinctIds}/${events} arrived, ${Math.round((report.distinctIds / ms) * 1000)} deliveries/s\n`);
+      loopDelay.disable();
       process.stdout.write(`  storage calls: ${JSON.stringify(calls)}\n`);
+      process.stdout.write(`  event-loop delay ms: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(2)}, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(2)}, max ${(loopDelay.max / 1e6).toFixed(2)}\n`);
       await instance.close();
     }
   } finally {
