@@ -461,9 +461,12 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
     );
   }
   // The one default that depends on another option.
+  const capSet = value.flowControl.maxInFlightPerSubscription !== undefined;
   const flowControl = Object.freeze({
     ...value.flowControl,
     maxInFlightPerSubscription: value.flowControl.maxInFlightPerSubscription ?? Math.max(1, Math.floor(value.concurrency / 2)),
+    // Left unset, the cap is a share that gives way: a subscription alone with work may use every slot.
+    maxInFlightWhenAlone: capSet ? null : value.concurrency,
   });
   return Object.freeze({
     ...value,

@@ -28,7 +28,11 @@
  * with a slot free, is:
  * - started, when flow control lets a post to its subscription, for its tenant, start;
  * - kept, in its place, when its subscription is at its concurrency cap (a slot of that
- *   subscription frees when one of its posts finishes);
+ *   subscription frees when one of its posts finishes) — unless the cap is a shared one
+ *   (flow-control.ts), the whole buffer has been walked with a slot still free, and the
+ *   dispatcher knows that no other subscription's delivery is due (`alone`): then it is
+ *   started past its share (without `alone`, {@link TakenDeliveries.shareWaiting} tells
+ *   the dispatcher to look for other work first);
  * - given back to storage, due at once, when its subscription is held (breaker open, out
  *   of rate tokens) or its tenant (`delivery.tenantId`) is out of rate tokens: the
  *   dispatcher leaves the subscription or the tenant out of claims until it unblocks by
@@ -69,6 +73,11 @@ export interface TakenDeliveries {
   readonly giveBack: ClaimedDelivery[];
   /** How many of `giveBack` waited past {@link ClaimAheadBuffer.maxWaitMs}. */
   readonly stale: number;
+  /**
+   * Slots stayed free that a delivery kept at its subscription's shared cap could have
+   * taken, had `alone` said that nothing else waits.
+   */
+  readonly shareWaiting: boolean;
 }
 
 export class ClaimAheadBuffer {
@@ -119,7 +128,7 @@ export class ClaimAheadBuffer {
    * each what the header says: started (and counted as started by `flow`), kept, or
    * given back.
    */
-  take(now: number, slots: number, flow: FlowControl): TakenDeliveries {
+  take(now: number, slots: number, flow: FlowControl, alone = false): TakenDeliveries {
     const start: ClaimedDelivery[] = [];
     const giveBack: ClaimedDelivery[] = [];
     const kept: Entry[] = [];
@@ -148,10 +157,31 @@ export class ClaimAheadBuffer {
         giveBack.push(claimed);
       }
     }
+    // Slots nothing else in the buffer could take (every entry was walked, so none of
+    // another subscription is passed over): a subscription on a shared cap may go past it
+    // into them when nothing else waits in storage either (`alone`, flow-control.ts).
+    let shareWaiting = false;
+    if (start.length < slots && kept.length > 0) {
+      const still: Entry[] = [];
+      for (const entry of kept) {
+        const { subscription, delivery } = entry.claimed;
+        if (start.length < slots && flow.check(subscription.id, delivery.tenantId, true) === 'ok') {
+          if (alone) {
+            flow.start(subscription.id, delivery.tenantId);
+            start.push(entry.claimed);
+            continue;
+          }
+          shareWaiting = true;
+        }
+        still.push(entry);
+      }
+      kept.length = 0;
+      kept.push(...still);
+    }
     this.entries = kept.concat(this.entries.slice(index));
     for (const claimed of start) this.forget(claimed);
     for (const claimed of giveBack) this.forget(claimed);
-    return { start, giveBack, stale };
+    return { start, giveBack, stale, shareWaiting };
   }
 
   /** Empties the buffer: every delivery in it, in claim order. */

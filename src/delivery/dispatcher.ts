@@ -25,11 +25,19 @@ import type { RetryPolicy } from './backoff.js';
 import { ClaimAheadBuffer } from './claim-ahead-buffer.js';
 import type { DeliveryDispatcher } from './delivery-dispatcher.js';
 import { DeliveryLifecycle } from './delivery-lifecycle.js';
-import type { FlowControl } from './flow-control.js';
+import type { BlockedForClaim, FlowControl } from './flow-control.js';
 import { SettleBatcher } from './settle-batcher.js';
 import { SigningKeyCache } from './signing-key-cache.js';
 import type { AddressGuard } from './ssrf-guard.js';
 import type { Transport } from './transport.js';
+
+/**
+ * How long the finding "nothing but subscriptions at their shared cap has work" holds once a
+ * wake may have brought someone else's: the longest another endpoint's new work waits for
+ * its first slot behind a busy one that went past its share, and the shortest interval
+ * between the claims that look for it.
+ */
+export const sharedCapRecheckMs = 50;
 
 export interface DispatcherOptions {
   storage: StorageAdapter;
@@ -69,6 +77,17 @@ export class Dispatcher implements DeliveryDispatcher {
   private sending = 0;
   private pumping = false;
   private pumpRequested = false;
+  /**
+   * When a claim that left subscriptions at their shared cap out last found nothing else
+   * due; `null` when none has, or when its finding has lapsed. While it holds, those
+   * subscriptions may take the slots no one else wants (flow-control.ts). A wake (a
+   * publish, a timer, a notification) may bring another subscription's work: once one has
+   * come and {@link sharedCapRecheckMs} have passed, a claim looks again before anyone
+   * goes past a share — at most one such claim per interval, however often wakes come.
+   */
+  private othersIdleAt: number | null = null;
+  /** A wake came after {@link Dispatcher.othersIdleAt}: someone else may have work now. */
+  private wokenSinceOthersIdle = false;
   private timer: TimerHandle | null = null;
   private timerDueAt = Number.POSITIVE_INFINITY;
   private stopping: Promise<void> | null = null;
@@ -114,6 +133,7 @@ export class Dispatcher implements DeliveryDispatcher {
     if (this.stopping !== null) await this.stopping;
     if (this.running) return;
     this.running = true;
+    this.othersIdleAt = null;
     if (this.options.storage.subscribeWake) {
       const unsubscribe = await this.options.storage.subscribeWake(() => this.wake());
       // Stopped while subscribing: stop() found nothing to unsubscribe.
@@ -161,6 +181,8 @@ export class Dispatcher implements DeliveryDispatcher {
 
   /** Something may be due now: claim without waiting for the timer. */
   wake(): void {
+    // It may be another subscription's work (see othersIdleAt).
+    this.wokenSinceOthersIdle = true;
     if (!this.running) return;
     this.pump();
   }
@@ -198,46 +220,35 @@ export class Dispatcher implements DeliveryDispatcher {
 
   /** Starts what the buffer holds, then claims more while there is room and work is due. */
   private async runPump(): Promise<void> {
-    const { storage, clock, leaseMs, logger, flow } = this.options;
+    const { storage, flow, clock } = this.options;
     do {
       this.pumpRequested = false;
       while (this.running) {
-        await this.startBuffered();
+        const othersIdle = this.othersIdle();
+        const shareWaiting = await this.startBuffered(othersIdle);
         if (!this.running) break;
-        const wanted = Math.min(this.buffer.claimRoom(this.sending), storage.writeBatchLimit?.('claimDue') ?? Number.POSITIVE_INFINITY);
+        const limit = storage.writeBatchLimit?.('claimDue') ?? Number.POSITIVE_INFINITY;
+        let wanted = Math.min(this.buffer.claimRoom(this.sending), limit);
+        // Slots are free that only a subscription past its shared cap could take from the
+        // buffer: first look in storage for anyone else's work, which is owed those slots.
+        if (wanted === 0 && shareWaiting) wanted = Math.min(this.options.concurrency - this.sending, limit);
         if (wanted === 0) break;
-        // Claimed ahead, a subscription may have up to its cap waiting beside its cap in flight.
-        const blocked = flow.blocked((id) => this.buffer.bufferedFor(id), 2);
-        let claimed: ClaimedDelivery[];
-        const claimedAt = clock.now();
-        try {
-          claimed = await storage.claimDue({
-            limit: wanted,
-            leaseMs,
-            now: claimedAt,
-            ...(blocked.subscriptionIds.length > 0 ? { excludeSubscriptionIds: blocked.subscriptionIds } : {}),
-            ...(blocked.tenantIds.length > 0 ? { excludeTenantIds: blocked.tenantIds } : {}),
-          });
-        } catch (error) {
-          logger.error({ err: error }, 'webhooks: claiming due deliveries failed; retrying after the poll interval');
-          this.armTimer(clock.now() + this.options.pollIntervalMs);
-          return;
+        // Claimed ahead, a subscription may have up to its cap waiting beside its cap in flight
+        // (its cap when alone, while nothing else is due).
+        const blocked = flow.blocked((id) => this.buffer.bufferedFor(id), 2, othersIdle);
+        const claimed = await this.claim(wanted, blocked);
+        if (claimed === null) return;
+        if (claimed.length < wanted && (blocked.sharing || shareWaiting)) {
+          // Nothing else is due: subscriptions at their shared cap may have the slots nobody
+          // else wants (flow-control.ts) — from the buffer, and from a claim that lets them in.
+          this.othersIdleAt = clock.now();
+          this.wokenSinceOthersIdle = false;
+          if (blocked.sharing) {
+            const more = await this.claim(wanted - claimed.length, flow.blocked((id) => this.buffer.bufferedFor(id), 2, true));
+            if (more === null) return;
+            claimed.push(...more);
+          }
         }
-        if (!this.running) {
-          // Stopped while the claim was under way: give the leases back at once (stop() has
-          // taken what was buffered before).
-          await this.release(claimed);
-          return;
-        }
-        const claimMs = clock.now() - claimedAt;
-        if (claimed.length > 0 && claimMs > this.buffer.maxWaitMs) {
-          // The buffer gives all of them back unsent: their leases are too far gone.
-          logger.warn(
-            { claimMs, count: claimed.length, leaseMs, timeoutMs: this.options.timeoutMs },
-            'webhooks: a claim took longer than the lease can spare beyond the request and its settle; its deliveries go back unsent (raise leaseMs)',
-          );
-        }
-        this.buffer.add(claimed, claimedAt);
         if (claimed.length < wanted) {
           await this.startBuffered();
           await this.scheduleNextDue();
@@ -247,14 +258,66 @@ export class Dispatcher implements DeliveryDispatcher {
     } while (this.pumpRequested && this.running);
   }
 
-  /** Posts what the buffer lets start in the free slots, and gives back what it refuses. */
-  private async startBuffered(): Promise<void> {
-    if (this.buffer.size === 0 || !this.running) return;
+  /**
+   * Leases up to `limit` due deliveries, leaving out what `blocked` names, into the buffer.
+   * `null` when pumping must end: the claim failed (retried after the poll interval) or the
+   * dispatcher stopped meanwhile (the leases are given back).
+   */
+  private async claim(limit: number, blocked: BlockedForClaim): Promise<ClaimedDelivery[] | null> {
+    const { storage, clock, leaseMs, logger } = this.options;
+    let claimed: ClaimedDelivery[];
+    const claimedAt = clock.now();
+    try {
+      claimed = await storage.claimDue({
+        limit,
+        leaseMs,
+        now: claimedAt,
+        ...(blocked.subscriptionIds.length > 0 ? { excludeSubscriptionIds: blocked.subscriptionIds } : {}),
+        ...(blocked.tenantIds.length > 0 ? { excludeTenantIds: blocked.tenantIds } : {}),
+      });
+    } catch (error) {
+      logger.error({ err: error }, 'webhooks: claiming due deliveries failed; retrying after the poll interval');
+      this.armTimer(clock.now() + this.options.pollIntervalMs);
+      return null;
+    }
+    if (!this.running) {
+      // Stopped while the claim was under way: give the leases back at once (stop() has
+      // taken what was buffered before).
+      await this.release(claimed);
+      return null;
+    }
+    const claimMs = clock.now() - claimedAt;
+    if (claimed.length > 0 && claimMs > this.buffer.maxWaitMs) {
+      // The buffer gives all of them back unsent: their leases are too far gone.
+      logger.warn(
+        { claimMs, count: claimed.length, leaseMs, timeoutMs: this.options.timeoutMs },
+        'webhooks: a claim took longer than the lease can spare beyond the request and its settle; its deliveries go back unsent (raise leaseMs)',
+      );
+    }
+    this.buffer.add(claimed, claimedAt);
+    return claimed;
+  }
+
+  /** Whether the finding of {@link Dispatcher.othersIdleAt} still holds; forgets it once lapsed. */
+  private othersIdle(): boolean {
+    if (this.othersIdleAt === null) return false;
+    if (this.wokenSinceOthersIdle && this.options.clock.now() - this.othersIdleAt >= sharedCapRecheckMs) this.othersIdleAt = null;
+    return this.othersIdleAt !== null;
+  }
+
+  /**
+   * Posts what the buffer lets start in the free slots, and gives back what it refuses.
+   * `othersIdle`: nothing else is due, so a subscription at its shared cap may go past it.
+   * Returns whether slots stayed free that such a delivery could take, were that known.
+   */
+  private async startBuffered(othersIdle = this.othersIdle()): Promise<boolean> {
+    if (this.buffer.size === 0 || !this.running) return false;
     const { clock, concurrency, flow, logger } = this.options;
-    const { start, giveBack, stale } = this.buffer.take(clock.now(), concurrency - this.sending, flow);
+    const { start, giveBack, stale, shareWaiting } = this.buffer.take(clock.now(), concurrency - this.sending, flow, othersIdle);
     for (const claimed of start) void this.send(claimed);
     if (stale > 0) logger.debug({ count: stale }, 'webhooks: deliveries that waited too long for a slot go back to storage for a fresh lease');
     await this.release(giveBack);
+    return shareWaiting;
   }
 
   private async release(claimed: ClaimedDelivery[]): Promise<void> {

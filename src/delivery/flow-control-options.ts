@@ -10,7 +10,15 @@ export interface FlowControlOptions {
   /**
    * Posts in flight to one subscription at once, so that one slow receiver cannot hold
    * every slot of `concurrency`.
-   * @defaultValue half of `concurrency` (at least 1)
+   *
+   * Unset, it is a fair share that gives way: half of `concurrency` (at least 1) while
+   * another subscription has deliveries waiting, and every slot while a subscription is the
+   * only one with work, so a single endpoint gets the dispatcher's whole throughput; when
+   * another subscription's deliveries come, each slot that frees goes to them first, until
+   * the busy one is back within its half. Set (here, or a subscription's own
+   * `flowControl.maxInFlight`), it is a hard cap, kept even when the subscription is alone:
+   * for a receiver that must never see more at once.
+   * @defaultValue half of `concurrency` (at least 1), every slot when alone (see above)
    */
   maxInFlightPerSubscription?: number;
   /**
@@ -45,7 +53,16 @@ export interface CircuitBreakerOptions {
 }
 
 /** Flow-control defaults after parsing. */
-export type ResolvedFlowControlOptions = Readonly<Required<FlowControlOptions>>;
+export type ResolvedFlowControlOptions = Readonly<
+  Required<FlowControlOptions> & {
+    /**
+     * What a subscription without a cap of its own may have in flight while no other
+     * subscription's deliveries wait: `concurrency` when `maxInFlightPerSubscription` was
+     * left unset (its default is a share that gives way), `null` when it was set (a hard cap).
+     */
+    maxInFlightWhenAlone: number | null;
+  }
+>;
 
 /** The circuit breaker after parsing, or `false` for none. */
 export type ResolvedCircuitBreakerOptions = Readonly<Required<CircuitBreakerOptions>> | false;

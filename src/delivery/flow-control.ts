@@ -2,7 +2,11 @@
  * Flow control per subscription, so that one slow or failing receiver cannot starve
  * the others and a burst of financial events does not flood one receiver:
  *
- * - a concurrency cap: at most `maxInFlight` posts to one subscription at once;
+ * - a concurrency cap: at most `maxInFlight` posts to one subscription at once. A
+ *   subscription on the default cap (no cap of its own, none set globally) shares: it may
+ *   go past its cap, up to `maxInFlightWhenAlone`, into slots no other subscription's
+ *   delivery can take — the dispatcher asks with `alone` only after everything else it holds
+ *   or can claim has had its turn (claim-ahead-buffer.ts, dispatcher.ts);
  * - a rate limit: a token bucket of `ratePerSecond` refilling up to `burst`;
  * - a circuit breaker: after `failureThreshold` consecutive failed attempts, no post
  *   for `cooldownMs` (doubling on each failed probe, up to `maxCooldownMs`), then one
@@ -27,6 +31,8 @@ type BreakerState = 'closed' | 'open' | 'half-open';
 interface SubscriptionState {
   inFlight: number;
   maxInFlight: number;
+  /** Its cap while nothing else waits; `null`: `maxInFlight` is a hard cap. */
+  maxInFlightWhenAlone: number | null;
   ratePerSecond: number | null;
   burst: number;
   tokens: number;
@@ -63,6 +69,11 @@ export interface BlockedForClaim {
   tenantIds: string[];
   /** Epoch ms at which the earliest held subscription or tenant unblocks by itself; `null` when none will. */
   nextUnblockAt: number | null;
+  /**
+   * Whether a subscription was left out only for its shared cap, which it may exceed when
+   * nothing else waits: a claim that finds nothing else is worth repeating with `alone`.
+   */
+  sharing: boolean;
 }
 
 export class FlowControl {
@@ -90,6 +101,7 @@ export class FlowControl {
     const burst = settings?.burst ?? this.defaults.burst;
     state.tokens = Math.min(state.tokens, burst);
     state.maxInFlight = maxInFlight;
+    state.maxInFlightWhenAlone = settings?.maxInFlight === undefined ? this.defaults.maxInFlightWhenAlone : null;
     state.ratePerSecond = ratePerSecond;
     state.burst = burst;
   }
@@ -100,6 +112,7 @@ export class FlowControl {
       state = {
         inFlight: 0,
         maxInFlight: this.defaults.maxInFlightPerSubscription,
+        maxInFlightWhenAlone: this.defaults.maxInFlightWhenAlone,
         ratePerSecond: this.defaults.ratePerSecond,
         burst: this.defaults.burst,
         tokens: this.defaults.burst,
@@ -130,8 +143,10 @@ export class FlowControl {
     return tokenDueAt(state, rate, now);
   }
 
-  private capOf(state: SubscriptionState): number {
-    return state.breaker === 'half-open' ? 1 : state.maxInFlight;
+  /** `alone`: no other subscription's delivery waits, so a shared cap gives way. */
+  private capOf(state: SubscriptionState, alone: boolean): number {
+    if (state.breaker === 'half-open') return 1;
+    return alone && state.maxInFlightWhenAlone !== null ? Math.max(state.maxInFlight, state.maxInFlightWhenAlone) : state.maxInFlight;
   }
 
   /**
@@ -139,14 +154,15 @@ export class FlowControl {
    * tenant; `null`: none, never tenant-limited), may start now: `ok`; `cap` when the
    * subscription's posts in flight fill its cap (a slot frees when one finishes); `held`
    * when its breaker is open, or it or its tenant is out of rate tokens (it unblocks by
-   * itself later).
+   * itself later). `alone`: no other subscription's delivery can take the slot, so a shared
+   * cap gives way (see the header).
    */
-  check(subscriptionId: string, tenantId: string | null = null): 'ok' | 'cap' | 'held' {
+  check(subscriptionId: string, tenantId: string | null = null, alone = false): 'ok' | 'cap' | 'held' {
     const state = this.stateOf(subscriptionId);
     const now = this.clock.now();
     if (this.heldUntil(state, now) !== null) return 'held';
     if (tenantId !== null && this.tenants !== null && this.tenants.heldUntil(tenantId, now) !== null) return 'held';
-    return state.inFlight >= this.capOf(state) ? 'cap' : 'ok';
+    return state.inFlight >= this.capOf(state, alone) ? 'cap' : 'ok';
   }
 
   /** True when a post to the subscription (for a delivery of `tenantId`) may start now. */
@@ -195,11 +211,13 @@ export class FlowControl {
    * of them unblocks by itself (rate refill, breaker cool-down). Held subscriptions
    * (breaker, rate) and tenants out of tokens are always left out; a capped subscription
    * once its posts in flight plus `buffered(id)` — the deliveries already claimed for it
-   * and waiting — reach `capacityFactor` × its cap.
+   * and waiting — reach `capacityFactor` × its cap (its cap when alone, with `alone`: the
+   * claim is for slots nothing else wants).
    */
-  blocked(buffered: (subscriptionId: string) => number = () => 0, capacityFactor = 1): BlockedForClaim {
+  blocked(buffered: (subscriptionId: string) => number = () => 0, capacityFactor = 1, alone = false): BlockedForClaim {
     const now = this.clock.now();
     const subscriptionIds: string[] = [];
+    let sharing = false;
     const { tenantIds, nextUnblockAt: tenantUnblockAt } = this.tenants?.blocked(now) ?? { tenantIds: [], nextUnblockAt: null };
     let nextUnblockAt = tenantUnblockAt;
     for (const [id, state] of this.states) {
@@ -209,8 +227,10 @@ export class FlowControl {
         if (nextUnblockAt === null || until < nextUnblockAt) nextUnblockAt = until;
         continue;
       }
-      if (state.inFlight + buffered(id) >= this.capOf(state) * capacityFactor) {
+      const load = state.inFlight + buffered(id);
+      if (load >= this.capOf(state, alone) * capacityFactor) {
         subscriptionIds.push(id);
+        if (!alone && load < this.capOf(state, true) * capacityFactor) sharing = true;
         continue;
       }
       // Idle and unconstrained: forget it, so the map holds only subscriptions with state worth keeping.
@@ -218,7 +238,7 @@ export class FlowControl {
         this.states.delete(id);
       }
     }
-    return { subscriptionIds, tenantIds, nextUnblockAt };
+    return { subscriptionIds, tenantIds, nextUnblockAt, sharing };
   }
 
   /**

@@ -10,6 +10,7 @@ import {
   type WebhooksOptions,
 } from '../../src/index.js';
 import type { Clock } from '../../src/clock.js';
+import { sharedCapRecheckMs } from '../../src/delivery/dispatcher.js';
 import { FakeClock, flush } from '../support/fake-clock.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
 
@@ -84,6 +85,95 @@ describe('flow control', () => {
     await webhooks.drain({ timeoutMs: 60_000 });
     expect(new Set(slow.requests.map((request) => request.headers['webhook-id'])).size).toBe(10_000);
   }, 120_000);
+
+  describe('the default cap: a share that gives way', () => {
+    /** A receiver that holds every request until the test answers it. */
+    async function holding() {
+      const held: Array<() => void> = [];
+      const server = await receiver((_request, _index, res) => {
+        held.push(() => res.writeHead(204).end());
+        return 'hang';
+      });
+      return { server, held };
+    }
+
+    it('lets an endpoint alone with work use every slot of concurrency, not half of them', async () => {
+      const { server, held } = await holding();
+      const { webhooks } = setup({ concurrency: 10, http: { timeoutMs: 60_000 }, leaseMs: 120_000 });
+      const only = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+      for (let n = 0; n < 30; n++) await webhooks.publish('payment.succeeded', payment(n));
+      await webhooks.start();
+      await server.waitFor(10);
+      // Posts start in one pass over the claimed batch: by the time the tenth arrives, the dispatcher has decided.
+      expect((await webhooks.metrics({ subscriptionId: only.id })).circuit?.inFlight).toBe(10);
+      expect(server.requests).toHaveLength(10);
+      server.responder = () => undefined;
+      for (const answer of held.splice(0)) answer();
+      await webhooks.drain({ timeoutMs: 30_000 });
+      expect(new Set(server.requests.map((request) => request.headers['webhook-id'])).size).toBe(30);
+    });
+
+    it('gives the slots that free to another endpoint with work first, while the busy one is past its half', async () => {
+      const busy = await holding();
+      const other = await receiver();
+      const { webhooks, clock } = setup({ concurrency: 10, http: { timeoutMs: 60_000 }, leaseMs: 120_000 });
+      const busySubscription = await webhooks.subscriptions.create({ url: busy.server.url, eventTypes: ['payment.*'] });
+      for (let n = 0; n < 30; n++) await webhooks.publish('payment.succeeded', payment(n));
+      await webhooks.start();
+      await busy.server.waitFor(10);
+      expect((await webhooks.metrics({ subscriptionId: busySubscription.id })).circuit?.inFlight).toBe(10);
+
+      // Another endpoint gets work, all of it newer than the busy one's backlog of 20 (and 20 more).
+      const otherSubscription = await webhooks.subscriptions.create({ url: other.url, eventTypes: ['payment.*'] });
+      for (let n = 30; n < 50; n++) await webhooks.publish('payment.succeeded', payment(n));
+      // The publishes woke the dispatcher; the busy one's finding that no one else had work
+      // lapses once sharedCapRecheckMs have passed since it was made.
+      await clock.advance(sharedCapRecheckMs);
+      // Five of the busy endpoint's posts finish: their slots go to the other endpoint, whose
+      // 20 deliveries all arrive while the busy one still holds the other five. A dispatcher
+      // that let the busy one keep every slot would hand them its older deliveries instead,
+      // and the other endpoint would get nothing until the busy one's backlog was gone.
+      for (const answer of busy.held.splice(0, 5)) answer();
+      await until(async () => (await webhooks.metrics({ subscriptionId: otherSubscription.id })).backlog.delivered === 20);
+      expect(new Set(other.requests.map((request) => request.headers['webhook-id'])).size).toBe(20);
+      expect((await webhooks.metrics({ subscriptionId: busySubscription.id })).backlog.delivered).toBe(5);
+
+      busy.server.responder = () => undefined;
+      for (const answer of busy.held.splice(0)) answer();
+      await webhooks.drain({ timeoutMs: 30_000 });
+      expect(new Set(busy.server.requests.map((request) => request.headers['webhook-id'])).size).toBe(50);
+    });
+
+    it('keeps a cap that was set, globally or on the subscription, even for an endpoint alone', async () => {
+      for (const { options, flowControl, cap } of [
+        { options: { flowControl: { maxInFlightPerSubscription: 3 } }, flowControl: undefined, cap: 3 },
+        { options: {}, flowControl: { maxInFlight: 2 }, cap: 2 },
+      ]) {
+        const { server, held } = await holding();
+        const { webhooks } = setup({ concurrency: 10, http: { timeoutMs: 60_000 }, leaseMs: 120_000, ...options });
+        const only = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'], ...(flowControl === undefined ? {} : { flowControl }) });
+        for (let n = 0; n < 12; n++) await webhooks.publish('payment.succeeded', payment(n));
+        await webhooks.start();
+        await server.waitFor(cap);
+        expect((await webhooks.metrics({ subscriptionId: only.id })).circuit?.inFlight).toBe(cap);
+        // Each answer frees one slot, which the next delivery takes: never more than the cap at once.
+        let answered = 0;
+        while (answered < 12) {
+          expect((await webhooks.metrics({ subscriptionId: only.id })).circuit?.inFlight).toBeLessThanOrEqual(cap);
+          const answer = held.shift();
+          if (answer === undefined) {
+            await server.waitFor(answered + cap > 12 ? 12 : answered + cap);
+            continue;
+          }
+          answer();
+          answered++;
+        }
+        await webhooks.drain({ timeoutMs: 30_000 });
+        expect(server.requests).toHaveLength(12);
+        await webhooks.close();
+      }
+    });
+  });
 
   it('rate-limits a subscription with a token bucket on the injected clock', async () => {
     const server = await receiver();

@@ -14,7 +14,7 @@ const timeoutMs = 2_000;
 
 function setup(maxInFlight = concurrency) {
   const clock = new FakeClock();
-  const flow = new FlowControl(clock, { maxInFlightPerSubscription: maxInFlight, ratePerSecond: null, burst: 1 }, { failureThreshold: 1, cooldownMs: 5_000, maxCooldownMs: 60_000 });
+  const flow = new FlowControl(clock, { maxInFlightPerSubscription: maxInFlight, ratePerSecond: null, burst: 1, maxInFlightWhenAlone: null }, { failureThreshold: 1, cooldownMs: 5_000, maxCooldownMs: 60_000 });
   const buffer = new ClaimAheadBuffer({ concurrency, leaseMs, timeoutMs });
   return { clock, flow, buffer };
 }
@@ -100,7 +100,7 @@ describe('ClaimAheadBuffer', () => {
 
   it('gives back a delivery whose tenant is out of rate tokens, whichever of its subscriptions it goes to, and starts the others', async () => {
     const clock = new FakeClock();
-    const flow = new FlowControl(clock, { maxInFlightPerSubscription: concurrency, ratePerSecond: null, burst: 1 }, false, { ratePerSecond: 1, burst: 2 });
+    const flow = new FlowControl(clock, { maxInFlightPerSubscription: concurrency, ratePerSecond: null, burst: 1, maxInFlightWhenAlone: null }, false, { ratePerSecond: 1, burst: 2 });
     const buffer = new ClaimAheadBuffer({ concurrency, leaseMs, timeoutMs });
     buffer.add(
       [
@@ -116,7 +116,7 @@ describe('ClaimAheadBuffer', () => {
     expect(ids(taken.start)).toEqual(['d1', 'd2', 'd4', 'd5']);
     expect(ids(taken.giveBack)).toEqual(['d3']);
     expect(taken.stale).toBe(0);
-    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 1_000 });
+    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 1_000, sharing: false });
   });
 
   it('gives back a delivery claimed longer ago than it may wait, counted from before its claim, however free the slots', async () => {
@@ -125,7 +125,7 @@ describe('ClaimAheadBuffer', () => {
     buffer.add([claimed('d1')], claimedAt);
     await clock.advance(buffer.maxWaitMs);
     buffer.add([claimed('d2')], clock.now());
-    expect(buffer.take(clock.now(), 0, flow)).toEqual({ start: [], giveBack: [], stale: 0 });
+    expect(buffer.take(clock.now(), 0, flow)).toEqual({ start: [], giveBack: [], stale: 0, shareWaiting: false });
     // Exactly as long as it may wait: still started.
     expect(ids(buffer.take(clock.now(), 4, flow).start)).toEqual(['d1', 'd2']);
 
@@ -147,5 +147,44 @@ describe('ClaimAheadBuffer', () => {
     expect(buffer.size).toBe(0);
     expect(buffer.bufferedFor('sub_a')).toBe(0);
     expect(buffer.claimRoom(0)).toBe(2 * concurrency);
+  });
+  describe('a subscription on the shared default cap', () => {
+    /** Concurrency 4: a share of 2 while others wait, every slot when alone. */
+    function sharing() {
+      const clock = new FakeClock();
+      const flow = new FlowControl(clock, { maxInFlightPerSubscription: 2, ratePerSecond: null, burst: 1, maxInFlightWhenAlone: concurrency }, false);
+      const buffer = new ClaimAheadBuffer({ concurrency, leaseMs, timeoutMs });
+      return { clock, flow, buffer };
+    }
+
+    it('stops at its share and says slots wait for it, until told nothing else is due', () => {
+      const { clock, flow, buffer } = sharing();
+      buffer.add(['d1', 'd2', 'd3', 'd4', 'd5'].map((id) => claimed(id)), clock.now());
+      const first = buffer.take(clock.now(), concurrency, flow);
+      expect(ids(first.start)).toEqual(['d1', 'd2']);
+      expect(first.shareWaiting).toBe(true);
+      const alone = buffer.take(clock.now(), concurrency - 2, flow, true);
+      expect(ids(alone.start)).toEqual(['d3', 'd4']);
+      expect(alone.shareWaiting).toBe(false);
+      expect(buffer.size).toBe(1);
+      expect(flow.status('sub_a').inFlight).toBe(4);
+    });
+
+    it("lets every other subscription's delivery take a slot before one goes past its share", () => {
+      const { clock, flow, buffer } = sharing();
+      buffer.add([claimed('a1'), claimed('a2'), claimed('a3'), claimed('b1', 'sub_b'), claimed('a4')], clock.now());
+      const taken = buffer.take(clock.now(), concurrency, flow, true);
+      // In claim order a1, a2 (the share), b1; then a3 past the share in the one slot left.
+      expect(ids(taken.start)).toEqual(['a1', 'a2', 'b1', 'a3']);
+      expect(flow.status('sub_a').inFlight).toBe(3);
+    });
+
+    it('never goes past a cap the subscription set itself', () => {
+      const { clock, flow, buffer } = sharing();
+      buffer.add(['d1', 'd2', 'd3'].map((id) => claimed(id, 'sub_a', { maxInFlight: 1 })), clock.now());
+      const taken = buffer.take(clock.now(), concurrency, flow, true);
+      expect(ids(taken.start)).toEqual(['d1']);
+      expect(taken.shareWaiting).toBe(false);
+    });
   });
 });

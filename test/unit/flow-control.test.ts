@@ -3,16 +3,42 @@ import { FlowControl } from '../../src/delivery/flow-control.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 const breakerOff = false;
-const noRate = { maxInFlightPerSubscription: 2, ratePerSecond: null, burst: 1 };
+const noRate = { maxInFlightPerSubscription: 2, ratePerSecond: null, burst: 1, maxInFlightWhenAlone: null };
 
 describe('flow control per subscription', () => {
+  it('lets a subscription on the shared default cap go past it only when nothing else waits', () => {
+    const flow = new FlowControl(new FakeClock(), { ...noRate, maxInFlightWhenAlone: 4 }, breakerOff);
+    flow.start('a');
+    flow.start('a');
+    expect(flow.check('a')).toBe('cap');
+    expect(flow.check('a', null, true)).toBe('ok');
+    // Left out of a claim for its share, with room to go when alone: worth a claim that lets it in.
+    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], tenantIds: [], nextUnblockAt: null, sharing: true });
+    expect(flow.blocked(() => 0, 1, true).subscriptionIds).toEqual([]);
+    flow.start('a');
+    flow.start('a');
+    expect(flow.check('a', null, true)).toBe('cap');
+    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], tenantIds: [], nextUnblockAt: null, sharing: false });
+  });
+
+  it('keeps a cap the subscription set itself, or one set globally, when alone', () => {
+    const flow = new FlowControl(new FakeClock(), { ...noRate, maxInFlightWhenAlone: 4 }, breakerOff);
+    flow.configure('a', { maxInFlight: 1 });
+    flow.start('a');
+    expect(flow.check('a', null, true)).toBe('cap');
+    const hard = new FlowControl(new FakeClock(), noRate, breakerOff);
+    hard.start('b');
+    hard.start('b');
+    expect(hard.check('b', null, true)).toBe('cap');
+  });
+
   it('caps posts in flight per subscription and frees the slot when one finishes', () => {
     const flow = new FlowControl(new FakeClock(), noRate, breakerOff);
     flow.start('a');
     flow.start('a');
     expect(flow.canStart('a')).toBe(false);
     expect(flow.canStart('b')).toBe(true);
-    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], tenantIds: [], nextUnblockAt: null });
+    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], tenantIds: [], nextUnblockAt: null, sharing: false });
     flow.finish('a', false);
     expect(flow.canStart('a')).toBe(true);
   });
@@ -26,14 +52,14 @@ describe('flow control per subscription', () => {
 
   it('rate-limits with a token bucket: a burst, then one post per 1/rate seconds', async () => {
     const clock = new FakeClock();
-    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 100, ratePerSecond: 10, burst: 3 }, breakerOff);
+    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 100, ratePerSecond: 10, burst: 3, maxInFlightWhenAlone: null }, breakerOff);
     for (let i = 0; i < 3; i++) {
       expect(flow.canStart('a')).toBe(true);
       flow.start('a');
       flow.finish('a', false);
     }
     expect(flow.canStart('a')).toBe(false);
-    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], tenantIds: [], nextUnblockAt: clock.now() + 100 });
+    expect(flow.blocked()).toEqual({ subscriptionIds: ['a'], tenantIds: [], nextUnblockAt: clock.now() + 100, sharing: false });
     await clock.advance(99);
     expect(flow.canStart('a')).toBe(false);
     await clock.advance(1);
@@ -42,7 +68,7 @@ describe('flow control per subscription', () => {
 
   it('opens the breaker after consecutive failures, lets one probe through after the cool-down, and closes on success', async () => {
     const clock = new FakeClock();
-    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 10, ratePerSecond: null, burst: 1 }, { failureThreshold: 3, cooldownMs: 1_000, maxCooldownMs: 8_000 });
+    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 10, ratePerSecond: null, burst: 1, maxInFlightWhenAlone: null }, { failureThreshold: 3, cooldownMs: 1_000, maxCooldownMs: 8_000 });
     for (let i = 0; i < 3; i++) {
       flow.start('a');
       flow.finish('a', true);
@@ -65,7 +91,7 @@ describe('flow control per subscription', () => {
 
   it('doubles the cool-down after each failed probe, up to the maximum', async () => {
     const clock = new FakeClock();
-    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 10, ratePerSecond: null, burst: 1 }, { failureThreshold: 1, cooldownMs: 1_000, maxCooldownMs: 3_000 });
+    const flow = new FlowControl(clock, { maxInFlightPerSubscription: 10, ratePerSecond: null, burst: 1, maxInFlightWhenAlone: null }, { failureThreshold: 1, cooldownMs: 1_000, maxCooldownMs: 3_000 });
     flow.start('a');
     flow.finish('a', true);
     const cooldowns: number[] = [];
@@ -91,7 +117,7 @@ describe('flow control per subscription', () => {
 });
 
 describe('flow control per tenant', () => {
-  const unlimited = { maxInFlightPerSubscription: 100, ratePerSecond: null, burst: 1 };
+  const unlimited = { maxInFlightPerSubscription: 100, ratePerSecond: null, burst: 1, maxInFlightWhenAlone: null };
   /** Two posts a second per tenant, three at once after a quiet spell. */
   const tenantRate = { ratePerSecond: 2, burst: 3 };
 
@@ -130,7 +156,7 @@ describe('flow control per tenant', () => {
   it('never holds a delivery without a tenant, however many posts go out', () => {
     const flow = new FlowControl(new FakeClock(), unlimited, breakerOff, tenantRate);
     for (let i = 0; i < 50; i++) expect(post(flow, 'platform', null)).toBe(true);
-    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: [], nextUnblockAt: null });
+    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: [], nextUnblockAt: null, sharing: false });
   });
 
   it('limits no tenant without tenantLimits.ratePerSecond', () => {
@@ -144,9 +170,9 @@ describe('flow control per tenant', () => {
     const flow = new FlowControl(clock, unlimited, breakerOff, tenantRate);
     for (let i = 0; i < 3; i++) post(flow, 'a', 'org_1');
     post(flow, 'c', 'org_2');
-    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 500 });
+    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 500, sharing: false });
     await clock.advance(500);
-    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: [], nextUnblockAt: null });
+    expect(flow.blocked()).toEqual({ subscriptionIds: [], tenantIds: [], nextUnblockAt: null, sharing: false });
   });
 
   it('reports the earlier of a held subscription and a held tenant as the next unblock time', () => {
@@ -155,11 +181,11 @@ describe('flow control per tenant', () => {
     flow.configure('slow', { ratePerSecond: 4, burst: 1 });
     post(flow, 'slow', null);
     post(flow, 'a', 'org_1');
-    expect(flow.blocked()).toEqual({ subscriptionIds: ['slow'], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 250 });
+    expect(flow.blocked()).toEqual({ subscriptionIds: ['slow'], tenantIds: ['org_1'], nextUnblockAt: clock.now() + 250, sharing: false });
   });
 
   it('holds a delivery whose subscription is at its cap and whose tenant is out of tokens as held, not capped', () => {
-    const flow = new FlowControl(new FakeClock(), { maxInFlightPerSubscription: 1, ratePerSecond: null, burst: 1 }, breakerOff, { ratePerSecond: 1, burst: 1 });
+    const flow = new FlowControl(new FakeClock(), { maxInFlightPerSubscription: 1, ratePerSecond: null, burst: 1, maxInFlightWhenAlone: null }, breakerOff, { ratePerSecond: 1, burst: 1 });
     flow.start('a', 'org_1');
     expect(flow.check('a', 'org_1')).toBe('held');
     expect(flow.check('a', null)).toBe('cap');
