@@ -96,7 +96,7 @@ export function decodePublicKey(publicKey: string, field = 'secrets'): Uint8Arra
 export function secretKeyGivenToVerifier(field: string): ConfigError {
   return new ConfigError(
     'SECRET_INVALID',
-    `Expected \`${field}\` to be a \`${SECRET_PREFIX}…\` secret or a \`${PUBLIC_KEY_PREFIX}…\` public key, got a \`${SECRET_KEY_PREFIX}…\` secret key: a receiver verifies v1a signatures with the public key only — pass the \`${PUBLIC_KEY_PREFIX}…\` key that subscriptions.create() returned as \`publicKey\`, and keep the secret key on the sending side`,
+    `Expected \`${field}\` to be a \`${SECRET_PREFIX}…\` secret or a \`${PUBLIC_KEY_PREFIX}…\` public key, got a \`${SECRET_KEY_PREFIX}…\` secret key: verify v1a with its public key (\`publicKey\` from subscriptions.create()); the secret key stays with the sender`,
     { field },
   );
 }
