@@ -11,7 +11,7 @@
  * so a second run writes the same bytes. test/unit/test-vectors.test.ts verifies every
  * vector with the receiver and checks that the file is what this script writes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { envelopeEnvironmentJson, envelopeJson, envelopeTypeJson } from '../src/envelope-json.js';
@@ -70,6 +70,17 @@ function secretFor(label: string): string {
   return `whsec_${createHash('sha256').update(`@bookkeeper/webhooks test vector: ${label}`).digest('base64')}`;
 }
 
+/**
+ * A deterministic `v1a` key pair for a label (the seed derived from it), in the form
+ * `generateSigningKeyPair` returns: never a real one.
+ */
+function keyPairFor(label: string): { secretKey: string; publicKey: string } {
+  const seed = createHash('sha256').update(`@bookkeeper/webhooks test vector key: ${label}`).digest();
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+  const raw = Buffer.from(createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })).export({ format: 'jwk' }).x!, 'base64url');
+  return { secretKey: `whsk_${Buffer.concat([seed, raw]).toString('base64')}`, publicKey: `whpk_${raw.toString('base64')}` };
+}
+
 const TOLERANCE_SECONDS = 300;
 
 // 2026-03-31T09:15:00Z: the vectors' signing time.
@@ -78,6 +89,18 @@ const EVENT_ID = 'evt_01KN1JSGH0QNA3KRQZ2ESVER9G';
 const NEW_SECRET = secretFor('current secret');
 const OLD_SECRET = secretFor('previous secret');
 const OTHER_SECRET = secretFor('another subscription');
+const NEW_KEY = keyPairFor('current key');
+const OLD_KEY = keyPairFor('previous key');
+const OTHER_KEY = keyPairFor('another subscription');
+
+/** The `v1a` known answer of Svix's server tests and the Standard Webhooks spec's example header. */
+const SVIX_V1A = {
+  id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+  timestamp: 1614265330,
+  body: '{"test": 2432232314}',
+  publicKey: 'whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=',
+  signature: 'v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==',
+};
 
 /** The envelope `publish` writes, byte for byte (`envelopeJson`). */
 function envelope(type: string, environment: string | null, data: unknown): string {
@@ -217,11 +240,97 @@ export function buildTestVectors(): TestVectors {
       body: paymentBody,
       now: SIGNED_AT - TOLERANCE_SECONDS,
     },
+    {
+      name: 'v1a: the Svix known answer',
+      description: 'An Ed25519 (v1a) signature from Svix\'s server tests, checked with the public key: the scheme follows the key\'s whpk_ prefix.',
+      secrets: [SVIX_V1A.publicKey],
+      headers: headers(SVIX_V1A.id, SVIX_V1A.timestamp, SVIX_V1A.signature),
+      body: SVIX_V1A.body,
+      now: SVIX_V1A.timestamp,
+    },
+    {
+      name: 'v1a: a rotation, checked with the new public key',
+      description: 'Signed during a v1a rotation by the new and the previous secret key (newest first); the receiver holds the new public key.',
+      secrets: [NEW_KEY.publicKey],
+      headers: signed(paymentBody, [NEW_KEY.secretKey, OLD_KEY.secretKey]),
+      body: paymentBody,
+      now: SIGNED_AT,
+    },
+    {
+      name: 'v1a: a rotation, checked with the previous public key',
+      description: 'The same request, at a receiver that has not switched to the new public key yet.',
+      secrets: [OLD_KEY.publicKey],
+      headers: signed(paymentBody, [NEW_KEY.secretKey, OLD_KEY.secretKey]),
+      body: paymentBody,
+      now: SIGNED_AT,
+    },
+    {
+      name: 'a move from v1 to v1a, checked with the v1 secret',
+      description: 'Signed during the overlap of a move from v1 to v1a: a v1a entry by the new secret key, then a v1 entry by the old secret. A v1-only verifier skips the v1a entry.',
+      secrets: [OLD_SECRET],
+      headers: signed(paymentBody, [NEW_KEY.secretKey, OLD_SECRET]),
+      body: paymentBody,
+      now: SIGNED_AT,
+    },
+    {
+      name: 'a move from v1 to v1a, checked with the public key',
+      description: 'The same request, at a receiver that has switched to the public key.',
+      secrets: [NEW_KEY.publicKey],
+      headers: signed(paymentBody, [NEW_KEY.secretKey, OLD_SECRET]),
+      body: paymentBody,
+      now: SIGNED_AT,
+    },
   ];
 
+  const v1a = signed(paymentBody, [NEW_KEY.secretKey]);
   const good = signed(paymentBody, [NEW_SECRET]);
   const bookkeeper = { secrets: [NEW_SECRET], headers: good, body: paymentBody, now: SIGNED_AT };
   const invalid: InvalidTestVector[] = [
+    {
+      name: 'v1a: a v1a signature at a receiver with a v1 secret only',
+      description: 'A v1a entry is checked against whpk_ public keys only, never against a whsec_ secret.',
+      secrets: [NEW_SECRET],
+      headers: v1a,
+      body: paymentBody,
+      now: SIGNED_AT,
+      error: 'WEBHOOK_NO_MATCHING_SIGNATURE',
+    },
+    {
+      name: 'v1a: a v1 signature at a receiver with a public key only',
+      description: 'A v1 entry is checked against whsec_ secrets only, never against a whpk_ public key.',
+      secrets: [NEW_KEY.publicKey],
+      headers: good,
+      body: paymentBody,
+      now: SIGNED_AT,
+      error: 'WEBHOOK_NO_MATCHING_SIGNATURE',
+    },
+    {
+      name: 'v1a: signed by another key',
+      description: 'A v1a signature by a secret key whose public key the receiver does not hold.',
+      secrets: [OTHER_KEY.publicKey],
+      headers: v1a,
+      body: paymentBody,
+      now: SIGNED_AT,
+      error: 'WEBHOOK_NO_MATCHING_SIGNATURE',
+    },
+    {
+      name: 'v1a: a tampered body',
+      description: 'The v1a-signed body with one amount changed after signing.',
+      secrets: [NEW_KEY.publicKey],
+      headers: v1a,
+      body: paymentBody.replace('12300', '92300'),
+      now: SIGNED_AT,
+      error: 'WEBHOOK_NO_MATCHING_SIGNATURE',
+    },
+    {
+      name: 'v1a: a truncated signature',
+      description: 'A v1a entry whose base64 is cut short, so it is not 64 bytes: not a well-formed entry, and the header has no other.',
+      secrets: [NEW_KEY.publicKey],
+      headers: headers(EVENT_ID, SIGNED_AT, v1a['webhook-signature']!.slice(0, -4)),
+      body: paymentBody,
+      now: SIGNED_AT,
+      error: 'WEBHOOK_INVALID_SIGNATURE',
+    },
     {
       name: 'a tampered body',
       description: 'The amount in the body was changed after signing.',
@@ -343,14 +452,14 @@ export function buildTestVectors(): TestVectors {
 
   return {
     about:
-      'Signature test vectors for receivers of Bookkeeper webhooks (Standard Webhooks 1.0, HMAC-SHA256), shipped as @bookkeeper/webhooks/test-vectors.json. Feed each vector to your verifier with its secrets, headers and raw body, at the clock time "now" (the timestamps are fixed, so inject the clock, or freeze it in the test): every "valid" vector must verify, every "invalid" one must be refused. The "error" field is the code @bookkeeper/webhooks refuses it with; another verifier only needs to refuse it. Vectors with "environment" also test the check of the signed envelope\'s environment that a receiver does after the signature.',
+      'Signature test vectors for receivers of Bookkeeper webhooks (Standard Webhooks 1.0: v1, HMAC-SHA256, and v1a, Ed25519), shipped as @bookkeeper/webhooks/test-vectors.json. Feed each vector to your verifier with its secrets, headers and raw body, at the clock time "now" (the timestamps are fixed, so inject the clock, or freeze it in the test): every "valid" vector must verify, every "invalid" one must be refused. The "error" field is the code @bookkeeper/webhooks refuses it with; another verifier only needs to refuse it. Vectors with "environment" also test the check of the signed envelope\'s environment that a receiver does after the signature.',
     scheme:
-      "webhook-signature = space-separated entries 'v1,' + base64(HMAC-SHA256(key, webhook-id + '.' + webhook-timestamp + '.' + raw body)), where key = base64-decode(secret without its 'whsec_' prefix); a message is valid when one v1 entry matches one secret (constant-time comparison) and |now - webhook-timestamp| <= toleranceSeconds.",
+      "webhook-signature = space-separated entries 'v1,' + base64(HMAC-SHA256(key, webhook-id + '.' + webhook-timestamp + '.' + raw body)), where key = base64-decode(secret without its 'whsec_' prefix), or 'v1a,' + base64(Ed25519 signature of the same content), checked with the 32-byte public key base64-decoded from a 'whpk_' key; a message is valid when one v1 entry matches one whsec_ secret (constant-time comparison) or one v1a entry verifies with one whpk_ public key, and |now - webhook-timestamp| <= toleranceSeconds.",
     toleranceSeconds: TOLERANCE_SECONDS,
     fields: {
       name: 'a stable name for the vector',
       description: 'what it shows, or what is wrong with it',
-      secrets: "the receiver's secrets (whsec_ + base64): a signature by any of them is accepted",
+      secrets: "the receiver's keys: whsec_ + base64 secrets (v1) and whpk_ + base64 public keys (v1a); a signature by any of them is accepted",
       headers: 'the request headers, lower-case names; a missing header is absent',
       body: 'the raw request body, exactly as sent; encode it as UTF-8 to get the signed bytes',
       now: "the receiver's clock when it verifies, in unix seconds",

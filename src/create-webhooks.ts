@@ -26,6 +26,7 @@ import { recordTestAttempt } from './registry/record-test-attempt.js';
 import { sendTestRequest, type TestRequestDeps } from './registry/send-test-request.js';
 import { secretsCreatedAt } from './registry/secrets-created-at.js';
 import { announceChange } from './registry/announce-change.js';
+import { createSigningReader } from './registry/signing-of-secrets.js';
 import { createSubscriptionRegistry, toRedactedSubscription, type SubscriptionRegistry } from './registry/subscription-registry.js';
 import { storedEventFilter } from './routing/filter-callbacks.js';
 import { createTransformRenderer } from './routing/payload-transforms.js';
@@ -164,13 +165,14 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   };
   const replayFilter = storedEventFilter(payloadCodec);
   const isSensitiveHeader = sensitiveHeaderMatcher(resolved.security.sensitiveHeaders);
+  const readSigning = createSigningReader(codec);
   const transforms = createTransformRenderer({
     catalog,
     transforms: resolved.transforms,
     environment: resolved.environment,
     maxPayloadBytes: resolved.maxPayloadBytes,
     payloadCodec,
-    toSubscription: (record) => toRedactedSubscription(record, isSensitiveHeader, clock.now()),
+    toSubscription: (record) => toRedactedSubscription(record, isSensitiveHeader, readSigning, clock.now()),
   });
   const replayRender = (subscription: SubscriptionRecord, event: EventRecord) => transforms.renderStored(subscription, event);
   const recordTest = (attempt: TestAttemptRecord) => recordTestAttempt(storage, logger, attempt);
@@ -181,6 +183,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     security: resolved.security,
     guard,
     codec,
+    readSigning,
     isSensitiveHeader,
     onChange: () => dispatcher.wake(),
     maxSubscriptionsPerTenant: resolved.tenantLimits.maxSubscriptions ?? undefined,

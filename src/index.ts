@@ -104,6 +104,8 @@ export type { FilterDocument, PayloadFilter } from './routing/payload-filter.js'
 export type { PayloadTransform, PayloadTransforms, TransformEvent } from './routing/payload-transforms.js';
 
 export { generateSecret } from './signing/secret.js';
+export { generateSigningKeyPair, type SigningKeyPair } from './signing/generate-signing-key-pair.js';
+export type { SigningScheme } from './signing/signing-key.js';
 export { signWebhook } from './signing/sign-webhook.js';
 export type { SignWebhookInput } from './signing/sign-webhook.js';
 

@@ -10,10 +10,17 @@
  * The limit computes the HMAC with `createHmac`, as a user would write it. A second bare
  * loop, in each figure's detail, builds it from two one-shot `hash()` calls, as our
  * signer does: ours against that loop is what the API itself costs.
+ *
+ * `v1a` (Ed25519) the same way, in rounds of its own: ours against a bare node:crypto
+ * Ed25519 loop doing the same work (the signed content `id.timestamp.body`, base64 of the
+ * signature; for verify the headers, the window, `crypto.verify` and `JSON.parse`), with our
+ * HMAC verify and sign interleaved in the same rounds, so the cost of Ed25519 against HMAC is
+ * read from one run.
  */
-import { createHmac, hash, timingSafeEqual } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, hash, sign as edSign, timingSafeEqual, verify as edVerify, type KeyObject } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { verifyWebhook, verifyWebhookAsync } from '../../src/receiver/index.js';
+import { generateSigningKeyPair } from '../../src/signing/generate-signing-key-pair.js';
 import { generateSecret } from '../../src/signing/secret.js';
 import { createSigningKeys, signatureHeader, signWebhook } from '../../src/signing/sign-webhook.js';
 import type { BenchContext } from '../context.js';
@@ -32,6 +39,14 @@ const names = {
   signLimit: 'limit: node:crypto loop (sign)',
   signOneShot: 'limit: node:crypto loop, HMAC from two one-shot hash() calls (sign)',
   signPeer: 'peer: standardwebhooks sign',
+  v1aVerifyOurs: 'ours: verifyWebhook, v1a (whpk_ key)',
+  v1aVerifyLimit: 'limit: node:crypto Ed25519 verify loop',
+  v1aVerifyHmac: 'ours: verifyWebhook, v1 (whsec_ secret), same rounds',
+  v1aVerifyAsyncOurs: 'ours: verifyWebhookAsync, v1a (Web Crypto Ed25519)',
+  v1aSignOurs: 'ours: signWebhook, v1a (whsk_ key)',
+  v1aSignHot: 'ours: signatureHeader, v1a (dispatcher path)',
+  v1aSignLimit: 'limit: node:crypto Ed25519 sign loop',
+  v1aSignHmac: 'ours: signatureHeader, v1 (dispatcher path), same rounds',
 } as const;
 
 function headerOf(headers: Record<string, string>, name: string): string {
@@ -337,5 +352,197 @@ export async function runSigning(context: BenchContext): Promise<void> {
     },
     note: 'no target; internal hot path, for diagnosis',
     detail: detail(sign, names.signHot),
+  });
+
+  await runV1a(context, { samples, mask, secret, nowSeconds, interleaveOptions });
+}
+
+/** The v1a (Ed25519) figures, against a bare node:crypto Ed25519 loop, with our HMAC in the same rounds. */
+async function runV1a(
+  context: BenchContext,
+  input: { samples: SignedSample[]; mask: number; secret: string; nowSeconds: number; interleaveOptions: { rounds: number; batchMs: number; warmupMs: number } },
+): Promise<void> {
+  const { samples, mask, secret, nowSeconds, interleaveOptions } = input;
+  const pair = generateSigningKeyPair();
+  const pairBytes = Buffer.from(pair.secretKey.slice('whsk_'.length), 'base64');
+  const privateKey: KeyObject = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), pairBytes.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+  const publicKey: KeyObject = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), pairBytes.subarray(32)]), format: 'der', type: 'spki' });
+  // The same messages, signed v1a (bare), for the verifiers.
+  const v1aSamples: SignedSample[] = samples.map((sample) => ({
+    ...sample,
+    headers: {
+      ...sample.headers,
+      'webhook-signature': 'v1a,' + edSign(null, Buffer.from(`${sample.id}.${sample.timestampSeconds}.${sample.body}`), privateKey).toString('base64'),
+    },
+  }));
+  const v1aKeys = createSigningKeys([pair.secretKey]);
+  const hmacKeys = createSigningKeys([secret]);
+
+  const verifyContestants: Contestant[] = [
+    {
+      name: names.v1aVerifyOurs,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = v1aSamples[i & mask]!;
+          const event = verifyWebhook({ body: sample.body, headers: sample.headers }, { secrets: pair.publicKey });
+          sink += event.id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.v1aVerifyLimit,
+      run(ops) {
+        let sink = 0;
+        const now = Math.floor(Date.now() / 1000);
+        for (let i = 0; i < ops; i++) {
+          const sample = v1aSamples[i & mask]!;
+          const { id, message, presented } = bareHeaders(sample, now);
+          if (!presented.startsWith('v1a,') || !edVerify(null, Buffer.from(message), publicKey, Buffer.from(presented.slice(4), 'base64'))) throw new Error('signature mismatch');
+          const event = JSON.parse(sample.body) as { type: string; data: unknown };
+          sink += id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.v1aVerifyHmac,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          const event = verifyWebhook({ body: sample.body, headers: sample.headers }, { secrets: secret });
+          sink += event.id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.v1aVerifyAsyncOurs,
+      async run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = v1aSamples[i & mask]!;
+          const event = await verifyWebhookAsync({ body: sample.body, headers: sample.headers }, { secrets: pair.publicKey });
+          sink += event.id.length + event.type.length + (event.data === undefined ? 0 : 1);
+        }
+        return sink;
+      },
+    },
+  ];
+  const signContestants: Contestant[] = [
+    {
+      name: names.v1aSignOurs,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          sink += signWebhook({ id: sample.id, timestamp: sample.timestampSeconds, body: sample.body, secrets: pair.secretKey }).charCodeAt(10);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.v1aSignHot,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          sink += signatureHeader(v1aKeys, sample.id, sample.timestampSeconds, sample.body).charCodeAt(10);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.v1aSignLimit,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          const header = 'v1a,' + edSign(null, Buffer.from(`${sample.id}.${sample.timestampSeconds}.${sample.body}`), privateKey).toString('base64');
+          sink += header.charCodeAt(10);
+        }
+        return sink;
+      },
+    },
+    {
+      name: names.v1aSignHmac,
+      run(ops) {
+        let sink = 0;
+        for (let i = 0; i < ops; i++) {
+          const sample = samples[i & mask]!;
+          sink += signatureHeader(hmacKeys, sample.id, sample.timestampSeconds, sample.body).charCodeAt(10);
+        }
+        return sink;
+      },
+    },
+  ];
+
+  // Ed25519 is deterministic: ours and the bare loop must write the same header before anything is timed.
+  const first = v1aSamples[0]!;
+  for (const header of [
+    signWebhook({ id: first.id, timestamp: first.timestampSeconds, body: first.body, secrets: pair.secretKey }),
+    signatureHeader(v1aKeys, first.id, first.timestampSeconds, first.body),
+  ]) {
+    if (header !== first.headers['webhook-signature']) throw new Error(`v1a signatures disagree: ${header} vs ${String(first.headers['webhook-signature'])}`);
+  }
+  if (Math.abs(Math.floor(Date.now() / 1000) - nowSeconds) > 300) throw new Error('the samples are out of the tolerance window');
+
+  context.log(`signing: v1a verify, ${interleaveOptions.rounds} interleaved rounds`);
+  const verify = await interleave(verifyContestants, interleaveOptions);
+  context.log(`signing: v1a sign, ${interleaveOptions.rounds} interleaved rounds`);
+  const sign = await interleave(signContestants, interleaveOptions);
+  const detail = (result: typeof verify, ...contestants: string[]) => ({
+    rounds: interleaveOptions.rounds,
+    payloadBytes: Buffer.byteLength(first.body),
+    medianOpsPerSecond: Object.fromEntries(contestants.map((name) => [name, Math.round(medianOps(result, name))])),
+    batchOps: Object.fromEntries(contestants.map((name) => [name, result.batchOps.get(name)])),
+    checksum: result.checksum,
+  });
+  const microseconds = (result: typeof verify, name: string) => Math.round((1e6 / medianOps(result, name)) * 10) / 10;
+
+  context.add({
+    id: 'verify.v1a',
+    section: 'signing',
+    title: 'verifyWebhook with a v1a (Ed25519) public key, 1 KB body',
+    unit: 'ops/s',
+    better: 'higher',
+    value: medianOps(verify, names.v1aVerifyOurs),
+    limit: {
+      label: 'bare node:crypto Ed25519 loop',
+      value: medianOps(verify, names.v1aVerifyLimit),
+      ratio: pairedRatio(verify, names.v1aVerifyOurs, names.v1aVerifyLimit),
+      target: { on: 'ratio', op: '>=', value: 0.8 },
+    },
+    note: 'HMAC (v1) verify in the same rounds: see detail',
+    detail: {
+      ...detail(verify, names.v1aVerifyOurs, names.v1aVerifyLimit, names.v1aVerifyHmac, names.v1aVerifyAsyncOurs),
+      microsecondsPerVerify: { v1a: microseconds(verify, names.v1aVerifyOurs), v1: microseconds(verify, names.v1aVerifyHmac) },
+      // How many v1 verifies one v1a verify costs.
+      hmacVsEd25519: pairedRatio(verify, names.v1aVerifyHmac, names.v1aVerifyOurs),
+      asyncVsSync: pairedRatio(verify, names.v1aVerifyAsyncOurs, names.v1aVerifyOurs),
+    },
+  });
+  context.add({
+    id: 'sign.v1a',
+    section: 'signing',
+    title: 'signWebhook with a v1a (Ed25519) secret key, 1 KB body',
+    unit: 'ops/s',
+    better: 'higher',
+    value: medianOps(sign, names.v1aSignOurs),
+    limit: {
+      label: 'bare node:crypto Ed25519 loop',
+      value: medianOps(sign, names.v1aSignLimit),
+      ratio: pairedRatio(sign, names.v1aSignOurs, names.v1aSignLimit),
+      target: { on: 'ratio', op: '>=', value: 0.8 },
+    },
+    note: 'HMAC (v1) sign in the same rounds: see detail',
+    detail: {
+      ...detail(sign, names.v1aSignOurs, names.v1aSignHot, names.v1aSignLimit, names.v1aSignHmac),
+      microsecondsPerSign: { v1a: microseconds(sign, names.v1aSignHot), v1: microseconds(sign, names.v1aSignHmac) },
+      dispatcherVsLimit: pairedRatio(sign, names.v1aSignHot, names.v1aSignLimit),
+      hmacVsEd25519: pairedRatio(sign, names.v1aSignHmac, names.v1aSignHot),
+    },
   });
 }

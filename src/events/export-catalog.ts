@@ -100,7 +100,7 @@ const signatureHeaders: Array<{ name: string; description: string; schema: JsonD
   {
     name: 'webhook-signature',
     description:
-      'Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` signatures, one per active secret. Verify one against the raw body before parsing it.',
+      'Space-separated signatures, one per active secret: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` for a `whsec_…` secret, `v1a,<base64 Ed25519 signature of "id.timestamp.body">` for a subscription signing with Ed25519 (verify it with its `whpk_…` public key). Verify one against the raw body before parsing it.',
     schema: { type: 'string', pattern: '^v1a?,[A-Za-z0-9+/=]+( v1a?,[A-Za-z0-9+/=]+)*$' },
   },
   {

@@ -44,7 +44,7 @@ export function createSignedRequestAuth(deps: SignedRequestAuthDeps): (request: 
       throw new FeedRefusal(401, 'WEBHOOK_MISSING_HEADER', `Missing the \`${FEED_SUBSCRIPTION_HEADER}\` header`);
     }
     const message: WebhookMessage = { body: feedRequestContent(request.method, url), headers: request.headers };
-    const options: ResolvedVerifyOptions = { secrets: [], toleranceSeconds, now: new Date(clock.now()), environment: undefined };
+    const options: ResolvedVerifyOptions = { secrets: [], publicKeys: [], toleranceSeconds, now: new Date(clock.now()), environment: undefined };
     let nonce: string;
     try {
       readSignedMessage(message, options);

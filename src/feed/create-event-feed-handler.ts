@@ -19,6 +19,7 @@ import { FEED_SUBSCRIPTION_HEADER } from '../signing/feed-request.js';
 import { DEFAULT_TOLERANCE_SECONDS } from '../signing/verify-signature.js';
 import { feedCursorAfter, type ListedEvent, type ListEventsQuery, type StoredEvents } from '../stored-events.js';
 import { createSignedRequestAuth } from './authenticate-feed-request.js';
+import { schemeOfSecret } from '../signing/signing-key.js';
 import { FeedRefusal } from './feed-refusal.js';
 
 /** What the feed reads of a webhooks instance: any `createWebhooks()` result. */
@@ -34,7 +35,9 @@ export interface EventFeedOptions {
    * it may read, or `null` to answer 401 (`FEED_UNAUTHORIZED`). For hosts that already
    * authenticate their customers (a session, an API key). A request that also names a
    * subscription in `bookkeeper-subscription` must name the same one (403 `FEED_FORBIDDEN`).
-   * @defaultValue the consumer signs each request with its subscription's secret (see the README, "Catching up after an outage")
+   * Required for the consumers of `v1a` subscriptions: they hold a public key only, which
+   * cannot sign a request, so the default check refuses them (401 `WEBHOOK_NO_MATCHING_SIGNATURE`).
+   * @defaultValue the consumer signs each request with its subscription's `whsec_…` secret (see the README, "Catching up after an outage")
    */
   authenticate?: (request: Request) => Promise<{ subscriptionId: string } | null> | { subscriptionId: string } | null;
   /**
@@ -185,7 +188,9 @@ export function createEventFeedHandler(webhooks: EventFeedSource, options: Event
     secretsOf: async (subscriptionId) => {
       try {
         const { secret, previous } = await webhooks.subscriptions.getSecrets(subscriptionId);
-        return [secret, ...previous.map((old) => old.secret)];
+        // Only `v1` secrets: a consumer signs its reads with a secret it shares with the sender,
+        // and the consumer of a `v1a` subscription holds a public key only (use `authenticate`).
+        return [secret, ...previous.map((old) => old.secret)].filter((value) => schemeOfSecret(value) === 'v1');
       } catch (error) {
         // An id that names nothing (or could name nothing) is answered like a wrong signature.
         if (isWebhookError(error) && (error.code === 'SUBSCRIPTION_NOT_FOUND' || error.code === 'INPUT_INVALID')) return null;

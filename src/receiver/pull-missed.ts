@@ -9,6 +9,7 @@
 import { ConfigError, FeedError, closestName, describeValue } from '../errors.js';
 import { signFeedRequest } from '../signing/feed-request.js';
 import { keyBytes } from '../signing/secret.js';
+import { PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX, publicKeyBytes, secretKeyGivenToVerifier } from '../signing/signing-key.js';
 import type { WebhookEvent } from '../signing/verify-signature.js';
 import { createWebhookReceiver, receiverKeys, requireFunction, type ReceiverOptions } from './webhook-receiver.js';
 
@@ -20,7 +21,10 @@ export interface PullMissedOptions<TEvent extends WebhookEvent = WebhookEvent> e
   subscriptionId: string;
   /**
    * The subscription's `whsec_…` secret; during a rotation several (the first signs the
-   * requests, any of them verifies the events).
+   * requests, any of them verifies the events). For a `v1a` subscription its `whpk_…` public
+   * key: it verifies the events but cannot sign a request, so the requests go unsigned and
+   * the sender's feed must authenticate them otherwise (its `authenticate`, reading what you
+   * pass in `headers`).
    */
   secret: string | readonly string[];
   /**
@@ -137,6 +141,7 @@ function configError(field: string, expected: string, got: unknown): ConfigError
  */
 export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(options: PullMissedOptions<TEvent>): Promise<PullMissedResult> {
   const { feedUrl, secrets, sinceMs, fetchFeed } = resolveOptions(options);
+  const requestSecret = secrets.find((secret) => !secret.startsWith(PUBLIC_KEY_PREFIX));
   const { subscriptionId, after, types, limit = 100, headers = {} } = options;
   const receiverOptions: Record<string, unknown> = { secrets, onEvent: options.onEvent };
   for (const key of passedToReceiver) if (options[key] !== undefined) receiverOptions[key] = options[key];
@@ -154,13 +159,15 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
     const page = await readPage(fetchFeed, url, {
       ...headers,
       accept: 'application/json',
-      ...(await signFeedRequest({
-        url,
-        subscriptionId,
-        secret: secrets[0]!,
-        timestampSeconds: Math.floor(Date.now() / 1000),
-        id: `feedreq_${globalThis.crypto.randomUUID()}`,
-      })),
+      ...(requestSecret === undefined
+        ? {}
+        : await signFeedRequest({
+            url,
+            subscriptionId,
+            secret: requestSecret,
+            timestampSeconds: Math.floor(Date.now() / 1000),
+            id: `feedreq_${globalThis.crypto.randomUUID()}`,
+          })),
     });
     let waiting = false;
     for (const item of page.data) {
@@ -206,10 +213,16 @@ function resolveOptions(options: PullMissedOptions<never>): { feedUrl: URL; secr
   for (const [field, expected, check] of optionChecks) if (!check(options[field])) throw configError(field, expected, options[field]);
   const secrets: readonly string[] = typeof options.secret === 'string' ? [options.secret] : Array.isArray(options.secret) ? options.secret : [];
   if (secrets.length === 0) {
-    throw new ConfigError('SECRET_INVALID', `Expected \`secret\` to be a \`whsec_…\` string or a non-empty array of them, got ${describeValue(options.secret)}`, { field: 'secret' });
+    throw new ConfigError('SECRET_INVALID', `Expected \`secret\` to be a \`whsec_…\` or \`whpk_…\` string or a non-empty array of them, got ${describeValue(options.secret)}`, { field: 'secret' });
   }
   // Decoded here, so that a bad one is named by this option; the receiver finds them cached.
-  for (let i = 0; i < secrets.length; i++) keyBytes(secrets[i]!, secrets.length === 1 ? 'secret' : `secret[${i}]`);
+  for (let i = 0; i < secrets.length; i++) {
+    const secret = secrets[i]!;
+    const field = secrets.length === 1 ? 'secret' : `secret[${i}]`;
+    if (typeof secret === 'string' && secret.startsWith(PUBLIC_KEY_PREFIX)) publicKeyBytes(secret, field);
+    else if (typeof secret === 'string' && secret.startsWith(SECRET_KEY_PREFIX)) throw secretKeyGivenToVerifier(field);
+    else keyBytes(secret, field);
+  }
   const { since } = options;
   return { feedUrl, secrets, sinceMs: since instanceof Date ? since.getTime() : since, fetchFeed: requireFunction(options.fetch ?? globalThis.fetch, 'fetch') };
 }

@@ -4,11 +4,13 @@
  * `verifyWebhookAsync` and the Web Crypto adapters are built on it.
  */
 import { encodeBase64, keyBytes } from '../signing/secret.js';
+import { publicKeyBytes } from '../signing/signing-key.js';
 import {
   matchesAny,
   noMatchingSignature,
   readSignedMessage,
   resolveVerifyOptions,
+  signedContent,
   verifiedMessage,
   type ResolvedVerifyOptions,
   type SignedMessage,
@@ -33,17 +35,18 @@ function cryptoKey(secret: string): Promise<CryptoKey> {
   return key;
 }
 
-const encoder = new TextEncoder();
+// Imported Ed25519 public keys by `whpk_…` text, cached the same way.
+const publicCryptoKeys = new Map<string, Promise<CryptoKey>>();
 
-function signedContent(signed: SignedMessage): Uint8Array<ArrayBuffer> {
-  const { id, timestampSeconds, body } = signed;
-  if (typeof body === 'string') return encoder.encode(`${id}.${timestampSeconds}.${body}`);
-  // Web Crypto has no streaming update: prefix and bytes go into one buffer.
-  const prefix = encoder.encode(`${id}.${timestampSeconds}.`);
-  const content = new Uint8Array(prefix.length + body.length);
-  content.set(prefix, 0);
-  content.set(body, prefix.length);
-  return content;
+function publicCryptoKey(publicKey: string): Promise<CryptoKey> {
+  let key = publicCryptoKeys.get(publicKey);
+  if (key === undefined) {
+    key = globalThis.crypto.subtle.importKey('raw', publicKeyBytes(publicKey), { name: 'Ed25519' }, false, ['verify']);
+    key.catch(() => publicCryptoKeys.delete(publicKey));
+    if (publicCryptoKeys.size >= CRYPTO_KEY_CACHE_SIZE) publicCryptoKeys.delete(publicCryptoKeys.keys().next().value!);
+    publicCryptoKeys.set(publicKey, key);
+  }
+  return key;
 }
 
 /**
@@ -51,15 +54,24 @@ function signedContent(signed: SignedMessage): Uint8Array<ArrayBuffer> {
  * reading the body: the async twin of the core's `verifySignature`.
  *
  * @internal Shared by the Web Crypto verifiers and adapters.
- * @returns the signed message, once one presented v1 signature matches one secret.
+ * @returns the signed message, once one presented `v1` signature matches one secret or one
+ *   presented `v1a` signature verifies with one public key (Web Crypto's Ed25519).
  * @throws SignatureVerificationError with the code of the failed check.
  */
 export async function verifySignatureAsync(message: WebhookMessage, options: ResolvedVerifyOptions): Promise<SignedMessage> {
   const signed = readSignedMessage(message, options);
   const content = signedContent(signed);
-  for (const secret of options.secrets) {
-    const mac = await globalThis.crypto.subtle.sign('HMAC', await cryptoKey(secret), content);
-    if (matchesAny(encodeBase64(new Uint8Array(mac)), signed.signatures)) return signed;
+  if (signed.signatures.length > 0) {
+    for (const secret of options.secrets) {
+      const mac = await globalThis.crypto.subtle.sign('HMAC', await cryptoKey(secret), content);
+      if (matchesAny(encodeBase64(new Uint8Array(mac)), signed.signatures)) return signed;
+    }
+  }
+  if (signed.ed25519Signatures.length > 0) {
+    for (const publicKey of options.publicKeys) {
+      const key = await publicCryptoKey(publicKey);
+      for (const signature of signed.ed25519Signatures) if (await globalThis.crypto.subtle.verify('Ed25519', key, signature, content)) return signed;
+    }
   }
   throw noMatchingSignature();
 }

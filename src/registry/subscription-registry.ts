@@ -16,7 +16,11 @@ import { ConfigError, ConflictError, ValidationError, describeValue } from '../e
 import { eventTypeVersions, hasEventVersions, type EventCatalog, type VersionPinsOf } from '../events/catalog.js';
 import { createId } from '../ids.js';
 import { jsonValueProblem } from '../json-value-problem.js';
-import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, generateSecret } from '../signing/secret.js';
+import { ed25519PrivateKey } from '../signing/ed25519-private-key.js';
+import { generateSigningKeyPair } from '../signing/generate-signing-key-pair.js';
+import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, encodeBase64, generateSecret } from '../signing/secret.js';
+import { PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX, type SigningScheme } from '../signing/signing-key.js';
+import type { SigningReader, SubscriptionSigning } from './signing-of-secrets.js';
 import type {
   ChangeAudit,
   EventRecord,
@@ -53,7 +57,7 @@ import { defaultVersionPins, parseVersionPins, versionPinsOf, type VersionPins }
  * A subscription as the API shows it: everything but its secrets (with their age instead),
  * the value of each sensitive header replaced by `"[redacted]"`. Times are epoch ms.
  */
-export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter' | 'orderingOnDead' | 'versions'> {
+export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter' | 'orderingOnDead' | 'versions'>, SubscriptionSigning {
   /** Its payload filter: only the events it matches get a delivery; `null`: every event of its types. */
   filter: PayloadFilter | null;
   /** What a dead delivery of an ordering key does to the key (README "Ordering"). */
@@ -160,8 +164,13 @@ export interface HistoryQuery {
 
 /** A subscription with its current signing secret: what `create` and `rotateSecret` return. */
 export interface SubscriptionWithSecret extends Subscription {
-  /** The newest secret (`whsec_…`): give it to the receiver. */
+  /**
+   * The newest secret: for `v1`, a `whsec_…` secret to give to the receiver; for `v1a`, the
+   * `whsk_…` secret key, which stays with the sender (give the receiver `publicKey`).
+   */
   secret: string;
+  /** For `v1a`, the `whpk_…` public key of `secret`: give it to the receiver. Absent for `v1`. */
+  publicKey?: string;
 }
 
 /** The input of `subscriptions.create`; `TCatalog` types `eventTypes` from the catalog's event types. */
@@ -184,7 +193,20 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
   allTenants?: boolean;
   /** Exact types (`payment.succeeded`), prefixes (`payment.*`) or `*`. */
   eventTypes: readonly EventTypeFilterOf<TCatalog>[];
-  /** Bring your own `whsec_…` secret (e.g. when migrating); default: a new random one. */
+  /**
+   * The signature scheme (Standard Webhooks): `v1`, HMAC-SHA256 with a `whsec_…` secret the
+   * receiver also holds; `v1a`, Ed25519 with a `whsk_…` secret key that stays here, the
+   * receiver verifying with its `whpk_…` public key (returned as `publicKey`), so nothing a
+   * receiver stores can forge an event. Move a subscription from one to the other with
+   * `rotateSecret({ signing, overlapMs })`: both signatures go out during the overlap.
+   * @defaultValue the scheme of `secret` when given, otherwise `'v1'`
+   */
+  signing?: SigningScheme;
+  /**
+   * Bring your own secret (e.g. when migrating): a `whsec_…` secret (`v1`) or a `whsk_…`
+   * secret key (`v1a`, as `generateSigningKeyPair` makes it); default: a new random one of
+   * the `signing` scheme.
+   */
   secret?: string;
   /**
    * Extra request headers. Names are matched without regard to case; refused (`INPUT_INVALID`):
@@ -238,11 +260,12 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
 }
 
 /**
- * The input of `subscriptions.update`: any of the create fields but the secret and the
- * tenant (`tenantId`, `allTenants`), which are fixed at creation.
+ * The input of `subscriptions.update`: any of the create fields but the secret, its scheme
+ * (`signing`: change it with `rotateSecret`) and the tenant (`tenantId`, `allTenants`),
+ * which are fixed at creation.
  */
 export type UpdateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> = Partial<
-  Omit<CreateSubscriptionInput<TCatalog>, 'secret' | 'tenantId' | 'allTenants'>
+  Omit<CreateSubscriptionInput<TCatalog>, 'secret' | 'signing' | 'tenantId' | 'allTenants'>
 >;
 
 /** The query of `subscriptions.list`. */
@@ -265,11 +288,17 @@ export interface RotateSecretOptions extends ChangeOptions {
    * @defaultValue 86400000 (24 hours)
    */
   overlapMs?: number;
-  /** The new secret; default: a new random one. */
+  /**
+   * The scheme the new secret signs with: `'v1a'` moves a `v1` subscription to Ed25519 (and
+   * `'v1'` back), both signatures going out during the overlap.
+   * @defaultValue the scheme of `secret` when given, otherwise the subscription's current one
+   */
+  signing?: SigningScheme;
+  /** The new secret (`whsec_…` or `whsk_…`); default: a new random one of the `signing` scheme. */
   secret?: string;
 }
 
-/** The secrets a subscription currently signs with. */
+/** The secrets a subscription currently signs with (`whsec_…` secrets and `whsk_…` secret keys). */
 export interface SubscriptionSecrets {
   /** The newest secret. */
   secret: string;
@@ -401,6 +430,7 @@ const fieldsSchema = z.strictObject({
   tenantId: tenantIdSchema.nullable().optional(),
   allTenants: z.boolean().optional(),
   secret: z.string().optional(),
+  signing: z.enum(['v1', 'v1a']).optional(),
   headers: headersSchema.optional(),
   description: z.string().max(1000).refine(isStorableText, storableTextMessage).nullable().optional(),
   metadata: metadataSchema.optional(),
@@ -416,7 +446,7 @@ const fieldsSchema = z.strictObject({
 });
 
 const createSchema = fieldsSchema;
-const updateSchema = fieldsSchema.omit({ secret: true, tenantId: true, allTenants: true }).partial();
+const updateSchema = fieldsSchema.omit({ secret: true, signing: true, tenantId: true, allTenants: true }).partial();
 const listSchema = z.strictObject({
   limit: z.int().min(1).max(1000).default(100),
   cursor: z.string().min(1).max(1000).optional(),
@@ -438,6 +468,7 @@ const tenantFields = ['tenantId', 'allTenants'] as const;
 const rotateSchema = z.strictObject({
   overlapMs: z.int().min(0).max(30 * 24 * 3_600_000).default(24 * 3_600_000),
   secret: z.string().optional(),
+  signing: z.enum(['v1', 'v1a']).optional(),
   ...changeFields,
 });
 const disableSchema = z.strictObject({ actor: actorSchema.optional(), reason: z.string().min(1).max(500).refine(isStorableText, storableTextMessage).optional() });
@@ -452,6 +483,8 @@ export interface SubscriptionRegistryDeps {
   /** The SSRF guard for registration; `null` when private networks are allowed. */
   guard: AddressGuard | null;
   codec: SecretCodec;
+  /** What reads show of the signing keys (scheme, public keys): `createSigningReader(codec)`. */
+  readSigning: SigningReader;
   /** Which headers are sensitive (`security.sensitiveHeaders`). */
   isSensitiveHeader: SensitiveHeaderMatcher;
   /** Called after a change that may make deliveries due (enable). */
@@ -496,14 +529,15 @@ function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
- * What every read returns: the record without its secrets (their age as of `now` instead)
- * and with its sensitive headers redacted.
+ * What every read returns: the record without its secrets (their age as of `now` instead,
+ * their scheme and the public keys of `v1a` ones) and with its sensitive headers redacted.
  */
-export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher, now: number): Subscription {
+export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher, readSigning: SigningReader, now: number): Subscription {
   const { secrets, headers: stored, filter, orderingOnDead, versions, ...rest } = record;
   const { headers, sensitiveHeaders } = redactHeaders(stored, isSensitiveHeader);
   return {
     ...rest,
+    ...readSigning(activeSecrets(record, now), record.id),
     headers,
     filter: filter === null ? null : shownFilter(filter),
     ordering: { onDead: orderingOnDead },
@@ -586,7 +620,7 @@ function checkRawRecord(input: unknown, field: 'headers' | 'metadata'): void {
 export function createSubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog>(deps: SubscriptionRegistryDeps): SubscriptionRegistry<TCatalog> {
   const { storage, catalog, clock, security, guard, codec } = deps;
   const sealing = { codec, isSensitive: deps.isSensitiveHeader };
-  const toSubscription = (record: SubscriptionRecord, now: number): Subscription => toRedactedSubscription(record, deps.isSensitiveHeader, now);
+  const toSubscription = (record: SubscriptionRecord, now: number): Subscription => toRedactedSubscription(record, deps.isSensitiveHeader, deps.readSigning, now);
 
   function checkUrl(url: string): string {
     let parsed: URL;
@@ -659,8 +693,39 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
   // The longest `whsec_` string of at most SUBSCRIPTION_SECRET_BYTES.max bytes (base64 with padding).
   const longestSecret = SECRET_PREFIX.length + 4 * Math.ceil(SUBSCRIPTION_SECRET_BYTES.max / 3);
 
-  function checkSecret(secret: string | undefined): string {
-    if (secret === undefined) return generateSecret();
+  /**
+   * The secret a create or a rotation stores: the one given, checked, or a new one of
+   * `signing`'s scheme; and the public key to return with a `v1a` one.
+   */
+  function newSecret(secret: string | undefined, signing: SigningScheme | undefined): { secret: string; publicKey?: string } {
+    if (secret === undefined) {
+      if (signing !== 'v1a') return { secret: generateSecret() };
+      const pair = generateSigningKeyPair();
+      return { secret: pair.secretKey, publicKey: pair.publicKey };
+    }
+    const scheme = typeof secret === 'string' && (secret.startsWith(SECRET_KEY_PREFIX) || secret.startsWith(PUBLIC_KEY_PREFIX)) ? 'v1a' : 'v1';
+    if (signing !== undefined && signing !== scheme) {
+      throw new ValidationError(
+        'INPUT_INVALID',
+        `Expected \`secret\` to be ${signing === 'v1a' ? 'a `whsk_…` secret key' : 'a `whsec_…` secret'} for \`signing: '${signing}'\`, got a ${scheme === 'v1a' ? '`whsk_…`/`whpk_…` key' : 'secret'} of the other scheme`,
+        { field: 'secret' },
+      );
+    }
+    if (scheme === 'v1') return { secret: checkSecret(secret) };
+    let publicKey: Uint8Array;
+    try {
+      publicKey = ed25519PrivateKey(secret, 'secret').publicKey;
+    } catch (error) {
+      // The cause's message says what is wrong (a public key given, the length, halves that do not match).
+      throw new ValidationError('INPUT_INVALID', `Expected \`secret\` to be a whole \`whsk_…\` secret key: ${(error as Error).message}`, {
+        field: 'secret',
+        cause: error,
+      });
+    }
+    return { secret, publicKey: PUBLIC_KEY_PREFIX + encodeBase64(publicKey) };
+  }
+
+  function checkSecret(secret: string): string {
     const tooLong = (): never => {
       throw new ValidationError(
         'INPUT_INVALID',
@@ -684,6 +749,11 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
   }
 
   /** Refuses a subscription header named as `http.tenantHeader`: the tenant's header is the library's to send. */
+  /** The scheme of a stored secret; `v1` when it does not open (the rotation replaces it anyway). */
+  function schemeOfStored(stored: SecretRecord, id: string): SigningScheme {
+    return deps.readSigning([stored], id).signing ?? 'v1';
+  }
+
   function checkTenantHeader(headers: Record<string, string> | undefined): void {
     const tenantHeader = deps.tenantHeader;
     if (headers === undefined || tenantHeader == null) return;
@@ -767,7 +837,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       }
       const url = checkUrl(fields.url);
       const eventTypes = checkFilters(fields.eventTypes);
-      const secret = checkSecret(fields.secret);
+      const { secret, publicKey } = newSecret(fields.secret, fields.signing);
       const now = clock.now();
       const id = createId('sub', now);
       const record: SubscriptionRecord = {
@@ -798,7 +868,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const audit = auditOf('created', change, now);
       const stored = await storage.createSubscription(record, maxPerTenant === undefined ? {} : { maxPerTenant }, audit);
       await announce(audit);
-      return { ...toSubscription(stored, now), secret };
+      return { ...toSubscription(stored, now), secret, ...(publicKey === undefined ? {} : { publicKey }) };
     },
 
     async get(id) {
@@ -954,7 +1024,10 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const parsed = parseOptions(rotateSchema, options);
       const record = refuseDeleted(await requireRecord(id), 'rotate its secret');
       const now = clock.now();
-      const secret = checkSecret(parsed.secret);
+      const current = activeSecrets(record, now)[0];
+      // The scheme stays the subscription's unless the caller names one (or gives a secret of one).
+      const signing = parsed.signing ?? (parsed.secret === undefined && current !== undefined ? schemeOfStored(current, id) : undefined);
+      const { secret, publicKey } = newSecret(parsed.secret, signing);
       const overlapEnds = now + parsed.overlapMs;
       // Old secrets keep signing until the overlap ends (never beyond an earlier expiry they had).
       const previous = activeSecrets(record, now).map((old) => ({
@@ -970,7 +1043,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (updated === null) notFound(id);
       refuseDeleted(updated, 'rotate its secret');
       await announce(audit);
-      return { ...toSubscription(updated, now), secret };
+      return { ...toSubscription(updated, now), secret, ...(publicKey === undefined ? {} : { publicKey }) };
     },
 
     async getSecrets(id) {

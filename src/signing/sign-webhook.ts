@@ -1,14 +1,19 @@
 /**
- * The sending side of Standard Webhooks 1.0: the `webhook-signature` header value,
- * `v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>` per secret, space separated.
+ * The sending side of Standard Webhooks 1.0: the `webhook-signature` header value, one
+ * entry per secret, space separated — `v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`
+ * for a `whsec_…` secret, `v1a,<base64 Ed25519 signature of "id.timestamp.body">` for a
+ * `whsk_…` secret key.
  *
  * Used only by the sender (Node), so `node:crypto` is imported statically here;
  * the runtime-neutral verifier lives in `verify-signature.ts`.
  */
 import * as nodeCrypto from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
+import { ed25519PrivateKey } from './ed25519-private-key.js';
 import { forgetPaddedKey, hmacSha256Base64 } from './hmac-sha256.js';
 import { decodeSecret, keyBytes } from './secret.js';
+import { PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX } from './signing-key.js';
 
 /** Input of {@link signWebhook}. */
 export interface SignWebhookInput {
@@ -18,7 +23,10 @@ export interface SignWebhookInput {
   timestamp: number | Date;
   /** The exact body that will be sent; a `Uint8Array` is signed byte for byte. */
   body: string | Uint8Array;
-  /** One `whsec_…` secret, or several during a rotation (one signature each). */
+  /**
+   * One secret, or several during a rotation (one signature each): a `whsec_…` secret signs
+   * `v1` (HMAC-SHA256), a `whsk_…` secret key signs `v1a` (Ed25519).
+   */
   secrets: string | readonly string[];
 }
 
@@ -32,24 +40,31 @@ export interface SigningKeys {
   readonly [signingKeysBrand]: true;
 }
 
+/** A decoded key: HMAC key bytes (`v1`), or an Ed25519 private key (`v1a`). */
+type SigningKey = Uint8Array | KeyObject;
+
 interface SigningKeysState {
-  readonly keys: readonly Uint8Array[];
+  readonly keys: readonly SigningKey[];
 }
 
 /**
  * Decodes and validates secrets once, for signing many requests with
  * {@link signatureHeader}.
  *
- * @param secrets - one or more `whsec_…` secrets (several during a rotation).
+ * @param secrets - one or more `whsec_…` secrets or `whsk_…` secret keys (several during a
+ *   rotation, of either scheme during a move from `v1` to `v1a`), in header order.
  * @throws ConfigError `SECRET_INVALID` for an empty list or a malformed secret.
  */
 export function createSigningKeys(secrets: readonly string[]): SigningKeys {
   if (!Array.isArray(secrets) || secrets.length === 0) {
-    throw new ConfigError('SECRET_INVALID', `Expected \`secrets\` to be a non-empty array of \`whsec_…\` strings, got ${describeValue(secrets)}`, {
+    throw new ConfigError('SECRET_INVALID', `Expected \`secrets\` to be a non-empty array of \`whsec_…\` or \`whsk_…\` strings, got ${describeValue(secrets)}`, {
       field: 'secrets',
     });
   }
-  const keys = secrets.map((secret, index) => decodeSecret(secret, `secrets[${index}]`));
+  const keys = secrets.map((secret, index): SigningKey => {
+    if (!isKeyPairText(secret)) return decodeSecret(secret, `secrets[${index}]`);
+    return ed25519PrivateKey(secret, `secrets[${index}]`).privateKey;
+  });
   const state: SigningKeysState = { keys };
   return state as unknown as SigningKeys;
 }
@@ -62,7 +77,10 @@ export function createSigningKeys(secrets: readonly string[]): SigningKeys {
  * @internal Used by the dispatcher's subscription cache.
  */
 export function wipeSigningKeys(keys: SigningKeys): void {
+  // A KeyObject's material lives in OpenSSL and cannot be overwritten from here: it goes
+  // with the last reference to it.
   for (const key of (keys as unknown as SigningKeysState).keys) {
+    if (!(key instanceof Uint8Array)) continue;
     forgetPaddedKey(key);
     key.fill(0);
   }
@@ -89,8 +107,40 @@ export function signatureHeader(keys: SigningKeys, id: string, timestampSeconds:
   return header;
 }
 
-function sign(key: Uint8Array, id: string, timestampSeconds: number, body: string | Uint8Array): string {
-  return 'v1,' + hmacSha256Base64(nodeCrypto, key, `${id}.${timestampSeconds}.`, body);
+function sign(key: SigningKey, id: string, timestampSeconds: number, body: string | Uint8Array): string {
+  if (key instanceof Uint8Array) return 'v1,' + hmacSha256Base64(nodeCrypto, key, `${id}.${timestampSeconds}.`, body);
+  return 'v1a,' + nodeCrypto.sign(null, signedContent(id, timestampSeconds, body), key).toString('base64');
+}
+
+/** `id.timestamp.body` as bytes: a string body as UTF-8, a `Uint8Array` byte for byte. */
+function signedContent(id: string, timestampSeconds: number, body: string | Uint8Array): Buffer {
+  if (typeof body === 'string') return Buffer.from(`${id}.${timestampSeconds}.${body}`);
+  const prefix = Buffer.from(`${id}.${timestampSeconds}.`);
+  return Buffer.concat([prefix, body]);
+}
+
+// Private keys by secret-key string for `signWebhook`, bounded like the HMAC keys' cache.
+const PRIVATE_KEY_CACHE_SIZE = 64;
+const privateKeys = new Map<string, KeyObject>();
+
+/**
+ * Whether a secret is `v1a` key text: a `whsk_…` secret key, or a `whpk_…` public key, which
+ * {@link ed25519PrivateKey} refuses with its own message (it verifies, it cannot sign).
+ */
+function isKeyPairText(secret: unknown): secret is string {
+  return typeof secret === 'string' && (secret.startsWith(SECRET_KEY_PREFIX) || secret.startsWith(PUBLIC_KEY_PREFIX));
+}
+
+/** The key `signWebhook` signs with for one secret: `whsk_…` as a cached private key, anything else as HMAC key bytes. */
+function signingKey(secret: string, field: string): SigningKey {
+  if (!isKeyPairText(secret)) return keyBytes(secret, field);
+  let key = privateKeys.get(secret);
+  if (key === undefined) {
+    key = ed25519PrivateKey(secret, field).privateKey;
+    if (privateKeys.size >= PRIVATE_KEY_CACHE_SIZE) privateKeys.delete(privateKeys.keys().next().value!);
+    privateKeys.set(secret, key);
+  }
+  return key;
 }
 
 /**
@@ -104,7 +154,7 @@ function sign(key: Uint8Array, id: string, timestampSeconds: number, body: strin
  *   body: JSON.stringify(event),
  *   secrets: subscription.secret,
  * });
- * // 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4='
+ * // 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4='; with a `whsk_…` key: 'v1a,hnO3f9T8…'
  * ```
  * @throws ValidationError `INPUT_INVALID` (with `field`) for a bad `id`, `timestamp` or `body`.
  * @throws ConfigError `SECRET_INVALID` for a missing or malformed secret.
@@ -125,16 +175,16 @@ export function signWebhook(input: SignWebhookInput): string {
   }
   // Keys come from the decoded-secret cache the verifier uses: a host signing with the
   // same secret again does not decode it again.
-  if (typeof secrets === 'string') return sign(keyBytes(secrets, 'secrets'), id, timestampSeconds, body);
+  if (typeof secrets === 'string') return sign(signingKey(secrets, 'secrets'), id, timestampSeconds, body);
   if (!Array.isArray(secrets) || secrets.length === 0) {
-    throw new ConfigError('SECRET_INVALID', `Expected \`secrets\` to be a \`whsec_…\` string or a non-empty array of them, got ${describeValue(secrets)}`, {
+    throw new ConfigError('SECRET_INVALID', `Expected \`secrets\` to be a \`whsec_…\` or \`whsk_…\` string or a non-empty array of them, got ${describeValue(secrets)}`, {
       field: 'secrets',
     });
   }
   let header = '';
   for (let i = 0; i < secrets.length; i++) {
     if (i > 0) header += ' ';
-    header += sign(keyBytes(secrets[i]!, `secrets[${i}]`), id, timestampSeconds, body);
+    header += sign(signingKey(secrets[i]!, `secrets[${i}]`), id, timestampSeconds, body);
   }
   return header;
 }

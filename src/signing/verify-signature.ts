@@ -1,9 +1,9 @@
 /**
  * The runtime-neutral core of Standard Webhooks 1.0 verification, shared by
  * `verifyWebhook` (sync, node:crypto) and `verifyWebhookAsync` (Web Crypto):
- * header extraction, timestamp tolerance, parsing of `webhook-signature`,
- * constant-time comparison, the verified message, and the envelope parse (with the
- * ordering key and the unsigned `webhook-sequence` header that goes with it).
+ * header extraction, timestamp tolerance, parsing of `webhook-signature` (`v1` HMAC and
+ * `v1a` Ed25519 entries), constant-time comparison, the verified message, and the envelope
+ * parse (with the ordering key and the unsigned `webhook-sequence` header that goes with it).
  *
  * No static `node:` import here nor in anything the `./receiver` entry reaches:
  * that entry must bundle for edge runtimes. The sync path loads node:crypto
@@ -12,8 +12,9 @@
 import { ENVIRONMENT_NAME_RULE, isEnvironmentName } from './environment-name.js';
 import { ConfigError, SignatureVerificationError, ValidationError, closestName, describeValue } from '../errors.js';
 import { hmacSha256Base64, type HmacCrypto } from './hmac-sha256.js';
-import { keyBytes } from './secret.js';
+import { decodeBase64, keyBytes } from './secret.js';
 import { SEQUENCE_HEADER } from './sequence-header.js';
+import { PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX, publicKeyBytes, secretKeyGivenToVerifier } from './signing-key.js';
 
 /** A header value as Node (`IncomingMessage.headers`) or a plain object gives it. */
 export type WebhookHeaderValue = string | readonly string[] | undefined;
@@ -91,7 +92,13 @@ export interface VerifiedWebhookMessage {
 
 /** Options of `verifyWebhook`, `verifyWebhookSignature` and their async twins. */
 export interface VerifyWebhookOptions {
-  /** One `whsec_…` secret, or several during a rotation: a signature by any of them is accepted. */
+  /**
+   * One key, or several during a rotation: a signature by any of them is accepted. A
+   * `whsec_…` secret checks `v1` (HMAC-SHA256) signatures; a `whpk_…` public key checks
+   * `v1a` (Ed25519) ones — the scheme follows the key's prefix, and the two may be mixed
+   * (a sender moving from `v1` to `v1a`). A `whsk_…` secret key is refused: a receiver
+   * needs only the public key.
+   */
   secrets: string | readonly string[];
   /**
    * How far `webhook-timestamp` may be from `now`, either way, in seconds.
@@ -119,8 +126,10 @@ export type VerifyWebhookSignatureOptions = Omit<VerifyWebhookOptions, 'environm
 
 /** {@link VerifyWebhookOptions} validated once, with defaults applied. */
 export interface ResolvedVerifyOptions {
-  /** The secrets, each known to decode. */
+  /** The `v1` secrets (`whsec_…` or bare base64), each known to decode. */
   readonly secrets: readonly string[];
+  /** The `v1a` public keys (`whpk_…`), each known to decode. */
+  readonly publicKeys: readonly string[];
   /** Tolerance in seconds, finite and ≥ 0. */
   readonly toleranceSeconds: number;
   /** A fixed current time, or `undefined` for the wall clock. */
@@ -129,7 +138,7 @@ export interface ResolvedVerifyOptions {
   readonly environment: string | undefined;
 }
 
-/** A message whose headers and timestamp passed, with its presented v1 signatures. */
+/** A message whose headers and timestamp passed, with its presented signatures. */
 export interface SignedMessage {
   /** The `webhook-id` header. */
   readonly id: string;
@@ -139,6 +148,8 @@ export interface SignedMessage {
   readonly body: string | Uint8Array;
   /** The base64 part of every well-formed `v1,` entry of `webhook-signature`. */
   readonly signatures: readonly string[];
+  /** The bytes of the first well-formed `v1a,` entries of `webhook-signature` (see {@link MAX_V1A_SIGNATURES}). */
+  readonly ed25519Signatures: readonly Uint8Array<ArrayBuffer>[];
   /** The `webhook-sequence` header as received, copies joined by ", " (unsigned, unchecked: read with the envelope). */
   readonly sequence: string | undefined;
 }
@@ -156,12 +167,13 @@ const verifyOptionKeys: ReadonlySet<string> = new Set(['secrets', 'toleranceSeco
 export const verifyEventOptionKeys: ReadonlySet<string> = new Set([...verifyOptionKeys, 'environment']);
 
 /**
- * Validates verification options once and applies defaults. Every secret is
- * decoded (and cached), so a bad secret fails here, before any request is read.
+ * Validates verification options once and applies defaults. Every secret and public key
+ * is decoded (and cached), so a bad one fails here, before any request is read.
  *
  * @param options - the options.
  * @param allowedKeys - the keys the caller's options may have; others fail loudly.
- * @throws ConfigError `SECRET_INVALID` for no secret or a malformed one;
+ * @throws ConfigError `SECRET_INVALID` for no secret, a malformed secret or public key, or
+ *   a `whsk_…` secret key (a receiver holds the `whpk_…` public key only);
  *   `CONFIG_INVALID` for a bad `toleranceSeconds`, `now` or `environment`, or an unknown key.
  */
 export function resolveVerifyOptions(
@@ -192,11 +204,27 @@ export function resolveVerifyOptions(
   const { secrets, toleranceSeconds = DEFAULT_TOLERANCE_SECONDS, now, environment } = options;
   const list: readonly string[] = typeof secrets === 'string' ? [secrets] : secrets;
   if (!Array.isArray(list) || list.length === 0) {
-    throw new ConfigError('SECRET_INVALID', `Expected \`secrets\` to be a \`whsec_…\` string or a non-empty array of them, got ${describeValue(secrets)}`, {
-      field: 'secrets',
-    });
+    throw new ConfigError(
+      'SECRET_INVALID',
+      `Expected \`secrets\` to be a \`whsec_…\` secret or \`whpk_…\` public key, or a non-empty array of them, got ${describeValue(secrets)}`,
+      { field: 'secrets' },
+    );
   }
-  for (let i = 0; i < list.length; i++) keyBytes(list[i]!, list.length === 1 ? 'secrets' : `secrets[${i}]`);
+  const hmacSecrets: string[] = [];
+  const publicKeys: string[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const key = list[i]!;
+    const field = list.length === 1 ? 'secrets' : `secrets[${i}]`;
+    if (typeof key === 'string' && key.startsWith(PUBLIC_KEY_PREFIX)) {
+      publicKeyBytes(key, field);
+      publicKeys.push(key);
+    } else if (typeof key === 'string' && key.startsWith(SECRET_KEY_PREFIX)) {
+      throw secretKeyGivenToVerifier(field);
+    } else {
+      keyBytes(key, field);
+      hmacSecrets.push(key);
+    }
+  }
   if (typeof toleranceSeconds !== 'number' || !Number.isFinite(toleranceSeconds) || toleranceSeconds < 0) {
     throw new ConfigError('CONFIG_INVALID', `Expected \`toleranceSeconds\` to be a finite number ≥ 0, got ${describeValue(toleranceSeconds)}`, {
       field: 'toleranceSeconds',
@@ -210,7 +238,7 @@ export function resolveVerifyOptions(
       field: 'environment',
     });
   }
-  return { secrets: list, toleranceSeconds, now, environment };
+  return { secrets: hmacSecrets, publicKeys, toleranceSeconds, now, environment };
 }
 
 /**
@@ -264,7 +292,8 @@ export function readSignedMessage(message: WebhookMessage, options: ResolvedVeri
       `Expected \`webhook-timestamp\` at most ${options.toleranceSeconds} s in the future, got one ${-ageMs / 1000} s ahead`,
     );
   }
-  return { id, timestampSeconds, body, signatures: parseSignatureHeader(signatureHeader), sequence: found.sequence };
+  const { v1, v1a } = parseSignatureHeader(signatureHeader);
+  return { id, timestampSeconds, body, signatures: v1, ed25519Signatures: v1a, sequence: found.sequence };
 }
 
 function missing(name: string): SignatureVerificationError {
@@ -371,47 +400,65 @@ function invalidTimestamp(text: string): SignatureVerificationError {
 
 // Base64 of a 32-byte HMAC-SHA256: 43 alphabet characters and one "=".
 const SIGNATURE_LENGTH = 44;
+// Base64 of a 64-byte Ed25519 signature: 86 alphabet characters and "==".
+const V1A_SIGNATURE_LENGTH = 88;
+
+/**
+ * The most `v1a` entries of one header that are checked. Each costs an Ed25519 verification
+ * per public key (tens of µs, where a `v1` entry costs a string comparison): a sender signs
+ * once per active key, and a header stuffed with entries must not buy a forger CPU time.
+ */
+export const MAX_V1A_SIGNATURES = 8;
 const base64Chars = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') base64Chars[c.charCodeAt(0)] = 1;
 
 /**
- * The base64 part of every well-formed `v1,` entry of a `webhook-signature`
- * header. Entries of other versions (`v2,…`) and malformed `v1` entries are
- * skipped, as the spec lets a header carry signatures a verifier does not know.
+ * The well-formed entries of a `webhook-signature` header: the base64 part of every `v1,`
+ * entry, and the bytes of the first {@link MAX_V1A_SIGNATURES} `v1a,` entries. Entries of
+ * other versions (`v2,…`) and malformed entries are skipped, as the spec lets a header
+ * carry signatures a verifier does not know.
  *
- * @throws SignatureVerificationError `WEBHOOK_INVALID_SIGNATURE` when no entry is a well-formed v1 signature.
+ * @throws SignatureVerificationError `WEBHOOK_INVALID_SIGNATURE` when no entry is a
+ *   well-formed `v1` or `v1a` signature.
  */
-export function parseSignatureHeader(header: string): string[] {
-  const signatures: string[] = [];
+export function parseSignatureHeader(header: string): { v1: string[]; v1a: Uint8Array<ArrayBuffer>[] } {
+  const v1: string[] = [];
+  const v1a: Uint8Array<ArrayBuffer>[] = [];
   const length = header.length;
   let start = 0;
   while (start < length) {
     let end = header.indexOf(' ', start);
     if (end === -1) end = length;
-    if (
-      end - start === SIGNATURE_LENGTH + 3 &&
-      header.charCodeAt(start) === 118 /* v */ &&
-      header.charCodeAt(start + 1) === 49 /* 1 */ &&
-      header.charCodeAt(start + 2) === 44 /* , */ &&
-      isSignatureBase64(header, start + 3)
-    ) {
-      signatures.push(header.slice(start + 3, end));
+    if (header.charCodeAt(start) === 118 /* v */ && header.charCodeAt(start + 1) === 49 /* 1 */) {
+      if (end - start === SIGNATURE_LENGTH + 3 && header.charCodeAt(start + 2) === 44 /* , */ && isSignatureBase64(header, start + 3, SIGNATURE_LENGTH, 1)) {
+        v1.push(header.slice(start + 3, end));
+      } else if (
+        end - start === V1A_SIGNATURE_LENGTH + 4 &&
+        v1a.length < MAX_V1A_SIGNATURES &&
+        header.charCodeAt(start + 2) === 97 /* a */ &&
+        header.charCodeAt(start + 3) === 44 /* , */ &&
+        isSignatureBase64(header, start + 4, V1A_SIGNATURE_LENGTH, 2)
+      ) {
+        v1a.push(decodeBase64(header.slice(start + 4, end)) as Uint8Array<ArrayBuffer>);
+      }
     }
     start = end + 1;
   }
-  if (signatures.length === 0) {
-    throw new SignatureVerificationError('WEBHOOK_INVALID_SIGNATURE', 'The `webhook-signature` header has no well-formed `v1,<base64>` entry');
+  if (v1.length === 0 && v1a.length === 0) {
+    throw new SignatureVerificationError('WEBHOOK_INVALID_SIGNATURE', 'The `webhook-signature` header has no well-formed `v1,<base64>` or `v1a,<base64>` entry');
   }
-  return signatures;
+  return { v1, v1a };
 }
 
-function isSignatureBase64(text: string, from: number): boolean {
-  const last = from + SIGNATURE_LENGTH - 1;
+/** `length` characters from `from`: base64 alphabet, then exactly `padding` "=". */
+function isSignatureBase64(text: string, from: number, length: number, padding: number): boolean {
+  const last = from + length - padding;
   for (let i = from; i < last; i++) {
     const c = text.charCodeAt(i);
     if (c >= 128 || base64Chars[c] === 0) return false;
   }
-  return text.charCodeAt(last) === 61; /* = */
+  for (let i = last; i < from + length; i++) if (text.charCodeAt(i) !== 61 /* = */) return false;
+  return true;
 }
 
 /**
@@ -439,14 +486,61 @@ export function noMatchingSignature(): SignatureVerificationError {
   return new SignatureVerificationError('WEBHOOK_NO_MATCHING_SIGNATURE', 'No signature in `webhook-signature` matches any of the secrets');
 }
 
-let nodeCrypto: HmacCrypto | undefined;
+const encoder = new TextEncoder();
 
-function loadNodeCrypto(): HmacCrypto {
+/**
+ * The signed content, `id.timestamp.body`, as bytes: what an Ed25519 signature covers
+ * (a string body as UTF-8, a `Uint8Array` byte for byte).
+ *
+ * @internal Shared with `verifyWebhookAsync`.
+ */
+export function signedContent(signed: SignedMessage): Uint8Array<ArrayBuffer> {
+  const { id, timestampSeconds, body } = signed;
+  if (typeof body === 'string') return encoder.encode(`${id}.${timestampSeconds}.${body}`);
+  // Neither node:crypto's one-shot verify nor Web Crypto streams: prefix and bytes go into one buffer.
+  const prefix = encoder.encode(`${id}.${timestampSeconds}.`);
+  const content = new Uint8Array(prefix.length + body.length);
+  content.set(prefix, 0);
+  content.set(body, prefix.length);
+  return content;
+}
+
+/** The parts of node:crypto the Ed25519 check uses, typed structurally (no `node:` type import here). */
+interface Ed25519Crypto {
+  createPublicKey(options: { key: Uint8Array; format: 'der'; type: 'spki' }): object;
+  verify(algorithm: null, data: Uint8Array, key: object, signature: Uint8Array): boolean;
+}
+
+type NodeCrypto = HmacCrypto & Ed25519Crypto;
+
+// SubjectPublicKeyInfo (RFC 8410) of an Ed25519 public key, up to the 32 key bytes that follow it.
+const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+// node:crypto public keys by `whpk_…` text, bounded like the decoded keys' caches.
+const NODE_PUBLIC_KEY_CACHE_SIZE = 64;
+const nodePublicKeys = new Map<string, object>();
+
+function nodePublicKey(crypto: NodeCrypto, publicKey: string): object {
+  let key = nodePublicKeys.get(publicKey);
+  if (key === undefined) {
+    const raw = publicKeyBytes(publicKey);
+    const der = new Uint8Array(SPKI_PREFIX.length + raw.length);
+    der.set(SPKI_PREFIX, 0);
+    der.set(raw, SPKI_PREFIX.length);
+    key = crypto.createPublicKey({ key: der, format: 'der', type: 'spki' });
+    if (nodePublicKeys.size >= NODE_PUBLIC_KEY_CACHE_SIZE) nodePublicKeys.delete(nodePublicKeys.keys().next().value!);
+    nodePublicKeys.set(publicKey, key);
+  }
+  return key;
+}
+
+let nodeCrypto: NodeCrypto | undefined;
+
+function loadNodeCrypto(): NodeCrypto {
   if (nodeCrypto !== undefined) return nodeCrypto;
   // Looked up at call time, never imported: a static `node:crypto` import would keep
   // the receiver entry from bundling for edge runtimes (Node ≥ 20.16, Bun and Deno have it).
   const process = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const loaded = typeof process?.getBuiltinModule === 'function' ? (process.getBuiltinModule('node:crypto') as HmacCrypto | undefined) : undefined;
+  const loaded = typeof process?.getBuiltinModule === 'function' ? (process.getBuiltinModule('node:crypto') as NodeCrypto | undefined) : undefined;
   if (loaded === undefined || typeof loaded.createHmac !== 'function') {
     throw new ConfigError(
       'CONFIG_INVALID',
@@ -461,20 +555,31 @@ function loadNodeCrypto(): HmacCrypto {
  * Verifies a message's headers, timestamp and signature synchronously with
  * node:crypto (loaded lazily), without parsing the body.
  *
- * @returns the signed message, once one presented v1 signature matches one secret.
+ * @returns the signed message, once one presented `v1` signature matches one secret or one
+ *   presented `v1a` signature verifies with one public key.
  * @throws SignatureVerificationError with the code of the failed check.
  * @throws ConfigError `CONFIG_INVALID` in a runtime without node:crypto.
  */
 export function verifySignature(message: WebhookMessage, options: ResolvedVerifyOptions): SignedMessage {
   const crypto = loadNodeCrypto();
   const signed = readSignedMessage(message, options);
-  const { id, timestampSeconds, body, signatures } = signed;
+  const { id, timestampSeconds, body, signatures, ed25519Signatures } = signed;
   const secrets = options.secrets;
-  const prefix = `${id}.${timestampSeconds}.`;
-  for (let i = 0; i < secrets.length; i++) {
-    // Bytes are hashed as they came: decoding them to a string first would change
-    // what is verified whenever they are not valid UTF-8.
-    if (matchesAny(hmacSha256Base64(crypto, keyBytes(secrets[i]!), prefix, body), signatures)) return signed;
+  if (signatures.length > 0) {
+    const prefix = `${id}.${timestampSeconds}.`;
+    for (let i = 0; i < secrets.length; i++) {
+      // Bytes are hashed as they came: decoding them to a string first would change
+      // what is verified whenever they are not valid UTF-8.
+      if (matchesAny(hmacSha256Base64(crypto, keyBytes(secrets[i]!), prefix, body), signatures)) return signed;
+    }
+  }
+  const publicKeys = options.publicKeys;
+  if (ed25519Signatures.length > 0 && publicKeys.length > 0) {
+    const content = signedContent(signed);
+    for (let k = 0; k < publicKeys.length; k++) {
+      const key = nodePublicKey(crypto, publicKeys[k]!);
+      for (let s = 0; s < ed25519Signatures.length; s++) if (crypto.verify(null, content, key, ed25519Signatures[s]!)) return signed;
+    }
   }
   throw noMatchingSignature();
 }

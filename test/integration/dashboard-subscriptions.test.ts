@@ -635,6 +635,23 @@ describe('the actions on a subscription', () => {
     expect(detail).toContain('Previous secret, still signing');
   });
 
+  it('shows a v1a subscription’s public key after a rotation, never its secret key, and its scheme and public keys on its page', async () => {
+    const { webhooks, dashboard } = setup();
+    const created = await webhooks.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['payment.*'], signing: 'v1a' });
+    const response = await post(dashboard, `/subscriptions/${created.id}/rotate-secret`, { overlapMs: '3600000' });
+    expect(response.status).toBe(200);
+    const page = await response.text();
+    const rotated = (await webhooks.subscriptions.get(created.id))!;
+    const secrets = await webhooks.subscriptions.getSecrets(created.id);
+    expect(page).toContain(`<code class="secret" id="secret">${rotated.publicKeys[0]}</code>`);
+    expect(page).not.toContain(secrets.secret);
+    const detail = await (await get(dashboard, `/subscriptions/${created.id}`)).text();
+    expect(detail).toContain('v1a (Ed25519)');
+    for (const key of [...rotated.publicKeys, created.publicKey!]) expect(detail).toContain(key);
+    expect(detail).not.toContain(secrets.secret);
+    expect(detail).not.toContain(created.secret);
+  });
+
   it('deletes softly (still readable, only a hard delete left) and for good', async () => {
     const { webhooks, dashboard, audit } = setup();
     const created = await subscribe(webhooks);

@@ -175,6 +175,11 @@ describe('examples', () => {
     expect(stdout).toContain('tampered copy refused: WEBHOOK_NO_MATCHING_SIGNATURE\n');
   }, 60_000);
 
+  it('runs the v1a signatures example: a receiver holding only the public key gets both deliveries, before and after a rotation', async () => {
+    const { stdout } = await runExample('v1a-signatures.ts', {});
+    expect(stdout).toBe('key pair: whsk_… and whpk_…\nsubscription signs v1a; reads show its public keys: 1\ndeliveries: delivered, delivered; booked: 2\n');
+  }, 60_000);
+
   it('runs the local development example: a receiver on localhost gets the delivery with only localhost allowed, a private address stays refused', async () => {
     const { stdout } = await runExample('local-development.ts', { PORT: '0' });
     expect(stdout).toContain('a private address stays refused: SUBSCRIPTION_URL_FORBIDDEN\n');

@@ -134,7 +134,7 @@ describe('messages of the most likely mistakes name the path, what was expected 
     const error = await errorOf(() => webhooks().subscriptions.create({ url: 'https://erp.example.com/hooks', events: ['payment.*'] } as never));
     expect(error).toMatchObject({ code: 'INPUT_INVALID', field: 'events' });
     expect(error.message).toBe(
-      'Unknown key `events`; expected one of: url, eventTypes, tenantId, allTenants, secret, headers, description, metadata, retry, flowControl, filter, transform, ordering, versions; `eventTypes` is required: expected an array of string (at most 100)',
+      'Unknown key `events`; expected one of: url, eventTypes, tenantId, allTenants, secret, signing, headers, description, metadata, retry, flowControl, filter, transform, ordering, versions; `eventTypes` is required: expected an array of string (at most 100)',
     );
     expect(error.message).not.toContain('more)');
   });

@@ -111,13 +111,18 @@ describe('the standardwebhooks reference library on the same vectors', () => {
     });
   }
 
-  it('accepts every valid vector', () => {
-    for (const vector of vectors.valid) expect(referenceAccepts(vector), vector.name).toBe(true);
+  // The reference library implements v1 only: it is given the vectors whose receiver holds whsec_ secrets
+  // (those include headers with v1a entries beside v1 ones, which it must skip).
+  const v1Receivers = <T extends TestVector>(list: T[]): T[] => list.filter((vector) => vector.secrets.every((secret) => secret.startsWith('whsec_')));
+
+  it('accepts every valid vector whose receiver holds v1 secrets', () => {
+    expect(v1Receivers(vectors.valid).length).toBeGreaterThan(10);
+    for (const vector of v1Receivers(vectors.valid)) expect(referenceAccepts(vector), vector.name).toBe(true);
   });
 
   it('refuses every invalid vector whose fault is in the signature, the headers or the time', () => {
     // The environment is the envelope's, which a Standard Webhooks library does not read: the guides check it after.
-    const signatureFaults = vectors.invalid.filter((vector) => vector.error !== 'WEBHOOK_ENVIRONMENT_MISMATCH');
+    const signatureFaults = v1Receivers(vectors.invalid).filter((vector) => vector.error !== 'WEBHOOK_ENVIRONMENT_MISMATCH');
     expect(signatureFaults.length).toBeGreaterThan(10);
     for (const vector of signatureFaults) expect(referenceAccepts(vector), vector.name).toBe(false);
   });

@@ -376,6 +376,8 @@ ${context.tenantId === undefined ? html`<dt>Tenant</dt><dd>${tenantText(subscrip
 <dt>Failing since</dt><dd>${timeTag(subscription.failingSince)}</dd>
 ${subscription.disabledAt === null ? '' : html`<dt>Disabled</dt><dd>${timeTag(subscription.disabledAt)}${subscription.disabledReason === null ? '' : html` — ${subscription.disabledReason}`}</dd>`}
 ${deleted ? html`<dt>Deleted</dt><dd>${timeTag(subscription.deletedAt)}</dd>` : ''}
+<dt>Signing</dt><dd>${subscription.signing === 'v1a' ? 'v1a (Ed25519)' : subscription.signing === 'v1' ? 'v1 (HMAC-SHA256)' : 'unknown (the secret does not open)'}</dd>
+${subscription.publicKeys.map((key) => html`<dt>Public key</dt><dd><code class="mono">${key}</code></dd>`)}
 <dt>Secret created</dt><dd>${timeTag(subscription.secretsCreatedAt.newest)}</dd>
 ${
   subscription.secretsCreatedAt.oldestActive === subscription.secretsCreatedAt.newest
@@ -443,12 +445,19 @@ ${subscriptionForm({
  * The page that shows a secret, the one time it is shown: after a creation, or after a
  * rotation with the overlap during which the previous secret still signs.
  */
-function secretPage(context: DashboardContext, subscription: Subscription, secret: string, rotation: { overlapMs: number | undefined } | null): PageReply {
+function secretPage(context: DashboardContext, subscription: Subscription & { publicKey?: string }, secret: string, rotation: { overlapMs: number | undefined } | null): PageReply {
   const noun = nounOf(context);
   const title = rotation === null ? `${noun.One} created` : 'Secret rotated';
+  const { publicKey } = subscription;
+  // A v1a secret key never leaves the sender: the receiver needs the public key, which is no secret.
+  const shown =
+    publicKey === undefined
+      ? html`<p>The signing secret of <span class="mono">${subscription.url}</span> is shown this once: copy it to the receiver now. It cannot be read here again.</p>
+<p><code class="secret" id="secret">${secret}</code> <button type="button" data-copy="secret" hidden>Copy</button></p>`
+      : html`<p><span class="mono">${subscription.url}</span> is signed with Ed25519 (v1a): give the receiver this public key. It is not a secret, and the ${noun.one}’s page shows it again.</p>
+<p><code class="secret" id="secret">${publicKey}</code> <button type="button" data-copy="secret" hidden>Copy</button></p>`;
   const body = html`<h1>${title}</h1>
-<p>The signing secret of <span class="mono">${subscription.url}</span> is shown this once: copy it to the receiver now. It cannot be read here again.</p>
-<p><code class="secret" id="secret">${secret}</code> <button type="button" data-copy="secret" hidden>Copy</button></p>
+${shown}
 ${
   rotation === null
     ? ''
@@ -457,7 +466,7 @@ ${
       : html`<p>The previous secret keeps signing beside the new one for ${rotation.overlapMs === undefined ? 'the default overlap' : formatDurationMs(rotation.overlapMs)}.</p>`
 }
 <p><a href="${context.href(subscriptionPath(subscription.id))}">Go to the ${noun.one}’s page</a></p>`;
-  return { kind: 'page', title, body, data: { subscription, secret } };
+  return { kind: 'page', title, body, data: publicKey === undefined ? { subscription, secret } : { subscription } };
 }
 
 async function newPage(context: DashboardContext): Promise<Reply> {
