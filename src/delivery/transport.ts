@@ -5,6 +5,21 @@
  */
 import type { AttemptErrorClass } from '../storage/storage-adapter.js';
 import type { AddressGuard } from './ssrf-guard.js';
+import type { ResolvedProxy } from './proxy-options.js';
+
+/** A subscription's TLS client identity and trust settings, opened, for one request. */
+export interface TransportTls {
+  /** Names the identity (delivery/tls-identity.ts): requests with the same id share a connection pool. */
+  readonly id: string;
+  /** The client certificate (PEM). */
+  readonly certificate: string;
+  /** Its private key (PEM), in clear. */
+  readonly key: string;
+  /** CA certificates (PEM) instead of the public roots; `null`: the public roots. */
+  readonly ca: string | null;
+  /** SNI and the name the server's certificate is checked against; `null`: the URL's host. */
+  readonly serverName: string | null;
+}
 
 export interface TransportRequest {
   url: string;
@@ -22,6 +37,16 @@ export interface TransportRequest {
   maxResponseBytes: number;
   /** The SSRF guard to apply at connect time; `null` allows every address. */
   guard: AddressGuard | null;
+  /**
+   * The egress proxy (`http.proxy`); absent or `null`: direct. A transport without
+   * `capabilities.proxy` must fail a request that has one (error class `config`), never send it direct.
+   */
+  proxy?: ResolvedProxy | null;
+  /**
+   * The subscription's TLS identity; absent or `null`: none. A transport without
+   * `capabilities.tls` must fail a request that has one (error class `config`), never send it without.
+   */
+  tls?: TransportTls | null;
 }
 
 export type TransportResult =
@@ -40,6 +65,15 @@ export interface Transport {
   send(request: TransportRequest): Promise<TransportResult>;
   /** Closes pooled connections. */
   close(): Promise<void>;
+  /**
+   * The egress settings it honours: `proxy` (`http.proxy`) and `tls` (a subscription's client
+   * certificate, CA and server name). Absent: neither — `createWebhooks` and
+   * `subscriptions.create/update` refuse them with `TRANSPORT_UNSUPPORTED` rather than let
+   * them be ignored.
+   */
+  readonly capabilities?: { readonly proxy?: boolean; readonly tls?: boolean };
+  /** Closes the connections pooled for a TLS identity (its `TransportTls.id`) no subscription uses any more. */
+  retireTls?(id: string): void;
 }
 
 /** Maps a low-level error (Node, undici, fetch) to an attempt error class. */
@@ -50,6 +84,7 @@ export function classifyTransportError(error: unknown): Exclude<AttemptErrorClas
     const code = (current as { code?: unknown }).code;
     const name = (current as { name?: unknown }).name;
     if (code === 'ERR_WEBHOOK_FORBIDDEN_ADDRESS') return 'ssrf';
+    if (code === 'ERR_WEBHOOK_PROXY') return 'proxy';
     if (
       name === 'TimeoutError' ||
       name === 'AbortError' ||
