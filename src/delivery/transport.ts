@@ -76,6 +76,27 @@ export interface Transport {
   retireTls?(id: string): void;
 }
 
+/**
+ * OpenSSL's certificate verification failures as Node names them (`tls` `error.code`) that
+ * do not start with `CERT_`: an untrusted chain (a private CA without `ca`), an expired or
+ * misnamed server certificate.
+ */
+const certificateVerifyCodes: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+]);
+
 /** Maps a low-level error (Node, undici, fetch) to an attempt error class. */
 export function classifyTransportError(error: unknown): Exclude<AttemptErrorClass, 'http'> {
   let current: unknown = error;
@@ -101,7 +122,7 @@ export function classifyTransportError(error: unknown): Exclude<AttemptErrorClas
     if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') {
       return 'connect';
     }
-    if (typeof code === 'string' && (code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code.includes('SSL'))) {
+    if (typeof code === 'string' && (code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code.includes('SSL') || certificateVerifyCodes.has(code))) {
       return 'tls';
     }
     if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {

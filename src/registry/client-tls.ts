@@ -5,6 +5,7 @@
  * form reads show — the certificate and what it says, never the key.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
 import { ValidationError } from '../errors.js';
 import type { StoredTlsIdentity } from '../storage/storage-adapter.js';
 import type { SecretCodec } from './secret-codec.js';
@@ -139,7 +140,7 @@ export function storedTlsIdentity(input: unknown, subscriptionId: string, codec:
   }
   let name: string | null = null;
   if (serverName !== undefined && serverName !== null) {
-    if (typeof serverName !== 'string' || !hostname.test(serverName)) {
+    if (typeof serverName !== 'string' || !hostname.test(serverName) || isIP(serverName) !== 0) {
       throw new ValidationError('INPUT_INVALID', `Expected \`tls.serverName\` to be a DNS host name (SNI cannot carry an IP address), got ${JSON.stringify(serverName)?.slice(0, 100)}`, {
         field: 'tls.serverName',
       });
