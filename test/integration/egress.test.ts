@@ -11,6 +11,7 @@ import type { lookup as dnsLookup } from 'node:dns';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFetchTransport, createMemoryStorage, createUndiciTransport, createWebhooks, type WebhooksOptions } from '../../src/index.js';
 import { resolveProxyOption } from '../../src/delivery/proxy-options.js';
+import { openStorage, storageKinds } from '../support/every-storage.js';
 import { createTestCa, unrelatedKey, type TestCa, type TestIdentity } from '../support/test-certificates.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -419,5 +420,23 @@ describe('the key at rest and in reads', () => {
 
     await rotated.subscriptions.update(created.id, { tls: null });
     expect((await rotated.subscriptions.get(created.id))!.tls).toBeNull();
+  });
+});
+
+describe.each(storageKinds)('the TLS identity on %s', (kind) => {
+  it('is stored with its key sealed (the stored text is not the PEM), read back without it, and delivers mTLS', async () => {
+    const opened = await openStorage[kind]('egress-tls');
+    cleanups.push(() => opened.cleanup());
+    await opened.storage.migrate();
+    const receiver = await httpsReceiver(serverIdentity, true);
+    const webhooks = instance({ storage: opened.storage, security: { ...open, secretsKey: randomBytes(32).toString('base64') }, retry: { delaysMs: [] } });
+    const { id } = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { clientCertificate: client.certificate, clientKey: client.key, ca: ca.certificate } });
+    const stored = await opened.storage.getSubscription(id);
+    expect(stored!.tls!.clientKey).toMatch(/^enc:v1:/);
+    expect(JSON.stringify(stored)).not.toContain(client.key.trim().split('\n')[1]!);
+    expect(JSON.stringify(await webhooks.subscriptions.get(id))).not.toContain('PRIVATE KEY');
+    const { delivery } = await deliverOnce(webhooks);
+    expect(delivery.status).toBe('delivered');
+    expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: 'bookkeeper-sender' }]);
   });
 });
