@@ -54,6 +54,7 @@ export function* tenantSubscriptions(tenants: number, now: number): Generator<Su
         disabledAt: null,
         retry: null,
         flowControl: null,
+        tls: null,
         failingSince: null,
         deletedAt: null,
         createdAt: now,

@@ -10,10 +10,11 @@ import type { DeliveryDispatcher } from './delivery/delivery-dispatcher.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { dispatcherOptions, pickDispatcherSettings, securityParts } from './delivery/dispatcher-settings.js';
 import { createUndiciTransport } from './delivery/undici-transport.js';
+import { tlsIdentityId } from './delivery/tls-identity.js';
 import { WorkerDispatcher } from './delivery/worker/worker-dispatcher.js';
 import { workerRecipeFor } from './delivery/worker/worker-support.js';
 import { checkArgumentCount } from './check-argument-count.js';
-import { StateError } from './errors.js';
+import { ConfigError, StateError } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
 import type { EventCatalog } from './events/catalog.js';
 import { EventBus } from './events/event-bus.js';
@@ -105,6 +106,11 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const catalog = (resolved.events ?? bookkeeperEvents) as unknown as TCatalog;
   const storage = resolved.storage ?? createMemoryStorage();
   const ownsTransport = resolved.transport === undefined;
+  if (resolved.http.proxy !== null && resolved.transport !== undefined && resolved.transport.capabilities?.proxy !== true) {
+    throw new ConfigError('TRANSPORT_UNSUPPORTED', 'Expected a transport that can use a proxy for `http.proxy` (the default undici transport), got a custom `transport`: the proxy would be ignored', {
+      field: 'http.proxy',
+    });
+  }
   const transport = resolved.transport ?? createUndiciTransport({ connectionsPerOrigin: resolved.concurrency });
   const { clock, logger } = resolved;
   const bus = new EventBus<TCatalog>();
@@ -162,6 +168,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     responseSnippetBytes: resolved.http.responseSnippetBytes,
     userAgent: resolved.http.userAgent,
     environment: resolved.environment,
+    proxy: resolved.http.proxy,
   };
   const replayFilter = storedEventFilter(payloadCodec);
   const isSensitiveHeader = sensitiveHeaderMatcher(resolved.security.sensitiveHeaders);
@@ -198,6 +205,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     transformNames: transforms.names,
     replayRender,
     testData: (subscription, event) => transforms.testData(subscription, event),
+    tlsSupported: transport.capabilities?.tls === true,
+    onTlsRetired: (retired) => transport.retireTls?.(tlsIdentityId(retired)),
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,

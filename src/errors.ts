@@ -34,7 +34,13 @@ export type ConfigErrorCode =
    * (`createWebhooks({ transforms })`): register it on every instance, or update the
    * subscription. Nothing was published.
    */
-  | 'TRANSFORM_MISSING';
+  | 'TRANSFORM_MISSING'
+  /**
+   * The transport cannot honour an egress setting: `http.proxy`, or a subscription's `tls`,
+   * with a transport other than the undici one (the fetch transport has no way to use a
+   * proxy agent or a client certificate). Refused rather than ignored.
+   */
+  | 'TRANSPORT_UNSUPPORTED';
 
 /** Codes of {@link ValidationError}: input to a public call is wrong. */
 export type ValidationErrorCode =
@@ -72,6 +78,15 @@ export type ValidationErrorCode =
    * The message names the type, the versions and the subscription; `cause` is what it threw.
    */
   | 'EVENT_DOWNGRADE_FAILED'
+  /**
+   * A subscription's `tls.clientCertificate` or `tls.ca` is not a PEM certificate, or the
+   * client certificate is expired or not yet valid.
+   */
+  | 'TLS_CERTIFICATE_INVALID'
+  /** A subscription's `tls.clientKey` is not an unencrypted PEM private key. */
+  | 'TLS_KEY_INVALID'
+  /** A subscription's `tls.clientKey` is not the private key of `tls.clientCertificate`. */
+  | 'TLS_KEY_MISMATCH'
   | 'SUBSCRIPTION_NOT_FOUND'
   | 'DELIVERY_NOT_FOUND'
   | 'EVENT_NOT_FOUND'

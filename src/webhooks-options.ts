@@ -21,6 +21,7 @@ import {
   type ResolvedFlowControlOptions,
 } from './delivery/flow-control-options.js';
 import { httpOptionsSchema, type HttpOptions } from './delivery/http-options.js';
+import { resolveProxyOption, type ResolvedProxy } from './delivery/proxy-options.js';
 import { retryOptionsSchema, type RetryOptions } from './delivery/retry-options.js';
 import { isValidAllowedHost } from './delivery/ssrf-guard.js';
 import type { Transport } from './delivery/transport.js';
@@ -415,7 +416,7 @@ export interface ResolvedWebhooksOptions {
   readonly events?: EventCatalog;
   readonly storage?: StorageAdapter;
   readonly retry: RetryPolicy;
-  readonly http: Readonly<Required<HttpOptions>>;
+  readonly http: Readonly<Required<Omit<HttpOptions, 'proxy'>> & { proxy: ResolvedProxy | null }>;
   readonly security: Readonly<
     Omit<Required<SecurityOptions>, 'secretsKey' | 'payloadKey' | 'sensitiveHeaders'> &
       Pick<SecurityOptions, 'secretsKey' | 'payloadKey'> & { sensitiveHeaders: readonly string[] | 'all' }
@@ -472,7 +473,7 @@ export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOption
     ...value,
     flowControl,
     circuitBreaker: value.circuitBreaker === false ? false : Object.freeze(value.circuitBreaker),
-    http: Object.freeze(value.http),
+    http: Object.freeze({ ...value.http, proxy: resolveProxyOption(value.http.proxy) }),
     security: Object.freeze(value.security),
     tenantLimits: Object.freeze(value.tenantLimits),
     retention: value.retention,

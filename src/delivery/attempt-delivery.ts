@@ -16,6 +16,7 @@ import { classifyResponse } from './classify-response.js';
 import { isReservedHeader } from './reserved-headers.js';
 import type { SubscriptionSigningKeys } from './signing-key-cache.js';
 import type { AddressGuard } from './ssrf-guard.js';
+import type { ResolvedProxy } from './proxy-options.js';
 import type { Transport, TransportResult } from './transport.js';
 import { responseSnippet } from './utf8-snippet.js';
 
@@ -39,6 +40,8 @@ export interface AttemptOptions {
   environment: string | null;
   /** Opens the event's stored payload (`security.payloadKey`): what is signed and sent is the payload as published. */
   payloadCodec: PayloadCodec;
+  /** The egress proxy (`http.proxy`); `null`: direct. */
+  proxy: ResolvedProxy | null;
 }
 
 /** An attempt made, with the delivery it was made for. */
@@ -94,6 +97,10 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
     // the receiver, so the attempt fails like a secret that does not open.
     return { kind: 'error', errorClass: 'config', message: signing.headersError ?? 'a sealed header value does not open' };
   }
+  if (signing.tlsError !== null) {
+    // Sending without the client certificate would only be refused by the receiver (or worse, accepted).
+    return { kind: 'error', errorClass: 'config', message: `the subscription's TLS key does not open: ${signing.tlsError}` };
+  }
   let body: string;
   try {
     body = options.payloadCodec.open(event.payload, event.id);
@@ -129,6 +136,8 @@ async function post(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, 
       timeoutMs: options.timeoutMs,
       maxResponseBytes: options.maxResponseBytes,
       guard: options.guard,
+      proxy: options.proxy,
+      tls: signing.tls,
     });
   } catch (error) {
     // A transport must report failures as data; one that throws is treated as a network failure.

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
 import type { ChangeAudit, SettleResult, StorageAdapter } from '../storage/storage-adapter.js';
 import type { CompletedAttempt } from './attempt-delivery.js';
+import { failingSinceNeutralClasses } from '../storage/shared/settlement.js';
 
 export interface DeliveryLifecycleOptions {
   storage: StorageAdapter;
@@ -52,7 +53,9 @@ export class DeliveryLifecycle {
       const item = batch[index]!;
       const result = results[index]!;
       this.announce(item, result);
-      if (result.ok && typeof result.failingSince === 'number' && result.delivery.status !== 'held') {
+      // An attempt failed by the egress proxy says nothing of the endpoint: it cannot disable it.
+      const counts = !failingSinceNeutralClasses.includes(item.settlement.attempt.errorClass!);
+      if (counts && result.ok && typeof result.failingSince === 'number' && result.delivery.status !== 'held') {
         failing.set(item.claimed.subscription.id, result.failingSince);
       }
     }

@@ -84,5 +84,6 @@ export function dispatcherOptions(settings: DispatcherSettings, parts: Dispatche
     userAgent: settings.http.userAgent,
     tenantHeader: settings.http.tenantHeader,
     environment: settings.environment,
+    proxy: settings.http.proxy,
   };
 }

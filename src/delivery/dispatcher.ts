@@ -30,6 +30,8 @@ import { SettleBatcher } from './settle-batcher.js';
 import { SigningKeyCache } from './signing-key-cache.js';
 import type { AddressGuard } from './ssrf-guard.js';
 import type { Transport } from './transport.js';
+import type { ResolvedProxy } from './proxy-options.js';
+import { failingSinceNeutralClasses } from '../storage/shared/settlement.js';
 
 /**
  * How long the finding "nothing but subscriptions at their shared cap has work" holds once a
@@ -68,6 +70,8 @@ export interface DispatcherOptions {
   tenantHeader: string | null;
   /** The instance's `environment`, sent in a header; `null`: none. */
   environment: string | null;
+  /** The egress proxy (`http.proxy`); `null`: direct. */
+  proxy: ResolvedProxy | null;
 }
 
 export class Dispatcher implements DeliveryDispatcher {
@@ -378,7 +382,8 @@ export class Dispatcher implements DeliveryDispatcher {
     const { subscription } = claimed;
     this.sending += 1;
     const settlement = await attemptDelivery(claimed, this.keys.get(subscription, clock.now()), this.options);
-    flow.finish(subscription.id, settlement.outcome.kind !== 'delivered');
+    // The egress proxy's failure says nothing of the endpoint: it does not move the breaker.
+    flow.finish(subscription.id, settlement.outcome.kind !== 'delivered', !failingSinceNeutralClasses.includes(settlement.attempt.errorClass!));
     this.settles.add({ claimed, settlement });
     this.sending -= 1;
     // A finished post frees a slot, and maybe its subscription: claim again.

@@ -7,6 +7,10 @@
  * names are resolved and checked just before the request (where `node:dns` exists).
  * A name that rebinds between that check and fetch's own lookup is only caught by
  * the undici transport, which checks the address it actually connects to.
+ *
+ * It has no egress settings (`capabilities` absent): `fetch` takes no proxy agent or client
+ * certificate that works in every runtime, so `http.proxy` and a subscription's `tls` are
+ * refused with `TRANSPORT_UNSUPPORTED` where they are set, never accepted and ignored.
  */
 import ky from 'ky';
 import { checkUrlHost, type AddressGuard } from './ssrf-guard.js';
@@ -154,6 +158,12 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
         url = new URL(request.url);
       } catch (error) {
         return { kind: 'error', errorClass: 'network', message: `invalid URL: ${describeTransportError(error)}` };
+      }
+      // fetch has no proxy agent nor client certificate to give: refused, never sent without them.
+      // createWebhooks and subscriptions.create/update refuse them first (TRANSPORT_UNSUPPORTED).
+      if ((request.proxy ?? null) !== null || (request.tls ?? null) !== null) {
+        const what = (request.proxy ?? null) !== null ? 'an egress proxy (http.proxy)' : "a subscription's tls";
+        return { kind: 'error', errorClass: 'config', message: `the fetch transport cannot use ${what}: use the undici transport` };
       }
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), request.timeoutMs);

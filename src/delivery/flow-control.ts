@@ -183,10 +183,15 @@ export class FlowControl {
     if (tenantId !== null) this.tenants?.take(tenantId, now);
   }
 
-  /** Records the end of a post. `failed`: the attempt did not get a 2xx. */
-  finish(subscriptionId: string, failed: boolean): void {
+  /**
+   * Records the end of a post. `failed`: the attempt did not get a 2xx. `countsForEndpoint`
+   * false (a failure of the egress proxy, which says nothing of the endpoint): the slot is
+   * freed, the breaker left as it is.
+   */
+  finish(subscriptionId: string, failed: boolean, countsForEndpoint = true): void {
     const state = this.stateOf(subscriptionId);
     state.inFlight = Math.max(0, state.inFlight - 1);
+    if (!countsForEndpoint) return;
     if (!failed) {
       state.consecutiveFailures = 0;
       state.breaker = 'closed';

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { isReservedHeader } from './reserved-headers.js';
+import type { ProxyOption } from './proxy-options.js';
 
 // RFC 9110 §5.6.2: a field name is a token.
 const headerToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -51,6 +52,23 @@ export interface HttpOptions {
    * @example "x-tenant-id"
    */
   tenantHeader?: string | null;
+  /**
+   * An HTTP(S) forward proxy every delivery and test request goes through (an HTTP
+   * `CONNECT` tunnel, for `http:` and `https:` targets alike): a URL (credentials as
+   * `http://user:pass@proxy:3128`, never logged nor shown in errors), `{ url, noProxy }`
+   * with `NO_PROXY` patterns of targets that go direct (`"*"`, `"host"` — and its
+   * subdomains —, `".domain"`/`"*.domain"`, an IP address or CIDR range, each with an
+   * optional `":port"`), or `'env'`: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (lower-case
+   * names first; https targets fall back to `HTTP_PROXY`), read once when the instance is
+   * created. With a proxy, the SSRF guard resolves and checks each target name before
+   * sending; the address the proxy connects to is the proxy's to check. A failure of the
+   * proxy itself (refused, timed out, or a `CONNECT` answered other than 200, e.g. 407 or
+   * 502) is an attempt of error class `proxy`: retried, but not counted against the
+   * endpoint (circuit breaker, auto-disable). Only the undici transport supports it.
+   * @defaultValue null
+   * @example "http://egress.internal:3128"
+   */
+  proxy?: ProxyOption | null;
 }
 
 /** The `http` option, every field defaulted. */
@@ -70,5 +88,7 @@ export const httpOptionsSchema = z
       .toLowerCase()
       .nullable()
       .default(null),
+    // Checked by resolveProxyOption, whose messages never show a proxy password.
+    proxy: z.custom<ProxyOption | null>(() => true).optional(),
   })
   .prefault({});

@@ -20,7 +20,9 @@ import type { SecretCodec } from '../registry/secret-codec.js';
 import { openHeaders } from '../registry/sensitive-headers.js';
 import { activeSecrets } from '../registry/subscription-registry.js';
 import { createSigningKeys, wipeSigningKeys, type SigningKeys } from '../signing/sign-webhook.js';
-import type { SecretRecord, SubscriptionRecord } from '../storage/storage-adapter.js';
+import type { SecretRecord, StoredTlsIdentity, SubscriptionRecord } from '../storage/storage-adapter.js';
+import { transportTls } from './tls-identity.js';
+import type { TransportTls } from './transport.js';
 
 /** The keys a post signs with and the headers it sends, or why there are none. */
 export interface SubscriptionSigningKeys {
@@ -30,6 +32,10 @@ export interface SubscriptionSigningKeys {
   /** The custom headers in clear; `null` when a sealed value does not open (see `headersError`). */
   readonly headers: Readonly<Record<string, string>> | null;
   readonly headersError: string | null;
+  /** The TLS identity, its key opened; `null` without one, or when its key does not open (see `tlsError`). */
+  readonly tls: TransportTls | null;
+  /** Why the subscription's TLS key does not open; `null` when it does or there is none. */
+  readonly tlsError: string | null;
 }
 
 interface Entry extends SubscriptionSigningKeys {
@@ -39,6 +45,10 @@ interface Entry extends SubscriptionSigningKeys {
   headersError: string | null;
   /** A copy of the stored headers the opened ones were made from. */
   storedHeaders: Record<string, string>;
+  tls: TransportTls | null;
+  tlsError: string | null;
+  /** The stored TLS identity the opened one was made from. */
+  storedTls: StoredTlsIdentity | null;
   /** Copies of the stored secrets the keys were made from. */
   secrets: SecretRecord[];
   /** The earliest expiry among the secrets: the active set changes then. */
@@ -68,14 +78,28 @@ export class SigningKeyCache {
     let entry = this.entries.get(subscription.id);
     if (entry === undefined) {
       if (this.entries.size >= this.maxEntries) this.evictOne();
-      entry = { keys: null, keysError: null, headers: null, headersError: null, storedHeaders: {}, secrets: [], secretsExpireAt: Number.POSITIVE_INFINITY, used: false };
+      entry = {
+        keys: null,
+        keysError: null,
+        headers: null,
+        headersError: null,
+        storedHeaders: {},
+        tls: null,
+        tlsError: null,
+        storedTls: null,
+        secrets: [],
+        secretsExpireAt: Number.POSITIVE_INFINITY,
+        used: false,
+      };
       this.openKeys(entry, subscription, now);
       this.openHeaders(entry, subscription);
+      this.openTls(entry, subscription);
       this.entries.set(subscription.id, entry);
       return entry;
     }
     if (now >= entry.secretsExpireAt || !sameSecrets(entry.secrets, subscription.secrets)) this.openKeys(entry, subscription, now);
     if (!sameHeaders(entry.storedHeaders, subscription.headers)) this.openHeaders(entry, subscription);
+    if (!sameTls(entry.storedTls, subscription.tls ?? null)) this.openTls(entry, subscription);
     entry.used = true;
     return entry;
   }
@@ -121,6 +145,19 @@ export class SigningKeyCache {
     entry.storedHeaders = { ...subscription.headers };
   }
 
+  private openTls(entry: Entry, subscription: SubscriptionRecord): void {
+    const stored = subscription.tls ?? null;
+    entry.tls = null;
+    entry.tlsError = null;
+    entry.storedTls = stored === null ? null : { ...stored };
+    if (stored === null) return;
+    try {
+      entry.tls = transportTls(stored, (sealed) => this.codec.open(sealed, subscription.id));
+    } catch (error) {
+      entry.tlsError = error instanceof Error ? error.message : String(error);
+    }
+  }
+
   /** Evicts the oldest entry not used since the sweep last passed it; the used ones it passes get a second chance. */
   private evictOne(): void {
     for (const [id, entry] of this.entries) {
@@ -145,6 +182,13 @@ function sameSecrets(cached: readonly SecretRecord[], stored: readonly SecretRec
     if (a.value !== b.value || a.createdAt !== b.createdAt || a.expiresAt !== b.expiresAt) return false;
   }
   return true;
+}
+
+function sameTls(cached: StoredTlsIdentity | null, stored: StoredTlsIdentity | null): boolean {
+  if (cached === null || stored === null) return cached === stored;
+  return (
+    cached.clientCertificate === stored.clientCertificate && cached.clientKey === stored.clientKey && cached.ca === stored.ca && cached.serverName === stored.serverName
+  );
 }
 
 function sameHeaders(cached: Readonly<Record<string, string>>, stored: Readonly<Record<string, string>>): boolean {

@@ -5,6 +5,21 @@
  */
 import type { AttemptErrorClass } from '../storage/storage-adapter.js';
 import type { AddressGuard } from './ssrf-guard.js';
+import type { ResolvedProxy } from './proxy-options.js';
+
+/** A subscription's TLS client identity and trust settings, opened, for one request. */
+export interface TransportTls {
+  /** Names the identity (delivery/tls-identity.ts): requests with the same id share a connection pool. */
+  readonly id: string;
+  /** The client certificate (PEM). */
+  readonly certificate: string;
+  /** Its private key (PEM), in clear. */
+  readonly key: string;
+  /** CA certificates (PEM) instead of the public roots; `null`: the public roots. */
+  readonly ca: string | null;
+  /** SNI and the name the server's certificate is checked against; `null`: the URL's host. */
+  readonly serverName: string | null;
+}
 
 export interface TransportRequest {
   url: string;
@@ -22,6 +37,16 @@ export interface TransportRequest {
   maxResponseBytes: number;
   /** The SSRF guard to apply at connect time; `null` allows every address. */
   guard: AddressGuard | null;
+  /**
+   * The egress proxy (`http.proxy`); absent or `null`: direct. A transport without
+   * `capabilities.proxy` must fail a request that has one (error class `config`), never send it direct.
+   */
+  proxy?: ResolvedProxy | null;
+  /**
+   * The subscription's TLS identity; absent or `null`: none. A transport without
+   * `capabilities.tls` must fail a request that has one (error class `config`), never send it without.
+   */
+  tls?: TransportTls | null;
 }
 
 export type TransportResult =
@@ -40,7 +65,37 @@ export interface Transport {
   send(request: TransportRequest): Promise<TransportResult>;
   /** Closes pooled connections. */
   close(): Promise<void>;
+  /**
+   * The egress settings it honours: `proxy` (`http.proxy`) and `tls` (a subscription's client
+   * certificate, CA and server name). Absent: neither — `createWebhooks` and
+   * `subscriptions.create/update` refuse them with `TRANSPORT_UNSUPPORTED` rather than let
+   * them be ignored.
+   */
+  readonly capabilities?: { readonly proxy?: boolean; readonly tls?: boolean };
+  /** Closes the connections pooled for a TLS identity (its `TransportTls.id`) no subscription uses any more. */
+  retireTls?(id: string): void;
 }
+
+/**
+ * OpenSSL's certificate verification failures as Node names them (`tls` `error.code`) that
+ * do not start with `CERT_`: an untrusted chain (a private CA without `ca`), an expired or
+ * misnamed server certificate.
+ */
+const certificateVerifyCodes: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+]);
 
 /** Maps a low-level error (Node, undici, fetch) to an attempt error class. */
 export function classifyTransportError(error: unknown): Exclude<AttemptErrorClass, 'http'> {
@@ -50,6 +105,7 @@ export function classifyTransportError(error: unknown): Exclude<AttemptErrorClas
     const code = (current as { code?: unknown }).code;
     const name = (current as { name?: unknown }).name;
     if (code === 'ERR_WEBHOOK_FORBIDDEN_ADDRESS') return 'ssrf';
+    if (code === 'ERR_WEBHOOK_PROXY') return 'proxy';
     if (
       name === 'TimeoutError' ||
       name === 'AbortError' ||
@@ -66,7 +122,7 @@ export function classifyTransportError(error: unknown): Exclude<AttemptErrorClas
     if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') {
       return 'connect';
     }
-    if (typeof code === 'string' && (code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code.includes('SSL'))) {
+    if (typeof code === 'string' && (code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code.includes('SSL') || certificateVerifyCodes.has(code))) {
       return 'tls';
     }
     if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {

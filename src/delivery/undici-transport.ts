@@ -5,17 +5,19 @@
  */
 import { lookup as dnsLookup } from 'node:dns';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { DeadlineQueue, Expiring } from './deadline-queue.js';
 import { connectLookup } from './connect-lookup.js';
-import { checkUrlHost, type AddressGuard } from './ssrf-guard.js';
+import { checkUrlHost, ipLiteralOf, type AddressGuard } from './ssrf-guard.js';
 import {
   classifyTransportError,
   describeTransportError,
   type Transport,
   type TransportRequest,
   type TransportResult,
+  type TransportTls,
 } from './transport.js';
+import { proxyUrlFor, redactProxyUrl } from './proxy-options.js';
 import { z } from 'zod';
 import { checkArgumentCount } from '../check-argument-count.js';
 import { parseConfig } from '../parse-config.js';
@@ -83,13 +85,16 @@ class ResponseCollector extends Expiring implements Dispatcher.DispatchHandler {
   readonly #maxBytes: number;
   readonly #timeoutMs: number;
   readonly #deadlines: DeadlineQueue;
+  readonly #tunnel: ProxyTunnels | null;
 
-  constructor(resolve: (result: TransportResult) => void, maxBytes: number, timeoutMs: number, deadlines: DeadlineQueue) {
+  /** `tunnel`: the proxy route's tunnels, when the request goes through a proxy. */
+  constructor(resolve: (result: TransportResult) => void, maxBytes: number, timeoutMs: number, deadlines: DeadlineQueue, tunnel: ProxyTunnels | null) {
     super();
     this.#resolve = resolve;
     this.#maxBytes = maxBytes;
     this.#timeoutMs = timeoutMs;
     this.#deadlines = deadlines;
+    this.#tunnel = tunnel;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -128,7 +133,13 @@ class ResponseCollector extends Expiring implements Dispatcher.DispatchHandler {
   }
 
   expire(): void {
-    this.#finish(timedOut(this.#timeoutMs));
+    // Not started on a connection while the proxy still owes a tunnel: the proxy is what timed out.
+    const tunnel = this.#tunnel;
+    if (this.#controller === null && tunnel !== null && tunnel.opening > 0) {
+      this.#finish({ kind: 'error', errorClass: 'proxy', message: `the proxy ${tunnel.shown} opened no tunnel within ${this.#timeoutMs} ms` });
+    } else {
+      this.#finish(timedOut(this.#timeoutMs));
+    }
     this.#controller?.abort(new ReadStopped('deadline passed'));
   }
 
@@ -150,6 +161,31 @@ class ResponseCollector extends Expiring implements Dispatcher.DispatchHandler {
   }
 }
 
+/** A failure of the egress proxy itself; transports classify it as `proxy`. */
+export class ProxyFailureError extends Error {
+  readonly code = 'ERR_WEBHOOK_PROXY';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ProxyFailureError';
+  }
+}
+
+/** The tunnels one proxy route is opening, for the deadline's verdict; `shown`: the proxy, redacted. */
+interface ProxyTunnels {
+  opening: number;
+  readonly shown: string;
+}
+
+/** The pooled connections of one guard, timeout, proxy and TLS identity. */
+interface Route {
+  readonly agent: Dispatcher;
+  /** The proxy's tunnels being opened; `null`: direct. */
+  readonly tunnels: ProxyTunnels | null;
+  readonly tlsId: string | null;
+  /** Epoch ms of its last request (for closing an identity's pool nobody uses). */
+  usedAt: number;
+}
+
 interface ParsedTarget {
   origin: string;
   path: string;
@@ -165,30 +201,107 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
   const lookup = parsed.lookup ?? dnsLookup;
   // `dns.lookup` itself keeps its contract; a host's own lookup is held to it.
   const trusted = parsed.lookup === undefined;
-  // One Agent per guard and timeout: the connect-time lookup and the connect timeout
-  // are properties of the Agent's sockets.
-  const agents = new Map<AddressGuard | null, Map<number, Agent>>();
+  // One Agent per guard, timeout, proxy and TLS identity: the connect-time lookup, the
+  // connect timeout, the tunnel and the client certificate are properties of the sockets.
+  const agents = new Map<AddressGuard | null, Map<string, Route>>();
   const targets = new Map<string, ParsedTarget>();
   const deadlines = new DeadlineQueue();
+  // The proxy's own name is the host's configuration, not a target: it is resolved unguarded.
+  const proxyLookup = (trusted ? lookup : connectLookup(lookup, null)) as never;
 
-  function agentFor(guard: AddressGuard | null, timeoutMs: number): Agent {
-    let byTimeout = agents.get(guard);
-    if (!byTimeout) {
-      byTimeout = new Map();
-      agents.set(guard, byTimeout);
-    }
-    let agent = byTimeout.get(timeoutMs);
-    if (!agent) {
-      agent = new Agent({
-        connections,
-        pipelining: 1,
-        keepAliveTimeout,
-        connect: { lookup: (guard === null && trusted ? lookup : connectLookup(lookup, guard)) as never, timeout: timeoutMs },
-      });
-      byTimeout.set(timeoutMs, agent);
-    }
-    return agent;
+  function tlsOptions(tls: TransportTls | null): Record<string, unknown> {
+    if (tls === null) return {};
+    return {
+      cert: tls.certificate,
+      key: tls.key,
+      ...(tls.ca === null ? {} : { ca: tls.ca }),
+      ...(tls.serverName === null ? {} : { servername: tls.serverName }),
+    };
   }
+
+  /**
+   * The client of a proxy route: CONNECT requests to the proxy, its failures — refused,
+   * timed out, a CONNECT answered other than 200 — turned into {@link ProxyFailureError}s,
+   * and the tunnels being opened counted.
+   */
+  function proxyClient(tunnels: ProxyTunnels, timeoutMs: number) {
+    return (origin: URL): Dispatcher => {
+      const pool = new Pool(origin, { connect: { timeout: timeoutMs, lookup: proxyLookup }, headersTimeout: timeoutMs, keepAliveTimeout });
+      const connect = pool.connect.bind(pool) as (options: Dispatcher.ConnectOptions) => Promise<Dispatcher.ConnectData>;
+      (pool as { connect: unknown }).connect = async (options: Dispatcher.ConnectOptions): Promise<Dispatcher.ConnectData> => {
+        tunnels.opening += 1;
+        try {
+          let data: Dispatcher.ConnectData;
+          try {
+            data = await connect(options);
+          } catch (error) {
+            throw new ProxyFailureError(`the proxy ${tunnels.shown} failed: ${describeTransportError(error)}`, { cause: error });
+          }
+          if (data.statusCode !== 200) {
+            data.socket.destroy();
+            throw new ProxyFailureError(`the proxy ${tunnels.shown} answered ${data.statusCode} to CONNECT ${options.path}`);
+          }
+          return data;
+        } finally {
+          tunnels.opening -= 1;
+        }
+      };
+      return pool;
+    };
+  }
+
+  function routeFor(guard: AddressGuard | null, timeoutMs: number, proxyUrl: string | null, tls: TransportTls | null): Route {
+    let routes = agents.get(guard);
+    if (!routes) {
+      routes = new Map();
+      agents.set(guard, routes);
+    }
+    const key = `${timeoutMs}|${proxyUrl ?? ''}|${tls?.id ?? ''}`;
+    let route = routes.get(key);
+    if (!route) {
+      if (proxyUrl === null) {
+        const agent = new Agent({
+          connections,
+          pipelining: 1,
+          keepAliveTimeout,
+          connect: { lookup: (guard === null && trusted ? lookup : connectLookup(lookup, guard)) as never, timeout: timeoutMs, ...tlsOptions(tls) },
+        });
+        route = { agent, tunnels: null, tlsId: tls?.id ?? null, usedAt: 0 };
+      } else {
+        const tunnels: ProxyTunnels = { opening: 0, shown: redactProxyUrl(proxyUrl) };
+        const agent = new ProxyAgent({
+          uri: proxyUrl,
+          connections,
+          pipelining: 1,
+          keepAliveTimeout,
+          // The TLS session with the target, inside the tunnel.
+          requestTls: { timeout: timeoutMs, ...tlsOptions(tls) } as never,
+          clientFactory: proxyClient(tunnels, timeoutMs) as never,
+        });
+        route = { agent, tunnels, tlsId: tls?.id ?? null, usedAt: 0 };
+      }
+      routes.set(key, route);
+    }
+    return route;
+  }
+
+  /** Closes the routes of one TLS identity, or (no id) those of any identity unused for a while. */
+  function closeTlsRoutes(tlsId: string | null, now: number): void {
+    for (const routes of agents.values()) {
+      for (const [key, route] of routes) {
+        if (route.tlsId === null) continue;
+        if (tlsId === null ? now - route.usedAt < idleTlsRouteMs : route.tlsId !== tlsId) continue;
+        routes.delete(key);
+        // Requests still on it finish first (Agent.close waits for them).
+        route.agent.close().catch(() => undefined);
+      }
+    }
+  }
+
+  // An identity's pool lives while it is used: a route unused for this long is closed (its
+  // sockets idle out sooner, by keepAliveTimeout); its key leaves memory with it.
+  const idleTlsRouteMs = Math.max(60_000, keepAliveTimeout * 2);
+  let sweptAt = 0;
 
   function targetOf(url: string): ParsedTarget {
     let target = targets.get(url);
@@ -214,34 +327,70 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
       // IP literals never go through DNS, so the connect-time lookup cannot see them.
       const refused = checkUrlHost(target.url, request.guard);
       if (refused !== null) return Promise.resolve({ kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` });
-
-      const agent = agentFor(request.guard, request.timeoutMs);
-      return new Promise<TransportResult>((resolve) => {
-        const collector = new ResponseCollector(resolve, request.maxResponseBytes, request.timeoutMs, deadlines);
-        deadlines.add(collector, request.timeoutMs);
-        // A synchronous failure of dispatch (bad header, closed agent) reaches onResponseError.
-        agent.dispatch(
-          {
-            origin: target.origin,
-            path: target.path,
-            method: 'POST',
-            headers: request.headers,
-            body: request.bodyBytes ?? request.body,
-            // The deadline queue bounds the whole request; undici's per-phase timers
-            // (each restarted by any byte, a 1xx included) would only add work.
-            headersTimeout: 0,
-            bodyTimeout: 0,
-          },
-          collector,
-        );
-      });
+      const proxyUrl = proxyUrlFor(request.proxy ?? null, target.url);
+      const tls = request.tls ?? null;
+      const now = Date.now();
+      if (now - sweptAt > 10_000) {
+        sweptAt = now;
+        closeTlsRoutes(null, now);
+      }
+      const route = routeFor(request.guard, request.timeoutMs, proxyUrl, tls);
+      route.usedAt = now;
+      // Through a proxy the socket's lookup sees only the proxy's name: the target's name is
+      // resolved and checked here, before anything is sent. The address the proxy then
+      // connects to is the proxy's to check (README "Egress").
+      if (proxyUrl !== null && request.guard !== null && ipLiteralOf(target.url.hostname) === null) {
+        return checkedThroughProxy(target, request, route);
+      }
+      return dispatch(target, request, route);
+    },
+    capabilities: Object.freeze({ proxy: true, tls: true }),
+    retireTls(id: string): void {
+      closeTlsRoutes(id, Date.now());
     },
     async close(): Promise<void> {
-      const closing = [...agents.values()].flatMap((byTimeout) => [...byTimeout.values()]).map((agent) => agent.close());
+      const closing = [...agents.values()].flatMap((routes) => [...routes.values()]).map((route) => route.agent.close());
       agents.clear();
       // Requests still in flight end by their deadlines, so the queue runs until they have.
       await Promise.all(closing);
       deadlines.close();
     },
   };
+
+  function checkedThroughProxy(target: ParsedTarget, request: TransportRequest, route: Route): Promise<TransportResult> {
+    const resolve = connectLookup(lookup, request.guard);
+    return new Promise<TransportResult>((done) => {
+      resolve(target.url.hostname, { all: true }, (error) => {
+        if (error) {
+          const errorClass = classifyTransportError(error);
+          done({ kind: 'error', errorClass, message: errorClass === 'ssrf' ? `refused by the SSRF guard: ${error.message}` : describeTransportError(error) });
+        } else {
+          done(dispatch(target, request, route));
+        }
+      });
+    });
+  }
+
+  function dispatch(target: ParsedTarget, request: TransportRequest, route: Route): Promise<TransportResult> {
+    const agent = route.agent;
+    return new Promise<TransportResult>((resolve) => {
+      const collector = new ResponseCollector(resolve, request.maxResponseBytes, request.timeoutMs, deadlines, route.tunnels);
+      deadlines.add(collector, request.timeoutMs);
+      // A synchronous failure of dispatch (bad header, closed agent) reaches onResponseError.
+      agent.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: 'POST',
+          headers: request.headers,
+          body: request.bodyBytes ?? request.body,
+          // The deadline queue bounds the whole request; undici's per-phase timers
+          // (each restarted by any byte, a 1xx included) would only add work.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        },
+        collector,
+      );
+    });
+  }
 }

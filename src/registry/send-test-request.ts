@@ -12,6 +12,8 @@ import type { Clock } from '../clock.js';
 import { isReservedHeader } from '../delivery/reserved-headers.js';
 import type { AddressGuard } from '../delivery/ssrf-guard.js';
 import type { Transport, TransportResult } from '../delivery/transport.js';
+import type { ResolvedProxy } from '../delivery/proxy-options.js';
+import { transportTls } from '../delivery/tls-identity.js';
 import { responseSnippet } from '../delivery/utf8-snippet.js';
 import { createId } from '../ids.js';
 import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
@@ -37,6 +39,8 @@ export interface TestRequestDeps {
   responseSnippetBytes: number;
   userAgent: string;
   environment: string | null;
+  /** The egress proxy (`http.proxy`); `null`: direct. */
+  proxy: ResolvedProxy | null;
 }
 
 /** `data.reason` of a test request: `test` from `sendTest`, `url_change` before a verified URL change. */
@@ -107,6 +111,8 @@ export async function sendTestRequest(
   const { example } = options;
   const now = deps.clock.now();
   const secrets = activeSecrets(record, now).map((secret) => deps.codec.open(secret.value, record.id));
+  // The client certificate its deliveries present: a test without it would test another request.
+  const tls = record.tls === null ? null : transportTls(record.tls, (sealed) => deps.codec.open(sealed, record.id));
   const id = createId('msg', now);
   const type = example?.type ?? TEST_EVENT_TYPE;
   const timestamp = new Date(now).toISOString();
@@ -142,7 +148,7 @@ export async function sendTestRequest(
   const wallStart = performance.now();
   let result: TransportResult;
   try {
-    result = await deps.transport.send({ url, headers, body, timeoutMs: deps.timeoutMs, maxResponseBytes: deps.maxResponseBytes, guard: deps.guard });
+    result = await deps.transport.send({ url, headers, body, timeoutMs: deps.timeoutMs, maxResponseBytes: deps.maxResponseBytes, guard: deps.guard, proxy: deps.proxy, tls });
   } catch (error) {
     result = { kind: 'error', errorClass: 'network', message: error instanceof Error ? error.message : String(error) };
   }

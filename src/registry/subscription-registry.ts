@@ -31,6 +31,7 @@ import type {
   SubscriptionChangeRecord,
   StoredFlowControl,
   StoredRetryPolicy,
+  StoredTlsIdentity,
   SubscriptionPatch,
   OrderingOnDead,
   SubscriptionRecord,
@@ -48,6 +49,7 @@ import type { SendTestResult, TestEventExample, TestRequestOptions } from './sen
 import type { SubscriptionTestedEvent } from '../events/event-bus.js';
 import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
 import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
+import { resealedTls, shownTls, storedTlsIdentity, type SubscriptionTls, type TlsIdentityInput } from './client-tls.js';
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
 import { parsePayloadFilter, payloadFilterOf, type PayloadFilter } from '../routing/payload-filter.js';
 import type { TransformEvent } from '../routing/payload-transforms.js';
@@ -57,7 +59,9 @@ import { defaultVersionPins, parseVersionPins, versionPinsOf, type VersionPins }
  * A subscription as the API shows it: everything but its secrets (with their age instead),
  * the value of each sensitive header replaced by `"[redacted]"`. Times are epoch ms.
  */
-export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter' | 'orderingOnDead' | 'versions'>, SubscriptionSigning {
+export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter' | 'orderingOnDead' | 'versions' | 'tls'>, SubscriptionSigning {
+  /** Its TLS client identity and trust settings, without the key (`hasClientKey`); `null`: none. */
+  tls: SubscriptionTls | null;
   /** Its payload filter: only the events it matches get a delivery; `null`: every event of its types. */
   filter: PayloadFilter | null;
   /** What a dead delivery of an ordering key does to the key (README "Ordering"). */
@@ -257,6 +261,22 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
    * lacks is refused with `EVENT_VERSION_UNKNOWN` naming `versions.<type>`.
    */
   versions?: VersionPinsOf<TCatalog> | null;
+  /**
+   * Mutual TLS and a private CA for this endpoint (an `https:` URL): the client certificate
+   * and its key to present, the CA certificates its certificate must chain to instead of the
+   * public roots (`ca`), and the name to send as SNI and verify instead of the URL's host
+   * (`serverName`) — PEM strings checked here: a certificate that does not parse or is not
+   * valid now is refused with `TLS_CERTIFICATE_INVALID`, a key that does not parse (or is
+   * encrypted) with `TLS_KEY_INVALID`, a key that is not the certificate's with
+   * `TLS_KEY_MISMATCH`. The key is sealed at rest with `security.secretsKey` (and resealed by
+   * `resealSecrets`), used by deliveries and test requests, and never returned: reads show
+   * the certificate, its subject, issuer, validity and fingerprint, and `hasClientKey: true`;
+   * the change log shows the certificate's fingerprint and the key as `"[redacted]"`. Each
+   * distinct identity gets its own connection pool. `null` (in an update) removes it. Only
+   * the undici transport supports it (`TRANSPORT_UNSUPPORTED` otherwise).
+   * @defaultValue null
+   */
+  tls?: TlsIdentityInput | null;
 }
 
 /**
@@ -443,6 +463,8 @@ const fieldsSchema = z.strictObject({
   ordering: z.strictObject({ onDead: z.enum(['block', 'skip']) }).optional(),
   // Checked against the catalog by parseVersionPins, which names the type.
   versions: z.unknown().optional(),
+  // Checked by storedTlsIdentity, whose messages never show a key.
+  tls: z.unknown().optional(),
 });
 
 const createSchema = fieldsSchema;
@@ -518,6 +540,10 @@ export interface SubscriptionRegistryDeps {
   replayRender: (subscription: SubscriptionRecord, event: EventRecord) => string | null;
   /** The version and data a subscription gets of an event (a typed test request's): downgraded to its pin, then transformed. */
   testData: (subscription: SubscriptionRecord, event: TransformEvent) => { version: number | undefined; data: unknown };
+  /** Whether the instance's transport can present a subscription's `tls` (the undici transport can; others are refused). */
+  tlsSupported: boolean;
+  /** Called when a subscription's TLS identity is replaced or removed, or the subscription deleted, with the identity it had: its pooled connections may close. */
+  onTlsRetired?: (retired: StoredTlsIdentity) => void;
 }
 
 /**
@@ -533,11 +559,12 @@ function asStored(metadata: Record<string, unknown>): Record<string, unknown> {
  * their scheme and the public keys of `v1a` ones) and with its sensitive headers redacted.
  */
 export function toRedactedSubscription(record: SubscriptionRecord, isSensitiveHeader: SensitiveHeaderMatcher, readSigning: SigningReader, now: number): Subscription {
-  const { secrets, headers: stored, filter, orderingOnDead, versions, ...rest } = record;
+  const { secrets, headers: stored, filter, orderingOnDead, versions, tls, ...rest } = record;
   const { headers, sensitiveHeaders } = redactHeaders(stored, isSensitiveHeader);
   return {
     ...rest,
     ...readSigning(activeSecrets(record, now), record.id),
+    tls: tls == null ? null : shownTls(tls),
     headers,
     filter: filter === null ? null : shownFilter(filter),
     ordering: { onDead: orderingOnDead },
@@ -810,6 +837,32 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     if (change !== null) deps.announce(shownChange(change), false);
   }
 
+  /**
+   * A subscription's `tls` as stored, checked (registry/client-tls.ts) against the transport
+   * and the URL it will be used with: a client certificate on an `http:` URL would be accepted
+   * and never presented.
+   * @throws ConfigError `TRANSPORT_UNSUPPORTED`; ValidationError (see storedTlsIdentity), `INPUT_INVALID`.
+   */
+  function checkTls(tls: unknown, subscriptionId: string, url: string, now: number): StoredTlsIdentity | null {
+    if (tls === null) return null;
+    if (!deps.tlsSupported) {
+      throw new ConfigError('TRANSPORT_UNSUPPORTED', "Expected a transport that can present a client certificate for `tls` (the default undici transport), got a custom `transport`: it would be ignored", {
+        field: 'tls',
+      });
+    }
+    const stored = storedTlsIdentity(tls, subscriptionId, codec, now);
+    refuseTlsOverHttp(url);
+    return stored;
+  }
+
+  function refuseTlsOverHttp(url: string): void {
+    if (new URL(url).protocol !== 'https:') {
+      throw new ValidationError('INPUT_INVALID', `Expected an https: \`url\` for a subscription with \`tls\`, got ${new URL(url).protocol}: a client certificate is presented only over TLS`, {
+        field: 'tls',
+      });
+    }
+  }
+
   function parseOptions<T extends z.ZodType>(schema: T, options: unknown): z.output<T> {
     const parsed = schema.safeParse(options);
     if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, schema);
@@ -840,6 +893,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const { secret, publicKey } = newSecret(fields.secret, fields.signing);
       const now = clock.now();
       const id = createId('sub', now);
+      // Checked before the record is built: a refused `tls` creates nothing.
       const record: SubscriptionRecord = {
         id,
         tenantId,
@@ -859,6 +913,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         transform: checkTransform(fields.transform ?? null),
         orderingOnDead: fields.ordering?.onDead ?? 'block',
         versions: fields.versions === undefined ? defaultVersionPins(catalog, eventTypes) : parseVersionPins(catalog, fields.versions),
+        tls: fields.tls === undefined ? null : checkTls(fields.tls, id, url, now),
         failingSince: null,
         deletedAt: null,
         createdAt: now,
@@ -925,15 +980,24 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         const versions = defaultVersionPins(catalog, change.eventTypes, current.versions);
         if (versions !== current.versions) change.versions = versions;
       }
+      let before: SubscriptionRecord | null = null;
+      if (fields.tls !== undefined || (change.url !== undefined && deps.tlsSupported)) {
+        before = await requireRecord(id);
+        if (fields.tls !== undefined) change.tls = checkTls(fields.tls, id, change.url ?? before.url, clock.now());
+        else if (before.tls !== null && change.url !== undefined) refuseTlsOverHttp(change.url);
+      }
       if (verifyUrl && change.url !== undefined) {
         const current = refuseDeleted(await requireRecord(id), 'change its URL');
-        if (current.url !== change.url) await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers }, changeOptions.actor ?? null);
+        if (current.url !== change.url) {
+          await deps.verifyEndpoint(change.url, { ...current, headers: change.headers ?? current.headers, tls: change.tls === undefined ? current.tls : change.tls }, changeOptions.actor ?? null);
+        }
       }
       const now = clock.now();
       const audit = auditOf('updated', changeOptions, now);
       const updated = await storage.updateSubscription(id, change, now, audit);
       if (updated === null) notFound(id);
       refuseDeleted(updated, 'update it');
+      if (change.tls !== undefined && before?.tls != null) deps.onTlsRetired?.(before.tls);
       await announce(audit);
       return toSubscription(updated, now);
     },
@@ -944,12 +1008,15 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const now = clock.now();
       const audit = auditOf('deleted', changeOptions, now);
       if (!hard) {
-        if ((await storage.softDeleteSubscription(id, now, audit)) === null) notFound(id);
+        const deleted = await storage.softDeleteSubscription(id, now, audit);
+        if (deleted === null) notFound(id);
+        if (deleted.subscription.tls !== null) deps.onTlsRetired?.(deleted.subscription.tls);
         await announce(audit);
         return;
       }
       const record = await storage.getSubscription(id);
       if (record === null || !(await storage.deleteSubscription(id))) notFound(id);
+      if (record.tls !== null) deps.onTlsRetired?.(record.tls);
       // Its change log goes with it: the announcement is the last word of it (for the host's own audit trail).
       deps.announce(
         // Sequence 0: this record is in no log (the log went with the subscription).
@@ -1116,7 +1183,9 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
           }
           const headers = resealHeaders(record.headers, record.id, sealing);
           if (headers !== null) change.headers = headers;
-          if (change.secrets === undefined && change.headers === undefined) continue;
+          const tls = resealedTls(record.tls, record.id, codec);
+          if (tls !== null) change.tls = tls;
+          if (change.secrets === undefined && change.headers === undefined && change.tls === undefined) continue;
           const now = clock.now();
           const audit = auditOf('secrets_resealed', { actor }, now);
           const updated = await storage.updateSubscription(record.id, change, now, audit);

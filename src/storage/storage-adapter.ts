@@ -57,6 +57,22 @@ export interface StoredFlowControl {
   burst?: number;
 }
 
+/**
+ * A subscription's TLS client identity (mutual TLS) and trust settings, as the storage keeps
+ * them: PEM text the core validated, the private key sealed with the secrets key like the
+ * signing secrets (opaque to the storage).
+ */
+export interface StoredTlsIdentity {
+  /** The client certificate (PEM), and any intermediates after it. */
+  clientCertificate: string;
+  /** Its private key (PEM), sealed at rest when `security.secretsKey` is set. */
+  clientKey: string;
+  /** The CA certificates (PEM) the endpoint's certificate must chain to, instead of the public roots; `null`: the public roots. */
+  ca: string | null;
+  /** The name sent as SNI and checked against the endpoint's certificate, instead of the URL's host; `null`: the URL's host. */
+  serverName: string | null;
+}
+
 /** A subscription as the storage keeps it. */
 export interface SubscriptionRecord {
   id: string;
@@ -109,6 +125,8 @@ export interface SubscriptionRecord {
   disabledAt: number | null;
   retry: StoredRetryPolicy | null;
   flowControl: StoredFlowControl | null;
+  /** Its TLS client identity and trust settings; `null`: none (the public roots, no client certificate). */
+  tls: StoredTlsIdentity | null;
   /**
    * Epoch ms of the first failed attempt since the last successful one; `null` while the
    * endpoint is healthy. Maintained by `settle`; drives auto-disable after sustained failure.
@@ -140,6 +158,7 @@ export type SubscriptionPatch = Partial<
     | 'metadata'
     | 'retry'
     | 'flowControl'
+    | 'tls'
   >
 >;
 
@@ -234,6 +253,12 @@ export type AttemptErrorClass =
   | 'tls'
   | 'ssrf'
   | 'network'
+  /**
+   * The egress proxy (`http.proxy`) failed: refused or timed out the connection, or answered
+   * the `CONNECT` with other than 200 (407, 502, …). Retried, but not counted against the
+   * endpoint: it moves neither the circuit breaker nor `failingSince` (auto-disable).
+   */
+  | 'proxy'
   /** The attempt could not be made: the subscription's secret does not open with the configured keys. */
   | 'config';
 
@@ -848,7 +873,8 @@ export interface StorageAdapter {
    * response snippet and stays `cancelled` — unless the attempt delivered it. The rules:
    * storage/shared/settlement.ts. Maintains the subscription's `failingSince`: `delivered`
    * clears it; `retry` and `dead` set it to the attempt's `startedAt` when it was
-   * `null` (settlements of one batch apply in order). A `disable` that disables the
+   * `null` — but for an attempt of error class `proxy`, which leaves it as it is
+   * (settlements of one batch apply in order). A `disable` that disables the
    * subscription writes its change record (origin `dispatcher`, by
    * storage/shared/change-log.ts's `dispatcherDisableRecord`) in the same transaction.
    */

@@ -4,7 +4,9 @@
  * list, and the expunge of events' content — with what each does to settle, redeliver,
  * replay, enqueue, stats, purge and a tenant's removal.
  */
+import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { createTestCa } from '../support/test-certificates.js';
 import { createId } from '../../src/ids.js';
 import {
   CANCELLED_BY_DELETE,
@@ -17,6 +19,10 @@ import {
   type SubscriptionRecord,
 } from '../../src/storage/storage-adapter.js';
 import type { ConformanceContext } from './conformance-context.js';
+
+// A real certificate: the log shows it by its fingerprint.
+const ca = createTestCa();
+const identity = ca.issue({ commonName: 'bookkeeper-sender', usage: 'client' });
 
 const ACME = 'org_acme';
 const GLOBEX = 'org_globex';
@@ -102,6 +108,7 @@ export function describeAudit(t: ConformanceContext): void {
         description: 'ERP',
         retry: { delaysMs: [1000, 5000] },
         flowControl: { maxInFlight: 2 },
+        tls: { clientCertificate: identity.certificate, clientKey: 'enc:v1:k1:c2VhbGVk:a2V5', ca: ca.certificate, serverName: 'erp.internal' },
       });
       const a = audit('created', { reason: 'onboarding' });
       const created = await t.storage.createSubscription(record, undefined, a);
@@ -130,6 +137,7 @@ export function describeAudit(t: ConformanceContext): void {
           metadata: { before: null, after: { team: { name: 'finance' }, tags: ['erp'] } },
           retry: { before: null, after: { delaysMs: [1000, 5000] } },
           flowControl: { before: null, after: { maxInFlight: 2 } },
+          tls: { before: null, after: { clientCertificate: new X509Certificate(identity.certificate).fingerprint256, clientKey: '[redacted]', ca: [new X509Certificate(ca.certificate).fingerprint256], serverName: 'erp.internal' } },
           secrets: { before: null, after: [{ createdAt: secretCreatedAt, expiresAt: null }] },
           status: { before: null, after: 'active' },
           disabledReason: { before: null, after: null },
@@ -140,7 +148,7 @@ export function describeAudit(t: ConformanceContext): void {
       expect(await changesOf(record.id)).toEqual([expected]);
       expect(await t.storage.getSubscriptionChange(a.id)).toEqual(expected);
       const stored = JSON.stringify(await t.storage.getSubscriptionChange(a.id));
-      for (const secret of ['whsec_', 'sk_live_', 'enc:v1:']) expect(stored).not.toContain(secret);
+      for (const secret of ['whsec_', 'sk_live_', 'enc:v1:', 'c2VhbGVk']) expect(stored).not.toContain(secret);
     });
 
     it("writes an 'updated' record at now with the redacted before and after of the changed fields only (a sensitive header's new value too)", async () => {

@@ -30,6 +30,7 @@ export function subscriptionAt(now: number, overrides: Partial<SubscriptionRecor
     disabledAt: null,
     retry: null,
     flowControl: null,
+    tls: null,
     failingSince: null,
     deletedAt: null,
     createdAt: now,

@@ -71,13 +71,14 @@ function claimedDelivery(attemptsSoFar = 0, subscription: Partial<SubscriptionRe
 /** Attempts `claimed` with the keys given and its stored headers as the cache opens them (none sealed here). */
 function attempt(claimed: ClaimedDelivery, options: AttemptOptions, keys: Pick<SubscriptionSigningKeys, 'keys' | 'keysError'> = signing, headersError: string | null = null): Promise<Settlement> {
   const headers = headersError === null ? claimed.subscription.headers : null;
-  return attemptDelivery(claimed, { ...keys, headers, headersError }, options);
+  return attemptDelivery(claimed, { ...keys, headers, headersError, tls: null, tlsError: null }, options);
 }
 
 function setup(answer: TransportResult | Error, tookMs?: number, tenantHeader: string | null = null) {
   const clock = new FakeClock(START);
   const transport = new FakeTransport(clock, answer, tookMs);
   const options: AttemptOptions = {
+    proxy: null,
     transport,
     clock,
     random: () => {
@@ -297,7 +298,7 @@ describe('attemptDelivery', () => {
   it('sends the header values the cache opened, not the stored sealed form', async () => {
     const { transport, options } = setup(response(204));
     const claimed = claimedDelivery(0, { headers: { Authorization: 'enc:v1:k1:iv:sealed' } });
-    await attemptDelivery(claimed, { ...signing, headers: { Authorization: 'Bearer opened' }, headersError: null }, options);
+    await attemptDelivery(claimed, { ...signing, headers: { Authorization: 'Bearer opened' }, headersError: null, tls: null, tlsError: null }, options);
     expect(transport.sent[0]!.headers).toMatchObject({ Authorization: 'Bearer opened' });
     expect(JSON.stringify(transport.sent[0]!.headers)).not.toContain('enc:v1:');
   });

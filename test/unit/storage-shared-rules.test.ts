@@ -44,14 +44,22 @@ describe('settlement', () => {
   });
 
   it('clears failingSince on success, starts it once on retry or dead, keeps it on disable', () => {
-    expect(failingSinceAfter(5, 'delivered', 9)).toBeNull();
-    expect(failingSinceAfter(null, 'retry', 9)).toBe(9);
-    expect(failingSinceAfter(5, 'retry', 9)).toBe(5);
-    expect(failingSinceAfter(null, 'dead', 9)).toBe(9);
-    expect(failingSinceAfter(null, 'disable', 9)).toBeNull();
-    expect(failingSinceAfter(5, 'disable', 9)).toBe(5);
+    expect(failingSinceAfter(5, 'delivered', 9, null)).toBeNull();
+    expect(failingSinceAfter(null, 'retry', 9, null)).toBe(9);
+    expect(failingSinceAfter(5, 'retry', 9, null)).toBe(5);
+    expect(failingSinceAfter(null, 'dead', 9, null)).toBe(9);
+    expect(failingSinceAfter(null, 'disable', 9, null)).toBeNull();
+    expect(failingSinceAfter(5, 'disable', 9, null)).toBe(5);
     expect(outcomeKindsWhere('start')).toEqual(['retry', 'dead']);
+    expect(failingSinceAfter(null, 'retry', 9, 'http')).toBe(9);
     expect(outcomeKindsWhere('clear')).toEqual(['delivered']);
+  });
+
+  it('leaves failingSince as it is after an attempt failed by the egress proxy, whatever the outcome', () => {
+    expect(failingSinceAfter(null, 'retry', 9, 'proxy')).toBeNull();
+    expect(failingSinceAfter(5, 'retry', 9, 'proxy')).toBe(5);
+    expect(failingSinceAfter(null, 'dead', 9, 'proxy')).toBeNull();
+    expect(failingSinceAfter(null, 'retry', 9, 'connect')).toBe(9);
   });
 
   it("keeps a cancelled delivery's cancel reason as lastError while it stays cancelled, and takes the attempt's error otherwise", () => {

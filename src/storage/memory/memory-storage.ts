@@ -371,7 +371,7 @@ export function createMemoryStorage(): StorageAdapter {
     statuses.setStatus(d, fields.status, now);
     d.nextAttemptAt = fields.nextAttemptAt;
     d.deliveredAt = fields.deliveredAt;
-    sub.record.failingSince = failingSinceAfter(sub.record.failingSince ?? null, outcome.kind, a.startedAt);
+    sub.record.failingSince = failingSinceAfter(sub.record.failingSince ?? null, outcome.kind, a.startedAt, a.errorClass);
     schedule.reschedule(d);
     if (headPasses(d, fields.status)) passHead(d, now);
     return { ok: true, delivery: copyDelivery(d), subscriptionDisabled, failingSince: sub.record.failingSince };

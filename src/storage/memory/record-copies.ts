@@ -69,6 +69,7 @@ export function copySubscription(s: SubscriptionRecord): SubscriptionRecord {
     disabledAt: s.disabledAt,
     retry: copyRetry(s.retry),
     flowControl: copyFlowControl(s.flowControl),
+    tls: s.tls == null ? null : { clientCertificate: s.tls.clientCertificate, clientKey: s.tls.clientKey, ca: s.tls.ca, serverName: s.tls.serverName },
     failingSince: s.failingSince ?? null,
     deletedAt: s.deletedAt ?? null,
     createdAt: s.createdAt,

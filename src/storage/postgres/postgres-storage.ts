@@ -92,6 +92,7 @@ import {
   pendingTargets,
   pgText,
   requeuedValues,
+  jsonOrNull,
   subscriptionValues,
   testAttemptValues,
   toAttempt,
@@ -308,7 +309,7 @@ export class PostgresStorage implements StorageAdapter {
     const { tenantId } = record;
     const max = limits.maxPerTenant;
     const limited = tenantId !== null && max !== undefined;
-    const values = [...subscriptionValues(record), record.eventTypes, idempotencyScope(tenantId), record.versions ?? null];
+    const values = [...subscriptionValues(record), record.eventTypes, idempotencyScope(tenantId), record.versions ?? null, jsonOrNull(record.tls)];
     const insert = async (on?: PoolClient): Promise<SubscriptionRecord> =>
       toSubscription((await this.#query<SubscriptionRow>(this.#sql.createSubscription, values, on))[0]!);
     if (!limited && audit === undefined) return this.#runner.run('createSubscription', () => insert());

@@ -67,6 +67,8 @@ export interface SubscriptionRow {
   disabled_at: IntLike | null;
   retry: unknown;
   flow_control: unknown;
+  /** The TLS identity (jsonb), its key sealed by the core (migration 0013). */
+  tls: unknown;
   failing_since: IntLike | null;
   deleted_at: IntLike | null;
   created_at: IntLike;
@@ -129,6 +131,7 @@ export interface ClaimRow extends DeliveryRow {
   s_disabled_at: IntLike | null;
   s_retry: unknown;
   s_flow_control: unknown;
+  s_tls: unknown;
   s_failing_since: IntLike | null;
   s_deleted_at: IntLike | null;
   s_created_at: IntLike;
@@ -140,6 +143,8 @@ export interface SettledRow extends DeliveryRow {
   ord: IntLike;
   kind: string;
   started_at: IntLike;
+  /** The attempt's error class: a neutral one leaves failing_since as it is. */
+  error_class: string | null;
   /** The subscription's failing_since as the statement found it (before this batch). */
   failing_before: IntLike | null;
   /** The subscription's policy for a dead delivery of an ordering key. */
@@ -251,7 +256,8 @@ function json<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 
-function jsonOrNull(value: unknown): string | null {
+/** A value as JSON text for a jsonb parameter; `null` and `undefined` as SQL NULL. */
+export function jsonOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
 }
 
@@ -305,6 +311,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     disabledAt: intOrNull(row.disabled_at),
     retry: row.retry === null ? null : json<SubscriptionRecord['retry']>(row.retry),
     flowControl: row.flow_control === null ? null : json<SubscriptionRecord['flowControl']>(row.flow_control),
+    tls: row.tls === null || row.tls === undefined ? null : json<SubscriptionRecord['tls']>(row.tls),
     failingSince: intOrNull(row.failing_since),
     deletedAt: intOrNull(row.deleted_at),
     createdAt: int(row.created_at),
@@ -471,6 +478,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
       disabled_at: row.s_disabled_at,
       retry: row.s_retry,
       flow_control: row.s_flow_control,
+      tls: row.s_tls,
       failing_since: row.s_failing_since,
       deleted_at: row.s_deleted_at,
       created_at: row.s_created_at,
@@ -480,7 +488,7 @@ export function toClaimed(row: ClaimRow): ClaimedDelivery {
   };
 }
 
-/** A subscription's columns as statement values, in the column order of the `createSubscription` statement ($1–$21; its version pins go in $24). */
+/** A subscription's columns as statement values, in the column order of the `createSubscription` statement ($1–$21; its version pins go in $24, its TLS identity in $25). */
 export function subscriptionValues(record: SubscriptionRecord): unknown[] {
   return [
     record.id,
@@ -543,6 +551,7 @@ export function patchedValues(record: SubscriptionRecord): unknown[] {
     record.transform ?? null,
     record.orderingOnDead,
     record.versions ?? null,
+    jsonOrNull(record.tls),
   ];
 }
 

@@ -5,7 +5,7 @@
  */
 import type { OutcomeKind } from '../shared/settlement.js';
 import { failingSinceAfter } from '../shared/settlement.js';
-import type { SettleResult, Settlement } from '../storage-adapter.js';
+import type { AttemptErrorClass, SettleResult, Settlement } from '../storage-adapter.js';
 import { int, intOrNull, pgText, toDelivery, type SettledRow } from './rows.js';
 
 /** The settle statement's values: the batch as parallel arrays, one per field, then `now`. */
@@ -50,7 +50,7 @@ export function settleResults(settlements: Settlement[], rows: SettledRow[], dis
     const row = byOrdinal.get(index + 1);
     if (row === undefined) return { ok: false, deliveryId: settlement.deliveryId, code: 'STORAGE_LEASE_LOST' };
     const before = failing.has(row.subscription_id) ? failing.get(row.subscription_id)! : intOrNull(row.failing_before);
-    const failingSince = failingSinceAfter(before, row.kind as OutcomeKind, int(row.started_at));
+    const failingSince = failingSinceAfter(before, row.kind as OutcomeKind, int(row.started_at), row.error_class as AttemptErrorClass | null);
     failing.set(row.subscription_id, failingSince);
     return { ok: true, delivery: toDelivery(row), subscriptionDisabled: disabledBy.has(index + 1), failingSince };
   });

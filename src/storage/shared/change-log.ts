@@ -6,11 +6,13 @@
  * back beside the change itself — so the log can never disagree with the state, and a
  * change rolled back leaves no entry.
  */
+import { X509Certificate } from 'node:crypto';
 import { createId } from '../../ids.js';
 import type {
   ChangeAudit,
   FieldChange,
   SecretRecord,
+  StoredTlsIdentity,
   SubscriptionChangeRecord,
   SubscriptionRecord,
 } from '../storage-adapter.js';
@@ -40,6 +42,7 @@ export const loggedFields = Object.freeze([
   'metadata',
   'retry',
   'flowControl',
+  'tls',
   'secrets',
   'status',
   'disabledReason',
@@ -55,7 +58,36 @@ export interface LoggedSecret {
 }
 
 /** The logged fields of a subscription as the log shows them: secrets as their times, sensitive header values redacted. */
-export type LoggedState = { [F in LoggedField]: F extends 'secrets' ? LoggedSecret[] : SubscriptionRecord[F] };
+export type LoggedState = { [F in LoggedField]: F extends 'secrets' ? LoggedSecret[] : F extends 'tls' ? LoggedTls | null : SubscriptionRecord[F] };
+
+/** A TLS identity as the log shows it: the certificates by their SHA-256 fingerprints, the key redacted. */
+export interface LoggedTls {
+  clientCertificate: string;
+  clientKey: typeof REDACTED_IN_LOG;
+  ca: string[] | null;
+  serverName: string | null;
+}
+
+/** The fingerprints of the PEM certificates in `pem` (one that does not parse as `"unparsable"`). */
+function fingerprints(pem: string): string[] {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => {
+    try {
+      return new X509Certificate(block).fingerprint256;
+    } catch {
+      return 'unparsable';
+    }
+  });
+}
+
+function loggedTls(tls: StoredTlsIdentity | null): LoggedTls | null {
+  if (tls == null) return null;
+  return {
+    clientCertificate: fingerprints(tls.clientCertificate)[0] ?? 'unparsable',
+    clientKey: REDACTED_IN_LOG,
+    ca: tls.ca === null ? null : fingerprints(tls.ca),
+    serverName: tls.serverName,
+  };
+}
 
 function loggedSecrets(secrets: readonly SecretRecord[]): LoggedSecret[] {
   return secrets.map(({ createdAt, expiresAt }) => ({ createdAt, expiresAt }));
@@ -77,6 +109,7 @@ export function loggedState(record: SubscriptionRecord, isSensitiveHeader: (name
   for (const field of loggedFields) {
     if (field === 'secrets') state.secrets = loggedSecrets(record.secrets);
     else if (field === 'headers') state.headers = loggedHeaders(record.headers, isSensitiveHeader);
+    else if (field === 'tls') state.tls = loggedTls(record.tls ?? null);
     else state[field] = structuredClone(record[field]);
   }
   return state as LoggedState;
@@ -114,6 +147,11 @@ export function subscriptionChanges(
       // A credential swapped for another has the same redacted form: compare what is stored.
       const same = canonical(before!.headers) === canonical(after.headers);
       if (!same) changes.headers = { before: previous.headers, after: next.headers };
+      continue;
+    }
+    if (field === 'tls') {
+      // A key swapped (or resealed) under the same certificate has the same logged form: compare what is stored.
+      if (canonical(before!.tls ?? null) !== canonical(after.tls ?? null)) changes.tls = { before: previous.tls, after: next.tls };
       continue;
     }
     if (canonical(previous[field]) !== canonical(next[field])) changes[field] = { before: previous[field], after: next[field] };

@@ -6,7 +6,7 @@
  * tables (`settledStatusRules`, `failingSinceRules`). The conformance suite holds all three
  * to them.
  */
-import type { DeliveryStatus, SettleOutcome } from '../storage-adapter.js';
+import type { AttemptErrorClass, DeliveryStatus, SettleOutcome } from '../storage-adapter.js';
 
 export type OutcomeKind = SettleOutcome['kind'];
 
@@ -99,8 +99,16 @@ export const failingSinceRules: Readonly<Record<OutcomeKind, 'clear' | 'start' |
   disable: 'keep',
 });
 
+/**
+ * The error classes of failed attempts that say nothing of the endpoint, so they `keep`
+ * `failingSince` whatever the outcome: `proxy`, a failure of the host's own egress proxy
+ * (an endpoint must not be auto-disabled because the sender's proxy is down).
+ */
+export const failingSinceNeutralClasses: readonly AttemptErrorClass[] = Object.freeze(['proxy']);
+
 /** `failingSince` after one settlement; a batch applies this in its order. */
-export function failingSinceAfter(current: number | null, kind: OutcomeKind, startedAt: number): number | null {
+export function failingSinceAfter(current: number | null, kind: OutcomeKind, startedAt: number, errorClass: AttemptErrorClass | null): number | null {
+  if (errorClass !== null && failingSinceNeutralClasses.includes(errorClass)) return current;
   switch (failingSinceRules[kind]) {
     case 'clear':
       return null;

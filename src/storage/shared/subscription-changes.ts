@@ -19,6 +19,7 @@ export const patchFields = Object.freeze([
   'metadata',
   'retry',
   'flowControl',
+  'tls',
 ] as const satisfies ReadonlyArray<keyof SubscriptionPatch>);
 
 /**

@@ -64,6 +64,8 @@ export interface SubscriptionRow {
   disabled_at: number | null;
   retry: string | null;
   flow_control: string | null;
+  /** The TLS identity as JSON, its key sealed by the core (migration 0017). */
+  tls: string | null;
   failing_since: number | null;
   deleted_at: number | null;
   created_at: number;
@@ -307,6 +309,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionRecord {
     disabledAt: row.disabled_at,
     retry: row.retry === null ? null : (JSON.parse(row.retry) as SubscriptionRecord['retry']),
     flowControl: row.flow_control === null ? null : (JSON.parse(row.flow_control) as SubscriptionRecord['flowControl']),
+    tls: row.tls === null || row.tls === undefined ? null : (JSON.parse(row.tls) as SubscriptionRecord['tls']),
     failingSince: row.failing_since,
     deletedAt: row.deleted_at,
     createdAt: row.created_at,
@@ -493,6 +496,7 @@ export function subscriptionParams(record: SubscriptionRecord): Record<string, u
     disabled_at: record.disabledAt,
     retry: record.retry === null || record.retry === undefined ? null : JSON.stringify(record.retry),
     flow_control: record.flowControl === null || record.flowControl === undefined ? null : JSON.stringify(record.flowControl),
+    tls: record.tls === null || record.tls === undefined ? null : JSON.stringify(record.tls),
     failing_since: record.failingSince ?? null,
     deleted_at: record.deletedAt ?? null,
     created_at: record.createdAt,

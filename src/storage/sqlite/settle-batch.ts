@@ -113,7 +113,7 @@ export function settleBatch(s: Statements, settlements: Settlement[], now: numbe
         subscriptionDisabled = true;
       }
     }
-    subscription.failingSince = failingSinceAfter(subscription.failingSince, outcome.kind, attempt.startedAt);
+    subscription.failingSince = failingSinceAfter(subscription.failingSince, outcome.kind, attempt.startedAt, attempt.errorClass);
     results[i] = {
       ok: true,
       delivery: {

@@ -68,11 +68,12 @@ describe('migrations', () => {
       { version: 10, name: '0010-delivery-payloads' },
       { version: 11, name: '0011-ordering' },
       { version: 12, name: '0012-event-versions' },
+      { version: 13, name: '0013-client-tls' },
     ]);
-    expect(latestSchemaVersion).toBe(12);
+    expect(latestSchemaVersion).toBe(13);
     await storage.migrate();
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(12);
+    expect(await count(schema, 'migrations')).toBe(13);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
@@ -139,15 +140,16 @@ describe('migrations', () => {
       { version: 10 },
       { version: 11 },
       { version: 12 },
+      { version: 13 },
     ]);
     const storage = storageOn({ schema });
     await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(12);
+    expect(await count(schema, 'migrations')).toBe(13);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
     // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(12);
+    expect(await count(schema, 'migrations')).toBe(13);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {

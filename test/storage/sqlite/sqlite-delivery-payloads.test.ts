@@ -135,7 +135,7 @@ describe('migration 0014: delivery payloads', () => {
     await storage.migrate();
 
     expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_subscriptions').all()).toEqual(
-      before.map((row) => ({ ...(row as object), transform: null, ordering_on_dead: 'block', event_versions: null })),
+      before.map((row) => ({ ...(row as object), transform: null, ordering_on_dead: 'block', event_versions: null, tls: null })),
     );
     expect(await storage.getSubscription('sub_pay')).toMatchObject({ transform: null, filter: null });
     const result = await storage.enqueue(input('payment.succeeded'));

@@ -165,7 +165,7 @@ describe('migration 0013: payload filters', () => {
     await storage.migrate();
 
     expect(db.prepare('SELECT rowid AS row_id, * FROM webhook_subscriptions').all()).toEqual(
-      before.map((row) => ({ ...(row as object), payload_filter: null, transform: null, ordering_on_dead: 'block', event_versions: null })),
+      before.map((row) => ({ ...(row as object), payload_filter: null, transform: null, ordering_on_dead: 'block', event_versions: null, tls: null })),
     );
     expect(await storage.getSubscription('sub_pay')).toMatchObject({ filter: null, eventTypes: ['payment.*'] });
     const asker = enqueueAsker('payment.succeeded');

@@ -132,6 +132,7 @@ describe('migrations', () => {
       { version: 14, name: '0014-delivery-payloads' },
       { version: 15, name: '0015-ordering' },
       { version: 16, name: '0016-event-versions' },
+      { version: 17, name: '0017-client-tls' },
     ]);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     expect(schema.map((o) => (o as { name: string }).name)).toEqual(
@@ -576,7 +577,7 @@ describe('change log, soft delete and erasure (migration 0008)', () => {
     // The new columns are NULL on every old row (ordering_on_dead its default, 'block');
     // everything else is as it was, rowids included.
     const withNull = (rows: unknown[], column: string) => rows.map((row) => ({ ...(row as object), [column]: null }));
-    const subscriptions = withNull(withNull(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'), 'transform'), 'event_versions');
+    const subscriptions = withNull(withNull(withNull(withNull(withNull(before.subscriptions, 'deleted_at'), 'payload_filter'), 'transform'), 'event_versions'), 'tls');
     expect(rowsOf(db, 'webhook_subscriptions')).toEqual(subscriptions.map((row) => ({ ...row, ordering_on_dead: 'block' })));
     expect(rowsOf(db, 'webhook_events')).toEqual(withNull(withNull(before.events, 'expunged_at'), 'ordering_key'));
     expect(rowsOf(db, 'webhook_deliveries')).toEqual(withNull(withNull(withNull(before.deliveries, 'payload'), 'ordering_key'), 'ordering_seq'));

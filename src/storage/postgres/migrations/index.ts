@@ -15,6 +15,7 @@ import { sql as payloadFilter } from './0009-payload-filter.js';
 import { sql as deliveryPayloads } from './0010-delivery-payloads.js';
 import { sql as ordering } from './0011-ordering.js';
 import { sql as eventVersions } from './0012-event-versions.js';
+import { sql as clientTls } from './0013-client-tls.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -31,6 +32,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 10, name: '0010-delivery-payloads', sql: deliveryPayloads },
   { version: 11, name: '0011-ordering', sql: ordering },
   { version: 12, name: '0012-event-versions', sql: eventVersions },
+  { version: 13, name: '0013-client-tls', sql: clientTls },
 ]);
 
 /** The schema version this code expects: the last migration's. */

@@ -236,7 +236,7 @@ function claimSql(t: Tables, due: string): string {
         e.tenant_id AS e_tenant_id, e.expunged_at AS e_expunged_at, e.ordering_key AS e_ordering_key, s.tenant_id AS s_tenant_id, s.all_tenants AS s_all_tenants, s.url AS s_url, s.event_types AS s_event_types, s.payload_filter AS s_payload_filter, s.transform AS s_transform, s.ordering_on_dead AS s_ordering_on_dead, s.event_versions AS s_event_versions, s.secrets AS s_secrets, s.headers AS s_headers,
         s.description AS s_description, s.metadata AS s_metadata, s.status AS s_status,
         s.disabled_reason AS s_disabled_reason, s.disabled_at AS s_disabled_at, s.retry AS s_retry,
-        s.flow_control AS s_flow_control, s.failing_since AS s_failing_since, s.deleted_at AS s_deleted_at,
+        s.flow_control AS s_flow_control, s.tls AS s_tls, s.failing_since AS s_failing_since, s.deleted_at AS s_deleted_at,
         s.created_at AS s_created_at, s.updated_at AS s_updated_at
       FROM leased AS l
       JOIN due ON due.id = l.id

@@ -12,6 +12,7 @@ import {
   type OutcomeKind,
   keepsResponseSnippet,
   outcomeKinds,
+  failingSinceNeutralClasses,
   outcomeKindsWhere,
   settledLastError,
   settledStatusOfCancelled,
@@ -97,6 +98,8 @@ function settleSql(t: Tables, defersKeyed: boolean): string {
     `ELSE ${settledStatusSql('i.kind', `(d.status = 'pending' AND s.status = 'active')`)} END`;
   const clears = literalList(outcomeKindsWhere('clear'));
   const starts = literalList(outcomeKindsWhere('start'));
+  // An attempt of a neutral error class (the egress proxy's failure) moves nothing.
+  const counts = `st.error_class IS NULL OR st.error_class NOT IN (${literalList(failingSinceNeutralClasses)})`;
   const deferred = defersKeyed
     ? `, deferred AS (
         SELECT DISTINCT d.subscription_id FROM input AS i JOIN ${t.deliveries} AS d ON d.id = i.id
@@ -122,7 +125,7 @@ function settleSql(t: Tables, defersKeyed: boolean): string {
   // - recorded: the attempts, numbered from the settled row's new history count, the
   //   response snippet kept or not by keepsResponseSnippet().
   // - failing: the subscriptions' failing_since as failingSinceAfter() leaves it, applied
-  //   in batch order: the value after the batch is the first `start` after the batch's
+  //   in batch order, settlements of a neutral error class (failingSinceNeutralClasses) left out: the value after the batch is the first `start` after the batch's
   //   last `clear`, or — with no `clear` — the stored value, else the batch's first
   //   `start`. The row is written only when that changes it: a healthy subscription (or
   //   one failing for a while) costs no write and no row lock on subscriptions.
@@ -155,7 +158,7 @@ function settleSql(t: Tables, defersKeyed: boolean): string {
           updated_at = $13::bigint
         FROM input AS i, ${t.subscriptions} AS s
         WHERE d.id = i.id AND d.lease_token = i.token AND s.id = d.subscription_id${notDeferred}
-        RETURNING ${deliveryColumns('d')}, d.history_attempts, i.ord, i.kind, i.started_at, s.failing_since AS failing_before,
+        RETURNING ${deliveryColumns('d')}, d.history_attempts, i.ord, i.kind, i.started_at, i.error_class, s.failing_since AS failing_before,
           d.cancelled_at IS NOT NULL AS was_cancelled, s.ordering_on_dead
       ), recorded AS (
         INSERT INTO ${t.attempts} (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error_class,
@@ -167,6 +170,7 @@ function settleSql(t: Tables, defersKeyed: boolean): string {
         SELECT st.subscription_id, st.ord, st.kind, st.started_at,
           max(st.ord) FILTER (WHERE st.kind IN (${clears})) OVER (PARTITION BY st.subscription_id) AS last_clear
         FROM settled AS st
+        WHERE ${counts}
       ), outcome AS (
         SELECT m.subscription_id, bool_or(m.last_clear IS NOT NULL) AS cleared,
           (array_agg(m.started_at ORDER BY m.ord)

@@ -102,6 +102,7 @@ const subscriptionColumnNames = [
   'transform',
   'ordering_on_dead',
   'event_versions',
+  'tls',
 ] as const;
 
 /** The columns of a `SubscriptionRow`, of the table aliased `alias`. */

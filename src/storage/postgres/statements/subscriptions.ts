@@ -15,14 +15,14 @@ export function subscriptionStatements(t: Tables, schema: string) {
     // One statement: the subscription and its filter rows, keyed by its tenant scope ($23,
     // idempotencyScope of its tenant) and its all-tenant opt-in, as the fan-out reads them.
     // The payload filter ($6), the transform's name ($20) and the version pins ($24) are stored
-    // as the text given; $21 is its orderingOnDead.
+    // as the text given; $21 is its orderingOnDead, $25 its TLS identity.
     createSubscription: `
       WITH created AS (
         INSERT INTO ${t.subscriptions} (id, tenant_id, all_tenants, url, event_types, payload_filter, secrets, headers,
           description, metadata, status, disabled_reason, disabled_at, retry, flow_control, failing_since, deleted_at,
-          created_at, updated_at, transform, ordering_on_dead, event_versions)
+          created_at, updated_at, transform, ordering_on_dead, event_versions, tls)
         VALUES ($1, $2, $3::boolean, $4, $5::jsonb, $6::text, $7::jsonb, $8::jsonb, $9, $10::jsonb, $11, $12, $13::bigint,
-          $14::jsonb, $15::jsonb, $16::bigint, $17::bigint, $18::bigint, $19::bigint, $20::text, $21::text, $24::text)
+          $14::jsonb, $15::jsonb, $16::bigint, $17::bigint, $18::bigint, $19::bigint, $20::text, $21::text, $24::text, $25::jsonb)
         RETURNING *
       ), filters AS (
         INSERT INTO ${t.filters} (filter, subscription_id, tenant_key, all_tenants)
@@ -47,7 +47,8 @@ export function subscriptionStatements(t: Tables, schema: string) {
     updateSubscription: `
       UPDATE ${t.subscriptions} AS s SET url = $2, event_types = $3::jsonb, payload_filter = $4::text, secrets = $5::jsonb,
         headers = $6::jsonb, description = $7, metadata = $8::jsonb, retry = $9::jsonb, flow_control = $10::jsonb,
-        updated_at = $11::bigint, transform = $12::text, ordering_on_dead = $13::text, event_versions = $14::text
+        updated_at = $11::bigint, transform = $12::text, ordering_on_dead = $13::text, event_versions = $14::text,
+        tls = $15::jsonb
       WHERE s.id = $1
       RETURNING ${subscriptionColumns('s')}`,
     deleteFilters: `DELETE FROM ${t.filters} WHERE subscription_id = $1`,

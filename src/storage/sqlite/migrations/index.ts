@@ -19,6 +19,7 @@ import { sql as payloadFilter } from './0013-payload-filter.js';
 import { sql as deliveryPayloads } from './0014-delivery-payloads.js';
 import { sql as ordering } from './0015-ordering.js';
 import { sql as eventVersions } from './0016-event-versions.js';
+import { sql as clientTls } from './0017-client-tls.js';
 import type { Migration } from '../../shared/schema-version.js';
 
 /** Every migration this code knows, oldest first. */
@@ -39,6 +40,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { version: 14, name: '0014-delivery-payloads', sql: deliveryPayloads },
   { version: 15, name: '0015-ordering', sql: ordering },
   { version: 16, name: '0016-event-versions', sql: eventVersions },
+  { version: 17, name: '0017-client-tls', sql: clientTls },
 ]);
 
 /** The schema version this code expects: the last migration's. */

@@ -11,15 +11,15 @@ export function subscriptionsSql(t: SqliteTables) {
   const D = t.deliveries;
   return {
     insertSubscription: `INSERT INTO ${S} (id, tenant_id, all_tenants, url, event_types, payload_filter, transform, ordering_on_dead, event_versions, secrets,
-         headers, description, metadata, status, disabled_reason, disabled_at, retry, flow_control, failing_since, deleted_at, created_at, updated_at)
+         headers, description, metadata, status, disabled_reason, disabled_at, retry, flow_control, tls, failing_since, deleted_at, created_at, updated_at)
        VALUES (@id, @tenant_id, @all_tenants, @url, @event_types, @payload_filter, @transform, @ordering_on_dead, @event_versions, @secrets,
-         @headers, @description, @metadata, @status, @disabled_reason, @disabled_at, @retry, @flow_control, @failing_since, @deleted_at, @created_at, @updated_at)`,
+         @headers, @description, @metadata, @status, @disabled_reason, @disabled_at, @retry, @flow_control, @tls, @failing_since, @deleted_at, @created_at, @updated_at)`,
     // A tenant's subscriptions, counted against tenantLimits.maxSubscriptions (soft-deleted
     // ones do not count): the entries of subscriptions_tenant for it and their rows, under the
     // write lock the create holds.
     countTenantSubscriptions: `SELECT COUNT(*) FROM ${S} WHERE tenant_id = ? AND deleted_at IS NULL`,
     updateSubscription: `UPDATE ${S} SET url = @url, event_types = @event_types, payload_filter = @payload_filter, transform = @transform, ordering_on_dead = @ordering_on_dead, event_versions = @event_versions, secrets = @secrets, headers = @headers,
-         description = @description, metadata = @metadata, retry = @retry, flow_control = @flow_control,
+         description = @description, metadata = @metadata, retry = @retry, flow_control = @flow_control, tls = @tls,
          updated_at = @updated_at
        WHERE id = @id`,
     getSubscription: `SELECT * FROM ${S} WHERE id = ?`,
