@@ -86,7 +86,7 @@ describe('examples', () => {
       'getHeaders: the token in clear',
       'secret age: within policy',
       expect.stringMatching(/^audit: bob@bookkeeper\.example moved sub_[0-9A-Z]{26}$/),
-      'created alice@bookkeeper.example tenantId allTenants url eventTypes filter transform versions orderingOnDead headers description metadata retry flowControl secrets status disabledReason deletedAt',
+      'created alice@bookkeeper.example tenantId allTenants url eventTypes filter transform versions orderingOnDead headers description metadata retry flowControl tls secrets status disabledReason deletedAt',
       'updated bob@bookkeeper.example url',
       'disabled bob@bookkeeper.example status disabledReason',
       'enabled bob@bookkeeper.example status disabledReason',

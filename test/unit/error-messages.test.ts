@@ -134,7 +134,7 @@ describe('messages of the most likely mistakes name the path, what was expected 
     const error = await errorOf(() => webhooks().subscriptions.create({ url: 'https://erp.example.com/hooks', events: ['payment.*'] } as never));
     expect(error).toMatchObject({ code: 'INPUT_INVALID', field: 'events' });
     expect(error.message).toBe(
-      'Unknown key `events`; expected one of: url, eventTypes, tenantId, allTenants, secret, signing, headers, description, metadata, retry, flowControl, filter, transform, ordering, versions; `eventTypes` is required: expected an array of string (at most 100)',
+      'Unknown key `events`; expected one of: url, eventTypes, tenantId, allTenants, secret, signing, headers, description, metadata, retry, flowControl, filter, transform, ordering, versions, tls; `eventTypes` is required: expected an array of string (at most 100)',
     );
     expect(error.message).not.toContain('more)');
   });
@@ -166,7 +166,7 @@ describe('messages of the most likely mistakes name the path, what was expected 
   it('a secret in subscriptions.update: names it and lists the keys update accepts', async () => {
     const error = await errorOf(() => webhooks().subscriptions.update('sub_1', { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } as never));
     expect(error).toMatchObject({ code: 'INPUT_INVALID', field: 'secret' });
-    expect(error.message).toBe('Unknown key `secret`; expected one of: url, eventTypes, headers, description, metadata, retry, flowControl, filter, transform, ordering, versions');
+    expect(error.message).toBe('Unknown key `secret`; expected one of: url, eventTypes, headers, description, metadata, retry, flowControl, filter, transform, ordering, versions, tls');
   });
 
   it('a subscription status that does not exist: lists the statuses and the one that came', async () => {

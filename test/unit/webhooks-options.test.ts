@@ -36,6 +36,7 @@ describe('resolveWebhooksOptions defaults', () => {
       maxRetryAfterMs: 3_600_000,
       userAgent: 'Bookkeeper-Webhooks/1',
       tenantHeader: null,
+      proxy: null,
     });
   });
 
