@@ -14,6 +14,12 @@ export const SECRET_ENV = 'WEBHOOK_SECRET';
 /** The help line of `--secret`. */
 export const secretHelp = `--secret <whsec_…>      the signing secret (or set ${SECRET_ENV})`;
 
+/** The help line of `--secret` where a `v1a` key is taken too: `whsk_` to sign, `whpk_` to verify. */
+export function keyedSecretHelp(key: 'whsk_' | 'whpk_'): string {
+  return `--secret <whsec_…|${key}…>
+                          the signing secret, or a v1a (Ed25519) ${key === 'whsk_' ? 'secret key' : 'public key'} (or set ${SECRET_ENV})`;
+}
+
 /** The secrets given to `command`. @throws UsageError when there is none. */
 export function secretsOf(args: CommandArgs, io: CliIo, command: Command): string[] {
   const given = stringFlags(args, 'secret');

@@ -35,8 +35,8 @@ code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
 pre{background:var(--soft);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;max-height:420px;white-space:pre-wrap;word-break:break-all}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;border:1px solid var(--line)}
 .badge.delivered,.badge.active,.badge.closed{color:var(--ok);border-color:var(--ok)}
-.badge.pending,.badge.held,.badge.half-open{color:var(--warn);border-color:var(--warn)}
-.badge.dead,.badge.disabled,.badge.open,.badge.cancelled,.badge.deleted{color:var(--bad);border-color:var(--bad)}
+.badge.pending,.badge.held,.badge.half-open,.badge.expiring{color:var(--warn);border-color:var(--warn)}
+.badge.dead,.badge.disabled,.badge.open,.badge.cancelled,.badge.deleted,.badge.expired{color:var(--bad);border-color:var(--bad)}
 form.inline{display:inline}
 form.filters{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-end;margin:8px 0 12px}
 label{display:block;font-size:14px;font-weight:600;margin-bottom:2px}

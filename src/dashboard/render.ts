@@ -1,8 +1,10 @@
 /**
  * The small pieces every dashboard page writes the same way: times, durations, counts,
- * ratios, status badges, the pager of a cursor-paged list, and a form field with its
+ * ratios, status badges, an attempt's error class, the pager of a cursor-paged list, and a form field with its
  * error message. Each returns escaped markup or plain text for `html`.
  */
+import { failingSinceNeutralClasses } from '../storage/shared/settlement.js';
+import type { AttemptErrorClass } from '../storage/storage-adapter.js';
 import type { DashboardContext } from './dashboard-context.js';
 import { html, type Html } from './html.js';
 
@@ -59,10 +61,27 @@ export function formatRatio(ratio: number | null): string {
 
 /**
  * A status as a badge: `<span class="badge dead">dead</span>` (the stylesheet colours
- * delivered/active/closed, pending/held/half-open, dead/disabled/open/cancelled/deleted).
+ * delivered/active/closed, pending/held/half-open/expiring, dead/disabled/open/cancelled/deleted/expired).
  */
 export function statusBadge(status: string): Html {
   return html`<span class="badge ${status}">${status}</span>`;
+}
+
+/** What an error class is called where its name alone would puzzle a reader. */
+const errorClassLabels: Partial<Record<AttemptErrorClass, string>> = { proxy: 'proxy failure' };
+
+/**
+ * An attempt's error class as a tag: `<span class="mono">timeout</span>`; a class that says
+ * nothing of the endpoint (the settlement rule's `failingSinceNeutralClasses`: `proxy`, the
+ * sender's own egress proxy failing) says so, since it moves neither the endpoint's circuit
+ * breaker nor its auto-disable.
+ */
+export function errorClassTag(errorClass: AttemptErrorClass): Html {
+  const label = errorClassLabels[errorClass];
+  const neutral = failingSinceNeutralClasses.includes(errorClass);
+  if (label === undefined && !neutral) return html`<span class="mono">${errorClass}</span>`;
+  const note = [label, neutral ? 'not counted against the endpoint' : undefined].filter((part) => part !== undefined).join(' — ');
+  return html`<span class="mono">${errorClass}</span> <span class="muted">(${note})</span>`;
 }
 
 /**

@@ -6,9 +6,14 @@
  * Field names are the API's paths (`url`, `retry.maxAttempts`, `flowControl.burst`), so an
  * error of the API lands next to the field that caused it. An empty field is the
  * instance's default: a retry policy or flow control with no field filled is `null`.
+ *
+ * The signing scheme is chosen at creation only (a rotation changes it). The form has no
+ * `tls` field: a private key typed into it would be written back into the page that shows
+ * a refused post again, so a TLS identity is set through the API.
  */
 import { ValidationError, describeValue } from '../errors.js';
 import type { Subscription } from '../registry/subscription-registry.js';
+import type { SigningScheme } from '../signing/signing-key.js';
 import type { PayloadFilter } from '../routing/payload-filter.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../storage/storage-adapter.js';
 import { DashboardRefusal } from './dashboard-context.js';
@@ -30,6 +35,8 @@ export interface SubscriptionFormValues {
   tenantId: string;
   allTenants: boolean;
   metadata: string;
+  /** The creation's signing scheme: `v1` (HMAC-SHA256, the default) or `v1a` (Ed25519). */
+  signing: string;
   retry: Record<RetryField, string>;
   flowControl: Record<FlowControlField, string>;
   reason: string;
@@ -59,6 +66,17 @@ const noLimit = 'none';
 /** The fields each form posts (operator-only ones apart). */
 const commonFields = ['url', 'eventTypes', 'eventTypeFilters', 'filter', 'transform', 'description', ...retryFields.map((name) => `retry.${name}`), ...flowControlFields.map((name) => `flowControl.${name}`)];
 const operatorCreateFields = ['tenantId', 'allTenants', 'metadata'];
+/** The fields of a creation only, whoever creates. */
+const createFields = ['signing'];
+/** The schemes the form offers, the default first. */
+const signingChoices: ReadonlyArray<[scheme: SigningScheme, label: string, hint: string]> = [
+  ['v1', 'v1 — HMAC-SHA256', 'The receiver holds a shared whsec_ secret. Fast to verify; every Standard Webhooks library supports it.'],
+  [
+    'v1a',
+    'v1a — Ed25519',
+    'The receiver holds only a whpk_ public key, which cannot sign: a leaked receiver configuration forges nothing. Verifying costs more CPU than HMAC.',
+  ],
+];
 
 /** An empty form. */
 export function emptySubscriptionForm(): SubscriptionFormValues {
@@ -72,6 +90,7 @@ export function emptySubscriptionForm(): SubscriptionFormValues {
     tenantId: '',
     allTenants: false,
     metadata: '',
+    signing: 'v1',
     retry: { delaysMs: '', initialDelayMs: '', factor: '', maxDelayMs: '', maxAttempts: '', jitter: '' },
     flowControl: { maxInFlight: '', ratePerSecond: '', burst: '' },
     reason: '',
@@ -120,6 +139,8 @@ export interface SubscriptionFormInput {
   allTenants?: boolean;
   /** The operator's only. */
   metadata?: Record<string, unknown>;
+  /** The creation's only. */
+  signing?: SigningScheme;
   reason: string | undefined;
 }
 
@@ -134,6 +155,7 @@ function numberOf(field: string, text: string): number {
 }
 
 function whyRefused(name: string, mode: SubscriptionFormMode): string {
+  if (name === 'signing') return 'the signing scheme changes with a rotation of the secret';
   if (operatorCreateFields.includes(name)) {
     if (mode.portal) return 'it is the operator’s to set, not the portal’s';
     if (name !== 'metadata') return 'a subscription’s tenant is fixed at creation';
@@ -149,7 +171,7 @@ function whyRefused(name: string, mode: SubscriptionFormMode): string {
  * @throws DashboardRefusal 400 `INPUT_INVALID` for a field the form does not have.
  */
 export function readSubscriptionFormValues(form: URLSearchParams, mode: SubscriptionFormMode): SubscriptionFormValues {
-  const allowed = new Set([...commonFields, ...(mode.kind === 'edit' ? ['reason'] : []), ...(mode.portal ? [] : mode.kind === 'create' ? operatorCreateFields : ['metadata'])]);
+  const allowed = new Set([...commonFields, ...(mode.kind === 'edit' ? ['reason'] : createFields), ...(mode.portal ? [] : mode.kind === 'create' ? operatorCreateFields : ['metadata'])]);
   for (const name of new Set(form.keys())) {
     if (!allowed.has(name)) {
       throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected no \`${name}\` field: ${whyRefused(name, mode)} (fields: ${[...allowed].join(', ')})`);
@@ -167,6 +189,7 @@ export function readSubscriptionFormValues(form: URLSearchParams, mode: Subscrip
   values.tenantId = text('tenantId').trim();
   values.allTenants = ['1', 'on', 'true'].includes(text('allTenants'));
   values.metadata = text('metadata').replaceAll('\r\n', '\n');
+  values.signing = text('signing').trim();
   for (const name of retryFields) values.retry[name] = text(`retry.${name}`).trim();
   for (const name of flowControlFields) values.flowControl[name] = text(`flowControl.${name}`).trim();
   values.reason = text('reason').trim();
@@ -190,6 +213,7 @@ export function subscriptionFormInput(values: SubscriptionFormValues, mode: Subs
     flowControl: readFlowControl(values.flowControl),
     reason: values.reason === '' ? undefined : values.reason,
   };
+  if (mode.kind === 'create') input.signing = readSigning(values.signing);
   if (!mode.portal) {
     if (mode.kind === 'create') {
       input.tenantId = values.tenantId === '' ? null : values.tenantId;
@@ -198,6 +222,12 @@ export function subscriptionFormInput(values: SubscriptionFormValues, mode: Subs
     input.metadata = readMetadata(values.metadata);
   }
   return input;
+}
+
+function readSigning(text: string): SigningScheme | undefined {
+  if (text === '') return undefined;
+  if (text !== 'v1' && text !== 'v1a') invalid('signing', `Expected \`signing\` to be v1 or v1a, got ${describeValue(text)}`);
+  return text;
 }
 
 function readRetry(fields: Record<RetryField, string>): StoredRetryPolicy | null {
@@ -291,6 +321,7 @@ export function subscriptionForm(page: SubscriptionFormPage): Html {
     'tenantId',
     'allTenants',
     'metadata',
+    'signing',
     'reason',
     'retry',
     'flowControl',
@@ -332,6 +363,7 @@ ${formField({
 })}
 ${text('transform', 'Payload transform', values.transform, 'The name of one of the instance’s transforms: what it makes of each event is what this endpoint gets. Empty: the event as published', 'text', 30)}
 ${formField({ name: 'description', label: 'Description', error: errorAt('description'), control: (attributes) => html`<textarea ${attributes}>${values.description}</textarea>` })}
+${mode.kind === 'create' ? signingFieldset(values.signing, errorAt('signing')) : ''}
 ${
   mode.portal
     ? ''
@@ -381,3 +413,16 @@ ${mode.kind === 'edit' ? text('reason', 'Reason for the change', values.reason, 
 </form>`;
 }
 
+
+/** The signing scheme of a creation: a radio per scheme, with what it means for the receiver. */
+function signingFieldset(chosen: string, error: string | undefined): Html {
+  return html`<fieldset${error === undefined ? '' : html` aria-describedby="signing-error"`}>
+<legend>Signing scheme</legend>
+${error === undefined ? '' : html`<p class="notice error" id="signing-error">${error}</p>`}
+${signingChoices.map(
+  ([scheme, label, hint]) =>
+    html`<div class="field"><label><input type="radio" name="signing" value="${scheme}"${scheme === (chosen === '' ? 'v1' : chosen) ? html` checked` : ''}> ${label}</label> <span class="muted">${hint}</span></div>`,
+)}
+<p class="muted">A rotation of the secret can change it later, with an overlap during which both signatures are sent.</p>
+</fieldset>`;
+}

@@ -3,7 +3,7 @@
  * PostgreSQL schema) that an app instance in this process owns and dispatches from, as a
  * running app would: the CLI reads the log and marks deliveries due; the app's dispatcher
  * sends them; `send-test` posts itself and records its request in the test log that
- * `deliveries tests` reads.
+ * `deliveries tests` reads; an attempt that failed at the egress proxy is told apart.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -205,6 +205,42 @@ describe('deliveries on a SQLite file', () => {
     expect(runs[2]!.stderr).not.toContain('hunter2');
     expect(runs[3]!.stderr).toContain('Expected --status to be one of pending, held, delivered, dead, cancelled, got "lost"');
     expect(runs[4]!.stderr).toContain('Expected <delivery-id> after `deliveries redeliver`, got nothing');
+  });
+});
+
+describe('an attempt that failed at the egress proxy', () => {
+  it('attempts: shown as a proxy failure not counted against the endpoint; another class carries no such note', async ({ expect }) => {
+    // A proxy that refuses connections: a port just closed.
+    const closed = await LoopbackReceiver.start();
+    const proxyUrl = `http://${new URL(closed.url).host}`;
+    await closed.close();
+    const proxyFile = join(mkdtempSync(join(tmpdir(), 'bookkeeper-webhooks-cli-proxy-')), 'webhooks.db');
+    const proxied = createWebhooks({
+      events: bookkeeperEvents,
+      storage: createSqliteStorage({ filename: proxyFile }),
+      security: { allowPrivateNetworks: true },
+      retry: { delaysMs: [] },
+      http: { proxy: proxyUrl },
+    });
+    try {
+      await proxied.start();
+      await proxied.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'] });
+      await proxied.publish('payment.succeeded', bookkeeperEvents.examples['payment.succeeded']);
+      await proxied.drain({ timeoutMs: 10_000 });
+      const [delivery] = (await proxied.deliveries.list({ status: 'dead' })).items;
+      const [table, json, other] = await Promise.all([
+        runCli(['deliveries', 'attempts', delivery!.id, '--storage', `sqlite:${proxyFile}`]),
+        runCli(['deliveries', 'attempts', delivery!.id, '--storage', `sqlite:${proxyFile}`, '--json']),
+        runCli(['deliveries', 'attempts', deadId, ...store]),
+      ]);
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(new RegExp(`^1 +\\S+ +\\d+ +- +dead +.*the proxy ${proxyUrl.replaceAll('.', '\\.')} failed.* \\(proxy failure — not counted against the endpoint\\)$`, 'm'));
+      expect(JSON.parse(json.stdout)).toMatchObject([{ attemptNumber: 1, errorClass: 'proxy', outcome: 'dead' }]);
+      expect(other.stdout).toMatch(/^1 +\S+ +\d+ +500 +dead/m);
+      expect(other.stdout).not.toContain('not counted against the endpoint');
+    } finally {
+      await proxied.close();
+    }
   });
 });
 

@@ -2,7 +2,8 @@
  * `sign` and `verify` as child processes: what `sign` prints verifies with the library and
  * its curl command delivers a request a receiver verifies; `verify` accepts a request the
  * dispatcher really sent (captured off a loopback server as a raw HTTP message) and refuses
- * it tampered with, with the verifier's code; usage mistakes exit 2 with what was expected.
+ * it tampered with, with the verifier's code; v1a: a whsk_ key signs, the whpk_ key verifies,
+ * the whsk_ key is refused by verify unechoed; usage mistakes exit 2 with what was expected.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { bookkeeperEvents, createWebhooks, generateSecret, signWebhook } from '../../src/index.js';
+import { bookkeeperEvents, createWebhooks, generateSecret, generateSigningKeyPair, signWebhook } from '../../src/index.js';
 import { verifyWebhookSignature } from '../../src/receiver/index.js';
 import { LoopbackReceiver, type ReceivedRequest } from '../support/loopback-receiver.js';
 import { cleanEnv, runCli } from './cli-process.js';
@@ -100,6 +101,58 @@ describe.concurrent('sign', () => {
     } finally {
       await target.close();
     }
+  });
+});
+
+describe.concurrent('v1a (Ed25519) keys', () => {
+  const pair = generateSigningKeyPair();
+
+  it('sign signs v1a with a whsk_ secret key, and the receiver verifies it with the public key alone; the key is never printed', async ({ expect }) => {
+    const run = await runCli(['sign', bodyFile, '--secret', pair.secretKey, '--id', 'msg_fixed', '--timestamp', '1796400000']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toBe(
+      `webhook-id: msg_fixed\nwebhook-timestamp: 1796400000\nwebhook-signature: ${signWebhook({ id: 'msg_fixed', timestamp: 1796400000, body, secrets: pair.secretKey })}\n`,
+    );
+    expect(run.stdout).toMatch(/^webhook-signature: v1a,\S+$/m);
+    expect(run.stdout).not.toContain(pair.secretKey.slice('whsk_'.length, 40));
+    const headers = Object.fromEntries(run.stdout.trim().split('\n').map((line) => line.split(': ') as [string, string]));
+    expect(verifyWebhookSignature({ body, headers }, { secrets: pair.publicKey, now: new Date(1796400000 * 1000) }).id).toBe('msg_fixed');
+  });
+
+  it('verify accepts a v1a signature with the whpk_ public key, refuses it with a whsec_ secret, and refuses a whsk_ key without echoing it', async ({ expect }) => {
+    const signed = await runCli(['sign', bodyFile, '--secret', pair.secretKey, '--json']);
+    const headersFile = join(work, 'v1a-headers.json');
+    writeFileSync(headersFile, JSON.stringify((JSON.parse(signed.stdout) as { headers: Record<string, string> }).headers));
+    const [valid, hmac, secretKey] = await Promise.all([
+      runCli(['verify', bodyFile, '--headers', headersFile, '--secret', pair.publicKey, '--json']),
+      runCli(['verify', bodyFile, '--headers', headersFile, '--secret', secret, '--json']),
+      runCli(['verify', bodyFile, '--headers', headersFile, '--secret', pair.secretKey]),
+    ]);
+    expect(valid.code).toBe(0);
+    expect(JSON.parse(valid.stdout)).toMatchObject({ valid: true, type: 'payment.succeeded' });
+    expect(hmac.code).toBe(1);
+    expect(JSON.parse(hmac.stdout)).toMatchObject({ valid: false, code: 'WEBHOOK_NO_MATCHING_SIGNATURE' });
+    expect(secretKey.code).toBe(1);
+    expect(secretKey.stderr).toMatch(/SECRET_INVALID/);
+    expect(secretKey.stdout + secretKey.stderr).not.toContain(pair.secretKey.slice('whsk_'.length, 40));
+  });
+
+  it('signs a move from v1 to v1a with both, and each receiver verifies with what it holds', async ({ expect }) => {
+    const run = await runCli(['sign', bodyFile, '--secret', pair.secretKey, '--secret', secret, '--json']);
+    expect(run.code).toBe(0);
+    const { headers } = JSON.parse(run.stdout) as { headers: Record<string, string> };
+    expect(headers['webhook-signature']!.split(' ').map((entry) => entry.split(',')[0])).toEqual(['v1a', 'v1']);
+    const headersFile = join(work, 'v1-v1a-headers.json');
+    writeFileSync(headersFile, JSON.stringify(headers));
+    for (const key of [pair.publicKey, secret]) {
+      expect((await runCli(['verify', bodyFile, '--headers', headersFile, '--secret', key])).code).toBe(0);
+    }
+  });
+
+  it('--help of sign and verify names the v1a keys', async ({ expect }) => {
+    const [sign, verify] = await Promise.all([runCli(['sign', '--help']), runCli(['verify', '--help'])]);
+    expect(sign.stdout).toContain('--secret <whsec_…|whsk_…>');
+    expect(verify.stdout).toContain('--secret <whsec_…|whpk_…>');
   });
 });
 

@@ -2,20 +2,43 @@
  * The dispatcher in a worker thread (`dispatcher: { thread: 'worker' }`), on a real SQLite
  * file or a real PostgreSQL schema, posting to a real loopback receiver: what the host
  * sees (bus, metrics, logger, drain) must be what it sees with the dispatcher in-thread,
- * and a worker that dies must be reported, restarted, and lose nothing. Run per storage by
+ * and a worker that dies must be reported, restarted, and lose nothing; `v1a` (Ed25519)
+ * subscriptions are signed in the worker as in-thread. Run per storage by
  * test/integration/dispatcher-worker-{sqlite,postgres}.test.ts (a file each: every test
  * starts real threads, which load the sources through tsx).
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { DispatcherCrashedEvent, LifecycleEvents } from '../../src/index.js';
+import { generateSigningKeyPair, isWebhookError, type DispatcherCrashedEvent, type LifecycleEvents } from '../../src/index.js';
 import { internalDispatcher } from '../../src/create-webhooks.js';
 import type { WorkerDispatcher } from '../../src/delivery/worker/worker-dispatcher.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
 import { useInstancesOnStorage } from './every-storage.js';
+import type { LoopbackReceiver, ReceivedRequest } from './loopback-receiver.js';
 import { recordingLogger } from './recording-logger.js';
 import { samplePayment } from './sample-payment.js';
 
 const worker = { thread: 'worker' } as const;
+
+/** Answers 204 to a request whose signature verifies with `keys`, 401 with the code to any other. */
+function verifyingWith(server: LoopbackReceiver, keys: () => string[]): void {
+  server.responder = (request) => {
+    try {
+      verifyWebhook(messageOf(request), { secrets: keys() });
+      return undefined;
+    } catch (error) {
+      return { status: 401, body: isWebhookError(error) ? error.code : String(error) };
+    }
+  };
+}
+
+function messageOf(request: ReceivedRequest) {
+  return { body: request.body, headers: request.headers as Record<string, string> };
+}
+
+/** The scheme of each entry of the request's `webhook-signature`. */
+function schemesOf(request: ReceivedRequest): string[] {
+  return String(request.headers['webhook-signature']).split(' ').map((entry) => entry.slice(0, entry.indexOf(',')));
+}
 
 function workerOf(webhooks: object): WorkerDispatcher {
   return internalDispatcher(webhooks) as WorkerDispatcher;
@@ -111,6 +134,55 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
     expect(env.server.requests).toHaveLength(1);
     const event = verifyWebhook({ body: env.server.requests[0]!.body.toString(), headers: env.server.requests[0]!.headers as Record<string, string> }, { secrets: sub.secret });
     expect(event.data).toEqual({ paymentId: 'pay_1' });
+  });
+
+  it('signs a v1a subscription in the worker: the receiver, holding only the public key, verifies every request', async () => {
+    const webhooks = env.instance({ dispatcher: worker });
+    const created = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'], signing: 'v1a' });
+    verifyingWith(env.server, () => [created.publicKey!]);
+    const stranger = generateSigningKeyPair();
+    await webhooks.start();
+    const published = [];
+    for (let n = 0; n < 3; n++) published.push((await webhooks.publish('payment.succeeded', samplePayment(n))).id);
+    await webhooks.drain({ timeoutMs: 15_000 });
+
+    expect(env.server.requests).toHaveLength(3);
+    for (const request of env.server.requests) {
+      expect(schemesOf(request)).toEqual(['v1a']);
+      expect(verifyWebhook(messageOf(request), { secrets: created.publicKey! }).type).toBe('payment.succeeded');
+      // Another key pair's public key does not verify it: the signature is this key's.
+      expect(() => verifyWebhook(messageOf(request), { secrets: stranger.publicKey })).toThrow(expect.objectContaining({ code: 'WEBHOOK_NO_MATCHING_SIGNATURE' }));
+    }
+    expect(new Set(env.server.requests.map((request) => request.headers['webhook-id']))).toEqual(new Set(published));
+    expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(3);
+    await webhooks.stop();
+  });
+
+  it('sends a v1 and a v1a signature through the worker during the overlap of a rotation from v1 to v1a, each receiver verifying its own', async () => {
+    const webhooks = env.instance({ dispatcher: worker });
+    const created = await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    const moved = await webhooks.subscriptions.rotateSecret(created.id, { signing: 'v1a', overlapMs: 3_600_000 });
+    // A receiver that has switched holds the public key only; one that has not, the v1 secret only.
+    verifyingWith(env.server, () => [moved.publicKey!]);
+    await webhooks.publish('payment.succeeded', samplePayment(1));
+    await webhooks.drain({ timeoutMs: 15_000 });
+
+    expect(env.server.requests).toHaveLength(1);
+    const request = env.server.requests[0]!;
+    expect(schemesOf(request)).toEqual(['v1a', 'v1']);
+    expect(verifyWebhook(messageOf(request), { secrets: moved.publicKey! }).type).toBe('payment.succeeded');
+    expect(verifyWebhook(messageOf(request), { secrets: created.secret }).type).toBe('payment.succeeded');
+    expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(1);
+
+    // The overlap cut short: the worker signs with the v1a key alone.
+    await webhooks.subscriptions.rotateSecret(created.id, { secret: moved.secret, overlapMs: 0 });
+    await webhooks.publish('payment.succeeded', samplePayment(2));
+    await webhooks.drain({ timeoutMs: 15_000 });
+    expect(env.server.requests).toHaveLength(2);
+    expect(schemesOf(env.server.requests[1]!)).toEqual(['v1a']);
+    expect(() => verifyWebhook(messageOf(env.server.requests[1]!), { secrets: created.secret })).toThrow(expect.objectContaining({ code: 'WEBHOOK_NO_MATCHING_SIGNATURE' }));
+    await webhooks.stop();
   });
 
   it("sends the host only the events its bus listens to, and sends one from the moment a listener is added", async () => {

@@ -6,7 +6,8 @@
 import type { Webhooks } from '../../create-webhooks.js';
 import type { ListDeliveriesQuery } from '../../delivery-log.js';
 import type { EventCatalog } from '../../events/catalog.js';
-import type { AttemptRecord, DeliveryRecord, DeliveryStatus, TestAttemptRecord } from '../../storage/storage-adapter.js';
+import { failingSinceNeutralClasses } from '../../storage/shared/settlement.js';
+import type { AttemptErrorClass, AttemptRecord, DeliveryRecord, DeliveryStatus, TestAttemptRecord } from '../../storage/storage-adapter.js';
 import { booleanFlag, jsonOption, requiredFlag, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
 import type { CliIo } from '../cli-io.js';
 import { confirm } from '../confirm.js';
@@ -174,8 +175,17 @@ Options:
   },
 };
 
+/**
+ * An attempt's error as a cell: its message (or class), and for a class that says nothing of
+ * the endpoint (`proxy`: the sender's own egress proxy failed) that it is not counted against it.
+ */
+function errorCell(errorClass: AttemptErrorClass | null, message: string | null): string {
+  const neutral = errorClass !== null && failingSinceNeutralClasses.includes(errorClass);
+  return `${message ?? errorClass ?? ''}${neutral ? ` (${errorClass} failure — not counted against the endpoint)` : ''}`;
+}
+
 function attemptRow(attempt: AttemptRecord): string[] {
-  const error = attempt.errorMessage ?? attempt.errorClass ?? '';
+  const error = errorCell(attempt.errorClass, attempt.errorMessage);
   return [String(attempt.attemptNumber), time(attempt.startedAt), String(Math.round(attempt.durationMs)), String(attempt.statusCode ?? '-'), attempt.outcome, error];
 }
 
@@ -224,7 +234,7 @@ function testAttemptRow(attempt: TestAttemptRecord): string[] {
     String(attempt.statusCode ?? '-'),
     String(Math.round(attempt.durationMs)),
     attempt.actor ?? '-',
-    attempt.error ?? '',
+    errorCell(attempt.errorClass, attempt.error),
   ];
 }
 

@@ -6,7 +6,7 @@ import { createId } from '../../ids.js';
 import { signWebhook } from '../../signing/sign-webhook.js';
 import { booleanFlag, jsonOption, stringFlag, type Command } from '../command.js';
 import { readInput } from '../read-input.js';
-import { secretHelp, secretsOf } from '../secrets-flag.js';
+import { keyedSecretHelp, secretsOf } from '../secrets-flag.js';
 import { shellQuote } from '../shell-quote.js';
 import { UsageError } from '../usage-error.js';
 
@@ -23,13 +23,15 @@ export const signCommand: Command = {
     curl: { type: 'string' },
     ...jsonOption,
   },
-  help: `Usage: bookkeeper-webhooks sign [body-file] --secret <whsec_…> [options]
+  help: `Usage: bookkeeper-webhooks sign [body-file] --secret <whsec_…|whsk_…> [options]
 
 Signs the exact bytes of body-file (or of stdin, when it is omitted or "-") as
-Standard Webhooks 1.0 and prints the three headers a sender adds.
+Standard Webhooks 1.0 and prints the three headers a sender adds: a v1 (HMAC)
+signature with a whsec_ secret, a v1a (Ed25519) one with a whsk_ secret key.
 
 Options:
-  ${secretHelp}; repeat it to sign with several (a rotation)
+  ${keyedSecretHelp('whsk_')};
+                          repeat it to sign with several (a rotation, or a move from v1 to v1a)
   --id <msg_…>            the webhook-id (default: a new msg_ id)
   --timestamp <seconds>   the webhook-timestamp, unix seconds (default: now)
   --curl <url>            print a curl command that POSTs the signed body to <url>

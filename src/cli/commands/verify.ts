@@ -8,7 +8,7 @@ import { booleanFlag, jsonOption, stringFlag, stringFlags, type Command, type Co
 import type { CliIo } from '../cli-io.js';
 import { CaptureFormatError, parseHeaderText, parseHttpMessage, type CapturedRequest } from '../captured-request.js';
 import { readInput } from '../read-input.js';
-import { secretHelp, secretsOf } from '../secrets-flag.js';
+import { keyedSecretHelp, secretsOf } from '../secrets-flag.js';
 import { UsageError } from '../usage-error.js';
 
 export const verifyCommand: Command = {
@@ -23,12 +23,13 @@ export const verifyCommand: Command = {
     'ignore-timestamp': { type: 'boolean' },
     ...jsonOption,
   },
-  help: `Usage: bookkeeper-webhooks verify [body-file] (--headers <file> | -H 'name: value' …) --secret <whsec_…>
-       bookkeeper-webhooks verify --message <http-file> --secret <whsec_…>
+  help: `Usage: bookkeeper-webhooks verify [body-file] (--headers <file> | -H 'name: value' …) --secret <whsec_…|whpk_…>
+       bookkeeper-webhooks verify --message <http-file> --secret <whsec_…|whpk_…>
 
 Verifies a captured webhook as a receiver does (Standard Webhooks 1.0: headers,
-timestamp within ±300 s, signature over the exact body bytes). Prints "valid" or
-"invalid" with the error code; exits 0 when valid, 1 when not.
+timestamp within ±300 s, signature over the exact body bytes): v1 signatures
+with a whsec_ secret, v1a (Ed25519) ones with a whpk_ public key. Prints "valid"
+or "invalid" with the error code; exits 0 when valid, 1 when not.
 
 Input (a file argument of "-" reads stdin):
   body-file               the raw body (default: stdin), with the headers from:
@@ -37,7 +38,8 @@ Input (a file argument of "-" reads stdin):
   --message <file>        instead: a raw HTTP request (request line, headers, blank line, body)
 
 Options:
-  ${secretHelp}; repeat it to accept any of several
+  ${keyedSecretHelp('whpk_')};
+                          repeat it to accept any of several
   --ignore-timestamp      check the signature of an old capture, whatever its age
   --json                  print { valid, id, timestamp, type?, code?, message? }
   -h, --help              show this help`,

@@ -11,7 +11,7 @@ import type { AttemptRecord, DeliveryRecord, DeliveryStatus } from '../../storag
 import { DashboardRefusal, type DashboardContext, type PageReply, type Route } from '../dashboard-context.js';
 import { html, type Html } from '../html.js';
 import { parseUtcDateTime, utcDateTimeExample } from '../parse-utc-date-time.js';
-import { noValue, statusBadge, timeTag } from '../render.js';
+import { errorClassTag, noValue, statusBadge, timeTag } from '../render.js';
 
 const deliveryStatuses: readonly DeliveryStatus[] = ['pending', 'held', 'delivered', 'dead', 'cancelled'];
 const defaultPageSize = 50;
@@ -264,7 +264,7 @@ function attemptsSection(attempts: readonly AttemptRecord[]): Html {
         ? noValue
         : attempt.errorClass === 'http' && attempt.errorMessage === `HTTP ${attempt.statusCode}`
           ? html`<span class="muted">HTTP error</span>`
-          : html`${attempt.errorClass === null ? '' : html`<span class="mono">${attempt.errorClass}</span> `}${attempt.errorMessage ?? ''}`
+          : html`${attempt.errorClass === null ? '' : html`${errorClassTag(attempt.errorClass)} `}${attempt.errorMessage ?? ''}`
     }</td>
 <td>${attempt.responseSnippet === null || attempt.responseSnippet === '' ? noValue : html`<pre>${attempt.responseSnippet}</pre>`}</td>
 <td>${timeTag(attempt.nextAttemptAt)}</td>

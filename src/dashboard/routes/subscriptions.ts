@@ -11,10 +11,11 @@
 import { ConflictError, describeValue, isWebhookError } from '../../errors.js';
 import type { CircuitStatus } from '../../metrics/delivery-metrics.js';
 import type { Subscription, SubscriptionChange, TestAttempt } from '../../registry/subscription-registry.js';
+import type { SigningScheme } from '../../signing/signing-key.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../../storage/storage-adapter.js';
 import { DashboardRefusal, type DashboardContext, type PageReply, type Reply, type Route } from '../dashboard-context.js';
 import { html, type Html } from '../html.js';
-import { formatCount, formatCountOf, formatDurationMs, formatRatio, noValue, pager, statusBadge, timeTag } from '../render.js';
+import { errorClassTag, formatCount, formatCountOf, formatDurationMs, formatRatio, noValue, pager, statusBadge, timeTag } from '../render.js';
 import {
   emptySubscriptionForm,
   readSubscriptionFormValues,
@@ -248,13 +249,72 @@ function testAttemptsTable(attempts: readonly TestAttempt[]): Html {
         ? noValue
         : attempt.errorClass === 'http'
           ? html`<span class="muted">HTTP error</span>`
-          : html`${attempt.errorClass === null ? '' : html`<span class="mono">${attempt.errorClass}</span> `}${attempt.error}`
+          : html`${attempt.errorClass === null ? '' : html`${errorClassTag(attempt.errorClass)} `}${attempt.error}`
     }</td>
 <td class="num">${Math.round(attempt.durationMs)}</td>
 <td>${attempt.actor === null ? html`<span class="muted">${noValue}</span>` : html`<span class="mono">${attempt.actor}</span>`}</td>
 </tr>`,
   )}</tbody>
 </table>`;
+}
+
+function signingText(signing: SigningScheme | null): string {
+  return signing === 'v1a' ? 'v1a (Ed25519)' : signing === 'v1' ? 'v1 (HMAC-SHA256)' : 'unknown (the secret does not open)';
+}
+
+/** Within this of its end a client certificate is flagged on the page: time to renew it. */
+const certificateRenewalNoticeMs = 30 * 86_400_000;
+
+/** A distinguished name as node:crypto prints it (one attribute a line), on one line. */
+function distinguishedName(name: string | null): Html {
+  return name === null ? html`<span class="muted">${noValue}</span>` : html`<span class="mono">${name.split('\n').filter(Boolean).join(', ')}</span>`;
+}
+
+/** The end of a certificate's validity, flagged when it is past or near. */
+function validUntil(validTo: number, now: number): Html {
+  if (validTo <= now) return html`${timeTag(validTo)} ${statusBadge('expired')} <span class="muted">the endpoint refuses it: set a new certificate</span>`;
+  if (validTo - now <= certificateRenewalNoticeMs) return html`${timeTag(validTo)} <span class="badge expiring">expires in ${formatDurationMs(validTo - now)}</span>`;
+  return timeTag(validTo);
+}
+
+/**
+ * A subscription's TLS identity and trust settings, as reads give them: what the client
+ * certificate says (never the key: only that one is held), the CA and the server name.
+ * Setting them takes PEM text, a private key among it, which this page does not take.
+ */
+function tlsFacts(tls: Subscription['tls'], now: number): Html {
+  const how = html`<p class="muted">Set, replaced or removed through the API (<span class="mono">subscriptions.update(id, { tls })</span>), not here.</p>`;
+  if (tls === null) return html`<p>None: no client certificate is presented, and the endpoint’s certificate is checked against the public roots.</p>
+${how}`;
+  // Read through nullable names: a TLS setting may carry a CA or server name without a certificate.
+  const certificate: string | null = tls.clientCertificate;
+  const validFrom: number | null = tls.validFrom;
+  const validTo: number | null = tls.validTo;
+  const caCount = tls.ca === null ? 0 : (tls.ca.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
+  return html`<dl class="facts">
+${
+  certificate === null
+    ? html`<dt>Client certificate</dt><dd><span class="muted">none</span></dd>`
+    : html`<dt>Client certificate</dt><dd>${distinguishedName(tls.subject)}</dd>
+<dt>Issuer</dt><dd>${distinguishedName(tls.issuer)}</dd>
+<dt>Valid from</dt><dd>${timeTag(validFrom)}</dd>
+<dt>Valid until</dt><dd>${validTo === null ? noValue : validUntil(validTo, now)}</dd>
+<dt>SHA-256 fingerprint</dt><dd class="mono">${tls.fingerprint256 ?? noValue}</dd>`
+}
+<dt>Client key</dt><dd>${tls.hasClientKey ? 'held, sealed at rest; never shown' : html`<span class="muted">none</span>`}</dd>
+<dt>CA</dt><dd>${tls.ca === null ? html`<span class="muted">the public roots</span>` : `a private CA bundle of ${formatCountOf(caCount, 'certificate', 'certificates')}: the endpoint’s certificate must chain to it`}</dd>
+<dt>Server name</dt><dd>${tls.serverName === null ? html`<span class="muted">the URL’s host</span>` : html`<span class="mono">${tls.serverName}</span>`}</dd>
+</dl>
+${how}`;
+}
+
+/** The scheme choices of a rotation: keep the current one (empty), or move to the other. */
+function rotationSigningChoices(current: SigningScheme | null): Array<[value: '' | SigningScheme, label: string]> {
+  const others = (['v1', 'v1a'] as const).filter((scheme) => scheme !== current);
+  return [
+    ['', current === null ? 'keep its scheme' : `keep ${signingText(current)}`],
+    ...others.map((scheme): ['' | SigningScheme, string] => [scheme, `${current === null ? '' : 'switch to '}${signingText(scheme)}${scheme === 'v1a' ? ': the receiver gets a public key' : ': the receiver gets a shared secret'}`]),
+  ];
 }
 
 /** A field for an action's reason (optional; kept in the change log). */
@@ -315,9 +375,13 @@ ${exampleTypes.map((type) => html`<option value="${type}">${type} (example)</opt
 ${statusAction}
 <form method="post" action="${path('/rotate-secret')}" data-confirm="Rotate the signing secret of this ${noun.one}? The new secret is shown once.">
 <h3>Rotate the secret</h3>
+<div class="field"><label for="rotate-signing">Signing scheme</label><select id="rotate-signing" name="signing">
+${rotationSigningChoices(subscription.signing).map(([value, label]) => html`<option value="${value}"${value === '' ? html` selected` : ''}>${label}</option>`)}
+</select></div>
 <div class="field"><label for="overlapMs">The previous secret keeps signing for</label><select id="overlapMs" name="overlapMs">
 ${overlapChoices.map(([ms, label]) => html`<option value="${ms}"${ms === suggestedOverlapMs ? html` selected` : ''}>${label}</option>`)}
 </select></div>
+<p class="muted">During the overlap every request carries a signature of each: a receiver verifying with the previous secret or key, or with the new one, accepts it.</p>
 ${reasonField('rotate-reason')}
 <button type="submit">Rotate the secret</button>
 </form>
@@ -376,7 +440,7 @@ ${context.tenantId === undefined ? html`<dt>Tenant</dt><dd>${tenantText(subscrip
 <dt>Failing since</dt><dd>${timeTag(subscription.failingSince)}</dd>
 ${subscription.disabledAt === null ? '' : html`<dt>Disabled</dt><dd>${timeTag(subscription.disabledAt)}${subscription.disabledReason === null ? '' : html` — ${subscription.disabledReason}`}</dd>`}
 ${deleted ? html`<dt>Deleted</dt><dd>${timeTag(subscription.deletedAt)}</dd>` : ''}
-<dt>Signing</dt><dd>${subscription.signing === 'v1a' ? 'v1a (Ed25519)' : subscription.signing === 'v1' ? 'v1 (HMAC-SHA256)' : 'unknown (the secret does not open)'}</dd>
+<dt>Signing</dt><dd>${signingText(subscription.signing)}</dd>
 ${subscription.publicKeys.map((key) => html`<dt>Public key</dt><dd><code class="mono">${key}</code></dd>`)}
 <dt>Secret created</dt><dd>${timeTag(subscription.secretsCreatedAt.newest)}</dd>
 ${
@@ -400,6 +464,8 @@ ${circuitFacts(metrics.circuit)}
 ${retryFacts(subscription.retry)}
 <h2>Flow control</h2>
 ${flowControlFacts(subscription.flowControl)}
+<h2>TLS</h2>
+${tlsFacts(subscription.tls, context.now())}
 ${context.readOnly ? '' : actionsSection(context, subscription, preview)}
 <h2>Test requests</h2>
 ${tests.nextCursor === null ? '' : html`<p class="muted">The newest ${testAttemptsShown}.</p>`}
@@ -445,7 +511,12 @@ ${subscriptionForm({
  * The page that shows a secret, the one time it is shown: after a creation, or after a
  * rotation with the overlap during which the previous secret still signs.
  */
-function secretPage(context: DashboardContext, subscription: Subscription & { publicKey?: string }, secret: string, rotation: { overlapMs: number | undefined } | null): PageReply {
+function secretPage(
+  context: DashboardContext,
+  subscription: Subscription & { publicKey?: string },
+  secret: string,
+  rotation: { overlapMs: number | undefined; from: SigningScheme | null } | null,
+): PageReply {
   const noun = nounOf(context);
   const title = rotation === null ? `${noun.One} created` : 'Secret rotated';
   const { publicKey } = subscription;
@@ -456,7 +527,9 @@ function secretPage(context: DashboardContext, subscription: Subscription & { pu
 <p><code class="secret" id="secret">${secret}</code> <button type="button" data-copy="secret" hidden>Copy</button></p>`
       : html`<p><span class="mono">${subscription.url}</span> is signed with Ed25519 (v1a): give the receiver this public key. It is not a secret, and the ${noun.one}’s page shows it again.</p>
 <p><code class="secret" id="secret">${publicKey}</code> <button type="button" data-copy="secret" hidden>Copy</button></p>`;
+  const moved = rotation !== null && rotation.from !== subscription.signing;
   const body = html`<h1>${title}</h1>
+${moved ? html`<p>Signing moved from ${signingText(rotation.from)} to ${signingText(subscription.signing)}.</p>` : ''}
 ${shown}
 ${
   rotation === null
@@ -489,6 +562,7 @@ async function create(context: DashboardContext): Promise<Reply> {
         description: input.description,
         retry: input.retry,
         flowControl: input.flowControl,
+        ...(input.signing === undefined ? {} : { signing: input.signing }),
         ...(mode.portal ? { tenantId: context.tenantId } : { tenantId: input.tenantId ?? null, allTenants: input.allTenants ?? false, metadata: input.metadata ?? {} }),
       },
       { actor: context.principal.actor },
@@ -598,16 +672,25 @@ async function enable(context: DashboardContext, params: Record<string, string>)
 }
 
 async function rotateSecret(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
-  const { id } = await context.subscription(params.id!);
-  const form = await actionFields(context, ['reason', 'overlapMs']);
+  const { id, signing: from } = await context.subscription(params.id!);
+  const form = await actionFields(context, ['reason', 'overlapMs', 'signing']);
+  const signingField = (form.get('signing') ?? '').trim();
+  if (signingField !== '' && signingField !== 'v1' && signingField !== 'v1a') {
+    throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected \`signing\` to be v1 or v1a (or empty: the current scheme), got ${describeValue(signingField)}`);
+  }
+  const signing = signingField === '' ? undefined : signingField;
   const overlapText = (form.get('overlapMs') ?? '').trim();
   const overlapMs = overlapText === '' ? undefined : Number(overlapText);
   if (overlapMs !== undefined && !Number.isInteger(overlapMs)) {
     throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected \`overlapMs\` to be an integer of milliseconds, got ${describeValue(overlapText)}`);
   }
-  const { secret, ...subscription } = await context.webhooks.subscriptions.rotateSecret(id, { ...changeOptions(context, form), ...(overlapMs === undefined ? {} : { overlapMs }) });
-  context.audit('subscription.rotate-secret', { subscriptionId: id, overlapMs: overlapMs ?? null });
-  return secretPage(context, subscription, secret, { overlapMs });
+  const { secret, ...subscription } = await context.webhooks.subscriptions.rotateSecret(id, {
+    ...changeOptions(context, form),
+    ...(overlapMs === undefined ? {} : { overlapMs }),
+    ...(signing === undefined ? {} : { signing }),
+  });
+  context.audit('subscription.rotate-secret', { subscriptionId: id, overlapMs: overlapMs ?? null, ...(signing === undefined ? {} : { signing }) });
+  return secretPage(context, subscription, secret, { overlapMs, from });
 }
 
 async function remove(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
