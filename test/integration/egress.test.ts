@@ -219,6 +219,65 @@ describe('private CA and server name', () => {
     expect((await webhooks.deliveries.attempts(bad.id))[0]).toMatchObject({ errorClass: 'tls' });
   });
 
+  it('reaches a private-CA endpoint that asks for no client certificate with `tls: { ca }` alone, and fails it with class tls without', async () => {
+    const receiver = await httpsReceiver(serverIdentity, false);
+    const webhooks = instance({ security: open, retry: { delaysMs: [] } });
+    const withCa = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { ca: ca.certificate } });
+    const without = await webhooks.subscriptions.create({ url: `${receiver.url}?plain`, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect((await webhooks.deliveries.list({ subscriptionId: withCa.id })).items[0]!.status).toBe('delivered');
+    const bad = (await webhooks.deliveries.list({ subscriptionId: without.id })).items[0]!;
+    expect(bad.status).toBe('dead');
+    expect((await webhooks.deliveries.attempts(bad.id))[0]).toMatchObject({ errorClass: 'tls', statusCode: null });
+    // No client certificate was presented: the receiver saw none.
+    expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: null }]);
+  });
+
+  it('verifies against `serverName` with `tls: { serverName, ca }` alone, and fails with class tls on the URL host', async () => {
+    const receiver = await httpsReceiver(namedServerIdentity, false);
+    const webhooks = instance({ security: open, retry: { delaysMs: [] } });
+    const named = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { serverName: 'receiver.internal', ca: ca.certificate } });
+    const unnamed = await webhooks.subscriptions.create({ url: `${receiver.url}?unnamed`, eventTypes: ['payment.*'], tls: { ca: ca.certificate } });
+    expect(named.tls).toEqual({
+      clientCertificate: null,
+      subject: null,
+      issuer: null,
+      validFrom: null,
+      validTo: null,
+      fingerprint256: null,
+      hasClientKey: false,
+      ca: ca.certificate.trim(),
+      serverName: 'receiver.internal',
+    });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect((await webhooks.deliveries.list({ subscriptionId: named.id })).items[0]!.status).toBe('delivered');
+    const bad = (await webhooks.deliveries.list({ subscriptionId: unnamed.id })).items[0]!;
+    expect((await webhooks.deliveries.attempts(bad.id))[0]).toMatchObject({ errorClass: 'tls' });
+    expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: null }]);
+  });
+
+  it('keeps a CA-only identity off the pool of a client certificate to the same origin: it is refused by an mTLS receiver', async () => {
+    const receiver = await httpsReceiver(serverIdentity, true);
+    const webhooks = instance({ security: open, retry: { delaysMs: [] } });
+    await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { clientCertificate: client.certificate, clientKey: client.key, ca: ca.certificate } });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    // The mTLS connection is now idle in its pool; a CA-only subscription must not be handed it.
+    const caOnly = await webhooks.subscriptions.create({ url: `${receiver.url}?ca-only`, eventTypes: ['payment.*'], tls: { ca: ca.certificate } });
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect((await webhooks.deliveries.list({ subscriptionId: caOnly.id })).items[0]!.status).toBe('dead');
+    expect(receiver.requests).toEqual([
+      { path: '/hooks', clientCertificate: 'bookkeeper-sender' },
+      { path: '/hooks', clientCertificate: 'bookkeeper-sender' },
+    ]);
+  });
+
   it('sends test requests with the subscription TLS identity', async () => {
     const receiver = await httpsReceiver(serverIdentity, true);
     const webhooks = instance({ security: open });
@@ -373,6 +432,11 @@ describe('refusals', () => {
     ['a CA that is no PEM', () => ({ clientCertificate: client.certificate, clientKey: client.key, ca: 'nope' }), 'TLS_CERTIFICATE_INVALID', 'tls.ca'],
     ['a server name that is an IP', () => ({ clientCertificate: client.certificate, clientKey: client.key, serverName: '10.0.0.1' }), 'INPUT_INVALID', 'tls.serverName'],
     ['an unknown key', () => ({ clientCertificate: client.certificate, clientKey: client.key, passphrase: 'x' }), 'INPUT_INVALID', 'tls.passphrase'],
+    ['a certificate without its key', () => ({ clientCertificate: client.certificate, ca: ca.certificate }), 'TLS_KEY_INVALID', 'tls.clientKey'],
+    ['a certificate with a null key', () => ({ clientCertificate: client.certificate, clientKey: null }), 'TLS_KEY_INVALID', 'tls.clientKey'],
+    ['a key without its certificate', () => ({ clientKey: client.key, ca: ca.certificate }), 'TLS_CERTIFICATE_INVALID', 'tls.clientCertificate'],
+    ['no field at all ({})', () => ({}), 'INPUT_INVALID', 'tls'],
+    ['every field null', () => ({ clientCertificate: null, clientKey: null, ca: null, serverName: null }), 'INPUT_INVALID', 'tls'],
   ])('refuses tls with %s, naming the field, and stores nothing', async (_name, make, code, field) => {
     const storage = createMemoryStorage();
     const webhooks = instance({ storage, security: open });
@@ -421,6 +485,27 @@ describe('the key at rest and in reads', () => {
     await rotated.subscriptions.update(created.id, { tls: null });
     expect((await rotated.subscriptions.get(created.id))!.tls).toBeNull();
   });
+  it('stores a CA-only tls without a key, reads it with hasClientKey false, logs no key, and leaves it alone on reseal', async () => {
+    const storage = createMemoryStorage();
+    const key1 = randomBytes(32).toString('base64');
+    const first = instance({ storage, security: { ...open, secretsKey: [{ id: 'old', key: key1 }] } });
+    const created = await first.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['*'], tls: { ca: ca.certificate } });
+    const stored = (await storage.getSubscription(created.id))!.tls;
+    expect(stored).toEqual({ clientCertificate: null, clientKey: null, ca: ca.certificate.trim(), serverName: null });
+    expect(created.tls).toMatchObject({ clientCertificate: null, fingerprint256: null, hasClientKey: false, ca: ca.certificate.trim() });
+    const [change] = (await first.subscriptions.history(created.id)).items;
+    expect(change!.changes.tls).toEqual({ before: null, after: { clientCertificate: null, clientKey: null, ca: [expect.stringMatching(/^[0-9A-F:]+$/)], serverName: null } });
+    // Adding a client certificate later is a change of the key too.
+    const updated = await first.subscriptions.update(created.id, { tls: { clientCertificate: client.certificate, clientKey: client.key, ca: ca.certificate } });
+    expect(updated.tls).toMatchObject({ hasClientKey: true, subject: 'CN=bookkeeper-sender' });
+    const [, added] = (await first.subscriptions.history(created.id)).items;
+    expect(added!.changes.tls!.after).toMatchObject({ clientCertificate: updated.tls!.fingerprint256, clientKey: '[redacted]' });
+    await first.subscriptions.update(created.id, { tls: { ca: ca.certificate } });
+    const rotated = instance({ storage, security: { ...open, secretsKey: [{ id: 'new', key: randomBytes(32).toString('base64') }, { id: 'old', key: key1 }] } });
+    // Its signing secret is resealed; its tls, without a key, is left as it was.
+    expect(await rotated.subscriptions.resealSecrets()).toEqual({ resealed: 1 });
+    expect((await storage.getSubscription(created.id))!.tls).toEqual(stored);
+  });
 });
 
 describe.each(storageKinds)('the TLS identity on %s', (kind) => {
@@ -438,5 +523,19 @@ describe.each(storageKinds)('the TLS identity on %s', (kind) => {
     const { delivery } = await deliverOnce(webhooks);
     expect(delivery.status).toBe('delivered');
     expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: 'bookkeeper-sender' }]);
+  });
+
+  it('stores a CA-only tls with no key (null, not sealed) and delivers through the private CA without a client certificate', async () => {
+    const opened = await openStorage[kind]('egress-ca-only');
+    cleanups.push(() => opened.cleanup());
+    await opened.storage.migrate();
+    const receiver = await httpsReceiver(namedServerIdentity, false);
+    const webhooks = instance({ storage: opened.storage, security: { ...open, secretsKey: randomBytes(32).toString('base64') }, retry: { delaysMs: [] } });
+    const { id } = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { ca: ca.certificate, serverName: 'receiver.internal' } });
+    expect((await opened.storage.getSubscription(id))!.tls).toEqual({ clientCertificate: null, clientKey: null, ca: ca.certificate.trim(), serverName: 'receiver.internal' });
+    expect((await webhooks.subscriptions.get(id))!.tls).toMatchObject({ hasClientKey: false, clientCertificate: null, serverName: 'receiver.internal' });
+    const { delivery } = await deliverOnce(webhooks);
+    expect(delivery.status).toBe('delivered');
+    expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: null }]);
   });
 });
