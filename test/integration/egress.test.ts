@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createNetServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import type { lookup as dnsLookup } from 'node:dns';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFetchTransport, createMemoryStorage, createUndiciTransport, createWebhooks, type WebhooksOptions } from '../../src/index.js';
@@ -537,5 +537,91 @@ describe.each(storageKinds)('the TLS identity on %s', (kind) => {
     const { delivery } = await deliverOnce(webhooks);
     expect(delivery.status).toBe('delivered');
     expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: null }]);
+  });
+});
+
+type HostileMode = 'close-after-200' | '1xx-flood' | 'tunnel-1xx-flood' | 'silent';
+
+/**
+ * A raw TCP proxy that reads a CONNECT and misbehaves: 200 then close; 1xx interim answers
+ * forever, to the CONNECT or (after a 200) inside the tunnel, to the request; or no answer.
+ */
+async function hostileProxy(mode: HostileMode): Promise<{ url: string; connects: number }> {
+  const state = { url: '', connects: 0 };
+  const server = createNetServer((socket) => {
+    socket.on('error', () => undefined);
+    let head = '';
+    let flooding = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (head.includes('\r\n\r\n')) {
+        // Inside the tunnel: the request arrived; it gets interim answers only.
+        if (mode === 'tunnel-1xx-flood' && !flooding) {
+          flooding = true;
+          flood(socket);
+        }
+        return;
+      }
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      state.connects += 1;
+      if (mode === 'close-after-200') {
+        socket.end('HTTP/1.1 200 Connection Established\r\n\r\n');
+      } else if (mode === '1xx-flood') {
+        flood(socket);
+      } else if (mode === 'tunnel-1xx-flood') {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      }
+      // 'silent': holds the connection open and says nothing.
+    });
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}
+
+function flood(socket: Socket): void {
+  const timer = setInterval(() => socket.write('HTTP/1.1 102 Processing\r\n\r\n'), 5);
+  socket.on('close', () => clearInterval(timer));
+}
+
+describe('a hostile proxy', () => {
+  const timeoutMs = 400;
+
+  it.each([
+    ['answers CONNECT 200 then closes the tunnel, to an http: target', 'close-after-200' as const, false, 'network'],
+    ['answers CONNECT 200 then closes the tunnel, to an https: target', 'close-after-200' as const, true, 'network'],
+    ['answers CONNECT with 1xx forever', '1xx-flood' as const, false, 'proxy'],
+    ['answers CONNECT with 1xx forever, to an https: target', '1xx-flood' as const, true, 'proxy'],
+    ['answers CONNECT 200, then the request with 1xx forever', 'tunnel-1xx-flood' as const, false, 'timeout'],
+    ['never answers CONNECT', 'silent' as const, false, 'proxy'],
+    ['never answers CONNECT, to an https: target', 'silent' as const, true, 'proxy'],
+  ])('ends an attempt through a proxy that %s within http.timeoutMs, classified', async (_name, mode, secure, errorClass) => {
+    const proxy = await hostileProxy(mode);
+    const receiver = secure ? await httpsReceiver(serverIdentity, false) : await httpReceiver();
+    const webhooks = instance({ security: open, retry: { delaysMs: [] }, http: { proxy: proxy.url, timeoutMs } });
+    await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], ...(secure ? { tls: { ca: ca.certificate } } : {}) });
+    const started = performance.now();
+    const { delivery, attempts } = await deliverOnce(webhooks);
+    const elapsedMs = performance.now() - started;
+    expect(delivery.status).toBe('dead');
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]).toMatchObject({ errorClass, statusCode: null });
+    expect(proxy.connects).toBe(1);
+    expect(attempts[0]!.durationMs).toBeLessThan(timeoutMs + 250);
+    // The whole publish → dead, with one attempt: bounded by the timeout, not by a hang.
+    expect(elapsedMs).toBeLessThan(timeoutMs + 2_000);
+    expect(receiver.requests).toEqual([]);
   });
 });
