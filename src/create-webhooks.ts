@@ -33,7 +33,7 @@ import { storedEventFilter } from './routing/filter-callbacks.js';
 import { createTransformRenderer } from './routing/payload-transforms.js';
 import { RetentionTask } from './retention/retention-task.js';
 import { createMemoryStorage } from './storage/memory/index.js';
-import type { EventRecord, StorageStats, SubscriptionRecord, TestAttemptRecord } from './storage/storage-adapter.js';
+import type { EventRecord, StorageStats, StoredTlsIdentity, SubscriptionRecord, TestAttemptRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { createStoredEvents, type StoredEvents } from './stored-events.js';
 import { createTenants, type Tenants } from './tenants.js';
@@ -117,8 +117,9 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   bus.onListenerError = (error, eventName) => logger.error({ err: error, event: eventName }, 'webhooks: a bus listener threw');
   const metrics = new DeliveryMetrics();
   const { guard, codec, payloadCodec } = securityParts(resolved.security);
+  const inWorker = recipe !== null && threadOptions.thread === 'worker';
   const dispatcher: DeliveryDispatcher =
-    recipe !== null && threadOptions.thread === 'worker'
+    inWorker
       ? new WorkerDispatcher({
           settings: pickDispatcherSettings(resolved),
           recipe,
@@ -157,6 +158,17 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       { tenantAttribute: resolved.metricsTenantAttribute },
     );
   }
+  /**
+   * A TLS identity no subscription uses any more (replaced, removed, its subscription or
+   * tenant deleted): the pools opened for it close rather than idle out — the dispatcher's,
+   * and the host's transport's (test requests) when the dispatcher posts through another (a
+   * worker thread's).
+   */
+  const retireTls = (retired: StoredTlsIdentity): void => {
+    const id = tlsIdentityId(retired);
+    dispatcher.retireTls(id);
+    if (inWorker) transport.retireTls?.(id);
+  };
   // The signed test requests (URL verification, sendTest) go out as deliveries do, and go in the test log.
   const testRequests: TestRequestDeps = {
     transport,
@@ -206,7 +218,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     replayRender,
     testData: (subscription, event) => transforms.testData(subscription, event),
     tlsSupported: transport.capabilities?.tls === true,
-    onTlsRetired: (retired) => transport.retireTls?.(tlsIdentityId(retired)),
+    onTlsRetired: retireTls,
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
@@ -239,7 +251,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     publish: publisher.publish,
     publishSync: publisher.publishSync,
     deliveries: createDeliveryLog({ storage, catalog, clock, wake: () => dispatcher.wake(), replayFilter, replayRender, payloadCodec }),
-    tenants: createTenants({ storage, clock, forgetSubscription: (id) => dispatcher.forgetSubscription(id) }),
+    tenants: createTenants({ storage, clock, forgetSubscription: (id) => dispatcher.forgetSubscription(id), retireTls }),
 
     async start() {
       if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');

@@ -79,11 +79,11 @@ export type ValidationErrorCode =
    */
   | 'EVENT_DOWNGRADE_FAILED'
   /**
-   * A subscription's `tls.clientCertificate` or `tls.ca` is not a PEM certificate, or the
-   * client certificate is expired or not yet valid.
+   * A subscription's `tls.clientCertificate` or `tls.ca` is not a PEM certificate, the
+   * client certificate is expired or not yet valid, or `tls.clientKey` came without it.
    */
   | 'TLS_CERTIFICATE_INVALID'
-  /** A subscription's `tls.clientKey` is not an unencrypted PEM private key. */
+  /** A subscription's `tls.clientKey` is not an unencrypted PEM private key, or `tls.clientCertificate` came without it. */
   | 'TLS_KEY_INVALID'
   /** A subscription's `tls.clientKey` is not the private key of `tls.clientCertificate`. */
   | 'TLS_KEY_MISMATCH'

@@ -97,6 +97,7 @@ export type { EventFeedHandler, EventFeedItem, EventFeedOptions, EventFeedPage, 
 export { toExpressMiddleware, toNodeHandler } from './feed/to-node-handler.js';
 export type { ExpressFeedRequest, FetchHandler } from './feed/to-node-handler.js';
 export type { SecretsCreatedAt } from './registry/secrets-created-at.js';
+export type { SubscriptionTls, SubscriptionTlsWithClientCertificate, SubscriptionTlsWithoutClientCertificate, TlsIdentityInput } from './registry/client-tls.js';
 export { matchesEventType } from './registry/event-type-filter.js';
 export { REDACTED_HEADER_VALUE } from './registry/sensitive-headers.js';
 export type { EventTypeFilterOf, EventTypePrefixes } from './registry/event-type-filter.js';

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { checkArgumentCount } from './check-argument-count.js';
 import type { Clock } from './clock.js';
 import { ConflictError, ValidationError, describeValue } from './errors.js';
-import type { StorageAdapter } from './storage/storage-adapter.js';
+import type { StorageAdapter, StoredTlsIdentity, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantIdSchema } from './tenant-id.js';
 import { throwValidation } from './throw-validation.js';
 
@@ -54,6 +54,8 @@ export interface TenantsDeps {
   clock: Clock;
   /** Drops what the dispatcher keeps of a deleted subscription (its decoded signing keys). */
   forgetSubscription: (id: string) => void;
+  /** Closes the connections pooled for a deleted subscription's TLS identity. */
+  retireTls: (retired: StoredTlsIdentity) => void;
 }
 
 const deleteOptionsSchema = z.strictObject({
@@ -61,16 +63,16 @@ const deleteOptionsSchema = z.strictObject({
   batchSize: z.int().min(1).max(10_000).default(500),
 });
 
-/** The ids of the tenant's subscriptions, so that the dispatcher can forget them once removed. */
-async function subscriptionIdsOf(storage: StorageAdapter, tenantId: string): Promise<string[]> {
-  const ids: string[] = [];
+/** The ids and TLS identities of the tenant's subscriptions, so that the dispatcher can forget them once removed. */
+async function subscriptionsOf(storage: StorageAdapter, tenantId: string): Promise<Array<Pick<SubscriptionRecord, 'id' | 'tls'>>> {
+  const subscriptions: Array<Pick<SubscriptionRecord, 'id' | 'tls'>> = [];
   let cursor: string | undefined;
   do {
     const page = await storage.listSubscriptions({ limit: 1000, tenantId, ...(cursor === undefined ? {} : { cursor }) });
-    for (const record of page.items) ids.push(record.id);
+    for (const record of page.items) subscriptions.push({ id: record.id, tls: record.tls });
     cursor = page.nextCursor ?? undefined;
   } while (cursor !== undefined);
-  return ids;
+  return subscriptions;
 }
 
 /** Creates the `tenants` API over a storage. */
@@ -88,7 +90,7 @@ export function createTenants(deps: TenantsDeps): Tenants {
       const parsed = deleteOptionsSchema.safeParse(deleteOptions);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, deleteOptions, deleteOptionsSchema, 'options');
       const { force, batchSize } = parsed.data;
-      const subscriptionIds = await subscriptionIdsOf(storage, parsedId.data);
+      const subscriptions = await subscriptionsOf(storage, parsedId.data);
       const removed: DeletedTenant = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0 };
       try {
         for (;;) {
@@ -107,7 +109,10 @@ export function createTenants(deps: TenantsDeps): Tenants {
           if (batch.done) return removed;
         }
       } finally {
-        for (const id of subscriptionIds) deps.forgetSubscription(id);
+        for (const { id, tls } of subscriptions) {
+          deps.forgetSubscription(id);
+          if (tls != null) deps.retireTls(tls);
+        }
       }
     },
   };

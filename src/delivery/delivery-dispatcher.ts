@@ -15,6 +15,11 @@ export interface DeliveryDispatcher {
   wake(): void;
   /** A subscription was deleted: what is cached for it goes. */
   forgetSubscription(subscriptionId: string): void;
+  /**
+   * A TLS identity (its `TransportTls.id`) no subscription uses any more: the connections the
+   * dispatcher's transport pools for it close — in a worker thread, the worker's own transport.
+   */
+  retireTls(tlsId: string): void;
   /** This process's circuit breaker for a subscription (a worker's answers asynchronously). */
   circuit(subscriptionId: string): CircuitStatus | Promise<CircuitStatus>;
   /** Resolves when no post is in flight and every attempt is settled and announced. */

@@ -183,6 +183,11 @@ export class Dispatcher implements DeliveryDispatcher {
     this.keys.delete(subscriptionId);
   }
 
+  /** Closes the connections the transport pools for a TLS identity no subscription uses any more. */
+  retireTls(tlsId: string): void {
+    this.options.transport.retireTls?.(tlsId);
+  }
+
   /** Something may be due now: claim without waiting for the timer. */
   wake(): void {
     // It may be another subscription's work (see othersIdleAt).

@@ -11,10 +11,10 @@ import type { ResolvedProxy } from './proxy-options.js';
 export interface TransportTls {
   /** Names the identity (delivery/tls-identity.ts): requests with the same id share a connection pool. */
   readonly id: string;
-  /** The client certificate (PEM). */
-  readonly certificate: string;
-  /** Its private key (PEM), in clear. */
-  readonly key: string;
+  /** The client certificate (PEM); `null`: none is presented (a CA or server name only). */
+  readonly certificate: string | null;
+  /** Its private key (PEM), in clear; `null` exactly when `certificate` is. */
+  readonly key: string | null;
   /** CA certificates (PEM) instead of the public roots; `null`: the public roots. */
   readonly ca: string | null;
   /** SNI and the name the server's certificate is checked against; `null`: the URL's host. */

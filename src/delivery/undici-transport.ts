@@ -212,8 +212,7 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
   function tlsOptions(tls: TransportTls | null): Record<string, unknown> {
     if (tls === null) return {};
     return {
-      cert: tls.certificate,
-      key: tls.key,
+      ...(tls.certificate === null || tls.key === null ? {} : { cert: tls.certificate, key: tls.key }),
       ...(tls.ca === null ? {} : { ca: tls.ca }),
       ...(tls.serverName === null ? {} : { servername: tls.serverName }),
     };

@@ -60,7 +60,7 @@ import { defaultVersionPins, parseVersionPins, versionPinsOf, type VersionPins }
  * the value of each sensitive header replaced by `"[redacted]"`. Times are epoch ms.
  */
 export interface Subscription extends Omit<SubscriptionRecord, 'secrets' | 'filter' | 'orderingOnDead' | 'versions' | 'tls'>, SubscriptionSigning {
-  /** Its TLS client identity and trust settings, without the key (`hasClientKey`); `null`: none. */
+  /** Its TLS client identity and trust settings, without the key (`hasClientKey`; see {@link SubscriptionTls}); `null`: none. */
   tls: SubscriptionTls | null;
   /** Its payload filter: only the events it matches get a delivery; `null`: every event of its types. */
   filter: PayloadFilter | null;
@@ -262,15 +262,20 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
    */
   versions?: VersionPinsOf<TCatalog> | null;
   /**
-   * Mutual TLS and a private CA for this endpoint (an `https:` URL): the client certificate
-   * and its key to present, the CA certificates its certificate must chain to instead of the
-   * public roots (`ca`), and the name to send as SNI and verify instead of the URL's host
-   * (`serverName`) — PEM strings checked here: a certificate that does not parse or is not
-   * valid now is refused with `TLS_CERTIFICATE_INVALID`, a key that does not parse (or is
-   * encrypted) with `TLS_KEY_INVALID`, a key that is not the certificate's with
-   * `TLS_KEY_MISMATCH`. The key is sealed at rest with `security.secretsKey` (and resealed by
-   * `resealSecrets`), used by deliveries and test requests, and never returned: reads show
-   * the certificate, its subject, issuer, validity and fingerprint, and `hasClientKey: true`;
+   * Mutual TLS, a private CA and a server name for this endpoint (an `https:` URL): the
+   * client certificate and its key to present, the CA certificates its certificate must
+   * chain to instead of the public roots (`ca`), and the name to send as SNI and verify
+   * instead of the URL's host (`serverName`). Any of them may be set alone (at least one
+   * must: `{}` is refused with `INPUT_INVALID`), except that the certificate and its key
+   * come together: one without the other is refused, `TLS_KEY_INVALID` for a certificate
+   * without its key, `TLS_CERTIFICATE_INVALID` for a key without its certificate. PEM
+   * strings are checked here: a certificate that does not parse or is not valid now is
+   * refused with `TLS_CERTIFICATE_INVALID`, a key that does not parse (or is encrypted) with
+   * `TLS_KEY_INVALID`, a key that is not the certificate's with `TLS_KEY_MISMATCH`. The key
+   * is sealed at rest with `security.secretsKey` (and resealed by `resealSecrets`), used by
+   * deliveries and test requests, and never returned: reads show the certificate, its
+   * subject, issuer, validity and fingerprint, and `hasClientKey: true` — or, without a
+   * client certificate, those as `null` and `hasClientKey: false` ({@link SubscriptionTls});
    * the change log shows the certificate's fingerprint and the key as `"[redacted]"`. Each
    * distinct identity gets its own connection pool. `null` (in an update) removes it. Only
    * the undici transport supports it (`TRANSPORT_UNSUPPORTED` otherwise).
@@ -846,7 +851,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
   function checkTls(tls: unknown, subscriptionId: string, url: string, now: number): StoredTlsIdentity | null {
     if (tls === null) return null;
     if (!deps.tlsSupported) {
-      throw new ConfigError('TRANSPORT_UNSUPPORTED', "Expected a transport that can present a client certificate for `tls` (the default undici transport), got a custom `transport`: it would be ignored", {
+      throw new ConfigError('TRANSPORT_UNSUPPORTED', "Expected a transport that can honour `tls` (the default undici transport), got a custom `transport`: it would be ignored", {
         field: 'tls',
       });
     }
@@ -857,7 +862,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
 
   function refuseTlsOverHttp(url: string): void {
     if (new URL(url).protocol !== 'https:') {
-      throw new ValidationError('INPUT_INVALID', `Expected an https: \`url\` for a subscription with \`tls\`, got ${new URL(url).protocol}: a client certificate is presented only over TLS`, {
+      throw new ValidationError('INPUT_INVALID', `Expected an https: \`url\` for a subscription with \`tls\`, got ${new URL(url).protocol}: a client certificate, a CA and a server name apply only over TLS`, {
         field: 'tls',
       });
     }

@@ -63,10 +63,10 @@ export interface StoredFlowControl {
  * signing secrets (opaque to the storage).
  */
 export interface StoredTlsIdentity {
-  /** The client certificate (PEM), and any intermediates after it. */
-  clientCertificate: string;
-  /** Its private key (PEM), sealed at rest when `security.secretsKey` is set. */
-  clientKey: string;
+  /** The client certificate (PEM), and any intermediates after it; `null`: none (a CA or server name only). */
+  clientCertificate: string | null;
+  /** Its private key (PEM), sealed at rest when `security.secretsKey` is set; `null` exactly when `clientCertificate` is. */
+  clientKey: string | null;
   /** The CA certificates (PEM) the endpoint's certificate must chain to, instead of the public roots; `null`: the public roots. */
   ca: string | null;
   /** The name sent as SNI and checked against the endpoint's certificate, instead of the URL's host; `null`: the URL's host. */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createNetServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import type { lookup as dnsLookup } from 'node:dns';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFetchTransport, createMemoryStorage, createUndiciTransport, createWebhooks, type WebhooksOptions } from '../../src/index.js';
@@ -219,6 +219,65 @@ describe('private CA and server name', () => {
     expect((await webhooks.deliveries.attempts(bad.id))[0]).toMatchObject({ errorClass: 'tls' });
   });
 
+  it('reaches a private-CA endpoint that asks for no client certificate with `tls: { ca }` alone, and fails it with class tls without', async () => {
+    const receiver = await httpsReceiver(serverIdentity, false);
+    const webhooks = instance({ security: open, retry: { delaysMs: [] } });
+    const withCa = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { ca: ca.certificate } });
+    const without = await webhooks.subscriptions.create({ url: `${receiver.url}?plain`, eventTypes: ['payment.*'] });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect((await webhooks.deliveries.list({ subscriptionId: withCa.id })).items[0]!.status).toBe('delivered');
+    const bad = (await webhooks.deliveries.list({ subscriptionId: without.id })).items[0]!;
+    expect(bad.status).toBe('dead');
+    expect((await webhooks.deliveries.attempts(bad.id))[0]).toMatchObject({ errorClass: 'tls', statusCode: null });
+    // No client certificate was presented: the receiver saw none.
+    expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: null }]);
+  });
+
+  it('verifies against `serverName` with `tls: { serverName, ca }` alone, and fails with class tls on the URL host', async () => {
+    const receiver = await httpsReceiver(namedServerIdentity, false);
+    const webhooks = instance({ security: open, retry: { delaysMs: [] } });
+    const named = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { serverName: 'receiver.internal', ca: ca.certificate } });
+    const unnamed = await webhooks.subscriptions.create({ url: `${receiver.url}?unnamed`, eventTypes: ['payment.*'], tls: { ca: ca.certificate } });
+    expect(named.tls).toEqual({
+      clientCertificate: null,
+      subject: null,
+      issuer: null,
+      validFrom: null,
+      validTo: null,
+      fingerprint256: null,
+      hasClientKey: false,
+      ca: ca.certificate.trim(),
+      serverName: 'receiver.internal',
+    });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect((await webhooks.deliveries.list({ subscriptionId: named.id })).items[0]!.status).toBe('delivered');
+    const bad = (await webhooks.deliveries.list({ subscriptionId: unnamed.id })).items[0]!;
+    expect((await webhooks.deliveries.attempts(bad.id))[0]).toMatchObject({ errorClass: 'tls' });
+    expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: null }]);
+  });
+
+  it('keeps a CA-only identity off the pool of a client certificate to the same origin: it is refused by an mTLS receiver', async () => {
+    const receiver = await httpsReceiver(serverIdentity, true);
+    const webhooks = instance({ security: open, retry: { delaysMs: [] } });
+    await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { clientCertificate: client.certificate, clientKey: client.key, ca: ca.certificate } });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    // The mTLS connection is now idle in its pool; a CA-only subscription must not be handed it.
+    const caOnly = await webhooks.subscriptions.create({ url: `${receiver.url}?ca-only`, eventTypes: ['payment.*'], tls: { ca: ca.certificate } });
+    await webhooks.publish('payment.succeeded', payment);
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect((await webhooks.deliveries.list({ subscriptionId: caOnly.id })).items[0]!.status).toBe('dead');
+    expect(receiver.requests).toEqual([
+      { path: '/hooks', clientCertificate: 'bookkeeper-sender' },
+      { path: '/hooks', clientCertificate: 'bookkeeper-sender' },
+    ]);
+  });
+
   it('sends test requests with the subscription TLS identity', async () => {
     const receiver = await httpsReceiver(serverIdentity, true);
     const webhooks = instance({ security: open });
@@ -373,6 +432,11 @@ describe('refusals', () => {
     ['a CA that is no PEM', () => ({ clientCertificate: client.certificate, clientKey: client.key, ca: 'nope' }), 'TLS_CERTIFICATE_INVALID', 'tls.ca'],
     ['a server name that is an IP', () => ({ clientCertificate: client.certificate, clientKey: client.key, serverName: '10.0.0.1' }), 'INPUT_INVALID', 'tls.serverName'],
     ['an unknown key', () => ({ clientCertificate: client.certificate, clientKey: client.key, passphrase: 'x' }), 'INPUT_INVALID', 'tls.passphrase'],
+    ['a certificate without its key', () => ({ clientCertificate: client.certificate, ca: ca.certificate }), 'TLS_KEY_INVALID', 'tls.clientKey'],
+    ['a certificate with a null key', () => ({ clientCertificate: client.certificate, clientKey: null }), 'TLS_KEY_INVALID', 'tls.clientKey'],
+    ['a key without its certificate', () => ({ clientKey: client.key, ca: ca.certificate }), 'TLS_CERTIFICATE_INVALID', 'tls.clientCertificate'],
+    ['no field at all ({})', () => ({}), 'INPUT_INVALID', 'tls'],
+    ['every field null', () => ({ clientCertificate: null, clientKey: null, ca: null, serverName: null }), 'INPUT_INVALID', 'tls'],
   ])('refuses tls with %s, naming the field, and stores nothing', async (_name, make, code, field) => {
     const storage = createMemoryStorage();
     const webhooks = instance({ storage, security: open });
@@ -421,6 +485,27 @@ describe('the key at rest and in reads', () => {
     await rotated.subscriptions.update(created.id, { tls: null });
     expect((await rotated.subscriptions.get(created.id))!.tls).toBeNull();
   });
+  it('stores a CA-only tls without a key, reads it with hasClientKey false, logs no key, and leaves it alone on reseal', async () => {
+    const storage = createMemoryStorage();
+    const key1 = randomBytes(32).toString('base64');
+    const first = instance({ storage, security: { ...open, secretsKey: [{ id: 'old', key: key1 }] } });
+    const created = await first.subscriptions.create({ url: 'https://erp.example.com/hooks', eventTypes: ['*'], tls: { ca: ca.certificate } });
+    const stored = (await storage.getSubscription(created.id))!.tls;
+    expect(stored).toEqual({ clientCertificate: null, clientKey: null, ca: ca.certificate.trim(), serverName: null });
+    expect(created.tls).toMatchObject({ clientCertificate: null, fingerprint256: null, hasClientKey: false, ca: ca.certificate.trim() });
+    const [change] = (await first.subscriptions.history(created.id)).items;
+    expect(change!.changes.tls).toEqual({ before: null, after: { clientCertificate: null, clientKey: null, ca: [expect.stringMatching(/^[0-9A-F:]+$/)], serverName: null } });
+    // Adding a client certificate later is a change of the key too.
+    const updated = await first.subscriptions.update(created.id, { tls: { clientCertificate: client.certificate, clientKey: client.key, ca: ca.certificate } });
+    expect(updated.tls).toMatchObject({ hasClientKey: true, subject: 'CN=bookkeeper-sender' });
+    const [, added] = (await first.subscriptions.history(created.id)).items;
+    expect(added!.changes.tls!.after).toMatchObject({ clientCertificate: updated.tls!.fingerprint256, clientKey: '[redacted]' });
+    await first.subscriptions.update(created.id, { tls: { ca: ca.certificate } });
+    const rotated = instance({ storage, security: { ...open, secretsKey: [{ id: 'new', key: randomBytes(32).toString('base64') }, { id: 'old', key: key1 }] } });
+    // Its signing secret is resealed; its tls, without a key, is left as it was.
+    expect(await rotated.subscriptions.resealSecrets()).toEqual({ resealed: 1 });
+    expect((await storage.getSubscription(created.id))!.tls).toEqual(stored);
+  });
 });
 
 describe.each(storageKinds)('the TLS identity on %s', (kind) => {
@@ -438,5 +523,105 @@ describe.each(storageKinds)('the TLS identity on %s', (kind) => {
     const { delivery } = await deliverOnce(webhooks);
     expect(delivery.status).toBe('delivered');
     expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: 'bookkeeper-sender' }]);
+  });
+
+  it('stores a CA-only tls with no key (null, not sealed) and delivers through the private CA without a client certificate', async () => {
+    const opened = await openStorage[kind]('egress-ca-only');
+    cleanups.push(() => opened.cleanup());
+    await opened.storage.migrate();
+    const receiver = await httpsReceiver(namedServerIdentity, false);
+    const webhooks = instance({ storage: opened.storage, security: { ...open, secretsKey: randomBytes(32).toString('base64') }, retry: { delaysMs: [] } });
+    const { id } = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { ca: ca.certificate, serverName: 'receiver.internal' } });
+    expect((await opened.storage.getSubscription(id))!.tls).toEqual({ clientCertificate: null, clientKey: null, ca: ca.certificate.trim(), serverName: 'receiver.internal' });
+    expect((await webhooks.subscriptions.get(id))!.tls).toMatchObject({ hasClientKey: false, clientCertificate: null, serverName: 'receiver.internal' });
+    const { delivery } = await deliverOnce(webhooks);
+    expect(delivery.status).toBe('delivered');
+    expect(receiver.requests).toEqual([{ path: '/hooks', clientCertificate: null }]);
+  });
+});
+
+type HostileMode = 'close-after-200' | '1xx-flood' | 'tunnel-1xx-flood' | 'silent';
+
+/**
+ * A raw TCP proxy that reads a CONNECT and misbehaves: 200 then close; 1xx interim answers
+ * forever, to the CONNECT or (after a 200) inside the tunnel, to the request; or no answer.
+ */
+async function hostileProxy(mode: HostileMode): Promise<{ url: string; connects: number }> {
+  const state = { url: '', connects: 0 };
+  const server = createNetServer((socket) => {
+    socket.on('error', () => undefined);
+    let head = '';
+    let flooding = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (head.includes('\r\n\r\n')) {
+        // Inside the tunnel: the request arrived; it gets interim answers only.
+        if (mode === 'tunnel-1xx-flood' && !flooding) {
+          flooding = true;
+          flood(socket);
+        }
+        return;
+      }
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      state.connects += 1;
+      if (mode === 'close-after-200') {
+        socket.end('HTTP/1.1 200 Connection Established\r\n\r\n');
+      } else if (mode === '1xx-flood') {
+        flood(socket);
+      } else if (mode === 'tunnel-1xx-flood') {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      }
+      // 'silent': holds the connection open and says nothing.
+    });
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}
+
+function flood(socket: Socket): void {
+  const timer = setInterval(() => socket.write('HTTP/1.1 102 Processing\r\n\r\n'), 5);
+  socket.on('close', () => clearInterval(timer));
+}
+
+describe('a hostile proxy', () => {
+  const timeoutMs = 400;
+
+  it.each([
+    ['answers CONNECT 200 then closes the tunnel, to an http: target', 'close-after-200' as const, false, 'network'],
+    ['answers CONNECT 200 then closes the tunnel, to an https: target', 'close-after-200' as const, true, 'network'],
+    ['answers CONNECT with 1xx forever', '1xx-flood' as const, false, 'proxy'],
+    ['answers CONNECT with 1xx forever, to an https: target', '1xx-flood' as const, true, 'proxy'],
+    ['answers CONNECT 200, then the request with 1xx forever', 'tunnel-1xx-flood' as const, false, 'timeout'],
+    ['never answers CONNECT', 'silent' as const, false, 'proxy'],
+    ['never answers CONNECT, to an https: target', 'silent' as const, true, 'proxy'],
+  ])('ends an attempt through a proxy that %s within http.timeoutMs, classified', async (_name, mode, secure, errorClass) => {
+    const proxy = await hostileProxy(mode);
+    const receiver = secure ? await httpsReceiver(serverIdentity, false) : await httpReceiver();
+    const webhooks = instance({ security: open, retry: { delaysMs: [] }, http: { proxy: proxy.url, timeoutMs } });
+    await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], ...(secure ? { tls: { ca: ca.certificate } } : {}) });
+    const started = performance.now();
+    const { delivery, attempts } = await deliverOnce(webhooks);
+    const elapsedMs = performance.now() - started;
+    expect(delivery.status).toBe('dead');
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]).toMatchObject({ errorClass, statusCode: null });
+    expect(proxy.connects).toBe(1);
+    expect(attempts[0]!.durationMs).toBeLessThan(timeoutMs + 250);
+    // The whole publish → dead, with one attempt: bounded by the timeout, not by a hang.
+    expect(elapsedMs).toBeLessThan(timeoutMs + 2_000);
+    expect(receiver.requests).toEqual([]);
   });
 });

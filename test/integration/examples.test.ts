@@ -180,6 +180,20 @@ describe('examples', () => {
     expect(stdout).toBe('key pair: whsk_… and whpk_…\nsubscription signs v1a; reads show its public keys: 1\ndeliveries: delivered, delivered; booked: 2\n');
   }, 60_000);
 
+  it('runs the egress example: both deliveries go through the CONNECT proxy, the ERP gets our client certificate, the CA-only CRM none', async () => {
+    const { stdout } = await runExample('egress.ts', {});
+    expect(stdout.trim().split('\n')).toEqual([
+      'erp tls: client certificate CN=bookkeeper-sender, hasClientKey true',
+      'crm tls: client certificate null, hasClientKey false',
+      'erp received a request from client certificate CN=bookkeeper-sender',
+      'erp booked payment.succeeded pay_1',
+      'crm received a request without a client certificate',
+      'crm booked payment.succeeded pay_1',
+      'deliveries: delivered, delivered',
+      expect.stringMatching(/^proxy CONNECT log: CONNECT 127\.0\.0\.1:\d+ \(crm\), CONNECT 127\.0\.0\.1:\d+ \(erp\)$/),
+    ]);
+  }, 60_000);
+
   it('runs the local development example: a receiver on localhost gets the delivery with only localhost allowed, a private address stays refused', async () => {
     const { stdout } = await runExample('local-development.ts', { PORT: '0' });
     expect(stdout).toContain('a private address stays refused: SUBSCRIPTION_URL_FORBIDDEN\n');

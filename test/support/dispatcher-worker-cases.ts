@@ -7,7 +7,10 @@
  * test/integration/dispatcher-worker-{sqlite,postgres}.test.ts (a file each: every test
  * starts real threads, which load the sources through tsx).
  */
-import { describe, expect, it, vi } from 'vitest';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { generateSigningKeyPair, isWebhookError, type DispatcherCrashedEvent, type LifecycleEvents } from '../../src/index.js';
 import { internalDispatcher } from '../../src/create-webhooks.js';
 import type { WorkerDispatcher } from '../../src/delivery/worker/worker-dispatcher.js';
@@ -16,6 +19,7 @@ import { useInstancesOnStorage } from './every-storage.js';
 import type { LoopbackReceiver, ReceivedRequest } from './loopback-receiver.js';
 import { recordingLogger } from './recording-logger.js';
 import { samplePayment } from './sample-payment.js';
+import { createTestCa } from './test-certificates.js';
 
 const worker = { thread: 'worker' } as const;
 
@@ -50,8 +54,62 @@ export function describeDispatcherWorker(kind: 'sqlite' | 'postgres'): void {
   });
 }
 
+/** An HTTPS receiver that requires a client certificate of `ca`, answers 204, and counts its open connections. */
+async function mtlsReceiver(identity: { key: string; certificate: string }, ca: string) {
+  const clients: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createHttpsServer({ key: identity.key, cert: identity.certificate, ca, requestCert: true, rejectUnauthorized: true }, (request, response) => {
+    clients.push(String((request.socket as TLSSocket).getPeerCertificate().subject?.CN ?? ''));
+    request.resume();
+    request.on('end', () => response.writeHead(204).end());
+  });
+  // Longer than any wait below: only the client can close an idle connection in time.
+  server.keepAliveTimeout = 60_000;
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const close = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, clients, sockets, close };
+}
+
 function casesOn(kind: 'sqlite' | 'postgres'): void {
   const env = useInstancesOnStorage(kind, 'worker_dispatch');
+  const closing: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of closing.splice(0)) await close();
+  });
+
+  it("presents the subscription's client certificate from the worker, and closes the worker's pool of an identity once it is replaced or its subscription deleted", async () => {
+    const ca = createTestCa();
+    const receiver = await mtlsReceiver(ca.issue({ commonName: 'localhost', ipAddresses: ['127.0.0.1'], usage: 'server' }), ca.certificate);
+    closing.push(receiver.close);
+    const first = ca.issue({ commonName: 'sender-1', usage: 'client' });
+    const second = ca.issue({ commonName: 'sender-2', usage: 'client' });
+    const webhooks = env.instance({ dispatcher: worker, retry: { delaysMs: [] } });
+    await webhooks.start();
+    const { id } = await webhooks.subscriptions.create({ url: receiver.url, eventTypes: ['payment.*'], tls: { clientCertificate: first.certificate, clientKey: first.key, ca: ca.certificate } });
+    await webhooks.publish('payment.succeeded', samplePayment(1));
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect(receiver.clients).toEqual(['sender-1']);
+    // The worker keeps the connection alive for the next delivery (keepAliveTimeout: 30 s)...
+    expect(receiver.sockets.size).toBe(1);
+    // ...until the identity is replaced: the worker is told, and closes its pool at once.
+    await webhooks.subscriptions.update(id, { tls: { clientCertificate: second.certificate, clientKey: second.key, ca: ca.certificate } });
+    await vi.waitFor(() => expect(receiver.sockets.size).toBe(0), { timeout: 5_000 });
+    await webhooks.publish('payment.succeeded', samplePayment(2));
+    await webhooks.drain({ timeoutMs: 10_000 });
+    expect(receiver.clients).toEqual(['sender-1', 'sender-2']);
+    expect(receiver.sockets.size).toBe(1);
+    await webhooks.subscriptions.delete(id);
+    await vi.waitFor(() => expect(receiver.sockets.size).toBe(0), { timeout: 5_000 });
+    expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(2);
+  });
 
   it('delivers every event published on the host: signed, announced on the host bus, counted in metrics(), drained, and no worker left after stop()', async () => {
     const count = 40;

@@ -184,6 +184,9 @@ async function run(port: NonNullable<typeof parentPort>, data: WorkerStartData):
         case 'forget':
           started.forgetSubscription(message.subscriptionId);
           return;
+        case 'retire-tls':
+          started.retireTls(message.tlsId);
+          return;
         case 'circuit':
           outbox.push(['circuit', message.request, started.circuit(message.subscriptionId)]);
           return;

@@ -166,6 +166,12 @@ export class WorkerDispatcher implements DeliveryDispatcher {
     if (run !== null) this.#post(run, { kind: 'forget', subscriptionId });
   }
 
+  retireTls(tlsId: string): void {
+    // No worker runs: it has no pools. A worker started later opens only identities still in use.
+    const run = this.#run;
+    if (run !== null) this.#post(run, { kind: 'retire-tls', tlsId });
+  }
+
   circuit(subscriptionId: string): Promise<CircuitStatus> {
     const run = this.#run;
     if (run === null || run.startedAt === null) return Promise.resolve({ ...idleCircuit });

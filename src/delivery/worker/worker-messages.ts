@@ -28,6 +28,8 @@ export interface WorkerStartData {
 export type ToWorker =
   | { readonly kind: 'wake' }
   | { readonly kind: 'forget'; readonly subscriptionId: string }
+  /** A TLS identity no subscription uses any more: the worker's transport closes its pool. */
+  | { readonly kind: 'retire-tls'; readonly tlsId: string }
   /** The events the host's bus has listeners for now: an event nobody listens to is not sent (nor copied). */
   | { readonly kind: 'listening'; readonly names: readonly string[] }
   | { readonly kind: 'circuit'; readonly request: number; readonly subscriptionId: string }

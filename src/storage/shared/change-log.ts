@@ -60,10 +60,10 @@ export interface LoggedSecret {
 /** The logged fields of a subscription as the log shows them: secrets as their times, sensitive header values redacted. */
 export type LoggedState = { [F in LoggedField]: F extends 'secrets' ? LoggedSecret[] : F extends 'tls' ? LoggedTls | null : SubscriptionRecord[F] };
 
-/** A TLS identity as the log shows it: the certificates by their SHA-256 fingerprints, the key redacted. */
+/** A TLS identity as the log shows it: the certificates by their SHA-256 fingerprints, the key redacted; `null` for none. */
 export interface LoggedTls {
-  clientCertificate: string;
-  clientKey: typeof REDACTED_IN_LOG;
+  clientCertificate: string | null;
+  clientKey: typeof REDACTED_IN_LOG | null;
   ca: string[] | null;
   serverName: string | null;
 }
@@ -82,8 +82,8 @@ function fingerprints(pem: string): string[] {
 function loggedTls(tls: StoredTlsIdentity | null): LoggedTls | null {
   if (tls == null) return null;
   return {
-    clientCertificate: fingerprints(tls.clientCertificate)[0] ?? 'unparsable',
-    clientKey: REDACTED_IN_LOG,
+    clientCertificate: tls.clientCertificate === null ? null : (fingerprints(tls.clientCertificate)[0] ?? 'unparsable'),
+    clientKey: tls.clientKey === null ? null : REDACTED_IN_LOG,
     ca: tls.ca === null ? null : fingerprints(tls.ca),
     serverName: tls.serverName,
   };
