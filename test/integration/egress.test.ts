@@ -4,9 +4,9 @@
  * proxies that refuse, and the SSRF guard in front of a proxy.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createNetServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createNetServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { lookup as dnsLookup } from 'node:dns';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFetchTransport, createMemoryStorage, createUndiciTransport, createWebhooks, type WebhooksOptions } from '../../src/index.js';
@@ -574,20 +574,8 @@ async function hostileProxy(mode: HostileMode): Promise<{ url: string; connects:
       // 'silent': holds the connection open and says nothing.
     });
   });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  track(server);
+  state.url = `http://127.0.0.1:${await listen(server)}`;
   return state;
 }
 

@@ -7,32 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isWebhookError, type BookkeeperEvents, type Webhooks } from '../../src/index.js';
+import type { BookkeeperEvents, Webhooks } from '../../src/index.js';
 import { verifyWebhook, verifyWebhookAsync } from '../../src/receiver/index.js';
-import { storageKinds, useInstancesOnStorage, type InstancesOnStorage } from '../support/every-storage.js';
-import type { ReceivedRequest } from '../support/loopback-receiver.js';
+import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
+import { messageOf, schemesOf, verifyingWith } from '../support/verifying-receiver.js';
 import { samplePayment } from '../support/sample-payment.js';
-
-/** Answers 204 to a request whose signature verifies with `keys`, 401 to any other. */
-function verifyingWith(env: InstancesOnStorage, keys: () => string[]): void {
-  env.server.responder = (request) => {
-    try {
-      verifyWebhook(messageOf(request), { secrets: keys() });
-      return undefined;
-    } catch (error) {
-      return { status: 401, body: isWebhookError(error) ? error.code : String(error) };
-    }
-  };
-}
-
-function messageOf(request: ReceivedRequest) {
-  return { body: request.body, headers: request.headers as Record<string, string> };
-}
-
-/** The scheme of each entry of the request's `webhook-signature`. */
-function schemesOf(request: ReceivedRequest): string[] {
-  return String(request.headers['webhook-signature']).split(' ').map((entry) => entry.slice(0, entry.indexOf(',')));
-}
 
 async function deliverOne(webhooks: Webhooks<BookkeeperEvents>, n: number): Promise<void> {
   await webhooks.publish('payment.succeeded', samplePayment(n));
@@ -50,7 +29,7 @@ describe.each(storageKinds)('v1a signatures on the %s storage', (kind) => {
     expect(created.publicKey).toMatch(/^whpk_[A-Za-z0-9+/]{43}=$/);
     expect(created.signing).toBe('v1a');
     expect(created.publicKeys).toEqual([created.publicKey]);
-    verifyingWith(env, () => [created.publicKey!]);
+    verifyingWith(env.server, () => [created.publicKey!]);
 
     await deliverOne(webhooks, 1);
 
@@ -76,7 +55,7 @@ describe.each(storageKinds)('v1a signatures on the %s storage', (kind) => {
     expect(rotated.secret).not.toBe(created.secret);
     expect(rotated.publicKey).toMatch(/^whpk_/);
     expect(rotated.publicKeys).toEqual([rotated.publicKey, created.publicKey]);
-    verifyingWith(env, () => [rotated.publicKey!]);
+    verifyingWith(env.server, () => [rotated.publicKey!]);
 
     await deliverOne(webhooks, 1);
 
@@ -94,7 +73,7 @@ describe.each(storageKinds)('v1a signatures on the %s storage', (kind) => {
     expect(created.publicKey).toBeUndefined();
     const moved = await webhooks.subscriptions.rotateSecret(created.id, { signing: 'v1a', overlapMs: 3_600_000 });
     expect(moved).toMatchObject({ signing: 'v1a', publicKeys: [moved.publicKey] });
-    verifyingWith(env, () => [moved.publicKey!]);
+    verifyingWith(env.server, () => [moved.publicKey!]);
 
     await deliverOne(webhooks, 1);
 
@@ -123,7 +102,7 @@ describe.each(storageKinds)('v1a signatures on the %s storage', (kind) => {
     expect(stored[0]!.value).toMatch(/^enc:v1:[0-9a-f]{12}:/);
     expect(stored[0]!.value).not.toContain(created.secret.slice('whsk_'.length, 40));
     expect(await webhooks.subscriptions.get(created.id)).toMatchObject({ signing: 'v1a', publicKeys: [created.publicKey] });
-    verifyingWith(env, () => [created.publicKey!]);
+    verifyingWith(env.server, () => [created.publicKey!]);
 
     await deliverOne(webhooks, 1);
 

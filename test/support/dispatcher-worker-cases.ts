@@ -11,38 +11,18 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { generateSigningKeyPair, isWebhookError, type DispatcherCrashedEvent, type LifecycleEvents } from '../../src/index.js';
+import { generateSigningKeyPair, type DispatcherCrashedEvent, type LifecycleEvents } from '../../src/index.js';
 import { internalDispatcher } from '../../src/create-webhooks.js';
 import type { WorkerDispatcher } from '../../src/delivery/worker/worker-dispatcher.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
 import { useInstancesOnStorage } from './every-storage.js';
-import type { LoopbackReceiver, ReceivedRequest } from './loopback-receiver.js';
+import { messageOf, schemesOf, verifyingWith } from './verifying-receiver.js';
 import { recordingLogger } from './recording-logger.js';
 import { samplePayment } from './sample-payment.js';
 import { createTestCa } from './test-certificates.js';
 
 const worker = { thread: 'worker' } as const;
 
-/** Answers 204 to a request whose signature verifies with `keys`, 401 with the code to any other. */
-function verifyingWith(server: LoopbackReceiver, keys: () => string[]): void {
-  server.responder = (request) => {
-    try {
-      verifyWebhook(messageOf(request), { secrets: keys() });
-      return undefined;
-    } catch (error) {
-      return { status: 401, body: isWebhookError(error) ? error.code : String(error) };
-    }
-  };
-}
-
-function messageOf(request: ReceivedRequest) {
-  return { body: request.body, headers: request.headers as Record<string, string> };
-}
-
-/** The scheme of each entry of the request's `webhook-signature`. */
-function schemesOf(request: ReceivedRequest): string[] {
-  return String(request.headers['webhook-signature']).split(' ').map((entry) => entry.slice(0, entry.indexOf(',')));
-}
 
 function workerOf(webhooks: object): WorkerDispatcher {
   return internalDispatcher(webhooks) as WorkerDispatcher;
