@@ -229,7 +229,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     },
   };
   let closed = false;
-  let migrated: Promise<void> | null = null;
+  let migrated: Promise<unknown> | null = null;
   const publisher = createPublisher<TCatalog>({
     catalog,
     storage,

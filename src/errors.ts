@@ -168,6 +168,8 @@ export type StorageErrorCode =
   | 'STORAGE_NOT_MIGRATED'
   | 'STORAGE_SCHEMA_TOO_OLD'
   | 'STORAGE_SCHEMA_TOO_NEW'
+  /** A migration step kept hitting its lock timeout: a long transaction holds its table; retry `migrate()` (`retryable`). */
+  | 'STORAGE_MIGRATION_LOCKED'
   | 'STORAGE_FAILED';
 
 /** Every code the library can throw: one union, the one home of the codes. */

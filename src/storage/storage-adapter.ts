@@ -741,8 +741,12 @@ export interface StorageAdapter {
   readonly name: string;
   readonly capabilities: StorageCapabilities;
 
-  /** Creates or upgrades the schema; idempotent and safe when two run at once. */
-  migrate(): Promise<void>;
+  /**
+   * Creates or upgrades the schema; idempotent and safe when two run at once. Called without
+   * arguments by `start()`: on PostgreSQL that applies the additive (expand) steps only. What
+   * it resolves to is the adapter's own (PostgreSQL: the plan it applied).
+   */
+  migrate(): Promise<unknown>;
   /** Releases connections the adapter opened itself (not a pool or database handed to it). */
   close(): Promise<void>;
 

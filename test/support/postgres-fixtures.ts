@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.js';
-import { migrationLockSql, migrations, migrationsTableSql, quoteLiteral, renderMigration } from '../../src/storage/postgres/migrations/index.js';
+import { migrationLockSql, migrations, migrationsTableSql, phasesRecordedFrom, quoteLiteral, renderMigration } from '../../src/storage/postgres/migrations/index.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from './postgres.js';
 
 /** The test database's URL, set before the file's first test by {@link usePostgresDatabase}. */
@@ -74,7 +74,7 @@ export async function schemaAtVersion(version: number): Promise<string> {
     migrationsTableSql(schema),
     ...applied.map(
       (migration) =>
-        `${renderMigration(migration, schema)};\nINSERT INTO "${schema}".migrations (version, name) VALUES (${migration.version}, ${quoteLiteral(migration.name)});`,
+        `${renderMigration(migration, schema)};\nINSERT INTO "${schema}".migrations (version, name${migration.version >= phasesRecordedFrom ? ', phase' : ''}) VALUES (${migration.version}, ${quoteLiteral(migration.name)}${migration.version >= phasesRecordedFrom ? `, ${quoteLiteral(migration.phase)}` : ''});`,
     ),
     'COMMIT;',
   ].join('\n');

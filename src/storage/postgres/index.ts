@@ -12,11 +12,14 @@ import { checkArgumentCount } from '../../check-argument-count.js';
 import { ConfigError } from '../../errors.js';
 import { parseFactoryOptions } from '../shared/factory-options.js';
 import { assertOneConnectionSource } from '../shared/one-connection-source.js';
-import { latestSchemaVersion, migrationLockSql, migrations, migrationsTableSql, quoteIdentifier, quoteLiteral, renderMigration } from './migrations/index.js';
+import { latestSchemaVersion, migrationSet, type MigrationPhase } from './migrations/index.js';
+import { migrationScript } from './migration-script.js';
 import { loadPg } from './driver.js';
 import { PostgresStorage } from './postgres-storage.js';
 
 export { PostgresStorage, type PostgresQueryable, type PostgresStorageSettings } from './postgres-storage.js';
+export type { PostgresMigrateOptions, PostgresMigrationPlan, PostgresMigrationStep } from './migrate.js';
+export type { MigrationPhase } from './migrations/index.js';
 
 /** Options shared by both ways of creating the PostgreSQL storage. */
 export interface PostgresStorageCommonOptions {
@@ -75,19 +78,26 @@ export interface PostgresMigrationSqlOptions {
    * @defaultValue `0` (everything)
    */
   fromVersion?: number;
+  /**
+   * As in `storage.migrate({ phase })`: `'expand'` stops before the first contract step
+   * (an empty schema, `fromVersion` 0, gets every step); `'contract'` emits every step.
+   * @defaultValue `'expand'`
+   */
+  phase?: MigrationPhase;
 }
 
 const optionKeys = ['connectionString', 'pool', 'poolSize', 'schema', 'notifyChannel'] as const;
-const migrationSqlKeys = ['schema', 'fromVersion'] as const;
+const migrationSqlKeys = ['schema', 'fromVersion', 'phase'] as const;
 
 const identifierRule = 'a lower-case identifier (letters, digits, _; not starting with a digit or pg_; ≤ 63 characters)';
-const expectations: Record<(typeof optionKeys)[number] | 'fromVersion', string> = {
+const expectations: Record<(typeof optionKeys)[number] | 'fromVersion' | 'phase', string> = {
   connectionString: 'a non-empty postgres:// connection string',
   pool: 'a node-postgres Pool',
   poolSize: 'an integer from 1 to 1000',
   schema: identifierRule,
   notifyChannel: identifierRule,
   fromVersion: `an integer from 0 to ${latestSchemaVersion}`,
+  phase: "'expand' or 'contract'",
 };
 
 function isPool(value: unknown): value is Pool {
@@ -121,6 +131,7 @@ const optionsSchema = z.strictObject({
 const migrationSqlSchema = z.strictObject({
   schema: identifier.default('webhooks'),
   fromVersion: z.int().min(0).max(latestSchemaVersion).default(0),
+  phase: z.enum(['expand', 'contract']).default('expand'),
 });
 
 // The hand-written options and the schema must name the same keys.
@@ -237,37 +248,27 @@ export function createPostgresStorage(options: PostgresStorageOptions): Postgres
 }
 
 /**
- * The SQL that `migrate()` would run, for teams whose DBAs apply schema changes by
- * hand: one transaction (BEGIN … COMMIT) that takes the same advisory lock, creates
- * the schema and the `migrations` table if missing, applies each migration and
- * records it. Feed it to `psql -v ON_ERROR_STOP=1 -f webhooks.sql`. A storage started
- * afterwards finds the schema current and runs no DDL itself.
+ * The SQL that `migrate({ phase })` would run, for hosts that apply schema changes with their
+ * own tool: a block per step, as `migrate()` runs it — a transactional step between BEGIN and
+ * COMMIT under the same advisory lock, with its `lock_timeout` and `statement_timeout` set
+ * LOCAL and its record in `<schema>.migrations` in the same transaction; a step that cannot run
+ * in a transaction (`CREATE INDEX CONCURRENTLY`) outside one, under the session advisory lock,
+ * its record after it. Feed it to `psql -v ON_ERROR_STOP=1 -f webhooks.sql`: the steps before
+ * a failure stay applied; rerun from the recorded version. A storage started afterwards finds
+ * the schema current and runs no DDL itself.
  *
  * @example
  * ```ts
  * import { writeFileSync } from 'node:fs';
  * import { getMigrationSql } from '@bookkeeper/webhooks/postgres';
- * writeFileSync('webhooks.sql', getMigrationSql({ schema: 'webhooks' }));
+ * // During the deploy of a release: its additive steps, from the recorded version 13.
+ * writeFileSync('webhooks-expand.sql', getMigrationSql({ schema: 'webhooks', fromVersion: 13 }));
  * ```
  *
- * @throws ConfigError `CONFIG_INVALID` for an invalid schema name or version.
+ * @throws ConfigError `CONFIG_INVALID` for an invalid schema name, version or phase.
  */
 export function getMigrationSql(options: PostgresMigrationSqlOptions = {}): string {
   checkArgumentCount(arguments.length, 1, 'getMigrationSql(options?)', 'factory');
-  const { schema, fromVersion } = parseFactoryOptions(migrationSqlSchema, options, 'getMigrationSql', migrationSqlKeys, expectations);
-  const table = `${quoteIdentifier(schema)}.migrations`;
-  const parts = [
-    `-- @bookkeeper/webhooks: PostgreSQL schema ${quoteIdentifier(schema)}, migrations ${fromVersion + 1} to ${latestSchemaVersion}.`,
-    `-- Generated by getMigrationSql(); apply once, in one transaction.`,
-    'BEGIN;',
-    migrationLockSql(schema).trimEnd(),
-    migrationsTableSql(schema).trimEnd(),
-  ];
-  for (const migration of migrations) {
-    if (migration.version <= fromVersion) continue;
-    parts.push(`-- ${migration.name}`, renderMigration(migration, schema).trim());
-    parts.push(`INSERT INTO ${table} (version, name) VALUES (${migration.version}, ${quoteLiteral(migration.name)});`);
-  }
-  parts.push('COMMIT;', '');
-  return parts.join('\n');
+  const { schema, fromVersion, phase } = parseFactoryOptions(migrationSqlSchema, options, 'getMigrationSql', migrationSqlKeys, expectations);
+  return migrationScript(schema, migrationSet, fromVersion, phase);
 }

@@ -1,40 +1,250 @@
 /**
- * `migrate()` of the PostgreSQL storage: brings a schema to the version this code knows,
- * with no DDL at all when it is current already.
+ * `migrate()` of the PostgreSQL storage: applies the pending steps of a phase (expand or
+ * contract, see ./schema-compatibility.ts), one transaction per step, with no DDL at all
+ * when there is nothing to do.
  */
-import { assertSchemaNotTooNew } from '../shared/schema-version.js';
-import { latestSchemaVersion, migrationLockSql, migrations, migrationsTableSql, renderMigration } from './migrations/index.js';
+import type { PoolClient } from 'pg';
+import { z } from 'zod';
+import { StorageError } from '../../errors.js';
+import { parseFactoryOptions } from '../shared/factory-options.js';
+import { isConnectionLoss, isMissingTable } from './driver-errors.js';
+import {
+  defaultLockTimeoutMs,
+  migrationSessionLockSql,
+  migrationsTableSql,
+  phasesRecordedFrom,
+  renderStatements,
+  type MigrationPhase,
+  type MigrationSet,
+  type PostgresMigration,
+} from './migrations/index.js';
+import { assertNoUnknownContract, assertSchemaCompatible, planSteps, type AppliedStep } from './schema-compatibility.js';
 import { retryBusyOrUnavailable, type StatementRunner } from './statement-runner.js';
 
+/** Options of `PostgresStorage.migrate()`. */
+export interface PostgresMigrateOptions {
+  /**
+   * `'expand'`: the pending additive steps, up to the first pending contract step, safe
+   * while instances of the previous release still run (what `webhooks.start()` applies).
+   * `'contract'`: every pending step, the contract ones too (they remove what older
+   * releases used): run it once no instance of an older release runs. On an empty schema
+   * both apply every step.
+   * @defaultValue `'expand'`
+   */
+  phase?: MigrationPhase;
+  /** Apply nothing; answer the steps that would be applied. @defaultValue `false` */
+  dryRun?: boolean;
+}
+
+/** A step of a migration plan. */
+export interface PostgresMigrationStep {
+  /** Its number, recorded in `<schema>.migrations`. */
+  readonly version: number;
+  /** E.g. `'0014-migration-phases'`. */
+  readonly name: string;
+  readonly phase: MigrationPhase;
+  /** False for a step that runs outside a transaction (`CREATE INDEX CONCURRENTLY`). */
+  readonly transaction: boolean;
+}
+
+/** What `migrate()` did, or with `dryRun` would do. */
+export interface PostgresMigrationPlan {
+  readonly phase: MigrationPhase;
+  readonly dryRun: boolean;
+  /** The steps applied (with `dryRun`: to apply), in order; empty when the schema was current for the phase. */
+  readonly steps: readonly PostgresMigrationStep[];
+  /** Steps this code knows that stay pending: the contract steps an expand run leaves for `migrate({ phase: 'contract' })`. */
+  readonly pending: readonly PostgresMigrationStep[];
+}
+
+/** The statements of the version table, from statements/migrate.ts. */
+export interface MigrationStatements {
+  /** The applied steps, `version` and `phase` (NULL before 0014). */
+  readonly appliedMigrations: string;
+  /** Records a step before 0014: (version, name). */
+  readonly recordMigration: string;
+  /** Records a step from 0014 on: (version, name, phase). */
+  readonly recordMigrationPhase: string;
+}
+
+/** @internal How `migrate()` waits between the tries of a step that hit its lock timeout (tests inject it). */
+export type MigrationSleep = (ms: number) => Promise<void>;
+
 /**
- * A database already current is recognized with one read and no DDL (so an application
- * role without CREATE rights can start against a schema its DBA migrated). Otherwise it
- * works in one transaction under `pg_advisory_xact_lock` on a key of the schema: two
- * instances migrating at once serialize, and the second finds nothing left to do.
- *
- * @param recordMigrationSql the statement recording an applied migration (version, name).
- * @throws StorageError `STORAGE_SCHEMA_TOO_NEW` when the database was migrated by newer code.
+ * The pauses before the second, third and fourth try of a step whose statement hit its
+ * `lock_timeout` (SQLSTATE 55P03): the transaction holding the lock usually ends within
+ * seconds, and meanwhile the queue behind our waiting ALTER is released.
  */
-export async function migrateSchema(runner: StatementRunner, schema: string, recordMigrationSql: string): Promise<void> {
-  await runner.run(
+export const lockRetryDelaysMs: readonly number[] = Object.freeze([1_000, 2_000, 4_000]);
+
+const optionKeys = ['phase', 'dryRun'] as const;
+const expectations: Record<(typeof optionKeys)[number], string> = {
+  phase: "'expand' or 'contract'",
+  dryRun: 'a boolean',
+};
+const optionsSchema = z.strictObject({
+  phase: z.enum(['expand', 'contract']).default('expand'),
+  dryRun: z.boolean().default(false),
+});
+type SchemaKeys = keyof z.input<typeof optionsSchema>;
+const sameKeys: [SchemaKeys] extends [keyof PostgresMigrateOptions] ? ([keyof PostgresMigrateOptions] extends [SchemaKeys] ? true : never) : never = true;
+void sameKeys;
+
+/** @throws ConfigError `CONFIG_INVALID` for an unknown key or a wrong value. */
+export function parseMigrateOptions(options: unknown): { phase: MigrationPhase; dryRun: boolean } {
+  return parseFactoryOptions(optionsSchema, options ?? {}, 'migrate', optionKeys, expectations);
+}
+
+/** What {@link migrateSchema} works with. */
+export interface MigrationContext {
+  readonly runner: StatementRunner;
+  readonly schema: string;
+  readonly set: MigrationSet;
+  readonly statements: MigrationStatements;
+  readonly sleep: MigrationSleep;
+}
+
+/**
+ * A schema current for the phase is recognized with one read and no DDL (so an application
+ * role without CREATE rights can start against a schema its DBA migrated). Otherwise it
+ * works on one connection under a session-level advisory lock on a key of the schema (two
+ * migrators serialize, and the second finds nothing left to do) and applies each step in a
+ * transaction of its own, its record in the same transaction: a failing step leaves the
+ * steps before it applied. A step outside a transaction is recorded after it succeeds; its
+ * statements are idempotent, so a crash in between runs it again harmlessly.
+ *
+ * @throws StorageError `STORAGE_SCHEMA_TOO_NEW` past a newer contract step; `STORAGE_SCHEMA_TOO_OLD`
+ *   when this code needs a contract step an expand run may not apply; `STORAGE_MIGRATION_LOCKED`
+ *   when a step still hit its lock timeout after the retries.
+ */
+export async function migrateSchema(context: MigrationContext, options: { phase: MigrationPhase; dryRun: boolean }): Promise<PostgresMigrationPlan> {
+  const { runner, set } = context;
+  const plan = await runner.run(
     'migrate',
     async () => {
-      const current = await runner.readSchemaVersion(runner.pool);
-      if (current !== null) assertSchemaNotTooNew(runner.where, current, latestSchemaVersion);
-      if (current === latestSchemaVersion) return;
-      await runner.transaction(async (client) => {
-        await client.query(migrationLockSql(schema));
-        await client.query(migrationsTableSql(schema));
-        const version = (await runner.readSchemaVersion(client)) ?? 0;
-        assertSchemaNotTooNew(runner.where, version, latestSchemaVersion);
-        for (const migration of migrations) {
-          if (migration.version <= version) continue;
-          await client.query(renderMigration(migration, schema));
-          await runner.execute(client, recordMigrationSql, [migration.version, migration.name]);
-        }
-      });
+      const applied = await readApplied(context, runner.pool);
+      if (applied !== null) assertNoUnknownContract(runner.where, applied, set);
+      const first = planSteps(runner.where, applied, set, options.phase);
+      if (first.apply.length === 0 || options.dryRun) return { applied: first, after: applied };
+      return migrateLocked(context, options.phase);
     },
     { needsSchema: false, retry: retryBusyOrUnavailable },
   );
-  runner.markCurrent();
+  if (!options.dryRun) {
+    assertSchemaCompatible(runner.where, plan.after, set);
+    runner.markCurrent();
+  }
+  return Object.freeze({
+    phase: options.phase,
+    dryRun: options.dryRun,
+    steps: Object.freeze(plan.applied.apply.map(describeStep)),
+    pending: Object.freeze(plan.applied.pending.map(describeStep)),
+  });
+}
+
+async function migrateLocked(context: MigrationContext, phase: MigrationPhase) {
+  const { runner, schema, set } = context;
+  const client = await runner.pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(migrationSessionLockSql(schema));
+    try {
+      await client.query(migrationsTableSql(schema));
+      const applied = await readApplied(context, client);
+      if (applied !== null) assertNoUnknownContract(runner.where, applied, set);
+      const steps = planSteps(runner.where, applied, set, phase);
+      for (const step of steps.apply) await applyWithRetries(context, client, step);
+      return { applied: steps, after: await readApplied(context, client) };
+    } finally {
+      try {
+        await client.query(migrationSessionLockSql(schema, true));
+      } catch (error) {
+        // The session cannot be handed back still holding the lock: it is destroyed instead.
+        broken = error instanceof Error ? error : new Error(String(error));
+      }
+    }
+  } catch (error) {
+    if (isConnectionLoss(error)) broken = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    // A client whose connection broke is destroyed (its session lock went with it).
+    client.release(broken);
+  }
+}
+
+async function applyWithRetries(context: MigrationContext, client: PoolClient, step: PostgresMigration): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await applyStep(context, client, step);
+      return;
+    } catch (error) {
+      if (!isLockTimeout(error)) throw error;
+      const delay = lockRetryDelaysMs[attempt];
+      if (delay === undefined) {
+        throw new StorageError(
+          'STORAGE_MIGRATION_LOCKED',
+          `${context.runner.where}: migration ${step.name} waited for a table lock longer than its lock timeout (${lockTimeoutOf(step)} ms) on each of ${attempt + 1} tries; a long transaction holds a lock on its table: retry migrate() once it ends`,
+          { cause: error, retryable: true },
+        );
+      }
+      await context.sleep(delay);
+    }
+  }
+}
+
+async function applyStep(context: MigrationContext, client: PoolClient, step: PostgresMigration): Promise<void> {
+  const statements = renderStatements(step, context.schema);
+  const lockTimeout = `'${lockTimeoutOf(step)}ms'`;
+  const statementTimeout = `'${step.statementTimeoutMs ?? 0}ms'`;
+  if (step.transaction === false) {
+    // One statement at a time in autocommit: CREATE INDEX CONCURRENTLY refuses any block.
+    await client.query(`SET lock_timeout = ${lockTimeout}`);
+    await client.query(`SET statement_timeout = ${statementTimeout}`);
+    try {
+      for (const statement of statements) await client.query(statement);
+    } finally {
+      await client.query('RESET lock_timeout; RESET statement_timeout');
+    }
+    await record(context, client, step);
+    return;
+  }
+  await client.query('BEGIN');
+  try {
+    await client.query(`SET LOCAL lock_timeout = ${lockTimeout}; SET LOCAL statement_timeout = ${statementTimeout}`);
+    await client.query(statements[0]!);
+    await record(context, client, step);
+    await client.query('COMMIT');
+  } catch (error) {
+    if (!isConnectionLoss(error)) await client.query('ROLLBACK');
+    throw error;
+  }
+}
+
+async function record(context: MigrationContext, client: PoolClient, step: PostgresMigration): Promise<void> {
+  const { statements } = context;
+  if (step.version >= phasesRecordedFrom) await client.query(statements.recordMigrationPhase, [step.version, step.name, step.phase]);
+  else await client.query(statements.recordMigration, [step.version, step.name]);
+}
+
+/** The version table's rows; `null` when there is no version table (nor schema). */
+export async function readApplied(context: Pick<MigrationContext, 'runner' | 'statements'>, on: Pick<PoolClient, 'query'>): Promise<AppliedStep[] | null> {
+  try {
+    const { rows } = await on.query<{ version: number; phase: string | null }>(context.statements.appliedMigrations);
+    return rows.map((row) => ({ version: Number(row.version), phase: row.phase === 'expand' || row.phase === 'contract' ? row.phase : null }));
+  } catch (error) {
+    if (isMissingTable(error)) return null;
+    throw error;
+  }
+}
+
+function isLockTimeout(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '55P03';
+}
+
+function lockTimeoutOf(step: PostgresMigration): number {
+  return step.lockTimeoutMs ?? defaultLockTimeoutMs;
+}
+
+function describeStep(step: PostgresMigration): PostgresMigrationStep {
+  return Object.freeze({ version: step.version, name: step.name, phase: step.phase, transaction: step.transaction !== false });
 }

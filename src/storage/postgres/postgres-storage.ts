@@ -82,7 +82,9 @@ import { isPlainData, type WorkerRecipeResult } from '../shared/worker-recipe.js
 import type { PostgresQueryable } from './driver.js';
 import { toStorageError } from './driver-errors.js';
 import { FanOutIds } from './fan-out-ids.js';
-import { migrateSchema } from './migrate.js';
+import { migrateSchema, parseMigrateOptions, readApplied, type MigrationSleep, type PostgresMigrateOptions, type PostgresMigrationPlan } from './migrate.js';
+import { migrationSet, type MigrationSet } from './migrations/index.js';
+import { assertSchemaCompatible } from './schema-compatibility.js';
 import { advancePassedHeads, keyedOf, keyOf, lockKeys, type CancelledRow, type PassingDelivery } from './ordering-heads.js';
 import {
   changeValues,
@@ -162,6 +164,13 @@ export interface PostgresStorageSettings {
    * a handed-in pool's settings; absent: it cannot.
    */
   readonly connectionSettings?: { readonly connectionString: string; readonly poolSize: number } | { readonly poolOptions: unknown };
+  /**
+   * @internal The steps and compatibility declaration of the release this storage is (tests
+   * simulate two releases with it); absent: this code's own.
+   */
+  readonly migrationSet?: MigrationSet;
+  /** @internal How `migrate()` waits before trying a lock-timed-out step again; absent: a timer. */
+  readonly migrationSleep?: MigrationSleep;
 }
 
 /** The candidates of a filtered replay read at once: bounds the payloads held in memory. */
@@ -222,6 +231,8 @@ export class PostgresStorage implements StorageAdapter {
   readonly #fanOutIds = new FanOutIds();
   readonly #notifier: WakeNotifier;
   readonly #connectionSettings: PostgresStorageSettings['connectionSettings'];
+  readonly #migrationSet: MigrationSet;
+  readonly #migrationSleep: MigrationSleep;
 
   /** Use `createPostgresStorage()`; this constructor trusts its (validated) settings. */
   constructor(settings: PostgresStorageSettings) {
@@ -233,7 +244,11 @@ export class PostgresStorage implements StorageAdapter {
     this.#connectionSettings = settings.connectionSettings;
     this.#tables = tablesOf(settings.schema);
     this.#sql = postgresStatements(settings.schema);
-    this.#runner = new StatementRunner(settings.pool, settings.schema, this.#sql.schemaVersion);
+    this.#migrationSet = settings.migrationSet ?? migrationSet;
+    this.#migrationSleep = settings.migrationSleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#runner = new StatementRunner(settings.pool, settings.schema, async (pool) =>
+      assertSchemaCompatible(this.#runner.where, await readApplied({ runner: this.#runner, statements: this.#sql }, pool), this.#migrationSet),
+    );
     this.#notifier = new WakeNotifier(
       () => this.#runner.execute(this.pool, this.#sql.notify, [this.#channel, this.schema]),
       () => this.#runner.closed,
@@ -268,12 +283,29 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /**
-   * Applies the migrations this code knows and the database lacks (see ./migrate.ts).
+   * Applies the pending migration steps of a phase, each in a transaction of its own under
+   * its lock timeout, and answers the plan (see ./migrate.ts). The default, `'expand'`, is
+   * what `webhooks.start()` runs on every instance: additive steps only, so the instances of
+   * the previous release keep running beside the new one (and the new release can be rolled
+   * back). `{ phase: 'contract' }` applies the rest, once no instance of an older release runs.
    *
-   * @throws StorageError `STORAGE_SCHEMA_TOO_NEW` when the database was migrated by newer code.
+   * @example
+   * ```ts
+   * const plan = await storage.migrate({ phase: 'contract', dryRun: true });
+   * console.log(plan.steps.map((step) => step.name));
+   * ```
+   *
+   * @throws ConfigError `CONFIG_INVALID` for unknown or wrong options.
+   * @throws StorageError `STORAGE_SCHEMA_TOO_NEW` past a newer release's contract step;
+   *   `STORAGE_SCHEMA_TOO_OLD` when this code needs a contract step that only
+   *   `{ phase: 'contract' }` applies; `STORAGE_MIGRATION_LOCKED` when a step kept hitting its lock timeout.
    */
-  async migrate(): Promise<void> {
-    await migrateSchema(this.#runner, this.schema, this.#sql.recordMigration);
+  async migrate(options: PostgresMigrateOptions = {}): Promise<PostgresMigrationPlan> {
+    const parsed = parseMigrateOptions(options);
+    return migrateSchema(
+      { runner: this.#runner, schema: this.schema, set: this.#migrationSet, statements: this.#sql, sleep: this.#migrationSleep },
+      parsed,
+    );
   }
 
   /**

@@ -9,12 +9,9 @@ import pRetry from 'p-retry';
 import type { Pool, PoolClient } from 'pg';
 import { StorageError, type StorageErrorCode } from '../../errors.js';
 import { HostCallbackFailure, thrownByHostCallback } from '../shared/host-callbacks.js';
-import { assertSchemaCurrent } from '../shared/schema-version.js';
 import type { PostgresQueryable } from './driver.js';
-import { isConnectionLoss, isMissingTable, toStorageError } from './driver-errors.js';
-import { latestSchemaVersion } from './migrations/index.js';
+import { isConnectionLoss, toStorageError } from './driver-errors.js';
 import { StatementNames } from './named-statements.js';
-import type { IntLike } from './rows.js';
 
 // 40001/40P01 are retried in place a few times: another transaction won a race and
 // the next try usually succeeds at once. Short, jittered, bounded.
@@ -42,7 +39,7 @@ export class StatementRunner {
   readonly pool: Pool;
   /** How messages name the database: `PostgreSQL storage: schema "webhooks"`. */
   readonly where: string;
-  readonly #schemaVersionSql: string;
+  readonly #assertSchema: (pool: Pool) => Promise<void>;
   readonly #names = new StatementNames();
   /** Pool clients checked out by `transaction`: ours, so statements on them are named too. */
   readonly #ownClients = new WeakSet<object>();
@@ -50,10 +47,11 @@ export class StatementRunner {
   #current = false;
   #closed = false;
 
-  constructor(pool: Pool, schema: string, schemaVersionSql: string) {
+  /** @param assertSchema throws the coded error when this code cannot run on the schema (see schema-compatibility.ts). */
+  constructor(pool: Pool, schema: string, assertSchema: (pool: Pool) => Promise<void>) {
     this.pool = pool;
     this.where = `PostgreSQL storage: schema "${schema}"`;
-    this.#schemaVersionSql = schemaVersionSql;
+    this.#assertSchema = assertSchema;
   }
 
   get closed(): boolean {
@@ -144,23 +142,11 @@ export class StatementRunner {
     }
   }
 
-  /** The recorded schema version; `null` when there is no migrations table (nor schema). */
-  async readSchemaVersion(on: PostgresQueryable): Promise<number | null> {
-    try {
-      const [row] = await this.query<{ version: IntLike }>(on, this.#schemaVersionSql, []);
-      return Number(row?.version ?? 0);
-    } catch (error) {
-      if (isMissingTable(error)) return null;
-      throw error;
-    }
-  }
-
   // Checked once, on the first call; a failure is not cached, so migrate() then a retry works.
   async #ensureCurrent(): Promise<void> {
     if (this.#current) return;
     this.#ready ??= (async () => {
-      const version = await this.readSchemaVersion(this.pool);
-      assertSchemaCurrent(this.where, version, latestSchemaVersion, '`storage.migrate()` (or apply getMigrationSql())');
+      await this.#assertSchema(this.pool);
       this.#current = true;
     })().finally(() => {
       this.#ready = null;

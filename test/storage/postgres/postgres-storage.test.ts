@@ -69,11 +69,14 @@ describe('migrations', () => {
       { version: 11, name: '0011-ordering' },
       { version: 12, name: '0012-event-versions' },
       { version: 13, name: '0013-client-tls' },
+      { version: 14, name: '0014-migration-phases' },
     ]);
-    expect(latestSchemaVersion).toBe(13);
-    await storage.migrate();
-    await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(13);
+    expect(latestSchemaVersion).toBe(14);
+    const { rows: phases } = await admin.query(`SELECT version FROM "${schema}".migrations WHERE phase = 'contract'`);
+    expect(phases).toEqual([{ version: 3 }]);
+    expect(await storage.migrate()).toEqual({ phase: 'expand', dryRun: false, steps: [], pending: [] });
+    await storage.migrate({ phase: 'contract' });
+    expect(await count(schema, 'migrations')).toBe(14);
   });
 
   it('lets several adapters migrate a fresh schema at once: the advisory lock lets one apply it, the others find it done', async () => {
@@ -85,10 +88,10 @@ describe('migrations', () => {
     expect(await storages[2]!.getSubscription(sub.id)).toEqual(sub);
   });
 
-  it('refuses a schema recorded newer than the code with STORAGE_SCHEMA_TOO_NEW, in migrate and in any call', async () => {
+  it('refuses a schema with a newer contract step recorded with STORAGE_SCHEMA_TOO_NEW, in migrate and in any call', async () => {
     const schema = schemaName();
     await migrated({ schema });
-    await admin.query(`INSERT INTO "${schema}".migrations (version, name) VALUES (99, '0099-future')`);
+    await admin.query(`INSERT INTO "${schema}".migrations (version, name, phase) VALUES (98, '0098-future-column', 'expand'), (99, '0099-future', 'contract')`);
     const fresh = storageOn({ schema });
     expect(await rejectionOf(fresh.migrate())).toMatchObject({ name: 'StorageError', code: 'STORAGE_SCHEMA_TOO_NEW' });
     expect(await rejectionOf(fresh.getSubscription('sub_x'))).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_NEW' });
@@ -141,15 +144,16 @@ describe('migrations', () => {
       { version: 11 },
       { version: 12 },
       { version: 13 },
+      { version: 14 },
     ]);
     const storage = storageOn({ schema });
-    await storage.migrate();
-    expect(await count(schema, 'migrations')).toBe(13);
+    expect((await storage.migrate({ phase: 'contract' })).steps).toEqual([]);
+    expect(await count(schema, 'migrations')).toBe(14);
     const sub = await storage.createSubscription(subscription());
     expect(await storage.getSubscription(sub.id)).toEqual(sub);
-    // Re-applying the same script fails whole (its CREATE TABLEs exist) and changes nothing.
+    // Re-applying the same script fails at its first step (its CREATE TABLEs exist) and changes nothing.
     expect(await rejectionOf(admin.query(script))).toMatchObject({ code: '42P07' });
-    expect(await count(schema, 'migrations')).toBe(13);
+    expect(await count(schema, 'migrations')).toBe(14);
   });
 
   it('emits only the migrations after fromVersion, and refuses a bad schema name or version', () => {
@@ -180,7 +184,7 @@ describe('migrations', () => {
     );
 
     const after = storageOn({ schema });
-    await after.migrate();
+    await after.migrate({ phase: 'contract' });
     for (const id of ['dlv_1', 'dlv_2']) expect(await after.redeliver(id, NOW + 200)).toMatchObject({ status: 'pending' });
     const claimed = await after.claimDue({ limit: 10, leaseMs: 60_000, now: NOW + 200 });
     expect(Object.fromEntries(claimed.map((c) => [c.delivery.eventId, c.history]))).toEqual({

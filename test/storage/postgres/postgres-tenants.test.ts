@@ -17,6 +17,7 @@ import { postgresStatements } from '../../../src/storage/postgres/statements/ind
 import { admin, migrated, schemaAtVersion, storageOn, usePostgresDatabase } from '../../support/postgres-fixtures.js';
 import { genericPlanOf, planNodes, planOf, readsOf, rowsRead } from '../../support/postgres-plans.js';
 import { NOW, subscription } from '../../support/storage-records.js';
+import { rejectionOf } from '../../support/rejections.js';
 
 usePostgresDatabase();
 
@@ -88,7 +89,9 @@ describe('migration 0003: tenants', () => {
     );
 
     const storage = storageOn({ schema });
-    await storage.migrate();
+    // 0003 is a contract step (it drops the idempotency constraint version 2 named): explicit.
+    expect(await rejectionOf(storage.migrate())).toMatchObject({ code: 'STORAGE_SCHEMA_TOO_OLD' });
+    await storage.migrate({ phase: 'contract' });
     expect((await admin.query(`SELECT max(version) AS v FROM ${s}.migrations`)).rows[0].v).toBe(latestSchemaVersion);
 
     // Every row tenantless.
@@ -131,9 +134,9 @@ describe('migration 0003: tenants', () => {
   it('lets two adapters upgrade a version-2 schema at once: one applies 0003 and what follows, the other finds it done', async () => {
     const schema = await schemaAtVersion(2);
     const storages = [storageOn({ schema }), storageOn({ schema })];
-    await Promise.all(storages.map((storage) => storage.migrate()));
+    await Promise.all(storages.map((storage) => storage.migrate({ phase: 'contract' })));
     const { rows } = await admin.query(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(rows.map((row) => row.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(rows.map((row) => row.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     const created = await storages[0]!.createSubscription(subscription({ tenantId: 'acme' }));
     expect(await storages[1]!.getSubscription(created.id)).toEqual(created);
   });

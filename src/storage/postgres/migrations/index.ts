@@ -16,36 +16,107 @@ import { sql as deliveryPayloads } from './0010-delivery-payloads.js';
 import { sql as ordering } from './0011-ordering.js';
 import { sql as eventVersions } from './0012-event-versions.js';
 import { sql as clientTls } from './0013-client-tls.js';
-import type { Migration } from '../../shared/schema-version.js';
+import { sql as migrationPhases } from './0014-migration-phases.js';
 
-/** Every migration this code knows, oldest first. */
-export const migrations: readonly Migration[] = Object.freeze([
-  { version: 1, name: '0001-initial', sql: initial },
-  { version: 2, name: '0002-attempt-history', sql: attemptHistory },
-  { version: 3, name: '0003-tenants', sql: tenants },
-  { version: 4, name: '0004-change-log-erasure', sql: changeLogErasure },
-  { version: 5, name: '0005-tenantless-events', sql: tenantlessEvents },
-  { version: 6, name: '0006-retention', sql: retention },
-  { version: 7, name: '0007-delivery-counts', sql: deliveryCounts },
-  { version: 8, name: '0008-test-attempts', sql: testAttempts },
-  { version: 9, name: '0009-payload-filter', sql: payloadFilter },
-  { version: 10, name: '0010-delivery-payloads', sql: deliveryPayloads },
-  { version: 11, name: '0011-ordering', sql: ordering },
-  { version: 12, name: '0012-event-versions', sql: eventVersions },
-  { version: 13, name: '0013-client-tls', sql: clientTls },
-]);
+/**
+ * What a step does to code of older releases that still runs against the schema:
+ * - `expand` adds (tables, nullable or defaulted columns, indexes, wider constraints,
+ *   triggers that keep derived rows): every statement of the previous release still runs
+ *   and means what it meant. `start()` applies these during a rolling deploy.
+ * - `contract` removes or narrows what older code names (a column, a constraint an
+ *   `ON CONFLICT` relies on, a table): applied only by an explicit
+ *   `migrate({ phase: 'contract' })`, once no instance of an older release runs.
+ * A step that does both is a contract step. An expand step never depends on an unapplied
+ * contract step: the steps apply in order, and an expand run stops at the first contract one.
+ */
+export type MigrationPhase = 'expand' | 'contract';
+
+/** One schema step of the PostgreSQL storage. */
+export interface PostgresMigration {
+  /** Consecutive from 1; recorded in `<schema>.migrations`. */
+  readonly version: number;
+  readonly name: string;
+  readonly phase: MigrationPhase;
+  /**
+   * The statements, with `{{schema}}` where the quoted schema name goes: one string run in
+   * the step's transaction; with `transaction: false`, a list run one by one, each on its
+   * own (`CREATE INDEX CONCURRENTLY` refuses a transaction block), every one idempotent
+   * (`IF NOT EXISTS`), because a crash between the statements and the record of the step
+   * runs them again.
+   */
+  readonly sql: string | readonly string[];
+  /** False for a step that cannot run in a transaction. @defaultValue true */
+  readonly transaction?: boolean;
+  /** `lock_timeout` of the step's statements. @defaultValue {@link defaultLockTimeoutMs} */
+  readonly lockTimeoutMs?: number;
+  /** `statement_timeout` of the step's statements; 0: none. @defaultValue 0 */
+  readonly statementTimeoutMs?: number;
+}
+
+/**
+ * What a release knows of its schema: its steps, and the oldest schema it runs on. Code runs
+ * on a schema where every step up to `minSchema` is applied, whatever newer expand steps a
+ * newer release applied on top; a newer contract step, which it cannot know, stops it.
+ */
+export interface MigrationSet {
+  readonly steps: readonly PostgresMigration[];
+  /** The version of the last step this code needs applied. Steps after it (contract ones) may still be pending. */
+  readonly minSchema: number;
+}
+
+/**
+ * How long a step's statement waits for a table lock before it gives up (and the step is
+ * retried after a pause): an `ALTER TABLE` waiting behind a long transaction holds up every
+ * publish and claim queued behind it, so it must not wait long.
+ */
+export const defaultLockTimeoutMs = 5_000;
+
+/** The step from which the version table records each step's phase. */
+export const phasesRecordedFrom = 14;
+
+/**
+ * Every migration this code knows, oldest first. 0003 is the one contract step: it dropped
+ * `events_idempotency_key_key`, the constraint the publish statement of the code before it
+ * named in `ON CONFLICT`. The others add: their columns are nullable or defaulted, their
+ * constraints accept every row older code writes (0004 and 0011 swap a CHECK for a wider one).
+ */
+export const migrations: readonly PostgresMigration[] = Object.freeze([
+  { version: 1, name: '0001-initial', phase: 'expand', sql: initial },
+  { version: 2, name: '0002-attempt-history', phase: 'expand', sql: attemptHistory },
+  { version: 3, name: '0003-tenants', phase: 'contract', sql: tenants },
+  { version: 4, name: '0004-change-log-erasure', phase: 'expand', sql: changeLogErasure },
+  { version: 5, name: '0005-tenantless-events', phase: 'expand', sql: tenantlessEvents },
+  { version: 6, name: '0006-retention', phase: 'expand', sql: retention },
+  { version: 7, name: '0007-delivery-counts', phase: 'expand', sql: deliveryCounts },
+  { version: 8, name: '0008-test-attempts', phase: 'expand', sql: testAttempts },
+  { version: 9, name: '0009-payload-filter', phase: 'expand', sql: payloadFilter },
+  { version: 10, name: '0010-delivery-payloads', phase: 'expand', sql: deliveryPayloads },
+  { version: 11, name: '0011-ordering', phase: 'expand', sql: ordering },
+  { version: 12, name: '0012-event-versions', phase: 'expand', sql: eventVersions },
+  { version: 13, name: '0013-client-tls', phase: 'expand', sql: clientTls },
+  { version: 14, name: '0014-migration-phases', phase: 'expand', sql: migrationPhases },
+] satisfies PostgresMigration[]);
 
 /** The schema version this code expects: the last migration's. */
 export const latestSchemaVersion: number = migrations[migrations.length - 1]?.version ?? 0;
+
+/** This release's steps and the oldest schema it runs on: all of them. */
+export const migrationSet: MigrationSet = Object.freeze({ steps: migrations, minSchema: latestSchemaVersion });
 
 /** A schema name as an SQL identifier: double-quoted (the name is validated, so it holds no quote). */
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** The SQL of a migration for a schema (already validated as an identifier). */
-export function renderMigration(migration: Migration, schema: string): string {
-  return migration.sql.replaceAll('{{schema}}', quoteIdentifier(schema));
+/** The SQL of a transactional migration for a schema (already validated as an identifier); a non-transactional one's statements joined. */
+export function renderMigration(migration: PostgresMigration, schema: string): string {
+  return renderStatements(migration, schema).join(';\n');
+}
+
+/** The statements of a migration for a schema: one string for a transactional step, one per statement otherwise. */
+export function renderStatements(migration: PostgresMigration, schema: string): string[] {
+  const texts = typeof migration.sql === 'string' ? [migration.sql] : migration.sql;
+  return texts.map((text) => text.replaceAll('{{schema}}', quoteIdentifier(schema)));
 }
 
 /**
@@ -71,7 +142,20 @@ export function migrationsTableSql(schema: string): string {
  * the host is likely to collide with it.
  */
 export function migrationLockSql(schema: string): string {
-  return `SELECT pg_advisory_xact_lock(hashtextextended('@bookkeeper/webhooks:' || ${quoteLiteral(schema)}, 0));\n`;
+  return `SELECT pg_advisory_xact_lock(${migrationLockKey(schema)});\n`;
+}
+
+/**
+ * The same key, as a session-level lock: held by `migrate()` across its steps, which commit
+ * one by one (and around a step that runs outside a transaction). The two kinds share one
+ * lock space, so a session holder and a transaction holder of the key exclude each other.
+ */
+export function migrationSessionLockSql(schema: string, unlock = false): string {
+  return `SELECT ${unlock ? 'pg_advisory_unlock' : 'pg_advisory_lock'}(${migrationLockKey(schema)});\n`;
+}
+
+function migrationLockKey(schema: string): string {
+  return `hashtextextended('@bookkeeper/webhooks:' || ${quoteLiteral(schema)}, 0)`;
 }
 
 /** A string as an SQL literal (for the validated schema name in hand-applied SQL). */
