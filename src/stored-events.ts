@@ -210,7 +210,10 @@ const PAGE = 500;
  */
 const logRead: ReadOptions = { mayLag: true };
 
-/** Each `webhooks.events`' `list` on the primary, for the event feed. */
+/**
+ * Each `events.list` → the same list on the primary, for the event feed. Keyed by the
+ * function: `webhooks.events` copies it onto the catalog (create-webhooks.ts).
+ */
 const primaryLists = new WeakMap<object, (query?: ListEventsQuery) => Promise<Page<ListedEvent>>>();
 
 /**
@@ -221,7 +224,7 @@ const primaryLists = new WeakMap<object, (query?: ListEventsQuery) => Promise<Pa
  * @internal Used by the event feed.
  */
 export function listOnPrimary(events: Pick<StoredEvents, 'list'>, query?: ListEventsQuery): Promise<Page<ListedEvent>> {
-  return primaryLists.get(events)?.(query) ?? events.list(query);
+  return primaryLists.get(events.list)?.(query) ?? events.list(query);
 }
 
 /**
@@ -421,6 +424,6 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
       return expungeSelected(parsed.data);
     },
   };
-  primaryLists.set(events, async (query = {}) => listPage(parseListQuery(query), {}));
+  primaryLists.set(events.list, async (query = {}) => listPage(parseListQuery(query), {}));
   return events;
 }
