@@ -91,7 +91,8 @@ export interface PostgresStorageConnectionOptions extends PostgresStorageCommonO
 
 /**
  * The adapter works on the host's own pool and never ends it. The wake-up listener
- * opens one extra connection with the pool's settings (outside its working set).
+ * opens one extra connection with the pool's settings (outside its working set), or
+ * with `listenConnectionString` when given.
  * Attach a `pool.on('error', …)` listener yourself: an idle client that loses its
  * connection emits an error that would otherwise crash the process.
  */

@@ -335,11 +335,16 @@ export class PostgresStorage implements StorageAdapter {
     const listeners = [...this.#listeners];
     this.#listeners.clear();
     await Promise.all(listeners.map((listener) => listener.stop()));
-    const owned = [...(this.#ownsPool ? [this.pool] : []), ...(this.#ownsReadPool ? [this.#readPool] : [])];
-    const ended = await Promise.allSettled(owned.map((pool) => pool.end()));
-    // Both are ended whatever one of them does; the first failure is reported.
-    const failed = ended.find((result) => result.status === 'rejected');
-    if (failed !== undefined) throw toStorageError(failed.reason, 'close');
+    // Each owned pool is ended whatever the other does; the first failure is reported.
+    let failure: unknown = null;
+    for (const pool of [...(this.#ownsPool ? [this.pool] : []), ...(this.#ownsReadPool ? [this.#readPool] : [])]) {
+      try {
+        await pool.end();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== null) throw toStorageError(failure, 'close');
   }
 
   /**
