@@ -102,6 +102,37 @@ describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbou
     expect(wakeWarnings(recorded)).toEqual([]);
   });
 
+  it("publishes inside the host's transaction on a client through PgBouncer, and its NOTIFY at COMMIT wakes a dispatcher listening directly", async () => {
+    const schema = schemaName();
+    const receiver = await LoopbackReceiver.start();
+    cleanups.push(() => receiver.close());
+    const host = new pg.Pool({ connectionString: bouncer.url, max: 2 });
+    host.on('error', () => undefined);
+    cleanups.push(() => host.end());
+    // The host's instance publishes on its own pool (through PgBouncer) and does not dispatch…
+    const publisher = instance(createPostgresStorage({ pool: host, schema, preparedStatements: false }));
+    // …another one dispatches, listening directly: only the NOTIFY fired by the host's COMMIT can wake it.
+    const dispatching = createPostgresStorage({ connectionString: bouncer.url, schema, preparedStatements: false, listenConnectionString: url, poolSize: 2 });
+    await dispatching.migrate();
+    const recorded = recordingLogger();
+    const dispatcher = instance(dispatching, recorded.logger);
+    await publisher.subscriptions.create({ url: receiver.url, eventTypes: ['payment.succeeded'] });
+    await dispatcher.start();
+    await loggedLine(recorded.lines, 'debug', 5_000);
+    const client = await host.connect();
+    let event;
+    try {
+      await client.query('BEGIN');
+      event = await publisher.publish('payment.succeeded', samplePayment(), { tx: client });
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await within(receiver.waitFor(1), 10_000, 'the delivery');
+    expect(receiver.requests[0]!.headers['webhook-id']).toBe(event.id);
+    expect(wakeWarnings(recorded)).toEqual([]);
+  });
+
   it('warns through the logger at start when LISTEN goes through PgBouncer, and starts anyway', async () => {
     const schema = schemaName();
     const storage = createPostgresStorage({ connectionString: bouncer.url, schema, preparedStatements: false, poolSize: 2 });
