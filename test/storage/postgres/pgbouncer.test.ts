@@ -102,6 +102,30 @@ describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbou
     expect(wakeWarnings(recorded)).toEqual([]);
   });
 
+  it('dispatches from a worker thread through PgBouncer with the same settings, woken by a NOTIFY on its direct listen connection', async () => {
+    const schema = schemaName();
+    const receiver = await LoopbackReceiver.start();
+    cleanups.push(() => receiver.close());
+    const through = { connectionString: bouncer.url, schema, preparedStatements: false, poolSize: 3 } as const;
+    const dispatching = createPostgresStorage({ ...through, listenConnectionString: url });
+    await dispatching.migrate();
+    const recorded = recordingLogger();
+    const dispatcher = createWebhooks({ storage: dispatching, logger: recorded.logger, pollIntervalMs, dispatcher: { thread: 'worker' }, security: { allowPrivateNetworks: true } });
+    cleanups.push(() => dispatcher.close());
+    await dispatcher.start();
+    // The worker's own check, relayed to the host's logger: its LISTEN is on the direct URL.
+    await loggedLine(recorded.lines, 'debug', 10_000);
+    const publisher = instance(createPostgresStorage(through));
+    await publisher.subscriptions.create({ url: receiver.url, eventTypes: ['payment.succeeded'] });
+    // Several, so that the worker's claims and settles use more than one server connection.
+    for (let n = 1; n <= 5; n++) await publisher.publish('payment.succeeded', samplePayment(n));
+    await within(receiver.waitFor(5), 10_000, 'the deliveries');
+    await within(dispatcher.drain({ timeoutMs: 10_000 }), 10_000, 'the settles');
+    expect((await publisher.deliveries.list()).items.map((delivery) => delivery.status)).toEqual(Array(5).fill('delivered'));
+    expect(wakeWarnings(recorded)).toEqual([]);
+    expect(recorded.errors).toEqual([]);
+  });
+
   it("publishes inside the host's transaction on a client through PgBouncer, and its NOTIFY at COMMIT wakes a dispatcher listening directly", async () => {
     const schema = schemaName();
     const receiver = await LoopbackReceiver.start();
