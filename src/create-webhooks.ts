@@ -142,7 +142,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     let statsRead: Promise<{ stats: StorageStats; now: number }> | null = null;
     const readStats = async () => {
       const now = clock.now();
-      return { stats: await storage.stats(now), now };
+      return { stats: await storage.stats(now, undefined, { mayLag: true }), now };
     };
     metrics.otel = new OtelDeliveryMetrics(
       meter,
@@ -310,7 +310,12 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       const now = clock.now();
       const { subscriptionId, tenantId } = parsed.data;
       const scoped = subscriptionId !== undefined || tenantId !== undefined;
-      const backlog = await storage.stats(now, scoped ? { ...(subscriptionId === undefined ? {} : { subscriptionId }), ...(tenantId === undefined ? {} : { tenantId }) } : undefined);
+      // Figures to look at: a read replica may serve them. drain() reads the primary.
+      const backlog = await storage.stats(
+        now,
+        scoped ? { ...(subscriptionId === undefined ? {} : { subscriptionId }), ...(tenantId === undefined ? {} : { tenantId }) } : undefined,
+        { mayLag: true },
+      );
       const purged = retention?.figures;
       if (subscriptionId === undefined) return metrics.snapshot(dispatcher.inFlight, backlog, now, null, purged);
       const subscription = await storage.getSubscription(subscriptionId);

@@ -10,7 +10,7 @@ import type { EventCatalog } from './events/catalog.js';
 import { eventTypeFilterKind, matchingEventTypes } from './registry/event-type-filter.js';
 import { isStorableText, requireId, storableTextMessage } from './storable-text.js';
 import type { PayloadCodec } from './payload-codec.js';
-import type { AttemptRecord, BlockedKey, DeliveryRecord, DeliveryStatus, EventRecord, Page, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
+import type { AttemptRecord, BlockedKey, DeliveryRecord, DeliveryStatus, EventRecord, Page, ReadOptions, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { throwValidation } from './throw-validation.js';
 
@@ -151,6 +151,12 @@ const replaySchema = z.strictObject({
   dryRun: z.boolean().optional(),
 });
 
+/**
+ * The log's reads (list, get, sentBody, attempts) are what an operator looks at: they may be
+ * served by a read replica. redeliver, replay, blockedKeys and skip read and write on the primary.
+ */
+const logRead: ReadOptions = { mayLag: true };
+
 /** Creates the delivery log over a storage. */
 export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
   const { storage, catalog, clock } = deps;
@@ -159,7 +165,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
     const parsed = listDeliveriesSchema.safeParse(query);
     if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listDeliveriesSchema);
     const { eventType, ...rest } = parsed.data;
-    return storage.listDeliveries(eventType === undefined ? rest : { ...rest, eventTypes: typeof eventType === 'string' ? [eventType] : eventType });
+    return storage.listDeliveries(eventType === undefined ? rest : { ...rest, eventTypes: typeof eventType === 'string' ? [eventType] : eventType }, logRead);
   }
 
   return {
@@ -173,22 +179,22 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
     },
 
     async get(id) {
-      return storage.getDelivery(requireId(id, 'id'));
+      return storage.getDelivery(requireId(id, 'id'), logRead);
     },
 
     async sentBody(id) {
-      const delivery = await storage.getDelivery(requireId(id, 'id'));
+      const delivery = await storage.getDelivery(requireId(id, 'id'), logRead);
       if (delivery === null) return null;
-      const payload = await storage.getDeliveryPayload(delivery.id);
+      const payload = await storage.getDeliveryPayload(delivery.id, logRead);
       // An expunged event's deliveries keep no content either ('').
       return payload === null || payload === '' ? null : deps.payloadCodec.open(payload, delivery.eventId);
     },
 
     async attempts(deliveryId) {
       const id = requireId(deliveryId, 'deliveryId');
-      const delivery = await storage.getDelivery(id);
+      const delivery = await storage.getDelivery(id, logRead);
       if (delivery === null) throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(id)}`, { field: 'deliveryId' });
-      return storage.listAttempts(id);
+      return storage.listAttempts(id, logRead);
     },
 
     async redeliver(id) {

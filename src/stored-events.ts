@@ -18,7 +18,7 @@ import { createSigningKeys, signatureHeader, wipeSigningKeys } from './signing/s
 import { requireId } from './storable-text.js';
 import { encodeCursor } from './storage/shared/cursor.js';
 import { receivesTenant } from './storage/shared/tenancy.js';
-import type { EventQuery, EventRecord, Page, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
+import type { EventQuery, EventRecord, Page, ReadOptions, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
 import { throwValidation } from './throw-validation.js';
 
@@ -204,6 +204,30 @@ type ParsedListQuery = z.output<typeof listEventsQuerySchema>;
 const PAGE = 500;
 
 /**
+ * `get`, `list` and `iterate` are a consumer's or an operator's view: a read replica may
+ * serve them. `expunge` selects on the primary (an erasure must see every event), and so
+ * does the event feed (see {@link listOnPrimary}).
+ */
+const logRead: ReadOptions = { mayLag: true };
+
+/**
+ * Each `events.list` → the same list on the primary, for the event feed. Keyed by the
+ * function: `webhooks.events` copies it onto the catalog (create-webhooks.ts).
+ */
+const primaryLists = new WeakMap<object, (query?: ListEventsQuery) => Promise<Page<ListedEvent>>>();
+
+/**
+ * `events.list` read on the primary, never a replica: the event feed moves its cursor past
+ * events older than its `settleMs`, and a replica lagging longer than that would make it
+ * move past events it has not seen yet, for good.
+ *
+ * @internal Used by the event feed.
+ */
+export function listOnPrimary(events: Pick<StoredEvents, 'list'>, query?: ListEventsQuery): Promise<Page<ListedEvent>> {
+  return primaryLists.get(events.list)?.(query) ?? events.list(query);
+}
+
+/**
  * The cursor of the feed page after the event `eventId`, whether or not the storage saw more
  * then: what a consumer keeps to come back for what is published later. The storage's own
  * cursor for oldest-first pages (storage/shared/cursor.ts, list `feed`), made above it.
@@ -299,7 +323,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
     return parsed.data;
   }
 
-  async function listPage(query: ParsedListQuery): Promise<Page<ListedEvent>> {
+  async function listPage(query: ParsedListQuery, read: ReadOptions): Promise<Page<ListedEvent>> {
     const { subscriptionId, since, until, cursor, limit } = query;
     const window: EventQuery = {
       limit,
@@ -309,11 +333,14 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
       ...(cursor === undefined ? {} : { cursor }),
     };
     if (subscriptionId === undefined) {
-      const page = await storage.listEvents({
-        ...window,
-        ...(query.tenantId === undefined ? {} : { tenantId: query.tenantId }),
-        ...(query.types === undefined ? {} : { types: query.types }),
-      });
+      const page = await storage.listEvents(
+        {
+          ...window,
+          ...(query.tenantId === undefined ? {} : { tenantId: query.tenantId }),
+          ...(query.types === undefined ? {} : { types: query.types }),
+        },
+        read,
+      );
       return { items: page.items.map((record) => ({ ...toStoredEvent(record), body: null, headers: null, filteredOut: false })), nextCursor: page.nextCursor };
     }
     const subscription = await storage.getSubscription(subscriptionId);
@@ -322,7 +349,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
       throw new ConflictError('SUBSCRIPTION_DELETED', `Subscription ${subscriptionId} was deleted: it receives nothing, so nothing is listed for it`, { field: 'subscriptionId' });
     }
     const scope = subscriptionScope(subscription, catalog.types, query);
-    const page = await storage.listEvents({ ...window, ...scope });
+    const page = await storage.listEvents({ ...window, ...scope }, read);
     const allowed = new Set(scope.types);
     for (const record of page.items) {
       // Signed content leaves the process to a consumer: what the storage returned is held to
@@ -365,20 +392,20 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
   async function* walk(query: ParsedListQuery): AsyncGenerator<ListedEvent> {
     let cursor = query.cursor;
     do {
-      const page = await listPage({ ...query, ...(cursor === undefined ? {} : { cursor }) });
+      const page = await listPage({ ...query, ...(cursor === undefined ? {} : { cursor }) }, logRead);
       yield* page.items;
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);
   }
 
-  return {
+  const events: StoredEvents = {
     async get(id) {
-      const record = await storage.getEvent(requireId(id, 'id'));
+      const record = await storage.getEvent(requireId(id, 'id'), logRead);
       return record === null ? null : toStoredEvent(record);
     },
 
     async list(query = {}) {
-      return listPage(parseListQuery(query));
+      return listPage(parseListQuery(query), logRead);
     },
 
     iterate(query = {}) {
@@ -397,4 +424,6 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
       return expungeSelected(parsed.data);
     },
   };
+  primaryLists.set(events.list, async (query = {}) => listPage(parseListQuery(query), {}));
+  return events;
 }

@@ -139,7 +139,7 @@ export class Dispatcher implements DeliveryDispatcher {
     this.running = true;
     this.othersIdleAt = null;
     if (this.options.storage.subscribeWake) {
-      const unsubscribe = await this.options.storage.subscribeWake(() => this.wake());
+      const unsubscribe = await this.options.storage.subscribeWake(() => this.wake(), { logger: this.options.logger });
       // Stopped while subscribing: stop() found nothing to unsubscribe.
       if (!this.running) {
         await unsubscribe();

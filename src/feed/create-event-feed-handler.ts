@@ -17,7 +17,7 @@ import { createMemoryDedupeStore, type DedupeStore } from '../receiver/dedupe-st
 import type { SubscriptionRegistry } from '../registry/subscription-registry.js';
 import { FEED_SUBSCRIPTION_HEADER } from '../signing/feed-request.js';
 import { DEFAULT_TOLERANCE_SECONDS } from '../signing/verify-signature.js';
-import { feedCursorAfter, type ListedEvent, type ListEventsQuery, type StoredEvents } from '../stored-events.js';
+import { feedCursorAfter, listOnPrimary, type ListedEvent, type ListEventsQuery, type StoredEvents } from '../stored-events.js';
 import { createSignedRequestAuth } from './authenticate-feed-request.js';
 import { schemeOfSecret } from '../signing/signing-key.js';
 import { FeedRefusal } from './feed-refusal.js';
@@ -231,7 +231,7 @@ export function createEventFeedHandler(webhooks: EventFeedSource, options: Event
     if (url.pathname !== eventsPath) return errorResponse(404, { error: 'NOT_FOUND' });
     const subscriptionId = await identify(request, url);
     const query = readQuery(url.searchParams, maxPageSize);
-    const page = await webhooks.events.list({ ...query, subscriptionId });
+    const page = await listOnPrimary(webhooks.events, { ...query, subscriptionId });
     // What the subscription's payload filter leaves out is not served, but the cursor moves past it.
     const data = page.items.filter((event) => !event.filteredOut).map(toFeedItem);
     // The cursor moves past settled events only (see settleMs); oldest first, so they lead the page.

@@ -13,6 +13,27 @@
  * cannot shorten a lease); it says so with `capabilities.databaseClock`.
  */
 
+import type { Logger } from '../logger.js';
+
+/**
+ * How a read may be served. The core marks the reads an operator or a consumer looks at
+ * (the delivery log, the event list, the backlog figures) with `mayLag`; every other read
+ * — the ones that decide what to write next, or must see a write just made — goes without.
+ */
+export interface ReadOptions {
+  /**
+   * The answer may lag the latest commits a little: an adapter with a read replica may
+   * serve it there. Absent or false: it sees every write committed before the call.
+   */
+  readonly mayLag?: boolean;
+}
+
+/** What {@link StorageAdapter.subscribeWake} may report through. */
+export interface WakeOptions {
+  /** Where the adapter says that wake-ups do not work (polling alone then finds new work). */
+  readonly logger?: Logger;
+}
+
 /** A retry policy as data: what a subscription can store to override the global policy. */
 export type StoredRetryPolicy =
   | {
@@ -846,9 +867,9 @@ export interface StorageAdapter {
    * deliveries commit or roll back with the host's writes.
    */
   enqueueSync?(input: EnqueueInput): EnqueueResult;
-  getEvent(id: string): Promise<EventRecord | null>;
+  getEvent(id: string, read?: ReadOptions): Promise<EventRecord | null>;
   /** Events, newest first (ids descending), expunged ones included. */
-  listEvents(query: EventQuery): Promise<Page<EventRecord>>;
+  listEvents(query: EventQuery, read?: ReadOptions): Promise<Page<EventRecord>>;
   /**
    * Erases the content of these events, in one transaction: each one not yet expunged gets
    * `payload` `''` and `expungedAt` `now`, and so does each of its deliveries that has a
@@ -895,21 +916,21 @@ export interface StorageAdapter {
   /** Earliest epoch ms at which a pending delivery of an active subscription becomes claimable; `null` if none. */
   nextDueAt(now: number): Promise<number | null>;
 
-  getDelivery(id: string): Promise<DeliveryRecord | null>;
+  getDelivery(id: string, read?: ReadOptions): Promise<DeliveryRecord | null>;
   /**
    * Newest first (ids descending: ids are time-sortable); `cursor` is opaque, from a
    * previous page. An unreadable cursor throws `ValidationError` `CURSOR_INVALID`.
    */
-  listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>>;
+  listDeliveries(query: DeliveryQuery, read?: ReadOptions): Promise<Page<DeliveryRecord>>;
   /** Attempts of a delivery, oldest first. */
-  listAttempts(deliveryId: string): Promise<AttemptRecord[]>;
+  listAttempts(deliveryId: string, read?: ReadOptions): Promise<AttemptRecord[]>;
   /**
    * The delivery's own payload as stored (sealed by the core, as rendered at fan-out by its
    * subscription's transform; `''` once its event is expunged), what every attempt of it
    * sends; `null` when it sends its event's payload, or is unknown. For the delivery log to
    * show what was sent.
    */
-  getDeliveryPayload(id: string): Promise<string | null>;
+  getDeliveryPayload(id: string, read?: ReadOptions): Promise<string | null>;
   /**
    * Makes a delivery due again at `now` with a fresh attempt cycle (`attempts` 0; its
    * {@link DeliveryHistory} and attempt log go on; its own payload, if it has one, stays). Final ones
@@ -950,7 +971,7 @@ export interface StorageAdapter {
    * Counts across every subscription; of one subscription with `subscriptionId`; of one
    * tenant's subscriptions with `tenantId` (`null`: the platform's); both: their intersection.
    */
-  stats(now: number, query?: { subscriptionId?: string; tenantId?: string | null }): Promise<StorageStats>;
+  stats(now: number, query?: { subscriptionId?: string; tenantId?: string | null }, read?: ReadOptions): Promise<StorageStats>;
   purge(input: PurgeInput): Promise<PurgeResult>;
   /**
    * One bounded batch of retention, in one transaction: at most `limit` final deliveries
@@ -985,5 +1006,5 @@ export interface StorageAdapter {
    * Optional: calls `onWake` when another process enqueued work (LISTEN/NOTIFY).
    * Returns a function that stops listening. Polling remains the backstop.
    */
-  subscribeWake?(onWake: () => void): Promise<() => Promise<void>>;
+  subscribeWake?(onWake: () => void, options?: WakeOptions): Promise<() => Promise<void>>;
 }

@@ -44,9 +44,11 @@ export function openRecipeStorage(recipe: StorageRecipe): RecipeStorage {
     storage.shareWriteLock(recipe.busyTimeoutMs);
     return { storage, close: () => storage.close() };
   }
-  const { schema, notifyChannel, connection } = recipe;
+  const { schema, notifyChannel, connection, preparedStatements, listenConnectionString } = recipe;
+  // Behind a pooler, the worker's connections go the way the host's do.
+  const common = { schema, notifyChannel, preparedStatements, ...(listenConnectionString === undefined ? {} : { listenConnectionString }) };
   if ('connectionString' in connection) {
-    const storage = createPostgresStorage({ connectionString: connection.connectionString, poolSize: connection.poolSize, schema, notifyChannel });
+    const storage = createPostgresStorage({ connectionString: connection.connectionString, poolSize: connection.poolSize, ...common });
     return { storage, close: () => storage.close() };
   }
   // The host handed in its pool: the worker makes one alike and ends it itself (the
@@ -54,7 +56,7 @@ export function openRecipeStorage(recipe: StorageRecipe): RecipeStorage {
   const pool = new (loadPg().Pool)(connection.poolOptions);
   // As createPostgresStorage does for its own pool: a dropped idle client must not end the thread.
   pool.on('error', () => undefined);
-  const storage = createPostgresStorage({ pool, schema, notifyChannel });
+  const storage = createPostgresStorage({ pool, ...common });
   return {
     storage,
     async close() {

@@ -56,6 +56,15 @@ export function toStorageError(error: unknown, operation: string): WebhookError 
         retryable: true,
       });
     }
+    if (code === '42P05' || code === '26000') {
+      // A named statement prepared on another server connection than the one the query got:
+      // a pooler in transaction mode that does not carry prepared statements.
+      return new StorageError(
+        'STORAGE_FAILED',
+        `${where}: a prepared statement ${code === '42P05' ? 'exists already' : 'is missing'} on this connection (SQLSTATE ${code}); behind a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) set \`preparedStatements: false\``,
+        { cause: error },
+      );
+    }
     if (isMissingTable(error)) {
       return new StorageError('STORAGE_NOT_MIGRATED', `${where}: the webhook tables do not exist; call \`storage.migrate()\` first`, {
         cause: error,

@@ -14,7 +14,7 @@ import { parseFactoryOptions } from '../shared/factory-options.js';
 import { assertOneConnectionSource } from '../shared/one-connection-source.js';
 import { latestSchemaVersion, migrationSet, type MigrationPhase } from './migrations/index.js';
 import { migrationScript } from './migration-script.js';
-import { loadPg } from './driver.js';
+import { loadPg, type PgModule } from './driver.js';
 import { PostgresStorage } from './postgres-storage.js';
 
 export { PostgresStorage, type PostgresQueryable, type PostgresStorageSettings } from './postgres-storage.js';
@@ -38,6 +38,46 @@ export interface PostgresStorageCommonOptions {
    * @defaultValue `'bookkeeper_webhooks'`
    */
   notifyChannel?: string;
+  /**
+   * A connection string that reaches PostgreSQL directly, bypassing a pooler, for the one
+   * connection that LISTENs for wake-ups (it takes every setting from this URL). Behind
+   * PgBouncer in transaction mode (or any pooler that hands a session's server connection to
+   * others between transactions) LISTEN through the pooler succeeds and then hears nothing:
+   * wake-ups are lost and new deliveries wait for the dispatcher's poll interval. Everything
+   * else still goes through the pool.
+   * @defaultValue the pool's own settings (`connectionString`, or the handed-in pool's)
+   * @example `'postgres://webhooks@db-primary.internal:5432/bookkeeper'`
+   */
+  listenConnectionString?: string;
+  /**
+   * Whether statements are sent as named prepared statements, parsed and planned once per
+   * connection. `false` sends each one unnamed (parsed on every call; it costs the planning
+   * of the claim, settle and publish statements on each call, see bench/README), which any
+   * pooler carries: PgBouncer in transaction mode before 1.21, or 1.21+ without
+   * `max_prepared_statements`, fails named statements once a second server connection is
+   * used. The host's `tx` client always gets plain text.
+   * @defaultValue `true`
+   */
+  preparedStatements?: boolean;
+  /**
+   * Where the reads an operator or a consumer looks at go: the delivery log
+   * (`deliveries.list`, `get`, `attempts`, `sentBody`), `events.get`, `list` and `iterate`,
+   * `webhooks.metrics()` and the OpenTelemetry backlog gauges — and so the dashboard's pages,
+   * which read through them. A node-postgres `Pool` on a read replica (the host's; never
+   * ended by the adapter) or its connection string (the adapter creates a pool of
+   * `poolSize` connections, 10 with a handed-in `pool`, and ends it on `close()`).
+   *
+   * Never used for claims, settles, publishes, subscriptions, redeliver, replay, expunge,
+   * `drain()` or the event feed (`createEventFeedHandler`, whose cursor must not move past
+   * events a replica has not received yet): they read and write the primary.
+   *
+   * Staleness: a replica answers as of its last replayed commit, so those reads may lag the
+   * primary by the replication delay — a delivery just published may be missing from
+   * `deliveries.list`, one just sent may still show `pending`, and the backlog figures trail
+   * by as much. Nothing is lost or sent twice because of it; a page refreshed later catches up.
+   * @defaultValue the pool (every read on the primary)
+   */
+  readPool?: Pool | string;
 }
 
 /** The adapter creates (and on `close()` ends) its own pool. */
@@ -54,7 +94,8 @@ export interface PostgresStorageConnectionOptions extends PostgresStorageCommonO
 
 /**
  * The adapter works on the host's own pool and never ends it. The wake-up listener
- * opens one extra connection with the pool's settings (outside its working set).
+ * opens one extra connection with the pool's settings (outside its working set), or
+ * with `listenConnectionString` when given.
  * Attach a `pool.on('error', …)` listener yourself: an idle client that loses its
  * connection emits an error that would otherwise crash the process.
  */
@@ -86,7 +127,7 @@ export interface PostgresMigrationSqlOptions {
   phase?: MigrationPhase;
 }
 
-const optionKeys = ['connectionString', 'pool', 'poolSize', 'schema', 'notifyChannel'] as const;
+const optionKeys = ['connectionString', 'pool', 'poolSize', 'schema', 'notifyChannel', 'listenConnectionString', 'preparedStatements', 'readPool'] as const;
 const migrationSqlKeys = ['schema', 'fromVersion', 'phase'] as const;
 
 const identifierRule = 'a lower-case identifier (letters, digits, _; not starting with a digit or pg_; ≤ 63 characters)';
@@ -96,6 +137,9 @@ const expectations: Record<(typeof optionKeys)[number] | 'fromVersion' | 'phase'
   poolSize: 'an integer from 1 to 1000',
   schema: identifierRule,
   notifyChannel: identifierRule,
+  listenConnectionString: 'a non-empty postgres:// connection string that reaches PostgreSQL directly',
+  preparedStatements: 'a boolean',
+  readPool: 'a node-postgres Pool or a non-empty postgres:// connection string (of a read replica)',
   fromVersion: `an integer from 0 to ${latestSchemaVersion}`,
   phase: "'expand' or 'contract'",
 };
@@ -126,6 +170,9 @@ const optionsSchema = z.strictObject({
   poolSize: z.int().min(1).max(1000).optional(),
   schema: identifier.default('webhooks'),
   notifyChannel: identifier.default('bookkeeper_webhooks'),
+  listenConnectionString: z.string().min(1).optional(),
+  preparedStatements: z.boolean().default(true),
+  readPool: z.union([z.custom<Pool>(isPool), z.string().min(1)]).optional(),
 });
 
 const migrationSqlSchema = z.strictObject({
@@ -152,6 +199,9 @@ interface ResolvedPostgresOptions {
   readonly source: { readonly connectionString: string; readonly poolSize: number } | { readonly pool: Pool };
   readonly schema: string;
   readonly notifyChannel: string;
+  readonly listenConnectionString: string | undefined;
+  readonly preparedStatements: boolean;
+  readonly readPool: Pool | string | undefined;
 }
 
 function resolveOptions(options: unknown): ResolvedPostgresOptions {
@@ -171,7 +221,39 @@ function resolveOptions(options: unknown): ResolvedPostgresOptions {
         : { pool: parsed.pool! },
     schema: parsed.schema,
     notifyChannel: parsed.notifyChannel,
+    listenConnectionString: parsed.listenConnectionString,
+    preparedStatements: parsed.preparedStatements,
+    readPool: parsed.readPool,
   });
+}
+
+/** What createPostgresStorage adds to the settings of either kind: the listener, the read pool, prepared statements. */
+function commonSettings(resolved: ResolvedPostgresOptions, poolSize: number, loadClient: () => PgModule['Client']) {
+  const { listenConnectionString, readPool } = resolved;
+  let read: { readPool?: Pool; ownsReadPool?: boolean } = {};
+  if (typeof readPool === 'string') {
+    const pool = new (loadPg().Pool)({ connectionString: readPool, max: poolSize, keepAlive: true, application_name: 'bookkeeper-webhooks-read' });
+    // As for the adapter's own pool: a dropped idle client must not crash the process.
+    pool.on('error', () => undefined);
+    read = { readPool: pool, ownsReadPool: true };
+  } else if (readPool !== undefined) {
+    read = { readPool };
+  }
+  return {
+    schema: resolved.schema,
+    notifyChannel: resolved.notifyChannel,
+    preparedStatements: resolved.preparedStatements,
+    ...read,
+    ...(listenConnectionString === undefined
+      ? {}
+      : {
+          listenConnectionString,
+          createListenClient: () => {
+            const Client = loadClient();
+            return new Client({ connectionString: listenConnectionString, keepAlive: true, application_name: 'bookkeeper-webhooks-listen' });
+          },
+        }),
+  };
 }
 
 /** What node-postgres's Pool keeps of its construction, used to open the LISTEN connection alike. */
@@ -201,6 +283,10 @@ interface PoolInternals {
  * await webhooks.start(); // migrates, then dispatches; run it on every instance
  * ```
  *
+ * Behind PgBouncer in transaction mode: `preparedStatements: false` (unless PgBouncer is
+ * 1.21+ with `max_prepared_statements`), and `listenConnectionString` to PostgreSQL
+ * directly, or wake-ups are lost (a warning says so at start).
+ *
  * @throws ConfigError `CONFIG_INVALID` for wrong or unknown options (every option goes in the
  *   one object: a second argument is refused), or a missing pg driver.
  */
@@ -221,10 +307,10 @@ export function createPostgresStorage(options: PostgresStorageOptions): Postgres
     return new PostgresStorage({
       pool,
       ownsPool: false,
-      schema: resolved.schema,
-      notifyChannel: resolved.notifyChannel,
       createListenClient,
       ...(settings === undefined ? {} : { connectionSettings: { poolOptions: settings } }),
+      // The pool's own Client class when it shows one: no driver loaded for the listener.
+      ...commonSettings(resolved, 10, () => (typeof ClientClass === 'function' ? (ClientClass as PgModule['Client']) : loadPg().Client)),
     });
   }
   const pg = loadPg();
@@ -239,11 +325,10 @@ export function createPostgresStorage(options: PostgresStorageOptions): Postgres
   return new PostgresStorage({
     pool,
     ownsPool: true,
-    schema: resolved.schema,
-    notifyChannel: resolved.notifyChannel,
     createListenClient: () =>
       new pg.Client({ connectionString, keepAlive: true, application_name: 'bookkeeper-webhooks-listen' }),
     connectionSettings: { connectionString, poolSize },
+    ...commonSettings(resolved, poolSize, () => pg.Client),
   });
 }
 

@@ -27,6 +27,7 @@
  * pool client between BEGIN and COMMIT; with the host's `tx` (the transactional
  * outbox) the statement runs on the host's client and we neither BEGIN nor COMMIT.
  */
+import { randomUUID } from 'node:crypto';
 import type { Client, Pool, PoolClient } from 'pg';
 import { ConfigError, StorageError, type StorageErrorCode } from '../../errors.js';
 import { candidateFilters } from '../../registry/event-type-filter.js';
@@ -63,6 +64,7 @@ import {
   type PurgeRetentionResult,
   type PurgeTenantInput,
   type PurgeTenantResult,
+  type ReadOptions,
   type ReplayInput,
   type SettleResult,
   type Settlement,
@@ -77,6 +79,7 @@ import {
   type SubscriptionStatus,
   type TestAttemptQuery,
   type TestAttemptRecord,
+  type WakeOptions,
 } from '../storage-adapter.js';
 import { isPlainData, type WorkerRecipeResult } from '../shared/worker-recipe.js';
 import type { PostgresQueryable } from './driver.js';
@@ -159,6 +162,17 @@ export interface PostgresStorageSettings {
    */
   readonly createListenClient: (() => Client) | null;
   /**
+   * Where the reads that may lag go (`ReadOptions.mayLag`: the delivery log, the event list,
+   * the backlog figures); absent: the pool.
+   */
+  readonly readPool?: Pool;
+  /** True when the adapter created `readPool` (from a connection string) and so ends it. */
+  readonly ownsReadPool?: boolean;
+  /** False: every statement goes unnamed, for a pooler that cannot carry prepared statements. */
+  readonly preparedStatements?: boolean;
+  /** The direct connection the listener uses instead of the pool's settings; for a worker's recipe. */
+  readonly listenConnectionString?: string;
+  /**
    * How a worker thread makes a pool of its own to the same database (see
    * {@link PostgresStorage.workerRecipe}): the adapter's connection string and pool size, or
    * a handed-in pool's settings; absent: it cannot.
@@ -172,6 +186,13 @@ export interface PostgresStorageSettings {
   /** @internal How `migrate()` waits before trying a lock-timed-out step again; absent: a timer. */
   readonly migrationSleep?: MigrationSleep;
 }
+
+/**
+ * How long the start-up check of wake-ups waits, by default, for the notification it sent
+ * itself: one round trip through the pool and one on the LISTEN connection, on a database
+ * that may be busy starting every instance at once.
+ */
+const wakeCheckTimeoutMs = 5_000;
 
 /** The candidates of a filtered replay read at once: bounds the payloads held in memory. */
 const replayFilterBatch = 500;
@@ -233,6 +254,11 @@ export class PostgresStorage implements StorageAdapter {
   readonly #connectionSettings: PostgresStorageSettings['connectionSettings'];
   readonly #migrationSet: MigrationSet;
   readonly #migrationSleep: MigrationSleep;
+  readonly #readPool: Pool;
+  readonly #ownsReadPool: boolean;
+  readonly #preparedStatements: boolean;
+  readonly #listenConnectionString: string | undefined;
+  #wakeCheckTimeoutMs = wakeCheckTimeoutMs;
 
   /** Use `createPostgresStorage()`; this constructor trusts its (validated) settings. */
   constructor(settings: PostgresStorageSettings) {
@@ -246,8 +272,15 @@ export class PostgresStorage implements StorageAdapter {
     this.#sql = postgresStatements(settings.schema);
     this.#migrationSet = settings.migrationSet ?? migrationSet;
     this.#migrationSleep = settings.migrationSleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.#runner = new StatementRunner(settings.pool, settings.schema, async (pool) =>
-      assertSchemaCompatible(this.#runner.where, await readApplied({ runner: this.#runner, statements: this.#sql }, pool), this.#migrationSet),
+    this.#readPool = settings.readPool ?? settings.pool;
+    this.#ownsReadPool = settings.ownsReadPool === true;
+    this.#preparedStatements = settings.preparedStatements !== false;
+    this.#listenConnectionString = settings.listenConnectionString;
+    this.#runner = new StatementRunner(
+      settings.pool,
+      settings.schema,
+      async (pool) => assertSchemaCompatible(this.#runner.where, await readApplied({ runner: this.#runner, statements: this.#sql }, pool), this.#migrationSet),
+      { readPool: this.#readPool, preparedStatements: this.#preparedStatements },
     );
     this.#notifier = new WakeNotifier(
       () => this.#runner.execute(this.pool, this.#sql.notify, [this.#channel, this.schema]),
@@ -263,7 +296,14 @@ export class PostgresStorage implements StorageAdapter {
    */
   workerRecipe(): WorkerRecipeResult {
     const settings = this.#connectionSettings;
-    const base = { kind: 'postgres', schema: this.schema, notifyChannel: this.#channel } as const;
+    // The worker claims, settles and listens: no read goes to a replica there.
+    const base = {
+      kind: 'postgres',
+      schema: this.schema,
+      notifyChannel: this.#channel,
+      preparedStatements: this.#preparedStatements,
+      ...(this.#listenConnectionString === undefined ? {} : { listenConnectionString: this.#listenConnectionString }),
+    } as const;
     if (settings === undefined) return { refused: 'the PostgreSQL pool does not show its connection settings (not a node-postgres Pool)' };
     if ('connectionString' in settings) return { recipe: { ...base, connection: { connectionString: settings.connectionString, poolSize: settings.poolSize } } };
     if (typeof settings.poolOptions !== 'object' || settings.poolOptions === null) {
@@ -280,6 +320,14 @@ export class PostgresStorage implements StorageAdapter {
       };
     }
     return { recipe: { ...base, connection: { poolOptions: options } } };
+  }
+
+  /**
+   * @internal For tests: how long the start-up check of wake-ups waits for its own
+   * notification before it warns (default 5 s).
+   */
+  setWakeCheckTimeout(timeoutMs: number): void {
+    this.#wakeCheckTimeoutMs = timeoutMs;
   }
 
   /**
@@ -309,8 +357,9 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /**
-   * Stops every wake-up listener and ends the pool if the adapter created it (from
-   * `connectionString`); a handed-in pool stays open. Idempotent.
+   * Stops every wake-up listener and ends the pools the adapter created (from
+   * `connectionString`, and `readPool` given as a connection string); a handed-in pool
+   * stays open. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#runner.closed) return;
@@ -318,13 +367,16 @@ export class PostgresStorage implements StorageAdapter {
     const listeners = [...this.#listeners];
     this.#listeners.clear();
     await Promise.all(listeners.map((listener) => listener.stop()));
-    if (this.#ownsPool) {
+    // Each owned pool is ended whatever the other does; the first failure is reported.
+    let failure: unknown = null;
+    for (const pool of [...(this.#ownsPool ? [this.pool] : []), ...(this.#ownsReadPool ? [this.#readPool] : [])]) {
       try {
-        await this.pool.end();
+        await pool.end();
       } catch (error) {
-        throw toStorageError(error, 'close');
+        failure ??= error;
       }
     }
+    if (failure !== null) throw toStorageError(failure, 'close');
   }
 
   /**
@@ -569,11 +621,11 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /** The event (expunged or not), or `null`. */
-  async getEvent(id: string): Promise<EventRecord | null> {
+  async getEvent(id: string, read?: ReadOptions): Promise<EventRecord | null> {
     return this.#runner.run(
       'getEvent',
       async () => {
-        const [row] = await this.#query<EventRow>(this.#sql.getEvent, [id]);
+        const [row] = await this.#query<EventRow>(this.#sql.getEvent, [id], this.#readOn(read));
         return row === undefined ? null : toEvent(row);
       },
       { retry: retryBusyOrUnavailable },
@@ -586,7 +638,7 @@ export class PostgresStorage implements StorageAdapter {
    * publication window.
    * @throws ValidationError `CURSOR_INVALID` for an unreadable cursor, or one of the other order.
    */
-  async listEvents(query: EventQuery): Promise<Page<EventRecord>> {
+  async listEvents(query: EventQuery, read?: ReadOptions): Promise<Page<EventRecord>> {
     const list = query.order === 'asc' ? 'feed' : 'events';
     const lastId = query.cursor === undefined ? undefined : decodeCursor(list, query.cursor);
     // No type matches an empty list: nothing to read.
@@ -594,7 +646,7 @@ export class PostgresStorage implements StorageAdapter {
     const { text, values } = listEventsSql(this.#tables, { ...query, lastId });
     return this.#runner.run(
       'listEvents',
-      async () => page((await this.#query<EventRow>(text, values)).map(toEvent), query.limit, list),
+      async () => page((await this.#query<EventRow>(text, values, this.#readOn(read))).map(toEvent), query.limit, list),
       { retry: retryBusyOrUnavailable },
     );
   }
@@ -711,11 +763,11 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /** The delivery, or `null`. */
-  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+  async getDelivery(id: string, read?: ReadOptions): Promise<DeliveryRecord | null> {
     return this.#runner.run(
       'getDelivery',
       async () => {
-        const [row] = await this.#query<DeliveryRow>(this.#sql.getDelivery, [id]);
+        const [row] = await this.#query<DeliveryRow>(this.#sql.getDelivery, [id], this.#readOn(read));
         return row === undefined ? null : toDelivery(row);
       },
       { retry: retryBusyOrUnavailable },
@@ -726,30 +778,30 @@ export class PostgresStorage implements StorageAdapter {
    * Newest first (ids descending), by the query's filters (`tenantId`: the deliveries of
    * that tenant's subscriptions). @throws ValidationError `CURSOR_INVALID` for an unreadable cursor.
    */
-  async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
+  async listDeliveries(query: DeliveryQuery, read?: ReadOptions): Promise<Page<DeliveryRecord>> {
     const beforeId = query.cursor === undefined ? undefined : decodeCursor('deliveries', query.cursor);
     const { text, values } = listDeliveriesSql(this.#tables, { ...query, beforeId });
     return this.#runner.run(
       'listDeliveries',
-      async () => page((await this.#query<DeliveryRow>(text, values)).map(toDelivery), query.limit, 'deliveries'),
+      async () => page((await this.#query<DeliveryRow>(text, values, this.#readOn(read))).map(toDelivery), query.limit, 'deliveries'),
       { retry: retryBusyOrUnavailable },
     );
   }
 
   /** The delivery's own payload as stored; `null` when it sends its event's, or is unknown. */
-  async getDeliveryPayload(id: string): Promise<string | null> {
+  async getDeliveryPayload(id: string, read?: ReadOptions): Promise<string | null> {
     return this.#runner.run(
       'getDeliveryPayload',
-      async () => (await this.#query<{ payload: string | null }>(this.#sql.getDeliveryPayload, [id]))[0]?.payload ?? null,
+      async () => (await this.#query<{ payload: string | null }>(this.#sql.getDeliveryPayload, [id], this.#readOn(read)))[0]?.payload ?? null,
       { retry: retryBusyOrUnavailable },
     );
   }
 
   /** The attempts of a delivery, oldest first. */
-  async listAttempts(deliveryId: string): Promise<AttemptRecord[]> {
+  async listAttempts(deliveryId: string, read?: ReadOptions): Promise<AttemptRecord[]> {
     return this.#runner.run(
       'listAttempts',
-      async () => (await this.#query<AttemptRow>(this.#sql.listAttempts, [deliveryId])).map(toAttempt),
+      async () => (await this.#query<AttemptRow>(this.#sql.listAttempts, [deliveryId], this.#readOn(read))).map(toAttempt),
       { retry: retryBusyOrUnavailable },
     );
   }
@@ -936,12 +988,12 @@ export class PostgresStorage implements StorageAdapter {
    * Counts by status, from one snapshot, of every subscription, of one, of one tenant's
    * (`null`: the platform's), or of both; `leased` by the database clock.
    */
-  async stats(_now: number, query: { subscriptionId?: string; tenantId?: string | null } = {}): Promise<StorageStats> {
+  async stats(_now: number, query: { subscriptionId?: string; tenantId?: string | null } = {}, read?: ReadOptions): Promise<StorageStats> {
     const { text, values } = statsSql(this.#tables, query);
     return this.#runner.run(
       'stats',
       async () => {
-        const [row] = await this.#query<StatsRow>(text, values);
+        const [row] = await this.#query<StatsRow>(text, values, this.#readOn(read));
         return {
           pending: int(row!.pending),
           leased: int(row!.leased),
@@ -1000,13 +1052,18 @@ export class PostgresStorage implements StorageAdapter {
    * dispatcher's polling stays the backstop, so a lost one delays, never loses.
    * Resolves once listening (or, if the database is unreachable now, while it keeps
    * trying in the background). Returns the function that stops listening.
+   *
+   * Once listening, it checks in the background that wake-ups arrive (see #checkWake) and
+   * warns through `options.logger` when they do not: behind a pooler in transaction mode
+   * without `listenConnectionString`, LISTEN succeeds and nothing is ever heard.
    */
-  async subscribeWake(onWake: () => void): Promise<() => Promise<void>> {
+  async subscribeWake(onWake: () => void, options: WakeOptions = {}): Promise<() => Promise<void>> {
     if (this.#runner.closed) throw new StorageError('STORAGE_CLOSED', 'PostgreSQL storage: subscribeWake after close()');
     if (this.#createListenClient === null) return async () => undefined;
     const listener = new WakeListener(this.#createListenClient, this.#channel, this.schema, onWake);
     this.#listeners.add(listener);
     await listener.start();
+    if (options.logger !== undefined && listener.listening) void this.#checkWake(listener, options.logger);
     return async () => {
       this.#listeners.delete(listener);
       await listener.stop();
@@ -1083,6 +1140,28 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /**
+   * Sends a NOTIFY through the pool, as a publish does, with a payload of its own (other
+   * instances' listeners ignore it: it is not the schema's) and waits a bounded time for it
+   * on the LISTEN connection. It never fails the start: it says what it found.
+   */
+  async #checkWake(listener: WakeListener, logger: NonNullable<WakeOptions['logger']>): Promise<void> {
+    const payload = `${this.schema}:check:${randomUUID()}`;
+    const fields = { schema: this.schema, channel: this.#channel, timeoutMs: this.#wakeCheckTimeoutMs };
+    try {
+      const heard = await listener.probe(payload, () => this.#runner.execute(this.pool, this.#sql.notify, [this.#channel, payload]), this.#wakeCheckTimeoutMs);
+      if (heard === true) logger.debug(fields, 'webhooks: PostgreSQL wake-ups (LISTEN/NOTIFY) work');
+      if (heard === false) {
+        logger.warn(
+          fields,
+          'webhooks: a NOTIFY sent through the pool did not reach the LISTEN connection: wake-ups do not work, and new deliveries wait for the poll interval (pollIntervalMs). Behind a pooler in transaction mode (PgBouncer), give createPostgresStorage a listenConnectionString that reaches PostgreSQL directly',
+        );
+      }
+    } catch (error) {
+      if (!this.#runner.closed) logger.warn({ ...fields, err: toStorageError(error, 'subscribeWake') }, 'webhooks: the check of PostgreSQL wake-ups could not send its NOTIFY');
+    }
+  }
+
+  /**
    * The settle of a batch with `disable` outcomes: the settle statement, then each
    * subscription of a `disable` is disabled by subscriptionStatusChange's rule on its
    * locked row (one already disabled, a soft-deleted one included, is left as it is),
@@ -1143,6 +1222,11 @@ export class PostgresStorage implements StorageAdapter {
   /** Writes change records inside the transaction of the change they record. */
   async #insertChanges(client: PoolClient, records: readonly NewChangeRecord[]): Promise<void> {
     if (records.length > 0) await this.#query(this.#sql.insertChanges, changeValues(records), client);
+  }
+
+  /** The read pool for a read that may lag, else the pool (see `readPool`). */
+  #readOn(read: ReadOptions | undefined): Pool {
+    return read?.mayLag === true ? this.#readPool : this.pool;
   }
 
   #query<Row>(text: string, values: unknown[], on: PostgresQueryable = this.pool): Promise<Row[]> {

@@ -1,6 +1,7 @@
 /**
- * How the adapter's statements run: on the pool or on a transaction's client, under a
- * name on our own connections, with the schema checked before the first call, driver
+ * How the adapter's statements run: on the pool, the read pool or a transaction's client,
+ * under a name on our own connections (unless prepared statements are off, for a pooler
+ * that cannot carry them), with the schema checked before the first call, driver
  * errors mapped to codes, and races and lost connections retried in place where
  * repeating is harmless. Never retried inside the host's transaction, whose fate is the
  * host's.
@@ -37,10 +38,13 @@ export interface RunOptions {
 
 export class StatementRunner {
   readonly pool: Pool;
+  /** Where the reads that may lag go (the replica's pool); the primary's pool when there is none. */
+  readonly readPool: Pool;
   /** How messages name the database: `PostgreSQL storage: schema "webhooks"`. */
   readonly where: string;
   readonly #assertSchema: (pool: Pool) => Promise<void>;
-  readonly #names = new StatementNames();
+  /** `null`: every statement goes unnamed (`preparedStatements: false`). */
+  readonly #names: StatementNames | null;
   /** Pool clients checked out by `transaction`: ours, so statements on them are named too. */
   readonly #ownClients = new WeakSet<object>();
   #ready: Promise<void> | null = null;
@@ -48,8 +52,10 @@ export class StatementRunner {
   #closed = false;
 
   /** @param assertSchema throws the coded error when this code cannot run on the schema (see schema-compatibility.ts). */
-  constructor(pool: Pool, schema: string, assertSchema: (pool: Pool) => Promise<void>) {
+  constructor(pool: Pool, schema: string, assertSchema: (pool: Pool) => Promise<void>, options: { readPool?: Pool; preparedStatements?: boolean } = {}) {
     this.pool = pool;
+    this.readPool = options.readPool ?? pool;
+    this.#names = options.preparedStatements === false ? null : new StatementNames();
     this.where = `PostgreSQL storage: schema "${schema}"`;
     this.#assertSchema = assertSchema;
   }
@@ -104,11 +110,11 @@ export class StatementRunner {
 
   /** One statement on `on`, with its row count. */
   async execute(on: PostgresQueryable, text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number }> {
-    // The host's `tx` client gets plain text: it may not be node-postgres at all.
-    const result =
-      on === this.pool || this.#ownClients.has(on)
-        ? await (on as Pool).query({ name: this.#names.nameOf(text), text, values })
-        : await on.query(text, values);
+    // The host's `tx` client gets plain text: it may not be node-postgres at all. Unnamed,
+    // a statement is parsed on each call but runs through any pooler (PgBouncer in
+    // transaction mode before 1.21 hands a name's later calls to a connection without it).
+    const named = this.#names !== null && (on === this.pool || on === this.readPool || this.#ownClients.has(on));
+    const result = named ? await (on as Pool).query({ name: this.#names!.nameOf(text), text, values }) : await on.query(text, values);
     if (result === null || typeof result !== 'object' || !Array.isArray(result.rows)) {
       throw new StorageError('STORAGE_FAILED', 'PostgreSQL storage: the client answered without `rows`; pass a pg client as `tx`');
     }

@@ -19,6 +19,8 @@ export class WakeListener {
   readonly #channel: string;
   readonly #payload: string;
   readonly #onWake: () => void;
+  /** Probe payloads awaited by {@link WakeListener.probe} → what to call when one arrives. */
+  readonly #probes = new Map<string, () => void>();
   #client: Client | null = null;
   #stopped = false;
   #failures = 0;
@@ -37,8 +39,40 @@ export class WakeListener {
     await this.#connect();
   }
 
+  /** Whether the LISTEN connection is up now. */
+  get listening(): boolean {
+    return this.#client !== null;
+  }
+
+  /**
+   * Whether a notification of `payload` on our channel, sent by `send` (through the
+   * pool, as a publish's is), reaches this connection within `timeoutMs`. Behind a pooler
+   * in transaction mode the LISTEN was run on a server connection that is not ours
+   * between transactions, and the notification goes elsewhere or nowhere. Another
+   * instance's listener ignores the payload (it is not the schema's). `null` when the
+   * listener stopped meanwhile.
+   */
+  async probe(payload: string, send: () => Promise<unknown>, timeoutMs: number): Promise<boolean | null> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arrived = new Promise<boolean>((resolve) => {
+      this.#probes.set(payload, () => resolve(true));
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref?.();
+    });
+    try {
+      await send();
+      const result = await arrived;
+      return this.#stopped ? null : result;
+    } finally {
+      clearTimeout(timer);
+      this.#probes.delete(payload);
+    }
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
+    // A probe under way answers at once rather than at its deadline.
+    for (const answer of this.#probes.values()) answer();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     const client = this.#client;
@@ -66,7 +100,10 @@ export class WakeListener {
     client.on('error', () => this.#lost(client));
     client.on('end', () => this.#lost(client));
     client.on('notification', (message) => {
-      if (message.channel === this.#channel && (message.payload ?? '') === this.#payload) this.#wake();
+      if (message.channel !== this.#channel) return;
+      const payload = message.payload ?? '';
+      if (payload === this.#payload) this.#wake();
+      else this.#probes.get(payload)?.();
     });
     try {
       await client.connect();

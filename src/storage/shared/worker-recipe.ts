@@ -26,6 +26,10 @@ export interface PostgresRecipe {
   readonly connection: { readonly connectionString: string; readonly poolSize: number } | { readonly poolOptions: Readonly<Record<string, unknown>> };
   readonly schema: string;
   readonly notifyChannel: string;
+  /** The host adapter's `preparedStatements`. */
+  readonly preparedStatements: boolean;
+  /** The host adapter's `listenConnectionString`, when it has one. */
+  readonly listenConnectionString?: string;
 }
 
 export type StorageRecipe = SqliteRecipe | PostgresRecipe;
