@@ -5,7 +5,7 @@
  *   npm run bench -- --quick          reduced run (under a minute)
  *   npm run bench -- --tiny           seconds; what the smoke test runs (or BENCH_SIZE=tiny)
  *   --out <dir>                       where latest.json, latest.md, latency.svg go (default bench/results)
- *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog, retention, host-impact, ordering)
+ *   --only signing,dispatch,…         sections to run (signing, dispatch, publish, tenants, end-to-end, backlog, retention, host-impact, ordering, peers)
  *   --storages memory,sqlite,…        storages to run (default: every one discovered)
  *   --receiver raw|http               the loopback receiver's server (default raw: node:net)
  */
@@ -15,7 +15,7 @@ import type { ReceiverKind } from './receiver.js';
 
 export type Mode = 'full' | 'quick' | 'tiny';
 
-export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog', 'retention', 'host-impact', 'ordering'];
+export const allSections: readonly Section[] = ['signing', 'dispatch', 'publish', 'tenants', 'end-to-end', 'backlog', 'retention', 'host-impact', 'ordering', 'peers'];
 
 /**
  * Sizes at a storage factor of 1 (memory). Durable storages scale publish counts down
@@ -70,6 +70,12 @@ export interface Sizes {
    * dispatch section's backlog, rounds and concurrency); and `hotKeyEvents` on a single key.
    */
   ordering: { events: number; keys: number; hotKeyEvents: number; rounds: number; concurrency: number };
+  /**
+   * What a user builds instead (graphile-worker on PostgreSQL, p-queue on memory): a backlog of
+   * `events` drained by ours and by the peer, beside each other, `rounds` times, at the dispatch
+   * section's concurrency.
+   */
+  peers: { events: number; rounds: number };
 }
 
 export const sizesByMode: Record<Mode, Sizes> = {
@@ -83,6 +89,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     retention: { deliveries: 500_000, memoryDeliveries: 20_000, purgeWindowMs: 6_000, timedBatches: 30, events: 5_000, rounds: 3, concurrency: 50, catchUpWindowMs: 3_000 },
     hostImpact: { deliveries: 20_000, rate: 400, rounds: 4, idleMs: 3_000, gapMs: 400, warmupMs: 500, concurrency: 50 },
     ordering: { events: 20_000, keys: 1_000, hotKeyEvents: 2_000, rounds: 5, concurrency: 50 },
+    peers: { events: 20_000, rounds: 5 },
   },
   quick: {
     signing: { rounds: 15, batchMs: 10, warmupMs: 150, messages: 256 },
@@ -94,6 +101,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     retention: { deliveries: 100_000, memoryDeliveries: 15_000, purgeWindowMs: 3_000, timedBatches: 10, events: 2_000, rounds: 3, concurrency: 50, catchUpWindowMs: 1_500 },
     hostImpact: { deliveries: 5_000, rate: 400, rounds: 2, idleMs: 1_500, gapMs: 300, warmupMs: 500, concurrency: 50 },
     ordering: { events: 4_000, keys: 1_000, hotKeyEvents: 500, rounds: 1, concurrency: 50 },
+    peers: { events: 4_000, rounds: 2 },
   },
   tiny: {
     signing: { rounds: 3, batchMs: 2, warmupMs: 10, messages: 16 },
@@ -105,6 +113,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     retention: { deliveries: 30_000, memoryDeliveries: 15_000, purgeWindowMs: 300, timedBatches: 2, events: 200, rounds: 1, concurrency: 50, catchUpWindowMs: 1_000 },
     hostImpact: { deliveries: 500, rate: 200, rounds: 1, idleMs: 300, gapMs: 100, warmupMs: 200, concurrency: 50 },
     ordering: { events: 200, keys: 50, hotKeyEvents: 50, rounds: 1, concurrency: 50 },
+    peers: { events: 200, rounds: 1 },
   },
 };
 

@@ -14,6 +14,7 @@ const sectionTitles: Record<Section, string> = {
   retention: 'Retention at scale (purge rate against 10 M attempts a day; dispatch while purging)',
   'host-impact': 'Host impact (a ledger API in the same process and database, during a dispatch burst vs idle)',
   ordering: 'Per-key ordering (dispatch of an ordered backlog against the same backlog unordered; one hot key)',
+  peers: 'Against what a user builds instead (graphile-worker on PostgreSQL; p-queue with no storage on memory)',
 };
 
 const sectionNotes: Record<Section, string> = {
@@ -78,6 +79,15 @@ const sectionNotes: Record<Section, string> = {
     '`undici.request` posting the same bodies one at a time (a Pool of 1), beside it; reported, no target: its time per delivery is one round ' +
     'trip plus a settle and the claim of the next head. A figure is invalid unless every delivery arrived and, at the receiver, every key\'s ' +
     '`webhook-sequence` numbers arrived in increasing order with none missing.',
+  peers:
+    'Ours: the dispatch section\'s trial (`start()` → `drain()` over a stored backlog of 1 KB events, one subscription, concurrency 50). ' +
+    'Both peers sign with bare `node:crypto` (HMAC-SHA256 of `id.timestamp.body`, base64, `v1,`) and post with an undici Pool of 50, ' +
+    'failing on a non-2xx. graphile-worker (PostgreSQL, same database, a schema of its own per trial): `localQueue`, `completeJobBatchDelay: 0`, ' +
+    '`failJobBatchDelay: 0`, 50 concurrent jobs, a pool of 10 (its default and ours), one job per event (`{ id, body }`) added with `addJobs` ' +
+    'before the clock; timed from `run()` to no job row left. p-queue (memory): concurrency 50, every post added from an array; no storage. ' +
+    'Ours and the peer drain the same size of backlog side by side, ours first on even rounds; the ratio is the median of the rounds\' ratios, ' +
+    'target ≥ 1.25× graphile-worker. A figure is invalid unless every delivery arrived with a `webhook-signature` and the first 20 requests of ' +
+    'each peer trial verify with `verifyWebhookSignature`.',
 };
 
 export function markdownReport(info: RunInfo, figures: readonly Figure[]): string {

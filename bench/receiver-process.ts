@@ -13,7 +13,9 @@
  *
  * Protocol (IPC): the child sends `{ type: 'ready', port }` once listening; the parent
  * sends `{ type: 'reset', record }` (→ `{ type: 'reset' }`) before a trial and
- * `{ type: 'report' }` (→ a {@link ReceiverReport}) after it.
+ * `{ type: 'report' }` (→ a {@link ReceiverReport}) after it. A reset may ask for
+ * `samples`: the first that many requests are then kept whole (their `webhook-*` headers
+ * and body), so that the parent can check their signatures with the secret it knows.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -35,9 +37,19 @@ export interface ReceiverReport {
   arrivals: Array<[string, number]>;
   /** `[id, webhook-sequence]` of every request that carried one, in arrival order. */
   sequenced: Array<[string, number]>;
+  /** Requests that carried a `webhook-signature` header. */
+  signed: number;
+  /** The first requests whole, as many as the reset asked for. */
+  samples: ReceivedSample[];
 }
 
-export type ReceiverCommand = { type: 'reset'; record: boolean } | { type: 'report' } | { type: 'exit' };
+/** A request as it arrived: its Standard Webhooks headers and raw body. */
+export interface ReceivedSample {
+  headers: { 'webhook-id'?: string; 'webhook-timestamp'?: string; 'webhook-signature'?: string };
+  body: string;
+}
+
+export type ReceiverCommand = { type: 'reset'; record: boolean; samples?: number } | { type: 'report' } | { type: 'exit' };
 
 let requests = 0;
 let bytes = 0;
@@ -45,6 +57,9 @@ let ids = new Set<string>();
 let record = false;
 let arrivals: Array<[string, number]> = [];
 let sequenced: Array<[string, number]> = [];
+let signed = 0;
+let samplesWanted = 0;
+let samples: ReceivedSample[] = [];
 let cpuAtReset = process.cpuUsage();
 let wallAtReset = performance.now();
 
@@ -53,10 +68,11 @@ function idOf(req: IncomingMessage): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-function arrived(id: string | undefined, size: number, sequence: string | undefined): void {
+function arrived(id: string | undefined, size: number, sequence: string | undefined, signature: string | undefined): void {
   const arrivedAt = performance.timeOrigin + performance.now();
   requests += 1;
   bytes += size;
+  if (signature !== undefined) signed += 1;
   if (id !== undefined) {
     ids.add(id);
     if (record) arrivals.push([id, arrivedAt]);
@@ -70,15 +86,37 @@ function sequenceOf(req: IncomingMessage): string | undefined {
   return typeof sequence === 'string' ? sequence : undefined;
 }
 
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Whether the request now arriving is kept whole (see {@link ReceivedSample}). */
+function sampling(): boolean {
+  return samples.length < samplesWanted;
+}
+
+function keepSample(id: string | undefined, timestamp: string | undefined, signature: string | undefined, body: Buffer[]): void {
+  const headers: ReceivedSample['headers'] = {};
+  if (id !== undefined) headers['webhook-id'] = id;
+  if (timestamp !== undefined) headers['webhook-timestamp'] = timestamp;
+  if (signature !== undefined) headers['webhook-signature'] = signature;
+  samples.push({ headers, body: Buffer.concat(body).toString('utf8') });
+}
+
 /** node:http: the server a typical receiver runs. */
 function httpServer(): Server {
   const server = createHttpServer({ keepAliveTimeout: 60_000 }, (req: IncomingMessage, res: ServerResponse) => {
     let size = 0;
+    const body: Buffer[] | null = sampling() ? [] : null;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
+      body?.push(chunk);
     });
     req.on('end', () => {
-      arrived(idOf(req), size, sequenceOf(req));
+      const signature = headerOf(req, 'webhook-signature');
+      if (body !== null) keepSample(headerOf(req, 'webhook-id'), headerOf(req, 'webhook-timestamp'), signature, body);
+      arrived(idOf(req), size, sequenceOf(req), signature);
       res.writeHead(204);
       res.end();
     });
@@ -116,6 +154,10 @@ function rawServer(): Server {
     let bodySize = 0;
     let id: string | undefined;
     let sequence: string | undefined;
+    let signature: string | undefined;
+    let timestamp: string | undefined;
+    let sampleId: string | undefined;
+    let sample: Buffer[] | null = null;
     socket.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
       let answers = 0;
@@ -133,14 +175,22 @@ function rawServer(): Server {
           }
           id = headerValue(head, lowerHead, 'webhook-id') ?? headerValue(head, lowerHead, 'x-bench-id');
           sequence = headerValue(head, lowerHead, 'webhook-sequence');
+          signature = headerValue(head, lowerHead, 'webhook-signature');
+          sample = sampling() ? [] : null;
+          if (sample !== null) {
+            sampleId = headerValue(head, lowerHead, 'webhook-id');
+            timestamp = headerValue(head, lowerHead, 'webhook-timestamp');
+          }
           bodyLeft = length;
           bodySize = length;
         }
         const take = Math.min(bodyLeft, pending.length);
+        sample?.push(pending.subarray(0, take));
         pending = pending.subarray(take);
         bodyLeft -= take;
         if (bodyLeft > 0) break;
-        arrived(id, bodySize, sequence);
+        if (sample !== null) keepSample(sampleId, timestamp, signature, sample);
+        arrived(id, bodySize, sequence, signature);
         bodyLeft = -1;
         answers += 1;
       }
@@ -161,6 +211,9 @@ process.on('message', (message: ReceiverCommand) => {
     record = message.record;
     arrivals = [];
     sequenced = [];
+    signed = 0;
+    samplesWanted = message.samples ?? 0;
+    samples = [];
     cpuAtReset = process.cpuUsage();
     wallAtReset = performance.now();
     process.send!({ type: 'reset' });
@@ -175,6 +228,8 @@ process.on('message', (message: ReceiverCommand) => {
       wallMs: performance.now() - wallAtReset,
       arrivals,
       sequenced,
+      signed,
+      samples,
     };
     process.send!(report);
   } else if (message.type === 'exit') {

@@ -5,7 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ReceiverCommand, ReceiverReport } from './receiver-process.js';
 
-export type { ReceiverReport } from './receiver-process.js';
+export type { ReceivedSample, ReceiverReport } from './receiver-process.js';
 
 /** The loader that lets a child process run TypeScript directly. */
 export const tsxLoader = import.meta.resolve('tsx');
@@ -61,9 +61,12 @@ export class ReceiverProcess {
     });
   }
 
-  /** Zeroes the counters; with `record`, arrivals are timestamped from now on. */
-  async reset(record = false): Promise<void> {
-    await this.ask({ type: 'reset', record }, 'reset');
+  /**
+   * Zeroes the counters; with `record`, arrivals are timestamped from now on; `samples`:
+   * how many of the next requests to keep whole for the report.
+   */
+  async reset(record = false, samples = 0): Promise<void> {
+    await this.ask({ type: 'reset', record, samples }, 'reset');
   }
 
   /** What arrived since the last reset. */

@@ -8,7 +8,7 @@
  */
 import { cpus } from 'node:os';
 
-export type Section = 'signing' | 'dispatch' | 'publish' | 'tenants' | 'end-to-end' | 'backlog' | 'retention' | 'host-impact' | 'ordering';
+export type Section = 'signing' | 'dispatch' | 'publish' | 'tenants' | 'end-to-end' | 'backlog' | 'retention' | 'host-impact' | 'ordering' | 'peers';
 
 /** A goal: `ratio` (ours ÷ the baseline) or the figure's own `value` compared with a number. */
 export interface Target {

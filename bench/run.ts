@@ -16,6 +16,7 @@ import { runDispatch } from './suites/dispatch.js';
 import { runEndToEnd } from './suites/end-to-end.js';
 import { runHostImpact } from './suites/host-impact.js';
 import { runOrdering } from './suites/ordering.js';
+import { runPeers } from './suites/peers.js';
 import { runPublish } from './suites/publish.js';
 import { runRetention } from './suites/retention.js';
 import { runSigning } from './suites/signing.js';
@@ -31,13 +32,14 @@ const suites: Record<Section, (context: BenchContext) => Promise<void>> = {
   retention: runRetention,
   'host-impact': runHostImpact,
   ordering: runOrdering,
+  peers: runPeers,
 };
 
 const usage = `Usage: npm run bench -- [--quick | --tiny] [--out <dir>] [--only <sections>] [--storages <names>] [--receiver raw|http]
   --quick      reduced run, under a minute
   --tiny       seconds (the smoke test); also BENCH_SIZE=tiny
   --out        folder for latest.json, latest.md, latency.svg (default bench/results)
-  --only       some of: signing, dispatch, publish, tenants, end-to-end, backlog, retention, host-impact, ordering
+  --only       some of: signing, dispatch, publish, tenants, end-to-end, backlog, retention, host-impact, ordering, peers
   --storages   some of: memory, sqlite, postgres (default: all found)
   --receiver   raw (node:net, default) or http (node:http) loopback receiver`;
 

@@ -34,23 +34,27 @@ import { enqueueInputs, eventType, paddingFor, paymentData } from '../payload.js
 import { bareRequests, bareUndiciLoop, createInstance, kyLoop } from '../trial-helpers.js';
 import type { StorageEntry } from '../storages.js';
 
-interface TrialResult {
+/** One drained backlog: its rate as the receiver saw it, and what each process spent. */
+export interface TrialResult {
   rate: number;
   elapsedMs: number;
   expected: number;
   arrived: number;
   requests: number;
+  /** Requests that arrived with a `webhook-signature` header. */
+  signed: number;
   receiverCpu: number;
   senderCpu: number;
 }
 
-function trialResult(report: ReceiverReport, expected: number, elapsedMs: number, cpu: NodeJS.CpuUsage): TrialResult {
+export function trialResult(report: ReceiverReport, expected: number, elapsedMs: number, cpu: NodeJS.CpuUsage): TrialResult {
   return {
     rate: (report.distinctIds / elapsedMs) * 1000,
     elapsedMs,
     expected,
     arrived: report.distinctIds,
     requests: report.requests,
+    signed: report.signed,
     receiverCpu: report.cpuMs / report.wallMs,
     senderCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
   };
@@ -122,7 +126,11 @@ interface SteadyRate {
   steadyRate: number;
 }
 
-async function oursTrial(
+/**
+ * One trial of ours: a fresh instance (concurrency as the dispatch section's), the backlog of
+ * `events` stored before the clock, timed from `start()` (or once it resolved) to `drain()`.
+ */
+export async function oursTrial(
   context: BenchContext,
   entry: StorageEntry,
   receiver: ReceiverProcess,
@@ -170,7 +178,7 @@ async function oursTrial(
   }
 }
 
-function summary(results: readonly TrialResult[]): Record<string, unknown> {
+export function summary(results: readonly TrialResult[]): Record<string, unknown> {
   return {
     ratesPerRound: results.map((r) => Math.round(r.rate)),
     arrived: results.map((r) => `${r.arrived}/${r.expected}`),
@@ -212,6 +220,7 @@ function combined(trials: readonly PairTrial[]): PairTrial {
     expected: sum((trial) => trial.expected),
     arrived: sum((trial) => trial.arrived),
     requests: sum((trial) => trial.requests),
+    signed: sum((trial) => trial.signed),
     receiverCpu: sum((trial) => trial.receiverCpu) / trials.length,
     senderCpu: sum((trial) => trial.senderCpu) / trials.length,
     startMs: sum((trial) => trial.startMs) / trials.length,

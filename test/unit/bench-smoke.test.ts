@@ -98,6 +98,7 @@ describe('npm run bench at the tiny size', () => {
         `ordering.${storage}.hot-key`,
         `ordering.${storage}.hot-key.ms-per-delivery`,
       ]),
+      'peer.p-queue',
     ];
     expect(ids).toEqual(expect.arrayContaining(expected));
     expect(new Set(ids).size).toBe(ids.length);
@@ -194,6 +195,13 @@ describe('npm run bench at the tiny size', () => {
       expect(byId.get(`ordering.${storage}.hot-key.ms-per-delivery`)!.unit, storage).toBe('ms');
     }
     expect(result.stdout).toMatch(/^ordering\.memory\.hot-key\s.*\sreported$/m);
+    // The memory-side peer: a p-queue of bare posts, reported; its sampled signatures verify with ours.
+    const pQueue = byId.get('peer.p-queue')!;
+    expect(pQueue.peer).toMatchObject({ kind: 'peer', target: null, pass: null });
+    expect(pQueue.pass).toBeNull();
+    expect(pQueue.detail).toMatchObject({ rounds: 1, arrived: ['200/200'], peer: { arrived: ['200/200'], verifiedSignatures: ['20/20'] } });
+    // graphile-worker is the PostgreSQL peer: no figure without the storage.
+    expect(byId.has('peer.graphile-worker')).toBe(false);
     expect(byId.get('publish.memory.p99')!.detail.duringPublish).toEqual({
       collections: expect.any(Number),
       collectionMs: expect.any(Number),
