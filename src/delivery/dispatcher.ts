@@ -259,7 +259,15 @@ export class Dispatcher implements DeliveryDispatcher {
           }
         }
         if (claimed.length < wanted) {
-          await this.startBuffered();
+          const excludedNone = blocked.subscriptionIds.length === 0 && blocked.tenantIds.length === 0;
+          if ((await this.startBuffered()) && excludedNone) {
+            // The claim came back short and left no one out: nothing else is due, so a
+            // subscription at its shared cap may have the free slots (a backlog smaller than
+            // the claim room ends here without the finding above).
+            this.othersIdleAt = clock.now();
+            this.wokenSinceOthersIdle = false;
+            await this.startBuffered(true);
+          }
           await this.scheduleNextDue();
           break;
         }

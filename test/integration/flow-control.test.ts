@@ -113,6 +113,21 @@ describe('flow control', () => {
       expect(new Set(server.requests.map((request) => request.headers['webhook-id'])).size).toBe(30);
     });
 
+    it('lets an endpoint alone use every slot for a backlog smaller than one claim, without waiting for a post to finish', async () => {
+      const { server, held } = await holding();
+      const { webhooks } = setup({ concurrency: 10, http: { timeoutMs: 60_000 }, leaseMs: 120_000 });
+      const only = await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+      // 8: more than its half (5), fewer than the claim asks for (20): the one claim comes back short.
+      for (let n = 0; n < 8; n++) await webhooks.publish('payment.succeeded', payment(n));
+      await webhooks.start();
+      await server.waitFor(8);
+      expect((await webhooks.metrics({ subscriptionId: only.id })).circuit?.inFlight).toBe(8);
+      server.responder = () => undefined;
+      for (const answer of held.splice(0)) answer();
+      await webhooks.drain({ timeoutMs: 30_000 });
+      expect(new Set(server.requests.map((request) => request.headers['webhook-id'])).size).toBe(8);
+    });
+
     it('gives the slots that free to another endpoint with work first, while the busy one is past its half', async () => {
       const busy = await holding();
       const other = await receiver();
