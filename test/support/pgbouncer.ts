@@ -10,10 +10,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitForDatabase } from './postgres.js';
+import { freePort, waitForDatabase } from './postgres.js';
 
 /** The pgbouncer binary, or `null` when it is not installed. */
 export function pgbouncerBinary(): string | null {
@@ -39,17 +38,6 @@ export interface RunningPgBouncer {
   /** What it wrote to stderr (its log), for a failing test's message. */
   log: () => string;
   stop: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Starts PgBouncer in `pool_mode = transaction` in front of `upstreamUrl`; resolves once it accepts connections. */

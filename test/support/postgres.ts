@@ -79,7 +79,7 @@ export async function waitForDatabase(url: string, timeoutMs = 10_000): Promise<
 }
 
 /** A free TCP port on loopback. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -75,16 +75,25 @@ function instance(storage: PostgresStorage, logger = recordingLogger().logger): 
   return webhooks;
 }
 
+/**
+ * A fresh schema and a loopback receiver (closed after the test), and a storage on the schema
+ * whose statements go through PgBouncer unnamed while it listens straight to PostgreSQL,
+ * migrated through the pooler (one transaction under pg_advisory_xact_lock).
+ */
+async function dispatchingThroughBouncer() {
+  const schema = schemaName();
+  const receiver = await LoopbackReceiver.start();
+  cleanups.push(() => receiver.close());
+  const through = { connectionString: bouncer.url, schema, preparedStatements: false, poolSize: 3 } as const;
+  const dispatching = createPostgresStorage({ ...through, listenConnectionString: url });
+  await dispatching.migrate();
+  return { schema, receiver, through, dispatching };
+}
+
 describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbouncerVersion(binary)} in transaction mode`, () => {
   it('migrates, publishes, claims and dispatches with preparedStatements: false, and a NOTIFY through it wakes a dispatcher listening directly', async () => {
-    const schema = schemaName();
-    const receiver = await LoopbackReceiver.start();
-    cleanups.push(() => receiver.close());
-    const through = { connectionString: bouncer.url, schema, preparedStatements: false, poolSize: 3 } as const;
     // The dispatching instance: every statement through PgBouncer, LISTEN straight to PostgreSQL.
-    const dispatching = createPostgresStorage({ ...through, listenConnectionString: url });
-    // DDL in one transaction (pg_advisory_xact_lock, then the migrations) runs through the pooler.
-    await dispatching.migrate();
+    const { receiver, through, dispatching } = await dispatchingThroughBouncer();
     const recorded = recordingLogger();
     const dispatcher = instance(dispatching, recorded.logger);
     await dispatcher.start();
@@ -103,12 +112,7 @@ describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbou
   });
 
   it('dispatches from a worker thread through PgBouncer with the same settings, woken by a NOTIFY on its direct listen connection', async () => {
-    const schema = schemaName();
-    const receiver = await LoopbackReceiver.start();
-    cleanups.push(() => receiver.close());
-    const through = { connectionString: bouncer.url, schema, preparedStatements: false, poolSize: 3 } as const;
-    const dispatching = createPostgresStorage({ ...through, listenConnectionString: url });
-    await dispatching.migrate();
+    const { receiver, through, dispatching } = await dispatchingThroughBouncer();
     const recorded = recordingLogger();
     const dispatcher = createWebhooks({ storage: dispatching, logger: recorded.logger, pollIntervalMs, dispatcher: { thread: 'worker' }, security: { allowPrivateNetworks: true } });
     cleanups.push(() => dispatcher.close());
