@@ -54,6 +54,7 @@ export async function withStore<T>(args: CommandArgs, io: CliIo, command: Comman
 async function openStorage(spec: string, schema: string | undefined, io: CliIo, command: string): Promise<StorageAdapter> {
   if (spec.startsWith('sqlite:')) {
     if (schema !== undefined) throw new UsageError(`Expected --schema only with a postgres:// store, got it with ${spec}`, command);
+    if (spec === 'sqlite:') throw new UsageError('Expected --storage sqlite:<file> to name the database file, got none after sqlite:', command);
     const filename = resolve(io.cwd, spec.slice('sqlite:'.length));
     // The SQLite driver would create a missing file: an empty store that answers "nothing" to every query.
     if (!existsSync(filename)) throw new UsageError(`Expected --storage sqlite:<file> to name an existing database, got ${spec} (no such file)`, command);

@@ -92,6 +92,8 @@ function reportError(io: CliIo, error: unknown, command: Command | undefined): n
   }
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
-  io.err(`${red(bold('error'))} ${typeof code === 'string' ? `${code}: ` : ''}${message}`);
+  // Node's own errors already begin with their code ("ENOENT: no such file or directory, open …").
+  const prefix = typeof code === 'string' && !message.startsWith(`${code}:`) ? `${code}: ` : '';
+  io.err(`${red(bold('error'))} ${prefix}${message}`);
   return EXIT_FAILURE;
 }

@@ -152,7 +152,7 @@ interface ConvertedType {
 export function exportCatalog<TFormat extends CatalogExportFormat>(catalog: EventCatalog, options: ExportCatalogOptions<TFormat>): CatalogExport<TFormat>;
 export function exportCatalog(catalog: EventCatalog, options: ExportCatalogOptions): Record<string, JsonDocument> | JsonDocument {
   const checkedCatalog = catalogSchema.safeParse(catalog);
-  if (!checkedCatalog.success) throwValidation('INPUT_INVALID', checkedCatalog.error, catalog, catalogSchema);
+  if (!checkedCatalog.success) throwValidation('INPUT_INVALID', checkedCatalog.error, catalog, catalogSchema, 'catalog');
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, optionsSchema);
   const { format, title, version, description, transforms = {} } = parsed.data;

@@ -5,7 +5,7 @@
  * sends them; `send-test` posts itself and records its request in the test log that
  * `deliveries tests` reads; an attempt that failed at the egress proxy is told apart.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -205,6 +205,20 @@ describe('deliveries on a SQLite file', () => {
     expect(runs[2]!.stderr).not.toContain('hunter2');
     expect(runs[3]!.stderr).toContain('Expected --status to be one of pending, held, delivered, dead, cancelled, got "lost"');
     expect(runs[4]!.stderr).toContain('Expected <delivery-id> after `deliveries redeliver`, got nothing');
+  });
+
+  it('a file that is no SQLite database fails with STORAGE_FAILED naming SQLITE_NOTADB, exit 1; sqlite: with no file is a usage error', async ({ expect }) => {
+    const notADatabase = join(mkdtempSync(join(tmpdir(), 'bookkeeper-webhooks-cli-store-')), 'event.json');
+    writeFileSync(notADatabase, JSON.stringify({ type: 'payment.succeeded', data: {} }));
+    const [wrongFile, noFile] = await Promise.all([
+      runCli(['deliveries', 'list', '--storage', `sqlite:${notADatabase}`]),
+      runCli(['deliveries', 'list', '--storage', 'sqlite:']),
+    ]);
+    expect(wrongFile.code).toBe(1);
+    expect(wrongFile.stderr).toContain('STORAGE_FAILED');
+    expect(wrongFile.stderr).toContain('SQLITE_NOTADB');
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toContain('Expected --storage sqlite:<file> to name the database file, got none after sqlite:');
   });
 });
 

@@ -237,6 +237,15 @@ describe.concurrent('usage errors exit 2 and say what was expected and what came
     }
   });
 
+  it('a file that does not exist fails with exit 1 and Node\'s code once: "error ENOENT: no such file…"', async ({ expect }) => {
+    const missing = join(work, 'no-such-body.json');
+    const runs = await Promise.all([runCli(['sign', missing, '--secret', secret]), runCli(['verify', bodyFile, '--headers', missing, '--secret', secret])]);
+    for (const run of runs) {
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(`error ENOENT: no such file or directory, open '${missing}'\n`);
+    }
+  });
+
   it('a malformed secret fails with SECRET_INVALID, exit 1, without echoing it', async ({ expect }) => {
     const run = await runCli(['sign', bodyFile, '--secret', 'whsec_not*base64*at-all']);
     expect(run.code).toBe(1);

@@ -7,6 +7,7 @@
  */
 import { statSync, writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, it } from 'vitest';
@@ -189,6 +190,38 @@ describe.concurrent('listen', () => {
       await first.stop();
       if (second !== undefined) expect((await second.stop()).code).toBe(0);
     }
+  });
+
+  it('a malformed --secret fails at start with SECRET_INVALID, exit 1, without echoing it; nothing listens', async ({ expect }) => {
+    const run = await runCli(['listen', '--port', '0', '--secret', 'whsec_!!not-base64']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('SECRET_INVALID');
+    expect(run.stderr).not.toContain('not-base64');
+    expect(run.stdout).not.toContain('Ready!');
+  });
+
+  it('a sender that hangs up before its body ends is reported, and listen goes on receiving', async ({ expect }) => {
+    const listen = await startListen(['--secret', secret]);
+    let stderr = '';
+    try {
+      const { port } = new URL(listen.url);
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{"id":');
+          setTimeout(() => socket.destroy(), 50);
+        });
+        socket.on('close', () => resolve()).on('error', reject);
+      });
+      const after = await runCli(['trigger', 'payout.paid', '--to', listen.url, '--secret', secret]);
+      expect(after.code).toBe(0);
+      expect(after.stdout).toMatch(/^← 204 /m);
+    } finally {
+      const stopped = await listen.stop();
+      stderr = stopped.stderr;
+      expect(stopped.code).toBe(0);
+    }
+    expect(stderr).toContain('request dropped: aborted');
+    expect(listen.received().map((line) => line.type)).toEqual(['payout.paid']);
   });
 
   it('usage mistakes exit 2: a bad port, a forward URL that is no URL', async ({ expect }) => {

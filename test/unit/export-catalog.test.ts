@@ -248,7 +248,7 @@ describe('exportCatalog', () => {
   });
 
   it('refuses what is not a catalog and options that are not valid', () => {
-    expect(thrownBy(() => exportCatalog({} as never, { format: 'openapi' }))).toMatchObject({ code: 'INPUT_INVALID' });
+    expect(thrownBy(() => exportCatalog({} as never, { format: 'openapi' }))).toMatchObject({ code: 'INPUT_INVALID', field: 'catalog' });
     expect(thrownBy(() => exportCatalog(bookkeeperEvents, { format: 'yaml' as never }))).toMatchObject({ code: 'INPUT_INVALID' });
     expect(thrownBy(() => exportCatalog(bookkeeperEvents, { format: 'openapi', title: '' }))).toMatchObject({ code: 'INPUT_INVALID' });
     expect(thrownBy(() => exportCatalog(bookkeeperEvents, { format: 'openapi', colour: 'red' } as never))).toMatchObject({ code: 'INPUT_INVALID' });

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { SignatureVerificationError } from '../../errors.js';
 import { verifyWebhook } from '../../receiver/verify-webhook.js';
+import { resolveVerifyOptions } from '../../signing/verify-signature.js';
 import { booleanFlag, jsonOption, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
 import type { CliIo } from '../cli-io.js';
 import { forwardRequest, type ForwardResult } from '../forward-request.js';
@@ -56,9 +57,11 @@ Without --forward-to, a valid request is answered 204 and an invalid one 400.`,
     const port = portFlag(stringFlag(args, 'port'), this.name);
     const forwardTo = forwardUrl(stringFlag(args, 'forward-to'), this.name);
     const secrets = await listenSecrets(args, io);
+    // Decoded now, so that a malformed secret fails here (SECRET_INVALID, exit 1) and not in the first request.
+    resolveVerifyOptions({ secrets: secrets.secrets });
     const attempts = new Map<string, number>();
     const server = createServer((req, res) => {
-      void handle(req, res, { io, args, secrets: secrets.secrets, forwardTo, attempts });
+      handle(req, res, { io, args, secrets: secrets.secrets, forwardTo, attempts }).catch((error: unknown) => dropped(io, res, error));
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -168,6 +171,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, context: Handle
   if (context.forwardTo !== undefined) received.forward = await forwardRequest(context.forwardTo, req.method ?? 'POST', req.rawHeaders, body);
   print(context, received);
   answer(res, received);
+}
+
+/** A request that could not be handled (its sender hung up before the body ended): reported, and listen goes on. */
+function dropped(io: CliIo, res: ServerResponse, error: unknown): void {
+  io.err(`${io.errorStyle.red('✘ request dropped:')} ${error instanceof Error ? error.message : String(error)}`);
+  if (!res.headersSent && !res.destroyed) res.writeHead(500).end();
 }
 
 function verdict(req: IncomingMessage, body: Buffer, secrets: string[]): Pick<Received, 'verified' | 'code' | 'type' | 'data'> {

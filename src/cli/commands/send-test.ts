@@ -21,10 +21,11 @@ Secrets sealed with security.secretsKey open with ${SECRETS_KEY_ENV}.
 
 Options:
   ${storageHelp}
-  --type <event-type>       send this type's example instead of webhook.test
-  --allow-private-networks  allow a loopback or private endpoint (off, as in the library)
-  --json                    print { ok, statusCode, durationMs, error, webhookId, recorded }
-  -h, --help                show this help`,
+  --type <event-type>     send this type's example instead of webhook.test
+  --allow-private-networks
+                          allow a loopback or private endpoint (off, as in the library)
+  --json                  print { ok, statusCode, durationMs, error, webhookId, recorded }
+  -h, --help              show this help`,
 
   async run(args, io) {
     const [id] = args.positionals as [string];

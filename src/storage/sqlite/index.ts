@@ -252,8 +252,10 @@ export function createSqliteStorage(options: SqliteStorageOptions): SqliteStorag
       database.pragma(`wal_autocheckpoint = ${resolved.walAutocheckpointBytes > 0 ? Math.max(1, pages) : 0}`);
     }
   } catch (error) {
-    if (owns && database.open) database.close();
-    throw toStorageError(error, 'configure', database.open);
+    // Whether it was open when the pragma failed (a file that is no database: SQLITE_NOTADB), not after we closed it.
+    const open = database.open;
+    if (owns && open) database.close();
+    throw toStorageError(error, 'configure', open);
   }
   return new SqliteStorage({ database, ownsDatabase: owns, tablePrefix: resolved.tablePrefix, checkpointIntervalMs });
 }

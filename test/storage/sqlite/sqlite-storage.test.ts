@@ -1681,6 +1681,14 @@ describe('driver errors', () => {
     expect(isWebhookError(error)).toBe(true);
     expect(error).toMatchObject({ name: 'StorageError', code: 'STORAGE_FAILED' });
   });
+
+  it('maps a file that is no SQLite database to STORAGE_FAILED naming SQLITE_NOTADB, not to STORAGE_CLOSED', () => {
+    const path = file();
+    writeFileSync(path, '{"not":"a database"}\n');
+    const error = thrownBy(() => createSqliteStorage({ filename: path }));
+    expect(error).toMatchObject({ name: 'StorageError', code: 'STORAGE_FAILED' });
+    expect((error as Error).message).toContain('SQLITE_NOTADB');
+  });
 });
 
 describe('ownership of the connection', () => {
