@@ -4,10 +4,11 @@
  * `~/.config/…`), readable by the user alone (0600), so that the app under development
  * keeps one secret across restarts, as with `stripe listen`.
  */
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { generateSecret } from '../signing/secret.js';
+import { makeDirectory } from './make-directory.js';
 
 /** Where the secret lives under `env`. */
 export function listenSecretPath(env: Readonly<Record<string, string | undefined>>): string {
@@ -29,7 +30,7 @@ export async function loadOrCreateListenSecret(path: string): Promise<{ secret: 
   const stored = await readStored(path);
   if (stored !== undefined) return { secret: stored, created: false };
   const secret = generateSecret();
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await makeDirectory(dirname(path), 0o700);
   try {
     // `wx`: a second `listen` starting at the same moment keeps the first one's secret.
     await writeFile(path, JSON.stringify({ secret }, null, 2) + '\n', { mode: 0o600, flag: 'wx' });

@@ -48,6 +48,20 @@ describe.concurrent('catalog export', () => {
     expect(schema).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'payment.succeeded' });
   });
 
+  it('json-schema with --out two levels deep: both folders are made', async ({ expect }) => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'bookkeeper-webhooks-catalog-')), 'a', 'b');
+    const run = await runCli(['catalog', 'export', '--format', 'openapi', '--out', dir]);
+    expect(run.code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['openapi.json']);
+  });
+
+  // Node's recursive mkdir loops for ever at 100 % CPU under /proc, which refuses new entries with ENOENT.
+  it.runIf(process.platform === 'linux')('--out in a folder that refuses new entries fails with its error, exit 1, instead of hanging', async ({ expect }) => {
+    const run = await runCli(['catalog', 'export', '--format', 'openapi', '--out', '/proc/bookkeeper-webhooks-test/schemas']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("ENOENT: no such file or directory, mkdir '/proc/bookkeeper-webhooks-test'");
+  });
+
   it('openapi: a document the OpenAPI 3.1 validator accepts, written to openapi.json with --out', async ({ expect }) => {
     const dir = mkdtempSync(join(tmpdir(), 'bookkeeper-webhooks-catalog-'));
     const [stdout, file] = await Promise.all([runCli(['catalog', 'export', '--format', 'openapi']), runCli(['catalog', 'export', '--format', 'openapi', '--out', dir])]);

@@ -3,13 +3,14 @@
  * `exportCatalog`'s JSON Schemas, OpenAPI 3.1 or AsyncAPI 3.0 document, and the types with
  * their fields. Bookkeeper's catalog, or the host's own with `--catalog`.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { exportCatalog, type CatalogExportFormat } from '../../events/export-catalog.js';
 import { catalogHelp, catalogOf, catalogOption } from '../catalog-flag.js';
 import { catalogFields } from '../catalog-fields.js';
 import { booleanFlag, jsonOption, requiredFlag, stringFlag, type Command } from '../command.js';
 import { UsageError } from '../usage-error.js';
+import { makeDirectory } from '../make-directory.js';
 
 const formats: readonly CatalogExportFormat[] = ['json-schema', 'openapi', 'asyncapi'];
 
@@ -47,7 +48,7 @@ On stdout, json-schema prints one JSON object of the schemas by event type.`,
       return 0;
     }
     const dir = resolve(io.cwd, out);
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
     const files = format === 'json-schema' ? Object.entries(exported).map(([type, schema]) => [`${type}.schema.json`, schema] as const) : [[`${format}.json`, exported] as const];
     for (const [name, document] of files) {
       const path = join(dir, name);
