@@ -312,10 +312,12 @@ export async function runDispatch(context: BenchContext): Promise<void> {
     }
   }
 
+  // Issue 26's targets (raised from 0.6, 0.4 and 0.15): what a specialised library owes
+  // against the bare loop on each storage.
   const targets: Record<string, { limit?: number; peer?: number }> = {
-    memory: { limit: 0.6, peer: 5 },
-    sqlite: { limit: 0.4 },
-    postgres: { limit: 0.15 },
+    memory: { limit: 0.8, peer: 5 },
+    sqlite: { limit: 0.5 },
+    postgres: { limit: 0.3 },
   };
   const complete = (r: TrialResult): boolean => r.arrived === r.expected;
   for (const [name, pairs] of threads) addWorkerFigure(context, name, pairs, sizes.concurrency);

@@ -4,18 +4,26 @@
  * claimed. A durable storage pays a transaction per claim; the buffer lets one claim
  * serve a whole batch without leaving the slots idle during its round trip.
  *
- * Room: `concurrency` posts in flight plus as many deliveries claimed ahead. The
- * dispatcher asks {@link ClaimAheadBuffer.claimRoom} how many to claim, and the buffer is
- * always in one of these modes:
+ * Room: `concurrency` posts in flight plus the deliveries claimed ahead: between one and
+ * three `concurrency` of them ({@link ClaimAheadBuffer.ahead}), as many as the posts of the
+ * last {@link rateWindowMs} would start within half of {@link ClaimAheadBuffer.maxWaitMs}.
+ * Fast endpoints get the deep buffer, so that a claim starts while a whole `concurrency`
+ * is still buffered and the posts do not drain it during the claim's round trip (with one
+ * `concurrency` ahead, a claim could start only once the buffer had drained); slow ones
+ * keep the shallow one, whose deliveries would otherwise wait past `maxWaitMs` for a slot
+ * and go back unsent. The dispatcher asks {@link ClaimAheadBuffer.claimRoom} how many to
+ * claim, and the buffer is always in one of these modes:
  *
- * - IDLE: nothing in flight and nothing buffered. The next claim asks for the whole room
- *   (2 × `concurrency`): a burst after a quiet spell starts at once.
- * - FILLING: posts in flight or deliveries buffered, and at least {@link minClaimBatch}
- *   (a whole `concurrency`) of the room free. The next claim asks for all the free room,
- *   so the claim's fixed cost is shared by that many deliveries at least.
- * - FULL: less than {@link minClaimBatch} of the room free. No claim; each finished post
- *   frees a slot, {@link ClaimAheadBuffer.take} moves buffered deliveries into the free
- *   slots, and the buffer goes back to FILLING once enough room is free.
+ * - IDLE: nothing in flight and nothing buffered. The rate is forgotten and the next claim
+ *   asks for the shallow room (2 × `concurrency`): a burst after a quiet spell starts at
+ *   once, and a slow endpoint is not handed a deep buffer on the strength of old figures.
+ * - FILLING: posts in flight or deliveries buffered, and at least the minimum claim free
+ *   ({@link minClaimBatch}, a whole `concurrency`, or two with the deepest buffer). The
+ *   next claim asks for all the free room, so the claim's fixed cost is shared by that many
+ *   deliveries at least.
+ * - FULL: less than the minimum claim free. No claim; each finished post frees a slot,
+ *   {@link ClaimAheadBuffer.take} moves buffered deliveries into the free slots, and the
+ *   buffer goes back to FILLING once enough room is free.
  * - STOPPED: the dispatcher stops. {@link ClaimAheadBuffer.takeAll} empties the buffer at
  *   once and every lease is given back, whatever a claim under way is doing (its
  *   deliveries are given back when it returns), so nothing stays leased by a stopped
@@ -46,6 +54,9 @@
 import type { ClaimedDelivery } from '../storage/storage-adapter.js';
 import type { FlowControl } from './flow-control.js';
 import { minClaimBatch } from './min-claim-batch.js';
+
+/** The span over which posts started are counted for the buffer's depth, ms. */
+export const rateWindowMs = 200;
 
 export interface ClaimAheadOptions {
   /** Posts in flight at once; as many more may wait here. */
@@ -83,6 +94,14 @@ export interface TakenDeliveries {
 export class ClaimAheadBuffer {
   private entries: Entry[] = [];
   private readonly bySubscription = new Map<string, number>();
+  /** Posts started per ms over the last whole {@link rateWindowMs}; 0 until one has passed. */
+  private startsPerMs = 0;
+  /** The same, of each subscription that started posts in it. */
+  private startsPerMsBySubscription = new Map<string, number>();
+  /** When the current count began (`null`: idle, nothing counted), and what it has counted. */
+  private windowStartedAt: number | null = null;
+  private windowStarts = 0;
+  private windowStartsBySubscription = new Map<string, number>();
 
   constructor(private readonly options: ClaimAheadOptions) {}
 
@@ -101,12 +120,48 @@ export class ClaimAheadBuffer {
     return (this.options.leaseMs - this.options.timeoutMs) / 2;
   }
 
+  /**
+   * How many deliveries may wait here beside `concurrency` posts in flight: as many as the
+   * recent start rate would start within half of {@link maxWaitMs}, at least one
+   * `concurrency` and at most three.
+   */
+  get ahead(): number {
+    return this.aheadAt(this.startsPerMs);
+  }
+
+  /**
+   * How many times its cap a subscription may have in flight and buffered together: 2 (its
+   * cap in flight, as many waiting here) for one whose posts start slowly, up to 4 when its
+   * own recent start rate would start that many within half of {@link maxWaitMs} — the
+   * rule of {@link ahead}, per subscription, so that a slow endpoint beside a fast one
+   * does not get deliveries that would wait past `maxWaitMs` for its slots.
+   */
+  capacityFactor(subscriptionId: string): number {
+    const { concurrency } = this.options;
+    return (concurrency + this.aheadAt(this.startsPerMsBySubscription.get(subscriptionId) ?? 0)) / concurrency;
+  }
+
+  private aheadAt(startsPerMs: number): number {
+    const { concurrency } = this.options;
+    const starting = Math.floor(startsPerMs * (this.maxWaitMs / 2));
+    return Math.min(3 * concurrency, Math.max(concurrency, starting));
+  }
+
   /** How many deliveries to claim now, with `sending` posts in flight; 0 to claim nothing yet. */
   claimRoom(sending: number): number {
     const { concurrency } = this.options;
     const busy = sending > 0 || this.entries.length > 0;
-    const free = 2 * concurrency - sending - this.entries.length;
-    return busy && free < minClaimBatch(concurrency) ? 0 : Math.max(0, free);
+    if (!busy) {
+      this.startsPerMs = 0;
+      this.startsPerMsBySubscription.clear();
+      this.windowStartedAt = null;
+    }
+    const ahead = this.ahead;
+    const free = concurrency + ahead - sending - this.entries.length;
+    // A claim starts while `ahead - minimum` are still buffered: with the deepest buffer, a
+    // whole `concurrency` covers the claim's round trip, and each claim carries two.
+    const minimum = Math.max(minClaimBatch(concurrency), ahead - concurrency);
+    return busy && free < minimum ? 0 : Math.max(0, free);
   }
 
   /** Deliveries of one subscription waiting here. */
@@ -179,6 +234,7 @@ export class ClaimAheadBuffer {
       kept.push(...still);
     }
     this.entries = kept.concat(this.entries.slice(index));
+    this.countStarts(now, start);
     for (const claimed of start) this.forget(claimed);
     for (const claimed of giveBack) this.forget(claimed);
     return { start, giveBack, stale, shareWaiting };
@@ -190,6 +246,28 @@ export class ClaimAheadBuffer {
     this.entries = [];
     this.bySubscription.clear();
     return all;
+  }
+
+  /** Counts the posts `started` at `now`; each whole {@link rateWindowMs} sets the rates. */
+  private countStarts(now: number, started: readonly ClaimedDelivery[]): void {
+    if (this.windowStartedAt === null || now < this.windowStartedAt) {
+      this.windowStartedAt = now;
+      this.windowStarts = 0;
+      this.windowStartsBySubscription.clear();
+    }
+    this.windowStarts += started.length;
+    for (const { subscription } of started) {
+      this.windowStartsBySubscription.set(subscription.id, (this.windowStartsBySubscription.get(subscription.id) ?? 0) + 1);
+    }
+    const elapsed = now - this.windowStartedAt;
+    if (elapsed >= rateWindowMs) {
+      this.startsPerMs = this.windowStarts / elapsed;
+      // A subscription that started nothing in the window is back to the shallow buffer.
+      this.startsPerMsBySubscription = new Map([...this.windowStartsBySubscription].map(([id, count]) => [id, count / elapsed]));
+      this.windowStartedAt = now;
+      this.windowStarts = 0;
+      this.windowStartsBySubscription.clear();
+    }
   }
 
   private forget(claimed: ClaimedDelivery): void {

@@ -243,8 +243,11 @@ export class Dispatcher implements DeliveryDispatcher {
         if (wanted === 0 && shareWaiting) wanted = Math.min(this.options.concurrency - this.sending, limit);
         if (wanted === 0) break;
         // Claimed ahead, a subscription may have up to its cap waiting beside its cap in flight
-        // (its cap when alone, while nothing else is due).
-        const blocked = flow.blocked((id) => this.buffer.bufferedFor(id), 2, othersIdle);
+        // (its cap when alone, while nothing else is due), up to three caps when its posts
+        // start fast (ClaimAheadBuffer.capacityFactor).
+        const buffered = (id: string) => this.buffer.bufferedFor(id);
+        const factor = (id: string) => this.buffer.capacityFactor(id);
+        const blocked = flow.blocked(buffered, factor, othersIdle);
         const claimed = await this.claim(wanted, blocked);
         if (claimed === null) return;
         if (claimed.length < wanted && (blocked.sharing || shareWaiting)) {
@@ -253,7 +256,7 @@ export class Dispatcher implements DeliveryDispatcher {
           this.othersIdleAt = clock.now();
           this.wokenSinceOthersIdle = false;
           if (blocked.sharing) {
-            const more = await this.claim(wanted - claimed.length, flow.blocked((id) => this.buffer.bufferedFor(id), 2, true));
+            const more = await this.claim(wanted - claimed.length, flow.blocked(buffered, factor, true));
             if (more === null) return;
             claimed.push(...more);
           }

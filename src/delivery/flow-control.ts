@@ -217,9 +217,13 @@ export class FlowControl {
    * (breaker, rate) and tenants out of tokens are always left out; a capped subscription
    * once its posts in flight plus `buffered(id)` — the deliveries already claimed for it
    * and waiting — reach `capacityFactor` × its cap (its cap when alone, with `alone`: the
-   * claim is for slots nothing else wants).
+   * claim is for slots nothing else wants); a function gives each subscription its own.
    */
-  blocked(buffered: (subscriptionId: string) => number = () => 0, capacityFactor = 1, alone = false): BlockedForClaim {
+  blocked(
+    buffered: (subscriptionId: string) => number = () => 0,
+    capacityFactor: number | ((subscriptionId: string) => number) = 1,
+    alone = false,
+  ): BlockedForClaim {
     const now = this.clock.now();
     const subscriptionIds: string[] = [];
     let sharing = false;
@@ -233,9 +237,10 @@ export class FlowControl {
         continue;
       }
       const load = state.inFlight + buffered(id);
-      if (load >= this.capOf(state, alone) * capacityFactor) {
+      const factor = typeof capacityFactor === 'number' ? capacityFactor : capacityFactor(id);
+      if (load >= this.capOf(state, alone) * factor) {
         subscriptionIds.push(id);
-        if (!alone && load < this.capOf(state, true) * capacityFactor) sharing = true;
+        if (!alone && load < this.capOf(state, true) * factor) sharing = true;
         continue;
       }
       // Idle and unconstrained: forget it, so the map holds only subscriptions with state worth keeping.

@@ -3,7 +3,7 @@
  * with each buffered delivery when slots free up (start, keep, give back).
  */
 import { describe, expect, it } from 'vitest';
-import { ClaimAheadBuffer } from '../../src/delivery/claim-ahead-buffer.js';
+import { ClaimAheadBuffer, rateWindowMs } from '../../src/delivery/claim-ahead-buffer.js';
 import { FlowControl } from '../../src/delivery/flow-control.js';
 import type { ClaimedDelivery } from '../../src/storage/storage-adapter.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -51,6 +51,75 @@ describe('ClaimAheadBuffer', () => {
       buffer.add([claimed('d1'), claimed('d2'), claimed('d3')], clock.now());
       expect(buffer.claimRoom(2)).toBe(0);
       expect(buffer.claimRoom(0)).toBe(2 * concurrency - 3);
+    });
+  });
+
+  describe('depth that follows the start rate', () => {
+    // maxWaitMs is 4,000 ms here: a delivery may be buffered when the recent rate would start it
+    // within 2,000 ms, so 3 × concurrency (12) needs ≥ 0.006 starts per ms.
+    /** Starts `perTake` posts of `subscriptionId` at each of `at` (ms after the clock's time now). */
+    async function startAt(context: ReturnType<typeof setup>, at: readonly number[], perTake: number, subscriptionId = 'sub_a'): Promise<void> {
+      const { buffer, clock, flow } = context;
+      const origin = clock.now();
+      let n = 0;
+      for (const time of at) {
+        await clock.advance(origin + time - clock.now());
+        const batch = Array.from({ length: perTake }, () => claimed(`${subscriptionId}_${n++}`, subscriptionId));
+        buffer.add(batch, clock.now());
+        const { start } = buffer.take(clock.now(), perTake, flow);
+        expect(start).toHaveLength(perTake);
+        for (const item of start) flow.finish(item.subscription.id, false);
+      }
+    }
+
+    it('holds one concurrency ahead until a whole window of starts has been counted', async () => {
+      const context = setup();
+      await startAt(context, [0, 100], concurrency);
+      expect(context.buffer.ahead).toBe(concurrency);
+      expect(context.buffer.claimRoom(concurrency)).toBe(concurrency);
+    });
+
+    it('holds three concurrencies ahead, and claims two at least, after a window of fast starts', async () => {
+      const context = setup();
+      await startAt(context, [0, rateWindowMs], concurrency);
+      const { buffer, clock } = context;
+      expect(buffer.ahead).toBe(3 * concurrency);
+      // Every slot busy: the whole deep room is free, and a claim starts while a concurrency is still buffered.
+      expect(buffer.claimRoom(concurrency)).toBe(3 * concurrency);
+      buffer.add(Array.from({ length: concurrency }, (_, i) => claimed(`b${i}`)), clock.now());
+      expect(buffer.claimRoom(concurrency)).toBe(2 * concurrency);
+      buffer.add([claimed('b_more')], clock.now());
+      expect(buffer.claimRoom(concurrency)).toBe(0);
+    });
+
+    it('stays shallow when the posts start too slowly to leave a deeper buffer within half of maxWaitMs', async () => {
+      const context = setup();
+      // 1 start per 1,000 ms: 2 would start within 2,000 ms, fewer than a concurrency.
+      await startAt(context, [0, 1_000, 2_000], 1);
+      expect(context.buffer.ahead).toBe(concurrency);
+      expect(context.buffer.claimRoom(concurrency)).toBe(concurrency);
+    });
+
+    it('gives each subscription the depth of its own start rate', async () => {
+      const context = setup();
+      await startAt(context, [0, 50, 100, 150], 2, 'sub_fast');
+      // 50 ms after the last of those: the window (200 ms) closes with this start.
+      await startAt(context, [50], 1, 'sub_slow');
+      const { buffer } = context;
+      expect(buffer.capacityFactor('sub_fast')).toBe(4);
+      // 1 start in the window: 0.005 per ms, 10 within 2,000 ms: ahead 10 of at most 12.
+      expect(buffer.capacityFactor('sub_slow')).toBe((concurrency + 10) / concurrency);
+      expect(buffer.capacityFactor('sub_unseen')).toBe(2);
+    });
+
+    it('forgets the rates when idle: a burst after a quiet spell starts shallow', async () => {
+      const context = setup();
+      await startAt(context, [0, rateWindowMs], concurrency);
+      const { buffer } = context;
+      expect(buffer.ahead).toBe(3 * concurrency);
+      expect(buffer.claimRoom(0)).toBe(2 * concurrency);
+      expect(buffer.ahead).toBe(concurrency);
+      expect(buffer.capacityFactor('sub_a')).toBe(2);
     });
   });
 

@@ -1,0 +1,64 @@
+/**
+ * The claim-ahead buffer's depth on a real dispatch: once its posts have been starting
+ * fast for a window, a busy dispatcher claims into a room of up to four `concurrency`
+ * (three of them ahead), so a claim starts while a whole `concurrency` is still buffered;
+ * an idle one starts shallow again. Real loopback HTTP; the memory storage underneath,
+ * wrapped to record each claim's `limit`.
+ */
+import { describe, expect, it } from 'vitest';
+import { createWebhooks } from '../../src/index.js';
+import { createMemoryStorage } from '../../src/storage/memory/index.js';
+import type { StorageAdapter } from '../../src/storage/storage-adapter.js';
+import { registerCleanups } from '../support/cleanups.js';
+import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { samplePayment } from '../support/sample-payment.js';
+
+const cleanups = registerCleanups();
+const concurrency = 8;
+
+describe('the claim-ahead depth of a busy dispatcher', () => {
+  it('claims past twice the concurrency once posts start fast, never past four times, and starts shallow after a quiet spell', async () => {
+    const server = await LoopbackReceiver.start();
+    cleanups.push(() => server.close());
+    const base = createMemoryStorage();
+    const claimLimits: number[] = [];
+    const storage: StorageAdapter = {
+      ...base,
+      claimDue: async (input) => {
+        claimLimits.push(input.limit);
+        return base.claimDue(input);
+      },
+    };
+    const webhooks = createWebhooks({
+      storage,
+      security: { allowPrivateNetworks: true },
+      concurrency,
+      flowControl: { maxInFlightPerSubscription: concurrency },
+    });
+    cleanups.push(() => webhooks.close());
+    await webhooks.start();
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    await webhooks.stop();
+    const burst = async (events: number) => {
+      for (let n = 0; n < events; n++) await webhooks.publish('payment.succeeded', samplePayment(n));
+      claimLimits.length = 0;
+      await webhooks.start();
+      await webhooks.drain({ timeoutMs: 60_000 });
+      await webhooks.stop();
+    };
+
+    // Long enough for several 200 ms windows on a slow machine: thousands of posts.
+    await burst(4_000);
+    expect(server.requests).toHaveLength(4_000);
+    // The first claim of a burst asks for the shallow room; later ones for the deep one.
+    expect(claimLimits[0]).toBe(2 * concurrency);
+    expect(Math.max(...claimLimits)).toBeGreaterThan(2 * concurrency);
+    expect(Math.max(...claimLimits)).toBeLessThanOrEqual(4 * concurrency);
+
+    // After the quiet spell, the next burst's first claim is shallow again.
+    await burst(10);
+    expect(server.requests).toHaveLength(4_010);
+    expect(claimLimits[0]).toBe(2 * concurrency);
+    expect(Math.max(...claimLimits)).toBe(2 * concurrency);
+  }, 120_000);
+});
