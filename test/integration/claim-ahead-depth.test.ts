@@ -61,4 +61,48 @@ describe('the claim-ahead depth of a busy dispatcher', () => {
     expect(claimLimits[0]).toBe(2 * concurrency);
     expect(Math.max(...claimLimits)).toBe(2 * concurrency);
   }, 120_000);
+
+  it('an endpoint that turns slow under a deep buffer: what waited too long goes back unsent, and every event arrives exactly once', async () => {
+    // maxWaitMs = (leaseMs - timeoutMs) / 2 = 750 ms. Fast answers fill the deep buffer (3 × 4
+    // ahead); then each answer takes 400 ms, so the buffered ones wait up to 1.2 s for a slot.
+    const fastRequests = 400;
+    const slowMs = 400;
+    const events = fastRequests + 60;
+    const server = await LoopbackReceiver.start((_request, index, res) => {
+      if (index < fastRequests) return undefined;
+      setTimeout(() => res.writeHead(204).end(), slowMs);
+      return 'hang';
+    });
+    cleanups.push(() => server.close());
+    const base = createMemoryStorage();
+    let givenBack = 0;
+    const storage: StorageAdapter = {
+      ...base,
+      releaseLeases: async (leases, now) => {
+        givenBack += leases.length;
+        return base.releaseLeases(leases, now);
+      },
+    };
+    const webhooks = createWebhooks({
+      storage,
+      security: { allowPrivateNetworks: true },
+      concurrency: 4,
+      leaseMs: 2_500,
+      http: { timeoutMs: 1_000 },
+      flowControl: { maxInFlightPerSubscription: 4 },
+    });
+    cleanups.push(() => webhooks.close());
+    await webhooks.start();
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.*'] });
+    await webhooks.stop();
+    for (let n = 0; n < events; n++) await webhooks.publish('payment.succeeded', samplePayment(n));
+    await webhooks.start();
+    await webhooks.drain({ timeoutMs: 60_000 });
+
+    expect(givenBack).toBeGreaterThan(0);
+    const ids = server.requests.map((request) => request.headers['webhook-id']);
+    expect(new Set(ids).size).toBe(events);
+    expect(ids).toHaveLength(events);
+    expect((await webhooks.metrics()).deliveriesSucceeded).toBe(events);
+  }, 60_000);
 });
