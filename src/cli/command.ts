@@ -83,7 +83,11 @@ function parseErrorMessage(error: unknown, command: Command): string {
   }
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const flag = /Option '(?:-\w, )?(--[^ ']+)/.exec(message)?.[1];
-    return flag === undefined ? message : `Expected a value after ${flag}, got ${message.includes('argument missing') ? 'none' : 'a flag'}`;
+    if (flag === undefined) return message;
+    // parseArgs reads a value that starts with "-" (a negative number) as the next flag.
+    return message.includes('argument missing')
+      ? `Expected a value after ${flag}, got none`
+      : `Expected a value after ${flag}, got a flag (a value that starts with "-" is given as ${flag}=<value>)`;
   }
   return message;
 }

@@ -218,6 +218,9 @@ describe.concurrent('usage errors exit 2 and say what was expected and what came
     [['sign', bodyFile], /Expected --secret <whsec_…> \(or WEBHOOK_SECRET in the environment\) for `sign`, got neither/],
     [['sign', bodyFile, '--secret'], /Expected a value after --secret, got none/],
     [['sign', bodyFile, '--secret', secret, '--timestamp', 'yesterday'], /Expected --timestamp to be unix seconds \(digits\), got "yesterday"/],
+    [['sign', bodyFile, '--secret', secret, '--timestamp', '-5'], /Expected a value after --timestamp, got a flag \(a value that starts with "-" is given as --timestamp=<value>\)/],
+    [['sign', bodyFile, '--secret', secret, '--curl', 'notaurl'], /Expected --curl to be an http\(s\) URL, got "notaurl"/],
+    [['sign', bodyFile, '--secret', secret, '--curl', 'ftp://example.com/x'], /Expected --curl to be an http\(s\) URL, got "ftp:\/\/example.com\/x"/],
     [['sign', bodyFile, 'extra.json', '--secret', secret], /Expected at most <body-file> after `sign`, got the extra "extra.json"/],
     [['verify', bodyFile, '--secret', secret], /Expected the request headers \(--headers <file> or -H "name: value"\) or --message <http-file>, got neither/],
   ])('%j', async ([args, message], { expect }) => {

@@ -12,6 +12,7 @@ import { resolveVerifyOptions } from '../../signing/verify-signature.js';
 import { booleanFlag, jsonOption, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
 import type { CliIo } from '../cli-io.js';
 import { forwardRequest, type ForwardResult } from '../forward-request.js';
+import { httpUrlFlag } from '../http-url-flag.js';
 import { listenSecretPath, loadOrCreateListenSecret } from '../listen-secret.js';
 import { readableJson } from '../readable-json.js';
 import { SECRET_ENV } from '../secrets-flag.js';
@@ -55,7 +56,7 @@ Without --forward-to, a valid request is answered 204 and an invalid one 400.`,
 
   async run(args, io) {
     const port = portFlag(stringFlag(args, 'port'), this.name);
-    const forwardTo = forwardUrl(stringFlag(args, 'forward-to'), this.name);
+    const forwardTo = httpUrlFlag(stringFlag(args, 'forward-to'), 'forward-to', this.name);
     const secrets = await listenSecrets(args, io);
     // Decoded now, so that a malformed secret fails here (SECRET_INVALID, exit 1) and not in the first request.
     resolveVerifyOptions({ secrets: secrets.secrets });
@@ -95,18 +96,6 @@ function portFlag(value: string | undefined, command: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65_535) throw new UsageError(`Expected --port to be a port number from 0 to 65535, got ${JSON.stringify(value)}`, command);
   return port;
-}
-
-function forwardUrl(value: string | undefined, command: string): string | undefined {
-  if (value === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new UsageError(`Expected --forward-to to be an http(s) URL, got ${JSON.stringify(value)}`, command);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`Expected --forward-to to be an http(s) URL, got ${JSON.stringify(value)}`, command);
-  return url.href;
 }
 
 /** The one place the secret is printed: at start, when listen made or read it itself (a given one is the caller's). */

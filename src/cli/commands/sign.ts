@@ -5,6 +5,7 @@
 import { createId } from '../../ids.js';
 import { signWebhook } from '../../signing/sign-webhook.js';
 import { booleanFlag, jsonOption, stringFlag, type Command } from '../command.js';
+import { httpUrlFlag } from '../http-url-flag.js';
 import { readInput } from '../read-input.js';
 import { keyedSecretHelp, secretsOf } from '../secrets-flag.js';
 import { shellQuote } from '../shell-quote.js';
@@ -48,7 +49,7 @@ Example:
     const id = stringFlag(args, 'id') ?? createId('msg', Date.now());
     const timestamp = timestampFlag(stringFlag(args, 'timestamp'), this.name);
     const headers = { 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signWebhook({ id, timestamp, body, secrets }) };
-    const url = stringFlag(args, 'curl');
+    const url = httpUrlFlag(stringFlag(args, 'curl'), 'curl', this.name);
     if (url !== undefined) {
       io.out(curlCommand(url, headers, file === undefined || file === '-' ? { text: bodyText(body) } : { path: file }));
     } else if (booleanFlag(args, 'json')) {
