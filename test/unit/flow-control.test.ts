@@ -43,6 +43,17 @@ describe('flow control per subscription', () => {
     expect(flow.canStart('a')).toBe(true);
   });
 
+  it('leaves a subscription out of claims once in flight plus buffered reach its capacity factor times its cap, the factor per subscription when given as a function', () => {
+    const flow = new FlowControl(new FakeClock(), noRate, breakerOff);
+    flow.start('a');
+    flow.start('b');
+    // Cap 2: with 1 in flight and 3 buffered each, a factor of 2 leaves both out.
+    const buffered = () => 3;
+    expect(flow.blocked(buffered, 2).subscriptionIds.sort()).toEqual(['a', 'b']);
+    // 'a' may have up to 4 caps (8) in flight and buffered, 'b' stays at 2.
+    expect(flow.blocked(buffered, (id) => (id === 'a' ? 4 : 2)).subscriptionIds).toEqual(['b']);
+  });
+
   it('applies a subscription setting over the default', () => {
     const flow = new FlowControl(new FakeClock(), noRate, breakerOff);
     flow.configure('a', { maxInFlight: 1 });
