@@ -98,9 +98,8 @@ export class ClaimAheadBuffer {
   private startsPerMs = 0;
   /** The same, of each subscription that started posts in it. */
   private startsPerMsBySubscription = new Map<string, number>();
-  /** When the current count began (`null`: idle, nothing counted), and what it has counted. */
+  /** When the current count began (`null`: idle, nothing counted), and what it has counted, by subscription. */
   private windowStartedAt: number | null = null;
-  private windowStarts = 0;
   private windowStartsBySubscription = new Map<string, number>();
 
   constructor(private readonly options: ClaimAheadOptions) {}
@@ -252,20 +251,19 @@ export class ClaimAheadBuffer {
   private countStarts(now: number, started: readonly ClaimedDelivery[]): void {
     if (this.windowStartedAt === null || now < this.windowStartedAt) {
       this.windowStartedAt = now;
-      this.windowStarts = 0;
       this.windowStartsBySubscription.clear();
     }
-    this.windowStarts += started.length;
     for (const { subscription } of started) {
       this.windowStartsBySubscription.set(subscription.id, (this.windowStartsBySubscription.get(subscription.id) ?? 0) + 1);
     }
     const elapsed = now - this.windowStartedAt;
     if (elapsed >= rateWindowMs) {
-      this.startsPerMs = this.windowStarts / elapsed;
+      let starts = 0;
+      for (const count of this.windowStartsBySubscription.values()) starts += count;
+      this.startsPerMs = starts / elapsed;
       // A subscription that started nothing in the window is back to the shallow buffer.
       this.startsPerMsBySubscription = new Map([...this.windowStartsBySubscription].map(([id, count]) => [id, count / elapsed]));
       this.windowStartedAt = now;
-      this.windowStarts = 0;
       this.windowStartsBySubscription.clear();
     }
   }

@@ -90,6 +90,29 @@ async function dispatchingThroughBouncer() {
   return { schema, receiver, through, dispatching };
 }
 
+/** A fresh schema, migrated straight on PostgreSQL (not through the pooler). */
+async function migratedSchema(): Promise<string> {
+  const schema = schemaName();
+  const migrator = createPostgresStorage({ connectionString: url, schema });
+  cleanups.push(() => migrator.close());
+  await migrator.migrate();
+  return schema;
+}
+
+/**
+ * A client of `pooler` holding one of its server connections in an open transaction, so that
+ * another client's next statement goes to the other one; `commit` lets it go.
+ */
+async function holdServerConnection(pooler: string): Promise<{ commit: () => Promise<unknown> }> {
+  const holder = new pg.Client({ connectionString: pooler });
+  holder.on('error', () => undefined);
+  await holder.connect();
+  cleanups.push(() => holder.end());
+  await holder.query('BEGIN');
+  await holder.query('SELECT 1');
+  return { commit: () => holder.query('COMMIT') };
+}
+
 describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbouncerVersion(binary)} in transaction mode`, () => {
   it('migrates, publishes, claims and dispatches with preparedStatements: false, and a NOTIFY through it wakes a dispatcher listening directly', async () => {
     // The dispatching instance: every statement through PgBouncer, LISTEN straight to PostgreSQL.
@@ -180,10 +203,7 @@ describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbou
   });
 
   it('fails a named statement that meets another client\'s of the same name on one server connection (42P05), with prepared statements on', async () => {
-    const schema = schemaName();
-    const migrator = createPostgresStorage({ connectionString: url, schema });
-    cleanups.push(() => migrator.close());
-    await migrator.migrate();
+    const schema = await migratedSchema();
     const storage = createPostgresStorage({ connectionString: bouncer.singleServerUrl, schema, poolSize: 2 });
     cleanups.push(() => storage.close());
     // Two pool clients at once on one server connection: the second prepares the name the first left there.
@@ -196,33 +216,22 @@ describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbou
   });
 
   it('fails a named statement sent again on another server connection than the one it was prepared on (26000), with prepared statements on', async () => {
-    const schema = schemaName();
-    const migrator = createPostgresStorage({ connectionString: url, schema });
-    cleanups.push(() => migrator.close());
-    await migrator.migrate();
+    const schema = await migratedSchema();
     const storage = createPostgresStorage({ connectionString: bouncer.pairServerUrl, schema, poolSize: 1 });
     cleanups.push(() => storage.close());
     // Prepared on the pool's first server connection, which another client then holds in a transaction…
     await storage.stats(0);
-    const holder = new pg.Client({ connectionString: bouncer.pairServerUrl });
-    holder.on('error', () => undefined);
-    await holder.connect();
-    cleanups.push(() => holder.end());
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1');
+    const holder = await holdServerConnection(bouncer.pairServerUrl);
     // …so the same client's next call goes to a second server connection, where the name is unknown.
     const error = await rejectionOf(storage.stats(0));
-    await holder.query('COMMIT');
+    await holder.commit();
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).code).toBe('STORAGE_FAILED');
     expect(((error as StorageError).cause as { code?: string }).code).toBe('26000');
   });
 
   it('runs the same two cases with preparedStatements: false', async () => {
-    const schema = schemaName();
-    const migrator = createPostgresStorage({ connectionString: url, schema });
-    cleanups.push(() => migrator.close());
-    await migrator.migrate();
+    const schema = await migratedSchema();
     const storage = createPostgresStorage({ connectionString: bouncer.singleServerUrl, schema, poolSize: 2, preparedStatements: false });
     cleanups.push(() => storage.close());
     const empty = { pending: 0, leased: 0, waiting: 0, held: 0, dead: 0, delivered: 0, cancelled: 0, oldestPendingCreatedAt: null };
@@ -230,13 +239,8 @@ describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbou
     const pair = createPostgresStorage({ connectionString: bouncer.pairServerUrl, schema, poolSize: 1, preparedStatements: false });
     cleanups.push(() => pair.close());
     await pair.stats(0);
-    const holder = new pg.Client({ connectionString: bouncer.pairServerUrl });
-    holder.on('error', () => undefined);
-    await holder.connect();
-    cleanups.push(() => holder.end());
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1');
+    const holder = await holdServerConnection(bouncer.pairServerUrl);
     expect(await pair.stats(0)).toEqual(empty);
-    await holder.query('COMMIT');
+    await holder.commit();
   });
 });
