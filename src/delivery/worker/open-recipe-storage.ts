@@ -17,16 +17,19 @@ export interface RecipeStorage {
 }
 
 /**
- * The WAL size at which the worker's own commits checkpoint: 1 MiB, below SQLite's default of
- * ~4 MB (1,000 pages) that a host's own connection (its ledger) most likely has. A burst
- * writes the log at tens of MB/s; past a connection's bound each of its commits runs a
- * checkpoint, and a host connection's commit would then copy the dispatcher's pages, with
- * their fsyncs, on the host's event loop: measured in the host-impact bench, the ledger's
- * insert p99 went from ~0.2 ms idle to 13–30 ms. Checkpointing first, in the worker's commits
- * (after its write lock is released, on the worker's thread), keeps the log under the host's
- * bound: 9–13 ms. A host that turned SQLite's automatic checkpoint off (0) keeps it off.
+ * The WAL size at which the worker's own commits checkpoint while another connection writes
+ * to the file: 1 MiB, below SQLite's default of ~4 MB (1,000 pages) that a host's own
+ * connection (its ledger) most likely has. A burst writes the log at tens of MB/s; past a
+ * connection's bound each of its commits runs a checkpoint, and a host connection's commit
+ * would then copy the dispatcher's pages, with their fsyncs, on the host's event loop:
+ * measured in the host-impact bench, the ledger's insert p99 went from ~0.2 ms idle to 13–30
+ * ms. Checkpointing first, in the worker's commits (after its write lock is released, on the
+ * worker's thread), keeps the log under the host's bound: 9–13 ms. Alone on the file, the
+ * worker's commits checkpoint at the host connection's bound, as an in-thread dispatcher's
+ * would (see storage/sqlite/write-lock-sharing.ts). A host that turned SQLite's automatic
+ * checkpoint off (0) keeps it off.
  */
-const workerWalAutocheckpointBytes = 1024 * 1024;
+const sharedWalAutocheckpointBytes = 1024 * 1024;
 
 export function openRecipeStorage(recipe: StorageRecipe): RecipeStorage {
   if (recipe.kind === 'sqlite') {
@@ -34,14 +37,14 @@ export function openRecipeStorage(recipe: StorageRecipe): RecipeStorage {
       filename: recipe.filename,
       tablePrefix: recipe.tablePrefix,
       synchronous: recipe.synchronous,
-      walAutocheckpointBytes: recipe.walAutocheckpointBytes === 0 ? 0 : Math.min(recipe.walAutocheckpointBytes, workerWalAutocheckpointBytes),
+      walAutocheckpointBytes: recipe.walAutocheckpointBytes,
       // The host's adapter checkpoints the file already.
       checkpointIntervalMs: false,
     });
     // Two threads now write to the file: the worker's writes leave the host's (its ledger's)
     // a way in, and wait for the lock as long as the host's connection would, without
     // sleeping in SQLite's busy handler (see storage/sqlite/write-lock-sharing.ts).
-    storage.shareWriteLock(recipe.busyTimeoutMs);
+    storage.shareWriteLock(recipe.busyTimeoutMs, { walAutocheckpointBytesWhileShared: sharedWalAutocheckpointBytes });
     return { storage, close: () => storage.close() };
   }
   const { schema, notifyChannel, connection, preparedStatements, listenConnectionString } = recipe;

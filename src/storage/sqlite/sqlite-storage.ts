@@ -101,7 +101,7 @@ import { listSubscriptionsQuery } from './statements/subscriptions.js';
 import { sqliteTables, type SqliteTables } from './statements/tables.js';
 import { writeStatusChange } from './write-status-change.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
-import { WriteLockSharing, type BatchedWrite, type WriteLockSharingOptions } from './write-lock-sharing.js';
+import { sharedWalBound, WriteLockSharing, type BatchedWrite, type SharingSettings } from './write-lock-sharing.js';
 import type { WorkerRecipeResult } from '../shared/worker-recipe.js';
 import { resolve as resolvePath } from 'node:path';
 
@@ -235,15 +235,26 @@ export class SqliteStorage implements StorageAdapter {
    * connections to the file: its write transactions leave the host's writers a gap, and it
    * looks for a taken lock again itself, for up to `waitMs`, instead of sleeping in SQLite's
    * busy handler (see write-lock-sharing.ts). Turns this connection's busy timeout to 0.
-   * `time`: a seam for tests.
+   * `walAutocheckpointBytesWhileShared`: the WAL size at which this connection's commits
+   * checkpoint while others write to the file (never above its own `wal_autocheckpoint`,
+   * which applies again once it is alone); `now`, `sleep`: seams for tests.
    */
-  shareWriteLock(waitMs: number, time: Pick<WriteLockSharingOptions, 'now' | 'sleep'> = {}): void {
+  shareWriteLock(waitMs: number, options: SharingSettings = {}): void {
     if (!Number.isInteger(waitMs) || waitMs < 0) {
       throw new ConfigError('CONFIG_INVALID', `Expected shareWriteLock's waitMs to be an integer number of milliseconds ≥ 0, got ${String(waitMs)}`, { field: 'waitMs' });
     }
-    this.database.pragma('busy_timeout = 0');
+    const { walAutocheckpointBytesWhileShared: sharedBytes, ...time } = options;
+    if (sharedBytes !== undefined && (!Number.isInteger(sharedBytes) || sharedBytes < 1)) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `Expected shareWriteLock's walAutocheckpointBytesWhileShared to be an integer number of bytes ≥ 1, got ${String(sharedBytes)}`,
+        { field: 'walAutocheckpointBytesWhileShared' },
+      );
+    }
+    const db = this.database;
+    db.pragma('busy_timeout = 0');
     // Changes when another connection commits to the file (never for this one's own commits).
-    const dataVersion = this.database.prepare<[], number>('PRAGMA data_version').pluck();
+    const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     let seen = dataVersion.get();
     const othersWrote = (): boolean => {
       const now = dataVersion.get();
@@ -251,7 +262,7 @@ export class SqliteStorage implements StorageAdapter {
       seen = now;
       return changed;
     };
-    this.#sharing = new WriteLockSharing({ waitMs, othersWrote, ...time });
+    this.#sharing = new WriteLockSharing({ waitMs, othersWrote, onSharing: sharedWalBound(db, sharedBytes), ...time });
   }
 
   /**

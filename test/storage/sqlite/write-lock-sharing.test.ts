@@ -65,8 +65,8 @@ describe('the worker connection sharing the write lock', () => {
     try {
       const storage = opened.storage as SqliteStorage;
       expect(storage.database.pragma('busy_timeout', { simple: true })).toBe(0);
-      // Its commits checkpoint at 1 MiB (256 pages of 4 KiB), before a host connection's ~4 MB default.
-      expect(storage.database.pragma('wal_autocheckpoint', { simple: true })).toBe(256);
+      // Alone on the file, its commits checkpoint at the host connection's bound (64 MiB: 16,384 pages of 4 KiB).
+      expect(storage.database.pragma('wal_autocheckpoint', { simple: true })).toBe(16_384);
       // It still claims, through its own looks for the lock.
       expect(await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW })).toHaveLength(1);
     } finally {
@@ -160,6 +160,68 @@ describe('the worker connection sharing the write lock', () => {
     await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW + 3 });
     expect(time.sleeps).toHaveLength(1);
     expect(time.sleeps[0]).toBeGreaterThanOrEqual(1);
+  });
+
+  it('checkpoints at 1 MiB from the write that finds another connection wrote, and at its own bound once alone again', async () => {
+    const { filename, host } = await sharedFile();
+    const { time, now, sleep } = fakeTime();
+    const storage = track(createSqliteStorage({ filename, walAutocheckpointBytes: 64 * 1024 * 1024 }));
+    await storage.migrate();
+    storage.shareWriteLock(5000, { walAutocheckpointBytesWhileShared: 1024 * 1024, now, sleep });
+    const bound = () => storage.database.pragma('wal_autocheckpoint', { simple: true });
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW });
+    expect(bound()).toBe(16_384);
+    host.exec('CREATE TABLE ledger_lines (id INTEGER PRIMARY KEY); INSERT INTO ledger_lines DEFAULT VALUES');
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW + 1 });
+    // 1 MiB in pages of 4 KiB, below a host connection's default of 1,000 pages.
+    expect(bound()).toBe(256);
+    // Still shared within a second of the host's last commit.
+    time.now += 900;
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW + 2 });
+    expect(bound()).toBe(256);
+    // A second with no other writer: the next write is alone, and checkpoints at the connection's own bound.
+    time.now += 1100;
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW + 3 });
+    expect(bound()).toBe(16_384);
+  });
+
+  it('starts sharing at a lock the host holds, before any write of its own', async () => {
+    const { filename, host } = await sharedFile();
+    const { now, sleep } = fakeTime(() => {
+      if (host.inTransaction) host.exec('COMMIT');
+    });
+    const storage = track(createSqliteStorage({ filename, walAutocheckpointBytes: 8 * 1024 * 1024 }));
+    storage.shareWriteLock(5000, { walAutocheckpointBytesWhileShared: 1024 * 1024, now, sleep });
+    host.exec('BEGIN IMMEDIATE');
+    expect(await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW })).toHaveLength(1);
+    expect(storage.database.pragma('wal_autocheckpoint', { simple: true })).toBe(256);
+  });
+
+  it("keeps a connection's automatic checkpoint off (0) while it shares the file", async () => {
+    const { filename, host } = await sharedFile();
+    const { now, sleep } = fakeTime();
+    const storage = track(createSqliteStorage({ filename, walAutocheckpointBytes: 0 }));
+    storage.shareWriteLock(5000, { walAutocheckpointBytesWhileShared: 1024 * 1024, now, sleep });
+    host.exec('CREATE TABLE ledger_lines (id INTEGER PRIMARY KEY); INSERT INTO ledger_lines DEFAULT VALUES');
+    await storage.claimDue({ limit: 10, leaseMs: 30_000, now: NOW });
+    // Shared now: claims are cut into batches.
+    expect(storage.writeBatchLimit('claimDue')).toBe(firstBatch);
+    expect(storage.database.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+  });
+
+  it('refuses a WAL bound while shared that is not a whole number of bytes ≥ 1', async () => {
+    const { filename } = await sharedFile();
+    const storage = track(createSqliteStorage({ filename }));
+    for (const bytes of [0, -1, 1.5, Number.NaN]) {
+      let thrown: unknown;
+      try {
+        storage.shareWriteLock(5000, { walAutocheckpointBytesWhileShared: bytes });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining(`got ${String(bytes)}`) });
+    }
+    expect(storage.database.pragma('busy_timeout', { simple: true })).toBe(5000);
   });
 
   it('keeps two units of work that waited for the same gap apart: the second waits for the gap the first opened', async () => {
