@@ -43,9 +43,11 @@ export interface Sizes {
    */
   backlog: { sizes: number[]; pendingShare: number; minPending: number; claims: number; rounds: number; purgeBatches: number; useStorageCap: 'full' | 'quick' };
   /**
-   * Delivered deliveries of the history past retention (memory's own count: its batches
-   * scan every final delivery), the purge window, single batches timed, and the dispatch
+   * Delivered deliveries of the history past retention (memory's own count, smaller: it is
+   * held in the bench's heap), the purge window, single batches timed, and the dispatch
    * trials with and without purging: backlog, rounds, concurrency, the catching-up trial's window.
+   * A history must outlast the shipped task's first run (20 batches of 500) and the timed
+   * batches, or the purge-rate window finds nothing left (measurePurge refuses to run then).
    */
   retention: {
     deliveries: number;
@@ -86,7 +88,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
     backlog: { sizes: [10_000, 1_000_000, 10_000_000], pendingShare: 0.1, minPending: 5_000, claims: 30, rounds: 15, purgeBatches: 5, useStorageCap: 'full' },
-    retention: { deliveries: 500_000, memoryDeliveries: 20_000, purgeWindowMs: 6_000, timedBatches: 30, events: 5_000, rounds: 3, concurrency: 50, catchUpWindowMs: 3_000 },
+    retention: { deliveries: 500_000, memoryDeliveries: 100_000, purgeWindowMs: 6_000, timedBatches: 30, events: 5_000, rounds: 3, concurrency: 50, catchUpWindowMs: 3_000 },
     hostImpact: { deliveries: 20_000, rate: 400, rounds: 4, idleMs: 3_000, gapMs: 400, warmupMs: 500, concurrency: 50 },
     ordering: { events: 20_000, keys: 1_000, hotKeyEvents: 2_000, rounds: 5, concurrency: 50 },
     peers: { events: 20_000, rounds: 5 },
@@ -98,7 +100,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     tenants: { subscriptions: 10_000, single: 3_000, batch: 3_000, batchSize: 1_000, rounds: 5 },
     endToEnd: { rate: 200, seconds: 1.5, burst: 500 },
     backlog: { sizes: [5_000, 50_000], pendingShare: 0.1, minPending: 5_000, claims: 20, rounds: 9, purgeBatches: 5, useStorageCap: 'quick' },
-    retention: { deliveries: 100_000, memoryDeliveries: 15_000, purgeWindowMs: 3_000, timedBatches: 10, events: 2_000, rounds: 3, concurrency: 50, catchUpWindowMs: 1_500 },
+    retention: { deliveries: 100_000, memoryDeliveries: 40_000, purgeWindowMs: 3_000, timedBatches: 10, events: 2_000, rounds: 3, concurrency: 50, catchUpWindowMs: 1_500 },
     hostImpact: { deliveries: 5_000, rate: 400, rounds: 2, idleMs: 1_500, gapMs: 300, warmupMs: 500, concurrency: 50 },
     ordering: { events: 4_000, keys: 1_000, hotKeyEvents: 500, rounds: 1, concurrency: 50 },
     peers: { events: 4_000, rounds: 2 },

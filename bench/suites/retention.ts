@@ -159,7 +159,11 @@ async function measurePurge(context: BenchContext, entry: StorageEntry, setup: S
 
   // Back to back: runs 1 ms apart for the window, or until half of what is left is gone.
   const fast = task(1);
-  const half = (history.deliveries - setup.purgedDeliveries) / 2;
+  const left = history.deliveries - setup.purgedDeliveries;
+  if (left <= 0) {
+    throw new Error(`retention ${entry.name}: the history of ${history.deliveries} deliveries was purged before the purge-rate window (first run and ${sizes.timedBatches} timed batches); give the section a larger history`);
+  }
+  const half = left / 2;
   const windowStart = performance.now();
   const elapsedMs = await runTask(fast, () => fast.figures.deliveriesPurged >= half || performance.now() - windowStart >= sizes.purgeWindowMs);
   const purged = fast.figures;
