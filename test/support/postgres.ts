@@ -131,12 +131,13 @@ interface ExitingProcess {
  * back as the process exits (an 'exit' listener may still change `process.exitCode`).
  */
 export function keepFailedExitCode(on: ExitingProcess = process): void {
-  let failed: number | string | undefined;
+  const isFailure = (code: ExitingProcess['exitCode']): boolean => code !== undefined && code !== 0 && code !== '0';
+  let failed: ExitingProcess['exitCode'];
   on.on('beforeExit', () => {
-    if (on.exitCode !== undefined && on.exitCode !== 0 && on.exitCode !== '0') failed = on.exitCode;
+    if (isFailure(on.exitCode)) failed = on.exitCode;
   });
   on.on('exit', () => {
-    if (failed !== undefined && (on.exitCode === undefined || on.exitCode === 0 || on.exitCode === '0')) on.exitCode = failed;
+    if (failed !== undefined && !isFailure(on.exitCode)) on.exitCode = failed;
   });
 }
 
