@@ -54,10 +54,12 @@ const sectionNotes: Record<Section, string> = {
     'operation alternates between the two; the ratio is the median of the pairs\' ratios (the ratio of the separate processes\' medians is in the detail).',
   retention:
     'A history of delivered deliveries past every default cutoff (1–3 attempts each, 1 KB events), written by `INSERT … SELECT` ' +
-    '(memory: claimed and settled). Purge rate: the real retention task with its runs 1 ms apart, for a window or until half the history ' +
+    '(memory: claimed and settled). Purge rate: the real retention task with its runs 1 ms apart (its own pauses between batches kept), for a window or until half the history ' +
     'is gone, against what 10 M attempts a day bring with their deliveries and events in the same mix (the ratio is the headroom). ' +
-    'Default pacing: what the first run removes, times the runs of a day while behind (each after ten times a run\'s own time, 250 ms to 60 s). Dispatch: `start()` → `drain()` of a fresh backlog ' +
-    'with the task purging the history against `retention: false`, in rounds of three trials; steady: runs as far apart as purges twice what ' +
+    'The task paces itself to a twentieth of the process\'s time: each batch that leaves more is followed by a pause of 19 times its own time, and a run ' +
+    'that stops on its budget by at least 250 ms (at most `intervalMs`). Default pacing: what the first run removes, times the runs of a day while behind. ' +
+    'Dispatch: `start()` → `drain()` of a fresh backlog ' +
+    'with the task purging the history against `retention: false`, after one untimed drain, in rounds of three trials; steady: runs as far apart as purges twice what ' +
     '10 M attempts a day need (from the first run\'s size), catch-up: runs 10 ms apart. Each ratio is the median of the rounds\' ratios.',
   'host-impact':
     'The host, a child process: a ledger HTTP API (`POST /ledger/entries`, one journal entry of two lines written per request) beside a ' +

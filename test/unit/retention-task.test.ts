@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
-import { maxBatchesPerRun, minCatchUpPauseMs, RetentionTask } from '../../src/retention/retention-task.js';
+import { batchPauseFactor, maxBatchesPerRun, minCatchUpPauseMs, RetentionTask, runBudgetMs } from '../../src/retention/retention-task.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import type { PurgeRetentionInput, PurgeRetentionResult, StorageAdapter } from '../../src/storage/storage-adapter.js';
 import { FakeClock, flush } from '../support/fake-clock.js';
 
 const options = { deliveredMs: 1000, deadMs: null, eventsMs: 5000, intervalMs: 60_000, batchSize: 7 };
+/** The process's time as these tests see it: batches take none of it unless a test says so, so no pause falls between them. */
+const instant = () => 0;
 
 /** A memory storage whose retention batches are answered by `answer`, each call recorded. */
 function storageAnswering(answer: (input: PurgeRetentionInput, index: number) => Promise<PurgeRetentionResult>) {
@@ -23,7 +25,7 @@ describe('RetentionTask', () => {
   it('runs at start and every intervalMs after a run, with cutoffs from the clock and the batch size as the limit', async () => {
     const clock = new FakeClock(1_000_000);
     const { storage, calls } = storageAnswering(async () => ({ deliveries: 1, attempts: 2, events: 3, testAttempts: 4, more: false }));
-    const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
+    const task = new RetentionTask({ storage, clock, logger: silentLogger, options, processNow: instant });
     task.start();
     await flush();
     expect(calls).toEqual([{ deliveredBefore: 999_000, deadBefore: null, eventsBefore: 995_000, limit: 7, now: 1_000_000 }]);
@@ -48,13 +50,13 @@ describe('RetentionTask', () => {
   it('takes batches while the storage says there is more, up to the run limit', async () => {
     const clock = new FakeClock();
     const { storage, calls } = storageAnswering(async (_input, index) => ({ deliveries: 1, attempts: 0, events: 0, testAttempts: 0, more: index < 2 }));
-    const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
+    const task = new RetentionTask({ storage, clock, logger: silentLogger, options, processNow: instant });
     task.start();
     await flush();
     expect(calls).toHaveLength(3);
 
     const endless = storageAnswering(async () => ({ deliveries: 0, attempts: 0, events: 1, testAttempts: 0, more: true }));
-    const busy = new RetentionTask({ storage: endless.storage, clock, logger: silentLogger, options });
+    const busy = new RetentionTask({ storage: endless.storage, clock, logger: silentLogger, options, processNow: instant });
     busy.start();
     await flush(maxBatchesPerRun * 3);
     expect(endless.calls).toHaveLength(maxBatchesPerRun);
@@ -67,7 +69,7 @@ describe('RetentionTask', () => {
     const { storage, calls } = storageAnswering(
       () => new Promise((resolve) => (finish = () => resolve({ deliveries: 1, attempts: 1, events: 0, testAttempts: 0, more: true }))),
     );
-    const task = new RetentionTask({ storage, clock, logger: silentLogger, options });
+    const task = new RetentionTask({ storage, clock, logger: silentLogger, options, processNow: instant });
     task.start();
     await flush();
     expect(calls).toHaveLength(1);
@@ -83,6 +85,59 @@ describe('RetentionTask', () => {
     expect(task.figures.deliveriesPurged).toBe(1);
   });
 
+  describe('its share of the process', () => {
+    /** A task whose batches each take `batchMs` of the process's time and always leave more; the clock time of each batch is recorded. */
+    function slowTask(clock: FakeClock, batchMs: number) {
+      let processMs = 0;
+      const batchesAt: number[] = [];
+      const { storage } = storageAnswering(async () => {
+        batchesAt.push(clock.now());
+        processMs += batchMs;
+        return { deliveries: 1, attempts: 0, events: 0, testAttempts: 0, more: true };
+      });
+      const task = new RetentionTask({ storage, clock, logger: silentLogger, options: { ...options, intervalMs: 60_000 }, processNow: () => processMs });
+      return { task, batchesAt };
+    }
+
+    it("waits nineteen times a batch's own time before the next, ends a run on its budget, and comes back after the catch-up pause", async () => {
+      const clock = new FakeClock(0);
+      const batchMs = 10;
+      const { task, batchesAt } = slowTask(clock, batchMs);
+      task.start();
+      await flush();
+      expect(batchesAt).toEqual([0]);
+      await clock.advance(batchPauseFactor * batchMs - 1);
+      expect(batchesAt).toHaveLength(1);
+      await clock.advance(1);
+      expect(batchesAt).toEqual([0, batchPauseFactor * batchMs]);
+      // The budget is the batches' time, not the pauses': ten batches of 10 ms, 190 ms apart.
+      await clock.advance(10_000);
+      const perRun = runBudgetMs / batchMs;
+      const apart = batchPauseFactor * batchMs;
+      expect(batchesAt.slice(0, perRun + 1)).toEqual([...Array.from({ length: perRun }, (_, i) => i * apart), (perRun - 1) * apart + minCatchUpPauseMs]);
+      // At most a twentieth of the process's time: 10 ms of batch in every 200 ms on the clock, or less.
+      const [first, last] = [batchesAt[0]!, batchesAt.at(-1)!];
+      expect((batchesAt.length - 1) * batchMs).toBeLessThanOrEqual((last - first) / 19);
+      await task.stop();
+    });
+
+    it('stop() during the pause between two batches ends the run at once, with no further batch', async () => {
+      const clock = new FakeClock(0);
+      const { task, batchesAt } = slowTask(clock, 50);
+      task.start();
+      await flush();
+      expect(batchesAt).toHaveLength(1);
+      let stopped = false;
+      const stopping = task.stop().then(() => (stopped = true));
+      await flush();
+      expect(stopped).toBe(true);
+      await stopping;
+      await clock.advance(10 * 60_000);
+      expect(batchesAt).toHaveLength(1);
+      expect(task.figures.lastRunAt).toBe(0);
+    });
+  });
+
   describe('purge lag', () => {
     /** A task whose batches answer from `answers` in turn (the last one repeated), each a `more` flag or an error. */
     function taskAnswering(clock: FakeClock, answers: Array<boolean | 'skipped' | Error>) {
@@ -94,7 +149,7 @@ describe('RetentionTask', () => {
           ? { deliveries: 0, attempts: 0, events: 0, testAttempts: 0, more: false, skipped: true }
           : { deliveries: 1, attempts: 1, events: 0, testAttempts: 0, more: answer };
       });
-      const task = new RetentionTask({ storage, clock, logger: silentLogger, options: { ...options, intervalMs: 1000 }, onPurged: (r) => purged.push(r) });
+      const task = new RetentionTask({ storage, clock, logger: silentLogger, options: { ...options, intervalMs: 1000 }, onPurged: (r) => purged.push(r), processNow: instant });
       return { task, purged };
     }
 
@@ -125,7 +180,7 @@ describe('RetentionTask', () => {
       expect(task.figures).toMatchObject({ caughtUpAt: null, lagMs: 0 });
       await clock.advance(minCatchUpPauseMs - 1);
       expect(task.figures.lagMs).toBe(minCatchUpPauseMs - 1);
-      // Behind: the next run comes after the catch-up pause (10× the run's own time, at most intervalMs), not intervalMs.
+      // Behind: the next run comes after the catch-up pause (at least minCatchUpPauseMs, at most intervalMs), not intervalMs.
       await clock.advance(999 - (minCatchUpPauseMs - 1));
       await flush();
       const caughtUpAt = task.figures.caughtUpAt!;
