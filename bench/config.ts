@@ -87,7 +87,7 @@ export const sizesByMode: Record<Mode, Sizes> = {
     publish: { single: 20_000, batch: 20_000, batchSize: 1_000 },
     tenants: { subscriptions: 100_000, single: 20_000, batch: 20_000, batchSize: 1_000, rounds: 10 },
     endToEnd: { rate: 200, seconds: 5, burst: 2_000 },
-    backlog: { sizes: [10_000, 1_000_000, 10_000_000], pendingShare: 0.1, minPending: 5_000, claims: 30, rounds: 15, purgeBatches: 5, useStorageCap: 'full' },
+    backlog: { sizes: [10_000, 1_000_000, 10_000_000], pendingShare: 0.1, minPending: 5_000, claims: 30, rounds: 15, purgeBatches: 15, useStorageCap: 'full' },
     retention: { deliveries: 500_000, memoryDeliveries: 100_000, purgeWindowMs: 6_000, timedBatches: 30, events: 20_000, rounds: 5, concurrency: 50, catchUpWindowMs: 3_000 },
     hostImpact: { deliveries: 20_000, rate: 400, rounds: 4, idleMs: 3_000, gapMs: 400, warmupMs: 500, concurrency: 50 },
     ordering: { events: 20_000, keys: 1_000, hotKeyEvents: 2_000, rounds: 5, concurrency: 50 },
