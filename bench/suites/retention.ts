@@ -201,7 +201,7 @@ async function measurePurge(context: BenchContext, entry: StorageEntry, setup: S
   // The longest wait between runs of the first run's size that still keeps up.
   const keepsUpMs = Math.max(0, Math.round((rowsOf(perRun) / needed.rows) * 1000 - runMs));
   // A day of runs at the default pacing while behind (the first run leaves rows past retention): the
-  // next run after the task's pause for a batch of the median time (nine times it, at least
+  // next run after the task's pause for a batch of the median time (pauseAfterBatchMs: at least
   // minCatchUpPauseMs, at most intervalMs). runMs holds the pauses between the run's batches.
   const pauseMs = pauseAfterBatchMs(batchMs.p50, true, retentionOptions().intervalMs);
   const runsPerDay = dayMs / (pauseMs + runMs);

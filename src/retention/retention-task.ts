@@ -14,12 +14,13 @@
  * run of back-to-back batches stalled a dispatch burst for its whole budget. Bench section
  * `retention` (trials of 20,000 deliveries, SQLite): back to back, 0.81–0.87× the dispatch
  * rate without retention, 0.06–0.07× with runs 10 ms apart; paced at a twentieth,
- * 0.95–0.96× and 0.87–0.93× (at a tenth, 0.82× in trials of 5,000). That still removes ~13,000 rows a second on SQLite
- * while behind, 56× what 10 M attempts a day bring. A run that stopped
- * on its budget with rows still past retention is behind: the next one comes after the same
- * pause, at least {@link minCatchUpPauseMs} and at most `intervalMs`, instead of
- * `intervalMs`. A failed batch is logged and ends the run; the next run tries again after
- * `intervalMs`. Nothing here touches the dispatcher.
+ * 0.95–0.96× and 0.87–0.93× (at a tenth, 0.82× in trials of 5,000). That still removes
+ * ~13,000 rows a second on SQLite while behind, 56× what 10 M attempts a day bring.
+ *
+ * A run that stopped on its budget with rows still past retention is behind: the next one
+ * comes after the same pause, at least {@link minCatchUpPauseMs} and at most `intervalMs`,
+ * instead of `intervalMs`. A failed batch is logged and ends the run; the next run tries
+ * again after `intervalMs`. Nothing here touches the dispatcher.
  */
 import { performance } from 'node:perf_hooks';
 import type { Clock, TimerHandle } from '../clock.js';
