@@ -91,8 +91,17 @@ export interface TakenDeliveries {
   readonly shareWaiting: boolean;
 }
 
+/** Taken entries left at the front of the array before it is compacted (see {@link ClaimAheadBuffer.take}). */
+const compactAfter = 256;
+
 export class ClaimAheadBuffer {
-  private entries: Entry[] = [];
+  /**
+   * The buffered deliveries in claim order are `entries[head…]`: a take moves `head` past
+   * what it took instead of copying the rest (it runs once per freed slot, over a buffer of
+   * up to three `concurrency`), and the array is compacted once the taken front is long.
+   */
+  private entries: Array<Entry | undefined> = [];
+  private head = 0;
   private readonly bySubscription = new Map<string, number>();
   /** Posts started per ms over the last whole {@link rateWindowMs}; 0 until one has passed. */
   private startsPerMs = 0;
@@ -106,7 +115,7 @@ export class ClaimAheadBuffer {
 
   /** Deliveries buffered now. */
   get size(): number {
-    return this.entries.length;
+    return this.entries.length - this.head;
   }
 
   /**
@@ -149,14 +158,14 @@ export class ClaimAheadBuffer {
   /** How many deliveries to claim now, with `sending` posts in flight; 0 to claim nothing yet. */
   claimRoom(sending: number): number {
     const { concurrency } = this.options;
-    const busy = sending > 0 || this.entries.length > 0;
+    const busy = sending > 0 || this.size > 0;
     if (!busy) {
       this.startsPerMs = 0;
       this.startsPerMsBySubscription.clear();
       this.windowStartedAt = null;
     }
     const ahead = this.ahead;
-    const free = concurrency + ahead - sending - this.entries.length;
+    const free = concurrency + ahead - sending - this.size;
     // A claim starts while `ahead - minimum` are still buffered: with the deepest buffer, a
     // whole `concurrency` covers the claim's round trip, and each claim carries two.
     const minimum = Math.max(minClaimBatch(concurrency), ahead - concurrency);
@@ -188,9 +197,10 @@ export class ClaimAheadBuffer {
     const kept: Entry[] = [];
     const staleBefore = now - this.maxWaitMs;
     let stale = 0;
-    let index = 0;
-    for (; index < this.entries.length && start.length < slots; index++) {
-      const entry = this.entries[index]!;
+    const entries = this.entries;
+    let index = this.head;
+    for (; index < entries.length && start.length < slots; index++) {
+      const entry = entries[index]!;
       const { claimed } = entry;
       const { subscription, delivery } = claimed;
       if (entry.claimedAt < staleBefore) {
@@ -232,7 +242,19 @@ export class ClaimAheadBuffer {
       kept.length = 0;
       kept.push(...still);
     }
-    this.entries = kept.concat(this.entries.slice(index));
+    // The kept ones go back in their order ahead of the rest, into slots this walk emptied;
+    // the slots before them let go of what was taken.
+    const from = this.head;
+    this.head = index - kept.length;
+    for (let i = from; i < this.head; i++) entries[i] = undefined;
+    for (let i = 0; i < kept.length; i++) entries[this.head + i] = kept[i];
+    if (this.head === entries.length) {
+      entries.length = 0;
+      this.head = 0;
+    } else if (this.head >= compactAfter) {
+      entries.splice(0, this.head);
+      this.head = 0;
+    }
     this.countStarts(now, start);
     for (const claimed of start) this.forget(claimed);
     for (const claimed of giveBack) this.forget(claimed);
@@ -241,8 +263,9 @@ export class ClaimAheadBuffer {
 
   /** Empties the buffer: every delivery in it, in claim order. */
   takeAll(): ClaimedDelivery[] {
-    const all = this.entries.map((entry) => entry.claimed);
+    const all = this.entries.slice(this.head).map((entry) => entry!.claimed);
     this.entries = [];
+    this.head = 0;
     this.bySubscription.clear();
     return all;
   }

@@ -336,7 +336,8 @@ export class Dispatcher implements DeliveryDispatcher {
     const { start, giveBack, stale, shareWaiting } = this.buffer.take(clock.now(), concurrency - this.sending, flow, othersIdle);
     for (const claimed of start) void this.send(claimed);
     if (stale > 0) logger.debug({ count: stale }, 'webhooks: deliveries that waited too long for a slot go back to storage for a fresh lease');
-    await this.release(giveBack);
+    // Awaited only when there is something to give back: this runs once per freed slot.
+    if (giveBack.length > 0) await this.release(giveBack);
     return shareWaiting;
   }
 

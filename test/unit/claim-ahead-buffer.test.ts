@@ -217,6 +217,32 @@ describe('ClaimAheadBuffer', () => {
     expect(buffer.bufferedFor('sub_a')).toBe(0);
     expect(buffer.claimRoom(0)).toBe(2 * concurrency);
   });
+  describe('claim order over many takes', () => {
+    it('keeps what it keeps in claim order ahead of the rest, past hundreds of deliveries taken one at a time', () => {
+      // sub_a is held at its cap of 1 by its first delivery, so each of its later ones is
+      // kept in place while the others (a subscription each) start one slot at a time.
+      const { clock, flow, buffer } = setup(1);
+      const subscriptionOf = (n: number) => (n % 3 === 0 ? 'sub_a' : `sub_${n}`);
+      const claimedList = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => claimed(`d${from + i}`, subscriptionOf(from + i)));
+      buffer.add(claimedList(0, 600), clock.now());
+      const started: string[] = [];
+      for (let take = 0; take < 350; take++) {
+        if (take === 200) buffer.add(claimedList(600, 900), clock.now());
+        const { start, giveBack } = buffer.take(clock.now(), 1, flow);
+        expect(giveBack).toEqual([]);
+        started.push(...ids(start));
+      }
+      // d0 (sub_a's first), then the others in claim order, one per take.
+      const expected = Array.from({ length: 900 }, (_, n) => `d${n}`).filter((id, n) => n === 0 || subscriptionOf(n) !== 'sub_a');
+      expect(started).toEqual(expected.slice(0, 350));
+      const left = Array.from({ length: 900 }, (_, n) => `d${n}`).filter((id) => !started.includes(id));
+      expect(buffer.size).toBe(left.length);
+      expect(buffer.bufferedFor('sub_a')).toBe(299);
+      expect(ids(buffer.takeAll())).toEqual(left);
+      expect(buffer.size).toBe(0);
+    });
+  });
+
   describe('a subscription on the shared default cap', () => {
     /** Concurrency 4: a share of 2 while others wait, every slot when alone. */
     function sharing() {
