@@ -11,7 +11,7 @@ const webhooks = createWebhooks({
     deadMs: 90 * 86_400_000, // dead and cancelled ones, after they became so (null: keep them for redelivery)
     eventsMs: 90 * 86_400_000, // events, once none of their deliveries is left
     intervalMs: 60_000, // between two runs
-    batchSize: 500, // rows per batch, each one short transaction
+    batchSize: 500, // rows per batch at most, each one short transaction (fewer if it would hold your event loop > ~5 ms)
   },
 });
 await webhooks.start(); // the first run starts at once

@@ -121,7 +121,11 @@ async function runTask(task: RetentionTask, until: () => boolean): Promise<numbe
   return performance.now() - start;
 }
 
-/** Milliseconds of single batches as the task takes them (the default batch size and cutoffs), and the deliveries they removed. */
+/**
+ * Milliseconds of single batches of the task's largest size (`batchSize`, 500, at the default
+ * cutoffs: the size it keeps where a batch holds the event loop under its target, as on
+ * PostgreSQL; on SQLite it takes smaller ones, see targetBatchHoldMs), and the deliveries they removed.
+ */
 async function batchTimes(storage: BenchStorageInstance['storage'], batches: number): Promise<{ ms: number[]; deliveries: number }> {
   const options = retentionOptions();
   const times: number[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
-import { batchPauseFactor, maxBatchesPerRun, minCatchUpPauseMs, RetentionTask, runBudgetMs } from '../../src/retention/retention-task.js';
+import { batchPauseFactor, maxBatchesPerRun, minBatchLimit, minCatchUpPauseMs, nextBatchLimit, RetentionTask, runBudgetMs, targetBatchHoldMs } from '../../src/retention/retention-task.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import type { PurgeRetentionInput, PurgeRetentionResult, StorageAdapter } from '../../src/storage/storage-adapter.js';
 import { FakeClock, flush } from '../support/fake-clock.js';
@@ -250,6 +250,84 @@ describe('RetentionTask', () => {
       await clock.advance(300);
       expect(task.figures).toMatchObject({ caughtUpAt: null, lagMs: 300 });
       await task.stop();
+    });
+  });
+  describe('batch size', () => {
+    it('scales toward the hold target by at most half or double a batch, grows only after a batch that left more, and keeps within batchSize', () => {
+      expect(targetBatchHoldMs).toBe(5);
+      const held = (times: number) => times * targetBatchHoldMs;
+      // Held 4× the target: a quarter of the size would hold it, but one batch takes it down by half at most.
+      expect(nextBatchLimit(100, held(4), true, 500)).toBe(50);
+      expect(nextBatchLimit(100, held(1.25), true, 500)).toBe(80);
+      // Between half the target and the target: kept.
+      expect(nextBatchLimit(100, held(0.75), true, 500)).toBe(100);
+      expect(nextBatchLimit(100, held(1), true, 500)).toBe(100);
+      // Under half: toward the target, at most doubled; not after a batch that left nothing (a short one says nothing of a full one).
+      expect(nextBatchLimit(100, held(0.4), true, 500)).toBe(200);
+      expect(nextBatchLimit(100, held(0.01), true, 500)).toBe(200);
+      expect(nextBatchLimit(100, 0, true, 500)).toBe(200);
+      expect(nextBatchLimit(100, held(0.01), false, 500)).toBe(100);
+      // Never above batchSize, never under the floor (or batchSize when it is smaller).
+      expect(nextBatchLimit(400, held(0.01), true, 500)).toBe(500);
+      expect(nextBatchLimit(12, held(50), true, 500)).toBe(minBatchLimit);
+      expect(nextBatchLimit(7, held(50), true, 7)).toBe(7);
+      expect(nextBatchLimit(4, held(50), true, 4)).toBe(4);
+    });
+
+    /**
+     * A task whose storage's purge holds the (injected) process time `msPerDelivery` for each
+     * delivery asked for, before it returns (as SQLite does), plus `extraHeldMs(index)`, then
+     * waits `waitMs` (as PostgreSQL waits for the database).
+     */
+    function sizedTask(clock: FakeClock, msPerDelivery: number, waitMs: number, extraHeldMs: (index: number) => number = () => 0) {
+      let processMs = 0;
+      const { storage, calls } = storageAnswering((input, index) => {
+        processMs += input.limit * msPerDelivery + extraHeldMs(index);
+        return (async () => {
+          await Promise.resolve();
+          processMs += waitMs;
+          return { deliveries: input.limit, attempts: 0, events: 0, testAttempts: 0, more: true };
+        })();
+      });
+      const task = new RetentionTask({ storage, clock, logger: silentLogger, options: { ...options, batchSize: 500 }, processNow: () => processMs });
+      return { task, limits: () => calls.map((call) => call.limit) };
+    }
+
+    it('sizes batches by the time the call held the event loop, not by its wait for the database', async () => {
+      const clock = new FakeClock(0);
+      // SQLite-like, 0.25 ms a delivery: 500 hold 125 ms (halved), 250 62.5 (halved), 125 31.25 (halved),
+      // 62 15.5 (halved), 31 7.75 (to 20), 20 the target.
+      const sqliteLike = sizedTask(clock, 0.25, 0);
+      sqliteLike.task.start();
+      // PostgreSQL-like: nothing held, 20 ms waiting for the database: batchSize throughout.
+      const postgresLike = sizedTask(clock, 0, 20);
+      postgresLike.task.start();
+      await flush();
+      await clock.advance(60_000);
+      expect(sqliteLike.limits().slice(0, 8)).toEqual([500, 250, 125, 62, 31, 20, 20, 20]);
+      expect(postgresLike.limits().slice(0, 8)).toEqual([500, 500, 500, 500, 500, 500, 500, 500]);
+      await sqliteLike.task.stop();
+      await postgresLike.task.stop();
+    });
+
+    it('grows back after one slow batch, and keeps the size it found from one run to the next', async () => {
+      const clock = new FakeClock(0);
+      // 1/128 ms a delivery: 500 hold 3.9 ms (kept); the third batch holds 50 ms more (a checkpoint in its
+      // commit: halved, not cut to a tenth), 250 then hold 1.95 ms (doubled back).
+      const steady = sizedTask(clock, 1 / 128, 0, (index) => (index === 2 ? 50 : 0));
+      steady.task.start();
+      // 1/8 ms a delivery: 500, 250, 125 and 62 take the first run's budget (117 ms); the next runs keep 40.
+      const slow = sizedTask(clock, 1 / 8, 0);
+      slow.task.start();
+      await flush();
+      await clock.advance(60_000);
+      expect(steady.limits().slice(0, 6)).toEqual([500, 500, 500, 250, 500, 500]);
+      const seen = slow.limits();
+      expect(seen.length).toBeGreaterThan(maxBatchesPerRun);
+      expect(seen.slice(0, 5)).toEqual([500, 250, 125, 62, 40]);
+      expect(seen.slice(4)).toEqual(seen.slice(4).map(() => 40));
+      await steady.task.stop();
+      await slow.task.stop();
     });
   });
 });
