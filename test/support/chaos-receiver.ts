@@ -71,6 +71,7 @@ export class ChaosReceiver {
   readonly cutShort = new Set<string>();
   private readonly server: Server;
   private readonly open = new Set<Socket>();
+  private accepted = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly options: Required<ChaosReceiverOptions>;
 
@@ -80,6 +81,7 @@ export class ChaosReceiver {
     // Keep-alive longer than the test, so that a pooled connection is never closed under a request.
     this.server.keepAliveTimeout = 60_000;
     this.server.on('connection', (socket) => {
+      this.accepted += 1;
       this.open.add(socket);
       socket.on('close', () => this.open.delete(socket));
     });
@@ -104,6 +106,11 @@ export class ChaosReceiver {
       if (Date.now() > deadline) throw new Error('huge responses still open on the server side');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+  }
+
+  /** Connections accepted since the start, and those still open on the server side. */
+  connections(): { accepted: number; open: number } {
+    return { accepted: this.accepted, open: this.open.size };
   }
 
   /** Requests seen for one `webhook-id`. */
