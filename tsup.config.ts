@@ -10,6 +10,8 @@ export default defineConfig({
     // The dispatcher's worker thread (dispatcher: { thread: 'worker' }): internal, found at run
     // time beside the build that starts it (src/delivery/worker/spawn-dispatcher-worker.ts).
     'dispatcher-worker': 'src/delivery/worker/dispatcher-worker.ts',
+    // The dispatcher's storage thread (dispatcher: { storageThread: 'worker' }), found the same way.
+    'storage-worker': 'src/delivery/worker/storage-worker.ts',
     'cli/index': 'src/cli/index.ts',
   },
   format: ['esm', 'cjs'],

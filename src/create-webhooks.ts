@@ -12,7 +12,8 @@ import { dispatcherOptions, pickDispatcherSettings, securityParts } from './deli
 import { createUndiciTransport } from './delivery/undici-transport.js';
 import { tlsIdentityId } from './delivery/tls-identity.js';
 import { WorkerDispatcher } from './delivery/worker/worker-dispatcher.js';
-import { workerRecipeFor } from './delivery/worker/worker-support.js';
+import { storageRecipeFor, workerRecipeFor } from './delivery/worker/worker-support.js';
+import { StorageThread, StorageThreadDispatcher } from './delivery/worker/storage-thread.js';
 import { checkArgumentCount } from './check-argument-count.js';
 import { ConfigError, StateError } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
@@ -103,6 +104,8 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   const threadOptions = resolved.dispatcher;
   // Refused before anything is made: nothing to close behind a refusal.
   const recipe = threadOptions.thread === 'worker' ? workerRecipeFor(options, resolved, resolved.storage) : null;
+  const storageThreadRecipe =
+    threadOptions.storageThread === 'worker' ? storageRecipeFor(resolved.storage, "dispatcher.storageThread: 'worker'") : null;
   const catalog = (resolved.events ?? bookkeeperEvents) as unknown as TCatalog;
   const storage = resolved.storage ?? createMemoryStorage();
   const ownsTransport = resolved.transport === undefined;
@@ -128,9 +131,13 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
           logger,
           restartDelayMs: threadOptions.restartDelayMs,
         })
-      : new Dispatcher(
-          dispatcherOptions(resolved, { storage, transport, bus: bus as unknown as EventBus, metrics, clock, random: resolved.random, logger, guard, codec, payloadCodec }),
-        );
+      : inThreadDispatcher();
+  function inThreadDispatcher(): DeliveryDispatcher {
+    const parts = { transport, bus: bus as unknown as EventBus, metrics, clock, random: resolved.random, logger, guard, codec, payloadCodec };
+    if (storageThreadRecipe === null || threadOptions.restartDelayMs === null) return new Dispatcher(dispatcherOptions(resolved, { storage, ...parts }));
+    const thread = new StorageThread({ recipe: storageThreadRecipe, bus: bus as unknown as EventBus, logger, restartDelayMs: threadOptions.restartDelayMs });
+    return new StorageThreadDispatcher(new Dispatcher(dispatcherOptions(resolved, { storage: thread.storageFor(storage), ...parts })), thread);
+  }
   const retention =
     resolved.retention === false
       ? null

@@ -149,9 +149,21 @@ export interface DispatcherOptions {
    */
   thread?: 'main' | 'worker';
   /**
-   * With `thread: 'worker'`: the wait before a crashed worker is started again, doubled
-   * after each crash in a row up to 30 s (or this value, if larger), and back to this after
-   * the worker has run for 30 s without crashing.
+   * With `thread: 'main'`: where the dispatcher's storage work runs — its claims, settles,
+   * lease releases and next-due reads. `main`: on the host's event loop, with the dispatcher.
+   * `worker`: in a `node:worker_threads` Worker with a storage connection of its own (as
+   * `thread: 'worker'` opens one), while signing and posting stay on the host's thread: on
+   * SQLite, whose statements are synchronous and most of a delivery's CPU, the two run side
+   * by side. Refused (`DISPATCHER_WORKER_UNSUPPORTED`) with the memory storage or a storage
+   * that cannot be opened again from data; unset with `thread: 'worker'` (that worker makes
+   * its storage calls itself).
+   * @defaultValue 'main'
+   */
+  storageThread?: 'main' | 'worker';
+  /**
+   * With `thread: 'worker'` or `storageThread: 'worker'`: the wait before a crashed worker
+   * is started again, doubled after each crash in a row up to 30 s (or this value, if
+   * larger), and back to this after the worker has run for 30 s without crashing.
    * @defaultValue 1000
    */
   restartDelayMs?: number;
@@ -159,8 +171,9 @@ export interface DispatcherOptions {
 
 /** `dispatcher` after parsing. */
 export type ResolvedDispatcherOptions =
-  | { readonly thread: 'main'; readonly restartDelayMs: null }
-  | { readonly thread: 'worker'; readonly restartDelayMs: number };
+  | { readonly thread: 'main'; readonly storageThread: 'main'; readonly restartDelayMs: null }
+  | { readonly thread: 'main'; readonly storageThread: 'worker'; readonly restartDelayMs: number }
+  | { readonly thread: 'worker'; readonly storageThread: null; readonly restartDelayMs: number };
 
 const defaultRestartDelayMs = 1000;
 
@@ -168,18 +181,25 @@ const defaultRestartDelayMs = 1000;
 const dispatcherOptionsSchema = z
   .strictObject({
     thread: z.enum(['main', 'worker']).default('main'),
+    storageThread: z.enum(['main', 'worker']).optional(),
     restartDelayMs: z.int().min(1).max(3_600_000).optional(),
   })
-  .refine((options) => options.restartDelayMs === undefined || options.thread === 'worker', {
+  .refine((options) => options.storageThread === undefined || options.thread === 'main', {
+    path: ['storageThread'],
+    message: "unset with `dispatcher.thread: 'worker'` (that worker makes its storage calls itself, on its own connection)",
+  })
+  .refine((options) => options.restartDelayMs === undefined || options.thread === 'worker' || options.storageThread === 'worker', {
     path: ['restartDelayMs'],
-    message: "unset without `dispatcher.thread: 'worker'` (an in-thread dispatcher has no worker to restart)",
+    message: "unset without `dispatcher.thread: 'worker'` or `dispatcher.storageThread: 'worker'` (an in-thread dispatcher has no worker to restart)",
   })
   .transform(
     (options): ResolvedDispatcherOptions =>
       Object.freeze(
         options.thread === 'worker'
-          ? { thread: 'worker', restartDelayMs: options.restartDelayMs ?? defaultRestartDelayMs }
-          : { thread: 'main', restartDelayMs: null },
+          ? { thread: 'worker', storageThread: null, restartDelayMs: options.restartDelayMs ?? defaultRestartDelayMs }
+          : options.storageThread === 'worker'
+            ? { thread: 'main', storageThread: 'worker', restartDelayMs: options.restartDelayMs ?? defaultRestartDelayMs }
+            : { thread: 'main', storageThread: 'main', restartDelayMs: null },
       ),
   )
   .prefault({});

@@ -22,6 +22,12 @@
  * (its own isolate, JIT, pool and sockets), which a host pays once per `start()`, not per
  * delivery. The whole-trial ratios (from `start()` resolved) and the worker's start-up
  * time are in its detail.
+ *
+ * On the same two, each round also drains the backlog with the dispatcher's storage calls in a
+ * thread of their own (`dispatcher: { storageThread: 'worker' }`), on the other side of ours
+ * from the limit (as the payloadKey trial on memory), timed from `start()` resolved: its
+ * figure `dispatch.<storage>.storage-thread` is set against the same round's limit with the
+ * storage's dispatch target, and against in-thread in its detail.
  */
 import { randomBytes } from 'node:crypto';
 import { createPayloadCodec } from '../../src/payload-codec.js';
@@ -105,10 +111,14 @@ function codecMicroseconds(batches: number, perBatch: number): { sealMicrosecond
   return { sealMicroseconds: round2(median(seals)), openMicroseconds: round2(median(opens)) };
 }
 
-/** How a trial of ours runs: sealed payloads; the dispatcher in a worker thread, timed from `start()` resolving. */
+/**
+ * How a trial of ours runs: sealed payloads; the dispatcher in a worker thread, or its storage
+ * calls in one; timed from `start()` resolving.
+ */
 interface TrialOptions {
   sealed?: boolean;
   thread?: 'main' | 'worker';
+  storageThread?: 'worker';
   /** Start the clock once `start()` has resolved (the worker thread running) rather than at the call. */
   timedFromStarted?: boolean;
 }
@@ -135,10 +145,11 @@ export async function oursTrial(
   entry: StorageEntry,
   receiver: ReceiverProcess,
   events: number,
-  { sealed = false, thread, timedFromStarted = false }: TrialOptions = {},
+  { sealed = false, thread, storageThread, timedFromStarted = false }: TrialOptions = {},
 ): Promise<TrialResult & SteadyRate & { fillMs: number; startMs: number }> {
   const { concurrency } = context.sizes.dispatch;
-  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined, thread === undefined ? {} : { dispatcher: { thread } });
+  const dispatcher = { ...(thread === undefined ? {} : { thread }), ...(storageThread === undefined ? {} : { storageThread }) };
+  const instance = await createInstance(entry, receiver.url, concurrency, sealed ? payloadKey : undefined, { dispatcher });
   try {
     // The backlog goes in through the storage's fast path (what publish stores, batched
     // in transactions where the storage has them): only draining it is timed.
@@ -263,13 +274,60 @@ function addWorkerFigure(context: BenchContext, name: string, pairs: readonly Wo
   });
 }
 
+/**
+ * The storage-thread figure of one storage (`dispatcher: { storageThread: 'worker' }`): its rate
+ * against the bare loop of the same round, with the dispatch target of that storage, and
+ * against in-thread dispatch of the same round (detail). Timed from
+ * `start()` resolved (the thread started: once per `start()`, well under a second from the
+ * built package, more from the sources under tsx) to `drain()`.
+ */
+function addStorageThreadFigure(
+  context: BenchContext,
+  name: string,
+  trials: ReadonlyArray<{ ours: TrialResult; limit: TrialResult; storageThread: TrialResult | null }>,
+  target: number | undefined,
+  concurrency: number,
+): void {
+  const rounds = trials.flatMap((t) => (t.storageThread === null ? [] : [{ threaded: t.storageThread, inThread: t.ours, limit: t.limit }]));
+  if (rounds.length === 0) return;
+  const complete = rounds.every((r) => r.threaded.arrived === r.threaded.expected && r.limit.arrived === r.limit.expected);
+  const round3 = (value: number) => Math.round(value * 1000) / 1000;
+  context.add({
+    id: `dispatch.${name}.storage-thread`,
+    section: 'dispatch',
+    storage: name,
+    title: `dispatch throughput with dispatcher: { storageThread: 'worker' } (claims and settles in a worker thread, posts on the main thread), ${name} storage, backlog of ${rounds[0]!.threaded.expected}, concurrency ${concurrency}`,
+    unit: 'deliveries/s',
+    better: 'higher',
+    value: median(rounds.map((r) => r.threaded.rate)),
+    valid: complete,
+    limit: {
+      label: `bare undici.request, Pool of ${concurrency}`,
+      value: median(rounds.map((r) => r.limit.rate)),
+      ratio: median(rounds.map((r) => r.threaded.rate / r.limit.rate)),
+      ...(target === undefined ? {} : { target: { on: 'ratio' as const, op: '>=' as const, value: target } }),
+    },
+    ...(complete ? {} : { note: 'not every delivery arrived at the receiver' }),
+    detail: {
+      rounds: rounds.length,
+      // Against in-thread dispatch (dispatch.<storage>) of the same round.
+      inThreadRatios: rounds.map((r) => round3(r.threaded.rate / r.inThread.rate)),
+      inThreadRatio: round3(median(rounds.map((r) => r.threaded.rate / r.inThread.rate))),
+      ...summary(rounds.map((r) => r.threaded)),
+    },
+  });
+}
+
 export async function runDispatch(context: BenchContext): Promise<void> {
   const sizes = context.sizes.dispatch;
   const receiver = await context.receiver();
   const limitRequests = bareRequests(sizes.events);
   const peerRequests = limitRequests.slice(0, sizes.peerEvents);
   const peer: TrialResult[] = [];
-  const ours = new Map<string, Array<{ ours: TrialResult & { fillMs: number }; limit: TrialResult; peer: TrialResult; sealed: TrialResult | null }>>();
+  const ours = new Map<
+    string,
+    Array<{ ours: TrialResult & { fillMs: number }; limit: TrialResult; peer: TrialResult; sealed: TrialResult | null; storageThread: TrialResult | null }>
+  >();
   const threads = new Map<string, WorkerPair[]>();
   const failed = new Set<string>();
 
@@ -289,15 +347,22 @@ export async function runDispatch(context: BenchContext): Promise<void> {
       // beside both and the order of the sealed pair flips by round too.
       const withKey = entry.name === payloadKeyStorage;
       const runSealed = () => oursTrial(context, entry, receiver, events, { sealed: true });
+      // Likewise the trial with the dispatcher's storage calls in a thread of their own, on the
+      // storages that can open a second connection (the same set as the worker thread's).
+      const withStorageThread = workerStorages.has(entry.name);
+      const runStorageThread = () => oursTrial(context, entry, receiver, events, { storageThread: 'worker', timedFromStarted: true });
       try {
-        context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, paired with bare undici (${sizes.events} posts)${withKey ? ' and with payloadKey' : ''}`);
+        const also = [withKey ? 'with payloadKey' : null, withStorageThread ? "with storageThread: 'worker'" : null].filter((text) => text !== null);
+        context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, paired with bare undici (${sizes.events} posts)${also.length === 0 ? '' : ` and ${also.join(' and ')}`}`);
         const limitBefore = round % 2 === 0 ? await runLimit() : null;
         const sealedBefore = withKey && round % 2 === 1 ? await runSealed() : null;
+        const threadedBefore = withStorageThread && round % 2 === 1 ? await runStorageThread() : null;
         const result = await oursTrial(context, entry, receiver, events);
         const sealed = withKey ? (sealedBefore ?? (await runSealed())) : null;
+        const threaded = withStorageThread ? (threadedBefore ?? (await runStorageThread())) : null;
         const limit = limitBefore ?? (await runLimit());
         const list = ours.get(entry.name) ?? [];
-        list.push({ ours: result, limit, peer: peerResult, sealed });
+        list.push({ ours: result, limit, peer: peerResult, sealed, storageThread: threaded });
         ours.set(entry.name, list);
         if (workerStorages.has(entry.name)) {
           context.log(`dispatch: round ${round + 1}: ${entry.name}, backlog of ${events}, dispatcher in a worker thread paired with in-thread`);
@@ -356,6 +421,7 @@ export async function runDispatch(context: BenchContext): Promise<void> {
         peer: { postsPerRound: peerRequests.length, ...summary(trials.map((t) => t.peer)) },
       },
     });
+    addStorageThreadFigure(context, name, trials, target.limit, sizes.concurrency);
     const pairs = trials.flatMap((t) => (t.sealed === null ? [] : [{ sealed: t.sealed, plain: t.ours }]));
     if (pairs.length === 0) continue;
     context.add({

@@ -8,12 +8,13 @@ import type { EventBus } from '../events/event-bus.js';
 import { createId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryMetrics } from '../metrics/delivery-metrics.js';
-import type { ChangeAudit, SettleResult, StorageAdapter } from '../storage/storage-adapter.js';
+import type { ChangeAudit, SettleResult } from '../storage/storage-adapter.js';
+import type { DispatchStorage } from './dispatch-storage.js';
 import type { CompletedAttempt } from './attempt-delivery.js';
 import { failingSinceNeutralClasses } from '../storage/shared/settlement.js';
 
 export interface DeliveryLifecycleOptions {
-  storage: StorageAdapter;
+  storage: DispatchStorage;
   bus: EventBus;
   metrics: DeliveryMetrics;
   clock: Clock;

@@ -19,7 +19,8 @@ import type { Logger } from '../logger.js';
 import type { CircuitStatus, DeliveryMetrics } from '../metrics/delivery-metrics.js';
 import type { PayloadCodec } from '../payload-codec.js';
 import type { SecretCodec } from '../registry/secret-codec.js';
-import type { ClaimedDelivery, StorageAdapter } from '../storage/storage-adapter.js';
+import type { ClaimedDelivery } from '../storage/storage-adapter.js';
+import type { DispatchStorage } from './dispatch-storage.js';
 import { attemptDelivery } from './attempt-delivery.js';
 import type { RetryPolicy } from './backoff.js';
 import { ClaimAheadBuffer } from './claim-ahead-buffer.js';
@@ -42,7 +43,7 @@ import { failingSinceNeutralClasses } from '../storage/shared/settlement.js';
 export const sharedCapRecheckMs = 50;
 
 export interface DispatcherOptions {
-  storage: StorageAdapter;
+  storage: DispatchStorage;
   transport: Transport;
   bus: EventBus;
   metrics: DeliveryMetrics;

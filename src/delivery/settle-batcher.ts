@@ -12,14 +12,15 @@
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import type { SettleResult, StorageAdapter } from '../storage/storage-adapter.js';
+import type { SettleResult } from '../storage/storage-adapter.js';
+import type { DispatchStorage } from './dispatch-storage.js';
 import type { CompletedAttempt } from './attempt-delivery.js';
 
 /** Settles written in one storage call at most. */
 export const maxSettleBatch = 500;
 
 export interface SettleBatcherOptions {
-  storage: StorageAdapter;
+  storage: DispatchStorage;
   clock: Clock;
   logger: Logger;
   /** Bounds the pause before a refused batch is written again (at most 1 s). */

@@ -1,7 +1,9 @@
 /**
  * What `dispatcher: { thread: 'worker' }` refuses at `createWebhooks`: every part the
  * worker thread cannot rebuild from data, each named in a `DISPATCHER_WORKER_UNSUPPORTED`
- * error's `field`; and the `dispatcher` option itself, checked strictly.
+ * error's `field`; what `dispatcher: { storageThread: 'worker' }` refuses (a storage it
+ * cannot open again) and accepts (the host's code: the dispatcher stays on its thread); and
+ * the `dispatcher` option itself, checked strictly.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -82,6 +84,35 @@ describe("dispatcher: { thread: 'worker' } refuses what the worker cannot rebuil
   });
 });
 
+describe("dispatcher: { storageThread: 'worker' } refuses a storage it cannot open again, and nothing else", () => {
+  const storageThread = { storageThread: 'worker' } as const;
+
+  it.each([
+    ['the default memory storage', () => ({}) satisfies WebhooksOptions],
+    ['a memory storage handed in', () => ({ storage: createMemoryStorage() })],
+    ['a SQLite database in memory', () => ({ storage: createSqliteStorage({ filename: ':memory:' }) })],
+    ['a handed-in SQLite database not in WAL mode', () => ({ storage: createSqliteStorage({ database: handedIn('DELETE') }) })],
+  ] as Array<[string, () => WebhooksOptions]>)('refuses %s, naming the storage and the option', (_name, options) => {
+    const error = configErrorOf(() => createWebhooks({ ...options(), dispatcher: storageThread }));
+    expect(error).toMatchObject({ code: 'DISPATCHER_WORKER_UNSUPPORTED', field: 'storage' });
+    expect(error.message).toContain("`dispatcher.storageThread: 'worker'` cannot be used with");
+  });
+
+  it('accepts a custom transport, clock, random and retry function: the dispatcher that runs them stays on the host', () => {
+    expect(() =>
+      accepted({
+        storage: fileStorage(),
+        dispatcher: { storageThread: 'worker', restartDelayMs: 50 },
+        transport: createUndiciTransport(),
+        clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => undefined },
+        random: () => 0.5,
+        retry: () => 1000,
+      }),
+    ).not.toThrow();
+    expect(() => accepted({ storage: createPostgresStorage({ connectionString: testDatabaseUrl() }), dispatcher: storageThread })).not.toThrow();
+  });
+});
+
 describe("the storages' recipes for the worker", () => {
   it("gives a handed-in SQLite database's file and the settings its connection has, so the worker's commits are as durable", () => {
     const db = handedIn('WAL');
@@ -115,6 +146,10 @@ describe('the dispatcher option', () => {
     ['a restartDelayMs of 0', { thread: 'worker', restartDelayMs: 0 }, 'dispatcher.restartDelayMs'],
     ['a fractional restartDelayMs', { thread: 'worker', restartDelayMs: 1.5 }, 'dispatcher.restartDelayMs'],
     ['a restartDelayMs without a worker', { thread: 'main', restartDelayMs: 100 }, 'dispatcher.restartDelayMs'],
+    ['a restartDelayMs with the storage on the main thread', { storageThread: 'main', restartDelayMs: 100 }, 'dispatcher.restartDelayMs'],
+    ['an unknown storageThread', { storageThread: 'process' }, 'dispatcher.storageThread'],
+    ["a storageThread with thread: 'worker'", { thread: 'worker', storageThread: 'worker' }, 'dispatcher.storageThread'],
+    ["storageThread: 'main' with thread: 'worker'", { thread: 'worker', storageThread: 'main' }, 'dispatcher.storageThread'],
     ['a string', 'worker', 'dispatcher'],
   ])('refuses %s with CONFIG_INVALID', (_name, dispatcher, field) => {
     const error = configErrorOf(() => createWebhooks({ storage: fileStorage(), dispatcher: dispatcher as never }));
@@ -122,9 +157,16 @@ describe('the dispatcher option', () => {
   });
 
   it('resolves to the main thread by default, and to a restart delay of 1000 ms with a worker unless given', () => {
-    expect(resolveWebhooksOptions({}).dispatcher).toEqual({ thread: 'main', restartDelayMs: null });
-    expect(resolveWebhooksOptions({ dispatcher: { thread: 'worker' } }).dispatcher).toEqual({ thread: 'worker', restartDelayMs: 1000 });
-    expect(resolveWebhooksOptions({ dispatcher: { thread: 'worker', restartDelayMs: 250 } }).dispatcher).toEqual({ thread: 'worker', restartDelayMs: 250 });
+    expect(resolveWebhooksOptions({}).dispatcher).toEqual({ thread: 'main', storageThread: 'main', restartDelayMs: null });
+    expect(resolveWebhooksOptions({ dispatcher: { storageThread: 'main' } }).dispatcher).toEqual({ thread: 'main', storageThread: 'main', restartDelayMs: null });
+    expect(resolveWebhooksOptions({ dispatcher: { thread: 'worker' } }).dispatcher).toEqual({ thread: 'worker', storageThread: null, restartDelayMs: 1000 });
+    expect(resolveWebhooksOptions({ dispatcher: { thread: 'worker', restartDelayMs: 250 } }).dispatcher).toEqual({ thread: 'worker', storageThread: null, restartDelayMs: 250 });
+    expect(resolveWebhooksOptions({ dispatcher: { storageThread: 'worker' } }).dispatcher).toEqual({ thread: 'main', storageThread: 'worker', restartDelayMs: 1000 });
+    expect(resolveWebhooksOptions({ dispatcher: { thread: 'main', storageThread: 'worker', restartDelayMs: 30 } }).dispatcher).toEqual({
+      thread: 'main',
+      storageThread: 'worker',
+      restartDelayMs: 30,
+    });
   });
 
   it("keeps the dispatcher on the host's thread by default and with thread: 'main', whatever the storage", () => {

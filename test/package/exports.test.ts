@@ -370,47 +370,52 @@ describe('the built package at work', () => {
   });
 });
 
-describe('the dispatcher in a worker thread, from the build', () => {
-  /** Publishes on a SQLite file with `dispatcher: { thread: 'worker' }`, the worker posting to a loopback server; prints what arrived. */
-  const script = (load: string, file: string) => `
-    ${load}
-    const { createServer } = require('node:http');
-    const server = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(204); res.end(); }); });
-    server.listen(0, '127.0.0.1', async () => {
-      const webhooks = main.createWebhooks({ storage: sqlite.createSqliteStorage({ filename: ${JSON.stringify(file)} }), security: { allowPrivateNetworks: true }, dispatcher: { thread: 'worker' } });
-      const delivered = [];
-      webhooks.bus.on('delivery:succeeded', (event) => delivered.push(event.eventId));
-      await webhooks.start();
-      await webhooks.subscriptions.create({ url: 'http://127.0.0.1:' + server.address().port + '/hooks', eventTypes: ['*'] });
-      const published = [];
-      for (let n = 0; n < 5; n++) {
-        const data = { paymentId: 'pay_' + n, customerId: 'cus_1', amount: { amount: 100, currency: 'EUR' }, method: 'card', occurredAt: '2026-11-26T12:00:00.000Z' };
-        published.push((await webhooks.publish('payment.succeeded', data)).id);
-      }
-      await webhooks.drain({ timeoutMs: 20000 });
-      const metrics = await webhooks.metrics();
-      await webhooks.close();
-      server.close();
-      console.log(JSON.stringify({ all: published.every((id) => delivered.includes(id)), count: delivered.length, counted: metrics.deliveriesSucceeded }));
+for (const [title, option, entry] of [
+  ['the dispatcher in a worker thread', "{ thread: 'worker' }", 'dispatcher-worker'],
+  ["the dispatcher's storage calls in a worker thread", "{ storageThread: 'worker' }", 'storage-worker'],
+] as const) {
+  describe(`${title}, from the build`, () => {
+    /** Publishes on a SQLite file with the option, posting to a loopback server; prints what arrived. */
+    const script = (load: string, file: string) => `
+      ${load}
+      const { createServer } = require('node:http');
+      const server = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(204); res.end(); }); });
+      server.listen(0, '127.0.0.1', async () => {
+        const webhooks = main.createWebhooks({ storage: sqlite.createSqliteStorage({ filename: ${JSON.stringify(file)} }), security: { allowPrivateNetworks: true }, dispatcher: ${option} });
+        const delivered = [];
+        webhooks.bus.on('delivery:succeeded', (event) => delivered.push(event.eventId));
+        await webhooks.start();
+        await webhooks.subscriptions.create({ url: 'http://127.0.0.1:' + server.address().port + '/hooks', eventTypes: ['*'] });
+        const published = [];
+        for (let n = 0; n < 5; n++) {
+          const data = { paymentId: 'pay_' + n, customerId: 'cus_1', amount: { amount: 100, currency: 'EUR' }, method: 'card', occurredAt: '2026-11-26T12:00:00.000Z' };
+          published.push((await webhooks.publish('payment.succeeded', data)).id);
+        }
+        await webhooks.drain({ timeoutMs: 20000 });
+        const metrics = await webhooks.metrics();
+        await webhooks.close();
+        server.close();
+        console.log(JSON.stringify({ all: published.every((id) => delivered.includes(id)), count: delivered.length, counted: metrics.deliveriesSucceeded }));
+      });
+    `;
+    const require = `const require = (await import('node:module')).createRequire(import.meta.url);`;
+
+    it('ships the thread\'s entry in both builds', () => {
+      expect(packedFiles).toContain(`dist/${entry}.js`);
+      expect(packedFiles).toContain(`dist/${entry}.cjs`);
     });
-  `;
-  const require = `const require = (await import('node:module')).createRequire(import.meta.url);`;
 
-  it('ships the worker entry in both builds', () => {
-    expect(packedFiles).toContain('dist/dispatcher-worker.js');
-    expect(packedFiles).toContain('dist/dispatcher-worker.cjs');
-  });
+    it('starts the thread from the ESM build (import) and delivers, the process exiting after close()', () => {
+      const load = `${require} const main = await import(${JSON.stringify(PACKAGE)}); const sqlite = await import(${JSON.stringify(`${PACKAGE}/sqlite`)});`;
+      expect(node('esm', script(load, join(work, `${entry}-esm.db`)))).toEqual({ all: true, count: 5, counted: 5 });
+    });
 
-  it('starts the worker from the ESM build (import) and delivers, the process exiting after close()', () => {
-    const load = `${require} const main = await import(${JSON.stringify(PACKAGE)}); const sqlite = await import(${JSON.stringify(`${PACKAGE}/sqlite`)});`;
-    expect(node('esm', script(load, join(work, 'worker-esm.db')))).toEqual({ all: true, count: 5, counted: 5 });
+    it('starts the thread from the CJS build (require) and delivers, the process exiting after close()', () => {
+      const load = `const main = require(${JSON.stringify(PACKAGE)}); const sqlite = require(${JSON.stringify(`${PACKAGE}/sqlite`)});`;
+      expect(node('cjs', script(load, join(work, `${entry}-cjs.db`)))).toEqual({ all: true, count: 5, counted: 5 });
+    });
   });
-
-  it('starts the worker from the CJS build (require) and delivers, the process exiting after close()', () => {
-    const load = `const main = require(${JSON.stringify(PACKAGE)}); const sqlite = require(${JSON.stringify(`${PACKAGE}/sqlite`)});`;
-    expect(node('cjs', script(load, join(work, 'worker-cjs.db')))).toEqual({ all: true, count: 5, counted: 5 });
-  });
-});
+}
 
 describe('the test vectors subpath', () => {
   const specifier = `${PACKAGE}/test-vectors.json`;

@@ -1,11 +1,13 @@
 /**
- * Finds the worker thread's entry and starts it, from wherever this module runs:
+ * Finds a worker thread's entry and starts it, from wherever this module runs — the
+ * dispatcher's (`dispatcher-worker`, `dispatcher: { thread: 'worker' }`) or the storage
+ * thread's (`storage-worker`, `dispatcher: { storageThread: 'worker' }`):
  *
  * - the ESM build (`dist/*.js`) or the CJS build (`dist/*.cjs`): the entry is
- *   `dispatcher-worker.js` / `.cjs`, beside this module or one folder up (tsup puts the
+ *   `<name>.js` / `.cjs`, beside this module or one folder up (tsup puts the
  *   entry at the root of dist/, and this code in the main entry or in a chunk beside it).
  *   In the CJS build `import.meta` does not exist; `__filename` does (see peer-require.ts);
- * - the sources (`.ts`, under vitest or tsx): the entry is `dispatcher-worker.ts` beside
+ * - the sources (`.ts`, under vitest or tsx): the entry is `<name>.ts` beside
  *   this file, loaded through tsx's loader, registered in the thread before the import:
  *   Node 20 does not apply `--import` from a worker's `execArgv`.
  */
@@ -15,8 +17,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { WorkerStartData } from './worker-messages.js';
-
-const entryName = 'dispatcher-worker';
+import type { StorageWorkerData } from './storage-thread-messages.js';
 
 /**
  * Registers tsx in the thread, then imports the TypeScript entry (a CommonJS script: `eval`).
@@ -64,6 +65,15 @@ function inheritedExecArgv(): string[] {
 
 /** Starts the dispatcher's worker thread with its data. */
 export function spawnDispatcherWorker(data: WorkerStartData): Worker {
+  return spawnEntry('dispatcher-worker', data);
+}
+
+/** Starts the dispatcher's storage thread with its data. */
+export function spawnStorageWorker(data: StorageWorkerData): Worker {
+  return spawnEntry('storage-worker', data);
+}
+
+function spawnEntry(entryName: string, data: object): Worker {
   const self = ownPath();
   const extension = extname(self);
   if (extension === '.ts' || extension === '.mts') {
@@ -76,6 +86,6 @@ export function spawnDispatcherWorker(data: WorkerStartData): Worker {
   }
   const name = `${entryName}${extension}`;
   const found = [join(dirname(self), name), join(dirname(self), '..', name)].find((candidate) => existsSync(candidate));
-  if (found === undefined) throw new Error(`@bookkeeper/webhooks: the dispatcher worker's entry (${name}) is missing beside ${self}`);
+  if (found === undefined) throw new Error(`@bookkeeper/webhooks: the worker thread's entry (${name}) is missing beside ${self}`);
   return new Worker(found, { workerData: data, execArgv: inheritedExecArgv() });
 }

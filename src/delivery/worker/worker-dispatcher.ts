@@ -11,7 +11,7 @@
  *
  * Crashes. A worker that throws or exits while it should run is logged, announced on the
  * bus (`dispatcher:crashed`) and started again after `restartDelayMs`, doubled after each
- * crash in a row (capped), back to `restartDelayMs` after a run of {@link healthyRunMs}.
+ * crash in a row (capped), back to `restartDelayMs` after a healthy run (crash-restarts.ts).
  * The deliveries it had claimed keep their leases until they expire; then a claim takes
  * them again (at-least-once). A `stop()` during the wait cancels the restart.
  *
@@ -25,14 +25,11 @@ import type { CircuitStatus, DeliveryMetrics } from '../../metrics/delivery-metr
 import type { StorageRecipe } from '../../storage/shared/worker-recipe.js';
 import type { DeliveryDispatcher } from '../delivery-dispatcher.js';
 import type { DispatcherSettings } from '../dispatcher-settings.js';
+import { CrashRestarts } from './crash-restarts.js';
 import { spawnDispatcherWorker } from './spawn-dispatcher-worker.js';
 import { fromWire } from './wire-values.js';
 import type { ReportEntry, ToWorker, WorkerReport } from './worker-messages.js';
 
-/** A worker that ran this long without crashing resets the restart delay. */
-export const healthyRunMs = 30_000;
-/** The restart delay doubles up to this (or `restartDelayMs`, if larger). */
-export const maxRestartDelayMs = 30_000;
 
 /** The names of the events `bus` has listeners for, sorted. */
 function listenedEvents(bus: EventBus): string[] {
@@ -76,8 +73,7 @@ export class WorkerDispatcher implements DeliveryDispatcher {
   #running = false;
   #inFlight = 0;
   #stopping: Promise<void> | null = null;
-  #restartTimer: NodeJS.Timeout | null = null;
-  #restartDelayMs: number;
+  readonly #restarts: CrashRestarts;
   #wakeQueued = false;
   #nextRequest = 1;
   /** Requests waiting for the worker's answer; a worker's exit answers them as if idle. */
@@ -89,7 +85,7 @@ export class WorkerDispatcher implements DeliveryDispatcher {
 
   constructor(options: WorkerDispatcherOptions) {
     this.#options = options;
-    this.#restartDelayMs = options.restartDelayMs;
+    this.#restarts = new CrashRestarts({ bus: options.bus, logger: options.logger, restartDelayMs: options.restartDelayMs, thread: 'the dispatcher worker' });
     this.#listening = listenedEvents(options.bus);
     options.bus.watchListeners(() => this.#listenersChanged());
   }
@@ -110,7 +106,7 @@ export class WorkerDispatcher implements DeliveryDispatcher {
 
   /** @internal A restart is scheduled after a crash (for tests). */
   get restartScheduled(): boolean {
-    return this.#restartTimer !== null;
+    return this.#restarts.scheduled;
   }
 
   /** @internal The running worker thread, for tests of crashes; `null` when none runs. */
@@ -134,8 +130,7 @@ export class WorkerDispatcher implements DeliveryDispatcher {
     if (this.#stopping !== null) return this.#stopping;
     if (!this.#running) return Promise.resolve();
     this.#running = false;
-    if (this.#restartTimer !== null) clearTimeout(this.#restartTimer);
-    this.#restartTimer = null;
+    this.#restarts.cancel();
     this.#stopping = this.#finishStop().finally(() => {
       this.#stopping = null;
     });
@@ -288,22 +283,10 @@ export class WorkerDispatcher implements DeliveryDispatcher {
   }
 
   #crashed(run: WorkerRun, error: Error): void {
-    const { bus, logger, restartDelayMs } = this.#options;
-    if (run.startedAt !== null && Date.now() - run.startedAt >= healthyRunMs) this.#restartDelayMs = restartDelayMs;
-    const restartInMs = this.#restartDelayMs;
-    this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, Math.max(maxRestartDelayMs, restartDelayMs));
-    logger.error({ err: error, restartInMs }, 'webhooks: the dispatcher worker crashed; it is started again after the delay');
-    bus.safeEmit('dispatcher:crashed', { error, restartInMs });
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = null;
+    this.#restarts.crashed(error, run.startedAt, () => {
       if (!this.#running) return;
-      try {
-        // A restart that fails is a crash like any other: its exit schedules the next one.
-        this.#spawn(false).catch(() => undefined);
-      } catch (spawnError) {
-        // No thread could be made at all (its entry is gone): no exit will follow to retry.
-        logger.error({ err: spawnError }, 'webhooks: the dispatcher worker could not be started again; deliveries wait for the next start()');
-      }
-    }, restartInMs);
+      // A restart that fails is a crash like any other: its exit schedules the next one.
+      this.#spawn(false).catch(() => undefined);
+    });
   }
 }

@@ -8,8 +8,10 @@ import { hasWorkerRecipe, type StorageRecipe } from '../../storage/shared/worker
 import type { StorageAdapter } from '../../storage/storage-adapter.js';
 import type { ResolvedWebhooksOptions } from '../../webhooks-options.js';
 
-function refuse(field: string, why: string): never {
-  throw new ConfigError('DISPATCHER_WORKER_UNSUPPORTED', `\`dispatcher.thread: 'worker'\` cannot be used with ${why}`, { field });
+type WorkerOption = "dispatcher.thread: 'worker'" | "dispatcher.storageThread: 'worker'";
+
+function refuse(field: string, why: string, option: WorkerOption = "dispatcher.thread: 'worker'"): never {
+  throw new ConfigError('DISPATCHER_WORKER_UNSUPPORTED', `\`${option}\` cannot be used with ${why}`, { field });
 }
 
 /**
@@ -32,11 +34,22 @@ export function workerRecipeFor(given: { transport?: unknown; clock?: unknown; r
   if (resolved.retry.kind === 'custom') {
     refuse('retry', 'a `retry` function: give the policy as data (`{ delaysMs }` or `{ initialDelayMs, factor, maxDelayMs, maxAttempts }`), or keep the dispatcher on the main thread');
   }
+  return storageRecipeFor(storage, "dispatcher.thread: 'worker'");
+}
+
+/**
+ * The storage's recipe for a thread that opens a connection of its own to it (the
+ * dispatcher's worker, or its storage thread): refused for a storage that cannot be opened
+ * again from data, with `option` named.
+ *
+ * @throws ConfigError `DISPATCHER_WORKER_UNSUPPORTED` (`field: 'storage'`).
+ */
+export function storageRecipeFor(storage: StorageAdapter | undefined, option: WorkerOption): StorageRecipe {
   if (storage === undefined || !hasWorkerRecipe(storage)) {
     const which = storage === undefined ? 'the memory storage (the default)' : `the \`storage\` ${JSON.stringify(storage.name)}`;
-    refuse('storage', `${which}: a worker thread needs a storage it can open again on its own connection; use createSqliteStorage({ filename }) or createPostgresStorage({ connectionString })`);
+    refuse('storage', `${which}: a worker thread needs a storage it can open again on its own connection; use createSqliteStorage({ filename }) or createPostgresStorage({ connectionString })`, option);
   }
   const result = storage.workerRecipe();
-  if ('refused' in result) refuse('storage', `this \`storage\`: ${result.refused}`);
+  if ('refused' in result) refuse('storage', `this \`storage\`: ${result.refused}`, option);
   return result.recipe;
 }

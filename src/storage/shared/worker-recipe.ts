@@ -1,6 +1,7 @@
 /**
  * The storage "recipe": what a dispatcher in a worker thread (`dispatcher: { thread:
- * 'worker' }`) needs to open a connection of its own to the storage the host's adapter
+ * 'worker' }`), or the dispatcher's storage thread (`dispatcher: { storageThread: 'worker' }`),
+ * needs to open a connection of its own to the storage the host's adapter
  * works on, as data that crosses to the thread by structured clone. An adapter that can
  * be opened again offers `workerRecipe()`; one that cannot (the memory storage holds its
  * records in the host's heap) does not, and the option is refused.

@@ -1,0 +1,309 @@
+/**
+ * The host's side of the dispatcher's storage thread (`createWebhooks({ dispatcher: {
+ * storageThread: 'worker' } })`): the dispatcher claims, signs, posts and settles on the
+ * host's thread as in-thread, but its storage work — the claims, settles, lease releases and
+ * next-due reads, with their statements, transactions and row decoding — runs in a
+ * `node:worker_threads` Worker on a connection of its own (storage-worker.ts). On SQLite that
+ * work is synchronous and most of a delivery's CPU (the claim and the settle, ~55 % of an
+ * in-thread dispatcher's time measured with the bench's profile): in a thread of its own it
+ * runs beside the posting instead of between them.
+ *
+ * {@link StorageThreadDispatcher} wraps the in-thread dispatcher: `start()` starts the thread
+ * and resolves once its storage answers, then starts the dispatcher; `stop()` stops the
+ * dispatcher (posts in flight and their settles), then closes the thread's storage and waits
+ * for the thread to exit. Everything else (`publish`, the subscriptions, the delivery log,
+ * wake-ups, lifecycle events, metrics) stays on the host, unchanged.
+ *
+ * Crashes. A thread that throws or exits while it should run fails the calls waiting on it
+ * (`STORAGE_UNAVAILABLE`, retryable: the dispatcher retries a claim after its poll interval
+ * and keeps a settle batch to write again), is logged, announced on the bus
+ * (`dispatcher:crashed`) and started again after `restartDelayMs`, doubled after each crash
+ * in a row, as the dispatcher's worker is. Calls made meanwhile fail the same way. Leases
+ * claimed through the dead thread stay the dispatcher's: its settles carry their tokens to
+ * the new thread's connection, which fences them as any connection would.
+ */
+import type { Worker } from 'node:worker_threads';
+import { StorageError } from '../../errors.js';
+import type { EventBus } from '../../events/event-bus.js';
+import type { Logger } from '../../logger.js';
+import type { CircuitStatus } from '../../metrics/delivery-metrics.js';
+import type { StorageRecipe } from '../../storage/shared/worker-recipe.js';
+import type { DeliveryDispatcher } from '../delivery-dispatcher.js';
+import type { DispatchStorage } from '../dispatch-storage.js';
+import { CrashRestarts } from './crash-restarts.js';
+import { spawnStorageWorker } from './spawn-dispatcher-worker.js';
+import type { FromStorageWorker, StorageBatchLimits, StorageThreadMethod, ToStorageWorker } from './storage-thread-messages.js';
+import { fromWire } from './wire-values.js';
+
+export interface StorageThreadOptions {
+  recipe: StorageRecipe;
+  bus: EventBus;
+  logger: Logger;
+  restartDelayMs: number;
+}
+
+interface PendingCall {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/** One thread, from its start to its exit. */
+interface ThreadRun {
+  readonly worker: Worker;
+  /** Started by `start()`: if it fails before it is ready, `start()` rejects and nothing restarts. */
+  readonly initial: boolean;
+  readonly ready: { resolve: () => void; reject: (error: Error) => void };
+  /** Set once its storage answered (epoch ms). */
+  readyAt: number | null;
+  /** Asked to close: its exit is no crash. */
+  closing: boolean;
+  error: Error | null;
+  readonly exited: Promise<void>;
+}
+
+const noLimits: StorageBatchLimits = Object.freeze({ claimDue: null, settle: null });
+
+/** The storage thread: its lifecycle, and the calls made through it. */
+export class StorageThread {
+  readonly #options: StorageThreadOptions;
+  #run: ThreadRun | null = null;
+  #running = false;
+  readonly #restarts: CrashRestarts;
+  #nextCall = 1;
+  readonly #pending = new Map<number, PendingCall>();
+  /** The same calls' promises, for `stop()` to wait on. */
+  readonly #calls = new Set<Promise<unknown>>();
+  /** The thread connection's batch limits, as its last answer gave them. */
+  #limits: StorageBatchLimits = noLimits;
+
+  constructor(options: StorageThreadOptions) {
+    this.#options = options;
+    this.#restarts = new CrashRestarts({ bus: options.bus, logger: options.logger, restartDelayMs: options.restartDelayMs, thread: "the dispatcher's storage thread" });
+  }
+
+  /** @internal The running thread, for tests of crashes; `null` when none runs. */
+  get worker(): Worker | null {
+    return this.#run?.worker ?? null;
+  }
+
+  /** @internal A restart is scheduled after a crash (for tests). */
+  get restartScheduled(): boolean {
+    return this.#restarts.scheduled;
+  }
+
+  /** Starts the thread; resolves once its storage answered, rejects if it cannot. */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      await this.#spawn(true);
+    } catch (error) {
+      this.#running = false;
+      throw error;
+    }
+  }
+
+  /** Waits for the calls under way, closes the thread's storage and waits for the thread to exit. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#restarts.cancel();
+    // The calls under way (a claim, a settle of the last posts) finish first.
+    await Promise.allSettled(this.#calls);
+    const run = this.#run;
+    if (run === null) return;
+    run.closing = true;
+    this.#post(run, { kind: 'close' });
+    await run.exited;
+  }
+
+  /** The dispatcher's view of `host`: its storage calls through this thread, the rest as they are. */
+  storageFor(host: DispatchStorage): DispatchStorage {
+    return {
+      claimDue: (input) => this.#call('claimDue', [input]) as ReturnType<DispatchStorage['claimDue']>,
+      settle: (settlements, now) => this.#call('settle', [settlements, now]) as ReturnType<DispatchStorage['settle']>,
+      nextDueAt: (now) => this.#call('nextDueAt', [now]) as ReturnType<DispatchStorage['nextDueAt']>,
+      releaseLeases: (leases, now) => this.#call('releaseLeases', [leases, now]) as Promise<void>,
+      // The thread's connection is the one that writes: its limits (while it shares the write
+      // lock with the host's connection, batches sized to hold it ~1 ms).
+      writeBatchLimit: (operation) => this.#limits[operation],
+      ...(host.subscribeWake === undefined ? {} : { subscribeWake: host.subscribeWake.bind(host) }),
+      getSubscription: host.getSubscription.bind(host),
+      getSubscriptionChange: host.getSubscriptionChange.bind(host),
+      setSubscriptionStatus: host.setSubscriptionStatus.bind(host),
+    };
+  }
+
+  #call(method: StorageThreadMethod, args: unknown[]): Promise<unknown> {
+    const run = this.#run;
+    if (run === null || run.readyAt === null || run.closing) return Promise.reject(this.#unavailable());
+    const id = this.#nextCall++;
+    const answered = new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#post(run, { kind: 'call', id, method, args });
+    });
+    this.#calls.add(answered);
+    const forget = () => void this.#calls.delete(answered);
+    answered.then(forget, forget);
+    return answered;
+  }
+
+  #unavailable(cause?: Error): StorageError {
+    const error = new StorageError(
+      'STORAGE_UNAVAILABLE',
+      this.#running ? "The dispatcher's storage thread is not running (it crashed and is being started again)" : "The dispatcher's storage thread is stopped",
+      { retryable: true },
+    );
+    if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause, writable: true, configurable: true });
+    return error;
+  }
+
+  #post(run: ThreadRun, message: ToStorageWorker): void {
+    try {
+      run.worker.postMessage(message);
+    } catch (error) {
+      // A call whose arguments cannot be copied fails alone; a thread that is exiting fails
+      // every call with its exit.
+      if (message.kind === 'call') {
+        const call = this.#pending.get(message.id);
+        this.#pending.delete(message.id);
+        call?.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+
+  #spawn(initial: boolean): Promise<void> {
+    const worker = spawnStorageWorker({ recipe: this.#options.recipe });
+    let exited!: () => void;
+    let ready!: ThreadRun['ready'];
+    const readied = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
+    const run: ThreadRun = { worker, initial, ready, readyAt: null, closing: false, error: null, exited: new Promise((resolve) => (exited = resolve)) };
+    this.#run = run;
+    worker.on('message', (message: FromStorageWorker) => this.#received(run, message));
+    worker.on('error', (error) => {
+      run.error ??= error;
+    });
+    worker.on('exit', (code) => {
+      exited();
+      this.#exited(run, code);
+    });
+    return readied;
+  }
+
+  #received(run: ThreadRun, message: FromStorageWorker): void {
+    switch (message.kind) {
+      case 'result': {
+        this.#limits = message.limits;
+        const call = this.#pending.get(message.id);
+        if (call === undefined) return;
+        this.#pending.delete(message.id);
+        if (message.ok) call.resolve(message.value);
+        else call.reject(fromWire(message.error) as Error);
+        return;
+      }
+      case 'ready':
+        this.#limits = message.limits;
+        if (message.error === null) {
+          run.readyAt = Date.now();
+          run.ready.resolve();
+          return;
+        }
+        // Its storage could not open or answer: a first start reports it to start()'s
+        // caller; a restart counts it as a crash (its exit schedules the next try).
+        run.error = fromWire(message.error) as Error;
+        if (run.initial) run.closing = true;
+        void run.worker.terminate();
+        return;
+      case 'closed':
+        // Its storage is closed: end the thread now rather than wait for its loop to empty.
+        void run.worker.terminate();
+        return;
+    }
+  }
+
+  #exited(run: ThreadRun, code: number): void {
+    if (this.#run !== run) return;
+    this.#run = null;
+    this.#limits = noLimits;
+    const error = run.error ?? new Error(`The dispatcher's storage thread exited with code ${code}`);
+    if (run.readyAt === null) run.ready.reject(error);
+    const unavailable = this.#unavailable(error);
+    for (const call of this.#pending.values()) call.reject(unavailable);
+    this.#pending.clear();
+    if (run.closing || !this.#running || (run.initial && run.readyAt === null)) return;
+    this.#crashed(run, error);
+  }
+
+  #crashed(run: ThreadRun, error: Error): void {
+    this.#restarts.crashed(error, run.readyAt, () => {
+      if (!this.#running) return;
+      // A restart that fails is a crash like any other: its exit schedules the next one.
+      this.#spawn(false).catch(() => undefined);
+    });
+  }
+}
+
+/** The in-thread dispatcher with its storage calls in a {@link StorageThread}. */
+export class StorageThreadDispatcher implements DeliveryDispatcher {
+  #starting: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
+
+  constructor(
+    private readonly inner: DeliveryDispatcher,
+    /** @internal Exposed for tests of crashes. */
+    readonly thread: StorageThread,
+  ) {}
+
+  get inFlight(): number {
+    return this.inner.inFlight;
+  }
+
+  /** Starts the thread, then the dispatcher; a stop under way finishes first. */
+  start(): Promise<void> {
+    this.#starting ??= (async () => {
+      if (this.#stopping !== null) await this.#stopping;
+      await this.thread.start();
+      try {
+        await this.inner.start();
+      } catch (error) {
+        await this.thread.stop();
+        throw error;
+      }
+    })().finally(() => {
+      this.#starting = null;
+    });
+    return this.#starting;
+  }
+
+  /** Stops the dispatcher (posts in flight, their settles), then the thread. Calls made meanwhile share it. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#starting !== null) await this.#starting.catch(() => undefined);
+      await this.inner.stop();
+      await this.thread.stop();
+    })().finally(() => {
+      this.#stopping = null;
+    });
+    return this.#stopping;
+  }
+
+  wake(): void {
+    this.inner.wake();
+  }
+
+  forgetSubscription(subscriptionId: string): void {
+    this.inner.forgetSubscription(subscriptionId);
+  }
+
+  retireTls(tlsId: string): void {
+    this.inner.retireTls(tlsId);
+  }
+
+  circuit(subscriptionId: string): CircuitStatus | Promise<CircuitStatus> {
+    return this.inner.circuit(subscriptionId);
+  }
+
+  whenIdle(): Promise<void> {
+    return this.inner.whenIdle();
+  }
+}

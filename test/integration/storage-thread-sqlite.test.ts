@@ -1,0 +1,3 @@
+import { describeStorageThread } from '../support/storage-thread-cases.js';
+
+describeStorageThread('sqlite');
