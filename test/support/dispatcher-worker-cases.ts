@@ -20,6 +20,7 @@ import { messageOf, schemesOf, verifyingWith } from './verifying-receiver.js';
 import { recordingLogger } from './recording-logger.js';
 import { samplePayment } from './sample-payment.js';
 import { createTestCa } from './test-certificates.js';
+import { expectNoThreadLeftBehindARestartWait } from './thread-restarts.js';
 
 const worker = { thread: 'worker' } as const;
 
@@ -331,21 +332,6 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
   });
 
   it('leaves no worker and no restart behind a stop() during the wait before a restart, nor after close()', async () => {
-    const webhooks = env.instance({ dispatcher: { thread: 'worker', restartDelayMs: 60_000 } });
-    const crashed = new Promise<DispatcherCrashedEvent>((resolve) => webhooks.bus.once('dispatcher:crashed', resolve));
-    await webhooks.start();
-    await workerOf(webhooks).worker!.terminate();
-    expect((await crashed).restartInMs).toBe(60_000);
-    expect(workerOf(webhooks).restartScheduled).toBe(true);
-    await webhooks.stop();
-    expect(workerOf(webhooks).restartScheduled).toBe(false);
-    expect(workerOf(webhooks).worker).toBeNull();
-
-    await webhooks.start();
-    const thread = workerOf(webhooks).worker!;
-    const exited = new Promise<number>((resolve) => thread.once('exit', resolve));
-    await webhooks.close();
-    await exited;
-    expect(workerOf(webhooks).worker).toBeNull();
+    await expectNoThreadLeftBehindARestartWait(env.instance({ dispatcher: { thread: 'worker', restartDelayMs: 60_000 } }), workerOf);
   });
 }

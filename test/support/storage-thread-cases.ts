@@ -15,6 +15,7 @@ import { verifyWebhook } from '../../src/receiver/index.js';
 import { useInstancesOnStorage } from './every-storage.js';
 import { recordingLogger } from './recording-logger.js';
 import { samplePayment } from './sample-payment.js';
+import { expectNoThreadLeftBehindARestartWait } from './thread-restarts.js';
 
 function threadOf(webhooks: object): StorageThreadDispatcher['thread'] {
   return (internalDispatcher(webhooks) as StorageThreadDispatcher).thread;
@@ -165,22 +166,7 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
   });
 
   it('leaves no thread and no restart behind a stop() during the wait before a restart, nor after close()', async () => {
-    const webhooks = env.instance({ dispatcher: { storageThread: 'worker', restartDelayMs: 60_000 } });
-    const crashed = new Promise<DispatcherCrashedEvent>((resolve) => webhooks.bus.once('dispatcher:crashed', resolve));
-    await webhooks.start();
-    await threadOf(webhooks).worker!.terminate();
-    expect((await crashed).restartInMs).toBe(60_000);
-    expect(threadOf(webhooks).restartScheduled).toBe(true);
-    await webhooks.stop();
-    expect(threadOf(webhooks).restartScheduled).toBe(false);
-    expect(threadOf(webhooks).worker).toBeNull();
-
-    await webhooks.start();
-    const thread = threadOf(webhooks).worker!;
-    const exited = new Promise<number>((resolve) => thread.once('exit', resolve));
-    await webhooks.close();
-    await exited;
-    expect(threadOf(webhooks).worker).toBeNull();
+    await expectNoThreadLeftBehindARestartWait(env.instance({ dispatcher: { storageThread: 'worker', restartDelayMs: 60_000 } }), threadOf);
   });
 
   it('shares one stop between calls, and a start() made during a stop runs after it with a thread of its own', async () => {

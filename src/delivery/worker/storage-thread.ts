@@ -30,8 +30,8 @@ import type { CircuitStatus } from '../../metrics/delivery-metrics.js';
 import type { StorageRecipe } from '../../storage/shared/worker-recipe.js';
 import type { DeliveryDispatcher } from '../delivery-dispatcher.js';
 import type { DispatchStorage } from '../dispatch-storage.js';
-import { CrashRestarts } from './crash-restarts.js';
 import { spawnStorageWorker } from './spawn-dispatcher-worker.js';
+import { ThreadRuns, type ThreadRun } from './thread-runs.js';
 import type { FromStorageWorker, StorageBatchLimits, StorageThreadMethod, ToStorageWorker } from './storage-thread-messages.js';
 import { fromWire } from './wire-values.js';
 
@@ -47,28 +47,11 @@ interface PendingCall {
   reject(error: Error): void;
 }
 
-/** One thread, from its start to its exit. */
-interface ThreadRun {
-  readonly worker: Worker;
-  /** Started by `start()`: if it fails before it is ready, `start()` rejects and nothing restarts. */
-  readonly initial: boolean;
-  readonly ready: { resolve: () => void; reject: (error: Error) => void };
-  /** Set once its storage answered (epoch ms). */
-  readyAt: number | null;
-  /** Asked to close: its exit is no crash. */
-  closing: boolean;
-  error: Error | null;
-  readonly exited: Promise<void>;
-}
-
 const noLimits: StorageBatchLimits = Object.freeze({ claimDue: null, settle: null });
 
 /** The storage thread: its lifecycle, and the calls made through it. */
 export class StorageThread {
-  readonly #options: StorageThreadOptions;
-  #run: ThreadRun | null = null;
-  #running = false;
-  readonly #restarts: CrashRestarts;
+  readonly #threads: ThreadRuns<FromStorageWorker>;
   #nextCall = 1;
   readonly #pending = new Map<number, PendingCall>();
   /** The same calls' promises, for `stop()` to wait on. */
@@ -77,40 +60,39 @@ export class StorageThread {
   #limits: StorageBatchLimits = noLimits;
 
   constructor(options: StorageThreadOptions) {
-    this.#options = options;
-    this.#restarts = new CrashRestarts({ bus: options.bus, logger: options.logger, restartDelayMs: options.restartDelayMs, thread: "the dispatcher's storage thread" });
+    this.#threads = new ThreadRuns<FromStorageWorker>({
+      bus: options.bus,
+      logger: options.logger,
+      restartDelayMs: options.restartDelayMs,
+      thread: "the dispatcher's storage thread",
+      spawn: () => spawnStorageWorker({ recipe: options.recipe }),
+      onMessage: (run, message) => this.#received(run, message),
+      onExited: (_run, error) => this.#exited(error),
+    });
   }
 
   /** @internal The running thread, for tests of crashes; `null` when none runs. */
   get worker(): Worker | null {
-    return this.#run?.worker ?? null;
+    return this.#threads.current?.worker ?? null;
   }
 
   /** @internal A restart is scheduled after a crash (for tests). */
   get restartScheduled(): boolean {
-    return this.#restarts.scheduled;
+    return this.#threads.restartScheduled;
   }
 
   /** Starts the thread; resolves once its storage answered, rejects if it cannot. */
-  async start(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      await this.#spawn(true);
-    } catch (error) {
-      this.#running = false;
-      throw error;
-    }
+  start(): Promise<void> {
+    return this.#threads.start();
   }
 
   /** Waits for the calls under way, closes the thread's storage and waits for the thread to exit. */
   async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
-    this.#restarts.cancel();
+    if (!this.#threads.running) return;
+    this.#threads.stop();
     // The calls under way (a claim, a settle of the last posts) finish first.
     await Promise.allSettled(this.#calls);
-    const run = this.#run;
+    const run = this.#threads.current;
     if (run === null) return;
     run.closing = true;
     this.#post(run, { kind: 'close' });
@@ -135,7 +117,7 @@ export class StorageThread {
   }
 
   #call(method: StorageThreadMethod, args: unknown[]): Promise<unknown> {
-    const run = this.#run;
+    const run = this.#threads.current;
     if (run === null || run.readyAt === null || run.closing) return Promise.reject(this.#unavailable());
     const id = this.#nextCall++;
     const answered = new Promise((resolve, reject) => {
@@ -151,7 +133,7 @@ export class StorageThread {
   #unavailable(cause?: Error): StorageError {
     const error = new StorageError(
       'STORAGE_UNAVAILABLE',
-      this.#running ? "The dispatcher's storage thread is not running (it crashed and is being started again)" : "The dispatcher's storage thread is stopped",
+      this.#threads.running ? "The dispatcher's storage thread is not running (it crashed and is being started again)" : "The dispatcher's storage thread is stopped",
       { retryable: true },
     );
     if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause, writable: true, configurable: true });
@@ -172,24 +154,6 @@ export class StorageThread {
     }
   }
 
-  #spawn(initial: boolean): Promise<void> {
-    const worker = spawnStorageWorker({ recipe: this.#options.recipe });
-    let exited!: () => void;
-    let ready!: ThreadRun['ready'];
-    const readied = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
-    const run: ThreadRun = { worker, initial, ready, readyAt: null, closing: false, error: null, exited: new Promise((resolve) => (exited = resolve)) };
-    this.#run = run;
-    worker.on('message', (message: FromStorageWorker) => this.#received(run, message));
-    worker.on('error', (error) => {
-      run.error ??= error;
-    });
-    worker.on('exit', (code) => {
-      exited();
-      this.#exited(run, code);
-    });
-    return readied;
-  }
-
   #received(run: ThreadRun, message: FromStorageWorker): void {
     switch (message.kind) {
       case 'result': {
@@ -202,17 +166,9 @@ export class StorageThread {
         return;
       }
       case 'ready':
+        // An error: its storage could not open or answer.
         this.#limits = message.limits;
-        if (message.error === null) {
-          run.readyAt = Date.now();
-          run.ready.resolve();
-          return;
-        }
-        // Its storage could not open or answer: a first start reports it to start()'s
-        // caller; a restart counts it as a crash (its exit schedules the next try).
-        run.error = fromWire(message.error) as Error;
-        if (run.initial) run.closing = true;
-        void run.worker.terminate();
+        this.#threads.ready(run, message.error === null ? null : (fromWire(message.error) as Error));
         return;
       case 'closed':
         // Its storage is closed: end the thread now rather than wait for its loop to empty.
@@ -221,25 +177,12 @@ export class StorageThread {
     }
   }
 
-  #exited(run: ThreadRun, code: number): void {
-    if (this.#run !== run) return;
-    this.#run = null;
+  /** The thread exited: the calls waiting on it fail. */
+  #exited(error: Error): void {
     this.#limits = noLimits;
-    const error = run.error ?? new Error(`The dispatcher's storage thread exited with code ${code}`);
-    if (run.readyAt === null) run.ready.reject(error);
     const unavailable = this.#unavailable(error);
     for (const call of this.#pending.values()) call.reject(unavailable);
     this.#pending.clear();
-    if (run.closing || !this.#running || (run.initial && run.readyAt === null)) return;
-    this.#crashed(run, error);
-  }
-
-  #crashed(run: ThreadRun, error: Error): void {
-    this.#restarts.crashed(error, run.readyAt, () => {
-      if (!this.#running) return;
-      // A restart that fails is a crash like any other: its exit schedules the next one.
-      this.#spawn(false).catch(() => undefined);
-    });
   }
 }
 

@@ -25,8 +25,8 @@ import type { CircuitStatus, DeliveryMetrics } from '../../metrics/delivery-metr
 import type { StorageRecipe } from '../../storage/shared/worker-recipe.js';
 import type { DeliveryDispatcher } from '../delivery-dispatcher.js';
 import type { DispatcherSettings } from '../dispatcher-settings.js';
-import { CrashRestarts } from './crash-restarts.js';
 import { spawnDispatcherWorker } from './spawn-dispatcher-worker.js';
+import { ThreadRuns, type ThreadRun } from './thread-runs.js';
 import { fromWire } from './wire-values.js';
 import type { ReportEntry, ToWorker, WorkerReport } from './worker-messages.js';
 
@@ -51,29 +51,11 @@ export interface WorkerDispatcherOptions {
   restartDelayMs: number;
 }
 
-/** One worker thread, from its start to its exit. */
-interface WorkerRun {
-  readonly worker: Worker;
-  /** Started by `start()` (not a restart): if it fails before it runs, `start()` rejects and nothing restarts. */
-  readonly initial: boolean;
-  /** Settled by the worker's `started`, or by its exit before it. */
-  readonly starting: { resolve: () => void; reject: (error: Error) => void };
-  /** Set once its dispatcher runs (epoch ms). */
-  startedAt: number | null;
-  /** Asked to stop: its exit is no crash. */
-  stopping: boolean;
-  /** What it threw, if it did (its exit follows). */
-  error: Error | null;
-  readonly exited: Promise<void>;
-}
-
 export class WorkerDispatcher implements DeliveryDispatcher {
   readonly #options: WorkerDispatcherOptions;
-  #run: WorkerRun | null = null;
-  #running = false;
+  readonly #threads: ThreadRuns<WorkerReport>;
   #inFlight = 0;
   #stopping: Promise<void> | null = null;
-  readonly #restarts: CrashRestarts;
   #wakeQueued = false;
   #nextRequest = 1;
   /** Requests waiting for the worker's answer; a worker's exit answers them as if idle. */
@@ -85,7 +67,15 @@ export class WorkerDispatcher implements DeliveryDispatcher {
 
   constructor(options: WorkerDispatcherOptions) {
     this.#options = options;
-    this.#restarts = new CrashRestarts({ bus: options.bus, logger: options.logger, restartDelayMs: options.restartDelayMs, thread: 'the dispatcher worker' });
+    this.#threads = new ThreadRuns<WorkerReport>({
+      bus: options.bus,
+      logger: options.logger,
+      restartDelayMs: options.restartDelayMs,
+      thread: 'the dispatcher worker',
+      spawn: () => spawnDispatcherWorker({ settings: options.settings, recipe: options.recipe, listening: this.#listening }),
+      onMessage: (run, report) => this.#apply(run, report),
+      onExited: () => this.#exited(),
+    });
     this.#listening = listenedEvents(options.bus);
     options.bus.watchListeners(() => this.#listenersChanged());
   }
@@ -95,7 +85,7 @@ export class WorkerDispatcher implements DeliveryDispatcher {
     const names = listenedEvents(this.#options.bus);
     if (names.length === this.#listening.length && names.every((name, index) => name === this.#listening[index])) return;
     this.#listening = names;
-    const run = this.#run;
+    const run = this.#threads.current;
     if (run !== null) this.#post(run, { kind: 'listening', names });
   }
 
@@ -106,70 +96,60 @@ export class WorkerDispatcher implements DeliveryDispatcher {
 
   /** @internal A restart is scheduled after a crash (for tests). */
   get restartScheduled(): boolean {
-    return this.#restarts.scheduled;
+    return this.#threads.restartScheduled;
   }
 
   /** @internal The running worker thread, for tests of crashes; `null` when none runs. */
   get worker(): Worker | null {
-    return this.#run?.worker ?? null;
+    return this.#threads.current?.worker ?? null;
   }
 
   async start(): Promise<void> {
     if (this.#stopping !== null) await this.#stopping;
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      await this.#spawn(true);
-    } catch (error) {
-      this.#running = false;
-      throw error;
-    }
+    await this.#threads.start();
   }
 
   stop(): Promise<void> {
     if (this.#stopping !== null) return this.#stopping;
-    if (!this.#running) return Promise.resolve();
-    this.#running = false;
-    this.#restarts.cancel();
-    this.#stopping = this.#finishStop().finally(() => {
+    if (!this.#threads.running) return Promise.resolve();
+    this.#stopping = this.#finishStop(this.#threads.stop()).finally(() => {
       this.#stopping = null;
     });
     return this.#stopping;
   }
 
-  async #finishStop(): Promise<void> {
-    const run = this.#run;
+  async #finishStop(run: ThreadRun | null): Promise<void> {
     if (run === null) return;
-    run.stopping = true;
+    run.closing = true;
     this.#post(run, { kind: 'stop' });
     await run.exited;
   }
 
   wake(): void {
-    if (!this.#running || this.#wakeQueued) return;
+    if (!this.#threads.running || this.#wakeQueued) return;
     // One message per turn: a loop of publishes wakes the worker once.
     this.#wakeQueued = true;
     setImmediate(() => {
       this.#wakeQueued = false;
-      const run = this.#run;
-      if (run !== null && !run.stopping) this.#post(run, { kind: 'wake' });
+      const run = this.#threads.current;
+      if (run !== null && !run.closing) this.#post(run, { kind: 'wake' });
     });
   }
 
   forgetSubscription(subscriptionId: string): void {
-    const run = this.#run;
+    const run = this.#threads.current;
     if (run !== null) this.#post(run, { kind: 'forget', subscriptionId });
   }
 
   retireTls(tlsId: string): void {
     // No worker runs: it has no pools. A worker started later opens only identities still in use.
-    const run = this.#run;
+    const run = this.#threads.current;
     if (run !== null) this.#post(run, { kind: 'retire-tls', tlsId });
   }
 
   circuit(subscriptionId: string): Promise<CircuitStatus> {
-    const run = this.#run;
-    if (run === null || run.startedAt === null) return Promise.resolve({ ...idleCircuit });
+    const run = this.#threads.current;
+    if (run === null || run.readyAt === null) return Promise.resolve({ ...idleCircuit });
     const request = this.#nextRequest++;
     return new Promise((resolve) => {
       this.#circuitRequests.set(request, resolve);
@@ -179,8 +159,8 @@ export class WorkerDispatcher implements DeliveryDispatcher {
 
   /** Resolves once the worker is idle and everything it did before has reached the host. */
   whenIdle(): Promise<void> {
-    const run = this.#run;
-    if (run === null || run.startedAt === null) return Promise.resolve();
+    const run = this.#threads.current;
+    if (run === null || run.readyAt === null) return Promise.resolve();
     const request = this.#nextRequest++;
     return new Promise((resolve) => {
       this.#idleRequests.set(request, resolve);
@@ -188,7 +168,7 @@ export class WorkerDispatcher implements DeliveryDispatcher {
     });
   }
 
-  #post(run: WorkerRun, message: ToWorker): void {
+  #post(run: ThreadRun, message: ToWorker): void {
     try {
       run.worker.postMessage(message);
     } catch {
@@ -196,32 +176,12 @@ export class WorkerDispatcher implements DeliveryDispatcher {
     }
   }
 
-  /** Starts a worker; resolves once its dispatcher runs, rejects if it fails or exits first. */
-  #spawn(initial: boolean): Promise<void> {
-    const { settings, recipe } = this.#options;
-    const worker = spawnDispatcherWorker({ settings, recipe, listening: this.#listening });
-    let exited!: () => void;
-    let starting!: WorkerRun['starting'];
-    const started = new Promise<void>((resolve, reject) => (starting = { resolve, reject }));
-    const run: WorkerRun = { worker, initial, starting, startedAt: null, stopping: false, error: null, exited: new Promise((resolve) => (exited = resolve)) };
-    this.#run = run;
-    worker.on('message', (report: WorkerReport) => this.#apply(run, report));
-    worker.on('error', (error) => {
-      run.error ??= error;
-    });
-    worker.on('exit', (code) => {
-      exited();
-      this.#exited(run, code);
-    });
-    return started;
-  }
-
-  #apply(run: WorkerRun, report: WorkerReport): void {
+  #apply(run: ThreadRun, report: WorkerReport): void {
     for (const entry of report.entries) this.#applyEntry(run, entry);
-    if (this.#run === run) this.#inFlight = report.inFlight;
+    if (this.#threads.current === run) this.#inFlight = report.inFlight;
   }
 
-  #applyEntry(run: WorkerRun, entry: ReportEntry): void {
+  #applyEntry(run: ThreadRun, entry: ReportEntry): void {
     const { bus, metrics, logger } = this.#options;
     switch (entry[0]) {
       case 'event':
@@ -237,7 +197,8 @@ export class WorkerDispatcher implements DeliveryDispatcher {
         logger[entry[1]](fromWire(entry[2]) as Record<string, unknown>, entry[3]);
         return;
       case 'started':
-        this.#started(run, entry[1] === null ? null : (fromWire(entry[1]) as Error));
+        // An error: it could not open its storage or start its dispatcher.
+        this.#threads.ready(run, entry[1] === null ? null : (fromWire(entry[1]) as Error));
         return;
       case 'stopped':
         // Everything is closed in the thread: end it now rather than wait for its loop to empty.
@@ -254,39 +215,12 @@ export class WorkerDispatcher implements DeliveryDispatcher {
     }
   }
 
-  #started(run: WorkerRun, error: Error | null): void {
-    if (error === null) {
-      run.startedAt = Date.now();
-      run.starting.resolve();
-      return;
-    }
-    // It could not open its storage or start its dispatcher. A first start reports it to
-    // start()'s caller; a restart counts it as a crash (its exit schedules the next try).
-    run.error = error;
-    if (run.initial) run.stopping = true;
-    void run.worker.terminate();
-  }
-
-  #exited(run: WorkerRun, code: number): void {
-    if (this.#run !== run) return;
-    this.#run = null;
+  /** The worker exited: a dead worker is idle, and its breakers are gone with it. */
+  #exited(): void {
     this.#inFlight = 0;
-    // A dead worker is idle, and its breakers are gone with it.
     for (const resolve of this.#idleRequests.values()) resolve();
     this.#idleRequests.clear();
     for (const resolve of this.#circuitRequests.values()) resolve({ ...idleCircuit });
     this.#circuitRequests.clear();
-    const error = run.error ?? new Error(`The dispatcher worker exited with code ${code}`);
-    if (run.startedAt === null) run.starting.reject(error);
-    if (run.stopping || !this.#running || (run.initial && run.startedAt === null)) return;
-    this.#crashed(run, error);
-  }
-
-  #crashed(run: WorkerRun, error: Error): void {
-    this.#restarts.crashed(error, run.startedAt, () => {
-      if (!this.#running) return;
-      // A restart that fails is a crash like any other: its exit schedules the next one.
-      this.#spawn(false).catch(() => undefined);
-    });
   }
 }
