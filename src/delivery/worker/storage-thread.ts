@@ -20,7 +20,10 @@
  * (`dispatcher:crashed`) and started again after `restartDelayMs`, doubled after each crash
  * in a row, as the dispatcher's worker is. Calls made meanwhile fail the same way. Leases
  * claimed through the dead thread stay the dispatcher's: its settles carry their tokens to
- * the new thread's connection, which fences them as any connection would.
+ * the new thread's connection, which fences them as any connection would. A claim the thread
+ * committed but never answered leaves its deliveries leased until the lease expires (then
+ * they are claimed again); a settle it committed but never answered is written again and
+ * refused as a lost lease, the delivery settled already.
  */
 import type { Worker } from 'node:worker_threads';
 import { StorageError } from '../../errors.js';
