@@ -48,6 +48,8 @@ export interface StorageThreadOptions {
 interface PendingCall {
   resolve(value: unknown): void;
   reject(error: Error): void;
+  /** Settled with the answer: what `stop()` waits on. */
+  answered: Promise<unknown>;
 }
 
 const noLimits: StorageBatchLimits = Object.freeze({ claimDue: null, settle: null });
@@ -57,8 +59,6 @@ export class StorageThread {
   readonly #threads: ThreadRuns<FromStorageWorker>;
   #nextCall = 1;
   readonly #pending = new Map<number, PendingCall>();
-  /** The same calls' promises, for `stop()` to wait on. */
-  readonly #calls = new Set<Promise<unknown>>();
   /** The thread connection's batch limits, as its last answer gave them. */
   #limits: StorageBatchLimits = noLimits;
 
@@ -94,7 +94,7 @@ export class StorageThread {
     if (!this.#threads.running) return;
     this.#threads.stop();
     // The calls under way (a claim, a settle of the last posts) finish first.
-    await Promise.allSettled(this.#calls);
+    await Promise.allSettled([...this.#pending.values()].map((call) => call.answered));
     const run = this.#threads.current;
     if (run === null) return;
     run.closing = true;
@@ -123,13 +123,10 @@ export class StorageThread {
     const run = this.#threads.current;
     if (run === null || run.readyAt === null || run.closing) return Promise.reject(this.#unavailable());
     const id = this.#nextCall++;
-    const answered = new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#post(run, { kind: 'call', id, method, args });
-    });
-    this.#calls.add(answered);
-    const forget = () => void this.#calls.delete(answered);
-    answered.then(forget, forget);
+    let settle!: Pick<PendingCall, 'resolve' | 'reject'>;
+    const answered = new Promise((resolve, reject) => (settle = { resolve, reject }));
+    this.#pending.set(id, { ...settle, answered });
+    this.#post(run, { kind: 'call', id, method, args });
     return answered;
   }
 
