@@ -35,6 +35,7 @@ import { normalizeSecretsKeys } from '../../src/registry/secret-codec.js';
 import type { EnqueueInput } from '../../src/storage/storage-adapter.js';
 import { collectGarbage, median } from '../stats.js';
 import type { BenchContext } from '../context.js';
+import { postgresCpuMs } from '../database-cpu.js';
 import type { ReceiverProcess, ReceiverReport } from '../receiver.js';
 import { enqueueInputs, eventType, paddingFor, paymentData } from '../payload.js';
 import { bareRequests, bareUndiciLoop, createInstance, kyLoop } from '../trial-helpers.js';
@@ -51,9 +52,11 @@ export interface TrialResult {
   signed: number;
   receiverCpu: number;
   senderCpu: number;
+  /** The PostgreSQL server's CPU over the trial, in cores (database-cpu.ts); null where it is not measured. */
+  databaseCpu: number | null;
 }
 
-export function trialResult(report: ReceiverReport, expected: number, elapsedMs: number, cpu: NodeJS.CpuUsage): TrialResult {
+export function trialResult(report: ReceiverReport, expected: number, elapsedMs: number, cpu: NodeJS.CpuUsage, databaseCpuMs: number | null = null): TrialResult {
   return {
     rate: (report.distinctIds / elapsedMs) * 1000,
     elapsedMs,
@@ -63,6 +66,19 @@ export function trialResult(report: ReceiverReport, expected: number, elapsedMs:
     signed: report.signed,
     receiverCpu: report.cpuMs / report.wallMs,
     senderCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
+    databaseCpu: databaseCpuMs === null ? null : databaseCpuMs / elapsedMs,
+  };
+}
+
+/**
+ * The PostgreSQL server's CPU from here on, in ms, read by the function returned; `null` for
+ * another storage (or where `/proc` has no postgres processes).
+ */
+export function databaseCpuFrom(storage: string): () => number | null {
+  const start = storage === 'postgres' ? postgresCpuMs() : null;
+  return () => {
+    const end = start === null ? null : postgresCpuMs();
+    return start === null || end === null ? null : end - start;
   };
 }
 
@@ -165,6 +181,7 @@ export async function oursTrial(
       if (steadyFrom === null && succeeded >= events * steadyAfterShare) steadyFrom = { at: performance.now(), count: succeeded };
     });
     let cpu = process.cpuUsage();
+    let databaseCpu = databaseCpuFrom(entry.name);
     const called = performance.now();
     let start = called;
     await instance.webhooks.start();
@@ -172,6 +189,7 @@ export async function oursTrial(
     if (timedFromStarted) {
       start = performance.now();
       cpu = process.cpuUsage();
+      databaseCpu = databaseCpuFrom(entry.name);
     }
     await instance.webhooks.drain({ timeoutMs: 300_000 });
     const end = performance.now();
@@ -179,14 +197,28 @@ export async function oursTrial(
     const warm = steadyFrom as { at: number; count: number } | null;
     const steadyRate = warm === null || end <= warm.at ? 0 : ((succeeded - warm.count) / (end - warm.at)) * 1000;
     const usage = process.cpuUsage(cpu);
+    const databaseMs = databaseCpu();
     const metrics = await instance.webhooks.metrics();
     if (metrics.deliveriesSucceeded !== events) {
       context.log(`dispatch ${entry.name}: ${metrics.deliveriesSucceeded} of ${events} deliveries succeeded`);
     }
-    return { ...trialResult(await receiver.report(), events, elapsedMs, usage), steadyRate, fillMs, startMs };
+    return { ...trialResult(await receiver.report(), events, elapsedMs, usage, databaseMs), steadyRate, fillMs, startMs };
   } finally {
     await instance.close();
   }
+}
+
+/**
+ * The PostgreSQL server's CPU over the trials, where it was measured: its median share of a
+ * core, and the median CPU µs it spent per delivery that arrived.
+ */
+function databaseCpuSummary(results: readonly TrialResult[]): Record<string, number> {
+  const measured = results.filter((r): r is TrialResult & { databaseCpu: number } => r.databaseCpu !== null);
+  if (measured.length === 0) return {};
+  return {
+    databaseCpuShare: Math.round(median(measured.map((r) => r.databaseCpu)) * 1000) / 1000,
+    databaseCpuMicrosPerDelivery: Math.round(median(measured.map((r) => (r.databaseCpu * r.elapsedMs * 1000) / r.arrived))),
+  };
 }
 
 export function summary(results: readonly TrialResult[]): Record<string, unknown> {
@@ -195,6 +227,7 @@ export function summary(results: readonly TrialResult[]): Record<string, unknown
     arrived: results.map((r) => `${r.arrived}/${r.expected}`),
     receiverCpuShare: median(results.map((r) => r.receiverCpu)),
     senderCpuShare: median(results.map((r) => r.senderCpu)),
+    ...databaseCpuSummary(results),
   };
 }
 
@@ -236,6 +269,7 @@ function combined(trials: readonly PairTrial[]): PairTrial {
     senderCpu: sum((trial) => trial.senderCpu) / trials.length,
     startMs: sum((trial) => trial.startMs) / trials.length,
     steadyRate: sum((trial) => trial.steadyRate) / trials.length,
+    databaseCpu: trials.every((trial) => trial.databaseCpu !== null) ? sum((trial) => trial.databaseCpu! * trial.elapsedMs) / elapsedMs : null,
   };
 }
 

@@ -27,7 +27,7 @@ import { enqueueInputs } from '../payload.js';
 import type { ReceivedSample, ReceiverProcess } from '../receiver.js';
 import { collectGarbage, median } from '../stats.js';
 import { postgresUrl } from '../storages.js';
-import { oursTrial, summary, trialResult, type TrialResult } from './dispatch.js';
+import { databaseCpuFrom, oursTrial, summary, trialResult, type TrialResult } from './dispatch.js';
 
 /** One event as both peers hand it to their sender: its id (the `webhook-id`) and its body. */
 interface PeerJob {
@@ -86,14 +86,16 @@ function verifiedCount(samples: readonly ReceivedSample[], secret: string): numb
   return verified;
 }
 
-async function timedPeer(receiver: ReceiverProcess, secret: string, expected: number, fillMs: number, run: () => Promise<number>): Promise<PeerTrial> {
+async function timedPeer(storage: string, receiver: ReceiverProcess, secret: string, expected: number, fillMs: number, run: () => Promise<number>): Promise<PeerTrial> {
   collectGarbage();
   await receiver.reset(false, verifiedSamples);
   const cpu = process.cpuUsage();
+  const databaseCpu = databaseCpuFrom(storage);
   const elapsedMs = await run();
   const usage = process.cpuUsage(cpu);
+  const databaseMs = databaseCpu();
   const report = await receiver.report();
-  return { ...trialResult(report, expected, elapsedMs, usage), verified: verifiedCount(report.samples, secret), sampled: report.samples.length, fillMs };
+  return { ...trialResult(report, expected, elapsedMs, usage, databaseMs), verified: verifiedCount(report.samples, secret), sampled: report.samples.length, fillMs };
 }
 
 /** `p-queue` at `concurrency`, every job added from the array at once: the memory-side peer. */
@@ -101,7 +103,7 @@ async function pQueueTrial(receiver: ReceiverProcess, jobs: readonly PeerJob[], 
   const secret = generateSecret();
   const sender = createSender(receiver.url, secret, concurrency);
   try {
-    return await timedPeer(receiver, secret, jobs.length, 0, async () => {
+    return await timedPeer('memory', receiver, secret, jobs.length, 0, async () => {
       const start = performance.now();
       const queue = new PQueue({ concurrency });
       await queue.addAll(jobs.map((job) => () => sender.send(job)));
@@ -159,7 +161,7 @@ async function graphileTrial(context: BenchContext, receiver: ReceiverProcess, j
     await client.query(`analyze "${schema}"._private_jobs`);
     const fillMs = performance.now() - fillStart;
     let errors = 0;
-    const result = await timedPeer(receiver, secret, jobs.length, fillMs, async () => {
+    const result = await timedPeer('postgres', receiver, secret, jobs.length, fillMs, async () => {
       let succeeded = 0;
       let allSucceeded!: () => void;
       const done = new Promise<void>((resolve) => (allSucceeded = resolve));
