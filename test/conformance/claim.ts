@@ -45,6 +45,19 @@ export function describeClaim(t: ConformanceContext): void {
       expect((await delivery(d.id)).status).toBe('pending');
     });
 
+    it('leaves updatedAt as it was: a lease is not a change of the delivery', async () => {
+      const sub = await createSubscription();
+      const d = await publishFor(sub.id);
+      t.now += 5_000;
+      const claimed = await claimOne(d.id);
+      expect(claimed.delivery.updatedAt).toBe(d.updatedAt);
+      expect(await t.storage.getDelivery(d.id)).toEqual(claimed.delivery);
+      // Settling is a change: it moves updatedAt to its time.
+      t.now += 1_000;
+      await settle(claimed, { kind: 'retry', nextAttemptAt: t.now + 60_000 }, { statusCode: 503 });
+      expect((await delivery(d.id)).updatedAt).toBe(t.now);
+    });
+
     it('claims the oldest due first, then by id, and never more than the limit', async () => {
       const sub = await createSubscription();
       const a = await publishFor(sub.id);

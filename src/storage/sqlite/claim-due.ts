@@ -107,7 +107,7 @@ export function claimDue(
       subscriptions.set(row.subscription_id, subscription);
     }
     return {
-      delivery: toClaimedDelivery(row, expires, input.now),
+      delivery: toClaimedDelivery(row, expires),
       history: toHistory(row),
       event: toClaimedEvent(row),
       subscription,

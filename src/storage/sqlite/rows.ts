@@ -157,6 +157,7 @@ export interface ClaimedRow extends HistoryColumns {
   last_error: string | null;
   delivered_at: number | null;
   created_at: number;
+  updated_at: number;
   published_at: number;
   payload: string;
   idempotency_key: string | null;
@@ -434,7 +435,7 @@ export function toHistory(row: HistoryColumns): DeliveryHistory {
 }
 
 /** The delivery a claim leased, as the claim left it (under `leaseExpiresAt`, updated at `now`). */
-export function toClaimedDelivery(row: ClaimedRow, leaseExpiresAt: number, now: number): DeliveryRecord {
+export function toClaimedDelivery(row: ClaimedRow, leaseExpiresAt: number): DeliveryRecord {
   return {
     id: row.id,
     eventId: row.event_id,
@@ -452,7 +453,7 @@ export function toClaimedDelivery(row: ClaimedRow, leaseExpiresAt: number, now: 
     deliveredAt: row.delivered_at,
     leaseExpiresAt,
     createdAt: row.created_at,
-    updatedAt: now,
+    updatedAt: row.updated_at,
   };
 }
 

@@ -136,7 +136,7 @@ describe('migration 0003: tenants', () => {
     const storages = [storageOn({ schema }), storageOn({ schema })];
     await Promise.all(storages.map((storage) => storage.migrate({ phase: 'contract' })));
     const { rows } = await admin.query(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(rows.map((row) => row.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(rows.map((row) => row.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
     const created = await storages[0]!.createSubscription(subscription({ tenantId: 'acme' }));
     expect(await storages[1]!.getSubscription(created.id)).toEqual(created);
   });

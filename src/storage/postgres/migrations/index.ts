@@ -17,6 +17,7 @@ import { sql as ordering } from './0011-ordering.js';
 import { sql as eventVersions } from './0012-event-versions.js';
 import { sql as clientTls } from './0013-client-tls.js';
 import { sql as migrationPhases } from './0014-migration-phases.js';
+import { sql as deliveriesFillfactor } from './0015-deliveries-fillfactor.js';
 
 /**
  * What a step does to code of older releases that still runs against the schema:
@@ -95,6 +96,7 @@ export const migrations: readonly PostgresMigration[] = Object.freeze([
   { version: 12, name: '0012-event-versions', phase: 'expand', sql: eventVersions },
   { version: 13, name: '0013-client-tls', phase: 'expand', sql: clientTls },
   { version: 14, name: '0014-migration-phases', phase: 'expand', sql: migrationPhases },
+  { version: 15, name: '0015-deliveries-fillfactor', phase: 'expand', sql: deliveriesFillfactor },
 ] satisfies PostgresMigration[]);
 
 /** The schema version this code expects: the last migration's. */

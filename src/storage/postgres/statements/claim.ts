@@ -30,8 +30,12 @@ export function claimStatements(t: Tables) {
     //   re-checked on its new version (READ COMMITTED's recheck) and dropped: its lease
     //   is live. So a delivery is never handed out twice while its lease holds.
     // - leased: rows of active subscriptions get a fresh random token (the fence) and a
-    //   lease expiring by the database clock. No indexed column changes, so the update
-    //   is HOT (see the fillfactor in the migration).
+    //   lease expiring by the database clock, and nothing else: no column any index of
+    //   the deliveries uses changes, so the update is HOT where the page has room (the
+    //   fillfactor in the migration) and adds no index entry. PostgreSQL refuses HOT when
+    //   any indexed column changes, a partial index's included, whether or not the row
+    //   is in it: updated_at (in deliveries_final_at, 0006) is why the lease leaves it
+    //   as it was (test/storage/postgres/postgres-claim-hot.test.ts counts the HOT updates).
     // - parked: a pending row of a disabled subscription (a publish that read the
     //   subscription as active just before a concurrent disable committed) is held here,
     //   as the disable would have done, instead of being sent or stepped over forever; of
@@ -215,8 +219,7 @@ function claimSql(t: Tables, due: string): string {
       ), leased AS (
         UPDATE ${D} AS d SET
           lease_token = gen_random_uuid()::text,
-          lease_expires_at = ${dbNowMs} + $3::bigint,
-          updated_at = $1::bigint
+          lease_expires_at = ${dbNowMs} + $3::bigint
         FROM due JOIN ${S} AS s ON s.id = due.subscription_id
         WHERE d.id = due.id AND s.status = 'active'
         RETURNING ${deliveryColumns('d')}, d.lease_token, d.history_attempts, d.first_failed_at, d.recovered_at,

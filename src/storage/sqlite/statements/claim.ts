@@ -27,7 +27,7 @@ export function claimSql(t: SqliteTables) {
     // row. RETURNING gives only the rowids; `claimedRows` reads what the dispatcher
     // needs with the event in one join (each value handed to JavaScript costs ~0.1 µs
     // in the driver: returning every column here and the event apart was 25% slower).
-    claim: `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires, updated_at = @now
+    claim: `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires
        WHERE rowid IN (
          SELECT d.rowid FROM ${D} AS d INDEXED BY ${t.dueIndex}
          WHERE d.status = 'pending' AND d.due_at <= @now
@@ -39,7 +39,7 @@ export function claimSql(t: SqliteTables) {
     // The claim with excluded subscriptions whose due backlog is small (see claimDue):
     // the same walk, stepping over their rows. subscription_id is in deliveries_due, so
     // both checks on it read the index entry, not the row.
-    claimWalkingExcluded: `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires, updated_at = @now
+    claimWalkingExcluded: `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires
        WHERE rowid IN (
          SELECT d.rowid FROM ${D} AS d INDEXED BY ${t.dueIndex}
          WHERE d.status = 'pending' AND d.due_at <= @now
@@ -56,7 +56,7 @@ export function claimSql(t: SqliteTables) {
     // first `limit` in (due_at, id) order. Ties at the cutoff may add a few rows to the
     // sort, never change the result: O(S · (log n + limit)) for S active subscriptions,
     // whatever the excluded backlog.
-    claimPerSubscription: `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires, updated_at = @now
+    claimPerSubscription: `UPDATE ${D} SET lease_token = @token, lease_expires_at = @expires
        WHERE rowid IN (
          SELECT d.rowid FROM ${S} AS s
          JOIN ${D} AS d INDEXED BY ${t.subscriptionDueIndex}
@@ -85,14 +85,14 @@ export function claimSql(t: SqliteTables) {
     // (deliveryTenantId), so excluding a tenant is excluding these.
     tenantSubscriptionIds: `SELECT id FROM ${S} WHERE tenant_id IN (SELECT value FROM json_each(?))`,
     // The rows a claim just leased (a JSON array of rowids), with their events: rowid
-    // seeks, and the event through its primary key. status, lease_token,
-    // lease_expires_at and updated_at are what the claim just wrote, so they are not
+    // seeks, and the event through its primary key. status, lease_token and
+    // lease_expires_at are what the claim just wrote (and selected on), so they are not
     // read back. Unordered: an ORDER BY here would copy every payload through a sorter,
     // so claimDue sorts the few rows itself. The payload is the delivery's own when it has
     // one (rendered by its subscription's transform), else its event's: what is sent.
     claimedRows: `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.tenant_id, d.attempts, d.next_attempt_at,
          d.ordering_key, d.ordering_seq,
-         d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at,
+         d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at, d.updated_at,
          e.published_at, COALESCE(d.payload, e.payload) AS payload, e.idempotency_key, e.tenant_id AS event_tenant_id,
          d.history_attempts, d.first_failed_at, d.recovered_at
        FROM json_each(?) AS j
