@@ -20,6 +20,7 @@ import { generateSecret } from '../src/signing/secret.js';
 import { signWebhook } from '../src/signing/sign-webhook.js';
 import { enqueueInputs, eventType, signedSamples } from './payload.js';
 import { ReceiverProcess } from './receiver.js';
+import { distribution } from './stats.js';
 import { storageEntry } from './storages.js';
 import { tenantPicker } from './tenant-subscriptions.js';
 import { bareRequests, bareUndiciLoop, createInstance, dataObjects, publishAll } from './trial-helpers.js';
@@ -158,6 +159,13 @@ async function main(): Promise<void> {
         await publishAll(instance.webhooks, dataObjects(events), 16);
       }
       const calls = countCalls(instance.storage.storage, ['claimDue', 'settle', 'nextDueAt', 'stats']);
+      // Per delivery: how long its post took, and how long after the response its settle was announced.
+      const postMs: number[] = [];
+      const settledAfterMs: number[] = [];
+      instance.webhooks.bus.on('delivery:succeeded', (event) => {
+        postMs.push(event.durationMs);
+        settledAfterMs.push(Date.now() - event.startedAt - event.durationMs);
+      });
       const loopDelay = monitorEventLoopDelay({ resolution: 5 });
       loopDelay.enable();
       await receiver.reset();
@@ -171,6 +179,11 @@ async function main(): Promise<void> {
       process.stdout.write(`dispatch ${storageName}: ${report.distinctIds}/${events} arrived, ${Math.round((report.distinctIds / ms) * 1000)} deliveries/s\n`);
       loopDelay.disable();
       process.stdout.write(`  storage calls: ${JSON.stringify(calls)}\n`);
+      const spread = (values: number[]) => {
+        const { p50, p90, p99 } = distribution(values);
+        return `p50 ${p50.toFixed(2)}, p90 ${p90.toFixed(2)}, p99 ${p99.toFixed(2)}`;
+      };
+      process.stdout.write(`  post ms: ${spread(postMs)}; settled after the response, ms: ${spread(settledAfterMs)}\n`);
       process.stdout.write(`  event-loop delay ms: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(2)}, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(2)}, max ${(loopDelay.max / 1e6).toFixed(2)}\n`);
       await instance.close();
     }
