@@ -262,6 +262,13 @@ export interface DeliveryRecord {
   /** Epoch ms until which a worker holds it; `null` when not claimed. */
   leaseExpiresAt: number | null;
   createdAt: number;
+  /**
+   * Epoch ms of its last change: a settle, a release of its lease, a hold or resume, a
+   * cancel, a redeliver or replay. A claim does not move it (a lease is the dispatcher's
+   * bookkeeping, and on PostgreSQL writing it would cost every lease an entry in each index:
+   * see the claim statement). A final delivery's `updatedAt` is when it became final, what
+   * retention counts from.
+   */
   updatedAt: number;
 }
 
