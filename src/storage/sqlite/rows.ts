@@ -434,7 +434,7 @@ export function toHistory(row: HistoryColumns): DeliveryHistory {
   return { attempts: row.history_attempts, firstFailedAt: row.first_failed_at, recoveredAt: row.recovered_at };
 }
 
-/** The delivery a claim leased, as the claim left it (under `leaseExpiresAt`, updated at `now`). */
+/** The delivery a claim leased, as the claim left it: under `leaseExpiresAt`, its `updatedAt` as it was (a lease is no change). */
 export function toClaimedDelivery(row: ClaimedRow, leaseExpiresAt: number): DeliveryRecord {
   return {
     id: row.id,

@@ -35,7 +35,7 @@ export function claimStatements(t: Tables) {
     //   fillfactor in the migration) and adds no index entry. PostgreSQL refuses HOT when
     //   any indexed column changes, a partial index's included, whether or not the row
     //   is in it: updated_at (in deliveries_final_at, 0006) is why the lease leaves it
-    //   as it was (test/storage/postgres/postgres-claim-hot.test.ts counts the HOT updates).
+    //   as it was (test/storage/postgres/postgres-storage.test.ts counts the HOT updates).
     // - parked: a pending row of a disabled subscription (a publish that read the
     //   subscription as active just before a concurrent disable committed) is held here,
     //   as the disable would have done, instead of being sent or stepped over forever; of
