@@ -18,6 +18,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { verifyWebhook } from '../src/receiver/index.js';
 import { generateSecret } from '../src/signing/secret.js';
 import { signWebhook } from '../src/signing/sign-webhook.js';
+import { postgresCpuMs } from './database-cpu.js';
 import { enqueueInputs, eventType, signedSamples } from './payload.js';
 import { ReceiverProcess } from './receiver.js';
 import { distribution } from './stats.js';
@@ -170,13 +171,21 @@ async function main(): Promise<void> {
       loopDelay.enable();
       await receiver.reset();
       await profileStart();
+      const cpu = process.cpuUsage();
+      const databaseStart = postgresCpuMs();
       const start = performance.now();
       await instance.webhooks.start();
       await instance.webhooks.drain({ timeoutMs: 300_000 });
       const ms = performance.now() - start;
+      const databaseEnd = postgresCpuMs();
+      const used = process.cpuUsage(cpu);
       await profileStop();
       const report = await receiver.report();
       process.stdout.write(`dispatch ${storageName}: ${report.distinctIds}/${events} arrived, ${Math.round((report.distinctIds / ms) * 1000)} deliveries/s\n`);
+      // CPU µs a delivery: this process (every thread), and PostgreSQL's server (every postgres process of the machine).
+      const perDelivery = (cpuMs: number) => Math.round((cpuMs * 1000) / Math.max(1, report.distinctIds));
+      const database = storageName === 'postgres' && databaseStart !== null && databaseEnd !== null ? `, PostgreSQL server ${perDelivery(databaseEnd - databaseStart)}` : '';
+      process.stdout.write(`  CPU µs a delivery: this process ${perDelivery((used.user + used.system) / 1000)}${database}\n`);
       loopDelay.disable();
       process.stdout.write(`  storage calls: ${JSON.stringify(calls)}\n`);
       const spread = (values: number[]) => {

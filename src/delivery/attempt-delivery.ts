@@ -73,6 +73,8 @@ export async function attemptDelivery(claimed: ClaimedDelivery, signing: Subscri
     deliveryId: delivery.id,
     leaseToken: claimed.leaseToken,
     outcome: classification.outcome,
+    // Lets a storage settle a batch in which a key's head passes on its ordered path at once.
+    orderingKey: delivery.orderingKey,
     attempt: {
       id: createId('att', startedAt),
       startedAt,

@@ -470,6 +470,14 @@ export interface Settlement {
   leaseToken: string;
   attempt: AttemptInput;
   outcome: SettleOutcome;
+  /**
+   * The delivery's ordering key as its claim returned it (`ClaimedDelivery.delivery.orderingKey`;
+   * `null`: unordered), which the dispatcher passes on. A hint only: a storage may use it to
+   * take a batch in which a key's head may pass straight to the path that moves heads
+   * (PostgreSQL: one statement fewer), and must settle exactly as without it when it is
+   * missing or wrong — a delivery's key is the stored one.
+   */
+  orderingKey?: string | null;
 }
 
 export type SettleResult =

@@ -15,6 +15,7 @@ import type {
   NewEventRecord,
   SettleOutcome,
   SettleResult,
+  Settlement,
   StorageAdapter,
   SubscriptionRecord,
 } from '../../src/storage/storage-adapter.js';
@@ -156,13 +157,15 @@ export function useConformanceContext(factory: StorageHarnessFactory) {
     };
   }
 
+  /** Settles one claimed delivery; `hint`: the settlement's optional fields (Settlement.orderingKey). */
   async function settle(
     claimed: { delivery: { id: string }; leaseToken: string },
     outcome: SettleOutcome,
     attemptOverrides: Partial<AttemptInput> = {},
+    hint: Pick<Settlement, 'orderingKey'> = {},
   ): Promise<SettleResult> {
     const results = await storage.settle(
-      [{ deliveryId: claimed.delivery.id, leaseToken: claimed.leaseToken, attempt: attempt(attemptOverrides), outcome }],
+      [{ deliveryId: claimed.delivery.id, leaseToken: claimed.leaseToken, attempt: attempt(attemptOverrides), outcome, ...hint }],
       now,
     );
     expect(results).toHaveLength(1);

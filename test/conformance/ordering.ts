@@ -5,12 +5,30 @@
  * when its event is expunged; a dead head under `block` holds the key.
  */
 import { describe, expect, it } from 'vitest';
-import type { DeliveryRecord, EnqueueResult, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
+import type { ClaimedDelivery, DeliveryRecord, EnqueueResult, SettleResult, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 import type { ConformanceContext } from './conformance-context.js';
 
-/** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
+type SettleOne = (claimed: ClaimedDelivery, ...rest: DropFirst<Parameters<ConformanceContext['settle']>>) => Promise<SettleResult>;
+type DropFirst<T extends unknown[]> = T extends [unknown, ...infer Rest] ? Rest : never;
+
+/**
+ * Defines this area's cases of the conformance suite, on the store `t` provides for each test:
+ * every case twice, settled as a caller that names no key would, and as the dispatcher
+ * settles — each settlement naming its delivery's key as the claim returned it
+ * (`Settlement.orderingKey`, a hint a storage may take a shorter path on; PostgreSQL does).
+ */
 export function describeOrdering(t: ConformanceContext): void {
-  const { createSubscription, eventRecord, claim, claimOne, settle, delivery, deliveriesOfEvent } = t;
+  orderingCases(t, 'ordering per key', t.settle, false);
+  orderingCases(
+    t,
+    'ordering per key, each settlement naming its claimed key',
+    (claimed, outcome, attemptOverrides) => t.settle(claimed, outcome, attemptOverrides, { orderingKey: claimed.delivery.orderingKey }),
+    true,
+  );
+}
+
+function orderingCases(t: ConformanceContext, title: string, settle: SettleOne, hinted: boolean): void {
+  const { createSubscription, eventRecord, claim, claimOne, delivery, deliveriesOfEvent } = t;
 
   /** Publishes one event with `orderingKey` (`null`: unordered) at `t.now`. */
   function publishKeyed(orderingKey: string | null, type = 'payment.succeeded'): Promise<EnqueueResult> {
@@ -31,7 +49,7 @@ export function describeOrdering(t: ConformanceContext): void {
     return (await claim(limit)).map((c) => c.delivery.id);
   }
 
-  describe('ordering per key', () => {
+  describe(title, () => {
     it('numbers a key’s deliveries per subscription in publish order; only the head is due', async () => {
       const a = await createSubscription();
       const b = await createSubscription();
@@ -295,6 +313,38 @@ export function describeOrdering(t: ConformanceContext): void {
       expect(await delivery(next!.id)).toMatchObject({ status: 'pending', nextAttemptAt: t.now });
       expect(await claimedIds()).toEqual([next!.id]);
     });
+
+    if (hinted) {
+      it('settles by the stored keys whatever the hints say: a head named unordered still passes, an unordered delivery named keyed is just settled', async () => {
+        const sub = await createSubscription();
+        const [d1, d2] = await publishMany(sub, 'k', 2);
+        const plainEvent = await publishKeyed(null);
+        const [plain] = await deliveriesOfEvent(plainEvent.event.id);
+        const [head, other] = [await claimOne(d1!.id), await claimOne(plain!.id)];
+        const at = t.now + 1;
+        // Wrong both ways, in one batch: the head hinted unordered, the unordered one hinted keyed.
+        const results = await t.storage.settle(
+          [
+            { deliveryId: head.delivery.id, leaseToken: head.leaseToken, attempt: t.attempt(), outcome: { kind: 'delivered' }, orderingKey: null },
+            { deliveryId: other.delivery.id, leaseToken: other.leaseToken, attempt: t.attempt(), outcome: { kind: 'delivered' }, orderingKey: 'k' },
+          ],
+          at,
+        );
+        expect(results.map((r) => (r.ok ? [r.delivery.id, r.delivery.status, r.delivery.orderingKey] : r.code))).toEqual([
+          [d1!.id, 'delivered', 'k'],
+          [plain!.id, 'delivered', null],
+        ]);
+        expect(await delivery(d2!.id)).toMatchObject({ status: 'pending', nextAttemptAt: at });
+        t.now = at;
+        expect(await claimedIds()).toEqual([d2!.id]);
+        // Hinted keyed, the same settlement again: its lease is gone, reported as lost, nothing moves.
+        const again = await t.storage.settle(
+          [{ deliveryId: head.delivery.id, leaseToken: head.leaseToken, attempt: t.attempt(), outcome: { kind: 'delivered' }, orderingKey: 'k' }],
+          at + 1,
+        );
+        expect(again).toEqual([{ ok: false, deliveryId: d1!.id, code: 'STORAGE_LEASE_LOST' }]);
+      });
+    }
 
     it('a soft-deleted subscription cancels its whole key, waiting deliveries included', async () => {
       const sub = await createSubscription();

@@ -130,6 +130,14 @@ describe('attemptDelivery', () => {
     expect(transport.sent.map((request) => request.headers['webhook-sequence'])).toEqual([undefined, '7']);
   });
 
+  it('names the claimed delivery’s ordering key in its settlement (Settlement.orderingKey), null for an unordered one', async () => {
+    const { options } = setup({ kind: 'response', statusCode: 204, retryAfter: null, body: '' });
+    const plain = claimedDelivery();
+    const ordered = { ...plain, delivery: { ...plain.delivery, orderingKey: 'acct_1', orderingSequence: 7 } };
+    expect((await attempt(plain, options)).orderingKey).toBeNull();
+    expect((await attempt(ordered, options)).orderingKey).toBe('acct_1');
+  });
+
   describe('with security.payloadKey', () => {
     const payloadCodec = createPayloadCodec([{ id: 'k1', key: randomBytes(32).toString('base64') }]);
     const sealedClaim = (sealed: string) => {
@@ -214,6 +222,7 @@ describe('attemptDelivery', () => {
       deliveryId: 'dlv_1',
       leaseToken: 'lease_1',
       outcome: { kind: 'delivered' },
+      orderingKey: null,
       attempt: {
         id: expect.stringMatching(/^att_/),
         startedAt: START,

@@ -715,6 +715,15 @@ export class PostgresStorage implements StorageAdapter {
       );
       return settleResults(settlements, rows, disabledBy);
     }
+    // The dispatcher says a key's head may pass in this batch (Settlement.orderingKey): the
+    // whole batch goes to the keyed transaction at once, rather than through the settle
+    // statement, which would leave out that subscription's settlements, only to have them
+    // settled there. A wrong hint costs time, never correctness: either path settles any
+    // batch by the stored keys.
+    if (settlements.some((settlement) => settlement.orderingKey != null && headPassingKinds.includes(settlement.outcome.kind))) {
+      const keyed = await this.#runner.run('settle', () => this.#runner.transaction((client) => this.#settleKeyed(client, settlements, now)), retry);
+      return settleResults(settlements, keyed, new Set());
+    }
     const rows = await this.#runner.run('settle', () => this.#query<SettledRow>(this.#sql.settle, settleValues(settlements, now)), retry);
     // Left out by the statement: a lost lease, or a settlement of a subscription whose
     // batch lets an ordering key's head pass, settled now in a transaction of its own.

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { createId } from '../../../src/ids.js';
 import type { PostgresStorage } from '../../../src/storage/postgres/index.js';
 import { postgresStatements } from '../../../src/storage/postgres/statements/index.js';
-import type { ClaimedDelivery, DeliveryRecord, EnqueueInput, Settlement, StorageAdapter } from '../../../src/storage/storage-adapter.js';
+import type { ClaimedDelivery, DeliveryRecord, EnqueueInput, Settlement, StorageAdapter, SubscriptionRecord } from '../../../src/storage/storage-adapter.js';
 import { admin, migrated, usePostgresDatabase } from '../../support/postgres-fixtures.js';
 import { recordingHostClient, recordingStorage } from '../../support/postgres-recording.js';
 import { NOW, subscription } from '../../support/storage-records.js';
@@ -54,6 +54,24 @@ async function keyDeliveries(storage: StorageAdapter, subscriptionId: string, or
 
 async function claimAll(storage: StorageAdapter, now = NOW): Promise<ClaimedDelivery[]> {
   return storage.claimDue({ now, limit: 100, leaseMs: LEASE_MS });
+}
+
+/** A storage whose pool statements are recorded, with an unordered subscription and one taking the `invoice.*` events. */
+async function recordedPair() {
+  const schema = (await migrated()).schema;
+  const { storage, texts } = await recordingStorage(schema);
+  const plain = await storage.createSubscription(subscription());
+  const ordered = await storage.createSubscription(subscription({ eventTypes: ['invoice.*'] }));
+  return { storage, texts, sql: postgresStatements(schema), plain, ordered };
+}
+
+/** Two events of key `inv_1` for `ordered` and one unordered for `plain`, claimed at NOW + 5: the key's head and the unordered delivery. */
+async function headAndOther(storage: StorageAdapter, ordered: SubscriptionRecord, plain: SubscriptionRecord) {
+  await storage.enqueue(keyed('inv_1', { type: 'invoice.paid' }));
+  await storage.enqueue(keyed('inv_1', { type: 'invoice.paid' }));
+  await storage.enqueue(keyed(null));
+  const claimed = await claimAll(storage, NOW + 5);
+  return { head: claimed.find((c) => c.delivery.subscriptionId === ordered.id)!, other: claimed.find((c) => c.delivery.subscriptionId === plain.id)! };
 }
 
 async function keyRow(storage: PostgresStorage, subscriptionId: string, orderingKey: string): Promise<{ last_seq: string; head_seq: string } | undefined> {
@@ -154,11 +172,7 @@ describe('settling the head of a key', () => {
   });
 
   it('keeps an unordered batch to one statement, and settles a mixed batch right: each result in its place, failingSince folded in batch order', async () => {
-    const schema = (await migrated()).schema;
-    const { storage, texts } = await recordingStorage(schema);
-    const sql = postgresStatements(schema);
-    const plain = await storage.createSubscription(subscription());
-    const ordered = await storage.createSubscription(subscription({ eventTypes: ['invoice.*'] }));
+    const { storage, texts, sql, plain, ordered } = await recordedPair();
     await storage.enqueue(keyed(null));
     await storage.enqueue(keyed(null));
     const claimedPlain = await claimAll(storage);
@@ -166,12 +180,7 @@ describe('settling the head of a key', () => {
     await storage.settle(claimedPlain.map((c) => settlement(c, { kind: 'delivered' })), NOW + 2);
     expect(texts).toEqual([sql.settle]);
 
-    await storage.enqueue(keyed('inv_1', { type: 'invoice.paid' }));
-    await storage.enqueue(keyed('inv_1', { type: 'invoice.paid' }));
-    await storage.enqueue(keyed(null));
-    const claimed = await claimAll(storage, NOW + 5);
-    const head = claimed.find((c) => c.delivery.subscriptionId === ordered.id)!;
-    const other = claimed.find((c) => c.delivery.subscriptionId === plain.id)!;
+    const { head, other } = await headAndOther(storage, ordered, plain);
     // The ordered subscription's settlements come first in batch order: a retry of the
     // unordered one (start), then the keyed delivered (clear) of the other subscription.
     const results = await storage.settle(
@@ -186,6 +195,35 @@ describe('settling the head of a key', () => {
     expect((await keyDeliveries(storage, ordered.id, 'inv_1')).map((d) => d.nextAttemptAt)).toEqual([null, NOW + 8]);
     // A lost lease is still reported as lost.
     expect(await storage.settle([settlement(head, { kind: 'delivered' })], NOW + 9)).toMatchObject([{ ok: false, code: 'STORAGE_LEASE_LOST' }]);
+  });
+
+  it('takes a batch whose settlements name a passing head’s key (Settlement.orderingKey) to the keyed transaction at once: no settle statement first, the same results', async () => {
+    const { storage, texts, sql, plain, ordered } = await recordedPair();
+    const { head, other } = await headAndOther(storage, ordered, plain);
+    const named = (c: ClaimedDelivery, s: Settlement): Settlement => ({ ...s, orderingKey: c.delivery.orderingKey });
+    // A retry names its key too, but cannot pass a head: that batch keeps its one statement.
+    texts.length = 0;
+    const retried = await storage.settle([named(head, settlement(head, { kind: 'retry', nextAttemptAt: NOW + 6 }, NOW + 6))], NOW + 6);
+    expect(retried).toMatchObject([{ ok: true, delivery: { id: head.delivery.id, status: 'pending', nextAttemptAt: NOW + 6 } }]);
+    expect(texts).toEqual([sql.settle]);
+    const again = (await claimAll(storage, NOW + 6)).find((c) => c.delivery.id === head.delivery.id)!;
+    texts.length = 0;
+    const results = await storage.settle(
+      [named(other, settlement(other, { kind: 'retry', nextAttemptAt: NOW + 99_000 }, NOW + 7)), named(again, settlement(again, { kind: 'delivered' }, NOW + 8))],
+      NOW + 9,
+    );
+    // Every statement ran on the transaction's own client; none on the pool.
+    expect(texts).toEqual([]);
+    expect(results).toMatchObject([
+      { ok: true, delivery: { id: other.delivery.id, status: 'pending' }, failingSince: NOW + 7 },
+      { ok: true, delivery: { id: head.delivery.id, status: 'delivered' }, failingSince: null },
+    ]);
+    expect(await storage.getSubscription(plain.id)).toMatchObject({ failingSince: NOW + 7 });
+    expect((await keyDeliveries(storage, ordered.id, 'inv_1')).map((d) => [d.status, d.nextAttemptAt])).toEqual([
+      ['delivered', null],
+      ['pending', NOW + 9],
+    ]);
+    expect(await storage.settle([named(again, settlement(again, { kind: 'delivered' }))], NOW + 10)).toMatchObject([{ ok: false, code: 'STORAGE_LEASE_LOST' }]);
   });
 
   it('dead under block holds the key (listBlockedKeys, paged); skipDelivery moves it on; dead under skip moves on by itself', async () => {
