@@ -404,7 +404,12 @@ export class Dispatcher implements DeliveryDispatcher {
     flow.finish(subscription.id, settlement.outcome.kind !== 'delivered', !failingSinceNeutralClasses.includes(settlement.attempt.errorClass!));
     this.settles.add({ claimed, settlement });
     this.sending -= 1;
-    // A finished post frees a slot, and maybe its subscription: claim again.
-    if (this.running) this.pump();
+    if (!this.running) return;
+    // A finished post frees a slot. While the pump waits for a claim (milliseconds on
+    // PostgreSQL), the slot takes a buffered delivery now: the pump would start it only once
+    // the claim returned, and every post that finished meanwhile would leave its slot empty.
+    if (this.pumping) void this.startBuffered();
+    // The slot, and maybe its subscription, is free: claim again.
+    this.pump();
   }
 }
