@@ -721,8 +721,7 @@ export class PostgresStorage implements StorageAdapter {
     // settled there. A wrong hint costs time, never correctness: either path settles any
     // batch by the stored keys.
     if (settlements.some((settlement) => settlement.orderingKey != null && headPassingKinds.includes(settlement.outcome.kind))) {
-      const keyed = await this.#runner.run('settle', () => this.#runner.transaction((client) => this.#settleKeyed(client, settlements, now)), retry);
-      return settleResults(settlements, keyed, new Set());
+      return settleResults(settlements, await this.#settleKeyedAlone(settlements, now), new Set());
     }
     const rows = await this.#runner.run('settle', () => this.#query<SettledRow>(this.#sql.settle, settleValues(settlements, now)), retry);
     // Left out by the statement: a lost lease, or a settlement of a subscription whose
@@ -730,11 +729,7 @@ export class PostgresStorage implements StorageAdapter {
     const settled = new Set(rows.map((row) => int(row.ord)));
     const rest = settlements.flatMap((settlement, index) => (settled.has(index + 1) ? [] : [{ settlement, ord: index + 1 }]));
     if (rest.some(({ settlement }) => headPassingKinds.includes(settlement.outcome.kind))) {
-      const keyed = await this.#runner.run(
-        'settle',
-        () => this.#runner.transaction((client) => this.#settleKeyed(client, rest.map(({ settlement }) => settlement), now)),
-        retry,
-      );
+      const keyed = await this.#settleKeyedAlone(rest.map(({ settlement }) => settlement), now);
       // Back to their places in the whole batch.
       for (const row of keyed) rows.push({ ...row, ord: rest[int(row.ord) - 1]!.ord });
     }
@@ -1226,6 +1221,13 @@ export class PostgresStorage implements StorageAdapter {
     );
     await advancePassedHeads(this.#runner, this.#sql, client, locked, passing, now);
     return rows;
+  }
+
+  /** {@link #settleKeyed} in a transaction of its own, retried whole when busy (safe: a committed settle finds its tokens gone). */
+  #settleKeyedAlone(settlements: Settlement[], now: number): Promise<SettledRow[]> {
+    return this.#runner.run('settle', () => this.#runner.transaction((client) => this.#settleKeyed(client, settlements, now)), {
+      retry: retryBusyOrUnavailable,
+    });
   }
 
   /** Writes change records inside the transaction of the change they record. */
