@@ -16,7 +16,10 @@
  *
  * `webhook-sequence` is not covered by the signature: the rule orders and drops, but only the
  * dedupe on `webhook-id` (on by default in every adapter) stops a captured request replayed
- * with a forged number from being handled twice.
+ * with a forged number from being handled twice. And because the number cannot be trusted to
+ * say which event it is, an event dropped by its number is not remembered as processed: the
+ * adapters release its `webhook-id` (see {@link droppedByNumber}), so a replay given an old
+ * number cannot stand in for the event it carries, whose real delivery is then handled.
  */
 import { ConfigError, ConflictError, describeValue } from '../errors.js';
 import type { WebhookEvent } from '../signing/verify-signature.js';
@@ -36,6 +39,43 @@ export interface OrderingStore {
   last(key: string): number | null | Promise<number | null>;
   /** Records `sequence` as the last one handled for `key`; called after the handler succeeded. */
   record(key: string, sequence: number): void | Promise<void>;
+}
+
+/** The rule as the router applies it: `run` in the event's turn, then its number recorded. */
+export type OrderingGate = (event: WebhookEvent, run: () => Promise<void>) => Promise<void>;
+
+// Events the rule dropped as duplicates by their number, and the routers' gates by their
+// `handle`: how the adapters' pipeline (webhook-receiver.ts) learns of both without a
+// change to what `router.handle` resolves to for a caller of its own.
+const dropped = new WeakSet<WebhookEvent>();
+const gates = new WeakMap<object, OrderingGate>();
+
+/**
+ * Whether the ordering rule dropped `event` as a duplicate by its `webhook-sequence` alone.
+ * The adapters then answer it as a duplicate but release its `webhook-id` instead of
+ * remembering it as processed: a captured request replayed with a forged, old number must not
+ * make the event it carries count as handled.
+ *
+ * @internal
+ */
+export function droppedByNumber(event: WebhookEvent): boolean {
+  return dropped.has(event);
+}
+
+/**
+ * The ordering gate of a router whose `handle` is `onEvent`, for the adapters' stale events:
+ * one older than `maxEventAgeSeconds` is acknowledged without its handler, and its number
+ * must still be recorded in its turn, or the key's next event would wait for it for ever.
+ *
+ * @internal
+ */
+export function orderingGateOf(onEvent: unknown): OrderingGate | undefined {
+  return typeof onEvent === 'function' ? gates.get(onEvent) : undefined;
+}
+
+/** @internal Registers `gate` as the ordering gate of the router whose handle is `handle`. */
+export function registerOrderingGate(handle: object, gate: OrderingGate): void {
+  gates.set(handle, gate);
 }
 
 /** An event the router orders: one with an `orderingKey`. */
@@ -58,7 +98,9 @@ export interface OrderingOptions {
    *   missing one has come. For subscriptions that block on a dead delivery (the default).
    * - `'accept'`: handled and recorded; the missing number, should it come later, is then a
    *   duplicate. For subscriptions that skip dead deliveries (`onDead: 'skip'`), whose gaps
-   *   are never filled: under `'refuse'` their key would stay stuck.
+   *   are never filled: under `'refuse'` their key would stay stuck. The number is not signed:
+   *   a captured request replayed with a number far ahead is accepted as well, and the key's
+   *   events below it then count as duplicates (README "On the receiver", Trade-offs).
    * @defaultValue 'refuse'
    */
   onGap?: 'refuse' | 'accept';
@@ -114,7 +156,7 @@ export function createMemoryOrderingStore(options: MemoryOrderingStoreOptions = 
  * @internal The typed router's `ordering`.
  * @throws ConfigError `CONFIG_INVALID` for options that are not {@link OrderingOptions}.
  */
-export function resolveOrdering(options: OrderingOptions): (event: WebhookEvent, run: () => Promise<void>) => Promise<void> {
+export function resolveOrdering(options: OrderingOptions): OrderingGate {
   const { store, keyOf, onGap = 'refuse', ...unknown } = (typeof options === 'object' && options) || ({} as OrderingOptions);
   const fail = (field: string, expected: string, value: unknown): ConfigError =>
     new ConfigError('CONFIG_INVALID', `Expected \`${field}\` to be ${expected}, got ${describeValue(value)}`, { field });
@@ -147,7 +189,10 @@ export function resolveOrdering(options: OrderingOptions): (event: WebhookEvent,
           field: 'ordering.store',
         });
       }
-      if (last !== null && sequence <= (last as number)) return;
+      if (last !== null && sequence <= (last as number)) {
+        dropped.add(event);
+        return;
+      }
       if (last !== null && sequence > (last as number) + 1 && onGap === 'refuse') {
         throw new ConflictError(
           'ORDERING_GAP',

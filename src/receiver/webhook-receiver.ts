@@ -16,6 +16,7 @@ import {
   type WebhookMessage,
 } from '../signing/verify-signature.js';
 import { resolveDedupe, type DedupeOptions } from './dedupe-store.js';
+import { droppedByNumber, orderingGateOf } from './ordering-store.js';
 import { resolveReceiverLogger, type ReceiverLogger } from './receiver-logger.js';
 import { isStaleEvent, resolveStaleEvents, type StaleEventOptions } from './stale-events.js';
 import { createFailureRecorder, type VerificationFailureOptions } from './verification-failure-counter.js';
@@ -164,6 +165,9 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
   const { store, ttlSeconds, leaseSeconds } = resolveDedupe(options);
   const staleEvents = resolveStaleEvents(options);
   const logger = resolveReceiverLogger(options.logger);
+  // A typed router with `ordering` given as `onEvent` (its `handle`, as the README passes it):
+  // a stale event's number is recorded in its turn by the router's rule.
+  const ordering = orderingGateOf((options as { onEvent?: unknown }).onEvent);
 
   function log(fields: Record<string, unknown>, message: string): void {
     try {
@@ -183,6 +187,15 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
       );
       report(error);
     }
+  }
+
+  /**
+   * An event the router's ordering dropped by its number alone (ordering-store.ts): answered
+   * as a duplicate, its id released rather than remembered, since the number is not signed.
+   */
+  async function dropped(event: WebhookEvent, token: string, report: (error: unknown) => void): Promise<{ outcome: 'duplicate' }> {
+    if (store !== undefined) await settle(() => store.release(event.id, token), event, 'released', report);
+    return { outcome: 'duplicate' };
   }
 
   return {
@@ -213,12 +226,18 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
         }
       }
       if (staleEvents !== undefined && isStaleEvent(event.timestamp, staleEvents.maxEventAgeSeconds, Date.now())) {
-        try {
+        const skip = async (): Promise<void> => {
           await staleEvents.onStale?.(event);
+        };
+        try {
+          // Under the router's ordering, acknowledging a stale event passes its number: it goes
+          // through the rule (a gap or a key in flight is refused, 409, like a fresh event's).
+          await (ordering === undefined ? skip() : ordering(event, skip));
         } catch (error) {
           if (store !== undefined) await settle(() => store.release(event.id, token), event, 'released', report);
           throw error;
         }
+        if (droppedByNumber(event)) return await dropped(event, token, report);
         if (store !== undefined) await settle(() => store.complete(event.id, ttlSeconds, token), event, 'processed', report);
         return { outcome: 'stale' };
       }
@@ -229,6 +248,7 @@ export function createReceiverPipeline(options: ReceiverOptions, allowedKeys: Re
         if (store !== undefined) await settle(() => store.release(event.id, token), event, 'released', report);
         throw error;
       }
+      if (droppedByNumber(event)) return await dropped(event, token, report);
       if (store !== undefined) {
         // Processed means the sender is told 2xx. A handler that answered 503 itself
         // wants a retry, and the retry must not be taken for a duplicate.

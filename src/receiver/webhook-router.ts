@@ -10,7 +10,7 @@
 import { ConfigError, ValidationError, describeValue } from '../errors.js';
 import type { WebhookEvent } from '../signing/verify-signature.js';
 import type { EventCatalog, EventDataOf, EventVersionDataOf } from './event-catalog-types.js';
-import { resolveOrdering, type OrderingOptions } from './ordering-store.js';
+import { registerOrderingGate, resolveOrdering, type OrderingOptions } from './ordering-store.js';
 
 /**
  * Event type → type of its `data`: from a catalog made by `defineEvents`
@@ -200,5 +200,6 @@ export function createWebhookRouter<TEvents>(options: WebhookRouterOptions<TEven
     },
     handle: (event) => (ordering === undefined || event.orderingKey === undefined ? dispatch(event) : ordering(event, () => dispatch(event))),
   };
+  if (ordering !== undefined) registerOrderingGate(router.handle, ordering);
   return router;
 }

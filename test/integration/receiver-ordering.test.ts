@@ -4,7 +4,10 @@
 // handled; a duplicate number (also under a new webhook-id) → 2xx without the handler; a gap →
 // 409 ORDERING_GAP and nothing handled, then handled once the missing one came; a malformed
 // sequence → 400 WEBHOOK_SEQUENCE_INVALID; a replay of a handled request with a forged
-// next number → 200 duplicate by webhook-id, never handled twice.
+// next number → 200 duplicate by webhook-id, never handled twice; a replay of a request not yet
+// handled with a forged old number → dropped without taking its webhook-id, so the sender's own
+// retry is still handled; an event past maxEventAgeSeconds → acknowledged as stale in its turn,
+// its number recorded, so the key's next event is not held for it.
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +35,8 @@ interface Delivery {
   orderingKey?: string;
   sequence?: string;
   step: string;
+  /** How long before now the event was published (its envelope's timestamp); the request is signed now. */
+  ageSeconds?: number;
 }
 
 /** Posts one signed delivery, as the sender would; returns the status and the body's `error` or `outcome`. */
@@ -40,7 +45,7 @@ async function post(url: string, delivery: Delivery): Promise<{ status: number; 
   const envelope = {
     id: delivery.id,
     type: 'payment.succeeded',
-    timestamp: new Date(timestampSeconds * 1000).toISOString(),
+    timestamp: new Date((timestampSeconds - (delivery.ageSeconds ?? 0)) * 1000).toISOString(),
     ...(delivery.orderingKey === undefined ? {} : { orderingKey: delivery.orderingKey }),
     data: { paymentId: delivery.orderingKey ?? 'none', step: delivery.step },
   };
@@ -74,22 +79,36 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks`;
 }
 
-/** A receiver whose router records the steps it handled, in order. */
+/**
+ * A receiver whose router records the steps it handled, in order. A step named `fails once`
+ * throws the first time it is handled (the adapter answers 500 and releases its webhook-id).
+ */
 function orderedRouter(ordering: Omit<OrderingOptions, 'store'> = {}) {
   const handled: string[] = [];
+  const failed = new Set<string>();
   const router = createWebhookRouter<Events>({ ordering: { store: createMemoryOrderingStore(), ...ordering } }).on('payment.succeeded', (event) => {
+    if (event.data.step === 'fails once' && !failed.has(event.id)) {
+      failed.add(event.id);
+      throw new Error('the ledger is down');
+    }
     handled.push(`${event.data.paymentId}#${String(event.sequence)} ${event.data.step}`);
   });
   return { handled, onEvent: router.handle as (event: WebhookEvent) => Promise<void> };
 }
 
-const servers: Array<[string, (onEvent: (event: WebhookEvent) => Promise<void>) => Promise<string>]> = [
-  ['the Node handler', (onEvent) => listen(createServer(createNodeHandler({ secrets: secret, logger: false, onEvent }) as RequestListener))],
+/** Options of the adapters beside `secrets`, `logger` and `onEvent`. */
+type AdapterOptions = { maxEventAgeSeconds?: number };
+
+const servers: Array<[string, (onEvent: (event: WebhookEvent) => Promise<void>, options?: AdapterOptions) => Promise<string>]> = [
+  [
+    'the Node handler',
+    (onEvent, options = {}) => listen(createServer(createNodeHandler({ secrets: secret, logger: false, onEvent, ...options }) as RequestListener)),
+  ],
   [
     'the Express middleware',
-    (onEvent) => {
+    (onEvent, options = {}) => {
       const app = express();
-      app.post('/webhooks', expressWebhook({ secrets: secret, logger: false, onEvent }));
+      app.post('/webhooks', expressWebhook({ secrets: secret, logger: false, onEvent, ...options }));
       return listen(createServer(app));
     },
   ],
@@ -111,7 +130,7 @@ describe.each(servers)('ordering over loopback HTTP with %s', (_name, serve) => 
     // The sender's retry of number 3: its webhook-id was released by the 409, so it is handled now.
     expect(await post(url, { id: 'evt_a3', orderingKey: 'pay_1', sequence: '3', step: 'refunded' })).toEqual({ status: 204, answer: null });
     // A number already handled under another webhook-id: acknowledged by the ordering store alone.
-    expect(await post(url, { id: 'evt_a2_copy', orderingKey: 'pay_1', sequence: '2', step: 'captured again' })).toEqual({ status: 204, answer: null });
+    expect(await post(url, { id: 'evt_a2_copy', orderingKey: 'pay_1', sequence: '2', step: 'captured again' })).toEqual({ status: 200, answer: 'duplicate' });
     // An event without a key passes straight through.
     expect(await post(url, { id: 'evt_c', step: 'unordered' })).toEqual({ status: 204, answer: null });
 
@@ -128,6 +147,36 @@ describe.each(servers)('ordering over loopback HTTP with %s', (_name, serve) => 
     expect(await post(url, { id: 'evt_r1', orderingKey: 'pay_1', sequence: '9', step: 'authorised' })).toEqual({ status: 200, answer: 'duplicate' });
     expect(await post(url, { id: 'evt_r2', orderingKey: 'pay_1', sequence: '2', step: 'captured' })).toEqual({ status: 204, answer: null });
     expect(handled).toEqual(['pay_1#1 authorised', 'pay_1#2 captured']);
+  });
+
+  it("lets a replay with a forged old number drop a copy, never the event: the sender's own retry is still handled", async () => {
+    const { handled, onEvent } = orderedRouter();
+    const url = await serve(onEvent);
+    expect(await post(url, { id: 'evt_f1', orderingKey: 'pay_1', sequence: '1', step: 'authorised' })).toEqual({ status: 204, answer: null });
+    expect(await post(url, { id: 'evt_f2', orderingKey: 'pay_1', sequence: '2', step: 'captured' })).toEqual({ status: 204, answer: null });
+    // Number 3 fails in the handler: 500, its webhook-id released for the sender's retry.
+    expect(await post(url, { id: 'evt_f3', orderingKey: 'pay_1', sequence: '3', step: 'fails once' })).toEqual({ status: 500, answer: 'INTERNAL_ERROR' });
+    // Captured, and replayed within the tolerance with an old number: dropped as a duplicate copy…
+    expect(await post(url, { id: 'evt_f3', orderingKey: 'pay_1', sequence: '1', step: 'fails once' })).toEqual({ status: 200, answer: 'duplicate' });
+    // …without being remembered as processed: the sender's retry of number 3 is handled, and the key goes on.
+    expect(await post(url, { id: 'evt_f3', orderingKey: 'pay_1', sequence: '3', step: 'fails once' })).toEqual({ status: 204, answer: null });
+    expect(await post(url, { id: 'evt_f4', orderingKey: 'pay_1', sequence: '4', step: 'settled' })).toEqual({ status: 204, answer: null });
+    expect(handled).toEqual(['pay_1#1 authorised', 'pay_1#2 captured', 'pay_1#3 fails once', 'pay_1#4 settled']);
+  });
+
+  it('acknowledges an event past maxEventAgeSeconds in its turn and records its number, so the key goes on', async () => {
+    const { handled, onEvent } = orderedRouter();
+    const url = await serve(onEvent, { maxEventAgeSeconds: 3600 });
+    expect(await post(url, { id: 'evt_o1', orderingKey: 'pay_1', sequence: '1', step: 'authorised', ageSeconds: 7200 })).toEqual({ status: 200, answer: 'stale' });
+    // A stale event past a gap waits like any other: refused, so that the sender retries it later.
+    expect(await post(url, { id: 'evt_o3', orderingKey: 'pay_1', sequence: '3', step: 'refunded', ageSeconds: 7200 })).toEqual({
+      status: 409,
+      answer: 'ORDERING_GAP',
+    });
+    expect(await post(url, { id: 'evt_o2', orderingKey: 'pay_1', sequence: '2', step: 'captured' })).toEqual({ status: 204, answer: null });
+    expect(await post(url, { id: 'evt_o3', orderingKey: 'pay_1', sequence: '3', step: 'refunded', ageSeconds: 7200 })).toEqual({ status: 200, answer: 'stale' });
+    expect(await post(url, { id: 'evt_o4', orderingKey: 'pay_1', sequence: '4', step: 'settled' })).toEqual({ status: 204, answer: null });
+    expect(handled).toEqual(['pay_1#2 captured', 'pay_1#4 settled']);
   });
 
   it("with onGap: 'accept', handles past a gap (a subscription that skips dead deliveries)", async () => {
