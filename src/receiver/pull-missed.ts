@@ -43,8 +43,8 @@ export interface PullMissedOptions<TEvent extends WebhookEvent = WebhookEvent> e
   limit?: number;
   /**
    * Called once per verified event not yet processed (by this walk, an earlier one or the
-   * push handler sharing the `dedupe` store). Throw to stop the walk: the id is released and
-   * the error is passed on.
+   * push handler sharing the `dedupe` store), unless it is stale (`maxEventAgeSeconds`: it goes
+   * to `onStale`). Throw to stop the walk: the id is released and the error is passed on.
    */
   onEvent(event: TEvent): unknown;
   /** Called with errors that do not change the outcome (the dedupe store failing to record one). */
@@ -69,17 +69,26 @@ export interface PullMissedResult {
    * their page, and `next` points before it, so the next call looks at them again.
    */
   inFlight: number;
+  /**
+   * Events older than `maxEventAgeSeconds` by their envelope `timestamp` (or not dated):
+   * handed to `onStale` instead of `onEvent` and remembered in the dedupe store like
+   * processed ones. The walk goes on past them, as past processed ones.
+   */
+  stale: number;
   /** Events whose content the sender erased (tombstones): nothing to verify or handle. */
   expunged: number;
   /**
-   * Where to go on from next time (`after`): after the last event handled. `null` when the
-   * walk got past nothing: call again with the same `after`/`since`.
+   * Where to go on from next time (`after`): after the last event handled (processed,
+   * duplicate, stale or expunged). `null` when the walk got past nothing: call again with
+   * the same `after`/`since`.
    */
   next: string | null;
 }
 
 const allowedKeys = receiverKeys('feedUrl', 'subscriptionId', 'secret', 'after', 'since', 'types', 'limit', 'onEvent', 'onError', 'headers', 'fetch');
-const passedToReceiver = ['onError', 'toleranceSeconds', 'environment', 'dedupe', 'dedupeTtlSeconds', 'dedupeLeaseSeconds', 'onVerificationFailure', 'meter', 'logger'] as const;
+// Taken from the receiver's own list, so that every receiver option accepted here reaches it
+// rather than being silently ignored. `secret` goes as `secrets`.
+const passedToReceiver = [...receiverKeys('onError')].filter((key) => key !== 'secrets') as Array<Exclude<keyof PullMissedOptions, 'secret'>>;
 
 const isTime = (value: number) => Number.isSafeInteger(value) && value >= 0;
 /** The checks of the options `pullMissed` reads itself: what each must be, as said in the error. */
@@ -116,10 +125,13 @@ function configError(field: string, expected: string, got: unknown): ConfigError
  * retries is a duplicate), handed to `onEvent`, completed. Pages are read oldest first until
  * the feed has no more; store the `next` it returns and pass it as `after` next time.
  *
+ * With `maxEventAgeSeconds`, an event older than the window goes to `onStale` instead of
+ * `onEvent`, is counted `stale` and walked past.
+ *
  * The requests are signed with the subscription's secret (the scheme is in the README,
  * "Catching up after an outage"). An event whose signature fails stops the walk with its
- * `SignatureVerificationError`; a throwing `onEvent` with its error. Either way, calling
- * again with the same `after` is safe: what was processed comes back as duplicates.
+ * `SignatureVerificationError`; a throwing `onEvent` or `onStale` with its error. Either way,
+ * calling again with the same `after` is safe: what was processed comes back as duplicates.
  *
  * @throws ConfigError `CONFIG_INVALID` or `SECRET_INVALID` for bad options.
  * @throws FeedError `FEED_REFUSED` (a 4xx: `status` and the feed's `feedCode`),
@@ -148,7 +160,7 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
   // The push handlers' pipeline: the same verification, dedupe claim and settlement.
   const receiver = createWebhookReceiver(receiverOptions as unknown as Parameters<typeof createWebhookReceiver<TEvent>>[0]);
 
-  const result: PullMissedResult = { processed: 0, duplicates: 0, inFlight: 0, expunged: 0, next: after ?? null };
+  const result: PullMissedResult = { processed: 0, duplicates: 0, inFlight: 0, stale: 0, expunged: 0, next: after ?? null };
   let cursor = after ?? null;
   for (;;) {
     const url = new URL(feedUrl);
@@ -178,7 +190,12 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
       const { outcome } = await receiver.receive({ body: item.body, headers: item.headers });
       if (outcome === 'processed') result.processed++;
       else if (outcome === 'duplicate') result.duplicates++;
+      // `onStale` resolved and the id is completed: handled by skipping, as final as a
+      // processed event, so the walk goes on and the cursor may pass it.
+      else if (outcome === 'stale') result.stale++;
       else {
+        // Refused by the compiler once another outcome exists, until it is given its place here.
+        outcome satisfies 'in-flight';
         result.inFlight++;
         waiting = true;
       }

@@ -41,7 +41,8 @@ export interface WebhookEvent<TType extends string = string, TData = unknown> {
   type: TType;
   /**
    * The body's `timestamp` (ISO 8601, as sent). A body without one, from a sender
-   * other than this library, gets the `webhook-timestamp` header as ISO 8601.
+   * other than this library, gets the `webhook-timestamp` header as ISO 8601; one that is
+   * not a string is refused (`WEBHOOK_INVALID_PAYLOAD`).
    */
   timestamp: string;
   /** The body's `data`, as sent. */
@@ -631,7 +632,8 @@ export function verifiedEvent<TEvent extends WebhookEvent = WebhookEvent>(signed
  * @param sequenceHeader - the request's `webhook-sequence` header, read only when the
  *   envelope has an `orderingKey`.
  * @throws SignatureVerificationError `WEBHOOK_INVALID_PAYLOAD` when the body is not
- *   JSON, not an object, has no non-empty string `type`, has a `metadata` that is not
+ *   JSON, not an object, has no non-empty string `type`, has a `timestamp` that is not a
+ *   string (one that is absent is the `webhook-timestamp` time), has a `metadata` that is not
  *   an object of strings or an `orderingKey` that is not a non-empty string;
  *   `WEBHOOK_SEQUENCE_INVALID` when `webhook-sequence` is not a positive whole number in
  *   plain decimal, is repeated with different values, or comes with an envelope without
@@ -659,7 +661,15 @@ export function parseWebhookEvent<TEvent extends WebhookEvent = WebhookEvent>(
   if (typeof type !== 'string' || type.length === 0) {
     throw invalidPayload(`Expected the body's \`type\` to be a non-empty string, got ${describeValue(type)}`);
   }
-  const timestamp = typeof envelope.timestamp === 'string' ? envelope.timestamp : new Date(verified.timestamp * 1000).toISOString();
+  // An envelope without one is dated by its signature. A present one is the event's own time,
+  // from which `maxEventAgeSeconds` reads its age: never replaced by the signature's, fresh on
+  // every retry. Its shape is checked here, as `metadata`'s is; a string that is no date passes,
+  // and the staleness check counts it stale.
+  const sentTimestamp = envelope.timestamp;
+  if (sentTimestamp !== undefined && typeof sentTimestamp !== 'string') {
+    throw invalidPayload(`Expected the body's \`timestamp\` to be a string, got ${describeValue(sentTimestamp)}`);
+  }
+  const timestamp = sentTimestamp ?? new Date(verified.timestamp * 1000).toISOString();
   const event: WebhookEvent = { id: verified.id, type, timestamp, data: envelope.data };
   const { environment, metadata, version } = envelope;
   if (typeof environment === 'string') event.environment = environment;

@@ -92,6 +92,7 @@ describe.each(storageKinds)('the event feed on the %s storage', (kind) => {
       processed: 0,
       duplicates: 0,
       inFlight: 0,
+      stale: 0,
       expunged: 0,
       next: settled.next,
     });

@@ -2,7 +2,8 @@
  * `pullMissed` against a scripted feed (an injected `fetch`): each request signed as the feed
  * checks it, pages walked while the feed has more, every event through the receiver's
  * verification and dedupe (a shared store makes pushed and pulled copies one), a page with
- * an event in flight read again next time, tombstones counted, and each way the feed can
+ * an event in flight read again next time, tombstones counted, events older than
+ * `maxEventAgeSeconds` skipped to `onStale` and walked past, and each way the feed can
  * fail mapped to a `FeedError` code; its options refused with codes.
  */
 import { describe, expect, it } from 'vitest';
@@ -12,15 +13,15 @@ import { createMemoryDedupeStore, pullMissed, verifyWebhookSignature, type PullM
 const secret = generateSecret();
 const feedUrl = 'https://bookkeeper.example/webhooks/feed/events';
 
-/** An event of a feed page, signed with `key` now. */
-function item(n: number, key = secret) {
+/** An event of a feed page, signed with `key` now; `happenedAt` is its envelope `timestamp`. */
+function item(n: number, key = secret, happenedAt = '2026-12-01T00:00:00.000Z') {
   const id = `evt_${n}`;
-  const body = JSON.stringify({ id, type: 'payment.succeeded', timestamp: '2026-12-01T00:00:00.000Z', data: { paymentId: `pay_${n}` } });
+  const body = JSON.stringify({ id, type: 'payment.succeeded', timestamp: happenedAt, data: { paymentId: `pay_${n}` } });
   const timestamp = Math.floor(Date.now() / 1000);
   return {
     id,
     type: 'payment.succeeded',
-    timestamp: '2026-12-01T00:00:00.000Z',
+    timestamp: happenedAt,
     tenantId: null,
     body,
     headers: { 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signWebhook({ id, timestamp, body, secrets: key }) },
@@ -61,7 +62,7 @@ describe('pullMissed', () => {
       limit: 2,
       headers: { 'x-tenant': 'acme' },
     });
-    expect(result).toEqual({ processed: 3, duplicates: 0, inFlight: 0, expunged: 1, next: 'c4' });
+    expect(result).toEqual({ processed: 3, duplicates: 0, inFlight: 0, stale: 0, expunged: 1, next: 'c4' });
     expect(handled).toEqual(['evt_1', 'evt_2', 'evt_3']);
     expect(requests.map((request) => request.url.search)).toEqual([
       '?limit=2&types=payment.succeeded%2Cpayment.failed&since=1796083200000',
@@ -89,13 +90,71 @@ describe('pullMissed', () => {
     const handled: string[] = [];
     const result = await pullMissed({ ...base(fetch, (event) => void handled.push(event.id)), after: 'c0', dedupe });
     // The page with evt_4 is not passed: next time it is read again, from c2.
-    expect(result).toEqual({ processed: 3, duplicates: 1, inFlight: 1, expunged: 0, next: 'c2' });
+    expect(result).toEqual({ processed: 3, duplicates: 1, inFlight: 1, stale: 0, expunged: 0, next: 'c2' });
     expect(handled).toEqual(['evt_2', 'evt_3', 'evt_5']);
 
     await dedupe.complete('evt_4', 3_600, 'push-4');
     const again = scripted({ body: { data: [item(3), item(4), item(5)], next: 'c5', hasMore: false } });
-    expect(await pullMissed({ ...base(again.fetch), after: result.next, dedupe })).toEqual({ processed: 0, duplicates: 3, inFlight: 0, expunged: 0, next: 'c5' });
+    expect(await pullMissed({ ...base(again.fetch), after: result.next, dedupe })).toEqual({ processed: 0, duplicates: 3, inFlight: 0, stale: 0, expunged: 0, next: 'c5' });
     expect(again.requests[0]!.url.searchParams.get('after')).toBe('c2');
+  });
+
+  it('hands events older than maxEventAgeSeconds to onStale instead of onEvent, counts them stale and walks on past them', async () => {
+    const dayMs = 86_400_000;
+    const old = (n: number) => item(n, secret, new Date(Date.now() - 30 * dayMs).toISOString());
+    const recent = (n: number) => item(n, secret, new Date(Date.now() - dayMs).toISOString());
+    const dedupe = createMemoryDedupeStore();
+    const { fetch, requests } = scripted(
+      { body: { data: [old(1), recent(2)], next: 'c2', hasMore: true } },
+      { body: { data: [old(3), old(4)], next: 'c4', hasMore: true } },
+      { body: { data: [recent(5)], next: 'c5', hasMore: false } },
+    );
+    const handled: string[] = [];
+    const stale: string[] = [];
+    const result = await pullMissed({
+      ...base(fetch, (event) => void handled.push(event.id)),
+      dedupe,
+      maxEventAgeSeconds: 7 * 86_400,
+      onStale: (event) => void stale.push(event.id),
+    });
+    expect(result).toEqual({ processed: 2, duplicates: 0, inFlight: 0, stale: 3, expunged: 0, next: 'c5' });
+    expect(handled).toEqual(['evt_2', 'evt_5']);
+    expect(stale).toEqual(['evt_1', 'evt_3', 'evt_4']);
+    expect(requests).toHaveLength(3);
+
+    // Remembered like processed ones: pulled again, they are duplicates, and onStale is not asked twice.
+    const again = scripted({ body: { data: [old(3), old(4), recent(5)], next: 'c5', hasMore: false } });
+    const repeat = await pullMissed({ ...base(again.fetch), after: 'c2', dedupe, maxEventAgeSeconds: 7 * 86_400, onStale: (event) => void stale.push(event.id) });
+    expect(repeat).toEqual({ processed: 0, duplicates: 3, inFlight: 0, stale: 0, expunged: 0, next: 'c5' });
+    expect(stale).toEqual(['evt_1', 'evt_3', 'evt_4']);
+  });
+
+  it("stops at a stale event whose onStale throws, with its error, and releases the id so the next call asks onStale again", async () => {
+    const dedupe = createMemoryDedupeStore();
+    const old = item(1, secret, new Date(Date.now() - 30 * 86_400_000).toISOString());
+    const page = { body: { data: [old, item(2, secret, new Date().toISOString())], next: 'c2', hasMore: false } };
+    const handled: string[] = [];
+    const refusal = new Error('review queue down');
+    const refusing = { ...base(scripted(page).fetch, (event) => void handled.push(event.id)), dedupe, maxEventAgeSeconds: 86_400, onStale: () => Promise.reject(refusal) };
+    await expect(pullMissed(refusing)).rejects.toBe(refusal);
+    expect(handled).toEqual([]);
+    const parked: string[] = [];
+    const result = await pullMissed({ ...base(scripted(page).fetch, (event) => void handled.push(event.id)), dedupe, maxEventAgeSeconds: 86_400, onStale: (event) => void parked.push(event.id) });
+    expect(result).toMatchObject({ processed: 1, stale: 1, next: 'c2' });
+    expect(parked).toEqual(['evt_1']);
+  });
+
+  it('refuses a bad maxEventAgeSeconds, or onStale without it, with CONFIG_INVALID before any request', async () => {
+    const { fetch, requests } = scripted();
+    const refusal = (options: Record<string, unknown>) =>
+      pullMissed({ ...base(fetch), ...options } as unknown as PullMissedOptions).then(
+        () => 'pulled',
+        (error: { code: string; field?: string }) => [error.code, error.field],
+      );
+    expect(await refusal({ maxEventAgeSeconds: 0 })).toEqual(['CONFIG_INVALID', 'maxEventAgeSeconds']);
+    expect(await refusal({ onStale: () => undefined })).toEqual(['CONFIG_INVALID', 'maxEventAgeSeconds']);
+    expect(await refusal({ maxEventAgeSeconds: 60, onStale: 'skip' })).toEqual(['CONFIG_INVALID', 'onStale']);
+    expect(requests).toHaveLength(0);
   });
 
   it('keeps the cursor it was given when nothing is new, and null when it started without one', async () => {

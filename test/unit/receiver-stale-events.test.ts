@@ -88,6 +88,18 @@ describe('maxEventAgeSeconds on createWebhookReceiver', () => {
     expect(handled).toEqual([]);
   });
 
+  it.each([
+    ['epoch milliseconds', Date.now() - 30 * 24 * HOUR_MS],
+    ['0', 0],
+    ['an object', { not: 'a date' }],
+    ['null', null],
+  ])('refuses an envelope timestamp of %s with WEBHOOK_INVALID_PAYLOAD, never dating it by its fresh signature', async (_name, timestamp) => {
+    const { receiver, handled, stale } = receiverWith();
+    await expect(receiver.receive(message({ timestamp }))).rejects.toMatchObject({ name: 'SignatureVerificationError', code: 'WEBHOOK_INVALID_PAYLOAD' });
+    expect(handled).toEqual([]);
+    expect(stale).toEqual([]);
+  });
+
   it('remembers a stale id: its redelivery is a duplicate, and onStale is not called again', async () => {
     const { receiver, stale } = receiverWith();
     const old = message({ ageMs: 2 * HOUR_MS });

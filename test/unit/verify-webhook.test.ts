@@ -300,6 +300,22 @@ const cases: Case[] = [
     message: () => ({ body: '{"type":"ping","data":null}', headers: signedHeaders({ body: '{"type":"ping","data":null}' }) }),
     expected: { event: { id, type: 'ping', timestamp: now.toISOString(), data: null } },
   },
+  // Present, the timestamp is the event's own time: one that is not a string is not replaced by the header's.
+  ...(
+    [
+      ['a numeric timestamp (epoch milliseconds)', '{"type":"ping","timestamp":1750000000000,"data":null}'],
+      ['a timestamp of 0', '{"type":"ping","timestamp":0,"data":null}'],
+      ['an object timestamp', '{"type":"ping","timestamp":{"not":"a date"},"data":null}'],
+      ['a null timestamp', '{"type":"ping","timestamp":null,"data":null}'],
+    ] as const
+  ).map(
+    ([name, payload]): Case => ({ name, message: () => ({ body: payload, headers: signedHeaders({ body: payload }) }), expected: code('WEBHOOK_INVALID_PAYLOAD') }),
+  ),
+  {
+    name: 'a timestamp string that is not a date, kept as sent',
+    message: () => ({ body: '{"type":"ping","timestamp":"last tuesday","data":null}', headers: signedHeaders({ body: '{"type":"ping","timestamp":"last tuesday","data":null}' }) }),
+    expected: { event: { id, type: 'ping', timestamp: 'last tuesday', data: null } },
+  },
   // Options and input
   { name: 'an empty secret list', message: () => ({ body, headers: valid }), options: { secrets: [] }, expected: code('SECRET_INVALID') },
   { name: 'a malformed secret', message: () => ({ body, headers: valid }), options: { secrets: 'whsec_$$$' }, expected: code('SECRET_INVALID') },
