@@ -2,12 +2,13 @@
  * `createDashboard`: the operator's dashboard and the customer portal of a webhooks
  * instance, as one Fetch handler with adapters for Node's `http`, Express and Fastify.
  *
- * Every request goes through the same gate, in this order: the static assets (no data,
- * served to anyone); `authorize` (the host's session); `scope` (the portal's tenant); for
- * an action (POST), the read-only switch and the same-origin check against cross-site
- * forms; then the route, which reads and acts through the instance's public API only, so
- * that it works on every storage. Responses carry a Content-Security-Policy with a nonce
- * per response, and are never cached.
+ * Every request goes through the same gate, in this order: without authorization, the
+ * loopback check of the `Host` (against DNS rebinding); the static assets (no data, served to
+ * anyone); `authorize` (the host's session); `scope` (the portal's tenant); for an action
+ * (POST), the read-only switch and the same-origin check against cross-site forms; then the
+ * route, which reads and acts through the instance's public API only, so that it works on
+ * every storage. Responses carry a Content-Security-Policy with a nonce per response, and
+ * are never cached.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkArgumentCount } from '../check-argument-count.js';
@@ -17,7 +18,7 @@ import { silentLogger } from '../logger.js';
 import type { EventCatalog } from '../events/catalog.js';
 import { parseConfig } from '../parse-config.js';
 import { isStorableText } from '../storable-text.js';
-import { toExpressMiddleware, toNodeHandler, type ExpressFeedRequest } from '../feed/to-node-handler.js';
+import { originOfHost, requestTargetUrl, toExpressMiddleware, toNodeHandler, type ExpressFeedRequest } from '../feed/to-node-handler.js';
 import { dashboardAssets } from './assets.js';
 import { DashboardRefusal, type DashboardAuditDetails, type DashboardContext, type DashboardSource, type Reply, type Route } from './dashboard-context.js';
 import { dashboardOptionsSchema, scopedTenantSchema, type DashboardOptions, type DashboardPrincipal } from './dashboard-options.js';
@@ -96,6 +97,26 @@ function wantsJson(request: Request, url: URL): boolean {
   const page = accept.indexOf('text/html');
   return json !== -1 && (page === -1 || json < page);
 }
+
+/**
+ * The origin the client reached the server at: its `Host` header on the URL's scheme, the
+ * name it connected to. Not the URL's own origin, which an adapter may have taken from the
+ * request target, a part of the request the client chooses (`http://evil.example/admin`, the
+ * absolute form). The URL's origin for a request without a Host (a `Request` made in the
+ * process); `null` for a Host that is not a host with an optional port.
+ */
+function reachedOrigin(request: Request, url: URL): URL | null {
+  const host = request.headers.get('host');
+  if (host === null) return new URL(url.origin);
+  const origin = originOfHost(host, url.protocol.slice(0, -1));
+  return origin === null ? null : new URL(origin);
+}
+
+/**
+ * The names of this machine, which a DNS-rebinding page cannot put in the `Host` its browser
+ * sends (that is the page's own name, resolved to 127.0.0.1).
+ */
+const loopbackHostnames = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** Matches `/a/:id/b` against a path; `null` when it does not match (or a segment does not decode). */
 function match(pattern: string, path: string): Record<string, string> | null {
@@ -188,7 +209,7 @@ export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instanc
 
   function isSameOrigin(request: Request, url: URL): boolean {
     const origin = request.headers.get('origin');
-    if (origin !== null && (origin === url.origin || trustedOrigins.includes(origin))) return true;
+    if (origin !== null && (origin === reachedOrigin(request, url)?.origin || trustedOrigins.includes(origin))) return true;
     // Behind a proxy that rewrites the Host, the browser's own word: a cross-site page
     // cannot make it say same-origin.
     return request.headers.get('sec-fetch-site') === 'same-origin';
@@ -212,7 +233,8 @@ export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instanc
     return (req, res, next) => {
       let pathname: string;
       try {
-        pathname = new URL(req.originalUrl ?? req.url ?? '/', 'http://localhost').pathname;
+        // As the middleware will read it: `//x/admin` is a path, not a host and `/admin`.
+        pathname = requestTargetUrl('http://localhost', req.originalUrl ?? req.url ?? '/').pathname;
       } catch {
         return next();
       }
@@ -304,6 +326,17 @@ export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instanc
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const json = wantsJson(request, url);
+    if (resolved.dangerouslyDisableAuthorization && !loopbackHostnames.has(reachedOrigin(request, url)?.hostname ?? '')) {
+      const host = request.headers.get('host') ?? url.host;
+      logger.warn({ path: url.pathname, method: request.method, host }, 'webhooks dashboard: request refused: authorization is disabled and the Host is not a loopback name');
+      return refusalResponse(
+        null,
+        json,
+        403,
+        'DASHBOARD_FORBIDDEN',
+        `Without authorization this dashboard answers only at localhost, 127.0.0.1 or [::1], got the Host ${describeValue(host)}`,
+      );
+    }
     if (!isUnderBasePath(url.pathname)) {
       return refusalResponse(null, true, 404, 'NOT_FOUND', `Not under the dashboard's base path ${describeValue(basePath || '/')}`);
     }
@@ -362,7 +395,10 @@ export function createDashboardWithRoutes<TCatalog extends EventCatalog>(instanc
     try {
       reply = await found.route.handle(context, found.params!);
     } catch (error) {
-      if (error instanceof DashboardRefusal) return refusalResponse(context, json, error.status, error.code, error.message);
+      if (error instanceof DashboardRefusal) {
+        if (method === 'POST') logger.warn({ code: error.code, path, actor: principal.actor }, 'webhooks dashboard: action refused');
+        return refusalResponse(context, json, error.status, error.code, error.message);
+      }
       if (isWebhookError(error) && statusOf(error.code, error.name) < 500) {
         if (method === 'POST') logger.warn({ code: error.code, path, actor: principal.actor }, 'webhooks dashboard: action refused');
         return refusalResponse(context, json, statusOf(error.code, error.name), error.code, error.message);

@@ -44,7 +44,10 @@ export interface DashboardOptions {
   authorize?: (request: Request) => DashboardAuthorization | Promise<DashboardAuthorization>;
   /**
    * Serves everyone who reaches the dashboard, as the actor `"anonymous"`: for a laptop, never
-   * for a server. Logged as a warning at creation. Refused together with `authorize`.
+   * for a server. Only at a loopback `Host` (`localhost`, `127.0.0.1`, `[::1]`, any port): any
+   * other is refused with 403 `DASHBOARD_FORBIDDEN`, so that a web page whose name was rebound to
+   * 127.0.0.1 (DNS rebinding) cannot use it. Logged as a warning at creation. Refused together
+   * with `authorize`.
    * @defaultValue false
    */
   dangerouslyDisableAuthorization?: boolean;
@@ -68,7 +71,7 @@ export interface DashboardOptions {
    * Origins (`https://admin.example.com`) besides the request's own that may post actions,
    * for a dashboard behind a proxy that rewrites the Host. Actions are refused unless the
    * browser says the form came from the same origin (`Sec-Fetch-Site`) or its `Origin` is
-   * the request's or one of these.
+   * the one the request reached (its `Host`) or one of these.
    * @defaultValue []
    */
   trustedOrigins?: string[];

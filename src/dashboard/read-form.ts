@@ -3,10 +3,30 @@
  * dashboard's own pages post) or a flat JSON object (an API client, or a body that a parser
  * in front of the dashboard had already read). At most 64 KiB.
  */
+import { describeValue } from '../errors.js';
 import { readCappedStream } from '../receiver/web-handler.js';
 import { DashboardRefusal } from './dashboard-context.js';
 
 const maxBodyBytes = 65_536;
+
+/**
+ * How deep a JSON field's value may nest (a scalar 0, `[]` 1): past any field's needs (a
+ * payload filter's logical operators nest at most 8 deep), far short of the stack that
+ * writing it back as JSON takes, which a few thousand levels overflow.
+ */
+const maxFieldDepth = 64;
+
+/** Does `value` nest deeper than `limit`? Walked without recursion, as deep as it is. */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth === limit) return true;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return false;
+}
 
 async function readText(request: Request): Promise<string> {
   const bytes = await readCappedStream(request.body, maxBodyBytes);
@@ -31,6 +51,9 @@ export async function readForm(request: Request): Promise<URLSearchParams> {
     }
     const fields = new URLSearchParams();
     for (const [name, field] of Object.entries(value)) {
+      if (nestsDeeperThan(field, maxFieldDepth)) {
+        throw new DashboardRefusal(400, 'INPUT_INVALID', `Expected the JSON field ${describeValue(name)} to nest at most ${maxFieldDepth} deep, got one nested deeper`);
+      }
       for (const item of Array.isArray(field) ? field : [field]) {
         if (item === null || item === undefined) continue;
         fields.append(name, typeof item === 'object' ? JSON.stringify(item) : String(item));

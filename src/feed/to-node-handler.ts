@@ -3,14 +3,16 @@
  * `toNodeHandler` and `toExpressMiddleware`, the same shapes as the receiver's
  * `createNodeHandler` (`(req, res) => void`) and `expressWebhook` (`(req, res, next) => void`).
  *
- * The request URL is the one the client asked for (Express: `req.originalUrl`, so a handler
- * mounted with `app.use('/feed', …)` sees `/feed/events`, the path a consumer signs), on the
- * origin of the `Host` header (or `localhost` when it does not parse). Its body is streamed
- * for methods that have one; the response is written whole.
+ * The request URL is the path and query the client asked for (Express: `req.originalUrl`, so
+ * a handler mounted with `app.use('/feed', …)` sees `/feed/events`, the path a consumer signs),
+ * on the origin of the `Host` header (or `localhost` when it does not parse), never on a host
+ * the request target names. Its body is streamed for methods that have one; the response is
+ * written whole.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { ValidationError } from '../errors.js';
 
 /** A Fetch handler, such as `createEventFeedHandler` returns. */
 export type FetchHandler = (request: Request) => Promise<Response>;
@@ -39,8 +41,58 @@ function consumedBody(req: ExpressFeedRequest): { body: string | Uint8Array<Arra
   const { body } = req;
   if (Buffer.isBuffer(body)) return { body: new Uint8Array(body), type: null };
   if (typeof body === 'string') return { body, type: null };
-  if (typeof body === 'object' && body !== null) return { body: JSON.stringify(body), type: 'application/json' };
+  if (typeof body === 'object' && body !== null) return { body: writtenBack(body), type: 'application/json' };
   return { body: null, type: null };
+}
+
+/**
+ * What a JSON parser made of a body, as JSON again. A body nested deeper than the stack that
+ * writing it takes (body-parser reads any depth) is a bad request, as one it could not parse
+ * is: `INPUT_INVALID`, with `status` 400 as body-parser's own errors have, so that Express
+ * answers 400.
+ */
+function writtenBack(body: object): string {
+  try {
+    return JSON.stringify(body);
+  } catch (cause) {
+    const error = new ValidationError('INPUT_INVALID', 'Expected a request body that JSON can write back, got one nested deeper than the stack allows', { cause });
+    throw Object.assign(error, { status: 400 });
+  }
+}
+
+/**
+ * The origin of a `Host` header on `scheme` (`http`, `https`); `null` when it is not a host with
+ * an optional port (a path, a user or a fragment in it is refused, not cut off).
+ *
+ * @internal Shared with the dashboard's gate.
+ */
+export function originOfHost(host: string, scheme: string): string | null {
+  if (/[\s/\\?#@]/.test(host)) return null;
+  try {
+    return new URL(`${scheme}://${host}`).origin;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The URL of a request target on `origin`: its path and query only. The host is never the
+ * target's: `new URL(target, base)` reads `//evil.example/admin` as a URL of that host (a path
+ * a browser sends as it is, `https://dashboard.example//evil.example/admin`), and the absolute
+ * form (`http://evil.example/admin`) names one too; a same-origin check against such a URL
+ * compares the attacker's `Origin` with the attacker's host.
+ *
+ * @internal Shared with the dashboard's Express middleware.
+ */
+export function requestTargetUrl(origin: string, target: string): URL {
+  if (target.startsWith('/')) return new URL(`${origin}${target}`);
+  try {
+    const absolute = new URL(target);
+    if (absolute.protocol === 'http:' || absolute.protocol === 'https:') return new URL(`${origin}${absolute.pathname}${absolute.search}`);
+  } catch {
+    // Neither a path nor a URL (`*`): a path it is.
+  }
+  return new URL(`${origin}/${target}`);
 }
 
 /**
@@ -51,12 +103,8 @@ function consumedBody(req: ExpressFeedRequest): { body: string | Uint8Array<Arra
  */
 export function urlAndHeadersOf(req: IncomingMessage, path: string): { url: URL; headers: Headers } {
   const protocol = (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
-  let url: URL;
-  try {
-    url = new URL(path, `${protocol}://${req.headers.host ?? 'localhost'}`);
-  } catch {
-    url = new URL(path, `${protocol}://localhost`);
-  }
+  const hostOrigin = req.headers.host === undefined ? null : originOfHost(req.headers.host, protocol);
+  const url = requestTargetUrl(hostOrigin ?? `${protocol}://localhost`, path);
   const headers = new Headers();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     // HTTP/2 pseudo-headers (`:path`) are not headers a Request can hold.

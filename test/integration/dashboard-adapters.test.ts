@@ -4,7 +4,9 @@
  * `express.json()`, or `express.raw()`, have read the body), Fastify 5 under a prefix next to the app's own JSON
  * route, and Hono on @hono/node-server. Through each: a page whose links start with the base
  * path, an asset, an action from the page's origin (303 under the base path, its fields
- * read), a cross-origin action refused, and a body past 64 KiB refused with 413.
+ * read), a cross-origin action refused (also when its request target names the attacker's
+ * host), a JSON field nested past the stack refused with 400, and a body past 64 KiB refused
+ * with 413. Without authorization, only a loopback Host is served (DNS rebinding).
  */
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
@@ -21,6 +23,7 @@ import { createDashboardWithRoutes, type Dashboard } from '../../src/dashboard/c
 import type { DashboardActionEvent } from '../../src/events/event-bus.js';
 import { createWebhooks, type Webhooks } from '../../src/index.js';
 import { gateTestRoutes } from '../support/dashboard-test-routes.js';
+import { rawRequest } from '../support/raw-request.js';
 
 const servers: Server[] = [];
 const apps: FastifyInstance[] = [];
@@ -126,6 +129,15 @@ function post(url: string, body: string | Uint8Array<ArrayBuffer>, headers: Reco
   return fetch(url, { method: 'POST', body, headers, redirect: 'manual' });
 }
 
+/** The `error` code of a JSON refusal; `undefined` for a body that is not one (a framework's own 404). */
+function errorCodeOf(text: string): unknown {
+  try {
+    return (JSON.parse(text) as { error?: unknown }).error;
+  } catch {
+    return undefined;
+  }
+}
+
 const form = 'application/x-www-form-urlencoded';
 
 describe.each(mounts)('the dashboard on %s', (_name, mount) => {
@@ -189,6 +201,32 @@ describe.each(mounts)('the dashboard on %s', (_name, mount) => {
     expect(actions).toEqual([]);
   });
 
+  it('refuses an action whose request target names the attacker’s host, posted with that host as its Origin', async () => {
+    const { origin, basePath, actions } = await mount();
+    const headers = { origin: 'http://evil.example', 'content-type': form, accept: 'application/json' };
+    // A browser sends the path of https://dashboard.example//evil.example/… as it is: a path, under no base path.
+    const doubleSlash = await rawRequest(origin, `//evil.example${basePath}/items/sub_1/poke`, { method: 'POST', headers, body: 'note=x' });
+    expect(doubleSlash.status).toBe(404);
+    // The absolute form names a host too; the server was reached at the Host's.
+    const absolute = await rawRequest(origin, `http://evil.example${basePath}/items/sub_1/poke`, { method: 'POST', headers, body: 'note=x' });
+    expect([absolute.status, errorCodeOf(absolute.text)]).toEqual([403, 'DASHBOARD_CSRF']);
+    expect(actions).toEqual([]);
+  });
+
+  it('refuses a JSON field nested deeper than the stack with 400, and takes no action', async () => {
+    const { origin, basePath, actions } = await mount();
+    const depth = 20_000;
+    const response = await post(`${origin}${basePath}/items/sub_1/poke`, `{"note":${'['.repeat(depth)}${']'.repeat(depth)}}`, {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      origin,
+    });
+    expect(response.status).toBe(400);
+    // INPUT_INVALID from the dashboard; behind express.json(), which read the body, Express's own 400 page.
+    expect(['INPUT_INVALID', undefined]).toContain(errorCodeOf(await response.text()));
+    expect(actions).toEqual([]);
+  });
+
   it.each([70_000, 1_000_000, 8_000_000])('refuses a form of %i bytes with 413', async (size) => {
     const { origin, basePath, actions } = await mount();
     const response = await post(`${origin}${basePath}/items/sub_1/poke`, `note=${'a'.repeat(size - 5)}`, { 'content-type': form, accept: 'application/json', origin });
@@ -233,6 +271,24 @@ describe('the dashboard in Express', () => {
     expect([unknown.status, ((await unknown.json()) as { error: string }).error]).toEqual([404, 'NOT_FOUND']);
   });
 
+  it.each([
+    ['Express 5', () => express5()],
+    ['Express 4', express4App],
+  ])('mounted at the root of %s, passes on a path that starts with // and names another host, and takes no action', async (_name, makeApp) => {
+    const { dashboard, actions } = dashboardAt('/admin/webhooks');
+    const app = makeApp();
+    app.use(dashboard.express());
+    app.use((_request, response) => void response.status(404).send('the app’s own 404'));
+    const origin = await listen(app);
+    const response = await rawRequest(origin, '//evil.example/admin/webhooks/items/sub_1/poke', {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', 'sec-fetch-site': 'cross-site', 'content-type': form, accept: 'application/json' },
+      body: 'note=x',
+    });
+    expect([response.status, response.text]).toEqual([404, 'the app’s own 404']);
+    expect(actions).toEqual([]);
+  });
+
   it('reads the request URL from originalUrl under a router mounted inside another', async () => {
     const { dashboard } = dashboardAt('/admin/webhooks');
     const app = express5();
@@ -242,5 +298,51 @@ describe('the dashboard in Express', () => {
     const origin = await listen(app);
     const response = await fetch(`${origin}/admin/webhooks/items/7?format=json`);
     expect([response.status, ((await response.json()) as { id: string }).id]).toEqual([200, '7']);
+  });
+});
+
+describe('the dashboard without authorization (dangerouslyDisableAuthorization)', () => {
+  async function anonymousDashboard() {
+    const webhooks = createWebhooks({ meter: false });
+    instances.push(webhooks);
+    const actions: DashboardActionEvent[] = [];
+    webhooks.bus.on('dashboard:action', (event) => void actions.push(event));
+    const dashboard = createDashboardWithRoutes(webhooks, { dangerouslyDisableAuthorization: true }, gateTestRoutes());
+    return { origin: await listen(dashboard.node()), actions };
+  }
+
+  it.each(['localhost', '127.0.0.1', '[::1]', 'LOCALHOST'])('serves a request whose Host is %s, with any port', async (hostname) => {
+    const { origin, actions } = await anonymousDashboard();
+    const port = new URL(origin).port;
+    for (const host of [`${hostname}:${port}`, hostname]) {
+      const page = await rawRequest(origin, '/items/7', { headers: { host, accept: 'application/json' } });
+      expect([host, page.status, (JSON.parse(page.text) as { actor: string }).actor]).toEqual([host, 200, 'anonymous']);
+    }
+    const action = await rawRequest(origin, '/items/sub_1/poke', {
+      method: 'POST',
+      headers: { host: `${hostname}:${port}`, origin: `http://${hostname.toLowerCase()}:${port}`, 'content-type': form, accept: 'application/json' },
+      body: 'note=x',
+    });
+    expect(action.status).toBe(200);
+    expect(actions).toHaveLength(1);
+  });
+
+  it.each([
+    ['a DNS-rebound name', (port: string) => `rebind.attacker.example:${port}`],
+    ['a name under localhost’s', (port: string) => `localhost.attacker.example:${port}`],
+    ['a LAN address', (port: string) => `192.168.1.20:${port}`],
+    ['a Host that is no host', () => 'localhost/evil'],
+  ])('refuses a request whose Host is %s with 403 DASHBOARD_FORBIDDEN, pages and actions alike', async (_name, hostOf) => {
+    const { origin, actions } = await anonymousDashboard();
+    const host = hostOf(new URL(origin).port);
+    const page = await rawRequest(origin, '/items/7', { headers: { host, accept: 'application/json' } });
+    expect([page.status, errorCodeOf(page.text)]).toEqual([403, 'DASHBOARD_FORBIDDEN']);
+    const action = await rawRequest(origin, '/items/sub_1/poke', {
+      method: 'POST',
+      headers: { host, origin: `http://${host}`, 'content-type': form, accept: 'application/json' },
+      body: 'note=x',
+    });
+    expect([action.status, errorCodeOf(action.text)]).toEqual([403, 'DASHBOARD_FORBIDDEN']);
+    expect(actions).toEqual([]);
   });
 });

@@ -3,13 +3,15 @@
  * table itself, so a page added later is covered without a new test): in Acme's portal, an
  * id of Globex's subscription or delivery, or of the platform's, answers the same 404 as an
  * unknown id, on every page and every action, and nothing changes — no record, no request
- * to an endpoint, no audit entry. Operator-only pages are not served at all.
+ * to an endpoint, no audit entry, and each refused action is logged at `warn`. Operator-only
+ * pages are not served at all.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard } from '../../src/dashboard/index.js';
 import { dashboardRoutes } from '../../src/dashboard/routes/index.js';
 import { createWebhooks, type DashboardActionEvent, type Webhooks } from '../../src/index.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { recordingLogger, type LoggedLine } from '../support/recording-logger.js';
 import { samplePayment } from '../support/sample-payment.js';
 
 const base = 'http://localhost/portal';
@@ -17,6 +19,7 @@ let webhooks: Webhooks;
 let receiver: LoopbackReceiver;
 let portal: ReturnType<typeof createDashboard>;
 const audit: DashboardActionEvent[] = [];
+let warnings: LoggedLine[];
 const foreign = { subscriptions: [] as string[], deliveries: [] as string[] };
 
 async function state() {
@@ -44,7 +47,9 @@ beforeAll(async () => {
   foreign.subscriptions.push(globex.id, platform.id, 'sub_unknown');
   foreign.deliveries.push(...deliveries.filter((delivery) => delivery.subscriptionId !== acme.id).map((delivery) => delivery.id), 'dlv_unknown');
   receiver.requests.length = 0;
-  portal = createDashboard(webhooks, { basePath: '/portal', authorize: () => ({ actor: 'user:acme-admin' }), scope: () => 'acme' });
+  const recorded = recordingLogger();
+  warnings = recorded.warnings;
+  portal = createDashboard(webhooks, { basePath: '/portal', authorize: () => ({ actor: 'user:acme-admin' }), scope: () => 'acme', logger: recorded.logger });
   webhooks.bus.on('dashboard:action', (event) => audit.push(event));
 });
 
@@ -64,6 +69,8 @@ describe('the customer portal on every route of the dashboard', () => {
 
   it('answers 404 for another tenant’s or the platform’s ids on every page and action, and changes nothing', async () => {
     const before = await state();
+    warnings.length = 0;
+    const refusedActions: unknown[] = [];
     for (const route of routesWithIds) {
       const ids = route.path.startsWith('/deliveries/') ? foreign.deliveries : foreign.subscriptions;
       for (const id of ids) {
@@ -77,8 +84,12 @@ describe('the customer portal on every route of the dashboard', () => {
         );
         expect(response.status, `${route.method} ${path}`).toBe(404);
         expect(await response.json(), `${route.method} ${path}`).toEqual({ error: 'NOT_FOUND', message: expect.any(String) });
+        if (route.method === 'POST') refusedActions.push({ code: 'NOT_FOUND', path, actor: 'user:acme-admin' });
       }
     }
+    // Each refused action at warn (a probe of another tenant's ids leaves a trace); a page read is not logged.
+    expect(refusedActions.length).toBeGreaterThan(10);
+    expect(warnings.map((line) => line.fields)).toEqual(refusedActions);
     expect(await state()).toEqual(before);
     expect(receiver.requests).toEqual([]);
     expect(audit).toEqual([]);

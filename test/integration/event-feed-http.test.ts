@@ -3,7 +3,8 @@
  * (`toNodeHandler`) and in Express 4 and 5 under a router's mount path
  * (`toExpressMiddleware`, which reads `req.originalUrl`, the path the consumer signed), with
  * `pullMissed` reading it through each; what the bridges carry (status, headers, repeated
- * cookies) and where their failures go.
+ * cookies, the request URL on the Host's origin whatever the request target names) and where
+ * their failures go.
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -14,6 +15,7 @@ import express4 from 'express4';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEventFeedHandler, createWebhooks, toExpressMiddleware, toNodeHandler, type Webhooks } from '../../src/index.js';
 import { pullMissed } from '../../src/receiver/index.js';
+import { rawRequest } from '../support/raw-request.js';
 import { samplePayment } from '../support/sample-payment.js';
 
 const servers: Server[] = [];
@@ -69,6 +71,24 @@ describe('the event feed on Node http', () => {
     );
     const response = await fetch(`${origin}/some/path?q=1`, { method: 'PUT', body: 'payload' });
     expect([response.status, response.headers.get('x-seen'), response.headers.getSetCookie(), await response.text()]).toEqual([201, 'PUT /some/path', ['a=1', 'b=2'], 'echo:payload']);
+  });
+
+  it('builds the request URL from the path and query alone, on the Host’s origin: a target never names its host', async () => {
+    const origin = await listen(createServer(toNodeHandler(async (request) => new Response(request.url))));
+    const { port } = new URL(origin);
+    for (const [target, host, url] of [
+      ['/feed/events?after=1', undefined, `${origin}/feed/events?after=1`],
+      ['//evil.example/feed/events?after=1', undefined, `${origin}//evil.example/feed/events?after=1`],
+      ['http://evil.example/feed/events?after=1', undefined, `${origin}/feed/events?after=1`],
+      ['/feed/events', `localhost:${port}`, `http://localhost:${port}/feed/events`],
+      ['/feed/events', 'localhost:80', 'http://localhost/feed/events'],
+      ['//evil.example/feed/events', `localhost:${port}`, `http://localhost:${port}//evil.example/feed/events`],
+      ['/feed/events', 'evil.example/x', 'http://localhost/feed/events'],
+      ['/feed/events', `user@127.0.0.1:${port}`, 'http://localhost/feed/events'],
+    ] as const) {
+      const response = await rawRequest(origin, target, host === undefined ? {} : { headers: { host } });
+      expect([target, host, response.status, response.text]).toEqual([target, host, 200, url]);
+    }
   });
 
   it('answers 500 when the Fetch handler itself rejects', async () => {

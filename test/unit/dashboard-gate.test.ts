@@ -94,9 +94,35 @@ describe('createDashboard options', () => {
     const dashboard = createDashboardWithRoutes(instance(), { dangerouslyDisableAuthorization: true, logger, basePath: '/admin' }, gateTestRoutes());
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.fields).toEqual({ basePath: '/admin' });
-    const [status, body] = await jsonOf(await dashboard.fetch(request('/admin', { headers: asJson })));
+    const [status, body] = await jsonOf(await dashboard.fetch(request('/admin', { headers: asJson }, 'http://127.0.0.1:8080')));
     expect([status, body.actor]).toEqual([200, 'anonymous']);
     expect(warnings).toHaveLength(1);
+  });
+
+  it('answers only a loopback Host with dangerouslyDisableAuthorization: 403 DASHBOARD_FORBIDDEN elsewhere, logged, assets included', async () => {
+    const { logger, warnings } = recordingLogger();
+    const dashboard = createDashboardWithRoutes(instance(), { dangerouslyDisableAuthorization: true, logger }, gateTestRoutes());
+    for (const base of ['http://localhost:3000', 'http://127.0.0.1', 'http://[::1]:8080']) {
+      expect([base, (await dashboard.fetch(request('/items/1', { headers: asJson }, base))).status]).toEqual([base, 200]);
+    }
+    for (const [base, headers] of [
+      ['https://ops.example', {}],
+      ['http://127.0.0.1:8080', { host: 'rebind.attacker.example:8080' }],
+      ['http://localhost:8080', { host: 'localhost:8080@evil.example' }],
+    ] as const) {
+      for (const path of ['/items/1', `/assets/${dashboardAssets.css.name}`]) {
+        const [status, body] = await jsonOf(await dashboard.fetch(request(path, { headers: { ...headers, ...asJson } }, base)));
+        expect([base, path, status, body.error]).toEqual([base, path, 403, 'DASHBOARD_FORBIDDEN']);
+      }
+    }
+    expect(warnings.slice(1).map((line) => line.fields.host)).toEqual([
+      'ops.example',
+      'ops.example',
+      'rebind.attacker.example:8080',
+      'rebind.attacker.example:8080',
+      'localhost:8080@evil.example',
+      'localhost:8080@evil.example',
+    ]);
   });
 
   it('refuses authorize together with dangerouslyDisableAuthorization: one of them would be ignored', () => {
@@ -356,6 +382,17 @@ describe('the same-origin rule for actions', () => {
     const { response, events } = await poke(headers, options, base);
     expect(response.status).toBe(200);
     expect(events).toHaveLength(1);
+  });
+
+  it('compares Origin with the Host the server was reached at, not with a host the request target named', async () => {
+    // An adapter that took the URL from the absolute form (`POST http://evil.example/… HTTP/1.1`).
+    const refused = await poke({ host: 'ops.example', origin: 'http://evil.example' }, {}, 'http://evil.example');
+    expect([refused.response.status, (await refused.response.json()).error]).toEqual([403, 'DASHBOARD_CSRF']);
+    expect(refused.events).toEqual([]);
+    const malformed = await poke({ host: 'evil.example/x', origin: 'http://evil.example' }, {}, 'http://evil.example');
+    expect(malformed.response.status).toBe(403);
+    const taken = await poke({ host: 'ops.example', origin: 'http://ops.example' }, {}, 'http://evil.example');
+    expect([taken.response.status, taken.events.length]).toEqual([200, 1]);
   });
 
   it('refuses a rewritten Host without Sec-Fetch-Site unless the origin is trusted', async () => {
@@ -653,6 +690,19 @@ describe('reading a form', () => {
     const [status, body] = await echo(text, 'application/json');
     expect([status, body.error]).toEqual([400, 'INPUT_INVALID']);
   });
+
+  it('takes a JSON field nested 64 deep and answers one nested deeper (past the stack too) with 400 INPUT_INVALID, logging no error', async () => {
+    const nested = (depth: number) => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+    const { dashboard, errors } = setup();
+    const post = async (text: string) => jsonOf(await dashboard.fetch(request('/echo', { method: 'POST', body: text, headers: { origin, ...asJson, 'content-type': 'application/json' } })));
+    const [status, body] = await post(`{"note":${nested(64)}}`);
+    expect([status, body.fields]).toEqual([200, [['note', nested(63)]]]);
+    for (const text of [`{"note":${nested(65)}}`, `{"tag":["a",${nested(65)}]}`, `{"note":{"a":${nested(20_000)}}}`]) {
+      const [refused, answer] = await post(text);
+      expect([refused, answer.error]).toEqual([400, 'INPUT_INVALID']);
+    }
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('recordVerificationFailure', () => {
@@ -678,6 +728,27 @@ describe('recordVerificationFailure', () => {
     expect(await window(start, clock.now() + 60_000)).toEqual({ total: 3, byCode: { WEBHOOK_NO_MATCHING_SIGNATURE: 2, WEBHOOK_TIMESTAMP_TOO_OLD: 1 } });
     expect(await window(start + 60_000, clock.now() + 60_000)).toEqual({ total: 1, byCode: { WEBHOOK_TIMESTAMP_TOO_OLD: 1 } });
     expect(await window(start - 60_000, start)).toEqual({ total: 0, byCode: {} });
+  });
+});
+
+describe('the log of refused actions', () => {
+  it.each([
+    ['400 INPUT_INVALID', 'application/json', '["note"]', 400, 'INPUT_INVALID'],
+    ['415 UNSUPPORTED_MEDIA_TYPE', 'text/plain', 'note=x', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['413 PAYLOAD_TOO_LARGE', 'application/x-www-form-urlencoded', `note=${'s'.repeat(70_000)}`, 413, 'PAYLOAD_TOO_LARGE'],
+  ])('logs an action the dashboard refuses with %s at warn: its code, path and actor, not its body', async (_name, type, text, status, code) => {
+    const { dashboard, warnings, errors } = setup({ basePath: '/admin' });
+    const [answered, body] = await jsonOf(await dashboard.fetch(request('/admin/echo', { method: 'POST', body: text, headers: { origin, ...asJson, 'content-type': type } })));
+    expect([answered, body.error]).toEqual([status, code]);
+    expect(warnings.map((line) => line.fields)).toEqual([{ code, path: '/echo', actor: 'user:42' }]);
+    expect(JSON.stringify(warnings)).not.toContain('note');
+    expect(errors).toEqual([]);
+  });
+
+  it('does not log a refusal of a page (a GET)', async () => {
+    const { dashboard, warnings } = setup();
+    expect((await dashboard.fetch(request('/fail/refusal', { headers: asJson }))).status).toBe(404);
+    expect(warnings).toEqual([]);
   });
 });
 
