@@ -10,6 +10,7 @@
  * Stored data that was changed on the way in is worse than a refusal, so the callers
  * refuse such values with a coded error instead.
  */
+import { loneSurrogate } from './tenant-id.js';
 
 /** Where a value has no faithful JSON form, and what was found there. */
 export interface JsonValueProblem {
@@ -22,8 +23,14 @@ export interface JsonValueProblem {
 /** Options of {@link jsonValueProblem}. */
 export interface JsonValueProblemOptions {
   /**
-   * Also refuse U+0000 in strings and keys, for values stored as PostgreSQL `jsonb`,
-   * which cannot hold it.
+   * Also refuse, in strings and keys, what PostgreSQL `jsonb` cannot hold: U+0000 and a
+   * lone surrogate (half of a UTF-16 pair; `jsonb` refuses its escape `\ud800`). For values
+   * stored as `jsonb`, so that every storage takes or refuses the same value.
+   */
+  forJsonb?: boolean;
+  /**
+   * @deprecated The former name of {@link forJsonb}, which it now means: lone surrogates
+   *   are refused too.
    */
   refuseNul?: boolean;
   /**
@@ -44,10 +51,17 @@ function describeObject(value: object): string {
   return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a prototype';
 }
 
-function check(value: unknown, key: string, ancestors: object[], refuseNul: boolean): Found | null {
+/** What `jsonb` cannot hold in `text` (a string, or a key when `what` says so); `null`: nothing. */
+function jsonbTextProblem(text: string, what: 'a string' | 'a key'): Found | null {
+  if (text.includes('\u0000')) return new Found(`${what} with U+0000`);
+  if (loneSurrogate.test(text)) return new Found(`${what} with a lone surrogate`);
+  return null;
+}
+
+function check(value: unknown, key: string, ancestors: object[], forJsonb: boolean): Found | null {
   switch (typeof value) {
     case 'string':
-      return refuseNul && value.includes('\u0000') ? new Found('a string with U+0000') : null;
+      return forJsonb ? jsonbTextProblem(value, 'a string') : null;
     case 'boolean':
       return null;
     case 'number':
@@ -69,7 +83,7 @@ function check(value: unknown, key: string, ancestors: object[], refuseNul: bool
     // JSON form, and what is checked. An invalid Date's toJSON gives null, not a date.
     if (object instanceof Date && Number.isNaN(object.getTime())) return new Found('an invalid Date');
     const json: unknown = (object as { toJSON: (key: string) => unknown }).toJSON(key);
-    if (typeof json !== 'object' || json === null) return check(json, key, ancestors, refuseNul);
+    if (typeof json !== 'object' || json === null) return check(json, key, ancestors, forJsonb);
     if (ancestors.includes(json)) return new Found('a reference cycle');
     object = json;
   }
@@ -81,7 +95,7 @@ function check(value: unknown, key: string, ancestors: object[], refuseNul: bool
   try {
     if (Array.isArray(object)) {
       for (let index = 0; index < object.length; index++) {
-        const found = check(object[index], String(index), ancestors, refuseNul);
+        const found = check(object[index], String(index), ancestors, forJsonb);
         if (found !== null) {
           found.path.unshift(index);
           return found;
@@ -92,8 +106,7 @@ function check(value: unknown, key: string, ancestors: object[], refuseNul: bool
     for (const name of Object.keys(object)) {
       let found: Found | null;
       if (name === '__proto__') found = new Found('a `__proto__` key');
-      else if (refuseNul && name.includes('\u0000')) found = new Found('a key with U+0000');
-      else found = check((object as Record<string, unknown>)[name], name, ancestors, refuseNul);
+      else found = (forJsonb ? jsonbTextProblem(name, 'a key') : null) ?? check((object as Record<string, unknown>)[name], name, ancestors, forJsonb);
       if (found !== null) {
         found.path.unshift(name);
         return found;
@@ -114,13 +127,14 @@ function check(value: unknown, key: string, ancestors: object[], refuseNul: bool
  * Refused: `undefined` anywhere (at the root, in an array, as a property's value),
  * functions, symbols (as values or keys), BigInts, `NaN` and `±Infinity`, an invalid
  * `Date`, instances of classes without `toJSON` (`Map`, `Set`, `RegExp`, …), a
- * `__proto__` key, and reference cycles.
+ * `__proto__` key, and reference cycles; with `forJsonb`, also U+0000 and lone surrogates
+ * in strings and keys.
  *
  * @throws whatever a `toJSON` method or a getter throws, and `RangeError` for nesting
  *   deeper than the stack; callers turn both into their coded error.
  */
 export function jsonValueProblem(value: unknown, options: JsonValueProblemOptions = {}): JsonValueProblem | null {
-  return check(value, options.key ?? '', [], options.refuseNul === true);
+  return check(value, options.key ?? '', [], options.forJsonb === true || options.refuseNul === true);
 }
 
 /**

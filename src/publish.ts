@@ -31,6 +31,8 @@ export interface PublishOptions {
    * Publishing again with the same key (in the same tenant) returns the first event and
    * sends nothing new. Its `data` is `null` once the event was expunged; read back from a
    * payload sealed with a key this instance lacks, the publish fails with `PAYLOAD_KEY_INVALID`.
+   * 1 to 255 characters of well-formed Unicode (no lone surrogate) without U+0000, so that
+   * every storage tells the same keys apart.
    */
   idempotencyKey?: string;
   /**
@@ -43,8 +45,8 @@ export interface PublishOptions {
    * Strings the host attaches to the event for routing and context (`{ region: 'eu' }`), sent
    * in the envelope beside `data` and signed with it; payload filters read them as
    * `metadata.<key>`. At most 20 keys of 1 to 40 letters, digits, `_` or `-` (no `.`), each
-   * value a string of at most 500 characters without U+0000. `{}` is the same as none: the
-   * envelope then has no `metadata` key.
+   * value a string of at most 500 characters of well-formed Unicode (no lone surrogate) without
+   * U+0000. `{}` is the same as none: the envelope then has no `metadata` key.
    * @example `{ metadata: { region: 'eu', source: 'pos' } }`
    */
   metadata?: Record<string, string>;

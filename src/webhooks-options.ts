@@ -471,9 +471,26 @@ export interface ResolvedWebhooksOptions {
  */
 export const minLeaseSlackMs = 1000;
 
+/**
+ * Refuses an own `__proto__` key of `transforms` (from `JSON.parse`, say), which zod's record
+ * drops unseen: no subscription could name the transform the host meant to register.
+ * @throws ConfigError `CONFIG_INVALID` on `transforms.__proto__`.
+ */
+function refuseTransformsProtoKey(options: unknown): void {
+  const transforms: unknown = typeof options === 'object' && options !== null ? (options as { transforms?: unknown }).transforms : undefined;
+  if (typeof transforms === 'object' && transforms !== null && Object.hasOwn(transforms, '__proto__')) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      'Expected each key of `transforms` to be a name other than `__proto__` (which an object copy drops, so no subscription could name it), got "__proto__"',
+      { field: 'transforms.__proto__' },
+    );
+  }
+}
+
 /** Parses and freezes `createWebhooks` options; throws `ConfigError` on anything wrong. */
 export function resolveWebhooksOptions(options: unknown): ResolvedWebhooksOptions {
   const value = parseConfig(webhooksOptionsSchema, options);
+  refuseTransformsProtoKey(options);
   if (value.leaseMs < value.http.timeoutMs + minLeaseSlackMs) {
     throw new ConfigError(
       'CONFIG_LEASE_TOO_SHORT',

@@ -46,8 +46,8 @@ export interface CircuitBreakerOptions {
    */
   cooldownMs?: number;
   /**
-   * The longest cool-down.
-   * @defaultValue 600000 (10 minutes)
+   * The longest cool-down: at least `cooldownMs`, or a failed probe would shorten it.
+   * @defaultValue 600000 (10 minutes), or `cooldownMs` when that is longer
    */
   maxCooldownMs?: number;
 }
@@ -75,6 +75,7 @@ export const burstSchema = z.int().min(1).max(1_000_000);
 const ratePerSecond = rateLimitSchema.nullable();
 const burst = burstSchema;
 const cooldownMs = z.number().int().min(0).max(365 * 24 * 3_600_000);
+const defaultMaxCooldownMs = 600_000;
 
 /**
  * The global `flowControl` option. `maxInFlightPerSubscription` stays unset here: its
@@ -88,16 +89,33 @@ export const flowControlOptionsSchema = z
   })
   .prefault({});
 
-/** The `circuitBreaker` option: `false`, or settings with their defaults. */
+/**
+ * The `circuitBreaker` option: `false`, or settings with their defaults. `maxCooldownMs`
+ * below `cooldownMs` is refused (the cool-down doubles after a failed probe: capped below
+ * where it started, it would shrink instead); left unset, it is 10 minutes, or `cooldownMs`
+ * when that is longer, so that a long `cooldownMs` alone is taken as it is.
+ */
 export const circuitBreakerOptionsSchema = z
   .union([
     z.literal(false),
     z.strictObject({
       failureThreshold: z.int().min(1).max(1_000_000).default(10),
       cooldownMs: cooldownMs.default(30_000),
-      maxCooldownMs: cooldownMs.default(600_000),
+      maxCooldownMs: cooldownMs.optional(),
     }),
   ])
+  .superRefine((breaker, context) => {
+    if (breaker !== false && breaker.maxCooldownMs !== undefined && breaker.maxCooldownMs < breaker.cooldownMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['maxCooldownMs'],
+        message: `at least \`circuitBreaker.cooldownMs\` (${breaker.cooldownMs}): the cool-down doubles after each failed probe up to this, and would shrink below it`,
+      });
+    }
+  })
+  .transform((breaker): ResolvedCircuitBreakerOptions =>
+    breaker === false ? false : { ...breaker, maxCooldownMs: breaker.maxCooldownMs ?? Math.max(defaultMaxCooldownMs, breaker.cooldownMs) },
+  )
   .prefault({});
 
 /** A subscription's `flowControl`: stored as given, each field overriding the global default. */

@@ -133,7 +133,14 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     }
     if (typeof (data as { then?: unknown } | null)?.then === 'function') failed(subscription, name, 'a promise (a transform runs inside the publish: it must be synchronous)');
     if (data === undefined) failed(subscription, name, 'undefined');
-    const problem = jsonValueProblem(data, { key: 'data' });
+    let problem: ReturnType<typeof jsonValueProblem>;
+    try {
+      problem = jsonValueProblem(data, { key: 'data' });
+    } catch (cause) {
+      // A getter or toJSON in what it returned threw, or it nests deeper than the stack
+      // (a RangeError): as the publish's own data is (publish.ts), refused with the code.
+      failed(subscription, name, `data whose JSON form could not be read (${cause instanceof Error ? cause.message : String(cause)})`, cause);
+    }
     if (problem !== null) failed(subscription, name, `${problem.found} at \`${['data', ...problem.path].join('.')}\``);
     return data;
   }

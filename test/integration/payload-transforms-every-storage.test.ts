@@ -102,6 +102,17 @@ describe.each(storageKinds)('payload transforms on the %s storage', (kind) => {
       map: () => ({ lines: new Map() }),
       nothing: () => undefined,
       huge: () => ({ blob: 'x'.repeat(300_000) }),
+      getter: () => ({
+        get total(): number {
+          throw new Error('no total for card');
+        },
+      }),
+      // Deeper than the stack: the check of its JSON form overflows it.
+      deep: () => {
+        let nested: unknown = 1;
+        for (let depth = 0; depth < 100_000; depth++) nested = { nested };
+        return nested;
+      },
     };
     let output = outputs.throws!;
     const webhooks = env.instance({ transforms: { legacy: () => output() } });
@@ -113,6 +124,8 @@ describe.each(storageKinds)('payload transforms on the %s storage', (kind) => {
       ['map', 'TRANSFORM_FAILED', 'a Map at `data.lines`'],
       ['nothing', 'TRANSFORM_FAILED', 'undefined'],
       ['huge', 'PAYLOAD_TOO_LARGE', 'at most 262144 bytes'],
+      ['getter', 'TRANSFORM_FAILED', 'data whose JSON form could not be read (no total for card)'],
+      ['deep', 'TRANSFORM_FAILED', 'data whose JSON form could not be read'],
     ];
     for (const [name, code, message] of cases) {
       output = outputs[name]!;

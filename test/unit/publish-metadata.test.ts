@@ -49,7 +49,8 @@ describe('the envelope', () => {
 
   it('escapes values as JSON does', async () => {
     await setUp();
-    const metadata = { note: 'quote " backslash \\ newline \n tab \t é€𝄞 \u2028 lone \uD800' };
+    // A lone surrogate is refused (see bad metadata below), as U+0000 is: text outside `data` is well-formed Unicode.
+    const metadata = { note: 'quote " backslash \\ newline \n tab \t é€𝄞 \u2028 pair \uD83D\uDE00' };
     const published = await webhooks.publish('payment.succeeded', payment, { metadata });
     const payload = await payloadOf(published.id);
     expect(payload).toBe(JSON.stringify({ id: published.id, type: 'payment.succeeded', timestamp: published.timestamp, metadata, data: payment }));
@@ -173,6 +174,8 @@ describe('bad metadata', () => {
     ['a nested object', { region: { code: 'eu' } }, 'options.metadata.region'],
     ['a value of 501 characters', { note: 'x'.repeat(501) }, 'options.metadata.note'],
     ['a value with U+0000', { note: 'a\u0000b' }, 'options.metadata.note'],
+    ['a value with a lone high surrogate', { note: 'a\uD800' }, 'options.metadata.note'],
+    ['a value with a lone low surrogate', { note: '\uDC00b' }, 'options.metadata.note'],
   ])('is refused with INPUT_INVALID naming the field, storing nothing: %s', async (_name, metadata, field) => {
     await setUp();
     const before = await storage.stats(Date.now());

@@ -397,6 +397,33 @@ describe('resolveWebhooksOptions retention', () => {
   });
 });
 
+describe('resolveWebhooksOptions circuitBreaker', () => {
+  it('opens after 10 failures, cools down 30 s, doubling up to 10 minutes, by default', () => {
+    expect(resolveWebhooksOptions({}).circuitBreaker).toEqual({ failureThreshold: 10, cooldownMs: 30_000, maxCooldownMs: 600_000 });
+  });
+
+  it('keeps a longest cool-down equal to or above the first, and false', () => {
+    expect(resolveWebhooksOptions({ circuitBreaker: { cooldownMs: 1_000, maxCooldownMs: 1_000 } }).circuitBreaker).toEqual({ failureThreshold: 10, cooldownMs: 1_000, maxCooldownMs: 1_000 });
+    expect(resolveWebhooksOptions({ circuitBreaker: { cooldownMs: 0, maxCooldownMs: 0 } }).circuitBreaker).toMatchObject({ cooldownMs: 0, maxCooldownMs: 0 });
+    expect(resolveWebhooksOptions({ circuitBreaker: { maxCooldownMs: 60_000 } }).circuitBreaker).toMatchObject({ cooldownMs: 30_000, maxCooldownMs: 60_000 });
+    expect(resolveWebhooksOptions({ circuitBreaker: false }).circuitBreaker).toBe(false);
+  });
+
+  it('raises the default longest cool-down to a first cool-down above 10 minutes, which a failed probe then keeps', () => {
+    expect(resolveWebhooksOptions({ circuitBreaker: { cooldownMs: 3_600_000 } }).circuitBreaker).toEqual({ failureThreshold: 10, cooldownMs: 3_600_000, maxCooldownMs: 3_600_000 });
+  });
+
+  it.each([
+    ['below cooldownMs', { cooldownMs: 1_000, maxCooldownMs: 10 }, '(1000)', 'got 10'],
+    ['below the default cooldownMs', { maxCooldownMs: 29_999 }, '(30000)', 'got 29999'],
+  ])('refuses a maxCooldownMs %s with CONFIG_INVALID, as a failed probe would shorten the cool-down', (_name, circuitBreaker, bound, got) => {
+    const error = configErrorOf(() => resolveWebhooksOptions({ circuitBreaker }));
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID', field: 'circuitBreaker.maxCooldownMs' });
+    expect(error.message).toContain(`Expected \`circuitBreaker.maxCooldownMs\` to be at least \`circuitBreaker.cooldownMs\` ${bound}`);
+    expect(error.message).toContain(got);
+  });
+});
+
 describe('resolveWebhooksOptions transforms', () => {
   it('has none by default, and keeps the functions given by name', () => {
     expect(resolveWebhooksOptions({}).transforms).toEqual({});
@@ -412,5 +439,16 @@ describe('resolveWebhooksOptions transforms', () => {
     [null, 'transforms'],
   ])('refuses %j with CONFIG_INVALID naming %s', (transforms, field) => {
     expect(thrownBy(() => resolveWebhooksOptions({ transforms }))).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', field });
+  });
+
+  it.each([
+    ['from JSON.parse', JSON.parse('{"__proto__": 1}') as unknown],
+    ['holding a function', Object.defineProperty({}, '__proto__', { value: () => ({}), enumerable: true, configurable: true, writable: true })],
+    ['beside a valid transform', Object.defineProperty({ thin: () => ({}) }, '__proto__', { value: () => ({}), enumerable: true, configurable: true, writable: true })],
+  ])('refuses an own `__proto__` key (%s), which a copy would drop unseen, with CONFIG_INVALID', (_name, transforms) => {
+    const error = configErrorOf(() => resolveWebhooksOptions({ transforms }));
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID', field: 'transforms.__proto__' });
+    expect(error.message).toContain('other than `__proto__`');
+    expect(error.message).toContain('got "__proto__"');
   });
 });

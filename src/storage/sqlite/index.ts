@@ -77,7 +77,7 @@ export interface SqliteStorageCommonOptions {
 
 /** The adapter opens (and on `close()` closes) this database file, in WAL mode. */
 export interface SqliteStorageFileOptions extends SqliteStorageCommonOptions {
-  /** Path of the database file (created if missing). */
+  /** Path of the database file (created if missing); without U+0000. */
   filename: string;
   database?: never;
 }
@@ -108,7 +108,7 @@ const optionKeys = [
 ] as const;
 
 const expectations: Record<(typeof optionKeys)[number], string> = {
-  filename: 'a non-empty path string',
+  filename: 'a non-empty path string without U+0000 (the driver would cut the path there and open another file)',
   database: 'an open better-sqlite3 Database',
   synchronous: "one of 'OFF', 'NORMAL', 'FULL', 'EXTRA'",
   busyTimeoutMs: 'an integer number of milliseconds ≥ 0',
@@ -144,7 +144,13 @@ function isDatabaseHandle(value: unknown): value is Database.Database {
 // a file the adapter opens; a handed-in connection keeps the host's settings unless
 // the option is given (we must not quietly weaken a ledger's `synchronous = FULL`).
 const optionsSchema = z.strictObject({
-  filename: z.string().min(1).optional(),
+  // No U+0000: better-sqlite3 hands the path to SQLite as a C string, which ends there, so
+  // 'a\u0000b' would open (and create) ./a.
+  filename: z
+    .string()
+    .min(1)
+    .refine((filename) => !filename.includes('\u0000'))
+    .optional(),
   database: z.custom<Database.Database>(isDatabaseHandle).optional(),
   synchronous: z.enum(['OFF', 'NORMAL', 'FULL', 'EXTRA']).default('NORMAL'),
   busyTimeoutMs: z.number().int().min(0).max(2_147_483_647).default(5000),

@@ -1728,6 +1728,13 @@ describe('options', () => {
     expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', field });
   });
 
+  it('refuses a filename with U+0000 with CONFIG_INVALID, opening no file (the driver would cut the path there)', () => {
+    const error = thrownBy(() => createSqliteStorage({ filename: join(directory, 'a\u0000b') }));
+    expect(error).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', field: 'filename' });
+    expect((error as Error).message).toContain('Expected `filename` to be a non-empty path string without U+0000');
+    expect(existsSync(join(directory, 'a'))).toBe(false);
+  });
+
   it('refuses options that are not an object', () => {
     expect(thrownBy(() => createSqliteStorage(undefined as never))).toMatchObject({ code: 'CONFIG_INVALID' });
   });
