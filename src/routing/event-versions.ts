@@ -76,14 +76,30 @@ export function downgradeData(route: VersionRoute, type: string, data: unknown, 
       downgradeFailed(type, version, version - 1, subscriptionId, 'a promise (a downgrade runs inside the publish: it must be synchronous)');
     }
     const schema = versions.schemas[version - 1]!;
-    const parsed = compiledSchema(schema).safeParse(next);
+    let parsed: ReturnType<ReturnType<typeof compiledSchema>['safeParse']>;
+    try {
+      parsed = compiledSchema(schema).safeParse(next);
+    } catch (cause) {
+      // A getter or toJSON of what it returned threw, or it nests deeper than the stack.
+      downgradeFailed(type, version, version - 1, subscriptionId, unreadable(cause), cause);
+    }
     if (!parsed.success) {
       const { message } = describeIssues(parsed.error, next, { schema, prefix: 'data' });
       downgradeFailed(type, version, version - 1, subscriptionId, `data its schema refuses: ${message}`, parsed.error);
     }
     current = parsed.data;
   }
-  const problem = jsonValueProblem(current, { key: 'data' });
+  let problem: ReturnType<typeof jsonValueProblem>;
+  try {
+    problem = jsonValueProblem(current, { key: 'data' });
+  } catch (cause) {
+    downgradeFailed(type, from, to, subscriptionId, unreadable(cause), cause);
+  }
   if (problem !== null) downgradeFailed(type, from, to, subscriptionId, `${problem.found} at \`${['data', ...problem.path].join('.')}\``);
   return current;
+}
+
+/** What a downgrade returned whose reading threw (a getter, a `toJSON`, nesting past the stack), as the error says it. */
+function unreadable(cause: unknown): string {
+  return `data whose JSON form could not be read (${cause instanceof Error ? cause.message : String(cause)})`;
 }

@@ -121,7 +121,7 @@ describe.each(storageKinds)('event versions on the %s storage', (kind) => {
     expect((await webhooks.subscriptions.update(refunds.id, { eventTypes: ['refund.*', 'payment.succeeded'] })).versions).toEqual({ 'payment.succeeded': 2 });
   });
 
-  it('refuses the whole publish with EVENT_DOWNGRADE_FAILED when a downgrade throws or returns what version 1 refuses, storing nothing', async () => {
+  it('refuses the whole publish with EVENT_DOWNGRADE_FAILED when a downgrade throws, returns what version 1 refuses or what cannot be read, storing nothing', async () => {
     let output: (data: z.output<typeof paymentV2>) => unknown = () => {
       throw new Error('fee without a net amount');
     };
@@ -132,6 +132,15 @@ describe.each(storageKinds)('event versions on the %s storage', (kind) => {
       [output, 'an error (fee without a net amount)'],
       [(data) => ({ paymentId: data.paymentId, amountMinor: 'ten' }), 'data its schema refuses'],
       [() => Promise.resolve({}), 'a promise'],
+      [
+        () => ({
+          get paymentId(): string {
+            throw new Error('a lazy field that failed');
+          },
+          amountMinor: 1000,
+        }),
+        'data whose JSON form could not be read (a lazy field that failed)',
+      ],
     ];
     for (const [downgrade, message] of cases) {
       output = downgrade;

@@ -150,6 +150,38 @@ describe('resolveWebhooksOptions tenants', () => {
   });
 });
 
+describe('options whose reading throws', () => {
+  const unreadable: Array<[string, () => object]> = [
+    [
+      'a getter that throws',
+      () => ({
+        get concurrency(): number {
+          throw new Error('boom');
+        },
+      }),
+    ],
+    [
+      'a Proxy whose ownKeys trap throws',
+      () =>
+        new Proxy(
+          {},
+          {
+            ownKeys() {
+              throw new Error('no keys');
+            },
+          },
+        ),
+    ],
+  ];
+  it.each(unreadable)('refuses %s with CONFIG_INVALID, at createWebhooks and at resolveWebhooksOptions', async (_name, options) => {
+    for (const attempt of [() => resolveWebhooksOptions(options() as never), () => createWebhooks(options() as never)]) {
+      const error = configErrorOf(attempt);
+      expect(error.code).toBe('CONFIG_INVALID');
+      expect(error.message).toMatch(/^Expected options that can be read, got an object whose reading threw \((boom|no keys)\)$/);
+    }
+  });
+});
+
 describe('resolveWebhooksOptions retry', () => {
   it('normalises a fixed schedule, without jitter unless asked', () => {
     expect(resolveWebhooksOptions({ retry: { delaysMs: [1_000, 2_000] } }).retry).toEqual({
