@@ -15,7 +15,7 @@ import { WorkerDispatcher } from './delivery/worker/worker-dispatcher.js';
 import { storageRecipeFor, workerRecipeFor } from './delivery/worker/worker-support.js';
 import { StorageThread, StorageThreadDispatcher } from './delivery/worker/storage-thread.js';
 import { checkArgumentCount } from './check-argument-count.js';
-import { ConfigError, StateError } from './errors.js';
+import { ConfigError, StateError, ValidationError, describeValue } from './errors.js';
 import { bookkeeperEvents, type BookkeeperEvents } from './events/bookkeeper-events.js';
 import type { EventCatalog } from './events/catalog.js';
 import { EventBus } from './events/event-bus.js';
@@ -44,7 +44,8 @@ import { resolveWebhooksOptions, type WebhooksOptions } from './webhooks-options
 /** Options of `drain`. */
 export interface DrainOptions {
   /**
-   * Give up after this long (wall clock) with `DRAIN_TIMEOUT`.
+   * Give up after this long (wall clock) with `DRAIN_TIMEOUT` — also while posts are in
+   * flight: drain stops waiting at the deadline, the posts go on and settle as they would.
    * @defaultValue 30000
    */
   timeoutMs?: number;
@@ -70,13 +71,16 @@ export interface Webhooks<TCatalog extends EventCatalog = BookkeeperEvents> exte
   close(): Promise<void>;
   /**
    * Resolves when no delivery is pending (due, scheduled for a retry, or under a lease)
-   * and none is in flight; held deliveries (disabled subscriptions) do not count.
+   * and none is in flight; held deliveries (disabled subscriptions) do not count. Rejects
+   * with `StateError` `DRAIN_TIMEOUT` once `timeoutMs` has passed, whatever it was waiting
+   * for (posts in flight go on).
    */
   drain(options?: DrainOptions): Promise<void>;
   /**
    * A snapshot of delivery metrics (this process) and the backlog (every process); with
    * `subscriptionId`, the backlog of that subscription, the age of its oldest active secret
-   * and this process's circuit breaker for it; with `tenantId`, of that tenant's
+   * and this process's circuit breaker for it (an unknown id: `SUBSCRIPTION_NOT_FOUND`; a
+   * deleted subscription's figures are still given); with `tenantId`, of that tenant's
    * subscriptions (`null`: of the platform's, without a tenant).
    */
   metrics(options?: { subscriptionId?: string; tenantId?: string | null }): Promise<MetricsSnapshot>;
@@ -229,10 +233,11 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
   });
   const subscriptions: SubscriptionRegistry<TCatalog> = {
     ...registry,
-    async delete(id, options) {
-      await registry.delete(id, options);
+    // Every argument is passed on, so that the registry's own checks see them all (an extra positional one is refused).
+    async delete(...args: Parameters<SubscriptionRegistry<TCatalog>['delete']>) {
+      await registry.delete(...args);
       // The dispatcher keeps decoded signing keys and opened headers per subscription: a deleted one's go now.
-      dispatcher.forgetSubscription(id);
+      dispatcher.forgetSubscription(args[0]);
     },
   };
   let closed = false;
@@ -250,6 +255,23 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     wake: () => dispatcher.wake(),
   });
 
+  /**
+   * Whether the dispatcher went idle before `deadline` (wall clock): `whenIdle()` raced with a
+   * timer, so that a post in flight cannot hold `drain` past its timeout. Idle already: true at
+   * once (a settled promise beats a timer).
+   */
+  async function idleBefore(deadline: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      return await Promise.race([dispatcher.whenIdle().then(() => true as const), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   const webhooks: Webhooks<TCatalog> = {
     // The catalog stays what `events` was (its fields are read through the prototype), with the stored-event calls on top.
     events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: payloadCodec, catalog, secrets: codec, matchesFilter: replayFilter, transformedBody: (subscription, event) => transforms.storedEnvelope(subscription, event) }))),
@@ -261,6 +283,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     tenants: createTenants({ storage, clock, forgetSubscription: (id) => dispatcher.forgetSubscription(id), retireTls }),
 
     async start() {
+      checkArgumentCount(arguments.length, 0, 'start()', 'call');
       if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
       migrated ??= storage.migrate();
       await migrated;
@@ -284,38 +307,53 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     },
 
     async drain(drainOptions = {}) {
+      checkArgumentCount(arguments.length, 1, 'drain(options?)', 'call');
       const parsed = drainSchema.safeParse(drainOptions);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, drainOptions, drainSchema);
-      const deadline = Date.now() + parsed.data.timeoutMs;
+      const { timeoutMs } = parsed.data;
+      const deadline = Date.now() + timeoutMs;
+      const timedOut = (what: string) =>
+        new StateError('DRAIN_TIMEOUT', `Expected the backlog to drain within ${timeoutMs} ms, but ${what}`);
+      // What is in flight (posting, settling, claimed ahead) when the deadline passes: the wait
+      // for it is given up, never the posts — they go on and settle as they would.
+      const inFlightAtDeadline = () => {
+        const inFlight = dispatcher.inFlight;
+        return timedOut(`${inFlight} ${inFlight === 1 ? 'delivery is' : 'deliveries are'} still in flight (being posted, settled or claimed ahead)`);
+      };
       // Polls the storage (other processes may hold leases) on the wall clock: drain is an
       // observer for scripts and tests, not a schedule, so it does not use the injected clock.
       for (;;) {
-        await dispatcher.whenIdle();
+        if (!(await idleBefore(deadline))) throw inFlightAtDeadline();
         const stats = await storage.stats(clock.now());
         // Deliveries waiting behind their key's head go once it does; behind a dead one, not
         // without an operator: either way, what is left to wait for is the heads.
         if (stats.pending - stats.waiting === 0 && dispatcher.inFlight === 0) {
           // A dispatcher in a worker thread may have settled the last deliveries just now
           // and not yet reported them: once idle again, every announcement has arrived.
-          await dispatcher.whenIdle();
+          if (!(await idleBefore(deadline))) throw inFlightAtDeadline();
           return;
         }
         const left = deadline - Date.now();
         if (left <= 0) {
-          throw new StateError(
-            'DRAIN_TIMEOUT',
-            `Expected the backlog to drain within ${parsed.data.timeoutMs} ms, but ${stats.pending - stats.waiting} deliveries are still pending`,
-          );
+          const pending = stats.pending - stats.waiting;
+          throw timedOut(`${pending} ${pending === 1 ? 'delivery is' : 'deliveries are'} still pending`);
         }
         await new Promise((resolve) => setTimeout(resolve, Math.min(left, 10)));
       }
     },
 
     async metrics(options = {}) {
+      checkArgumentCount(arguments.length, 1, 'metrics(options?)', 'call');
       const parsed = metricsSchema.safeParse(options);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, metricsSchema);
-      const now = clock.now();
       const { subscriptionId, tenantId } = parsed.data;
+      // Read before the figures: an unknown id is refused, as by every call that names one,
+      // rather than answered with zeros that look like an idle subscription.
+      const subscription = subscriptionId === undefined ? null : await storage.getSubscription(subscriptionId);
+      if (subscriptionId !== undefined && subscription === null) {
+        throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(subscriptionId)}`, { field: 'subscriptionId' });
+      }
+      const now = clock.now();
       const scoped = subscriptionId !== undefined || tenantId !== undefined;
       // Figures to look at: a read replica may serve them. drain() reads the primary.
       const backlog = await storage.stats(
@@ -324,14 +362,13 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
         { mayLag: true },
       );
       const purged = retention?.figures;
-      if (subscriptionId === undefined) return metrics.snapshot(dispatcher.inFlight, backlog, now, null, purged);
-      const subscription = await storage.getSubscription(subscriptionId);
+      if (subscriptionId === undefined || subscription === null) return metrics.snapshot(dispatcher.inFlight, backlog, now, null, purged);
       return metrics.snapshot(
         dispatcher.inFlight,
         backlog,
         now,
         {
-          oldestActiveSecretCreatedAt: subscription === null ? null : secretsCreatedAt(subscription.secrets, now).oldestActive,
+          oldestActiveSecretCreatedAt: secretsCreatedAt(subscription.secrets, now).oldestActive,
           circuit: await dispatcher.circuit(subscriptionId),
         },
         purged,

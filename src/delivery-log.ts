@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from './clock.js';
+import { checkArgumentCount } from './check-argument-count.js';
 import { ConflictError, ValidationError, describeValue } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import { eventTypeFilterKind, matchingEventTypes } from './registry/event-type-filter.js';
@@ -67,7 +68,8 @@ export interface DeliveryLog {
   /**
    * The envelope a delivery sends when it has its own — its subscription's `transform` made
    * it at publish — as the endpoint gets it (opened when sealed at rest); `null` when it
-   * sends its event's (`events.get`), once its event was expunged, or for an unknown id.
+   * sends its event's (`events.get`), or once its event was expunged. An unknown id is
+   * refused (`DELIVERY_NOT_FOUND`), as by `attempts`: `null` would say it sends its event's.
    */
   sentBody(id: string): Promise<string | null>;
   /**
@@ -162,6 +164,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
   const { storage, catalog, clock } = deps;
 
   async function list(query: ListDeliveriesQuery = {}): Promise<Page<DeliveryRecord>> {
+    checkArgumentCount(arguments.length, 1, 'deliveries.list(query?)', 'call');
     const parsed = listDeliveriesSchema.safeParse(query);
     if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listDeliveriesSchema);
     const { eventType, ...rest } = parsed.data;
@@ -172,6 +175,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
     list,
 
     async undelivered(query = {}) {
+      checkArgumentCount(arguments.length, 1, 'deliveries.undelivered(query?)', 'call');
       if (typeof query === 'object' && query !== null && 'status' in query) {
         throw new ValidationError('INPUT_INVALID', 'Expected no `status` in `undelivered()`: it lists pending, held and dead', { field: 'status' });
       }
@@ -179,18 +183,22 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
     },
 
     async get(id) {
+      checkArgumentCount(arguments.length, 1, 'deliveries.get(id)', 'call');
       return storage.getDelivery(requireId(id, 'id'), logRead);
     },
 
     async sentBody(id) {
-      const delivery = await storage.getDelivery(requireId(id, 'id'), logRead);
-      if (delivery === null) return null;
+      checkArgumentCount(arguments.length, 1, 'deliveries.sentBody(id)', 'call');
+      const deliveryId = requireId(id, 'id');
+      const delivery = await storage.getDelivery(deliveryId, logRead);
+      if (delivery === null) throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(deliveryId)}`, { field: 'id' });
       const payload = await storage.getDeliveryPayload(delivery.id, logRead);
       // An expunged event's deliveries keep no content either ('').
       return payload === null || payload === '' ? null : deps.payloadCodec.open(payload, delivery.eventId);
     },
 
     async attempts(deliveryId) {
+      checkArgumentCount(arguments.length, 1, 'deliveries.attempts(deliveryId)', 'call');
       const id = requireId(deliveryId, 'deliveryId');
       const delivery = await storage.getDelivery(id, logRead);
       if (delivery === null) throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(id)}`, { field: 'deliveryId' });
@@ -198,6 +206,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
     },
 
     async redeliver(id) {
+      checkArgumentCount(arguments.length, 1, 'deliveries.redeliver(id)', 'call');
       const deliveryId = requireId(id, 'id');
       const result = await storage.redeliver(deliveryId, clock.now());
       if (result === 'not_found') throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(deliveryId)}`, { field: 'id' });
@@ -218,6 +227,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
     },
 
     async replay(replayOptions) {
+      checkArgumentCount(arguments.length, 1, 'deliveries.replay(options)', 'call');
       const parsed = replaySchema.safeParse(replayOptions);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, replayOptions, replaySchema);
       const subscription = await storage.getSubscription(parsed.data.subscriptionId);
@@ -241,6 +251,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
     },
 
     async blockedKeys(query) {
+      checkArgumentCount(arguments.length, 1, 'deliveries.blockedKeys(query)', 'call');
       const parsed = blockedKeysSchema.safeParse(query);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, blockedKeysSchema);
       if ((await storage.getSubscription(parsed.data.subscriptionId)) === null) {
@@ -250,6 +261,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
     },
 
     async skip(id) {
+      checkArgumentCount(arguments.length, 1, 'deliveries.skip(id)', 'call');
       const deliveryId = requireId(id, 'id');
       const result = await storage.skipDelivery(deliveryId, clock.now());
       if (result === 'not_found') throw new ValidationError('DELIVERY_NOT_FOUND', `No delivery with id ${describeValue(deliveryId)}`, { field: 'id' });

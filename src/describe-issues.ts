@@ -35,6 +35,8 @@ interface IssueLike {
   /** What the key schema of a record said of an `invalid_key`. */
   readonly issues?: readonly IssueLike[];
   readonly expected?: string;
+  /** A custom check's own words for what came (`params.got`), where the value itself must not be shown (a secret). */
+  readonly params?: { readonly got?: unknown };
   readonly origin?: string;
   readonly minimum?: number | bigint;
   readonly maximum?: number | bigint;
@@ -346,7 +348,9 @@ function renderIssue(frame: Frame, issue: IssueLike): string {
       return `Expected ${name} to be ${expected ?? `a string matching ${issue.pattern ?? 'the format'}`}, got ${describeValue(received)}`;
     case 'custom':
       // A custom check's message says what it wanted ("a clock with now(), …").
-      return `Expected ${name} to be ${issue.message === 'Invalid input' && expected !== undefined ? expected : issue.message}, got ${describeValue(received)}`;
+      return `Expected ${name} to be ${issue.message === 'Invalid input' && expected !== undefined ? expected : issue.message}, got ${
+        typeof issue.params?.got === 'string' ? issue.params.got : describeValue(received)
+      }`;
     case 'invalid_key': {
       // The path ends at the key itself; what was wanted is the key schema's message.
       const key = issue.path[issue.path.length - 1];

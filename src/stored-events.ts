@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { eventTypeName, storableId, timeSchema } from './delivery-log.js';
+import { checkArgumentCount } from './check-argument-count.js';
 import { ConfigError, ConflictError, StorageError, ValidationError, describeValue } from './errors.js';
 import type { EventCatalog } from './events/catalog.js';
 import type { PayloadCodec } from './payload-codec.js';
@@ -114,8 +115,16 @@ export interface ExpungeSelector {
   /**
    * Events whose content matches, e.g. `(event) => event.data.counterparty?.id === 'cus_1'`
    * for a request about one counterparty. Called with each candidate not yet expunged,
-   * newest first; a filter that throws stops the erasure there (the pages before it are
-   * erased; run it again to go on: expunging is idempotent).
+   * newest first, a page of 500 at a time; it must return a boolean, synchronously (`true`:
+   * erase it).
+   *
+   * Each page is judged whole before any of it is erased. A filter that throws, or returns
+   * anything but a boolean — a promise (an `async` filter, whose promise would count as
+   * `true` and erase everything), a string, `undefined`, … — stops the erasure at that page:
+   * nothing of it is erased, the pages before it are (what the filter said `true` of), and
+   * the call rejects with what the filter threw, or with `ValidationError` `INPUT_INVALID`
+   * (field `filter`) naming the event and the value, and how many events earlier pages
+   * erased. Run it again once fixed to go on: expunging is idempotent.
    */
   filter?: (event: StoredEvent) => boolean;
 }
@@ -291,6 +300,27 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
     };
   }
 
+  /**
+   * What the host's `filter` says of one event: a boolean, or the erasure stops (nothing of
+   * the page being judged is erased yet). `erasedBefore`: what earlier pages erased, for the message.
+   */
+  function filterSelects(filter: (event: StoredEvent) => boolean, record: EventRecord, erasedBefore: number): boolean {
+    const verdict: unknown = filter(toStoredEvent(record));
+    if (typeof verdict === 'boolean') return verdict;
+    const thenable = typeof (verdict as { then?: unknown } | null | undefined)?.then === 'function';
+    // Not awaited: were it to reject, the rejection must not crash the host as unhandled.
+    if (thenable) Promise.resolve(verdict).catch(() => undefined);
+    throw new ValidationError(
+      'INPUT_INVALID',
+      `Expected \`filter\` to return a boolean (true: erase the event), got ${describeValue(verdict)} for event ${record.id}` +
+        (thenable ? ' (an async filter is not supported: a promise would count as true and erase every event; read what it needs first and pass a synchronous filter)' : '') +
+        (erasedBefore === 0
+          ? '; nothing was expunged'
+          : `; nothing of its page was expunged, and the ${erasedBefore} events erased from earlier pages stay erased (run it again once fixed to go on)`),
+      { field: 'filter' },
+    );
+  }
+
   async function expungeSelected(selector: z.output<typeof selectorSchema>): Promise<ExpungeSummary> {
     const summary: ExpungeSummary = { expunged: 0, cancelled: 0, snippets: 0 };
     let cursor: string | undefined;
@@ -301,10 +331,11 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
         ...(selector.before === undefined ? {} : { until: selector.before }),
         ...(cursor === undefined ? {} : { cursor }),
       });
+      // The whole page is judged before any of it is erased (see ExpungeSelector.filter).
       const ids: string[] = [];
       for (const record of page.items) {
         if (record.expungedAt !== null) continue;
-        if (selector.filter === undefined || selector.filter(toStoredEvent(record))) ids.push(record.id);
+        if (selector.filter === undefined || filterSelects(selector.filter, record, summary.expunged)) ids.push(record.id);
       }
       if (ids.length > 0) {
         const result = await storage.expungeEvents(ids, clock.now());
@@ -400,19 +431,23 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
 
   const events: StoredEvents = {
     async get(id) {
+      checkArgumentCount(arguments.length, 1, 'events.get(id)', 'call');
       const record = await storage.getEvent(requireId(id, 'id'), logRead);
       return record === null ? null : toStoredEvent(record);
     },
 
     async list(query = {}) {
+      checkArgumentCount(arguments.length, 1, 'events.list(query?)', 'call');
       return listPage(parseListQuery(query), logRead);
     },
 
     iterate(query = {}) {
+      checkArgumentCount(arguments.length, 1, 'events.iterate(query?)', 'call');
       return walk(parseListQuery(query));
     },
 
     async expunge(target) {
+      checkArgumentCount(arguments.length, 1, 'events.expunge(idOrSelector)', 'call');
       if (typeof target === 'string') {
         const id = requireId(target, 'id');
         if ((await storage.getEvent(id)) === null) throw new ValidationError('EVENT_NOT_FOUND', `No event with id ${describeValue(id)}`, { field: 'id' });

@@ -4,6 +4,7 @@
  * records. Never throws: whatever the receiver or the transport does becomes data.
  */
 import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
 import { ENVIRONMENT_HEADER } from '../signing/environment-name.js';
 import { SEQUENCE_HEADER } from '../signing/sequence-header.js';
 import { createId } from '../ids.js';
@@ -11,7 +12,7 @@ import type { PayloadCodec } from '../payload-codec.js';
 import { signatureHeader } from '../signing/sign-webhook.js';
 import type { ClaimedDelivery, Settlement } from '../storage/storage-adapter.js';
 import { normalizeStoredRetryPolicy } from './retry-options.js';
-import type { RetryPolicy } from './backoff.js';
+import { computeBackoff, defaultRetryPolicy, guardRetryPolicy, type RetryFunctionFailure, type RetryPolicy } from './backoff.js';
 import { classifyResponse } from './classify-response.js';
 import { isReservedHeader } from './reserved-headers.js';
 import type { SubscriptionSigningKeys } from './signing-key-cache.js';
@@ -42,6 +43,8 @@ export interface AttemptOptions {
   payloadCodec: PayloadCodec;
   /** The egress proxy (`http.proxy`); `null`: direct. */
   proxy: ResolvedProxy | null;
+  /** Where a failing `retry` function, and an attempt that failed inside the library, are logged (at `error`). */
+  logger: Logger;
 }
 
 /** An attempt made, with the delivery it was made for. */
@@ -54,16 +57,76 @@ export interface CompletedAttempt {
 /**
  * Posts `claimed` once, signed with `signing`, and returns what to settle: the outcome
  * (delivered, retry at a time, dead, disable) and the attempt's record.
+ *
+ * Never throws (rejects). A `retry` function that throws or answers other than a wait or
+ * `null` is logged at `error` and the attempt is retried on the default schedule
+ * (`guardRetryPolicy`); anything else that throws in the attempt (a bug, a stored retry policy
+ * that no longer parses) is logged at `error` and settled as a failed attempt (`config`,
+ * with the error's message) retried on the default schedule — so the delivery is neither lost
+ * nor left under its lease.
  */
 export async function attemptDelivery(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, options: AttemptOptions): Promise<Settlement> {
-  const { delivery, subscription } = claimed;
   const startedAt = options.clock.now();
+  try {
+    return await attemptOnce(claimed, signing, options, startedAt);
+  } catch (error) {
+    return failedInside(claimed, error, startedAt, options);
+  }
+}
+
+/**
+ * The settlement of an attempt that failed inside the library rather than at the endpoint:
+ * logged at `error`, recorded as a failed attempt of class `config`, retried on the default
+ * schedule (dead once it is spent). Whether the request went out is not known: at least once.
+ *
+ * @internal Used by the dispatcher for a failure before the attempt (its keys).
+ */
+export function failedInside(claimed: ClaimedDelivery, error: unknown, startedAt: number, options: Pick<AttemptOptions, 'clock' | 'random' | 'logger'>): Settlement {
+  const { delivery } = claimed;
+  const attempt = delivery.attempts + 1;
+  options.logger.error(
+    { err: error, deliveryId: delivery.id, subscriptionId: delivery.subscriptionId, attempt },
+    'webhooks: an attempt failed inside the library; it is recorded as a failed attempt, and the wait after it is taken from the default schedule',
+  );
+  const delay = computeBackoff(defaultRetryPolicy, { attempt, statusCode: null, errorClass: 'config' }, options.random);
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    deliveryId: delivery.id,
+    leaseToken: claimed.leaseToken,
+    outcome: delay === null ? { kind: 'dead' } : { kind: 'retry', nextAttemptAt: options.clock.now() + delay },
+    orderingKey: delivery.orderingKey,
+    attempt: {
+      id: createId('att', startedAt),
+      startedAt,
+      durationMs: 0,
+      statusCode: null,
+      errorClass: 'config',
+      errorMessage: `the attempt failed inside the library: ${message}`.slice(0, 1000),
+      responseSnippet: null,
+    },
+  };
+}
+
+/** The retry policy of `claimed`'s subscription, its own or the global one, with a `retry` function guarded. */
+function policyFor(claimed: ClaimedDelivery, options: AttemptOptions): RetryPolicy {
+  const { delivery, subscription } = claimed;
+  const policy = subscription.retry === null ? options.retry : normalizeStoredRetryPolicy(subscription.retry);
+  return guardRetryPolicy(policy, options.random, ({ problem, error }: RetryFunctionFailure) => {
+    options.logger.error(
+      { ...(error === undefined ? {} : { err: error }), deliveryId: delivery.id, subscriptionId: subscription.id, attempt: delivery.attempts + 1 },
+      `webhooks: the \`retry\` function ${problem}; expected it to return synchronously a wait in ms (a finite number ≥ 0) or null — the wait after this attempt is taken from the default schedule (Standard Webhooks) instead`,
+    );
+  });
+}
+
+async function attemptOnce(claimed: ClaimedDelivery, signing: SubscriptionSigningKeys, options: AttemptOptions, startedAt: number): Promise<Settlement> {
+  const { delivery } = claimed;
   const wallStart = performance.now();
   const result = await post(claimed, signing, Math.floor(startedAt / 1000), options);
   const durationMs = Math.round((performance.now() - wallStart) * 1000) / 1000;
   const classification = classifyResponse(result, {
     attempt: delivery.attempts + 1,
-    policy: subscription.retry === null ? options.retry : normalizeStoredRetryPolicy(subscription.retry),
+    policy: policyFor(claimed, options),
     now: options.clock.now(),
     random: options.random,
     maxRetryAfterMs: options.maxRetryAfterMs,

@@ -3,6 +3,7 @@
  * next attempt is computed. Storage adapters never compute backoff (in SQL or
  * otherwise), so every backend retries alike.
  */
+import { describeValue } from '../errors.js';
 
 /** Context handed to a custom retry function. */
 export interface RetryContext {
@@ -50,9 +51,28 @@ export const standardWebhooksDelaysMs: readonly number[] = Object.freeze([
 ]);
 
 /**
+ * The default policy, when `retry` is not given: the Standard Webhooks schedule with 10 %
+ * jitter. Also the schedule an attempt falls back to when a `retry` function fails (see
+ * {@link guardRetryPolicy}).
+ */
+export const defaultRetryPolicy: RetryPolicy = Object.freeze({ kind: 'schedule', delaysMs: standardWebhooksDelaysMs, jitter: 0.1 });
+
+/**
+ * The longest wait a policy may ask for: 365 days. A policy given as data is refused beyond
+ * it; what a `retry` function returns is capped to it.
+ */
+export const maxRetryDelayMs = 365 * 24 * 3_600_000;
+
+/**
  * The wait in ms before the attempt that follows failed attempt number `context.attempt`,
  * or `null` when the policy has no attempts left (the delivery is dead).
  * `random` returns a number in [0, 1) and is only used for jitter.
+ *
+ * Always a whole number of milliseconds (a storage keeps due times as integers): a fraction —
+ * an exponential policy with `factor: 1.5` and no jitter, a function's `1500 * 1.5` — is
+ * rounded. A custom function's wait is capped to {@link maxRetryDelayMs}; anything but `null`
+ * or a finite number ≥ 0 from it gives up (`null`) here, and a throw goes through: the
+ * dispatcher never hands this a bare function (see {@link guardRetryPolicy}).
  */
 export function computeBackoff(policy: RetryPolicy, context: RetryContext, random: () => number): number | null {
   let base: number;
@@ -67,18 +87,69 @@ export function computeBackoff(policy: RetryPolicy, context: RetryContext, rando
     }
     case 'exponential': {
       if (context.attempt >= policy.maxAttempts) return null;
-      base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (context.attempt - 1));
+      // 0 · factor^n stays 0 when factor^n overflows to Infinity (which would make NaN).
+      base = policy.initialDelayMs === 0 ? 0 : Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (context.attempt - 1));
       jitter = policy.jitter;
       break;
     }
     case 'custom': {
-      const delay = policy.delayMs(context);
+      const delay: unknown = policy.delayMs(context);
       if (delay === null) return null;
       // A custom function is the host's code: refuse nonsense rather than retry in a hot loop.
-      if (!Number.isFinite(delay) || delay < 0) return null;
-      return delay;
+      if (!isRetryDelay(delay)) return null;
+      return Math.min(Math.round(delay), maxRetryDelayMs);
     }
   }
-  if (jitter === 0) return base;
+  if (jitter === 0) return Math.round(base);
   return Math.max(0, Math.round(base * (1 - jitter + 2 * jitter * random())));
+}
+
+/** A wait a retry function may return: a finite number ≥ 0. */
+function isRetryDelay(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** A `retry` function that failed, as {@link guardRetryPolicy} reports it. */
+export interface RetryFunctionFailure {
+  /** For the log: `threw`, or `returned <the value described>` (e.g. `returned a Promise`, `returned NaN`). */
+  problem: string;
+  /** What it threw; `undefined` when it returned. */
+  error: unknown;
+}
+
+/**
+ * The policy the dispatcher reads: a `custom` one whose function always answers a wait or
+ * `null`; any other policy as it is.
+ *
+ * A `retry` function is the host's code, typed `(context) => delayMs | null`. Should it throw,
+ * or return anything but `null` or a finite number ≥ 0 — a promise (an `async` function: it is
+ * not awaited, and its rejection is not left unhandled), a string, `NaN`, `Infinity`, a negative
+ * number, `undefined` — `report` is told, and this attempt is retried on the default schedule
+ * instead ({@link defaultRetryPolicy}: its wait after this attempt number, jittered; `null`,
+ * dead, once its 10 attempts are spent). So a bug in the host's function neither kills a
+ * delivery after its first failure nor retries it in a hot loop, and nothing escapes the
+ * attempt.
+ */
+export function guardRetryPolicy(policy: RetryPolicy, random: () => number, report: (failure: RetryFunctionFailure) => void): RetryPolicy {
+  if (policy.kind !== 'custom') return policy;
+  const hostFunction = policy.delayMs;
+  return {
+    kind: 'custom',
+    delayMs: (context) => {
+      let delay: unknown;
+      try {
+        delay = hostFunction(context);
+      } catch (error) {
+        report({ problem: 'threw', error });
+        return computeBackoff(defaultRetryPolicy, context, random);
+      }
+      if (delay === null || isRetryDelay(delay)) return delay;
+      if (typeof (delay as { then?: unknown } | undefined)?.then === 'function') {
+        // Not awaited: were it to reject, the rejection must not crash the host as unhandled.
+        Promise.resolve(delay).catch(() => undefined);
+      }
+      report({ problem: `returned ${describeValue(delay)}`, error: undefined });
+      return computeBackoff(defaultRetryPolicy, context, random);
+    },
+  };
 }

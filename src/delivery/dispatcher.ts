@@ -19,9 +19,9 @@ import type { Logger } from '../logger.js';
 import type { CircuitStatus, DeliveryMetrics } from '../metrics/delivery-metrics.js';
 import type { PayloadCodec } from '../payload-codec.js';
 import type { SecretCodec } from '../registry/secret-codec.js';
-import type { ClaimedDelivery } from '../storage/storage-adapter.js';
+import type { ClaimedDelivery, Settlement } from '../storage/storage-adapter.js';
 import type { DispatchStorage } from './dispatch-storage.js';
-import { attemptDelivery } from './attempt-delivery.js';
+import { attemptDelivery, failedInside } from './attempt-delivery.js';
 import type { RetryPolicy } from './backoff.js';
 import { ClaimAheadBuffer } from './claim-ahead-buffer.js';
 import type { DeliveryDispatcher } from './delivery-dispatcher.js';
@@ -220,12 +220,19 @@ export class Dispatcher implements DeliveryDispatcher {
       return;
     }
     this.pumping = true;
-    void this.runPump().finally(() => {
-      this.pumping = false;
-      // A wake that arrived after runPump's last check but before this callback must not be lost.
-      if (this.pumpRequested && this.running) this.pump();
-      else this.notifyIfIdle();
-    });
+    void this.runPump()
+      .catch((error: unknown) => {
+        // Storage failures are handled where they happen; this is a bug. The pump tries again
+        // after the poll interval rather than leave an unhandled rejection or stop for good.
+        this.options.logger.error({ err: error }, 'webhooks: the dispatcher loop failed; it runs again after the poll interval');
+        this.armTimer(this.options.clock.now() + this.options.pollIntervalMs);
+      })
+      .finally(() => {
+        this.pumping = false;
+        // A wake that arrived after runPump's last check but before this callback must not be lost.
+        if (this.pumpRequested && this.running) this.pump();
+        else this.notifyIfIdle();
+      });
   }
 
   /** Starts what the buffer holds, then claims more while there is room and work is due. */
@@ -335,7 +342,7 @@ export class Dispatcher implements DeliveryDispatcher {
     if (this.buffer.size === 0 || !this.running) return false;
     const { clock, concurrency, flow, logger } = this.options;
     const { start, giveBack, stale, shareWaiting } = this.buffer.take(clock.now(), concurrency - this.sending, flow, othersIdle);
-    for (const claimed of start) void this.send(claimed);
+    for (const claimed of start) this.startSend(claimed);
     if (stale > 0) logger.debug({ count: stale }, 'webhooks: deliveries that waited too long for a slot go back to storage for a fresh lease');
     // Awaited only when there is something to give back: this runs once per freed slot.
     if (giveBack.length > 0) await this.release(giveBack);
@@ -395,20 +402,53 @@ export class Dispatcher implements DeliveryDispatcher {
     this.timerDueAt = Number.POSITIVE_INFINITY;
   }
 
+  /** Starts one post; {@link Dispatcher.send} settles whatever happens, and nothing it does is left unhandled. */
+  private startSend(claimed: ClaimedDelivery): void {
+    this.send(claimed).catch((error: unknown) => {
+      this.options.logger.error({ err: error, deliveryId: claimed.delivery.id }, 'webhooks: finishing a post failed');
+    });
+  }
+
+  /**
+   * One post and its settle. Whatever throws in the attempt — a `retry` function, a bug —
+   * still settles it (a failed attempt, retried on the default schedule: see `attemptDelivery`)
+   * and frees its slot; should handing the settlement on fail, the slot is freed all the same
+   * and the lease runs out (`leaseMs`), after which the delivery is claimed and sent again.
+   */
   private async send(claimed: ClaimedDelivery): Promise<void> {
-    const { clock, flow } = this.options;
+    const { clock, flow, logger } = this.options;
     const { subscription } = claimed;
     this.sending += 1;
-    const settlement = await attemptDelivery(claimed, this.keys.get(subscription, clock.now()), this.options);
-    // The egress proxy's failure says nothing of the endpoint: it does not move the breaker.
-    flow.finish(subscription.id, settlement.outcome.kind !== 'delivered', !failingSinceNeutralClasses.includes(settlement.attempt.errorClass!));
-    this.settles.add({ claimed, settlement });
-    this.sending -= 1;
-    if (!this.running) return;
+    try {
+      let settlement: Settlement;
+      const startedAt = clock.now();
+      try {
+        settlement = await attemptDelivery(claimed, this.keys.get(subscription, startedAt), this.options);
+      } catch (error) {
+        settlement = failedInside(claimed, error, startedAt, this.options);
+      }
+      // The egress proxy's failure says nothing of the endpoint: it does not move the breaker.
+      flow.finish(subscription.id, settlement.outcome.kind !== 'delivered', !failingSinceNeutralClasses.includes(settlement.attempt.errorClass!));
+      this.settles.add({ claimed, settlement });
+    } catch (error) {
+      logger.error(
+        { err: error, deliveryId: claimed.delivery.id, subscriptionId: subscription.id },
+        'webhooks: handing an attempt on to be settled failed; its lease runs out and the delivery is sent again',
+      );
+    } finally {
+      this.sending -= 1;
+    }
+    if (!this.running) {
+      // Stopping waits for idleness: nothing may be left to announce it but this post.
+      this.notifyIfIdle();
+      return;
+    }
     // A finished post frees a slot. While the pump waits for a claim (milliseconds on
     // PostgreSQL), the slot takes a buffered delivery now: the pump would start it only once
     // the claim returned, and every post that finished meanwhile would leave its slot empty.
-    if (this.pumping) void this.startBuffered();
+    if (this.pumping) {
+      this.startBuffered().catch((error: unknown) => logger.error({ err: error }, 'webhooks: starting buffered deliveries failed'));
+    }
     // The slot, and maybe its subscription, is free: claim again.
     this.pump();
   }

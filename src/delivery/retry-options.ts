@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { StoredRetryPolicy } from '../storage/storage-adapter.js';
-import { standardWebhooksDelaysMs, type RetryContext, type RetryPolicy } from './backoff.js';
+import { maxRetryDelayMs, standardWebhooksDelaysMs, type RetryContext, type RetryPolicy } from './backoff.js';
 
 /**
  * A retry policy:
@@ -13,12 +13,16 @@ import { standardWebhooksDelaysMs, type RetryContext, type RetryPolicy } from '.
  *   (attempts = `delaysMs.length + 1`);
  * - `{ initialDelayMs, factor, maxDelayMs, maxAttempts }` — exponential, capped;
  * - a function `(context) => delayMs | null` (`null` gives up) — global policy only,
- *   since a subscription's policy is stored as data.
+ *   since a subscription's policy is stored as data. It must answer synchronously with
+ *   `null` or a finite number ≥ 0 (rounded to whole ms, capped at 365 days); should it throw
+ *   or return anything else (a promise, a string, `NaN`, a negative number), the dispatcher
+ *   logs it at `error` and retries that attempt on the default schedule (`guardRetryPolicy`
+ *   in backoff.ts).
  * `jitter` (0–1) spreads each wait uniformly by ±that fraction.
  */
 export type RetryOptions = StoredRetryPolicy | ((context: RetryContext) => number | null);
 
-const delayMs = z.number().int().min(0).max(365 * 24 * 3_600_000);
+const delayMs = z.number().int().min(0).max(maxRetryDelayMs);
 const jitter = z.number().min(0).max(1);
 
 const scheduleFields = {

@@ -78,11 +78,36 @@ function resealed(stored: string, subscriptionId: string, name: string, codec: S
 }
 
 /**
- * The headers to store for an input: sensitive values sealed. The redaction marker keeps the
- * value stored under that name (case-insensitively) in `stored`, so a client that read
- * redacted headers can write them back without ever reading the credentials; where there is
- * no such protected value the marker is refused, as is a value in the sealed form — neither
- * is ever stored as a header value.
+ * Refuses a header named twice: HTTP matches names without regard to case, so
+ * `{ Authorization: 'a', authorization: 'b' }` would send both, and a redacted value
+ * written back could keep the other one's. The message names the header, never a value
+ * (it may be a credential).
+ * @throws ValidationError `INPUT_INVALID` naming the second spelling, `headers.<name>`.
+ */
+export function refuseRepeatedHeaderNames(headers: Readonly<Record<string, string>>): void {
+  const first = new Map<string, string>();
+  for (const name of Object.keys(headers)) {
+    const earlier = first.get(name.toLowerCase());
+    if (earlier !== undefined) {
+      throw new ValidationError(
+        'INPUT_INVALID',
+        `Expected \`headers\` to name each header once (names are matched without regard to case), got ${JSON.stringify(earlier)} and ${JSON.stringify(name)}`,
+        { field: `headers.${name}` },
+      );
+    }
+    first.set(name.toLowerCase(), name);
+  }
+}
+
+/**
+ * The headers to store for an input: sensitive values sealed. Names are matched without
+ * regard to case, as HTTP does: two input names differing only in case are refused. The
+ * redaction marker keeps the value stored under that name in `stored` (the same spelling
+ * first, otherwise the one stored name equal to it without regard to case), so a client
+ * that read redacted headers can write them back without ever reading the credentials;
+ * where there is no such protected value, or several stored names in different cases could
+ * be meant, the marker is refused, as is a value in the sealed form — neither is ever
+ * stored as a header value.
  * @throws ValidationError `INPUT_INVALID` naming the header.
  */
 export function headersToStore(
@@ -91,7 +116,8 @@ export function headersToStore(
   stored: Readonly<Record<string, string>> | null,
   { codec, isSensitive }: HeaderSealing,
 ): Record<string, string> {
-  const storedByName = new Map(Object.entries(stored ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+  refuseRepeatedHeaderNames(input);
+  const storedNames = Object.keys(stored ?? {});
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(input)) {
     const field = `headers.${name}`;
@@ -99,7 +125,15 @@ export function headersToStore(
       throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` not to start with "enc:v1:" (the form of a sealed value)`, { field });
     }
     if (value === REDACTED_HEADER_VALUE) {
-      const kept = storedByName.get(name.toLowerCase());
+      const keptNames = Object.hasOwn(stored ?? {}, name) ? [name] : storedNames.filter((storedName) => storedName.toLowerCase() === name.toLowerCase());
+      if (keptNames.length > 1) {
+        throw new ValidationError(
+          'INPUT_INVALID',
+          `Expected \`${field}\` to be a value, got the redaction marker ${describeValue(REDACTED_HEADER_VALUE)}, which could keep the value of any of the stored headers ${keptNames.map((kept) => JSON.stringify(kept)).join(', ')}: name one as it is stored, or give the value`,
+          { field },
+        );
+      }
+      const kept = keptNames.length === 1 ? stored![keptNames[0]!] : undefined;
       if (kept === undefined || !isProtected(name, kept, isSensitive)) {
         throw new ValidationError(
           'INPUT_INVALID',

@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js';
 import { isReservedHeader } from '../delivery/reserved-headers.js';
 import { checkUrlHost, ipLiteralOf, type AddressGuard } from '../delivery/ssrf-guard.js';
 import { checkArgumentCount } from '../check-argument-count.js';
-import { ConfigError, ConflictError, ValidationError, describeValue } from '../errors.js';
+import { ConfigError, ConflictError, StorageError, ValidationError, describeValue, isWebhookError } from '../errors.js';
 import { eventTypeVersions, hasEventVersions, type EventCatalog, type VersionPinsOf } from '../events/catalog.js';
 import { createId } from '../ids.js';
 import { jsonValueProblem } from '../json-value-problem.js';
@@ -47,7 +47,7 @@ import type { SecretCodec } from './secret-codec.js';
 import type { EndpointVerifier } from './endpoint-verification.js';
 import type { SendTestResult, TestEventExample, TestRequestOptions } from './send-test-request.js';
 import type { SubscriptionTestedEvent } from '../events/event-bus.js';
-import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
+import { REDACTED_HEADER_VALUE, headersToStore, openHeaders, redactHeaders, refuseRepeatedHeaderNames, resealHeaders, type SensitiveHeaderMatcher } from './sensitive-headers.js';
 import { secretsCreatedAt, type SecretsCreatedAt } from './secrets-created-at.js';
 import { resealedTls, shownTls, storedTlsIdentity, type SubscriptionTls, type TlsIdentityInput } from './client-tls.js';
 import { tenantFilterSchema, tenantIdSchema } from '../tenant-id.js';
@@ -179,7 +179,11 @@ export interface SubscriptionWithSecret extends Subscription {
 
 /** The input of `subscriptions.create`; `TCatalog` types `eventTypes` from the catalog's event types. */
 export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCatalog> {
-  /** Where to POST: `https://…` (or `http://` unless `security.requireHttps`). */
+  /**
+   * Where to POST: `https://…` (or `http://` unless `security.requireHttps`). A control
+   * character anywhere in it (U+0000 to U+001F, U+007F: a tab, a newline, a NUL), which the
+   * URL parser would drop or encode, is refused with `INPUT_INVALID`.
+   */
   url: string;
   /**
    * The tenant (the host's organisation id) the subscription belongs to: it receives only
@@ -217,8 +221,9 @@ export interface CreateSubscriptionInput<TCatalog extends EventCatalog = EventCa
    * the ones the library sets (`webhook-*`, `content-type`, `user-agent` — set it with
    * `http.userAgent`), framing and hop-by-hop ones (`host`, `content-length`,
    * `transfer-encoding`, `content-encoding`, `connection`, `keep-alive`, `upgrade`, `te`,
-   * `trailer`, `expect`, `proxy-connection`, `http2-settings`), names that are not HTTP tokens
-   * and values with control characters (CR, LF, NUL).
+   * `trailer`, `expect`, `proxy-connection`, `http2-settings`), names that are not HTTP tokens,
+   * a name given twice in different cases (`Authorization` and `authorization`), and values
+   * with control characters (CR, LF, NUL).
    *
    * The values of sensitive headers (`security.sensitiveHeaders`: `Authorization`, `Cookie`,
    * `*-Token`, `*-Key` by default) are sealed at rest with `security.secretsKey` and read
@@ -361,6 +366,17 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
    * Resumes deliveries: held ones become due at once. With `replayMissed`, events
    * published while it was disabled (which it did not get) are sent too. See
    * {@link SubscriptionRegistry.previewEnable} for the counts first.
+   *
+   * With `replayMissed`, all or nothing: the missed events are rendered and queued before the
+   * subscription is enabled, so when that fails — its transform throws (`TRANSFORM_FAILED`) or
+   * is not registered here (`TRANSFORM_MISSING`), a downgrade to its pinned version fails
+   * (`EVENT_DOWNGRADE_FAILED`), its stored filter is no filter (`PAYLOAD_FILTER_INVALID`), the
+   * storage fails — the call rejects with that error and nothing changed: it is still disabled,
+   * nothing is queued, logged or announced, and the same call replays once the cause is fixed.
+   * The events published while the enable itself runs are replayed right after it; should
+   * that fail, the subscription is enabled with the rest queued, and the call rejects with the
+   * replay's class and code, its message naming the `deliveries.replay({ subscriptionId, since })`
+   * that sends them (`cause`: what the replay threw).
    */
   enable(id: string, options?: ChangeOptions & { replayMissed?: boolean }): Promise<Subscription & { resumed: number; replayed: number }>;
   /** What `enable` would send: held deliveries, and events missed while disabled. */
@@ -428,11 +444,19 @@ const headersSchema = z
     const names = Object.keys(headers);
     if (names.length > 50) context.addIssue({ code: 'custom', message: `at most 50 headers (got ${names.length})` });
     for (const name of names) {
-      if (!headerName.test(name)) context.addIssue({ code: 'custom', message: 'a header whose name is a token (letters, digits and !#$%&\'*+-.^_`|~)', path: [name] });
+      // What came is named by the header's name: its value may be a credential, never repeated in an error.
+      const got = { got: `the header ${describeValue(name)}` };
+      if (!headerName.test(name)) context.addIssue({ code: 'custom', message: 'a header whose name is a token (letters, digits and !#$%&\'*+-.^_`|~)', path: [name], params: got });
       else if (isReservedHeader(name)) {
-        context.addIssue({ code: 'custom', message: 'a header the library does not set itself (not webhook-*, content-type, content-length, host, connection, …)', path: [name] });
+        context.addIssue({ code: 'custom', message: 'a header the library does not set itself (not webhook-*, content-type, content-length, host, connection, …)', path: [name], params: got });
       } else if (!headerValue.test(headers[name]!)) {
-        context.addIssue({ code: 'custom', message: 'a header value without control characters', path: [name] });
+        const at = headers[name]!.search(/[^\t\x20-\x7e\x80-\xff]/);
+        context.addIssue({
+          code: 'custom',
+          message: 'a header value without control characters or characters past U+00FF',
+          path: [name],
+          params: { got: `a value with one at position ${at} (not shown: it may be a secret)` },
+        });
       }
     }
   });
@@ -648,6 +672,24 @@ function checkRawRecord(input: unknown, field: 'headers' | 'metadata'): void {
   }
 }
 
+/**
+ * The error of an `enable({ replayMissed })` whose second pass — the events published while
+ * the subscription was being enabled — failed after the enable: the subscription is active,
+ * its held deliveries and the missed events of the first pass are queued. Of the class and
+ * code of what the replay threw (its `cause`), with what is done and how to send the rest:
+ * `deliveries.replay` from the time it was disabled, which skips what has a delivery.
+ */
+function replayUnfinished(error: unknown, id: string, since: number): unknown {
+  if (!isWebhookError(error)) return error;
+  const message = `Subscription ${id} is enabled, its held deliveries and the events it missed are queued, but replaying the events published while it was being enabled failed: send them with deliveries.replay({ subscriptionId: ${JSON.stringify(id)}, since: ${since} }), which skips what is queued (${error.message})`;
+  const options = { cause: error, ...(error.field === undefined ? {} : { field: error.field }) };
+  if (error instanceof StorageError) return new StorageError(error.code, message, { ...options, retryable: error.retryable });
+  if (error instanceof ValidationError) return new ValidationError(error.code, message, options);
+  if (error instanceof ConfigError) return new ConfigError(error.code, message, options);
+  if (error instanceof ConflictError) return new ConflictError(error.code, message, options);
+  return error;
+}
+
 /** Creates the registry over a storage adapter. */
 export function createSubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog>(deps: SubscriptionRegistryDeps): SubscriptionRegistry<TCatalog> {
   const { storage, catalog, clock, security, guard, codec } = deps;
@@ -655,6 +697,16 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
   const toSubscription = (record: SubscriptionRecord, now: number): Subscription => toRedactedSubscription(record, deps.isSensitiveHeader, deps.readSigning, now);
 
   function checkUrl(url: string): string {
+    // The URL parser would drop a tab or a newline anywhere and C0 controls and spaces around
+    // it, and percent-encode the others: the subscription would post somewhere else than it says.
+    const control = /[\u0000-\u001f\u007f]/.exec(url);
+    if (control !== null) {
+      throw new ValidationError(
+        'INPUT_INVALID',
+        `Expected \`url\` without control characters (U+0000 to U+001F, U+007F), got ${describeValue(url)}, with U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at index ${control.index}`,
+        { field: 'url' },
+      );
+    }
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -883,6 +935,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       checkRawRecord(input, 'headers');
       checkRawRecord(input, 'metadata');
       const fields = parsed.data;
+      if (fields.headers !== undefined) refuseRepeatedHeaderNames(fields.headers);
       checkTenantHeader(fields.headers);
       const tenantId = fields.tenantId ?? null;
       const allTenants = fields.allTenants ?? false;
@@ -932,11 +985,13 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async get(id) {
+      checkArgumentCount(arguments.length, 1, 'subscriptions.get(id)', 'call');
       const record = await storage.getSubscription(requireId(id, 'id'));
       return record === null ? null : toSubscription(record, clock.now());
     },
 
     async list(query = {}) {
+      checkArgumentCount(arguments.length, 1, 'subscriptions.list(query?)', 'call');
       const parsed = listSchema.safeParse(query);
       if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listSchema);
       const page = await storage.listSubscriptions(parsed.data);
@@ -962,6 +1017,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       checkRawRecord(patch, 'headers');
       checkRawRecord(patch, 'metadata');
       const fields = parsed.data;
+      if (fields.headers !== undefined) refuseRepeatedHeaderNames(fields.headers);
       checkTenantHeader(fields.headers);
       const change: SubscriptionPatch = {};
       if (fields.url !== undefined) change.url = checkUrl(fields.url);
@@ -1008,6 +1064,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async delete(id, options = {}) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.delete(id, options?)', 'call');
       requireId(id, 'id');
       const { hard = false, ...changeOptions } = parseOptions(deleteSchema, options);
       const now = clock.now();
@@ -1031,6 +1088,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async disable(id, options = {}) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.disable(id, options?)', 'call');
       requireId(id, 'id');
       const parsed = parseOptions(disableSchema, options);
       const now = clock.now();
@@ -1044,32 +1102,53 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async enable(id, options = {}) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.enable(id, options?)', 'call');
       requireId(id, 'id');
       const parsed = parseOptions(enableSchema, options);
       const before = refuseDeleted(await requireRecord(id), 'enable it');
       const now = clock.now();
       const { held } = before.status === 'disabled' ? await storage.stats(now, { subscriptionId: id }) : { held: 0 };
+      const since = parsed.replayMissed && before.status === 'disabled' ? before.disabledAt : null;
+      const replayMissed = (from: number, at: number) =>
+        storage.replay({
+          subscriptionId: id,
+          since: from,
+          eventTypes: matchingEventTypes(catalog.types, before.eventTypes),
+          matchesFilter: (filter, event) => deps.replayFilter(filter, event, id),
+          render: deps.replayRender,
+          now: at,
+        });
+      let replayed = 0;
+      // All or nothing: the missed events are replayed first, while the subscription is still
+      // disabled, in the replay's one transaction — what it queues is held, and what it throws
+      // (a transform, a downgrade, a stored filter, the storage) leaves everything as it was:
+      // the subscription disabled, nothing queued, logged or announced; the same call can be
+      // made again. The enable then resumes what it queued with the held deliveries.
+      if (since !== null) ({ count: replayed } = await replayMissed(since, now));
       const audit = auditOf('enabled', parsed, now);
       const updated = await storage.setSubscriptionStatus(id, { status: 'active', reason: null }, now, audit);
       if (updated === null) notFound(id);
       refuseDeleted(updated, 'enable it');
-      await announce(audit);
-      let replayed = 0;
-      if (parsed.replayMissed && before.status === 'disabled' && before.disabledAt !== null) {
-        ({ count: replayed } = await storage.replay({
-          subscriptionId: id,
-          since: before.disabledAt,
-          eventTypes: matchingEventTypes(catalog.types, before.eventTypes),
-          matchesFilter: (filter, event) => deps.replayFilter(filter, event, id),
-          render: deps.replayRender,
-          now,
-        }));
+      try {
+        await announce(audit);
+        if (since !== null) {
+          // Events published between that replay and the enable got no delivery (the
+          // subscription was disabled): a second pass queues them, skipping what the first queued.
+          try {
+            replayed += (await replayMissed(since, clock.now())).count;
+          } catch (error) {
+            throw replayUnfinished(error, id, since);
+          }
+        }
+      } finally {
+        // Enabled: what it holds and what was queued is due, even if what follows the enable failed.
+        deps.onChange();
       }
-      deps.onChange();
       return { ...toSubscription(updated, now), resumed: held, replayed };
     },
 
     async previewEnable(id) {
+      checkArgumentCount(arguments.length, 1, 'subscriptions.previewEnable(id)', 'call');
       const record = await requireRecord(requireId(id, 'id'));
       if (record.status !== 'disabled') return { held: 0, missed: 0 };
       const now = clock.now();
@@ -1092,6 +1171,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async rotateSecret(id, options = {}) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.rotateSecret(id, options?)', 'call');
       requireId(id, 'id');
       const parsed = parseOptions(rotateSchema, options);
       const record = refuseDeleted(await requireRecord(id), 'rotate its secret');
@@ -1119,6 +1199,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async getSecrets(id) {
+      checkArgumentCount(arguments.length, 1, 'subscriptions.getSecrets(id)', 'call');
       const record = await requireRecord(requireId(id, 'id'));
       const [newest, ...previous] = activeSecrets(record, clock.now());
       if (!newest) throw new ConfigError('SECRET_INVALID', `Subscription ${id} has no active secret`);
@@ -1130,11 +1211,13 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async getHeaders(id) {
+      checkArgumentCount(arguments.length, 1, 'subscriptions.getHeaders(id)', 'call');
       const record = await requireRecord(requireId(id, 'id'));
       return openHeaders(record.headers, record.id, codec);
     },
 
     async history(id, query = {}) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.history(id, query?)', 'call');
       requireId(id, 'id');
       const parsed = parseOptions(historySchema, query);
       await requireRecord(id);
@@ -1143,6 +1226,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async sendTest(id, options = {}) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.sendTest(id, options?)', 'call');
       requireId(id, 'id');
       const { actor = null, type } = parseOptions(sendTestSchema, options);
       let example: TestEventExample | undefined;
@@ -1167,6 +1251,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async testAttempts(id, query = {}) {
+      checkArgumentCount(arguments.length, 2, 'subscriptions.testAttempts(id, query?)', 'call');
       requireId(id, 'id');
       const parsed = parseOptions(testAttemptsSchema, query);
       await requireRecord(id);
@@ -1174,6 +1259,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     },
 
     async resealSecrets(options = {}) {
+      checkArgumentCount(arguments.length, 1, 'subscriptions.resealSecrets(options?)', 'call');
       const { actor } = parseOptions(resealSchema, options);
       let resealed = 0;
       let cursor: string | undefined;

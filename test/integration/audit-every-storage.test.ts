@@ -7,10 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { ValidationError, type StoredEvent } from '../../src/index.js';
 import { verifyWebhookSignature } from '../../src/receiver/index.js';
 import { storageKinds, useInstancesOnStorage } from '../support/every-storage.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
+import { rejectionOf } from '../support/rejections.js';
 import { samplePayment } from '../support/sample-payment.js';
 
 describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
@@ -131,6 +133,9 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
     expect(hard).toEqual([true]);
     expect(await webhooks.subscriptions.get(sub.id)).toBeNull();
     expect(await webhooks.deliveries.get(cancelled!.id)).toBeNull();
+    // Gone for good: the calls that name it refuse it, rather than answer zeros or null as if it sent its event's body.
+    await expect(webhooks.metrics({ subscriptionId: sub.id })).rejects.toMatchObject({ name: 'ValidationError', code: 'SUBSCRIPTION_NOT_FOUND', field: 'subscriptionId' });
+    await expect(webhooks.deliveries.sentBody(cancelled!.id)).rejects.toMatchObject({ name: 'ValidationError', code: 'DELIVERY_NOT_FOUND', field: 'id' });
     expect((await env.opened.storage.listSubscriptionChanges({ subscriptionId: sub.id, limit: 10 })).items).toEqual([]);
     await expect(webhooks.subscriptions.delete(sub.id)).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND' });
   });
@@ -218,6 +223,45 @@ describe.each(storageKinds)('audit and erasure on the %s storage', (kind) => {
     expect(await webhooks.events.get(jane.id)).toMatchObject({ data: null });
     expect(await webhooks.events.get(other.id)).toMatchObject({ data: { paymentId: 'pay_2' } });
     expect((await env.opened.storage.getEvent(jane.id))!.payload).toBe('');
+  });
+
+  it('refuses a filter that returns anything but a boolean (an async one first) with INPUT_INVALID, before erasing or cancelling anything of its page', async () => {
+    const webhooks = env.instance();
+    await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
+    const first = await webhooks.publish('payment.succeeded', samplePayment(1));
+    const second = await webhooks.publish('payment.succeeded', samplePayment(2));
+    const filters: Array<[string, (event: StoredEvent) => unknown]> = [
+      // A promise is truthy: taken as a match, it would erase every event.
+      ['an async filter returning false', async () => false],
+      ['a string', () => 'yes'],
+      ['undefined', () => undefined],
+      ['a number', () => 1],
+      // Newest first: the second event is said true, then the first gets a string. The page is
+      // judged whole before any of it is erased, so the second is not erased either.
+      ['true, then a string', (event) => (event.id === first.id ? 'yes' : true)],
+    ];
+    for (const [what, filter] of filters) {
+      const error = await rejectionOf(webhooks.events.expunge({ filter: filter as (event: StoredEvent) => boolean }));
+      expect(error, what).toBeInstanceOf(ValidationError);
+      expect(error, what).toMatchObject({ code: 'INPUT_INVALID', field: 'filter', message: expect.stringContaining('Expected `filter` to return a boolean') });
+      expect((error as Error).message, what).toContain('nothing was expunged');
+    }
+    for (const [event, paymentId] of [[first, 'pay_1'], [second, 'pay_2']] as const) {
+      expect(await webhooks.events.get(event.id)).toMatchObject({ data: { paymentId }, expungedAt: null });
+    }
+    expect((await webhooks.deliveries.list()).items.map((delivery) => delivery.status)).toEqual(['pending', 'pending']);
+  });
+
+  it('judges each page of 500 whole: a bad answer on a later page leaves that page as it was, says what earlier pages erased, and a second run goes on', async () => {
+    const webhooks = env.instance();
+    const oldest = await webhooks.publish('payment.succeeded', samplePayment(0));
+    for (let n = 1; n <= 500; n++) await webhooks.publish('payment.succeeded', samplePayment(n));
+    const error = await rejectionOf(webhooks.events.expunge({ filter: ((event: StoredEvent) => (event.id === oldest.id ? 'yes' : true)) as never }));
+    expect(error).toMatchObject({ name: 'ValidationError', code: 'INPUT_INVALID', field: 'filter' });
+    expect((error as Error).message).toContain(`for event ${oldest.id}`);
+    expect((error as Error).message).toContain('the 500 events erased from earlier pages stay erased');
+    expect(await webhooks.events.get(oldest.id)).toMatchObject({ data: { paymentId: 'pay_0' }, expungedAt: null });
+    expect(await webhooks.events.expunge({ filter: () => true })).toEqual({ expunged: 1, cancelled: 0, snippets: 0 });
   });
 
   it('cancels the open deliveries of an expunged event', async () => {

@@ -249,8 +249,15 @@ const urlCases: Case[] = [
   ['localhost', 'http://localhost/', 'SUBSCRIPTION_URL_FORBIDDEN'],
   ['a private address over https', 'https://10.0.0.5:8443/hooks', 'SUBSCRIPTION_URL_FORBIDDEN'],
   ['IPv4-mapped loopback', 'http://[::ffff:127.0.0.1]/', 'SUBSCRIPTION_URL_FORBIDDEN'],
+  // The URL parser would drop these (or encode them): the endpoint would not be the one given.
+  ['a newline in the path, which the parser would drop', 'https://example.com/x\nHost: evil', 'INPUT_INVALID'],
+  ['a CR LF in the path', 'https://example.com/x\r\nHost: evil', 'INPUT_INVALID'],
+  ['a tab in the host', 'https://exam\tple.com/hooks', 'INPUT_INVALID'],
+  ['a trailing NUL', 'https://example.com/hooks\u0000', 'INPUT_INVALID'],
+  ['a leading U+001F', '\u001fhttps://example.com/hooks', 'INPUT_INVALID'],
+  ['a DEL in the query', 'https://example.com/hooks?a=\u007f', 'INPUT_INVALID'],
 ].map(([what, url, code]) => ({
-  name: `subscriptions.create with ${what} (${url})`,
+  name: `subscriptions.create with ${what} (${JSON.stringify(url)})`,
   call: create({ url }),
   errorClass: ValidationError,
   code: code!,
@@ -347,6 +354,8 @@ const createCases: Case[] = [
     ['a header value with CR/LF', { 'x-note': 'a\r\nx-injected: 1' }, 'headers.x-note'],
     ['a header value with a bare LF', { 'x-note': 'a\nb' }, 'headers.x-note'],
     ['a header name with a space', { 'x note': 'a' }, 'headers.x note'],
+    ['a header named twice in different cases', { Authorization: 'Bearer a', authorization: 'Bearer b' }, 'headers.authorization'],
+    ['a plain header named twice in different cases', { 'X-Team': 'ops', 'x-team': 'dev' }, 'headers.x-team'],
   ].map(([what, headers, field]) => ({
     name: `subscriptions.create with ${what as string}`,
     call: create({ headers }),
@@ -531,6 +540,21 @@ const subscriptionCases: Case[] = [
     field: 'headers.USER-AGENT',
   },
   {
+    name: 'subscriptions.update with a header named twice in different cases',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: { 'X-Api-Key': 'k1', 'x-api-key': 'k2' } }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'headers.x-api-key',
+  },
+  {
+    name: 'subscriptions.update with a tab in the URL',
+    on: 'open',
+    call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { url: 'http://127.0.0.1/ho\toks' }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'url',
+  },
+  {
     name: 'subscriptions.update with a reserved header',
     call: ({ webhooks, subscriptionId }) => webhooks.subscriptions.update(subscriptionId, { headers: { 'content-length': '1' } }),
     errorClass: ValidationError,
@@ -692,6 +716,33 @@ const subscriptionCases: Case[] = [
     code: 'CURSOR_INVALID',
     field: 'cursor',
   },
+  // Options split over two objects: the extra positional argument would be dropped without a word.
+  ...(
+    [
+      ['create', () => [{ url: 'https://crm.example.com/hooks', eventTypes: ['payment.succeeded'] }, {}, { actor: 'alice' }]],
+      ['get', (id) => [id, { includeDeleted: true }]],
+      ['list', () => [{}, { includeDeleted: true }]],
+      ['update', (id) => [id, { description: 'changed' }, {}, { verifyUrl: true }]],
+      ['delete', (id) => [id, { actor: 'alice' }, { hard: true }]],
+      ['disable', (id) => [id, {}, { reason: 'ERP maintenance' }]],
+      ['enable', (id) => [id, {}, { replayMissed: true }]],
+      ['previewEnable', (id) => [id, {}]],
+      ['rotateSecret', (id) => [id, {}, { actor: 'alice' }]],
+      ['getSecrets', (id) => [id, {}]],
+      ['getHeaders', (id) => [id, {}]],
+      ['history', (id) => [id, {}, { limit: 1 }]],
+      ['sendTest', (id) => [id, {}, { type: 'payment.succeeded' }]],
+      ['testAttempts', (id) => [id, {}, { limit: 1 }]],
+      ['resealSecrets', () => [{}, { actor: 'alice' }]],
+    ] as Array<[string, (id: string) => unknown[]]>
+  ).map(([method, args]) => ({
+    name: `subscriptions.${method} with an extra positional argument`,
+    call: ({ webhooks, subscriptionId }: Instance) =>
+      (webhooks.subscriptions as unknown as Record<string, (...given: unknown[]) => unknown>)[method]!(...args(subscriptionId)),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: undefined,
+  })),
 ];
 
 const eventCases: Case[] = [
@@ -725,6 +776,20 @@ const eventCases: Case[] = [
     errorClass: ValidationError,
     code: 'INPUT_INVALID',
     field,
+  })),
+  // A promise is truthy: were it taken as a match, every event would be erased and its deliveries cancelled.
+  ...(
+    [
+      ['an async filter returning false', async () => false],
+      ['a filter returning a string', () => 'no'],
+      ['a filter returning undefined', () => undefined],
+    ] as const
+  ).map(([what, filter]) => ({
+    name: `events.expunge with ${what}`,
+    call: ({ webhooks }: Instance) => webhooks.events.expunge({ filter: filter as never }),
+    errorClass: ValidationError,
+    code: 'INPUT_INVALID',
+    field: 'filter',
   })),
 ];
 
@@ -794,6 +859,13 @@ const deliveryCases: Case[] = [
     field: 'deliveryId',
   },
   {
+    name: 'deliveries.sentBody on an unknown id',
+    call: ({ webhooks }) => webhooks.deliveries.sentBody(UNKNOWN_DELIVERY),
+    errorClass: ValidationError,
+    code: 'DELIVERY_NOT_FOUND',
+    field: 'id',
+  },
+  {
     name: 'deliveries.redeliver on an unknown id',
     call: ({ webhooks }) => webhooks.deliveries.redeliver(UNKNOWN_DELIVERY),
     errorClass: ValidationError,
@@ -837,6 +909,13 @@ const deliveryCases: Case[] = [
 ];
 
 const lifecycleCases: Case[] = [
+  {
+    name: 'metrics for an unknown subscription',
+    call: ({ webhooks }) => webhooks.metrics({ subscriptionId: UNKNOWN_SUBSCRIPTION }),
+    errorClass: ValidationError,
+    code: 'SUBSCRIPTION_NOT_FOUND',
+    field: 'subscriptionId',
+  },
   {
     name: 'drain with a negative timeout',
     call: ({ webhooks }) => webhooks.drain({ timeoutMs: -1 }),
@@ -885,6 +964,39 @@ const lifecycleCases: Case[] = [
   },
 ];
 
+/** Calls `method` with the positional arguments given, past what its type allows. */
+const withArguments = (method: (...args: never[]) => unknown, ...args: unknown[]) => (method as (...args: unknown[]) => unknown)(...args);
+
+// One positional argument too many — options split over two objects, as another library spells
+// them — is refused (README "Error codes": INPUT_INVALID), never silently dropped.
+const extraArgumentCases: Case[] = (
+  [
+    ['start', ({ webhooks }) => withArguments(webhooks.start, { migrate: false })],
+    ['drain', ({ webhooks }) => withArguments(webhooks.drain, { timeoutMs: 10 }, { timeoutMs: 20 })],
+    ['metrics', ({ webhooks, subscriptionId }) => withArguments(webhooks.metrics, {}, { subscriptionId })],
+    ['events.get', ({ webhooks, eventId }) => withArguments(webhooks.events.get, eventId, {})],
+    ['events.list', ({ webhooks }) => withArguments(webhooks.events.list, {}, { limit: 1 })],
+    ['events.iterate', ({ webhooks }) => withArguments(webhooks.events.iterate, {}, { limit: 1 }), 'throws'],
+    ['events.expunge', ({ webhooks, eventId }) => withArguments(webhooks.events.expunge, eventId, { reason: 'GDPR' })],
+    ['deliveries.list', ({ webhooks }) => withArguments(webhooks.deliveries.list, {}, { limit: 1 })],
+    ['deliveries.undelivered', ({ webhooks }) => withArguments(webhooks.deliveries.undelivered, {}, { limit: 1 })],
+    ['deliveries.get', ({ webhooks, deliveryId }) => withArguments(webhooks.deliveries.get, deliveryId, {})],
+    ['deliveries.attempts', ({ webhooks, deliveryId }) => withArguments(webhooks.deliveries.attempts, deliveryId, { limit: 1 })],
+    ['deliveries.sentBody', ({ webhooks, deliveryId }) => withArguments(webhooks.deliveries.sentBody, deliveryId, {})],
+    ['deliveries.redeliver', ({ webhooks, deliveryId }) => withArguments(webhooks.deliveries.redeliver, deliveryId, { actor: 'alice' })],
+    ['deliveries.replay', ({ webhooks, subscriptionId }) => withArguments(webhooks.deliveries.replay, { subscriptionId, since: 0 }, { dryRun: true })],
+    ['deliveries.blockedKeys', ({ webhooks, subscriptionId }) => withArguments(webhooks.deliveries.blockedKeys, { subscriptionId }, { limit: 1 })],
+    ['deliveries.skip', ({ webhooks, deliveryId }) => withArguments(webhooks.deliveries.skip, deliveryId, { actor: 'alice' })],
+  ] as Array<[string, (instance: Instance) => unknown, ('throws' | 'rejects')?]>
+).map(([name, call, fails]) => ({
+  name: `${name} with one positional argument too many`,
+  call,
+  errorClass: ValidationError,
+  code: 'INPUT_INVALID',
+  field: undefined,
+  ...(fails === undefined ? {} : { fails }),
+}));
+
 /** Runs the call, telling a synchronous throw from a rejection. */
 async function failureOf(run: () => unknown): Promise<{ how: 'throws' | 'rejects'; error: unknown }> {
   let result: unknown;
@@ -909,6 +1021,7 @@ describe.each([
   ['deliveries', deliveryCases],
   ['events', eventCases],
   ['lifecycle and factory', lifecycleCases],
+  ['extra positional arguments', extraArgumentCases],
 ] as const)('bad input to %s', (_group, cases) => {
   it.each(cases.map((c) => [c.name, c] as const))('%s fails with its code and leaves storage unchanged', async (_name, c) => {
     const instance = instances[c.on ?? 'guarded'];

@@ -22,6 +22,7 @@ import {
   type Webhooks,
   type WebhooksOptions,
 } from '../../src/index.js';
+import { internalDispatcher } from '../../src/create-webhooks.js';
 import { ChaosReceiver, GarbageServer, type ChaosReceiverOptions } from '../support/chaos-receiver.js';
 import { FakeClock } from '../support/fake-clock.js';
 
@@ -89,6 +90,9 @@ async function chaosReceiver(options?: ChaosReceiverOptions) {
  */
 async function settle(webhooks: Webhooks, clock: FakeClock, maxSteps = 60): Promise<void> {
   for (let step = 0; step < maxSteps; step++) {
+    // The posts in flight end on the wall clock (a hanging receiver at http.timeoutMs), and
+    // drain gives up at its own timeout, posts in flight or not: wait for them here.
+    await internalDispatcher(webhooks)!.whenIdle();
     try {
       await webhooks.drain({ timeoutMs: 25 });
       return;

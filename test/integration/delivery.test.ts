@@ -6,6 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import { FakeClock, flush } from '../support/fake-clock.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
 import { registerCleanups } from '../support/cleanups.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import { samplePayment } from '../support/sample-payment.js';
 
 const payment = (n = 1) => samplePayment(n);
@@ -28,6 +29,17 @@ async function receiver(responder?: Responder) {
 /** Resolves with the payload of the next `delivery:*` event of the given name. */
 function next<K extends keyof LifecycleEvents>(webhooks: Webhooks, name: K): Promise<LifecycleEvents[K]> {
   return new Promise((resolve) => webhooks.bus.once(name, resolve as never));
+}
+
+/** A receiver that holds every request until `release()`, then answers each 204. */
+async function heldReceiver() {
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const server = await receiver((_request, _index, res) => {
+    void gate.then(() => res.writeHead(204).end());
+    return 'hang';
+  });
+  return { server, release: () => open() };
 }
 
 describe('delivery over loopback HTTP', () => {
@@ -325,12 +337,7 @@ describe('delivery over loopback HTTP', () => {
   });
 
   it('stops gracefully: waits for the post in flight, then claims nothing more', async () => {
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const server = await receiver((_request, _index, res) => {
-      void gate.then(() => res.writeHead(204).end());
-      return 'hang';
-    });
+    const { server, release } = await heldReceiver();
     const { webhooks } = await setup();
     await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
     await webhooks.start();
@@ -345,6 +352,79 @@ describe('delivery over loopback HTTP', () => {
     expect((await webhooks.deliveries.list()).items[0]).toMatchObject({ status: 'delivered' });
     await webhooks.publish('payment.succeeded', payment(2));
     await flush();
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it.each([
+    ['throws', () => {
+      throw new Error('retry-fn-boom');
+    }, 'threw'],
+    ['returns a promise', async () => 10, 'returned a Promise'],
+    ['returns NaN', () => Number.NaN, 'returned NaN'],
+    ['returns a string', () => '10', 'returned "10"'],
+    ['returns a negative number', () => -5, 'returned -5'],
+  ])(
+    'settles an attempt whose global retry function %s on the default schedule, logged at error, with nothing unhandled and no slot or lease held',
+    async (_what, retry, problem) => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      cleanups.push(async () => void process.off('unhandledRejection', onUnhandled));
+      const server = await receiver(() => ({ status: 500, body: 'down' }));
+      const { logger, errors } = recordingLogger();
+      // random() = 0.5: the default schedule's 10 % jitter at its middle, so its waits are exact.
+      const { webhooks, clock } = await setup({ retry: retry as never, logger, random: () => 0.5 });
+      await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+      await webhooks.start();
+      const t0 = clock.now();
+      const settled = Promise.race([next(webhooks, 'delivery:failed'), next(webhooks, 'delivery:dead')]);
+      await webhooks.publish('payment.succeeded', payment());
+      await server.waitFor(1);
+      // Bounded on the wall clock only so that a broken build fails here rather than hangs: the waits asserted are the fake clock's.
+      const outcome = await Promise.race([settled, new Promise((resolve) => setTimeout(() => resolve('never settled'), 2_000))]);
+      expect(outcome).toMatchObject({ attempt: 1, statusCode: 500, nextAttemptAt: t0 + 5_000 });
+      // Nothing in flight: drain sees the retry scheduled 5 s (fake clock) ahead, and says so at once.
+      await expect(webhooks.drain({ timeoutMs: 0 })).rejects.toMatchObject({ code: 'DRAIN_TIMEOUT' });
+      const [delivery] = (await webhooks.deliveries.list()).items;
+      expect(delivery).toMatchObject({ status: 'pending', attempts: 1, nextAttemptAt: t0 + 5_000, lastError: 'HTTP 500' });
+      expect((await webhooks.metrics()).inFlight).toBe(0);
+      expect(errors.map((line) => line.message)).toEqual([expect.stringContaining(`the \`retry\` function ${problem}`)]);
+      expect(errors[0]!.fields).toMatchObject({ deliveryId: delivery!.id, attempt: 1 });
+      expect(JSON.stringify(errors[0]!.message)).not.toContain('whsec_');
+      // The next attempt goes at the default schedule's time, on the injected clock.
+      await clock.advance(4_999);
+      expect(server.requests).toHaveLength(1);
+      await clock.advance(1);
+      await server.waitFor(2);
+      await webhooks.stop();
+      expect(unhandled).toEqual([]);
+    },
+    10_000,
+  );
+
+  it('drain times out with DRAIN_TIMEOUT at its deadline while a post is in flight, and the post goes on', async () => {
+    const { server, release } = await heldReceiver();
+    const { webhooks } = await setup();
+    await webhooks.subscriptions.create({ url: server.url, eventTypes: ['payment.succeeded'] });
+    await webhooks.start();
+    await webhooks.publish('payment.succeeded', payment());
+    await server.waitFor(1);
+    // drain's timeout is on the wall clock (it is an observer, not a schedule). The bound only
+    // turns a drain that waits for the post into a failure here rather than a hang.
+    const bound = setTimeout(release, 3_000);
+    const started = Date.now();
+    const outcome = await webhooks.drain({ timeoutMs: 50 }).then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    clearTimeout(bound);
+    expect(outcome).toMatchObject({ name: 'StateError', code: 'DRAIN_TIMEOUT', message: expect.stringContaining('1 delivery is still in flight') });
+    expect(Date.now() - started).toBeLessThan(1_500);
+    // Nothing else changed: the post is still under way, and settles when the receiver answers.
+    expect((await webhooks.metrics()).inFlight).toBe(1);
+    release();
+    await webhooks.drain({ timeoutMs: 5_000 });
+    expect((await webhooks.deliveries.list()).items[0]).toMatchObject({ status: 'delivered', attempts: 1 });
     expect(server.requests).toHaveLength(1);
   });
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { attemptDelivery, type AttemptOptions } from '../../src/delivery/attempt-delivery.js';
-import type { RetryPolicy } from '../../src/delivery/backoff.js';
+import type { RetryContext, RetryPolicy } from '../../src/delivery/backoff.js';
 import type { SubscriptionSigningKeys } from '../../src/delivery/signing-key-cache.js';
 import type { Transport, TransportRequest, TransportResult } from '../../src/delivery/transport.js';
 import { createPayloadCodec, plainPayloadCodec } from '../../src/payload-codec.js';
@@ -13,6 +13,7 @@ import { createSigningKeys, signWebhook } from '../../src/signing/sign-webhook.j
 import { generateSecret } from '../../src/signing/secret.js';
 import type { ClaimedDelivery, Settlement, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import { subscriptionAt } from '../support/storage-records.js';
 
 const START = Date.UTC(2026, 10, 26, 12, 0, 0, 250);
@@ -77,7 +78,9 @@ function attempt(claimed: ClaimedDelivery, options: AttemptOptions, keys: Pick<S
 function setup(answer: TransportResult | Error, tookMs?: number, tenantHeader: string | null = null) {
   const clock = new FakeClock(START);
   const transport = new FakeTransport(clock, answer, tookMs);
+  const log = recordingLogger();
   const options: AttemptOptions = {
+    logger: log.logger,
     proxy: null,
     transport,
     clock,
@@ -95,7 +98,7 @@ function setup(answer: TransportResult | Error, tookMs?: number, tenantHeader: s
     environment: null,
     payloadCodec: plainPayloadCodec,
   };
-  return { clock, transport, options };
+  return { clock, transport, options, log };
 }
 
 const response = (statusCode: number, body = '', retryAfter: string | null = null): TransportResult => ({ kind: 'response', statusCode, retryAfter, body });
@@ -328,5 +331,71 @@ describe('attemptDelivery', () => {
     const settlement = await attempt(claimedDelivery(), { ...options, responseSnippetBytes: bytes });
     expect(settlement.attempt.responseSnippet).toBe(snippet);
     expect(settlement.attempt.statusCode).toBe(503);
+  });
+
+  describe('with a retry function that fails (the host’s bug)', () => {
+    // random() = 0.5 puts the default schedule's 10 % jitter at its middle: its exact waits.
+    const halfway = () => 0.5;
+
+    it.each([
+      ['throws', () => {
+        throw new Error('retry-fn-boom');
+      }, 'threw'],
+      ['returns a promise (an async function)', async () => 10, 'returned a Promise'],
+      ['returns a promise that rejects', () => Promise.reject(new Error('late boom')), 'returned a Promise'],
+      ['returns NaN', () => Number.NaN, 'returned NaN'],
+      ['returns Infinity', () => Number.POSITIVE_INFINITY, 'returned Infinity'],
+      ['returns a numeric string', () => '10', 'returned "10"'],
+      ['returns a negative number', () => -5, 'returned -5'],
+      ['returns undefined', () => undefined, 'returned undefined'],
+    ])('when it %s, logs it at error and takes the wait from the default schedule', async (_what, retryFunction, problem) => {
+      const { options, log } = setup(response(500), 40);
+      const settlement = await attempt(claimedDelivery(0), {
+        ...options,
+        random: halfway,
+        retry: { kind: 'custom', delayMs: retryFunction as never },
+      });
+      // The first wait of the Standard Webhooks schedule (5 s), counted from the end of the attempt.
+      expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 40 + 5_000 });
+      expect(settlement.attempt).toMatchObject({ statusCode: 500, errorClass: 'http', errorMessage: 'HTTP 500' });
+      expect(log.errors).toHaveLength(1);
+      expect(log.errors[0]!.message).toContain(`the \`retry\` function ${problem}`);
+      expect(log.errors[0]!.message).toContain('default schedule');
+      expect(log.errors[0]!.fields).toMatchObject({ deliveryId: 'dlv_1', subscriptionId: 'sub_1', attempt: 1 });
+      // A promise it returned is not awaited, and its rejection is not left unhandled (vitest fails the run on one).
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+
+    it('gives up once the default schedule is spent (10 attempts), never retrying in a hot loop', async () => {
+      const { options, log } = setup(response(500), 0);
+      const throwing = () => {
+        throw new Error('retry-fn-boom');
+      };
+      const tenth = await attempt(claimedDelivery(9), { ...options, random: halfway, retry: { kind: 'custom', delayMs: throwing } });
+      expect(tenth.outcome).toEqual({ kind: 'dead' });
+      const ninth = await attempt(claimedDelivery(8), { ...options, random: halfway, retry: { kind: 'custom', delayMs: throwing } });
+      expect(ninth.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 24 * HOUR });
+      expect(log.errors).toHaveLength(2);
+    });
+
+    it('keeps a valid answer as it is, rounded to whole milliseconds and capped at 365 days, without a log line', async () => {
+      const { options, log } = setup(response(500), 0);
+      const withFunction = (delayMs: (context: RetryContext) => number | null) => ({ ...options, retry: { kind: 'custom', delayMs } as RetryPolicy });
+      expect((await attempt(claimedDelivery(0), withFunction(() => 1_500.5))).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 1_501 });
+      expect((await attempt(claimedDelivery(0), withFunction(() => 1e300))).outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 365 * 24 * HOUR });
+      expect((await attempt(claimedDelivery(0), withFunction(() => null))).outcome).toEqual({ kind: 'dead' });
+      expect(log.errors).toEqual([]);
+    });
+  });
+
+  it('settles an attempt that fails inside the library (a stored policy that no longer parses) as a failed config attempt, logged, retried on the default schedule', async () => {
+    const { transport, options, log } = setup(response(500), 0);
+    const corrupt = claimedDelivery(0, { retry: { delaysMs: 'soon' } as never });
+    const settlement = await attempt(corrupt, { ...options, random: () => 0.5 });
+    expect(transport.sent).toHaveLength(1);
+    expect(settlement.outcome).toEqual({ kind: 'retry', nextAttemptAt: START + 5_000 });
+    expect(settlement.attempt).toMatchObject({ statusCode: null, errorClass: 'config', errorMessage: expect.stringContaining('the attempt failed inside the library') });
+    expect(log.errors).toHaveLength(1);
+    expect(log.errors[0]).toMatchObject({ fields: { deliveryId: 'dlv_1', subscriptionId: 'sub_1', attempt: 1 }, message: expect.stringContaining('failed inside the library') });
   });
 });

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   computeBackoff,
+  guardRetryPolicy,
+  maxRetryDelayMs,
   standardWebhooksDelaysMs,
+  type RetryFunctionFailure,
   type RetryContext,
   type RetryPolicy,
 } from '../../src/delivery/backoff.js';
@@ -107,6 +110,16 @@ describe('computeBackoff with an exponential policy', () => {
     expect(computeBackoff({ ...policy, maxAttempts: 1 }, failed(1), noRandom)).toBeNull();
   });
 
+  it('returns whole milliseconds without jitter too (a storage keeps due times as integers): a factor of 1.5 is rounded', () => {
+    const fractional: RetryPolicy = { ...policy, factor: 1.5, maxDelayMs: 1_000_000, maxAttempts: 10 };
+    expect([4, 5, 6].map((n) => computeBackoff(fractional, failed(n), noRandom))).toEqual([3_375, 5_063, 7_594]);
+  });
+
+  it('waits 0, never NaN, with initialDelayMs 0 once factor^n overflows to Infinity', () => {
+    const zero: RetryPolicy = { kind: 'exponential', initialDelayMs: 0, factor: 100, maxDelayMs: 1_000, maxAttempts: 1_000, jitter: 0 };
+    expect(computeBackoff(zero, failed(200), noRandom)).toBe(0);
+  });
+
   it('keeps the wait constant with factor 1', () => {
     const flat: RetryPolicy = { ...policy, factor: 1 };
     expect([1, 2, 3, 4, 5].map((n) => computeBackoff(flat, failed(n), noRandom))).toEqual([1_000, 1_000, 1_000, 1_000, 1_000]);
@@ -206,4 +219,49 @@ describe('computeBackoff with a custom function', () => {
     expect(computeBackoff({ kind: 'custom', delayMs: () => value }, failed(1), noRandom)).toBeNull();
   });
 
+  it('rounds a fractional wait to whole milliseconds and caps a huge one at 365 days', () => {
+    expect(computeBackoff({ kind: 'custom', delayMs: () => 1_500.5 }, failed(1), noRandom)).toBe(1_501);
+    expect(computeBackoff({ kind: 'custom', delayMs: () => 1e300 }, failed(1), noRandom)).toBe(maxRetryDelayMs);
+    expect(maxRetryDelayMs).toBe(365 * 24 * HOUR);
+  });
+
+});
+
+describe('guardRetryPolicy (what the dispatcher reads)', () => {
+  const halfway = () => 0.5;
+  const guarded = (delayMs: () => unknown) => {
+    const reported: RetryFunctionFailure[] = [];
+    const policy = guardRetryPolicy({ kind: 'custom', delayMs: delayMs as () => number | null }, halfway, (failure) => reported.push(failure));
+    return { policy, reported };
+  };
+
+  it('passes a wait or null through, reporting nothing', () => {
+    for (const answer of [0, 7_000, null]) {
+      const { policy, reported } = guarded(() => answer);
+      expect(computeBackoff(policy, failed(1), noRandom)).toBe(answer);
+      expect(reported).toEqual([]);
+    }
+  });
+
+  it.each([
+    ['throws', () => {
+      throw new Error('boom');
+    }, 'threw'],
+    ['returns a promise', async () => 10, 'returned a Promise'],
+    ['returns NaN', () => Number.NaN, 'returned NaN'],
+    ['returns a string', () => '10', 'returned "10"'],
+    ['returns a negative number', () => -5, 'returned -5'],
+  ])('reports a function that %s and takes the default schedule’s wait for that attempt', (_what, delayMs, problem) => {
+    const { policy, reported } = guarded(delayMs);
+    expect(computeBackoff(policy, failed(1), noRandom)).toBe(5 * SECOND);
+    expect(computeBackoff(policy, failed(2), noRandom)).toBe(5 * MINUTE);
+    expect(computeBackoff(policy, failed(10), noRandom)).toBeNull();
+    expect(reported.map((failure) => failure.problem)).toEqual([problem, problem, problem]);
+    if (problem === 'threw') expect(reported[0]!.error).toMatchObject({ message: 'boom' });
+  });
+
+  it('leaves a policy given as data as it is', () => {
+    const schedule: RetryPolicy = { kind: 'schedule', delaysMs: [1_000], jitter: 0 };
+    expect(guardRetryPolicy(schedule, halfway, () => expect.fail('nothing to report'))).toBe(schedule);
+  });
 });

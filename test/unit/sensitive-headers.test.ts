@@ -97,6 +97,56 @@ describe('sealing header values', () => {
   });
 });
 
+describe('header names differing only in case', () => {
+  /** What `fn` threw. */
+  const thrownBy = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      return error as Error & { code?: string; field?: string };
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it('refuses two of them, naming the second and never a value', () => {
+    const error = thrownBy(() => headersToStore({ Authorization: 'Bearer sk_live_a', authorization: 'Bearer sk_live_b' }, 'sub_1', null, { codec, isSensitive }));
+    expect(error).toMatchObject({ name: 'ValidationError', code: 'INPUT_INVALID', field: 'headers.authorization' });
+    expect(error.message).toContain('"Authorization" and "authorization"');
+    expect(error.message).not.toContain('sk_live');
+  });
+
+  it('keeps, for a redacted value written back, the value stored under that exact name, and refuses a name that could mean several', () => {
+    // Two spellings stored before they were refused: each written back keeps its own value.
+    const stored = headersToStore({ Authorization: 'Bearer a' }, 'sub_1', null, { codec, isSensitive });
+    const legacy = { ...stored, authorization: headersToStore({ authorization: 'Bearer b' }, 'sub_1', null, { codec, isSensitive }).authorization! };
+    expect(openHeaders(headersToStore({ Authorization: REDACTED_HEADER_VALUE }, 'sub_1', legacy, { codec, isSensitive }), 'sub_1', codec)).toEqual({ Authorization: 'Bearer a' });
+    expect(openHeaders(headersToStore({ authorization: REDACTED_HEADER_VALUE }, 'sub_1', legacy, { codec, isSensitive }), 'sub_1', codec)).toEqual({ authorization: 'Bearer b' });
+    expect(thrownBy(() => headersToStore({ AUTHORIZATION: REDACTED_HEADER_VALUE }, 'sub_1', legacy, { codec, isSensitive }))).toMatchObject({
+      code: 'INPUT_INVALID',
+      field: 'headers.AUTHORIZATION',
+    });
+    // One stored spelling: another case of it keeps it, as before.
+    expect(openHeaders(headersToStore({ AUTHORIZATION: REDACTED_HEADER_VALUE }, 'sub_1', stored, { codec, isSensitive }), 'sub_1', codec)).toEqual({ AUTHORIZATION: 'Bearer a' });
+  });
+
+  it('refuses them at create and update, storing nothing; a redacted write-back cannot take another header\'s secret', async () => {
+    const webhooks = createWebhooks({ storage: createMemoryStorage(), meter: false });
+    const url = 'https://erp.example.com/hooks';
+    await expect(webhooks.subscriptions.create({ url, eventTypes: ['*'], headers: { Authorization: 'Bearer a', authorization: 'Bearer b' } })).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+      field: 'headers.authorization',
+    });
+    expect((await webhooks.subscriptions.list()).items).toEqual([]);
+    const sub = await webhooks.subscriptions.create({ url, eventTypes: ['*'], headers: { Authorization: 'Bearer a' } });
+    await expect(webhooks.subscriptions.update(sub.id, { headers: { Authorization: REDACTED_HEADER_VALUE, authorization: 'Bearer b' } })).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+      field: 'headers.authorization',
+    });
+    expect(await webhooks.subscriptions.getHeaders(sub.id)).toEqual({ Authorization: 'Bearer a' });
+    await webhooks.close();
+  });
+});
+
 describe('the dispatcher cache of opened headers', () => {
   it('opens the sealed values and follows the stored headers as they change', () => {
     const cache = new SigningKeyCache(codec);
@@ -133,5 +183,25 @@ describe('subscription inputs refused', () => {
   it('refuses getHeaders for an unknown or malformed id', async () => {
     await expect(webhooks.subscriptions.getHeaders('sub_missing')).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND' });
     await expect(webhooks.subscriptions.getHeaders(42 as never)).rejects.toMatchObject({ code: 'INPUT_INVALID', field: 'id' });
+  });
+});
+
+describe('a refused header in the error', () => {
+  it.each([
+    ['a value with CR/LF', { Authorization: 'Bearer sk_live_9f3a\r\nX-Injected: 1' }, 'headers.Authorization', 'a value with one at position 19'],
+    ['a value with a NUL', { 'X-Api-Key': 'sk_live_9f3a\u0000' }, 'headers.X-Api-Key', 'a value with one at position 12'],
+    ['a value past U+00FF', { 'X-Api-Key': 'sk_live_9f3a€' }, 'headers.X-Api-Key', 'a value with one at position 12'],
+    ['a name that is not a token', { 'x api key': 'sk_live_9f3a' }, 'headers.x api key', 'the header "x api key"'],
+    ['a reserved name', { 'webhook-id': 'sk_live_9f3a' }, 'headers.webhook-id', 'the header "webhook-id"'],
+  ])('says what came for %s without repeating the value, which may be a credential', async (_what, headers, field, got) => {
+    const webhooks = createWebhooks({ storage: createMemoryStorage() });
+    try {
+      const refused = await webhooks.subscriptions.create({ url: 'https://erp.example/hooks', eventTypes: ['*'], headers }).catch((error: unknown) => error as Error);
+      expect(refused).toMatchObject({ name: 'ValidationError', code: 'INPUT_INVALID', field });
+      expect((refused as Error).message).toContain(`got ${got}`);
+      expect((refused as Error).message).not.toContain('sk_live_9f3a');
+    } finally {
+      await webhooks.close();
+    }
   });
 });

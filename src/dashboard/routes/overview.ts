@@ -4,7 +4,7 @@
  * verification failures the host reported, and the latency of the window's deliveries —
  * over a window the reader picks (`?range=1h|24h|7d`). It reloads itself every 30 s.
  */
-import { describeValue } from '../../errors.js';
+import { describeValue, isWebhookError } from '../../errors.js';
 import type { MetricsSnapshot } from '../../metrics/delivery-metrics.js';
 import type { Subscription } from '../../registry/subscription-registry.js';
 import { DashboardRefusal, type DashboardContext, type Reply, type Route } from '../dashboard-context.js';
@@ -116,9 +116,19 @@ async function overviewPage(context: DashboardContext): Promise<Reply> {
     webhooks.subscriptions.list({ limit: backlogSubscriptions }),
     readDeliveredInWindow(webhooks, window.fromMs, window.toMs),
   ]);
-  const backlogs: SubscriptionBacklog[] = await Promise.all(
-    subscriptions.items.map(async (subscription) => ({ subscription, metrics: await webhooks.metrics({ subscriptionId: subscription.id }) })),
-  );
+  // A subscription hard-deleted between the list and its figures has none (SUBSCRIPTION_NOT_FOUND): it is left out.
+  const backlogs: SubscriptionBacklog[] = (
+    await Promise.all(
+      subscriptions.items.map(async (subscription) => {
+        try {
+          return { subscription, metrics: await webhooks.metrics({ subscriptionId: subscription.id }) };
+        } catch (error) {
+          if (isWebhookError(error) && error.code === 'SUBSCRIPTION_NOT_FOUND') return null;
+          throw error;
+        }
+      }),
+    )
+  ).filter((backlog): backlog is SubscriptionBacklog => backlog !== null);
   const failures = context.verificationFailures.countBetween(window.fromMs, window.toMs);
   const latency = metrics.deliveryLatencyMs;
   const { backlog } = metrics;
