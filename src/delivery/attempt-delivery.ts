@@ -111,6 +111,8 @@ export function failedInside(claimed: ClaimedDelivery, error: unknown, startedAt
 function policyFor(claimed: ClaimedDelivery, options: AttemptOptions): RetryPolicy {
   const { delivery, subscription } = claimed;
   const policy = subscription.retry === null ? options.retry : normalizeStoredRetryPolicy(subscription.retry);
+  // Only a function needs a guard (and the report closure): a schedule is data, checked when given.
+  if (policy.kind !== 'custom') return policy;
   return guardRetryPolicy(policy, options.random, ({ problem, error }: RetryFunctionFailure) => {
     options.logger.error(
       { ...(error === undefined ? {} : { err: error }), deliveryId: delivery.id, subscriptionId: subscription.id, attempt: delivery.attempts + 1 },

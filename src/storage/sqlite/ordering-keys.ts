@@ -5,7 +5,7 @@
  * as read until the transaction ends.
  */
 import type { DeliveryRecord } from '../storage-adapter.js';
-import { advanceHead, appendToKey, isKeyHead, type KeyAppend } from '../shared/ordering.js';
+import { appendToKey, type KeyAppend } from '../shared/ordering.js';
 import type { Statements } from './statements/prepared-statements.js';
 
 /** Numbers a new delivery of `orderingKey` to `subscriptionId` and stores the key's new state. */
@@ -21,13 +21,12 @@ export function appendDelivery(s: Statements, subscriptionId: string, orderingKe
  * is idle. Returns whether it was the head (a passed or unordered delivery moves nothing).
  */
 export function passHead(s: Statements, delivery: Pick<DeliveryRecord, 'subscriptionId' | 'orderingKey' | 'orderingSequence'>, now: number): boolean {
-  const { subscriptionId, orderingKey } = delivery;
-  if (orderingKey === null) return false;
-  const state = s.getOrderingKey.get(subscriptionId, orderingKey);
-  if (state === undefined || !isKeyHead(delivery, state)) return false;
+  const { subscriptionId, orderingKey, orderingSequence } = delivery;
+  if (orderingKey === null || orderingSequence === null) return false;
   const key = { subscription_id: subscriptionId, ordering_key: orderingKey };
-  const next = advanceHead(state, s.nextWaitingSeq.get({ ...key, after: state.headSeq }) ?? null);
-  s.putOrderingKey.run({ ...key, last_seq: next.lastSeq, head_seq: next.headSeq });
+  // Read, decided (advanceHead) and written in one statement, which matches only the head.
+  const next = s.passKeyHead.get({ ...key, seq: orderingSequence });
+  if (next === undefined) return false;
   if (next.headSeq <= next.lastSeq) s.makeHeadDue.run({ ...key, seq: next.headSeq, now });
   return true;
 }

@@ -21,12 +21,19 @@ export function orderingSql(t: SqliteTables) {
     putOrderingKey: `INSERT INTO ${K} (subscription_id, ordering_key, last_seq, head_seq)
        VALUES (@subscription_id, @ordering_key, @last_seq, @head_seq)
        ON CONFLICT (subscription_id, ordering_key) DO UPDATE SET last_seq = excluded.last_seq, head_seq = excluded.head_seq`,
-    // The number of the key's lowest waiting delivery above the head that passed (advanceHead):
-    // a range of deliveries_ordering, stepping over the cancelled ones only.
-    nextWaitingSeq: `SELECT ordering_seq FROM ${D} INDEXED BY ${t.orderingIndex}
-       WHERE subscription_id = @subscription_id AND ordering_key = @ordering_key AND ordering_seq > @after
-         AND status IN (${waitingStatuses})
-       ORDER BY ordering_seq LIMIT 1`,
+    // A key's head @seq passes (advanceHead of shared/ordering.ts, in one statement): the head
+    // moves to the lowest number above it among the key's waiting deliveries (a range of
+    // deliveries_ordering, stepping over the cancelled ones only), or, with none, past
+    // last_seq (idle). Only when @seq is the head: a passed or unknown number matches no row,
+    // and nothing is returned. Returns the key's new state.
+    passKeyHead: `UPDATE ${K} SET head_seq = coalesce(
+         (SELECT ordering_seq FROM ${D} INDEXED BY ${t.orderingIndex}
+          WHERE subscription_id = @subscription_id AND ordering_key = @ordering_key AND ordering_seq > @seq
+            AND status IN (${waitingStatuses})
+          ORDER BY ordering_seq LIMIT 1),
+         last_seq + 1)
+       WHERE subscription_id = @subscription_id AND ordering_key = @ordering_key AND head_seq = @seq
+       RETURNING last_seq AS lastSeq, head_seq AS headSeq`,
     // The key's new head, if pending, becomes due at @now (a held one waits for its
     // subscription's enable, which finds it due: dueOnEnable).
     makeHeadDue: `UPDATE ${D} SET next_attempt_at = @now, due_at = @now, updated_at = @now

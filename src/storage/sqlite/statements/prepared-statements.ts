@@ -174,7 +174,7 @@ export function prepareStatements(db: Database.Database, t: SqliteTables) {
 
     getOrderingKey: prepare<OrderingKeyState>(ordering.getOrderingKey),
     putOrderingKey: prepare(ordering.putOrderingKey),
-    nextWaitingSeq: prepare<number>(ordering.nextWaitingSeq).pluck(),
+    passKeyHead: prepare<OrderingKeyState>(ordering.passKeyHead),
     makeHeadDue: prepare(ordering.makeHeadDue),
     insertOrderedEvent: prepare(ordering.insertOrderedEvent),
     insertOrderedDeliveries: prepare(ordering.insertOrderedDeliveries),
