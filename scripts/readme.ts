@@ -398,6 +398,12 @@ export function renderCurrencyTable(): string {
 /** The README with every marked block and the catalog reference rewritten from their sources. */
 export function updateReadme(readme: string, rootDir: string = root): string {
   const lines = readme.split('\n');
+  // A marker binds the block on the line after it; with none there, the README shows no code at all.
+  lines.forEach((line, index) => {
+    if (snippetMarker.test(line) && !fence.test(lines[index + 1] ?? '')) {
+      throw new Error(`README.md:${index + 1}: ${line} has no code block on the line after it, so the README shows nothing there; put an empty \`\`\`ts block under it and run \`npm run docs\``);
+    }
+  });
   const blocks = readmeCodeBlocks(readme);
   // From the end, so that earlier line numbers stay valid.
   for (const block of [...blocks].reverse()) {

@@ -256,6 +256,11 @@ describe('the snippet renderer', () => {
     expect(() => renderSnippet({ file: 'examples/nested/gone.ts', region: undefined }, dir)).toThrow(/cannot read/);
   });
 
+  it('refuses a marker with no code block on the line after it, which would show nothing', () => {
+    const readme = ['# Title', '<!-- snippet: examples/nested/sample.ts#part -->', '', 'Text.', ''].join('\n');
+    expect(() => updateReadme(readme, dir)).toThrow(/README\.md:2: <!-- snippet: examples\/nested\/sample\.ts#part --> has no code block on the line after it/);
+  });
+
   it('rewrites a marked block from its source, an empty one too, and leaves unmarked blocks alone', () => {
     const before = [
       '# Title',
