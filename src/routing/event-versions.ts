@@ -40,7 +40,7 @@ export function versionRoute(catalog: EventCatalog, type: string, version: numbe
   if (!versions.list.includes(pin)) {
     throw new ValidationError(
       'EVENT_VERSION_UNKNOWN',
-      `Subscription ${subscription.id} is pinned to version ${pin} of ${JSON.stringify(type)}, which the catalog does not have (${versions.list.join(', ')}): update its versions; nothing was published`,
+      `Subscription ${subscription.id} is pinned to version ${pin} of ${JSON.stringify(type)}, which the catalog does not have (${versions.list.join(', ')}): update its versions; nothing was stored`,
       { field: `versions.${type}` },
     );
   }
@@ -50,7 +50,7 @@ export function versionRoute(catalog: EventCatalog, type: string, version: numbe
 function downgradeFailed(type: string, from: number, to: number, subscriptionId: string, what: string, cause?: unknown): never {
   throw new ValidationError(
     'EVENT_DOWNGRADE_FAILED',
-    `Expected the downgrade of ${JSON.stringify(type)} from version ${from} to version ${to} (for subscription ${subscriptionId}) to return valid data of version ${to}, got ${what}; nothing was published`,
+    `Expected the downgrade of ${JSON.stringify(type)} from version ${from} to version ${to} (for subscription ${subscriptionId}) to return valid data of version ${to}, got ${what}; nothing was stored`,
     { field: `versions.${type}`, ...(cause === undefined ? {} : { cause }) },
   );
 }

@@ -103,7 +103,7 @@ export interface TransformRendererDeps {
 }
 
 function failed(subscription: SubscriptionRecord, name: string, what: string, cause?: unknown): never {
-  throw new ValidationError('TRANSFORM_FAILED', `Expected the transform "${name}" of subscription ${subscription.id} to return data with a JSON form, got ${what}; nothing was published`, {
+  throw new ValidationError('TRANSFORM_FAILED', `Expected the transform "${name}" of subscription ${subscription.id} to return data with a JSON form, got ${what}; nothing was stored`, {
     field: 'transform',
     ...(cause === undefined ? {} : { cause }),
   });
@@ -121,7 +121,7 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     if (transform === undefined) {
       throw new ConfigError(
         'TRANSFORM_MISSING',
-        `Subscription ${subscription.id} names the transform ${describeValue(name)}, which this instance does not have (registered: ${names.length === 0 ? 'none' : names.join(', ')}): register it with createWebhooks({ transforms }) on every instance, or update the subscription; nothing was published`,
+        `Subscription ${subscription.id} names the transform ${describeValue(name)}, which this instance does not have (registered: ${names.length === 0 ? 'none' : names.join(', ')}): register it with createWebhooks({ transforms }) on every instance, or update the subscription; nothing was stored`,
         { field: 'transform' },
       );
     }
@@ -175,7 +175,7 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     if (bytes > maxPayloadBytes) {
       throw new ValidationError(
         'PAYLOAD_TOO_LARGE',
-        `Expected the envelope ${what} makes for subscription ${subscription.id} to be at most ${maxPayloadBytes} bytes, got ${bytes}; nothing was published`,
+        `Expected the envelope ${what} makes for subscription ${subscription.id} to be at most ${maxPayloadBytes} bytes, got ${bytes}; nothing was stored`,
         { field: subscription.transform === null ? `versions.${event.type}` : 'transform' },
       );
     }
