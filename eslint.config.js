@@ -51,7 +51,7 @@ export default tseslint.config(
   },
   {
     // The ./receiver entry and the verify core it uses: only signing and errors, nothing node-only, no zod.
-    files: ['src/receiver/**/*.ts', 'src/signing/verify-signature.ts', 'src/signing/secret.ts'],
+    files: ['src/receiver/**/*.ts', 'src/signing/verify-signature.ts', 'src/signing/secret.ts', 'src/storable-text.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -60,8 +60,8 @@ export default tseslint.config(
             { group: ['node:*'], message: 'The receiver runs in edge runtimes: no node: imports (type imports are fine).', allowTypeImports: true },
             { group: ['zod', 'undici', 'ky', 'p-retry', 'eventemitter3', ...drivers], message: 'The receiver bundle carries no runtime dependency.' },
             {
-              group: ['../*', '!../signing', '!../errors.js', '!../check-argument-count.js', '../signing/sign-webhook.js', '!../events', '../events/*', '!../events/catalog.js'],
-              message: 'The receiver imports only src/signing (the verify core), src/errors.ts and src/check-argument-count.ts.',
+              group: ['../*', '!../signing', '!../errors.js', '!../check-argument-count.js', '!../storable-text.js', '../signing/sign-webhook.js', '!../events', '../events/*', '!../events/catalog.js'],
+              message: 'The receiver imports only src/signing (the verify core), src/errors.ts, src/check-argument-count.ts and src/storable-text.ts.',
             },
             {
               group: ['../events/catalog.js'],

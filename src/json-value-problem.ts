@@ -10,7 +10,7 @@
  * Stored data that was changed on the way in is worse than a refusal, so the callers
  * refuse such values with a coded error instead.
  */
-import { loneSurrogate } from './tenant-id.js';
+import { loneSurrogate } from './storable-text.js';
 
 /** Where a value has no faithful JSON form, and what was found there. */
 export interface JsonValueProblem {

@@ -4,7 +4,8 @@
  * envelope carries it unchanged; a malformed one is refused with `INPUT_INVALID`.
  */
 import { z } from 'zod';
-import { controlCharacter, loneSurrogate } from './tenant-id.js';
+import { loneSurrogate } from './storable-text.js';
+import { controlCharacter } from './tenant-id.js';
 
 /** Longest ordering key, in UTF-16 code units. */
 export const ORDERING_KEY_MAX_LENGTH = 200;

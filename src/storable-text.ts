@@ -13,7 +13,12 @@
  * escapes `\u0000` and `\ud800`, which every adapter keeps.
  */
 import { ValidationError, describeValue } from './errors.js';
-import { loneSurrogate } from './tenant-id.js';
+
+/**
+ * Half of a UTF-16 pair without its other half: it has no UTF-8 form, so PostgreSQL and SQLite
+ * would store something else. Here, without zod, so that the receiver's SQL inbox can use it.
+ */
+export const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** True when every storage can hold `text`: it has no U+0000 and no lone surrogate. */
 export function isStorableText(text: string): boolean {

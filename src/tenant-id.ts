@@ -4,6 +4,7 @@
  * every storage holds the same ids and a malformed one is refused with `INPUT_INVALID`.
  */
 import { z } from 'zod';
+import { loneSurrogate } from './storable-text.js';
 
 /** Longest tenant id, in UTF-16 code units. */
 export const TENANT_ID_MAX_LENGTH = 128;
@@ -11,8 +12,6 @@ export const TENANT_ID_MAX_LENGTH = 128;
 // C0 controls, DEL and C1 controls: nothing that a log line, a header or a terminal would
 // render as something else.
 export const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/;
-// A lone surrogate has no UTF-8 form: PostgreSQL and SQLite would store something else.
-export const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** A tenant id: 1 to 128 characters, no control characters, well-formed Unicode. */
 export const tenantIdSchema = z

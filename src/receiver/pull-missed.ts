@@ -11,6 +11,8 @@ import { signFeedRequest } from '../signing/feed-request.js';
 import { keyBytes } from '../signing/secret.js';
 import { PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX, publicKeyBytes, secretKeyGivenToVerifier } from '../signing/signing-key.js';
 import type { WebhookEvent } from '../signing/verify-signature.js';
+import { createMemoryDedupeStore, type DedupeStore } from './dedupe-store.js';
+import { readCappedStream } from './web-handler.js';
 import { createWebhookReceiver, receiverKeys, requireFunction, type ReceiverOptions } from './webhook-receiver.js';
 
 /** Options of {@link pullMissed}. */
@@ -42,6 +44,14 @@ export interface PullMissedOptions<TEvent extends WebhookEvent = WebhookEvent> e
    */
   limit?: number;
   /**
+   * Where processed ids are remembered: give the store your push handler uses, so that a copy
+   * pushed later by the sender's retries is a duplicate (a shared one across instances).
+   * `false` turns dedupe off.
+   * @defaultValue one memory store for every `pullMissed` of this process given none, per
+   *   subscription and feed URL
+   */
+  dedupe?: DedupeStore | false;
+  /**
    * Called once per verified event not yet processed (by this walk, an earlier one or the
    * push handler sharing the `dedupe` store), unless it is stale (`maxEventAgeSeconds`: it goes
    * to `onStale`). Throw to stop the walk: the id is released and the error is passed on.
@@ -52,7 +62,13 @@ export interface PullMissedOptions<TEvent extends WebhookEvent = WebhookEvent> e
   /** Extra request headers, e.g. the credential a host's own `authenticate` reads. */
   headers?: Readonly<Record<string, string>>;
   /**
-   * The `fetch` to call the feed with.
+   * How long one page may take to come, headers and body, in ms: a feed that does not answer
+   * in time, or trickles its answer, is `FEED_UNAVAILABLE`.
+   * @defaultValue 30000
+   */
+  timeoutMs?: number;
+  /**
+   * The `fetch` to call the feed with (it is given the timeout as `signal`).
    * @defaultValue `globalThis.fetch`
    */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
@@ -85,7 +101,7 @@ export interface PullMissedResult {
   next: string | null;
 }
 
-const allowedKeys = receiverKeys('feedUrl', 'subscriptionId', 'secret', 'after', 'since', 'types', 'limit', 'onEvent', 'onError', 'headers', 'fetch');
+const allowedKeys = receiverKeys('feedUrl', 'subscriptionId', 'secret', 'after', 'since', 'types', 'limit', 'onEvent', 'onError', 'headers', 'fetch', 'timeoutMs');
 // Taken from the receiver's own list, so that every receiver option accepted here reaches it
 // rather than being silently ignored. `secret` goes as `secrets`.
 const passedToReceiver = [...receiverKeys('onError')].filter((key) => key !== 'secrets') as Array<Exclude<keyof PullMissedOptions, 'secret'>>;
@@ -98,6 +114,7 @@ const optionChecks: Array<[keyof PullMissedOptions, string, (value: unknown) => 
   ['since', 'a valid Date or epoch milliseconds', (value) => value === undefined || isTime(value instanceof Date ? value.getTime() : (value as number))],
   ['types', 'a non-empty array of event type names', (value) => value === undefined || (Array.isArray(value) && value.length > 0 && value.every((type) => typeof type === 'string' && type !== ''))],
   ['limit', 'a whole number from 1 to 1000', (value) => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= 1000)],
+  ['timeoutMs', 'a whole number ≥ 1', (value) => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 1)],
   ['headers', 'an object of header names and values', (value) => value === undefined || (typeof value === 'object' && value !== null)],
 ];
 
@@ -113,6 +130,9 @@ interface FeedPage {
   next: string | null;
   hasMore: boolean;
 }
+
+/** The dedupe stores of the pulls given none: one per subscription and feed URL in a process. */
+const processDedupe = new Map<string, DedupeStore>();
 
 function configError(field: string, expected: string, got: unknown): ConfigError {
   return new ConfigError('CONFIG_INVALID', `Expected \`${field}\` to be ${expected}, got ${describeValue(got)}`, { field });
@@ -154,21 +174,33 @@ function configError(field: string, expected: string, got: unknown): ConfigError
 export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(options: PullMissedOptions<TEvent>): Promise<PullMissedResult> {
   const { feedUrl, secrets, sinceMs, fetchFeed } = resolveOptions(options);
   const requestSecret = secrets.find((secret) => !secret.startsWith(PUBLIC_KEY_PREFIX));
-  const { subscriptionId, after, types, limit = 100, headers = {} } = options;
+  const { subscriptionId, after, types, limit = 100, headers = {}, timeoutMs = 30_000 } = options;
   const receiverOptions: Record<string, unknown> = { secrets, onEvent: options.onEvent };
   for (const key of passedToReceiver) if (options[key] !== undefined) receiverOptions[key] = options[key];
+  // Without a store of the caller's, the pulls of one subscription's feed in this process share
+  // one: the feed serves young events again on the next pull by design, and a store of each
+  // call's own would book them again.
+  const feedKey = `${subscriptionId} ${feedUrl.href}`;
+  if (receiverOptions.dedupe === undefined) {
+    let store = processDedupe.get(feedKey);
+    if (store === undefined) processDedupe.set(feedKey, (store = createMemoryDedupeStore()));
+    receiverOptions.dedupe = store;
+  }
   // The push handlers' pipeline: the same verification, dedupe claim and settlement.
   const receiver = createWebhookReceiver(receiverOptions as unknown as Parameters<typeof createWebhookReceiver<TEvent>>[0]);
 
   const result: PullMissedResult = { processed: 0, duplicates: 0, inFlight: 0, stale: 0, expunged: 0, next: after ?? null };
-  let cursor = after ?? null;
+  let cursor = result.next;
+  // The cursors this walk stood at: a `next` back at one of them (or one that stays put) is a
+  // feed going round in a circle, which would otherwise be followed for ever.
+  const seen = new Set([null, cursor]);
   for (;;) {
     const url = new URL(feedUrl);
     if (cursor !== null) url.searchParams.set('after', cursor);
     url.searchParams.set('limit', String(limit));
     if (types !== undefined) url.searchParams.set('types', types.join(','));
     if (sinceMs !== undefined) url.searchParams.set('since', String(sinceMs));
-    const page = await readPage(fetchFeed, url, {
+    const page = await readPage(fetchFeed, url, timeoutMs, {
       ...headers,
       accept: 'application/json',
       ...(requestSecret === undefined
@@ -205,8 +237,8 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
     if (waiting) return result;
     // A page may hold nothing (what the subscription's filter leaves out is not served) and
     // still move on; one that does not move on ends the pull.
-    if (page.next === null || page.next === cursor) return result;
-    cursor = result.next = page.next;
+    if (seen.has(page.next)) return result;
+    seen.add((cursor = result.next = page.next));
     if (!page.hasMore) return result;
   }
 }
@@ -244,37 +276,47 @@ function resolveOptions(options: PullMissedOptions<never>): { feedUrl: URL; secr
   return { feedUrl, secrets, sinceMs: since instanceof Date ? since.getTime() : since, fetchFeed: requireFunction(options.fetch ?? globalThis.fetch, 'fetch') };
 }
 
-async function readPage(fetchFeed: NonNullable<PullMissedOptions['fetch']>, url: URL, headers: Record<string, string>): Promise<FeedPage> {
-  let response: Response;
+// The most bytes read of one answer: a page of 100 events at the sender's default 256 KiB
+// payload cap is under 32 MiB, JSON escapes included. A longer one is never buffered whole.
+const MAX_PAGE_BYTES = 2 ** 26; // 64 MiB
+
+async function readPage(fetchFeed: NonNullable<PullMissedOptions['fetch']>, url: URL, timeoutMs: number, headers: Record<string, string>): Promise<FeedPage> {
+  let response: Response | undefined;
+  let bytes: Uint8Array | null;
   try {
     // A redirect is not followed: the signature covers this path, and the headers are for this feed only.
-    response = await fetchFeed(url.href, { method: 'GET', headers, redirect: 'manual' });
+    response = await fetchFeed(url.href, { method: 'GET', headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    // Within the same deadline, and never more than MAX_PAGE_BYTES: a feed that trickles its
+    // answer, or sends one without end, does not hold the walk or fill the memory.
+    bytes = await readCappedStream(response.body, MAX_PAGE_BYTES);
   } catch (cause) {
-    throw new FeedError('FEED_UNAVAILABLE', `The event feed at ${url.origin}${url.pathname} could not be reached`, { cause });
+    throw new FeedError('FEED_UNAVAILABLE', `The event feed at ${url.origin}${url.pathname} could not be read`, { cause, status: response?.status });
   }
-  const text = await response.text().catch((cause: unknown) => {
-    throw new FeedError('FEED_UNAVAILABLE', `The event feed's answer broke off (HTTP ${response.status})`, { cause, status: response.status });
-  });
-  if (response.status < 200 || response.status > 299) {
+  const { status } = response;
+  if (bytes === null) {
+    throw new FeedError('FEED_RESPONSE_INVALID', `Expected the event feed to answer at most ${MAX_PAGE_BYTES} bytes`, { status });
+  }
+  const text = new TextDecoder().decode(bytes);
+  if (status < 200 || status > 299) {
     const feedCode = errorCodeOf(text);
-    const unavailable = response.status >= 500 || response.status === 429;
+    const unavailable = status >= 500 || status === 429;
     throw new FeedError(
       unavailable ? 'FEED_UNAVAILABLE' : 'FEED_REFUSED',
-      `The event feed answered HTTP ${response.status}${feedCode === null ? '' : ` ${feedCode}`}${
+      `The event feed answered HTTP ${status}${feedCode === null ? '' : ` ${feedCode}`}${
         // The one mistake a 404 almost always is: the feed's base path given for its events URL.
-        response.status === 404 ? ` for ${url.origin}${url.pathname}: feedUrl is the feed's events URL, its basePath + "/events"` : ''
+        status === 404 ? ` for ${url.origin}${url.pathname}: feedUrl is the feed's events URL, its basePath + "/events"` : ''
       }`,
-      { status: response.status, feedCode },
+      { status, feedCode },
     );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    throw new FeedError('FEED_RESPONSE_INVALID', 'Expected the event feed to answer JSON, got text that does not parse', { cause, status: response.status });
+    throw new FeedError('FEED_RESPONSE_INVALID', 'Expected the event feed to answer JSON, got text that does not parse', { cause, status });
   }
   if (!isFeedPage(value)) {
-    throw new FeedError('FEED_RESPONSE_INVALID', 'Expected the event feed to answer { data: [{ id, body, headers }], next, hasMore }', { status: response.status });
+    throw new FeedError('FEED_RESPONSE_INVALID', 'Expected the event feed to answer { data: [{ id, body, headers }], next, hasMore }', { status });
   }
   return value;
 }
@@ -289,12 +331,16 @@ function errorCodeOf(text: string): string | null {
 }
 
 function isFeedPage(value: unknown): value is FeedPage {
-  if (typeof value !== 'object' || value === null) return false;
-  const page = value as Record<string, unknown>;
-  if (!Array.isArray(page.data) || (page.next !== null && typeof page.next !== 'string') || typeof page.hasMore !== 'boolean') return false;
-  return page.data.every((item: unknown) => {
-    if (typeof item !== 'object' || item === null) return false;
-    const { id, body, headers } = item as Record<string, unknown>;
-    return typeof id === 'string' && (body === null || typeof body === 'string') && (headers === null || (typeof headers === 'object' && !Array.isArray(headers)));
-  });
+  // Read off a primitive or `null` too: `?.` and `?? 0` make every property of one undefined.
+  // (`headers` may be `null`, a tombstone's: `typeof null` is 'object'.)
+  const page = value as Record<string, unknown> | null;
+  return (
+    typeof page?.hasMore === 'boolean' &&
+    (page.next === null || typeof page.next === 'string') &&
+    Array.isArray(page.data) &&
+    page.data.every((item: unknown) => {
+      const { id, body, headers } = (item ?? 0) as Record<string, unknown>;
+      return typeof id === 'string' && (body === null || typeof body === 'string') && typeof headers === 'object' && !Array.isArray(headers);
+    })
+  );
 }

@@ -16,6 +16,7 @@
  */
 import { checkArgumentCount } from '../check-argument-count.js';
 import { ConfigError, ValidationError, closestName, describeValue } from '../errors.js';
+import { isStorableText } from '../storable-text.js';
 import { toInboxStorageError } from './inbox-query-errors.js';
 import {
   INBOX_PURGE_BATCH,
@@ -200,11 +201,15 @@ export function createSqlInbox(options: SqlInboxOptions): SqlInbox {
     }
     const { id, type } = event;
     // PostgreSQL text refuses U+0000: better a coded refusal here than a driver error mid-transaction.
-    if (typeof id !== 'string' || id.length === 0 || id.includes('\u0000')) {
-      throw new ValidationError('INPUT_INVALID', `Expected \`event.id\` to be the webhook-id, a non-empty string, got ${describeValue(id)}`, { field: 'event.id' });
+    // And no driver can write a lone surrogate: pg and better-sqlite3 put U+FFFD in its place, so
+    // two ids differing in one were one row (the second event dropped as a duplicate).
+    if (typeof id !== 'string' || id.length === 0 || !isStorableText(id)) {
+      throw new ValidationError('INPUT_INVALID', `Expected \`event.id\` to be the webhook-id, a non-empty string of well-formed Unicode without U+0000, got ${describeValue(id)}`, {
+        field: 'event.id',
+      });
     }
-    if (type !== undefined && (typeof type !== 'string' || type.includes('\u0000'))) {
-      throw new ValidationError('INPUT_INVALID', `Expected \`event.type\` to be a string or absent, got ${describeValue(type)}`, { field: 'event.type' });
+    if (type !== undefined && (typeof type !== 'string' || !isStorableText(type))) {
+      throw new ValidationError('INPUT_INVALID', `Expected \`event.type\` to be a string of well-formed Unicode without U+0000, or absent, got ${describeValue(type)}`, { field: 'event.type' });
     }
     return [id, type ?? null, inboxTimeValue(dialect, clock.now())];
   }

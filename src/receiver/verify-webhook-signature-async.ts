@@ -19,35 +19,28 @@ import {
   type WebhookMessage,
 } from '../signing/verify-signature.js';
 
-// Imported keys by secret string, bounded like the core's decoded-key cache.
-// The promise is cached so that concurrent first requests import once.
+// Imported keys by their text (a `whsec_…` secret, a `whpk_…` public key: never the same text),
+// bounded like the core's decoded-key cache. The promise is cached so that concurrent first
+// requests import once.
 const CRYPTO_KEY_CACHE_SIZE = 64;
 const cryptoKeys = new Map<string, Promise<CryptoKey>>();
 
-function cryptoKey(secret: string): Promise<CryptoKey> {
-  let key = cryptoKeys.get(secret);
+function cachedKey(text: string, load: () => Promise<CryptoKey>): Promise<CryptoKey> {
+  let key = cryptoKeys.get(text);
   if (key === undefined) {
-    key = globalThis.crypto.subtle.importKey('raw', keyBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-    key.catch(() => cryptoKeys.delete(secret));
+    key = load();
+    key.catch(() => cryptoKeys.delete(text));
     if (cryptoKeys.size >= CRYPTO_KEY_CACHE_SIZE) cryptoKeys.delete(cryptoKeys.keys().next().value!);
-    cryptoKeys.set(secret, key);
+    cryptoKeys.set(text, key);
   }
   return key;
 }
 
-// Imported Ed25519 public keys by `whpk_…` text, cached the same way.
-const publicCryptoKeys = new Map<string, Promise<CryptoKey>>();
+const cryptoKey = (secret: string): Promise<CryptoKey> =>
+  cachedKey(secret, () => globalThis.crypto.subtle.importKey('raw', keyBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']));
 
-function publicCryptoKey(publicKey: string): Promise<CryptoKey> {
-  let key = publicCryptoKeys.get(publicKey);
-  if (key === undefined) {
-    key = globalThis.crypto.subtle.importKey('raw', publicKeyBytes(publicKey), { name: 'Ed25519' }, false, ['verify']);
-    key.catch(() => publicCryptoKeys.delete(publicKey));
-    if (publicCryptoKeys.size >= CRYPTO_KEY_CACHE_SIZE) publicCryptoKeys.delete(publicCryptoKeys.keys().next().value!);
-    publicCryptoKeys.set(publicKey, key);
-  }
-  return key;
-}
+const publicCryptoKey = (publicKey: string): Promise<CryptoKey> =>
+  cachedKey(publicKey, () => globalThis.crypto.subtle.importKey('raw', publicKeyBytes(publicKey), { name: 'Ed25519' }, false, ['verify']));
 
 /**
  * Verifies a message's headers, timestamp and signature on Web Crypto, without

@@ -46,7 +46,16 @@ function scripted(...answers: Answer[]) {
   return { fetch, requests };
 }
 
-const base = (fetch: PullMissedOptions['fetch'], onEvent: (event: WebhookEvent) => unknown = () => undefined) => ({ feedUrl, subscriptionId: 'sub_1', secret, fetch, onEvent });
+// A store of each call's own: the tests are independent pulls (without one, the pulls of a
+// subscription's feed share the process's store: tested below).
+const base = (fetch: PullMissedOptions['fetch'], onEvent: (event: WebhookEvent) => unknown = () => undefined) => ({
+  feedUrl,
+  subscriptionId: 'sub_1',
+  secret,
+  fetch,
+  onEvent,
+  dedupe: createMemoryDedupeStore(),
+});
 
 describe('pullMissed', () => {
   it('signs every request with the subscription secret and walks the pages while the feed has more', async () => {
@@ -170,6 +179,20 @@ describe('pullMissed', () => {
     expect(handled).toEqual(['evt_1']);
     const other = scripted({ body: { data: [item(1, generateSecret())], next: 'c1', hasMore: false } });
     await expect(pullMissed(base(other.fetch))).rejects.toMatchObject({ code: 'WEBHOOK_NO_MATCHING_SIGNATURE' });
+  });
+
+  it('without a dedupe store, remembers what the pulls of one subscription and feed processed, per process', async () => {
+    const page = { body: { data: [item(1), item(2)], next: 'c2', hasMore: false } };
+    const { dedupe: _dedupe, ...noStore } = { ...base(scripted(page).fetch), subscriptionId: 'sub_default_store' };
+    const pull = (options: Partial<PullMissedOptions>) => pullMissed({ ...noStore, fetch: scripted(page).fetch, ...options });
+    // The feed serves young events again on the next pull: they are duplicates, not booked twice.
+    expect(await pull({})).toMatchObject({ processed: 2, duplicates: 0 });
+    expect(await pull({})).toMatchObject({ processed: 0, duplicates: 2 });
+    // Another subscription's pulls, or the same one's from another feed URL, have a store of their own.
+    expect(await pull({ subscriptionId: 'sub_default_store_2' })).toMatchObject({ processed: 2 });
+    expect(await pull({ feedUrl: `${feedUrl}?copy` })).toMatchObject({ processed: 2 });
+    // `false` turns dedupe off.
+    expect(await pull({ dedupe: false })).toMatchObject({ processed: 2, duplicates: 0 });
   });
 
   it("passes on onEvent's error and releases the id, so the next call handles it", async () => {
