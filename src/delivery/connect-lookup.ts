@@ -59,10 +59,18 @@ export function connectLookup(lookup: typeof dnsLookup, guard: AddressGuard | nu
   const resolve = lookup as unknown as AnyLookup;
   return (hostname, options, callback) => {
     let answered = false;
-    const fail = (error: NodeJS.ErrnoException): void => {
+    let socketThrew = false;
+    /** Gives the socket its one answer, noting whether its own callback threw. */
+    const reply = (send: () => void): void => {
       answered = true;
-      callback(error, '');
+      try {
+        send();
+      } catch (error) {
+        socketThrew = true;
+        throw error;
+      }
     };
+    const fail = (error: NodeJS.ErrnoException): void => reply(() => callback(error, ''));
     try {
       resolve(hostname, { ...options, all: true }, (error, answer) => {
         if (answered) return;
@@ -80,13 +88,18 @@ export function connectLookup(lookup: typeof dnsLookup, guard: AddressGuard | nu
             if (!guard.allows(address, hostname)) return fail(new ForbiddenAddressError(hostname, address));
           }
         }
-        answered = true;
-        if (options.all) callback(null, addresses);
-        else callback(null, first.address, first.family);
+        reply(() => {
+          if (options.all) callback(null, addresses);
+          else callback(null, first.address, first.family);
+        });
       });
     } catch (error) {
       // A throw from the socket's own callback is not the lookup's to report.
-      if (answered) throw error;
+      if (socketThrew) throw error;
+      // The lookup threw after it answered: the socket has its answer and is connecting.
+      // Thrown on, out of net.connect, it would leave that socket with no 'error' listener,
+      // and its next error would end the process.
+      if (answered) return;
       fail(new InvalidLookupError(`Expected the DNS lookup of ${hostname} to call back, but it threw`, { cause: error }));
     }
   };

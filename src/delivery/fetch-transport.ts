@@ -13,7 +13,8 @@
  * refused with `TRANSPORT_UNSUPPORTED` where they are set, never accepted and ignored.
  */
 import ky from 'ky';
-import { checkUrlHost, type AddressGuard } from './ssrf-guard.js';
+import { parseHttpDate } from './retry-after.js';
+import { checkUrlHost, ipLiteralOf, type AddressGuard } from './ssrf-guard.js';
 import {
   classifyTransportError,
   describeTransportError,
@@ -84,6 +85,9 @@ function nodeDns(): DnsPromises | null {
 }
 
 async function refusedByDns(url: URL, guard: AddressGuard): Promise<string | null> {
+  // An address is checked as it is by checkUrlHost; resolving `[::1]` (the URL's bracketed
+  // form) would fail as a name that does not exist.
+  if (ipLiteralOf(url.hostname) !== null) return null;
   const dns = nodeDns();
   if (dns === null) return null;
   const addresses = await dns.lookup(url.hostname, { all: true });
@@ -91,6 +95,18 @@ async function refusedByDns(url: URL, guard: AddressGuard): Promise<string | nul
     if (!guard.allows(address, url.hostname)) return `${url.hostname} resolves to ${address}, a private or reserved address`;
   }
   return null;
+}
+
+/**
+ * The first `Retry-After` of a response that sent the header more than once, as the undici
+ * transport reads it: `Headers.get` joins the lines with ", " (`120, 120`), which no parser
+ * reads. A delay-seconds or asctime date has no comma; an IMF-fixdate or RFC 850 date has one,
+ * after the day name.
+ */
+function firstRetryAfter(combined: string | null): string | null {
+  if (combined === null || !combined.includes(',') || parseHttpDate(combined.trim()) !== null) return combined;
+  const [first = '', second = ''] = combined.split(',');
+  return /^\s*\d+\s*$/.test(first) || parseHttpDate(first.trim()) !== null ? first.trim() : `${first},${second}`.trim();
 }
 
 /**
@@ -170,7 +186,8 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
       const deadline = whenAborted(controller.signal);
       try {
         if (request.guard !== null) {
-          const refused = checkUrlHost(url, request.guard) ?? (await refusedByDns(url, request.guard));
+          // The lookup is inside the deadline: a resolver that never answers ends the attempt at timeoutMs.
+          const refused = checkUrlHost(url, request.guard) ?? (await Promise.race([refusedByDns(url, request.guard), deadline]));
           if (refused !== null) {
             return { kind: 'error', errorClass: 'ssrf', message: `refused by the SSRF guard: ${refused}` };
           }
@@ -192,7 +209,7 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
         return {
           kind: 'response',
           statusCode: response.status,
-          retryAfter: response.headers.get('retry-after'),
+          retryAfter: firstRetryAfter(response.headers.get('retry-after')),
           body,
         };
       } catch (error) {

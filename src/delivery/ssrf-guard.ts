@@ -5,8 +5,8 @@
  * (and so the cloud metadata address 169.254.169.254), multicast, reserved and
  * documentation ranges are refused, for IPv4 and IPv6, including IPv6 forms that
  * embed an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible, NAT64
- * `64:ff9b::/96`, 6to4 `2002::/16`). It is applied twice: at registration to
- * literal addresses and `localhost`, and at connect time to every address a name
+ * `64:ff9b::/96`, 6to4 `2002::/16`, Teredo `2001::/32`). It is applied twice: at
+ * registration to literal addresses and `localhost`, and at connect time to every address a name
  * resolves to, so a name that resolves inside — or rebinds to inside after
  * registration — is refused where it matters.
  *
@@ -112,6 +112,10 @@ function isForbiddenV6(groups: number[]): boolean {
   if ((g0 & 0xffc0) === 0xfec0) return true; // fec0::/10 site-local (deprecated)
   if ((g0 & 0xff00) === 0xff00) return true; // ff00::/8 multicast
   if (g0 === 0x2001 && g1 === 0x0db8) return true; // 2001:db8::/32 documentation
+  // 2001::/23 IETF protocol assignments, as 192.0.0.0/24 is for IPv4: Teredo 2001::/32 (an
+  // IPv4 address inside, obfuscated), benchmarking 2001:2::/48, ORCHID; no webhook lives there.
+  if (g0 === 0x2001 && g1 <= 0x01ff) return true;
+  if (g0 === 0x3fff && g1 <= 0x0fff) return true; // 3fff::/20 documentation (RFC 9637)
   if (g0 === 0x0100 && g1 === 0 && g2 === 0 && g3 === 0) return true; // 100::/64 discard
   return false;
 }
@@ -170,7 +174,10 @@ interface Cidr {
 }
 
 function parseCidr(entry: string): Cidr | null {
-  const [address, prefix] = entry.split('/');
+  const parts = entry.split('/');
+  // `10.0.0.0/8/24` is no range: read as /8 it would allow more than either number says.
+  if (parts.length > 2) return null;
+  const [address, prefix] = parts;
   const bytes = addressBytes(address ?? '');
   if (bytes === null) return null;
   const isV4 = isIP(address ?? '') === 4;
@@ -196,6 +203,10 @@ function inCidr(bytes: Uint8Array, cidr: Cidr): boolean {
  */
 export function isValidAllowedHost(entry: string): boolean {
   if (entry.includes('/') || isIP(entry) !== 0) return parseCidr(entry) !== null;
+  // A name whose last label is a number (`1.2.3`, `010.0.0.1`, `0x7f.1`) is no name to the URL
+  // parser, which reads it as an IPv4 address (`010.0.0.1` is 8.0.0.1): it would never match.
+  const lastLabel = entry.replace(/\.$/, '').split('.').pop() ?? '';
+  if (/^(\d+|0x[0-9a-f]*)$/i.test(lastLabel)) return false;
   return /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(entry);
 }
 

@@ -86,6 +86,8 @@ class ResponseCollector extends Expiring implements Dispatcher.DispatchHandler {
   readonly #timeoutMs: number;
   readonly #deadlines: DeadlineQueue;
   readonly #tunnel: ProxyTunnels | null;
+  /** Set while the target's name is being resolved, before any tunnel is asked for: a deadline then is no proxy's fault. */
+  resolving = false;
 
   /** `tunnel`: the proxy route's tunnels, when the request goes through a proxy. */
   constructor(resolve: (result: TransportResult) => void, maxBytes: number, timeoutMs: number, deadlines: DeadlineQueue, tunnel: ProxyTunnels | null) {
@@ -128,14 +130,31 @@ class ResponseCollector extends Expiring implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    // A 204 or 304 ends at its blank line whatever its Content-Length says (RFC 9112 §6.3),
+    // but undici holds the length to the bytes read and fails the response: the receiver's
+    // answer is whole, only the connection is lost.
+    if ((this.#statusCode === 204 || this.#statusCode === 304) && (error as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+      this.#respond();
+      return;
+    }
     const errorClass = classifyTransportError(error);
     this.#finish(errorClass === 'timeout' ? timedOut(this.#timeoutMs) : { kind: 'error', errorClass, message: describeTransportError(error) });
+  }
+
+  /** True once a result is out (the deadline passed, or the request ended). */
+  get settled(): boolean {
+    return this.#done;
+  }
+
+  /** Ends the request with `result` before it was dispatched (the target's name was refused or not resolved). */
+  fail(result: TransportResult): void {
+    this.#finish(result);
   }
 
   expire(): void {
     // Not started on a connection while the proxy still owes a tunnel: the proxy is what timed out.
     const tunnel = this.#tunnel;
-    if (this.#controller === null && tunnel !== null && tunnel.opening > 0) {
+    if (!this.resolving && this.#controller === null && tunnel !== null && tunnel.opening > 0) {
       this.#finish({ kind: 'error', errorClass: 'proxy', message: `the proxy ${tunnel.shown} opened no tunnel within ${this.#timeoutMs} ms` });
     } else {
       this.#finish(timedOut(this.#timeoutMs));
@@ -356,40 +375,55 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
     },
   };
 
+  /**
+   * Through a proxy the socket's lookup sees only the proxy's name, so the target's name
+   * is resolved and checked here first. The request's deadline runs from before the
+   * lookup: a resolver that is slow, or never answers, ends the attempt at `timeoutMs`.
+   */
   function checkedThroughProxy(target: ParsedTarget, request: TransportRequest, route: Route): Promise<TransportResult> {
     const resolve = connectLookup(lookup, request.guard);
     return new Promise<TransportResult>((done) => {
+      const collector = new ResponseCollector(done, request.maxResponseBytes, request.timeoutMs, deadlines, route.tunnels);
+      deadlines.add(collector, request.timeoutMs);
+      collector.resolving = true;
       resolve(target.url.hostname, { all: true }, (error) => {
+        collector.resolving = false;
+        // The deadline passed while resolving: the result is out, and nothing is sent.
+        if (collector.settled) return;
         if (error) {
           const errorClass = classifyTransportError(error);
-          done({ kind: 'error', errorClass, message: errorClass === 'ssrf' ? `refused by the SSRF guard: ${error.message}` : describeTransportError(error) });
+          collector.fail({ kind: 'error', errorClass, message: errorClass === 'ssrf' ? `refused by the SSRF guard: ${error.message}` : describeTransportError(error) });
         } else {
-          done(dispatch(target, request, route));
+          start(target, request, route, collector);
         }
       });
     });
   }
 
   function dispatch(target: ParsedTarget, request: TransportRequest, route: Route): Promise<TransportResult> {
-    const agent = route.agent;
     return new Promise<TransportResult>((resolve) => {
       const collector = new ResponseCollector(resolve, request.maxResponseBytes, request.timeoutMs, deadlines, route.tunnels);
       deadlines.add(collector, request.timeoutMs);
-      // A synchronous failure of dispatch (bad header, closed agent) reaches onResponseError.
-      agent.dispatch(
-        {
-          origin: target.origin,
-          path: target.path,
-          method: 'POST',
-          headers: request.headers,
-          body: request.bodyBytes ?? request.body,
-          // The deadline queue bounds the whole request; undici's per-phase timers
-          // (each restarted by any byte, a 1xx included) would only add work.
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        },
-        collector,
-      );
+      start(target, request, route, collector);
     });
+  }
+
+  /** Hands the request to the route's agent; `collector` (its deadline already running) gets the outcome. */
+  function start(target: ParsedTarget, request: TransportRequest, route: Route, collector: ResponseCollector): void {
+    // A synchronous failure of dispatch (bad header, closed agent) reaches onResponseError.
+    route.agent.dispatch(
+      {
+        origin: target.origin,
+        path: target.path,
+        method: 'POST',
+        headers: request.headers,
+        body: request.bodyBytes ?? request.body,
+        // The deadline queue bounds the whole request; undici's per-phase timers
+        // (each restarted by any byte, a 1xx included) would only add work.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      },
+      collector,
+    );
   }
 }

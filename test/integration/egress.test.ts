@@ -11,6 +11,7 @@ import type { lookup as dnsLookup } from 'node:dns';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFetchTransport, createMemoryStorage, createUndiciTransport, createWebhooks, type WebhooksOptions } from '../../src/index.js';
 import { resolveProxyOption } from '../../src/delivery/proxy-options.js';
+import { closeWithConnections } from '../support/close-with-connections.js';
 import { openStorage, storageKinds } from '../support/every-storage.js';
 import { createTestCa, unrelatedKey, type TestCa, type TestIdentity } from '../support/test-certificates.js';
 
@@ -54,18 +55,7 @@ function listen(server: Server): Promise<number> {
 }
 
 function track(server: Server): void {
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
+  cleanups.push(closeWithConnections(server));
 }
 
 function answer(receiver: Receiver, request: IncomingMessage, response: import('node:http').ServerResponse): void {
