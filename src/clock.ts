@@ -30,3 +30,17 @@ export const systemClock: Clock = {
     clearTimeout(handle as ReturnType<typeof setTimeout>);
   },
 };
+
+/**
+ * `clock` with `now()` in whole milliseconds. Storages keep times as integers (PostgreSQL binds
+ * them as `bigint` and refuses 1.5), and an injected clock may answer fractions — e.g.
+ * `performance.timeOrigin + performance.now()`: its times are floored, its timers untouched.
+ */
+export function wholeMsClock(clock: Clock): Clock {
+  if (clock === systemClock) return clock;
+  return {
+    now: () => Math.floor(clock.now()),
+    setTimeout: (callback, ms) => clock.setTimeout(callback, ms),
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+  };
+}

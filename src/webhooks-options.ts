@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from './clock.js';
-import { systemClock } from './clock.js';
+import { systemClock, wholeMsClock } from './clock.js';
 import type { RetryPolicy } from './delivery/backoff.js';
 import {
   burstSchema,
@@ -400,7 +400,7 @@ export const webhooksOptionsSchema = z.strictObject({
     (value) => typeof value === 'object' && value !== null && isFunction((value as Transport).send) && isFunction((value as Transport).close),
     { message: 'a transport with send() and close()' },
   ).optional(),
-  clock: clockSchema.default(systemClock),
+  clock: clockSchema.transform(wholeMsClock).default(systemClock),
   random: z.custom<() => number>(isFunction, { message: 'a function returning a number in [0, 1)' }).default(() => Math.random),
   logger: loggerSchema.default(silentLogger),
   flowControl: flowControlOptionsSchema,

@@ -33,7 +33,7 @@ import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedField
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
 import { dueOnEnable, passesOnDeath } from '../shared/ordering.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
-import { oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate } from '../shared/retention.js';
+import { checkPurgeInput, checkPurgeRetentionInput, oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate } from '../shared/retention.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
 import {
   CANCELLED_BY_DELETE,
@@ -1134,13 +1134,15 @@ export function createMemoryStorage(): StorageAdapter {
       return statsNow(now, query);
     },
 
-    async purge({ olderThan }) {
+    async purge(input) {
       assertOpen();
-      return purgeNow(olderThan);
+      checkPurgeInput(input);
+      return purgeNow(input.olderThan);
     },
 
     async purgeRetention(input) {
       assertOpen();
+      checkPurgeRetentionInput(input);
       return purgeRetentionNow(input);
     },
 

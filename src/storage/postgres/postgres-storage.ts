@@ -124,6 +124,7 @@ import {
   type SubscriptionRow,
   type TestAttemptRow,
 } from './rows.js';
+import { checkPurgeInput, checkPurgeRetentionInput } from '../shared/retention.js';
 import { purgeRetentionBatch } from './purge-retention-batch.js';
 import { purgeTenantBatch } from './purge-tenant-batch.js';
 import { firstDisables, settleResults, settleValues } from './settle-batch.js';
@@ -208,6 +209,14 @@ const keyHolderLockTimeout = '200ms';
 
 /** A publish retries a 23503 too: a matching subscription deleted meanwhile rolled the statement back whole. */
 const retryEnqueue: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY', 'STORAGE_CONFLICT']);
+
+/**
+ * `purge` retries a 23503 too: a replay that gave an old event without deliveries a new one
+ * while the purge waited for the event's row lock (a lock only, so the purge's DELETE goes
+ * ahead on its older snapshot) fails the foreign key check at the end of the statement, and
+ * the whole statement rolls back. Run again, it sees the new delivery and keeps the event.
+ */
+const retryPurge: ReadonlySet<StorageErrorCode> = new Set(['STORAGE_BUSY', 'STORAGE_CONFLICT']);
 
 /** The settle's rows, and the batch ordinals whose `disable` disabled its subscription. */
 /** What the core answered during one publish's rounds (see #enqueueOn), kept across a retry in place. */
@@ -1019,10 +1028,15 @@ export class PostgresStorage implements StorageAdapter {
    * soft-deleted subscriptions stay.
    */
   async purge(input: PurgeInput): Promise<PurgeResult> {
-    return this.#runner.run('purge', async () => {
-      const [row] = await this.#query<PurgeRow>(this.#sql.purge, [input.olderThan]);
-      return { events: int(row!.events), deliveries: int(row!.deliveries), attempts: int(row!.attempts), testAttempts: int(row!.test_attempts) };
-    });
+    checkPurgeInput(input);
+    return this.#runner.run(
+      'purge',
+      async () => {
+        const [row] = await this.#query<PurgeRow>(this.#sql.purge, [input.olderThan]);
+        return { events: int(row!.events), deliveries: int(row!.deliveries), attempts: int(row!.attempts), testAttempts: int(row!.test_attempts) };
+      },
+      { retry: retryPurge },
+    );
   }
 
   /**
@@ -1031,6 +1045,7 @@ export class PostgresStorage implements StorageAdapter {
    * zeros with `more: false`. Leases by the database clock (`input.now` is not used).
    */
   async purgeRetention(input: PurgeRetentionInput): Promise<PurgeRetentionResult> {
+    checkPurgeRetentionInput(input);
     return this.#runner.run('purgeRetention', () =>
       this.#runner.transaction((client) => purgeRetentionBatch(this.#runner, this.#sql, client, this.schema, input)),
     );

@@ -15,7 +15,47 @@
  * ({@link testAttemptCutoffs}); a batch takes at most `limit` of them, the oldest of the two
  * kinds, chosen as the deliveries are ({@link oldestOfStatuses}).
  */
-import type { PurgeRetentionInput } from '../storage-adapter.js';
+import { ValidationError, describeValue } from '../../errors.js';
+import type { PurgeInput, PurgeRetentionInput } from '../storage-adapter.js';
+
+/** Throws `INPUT_INVALID` naming `field` unless `value` is epoch ms: a safe integer (or `null` where `nullable`). */
+function requireEpochMs(value: unknown, field: string, nullable: boolean): void {
+  if (Number.isSafeInteger(value) || (nullable && value === null)) return;
+  const got = value instanceof Date ? `a Date (${describeValue(value)}; pass its getTime())` : describeValue(value);
+  throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` to be epoch ms (an integer${nullable ? ' or null' : ''}), got ${got}`, { field });
+}
+
+/**
+ * Checks `purge`'s input before any adapter reads it. A cutoff that is not epoch ms was read
+ * three ways: SQLite compared its integers with a string (an ISO date) as smaller than any
+ * text, and removed every final delivery, finished event and test request whatever its age;
+ * memory removed nothing; PostgreSQL failed with `STORAGE_FAILED`.
+ * @throws ValidationError `INPUT_INVALID` naming `olderThan`.
+ */
+export function checkPurgeInput(input: PurgeInput): void {
+  if (typeof input !== 'object' || input === null) {
+    throw new ValidationError('INPUT_INVALID', `Expected \`{ olderThan }\`, got ${describeValue(input)}`, { field: 'olderThan' });
+  }
+  requireEpochMs(input.olderThan, 'olderThan', false);
+}
+
+/**
+ * Checks a retention batch's input before any adapter reads it, as the memory storage always
+ * did for `limit`: the SQL storages answered a `limit` of 0 with an empty batch and `more:
+ * false` (nothing past retention, as far as the caller could tell), and a fractional or NaN
+ * `limit` or cutoff with `STORAGE_FAILED`.
+ * @throws ValidationError `INPUT_INVALID` naming the field.
+ */
+export function checkPurgeRetentionInput(input: PurgeRetentionInput): void {
+  if (typeof input !== 'object' || input === null) {
+    throw new ValidationError('INPUT_INVALID', `Expected a retention batch's input, got ${describeValue(input)}`, { field: 'input' });
+  }
+  if (!Number.isSafeInteger(input.limit) || input.limit < 1) {
+    throw new ValidationError('INPUT_INVALID', `Expected \`limit\` to be an integer ≥ 1, got ${describeValue(input.limit)}`, { field: 'limit' });
+  }
+  for (const field of ['deliveredBefore', 'deadBefore', 'eventsBefore'] as const) requireEpochMs(input[field], field, true);
+  requireEpochMs(input.now, 'now', false);
+}
 
 /** The statuses retention removes, each with the input's cutoff that applies to it. */
 export const retentionStatuses = Object.freeze([

@@ -74,6 +74,7 @@ import { enqueueEvent } from './enqueue-event.js';
 import { leaseToken, registerInstance } from './instances.js';
 import { latestSchemaVersion, migrations, renderMigration } from './migrations/index.js';
 import { passHead } from './ordering-keys.js';
+import { checkPurgeInput, checkPurgeRetentionInput } from '../shared/retention.js';
 import { purgeRetentionBatch } from './purge-retention-batch.js';
 import { purgeTenantBatch } from './purge-tenant-batch.js';
 import { replayWindow } from './replay-window.js';
@@ -822,6 +823,7 @@ export class SqliteStorage implements StorageAdapter {
    * subscriptions stay.
    */
   async purge(input: PurgeInput): Promise<PurgeResult> {
+    checkPurgeInput(input);
     return this.#run('purge', true, (s) =>
       this.#immediate(() => {
         const attempts = s.purgeAttempts.run(input.olderThan).changes;
@@ -838,6 +840,7 @@ export class SqliteStorage implements StorageAdapter {
    * one process writes to the file at a time, so two instances never purge at once.
    */
   async purgeRetention(input: PurgeRetentionInput): Promise<PurgeRetentionResult> {
+    checkPurgeRetentionInput(input);
     return this.#run('purgeRetention', true, (s) => this.#immediate(() => purgeRetentionBatch(s, input)));
   }
 
