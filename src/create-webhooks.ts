@@ -241,7 +241,12 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     },
   };
   let closed = false;
+  let closing: Promise<void> | null = null;
   let migrated: Promise<unknown> | null = null;
+  /** The `start()` calls under way: a `stop()` or `close()` waits for them, then stops what they started. */
+  const starts = new Set<Promise<void>>();
+  /** Counts `stop()` and `close()` calls: a start that sees it change stops starting (the stop wins). */
+  let stopRequests = 0;
   const publisher = createPublisher<TCatalog>({
     catalog,
     storage,
@@ -254,6 +259,12 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     isClosed: () => closed,
     wake: () => dispatcher.wake(),
   });
+
+  /** Stops the dispatcher and the retention task once the starts under way have finished (or failed). */
+  async function stopAfterStarts(): Promise<void> {
+    if (starts.size > 0) await Promise.all([...starts].map((starting) => starting.catch(() => undefined)));
+    await Promise.all([dispatcher.stop(), retention?.stop()]);
+  }
 
   /**
    * Whether the dispatcher went idle before `deadline` (wall clock): `whenIdle()` raced with a
@@ -285,25 +296,46 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     async start() {
       checkArgumentCount(arguments.length, 0, 'start()', 'call');
       if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
-      migrated ??= storage.migrate();
-      await migrated;
-      if (!codec.encrypts) {
-        logger.warn({}, 'webhooks: security.secretsKey is not set; subscription secrets and sensitive header values are stored unencrypted');
+      const stopsBefore = stopRequests;
+      const starting = (async () => {
+        migrated ??= storage.migrate();
+        await migrated;
+        // A close() or stop() made while migrating wins: nothing may start behind it (a
+        // dispatcher's worker thread started now would outlive the stop, on a closed storage).
+        if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance was closed while it was starting');
+        if (stopRequests !== stopsBefore) return;
+        if (!codec.encrypts) {
+          logger.warn({}, 'webhooks: security.secretsKey is not set; subscription secrets and sensitive header values are stored unencrypted');
+        }
+        await dispatcher.start();
+        // The stop waits for this start, then stops the dispatcher: the retention task stays stopped.
+        if (stopRequests !== stopsBefore) return;
+        retention?.start();
+      })();
+      starts.add(starting);
+      try {
+        await starting;
+      } finally {
+        starts.delete(starting);
       }
-      await dispatcher.start();
-      retention?.start();
     },
 
     async stop() {
-      await Promise.all([dispatcher.stop(), retention?.stop()]);
+      stopRequests++;
+      await stopAfterStarts();
     },
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      await Promise.all([dispatcher.stop(), retention?.stop()]);
-      if (ownsTransport) await transport.close();
-      await storage.close();
+    close() {
+      // A second close() shares the first: it must not resolve while the dispatcher (or its
+      // worker thread) still settles the posts in flight — a host exits once it resolves.
+      closing ??= (async () => {
+        closed = true;
+        stopRequests++;
+        await stopAfterStarts();
+        if (ownsTransport) await transport.close();
+        await storage.close();
+      })();
+      return closing;
     },
 
     async drain(drainOptions = {}) {

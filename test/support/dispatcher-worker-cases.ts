@@ -250,14 +250,7 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
 
   it('stops as in-thread: stop() waits for the posts in flight in the worker and their settles', async () => {
     // Each answer waits until the test lets it go, so the posts are in flight when stop() comes.
-    const answers: Array<() => void> = [];
-    env.server.responder = (_request, _index, res) => {
-      answers.push(() => {
-        res.writeHead(204);
-        res.end();
-      });
-      return 'hang';
-    };
+    const answerHeld = env.server.holdAnswers();
     const webhooks = env.instance({ dispatcher: worker });
     await webhooks.start();
     await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
@@ -269,7 +262,7 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
     });
     await new Promise((resolve) => setImmediate(resolve));
     expect(stopped).toBe(false);
-    for (const answer of answers) answer();
+    answerHeld();
     await stopping;
     expect(workerOf(webhooks).worker).toBeNull();
     expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(3);

@@ -57,6 +57,23 @@ export class LoopbackReceiver {
     return `http://127.0.0.1:${port}/webhooks`;
   }
 
+  /**
+   * From now on, holds the answer to each request (the first `count` of them, counted from the
+   * start, when given; the rest answer 204): they stay in flight until the returned function
+   * answers every one held so far with 204.
+   */
+  holdAnswers(count = Number.POSITIVE_INFINITY): () => void {
+    const held: ServerResponse[] = [];
+    this.responder = (_request, index, res) => {
+      if (index >= count) return undefined;
+      held.push(res);
+      return 'hang';
+    };
+    return () => {
+      for (const res of held.splice(0)) res.writeHead(204).end();
+    };
+  }
+
   /** Resolves once `count` requests have arrived (bounded by the test timeout). */
   waitFor(count: number): Promise<void> {
     if (this.requests.length >= count) return Promise.resolve();

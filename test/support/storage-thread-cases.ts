@@ -94,14 +94,7 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
   });
 
   it('stops as in-thread: stop() waits for the posts in flight and their settles, through the thread, before the thread goes', async () => {
-    const answers: Array<() => void> = [];
-    env.server.responder = (_request, _index, res) => {
-      answers.push(() => {
-        res.writeHead(204);
-        res.end();
-      });
-      return 'hang';
-    };
+    const answerHeld = env.server.holdAnswers();
     const webhooks = env.instance({ dispatcher: { storageThread: 'worker' } });
     await webhooks.start();
     await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.*'] });
@@ -114,7 +107,7 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(stopped).toBe(false);
     expect(threadOf(webhooks).worker).not.toBeNull();
-    for (const answer of answers) answer();
+    answerHeld();
     await stopping;
     expect(threadOf(webhooks).worker).toBeNull();
     expect((await webhooks.deliveries.list({ status: 'delivered' })).items).toHaveLength(3);
@@ -124,15 +117,7 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
   it('reports a crashed thread, starts it again with a doubled delay, and settles the posts that were in flight through the new one, each sent once', async () => {
     const count = 12;
     // The first three requests wait for the test: they are in flight when the thread dies.
-    const answers: Array<() => void> = [];
-    env.server.responder = (_request, index, res) => {
-      if (index >= 3) return undefined;
-      answers.push(() => {
-        res.writeHead(204);
-        res.end();
-      });
-      return 'hang';
-    };
+    const answerHeld = env.server.holdAnswers(3);
     const { logger, errors } = recordingLogger();
     const webhooks = env.instance({ dispatcher: { storageThread: 'worker', restartDelayMs: 20 }, leaseMs: 20_000, pollIntervalMs: 50, logger });
     const crashes: DispatcherCrashedEvent[] = [];
@@ -160,7 +145,7 @@ function casesOn(kind: 'sqlite' | 'postgres'): void {
 
     // The answers come once a third thread runs: their settles carry their leases' tokens to it.
     await vi.waitFor(() => expect(threadOf(webhooks).worker).not.toBeNull(), { timeout: 5_000 });
-    for (const answer of answers) answer();
+    answerHeld();
     await webhooks.drain({ timeoutMs: 15_000 });
     const sent = env.server.requests.map((request) => String(request.headers['webhook-id']));
     expect(new Set(sent)).toEqual(new Set(ids));

@@ -25,6 +25,8 @@ export class CrashRestarts {
   readonly #options: CrashRestartsOptions;
   #delayMs: number;
   #timer: NodeJS.Timeout | null = null;
+  /** What the scheduled restart runs (`null`: none is scheduled). */
+  #restart: (() => void) | null = null;
 
   constructor(options: CrashRestartsOptions) {
     this.#options = options;
@@ -46,21 +48,31 @@ export class CrashRestarts {
     if (readyAt !== null && Date.now() - readyAt >= healthyRunMs) this.#delayMs = restartDelayMs;
     const restartInMs = this.#delayMs;
     this.#delayMs = Math.min(this.#delayMs * 2, Math.max(maxRestartDelayMs, restartDelayMs));
-    logger.error({ err: error, restartInMs }, `webhooks: ${thread} crashed; it is started again after the delay`);
-    bus.safeEmit('dispatcher:crashed', { error, restartInMs });
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
+    // Scheduled before the crash is announced: a listener that stops the instance (its
+    // natural reaction) cancels it, rather than leave a timer that holds the process open.
+    const restartNow = () => {
+      this.cancel();
       try {
         restart();
       } catch (spawnError) {
         logger.error({ err: spawnError }, `webhooks: ${thread} could not be started again; deliveries wait for the next start()`);
       }
-    }, restartInMs);
+    };
+    this.#restart = restartNow;
+    this.#timer = setTimeout(restartNow, restartInMs);
+    logger.error({ err: error, restartInMs }, `webhooks: ${thread} crashed; it is started again after the delay`);
+    bus.safeEmit('dispatcher:crashed', { error, restartInMs });
+  }
+
+  /** Runs a scheduled restart now rather than after its delay (nothing when none is scheduled). */
+  hurry(): void {
+    this.#restart?.();
   }
 
   /** Cancels a scheduled restart (a stop). */
   cancel(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#restart = null;
   }
 }

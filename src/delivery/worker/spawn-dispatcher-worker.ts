@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { WorkerStartData } from './worker-messages.js';
 import type { StorageWorkerData } from './storage-thread-messages.js';
 
@@ -49,18 +49,43 @@ function tsxRegisterUrl(from: string): string {
 }
 
 /**
- * The host's Node options, as a worker inherits them by default (`--enable-source-maps`, an
- * instrumentation's `--import`), but `--input-type`: it describes the host's `-e` script,
- * and a thread refuses to start with it.
+ * The host's Node options for a thread (`--enable-source-maps`, an instrumentation's
+ * `--import`): `undefined` — Node's own inheritance — unless they hold `--input-type`, which
+ * describes the host's `-e` script and makes a thread refuse to start. Given explicitly, the
+ * list is checked by Node, which refuses (ERR_WORKER_INVALID_EXEC_ARGV) the options of the
+ * process or of V8 that its own inheritance leaves out (`--max-old-space-size`,
+ * `--expose-gc`, `--stack-size`, `--title`): a host started with one could never start a
+ * thread. So the list is only given when it must be, and {@link newWorker} drops those.
  */
-function inheritedExecArgv(): string[] {
+function inheritedExecArgv(): string[] | undefined {
+  const isInputType = (arg: string) => arg === '--input-type' || arg.startsWith('--input-type=');
+  if (!process.execArgv.some(isInputType)) return undefined;
   const kept: string[] = [];
   for (let index = 0; index < process.execArgv.length; index++) {
     const arg = process.execArgv[index]!;
     if (arg === '--input-type') index += 1;
-    else if (!arg.startsWith('--input-type=')) kept.push(arg);
+    else if (!isInputType(arg)) kept.push(arg);
   }
   return kept;
+}
+
+/**
+ * `new Worker(…)` with the host's options; the ones Node refuses for a thread (it names
+ * them in ERR_WORKER_INVALID_EXEC_ARGV: "…flags: --max-old-space-size=512, --expose-gc")
+ * are left out, as Node's own inheritance leaves them out, and the thread started again.
+ */
+function newWorker(filename: string, options: WorkerOptions): Worker {
+  const execArgv = inheritedExecArgv();
+  try {
+    return new Worker(filename, { ...options, ...(execArgv === undefined ? {} : { execArgv }) });
+  } catch (error) {
+    if (execArgv === undefined || (error as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    const refused = new Set((/flags: (.*)$/.exec((error as Error).message)?.[1] ?? '').split(', '));
+    const kept = execArgv.filter((arg) => !refused.has(arg));
+    // Nothing named that we could drop: the error stands.
+    if (kept.length === execArgv.length) throw error;
+    return new Worker(filename, { ...options, execArgv: kept });
+  }
 }
 
 /** Starts the dispatcher's worker thread with its data. */
@@ -78,14 +103,13 @@ function spawnEntry(entryName: string, data: object): Worker {
   const extension = extname(self);
   if (extension === '.ts' || extension === '.mts') {
     const entry = join(dirname(self), `${entryName}${extension}`);
-    return new Worker(sourceBootstrap, {
+    return newWorker(sourceBootstrap, {
       eval: true,
-      execArgv: inheritedExecArgv(),
       workerData: { ...data, entry: pathToFileURL(entry).href, loader: tsxRegisterUrl(self) },
     });
   }
   const name = `${entryName}${extension}`;
   const found = [join(dirname(self), name), join(dirname(self), '..', name)].find((candidate) => existsSync(candidate));
   if (found === undefined) throw new Error(`@bookkeeper/webhooks: the worker thread's entry (${name}) is missing beside ${self}`);
-  return new Worker(found, { workerData: data, execArgv: inheritedExecArgv() });
+  return newWorker(found, { workerData: data });
 }

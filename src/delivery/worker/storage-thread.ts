@@ -61,6 +61,8 @@ export class StorageThread {
   readonly #pending = new Map<number, PendingCall>();
   /** The thread connection's batch limits, as its last answer gave them. */
   #limits: StorageBatchLimits = noLimits;
+  /** A stop is starting a crashed thread at once (recover()): calls wait for it. */
+  #recovering = false;
 
   constructor(options: StorageThreadOptions) {
     this.#threads = new ThreadRuns<FromStorageWorker>({
@@ -119,8 +121,31 @@ export class StorageThread {
     };
   }
 
+  /**
+   * Starts at once a thread that waits to be started again after a crash, and resolves once a
+   * thread is ready (or could not be made ready): a stop then settles the posts in flight
+   * through it, rather than give their settles up and leave them to be sent again.
+   */
+  async recover(): Promise<void> {
+    if (!this.#threads.running) return;
+    this.#recovering = true;
+    try {
+      await this.#threads.whenReady().catch(() => undefined);
+    } finally {
+      this.#recovering = false;
+    }
+  }
+
   #call(method: StorageThreadMethod, args: unknown[]): Promise<unknown> {
     const run = this.#threads.current;
+    if (this.#recovering && run !== null && run.readyAt === null && !run.closing) {
+      // The thread a stop started at once: the posts' settles wait for it rather than fail
+      // (and be given up by the stopping dispatcher); they fail if it exits first.
+      return this.#threads.whenReady().then(
+        () => this.#call(method, args),
+        (error: unknown) => Promise.reject(this.#unavailable(error instanceof Error ? error : undefined)),
+      );
+    }
     if (run === null || run.readyAt === null || run.closing) return Promise.reject(this.#unavailable());
     const id = this.#nextCall++;
     let settle!: Pick<PendingCall, 'resolve' | 'reject'>;
@@ -222,6 +247,9 @@ export class StorageThreadDispatcher implements DeliveryDispatcher {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.#starting !== null) await this.#starting.catch(() => undefined);
+      // With posts in flight (or deliveries claimed ahead, whose leases go back), a crashed
+      // thread's restart is not waited for: it starts now, and they settle through it.
+      if (this.inner.inFlight > 0) await this.thread.recover();
       await this.inner.stop();
       await this.thread.stop();
     })().finally(() => {

@@ -39,8 +39,11 @@ export class ThreadRuns<M> {
   readonly #options: ThreadRunsOptions<M>;
   readonly #restarts: CrashRestarts;
   readonly #ready = new WeakMap<ThreadRun, { resolve: () => void; reject: (error: Error) => void }>();
+  readonly #readied = new WeakMap<ThreadRun, Promise<void>>();
   #run: ThreadRun | null = null;
   #running = false;
+  /** The first start under way: a `start()` made meanwhile shares its outcome rather than resolve before the thread is ready. */
+  #starting: Promise<void> | null = null;
 
   constructor(options: ThreadRunsOptions<M>) {
     this.#options = options;
@@ -63,15 +66,22 @@ export class ThreadRuns<M> {
   }
 
   /** Starts a thread unless running; resolves once it is ready, rejects if it fails or exits first. */
-  async start(): Promise<void> {
-    if (this.#running) return;
+  start(): Promise<void> {
+    if (this.#starting !== null) return this.#starting;
+    if (this.#running) return Promise.resolve();
     this.#running = true;
-    try {
-      await this.#spawn(true);
-    } catch (error) {
-      this.#running = false;
-      throw error;
-    }
+    const starting = this.#spawn(true).then(
+      () => {
+        this.#starting = null;
+      },
+      (error: unknown) => {
+        this.#starting = null;
+        this.#running = false;
+        throw error;
+      },
+    );
+    this.#starting = starting;
+    return starting;
   }
 
   /**
@@ -82,6 +92,18 @@ export class ThreadRuns<M> {
     this.#running = false;
     this.#restarts.cancel();
     return this.#run;
+  }
+
+  /**
+   * Resolves once a thread is ready: at once when one is; after its start when one is starting
+   * (a restart scheduled after a crash is started now, without its delay). Rejects when none
+   * runs, or when the one starting exits first.
+   */
+  async whenReady(): Promise<void> {
+    this.#restarts.hurry();
+    const run = this.#run;
+    if (run === null) throw new Error(`${this.#options.thread} is not running`);
+    if (run.readyAt === null) await this.#readied.get(run);
   }
 
   /** The thread said it is ready (`error` null), or that it cannot start (it is ended). */
@@ -101,6 +123,9 @@ export class ThreadRuns<M> {
     let exited!: () => void;
     const run: ThreadRun = { worker, initial, readyAt: null, closing: false, error: null, exited: new Promise((resolve) => (exited = resolve)) };
     const readied = new Promise<void>((resolve, reject) => this.#ready.set(run, { resolve, reject }));
+    // Awaited by start() or whenReady() when at all: a restart nobody waits for must not reject unhandled.
+    readied.catch(() => undefined);
+    this.#readied.set(run, readied);
     this.#run = run;
     worker.on('message', (message: M) => this.#options.onMessage(run, message));
     worker.on('error', (error) => {

@@ -3,6 +3,7 @@
  * rebuilds every part from data, so a part that is code or lives in the host's heap cannot
  * follow it. Refused at `createWebhooks`, with the option that blocks it named.
  */
+import { systemClock } from '../../clock.js';
 import { ConfigError } from '../../errors.js';
 import { hasWorkerRecipe, type StorageRecipe } from '../../storage/shared/worker-recipe.js';
 import type { StorageAdapter } from '../../storage/storage-adapter.js';
@@ -16,8 +17,8 @@ function refuse(field: string, why: string, option: WorkerOption = "dispatcher.t
 
 /**
  * The storage's recipe for the worker, after checking every option the worker must
- * rebuild. `given`: the options as the caller passed them (a default clock or random is
- * fine; one handed in is the host's code).
+ * rebuild. `given`: the options as the caller passed them (the default clock or random, left
+ * out or handed in as `systemClock` and `Math.random`, is fine; another is the host's code).
  *
  * @throws ConfigError `DISPATCHER_WORKER_UNSUPPORTED` naming the option that blocks it.
  */
@@ -25,10 +26,11 @@ export function workerRecipeFor(given: { transport?: unknown; clock?: unknown; r
   if (given.transport !== undefined) {
     refuse('transport', 'a custom `transport`: the worker posts through its own undici transport (with the same `http` settings); remove `transport`, or keep the dispatcher on the main thread');
   }
-  if (given.clock !== undefined) {
+  // The wall clock and Math.random handed in are what the worker uses: only the host's own code is refused.
+  if (given.clock !== undefined && given.clock !== systemClock) {
     refuse('clock', "a custom `clock`: it is the host's code and cannot run in the worker thread; remove `clock`, or keep the dispatcher on the main thread");
   }
-  if (given.random !== undefined) {
+  if (given.random !== undefined && given.random !== Math.random) {
     refuse('random', "a custom `random`: it is the host's code and cannot run in the worker thread; remove `random`, or keep the dispatcher on the main thread");
   }
   if (resolved.retry.kind === 'custom') {
