@@ -61,7 +61,9 @@ export interface WebhookRouterOptions<TEvents> {
    * Checks (and may transform) `data` before a handler sees it; returns the data to
    * pass on, or a promise of it. A throw refuses the event: the request is answered
    * 400 `EVENT_DATA_INVALID`, the id is released, and the sender retries it until it
-   * is dead in its delivery log. Called only for types that have a handler.
+   * is dead in its delivery log. Called only for types that have a handler. `version` is the
+   * signed `version` of a versioned type's envelope (`undefined` for other types): check the
+   * data against that version's schema, since a subscription pinned to an older version gets it.
    *
    * @example
    * ```ts
@@ -71,7 +73,7 @@ export interface WebhookRouterOptions<TEvents> {
    * });
    * ```
    */
-  validate?: (type: EventTypesOf<TEvents>, data: unknown) => unknown;
+  validate?: (type: EventTypesOf<TEvents>, data: unknown, version: number | undefined) => unknown;
   /**
    * Called with an event whose type has no handler (e.g. a type the sender added
    * after your catalog). Throw to refuse it (500, retried).
@@ -174,7 +176,7 @@ export function createWebhookRouter<TEvents>(options: WebhookRouterOptions<TEven
     }
     let data: unknown;
     try {
-      data = await validate(event.type as EventTypesOf<TEvents>, event.data);
+      data = await validate(event.type as EventTypesOf<TEvents>, event.data, event.version);
     } catch (cause) {
       throw new ValidationError('EVENT_DATA_INVALID', `The data of event ${event.id} (${event.type}) failed the router's validate hook`, {
         cause,

@@ -2,7 +2,8 @@
 // catalog's own zod schemas, as a consumer would), unknown types, registration rules.
 import { describe, expect, it } from 'vitest';
 import { isWebhookError } from '../../src/errors.js';
-import { bookkeeperEvents, type BookkeeperEvents } from '../../src/index.js';
+import { z } from 'zod';
+import { bookkeeperEvents, defineEvents, type BookkeeperEvents } from '../../src/index.js';
 import { createWebHandler, createWebhookRouter, type WebhookEvent, type WebhookEventOf } from '../../src/receiver/index.js';
 import { generateSecret } from '../../src/signing/secret.js';
 import { signWebhook } from '../../src/signing/sign-webhook.js';
@@ -99,6 +100,33 @@ describe('createWebhookRouter', () => {
     expect((thrown as { cause?: { name?: string } }).cause?.name).toBe('ZodError');
     await router.handle(payment);
     expect(booked).toEqual(['pay_1']);
+  });
+
+  it("gives validate a versioned envelope's version, so an event of an older version is checked against its own schema", async () => {
+    const events = defineEvents({
+      'payment.succeeded': {
+        versions: {
+          1: { schema: z.strictObject({ paymentId: z.string(), amountMinor: z.int() }) },
+          2: {
+            schema: z.strictObject({ paymentId: z.string(), netMinor: z.int(), feeMinor: z.int() }),
+            downgrade: (data: { paymentId: string; netMinor: number; feeMinor: number }) => ({ paymentId: data.paymentId, amountMinor: data.netMinor + data.feeMinor }),
+          },
+        },
+      },
+    });
+    const seen: Array<number | undefined> = [];
+    const router = createWebhookRouter<typeof events>({
+      validate: (type, data, version) => {
+        seen.push(version);
+        const versions = events.versions[type];
+        return (version === undefined ? events.schemas[type] : versions.schemas[version as 1 | 2]).parse(data);
+      },
+    }).on('payment.succeeded', () => undefined);
+    await router.handle({ id: 'evt_v1', type: 'payment.succeeded', version: 1, timestamp: occurredAt, data: { paymentId: 'pay_1', amountMinor: 1000 } });
+    await router.handle({ id: 'evt_v2', type: 'payment.succeeded', version: 2, timestamp: occurredAt, data: { paymentId: 'pay_2', netMinor: 970, feeMinor: 30 } });
+    const wrongShape = router.handle({ id: 'evt_v1_bad', type: 'payment.succeeded', version: 1, timestamp: occurredAt, data: { paymentId: 'pay_3', netMinor: 1, feeMinor: 0 } } as never);
+    expect(await outcome(() => wrongShape)).toBe('EVENT_DATA_INVALID');
+    expect(seen).toEqual([1, 2, 1]);
   });
 
   it('does not validate events it has no handler for', async () => {
