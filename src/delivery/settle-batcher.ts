@@ -28,9 +28,9 @@ export interface SettleBatcherOptions {
   /** Called with each batch written and the storage's result for each of its attempts, in order. */
   onSettled: (batch: readonly CompletedAttempt[], results: readonly SettleResult[]) => Promise<void>;
   /**
-   * Asked after a refused batch's pause: `true` drops every attempt not yet written
-   * (the dispatcher is stopping and nothing is in flight); their leases expire and the
-   * deliveries are retried.
+   * Asked after a refused batch's pause: `true` (the dispatcher is stopping and nothing is
+   * in flight) makes that batch's next write the last: if it is refused too, every attempt
+   * not yet written is dropped; their leases expire and the deliveries are retried.
    */
   abandon: () => boolean;
   /** Called when a flush ends: the batcher may be idle now. */
@@ -76,6 +76,8 @@ export class SettleBatcher {
 
   private async flush(): Promise<void> {
     const { storage, clock, logger } = this.options;
+    // Set once a refused batch's pause ended with the dispatcher stopping: the next refusal drops.
+    let lastTry = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, Math.min(maxSettleBatch, storage.writeBatchLimit?.('settle') ?? maxSettleBatch));
       let results: SettleResult[];
@@ -85,14 +87,19 @@ export class SettleBatcher {
           clock.now(),
         );
       } catch (error) {
-        logger.error({ err: error, count: batch.length }, 'webhooks: settling attempts failed; will retry');
         this.queue.unshift(...batch);
-        await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.min(1000, this.options.pollIntervalMs)));
-        if (this.options.abandon()) {
-          logger.warn({ count: this.queue.length }, 'webhooks: stopped with unsettled attempts; their leases will expire');
+        if (lastTry) {
+          logger.warn({ err: error, count: this.queue.length }, 'webhooks: stopped with unsettled attempts; their leases will expire');
           this.queue.length = 0;
+          return;
         }
-        return;
+        logger.error({ err: error, count: batch.length }, 'webhooks: settling attempts failed; will retry');
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.min(1000, this.options.pollIntervalMs)));
+        if (!this.options.abandon()) return;
+        // Stopping, nothing in flight: one more write before the attempts are given up, since
+        // the storage may be back by now (a storage thread that a stop starts again at once).
+        lastTry = true;
+        continue;
       }
       await this.options.onSettled(batch, results);
     }

@@ -132,16 +132,31 @@ describe('SettleBatcher', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it('drops what it could not write when told to abandon, with a warning, and is idle', async () => {
-    const { batcher, calls, settled, clock, warnings, flushed } = setup({ refusals: 1, abandon: true });
+  it('when told to abandon, writes once more and drops what that write refuses too, with a warning, and is idle', async () => {
+    const { batcher, calls, settled, clock, warnings, flushed } = setup({ refusals: 2, abandon: true });
     batcher.add(attempt(1));
     await flush();
     await clock.advance(1_000);
-    expect(calls).toHaveLength(1);
+    await flush();
+    expect(calls).toHaveLength(2);
     expect(settled).toEqual([]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.fields).toMatchObject({ count: 1 });
     expect(batcher.pending).toBe(0);
+    expect(batcher.isIdle).toBe(true);
+    expect(flushed()).toBe(1);
+  });
+
+  it('when told to abandon, writes the batch once more and keeps what that write settles (the storage is back)', async () => {
+    const { batcher, calls, settled, clock, warnings, flushed } = setup({ refusals: 1, abandon: true });
+    batcher.add(attempt(1));
+    batcher.add(attempt(2));
+    await flush();
+    await clock.advance(1_000);
+    await flush();
+    expect(calls).toEqual([['dlv_1', 'dlv_2'], ['dlv_1', 'dlv_2']]);
+    expect(settled).toEqual([{ batch: ['dlv_1', 'dlv_2'], results: ['dlv_1', 'dlv_2'] }]);
+    expect(warnings).toEqual([]);
     expect(batcher.isIdle).toBe(true);
     expect(flushed()).toBe(1);
   });
