@@ -1,7 +1,8 @@
 /**
  * What an attempt's result means for the delivery (DESIGN §3): 2xx delivered; 410
- * disables the subscription; 429/503 with `Retry-After` retried at that time,
- * clamped; anything else retried on the policy until it runs out, then dead.
+ * disables the subscription; 429/503 with `Retry-After` retried at that time (clamped)
+ * or on the policy's wait, whichever is later; anything else retried on the policy
+ * until it runs out, then dead.
  */
 import type { AttemptErrorClass, SettleOutcome } from '../storage/storage-adapter.js';
 import { computeBackoff, type RetryPolicy } from './backoff.js';
@@ -58,9 +59,11 @@ export function classifyResponse(result: TransportResult, context: ClassifyConte
   let wait = delay;
   if (statusCode === 429 || statusCode === 503) {
     const retryAfter = parseRetryAfter(result.retryAfter, context.now);
-    // The receiver knows its own load better than our schedule: honour its wait,
-    // but within bounds, so a hostile or buggy header cannot park a delivery for a year.
-    if (retryAfter !== null) wait = Math.min(retryAfter, context.maxRetryAfterMs);
+    // The receiver knows its own load: never retry before it asks (RFC 9110: how long to
+    // wait), within bounds, so that a hostile or buggy header cannot park a delivery for a
+    // year. Nor before the schedule's wait: a load balancer answering `Retry-After: 0` during
+    // a deploy would otherwise spend every attempt in seconds and leave the delivery dead.
+    if (retryAfter !== null) wait = Math.max(delay, Math.min(retryAfter, context.maxRetryAfterMs));
   }
   return { outcome: { kind: 'retry', nextAttemptAt: context.now + wait }, statusCode, errorClass: 'http', errorMessage };
 }

@@ -84,13 +84,14 @@ describe('classifyResponse', () => {
       expect(result.outcome).toEqual({ kind: 'retry', nextAttemptAt: NOW + 7 * 60_000 });
     });
 
-    it('honours a wait shorter than the policy delay', () => {
-      expect(classifyResponse(response(statusCode, '1'), context(2)).outcome).toEqual({ kind: 'retry', nextAttemptAt: NOW + 1_000 });
+    it('keeps the policy delay when Retry-After asks for less, so a run of `Retry-After: 0` cannot spend the attempts in seconds', () => {
+      expect(classifyResponse(response(statusCode, '1'), context(2)).outcome).toEqual({ kind: 'retry', nextAttemptAt: NOW + 60_000 });
+      expect(classifyResponse(response(statusCode, '0'), context(1)).outcome).toEqual({ kind: 'retry', nextAttemptAt: NOW + 10_000 });
     });
 
-    it('retries at once for an HTTP-date in the past', () => {
+    it('keeps the policy delay for an HTTP-date in the past', () => {
       const result = classifyResponse(response(statusCode, httpDate(NOW - 60_000)), context(1));
-      expect(result.outcome).toEqual({ kind: 'retry', nextAttemptAt: NOW });
+      expect(result.outcome).toEqual({ kind: 'retry', nextAttemptAt: NOW + 10_000 });
     });
 
     it('clamps a wait longer than maxRetryAfterMs (delay-seconds)', () => {
