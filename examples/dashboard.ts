@@ -62,8 +62,13 @@ export async function startHostApp(webhooks: Webhooks = createWebhooks({ securit
   app.use('/portal', portal.express());
   // #endregion mount
 
+  // Where to go after signing in: a path on this site only. `//evil.example/` and `/\evil.example/`
+  // start with a slash too, and a browser reads both as another site (an open redirect).
+  const localPath = (next: unknown) =>
+    typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/portal';
+
   app.get('/login', (req, res) => {
-    const next = typeof req.query.next === 'string' && req.query.next.startsWith('/') ? req.query.next : '/portal';
+    const next = localPath(req.query.next);
     const options = Object.entries(users)
       .map(([username, user]) => `<option value="${username}">${user.name}</option>`)
       .join('');
@@ -77,7 +82,7 @@ export async function startHostApp(webhooks: Webhooks = createWebhooks({ securit
     const session = randomBytes(18).toString('base64url');
     sessions.set(session, user);
     res.cookie('session', session, { httpOnly: true, sameSite: 'lax', path: '/' });
-    res.redirect(303, typeof next === 'string' && next.startsWith('/') ? next : '/portal');
+    res.redirect(303, localPath(next));
   });
 
   const server: Server = app.listen(0, '127.0.0.1');
@@ -118,6 +123,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const alice = await signIn(host.url, 'alice');
   const overview = await get('/admin/webhooks/', alice);
   console.log(`alice, /admin/webhooks: ${overview.status}`);
+  const offsite = await fetch(`${host.url}/login`, { method: 'POST', body: new URLSearchParams({ user: 'alice', next: '//evil.example/' }), redirect: 'manual' });
+  console.log(`sign-in with next=//evil.example/: ${offsite.status} to ${offsite.headers.get('location')}`);
   if (process.env.KEEP_OPEN === '1') {
     console.log(`open ${host.url}/login (Ctrl-C to stop)`);
     await once(process, 'SIGINT');

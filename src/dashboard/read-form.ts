@@ -28,10 +28,20 @@ function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/**
+ * Refuses bytes that are not UTF-8 rather than storing U+FFFD in their place: a form posted in
+ * another charset would otherwise land in a description, a reason or the change log garbled.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 async function readText(request: Request): Promise<string> {
   const bytes = await readCappedStream(request.body, maxBodyBytes);
   if (bytes === null) throw new DashboardRefusal(413, 'PAYLOAD_TOO_LARGE', `Expected a form of at most ${maxBodyBytes} bytes`);
-  return new TextDecoder().decode(bytes);
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new DashboardRefusal(400, 'INPUT_INVALID', 'Expected a body of UTF-8 text, got bytes that are not UTF-8');
+  }
 }
 
 export async function readForm(request: Request): Promise<URLSearchParams> {

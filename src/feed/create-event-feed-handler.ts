@@ -299,7 +299,8 @@ function readQuery(params: URLSearchParams, maxPageSize: number): Omit<ListEvent
   if (after !== undefined) query.cursor = after;
   const limit = one('limit');
   if (limit !== undefined) {
-    if (!/^[1-9][0-9]{0,5}$/.test(limit)) throw invalid('limit', `Expected \`limit\` to be a whole number ≥ 1, got ${JSON.stringify(limit.slice(0, 20))}`);
+    if (!/^[1-9][0-9]*$/.test(limit)) throw invalid('limit', `Expected \`limit\` to be a whole number ≥ 1, got ${JSON.stringify(limit.slice(0, 20))}`);
+    // Any larger one is served the page size (`Number` of a long run of digits is Infinity, still capped).
     query.limit = Math.min(Number(limit), maxPageSize);
   }
   const types = params.getAll('types').flatMap((value) => value.split(','));

@@ -140,7 +140,28 @@ async function writeResponse(response: Response, res: ServerResponse): Promise<v
   res.end(body);
 }
 
+/**
+ * Methods a Fetch `Request` cannot be made with (the Fetch standard's forbidden methods; Node's
+ * parser takes `TRACE`): no Fetch handler can be asked about them, so the bridge answers them.
+ */
+const unbridgeableMethods = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
+/**
+ * The answer to a method no handler can be given: a 405, as the handlers answer a method they
+ * do not take, and not a failure (the `Request` constructor throws on it, which a host's error
+ * handler would log and answer with a 500, in Express's development mode with the stack).
+ */
+function methodNotAllowed(res: ServerResponse): void {
+  const body = JSON.stringify({ error: 'METHOD_NOT_ALLOWED' });
+  res.writeHead(405, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(body)) });
+  res.end(body);
+}
+
 async function bridge(handler: FetchHandler, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  if (unbridgeableMethods.has((req.method ?? 'GET').toUpperCase())) {
+    methodNotAllowed(res);
+    return;
+  }
   const response = await handler(toRequest(req, path));
   await writeResponse(response, res);
 }

@@ -289,13 +289,14 @@ describe('examples', () => {
     expect(stdout.trim()).toBe('retention ran: true, removed 0 deliveries, 0 events, last error null');
   }, 60_000);
 
-  it('runs the dashboard example: signed out, the portal sends to the login page; Acme’s admin sees Acme’s endpoint only and not the operator dashboard; the operator sees it', async () => {
+  it('runs the dashboard example: signed out, the portal sends to the login page; Acme’s admin sees Acme’s endpoint only and not the operator dashboard; the operator sees it; the sign-in never redirects off the site', async () => {
     const { stdout } = await runExample('dashboard.ts', {});
     expect(stdout.trim().split('\n')).toEqual([
       expect.stringMatching(/^signed out, \/portal: 303 to http:\/\/127\.0\.0\.1:\d+\/login\?next=%2Fportal%2Fsubscriptions$/),
       'acme-admin, /portal: 200, shows Acme ERP: true, shows Globex ERP: false',
       'acme-admin, /admin/webhooks: 403',
       'alice, /admin/webhooks: 200',
+      'sign-in with next=//evil.example/: 303 to /portal',
     ]);
   }, 60_000);
 
