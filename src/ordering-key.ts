@@ -7,7 +7,11 @@ import { z } from 'zod';
 import { loneSurrogate } from './storable-text.js';
 import { controlCharacter } from './tenant-id.js';
 
-/** Longest ordering key, in UTF-16 code units. */
+/**
+ * Longest ordering key, in characters (Unicode code points, as zod's `max` and JSON Schema's
+ * `maxLength` count them): at most 400 UTF-16 code units, 800 bytes of UTF-8, which every
+ * storage's key index holds.
+ */
 export const ORDERING_KEY_MAX_LENGTH = 200;
 
 /** An ordering key: 1 to 200 characters, no control characters, well-formed Unicode. */

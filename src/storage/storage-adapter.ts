@@ -970,15 +970,16 @@ export interface StorageAdapter {
    */
   replay(input: ReplayInput): Promise<{ count: number }>;
   /**
-   * The keys of one subscription that a dead delivery blocks (its head is dead: see
-   * storage/shared/ordering.ts), each with that delivery and how many wait behind it.
+   * The keys of one subscription that a dead delivery blocks (its head is dead, and the
+   * subscription is not soft-deleted: `blocksKey` of storage/shared/ordering.ts), each with
+   * that delivery and how many wait behind it.
    */
   listBlockedKeys(query: BlockedKeyQuery): Promise<Page<BlockedKey>>;
   /**
    * Lets a key move on past its dead head: the delivery stays dead as it is (returned
    * unchanged), the key's head advances to the next waiting delivery, due at `now`.
-   * `'not_found'`; `'not_blocking'` when it is not a dead head of its key (unordered, not
-   * dead, or already passed).
+   * `'not_found'`; `'not_blocking'` when it does not block its key (unordered, not dead,
+   * already passed, or of a soft-deleted subscription).
    */
   skipDelivery(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'not_blocking'>;
 

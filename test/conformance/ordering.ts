@@ -258,6 +258,31 @@ function orderingCases(t: ConformanceContext, title: string, settle: SettleOne, 
       expect((await t.storage.purgeRetention({ ...cut, deadBefore: t.now + 1 })).deliveries).toBe(1);
     });
 
+    it('a soft-deleted subscription’s dead head blocks nothing: not listed, not skippable, and retention takes it', async () => {
+      const sub = await createSubscription();
+      const [d1, d2] = await publishMany(sub, 'k', 2);
+      await settle(await claimOne(d1!.id), { kind: 'dead' }, { statusCode: 500 });
+      expect((await t.storage.listBlockedKeys({ subscriptionId: sub.id, limit: 10 })).items).toHaveLength(1);
+      await t.storage.softDeleteSubscription(sub.id, t.now);
+      expect((await delivery(d2!.id)).status).toBe('cancelled');
+      expect((await t.storage.listBlockedKeys({ subscriptionId: sub.id, limit: 10 })).items).toEqual([]);
+      expect(await t.storage.skipDelivery(d1!.id, t.now)).toBe('not_blocking');
+      t.now += 10 * 86_400_000;
+      expect((await t.storage.purge({ olderThan: t.now })).deliveries).toBe(2);
+      expect(await t.storage.getDelivery(d1!.id)).toBeNull();
+    });
+
+    it('a soft-deleted subscription’s dead head goes in a retention batch', async () => {
+      const sub = await createSubscription();
+      const [d1] = await publishMany(sub, 'k', 2);
+      await settle(await claimOne(d1!.id), { kind: 'dead' }, { statusCode: 500 });
+      await t.storage.softDeleteSubscription(sub.id, t.now);
+      t.now += 10 * 86_400_000;
+      const cut = { deliveredBefore: t.now, deadBefore: t.now, eventsBefore: null, limit: 100, now: t.now };
+      expect((await t.storage.purgeRetention(cut)).deliveries).toBe(2);
+      expect(await t.storage.getDelivery(d1!.id)).toBeNull();
+    });
+
     it('a replay appends the deliveries it creates to their key, in event order, behind the head', async () => {
       const sub = await createSubscription();
       const [d1] = await publishMany(sub, 'k', 1);
@@ -276,6 +301,17 @@ function orderingCases(t: ConformanceContext, title: string, settle: SettleOne, 
       await settle(await claimOne(d1!.id), { kind: 'delivered' });
       await settle(await claimOne(created[0]!.id), { kind: 'delivered' });
       await settle(await claimOne(created[1]!.id), { kind: 'delivered' });
+    });
+
+    it('a replay numbers a key’s new deliveries by event time, then id, whatever order the ids alone give', async () => {
+      const later = await t.storage.enqueue({ event: { ...eventRecord('payment.succeeded'), orderingKey: 'k' }, now: t.now });
+      // A higher id, an earlier time (the publisher's clock stepped back).
+      const earlier = await t.storage.enqueue({ event: { ...eventRecord('payment.succeeded'), timestamp: t.now - 60_000, orderingKey: 'k' }, now: t.now });
+      expect(earlier.event.id > later.event.id).toBe(true);
+      const sub = await createSubscription();
+      expect((await t.storage.replay({ subscriptionId: sub.id, since: 0, eventTypes: ['payment.succeeded'], now: t.now })).count).toBe(2);
+      const [e, l] = [(await deliveriesOfEvent(earlier.event.id))[0]!, (await deliveriesOfEvent(later.event.id))[0]!];
+      expect([e.orderingSequence, e.nextAttemptAt, l.orderingSequence, l.nextAttemptAt]).toEqual([1, t.now, 2, null]);
     });
 
     it('a dead head requeued by a replay is due at once and unblocks its key once delivered', async () => {

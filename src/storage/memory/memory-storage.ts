@@ -29,9 +29,9 @@ import { openDeliveryUpdate } from '../shared/open-deliveries.js';
 import { thrownByHostCallback } from '../shared/host-callbacks.js';
 import { enqueuePayload, rendersPayloads, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
 import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
-import { queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
+import { compareReplayOrder, queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
-import { dueOnEnable, passesOnDeath } from '../shared/ordering.js';
+import { blocksKey, dueOnEnable, passesOnDeath } from '../shared/ordering.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
 import { checkPurgeInput, checkPurgeRetentionInput, oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate } from '../shared/retention.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
@@ -291,9 +291,10 @@ export function createMemoryStorage(): StorageAdapter {
     return !dueOnEnable(d, lineOf(d)?.headSeq ?? null);
   }
 
-  /** True when `d` is a dead head of its key: the key is blocked, and retention keeps it. */
-  function blocksKey(d: DeliveryState): boolean {
-    return d.status === 'dead' && lineOf(d)?.isHead(d) === true;
+  /** True when `d` blocks its key (blocksKey: a dead head, its subscription not deleted): retention keeps it. */
+  function blocksItsKey(d: DeliveryState): boolean {
+    const line = lineOf(d);
+    return line !== null && blocksKey(d, line, d.subscription.record);
   }
 
   /** `d` (its key's head) passed: the next of its key becomes the head, due at `now` if pending. */
@@ -593,6 +594,8 @@ export function createMemoryStorage(): StorageAdapter {
     }
     const count = requeued.length + missing.length;
     if (input.dryRun === true) return { count };
+    // Walked in id order; created (and numbered on their keys) in the window's order.
+    missing.sort((a, b) => compareReplayOrder(a.record, b.record));
     // Rendered before anything changes: a callback that throws leaves everything as it was.
     const payloads = rendersPayloads(scope) ? missing.map((ev) => replayPayload(input, copySubscription(scope), copyEvent(ev.record)) ?? null) : null;
     const status = queuedStatus(sub.record.status === 'active');
@@ -617,12 +620,13 @@ export function createMemoryStorage(): StorageAdapter {
   function listBlockedKeysNow(query: BlockedKeyQuery): Page<BlockedKey> {
     const limit = assertLimit(query.limit);
     const afterId = query.cursor === undefined ? null : decodeCursor('blocked', query.cursor);
-    const lines = subscriptions.get(query.subscriptionId)?.keyLines;
-    if (lines == null) return { items: [], nextCursor: null };
+    const sub = subscriptions.get(query.subscriptionId);
+    const lines = sub?.keyLines;
+    if (sub === undefined || lines == null) return { items: [], nextCursor: null };
     const blocked: Array<{ key: string; line: KeyLine; head: DeliveryState }> = [];
     for (const [key, line] of lines) {
       const head = line.head;
-      if (head !== null && head.status === 'dead' && (afterId === null || head.id > afterId)) blocked.push({ key, line, head });
+      if (head !== null && blocksKey(head, line, sub.record) && (afterId === null || head.id > afterId)) blocked.push({ key, line, head });
     }
     blocked.sort((a, b) => (a.head.id < b.head.id ? -1 : 1));
     const page = blocked.slice(0, limit);
@@ -686,7 +690,7 @@ export function createMemoryStorage(): StorageAdapter {
 
   function purgeNow(olderThan: number): PurgeResult {
     // Every final delivery last changed before the cutoff, in flight or not.
-    const doomed = finalStatuses.flatMap((status) => statuses.takeOldestFinal(status, olderThan, Number.POSITIVE_INFINITY, blocksKey));
+    const doomed = finalStatuses.flatMap((status) => statuses.takeOldestFinal(status, olderThan, Number.POSITIVE_INFINITY, blocksItsKey));
     const attempts = removeDeliveries(doomed);
     // An event goes only once no delivery refers to it: a newer final delivery may still
     // be redelivered, and that needs the payload.
@@ -712,7 +716,7 @@ export function createMemoryStorage(): StorageAdapter {
   function purgeRetentionNow(input: PurgeRetentionInput): PurgeRetentionResult {
     const limit = assertLimit(input.limit);
     const inFlight = inFlightAt(input.now);
-    const kept = (d: DeliveryState) => inFlight(d) || blocksKey(d);
+    const kept = (d: DeliveryState) => inFlight(d) || blocksItsKey(d);
     const lists = retentionCutoffs(input).map(({ status, before }) =>
       statuses.takeOldestFinal(status, before, limit + 1, kept).map((d): RetentionCandidate & { d: DeliveryState } => ({ id: d.id, finalAt: d.updatedAt, d })),
     );
@@ -1124,7 +1128,7 @@ export function createMemoryStorage(): StorageAdapter {
       assertOpen();
       const d = deliveries.get(id);
       if (d === undefined) return 'not_found';
-      if (!blocksKey(d)) return 'not_blocking';
+      if (!blocksItsKey(d)) return 'not_blocking';
       passHead(d, now);
       return copyDelivery(d);
     },

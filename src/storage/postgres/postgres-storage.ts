@@ -34,7 +34,7 @@ import { candidateFilters } from '../../registry/event-type-filter.js';
 import { changeRecord, dispatcherDisableRecord, softDeletedFields, type NewChangeRecord } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { newDeliveryId } from '../shared/delivery-ids.js';
-import { isKeyHead, passesOnDeath } from '../shared/ordering.js';
+import { blocksKey, isKeyHead, passesOnDeath } from '../shared/ordering.js';
 import { enqueuePayload, rendersPayloads, replayCreatesNothing, replayPayload } from '../shared/delivery-payloads.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
@@ -976,7 +976,8 @@ export class PostgresStorage implements StorageAdapter {
    * Lets a key move on past its dead head, in one transaction: the key's row locked first,
    * then the delivery (re-read under its lock: a redeliver that committed meanwhile made it
    * pending, and it no longer blocks), then the head advances (shared/ordering.ts). The
-   * delivery is returned as it is.
+   * delivery is returned as it is. `'not_blocking'` when it does not block its key
+   * (blocksKey: unordered, not dead, passed, or of a soft-deleted subscription).
    */
   async skipDelivery(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'not_blocking'> {
     return this.#runner.run('skipDelivery', () =>
@@ -990,6 +991,8 @@ export class PostgresStorage implements StorageAdapter {
         const delivery = toDelivery(row);
         const state = locked.get(keyOf(delivery.subscriptionId, found.ordering_key));
         if (delivery.status !== 'dead' || state === undefined || !isKeyHead(delivery, state)) return 'not_blocking' as const;
+        const [subscription] = await this.#query<SubscriptionRow>(this.#sql.getSubscription, [delivery.subscriptionId], client);
+        if (subscription === undefined || !blocksKey(delivery, state, toSubscription(subscription))) return 'not_blocking' as const;
         const passing = { subscriptionId: delivery.subscriptionId, orderingKey: found.ordering_key, sequence: delivery.orderingSequence! };
         await advancePassedHeads(this.#runner, this.#sql, client, locked, [passing], now);
         return delivery;

@@ -23,7 +23,8 @@
  *
  * Writes, each in the transaction of the operation (on PostgreSQL under the key record's
  * row lock, taken before the deliveries of the key are read: see {@link advanceHead}):
- * - fan-out (publish, and the deliveries a replay creates, in event order):
+ * - fan-out (publish, and the deliveries a replay creates, in event order: compareReplayOrder
+ *   of redelivery.ts):
  *   {@link appendToKey} gives the number and says whether it is the head (due at `now`) or
  *   waits (`nextAttemptAt` `null`, or held if the subscription is disabled);
  * - the head passes when it is delivered (`settle` with `delivered`), dies under `skip`
@@ -32,15 +33,18 @@
  *   lowest-numbered waiting delivery of the key (pending or held, not cancelled), which, if
  *   pending, becomes due at `now`; with none, the key is idle. A soft delete of the
  *   subscription cancels everything: no head moves;
- * - a head that dies under `block` stays the head: the key is blocked. `listBlockedKeys`
- *   shows it; `redeliver` of it (a fresh cycle, due at once) or `skipDelivery` unblocks;
+ * - a head that dies under `block` stays the head: the key is blocked ({@link blocksKey}).
+ *   `listBlockedKeys` shows it; `redeliver` of it (a fresh cycle, due at once) or
+ *   `skipDelivery` unblocks. A soft-deleted subscription's dead head blocks nothing: nothing
+ *   could unblock it (`redeliver` refuses it) and nothing of the key will be sent;
  * - `setSubscriptionStatus` to active: a held delivery becomes pending, due at `now` if it
  *   is unordered, the head, or passed ({@link dueOnEnable}); a waiting one stays waiting;
  * - `redeliver` of a waiting delivery resets its attempt cycle and leaves it waiting;
  * - retention never removes a dead delivery that blocks its key (it is the operator's
- *   handle on it); key records go with their subscription (hard delete, a tenant's purge);
- *   a head removed otherwise (a tenant's removal takes an all-tenant consumer's deliveries of
- *   the tenant's events) passes, so the consumer's deliveries of the key from other tenants go on.
+ *   handle on it), and so takes a soft-deleted subscription's like any other; key records
+ *   go with their subscription (hard delete, a tenant's purge); a head removed otherwise (a
+ *   tenant's removal takes an all-tenant consumer's deliveries of the tenant's events)
+ *   passes, so the consumer's deliveries of the key from other tenants go on.
  */
 import type { DeliveryRecord, SubscriptionRecord } from '../storage-adapter.js';
 
@@ -71,7 +75,7 @@ export function passesOnDeath(subscription: Pick<SubscriptionRecord, 'orderingOn
 }
 
 /** True when `delivery` is its key's head in `state`. Unordered deliveries are never heads. */
-export function isKeyHead(delivery: Pick<DeliveryRecord, 'orderingSequence'>, state: OrderingKeyState): boolean {
+export function isKeyHead(delivery: Pick<DeliveryRecord, 'orderingSequence'>, state: Pick<OrderingKeyState, 'headSeq'>): boolean {
   return delivery.orderingSequence !== null && delivery.orderingSequence === state.headSeq;
 }
 
@@ -82,6 +86,21 @@ export function isKeyHead(delivery: Pick<DeliveryRecord, 'orderingSequence'>, st
  */
 export function advanceHead(state: OrderingKeyState, nextWaitingSeq: number | null): OrderingKeyState {
   return { lastSeq: state.lastSeq, headSeq: nextWaitingSeq ?? state.lastSeq + 1 };
+}
+
+/**
+ * True when `delivery` blocks its key: it is dead, its key's head in `state`, and its
+ * subscription is not soft-deleted. Such a delivery is listed by `listBlockedKeys`, may be
+ * skipped, and is kept by retention. A soft-deleted subscription's dead head blocks nothing:
+ * its other deliveries were cancelled, and `redeliver` refuses it, so it would otherwise be
+ * listed and kept (its event with it) for ever.
+ */
+export function blocksKey(
+  delivery: Pick<DeliveryRecord, 'status' | 'orderingSequence'>,
+  state: Pick<OrderingKeyState, 'headSeq'>,
+  subscription: Pick<SubscriptionRecord, 'deletedAt'>,
+): boolean {
+  return delivery.status === 'dead' && isKeyHead(delivery, state) && subscription.deletedAt === null;
 }
 
 /** Whether a held delivery enabling its subscription is due at once (else it waits behind its key's head). */

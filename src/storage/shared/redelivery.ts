@@ -3,7 +3,7 @@
  * A redelivered or replayed delivery starts a fresh attempt cycle (its attempt log and
  * history go on: see delivery-history.ts).
  */
-import type { DeliveryRecord, DeliveryStatus } from '../storage-adapter.js';
+import type { DeliveryRecord, DeliveryStatus, EventRecord } from '../storage-adapter.js';
 
 /** The verdict on a `redeliver` of an existing delivery. */
 export type RedeliverVerdict = 'requeue' | 'expunged' | 'deleted' | 'in_flight' | 'held';
@@ -57,6 +57,16 @@ export function queuedStatus(subscriptionActive: boolean): 'pending' | 'held' {
 export function replayAction(existing: DeliveryStatus | null): 'create' | 'requeue' | 'skip' {
   if (existing === null) return 'create';
   return replayRequeues.includes(existing) ? 'requeue' : 'skip';
+}
+
+/**
+ * The order in which `replay` creates the deliveries of its window, and so numbers those of
+ * an ordering key (storage/shared/ordering.ts): by event time, then id — the SQL storages'
+ * `ORDER BY published_at, id`. Not by id alone: ids keep one process's publish order even
+ * when its clock steps back, event times do not, and every storage must number alike.
+ */
+export function compareReplayOrder(a: Pick<EventRecord, 'timestamp' | 'id'>, b: Pick<EventRecord, 'timestamp' | 'id'>): number {
+  return a.timestamp - b.timestamp || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** The statuses `replay` requeues (for a SQL `IN (…)` list). */

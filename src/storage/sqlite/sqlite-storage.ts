@@ -62,7 +62,7 @@ import { changeRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { HostCallbackFailure, thrownByHostCallback } from '../shared/host-callbacks.js';
-import { isWaiting } from '../shared/ordering.js';
+import { blocksKey, isWaiting } from '../shared/ordering.js';
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
@@ -775,7 +775,8 @@ export class SqliteStorage implements StorageAdapter {
   /**
    * Lets a key move on past its dead head, in one write transaction: the delivery stays as it
    * is; the key's next waiting delivery becomes its head, due at `now`. `'not_blocking'` for a
-   * delivery that is not the dead head of its key (unordered, not dead, or passed).
+   * delivery that does not block its key (blocksKey: unordered, not dead, passed, or of a
+   * soft-deleted subscription).
    */
   async skipDelivery(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'not_blocking'> {
     return this.#run('skipDelivery', true, (s) =>
@@ -783,7 +784,10 @@ export class SqliteStorage implements StorageAdapter {
         const row = s.getDelivery.get(id);
         if (row === undefined) return 'not_found' as const;
         const delivery = toDelivery(row);
-        if (delivery.status !== 'dead' || !passHead(s, delivery, now)) return 'not_blocking' as const;
+        const state = delivery.orderingKey === null ? undefined : s.getOrderingKey.get(delivery.subscriptionId, delivery.orderingKey);
+        const subscription = this.#readSubscription(s, delivery.subscriptionId);
+        if (state === undefined || subscription === null || !blocksKey(delivery, state, subscription)) return 'not_blocking' as const;
+        passHead(s, delivery, now);
         return delivery;
       }),
     );

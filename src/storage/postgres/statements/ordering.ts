@@ -87,8 +87,9 @@ export function orderingStatements(t: Tables) {
       )
       SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM due) AS due`,
     // A page of the keys of subscription $1 that a dead delivery blocks (its key's head is
-    // dead), blocking delivery ids ascending after $2 ('' for the first page), at most $3
-    // rows; each with the number of pending or held deliveries waiting behind it.
+    // dead, the subscription not soft-deleted: blocksKey of shared/ordering.ts), blocking
+    // delivery ids ascending after $2 ('' for the first page), at most $3 rows; each with the
+    // number of pending or held deliveries waiting behind it.
     listBlockedKeys: `
       SELECT ${deliveryColumns('d')},
         (SELECT count(*) FROM ${D} AS w
@@ -97,6 +98,7 @@ export function orderingStatements(t: Tables) {
       FROM ${D} AS d
       JOIN ${K} AS k ON k.subscription_id = d.subscription_id AND k.ordering_key = d.ordering_key AND k.head_seq = d.ordering_seq
       WHERE d.subscription_id = $1 AND d.status = 'dead' AND d.ordering_key IS NOT NULL AND d.id > $2::text
+        AND NOT EXISTS (SELECT 1 FROM ${t.subscriptions} AS s WHERE s.id = $1 AND s.deleted_at IS NOT NULL)
       ORDER BY d.id
       LIMIT $3`,
   };

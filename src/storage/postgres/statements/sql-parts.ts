@@ -140,13 +140,15 @@ export function dueOnEnableSql(d: string, t: Tables): string {
 }
 
 /**
- * Not a dead delivery that blocks its ordering key (the head of its key: see
- * shared/ordering.ts), over a delivery row `d`: retention never removes one. A dead delivery
- * that is not its key's head has passed, and never becomes the head again.
+ * Not a dead delivery that blocks its ordering key (the head of its key, of a subscription
+ * not soft-deleted: blocksKey of shared/ordering.ts), over a delivery row `d`: retention never
+ * removes one. A dead delivery that is not its key's head has passed, and never becomes the
+ * head again.
  */
 export function notBlockingSql(d: string, t: Tables): string {
   return `(${d}.ordering_key IS NULL OR ${d}.status <> 'dead' OR NOT EXISTS (SELECT 1 FROM ${t.orderingKeys} AS k
-    WHERE k.subscription_id = ${d}.subscription_id AND k.ordering_key = ${d}.ordering_key AND k.head_seq = ${d}.ordering_seq))`;
+    WHERE k.subscription_id = ${d}.subscription_id AND k.ordering_key = ${d}.ordering_key AND k.head_seq = ${d}.ordering_seq)
+    OR EXISTS (SELECT 1 FROM ${t.subscriptions} AS s WHERE s.id = ${d}.subscription_id AND s.deleted_at IS NOT NULL))`;
 }
 
 /** A list of constants as SQL literals, for an `IN (…)` (never empty: `IN ()` is not SQL, `IN (NULL)` matches nothing). */

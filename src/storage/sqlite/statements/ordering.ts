@@ -77,8 +77,9 @@ export function orderingSql(t: SqliteTables) {
     setWaiting: `UPDATE ${D} SET next_attempt_at = NULL, due_at = NULL WHERE rowid IN (SELECT value FROM json_each(?))`,
     // A page of a subscription's blocked keys, oldest blocking delivery first: its dead ordered
     // deliveries from deliveries_ordering_dead (in id order, after the cursor's), each kept when
-    // it is its key's head (the key's state by its primary key), with the key's deliveries
-    // waiting behind it counted on deliveries_ordering. One row more than the page.
+    // it is its key's head (the key's state by its primary key) and the subscription is not
+    // soft-deleted (blocksKey of shared/ordering.ts), with the key's deliveries waiting behind
+    // it counted on deliveries_ordering. One row more than the page.
     listBlockedKeys: `SELECT ${deliveryColumns
       .split(', ')
       .map((column) => `d.${column}`)
@@ -90,6 +91,7 @@ export function orderingSql(t: SqliteTables) {
        CROSS JOIN ${K} AS k ON k.subscription_id = d.subscription_id AND k.ordering_key = d.ordering_key
        WHERE d.subscription_id = @subscription_id AND d.status = 'dead' AND d.ordering_key IS NOT NULL AND d.id > @after
          AND k.head_seq = d.ordering_seq
+         AND NOT EXISTS (SELECT 1 FROM ${t.subscriptions} AS s WHERE s.id = d.subscription_id AND s.deleted_at IS NOT NULL)
        ORDER BY d.id LIMIT @limit`,
     deleteSubscriptionKeys: `DELETE FROM ${K} WHERE subscription_id = ?`,
     deleteKeysOfSubscriptions: `DELETE FROM ${K} WHERE subscription_id IN (SELECT value FROM json_each(?))`,

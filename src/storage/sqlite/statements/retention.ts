@@ -10,10 +10,14 @@ import { sqlList, type SqliteTables } from './tables.js';
 
 const finalStatuses = sqlList(retentionStatuses.map(({ status }) => status));
 
-/** True for a row of `table` (a delivery) that is its ordering key's head: with status dead, it blocks the key. */
+/**
+ * True for a row of `table` (a delivery) that is its ordering key's head, of a subscription
+ * not soft-deleted: with status dead, it blocks the key (blocksKey of shared/ordering.ts).
+ */
 export function blocksItsKey(t: SqliteTables, table: string): string {
   return `(${table}.ordering_key IS NOT NULL AND EXISTS (SELECT 1 FROM ${t.orderingKeys} AS k
-           WHERE k.subscription_id = ${table}.subscription_id AND k.ordering_key = ${table}.ordering_key AND k.head_seq = ${table}.ordering_seq))`;
+           WHERE k.subscription_id = ${table}.subscription_id AND k.ordering_key = ${table}.ordering_key AND k.head_seq = ${table}.ordering_seq)
+         AND NOT EXISTS (SELECT 1 FROM ${t.subscriptions} AS s WHERE s.id = ${table}.subscription_id AND s.deleted_at IS NOT NULL))`;
 }
 
 export function retentionSql(t: SqliteTables) {
