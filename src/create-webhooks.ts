@@ -38,7 +38,7 @@ import type { EventRecord, StorageStats, StoredTlsIdentity, SubscriptionRecord, 
 import { tenantFilterSchema } from './tenant-id.js';
 import { createStoredEvents, type StoredEvents } from './stored-events.js';
 import { createTenants, type Tenants } from './tenants.js';
-import { throwValidation } from './throw-validation.js';
+import { parseInput } from './throw-validation.js';
 import { resolveWebhooksOptions, type WebhooksOptions } from './webhooks-options.js';
 
 /** Options of `drain`. */
@@ -340,9 +340,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
     async drain(drainOptions = {}) {
       checkArgumentCount(arguments.length, 1, 'drain(options?)', 'call');
-      const parsed = drainSchema.safeParse(drainOptions);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, drainOptions, drainSchema);
-      const { timeoutMs } = parsed.data;
+      const { timeoutMs } = parseInput('INPUT_INVALID', drainSchema, drainOptions);
       const deadline = Date.now() + timeoutMs;
       const timedOut = (what: string) =>
         new StateError('DRAIN_TIMEOUT', `Expected the backlog to drain within ${timeoutMs} ms, but ${what}`);
@@ -376,9 +374,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
     async metrics(options = {}) {
       checkArgumentCount(arguments.length, 1, 'metrics(options?)', 'call');
-      const parsed = metricsSchema.safeParse(options);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, metricsSchema);
-      const { subscriptionId, tenantId } = parsed.data;
+      const { subscriptionId, tenantId } = parseInput('INPUT_INVALID', metricsSchema, options);
       // Read before the figures: an unknown id is refused, as by every call that names one,
       // rather than answered with zeros that look like an idle subscription.
       const subscription = subscriptionId === undefined ? null : await storage.getSubscription(subscriptionId);

@@ -13,7 +13,7 @@ import { isStorableText, requireId, storableTextMessage } from './storable-text.
 import type { PayloadCodec } from './payload-codec.js';
 import type { AttemptRecord, BlockedKey, DeliveryRecord, DeliveryStatus, EventRecord, Page, ReadOptions, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
-import { throwValidation } from './throw-validation.js';
+import { parseInput, unreadableInput } from './throw-validation.js';
 
 /** A filter for `deliveries.list`. */
 export interface ListDeliveriesQuery {
@@ -165,9 +165,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
 
   async function list(query: ListDeliveriesQuery = {}): Promise<Page<DeliveryRecord>> {
     checkArgumentCount(arguments.length, 1, 'deliveries.list(query?)', 'call');
-    const parsed = listDeliveriesSchema.safeParse(query);
-    if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listDeliveriesSchema);
-    const { eventType, ...rest } = parsed.data;
+    const { eventType, ...rest } = parseInput('INPUT_INVALID', listDeliveriesSchema, query);
     return storage.listDeliveries(eventType === undefined ? rest : { ...rest, eventTypes: typeof eventType === 'string' ? [eventType] : eventType }, logRead);
   }
 
@@ -176,10 +174,17 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
 
     async undelivered(query = {}) {
       checkArgumentCount(arguments.length, 1, 'deliveries.undelivered(query?)', 'call');
-      if (typeof query === 'object' && query !== null && 'status' in query) {
-        throw new ValidationError('INPUT_INVALID', 'Expected no `status` in `undelivered()`: it lists pending, held and dead', { field: 'status' });
+      let copy: ListDeliveriesQuery;
+      try {
+        if (typeof query === 'object' && query !== null && 'status' in query) {
+          throw new ValidationError('INPUT_INVALID', 'Expected no `status` in `undelivered()`: it lists pending, held and dead', { field: 'status' });
+        }
+        // Each key read once, here: what the list parses is what was checked.
+        copy = { ...query };
+      } catch (error) {
+        throw error instanceof ValidationError ? error : unreadableInput('INPUT_INVALID', error);
       }
-      return list({ ...query, status: ['pending', 'held', 'dead'] });
+      return list({ ...copy, status: ['pending', 'held', 'dead'] });
     },
 
     async get(id) {
@@ -228,8 +233,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
 
     async replay(replayOptions) {
       checkArgumentCount(arguments.length, 1, 'deliveries.replay(options)', 'call');
-      const parsed = replaySchema.safeParse(replayOptions);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, replayOptions, replaySchema);
+      const parsed = { data: parseInput('INPUT_INVALID', replaySchema, replayOptions) };
       const subscription = await storage.getSubscription(parsed.data.subscriptionId);
       if (subscription === null) {
         throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(parsed.data.subscriptionId)}`, {
@@ -252,8 +256,7 @@ export function createDeliveryLog(deps: DeliveryLogDeps): DeliveryLog {
 
     async blockedKeys(query) {
       checkArgumentCount(arguments.length, 1, 'deliveries.blockedKeys(query)', 'call');
-      const parsed = blockedKeysSchema.safeParse(query);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, blockedKeysSchema);
+      const parsed = { data: parseInput('INPUT_INVALID', blockedKeysSchema, query) };
       if ((await storage.getSubscription(parsed.data.subscriptionId)) === null) {
         throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(parsed.data.subscriptionId)}`, { field: 'subscriptionId' });
       }

@@ -164,3 +164,102 @@ function findProtoKey(value: unknown, ancestors: object[]): Found | null {
     ancestors.pop();
   }
 }
+
+/** What {@link jsonCopy} gives: the copy, or where the value has no faithful JSON form. */
+export type JsonCopy = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly problem: JsonValueProblem };
+
+/**
+ * The JSON form of `value` as a new plain value — what `JSON.parse(JSON.stringify(value))`
+ * gives — built in one walk that reads each property (and calls each `toJSON`) once, or
+ * where `value` has no faithful JSON form (the refusals of {@link jsonValueProblem}, with the
+ * same options). Checking a value, then serialising it, reads it twice: a getter (or a
+ * `toJSON`) that answers differently the second time would have one value checked and
+ * another stored. The copy is what was checked.
+ *
+ * @throws whatever a `toJSON` method or a getter throws, and `RangeError` for nesting
+ *   deeper than the stack; callers turn both into their coded error.
+ */
+export function jsonCopy(value: unknown, options: JsonValueProblemOptions = {}): JsonCopy {
+  try {
+    return { ok: true, value: copyOf(value, options.key ?? '', [], options.forJsonb === true || options.refuseNul === true) };
+  } catch (error) {
+    if (error instanceof Found) return { ok: false, problem: { path: error.path, found: error.found } };
+    throw error;
+  }
+}
+
+/** {@link check}, building the copy: throws a `Found` where `check` returns one. */
+function copyOf(value: unknown, key: string, ancestors: object[], forJsonb: boolean): unknown {
+  switch (typeof value) {
+    case 'string': {
+      const found = forJsonb ? jsonbTextProblem(value, 'a string') : null;
+      if (found !== null) throw found;
+      return value;
+    }
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw new Found(String(value));
+      // JSON writes -0 as 0.
+      return value === 0 ? 0 : value;
+    case 'undefined':
+      throw new Found('undefined');
+    case 'function':
+      throw new Found('a function');
+    case 'symbol':
+      throw new Found('a symbol');
+    case 'bigint':
+      throw new Found('a BigInt');
+  }
+  if (value === null) return null;
+  let object = value as object;
+  if (ancestors.includes(object)) throw new Found('a reference cycle');
+  const toJSON: unknown = (object as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') {
+    if (object instanceof Date && Number.isNaN(object.getTime())) throw new Found('an invalid Date');
+    const json: unknown = toJSON.call(object, key);
+    if (typeof json !== 'object' || json === null) return copyOf(json, key, ancestors, forJsonb);
+    if (ancestors.includes(json)) throw new Found('a reference cycle');
+    object = json;
+  }
+  const isArray = Array.isArray(object);
+  if (!isArray) {
+    const prototype: unknown = Object.getPrototypeOf(object);
+    if (prototype !== Object.prototype && prototype !== null) throw new Found(describeObject(object));
+  }
+  ancestors.push(object);
+  try {
+    if (isArray) {
+      const array = object as unknown[];
+      const length = array.length;
+      const copy: unknown[] = [];
+      for (let index = 0; index < length; index++) {
+        try {
+          copy.push(copyOf(array[index], String(index), ancestors, forJsonb));
+        } catch (error) {
+          if (error instanceof Found) error.path.unshift(index);
+          throw error;
+        }
+      }
+      return copy;
+    }
+    const copy: Record<string, unknown> = {};
+    for (const name of Object.keys(object)) {
+      try {
+        if (name === '__proto__') throw new Found('a `__proto__` key');
+        const found = forJsonb ? jsonbTextProblem(name, 'a key') : null;
+        if (found !== null) throw found;
+        copy[name] = copyOf((object as Record<string, unknown>)[name], name, ancestors, forJsonb);
+      } catch (error) {
+        if (error instanceof Found) error.path.unshift(name);
+        throw error;
+      }
+    }
+    if (Object.getOwnPropertySymbols(object).some((symbol) => Object.prototype.propertyIsEnumerable.call(object, symbol))) {
+      throw new Found('a symbol key');
+    }
+    return copy;
+  } finally {
+    ancestors.pop();
+  }
+}

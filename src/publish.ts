@@ -23,7 +23,7 @@ import { isStorableText, storableTextMessage } from './storable-text.js';
 import { orderingKeySchema } from './ordering-key.js';
 import { tenantIdSchema } from './tenant-id.js';
 import type { EnqueueInput, EnqueueResult, EventRecord, NewEventRecord, StorageAdapter } from './storage/storage-adapter.js';
-import { throwValidation } from './throw-validation.js';
+import { parseInput, throwValidation, unreadableInput } from './throw-validation.js';
 
 /** Options of `publish`. */
 export interface PublishOptions {
@@ -219,13 +219,24 @@ export function createPublisher<TCatalog extends EventCatalog>(deps: PublisherDe
     }
     let options: PublishOptions = noPublishOptions;
     if (publishOptions != null) {
-      const parsedOptions = publishOptionsSchema.safeParse(publishOptions);
-      if (!parsedOptions.success) throwValidation('INPUT_INVALID', parsedOptions.error, publishOptions, publishOptionsSchema, 'options');
-      options = parsedOptions.data;
-      refuseMetadataProtoKey((publishOptions as PublishOptions).metadata, 'options.metadata');
+      // Each option read once, here: the metadata checked for a `__proto__` key is the one parsed.
+      let given: unknown = publishOptions;
+      try {
+        if (typeof publishOptions === 'object' && !Array.isArray(publishOptions)) given = { ...publishOptions };
+      } catch (cause) {
+        throw unreadableInput('INPUT_INVALID', cause, 'options');
+      }
+      options = parseInput('INPUT_INVALID', publishOptionsSchema, given, 'options');
+      refuseMetadataProtoKey((given as PublishOptions).metadata, 'options.metadata');
     }
     const publishType = publishTypeOf(type);
-    const parsed = publishType.schema.safeParse(data);
+    let parsed: z.ZodSafeParseResult<unknown>;
+    try {
+      parsed = publishType.schema.safeParse(data);
+    } catch (cause) {
+      // A getter or a Proxy trap of the data threw while the schema read it.
+      throw unreadableInput('EVENT_DATA_INVALID', cause, 'data');
+    }
     if (!parsed.success) throwValidation('EVENT_DATA_INVALID', parsed.error, data, catalog.schemas[type]!, 'data');
     if (publishType.check !== null) checkEventData(publishType.check, data, parsed.data);
     const metadata = eventMetadataOrNull(options.metadata);

@@ -21,7 +21,7 @@ import { encodeCursor } from './storage/shared/cursor.js';
 import { receivesTenant } from './storage/shared/tenancy.js';
 import type { EventQuery, EventRecord, Page, ReadOptions, StorageAdapter, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantFilterSchema } from './tenant-id.js';
-import { throwValidation } from './throw-validation.js';
+import { parseInput } from './throw-validation.js';
 
 /** A published event as stored. Times are epoch ms. */
 export interface StoredEvent {
@@ -349,9 +349,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
   }
 
   function parseListQuery(query: unknown): ParsedListQuery {
-    const parsed = listEventsQuerySchema.safeParse(query ?? {});
-    if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listEventsQuerySchema);
-    return parsed.data;
+    return parseInput('INPUT_INVALID', listEventsQuerySchema, query ?? {});
   }
 
   async function listPage(query: ParsedListQuery, read: ReadOptions): Promise<Page<ListedEvent>> {
@@ -454,9 +452,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
         const result = await storage.expungeEvents([id], clock.now());
         return { expunged: result.events, cancelled: result.cancelled, snippets: result.snippets };
       }
-      const parsed = selectorSchema.safeParse(target);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, target, selectorSchema);
-      return expungeSelected(parsed.data);
+      return expungeSelected(parseInput('INPUT_INVALID', selectorSchema, target));
     },
   };
   primaryLists.set(events.list, async (query = {}) => listPage(parseListQuery(query), {}));

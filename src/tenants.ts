@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
 import { ConflictError, ValidationError, describeValue } from './errors.js';
 import type { StorageAdapter, StoredTlsIdentity, SubscriptionRecord } from './storage/storage-adapter.js';
 import { tenantIdSchema } from './tenant-id.js';
-import { throwValidation } from './throw-validation.js';
+import { parseInput, unreadableInput } from './throw-validation.js';
 
 /** Options of `tenants.delete`. */
 export interface DeleteTenantOptions {
@@ -81,15 +81,18 @@ export function createTenants(deps: TenantsDeps): Tenants {
   return {
     async delete(tenantId, deleteOptions = {}) {
       checkArgumentCount(arguments.length, 2, 'tenants.delete(tenantId, options?)', 'call');
-      const parsedId = tenantIdSchema.safeParse(tenantId);
+      let parsedId: ReturnType<typeof tenantIdSchema.safeParse>;
+      try {
+        parsedId = tenantIdSchema.safeParse(tenantId);
+      } catch (cause) {
+        throw unreadableInput('INPUT_INVALID', cause, 'tenantId');
+      }
       if (!parsedId.success) {
         throw new ValidationError('INPUT_INVALID', `Expected \`tenantId\` to be a tenant id (1 to 128 characters, no control characters), got ${describeValue(tenantId)}`, {
           field: 'tenantId',
         });
       }
-      const parsed = deleteOptionsSchema.safeParse(deleteOptions);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, deleteOptions, deleteOptionsSchema, 'options');
-      const { force, batchSize } = parsed.data;
+      const { force, batchSize } = parseInput('INPUT_INVALID', deleteOptionsSchema, deleteOptions, 'options');
       const subscriptions = await subscriptionsOf(storage, parsedId.data);
       const removed: DeletedTenant = { subscriptions: 0, events: 0, deliveries: 0, attempts: 0 };
       try {

@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { generateSecret } from '../signing/secret.js';
 import { makeDirectory } from './make-directory.js';
+import { namingPath } from './read-input.js';
 
 /** Where the secret lives under `env`. */
 export function listenSecretPath(env: Readonly<Record<string, string | undefined>>): string {
@@ -47,7 +48,7 @@ async function readStored(path: string): Promise<string | undefined> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    throw namingPath(error, path);
   }
   let secret: unknown;
   try {

@@ -452,6 +452,19 @@ export function defineEvents<const TDefinitions extends EventDefinitions>(
   if (typeof definitions !== 'object' || definitions === null || Array.isArray(definitions)) {
     throw new ConfigError('CONFIG_INVALID', `Expected \`defineEvents\` to get an object of zod schemas, got ${describeValue(definitions)}`);
   }
+  try {
+    return readCatalog(definitions as EventDefinitions) as never;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // A getter or a Proxy trap of the definitions threw while they were read.
+    throw new ConfigError('CONFIG_INVALID', `Expected \`defineEvents\` to get definitions that can be read, got an object whose reading threw (${error instanceof Error ? error.message : String(error)})`, {
+      cause: error,
+    });
+  }
+}
+
+/** The catalog of `definitions`, checked (see {@link defineEvents}). */
+function readCatalog(definitions: EventDefinitions): EventCatalog {
   const types = Object.keys(definitions);
   if (types.length === 0) {
     throw new ConfigError('CONFIG_INVALID', 'Expected `defineEvents` to get at least one event type, got none');
@@ -467,20 +480,19 @@ export function defineEvents<const TDefinitions extends EventDefinitions>(
         { field: type },
       );
     }
-    const definition = readDefinition(type, (definitions as EventDefinitions)[type]);
+    const definition = readDefinition(type, definitions[type]);
     schemas[type] = definition.schema;
     if ('example' in definition) addCheckedExample(examples, type, `event type "${type}"`, type, definition.schema, definition.example);
     if (definition.versions !== undefined) versions[type] = definition.versions;
   }
   const typeSet = new Set(types);
-  type Catalog = EventCatalog<SchemasOfDefinitions<TDefinitions>, ExampleTypesOfDefinitions<TDefinitions>, VersionSchemasOfDefinitions<TDefinitions>>;
   return Object.freeze({
-    schemas: Object.freeze(schemas) as Catalog['schemas'],
-    types: Object.freeze(types) as Catalog['types'],
-    examples: Object.freeze(examples) as Catalog['examples'],
-    versions: Object.freeze(versions) as unknown as Catalog['versions'],
-    has: (type: string): type is keyof TDefinitions & string => typeSet.has(type),
-  });
+    schemas: Object.freeze(schemas),
+    types: Object.freeze(types),
+    examples: Object.freeze(examples),
+    versions: Object.freeze(versions),
+    has: (type: string): type is string => typeSet.has(type),
+  }) as unknown as EventCatalog;
 }
 
 // Schemas built by this copy of zod share its version object; only those are compiled.

@@ -20,7 +20,7 @@ import { ConfigError } from '../errors.js';
 import { METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH, metadataKeyPattern } from '../event-metadata.js';
 import { ORDERING_KEY_MAX_LENGTH } from '../ordering-key.js';
 import { SEQUENCE_HEADER } from '../signing/sequence-header.js';
-import { throwValidation } from '../throw-validation.js';
+import { parseInput, throwValidation } from '../throw-validation.js';
 import { eventTypeVersions, isEventCatalog, type EventCatalog } from './catalog.js';
 
 /** The formats of {@link exportCatalog}. */
@@ -151,11 +151,8 @@ interface ConvertedType {
  */
 export function exportCatalog<TFormat extends CatalogExportFormat>(catalog: EventCatalog, options: ExportCatalogOptions<TFormat>): CatalogExport<TFormat>;
 export function exportCatalog(catalog: EventCatalog, options: ExportCatalogOptions): Record<string, JsonDocument> | JsonDocument {
-  const checkedCatalog = catalogSchema.safeParse(catalog);
-  if (!checkedCatalog.success) throwValidation('INPUT_INVALID', checkedCatalog.error, catalog, catalogSchema, 'catalog');
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, optionsSchema);
-  const { format, title, version, description, transforms = {} } = parsed.data;
+  parseInput('INPUT_INVALID', catalogSchema, catalog, 'catalog');
+  const { format, title, version, description, transforms = {} } = parseInput('INPUT_INVALID', optionsSchema, options);
   for (const [name, transform] of Object.entries(transforms)) {
     if (transform.example === undefined) continue;
     const checked = transform.schema.safeParse(transform.example);

@@ -149,8 +149,16 @@ export interface WebhookRouter<TEvents> {
  *   or an `ordering` that is not `{ store, keyOf?, onGap? }`.
  */
 export function createWebhookRouter<TEvents>(options: WebhookRouterOptions<TEvents> = {}): WebhookRouter<TEvents> {
-  const { validate, onUnknown } = options;
-  const ordering = options.ordering === undefined ? undefined : resolveOrdering(options.ordering);
+  let validate: WebhookRouterOptions<TEvents>['validate'];
+  let onUnknown: WebhookRouterOptions<TEvents>['onUnknown'];
+  let given: WebhookRouterOptions<TEvents>['ordering'];
+  try {
+    // Null, or a getter that throws: a coded error, not the host's TypeError.
+    ({ validate, onUnknown, ordering: given } = options);
+  } catch (cause) {
+    throw new ConfigError('CONFIG_INVALID', `Expected readable router options, got ${describeValue(options)}`, { cause });
+  }
+  const ordering = given === undefined ? undefined : resolveOrdering(given);
   for (const [field, value] of [
     ['validate', validate],
     ['onUnknown', onUnknown],

@@ -15,7 +15,7 @@ import { checkArgumentCount } from '../check-argument-count.js';
 import { ConfigError, ConflictError, StorageError, ValidationError, describeValue, isWebhookError } from '../errors.js';
 import { eventTypeVersions, hasEventVersions, type EventCatalog, type VersionPinsOf } from '../events/catalog.js';
 import { createId } from '../ids.js';
-import { jsonValueProblem } from '../json-value-problem.js';
+import { jsonCopy } from '../json-value-problem.js';
 import { ed25519PrivateKey } from '../signing/ed25519-private-key.js';
 import { generateSigningKeyPair } from '../signing/generate-signing-key-pair.js';
 import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, encodeBase64, generateSecret } from '../signing/secret.js';
@@ -40,9 +40,9 @@ import type {
 } from '../storage/storage-adapter.js';
 import { storedFlowControlSchema } from '../delivery/flow-control-options.js';
 import { storedRetryPolicySchema } from '../delivery/retry-options.js';
-import { throwValidation } from '../throw-validation.js';
+import { parseInput, unreadableInput } from '../throw-validation.js';
 import { eventTypeFilterKind, matchesEventType, matchingEventTypes, type EventTypeFilterOf } from './event-type-filter.js';
-import { isStorableText, requireId, storableTextMessage } from '../storable-text.js';
+import { isStorableText, loneSurrogate, requireId, storableTextMessage } from '../storable-text.js';
 import type { SecretCodec } from './secret-codec.js';
 import type { EndpointVerifier } from './endpoint-verification.js';
 import type { SendTestResult, TestEventExample, TestRequestOptions } from './send-test-request.js';
@@ -653,23 +653,42 @@ export function activeSecrets(record: SubscriptionRecord, now: number): SecretRe
 }
 
 /**
+ * The input of `create` or `update` read once: its own keys copied (each getter run once),
+ * `headers` and `metadata` replaced by their JSON copies. What is checked next is what is
+ * stored: a getter cannot answer one value to the checks and another to the storage.
+ *
  * Refuses what zod's record cannot show: the raw `headers` or `metadata` as given must be
- * JSON as it is, with no `__proto__` key (the record drops it silently) and no U+0000
- * (PostgreSQL's jsonb cannot hold it) — checked here, above every storage.
+ * JSON as it is, with no `__proto__` key (the record drops it silently), and metadata has
+ * no U+0000 or lone surrogate (PostgreSQL's jsonb cannot hold them) — checked here, above
+ * every storage.
+ * Anything but a plain object is given back as it is, for the schema to refuse.
+ * @throws ValidationError `INPUT_INVALID` (also when reading the input threw: a getter, a Proxy trap).
  */
-function checkRawRecord(input: unknown, field: 'headers' | 'metadata'): void {
-  const value = (input as Record<string, unknown>)[field];
-  if (value === undefined) return;
-  let problem: ReturnType<typeof jsonValueProblem>;
+function readInputOnce(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  let copy: Record<string, unknown>;
   try {
-    problem = jsonValueProblem(value, { refuseNul: true, key: field });
+    copy = { ...input };
   } catch (cause) {
-    throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` to serialize to JSON, got an error`, { field, cause });
+    throw unreadableInput('INPUT_INVALID', cause);
   }
-  if (problem !== null) {
-    const at = [field, ...problem.path].join('.');
-    throw new ValidationError('INPUT_INVALID', `Expected \`${at}\` to have a JSON form that reads back the same, got ${problem.found}`, { field: at });
+  for (const field of ['headers', 'metadata'] as const) {
+    if (!Object.hasOwn(copy, field) || copy[field] === undefined) continue;
+    let copied: ReturnType<typeof jsonCopy>;
+    try {
+      // Header names and values with U+0000 or past U+00FF are refused by the schema, whose
+      // message never repeats a value (it may be a credential).
+      copied = jsonCopy(copy[field], { forJsonb: field === 'metadata', key: field });
+    } catch (cause) {
+      throw new ValidationError('INPUT_INVALID', `Expected \`${field}\` to serialize to JSON, got an error (${cause instanceof Error ? cause.message : String(cause)})`, { field, cause });
+    }
+    if (!copied.ok) {
+      const at = [field, ...copied.problem.path].join('.');
+      throw new ValidationError('INPUT_INVALID', `Expected \`${at}\` to have a JSON form that reads back the same, got ${copied.problem.found}`, { field: at });
+    }
+    copy[field] = copied.value;
   }
+  return copy;
 }
 
 /**
@@ -706,6 +725,11 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         `Expected \`url\` without control characters (U+0000 to U+001F, U+007F), got ${describeValue(url)}, with U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at index ${control.index}`,
         { field: 'url' },
       );
+    }
+    // The URL parser writes a lone surrogate as U+FFFD (%EF%BF%BD): the stored URL would not be the one given.
+    const surrogate = loneSurrogate.exec(url);
+    if (surrogate !== null) {
+      throw new ValidationError('INPUT_INVALID', `Expected \`url\` to be well-formed Unicode, got ${describeValue(url)}, with a lone surrogate at index ${surrogate.index}`, { field: 'url' });
     }
     let parsed: URL;
     try {
@@ -920,21 +944,27 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     }
   }
 
+  /**
+   * `read()`, which reads a field the schema took as it came (`versions`, `tls`): what reading
+   * it throws (a getter, a Proxy trap) becomes `INPUT_INVALID` on `field`; coded errors pass.
+   */
+  function readField<T>(field: string, read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      throw isWebhookError(error) ? error : unreadableInput('INPUT_INVALID', error, field);
+    }
+  }
+
   function parseOptions<T extends z.ZodType>(schema: T, options: unknown): z.output<T> {
-    const parsed = schema.safeParse(options);
-    if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, options, schema);
-    return parsed.data;
+    return parseInput('INPUT_INVALID', schema, options);
   }
 
   return {
     async create(input, options = {}) {
       checkArgumentCount(arguments.length, 2, 'subscriptions.create(input, options?)', 'call');
       const change = parseOptions(changeSchema, options);
-      const parsed = createSchema.safeParse(input);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, input, createSchema);
-      checkRawRecord(input, 'headers');
-      checkRawRecord(input, 'metadata');
-      const fields = parsed.data;
+      const fields = parseInput('INPUT_INVALID', createSchema, readInputOnce(input));
       if (fields.headers !== undefined) refuseRepeatedHeaderNames(fields.headers);
       checkTenantHeader(fields.headers);
       const tenantId = fields.tenantId ?? null;
@@ -970,8 +1000,8 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         filter: fields.filter == null ? null : parsePayloadFilter(fields.filter),
         transform: checkTransform(fields.transform ?? null),
         orderingOnDead: fields.ordering?.onDead ?? 'block',
-        versions: fields.versions === undefined ? defaultVersionPins(catalog, eventTypes) : parseVersionPins(catalog, fields.versions),
-        tls: fields.tls === undefined ? null : checkTls(fields.tls, id, url, now),
+        versions: fields.versions === undefined ? defaultVersionPins(catalog, eventTypes) : readField('versions', () => parseVersionPins(catalog, fields.versions)),
+        tls: fields.tls === undefined ? null : readField('tls', () => checkTls(fields.tls, id, url, now)),
         failingSince: null,
         deletedAt: null,
         createdAt: now,
@@ -992,9 +1022,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
 
     async list(query = {}) {
       checkArgumentCount(arguments.length, 1, 'subscriptions.list(query?)', 'call');
-      const parsed = listSchema.safeParse(query);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, query, listSchema);
-      const page = await storage.listSubscriptions(parsed.data);
+      const page = await storage.listSubscriptions(parseInput('INPUT_INVALID', listSchema, query));
       const now = clock.now();
       return { items: page.items.map((record) => toSubscription(record, now)), nextCursor: page.nextCursor };
     },
@@ -1003,20 +1031,17 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       checkArgumentCount(arguments.length, 3, 'subscriptions.update(id, patch, options?)', 'call');
       requireId(id, 'id');
       const { verifyUrl = deps.verifyUrlChanges, ...changeOptions } = parseOptions(updateOptionsSchema, options);
+      const given = readInputOnce(patch);
       for (const field of tenantFields) {
-        if (typeof patch === 'object' && patch !== null && field in patch) {
+        if (typeof given === 'object' && given !== null && field in given) {
           throw new ValidationError(
             'INPUT_INVALID',
-            `Expected no \`${field}\` in an update: a subscription's tenant is fixed at creation (create a new subscription for another tenant), got ${describeValue((patch as Record<string, unknown>)[field])}`,
+            `Expected no \`${field}\` in an update: a subscription's tenant is fixed at creation (create a new subscription for another tenant), got ${describeValue((given as Record<string, unknown>)[field])}`,
             { field },
           );
         }
       }
-      const parsed = updateSchema.safeParse(patch);
-      if (!parsed.success) throwValidation('INPUT_INVALID', parsed.error, patch, updateSchema);
-      checkRawRecord(patch, 'headers');
-      checkRawRecord(patch, 'metadata');
-      const fields = parsed.data;
+      const fields = parseInput('INPUT_INVALID', updateSchema, given);
       if (fields.headers !== undefined) refuseRepeatedHeaderNames(fields.headers);
       checkTenantHeader(fields.headers);
       const change: SubscriptionPatch = {};
@@ -1034,7 +1059,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       if (fields.filter !== undefined) change.filter = fields.filter === null ? null : parsePayloadFilter(fields.filter);
       if (fields.transform !== undefined) change.transform = checkTransform(fields.transform);
       if (fields.ordering !== undefined) change.orderingOnDead = fields.ordering.onDead;
-      if (fields.versions !== undefined) change.versions = parseVersionPins(catalog, fields.versions);
+      if (fields.versions !== undefined) change.versions = readField('versions', () => parseVersionPins(catalog, fields.versions));
       else if (change.eventTypes !== undefined && hasEventVersions(catalog)) {
         // New event types pin the versioned types they add at their newest, as create does.
         const current = await requireRecord(id);
@@ -1044,7 +1069,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       let before: SubscriptionRecord | null = null;
       if (fields.tls !== undefined || (change.url !== undefined && deps.tlsSupported)) {
         before = await requireRecord(id);
-        if (fields.tls !== undefined) change.tls = checkTls(fields.tls, id, change.url ?? before.url, clock.now());
+        if (fields.tls !== undefined) change.tls = readField('tls', () => checkTls(fields.tls, id, change.url ?? before!.url, clock.now()));
         else if (before.tls !== null && change.url !== undefined) refuseTlsOverHttp(change.url);
       }
       if (verifyUrl && change.url !== undefined) {

@@ -39,7 +39,8 @@ function unknownVersion(field: string, message: string): never {
  */
 export function parseVersionPins(catalog: EventCatalog, value: unknown): string | null {
   if (value === null) return null;
-  if (typeof value !== 'object' || Array.isArray(value) || Object.getPrototypeOf(value) !== Object.prototype) {
+  const prototype: unknown = typeof value === 'object' ? Object.getPrototypeOf(value) : undefined;
+  if (typeof value !== 'object' || Array.isArray(value) || (prototype !== Object.prototype && prototype !== null)) {
     throw new ValidationError('INPUT_INVALID', `Expected \`versions\` to be an object of event type → version number, or null, got ${describeValue(value)}`, {
       field: 'versions',
     });

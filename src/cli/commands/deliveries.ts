@@ -51,7 +51,8 @@ Options:
   --status <status>       ${statuses.join(', ')}; repeatable
   --event-type <type>     an exact event type; repeatable
   --event <id>            deliveries of this event
-  --since <time>          created at or after: ISO 8601, or a duration ago (30m, 6h, 7d)
+  --since <time>          created at or after: ISO 8601 with its zone (…Z, …+02:00),
+                          a date (midnight UTC) or a duration ago (30m, 6h, 7d)
   --until <time>          created before
   --limit <n>             page size, 1 to 1000 (default 100)
   --cursor <cursor>       the next page, as printed after a full page
@@ -377,7 +378,8 @@ sends them. Asks for confirmation on a terminal; without one, --yes is required.
 Options:
   ${storageHelp}
   --subscription <id>     the subscription to replay to
-  --since <time>          window start: ISO 8601, or a duration ago (30m, 6h, 7d)
+  --since <time>          window start: ISO 8601 with its zone (…Z, …+02:00),
+                          a date (midnight UTC) or a duration ago (30m, 6h, 7d)
   --until <time>          window end (default: now)
   -y, --yes               replay without asking
   --json                  print { count, dryRun }

@@ -6,14 +6,13 @@
  * bytes, headers, signature and transport are the library's own; the catalog is
  * Bookkeeper's, or the host's with `--catalog`.
  */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { createWebhooks } from '../../create-webhooks.js';
 import type { EventCatalog } from '../../events/catalog.js';
 import type { AttemptRecord } from '../../storage/storage-adapter.js';
 import { booleanFlag, jsonOption, requiredFlag, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
 import { catalogHelp, catalogOf, catalogOption } from '../catalog-flag.js';
 import type { CliIo } from '../cli-io.js';
+import { readInputFile } from '../read-input.js';
 import { secretHelp, secretsOf } from '../secrets-flag.js';
 import { applySetOverride, parseSetOverride } from '../set-path.js';
 import { UsageError } from '../usage-error.js';
@@ -99,7 +98,7 @@ async function eventData(args: CommandArgs, io: CliIo, command: Command, catalog
   const file = stringFlag(args, 'data');
   let data: unknown;
   if (file !== undefined) {
-    const text = await readFile(resolve(io.cwd, file), 'utf8');
+    const text = (await readInputFile(io, file, 'the --data file', command.name)).toString('utf8');
     try {
       data = JSON.parse(text);
     } catch (error) {
