@@ -30,7 +30,7 @@ import { ConfigError } from './errors.js';
 import { isEventCatalog, type EventCatalog } from './events/catalog.js';
 import type { Logger } from './logger.js';
 import type { PayloadTransform, PayloadTransforms } from './routing/payload-transforms.js';
-import { silentLogger } from './logger.js';
+import { guardedLogger, silentLogger } from './logger.js';
 import type { MeterLike } from './metrics/otel-metrics.js';
 import type { SecretsKey } from './registry/secret-codec.js';
 import { defaultSensitiveHeaders, sensitiveHeaderPattern } from './registry/sensitive-headers.js';
@@ -402,7 +402,7 @@ export const webhooksOptionsSchema = z.strictObject({
   ).optional(),
   clock: clockSchema.transform(wholeMsClock).default(systemClock),
   random: z.custom<() => number>(isFunction, { message: 'a function returning a number in [0, 1)' }).default(() => Math.random),
-  logger: loggerSchema.default(silentLogger),
+  logger: loggerSchema.default(silentLogger).transform(guardedLogger),
   flowControl: flowControlOptionsSchema,
   circuitBreaker: circuitBreakerOptionsSchema,
   autoDisableAfterMs: z.union([z.literal(false), z.int().min(1).max(365 * 24 * 3_600_000)]).default(5 * 24 * 3_600_000),
