@@ -12,6 +12,7 @@ export type DispatchStorage = Pick<
   | 'nextDueAt'
   | 'releaseLeases'
   | 'writeBatchLimit'
+  | 'writeConcurrency'
   | 'subscribeWake'
   | 'getSubscription'
   | 'getSubscriptionChange'

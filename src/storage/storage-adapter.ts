@@ -926,6 +926,14 @@ export interface StorageAdapter {
    * file); `null` or absent: no limit beyond the dispatcher's own.
    */
   writeBatchLimit?(operation: 'claimDue' | 'settle'): number | null;
+  /**
+   * Optional: how many `settle` calls the dispatcher may have under way at once (absent: 1).
+   * The dispatcher overlaps them only for batches whose outcomes are all `delivered` and that
+   * settle an ordered delivery (settle-batcher.ts), so an adapter that answers more than 1
+   * must take concurrent settles of distinct deliveries as it takes those of several
+   * instances: PostgreSQL, whose settles lock only their own rows and keys.
+   */
+  writeConcurrency?(operation: 'settle'): number;
   /** Gives leases back (graceful stop): the deliveries are due again at once. */
   releaseLeases(leases: Array<{ deliveryId: string; leaseToken: string }>, now: number): Promise<void>;
   /** Earliest epoch ms at which a pending delivery of an active subscription becomes claimable; `null` if none. */

@@ -9,18 +9,31 @@ import type { SettleResult, Settlement, StorageAdapter } from '../../src/storage
 import { FakeClock, flush } from '../support/fake-clock.js';
 import { recordingLogger } from '../support/recording-logger.js';
 
-function attempt(n: number): CompletedAttempt {
-  const settlement = { deliveryId: `dlv_${n}`, leaseToken: `lease_${n}`, outcome: { kind: 'delivered' } } as Settlement;
+function attempt(n: number, { kind = 'delivered', orderingKey = null as string | null } = {}): CompletedAttempt {
+  const settlement = { deliveryId: `dlv_${n}`, leaseToken: `lease_${n}`, outcome: { kind }, orderingKey } as Settlement;
   return { claimed: {} as CompletedAttempt['claimed'], settlement };
 }
 
-function setup({ refusals = 0, abandon = false, pollIntervalMs = 5_000, batchLimit = undefined as (() => number | null) | undefined } = {}) {
+/** An ordered delivery's attempt (its settle lets the key's next delivery go). */
+const keyed = (n: number, kind = 'delivered') => attempt(n, { kind, orderingKey: `acct_${n}` });
+
+function setup({
+  refusals = 0,
+  abandon = false,
+  pollIntervalMs = 5_000,
+  batchLimit = undefined as (() => number | null) | undefined,
+  concurrency = undefined as number | undefined,
+} = {}) {
   const clock = new FakeClock();
   const { logger, errors, warnings } = recordingLogger();
   const calls: string[][] = [];
   let refuse = refusals;
   let holdNext = false;
   let release: (() => void) | null = null;
+  let holdAll = false;
+  const held: Array<() => void> = [];
+  let writing = 0;
+  let mostWriting = 0;
   const storage = {
     async settle(settlements: Settlement[]): Promise<SettleResult[]> {
       calls.push(settlements.map((s) => s.deliveryId));
@@ -28,13 +41,18 @@ function setup({ refusals = 0, abandon = false, pollIntervalMs = 5_000, batchLim
         refuse--;
         throw new Error('database is locked');
       }
+      writing++;
+      mostWriting = Math.max(mostWriting, writing);
       if (holdNext) {
         holdNext = false;
         await new Promise<void>((resolve) => (release = resolve));
       }
+      if (holdAll) await new Promise<void>((resolve) => held.push(resolve));
+      writing--;
       return settlements.map((s) => ({ ok: false, deliveryId: s.deliveryId, code: 'STORAGE_LEASE_LOST' }));
     },
     ...(batchLimit === undefined ? {} : { writeBatchLimit: (operation: string) => (operation === 'settle' ? batchLimit() : null) }),
+    ...(concurrency === undefined ? {} : { writeConcurrency: () => concurrency }),
   } as unknown as StorageAdapter;
   const settled: Array<{ batch: string[]; results: string[] }> = [];
   let flushed = 0;
@@ -59,6 +77,17 @@ function setup({ refusals = 0, abandon = false, pollIntervalMs = 5_000, batchLim
     flushed: () => flushed,
     holdNextWrite: () => (holdNext = true),
     releaseWrite: () => release?.(),
+    /** Holds every write from now on, until `releaseEach`. */
+    holdWrites: () => (holdAll = true),
+    mostWriting: () => mostWriting,
+    /** Stops holding, and releases the writes held and any they let start, until every write has ended. */
+    async releaseEach() {
+      holdAll = false;
+      while (held.length > 0) {
+        for (const resolve of held.splice(0)) resolve();
+        await flush();
+      }
+    },
   };
 }
 
@@ -144,7 +173,7 @@ describe('SettleBatcher', () => {
     expect(warnings[0]!.fields).toMatchObject({ count: 1 });
     expect(batcher.pending).toBe(0);
     expect(batcher.isIdle).toBe(true);
-    expect(flushed()).toBe(1);
+    expect(flushed()).toBe(2); // once per write
   });
 
   it('when told to abandon, writes the batch once more and keeps what that write settles (the storage is back)', async () => {
@@ -158,6 +187,98 @@ describe('SettleBatcher', () => {
     expect(settled).toEqual([{ batch: ['dlv_1', 'dlv_2'], results: ['dlv_1', 'dlv_2'] }]);
     expect(warnings).toEqual([]);
     expect(batcher.isIdle).toBe(true);
-    expect(flushed()).toBe(1);
+    expect(flushed()).toBe(2); // once per write
+  });
+
+  describe('with a storage that takes two settles at once (writeConcurrency)', () => {
+    it('writes a batch of delivered ordered attempts beside one of delivered attempts under way', async () => {
+      const { batcher, calls, settled, holdWrites, releaseEach, mostWriting } = setup({ concurrency: 2 });
+      holdWrites();
+      batcher.add(attempt(1));
+      await flush();
+      batcher.add(keyed(2));
+      batcher.add(attempt(3));
+      await flush();
+      expect(calls).toEqual([['dlv_1'], ['dlv_2', 'dlv_3']]);
+      batcher.add(keyed(4));
+      await flush();
+      expect(calls).toHaveLength(2); // two under way: the storage's limit
+      await releaseEach();
+      expect(calls).toEqual([['dlv_1'], ['dlv_2', 'dlv_3'], ['dlv_4']]);
+      expect(mostWriting()).toBe(2);
+      expect(settled.map((s) => s.batch).sort()).toEqual([['dlv_1'], ['dlv_2', 'dlv_3'], ['dlv_4']]);
+      expect(batcher.isIdle).toBe(true);
+    });
+
+    it('writes unordered attempts one batch at a time: nothing waits for their settle', async () => {
+      const { batcher, calls, holdWrites, releaseEach, mostWriting } = setup({ concurrency: 2 });
+      holdWrites();
+      batcher.add(attempt(1));
+      await flush();
+      batcher.add(attempt(2));
+      await flush();
+      expect(calls).toEqual([['dlv_1']]);
+      await releaseEach();
+      expect(calls).toEqual([['dlv_1'], ['dlv_2']]);
+      expect(mostWriting()).toBe(1);
+    });
+
+    it.each(['retry', 'dead', 'disable'])('writes nothing beside a batch holding a %s (it sets failingSince, which a later delivery clears)', async (kind) => {
+      const { batcher, calls, holdWrites, releaseEach, mostWriting } = setup({ concurrency: 2 });
+      holdWrites();
+      batcher.add(keyed(1, kind));
+      await flush();
+      batcher.add(keyed(2));
+      await flush();
+      expect(calls).toEqual([['dlv_1']]);
+      await releaseEach();
+      expect(calls).toEqual([['dlv_1'], ['dlv_2']]);
+      expect(mostWriting()).toBe(1);
+    });
+
+    it("beside a write, takes only the head's run of delivered attempts: nothing is written ahead of an older failure", async () => {
+      const { batcher, calls, holdWrites, releaseEach } = setup({ concurrency: 2 });
+      holdWrites();
+      batcher.add(attempt(1));
+      await flush();
+      batcher.add(keyed(2));
+      batcher.add(keyed(3, 'retry'));
+      batcher.add(keyed(4));
+      await flush();
+      expect(calls).toEqual([['dlv_1'], ['dlv_2']]);
+      await releaseEach();
+      expect(calls).toEqual([['dlv_1'], ['dlv_2'], ['dlv_3', 'dlv_4']]);
+    });
+
+    it('a failure at the head of the queue waits for the write under way, then goes alone with what follows', async () => {
+      const { batcher, calls, holdWrites, releaseEach, mostWriting } = setup({ concurrency: 2 });
+      holdWrites();
+      batcher.add(keyed(1));
+      await flush();
+      batcher.add(keyed(2, 'retry'));
+      batcher.add(keyed(3));
+      await flush();
+      expect(calls).toEqual([['dlv_1']]);
+      await releaseEach();
+      expect(calls).toEqual([['dlv_1'], ['dlv_2', 'dlv_3']]);
+      expect(mostWriting()).toBe(1);
+    });
+
+    it('a refused write holds every write back for its pause, then writes its batch again', async () => {
+      const { batcher, calls, settled, clock, errors } = setup({ concurrency: 2, refusals: 1 });
+      batcher.add(keyed(1));
+      await flush();
+      batcher.add(keyed(2));
+      await flush();
+      expect(calls).toEqual([['dlv_1']]);
+      expect(errors).toHaveLength(1);
+      await clock.advance(999);
+      expect(calls).toEqual([['dlv_1']]);
+      await clock.advance(1);
+      await flush();
+      expect(calls).toEqual([['dlv_1'], ['dlv_1', 'dlv_2']]);
+      expect(settled).toEqual([{ batch: ['dlv_1', 'dlv_2'], results: ['dlv_1', 'dlv_2'] }]);
+      expect(batcher.isIdle).toBe(true);
+    });
   });
 });

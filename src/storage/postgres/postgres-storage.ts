@@ -705,6 +705,17 @@ export class PostgresStorage implements StorageAdapter {
   }
 
   /**
+   * Two settles at once: a keyed settle is a transaction of several round trips, and the
+   * next delivery of each key it passes waits for its commit (see `writeConcurrency` in the
+   * storage contract for which batches the dispatcher overlaps). Concurrent settles of
+   * distinct deliveries are what several instances already send; they lock their own rows
+   * and keys.
+   */
+  writeConcurrency(): number {
+    return 2;
+  }
+
+  /**
    * Records a batch of attempts and outcomes in one statement (one round trip, one
    * commit), each fenced by its lease token; a delivery cancelled while its attempt was in
    * flight is settled by the rules for it in the same statement. A batch with a `disable`
