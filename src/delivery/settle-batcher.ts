@@ -166,7 +166,8 @@ export class SettleBatcher {
     } finally {
       this.writing.delete(write);
       if (this.isIdle) this.lastTry = false;
-      this.schedule();
+      // The next batch goes at once, as in one loop: what finished during this write is in it.
+      this.startWrites();
       this.options.onFlushed();
     }
   }
