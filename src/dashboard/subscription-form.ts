@@ -12,13 +12,13 @@
  * a refused post again, so a TLS identity is set through the API.
  */
 import { ValidationError, describeValue } from '../errors.js';
-import type { Subscription } from '../registry/subscription-registry.js';
 import type { SigningScheme } from '../signing/signing-key.js';
 import type { PayloadFilter } from '../routing/payload-filter.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../storage/storage-adapter.js';
 import { DashboardRefusal } from './dashboard-context.js';
 import { html, type Html } from './html.js';
 import { formErrorSummary, formField } from './render.js';
+import type { ShownSubscription } from './shown-subscription.js';
 
 /** The form as typed: every field as text, the event types as chosen. */
 export interface SubscriptionFormValues {
@@ -97,8 +97,8 @@ export function emptySubscriptionForm(): SubscriptionFormValues {
   };
 }
 
-/** The form filled in with a subscription, to edit it. */
-export function subscriptionFormValues(subscription: Subscription, catalogTypes: readonly string[]): SubscriptionFormValues {
+/** The form filled in with a subscription as the request may see it, to edit it (no metadata where it is not shown). */
+export function subscriptionFormValues(subscription: ShownSubscription, catalogTypes: readonly string[]): SubscriptionFormValues {
   const values = emptySubscriptionForm();
   values.url = subscription.url;
   values.eventTypes = subscription.eventTypes.filter((filter) => catalogTypes.includes(filter));
@@ -108,7 +108,7 @@ export function subscriptionFormValues(subscription: Subscription, catalogTypes:
   values.description = subscription.description ?? '';
   values.tenantId = subscription.tenantId ?? '';
   values.allTenants = subscription.allTenants;
-  values.metadata = Object.keys(subscription.metadata).length === 0 ? '' : JSON.stringify(subscription.metadata, null, 2);
+  values.metadata = subscription.metadata === undefined || Object.keys(subscription.metadata).length === 0 ? '' : JSON.stringify(subscription.metadata, null, 2);
   const retry = (subscription.retry ?? {}) as Partial<Record<RetryField, number | number[]>>;
   for (const name of retryFields) {
     const value = retry[name];

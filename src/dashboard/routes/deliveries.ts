@@ -7,6 +7,7 @@
  */
 import { ValidationError, describeValue } from '../../errors.js';
 import type { StoredEvent } from '../../stored-events.js';
+import { shownEvent } from '../shown-subscription.js';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus } from '../../storage/storage-adapter.js';
 import { DashboardRefusal, type DashboardContext, type PageReply, type Route } from '../dashboard-context.js';
 import { html, type Html } from '../html.js';
@@ -299,7 +300,7 @@ async function detailPage(context: DashboardContext, id: string): Promise<PageRe
   return {
     kind: 'page',
     title: `Delivery ${delivery.id}`,
-    data: { delivery, event, attempts },
+    data: { delivery, event: shownEvent(context, event), attempts },
     body: html`<h1>Delivery <span class="mono">${delivery.id}</span></h1>
 ${actions}
 <dl class="facts">

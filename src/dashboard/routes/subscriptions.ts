@@ -15,6 +15,7 @@ import type { SigningScheme } from '../../signing/signing-key.js';
 import type { StoredFlowControl, StoredRetryPolicy } from '../../storage/storage-adapter.js';
 import { DashboardRefusal, type DashboardContext, type PageReply, type Reply, type Route } from '../dashboard-context.js';
 import { html, type Html } from '../html.js';
+import { shownChanges, shownSubscription, type ShownSubscription } from '../shown-subscription.js';
 import { errorClassTag, formatCount, formatCountOf, formatDurationMs, formatRatio, noValue, pager, statusBadge, timeTag } from '../render.js';
 import {
   emptySubscriptionForm,
@@ -89,16 +90,16 @@ function formErrorOf(error: unknown): (FormError & { status: number; code: strin
   return { field: error.field, message: error.message, code: error.code, status: error.name === 'ValidationError' ? 400 : 409 };
 }
 
-function tenantText(subscription: Subscription): Html {
+function tenantText(subscription: ShownSubscription): Html {
   if (subscription.tenantId !== null) return html`<span class="mono">${subscription.tenantId}</span>`;
   return html`<span class="muted">${subscription.allTenants ? 'platform, every tenant’s events' : 'platform'}</span>`;
 }
 
-function statusOf(subscription: Subscription): Html {
+function statusOf(subscription: ShownSubscription): Html {
   return subscription.deletedAt !== null ? statusBadge('deleted') : statusBadge(subscription.status);
 }
 
-function eventTypesText(subscription: Subscription): Html {
+function eventTypesText(subscription: ShownSubscription): Html {
   return html`${subscription.eventTypes.map((filter, index) => html`${index === 0 ? '' : ', '}<span class="mono">${filter}</span>`)}`;
 }
 
@@ -158,18 +159,18 @@ ${
 </table>`
 }
 ${pager(context, '/subscriptions', filters, page.nextCursor)}`;
-  return { kind: 'page', title: noun.Many, body, data: { items: page.items, nextCursor: page.nextCursor } };
+  return { kind: 'page', title: noun.Many, body, data: { items: page.items.map((subscription) => shownSubscription(context, subscription)), nextCursor: page.nextCursor } };
 }
 
 // ---- one subscription -------------------------------------------------------------------
 
-/** The newest entries of a change log (which pages oldest first), newest first. */
+/** The newest entries of a change log (which pages oldest first) that this request may see, newest first. */
 async function newestChanges(context: DashboardContext, id: string): Promise<SubscriptionChange[]> {
   let kept: SubscriptionChange[] = [];
   let cursor: string | undefined;
   do {
     const page = await context.webhooks.subscriptions.history(id, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
-    kept = [...kept, ...page.items].slice(-changesShown);
+    kept = [...kept, ...shownChanges(context, page.items)].slice(-changesShown);
     cursor = page.nextCursor ?? undefined;
   } while (cursor !== undefined);
   return kept.reverse();
@@ -331,7 +332,7 @@ const overlapChoices: ReadonlyArray<[ms: number, label: string]> = [
   [7 * suggestedOverlapMs, '7 days'],
 ];
 
-function actionsSection(context: DashboardContext, subscription: Subscription, preview: { held: number; missed: number } | null): Html {
+function actionsSection(context: DashboardContext, subscription: ShownSubscription, preview: { held: number; missed: number } | null): Html {
   const noun = nounOf(context);
   const path = (rest: string) => context.href(subscriptionPath(subscription.id, rest));
   const operator = context.tenantId === undefined;
@@ -395,7 +396,7 @@ ${operator ? html`<div class="field"><label><input type="checkbox" name="hard" v
 }
 
 async function detailPage(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
-  const subscription = await context.subscription(params.id!);
+  const subscription = shownSubscription(context, await context.subscription(params.id!));
   const { webhooks } = context;
   const deleted = subscription.deletedAt !== null;
   const [metrics, changes, tests, preview] = await Promise.all([
@@ -407,7 +408,7 @@ async function detailPage(context: DashboardContext, params: Record<string, stri
   const noun = nounOf(context);
   const { backlog } = metrics;
   const headerNames = Object.keys(subscription.headers);
-  const metadataKeys = Object.keys(subscription.metadata);
+  const { metadata } = subscription;
   const body = html`<h1>${noun.One} ${statusOf(subscription)}</h1>
 <p class="mono">${subscription.url}</p>
 <div class="actions">
@@ -429,7 +430,11 @@ ${context.tenantId === undefined ? html`<dt>Tenant</dt><dd>${tenantText(subscrip
       : Object.entries(subscription.versions).map(([type, version]) => html`<span class="mono">${type}</span> version ${String(version)}<br>`)
   }</dd>
 <dt>Description</dt><dd>${subscription.description ?? html`<span class="muted">${noValue}</span>`}</dd>
-<dt>Metadata</dt><dd>${metadataKeys.length === 0 ? html`<span class="muted">${noValue}</span>` : html`<pre>${JSON.stringify(subscription.metadata, null, 2)}</pre>`}</dd>
+${
+  metadata === undefined
+    ? ''
+    : html`<dt>Metadata</dt><dd>${Object.keys(metadata).length === 0 ? html`<span class="muted">${noValue}</span>` : html`<pre>${JSON.stringify(metadata, null, 2)}</pre>`}</dd>`
+}
 <dt>Headers</dt><dd>${
     headerNames.length === 0
       ? html`<span class="muted">${noValue}</span>`
@@ -513,7 +518,7 @@ ${subscriptionForm({
  */
 function secretPage(
   context: DashboardContext,
-  subscription: Subscription & { publicKey?: string },
+  subscription: ShownSubscription<Subscription & { publicKey?: string }>,
   secret: string,
   rotation: { overlapMs: number | undefined; from: SigningScheme | null } | null,
 ): PageReply {
@@ -574,14 +579,14 @@ async function create(context: DashboardContext): Promise<Reply> {
   }
   const { secret, ...subscription } = created;
   context.audit('subscription.create', { subscriptionId: subscription.id });
-  return secretPage(context, subscription, secret, null);
+  return secretPage(context, shownSubscription(context, subscription), secret, null);
 }
 
 async function editPage(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
   refuseReadOnly(context);
   const subscription = await context.subscription(params.id!);
   refuseDeleted(subscription);
-  return formPage(context, 'edit', subscriptionFormValues(subscription, context.webhooks.events.types), subscription);
+  return formPage(context, 'edit', subscriptionFormValues(shownSubscription(context, subscription), context.webhooks.events.types), subscription);
 }
 
 async function update(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
@@ -613,7 +618,7 @@ async function update(context: DashboardContext, params: Record<string, string>)
     return formPage(context, 'edit', values, subscription, shown);
   }
   context.audit('subscription.update', { subscriptionId: updated.id });
-  return { kind: 'redirect', location: context.href(subscriptionPath(updated.id), { done: 'updated' }), data: { subscription: updated } };
+  return { kind: 'redirect', location: context.href(subscriptionPath(updated.id), { done: 'updated' }), data: { subscription: shownSubscription(context, updated) } };
 }
 
 // ---- actions ----------------------------------------------------------------------------
@@ -655,7 +660,7 @@ async function disable(context: DashboardContext, params: Record<string, string>
   const form = await actionFields(context, ['reason']);
   const subscription = await context.webhooks.subscriptions.disable(id, changeOptions(context, form));
   context.audit('subscription.disable', { subscriptionId: id });
-  return { kind: 'redirect', location: context.href(subscriptionPath(id), { done: 'disabled' }), data: { subscription } };
+  return { kind: 'redirect', location: context.href(subscriptionPath(id), { done: 'disabled' }), data: { subscription: shownSubscription(context, subscription) } };
 }
 
 async function enable(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
@@ -667,7 +672,7 @@ async function enable(context: DashboardContext, params: Record<string, string>)
   return {
     kind: 'redirect',
     location: context.href(subscriptionPath(id), { done: replayMissed ? 'enabled-and-replayed' : 'enabled' }),
-    data: { subscription, resumed, replayed },
+    data: { subscription: shownSubscription(context, subscription), resumed, replayed },
   };
 }
 
@@ -690,7 +695,7 @@ async function rotateSecret(context: DashboardContext, params: Record<string, st
     ...(signing === undefined ? {} : { signing }),
   });
   context.audit('subscription.rotate-secret', { subscriptionId: id, overlapMs: overlapMs ?? null, ...(signing === undefined ? {} : { signing }) });
-  return secretPage(context, subscription, secret, { overlapMs, from });
+  return secretPage(context, shownSubscription(context, subscription), secret, { overlapMs, from });
 }
 
 async function remove(context: DashboardContext, params: Record<string, string>): Promise<Reply> {
