@@ -21,7 +21,7 @@ import { METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH, metadataKeyPattern } from
 import { ORDERING_KEY_MAX_LENGTH } from '../ordering-key.js';
 import { SEQUENCE_HEADER } from '../signing/sequence-header.js';
 import { parseInput, throwValidation } from '../throw-validation.js';
-import { eventTypeVersions, isEventCatalog, type EventCatalog } from './catalog.js';
+import { eventTypeVersions, hasEventVersions, isEventCatalog, type EventCatalog } from './catalog.js';
 
 /** The formats of {@link exportCatalog}. */
 export type CatalogExportFormat = 'json-schema' | 'openapi' | 'asyncapi';
@@ -311,15 +311,23 @@ function convertTransforms(
     const description = `The body a subscription with the transform ${name} receives: the envelope of any event type, its data as the transform makes it.${
       transform.description === undefined ? '' : ` ${transform.description}`
     }`;
-    const envelope = envelopeSchema(description, { type: 'string', enum: [...catalog.types] }, data);
+    // A transformed subscription pinned to a version gets the envelope's `version` too, for the types with versions.
+    const envelope = envelopeSchema(description, { type: 'string', enum: [...catalog.types] }, data, hasEventVersions(catalog) ? 'any' : undefined);
     const [firstType] = catalog.types;
-    const example = transform.example === undefined ? undefined : { id: exampleId, type: firstType, timestamp: exampleTimestamp, data: transform.example };
+    const firstVersions = firstType === undefined ? undefined : eventTypeVersions(catalog, firstType);
+    const example =
+      transform.example === undefined
+        ? undefined
+        : { id: exampleId, type: firstType, ...(firstVersions === undefined ? {} : { version: firstVersions.newest }), timestamp: exampleTimestamp, data: transform.example };
     return { type: key, envelope, definitions, example };
   });
 }
 
-/** The envelope `{ id, type, version?, timestamp, environment?, orderingKey?, metadata?, data }` with `type`, `version` (for a versioned type) and `data` as given. */
-function envelopeSchema(description: string, type: JsonDocument, data: JsonDocument, version?: { version: number; newest: number }): JsonDocument {
+/**
+ * The envelope `{ id, type, version?, timestamp, environment?, orderingKey?, metadata?, data }` with `type`, `version` (for a versioned type) and `data` as given;
+ * `version: 'any'` for an envelope of any type of a catalog with versions: present, any version, for those types only.
+ */
+function envelopeSchema(description: string, type: JsonDocument, data: JsonDocument, version?: { version: number; newest: number } | 'any'): JsonDocument {
   return {
     type: 'object',
     description,
@@ -328,13 +336,21 @@ function envelopeSchema(description: string, type: JsonDocument, data: JsonDocum
       type,
       ...(version === undefined
         ? {}
-        : {
-            version: {
-              type: 'integer',
-              const: version.version,
-              description: `The version data is in: the one the subscription is pinned to (newest: ${version.newest}).`,
-            },
-          }),
+        : version === 'any'
+          ? {
+              version: {
+                type: 'integer',
+                minimum: 1,
+                description: 'For an event type with versions, the version data is in: the one the subscription is pinned to; absent for the other types.',
+              },
+            }
+          : {
+              version: {
+                type: 'integer',
+                const: version.version,
+                description: `The version data is in: the one the subscription is pinned to (newest: ${version.newest}).`,
+              },
+            }),
       timestamp: { type: 'string', format: 'date-time', description: 'When the event was published (ISO 8601, UTC).' },
       environment: {
         type: 'string',
@@ -357,7 +373,7 @@ function envelopeSchema(description: string, type: JsonDocument, data: JsonDocum
       },
       data,
     },
-    required: version === undefined ? ['id', 'type', 'timestamp', 'data'] : ['id', 'type', 'version', 'timestamp', 'data'],
+    required: version === undefined || version === 'any' ? ['id', 'type', 'timestamp', 'data'] : ['id', 'type', 'version', 'timestamp', 'data'],
     additionalProperties: false,
   };
 }

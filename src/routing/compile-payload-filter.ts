@@ -4,7 +4,8 @@
  * filtered subscription — only reads the document: paths are split, array indexes parsed,
  * `$in` lists made sets and timestamp operands read to instants ahead of time. An
  * evaluation allocates nothing; the one thing it parses is a string value compared with a
- * timestamp operand, since that value is only known then.
+ * timestamp operand, since that value is only known then. A value with a `toJSON` on the
+ * path (a `Date` in the data being published) is read as its JSON form, what the body holds.
  */
 import type { FilterDocument, PayloadFilter, PayloadFilterCondition, PayloadFilterLiteral, PayloadFilterOperators } from './payload-filter.js';
 import { rfc3339InstantMs } from './rfc3339-instant.js';
@@ -23,11 +24,19 @@ const indexPattern = /^(0|[1-9][0-9]*)$/;
 
 type Read = (document: FilterDocument) => unknown;
 
+/**
+ * A value as the envelope holds it: what its `toJSON` returns, called with its key as
+ * JSON.stringify calls it (a `Date` of the published data is its ISO string in the body).
+ */
+function sent(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null && typeof (value as { toJSON?: unknown }).toJSON === 'function' ? (value as { toJSON: (key: string) => unknown }).toJSON(key) : value;
+}
+
 function reader(path: string): Read {
   const [root, ...keys] = path.split('.') as ['type' | 'timestamp' | 'metadata' | 'data', ...string[]];
   if (keys.length === 0) {
     return (document) => {
-      const value = document[root];
+      const value = sent(document[root], root);
       return value === undefined ? missing : value;
     };
   }
@@ -39,7 +48,7 @@ function reader(path: string): Read {
   const inherited = keys.map((key) => key in Object.prototype);
   const count = keys.length;
   return (document) => {
-    let value: unknown = document[root];
+    let value: unknown = sent(document[root], root);
     for (let at = 0; at < count; at++) {
       if (typeof value !== 'object' || value === null) return missing;
       if (Array.isArray(value)) {
@@ -53,6 +62,7 @@ function reader(path: string): Read {
       } else {
         value = (value as Record<string, unknown>)[keys[at]!];
       }
+      value = sent(value, keys[at]!);
     }
     // JSON has no undefined: a property holding it is not sent, so it is missing.
     return value === undefined ? missing : value;

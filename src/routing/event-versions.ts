@@ -29,7 +29,8 @@ export interface VersionRoute {
  * The route of an event of `type`, its data in version `version` (`undefined`: an envelope
  * without one), to `subscription`; `null` for a type without versions.
  * @throws ValidationError `EVENT_VERSION_UNKNOWN` when the subscription's pin is no version
- *   of the type (the catalog dropped it, or the pin was changed outside the API).
+ *   of the type (the catalog dropped it, or the pin was changed outside the API), or when the
+ *   data must be downgraded from a version the catalog lacks (stored by a newer catalog).
  */
 export function versionRoute(catalog: EventCatalog, type: string, version: number | undefined, subscription: SubscriptionRecord): VersionRoute | null {
   const versions = eventTypeVersions(catalog, type);
@@ -44,7 +45,16 @@ export function versionRoute(catalog: EventCatalog, type: string, version: numbe
       { field: `versions.${type}` },
     );
   }
-  return { versions, from, to: Math.min(pin, from) };
+  const to = Math.min(pin, from);
+  if (to < from && !versions.list.includes(from)) {
+    // Stored by an instance whose catalog had a newer version (a rollback): no downgrade of it here.
+    throw new ValidationError(
+      'EVENT_VERSION_UNKNOWN',
+      `The event of ${JSON.stringify(type)} is in version ${from}, which the catalog does not have (${versions.list.join(', ')}): it cannot be downgraded to version ${to} for subscription ${subscription.id} (it was published with a newer catalog: deploy that one again); nothing was stored`,
+      { field: `versions.${type}` },
+    );
+  }
+  return { versions, from, to };
 }
 
 function downgradeFailed(type: string, from: number, to: number, subscriptionId: string, what: string, cause?: unknown): never {
@@ -63,7 +73,13 @@ function downgradeFailed(type: string, from: number, to: number, subscriptionId:
 export function downgradeData(route: VersionRoute, type: string, data: unknown, subscriptionId: string): unknown {
   const { versions, from, to } = route;
   if (to >= from) return data;
-  let current = structuredClone(data);
+  let current: unknown;
+  try {
+    current = structuredClone(data);
+  } catch (cause) {
+    // What publish took through a `toJSON` may hold what cannot be cloned (a function), or nest past the stack.
+    downgradeFailed(type, from, to, subscriptionId, `data that could not be copied for it (${cause instanceof Error ? cause.message : String(cause)})`, cause);
+  }
   for (let version = from; version > to; version--) {
     const downgrade = versions.downgrades[version]!;
     let next: unknown;

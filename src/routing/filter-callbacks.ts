@@ -30,8 +30,9 @@ function storedFilterMatcher(filter: string, subscriptionId: string): (document:
 
 /**
  * `EnqueueInput.matchesFilter` of one publish: `data` is the validated data, whose JSON form
- * reads back the same (publish refuses any other), so it is the envelope's `data` as sent;
- * `metadata` the validated metadata, `null` when the envelope has none.
+ * reads back the same (publish refuses any other) once each `toJSON` in it (a `Date`) is
+ * applied, as the matcher applies it, so it is the envelope's `data` as sent; `metadata` the
+ * validated metadata, `null` when the envelope has none.
  */
 export function publishedEventFilter(
   type: string,

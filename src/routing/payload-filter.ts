@@ -139,9 +139,10 @@ export type PayloadFilter = {
 
 /**
  * What a filter is evaluated on: the envelope as sent. `data` is its JSON value (plain
- * objects, arrays, strings, finite numbers, booleans, null), as a receiver parses it: a
- * `Date` or another class instance in it is not what was sent (the body holds its JSON
- * form), and the matcher does not look into one as it would into that form.
+ * objects, arrays, strings, finite numbers, booleans, null), as a receiver parses it, or
+ * the data being published, whose values with a `toJSON` (a `Date`) the matcher reads as
+ * what their `toJSON` returns, as the body holds them; another class instance in it is not
+ * what was sent, and the matcher does not look into one as it would into its JSON form.
  */
 export interface FilterDocument {
   type: string;

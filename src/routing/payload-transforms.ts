@@ -43,7 +43,7 @@ export interface TransformEvent {
   timestamp: string;
   /** The event's ordering key (`publish(…, { orderingKey })`); `null`: none. */
   orderingKey: string | null;
-  /** The event's metadata (`publish(…, { metadata })`); `null`: none. */
+  /** A copy of the event's metadata (`publish(…, { metadata })`); `null`: none. */
   metadata: Readonly<Record<string, string>> | null;
   /** The tenant it was published for; `null`: none. */
   tenantId: string | null;
@@ -127,7 +127,10 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     }
     let data: unknown;
     try {
-      data = transform({ ...event, data: structuredClone(event.data) }, deps.toSubscription(subscription));
+      // Copies of what a transform could change: the metadata, read again by the filters and
+      // envelopes of the publish's other subscriptions, and the data.
+      const metadata = event.metadata === null ? null : { ...event.metadata };
+      data = transform({ ...event, metadata, data: structuredClone(event.data) }, deps.toSubscription(subscription));
     } catch (cause) {
       failed(subscription, name, `an error (${cause instanceof Error ? cause.message : String(cause)})`, cause);
     }
@@ -168,8 +171,14 @@ export function createTransformRenderer(deps: TransformRendererDeps): TransformR
     try {
       payload = envelopeJson(event.id, event.type, envelopeTypeJson(event.type, version ?? null), event.timestamp, environment, environmentJson, event.orderingKey, event.metadata, data, version ?? null);
     } catch (cause) {
-      if (subscription.transform === null) throw cause;
-      failed(subscription, subscription.transform, `data JSON.stringify refused (${cause instanceof Error ? cause.message : String(cause)})`, cause);
+      const refused = `data JSON.stringify refused (${cause instanceof Error ? cause.message : String(cause)})`;
+      if (subscription.transform !== null) failed(subscription, subscription.transform, refused, cause);
+      // A `toJSON` that threw this time, or nesting past the stack: refused with the code, as a failing downgrade is.
+      throw new ValidationError(
+        'EVENT_DOWNGRADE_FAILED',
+        `Expected the data of ${JSON.stringify(event.type)} in version ${version} for subscription ${subscription.id} to have a JSON form, got ${refused}; nothing was stored`,
+        { field: `versions.${event.type}`, cause },
+      );
     }
     const bytes = Buffer.byteLength(payload);
     if (bytes > maxPayloadBytes) {

@@ -102,10 +102,12 @@ function checkLiteral(value: unknown, field: string, context: string, inList = f
 function checkList(value: unknown, field: string): PayloadFilterLiteral[] {
   const expected = `a non-empty array of at most ${maxListLength} literals (${literalExpected})`;
   if (!Array.isArray(value)) refuse(field, `Expected \`${field}\` to be ${expected}, got ${describeFound(value)}`);
-  if (value.length === 0 || value.length > maxListLength) refuse(field, `Expected \`${field}\` to be ${expected}, got ${describeFound(value)}`);
+  // Read once: a proxy's length may change between reads, and the copy must be the list checked.
+  const length = value.length;
+  if (length === 0 || length > maxListLength) refuse(field, `Expected \`${field}\` to be ${expected}, got ${describeFound(value)}`);
   const list: PayloadFilterLiteral[] = [];
   // An index loop, not map: map skips the holes of a sparse array, which JSON would write as null.
-  for (let index = 0; index < value.length; index++) list.push(checkLiteral(value[index], `${field}[${index}]`, literalExpected, true));
+  for (let index = 0; index < length; index++) list.push(checkLiteral(value[index], `${field}[${index}]`, literalExpected, true));
   return list;
 }
 
