@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js';
 import { isReservedHeader } from '../delivery/reserved-headers.js';
 import { checkUrlHost, ipLiteralOf, type AddressGuard } from '../delivery/ssrf-guard.js';
 import { checkArgumentCount } from '../check-argument-count.js';
-import { ConfigError, ConflictError, StorageError, ValidationError, describeValue, isWebhookError } from '../errors.js';
+import { ConfigError, ConflictError, ValidationError, describeValue, isWebhookError } from '../errors.js';
 import { eventTypeVersions, hasEventVersions, type EventCatalog, type VersionPinsOf } from '../events/catalog.js';
 import { createId } from '../ids.js';
 import { jsonCopy } from '../json-value-problem.js';
@@ -372,11 +372,12 @@ export interface SubscriptionRegistry<TCatalog extends EventCatalog = EventCatal
    * is not registered here (`TRANSFORM_MISSING`), a downgrade to its pinned version fails
    * (`EVENT_DOWNGRADE_FAILED`), its stored filter is no filter (`PAYLOAD_FILTER_INVALID`), the
    * storage fails — the call rejects with that error and nothing changed: it is still disabled,
-   * nothing is queued, logged or announced, and the same call replays once the cause is fixed.
-   * The events published while the enable itself runs are replayed right after it; should
-   * that fail, the subscription is enabled with the rest queued, and the call rejects with the
-   * replay's class and code, its message naming the `deliveries.replay({ subscriptionId, since })`
-   * that sends them (`cause`: what the replay threw).
+   * nothing is sent, logged or announced, and the same call replays once the cause is fixed.
+   * The events published while the enable itself runs are queued in the transaction that
+   * enables it (on PostgreSQL under a short lock of the events table that waits for publishes
+   * being written and holds new ones), so a key's missed events go before any published after
+   * the enable; a lock not had within its timeout rejects with `STORAGE_BUSY` (retryable),
+   * the subscription still disabled.
    */
   enable(id: string, options?: ChangeOptions & { replayMissed?: boolean }): Promise<Subscription & { resumed: number; replayed: number }>;
   /** What `enable` would send: held deliveries, and events missed while disabled. */
@@ -692,22 +693,12 @@ function readInputOnce(input: unknown): unknown {
 }
 
 /**
- * The error of an `enable({ replayMissed })` whose second pass — the events published while
- * the subscription was being enabled — failed after the enable: the subscription is active,
- * its held deliveries and the missed events of the first pass are queued. Of the class and
- * code of what the replay threw (its `cause`), with what is done and how to send the rest:
- * `deliveries.replay` from the time it was disabled, which skips what has a delivery.
+ * How far back from its start `enable({ replayMissed })`'s last replay looks: an event whose
+ * publish began up to this long before the enable and committed while it ran (a host's
+ * transaction) is queued by it; the events table lock waits for any still being written.
+ * The event feed's `settleMs` default, for the same late commits.
  */
-function replayUnfinished(error: unknown, id: string, since: number): unknown {
-  if (!isWebhookError(error)) return error;
-  const message = `Subscription ${id} is enabled, its held deliveries and the events it missed are queued, but replaying the events published while it was being enabled failed: send them with deliveries.replay({ subscriptionId: ${JSON.stringify(id)}, since: ${since} }), which skips what is queued (${error.message})`;
-  const options = { cause: error, ...(error.field === undefined ? {} : { field: error.field }) };
-  if (error instanceof StorageError) return new StorageError(error.code, message, { ...options, retryable: error.retryable });
-  if (error instanceof ValidationError) return new ValidationError(error.code, message, options);
-  if (error instanceof ConfigError) return new ConfigError(error.code, message, options);
-  if (error instanceof ConflictError) return new ConflictError(error.code, message, options);
-  return error;
-}
+const lateCommitMs = 60_000;
 
 /** Creates the registry over a storage adapter. */
 export function createSubscriptionRegistry<TCatalog extends EventCatalog = EventCatalog>(deps: SubscriptionRegistryDeps): SubscriptionRegistry<TCatalog> {
@@ -1134,7 +1125,7 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       const now = clock.now();
       const { held } = before.status === 'disabled' ? await storage.stats(now, { subscriptionId: id }) : { held: 0 };
       const since = parsed.replayMissed && before.status === 'disabled' ? before.disabledAt : null;
-      const replayMissed = (from: number, at: number) =>
+      const replayMissed = (from: number, at: number, activate?: ChangeAudit) =>
         storage.replay({
           subscriptionId: id,
           since: from,
@@ -1142,29 +1133,33 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
           matchesFilter: (filter, event) => deps.replayFilter(filter, event, id),
           render: deps.replayRender,
           now: at,
+          ...(activate === undefined ? {} : { activate }),
         });
-      let replayed = 0;
-      // All or nothing: the missed events are replayed first, while the subscription is still
-      // disabled, in the replay's one transaction — what it queues is held, and what it throws
-      // (a transform, a downgrade, a stored filter, the storage) leaves everything as it was:
-      // the subscription disabled, nothing queued, logged or announced; the same call can be
-      // made again. The enable then resumes what it queued with the held deliveries.
-      if (since !== null) ({ count: replayed } = await replayMissed(since, now));
       const audit = auditOf('enabled', parsed, now);
-      const updated = await storage.setSubscriptionStatus(id, { status: 'active', reason: null }, now, audit);
-      if (updated === null) notFound(id);
+      let replayed = 0;
+      let updated: SubscriptionRecord | null | undefined;
+      if (since === null) {
+        updated = await storage.setSubscriptionStatus(id, { status: 'active', reason: null }, now, audit);
+      } else {
+        // All or nothing, in two replays. The first queues the missed events while the
+        // subscription is still disabled (what it queues is held), outside any lock: a long
+        // outage's replay holds up no publish. The second enables the subscription in its own
+        // transaction after queuing what was published since the first began (or was still
+        // being written then: a publish straddling the enable is waited for, on PostgreSQL by
+        // locking the events table), so no publish falls between the replay and the enable,
+        // and a key's missed events are numbered before the first event published after it.
+        // What either throws (a transform, a downgrade, a stored filter, the storage) leaves it
+        // disabled with nothing logged or announced: the same call can be made again (what the
+        // first replay queued waits held, and is skipped by the next replay).
+        ({ count: replayed } = await replayMissed(since, now));
+        const last = await replayMissed(Math.max(since, now - lateCommitMs), clock.now(), audit);
+        replayed += last.count;
+        updated = last.subscription;
+      }
+      if (updated === null || updated === undefined) notFound(id);
       refuseDeleted(updated, 'enable it');
       try {
         await announce(audit);
-        if (since !== null) {
-          // Events published between that replay and the enable got no delivery (the
-          // subscription was disabled): a second pass queues them, skipping what the first queued.
-          try {
-            replayed += (await replayMissed(since, clock.now())).count;
-          } catch (error) {
-            throw replayUnfinished(error, id, since);
-          }
-        }
       } finally {
         // Enabled: what it holds and what was queued is due, even if what follows the enable failed.
         deps.onChange();

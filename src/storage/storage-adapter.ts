@@ -655,6 +655,25 @@ export interface ReplayInput {
    * replay, nothing changed. Not asked with `dryRun`.
    */
   render?: (subscription: SubscriptionRecord, event: EventRecord) => string | null;
+  /**
+   * `enable({ replayMissed })`'s last step: in the replay's transaction, after what it queues,
+   * the subscription is enabled as `setSubscriptionStatus(id, { status: 'active' }, now,
+   * activate)` enables it (held deliveries pending, due at `now`; the change record written;
+   * one already active or soft-deleted left as it is). No publish may fall between the two:
+   * an event published before the enable is in the window or waited for (on PostgreSQL the
+   * transaction first takes the events table in SHARE mode, which waits for the publishes
+   * being written and holds new ones until it commits), one published after it fans out to
+   * the subscription as active — so a key's events keep their publish order. Not with `dryRun`.
+   */
+  activate?: ChangeAudit;
+}
+
+/** What {@link StorageAdapter.replay} did. */
+export interface ReplayResult {
+  /** How many deliveries are (or, with `dryRun`, would be) queued. */
+  count: number;
+  /** With `activate`: the subscription as it is after the transaction (`null`: not found). */
+  subscription?: SubscriptionRecord | null;
 }
 
 /** A key held by a dead delivery (its subscription's `orderingOnDead` is `block`): see {@link StorageAdapter.listBlockedKeys}. */
@@ -974,9 +993,10 @@ export interface StorageAdapter {
    * `matchesFilter` accepts. For a subscription with a `transform`, each created delivery
    * gets its own payload from `render` (none created without it); a requeued one keeps the
    * payload it has. A `matchesFilter` or `render` that throws rejects the call with what it
-   * threw, nothing changed. Returns how many (would) be queued.
+   * threw, nothing changed. Returns how many (would) be queued; with `activate`, the
+   * subscription enabled in the same transaction too.
    */
-  replay(input: ReplayInput): Promise<{ count: number }>;
+  replay(input: ReplayInput): Promise<ReplayResult>;
   /**
    * The keys of one subscription that a dead delivery blocks (its head is dead, and the
    * subscription is not soft-deleted: `blocksKey` of storage/shared/ordering.ts), each with

@@ -2,6 +2,7 @@
  * Storage conformance cases for replay: new deliveries for past events to one subscription.
  */
 import { describe, expect, it } from 'vitest';
+import { createId } from '../../src/ids.js';
 import type { ConformanceContext } from './conformance-context.js';
 
 /** Defines this area's cases of the conformance suite, on the store `t` provides for each test. */
@@ -51,6 +52,32 @@ export function describeReplay(t: ConformanceContext): void {
 
       const again = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, until, now: t.now });
       expect(again).toEqual({ count: 0 });
+    });
+
+    it('with activate, enables the subscription in the same call: what it queued and what was held become due, the change is logged; dryRun changes nothing', async () => {
+      const sub = await createSubscription({ eventTypes: ['payment.*'] });
+      const held = await publishFor(sub.id, 'payment.held');
+      t.now += 1000;
+      await t.storage.setSubscriptionStatus(sub.id, { status: 'disabled', reason: 'maintenance' }, t.now);
+      const since = t.now;
+      const missed = await publish('payment.refunded');
+      t.now += 1000;
+      const activate = { id: createId('chg', t.now), action: 'enabled' as const, actor: 'ops', reason: null, isSensitiveHeader: () => false };
+
+      const dry = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, now: t.now, dryRun: true, activate });
+      expect(dry.count).toBe(1);
+      expect(dry.subscription).toBeUndefined();
+      expect(await t.storage.getSubscription(sub.id)).toMatchObject({ status: 'disabled' });
+      expect(await deliveriesOfEvent(missed.event.id)).toEqual([]);
+
+      const done = await t.storage.replay({ subscriptionId: sub.id, eventTypes: t.eventTypesOf(sub), since, now: t.now, activate });
+      expect(done).toMatchObject({ count: 1, subscription: { id: sub.id, status: 'active', disabledAt: null, disabledReason: null } });
+      expect(await t.storage.getSubscription(sub.id)).toEqual(done.subscription);
+      expect(await deliveriesOfEvent(missed.event.id)).toMatchObject([{ status: 'pending', nextAttemptAt: t.now }]);
+      expect(await delivery(held.id)).toMatchObject({ status: 'pending', nextAttemptAt: t.now });
+      const changes = (await t.storage.listSubscriptionChanges({ subscriptionId: sub.id, limit: 10 })).items;
+      expect(changes.at(-1)).toMatchObject({ id: activate.id, action: 'enabled', actor: 'ops', changes: { status: { before: 'disabled', after: 'active' } } });
+      expect((await claim(5)).map((c) => c.delivery.eventId).sort()).toEqual([held.eventId, missed.event.id].sort());
     });
 
     it('gives a replayed dead delivery a fresh attempt cycle and goes on numbering its log', async () => {

@@ -5,8 +5,9 @@
  * stored filter that is no filter (`PAYLOAD_FILTER_INVALID`) — the call rejects with that code
  * and nothing changed: the subscription is still disabled (same reason and time), nothing was
  * logged, announced or queued, and the same call, once the cause is fixed, replays everything.
- * Events published while the enable runs are not lost; should their replay fail after the
- * enable, the error says so and how to send them (`deliveries.replay`).
+ * Events published while the enable runs are not lost, and are queued in the transaction that
+ * enables it: a key's missed event goes before one published after the enable, and should
+ * their replay fail, the subscription stays disabled.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -65,15 +66,29 @@ describe.each(storageKinds)('enable({ replayMissed }) on the %s storage', (kind)
     return webhooks;
   }
 
-  /** The test's storage with `hook` run just before each status change goes to it. */
-  function storageWithHook(hook: () => Promise<void>): StorageAdapter {
+  /**
+   * The test's storage with `before` run just before the enable's status change goes to it
+   * (a `replay` with `activate`, or `setSubscriptionStatus`), and `after` once it is done.
+   */
+  function storageWithHook(before: () => Promise<void>, after: () => Promise<void> = async () => undefined): StorageAdapter {
     const storage = env.opened.storage;
     return new Proxy(storage, {
       get(target, property) {
         if (property === 'setSubscriptionStatus') {
           return async (...args: Parameters<StorageAdapter['setSubscriptionStatus']>) => {
-            await hook();
-            return target.setSubscriptionStatus(...args);
+            await before();
+            const result = await target.setSubscriptionStatus(...args);
+            await after();
+            return result;
+          };
+        }
+        if (property === 'replay') {
+          return async (input: Parameters<StorageAdapter['replay']>[0]) => {
+            if (input.activate === undefined) return target.replay(input);
+            await before();
+            const result = await target.replay(input);
+            await after();
+            return result;
           };
         }
         const value: unknown = Reflect.get(target, property, target);
@@ -206,7 +221,7 @@ describe.each(storageKinds)('enable({ replayMissed }) on the %s storage', (kind)
     expect(new Set(deliveries.map((delivery) => delivery.eventId)).size).toBe(2);
   });
 
-  it('says, when replaying the events published while it was being enabled fails, that it is enabled and how to send them', async () => {
+  it('refuses and leaves it disabled when an event published while it is being enabled fails to replay; fixed, the same call sends everything', async () => {
     const clock = new FakeClock(DISABLED_AT);
     const failing = { now: true };
     const transforms = thinUnless(failing);
@@ -225,18 +240,62 @@ describe.each(storageKinds)('enable({ replayMissed }) on the %s storage', (kind)
     await clock.advance(1_000);
     await webhooks.publish('payment.succeeded', samplePayment(1));
     armed = true;
+    const announced: string[] = [];
+    webhooks.bus.on('subscription:enabled', (event) => announced.push(event.change!.subscriptionId));
 
     const refused = await webhooks.subscriptions.enable(sub.id, { replayMissed: true }).catch((error: unknown) => error);
     expect(refused).toMatchObject({ name: 'ValidationError', code: 'TRANSFORM_FAILED', field: 'transform' });
-    expect((refused as Error).message).toContain(`is enabled`);
-    expect((refused as Error).message).toContain(`deliveries.replay({ subscriptionId: "${sub.id}", since: ${DISABLED_AT} })`);
-    expect((refused as Error).cause).toMatchObject({ code: 'TRANSFORM_FAILED' });
-    // The enable and the first pass stand: the missed event is queued.
-    expect(await webhooks.subscriptions.get(sub.id)).toMatchObject({ status: 'active' });
-    expect((await webhooks.deliveries.list({ subscriptionId: sub.id })).items).toHaveLength(1);
+    expect(armed).toBe(false);
+    // Still disabled, nothing logged or announced; the first replay's event waits held.
+    expect(await webhooks.subscriptions.get(sub.id)).toMatchObject({ status: 'disabled', disabledAt: DISABLED_AT });
+    expect((await webhooks.subscriptions.history(sub.id)).items.map((change) => change.action)).toEqual(['created', 'disabled']);
+    expect(announced).toEqual([]);
+    expect((await webhooks.deliveries.list({ subscriptionId: sub.id })).items.map((delivery) => delivery.status)).toEqual(['held']);
 
     failing.now = false;
-    expect(await webhooks.deliveries.replay({ subscriptionId: sub.id, since: DISABLED_AT })).toEqual({ count: 1 });
-    expect((await webhooks.deliveries.list({ subscriptionId: sub.id })).items).toHaveLength(2);
+    expect(await webhooks.subscriptions.enable(sub.id, { replayMissed: true })).toMatchObject({ status: 'active', resumed: 1, replayed: 1 });
+    const deliveries = (await webhooks.deliveries.list({ subscriptionId: sub.id })).items;
+    expect(deliveries.map((delivery) => delivery.status)).toEqual(['pending', 'pending']);
+    expect(new Set(deliveries.map((delivery) => delivery.eventId)).size).toBe(2);
+  });
+
+  it('numbers a key’s event published while the enable runs before one published right after it', async () => {
+    const clock = new FakeClock(DISABLED_AT);
+    const publisher = env.instance({ clock });
+    const published: Record<'during' | 'after', string | null> = { during: null, after: null };
+    let armed = false;
+    const webhooks = instanceOver(
+      storageWithHook(
+        // After the missed events are replayed, before the subscription is active.
+        async () => {
+          if (!armed) return;
+          published.during = (await publisher.publish('payment.succeeded', samplePayment(2), { orderingKey: 'acct_1' })).id;
+        },
+        // As soon as it is active, before the enable returns.
+        async () => {
+          if (!armed) return;
+          armed = false;
+          published.after = (await publisher.publish('payment.succeeded', samplePayment(3), { orderingKey: 'acct_1' })).id;
+        },
+      ),
+      { clock },
+    );
+    const sub = await webhooks.subscriptions.create({ url: `${env.server.url}/erp`, eventTypes: ['payment.*'] });
+    await webhooks.subscriptions.disable(sub.id);
+    await clock.advance(1_000);
+    await webhooks.publish('payment.succeeded', samplePayment(1), { orderingKey: 'acct_1' });
+    armed = true;
+
+    expect(await webhooks.subscriptions.enable(sub.id, { replayMissed: true })).toMatchObject({ status: 'active', replayed: 2 });
+    expect(armed).toBe(false);
+    const deliveries = (await webhooks.deliveries.list({ subscriptionId: sub.id })).items;
+    const sequenceOf = (eventId: string | null) => deliveries.find((delivery) => delivery.eventId === eventId)?.orderingSequence;
+    expect(deliveries).toHaveLength(3);
+    expect([sequenceOf(published.during), sequenceOf(published.after)]).toEqual([2, 3]);
+    // And sent in that order.
+    await webhooks.start();
+    await webhooks.drain({ timeoutMs: 10_000 });
+    const sent = env.server.requests.map((request) => (JSON.parse(request.body.toString()) as { data: { paymentId: string } }).data.paymentId);
+    expect(sent).toEqual(['pay_1', 'pay_2', 'pay_3']);
   });
 });

@@ -64,6 +64,7 @@ import {
   type SubscriptionChangeQuery,
   type SubscriptionChangeRecord,
   type SubscriptionRecord,
+  type SubscriptionStatus,
   type TestAttemptRecord,
 } from '../storage-adapter.js';
 import { ChunkedIdList } from './chunked-id-list.js';
@@ -332,6 +333,20 @@ export function createMemoryStorage(): StorageAdapter {
     }
     // Nothing of a held subscription is claimable: drop its stale entries at once rather than lazily.
     if (next.deliveries === 'hold') schedule.clear(sub);
+  }
+
+  /** `setSubscriptionStatus`, synchronously: `replay` with `activate` runs it in the replay's turn. */
+  function setStatusNow(id: string, change: { status: SubscriptionStatus; reason?: string | null }, now: number, audit: ChangeAudit | undefined): SubscriptionRecord | null {
+    const sub = subscriptions.get(id);
+    if (sub === undefined) return null;
+    if (sub.record.deletedAt !== null) return copySubscription(sub.record);
+    const next = subscriptionStatusChange(sub.record, change, now);
+    if (next === null) return copySubscription(sub.record);
+    assertNewChange(audit);
+    const before = audit === undefined ? null : copySubscription(sub.record);
+    applyStatusChange(sub, next, now);
+    if (audit !== undefined) appendChange(sub, changeRecord(audit, before, sub.record, now));
+    return copySubscription(sub.record);
   }
 
   /**
@@ -901,16 +916,7 @@ export function createMemoryStorage(): StorageAdapter {
 
     async setSubscriptionStatus(id, change, now, audit) {
       assertOpen();
-      const sub = subscriptions.get(id);
-      if (sub === undefined) return null;
-      if (sub.record.deletedAt !== null) return copySubscription(sub.record);
-      const next = subscriptionStatusChange(sub.record, change, now);
-      if (next === null) return copySubscription(sub.record);
-      assertNewChange(audit);
-      const before = audit === undefined ? null : copySubscription(sub.record);
-      applyStatusChange(sub, next, now);
-      if (audit !== undefined) appendChange(sub, changeRecord(audit, before, sub.record, now));
-      return copySubscription(sub.record);
+      return setStatusNow(id, change, now, audit);
     },
 
     async softDeleteSubscription(id, now, audit) {
@@ -1112,11 +1118,17 @@ export function createMemoryStorage(): StorageAdapter {
 
     async replay(input) {
       assertOpen();
+      // With `activate`, the status change is checked before anything is replayed: all or nothing.
+      if (input.activate !== undefined && input.dryRun !== true) assertNewChange(input.activate);
+      let result: { count: number };
       try {
-        return replayNow(input);
+        result = replayNow(input);
       } catch (error) {
         throw thrownByHostCallback(error);
       }
+      if (input.activate === undefined || input.dryRun === true) return result;
+      // In the same turn of the event loop: no publish falls between the replay and the enable.
+      return { ...result, subscription: setStatusNow(input.subscriptionId, { status: 'active' }, input.now, input.activate) };
     },
 
     async listBlockedKeys(query) {

@@ -66,6 +66,7 @@ import {
   type PurgeTenantResult,
   type ReadOptions,
   type ReplayInput,
+  type ReplayResult,
   type SettleResult,
   type Settlement,
   type StorageAdapter,
@@ -485,20 +486,27 @@ export class PostgresStorage implements StorageAdapter {
     now: number,
     audit?: ChangeAudit,
   ): Promise<SubscriptionRecord | null> {
-    return this.#runner.run('setSubscriptionStatus', () =>
-      this.#runner.transaction(async (client) => {
-        const [row] = await this.#query<SubscriptionRow>(this.#sql.lockSubscription, [id], client);
-        if (row === undefined) return null;
-        const current = toSubscription(row);
-        if (current.deletedAt !== null) return current;
-        const statusChange = subscriptionStatusChange(current, change, now);
-        if (statusChange === null) return current;
-        const { subscriptions } = await writeStatusChanges(this.#runner, this.#sql, client, new Map([[id, statusChange]]), now);
-        const stored = toSubscription(subscriptions[0]!);
-        if (audit !== undefined) await this.#insertChanges(client, [changeRecord(audit, current, stored, now)]);
-        return stored;
-      }),
-    );
+    return this.#runner.run('setSubscriptionStatus', () => this.#runner.transaction((client) => this.#setStatusOn(client, id, change, now, audit)));
+  }
+
+  /** `setSubscriptionStatus`'s work, on the locked row, in the caller's transaction. */
+  async #setStatusOn(
+    client: PoolClient,
+    id: string,
+    change: { status: SubscriptionStatus; reason?: string | null },
+    now: number,
+    audit: ChangeAudit | undefined,
+  ): Promise<SubscriptionRecord | null> {
+    const [row] = await this.#query<SubscriptionRow>(this.#sql.lockSubscription, [id], client);
+    if (row === undefined) return null;
+    const current = toSubscription(row);
+    if (current.deletedAt !== null) return current;
+    const statusChange = subscriptionStatusChange(current, change, now);
+    if (statusChange === null) return current;
+    const { subscriptions } = await writeStatusChanges(this.#runner, this.#sql, client, new Map([[id, statusChange]]), now);
+    const stored = toSubscription(subscriptions[0]!);
+    if (audit !== undefined) await this.#insertChanges(client, [changeRecord(audit, current, stored, now)]);
+    return stored;
   }
 
   /**
@@ -861,49 +869,65 @@ export class PostgresStorage implements StorageAdapter {
    * requeues and creates the missing ones (shared/redelivery.ts), in one transaction. A
    * soft-deleted subscription gets nothing.
    */
-  async replay(input: ReplayInput): Promise<{ count: number }> {
+  async replay(input: ReplayInput): Promise<ReplayResult> {
+    const activate = input.dryRun === true ? undefined : input.activate;
     return this.#runner.run('replay', () =>
       this.#runner.transaction(async (client) => {
-        const [row] = await this.#query<SubscriptionRow>(this.#sql.lockSubscriptionShared, [input.subscriptionId], client);
-        // replayable(): nothing is sent again to a soft-deleted subscription (the events'
-        // side of the rule, never an expunged one, is in the statements).
-        if (row === undefined || row.deleted_at !== null) return { count: 0 };
-        const subscription = toSubscription(row);
-        const filter = subscription.filter;
-        if (replayRefusesAll(input, filter)) return { count: 0 };
-        const window = [input.subscriptionId, input.since, input.until ?? null, [...input.eventTypes]];
-        if (input.dryRun !== true) await this.#query(this.#sql.lockReplay, [input.subscriptionId], client);
-        // Rendering and nothing to render with, only requeues (which keep their payloads).
-        const creates = !replayCreatesNothing(input, subscription);
-        const renders = rendersPayloads(subscription) && creates && input.dryRun !== true;
-        if (filter !== null || renders) return { count: await this.#replayWithEvents(client, input, subscription, window, creates) };
-        if (input.dryRun === true) {
-          const missing = creates ? await this.#query<{ id: string }>(this.#sql.replayMissing, window, client) : [];
-          const [requeues] = await this.#query<{ n: IntLike }>(this.#sql.replayCountRequeues, window, client);
-          return { count: int(requeues?.n ?? 0) + missing.length };
+        if (activate !== undefined) {
+          // No publish between the replay and the enable: SHARE waits for the publishes being
+          // written (each holds ROW EXCLUSIVE on the events until it commits), so the replay
+          // sees their events, and holds new ones until the enable commits, so they see it
+          // active. Bounded: a long transaction of the host's that published fails the wait
+          // (STORAGE_BUSY, retried) rather than holding every publish behind it.
+          await client.query(this.#sql.lockEventsForEnable);
         }
-        const missing = creates ? await this.#query<{ id: string; type: string }>(this.#sql.replayMissingLocked, window, client) : [];
-        const fields = requeuedFields(queuedStatus(subscription.status === 'active'), input.now);
-        // Created before the requeue: the keys they append to are locked before any delivery
-        // (statements/ordering.ts); the requeue touches only dead deliveries, never these.
-        let created = 0;
-        if (missing.length > 0) {
-          const inserted = await this.#runner.execute(client, this.#sql.insertReplayDeliveries, [
-            missing.map(() => newDeliveryId(input.now)),
-            missing.map((event) => event.id),
-            missing.map((event) => event.type),
-            input.subscriptionId,
-            fields.status,
-            fields.nextAttemptAt,
-            input.now,
-            [],
-          ]);
-          created = inserted.rowCount;
-        }
-        const requeued = await this.#runner.execute(client, this.#sql.replayRequeue, [...window, ...requeuedValues(fields)]);
-        return { count: requeued.rowCount + created };
+        const count = await this.#replayOn(client, input);
+        if (activate === undefined) return { count };
+        return { count, subscription: await this.#setStatusOn(client, input.subscriptionId, { status: 'active' }, input.now, activate) };
       }),
     );
+  }
+
+  /** `replay`'s work in the caller's transaction: how many are (or would be) queued. */
+  async #replayOn(client: PoolClient, input: ReplayInput): Promise<number> {
+    const [row] = await this.#query<SubscriptionRow>(this.#sql.lockSubscriptionShared, [input.subscriptionId], client);
+    // replayable(): nothing is sent again to a soft-deleted subscription (the events'
+    // side of the rule, never an expunged one, is in the statements).
+    if (row === undefined || row.deleted_at !== null) return 0;
+    const subscription = toSubscription(row);
+    const filter = subscription.filter;
+    if (replayRefusesAll(input, filter)) return 0;
+    const window = [input.subscriptionId, input.since, input.until ?? null, [...input.eventTypes]];
+    if (input.dryRun !== true) await this.#query(this.#sql.lockReplay, [input.subscriptionId], client);
+    // Rendering and nothing to render with, only requeues (which keep their payloads).
+    const creates = !replayCreatesNothing(input, subscription);
+    const renders = rendersPayloads(subscription) && creates && input.dryRun !== true;
+    if (filter !== null || renders) return await this.#replayWithEvents(client, input, subscription, window, creates);
+    if (input.dryRun === true) {
+      const missing = creates ? await this.#query<{ id: string }>(this.#sql.replayMissing, window, client) : [];
+      const [requeues] = await this.#query<{ n: IntLike }>(this.#sql.replayCountRequeues, window, client);
+      return int(requeues?.n ?? 0) + missing.length;
+    }
+    const missing = creates ? await this.#query<{ id: string; type: string }>(this.#sql.replayMissingLocked, window, client) : [];
+    const fields = requeuedFields(queuedStatus(subscription.status === 'active'), input.now);
+    // Created before the requeue: the keys they append to are locked before any delivery
+    // (statements/ordering.ts); the requeue touches only dead deliveries, never these.
+    let created = 0;
+    if (missing.length > 0) {
+      const inserted = await this.#runner.execute(client, this.#sql.insertReplayDeliveries, [
+        missing.map(() => newDeliveryId(input.now)),
+        missing.map((event) => event.id),
+        missing.map((event) => event.type),
+        input.subscriptionId,
+        fields.status,
+        fields.nextAttemptAt,
+        input.now,
+        [],
+      ]);
+      created = inserted.rowCount;
+    }
+    const requeued = await this.#runner.execute(client, this.#sql.replayRequeue, [...window, ...requeuedValues(fields)]);
+    return requeued.rowCount + created;
   }
 
   /**

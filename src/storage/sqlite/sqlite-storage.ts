@@ -44,6 +44,7 @@ import type {
   PurgeTenantInput,
   PurgeTenantResult,
   ReplayInput,
+  ReplayResult,
   SettleResult,
   Settlement,
   StorageAdapter,
@@ -409,18 +410,19 @@ export class SqliteStorage implements StorageAdapter {
     now: number,
     audit?: ChangeAudit,
   ): Promise<SubscriptionRecord | null> {
-    return this.#run('setSubscriptionStatus', true, (s) =>
-      this.#immediate(() => {
-        const current = this.#readSubscription(s, id);
-        if (current === null || current.deletedAt !== null) return current;
-        const statusChange = subscriptionStatusChange(current, change, now);
-        if (statusChange === null) return current;
-        writeStatusChange(s, id, statusChange, now);
-        const after = this.#readSubscription(s, id)!;
-        if (audit !== undefined) s.insertChange.run(changeParams(changeRecord(audit, current, after, now)));
-        return after;
-      }),
-    );
+    return this.#run('setSubscriptionStatus', true, (s) => this.#immediate(() => this.#setStatusIn(s, id, change, now, audit)));
+  }
+
+  /** `setSubscriptionStatus`'s work, inside the caller's write transaction. */
+  #setStatusIn(s: Statements, id: string, change: { status: SubscriptionStatus; reason?: string | null }, now: number, audit: ChangeAudit | undefined): SubscriptionRecord | null {
+    const current = this.#readSubscription(s, id);
+    if (current === null || current.deletedAt !== null) return current;
+    const statusChange = subscriptionStatusChange(current, change, now);
+    if (statusChange === null) return current;
+    writeStatusChange(s, id, statusChange, now);
+    const after = this.#readSubscription(s, id)!;
+    if (audit !== undefined) s.insertChange.run(changeParams(changeRecord(audit, current, after, now)));
+    return after;
   }
 
   /**
@@ -736,14 +738,19 @@ export class SqliteStorage implements StorageAdapter {
     );
   }
 
-  /** Re-queues the window's dead deliveries and creates the missing ones for one subscription. */
-  async replay(input: ReplayInput): Promise<{ count: number }> {
+  /**
+   * Re-queues the window's dead deliveries and creates the missing ones for one subscription;
+   * with `activate`, enables it in the same write transaction (no other connection can
+   * publish in between: the write lock is held from the replay to the enable).
+   */
+  async replay(input: ReplayInput): Promise<ReplayResult> {
     try {
       return await this.#run('replay', true, (s) =>
         this.#immediate(() => {
           const subscription = this.#readSubscription(s, input.subscriptionId);
-          if (subscription === null) return { count: 0 };
-          return { count: replayWindow(s, input, subscription) };
+          const count = subscription === null ? 0 : replayWindow(s, input, subscription);
+          if (input.activate === undefined || input.dryRun === true) return { count };
+          return { count, subscription: this.#setStatusIn(s, input.subscriptionId, { status: 'active' }, input.now, input.activate) };
         }),
       );
     } catch (error) {

@@ -11,6 +11,12 @@ import { replayRequeues } from '../../shared/redelivery.js';
 import { quoteLiteral } from '../migrations/index.js';
 import { eventColumns, literalList, receivesTenantSql, subscriptionColumns, type Tables } from './sql-parts.js';
 
+/**
+ * How long enable({ replayMissed })'s last replay waits for the events table (SQLSTATE 55P03,
+ * STORAGE_BUSY, retried by the runner): publishes queue behind the wait, so it stays short.
+ */
+export const enableLockTimeoutMs = 500;
+
 export function replayStatements(t: Tables, schema: string) {
   // $1 subscription (its row joined as `s`), $2 since, $3 until (or NULL), $4 the matched
   // event types. The tenant rule (receivesTenant of shared/tenancy.ts) is read from the
@@ -88,6 +94,11 @@ export function replayStatements(t: Tables, schema: string) {
     // sees what the one before created, so none numbers a delivery of an ordering key that
     // its insert then drops as a duplicate (a number that would never be sent, and, were it
     // the key's head, would hold the key for ever). Publishes never wait for it.
+    // enable({ replayMissed })'s last replay (ReplayInput.activate): the events table in SHARE
+    // mode, which waits for the publishes being written (ROW EXCLUSIVE until they commit) and
+    // holds new ones until the enable commits. Bounded by its own lock_timeout. A utility
+    // statement: run without parameters (not prepared).
+    lockEventsForEnable: `SET LOCAL lock_timeout = '${enableLockTimeoutMs}ms'; LOCK TABLE ${t.events} IN SHARE MODE`,
     lockReplay: `SELECT pg_advisory_xact_lock(hashtextextended(${quoteLiteral(`@bookkeeper/webhooks:${schema}:replay:`)} || $1::text, 0))`,
     // The deliveries take their subscription's tenant (deliveryTenantId), and their payloads
     // from $8 when the core rendered them (aligned with $1, NULL or empty: each sends its
