@@ -298,7 +298,13 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
       if (closed) throw new StateError('WEBHOOKS_STOPPED', 'This webhooks instance is closed');
       const stopsBefore = stopRequests;
       const starting = (async () => {
-        migrated ??= storage.migrate();
+        // Shared by the starts under way; forgotten when it fails, so that a later start()
+        // migrates again (the database was down, or busy, at the first) rather than
+        // answering the same error for ever.
+        migrated ??= storage.migrate().catch((error: unknown) => {
+          migrated = null;
+          throw error;
+        });
         await migrated;
         // A close() or stop() made while migrating wins: nothing may start behind it (a
         // dispatcher's worker thread started now would outlive the stop, on a closed storage).

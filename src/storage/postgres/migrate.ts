@@ -18,7 +18,7 @@ import {
   type MigrationSet,
   type PostgresMigration,
 } from './migrations/index.js';
-import { assertNoUnknownContract, assertSchemaCompatible, planSteps, type AppliedStep } from './schema-compatibility.js';
+import { assertNoUnknownContract, assertSchemaCompatible, planSteps, type AppliedStep, type StepPlan } from './schema-compatibility.js';
 import { retryBusyOrUnavailable, type StatementRunner } from './statement-runner.js';
 
 /** Options of `PostgresStorage.migrate()`. */
@@ -110,8 +110,9 @@ export interface MigrationContext {
  * works on one connection under a session-level advisory lock on a key of the schema (two
  * migrators serialize, and the second finds nothing left to do) and applies each step in a
  * transaction of its own, its record in the same transaction: a failing step leaves the
- * steps before it applied. A step outside a transaction is recorded after it succeeds; its
- * statements are idempotent, so a crash in between runs it again harmlessly.
+ * steps before it applied (on a fresh schema, the steps up to the last contract step, with
+ * the version table, commit as one). A step outside a transaction is recorded after it
+ * succeeds; its statements are idempotent, so a crash in between runs it again harmlessly.
  *
  * @throws StorageError `STORAGE_SCHEMA_TOO_NEW` past a newer contract step; `STORAGE_SCHEMA_TOO_OLD`
  *   when this code needs a contract step an expand run may not apply; `STORAGE_MIGRATION_LOCKED`
@@ -124,8 +125,12 @@ export async function migrateSchema(context: MigrationContext, options: { phase:
     async () => {
       const applied = await readApplied(context, runner.pool);
       if (applied !== null) assertNoUnknownContract(runner.where, applied, set);
-      const first = planSteps(runner.where, applied, set, options.phase);
-      if (first.apply.length === 0 || options.dryRun) return { applied: first, after: applied };
+      // Read without the lock, a fresh schema may be half-way through another instance's
+      // migration (0001–0002 committed, the contract step 0003 not yet), which planSteps
+      // takes for an old schema: only "nothing to do" is taken from this read, the rest is
+      // decided again under the lock, once that migration has ended.
+      const first = options.dryRun ? planSteps(runner.where, applied, set, options.phase) : planIfCurrent(runner.where, applied, set, options.phase);
+      if (first !== null && (first.apply.length === 0 || options.dryRun)) return { applied: first, after: applied };
       return migrateLocked(context, options.phase);
     },
     { needsSchema: false, retry: retryBusyOrUnavailable },
@@ -142,6 +147,16 @@ export async function migrateSchema(context: MigrationContext, options: { phase:
   });
 }
 
+/** The plan when it applies nothing; `null` when it would apply steps or refuses (to be decided under the lock). */
+function planIfCurrent(where: string, applied: readonly AppliedStep[] | null, set: MigrationSet, phase: MigrationPhase): StepPlan | null {
+  try {
+    const plan = planSteps(where, applied, set, phase);
+    return plan.apply.length === 0 ? plan : null;
+  } catch {
+    return null;
+  }
+}
+
 async function migrateLocked(context: MigrationContext, phase: MigrationPhase) {
   const { runner, schema, set } = context;
   const client = await runner.pool.connect();
@@ -149,11 +164,17 @@ async function migrateLocked(context: MigrationContext, phase: MigrationPhase) {
   try {
     await client.query(migrationSessionLockSql(schema));
     try {
-      await client.query(migrationsTableSql(schema));
       const applied = await readApplied(context, client);
       if (applied !== null) assertNoUnknownContract(runner.where, applied, set);
       const steps = planSteps(runner.where, applied, set, phase);
-      for (const step of steps.apply) await applyWithRetries(context, client, step);
+      // No version table yet: it (and the schema, if missing) is made in the first step's
+      // transaction, so a first step that fails — the schema holds a table of the same name,
+      // it is not ours — leaves the database as it found it.
+      let setup = applied === null ? migrationsTableSql(schema) : null;
+      for (const group of applied === null ? freshGroups(steps.apply) : steps.apply.map((step) => [step])) {
+        await applyWithRetries(context, client, group, setup);
+        setup = null;
+      }
       return { applied: steps, after: await readApplied(context, client) };
     } finally {
       try {
@@ -172,18 +193,35 @@ async function migrateLocked(context: MigrationContext, phase: MigrationPhase) {
   }
 }
 
-async function applyWithRetries(context: MigrationContext, client: PoolClient, step: PostgresMigration): Promise<void> {
+/**
+ * The steps of a fresh schema as they commit: those up to its last contract step together,
+ * each later one alone. Cut short between them (a killed process), the schema would read as
+ * one of an older release, which an expand run refuses to finish (see planSteps).
+ */
+function freshGroups(steps: readonly PostgresMigration[]): PostgresMigration[][] {
+  const last = steps.findLastIndex((step) => step.phase === 'contract');
+  const head = steps.slice(0, last + 1);
+  if (head.some((step) => step.transaction === false)) return steps.map((step) => [step]);
+  return [...(head.length > 0 ? [head] : []), ...steps.slice(last + 1).map((step) => [step])];
+}
+
+/**
+ * @param group one step, or transactional steps that commit together.
+ * @param setup SQL run first, in the group's transaction (the version table of a fresh schema), or `null`.
+ */
+async function applyWithRetries(context: MigrationContext, client: PoolClient, group: readonly PostgresMigration[], setup: string | null): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await applyStep(context, client, step);
+      await applyGroup(context, client, group, setup);
       return;
     } catch (error) {
       if (!isLockTimeout(error)) throw error;
       const delay = lockRetryDelaysMs[attempt];
       if (delay === undefined) {
+        const step = group[group.length - 1]!;
         throw new StorageError(
           'STORAGE_MIGRATION_LOCKED',
-          `${context.runner.where}: migration ${step.name} waited for a table lock longer than its lock timeout (${lockTimeoutOf(step)} ms) on each of ${attempt + 1} tries; a long transaction holds a lock on its table: retry migrate() once it ends`,
+          `${context.runner.where}: migration ${group.map((each) => each.name).join(', ')} waited for a table lock longer than its lock timeout (${lockTimeoutOf(step)} ms) on each of ${attempt + 1} tries; a long transaction holds a lock on its table: retry migrate() once it ends`,
           { cause: error, retryable: true },
         );
       }
@@ -192,27 +230,30 @@ async function applyWithRetries(context: MigrationContext, client: PoolClient, s
   }
 }
 
-async function applyStep(context: MigrationContext, client: PoolClient, step: PostgresMigration): Promise<void> {
-  const statements = renderStatements(step, context.schema);
-  const lockTimeout = `'${lockTimeoutOf(step)}ms'`;
-  const statementTimeout = `'${step.statementTimeoutMs ?? 0}ms'`;
-  if (step.transaction === false) {
+async function applyGroup(context: MigrationContext, client: PoolClient, group: readonly PostgresMigration[], setup: string | null): Promise<void> {
+  const first = group[0]!;
+  if (first.transaction === false) {
+    const statements = renderStatements(first, context.schema);
+    if (setup !== null) await client.query(setup);
     // One statement at a time in autocommit: CREATE INDEX CONCURRENTLY refuses any block.
-    await client.query(`SET lock_timeout = ${lockTimeout}`);
-    await client.query(`SET statement_timeout = ${statementTimeout}`);
+    await client.query(`SET lock_timeout = '${lockTimeoutOf(first)}ms'`);
+    await client.query(`SET statement_timeout = '${first.statementTimeoutMs ?? 0}ms'`);
     try {
       for (const statement of statements) await client.query(statement);
     } finally {
       await client.query('RESET lock_timeout; RESET statement_timeout');
     }
-    await record(context, client, step);
+    await record(context, client, first);
     return;
   }
   await client.query('BEGIN');
   try {
-    await client.query(`SET LOCAL lock_timeout = ${lockTimeout}; SET LOCAL statement_timeout = ${statementTimeout}`);
-    await client.query(statements[0]!);
-    await record(context, client, step);
+    for (const step of group) {
+      await client.query(`SET LOCAL lock_timeout = '${lockTimeoutOf(step)}ms'; SET LOCAL statement_timeout = '${step.statementTimeoutMs ?? 0}ms'`);
+      if (step === first && setup !== null) await client.query(setup);
+      await client.query(renderStatements(step, context.schema)[0]!);
+      await record(context, client, step);
+    }
     await client.query('COMMIT');
   } catch (error) {
     if (!isConnectionLoss(error)) await client.query('ROLLBACK');

@@ -200,6 +200,26 @@ function resolveOptions(options: unknown): ResolvedSqliteOptions {
 }
 
 /**
+ * `PRAGMA journal_mode = WAL`, tried again for up to `busyTimeoutMs` while SQLite answers
+ * SQLITE_BUSY. Processes opening a new file at once each hold the shared lock of their read of
+ * its header and need the exclusive one to switch it; SQLite answers all but one of them
+ * SQLITE_BUSY at once instead of calling the busy handler, which could deadlock there. The
+ * factory is synchronous, so it pauses as SQLite's own busy handler does: blocking, briefly.
+ */
+function switchToWal(database: Database.Database, busyTimeoutMs: number): unknown {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+    try {
+      return database.pragma('journal_mode = WAL', { simple: true });
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pauseMs);
+    }
+  }
+}
+
+/**
  * Creates the SQLite storage adapter. Call `await storage.migrate()` before use.
  *
  * With `filename`, the adapter opens the file in WAL mode with the given
@@ -244,7 +264,7 @@ export function createSqliteStorage(options: SqliteStorageOptions): SqliteStorag
       // WAL: readers never block the writer nor the writer them, and a commit is one
       // append to the log. An in-memory database answers 'memory' and stays so, and has
       // no log to checkpoint.
-      const mode = database.pragma('journal_mode = WAL', { simple: true });
+      const mode = switchToWal(database, resolved.busyTimeoutMs ?? 0);
       if (mode !== 'wal') checkpointIntervalMs = false;
       // Our own file: enforce the schema's foreign keys. (A host's connection keeps its setting;
       // the adapter deletes children before parents, so it is correct either way.)

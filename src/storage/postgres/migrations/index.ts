@@ -124,11 +124,16 @@ export function renderStatements(migration: PostgresMigration, schema: string): 
 /**
  * The table that records applied migrations. Created with IF NOT EXISTS, outside
  * the numbered migrations, because reading it is how `migrate()` learns where it is.
+ *
+ * The schema is created only when it is missing: `CREATE SCHEMA IF NOT EXISTS` checks the
+ * CREATE right on the database before it looks for the schema, so it would refuse a role
+ * that owns a schema its DBA made for it (`CREATE SCHEMA webhooks AUTHORIZATION app`) but
+ * may create nothing else in the database.
  */
 export function migrationsTableSql(schema: string): string {
   const s = quoteIdentifier(schema);
   return (
-    `CREATE SCHEMA IF NOT EXISTS ${s};\n` +
+    `DO $$ BEGIN IF to_regnamespace(${quoteLiteral(s)}) IS NULL THEN CREATE SCHEMA ${s}; END IF; END $$;\n` +
     `CREATE TABLE IF NOT EXISTS ${s}.migrations (\n` +
     `  version    integer     NOT NULL PRIMARY KEY,\n` +
     `  name       text        NOT NULL,\n` +
