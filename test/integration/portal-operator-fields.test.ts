@@ -5,12 +5,14 @@
  * the portal keeps it as stored. The operator's dashboard on the same instance shows it all.
  */
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDashboard } from '../../src/dashboard/index.js';
 import { dashboardRoutes } from '../../src/dashboard/routes/index.js';
 import { createWebhooks, type Subscription, type SubscriptionChange, type Webhooks } from '../../src/index.js';
+import { registerCleanups } from '../support/cleanups.js';
+import { closeWithConnections } from '../support/close-with-connections.js';
 import { LoopbackReceiver } from '../support/loopback-receiver.js';
 import { samplePayment } from '../support/sample-payment.js';
 
@@ -36,21 +38,12 @@ interface Fixture {
   deliveryId: string;
 }
 
-const servers: Server[] = [];
-const receivers: LoopbackReceiver[] = [];
-const instances: Webhooks[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-  for (const webhooks of instances.splice(0)) await webhooks.close();
-  for (const receiver of receivers.splice(0)) await receiver.close();
-});
+// Run last first: the dashboards' servers, then the instance, then the receiver it posts to.
+const cleanups = registerCleanups();
 
 async function serve(dashboard: ReturnType<typeof createDashboard>, basePath: string): Promise<Site> {
   const server = createServer(dashboard.node());
-  servers.push(server);
+  cleanups.push(closeWithConnections(server));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, basePath };
@@ -63,9 +56,9 @@ async function serve(dashboard: ReturnType<typeof createDashboard>, basePath: st
  */
 async function setup(): Promise<Fixture> {
   const receiver = await LoopbackReceiver.start(() => ({ status: 200 }));
-  receivers.push(receiver);
+  cleanups.push(() => receiver.close());
   const webhooks = createWebhooks({ meter: false, security: { allowPrivateNetworks: true }, retry: { delaysMs: [] } });
-  instances.push(webhooks);
+  cleanups.push(() => webhooks.close());
   const created = await webhooks.subscriptions.create(
     { tenantId: 'acme', url: receiver.url, eventTypes: ['payment.*'], metadata: { accountManager: 'Dana Scully', plan: 'enterprise-annual', riskFlags: ['chargeback-watch'] } },
     { actor: 'ops:alice' },
