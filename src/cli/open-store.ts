@@ -63,7 +63,11 @@ async function openStorage(spec: string, schema: string | undefined, io: CliIo, 
   }
   if (/^postgres(ql)?:\/\//.test(spec)) {
     const { createPostgresStorage } = await import('../storage/postgres/index.js');
-    return createPostgresStorage(schema === undefined ? { connectionString: spec } : { connectionString: spec, schema });
+    // Unnamed statements: a command runs each of its few statements once, so preparing them
+    // buys nothing, and the store's URL may be a PgBouncer in transaction mode, which cannot
+    // carry named ones (README, "Running behind PgBouncer"): the second command through it
+    // met the first one's statement on the same server connection (SQLSTATE 42P05).
+    return createPostgresStorage({ connectionString: spec, preparedStatements: false, ...(schema === undefined ? {} : { schema }) });
   }
   throw new UsageError(`Expected --storage sqlite:<file> or postgres://…, got ${JSON.stringify(redactUrl(spec))}`, command);
 }

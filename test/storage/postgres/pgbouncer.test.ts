@@ -12,6 +12,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebhooks, type Webhooks } from '../../../src/create-webhooks.js';
 import { StorageError } from '../../../src/errors.js';
+import { createIo } from '../../../src/cli/cli-io.js';
+import { EXIT_OK, runCli } from '../../../src/cli/run-cli.js';
 import { createPostgresStorage, type PostgresStorage } from '../../../src/storage/postgres/index.js';
 import { LoopbackReceiver } from '../../support/loopback-receiver.js';
 import { cleanups, schemaName, url, usePostgresDatabase } from '../../support/postgres-fixtures.js';
@@ -228,6 +230,37 @@ describe.skipIf(binary === null)(`behind ${binary === null ? 'PgBouncer' : pgbou
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).code).toBe('STORAGE_FAILED');
     expect(((error as StorageError).cause as { code?: string }).code).toBe('26000');
+  });
+
+  it('serves the CLI through it: one command after another on one server connection, each with its answer', async () => {
+    const schema = await migratedSchema();
+    const direct = createWebhooks({ storage: createPostgresStorage({ connectionString: url, schema }), security: { allowPrivateNetworks: true } });
+    cleanups.push(() => direct.close());
+    const subscription = await direct.subscriptions.create({ url: 'http://127.0.0.1:9/hooks', eventTypes: ['payment.succeeded'] });
+    await direct.publish('payment.succeeded', samplePayment());
+    /** Runs the CLI in this process against the pooler's single server connection. */
+    const cli = async (...argv: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const io = createIo({
+        stdout: { write: (text: string) => (stdout += text) },
+        stderr: { write: (text: string) => (stderr += text) },
+        stdin: process.stdin,
+        env: {},
+        cwd: process.cwd(),
+      });
+      const code = await runCli([...argv, '--storage', bouncer.singleServerUrl, '--schema', schema, '--json'], io);
+      return { code, stdout, stderr };
+    };
+    // Each command's client leaves the server connection to the next one: named statements of
+    // the first met the second's of the same name there (42P05) before the CLI sent them unnamed.
+    const runs = [await cli('deliveries', 'list'), await cli('deliveries', 'list'), await cli('deliveries', 'list', '--subscription', subscription.id)];
+    expect(runs.map((run) => [run.code, run.stderr])).toEqual([
+      [EXIT_OK, ''],
+      [EXIT_OK, ''],
+      [EXIT_OK, ''],
+    ]);
+    for (const run of runs) expect((JSON.parse(run.stdout) as { items: Array<{ subscriptionId: string }> }).items.map((item) => item.subscriptionId)).toEqual([subscription.id]);
   });
 
   it('runs the same two cases with preparedStatements: false', async () => {
