@@ -43,10 +43,14 @@ afterAll(async () => {
 
 describe('ordering from the command line', () => {
   it('blocked lists the key held by the dead delivery; skip lets the next one go; a second skip is refused', async ({ expect }) => {
-    const [table, json] = await Promise.all([
+    const [table, json, waiting] = await Promise.all([
       runCli(['deliveries', 'blocked', '--subscription', subscriptionId, ...store]),
       runCli(['deliveries', 'blocked', '--subscription', subscriptionId, ...store, '--json']),
+      runCli(['deliveries', 'show', waitingId, ...store]),
     ]);
+    // Pending with no next attempt: the key and number say what it waits behind.
+    expect(waiting.stdout).toMatch(/^ {2}status {8}pending\n.*\n.*\n {2}ordering key {2}acct_9 #2\n/m);
+    expect(waiting.stdout).toMatch(/^ {2}next attempt {2}-$/m);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^KEY +DELIVERY +EVENT TYPE +SEQ +DEAD SINCE +WAITING\n/);
     expect(table.stdout).toMatch(new RegExp(`^acct_9 +${deadId} +payment\\.succeeded +1 +\\S+ +1$`, 'm'));

@@ -147,6 +147,8 @@ function printDelivery(io: CliIo, delivery: DeliveryRecord): void {
     ['delivered', time(delivery.deliveredAt)],
     ['created', time(delivery.createdAt)],
   ];
+  // A pending delivery with no next attempt waits behind its key's head: the key says which.
+  if (delivery.orderingKey !== null) fields.splice(3, 0, ['ordering key', `${delivery.orderingKey} #${delivery.orderingSequence}`]);
   io.out(bold(delivery.id));
   for (const [name, value] of fields) io.out(`  ${name.padEnd(14)}${value}`);
 }
