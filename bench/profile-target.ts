@@ -138,10 +138,16 @@ async function main(): Promise<void> {
       for (let round = 0; round < 2; round++) {
         await receiver.reset();
         await profileStart();
+        const cpu = process.cpuUsage();
+        const elu = performance.eventLoopUtilization();
         const ms = await bareUndiciLoop(receiver.url, requests, 50);
+        const used = process.cpuUsage(cpu);
+        const loop = performance.eventLoopUtilization(elu);
         await profileStop();
         const report = await receiver.report();
+        const perPost = (cpuMs: number) => Math.round((cpuMs * 1000) / Math.max(1, report.distinctIds));
         process.stdout.write(`bare undici: ${report.distinctIds}/${events} arrived, ${Math.round((report.distinctIds / ms) * 1000)} posts/s\n`);
+        process.stdout.write(`  CPU µs a post: this process ${perPost((used.user + used.system) / 1000)}, main thread busy ${perPost(loop.active)} (utilization ${loop.utilization.toFixed(2)})\n`);
       }
     } finally {
       await receiver.stop();
@@ -172,6 +178,7 @@ async function main(): Promise<void> {
       await receiver.reset();
       await profileStart();
       const cpu = process.cpuUsage();
+      const elu = performance.eventLoopUtilization();
       const databaseStart = postgresCpuMs();
       const start = performance.now();
       await instance.webhooks.start();
@@ -179,13 +186,14 @@ async function main(): Promise<void> {
       const ms = performance.now() - start;
       const databaseEnd = postgresCpuMs();
       const used = process.cpuUsage(cpu);
+      const loop = performance.eventLoopUtilization(elu);
       await profileStop();
       const report = await receiver.report();
       process.stdout.write(`dispatch ${storageName}: ${report.distinctIds}/${events} arrived, ${Math.round((report.distinctIds / ms) * 1000)} deliveries/s\n`);
       // CPU µs a delivery: this process (every thread), and PostgreSQL's server (every postgres process of the machine).
       const perDelivery = (cpuMs: number) => Math.round((cpuMs * 1000) / Math.max(1, report.distinctIds));
       const database = storageName === 'postgres' && databaseStart !== null && databaseEnd !== null ? `, PostgreSQL server ${perDelivery(databaseEnd - databaseStart)}` : '';
-      process.stdout.write(`  CPU µs a delivery: this process ${perDelivery((used.user + used.system) / 1000)}${database}\n`);
+      process.stdout.write(`  CPU µs a delivery: this process ${perDelivery((used.user + used.system) / 1000)}, main thread busy ${perDelivery(loop.active)} (utilization ${loop.utilization.toFixed(2)})${database}\n`);
       loopDelay.disable();
       process.stdout.write(`  storage calls: ${JSON.stringify(calls)}\n`);
       const spread = (values: number[]) => {
