@@ -14,7 +14,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance as perfHooks } from 'node:perf_hooks';
 import { verifyWebhook } from '../src/receiver/index.js';
 import { generateSecret } from '../src/signing/secret.js';
 import { signWebhook } from '../src/signing/sign-webhook.js';
@@ -139,10 +139,10 @@ async function main(): Promise<void> {
         await receiver.reset();
         await profileStart();
         const cpu = process.cpuUsage();
-        const elu = performance.eventLoopUtilization();
+        const elu = perfHooks.eventLoopUtilization();
         const ms = await bareUndiciLoop(receiver.url, requests, 50);
         const used = process.cpuUsage(cpu);
-        const loop = performance.eventLoopUtilization(elu);
+        const loop = perfHooks.eventLoopUtilization(elu);
         await profileStop();
         const report = await receiver.report();
         const perPost = (cpuMs: number) => Math.round((cpuMs * 1000) / Math.max(1, report.distinctIds));
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
       await receiver.reset();
       await profileStart();
       const cpu = process.cpuUsage();
-      const elu = performance.eventLoopUtilization();
+      const elu = perfHooks.eventLoopUtilization();
       const databaseStart = postgresCpuMs();
       const start = performance.now();
       await instance.webhooks.start();
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
       const ms = performance.now() - start;
       const databaseEnd = postgresCpuMs();
       const used = process.cpuUsage(cpu);
-      const loop = performance.eventLoopUtilization(elu);
+      const loop = perfHooks.eventLoopUtilization(elu);
       await profileStop();
       const report = await receiver.report();
       process.stdout.write(`dispatch ${storageName}: ${report.distinctIds}/${events} arrived, ${Math.round((report.distinctIds / ms) * 1000)} deliveries/s\n`);
