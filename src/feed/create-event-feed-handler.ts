@@ -13,7 +13,7 @@ import { checkArgumentCount } from '../check-argument-count.js';
 import { isWebhookError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseConfig } from '../parse-config.js';
-import { createMemoryDedupeStore, type DedupeStore } from '../receiver/dedupe-store.js';
+import type { DedupeStore } from '../receiver/dedupe-store.js';
 import type { SubscriptionRegistry } from '../registry/subscription-registry.js';
 import { FEED_SUBSCRIPTION_HEADER } from '../signing/feed-request.js';
 import { DEFAULT_TOLERANCE_SECONDS } from '../signing/verify-signature.js';
@@ -21,6 +21,7 @@ import { feedCursorAfter, listOnPrimary, type ListedEvent, type ListEventsQuery,
 import { createSignedRequestAuth } from './authenticate-feed-request.js';
 import { schemeOfSecret } from '../signing/signing-key.js';
 import { FeedRefusal } from './feed-refusal.js';
+import { createNonceMemory } from './nonce-memory.js';
 
 /** What the feed reads of a webhooks instance: any `createWebhooks()` result. */
 export interface EventFeedSource {
@@ -69,8 +70,10 @@ export interface EventFeedOptions {
   /**
    * Where the nonces of signed requests are remembered (for twice `toleranceSeconds`), to
    * refuse a replayed request: a receiver's dedupe store fits (`claim` is all it uses).
-   * Share one (Redis, a table) between the instances behind a load balancer.
-   * @defaultValue a `createMemoryDedupeStore()` of this handler
+   * Share one (Redis, a table) between the instances behind a load balancer. A store that
+   * drops live entries when full (a bounded memory store) lets one consumer's flood of
+   * requests push out the nonces of others: the default keeps each subscription's apart.
+   * @defaultValue a memory of this handler's, up to 100,000 nonces per subscription (a flood pushes out only its own)
    */
   nonces?: DedupeStore;
   /**
@@ -198,7 +201,7 @@ export function createEventFeedHandler(webhooks: EventFeedSource, options: Event
       }
     },
     toleranceSeconds: resolved.toleranceSeconds,
-    nonces: resolved.nonces ?? createMemoryDedupeStore({ clock }),
+    nonces: resolved.nonces ?? createNonceMemory(clock),
     clock,
   });
 
@@ -226,9 +229,16 @@ export function createEventFeedHandler(webhooks: EventFeedSource, options: Event
   }
 
   async function serve(request: Request): Promise<Response> {
-    if (request.method !== 'GET') return errorResponse(405, { error: 'METHOD_NOT_ALLOWED' }, { allow: 'GET' });
+    // Told to onError as every other answer but a 200 is (a scanner trying paths is worth counting).
+    if (request.method !== 'GET') {
+      report(new FeedRefusal(405, 'METHOD_NOT_ALLOWED', `Expected a GET, got ${request.method}`), request);
+      return errorResponse(405, { error: 'METHOD_NOT_ALLOWED' }, { allow: 'GET' });
+    }
     const url = new URL(request.url);
-    if (url.pathname !== eventsPath) return errorResponse(404, { error: 'NOT_FOUND' });
+    if (url.pathname !== eventsPath) {
+      report(new FeedRefusal(404, 'NOT_FOUND', `Expected the path ${eventsPath}, got another`), request);
+      return errorResponse(404, { error: 'NOT_FOUND' });
+    }
     const subscriptionId = await identify(request, url);
     const query = readQuery(url.searchParams, maxPageSize);
     const page = await listOnPrimary(webhooks.events, { ...query, subscriptionId });
@@ -255,8 +265,11 @@ export function createEventFeedHandler(webhooks: EventFeedSource, options: Event
       if (error instanceof FeedRefusal) return errorResponse(error.status, error.status === 401 ? { error: error.code } : described(error));
       if (isWebhookError(error)) {
         const status = refusalStatus(error.code);
-        // `events.list` calls the position `cursor`; the feed's parameter is `after`.
-        if (status !== null) return errorResponse(status, described({ code: error.code, message: error.message, field: error.field === 'cursor' ? 'after' : error.field }));
+        // `events.list` calls the position `cursor`; the feed's parameter is `after`, in the field and in the message.
+        if (status !== null) {
+          const onCursor = error.field === 'cursor';
+          return errorResponse(status, described({ code: error.code, message: onCursor ? error.message.replaceAll('`cursor`', '`after`') : error.message, field: onCursor ? 'after' : error.field }));
+        }
       }
       try {
         logger?.error({ err: error, method: request.method }, 'webhooks feed: a request failed; answered 500');
@@ -307,13 +320,38 @@ function readQuery(params: URLSearchParams, maxPageSize: number): Omit<ListEvent
   if (types.length > 0) query.types = types;
   const since = one('since');
   if (since !== undefined) {
-    const ms = /^[0-9]{1,15}$/.test(since) ? Number(since) : /^\d{4}-\d{2}-\d{2}T/.test(since) ? Date.parse(since) : Number.NaN;
-    if (!Number.isSafeInteger(ms) || ms < 0) throw invalid('since', `Expected \`since\` to be epoch milliseconds or an ISO 8601 date-time, got ${JSON.stringify(since.slice(0, 40))}`);
+    const ms = /^[0-9]{1,15}$/.test(since) ? Number(since) : isoMilliseconds(since);
+    if (!Number.isSafeInteger(ms) || ms < 0) {
+      throw invalid(
+        'since',
+        `Expected \`since\` to be epoch milliseconds or an ISO 8601 date-time with its offset (\`Z\` or \`+hh:mm\`), got ${JSON.stringify(since.slice(0, 40))}` +
+          // `+` in a query string is a space: an offset written as it is arrives so.
+          (since.includes(' ') ? ' (send a `+` in a query as `%2B`)' : ''),
+      );
+    }
     query.since = ms;
   }
   const tenantId = one('tenantId');
   if (tenantId !== undefined) query.tenantId = tenantId;
   return query;
+}
+
+/** An ISO 8601 date-time with its offset (a fraction of up to 9 digits, as Python's `isoformat()` writes 6; read to the millisecond). */
+const isoDateTime = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))$/i;
+
+/**
+ * The epoch ms of an ISO 8601 date-time, `NaN` unless it names one instant: with its offset
+ * (without one, `Date.parse` reads the server's local time, so the window would move with
+ * the server's time zone) and a day the month has (`Date.parse` reads February 30 as March 2).
+ */
+function isoMilliseconds(text: string): number {
+  const parts = isoDateTime.exec(text);
+  if (parts === null) return Number.NaN;
+  const [, year, month, day, hours, minutes, seconds = '0', offsetHours = '0', offsetMinutes = '0'] = parts;
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  const real = date.getUTCFullYear() === Number(year) && date.getUTCMonth() === Number(month) - 1 && date.getUTCDate() === Number(day);
+  if (!real || Number(hours) > 23 || Number(minutes) > 59 || Number(seconds) > 59 || Number(offsetHours) > 23 || Number(offsetMinutes) > 59) return Number.NaN;
+  return Date.parse(text);
 }
 
 function toFeedItem(event: ListedEvent): EventFeedItem {

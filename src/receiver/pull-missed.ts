@@ -13,7 +13,7 @@ import { PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX, publicKeyBytes, secretKeyGivenToV
 import type { WebhookEvent } from '../signing/verify-signature.js';
 import { createMemoryDedupeStore, type DedupeStore } from './dedupe-store.js';
 import { readCappedStream } from './web-handler.js';
-import { createWebhookReceiver, receiverKeys, requireFunction, type ReceiverOptions } from './webhook-receiver.js';
+import { receiverKeys, receiverSteps, requireFunction, type ReceiverOptions, type WebhookReceiverOptions } from './webhook-receiver.js';
 
 /** Options of {@link pullMissed}. */
 export interface PullMissedOptions<TEvent extends WebhookEvent = WebhookEvent> extends Omit<ReceiverOptions, 'secrets'> {
@@ -115,8 +115,22 @@ const optionChecks: Array<[keyof PullMissedOptions, string, (value: unknown) => 
   ['types', 'a non-empty array of event type names', (value) => value === undefined || (Array.isArray(value) && value.length > 0 && value.every((type) => typeof type === 'string' && type !== ''))],
   ['limit', 'a whole number from 1 to 1000', (value) => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= 1000)],
   ['timeoutMs', 'a whole number ≥ 1', (value) => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 1)],
-  ['headers', 'an object of header names and values', (value) => value === undefined || (typeof value === 'object' && value !== null)],
+  ['headers', 'an object of header names and string values', (value) => value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value))],
 ];
+
+/**
+ * A header `fetch` refuses (no token name, a line break) or a value that is not a string: a
+ * mistake no retry mends, refused before any request; the value (a credential) is not echoed.
+ */
+function checkHeaders(headers: Readonly<Record<string, unknown>>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      new Headers([[name, typeof value === 'string' ? value : '\0']]);
+    } catch {
+      throw new ConfigError('CONFIG_INVALID', `Expected \`headers.${name}\` to be a header fetch can send (a token name, a string value)`, { field: `headers.${name}` });
+    }
+  }
+}
 
 /** One event of a feed page, as the feed sends it. */
 interface FeedItem {
@@ -187,7 +201,7 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
     receiverOptions.dedupe = store;
   }
   // The push handlers' pipeline: the same verification, dedupe claim and settlement.
-  const receiver = createWebhookReceiver(receiverOptions as unknown as Parameters<typeof createWebhookReceiver<TEvent>>[0]);
+  const steps = receiverSteps(receiverOptions as unknown as WebhookReceiverOptions<TEvent>);
 
   const result: PullMissedResult = { processed: 0, duplicates: 0, inFlight: 0, stale: 0, expunged: 0, next: after ?? null };
   let cursor = result.next;
@@ -213,13 +227,32 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
             id: `feedreq_${globalThis.crypto.randomUUID()}`,
           })),
     });
-    let waiting = false;
+    // Every event of the page is verified as the page arrives, before any is handled: the feed
+    // signed them all when it served the page, so their `webhook-timestamp` ages while the
+    // events before them are handled, and a slow `onEvent` (a booking that calls the ERP)
+    // would otherwise see the last ones of a page refused as too old. The first one that does
+    // not verify stops the walk there, after the ones before it are handled.
+    const verified: Array<TEvent | null> = [];
+    let refusal: { error: unknown } | undefined;
     for (const item of page.data) {
       if (item.body === null || item.headers === null) {
+        verified.push(null);
+        continue;
+      }
+      try {
+        verified.push(await steps.verify({ body: item.body, headers: item.headers }));
+      } catch (error) {
+        refusal = { error };
+        break;
+      }
+    }
+    let waiting = false;
+    for (const event of verified) {
+      if (event === null) {
         result.expunged++;
         continue;
       }
-      const { outcome } = await receiver.receive({ body: item.body, headers: item.headers });
+      const { outcome } = await steps.handle(event);
       if (outcome === 'processed') result.processed++;
       else if (outcome === 'duplicate') result.duplicates++;
       // `onStale` resolved and the id is completed: handled by skipping, as final as a
@@ -232,6 +265,7 @@ export async function pullMissed<TEvent extends WebhookEvent = WebhookEvent>(opt
         waiting = true;
       }
     }
+    if (refusal !== undefined) throw refusal.error;
     // A pushed copy still being handled may yet fail and be released: the page is read again
     // next time rather than passed, and what this pass processed comes back as duplicates.
     if (waiting) return result;
@@ -259,7 +293,10 @@ function resolveOptions(options: PullMissedOptions<never>): { feedUrl: URL; secr
     // Refused below, with the other kinds of URL it cannot use.
   }
   if (feedUrl === undefined || (feedUrl.protocol !== 'https:' && feedUrl.protocol !== 'http:')) throw configError('feedUrl', 'an absolute http(s) URL', options.feedUrl);
+  // `fetch` refuses such a URL on every call. (Not echoed: it holds a credential.)
+  if (feedUrl.username + feedUrl.password !== '') throw new ConfigError('CONFIG_INVALID', 'Expected `feedUrl` without credentials (send them in `headers`)', { field: 'feedUrl' });
   for (const [field, expected, check] of optionChecks) if (!check(options[field])) throw configError(field, expected, options[field]);
+  if (options.headers !== undefined) checkHeaders(options.headers);
   const secrets: readonly string[] = typeof options.secret === 'string' ? [options.secret] : Array.isArray(options.secret) ? options.secret : [];
   if (secrets.length === 0) {
     throw new ConfigError('SECRET_INVALID', `Expected \`secret\` to be a \`whsec_…\` or \`whpk_…\` string or a non-empty array of them, got ${describeValue(options.secret)}`, { field: 'secret' });

@@ -303,6 +303,23 @@ export function isSuccessStatus(status: number): boolean {
  * ```
  */
 export function createWebhookReceiver<TEvent extends WebhookEvent = WebhookEvent>(options: WebhookReceiverOptions<TEvent>): WebhookReceiver<TEvent> {
+  const steps = receiverSteps(options);
+  return {
+    async receive(message) {
+      const event = await steps.verify(message);
+      const processed = await steps.handle(event);
+      return { outcome: processed.outcome, event };
+    },
+  };
+}
+
+/**
+ * {@link createWebhookReceiver}'s two steps apart: verify a message; claim, handle and settle
+ * its event. `pullMissed` verifies a whole page as it arrives before handling any of it.
+ *
+ * @internal
+ */
+export function receiverSteps<TEvent extends WebhookEvent>(options: WebhookReceiverOptions<TEvent>) {
   const pipeline = createReceiverPipeline(options, receiverKeys('onEvent', 'onError'), 'web');
   const onEvent = requireFunction(options.onEvent, 'onEvent');
   const onError = requireFunction(options.onError, 'onError', true);
@@ -314,16 +331,8 @@ export function createWebhookReceiver<TEvent extends WebhookEvent = WebhookEvent
     }
   };
   return {
-    async receive(message) {
-      const event = (await pipeline.verify(message)) as TEvent;
-      const processed = await pipeline.process(
-        event,
-        () => onEvent(event),
-        () => true,
-        report,
-      );
-      return { outcome: processed.outcome, event };
-    },
+    verify: async (message: WebhookMessage): Promise<TEvent> => (await pipeline.verify(message)) as TEvent,
+    handle: (event: TEvent) => pipeline.process(event, () => onEvent(event), () => true, report),
   };
 }
 
