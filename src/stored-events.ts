@@ -305,7 +305,16 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
    * the page being judged is erased yet). `erasedBefore`: what earlier pages erased, for the message.
    */
   function filterSelects(filter: (event: StoredEvent) => boolean, record: EventRecord, erasedBefore: number): boolean {
-    const verdict: unknown = filter(toStoredEvent(record));
+    let event: StoredEvent;
+    try {
+      event = toStoredEvent(record);
+    } catch (error) {
+      // Sealed with a key this instance lacks: the filter cannot judge it, and the erasure
+      // stops here as for a filter that throws, saying how far it got.
+      if (!(error instanceof ConfigError && error.code === 'PAYLOAD_KEY_INVALID')) throw error;
+      throw new ConfigError('PAYLOAD_KEY_INVALID', `${error.message}: the \`filter\` cannot judge it${progress(erasedBefore)}`, { cause: error });
+    }
+    const verdict: unknown = filter(event);
     if (typeof verdict === 'boolean') return verdict;
     const thenable = typeof (verdict as { then?: unknown } | null | undefined)?.then === 'function';
     // Not awaited: were it to reject, the rejection must not crash the host as unhandled.
@@ -314,11 +323,16 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
       'INPUT_INVALID',
       `Expected \`filter\` to return a boolean (true: erase the event), got ${describeValue(verdict)} for event ${record.id}` +
         (thenable ? ' (an async filter is not supported: a promise would count as true and erase every event; read what it needs first and pass a synchronous filter)' : '') +
-        (erasedBefore === 0
-          ? '; nothing was expunged'
-          : `; nothing of its page was expunged, and the ${erasedBefore} events erased from earlier pages stay erased (run it again once fixed to go on)`),
+        progress(erasedBefore),
       { field: 'filter' },
     );
+  }
+
+  /** How far an erasure stopped at a page got, for its error's message. */
+  function progress(erasedBefore: number): string {
+    return erasedBefore === 0
+      ? '; nothing was expunged'
+      : `; nothing of its page was expunged, and the ${erasedBefore} events erased from earlier pages stay erased (run it again once fixed to go on)`;
   }
 
   async function expungeSelected(selector: z.output<typeof selectorSchema>): Promise<ExpungeSummary> {

@@ -4,7 +4,8 @@
  * with the app's event catalog (`--catalog`, Bookkeeper's by default), never migrated (the
  * app owns its schema) and never started (the app's dispatcher sends; these commands read
  * and mark). Subscription secrets sealed with `security.secretsKey` open with the key in
- * `BOOKKEEPER_WEBHOOKS_SECRETS_KEY`.
+ * `BOOKKEEPER_WEBHOOKS_SECRETS_KEY`, payloads sealed with `security.payloadKey` with the
+ * key (or keys) in `BOOKKEEPER_WEBHOOKS_PAYLOAD_KEY`.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -18,6 +19,29 @@ import { UsageError } from './usage-error.js';
 
 /** The environment variable holding `security.secretsKey` (the string form), for commands that sign. */
 export const SECRETS_KEY_ENV = 'BOOKKEEPER_WEBHOOKS_SECRETS_KEY';
+
+/**
+ * The environment variable holding `security.payloadKey`: the base64 key, or the app's key
+ * list as JSON (`[{"id":"k2","key":"…"},{"id":"k1","key":"…"}]`), for the commands that read
+ * payloads sealed at rest (`deliveries replay` of a subscription with a payload filter
+ * judges the events by them).
+ */
+export const PAYLOAD_KEY_ENV = 'BOOKKEEPER_WEBHOOKS_PAYLOAD_KEY';
+
+/**
+ * `security.payloadKey` as the environment gives it: absent, the base64 string form, or a
+ * JSON list (checked by `createWebhooks` as the app's own is).
+ */
+function payloadKeyOf(value: string | undefined, command: string): string | Array<{ id: string; key: string }> | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!value.trimStart().startsWith('[')) return value;
+  try {
+    return JSON.parse(value) as Array<{ id: string; key: string }>;
+  } catch {
+    // The value is a key: the message must not repeat it.
+    throw new UsageError(`Expected ${PAYLOAD_KEY_ENV} to be a base64 key or a JSON list [{ "id": …, "key": … }], got a value starting with "[" that is not JSON`, command);
+  }
+}
 
 /** `--storage` (with `--schema` and the app's `--catalog`), shared by the store commands. */
 export const storageOption = { storage: { type: 'string' }, schema: { type: 'string' }, ...catalogOption } as const satisfies CommandOptions;
@@ -37,13 +61,25 @@ export interface OpenStoreOptions {
 export async function withStore<T>(args: CommandArgs, io: CliIo, command: Command, work: (webhooks: Webhooks<EventCatalog>) => Promise<T>, options: OpenStoreOptions = {}): Promise<T> {
   const spec = requiredFlag(args, command, 'storage', 'sqlite:<file> | postgres://…');
   const events = await catalogOf(args, io, command);
+  const payloadKey = payloadKeyOf(io.env[PAYLOAD_KEY_ENV], command.name);
   const storage = await openStorage(spec, stringFlag(args, 'schema'), io, command.name);
   const secretsKey = io.env[SECRETS_KEY_ENV];
-  const webhooks = createWebhooks<EventCatalog>({
-    events,
-    storage,
-    security: { allowPrivateNetworks: options.allowPrivateNetworks === true, ...(secretsKey === undefined || secretsKey === '' ? {} : { secretsKey }) },
-  });
+  let webhooks: Webhooks<EventCatalog>;
+  try {
+    webhooks = createWebhooks<EventCatalog>({
+      events,
+      storage,
+      security: {
+        allowPrivateNetworks: options.allowPrivateNetworks === true,
+        ...(secretsKey === undefined || secretsKey === '' ? {} : { secretsKey }),
+        ...(payloadKey === undefined ? {} : { payloadKey }),
+      },
+    });
+  } catch (error) {
+    // createWebhooks refused the keys: the store opened above is closed, not left to hold the process.
+    await storage.close();
+    throw error;
+  }
   try {
     return await work(webhooks);
   } finally {

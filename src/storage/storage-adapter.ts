@@ -909,6 +909,9 @@ export interface StorageAdapter {
    * `payload` `''` and `expungedAt` `now`, and so does each of its deliveries that has a
    * payload of its own (`''`, see `getDeliveryPayload`); its open deliveries (pending, leased or not, and
    * held) become `cancelled` ({@link CANCELLED_BY_EXPUNGE}; a lease is kept, see `settle`);
+   * a cancelled head of an ordering key passes, its key's next due at `now` — or, when the
+   * head is under a live lease (its attempt may be in flight), when that lease runs out
+   * (storage/shared/ordering.ts `dueAfterCancelledHead`);
    * every attempt of its deliveries loses its `responseSnippet` (`null`). Ids, types, times,
    * statuses and the change logs stay. Unknown and already expunged ids are skipped
    * (idempotent). At most 1000 ids per call.

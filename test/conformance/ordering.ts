@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ClaimedDelivery, DeliveryRecord, EnqueueResult, SettleResult, SubscriptionRecord } from '../../src/storage/storage-adapter.js';
-import type { ConformanceContext } from './conformance-context.js';
+import { LEASE_MS, type ConformanceContext } from './conformance-context.js';
 
 type SettleOne = (claimed: ClaimedDelivery, ...rest: DropFirst<Parameters<ConformanceContext['settle']>>) => Promise<SettleResult>;
 type DropFirst<T extends unknown[]> = T extends [unknown, ...infer Rest] ? Rest : never;
@@ -232,17 +232,26 @@ function orderingCases(t: ConformanceContext, title: string, settle: SettleOne, 
       await settle(await claimOne(d2!.id), { kind: 'delivered' });
     });
 
-    it('an expunged head passes: the next of its key is due; an expunged waiting one is passed over', async () => {
+    it('an expunged head passes: the next of its key is due, once the lease of a head in flight runs out; an expunged waiting one is passed over', async () => {
       const sub = await createSubscription();
-      const [d1, d2, d3, d4] = await publishMany(sub, 'k', 4);
+      const [d1, d2, d3, d4, d5] = await publishMany(sub, 'k', 5);
       await t.storage.expungeEvents([d2!.eventId], t.now);
       expect((await delivery(d2!.id)).status).toBe('cancelled');
       expect(await claimedIds()).toEqual([d1!.id]);
       t.now += 1000;
       await t.storage.expungeEvents([d1!.eventId], t.now);
-      // d2 was cancelled while it waited: the head moves on to d3.
-      expect(await delivery(d3!.id)).toMatchObject({ status: 'pending', nextAttemptAt: t.now });
+      // d2 was cancelled while it waited: the head moves on to d3 — due when d1's lease runs
+      // out, since d1's attempt may still be in flight (one delivery of a key at a time).
+      const next = await delivery(d3!.id);
+      expect(next.status).toBe('pending');
+      expect(next.nextAttemptAt).toBeGreaterThan(t.now);
+      expect(next.nextAttemptAt).toBeLessThanOrEqual(t.now + LEASE_MS);
+      expect(await claimedIds()).toEqual([]);
       expect(await delivery(d4!.id)).toMatchObject({ status: 'pending', nextAttemptAt: null });
+      // A head under no lease passes at once.
+      await t.storage.expungeEvents([d3!.eventId], t.now);
+      expect(await delivery(d4!.id)).toMatchObject({ status: 'pending', nextAttemptAt: t.now });
+      expect(await delivery(d5!.id)).toMatchObject({ status: 'pending', nextAttemptAt: null });
     });
 
     it('retention keeps a dead head that blocks its key, and removes it once skipped', async () => {

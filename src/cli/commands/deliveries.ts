@@ -11,7 +11,7 @@ import type { AttemptErrorClass, AttemptRecord, DeliveryRecord, DeliveryStatus, 
 import { booleanFlag, jsonOption, requiredFlag, stringFlag, stringFlags, type Command, type CommandArgs } from '../command.js';
 import type { CliIo } from '../cli-io.js';
 import { confirm } from '../confirm.js';
-import { storageHelp, storageOption, withStore } from '../open-store.js';
+import { PAYLOAD_KEY_ENV, storageHelp, storageOption, withStore } from '../open-store.js';
 import { textTable } from '../text-table.js';
 import { parseTimeFlag } from '../time-flag.js';
 import { UsageError } from '../usage-error.js';
@@ -376,6 +376,9 @@ export const deliveriesReplayCommand: Command = {
 Counts the events of the window the subscription did not get (dead or missing
 deliveries) and, once confirmed, makes them due again; the app's dispatcher
 sends them. Asks for confirmation on a terminal; without one, --yes is required.
+A subscription with a payload filter is judged on the events' payloads: when
+they are sealed at rest (security.payloadKey), give the key in
+${PAYLOAD_KEY_ENV} (the base64 key, or the key list as JSON).
 
 Options:
   ${storageHelp}

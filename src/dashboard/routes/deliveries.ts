@@ -5,7 +5,7 @@
  * the tenant: the list is always asked for `tenantId: ctx.tenantId`, and a `tenantId` in the
  * query is refused rather than ignored, so a link never shows something other than it says.
  */
-import { ValidationError, describeValue } from '../../errors.js';
+import { ValidationError, describeValue, isWebhookError } from '../../errors.js';
 import type { StoredEvent } from '../../stored-events.js';
 import { shownEvent } from '../shown-subscription.js';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus } from '../../storage/storage-adapter.js';
@@ -277,15 +277,41 @@ function attemptsSection(attempts: readonly AttemptRecord[]): Html {
 </table>`;
 }
 
+/**
+ * A stored payload this instance cannot open (`PAYLOAD_KEY_INVALID`: sealed with a key
+ * it lacks), as the page shows it: by the error's message, which names the event and the
+ * key id, never the payload. The rest of the page — the attempts that say why the
+ * delivery fails — stays readable.
+ */
+interface Unopened {
+  unopened: string;
+}
+
+async function unlessUnopened<T>(read: Promise<T>): Promise<T | Unopened> {
+  try {
+    return await read;
+  } catch (error) {
+    if (isWebhookError(error) && error.code === 'PAYLOAD_KEY_INVALID') return { unopened: error.message };
+    throw error;
+  }
+}
+
+function isUnopened(value: unknown): value is Unopened {
+  return typeof value === 'object' && value !== null && 'unopened' in value;
+}
+
 async function detailPage(context: DashboardContext, id: string): Promise<PageReply> {
   const delivery = await context.delivery(id);
-  const [event, attempts, subscription, sentBody] = await Promise.all([
-    context.webhooks.events.get(delivery.eventId),
+  const [read, attempts, subscription, sent] = await Promise.all([
+    unlessUnopened(context.webhooks.events.get(delivery.eventId)),
     context.webhooks.deliveries.attempts(delivery.id),
     // The delivery passed the scope check, and its subscription is of the same tenant.
     context.webhooks.subscriptions.get(delivery.subscriptionId),
-    context.webhooks.deliveries.sentBody(delivery.id),
+    unlessUnopened(context.webhooks.deliveries.sentBody(delivery.id)),
   ]);
+  const unopened = isUnopened(read) ? read.unopened : isUnopened(sent) ? sent.unopened : null;
+  const event = isUnopened(read) ? null : read;
+  const sentBody = isUnopened(sent) ? null : sent;
   const portal = context.tenantId !== undefined;
   // A dead delivery of an ordering key may hold the key: it can be skipped (refused if it does not block).
   const skip =
@@ -300,7 +326,7 @@ async function detailPage(context: DashboardContext, id: string): Promise<PageRe
   return {
     kind: 'page',
     title: `Delivery ${delivery.id}`,
-    data: { delivery, event: shownEvent(context, event), attempts },
+    data: { delivery, event: shownEvent(context, event), ...(unopened === null ? {} : { eventUnopened: unopened }), attempts },
     body: html`<h1>Delivery <span class="mono">${delivery.id}</span></h1>
 ${actions}
 <dl class="facts">
@@ -320,7 +346,9 @@ ${delivery.orderingKey === null ? '' : html`<dt>Ordering key</dt><dd><span class
 </dl>
 <h2>Envelope</h2>
 ${
-  sentBody === null
+  unopened !== null
+    ? html`<p class="muted">Sealed at rest with a key this instance does not have: ${unopened}</p>`
+    : sentBody === null
     ? envelopeSection(event)
     : html`<p class="muted">As the subscription’s transform made it at publish: what every attempt sends.</p>
 <pre>${JSON.stringify(JSON.parse(sentBody), null, 2)}</pre>`

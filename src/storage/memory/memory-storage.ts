@@ -31,7 +31,7 @@ import { enqueuePayload, rendersPayloads, replayCreatesNothing, replayPayload } 
 import { enqueueAccepts, replayAccepts, replayRefusesAll } from '../shared/payload-filters.js';
 import { compareReplayOrder, queuedStatus, redeliverVerdict, replayable, replayAction, requeuedFields } from '../shared/redelivery.js';
 import { failingSinceAfter, keepsResponseSnippet, settledFields, settledLastError } from '../shared/settlement.js';
-import { blocksKey, dueOnEnable, passesOnDeath } from '../shared/ordering.js';
+import { blocksKey, dueAfterCancelledHead, dueOnEnable, passesOnDeath } from '../shared/ordering.js';
 import { applySubscriptionPatch, subscriptionStatusChange, type SubscriptionStatusChange } from '../shared/subscription-changes.js';
 import { checkPurgeInput, checkPurgeRetentionInput, oldestOfStatuses, retentionCutoffs, testAttemptCutoffs, type RetentionCandidate } from '../shared/retention.js';
 import { idempotencyScope, receivesTenant, tenantLimitReached, tenantPurgeSteps } from '../shared/tenancy.js';
@@ -298,11 +298,11 @@ export function createMemoryStorage(): StorageAdapter {
     return line !== null && blocksKey(d, line, d.subscription.record);
   }
 
-  /** `d` (its key's head) passed: the next of its key becomes the head, due at `now` if pending. */
-  function passHead(d: DeliveryState, now: number): void {
+  /** `d` (its key's head) passed: the next of its key becomes the head, due at `dueAt` (`now` unless told) if pending. */
+  function passHead(d: DeliveryState, now: number, dueAt = now): void {
     const next = lineOf(d)!.advance();
     if (next === null || next.status !== 'pending') return;
-    next.nextAttemptAt = now;
+    next.nextAttemptAt = dueAt;
     schedule.reschedule(next);
   }
 
@@ -568,7 +568,8 @@ export function createMemoryStorage(): StorageAdapter {
       if (cancellable.has(d.status)) {
         cancelDelivery(d, CANCELLED_BY_EXPUNGE, now);
         result.cancelled++;
-        if (lineOf(d)?.isHead(d) === true) passHead(d, now);
+        // Its attempt may be in flight (the lease is kept): the next waits for the lease (shared/ordering.ts).
+        if (lineOf(d)?.isHead(d) === true) passHead(d, now, dueAfterCancelledHead(d, now));
       }
       if (d.log === null) continue;
       for (const attempt of d.log) {

@@ -5,7 +5,7 @@
  * and changed (why: see that file's header).
  */
 import type { PoolClient } from 'pg';
-import { isKeyHead, type OrderingKeyState } from '../shared/ordering.js';
+import { dueAfterCancelledHead, isKeyHead, type OrderingKeyState } from '../shared/ordering.js';
 import { int, type IntLike } from './rows.js';
 import type { StatementRunner } from './statement-runner.js';
 import type { Statements } from './statements/index.js';
@@ -26,6 +26,8 @@ export interface PassingDelivery {
   subscriptionId: string;
   orderingKey: string;
   sequence: number;
+  /** When the key's next delivery is due if this one was its head: the caller's `now` when absent (see dueAfterCancelledHead). */
+  nextDueAt?: number;
 }
 
 /** A delivery an expunge cancelled or a removal deleted, with its key (`null`: unordered). */
@@ -33,15 +35,26 @@ export interface CancelledRow {
   subscription_id: string;
   ordering_key: string | null;
   ordering_seq: IntLike | null;
+  /**
+   * Of a delivery an expunge cancelled: what is left of its lease, ms by the database's
+   * clock (`null`: no live lease). A removal's rows have none.
+   */
+  lease_left_ms?: IntLike | null;
 }
 
-/** The keyed ones of `rows`, as deliveries leaving their keys' order. */
-export function keyedOf(rows: readonly CancelledRow[]): PassingDelivery[] {
-  return rows.flatMap((row) =>
-    row.ordering_key === null || row.ordering_seq === null
-      ? []
-      : [{ subscriptionId: row.subscription_id, orderingKey: row.ordering_key, sequence: int(row.ordering_seq) }],
-  );
+/**
+ * The keyed ones of `rows`, as deliveries leaving their keys' order; one under a live lease
+ * (an expunge cancelled it while its attempt may be in flight) lets the next go only when
+ * the lease runs out, counted from `now` on the caller's clock.
+ */
+export function keyedOf(rows: readonly CancelledRow[], now?: number): PassingDelivery[] {
+  return rows.flatMap((row): PassingDelivery[] => {
+    if (row.ordering_key === null || row.ordering_seq === null) return [];
+    const passing: PassingDelivery = { subscriptionId: row.subscription_id, orderingKey: row.ordering_key, sequence: int(row.ordering_seq) };
+    const left = row.lease_left_ms ?? null;
+    if (now !== undefined && left !== null) passing.nextDueAt = dueAfterCancelledHead({ leaseExpiresAt: now + int(left) }, now);
+    return [passing];
+  });
 }
 
 /** One key of one subscription as a map key (a subscription id holds no NUL). */
@@ -58,7 +71,7 @@ export async function lockKeys(runner: StatementRunner, client: PoolClient, text
 /**
  * Of `passing`, those that are their key's head in `locked` move it on (advanceHead, in the
  * `advanceHeads` statement): the next waiting delivery of the key, if pending, is due at
- * `now`. A delivery already passed (a redelivered one), or of a key not locked, changes
+ * `now`, or at the passing delivery's `nextDueAt`. A delivery already passed (a redelivered one), or of a key not locked, changes
  * nothing. Returns how many keys moved.
  */
 export async function advancePassedHeads(
@@ -82,6 +95,7 @@ export async function advancePassedHeads(
     moving.map((delivery) => delivery.orderingKey),
     moving.map((delivery) => delivery.sequence),
     now,
+    moving.map((delivery) => delivery.nextDueAt ?? now),
   ]);
   return heads.size;
 }

@@ -688,7 +688,7 @@ export class PostgresStorage implements StorageAdapter {
         // cancelled head lets its key move on (shared/ordering.ts).
         const locked = await lockKeys(this.#runner, client, this.#sql.lockKeysOfEvents, [erased]);
         const cancelled = await this.#query<CancelledRow>(this.#sql.cancelEventDeliveries, [erased, CANCELLED_BY_EXPUNGE, now], client);
-        if (locked.size > 0) await advancePassedHeads(this.#runner, this.#sql, client, locked, keyedOf(cancelled), now);
+        if (locked.size > 0) await advancePassedHeads(this.#runner, this.#sql, client, locked, keyedOf(cancelled, now), now);
         const snippets = await this.#runner.execute(client, this.#sql.eraseSnippets, [erased]);
         return { events: erased.length, cancelled: cancelled.length, snippets: snippets.rowCount };
       }),

@@ -31,7 +31,8 @@
  *   (`settle` with `dead` and {@link passesOnDeath}), is skipped (`skipDelivery`), or is
  *   cancelled by an expunge of its event. Then {@link advanceHead}: the head moves to the
  *   lowest-numbered waiting delivery of the key (pending or held, not cancelled), which, if
- *   pending, becomes due at `now`; with none, the key is idle. A soft delete of the
+ *   pending, becomes due at `now` — or, for a head an expunge cancelled under a live lease,
+ *   when that lease runs out ({@link dueAfterCancelledHead}); with none, the key is idle. A soft delete of the
  *   subscription cancels everything: no head moves;
  * - a head that dies under `block` stays the head: the key is blocked ({@link blocksKey}).
  *   `listBlockedKeys` shows it; `redeliver` of it (a fresh cycle, due at once) or
@@ -111,4 +112,17 @@ export function dueOnEnable(delivery: Pick<DeliveryRecord, 'orderingSequence'>, 
 /** True when `delivery` waits behind its key's head (pending, never claimed until the head passes). */
 export function isWaiting(delivery: Pick<DeliveryRecord, 'status' | 'nextAttemptAt' | 'orderingKey'>): boolean {
   return delivery.orderingKey !== null && delivery.status === 'pending' && delivery.nextAttemptAt === null;
+}
+
+/**
+ * When the next delivery of a key may be sent once its head, cancelled by an expunge, passes:
+ * at `now`, or, when the head is under a live lease (`leaseExpiresAt` after `now`: its
+ * attempt may be in flight, and the cancel keeps the lease so that it settles), when the
+ * lease runs out. A lease outlives the request it covers (`leaseMs` ≥ `http.timeoutMs` plus
+ * slack), so the key never has two deliveries in flight at once, even when the erasure
+ * comes while its head is being posted. A head whose attempt settles sooner still holds the
+ * next one back to the lease's end: a delay of at most `leaseMs`, for an erasure, once.
+ */
+export function dueAfterCancelledHead(lease: Pick<DeliveryRecord, 'leaseExpiresAt'>, now: number): number {
+  return lease.leaseExpiresAt !== null && lease.leaseExpiresAt > now ? lease.leaseExpiresAt : now;
 }

@@ -269,6 +269,12 @@ export function createSqliteStorage(options: SqliteStorageOptions): SqliteStorag
       // Our own file: enforce the schema's foreign keys. (A host's connection keeps its setting;
       // the adapter deletes children before parents, so it is correct either way.)
       database.pragma('foreign_keys = ON');
+      // Our own file: space a write frees inside a page is zeroed (FAST: no I/O more than the
+      // write's own). SQLite otherwise leaves a rewritten or moved row's old bytes in the
+      // page's free area, where an erased payload (events.expunge) would stay readable in
+      // the file, even from the copies a page split made long before the erasure.
+      // expungeEvents turns it fully on (freed pages zeroed too) for its own transaction.
+      database.pragma('secure_delete = FAST');
     }
     if (resolved.synchronous !== undefined) database.pragma(`synchronous = ${resolved.synchronous}`);
     if (resolved.walAutocheckpointBytes !== undefined) {

@@ -17,16 +17,17 @@ export function appendDelivery(s: Statements, subscriptionId: string, orderingKe
 
 /**
  * When `delivery` is its key's head, the head passes: it moves to the key's next waiting
- * delivery (pending or held), which, if pending, becomes due at `now`; with none, the key
- * is idle. Returns whether it was the head (a passed or unordered delivery moves nothing).
+ * delivery (pending or held), which, if pending, becomes due at `dueAt` (`now` unless told:
+ * see dueAfterCancelledHead of shared/ordering.ts); with none, the key is idle. Returns
+ * whether it was the head (a passed or unordered delivery moves nothing).
  */
-export function passHead(s: Statements, delivery: Pick<DeliveryRecord, 'subscriptionId' | 'orderingKey' | 'orderingSequence'>, now: number): boolean {
+export function passHead(s: Statements, delivery: Pick<DeliveryRecord, 'subscriptionId' | 'orderingKey' | 'orderingSequence'>, now: number, dueAt = now): boolean {
   const { subscriptionId, orderingKey, orderingSequence } = delivery;
   if (orderingKey === null || orderingSequence === null) return false;
   const key = { subscription_id: subscriptionId, ordering_key: orderingKey };
   // Read, decided (advanceHead) and written in one statement, which matches only the head.
   const next = s.passKeyHead.get({ ...key, seq: orderingSequence });
   if (next === undefined) return false;
-  if (next.headSeq <= next.lastSeq) s.makeHeadDue.run({ ...key, seq: next.headSeq, now });
+  if (next.headSeq <= next.lastSeq) s.makeHeadDue.run({ ...key, seq: next.headSeq, now, due: dueAt });
   return true;
 }

@@ -231,11 +231,16 @@ export interface FanOutRow {
   event_versions: string | null;
 }
 
-/** A row of `orderedOpenOfEvents` (an ordered open delivery of an event being expunged) and of `orderedOfEvents`. */
+/** A row of `orderedOfEvents` (an ordered delivery of an event a tenant's removal deletes). */
 export interface OrderedOpenRow {
   subscription_id: string;
   ordering_key: string;
   ordering_seq: number;
+}
+
+/** A row of `orderedOpenOfEvents` (an ordered open delivery of an event being expunged), with its lease's end (`NULL`: none). */
+export interface OrderedCancelledRow extends OrderedOpenRow {
+  lease_expires_at: number | null;
 }
 
 /** A row of `heldOrdered`: a held ordered delivery and its key's head (NULL: no key record). */

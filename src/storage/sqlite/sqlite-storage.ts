@@ -63,7 +63,7 @@ import { changeRecord, softDeletedFields } from '../shared/change-log.js';
 import { decodeCursor, decodeSequenceCursor, encodeCursor, encodeSequenceCursor, type CursorList } from '../shared/cursor.js';
 import { assertExpungeIds } from '../shared/expunge-ids.js';
 import { HostCallbackFailure, thrownByHostCallback } from '../shared/host-callbacks.js';
-import { blocksKey, isWaiting } from '../shared/ordering.js';
+import { blocksKey, dueAfterCancelledHead, isWaiting } from '../shared/ordering.js';
 import { redeliverVerdict, requeuedFields } from '../shared/redelivery.js';
 import { assertSchemaCurrent, assertSchemaNotTooNew } from '../shared/schema-version.js';
 import { applySubscriptionPatch, subscriptionStatusChange } from '../shared/subscription-changes.js';
@@ -600,29 +600,54 @@ export class SqliteStorage implements StorageAdapter {
    * Erases the payloads of the events not expunged yet and their deliveries' own, cancels
    * their open deliveries (leases kept) and erases their attempts' response snippets, in one
    * write transaction. A cancelled head of an ordering key passes: its key's next waiting
-   * delivery goes (cancelled ones are stepped over).
+   * delivery goes (cancelled ones are stepped over), once the head's lease runs out if it
+   * has a live one (dueAfterCancelledHead of shared/ordering.ts).
    *
    * @throws ValidationError `INPUT_INVALID` for more than 1000 ids (storage/shared/expunge-ids.ts).
    */
   async expungeEvents(ids: readonly string[], now: number): Promise<ExpungeResult> {
     assertExpungeIds(ids);
     return this.#run('expungeEvents', true, (s) =>
-      this.#immediate(() => {
-        const fresh = s.unexpungedEvents.all({ ids: JSON.stringify(ids) });
-        if (fresh.length === 0) return { events: 0, cancelled: 0, snippets: 0 };
-        const json = JSON.stringify(fresh);
-        const events = s.expungeEvents.run({ ids: json, now }).changes;
-        s.eraseDeliveryPayloads.run({ ids: json });
-        // Read before the cancel; their heads pass once all of them are cancelled.
-        const ordered = s.orderedOpenOfEvents.all(json);
-        const cancelled = s.cancelEventDeliveries.run({ ids: json, now, last_error: CANCELLED_BY_EXPUNGE }).changes;
-        for (const row of ordered) {
-          passHead(s, { subscriptionId: row.subscription_id, orderingKey: row.ordering_key, orderingSequence: row.ordering_seq }, now);
-        }
-        const snippets = s.eraseSnippets.run({ ids: json }).changes;
-        return { events, cancelled, snippets };
-      }),
+      this.#scrubbing(() =>
+        this.#immediate(() => {
+          const fresh = s.unexpungedEvents.all({ ids: JSON.stringify(ids) });
+          if (fresh.length === 0) return { events: 0, cancelled: 0, snippets: 0 };
+          const json = JSON.stringify(fresh);
+          const events = s.expungeEvents.run({ ids: json, now }).changes;
+          s.eraseDeliveryPayloads.run({ ids: json });
+          // Read before the cancel; their heads pass once all of them are cancelled.
+          const ordered = s.orderedOpenOfEvents.all(json);
+          const cancelled = s.cancelEventDeliveries.run({ ids: json, now, last_error: CANCELLED_BY_EXPUNGE }).changes;
+          for (const row of ordered) {
+            // An attempt of the head may be in flight (its lease is kept): the next waits for the lease.
+            const dueAt = dueAfterCancelledHead({ leaseExpiresAt: row.lease_expires_at }, now);
+            passHead(s, { subscriptionId: row.subscription_id, orderingKey: row.ordering_key, orderingSequence: row.ordering_seq }, now, dueAt);
+          }
+          const snippets = s.eraseSnippets.run({ ids: json }).changes;
+          return { events, cancelled, snippets };
+        }),
+      ),
     );
+  }
+
+  /**
+   * Runs `fn` (an erasure's transaction) with `secure_delete` fully on, then puts the
+   * connection's setting back: the bytes its writes free — the payloads, the deliveries' own
+   * payloads and the response snippets it erases, whole freed pages of a large payload
+   * included — are overwritten with zeros rather than left in the file (and in the pages
+   * the WAL carries to it). A connection the storage opened has FAST on besides (index.ts),
+   * which also clears the older copies a page split leaves behind.
+   */
+  #scrubbing<T>(fn: () => T): T {
+    const db = this.database;
+    const before = db.pragma('secure_delete', { simple: true }) as number;
+    if (before === 1) return fn();
+    db.pragma('secure_delete = ON');
+    try {
+      return fn();
+    } finally {
+      db.pragma(`secure_delete = ${before === 2 ? 'FAST' : 'OFF'}`);
+    }
   }
 
   /** Leases up to `limit` due deliveries, skipping `excludeSubscriptionIds` and `excludeTenantIds` (see claim-due.ts). */

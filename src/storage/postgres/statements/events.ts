@@ -4,7 +4,7 @@
  * one transaction, one statement per step.
  */
 import type { EventQuery } from '../../storage-adapter.js';
-import { cancelOpenSql, Conditions, eventColumns, type Tables } from './sql-parts.js';
+import { cancelOpenSql, Conditions, dbNowMs, eventColumns, type Tables } from './sql-parts.js';
 
 export function eventStatements(t: Tables) {
   const cancel = cancelOpenSql('d', '$2', '$3');
@@ -28,11 +28,14 @@ export function eventStatements(t: Tables) {
     // Their open deliveries ($1: the events erased) are cancelled, lastError $2
     // (CANCELLED_BY_EXPUNGE), at $3, through deliveries_event_subscription. A delivery
     // being settled meanwhile is waited for, then judged on the version its settle wrote.
-    // Each returned with its ordering key: a cancelled head lets its key move on.
+    // Each returned with its ordering key: a cancelled head lets its key move on — when its
+    // lease runs out, if it has a live one (its attempt may be in flight): what is left of
+    // it, by the database's clock, which gave it.
     cancelEventDeliveries: `
       UPDATE ${t.deliveries} AS d SET ${cancel.set}
       WHERE d.event_id = ANY ($1::text[]) AND ${cancel.open}
-      RETURNING d.subscription_id, d.ordering_key, d.ordering_seq`,
+      RETURNING d.subscription_id, d.ordering_key, d.ordering_seq,
+        CASE WHEN d.lease_token IS NOT NULL AND d.lease_expires_at > ${dbNowMs} THEN d.lease_expires_at - ${dbNowMs} END AS lease_left_ms`,
     // The last step, a statement of its own: its snapshot is taken after the cancel waited
     // for any settle of these deliveries in progress, so an attempt such a settle recorded
     // is seen and loses its snippet too. (A settle from here on finds its delivery

@@ -56,16 +56,18 @@ export function orderingStatements(t: Tables) {
     // One delivery, locked, with the head of its key (read after the key was locked).
     lockDelivery: `SELECT ${deliveryColumns('d')} FROM ${D} AS d WHERE d.id = $1 FOR UPDATE`,
     // advanceHead of shared/ordering.ts for the keys ($1 subscription ids, $2 keys, $3 the
-    // heads that passed, aligned), locked by this transaction in an earlier statement: the
-    // head moves to the lowest-numbered pending or held delivery of the key above the old
-    // head (by deliveries_ordering, one descent per key; a cancelled one is stepped over),
-    // which, if pending, becomes due at $4; with none, past last_seq (the key is idle). A
-    // held one stays held: enabling its subscription makes it due (dueOnEnable).
+    // heads that passed, $5 when the next of each is due, aligned), locked by this
+    // transaction in an earlier statement: the head moves to the lowest-numbered pending or
+    // held delivery of the key above the old head (by deliveries_ordering, one descent per
+    // key; a cancelled one is stepped over), which, if pending, becomes due at its $5 (the
+    // time $4, or the end of the lease of a head an expunge cancelled: dueAfterCancelledHead);
+    // with none, past last_seq (the key is idle). A held one stays held: enabling its
+    // subscription makes it due (dueOnEnable).
     advanceHeads: `
       WITH passed AS (
-        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS p(subscription_id, ordering_key, head_seq)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $5::bigint[]) AS p(subscription_id, ordering_key, head_seq, due_at)
       ), next AS (
-        SELECT p.subscription_id, p.ordering_key, n.id, n.ordering_seq
+        SELECT p.subscription_id, p.ordering_key, n.id, n.ordering_seq, p.due_at
         FROM passed AS p
         LEFT JOIN LATERAL (
           SELECT d.id, d.ordering_seq FROM ${D} AS d
@@ -80,7 +82,7 @@ export function orderingStatements(t: Tables) {
         WHERE k.subscription_id = n.subscription_id AND k.ordering_key = n.ordering_key
         RETURNING k.subscription_id
       ), due AS (
-        UPDATE ${D} AS d SET next_attempt_at = $4::bigint, updated_at = $4::bigint
+        UPDATE ${D} AS d SET next_attempt_at = n.due_at, updated_at = $4::bigint
         FROM next AS n
         WHERE d.id = n.id AND d.status = 'pending' AND d.next_attempt_at IS NULL
         RETURNING d.id

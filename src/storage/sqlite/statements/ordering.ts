@@ -34,9 +34,10 @@ export function orderingSql(t: SqliteTables) {
          last_seq + 1)
        WHERE subscription_id = @subscription_id AND ordering_key = @ordering_key AND head_seq = @seq
        RETURNING last_seq AS lastSeq, head_seq AS headSeq`,
-    // The key's new head, if pending, becomes due at @now (a held one waits for its
-    // subscription's enable, which finds it due: dueOnEnable).
-    makeHeadDue: `UPDATE ${D} SET next_attempt_at = @now, due_at = @now, updated_at = @now
+    // The key's new head, if pending, becomes due at @due (@now, or the end of the lease of a
+    // head an expunge cancelled: dueAfterCancelledHead); a held one waits for its
+    // subscription's enable, which finds it due: dueOnEnable.
+    makeHeadDue: `UPDATE ${D} SET next_attempt_at = @due, due_at = @due, updated_at = @now
        WHERE subscription_id = @subscription_id AND ordering_key = @ordering_key AND ordering_seq = @seq AND status = 'pending'`,
     // An ordered event: the unordered one's statement with its key (enqueue.ts's insertEvent),
     // so that an unordered publish binds what it bound before.
@@ -58,7 +59,8 @@ export function orderingSql(t: SqliteTables) {
        FROM json_each(@rows) j`,
     // The ordered open deliveries of the events an expunge cancels (a JSON array of event
     // ids), through the (event_id, subscription_id) index: each that was its key's head passes.
-    orderedOpenOfEvents: `SELECT d.subscription_id, d.ordering_key, d.ordering_seq
+    // With its lease's end: a head under a live lease holds the next back until it runs out.
+    orderedOpenOfEvents: `SELECT d.subscription_id, d.ordering_key, d.ordering_seq, d.lease_expires_at
        FROM json_each(?) AS j CROSS JOIN ${D} AS d ON d.event_id = j.value
        WHERE d.status IN (${sqlList(cancellableStatuses)}) AND d.ordering_key IS NOT NULL`,
     // The ordered deliveries of events a tenant's removal deletes (a JSON array of event ids):
