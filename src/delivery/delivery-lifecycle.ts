@@ -75,11 +75,11 @@ export class DeliveryLifecycle {
     const { tenantId } = claimed.event;
     if (outcome.kind === 'delivered') {
       const latencyMs = attempt.startedAt + attempt.durationMs - claimed.event.timestamp;
-      metrics.recordAttempt('delivered', claimed.history, attempt.statusCode, latencyMs, tenantId);
+      metrics.recordAttempt('delivered', claimed.delivery.id, claimed.history, attempt.statusCode, latencyMs, tenantId);
       bus.safeEmit('delivery:succeeded', { ...attemptFields(item), latencyMs });
       return;
     }
-    metrics.recordAttempt(outcome.kind, claimed.history, attempt.statusCode, null, tenantId);
+    metrics.recordAttempt(outcome.kind, claimed.delivery.id, claimed.history, attempt.statusCode, null, tenantId);
     const failure = { ...attemptFields(item), errorClass: attempt.errorClass, errorMessage: attempt.errorMessage };
     const nextAttemptAt = outcome.kind === 'retry' && result.delivery.status === 'pending' ? outcome.nextAttemptAt : null;
     bus.safeEmit('delivery:failed', { ...failure, nextAttemptAt });

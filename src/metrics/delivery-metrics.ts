@@ -34,7 +34,9 @@ export interface MetricsSnapshot {
    * Deliveries that succeeded after ≥ 1 failed attempt / deliveries that had a failed
    * attempt; `null` before any delivery failed. A delivery counts once in each, however
    * many of its attempts failed and whether a redelivery came between the failure and
-   * the success.
+   * the success. Per process: a delivery is counted where its first failure was recorded,
+   * or, when that was another process (or this one before a restart), where it recovered —
+   * so the rate never exceeds 1.
    */
   retrySuccessRate: number | null;
   deliveriesSucceeded: number;
@@ -84,6 +86,13 @@ function statusClass(statusCode: number | null): keyof MetricsSnapshot['attempts
   return '5xx';
 }
 
+/**
+ * How many of the deliveries whose first failure it counted a process remembers until they
+ * recover (see {@link DeliveryMetrics.recordAttempt}); past it the oldest are forgotten, and
+ * such a delivery's recovery counts a failure again.
+ */
+export const FAILURES_REMEMBERED = 100_000;
+
 /** Counters fed by the dispatcher after each settle. */
 export class DeliveryMetrics {
   readonly latency = new LatencyHistogram();
@@ -94,6 +103,8 @@ export class DeliveryMetrics {
   private withFailure = 0;
   private dead = 0;
   private lost = 0;
+  /** Ids of the deliveries whose first failure this process counted and that have not recovered here, oldest first. */
+  private readonly failedHere = new Set<string>();
   private readonly byOutcome: Record<AttemptOutcome, number> = { delivered: 0, retry: 0, dead: 0, disable: 0 };
   private readonly byStatus: MetricsSnapshot['attemptsByStatusClass'] = {
     '1xx': 0,
@@ -105,24 +116,33 @@ export class DeliveryMetrics {
   };
 
   /**
-   * Records a settled attempt. `before` is the delivery's history as it was before this
-   * attempt (every cycle counted: a redelivery does not reset it); `tenantId` the event's
-   * tenant, for the OpenTelemetry attribute the host may ask for.
+   * Records a settled attempt of delivery `deliveryId`. `before` is the delivery's history as
+   * it was before this attempt (every cycle counted: a redelivery does not reset it);
+   * `tenantId` the event's tenant, for the OpenTelemetry attribute the host may ask for.
    */
-  recordAttempt(outcome: AttemptOutcome, before: DeliveryHistory, statusCode: number | null, latencyMs: number | null, tenantId: string | null = null): void {
+  recordAttempt(outcome: AttemptOutcome, deliveryId: string, before: DeliveryHistory, statusCode: number | null, latencyMs: number | null, tenantId: string | null = null): void {
     const failedBefore = before.firstFailedAt !== null;
     this.otel?.recordAttempt(outcome, failedBefore, statusCode, latencyMs, tenantId);
     this.byOutcome[outcome] += 1;
     this.byStatus[statusClass(statusCode)] += 1;
     if (outcome === 'delivered') {
       this.succeeded += 1;
-      // Once per delivery: at its first success after a failed attempt.
-      if (failedBefore && before.recoveredAt === null) this.succeededAfterRetry += 1;
+      // Once per delivery: at its first success after a failed attempt. Its failure is counted
+      // here already, unless another process recorded it (several instances, or this one before
+      // a restart): then it is counted now, once, so that the rate never passes 1.
+      if (failedBefore && before.recoveredAt === null) {
+        this.succeededAfterRetry += 1;
+        if (!this.failedHere.delete(deliveryId)) this.withFailure += 1;
+      }
       if (latencyMs !== null) this.latency.record(latencyMs);
       return;
     }
     // A delivery counts once among those that had a failed attempt: at its first failure.
-    if (!failedBefore) this.withFailure += 1;
+    if (!failedBefore) {
+      this.withFailure += 1;
+      this.failedHere.add(deliveryId);
+      if (this.failedHere.size > FAILURES_REMEMBERED) this.failedHere.delete(this.failedHere.values().next().value!);
+    }
     if (outcome === 'dead') this.dead += 1;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryMetrics } from '../../src/metrics/delivery-metrics.js';
+import { DeliveryMetrics, FAILURES_REMEMBERED } from '../../src/metrics/delivery-metrics.js';
 import { LatencyHistogram } from '../../src/metrics/latency-histogram.js';
 import type { DeliveryHistory, StorageStats } from '../../src/storage/storage-adapter.js';
 
@@ -127,8 +127,8 @@ describe('DeliveryMetrics', () => {
 
   it('keeps the retry success rate null while every delivery succeeds at the first attempt', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('delivered', nth(1), 200, 12);
-    metrics.recordAttempt('delivered', nth(1), 204, 30);
+    metrics.recordAttempt('delivered', 'dlv_a', nth(1), 200, 12);
+    metrics.recordAttempt('delivered', 'dlv_b', nth(1), 204, 30);
     const snapshot = metrics.snapshot(0, emptyBacklog, NOW);
     expect(snapshot.retrySuccessRate).toBeNull();
     expect(snapshot.deliveriesSucceeded).toBe(2);
@@ -138,19 +138,19 @@ describe('DeliveryMetrics', () => {
   it('divides deliveries that succeeded after a failure by deliveries that had a failure', () => {
     const metrics = new DeliveryMetrics();
     // A: fails twice, then succeeds.
-    metrics.recordAttempt('retry', nth(1), 500, null);
-    metrics.recordAttempt('retry', nth(2), null, null);
-    metrics.recordAttempt('delivered', nth(3), 200, 50);
+    metrics.recordAttempt('retry', 'dlv_a', nth(1), 500, null);
+    metrics.recordAttempt('retry', 'dlv_a', nth(2), null, null);
+    metrics.recordAttempt('delivered', 'dlv_a', nth(3), 200, 50);
     // B: fails once and is dead (a one-retry policy would make the second attempt the last).
-    metrics.recordAttempt('retry', nth(1), 503, null);
-    metrics.recordAttempt('dead', nth(2), 503, null);
+    metrics.recordAttempt('retry', 'dlv_b', nth(1), 503, null);
+    metrics.recordAttempt('dead', 'dlv_b', nth(2), 503, null);
     // C: fails once, then succeeds.
-    metrics.recordAttempt('retry', nth(1), 429, null);
-    metrics.recordAttempt('delivered', nth(2), 200, 70);
+    metrics.recordAttempt('retry', 'dlv_c', nth(1), 429, null);
+    metrics.recordAttempt('delivered', 'dlv_c', nth(2), 200, 70);
     // D: 410 at the first attempt.
-    metrics.recordAttempt('disable', nth(1), 410, null);
+    metrics.recordAttempt('disable', 'dlv_d', nth(1), 410, null);
     // E: succeeds at once — not in the denominator.
-    metrics.recordAttempt('delivered', nth(1), 200, 10);
+    metrics.recordAttempt('delivered', 'dlv_e', nth(1), 200, 10);
 
     const snapshot = metrics.snapshot(0, emptyBacklog, NOW);
     expect(snapshot.deliveriesWithFailedAttempt).toBe(4);
@@ -162,20 +162,48 @@ describe('DeliveryMetrics', () => {
 
   it('reports a rate of 0 when every delivery that failed stayed failed', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('dead', nth(1), 500, null);
+    metrics.recordAttempt('dead', 'dlv_a', nth(1), 500, null);
     expect(metrics.snapshot(0, emptyBacklog, NOW).retrySuccessRate).toBe(0);
+  });
+
+  it('counts a recovery whose failure another process recorded as a failure too, once, so the rate never passes 1', () => {
+    // A process started after these deliveries failed elsewhere (another instance, or itself before a restart).
+    const metrics = new DeliveryMetrics();
+    metrics.recordAttempt('delivered', 'dlv_a', nth(3), 200, 30);
+    metrics.recordAttempt('delivered', 'dlv_b', nth(2), 200, 30);
+    // One that fails here first and recovers here counts once in each, as always.
+    metrics.recordAttempt('retry', 'dlv_c', nth(1), 500, null);
+    metrics.recordAttempt('delivered', 'dlv_c', nth(2), 200, 30);
+    // One that failed elsewhere and fails again here is not counted until it ends here.
+    metrics.recordAttempt('retry', 'dlv_d', nth(2), 500, null);
+    // A redelivered one that recovered before (recoveredAt set) is counted in neither again.
+    metrics.recordAttempt('delivered', 'dlv_e', { attempts: 3, firstFailedAt: NOW, recoveredAt: NOW }, 200, 30);
+    const snapshot = metrics.snapshot(0, emptyBacklog, NOW);
+    expect(snapshot.deliveriesSucceededAfterRetry).toBe(3);
+    expect(snapshot.deliveriesWithFailedAttempt).toBe(3);
+    expect(snapshot.retrySuccessRate).toBe(1);
+  });
+
+  it('forgets the oldest of the failures it remembers past FAILURES_REMEMBERED: such a recovery counts a failure again', () => {
+    const metrics = new DeliveryMetrics();
+    for (let n = 0; n <= FAILURES_REMEMBERED; n++) metrics.recordAttempt('retry', `dlv_${n}`, nth(1), 500, null);
+    metrics.recordAttempt('delivered', 'dlv_0', nth(2), 200, 30); // forgotten: counted again
+    metrics.recordAttempt('delivered', 'dlv_1', nth(2), 200, 30); // remembered
+    const snapshot = metrics.snapshot(0, emptyBacklog, NOW);
+    expect(snapshot.deliveriesWithFailedAttempt).toBe(FAILURES_REMEMBERED + 2);
+    expect(snapshot.deliveriesSucceededAfterRetry).toBe(2);
   });
 
   it('counts attempts by outcome and by status class', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('retry', nth(1), 100, null);
-    metrics.recordAttempt('retry', nth(2), 302, null);
-    metrics.recordAttempt('retry', nth(3), 404, null);
-    metrics.recordAttempt('retry', nth(4), 500, null);
-    metrics.recordAttempt('retry', nth(5), null, null);
-    metrics.recordAttempt('delivered', nth(6), 200, 5);
-    metrics.recordAttempt('disable', nth(1), 410, null);
-    metrics.recordAttempt('dead', nth(1), 599, null);
+    metrics.recordAttempt('retry', 'dlv_a', nth(1), 100, null);
+    metrics.recordAttempt('retry', 'dlv_a', nth(2), 302, null);
+    metrics.recordAttempt('retry', 'dlv_a', nth(3), 404, null);
+    metrics.recordAttempt('retry', 'dlv_a', nth(4), 500, null);
+    metrics.recordAttempt('retry', 'dlv_a', nth(5), null, null);
+    metrics.recordAttempt('delivered', 'dlv_a', nth(6), 200, 5);
+    metrics.recordAttempt('disable', 'dlv_b', nth(1), 410, null);
+    metrics.recordAttempt('dead', 'dlv_c', nth(1), 599, null);
     const snapshot = metrics.snapshot(0, emptyBacklog, NOW);
     expect(snapshot.attemptsByOutcome).toEqual({ delivered: 1, retry: 5, dead: 1, disable: 1 });
     expect(snapshot.attemptsByStatusClass).toEqual({ '1xx': 1, '2xx': 1, '3xx': 1, '4xx': 2, '5xx': 2, error: 1 });
@@ -183,9 +211,9 @@ describe('DeliveryMetrics', () => {
 
   it('feeds only successful deliveries into the latency histogram', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('retry', nth(1), 500, 999);
-    metrics.recordAttempt('delivered', nth(2), 200, 40);
-    metrics.recordAttempt('delivered', nth(1), 200, 60);
+    metrics.recordAttempt('retry', 'dlv_a', nth(1), 500, 999);
+    metrics.recordAttempt('delivered', 'dlv_a', nth(2), 200, 40);
+    metrics.recordAttempt('delivered', 'dlv_b', nth(1), 200, 60);
     expect(metrics.snapshot(0, emptyBacklog, NOW).deliveryLatencyMs).toMatchObject({ count: 2, min: 40, max: 60, mean: 50 });
   });
 
@@ -213,9 +241,9 @@ describe('DeliveryMetrics', () => {
 
   it('returns snapshots that later recording does not change', () => {
     const metrics = new DeliveryMetrics();
-    metrics.recordAttempt('retry', nth(1), 500, null);
+    metrics.recordAttempt('retry', 'dlv_a', nth(1), 500, null);
     const before = metrics.snapshot(0, emptyBacklog, NOW);
-    metrics.recordAttempt('delivered', nth(2), 200, 10);
+    metrics.recordAttempt('delivered', 'dlv_a', nth(2), 200, 10);
     expect(before.attemptsByOutcome).toEqual({ delivered: 0, retry: 1, dead: 0, disable: 0 });
     expect(before.attemptsByStatusClass['2xx']).toBe(0);
   });

@@ -80,8 +80,8 @@ class RelayMetrics extends DeliveryMetrics {
     super();
   }
 
-  override recordAttempt(outcome: AttemptOutcome, before: DeliveryHistory, statusCode: number | null, latencyMs: number | null, tenantId: string | null = null): void {
-    this.outbox.push(['attempt', outcome, before, statusCode, latencyMs, tenantId]);
+  override recordAttempt(outcome: AttemptOutcome, deliveryId: string, before: DeliveryHistory, statusCode: number | null, latencyMs: number | null, tenantId: string | null = null): void {
+    this.outbox.push(['attempt', outcome, deliveryId, before, statusCode, latencyMs, tenantId]);
   }
 
   override recordLeaseLost(tenantId: string | null = null): void {

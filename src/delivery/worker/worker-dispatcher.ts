@@ -188,7 +188,7 @@ export class WorkerDispatcher implements DeliveryDispatcher {
         bus.safeEmit(entry[1] as 'delivery:succeeded', fromWire(entry[2]) as never);
         return;
       case 'attempt':
-        metrics.recordAttempt(entry[1], entry[2], entry[3], entry[4], entry[5]);
+        metrics.recordAttempt(entry[1], entry[2], entry[3], entry[4], entry[5], entry[6]);
         return;
       case 'lease-lost':
         metrics.recordLeaseLost(entry[1]);

@@ -41,7 +41,7 @@ export type ReportEntry =
   /** `bus.safeEmit(name, payload)` (payload through toWire). */
   | readonly ['event', string, unknown]
   /** `metrics.recordAttempt(…)`. */
-  | readonly ['attempt', AttemptOutcome, DeliveryHistory, number | null, number | null, string | null]
+  | readonly ['attempt', AttemptOutcome, string, DeliveryHistory, number | null, number | null, string | null]
   /** `metrics.recordLeaseLost(tenantId)`. */
   | readonly ['lease-lost', string | null]
   /** `logger[level](fields, message)` (fields through toWire). */
