@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { createDeliveryLog, storableId, type DeliveryLog } from './delivery-log.js';
-import type { DeliveryDispatcher } from './delivery/delivery-dispatcher.js';
+import { changeNotice, type DeliveryDispatcher } from './delivery/delivery-dispatcher.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { dispatcherOptions, pickDispatcherSettings, securityParts } from './delivery/dispatcher-settings.js';
 import { createUndiciTransport } from './delivery/undici-transport.js';
@@ -218,7 +218,11 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
     onChange: () => dispatcher.wake(),
     maxSubscriptionsPerTenant: resolved.tenantLimits.maxSubscriptions ?? undefined,
     tenantHeader: resolved.http.tenantHeader,
-    announce: (change, hard) => announceChange(bus as unknown as EventBus, change, hard),
+    announce: (change, hard) => {
+      // The dispatcher first: what it claimed ahead for the subscription carries the record as it was.
+      if (change.action !== 'created') dispatcher.subscriptionChanged(changeNotice(change));
+      announceChange(bus as unknown as EventBus, change, hard);
+    },
     verifyUrlChanges: resolved.security.verifyUrlChanges,
     verifyEndpoint: createEndpointVerifier(testRequests, recordTest),
     sendTestRequest: (record, options) => sendTestRequest(testRequests, record, record.url, 'test', options),

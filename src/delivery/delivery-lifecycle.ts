@@ -49,6 +49,9 @@ export class DeliveryLifecycle {
    * `batch[i]`), then disables the subscriptions the batch shows failing for too long.
    */
   async settled(batch: readonly CompletedAttempt[], results: readonly SettleResult[]): Promise<void> {
+    // Each subscription's `failingSince` after its last attempt in the batch (the storage
+    // settles a batch in its order): a success after a failure clears it, so that a batch
+    // of [failed, delivered] does not disable an endpoint that has just answered.
     const failing = new Map<string, number>();
     for (let index = 0; index < batch.length; index++) {
       const item = batch[index]!;
@@ -56,9 +59,10 @@ export class DeliveryLifecycle {
       this.announce(item, result);
       // An attempt failed by the egress proxy says nothing of the endpoint: it cannot disable it.
       const counts = !failingSinceNeutralClasses.includes(item.settlement.attempt.errorClass!);
-      if (counts && result.ok && typeof result.failingSince === 'number' && result.delivery.status !== 'held') {
-        failing.set(item.claimed.subscription.id, result.failingSince);
-      }
+      if (!counts || !result.ok) continue;
+      const id = item.claimed.subscription.id;
+      if (typeof result.failingSince === 'number' && result.delivery.status !== 'held') failing.set(id, result.failingSince);
+      else if (result.failingSince === null) failing.delete(id);
     }
     await this.autoDisable(failing);
   }
@@ -133,6 +137,8 @@ export class DeliveryLifecycle {
       try {
         const before = await storage.getSubscription(subscriptionId);
         if (before === null || before.status !== 'active') continue;
+        // A success settled since this batch (another batch, another instance) cleared it: the endpoint answers.
+        if (before.failingSince === null || now - before.failingSince < autoDisableAfterMs) continue;
         const audit: ChangeAudit = { id: createId('chg', now), action: 'disabled', actor: null, reason, origin: 'dispatcher', isSensitiveHeader: () => true };
         const updated = await storage.setSubscriptionStatus(subscriptionId, { status: 'disabled', reason }, now, audit);
         if (updated === null) continue;

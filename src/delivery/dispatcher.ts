@@ -24,7 +24,7 @@ import type { DispatchStorage } from './dispatch-storage.js';
 import { attemptDelivery, failedInside } from './attempt-delivery.js';
 import type { RetryPolicy } from './backoff.js';
 import { ClaimAheadBuffer } from './claim-ahead-buffer.js';
-import type { DeliveryDispatcher } from './delivery-dispatcher.js';
+import type { DeliveryDispatcher, SubscriptionChangeNotice } from './delivery-dispatcher.js';
 import { DeliveryLifecycle } from './delivery-lifecycle.js';
 import type { BlockedForClaim, FlowControl } from './flow-control.js';
 import { SettleBatcher } from './settle-batcher.js';
@@ -98,6 +98,12 @@ export class Dispatcher implements DeliveryDispatcher {
   private stopping: Promise<void> | null = null;
   private readonly idleWaiters = new Set<() => void>();
   private unsubscribeWake: (() => Promise<void>) | null = null;
+  /**
+   * When each subscription changed last through this process's API (epoch ms, its record's
+   * `updatedAt` from then on), for a lease's time: a claim that returns a record older than
+   * that gives the delivery back (see {@link Dispatcher.subscriptionChanged}).
+   */
+  private readonly changedAt = new Map<string, number>();
   private readonly buffer: ClaimAheadBuffer;
   private readonly keys: SigningKeyCache;
   private readonly settles: SettleBatcher;
@@ -179,9 +185,38 @@ export class Dispatcher implements DeliveryDispatcher {
     if (unsubscribe) await unsubscribe();
   }
 
-  /** Forgets what is cached for a subscription (deleted): its decoded keys are wiped. */
+  /**
+   * Forgets what is cached for a subscription (deleted): its decoded keys are wiped, and what
+   * is claimed ahead for it goes back unsent (its deliveries are cancelled).
+   */
   forgetSubscription(subscriptionId: string): void {
     this.keys.delete(subscriptionId);
+    this.giveBackFor(subscriptionId);
+  }
+
+  /**
+   * A subscription changed through this process's API. Its deliveries claimed ahead carry
+   * its record as it was — the old URL, secrets and headers, an active status — and would be
+   * posted so for up to `maxWaitMs` after the change returned: they go back to storage, to
+   * be claimed again with the record as it is now (or not at all: disabled, deleted). Its
+   * flow control takes the change at once ({@link FlowControl.reconsider}).
+   */
+  subscriptionChanged(notice: SubscriptionChangeNotice): void {
+    const { flow, clock, leaseMs } = this.options;
+    flow.reconsider(notice.subscriptionId, notice.at, notice.flowControl, notice.endpointChanged);
+    // A claim under way may still bring the record as it was: claim() gives such deliveries back.
+    const forgetBefore = clock.now() - leaseMs;
+    for (const [id, at] of this.changedAt) if (at < forgetBefore) this.changedAt.delete(id);
+    this.changedAt.set(notice.subscriptionId, Math.max(notice.at, this.changedAt.get(notice.subscriptionId) ?? notice.at));
+    this.giveBackFor(notice.subscriptionId);
+    this.wake();
+  }
+
+  private giveBackFor(subscriptionId: string): void {
+    const taken = this.buffer.takeFor(subscriptionId);
+    if (taken.length === 0) return;
+    // Awaited by nobody: release() logs a failure, and the leases then expire on their own.
+    void this.release(taken);
   }
 
   /** Closes the connections the transport pools for a TLS identity no subscription uses any more. */
@@ -314,6 +349,19 @@ export class Dispatcher implements DeliveryDispatcher {
       await this.release(claimed);
       return null;
     }
+    if (this.changedAt.size > 0 && claimed.length > 0) {
+      // Read before a change this process made returned: the old URL, secrets or status. A record
+      // of the change's own millisecond may be either (two changes of one ms look alike): it goes
+      // back too, at the cost of one more claim.
+      const stale = claimed.filter((item) => item.subscription.updatedAt <= (this.changedAt.get(item.subscription.id) ?? Number.NEGATIVE_INFINITY));
+      if (stale.length > 0) {
+        claimed = claimed.filter((item) => !stale.includes(item));
+        // Once: the next claim reads after the change. Were a record's `updatedAt` ever not the
+        // change's time, this must not turn into a claim and a release over and over.
+        for (const item of stale) this.changedAt.delete(item.subscription.id);
+        await this.release(stale);
+      }
+    }
     const claimMs = clock.now() - claimedAt;
     if (claimed.length > 0 && claimMs > this.buffer.maxWaitMs) {
       // The buffer gives all of them back unsent: their leases are too far gone.
@@ -341,8 +389,10 @@ export class Dispatcher implements DeliveryDispatcher {
   private async startBuffered(othersIdle = this.othersIdle()): Promise<boolean> {
     if (this.buffer.size === 0 || !this.running) return false;
     const { clock, concurrency, flow, logger } = this.options;
-    const { start, giveBack, stale, shareWaiting } = this.buffer.take(clock.now(), concurrency - this.sending, flow, othersIdle);
+    const { start, giveBack, stale, shareWaiting, nextStartAt } = this.buffer.take(clock.now(), concurrency - this.sending, flow, othersIdle);
     for (const claimed of start) this.startSend(claimed);
+    // Kept for a rate's next token: nothing else may wake the pump then (no post of it is in flight).
+    if (nextStartAt !== undefined) this.armTimer(nextStartAt);
     if (stale > 0) logger.debug({ count: stale }, 'webhooks: deliveries that waited too long for a slot go back to storage for a fresh lease');
     // Awaited only when there is something to give back: this runs once per freed slot.
     if (giveBack.length > 0) await this.release(giveBack);

@@ -41,6 +41,11 @@ interface SubscriptionState {
   consecutiveFailures: number;
   openUntil: number;
   cooldownMs: number;
+  /**
+   * The `updatedAt` of the subscription record the settings came from: a delivery claimed
+   * before a change carries the record as it was, and must not put the old settings back.
+   */
+  settingsAt: number;
 }
 
 /** The subscription's rate, when it has one: its state is then a {@link TokenRate} too. */
@@ -93,9 +98,14 @@ export class FlowControl {
         : new TenantRateLimit({ ratePerSecond: tenantRate.ratePerSecond, burst: tenantRate.burst });
   }
 
-  /** Applies a subscription's settings (from its stored record) over the defaults. */
-  configure(subscriptionId: string, settings: StoredFlowControl | null): void {
+  /**
+   * Applies a subscription's settings (from its stored record, changed at `updatedAt`) over
+   * the defaults; settings older than those applied last are ignored.
+   */
+  configure(subscriptionId: string, settings: StoredFlowControl | null, updatedAt = Number.NEGATIVE_INFINITY): void {
     const state = this.stateOf(subscriptionId);
+    if (updatedAt < state.settingsAt) return;
+    state.settingsAt = updatedAt;
     const maxInFlight = settings?.maxInFlight ?? this.defaults.maxInFlightPerSubscription;
     const ratePerSecond = settings?.ratePerSecond === undefined ? this.defaults.ratePerSecond : settings.ratePerSecond;
     const burst = settings?.burst ?? this.defaults.burst;
@@ -121,10 +131,35 @@ export class FlowControl {
         consecutiveFailures: 0,
         openUntil: 0,
         cooldownMs: this.breaker === false ? 0 : this.breaker.cooldownMs,
+        settingsAt: Number.NEGATIVE_INFINITY,
       };
       this.states.set(subscriptionId, state);
     }
     return state;
+  }
+
+  /**
+   * A subscription changed at `at` through this process's API. `settings` (when its
+   * `flowControl` changed): applied now — a subscription held by its old rate is left out of
+   * every claim, so no claim would bring the new one until the old rate's token came, which
+   * at 0.001 a second is a quarter of an hour. `endpointChanged` (a new URL, an enable): the
+   * breaker's count and cool-down judged another endpoint, or one an operator has since
+   * declared fixed; it closes, as a probe's success would close it.
+   */
+  reconsider(subscriptionId: string, at: number, settings: StoredFlowControl | null | undefined, endpointChanged: boolean): void {
+    if (settings === undefined && !endpointChanged) return;
+    const state = this.stateOf(subscriptionId);
+    if (settings !== undefined) {
+      if (state.ratePerSecond !== null) refillBucket(state, state as SubscriptionState & TokenRate, this.clock.now());
+      else state.refilledAt = this.clock.now();
+      this.configure(subscriptionId, settings, at);
+    }
+    if (endpointChanged) {
+      state.breaker = 'closed';
+      state.consecutiveFailures = 0;
+      state.openUntil = 0;
+      if (this.breaker !== false) state.cooldownMs = this.breaker.cooldownMs;
+    }
   }
 
   /**
@@ -134,11 +169,29 @@ export class FlowControl {
    */
   private heldUntil(state: SubscriptionState, now: number): number | null {
     if (state.breaker === 'open') {
+      // A clock set back (NTP stepping a host's time) must not stretch the cool-down by the step:
+      // it never runs longer than its own length from now.
+      if (state.openUntil - now > state.cooldownMs) state.openUntil = now + state.cooldownMs;
       if (now < state.openUntil) return state.openUntil;
       state.breaker = 'half-open';
     }
     const rate = rateOf(state);
     if (rate === null) return null;
+    refillBucket(state, rate, now);
+    return tokenDueAt(state, rate, now);
+  }
+
+  /**
+   * When the subscription's own rate gives it its next token, while that rate holds it and
+   * its breaker is not open; `null` otherwise (it has a token, has no rate, or the breaker
+   * holds it). Its tenant's rate is not looked at.
+   */
+  rateDueAt(subscriptionId: string): number | null {
+    const state = this.states.get(subscriptionId);
+    if (state === undefined || state.breaker === 'open') return null;
+    const rate = rateOf(state);
+    if (rate === null) return null;
+    const now = this.clock.now();
     refillBucket(state, rate, now);
     return tokenDueAt(state, rate, now);
   }
@@ -258,11 +311,14 @@ export class FlowControl {
   status(subscriptionId: string): SubscriptionFlowStatus {
     const state = this.states.get(subscriptionId);
     if (!state) return { inFlight: 0, breaker: 'closed', openUntil: null, tokens: null };
-    const open = state.breaker === 'open' && this.clock.now() < state.openUntil;
+    const now = this.clock.now();
+    // As heldUntil() reads it on a clock set back: at most a cool-down from now.
+    const openUntil = Math.min(state.openUntil, now + state.cooldownMs);
+    const open = state.breaker === 'open' && now < openUntil;
     return {
       inFlight: state.inFlight,
       breaker: state.breaker === 'open' && !open ? 'half-open' : state.breaker,
-      openUntil: open ? state.openUntil : null,
+      openUntil: open ? openUntil : null,
       tokens: state.ratePerSecond === null ? null : state.tokens,
     };
   }

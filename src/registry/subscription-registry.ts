@@ -18,7 +18,7 @@ import { createId } from '../ids.js';
 import { jsonCopy } from '../json-value-problem.js';
 import { ed25519PrivateKey } from '../signing/ed25519-private-key.js';
 import { generateSigningKeyPair } from '../signing/generate-signing-key-pair.js';
-import { SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, encodeBase64, generateSecret } from '../signing/secret.js';
+import { MAX_ACTIVE_SECRETS, SECRET_PREFIX, SUBSCRIPTION_SECRET_BYTES, decodeSecret, encodeBase64, generateSecret } from '../signing/secret.js';
 import { PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX, type SigningScheme } from '../signing/signing-key.js';
 import type { SigningReader, SubscriptionSigning } from './signing-of-secrets.js';
 import type {
@@ -866,6 +866,27 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
     }
   }
 
+  /**
+   * The secret writes under way, by subscription. A rotation reads the secrets, adds one and
+   * writes the list whole: two at once in this process would each write the list without
+   * the other's new secret, and one caller would hold a secret that never signs. So they run
+   * one after the other (and a reseal's write of the same list with them). Instances on one
+   * database do not share this: rotate a subscription from one place at a time.
+   */
+  const secretWrites = new Map<string, Promise<unknown>>();
+  function oneSecretWriteAtATime<T>(id: string, write: () => Promise<T>): Promise<T> {
+    const result = (secretWrites.get(id) ?? Promise.resolve()).then(write, write);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    secretWrites.set(id, settled);
+    void settled.then(() => {
+      if (secretWrites.get(id) === settled) secretWrites.delete(id);
+    });
+    return result;
+  }
+
   async function requireRecord(id: string): Promise<SubscriptionRecord> {
     const record = await storage.getSubscription(id);
     if (record === null) throw new ValidationError('SUBSCRIPTION_NOT_FOUND', `No subscription with id ${describeValue(id)}`, { field: 'id' });
@@ -1194,28 +1215,43 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
       checkArgumentCount(arguments.length, 2, 'subscriptions.rotateSecret(id, options?)', 'call');
       requireId(id, 'id');
       const parsed = parseOptions(rotateSchema, options);
-      const record = refuseDeleted(await requireRecord(id), 'rotate its secret');
-      const now = clock.now();
-      const current = activeSecrets(record, now)[0];
-      // The scheme stays the subscription's unless the caller names one (or gives a secret of one).
-      const signing = parsed.signing ?? (parsed.secret === undefined && current !== undefined ? schemeOfStored(current, id) : undefined);
-      const { secret, publicKey } = newSecret(parsed.secret, signing);
-      const overlapEnds = now + parsed.overlapMs;
-      // Old secrets keep signing until the overlap ends (never beyond an earlier expiry they had).
-      const previous = activeSecrets(record, now).map((old) => ({
-        ...old,
-        expiresAt: old.expiresAt === null ? overlapEnds : Math.min(old.expiresAt, overlapEnds),
-      }));
-      const secrets: SecretRecord[] = [
-        { value: codec.seal(secret, id), createdAt: now, expiresAt: null },
-        ...previous.filter((old) => old.expiresAt > now),
-      ];
-      const audit = auditOf('secret_rotated', parsed, now);
-      const updated = await storage.updateSubscription(id, { secrets }, now, audit);
-      if (updated === null) notFound(id);
-      refuseDeleted(updated, 'rotate its secret');
-      await announce(audit);
-      return { ...toSubscription(updated, now), secret, ...(publicKey === undefined ? {} : { publicKey }) };
+      return oneSecretWriteAtATime(id, async () => {
+        const record = refuseDeleted(await requireRecord(id), 'rotate its secret');
+        const now = clock.now();
+        const current = activeSecrets(record, now)[0];
+        // The scheme stays the subscription's unless the caller names one (or gives a secret of one).
+        const signing = parsed.signing ?? (parsed.secret === undefined && current !== undefined ? schemeOfStored(current, id) : undefined);
+        const { secret, publicKey } = newSecret(parsed.secret, signing);
+        const overlapEnds = now + parsed.overlapMs;
+        // Old secrets keep signing until the overlap ends (never beyond an earlier expiry they had).
+        const previous = activeSecrets(record, now).map((old) => ({
+          ...old,
+          expiresAt: old.expiresAt === null ? overlapEnds : Math.min(old.expiresAt, overlapEnds),
+        }));
+        const secrets: SecretRecord[] = [
+          { value: codec.seal(secret, id), createdAt: now, expiresAt: null },
+          ...previous.filter((old) => old.expiresAt > now),
+        ];
+        if (secrets.length > MAX_ACTIVE_SECRETS) {
+          // Enough of the earlier ones must end for this one to fit: the time the last of those does.
+          const ends = secrets
+            .slice(1)
+            .map((old) => old.expiresAt!)
+            .sort((a, b) => a - b);
+          const fitsAt = ends[secrets.length - MAX_ACTIVE_SECRETS - 1]!;
+          throw new ValidationError(
+            'INPUT_INVALID',
+            `Expected a rotation to leave at most ${MAX_ACTIVE_SECRETS} secrets signing at once, got ${secrets.length}: ${secrets.length - 1} earlier secrets are still in their overlap (a receiver checks at most ${MAX_ACTIVE_SECRETS} signatures of a request). Rotate from ${new Date(fitsAt).toISOString()}, when enough of them have ended, or with \`overlapMs: 0\`, which ends them now`,
+            { field: 'overlapMs' },
+          );
+        }
+        const audit = auditOf('secret_rotated', parsed, now);
+        const updated = await storage.updateSubscription(id, { secrets }, now, audit);
+        if (updated === null) notFound(id);
+        refuseDeleted(updated, 'rotate its secret');
+        await announce(audit);
+        return { ...toSubscription(updated, now), secret, ...(publicKey === undefined ? {} : { publicKey }) };
+      });
     },
 
     async getSecrets(id) {
@@ -1287,23 +1323,29 @@ export function createSubscriptionRegistry<TCatalog extends EventCatalog = Event
         // Deleted subscriptions are left out: they never sign again, and a deleted one cannot be
         // changed (a hard delete removes what they keep at rest).
         const page = await storage.listSubscriptions({ limit: 500, ...(cursor === undefined ? {} : { cursor }) });
-        for (const record of page.items) {
-          const change: SubscriptionPatch = {};
-          if (record.secrets.some((secret) => codec.needsReseal(secret.value))) {
-            change.secrets = record.secrets.map((secret) => ({ ...secret, value: codec.seal(codec.open(secret.value, record.id), record.id) }));
-          }
-          const headers = resealHeaders(record.headers, record.id, sealing);
-          if (headers !== null) change.headers = headers;
-          const tls = resealedTls(record.tls, record.id, codec);
-          if (tls !== null) change.tls = tls;
-          if (change.secrets === undefined && change.headers === undefined && change.tls === undefined) continue;
-          const now = clock.now();
-          const audit = auditOf('secrets_resealed', { actor }, now);
-          const updated = await storage.updateSubscription(record.id, change, now, audit);
-          // A deleted subscription is returned unchanged: nothing was rewritten.
-          if (updated === null || updated.deletedAt !== null) continue;
-          await announce(audit);
-          resealed += 1;
+        for (const listed of page.items) {
+          // Read again under the secret lock: a rotation since the page was read must not be written over.
+          const done = await oneSecretWriteAtATime(listed.id, async () => {
+            const record = await storage.getSubscription(listed.id);
+            if (record === null || record.deletedAt !== null) return false;
+            const change: SubscriptionPatch = {};
+            if (record.secrets.some((secret) => codec.needsReseal(secret.value))) {
+              change.secrets = record.secrets.map((secret) => ({ ...secret, value: codec.seal(codec.open(secret.value, record.id), record.id) }));
+            }
+            const headers = resealHeaders(record.headers, record.id, sealing);
+            if (headers !== null) change.headers = headers;
+            const tls = resealedTls(record.tls, record.id, codec);
+            if (tls !== null) change.tls = tls;
+            if (change.secrets === undefined && change.headers === undefined && change.tls === undefined) return false;
+            const now = clock.now();
+            const audit = auditOf('secrets_resealed', { actor }, now);
+            const updated = await storage.updateSubscription(record.id, change, now, audit);
+            // A deleted subscription is returned unchanged: nothing was rewritten.
+            if (updated === null || updated.deletedAt !== null) return false;
+            await announce(audit);
+            return true;
+          });
+          if (done) resealed += 1;
         }
         cursor = page.nextCursor ?? undefined;
       } while (cursor !== undefined);

@@ -23,6 +23,17 @@ const GENERATED_SECRET_BYTES = 32;
  */
 export const SUBSCRIPTION_SECRET_BYTES = Object.freeze({ min: 24, max: 64 });
 
+/**
+ * The most secrets a subscription signs with at once: its newest, and the older ones still
+ * in a rotation's overlap. Each puts one more signature in every request's header, and a
+ * receiver checks at most `MAX_V1A_SIGNATURES` (8) `v1a` entries of it (verify-signature.ts):
+ * past that, the key a receiver still holds would sign entries it never reads, and a header
+ * of hundreds of entries would pass a receiver's header-size limit (16 KiB in Node).
+ *
+ * @internal Enforced by `rotateSecret`.
+ */
+export const MAX_ACTIVE_SECRETS = 8;
+
 const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const encodeTable: string[] = alphabet.split('');
 // 255 marks a character outside the standard base64 alphabet.

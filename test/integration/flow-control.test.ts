@@ -6,12 +6,12 @@ import {
   type BookkeeperEvents,
   type LifecycleEvents,
   type StorageAdapter,
-  type Webhooks,
   type WebhooksOptions,
 } from '../../src/index.js';
 import type { Clock } from '../../src/clock.js';
 import { sharedCapRecheckMs } from '../../src/delivery/dispatcher.js';
 import { FakeClock, flush } from '../support/fake-clock.js';
+import { countBusEvents, pollUntil } from '../support/bus-counter.js';
 import { LoopbackReceiver, type Responder } from '../support/loopback-receiver.js';
 
 const payment = (n: number) => ({
@@ -39,19 +39,10 @@ function setup(options: WebhooksOptions<BookkeeperEvents>, clock = new FakeClock
   return { webhooks, clock };
 }
 
-function count(webhooks: Webhooks, name: keyof LifecycleEvents): { value: number } {
-  const counter = { value: 0 };
-  webhooks.bus.on(name, () => (counter.value += 1));
-  return counter;
-}
+const count = countBusEvents;
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Polls `condition` on the wall clock (posts are real I/O). */
+const until = (condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) => pollUntil(condition, timeoutMs);
 
 describe('flow control', () => {
   it('keeps a slow receiver to its cap while a fast one gets all its deliveries of a 10,000-event burst', async () => {

@@ -184,6 +184,9 @@ async function run(port: NonNullable<typeof parentPort>, data: WorkerStartData):
         case 'forget':
           started.forgetSubscription(message.subscriptionId);
           return;
+        case 'changed':
+          started.subscriptionChanged(message.notice);
+          return;
         case 'retire-tls':
           started.retireTls(message.tlsId);
           return;

@@ -31,7 +31,7 @@ import type { EventBus } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
 import type { CircuitStatus } from '../../metrics/delivery-metrics.js';
 import type { StorageRecipe } from '../../storage/shared/worker-recipe.js';
-import type { DeliveryDispatcher } from '../delivery-dispatcher.js';
+import type { DeliveryDispatcher, SubscriptionChangeNotice } from '../delivery-dispatcher.js';
 import type { DispatchStorage } from '../dispatch-storage.js';
 import { spawnStorageWorker } from './spawn-dispatcher-worker.js';
 import { ThreadRuns, type ThreadRun } from './thread-runs.js';
@@ -264,6 +264,10 @@ export class StorageThreadDispatcher implements DeliveryDispatcher {
 
   forgetSubscription(subscriptionId: string): void {
     this.inner.forgetSubscription(subscriptionId);
+  }
+
+  subscriptionChanged(notice: SubscriptionChangeNotice): void {
+    this.inner.subscriptionChanged(notice);
   }
 
   retireTls(tlsId: string): void {

@@ -23,7 +23,7 @@ import type { EventBus } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
 import type { CircuitStatus, DeliveryMetrics } from '../../metrics/delivery-metrics.js';
 import type { StorageRecipe } from '../../storage/shared/worker-recipe.js';
-import type { DeliveryDispatcher } from '../delivery-dispatcher.js';
+import type { DeliveryDispatcher, SubscriptionChangeNotice } from '../delivery-dispatcher.js';
 import type { DispatcherSettings } from '../dispatcher-settings.js';
 import { spawnDispatcherWorker } from './spawn-dispatcher-worker.js';
 import { ThreadRuns, type ThreadRun } from './thread-runs.js';
@@ -139,6 +139,12 @@ export class WorkerDispatcher implements DeliveryDispatcher {
   forgetSubscription(subscriptionId: string): void {
     const run = this.#threads.current;
     if (run !== null) this.#post(run, { kind: 'forget', subscriptionId });
+  }
+
+  subscriptionChanged(notice: SubscriptionChangeNotice): void {
+    // No worker runs: nothing is claimed ahead, and a worker started later begins with fresh flow control.
+    const run = this.#threads.current;
+    if (run !== null) this.#post(run, { kind: 'changed', notice });
   }
 
   retireTls(tlsId: string): void {

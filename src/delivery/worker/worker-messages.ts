@@ -16,6 +16,7 @@ import type { AttemptOutcome, DeliveryHistory } from '../../storage/storage-adap
 import type { StorageRecipe } from '../../storage/shared/worker-recipe.js';
 import type { Logger } from '../../logger.js';
 import type { DispatcherSettings } from '../dispatcher-settings.js';
+import type { SubscriptionChangeNotice } from '../delivery-dispatcher.js';
 
 /** What the worker is started with (`workerData`). */
 export interface WorkerStartData {
@@ -28,6 +29,8 @@ export interface WorkerStartData {
 export type ToWorker =
   | { readonly kind: 'wake' }
   | { readonly kind: 'forget'; readonly subscriptionId: string }
+  /** A subscription changed through the host's API (`DeliveryDispatcher.subscriptionChanged`). */
+  | { readonly kind: 'changed'; readonly notice: SubscriptionChangeNotice }
   /** A TLS identity no subscription uses any more: the worker's transport closes its pool. */
   | { readonly kind: 'retire-tls'; readonly tlsId: string }
   /** The events the host's bus has listeners for now: an event nobody listens to is not sent (nor copied). */
