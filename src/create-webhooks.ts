@@ -289,7 +289,7 @@ export function createWebhooks<TCatalog extends EventCatalog = BookkeeperEvents>
 
   const webhooks: Webhooks<TCatalog> = {
     // The catalog stays what `events` was (its fields are read through the prototype), with the stored-event calls on top.
-    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: payloadCodec, catalog, secrets: codec, matchesFilter: replayFilter, transformedBody: (subscription, event) => transforms.storedEnvelope(subscription, event) }))),
+    events: Object.freeze(Object.assign(Object.create(catalog) as TCatalog, createStoredEvents({ storage, clock, payloads: payloadCodec, catalog, secrets: codec, matchesFilter: replayFilter, transformedBody: (subscription, event) => transforms.storedEnvelope(subscription, event), expunged: (ids) => dispatcher.eventsExpunged(ids) }))),
     bus,
     subscriptions,
     publish: publisher.publish,

@@ -185,6 +185,8 @@ export interface StoredEventsDeps {
   matchesFilter: (filter: string, event: EventRecord, subscriptionId: string) => boolean;
   /** The envelope a subscription with a transform or version pins gets for a stored event (routing/payload-transforms.ts); `null`: the event's own. */
   transformedBody: (subscription: SubscriptionRecord, event: EventRecord) => string | null;
+  /** Told the ids of events just expunged: the dispatcher gives back what it claimed ahead of them, unsent. */
+  expunged: (eventIds: readonly string[]) => void;
 }
 
 const selectorSchema = z
@@ -353,6 +355,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
       }
       if (ids.length > 0) {
         const result = await storage.expungeEvents(ids, clock.now());
+        deps.expunged(ids);
         summary.expunged += result.events;
         summary.cancelled += result.cancelled;
         summary.snippets += result.snippets;
@@ -464,6 +467,7 @@ export function createStoredEvents(deps: StoredEventsDeps): StoredEvents {
         const id = requireId(target, 'id');
         if ((await storage.getEvent(id)) === null) throw new ValidationError('EVENT_NOT_FOUND', `No event with id ${describeValue(id)}`, { field: 'id' });
         const result = await storage.expungeEvents([id], clock.now());
+        deps.expunged([id]);
         return { expunged: result.events, cancelled: result.cancelled, snippets: result.snippets };
       }
       return expungeSelected(parseInput('INPUT_INVALID', selectorSchema, target));

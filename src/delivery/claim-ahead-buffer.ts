@@ -300,16 +300,30 @@ export class ClaimAheadBuffer {
    */
   takeFor(subscriptionId: string): ClaimedDelivery[] {
     if (this.bufferedFor(subscriptionId) === 0) return [];
+    return this.takeWhere((claimed) => claimed.subscription.id === subscriptionId);
+  }
+
+  /**
+   * Takes out the buffered deliveries of the given events (expunged since they were claimed:
+   * they hold the erased payload), in claim order; the others keep their places.
+   */
+  takeOfEvents(eventIds: ReadonlySet<string>): ClaimedDelivery[] {
+    if (this.size === 0) return [];
+    return this.takeWhere((claimed) => eventIds.has(claimed.event.id));
+  }
+
+  private takeWhere(taking: (claimed: ClaimedDelivery) => boolean): ClaimedDelivery[] {
     const taken: ClaimedDelivery[] = [];
     const rest: Array<Entry | undefined> = [];
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i]!;
-      if (entry.claimed.subscription.id === subscriptionId) taken.push(entry.claimed);
+      if (taking(entry.claimed)) taken.push(entry.claimed);
       else rest.push(entry);
     }
+    if (taken.length === 0) return taken;
     this.entries = rest;
     this.head = 0;
-    this.bySubscription.delete(subscriptionId);
+    for (const claimed of taken) this.forget(claimed);
     return taken;
   }
 

@@ -45,6 +45,12 @@ export interface DeliveryDispatcher {
    */
   subscriptionChanged(notice: SubscriptionChangeNotice): void;
   /**
+   * Events were expunged through this process's API (the storage cancelled their open
+   * deliveries): what is claimed ahead of them, which holds the erased payload, goes back
+   * unsent, and so does what a claim under way brings of them.
+   */
+  eventsExpunged(eventIds: readonly string[]): void;
+  /**
    * A TLS identity (its `TransportTls.id`) no subscription uses any more: the connections the
    * dispatcher's transport pools for it close — in a worker thread, the worker's own transport.
    */

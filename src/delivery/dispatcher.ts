@@ -104,6 +104,11 @@ export class Dispatcher implements DeliveryDispatcher {
    * that gives the delivery back (see {@link Dispatcher.subscriptionChanged}).
    */
   private readonly changedAt = new Map<string, number>();
+  /**
+   * Events expunged through this process's API, with when (epoch ms), for a lease's time: a
+   * claim under way may still bring a delivery of one, with its payload (see {@link Dispatcher.eventsExpunged}).
+   */
+  private readonly expungedAt = new Map<string, number>();
   private readonly buffer: ClaimAheadBuffer;
   private readonly keys: SigningKeyCache;
   private readonly settles: SettleBatcher;
@@ -210,6 +215,22 @@ export class Dispatcher implements DeliveryDispatcher {
     this.changedAt.set(notice.subscriptionId, Math.max(notice.at, this.changedAt.get(notice.subscriptionId) ?? notice.at));
     this.giveBackFor(notice.subscriptionId);
     this.wake();
+  }
+
+  /**
+   * Events were expunged through this process's API: their deliveries claimed ahead hold the
+   * erased payload and would still be posted for up to `maxWaitMs` after the erasure returned.
+   * The storage has cancelled them: they go back unsent, and so does what a claim under way
+   * brings of them (claim()).
+   */
+  eventsExpunged(eventIds: readonly string[]): void {
+    const now = this.options.clock.now();
+    const forgetBefore = now - this.options.leaseMs;
+    for (const [id, at] of this.expungedAt) if (at < forgetBefore) this.expungedAt.delete(id);
+    for (const id of eventIds) this.expungedAt.set(id, now);
+    const taken = this.buffer.takeOfEvents(new Set(eventIds));
+    // Awaited by nobody: release() logs a failure, and the leases then expire on their own.
+    if (taken.length > 0) void this.release(taken);
   }
 
   private giveBackFor(subscriptionId: string): void {
@@ -360,6 +381,14 @@ export class Dispatcher implements DeliveryDispatcher {
         // change's time, this must not turn into a claim and a release over and over.
         for (const item of stale) this.changedAt.delete(item.subscription.id);
         await this.release(stale);
+      }
+    }
+    if (this.expungedAt.size > 0 && claimed.length > 0) {
+      // Leased before an erasure this process made returned: they hold the erased payload.
+      const erased = claimed.filter((item) => this.expungedAt.has(item.event.id));
+      if (erased.length > 0) {
+        claimed = claimed.filter((item) => !erased.includes(item));
+        await this.release(erased);
       }
     }
     const claimMs = clock.now() - claimedAt;

@@ -76,6 +76,24 @@ describe.each(storageKinds)('erasure and sealing attacked on the %s storage', (k
     expect(env.server.requests.map(idOf)).toEqual([first.id, other.id, second.id]);
   });
 
+  it('never posts an event expunged while its delivery waits claimed ahead for a slot: it goes back unsent, cancelled', async () => {
+    const release = env.server.holdAnswers(1);
+    // One post at a time to the endpoint, two claimed: the second waits in the dispatcher's buffer, payload and all.
+    const webhooks = env.instance({ concurrency: 2, flowControl: { maxInFlightPerSubscription: 1 } });
+    await webhooks.subscriptions.create({ url: env.server.url, eventTypes: ['payment.succeeded'] });
+    const first = await webhooks.publish('payment.succeeded', samplePayment(1));
+    const second = await webhooks.publish('payment.succeeded', { ...samplePayment(2), customerId: 'cus_erased' });
+    await webhooks.start();
+    await env.server.waitFor(1);
+    expect(await webhooks.events.expunge(second.id)).toEqual({ expunged: 1, cancelled: 1, snippets: 0 });
+    release();
+    await webhooks.drain({ timeoutMs: 5_000 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(env.server.requests.map(idOf)).toEqual([first.id]);
+    expect(env.server.requests.some((request) => request.body.toString().includes('cus_erased'))).toBe(false);
+    expect(await deliveryOf(webhooks, second.id)).toMatchObject({ status: 'cancelled', attempts: 0 });
+  });
+
   it('shows a delivery whose payload is sealed with a key this instance lacks on the dashboard, naming the key, never the payload, instead of failing the page', async () => {
     const sealer = env.instance({ security: { payloadKey: [{ id: 'k1', key: payloadKey }] } });
     await sealer.subscriptions.create({ url: env.server.url, eventTypes: ['payment.succeeded'] });

@@ -33,6 +33,19 @@ function claimed(id: string, subscriptionId = 'sub_a', flowControl: ClaimedDeliv
 const ids = (list: readonly ClaimedDelivery[]) => list.map((item) => item.delivery.id);
 
 describe('ClaimAheadBuffer', () => {
+  describe('taking out what changed since its claim', () => {
+    it("takes out an expunged event's deliveries, the others keeping their places and their subscriptions' counts", () => {
+      const { buffer, clock, flow } = setup();
+      buffer.add([claimed('d1', 'sub_a'), claimed('d2', 'sub_b'), claimed('d3', 'sub_a'), claimed('d4', 'sub_a')], clock.now());
+      expect(ids(buffer.takeOfEvents(new Set(['evt_d3', 'evt_d2', 'evt_unknown'])))).toEqual(['d2', 'd3']);
+      expect([buffer.size, buffer.bufferedFor('sub_a'), buffer.bufferedFor('sub_b')]).toEqual([2, 2, 0]);
+      expect(ids(buffer.takeOfEvents(new Set(['evt_none'])))).toEqual([]);
+      expect(ids(buffer.takeFor('sub_a'))).toEqual(['d1', 'd4']);
+      expect([buffer.size, buffer.bufferedFor('sub_a')]).toEqual([0, 0]);
+      expect(ids(buffer.take(clock.now(), concurrency, flow).start)).toEqual([]);
+    });
+  });
+
   describe('claimRoom', () => {
     it('asks for the whole room, twice the concurrency, when idle', () => {
       expect(setup().buffer.claimRoom(0)).toBe(2 * concurrency);

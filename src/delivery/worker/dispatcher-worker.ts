@@ -187,6 +187,9 @@ async function run(port: NonNullable<typeof parentPort>, data: WorkerStartData):
         case 'changed':
           started.subscriptionChanged(message.notice);
           return;
+        case 'expunged':
+          started.eventsExpunged(message.eventIds);
+          return;
         case 'retire-tls':
           started.retireTls(message.tlsId);
           return;

@@ -270,6 +270,10 @@ export class StorageThreadDispatcher implements DeliveryDispatcher {
     this.inner.subscriptionChanged(notice);
   }
 
+  eventsExpunged(eventIds: readonly string[]): void {
+    this.inner.eventsExpunged(eventIds);
+  }
+
   retireTls(tlsId: string): void {
     this.inner.retireTls(tlsId);
   }

@@ -147,6 +147,12 @@ export class WorkerDispatcher implements DeliveryDispatcher {
     if (run !== null) this.#post(run, { kind: 'changed', notice });
   }
 
+  eventsExpunged(eventIds: readonly string[]): void {
+    // No worker runs: nothing is claimed ahead.
+    const run = this.#threads.current;
+    if (run !== null) this.#post(run, { kind: 'expunged', eventIds });
+  }
+
   retireTls(tlsId: string): void {
     // No worker runs: it has no pools. A worker started later opens only identities still in use.
     const run = this.#threads.current;

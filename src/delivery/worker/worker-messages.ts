@@ -31,6 +31,8 @@ export type ToWorker =
   | { readonly kind: 'forget'; readonly subscriptionId: string }
   /** A subscription changed through the host's API (`DeliveryDispatcher.subscriptionChanged`). */
   | { readonly kind: 'changed'; readonly notice: SubscriptionChangeNotice }
+  /** Events expunged through the host's API (`DeliveryDispatcher.eventsExpunged`). */
+  | { readonly kind: 'expunged'; readonly eventIds: readonly string[] }
   /** A TLS identity no subscription uses any more: the worker's transport closes its pool. */
   | { readonly kind: 'retire-tls'; readonly tlsId: string }
   /** The events the host's bus has listeners for now: an event nobody listens to is not sent (nor copied). */
