@@ -77,6 +77,9 @@ describe.each(storageKinds)('payloads sealed with security.payloadKey on the %s 
     await other.start();
     await expect(dead).resolves.toMatchObject({ errorClass: 'config', statusCode: null });
     await other.stop();
+    // The sender's own key is at fault, not the endpoint: nothing starts its auto-disable clock.
+    const [subscription] = (await other.subscriptions.list()).items;
+    expect(subscription).toMatchObject({ status: 'active', failingSince: null });
 
     const [delivery] = (await other.deliveries.list({})).items;
     expect(delivery).toMatchObject({ eventId: published.id, status: 'dead' });

@@ -62,6 +62,11 @@ describe('settlement', () => {
     expect(failingSinceAfter(null, 'retry', 9, 'connect')).toBe(9);
   });
 
+  it("leaves failingSince as it is after an attempt failed by the sender's own configuration (class config)", () => {
+    expect(failingSinceAfter(null, 'retry', 9, 'config')).toBeNull();
+    expect(failingSinceAfter(5, 'dead', 9, 'config')).toBe(5);
+  });
+
   it("keeps a cancelled delivery's cancel reason as lastError while it stays cancelled, and takes the attempt's error otherwise", () => {
     const reason = 'cancelled: its subscription was deleted';
     expect(settledLastError('cancelled', 'HTTP 503', reason)).toBe(reason);

@@ -101,10 +101,14 @@ export const failingSinceRules: Readonly<Record<OutcomeKind, 'clear' | 'start' |
 
 /**
  * The error classes of failed attempts that say nothing of the endpoint, so they `keep`
- * `failingSince` whatever the outcome: `proxy`, a failure of the host's own egress proxy
- * (an endpoint must not be auto-disabled because the sender's proxy is down).
+ * `failingSince` whatever the outcome and move neither its circuit breaker nor its
+ * auto-disable: `proxy`, a failure of the host's own egress proxy, and `config`, the
+ * sender's own configuration (a secret, a sealed header, a payload or a TLS key that does not
+ * open; a failure inside the library). An endpoint must not be auto-disabled because the
+ * sender's proxy is down or its `security.secretsKey` is wrong: the attempts are recorded
+ * and retried on the schedule all the same.
  */
-export const failingSinceNeutralClasses: readonly AttemptErrorClass[] = Object.freeze(['proxy']);
+export const failingSinceNeutralClasses: readonly AttemptErrorClass[] = Object.freeze(['proxy', 'config']);
 
 /** `failingSince` after one settlement; a batch applies this in its order. */
 export function failingSinceAfter(current: number | null, kind: OutcomeKind, startedAt: number, errorClass: AttemptErrorClass | null): number | null {
